@@ -1,0 +1,134 @@
+// The deployment: one TOML file that every program and the supervisor read.
+// Defaults are embedded here, so every program runs without a file; the file
+// and then `--set section.key=value` flags override single values. Unknown
+// keys and wrong types are refused with an error that names the key.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tp {
+
+// Thrown for any bad or missing configuration value; the message names the key.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Endpoints {
+  std::string ticks = "tcp://127.0.0.1:7101";         // gateway PUB binds
+  std::string signals = "tcp://127.0.0.1:7102";       // executor PULL binds
+  std::string order_events = "tcp://127.0.0.1:7103";  // executor PUB binds (events, acks)
+  std::string orders = "tcp://127.0.0.1:7104";        // dll_gateway REP binds
+  std::string dead_letters = "tcp://127.0.0.1:7105";  // dead-letter sink PULL binds
+};
+
+struct Instrument {
+  std::string symbol;
+  double price = 1.0;         // synthetic feed: starting mid price
+  double spread = 0.0001;     // synthetic feed: ask - bid
+  double volatility = 0.0001; // synthetic feed: std dev of a step, as a price
+};
+
+struct RunConfig {
+  std::string dir = "run";  // state, stats and default file locations
+  std::string log_level = "info";
+  int stats_interval_ms = 1000;
+};
+
+struct GatewayConfig {
+  std::string source = "synthetic";  // "synthetic" or "csv"
+  double rate = 1000;                // ticks/s over all instruments; 0 = flat out
+  std::uint64_t seed = 42;
+  std::string csv_path;
+  double speed = 1.0;                // csv replay: x recorded speed; 0 = flat out
+  std::uint64_t max_ticks = 0;       // stop publishing after this many; 0 = never
+  int heartbeat_ms = 500;
+  int sndhwm = 100000;
+};
+
+struct SmaCrossoverConfig {
+  int fast = 10;
+  int slow = 30;
+};
+struct RsiReversionConfig {
+  int period = 14;
+  double oversold = 30;
+  double overbought = 70;
+};
+struct BreakoutConfig {
+  int window = 50;
+};
+
+struct StrategyConfig {
+  std::string name = "sma_crossover";  // sma_crossover | rsi_reversion | breakout
+  int instances = 2;
+  double quantity = 1000;
+  int signal_ttl_ms = 5000;
+  int resend_ms = 1000;        // resend an unacked signal after this long
+  int feed_timeout_ms = 2000;  // no tick nor heartbeat for this long: feed dead
+  SmaCrossoverConfig sma_crossover;
+  RsiReversionConfig rsi_reversion;
+  BreakoutConfig breakout;
+};
+
+struct RiskConfig {
+  double max_order_quantity = 100000;
+  double max_position = 1000000;  // absolute, per instrument
+  double max_notional = 5000000;  // per order: quantity x price
+};
+
+struct ExecutorConfig {
+  int order_timeout_ms = 1000;  // one REQ attempt
+  int order_retries = 3;        // attempts after the first
+  std::string db_path;          // default: <run.dir>/executor.db
+};
+
+struct DllGatewayConfig {
+  std::string plugin;   // default: libsim_broker.so beside the dll_gateway binary
+  std::string db_path;  // default: <run.dir>/dll_gateway.db
+  // Passed verbatim to the plugin's create function.
+  std::map<std::string, std::string> settings{
+      {"latency_ms", "0"}, {"reject_rate", "0"}, {"partial_fill_rate", "0"}, {"seed", "7"}};
+};
+
+struct DeadLetterConfig {
+  std::string path;  // default: <run.dir>/dead_letters.jsonl
+};
+
+struct Config {
+  RunConfig run;
+  Endpoints endpoints;
+  std::vector<Instrument> instruments{
+      {"EURUSD", 1.0850, 0.0001, 0.00005},
+      {"GBPUSD", 1.2650, 0.0002, 0.00006},
+      {"USDJPY", 151.20, 0.01, 0.006},
+      {"AUDUSD", 0.6550, 0.0001, 0.00004},
+  };
+  GatewayConfig gateway;
+  StrategyConfig strategy;
+  RiskConfig risk;
+  ExecutorConfig executor;
+  DllGatewayConfig dll_gateway;
+  DeadLetterConfig dead_letter;
+
+  const Instrument* find_instrument(std::string_view symbol) const;
+  // <run.dir>/<name>, or `explicit_path` when that is set.
+  std::string run_path(const std::string& explicit_path, const std::string& name) const;
+};
+
+// Loads `path` (or only the defaults when empty) and applies `overrides`, each
+// "section.key=value" with a TOML value (strings may go unquoted).
+// Throws ConfigError naming the file and key.
+Config load_config(const std::optional<std::string>& path,
+                   const std::vector<std::string>& overrides = {});
+
+// Same, from TOML text (tests, embedded configs).
+Config parse_config(const std::string& toml_text, const std::vector<std::string>& overrides = {},
+                    const std::string& origin = "<string>");
+
+}  // namespace tp

@@ -1,0 +1,38 @@
+// What each program shows an operator: a flat JSON object of counters (and a
+// few nested objects) written atomically to <run.dir>/<program>.stats.json
+// about once a second and at exit. The supervisor's status line and summary
+// read these files; a person can `cat` them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tp {
+
+// Escapes `s` for use inside a JSON string literal (no quotes added).
+std::string json_escape(std::string_view s);
+
+// Builds one JSON object. Keys are written in insertion order.
+class JsonObject {
+ public:
+  JsonObject& add(std::string_view key, double value);
+  JsonObject& add(std::string_view key, std::int64_t value);
+  JsonObject& add(std::string_view key, std::uint64_t value);
+  JsonObject& add(std::string_view key, int value) { return add(key, static_cast<std::int64_t>(value)); }
+  JsonObject& add(std::string_view key, std::string_view value);
+  JsonObject& add(std::string_view key, const char* value) { return add(key, std::string_view(value)); }
+  JsonObject& add(std::string_view key, bool value);
+  JsonObject& add(std::string_view key, const JsonObject& value);
+  std::string str() const { return "{" + body_ + "}"; }
+
+ private:
+  void key(std::string_view k);
+  std::string body_;
+};
+
+// Writes `content` to `path` through a temporary file and rename, so that a
+// reader never sees half a file. Returns false on failure (never throws).
+bool write_file_atomically(const std::string& path, std::string_view content);
+
+}  // namespace tp

@@ -1,0 +1,48 @@
+// Socket helpers: every socket is made with an explicit linger, high-water
+// marks and a maximum message size, and multipart messages are read whole so
+// that a wrong frame count can never desynchronise a reader.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "proto/codec.hpp"
+
+namespace tp {
+
+struct SocketOptions {
+  int linger_ms = 500;  // bounded: a stop never hangs on an absent peer
+  int sndhwm = 10000;
+  int rcvhwm = 10000;
+  std::int64_t max_msg_size = static_cast<std::int64_t>(proto::max_payload_bytes);
+};
+
+zmq::socket_t make_socket(zmq::context_t& ctx, zmq::socket_type type, const SocketOptions& opts = {});
+
+// bind/connect that throw std::runtime_error naming the endpoint.
+void bind(zmq::socket_t& s, const std::string& endpoint);
+void connect(zmq::socket_t& s, const std::string& endpoint);
+
+// Receives one whole multipart message into `frames` (reused; resized to the
+// frame count). Returns false when nothing was ready (EAGAIN) with
+// `flags`=dontwait. Frames beyond `max_frames` are read and dropped, and the
+// returned `total_frames` tells the caller the real count.
+bool recv_message(zmq::socket_t& s, std::vector<zmq::message_t>& frames, std::size_t max_frames,
+                  std::size_t& total_frames, zmq::recv_flags flags = zmq::recv_flags::dontwait);
+
+inline proto::Bytes bytes_of(const zmq::message_t& m) noexcept {
+  return {static_cast<const std::byte*>(m.data()), m.size()};
+}
+inline std::string_view view_of(const zmq::message_t& m) noexcept {
+  return {static_cast<const char*>(m.data()), m.size()};
+}
+
+// Concatenates frames for a dead letter ("topic|payload" loses nothing that
+// matters for replay: the frame sizes go in the detail).
+std::string join_frames(const std::vector<zmq::message_t>& frames, std::size_t count);
+
+}  // namespace tp

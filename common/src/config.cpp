@@ -1,0 +1,328 @@
+#include "common/config.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace tp {
+namespace {
+
+std::string join(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+// Reads one table's keys into typed fields and refuses keys it was not asked
+// for, so that a typo in the file is an error instead of a silent default.
+class Section {
+ public:
+  Section(const toml::table* table, std::string path, std::string origin)
+      : table_(table), path_(std::move(path)), origin_(std::move(origin)) {}
+
+  void get(const char* key, std::string& out) {
+    if (auto* n = find(key)) {
+      if (!n->is_string()) wrong(key, "a string");
+      out = **n->as_string();
+    }
+  }
+  void get(const char* key, double& out) {
+    if (auto* n = find(key)) {
+      if (n->is_integer()) out = static_cast<double>(**n->as_integer());
+      else if (n->is_floating_point()) out = **n->as_floating_point();
+      else wrong(key, "a number");
+      if (!std::isfinite(out)) wrong(key, "a finite number");
+    }
+  }
+  void get(const char* key, int& out) {
+    std::int64_t v = out;
+    get_int(key, v, std::numeric_limits<int>::min(), std::numeric_limits<int>::max());
+    out = static_cast<int>(v);
+  }
+  void get(const char* key, std::uint64_t& out) {
+    std::int64_t v = static_cast<std::int64_t>(out);
+    get_int(key, v, 0, std::numeric_limits<std::int64_t>::max());
+    out = static_cast<std::uint64_t>(v);
+  }
+  // A table of scalars, kept as strings (plugin settings).
+  void get(const char* key, std::map<std::string, std::string>& out) {
+    auto* n = find(key);
+    if (!n) return;
+    if (!n->is_table()) wrong(key, "a table");
+    for (auto&& [k, v] : *n->as_table()) {
+      std::string name(k.str());
+      if (v.is_string()) out[name] = **v.as_string();
+      else if (v.is_integer()) out[name] = std::to_string(**v.as_integer());
+      else if (v.is_floating_point()) {
+        std::ostringstream s;
+        s << **v.as_floating_point();
+        out[name] = s.str();
+      } else if (v.is_boolean()) out[name] = **v.as_boolean() ? "true" : "false";
+      else throw ConfigError(origin_ + ": " + join(join(path_, key), name) + " must be a scalar");
+    }
+  }
+
+  Section sub(const char* key) {
+    auto* n = find(key);
+    if (n && !n->is_table()) wrong(key, "a table");
+    return Section(n ? n->as_table() : nullptr, join(path_, key), origin_);
+  }
+
+  const toml::node* find(const char* key) {
+    used_.insert(key);
+    return table_ ? table_->get(key) : nullptr;
+  }
+
+  // Throws on any key of this table that no get() asked for.
+  void finish() const {
+    if (!table_) return;
+    for (auto&& [k, v] : *table_) {
+      if (!used_.count(std::string(k.str())))
+        throw ConfigError(origin_ + ": unknown key " + join(path_, k.str()));
+    }
+  }
+
+  [[noreturn]] void wrong(const char* key, const char* what) const {
+    throw ConfigError(origin_ + ": " + join(path_, key) + " must be " + what);
+  }
+  void require(bool ok, const char* key, const char* what) const {
+    if (!ok) wrong(key, what);
+  }
+
+ private:
+  void get_int(const char* key, std::int64_t& out, std::int64_t lo, std::int64_t hi) {
+    if (auto* n = find(key)) {
+      if (!n->is_integer()) wrong(key, "an integer");
+      auto v = **n->as_integer();
+      if (v < lo || v > hi) wrong(key, "an integer in range");
+      out = v;
+    }
+  }
+
+  const toml::table* table_;
+  std::string path_;
+  std::string origin_;
+  std::set<std::string> used_;
+};
+
+bool valid_endpoint(const std::string& e) {
+  return e.rfind("tcp://", 0) == 0 || e.rfind("ipc://", 0) == 0 || e.rfind("inproc://", 0) == 0;
+}
+
+// Parses "a.b.c=value" and stores value (a TOML value, or a bare string) at
+// that path, creating tables on the way.
+void apply_override(toml::table& root, const std::string& spec) {
+  auto eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError("override '" + spec + "' must look like section.key=value");
+  std::string path = spec.substr(0, eq);
+  std::string value = spec.substr(eq + 1);
+
+  toml::table* table = &root;
+  std::string::size_type start = 0;
+  for (;;) {
+    auto dot = path.find('.', start);
+    if (dot == std::string::npos) break;
+    std::string part = path.substr(start, dot - start);
+    auto* child = table->get(part);
+    if (!child) {
+      table->insert(part, toml::table{});
+      child = table->get(part);
+    }
+    if (!child->is_table()) throw ConfigError("override " + path + ": " + part + " is not a table");
+    table = child->as_table();
+    start = dot + 1;
+  }
+  std::string key = path.substr(start);
+
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"v", value}};  // a bare word: take it as a string
+  }
+  table->insert_or_assign(key, *parsed.get("v"));
+}
+
+Config from_table(const toml::table& root, const std::string& origin) {
+  Config c;
+  Section top(&root, "", origin);
+
+  auto run = top.sub("run");
+  run.get("dir", c.run.dir);
+  run.get("log_level", c.run.log_level);
+  run.get("stats_interval_ms", c.run.stats_interval_ms);
+  run.require(c.run.stats_interval_ms > 0, "stats_interval_ms", "> 0");
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+  run.require(levels.count(c.run.log_level) > 0, "log_level",
+              "one of trace, debug, info, warn, error, critical, off");
+  run.finish();
+
+  auto ep = top.sub("endpoints");
+  for (auto [key, field] : {std::pair{"ticks", &c.endpoints.ticks}, {"signals", &c.endpoints.signals},
+                            {"order_events", &c.endpoints.order_events}, {"orders", &c.endpoints.orders},
+                            {"dead_letters", &c.endpoints.dead_letters}}) {
+    ep.get(key, *field);
+    ep.require(valid_endpoint(*field), key, "a tcp://, ipc:// or inproc:// endpoint");
+  }
+  ep.finish();
+
+  if (auto* n = top.find("instruments")) {
+    if (!n->is_array()) top.wrong("instruments", "an array of tables ([[instruments]])");
+    c.instruments.clear();
+    std::set<std::string> seen;
+    std::size_t i = 0;
+    for (auto&& item : *n->as_array()) {
+      std::string path = "instruments[" + std::to_string(i++) + "]";
+      if (!item.is_table()) throw ConfigError(origin + ": " + path + " must be a table");
+      Section s(item.as_table(), path, origin);
+      Instrument inst;
+      s.get("symbol", inst.symbol);
+      s.get("price", inst.price);
+      s.get("spread", inst.spread);
+      s.get("volatility", inst.volatility);
+      s.require(!inst.symbol.empty() && inst.symbol.size() <= 32 &&
+                    std::all_of(inst.symbol.begin(), inst.symbol.end(),
+                                [](char ch) { return ch > ' ' && ch <= '~' && ch != '.'; }),
+                "symbol", "1 to 32 printable characters without '.' or spaces");
+      s.require(seen.insert(inst.symbol).second, "symbol", "unique");
+      s.require(inst.price > 0, "price", "> 0");
+      s.require(inst.spread >= 0, "spread", ">= 0");
+      s.require(inst.volatility >= 0, "volatility", ">= 0");
+      s.finish();
+      c.instruments.push_back(inst);
+    }
+    if (c.instruments.empty()) top.wrong("instruments", "non-empty");
+  }
+
+  auto gw = top.sub("gateway");
+  gw.get("source", c.gateway.source);
+  gw.require(c.gateway.source == "synthetic" || c.gateway.source == "csv", "source", "\"synthetic\" or \"csv\"");
+  gw.get("rate", c.gateway.rate);
+  gw.require(c.gateway.rate >= 0, "rate", ">= 0 (0 = as fast as possible)");
+  gw.get("seed", c.gateway.seed);
+  gw.get("csv_path", c.gateway.csv_path);
+  gw.require(c.gateway.source != "csv" || !c.gateway.csv_path.empty(), "csv_path", "set when source = \"csv\"");
+  gw.get("speed", c.gateway.speed);
+  gw.require(c.gateway.speed >= 0, "speed", ">= 0 (0 = as fast as possible)");
+  gw.get("max_ticks", c.gateway.max_ticks);
+  gw.get("heartbeat_ms", c.gateway.heartbeat_ms);
+  gw.require(c.gateway.heartbeat_ms > 0, "heartbeat_ms", "> 0");
+  gw.get("sndhwm", c.gateway.sndhwm);
+  gw.require(c.gateway.sndhwm >= 0, "sndhwm", ">= 0");
+  gw.finish();
+
+  auto st = top.sub("strategy");
+  st.get("name", c.strategy.name);
+  st.require(c.strategy.name == "sma_crossover" || c.strategy.name == "rsi_reversion" ||
+                 c.strategy.name == "breakout",
+             "name", "one of sma_crossover, rsi_reversion, breakout");
+  st.get("instances", c.strategy.instances);
+  st.require(c.strategy.instances >= 1 && c.strategy.instances <= 256, "instances", "in 1..256");
+  st.get("quantity", c.strategy.quantity);
+  st.require(c.strategy.quantity > 0, "quantity", "> 0");
+  st.get("signal_ttl_ms", c.strategy.signal_ttl_ms);
+  st.require(c.strategy.signal_ttl_ms > 0, "signal_ttl_ms", "> 0");
+  st.get("resend_ms", c.strategy.resend_ms);
+  st.require(c.strategy.resend_ms > 0, "resend_ms", "> 0");
+  st.get("feed_timeout_ms", c.strategy.feed_timeout_ms);
+  st.require(c.strategy.feed_timeout_ms > 0, "feed_timeout_ms", "> 0");
+  {
+    auto s = st.sub("sma_crossover");
+    s.get("fast", c.strategy.sma_crossover.fast);
+    s.get("slow", c.strategy.sma_crossover.slow);
+    s.require(c.strategy.sma_crossover.fast >= 1, "fast", ">= 1");
+    s.require(c.strategy.sma_crossover.slow > c.strategy.sma_crossover.fast, "slow", "> fast");
+    s.finish();
+  }
+  {
+    auto s = st.sub("rsi_reversion");
+    s.get("period", c.strategy.rsi_reversion.period);
+    s.get("oversold", c.strategy.rsi_reversion.oversold);
+    s.get("overbought", c.strategy.rsi_reversion.overbought);
+    s.require(c.strategy.rsi_reversion.period >= 2, "period", ">= 2");
+    s.require(c.strategy.rsi_reversion.oversold > 0 &&
+                  c.strategy.rsi_reversion.oversold < c.strategy.rsi_reversion.overbought &&
+                  c.strategy.rsi_reversion.overbought < 100,
+              "oversold", "0 < oversold < overbought < 100");
+    s.finish();
+  }
+  {
+    auto s = st.sub("breakout");
+    s.get("window", c.strategy.breakout.window);
+    s.require(c.strategy.breakout.window >= 2, "window", ">= 2");
+    s.finish();
+  }
+  st.finish();
+
+  auto risk = top.sub("risk");
+  risk.get("max_order_quantity", c.risk.max_order_quantity);
+  risk.require(c.risk.max_order_quantity > 0, "max_order_quantity", "> 0");
+  risk.get("max_position", c.risk.max_position);
+  risk.require(c.risk.max_position > 0, "max_position", "> 0");
+  risk.get("max_notional", c.risk.max_notional);
+  risk.require(c.risk.max_notional > 0, "max_notional", "> 0");
+  risk.finish();
+
+  auto ex = top.sub("executor");
+  ex.get("order_timeout_ms", c.executor.order_timeout_ms);
+  ex.require(c.executor.order_timeout_ms > 0, "order_timeout_ms", "> 0");
+  ex.get("order_retries", c.executor.order_retries);
+  ex.require(c.executor.order_retries >= 0, "order_retries", ">= 0");
+  ex.get("db_path", c.executor.db_path);
+  ex.finish();
+
+  auto dg = top.sub("dll_gateway");
+  dg.get("plugin", c.dll_gateway.plugin);
+  dg.get("db_path", c.dll_gateway.db_path);
+  dg.get("settings", c.dll_gateway.settings);
+  dg.finish();
+
+  auto dl = top.sub("dead_letter");
+  dl.get("path", c.dead_letter.path);
+  dl.finish();
+
+  top.finish();
+  return c;
+}
+
+}  // namespace
+
+const Instrument* Config::find_instrument(std::string_view symbol) const {
+  for (const auto& i : instruments)
+    if (i.symbol == symbol) return &i;
+  return nullptr;
+}
+
+std::string Config::run_path(const std::string& explicit_path, const std::string& name) const {
+  if (!explicit_path.empty()) return explicit_path;
+  return run.dir + "/" + name;
+}
+
+Config parse_config(const std::string& toml_text, const std::vector<std::string>& overrides,
+                    const std::string& origin) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, origin);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << origin << ":" << e.source().begin.line << ": " << e.description();
+    throw ConfigError(msg.str());
+  }
+  for (const auto& o : overrides) apply_override(root, o);
+  return from_table(root, origin);
+}
+
+Config load_config(const std::optional<std::string>& path, const std::vector<std::string>& overrides) {
+  if (!path || path->empty()) return parse_config("", overrides, "<defaults>");
+  std::ifstream in(*path);
+  if (!in) throw ConfigError(*path + ": cannot read the config file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), overrides, *path);
+}
+
+}  // namespace tp

@@ -1,0 +1,55 @@
+#include "common/zmq_util.hpp"
+
+#include <stdexcept>
+
+namespace tp {
+
+zmq::socket_t make_socket(zmq::context_t& ctx, zmq::socket_type type, const SocketOptions& opts) {
+  zmq::socket_t s(ctx, type);
+  s.set(zmq::sockopt::linger, opts.linger_ms);
+  s.set(zmq::sockopt::sndhwm, opts.sndhwm);
+  s.set(zmq::sockopt::rcvhwm, opts.rcvhwm);
+  s.set(zmq::sockopt::maxmsgsize, opts.max_msg_size);
+  return s;
+}
+
+void bind(zmq::socket_t& s, const std::string& endpoint) {
+  try {
+    s.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw std::runtime_error("cannot bind " + endpoint + ": " + e.what());
+  }
+}
+
+void connect(zmq::socket_t& s, const std::string& endpoint) {
+  try {
+    s.connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw std::runtime_error("cannot connect to " + endpoint + ": " + e.what());
+  }
+}
+
+bool recv_message(zmq::socket_t& s, std::vector<zmq::message_t>& frames, std::size_t max_frames,
+                  std::size_t& total_frames, zmq::recv_flags flags) {
+  if (frames.size() < max_frames + 1) frames.resize(max_frames + 1);
+  total_frames = 0;
+  zmq::message_t overflow;
+  for (;;) {
+    auto& slot = total_frames < max_frames ? frames[total_frames] : overflow;
+    auto got = s.recv(slot, total_frames == 0 ? flags : zmq::recv_flags::none);
+    if (!got) return false;  // only possible on the first frame with dontwait
+    ++total_frames;
+    if (!slot.more()) return true;
+  }
+}
+
+std::string join_frames(const std::vector<zmq::message_t>& frames, std::size_t count) {
+  std::string out;
+  for (std::size_t i = 0; i < count && i < frames.size(); ++i) {
+    if (i) out += '|';
+    out.append(view_of(frames[i]));
+  }
+  return out;
+}
+
+}  // namespace tp

@@ -1,0 +1,150 @@
+// msgpack codec for the messages in messages.hpp.
+//
+// Wire form: one msgpack array per payload,
+//   [type:uint, version:uint, field_1, field_2, ...]
+// with the fields in the order docs/PROTOCOL.md lists. A reader needs at least
+// the fields it knows and ignores any that follow (forward compatibility).
+//
+// Decoding never throws: untrusted bytes give a value or a DecodeError that
+// names the problem. Unpacking is bounded (unpack_limit) so that a hostile
+// header cannot make it allocate more than the input justifies. Decoded
+// messages are also checked for values no sender may produce (NaN prices,
+// non-positive quantities, crossed books, over-long names).
+//
+// Encoder and Decoder reuse their buffers; each instance is for one thread.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+#include <msgpack.hpp>
+
+#include "proto/messages.hpp"
+
+namespace proto {
+
+// Largest payload any program accepts (also each socket's ZMQ_MAXMSGSIZE,
+// except the dead-letter sink's, which must take a dead letter wrapping one).
+inline constexpr std::size_t max_payload_bytes = 64 * 1024;
+inline constexpr std::size_t max_dead_letter_bytes = 2 * max_payload_bytes;
+
+enum class ErrorCode : std::uint8_t {
+  malformed,        // not msgpack, truncated, trailing bytes, too deep or big
+  not_an_array,     // valid msgpack but not the envelope
+  wrong_message,    // a known type, but not the one this reader expects
+  unknown_type,
+  unknown_version,
+  missing_field,
+  wrong_type,       // a field of the wrong msgpack type
+  out_of_range,     // a value no sender may produce (NaN, <= 0, too long...)
+  too_large,        // payload above max_payload_bytes
+};
+
+std::string_view to_string(ErrorCode) noexcept;
+
+struct DecodeError {
+  ErrorCode code = ErrorCode::malformed;
+  std::string detail;  // names the field and the problem
+  // "code: detail", the form used in logs and dead letters.
+  std::string message() const;
+};
+
+// A decoded value or the reason there is none.
+template <class T>
+class Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}
+  Result(DecodeError error) : v_(std::move(error)) {}
+  bool ok() const noexcept { return v_.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+  T& value() & { return std::get<0>(v_); }
+  const T& value() const& { return std::get<0>(v_); }
+  T&& value() && { return std::get<0>(std::move(v_)); }
+  const DecodeError& error() const { return std::get<1>(v_); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+
+ private:
+  std::variant<T, DecodeError> v_;
+};
+
+using Bytes = std::span<const std::byte>;
+
+inline Bytes as_bytes(std::string_view s) noexcept {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+inline std::string_view as_chars(Bytes b) noexcept {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+// Packs messages into one reused buffer. The returned view is valid until the
+// next call on the same Encoder.
+class Encoder {
+ public:
+  std::string_view encode(const TickEvent&);
+  std::string_view encode(const Heartbeat&);
+  std::string_view encode(const TradingSignal&);
+  std::string_view encode(const OrderRequest&);
+  std::string_view encode(const OrderQuery&);
+  std::string_view encode(const OrderReply&);
+  std::string_view encode(const OrderEvent&);
+  std::string_view encode(const SignalAck&);
+  std::string_view encode(const DeadLetter&);
+
+ private:
+  msgpack::sbuffer buf_{512};
+};
+
+// One-off encoding into a fresh string (tests, tools, cold paths).
+template <class T>
+std::string encode_to_string(const T& msg) {
+  Encoder e;
+  return std::string(e.encode(msg));
+}
+
+// Decodes payloads, reusing one msgpack zone across calls.
+class Decoder {
+ public:
+  // Reads only the envelope: the message type, after checking the version.
+  Result<MsgType> peek_type(Bytes payload);
+
+  Result<TickEvent> decode_tick(Bytes payload);
+  Result<Heartbeat> decode_heartbeat(Bytes payload);
+  Result<TradingSignal> decode_signal(Bytes payload);
+  Result<OrderRequest> decode_order_request(Bytes payload);
+  Result<OrderQuery> decode_order_query(Bytes payload);
+  Result<OrderReply> decode_order_reply(Bytes payload);
+  Result<OrderEvent> decode_order_event(Bytes payload);
+  Result<SignalAck> decode_signal_ack(Bytes payload);
+  Result<DeadLetter> decode_dead_letter(Bytes payload);
+
+ private:
+  template <class T>
+  Result<T> decode(Bytes payload, std::size_t max_bytes = max_payload_bytes);
+  msgpack::zone zone_;
+};
+
+// The checks decode applies after reading the fields; exposed so that a
+// program can check what it is about to send. Empty when the value is sane.
+std::optional<DecodeError> validate(const TickEvent&);
+std::optional<DecodeError> validate(const Heartbeat&);
+std::optional<DecodeError> validate(const TradingSignal&);
+std::optional<DecodeError> validate(const OrderRequest&);
+std::optional<DecodeError> validate(const OrderQuery&);
+std::optional<DecodeError> validate(const OrderReply&);
+std::optional<DecodeError> validate(const OrderEvent&);
+std::optional<DecodeError> validate(const SignalAck&);
+std::optional<DecodeError> validate(const DeadLetter&);
+
+// Whole-frame topic comparison: SUB prefix filters let "TICK.EURUSDX" through a
+// subscription to "TICK.EURUSD"; this does not.
+inline bool topic_matches(std::string_view frame, std::string_view topic) noexcept {
+  return frame == topic;
+}
+
+}  // namespace proto

@@ -1,0 +1,76 @@
+#include "proto/messages.hpp"
+
+namespace proto {
+
+std::string_view to_string(MsgType t) noexcept {
+  switch (t) {
+    case MsgType::tick: return "tick";
+    case MsgType::heartbeat: return "heartbeat";
+    case MsgType::signal: return "signal";
+    case MsgType::order_request: return "order_request";
+    case MsgType::order_query: return "order_query";
+    case MsgType::order_reply: return "order_reply";
+    case MsgType::order_event: return "order_event";
+    case MsgType::signal_ack: return "signal_ack";
+    case MsgType::dead_letter: return "dead_letter";
+  }
+  return "?";
+}
+
+std::string_view to_string(Side s) noexcept {
+  switch (s) {
+    case Side::buy: return "BUY";
+    case Side::sell: return "SELL";
+  }
+  return "?";
+}
+
+std::string_view to_string(OrderStatus s) noexcept {
+  switch (s) {
+    case OrderStatus::new_order: return "NEW";
+    case OrderStatus::accepted: return "ACCEPTED";
+    case OrderStatus::partially_filled: return "PARTIALLY_FILLED";
+    case OrderStatus::filled: return "FILLED";
+    case OrderStatus::rejected: return "REJECTED";
+    case OrderStatus::canceled: return "CANCELED";
+    case OrderStatus::unknown: return "UNKNOWN";
+  }
+  return "?";
+}
+
+std::string_view to_string(AckStatus s) noexcept {
+  switch (s) {
+    case AckStatus::accepted: return "ACCEPTED";
+    case AckStatus::duplicate: return "DUPLICATE";
+    case AckStatus::rejected: return "REJECTED";
+  }
+  return "?";
+}
+
+bool is_final(OrderStatus s) noexcept {
+  // A market order here is immediate-or-cancel: a partial fill is final too.
+  return s == OrderStatus::partially_filled || s == OrderStatus::filled ||
+         s == OrderStatus::rejected || s == OrderStatus::canceled;
+}
+
+std::string tick_topic(std::string_view instrument) {
+  std::string t(tick_topic_prefix);
+  t += instrument;
+  return t;
+}
+
+std::string order_topic(std::string_view instrument) {
+  std::string t(order_topic_prefix);
+  t += instrument;
+  return t;
+}
+
+std::string ack_topic(std::string_view strategy, std::uint32_t instance) {
+  std::string t(ack_topic_prefix);
+  t += strategy;
+  t += '.';
+  t += std::to_string(instance);
+  return t;
+}
+
+}  // namespace proto
