@@ -205,6 +205,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
   gw.require(c.gateway.rate >= 0, "rate", ">= 0 (0 = as fast as possible)");
   gw.get("seed", c.gateway.seed);
   gw.get("csv_path", c.gateway.csv_path);
+  gw.get("csv_instrument", c.gateway.csv_instrument);
   gw.require(c.gateway.source != "csv" || !c.gateway.csv_path.empty(), "csv_path", "set when source = \"csv\"");
   gw.get("speed", c.gateway.speed);
   gw.require(c.gateway.speed >= 0, "speed", ">= 0 (0 = as fast as possible)");
@@ -284,6 +285,21 @@ Config from_table(const toml::table& root, const std::string& origin) {
   auto dl = top.sub("dead_letter");
   dl.get("path", c.dead_letter.path);
   dl.finish();
+
+  auto sv = top.sub("supervisor");
+  sv.get("bin_dir", c.supervisor.bin_dir);
+  sv.get("control", c.supervisor.control);
+  for (auto [key, field] : {std::pair{"backoff_min_ms", &c.supervisor.backoff_min_ms},
+                            {"backoff_max_ms", &c.supervisor.backoff_max_ms},
+                            {"flap_window_s", &c.supervisor.flap_window_s},
+                            {"flap_max_restarts", &c.supervisor.flap_max_restarts},
+                            {"stop_grace_ms", &c.supervisor.stop_grace_ms},
+                            {"healthy_after_ms", &c.supervisor.healthy_after_ms}}) {
+    sv.get(key, *field);
+    sv.require(*field > 0, key, "> 0");
+  }
+  sv.require(c.supervisor.backoff_max_ms >= c.supervisor.backoff_min_ms, "backoff_max_ms", ">= backoff_min_ms");
+  sv.finish();
 
   top.finish();
   return c;

@@ -45,6 +45,8 @@ struct GatewayConfig {
   double rate = 1000;                // ticks/s over all instruments; 0 = flat out
   std::uint64_t seed = 42;
   std::string csv_path;
+  std::string csv_instrument;        // for files without an instrument column
+                                     // (Dukascopy); default: file name up to '_'
   double speed = 1.0;                // csv replay: x recorded speed; 0 = flat out
   std::uint64_t max_ticks = 0;       // stop publishing after this many; 0 = never
   int heartbeat_ms = 500;
@@ -100,6 +102,19 @@ struct DeadLetterConfig {
   std::string path;  // default: <run.dir>/dead_letters.jsonl
 };
 
+// Read by scripts/supervisor.py; parsed here too so that every program checks
+// the same file the same way.
+struct SupervisorConfig {
+  std::string bin_dir;             // default: build/release/bin beside the scripts
+  std::string control;             // default: <run.dir>/supervisor.sock
+  int backoff_min_ms = 250;        // first restart delay
+  int backoff_max_ms = 8000;       // delay cap (doubles per consecutive crash)
+  int flap_window_s = 30;          // this many restarts within this window...
+  int flap_max_restarts = 5;       // ...mark the program FATAL
+  int stop_grace_ms = 3000;        // SIGTERM, then SIGKILL after this long
+  int healthy_after_ms = 5000;     // running this long resets the back-off
+};
+
 struct Config {
   RunConfig run;
   Endpoints endpoints;
@@ -115,6 +130,7 @@ struct Config {
   ExecutorConfig executor;
   DllGatewayConfig dll_gateway;
   DeadLetterConfig dead_letter;
+  SupervisorConfig supervisor;
 
   const Instrument* find_instrument(std::string_view symbol) const;
   // <run.dir>/<name>, or `explicit_path` when that is set.
