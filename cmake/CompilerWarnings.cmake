@@ -4,7 +4,9 @@ function(tp_set_warnings target)
     -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
     -Wcast-align -Woverloaded-virtual -Wconversion -Wsign-conversion
     -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
-    -Wno-sign-conversion -Wno-conversion)
+    -Wno-sign-conversion -Wno-conversion
+    # Designated initializers that leave fields at their defaults are intended.
+    -Wno-missing-field-initializers)
   if(TP_WARNINGS_AS_ERRORS)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

@@ -1,0 +1,190 @@
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "common/config.hpp"
+#include "common/histogram.hpp"
+#include "common/log.hpp"
+#include "common/sharding.hpp"
+#include "common/stats.hpp"
+
+namespace {
+
+std::string error_of(const std::string& toml, const std::vector<std::string>& overrides = {}) {
+  try {
+    tp::parse_config(toml, overrides, "test.toml");
+  } catch (const tp::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, DefaultsAreComplete) {
+  auto c = tp::parse_config("");
+  EXPECT_EQ(c.endpoints.ticks, "tcp://127.0.0.1:7101");
+  EXPECT_EQ(c.instruments.size(), 4u);
+  EXPECT_EQ(c.strategy.instances, 2);
+  EXPECT_EQ(c.gateway.source, "synthetic");
+  EXPECT_NE(c.find_instrument("EURUSD"), nullptr);
+  EXPECT_EQ(c.find_instrument("EURUSDX"), nullptr);
+}
+
+TEST(Config, ReadsEverySection) {
+  auto c = tp::parse_config(R"(
+    [run]
+    dir = "/tmp/x"
+    [endpoints]
+    ticks = "ipc:///tmp/x/ticks"
+    [[instruments]]
+    symbol = "BTCUSD"
+    price = 60000
+    spread = 1.5
+    [gateway]
+    rate = 0
+    seed = 7
+    [strategy]
+    name = "breakout"
+    instances = 3
+    [strategy.breakout]
+    window = 20
+    [risk]
+    max_notional = 1e7
+    [dll_gateway.settings]
+    latency_ms = 5
+    reject_rate = 0.25
+  )");
+  EXPECT_EQ(c.run.dir, "/tmp/x");
+  EXPECT_EQ(c.endpoints.ticks, "ipc:///tmp/x/ticks");
+  EXPECT_EQ(c.endpoints.signals, "tcp://127.0.0.1:7102");
+  ASSERT_EQ(c.instruments.size(), 1u);
+  EXPECT_DOUBLE_EQ(c.instruments[0].price, 60000);
+  EXPECT_DOUBLE_EQ(c.gateway.rate, 0);
+  EXPECT_EQ(c.gateway.seed, 7u);
+  EXPECT_EQ(c.strategy.name, "breakout");
+  EXPECT_EQ(c.strategy.breakout.window, 20);
+  EXPECT_DOUBLE_EQ(c.risk.max_notional, 1e7);
+  EXPECT_EQ(c.dll_gateway.settings.at("latency_ms"), "5");
+  EXPECT_EQ(c.dll_gateway.settings.at("reject_rate"), "0.25");
+}
+
+TEST(Config, OverridesWinOverTheFile) {
+  auto c = tp::parse_config("[gateway]\nrate = 10\n",
+                            {"gateway.rate=2500", "run.dir=/tmp/run dir", "strategy.sma_crossover.fast=3",
+                             "endpoints.ticks=\"ipc:///tmp/t\""});
+  EXPECT_DOUBLE_EQ(c.gateway.rate, 2500);
+  EXPECT_EQ(c.run.dir, "/tmp/run dir");
+  EXPECT_EQ(c.strategy.sma_crossover.fast, 3);
+  EXPECT_EQ(c.endpoints.ticks, "ipc:///tmp/t");
+}
+
+TEST(Config, ErrorsNameTheKey) {
+  EXPECT_NE(error_of("[gateway]\nrat = 5\n").find("unknown key gateway.rat"), std::string::npos);
+  EXPECT_NE(error_of("[gateway]\nrate = \"fast\"\n").find("gateway.rate must be a number"), std::string::npos);
+  EXPECT_NE(error_of("[risk]\nmax_position = -1\n").find("risk.max_position"), std::string::npos);
+  EXPECT_NE(error_of("[strategy]\nname = \"magic\"\n").find("strategy.name"), std::string::npos);
+  EXPECT_NE(error_of("[endpoints]\nticks = \"http://x\"\n").find("endpoints.ticks"), std::string::npos);
+  EXPECT_NE(error_of("[[instruments]]\nsymbol = \"A.B\"\n").find("instruments[0].symbol"), std::string::npos);
+  EXPECT_NE(error_of("", {"strategy.instances=0"}).find("strategy.instances"), std::string::npos);
+  EXPECT_NE(error_of("", {"nonsense"}).find("section.key=value"), std::string::npos);
+  EXPECT_NE(error_of("[gateway\n").find("test.toml:1"), std::string::npos);
+  EXPECT_NE(error_of("[strategy.sma_crossover]\nfast = 30\nslow = 10\n").find("strategy.sma_crossover.slow"),
+            std::string::npos);
+}
+
+TEST(Config, MissingFileIsAClearError) {
+  try {
+    tp::load_config(std::string("/nonexistent/x.toml"));
+    FAIL() << "no error";
+  } catch (const tp::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/x.toml"), std::string::npos);
+  }
+}
+
+// config/default.toml documents the embedded defaults; it must stay equal.
+TEST(Config, CommentedDefaultFileMatchesEmbeddedDefaults) {
+  auto file = tp::load_config(std::string(TP_SOURCE_DIR "/config/default.toml"));
+  auto embedded = tp::parse_config("");
+  EXPECT_EQ(file.endpoints.ticks, embedded.endpoints.ticks);
+  EXPECT_EQ(file.endpoints.dead_letters, embedded.endpoints.dead_letters);
+  ASSERT_EQ(file.instruments.size(), embedded.instruments.size());
+  for (std::size_t i = 0; i < file.instruments.size(); ++i) {
+    EXPECT_EQ(file.instruments[i].symbol, embedded.instruments[i].symbol);
+    EXPECT_DOUBLE_EQ(file.instruments[i].price, embedded.instruments[i].price);
+  }
+  EXPECT_DOUBLE_EQ(file.gateway.rate, embedded.gateway.rate);
+  EXPECT_EQ(file.strategy.name, embedded.strategy.name);
+  EXPECT_EQ(file.strategy.instances, embedded.strategy.instances);
+  EXPECT_DOUBLE_EQ(file.risk.max_notional, embedded.risk.max_notional);
+  EXPECT_EQ(file.executor.order_timeout_ms, embedded.executor.order_timeout_ms);
+  EXPECT_EQ(file.dll_gateway.settings, embedded.dll_gateway.settings);
+  EXPECT_EQ(file.supervisor.backoff_max_ms, embedded.supervisor.backoff_max_ms);
+}
+
+TEST(LogLimiter, FirstOfAKindThenOncePerInterval) {
+  tp::LogLimiter limiter(1000);
+  std::uint64_t suppressed = 99;
+  EXPECT_TRUE(limiter.allow("malformed", 0, suppressed));
+  EXPECT_EQ(suppressed, 0u);
+  EXPECT_FALSE(limiter.allow("malformed", 10, suppressed));
+  EXPECT_FALSE(limiter.allow("malformed", 999, suppressed));
+  EXPECT_TRUE(limiter.allow("expired", 999, suppressed));  // other kinds are independent
+  EXPECT_TRUE(limiter.allow("malformed", 1000, suppressed));
+  EXPECT_EQ(suppressed, 2u);
+}
+
+TEST(LatencyHistogram, PercentilesWithinResolution) {
+  tp::LatencyHistogram h;
+  EXPECT_EQ(h.percentile(0.5), 0);
+  for (int i = 1; i <= 100000; ++i) h.record(i * 10);  // 10 ns .. 1 ms uniform
+  EXPECT_EQ(h.count(), 100000u);
+  EXPECT_NEAR(static_cast<double>(h.percentile(0.5)), 500000.0, 500000.0 * 0.04);
+  EXPECT_NEAR(static_cast<double>(h.percentile(0.99)), 990000.0, 990000.0 * 0.04);
+  EXPECT_EQ(h.percentile(1.0), 1000000);
+  tp::LatencyHistogram small;
+  for (int v : {1, 2, 3, 60}) small.record(v);
+  EXPECT_EQ(small.percentile(0.5), 2);  // exact below 64
+  EXPECT_EQ(small.percentile(1.0), 60);
+}
+
+TEST(Sharding, EveryInstrumentHasExactlyOneShard) {
+  std::vector<std::string> all{"EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "USDCHF", "NZDUSD", "EURUSDX"};
+  for (std::uint32_t n = 1; n <= 5; ++n) {
+    std::size_t total = 0;
+    for (std::uint32_t k = 0; k < n; ++k) {
+      for (const auto& s : tp::instruments_for_shard(all, k, n)) {
+        EXPECT_EQ(tp::shard_of(s, n), k);
+        ++total;
+      }
+    }
+    EXPECT_EQ(total, all.size());
+  }
+  // Fixed vectors shared with scripts/supervisor.py's tests (FNV-1a 64).
+  EXPECT_EQ(tp::fnv1a64(""), 14695981039346656037ull);
+  EXPECT_EQ(tp::fnv1a64("a"), 0xaf63dc4c8601ec8cull);
+}
+
+TEST(Json, EscapesControlAndNonAsciiBytes) {
+  EXPECT_EQ(tp::json_escape("a\"b\\c\n\x01\xff"), "a\\\"b\\\\c\\n\\u0001\\u00ff");
+  tp::JsonObject inner;
+  inner.add("n", std::uint64_t{3});
+  tp::JsonObject o;
+  o.add("s", "x").add("d", 1.5).add("b", true).add("o", inner);
+  EXPECT_EQ(o.str(), R"({"s":"x","d":1.5,"b":true,"o":{"n":3}})");
+}
+
+TEST(Stats, WritesAtomically) {
+  auto dir = std::filesystem::temp_directory_path() / ("tp_stats_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = (dir / "x.json").string();
+  ASSERT_TRUE(tp::write_file_atomically(path, "{}"));
+  std::ifstream in(path);
+  std::string content;
+  std::getline(in, content);
+  EXPECT_EQ(content, "{}");
+  EXPECT_FALSE(tp::write_file_atomically((dir / "missing" / "x.json").string(), "{}"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace

@@ -1,0 +1,201 @@
+#include <cmath>
+#include <limits>
+
+#include <gtest/gtest.h>
+
+#include "proto/codec.hpp"
+
+namespace {
+
+using proto::ErrorCode;
+
+proto::TickEvent sample_tick() {
+  return {.instrument = "EURUSD", .bid = 1.08501, .ask = 1.08512, .bid_volume = 1.5, .ask_volume = 2.25,
+          .source_ts_ns = 1'700'000'000'000'000'000, .seq = 42, .gateway_ts_ns = 1'700'000'000'000'001'000};
+}
+
+proto::TradingSignal sample_signal() {
+  return {.signal_id = "sma_crossover.0.1700000000000.7", .strategy = "sma_crossover", .instance = 0,
+          .instrument = "EURUSD", .action = proto::Side::sell, .quantity = 1000, .trigger_price = 1.085,
+          .confidence = 0.75, .created_ts_ns = 100, .expires_ts_ns = 200, .causation_seq = 9,
+          .causation_ts_ns = 90};
+}
+
+// Packs an arbitrary envelope: lets tests build what no Encoder would.
+template <class... Fields>
+std::string pack_array(const Fields&... fields) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> p(buf);
+  p.pack_array(sizeof...(fields));
+  (p.pack(fields), ...);
+  return {buf.data(), buf.size()};
+}
+
+template <class T, class F>
+void expect_round_trip(const T& msg, F decode) {
+  proto::Encoder enc;
+  auto bytes = std::string(enc.encode(msg));
+  proto::Decoder dec;
+  auto r = (dec.*decode)(proto::as_bytes(bytes));
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r.value(), msg);
+}
+
+TEST(Codec, EveryMessageRoundTrips) {
+  expect_round_trip(sample_tick(), &proto::Decoder::decode_tick);
+  expect_round_trip(proto::Heartbeat{.source = "gateway", .seq = 3, .ts_ns = 5, .ticks_sent = 7},
+                    &proto::Decoder::decode_heartbeat);
+  expect_round_trip(sample_signal(), &proto::Decoder::decode_signal);
+  expect_round_trip(proto::OrderRequest{.client_order_id = "C-x", .signal_id = "x", .instrument = "GBPUSD",
+                                        .side = proto::Side::buy, .quantity = 10, .price_hint = 1.2,
+                                        .sent_ts_ns = 4},
+                    &proto::Decoder::decode_order_request);
+  expect_round_trip(proto::OrderQuery{.client_order_id = "C-x", .sent_ts_ns = 4},
+                    &proto::Decoder::decode_order_query);
+  expect_round_trip(proto::OrderReply{.client_order_id = "C-x", .order_id = "B-1",
+                                      .status = proto::OrderStatus::partially_filled, .filled_quantity = 3.5,
+                                      .fill_price = 1.26, .reason = "ioc remainder canceled", .duplicate = true,
+                                      .broker_ts_ns = 8},
+                    &proto::Decoder::decode_order_reply);
+  expect_round_trip(proto::OrderEvent{.order_id = "B-1", .client_order_id = "C-x", .signal_id = "x",
+                                      .instrument = "GBPUSD", .side = proto::Side::sell,
+                                      .status = proto::OrderStatus::filled, .quantity = 10,
+                                      .filled_quantity = 10, .fill_price = 1.25, .reason = "",
+                                      .created_ts_ns = 1, .event_ts_ns = 2, .causation_ts_ns = 3},
+                    &proto::Decoder::decode_order_event);
+  expect_round_trip(proto::SignalAck{.signal_id = "x", .status = proto::AckStatus::duplicate,
+                                     .reason = "seen", .ts_ns = 9},
+                    &proto::Decoder::decode_signal_ack);
+  expect_round_trip(proto::DeadLetter{.source = "executor", .reason = "malformed", .detail = "d",
+                                      .ts_ns = 1, .original = std::string("\x00\xff\xc1", 3)},
+                    &proto::Decoder::decode_dead_letter);
+}
+
+TEST(Codec, TickIsCompactArrayForm) {
+  proto::Encoder enc;
+  auto bytes = enc.encode(sample_tick());
+  EXPECT_LT(bytes.size(), 80u);
+  EXPECT_EQ(static_cast<unsigned char>(bytes[0]), 0x9a);  // fixarray of 10
+}
+
+TEST(Codec, ReaderIgnoresAppendedFields) {
+  auto t = sample_tick();
+  auto bytes = pack_array(std::uint8_t{1}, std::uint32_t{1}, t.instrument, t.bid, t.ask, t.bid_volume,
+                          t.ask_volume, t.source_ts_ns, t.seq, t.gateway_ts_ns, std::string("new optional"),
+                          42);
+  proto::Decoder dec;
+  auto r = dec.decode_tick(proto::as_bytes(bytes));
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r.value(), t);
+}
+
+TEST(Codec, AcceptsIntegersWhereFloatsAreExpected) {
+  auto bytes = pack_array(1, 1, std::string("USDJPY"), 151, 152, 1, 2, std::int64_t{5}, 1u, std::int64_t{6});
+  proto::Decoder dec;
+  auto r = dec.decode_tick(proto::as_bytes(bytes));
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_DOUBLE_EQ(r->bid, 151.0);
+  EXPECT_DOUBLE_EQ(r->ask, 152.0);
+}
+
+struct BadCase {
+  const char* name;
+  std::string bytes;
+  ErrorCode code;
+};
+
+TEST(Codec, RefusesBadTicksWithTheRightReason) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  auto tick = [](auto... f) { return pack_array(1, 1, f...); };
+  std::vector<BadCase> cases{
+      {"empty", "", ErrorCode::malformed},
+      {"not msgpack", "\xc1", ErrorCode::malformed},
+      {"truncated", std::string(proto::encode_to_string(sample_tick())).substr(0, 20), ErrorCode::malformed},
+      {"trailing bytes", proto::encode_to_string(sample_tick()) + "x", ErrorCode::malformed},
+      {"array32 bomb", std::string("\xdd\xff\xff\xff\xff", 5), ErrorCode::malformed},
+      {"map32 bomb", std::string("\xdf\xff\xff\xff\xff", 5), ErrorCode::malformed},
+      {"str32 bomb", std::string("\xdb\xff\xff\xff\xff", 5), ErrorCode::malformed},
+      {"bin32 bomb", std::string("\xc6\xff\xff\xff\xff", 5), ErrorCode::malformed},
+      {"deep nesting", std::string(200, '\x91') + '\x01', ErrorCode::malformed},
+      {"not an array", pack_array().substr(0, 0) + std::string("\xa3" "abc"), ErrorCode::not_an_array},
+      {"short envelope", pack_array(1), ErrorCode::missing_field},
+      {"unknown type", pack_array(77, 1), ErrorCode::unknown_type},
+      {"unknown version", pack_array(1, 2), ErrorCode::unknown_version},
+      {"wrong message", proto::encode_to_string(sample_signal()), ErrorCode::wrong_message},
+      {"missing field", tick(std::string("EURUSD"), 1.0, 1.1), ErrorCode::missing_field},
+      {"wrong type", tick(1.0, 1.0, 1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::wrong_type},
+      {"negative seq", tick(std::string("EURUSD"), 1.0, 1.1, 1.0, 1.0, 1, -5, 1), ErrorCode::out_of_range},
+      {"nan bid", tick(std::string("EURUSD"), nan, 1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
+      {"inf ask", tick(std::string("EURUSD"), 1.0, inf, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
+      {"zero bid", tick(std::string("EURUSD"), 0.0, 1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
+      {"negative ask", tick(std::string("EURUSD"), 1.0, -1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
+      {"crossed book", tick(std::string("EURUSD"), 1.2, 1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
+      {"negative volume", tick(std::string("EURUSD"), 1.0, 1.1, -1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
+      {"long instrument", tick(std::string(33, 'X'), 1.0, 1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
+      {"empty instrument", tick(std::string(), 1.0, 1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
+      {"dotted instrument", tick(std::string("EUR.USD"), 1.0, 1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
+      {"zero seq", tick(std::string("EURUSD"), 1.0, 1.1, 1.0, 1.0, 1, 0u, 1), ErrorCode::out_of_range},
+      {"too large", std::string(proto::max_payload_bytes + 1, '\x90'), ErrorCode::too_large},
+  };
+  proto::Decoder dec;
+  for (const auto& c : cases) {
+    auto r = dec.decode_tick(proto::as_bytes(c.bytes));
+    ASSERT_FALSE(r.ok()) << c.name;
+    EXPECT_EQ(r.error().code, c.code) << c.name << ": " << r.error().message();
+    EXPECT_FALSE(r.error().detail.empty()) << c.name;
+  }
+  // The decoder is still fine after all that.
+  auto good = proto::encode_to_string(sample_tick());
+  EXPECT_TRUE(dec.decode_tick(proto::as_bytes(good)).ok());
+}
+
+TEST(Codec, RefusesBadSignalValues) {
+  proto::Decoder dec;
+  auto check = [&](auto mutate, const char* what) {
+    auto s = sample_signal();
+    mutate(s);
+    auto bytes = proto::encode_to_string(s);
+    auto r = dec.decode_signal(proto::as_bytes(bytes));
+    ASSERT_FALSE(r.ok()) << what;
+    EXPECT_EQ(r.error().code, ErrorCode::out_of_range) << what;
+  };
+  check([](auto& s) { s.quantity = 0; }, "zero quantity");
+  check([](auto& s) { s.quantity = -5; }, "negative quantity");
+  check([](auto& s) { s.quantity = std::numeric_limits<double>::infinity(); }, "infinite quantity");
+  check([](auto& s) { s.trigger_price = std::numeric_limits<double>::quiet_NaN(); }, "NaN price");
+  check([](auto& s) { s.confidence = 1.5; }, "confidence above 1");
+  check([](auto& s) { s.signal_id.clear(); }, "empty id");
+  check([](auto& s) { s.expires_ts_ns = s.created_ts_ns - 1; }, "expires before created");
+}
+
+TEST(Codec, RefusesUnknownEnumValues) {
+  auto s = sample_signal();
+  auto bytes = pack_array(3, 1, s.signal_id, s.strategy, s.instance, s.instrument, 9, s.quantity,
+                          s.trigger_price, s.confidence, s.created_ts_ns, s.expires_ts_ns, s.causation_seq,
+                          s.causation_ts_ns);
+  proto::Decoder dec;
+  auto r = dec.decode_signal(proto::as_bytes(bytes));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::out_of_range);
+  EXPECT_NE(r.error().detail.find("action"), std::string::npos);
+}
+
+TEST(Codec, PeekTypeReadsTheEnvelopeOnly) {
+  proto::Decoder dec;
+  auto ack = proto::encode_to_string(proto::SignalAck{.signal_id = "a", .status = proto::AckStatus::accepted});
+  auto r = dec.peek_type(proto::as_bytes(ack));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value(), proto::MsgType::signal_ack);
+  auto bad = pack_array(4, 9);
+  EXPECT_EQ(dec.peek_type(proto::as_bytes(bad)).error().code, ErrorCode::unknown_version);
+}
+
+TEST(Topics, AreExactAndUnambiguous) {
+  EXPECT_EQ(proto::tick_topic("EURUSD"), "TICK.EURUSD");
+  EXPECT_EQ(proto::ack_topic("sma_crossover", 3), "ACK.sma_crossover.3");
+  EXPECT_TRUE(proto::topic_matches("TICK.EURUSD", "TICK.EURUSD"));
+  EXPECT_FALSE(proto::topic_matches("TICK.EURUSDX", "TICK.EURUSD"));
+}
+
+}  // namespace
