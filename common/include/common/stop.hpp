@@ -4,7 +4,8 @@
 
 namespace tp {
 
-// Installs SIGINT/SIGTERM handlers that set the flag (idempotent).
+// Routes SIGINT/SIGTERM to a thread that sets the flag (idempotent). Call it
+// first in main, before any other thread exists.
 void install_stop_handlers();
 bool stop_requested() noexcept;
 void request_stop() noexcept;  // for tests and for programs that end by themselves
