@@ -1,0 +1,100 @@
+// Cross-language test vectors. `proto_vectors write DIR` writes one file per
+// message type; `proto_vectors check DIR` decodes the files a Python peer
+// wrote (py_<type>.bin) and exits non-zero unless each equals the expected
+// message. Both sides use the same expected values (expected_messages).
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "proto/codec.hpp"
+
+namespace {
+
+// Values chosen to catch mix-ups: every field distinct, fractional prices,
+// whole-number doubles (written as ints by msgpack-c), negative and large ints.
+const proto::TickEvent tick{"EURUSD", 1.08501, 1.08512, 1500000, 2.5, 1700000000123456789, 42,
+                            1700000000123999999};
+const proto::Heartbeat heartbeat{"gateway", 7, 1700000000000000001, 123456};
+const proto::TradingSignal signal{"sma_crossover.1.1700000000000.17", "sma_crossover", 1, "GBPUSD",
+                                  proto::Side::sell, 1000, 1.26543, 0.625, 1700000000000000000,
+                                  1700000005000000000, 99, 1699999999999999000};
+const proto::OrderRequest request{"C-sma_crossover.1.1700000000000.17", "sma_crossover.1.1700000000000.17",
+                                  "GBPUSD", proto::Side::sell, 1000, 1.26543, 1700000000000000100};
+const proto::OrderQuery query{"C-x.0.1.2", -1};
+const proto::OrderReply reply{"C-x.0.1.2", "SIM-000017", proto::OrderStatus::partially_filled, 250.5,
+                              151.234, "remainder canceled (IOC)", true, 1700000000000000200};
+const proto::OrderEvent event{"SIM-000017", "C-x.0.1.2", "x.0.1.2", "USDJPY", proto::Side::buy,
+                              proto::OrderStatus::filled, 1000, 1000, 151.234, "", 1, 2, 3};
+const proto::SignalAck ack{"x.0.1.2", proto::AckStatus::rejected, "expired", 1700000000000000300};
+const proto::DeadLetter dead_letter{"strategy:1", "malformed", "truncated msgpack", 5,
+                                    std::string("\x00\xc1\xff", 3)};
+
+bool write_file(const std::string& path, std::string_view bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return static_cast<bool>(out);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+template <class T, class F>
+bool check(const std::string& dir, const char* name, const T& expected, F decode) {
+  auto bytes = read_file(dir + "/py_" + name + ".bin");
+  proto::Decoder dec;
+  auto r = (dec.*decode)(proto::as_bytes(bytes));
+  if (!r.ok()) {
+    std::cerr << name << ": " << r.error().message() << "\n";
+    return false;
+  }
+  if (!(r.value() == expected)) {
+    std::cerr << name << ": decoded value differs from the expected one\n";
+    return false;
+  }
+  std::cout << name << ": ok\n";
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: proto_vectors write|check DIR\n";
+    return 2;
+  }
+  std::string mode = argv[1], dir = argv[2];
+  if (mode == "write") {
+    proto::Encoder e;
+    bool ok = write_file(dir + "/cpp_tick.bin", e.encode(tick)) &&
+              write_file(dir + "/cpp_heartbeat.bin", e.encode(heartbeat)) &&
+              write_file(dir + "/cpp_signal.bin", e.encode(signal)) &&
+              write_file(dir + "/cpp_order_request.bin", e.encode(request)) &&
+              write_file(dir + "/cpp_order_query.bin", e.encode(query)) &&
+              write_file(dir + "/cpp_order_reply.bin", e.encode(reply)) &&
+              write_file(dir + "/cpp_order_event.bin", e.encode(event)) &&
+              write_file(dir + "/cpp_signal_ack.bin", e.encode(ack)) &&
+              write_file(dir + "/cpp_dead_letter.bin", e.encode(dead_letter));
+    return ok ? 0 : 1;
+  }
+  if (mode == "check") {
+    bool ok = true;
+    ok &= check(dir, "tick", tick, &proto::Decoder::decode_tick);
+    ok &= check(dir, "heartbeat", heartbeat, &proto::Decoder::decode_heartbeat);
+    ok &= check(dir, "signal", signal, &proto::Decoder::decode_signal);
+    ok &= check(dir, "order_request", request, &proto::Decoder::decode_order_request);
+    ok &= check(dir, "order_query", query, &proto::Decoder::decode_order_query);
+    ok &= check(dir, "order_reply", reply, &proto::Decoder::decode_order_reply);
+    ok &= check(dir, "order_event", event, &proto::Decoder::decode_order_event);
+    ok &= check(dir, "signal_ack", ack, &proto::Decoder::decode_signal_ack);
+    ok &= check(dir, "dead_letter", dead_letter, &proto::Decoder::decode_dead_letter);
+    return ok ? 0 : 1;
+  }
+  std::cerr << "unknown mode " << mode << "\n";
+  return 2;
+}
