@@ -43,7 +43,7 @@ enum class OrderStatus : std::uint8_t {
   filled = 4,
   rejected = 5,
   canceled = 6,
-  unknown = 7,    // only in a query reply: the broker never saw this id
+  unknown = 7,    // the broker never saw this id (query), or its answer was lost: retry
 };
 
 enum class AckStatus : std::uint8_t {

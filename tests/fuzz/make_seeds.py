@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus for the decoder fuzz targets: a valid message of
+each type, the same with an appended field, and a few hostile shapes.
+Found crashes are added beside the seeds by hand (crash-<sha1>)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "proto"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
+import tp_proto  # noqa: E402
+os.environ.setdefault("TP_PROTO_VECTORS", "")
+from test_vectors import EXPECTED  # noqa: E402
+
+HOSTILE = {
+    "array32_bomb": b"\xdd\xff\xff\xff\xff",
+    "map32_bomb": b"\xdf\xff\xff\xff\xff",
+    "str32_bomb": b"\xdb\xff\xff\xff\xff",
+    "bin32_bomb": b"\xc6\xff\xff\xff\xff",
+    "deep_nesting": b"\x91" * 100 + b"\x01",
+    "empty": b"",
+    "never_used_byte": b"\xc1",
+    "unknown_version": b"\x92\x01\x63",
+}
+
+here = os.path.dirname(os.path.abspath(__file__))
+for name, fields in EXPECTED.items():
+    folder = os.path.join(here, "corpus", f"fuzz_decode_{name}")
+    os.makedirs(folder, exist_ok=True)
+    seeds = {"valid": tp_proto.encode(name, fields),
+             "valid_extra_field": tp_proto.encode(name, fields, extra=[{"k": [1, 2]}]),
+             "truncated": tp_proto.encode(name, fields)[:-3], **HOSTILE}
+    for seed, data in seeds.items():
+        with open(os.path.join(folder, f"seed-{seed}"), "wb") as f:
+            f.write(data)
