@@ -1,0 +1,152 @@
+/* The broker plugin ABI: what a shared library must export so that
+ * dll_gateway can load it with dlopen() and route orders to it. Pure C, so a
+ * plugin can be written in C, C++ or anything that exports C symbols, and
+ * built without the pipeline's sources; only this header is needed.
+ *
+ * Versioning: a plugin returns TP_BROKER_ABI_VERSION from
+ * tp_broker_abi_version(); the loader refuses any other number. Any change to
+ * a struct layout or a function signature bumps the version.
+ *
+ * Threading: dll_gateway calls every function of one tp_broker instance from
+ * ONE thread, one call at a time. A plugin needs no locking unless it starts
+ * threads of its own. Calls may block (a synchronous broker API); the
+ * gateway's loop waits for them.
+ *
+ * Ownership: the loader owns every buffer it passes in (valid only during the
+ * call: copy what you keep) and every result struct (the plugin fills it).
+ * The plugin owns its tp_broker instance from create until destroy.
+ *
+ * Strings are NUL-terminated UTF-8. Fixed-size char arrays hold at most
+ * SIZE - 1 characters plus the terminating NUL; a plugin must always
+ * terminate them.
+ */
+#ifndef TP_DLL_GATEWAY_BROKER_ABI_H
+#define TP_DLL_GATEWAY_BROKER_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TP_BROKER_ABI_VERSION 1
+
+/* Array sizes, including the terminating NUL (ids and instruments match the
+ * wire protocol's limits: 128 and 32 characters). */
+#define TP_BROKER_ID_SIZE 129
+#define TP_BROKER_INSTRUMENT_SIZE 33
+#define TP_BROKER_REASON_SIZE 256
+
+/* Return codes of tp_broker_submit/query/position. */
+#define TP_BROKER_OK 0
+#define TP_BROKER_ERROR 1 /* the call failed; see the function for meaning */
+
+/* Sides (numbers as proto::Side). */
+#define TP_BROKER_SIDE_BUY 1
+#define TP_BROKER_SIDE_SELL 2
+
+/* Order statuses (numbers as proto::OrderStatus). */
+#define TP_BROKER_STATUS_NEW 1
+#define TP_BROKER_STATUS_ACCEPTED 2
+#define TP_BROKER_STATUS_PARTIALLY_FILLED 3
+#define TP_BROKER_STATUS_FILLED 4
+#define TP_BROKER_STATUS_REJECTED 5
+#define TP_BROKER_STATUS_CANCELED 6
+#define TP_BROKER_STATUS_UNKNOWN 7 /* query only: the broker never saw this id */
+
+/* Marks the functions a plugin exports (plugins are best built with
+ * -fvisibility=hidden so that only these are visible). */
+#if defined(__GNUC__)
+#define TP_BROKER_EXPORT __attribute__((visibility("default")))
+#else
+#define TP_BROKER_EXPORT
+#endif
+
+/* Opaque broker instance, defined by the plugin. */
+typedef struct tp_broker tp_broker;
+
+/* A market order. */
+typedef struct tp_broker_order {
+  char client_order_id[TP_BROKER_ID_SIZE]; /* unique per order; the dedupe key */
+  char instrument[TP_BROKER_INSTRUMENT_SIZE];
+  int32_t side;       /* TP_BROKER_SIDE_* */
+  double quantity;    /* > 0, finite */
+  double price_hint;  /* the signal's trigger price, >= 0; market orders may ignore it */
+  int64_t sent_ts_ns; /* when the executor sent it, ns since the Unix epoch */
+} tp_broker_order;
+
+/* The broker's answer about one order. */
+typedef struct tp_broker_result {
+  char order_id[TP_BROKER_ID_SIZE]; /* broker's id; empty when rejected before placement */
+  int32_t status;                   /* TP_BROKER_STATUS_* */
+  double filled_quantity;           /* >= 0, finite */
+  double fill_price;                /* average fill price, >= 0, finite; 0 when nothing filled */
+  char reason[TP_BROKER_REASON_SIZE]; /* why rejected/canceled, or an error message */
+  int64_t broker_ts_ns;             /* when the broker decided, ns since the Unix epoch */
+} tp_broker_result;
+
+/* Returns TP_BROKER_ABI_VERSION as compiled into the plugin. Called first;
+ * must not fail or allocate. */
+typedef uint32_t (*tp_broker_abi_version_fn)(void);
+TP_BROKER_EXPORT uint32_t tp_broker_abi_version(void);
+
+/* Creates a broker instance from `count` settings (keys[i] = values[i], all
+ * strings, owned by the caller, valid during the call only). On failure
+ * returns NULL and writes a one-line message (NUL-terminated, at most
+ * error_len bytes including the NUL) into `error` that names the offending
+ * key or the problem; a plugin should refuse keys it does not know. */
+typedef tp_broker* (*tp_broker_create_fn)(const char* const* keys, const char* const* values,
+                                          size_t count, char* error, size_t error_len);
+TP_BROKER_EXPORT tp_broker* tp_broker_create(const char* const* keys, const char* const* values,
+                                             size_t count, char* error, size_t error_len);
+
+/* Places a market order and waits for the broker's answer, which it writes to
+ * `*result` (zero-initialised by the caller). A refused order is an answer:
+ * TP_BROKER_OK with status REJECTED and a reason. Returns TP_BROKER_ERROR only
+ * when the outcome is unknown (e.g. the connection dropped after sending); the
+ * gateway then keeps the order pending and asks tp_broker_query before it
+ * would ever submit that client_order_id again. The gateway never submits an
+ * id it already has an answer for, but a plugin must not assume the broker
+ * deduplicates either. */
+typedef int (*tp_broker_submit_fn)(tp_broker* broker, const tp_broker_order* order,
+                                   tp_broker_result* result);
+TP_BROKER_EXPORT int tp_broker_submit(tp_broker* broker, const tp_broker_order* order,
+                                      tp_broker_result* result);
+
+/* Writes what the broker knows about `client_order_id` to `*result`: its
+ * latest status, or status UNKNOWN when the broker never saw the id (a normal
+ * answer, TP_BROKER_OK). Returns TP_BROKER_ERROR when the broker could not be
+ * asked (reason may say why). Must survive restarts of the plugin the way the
+ * real broker does: the gateway relies on it after a crash. */
+typedef int (*tp_broker_query_fn)(tp_broker* broker, const char* client_order_id,
+                                  tp_broker_result* result);
+TP_BROKER_EXPORT int tp_broker_query(tp_broker* broker, const char* client_order_id,
+                                     tp_broker_result* result);
+
+/* Writes the broker's net position in `instrument` (positive long) to
+ * `*quantity`. Returns TP_BROKER_ERROR when unavailable. */
+typedef int (*tp_broker_position_fn)(tp_broker* broker, const char* instrument, double* quantity);
+TP_BROKER_EXPORT int tp_broker_position(tp_broker* broker, const char* instrument,
+                                        double* quantity);
+
+/* Frees the instance and everything it owns (flushes journals, closes
+ * connections). `broker` may be NULL. */
+typedef void (*tp_broker_destroy_fn)(tp_broker* broker);
+TP_BROKER_EXPORT void tp_broker_destroy(tp_broker* broker);
+
+/* OPTIONAL: market data for plugins that price orders themselves (the
+ * simulator). Called for every tick the gateway receives, bid <= ask,
+ * ts_ns = when the pipeline's gateway published it. A plugin that does not
+ * need quotes simply does not export it. Must be cheap: it runs on the
+ * gateway's loop. */
+typedef void (*tp_broker_on_quote_fn)(tp_broker* broker, const char* instrument, double bid,
+                                      double ask, int64_t ts_ns);
+TP_BROKER_EXPORT void tp_broker_on_quote(tp_broker* broker, const char* instrument, double bid,
+                                         double ask, int64_t ts_ns);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* TP_DLL_GATEWAY_BROKER_ABI_H */

@@ -1,0 +1,74 @@
+// DllGatewayNode: the dll_gateway process's sockets and its single loop. A
+// REP socket bound on endpoints.orders answers every request, valid or not
+// (REP must always reply): OrderRequest/OrderQuery go to the OrderDesk,
+// anything else is dead-lettered and answered with a REJECTED OrderReply.
+// When the plugin wants market data, a SUB on endpoints.ticks feeds it every
+// tick ("TICK." prefix). Borrows the plugin, store and clock; owns its
+// sockets. One thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "common/clock.hpp"
+#include "common/config.hpp"
+#include "common/dead_letter.hpp"
+#include "dll_gateway/broker_plugin.hpp"
+#include "dll_gateway/order_desk.hpp"
+#include "dll_gateway/order_store.hpp"
+#include "proto/codec.hpp"
+
+namespace tp::dll_gateway {
+
+struct NodeCounters {
+  std::uint64_t bad_requests = 0;    // answered REJECTED and dead-lettered
+  std::uint64_t ticks_received = 0;  // valid ticks passed to the plugin
+  std::uint64_t bad_ticks = 0;       // dead-lettered
+  std::uint64_t reply_send_failures = 0;
+};
+
+class DllGatewayNode {
+ public:
+  // Binds/connects the sockets; throws std::runtime_error naming the endpoint.
+  DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlugin& plugin, OrderStore& store,
+                 const Clock& clock);
+
+  // Loops until tp::stop_requested(), then writes the final stats.
+  void run();
+  // One poll over the sockets, handling whatever is ready (<= timeout).
+  void poll_once(std::chrono::milliseconds timeout);
+  // Writes <run.dir>/dll_gateway.stats.json; false on failure.
+  bool write_stats() const;
+  std::string stats_json() const;
+
+  const DeskCounters& desk_counters() const noexcept { return desk_.counters(); }
+  const NodeCounters& counters() const noexcept { return counters_; }
+
+ private:
+  // Each handles one message; false when none was waiting.
+  bool handle_request();
+  proto::OrderReply answer(const zmq::message_t& payload);
+  proto::OrderReply refuse(std::string_view reason, const std::string& detail, std::string_view original);
+  bool handle_tick();
+
+  BrokerPlugin& plugin_;
+  OrderStore& store_;
+  const Clock& clock_;
+  OrderDesk desk_;
+  std::string stats_path_;
+  std::chrono::milliseconds stats_interval_;
+  zmq::socket_t rep_;
+  std::optional<zmq::socket_t> sub_;  // only when the plugin wants quotes
+  DeadLetterSender dead_letters_;
+  proto::Encoder encoder_;
+  proto::Decoder decoder_;
+  std::vector<zmq::message_t> frames_;
+  NodeCounters counters_;
+};
+
+}  // namespace tp::dll_gateway

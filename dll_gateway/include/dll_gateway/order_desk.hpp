@@ -1,0 +1,60 @@
+// OrderDesk: the order-handling rules of dll_gateway, without sockets. It
+// answers OrderRequests and OrderQueries from the OrderStore and the Broker
+// so that each client order id reaches the broker at most once:
+//   DONE row      -> the stored reply, duplicate = true; the broker is not
+//                    called (except a query when the stored status is not final)
+//   PENDING row   -> we crashed between recording and the broker's answer: ask
+//                    the broker (query); an id it knows is stored and answered
+//                    (duplicate = true), an id it never saw is submitted now
+//   no row        -> insert PENDING (commit), submit, store DONE (commit), answer
+// Every call returns a reply (never throws for store or broker trouble).
+// Borrows the store, broker and clock; one thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/clock.hpp"
+#include "dll_gateway/broker.hpp"
+#include "dll_gateway/order_store.hpp"
+#include "proto/messages.hpp"
+
+namespace tp::dll_gateway {
+
+struct DeskCounters {
+  std::uint64_t orders_received = 0;
+  std::uint64_t duplicates = 0;     // requests answered without a new submit
+  std::uint64_t queries = 0;
+  std::uint64_t submitted = 0;      // orders that went to the broker
+  std::uint64_t fills = 0;          // FILLED or PARTIALLY_FILLED answers to a submit
+  std::uint64_t partial_fills = 0;
+  std::uint64_t rejects = 0;        // REJECTED answers to a request (broker or store)
+  std::uint64_t broker_errors = 0;  // calls that failed: outcome unknown
+  std::uint64_t store_errors = 0;
+};
+
+class OrderDesk {
+ public:
+  OrderDesk(OrderStore& store, Broker& broker, const Clock& clock)
+      : store_(store), broker_(broker), clock_(clock) {}
+
+  proto::OrderReply handle(const proto::OrderRequest& order);
+  proto::OrderReply handle(const proto::OrderQuery& query);
+
+  const DeskCounters& counters() const noexcept { return counters_; }
+
+ private:
+  proto::OrderReply submit(const proto::OrderRequest& order);
+  // Stores a broker answer; a failure is counted, not thrown: the reply must
+  // still go out, and the row staying PENDING makes a retry ask the broker.
+  void remember(const proto::OrderReply& reply);
+  // A stored reply, updated from the broker when its status was not final.
+  proto::OrderReply refreshed(proto::OrderReply stored);
+
+  OrderStore& store_;
+  Broker& broker_;
+  const Clock& clock_;
+  DeskCounters counters_;
+};
+
+}  // namespace tp::dll_gateway

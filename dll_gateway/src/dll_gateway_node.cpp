@@ -1,0 +1,180 @@
+#include "dll_gateway/dll_gateway_node.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "common/stats.hpp"
+#include "common/stop.hpp"
+#include "common/zmq_util.hpp"
+
+namespace tp::dll_gateway {
+
+namespace {
+
+// Ticks handled per loop turn at most, so that a flood of market data
+// cannot starve the order socket.
+constexpr int max_ticks_per_turn = 1000;
+constexpr int max_requests_per_turn = 100;
+
+}  // namespace
+
+DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlugin& plugin, OrderStore& store,
+                               const Clock& clock)
+    : plugin_(plugin),
+      store_(store),
+      clock_(clock),
+      desk_(store, plugin, clock),
+      stats_path_(cfg.run_path("", "dll_gateway.stats.json")),
+      stats_interval_(cfg.run.stats_interval_ms),
+      rep_(make_socket(ctx, zmq::socket_type::rep)),
+      dead_letters_(ctx, cfg.endpoints.dead_letters, "dll_gateway", clock) {
+  bind(rep_, cfg.endpoints.orders);
+  if (plugin_.wants_quotes()) {
+    sub_.emplace(make_socket(ctx, zmq::socket_type::sub));
+    sub_->set(zmq::sockopt::subscribe, proto::tick_topic_prefix);
+    connect(*sub_, cfg.endpoints.ticks);
+  }
+}
+
+void DllGatewayNode::run() {
+  spdlog::info("serving orders with broker plugin {} (store {})", plugin_.path(), store_.path());
+  auto next_stats = std::chrono::steady_clock::now() + stats_interval_;
+  while (!stop_requested()) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_stats) {
+      write_stats();
+      next_stats = now + stats_interval_;
+    }
+    auto until_stats = std::chrono::duration_cast<std::chrono::milliseconds>(next_stats - now);
+    poll_once(std::clamp(until_stats, std::chrono::milliseconds(1), std::chrono::milliseconds(100)));
+  }
+  if (!write_stats()) spdlog::warn("cannot write {}", stats_path_);
+  const auto& c = desk_.counters();
+  spdlog::info("stopped: {} orders, {} duplicates, {} queries, {} fills, {} rejects, {} dead letters",
+               c.orders_received, c.duplicates, c.queries, c.fills, c.rejects,
+               dead_letters_.sent() + dead_letters_.dropped());
+}
+
+void DllGatewayNode::poll_once(std::chrono::milliseconds timeout) {
+  zmq::pollitem_t items[2] = {{rep_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, 0, ZMQ_POLLIN, 0}};
+  std::size_t n = 1;
+  if (sub_) items[n++].socket = sub_->handle();
+  try {
+    zmq::poll(items, n, timeout);
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return;  // a signal: the loop checks the stop flag
+    throw;
+  }
+  if (items[0].revents & ZMQ_POLLIN) {
+    for (int i = 0; i < max_requests_per_turn && handle_request(); ++i) {
+    }
+  }
+  if (n > 1 && (items[1].revents & ZMQ_POLLIN)) {
+    for (int i = 0; i < max_ticks_per_turn && handle_tick(); ++i) {
+    }
+  }
+}
+
+bool DllGatewayNode::handle_request() {
+  std::size_t total = 0;
+  if (!recv_message(rep_, frames_, 1, total)) return false;
+  proto::OrderReply reply;
+  try {
+    if (total != 1) {
+      reply = refuse("bad_frames", "expected 1 frame, got " + std::to_string(total), join_frames(frames_, 1));
+    } else {
+      reply = answer(frames_[0]);
+    }
+  } catch (const std::exception& e) {
+    // Whatever went wrong with this one request, the REP socket must answer.
+    reply = refuse("internal", e.what(), frames_.empty() ? std::string_view() : view_of(frames_[0]));
+  }
+  auto payload = encoder_.encode(reply);
+  if (!rep_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait))
+    ++counters_.reply_send_failures;
+  return true;
+}
+
+proto::OrderReply DllGatewayNode::answer(const zmq::message_t& frame) {
+  auto payload = bytes_of(frame);
+  auto type = decoder_.peek_type(payload);
+  if (!type) return refuse(proto::to_string(type.error().code), type.error().detail, view_of(frame));
+  switch (type.value()) {
+    case proto::MsgType::order_request: {
+      auto order = decoder_.decode_order_request(payload);
+      if (!order) return refuse(proto::to_string(order.error().code), order.error().detail, view_of(frame));
+      return desk_.handle(order.value());
+    }
+    case proto::MsgType::order_query: {
+      auto query = decoder_.decode_order_query(payload);
+      if (!query) return refuse(proto::to_string(query.error().code), query.error().detail, view_of(frame));
+      return desk_.handle(query.value());
+    }
+    default:
+      return refuse(proto::to_string(proto::ErrorCode::wrong_message),
+                    "expected OrderRequest or OrderQuery, got " + std::string(proto::to_string(type.value())),
+                    view_of(frame));
+  }
+}
+
+proto::OrderReply DllGatewayNode::refuse(std::string_view reason, const std::string& detail,
+                                         std::string_view original) {
+  ++counters_.bad_requests;
+  dead_letters_.send(reason, detail, original);
+  proto::OrderReply r;
+  r.client_order_id = "-";  // unknown: the request could not be read
+  r.status = proto::OrderStatus::rejected;
+  r.reason = std::string(reason) + ": " + detail;
+  r.broker_ts_ns = clock_.now_ns();
+  return r;
+}
+
+bool DllGatewayNode::handle_tick() {
+  std::size_t total = 0;
+  if (!recv_message(*sub_, frames_, 2, total)) return false;
+  auto bad = [&](std::string_view reason, const std::string& detail) {
+    ++counters_.bad_ticks;
+    dead_letters_.send(reason, detail, join_frames(frames_, std::min<std::size_t>(total, 2)));
+    return true;
+  };
+  if (total != 2) return bad("bad_frames", "expected 2 frames (topic, tick), got " + std::to_string(total));
+  auto tick = decoder_.decode_tick(bytes_of(frames_[1]));
+  if (!tick) return bad(proto::to_string(tick.error().code), tick.error().detail);
+  if (!proto::topic_matches(view_of(frames_[0]), proto::tick_topic(tick->instrument)))
+    return bad("wrong_topic", "tick for " + tick->instrument + " on topic " + std::string(view_of(frames_[0])));
+  ++counters_.ticks_received;
+  plugin_.on_quote(tick->instrument, tick->bid, tick->ask, tick->gateway_ts_ns);
+  return true;
+}
+
+std::string DllGatewayNode::stats_json() const {
+  const auto& c = desk_.counters();
+  JsonObject o;
+  o.add("program", "dll_gateway")
+      .add("pid", static_cast<std::int64_t>(getpid()))
+      .add("ts_ns", clock_.now_ns())
+      .add("orders_received", c.orders_received)
+      .add("duplicates", c.duplicates)
+      .add("queries", c.queries)
+      .add("submitted", c.submitted)
+      .add("fills", c.fills)
+      .add("partial_fills", c.partial_fills)
+      .add("rejects", c.rejects)
+      .add("broker_errors", c.broker_errors)
+      .add("store_errors", c.store_errors)
+      .add("bad_requests", counters_.bad_requests)
+      .add("ticks_received", counters_.ticks_received)
+      .add("bad_ticks", counters_.bad_ticks)
+      .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
+      .add("dead_letters_dropped", dead_letters_.dropped())
+      .add("plugin", plugin_.path())
+      .add("db", store_.path());
+  return o.str();
+}
+
+bool DllGatewayNode::write_stats() const { return write_file_atomically(stats_path_, stats_json()); }
+
+}  // namespace tp::dll_gateway

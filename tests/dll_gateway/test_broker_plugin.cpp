@@ -1,0 +1,222 @@
+// BrokerPlugin: the loader's refusals, and the simulated broker through the
+// real dlopen path.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "dll_gateway/broker_plugin.hpp"
+#include "temp_dir.hpp"
+
+using tp::dll_gateway::BrokerPlugin;
+using tp::dll_gateway::test::TempDir;
+using Settings = std::map<std::string, std::string>;
+
+namespace {
+
+// The message a failed load throws, or "" when it loaded.
+std::string load_error(const std::string& path, const Settings& settings = {}) {
+  try {
+    BrokerPlugin p(path, settings);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+proto::OrderRequest order(const std::string& id, proto::Side side, double qty = 1000,
+                          const std::string& instrument = "EURUSD") {
+  proto::OrderRequest o;
+  o.client_order_id = id;
+  o.signal_id = "sig-" + id;
+  o.instrument = instrument;
+  o.side = side;
+  o.quantity = qty;
+  o.price_hint = 1.08;
+  o.sent_ts_ns = 1;
+  return o;
+}
+
+}  // namespace
+
+TEST(BrokerPluginLoad, MissingFileNamesPathAndProblem) {
+  auto msg = load_error("/nonexistent/dir/libnothing.so");
+  EXPECT_NE(msg.find("broker plugin /nonexistent/dir/libnothing.so"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("cannot load"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
+}
+
+TEST(BrokerPluginLoad, WrongAbiVersionIsRefused) {
+  auto msg = load_error(FAKE_ABI999_PATH);
+  EXPECT_NE(msg.find(FAKE_ABI999_PATH), std::string::npos) << msg;
+  EXPECT_NE(msg.find("ABI version 999, this dll_gateway needs 1"), std::string::npos) << msg;
+}
+
+TEST(BrokerPluginLoad, FailingCreateReportsThePluginsMessage) {
+  auto msg = load_error(FAKE_CREATE_FAILS_PATH);
+  EXPECT_NE(msg.find(FAKE_CREATE_FAILS_PATH), std::string::npos) << msg;
+  EXPECT_NE(msg.find("create failed: cannot reach broker at fake://nowhere"), std::string::npos) << msg;
+}
+
+TEST(BrokerPluginLoad, LibraryWithoutTheAbiIsRefused) {
+  auto msg = load_error("libm.so.6");
+  EXPECT_NE(msg.find("broker plugin libm.so.6: missing symbol tp_broker_abi_version"), std::string::npos) << msg;
+}
+
+TEST(SimBrokerSettings, UnknownKeyAndBadNumbersNameTheKey) {
+  EXPECT_NE(load_error(SIM_BROKER_PATH, {{"colour", "blue"}}).find("unknown setting 'colour'"), std::string::npos);
+  EXPECT_NE(load_error(SIM_BROKER_PATH, {{"reject_rate", "lots"}}).find("setting reject_rate: 'lots'"),
+            std::string::npos);
+  EXPECT_NE(load_error(SIM_BROKER_PATH, {{"partial_fill_rate", "1.5"}}).find("setting partial_fill_rate"),
+            std::string::npos);
+  EXPECT_NE(load_error(SIM_BROKER_PATH, {{"latency_ms", "-3"}}).find("setting latency_ms"), std::string::npos);
+  EXPECT_NE(load_error(SIM_BROKER_PATH, {{"seed", "7x"}}).find("setting seed"), std::string::npos);
+  EXPECT_EQ(load_error(SIM_BROKER_PATH, {{"latency_ms", "0"}, {"reject_rate", "0.25"}, {"seed", "9"}}), "");
+}
+
+TEST(SimBroker, RejectsWithoutQuoteThenFillsAtAskAndBid) {
+  BrokerPlugin sim(SIM_BROKER_PATH, {});
+  ASSERT_TRUE(sim.wants_quotes());
+
+  auto none = sim.submit(order("A", proto::Side::buy));
+  ASSERT_TRUE(none.ok);
+  EXPECT_EQ(none.reply.status, proto::OrderStatus::rejected);
+  EXPECT_EQ(none.reply.reason, "no market data");
+  EXPECT_EQ(none.reply.client_order_id, "A");
+
+  sim.on_quote("EURUSD", 1.0850, 1.0852, 5);
+  auto buy = sim.submit(order("B", proto::Side::buy, 1000));
+  ASSERT_TRUE(buy.ok);
+  EXPECT_EQ(buy.reply.status, proto::OrderStatus::filled);
+  EXPECT_DOUBLE_EQ(buy.reply.fill_price, 1.0852);
+  EXPECT_DOUBLE_EQ(buy.reply.filled_quantity, 1000);
+  EXPECT_FALSE(buy.reply.order_id.empty());
+
+  auto sell = sim.submit(order("C", proto::Side::sell, 400));
+  ASSERT_TRUE(sell.ok);
+  EXPECT_EQ(sell.reply.status, proto::OrderStatus::filled);
+  EXPECT_DOUBLE_EQ(sell.reply.fill_price, 1.0850);
+  EXPECT_NE(sell.reply.order_id, buy.reply.order_id);
+
+  auto other = sim.submit(order("D", proto::Side::buy, 1, "GBPUSD"));
+  EXPECT_EQ(other.reply.status, proto::OrderStatus::rejected) << "quotes are per instrument";
+
+  EXPECT_EQ(sim.position("EURUSD"), 600.0);
+  auto q = sim.query("B");
+  ASSERT_TRUE(q.ok);
+  EXPECT_EQ(q.reply.status, proto::OrderStatus::filled);
+  EXPECT_EQ(q.reply.order_id, buy.reply.order_id);
+  auto unknown = sim.query("never-sent");
+  ASSERT_TRUE(unknown.ok);
+  EXPECT_EQ(unknown.reply.status, proto::OrderStatus::unknown);
+}
+
+TEST(SimBroker, SeededRejectsAndPartialFillsAreReproducibleAndBounded) {
+  Settings s{{"reject_rate", "0.3"}, {"partial_fill_rate", "0.4"}, {"seed", "1234"}};
+  BrokerPlugin a(SIM_BROKER_PATH, s);
+  BrokerPlugin b(SIM_BROKER_PATH, s);
+  a.on_quote("EURUSD", 1.0, 1.1, 1);
+  b.on_quote("EURUSD", 1.0, 1.1, 1);
+  int rejects = 0, partials = 0, fills = 0;
+  const int n = 400;
+  for (int i = 0; i < n; ++i) {
+    auto id = "O-" + std::to_string(i);
+    auto ra = a.submit(order(id, proto::Side::buy, 100));
+    auto rb = b.submit(order(id, proto::Side::buy, 100));
+    ASSERT_TRUE(ra.ok);
+    ASSERT_EQ(ra.reply.status, rb.reply.status) << "same seed, same outcome at " << i;
+    ASSERT_DOUBLE_EQ(ra.reply.filled_quantity, rb.reply.filled_quantity);
+    switch (ra.reply.status) {
+      case proto::OrderStatus::rejected:
+        ++rejects;
+        EXPECT_EQ(ra.reply.reason, "simulated reject");
+        EXPECT_EQ(ra.reply.filled_quantity, 0);
+        break;
+      case proto::OrderStatus::partially_filled:
+        ++partials;
+        EXPECT_GE(ra.reply.filled_quantity, 10.0);
+        EXPECT_LE(ra.reply.filled_quantity, 90.0);
+        EXPECT_DOUBLE_EQ(ra.reply.fill_price, 1.1);
+        break;
+      case proto::OrderStatus::filled:
+        ++fills;
+        EXPECT_DOUBLE_EQ(ra.reply.filled_quantity, 100);
+        break;
+      default:
+        ADD_FAILURE() << "unexpected status " << proto::to_string(ra.reply.status);
+    }
+  }
+  // Expected 120 rejects and 112 partials; the bounds are many sigmas wide.
+  EXPECT_GT(rejects, 80);
+  EXPECT_LT(rejects, 160);
+  EXPECT_GT(partials, 70);
+  EXPECT_LT(partials, 155);
+  EXPECT_GT(fills, 0);
+
+  BrokerPlugin other_seed(SIM_BROKER_PATH, {{"reject_rate", "0.3"}, {"partial_fill_rate", "0.4"}, {"seed", "99"}});
+  other_seed.on_quote("EURUSD", 1.0, 1.1, 1);
+  BrokerPlugin again(SIM_BROKER_PATH, s);
+  again.on_quote("EURUSD", 1.0, 1.1, 1);
+  int differ = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto x = other_seed.submit(order("X" + std::to_string(i), proto::Side::buy, 100));
+    auto y = again.submit(order("X" + std::to_string(i), proto::Side::buy, 100));
+    if (x.reply.status != y.reply.status || x.reply.filled_quantity != y.reply.filled_quantity) ++differ;
+  }
+  EXPECT_GT(differ, 0) << "the seed must matter";
+}
+
+TEST(SimBroker, JournalIsReloadedSoQueriesKnowEarlierIds) {
+  TempDir dir;
+  Settings s{{"journal_path", dir.file("sim.journal")}};
+  std::string filled_id;
+  {
+    BrokerPlugin sim(SIM_BROKER_PATH, s);
+    sim.on_quote("EURUSD", 1.2, 1.3, 1);
+    auto r = sim.submit(order("id with space", proto::Side::sell, 50));
+    ASSERT_EQ(r.reply.status, proto::OrderStatus::filled);
+    filled_id = r.reply.order_id;
+    EXPECT_EQ(sim.submit(order("R-1", proto::Side::buy, 5, "USDJPY")).reply.status, proto::OrderStatus::rejected);
+  }
+  auto journal = tp::dll_gateway::test::read_text(dir.file("sim.journal"));
+  EXPECT_EQ(tp::dll_gateway::test::count_lines_with(journal, " id%20with%20space EURUSD SELL 50 FILLED 50 1.2"), 1)
+      << journal;
+  EXPECT_EQ(tp::dll_gateway::test::count_lines_with(journal, " R-1 USDJPY BUY 5 REJECTED 0 0 no market data"), 1)
+      << journal;
+
+  BrokerPlugin restarted(SIM_BROKER_PATH, s);
+  auto q = restarted.query("id with space");
+  ASSERT_TRUE(q.ok);
+  EXPECT_EQ(q.reply.status, proto::OrderStatus::filled);
+  EXPECT_DOUBLE_EQ(q.reply.filled_quantity, 50);
+  EXPECT_DOUBLE_EQ(q.reply.fill_price, 1.2);
+  EXPECT_EQ(q.reply.order_id, filled_id);
+  auto rejected = restarted.query("R-1");
+  EXPECT_EQ(rejected.reply.status, proto::OrderStatus::rejected);
+  EXPECT_EQ(rejected.reply.reason, "no market data");
+  EXPECT_EQ(restarted.query("R-2").reply.status, proto::OrderStatus::unknown);
+  EXPECT_EQ(restarted.position("EURUSD"), -50.0);
+
+  // New orders after the restart get fresh broker ids.
+  restarted.on_quote("EURUSD", 1.2, 1.3, 2);
+  auto next = restarted.submit(order("N-1", proto::Side::buy, 1));
+  EXPECT_NE(next.reply.order_id, filled_id);
+}
+
+TEST(SimBroker, TornLastJournalLineIsDroppedNotFatal) {
+  TempDir dir;
+  {
+    std::ofstream j(dir.file("sim.journal"));
+    j << "100 K-1 EURUSD BUY 10 FILLED 10 1.5 \n" << "200 K-2 EUR";  // crash mid-line
+  }
+  Settings s{{"journal_path", dir.file("sim.journal")}};
+  {
+    BrokerPlugin sim(SIM_BROKER_PATH, s);
+    EXPECT_EQ(sim.query("K-1").reply.status, proto::OrderStatus::filled);
+    EXPECT_EQ(sim.query("K-2").reply.status, proto::OrderStatus::unknown);
+    sim.on_quote("EURUSD", 1.0, 1.0, 1);
+    sim.submit(order("K-3", proto::Side::buy, 1));
+  }
+  BrokerPlugin again(SIM_BROKER_PATH, s);  // would throw on a corrupt line
+  EXPECT_EQ(again.query("K-3").reply.status, proto::OrderStatus::filled);
+}

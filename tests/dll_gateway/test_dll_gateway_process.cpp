@@ -1,0 +1,246 @@
+// The real dll_gateway binary over ipc:// sockets in a temp dir: the test is
+// the tick feed (PUB), the executor (REQ) and the dead-letter sink (PULL).
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "proto/codec.hpp"
+#include "temp_dir.hpp"
+
+extern char** environ;
+
+using namespace std::chrono_literals;
+using tp::dll_gateway::test::count_lines_with;
+using tp::dll_gateway::test::read_text;
+using tp::dll_gateway::test::TempDir;
+
+namespace {
+
+// A child process that is always reaped: killed at scope exit if still running.
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const std::string& stderr_path) {
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) pid_ = -1;
+  }
+  ~Child() {
+    if (pid_ > 0 && !status_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  bool started() const { return pid_ > 0; }
+  void terminate() { kill(pid_, SIGTERM); }
+  // The exit code once it exited within `timeout`; -1 for a signal death.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!status_) {
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+      std::this_thread::sleep_for(10ms);
+    }
+    return status_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+class DllGatewayProcess : public ::testing::Test {
+ protected:
+  std::string ep(const std::string& name) const { return "ipc://" + dir.file(name); }
+
+  std::vector<std::string> args() const {
+    return {DLL_GATEWAY_BIN,
+            "--run-dir", dir.path().string(),
+            "--plugin", SIM_BROKER_PATH,
+            "--set", "endpoints.ticks=\"" + ep("ticks") + "\"",
+            "--set", "endpoints.orders=\"" + ep("orders") + "\"",
+            "--set", "endpoints.dead_letters=\"" + ep("dead_letters") + "\"",
+            "--set", "dll_gateway.settings.journal_path=\"" + dir.file("sim.journal") + "\"",
+            "--set", "run.stats_interval_ms=50"};
+  }
+
+  // One request, one reply within 5 s; a fresh REQ each time so that a lost
+  // reply cannot wedge the next call.
+  std::optional<std::string> call(std::string_view payload) {
+    zmq::socket_t req(ctx, zmq::socket_type::req);
+    req.set(zmq::sockopt::linger, 0);
+    req.connect(ep("orders"));
+    req.send(zmq::buffer(payload), zmq::send_flags::none);
+    zmq::pollitem_t item{req.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, 5000ms) == 0) return std::nullopt;
+    zmq::message_t m;
+    if (!req.recv(m)) return std::nullopt;
+    return m.to_string();
+  }
+
+  proto::OrderReply order(const std::string& id, proto::Side side) {
+    proto::OrderRequest o;
+    o.client_order_id = id;
+    o.signal_id = "sig-" + id;
+    o.instrument = "EURUSD";
+    o.side = side;
+    o.quantity = 1000;
+    o.price_hint = 1.085;
+    o.sent_ts_ns = 1;
+    auto raw = call(proto::encode_to_string(o));
+    EXPECT_TRUE(raw) << "no reply to " << id;
+    if (!raw) return {};
+    auto r = decoder.decode_order_reply(proto::as_bytes(*raw));
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
+    return r.ok() ? r.value() : proto::OrderReply{};
+  }
+
+  // Publishes the tick until the gateway's stats say it has one (PUB/SUB
+  // joins late), bounded by 10 s.
+  bool feed_quote(zmq::socket_t& pub, const proto::TickEvent& tick) {
+    auto payload = proto::encode_to_string(tick);
+    auto topic = proto::tick_topic(tick.instrument);
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+      pub.send(zmq::buffer(payload), zmq::send_flags::none);
+      std::this_thread::sleep_for(50ms);
+      auto stats = read_text(dir.file("dll_gateway.stats.json"));
+      auto pos = stats.find("\"ticks_received\":");
+      if (pos != std::string::npos && stats.compare(pos + 17, 1, "0") != 0) return true;
+    }
+    return false;
+  }
+
+  TempDir dir;
+  zmq::context_t ctx{1};
+  proto::Decoder decoder;
+};
+
+}  // namespace
+
+TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
+  zmq::socket_t pub(ctx, zmq::socket_type::pub);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.bind(ep("ticks"));
+  zmq::socket_t dead(ctx, zmq::socket_type::pull);
+  dead.set(zmq::sockopt::linger, 0);
+  dead.bind(ep("dead_letters"));
+
+  Child gw(args(), dir.file("stderr1.txt"));
+  ASSERT_TRUE(gw.started());
+
+  proto::TickEvent tick;
+  tick.instrument = "EURUSD";
+  tick.bid = 1.0850;
+  tick.ask = 1.0852;
+  tick.seq = 1;
+  tick.source_ts_ns = tick.gateway_ts_ns = 1'700'000'000'000'000'000;
+  ASSERT_TRUE(feed_quote(pub, tick)) << read_text(dir.file("stderr1.txt"));
+
+  auto first = order("C-1", proto::Side::buy);
+  EXPECT_EQ(first.client_order_id, "C-1");
+  EXPECT_EQ(first.status, proto::OrderStatus::filled) << first.reason;
+  EXPECT_DOUBLE_EQ(first.fill_price, 1.0852);
+  EXPECT_DOUBLE_EQ(first.filled_quantity, 1000);
+  EXPECT_FALSE(first.duplicate);
+
+  auto again = order("C-1", proto::Side::buy);
+  EXPECT_TRUE(again.duplicate);
+  again.duplicate = false;
+  EXPECT_EQ(again, first);
+
+  // Garbage: still answered (REP must reply), and dead-lettered.
+  const std::string garbage = "\xc1 this is not msgpack";
+  auto raw = call(garbage);
+  ASSERT_TRUE(raw) << "garbage got no reply";
+  auto refused = decoder.decode_order_reply(proto::as_bytes(*raw));
+  ASSERT_TRUE(refused.ok()) << refused.error().message();
+  EXPECT_EQ(refused->status, proto::OrderStatus::rejected);
+  EXPECT_EQ(refused->client_order_id, "-");
+  EXPECT_NE(refused->reason.find("malformed"), std::string::npos) << refused->reason;
+
+  zmq::pollitem_t item{dead.handle(), 0, ZMQ_POLLIN, 0};
+  ASSERT_EQ(zmq::poll(&item, 1, 5000ms), 1) << "no dead letter";
+  zmq::message_t m;
+  ASSERT_TRUE(dead.recv(m));
+  auto letter = decoder.decode_dead_letter(proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
+  ASSERT_TRUE(letter.ok()) << letter.error().message();
+  EXPECT_EQ(letter->source, "dll_gateway");
+  EXPECT_EQ(letter->reason, "malformed");
+  EXPECT_EQ(letter->original, garbage);
+
+  auto second = order("C-2", proto::Side::sell);
+  EXPECT_EQ(second.status, proto::OrderStatus::filled) << second.reason;
+  EXPECT_DOUBLE_EQ(second.fill_price, 1.0850);
+
+  gw.terminate();
+  ASSERT_EQ(gw.wait_exit(5000ms), std::optional<int>(0));
+  auto stats = read_text(dir.file("dll_gateway.stats.json"));
+  EXPECT_NE(stats.find("\"orders_received\":3"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"duplicates\":1"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"fills\":2"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"dead_letters\":1"), std::string::npos) << stats;
+  EXPECT_NE(stats.find(std::string("\"plugin\":\"") + SIM_BROKER_PATH + "\""), std::string::npos) << stats;
+
+  // Restarted with the same run dir: C-1 is still a duplicate, and the
+  // broker saw each id exactly once.
+  Child gw2(args(), dir.file("stderr2.txt"));
+  ASSERT_TRUE(gw2.started());
+  auto after = order("C-1", proto::Side::buy);
+  EXPECT_TRUE(after.duplicate);
+  EXPECT_EQ(after.order_id, first.order_id);
+  gw2.terminate();
+  EXPECT_EQ(gw2.wait_exit(5000ms), std::optional<int>(0));
+
+  auto journal = read_text(dir.file("sim.journal"));
+  EXPECT_EQ(count_lines_with(journal, " C-1 "), 1) << journal;
+  EXPECT_EQ(count_lines_with(journal, " C-2 "), 1) << journal;
+}
+
+TEST_F(DllGatewayProcess, BadPluginStopsStartWithOneClearLineAndExitCode1) {
+  auto a = args();
+  a[4] = FAKE_ABI999_PATH;  // --plugin value
+  Child gw(a, dir.file("stderr.txt"));
+  ASSERT_TRUE(gw.started());
+  EXPECT_EQ(gw.wait_exit(10000ms), std::optional<int>(1));
+  auto err = read_text(dir.file("stderr.txt"));
+  EXPECT_EQ(count_lines_with(err, std::string(FAKE_ABI999_PATH) + ": ABI version 999, this dll_gateway needs 1"), 1)
+      << err;
+
+  a[4] = dir.file("missing.so");
+  Child missing(a, dir.file("stderr_missing.txt"));
+  EXPECT_EQ(missing.wait_exit(10000ms), std::optional<int>(1));
+  err = read_text(dir.file("stderr_missing.txt"));
+  EXPECT_EQ(count_lines_with(err, "broker plugin " + dir.file("missing.so") + ": cannot load"), 1) << err;
+}
+
+TEST_F(DllGatewayProcess, HelpWorksWithoutConfig) {
+  Child gw({DLL_GATEWAY_BIN, "--help"}, dir.file("stderr.txt"));
+  ASSERT_TRUE(gw.started());
+  EXPECT_EQ(gw.wait_exit(10000ms), std::optional<int>(0));
+}

@@ -1,0 +1,260 @@
+// OrderStore and OrderDesk without sockets: at most one submit per client
+// order id, across reopen and after a crash between PENDING and DONE.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "common/clock.hpp"
+#include "dll_gateway/broker_plugin.hpp"
+#include "dll_gateway/order_desk.hpp"
+#include "dll_gateway/order_store.hpp"
+#include "temp_dir.hpp"
+
+using namespace tp::dll_gateway;
+using tp::dll_gateway::test::TempDir;
+
+namespace {
+
+// Counts calls and fills everything at 1.5, unless told to fail.
+class CountingBroker final : public Broker {
+ public:
+  BrokerAnswer submit(const proto::OrderRequest& o) override {
+    ++submits[o.client_order_id];
+    BrokerAnswer a;
+    a.reply.client_order_id = o.client_order_id;
+    if (fail_next) {
+      fail_next = false;
+      a.reply.reason = "broker submit failed (code 1): connection lost";
+      return a;
+    }
+    a.ok = true;
+    a.reply.order_id = "B-" + std::to_string(++placed);
+    a.reply.status = o.quantity > 1e6 ? proto::OrderStatus::rejected : proto::OrderStatus::filled;
+    a.reply.filled_quantity = a.reply.status == proto::OrderStatus::filled ? o.quantity : 0;
+    a.reply.fill_price = a.reply.status == proto::OrderStatus::filled ? 1.5 : 0;
+    a.reply.reason = a.reply.status == proto::OrderStatus::rejected ? "too big" : "";
+    a.reply.broker_ts_ns = 42;
+    known[o.client_order_id] = a.reply;
+    return a;
+  }
+  BrokerAnswer query(const std::string& id) override {
+    ++queries;
+    BrokerAnswer a;
+    a.ok = true;
+    a.reply.client_order_id = id;
+    if (auto it = known.find(id); it != known.end()) a.reply = it->second;
+    else a.reply.status = proto::OrderStatus::unknown;
+    return a;
+  }
+  std::map<std::string, int> submits;
+  std::map<std::string, proto::OrderReply> known;
+  int queries = 0;
+  int placed = 0;
+  bool fail_next = false;
+};
+
+proto::OrderRequest order(const std::string& id, double qty = 100) {
+  proto::OrderRequest o;
+  o.client_order_id = id;
+  o.signal_id = "s";
+  o.instrument = "EURUSD";
+  o.side = proto::Side::buy;
+  o.quantity = qty;
+  return o;
+}
+
+proto::OrderQuery query(const std::string& id) {
+  proto::OrderQuery q;
+  q.client_order_id = id;
+  return q;
+}
+
+}  // namespace
+
+TEST(OrderStore, PendingAndDoneRowsPersistAcrossReopen) {
+  TempDir dir;
+  proto::OrderReply done;
+  done.client_order_id = "C-2";
+  done.order_id = "B-9";
+  done.status = proto::OrderStatus::partially_filled;
+  done.filled_quantity = 12.5;
+  done.fill_price = 1.25;
+  done.reason = "ioc";
+  done.broker_ts_ns = 77;
+  {
+    OrderStore store(dir.file("dg.db"));
+    EXPECT_FALSE(store.find("C-1").has_value());
+    store.insert_pending(order("C-1"), 1);
+    store.insert_pending(order("C-2"), 1);
+    store.store_done(done, 2);
+    EXPECT_THROW(store.insert_pending(order("C-1"), 3), StoreError) << "the id is the primary key";
+  }
+  OrderStore reopened(dir.file("dg.db"));
+  auto p = reopened.find("C-1");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->state, OrderState::pending);
+  auto d = reopened.find("C-2");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->state, OrderState::done);
+  EXPECT_EQ(d->reply, done);
+}
+
+TEST(OrderStore, OpenFailureNamesThePath) {
+  try {
+    OrderStore store("/nonexistent-dir/x/dg.db");
+    FAIL() << "opened";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/x/dg.db"), std::string::npos) << e.what();
+  }
+}
+
+TEST(OrderDesk, DuplicateIdGetsStoredReplyAndBrokerIsCalledOnce) {
+  TempDir dir;
+  tp::FakeClock clock;
+  CountingBroker broker;
+  proto::OrderReply first;
+  {
+    OrderStore store(dir.file("dg.db"));
+    OrderDesk desk(store, broker, clock);
+    first = desk.handle(order("C-1"));
+    EXPECT_EQ(first.status, proto::OrderStatus::filled);
+    EXPECT_FALSE(first.duplicate);
+    auto again = desk.handle(order("C-1"));
+    EXPECT_TRUE(again.duplicate);
+    again.duplicate = false;
+    EXPECT_EQ(again, first);
+    EXPECT_EQ(desk.counters().orders_received, 2u);
+    EXPECT_EQ(desk.counters().duplicates, 1u);
+    EXPECT_EQ(desk.counters().fills, 1u);
+  }
+  // A restarted gateway still knows it.
+  OrderStore store(dir.file("dg.db"));
+  OrderDesk desk(store, broker, clock);
+  auto after_restart = desk.handle(order("C-1"));
+  EXPECT_TRUE(after_restart.duplicate);
+  EXPECT_EQ(after_restart.order_id, first.order_id);
+  EXPECT_EQ(broker.submits["C-1"], 1);
+  EXPECT_EQ(broker.queries, 0) << "a final stored outcome needs no broker call";
+
+  auto rejected = desk.handle(order("C-big", 2e6));
+  EXPECT_EQ(rejected.status, proto::OrderStatus::rejected);
+  EXPECT_TRUE(desk.handle(order("C-big", 2e6)).duplicate);
+  EXPECT_EQ(broker.submits["C-big"], 1);
+  EXPECT_EQ(desk.counters().rejects, 1u);
+}
+
+TEST(OrderDesk, PendingRowKnownToBrokerIsAnsweredNotResubmitted) {
+  TempDir dir;
+  tp::FakeClock clock;
+  CountingBroker broker;
+  OrderStore store(dir.file("dg.db"));
+  // A previous run recorded C-1, the broker placed it, then we crashed.
+  store.insert_pending(order("C-1"), 1);
+  broker.submit(order("C-1"));
+  ASSERT_EQ(broker.submits["C-1"], 1);
+
+  OrderDesk desk(store, broker, clock);
+  auto r = desk.handle(order("C-1"));
+  EXPECT_EQ(r.status, proto::OrderStatus::filled);
+  EXPECT_TRUE(r.duplicate);
+  EXPECT_EQ(broker.submits["C-1"], 1);
+  auto stored = store.find("C-1");
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->state, OrderState::done) << "the broker's answer is now stored";
+}
+
+TEST(OrderDesk, PendingRowUnknownToBrokerIsSubmittedOnce) {
+  TempDir dir;
+  tp::FakeClock clock;
+  CountingBroker broker;
+  OrderStore store(dir.file("dg.db"));
+  store.insert_pending(order("C-1"), 1);  // crashed before the broker saw it
+
+  OrderDesk desk(store, broker, clock);
+  auto r = desk.handle(order("C-1"));
+  EXPECT_EQ(r.status, proto::OrderStatus::filled);
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_EQ(broker.submits["C-1"], 1);
+  EXPECT_TRUE(desk.handle(order("C-1")).duplicate);
+  EXPECT_EQ(broker.submits["C-1"], 1);
+}
+
+TEST(OrderDesk, FailedSubmitIsUnknownAndTheRetryReconcilesThroughQuery) {
+  TempDir dir;
+  tp::FakeClock clock;
+  CountingBroker broker;
+  OrderStore store(dir.file("dg.db"));
+  OrderDesk desk(store, broker, clock);
+
+  broker.fail_next = true;
+  auto r = desk.handle(order("C-1"));
+  EXPECT_EQ(r.status, proto::OrderStatus::unknown);
+  EXPECT_NE(r.reason.find("connection lost"), std::string::npos) << r.reason;
+  EXPECT_EQ(desk.counters().broker_errors, 1u);
+  EXPECT_EQ(store.find("C-1")->state, OrderState::pending);
+
+  // The broker never got it (our fake failed before recording): the retry
+  // asks first, then submits.
+  auto retry = desk.handle(order("C-1"));
+  EXPECT_EQ(retry.status, proto::OrderStatus::filled);
+  EXPECT_EQ(broker.queries, 1);
+  EXPECT_EQ(broker.submits["C-1"], 2);  // the failed attempt and the real one
+}
+
+TEST(OrderDesk, QueryAnswersStoredOutcomeThenBrokerThenUnknown) {
+  TempDir dir;
+  tp::FakeClock clock;
+  CountingBroker broker;
+  OrderStore store(dir.file("dg.db"));
+  OrderDesk desk(store, broker, clock);
+
+  auto placed = desk.handle(order("C-1"));
+  auto q = desk.handle(query("C-1"));
+  EXPECT_EQ(q, placed);
+  EXPECT_EQ(broker.queries, 0);
+
+  broker.submit(order("C-elsewhere"));  // known to the broker, not to our store
+  auto b = desk.handle(query("C-elsewhere"));
+  EXPECT_EQ(b.status, proto::OrderStatus::filled);
+  EXPECT_EQ(broker.queries, 1);
+  EXPECT_EQ(store.find("C-elsewhere")->state, OrderState::done);
+
+  auto u = desk.handle(query("C-never"));
+  EXPECT_EQ(u.status, proto::OrderStatus::unknown);
+  EXPECT_EQ(u.client_order_id, "C-never");
+  EXPECT_FALSE(store.find("C-never").has_value());
+  EXPECT_EQ(desk.counters().queries, 3u);
+}
+
+TEST(OrderDesk, SimBrokerJournalSeesEachIdOnceAcrossRestarts) {
+  TempDir dir;
+  tp::FakeClock clock;
+  std::map<std::string, std::string> settings{{"journal_path", dir.file("sim.journal")}};
+  proto::OrderReply first;
+  {
+    BrokerPlugin sim(SIM_BROKER_PATH, settings);
+    OrderStore store(dir.file("dg.db"));
+    OrderDesk desk(store, sim, clock);
+    sim.on_quote("EURUSD", 1.1, 1.2, 1);
+    first = desk.handle(order("C-1"));
+    EXPECT_EQ(first.status, proto::OrderStatus::filled);
+    EXPECT_DOUBLE_EQ(first.fill_price, 1.2);
+    EXPECT_TRUE(desk.handle(order("C-1")).duplicate);
+    store.insert_pending(order("C-crash"), 2);  // recorded, never sent: a crash
+  }
+  {
+    BrokerPlugin sim(SIM_BROKER_PATH, settings);
+    OrderStore store(dir.file("dg.db"));
+    OrderDesk desk(store, sim, clock);
+    sim.on_quote("EURUSD", 1.1, 1.2, 3);
+    auto again = desk.handle(order("C-1"));
+    EXPECT_TRUE(again.duplicate);
+    EXPECT_EQ(again.order_id, first.order_id);
+    EXPECT_EQ(desk.handle(order("C-crash")).status, proto::OrderStatus::filled);
+    EXPECT_TRUE(desk.handle(order("C-crash")).duplicate);
+  }
+  auto journal = tp::dll_gateway::test::read_text(dir.file("sim.journal"));
+  EXPECT_EQ(tp::dll_gateway::test::count_lines_with(journal, " C-1 "), 1) << journal;
+  EXPECT_EQ(tp::dll_gateway::test::count_lines_with(journal, " C-crash "), 1) << journal;
+}
