@@ -1,0 +1,87 @@
+// GatewayNode: owns the ticks PUB socket and the dead-letter sender and runs
+// the gateway's single loop: publish the ticks that are due (synthetic walk or
+// CSV replay, paced by Pacer), heartbeat on HB.gateway every
+// gateway.heartbeat_ms (also when idle or done), write
+// <run.dir>/gateway.stats.json every run.stats_interval_ms and at exit.
+// Not thread-safe; construct, run, destroy on one thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <zmq.hpp>
+
+#include "common/clock.hpp"
+#include "common/config.hpp"
+#include "common/dead_letter.hpp"
+#include "gateway/csv_tick_reader.hpp"
+#include "gateway/pacer.hpp"
+#include "gateway/synthetic_feed.hpp"
+#include "proto/codec.hpp"
+
+namespace gateway {
+
+struct GatewayOptions {
+  // Return from run() once every tick is out (max_ticks reached or end of
+  // CSV) instead of heartbeating until stopped.
+  bool exit_when_done = false;
+};
+
+struct GatewayCounters {
+  std::uint64_t ticks_published = 0;
+  std::uint64_t heartbeats = 0;
+  std::uint64_t csv_rows_skipped = 0;
+};
+
+class GatewayNode {
+ public:
+  // Binds endpoints.ticks and connects the dead-letter sender; opens the CSV
+  // file when gateway.source = "csv". Throws on a bind failure or an unusable
+  // CSV file (start-up errors).
+  GatewayNode(zmq::context_t& ctx, const tp::Config& cfg, GatewayOptions opts = {});
+
+  // Runs the loop until `stop` returns true (checked at least every 100 ms)
+  // or, with exit_when_done, until everything is published. Writes the final
+  // stats. Returns the process exit code (0).
+  int run(const std::function<bool()>& stop);
+
+  const GatewayCounters& counters() const noexcept { return counters_; }
+
+ private:
+  // Publishes what is due at monotonic `now`, at most a batch; sets done_.
+  void publish_due(std::int64_t now);
+  void publish_synthetic(std::int64_t now);
+  void publish_csv(std::int64_t now);
+  void publish(proto::TickEvent& tick);
+  void send_heartbeat();
+  void write_stats(std::int64_t now);
+  bool limit_reached() const noexcept {
+    return cfg_.gateway.max_ticks != 0 && counters_.ticks_published >= cfg_.gateway.max_ticks;
+  }
+
+  const tp::Config& cfg_;
+  GatewayOptions opts_;
+  tp::SystemClock clock_;
+  zmq::socket_t pub_;
+  tp::DeadLetterSender dead_letters_;
+  proto::Encoder encoder_;
+  Pacer pacer_;
+  std::optional<SyntheticFeed> feed_;
+  std::unique_ptr<CsvTickReader> csv_;
+  std::optional<proto::TickEvent> pending_;  // CSV: read, waiting until due
+  std::unordered_map<std::string, std::uint64_t> csv_seq_;
+  std::unordered_map<std::string, std::string> topics_;
+  bool done_ = false;
+  std::uint64_t heartbeat_seq_ = 0;
+  GatewayCounters counters_;
+  std::string stats_path_;
+  std::int64_t last_stats_ns_ = 0;
+  std::uint64_t last_stats_ticks_ = 0;
+  double ticks_per_s_ = 0;
+};
+
+}  // namespace gateway

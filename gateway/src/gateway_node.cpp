@@ -1,0 +1,179 @@
+#include "gateway/gateway_node.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "common/stats.hpp"
+#include "common/zmq_util.hpp"
+
+namespace gateway {
+namespace {
+
+// Ticks published per loop pass at most, so that a flat-out source or a file
+// full of bad rows still lets heartbeats, stats and the stop flag through.
+constexpr std::uint64_t max_batch = 1024;
+constexpr std::int64_t max_sleep_ns = 100 * tp::ns_per_ms;
+
+}  // namespace
+
+GatewayNode::GatewayNode(zmq::context_t& ctx, const tp::Config& cfg, GatewayOptions opts)
+    : cfg_(cfg),
+      opts_(opts),
+      pub_(tp::make_socket(ctx, zmq::socket_type::pub,
+                           tp::SocketOptions{.linger_ms = 500, .sndhwm = cfg.gateway.sndhwm})),
+      dead_letters_(ctx, cfg.endpoints.dead_letters, "gateway", clock_),
+      pacer_(cfg.gateway.source == "csv" ? Pacer::replay(cfg.gateway.speed) : Pacer::rate(cfg.gateway.rate)),
+      stats_path_(cfg.run_path("", "gateway.stats.json")) {
+  if (cfg.gateway.source == "csv") {
+    std::set<std::string, std::less<>> known;
+    for (const auto& i : cfg.instruments) known.insert(i.symbol);
+    csv_ = std::make_unique<CsvTickReader>(cfg.gateway.csv_path, cfg.gateway.csv_instrument, std::move(known));
+  } else {
+    feed_.emplace(cfg.instruments, cfg.gateway.seed);
+  }
+  for (const auto& i : cfg.instruments) topics_.emplace(i.symbol, proto::tick_topic(i.symbol));
+  tp::bind(pub_, cfg.endpoints.ticks);
+  spdlog::info("publishing {} ticks on {} ({})", cfg.gateway.source, cfg.endpoints.ticks,
+               csv_ ? cfg.gateway.csv_path
+                    : fmt::format("{} ticks/s, seed {}", cfg.gateway.rate, cfg.gateway.seed));
+}
+
+int GatewayNode::run(const std::function<bool()>& stop) {
+  const std::int64_t hb_period = std::int64_t{cfg_.gateway.heartbeat_ms} * tp::ns_per_ms;
+  const std::int64_t stats_period = std::int64_t{cfg_.run.stats_interval_ms} * tp::ns_per_ms;
+  std::int64_t now = tp::monotonic_ns();
+  std::int64_t next_hb = now;  // a first heartbeat at once tells subscribers the feed is up
+  std::int64_t next_stats = now + stats_period;
+  last_stats_ns_ = now;
+
+  while (!stop()) {
+    now = tp::monotonic_ns();
+    if (!done_) publish_due(now);
+    if (done_ && opts_.exit_when_done) break;
+
+    now = tp::monotonic_ns();
+    if (now >= next_hb) {
+      send_heartbeat();
+      next_hb = std::max(next_hb + hb_period, now);  // no burst after a stall
+    }
+    if (now >= next_stats) {
+      write_stats(now);
+      next_stats = std::max(next_stats + stats_period, now);
+    }
+
+    std::int64_t wake = std::min({next_hb, next_stats, now + max_sleep_ns});
+    if (!done_) {
+      if (pacer_.flat_out()) wake = now;  // more work right away (batches are capped)
+      else if (auto due = pacer_.next_due_ns()) wake = std::min(wake, *due);
+    }
+    if (wake > now) std::this_thread::sleep_for(std::chrono::nanoseconds(wake - now));
+  }
+
+  write_stats(tp::monotonic_ns());
+  spdlog::info("stopping: {} ticks published, {} heartbeats, {} csv rows skipped", counters_.ticks_published,
+               counters_.heartbeats, counters_.csv_rows_skipped);
+  return 0;
+}
+
+void GatewayNode::publish_due(std::int64_t now) {
+  if (limit_reached()) {
+    done_ = true;
+  } else if (feed_) {
+    publish_synthetic(now);
+  } else {
+    publish_csv(now);
+  }
+  if (done_) {
+    spdlog::info("source done: {} ticks published{}", counters_.ticks_published,
+                 opts_.exit_when_done ? "; exiting" : "; heartbeating until stopped");
+  }
+}
+
+void GatewayNode::publish_synthetic(std::int64_t now) {
+  std::uint64_t n = std::min(pacer_.due_count(now), max_batch);
+  if (cfg_.gateway.max_ticks != 0) n = std::min(n, cfg_.gateway.max_ticks - counters_.ticks_published);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    auto tick = feed_->next(clock_.now_ns());
+    publish(tick);
+  }
+  pacer_.sent(n);
+  if (limit_reached()) done_ = true;
+}
+
+void GatewayNode::publish_csv(std::int64_t now) {
+  for (std::uint64_t budget = max_batch; budget > 0; --budget) {
+    if (!pending_) {
+      auto row = csv_->next();
+      if (!row) {
+        done_ = true;
+        return;
+      }
+      if (!row->ok()) {
+        ++counters_.csv_rows_skipped;
+        dead_letters_.send("bad_csv_row",
+                           cfg_.gateway.csv_path + " line " + std::to_string(row->line) + ": " + row->error, row->raw);
+        continue;
+      }
+      pending_ = std::move(row->tick);
+    }
+    if (pacer_.due_at(pending_->source_ts_ns, now) > now) return;
+    pending_->seq = ++csv_seq_[pending_->instrument];
+    publish(*pending_);
+    pending_.reset();
+    if (limit_reached()) {
+      done_ = true;
+      return;
+    }
+  }
+}
+
+void GatewayNode::publish(proto::TickEvent& tick) {
+  const std::string& topic = topics_.at(tick.instrument);  // only configured instruments get here
+  tick.gateway_ts_ns = clock_.now_ns();
+  auto payload = encoder_.encode(tick);
+  // PUB never blocks: beyond the high-water mark a slow subscriber loses
+  // ticks, which is the at-most-once contract of the feed.
+  pub_.send(zmq::const_buffer(topic.data(), topic.size()), zmq::send_flags::sndmore);
+  pub_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::none);
+  ++counters_.ticks_published;
+}
+
+void GatewayNode::send_heartbeat() {
+  proto::Heartbeat hb;
+  hb.source = "gateway";
+  hb.seq = ++heartbeat_seq_;
+  hb.ts_ns = clock_.now_ns();
+  hb.ticks_sent = counters_.ticks_published;
+  auto payload = encoder_.encode(hb);
+  pub_.send(zmq::const_buffer(proto::heartbeat_topic.data(), proto::heartbeat_topic.size()),
+            zmq::send_flags::sndmore);
+  pub_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::none);
+  ++counters_.heartbeats;
+}
+
+void GatewayNode::write_stats(std::int64_t now) {
+  if (now > last_stats_ns_) {
+    ticks_per_s_ = static_cast<double>(counters_.ticks_published - last_stats_ticks_) * 1e9 /
+                   static_cast<double>(now - last_stats_ns_);
+    last_stats_ns_ = now;
+    last_stats_ticks_ = counters_.ticks_published;
+  }
+  tp::JsonObject o;
+  o.add("program", "gateway")
+      .add("pid", static_cast<std::int64_t>(::getpid()))
+      .add("ts_ns", clock_.now_ns())
+      .add("ticks_published", counters_.ticks_published)
+      .add("ticks_per_s", ticks_per_s_)
+      .add("heartbeats", counters_.heartbeats)
+      .add("csv_rows_skipped", counters_.csv_rows_skipped)
+      .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped());
+  if (!tp::write_file_atomically(stats_path_, o.str()))
+    spdlog::debug("cannot write {}", stats_path_);
+}
+
+}  // namespace gateway
