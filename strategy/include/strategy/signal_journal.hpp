@@ -1,0 +1,144 @@
+// At-least-once delivery of trading signals: an append-only journal file
+// (SignalJournal), the in-memory set of unacked signals with their resend
+// timers (SignalOutbox), and signal ids that never repeat across restarts.
+// Owned by one strategy instance's loop; not thread-safe.
+//
+// Journal format (text, one record per line, each written by one write()):
+//   B <boot_ms>          an instance started with this boot time (ms)
+//   S <hex>              a signal: its msgpack TradingSignal payload in hex
+//   A <signal_id>        the signal was acked (any SignalAck status)
+//   X <signal_id>        the signal was given up (dead-lettered "unacked")
+// Replay: every S without a later A/X for its id is pending. A last line
+// without its newline (torn by a crash mid-write) is cut off with a warning;
+// unreadable lines elsewhere are skipped with a warning.
+//
+// Durability: plain write() without fsync. A record is in the kernel's page
+// cache once write() returns, so it survives kill -9 of this process, but not
+// a power loss or kernel crash (an fsync per signal would cost ~ms on this VM).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/messages.hpp"
+
+namespace tp::strategy {
+
+class SignalJournal {
+ public:
+  struct Replay {
+    std::vector<proto::TradingSignal> pending;  // in journal order
+    std::vector<std::string> pending_payloads;  // their bytes, same order
+    std::int64_t last_boot_ms = 0;              // highest B record; 0 when none
+    std::uint64_t records = 0;                  // complete, readable records
+    std::uint64_t bad_records = 0;              // unreadable lines skipped
+    bool torn_tail = false;                     // a partial last record was cut off
+  };
+
+  static constexpr std::uint64_t default_compact_bytes = 4 * 1024 * 1024;
+
+  // Opens or creates `path` and replays it. Throws std::runtime_error when the
+  // file cannot be opened or repaired.
+  explicit SignalJournal(std::string path, std::uint64_t compact_bytes = default_compact_bytes);
+  ~SignalJournal();
+  SignalJournal(const SignalJournal&) = delete;
+  SignalJournal& operator=(const SignalJournal&) = delete;
+
+  const Replay& replay() const noexcept { return replay_; }
+  const std::string& path() const noexcept { return path_; }
+  std::uint64_t size_bytes() const noexcept { return size_; }
+
+  // Each appends one record; false when the write failed (disk full...).
+  bool append_boot(std::int64_t boot_ms);
+  bool append_signal(std::string_view payload);
+  bool append_acked(std::string_view signal_id);
+  bool append_given_up(std::string_view signal_id);
+
+  // True when the file has grown past the compaction threshold.
+  bool should_compact() const noexcept { return size_ > compact_bytes_; }
+  // Rewrites the file as one B record and the given pending payloads (temp
+  // file + rename, so a crash leaves either the old or the new file). If the
+  // survivors alone exceed the threshold, it is raised so that compaction
+  // does not run on every append. Returns false on failure (old file kept).
+  bool compact(std::int64_t boot_ms, const std::vector<std::string_view>& pending_payloads);
+
+ private:
+  void load();
+  bool append_line(std::string_view line);
+  void open_for_append();
+
+  std::string path_;
+  std::uint64_t compact_bytes_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+  Replay replay_;
+};
+
+// A signal waiting for its ack.
+struct PendingSignal {
+  std::string signal_id;
+  std::string payload;  // encoded TradingSignal, resent verbatim
+  std::int64_t expires_ns = 0;
+  std::int64_t next_send_ns = 0;
+};
+
+// The unacked signals and their resend timers; journals every change.
+class SignalOutbox {
+ public:
+  static constexpr std::int64_t default_give_up_ns = 60'000'000'000;  // after expiry
+
+  SignalOutbox(SignalJournal& journal, std::int64_t resend_ns,
+               std::int64_t give_up_after_expiry_ns = default_give_up_ns);
+
+  // Takes over the journal's replayed pending signals, all due at `now_ns`.
+  void restore(std::int64_t now_ns);
+  // Journals the signal, then tracks it with its next send at now + resend.
+  // The caller sends it right after. False when the journal write failed (the
+  // signal is still tracked and resent, but would not survive a crash).
+  bool add(const proto::TradingSignal& signal, std::string_view payload, std::int64_t now_ns);
+  // Ends tracking; true when the id was pending (a repeated ack gives false).
+  bool ack(std::string_view signal_id);
+  // Calls send(pending) for every signal due at `now_ns` and schedules its next
+  // send; `send` returns whether it went out. Returns how many went out.
+  std::size_t resend_due(std::int64_t now_ns, const std::function<bool(const PendingSignal&)>& send);
+  // Removes (and journals as given up) the signals still unacked
+  // give_up_after_expiry after their expiry, and returns them.
+  std::vector<PendingSignal> give_up(std::int64_t now_ns);
+  // Compacts the journal when it has grown too big; true when it did.
+  bool maybe_compact(std::int64_t boot_ms);
+
+  std::size_t size() const noexcept { return pending_.size(); }
+  bool contains(std::string_view id) const { return pending_.find(id) != pending_.end(); }
+
+ private:
+  SignalJournal& journal_;
+  std::int64_t resend_ns_;
+  std::int64_t give_up_ns_;
+  std::map<std::string, PendingSignal, std::less<>> pending_;
+};
+
+// Mints `<strategy>.<shard>.<boot_ms>.<n>` with n = 1, 2, ...
+class SignalIdGenerator {
+ public:
+  SignalIdGenerator(std::string_view strategy, std::uint32_t shard, std::int64_t boot_ms);
+  std::string next();
+  std::int64_t boot_ms() const noexcept { return boot_ms_; }
+
+ private:
+  std::string prefix_;
+  std::int64_t boot_ms_;
+  std::uint64_t n_ = 0;
+};
+
+// The boot time for a new run: now, but always after the last boot in the
+// journal, so ids cannot collide with a previous run's even when the wall
+// clock stepped back or two starts fell in one millisecond.
+inline std::int64_t choose_boot_ms(std::int64_t now_ms, std::int64_t last_boot_ms) noexcept {
+  return now_ms > last_boot_ms ? now_ms : last_boot_ms + 1;
+}
+
+}  // namespace tp::strategy

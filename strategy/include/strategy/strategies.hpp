@@ -1,0 +1,84 @@
+// Trading strategies: each turns the mid prices of one instrument into an
+// occasional BUY/SELL decision. One instance per instrument, owned by the
+// node; pure values, not thread-safe. Chosen by name (config strategy.name).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "common/config.hpp"
+#include "proto/messages.hpp"
+#include "strategy/indicators.hpp"
+
+namespace tp::strategy {
+
+struct Decision {
+  proto::Side side = proto::Side::buy;
+  double confidence = 0;  // 0..1
+  bool operator==(const Decision&) const = default;
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  // Feeds the next mid price; returns a decision when this price triggers one.
+  virtual std::optional<Decision> on_mid(double mid) = 0;
+  virtual std::string_view name() const noexcept = 0;
+};
+
+// BUY when the fast SMA crosses above the slow one, SELL when it crosses
+// below. A cross is a change of the sign of (fast - slow) against the last
+// non-zero sign, so touching and bouncing back fires nothing. Nothing fires
+// until both averages are ready. Confidence: 0.5 plus half of how far apart
+// the averages are, measured against 1 basis point of the slow average.
+class SmaCrossover final : public Strategy {
+ public:
+  SmaCrossover(std::size_t fast, std::size_t slow);
+  std::optional<Decision> on_mid(double mid) override;
+  std::string_view name() const noexcept override { return "sma_crossover"; }
+
+ private:
+  Sma fast_;
+  Sma slow_;
+  int last_sign_ = 0;  // of fast - slow; 0 = not known yet
+};
+
+// Mean reversion on Wilder's RSI: BUY when RSI crosses below `oversold`
+// (previous >= oversold, now < oversold), SELL when it crosses above
+// `overbought`. Confidence grows from 0.5 with the depth past the level.
+class RsiReversion final : public Strategy {
+ public:
+  RsiReversion(std::size_t period, double oversold, double overbought);
+  std::optional<Decision> on_mid(double mid) override;
+  std::string_view name() const noexcept override { return "rsi_reversion"; }
+
+ private:
+  Rsi rsi_;
+  double oversold_;
+  double overbought_;
+  std::optional<double> last_rsi_;
+};
+
+// Channel breakout: BUY when the mid exceeds the highest of the previous
+// `window` mids, SELL when it falls below their lowest. Fires on the tick
+// that breaks out, not again while consecutive ticks keep breaking out in
+// the same direction (one breakout, one signal). Confidence: 0.5 plus half of
+// the overshoot as a share of the channel's width (1 for a flat channel).
+class Breakout final : public Strategy {
+ public:
+  explicit Breakout(std::size_t window);
+  std::optional<Decision> on_mid(double mid) override;
+  std::string_view name() const noexcept override { return "breakout"; }
+
+ private:
+  RollingMin low_;
+  RollingMax high_;
+  int last_break_ = 0;  // +1 up, -1 down, 0 inside the channel on the previous tick
+};
+
+// The strategy named by cfg.name with its parameters; throws tp::ConfigError
+// naming strategy.name for an unknown name.
+std::unique_ptr<Strategy> make_strategy(const StrategyConfig& cfg);
+
+}  // namespace tp::strategy

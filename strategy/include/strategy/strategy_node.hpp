@@ -1,0 +1,110 @@
+// One strategy instance (shard k of n) on the wire: owns its sockets, the
+// per-instrument strategies, the signal journal and the single poll loop.
+// SUB ticks (exact topics) -> strategy -> journal -> PUSH signals; SUB acks
+// -> journal. Not thread-safe: everything runs on the thread that calls
+// run() / poll_once().
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "common/clock.hpp"
+#include "common/config.hpp"
+#include "common/dead_letter.hpp"
+#include "common/histogram.hpp"
+#include "common/log.hpp"
+#include "proto/codec.hpp"
+#include "strategy/feed.hpp"
+#include "strategy/signal_journal.hpp"
+#include "strategy/strategies.hpp"
+
+namespace tp::strategy {
+
+class StrategyNode {
+ public:
+  // Opens the journal (replaying pending signals), connects every socket.
+  // Throws tp::ConfigError for a bad shard or strategy name and
+  // std::runtime_error for an endpoint or journal that cannot be used.
+  StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t shard, std::uint32_t shards,
+               const Clock& clock);
+
+  // Loops until tp::stop_requested(), then writes the final stats. Returns 0.
+  int run();
+  // One poll (waiting at most `max_wait_ms`, capped by the next timer and
+  // 100 ms), the messages that arrived, and the timers that are due.
+  void poll_once(int max_wait_ms = 100);
+  // Writes <run.dir>/strategy-<k>.stats.json now; false when it could not.
+  bool write_stats();
+
+  const std::vector<std::string>& instruments() const noexcept { return symbols_; }
+  const std::string& stats_path() const noexcept { return stats_path_; }
+  std::size_t signals_pending() const noexcept { return outbox_.size(); }
+  std::string stats_json();
+
+ private:
+  struct Instrument {
+    std::string symbol;
+    SeqTracker seq;
+    std::unique_ptr<Strategy> strategy;
+  };
+
+  void on_feed_message(std::size_t frame_count);
+  void on_tick(Instrument& inst, std::string_view payload);
+  void on_ack_message(std::size_t frame_count);
+  void emit(const Instrument& inst, const proto::TickEvent& tick, const Decision& decision);
+  bool send_signal(std::string_view payload);
+  void run_timers(std::int64_t now_ns);
+
+  const Config cfg_;
+  const std::uint32_t shard_;
+  const std::uint32_t shards_;
+  const Clock& clock_;
+  const std::string name_;  // "strategy-<k>"
+
+  DeadLetterSender dead_letters_;
+  zmq::socket_t ticks_;
+  zmq::socket_t acks_;
+  zmq::socket_t signals_;
+  std::string ack_topic_;
+
+  std::vector<std::string> symbols_;
+  std::map<std::string, Instrument, std::less<>> by_topic_;  // "TICK.<sym>" -> state
+  FeedMonitor feed_;
+
+  SignalJournal journal_;
+  SignalOutbox outbox_;
+  SignalIdGenerator ids_;
+
+  proto::Decoder decoder_;
+  proto::Encoder encoder_;
+  std::vector<zmq::message_t> frames_;
+  LogLimiter limiter_;
+  LatencyHistogram tick_latency_;
+  std::string stats_path_;
+
+  std::int64_t resend_scan_ns_;
+  std::int64_t next_resend_scan_ns_ = 0;
+  std::int64_t next_stats_ns_ = 0;
+  std::int64_t last_stats_ns_ = 0;
+  std::uint64_t ticks_at_last_stats_ = 0;
+  double ticks_per_s_ = 0;
+
+  std::uint64_t ticks_received_ = 0;
+  std::uint64_t heartbeats_ = 0;
+  std::uint64_t wrong_topic_ = 0;
+  std::uint64_t feed_restarts_ = 0;
+  std::uint64_t signals_emitted_ = 0;
+  std::uint64_t signals_suppressed_ = 0;  // decisions while the feed was dead
+  std::uint64_t signals_acked_ = 0;
+  std::uint64_t signals_resent_ = 0;
+  std::uint64_t signals_given_up_ = 0;
+  std::uint64_t send_would_block_ = 0;
+  std::uint64_t acks_unmatched_ = 0;
+  std::uint64_t journal_errors_ = 0;
+};
+
+}  // namespace tp::strategy

@@ -1,0 +1,28 @@
+// strategy: one shard of the strategy tier. CLI -> config -> StrategyNode ->
+// loop until SIGTERM/SIGINT -> exit code.
+#include <cstdint>
+#include <optional>
+#include <zmq.hpp>
+
+#include "common/clock.hpp"
+#include "common/program.hpp"
+#include "strategy/strategy_node.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Trading strategy instance: ticks in, signals out (shard K of N by instrument)", "strategy"};
+  tp::CommonOptions common;
+  tp::add_common_options(app, common);
+  std::uint32_t shard = 0;
+  std::optional<std::uint32_t> shards;
+  app.add_option("--shard", shard, "This instance's shard index K (0-based, < N)")->capture_default_str();
+  app.add_option("--shards", shards, "Number of shards N (default: config strategy.instances)");
+
+  return tp::run_program(app, argc, argv, [&] {
+    const auto cfg = tp::load_program_config(common, "strategy");
+    const auto n = shards.value_or(static_cast<std::uint32_t>(cfg.strategy.instances));
+    zmq::context_t ctx(1);
+    tp::SystemClock clock;
+    tp::strategy::StrategyNode node(ctx, cfg, shard, n, clock);
+    return node.run();
+  });
+}

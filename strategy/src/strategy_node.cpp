@@ -1,0 +1,353 @@
+#include "strategy/strategy_node.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <string>
+
+#include "common/sharding.hpp"
+#include "common/stats.hpp"
+#include "common/stop.hpp"
+#include "common/zmq_util.hpp"
+
+namespace tp::strategy {
+namespace {
+
+// Validates what the node cannot start without, before any file or socket
+// is touched, and returns the config unchanged.
+const Config& checked(const Config& cfg, std::uint32_t shard, std::uint32_t shards) {
+  if (shards == 0) throw ConfigError("--shards: must be >= 1");
+  if (shard >= shards)
+    throw ConfigError("--shard: " + std::to_string(shard) + " is not below --shards " +
+                      std::to_string(shards));
+  make_strategy(cfg.strategy);  // throws naming strategy.name
+  return cfg;
+}
+
+std::int64_t ms_to_ns(int ms) { return static_cast<std::int64_t>(ms) * ns_per_ms; }
+
+// Milliseconds from now until `at`, at least 0.
+int ms_until(std::int64_t at_ns, std::int64_t now_ns) {
+  if (at_ns <= now_ns) return 0;
+  return static_cast<int>(std::min<std::int64_t>((at_ns - now_ns + ns_per_ms - 1) / ns_per_ms, 1'000'000));
+}
+
+constexpr int max_batch = 4096;  // messages per socket per poll: keeps timers running under load
+
+}  // namespace
+
+StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t shard, std::uint32_t shards,
+                           const Clock& clock)
+    : cfg_(checked(cfg, shard, shards)),
+      shard_(shard),
+      shards_(shards),
+      clock_(clock),
+      name_("strategy-" + std::to_string(shard)),
+      dead_letters_(ctx, cfg.endpoints.dead_letters, "strategy:" + std::to_string(shard), clock),
+      ticks_(make_socket(ctx, zmq::socket_type::sub, SocketOptions{.rcvhwm = 100000})),
+      acks_(make_socket(ctx, zmq::socket_type::sub)),
+      signals_(make_socket(ctx, zmq::socket_type::push, SocketOptions{.sndhwm = 10000})),
+      ack_topic_(proto::ack_topic(cfg.strategy.name, shard)),
+      feed_(ms_to_ns(cfg.strategy.feed_timeout_ms)),
+      journal_(cfg.run_path("", name_ + ".journal")),
+      outbox_(journal_, ms_to_ns(cfg.strategy.resend_ms)),
+      ids_(cfg.strategy.name, shard,
+           choose_boot_ms(clock.now_ns() / ns_per_ms, journal_.replay().last_boot_ms)),
+      stats_path_(cfg.run_path("", name_ + ".stats.json")),
+      resend_scan_ns_(ms_to_ns(std::clamp(cfg.strategy.resend_ms / 4, 10, 100))) {
+  std::vector<std::string> all;
+  for (const auto& i : cfg_.instruments) all.push_back(i.symbol);
+  symbols_ = instruments_for_shard(all, shard_, shards_);
+  for (const auto& sym : symbols_) {
+    auto topic = proto::tick_topic(sym);
+    ticks_.set(zmq::sockopt::subscribe, topic);
+    by_topic_.emplace(topic, Instrument{sym, {}, make_strategy(cfg_.strategy)});
+  }
+  ticks_.set(zmq::sockopt::subscribe, proto::heartbeat_topic);
+  connect(ticks_, cfg_.endpoints.ticks);
+
+  acks_.set(zmq::sockopt::subscribe, ack_topic_);
+  connect(acks_, cfg_.endpoints.order_events);
+
+  // immediate: while no executor is connected a send would block instead of
+  // queueing on a dead pipe; the signal stays pending and is resent later.
+  signals_.set(zmq::sockopt::immediate, true);
+  connect(signals_, cfg_.endpoints.signals);
+
+  if (!journal_.append_boot(ids_.boot_ms()))
+    throw std::runtime_error("signal journal " + journal_.path() + ": cannot write");
+  const auto now = clock_.now_ns();
+  outbox_.restore(now);
+  next_resend_scan_ns_ = now;
+  next_stats_ns_ = now;
+  last_stats_ns_ = now;
+
+  std::string list;
+  for (const auto& s : symbols_) list += (list.empty() ? "" : ",") + s;
+  spdlog::info("{} of {} ({}) trading [{}], boot {}, {} pending signal(s) restored from {}", shard_, shards_,
+               cfg_.strategy.name, list, ids_.boot_ms(), outbox_.size(), journal_.path());
+  if (symbols_.empty())
+    spdlog::warn("no instrument hashes to shard {} of {}: nothing to trade", shard_, shards_);
+}
+
+int StrategyNode::run() {
+  while (!stop_requested()) poll_once(100);
+  // Every journal record is already written; the final stats close the run.
+  write_stats();
+  spdlog::info("stopped: {} ticks, {} signals emitted, {} acked, {} pending", ticks_received_,
+               signals_emitted_, signals_acked_, outbox_.size());
+  return 0;
+}
+
+void StrategyNode::poll_once(int max_wait_ms) {
+  auto now = clock_.now_ns();
+  int wait = std::clamp(max_wait_ms, 0, 100);
+  wait = std::min({wait, ms_until(next_resend_scan_ns_, now), ms_until(next_stats_ns_, now)});
+
+  zmq::pollitem_t items[] = {{ticks_.handle(), 0, ZMQ_POLLIN, 0}, {acks_.handle(), 0, ZMQ_POLLIN, 0}};
+  try {
+    zmq::poll(items, 2, std::chrono::milliseconds(wait));
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) throw;
+    return;  // a signal: let the caller look at the stop flag
+  }
+
+  std::size_t count = 0;
+  if (items[0].revents & ZMQ_POLLIN) {
+    for (int i = 0; i < max_batch && recv_message(ticks_, frames_, 2, count); ++i) on_feed_message(count);
+  }
+  if (items[1].revents & ZMQ_POLLIN) {
+    for (int i = 0; i < max_batch && recv_message(acks_, frames_, 2, count); ++i) on_ack_message(count);
+  }
+  run_timers(clock_.now_ns());
+}
+
+void StrategyNode::on_feed_message(std::size_t frame_count) {
+  if (frame_count != 2) {
+    dead_letters_.send("bad_frames",
+                       "feed message with " + std::to_string(frame_count) + " frames, expected 2",
+                       join_frames(frames_, std::min<std::size_t>(frame_count, 2)));
+    return;
+  }
+  const auto topic = view_of(frames_[0]);
+  const auto payload = view_of(frames_[1]);
+  if (proto::topic_matches(topic, proto::heartbeat_topic)) {
+    auto hb = decoder_.decode_heartbeat(proto::as_bytes(payload));
+    if (!hb) {
+      dead_letters_.send(hb.error(), payload);
+      return;
+    }
+    ++heartbeats_;
+    feed_.on_activity(clock_.now_ns());
+    return;
+  }
+  // SUB filters are prefixes: "TICK.EURUSDX" passes a "TICK.EURUSD" filter.
+  // Such a tick is someone else's, not bad input, so it is only counted.
+  auto it = by_topic_.find(topic);
+  if (it == by_topic_.end()) {
+    ++wrong_topic_;
+    return;
+  }
+  try {
+    on_tick(it->second, payload);
+  } catch (const std::exception& e) {
+    // A bug or resource failure on one tick must not end the instance.
+    dead_letters_.send("internal_error", e.what(), payload);
+  }
+}
+
+void StrategyNode::on_tick(Instrument& inst, std::string_view payload) {
+  auto decoded = decoder_.decode_tick(proto::as_bytes(payload));
+  if (!decoded) {
+    dead_letters_.send(decoded.error(), payload);
+    return;
+  }
+  const auto& tick = decoded.value();
+  if (tick.instrument != inst.symbol) {
+    dead_letters_.send("topic_mismatch",
+                       "topic TICK." + inst.symbol + " carries a tick of " + tick.instrument, payload);
+    return;
+  }
+  const auto now = clock_.now_ns();
+  ++ticks_received_;
+  if (tick.gateway_ts_ns > 0 && now >= tick.gateway_ts_ns) tick_latency_.record(now - tick.gateway_ts_ns);
+  const bool feed_was_alive = feed_.alive(now);
+  feed_.on_activity(now);
+
+  switch (inst.seq.on_seq(tick.seq)) {
+    case SeqVerdict::stale:
+      return;
+    case SeqVerdict::restart:
+      // A restarted gateway starts a new price series; indicators spanning the
+      // jump would produce crossings that never happened.
+      ++feed_restarts_;
+      inst.strategy = make_strategy(cfg_.strategy);
+      break;
+    case SeqVerdict::accept:
+      break;
+  }
+
+  const auto decision = inst.strategy->on_mid((tick.bid + tick.ask) / 2.0);
+  if (!decision) return;
+  // A tick that ends a dead spell still updates the indicators, but what they
+  // say across the outage is stale: no signal from it.
+  if (!feed_was_alive) {
+    ++signals_suppressed_;
+    return;
+  }
+  emit(inst, tick, *decision);
+}
+
+void StrategyNode::emit(const Instrument& inst, const proto::TickEvent& tick, const Decision& decision) {
+  const auto now = clock_.now_ns();
+  proto::TradingSignal s;
+  s.signal_id = ids_.next();
+  s.strategy = cfg_.strategy.name;
+  s.instance = shard_;
+  s.instrument = inst.symbol;
+  s.action = decision.side;
+  s.quantity = cfg_.strategy.quantity;
+  s.trigger_price = decision.side == proto::Side::buy ? tick.ask : tick.bid;
+  s.confidence = std::clamp(decision.confidence, 0.0, 1.0);
+  s.created_ts_ns = now;
+  s.expires_ts_ns = now + ms_to_ns(cfg_.strategy.signal_ttl_ms);
+  s.causation_seq = tick.seq;
+  s.causation_ts_ns = tick.gateway_ts_ns;
+  if (auto err = proto::validate(s)) {
+    dead_letters_.send("invalid_signal", err->message(), std::string_view{});
+    return;
+  }
+  const auto payload = encoder_.encode(s);
+  // Journal first: a crash between the two resends it; the other order could
+  // lose a signal the executor never saw.
+  if (!outbox_.add(s, payload, now)) {
+    ++journal_errors_;
+    std::uint64_t suppressed = 0;
+    if (limiter_.allow("journal", now, suppressed))
+      spdlog::error(
+          "signal journal {}: write failed; signals are resent but would not survive a crash ({} more)",
+          journal_.path(), suppressed);
+  }
+  ++signals_emitted_;
+  send_signal(payload);
+}
+
+bool StrategyNode::send_signal(std::string_view payload) {
+  try {
+    if (signals_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait))
+      return true;
+  } catch (const zmq::error_t& e) {
+    std::uint64_t suppressed = 0;
+    if (limiter_.allow("send", clock_.now_ns(), suppressed)) spdlog::warn("signal send failed: {}", e.what());
+  }
+  ++send_would_block_;  // stays pending; the resend timer tries again
+  return false;
+}
+
+void StrategyNode::on_ack_message(std::size_t frame_count) {
+  if (frame_count != 2) {
+    dead_letters_.send("bad_frames",
+                       "ack message with " + std::to_string(frame_count) + " frames, expected 2",
+                       join_frames(frames_, std::min<std::size_t>(frame_count, 2)));
+    return;
+  }
+  // "ACK.x.1" is a prefix of "ACK.x.10": another instance's ack.
+  if (!proto::topic_matches(view_of(frames_[0]), ack_topic_)) {
+    ++wrong_topic_;
+    return;
+  }
+  const auto payload = view_of(frames_[1]);
+  auto ack = decoder_.decode_signal_ack(proto::as_bytes(payload));
+  if (!ack) {
+    dead_letters_.send(ack.error(), payload);
+    return;
+  }
+  if (outbox_.ack(ack->signal_id))
+    ++signals_acked_;
+  else
+    ++acks_unmatched_;  // an ack for a resend that was already acked
+}
+
+void StrategyNode::run_timers(std::int64_t now) {
+  if (now >= next_resend_scan_ns_) {
+    signals_resent_ +=
+        outbox_.resend_due(now, [this](const PendingSignal& p) { return send_signal(p.payload); });
+    for (auto& p : outbox_.give_up(now)) {
+      ++signals_given_up_;
+      dead_letters_.send("unacked", "no ack 60 s after expiry for " + p.signal_id, p.payload);
+    }
+    if (outbox_.maybe_compact(ids_.boot_ms()))
+      spdlog::info("signal journal {} compacted to {} pending ({} bytes)", journal_.path(), outbox_.size(),
+                   journal_.size_bytes());
+    next_resend_scan_ns_ = now + resend_scan_ns_;
+  }
+  if (now >= next_stats_ns_) {
+    write_stats();
+    next_stats_ns_ = now + ms_to_ns(cfg_.run.stats_interval_ms);
+  }
+}
+
+std::string StrategyNode::stats_json() {
+  const auto now = clock_.now_ns();
+  if (now > last_stats_ns_) {
+    ticks_per_s_ = static_cast<double>(ticks_received_ - ticks_at_last_stats_) * 1e9 /
+                   static_cast<double>(now - last_stats_ns_);
+    ticks_at_last_stats_ = ticks_received_;
+    last_stats_ns_ = now;
+  }
+  std::uint64_t gaps = 0, out_of_order = 0;
+  std::string list;
+  for (const auto& [topic, inst] : by_topic_) {
+    gaps += inst.seq.gaps();
+    out_of_order += inst.seq.out_of_order();
+  }
+  for (const auto& s : symbols_) list += (list.empty() ? "" : ",") + s;
+
+  JsonObject latency;
+  latency.add("p50", static_cast<double>(tick_latency_.percentile(0.5)) / 1e3)
+      .add("p99", static_cast<double>(tick_latency_.percentile(0.99)) / 1e3)
+      .add("count", tick_latency_.count());
+  JsonObject o;
+  o.add("program", name_)
+      .add("pid", static_cast<std::int64_t>(::getpid()))
+      .add("ts_ns", now)
+      .add("shard", static_cast<std::uint64_t>(shard_))
+      .add("shards", static_cast<std::uint64_t>(shards_))
+      .add("strategy", cfg_.strategy.name)
+      .add("instruments", list)
+      .add("ticks_received", ticks_received_)
+      .add("ticks_per_s", ticks_per_s_)
+      .add("heartbeats", heartbeats_)
+      .add("gaps", gaps)
+      .add("out_of_order", out_of_order)
+      .add("feed_restarts", feed_restarts_)
+      .add("wrong_topic", wrong_topic_)
+      .add("signals_emitted", signals_emitted_)
+      .add("signals_suppressed", signals_suppressed_)
+      .add("signals_acked", signals_acked_)
+      .add("signals_resent", signals_resent_)
+      .add("signals_pending", static_cast<std::uint64_t>(outbox_.size()))
+      .add("signals_given_up", signals_given_up_)
+      .add("send_would_block", send_would_block_)
+      .add("acks_unmatched", acks_unmatched_)
+      .add("journal_errors", journal_errors_)
+      .add("journal_bytes", journal_.size_bytes())
+      .add("feed_alive", feed_.alive(now))
+      .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
+      .add("tick_latency_us", latency);
+  return o.str();
+}
+
+bool StrategyNode::write_stats() {
+  const bool ok = write_file_atomically(stats_path_, stats_json());
+  if (!ok) {
+    std::uint64_t suppressed = 0;
+    if (limiter_.allow("stats", clock_.now_ns(), suppressed)) spdlog::warn("cannot write {}", stats_path_);
+  }
+  return ok;
+}
+
+}  // namespace tp::strategy

@@ -1,0 +1,375 @@
+// StrategyNode over real sockets (ipc:// in a temp dir, the test plays the
+// gateway, the executor and the dead-letter sink), and the real binary.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "common/clock.hpp"
+#include "common/config.hpp"
+#include "proto/codec.hpp"
+#include "strategy/signal_journal.hpp"
+#include "strategy/strategy_node.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using tp::strategy::StrategyNode;
+
+extern char** environ;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The number after "key": in a flat JSON text; NaN when absent.
+double json_number(const std::string& json, const std::string& key) {
+  const auto needle = "\"" + key + "\":";
+  const auto pos = json.find(needle);
+  if (pos == std::string::npos) return std::nan("");
+  const auto v = json.substr(pos + needle.size());
+  if (v.rfind("true", 0) == 0) return 1;
+  if (v.rfind("false", 0) == 0) return 0;
+  return std::strtod(v.c_str(), nullptr);
+}
+
+void send_frames(zmq::socket_t& s, const std::vector<std::string>& frames) {
+  for (std::size_t i = 0; i < frames.size(); ++i)
+    s.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+}
+
+// Waits (bounded) until an XPUB has seen a subscription to each of `topics`.
+void await_subscriptions(zmq::socket_t& xpub, std::set<std::string> topics) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!topics.empty() && std::chrono::steady_clock::now() < deadline) {
+    zmq::message_t m;
+    if (!xpub.recv(m, zmq::recv_flags::none)) continue;  // rcvtimeo
+    const auto s = m.to_string();
+    if (!s.empty() && s[0] == 1) topics.erase(s.substr(1));
+  }
+  ASSERT_TRUE(topics.empty()) << "subscription never arrived: " << *topics.begin();
+}
+
+proto::TickEvent tick(const std::string& sym, std::uint64_t seq, double mid) {
+  proto::TickEvent t;
+  t.instrument = sym;
+  t.bid = mid - 0.00005;
+  t.ask = mid + 0.00005;
+  t.bid_volume = 1e6;
+  t.ask_volume = 1e6;
+  t.source_ts_ns = tp::wall_ns();
+  t.seq = seq;
+  t.gateway_ts_ns = tp::wall_ns();
+  return t;
+}
+
+class NodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("st_node_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string ep(const std::string& name) const { return "ipc://" + (dir_ / name).string(); }
+
+  tp::Config config() const {
+    return tp::parse_config("[run]\ndir = \"" + dir_.string() +
+                            "\"\nstats_interval_ms = 50\n"
+                            "[endpoints]\nticks = \"" +
+                            ep("ticks") + "\"\nsignals = \"" + ep("signals") + "\"\norder_events = \"" +
+                            ep("events") + "\"\ndead_letters = \"" + ep("dl") +
+                            "\"\n"
+                            "[[instruments]]\nsymbol = \"EURUSD\"\n"
+                            "[strategy]\nname = \"sma_crossover\"\ninstances = 1\nquantity = 250\n"
+                            "resend_ms = 200\nsignal_ttl_ms = 5000\n"
+                            "[strategy.sma_crossover]\nfast = 1\nslow = 2\n");
+  }
+
+  // Polls the node until `done` holds; false after a bounded wait.
+  static bool pump(StrategyNode& node, const std::function<bool()>& done,
+                   std::chrono::milliseconds limit = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      node.poll_once(10);
+      if (done()) return true;
+    }
+    return false;
+  }
+
+  // Decoded signals waiting on `pull`, by id (resends collapse).
+  static void drain_signals(zmq::socket_t& pull, std::map<std::string, proto::TradingSignal>& out,
+                            std::size_t* received = nullptr) {
+    proto::Decoder dec;
+    zmq::message_t m;
+    while (pull.recv(m, zmq::recv_flags::dontwait)) {
+      auto s = dec.decode_signal(proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
+      ASSERT_TRUE(s.ok()) << s.error().message();
+      if (received) ++*received;
+      out[s->signal_id] = s.value();
+    }
+  }
+
+  fs::path dir_;
+  zmq::context_t ctx_{1};
+  tp::SystemClock clock_;
+};
+
+}  // namespace
+
+TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
+  const auto cfg = config();
+  zmq::socket_t ticks(ctx_, zmq::socket_type::xpub), events(ctx_, zmq::socket_type::xpub);
+  zmq::socket_t signals(ctx_, zmq::socket_type::pull), dead(ctx_, zmq::socket_type::pull);
+  for (auto* s : {&ticks, &events, &signals, &dead}) {
+    s->set(zmq::sockopt::linger, 0);
+    s->set(zmq::sockopt::rcvtimeo, 100);
+  }
+  ticks.bind(ep("ticks"));
+  events.bind(ep("events"));
+  signals.bind(ep("signals"));
+  dead.bind(ep("dl"));
+
+  StrategyNode node(ctx_, cfg, 0, 1, clock_);
+  ASSERT_EQ(node.instruments(), std::vector<std::string>{"EURUSD"});
+  await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
+  await_subscriptions(events, {"ACK.sma_crossover.0"});
+
+  proto::Encoder enc;
+  proto::Heartbeat hb{"gateway", 1, tp::wall_ns(), 0};
+  send_frames(ticks, {"HB.gateway", std::string(enc.encode(hb))});
+  const double mids[] = {1.0, 1.1, 1.0, 1.1, 1.0, 1.1};
+  for (std::uint64_t seq = 1; seq <= 6; ++seq) {
+    send_frames(ticks, {"TICK.EURUSD", std::string(enc.encode(tick("EURUSD", seq, mids[seq - 1])))});
+    // A prefix-matching instrument that is not ours: counted, never traded.
+    if (seq <= 3)
+      send_frames(ticks, {"TICK.EURUSDX", std::string(enc.encode(tick("EURUSDX", seq, 2.0 + seq)))});
+  }
+  send_frames(ticks, {"TICK.EURUSD", std::string(enc.encode(tick("GBPUSD", 7, 1.3)))});  // topic_mismatch
+  send_frames(ticks, {"TICK.EURUSD", "\xc1garbage"});                                    // undecodable
+  send_frames(ticks, {"TICK.EURUSD", "a", "b"});                                         // bad_frames
+
+  std::map<std::string, proto::TradingSignal> got;
+  ASSERT_TRUE(pump(node,
+                   [&] {
+                     drain_signals(signals, got);
+                     const auto s = node.stats_json();
+                     return json_number(s, "ticks_received") == 6 && json_number(s, "dead_letters") == 3 &&
+                            got.size() == 4;
+                   }))
+      << node.stats_json() << " signals " << got.size();
+  auto stats = node.stats_json();
+  EXPECT_EQ(json_number(stats, "wrong_topic"), 3);
+  EXPECT_EQ(json_number(stats, "signals_emitted"), 4);
+  EXPECT_EQ(json_number(stats, "gaps"), 0);
+  EXPECT_EQ(json_number(stats, "feed_alive"), 1);
+
+  // fast=1/slow=2 on an alternating mid: the sign flips on every tick from
+  // the third on (the second only establishes it).
+  std::map<std::uint64_t, proto::TradingSignal> by_seq;
+  for (auto& [id, s] : got) by_seq[s.causation_seq] = s;
+  ASSERT_EQ(by_seq.size(), 4u);
+  for (std::uint64_t seq = 3; seq <= 6; ++seq) {
+    const auto& s = by_seq.at(seq);
+    const auto t = tick("EURUSD", seq, mids[seq - 1]);
+    EXPECT_EQ(s.action, seq % 2 ? proto::Side::sell : proto::Side::buy) << seq;
+    EXPECT_DOUBLE_EQ(s.trigger_price, s.action == proto::Side::buy ? t.ask : t.bid);
+    EXPECT_EQ(s.instrument, "EURUSD");
+    EXPECT_EQ(s.strategy, "sma_crossover");
+    EXPECT_EQ(s.instance, 0u);
+    EXPECT_EQ(s.quantity, 250);
+    EXPECT_EQ(s.expires_ts_ns - s.created_ts_ns, 5000 * tp::ns_per_ms);
+    EXPECT_EQ(s.signal_id.rfind("sma_crossover.0.", 0), 0u) << s.signal_id;
+  }
+
+  std::multiset<std::string> reasons;
+  {
+    proto::Decoder dec;
+    zmq::message_t m;
+    while (reasons.size() < 3 && dead.recv(m, zmq::recv_flags::none)) {
+      auto dl = dec.decode_dead_letter(proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
+      ASSERT_TRUE(dl.ok());
+      EXPECT_EQ(dl->source, "strategy:0");
+      reasons.insert(dl->reason);
+    }
+  }
+  EXPECT_EQ(reasons.count("topic_mismatch"), 1u);
+  EXPECT_EQ(reasons.count("bad_frames"), 1u);
+  EXPECT_EQ(reasons.size(), 3u);
+
+  // Unacked: resent after resend_ms.
+  std::size_t received = 0;
+  ASSERT_TRUE(pump(node, [&] {
+    drain_signals(signals, got, &received);
+    return json_number(node.stats_json(), "signals_resent") >= 4 && received >= 4;
+  }));
+  EXPECT_EQ(got.size(), 4u);  // the same ids again, nothing new
+
+  // An ack on a prefix-matching topic (instance 01) is someone else's.
+  proto::SignalAck ack{got.begin()->first, proto::AckStatus::accepted, "", tp::wall_ns()};
+  send_frames(events, {"ACK.sma_crossover.01", std::string(enc.encode(ack))});
+  ASSERT_TRUE(pump(node, [&] { return json_number(node.stats_json(), "wrong_topic") == 4; }));
+  EXPECT_EQ(node.signals_pending(), 4u);
+
+  // Any ack status ends the resends; watch the stats file, as an operator would.
+  int i = 0;
+  for (auto& [id, s] : got) {
+    ack.signal_id = id;
+    ack.status = i++ % 2 ? proto::AckStatus::accepted : proto::AckStatus::rejected;
+    send_frames(events, {"ACK.sma_crossover.0", std::string(enc.encode(ack))});
+  }
+  ASSERT_TRUE(pump(node, [&] {
+    const auto file = read_file(node.stats_path());
+    return json_number(file, "signals_pending") == 0 && json_number(file, "signals_acked") == 4;
+  })) << read_file(node.stats_path());
+
+  // And the journal agrees: nothing to resend after a restart.
+  tp::strategy::SignalJournal journal((dir_ / "strategy-0.journal").string());
+  EXPECT_TRUE(journal.replay().pending.empty());
+}
+
+TEST_F(NodeTest, PendingSignalsAreResentAfterARestart) {
+  const auto cfg = config();
+  zmq::socket_t ticks(ctx_, zmq::socket_type::xpub), signals(ctx_, zmq::socket_type::pull);
+  for (auto* s : {&ticks, &signals}) {
+    s->set(zmq::sockopt::linger, 0);
+    s->set(zmq::sockopt::rcvtimeo, 100);
+  }
+  ticks.bind(ep("ticks"));
+  signals.bind(ep("signals"));
+
+  std::map<std::string, proto::TradingSignal> first;
+  {
+    StrategyNode node(ctx_, cfg, 0, 1, clock_);
+    await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
+    proto::Encoder enc;
+    send_frames(ticks,
+                {"HB.gateway", std::string(enc.encode(proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
+    for (std::uint64_t seq = 1; seq <= 4; ++seq)
+      send_frames(ticks, {"TICK.EURUSD", std::string(enc.encode(tick("EURUSD", seq, seq % 2 ? 1.0 : 1.1)))});
+    ASSERT_TRUE(pump(node, [&] {
+      drain_signals(signals, first);
+      return first.size() == 2;
+    }));
+  }  // no ack ever came: both stay in the journal
+
+  StrategyNode again(ctx_, cfg, 0, 1, clock_);
+  EXPECT_EQ(again.signals_pending(), 2u);
+  std::map<std::string, proto::TradingSignal> resent;
+  ASSERT_TRUE(pump(again, [&] {
+    drain_signals(signals, resent);
+    return resent.size() == 2;
+  }));
+  for (auto& [id, s] : first) EXPECT_EQ(resent.at(id), s);  // byte-identical resends
+}
+
+namespace {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Runs the binary to completion (bounded by `timeout` s), capturing stdout+stderr.
+RunResult run_binary(const std::string& args) {
+  RunResult r;
+  const std::string cmd = "timeout 10 " STRATEGY_BIN " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) r.output += buf;
+  const int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+}  // namespace
+
+TEST(StrategyBinary, HelpWorksWithoutConfig) {
+  const auto r = run_binary("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--shard"), std::string::npos);
+  EXPECT_NE(r.output.find("--shards"), std::string::npos);
+}
+
+TEST(StrategyBinary, ShardOutOfRangeIsAnErrorNamingShard) {
+  const auto dir = fs::temp_directory_path() / ("st_bin_err_" + std::to_string(::getpid()));
+  const auto r = run_binary("--run-dir " + dir.string() + " --shard 2 --shards 2");
+  fs::remove_all(dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--shard"), std::string::npos) << r.output;
+}
+
+TEST_F(NodeTest, BinaryStopsCleanlyOnSigterm) {
+  const auto ticks = ep("ticks"), signals = ep("signals"), events = ep("events"), dl = ep("dl");
+  std::vector<std::string> args{STRATEGY_BIN,
+                                "--run-dir",
+                                dir_.string(),
+                                "--shard",
+                                "1",
+                                "--shards",
+                                "2",
+                                "--set",
+                                "endpoints.ticks=\"" + ticks + "\"",
+                                "--set",
+                                "endpoints.signals=\"" + signals + "\"",
+                                "--set",
+                                "endpoints.order_events=\"" + events + "\"",
+                                "--set",
+                                "endpoints.dead_letters=\"" + dl + "\"",
+                                "--set",
+                                "run.stats_interval_ms=50"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(::posix_spawn(&pid, STRATEGY_BIN, nullptr, nullptr, argv.data(), environ), 0);
+
+  // Readiness: the first stats file (written on the first loop pass).
+  const auto stats = (dir_ / "strategy-1.stats.json").string();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!fs::exists(stats) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  const bool started = fs::exists(stats);
+
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  pid_t done = 0;
+  const auto stop_deadline = std::chrono::steady_clock::now() + 5s;
+  while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < stop_deadline)
+    std::this_thread::sleep_for(20ms);
+  if (done == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    FAIL() << "strategy did not stop within 5 s of SIGTERM";
+  }
+  ASSERT_TRUE(started) << "no stats file within 10 s";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  const auto json = read_file(stats);
+  EXPECT_NE(json.find("\"program\":\"strategy-1\""), std::string::npos) << json;
+  EXPECT_EQ(json_number(json, "shard"), 1);
+  EXPECT_EQ(json_number(json, "shards"), 2);
+  EXPECT_EQ(json_number(json, "feed_alive"), 0);
+  EXPECT_TRUE(fs::exists(dir_ / "strategy-1.journal"));
+}
