@@ -1,0 +1,91 @@
+// The executor process: owns the sockets (PULL signals, PUB order events and
+// acks, the OrderClient's REQ, the dead-letter PUSH), the store and the
+// position book, and runs the single poll loop. One thread; the pure parts
+// (decision, risk, positions) live in their own headers.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "common/clock.hpp"
+#include "common/config.hpp"
+#include "common/dead_letter.hpp"
+#include "common/histogram.hpp"
+#include "executor/order_client.hpp"
+#include "executor/position_book.hpp"
+#include "executor/store.hpp"
+#include "proto/codec.hpp"
+
+namespace tp::executor {
+
+// Where a fault test may make the process die (env TP_CRASH_POINT).
+enum class CrashPoint { none, after_intent, after_send };
+CrashPoint crash_point_from_env();
+
+struct ExecutorCounters {
+  std::uint64_t signals_received = 0;
+  std::uint64_t signals_accepted = 0;
+  std::uint64_t duplicates = 0;
+  std::map<std::string, std::uint64_t, std::less<>> rejected;  // reason -> n
+  std::uint64_t orders_sent = 0;
+  std::uint64_t order_timeouts = 0;
+  std::uint64_t fills = 0;
+  std::uint64_t partial_fills = 0;
+  std::uint64_t broker_rejects = 0;
+};
+
+class ExecutorNode {
+ public:
+  static constexpr std::int64_t reconcile_interval_ns = 2'000'000'000;
+
+  // Opens the store (config.executor.db_path or <run.dir>/executor.db),
+  // rebuilds positions, binds and connects the sockets. Throws on failure.
+  ExecutorNode(zmq::context_t& ctx, const Config& config, const Clock& clock,
+               CrashPoint crash_point = CrashPoint::none);
+
+  // Reconciles open orders, then loops until tp::stop_requested() or
+  // stop(); writes the final stats. Returns the exit code (0).
+  int run();
+  void stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+
+  const ExecutorCounters& counters() const noexcept { return counters_; }
+  const PositionBook& positions() const noexcept { return book_; }
+  std::string stats_json();  // reads the store (orders_unknown)
+
+ private:
+  void on_signal_frames(std::size_t total_frames);
+  void handle_signal(const proto::TradingSignal& signal, std::string_view payload);
+  void reject(const proto::TradingSignal& signal, const std::string& reason, const std::string& detail,
+              std::string_view payload);
+  void send_order(const OrderRecord& order);
+  // Records the broker's answer, updates positions, publishes the event.
+  void apply_reply(const OrderRecord& order, const proto::OrderReply& reply, bool live);
+  void reconcile();
+  void publish_ack(const proto::TradingSignal& signal, proto::AckStatus status, std::string_view reason);
+  void publish_event(const proto::OrderEvent& event);
+  void write_stats();
+
+  const Config& config_;
+  const Clock& clock_;
+  CrashPoint crash_point_;
+  std::string stats_path_;
+  ExecutorStore store_;
+  PositionBook book_;
+  zmq::socket_t signals_;
+  zmq::socket_t events_;
+  OrderClient orders_;
+  DeadLetterSender dead_letters_;
+  proto::Encoder encoder_;
+  proto::Decoder decoder_;
+  std::vector<zmq::message_t> frames_;
+  LatencyHistogram tick_to_fill_;
+  ExecutorCounters counters_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace tp::executor

@@ -1,0 +1,54 @@
+// The executor's side of the order channel: a REQ socket to dll_gateway used
+// with the Lazy Pirate pattern (poll with a timeout; on a timeout close and
+// reopen the socket and send the same request again, with a growing
+// back-off). The same client order id goes out on every attempt, and
+// dll_gateway answers a repeat with the stored outcome, so a retry can never
+// become a second order. Owns its socket; one thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "proto/codec.hpp"
+
+namespace tp::executor {
+
+struct OrderClientOptions {
+  int timeout_ms = 1000;   // one attempt's wait for the reply
+  int retries = 3;         // attempts after the first
+  int backoff_ms = 10;     // pause before retry i: backoff_ms << (i-1), capped
+  int max_backoff_ms = 500;
+};
+
+class OrderClient {
+ public:
+  OrderClient(zmq::context_t& ctx, std::string endpoint, OrderClientOptions options);
+
+  // Sends the request and waits for the matching reply through up to
+  // 1 + retries attempts. Returns nothing when no (valid, matching) answer
+  // came. Never blocks longer than the attempts' timeouts and back-offs.
+  std::optional<proto::OrderReply> request(const proto::OrderRequest& req);
+  std::optional<proto::OrderReply> query(const proto::OrderQuery& q);
+
+  std::uint64_t retries() const noexcept { return retries_; }     // re-sent attempts
+  std::uint64_t bad_replies() const noexcept { return bad_replies_; }  // undecodable or mismatched
+
+ private:
+  std::optional<proto::OrderReply> exchange(std::string_view payload, std::string_view client_order_id);
+  void reopen();
+
+  zmq::context_t& ctx_;
+  std::string endpoint_;
+  OrderClientOptions options_;
+  zmq::socket_t socket_;
+  proto::Encoder encoder_;
+  proto::Decoder decoder_;
+  std::string payload_;  // the request being sent, kept across reopen
+  std::uint64_t retries_ = 0;
+  std::uint64_t bad_replies_ = 0;
+};
+
+}  // namespace tp::executor

@@ -1,0 +1,144 @@
+// The executor's durable memory (SQLite): every signal id it has decided
+// about, and every order with its write-ahead intent and final outcome. One
+// instance per process, owned by the loop's thread (not thread-safe).
+//
+// Durability: WAL journal with synchronous=NORMAL. A committed transaction
+// survives a process crash or kill -9 (the WAL is in the OS page cache and is
+// replayed on the next open); a power loss or OS crash may lose the last few
+// transactions. synchronous=FULL would close that window at the cost of an
+// fsync per commit; the failure model here is process crashes, so NORMAL.
+//
+// Every statement used per message is prepared once and reused. SQLite
+// failures throw StoreError: the executor cannot keep its promises without
+// its store, so it stops and is restarted.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "executor/position_book.hpp"
+#include "proto/messages.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace tp::executor {
+
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// INTENT: recorded, maybe sent. SENT: the broker has it, not final yet.
+// DONE: final outcome recorded. UNKNOWN: sent, no answer; to be reconciled.
+enum class OrderState { intent, sent, done, unknown };
+std::string_view to_string(OrderState) noexcept;
+std::optional<OrderState> order_state_from(std::string_view) noexcept;
+
+struct SignalRecord {
+  std::string signal_id;
+  std::string status;  // "ACCEPTED" or "REJECTED"
+  std::string reason;
+};
+
+struct OrderRecord {
+  std::string client_order_id;
+  std::string signal_id;
+  std::string instrument;
+  proto::Side side = proto::Side::buy;
+  double quantity = 0;
+  double price_hint = 0;
+  OrderState state = OrderState::intent;
+  proto::OrderStatus status = proto::OrderStatus::new_order;
+  double filled_quantity = 0;
+  double fill_price = 0;
+  std::string order_id;
+  std::string reason;
+  std::int64_t causation_ts_ns = 0;
+  std::int64_t created_ns = 0;
+  std::int64_t updated_ns = 0;
+};
+
+// Owns one sqlite3* and closes it.
+struct SqliteDbCloser {
+  void operator()(sqlite3* db) const noexcept;
+};
+using SqliteDb = std::unique_ptr<sqlite3, SqliteDbCloser>;
+
+// Owns one prepared statement; reset before each use, finalized on destruction.
+class Statement {
+ public:
+  Statement() = default;
+  Statement(sqlite3* db, std::string_view sql);
+  Statement(Statement&& o) noexcept : db_(o.db_), stmt_(o.stmt_) { o.stmt_ = nullptr; }
+  Statement& operator=(Statement&& o) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement();
+
+  Statement& reset();  // clears the previous run and its bindings
+  Statement& bind(int index, std::string_view value);
+  Statement& bind(int index, double value);
+  Statement& bind(int index, std::int64_t value);
+  bool step();  // true: a row is ready; false: done. Throws on error.
+  // Steps to the end; false when a UNIQUE/PRIMARY KEY constraint refused it.
+  bool run();
+  std::string column_text(int i) const;
+  double column_double(int i) const;
+  std::int64_t column_int(int i) const;
+
+ private:
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class ExecutorStore {
+ public:
+  static constexpr std::int64_t retention_ns = 7LL * 24 * 3600 * 1'000'000'000;
+
+  // Opens (creating when needed) the database at `path`, sets WAL/NORMAL,
+  // creates the tables, and prunes signals and finished orders older than
+  // retention_ns before `now_ns` (finished orders' fills are first folded
+  // into a per-instrument snapshot so that positions stay whole).
+  ExecutorStore(const std::string& path, std::int64_t now_ns);
+  ExecutorStore(const ExecutorStore&) = delete;
+  ExecutorStore& operator=(const ExecutorStore&) = delete;
+  ~ExecutorStore();
+
+  std::optional<SignalRecord> find_signal(std::string_view signal_id);
+
+  // One transaction: the signal row (ACCEPTED) and the order intent. False
+  // when the signal id is already known (nothing written).
+  bool record_accepted(const proto::TradingSignal& signal, const OrderRecord& intent, std::int64_t now_ns);
+  // The signal row (REJECTED, reason). False when the id is already known.
+  bool record_rejected(const proto::TradingSignal& signal, std::string_view reason, std::int64_t now_ns);
+
+  void set_state(std::string_view client_order_id, OrderState state, std::int64_t now_ns);
+  // Stores the broker's answer: state DONE when the status is final, SENT
+  // when the broker is still working the order.
+  void record_outcome(std::string_view client_order_id, const proto::OrderReply& reply, std::int64_t now_ns);
+
+  std::optional<OrderRecord> find_order(std::string_view client_order_id);
+  // Orders in INTENT, SENT or UNKNOWN, oldest first.
+  std::vector<OrderRecord> open_orders();
+  std::uint64_t count_in_state(OrderState state);
+  // Positions from the pruned snapshot plus every stored fill, in the order
+  // the fills were recorded.
+  PositionBook rebuild_positions();
+
+ private:
+  void exec(std::string_view sql);
+  void prune(std::int64_t now_ns);
+  OrderRecord read_order(Statement& s) const;
+
+  SqliteDb db_;  // declared first: destroyed after the statements
+  Statement begin_, commit_, rollback_;
+  Statement find_signal_, insert_signal_, insert_order_, set_state_, set_outcome_, find_order_, open_orders_, count_state_;
+};
+
+}  // namespace tp::executor

@@ -1,0 +1,40 @@
+#include "executor/decision.hpp"
+
+#include <fmt/format.h>
+
+#include "executor/risk.hpp"
+
+namespace tp::executor {
+
+std::string client_order_id(std::string_view signal_id) {
+  std::string id = "C-";
+  id += signal_id;
+  return id;
+}
+
+Decision decide(const proto::TradingSignal& signal, bool already_seen, const Config& config,
+                double current_position, const Clock& clock) {
+  if (already_seen) return {Verdict::duplicate, {}, {}};
+  if (config.find_instrument(signal.instrument) == nullptr) {
+    return {Verdict::reject, "unknown_instrument",
+            fmt::format("instrument '{}' is not configured", signal.instrument)};
+  }
+  const auto now = clock.now_ns();
+  if (now >= signal.expires_ts_ns) {
+    return {Verdict::reject, "expired",
+            fmt::format("now {} >= expires_ts_ns {} ({} ms late)", now, signal.expires_ts_ns,
+                        (now - signal.expires_ts_ns) / ns_per_ms)};
+  }
+  // The prefix must still fit the wire's id limit, or dll_gateway would refuse it.
+  if (signal.signal_id.size() + 2 > proto::max_id_length) {
+    return {Verdict::reject, "out_of_range",
+            fmt::format("signal_id of {} bytes leaves no room for the client order id prefix",
+                        signal.signal_id.size())};
+  }
+  if (auto refusal = check_risk(signal, current_position, config.risk)) {
+    return {Verdict::reject, "risk_rejected", std::move(*refusal)};
+  }
+  return {Verdict::accept, {}, {}};
+}
+
+}  // namespace tp::executor

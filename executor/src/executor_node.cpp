@@ -1,0 +1,324 @@
+#include "executor/executor_node.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "common/stats.hpp"
+#include "common/stop.hpp"
+#include "common/zmq_util.hpp"
+#include "executor/decision.hpp"
+
+namespace tp::executor {
+namespace {
+
+constexpr std::size_t max_signals_per_wakeup = 256;  // then timers get a turn
+constexpr std::int64_t max_poll_ms = 100;
+
+[[noreturn]] void crash(const char* where) {
+  // Fault-injection only: die the way kill -9 would, with no cleanup.
+  spdlog::critical("TP_CRASH_POINT={}: aborting", where);
+  std::abort();
+}
+
+}  // namespace
+
+CrashPoint crash_point_from_env() {
+  const char* v = std::getenv("TP_CRASH_POINT");
+  if (v == nullptr) return CrashPoint::none;
+  std::string_view s(v);
+  if (s == "after_intent") return CrashPoint::after_intent;
+  if (s == "after_send") return CrashPoint::after_send;
+  return CrashPoint::none;
+}
+
+ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Clock& clock, CrashPoint crash_point)
+    : config_(config),
+      clock_(clock),
+      crash_point_(crash_point),
+      stats_path_(config.run_path("", "executor.stats.json")),
+      store_(config.run_path(config.executor.db_path, "executor.db"), clock.now_ns()),
+      book_(store_.rebuild_positions()),
+      signals_(make_socket(ctx, zmq::socket_type::pull)),
+      events_(make_socket(ctx, zmq::socket_type::pub, SocketOptions{.linger_ms = 1000, .sndhwm = 100000})),
+      orders_(ctx, config.endpoints.orders,
+              OrderClientOptions{.timeout_ms = std::max(1, config.executor.order_timeout_ms),
+                                 .retries = std::max(0, config.executor.order_retries)}),
+      dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock) {
+  bind(signals_, config.endpoints.signals);
+  bind(events_, config.endpoints.order_events);
+}
+
+int ExecutorNode::run() {
+  reconcile();
+  const std::int64_t stats_every = std::int64_t{std::max(1, config_.run.stats_interval_ms)} * ns_per_ms;
+  std::int64_t next_stats = monotonic_ns() + stats_every;
+  std::int64_t next_reconcile = monotonic_ns() + reconcile_interval_ns;
+  write_stats();
+
+  while (!stop_requested() && !stop_.load(std::memory_order_relaxed)) {
+    const std::int64_t now = monotonic_ns();
+    const std::int64_t until_timer = std::min(next_stats, next_reconcile) - now;
+    const std::int64_t timeout_ms = std::clamp<std::int64_t>((until_timer + ns_per_ms - 1) / ns_per_ms, 0, max_poll_ms);
+    zmq::pollitem_t item{signals_.handle(), 0, ZMQ_POLLIN, 0};
+    try {
+      zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+      continue;  // SIGTERM/SIGINT: the loop condition sees the flag
+    }
+    if (item.revents & ZMQ_POLLIN) {
+      for (std::size_t i = 0; i < max_signals_per_wakeup; ++i) {
+        std::size_t total = 0;
+        if (!recv_message(signals_, frames_, 1, total)) break;
+        on_signal_frames(total);
+      }
+    }
+    const std::int64_t after = monotonic_ns();
+    if (after >= next_reconcile) {
+      reconcile();
+      next_reconcile = monotonic_ns() + reconcile_interval_ns;
+    }
+    if (after >= next_stats) {
+      write_stats();
+      next_stats = after + stats_every;
+    }
+  }
+  write_stats();
+  return 0;
+}
+
+void ExecutorNode::on_signal_frames(std::size_t total_frames) {
+  ++counters_.signals_received;
+  if (total_frames != 1) {
+    dead_letters_.send("bad_frames", fmt::format("expected 1 frame, got {}", total_frames),
+                       join_frames(frames_, std::min<std::size_t>(total_frames, 1)));
+    return;
+  }
+  const auto payload = view_of(frames_[0]);
+  auto signal = decoder_.decode_signal(bytes_of(frames_[0]));
+  if (!signal) {
+    // No id to ack: the dead letter is the only trace.
+    dead_letters_.send(signal.error(), payload);
+    return;
+  }
+  handle_signal(signal.value(), payload);
+}
+
+void ExecutorNode::handle_signal(const proto::TradingSignal& signal, std::string_view payload) {
+  const bool seen = store_.find_signal(signal.signal_id).has_value();
+  const auto decision = decide(signal, seen, config_, book_.position(signal.instrument), clock_);
+  switch (decision.verdict) {
+    case Verdict::duplicate:
+      ++counters_.duplicates;
+      publish_ack(signal, proto::AckStatus::duplicate, "");
+      return;
+    case Verdict::reject:
+      reject(signal, decision.reason, decision.detail, payload);
+      return;
+    case Verdict::accept:
+      break;
+  }
+
+  const auto now = clock_.now_ns();
+  OrderRecord order;
+  order.client_order_id = client_order_id(signal.signal_id);
+  order.signal_id = signal.signal_id;
+  order.instrument = signal.instrument;
+  order.side = signal.action;
+  order.quantity = signal.quantity;
+  order.price_hint = signal.trigger_price;
+  order.causation_ts_ns = signal.causation_ts_ns;
+  order.created_ns = now;
+  order.updated_ns = now;
+  // Write-ahead: the signal and the intent are durable before anything leaves.
+  if (!store_.record_accepted(signal, order, now)) {
+    ++counters_.duplicates;
+    publish_ack(signal, proto::AckStatus::duplicate, "");
+    return;
+  }
+  if (crash_point_ == CrashPoint::after_intent) crash("after_intent");
+  ++counters_.signals_accepted;
+  publish_ack(signal, proto::AckStatus::accepted, "");
+
+  proto::OrderEvent ev;
+  ev.client_order_id = order.client_order_id;
+  ev.signal_id = order.signal_id;
+  ev.instrument = order.instrument;
+  ev.side = order.side;
+  ev.status = proto::OrderStatus::new_order;
+  ev.quantity = order.quantity;
+  ev.created_ts_ns = now;
+  ev.event_ts_ns = now;
+  ev.causation_ts_ns = order.causation_ts_ns;
+  publish_event(ev);
+
+  send_order(order);
+}
+
+void ExecutorNode::reject(const proto::TradingSignal& signal, const std::string& reason, const std::string& detail,
+                          std::string_view payload) {
+  const auto now = clock_.now_ns();
+  store_.record_rejected(signal, reason + ": " + detail, now);
+  auto it = counters_.rejected.find(reason);
+  if (it == counters_.rejected.end()) it = counters_.rejected.emplace(reason, 0).first;
+  ++it->second;
+  dead_letters_.send(reason, detail, payload);
+
+  proto::OrderEvent ev;
+  ev.client_order_id = client_order_id(signal.signal_id).substr(0, proto::max_id_length);
+  ev.signal_id = signal.signal_id;
+  ev.instrument = signal.instrument;
+  ev.side = signal.action;
+  ev.status = proto::OrderStatus::rejected;
+  ev.quantity = signal.quantity;
+  ev.reason = reason + ": " + detail;
+  ev.created_ts_ns = now;
+  ev.event_ts_ns = now;
+  ev.causation_ts_ns = signal.causation_ts_ns;
+  publish_event(ev);
+  publish_ack(signal, proto::AckStatus::rejected, reason);
+}
+
+void ExecutorNode::send_order(const OrderRecord& order) {
+  proto::OrderRequest req;
+  req.client_order_id = order.client_order_id;
+  req.signal_id = order.signal_id;
+  req.instrument = order.instrument;
+  req.side = order.side;
+  req.quantity = order.quantity;
+  req.price_hint = order.price_hint;
+  req.sent_ts_ns = clock_.now_ns();
+  ++counters_.orders_sent;
+  auto reply = orders_.request(req);
+  if (!reply) {
+    ++counters_.order_timeouts;
+    store_.set_state(order.client_order_id, OrderState::unknown, clock_.now_ns());
+    return;  // reconcile() asks again later, with the same id
+  }
+  if (crash_point_ == CrashPoint::after_send) crash("after_send");
+  apply_reply(order, *reply, true);
+}
+
+void ExecutorNode::apply_reply(const OrderRecord& order, const proto::OrderReply& reply, bool live) {
+  const auto now = clock_.now_ns();
+  const bool changed = reply.status != order.status || reply.filled_quantity != order.filled_quantity ||
+                       order.state == OrderState::intent || order.state == OrderState::unknown;
+  if (!changed) return;  // a working order asked about again: nothing new
+  store_.record_outcome(order.client_order_id, reply, now);
+
+  // Only what is new since the stored outcome moves the position (an order
+  // the broker was still working may have filled more since).
+  const double new_qty = reply.filled_quantity - order.filled_quantity;
+  if (new_qty > 0) {
+    const double new_price =
+        (reply.filled_quantity * reply.fill_price - order.filled_quantity * order.fill_price) / new_qty;
+    book_.apply_fill(order.instrument, order.side, new_qty, new_price);
+  }
+  switch (reply.status) {
+    case proto::OrderStatus::filled: ++counters_.fills; break;
+    case proto::OrderStatus::partially_filled: ++counters_.partial_fills; break;
+    case proto::OrderStatus::rejected: ++counters_.broker_rejects; break;
+    default: break;
+  }
+  if (live && reply.filled_quantity > 0 && order.causation_ts_ns > 0) {
+    tick_to_fill_.record(now - order.causation_ts_ns);
+  }
+
+  proto::OrderEvent ev;
+  ev.order_id = reply.order_id;
+  ev.client_order_id = order.client_order_id;
+  ev.signal_id = order.signal_id;
+  ev.instrument = order.instrument;
+  ev.side = order.side;
+  ev.status = reply.status;
+  ev.quantity = order.quantity;
+  ev.filled_quantity = reply.filled_quantity;
+  ev.fill_price = reply.fill_price;
+  ev.reason = reply.reason;
+  ev.created_ts_ns = order.created_ns;
+  ev.event_ts_ns = now;
+  ev.causation_ts_ns = order.causation_ts_ns;
+  publish_event(ev);
+}
+
+void ExecutorNode::reconcile() {
+  for (const auto& order : store_.open_orders()) {
+    if (stop_requested() || stop_.load(std::memory_order_relaxed)) return;
+    proto::OrderQuery q{order.client_order_id, clock_.now_ns()};
+    auto reply = orders_.query(q);
+    if (!reply) return;  // dll_gateway is away; the next pass tries again
+    if (reply->status == proto::OrderStatus::unknown) {
+      // It never reached the broker: send it now, under the same id.
+      send_order(order);
+    } else {
+      apply_reply(order, *reply, false);
+    }
+  }
+}
+
+void ExecutorNode::publish_ack(const proto::TradingSignal& signal, proto::AckStatus status, std::string_view reason) {
+  proto::SignalAck ack;
+  ack.signal_id = signal.signal_id;
+  ack.status = status;
+  ack.reason = std::string(reason);
+  ack.ts_ns = clock_.now_ns();
+  const auto topic = proto::ack_topic(signal.strategy, signal.instance);
+  const auto payload = encoder_.encode(ack);
+  events_.send(zmq::const_buffer(topic.data(), topic.size()), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  events_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
+}
+
+void ExecutorNode::publish_event(const proto::OrderEvent& event) {
+  const auto topic = proto::order_topic(event.instrument);
+  const auto payload = encoder_.encode(event);
+  events_.send(zmq::const_buffer(topic.data(), topic.size()), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  events_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
+}
+
+std::string ExecutorNode::stats_json() {
+  JsonObject rejected;
+  for (const auto& [reason, n] : counters_.rejected) rejected.add(reason, n);
+  JsonObject positions;
+  for (const auto& [sym, p] : book_.all()) {
+    positions.add(sym, JsonObject()
+                           .add("position", p.position)
+                           .add("avg_price", p.avg_price)
+                           .add("realized_pnl", p.realized_pnl)
+                           .add("last_price", p.last_price));
+  }
+  auto us = [this](double q) { return static_cast<double>(tick_to_fill_.percentile(q)) / 1000.0; };
+  JsonObject latency;
+  latency.add("p50", us(0.50)).add("p99", us(0.99)).add("p999", us(0.999)).add("count", tick_to_fill_.count());
+
+  JsonObject o;
+  o.add("program", "executor")
+      .add("pid", static_cast<std::int64_t>(::getpid()))
+      .add("ts_ns", wall_ns())
+      .add("signals_received", counters_.signals_received)
+      .add("signals_accepted", counters_.signals_accepted)
+      .add("duplicates", counters_.duplicates)
+      .add("rejected", rejected)
+      .add("orders_sent", counters_.orders_sent)
+      .add("order_retries", orders_.retries())
+      .add("order_timeouts", counters_.order_timeouts)
+      .add("fills", counters_.fills)
+      .add("partial_fills", counters_.partial_fills)
+      .add("broker_rejects", counters_.broker_rejects)
+      .add("positions", positions)
+      .add("latency_tick_to_fill_us", latency)
+      .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
+      .add("orders_unknown", store_.count_in_state(OrderState::unknown));
+  return o.str();
+}
+
+void ExecutorNode::write_stats() {
+  if (!write_file_atomically(stats_path_, stats_json())) {
+    spdlog::warn("cannot write {}", stats_path_);
+  }
+}
+
+}  // namespace tp::executor

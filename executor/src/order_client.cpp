@@ -1,0 +1,106 @@
+#include "executor/order_client.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <thread>
+
+#include "common/clock.hpp"
+#include "common/zmq_util.hpp"
+
+namespace tp::executor {
+namespace {
+
+zmq::socket_t make_req(zmq::context_t& ctx, const std::string& endpoint) {
+  // linger 0: a request abandoned by a reopen must not keep the socket alive.
+  auto s = make_socket(ctx, zmq::socket_type::req, SocketOptions{.linger_ms = 0, .sndhwm = 1000, .rcvhwm = 1000});
+  connect(s, endpoint);
+  return s;
+}
+
+}  // namespace
+
+OrderClient::OrderClient(zmq::context_t& ctx, std::string endpoint, OrderClientOptions options)
+    : ctx_(ctx), endpoint_(std::move(endpoint)), options_(options), socket_(make_req(ctx_, endpoint_)) {}
+
+void OrderClient::reopen() {
+  // A REQ socket that sent and got no answer cannot send again: the Lazy
+  // Pirate way out is a fresh socket.
+  socket_.close();
+  socket_ = make_req(ctx_, endpoint_);
+}
+
+std::optional<proto::OrderReply> OrderClient::request(const proto::OrderRequest& req) {
+  payload_.assign(encoder_.encode(req));
+  return exchange(payload_, req.client_order_id);
+}
+
+std::optional<proto::OrderReply> OrderClient::query(const proto::OrderQuery& q) {
+  payload_.assign(encoder_.encode(q));
+  return exchange(payload_, q.client_order_id);
+}
+
+std::optional<proto::OrderReply> OrderClient::exchange(std::string_view payload, std::string_view client_order_id) {
+  const int attempts = 1 + std::max(0, options_.retries);
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    if (attempt > 0) {
+      ++retries_;
+      const int shift = std::min(attempt - 1, 16);
+      const int pause_ms = std::min(options_.max_backoff_ms, options_.backoff_ms << shift);
+      if (pause_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+    }
+    // dontwait: a REQ with no connected peer would otherwise block here.
+    auto sent = socket_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
+    if (!sent) {
+      // Nothing went out; wait out this attempt's time so a missing
+      // dll_gateway is not hammered, then try again on a fresh socket.
+      std::this_thread::sleep_for(std::chrono::milliseconds(options_.timeout_ms));
+      reopen();
+      continue;
+    }
+
+    const std::int64_t deadline = monotonic_ns() + std::int64_t{options_.timeout_ms} * ns_per_ms;
+    bool answered = false;
+    while (!answered) {
+      const std::int64_t left_ms = (deadline - monotonic_ns() + ns_per_ms - 1) / ns_per_ms;
+      if (left_ms <= 0) break;
+      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      try {
+        zmq::poll(&item, 1, std::chrono::milliseconds(left_ms));
+      } catch (const zmq::error_t& e) {
+        if (e.num() == EINTR) continue;  // a signal; the caller sees the stop flag later
+        throw;
+      }
+      answered = (item.revents & ZMQ_POLLIN) != 0;
+    }
+    if (!answered) {
+      reopen();
+      continue;
+    }
+
+    zmq::message_t reply;
+    if (!socket_.recv(reply, zmq::recv_flags::dontwait)) {
+      reopen();
+      continue;
+    }
+    if (reply.more()) {
+      // Drain the extra frames; a well-behaved REP sends one.
+      zmq::message_t extra;
+      while (socket_.get(zmq::sockopt::rcvmore) && socket_.recv(extra, zmq::recv_flags::dontwait)) {
+      }
+      ++bad_replies_;
+      reopen();
+      continue;
+    }
+    auto decoded = decoder_.decode_order_reply(bytes_of(reply));
+    if (!decoded || decoded->client_order_id != client_order_id) {
+      ++bad_replies_;
+      reopen();
+      continue;
+    }
+    return std::move(decoded).value();
+  }
+  return std::nullopt;
+}
+
+}  // namespace tp::executor

@@ -1,0 +1,409 @@
+// See store.hpp for the durability choice (WAL + synchronous=NORMAL).
+#include "executor/store.hpp"
+
+#include <filesystem>
+
+#include <sqlite3.h>
+
+namespace tp::executor {
+namespace {
+
+constexpr std::string_view schema = R"sql(
+CREATE TABLE IF NOT EXISTS signals (
+  signal_id   TEXT PRIMARY KEY,
+  strategy    TEXT NOT NULL,
+  instance    INTEGER NOT NULL,
+  instrument  TEXT NOT NULL,
+  status      TEXT NOT NULL,
+  reason      TEXT NOT NULL DEFAULT '',
+  received_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS signals_received ON signals(received_ns);
+CREATE TABLE IF NOT EXISTS orders (
+  client_order_id TEXT PRIMARY KEY,
+  signal_id       TEXT NOT NULL,
+  instrument      TEXT NOT NULL,
+  side            TEXT NOT NULL,
+  quantity        REAL NOT NULL,
+  price_hint      REAL NOT NULL,
+  state           TEXT NOT NULL,
+  status          TEXT NOT NULL,
+  filled_quantity REAL NOT NULL DEFAULT 0,
+  fill_price      REAL NOT NULL DEFAULT 0,
+  order_id        TEXT NOT NULL DEFAULT '',
+  reason          TEXT NOT NULL DEFAULT '',
+  causation_ts_ns INTEGER NOT NULL,
+  created_ns      INTEGER NOT NULL,
+  updated_ns      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_state ON orders(state);
+-- Positions carried by orders pruned after the retention period.
+CREATE TABLE IF NOT EXISTS position_snapshot (
+  instrument   TEXT PRIMARY KEY,
+  position     REAL NOT NULL,
+  avg_price    REAL NOT NULL,
+  realized_pnl REAL NOT NULL,
+  last_price   REAL NOT NULL
+);
+)sql";
+
+constexpr std::string_view order_columns =
+    "client_order_id, signal_id, instrument, side, quantity, price_hint, state, status, filled_quantity, "
+    "fill_price, order_id, reason, causation_ts_ns, created_ns, updated_ns";
+
+[[noreturn]] void fail(sqlite3* db, std::string_view what) {
+  throw StoreError(std::string("executor store: ") + std::string(what) + ": " +
+                   (db ? sqlite3_errmsg(db) : "out of memory"));
+}
+
+std::string_view side_text(proto::Side s) { return s == proto::Side::buy ? "BUY" : "SELL"; }
+proto::Side side_from(std::string_view s) { return s == "SELL" ? proto::Side::sell : proto::Side::buy; }
+
+proto::OrderStatus status_from(std::string_view s) {
+  for (int i = 1; i <= 7; ++i) {
+    auto st = static_cast<proto::OrderStatus>(i);
+    if (proto::to_string(st) == s) return st;
+  }
+  return proto::OrderStatus::unknown;
+}
+
+// Commits on commit(); rolls back when left any other way.
+class Transaction {
+ public:
+  Transaction(Statement& begin, Statement& commit, Statement& rollback) : commit_(commit), rollback_(rollback) {
+    begin.reset().run();
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction() {
+    if (open_) {
+      try {
+        rollback_.reset().run();
+      } catch (...) {  // a failed rollback leaves SQLite to roll back on close
+      }
+    }
+  }
+  void commit() {
+    commit_.reset().run();
+    open_ = false;
+  }
+
+ private:
+  Statement& commit_;
+  Statement& rollback_;
+  bool open_ = true;
+};
+
+}  // namespace
+
+std::string_view to_string(OrderState s) noexcept {
+  switch (s) {
+    case OrderState::intent: return "INTENT";
+    case OrderState::sent: return "SENT";
+    case OrderState::done: return "DONE";
+    case OrderState::unknown: return "UNKNOWN";
+  }
+  return "UNKNOWN";
+}
+
+std::optional<OrderState> order_state_from(std::string_view s) noexcept {
+  for (auto st : {OrderState::intent, OrderState::sent, OrderState::done, OrderState::unknown}) {
+    if (to_string(st) == s) return st;
+  }
+  return std::nullopt;
+}
+
+void SqliteDbCloser::operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+
+// ---------------------------------------------------------------- Statement
+
+Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
+  if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt_,
+                         nullptr) != SQLITE_OK) {
+    fail(db, "prepare '" + std::string(sql.substr(0, 60)) + "'");
+  }
+}
+
+Statement& Statement::operator=(Statement&& o) noexcept {
+  if (this != &o) {
+    sqlite3_finalize(stmt_);
+    db_ = o.db_;
+    stmt_ = o.stmt_;
+    o.stmt_ = nullptr;
+  }
+  return *this;
+}
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+Statement& Statement::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view value) {
+  // An empty view may have a null data(), which SQLite would store as NULL.
+  if (sqlite3_bind_text(stmt_, index, value.data() ? value.data() : "", static_cast<int>(value.size()), SQLITE_TRANSIENT) != SQLITE_OK)
+    fail(db_, "bind");
+  return *this;
+}
+Statement& Statement::bind(int index, double value) {
+  if (sqlite3_bind_double(stmt_, index, value) != SQLITE_OK) fail(db_, "bind");
+  return *this;
+}
+Statement& Statement::bind(int index, std::int64_t value) {
+  if (sqlite3_bind_int64(stmt_, index, value) != SQLITE_OK) fail(db_, "bind");
+  return *this;
+}
+
+bool Statement::step() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  fail(db_, "step");
+}
+
+bool Statement::run() {
+  int rc;
+  while ((rc = sqlite3_step(stmt_)) == SQLITE_ROW) {
+  }
+  if (rc == SQLITE_DONE) return true;
+  if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY ||
+      sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE) {
+    sqlite3_reset(stmt_);
+    return false;
+  }
+  fail(db_, "step");
+}
+
+std::string Statement::column_text(int i) const {
+  auto* p = sqlite3_column_text(stmt_, i);
+  return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)))
+           : std::string();
+}
+double Statement::column_double(int i) const { return sqlite3_column_double(stmt_, i); }
+std::int64_t Statement::column_int(int i) const { return sqlite3_column_int64(stmt_, i); }
+
+// ------------------------------------------------------------ ExecutorStore
+
+ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) {
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+  }
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  db_.reset(raw);  // owned even when the open failed
+  if (rc != SQLITE_OK) fail(raw, "open " + path);
+  sqlite3_busy_timeout(raw, 2000);
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=NORMAL");
+  exec(schema);
+
+  begin_ = Statement(raw, "BEGIN IMMEDIATE");
+  commit_ = Statement(raw, "COMMIT");
+  rollback_ = Statement(raw, "ROLLBACK");
+  find_signal_ = Statement(raw, "SELECT signal_id, status, reason FROM signals WHERE signal_id = ?1");
+  insert_signal_ = Statement(raw,
+                             "INSERT INTO signals (signal_id, strategy, instance, instrument, status, reason, "
+                             "received_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  insert_order_ = Statement(raw, "INSERT INTO orders (" + std::string(order_columns) +
+                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+  set_state_ = Statement(raw, "UPDATE orders SET state = ?2, updated_ns = ?3 WHERE client_order_id = ?1");
+  set_outcome_ = Statement(raw,
+                           "UPDATE orders SET state = ?2, status = ?3, filled_quantity = ?4, fill_price = ?5, "
+                           "order_id = ?6, reason = ?7, updated_ns = ?8 WHERE client_order_id = ?1");
+  find_order_ = Statement(raw, "SELECT " + std::string(order_columns) + " FROM orders WHERE client_order_id = ?1");
+  open_orders_ = Statement(raw, "SELECT " + std::string(order_columns) +
+                                    " FROM orders WHERE state IN ('INTENT', 'SENT', 'UNKNOWN') ORDER BY created_ns");
+  count_state_ = Statement(raw, "SELECT COUNT(*) FROM orders WHERE state = ?1");
+  prune(now_ns);
+}
+
+ExecutorStore::~ExecutorStore() = default;
+
+void ExecutorStore::exec(std::string_view sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_.get(), std::string(sql).c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw StoreError("executor store: " + msg);
+  }
+}
+
+OrderRecord ExecutorStore::read_order(Statement& s) const {
+  OrderRecord o;
+  o.client_order_id = s.column_text(0);
+  o.signal_id = s.column_text(1);
+  o.instrument = s.column_text(2);
+  o.side = side_from(s.column_text(3));
+  o.quantity = s.column_double(4);
+  o.price_hint = s.column_double(5);
+  o.state = order_state_from(s.column_text(6)).value_or(OrderState::unknown);
+  o.status = status_from(s.column_text(7));
+  o.filled_quantity = s.column_double(8);
+  o.fill_price = s.column_double(9);
+  o.order_id = s.column_text(10);
+  o.reason = s.column_text(11);
+  o.causation_ts_ns = s.column_int(12);
+  o.created_ns = s.column_int(13);
+  o.updated_ns = s.column_int(14);
+  return o;
+}
+
+void ExecutorStore::prune(std::int64_t now_ns) {
+  const std::int64_t cutoff = now_ns - retention_ns;
+  Transaction tx(begin_, commit_, rollback_);
+
+  // Fold the fills of finished orders about to go into the snapshot first,
+  // in the order they were recorded, so that positions do not change.
+  PositionBook carried;
+  {
+    Statement snap(db_.get(), "SELECT instrument, position, avg_price, realized_pnl, last_price FROM position_snapshot");
+    while (snap.step()) {
+      carried.restore(snap.column_text(0), {snap.column_double(1), snap.column_double(2), snap.column_double(3),
+                                            snap.column_double(4)});
+    }
+  }
+  bool any = false;
+  {
+    Statement old(db_.get(),
+                  "SELECT instrument, side, filled_quantity, fill_price FROM orders WHERE state = 'DONE' AND "
+                  "updated_ns < ?1 ORDER BY updated_ns, rowid");
+    old.bind(1, cutoff);
+    while (old.step()) {
+      any = true;
+      carried.apply_fill(old.column_text(0), side_from(old.column_text(1)), old.column_double(2),
+                         old.column_double(3));
+    }
+  }
+  if (any) {
+    Statement put(db_.get(),
+                  "INSERT OR REPLACE INTO position_snapshot (instrument, position, avg_price, realized_pnl, "
+                  "last_price) VALUES (?1, ?2, ?3, ?4, ?5)");
+    for (const auto& [sym, p] : carried.all()) {
+      put.reset().bind(1, sym).bind(2, p.position).bind(3, p.avg_price).bind(4, p.realized_pnl).bind(5, p.last_price);
+      put.run();
+    }
+    Statement del(db_.get(), "DELETE FROM orders WHERE state = 'DONE' AND updated_ns < ?1");
+    del.bind(1, cutoff).run();
+  }
+  Statement del_signals(db_.get(), "DELETE FROM signals WHERE received_ns < ?1");
+  del_signals.bind(1, cutoff).run();
+  tx.commit();
+}
+
+std::optional<SignalRecord> ExecutorStore::find_signal(std::string_view signal_id) {
+  auto& s = find_signal_.reset().bind(1, signal_id);
+  if (!s.step()) return std::nullopt;
+  SignalRecord r{s.column_text(0), s.column_text(1), s.column_text(2)};
+  s.reset();
+  return r;
+}
+
+bool ExecutorStore::record_accepted(const proto::TradingSignal& signal, const OrderRecord& o, std::int64_t now_ns) {
+  Transaction tx(begin_, commit_, rollback_);
+  insert_signal_.reset()
+      .bind(1, signal.signal_id)
+      .bind(2, signal.strategy)
+      .bind(3, static_cast<std::int64_t>(signal.instance))
+      .bind(4, signal.instrument)
+      .bind(5, std::string_view("ACCEPTED"))
+      .bind(6, std::string_view())
+      .bind(7, now_ns);
+  if (!insert_signal_.run()) return false;  // rolled back by tx
+  insert_order_.reset()
+      .bind(1, o.client_order_id)
+      .bind(2, o.signal_id)
+      .bind(3, o.instrument)
+      .bind(4, side_text(o.side))
+      .bind(5, o.quantity)
+      .bind(6, o.price_hint)
+      .bind(7, to_string(o.state))
+      .bind(8, proto::to_string(o.status))
+      .bind(9, o.filled_quantity)
+      .bind(10, o.fill_price)
+      .bind(11, o.order_id)
+      .bind(12, o.reason)
+      .bind(13, o.causation_ts_ns)
+      .bind(14, o.created_ns)
+      .bind(15, o.updated_ns);
+  if (!insert_order_.run()) return false;
+  tx.commit();
+  return true;
+}
+
+bool ExecutorStore::record_rejected(const proto::TradingSignal& signal, std::string_view reason, std::int64_t now_ns) {
+  insert_signal_.reset()
+      .bind(1, signal.signal_id)
+      .bind(2, signal.strategy)
+      .bind(3, static_cast<std::int64_t>(signal.instance))
+      .bind(4, signal.instrument)
+      .bind(5, std::string_view("REJECTED"))
+      .bind(6, reason)
+      .bind(7, now_ns);
+  return insert_signal_.run();
+}
+
+void ExecutorStore::set_state(std::string_view client_order_id, OrderState state, std::int64_t now_ns) {
+  set_state_.reset().bind(1, client_order_id).bind(2, to_string(state)).bind(3, now_ns).run();
+}
+
+void ExecutorStore::record_outcome(std::string_view client_order_id, const proto::OrderReply& reply,
+                                   std::int64_t now_ns) {
+  const auto state = proto::is_final(reply.status) ? OrderState::done : OrderState::sent;
+  set_outcome_.reset()
+      .bind(1, client_order_id)
+      .bind(2, to_string(state))
+      .bind(3, proto::to_string(reply.status))
+      .bind(4, reply.filled_quantity)
+      .bind(5, reply.fill_price)
+      .bind(6, reply.order_id)
+      .bind(7, reply.reason)
+      .bind(8, now_ns)
+      .run();
+}
+
+std::optional<OrderRecord> ExecutorStore::find_order(std::string_view client_order_id) {
+  auto& s = find_order_.reset().bind(1, client_order_id);
+  if (!s.step()) return std::nullopt;
+  auto o = read_order(s);
+  s.reset();
+  return o;
+}
+
+std::vector<OrderRecord> ExecutorStore::open_orders() {
+  std::vector<OrderRecord> out;
+  auto& s = open_orders_.reset();
+  while (s.step()) out.push_back(read_order(s));
+  return out;
+}
+
+std::uint64_t ExecutorStore::count_in_state(OrderState state) {
+  auto& s = count_state_.reset().bind(1, to_string(state));
+  std::uint64_t n = s.step() ? static_cast<std::uint64_t>(s.column_int(0)) : 0;
+  s.reset();
+  return n;
+}
+
+PositionBook ExecutorStore::rebuild_positions() {
+  PositionBook book;
+  Statement snap(db_.get(), "SELECT instrument, position, avg_price, realized_pnl, last_price FROM position_snapshot");
+  while (snap.step()) {
+    book.restore(snap.column_text(0),
+                 {snap.column_double(1), snap.column_double(2), snap.column_double(3), snap.column_double(4)});
+  }
+  Statement fills(db_.get(),
+                  "SELECT instrument, side, filled_quantity, fill_price FROM orders WHERE filled_quantity > 0 "
+                  "ORDER BY updated_ns, rowid");
+  while (fills.step()) {
+    book.apply_fill(fills.column_text(0), side_from(fills.column_text(1)), fills.column_double(2),
+                    fills.column_double(3));
+  }
+  return book;
+}
+
+}  // namespace tp::executor

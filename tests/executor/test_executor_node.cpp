@@ -1,0 +1,320 @@
+// ExecutorNode over real sockets (ipc:// in a temporary directory), with the
+// test playing strategy (PUSH, SUB), dll_gateway (REP/ROUTER) and the
+// dead-letter sink (PULL). The node runs its loop on a second thread.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "common/clock.hpp"
+#include "common/zmq_util.hpp"
+#include "executor/executor_node.hpp"
+#include "temp_dir.hpp"
+
+using namespace tp::executor;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto wait_limit = 5000ms;
+
+tp::Config make_config(const tp::test::TempDir& dir) {
+  tp::Config c;
+  c.run.dir = dir.file("run");
+  c.run.stats_interval_ms = 100;
+  c.endpoints.signals = dir.ipc("signals");
+  c.endpoints.order_events = dir.ipc("events");
+  c.endpoints.orders = dir.ipc("orders");
+  c.endpoints.dead_letters = dir.ipc("dead");
+  c.executor.order_timeout_ms = 300;
+  c.executor.order_retries = 2;
+  return c;
+}
+
+proto::TradingSignal make_signal(const std::string& id, const std::string& instrument = "EURUSD") {
+  proto::TradingSignal s;
+  s.signal_id = id;
+  s.strategy = "sma";
+  s.instance = 1;
+  s.instrument = instrument;
+  s.quantity = 1000;
+  s.trigger_price = 1.085;
+  s.confidence = 0.5;
+  s.created_ts_ns = tp::wall_ns();
+  s.expires_ts_ns = s.created_ts_ns + 60'000 * tp::ns_per_ms;
+  s.causation_ts_ns = s.created_ts_ns - 1000;
+  return s;
+}
+
+bool readable(zmq::socket_t& s, std::chrono::milliseconds timeout) {
+  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+  return zmq::poll(&item, 1, timeout) > 0;
+}
+
+// The test's side of the pipeline around one node.
+struct Harness {
+  explicit Harness(const tp::test::TempDir& dir) : config(make_config(dir)) {
+    tp::bind(dead, config.endpoints.dead_letters);
+    tp::bind(broker, config.endpoints.orders);
+  }
+
+  void start() {
+    node = std::make_unique<ExecutorNode>(ctx, config, clock);
+    tp::connect(push, config.endpoints.signals);
+    tp::connect(sub, config.endpoints.order_events);
+    sub.set(zmq::sockopt::subscribe, "ORDER.");
+    sub.set(zmq::sockopt::subscribe, "ACK.");
+    loop = std::thread([this] { node->run(); });
+  }
+
+  void stop() {
+    if (node) node->stop();
+    if (loop.joinable()) loop.join();
+  }
+
+  ~Harness() { stop(); }
+
+  void push_bytes(std::string_view bytes) {
+    push.send(zmq::const_buffer(bytes.data(), bytes.size()), zmq::send_flags::none);
+  }
+  void push_signal(const proto::TradingSignal& s) { push_bytes(proto::encode_to_string(s)); }
+
+  // Reads events until `want_ack`/`want_event` says yes or the time is up.
+  bool wait_ack(const std::function<bool(const std::string&, const proto::SignalAck&)>& want,
+                std::chrono::milliseconds limit = wait_limit) {
+    return wait(limit, want, nullptr);
+  }
+  bool wait_event(const std::function<bool(const std::string&, const proto::OrderEvent&)>& want,
+                  std::chrono::milliseconds limit = wait_limit) {
+    return wait(limit, nullptr, want);
+  }
+
+  bool wait(std::chrono::milliseconds limit,
+            const std::function<bool(const std::string&, const proto::SignalAck&)>& want_ack,
+            const std::function<bool(const std::string&, const proto::OrderEvent&)>& want_event) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (!readable(sub, std::max(left, 1ms))) continue;
+      std::vector<zmq::message_t> frames;
+      std::size_t total = 0;
+      if (!tp::recv_message(sub, frames, 2, total) || total != 2) continue;
+      const std::string topic(tp::view_of(frames[0]));
+      if (topic.starts_with("ACK.")) {
+        auto ack = decoder.decode_signal_ack(tp::bytes_of(frames[1]));
+        if (ack && want_ack && want_ack(topic, ack.value())) return true;
+      } else {
+        auto ev = decoder.decode_order_event(tp::bytes_of(frames[1]));
+        if (ev && want_event && want_event(topic, ev.value())) return true;
+      }
+    }
+    return false;
+  }
+
+  // The PUB/SUB subscription travels asynchronously: probe with a signal the
+  // node rejects (unknown instrument) until its ack comes back.
+  bool await_subscription() {
+    auto probe = make_signal("probe", "ZZZ");
+    for (int i = 0; i < 50; ++i) {
+      push_signal(probe);
+      if (wait_ack([](const std::string&, const proto::SignalAck& a) { return a.signal_id == "probe"; }, 100ms))
+        return true;
+    }
+    return false;
+  }
+
+  // Answers one OrderRequest with FILLED; returns its client order id.
+  std::optional<proto::OrderRequest> answer_order(double price) {
+    if (!readable(broker, wait_limit)) return std::nullopt;
+    zmq::message_t m;
+    if (!broker.recv(m)) return std::nullopt;
+    auto req = decoder.decode_order_request(tp::bytes_of(m));
+    proto::OrderReply reply;
+    reply.client_order_id = req ? req->client_order_id : "bad";
+    reply.order_id = "B-" + reply.client_order_id;
+    reply.status = proto::OrderStatus::filled;
+    reply.filled_quantity = req ? req->quantity : 0;
+    reply.fill_price = price;
+    auto payload = proto::encode_to_string(reply);
+    broker.send(zmq::buffer(payload));
+    if (!req) return std::nullopt;
+    return std::move(req).value();
+  }
+
+  std::optional<proto::DeadLetter> wait_dead_letter(const std::string& reason) {
+    const auto deadline = std::chrono::steady_clock::now() + wait_limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!readable(dead, 100ms)) continue;
+      zmq::message_t m;
+      if (!dead.recv(m)) continue;
+      auto dl = decoder.decode_dead_letter(tp::bytes_of(m));
+      if (dl && dl->reason == reason) return std::move(dl).value();
+    }
+    return std::nullopt;
+  }
+
+  tp::Config config;
+  tp::SystemClock clock;
+  zmq::context_t ctx{1};
+  zmq::socket_t dead = tp::make_socket(ctx, zmq::socket_type::pull,
+                                       {.max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)});
+  zmq::socket_t broker = tp::make_socket(ctx, zmq::socket_type::rep);
+  zmq::socket_t push = tp::make_socket(ctx, zmq::socket_type::push);
+  zmq::socket_t sub = tp::make_socket(ctx, zmq::socket_type::sub);
+  proto::Decoder decoder;
+  std::unique_ptr<ExecutorNode> node;
+  std::thread loop;
+};
+
+}  // namespace
+
+TEST(ExecutorNode, AcceptsFillsDedupesRejectsAndDeadLetters) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+  ASSERT_TRUE(h.wait_dead_letter("unknown_instrument").has_value());
+
+  // A valid signal: ACK ACCEPTED, one OrderRequest, an ORDER.EURUSD FILLED event.
+  auto s1 = make_signal("sma.1.100.1");
+  h.push_signal(s1);
+  auto req = h.answer_order(1.0851);
+  ASSERT_TRUE(req.has_value());
+  EXPECT_EQ(req->client_order_id, "C-sma.1.100.1");
+  EXPECT_EQ(req->signal_id, s1.signal_id);
+  EXPECT_DOUBLE_EQ(req->quantity, 1000);
+  EXPECT_DOUBLE_EQ(req->price_hint, 1.085);
+  EXPECT_TRUE(h.wait_ack([&](const std::string& topic, const proto::SignalAck& a) {
+    return topic == "ACK.sma.1" && a.signal_id == s1.signal_id && a.status == proto::AckStatus::accepted;
+  }));
+  EXPECT_TRUE(h.wait_event([&](const std::string& topic, const proto::OrderEvent& e) {
+    return topic == "ORDER.EURUSD" && e.client_order_id == "C-sma.1.100.1" &&
+           e.status == proto::OrderStatus::filled && e.filled_quantity == 1000 && e.fill_price == 1.0851 &&
+           e.order_id == "B-C-sma.1.100.1" && e.causation_ts_ns == s1.causation_ts_ns;
+  }));
+
+  // The same signal again: DUPLICATE, and nothing reaches the broker.
+  h.push_signal(s1);
+  EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
+    return a.signal_id == s1.signal_id && a.status == proto::AckStatus::duplicate;
+  }));
+
+  // An expired signal: REJECTED with the reason, and dead-lettered.
+  auto old = make_signal("sma.1.100.2");
+  old.created_ts_ns = tp::wall_ns() - 2000 * tp::ns_per_ms;
+  old.expires_ts_ns = old.created_ts_ns + 1000 * tp::ns_per_ms;
+  h.push_signal(old);
+  EXPECT_TRUE(h.wait_ack([&](const std::string& topic, const proto::SignalAck& a) {
+    return topic == "ACK.sma.1" && a.signal_id == old.signal_id && a.status == proto::AckStatus::rejected &&
+           a.reason == "expired";
+  }));
+  auto expired_dl = h.wait_dead_letter("expired");
+  ASSERT_TRUE(expired_dl.has_value());
+  EXPECT_EQ(expired_dl->source, "executor");
+  EXPECT_EQ(expired_dl->original, proto::encode_to_string(old));
+  // The node is single-threaded and has answered both: no second request came.
+  EXPECT_FALSE(readable(h.broker, 0ms));
+
+  // Garbage: a dead letter with the decoder's reason and the bytes verbatim.
+  const std::string garbage = "\xc1 not msgpack";
+  h.push_bytes(garbage);
+  auto dl = h.wait_dead_letter("malformed");
+  ASSERT_TRUE(dl.has_value());
+  EXPECT_EQ(dl->original, garbage);
+
+  // ...and the node still serves the next valid signal.
+  auto s2 = make_signal("sma.1.100.3");
+  h.push_signal(s2);
+  auto req2 = h.answer_order(1.0861);
+  ASSERT_TRUE(req2.has_value());
+  EXPECT_EQ(req2->client_order_id, "C-sma.1.100.3");
+  EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
+    return a.signal_id == s2.signal_id && a.status == proto::AckStatus::accepted;
+  }));
+
+  h.stop();
+  const auto& c = h.node->counters();
+  EXPECT_EQ(c.signals_accepted, 2u);
+  EXPECT_EQ(c.fills, 2u);
+  EXPECT_EQ(c.orders_sent, 2u);
+  EXPECT_GE(c.duplicates, 1u);
+  EXPECT_EQ(c.rejected.at("expired"), 1u);
+  EXPECT_DOUBLE_EQ(h.node->positions().position("EURUSD"), 2000);
+  EXPECT_DOUBLE_EQ(h.node->positions().find("EURUSD")->avg_price, (1.0851 + 1.0861) / 2);
+
+  std::ifstream in(h.config.run.dir + "/executor.stats.json");
+  std::stringstream stats;
+  stats << in.rdbuf();
+  for (const char* key : {"\"program\":\"executor\"", "\"signals_received\"", "\"duplicates\"", "\"rejected\":{",
+                          "\"expired\":1", "\"orders_sent\":2", "\"order_retries\"", "\"order_timeouts\":0",
+                          "\"fills\":2", "\"partial_fills\":0", "\"broker_rejects\":0", "\"positions\":{\"EURUSD\":{",
+                          "\"latency_tick_to_fill_us\":{", "\"count\":2", "\"dead_letters\"", "\"orders_unknown\":0"}) {
+    EXPECT_NE(stats.str().find(key), std::string::npos) << key << " in " << stats.str();
+  }
+
+  // A new node on the same database: positions rebuilt, the id still known.
+  h.node.reset();
+  ExecutorNode again(h.ctx, h.config, h.clock);
+  EXPECT_DOUBLE_EQ(again.positions().position("EURUSD"), 2000);
+}
+
+TEST(ExecutorNode, ReconcilesAnIntentTheBrokerNeverSaw) {
+  tp::test::TempDir dir;
+  auto config = make_config(dir);
+  const auto db = config.run.dir + "/executor.db";
+  auto s = make_signal("sma.1.7.1");
+  {
+    ExecutorStore store(db, tp::wall_ns());
+    OrderRecord o;
+    o.client_order_id = "C-sma.1.7.1";
+    o.signal_id = s.signal_id;
+    o.instrument = "EURUSD";
+    o.side = proto::Side::sell;
+    o.quantity = 500;
+    o.price_hint = 1.08;
+    ASSERT_TRUE(store.record_accepted(s, o, tp::wall_ns()));
+  }  // as if the process had died right after the intent commit
+
+  zmq::context_t ctx(1);
+  auto broker = tp::make_socket(ctx, zmq::socket_type::rep);
+  tp::bind(broker, config.endpoints.orders);
+  tp::SystemClock clock;
+  ExecutorNode node(ctx, config, clock);
+  std::thread loop([&] { node.run(); });
+
+  proto::Decoder dec;
+  std::vector<std::string> kinds;
+  // 1: the query, answered UNKNOWN; 2: the request under the same id, FILLED.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(readable(broker, wait_limit));
+    zmq::message_t m;
+    ASSERT_TRUE(broker.recv(m));
+    auto type = dec.peek_type(tp::bytes_of(m));
+    ASSERT_TRUE(type.ok());
+    proto::OrderReply reply;
+    if (type.value() == proto::MsgType::order_query) {
+      auto q = dec.decode_order_query(tp::bytes_of(m));
+      kinds.push_back("query:" + q->client_order_id);
+      reply.client_order_id = q->client_order_id;
+      reply.status = proto::OrderStatus::unknown;
+    } else {
+      auto r = dec.decode_order_request(tp::bytes_of(m));
+      kinds.push_back("request:" + r->client_order_id);
+      reply.client_order_id = r->client_order_id;
+      reply.order_id = "B-9";
+      reply.status = proto::OrderStatus::filled;
+      reply.filled_quantity = r->quantity;
+      reply.fill_price = 1.0799;
+    }
+    broker.send(zmq::buffer(proto::encode_to_string(reply)));
+  }
+  node.stop();  // run() finishes the start-up reconciliation before it looks
+  loop.join();
+
+  EXPECT_EQ(kinds, (std::vector<std::string>{"query:C-sma.1.7.1", "request:C-sma.1.7.1"}));
+  EXPECT_DOUBLE_EQ(node.positions().position("EURUSD"), -500);
+  EXPECT_EQ(node.counters().fills, 1u);
+}

@@ -1,0 +1,181 @@
+// Pure parts of the executor: risk limits, positions, the decision layer.
+#include <gtest/gtest.h>
+
+#include "common/clock.hpp"
+#include "common/config.hpp"
+#include "executor/decision.hpp"
+#include "executor/position_book.hpp"
+#include "executor/risk.hpp"
+
+using namespace tp::executor;
+
+namespace {
+
+proto::TradingSignal make_signal(double qty, double price, proto::Side side = proto::Side::buy) {
+  proto::TradingSignal s;
+  s.signal_id = "sma.0.1.1";
+  s.strategy = "sma";
+  s.instrument = "EURUSD";
+  s.action = side;
+  s.quantity = qty;
+  s.trigger_price = price;
+  return s;
+}
+
+tp::RiskConfig limits() { return tp::RiskConfig{.max_order_quantity = 1000, .max_position = 1500, .max_notional = 5000}; }
+
+}  // namespace
+
+// ------------------------------------------------------------------ risk
+
+TEST(Risk, AllowsOrderWithinEveryLimit) {
+  EXPECT_FALSE(check_risk(make_signal(1000, 5.0), 0, limits()).has_value());
+}
+
+TEST(Risk, RefusesQuantityAboveMaxOrderQuantity) {
+  auto r = check_risk(make_signal(1001, 1.0), 0, limits());
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->find("max_order_quantity"), std::string::npos) << *r;
+  EXPECT_NE(r->find("1001"), std::string::npos) << *r;
+}
+
+TEST(Risk, RefusesNotionalAboveMaxNotional) {
+  auto r = check_risk(make_signal(500, 10.01), 0, limits());
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->find("max_notional"), std::string::npos) << *r;
+  EXPECT_NE(r->find("5005"), std::string::npos) << *r;
+}
+
+TEST(Risk, RefusesAbsolutePositionAfterOrderAboveLimit) {
+  auto r = check_risk(make_signal(600, 1.0), 1000, limits());
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->find("max_position"), std::string::npos) << *r;
+  EXPECT_NE(r->find("1600"), std::string::npos) << *r;
+  // Short side counts by absolute value too.
+  EXPECT_TRUE(check_risk(make_signal(600, 1.0, proto::Side::sell), -1000, limits()).has_value());
+}
+
+TEST(Risk, AllowsReducingALargePosition) {
+  EXPECT_FALSE(check_risk(make_signal(1000, 1.0, proto::Side::sell), 1500, limits()).has_value());
+  EXPECT_FALSE(check_risk(make_signal(1000, 1.0, proto::Side::buy), -1500, limits()).has_value());
+}
+
+// ---------------------------------------------------------- positions
+
+TEST(PositionBook, AveragesEntriesOnTheSameSide) {
+  PositionBook b;
+  b.apply_fill("EURUSD", proto::Side::buy, 100, 10);
+  b.apply_fill("EURUSD", proto::Side::buy, 100, 12);
+  const auto* p = b.find("EURUSD");
+  ASSERT_NE(p, nullptr);
+  EXPECT_DOUBLE_EQ(p->position, 200);
+  EXPECT_DOUBLE_EQ(p->avg_price, 11);
+  EXPECT_DOUBLE_EQ(p->realized_pnl, 0);
+  EXPECT_DOUBLE_EQ(p->last_price, 12);
+}
+
+TEST(PositionBook, PartialCloseFlipAndFlatten) {
+  PositionBook b;
+  b.apply_fill("X", proto::Side::buy, 100, 10);
+  b.apply_fill("X", proto::Side::buy, 100, 12);  // 200 @ 11
+  b.apply_fill("X", proto::Side::sell, 50, 15);  // realise (15-11)*50 = 200
+  EXPECT_DOUBLE_EQ(b.find("X")->position, 150);
+  EXPECT_DOUBLE_EQ(b.find("X")->avg_price, 11);
+  EXPECT_DOUBLE_EQ(b.find("X")->realized_pnl, 200);
+
+  b.apply_fill("X", proto::Side::sell, 200, 9);  // close 150: (9-11)*150 = -300; flip to -50 @ 9
+  EXPECT_DOUBLE_EQ(b.find("X")->position, -50);
+  EXPECT_DOUBLE_EQ(b.find("X")->avg_price, 9);
+  EXPECT_DOUBLE_EQ(b.find("X")->realized_pnl, -100);
+
+  b.apply_fill("X", proto::Side::buy, 50, 8);  // close short 50: (8-9)*50*(-1) = +50
+  EXPECT_DOUBLE_EQ(b.find("X")->position, 0);
+  EXPECT_DOUBLE_EQ(b.find("X")->avg_price, 0);
+  EXPECT_DOUBLE_EQ(b.find("X")->realized_pnl, -50);
+  EXPECT_DOUBLE_EQ(b.find("X")->last_price, 8);
+}
+
+TEST(PositionBook, ShortPartialCloseKeepsAverage) {
+  PositionBook b;
+  b.apply_fill("X", proto::Side::sell, 10, 100);
+  b.apply_fill("X", proto::Side::sell, 10, 110);  // -20 @ 105
+  b.apply_fill("X", proto::Side::buy, 5, 100);    // (100-105)*5*(-1) = +25
+  EXPECT_DOUBLE_EQ(b.position("X"), -15);
+  EXPECT_DOUBLE_EQ(b.find("X")->avg_price, 105);
+  EXPECT_DOUBLE_EQ(b.find("X")->realized_pnl, 25);
+}
+
+TEST(PositionBook, InstrumentsAreIndependentAndZeroQuantityIgnored) {
+  PositionBook b;
+  b.apply_fill("A", proto::Side::buy, 1, 2);
+  b.apply_fill("B", proto::Side::sell, 3, 4);
+  b.apply_fill("A", proto::Side::buy, 0, 99);
+  EXPECT_DOUBLE_EQ(b.position("A"), 1);
+  EXPECT_DOUBLE_EQ(b.position("B"), -3);
+  EXPECT_DOUBLE_EQ(b.find("A")->last_price, 2);
+  EXPECT_DOUBLE_EQ(b.position("never"), 0);
+  EXPECT_EQ(b.find("never"), nullptr);
+}
+
+// ------------------------------------------------------------- decision
+
+TEST(ClientOrderId, IsDeterministic) {
+  EXPECT_EQ(client_order_id("sma.0.17.5"), "C-sma.0.17.5");
+  EXPECT_EQ(client_order_id("sma.0.17.5"), client_order_id("sma.0.17.5"));
+}
+
+class DecisionTest : public ::testing::Test {
+ protected:
+  DecisionTest() {
+    config.risk = limits();
+    signal = make_signal(100, 1.0);
+    signal.created_ts_ns = clock.now_ns();
+    signal.expires_ts_ns = clock.now_ns() + 5 * tp::ns_per_ms;
+  }
+  tp::Config config;
+  tp::FakeClock clock;
+  proto::TradingSignal signal;
+};
+
+TEST_F(DecisionTest, AcceptsAFreshValidSignal) {
+  EXPECT_EQ(decide(signal, false, config, 0, clock).verdict, Verdict::accept);
+}
+
+TEST_F(DecisionTest, DuplicateWinsOverEverythingElse) {
+  signal.instrument = "NOPE";
+  clock.advance_ms(10);
+  EXPECT_EQ(decide(signal, true, config, 0, clock).verdict, Verdict::duplicate);
+}
+
+TEST_F(DecisionTest, RejectsUnknownInstrument) {
+  signal.instrument = "XAUUSD";
+  auto d = decide(signal, false, config, 0, clock);
+  EXPECT_EQ(d.verdict, Verdict::reject);
+  EXPECT_EQ(d.reason, "unknown_instrument");
+  EXPECT_NE(d.detail.find("XAUUSD"), std::string::npos);
+}
+
+TEST_F(DecisionTest, ExpiresExactlyAtExpiryTime) {
+  clock.advance_ms(4);
+  EXPECT_EQ(decide(signal, false, config, 0, clock).verdict, Verdict::accept);
+  clock.advance_ms(1);  // now == expires_ts_ns
+  auto d = decide(signal, false, config, 0, clock);
+  EXPECT_EQ(d.verdict, Verdict::reject);
+  EXPECT_EQ(d.reason, "expired");
+}
+
+TEST_F(DecisionTest, RejectsRiskRefusalWithTheNumbers) {
+  auto d = decide(signal, false, config, 1450, clock);  // 1550 > 1500
+  EXPECT_EQ(d.verdict, Verdict::reject);
+  EXPECT_EQ(d.reason, "risk_rejected");
+  EXPECT_NE(d.detail.find("max_position"), std::string::npos) << d.detail;
+}
+
+TEST_F(DecisionTest, RejectsIdTooLongForTheClientOrderIdPrefix) {
+  signal.signal_id = std::string(proto::max_id_length - 1, 'x');
+  auto d = decide(signal, false, config, 0, clock);
+  EXPECT_EQ(d.verdict, Verdict::reject);
+  EXPECT_EQ(d.reason, "out_of_range");
+  signal.signal_id = std::string(proto::max_id_length - 2, 'x');
+  EXPECT_EQ(decide(signal, false, config, 0, clock).verdict, Verdict::accept);
+}

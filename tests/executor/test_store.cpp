@@ -1,0 +1,183 @@
+// The executor's SQLite store against a database in a temporary directory.
+#include <gtest/gtest.h>
+
+#include <sqlite3.h>
+
+#include "executor/decision.hpp"
+#include "executor/store.hpp"
+#include "temp_dir.hpp"
+
+using namespace tp::executor;
+
+namespace {
+
+constexpr std::int64_t t0 = 1'700'000'000'000'000'000;
+
+proto::TradingSignal make_signal(const std::string& id, proto::Side side = proto::Side::buy, double qty = 100) {
+  proto::TradingSignal s;
+  s.signal_id = id;
+  s.strategy = "sma";
+  s.instance = 1;
+  s.instrument = "EURUSD";
+  s.action = side;
+  s.quantity = qty;
+  s.trigger_price = 1.1;
+  s.causation_ts_ns = t0 - 5;
+  return s;
+}
+
+OrderRecord intent_for(const proto::TradingSignal& s, std::int64_t now) {
+  OrderRecord o;
+  o.client_order_id = client_order_id(s.signal_id);
+  o.signal_id = s.signal_id;
+  o.instrument = s.instrument;
+  o.side = s.action;
+  o.quantity = s.quantity;
+  o.price_hint = s.trigger_price;
+  o.causation_ts_ns = s.causation_ts_ns;
+  o.created_ns = now;
+  o.updated_ns = now;
+  return o;
+}
+
+proto::OrderReply filled(const std::string& coid, double qty, double price) {
+  proto::OrderReply r;
+  r.client_order_id = coid;
+  r.order_id = "B-" + coid;
+  r.status = proto::OrderStatus::filled;
+  r.filled_quantity = qty;
+  r.fill_price = price;
+  return r;
+}
+
+}  // namespace
+
+TEST(ExecutorStore, RecordsSignalAndIntentAndDetectsDuplicates) {
+  tp::test::TempDir dir;
+  ExecutorStore store(dir.file("executor.db"), t0);
+  auto s = make_signal("sma.1.1.1");
+  EXPECT_FALSE(store.find_signal(s.signal_id).has_value());
+  ASSERT_TRUE(store.record_accepted(s, intent_for(s, t0), t0));
+
+  auto rec = store.find_signal(s.signal_id);
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_EQ(rec->status, "ACCEPTED");
+  // A second record of the same id changes nothing, in either table.
+  EXPECT_FALSE(store.record_accepted(s, intent_for(s, t0 + 1), t0 + 1));
+  EXPECT_FALSE(store.record_rejected(s, "expired", t0 + 1));
+  auto open = store.open_orders();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].client_order_id, "C-sma.1.1.1");
+  EXPECT_EQ(open[0].state, OrderState::intent);
+  EXPECT_EQ(open[0].created_ns, t0);
+  EXPECT_EQ(open[0].causation_ts_ns, t0 - 5);
+
+  auto r = make_signal("sma.1.1.2");
+  ASSERT_TRUE(store.record_rejected(r, "risk_rejected: too big", t0));
+  EXPECT_EQ(store.find_signal(r.signal_id)->status, "REJECTED");
+  EXPECT_EQ(store.find_signal(r.signal_id)->reason, "risk_rejected: too big");
+  EXPECT_EQ(store.open_orders().size(), 1u);  // no order for a rejected signal
+}
+
+TEST(ExecutorStore, OutcomeMovesOrderOutOfOpenStates) {
+  tp::test::TempDir dir;
+  ExecutorStore store(dir.file("executor.db"), t0);
+  auto a = make_signal("a");
+  auto b = make_signal("b");
+  store.record_accepted(a, intent_for(a, t0), t0);
+  store.record_accepted(b, intent_for(b, t0 + 1), t0 + 1);
+  store.set_state("C-b", OrderState::unknown, t0 + 2);
+  EXPECT_EQ(store.count_in_state(OrderState::unknown), 1u);
+
+  store.record_outcome("C-a", filled("C-a", 100, 1.2), t0 + 3);
+  auto o = store.find_order("C-a");
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->state, OrderState::done);
+  EXPECT_EQ(o->status, proto::OrderStatus::filled);
+  EXPECT_DOUBLE_EQ(o->filled_quantity, 100);
+  EXPECT_EQ(o->order_id, "B-C-a");
+
+  auto open = store.open_orders();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].client_order_id, "C-b");
+  EXPECT_EQ(open[0].state, OrderState::unknown);
+
+  // A broker still working an order leaves it open (SENT).
+  proto::OrderReply working;
+  working.client_order_id = "C-b";
+  working.status = proto::OrderStatus::accepted;
+  store.record_outcome("C-b", working, t0 + 4);
+  EXPECT_EQ(store.find_order("C-b")->state, OrderState::sent);
+  EXPECT_EQ(store.open_orders().size(), 1u);
+}
+
+TEST(ExecutorStore, ReopenKeepsStateAndRebuildsPositions) {
+  tp::test::TempDir dir;
+  const auto path = dir.file("executor.db");
+  {
+    ExecutorStore store(path, t0);
+    auto a = make_signal("a", proto::Side::buy, 100);
+    auto b = make_signal("b", proto::Side::buy, 100);
+    auto c = make_signal("c", proto::Side::sell, 50);
+    auto d = make_signal("d", proto::Side::sell, 10);
+    for (const auto* s : {&a, &b, &c, &d}) ASSERT_TRUE(store.record_accepted(*s, intent_for(*s, t0), t0));
+    store.record_outcome("C-a", filled("C-a", 100, 10), t0 + 1);
+    store.record_outcome("C-b", filled("C-b", 100, 12), t0 + 2);
+    store.record_outcome("C-c", filled("C-c", 50, 15), t0 + 3);
+    // d stays INTENT: no fill
+  }  // closed, as after a crash or restart
+  {
+    ExecutorStore store(path, t0 + 10);
+    EXPECT_TRUE(store.find_signal("a").has_value());
+    EXPECT_FALSE(store.record_accepted(make_signal("a"), intent_for(make_signal("a"), t0), t0 + 10));
+    auto open = store.open_orders();
+    ASSERT_EQ(open.size(), 1u);
+    EXPECT_EQ(open[0].client_order_id, "C-d");
+    auto book = store.rebuild_positions();
+    const auto* p = book.find("EURUSD");
+    ASSERT_NE(p, nullptr);
+    EXPECT_DOUBLE_EQ(p->position, 150);
+    EXPECT_DOUBLE_EQ(p->avg_price, 11);
+    EXPECT_DOUBLE_EQ(p->realized_pnl, 200);
+    EXPECT_DOUBLE_EQ(p->last_price, 15);
+  }
+  // The file is in WAL mode (persistent in the database header).
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "wal");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST(ExecutorStore, PruningAfterRetentionKeepsPositionsWhole) {
+  tp::test::TempDir dir;
+  const auto path = dir.file("executor.db");
+  {
+    ExecutorStore store(path, t0);
+    auto a = make_signal("a", proto::Side::buy, 100);
+    auto b = make_signal("b", proto::Side::sell, 40);
+    store.record_accepted(a, intent_for(a, t0), t0);
+    store.record_accepted(b, intent_for(b, t0), t0);
+    store.record_outcome("C-a", filled("C-a", 100, 10), t0 + 1);
+    store.record_outcome("C-b", filled("C-b", 40, 11), t0 + 2);
+  }
+  const auto later = t0 + ExecutorStore::retention_ns + 100;
+  {
+    ExecutorStore store(path, later);
+    EXPECT_FALSE(store.find_signal("a").has_value());
+    EXPECT_FALSE(store.find_order("C-a").has_value());
+    auto c = make_signal("c", proto::Side::sell, 60);
+    store.record_accepted(c, intent_for(c, later), later);
+    store.record_outcome("C-c", filled("C-c", 60, 12), later + 1);
+  }
+  ExecutorStore store(path, later + 10);
+  auto book = store.rebuild_positions();
+  const auto* p = book.find("EURUSD");
+  ASSERT_NE(p, nullptr);
+  EXPECT_DOUBLE_EQ(p->position, 0);
+  EXPECT_DOUBLE_EQ(p->realized_pnl, 40 * 1.0 + 60 * 2.0);
+  EXPECT_DOUBLE_EQ(p->last_price, 12);
+}
