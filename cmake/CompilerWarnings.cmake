@@ -3,7 +3,7 @@ function(tp_set_warnings target)
   target_compile_options(${target} PRIVATE
     -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
     -Wcast-align -Woverloaded-virtual -Wconversion -Wsign-conversion
-    -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
+    -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
     -Wno-sign-conversion -Wno-conversion
     # Designated initializers that leave fields at their defaults are intended.
     -Wno-missing-field-initializers)

@@ -43,7 +43,7 @@ class PipelineEndToEnd(unittest.TestCase):
         self.acks = []
 
     def cleanup(self):
-        self.ctx.destroy(linger=0)
+        self.ctx.destroy(linger=0)  # closes the test's sockets too
         self.d.close()
 
     def subscriber(self, endpoint, prefix=b""):
@@ -77,6 +77,13 @@ class PipelineEndToEnd(unittest.TestCase):
     def fills(self):
         return [e for e in self.events if e["status"] in (3, 4) and e["filled_quantity"] > 0]
 
+    def checkable_fills(self):
+        """Fills caused by ticks that the test's own subscription surely saw
+        (its first few hundred milliseconds may miss some: PUB/SUB joins late)."""
+        if self.first_tick_ns is None:
+            return []
+        return [e for e in self.fills() if e["causation_ts_ns"] > self.first_tick_ns + 200_000_000]
+
     def test_ticks_become_fills_and_bad_input_is_dead_lettered(self):
         d = self.d
         tick_sub = self.subscriber(d.endpoints["ticks"], b"TICK.")
@@ -93,7 +100,7 @@ class PipelineEndToEnd(unittest.TestCase):
 
         def enough_fills():
             self.drain(tick_sub, event_sub)
-            return len(self.fills()) >= 30
+            return len(self.checkable_fills()) >= 30
         pipeline.wait_for(enough_fills, timeout=40, what="30 fills")
 
         # A clean stop of the feed, then let the signals in flight settle.
@@ -127,14 +134,12 @@ class PipelineEndToEnd(unittest.TestCase):
 
         # Each fill price is a quote the gateway published (for the side).
         checked = 0
-        for e in self.fills():
-            if e["causation_ts_ns"] <= self.first_tick_ns + 200_000_000:
-                continue  # before the test's subscription surely saw every tick
+        for e in self.checkable_fills():
             side = "ask" if e["side"] == 1 else "bid"
             self.assertIn(e["fill_price"], self.ticks[(e["instrument"], side)],
                           f"fill {e} at a price never published")
             checked += 1
-        self.assertGreater(checked, 10)
+        self.assertGreaterEqual(checked, 30)
 
         # Positions equal the sum of fills.
         expected = {}
