@@ -219,8 +219,8 @@ Config from_table(const toml::table& root, const std::string& origin) {
   auto st = top.sub("strategy");
   st.get("name", c.strategy.name);
   st.require(c.strategy.name == "sma_crossover" || c.strategy.name == "rsi_reversion" ||
-                 c.strategy.name == "breakout",
-             "name", "one of sma_crossover, rsi_reversion, breakout");
+                 c.strategy.name == "breakout" || c.strategy.name == "every_nth",
+             "name", "one of sma_crossover, rsi_reversion, breakout, every_nth");
   st.get("instances", c.strategy.instances);
   st.require(c.strategy.instances >= 1 && c.strategy.instances <= 256, "instances", "in 1..256");
   st.get("quantity", c.strategy.quantity);
@@ -255,6 +255,12 @@ Config from_table(const toml::table& root, const std::string& origin) {
     auto s = st.sub("breakout");
     s.get("window", c.strategy.breakout.window);
     s.require(c.strategy.breakout.window >= 2, "window", ">= 2");
+    s.finish();
+  }
+  {
+    auto s = st.sub("every_nth");
+    s.get("n", c.strategy.every_nth.n);
+    s.require(c.strategy.every_nth.n >= 1, "n", ">= 1");
     s.finish();
   }
   st.finish();

@@ -71,6 +71,14 @@ std::optional<Decision> Breakout::on_mid(double mid) {
   return out;
 }
 
+std::optional<Decision> EveryNth::on_mid(double /*mid*/) {
+  if (++count_ < n_) return std::nullopt;
+  count_ = 0;
+  auto side = buy_next_ ? proto::Side::buy : proto::Side::sell;
+  buy_next_ = !buy_next_;
+  return Decision{side, 1.0};
+}
+
 std::unique_ptr<Strategy> make_strategy(const StrategyConfig& cfg) {
   auto size = [](int v) { return static_cast<std::size_t>(std::max(v, 1)); };
   if (cfg.name == "sma_crossover")
@@ -79,8 +87,9 @@ std::unique_ptr<Strategy> make_strategy(const StrategyConfig& cfg) {
     return std::make_unique<RsiReversion>(size(cfg.rsi_reversion.period), cfg.rsi_reversion.oversold,
                                           cfg.rsi_reversion.overbought);
   if (cfg.name == "breakout") return std::make_unique<Breakout>(size(cfg.breakout.window));
+  if (cfg.name == "every_nth") return std::make_unique<EveryNth>(size(cfg.every_nth.n));
   throw ConfigError("strategy.name: unknown strategy \"" + cfg.name +
-                    "\" (expected sma_crossover, rsi_reversion or breakout)");
+                    "\" (expected sma_crossover, rsi_reversion, breakout or every_nth)");
 }
 
 }  // namespace tp::strategy

@@ -66,8 +66,14 @@ struct BreakoutConfig {
   int window = 50;
 };
 
+// Emits a signal on every n-th tick of an instrument, alternating BUY and
+// SELL: a fixed, known signal rate for benchmarks and fault tests.
+struct EveryNthConfig {
+  int n = 100;
+};
+
 struct StrategyConfig {
-  std::string name = "sma_crossover";  // sma_crossover | rsi_reversion | breakout
+  std::string name = "sma_crossover";  // sma_crossover | rsi_reversion | breakout | every_nth
   int instances = 2;
   double quantity = 1000;
   int signal_ttl_ms = 5000;
@@ -76,6 +82,7 @@ struct StrategyConfig {
   SmaCrossoverConfig sma_crossover;
   RsiReversionConfig rsi_reversion;
   BreakoutConfig breakout;
+  EveryNthConfig every_nth;
 };
 
 struct RiskConfig {

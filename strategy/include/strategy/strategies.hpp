@@ -77,6 +77,21 @@ class Breakout final : public Strategy {
   int last_break_ = 0;  // +1 up, -1 down, 0 inside the channel on the previous tick
 };
 
+// A signal on every n-th mid, alternating BUY and SELL so that positions stay
+// bounded: a known signal rate for benchmarks and fault tests, not a way to
+// make money. Confidence 1.
+class EveryNth final : public Strategy {
+ public:
+  explicit EveryNth(std::size_t n) : n_(n) {}
+  std::optional<Decision> on_mid(double mid) override;
+  std::string_view name() const noexcept override { return "every_nth"; }
+
+ private:
+  std::size_t n_;
+  std::size_t count_ = 0;
+  bool buy_next_ = true;
+};
+
 // The strategy named by cfg.name with its parameters; throws tp::ConfigError
 // naming strategy.name for an unknown name.
 std::unique_ptr<Strategy> make_strategy(const StrategyConfig& cfg);
