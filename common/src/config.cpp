@@ -231,6 +231,10 @@ Config from_table(const toml::table& root, const std::string& origin) {
   st.require(c.strategy.resend_ms > 0, "resend_ms", "> 0");
   st.get("feed_timeout_ms", c.strategy.feed_timeout_ms);
   st.require(c.strategy.feed_timeout_ms > 0, "feed_timeout_ms", "> 0");
+  st.get("max_tick_age_ms", c.strategy.max_tick_age_ms);
+  st.require(c.strategy.max_tick_age_ms > 0, "max_tick_age_ms", "> 0");
+  st.get("max_clock_skew_ms", c.strategy.max_clock_skew_ms);
+  st.require(c.strategy.max_clock_skew_ms >= 0, "max_clock_skew_ms", ">= 0");
   {
     auto s = st.sub("sma_crossover");
     s.get("fast", c.strategy.sma_crossover.fast);
@@ -279,6 +283,8 @@ Config from_table(const toml::table& root, const std::string& origin) {
   ex.require(c.executor.order_timeout_ms > 0, "order_timeout_ms", "> 0");
   ex.get("order_retries", c.executor.order_retries);
   ex.require(c.executor.order_retries >= 0, "order_retries", ">= 0");
+  ex.get("max_clock_skew_ms", c.executor.max_clock_skew_ms);
+  ex.require(c.executor.max_clock_skew_ms >= 0, "max_clock_skew_ms", ">= 0");
   ex.get("db_path", c.executor.db_path);
   ex.finish();
 

@@ -79,6 +79,8 @@ struct StrategyConfig {
   int signal_ttl_ms = 5000;
   int resend_ms = 1000;        // resend an unacked signal after this long
   int feed_timeout_ms = 2000;  // no tick nor heartbeat for this long: feed dead
+  int max_tick_age_ms = 5000;  // a tick sent longer ago than this is stale: refused
+  int max_clock_skew_ms = 1000;  // a tick stamped further ahead than this: refused
   SmaCrossoverConfig sma_crossover;
   RsiReversionConfig rsi_reversion;
   BreakoutConfig breakout;
@@ -94,6 +96,7 @@ struct RiskConfig {
 struct ExecutorConfig {
   int order_timeout_ms = 1000;  // one REQ attempt
   int order_retries = 3;        // attempts after the first
+  int max_clock_skew_ms = 1000; // a signal created further ahead than this: refused
   std::string db_path;          // default: <run.dir>/executor.db
 };
 
