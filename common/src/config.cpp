@@ -42,6 +42,12 @@ class Section {
     get_int(key, v, std::numeric_limits<int>::min(), std::numeric_limits<int>::max());
     out = static_cast<int>(v);
   }
+  void get(const char* key, bool& out) {
+    if (auto* n = find(key)) {
+      if (!n->is_boolean()) wrong(key, "true or false");
+      out = **n->as_boolean();
+    }
+  }
   void get(const char* key, std::uint64_t& out) {
     std::int64_t v = static_cast<std::int64_t>(out);
     get_int(key, v, 0, std::numeric_limits<std::int64_t>::max());
@@ -312,6 +318,18 @@ Config from_table(const toml::table& root, const std::string& origin) {
   }
   sv.require(c.supervisor.backoff_max_ms >= c.supervisor.backoff_min_ms, "backoff_max_ms", ">= backoff_min_ms");
   sv.finish();
+
+  auto sec = top.sub("security");
+  sec.get("curve", c.security.curve);
+  sec.get("server_public_key", c.security.server_public_key);
+  sec.get("server_secret_key", c.security.server_secret_key);
+  sec.get("client_public_key", c.security.client_public_key);
+  sec.get("client_secret_key", c.security.client_secret_key);
+  sec.get("authorized_clients", c.security.authorized_clients);
+  sec.get("allow_public_bind", c.security.allow_public_bind);
+  sec.require(!c.security.curve || !c.security.server_public_key.empty(), "server_public_key",
+              "set when curve = true");
+  sec.finish();
 
   top.finish();
   return c;

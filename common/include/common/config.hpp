@@ -125,6 +125,18 @@ struct SupervisorConfig {
   int healthy_after_ms = 5000;     // running this long resets the back-off
 };
 
+// CurveZMQ on tcp links. Key files hold one Z85 key on one line (made by
+// tp_keygen); a secret key file must not be readable by group or others.
+struct SecurityConfig {
+  bool curve = false;
+  std::string server_public_key;   // every program that connects needs it
+  std::string server_secret_key;   // programs that bind tcp endpoints
+  std::string client_public_key;   // programs that connect to tcp endpoints
+  std::string client_secret_key;
+  std::string authorized_clients;  // file: the client public keys servers accept
+  bool allow_public_bind = false;  // bind tcp beyond loopback without CURVE
+};
+
 struct Config {
   RunConfig run;
   Endpoints endpoints;
@@ -141,6 +153,7 @@ struct Config {
   DllGatewayConfig dll_gateway;
   DeadLetterConfig dead_letter;
   SupervisorConfig supervisor;
+  SecurityConfig security;
 
   const Instrument* find_instrument(std::string_view symbol) const;
   // <run.dir>/<name>, or `explicit_path` when that is set.
