@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 
 namespace tp {
 namespace {
@@ -19,8 +20,8 @@ std::string monitor_endpoint(const zmq::socket_t& s) {
 
 }  // namespace
 
-SocketMonitor::SocketMonitor(zmq::context_t& ctx, zmq::socket_t& socket)
-    : watched_(socket), events_(ctx, zmq::socket_type::pair) {
+SocketMonitor::SocketMonitor(zmq::context_t& ctx, zmq::socket_t& socket, std::string redial_endpoint)
+    : watched_(socket), redial_endpoint_(std::move(redial_endpoint)), events_(ctx, zmq::socket_type::pair) {
   const auto endpoint = monitor_endpoint(socket);
   if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), watched_events) != 0) throw zmq::error_t();
   events_.set(zmq::sockopt::linger, 0);
@@ -45,12 +46,34 @@ void SocketMonitor::drain() {
     switch (event) {
       case ZMQ_EVENT_ACCEPTED:
       case ZMQ_EVENT_CONNECTED: ++counters_.accepted; break;
-      case ZMQ_EVENT_DISCONNECTED: ++counters_.dropped; break;
+      case ZMQ_EVENT_DISCONNECTED:
+        ++counters_.dropped;
+        redial();
+        break;
       case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
       case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
       case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: ++counters_.handshakes_failed; break;
       default: break;
     }
+  }
+}
+
+void SocketMonitor::redial() {
+  if (redial_endpoint_.empty()) return;
+  // After an I/O error ZeroMQ is already reconnecting and after a protocol
+  // error the session is gone; either way a fresh connect is right, and the
+  // disconnect first keeps it from becoming a second connection.
+  try {
+    watched_.disconnect(redial_endpoint_);
+  } catch (const zmq::error_t&) {
+    // ENOENT: nothing left to disconnect.
+  }
+  try {
+    watched_.connect(redial_endpoint_);
+    ++counters_.redials;
+  } catch (const zmq::error_t&) {
+    // The endpoint was good at start-up; a failure here leaves the counters
+    // (dropped without redials) for the operator to see.
   }
 }
 

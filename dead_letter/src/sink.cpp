@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <ctime>
 #include <stdexcept>
 
@@ -12,6 +13,9 @@
 #include "common/zmq_util.hpp"
 
 namespace tp::dead_letter {
+namespace {
+constexpr std::size_t max_distinct_reasons = 256;
+}  // namespace
 
 std::string base64_encode(std::string_view bytes) {
   static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -71,6 +75,7 @@ SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock)
       pull_(make_socket(ctx, zmq::socket_type::pull,
                         SocketOptions{.linger_ms = 0, .sndhwm = 1000, .rcvhwm = 100000,
                                       .max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)})),
+      pull_monitor_(ctx, pull_),
       file_(std::fopen(path_.c_str(), "a"), &std::fclose) {
   if (!file_) throw std::runtime_error("dead_letter.path: cannot open " + path_ + " for appending");
   bind(pull_, cfg.endpoints.dead_letters);
@@ -82,7 +87,12 @@ void SinkNode::record(const proto::DeadLetter& letter) {
   line += '\n';
   std::fwrite(line.data(), 1, line.size(), file_.get());
   ++total_;
-  ++by_reason_[letter.reason];
+  if (auto it = by_reason_.find(letter.reason); it != by_reason_.end())
+    ++it->second;
+  else if (by_reason_.size() < max_distinct_reasons)
+    by_reason_.emplace(letter.reason, 1);
+  else
+    ++other_reasons_;
 }
 
 void SinkNode::handle(const std::vector<zmq::message_t>& frames, std::size_t count) {
@@ -113,12 +123,16 @@ void SinkNode::handle(const std::vector<zmq::message_t>& frames, std::size_t cou
 void SinkNode::write_stats() {
   JsonObject reasons;
   for (const auto& [reason, n] : by_reason_) reasons.add(reason, n);
+  if (other_reasons_) reasons.add("(other)", other_reasons_);
+  pull_monitor_.drain();
   JsonObject o;
   o.add("program", "dead_letter")
       .add("pid", static_cast<std::int64_t>(::getpid()))
       .add("ts_ns", clock_.now_ns())
       .add("dead_letters", total_)
       .add("by_reason", reasons)
+      .add("connections_dropped", pull_monitor_.counters().dropped)
+      .add("handshakes_failed", pull_monitor_.counters().handshakes_failed)
       .add("path", path_);
   write_file_atomically(cfg_.run_path("", "dead_letter.stats.json"), o.str());
 }
@@ -129,7 +143,14 @@ int SinkNode::run() {
   const std::int64_t stats_every = cfg_.run.stats_interval_ms * ns_per_ms;
   while (!stop_requested()) {
     zmq::pollitem_t items[] = {{pull_.handle(), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 1, std::chrono::milliseconds(100));
+    try {
+      zmq::poll(items, 1, std::chrono::milliseconds(100));
+    } catch (const zmq::error_t& e) {
+      // SIGTERM interrupts the poll: the loop condition sees the flag, and
+      // the final drain and flush below still run.
+      if (e.num() != EINTR) throw;
+      continue;
+    }
     std::size_t count = 0;
     bool wrote = false;
     // Drain what is there, then flush once: fflush hands the lines to the

@@ -29,11 +29,15 @@ DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlu
       desk_(store, plugin, clock),
       stats_path_(cfg.run_path("", "dll_gateway.stats.json")),
       stats_interval_(cfg.run.stats_interval_ms),
+      max_order_quantity_(cfg.risk.max_order_quantity),
       rep_(make_socket(ctx, zmq::socket_type::rep)),
+      rep_monitor_(ctx, rep_),
       dead_letters_(ctx, cfg.endpoints.dead_letters, "dll_gateway", clock) {
+  for (const auto& i : cfg.instruments) instruments_.insert(i.symbol);
   bind(rep_, cfg.endpoints.orders);
   if (plugin_.wants_quotes()) {
     sub_.emplace(make_socket(ctx, zmq::socket_type::sub));
+    sub_monitor_.emplace(ctx, *sub_, cfg.endpoints.ticks);
     sub_->set(zmq::sockopt::subscribe, proto::tick_topic_prefix);
     connect(*sub_, cfg.endpoints.ticks);
   }
@@ -76,6 +80,14 @@ void DllGatewayNode::poll_once(std::chrono::milliseconds timeout) {
     for (int i = 0; i < max_ticks_per_turn && handle_tick(); ++i) {
     }
   }
+  rep_monitor_.drain();
+  if (sub_monitor_) sub_monitor_->drain();
+}
+
+ConnectionCounters DllGatewayNode::connections() const noexcept {
+  ConnectionCounters c = rep_monitor_.counters();
+  if (sub_monitor_) c += sub_monitor_->counters();
+  return c;
 }
 
 bool DllGatewayNode::handle_request() {
@@ -90,7 +102,7 @@ bool DllGatewayNode::handle_request() {
     }
   } catch (const std::exception& e) {
     // Whatever went wrong with this one request, the REP socket must answer.
-    reply = refuse("internal", e.what(), frames_.empty() ? std::string_view() : view_of(frames_[0]));
+    reply = refuse("internal_error", e.what(), frames_.empty() ? std::string_view() : view_of(frames_[0]));
   }
   auto payload = encoder_.encode(reply);
   if (!rep_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait))
@@ -106,6 +118,7 @@ proto::OrderReply DllGatewayNode::answer(const zmq::message_t& frame) {
     case proto::MsgType::order_request: {
       auto order = decoder_.decode_order_request(payload);
       if (!order) return refuse(proto::to_string(order.error().code), order.error().detail, view_of(frame));
+      if (auto refused = refuse_order(order.value(), view_of(frame))) return std::move(*refused);
       return desk_.handle(order.value());
     }
     case proto::MsgType::order_query: {
@@ -132,6 +145,31 @@ proto::OrderReply DllGatewayNode::refuse(std::string_view reason, const std::str
   return r;
 }
 
+std::optional<proto::OrderReply> DllGatewayNode::refuse_order(const proto::OrderRequest& order,
+                                                              std::string_view original) {
+  std::string_view reason;
+  std::string detail;
+  if (!instruments_.contains(order.instrument)) {
+    reason = "unknown_instrument";
+    detail = "instrument '" + order.instrument + "' is not configured";
+  } else if (order.quantity > max_order_quantity_) {
+    reason = "risk_rejected";
+    detail = "quantity " + std::to_string(order.quantity) + " > risk.max_order_quantity " +
+             std::to_string(max_order_quantity_);
+  } else {
+    return std::nullopt;
+  }
+  // Not stored: nothing reached the broker, and a retry is refused the same way.
+  ++counters_.refused_orders;
+  dead_letters_.send(reason, detail, original);
+  proto::OrderReply r;
+  r.client_order_id = order.client_order_id;
+  r.status = proto::OrderStatus::rejected;
+  r.reason = std::string(reason) + ": " + detail;
+  r.broker_ts_ns = clock_.now_ns();
+  return r;
+}
+
 bool DllGatewayNode::handle_tick() {
   std::size_t total = 0;
   if (!recv_message(*sub_, frames_, 2, total)) return false;
@@ -144,7 +182,9 @@ bool DllGatewayNode::handle_tick() {
   auto tick = decoder_.decode_tick(bytes_of(frames_[1]));
   if (!tick) return bad(proto::to_string(tick.error().code), tick.error().detail);
   if (!proto::topic_matches(view_of(frames_[0]), proto::tick_topic(tick->instrument)))
-    return bad("wrong_topic", "tick for " + tick->instrument + " on topic " + std::string(view_of(frames_[0])));
+    return bad("topic_mismatch", "tick for " + tick->instrument + " on topic " + std::string(view_of(frames_[0])));
+  if (!instruments_.contains(tick->instrument))
+    return bad("unknown_instrument", "instrument '" + tick->instrument + "' is not configured");
   ++counters_.ticks_received;
   plugin_.on_quote(tick->instrument, tick->bid, tick->ask, tick->gateway_ts_ns);
   return true;
@@ -152,6 +192,8 @@ bool DllGatewayNode::handle_tick() {
 
 std::string DllGatewayNode::stats_json() const {
   const auto& c = desk_.counters();
+  JsonObject by_reason;
+  for (const auto& [reason, n] : dead_letters_.by_reason()) by_reason.add(reason, n);
   JsonObject o;
   o.add("program", "dll_gateway")
       .add("pid", static_cast<std::int64_t>(getpid()))
@@ -169,7 +211,12 @@ std::string DllGatewayNode::stats_json() const {
       .add("ticks_received", counters_.ticks_received)
       .add("bad_ticks", counters_.bad_ticks)
       .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
+      .add("refused_orders", counters_.refused_orders)
       .add("dead_letters_dropped", dead_letters_.dropped())
+      .add("dead_letters_by_reason", by_reason)
+      .add("connections_dropped", connections().dropped)
+      .add("handshakes_failed", connections().handshakes_failed)
+      .add("redials", connections().redials)
       .add("plugin", plugin_.path())
       .add("db", store_.path());
   return o.str();

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include "common/sharding.hpp"
@@ -35,6 +37,13 @@ int ms_until(std::int64_t at_ns, std::int64_t now_ns) {
   return static_cast<int>(std::min<std::int64_t>((at_ns - now_ns + ns_per_ms - 1) / ns_per_ms, 1'000'000));
 }
 
+// a - b, saturated: a hostile stamp near INT64_MIN or INT64_MAX must not wrap.
+std::int64_t saturating_diff(std::int64_t a, std::int64_t b) {
+  std::int64_t d = 0;
+  if (!__builtin_sub_overflow(a, b, &d)) return d;
+  return a > b ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+}
+
 constexpr int max_batch = 4096;  // messages per socket per poll: keeps timers running under load
 
 }  // namespace
@@ -50,6 +59,8 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
       ticks_(make_socket(ctx, zmq::socket_type::sub, SocketOptions{.rcvhwm = 100000})),
       acks_(make_socket(ctx, zmq::socket_type::sub)),
       signals_(make_socket(ctx, zmq::socket_type::push, SocketOptions{.sndhwm = 10000})),
+      ticks_monitor_(ctx, ticks_, cfg.endpoints.ticks),
+      acks_monitor_(ctx, acks_, cfg.endpoints.order_events),
       ack_topic_(proto::ack_topic(cfg.strategy.name, shard)),
       feed_(ms_to_ns(cfg.strategy.feed_timeout_ms)),
       journal_(cfg.run_path("", name_ + ".journal")),
@@ -57,7 +68,9 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
       ids_(cfg.strategy.name, shard,
            choose_boot_ms(clock.now_ns() / ns_per_ms, journal_.replay().last_boot_ms)),
       stats_path_(cfg.run_path("", name_ + ".stats.json")),
-      resend_scan_ns_(ms_to_ns(std::clamp(cfg.strategy.resend_ms / 4, 10, 100))) {
+      resend_scan_ns_(ms_to_ns(std::clamp(cfg.strategy.resend_ms / 4, 10, 100))),
+      max_tick_age_ns_(ms_to_ns(cfg.strategy.max_tick_age_ms)),
+      max_clock_skew_ns_(ms_to_ns(cfg.strategy.max_clock_skew_ms)) {
   std::vector<std::string> all;
   for (const auto& i : cfg_.instruments) all.push_back(i.symbol);
   symbols_ = instruments_for_shard(all, shard_, shards_);
@@ -122,6 +135,8 @@ void StrategyNode::poll_once(int max_wait_ms) {
   if (items[1].revents & ZMQ_POLLIN) {
     for (int i = 0; i < max_batch && recv_message(acks_, frames_, 2, count); ++i) on_ack_message(count);
   }
+  ticks_monitor_.drain();
+  acks_monitor_.drain();
   run_timers(clock_.now_ns());
 }
 
@@ -172,13 +187,25 @@ void StrategyNode::on_tick(Instrument& inst, std::string_view payload) {
     return;
   }
   const auto now = clock_.now_ns();
-  ++ticks_received_;
-  if (tick.gateway_ts_ns > 0 && now >= tick.gateway_ts_ns) tick_latency_.record(now - tick.gateway_ts_ns);
-  const bool feed_was_alive = feed_.alive(now);
-  feed_.on_activity(now);
+  std::string detail;
+  if (auto problem = timestamp_problem(tick, now, detail); !problem.empty()) {
+    // Trading on a price from another time is worse than not trading: the
+    // tick neither moves the indicators nor keeps the feed alive.
+    dead_letters_.send(problem, detail, payload);
+    return;
+  }
 
+  const auto last_seq = inst.seq.last();
   switch (inst.seq.on_seq(tick.seq)) {
     case SeqVerdict::stale:
+      // Counted by the tracker (out_of_order) and kept for inspection: a
+      // replayed or reordered tick must not feed the indicators twice.
+      if (tick.seq == last_seq)
+        dead_letters_.send("duplicate_seq", "seq " + std::to_string(tick.seq) + " of " + inst.symbol +
+                                                " seen already", payload);
+      else
+        dead_letters_.send("out_of_order", "seq " + std::to_string(tick.seq) + " of " + inst.symbol +
+                                               " after " + std::to_string(last_seq), payload);
       return;
     case SeqVerdict::restart:
       // A restarted gateway starts a new price series; indicators spanning the
@@ -189,6 +216,10 @@ void StrategyNode::on_tick(Instrument& inst, std::string_view payload) {
     case SeqVerdict::accept:
       break;
   }
+  ++ticks_received_;
+  if (now >= tick.gateway_ts_ns) tick_latency_.record(now - tick.gateway_ts_ns);
+  const bool feed_was_alive = feed_.alive(now);
+  feed_.on_activity(now);
 
   const auto decision = inst.strategy->on_mid((tick.bid + tick.ask) / 2.0);
   if (!decision) return;
@@ -199,6 +230,23 @@ void StrategyNode::on_tick(Instrument& inst, std::string_view payload) {
     return;
   }
   emit(inst, tick, *decision);
+}
+
+std::string_view StrategyNode::timestamp_problem(const proto::TickEvent& tick, std::int64_t now_ns,
+                                                 std::string& detail) const {
+  const auto ahead = saturating_diff(tick.gateway_ts_ns, now_ns);
+  if (ahead > max_clock_skew_ns_) {
+    detail = "gateway_ts_ns " + std::to_string(tick.gateway_ts_ns) + " is " + std::to_string(ahead / ns_per_ms) +
+             " ms ahead of this host's clock (max_clock_skew_ms " + std::to_string(max_clock_skew_ns_ / ns_per_ms) +
+             ")";
+    return "future_timestamp";
+  }
+  if (ahead < -max_tick_age_ns_) {
+    detail = "gateway_ts_ns " + std::to_string(tick.gateway_ts_ns) + " is " + std::to_string(-(ahead / ns_per_ms)) +
+             " ms old (max_tick_age_ms " + std::to_string(max_tick_age_ns_ / ns_per_ms) + ")";
+    return "stale";
+  }
+  return {};
 }
 
 void StrategyNode::emit(const Instrument& inst, const proto::TickEvent& tick, const Decision& decision) {
@@ -306,6 +354,11 @@ std::string StrategyNode::stats_json() {
   }
   for (const auto& s : symbols_) list += (list.empty() ? "" : ",") + s;
 
+  JsonObject by_reason;
+  for (const auto& [reason, n] : dead_letters_.by_reason()) by_reason.add(reason, n);
+  ConnectionCounters connections = ticks_monitor_.counters();
+  connections += acks_monitor_.counters();
+
   JsonObject latency;
   latency.add("p50", static_cast<double>(tick_latency_.percentile(0.5)) / 1e3)
       .add("p99", static_cast<double>(tick_latency_.percentile(0.99)) / 1e3)
@@ -337,6 +390,10 @@ std::string StrategyNode::stats_json() {
       .add("journal_bytes", journal_.size_bytes())
       .add("feed_alive", feed_.alive(now))
       .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
+      .add("dead_letters_by_reason", by_reason)
+      .add("connections_dropped", connections.dropped)
+      .add("handshakes_failed", connections.handshakes_failed)
+      .add("redials", connections.redials)
       .add("tick_latency_us", latency);
   return o.str();
 }

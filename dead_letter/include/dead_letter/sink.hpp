@@ -17,6 +17,7 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/log.hpp"
+#include "common/socket_monitor.hpp"
 #include "proto/codec.hpp"
 
 namespace tp::dead_letter {
@@ -46,11 +47,15 @@ class SinkNode {
   const Clock& clock_;
   std::string path_;
   zmq::socket_t pull_;
+  SocketMonitor pull_monitor_;  // after pull_: destroyed first
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_;
   proto::Decoder decoder_;
   LogLimiter limiter_;
   std::uint64_t total_ = 0;
+  // Reasons come from the senders: distinct ones are capped so that a hostile
+  // sender cannot grow this map (and the stats file) without bound.
   std::map<std::string, std::uint64_t> by_reason_;
+  std::uint64_t other_reasons_ = 0;
 };
 
 }  // namespace tp::dead_letter

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
+#include "common/socket_monitor.hpp"
 #include "dll_gateway/broker_plugin.hpp"
 #include "dll_gateway/order_desk.hpp"
 #include "dll_gateway/order_store.hpp"
@@ -29,6 +31,7 @@ struct NodeCounters {
   std::uint64_t bad_requests = 0;    // answered REJECTED and dead-lettered
   std::uint64_t ticks_received = 0;  // valid ticks passed to the plugin
   std::uint64_t bad_ticks = 0;       // dead-lettered
+  std::uint64_t refused_orders = 0;  // readable, but for an unknown instrument or beyond risk limits
   std::uint64_t reply_send_failures = 0;
 };
 
@@ -54,6 +57,11 @@ class DllGatewayNode {
   bool handle_request();
   proto::OrderReply answer(const zmq::message_t& payload);
   proto::OrderReply refuse(std::string_view reason, const std::string& detail, std::string_view original);
+  // Business checks before the store and the broker see an order: a
+  // configured instrument and a quantity within risk.max_order_quantity
+  // (the executor checks the same; this is the last line). Empty when fine.
+  std::optional<proto::OrderReply> refuse_order(const proto::OrderRequest& order, std::string_view original);
+  ConnectionCounters connections() const noexcept;
   bool handle_tick();
 
   BrokerPlugin& plugin_;
@@ -62,8 +70,13 @@ class DllGatewayNode {
   OrderDesk desk_;
   std::string stats_path_;
   std::chrono::milliseconds stats_interval_;
+  std::set<std::string, std::less<>> instruments_;  // configured symbols
+  double max_order_quantity_;
   zmq::socket_t rep_;
   std::optional<zmq::socket_t> sub_;  // only when the plugin wants quotes
+  // After the sockets they watch: destroyed first.
+  SocketMonitor rep_monitor_;
+  std::optional<SocketMonitor> sub_monitor_;
   DeadLetterSender dead_letters_;
   proto::Encoder encoder_;
   proto::Decoder decoder_;

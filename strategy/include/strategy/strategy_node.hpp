@@ -17,6 +17,7 @@
 #include "common/dead_letter.hpp"
 #include "common/histogram.hpp"
 #include "common/log.hpp"
+#include "common/socket_monitor.hpp"
 #include "proto/codec.hpp"
 #include "strategy/feed.hpp"
 #include "strategy/signal_journal.hpp"
@@ -54,6 +55,10 @@ class StrategyNode {
 
   void on_feed_message(std::size_t frame_count);
   void on_tick(Instrument& inst, std::string_view payload);
+  // The dead-letter reason for a tick stamped too long ago or too far ahead
+  // of this host's clock, or empty when its gateway_ts_ns is plausible.
+  std::string_view timestamp_problem(const proto::TickEvent& tick, std::int64_t now_ns,
+                                     std::string& detail) const;
   void on_ack_message(std::size_t frame_count);
   void emit(const Instrument& inst, const proto::TickEvent& tick, const Decision& decision);
   bool send_signal(std::string_view payload);
@@ -69,6 +74,9 @@ class StrategyNode {
   zmq::socket_t ticks_;
   zmq::socket_t acks_;
   zmq::socket_t signals_;
+  // After the sockets they watch: destroyed first.
+  SocketMonitor ticks_monitor_;
+  SocketMonitor acks_monitor_;
   std::string ack_topic_;
 
   std::vector<std::string> symbols_;
@@ -87,6 +95,8 @@ class StrategyNode {
   std::string stats_path_;
 
   std::int64_t resend_scan_ns_;
+  std::int64_t max_tick_age_ns_;
+  std::int64_t max_clock_skew_ns_;
   std::int64_t next_resend_scan_ns_ = 0;
   std::int64_t next_stats_ns_ = 0;
   std::int64_t last_stats_ns_ = 0;
