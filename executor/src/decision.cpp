@@ -20,6 +20,12 @@ Decision decide(const proto::TradingSignal& signal, bool already_seen, const Con
             fmt::format("instrument '{}' is not configured", signal.instrument)};
   }
   const auto now = clock.now_ns();
+  const std::int64_t skew = std::int64_t{config.executor.max_clock_skew_ms} * ns_per_ms;
+  if (signal.created_ts_ns > now && signal.created_ts_ns - now > skew) {
+    return {Verdict::reject, "future_timestamp",
+            fmt::format("created_ts_ns {} is {} ms ahead (max_clock_skew_ms {})", signal.created_ts_ns,
+                        (signal.created_ts_ns - now) / ns_per_ms, config.executor.max_clock_skew_ms)};
+  }
   if (now >= signal.expires_ts_ns) {
     return {Verdict::reject, "expired",
             fmt::format("now {} >= expires_ts_ns {} ({} ms late)", now, signal.expires_ts_ns,

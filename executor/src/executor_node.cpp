@@ -43,6 +43,7 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
       store_(config.run_path(config.executor.db_path, "executor.db"), clock.now_ns()),
       book_(store_.rebuild_positions()),
       signals_(make_socket(ctx, zmq::socket_type::pull)),
+      signals_monitor_(ctx, signals_),
       events_(make_socket(ctx, zmq::socket_type::pub, SocketOptions{.linger_ms = 1000, .sndhwm = 100000})),
       orders_(ctx, config.endpoints.orders,
               OrderClientOptions{.timeout_ms = std::max(1, config.executor.order_timeout_ms),
@@ -77,6 +78,7 @@ int ExecutorNode::run() {
         on_signal_frames(total);
       }
     }
+    signals_monitor_.drain();
     const std::int64_t after = monotonic_ns();
     if (after >= next_reconcile) {
       reconcile();
@@ -311,6 +313,8 @@ std::string ExecutorNode::stats_json() {
       .add("positions", positions)
       .add("latency_tick_to_fill_us", latency)
       .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
+      .add("connections_dropped", signals_monitor_.counters().dropped)
+      .add("handshakes_failed", signals_monitor_.counters().handshakes_failed)
       .add("orders_unknown", store_.count_in_state(OrderState::unknown));
   return o.str();
 }

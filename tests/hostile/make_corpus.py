@@ -254,12 +254,9 @@ case(E, "expires_before_created", dl("out_of_range"),
 case(E, "expired", dl("expired"), signal(set={"created_ts_ns": "$now-60s", "expires_ts_ns": "$now-50s"}),
      ack="REJECTED")
 case(E, "created_in_future", dl("future_timestamp"),
-     signal(set={"created_ts_ns": "$now+60s", "expires_ts_ns": "$now+70s"}), ack="REJECTED",
-     xfail_until_executor_fix="no check of created_ts_ns against executor.max_clock_skew_ms: "
-                              "the signal is accepted and traded")
+     signal(set={"created_ts_ns": "$now+60s", "expires_ts_ns": "$now+70s"}), ack="REJECTED")
 case(E, "duplicate_signal_id", {"ack": "DUPLICATE"}, signal(set={"signal_id": "$seen_id"}))
-case(E, "oversized_frame", {"counter": "connections_dropped"}, frames=[{"zeros": 64 * 1024 + 1}],
-     xfail_until_executor_fix="no socket monitor: executor.stats.json has no connections_dropped")
+case(E, "oversized_frame", {"counter": "connections_dropped"}, frames=[{"zeros": 64 * 1024 + 1}])
 
 # ---- dll_gateway: order REP (the test plays the executor) -------------------
 E = "dll_gateway_orders"

@@ -12,6 +12,7 @@
 
 #include <zmq.hpp>
 
+#include "common/socket_monitor.hpp"
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
@@ -77,6 +78,7 @@ class ExecutorNode {
   ExecutorStore store_;
   PositionBook book_;
   zmq::socket_t signals_;
+  SocketMonitor signals_monitor_;  // counts connections ZeroMQ cut (oversized frames)
   zmq::socket_t events_;
   OrderClient orders_;
   DeadLetterSender dead_letters_;

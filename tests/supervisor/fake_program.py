@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""A stand-in for a pipeline program, for the supervisor's process tests.
+
+Installed under each program's name (a symlink gateway -> fake_program.py);
+the name is taken from argv[0]. Like the real ones it takes --config, --set,
+--run-dir (and --shard/--shards), writes <run-dir>/<name>.stats.json about
+five times a second and exits 0 on SIGTERM. Environment switches (comma
+separated program names, "strategy" or "strategy-1" style):
+  FAKE_CRASH        exit at once with code 3
+  FAKE_IGNORE_TERM  ignore SIGTERM (the supervisor must SIGKILL it)
+"""
+import json
+import os
+import signal
+import sys
+import time
+
+program = os.path.basename(sys.argv[0])
+args = sys.argv[1:]
+
+
+def flag(name, default=None):
+    return args[args.index(name) + 1] if name in args else default
+
+
+run_dir = flag("--run-dir", ".")
+shard = flag("--shard")
+shards = flag("--shards")
+name = program if shard is None else f"{program}-{shard}"
+
+
+def listed(var):
+    items = [s for s in os.environ.get(var, "").split(",") if s]
+    return program in items or name in items
+
+
+if listed("FAKE_CRASH"):
+    sys.exit(3)
+
+stop = False
+
+
+def on_term(*_):
+    global stop
+    stop = True
+
+
+signal.signal(signal.SIGTERM, signal.SIG_IGN if listed("FAKE_IGNORE_TERM") else on_term)
+started = time.time()
+path = os.path.join(run_dir, name + ".stats.json")
+
+
+def write_stats():
+    data = {"program": program, "pid": os.getpid(), "ts_ns": time.time_ns(), "args": args,
+            "shard": None if shard is None else int(shard),
+            "shards": None if shards is None else int(shards)}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+while not stop:
+    write_stats()
+    time.sleep(0.2)
+write_stats()
+sys.exit(0)

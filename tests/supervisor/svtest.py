@@ -1,0 +1,149 @@
+"""Helpers for the supervisor's process tests: run a supervisor, talk to its
+control socket, wait on conditions with bounded polling, and make sure no
+process outlives a test."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+SCRIPTS = os.path.join(REPO, "scripts")
+SUPERVISOR = os.path.join(SCRIPTS, "supervisor.py")
+TPCTL = os.path.join(SCRIPTS, "tpctl")
+PROGRAMS = ["dead_letter", "dll_gateway", "executor", "strategy", "gateway"]
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, SCRIPTS)
+import supervisor  # noqa: E402,F401  (the module under test)
+
+
+def pid_alive(pid) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def wait_for(predicate, timeout=20.0, interval=0.1, what="condition", detail=None):
+    """Polls `predicate` until it returns a truthy value; fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            extra = ("\n" + detail()) if detail else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+def request(path, req, timeout=60.0) -> dict:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(json.dumps(req).encode() + b"\n")
+        buf = b""
+        while b"\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    return json.loads(buf)
+
+
+def make_fake_bin_dir(path):
+    """A bin dir whose programs are all tests/supervisor/fake_program.py."""
+    os.makedirs(path, exist_ok=True)
+    for p in PROGRAMS:
+        os.symlink(os.path.join(HERE, "fake_program.py"), os.path.join(path, p))
+    return path
+
+
+class SupervisorRun:
+    """A supervisor.py child; close() leaves no process behind."""
+
+    def __init__(self, tmp, bin_dir, args=(), env=None, run_dir=None):
+        self.run_dir = run_dir or os.path.join(tmp, "run")
+        self.socket = os.path.join(self.run_dir, "supervisor.sock")
+        self.log_path = os.path.join(tmp, "supervisor.out")
+        self.seen = set()
+        full_env = dict(os.environ, **(env or {}))
+        full_env["PYTHONDONTWRITEBYTECODE"] = "1"
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, SUPERVISOR, "--bin-dir", bin_dir, "--run-dir", self.run_dir, *args],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=full_env, start_new_session=True)
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "supervisor output (tail):\n" + "".join(f.readlines()[-40:])
+        except OSError:
+            return ""
+
+    def ctl(self, req, timeout=60.0) -> dict:
+        return request(self.socket, req, timeout)
+
+    def status(self) -> dict:
+        """name -> process entry; remembers every pid for the clean-up."""
+        reply = self.ctl({"cmd": "status"}, timeout=10.0)
+        assert reply["ok"], reply
+        procs = {p["name"]: p for p in reply["processes"]}
+        self.seen.update(p["pid"] for p in procs.values() if p["pid"])
+        return procs
+
+    def try_status(self):
+        try:
+            return self.status()
+        except (OSError, ValueError):
+            return None
+
+    def wait_all_running(self, timeout=20.0, count=None):
+        def ok():
+            st = self.try_status()
+            if st and all(p["state"] == "RUNNING" for p in st.values()) and \
+                    (count is None or len(st) == count):
+                return st
+            return None
+        return wait_for(ok, timeout, what="every process RUNNING", detail=self.status_text)
+
+    def wait_state(self, name, state, timeout=20.0, pred=None):
+        def ok():
+            st = self.try_status()
+            if st and name in st and st[name]["state"] == state and (pred is None or pred(st[name])):
+                return st
+            return None
+        return wait_for(ok, timeout, what=f"{name} {state}", detail=self.status_text)
+
+    def status_text(self) -> str:
+        st = self.try_status()
+        rows = "\n".join(f"  {n}: {p['state']} pid {p['pid']} restarts {p['restarts']} "
+                         f"last exit {p['last_exit']}" for n, p in (st or {}).items())
+        return f"status:\n{rows}\n{self.log()}"
+
+    def wait_exit(self, timeout=20.0) -> int:
+        return self.proc.wait(timeout)
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        for pid in self.seen:  # belt and braces: nothing may outlive the test
+            if pid_alive(pid):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass

@@ -1,0 +1,210 @@
+"""The supervisor against fake programs (tests/supervisor/fake_program.py):
+restarts, targeted restarts, scaling, flapping, stopping, and that no process
+outlives the supervisor however it ends."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from svtest import (TPCTL, SupervisorRun, make_fake_bin_dir, pid_alive, request, wait_for)
+
+FAST = ["--set", "supervisor.backoff_min_ms=50", "--set", "supervisor.backoff_max_ms=200",
+        "--set", "supervisor.stop_grace_ms=2000"]
+OTHERS = ["dead_letter", "dll_gateway", "executor", "gateway"]
+
+
+class FakeProgramsTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="svp")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.bin = make_fake_bin_dir(os.path.join(self.tmp, "bin"))
+
+    def start(self, *args, env=None):
+        run = SupervisorRun(self.tmp, self.bin, [*FAST, *args], env=env)
+        self.addCleanup(run.close)
+        return run
+
+    def pids(self, st):
+        return {n: p["pid"] for n, p in st.items()}
+
+    def fake_stats(self, run, name):
+        with open(os.path.join(run.run_dir, name + ".stats.json")) as f:
+            return json.load(f)
+
+    def test_kill9_instance_is_restarted_others_untouched(self):
+        run = self.start()
+        before = self.pids(run.wait_all_running(count=6))
+        os.kill(before["strategy:1"], signal.SIGKILL)
+        st = run.wait_state("strategy:1", "RUNNING", pred=lambda p: p["pid"] != before["strategy:1"])
+        self.assertEqual(st["strategy:1"]["restarts"], 1)
+        self.assertEqual(st["strategy:1"]["last_exit"], "killed by SIGKILL")
+        self.assertFalse(pid_alive(before["strategy:1"]))
+        after = self.pids(st)
+        for name in ["strategy:0", *OTHERS]:
+            self.assertEqual(after[name], before[name], name)
+
+    def test_restart_changes_only_the_named_process(self):
+        run = self.start()
+        before = self.pids(run.wait_all_running(count=6))
+        reply = run.ctl({"cmd": "restart", "name": "executor"})
+        self.assertTrue(reply["ok"], reply)
+        after = self.pids(run.wait_all_running())
+        self.assertNotEqual(after["executor"], before["executor"])
+        self.assertFalse(pid_alive(before["executor"]))
+        for name in ["dead_letter", "dll_gateway", "strategy:0", "strategy:1", "gateway"]:
+            self.assertEqual(after[name], before[name], name)
+        reply = run.ctl({"cmd": "restart", "name": "strategy:0"})
+        self.assertTrue(reply["ok"], reply)
+        again = self.pids(run.wait_all_running())
+        self.assertNotEqual(again["strategy:0"], after["strategy:0"])
+        for name in ["strategy:1", *OTHERS]:
+            self.assertEqual(again[name], after[name], name)
+
+    def test_stop_and_start_one_program(self):
+        run = self.start()
+        before = self.pids(run.wait_all_running(count=6))
+        self.assertTrue(run.ctl({"cmd": "stop", "name": "gateway"})["ok"])
+        st = run.status()
+        self.assertEqual(st["gateway"]["state"], "STOPPED")
+        self.assertEqual(st["gateway"]["last_exit"], "exit code 0")
+        self.assertFalse(pid_alive(before["gateway"]))
+        self.assertTrue(all(st[n]["state"] == "RUNNING" for n in st if n != "gateway"))
+        self.assertTrue(run.ctl({"cmd": "start", "name": "gateway"})["ok"])
+        after = self.pids(run.wait_all_running())
+        self.assertNotEqual(after["gateway"], before["gateway"])
+        self.assertEqual(after["executor"], before["executor"])
+
+    def test_scale_1_3_2(self):
+        run = self.start()
+        before = self.pids(run.wait_all_running(count=6))
+        for n in (1, 3, 2):
+            with self.subTest(n=n):
+                reply = run.ctl({"cmd": "scale", "name": "strategy", "n": n})
+                self.assertTrue(reply["ok"], reply)
+                st = run.wait_all_running(count=4 + n)
+                instances = sorted(k for k in st if k.startswith("strategy:"))
+                self.assertEqual(instances, [f"strategy:{k}" for k in range(n)])
+                for k in range(n):
+                    p = st[f"strategy:{k}"]
+                    self.assertEqual((p["shard"], p["shards"]), (k, n))
+                    # What the process itself was started with (its stats file).
+                    data = wait_for(lambda: self._stats_of(run, f"strategy-{k}", p["pid"]),
+                                    what=f"strategy-{k} stats")
+                    self.assertEqual((data["shard"], data["shards"]), (k, n))
+                for name in OTHERS:
+                    self.assertEqual(st[name]["pid"], before[name], name)
+        self.assertFalse(any(pid_alive(pid) for pid in run.seen - set(self.pids(run.status()).values())))
+        bad = run.ctl({"cmd": "scale", "name": "strategy", "n": 0})
+        self.assertFalse(bad["ok"])
+        bad = run.ctl({"cmd": "scale", "name": "executor", "n": 2})
+        self.assertFalse(bad["ok"])
+
+    def _stats_of(self, run, name, pid):
+        try:
+            data = self.fake_stats(run, name)
+        except (OSError, ValueError):
+            return None
+        return data if data.get("pid") == pid else None
+
+    def test_flapping_program_goes_fatal_while_others_run(self):
+        run = self.start("--set", "supervisor.flap_max_restarts=3", env={"FAKE_CRASH": "dll_gateway"})
+        st = run.wait_state("dll_gateway", "FATAL")
+        self.assertEqual(st["dll_gateway"]["restarts"], 3)
+        self.assertEqual(st["dll_gateway"]["last_exit"], "exit code 3")
+        self.assertIsNone(st["dll_gateway"]["pid"])
+        def others_running():
+            s = run.try_status()
+            return s if s and all(s[n]["state"] == "RUNNING" for n in s if n != "dll_gateway") else None
+        pids = self.pids(wait_for(others_running, what="the others RUNNING", detail=run.status_text))
+        self.assertIn("FATAL", run.log())
+        # The others keep running (their pids do not change).
+        self.assertEqual(self.pids(run.status())["executor"], pids["executor"])
+
+    def test_stop_escalates_to_sigkill_after_the_grace(self):
+        run = self.start("--set", "supervisor.stop_grace_ms=300", env={"FAKE_IGNORE_TERM": "executor"})
+        before = self.pids(run.wait_all_running(count=6))
+        self.assertTrue(run.ctl({"cmd": "stop", "name": "executor"})["ok"])
+        st = run.status()
+        self.assertEqual(st["executor"]["state"], "STOPPED")
+        self.assertEqual(st["executor"]["last_exit"], "killed by SIGKILL")
+        self.assertFalse(pid_alive(before["executor"]))
+
+    def test_shutdown_command_leaves_nothing(self):
+        run = self.start()
+        pids = self.pids(run.wait_all_running(count=6))
+        self.assertTrue(run.ctl({"cmd": "shutdown"})["ok"])
+        self.assertEqual(run.wait_exit(), 0)
+        self.assertEqual([n for n, pid in pids.items() if pid_alive(pid)], [])
+        self.assertFalse(os.path.exists(run.socket))
+
+    def test_sigterm_to_supervisor_leaves_nothing(self):
+        run = self.start()
+        pids = self.pids(run.wait_all_running(count=6))
+        run.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(run.wait_exit(), 0)
+        self.assertEqual([n for n, pid in pids.items() if pid_alive(pid)], [])
+        # Each program was asked to stop (exit 0), not killed.
+        for name in ("gateway", "executor", "strategy-0"):
+            self.assertTrue(os.path.exists(os.path.join(run.run_dir, name + ".stats.json")))
+
+    def test_sigkill_to_supervisor_kills_children(self):
+        run = self.start()
+        pids = self.pids(run.wait_all_running(count=6))
+        run.proc.send_signal(signal.SIGKILL)
+        run.wait_exit()
+        wait_for(lambda: not any(pid_alive(p) for p in pids.values()), timeout=10,
+                 what="children to die with the supervisor")
+
+    def test_tpctl_exit_codes_and_status_table(self):
+        def tpctl(*args):
+            return subprocess.run([sys.executable, TPCTL, *args], capture_output=True, text=True, timeout=60)
+
+        empty = os.path.join(self.tmp, "nobody")
+        os.makedirs(empty)
+        r = tpctl("--run-dir", empty, "status")
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn("no supervisor running at", r.stderr)
+
+        run = self.start()
+        run.wait_all_running(count=6)
+        r = tpctl("--run-dir", run.run_dir, "status")
+        self.assertEqual(r.returncode, 0, r)
+        header = r.stdout.splitlines()[1].split()
+        self.assertEqual(header[:4], ["NAME", "STATE", "PID", "UPTIME"])
+        self.assertIn("strategy:1", r.stdout)
+        r = tpctl("--socket", run.socket, "restart", "nosuch")
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("unknown program 'nosuch'", r.stderr)
+        r = tpctl("--run-dir", run.run_dir, "scale", "strategy", "x")
+        self.assertEqual(r.returncode, 1, r)
+        r = tpctl("--run-dir", run.run_dir, "shutdown")
+        self.assertEqual(r.returncode, 0, r)
+        self.assertEqual(run.wait_exit(), 0)
+
+    def test_missing_binaries_is_a_clear_error(self):
+        empty = os.path.join(self.tmp, "emptybin")
+        os.makedirs(empty)
+        run = SupervisorRun(self.tmp, empty)
+        self.addCleanup(run.close)
+        self.assertEqual(run.wait_exit(), 1)
+        self.assertIn("no executable", run.log())
+
+    def test_second_supervisor_on_the_same_socket_is_refused(self):
+        run = self.start()
+        run.wait_all_running(count=6)
+        second = os.path.join(self.tmp, "second")
+        os.makedirs(second)
+        other = SupervisorRun(second, self.bin, run_dir=run.run_dir)
+        self.addCleanup(other.close)
+        self.assertEqual(other.wait_exit(), 1)
+        self.assertIn("another supervisor is running", other.log())
+        self.assertTrue(request(run.socket, {"cmd": "status"})["ok"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,227 @@
+"""Pure-logic tests of scripts/supervisor.py: no processes are started."""
+
+import io
+import json
+import os
+import tempfile
+import unittest
+
+from svtest import REPO, supervisor as sv
+
+
+class BackoffTest(unittest.TestCase):
+    def policy(self, **kw):
+        args = dict(backoff_min_ms=250, backoff_max_ms=8000, healthy_after_ms=5000,
+                    flap_window_s=30, flap_max_restarts=5)
+        args.update(kw)
+        return sv.RestartPolicy(**args)
+
+    def test_delay_starts_at_min_doubles_and_caps(self):
+        p = self.policy()
+        self.assertEqual([p.delay(n) for n in range(1, 9)],
+                         [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0])
+
+    def test_consecutive_crashes_double_the_delay(self):
+        p = self.policy(flap_max_restarts=100)
+        delays = [p.on_crash(now=t * 20.0, uptime=0.1) for t in range(7)]
+        self.assertEqual(delays, [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0])
+
+    def test_healthy_run_resets_the_backoff(self):
+        p = self.policy(flap_max_restarts=100)
+        for t in range(4):
+            p.on_crash(now=t * 20.0, uptime=1.0)
+        self.assertEqual(p.on_crash(now=100.0, uptime=4.9), 4.0)   # 5th: 4 s, not healthy yet
+        self.assertEqual(p.on_crash(now=200.0, uptime=5.0), 0.25)      # ran 5 s: back to min
+        self.assertEqual(p.on_crash(now=201.0, uptime=0.1), 0.5)
+
+    def test_more_than_max_restarts_in_window_is_fatal(self):
+        p = self.policy(flap_max_restarts=5, flap_window_s=30)
+        for t in range(5):
+            self.assertIsNotNone(p.on_crash(now=float(t), uptime=0.1), f"restart {t + 1}")
+        self.assertIsNone(p.on_crash(now=5.0, uptime=0.1))  # a 6th restart within 30 s
+
+    def test_restarts_spread_beyond_the_window_are_not_flapping(self):
+        p = self.policy(flap_max_restarts=3, flap_window_s=10)
+        for t in range(20):  # one crash every 4 s: at most 3 in any 10 s window
+            self.assertIsNotNone(p.on_crash(now=t * 4.0, uptime=0.1), f"crash at {t * 4} s")
+
+    def test_window_forgets_old_restarts(self):
+        p = self.policy(flap_max_restarts=2, flap_window_s=10)
+        p.on_crash(now=0.0, uptime=0.1)
+        p.on_crash(now=1.0, uptime=0.1)
+        self.assertIsNone(p.on_crash(now=2.0, uptime=0.1))
+        q = self.policy(flap_max_restarts=2, flap_window_s=10)
+        q.on_crash(now=0.0, uptime=0.1)
+        q.on_crash(now=1.0, uptime=0.1)
+        self.assertIsNotNone(q.on_crash(now=10.5, uptime=0.1))  # the crash at 0 s has aged out
+
+    def test_reset_forgets_history(self):
+        p = self.policy(flap_max_restarts=1)
+        p.on_crash(now=0.0, uptime=0.1)
+        p.reset()
+        self.assertEqual(p.on_crash(now=0.5, uptime=0.1), 0.25)
+
+    def test_exit_reason(self):
+        self.assertEqual(sv.exit_reason(3), "exit code 3")
+        self.assertEqual(sv.exit_reason(0), "exit code 0")
+        self.assertEqual(sv.exit_reason(-9), "killed by SIGKILL")
+        self.assertEqual(sv.exit_reason(-15), "killed by SIGTERM")
+
+
+class ConfigTest(unittest.TestCase):
+    def test_defaults(self):
+        s = sv.parse_settings("")
+        self.assertEqual((s.run_dir, s.instances, s.bin_dir, s.control), ("run", 2, "", ""))
+        self.assertEqual((s.backoff_min_ms, s.backoff_max_ms, s.flap_window_s, s.flap_max_restarts,
+                          s.stop_grace_ms, s.healthy_after_ms), (250, 8000, 30, 5, 3000, 5000))
+        self.assertEqual(s.instruments, ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD"])
+        self.assertEqual(sv.control_path(s, "/r"), "/r/supervisor.sock")
+
+    def test_repo_default_toml_equals_the_defaults(self):
+        with open(os.path.join(REPO, "config", "default.toml")) as f:
+            self.assertEqual(sv.parse_settings(f.read()), sv.Settings())
+
+    def test_file_values_then_overrides(self):
+        text = ('[run]\ndir = "/tmp/x"\n[strategy]\ninstances = 3\n'
+                '[supervisor]\nbackoff_min_ms = 100\ncontrol = "/tmp/x.sock"\n'
+                '[[instruments]]\nsymbol = "AAA"\n[[instruments]]\nsymbol = "BBB"\n')
+        s = sv.parse_settings(text, ["supervisor.backoff_min_ms=50", "strategy.instances=4",
+                                     "supervisor.bin_dir=/opt/bin"])
+        self.assertEqual((s.run_dir, s.instances, s.backoff_min_ms, s.control, s.bin_dir),
+                         ("/tmp/x", 4, 50, "/tmp/x.sock", "/opt/bin"))
+        self.assertEqual(s.instruments, ["AAA", "BBB"])
+        self.assertEqual(sv.control_path(s, "/elsewhere"), "/tmp/x.sock")
+
+    def test_override_values_are_toml_or_bare_strings(self):
+        root = {}
+        sv.apply_override(root, "a.b.c=12")
+        sv.apply_override(root, 'a.s="quoted"')
+        sv.apply_override(root, "a.bare=ipc:///tmp/x")
+        self.assertEqual(root, {"a": {"b": {"c": 12}, "s": "quoted", "bare": "ipc:///tmp/x"}})
+
+    def test_errors_name_the_key(self):
+        cases = [
+            ("[supervisor]\nbackoff_min_ms = 0\n", [], "supervisor.backoff_min_ms"),
+            ("[supervisor]\nbackoff_min_ms = 'x'\n", [], "supervisor.backoff_min_ms"),
+            ("", ["supervisor.backoff_max_ms=100"], "backoff_max_ms"),
+            ("[supervisor]\nbackof_min_ms = 1\n", [], "supervisor.backof_min_ms"),
+            ("", ["strategy.instances=0"], "strategy.instances"),
+            ("", ["strategy.instances=true"], "strategy.instances"),
+            ("", ["novalue"], "novalue"),
+            ("[run\n", [], "<string>"),
+        ]
+        for text, overrides, key in cases:
+            with self.subTest(text=text, overrides=overrides):
+                with self.assertRaises(sv.ConfigError) as cm:
+                    sv.parse_settings(text, overrides)
+                self.assertIn(key, str(cm.exception))
+
+    def test_load_settings_missing_file(self):
+        with self.assertRaises(sv.ConfigError) as cm:
+            sv.load_settings("/nonexistent/x.toml")
+        self.assertIn("/nonexistent/x.toml", str(cm.exception))
+
+
+class ShardingTest(unittest.TestCase):
+    # FNV-1a 64: offset basis 14695981039346656037, prime 1099511628211.
+    # "" is the basis itself; "a" = (basis ^ 0x61) * prime mod 2^64 = 0xaf63dc4c8601ec8c
+    # (the published FNV test vector); the EURUSD.. values were printed by a
+    # program built against common/include/common/sharding.hpp.
+    VECTORS = {
+        "": 14695981039346656037,
+        "a": 0xAF63DC4C8601EC8C,
+        "EURUSD": 15795081777224482817,
+        "GBPUSD": 12254845443808898668,
+        "USDJPY": 9455113175274748660,
+        "AUDUSD": 11843887684666269055,
+    }
+
+    def test_fnv1a64_vectors(self):
+        for text, h in self.VECTORS.items():
+            self.assertEqual(sv.fnv1a64(text), h, text)
+
+    def test_shard_of_matches_cpp(self):
+        # tp::shard_of(sym, 2), (sym, 3), (sym, 4) from the same C++ program.
+        expected = {"EURUSD": (1, 2, 1), "GBPUSD": (0, 1, 0), "USDJPY": (0, 1, 0), "AUDUSD": (1, 1, 3)}
+        for sym, shards in expected.items():
+            self.assertEqual(tuple(sv.shard_of(sym, n) for n in (2, 3, 4)), shards, sym)
+        self.assertEqual(sv.shard_of("EURUSD", 0), 0)
+
+    def test_every_instrument_is_traded_by_exactly_one_instance(self):
+        syms = ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "XAUUSD", "US500", "BTCUSD"]
+        for n in range(1, 9):
+            shards = [sv.instruments_for_shard(syms, k, n) for k in range(n)]
+            self.assertEqual(sorted(s for part in shards for s in part), sorted(syms), n)
+        self.assertEqual(sv.instruments_for_shard(sv.DEFAULT_INSTRUMENTS, 0, 2), ["GBPUSD", "USDJPY"])
+        self.assertEqual(sv.instruments_for_shard(sv.DEFAULT_INSTRUMENTS, 1, 2), ["EURUSD", "AUDUSD"])
+
+
+class SupervisorLogicTest(unittest.TestCase):
+    def make(self, run_dir, **kw):
+        s = sv.Settings(**kw)
+        return sv.Supervisor(s, run_dir, "/bin-dir", "/cfg.toml", ["gateway.rate=5"],
+                             out=io.StringIO(), err=io.StringIO())
+
+    def test_start_order_and_commands(self):
+        sup = self.make("/r", instances=3)
+        self.assertEqual([p.name for p in sup.procs],
+                         ["dead_letter", "dll_gateway", "executor",
+                          "strategy:0", "strategy:1", "strategy:2", "gateway"])
+        self.assertEqual(sup.command(sup.procs[4]),
+                         ["/bin-dir/strategy", "--config", "/cfg.toml", "--set", "gateway.rate=5",
+                          "--run-dir", "/r", "--shard", "1", "--shards", "3"])
+        self.assertEqual(sup.command(sup.procs[0]),
+                         ["/bin-dir/dead_letter", "--config", "/cfg.toml", "--set", "gateway.rate=5",
+                          "--run-dir", "/r"])
+
+    def test_resolve(self):
+        sup = self.make("/r")
+        self.assertEqual([p.name for p in sup.resolve("strategy")], ["strategy:0", "strategy:1"])
+        self.assertEqual([p.name for p in sup.resolve("strategy:1")], ["strategy:1"])
+        self.assertEqual([p.name for p in sup.resolve("executor")], ["executor"])
+        self.assertIn("unknown program 'foo'", sup.resolve("foo"))
+        self.assertIn("no instance strategy:2", sup.resolve("strategy:2"))
+        self.assertIsInstance(sup.resolve(None), str)
+
+    def test_reports_survive_missing_stats(self):
+        with tempfile.TemporaryDirectory() as d:
+            sup = self.make(d)
+            line = sup.status_line(3.0)
+            self.assertIn("ticks n/a", line)
+            self.assertIn("fills n/a", line)
+            summary = sup.summary()
+            self.assertIn("ticks published:  n/a", summary)
+            self.assertIn("p50 n/a us", summary)
+
+    def test_reports_read_the_stats_files(self):
+        with tempfile.TemporaryDirectory() as d:
+            def put(name, data):
+                with open(os.path.join(d, name + ".stats.json"), "w") as f:
+                    json.dump(data, f)
+            put("gateway", {"ticks_published": 1234, "ticks_per_s": 999.6})
+            put("strategy-0", {"signals_emitted": 7})
+            put("strategy-1", {"signals_emitted": 5})
+            put("executor", {"orders_sent": 11, "fills": 10, "partial_fills": 1, "broker_rejects": 0,
+                             "positions": {"EURUSD": {"position": 2000, "avg_price": 1.08512,
+                                                      "realized_pnl": -1.5, "last_price": 1.0851},
+                                           "GBPUSD": {"position": 0, "avg_price": 0,
+                                                      "realized_pnl": 3.25, "last_price": 1.26}},
+                             "latency_tick_to_fill_us": {"p50": 120, "p99": 450, "p999": 900, "count": 10}})
+            put("dead_letter", {"dead_letters": 2, "by_reason": {"malformed": 1, "expired": 1}})
+            with open(os.path.join(d, "broken.stats.json"), "w") as f:
+                f.write("{not json")
+            sup = self.make(d)
+            line = sup.status_line(1.0)
+            for part in ("ticks/s 1000", "ticks 1234", "signals 12", "orders 11", "fills 10",
+                         "open positions 1", "dead letters 2"):
+                self.assertIn(part, line)
+            summary = sup.summary()
+            for part in ("ticks published:  1234", "signals emitted:  12", "orders sent:      11",
+                         "fills:            10", "EURUSD", "-1.50", "3.25",
+                         "expired 1, malformed 1", "p50 120 us, p99 450 us"):
+                self.assertIn(part, summary)
+            self.assertIsNone(sv.read_stats(d, "broken"))
+
+
+if __name__ == "__main__":
+    unittest.main()
