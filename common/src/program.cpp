@@ -30,12 +30,13 @@ Config load_program_config(const CommonOptions& opts, const std::string& program
 }
 
 int run_program(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
+  // First, so that a SIGTERM during start-up is also a clean stop.
+  install_stop_handlers();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  install_stop_handlers();
   try {
     return body();
   } catch (const ConfigError& e) {
