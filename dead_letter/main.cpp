@@ -2,6 +2,7 @@
 // each dead letter as one JSON line to dead_letter.path.
 #include "common/clock.hpp"
 #include "common/program.hpp"
+#include "common/security.hpp"
 #include "dead_letter/sink.hpp"
 
 int main(int argc, char** argv) {
@@ -14,8 +15,9 @@ int main(int argc, char** argv) {
     if (path) opts.overrides.push_back("dead_letter.path=\"" + *path + "\"");
     auto cfg = tp::load_program_config(opts, "dead_letter");
     zmq::context_t ctx(1);
+    tp::SecureContext secure(ctx, cfg.security);
     tp::SystemClock clock;
-    tp::dead_letter::SinkNode sink(ctx, cfg, clock);
+    tp::dead_letter::SinkNode sink(ctx, cfg, clock, secure.security());
     return sink.run();
   });
 }

@@ -8,6 +8,7 @@
 
 #include "common/clock.hpp"
 #include "common/program.hpp"
+#include "common/security.hpp"
 #include "dll_gateway/broker_plugin.hpp"
 #include "dll_gateway/dll_gateway_node.hpp"
 #include "dll_gateway/order_store.hpp"
@@ -29,10 +30,11 @@ int main(int argc, char** argv) {
                                                         : cfg.dll_gateway.plugin;
 
     zmq::context_t ctx(1);
+    tp::SecureContext secure(ctx, cfg.security);
     tp::SystemClock clock;
     tp::dll_gateway::BrokerPlugin broker(plugin, cfg.dll_gateway.settings);
     tp::dll_gateway::OrderStore store(cfg.run_path(cfg.dll_gateway.db_path, "dll_gateway.db"));
-    tp::dll_gateway::DllGatewayNode node(ctx, cfg, broker, store, clock);
+    tp::dll_gateway::DllGatewayNode node(ctx, cfg, broker, store, clock, secure.security());
     node.run();
     spdlog::shutdown();
     return 0;

@@ -7,6 +7,7 @@
 
 #include "common/clock.hpp"
 #include "common/program.hpp"
+#include "common/security.hpp"
 #include "executor/executor_node.hpp"
 
 int main(int argc, char** argv) {
@@ -22,9 +23,10 @@ int main(int argc, char** argv) {
     if (db_path) config.executor.db_path = *db_path;
     tp::SystemClock clock;
     zmq::context_t ctx(1);
+    tp::SecureContext secure(ctx, config.security);
     int rc = 0;
     {
-      tp::executor::ExecutorNode node(ctx, config, clock, crash_point);
+      tp::executor::ExecutorNode node(ctx, config, clock, crash_point, secure.security());
       spdlog::info("executor: signals on {}, events on {}, orders to {}", config.endpoints.signals,
                    config.endpoints.order_events, config.endpoints.orders);
       rc = node.run();

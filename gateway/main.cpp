@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/program.hpp"
+#include "common/security.hpp"
 #include "common/stop.hpp"
 #include "gateway/gateway_node.hpp"
 
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   std::optional<std::uint64_t> seed, max_ticks;
   std::optional<std::string> csv;
   bool exit_when_done = false;
+  int start_delay_ms = 0;
   app.add_option("--rate", rate, "Synthetic ticks per second over all instruments, 0 = flat out (gateway.rate)");
   app.add_option("--seed", seed, "Random walk seed (gateway.seed)");
   app.add_option("--max-ticks", max_ticks, "Stop publishing after this many ticks, 0 = never (gateway.max_ticks)");
@@ -41,6 +43,10 @@ int main(int argc, char** argv) {
   app.add_option("--speed", speed, "CSV replay speed multiplier, 0 = flat out (gateway.speed)");
   app.add_flag("--exit-when-done", exit_when_done,
                "Exit 0 once everything is published instead of heartbeating until stopped");
+  app.add_option("--start-delay-ms", start_delay_ms,
+                 "Publish only heartbeats for this long after binding, so that waiting subscribers can join "
+                 "before the first tick")
+      ->check(CLI::Range(0, 600000));
 
   return tp::run_program(app, argc, argv, [&] {
     if (rate) opts.overrides.push_back(fmt::format("gateway.rate={}", *rate));
@@ -53,9 +59,12 @@ int main(int argc, char** argv) {
     }
     tp::Config cfg = tp::load_program_config(opts, "gateway");
     zmq::context_t ctx(1);
+    tp::SecureContext secure(ctx, cfg.security);
     int code = 0;
     {
-      gateway::GatewayNode node(ctx, cfg, gateway::GatewayOptions{.exit_when_done = exit_when_done});
+      gateway::GatewayNode node(
+          ctx, cfg, gateway::GatewayOptions{.exit_when_done = exit_when_done, .start_delay_ms = start_delay_ms},
+          secure.security());
       code = node.run(tp::stop_requested);
     }  // sockets close here (linger flushes the last ticks), before the context ends
     spdlog::shutdown();

@@ -6,6 +6,7 @@
 
 #include "common/clock.hpp"
 #include "common/program.hpp"
+#include "common/security.hpp"
 #include "strategy/strategy_node.hpp"
 
 int main(int argc, char** argv) {
@@ -21,8 +22,9 @@ int main(int argc, char** argv) {
     const auto cfg = tp::load_program_config(common, "strategy");
     const auto n = shards.value_or(static_cast<std::uint32_t>(cfg.strategy.instances));
     zmq::context_t ctx(1);
+    tp::SecureContext secure(ctx, cfg.security);
     tp::SystemClock clock;
-    tp::strategy::StrategyNode node(ctx, cfg, shard, n, clock);
+    tp::strategy::StrategyNode node(ctx, cfg, shard, n, clock, secure.security());
     return node.run();
   });
 }

@@ -7,13 +7,13 @@
 namespace tp {
 
 DeadLetterSender::DeadLetterSender(zmq::context_t& ctx, const std::string& endpoint, std::string source,
-                                   const Clock& clock)
+                                   const Clock& clock, const Security& security)
     : socket_(make_socket(ctx, zmq::socket_type::push,
                           SocketOptions{.linger_ms = 1000, .sndhwm = 10000, .rcvhwm = 1000,
                                         .max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)})),
       source_(std::move(source)),
       clock_(clock) {
-  connect(socket_, endpoint);
+  security.connect(socket_, endpoint);
 }
 
 void DeadLetterSender::send(std::string_view reason, std::string_view detail, std::string_view original) {

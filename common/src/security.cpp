@@ -129,6 +129,11 @@ Security::Security(const SecurityConfig& cfg) : cfg_(cfg) {
                authorized_.size());
 }
 
+const Security& Security::none() {
+  static const Security plain{SecurityConfig{}};
+  return plain;
+}
+
 void Security::bind(zmq::socket_t& s, const std::string& endpoint) const {
   if (is_tcp(endpoint)) {
     if (cfg_.curve) {

@@ -68,7 +68,7 @@ std::string to_json_line(const proto::DeadLetter& d) {
   return o.str();
 }
 
-SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock)
+SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock, const Security& security)
     : cfg_(cfg),
       clock_(clock),
       path_(cfg.run_path(cfg.dead_letter.path, "dead_letters.jsonl")),
@@ -78,7 +78,7 @@ SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock)
       pull_monitor_(ctx, pull_),
       file_(std::fopen(path_.c_str(), "a"), &std::fclose) {
   if (!file_) throw std::runtime_error("dead_letter.path: cannot open " + path_ + " for appending");
-  bind(pull_, cfg.endpoints.dead_letters);
+  security.bind(pull_, cfg.endpoints.dead_letters);
   spdlog::info("dead-letter sink on {} appending to {}", cfg.endpoints.dead_letters, path_);
 }
 

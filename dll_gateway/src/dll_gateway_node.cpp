@@ -22,7 +22,7 @@ constexpr int max_requests_per_turn = 100;
 }  // namespace
 
 DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlugin& plugin, OrderStore& store,
-                               const Clock& clock)
+                               const Clock& clock, const Security& security)
     : plugin_(plugin),
       store_(store),
       clock_(clock),
@@ -32,14 +32,14 @@ DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlu
       max_order_quantity_(cfg.risk.max_order_quantity),
       rep_(make_socket(ctx, zmq::socket_type::rep)),
       rep_monitor_(ctx, rep_),
-      dead_letters_(ctx, cfg.endpoints.dead_letters, "dll_gateway", clock) {
+      dead_letters_(ctx, cfg.endpoints.dead_letters, "dll_gateway", clock, security) {
   for (const auto& i : cfg.instruments) instruments_.insert(i.symbol);
-  bind(rep_, cfg.endpoints.orders);
+  security.bind(rep_, cfg.endpoints.orders);
   if (plugin_.wants_quotes()) {
     sub_.emplace(make_socket(ctx, zmq::socket_type::sub));
     sub_monitor_.emplace(ctx, *sub_, cfg.endpoints.ticks);
     sub_->set(zmq::sockopt::subscribe, proto::tick_topic_prefix);
-    connect(*sub_, cfg.endpoints.ticks);
+    security.connect(*sub_, cfg.endpoints.ticks);
   }
 }
 

@@ -35,7 +35,8 @@ CrashPoint crash_point_from_env() {
   return CrashPoint::none;
 }
 
-ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Clock& clock, CrashPoint crash_point)
+ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Clock& clock,
+                           CrashPoint crash_point, const Security& security)
     : config_(config),
       clock_(clock),
       crash_point_(crash_point),
@@ -47,10 +48,11 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
       events_(make_socket(ctx, zmq::socket_type::pub, SocketOptions{.linger_ms = 1000, .sndhwm = 100000})),
       orders_(ctx, config.endpoints.orders,
               OrderClientOptions{.timeout_ms = std::max(1, config.executor.order_timeout_ms),
-                                 .retries = std::max(0, config.executor.order_retries)}),
-      dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock) {
-  bind(signals_, config.endpoints.signals);
-  bind(events_, config.endpoints.order_events);
+                                 .retries = std::max(0, config.executor.order_retries),
+                                 .security = &security}),
+      dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock, security) {
+  security.bind(signals_, config.endpoints.signals);
+  security.bind(events_, config.endpoints.order_events);
 }
 
 int ExecutorNode::run() {

@@ -11,23 +11,23 @@
 namespace tp::executor {
 namespace {
 
-zmq::socket_t make_req(zmq::context_t& ctx, const std::string& endpoint) {
+zmq::socket_t make_req(zmq::context_t& ctx, const std::string& endpoint, const Security& security) {
   // linger 0: a request abandoned by a reopen must not keep the socket alive.
   auto s = make_socket(ctx, zmq::socket_type::req, SocketOptions{.linger_ms = 0, .sndhwm = 1000, .rcvhwm = 1000});
-  connect(s, endpoint);
+  security.connect(s, endpoint);
   return s;
 }
 
 }  // namespace
 
 OrderClient::OrderClient(zmq::context_t& ctx, std::string endpoint, OrderClientOptions options)
-    : ctx_(ctx), endpoint_(std::move(endpoint)), options_(options), socket_(make_req(ctx_, endpoint_)) {}
+    : ctx_(ctx), endpoint_(std::move(endpoint)), options_(options), socket_(make_req(ctx_, endpoint_, security())) {}
 
 void OrderClient::reopen() {
   // A REQ socket that sent and got no answer cannot send again: the Lazy
   // Pirate way out is a fresh socket.
   socket_.close();
-  socket_ = make_req(ctx_, endpoint_);
+  socket_ = make_req(ctx_, endpoint_, security());
 }
 
 std::optional<proto::OrderReply> OrderClient::request(const proto::OrderRequest& req) {

@@ -49,13 +49,13 @@ constexpr int max_batch = 4096;  // messages per socket per poll: keeps timers r
 }  // namespace
 
 StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t shard, std::uint32_t shards,
-                           const Clock& clock)
+                           const Clock& clock, const Security& security)
     : cfg_(checked(cfg, shard, shards)),
       shard_(shard),
       shards_(shards),
       clock_(clock),
       name_("strategy-" + std::to_string(shard)),
-      dead_letters_(ctx, cfg.endpoints.dead_letters, "strategy:" + std::to_string(shard), clock),
+      dead_letters_(ctx, cfg.endpoints.dead_letters, "strategy:" + std::to_string(shard), clock, security),
       ticks_(make_socket(ctx, zmq::socket_type::sub, SocketOptions{.rcvhwm = 100000})),
       acks_(make_socket(ctx, zmq::socket_type::sub)),
       signals_(make_socket(ctx, zmq::socket_type::push, SocketOptions{.sndhwm = 10000})),
@@ -80,15 +80,15 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
     by_topic_.emplace(topic, Instrument{sym, {}, make_strategy(cfg_.strategy)});
   }
   ticks_.set(zmq::sockopt::subscribe, proto::heartbeat_topic);
-  connect(ticks_, cfg_.endpoints.ticks);
+  security.connect(ticks_, cfg_.endpoints.ticks);
 
   acks_.set(zmq::sockopt::subscribe, ack_topic_);
-  connect(acks_, cfg_.endpoints.order_events);
+  security.connect(acks_, cfg_.endpoints.order_events);
 
   // immediate: while no executor is connected a send would block instead of
   // queueing on a dead pipe; the signal stays pending and is resent later.
   signals_.set(zmq::sockopt::immediate, true);
-  connect(signals_, cfg_.endpoints.signals);
+  security.connect(signals_, cfg_.endpoints.signals);
 
   if (!journal_.append_boot(ids_.boot_ms()))
     throw std::runtime_error("signal journal " + journal_.path() + ": cannot write");

@@ -14,6 +14,7 @@
 
 #include "common/clock.hpp"
 #include "common/log.hpp"
+#include "common/security.hpp"
 #include "proto/codec.hpp"
 
 namespace tp {
@@ -23,7 +24,7 @@ class DeadLetterSender {
   // Connects a PUSH socket to `endpoint`; `source` names this program, e.g.
   // "strategy:1".
   DeadLetterSender(zmq::context_t& ctx, const std::string& endpoint, std::string source,
-                   const Clock& clock);
+                   const Clock& clock, const Security& security = Security::none());
 
   // Sends one dead letter and logs a warning through the limiter.
   void send(std::string_view reason, std::string_view detail, std::string_view original);

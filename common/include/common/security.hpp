@@ -55,6 +55,8 @@ class Security {
   // Loads the keys the config names. Throws ConfigError on an unreadable or
   // malformed key file, or when curve = true and libzmq lacks CURVE.
   explicit Security(const SecurityConfig& cfg);
+  // No CURVE, loopback-only binds: the defaults, for tests and tools.
+  static const Security& none();
 
   bool curve() const noexcept { return cfg_.curve; }
   const std::set<std::string>& authorized_clients() const noexcept { return authorized_; }

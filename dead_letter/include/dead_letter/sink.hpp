@@ -17,6 +17,7 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/log.hpp"
+#include "common/security.hpp"
 #include "common/socket_monitor.hpp"
 #include "proto/codec.hpp"
 
@@ -34,7 +35,8 @@ std::string format_utc(std::int64_t ts_ns);
 
 class SinkNode {
  public:
-  SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock);
+  SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock,
+           const Security& security = Security::none());
   // Runs until the stop flag is set; returns the exit code.
   int run();
 

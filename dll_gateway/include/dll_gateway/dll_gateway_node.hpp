@@ -19,6 +19,7 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
+#include "common/security.hpp"
 #include "common/socket_monitor.hpp"
 #include "dll_gateway/broker_plugin.hpp"
 #include "dll_gateway/order_desk.hpp"
@@ -39,7 +40,7 @@ class DllGatewayNode {
  public:
   // Binds/connects the sockets; throws std::runtime_error naming the endpoint.
   DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlugin& plugin, OrderStore& store,
-                 const Clock& clock);
+                 const Clock& clock, const Security& security = Security::none());
 
   // Loops until tp::stop_requested(), then writes the final stats.
   void run();

@@ -12,6 +12,7 @@
 
 #include <zmq.hpp>
 
+#include "common/security.hpp"
 #include "common/socket_monitor.hpp"
 #include "common/clock.hpp"
 #include "common/config.hpp"
@@ -47,7 +48,7 @@ class ExecutorNode {
   // Opens the store (config.executor.db_path or <run.dir>/executor.db),
   // rebuilds positions, binds and connects the sockets. Throws on failure.
   ExecutorNode(zmq::context_t& ctx, const Config& config, const Clock& clock,
-               CrashPoint crash_point = CrashPoint::none);
+               CrashPoint crash_point = CrashPoint::none, const Security& security = Security::none());
 
   // Reconciles open orders, then loops until tp::stop_requested() or
   // stop(); writes the final stats. Returns the exit code (0).

@@ -12,6 +12,8 @@
 
 #include <zmq.hpp>
 
+#include "common/security.hpp"
+
 #include "proto/codec.hpp"
 
 namespace tp::executor {
@@ -21,6 +23,7 @@ struct OrderClientOptions {
   int retries = 3;         // attempts after the first
   int backoff_ms = 10;     // pause before retry i: backoff_ms << (i-1), capped
   int max_backoff_ms = 500;
+  const Security* security = nullptr;  // CURVE on tcp; none when null
 };
 
 class OrderClient {
@@ -37,6 +40,7 @@ class OrderClient {
   std::uint64_t bad_replies() const noexcept { return bad_replies_; }  // undecodable or mismatched
 
  private:
+  const Security& security() const { return options_.security ? *options_.security : Security::none(); }
   std::optional<proto::OrderReply> exchange(std::string_view payload, std::string_view client_order_id);
   void reopen();
 

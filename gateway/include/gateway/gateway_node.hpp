@@ -18,6 +18,7 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
+#include "common/security.hpp"
 #include "gateway/csv_tick_reader.hpp"
 #include "gateway/pacer.hpp"
 #include "gateway/synthetic_feed.hpp"
@@ -29,12 +30,18 @@ struct GatewayOptions {
   // Return from run() once every tick is out (max_ticks reached or end of
   // CSV) instead of heartbeating until stopped.
   bool exit_when_done = false;
+  // Publish nothing but heartbeats for this long after binding, so that
+  // subscribers that are already waiting can connect and subscribe before the
+  // first tick (benchmarks and tests that must see every tick).
+  int start_delay_ms = 0;
 };
 
 struct GatewayCounters {
   std::uint64_t ticks_published = 0;
   std::uint64_t heartbeats = 0;
   std::uint64_t csv_rows_skipped = 0;
+  std::int64_t first_tick_ns = 0;  // wall time of the first and last tick published
+  std::int64_t last_tick_ns = 0;
 };
 
 class GatewayNode {
@@ -42,7 +49,8 @@ class GatewayNode {
   // Binds endpoints.ticks and connects the dead-letter sender; opens the CSV
   // file when gateway.source = "csv". Throws on a bind failure or an unusable
   // CSV file (start-up errors).
-  GatewayNode(zmq::context_t& ctx, const tp::Config& cfg, GatewayOptions opts = {});
+  GatewayNode(zmq::context_t& ctx, const tp::Config& cfg, GatewayOptions opts = {},
+              const tp::Security& security = tp::Security::none());
 
   // Runs the loop until `stop` returns true (checked at least every 100 ms)
   // or, with exit_when_done, until everything is published. Writes the final
@@ -56,7 +64,8 @@ class GatewayNode {
   void publish_due(std::int64_t now);
   void publish_synthetic(std::int64_t now);
   void publish_csv(std::int64_t now);
-  void publish(proto::TickEvent& tick);
+  // Stamps gateway_ts_ns = now_wall_ns, encodes and sends on TICK.<instrument>.
+  void publish(proto::TickEvent& tick, std::int64_t now_wall_ns);
   void send_heartbeat();
   void write_stats(std::int64_t now);
   bool limit_reached() const noexcept {

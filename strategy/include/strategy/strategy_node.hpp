@@ -15,6 +15,7 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
+#include "common/security.hpp"
 #include "common/histogram.hpp"
 #include "common/log.hpp"
 #include "common/socket_monitor.hpp"
@@ -31,7 +32,7 @@ class StrategyNode {
   // Throws tp::ConfigError for a bad shard or strategy name and
   // std::runtime_error for an endpoint or journal that cannot be used.
   StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t shard, std::uint32_t shards,
-               const Clock& clock);
+               const Clock& clock, const Security& security = Security::none());
 
   // Loops until tp::stop_requested(), then writes the final stats. Returns 0.
   int run();

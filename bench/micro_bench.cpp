@@ -1,0 +1,638 @@
+// micro_bench: Google Benchmark micro-benchmarks of the hot-path pieces, each
+// beside the baseline it is judged against.
+//   codec/*      proto::Encoder / proto::Decoder for every message type, beside
+//   plain/*      msgpack-c packing the same fields (MSGPACK_DEFINE_ARRAY) into a
+//                reused sbuffer, and msgpack::unpack (reused zone) + convert;
+//   indicator/*  Sma, Ema, Rsi, RollingMin, RollingMax at windows 20, 200, 2000;
+//   tick_path/*  a strategy's whole per-tick work (topic lookup, decode, seq
+//                tracking, feed monitor, latency histogram, strategy update), as
+//                StrategyNode::on_tick does it, for 10..10000 instruments;
+//   gateway/*    the gateway's per-tick work before the socket (feed + encode);
+//   dedupe/*     the executor's durable signal-id lookup (SQLite, WAL/NORMAL)
+//                in a database of TP_BENCH_DEDUPE_IDS ids (default 100000);
+//   risk/*       the executor's pre-trade risk check.
+// Every benchmark also reports allocs_per_op (global operator new is counted).
+// After the runs a summary prints (from CPU time per op) the codec/plain ratios (target <= 1.5) and
+// the flatness of the per-tick cost over windows and instrument counts
+// (target: max/min <= 1.2); --summary_out=FILE writes the same as JSON.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <new>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <msgpack.hpp>
+
+#include "common/clock.hpp"
+#include "common/config.hpp"
+#include "common/histogram.hpp"
+#include "executor/risk.hpp"
+#include "executor/store.hpp"
+#include "gateway/synthetic_feed.hpp"
+#include "proto/codec.hpp"
+#include "proto/messages.hpp"
+#include "strategy/feed.hpp"
+#include "strategy/indicators.hpp"
+#include "strategy/strategies.hpp"
+
+// ---- allocation counting ----------------------------------------------------
+
+namespace {
+std::atomic<std::uint64_t> g_allocs{0};
+}  // namespace
+
+void* operator new(std::size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+MSGPACK_ADD_ENUM(proto::Side);
+MSGPACK_ADD_ENUM(proto::OrderStatus);
+MSGPACK_ADD_ENUM(proto::AckStatus);
+
+namespace {
+
+// Counts allocations over a benchmark's timed loop.
+class AllocScope {
+ public:
+  explicit AllocScope(benchmark::State& state) : state_(state), start_(g_allocs.load()) {}
+  ~AllocScope() {
+    const auto n = g_allocs.load() - start_;
+    state_.counters["allocs_per_op"] =
+        benchmark::Counter(static_cast<double>(n), benchmark::Counter::kAvgIterations);
+  }
+
+ private:
+  benchmark::State& state_;
+  std::uint64_t start_;
+};
+
+// ---- the same messages as plain msgpack-c structs ---------------------------
+// Each holds the envelope ([type, version]) and the fields in wire order, so
+// that both sides produce the same bytes and the comparison is the codec's
+// own overhead (field checks, validation, error values).
+
+struct PlainTick : proto::TickEvent {
+  std::uint8_t t = 1;
+  std::uint32_t v = 1;
+  MSGPACK_DEFINE_ARRAY(t, v, instrument, bid, ask, bid_volume, ask_volume, source_ts_ns, seq, gateway_ts_ns)
+};
+struct PlainHeartbeat : proto::Heartbeat {
+  std::uint8_t t = 2;
+  std::uint32_t v = 1;
+  MSGPACK_DEFINE_ARRAY(t, v, source, seq, ts_ns, ticks_sent)
+};
+struct PlainSignal : proto::TradingSignal {
+  std::uint8_t t = 3;
+  std::uint32_t v = 1;
+  MSGPACK_DEFINE_ARRAY(t, v, signal_id, strategy, instance, instrument, action, quantity, trigger_price, confidence,
+                       created_ts_ns, expires_ts_ns, causation_seq, causation_ts_ns)
+};
+struct PlainOrderRequest : proto::OrderRequest {
+  std::uint8_t t = 4;
+  std::uint32_t v = 1;
+  MSGPACK_DEFINE_ARRAY(t, v, client_order_id, signal_id, instrument, side, quantity, price_hint, sent_ts_ns)
+};
+struct PlainOrderQuery : proto::OrderQuery {
+  std::uint8_t t = 5;
+  std::uint32_t v = 1;
+  MSGPACK_DEFINE_ARRAY(t, v, client_order_id, sent_ts_ns)
+};
+struct PlainOrderReply : proto::OrderReply {
+  std::uint8_t t = 6;
+  std::uint32_t v = 1;
+  MSGPACK_DEFINE_ARRAY(t, v, client_order_id, order_id, status, filled_quantity, fill_price, reason, duplicate,
+                       broker_ts_ns)
+};
+struct PlainOrderEvent : proto::OrderEvent {
+  std::uint8_t t = 7;
+  std::uint32_t v = 1;
+  MSGPACK_DEFINE_ARRAY(t, v, order_id, client_order_id, signal_id, instrument, side, status, quantity,
+                       filled_quantity, fill_price, reason, created_ts_ns, event_ts_ns, causation_ts_ns)
+};
+struct PlainSignalAck : proto::SignalAck {
+  std::uint8_t t = 8;
+  std::uint32_t v = 1;
+  MSGPACK_DEFINE_ARRAY(t, v, signal_id, status, reason, ts_ns)
+};
+struct PlainDeadLetter : proto::DeadLetter {
+  std::uint8_t t = 9;
+  std::uint32_t v = 1;
+  // `original` is msgpack bin on the wire; pack it through a bin view.
+  template <class Packer>
+  void msgpack_pack(Packer& p) const {
+    p.pack_array(7).pack(t).pack(v).pack(source).pack(reason).pack(detail).pack(ts_ns);
+    p.pack_bin(static_cast<std::uint32_t>(original.size()));
+    p.pack_bin_body(original.data(), static_cast<std::uint32_t>(original.size()));
+  }
+  void msgpack_unpack(const msgpack::object& o) {
+    if (o.type != msgpack::type::ARRAY || o.via.array.size < 7) throw msgpack::type_error();
+    const auto* f = o.via.array.ptr;
+    f[0].convert(t);
+    f[1].convert(v);
+    f[2].convert(source);
+    f[3].convert(reason);
+    f[4].convert(detail);
+    f[5].convert(ts_ns);
+    if (f[6].type != msgpack::type::BIN) throw msgpack::type_error();
+    original.assign(f[6].via.bin.ptr, f[6].via.bin.size);
+  }
+};
+
+constexpr std::int64_t t0 = 1'750'000'000'000'000'000;
+
+proto::TickEvent sample_tick() {
+  return {"EURUSD", 1.08501, 1.08512, 1'500'000, 2'300'000, t0, 123456, t0 + 2500};
+}
+proto::Heartbeat sample_heartbeat() { return {"gateway", 42, t0, 1'000'000}; }
+proto::TradingSignal sample_signal() {
+  return {"sma_crossover.1.1750000000000.1234", "sma_crossover", 1, "EURUSD", proto::Side::buy, 1000, 1.08512, 0.75,
+          t0, t0 + 5'000'000'000, 123456, t0 - 1000};
+}
+proto::OrderRequest sample_order_request() {
+  return {"C-sma_crossover.1.1750000000000.1234", "sma_crossover.1.1750000000000.1234", "EURUSD", proto::Side::sell,
+          1000, 1.08501, t0};
+}
+proto::OrderQuery sample_order_query() { return {"C-sma_crossover.1.1750000000000.1234", t0}; }
+proto::OrderReply sample_order_reply() {
+  return {"C-sma_crossover.1.1750000000000.1234", "SIM-000123", proto::OrderStatus::filled, 1000, 1.08512, "", false,
+          t0};
+}
+proto::OrderEvent sample_order_event() {
+  return {"SIM-000123", "C-sma_crossover.1.1750000000000.1234", "sma_crossover.1.1750000000000.1234", "EURUSD",
+          proto::Side::buy, proto::OrderStatus::filled, 1000, 1000, 1.08512, "", t0, t0 + 90'000, t0 - 1000};
+}
+proto::SignalAck sample_signal_ack() {
+  return {"sma_crossover.1.1750000000000.1234", proto::AckStatus::accepted, "", t0};
+}
+proto::DeadLetter sample_dead_letter() {
+  return {"strategy:1", "malformed", "truncated msgpack", t0, std::string(64, '\x93')};
+}
+
+template <class T>
+proto::Result<T> decode_with(proto::Decoder& d, proto::Bytes b) {
+  if constexpr (std::is_same_v<T, proto::TickEvent>) return d.decode_tick(b);
+  else if constexpr (std::is_same_v<T, proto::Heartbeat>) return d.decode_heartbeat(b);
+  else if constexpr (std::is_same_v<T, proto::TradingSignal>) return d.decode_signal(b);
+  else if constexpr (std::is_same_v<T, proto::OrderRequest>) return d.decode_order_request(b);
+  else if constexpr (std::is_same_v<T, proto::OrderQuery>) return d.decode_order_query(b);
+  else if constexpr (std::is_same_v<T, proto::OrderReply>) return d.decode_order_reply(b);
+  else if constexpr (std::is_same_v<T, proto::OrderEvent>) return d.decode_order_event(b);
+  else if constexpr (std::is_same_v<T, proto::SignalAck>) return d.decode_signal_ack(b);
+  else return d.decode_dead_letter(b);
+}
+
+template <class T, class Plain>
+void register_codec(const std::string& name, T (*make)()) {
+  benchmark::RegisterBenchmark(("codec/encode/" + name).c_str(), [make](benchmark::State& state) {
+    const T msg = make();
+    proto::Encoder enc;
+    AllocScope a(state);
+    for (auto _ : state) benchmark::DoNotOptimize(enc.encode(msg).size());
+  });
+  benchmark::RegisterBenchmark(("plain/encode/" + name).c_str(), [make](benchmark::State& state) {
+    Plain msg;
+    static_cast<T&>(msg) = make();
+    msgpack::sbuffer buf(512);
+    AllocScope a(state);
+    for (auto _ : state) {
+      buf.clear();
+      msgpack::pack(buf, msg);
+      benchmark::DoNotOptimize(buf.size());
+    }
+  });
+  benchmark::RegisterBenchmark(("codec/decode/" + name).c_str(), [make](benchmark::State& state) {
+    const std::string bytes = proto::encode_to_string(make());
+    proto::Decoder dec;
+    AllocScope a(state);
+    for (auto _ : state) {
+      auto r = decode_with<T>(dec, proto::as_bytes(bytes));
+      if (!r) state.SkipWithError("decode failed");
+      benchmark::DoNotOptimize(r);
+    }
+  });
+  benchmark::RegisterBenchmark(("plain/decode/" + name).c_str(), [make](benchmark::State& state) {
+    Plain src;
+    static_cast<T&>(src) = make();
+    msgpack::sbuffer buf;
+    msgpack::pack(buf, src);
+    if (std::string_view(buf.data(), buf.size()) != proto::encode_to_string(make()))
+      state.SkipWithError("plain bytes differ from the codec's");
+    msgpack::zone zone;
+    Plain out;
+    AllocScope a(state);
+    for (auto _ : state) {
+      zone.clear();
+      std::size_t off = 0;
+      msgpack::object o = msgpack::unpack(zone, buf.data(), buf.size(), off);
+      o.convert(out);
+      benchmark::DoNotOptimize(out);
+    }
+  });
+  // msgpack-c's v1 parser keeps its stack in a fixed array; the default (v3)
+  // parser allocates two std::vector stacks per unpack.
+  benchmark::RegisterBenchmark(("plain_v1/decode/" + name).c_str(), [make](benchmark::State& state) {
+    Plain src;
+    static_cast<T&>(src) = make();
+    msgpack::sbuffer buf;
+    msgpack::pack(buf, src);
+    msgpack::zone zone;
+    Plain out;
+    AllocScope a(state);
+    for (auto _ : state) {
+      zone.clear();
+      std::size_t off = 0;
+      bool referenced = false;
+      msgpack::object o =
+          msgpack::v1::unpack(zone, buf.data(), buf.size(), off, referenced, nullptr, nullptr, msgpack::unpack_limit());
+      o.convert(out);
+      benchmark::DoNotOptimize(out);
+    }
+  });
+}
+
+// ---- indicators -------------------------------------------------------------
+
+std::vector<double> random_walk(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> step(0.0, 0.0001);
+  std::vector<double> v(n);
+  double x = 1.085;
+  for (auto& p : v) {
+    x += step(rng);
+    p = x;
+  }
+  return v;
+}
+
+template <class Ind>
+void bm_indicator(benchmark::State& state) {
+  const auto prices = random_walk(1 << 16, 7);
+  Ind ind(static_cast<std::size_t>(state.range(0)));
+  // Warm up past the window so that the steady state is measured.
+  for (std::size_t i = 0; i < 3 * static_cast<std::size_t>(state.range(0)); ++i) ind.update(prices[i & 0xffff]);
+  std::size_t i = 0;
+  AllocScope a(state);
+  for (auto _ : state) {
+    ind.update(prices[i++ & 0xffff]);
+    benchmark::DoNotOptimize(ind.value());
+  }
+}
+
+// ---- a strategy's per-tick path --------------------------------------------
+
+// Encoded ticks, one per instrument, with the seq field at a known offset so
+// that it can be advanced in place (seq >= 2^56 keeps msgpack's 9-byte form).
+struct TickFixture {
+  std::vector<std::string> topics;
+  std::vector<std::string> payloads;
+  std::vector<std::size_t> seq_offset;
+  std::uint64_t seq = (std::uint64_t{1} << 56) + 1;
+
+  explicit TickFixture(std::size_t n) {
+    const auto prices = random_walk(n, 11);
+    for (std::size_t i = 0; i < n; ++i) {
+      proto::TickEvent t = sample_tick();
+      t.instrument = "SYM" + std::to_string(i);
+      t.bid = prices[i];
+      t.ask = prices[i] + 0.0001;
+      t.seq = seq;
+      t.gateway_ts_ns = tp::wall_ns();
+      std::string p = proto::encode_to_string(t);
+      const char marker[9] = {'\xcf', 1, 0, 0, 0, 0, 0, 0, 1};
+      auto pos = p.find(std::string_view(marker, 9));
+      if (pos == std::string::npos) throw std::logic_error("seq marker not found");
+      topics.push_back(std::string(proto::tick_topic(t.instrument)));
+      payloads.push_back(std::move(p));
+      seq_offset.push_back(pos + 1);
+    }
+  }
+  // Advances instrument i's seq (one per full round of instruments).
+  std::string_view next_payload(std::size_t i) {
+    auto& p = payloads[i];
+    std::uint64_t s = seq + 1;  // every instrument's seq moves in step
+    if (i + 1 == payloads.size()) ++seq;
+    for (int b = 7; b >= 0; --b) {
+      p[seq_offset[i] + static_cast<std::size_t>(7 - b)] = static_cast<char>((s >> (8 * b)) & 0xff);
+    }
+    return p;
+  }
+};
+
+struct Instrument {
+  std::string symbol;
+  tp::strategy::SeqTracker seq;
+  std::unique_ptr<tp::strategy::Strategy> strategy;
+};
+
+struct TransparentHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+// Map = the node's std::map<std::string, Instrument, std::less<>>, or a hash
+// map with heterogeneous lookup (the suggested replacement).
+template <class Map>
+void bm_tick_path(benchmark::State& state, const std::string& strategy_name) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  TickFixture fx(n);
+  tp::StrategyConfig cfg;
+  cfg.name = strategy_name;
+  Map by_topic;
+  for (std::size_t i = 0; i < n; ++i) {
+    by_topic.emplace(fx.topics[i], Instrument{"SYM" + std::to_string(i), {}, tp::strategy::make_strategy(cfg)});
+  }
+  proto::Decoder decoder;
+  tp::LatencyHistogram latency;
+  tp::strategy::FeedMonitor feed(2'000'000'000);
+  tp::SystemClock clock;
+  std::uint64_t decisions = 0, stale = 0;
+  // One warm-up round: every instrument's first tick.
+  std::size_t i = 0;
+  auto one_tick = [&](std::size_t k) {
+    const std::string_view topic = fx.topics[k];
+    const std::string_view payload = fx.next_payload(k);
+    auto it = by_topic.find(topic);
+    if (it == by_topic.end()) return;
+    auto decoded = decoder.decode_tick(proto::as_bytes(payload));
+    if (!decoded) return;
+    const auto& tick = decoded.value();
+    auto& inst = it->second;
+    if (tick.instrument != inst.symbol) return;
+    const auto now = clock.now_ns();
+    if (tick.gateway_ts_ns > 0 && now >= tick.gateway_ts_ns) latency.record(now - tick.gateway_ts_ns);
+    const bool alive = feed.alive(now);
+    feed.on_activity(now);
+    if (inst.seq.on_seq(tick.seq) == tp::strategy::SeqVerdict::stale) {
+      ++stale;
+      return;
+    }
+    if (auto d = inst.strategy->on_mid((tick.bid + tick.ask) / 2.0); d && alive) ++decisions;
+  };
+  for (std::size_t k = 0; k < 3 * n; ++k) one_tick(k % n);  // whole rounds: the timed loop starts at 0
+  AllocScope a(state);
+  for (auto _ : state) {
+    one_tick(i);
+    if (++i == n) i = 0;
+  }
+  if (stale != 0) state.SkipWithError("stale ticks: the fixture's seq did not advance");
+  benchmark::DoNotOptimize(decisions);
+}
+
+// ---- gateway per-tick work --------------------------------------------------
+
+void bm_gateway_next_encode(benchmark::State& state) {
+  std::vector<tp::Instrument> insts = tp::Config{}.instruments;
+  gateway::SyntheticFeed feed(insts, 42);
+  proto::Encoder enc;
+  tp::SystemClock clock;
+  AllocScope a(state);
+  for (auto _ : state) {
+    auto tick = feed.next(clock.now_ns());
+    tick.gateway_ts_ns = clock.now_ns();
+    benchmark::DoNotOptimize(enc.encode(tick).size());
+  }
+}
+
+// ---- executor: dedupe lookup, risk -----------------------------------------
+
+struct DedupeDb {
+  std::filesystem::path dir;
+  std::unique_ptr<tp::executor::ExecutorStore> store;
+  std::size_t ids = 0;
+  DedupeDb() {
+    const char* env = std::getenv("TP_BENCH_DEDUPE_IDS");
+    ids = env ? std::strtoull(env, nullptr, 10) : 100000;
+    if (ids == 0) ids = 1;
+    char tmpl[] = "/tmp/tp_bench_dedupe_XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    dir = tmpl;
+    store = std::make_unique<tp::executor::ExecutorStore>((dir / "executor.db").string(), tp::wall_ns());
+    proto::TradingSignal s = sample_signal();
+    for (std::size_t i = 0; i < ids; ++i) {
+      s.signal_id = "sma_crossover.1.1750000000000." + std::to_string(i);
+      store->record_rejected(s, "bench", tp::wall_ns());
+    }
+  }
+  ~DedupeDb() {
+    store.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+};
+
+DedupeDb& dedupe_db() {
+  static DedupeDb db;
+  return db;
+}
+
+void bm_dedupe(benchmark::State& state, bool seen) {
+  auto& db = dedupe_db();
+  std::vector<std::string> ids;
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 1024; ++i) {
+    const auto n = rng() % db.ids;
+    ids.push_back("sma_crossover.1.1750000000000." + std::to_string(seen ? n : n + db.ids));
+  }
+  std::size_t i = 0, found = 0;
+  for (auto _ : state) {
+    found += db.store->find_signal(ids[i++ & 1023]).has_value();
+  }
+  if ((found != 0) != seen) state.SkipWithError("lookup gave the wrong answer");
+  state.counters["db_ids"] = static_cast<double>(db.ids);
+}
+
+void bm_risk(benchmark::State& state, bool pass) {
+  tp::RiskConfig limits;
+  proto::TradingSignal s = sample_signal();
+  if (!pass) s.quantity = 2 * limits.max_order_quantity;
+  double position = 5000;
+  std::size_t refused = 0;
+  AllocScope a(state);
+  for (auto _ : state) {
+    auto r = tp::executor::check_risk(s, position, limits);
+    refused += r.has_value();
+    benchmark::DoNotOptimize(r);
+  }
+  if ((refused != 0) == pass) state.SkipWithError("risk check gave the wrong answer");
+}
+
+// ---- summary ---------------------------------------------------------------
+
+// Passes everything to the console and keeps ns/op per benchmark name.
+class CollectingReporter : public benchmark::ConsoleReporter {
+ public:
+  std::map<std::string, double> ns;
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const auto& r : runs) {
+      if (r.error_occurred) continue;
+      // With --benchmark_repetitions the median stands for the name.
+      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
+      if (r.run_type != Run::RT_Iteration && !median) continue;
+      if (r.run_type == Run::RT_Iteration && r.repetitions > 1) continue;
+      const double mult = benchmark::GetTimeUnitMultiplier(r.time_unit);  // units per second
+      // CPU time: on a shared machine the wall time of a single-threaded
+      // loop also counts the time other processes had the core.
+      ns[r.run_name.str()] = r.GetAdjustedCPUTime() / mult * 1e9;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+};
+
+std::string fmt_num(double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string summary_out;
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view a(argv[i]);
+    if (a.starts_with("--summary_out=")) summary_out = std::string(a.substr(14));
+    else args.push_back(argv[i]);
+  }
+  int n_args = static_cast<int>(args.size());
+
+  const std::vector<std::string> types = {"tick",        "heartbeat",   "signal",     "order_request", "order_query",
+                                          "order_reply", "order_event", "signal_ack", "dead_letter"};
+  register_codec<proto::TickEvent, PlainTick>("tick", sample_tick);
+  register_codec<proto::Heartbeat, PlainHeartbeat>("heartbeat", sample_heartbeat);
+  register_codec<proto::TradingSignal, PlainSignal>("signal", sample_signal);
+  register_codec<proto::OrderRequest, PlainOrderRequest>("order_request", sample_order_request);
+  register_codec<proto::OrderQuery, PlainOrderQuery>("order_query", sample_order_query);
+  register_codec<proto::OrderReply, PlainOrderReply>("order_reply", sample_order_reply);
+  register_codec<proto::OrderEvent, PlainOrderEvent>("order_event", sample_order_event);
+  register_codec<proto::SignalAck, PlainSignalAck>("signal_ack", sample_signal_ack);
+  register_codec<proto::DeadLetter, PlainDeadLetter>("dead_letter", sample_dead_letter);
+
+  const std::vector<std::int64_t> windows = {20, 200, 2000};
+  const std::vector<std::string> indicators = {"sma", "ema", "rsi", "rolling_min", "rolling_max"};
+  auto reg_ind = [&](const std::string& name, void (*fn)(benchmark::State&)) {
+    auto* b = benchmark::RegisterBenchmark(("indicator/" + name).c_str(), fn);
+    for (auto w : windows) b->Arg(w);
+  };
+  reg_ind("sma", bm_indicator<tp::strategy::Sma>);
+  reg_ind("ema", bm_indicator<tp::strategy::Ema>);
+  reg_ind("rsi", bm_indicator<tp::strategy::Rsi>);
+  reg_ind("rolling_min", bm_indicator<tp::strategy::RollingMin>);
+  reg_ind("rolling_max", bm_indicator<tp::strategy::RollingMax>);
+
+  const std::vector<std::int64_t> counts = {10, 100, 1000, 10000};
+  using OrderedMap = std::map<std::string, Instrument, std::less<>>;
+  using HashMap = std::unordered_map<std::string, Instrument, TransparentHash, std::equal_to<>>;
+  const std::vector<std::string> paths = {"tick_path/sma_crossover", "tick_path/every_nth",
+                                          "tick_path_hashmap/sma_crossover"};
+  {
+    auto* b = benchmark::RegisterBenchmark("tick_path/sma_crossover",
+                                           [](benchmark::State& s) { bm_tick_path<OrderedMap>(s, "sma_crossover"); });
+    for (auto c : counts) b->Arg(c);
+    b = benchmark::RegisterBenchmark("tick_path/every_nth",
+                                     [](benchmark::State& s) { bm_tick_path<OrderedMap>(s, "every_nth"); });
+    for (auto c : counts) b->Arg(c);
+    b = benchmark::RegisterBenchmark("tick_path_hashmap/sma_crossover",
+                                     [](benchmark::State& s) { bm_tick_path<HashMap>(s, "sma_crossover"); });
+    for (auto c : counts) b->Arg(c);
+  }
+  benchmark::RegisterBenchmark("gateway/next_and_encode", bm_gateway_next_encode);
+  benchmark::RegisterBenchmark("dedupe/find_seen", [](benchmark::State& s) { bm_dedupe(s, true); });
+  benchmark::RegisterBenchmark("dedupe/find_unseen", [](benchmark::State& s) { bm_dedupe(s, false); });
+  benchmark::RegisterBenchmark("risk/check_pass", [](benchmark::State& s) { bm_risk(s, true); });
+  benchmark::RegisterBenchmark("risk/check_refuse", [](benchmark::State& s) { bm_risk(s, false); });
+
+  benchmark::Initialize(&n_args, args.data());
+  if (benchmark::ReportUnrecognizedArguments(n_args, args.data())) return 1;
+  CollectingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+
+  const auto& ns = reporter.ns;
+  auto get = [&](const std::string& k) -> double {
+    auto it = ns.find(k);
+    return it == ns.end() ? 0.0 : it->second;
+  };
+  std::string json = "{\n  \"codec\": [";
+  std::printf("\n== codec vs plain msgpack-c (ns/op; target codec <= 1.5x plain)\n");
+  std::printf("%-14s %10s %10s %7s   %10s %10s %7s %10s\n", "message", "enc codec", "enc plain", "ratio", "dec codec",
+              "dec plain", "ratio", "dec v1");
+  bool first = true;
+  for (const auto& t : types) {
+    const double ec = get("codec/encode/" + t), ep = get("plain/encode/" + t);
+    const double dc = get("codec/decode/" + t), dp = get("plain/decode/" + t);
+    if (ec == 0 && dc == 0) continue;
+    const double er = ep > 0 ? ec / ep : 0, dr = dp > 0 ? dc / dp : 0;
+    const double dv1 = get("plain_v1/decode/" + t);
+    std::printf("%-14s %10.1f %10.1f %6.2fx   %10.1f %10.1f %6.2fx %10.1f\n", t.c_str(), ec, ep, er, dc, dp, dr, dv1);
+    json += std::string(first ? "" : ",") + "\n    {\"message\": \"" + t + "\", \"encode_ns\": " + fmt_num(ec) +
+            ", \"plain_encode_ns\": " + fmt_num(ep) + ", \"encode_ratio\": " + fmt_num(er) +
+            ", \"decode_ns\": " + fmt_num(dc) + ", \"plain_decode_ns\": " + fmt_num(dp) +
+            ", \"decode_ratio\": " + fmt_num(dr) + ", \"plain_v1_decode_ns\": " + fmt_num(dv1) +
+            ", \"target\": 1.5}";
+    first = false;
+  }
+  json += "\n  ],\n  \"flatness\": [";
+  std::printf("\n== per-update cost over sizes (ns/op; target max/min <= 1.2)\n");
+  first = true;
+  auto flat_row = [&](const std::string& name, const std::vector<std::int64_t>& sizes) {
+    std::vector<double> v;
+    for (auto s : sizes) v.push_back(get(name + "/" + std::to_string(s)));
+    if (std::any_of(v.begin(), v.end(), [](double x) { return x <= 0; })) return;
+    const double spread = *std::max_element(v.begin(), v.end()) / *std::min_element(v.begin(), v.end());
+    std::printf("%-34s", name.c_str());
+    std::string sizes_json, ns_json;
+    for (std::size_t k = 0; k < v.size(); ++k) {
+      std::printf(" %6lld:%8.1f", static_cast<long long>(sizes[k]), v[k]);
+      sizes_json += (k ? ", " : "") + std::to_string(sizes[k]);
+      ns_json += (k ? ", " : "") + fmt_num(v[k]);
+    }
+    std::printf("   max/min %.2f\n", spread);
+    json += std::string(first ? "" : ",") + "\n    {\"name\": \"" + name + "\", \"sizes\": [" + sizes_json +
+            "], \"ns\": [" + ns_json + "], \"max_over_min\": " + fmt_num(spread) + ", \"target\": 1.2}";
+    first = false;
+  };
+  for (const auto& ind : indicators) flat_row("indicator/" + ind, windows);
+  for (const auto& p : paths) flat_row(p, counts);
+  json += "\n  ],\n  \"other_ns\": {";
+  first = true;
+  std::printf("\n== other (ns/op)\n");
+  for (const char* k : {"gateway/next_and_encode", "dedupe/find_seen", "dedupe/find_unseen", "risk/check_pass",
+                        "risk/check_refuse"}) {
+    const double v = get(k);
+    if (v <= 0) continue;
+    std::printf("%-34s %10.1f\n", k, v);
+    json += std::string(first ? "" : ",") + "\n    \"" + k + "\": " + fmt_num(v);
+    first = false;
+  }
+  json += "\n  }\n}\n";
+  if (!summary_out.empty()) {
+    std::ofstream f(summary_out);
+    f << json;
+    if (!f) {
+      std::fprintf(stderr, "cannot write %s\n", summary_out.c_str());
+      return 1;
+    }
+  }
+  return 0;
+}
