@@ -35,13 +35,13 @@ def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
 class Deployment:
     """A deployment in a temporary directory: config file, run dir, logs."""
 
-    def __init__(self, extra_toml=""):
+    def __init__(self, extra_toml="", endpoints=None):
         self.tmp = tempfile.TemporaryDirectory(prefix="tp_it_")
         self.dir = self.tmp.name
         self.run_dir = os.path.join(self.dir, "run")
         os.makedirs(os.path.join(self.run_dir, "logs"))
-        self.endpoints = {name: f"ipc://{self.dir}/{name}.sock" for name in
-                          ("ticks", "signals", "order_events", "orders", "dead_letters")}
+        self.endpoints = endpoints or {name: f"ipc://{self.dir}/{name}.sock" for name in
+                                       ("ticks", "signals", "order_events", "orders", "dead_letters")}
         self.config = os.path.join(self.dir, "deploy.toml")
         lines = ["[run]", f'dir = "{self.run_dir}"', "stats_interval_ms = 200", "", "[endpoints]"]
         lines += [f'{k} = "{v}"' for k, v in self.endpoints.items()]

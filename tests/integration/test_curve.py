@@ -1,0 +1,126 @@
+"""CURVE on every tcp link: the whole pipeline over loopback tcp with keys
+from tp_keygen and a ZAP allowlist. An allowlisted client is served; a
+stranger's key, a plain client and a client expecting another server key get
+nothing; secrets never reach a log; a loose secret key file stops a program."""
+
+import os
+import socket
+import subprocess
+import time
+import unittest
+
+import zmq
+
+import pipeline
+import tp_proto
+
+
+def free_tcp_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def read_key(path):
+    with open(path) as f:
+        return next(line.strip() for line in f if line.strip() and not line.startswith("#"))
+
+
+class CurvePipeline(unittest.TestCase):
+    def setUp(self):
+        missing = pipeline.missing_binaries()
+        self.assertFalse(missing, f"programs not built in TP_BIN_DIR={pipeline.BIN_DIR!r}: {missing}")
+        names = ["ticks", "signals", "order_events", "orders", "dead_letters"]
+        self.endpoints = {n: f"tcp://127.0.0.1:{p}" for n, p in zip(names, free_tcp_ports(5))}
+        # Keys first: the deployment's [security] section names their files.
+        self.d = pipeline.Deployment(endpoints=self.endpoints)
+        self.addCleanup(self.d.close)
+        k = self.keys = os.path.join(self.d.dir, "keys")
+        subprocess.run([os.path.join(pipeline.BIN_DIR, "tp_keygen"), "--out", k,
+                        "server", "client", "stranger"], check=True, capture_output=True, timeout=30)
+        with open(os.path.join(k, "authorized"), "w") as f:
+            f.write(read_key(os.path.join(k, "client.key")) + "\n")
+        with open(self.d.config, "a") as f:
+            f.write(f"""
+[gateway]
+rate = 1000
+
+[strategy]
+instances = 1
+
+[strategy.sma_crossover]
+fast = 2
+slow = 5
+
+[security]
+curve = true
+server_public_key = "{k}/server.key"
+server_secret_key = "{k}/server.key_secret"
+client_public_key = "{k}/client.key"
+client_secret_key = "{k}/client.key_secret"
+authorized_clients = "{k}/authorized"
+""")
+        self.ctx = zmq.Context()
+        self.addCleanup(lambda: self.ctx.destroy(linger=0))
+
+    def subscriber(self, public=None, secret=None, server=None):
+        s = self.ctx.socket(zmq.SUB)
+        if public:
+            s.curve_publickey = public.encode()
+            s.curve_secretkey = secret.encode()
+            s.curve_serverkey = server.encode()
+        s.setsockopt(zmq.SUBSCRIBE, b"TICK.")
+        s.connect(self.endpoints["ticks"])
+        return s
+
+    def test_encrypted_pipeline_serves_only_allowlisted_clients(self):
+        d = self.d
+        for name in ("dead_letter", "dll_gateway", "executor"):
+            d.start(name)
+        d.start("strategy:0", "--shard", "0", "--shards", "1")
+        d.start("gateway")
+        pipeline.wait_for(lambda: d.stat("executor", "fills") >= 5, timeout=40,
+                          what="fills over CURVE links")
+
+        k = lambda name: read_key(os.path.join(self.keys, name))  # noqa: E731
+        server = k("server.key")
+        allowed = self.subscriber(k("client.key"), k("client.key_secret"), server)
+        stranger = self.subscriber(k("stranger.key"), k("stranger.key_secret"), server)
+        plain = self.subscriber()
+        wrong_server = self.subscriber(k("client.key"), k("client.key_secret"), k("stranger.key"))
+
+        self.assertTrue(allowed.poll(10000), "the allowlisted client got no tick")
+        name, tick = tp_proto.decode(allowed.recv_multipart()[1])
+        self.assertEqual(name, "tick")
+        deadline = time.monotonic() + 2.0  # ticks flow at 1000/s: 2 s of silence is telling
+        while time.monotonic() < deadline:
+            for s, who in ((stranger, "stranger"), (plain, "plain"), (wrong_server, "wrong server key")):
+                self.assertFalse(s.poll(0), f"the {who} client received ticks")
+            time.sleep(0.05)
+        self.assertGreater(d.stat("gateway", "ticks_published"), 1000)
+
+        for name in ("gateway", "strategy:0", "executor", "dll_gateway", "dead_letter"):
+            self.assertEqual(d.stop(name), 0, name)
+        secrets = [k(f"{n}.key_secret") for n in ("server", "client", "stranger")]
+        for name in ("gateway", "strategy:0", "executor", "dll_gateway", "dead_letter"):
+            log = d.log(name)
+            for secret in secrets:
+                self.assertNotIn(secret, log, f"a secret key appears in the {name} log")
+
+    def test_loose_secret_key_file_stops_a_program_with_one_clear_line(self):
+        os.chmod(os.path.join(self.keys, "server.key_secret"), 0o644)
+        out = subprocess.run([os.path.join(pipeline.BIN_DIR, "dead_letter"), "--config", self.d.config],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("security.server_secret_key", out.stderr)
+        self.assertIn("server.key_secret", out.stderr)
+        self.assertNotIn("terminate called", out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
