@@ -6,7 +6,9 @@ function(tp_set_warnings target)
     -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
     -Wno-sign-conversion -Wno-conversion
     # Designated initializers that leave fields at their defaults are intended.
-    -Wno-missing-field-initializers)
+    -Wno-missing-field-initializers
+    # GCC 12 reports std::string copies inside libstdc++ at -O3 (GCC bug 105329).
+    $<$<CXX_COMPILER_ID:GNU>:-Wno-restrict>)
   if(TP_WARNINGS_AS_ERRORS)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
