@@ -50,12 +50,18 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
               OrderClientOptions{.timeout_ms = std::max(1, config.executor.order_timeout_ms),
                                  .retries = std::max(0, config.executor.order_retries),
                                  .security = &security}),
-      dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock, security) {
+      dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock, security),
+      breaker_(breaker_options, clock) {
+  held_ = store_.count_in_state(OrderState::held);
+  last_broker_exchange_ns_ = monotonic_ns();  // the first idle probe comes liveness_idle_ns after start
   security.bind(signals_, config.endpoints.signals);
   security.bind(events_, config.endpoints.order_events);
 }
 
 int ExecutorNode::run() {
+  // Stats first: they tell the supervisor this process is up even when the
+  // start-up reconcile waits on an absent dll_gateway.
+  write_stats();
   reconcile();
   const std::int64_t stats_every = std::int64_t{std::max(1, config_.run.stats_interval_ms)} * ns_per_ms;
   std::int64_t next_stats = monotonic_ns() + stats_every;
@@ -138,6 +144,12 @@ void ExecutorNode::handle_signal(const proto::TradingSignal& signal, std::string
   order.causation_ts_ns = signal.causation_ts_ns;
   order.created_ns = now;
   order.updated_ns = now;
+  order.expires_ns = signal.expires_ts_ns;
+  // While the breaker is not closed (or older orders are still held, which
+  // keeps the orders in their arrival order) the order is HELD: recorded and
+  // acked, sent by reconcile() once dll_gateway answers again.
+  const bool hold = held_ > 0 || breaker_.state() != BreakerState::closed;
+  if (hold) order.state = OrderState::held;
   // Write-ahead: the signal and the intent are durable before anything leaves.
   if (!store_.record_accepted(signal, order, now)) {
     ++counters_.duplicates;
@@ -160,6 +172,11 @@ void ExecutorNode::handle_signal(const proto::TradingSignal& signal, std::string
   ev.causation_ts_ns = order.causation_ts_ns;
   publish_event(ev);
 
+  if (hold) {
+    ++held_;
+    ++counters_.orders_held;
+    return;
+  }
   send_order(order);
 }
 
@@ -187,7 +204,7 @@ void ExecutorNode::reject(const proto::TradingSignal& signal, const std::string&
   publish_ack(signal, proto::AckStatus::rejected, reason);
 }
 
-void ExecutorNode::send_order(const OrderRecord& order) {
+bool ExecutorNode::send_order(const OrderRecord& order) {
   proto::OrderRequest req;
   req.client_order_id = order.client_order_id;
   req.signal_id = order.signal_id;
@@ -198,13 +215,52 @@ void ExecutorNode::send_order(const OrderRecord& order) {
   req.sent_ts_ns = clock_.now_ns();
   ++counters_.orders_sent;
   auto reply = orders_.request(req);
+  broker_answered(reply.has_value());
   if (!reply) {
     ++counters_.order_timeouts;
     store_.set_state(order.client_order_id, OrderState::unknown, clock_.now_ns());
-    return;  // reconcile() asks again later, with the same id
+    return false;  // reconcile() asks again later, with the same id
   }
   if (crash_point_ == CrashPoint::after_send) crash("after_send");
   apply_reply(order, *reply, true);
+  return true;
+}
+
+bool ExecutorNode::breaker_allows() {
+  const auto before = breaker_.state();
+  const bool allowed = breaker_.allow();
+  log_breaker(before);
+  return allowed;
+}
+
+void ExecutorNode::broker_answered(bool answered) {
+  const auto before = breaker_.state();
+  if (answered)
+    breaker_.on_success();
+  else
+    breaker_.on_failure();
+  broker_alive_ = answered;
+  last_broker_exchange_ns_ = monotonic_ns();
+  log_breaker(before);
+}
+
+void ExecutorNode::log_breaker(BreakerState before) {
+  const auto now = breaker_.state();
+  if (now == before) return;
+  switch (now) {
+    case BreakerState::open:
+      spdlog::warn("circuit breaker {} -> open (opened {} times): dll_gateway did not answer; new orders are held, "
+                   "next probe in {} ms",
+                   to_string(before), breaker_.opens(), breaker_options.cooling_ns / ns_per_ms);
+      break;
+    case BreakerState::half_open:
+      spdlog::info("circuit breaker open -> half_open: probing dll_gateway");
+      break;
+    case BreakerState::closed:
+      spdlog::info("circuit breaker {} -> closed: dll_gateway answers; {} held order(s) to send", to_string(before),
+                   held_);
+      break;
+  }
 }
 
 void ExecutorNode::apply_reply(const OrderRecord& order, const proto::OrderReply& reply, bool live) {
@@ -250,18 +306,101 @@ void ExecutorNode::apply_reply(const OrderRecord& order, const proto::OrderReply
 }
 
 void ExecutorNode::reconcile() {
-  for (const auto& order : store_.open_orders()) {
+  if (!breaker_allows()) return;  // open: nothing goes out before the cooling period ends
+  const auto open = store_.open_orders();
+  const bool probing = breaker_.state() == BreakerState::half_open;
+  const bool idle = held_ == 0 && monotonic_ns() - last_broker_exchange_ns_ >= liveness_idle_ns;
+  if (open.empty() && (probing || idle)) {
+    // Nothing to ask about: the half-open probe, or the idle liveness check,
+    // is a query for an id that never exists (one attempt, no retries).
+    ++counters_.liveness_probes;
+    auto reply = orders_.query(proto::OrderQuery{std::string(liveness_probe_id), clock_.now_ns()}, 0);
+    broker_answered(reply.has_value());
+    if (!reply) return;
+  }
+  for (const auto& order : open) {
     if (stop_requested() || stop_.load(std::memory_order_relaxed)) return;
     proto::OrderQuery q{order.client_order_id, clock_.now_ns()};
     auto reply = orders_.query(q);
+    broker_answered(reply.has_value());
     if (!reply) return;  // dll_gateway is away; the next pass tries again
     if (reply->status == proto::OrderStatus::unknown) {
-      // It never reached the broker: send it now, under the same id.
-      send_order(order);
+      // It never reached the broker: send it now, under the same id. (Not
+      // given up even when expired: an INTENT/UNKNOWN order may still be in
+      // flight to dll_gateway, and only a send under the same id is safe.)
+      if (!send_order(order)) return;
     } else {
       apply_reply(order, *reply, false);
     }
   }
+  if (held_ > 0) release_held();
+}
+
+bool ExecutorNode::release_held() {
+  bool ok = true;
+  for (auto order : store_.held_orders()) {
+    if (stop_requested() || stop_.load(std::memory_order_relaxed)) break;
+    if (breaker_.state() != BreakerState::closed) {
+      ok = false;
+      break;
+    }
+    const auto now = clock_.now_ns();
+    if (order.expires_ns > 0 && now >= order.expires_ns) {
+      give_up_held(order);  // never sent, so it can be given up without asking the broker
+      continue;
+    }
+    // INTENT is durable before the order can leave: from here on it is
+    // reconciled (query first), never given up.
+    store_.set_state(order.client_order_id, OrderState::intent, now);
+    order.state = OrderState::intent;
+    if (!send_order(order)) {
+      ok = false;
+      break;
+    }
+  }
+  held_ = store_.count_in_state(OrderState::held);
+  return ok;
+}
+
+void ExecutorNode::give_up_held(const OrderRecord& order) {
+  const auto now = clock_.now_ns();
+  proto::OrderReply outcome;
+  outcome.client_order_id = order.client_order_id;
+  outcome.status = proto::OrderStatus::rejected;
+  outcome.reason = "expired: held while dll_gateway was unavailable; never sent";
+  outcome.broker_ts_ns = now;
+  store_.record_outcome(order.client_order_id, outcome, now);
+  ++counters_.held_expired;
+  auto it = counters_.rejected.find("expired");
+  if (it == counters_.rejected.end()) it = counters_.rejected.emplace("expired", 0).first;
+  ++it->second;
+
+  // The dead letter carries the order that was not sent (its signal_id names
+  // the signal; the signal's own bytes are not kept).
+  proto::OrderRequest req;
+  req.client_order_id = order.client_order_id;
+  req.signal_id = order.signal_id;
+  req.instrument = order.instrument;
+  req.side = order.side;
+  req.quantity = order.quantity;
+  req.price_hint = order.price_hint;
+  req.sent_ts_ns = now;
+  dead_letters_.send("expired", "held order " + order.client_order_id + " not sent: its signal expired at " +
+                                    std::to_string(order.expires_ns),
+                     encoder_.encode(req));
+
+  proto::OrderEvent ev;
+  ev.client_order_id = order.client_order_id;
+  ev.signal_id = order.signal_id;
+  ev.instrument = order.instrument;
+  ev.side = order.side;
+  ev.status = proto::OrderStatus::rejected;
+  ev.quantity = order.quantity;
+  ev.reason = outcome.reason;
+  ev.created_ts_ns = order.created_ns;
+  ev.event_ts_ns = now;
+  ev.causation_ts_ns = order.causation_ts_ns;
+  publish_event(ev);
 }
 
 void ExecutorNode::publish_ack(const proto::TradingSignal& signal, proto::AckStatus status, std::string_view reason) {
@@ -317,7 +456,15 @@ std::string ExecutorNode::stats_json() {
       .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
       .add("connections_dropped", signals_monitor_.counters().dropped)
       .add("handshakes_failed", signals_monitor_.counters().handshakes_failed)
-      .add("orders_unknown", store_.count_in_state(OrderState::unknown));
+      .add("orders_unknown", store_.count_in_state(OrderState::unknown))
+      .add("orders_intent", store_.count_in_state(OrderState::intent))
+      .add("orders_held_now", held_)
+      .add("orders_held", counters_.orders_held)
+      .add("held_expired", counters_.held_expired)
+      .add("breaker", to_string(breaker_.state()))
+      .add("breaker_opens", breaker_.opens())
+      .add("broker_alive", broker_alive_)
+      .add("liveness_probes", counters_.liveness_probes);
   return o.str();
 }
 

@@ -32,16 +32,17 @@ void OrderClient::reopen() {
 
 std::optional<proto::OrderReply> OrderClient::request(const proto::OrderRequest& req) {
   payload_.assign(encoder_.encode(req));
-  return exchange(payload_, req.client_order_id);
+  return exchange(payload_, req.client_order_id, options_.retries);
 }
 
-std::optional<proto::OrderReply> OrderClient::query(const proto::OrderQuery& q) {
+std::optional<proto::OrderReply> OrderClient::query(const proto::OrderQuery& q, int retries) {
   payload_.assign(encoder_.encode(q));
-  return exchange(payload_, q.client_order_id);
+  return exchange(payload_, q.client_order_id, retries < 0 ? options_.retries : retries);
 }
 
-std::optional<proto::OrderReply> OrderClient::exchange(std::string_view payload, std::string_view client_order_id) {
-  const int attempts = 1 + std::max(0, options_.retries);
+std::optional<proto::OrderReply> OrderClient::exchange(std::string_view payload, std::string_view client_order_id,
+                                                      int retries) {
+  const int attempts = 1 + std::max(0, retries);
   for (int attempt = 0; attempt < attempts; ++attempt) {
     if (attempt > 0) {
       ++retries_;

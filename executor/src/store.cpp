@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS orders (
   reason          TEXT NOT NULL DEFAULT '',
   causation_ts_ns INTEGER NOT NULL,
   created_ns      INTEGER NOT NULL,
-  updated_ns      INTEGER NOT NULL
+  updated_ns      INTEGER NOT NULL,
+  expires_ns      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS orders_state ON orders(state);
 -- Positions carried by orders pruned after the retention period.
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS position_snapshot (
 
 constexpr std::string_view order_columns =
     "client_order_id, signal_id, instrument, side, quantity, price_hint, state, status, filled_quantity, "
-    "fill_price, order_id, reason, causation_ts_ns, created_ns, updated_ns";
+    "fill_price, order_id, reason, causation_ts_ns, created_ns, updated_ns, expires_ns";
 
 [[noreturn]] void fail(sqlite3* db, std::string_view what) {
   throw StoreError(std::string("executor store: ") + std::string(what) + ": " +
@@ -102,12 +103,13 @@ std::string_view to_string(OrderState s) noexcept {
     case OrderState::sent: return "SENT";
     case OrderState::done: return "DONE";
     case OrderState::unknown: return "UNKNOWN";
+    case OrderState::held: return "HELD";
   }
   return "UNKNOWN";
 }
 
 std::optional<OrderState> order_state_from(std::string_view s) noexcept {
-  for (auto st : {OrderState::intent, OrderState::sent, OrderState::done, OrderState::unknown}) {
+  for (auto st : {OrderState::intent, OrderState::sent, OrderState::done, OrderState::unknown, OrderState::held}) {
     if (to_string(st) == s) return st;
   }
   return std::nullopt;
@@ -202,6 +204,7 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) {
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA synchronous=NORMAL");
   exec(schema);
+  migrate();
 
   begin_ = Statement(raw, "BEGIN IMMEDIATE");
   commit_ = Statement(raw, "COMMIT");
@@ -211,7 +214,7 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) {
                              "INSERT INTO signals (signal_id, strategy, instance, instrument, status, reason, "
                              "received_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   insert_order_ = Statement(raw, "INSERT INTO orders (" + std::string(order_columns) +
-                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
   set_state_ = Statement(raw, "UPDATE orders SET state = ?2, updated_ns = ?3 WHERE client_order_id = ?1");
   set_outcome_ = Statement(raw,
                            "UPDATE orders SET state = ?2, status = ?3, filled_quantity = ?4, fill_price = ?5, "
@@ -219,11 +222,22 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) {
   find_order_ = Statement(raw, "SELECT " + std::string(order_columns) + " FROM orders WHERE client_order_id = ?1");
   open_orders_ = Statement(raw, "SELECT " + std::string(order_columns) +
                                     " FROM orders WHERE state IN ('INTENT', 'SENT', 'UNKNOWN') ORDER BY created_ns");
+  held_orders_ = Statement(raw, "SELECT " + std::string(order_columns) +
+                                    " FROM orders WHERE state = 'HELD' ORDER BY created_ns, rowid");
   count_state_ = Statement(raw, "SELECT COUNT(*) FROM orders WHERE state = ?1");
   prune(now_ns);
 }
 
 ExecutorStore::~ExecutorStore() = default;
+
+void ExecutorStore::migrate() {
+  // Databases made before orders.expires_ns existed get the column (0: none).
+  Statement cols(db_.get(), "SELECT name FROM pragma_table_info('orders')");
+  while (cols.step()) {
+    if (cols.column_text(0) == "expires_ns") return;
+  }
+  exec("ALTER TABLE orders ADD COLUMN expires_ns INTEGER NOT NULL DEFAULT 0");
+}
 
 void ExecutorStore::exec(std::string_view sql) {
   char* err = nullptr;
@@ -251,6 +265,7 @@ OrderRecord ExecutorStore::read_order(Statement& s) const {
   o.causation_ts_ns = s.column_int(12);
   o.created_ns = s.column_int(13);
   o.updated_ns = s.column_int(14);
+  o.expires_ns = s.column_int(15);
   return o;
 }
 
@@ -330,7 +345,8 @@ bool ExecutorStore::record_accepted(const proto::TradingSignal& signal, const Or
       .bind(12, o.reason)
       .bind(13, o.causation_ts_ns)
       .bind(14, o.created_ns)
-      .bind(15, o.updated_ns);
+      .bind(15, o.updated_ns)
+      .bind(16, o.expires_ns);
   if (!insert_order_.run()) return false;
   tx.commit();
   return true;
@@ -378,6 +394,13 @@ std::optional<OrderRecord> ExecutorStore::find_order(std::string_view client_ord
 std::vector<OrderRecord> ExecutorStore::open_orders() {
   std::vector<OrderRecord> out;
   auto& s = open_orders_.reset();
+  while (s.step()) out.push_back(read_order(s));
+  return out;
+}
+
+std::vector<OrderRecord> ExecutorStore::held_orders() {
+  std::vector<OrderRecord> out;
+  auto& s = held_orders_.reset();
   while (s.step()) out.push_back(read_order(s));
   return out;
 }

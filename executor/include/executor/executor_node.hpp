@@ -18,6 +18,7 @@
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
 #include "common/histogram.hpp"
+#include "executor/circuit_breaker.hpp"
 #include "executor/order_client.hpp"
 #include "executor/position_book.hpp"
 #include "executor/store.hpp"
@@ -39,11 +40,22 @@ struct ExecutorCounters {
   std::uint64_t fills = 0;
   std::uint64_t partial_fills = 0;
   std::uint64_t broker_rejects = 0;
+  std::uint64_t orders_held = 0;     // recorded while the breaker was not closed
+  std::uint64_t held_expired = 0;    // held orders given up: the signal expired first
+  std::uint64_t liveness_probes = 0; // OrderQuery for a dummy id when nothing else was asked
 };
 
 class ExecutorNode {
  public:
-  static constexpr std::int64_t reconcile_interval_ns = 2'000'000'000;
+  // How often open orders are reconciled (and held ones released).
+  static constexpr std::int64_t reconcile_interval_ns = 1'000'000'000;
+  // dll_gateway's liveness: when nothing has been asked of it for this long,
+  // or as the half-open breaker's probe, one OrderQuery for an id that never
+  // exists (one attempt, no retries) tells whether it answers.
+  static constexpr std::int64_t liveness_idle_ns = 5'000'000'000;
+  static constexpr std::string_view liveness_probe_id = "C-liveness-probe";
+  // The circuit breaker (see circuit_breaker.hpp); not configurable yet.
+  static constexpr BreakerOptions breaker_options{.failure_threshold = 3, .cooling_ns = 2'000'000'000};
 
   // Opens the store (config.executor.db_path or <run.dir>/executor.db),
   // rebuilds positions, binds and connects the sockets. Throws on failure.
@@ -64,7 +76,16 @@ class ExecutorNode {
   void handle_signal(const proto::TradingSignal& signal, std::string_view payload);
   void reject(const proto::TradingSignal& signal, const std::string& reason, const std::string& detail,
               std::string_view payload);
-  void send_order(const OrderRecord& order);
+  // Sends (Lazy Pirate) and records the outcome; false when no answer came.
+  bool send_order(const OrderRecord& order);
+  // The breaker's gate and outcome, with one log line per state change.
+  bool breaker_allows();
+  void broker_answered(bool answered);
+  void log_breaker(BreakerState before);
+  // Sends the HELD orders (oldest first) once the breaker is closed; gives up
+  // the ones whose signal has expired. False when the broker failed.
+  bool release_held();
+  void give_up_held(const OrderRecord& order);
   // Records the broker's answer, updates positions, publishes the event.
   void apply_reply(const OrderRecord& order, const proto::OrderReply& reply, bool live);
   void reconcile();
@@ -88,6 +109,10 @@ class ExecutorNode {
   std::vector<zmq::message_t> frames_;
   LatencyHistogram tick_to_fill_;
   ExecutorCounters counters_;
+  CircuitBreaker breaker_;
+  bool broker_alive_ = false;   // the last request to dll_gateway was answered
+  std::int64_t last_broker_exchange_ns_ = 0;  // monotonic; the last request (either outcome)
+  std::uint64_t held_ = 0;      // HELD orders in the store
   std::atomic<bool> stop_{false};
 };
 

@@ -34,14 +34,15 @@ class OrderClient {
   // 1 + retries attempts. Returns nothing when no (valid, matching) answer
   // came. Never blocks longer than the attempts' timeouts and back-offs.
   std::optional<proto::OrderReply> request(const proto::OrderRequest& req);
-  std::optional<proto::OrderReply> query(const proto::OrderQuery& q);
+  // `retries` < 0: the configured number; 0: one attempt (a liveness probe).
+  std::optional<proto::OrderReply> query(const proto::OrderQuery& q, int retries = -1);
 
   std::uint64_t retries() const noexcept { return retries_; }     // re-sent attempts
   std::uint64_t bad_replies() const noexcept { return bad_replies_; }  // undecodable or mismatched
 
  private:
   const Security& security() const { return options_.security ? *options_.security : Security::none(); }
-  std::optional<proto::OrderReply> exchange(std::string_view payload, std::string_view client_order_id);
+  std::optional<proto::OrderReply> exchange(std::string_view payload, std::string_view client_order_id, int retries);
   void reopen();
 
   zmq::context_t& ctx_;

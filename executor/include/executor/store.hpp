@@ -36,7 +36,10 @@ class StoreError : public std::runtime_error {
 
 // INTENT: recorded, maybe sent. SENT: the broker has it, not final yet.
 // DONE: final outcome recorded. UNKNOWN: sent, no answer; to be reconciled.
-enum class OrderState { intent, sent, done, unknown };
+// HELD: recorded while the circuit breaker was open and provably never
+// handed to the order socket (it becomes INTENT, durably, before it is sent),
+// so it may be given up without asking the broker.
+enum class OrderState { intent, sent, done, unknown, held };
 std::string_view to_string(OrderState) noexcept;
 std::optional<OrderState> order_state_from(std::string_view) noexcept;
 
@@ -62,6 +65,7 @@ struct OrderRecord {
   std::int64_t causation_ts_ns = 0;
   std::int64_t created_ns = 0;
   std::int64_t updated_ns = 0;
+  std::int64_t expires_ns = 0;  // the signal's expiry; 0: none recorded (older rows)
 };
 
 // Owns one sqlite3* and closes it.
@@ -126,6 +130,8 @@ class ExecutorStore {
   std::optional<OrderRecord> find_order(std::string_view client_order_id);
   // Orders in INTENT, SENT or UNKNOWN, oldest first.
   std::vector<OrderRecord> open_orders();
+  // Orders in HELD, oldest first.
+  std::vector<OrderRecord> held_orders();
   std::uint64_t count_in_state(OrderState state);
   // Positions from the pruned snapshot plus every stored fill, in the order
   // the fills were recorded.
@@ -133,12 +139,14 @@ class ExecutorStore {
 
  private:
   void exec(std::string_view sql);
+  void migrate();
   void prune(std::int64_t now_ns);
   OrderRecord read_order(Statement& s) const;
 
   SqliteDb db_;  // declared first: destroyed after the statements
   Statement begin_, commit_, rollback_;
-  Statement find_signal_, insert_signal_, insert_order_, set_state_, set_outcome_, find_order_, open_orders_, count_state_;
+  Statement find_signal_, insert_signal_, insert_order_, set_state_, set_outcome_, find_order_, open_orders_, held_orders_,
+      count_state_;
 };
 
 }  // namespace tp::executor

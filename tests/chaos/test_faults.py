@@ -1,0 +1,203 @@
+"""Faults hit on purpose, then the same reconciliation from the files as the
+chaos test (chaoslib.reconcile):
+
+- crash points: the executor aborts right after the intent commit
+  (TP_CRASH_POINT=after_intent: nothing sent, no ack) or right after the
+  broker answered but before the outcome is recorded (after_send); the test
+  starts it again WITHOUT the variable and checks that the order reached the
+  broker exactly once (reconciliation through OrderQuery) and that the signal
+  was acked.
+- SIGTERM loses nothing: under the supervisor, each of gateway, a strategy
+  instance, executor and dll_gateway in turn is stopped cleanly (exit 0) in
+  the middle of the run and started again."""
+
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import unittest
+
+import chaoslib as cl
+
+WAIT_S = 30.0
+SETTLE_S = 60.0
+SEED = int(os.environ.get("TP_CHAOS_SEED", "1"))
+
+if cl.MISSING:
+    print(cl.SKIP_WHY, file=sys.stderr)
+
+
+@unittest.skipIf(cl.MISSING, cl.SKIP_WHY)
+class CrashPointTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="crash", dir="/tmp")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.run_dir = os.path.join(self.tmp, "run")
+        os.makedirs(self.run_dir)
+        self.config = os.path.join(self.tmp, "crash.toml")
+        with open(self.config, "w") as f:
+            f.write(cl.config_text(self.tmp, self.run_dir, rate=400, instances=1))
+        self.p = cl.Processes(self.tmp, self.config)
+        self.addCleanup(self.p.close)
+
+    def detail(self):
+        return "\n".join(f"-- {n}.log:\n" + "".join(self.p.log(n).splitlines(True)[-6:])
+                         for n in ("executor", "dll_gateway", "strategy:0"))
+
+    def start(self, name, *args, env=None):
+        proc = self.p.start(name, *args, env=env)
+        cl.wait_for(lambda: cl.stats(self.run_dir, cl.stats_file_name(name), proc.pid), WAIT_S,
+                    what=f"{name} up", detail=self.detail)
+        return proc
+
+    def run_crash_point(self, point):
+        self.start("dead_letter")
+        self.start("dll_gateway")
+        crashing = self.start("executor", env={"TP_CRASH_POINT": point})
+        self.start("strategy:0", "--shard", "0", "--shards", "1")
+        self.start("gateway")
+
+        rc = cl.wait_for(lambda: crashing.poll() is not None and [crashing.returncode], WAIT_S,
+                         what=f"the executor to abort at {point}", detail=self.detail)[0]
+        self.assertEqual(rc, -signal.SIGABRT, self.detail())
+        self.assertIn(f"TP_CRASH_POINT={point}", self.p.log("executor"))
+
+        # The moment of the crash, from the files: exactly one order, recorded
+        # as INTENT; the broker has it (after_send) or not (after_intent).
+        _, orders = cl.read_executor_db(self.run_dir)
+        self.assertEqual(len(orders), 1, orders)
+        (cid, order), = orders.items()
+        self.assertEqual(order["state"], "INTENT")
+        self.assertEqual(cl.read_broker_journal(self.run_dir).get(cid, 0), 1 if point == "after_send" else 0)
+
+        # Start it again without the crash point; more signals flow, then settle.
+        ex = self.start("executor")
+        cl.wait_for(lambda: (cl.stats(self.run_dir, "executor", ex.pid) or {}).get("fills", 0) >= 3, WAIT_S,
+                    what="fills after the restart", detail=self.detail)
+        self.assertEqual(self.p.stop("gateway"), 0)
+        since = cl.now_ns()
+        cl.wait_for(lambda: cl.settled(self.run_dir, {"strategy:0": self.p.procs["strategy:0"].pid}, ex.pid, since),
+                    SETTLE_S, what="the system to settle", detail=self.detail)
+        for name in ("strategy:0", "executor", "dll_gateway", "dead_letter"):
+            self.assertEqual(self.p.stop(name), 0, name)
+
+        books = cl.reconcile(self.run_dir)
+        print("\n" + cl.figures_table(f"crash point {point}", books), file=sys.stderr, flush=True)
+        cl.assert_books_balance(self, books, point)
+        self.assertEqual(cl.read_broker_journal(self.run_dir)[cid], 1, f"{cid} at the broker")
+        _, orders = cl.read_executor_db(self.run_dir)
+        self.assertEqual(orders[cid]["state"], "DONE")
+        _, acked, _ = cl.read_journals(self.run_dir)
+        self.assertIn(order["signal_id"], acked)
+
+    def test_breaker_holds_while_dll_gateway_is_down(self):
+        """dll_gateway stopped for longer than a signal's TTL: the breaker
+        opens, new orders are held (recorded, acked), the oldest expire while
+        held and are dead-lettered `expired`, the rest go out once the probe
+        finds dll_gateway back; the books balance."""
+        self.start("dead_letter")
+        self.start("dll_gateway")
+        ex = self.start("executor")
+        self.start("strategy:0", "--shard", "0", "--shards", "1")
+        self.start("gateway")
+        ex_stats = lambda: cl.stats(self.run_dir, "executor", ex.pid) or {}  # noqa: E731
+        cl.wait_for(lambda: ex_stats().get("fills", 0) >= 3, WAIT_S, what="fills", detail=self.detail)
+        self.assertEqual(ex_stats().get("breaker"), "closed")
+
+        self.assertEqual(self.p.stop("dll_gateway"), 0)
+        down = time.monotonic()
+        cl.wait_for(lambda: ex_stats().get("breaker") == "open", WAIT_S, what="the breaker to open",
+                    detail=self.detail)
+        cl.wait_for(lambda: ex_stats().get("orders_held_now", 0) >= 3, WAIT_S, what="held orders",
+                    detail=self.detail)
+        s = ex_stats()
+        self.assertFalse(s["broker_alive"])
+        self.assertGreaterEqual(s["breaker_opens"], 1)
+        # Longer than the TTL (5 s), so that the first held orders expire.
+        time.sleep(max(0.0, 8.0 - (time.monotonic() - down)))
+        self.start("dll_gateway")
+        cl.wait_for(lambda: ex_stats().get("breaker") == "closed" and ex_stats().get("orders_held_now") == 0,
+                    WAIT_S, what="the breaker to close and release", detail=self.detail)
+        cl.wait_for(lambda: ex_stats().get("broker_alive") is True, WAIT_S, what="broker_alive", detail=self.detail)
+
+        self.assertEqual(self.p.stop("gateway"), 0)
+        since = cl.now_ns()
+        cl.wait_for(lambda: cl.settled(self.run_dir, {"strategy:0": self.p.procs["strategy:0"].pid}, ex.pid, since),
+                    SETTLE_S, what="the system to settle", detail=self.detail)
+        s = ex_stats()
+        for name in ("strategy:0", "executor", "dll_gateway", "dead_letter"):
+            self.assertEqual(self.p.stop(name), 0, name)
+
+        books = cl.reconcile(self.run_dir)
+        print("\n" + cl.figures_table("breaker: dll_gateway down 8 s", books,
+                                      [("orders held", s["orders_held"]), ("held, expired", s["held_expired"]),
+                                       ("breaker opens", s["breaker_opens"])]), file=sys.stderr, flush=True)
+        cl.assert_books_balance(self, books, "breaker")
+        self.assertGreater(s["orders_held"], s["held_expired"])  # some held orders were sent later...
+        self.assertGreater(s["held_expired"], 0)                  # ...and the oldest expired while held
+        self.assertEqual(books["dead_by_reason"].get("expired (held)"), s["held_expired"])
+        log = self.p.log("executor")
+        for transition in ("closed -> open", "open -> half_open", "half_open -> closed"):
+            self.assertIn("circuit breaker " + transition, log)
+
+    def test_after_intent(self):
+        self.run_crash_point("after_intent")
+
+    def test_after_send(self):
+        self.run_crash_point("after_send")
+
+
+@unittest.skipIf(cl.MISSING, cl.SKIP_WHY)
+class SigtermLosesNothingTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="term", dir="/tmp")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.run_dir = os.path.join(self.tmp, "run")
+        self.config = os.path.join(self.tmp, "term.toml")
+        with open(self.config, "w") as f:
+            f.write(cl.config_text(self.tmp, self.run_dir))
+        self.sv = cl.SupervisorRun(self.tmp, cl.BIN_DIR, ["--config", self.config], run_dir=self.run_dir)
+        self.addCleanup(self.sv.close)
+
+    def test_clean_stop_and_start_of_each_program(self):
+        rng = random.Random(SEED)
+        instance = f"strategy:{rng.randrange(2)}"
+        victims = ["gateway", instance, "executor", "dll_gateway"]
+        rng.shuffle(victims)
+        st = self.sv.wait_all_running(timeout=WAIT_S, count=6)
+        before = {n: p["pid"] for n, p in st.items()}
+        cl.wait_for(lambda: (cl.stats(self.run_dir, "executor") or {}).get("fills", 0) > 0, WAIT_S,
+                    what="the first fills", detail=self.sv.status_text)
+
+        for name in victims:
+            time.sleep(rng.uniform(1.0, 2.0))  # mid-run: signals and orders are flowing
+            cl.tpctl(self.run_dir, "stop", name)
+            st = self.sv.status()
+            self.assertEqual((st[name]["state"], st[name]["last_exit"]), ("STOPPED", "exit code 0"), name)
+            time.sleep(0.5)  # the rest runs on without it
+            cl.tpctl(self.run_dir, "start", name)
+            self.sv.wait_state(name, "RUNNING", timeout=WAIT_S)
+
+        cl.tpctl(self.run_dir, "stop", "gateway")
+        since = cl.now_ns()
+        st = self.sv.status()
+        strategies = {n: p["pid"] for n, p in st.items() if n.startswith("strategy:")}
+        cl.wait_for(lambda: cl.settled(self.run_dir, strategies, st["executor"]["pid"], since), SETTLE_S,
+                    what="the system to settle", detail=self.sv.status_text)
+        for name, pid in before.items():
+            if name not in victims:
+                self.assertEqual(st[name]["pid"], pid, f"{name} was not stopped but its pid changed")
+        cl.tpctl(self.run_dir, "shutdown")
+        self.assertEqual(self.sv.wait_exit(timeout=WAIT_S), 0)
+
+        books = cl.reconcile(self.run_dir)
+        print("\n" + cl.figures_table("SIGTERM + start of " + ", ".join(victims), books), file=sys.stderr,
+              flush=True)
+        cl.assert_books_balance(self, books, "sigterm")
+
+
+if __name__ == "__main__":
+    unittest.main()
