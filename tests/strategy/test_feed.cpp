@@ -51,3 +51,18 @@ TEST(FeedMonitor, AliveWithinTimeoutOnly) {
   feed.on_activity(clock.now_ns());  // a heartbeat revives it
   EXPECT_TRUE(feed.alive(clock.now_ns()));
 }
+
+namespace {
+TEST(SeqTrackerRestart, AHeartbeatSaidRestartAcceptsAnySeqAsANewSeries) {
+  tp::strategy::SeqTracker t;
+  for (std::uint64_t s = 1; s <= 5000; ++s) t.on_seq(s);
+  // The restarted gateway's first ticks were lost while the SUB reconnected.
+  EXPECT_EQ(t.on_seq(10), tp::strategy::SeqVerdict::stale);
+  t.expect_restart();
+  EXPECT_EQ(t.on_seq(12), tp::strategy::SeqVerdict::restart);
+  EXPECT_EQ(t.on_seq(13), tp::strategy::SeqVerdict::accept);
+  EXPECT_EQ(t.on_seq(13), tp::strategy::SeqVerdict::stale);  // one restart, not a free pass
+  EXPECT_EQ(t.restarts(), 1u);
+  EXPECT_EQ(t.gaps(), 0u);
+}
+}  // namespace

@@ -19,6 +19,10 @@ enum class SeqVerdict {
 class SeqTracker {
  public:
   SeqVerdict on_seq(std::uint64_t seq) noexcept;
+  // The gateway restarted (its heartbeats said so): whatever seq comes next
+  // starts a new series. A restarted gateway's first ticks may be lost while
+  // the subscription reconnects, so seq == 1 alone would miss most restarts.
+  void expect_restart() noexcept { restart_pending_ = seen_; }
 
   std::uint64_t last() const noexcept { return last_; }
   std::uint64_t gaps() const noexcept { return gaps_; }  // missed ticks, not gap events
@@ -31,6 +35,7 @@ class SeqTracker {
   std::uint64_t gaps_ = 0;
   std::uint64_t out_of_order_ = 0;
   std::uint64_t restarts_ = 0;
+  bool restart_pending_ = false;
 };
 
 // Alive while a tick or heartbeat arrived within `timeout_ns`. Dead before
@@ -56,7 +61,8 @@ inline SeqVerdict SeqTracker::on_seq(std::uint64_t seq) noexcept {
     last_ = seq;
     return SeqVerdict::accept;
   }
-  if (seq == 1 && last_ > 1) {
+  if (restart_pending_ || (seq == 1 && last_ > 1)) {
+    restart_pending_ = false;
     ++restarts_;
     last_ = seq;
     return SeqVerdict::restart;

@@ -6,9 +6,11 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 #include <zmq.hpp>
 
@@ -53,6 +55,11 @@ class StrategyNode {
     SeqTracker seq;
     std::unique_ptr<Strategy> strategy;
   };
+  // Heterogeneous lookup: the topic frame is found without building a string.
+  struct TopicHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
 
   void on_feed_message(std::size_t frame_count);
   void on_tick(Instrument& inst, std::string_view payload);
@@ -60,6 +67,7 @@ class StrategyNode {
   // of this host's clock, or empty when its gateway_ts_ns is plausible.
   std::string_view timestamp_problem(const proto::TickEvent& tick, std::int64_t now_ns,
                                      std::string& detail) const;
+  void on_heartbeat(const proto::Heartbeat& hb);
   void on_ack_message(std::size_t frame_count);
   void emit(const Instrument& inst, const proto::TickEvent& tick, const Decision& decision);
   bool send_signal(std::string_view payload);
@@ -81,7 +89,9 @@ class StrategyNode {
   std::string ack_topic_;
 
   std::vector<std::string> symbols_;
-  std::map<std::string, Instrument, std::less<>> by_topic_;  // "TICK.<sym>" -> state
+  // "TICK.<sym>" -> state. A hash map: the lookup costs the same for 10 or
+  // 10,000 instruments (a std::map walked ~14 nodes at 10,000).
+  std::unordered_map<std::string, Instrument, TopicHash, std::equal_to<>> by_topic_;
   FeedMonitor feed_;
 
   SignalJournal journal_;
@@ -89,6 +99,7 @@ class StrategyNode {
   SignalIdGenerator ids_;
 
   proto::Decoder decoder_;
+  proto::TickEvent tick_;  // decoded into in place: no allocation per tick
   proto::Encoder encoder_;
   std::vector<zmq::message_t> frames_;
   LogLimiter limiter_;
@@ -106,6 +117,7 @@ class StrategyNode {
 
   std::uint64_t ticks_received_ = 0;
   std::uint64_t heartbeats_ = 0;
+  proto::Heartbeat last_heartbeat_;  // to tell a restarted gateway
   std::uint64_t wrong_topic_ = 0;
   std::uint64_t feed_restarts_ = 0;
   std::uint64_t signals_emitted_ = 0;
