@@ -1,6 +1,8 @@
 // micro_bench: Google Benchmark micro-benchmarks of the hot-path pieces, each
 // beside the baseline it is judged against.
-//   codec/*      proto::Encoder / proto::Decoder for every message type, beside
+//   codec/*      proto::Encoder / proto::Decoder for every message type (the
+//                fast path; codec/decode_into into a reused message), beside
+//   codec_ref/*  the Decoder's reference path (msgpack-c object tree), and
 //   plain/*      msgpack-c packing the same fields (MSGPACK_DEFINE_ARRAY) into a
 //                reused sbuffer, and msgpack::unpack (reused zone) + convert;
 //   indicator/*  Sma, Ema, Rsi, RollingMin, RollingMax at windows 20, 200, 2000;
@@ -230,6 +232,29 @@ void register_codec(const std::string& name, T (*make)()) {
       benchmark::DoNotOptimize(r);
     }
   });
+  // The reference path alone (msgpack-c unpack into a zone + object tree):
+  // what codec/decode cost before the fast path.
+  benchmark::RegisterBenchmark(("codec_ref/decode/" + name).c_str(), [make](benchmark::State& state) {
+    const std::string bytes = proto::encode_to_string(make());
+    proto::Decoder dec(proto::DecodePath::reference);
+    AllocScope a(state);
+    for (auto _ : state) {
+      auto r = decode_with<T>(dec, proto::as_bytes(bytes));
+      if (!r) state.SkipWithError("decode failed");
+      benchmark::DoNotOptimize(r);
+    }
+  });
+  // Into a reused message (the strategy's and executor's hot-path form).
+  benchmark::RegisterBenchmark(("codec/decode_into/" + name).c_str(), [make](benchmark::State& state) {
+    const std::string bytes = proto::encode_to_string(make());
+    proto::Decoder dec;
+    T out;
+    AllocScope a(state);
+    for (auto _ : state) {
+      if (dec.decode_into(proto::as_bytes(bytes), out)) state.SkipWithError("decode failed");
+      benchmark::DoNotOptimize(out);
+    }
+  });
   benchmark::RegisterBenchmark(("plain/decode/" + name).c_str(), [make](benchmark::State& state) {
     Plain src;
     static_cast<T&>(src) = make();
@@ -362,6 +387,7 @@ void bm_tick_path(benchmark::State& state, const std::string& strategy_name) {
     by_topic.emplace(fx.topics[i], Instrument{"SYM" + std::to_string(i), {}, tp::strategy::make_strategy(cfg)});
   }
   proto::Decoder decoder;
+  proto::TickEvent tick_buf;  // StrategyNode::tick_: decoded into in place
   tp::LatencyHistogram latency;
   tp::strategy::FeedMonitor feed(2'000'000'000);
   tp::SystemClock clock;
@@ -373,9 +399,8 @@ void bm_tick_path(benchmark::State& state, const std::string& strategy_name) {
     const std::string_view payload = fx.next_payload(k);
     auto it = by_topic.find(topic);
     if (it == by_topic.end()) return;
-    auto decoded = decoder.decode_tick(proto::as_bytes(payload));
-    if (!decoded) return;
-    const auto& tick = decoded.value();
+    if (decoder.decode_into(proto::as_bytes(payload), tick_buf)) return;
+    const auto& tick = tick_buf;
     auto& inst = it->second;
     if (tick.instrument != inst.symbol) return;
     const auto now = clock.now_ns();
@@ -543,17 +568,19 @@ int main(int argc, char** argv) {
   const std::vector<std::int64_t> counts = {10, 100, 1000, 10000};
   using OrderedMap = std::map<std::string, Instrument, std::less<>>;
   using HashMap = std::unordered_map<std::string, Instrument, TransparentHash, std::equal_to<>>;
+  // tick_path/* as StrategyNode does it now (hash map, decode_into);
+  // tick_path_stdmap/* with the std::map it used before, for comparison.
   const std::vector<std::string> paths = {"tick_path/sma_crossover", "tick_path/every_nth",
-                                          "tick_path_hashmap/sma_crossover"};
+                                          "tick_path_stdmap/sma_crossover"};
   {
     auto* b = benchmark::RegisterBenchmark("tick_path/sma_crossover",
-                                           [](benchmark::State& s) { bm_tick_path<OrderedMap>(s, "sma_crossover"); });
+                                           [](benchmark::State& s) { bm_tick_path<HashMap>(s, "sma_crossover"); });
     for (auto c : counts) b->Arg(c);
     b = benchmark::RegisterBenchmark("tick_path/every_nth",
-                                     [](benchmark::State& s) { bm_tick_path<OrderedMap>(s, "every_nth"); });
+                                     [](benchmark::State& s) { bm_tick_path<HashMap>(s, "every_nth"); });
     for (auto c : counts) b->Arg(c);
-    b = benchmark::RegisterBenchmark("tick_path_hashmap/sma_crossover",
-                                     [](benchmark::State& s) { bm_tick_path<HashMap>(s, "sma_crossover"); });
+    b = benchmark::RegisterBenchmark("tick_path_stdmap/sma_crossover",
+                                     [](benchmark::State& s) { bm_tick_path<OrderedMap>(s, "sma_crossover"); });
     for (auto c : counts) b->Arg(c);
   }
   benchmark::RegisterBenchmark("gateway/next_and_encode", bm_gateway_next_encode);
@@ -575,8 +602,8 @@ int main(int argc, char** argv) {
   };
   std::string json = "{\n  \"codec\": [";
   std::printf("\n== codec vs plain msgpack-c (ns/op; target codec <= 1.5x plain)\n");
-  std::printf("%-14s %10s %10s %7s   %10s %10s %7s %10s\n", "message", "enc codec", "enc plain", "ratio", "dec codec",
-              "dec plain", "ratio", "dec v1");
+  std::printf("%-14s %10s %10s %7s   %10s %10s %7s %10s %10s %10s\n", "message", "enc codec", "enc plain", "ratio",
+              "dec codec", "dec plain", "ratio", "dec v1", "dec ref", "dec into");
   bool first = true;
   for (const auto& t : types) {
     const double ec = get("codec/encode/" + t), ep = get("plain/encode/" + t);
@@ -584,11 +611,14 @@ int main(int argc, char** argv) {
     if (ec == 0 && dc == 0) continue;
     const double er = ep > 0 ? ec / ep : 0, dr = dp > 0 ? dc / dp : 0;
     const double dv1 = get("plain_v1/decode/" + t);
-    std::printf("%-14s %10.1f %10.1f %6.2fx   %10.1f %10.1f %6.2fx %10.1f\n", t.c_str(), ec, ep, er, dc, dp, dr, dv1);
+    const double dref = get("codec_ref/decode/" + t), dinto = get("codec/decode_into/" + t);
+    std::printf("%-14s %10.1f %10.1f %6.2fx   %10.1f %10.1f %6.2fx %10.1f %10.1f %10.1f\n", t.c_str(), ec, ep, er, dc,
+                dp, dr, dv1, dref, dinto);
     json += std::string(first ? "" : ",") + "\n    {\"message\": \"" + t + "\", \"encode_ns\": " + fmt_num(ec) +
             ", \"plain_encode_ns\": " + fmt_num(ep) + ", \"encode_ratio\": " + fmt_num(er) +
             ", \"decode_ns\": " + fmt_num(dc) + ", \"plain_decode_ns\": " + fmt_num(dp) +
-            ", \"decode_ratio\": " + fmt_num(dr) + ", \"plain_v1_decode_ns\": " + fmt_num(dv1) +
+            ", \"decode_ratio\": " + fmt_num(dr) + ", \"plain_v1_decode_ns\": " + fmt_num(dv1) + ", \"reference_decode_ns\": " + fmt_num(dref) +
+            ", \"decode_into_ns\": " + fmt_num(dinto) +
             ", \"target\": 1.5}";
     first = false;
   }

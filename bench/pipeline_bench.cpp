@@ -258,6 +258,10 @@ struct Options {
   bool pin = false;
   int soak_seconds = 0;
   bool keep = false;
+  std::string only;  // comma-separated sections to run; empty = all
+  bool want(const std::string& section) const {
+    return only.empty() || ("," + only + ",").find("," + section + ",") != std::string::npos;
+  }
 };
 
 // Peak RSS per program over the whole benchmark.
@@ -277,8 +281,11 @@ class Deployment {
   Deployment(const Options& o, const std::string& label, const std::string& extra_toml,
              const std::vector<std::string>& symbols, int stats_interval_ms = 20)
       : opts_(o) {
-    char tmpl[] = "/tmp/tp_bench_XXXXXX";
-    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    // TP_BENCH_DIR (e.g. /dev/shm) moves the deployments off the disk: tells
+    // disk stalls (fsync, writeback) from the programs' own cost.
+    const char* base = std::getenv("TP_BENCH_DIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/tp_bench_XXXXXX";
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed in " + tmpl);
     dir_ = tmpl;
     run_dir_ = dir_ / "run";
     fs::create_directories(run_dir_ / "logs");
@@ -400,7 +407,8 @@ struct ThroughputResult {
 // `shards`: the topics each SUB subscribes to; ticks go round-robin over `all`.
 ThroughputResult raw_pubsub(const std::vector<std::string>& all, const std::vector<std::vector<std::string>>& shards,
                             std::uint64_t count, double rate, bool curve, bool pin) {
-  constexpr int hwm = 100000;  // gateway sndhwm and strategy rcvhwm
+  constexpr int hwm = 100000;         // gateway sndhwm (config default)
+  constexpr int sub_rcvhwm = 30000;  // strategy's tick rcvhwm (strategy_node.cpp)
   std::vector<std::string> topics, payloads;
   for (const auto& s : all) {
     topics.push_back(std::string(proto::tick_topic(s)));
@@ -464,7 +472,7 @@ ThroughputResult raw_pubsub(const std::vector<std::string>& all, const std::vect
       pin_this_thread(pin ? 1 : -1);
       zmq::context_t ctx(1);
       zmq::socket_t s(ctx, zmq::socket_type::sub);
-      s.set(zmq::sockopt::rcvhwm, hwm);
+      s.set(zmq::sockopt::rcvhwm, sub_rcvhwm);
       s.set(zmq::sockopt::linger, 0);
       if (curve) {
         s.set(zmq::sockopt::curve_serverkey, keys.server_public);
@@ -1118,7 +1126,10 @@ void usage() {
       "  --quick   200k ticks, 3 s latency, 1000 orders, 1 search step\n"
       "  --smoke   20k ticks, 1.5 s latency, 200 orders, no search (ctest: figures exist, no bounds)\n"
       "  --pin     taskset-style pinning: gateway/raw publishers on CPU 0, subscribers on CPU 1\n"
-      "  --soak S  run the default deployment S seconds, sampling VmRSS every 5 s (only that)");
+      "  --soak S  run the default deployment S seconds, sampling VmRSS every 5 s (only that)\n"
+      "  --only L  only these sections (comma list): throughput,fanout,latency,orders,curve\n"
+      "            (curve needs throughput); memory rows cover what ran\n"
+      "environment: TP_BENCH_DIR=DIR puts the deployments' run dirs there (default /tmp)");
 }
 
 }  // namespace
@@ -1146,6 +1157,7 @@ int main(int argc, char** argv) {
     else if (a == "--pin") o.pin = true;
     else if (a == "--keep") o.keep = true;
     else if (a == "--soak") o.soak_seconds = std::stoi(next());
+    else if (a == "--only") o.only = next();
     else if (a == "--quick") {
       o.ticks = o.fanout_ticks = 200'000;
       o.latency_seconds = 3;
@@ -1190,12 +1202,14 @@ int main(int argc, char** argv) {
     std::vector<std::string> notes;
     const std::vector<std::string> one_symbol_set = {"EURUSD", "GBPUSD", "USDJPY", "AUDUSD"};
 
-    // 1. tick throughput, one strategy (subscribes to all four instruments).
-    std::fprintf(stderr, "== tick throughput: %llu ticks\n", static_cast<unsigned long long>(o.ticks));
+    Search raw1, pipe1, raw4, pipe4;  // empty for a section not run
     const std::vector<std::vector<std::string>> one_sub = {one_symbol_set};
-    auto raw1 = search_rate([&](double rate) { return raw_pubsub(one_symbol_set, one_sub, o.ticks, rate, false, o.pin); },
+    // 1. tick throughput, one strategy (subscribes to all four instruments).
+    if (o.want("throughput")) {
+    std::fprintf(stderr, "== tick throughput: %llu ticks\n", static_cast<unsigned long long>(o.ticks));
+    raw1 = search_rate([&](double rate) { return raw_pubsub(one_symbol_set, one_sub, o.ticks, rate, false, o.pin); },
                             o.search_steps, "raw PUB->SUB");
-    auto pipe1 = search_rate([&](double rate) { return pipeline_ticks(o, one_symbol_set, 1, o.ticks, rate); },
+    pipe1 = search_rate([&](double rate) { return pipeline_ticks(o, one_symbol_set, 1, o.ticks, rate); },
                              o.search_steps, "gateway->strategy");
     rows.push_back({"tick throughput, 1 strategy, zero gaps", "ticks/s", raw1.best.rate(), pipe1.best.rate(),
                     ">= 0.70", 0.70, true,
@@ -1203,7 +1217,10 @@ int main(int argc, char** argv) {
                         (raw1.best.clean() ? "" : "raw NOT loss-free; ") + "gateway rate " +
                         (pipe1.rate_limit > 0 ? std::to_string(static_cast<long long>(pipe1.rate_limit)) : "flat-out")});
 
+    }
+
     // 2. fan-out: 16 instruments over 4 shards (4 each).
+    if (o.want("fanout")) {
     std::vector<std::string> symbols16;
     std::vector<std::vector<std::string>> shard_syms(4);
     for (int i = 0; symbols16.size() < 16 && i < 10000; ++i) {
@@ -1216,9 +1233,9 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "== fan-out: 4 strategies, 16 instruments, %llu ticks\n",
                  static_cast<unsigned long long>(o.fanout_ticks));
-    auto raw4 = search_rate([&](double rate) { return raw_pubsub(symbols16, shard_syms, o.fanout_ticks, rate, false, o.pin); },
+    raw4 = search_rate([&](double rate) { return raw_pubsub(symbols16, shard_syms, o.fanout_ticks, rate, false, o.pin); },
                             o.search_steps, "raw PUB->4 SUB");
-    auto pipe4 = search_rate([&](double rate) { return pipeline_ticks(o, symbols16, 4, o.fanout_ticks, rate); },
+    pipe4 = search_rate([&](double rate) { return pipeline_ticks(o, symbols16, 4, o.fanout_ticks, rate); },
                              o.search_steps, "gateway->4 strategies");
     rows.push_back({"fan-out, 4 strategies, aggregate", "ticks/s", raw4.best.rate(), pipe4.best.rate(), ">= 0.70",
                     0.70, true,
@@ -1226,7 +1243,10 @@ int main(int argc, char** argv) {
                         (raw4.best.clean() ? "" : "raw NOT loss-free; ") + "gateway rate " +
                         (pipe4.rate_limit > 0 ? std::to_string(static_cast<long long>(pipe4.rate_limit)) : "flat-out")});
 
+    }
+
     // 3. tick -> fill latency.
+    if (o.want("latency")) {
     std::fprintf(stderr, "== tick->fill latency: %.0f ticks/s for %.1f s, 1 in %d ticks signals\n", o.latency_rate,
                  o.latency_seconds, o.every_nth);
     auto rawc = raw_chain(o.latency_rate, o.latency_seconds, o.every_nth, o.pin);
@@ -1254,7 +1274,10 @@ int main(int argc, char** argv) {
     rows.push_back({"hop executor accept->fill p50", "us", percentile(rawc.hop3_us, 0.5), percentile(pipl.hop3_us, 0.5),
                     "-", std::nullopt, false, "raw: REQ/REP; pipeline: REQ/REP + dll_gateway store + plugin"});
 
+    }
+
     // 4. order round trips.
+    if (o.want("orders")) {
     std::fprintf(stderr, "== order round trips: %llu orders\n", static_cast<unsigned long long>(o.orders));
     std::vector<double> rr;
     for (int i = 0; i < o.reps; ++i) rr.push_back(raw_reqrep(std::max<std::uint64_t>(o.orders, 2000), o.pin));
@@ -1263,7 +1286,10 @@ int main(int argc, char** argv) {
                     "durable: SQLite WAL, synchronous=NORMAL (executor dedupe + order journal, dll_gateway store); " +
                         std::to_string(po.filled) + "/" + std::to_string(po.done) + " filled"});
 
+    }
+
     // 5. CURVE.
+    if (o.want("curve")) {
     std::fprintf(stderr, "== CURVE: raw PUB->SUB with and without\n");
     const bool have_curve = zmq_has("curve") != 0;
     std::optional<double> curve_on, curve_off;
@@ -1278,6 +1304,8 @@ int main(int argc, char** argv) {
                     have_curve ? "baseline = raw without CURVE, figure = raw with CURVE" : "libzmq without CURVE"});
     rows.push_back({"tick throughput with CURVE", "ticks/s", curve_on, std::nullopt, ">= 0.70", 0.70, true,
                     "n/a (pending): the programs have no [security] section yet"});
+
+    }
 
     // 6. memory.
     for (const auto& [prog, kb] : g_peak_kb) {
@@ -1315,7 +1343,8 @@ int main(int argc, char** argv) {
        << (o.pin ? "true" : "false") << ",\n  \"settings\": {\"ticks\": " << o.ticks
        << ", \"latency_rate\": " << o.latency_rate << ", \"latency_seconds\": " << o.latency_seconds
        << ", \"every_nth\": " << o.every_nth << ", \"orders\": " << o.orders << ", \"search_steps\": " << o.search_steps
-       << ", \"hwm\": 100000, \"durability\": \"SQLite WAL, synchronous=NORMAL\"},\n  \"rows\": [";
+       << ", \"only\": " << json_str(o.only.empty() ? "all" : o.only) << ", \"hwm\": {\"gateway_sndhwm\": 100000, \"strategy_rcvhwm\": 30000}"
+       << ", \"durability\": \"SQLite WAL, synchronous=NORMAL (dll_gateway: locking_mode=EXCLUSIVE)\"},\n  \"rows\": [";
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const auto& r = rows[i];
       auto met = r.met();

@@ -28,10 +28,18 @@ CREATE TABLE IF NOT EXISTS orders (
 }  // namespace
 
 struct OrderStore::Impl {
-  explicit Impl(const std::string& path) : db(path), find(init(db), sql_find), pending(db, sql_pending), done(db, sql_done) {}
+  explicit Impl(const std::string& path)
+      : db(path), find(init(db), sql_find), pending(db, sql_pending), done(db, sql_done) {}
 
   // Runs before the statements are prepared: they need the table.
   static const sqlite::Db& init(sqlite::Db& db) {
+    // One owner: the lock is taken once instead of per transaction (14
+    // fcntl() calls per order, half of the order path's system time:
+    // measured 28 instead of 40 us of CPU per find + PENDING + DONE), and
+    // the WAL index lives in heap memory instead of a -shm file. Another
+    // process can read the file only after this one exits. Set before the
+    // first WAL access, so that no shared-memory index is ever created.
+    db.exec("PRAGMA locking_mode=EXCLUSIVE;");
     db.exec("PRAGMA journal_mode=WAL;");
     db.exec("PRAGMA synchronous=NORMAL;");
     db.exec("PRAGMA busy_timeout=1000;");

@@ -1,6 +1,8 @@
 #include "proto/codec.hpp"
 
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace proto {
@@ -32,18 +34,18 @@ class FieldReader {
   FieldReader(const msgpack::object* fields, std::size_t count)
       : fields_(fields), count_(count) {}
 
-  std::string str(const char* name, std::size_t max_len) {
+  void str(std::string& out, const char* name, std::size_t max_len) {
     const auto& o = next(name);
     if (o.type != msgpack::type::STR) wrong(name, "string");
     if (o.via.str.size > max_len)
       fail(ErrorCode::out_of_range, std::string(name) + " is longer than " + std::to_string(max_len));
-    return std::string(o.via.str.ptr, o.via.str.size);
+    out.assign(o.via.str.ptr, o.via.str.size);
   }
 
-  std::string bin(const char* name) {
+  void bin(std::string& out, const char* name) {
     const auto& o = next(name);
-    if (o.type == msgpack::type::BIN) return std::string(o.via.bin.ptr, o.via.bin.size);
-    if (o.type == msgpack::type::STR) return std::string(o.via.str.ptr, o.via.str.size);
+    if (o.type == msgpack::type::BIN) return out.assign(o.via.bin.ptr, o.via.bin.size), void();
+    if (o.type == msgpack::type::STR) return out.assign(o.via.str.ptr, o.via.str.size), void();
     wrong(name, "binary");
   }
 
@@ -115,10 +117,300 @@ class FieldReader {
   std::size_t index_ = 0;
 };
 
+// ---- fast path: reads the msgpack bytes in place ----------------------------
+//
+// The reference path above unpacks into a msgpack::object tree in a zone and
+// then reads the tree; for a tick that is most of a strategy's per-tick work.
+// The fast path walks the bytes once, writing straight into the message, and
+// allocates nothing but what the strings themselves need. It only ever says
+// "accepted" or "not sure": anything it does not accept (any error, an ext
+// type, a payload msgpack-c would refuse) is decoded again by the reference
+// path, so error codes and details stay exactly the reference's. It accepts
+// only what the reference accepts, with the same value: the same integer and
+// float forms, the same container and depth limits for skipped fields, no
+// trailing bytes.
+
+template <class U>
+U load_be(const unsigned char* p) noexcept {
+  U v;
+  std::memcpy(&v, p, sizeof v);
+  if constexpr (std::endian::native == std::endian::little) {
+    if constexpr (sizeof(U) == 2) v = __builtin_bswap16(v);
+    if constexpr (sizeof(U) == 4) v = __builtin_bswap32(v);
+    if constexpr (sizeof(U) == 8) v = __builtin_bswap64(v);
+  }
+  return v;
+}
+
+// Skips one msgpack object whose containers, if any, sit at nesting `level`
+// (the envelope is level 1), with msgpack-c's checks under limits_for():
+// at most max_container elements or pairs, a container only while
+// level <= max_depth (msgpack-c refuses a container when its stack of open
+// containers is already deeper than max_depth). Recursion is bounded by
+// max_depth. False when msgpack-c would refuse the bytes or when this does not
+// know (ext types): the caller falls back to the reference path.
+bool skip_object(const unsigned char*& p, const unsigned char* end, std::size_t level) noexcept {
+  if (p >= end) return false;
+  const unsigned b = *p++;
+  std::size_t len = 0;    // bytes of payload after the header
+  std::size_t items = 0;  // objects inside a container
+  bool container = false;
+  auto length = [&](std::size_t width) -> bool {
+    if (static_cast<std::size_t>(end - p) < width) return false;
+    len = width == 1 ? *p : width == 2 ? load_be<std::uint16_t>(p) : load_be<std::uint32_t>(p);
+    p += width;
+    return true;
+  };
+  auto count = [&](std::size_t width, bool map) -> bool {
+    if (static_cast<std::size_t>(end - p) < width) return false;
+    items = width == 2 ? load_be<std::uint16_t>(p) : load_be<std::uint32_t>(p);
+    p += width;
+    if (items > max_container) return false;
+    if (map) items *= 2;
+    container = true;
+    return true;
+  };
+  if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) return true;
+  if ((b & 0xe0) == 0xa0) {
+    len = b & 0x1f;
+  } else if ((b & 0xf0) == 0x90 || (b & 0xf0) == 0x80) {
+    items = b & 0x0f;
+    if ((b & 0xf0) == 0x80) items *= 2;
+    container = true;
+  } else {
+    switch (b) {
+      case 0xcc: case 0xd0: len = 1; break;
+      case 0xcd: case 0xd1: len = 2; break;
+      case 0xce: case 0xd2: case 0xca: len = 4; break;
+      case 0xcf: case 0xd3: case 0xcb: len = 8; break;
+      case 0xd9: case 0xc4: if (!length(1)) return false; break;
+      case 0xda: case 0xc5: if (!length(2)) return false; break;
+      case 0xdb: case 0xc6: if (!length(4)) return false; break;
+      case 0xdc: if (!count(2, false)) return false; break;
+      case 0xdd: if (!count(4, false)) return false; break;
+      case 0xde: if (!count(2, true)) return false; break;
+      case 0xdf: if (!count(4, true)) return false; break;
+      default: return false;  // 0xc1 (never used) and the ext family
+    }
+  }
+  if (!container) {
+    if (static_cast<std::size_t>(end - p) < len) return false;
+    p += len;
+    return true;
+  }
+  if (level > max_depth) return false;
+  for (std::size_t i = 0; i < items; ++i) {
+    if (!skip_object(p, end, level + 1)) return false;
+  }
+  return true;
+}
+
+// The FieldReader interface over raw bytes. A failed read clears ok() and
+// makes every later read fail too; values read after a failure are garbage
+// and the caller discards the message.
+class ByteReader {
+ public:
+  ByteReader(const unsigned char* p, const unsigned char* end) noexcept : p_(p), end_(end) {}
+
+  // Opens the envelope: an array of at least 2 + `fields` and at most
+  // max_container elements whose type and version are `type` and
+  // schema_version (or, for `type` 0, any known type, stored in *type_out).
+  bool open(unsigned type, std::size_t fields, MsgType* type_out = nullptr) noexcept {
+    if (p_ >= end_) return false;
+    const unsigned b = *p_++;
+    std::size_t n = 0;
+    if ((b & 0xf0) == 0x90) {
+      n = b & 0x0f;
+    } else if (b == 0xdc && end_ - p_ >= 2) {
+      n = load_be<std::uint16_t>(p_);
+      p_ += 2;
+    } else if (b == 0xdd && end_ - p_ >= 4) {
+      n = load_be<std::uint32_t>(p_);
+      p_ += 4;
+    } else {
+      return false;
+    }
+    if (n > max_container || n < 2 + fields) return false;
+    left_ = n;
+    const auto t = u64_("type");
+    const auto v = u64_("version");
+    if (!ok_ || v != schema_version) return false;
+    if (type == 0) {
+      if (t < 1 || t > 9) return false;
+      if (type_out) *type_out = static_cast<MsgType>(t);
+    } else if (t != type) {
+      return false;
+    }
+    return true;
+  }
+
+  // Skips the appended fields this reader does not know; true when the
+  // envelope ends exactly at the end of the payload.
+  bool finish() noexcept {
+    if (!ok_) return false;
+    for (; left_ > 0; --left_) {
+      if (!skip_object(p_, end_, 2)) return false;
+    }
+    return p_ == end_;
+  }
+
+  void str(std::string& out, const char*, std::size_t max_len) {
+    const unsigned b = head();
+    std::size_t len = 0;
+    if ((b & 0xe0) == 0xa0) {
+      len = b & 0x1f;
+    } else if (b == 0xd9 || b == 0xda || b == 0xdb) {
+      if (!length(b - 0xd9, len)) return;
+    } else {
+      return bad();
+    }
+    if (len > max_len || static_cast<std::size_t>(end_ - p_) < len) return bad();
+    out.assign(reinterpret_cast<const char*>(p_), len);
+    p_ += len;
+  }
+
+  void bin(std::string& out, const char*) {
+    const unsigned b = head();
+    std::size_t len = 0;
+    if ((b & 0xe0) == 0xa0) {
+      len = b & 0x1f;
+    } else if (b == 0xd9 || b == 0xda || b == 0xdb) {
+      if (!length(b - 0xd9, len)) return;
+    } else if (b == 0xc4 || b == 0xc5 || b == 0xc6) {
+      if (!length(b - 0xc4, len)) return;
+    } else {
+      return bad();
+    }
+    if (static_cast<std::size_t>(end_ - p_) < len) return bad();
+    out.assign(reinterpret_cast<const char*>(p_), len);
+    p_ += len;
+  }
+
+  double f64(const char*) noexcept {
+    const unsigned b = head();
+    if (b == 0xcb) {
+      if (end_ - p_ < 8) return bad(), 0.0;
+      const auto bits = load_be<std::uint64_t>(p_);
+      p_ += 8;
+      return std::bit_cast<double>(bits);
+    }
+    if (b == 0xca) {
+      if (end_ - p_ < 4) return bad(), 0.0;
+      const auto bits = load_be<std::uint32_t>(p_);
+      p_ += 4;
+      return static_cast<double>(std::bit_cast<float>(bits));
+    }
+    std::uint64_t u = 0;
+    std::int64_t i = 0;
+    switch (integer(b, u, i)) {
+      case sign::positive: return static_cast<double>(u);
+      case sign::negative: return static_cast<double>(i);
+      case sign::none: break;
+    }
+    return bad(), 0.0;
+  }
+
+  std::uint64_t u64(const char* name) noexcept { return u64_(name); }
+
+  std::uint32_t u32(const char* name) noexcept {
+    const auto v = u64_(name);
+    if (v > std::numeric_limits<std::uint32_t>::max()) return bad(), 0;
+    return static_cast<std::uint32_t>(v);
+  }
+
+  std::int64_t i64(const char*) noexcept {
+    std::uint64_t u = 0;
+    std::int64_t i = 0;
+    switch (integer(head(), u, i)) {
+      case sign::negative: return i;
+      case sign::positive:
+        if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) break;
+        return static_cast<std::int64_t>(u);
+      case sign::none: break;
+    }
+    return bad(), 0;
+  }
+
+  bool boolean(const char*) noexcept {
+    const unsigned b = head();
+    if (b == 0xc2) return false;
+    if (b == 0xc3) return true;
+    return bad(), false;
+  }
+
+  template <class Enum>
+  Enum enumeration(const char* name, std::uint64_t lo, std::uint64_t hi) noexcept {
+    const auto v = u64_(name);
+    if (v < lo || v > hi) return bad(), Enum{};
+    return static_cast<Enum>(v);
+  }
+
+  bool ok() const noexcept { return ok_; }
+
+ private:
+  enum class sign : std::uint8_t { none, positive, negative };
+
+  // The next field's first byte; 0xc1 (never valid) when there is none.
+  unsigned head() noexcept {
+    if (left_ == 0 || p_ >= end_) {
+      bad();
+      return 0xc1;
+    }
+    --left_;
+    return *p_++;
+  }
+  void bad() noexcept {
+    ok_ = false;
+    left_ = 0;  // every later head() fails
+  }
+  // A 1-, 2- or 4-byte big-endian length (width_code 0, 1, 2).
+  bool length(unsigned width_code, std::size_t& len) noexcept {
+    const std::size_t width = std::size_t{1} << width_code;
+    if (static_cast<std::size_t>(end_ - p_) < width) return bad(), false;
+    len = width == 1 ? *p_ : width == 2 ? load_be<std::uint16_t>(p_) : load_be<std::uint32_t>(p_);
+    p_ += width;
+    return true;
+  }
+  // Any msgpack integer form; like msgpack-c, a signed form holding a value
+  // >= 0 is positive.
+  sign integer(unsigned b, std::uint64_t& u, std::int64_t& i) noexcept {
+    if (b <= 0x7f) return u = b, sign::positive;
+    if (b >= 0xe0) return i = static_cast<std::int8_t>(b), sign::negative;
+    if (b < 0xcc || b > 0xd3) return sign::none;
+    const std::size_t width = std::size_t{1} << ((b - 0xcc) & 3);
+    if (static_cast<std::size_t>(end_ - p_) < width) return sign::none;
+    const unsigned char* q = p_;
+    p_ += width;
+    if (b <= 0xcf) {
+      u = width == 1 ? *q : width == 2 ? load_be<std::uint16_t>(q)
+        : width == 4 ? load_be<std::uint32_t>(q) : load_be<std::uint64_t>(q);
+      return sign::positive;
+    }
+    i = width == 1 ? static_cast<std::int8_t>(*q)
+      : width == 2 ? static_cast<std::int16_t>(load_be<std::uint16_t>(q))
+      : width == 4 ? static_cast<std::int32_t>(load_be<std::uint32_t>(q))
+      : static_cast<std::int64_t>(load_be<std::uint64_t>(q));
+    if (i >= 0) return u = static_cast<std::uint64_t>(i), sign::positive;
+    return sign::negative;
+  }
+  std::uint64_t u64_(const char*) noexcept {
+    std::uint64_t u = 0;
+    std::int64_t i = 0;
+    if (integer(head(), u, i) == sign::positive) return u;
+    return bad(), 0;
+  }
+
+  const unsigned char* p_;
+  const unsigned char* end_;
+  std::size_t left_ = 0;  // envelope elements not read yet
+  bool ok_ = true;
+};
+
 // ---- per-message field lists: read and write in the same order -------------
 
-void read(FieldReader& r, TickEvent& m) {
-  m.instrument = r.str("instrument", max_instrument_length);
+template <class R>
+void read(R& r, TickEvent& m) {
+  r.str(m.instrument, "instrument", max_instrument_length);
   m.bid = r.f64("bid");
   m.ask = r.f64("ask");
   m.bid_volume = r.f64("bid_volume");
@@ -134,8 +426,9 @@ void write(P& p, const TickEvent& m) {
 }
 constexpr std::uint32_t field_count(const TickEvent*) { return 8; }
 
-void read(FieldReader& r, Heartbeat& m) {
-  m.source = r.str("source", max_id_length);
+template <class R>
+void read(R& r, Heartbeat& m) {
+  r.str(m.source, "source", max_id_length);
   m.seq = r.u64("seq");
   m.ts_ns = r.i64("ts_ns");
   m.ticks_sent = r.u64("ticks_sent");
@@ -146,12 +439,13 @@ void write(P& p, const Heartbeat& m) {
 }
 constexpr std::uint32_t field_count(const Heartbeat*) { return 4; }
 
-void read(FieldReader& r, TradingSignal& m) {
-  m.signal_id = r.str("signal_id", max_id_length);
-  m.strategy = r.str("strategy", max_id_length);
+template <class R>
+void read(R& r, TradingSignal& m) {
+  r.str(m.signal_id, "signal_id", max_id_length);
+  r.str(m.strategy, "strategy", max_id_length);
   m.instance = r.u32("instance");
-  m.instrument = r.str("instrument", max_instrument_length);
-  m.action = r.enumeration<Side>("action", 1, 2);
+  r.str(m.instrument, "instrument", max_instrument_length);
+  m.action = r.template enumeration<Side>("action", 1, 2);
   m.quantity = r.f64("quantity");
   m.trigger_price = r.f64("trigger_price");
   m.confidence = r.f64("confidence");
@@ -169,11 +463,12 @@ void write(P& p, const TradingSignal& m) {
 }
 constexpr std::uint32_t field_count(const TradingSignal*) { return 12; }
 
-void read(FieldReader& r, OrderRequest& m) {
-  m.client_order_id = r.str("client_order_id", max_id_length);
-  m.signal_id = r.str("signal_id", max_id_length);
-  m.instrument = r.str("instrument", max_instrument_length);
-  m.side = r.enumeration<Side>("side", 1, 2);
+template <class R>
+void read(R& r, OrderRequest& m) {
+  r.str(m.client_order_id, "client_order_id", max_id_length);
+  r.str(m.signal_id, "signal_id", max_id_length);
+  r.str(m.instrument, "instrument", max_instrument_length);
+  m.side = r.template enumeration<Side>("side", 1, 2);
   m.quantity = r.f64("quantity");
   m.price_hint = r.f64("price_hint");
   m.sent_ts_ns = r.i64("sent_ts_ns");
@@ -186,8 +481,9 @@ void write(P& p, const OrderRequest& m) {
 }
 constexpr std::uint32_t field_count(const OrderRequest*) { return 7; }
 
-void read(FieldReader& r, OrderQuery& m) {
-  m.client_order_id = r.str("client_order_id", max_id_length);
+template <class R>
+void read(R& r, OrderQuery& m) {
+  r.str(m.client_order_id, "client_order_id", max_id_length);
   m.sent_ts_ns = r.i64("sent_ts_ns");
 }
 template <class P>
@@ -196,13 +492,14 @@ void write(P& p, const OrderQuery& m) {
 }
 constexpr std::uint32_t field_count(const OrderQuery*) { return 2; }
 
-void read(FieldReader& r, OrderReply& m) {
-  m.client_order_id = r.str("client_order_id", max_id_length);
-  m.order_id = r.str("order_id", max_id_length);
-  m.status = r.enumeration<OrderStatus>("status", 1, 7);
+template <class R>
+void read(R& r, OrderReply& m) {
+  r.str(m.client_order_id, "client_order_id", max_id_length);
+  r.str(m.order_id, "order_id", max_id_length);
+  m.status = r.template enumeration<OrderStatus>("status", 1, 7);
   m.filled_quantity = r.f64("filled_quantity");
   m.fill_price = r.f64("fill_price");
-  m.reason = r.str("reason", max_text_length);
+  r.str(m.reason, "reason", max_text_length);
   m.duplicate = r.boolean("duplicate");
   m.broker_ts_ns = r.i64("broker_ts_ns");
 }
@@ -214,17 +511,18 @@ void write(P& p, const OrderReply& m) {
 }
 constexpr std::uint32_t field_count(const OrderReply*) { return 8; }
 
-void read(FieldReader& r, OrderEvent& m) {
-  m.order_id = r.str("order_id", max_id_length);
-  m.client_order_id = r.str("client_order_id", max_id_length);
-  m.signal_id = r.str("signal_id", max_id_length);
-  m.instrument = r.str("instrument", max_instrument_length);
-  m.side = r.enumeration<Side>("side", 1, 2);
-  m.status = r.enumeration<OrderStatus>("status", 1, 7);
+template <class R>
+void read(R& r, OrderEvent& m) {
+  r.str(m.order_id, "order_id", max_id_length);
+  r.str(m.client_order_id, "client_order_id", max_id_length);
+  r.str(m.signal_id, "signal_id", max_id_length);
+  r.str(m.instrument, "instrument", max_instrument_length);
+  m.side = r.template enumeration<Side>("side", 1, 2);
+  m.status = r.template enumeration<OrderStatus>("status", 1, 7);
   m.quantity = r.f64("quantity");
   m.filled_quantity = r.f64("filled_quantity");
   m.fill_price = r.f64("fill_price");
-  m.reason = r.str("reason", max_text_length);
+  r.str(m.reason, "reason", max_text_length);
   m.created_ts_ns = r.i64("created_ts_ns");
   m.event_ts_ns = r.i64("event_ts_ns");
   m.causation_ts_ns = r.i64("causation_ts_ns");
@@ -238,10 +536,11 @@ void write(P& p, const OrderEvent& m) {
 }
 constexpr std::uint32_t field_count(const OrderEvent*) { return 13; }
 
-void read(FieldReader& r, SignalAck& m) {
-  m.signal_id = r.str("signal_id", max_id_length);
-  m.status = r.enumeration<AckStatus>("status", 1, 3);
-  m.reason = r.str("reason", max_text_length);
+template <class R>
+void read(R& r, SignalAck& m) {
+  r.str(m.signal_id, "signal_id", max_id_length);
+  m.status = r.template enumeration<AckStatus>("status", 1, 3);
+  r.str(m.reason, "reason", max_text_length);
   m.ts_ns = r.i64("ts_ns");
 }
 template <class P>
@@ -250,12 +549,13 @@ void write(P& p, const SignalAck& m) {
 }
 constexpr std::uint32_t field_count(const SignalAck*) { return 4; }
 
-void read(FieldReader& r, DeadLetter& m) {
-  m.source = r.str("source", max_id_length);
-  m.reason = r.str("reason", max_id_length);
-  m.detail = r.str("detail", max_text_length);
+template <class R>
+void read(R& r, DeadLetter& m) {
+  r.str(m.source, "source", max_id_length);
+  r.str(m.reason, "reason", max_id_length);
+  r.str(m.detail, "detail", max_text_length);
   m.ts_ns = r.i64("ts_ns");
-  m.original = r.bin("original");
+  r.bin(m.original, "original");
 }
 template <class P>
 void write(P& p, const DeadLetter& m) {
@@ -442,18 +742,16 @@ std::pair<const msgpack::object*, std::size_t> open_envelope(msgpack::zone& zone
   return {arr.ptr + 2, arr.size - 2};
 }
 
-}  // namespace
-
+// The reference path: msgpack-c unpacks into a tree, FieldReader reads it.
 template <class T>
-Result<T> Decoder::decode(Bytes payload, std::size_t max_bytes) {
+std::optional<DecodeError> decode_reference(msgpack::zone& zone, Bytes payload, std::size_t max_bytes,
+                                            T& out) {
   try {
     MsgType expected = T::type;
-    auto [fields, count] = open_envelope(zone_, payload, max_bytes, &expected, nullptr);
+    auto [fields, count] = open_envelope(zone, payload, max_bytes, &expected, nullptr);
     FieldReader r(fields, count);
-    T msg;
-    read(r, msg);
-    if (auto err = validate(msg)) return std::move(*err);
-    return msg;
+    read(r, out);
+    return validate(out);
   } catch (FieldError& e) {
     return DecodeError{e.code, std::move(e.detail)};
   } catch (const std::exception& e) {
@@ -461,7 +759,58 @@ Result<T> Decoder::decode(Bytes payload, std::size_t max_bytes) {
   }
 }
 
+// The fast path: true when the payload is a well-formed T (validate() still
+// to be applied), false when the reference path must decide.
+template <class T>
+bool decode_fast(Bytes payload, std::size_t max_bytes, T& out) {
+  if (payload.empty() || payload.size() > max_bytes) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(payload.data());
+  ByteReader r(p, p + payload.size());
+  if (!r.open(static_cast<unsigned>(T::type), field_count(static_cast<const T*>(nullptr)))) return false;
+  read(r, out);
+  return r.finish();
+}
+
+}  // namespace
+
+template <class T>
+std::optional<DecodeError> Decoder::decode_into(Bytes payload, T& out) {
+  constexpr std::size_t max_bytes =
+      T::type == MsgType::dead_letter ? max_dead_letter_bytes : max_payload_bytes;
+  if (path_ == DecodePath::fast) {
+    if (decode_fast(payload, max_bytes, out)) return validate(out);
+    ++reference_decodes_;
+  }
+  return decode_reference(zone_, payload, max_bytes, out);
+}
+
+template std::optional<DecodeError> Decoder::decode_into(Bytes, TickEvent&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, Heartbeat&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, TradingSignal&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, OrderRequest&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, OrderQuery&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, OrderReply&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, OrderEvent&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, SignalAck&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, DeadLetter&);
+
+template <class T>
+Result<T> Decoder::decode(Bytes payload) {
+  T msg;
+  if (auto err = decode_into(payload, msg)) return std::move(*err);
+  return msg;
+}
+
 Result<MsgType> Decoder::peek_type(Bytes payload) {
+  if (path_ == DecodePath::fast) {
+    if (!payload.empty() && payload.size() <= max_dead_letter_bytes) {
+      const auto* p = reinterpret_cast<const unsigned char*>(payload.data());
+      ByteReader r(p, p + payload.size());
+      MsgType type{};
+      if (r.open(0, 0, &type) && r.finish()) return type;
+    }
+    ++reference_decodes_;
+  }
   try {
     MsgType type{};
     open_envelope(zone_, payload, max_dead_letter_bytes, nullptr, &type);
@@ -481,8 +830,6 @@ Result<OrderQuery> Decoder::decode_order_query(Bytes b) { return decode<OrderQue
 Result<OrderReply> Decoder::decode_order_reply(Bytes b) { return decode<OrderReply>(b); }
 Result<OrderEvent> Decoder::decode_order_event(Bytes b) { return decode<OrderEvent>(b); }
 Result<SignalAck> Decoder::decode_signal_ack(Bytes b) { return decode<SignalAck>(b); }
-Result<DeadLetter> Decoder::decode_dead_letter(Bytes b) {
-  return decode<DeadLetter>(b, max_dead_letter_bytes);
-}
+Result<DeadLetter> Decoder::decode_dead_letter(Bytes b) { return decode<DeadLetter>(b); }
 
 }  // namespace proto

@@ -7,7 +7,9 @@
 // Durability: WAL journal with synchronous=NORMAL. Every committed row
 // survives a crash of this process (kill -9 included); a power loss or OS
 // crash may lose the last few commits (WAL is synced at checkpoints, not per
-// commit) but never corrupts the file.
+// commit) but never corrupts the file. The connection holds the file in
+// locking_mode=EXCLUSIVE: no per-transaction locking, and no other process can
+// open the database while dll_gateway runs (inspect it after it stops).
 //
 // Methods throw StoreError on SQLite failures (disk full, I/O error); the
 // caller decides what that means for the order. One thread.

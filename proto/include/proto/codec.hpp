@@ -107,9 +107,20 @@ std::string encode_to_string(const T& msg) {
   return std::string(e.encode(msg));
 }
 
-// Decodes payloads, reusing one msgpack zone across calls.
+// How a Decoder reads: `fast` walks the bytes in place for every message
+// type and hands anything it does not accept to `reference` (msgpack-c's
+// unpack into a zone, then the fields), so both give the same value or the
+// same DecodeError for any input. `reference` alone exists for tests,
+// benchmarks and differential fuzzing.
+enum class DecodePath : std::uint8_t { fast, reference };
+
+// Decodes payloads. The fast path allocates nothing but the decoded strings
+// (none with decode_into when their capacity suffices); the reference path
+// reuses one msgpack zone across calls.
 class Decoder {
  public:
+  explicit Decoder(DecodePath path = DecodePath::fast) : path_(path) {}
+
   // Reads only the envelope: the message type, after checking the version.
   Result<MsgType> peek_type(Bytes payload);
 
@@ -123,9 +134,22 @@ class Decoder {
   Result<SignalAck> decode_signal_ack(Bytes payload);
   Result<DeadLetter> decode_dead_letter(Bytes payload);
 
+  // The same checks into an existing message whose strings keep their
+  // capacity: no allocation per call in steady state. Returns the error, or
+  // nothing when `out` holds the decoded value (after an error `out` holds
+  // garbage). T is any message type of messages.hpp.
+  template <class T>
+  std::optional<DecodeError> decode_into(Bytes payload, T& out);
+
+  // Payloads (including peek_type's) the fast path handed to the reference
+  // path: in a healthy pipeline only invalid ones.
+  std::uint64_t reference_decodes() const noexcept { return reference_decodes_; }
+
  private:
   template <class T>
-  Result<T> decode(Bytes payload, std::size_t max_bytes = max_payload_bytes);
+  Result<T> decode(Bytes payload);
+  DecodePath path_;
+  std::uint64_t reference_decodes_ = 0;
   msgpack::zone zone_;
 };
 
