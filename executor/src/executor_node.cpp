@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <unistd.h>
 
@@ -16,6 +17,9 @@ namespace tp::executor {
 namespace {
 
 constexpr std::size_t max_signals_per_wakeup = 256;  // then timers get a turn
+// Signals accepted under one commit before their orders go out: bounds the
+// wait of the last one's order behind the others' acceptance.
+constexpr std::size_t max_signals_per_batch = 64;
 constexpr std::int64_t max_poll_ms = 100;
 
 [[noreturn]] void crash(const char* where) {
@@ -79,13 +83,7 @@ int ExecutorNode::run() {
       if (e.num() != EINTR) throw;
       continue;  // SIGTERM/SIGINT: the loop condition sees the flag
     }
-    if (item.revents & ZMQ_POLLIN) {
-      for (std::size_t i = 0; i < max_signals_per_wakeup; ++i) {
-        std::size_t total = 0;
-        if (!recv_message(signals_, frames_, 1, total)) break;
-        on_signal_frames(total);
-      }
-    }
+    if (item.revents & ZMQ_POLLIN) drain_signals(max_signals_per_wakeup);
     signals_monitor_.drain();
     const std::int64_t after = monotonic_ns();
     if (after >= next_reconcile) {
@@ -101,46 +99,113 @@ int ExecutorNode::run() {
   return 0;
 }
 
-void ExecutorNode::on_signal_frames(std::size_t total_frames) {
+// Each batch has two phases. Accept: every waiting signal (up to
+// max_signals_per_batch) is decoded and decided, and the accepted ones'
+// signal rows and order intents (and the rejected ones' rows) are written in
+// ONE transaction; only after its commit are the acks (an ack means durably
+// recorded), NEW events and dead letters published. Send: the batch's orders
+// go out one by one (Lazy Pirate), each intent already durable. So a burst
+// waits for one commit instead of a commit plus an order round trip each.
+void ExecutorNode::drain_signals(std::size_t limit) {
+  // A crash point reproduces the moment of one order: one signal per batch.
+  const std::size_t per_batch = crash_point_ == CrashPoint::none ? max_signals_per_batch : 1;
+  if (slots_.size() < per_batch) slots_.resize(per_batch);
+  std::size_t received = 0;
+  while (received < limit) {
+    std::size_t used = 0;
+    bool more = true;
+    while (used < per_batch && received < limit) {
+      std::size_t total = 0;
+      if (!recv_message(signals_, frames_, 1, total)) {
+        more = false;
+        break;
+      }
+      ++received;
+      if (!take_signal(total, slots_[used])) continue;
+      if (!store_.in_batch()) store_.begin_batch();
+      Slot& slot = slots_[used];
+      // A signal id seen earlier in this batch is a duplicate too (the
+      // store also sees the batch's uncommitted rows; this says it plainly).
+      bool in_batch = false;
+      for (std::size_t i = 0; i < used && !in_batch; ++i) in_batch = slots_[i].signal.signal_id == slot.signal.signal_id;
+      if (in_batch) {
+        slot.verdict = Verdict::duplicate;
+      } else {
+        decide_slot(slot);
+      }
+      ++used;
+    }
+    if (store_.in_batch()) store_.commit_batch();
+    if (used > 0 && crash_point_ == CrashPoint::after_intent && slots_[0].verdict == Verdict::accept) {
+      crash("after_intent");
+    }
+    for (std::size_t i = 0; i < used; ++i) publish_outcome(slots_[i]);
+    for (std::size_t i = 0; i < used; ++i) {
+      if (slots_[i].verdict == Verdict::accept && !slots_[i].hold) send_or_hold(slots_[i].order);
+    }
+    if (!more) break;
+  }
+}
+
+bool ExecutorNode::take_signal(std::size_t total_frames, Slot& slot) {
   ++counters_.signals_received;
   if (total_frames != 1) {
     dead_letters_.send("bad_frames", fmt::format("expected 1 frame, got {}", total_frames),
                        join_frames(frames_, std::min<std::size_t>(total_frames, 1)));
-    return;
+    return false;
   }
-  const auto payload = view_of(frames_[0]);
-  auto signal = decoder_.decode_signal(bytes_of(frames_[0]));
-  if (!signal) {
+  if (auto err = decoder_.decode_into(bytes_of(frames_[0]), slot.signal)) {
     // No id to ack: the dead letter is the only trace.
-    dead_letters_.send(signal.error(), payload);
-    return;
+    dead_letters_.send(*err, view_of(frames_[0]));
+    return false;
   }
-  handle_signal(signal.value(), payload);
+  return true;
 }
 
-void ExecutorNode::handle_signal(const proto::TradingSignal& signal, std::string_view payload) {
-  const bool seen = store_.find_signal(signal.signal_id).has_value();
-  const auto decision = decide(signal, seen, config_, book_.position(signal.instrument), clock_);
-  switch (decision.verdict) {
-    case Verdict::duplicate:
-      ++counters_.duplicates;
-      publish_ack(signal, proto::AckStatus::duplicate, "");
-      return;
-    case Verdict::reject:
-      reject(signal, decision.reason, decision.detail, payload);
-      return;
-    case Verdict::accept:
-      break;
+void ExecutorNode::decide_slot(Slot& slot) {
+  const auto& signal = slot.signal;
+  // The batch's accepted orders have not been sent yet: the risk check takes
+  // the worst position they could leave (each filled fully or not at all),
+  // so that no limit is looser than when each order was settled before the
+  // next signal was decided.
+  double pending_buy = 0;
+  double pending_sell = 0;
+  for (const Slot* s = slots_.data(); s != &slot; ++s) {
+    if (s->verdict != Verdict::accept || s->order.instrument != signal.instrument) continue;
+    (s->order.side == proto::Side::buy ? pending_buy : pending_sell) += s->order.quantity;
   }
+  const double filled = book_.position(signal.instrument);
+  const double delta = signal.action == proto::Side::buy ? signal.quantity : -signal.quantity;
+  const double high = filled + pending_buy;
+  const double low = filled - pending_sell;
+  const double worst = std::abs(high + delta) >= std::abs(low + delta) ? high : low;
 
+  const bool seen = store_.find_signal(signal.signal_id).has_value();
+  auto decision = decide(signal, seen, config_, worst, clock_);
+  slot.verdict = decision.verdict;
   const auto now = clock_.now_ns();
-  OrderRecord order;
+  if (decision.verdict == Verdict::reject) {
+    slot.reason = std::move(decision.reason);
+    slot.detail = std::move(decision.detail);
+    slot.payload.assign(view_of(frames_[0]));
+    store_.record_rejected(signal, slot.reason + ": " + slot.detail, now);
+    return;
+  }
+  if (decision.verdict != Verdict::accept) return;
+
+  OrderRecord& order = slot.order;
   order.client_order_id = client_order_id(signal.signal_id);
   order.signal_id = signal.signal_id;
   order.instrument = signal.instrument;
   order.side = signal.action;
   order.quantity = signal.quantity;
   order.price_hint = signal.trigger_price;
+  order.state = OrderState::intent;
+  order.status = proto::OrderStatus::new_order;
+  order.filled_quantity = 0;
+  order.fill_price = 0;
+  order.order_id.clear();
+  order.reason.clear();
   order.causation_ts_ns = signal.causation_ts_ns;
   order.created_ns = now;
   order.updated_ns = now;
@@ -148,15 +213,34 @@ void ExecutorNode::handle_signal(const proto::TradingSignal& signal, std::string
   // While the breaker is not closed (or older orders are still held, which
   // keeps the orders in their arrival order) the order is HELD: recorded and
   // acked, sent by reconcile() once dll_gateway answers again.
-  const bool hold = held_ > 0 || breaker_.state() != BreakerState::closed;
-  if (hold) order.state = OrderState::held;
-  // Write-ahead: the signal and the intent are durable before anything leaves.
+  slot.hold = held_ > 0 || breaker_.state() != BreakerState::closed;
+  if (slot.hold) order.state = OrderState::held;
+  // Write-ahead: the signal and the intent are durable (at the batch's
+  // commit) before anything leaves.
   if (!store_.record_accepted(signal, order, now)) {
-    ++counters_.duplicates;
-    publish_ack(signal, proto::AckStatus::duplicate, "");
+    slot.verdict = Verdict::duplicate;
     return;
   }
-  if (crash_point_ == CrashPoint::after_intent) crash("after_intent");
+  if (slot.hold) {
+    ++held_;
+    ++counters_.orders_held;
+  }
+}
+
+void ExecutorNode::publish_outcome(const Slot& slot) {
+  const auto& signal = slot.signal;
+  switch (slot.verdict) {
+    case Verdict::duplicate:
+      ++counters_.duplicates;
+      publish_ack(signal, proto::AckStatus::duplicate, "");
+      return;
+    case Verdict::reject:
+      reject(signal, slot.reason, slot.detail, slot.payload);
+      return;
+    case Verdict::accept:
+      break;
+  }
+  const auto& order = slot.order;
   ++counters_.signals_accepted;
   publish_ack(signal, proto::AckStatus::accepted, "");
 
@@ -167,12 +251,19 @@ void ExecutorNode::handle_signal(const proto::TradingSignal& signal, std::string
   ev.side = order.side;
   ev.status = proto::OrderStatus::new_order;
   ev.quantity = order.quantity;
-  ev.created_ts_ns = now;
-  ev.event_ts_ns = now;
+  ev.created_ts_ns = order.created_ns;
+  ev.event_ts_ns = order.created_ns;
   ev.causation_ts_ns = order.causation_ts_ns;
   publish_event(ev);
+}
 
-  if (hold) {
+void ExecutorNode::send_or_hold(OrderRecord& order) {
+  // The breaker may have opened while earlier orders of the batch went out
+  // (or one of them was held): this one, never handed to the order socket,
+  // is held as it would have been had it arrived a moment later.
+  if (held_ > 0 || breaker_.state() != BreakerState::closed) {
+    store_.set_state(order.client_order_id, OrderState::held, clock_.now_ns());
+    order.state = OrderState::held;
     ++held_;
     ++counters_.orders_held;
     return;
@@ -182,8 +273,8 @@ void ExecutorNode::handle_signal(const proto::TradingSignal& signal, std::string
 
 void ExecutorNode::reject(const proto::TradingSignal& signal, const std::string& reason, const std::string& detail,
                           std::string_view payload) {
+  // The signal's REJECTED row was written (and committed) with its batch.
   const auto now = clock_.now_ns();
-  store_.record_rejected(signal, reason + ": " + detail, now);
   auto it = counters_.rejected.find(reason);
   if (it == counters_.rejected.end()) it = counters_.rejected.emplace(reason, 0).first;
   ++it->second;

@@ -95,6 +95,36 @@ class Transaction {
   bool open_ = true;
 };
 
+// Inside a batch: the same all-or-nothing for one record, without ending
+// the batch's transaction.
+class Savepoint {
+ public:
+  Savepoint(Statement& savepoint, Statement& release, Statement& rollback_to)
+      : release_(release), rollback_to_(rollback_to) {
+    savepoint.reset().run();
+  }
+  Savepoint(const Savepoint&) = delete;
+  Savepoint& operator=(const Savepoint&) = delete;
+  ~Savepoint() {
+    if (open_) {
+      try {
+        rollback_to_.reset().run();
+        release_.reset().run();
+      } catch (...) {  // the batch's rollback (or close) undoes it
+      }
+    }
+  }
+  void release() {
+    release_.reset().run();
+    open_ = false;
+  }
+
+ private:
+  Statement& release_;
+  Statement& rollback_to_;
+  bool open_ = true;
+};
+
 }  // namespace
 
 std::string_view to_string(OrderState s) noexcept {
@@ -201,6 +231,12 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) {
   db_.reset(raw);  // owned even when the open failed
   if (rc != SQLITE_OK) fail(raw, "open " + path);
   sqlite3_busy_timeout(raw, 2000);
+  // One writer, and nobody reads the file while the executor runs (tests and
+  // tools read it after it exits): exclusive locking keeps the WAL index in
+  // heap memory instead of a -shm file, saving the shared-memory locking on
+  // every transaction. Set before the first WAL access, so that no
+  // shared-memory index is ever created.
+  exec("PRAGMA locking_mode=EXCLUSIVE");
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA synchronous=NORMAL");
   exec(schema);
@@ -209,6 +245,9 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) {
   begin_ = Statement(raw, "BEGIN IMMEDIATE");
   commit_ = Statement(raw, "COMMIT");
   rollback_ = Statement(raw, "ROLLBACK");
+  savepoint_ = Statement(raw, "SAVEPOINT record");
+  release_ = Statement(raw, "RELEASE record");
+  rollback_to_ = Statement(raw, "ROLLBACK TO record");
   find_signal_ = Statement(raw, "SELECT signal_id, status, reason FROM signals WHERE signal_id = ?1");
   insert_signal_ = Statement(raw,
                              "INSERT INTO signals (signal_id, strategy, instance, instrument, status, reason, "
@@ -228,7 +267,26 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) {
   prune(now_ns);
 }
 
-ExecutorStore::~ExecutorStore() = default;
+ExecutorStore::~ExecutorStore() {
+  if (in_batch_) {
+    try {
+      rollback_.reset().run();
+    } catch (...) {  // sqlite3_close rolls back anyway
+    }
+  }
+}
+
+void ExecutorStore::begin_batch() {
+  if (in_batch_) throw StoreError("executor store: begin_batch inside a batch");
+  begin_.reset().run();
+  in_batch_ = true;
+}
+
+void ExecutorStore::commit_batch() {
+  if (!in_batch_) throw StoreError("executor store: commit_batch without a batch");
+  commit_.reset().run();
+  in_batch_ = false;
+}
 
 void ExecutorStore::migrate() {
   // Databases made before orders.expires_ns existed get the column (0: none).
@@ -320,7 +378,13 @@ std::optional<SignalRecord> ExecutorStore::find_signal(std::string_view signal_i
 }
 
 bool ExecutorStore::record_accepted(const proto::TradingSignal& signal, const OrderRecord& o, std::int64_t now_ns) {
-  Transaction tx(begin_, commit_, rollback_);
+  // Exactly one of the two guards the pair of inserts.
+  std::optional<Transaction> tx;
+  std::optional<Savepoint> sp;
+  if (in_batch_)
+    sp.emplace(savepoint_, release_, rollback_to_);
+  else
+    tx.emplace(begin_, commit_, rollback_);
   insert_signal_.reset()
       .bind(1, signal.signal_id)
       .bind(2, signal.strategy)
@@ -329,7 +393,7 @@ bool ExecutorStore::record_accepted(const proto::TradingSignal& signal, const Or
       .bind(5, std::string_view("ACCEPTED"))
       .bind(6, std::string_view())
       .bind(7, now_ns);
-  if (!insert_signal_.run()) return false;  // rolled back by tx
+  if (!insert_signal_.run()) return false;  // rolled back by tx / sp
   insert_order_.reset()
       .bind(1, o.client_order_id)
       .bind(2, o.signal_id)
@@ -348,7 +412,10 @@ bool ExecutorStore::record_accepted(const proto::TradingSignal& signal, const Or
       .bind(15, o.updated_ns)
       .bind(16, o.expires_ns);
   if (!insert_order_.run()) return false;
-  tx.commit();
+  if (sp)
+    sp->release();
+  else
+    tx->commit();
   return true;
 }
 

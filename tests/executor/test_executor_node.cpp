@@ -318,3 +318,56 @@ TEST(ExecutorNode, ReconcilesAnIntentTheBrokerNeverSaw) {
   EXPECT_DOUBLE_EQ(node.positions().position("EURUSD"), -500);
   EXPECT_EQ(node.counters().fills, 1u);
 }
+
+TEST(ExecutorNode, SignalsArrivingTogetherAreAcceptedOnceEachThenSent) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+
+  // While the node waits for a's reply, b (twice) and c queue up: they are
+  // accepted together on its next wakeup (the duplicate caught inside the batch).
+  h.push_signal(make_signal("sma.1.300.1"));
+  ASSERT_TRUE(readable(h.broker, wait_limit));
+  auto b = make_signal("sma.1.300.2");
+  h.push_signal(b);
+  h.push_signal(b);
+  h.push_signal(make_signal("sma.1.300.3"));
+  std::vector<std::string> sent;
+  for (int i = 0; i < 3; ++i) {
+    auto req = h.answer_order(1.085);
+    ASSERT_TRUE(req.has_value()) << i;
+    sent.push_back(req->client_order_id);
+  }
+  EXPECT_EQ(sent, (std::vector<std::string>{"C-sma.1.300.1", "C-sma.1.300.2", "C-sma.1.300.3"}));
+  EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
+    return a.signal_id == b.signal_id && a.status == proto::AckStatus::duplicate;
+  }));
+  EXPECT_FALSE(readable(h.broker, 300ms));  // the duplicate sent nothing
+  h.stop();
+  EXPECT_EQ(h.node->counters().signals_accepted, 3u);
+  EXPECT_EQ(h.node->counters().duplicates, 1u);
+  EXPECT_EQ(h.node->counters().orders_sent, 3u);
+  EXPECT_DOUBLE_EQ(h.node->positions().position("EURUSD"), 3000);
+}
+
+TEST(ExecutorNode, RiskInABatchCountsTheOrdersNotYetSent) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.config.risk.max_position = 2500;  // two orders of 1000 fit, a third does not
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+
+  h.push_signal(make_signal("sma.1.400.1"));
+  ASSERT_TRUE(readable(h.broker, wait_limit));
+  h.push_signal(make_signal("sma.1.400.2"));
+  h.push_signal(make_signal("sma.1.400.3"));
+  ASSERT_TRUE(h.answer_order(1.085).has_value());
+  ASSERT_TRUE(h.answer_order(1.085).has_value());
+  EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
+    return a.signal_id == "sma.1.400.3" && a.status == proto::AckStatus::rejected && a.reason == "risk_rejected";
+  }));
+  EXPECT_FALSE(readable(h.broker, 300ms));
+  h.stop();
+  EXPECT_DOUBLE_EQ(h.node->positions().position("EURUSD"), 2000);
+}

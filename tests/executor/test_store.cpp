@@ -181,3 +181,33 @@ TEST(ExecutorStore, PruningAfterRetentionKeepsPositionsWhole) {
   EXPECT_DOUBLE_EQ(p->realized_pnl, 40 * 1.0 + 60 * 2.0);
   EXPECT_DOUBLE_EQ(p->last_price, 12);
 }
+
+TEST(ExecutorStore, BatchCommitsTogetherAndRollsBackWhenLeftOpen) {
+  tp::test::TempDir dir;
+  const auto db = dir.file("executor.db");
+  auto a = make_signal("a");
+  auto b = make_signal("b");
+  {
+    ExecutorStore store(db, t0);
+    store.begin_batch();
+    EXPECT_TRUE(store.in_batch());
+    ASSERT_TRUE(store.record_accepted(a, intent_for(a, t0), t0));
+    // A duplicate inside the batch is refused and undoes only its own rows.
+    EXPECT_FALSE(store.record_accepted(a, intent_for(a, t0), t0));
+    EXPECT_TRUE(store.find_signal("a").has_value());
+    ASSERT_TRUE(store.record_rejected(b, "risk_rejected: x", t0));
+    store.commit_batch();
+    EXPECT_FALSE(store.in_batch());
+
+    auto c = make_signal("c");
+    store.begin_batch();
+    ASSERT_TRUE(store.record_accepted(c, intent_for(c, t0), t0));
+  }  // destroyed with the batch open: c is rolled back
+  ExecutorStore again(db, t0);
+  ASSERT_TRUE(again.find_signal("a").has_value());
+  EXPECT_EQ(again.find_signal("a")->status, "ACCEPTED");
+  EXPECT_EQ(again.find_signal("b")->status, "REJECTED");
+  EXPECT_TRUE(again.find_order("C-a").has_value());
+  EXPECT_FALSE(again.find_signal("c").has_value());
+  EXPECT_FALSE(again.find_order("C-c").has_value());
+}

@@ -19,6 +19,7 @@
 #include "common/dead_letter.hpp"
 #include "common/histogram.hpp"
 #include "executor/circuit_breaker.hpp"
+#include "executor/decision.hpp"
 #include "executor/order_client.hpp"
 #include "executor/position_book.hpp"
 #include "executor/store.hpp"
@@ -72,8 +73,29 @@ class ExecutorNode {
   std::string stats_json();  // reads the store (orders_unknown)
 
  private:
-  void on_signal_frames(std::size_t total_frames);
-  void handle_signal(const proto::TradingSignal& signal, std::string_view payload);
+  // One signal of the batch being accepted; slots are reused across batches
+  // so that their strings keep their capacity (decode_into allocates nothing).
+  struct Slot {
+    proto::TradingSignal signal;
+    Verdict verdict = Verdict::accept;
+    bool hold = false;        // accept: recorded HELD
+    std::string reason;       // reject
+    std::string detail;       // reject
+    std::string payload;      // reject: the original bytes, for the dead letter
+    OrderRecord order;        // accept
+  };
+
+  // Receives and handles the signals that are waiting, at most `limit`, in
+  // batches: see run().
+  void drain_signals(std::size_t limit);
+  // Accept phase for one message: decodes into the next slot and decides.
+  // False when the message used no slot (bad frames, undecodable).
+  bool take_signal(std::size_t total_frames, Slot& slot);
+  void decide_slot(Slot& slot);
+  // After the batch commit: acks, events, dead letters, in arrival order.
+  void publish_outcome(const Slot& slot);
+  // Send phase for one accepted order (not HELD at accept time).
+  void send_or_hold(OrderRecord& order);
   void reject(const proto::TradingSignal& signal, const std::string& reason, const std::string& detail,
               std::string_view payload);
   // Sends (Lazy Pirate) and records the outcome; false when no answer came.
@@ -107,6 +129,7 @@ class ExecutorNode {
   proto::Encoder encoder_;
   proto::Decoder decoder_;
   std::vector<zmq::message_t> frames_;
+  std::vector<Slot> slots_;
   LatencyHistogram tick_to_fill_;
   ExecutorCounters counters_;
   CircuitBreaker breaker_;

@@ -112,12 +112,21 @@ class ExecutorStore {
   ExecutorStore(const std::string& path, std::int64_t now_ns);
   ExecutorStore(const ExecutorStore&) = delete;
   ExecutorStore& operator=(const ExecutorStore&) = delete;
-  ~ExecutorStore();
+  ~ExecutorStore();  // rolls back an open batch
 
   std::optional<SignalRecord> find_signal(std::string_view signal_id);
 
-  // One transaction: the signal row (ACCEPTED) and the order intent. False
-  // when the signal id is already known (nothing written).
+  // A batch: one transaction (BEGIN IMMEDIATE) around every record_* call
+  // made until commit_batch(); the rows are durable only after it returns.
+  // Lets the executor accept a burst of signals with one commit. Rolled back
+  // when the store is destroyed with the batch still open.
+  void begin_batch();
+  void commit_batch();
+  bool in_batch() const noexcept { return in_batch_; }
+
+  // Atomically (its own transaction, or a savepoint inside a batch): the
+  // signal row (ACCEPTED) and the order intent. False when the signal id is
+  // already known (nothing written).
   bool record_accepted(const proto::TradingSignal& signal, const OrderRecord& intent, std::int64_t now_ns);
   // The signal row (REJECTED, reason). False when the id is already known.
   bool record_rejected(const proto::TradingSignal& signal, std::string_view reason, std::int64_t now_ns);
@@ -144,7 +153,8 @@ class ExecutorStore {
   OrderRecord read_order(Statement& s) const;
 
   SqliteDb db_;  // declared first: destroyed after the statements
-  Statement begin_, commit_, rollback_;
+  Statement begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
+  bool in_batch_ = false;
   Statement find_signal_, insert_signal_, insert_order_, set_state_, set_outcome_, find_order_, open_orders_, held_orders_,
       count_state_;
 };
