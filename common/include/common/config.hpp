@@ -50,7 +50,7 @@ struct GatewayConfig {
   double speed = 1.0;                // csv replay: x recorded speed; 0 = flat out
   std::uint64_t max_ticks = 0;       // stop publishing after this many; 0 = never
   int heartbeat_ms = 500;
-  int sndhwm = 100000;
+  int sndhwm = 20000;                // per subscriber: ~5 MB of queued ticks at most
 };
 
 struct SmaCrossoverConfig {
