@@ -16,6 +16,21 @@
 namespace tp::executor {
 namespace {
 
+// The fields every event about a recorded order carries.
+proto::OrderEvent event_of(const OrderRecord& order, proto::OrderStatus status, std::int64_t now_ns) {
+  proto::OrderEvent ev;
+  ev.client_order_id = order.client_order_id;
+  ev.signal_id = order.signal_id;
+  ev.instrument = order.instrument;
+  ev.side = order.side;
+  ev.status = status;
+  ev.quantity = order.quantity;
+  ev.created_ts_ns = order.created_ns;
+  ev.event_ts_ns = now_ns;
+  ev.causation_ts_ns = order.causation_ts_ns;
+  return ev;
+}
+
 constexpr std::size_t max_signals_per_wakeup = 256;  // then timers get a turn
 // Signals accepted under one commit before their orders go out: bounds the
 // wait of the last one's order behind the others' acceptance.
@@ -244,17 +259,7 @@ void ExecutorNode::publish_outcome(const Slot& slot) {
   ++counters_.signals_accepted;
   publish_ack(signal, proto::AckStatus::accepted, "");
 
-  proto::OrderEvent ev;
-  ev.client_order_id = order.client_order_id;
-  ev.signal_id = order.signal_id;
-  ev.instrument = order.instrument;
-  ev.side = order.side;
-  ev.status = proto::OrderStatus::new_order;
-  ev.quantity = order.quantity;
-  ev.created_ts_ns = order.created_ns;
-  ev.event_ts_ns = order.created_ns;
-  ev.causation_ts_ns = order.causation_ts_ns;
-  publish_event(ev);
+  publish_event(event_of(order, proto::OrderStatus::new_order, order.created_ns));
 }
 
 void ExecutorNode::send_or_hold(OrderRecord& order) {
@@ -379,20 +384,11 @@ void ExecutorNode::apply_reply(const OrderRecord& order, const proto::OrderReply
     tick_to_fill_.record(now - order.causation_ts_ns);
   }
 
-  proto::OrderEvent ev;
+  auto ev = event_of(order, reply.status, now);
   ev.order_id = reply.order_id;
-  ev.client_order_id = order.client_order_id;
-  ev.signal_id = order.signal_id;
-  ev.instrument = order.instrument;
-  ev.side = order.side;
-  ev.status = reply.status;
-  ev.quantity = order.quantity;
   ev.filled_quantity = reply.filled_quantity;
   ev.fill_price = reply.fill_price;
   ev.reason = reply.reason;
-  ev.created_ts_ns = order.created_ns;
-  ev.event_ts_ns = now;
-  ev.causation_ts_ns = order.causation_ts_ns;
   publish_event(ev);
 }
 
@@ -480,17 +476,8 @@ void ExecutorNode::give_up_held(const OrderRecord& order) {
                                     std::to_string(order.expires_ns),
                      encoder_.encode(req));
 
-  proto::OrderEvent ev;
-  ev.client_order_id = order.client_order_id;
-  ev.signal_id = order.signal_id;
-  ev.instrument = order.instrument;
-  ev.side = order.side;
-  ev.status = proto::OrderStatus::rejected;
-  ev.quantity = order.quantity;
+  auto ev = event_of(order, proto::OrderStatus::rejected, now);
   ev.reason = outcome.reason;
-  ev.created_ts_ns = order.created_ns;
-  ev.event_ts_ns = now;
-  ev.causation_ts_ns = order.causation_ts_ns;
   publish_event(ev);
 }
 
