@@ -16,6 +16,20 @@
 namespace tp::executor {
 namespace {
 
+// The request that places a recorded order (a retry or a resend is the same
+// request: same client order id).
+proto::OrderRequest request_of(const OrderRecord& order, std::int64_t now_ns) {
+  proto::OrderRequest req;
+  req.client_order_id = order.client_order_id;
+  req.signal_id = order.signal_id;
+  req.instrument = order.instrument;
+  req.side = order.side;
+  req.quantity = order.quantity;
+  req.price_hint = order.price_hint;
+  req.sent_ts_ns = now_ns;
+  return req;
+}
+
 // The fields every event about a recorded order carries.
 proto::OrderEvent event_of(const OrderRecord& order, proto::OrderStatus status, std::int64_t now_ns) {
   proto::OrderEvent ev;
@@ -301,14 +315,7 @@ void ExecutorNode::reject(const proto::TradingSignal& signal, const std::string&
 }
 
 bool ExecutorNode::send_order(const OrderRecord& order) {
-  proto::OrderRequest req;
-  req.client_order_id = order.client_order_id;
-  req.signal_id = order.signal_id;
-  req.instrument = order.instrument;
-  req.side = order.side;
-  req.quantity = order.quantity;
-  req.price_hint = order.price_hint;
-  req.sent_ts_ns = clock_.now_ns();
+  const auto req = request_of(order, clock_.now_ns());
   ++counters_.orders_sent;
   auto reply = orders_.request(req);
   broker_answered(reply.has_value());
@@ -464,14 +471,7 @@ void ExecutorNode::give_up_held(const OrderRecord& order) {
 
   // The dead letter carries the order that was not sent (its signal_id names
   // the signal; the signal's own bytes are not kept).
-  proto::OrderRequest req;
-  req.client_order_id = order.client_order_id;
-  req.signal_id = order.signal_id;
-  req.instrument = order.instrument;
-  req.side = order.side;
-  req.quantity = order.quantity;
-  req.price_hint = order.price_hint;
-  req.sent_ts_ns = now;
+  const auto req = request_of(order, now);
   dead_letters_.send("expired", "held order " + order.client_order_id + " not sent: its signal expired at " +
                                     std::to_string(order.expires_ns),
                      encoder_.encode(req));

@@ -4,7 +4,7 @@
 
 #include <sqlite3.h>
 
-#include "../executor/temp_dir.hpp"
+#include "temp_dir.hpp"
 #include "executor/decision.hpp"
 #include "executor/store.hpp"
 
