@@ -291,6 +291,10 @@ Config from_table(const toml::table& root, const std::string& origin) {
   ex.require(c.executor.order_retries >= 0, "order_retries", ">= 0");
   ex.get("max_clock_skew_ms", c.executor.max_clock_skew_ms);
   ex.require(c.executor.max_clock_skew_ms >= 0, "max_clock_skew_ms", ">= 0");
+  ex.get("breaker_failures", c.executor.breaker_failures);
+  ex.require(c.executor.breaker_failures >= 1, "breaker_failures", ">= 1");
+  ex.get("breaker_cooling_ms", c.executor.breaker_cooling_ms);
+  ex.require(c.executor.breaker_cooling_ms >= 0, "breaker_cooling_ms", ">= 0");
   ex.get("db_path", c.executor.db_path);
   ex.finish();
 

@@ -43,4 +43,23 @@ Decision decide(const proto::TradingSignal& signal, bool already_seen, const Con
   return {Verdict::accept, {}, {}};
 }
 
+OrderRecord intent_for(const proto::TradingSignal& signal, std::int64_t now_ns) {
+  OrderRecord order;
+  order.client_order_id = client_order_id(signal.signal_id);
+  order.signal_id = signal.signal_id;
+  order.instrument = signal.instrument;
+  order.side = signal.action;
+  order.quantity = signal.quantity;
+  order.price_hint = signal.trigger_price;
+  order.state = OrderState::intent;
+  order.status = proto::OrderStatus::new_order;
+  order.filled_quantity = 0;
+  order.fill_price = 0;
+  order.causation_ts_ns = signal.causation_ts_ns;
+  order.created_ns = now_ns;
+  order.updated_ns = now_ns;
+  order.expires_ns = signal.expires_ts_ns;
+  return order;
+}
+
 }  // namespace tp::executor

@@ -84,7 +84,9 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
                                  .retries = std::max(0, config.executor.order_retries),
                                  .security = &security}),
       dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock, security),
-      breaker_(breaker_options, clock) {
+      breaker_(BreakerOptions{.failure_threshold = config.executor.breaker_failures,
+                              .cooling_ns = std::int64_t{config.executor.breaker_cooling_ms} * ns_per_ms},
+               clock) {
   held_ = store_.count_in_state(OrderState::held);
   last_broker_exchange_ns_ = monotonic_ns();  // the first idle probe comes liveness_idle_ns after start
   security.bind(signals_, config.endpoints.signals);
@@ -223,22 +225,7 @@ void ExecutorNode::decide_slot(Slot& slot) {
   if (decision.verdict != Verdict::accept) return;
 
   OrderRecord& order = slot.order;
-  order.client_order_id = client_order_id(signal.signal_id);
-  order.signal_id = signal.signal_id;
-  order.instrument = signal.instrument;
-  order.side = signal.action;
-  order.quantity = signal.quantity;
-  order.price_hint = signal.trigger_price;
-  order.state = OrderState::intent;
-  order.status = proto::OrderStatus::new_order;
-  order.filled_quantity = 0;
-  order.fill_price = 0;
-  order.order_id.clear();
-  order.reason.clear();
-  order.causation_ts_ns = signal.causation_ts_ns;
-  order.created_ns = now;
-  order.updated_ns = now;
-  order.expires_ns = signal.expires_ts_ns;
+  order = intent_for(signal, now);
   // While the breaker is not closed (or older orders are still held, which
   // keeps the orders in their arrival order) the order is HELD: recorded and
   // acked, sent by reconcile() once dll_gateway answers again.
@@ -354,7 +341,7 @@ void ExecutorNode::log_breaker(BreakerState before) {
     case BreakerState::open:
       spdlog::warn("circuit breaker {} -> open (opened {} times): dll_gateway did not answer; new orders are held, "
                    "next probe in {} ms",
-                   to_string(before), breaker_.opens(), breaker_options.cooling_ns / ns_per_ms);
+                   to_string(before), breaker_.opens(), config_.executor.breaker_cooling_ms);
       break;
     case BreakerState::half_open:
       spdlog::info("circuit breaker open -> half_open: probing dll_gateway");

@@ -93,6 +93,16 @@ TEST(Config, ErrorsNameTheKey) {
             std::string::npos);
 }
 
+TEST(Config, CircuitBreakerKeys) {
+  auto c = tp::parse_config("[executor]\nbreaker_failures = 5\nbreaker_cooling_ms = 0\n");
+  EXPECT_EQ(c.executor.breaker_failures, 5);
+  EXPECT_EQ(c.executor.breaker_cooling_ms, 0);
+  EXPECT_NE(error_of("[executor]\nbreaker_failures = 0\n").find("executor.breaker_failures must be >= 1"),
+            std::string::npos);
+  EXPECT_NE(error_of("", {"executor.breaker_cooling_ms=-1"}).find("executor.breaker_cooling_ms must be >= 0"),
+            std::string::npos);
+}
+
 TEST(Config, MissingFileIsAClearError) {
   try {
     tp::load_config(std::string("/nonexistent/x.toml"));
@@ -118,6 +128,8 @@ TEST(Config, CommentedDefaultFileMatchesEmbeddedDefaults) {
   EXPECT_EQ(file.strategy.instances, embedded.strategy.instances);
   EXPECT_DOUBLE_EQ(file.risk.max_notional, embedded.risk.max_notional);
   EXPECT_EQ(file.executor.order_timeout_ms, embedded.executor.order_timeout_ms);
+  EXPECT_EQ(file.executor.breaker_failures, embedded.executor.breaker_failures);
+  EXPECT_EQ(file.executor.breaker_cooling_ms, embedded.executor.breaker_cooling_ms);
   EXPECT_EQ(file.dll_gateway.settings, embedded.dll_gateway.settings);
   EXPECT_EQ(file.supervisor.backoff_max_ms, embedded.supervisor.backoff_max_ms);
 }

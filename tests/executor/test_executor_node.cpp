@@ -374,3 +374,33 @@ TEST(ExecutorNode, RiskInABatchCountsTheOrdersNotYetSent) {
   h.stop();
   EXPECT_DOUBLE_EQ(h.node->positions().position("EURUSD"), 2000);
 }
+
+TEST(ExecutorNode, BreakerTakesItsThresholdFromTheConfig) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.config.executor.breaker_failures = 1;         // the default (3) would still be closed after one failure
+  h.config.executor.breaker_cooling_ms = 60'000;  // no probe while the test runs
+  h.config.executor.order_timeout_ms = 100;
+  h.config.executor.order_retries = 0;
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+
+  // a's request is never answered. b is pushed after a's ack, so the node
+  // decides it only after a's send has failed: with the breaker open, b is held.
+  auto accepted = [](const proto::TradingSignal& s) {
+    return [id = s.signal_id](const std::string&, const proto::SignalAck& a) {
+      return a.signal_id == id && a.status == proto::AckStatus::accepted;
+    };
+  };
+  auto a = make_signal("sma.1.400.1");
+  h.push_signal(a);
+  ASSERT_TRUE(h.wait_ack(accepted(a)));
+  auto b = make_signal("sma.1.400.2");
+  h.push_signal(b);
+  ASSERT_TRUE(h.wait_ack(accepted(b)));
+  h.stop();
+  EXPECT_EQ(h.node->counters().orders_held, 1u);
+  const auto stats = h.node->stats_json();
+  EXPECT_NE(stats.find("\"breaker\":\"open\""), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"breaker_opens\":1"), std::string::npos) << stats;
+}

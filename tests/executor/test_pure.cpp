@@ -179,3 +179,27 @@ TEST_F(DecisionTest, RejectsIdTooLongForTheClientOrderIdPrefix) {
   signal.signal_id = std::string(proto::max_id_length - 2, 'x');
   EXPECT_EQ(decide(signal, false, config, 0, clock).verdict, Verdict::accept);
 }
+
+TEST(IntentFor, CarriesTheSignalIntoANewOrder) {
+  proto::TradingSignal s = make_signal(250, 1.2345, proto::Side::sell);
+  s.causation_ts_ns = 11;
+  s.created_ts_ns = 22;
+  s.expires_ts_ns = 33;
+  const auto o = intent_for(s, 44);
+  EXPECT_EQ(o.client_order_id, "C-sma.0.1.1");
+  EXPECT_EQ(o.signal_id, "sma.0.1.1");
+  EXPECT_EQ(o.instrument, "EURUSD");
+  EXPECT_EQ(o.side, proto::Side::sell);
+  EXPECT_DOUBLE_EQ(o.quantity, 250);
+  EXPECT_DOUBLE_EQ(o.price_hint, 1.2345);
+  EXPECT_EQ(o.state, OrderState::intent);
+  EXPECT_EQ(o.status, proto::OrderStatus::new_order);
+  EXPECT_DOUBLE_EQ(o.filled_quantity, 0);
+  EXPECT_DOUBLE_EQ(o.fill_price, 0);
+  EXPECT_EQ(o.order_id, "");
+  EXPECT_EQ(o.reason, "");
+  EXPECT_EQ(o.causation_ts_ns, 11);
+  EXPECT_EQ(o.created_ns, 44);  // the executor's clock, not the signal's created_ts_ns
+  EXPECT_EQ(o.updated_ns, 44);
+  EXPECT_EQ(o.expires_ns, 33);
+}

@@ -26,20 +26,6 @@ proto::TradingSignal make_signal(const std::string& id, proto::Side side = proto
   return s;
 }
 
-OrderRecord intent_for(const proto::TradingSignal& s, std::int64_t now) {
-  OrderRecord o;
-  o.client_order_id = client_order_id(s.signal_id);
-  o.signal_id = s.signal_id;
-  o.instrument = s.instrument;
-  o.side = s.action;
-  o.quantity = s.quantity;
-  o.price_hint = s.trigger_price;
-  o.causation_ts_ns = s.causation_ts_ns;
-  o.created_ns = now;
-  o.updated_ns = now;
-  return o;
-}
-
 proto::OrderReply filled(const std::string& coid, double qty, double price) {
   proto::OrderReply r;
   r.client_order_id = coid;

@@ -27,18 +27,10 @@ proto::TradingSignal make_signal(const std::string& id) {
   return s;
 }
 
+// The node's intent, HELD when it would have been recorded behind an open breaker.
 OrderRecord order_for(const proto::TradingSignal& s, OrderState state, std::int64_t now) {
-  OrderRecord o;
-  o.client_order_id = client_order_id(s.signal_id);
-  o.signal_id = s.signal_id;
-  o.instrument = s.instrument;
-  o.side = s.action;
-  o.quantity = s.quantity;
-  o.price_hint = s.trigger_price;
+  auto o = intent_for(s, now);
   o.state = state;
-  o.created_ns = now;
-  o.updated_ns = now;
-  o.expires_ns = s.expires_ts_ns;
   return o;
 }
 

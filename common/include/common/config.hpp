@@ -94,18 +94,26 @@ struct RiskConfig {
 };
 
 struct ExecutorConfig {
-  int order_timeout_ms = 1000;  // one REQ attempt
-  int order_retries = 3;        // attempts after the first
-  int max_clock_skew_ms = 1000; // a signal created further ahead than this: refused
-  std::string db_path;          // default: <run.dir>/executor.db
+  int order_timeout_ms = 1000;    // one REQ attempt
+  int order_retries = 3;          // attempts after the first
+  int max_clock_skew_ms = 1000;   // a signal created further ahead than this: refused
+  int breaker_failures = 3;       // broker failures in a row that open the circuit breaker
+  int breaker_cooling_ms = 2000;  // how long it stays open before one probe
+  std::string db_path;            // default: <run.dir>/executor.db
 };
 
 struct DllGatewayConfig {
   std::string plugin;   // default: libsim_broker.so beside the dll_gateway binary
   std::string db_path;  // default: <run.dir>/dll_gateway.db
-  // Passed verbatim to the plugin's create function.
-  std::map<std::string, std::string> settings{
-      {"latency_ms", "0"}, {"reject_rate", "0"}, {"partial_fill_rate", "0"}, {"seed", "7"}};
+  // Passed to the plugin's create function as strings, "${run.dir}" expanded.
+  // The simulated broker's journal is its day book: it answers queries for
+  // orders a crash left PENDING, also after dll_gateway restarts.
+  std::map<std::string, std::string> settings{{"latency_ms", "0"},
+                                              {"reject_rate", "0"},
+                                              {"partial_fill_rate", "0"},
+                                              {"seed", "7"},
+                                              {"journal_path", "${run.dir}/sim_broker.journal"},
+                                              {"recent_orders", "4096"}};
 };
 
 struct DeadLetterConfig {

@@ -1,13 +1,16 @@
 // What to do with a decoded signal: the executor's decision layer, pure.
 // Given the signal, whether the store has seen its id, the configuration,
 // the instrument's position and a clock, it says accept, duplicate or reject
-// (with a dead-letter reason code and a detail). No I/O; not stateful.
+// (with a dead-letter reason code and a detail), and what order an accepted
+// signal becomes. No I/O; not stateful.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "common/clock.hpp"
 #include "common/config.hpp"
+#include "executor/store.hpp"
 #include "proto/messages.hpp"
 
 namespace tp::executor {
@@ -29,5 +32,10 @@ struct Decision {
 // id too long to carry the "C-" prefix, risk limits.
 Decision decide(const proto::TradingSignal& signal, bool already_seen, const Config& config,
                 double current_position, const Clock& clock);
+
+// The order intent an accepted signal becomes, recorded at `now_ns`: state
+// INTENT, status NEW, nothing filled, the signal's expiry. The caller turns
+// it HELD when the circuit breaker is not closed.
+OrderRecord intent_for(const proto::TradingSignal& signal, std::int64_t now_ns);
 
 }  // namespace tp::executor

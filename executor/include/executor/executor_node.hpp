@@ -55,11 +55,11 @@ class ExecutorNode {
   // exists (one attempt, no retries) tells whether it answers.
   static constexpr std::int64_t liveness_idle_ns = 5'000'000'000;
   static constexpr std::string_view liveness_probe_id = "C-liveness-probe";
-  // The circuit breaker (see circuit_breaker.hpp); not configurable yet.
-  static constexpr BreakerOptions breaker_options{.failure_threshold = 3, .cooling_ns = 2'000'000'000};
 
   // Opens the store (config.executor.db_path or <run.dir>/executor.db),
-  // rebuilds positions, binds and connects the sockets. Throws on failure.
+  // rebuilds positions, binds and connects the sockets. The circuit breaker
+  // (see circuit_breaker.hpp) takes config.executor.breaker_failures and
+  // breaker_cooling_ms. Throws on failure.
   ExecutorNode(zmq::context_t& ctx, const Config& config, const Clock& clock,
                CrashPoint crash_point = CrashPoint::none, const Security& security = Security::none());
 
