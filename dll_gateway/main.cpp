@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
     zmq::context_t ctx(1);
     tp::SecureContext secure(ctx, cfg.security);
     tp::SystemClock clock;
-    tp::dll_gateway::BrokerPlugin broker(plugin, cfg.dll_gateway.settings);
+    tp::dll_gateway::BrokerPlugin broker(plugin, tp::dll_gateway::expand_settings(cfg.dll_gateway.settings, cfg.run.dir));
     tp::dll_gateway::OrderStore store(cfg.run_path(cfg.dll_gateway.db_path, "dll_gateway.db"));
     tp::dll_gateway::DllGatewayNode node(ctx, cfg, broker, store, clock, secure.security());
     node.run();

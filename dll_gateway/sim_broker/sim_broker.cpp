@@ -9,6 +9,17 @@
 // happened. The journal is reloaded at create, so after a restart the broker
 // still answers queries about earlier orders.
 //
+// Settings (all optional): latency_ms (per submit), reject_rate and
+// partial_fill_rate (probabilities), seed, journal_path (the day book: one
+// line per order, flushed per line), recent_orders (default 4096).
+//
+// Memory: queries are rare (dll_gateway's own store answers repeats), so
+// with a journal only the last `recent_orders` orders are kept in memory and
+// an older one is looked up in the journal file. Without a journal there is
+// no day book to fall back on, so every order of the run is remembered
+// (compactly, but without bound): give a journal_path to a long-running
+// broker.
+//
 // Builds against broker_abi.h only (no pipeline code). One thread per
 // instance, as the ABI promises; exceptions never cross the C boundary.
 #include <dll_gateway/broker_abi.h>
@@ -19,13 +30,17 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
@@ -144,6 +159,7 @@ struct Settings {
   double partial_fill_rate = 0;
   unsigned long long seed = 7;
   std::string journal_path;
+  unsigned long long recent_orders = 4096;  // orders kept in memory when there is a journal
 };
 
 // Returns an empty string or the error naming the key.
@@ -165,12 +181,58 @@ std::string parse_settings(const char* const* keys, const char* const* values, s
       if (!parse_uint(value, s.seed)) return bad("a non-negative integer");
     } else if (key == "journal_path") {
       s.journal_path = value;
+    } else if (key == "recent_orders") {
+      if (!parse_uint(value, s.recent_orders) || s.recent_orders < 1) return bad("an integer >= 1");
     } else {
       return "unknown setting '" + key +
-             "' (known: latency_ms, reject_rate, partial_fill_rate, seed, journal_path)";
+             "' (known: latency_ms, reject_rate, partial_fill_rate, seed, journal_path, recent_orders)";
     }
   }
   return {};
+}
+
+// What a query needs to rebuild an order's tp_broker_result, without the C
+// struct's ~0.6 KB of fixed-size arrays.
+struct OrderRecord {
+  std::int32_t status = 0;
+  double filled_quantity = 0;
+  double fill_price = 0;
+  std::int64_t broker_ts_ns = 0;
+  std::uint64_t line = 0;  // the order's journal line number; the broker order id is derived from it
+  std::string reason;
+};
+
+// One journal line: "ts id instrument side quantity status filled price reason".
+struct JournalLine {
+  std::string id;  // escaped
+  std::string instrument;
+  int side = TP_BROKER_SIDE_BUY;
+  OrderRecord record;
+};
+
+// False when `text` is not a journal line.
+bool parse_journal_line(const std::string& text, std::uint64_t number, JournalLine& out) {
+  std::istringstream f(text);
+  long long ts = 0;
+  std::string side, status, filled, price;
+  double quantity = 0;
+  if (!(f >> ts >> out.id >> out.instrument >> side >> quantity >> status >> filled >> price)) return false;
+  OrderRecord& r = out.record;
+  std::getline(f >> std::ws, r.reason);
+  r.status = status_from_name(status);
+  r.broker_ts_ns = ts;
+  r.line = number;
+  out.side = side == "SELL" ? TP_BROKER_SIDE_SELL : TP_BROKER_SIDE_BUY;
+  return r.status != 0 && parse_double(filled, r.filled_quantity) && parse_double(price, r.fill_price);
+}
+
+// The id field of a journal line (still escaped); empty when there is none.
+std::string_view journal_id(std::string_view line) {
+  auto start = line.find(' ');
+  if (start == std::string_view::npos) return {};
+  auto end = line.find(' ', start + 1);
+  if (end == std::string_view::npos) return {};
+  return line.substr(start + 1, end - start - 1);
 }
 
 }  // namespace
@@ -179,7 +241,10 @@ struct tp_broker {
   Settings settings;
   std::mt19937_64 rng;
   std::unordered_map<std::string, Quote> quotes;
-  std::unordered_map<std::string, tp_broker_result> orders;  // latest result per client order id
+  // Latest record per client order id: the last `recent_orders` orders with
+  // a journal, every order without one (see the top of the file).
+  std::unordered_map<std::string, OrderRecord> recent;
+  std::deque<std::pair<std::string, std::uint64_t>> recent_age;  // (id, line), oldest first; journal only
   std::map<std::string, double> positions;
   std::uint64_t journal_lines = 0;  // also numbers orders placed with a journal
   std::string id_prefix;
@@ -189,56 +254,95 @@ struct tp_broker {
     if (journal) std::fclose(journal);
   }
 
-  void apply(const std::string& client_order_id, const std::string& instrument, int side,
-             const tp_broker_result& r) {
-    orders[client_order_id] = r;
-    double signed_fill = side == TP_BROKER_SIDE_SELL ? -r.filled_quantity : r.filled_quantity;
-    if (r.filled_quantity > 0) positions[instrument] += signed_fill;
+  bool has_journal() const { return !settings.journal_path.empty(); }
+
+  tp_broker_result result_of(const OrderRecord& r) const {
+    tp_broker_result out{};
+    out.status = r.status;
+    out.filled_quantity = r.filled_quantity;
+    out.fill_price = r.fill_price;
+    out.broker_ts_ns = r.broker_ts_ns;
+    put(out.reason, r.reason);
+    if (r.filled_quantity > 0) put(out.order_id, id_prefix + std::to_string(r.line));
+    return out;
   }
 
-  // Reads an earlier journal; an unterminated last line (a crash while
-  // writing it) is cut off so that appends start on a clean line.
+  void apply(const std::string& client_order_id, const std::string& instrument, int side, OrderRecord r) {
+    double signed_fill = side == TP_BROKER_SIDE_SELL ? -r.filled_quantity : r.filled_quantity;
+    if (r.filled_quantity > 0) positions[instrument] += signed_fill;
+    remember(client_order_id, std::move(r));
+  }
+
+  void remember(const std::string& client_order_id, OrderRecord r) {
+    std::uint64_t line = r.line;
+    recent.insert_or_assign(client_order_id, std::move(r));
+    if (!has_journal()) return;
+    recent_age.emplace_back(client_order_id, line);
+    if (recent_age.size() <= settings.recent_orders) return;
+    // The oldest entry leaves, unless its id was placed again since: then
+    // the record is that later order's and stays until its own entry leaves.
+    const auto& [id, oldest_line] = recent_age.front();
+    if (auto it = recent.find(id); it != recent.end() && it->second.line == oldest_line) recent.erase(it);
+    recent_age.pop_front();
+  }
+
+  // Reads an earlier journal: positions and the line count from every line,
+  // only the last `recent_orders` into memory. An unterminated last line (a
+  // crash while writing it) is cut off so that appends start on a clean line.
   std::string load_journal() {
     const std::string& path = settings.journal_path;
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) return {};
     std::ifstream in(path, std::ios::binary);
     if (!in) return "journal_path: cannot read " + path;
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::uintmax_t complete = 0;  // bytes up to and including the last newline
+    std::string text;
+    while (std::getline(in, text) && !in.eof()) {
+      complete += text.size() + 1;
+      JournalLine line;
+      if (!parse_journal_line(text, ++journal_lines, line))
+        return "journal_path: " + path + " line " + std::to_string(journal_lines) + " is malformed";
+      apply(unescape(line.id), line.instrument, line.side, std::move(line.record));
+    }
+    if (in.bad()) return "journal_path: cannot read " + path;
     in.close();
-    std::size_t complete = content.rfind('\n');
-    complete = complete == std::string::npos ? 0 : complete + 1;
-    if (complete < content.size()) {
+    if (auto size = std::filesystem::file_size(path, ec); !ec && complete < size) {
       std::filesystem::resize_file(path, complete, ec);
       if (ec) return "journal_path: cannot truncate " + path + ": " + ec.message();
-    }
-    std::istringstream lines(content.substr(0, complete));
-    std::string line;
-    while (std::getline(lines, line)) {
-      ++journal_lines;
-      std::istringstream f(line);
-      long long ts = 0;
-      std::string id, instrument, side, status, filled, price;
-      double quantity = 0;
-      if (!(f >> ts >> id >> instrument >> side >> quantity >> status >> filled >> price))
-        return "journal_path: " + path + " line " + std::to_string(journal_lines) + " is malformed";
-      std::string reason;
-      std::getline(f >> std::ws, reason);
-      tp_broker_result r{};
-      r.status = status_from_name(status);
-      int side_code = side == "SELL" ? TP_BROKER_SIDE_SELL : TP_BROKER_SIDE_BUY;
-      if (r.status == 0 || !parse_double(filled, r.filled_quantity) || !parse_double(price, r.fill_price))
-        return "journal_path: " + path + " line " + std::to_string(journal_lines) + " is malformed";
-      if (r.filled_quantity > 0) put(r.order_id, id_prefix + std::to_string(journal_lines));
-      put(r.reason, reason);
-      r.broker_ts_ns = ts;
-      apply(unescape(id), instrument, side_code, r);
     }
     return {};
   }
 
-  void write_journal(const tp_broker_order& o, const tp_broker_result& r) {
-    ++journal_lines;
+  // The latest journal line for `client_order_id` into `found` (left empty
+  // when the journal never saw it); returns an error or "". A full read of
+  // the day book per call is acceptable because only reconciliation gets
+  // here: dll_gateway asks the broker only about a PENDING order (a crash
+  // between recording it and recording its outcome) or one it has no row
+  // for, and an order placed shortly before is answered from memory first.
+  std::string scan_journal(const std::string& client_order_id, std::optional<OrderRecord>& found) const {
+    const std::string& path = settings.journal_path;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return "journal_path: cannot read " + path;
+    std::string text;
+    std::uint64_t number = 0;
+    // Lines are flushed whole, one per order: every complete line is an order.
+    while (std::getline(in, text) && !in.eof()) {
+      ++number;
+      std::string_view id = journal_id(text);
+      if (id.empty()) return "journal_path: " + path + " line " + std::to_string(number) + " is malformed";
+      bool match = id.find('%') == std::string_view::npos ? id == client_order_id
+                                                          : unescape(std::string(id)) == client_order_id;
+      if (!match) continue;
+      JournalLine line;
+      if (!parse_journal_line(text, number, line))
+        return "journal_path: " + path + " line " + std::to_string(number) + " is malformed";
+      found = std::move(line.record);
+    }
+    if (in.bad()) return "journal_path: cannot read " + path;
+    return {};
+  }
+
+  void write_journal(const tp_broker_order& o, const OrderRecord& r) {
     if (!journal) return;
     std::string reason = r.reason;
     for (char& c : reason)
@@ -249,7 +353,8 @@ struct tp_broker {
                  status_name(r.status), shortest(r.filled_quantity).c_str(), shortest(r.fill_price).c_str(),
                  reason.c_str());
     // Flushed per line: a test (or an operator) reading it sees every order,
-    // and a crash of the process loses nothing already submitted.
+    // a crash of the process loses nothing already submitted, and a query
+    // that misses the memory window finds the order in the file.
     std::fflush(journal);
   }
 
@@ -260,36 +365,50 @@ struct tp_broker {
     std::uniform_real_distribution<double> unit(0.0, 1.0);
     double u_reject = unit(rng), u_partial = unit(rng), u_fraction = unit(rng);
 
-    tp_broker_result r{};
+    OrderRecord r;
     r.broker_ts_ns = now_ns();
     std::string instrument(o.instrument, strnlen(o.instrument, sizeof o.instrument));
     auto quote = quotes.find(instrument);
     bool valid_side = o.side == TP_BROKER_SIDE_BUY || o.side == TP_BROKER_SIDE_SELL;
     if (!valid_side || !(std::isfinite(o.quantity) && o.quantity > 0)) {
       r.status = TP_BROKER_STATUS_REJECTED;
-      put(r.reason, "invalid side or quantity");
+      r.reason = "invalid side or quantity";
     } else if (quote == quotes.end()) {
       r.status = TP_BROKER_STATUS_REJECTED;
-      put(r.reason, "no market data");
+      r.reason = "no market data";
     } else if (u_reject < settings.reject_rate) {
       r.status = TP_BROKER_STATUS_REJECTED;
-      put(r.reason, "simulated reject");
+      r.reason = "simulated reject";
     } else {
       r.fill_price = o.side == TP_BROKER_SIDE_BUY ? quote->second.ask : quote->second.bid;
       if (u_partial < settings.partial_fill_rate) {
         r.status = TP_BROKER_STATUS_PARTIALLY_FILLED;
         r.filled_quantity = o.quantity * (0.1 + 0.8 * u_fraction);
-        put(r.reason, "immediate-or-cancel: remainder canceled");
+        r.reason = "immediate-or-cancel: remainder canceled";
       } else {
         r.status = TP_BROKER_STATUS_FILLED;
         r.filled_quantity = o.quantity;
       }
     }
+    r.line = ++journal_lines;
     write_journal(o, r);
-    if (r.filled_quantity > 0) put(r.order_id, id_prefix + std::to_string(journal_lines));
+    tp_broker_result result = result_of(r);
     apply(std::string(o.client_order_id, strnlen(o.client_order_id, sizeof o.client_order_id)), instrument,
-          o.side, r);
-    return r;
+          o.side, std::move(r));
+    return result;
+  }
+
+  tp_broker_result query(const std::string& client_order_id) const {
+    if (auto it = recent.find(client_order_id); it != recent.end()) return result_of(it->second);
+    std::optional<OrderRecord> found;
+    if (has_journal()) {
+      if (auto err = scan_journal(client_order_id, found); !err.empty()) throw std::runtime_error(err);
+    }
+    if (found) return result_of(*found);
+    tp_broker_result unknown{};
+    unknown.status = TP_BROKER_STATUS_UNKNOWN;
+    unknown.broker_ts_ns = now_ns();
+    return unknown;
   }
 };
 
@@ -343,14 +462,7 @@ TP_BROKER_EXPORT int tp_broker_submit(tp_broker* broker, const tp_broker_order* 
 TP_BROKER_EXPORT int tp_broker_query(tp_broker* broker, const char* client_order_id, tp_broker_result* result) {
   if (!broker || !client_order_id || !result) return TP_BROKER_ERROR;
   try {
-    auto it = broker->orders.find(client_order_id);
-    if (it == broker->orders.end()) {
-      *result = tp_broker_result{};
-      result->status = TP_BROKER_STATUS_UNKNOWN;
-      result->broker_ts_ns = now_ns();
-    } else {
-      *result = it->second;
-    }
+    *result = broker->query(client_order_id);
     return TP_BROKER_OK;
   } catch (const std::exception& e) {
     put(result->reason, e.what());

@@ -177,4 +177,14 @@ std::string default_plugin_path() {
   return (slash == std::string::npos ? std::string(".") : exe.substr(0, slash)) + "/libsim_broker.so";
 }
 
+std::map<std::string, std::string> expand_settings(std::map<std::string, std::string> settings,
+                                                   const std::string& run_dir) {
+  static constexpr std::string_view token = "${run.dir}";
+  for (auto& [key, value] : settings) {
+    for (auto at = value.find(token); at != std::string::npos; at = value.find(token, at + run_dir.size()))
+      value.replace(at, token.size(), run_dir);
+  }
+  return settings;
+}
+
 }  // namespace tp::dll_gateway

@@ -2,12 +2,15 @@
 // real dlopen path.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "dll_gateway/broker_plugin.hpp"
 #include "temp_dir.hpp"
 
+using tp::dll_gateway::BrokerAnswer;
 using tp::dll_gateway::BrokerPlugin;
 using tp::dll_gateway::test::TempDir;
 using Settings = std::map<std::string, std::string>;
@@ -38,6 +41,17 @@ proto::OrderRequest order(const std::string& id, proto::Side side, double qty = 
 }
 
 }  // namespace
+
+TEST(BrokerPluginSettings, RunDirIsExpandedInEveryValue) {
+  using tp::dll_gateway::expand_settings;
+  auto s = expand_settings({{"journal_path", "${run.dir}/sim.journal"}, {"seed", "7"}, {"twice", "${run.dir}:${run.dir}"}},
+                           "/var/tp");
+  EXPECT_EQ(s.at("journal_path"), "/var/tp/sim.journal");
+  EXPECT_EQ(s.at("seed"), "7");
+  EXPECT_EQ(s.at("twice"), "/var/tp:/var/tp");
+  // A run dir that itself contains the token is not expanded again.
+  EXPECT_EQ(expand_settings({{"p", "${run.dir}/x"}}, "/a/${run.dir}").at("p"), "/a/${run.dir}/x");
+}
 
 TEST(BrokerPluginLoad, MissingFileNamesPathAndProblem) {
   auto msg = load_error("/nonexistent/dir/libnothing.so");
@@ -72,6 +86,19 @@ TEST(SimBrokerSettings, UnknownKeyAndBadNumbersNameTheKey) {
   EXPECT_NE(load_error(SIM_BROKER_PATH, {{"latency_ms", "-3"}}).find("setting latency_ms"), std::string::npos);
   EXPECT_NE(load_error(SIM_BROKER_PATH, {{"seed", "7x"}}).find("setting seed"), std::string::npos);
   EXPECT_EQ(load_error(SIM_BROKER_PATH, {{"latency_ms", "0"}, {"reject_rate", "0.25"}, {"seed", "9"}}), "");
+}
+
+TEST(SimBrokerSettings, RecentOrdersMustBeAPositiveInteger) {
+  for (const char* bad : {"0", "x", "-1", ""}) {
+    auto msg = load_error(SIM_BROKER_PATH, {{"recent_orders", bad}});
+    EXPECT_NE(msg.find("setting recent_orders: '" + std::string(bad) + "' is not an integer >= 1"),
+              std::string::npos)
+        << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
+  }
+  EXPECT_NE(load_error(SIM_BROKER_PATH, {{"colour", "blue"}}).find("recent_orders)"), std::string::npos)
+      << "listed among the known settings";
+  EXPECT_EQ(load_error(SIM_BROKER_PATH, {{"recent_orders", "1"}}), "");
 }
 
 TEST(SimBroker, RejectsWithoutQuoteThenFillsAtAskAndBid) {
@@ -219,4 +246,88 @@ TEST(SimBroker, TornLastJournalLineIsDroppedNotFatal) {
   }
   BrokerPlugin again(SIM_BROKER_PATH, s);  // would throw on a corrupt line
   EXPECT_EQ(again.query("K-3").reply.status, proto::OrderStatus::filled);
+}
+
+namespace {
+
+// Five orders through a broker that keeps two in memory: a fill, a reject
+// with a reason, a partial fill, then "D" placed twice (the second placement
+// is the one a query must report).
+std::vector<BrokerAnswer> five_orders(BrokerPlugin& sim) {
+  sim.on_quote("EURUSD", 1.2, 1.3, 1);
+  std::vector<BrokerAnswer> answers;
+  answers.push_back(sim.submit(order("first one", proto::Side::buy, 10)));
+  answers.push_back(sim.submit(order("R", proto::Side::buy, 5, "USDJPY")));
+  answers.push_back(sim.submit(order("P", proto::Side::sell, 4)));
+  answers.push_back(sim.submit(order("D", proto::Side::buy, 1)));
+  answers.push_back(sim.submit(order("D", proto::Side::buy, 2, "GBPUSD")));
+  return answers;
+}
+
+void expect_same_answer(BrokerPlugin& sim, const std::string& id, const BrokerAnswer& original) {
+  auto q = sim.query(id);
+  ASSERT_TRUE(q.ok) << id << ": " << q.reply.reason;
+  EXPECT_EQ(q.reply.status, original.reply.status) << id;
+  EXPECT_DOUBLE_EQ(q.reply.filled_quantity, original.reply.filled_quantity) << id;
+  EXPECT_DOUBLE_EQ(q.reply.fill_price, original.reply.fill_price) << id;
+  EXPECT_EQ(q.reply.order_id, original.reply.order_id) << id;
+  EXPECT_EQ(q.reply.reason, original.reply.reason) << id;
+  EXPECT_EQ(q.reply.broker_ts_ns, original.reply.broker_ts_ns) << id;
+}
+
+// With the journal moved away only memory can answer: the last two orders
+// still are, the first one no longer is (the query fails, naming the journal).
+void expect_only_recent_in_memory(BrokerPlugin& sim, const std::string& journal, const BrokerAnswer& last) {
+  std::filesystem::rename(journal, journal + ".away");
+  expect_same_answer(sim, "D", last);
+  auto first = sim.query("first one");
+  EXPECT_FALSE(first.ok);
+  EXPECT_NE(first.reply.reason.find("journal_path: cannot read"), std::string::npos) << first.reply.reason;
+  std::filesystem::rename(journal + ".away", journal);
+}
+
+}  // namespace
+
+TEST(SimBroker, OrdersOutsideTheMemoryWindowAreFoundInTheJournal) {
+  TempDir dir;
+  const std::string journal = dir.file("sim.journal");
+  Settings s{{"journal_path", journal}, {"recent_orders", "2"}, {"partial_fill_rate", "1"}};
+  std::vector<BrokerAnswer> sent;
+  {
+    BrokerPlugin sim(SIM_BROKER_PATH, s);
+    sent = five_orders(sim);
+    ASSERT_EQ(sent[0].reply.status, proto::OrderStatus::partially_filled);
+    ASSERT_FALSE(sent[0].reply.order_id.empty());
+    ASSERT_EQ(sent[1].reply.status, proto::OrderStatus::rejected);
+    ASSERT_EQ(sent[4].reply.status, proto::OrderStatus::rejected) << "no GBPUSD quote";
+
+    expect_same_answer(sim, "first one", sent[0]);  // from the journal
+    expect_same_answer(sim, "R", sent[1]);
+    expect_same_answer(sim, "D", sent[4]);  // from memory, the later placement
+    EXPECT_EQ(sim.query("never sent").reply.status, proto::OrderStatus::unknown);
+    expect_only_recent_in_memory(sim, journal, sent[4]);
+  }
+
+  BrokerPlugin reopened(SIM_BROKER_PATH, s);
+  expect_same_answer(reopened, "first one", sent[0]);
+  expect_same_answer(reopened, "P", sent[2]);
+  expect_same_answer(reopened, "D", sent[4]);
+  EXPECT_EQ(reopened.query("never sent").reply.status, proto::OrderStatus::unknown);
+  expect_only_recent_in_memory(reopened, journal, sent[4]);
+  // Positions still come from every line of the journal.
+  double bought = sent[0].reply.filled_quantity + sent[3].reply.filled_quantity;
+  EXPECT_DOUBLE_EQ(*reopened.position("EURUSD"), bought - sent[2].reply.filled_quantity);
+
+  // Numbering goes on after the last line, not after the window.
+  reopened.on_quote("EURUSD", 1.2, 1.3, 2);
+  auto next = reopened.submit(order("N", proto::Side::buy, 1));
+  EXPECT_EQ(next.reply.order_id, "SIM-6");
+}
+
+TEST(SimBroker, WithoutAJournalEveryOrderIsRemembered) {
+  BrokerPlugin sim(SIM_BROKER_PATH, {{"recent_orders", "2"}, {"partial_fill_rate", "1"}});
+  auto sent = five_orders(sim);
+  expect_same_answer(sim, "first one", sent[0]);
+  expect_same_answer(sim, "D", sent[4]);
+  EXPECT_EQ(sim.query("never sent").reply.status, proto::OrderStatus::unknown);
 }

@@ -52,6 +52,12 @@ class BrokerPlugin final : public Broker {
   tp_broker_on_quote_fn on_quote_ = nullptr;
 };
 
+// The plugin settings with every "${run.dir}" in a value replaced by
+// `run_dir`, so that a deployment can keep a plugin's files (the simulated
+// broker's journal) beside its other state without naming the directory twice.
+std::map<std::string, std::string> expand_settings(std::map<std::string, std::string> settings,
+                                                   const std::string& run_dir);
+
 // libsim_broker.so in the directory of the running executable
 // (/proc/self/exe), the default when dll_gateway.plugin is empty.
 std::string default_plugin_path();
