@@ -98,6 +98,7 @@ int ExecutorNode::run() {
   // start-up reconcile waits on an absent dll_gateway.
   write_stats();
   reconcile();
+  settle();
   const std::int64_t stats_every = std::int64_t{std::max(1, config_.run.stats_interval_ms)} * ns_per_ms;
   std::int64_t next_stats = monotonic_ns() + stats_every;
   std::int64_t next_reconcile = monotonic_ns() + reconcile_interval_ns;
@@ -119,6 +120,7 @@ int ExecutorNode::run() {
     const std::int64_t after = monotonic_ns();
     if (after >= next_reconcile) {
       reconcile();
+      settle();
       next_reconcile = monotonic_ns() + reconcile_interval_ns;
     }
     if (after >= next_stats) {
@@ -174,6 +176,7 @@ void ExecutorNode::drain_signals(std::size_t limit) {
     for (std::size_t i = 0; i < used; ++i) {
       if (slots_[i].verdict == Verdict::accept && !slots_[i].hold) send_or_hold(slots_[i].order);
     }
+    settle();  // the next batch's risk checks see every fill of this one
     if (!more) break;
   }
 }
@@ -304,7 +307,8 @@ void ExecutorNode::reject(const proto::TradingSignal& signal, const std::string&
 bool ExecutorNode::send_order(const OrderRecord& order) {
   const auto req = request_of(order, clock_.now_ns());
   ++counters_.orders_sent;
-  auto reply = orders_.request(req);
+  auto reply = orders_.request(req, [this] { settle(); });
+  settle();  // in case the request never went out
   broker_answered(reply.has_value());
   if (!reply) {
     ++counters_.order_timeouts;
@@ -312,8 +316,15 @@ bool ExecutorNode::send_order(const OrderRecord& order) {
     return false;  // reconcile() asks again later, with the same id
   }
   if (crash_point_ == CrashPoint::after_send) crash("after_send");
-  apply_reply(order, *reply, true);
+  unsettled_.emplace(Answered{order, std::move(*reply), clock_.now_ns()});
   return true;
+}
+
+void ExecutorNode::settle() {
+  if (!unsettled_) return;
+  Answered a = std::move(*unsettled_);
+  unsettled_.reset();
+  apply_reply(a.order, a.reply, true, a.received_ns);
 }
 
 bool ExecutorNode::breaker_allows() {
@@ -353,8 +364,9 @@ void ExecutorNode::log_breaker(BreakerState before) {
   }
 }
 
-void ExecutorNode::apply_reply(const OrderRecord& order, const proto::OrderReply& reply, bool live) {
-  const auto now = clock_.now_ns();
+void ExecutorNode::apply_reply(const OrderRecord& order, const proto::OrderReply& reply, bool live,
+                               std::int64_t received_ns) {
+  const auto now = received_ns;
   const bool changed = reply.status != order.status || reply.filled_quantity != order.filled_quantity ||
                        order.state == OrderState::intent || order.state == OrderState::unknown;
   if (!changed) return;  // a working order asked about again: nothing new
@@ -411,7 +423,7 @@ void ExecutorNode::reconcile() {
       // flight to dll_gateway, and only a send under the same id is safe.)
       if (!send_order(order)) return;
     } else {
-      apply_reply(order, *reply, false);
+      apply_reply(order, *reply, false, clock_.now_ns());
     }
   }
   if (held_ > 0) release_held();

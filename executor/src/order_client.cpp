@@ -30,9 +30,10 @@ void OrderClient::reopen() {
   socket_ = make_req(ctx_, endpoint_, security());
 }
 
-std::optional<proto::OrderReply> OrderClient::request(const proto::OrderRequest& req) {
+std::optional<proto::OrderReply> OrderClient::request(const proto::OrderRequest& req,
+                                                     const std::function<void()>& while_in_flight) {
   payload_.assign(encoder_.encode(req));
-  return exchange(payload_, req.client_order_id, options_.retries);
+  return exchange(payload_, req.client_order_id, options_.retries, while_in_flight);
 }
 
 std::optional<proto::OrderReply> OrderClient::query(const proto::OrderQuery& q, int retries) {
@@ -41,7 +42,7 @@ std::optional<proto::OrderReply> OrderClient::query(const proto::OrderQuery& q, 
 }
 
 std::optional<proto::OrderReply> OrderClient::exchange(std::string_view payload, std::string_view client_order_id,
-                                                      int retries) {
+                                                      int retries, const std::function<void()>& while_in_flight) {
   const int attempts = 1 + std::max(0, retries);
   for (int attempt = 0; attempt < attempts; ++attempt) {
     if (attempt > 0) {
@@ -52,6 +53,7 @@ std::optional<proto::OrderReply> OrderClient::exchange(std::string_view payload,
     }
     // dontwait: a REQ with no connected peer would otherwise block here.
     auto sent = socket_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
+    if (attempt == 0 && while_in_flight) while_in_flight();
     if (!sent) {
       // Nothing went out; wait out this attempt's time so a missing
       // dll_gateway is not hammered, then try again on a fresh socket.

@@ -98,8 +98,13 @@ class ExecutorNode {
   void send_or_hold(OrderRecord& order);
   void reject(const proto::TradingSignal& signal, const std::string& reason, const std::string& detail,
               std::string_view payload);
-  // Sends (Lazy Pirate) and records the outcome; false when no answer came.
+  // Sends (Lazy Pirate); false when no answer came. The answer is applied
+  // while the next order is in flight, or by settle().
   bool send_order(const OrderRecord& order);
+  // Applies the answer send_order() left for later, if any. Called before
+  // anything reads positions or orders again (the next batch's risk checks,
+  // reconcile, stats, stop).
+  void settle();
   // The breaker's gate and outcome, with one log line per state change.
   bool breaker_allows();
   void broker_answered(bool answered);
@@ -108,8 +113,9 @@ class ExecutorNode {
   // the ones whose signal has expired. False when the broker failed.
   bool release_held();
   void give_up_held(const OrderRecord& order);
-  // Records the broker's answer, updates positions, publishes the event.
-  void apply_reply(const OrderRecord& order, const proto::OrderReply& reply, bool live);
+  // Records the broker's answer (received at `received_ns`), updates
+  // positions, publishes the event.
+  void apply_reply(const OrderRecord& order, const proto::OrderReply& reply, bool live, std::int64_t received_ns);
   void reconcile();
   void publish_ack(const proto::TradingSignal& signal, proto::AckStatus status, std::string_view reason);
   void publish_event(const proto::OrderEvent& event);
@@ -136,6 +142,17 @@ class ExecutorNode {
   bool broker_alive_ = false;   // the last request to dll_gateway was answered
   std::int64_t last_broker_exchange_ns_ = 0;  // monotonic; the last request (either outcome)
   std::uint64_t held_ = 0;      // HELD orders in the store
+  // The last answered order, not yet applied: recording it overlaps the next
+  // order's round trip (dll_gateway works on that one meanwhile), so that
+  // the two processes use the two cores at once instead of taking turns.
+  // A crash before it is applied leaves the order SENT: reconciled by query,
+  // as after any crash between a send and its record.
+  struct Answered {
+    OrderRecord order;
+    proto::OrderReply reply;
+    std::int64_t received_ns = 0;
+  };
+  std::optional<Answered> unsettled_;
   std::atomic<bool> stop_{false};
 };
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -33,7 +34,10 @@ class OrderClient {
   // Sends the request and waits for the matching reply through up to
   // 1 + retries attempts. Returns nothing when no (valid, matching) answer
   // came. Never blocks longer than the attempts' timeouts and back-offs.
-  std::optional<proto::OrderReply> request(const proto::OrderRequest& req);
+  // `while_in_flight`, when given, runs once after the first attempt went
+  // out: work that can overlap dll_gateway's handling of this request.
+  std::optional<proto::OrderReply> request(const proto::OrderRequest& req,
+                                           const std::function<void()>& while_in_flight = {});
   // `retries` < 0: the configured number; 0: one attempt (a liveness probe).
   std::optional<proto::OrderReply> query(const proto::OrderQuery& q, int retries = -1);
 
@@ -42,7 +46,8 @@ class OrderClient {
 
  private:
   const Security& security() const { return options_.security ? *options_.security : Security::none(); }
-  std::optional<proto::OrderReply> exchange(std::string_view payload, std::string_view client_order_id, int retries);
+  std::optional<proto::OrderReply> exchange(std::string_view payload, std::string_view client_order_id, int retries,
+                                            const std::function<void()>& while_in_flight = {});
   void reopen();
 
   zmq::context_t& ctx_;
