@@ -107,6 +107,7 @@ bool DllGatewayNode::handle_request() {
   auto payload = encoder_.encode(reply);
   if (!rep_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait))
     ++counters_.reply_send_failures;
+  desk_.flush();  // the DONE row is written while the answer travels
   return true;
 }
 

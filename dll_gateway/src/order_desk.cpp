@@ -25,6 +25,7 @@ proto::OrderReply outcome_unknown(const BrokerAnswer& a, std::int64_t ts_ns) {
 }  // namespace
 
 proto::OrderReply OrderDesk::handle(const proto::OrderRequest& order) {
+  flush();
   ++counters_.orders_received;
   std::optional<StoredOrder> stored;
   try {
@@ -77,7 +78,7 @@ proto::OrderReply OrderDesk::submit(const proto::OrderRequest& order) {
     ++counters_.broker_errors;
     return outcome_unknown(a, clock_.now_ns());
   }
-  remember(a.reply);
+  unrecorded_ = a.reply;  // DONE after the answer left: see flush()
   switch (a.reply.status) {
     case proto::OrderStatus::partially_filled:
       ++counters_.partial_fills;
@@ -103,6 +104,12 @@ proto::OrderReply OrderDesk::refreshed(proto::OrderReply stored) {
   return a.reply;
 }
 
+void OrderDesk::flush() {
+  if (!unrecorded_) return;
+  remember(*unrecorded_);
+  unrecorded_.reset();
+}
+
 void OrderDesk::remember(const proto::OrderReply& reply) {
   try {
     store_.store_done(reply, clock_.now_ns());
@@ -112,6 +119,7 @@ void OrderDesk::remember(const proto::OrderReply& reply) {
 }
 
 proto::OrderReply OrderDesk::handle(const proto::OrderQuery& query) {
+  flush();
   ++counters_.queries;
   try {
     if (auto stored = store_.find(query.client_order_id); stored && stored->state == OrderState::done)

@@ -109,6 +109,36 @@ TEST(OrderStore, OpenFailureNamesThePath) {
   }
 }
 
+TEST(OrderDesk, DoneRowIsWrittenByFlushAfterTheAnswerAndACrashBeforeItIsSettledByQuery) {
+  TempDir dir;
+  tp::FakeClock clock;
+  CountingBroker broker;
+  OrderStore store(dir.file("dg.db"));
+  proto::OrderReply first;
+  {
+    OrderDesk desk(store, broker, clock);
+    first = desk.handle(order("C-1"));
+    EXPECT_EQ(store.find("C-1")->state, OrderState::pending) << "the answer goes out before its DONE row";
+    desk.flush();
+    EXPECT_EQ(store.find("C-1")->state, OrderState::done);
+    EXPECT_EQ(store.find("C-1")->reply, first);
+
+    desk.handle(order("C-2"));
+    EXPECT_EQ(store.find("C-2")->state, OrderState::pending);
+    desk.handle(order("C-3"));  // each call first writes what the previous one left
+    EXPECT_EQ(store.find("C-2")->state, OrderState::done);
+  }
+  // A crash between an answer and its flush: the row stays PENDING, and a
+  // retry under the same id is answered from the broker, not submitted again.
+  store.insert_pending(order("C-4"), 1);
+  broker.submit(order("C-4"));
+  OrderDesk desk(store, broker, clock);
+  auto retry = desk.handle(order("C-4"));
+  EXPECT_TRUE(retry.duplicate);
+  EXPECT_EQ(broker.submits["C-4"], 1);
+  EXPECT_EQ(store.find("C-4")->state, OrderState::done);
+}
+
 TEST(OrderDesk, DuplicateIdGetsStoredReplyAndBrokerIsCalledOnce) {
   TempDir dir;
   tp::FakeClock clock;

@@ -6,12 +6,15 @@
 //   PENDING row   -> we crashed between recording and the broker's answer: ask
 //                    the broker (query); an id it knows is stored and answered
 //                    (duplicate = true), an id it never saw is submitted now
-//   no row        -> insert PENDING (commit), submit, store DONE (commit), answer
+//   no row        -> insert PENDING (commit), submit, answer; the DONE row
+//                    is written by flush(), which the caller runs after
+//                    sending the answer, and every handle() runs first
 // Every call returns a reply (never throws for store or broker trouble).
 // Borrows the store, broker and clock; one thread.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/clock.hpp"
@@ -38,8 +41,17 @@ class OrderDesk {
   OrderDesk(OrderStore& store, Broker& broker, const Clock& clock)
       : store_(store), broker_(broker), clock_(clock) {}
 
+  ~OrderDesk() { flush(); }
+  OrderDesk(const OrderDesk&) = delete;
+  OrderDesk& operator=(const OrderDesk&) = delete;
+
   proto::OrderReply handle(const proto::OrderRequest& order);
   proto::OrderReply handle(const proto::OrderQuery& query);
+  // Writes the DONE row of the last answer, if not yet written. Deferring it
+  // until the answer is on its way takes a commit off the order's round
+  // trip; a crash in between leaves the row PENDING, which the next request
+  // or query for the id settles by asking the broker (it knows the order).
+  void flush();
 
   const DeskCounters& counters() const noexcept { return counters_; }
 
@@ -55,6 +67,7 @@ class OrderDesk {
   Broker& broker_;
   const Clock& clock_;
   DeskCounters counters_;
+  std::optional<proto::OrderReply> unrecorded_;  // answered, DONE row not yet written
 };
 
 }  // namespace tp::dll_gateway
