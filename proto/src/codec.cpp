@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "proto/byte_packer.hpp"
+
 namespace proto {
 namespace {
 
@@ -566,14 +568,13 @@ void write(P& p, const DeadLetter& m) {
 constexpr std::uint32_t field_count(const DeadLetter*) { return 5; }
 
 template <class T>
-std::string_view encode_into(msgpack::sbuffer& buf, const T& msg) {
-  buf.clear();
-  msgpack::packer<msgpack::sbuffer> p(buf);
+std::string_view encode_into(std::vector<char>& buf, const T& msg) {
+  BytePacker p(buf);
   p.pack_array(2 + field_count(static_cast<const T*>(nullptr)));
   p.pack(static_cast<std::uint8_t>(T::type));
   p.pack(schema_version);
   write(p, msg);
-  return {buf.data(), buf.size()};
+  return p.view();
 }
 
 // ---- value checks ----------------------------------------------------------

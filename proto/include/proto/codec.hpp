@@ -21,6 +21,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <msgpack.hpp>
 
@@ -97,7 +98,7 @@ class Encoder {
   std::string_view encode(const DeadLetter&);
 
  private:
-  msgpack::sbuffer buf_{512};
+  std::vector<char> buf_;  // reused: no allocation per message once grown
 };
 
 // One-off encoding into a fresh string (tests, tools, cold paths).
