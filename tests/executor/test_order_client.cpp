@@ -69,7 +69,8 @@ TEST(OrderClient, RetriesWithTheSameIdAfterADroppedRequest) {
   std::thread server([&] { broker.serve({"", "C-sma.0.1.7"}); });
 
   OrderClient client(ctx, ep, {.timeout_ms = 200, .retries = 3});
-  auto reply = client.request(make_request());
+  int in_flight_calls = 0;
+  auto reply = client.request(make_request(), [&] { ++in_flight_calls; });
   server.join();
 
   ASSERT_TRUE(reply.has_value());
@@ -80,6 +81,7 @@ TEST(OrderClient, RetriesWithTheSameIdAfterADroppedRequest) {
   EXPECT_EQ(broker.seen[0], "C-sma.0.1.7");
   EXPECT_EQ(broker.seen[1], "C-sma.0.1.7");
   EXPECT_EQ(client.retries(), 1u);
+  EXPECT_EQ(in_flight_calls, 1) << "the overlapped work runs once, not once per attempt";
 }
 
 TEST(OrderClient, RefusesAReplyForAnotherOrderAndRetries) {
