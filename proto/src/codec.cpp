@@ -267,7 +267,11 @@ class ByteReader {
       return bad();
     }
     if (len > max_len || static_cast<std::size_t>(end_ - p_) < len) return bad();
-    out.assign(reinterpret_cast<const char*>(p_), len);
+    // resize + copy instead of assign(): a reused string of the same length
+    // (a tick's instrument, decoded into the same struct every time) takes
+    // no library call but the copy.
+    out.resize(len);
+    std::memcpy(out.data(), p_, len);
     p_ += len;
   }
 
@@ -288,7 +292,7 @@ class ByteReader {
     p_ += len;
   }
 
-  double f64(const char*) noexcept {
+  [[gnu::always_inline]] double f64(const char*) noexcept {
     const unsigned b = head();
     if (b == 0xcb) {
       if (end_ - p_ < 8) return bad(), 0.0;
@@ -320,7 +324,7 @@ class ByteReader {
     return static_cast<std::uint32_t>(v);
   }
 
-  std::int64_t i64(const char*) noexcept {
+  [[gnu::always_inline]] std::int64_t i64(const char*) noexcept {
     std::uint64_t u = 0;
     std::int64_t i = 0;
     switch (integer(head(), u, i)) {
@@ -353,7 +357,7 @@ class ByteReader {
   enum class sign : std::uint8_t { none, positive, negative };
 
   // The next field's first byte; 0xc1 (never valid) when there is none.
-  unsigned head() noexcept {
+  [[gnu::always_inline]] unsigned head() noexcept {
     if (left_ == 0 || p_ >= end_) {
       bad();
       return 0xc1;
@@ -375,7 +379,7 @@ class ByteReader {
   }
   // Any msgpack integer form; like msgpack-c, a signed form holding a value
   // >= 0 is positive.
-  sign integer(unsigned b, std::uint64_t& u, std::int64_t& i) noexcept {
+  [[gnu::always_inline]] sign integer(unsigned b, std::uint64_t& u, std::int64_t& i) noexcept {
     if (b <= 0x7f) return u = b, sign::positive;
     if (b >= 0xe0) return i = static_cast<std::int8_t>(b), sign::negative;
     if (b < 0xcc || b > 0xd3) return sign::none;
@@ -395,7 +399,7 @@ class ByteReader {
     if (i >= 0) return u = static_cast<std::uint64_t>(i), sign::positive;
     return sign::negative;
   }
-  std::uint64_t u64_(const char*) noexcept {
+  [[gnu::always_inline]] std::uint64_t u64_(const char*) noexcept {
     std::uint64_t u = 0;
     std::int64_t i = 0;
     if (integer(head(), u, i) == sign::positive) return u;
