@@ -256,41 +256,9 @@ class ByteReader {
     return p_ == end_;
   }
 
-  void str(std::string& out, const char*, std::size_t max_len) {
-    const unsigned b = head();
-    std::size_t len = 0;
-    if ((b & 0xe0) == 0xa0) {
-      len = b & 0x1f;
-    } else if (b == 0xd9 || b == 0xda || b == 0xdb) {
-      if (!length(b - 0xd9, len)) return;
-    } else {
-      return bad();
-    }
-    if (len > max_len || static_cast<std::size_t>(end_ - p_) < len) return bad();
-    // resize + copy instead of assign(): a reused string of the same length
-    // (a tick's instrument, decoded into the same struct every time) takes
-    // no library call but the copy.
-    out.resize(len);
-    std::memcpy(out.data(), p_, len);
-    p_ += len;
-  }
-
-  void bin(std::string& out, const char*) {
-    const unsigned b = head();
-    std::size_t len = 0;
-    if ((b & 0xe0) == 0xa0) {
-      len = b & 0x1f;
-    } else if (b == 0xd9 || b == 0xda || b == 0xdb) {
-      if (!length(b - 0xd9, len)) return;
-    } else if (b == 0xc4 || b == 0xc5 || b == 0xc6) {
-      if (!length(b - 0xc4, len)) return;
-    } else {
-      return bad();
-    }
-    if (static_cast<std::size_t>(end_ - p_) < len) return bad();
-    out.assign(reinterpret_cast<const char*>(p_), len);
-    p_ += len;
-  }
+  void str(std::string& out, const char*, std::size_t max_len) { take(out, head(), false, max_len); }
+  // A bin field also takes a str (peers without a bin type send one).
+  void bin(std::string& out, const char*) { take(out, head(), true, std::numeric_limits<std::size_t>::max()); }
 
   [[gnu::always_inline]] double f64(const char*) noexcept {
     const unsigned b = head();
@@ -368,6 +336,26 @@ class ByteReader {
   void bad() noexcept {
     ok_ = false;
     left_ = 0;  // every later head() fails
+  }
+  // The str (or, when bin_ok, bin) whose format byte is b, at most max_len
+  // bytes, into out. resize + copy instead of assign(): a reused string of
+  // the same length (a tick's instrument, decoded into the same struct every
+  // time) takes no library call but the copy.
+  void take(std::string& out, unsigned b, bool bin_ok, std::size_t max_len) {
+    std::size_t len = 0;
+    if ((b & 0xe0) == 0xa0) {
+      len = b & 0x1f;
+    } else if (b >= 0xd9 && b <= 0xdb) {
+      if (!length(b - 0xd9, len)) return;
+    } else if (bin_ok && b >= 0xc4 && b <= 0xc6) {
+      if (!length(b - 0xc4, len)) return;
+    } else {
+      return bad();
+    }
+    if (len > max_len || static_cast<std::size_t>(end_ - p_) < len) return bad();
+    out.resize(len);
+    std::memcpy(out.data(), p_, len);
+    p_ += len;
   }
   // A 1-, 2- or 4-byte big-endian length (width_code 0, 1, 2).
   bool length(unsigned width_code, std::size_t& len) noexcept {
