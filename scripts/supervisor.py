@@ -20,7 +20,14 @@ States:
   STARTING  spawned; becomes RUNNING when its stats file carries its own pid
             or after it has stayed alive for STARTUP_S (1 s), whichever is first
   RUNNING   up
-  STOPPING  SIGTERM sent; SIGKILL after supervisor.stop_grace_ms
+  HUNG      alive, but its heartbeat (its stats file, rewritten every
+            run.stats_interval_ms) has not changed for supervisor.hang_timeout_ms;
+            judged only after the first heartbeat of that pid, so a long start-up
+            is never HUNG. Back to RUNNING on the next heartbeat; with
+            supervisor.restart_hung = true it is SIGKILLed (a stopped process
+            cannot handle SIGTERM) and restarted like a crash (back-off, flapping)
+  STOPPING  SIGTERM (then SIGCONT, so that a stopped process can exit cleanly)
+            sent; SIGKILL after supervisor.stop_grace_ms
   BACKOFF   exited without being asked to; restarts after the back-off delay
             (backoff_min_ms doubling up to backoff_max_ms; the doubling is
             forgotten once a process has run healthy_after_ms)
@@ -66,6 +73,7 @@ MAX_INSTANCES = 256
 
 STARTING, RUNNING, STOPPING, BACKOFF, STOPPED, FATAL = (
     "STARTING", "RUNNING", "STOPPING", "BACKOFF", "STOPPED", "FATAL")
+HUNG = "HUNG"
 
 DEFAULT_INSTRUMENTS = ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD"]
 
@@ -91,10 +99,14 @@ class Settings:
     flap_max_restarts: int = 5
     stop_grace_ms: int = 3000
     healthy_after_ms: int = 5000
+    hang_timeout_ms: int = 5000   # no heartbeat this long: HUNG (0: not watched)
+    restart_hung: bool = False    # SIGKILL and restart a HUNG process
+    stats_interval_ms: int = 1000  # run.stats_interval_ms: the heartbeat period
 
 
 SUPERVISOR_INTS = ["backoff_min_ms", "backoff_max_ms", "flap_window_s",
                    "flap_max_restarts", "stop_grace_ms", "healthy_after_ms"]
+SUPERVISOR_BOOLS = ["restart_hung"]
 
 
 def apply_override(root: dict, spec: str) -> None:
@@ -141,6 +153,11 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
         if not isinstance(run["dir"], str):
             raise ConfigError(f"{origin}: run.dir must be a string")
         s.run_dir = run["dir"]
+    if "stats_interval_ms" in run:
+        v = run["stats_interval_ms"]
+        if not _is_int(v) or not 0 < v < 2**31:
+            raise ConfigError(f"{origin}: run.stats_interval_ms must be an integer > 0")
+        s.stats_interval_ms = v
 
     st = table("strategy")
     if "instances" in st:
@@ -163,7 +180,7 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
         s.instruments = symbols
 
     sv = table("supervisor")
-    known = {"bin_dir", "control", *SUPERVISOR_INTS}
+    known = {"bin_dir", "control", "hang_timeout_ms", *SUPERVISOR_INTS, *SUPERVISOR_BOOLS}
     for key in sv:
         if key not in known:
             raise ConfigError(f"{origin}: unknown key supervisor.{key}")
@@ -180,8 +197,21 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
             if v <= 0:
                 raise ConfigError(f"{origin}: supervisor.{key} must be > 0")
             setattr(s, key, v)
+    for key in SUPERVISOR_BOOLS:
+        if key in sv:
+            if not isinstance(sv[key], bool):
+                raise ConfigError(f"{origin}: supervisor.{key} must be true or false")
+            setattr(s, key, sv[key])
+    if "hang_timeout_ms" in sv:
+        v = sv["hang_timeout_ms"]
+        if not _is_int(v) or not 0 <= v < 2**31:
+            raise ConfigError(f"{origin}: supervisor.hang_timeout_ms must be an integer >= 0")
+        s.hang_timeout_ms = v
     if s.backoff_max_ms < s.backoff_min_ms:
         raise ConfigError(f"{origin}: supervisor.backoff_max_ms must be >= backoff_min_ms")
+    if s.hang_timeout_ms and s.hang_timeout_ms < 2 * s.stats_interval_ms:
+        raise ConfigError(f"{origin}: supervisor.hang_timeout_ms must be 0 (off) or "
+                          f">= 2 * run.stats_interval_ms ({2 * s.stats_interval_ms})")
     return s
 
 
@@ -281,6 +311,57 @@ def read_stats(run_dir: str, name: str):
         return None
 
 
+def stats_signature(run_dir: str, name: str):
+    """(mtime_ns, inode, size) of <run_dir>/<name>.stats.json, or None: one
+    stat(2), cheap enough to poll every loop; the file is only parsed when
+    this changes (the programs replace it atomically, so a write is a new inode)."""
+    try:
+        st = os.stat(os.path.join(run_dir, name + ".stats.json"))
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ino, st.st_size)
+
+
+class Heartbeat:
+    """Hang detection for one process: pure logic, times passed in (seconds,
+    monotonic).
+
+    A heartbeat is a write of the process's stats file that carries its pid
+    and a stamp (ts_ns) not seen before. The watch is armed by the first
+    heartbeat of a pid, so a long legitimate start-up is never judged; after
+    that, `timeout` s without one is a hang (a timeout of 0 never expires).
+    Ages are measured on the supervisor's own clock from when a write was
+    seen, so the file's wall-clock times and clock steps do not matter, and a
+    supervisor that was itself paused reads the writes it missed before it
+    judges (the caller polls, then asks `expired`)."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.pid = None
+        self.last = None      # when the last heartbeat of `pid` was seen; None: none yet
+        self.stamp = None     # that heartbeat's ts_ns
+        self.sig = None       # stats_signature() when the file was last read
+
+    def reset(self, pid) -> None:
+        """A new process: not judged until its first heartbeat."""
+        self.pid, self.last, self.stamp = pid, None, None
+
+    def saw(self, now: float, pid, stamp) -> bool:
+        """The stats file, read at `now`, says `pid` wrote it at `stamp`:
+        True when that is a new heartbeat of the watched pid."""
+        if pid is None or pid != self.pid or stamp is None or stamp == self.stamp:
+            return False
+        self.last, self.stamp = now, stamp
+        return True
+
+    def age(self, now: float):
+        """Seconds since the last heartbeat, None before the first one."""
+        return None if self.last is None else max(now - self.last, 0.0)
+
+    def expired(self, now: float) -> bool:
+        return self.timeout > 0 and self.last is not None and now - self.last >= self.timeout
+
+
 # --------------------------------------------------------------------------
 # Processes
 
@@ -305,7 +386,8 @@ def _child_setup(supervisor_pid: int):
 class Proc:
     """One supervised process: a program, or one strategy instance."""
 
-    def __init__(self, program: str, policy: RestartPolicy, index=None, shards=None):
+    def __init__(self, program: str, policy: RestartPolicy, index=None, shards=None,
+                 hang_timeout_s: float = 0.0):
         self.program = program
         self.index = index
         self.shards = shards
@@ -321,6 +403,8 @@ class Proc:
         self.last_exit = None
         self.next_start = None      # BACKOFF: monotonic time of the restart
         self.kill_at = None         # STOPPING: monotonic time of the SIGKILL
+        self.hb = Heartbeat(hang_timeout_s)
+        self.hung_killed = False    # HUNG: SIGKILL sent (supervisor.restart_hung)
 
     @property
     def alive(self) -> bool:
@@ -331,6 +415,8 @@ class Proc:
              "pid": self.pid if self.alive else None,
              "uptime_s": round(now - self.started_at, 1) if self.alive else None,
              "restarts": self.restarts, "last_exit": self.last_exit}
+        age = self.hb.age(now) if self.alive else None
+        d["heartbeat_age_s"] = None if age is None else round(age, 1)
         if self.index is not None:
             d.update(shard=self.index, shards=self.shards,
                      instruments=instruments_for_shard(instruments, self.index, self.shards))
@@ -361,7 +447,8 @@ class Supervisor:
                 self.procs += [self._new_instance(k, settings.instances)
                                for k in range(settings.instances)]
             else:
-                self.procs.append(Proc(program, RestartPolicy.from_settings(settings)))
+                self.procs.append(Proc(program, RestartPolicy.from_settings(settings),
+                                       hang_timeout_s=settings.hang_timeout_ms / 1000.0))
         self.ops = collections.deque()   # [generator, client or None]; run one at a time
         self.shutting_down = False
         self.finished = False
@@ -370,7 +457,8 @@ class Supervisor:
         self.wake_r = self.wake_w = None
 
     def _new_instance(self, k: int, n: int) -> Proc:
-        return Proc(SCALABLE, RestartPolicy.from_settings(self.s), index=k, shards=n)
+        return Proc(SCALABLE, RestartPolicy.from_settings(self.s), index=k, shards=n,
+                    hang_timeout_s=self.s.hang_timeout_ms / 1000.0)
 
     def log(self, msg: str) -> None:
         print(f"supervisor {time.strftime('%H:%M:%S')} {msg}", file=self.err, flush=True)
@@ -417,11 +505,17 @@ class Supervisor:
         p.started_at = now
         p.state = STARTING
         p.next_start = p.kill_at = None
+        p.hb.reset(p.pid)
+        p.hung_killed = False
 
     def request_stop(self, p: Proc, now: float) -> None:
         if p.alive:
             if p.state != STOPPING:
                 self._signal(p, signal.SIGTERM)
+                # A stopped (SIGSTOP, hung in a debugger) process never
+                # handles SIGTERM; SIGCONT lets it exit cleanly, and one that
+                # stays stuck still gets the SIGKILL after the grace.
+                self._signal(p, signal.SIGCONT)
                 p.state = STOPPING
                 p.kill_at = now + self.s.stop_grace_ms / 1000.0
         else:
@@ -465,6 +559,11 @@ class Supervisor:
             p.popen = None
             p.last_exit = exit_reason(rc)
             uptime = now - p.started_at
+            if p.hung_killed:
+                p.last_exit += " (hung)"
+                # Only the part before the last heartbeat was a healthy run.
+                uptime = (p.hb.last if p.hb.last is not None else now) - p.started_at
+                p.hung_killed = False
             if p.state == STOPPING:
                 p.state = STOPPED
                 p.kill_at = None
@@ -480,12 +579,45 @@ class Supervisor:
             elif p.state == BACKOFF and now >= p.next_start and not self.shutting_down:
                 self.spawn(p, now)
             elif p.state == STARTING:
-                if now - p.started_at >= STARTUP_S:
+                # Polled first: the first heartbeat also arms the hang watch.
+                if self.poll_heartbeat(p, now) or now - p.started_at >= STARTUP_S:
                     p.state = RUNNING
-                else:
-                    st = read_stats(self.run_dir, p.file_name)
-                    if st is not None and st.get("pid") == p.pid:
-                        p.state = RUNNING
+            elif p.state in (RUNNING, HUNG) and p.alive:
+                self.watch(p, now)
+
+    def poll_heartbeat(self, p: Proc, now: float) -> bool:
+        """True when p's stats file shows a new heartbeat of p's pid (parsed
+        only when its signature changed since the last look)."""
+        sig = stats_signature(self.run_dir, p.file_name)
+        if sig is None or sig == p.hb.sig:
+            return False
+        p.hb.sig = sig
+        data = read_stats(self.run_dir, p.file_name)
+        if data is None:
+            return False
+        stamp = data.get("ts_ns")
+        return p.hb.saw(now, data.get("pid"), stamp if _is_int(stamp) else sig)
+
+    def watch(self, p: Proc, now: float) -> None:
+        """RUNNING <-> HUNG from the heartbeat; SIGKILL if restart_hung."""
+        silent = p.hb.age(now)
+        beat = self.poll_heartbeat(p, now)
+        if p.state == HUNG:
+            if beat and not p.hung_killed:
+                p.state = RUNNING
+                self.log(f"{p.name}: heartbeat again after {silent:.1f} s; RUNNING (pid {p.pid})")
+            return
+        if not p.hb.expired(now):
+            return
+        p.state = HUNG
+        if self.s.restart_hung:
+            self.log(f"{p.name}: HUNG: no heartbeat from pid {p.pid} for {silent:.1f} s; "
+                     f"SIGKILL and restart (supervisor.restart_hung)")
+            self._signal(p, signal.SIGKILL)
+            p.hung_killed = True
+        else:
+            self.log(f"{p.name}: HUNG: no heartbeat from pid {p.pid} for {silent:.1f} s; "
+                     f"left alone (supervisor.restart_hung = false)")
 
     # -- operations: generators that yield while they wait -------------------
 

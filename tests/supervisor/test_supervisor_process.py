@@ -16,6 +16,8 @@ from svtest import (TPCTL, SupervisorRun, make_fake_bin_dir, pid_alive, request,
 FAST = ["--set", "supervisor.backoff_min_ms=50", "--set", "supervisor.backoff_max_ms=200",
         "--set", "supervisor.stop_grace_ms=2000"]
 OTHERS = ["dead_letter", "dll_gateway", "executor", "gateway"]
+# Hang watch: the fakes write their stats file every 0.2 s whatever the config says.
+HANG = ["--set", "run.stats_interval_ms=200", "--set", "supervisor.hang_timeout_ms=1000"]
 
 
 class FakeProgramsTest(unittest.TestCase):
@@ -132,6 +134,61 @@ class FakeProgramsTest(unittest.TestCase):
         st = run.status()
         self.assertEqual(st["executor"]["state"], "STOPPED")
         self.assertEqual(st["executor"]["last_exit"], "killed by SIGKILL")
+        self.assertFalse(pid_alive(before["executor"]))
+
+    def stop_cont(self, pid):
+        """SIGSTOPs `pid`; the clean-up SIGCONTs it (harmless if it is gone)."""
+        os.kill(pid, signal.SIGSTOP)
+        self.addCleanup(lambda: pid_alive(pid) and os.kill(pid, signal.SIGCONT))
+
+    def test_sigstopped_program_is_hung_then_running_again_with_the_same_pid(self):
+        run = self.start(*HANG)
+        before = self.pids(run.wait_all_running(count=6))
+        # Judged only once its pid has been seen beating.
+        run.wait_state("executor", "RUNNING", pred=lambda p: p["heartbeat_age_s"] is not None)
+        self.stop_cont(before["executor"])
+        st = run.wait_state("executor", "HUNG", timeout=10)
+        self.assertEqual(st["executor"]["pid"], before["executor"])
+        self.assertGreaterEqual(st["executor"]["heartbeat_age_s"], 1.0)
+        for name in ["strategy:0", "strategy:1", "dead_letter", "dll_gateway", "gateway"]:
+            self.assertEqual(st[name]["state"], "RUNNING", name)
+        r = subprocess.run([sys.executable, TPCTL, "--run-dir", run.run_dir, "status"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r)
+        self.assertRegex(r.stdout, r"executor\s+HUNG \(no heartbeat \d+\.\ds\)\s+%d" % before["executor"])
+        os.kill(before["executor"], signal.SIGCONT)
+        st = run.wait_state("executor", "RUNNING", timeout=10)
+        self.assertEqual(self.pids(st), before)
+        self.assertEqual((st["executor"]["restarts"], st["executor"]["last_exit"]), (0, None))
+        log = run.log()
+        self.assertEqual(log.count("executor: HUNG"), 1, log)
+        self.assertIn("left alone (supervisor.restart_hung = false)", log)
+        self.assertEqual(log.count("executor: heartbeat again"), 1, log)
+
+    def test_restart_hung_kills_and_restarts_a_sigstopped_program(self):
+        run = self.start(*HANG, "--set", "supervisor.restart_hung=true")
+        before = self.pids(run.wait_all_running(count=6))
+        run.wait_state("executor", "RUNNING", pred=lambda p: p["heartbeat_age_s"] is not None)
+        self.stop_cont(before["executor"])
+        st = run.wait_state("executor", "RUNNING", timeout=15,
+                            pred=lambda p: p["pid"] != before["executor"])
+        self.assertEqual(st["executor"]["restarts"], 1)
+        self.assertEqual(st["executor"]["last_exit"], "killed by SIGKILL (hung)")
+        self.assertFalse(pid_alive(before["executor"]))
+        after = self.pids(st)
+        for name in ["strategy:0", "strategy:1", "dead_letter", "dll_gateway", "gateway"]:
+            self.assertEqual(after[name], before[name], name)
+        self.assertIn("SIGKILL and restart", run.log())
+
+    def test_stop_of_a_sigstopped_program_lets_it_exit_cleanly(self):
+        # SIGTERM alone would wait in a stopped process until the SIGKILL
+        # after the grace (2 s here); SIGCONT after it lets it exit 0.
+        run = self.start()
+        before = self.pids(run.wait_all_running(count=6))
+        self.stop_cont(before["executor"])
+        self.assertTrue(run.ctl({"cmd": "stop", "name": "executor"})["ok"])
+        st = run.status()
+        self.assertEqual((st["executor"]["state"], st["executor"]["last_exit"]), ("STOPPED", "exit code 0"))
         self.assertFalse(pid_alive(before["executor"]))
 
     def test_shutdown_command_leaves_nothing(self):

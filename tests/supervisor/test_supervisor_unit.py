@@ -1,8 +1,11 @@
 """Pure-logic tests of scripts/supervisor.py: no processes are started."""
 
+import importlib.machinery
+import importlib.util
 import io
 import json
 import os
+import signal
 import tempfile
 import unittest
 
@@ -76,6 +79,7 @@ class ConfigTest(unittest.TestCase):
                           s.stop_grace_ms, s.healthy_after_ms), (250, 8000, 30, 5, 3000, 5000))
         self.assertEqual(s.instruments, ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD"])
         self.assertEqual(sv.control_path(s, "/r"), "/r/supervisor.sock")
+        self.assertEqual((s.hang_timeout_ms, s.restart_hung, s.stats_interval_ms), (5000, False, 1000))
 
     def test_repo_default_toml_equals_the_defaults(self):
         with open(os.path.join(REPO, "config", "default.toml")) as f:
@@ -109,12 +113,27 @@ class ConfigTest(unittest.TestCase):
             ("", ["strategy.instances=true"], "strategy.instances"),
             ("", ["novalue"], "novalue"),
             ("[run\n", [], "<string>"),
+            ("", ["supervisor.restart_hung=1"], "supervisor.restart_hung"),
+            ("", ["supervisor.restart_hung=yes"], "supervisor.restart_hung"),
+            ("", ["supervisor.hang_timeout_ms=-1"], "supervisor.hang_timeout_ms"),
+            ("", ["supervisor.hang_timeout_ms=true"], "supervisor.hang_timeout_ms"),
+            ("", ["supervisor.hang_timeout_ms=1999"], "supervisor.hang_timeout_ms"),
+            ("[run]\nstats_interval_ms = 3000\n", [], "supervisor.hang_timeout_ms"),
+            ("[run]\nstats_interval_ms = 0\n", [], "run.stats_interval_ms"),
         ]
         for text, overrides, key in cases:
             with self.subTest(text=text, overrides=overrides):
                 with self.assertRaises(sv.ConfigError) as cm:
                     sv.parse_settings(text, overrides)
                 self.assertIn(key, str(cm.exception))
+
+    def test_hang_settings(self):
+        s = sv.parse_settings("[run]\nstats_interval_ms = 100\n",
+                              ["supervisor.hang_timeout_ms=200", "supervisor.restart_hung=true"])
+        self.assertEqual((s.stats_interval_ms, s.hang_timeout_ms, s.restart_hung), (100, 200, True))
+        # 0 turns the watch off, whatever the heartbeat period.
+        s = sv.parse_settings("[run]\nstats_interval_ms = 60000\n[supervisor]\nhang_timeout_ms = 0\n")
+        self.assertEqual(s.hang_timeout_ms, 0)
 
     def test_load_settings_missing_file(self):
         with self.assertRaises(sv.ConfigError) as cm:
@@ -221,6 +240,218 @@ class SupervisorLogicTest(unittest.TestCase):
                          "expired 1, malformed 1", "p50 120 us, p99 450 us"):
                 self.assertIn(part, summary)
             self.assertIsNone(sv.read_stats(d, "broken"))
+
+
+
+class HeartbeatTest(unittest.TestCase):
+    """The pure hang watch of one process (times in seconds, passed in)."""
+
+    def test_not_judged_before_the_first_heartbeat_of_its_pid(self):
+        hb = sv.Heartbeat(5.0)
+        hb.reset(100)
+        self.assertFalse(hb.expired(1000.0))            # a long start-up is not a hang
+        self.assertIsNone(hb.age(1000.0))
+        self.assertFalse(hb.saw(1000.0, 99, 1))          # the previous pid's last stats file
+        self.assertFalse(hb.expired(2000.0))
+        self.assertTrue(hb.saw(2000.0, 100, 1))
+        self.assertFalse(hb.expired(2004.9))
+        self.assertTrue(hb.expired(2005.0))
+
+    def test_only_a_new_stamp_of_the_same_pid_is_a_heartbeat(self):
+        hb = sv.Heartbeat(5.0)
+        hb.reset(7)
+        self.assertTrue(hb.saw(0.0, 7, 10))
+        self.assertFalse(hb.saw(3.0, 7, 10))              # the same write read again
+        self.assertFalse(hb.saw(3.0, 8, 11))              # somebody else's
+        self.assertFalse(hb.saw(3.0, None, 12))
+        self.assertFalse(hb.saw(3.0, 7, None))
+        self.assertAlmostEqual(hb.age(4.0), 4.0)
+        self.assertTrue(hb.expired(5.0))
+        self.assertTrue(hb.saw(6.0, 7, 11))
+        self.assertFalse(hb.expired(10.9))
+        self.assertTrue(hb.expired(11.0))
+
+    def test_reset_disarms_and_zero_timeout_never_expires(self):
+        hb = sv.Heartbeat(5.0)
+        hb.reset(1)
+        hb.saw(0.0, 1, 1)
+        hb.reset(2)
+        self.assertFalse(hb.expired(100.0))
+        self.assertFalse(hb.saw(100.0, 1, 2))
+        off = sv.Heartbeat(0.0)
+        off.reset(3)
+        off.saw(0.0, 3, 1)
+        self.assertFalse(off.expired(1e9))
+        self.assertEqual(off.age(10.0), 10.0)
+
+
+class FakePopen:
+    def __init__(self, pid):
+        self.pid = pid
+        self.rc = None
+
+    def poll(self):
+        return self.rc
+
+
+class HangWatchTest(unittest.TestCase):
+    """Supervisor.timers/reap on a process that does not exist: the clock is
+    passed in, the stats file is written by the test, signals are recorded."""
+
+    PID = 4242
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="svhang")
+        self.addCleanup(lambda: __import__("shutil").rmtree(self.dir, ignore_errors=True))
+        self.stamp = 0
+
+    def make(self, **kw):
+        args = dict(hang_timeout_ms=5000, backoff_min_ms=100, backoff_max_ms=100, healthy_after_ms=3000)
+        args.update(kw)
+        self.err = io.StringIO()
+        sup = sv.Supervisor(sv.Settings(**args), self.dir, "/bin-dir", out=io.StringIO(), err=self.err)
+        self.sent = []
+        sup._signal = lambda p, sig: self.sent.append((p.name, sig))
+        p = [q for q in sup.procs if q.name == "executor"][0]
+        # What spawn() does, without a process.
+        p.popen = FakePopen(self.PID)
+        p.pid, p.started_at, p.state, p.spawns = self.PID, 0.0, sv.STARTING, 1
+        p.hb.reset(self.PID)
+        for q in sup.procs:          # only the executor is "running"
+            if q is not p:
+                q.state = sv.STOPPED
+        return sup, p
+
+    def beat(self, pid=PID):
+        """The program rewrites its stats file (atomically, as the real ones do)."""
+        self.stamp += 1
+        path = os.path.join(self.dir, "executor.stats.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump({"program": "executor", "pid": pid, "ts_ns": self.stamp}, f)
+        os.replace(path + ".tmp", path)
+
+    def lines(self):
+        return [l for l in self.err.getvalue().splitlines() if "executor" in l]
+
+    def test_running_hung_running_with_one_line_each_way(self):
+        sup, p = self.make()
+        self.beat()
+        sup.timers(0.1)
+        self.assertEqual(p.state, sv.RUNNING)            # first heartbeat: RUNNING, watch armed
+        sup.timers(5.0)
+        self.assertEqual(p.state, sv.RUNNING)            # 4.9 s: not yet
+        sup.timers(5.1)
+        self.assertEqual(p.state, sv.HUNG)
+        self.assertEqual(p.to_json(6.1, [])["state"], "HUNG")
+        self.assertEqual(p.to_json(6.1, [])["heartbeat_age_s"], 6.0)
+        for t in (5.5, 6.0, 7.0):
+            sup.timers(t)
+        self.assertEqual(p.state, sv.HUNG)
+        self.assertEqual(len(self.lines()), 1, self.lines())
+        self.assertIn("HUNG", self.lines()[0])
+        self.assertIn("left alone", self.lines()[0])
+        self.beat()
+        sup.timers(8.0)
+        self.assertEqual((p.state, p.pid, p.restarts), (sv.RUNNING, self.PID, 0))
+        self.assertEqual(len(self.lines()), 2, self.lines())
+        self.assertIn("heartbeat again after 7.9 s", self.lines()[1])
+        self.assertEqual(self.sent, [])                  # restart_hung is off: never signalled
+        sup.timers(12.9)
+        self.assertEqual(p.state, sv.RUNNING)
+        sup.timers(13.0)
+        self.assertEqual(p.state, sv.HUNG)               # and it is watched again
+
+    def test_regular_heartbeats_stay_running(self):
+        sup, p = self.make()
+        for i in range(100):
+            self.beat()
+            sup.timers(i * 1.0)
+            self.assertEqual(p.state, sv.RUNNING, i)
+        self.assertEqual(self.lines(), [])
+
+    def test_long_start_up_without_heartbeat_is_never_hung(self):
+        sup, p = self.make()
+        self.beat(pid=self.PID - 1)                      # the previous process's final stats
+        for t in (0.5, 1.0, 10.0, 100.0):
+            sup.timers(t)
+        self.assertEqual(p.state, sv.RUNNING)            # alive 1 s counts as RUNNING
+        self.assertIsNone(p.to_json(100.0, [])["heartbeat_age_s"])
+        self.beat()                                      # first heartbeat at 100 s
+        sup.timers(100.5)
+        sup.timers(105.4)
+        self.assertEqual(p.state, sv.RUNNING)
+        sup.timers(105.6)
+        self.assertEqual(p.state, sv.HUNG)
+
+    def test_restart_hung_kills_and_counts_as_a_crash(self):
+        sup, p = self.make(restart_hung=True, flap_window_s=60, flap_max_restarts=1)
+        self.beat()
+        sup.timers(0.0)
+        self.beat()
+        sup.timers(1.0)                                  # last heartbeat at 1 s
+        sup.timers(6.0)
+        self.assertEqual(p.state, sv.HUNG)
+        self.assertEqual(self.sent, [("executor", signal.SIGKILL)])
+        self.assertIn("SIGKILL and restart", self.lines()[-1])
+        sup.timers(6.5)
+        self.assertEqual(len(self.sent), 1)              # killed once
+        p.popen.rc = -signal.SIGKILL
+        sup.reap(6.6)
+        self.assertEqual(p.state, sv.BACKOFF)
+        self.assertEqual(p.last_exit, "killed by SIGKILL (hung)")
+        self.assertAlmostEqual(p.next_start, 6.7)
+        self.assertEqual(len(p.policy.recent), 1)        # the flapping guard counted it
+        # The healthy part was 1 s (< healthy_after 3 s) although it lived 6.6 s.
+        self.assertEqual(p.policy.consecutive, 1)
+        # Respawned (as spawn() would) and hung again at once: over the flap limit.
+        p.popen, p.state, p.started_at = FakePopen(self.PID + 1), sv.STARTING, 7.0
+        p.pid = self.PID + 1
+        p.hb.reset(p.pid)
+        self.beat(pid=p.pid)
+        sup.timers(7.1)
+        sup.timers(12.2)
+        self.assertEqual(p.state, sv.HUNG)
+        p.popen.rc = -signal.SIGKILL
+        sup.reap(12.3)
+        self.assertEqual(p.state, sv.FATAL)
+
+    def test_no_heartbeat_watch_when_the_timeout_is_zero(self):
+        sup, p = self.make(hang_timeout_ms=0, restart_hung=True)
+        self.beat()
+        sup.timers(0.0)
+        sup.timers(1e6)
+        self.assertEqual((p.state, self.sent), (sv.RUNNING, []))
+
+    def test_stop_sends_sigterm_then_sigcont_then_sigkill_after_the_grace(self):
+        sup, p = self.make(stop_grace_ms=2000)
+        self.beat()
+        sup.timers(0.0)
+        sup.timers(10.0)
+        self.assertEqual(p.state, sv.HUNG)
+        sup.request_stop(p, 10.0)
+        self.assertEqual(p.state, sv.STOPPING)
+        self.assertEqual(self.sent, [("executor", signal.SIGTERM), ("executor", signal.SIGCONT)])
+        sup.timers(11.9)
+        self.assertEqual(len(self.sent), 2)
+        sup.timers(12.0)
+        self.assertEqual(self.sent[-1], ("executor", signal.SIGKILL))
+        p.popen.rc = -signal.SIGKILL
+        sup.reap(12.1)
+        self.assertEqual((p.state, p.last_exit), (sv.STOPPED, "killed by SIGKILL"))
+
+    def test_tpctl_shows_hung_and_the_heartbeat_age(self):
+        loader = importlib.machinery.SourceFileLoader("tpctl", os.path.join(REPO, "scripts", "tpctl"))
+        spec = importlib.util.spec_from_loader("tpctl", loader)
+        tpctl = importlib.util.module_from_spec(spec)
+        loader.exec_module(tpctl)
+        sup, p = self.make()
+        self.beat()
+        sup.timers(0.0)
+        sup.timers(6.0)
+        reply = {"ok": True, "pid": 1, "run_dir": self.dir, "instances": 2,
+                 "processes": [p.to_json(6.25, [])]}
+        text = tpctl.format_status(reply)
+        self.assertRegex(text, r"executor\s+HUNG \(no heartbeat 6\.2s\)\s+4242")
 
 
 if __name__ == "__main__":
