@@ -22,8 +22,10 @@ States:
   RUNNING   up
   HUNG      alive, but its heartbeat (its stats file, rewritten every
             run.stats_interval_ms) has not changed for supervisor.hang_timeout_ms;
-            judged only after the first heartbeat of that pid, so a long start-up
-            is never HUNG. Back to RUNNING on the next heartbeat; with
+            judged only from the second heartbeat of that pid on (a program may
+            write its first stats file before a long start-up step: the executor
+            does, before its start-up reconciliation), so a long start-up is
+            never HUNG. Back to RUNNING on the next heartbeat; with
             supervisor.restart_hung = true it is SIGKILLed (a stopped process
             cannot handle SIGTERM) and restarted like a crash (back-off, flapping)
   STOPPING  SIGTERM (then SIGCONT, so that a stopped process can exit cleanly)
@@ -327,24 +329,34 @@ class Heartbeat:
     monotonic).
 
     A heartbeat is a write of the process's stats file that carries its pid
-    and a stamp (ts_ns) not seen before. The watch is armed by the first
-    heartbeat of a pid, so a long legitimate start-up is never judged; after
-    that, `timeout` s without one is a hang (a timeout of 0 never expires).
+    and a stamp (ts_ns) not seen before. The watch is armed by the ARM-th
+    heartbeat of a pid: a program may write its first stats file early, to say
+    it is up, and then spend a long time in a start-up step (the executor's
+    start-up reconciliation waits on dll_gateway); the second write means its
+    periodic loop runs. After that, `timeout` s without a heartbeat is a hang
+    (a timeout of 0 never expires).
     Ages are measured on the supervisor's own clock from when a write was
     seen, so the file's wall-clock times and clock steps do not matter, and a
     supervisor that was itself paused reads the writes it missed before it
     judges (the caller polls, then asks `expired`)."""
 
+    ARM = 2
+
     def __init__(self, timeout: float):
         self.timeout = timeout
         self.pid = None
+        self.beats = 0        # heartbeats of `pid` seen
         self.last = None      # when the last heartbeat of `pid` was seen; None: none yet
         self.stamp = None     # that heartbeat's ts_ns
         self.sig = None       # stats_signature() when the file was last read
 
     def reset(self, pid) -> None:
-        """A new process: not judged until its first heartbeat."""
-        self.pid, self.last, self.stamp = pid, None, None
+        """A new process: not judged until it is armed."""
+        self.pid, self.beats, self.last, self.stamp = pid, 0, None, None
+
+    @property
+    def armed(self) -> bool:
+        return self.beats >= self.ARM
 
     def saw(self, now: float, pid, stamp) -> bool:
         """The stats file, read at `now`, says `pid` wrote it at `stamp`:
@@ -352,14 +364,15 @@ class Heartbeat:
         if pid is None or pid != self.pid or stamp is None or stamp == self.stamp:
             return False
         self.last, self.stamp = now, stamp
+        self.beats += 1
         return True
 
     def age(self, now: float):
-        """Seconds since the last heartbeat, None before the first one."""
-        return None if self.last is None else max(now - self.last, 0.0)
+        """Seconds since the last heartbeat, None while not armed."""
+        return max(now - self.last, 0.0) if self.armed else None
 
     def expired(self, now: float) -> bool:
-        return self.timeout > 0 and self.last is not None and now - self.last >= self.timeout
+        return self.timeout > 0 and self.armed and now - self.last >= self.timeout
 
 
 # --------------------------------------------------------------------------
@@ -561,8 +574,8 @@ class Supervisor:
             uptime = now - p.started_at
             if p.hung_killed:
                 p.last_exit += " (hung)"
-                # Only the part before the last heartbeat was a healthy run.
-                uptime = (p.hb.last if p.hb.last is not None else now) - p.started_at
+                # Only the part up to the last heartbeat was a healthy run.
+                uptime = p.hb.last - p.started_at
                 p.hung_killed = False
             if p.state == STOPPING:
                 p.state = STOPPED
@@ -579,7 +592,7 @@ class Supervisor:
             elif p.state == BACKOFF and now >= p.next_start and not self.shutting_down:
                 self.spawn(p, now)
             elif p.state == STARTING:
-                # Polled first: the first heartbeat also arms the hang watch.
+                # Polled first: this heartbeat also counts towards arming the watch.
                 if self.poll_heartbeat(p, now) or now - p.started_at >= STARTUP_S:
                     p.state = RUNNING
             elif p.state in (RUNNING, HUNG) and p.alive:

@@ -5,6 +5,7 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import signal
 import tempfile
 import unittest
@@ -246,20 +247,28 @@ class SupervisorLogicTest(unittest.TestCase):
 class HeartbeatTest(unittest.TestCase):
     """The pure hang watch of one process (times in seconds, passed in)."""
 
-    def test_not_judged_before_the_first_heartbeat_of_its_pid(self):
+    def test_judged_only_from_the_second_heartbeat_of_its_pid(self):
         hb = sv.Heartbeat(5.0)
         hb.reset(100)
         self.assertFalse(hb.expired(1000.0))            # a long start-up is not a hang
         self.assertIsNone(hb.age(1000.0))
         self.assertFalse(hb.saw(1000.0, 99, 1))          # the previous pid's last stats file
         self.assertFalse(hb.expired(2000.0))
+        # The first write may come before a long start-up step (the executor's
+        # start-up reconciliation): still not judged.
         self.assertTrue(hb.saw(2000.0, 100, 1))
-        self.assertFalse(hb.expired(2004.9))
-        self.assertTrue(hb.expired(2005.0))
+        self.assertFalse(hb.armed)
+        self.assertFalse(hb.expired(3000.0))
+        self.assertIsNone(hb.age(3000.0))
+        self.assertTrue(hb.saw(3000.0, 100, 2))          # the periodic loop runs
+        self.assertTrue(hb.armed)
+        self.assertFalse(hb.expired(3004.9))
+        self.assertTrue(hb.expired(3005.0))
 
     def test_only_a_new_stamp_of_the_same_pid_is_a_heartbeat(self):
         hb = sv.Heartbeat(5.0)
         hb.reset(7)
+        self.assertTrue(hb.saw(-1.0, 7, 9))
         self.assertTrue(hb.saw(0.0, 7, 10))
         self.assertFalse(hb.saw(3.0, 7, 10))              # the same write read again
         self.assertFalse(hb.saw(3.0, 8, 11))              # somebody else's
@@ -275,12 +284,16 @@ class HeartbeatTest(unittest.TestCase):
         hb = sv.Heartbeat(5.0)
         hb.reset(1)
         hb.saw(0.0, 1, 1)
+        hb.saw(0.5, 1, 2)
+        self.assertTrue(hb.armed)
         hb.reset(2)
+        self.assertFalse(hb.armed)
         self.assertFalse(hb.expired(100.0))
-        self.assertFalse(hb.saw(100.0, 1, 2))
+        self.assertFalse(hb.saw(100.0, 1, 3))
         off = sv.Heartbeat(0.0)
         off.reset(3)
         off.saw(0.0, 3, 1)
+        off.saw(0.0, 3, 2)
         self.assertFalse(off.expired(1e9))
         self.assertEqual(off.age(10.0), 10.0)
 
@@ -302,7 +315,7 @@ class HangWatchTest(unittest.TestCase):
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="svhang")
-        self.addCleanup(lambda: __import__("shutil").rmtree(self.dir, ignore_errors=True))
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
         self.stamp = 0
 
     def make(self, **kw):
@@ -313,14 +326,19 @@ class HangWatchTest(unittest.TestCase):
         self.sent = []
         sup._signal = lambda p, sig: self.sent.append((p.name, sig))
         p = [q for q in sup.procs if q.name == "executor"][0]
-        # What spawn() does, without a process.
-        p.popen = FakePopen(self.PID)
-        p.pid, p.started_at, p.state, p.spawns = self.PID, 0.0, sv.STARTING, 1
-        p.hb.reset(self.PID)
+        self.spawned(p, self.PID, 0.0)
         for q in sup.procs:          # only the executor is "running"
             if q is not p:
                 q.state = sv.STOPPED
         return sup, p
+
+    def spawned(self, p, pid, now):
+        """What spawn() does, without a process."""
+        p.popen = FakePopen(pid)
+        p.pid, p.started_at, p.state = pid, now, sv.STARTING
+        p.restarts += 1 if p.spawns else 0
+        p.spawns += 1
+        p.hb.reset(pid)
 
     def beat(self, pid=PID):
         """The program rewrites its stats file (atomically, as the real ones do)."""
@@ -330,14 +348,20 @@ class HangWatchTest(unittest.TestCase):
             json.dump({"program": "executor", "pid": pid, "ts_ns": self.stamp}, f)
         os.replace(path + ".tmp", path)
 
+    def up(self, sup, t0=0.0, pid=PID):
+        """Two heartbeats, at t0 and t0 + 0.1: RUNNING and watched."""
+        self.beat(pid)
+        sup.timers(t0)
+        self.beat(pid)
+        sup.timers(t0 + 0.1)
+
     def lines(self):
         return [l for l in self.err.getvalue().splitlines() if "executor" in l]
 
     def test_running_hung_running_with_one_line_each_way(self):
         sup, p = self.make()
-        self.beat()
-        sup.timers(0.1)
-        self.assertEqual(p.state, sv.RUNNING)            # first heartbeat: RUNNING, watch armed
+        self.up(sup)
+        self.assertEqual(p.state, sv.RUNNING)
         sup.timers(5.0)
         self.assertEqual(p.state, sv.RUNNING)            # 4.9 s: not yet
         sup.timers(5.1)
@@ -369,24 +393,28 @@ class HangWatchTest(unittest.TestCase):
             self.assertEqual(p.state, sv.RUNNING, i)
         self.assertEqual(self.lines(), [])
 
-    def test_long_start_up_without_heartbeat_is_never_hung(self):
+    def test_long_start_up_is_never_hung(self):
         sup, p = self.make()
         self.beat(pid=self.PID - 1)                      # the previous process's final stats
         for t in (0.5, 1.0, 10.0, 100.0):
             sup.timers(t)
         self.assertEqual(p.state, sv.RUNNING)            # alive 1 s counts as RUNNING
         self.assertIsNone(p.to_json(100.0, [])["heartbeat_age_s"])
-        self.beat()                                      # first heartbeat at 100 s
-        sup.timers(100.5)
-        sup.timers(105.4)
+        self.beat()                                      # an early "I am up" write at 100 s...
+        sup.timers(100.0)
+        sup.timers(150.0)                                # ...then a long start-up step
         self.assertEqual(p.state, sv.RUNNING)
-        sup.timers(105.6)
+        self.beat()                                      # the periodic loop runs: watched
+        sup.timers(150.5)
+        sup.timers(155.4)
+        self.assertEqual(p.state, sv.RUNNING)
+        sup.timers(155.6)
         self.assertEqual(p.state, sv.HUNG)
+        self.assertEqual(len(self.lines()), 1, self.lines())
 
     def test_restart_hung_kills_and_counts_as_a_crash(self):
         sup, p = self.make(restart_hung=True, flap_window_s=60, flap_max_restarts=1)
-        self.beat()
-        sup.timers(0.0)
+        self.up(sup, 0.0)
         self.beat()
         sup.timers(1.0)                                  # last heartbeat at 1 s
         sup.timers(6.0)
@@ -403,29 +431,25 @@ class HangWatchTest(unittest.TestCase):
         self.assertEqual(len(p.policy.recent), 1)        # the flapping guard counted it
         # The healthy part was 1 s (< healthy_after 3 s) although it lived 6.6 s.
         self.assertEqual(p.policy.consecutive, 1)
-        # Respawned (as spawn() would) and hung again at once: over the flap limit.
-        p.popen, p.state, p.started_at = FakePopen(self.PID + 1), sv.STARTING, 7.0
-        p.pid = self.PID + 1
-        p.hb.reset(p.pid)
-        self.beat(pid=p.pid)
-        sup.timers(7.1)
-        sup.timers(12.2)
+        # Respawned and hung again at once: a restart, and over the flap limit.
+        self.spawned(p, self.PID + 1, 7.0)
+        self.assertEqual(p.restarts, 1)
+        self.up(sup, 7.1, pid=p.pid)
+        sup.timers(12.3)
         self.assertEqual(p.state, sv.HUNG)
         p.popen.rc = -signal.SIGKILL
-        sup.reap(12.3)
+        sup.reap(12.4)
         self.assertEqual(p.state, sv.FATAL)
 
     def test_no_heartbeat_watch_when_the_timeout_is_zero(self):
         sup, p = self.make(hang_timeout_ms=0, restart_hung=True)
-        self.beat()
-        sup.timers(0.0)
+        self.up(sup)
         sup.timers(1e6)
         self.assertEqual((p.state, self.sent), (sv.RUNNING, []))
 
     def test_stop_sends_sigterm_then_sigcont_then_sigkill_after_the_grace(self):
         sup, p = self.make(stop_grace_ms=2000)
-        self.beat()
-        sup.timers(0.0)
+        self.up(sup)
         sup.timers(10.0)
         self.assertEqual(p.state, sv.HUNG)
         sup.request_stop(p, 10.0)
@@ -445,11 +469,10 @@ class HangWatchTest(unittest.TestCase):
         tpctl = importlib.util.module_from_spec(spec)
         loader.exec_module(tpctl)
         sup, p = self.make()
-        self.beat()
-        sup.timers(0.0)
+        self.up(sup, 0.0)
         sup.timers(6.0)
         reply = {"ok": True, "pid": 1, "run_dir": self.dir, "instances": 2,
-                 "processes": [p.to_json(6.25, [])]}
+                 "processes": [p.to_json(6.35, [])]}
         text = tpctl.format_status(reply)
         self.assertRegex(text, r"executor\s+HUNG \(no heartbeat 6\.2s\)\s+4242")
 
