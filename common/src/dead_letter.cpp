@@ -5,19 +5,36 @@
 #include "common/zmq_util.hpp"
 
 namespace tp {
+namespace {
+
+zmq::socket_t make_push(zmq::context_t& ctx, int hwm) {
+  return make_socket(ctx, zmq::socket_type::push,
+                     SocketOptions{.linger_ms = 1000, .sndhwm = hwm, .rcvhwm = 1,
+                                   .max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)});
+}
+
+// Never below the real encoded size: the fields as cut plus the framing.
+std::size_t encoded_bound(std::size_t source, std::size_t reason, std::size_t detail, std::size_t original) {
+  return source + reason + detail + original + 64;
+}
+
+}  // namespace
 
 DeadLetterSender::DeadLetterSender(zmq::context_t& ctx, const std::string& endpoint, std::string source,
                                    const Clock& clock, const Security& security)
-    : socket_(make_socket(ctx, zmq::socket_type::push,
-                          SocketOptions{.linger_ms = 1000, .sndhwm = 10000, .rcvhwm = 1000,
-                                        .max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)})),
-      source_(std::move(source)),
+    : small_(make_push(ctx, small_queue_letters)),
+      large_(make_push(ctx, large_queue_letters)),
+      source_(std::move(source).substr(0, proto::max_id_length)),
       clock_(clock) {
-  security.connect(socket_, endpoint);
+  security.connect(small_, endpoint);
+  security.connect(large_, endpoint);
 }
 
 void DeadLetterSender::send(std::string_view reason, std::string_view detail, std::string_view original) {
   auto now = clock_.now_ns();
+  reason = reason.substr(0, proto::max_id_length);
+  detail = detail.substr(0, proto::max_text_length);
+  original = original.substr(0, proto::max_payload_bytes);
   auto it = by_reason_.find(reason);
   if (it == by_reason_.end()) it = by_reason_.emplace(std::string(reason), 0).first;
   ++it->second;
@@ -28,16 +45,35 @@ void DeadLetterSender::send(std::string_view reason, std::string_view detail, st
                  suppressed ? fmt::format(" ({} more of this kind suppressed)", suppressed) : "");
   }
 
-  proto::DeadLetter dl;
-  dl.source = source_;
-  dl.reason = std::string(reason);
-  dl.detail = std::string(detail.substr(0, proto::max_text_length));
-  dl.ts_ns = now;
-  dl.original = std::string(original.substr(0, proto::max_payload_bytes));
-  auto payload = encoder_.encode(dl);
-  auto ok = socket_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
-  if (ok) ++sent_;
-  else ++dropped_;
+  // The lane is chosen on an upper bound of the encoded size, so that every
+  // letter on the small queue really is at most small_letter_bytes.
+  auto bound = encoded_bound(source_.size(), reason.size(), detail.size(), original.size());
+  auto& socket = bound <= small_letter_bytes ? small_ : large_;
+  // A full queue is known before the letter is built: under a flood with the
+  // sink away, dropping then costs no copy of the original.
+  bool writable = (socket.get(zmq::sockopt::events) & ZMQ_POLLOUT) != 0;
+  bool ok = false;
+  if (writable) {
+    letter_.source = source_;
+    letter_.reason.assign(reason);
+    letter_.detail.assign(detail);
+    letter_.ts_ns = now;
+    letter_.original.assign(original);
+    auto payload = encoder_.encode(letter_);
+    ok = socket.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait).has_value();
+    // Do not keep a 64 KiB original alive between letters.
+    if (letter_.original.capacity() > small_letter_bytes) std::string().swap(letter_.original);
+  }
+  if (ok) {
+    ++sent_;
+    return;
+  }
+  ++dropped_;
+  dropped_bytes_ += bound;
+  if (limiter_.allow("(dead-letter queue full)", now, suppressed)) {
+    spdlog::warn("dead-letter queue full (sink away or slow): {} letters ({} bytes) dropped so far", dropped_,
+                 dropped_bytes_);
+  }
 }
 
 }  // namespace tp

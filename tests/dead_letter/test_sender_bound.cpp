@@ -1,0 +1,74 @@
+// DeadLetterSender's queue is bounded in bytes: with no sink, exactly the
+// documented number of small and of large letters is queued, the rest is
+// counted as dropped, and what was queued reaches a sink that binds later.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "common/clock.hpp"
+#include "common/dead_letter.hpp"
+#include "proto/codec.hpp"
+
+namespace fs = std::filesystem;
+using tp::DeadLetterSender;
+
+namespace {
+
+TEST(DeadLetterSender, LargestLetterFitsTheDocumentedBound) {
+  proto::DeadLetter d{.source = std::string(proto::max_id_length, 's'),
+                      .reason = std::string(proto::max_id_length, 'r'),
+                      .detail = std::string(proto::max_text_length, 'd'),
+                      .ts_ns = -1,
+                      .original = std::string(proto::max_payload_bytes, 'o')};
+  EXPECT_LE(proto::encode_to_string(d).size(), DeadLetterSender::max_letter_bytes);
+  EXPECT_LE(DeadLetterSender::max_queued_bytes, 8u << 20);
+}
+
+TEST(DeadLetterSender, QueueToAnAbsentSinkIsBoundedInBytes) {
+  std::string tmpl = (fs::temp_directory_path() / "dl_sender_XXXXXX").string();
+  ASSERT_TRUE(mkdtemp(tmpl.data()));
+  const std::string endpoint = "ipc://" + tmpl + "/dead_letters";
+  std::uint64_t expected = 0;
+  {
+    zmq::context_t ctx(1);
+    tp::SystemClock clock;
+    DeadLetterSender sender(ctx, endpoint, "test", clock);
+    const std::string small(100, 's');
+    const std::string large(60'000, 'L');
+    for (int i = 0; i < 3 * DeadLetterSender::small_queue_letters; ++i) sender.send("malformed", "small", small);
+    for (int i = 0; i < 1000; ++i) sender.send("too_large", "large", large);
+    expected = DeadLetterSender::small_queue_letters + DeadLetterSender::large_queue_letters;
+    EXPECT_EQ(sender.sent(), expected);
+    EXPECT_EQ(sender.dropped(), 2u * DeadLetterSender::small_queue_letters + 1000u -
+                                    DeadLetterSender::large_queue_letters);
+    EXPECT_GE(sender.dropped_bytes(), (1000u - DeadLetterSender::large_queue_letters) * 60'000u);
+    EXPECT_EQ(sender.by_reason().at("too_large"), 1000u);
+
+    // A sink that comes late gets every queued letter.
+    zmq::socket_t pull(ctx, zmq::socket_type::pull);
+    pull.set(zmq::sockopt::linger, 0);
+    pull.set(zmq::sockopt::rcvtimeo, 5000);
+    pull.bind(endpoint);
+    std::uint64_t small_got = 0, large_got = 0;
+    proto::Decoder decoder;
+    for (std::uint64_t i = 0; i < expected; ++i) {
+      zmq::message_t m;
+      ASSERT_TRUE(pull.recv(m)) << "after " << i << " letters";
+      auto d = decoder.decode_dead_letter(proto::as_bytes(m.to_string_view()));
+      ASSERT_TRUE(d.ok());
+      if (d.value().reason == "malformed") ++small_got;
+      else ++large_got;
+    }
+    EXPECT_EQ(small_got, static_cast<std::uint64_t>(DeadLetterSender::small_queue_letters));
+    EXPECT_EQ(large_got, static_cast<std::uint64_t>(DeadLetterSender::large_queue_letters));
+  }
+  fs::remove_all(tmpl);
+}
+
+}  // namespace
