@@ -306,6 +306,13 @@ Config from_table(const toml::table& root, const std::string& origin) {
 
   auto dl = top.sub("dead_letter");
   dl.get("path", c.dead_letter.path);
+  dl.get("max_file_bytes", c.dead_letter.max_file_bytes);
+  dl.require(c.dead_letter.max_file_bytes >= (1u << 20), "max_file_bytes", ">= 1048576 (a line of a 128 KiB original fits)");
+  dl.get("max_files", c.dead_letter.max_files);
+  dl.require(c.dead_letter.max_files >= 2 && c.dead_letter.max_files <= 1000, "max_files", "in 2..1000");
+  dl.get("original_bytes_per_s", c.dead_letter.original_bytes_per_s);
+  dl.get("sample_one_in", c.dead_letter.sample_one_in);
+  dl.require(c.dead_letter.sample_one_in >= 1, "sample_one_in", ">= 1");
   dl.finish();
 
   auto sv = top.sub("supervisor");

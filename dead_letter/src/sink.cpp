@@ -56,7 +56,7 @@ std::string format_utc(std::int64_t ts_ns) {
   return buf;
 }
 
-std::string to_json_line(const proto::DeadLetter& d) {
+std::string to_json_line(const proto::DeadLetter& d, bool store_original) {
   JsonObject o;
   o.add("ts_ns", d.ts_ns)
       .add("time", format_utc(d.ts_ns))
@@ -64,7 +64,9 @@ std::string to_json_line(const proto::DeadLetter& d) {
       .add("reason", d.reason)
       .add("detail", d.detail)
       .add("original_size", static_cast<std::uint64_t>(d.original.size()))
-      .add("original_b64", base64_encode(d.original));
+      .add("original_b64", store_original ? base64_encode(d.original) : std::string());
+  // Only added when false, so that a whole letter's line is as it always was.
+  if (!store_original) o.add("original_stored", false);
   return o.str();
 }
 
@@ -73,19 +75,24 @@ SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock, c
       clock_(clock),
       path_(cfg.run_path(cfg.dead_letter.path, "dead_letters.jsonl")),
       pull_(make_socket(ctx, zmq::socket_type::pull,
-                        SocketOptions{.linger_ms = 0, .sndhwm = 1000, .rcvhwm = 100000,
+                        SocketOptions{.linger_ms = 0, .sndhwm = 1, .rcvhwm = rcvhwm,
                                       .max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)})),
       pull_monitor_(ctx, pull_),
-      file_(std::fopen(path_.c_str(), "a"), &std::fclose) {
-  if (!file_) throw std::runtime_error("dead_letter.path: cannot open " + path_ + " for appending");
+      file_(path_, LetterFileOptions{.max_file_bytes = cfg.dead_letter.max_file_bytes,
+                                     .max_files = cfg.dead_letter.max_files}),
+      sampler_(SamplerOptions{.bytes_per_s = cfg.dead_letter.original_bytes_per_s,
+                              .keep_one_in = cfg.dead_letter.sample_one_in}) {
+  if (const auto& torn = file_.torn(); torn.bytes > 0) {
+    spdlog::warn("{} ended in a torn record of {} bytes (a kill mid-write?): moved it to {} and cut it off; "
+                 "the file is whole lines again",
+                 path_, torn.bytes, torn.side_path);
+  }
   security.bind(pull_, cfg.endpoints.dead_letters);
-  spdlog::info("dead-letter sink on {} appending to {}", cfg.endpoints.dead_letters, path_);
+  spdlog::info("dead-letter sink on {} appending to {} (rotated at {} bytes, {} files kept)",
+               cfg.endpoints.dead_letters, path_, cfg.dead_letter.max_file_bytes, cfg.dead_letter.max_files);
 }
 
 void SinkNode::record(const proto::DeadLetter& letter) {
-  auto line = to_json_line(letter);
-  line += '\n';
-  std::fwrite(line.data(), 1, line.size(), file_.get());
   ++total_;
   if (auto it = by_reason_.find(letter.reason); it != by_reason_.end())
     ++it->second;
@@ -93,6 +100,22 @@ void SinkNode::record(const proto::DeadLetter& letter) {
     by_reason_.emplace(letter.reason, 1);
   else
     ++other_reasons_;
+
+  const auto now = clock_.now_ns();
+  const bool store = sampler_.keep(letter.reason, letter.original.size(), now);
+  auto rotations = file_.rotations();
+  bool ok = file_.append(to_json_line(letter, store));
+  std::uint64_t suppressed = 0;
+  if (!store && limiter_.allow("sampled:" + letter.reason, now, suppressed))
+    spdlog::warn("dead letters '{}' flood: originals past {} bytes/s stored for one letter in {} only "
+                 "({} bytes not stored so far)",
+                 letter.reason, cfg_.dead_letter.original_bytes_per_s, cfg_.dead_letter.sample_one_in,
+                 sampler_.original_bytes_not_stored());
+  if (file_.rotations() != rotations && limiter_.allow("rotated", now, suppressed))
+    spdlog::info("rotated {} at {} bytes ({} rotations, {} old files removed)", path_,
+                 cfg_.dead_letter.max_file_bytes, file_.rotations(), file_.files_removed());
+  if (!ok && limiter_.allow("write_error", now, suppressed))
+    spdlog::error("cannot write {}: {} ({} lines lost so far)", path_, file_.last_error(), file_.lines_lost());
 }
 
 void SinkNode::handle(const std::vector<zmq::message_t>& frames, std::size_t count) {
@@ -131,14 +154,34 @@ void SinkNode::write_stats() {
       .add("ts_ns", clock_.now_ns())
       .add("dead_letters", total_)
       .add("by_reason", reasons)
+      .add("originals_not_stored", sampler_.originals_not_stored())
+      .add("original_bytes_not_stored", sampler_.original_bytes_not_stored())
+      .add("file_bytes", file_.size())
+      .add("file_rotations", file_.rotations())
+      .add("files_removed", file_.files_removed())
+      .add("lines_lost", file_.lines_lost())
+      .add("write_errors", file_.write_errors())
+      .add("torn_bytes_set_aside", file_.torn().bytes)
       .add("connections_dropped", pull_monitor_.counters().dropped)
       .add("handshakes_failed", pull_monitor_.counters().handshakes_failed)
       .add("path", path_);
   write_file_atomically(cfg_.run_path("", "dead_letter.stats.json"), o.str());
 }
 
+void SinkNode::drain(std::int64_t budget_ns, bool watch_stop) {
+  const auto deadline = monotonic_ns() + budget_ns;
+  std::size_t count = 0;
+  // Under a flood there is always another letter: the clock and the stop
+  // flag, not an empty queue, end the stretch.
+  while (!(watch_stop && stop_requested()) && monotonic_ns() < deadline &&
+         recv_message(pull_, frames_, 8, count))
+    handle(frames_, count);
+  // Whole lines only reach the file, and they do before the next poll: a
+  // kill -9 loses at most what this stretch buffered, never half a line.
+  file_.flush();
+}
+
 int SinkNode::run() {
-  std::vector<zmq::message_t> frames;
   std::int64_t next_stats = 0;
   const std::int64_t stats_every = cfg_.run.stats_interval_ms * ns_per_ms;
   while (!stop_requested()) {
@@ -151,23 +194,16 @@ int SinkNode::run() {
       if (e.num() != EINTR) throw;
       continue;
     }
-    std::size_t count = 0;
-    bool wrote = false;
-    // Drain what is there, then flush once: fflush hands the lines to the
-    // kernel, so they survive a kill -9 of this process.
-    while (recv_message(pull_, frames, 8, count)) {
-      handle(frames, count);
-      wrote = true;
-    }
-    if (wrote) std::fflush(file_.get());
+    if (items[0].revents & ZMQ_POLLIN) drain(work_slice_ms * ns_per_ms, true);
     if (auto now = monotonic_ns(); now >= next_stats) {
       write_stats();
       next_stats = now + stats_every;
     }
   }
-  std::size_t count = 0;
-  while (recv_message(pull_, frames, 8, count)) handle(frames, count);
-  std::fflush(file_.get());
+  // What is queued now is still written, for a bounded time: under a flood
+  // the rest is left to the closing socket (linger 0), and the stop stays
+  // well inside the supervisor's grace period.
+  drain(final_drain_ms * ns_per_ms, false);
   write_stats();
   spdlog::info("stopped after {} dead letters", total_);
   return 0;

@@ -118,6 +118,14 @@ struct DllGatewayConfig {
 
 struct DeadLetterConfig {
   std::string path;  // default: <run.dir>/dead_letters.jsonl
+  // Disk bound: the file rotates at max_file_bytes and max_files files are
+  // kept (the live one included), so at most their product is on disk.
+  std::uint64_t max_file_bytes = 64ull << 20;
+  int max_files = 4;
+  // A reason's originals are stored in full up to this many bytes a second;
+  // past it one letter in sample_one_in keeps its original (the line stays).
+  std::uint64_t original_bytes_per_s = 1ull << 20;
+  std::uint64_t sample_one_in = 100;
 };
 
 // Read by scripts/supervisor.py; parsed here too so that every program checks

@@ -2,10 +2,14 @@
 // letter to a JSON-lines file that a person can read and a tool can replay.
 // A payload that is not a valid DeadLetter is still kept: it becomes a dead
 // letter of its own, from source "dead_letter", so nothing vanishes.
+// Bounds: memory, a receive queue of rcvhwm letters (each <= 128 KiB) per
+// connected sender; disk, the LetterFile's rotation; stored bytes, the
+// OriginalSampler (every letter keeps its line, a flooding reason loses its
+// originals but one in sample_one_in). The loop looks at the stop flag at
+// least every work_slice_ms of work, so SIGTERM stops it under any load.
 // Single-threaded; owns its socket and file.
 #pragma once
 
-#include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +23,8 @@
 #include "common/log.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
+#include "dead_letter/letter_file.hpp"
+#include "dead_letter/sampler.hpp"
 #include "proto/codec.hpp"
 
 namespace tp::dead_letter {
@@ -28,13 +34,23 @@ std::string base64_encode(std::string_view bytes);
 // One JSON line (without the newline) for a dead letter:
 // {"ts_ns":..,"time":"2026-11-21T10:00:00.123456789Z","source":..,"reason":..,
 //  "detail":..,"original_size":..,"original_b64":..}
-std::string to_json_line(const proto::DeadLetter& letter);
+// With `store_original` false, original_b64 is "" and "original_stored":false
+// is added; original_size is still the size received.
+std::string to_json_line(const proto::DeadLetter& letter, bool store_original = true);
 
 // "2026-11-21T10:00:00.123456789Z" from epoch nanoseconds.
 std::string format_utc(std::int64_t ts_ns);
 
 class SinkNode {
  public:
+  // Letters queued per connected sender (ZMQ_RCVHWM): <= 32 * 128 KiB = 4 MiB.
+  static constexpr int rcvhwm = 32;
+  // Longest stretch of reading and writing between two looks at the stop
+  // flag and the stats timer.
+  static constexpr std::int64_t work_slice_ms = 50;
+  // On stop, what is already queued is still written for at most this long.
+  static constexpr std::int64_t final_drain_ms = 200;
+
   SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock,
            const Security& security = Security::none());
   // Runs until the stop flag is set; returns the exit code.
@@ -44,13 +60,18 @@ class SinkNode {
   void handle(const std::vector<zmq::message_t>& frames, std::size_t count);
   void record(const proto::DeadLetter& letter);
   void write_stats();
+  // Reads and records letters until none is ready, the stop flag is set or
+  // `budget_ns` has passed; then flushes the file.
+  void drain(std::int64_t budget_ns, bool watch_stop);
 
   const Config& cfg_;
   const Clock& clock_;
   std::string path_;
   zmq::socket_t pull_;
   SocketMonitor pull_monitor_;  // after pull_: destroyed first
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_;
+  LetterFile file_;
+  OriginalSampler sampler_;
+  std::vector<zmq::message_t> frames_;
   proto::Decoder decoder_;
   LogLimiter limiter_;
   std::uint64_t total_ = 0;
