@@ -241,6 +241,8 @@ Config from_table(const toml::table& root, const std::string& origin) {
   st.require(c.strategy.max_tick_age_ms > 0, "max_tick_age_ms", "> 0");
   st.get("max_clock_skew_ms", c.strategy.max_clock_skew_ms);
   st.require(c.strategy.max_clock_skew_ms >= 0, "max_clock_skew_ms", ">= 0");
+  st.get("give_up_after_ms", c.strategy.give_up_after_ms);
+  st.require(c.strategy.give_up_after_ms >= 0, "give_up_after_ms", ">= 0");
   {
     auto s = st.sub("sma_crossover");
     s.get("fast", c.strategy.sma_crossover.fast);

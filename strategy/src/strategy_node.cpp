@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "common/sharding.hpp"
@@ -44,6 +47,23 @@ std::int64_t saturating_diff(std::int64_t a, std::int64_t b) {
   return a > b ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
 }
 
+// How often the run dir is looked at for departed shards' journals: a journal
+// whose lock was held at the last look is tried again this much later.
+constexpr std::int64_t adopt_scan_ns = 1000 * ns_per_ms;
+
+// The shard of a journal file name "strategy-<j>.journal", if it is one.
+std::optional<std::uint32_t> journal_shard(std::string_view name) {
+  constexpr std::string_view prefix = "strategy-", suffix = ".journal";
+  if (name.size() <= prefix.size() + suffix.size() || name.substr(0, prefix.size()) != prefix ||
+      name.substr(name.size() - suffix.size()) != suffix)
+    return std::nullopt;
+  const auto digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  std::uint32_t shard = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), shard);
+  if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+  return shard;
+}
+
 constexpr int max_batch = 4096;  // messages per socket per poll: keeps timers running under load
 
 // Ticks queued in this process before ZeroMQ drops (then the gateway's send
@@ -72,10 +92,12 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
       ack_topic_(proto::ack_topic(cfg.strategy.name, shard)),
       feed_(ms_to_ns(cfg.strategy.feed_timeout_ms)),
       journal_(cfg.run_path("", name_ + ".journal")),
-      outbox_(journal_, ms_to_ns(cfg.strategy.resend_ms)),
+      outbox_(journal_, ms_to_ns(cfg.strategy.resend_ms), ms_to_ns(cfg.strategy.give_up_after_ms)),
       ids_(cfg.strategy.name, shard,
            choose_boot_ms(clock.now_ns() / ns_per_ms, journal_.replay().last_boot_ms)),
       stats_path_(cfg.run_path("", name_ + ".stats.json")),
+      resend_ns_(ms_to_ns(cfg.strategy.resend_ms)),
+      give_up_ns_(ms_to_ns(cfg.strategy.give_up_after_ms)),
       resend_scan_ns_(ms_to_ns(std::clamp(cfg.strategy.resend_ms / 4, 10, 100))),
       max_tick_age_ns_(ms_to_ns(cfg.strategy.max_tick_age_ms)),
       max_clock_skew_ns_(ms_to_ns(cfg.strategy.max_clock_skew_ms)) {
@@ -90,7 +112,7 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
   ticks_.set(zmq::sockopt::subscribe, proto::heartbeat_topic);
   security.connect(ticks_, cfg_.endpoints.ticks);
 
-  acks_.set(zmq::sockopt::subscribe, ack_topic_);
+  subscribe_acks(shard_, journal_);
   security.connect(acks_, cfg_.endpoints.order_events);
 
   // immediate: while no executor is connected a send would block instead of
@@ -98,10 +120,20 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
   signals_.set(zmq::sockopt::immediate, true);
   security.connect(signals_, cfg_.endpoints.signals);
 
-  if (!journal_.append_boot(ids_.boot_ms()))
-    throw std::runtime_error("signal journal " + journal_.path() + ": cannot write");
   const auto now = clock_.now_ns();
+  report_replay(journal_);
   outbox_.restore(now);
+  // Once reported, an unreadable record is dropped from the file by a
+  // compaction (which also writes this run's boot record), so that the next
+  // start does not report it again.
+  if (!journal_.replay().unreadable.empty()) {
+    if (!outbox_.compact(ids_.boot_ms()))
+      throw std::runtime_error("signal journal " + journal_.path() + ": cannot rewrite without its unreadable records");
+  } else if (!journal_.append_boot(ids_.boot_ms())) {
+    throw std::runtime_error("signal journal " + journal_.path() + ": cannot write");
+  }
+  adopt_departed(now);
+  next_adopt_scan_ns_ = now + adopt_scan_ns;
   next_resend_scan_ns_ = now;
   next_stats_ns_ = now;
   last_stats_ns_ = now;
@@ -114,12 +146,116 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
     spdlog::warn("no instrument hashes to shard {} of {}: nothing to trade", shard_, shards_);
 }
 
+std::size_t StrategyNode::signals_pending() const noexcept {
+  std::size_t n = outbox_.size();
+  for (const auto& a : adopted_) n += a.outbox->size();
+  return n;
+}
+
+std::vector<std::uint32_t> StrategyNode::adopted_shards() const {
+  std::vector<std::uint32_t> out;
+  for (const auto& a : adopted_) out.push_back(a.shard);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void StrategyNode::subscribe_ack_topic(const std::string& topic) {
+  if (ack_topics_.insert(topic).second) acks_.set(zmq::sockopt::subscribe, topic);
+}
+
+void StrategyNode::subscribe_acks(std::uint32_t shard, const SignalJournal& journal) {
+  // The executor acks on the topic named by the signal itself, so a journal
+  // written under another strategy name still hears its acks.
+  subscribe_ack_topic(proto::ack_topic(cfg_.strategy.name, shard));
+  for (const auto& s : journal.replay().pending) subscribe_ack_topic(proto::ack_topic(s.strategy, s.instance));
+}
+
+void StrategyNode::report_replay(const SignalJournal& journal) {
+  const auto file = std::filesystem::path(journal.path()).filename().string();
+  for (const auto& bad : journal.replay().unreadable) {
+    ++journal_corrupt_;
+    std::string detail = file + " offset " + std::to_string(bad.offset) + ": unreadable record (" +
+                         std::to_string(bad.raw.size()) + " bytes); ";
+    if (bad.signal_id.empty())
+      detail += "no signal id recoverable";
+    else if (bad.settled)
+      detail += "signal " + bad.signal_id + ", also readable or acked elsewhere in the journal";
+    else
+      detail += "signal " + bad.signal_id + " cannot be resent: its bytes are damaged";
+    dead_letters_.send("journal_corrupt", detail, bad.raw);
+  }
+  if (const auto& torn = journal.replay().torn) {
+    ++journal_torn_;
+    // Only a signal record is worth a dead letter: its signal was never sent
+    // (the send follows the write that was cut short). A torn A or X record
+    // only means the signal is resent once more and answered DUPLICATE.
+    if (!torn->signal_id.empty() && !torn->settled)
+      dead_letters_.send("journal_torn",
+                         file + " offset " + std::to_string(torn->offset) +
+                             ": torn last record (a write cut short by a crash; never sent), signal " +
+                             torn->signal_id + "; set aside in " + journal.torn_path(),
+                         torn->raw);
+  }
+}
+
+void StrategyNode::adopt_departed(std::int64_t now) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<std::pair<std::uint32_t, std::string>> found;
+  for (auto it = fs::directory_iterator(cfg_.run.dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    const auto shard = journal_shard(it->path().filename().string());
+    if (!shard || *shard < shards_ || *shard % shards_ != shard_) continue;
+    if (std::any_of(adopted_.begin(), adopted_.end(), [&](const auto& a) { return a.shard == *shard; })) continue;
+    found.emplace_back(*shard, it->path().string());
+  }
+  std::sort(found.begin(), found.end());
+  for (auto& [shard, path] : found) {
+    AdoptedJournal a;
+    a.shard = shard;
+    try {
+      a.journal = std::make_unique<SignalJournal>(path, SignalJournal::default_compact_bytes,
+                                                  SignalJournal::Mode::adopt);
+    } catch (const JournalLocked& e) {
+      // Its owner (or an earlier adopter) has not let go yet: try again at
+      // the next scan rather than read a journal someone else appends to.
+      ++journal_locked_;
+      std::uint64_t suppressed = 0;
+      if (limiter_.allow("adopt_locked", now, suppressed))
+        spdlog::warn("{}; not adopted yet, trying again every {} ms", e.what(), adopt_scan_ns / ns_per_ms);
+      continue;
+    } catch (const std::exception& e) {
+      std::uint64_t suppressed = 0;
+      if (limiter_.allow("adopt_failed", now, suppressed))
+        spdlog::error("cannot adopt {}: {}; trying again every {} ms", path, e.what(), adopt_scan_ns / ns_per_ms);
+      continue;
+    }
+    report_replay(*a.journal);
+    a.outbox = std::make_unique<SignalOutbox>(*a.journal, resend_ns_, give_up_ns_);
+    a.outbox->restore(now);  // all due now: resent on the next timer pass
+    subscribe_acks(shard, *a.journal);
+    spdlog::info("adopted {} of departed shard {} (now {} shards): {} pending signal(s) to resend", path, shard,
+                 shards_, a.outbox->size());
+    const auto& r = a.journal->replay();
+    // Nothing left to deliver: keep only its boot record, which a returning
+    // shard needs to pick a fresh boot time. Unreadable records, once
+    // reported, go the same way.
+    if (!r.unreadable.empty() || (a.outbox->size() == 0 && r.records > 1)) {
+      if (!a.outbox->compact(r.last_boot_ms))
+        spdlog::warn("signal journal {}: cannot compact", path);
+    }
+    a.compacted_empty = a.outbox->size() == 0;
+    adopted_.push_back(std::move(a));
+  }
+}
+
 int StrategyNode::run() {
   while (!stop_requested()) poll_once(100);
   // Every journal record is already written; the final stats close the run.
   write_stats();
-  spdlog::info("stopped: {} ticks, {} signals emitted, {} acked, {} pending", ticks_received_,
-               signals_emitted_, signals_acked_, outbox_.size());
+  spdlog::info("stopped: {} ticks, {} signals emitted, {} acked, {} pending ({} in {} adopted journal(s))",
+               ticks_received_, signals_emitted_, signals_acked_, signals_pending(),
+               signals_pending() - outbox_.size(), adopted_.size());
   return 0;
 }
 
@@ -321,7 +457,7 @@ void StrategyNode::on_ack_message(std::size_t frame_count) {
     return;
   }
   // "ACK.x.1" is a prefix of "ACK.x.10": another instance's ack.
-  if (!proto::topic_matches(view_of(frames_[0]), ack_topic_)) {
+  if (ack_topics_.find(view_of(frames_[0])) == ack_topics_.end()) {
     ++wrong_topic_;
     return;
   }
@@ -331,24 +467,50 @@ void StrategyNode::on_ack_message(std::size_t frame_count) {
     dead_letters_.send(ack.error(), payload);
     return;
   }
-  if (outbox_.ack(ack->signal_id))
+  bool matched = outbox_.ack(ack->signal_id);
+  for (auto it = adopted_.begin(); !matched && it != adopted_.end(); ++it) matched = it->outbox->ack(ack->signal_id);
+  if (matched)
     ++signals_acked_;
   else
     ++acks_unmatched_;  // an ack for a resend that was already acked
 }
 
+void StrategyNode::give_up_due(SignalOutbox& outbox, std::int64_t now, const std::string& origin) {
+  for (auto& p : outbox.give_up(now)) {
+    ++signals_given_up_;
+    dead_letters_.send("unacked",
+                       "no ack " + std::to_string(give_up_ns_ / ns_per_ms) + " ms after expiry for " + p.signal_id +
+                           origin,
+                       p.payload);
+  }
+}
+
 void StrategyNode::run_timers(std::int64_t now) {
   if (now >= next_resend_scan_ns_) {
-    signals_resent_ +=
-        outbox_.resend_due(now, [this](const PendingSignal& p) { return send_signal(p.payload); });
-    for (auto& p : outbox_.give_up(now)) {
-      ++signals_given_up_;
-      dead_letters_.send("unacked", "no ack 60 s after expiry for " + p.signal_id, p.payload);
-    }
+    const auto send = [this](const PendingSignal& p) { return send_signal(p.payload); };
+    signals_resent_ += outbox_.resend_due(now, send);
+    give_up_due(outbox_, now, "");
     if (outbox_.maybe_compact(ids_.boot_ms()))
       spdlog::info("signal journal {} compacted to {} pending ({} bytes)", journal_.path(), outbox_.size(),
                    journal_.size_bytes());
+    for (auto& a : adopted_) {
+      signals_resent_ += a.outbox->resend_due(now, send);
+      give_up_due(*a.outbox, now, " (adopted from " + a.journal->path() + ")");
+      const auto boot = a.journal->replay().last_boot_ms;
+      if (a.outbox->size() == 0 && !a.compacted_empty) {
+        // Every adopted signal is settled: the journal shrinks to its boot
+        // record (kept for a shard that comes back) and stays locked by us.
+        a.compacted_empty = a.outbox->compact(boot);
+        if (a.compacted_empty) spdlog::info("adopted signal journal {} settled: compacted", a.journal->path());
+      } else {
+        a.outbox->maybe_compact(boot);
+      }
+    }
     next_resend_scan_ns_ = now + resend_scan_ns_;
+  }
+  if (now >= next_adopt_scan_ns_) {
+    adopt_departed(now);
+    next_adopt_scan_ns_ = now + adopt_scan_ns;
   }
   if (now >= next_stats_ns_) {
     write_stats();
@@ -371,6 +533,8 @@ std::string StrategyNode::stats_json() {
     out_of_order += inst.seq.out_of_order();
   }
   for (const auto& s : symbols_) list += (list.empty() ? "" : ",") + s;
+  std::string adopted;
+  for (auto k : adopted_shards()) adopted += (adopted.empty() ? "" : ",") + std::to_string(k);
 
   JsonObject by_reason;
   for (const auto& [reason, n] : dead_letters_.by_reason()) by_reason.add(reason, n);
@@ -400,12 +564,18 @@ std::string StrategyNode::stats_json() {
       .add("signals_suppressed", signals_suppressed_)
       .add("signals_acked", signals_acked_)
       .add("signals_resent", signals_resent_)
-      .add("signals_pending", static_cast<std::uint64_t>(outbox_.size()))
+      .add("signals_pending", static_cast<std::uint64_t>(signals_pending()))
+      .add("adopted_pending", static_cast<std::uint64_t>(signals_pending() - outbox_.size()))
+      .add("journals_adopted", static_cast<std::uint64_t>(adopted_.size()))
+      .add("adopted_shards", adopted)
       .add("signals_given_up", signals_given_up_)
       .add("send_would_block", send_would_block_)
       .add("acks_unmatched", acks_unmatched_)
       .add("journal_errors", journal_errors_)
       .add("journal_bytes", journal_.size_bytes())
+      .add("journal_corrupt", journal_corrupt_)
+      .add("journal_torn", journal_torn_)
+      .add("journal_locked", journal_locked_)
       .add("feed_alive", feed_.alive(now))
       .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
       .add("dead_letters_by_reason", by_reason)

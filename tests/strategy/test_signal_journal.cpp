@@ -1,11 +1,16 @@
 // The journal survives a "crash" (the object dies without any clean close),
-// compacts to exactly the pending signals and shrugs off a torn last record.
+// compacts to exactly the pending signals, sets a torn last record aside,
+// reports (never drops) an unreadable one, is used by one holder at a time
+// and can be adopted by another instance. No sockets.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "common/clock.hpp"
@@ -42,6 +47,26 @@ class JournalTest : public ::testing::Test {
     s.causation_seq = static_cast<std::uint64_t>(n);
     s.causation_ts_ns = 1'700'000'000'000'000'000;
     return s;
+  }
+
+  static std::string hex(std::string_view bytes) {
+    std::string out;
+    for (unsigned char c : bytes) {
+      out.push_back("0123456789abcdef"[c >> 4]);
+      out.push_back("0123456789abcdef"[c & 15]);
+    }
+    return out;
+  }
+
+  std::string contents() const {
+    std::ifstream in(path_, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  void write_contents(const std::string& text) const {
+    std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+    out << text;
   }
 
   static std::set<std::string> ids(const SignalJournal::Replay& r) {
@@ -196,10 +221,25 @@ TEST_F(JournalTest, TornLastRecordIsIgnoredAndCutOff) {
   // Cut the last record in half, as a crash inside write() could.
   const auto size = fs::file_size(path_);
   fs::resize_file(path_, size - 40);
+  const auto cut_at = fs::file_size(path_);
   {
     SignalJournal j(path_);
     EXPECT_TRUE(j.replay().torn_tail);
     EXPECT_EQ(ids(j.replay()), (std::set<std::string>{signal(1).signal_id, signal(2).signal_id}));
+    // Set aside, not counted as a damaged committed record; the id is still
+    // readable in what was written.
+    EXPECT_EQ(j.replay().bad_records, 0u);
+    ASSERT_TRUE(j.replay().torn.has_value());
+    EXPECT_EQ(j.replay().torn->signal_id, signal(3).signal_id);
+    EXPECT_FALSE(j.replay().torn->settled);
+    const auto line_start = contents().size();  // the journal now ends where the torn record began
+    EXPECT_EQ(j.replay().torn->offset, line_start);
+    EXPECT_EQ(j.replay().torn->raw.size(), cut_at - line_start);
+    std::ifstream aside(j.torn_path());
+    std::string kept;
+    std::getline(aside, kept);
+    EXPECT_EQ(kept, "offset=" + std::to_string(line_start) + " bytes=" + std::to_string(cut_at - line_start) +
+                        " raw=" + j.replay().torn->raw);
     // The next record lands on a line of its own.
     SignalOutbox box(j, 1000 * tp::ns_per_ms);
     box.restore(clock.now_ns());
@@ -212,7 +252,7 @@ TEST_F(JournalTest, TornLastRecordIsIgnoredAndCutOff) {
   EXPECT_EQ(ids(j.replay()), (std::set<std::string>{signal(2).signal_id, signal(4).signal_id}));
 }
 
-TEST_F(JournalTest, GarbageLinesAreSkippedNotFatal) {
+TEST_F(JournalTest, GarbageLinesAreReportedNotFatal) {
   {
     std::ofstream out(path_);
     out << "B 17\n"
@@ -230,6 +270,172 @@ TEST_F(JournalTest, GarbageLinesAreSkippedNotFatal) {
   EXPECT_EQ(j.replay().bad_records, 3u);
   EXPECT_EQ(j.replay().last_boot_ms, 17);
   EXPECT_EQ(ids(j.replay()), std::set<std::string>{signal(9).signal_id});
+  // Each by offset and bytes; none holds a signal id.
+  ASSERT_EQ(j.replay().unreadable.size(), 3u);
+  EXPECT_EQ(j.replay().unreadable[0].offset, 5u);
+  EXPECT_EQ(j.replay().unreadable[0].raw, "S zz");
+  EXPECT_EQ(j.replay().unreadable[1].offset, 10u);
+  EXPECT_EQ(j.replay().unreadable[1].raw, "S 92cc03");
+  EXPECT_EQ(j.replay().unreadable[2].offset, 19u);
+  EXPECT_EQ(j.replay().unreadable[2].raw, "Q what");
+  for (const auto& bad : j.replay().unreadable) EXPECT_EQ(bad.signal_id, "") << bad.raw;
+}
+
+TEST_F(JournalTest, GarbledRecordInTheMiddleIsReportedWithItsIdAndTheRestStands) {
+  const tp::FakeClock clock;
+  {
+    SignalJournal j(path_);
+    j.append_boot(1700000000000);
+    SignalOutbox box(j, 1000 * tp::ns_per_ms);
+    for (int n = 1; n <= 4; ++n) box.add(signal(n), proto::encode_to_string(signal(n)), clock.now_ns());
+    box.ack(signal(4).signal_id);
+  }
+  // Damage signal 2's record well after its id, and signal 4's (acked) one
+  // the same way: 2 is lost, 4 is settled.
+  auto text = contents();
+  const auto line2 = text.find("S " + hex(proto::encode_to_string(signal(2))));
+  const auto line4 = text.find("S " + hex(proto::encode_to_string(signal(4))));
+  ASSERT_NE(line2, std::string::npos);
+  ASSERT_NE(line4, std::string::npos);
+  const auto end2 = text.find('\n', line2);
+  text[end2 - 7] = '#';
+  const auto end4 = text.find('\n', line4);
+  text[end4 - 3] = 'q';
+  const std::string raw2 = text.substr(line2, end2 - line2);
+  write_contents(text);
+
+  {
+    SignalJournal j(path_);
+    const auto& r = j.replay();
+    EXPECT_FALSE(r.torn_tail);
+    EXPECT_EQ(ids(r), (std::set<std::string>{signal(1).signal_id, signal(3).signal_id}));
+    ASSERT_EQ(r.unreadable.size(), 2u);
+    EXPECT_EQ(r.bad_records, 2u);
+    EXPECT_EQ(r.unreadable[0].offset, line2);
+    EXPECT_EQ(r.unreadable[0].raw, raw2);
+    EXPECT_EQ(r.unreadable[0].signal_id, signal(2).signal_id);
+    EXPECT_FALSE(r.unreadable[0].settled);  // pending, and its bytes are gone: the caller dead-letters it
+    EXPECT_EQ(r.unreadable[1].offset, line4);
+    EXPECT_EQ(r.unreadable[1].signal_id, signal(4).signal_id);
+    EXPECT_TRUE(r.unreadable[1].settled);  // its A record came later
+    // Appends go on after the damage.
+    SignalOutbox box(j, 1000 * tp::ns_per_ms);
+    box.restore(clock.now_ns());
+    EXPECT_TRUE(box.ack(signal(1).signal_id));
+    box.add(signal(5), proto::encode_to_string(signal(5)), clock.now_ns());
+  }
+  SignalJournal j(path_);
+  EXPECT_EQ(ids(j.replay()), (std::set<std::string>{signal(3).signal_id, signal(5).signal_id}));
+  EXPECT_EQ(j.replay().unreadable.size(), 2u);  // until a compaction drops them
+}
+
+TEST_F(JournalTest, GarbledIdIsReportedByOffsetAndBytes) {
+  const tp::FakeClock clock;
+  {
+    SignalJournal j(path_);
+    SignalOutbox box(j, 1000 * tp::ns_per_ms);
+    for (int n = 1; n <= 2; ++n) box.add(signal(n), proto::encode_to_string(signal(n)), clock.now_ns());
+  }
+  auto text = contents();
+  const auto line1 = text.find("S ");
+  text[line1 + 12] = 'x';  // inside the id's bytes
+  write_contents(text);
+  {
+    SignalJournal j(path_);
+    ASSERT_EQ(j.replay().unreadable.size(), 1u);
+    EXPECT_EQ(j.replay().unreadable[0].offset, line1);
+    EXPECT_EQ(j.replay().unreadable[0].signal_id, "");
+    EXPECT_EQ(j.replay().unreadable[0].raw, text.substr(line1, text.find('\n', line1) - line1));
+    EXPECT_EQ(ids(j.replay()), std::set<std::string>{signal(2).signal_id});
+    // Once reported, a compaction drops it.
+    SignalOutbox box(j, 1000 * tp::ns_per_ms);
+    box.restore(clock.now_ns());
+    ASSERT_TRUE(box.compact(1700000000002));
+  }
+  SignalJournal j(path_);
+  EXPECT_TRUE(j.replay().unreadable.empty());
+  EXPECT_EQ(ids(j.replay()), std::set<std::string>{signal(2).signal_id});
+}
+
+TEST_F(JournalTest, RecoverSignalIdFromDamagedOrShortBytes) {
+  const auto full = hex(proto::encode_to_string(signal(7)));
+  EXPECT_EQ(recover_signal_id(full), signal(7).signal_id);
+  EXPECT_EQ(recover_signal_id(full.substr(0, 80)), signal(7).signal_id);  // cut after the id
+  EXPECT_EQ(recover_signal_id(full.substr(0, 80) + "zz" + full.substr(82)), signal(7).signal_id);
+  EXPECT_EQ(recover_signal_id(full.substr(0, 20)), "");  // cut inside it
+  EXPECT_EQ(recover_signal_id("zz" + full.substr(2)), "");
+  EXPECT_EQ(recover_signal_id(hex(proto::encode_to_string(proto::SignalAck{"x", proto::AckStatus::accepted, "", 1}))),
+            "");  // another message type
+  EXPECT_EQ(recover_signal_id(""), "");
+}
+
+TEST_F(JournalTest, OneHolderAtATime) {
+  {
+    SignalJournal first(path_);
+    first.append_boot(1);
+    EXPECT_THROW(SignalJournal second(path_), JournalLocked);
+    EXPECT_THROW(SignalJournal adopter(path_, SignalJournal::default_compact_bytes, SignalJournal::Mode::adopt),
+                 JournalLocked);
+    // A compaction swaps the file under the name; the new one is locked too.
+    SignalOutbox box(first, 1000 * tp::ns_per_ms);
+    ASSERT_TRUE(box.compact(2));
+    EXPECT_THROW(SignalJournal second(path_), JournalLocked);
+    EXPECT_TRUE(first.append_boot(3));
+  }
+  // The holder is gone (a process that dies drops its flock the same way).
+  SignalJournal again(path_);
+  EXPECT_EQ(again.replay().last_boot_ms, 3);
+}
+
+TEST_F(JournalTest, AdoptingADepartedShardsJournal) {
+  tp::FakeClock clock;
+  const auto departed = (dir_ / "strategy-2.journal").string();
+  const auto expires = clock.now_ns() + 1000 * tp::ns_per_ms;
+  {
+    SignalJournal j(departed);
+    j.append_boot(1700000000000);
+    SignalOutbox box(j, 1000 * tp::ns_per_ms);
+    for (int n = 1; n <= 3; ++n)
+      box.add(signal(n, expires), proto::encode_to_string(signal(n, expires)), clock.now_ns());
+    box.ack(signal(2).signal_id);
+  }  // shard 2 is scaled away
+  // Adoption never creates a journal.
+  EXPECT_THROW(SignalJournal(path_ + ".missing", SignalJournal::default_compact_bytes, SignalJournal::Mode::adopt),
+               std::runtime_error);
+  EXPECT_FALSE(fs::exists(path_ + ".missing"));
+
+  {
+    SignalJournal adopted(departed, SignalJournal::default_compact_bytes, SignalJournal::Mode::adopt);
+    EXPECT_EQ(adopted.replay().last_boot_ms, 1700000000000);
+    SignalOutbox box(adopted, 500 * tp::ns_per_ms, 2000 * tp::ns_per_ms);
+    box.restore(clock.now_ns());
+    ASSERT_EQ(box.size(), 2u);
+    // Resent at once, with their original bytes.
+    std::map<std::string, std::string> sent;
+    box.resend_due(clock.now_ns(), [&](const PendingSignal& p) { return sent.emplace(p.signal_id, p.payload), true; });
+    EXPECT_EQ(sent.at(signal(1).signal_id), proto::encode_to_string(signal(1, expires)));
+    EXPECT_EQ(sent.at(signal(3).signal_id), proto::encode_to_string(signal(3, expires)));
+    // The original shard cannot come back while the adopter holds it.
+    EXPECT_THROW(SignalJournal owner(departed), JournalLocked);
+    EXPECT_TRUE(box.ack(signal(1).signal_id));
+    // Given up after the adopter's configured delay past expiry.
+    clock.set_ns(expires + 2000 * tp::ns_per_ms - 1);
+    EXPECT_TRUE(box.give_up(clock.now_ns()).empty());
+    clock.advance_ns(1);
+    const auto given_up = box.give_up(clock.now_ns());
+    ASSERT_EQ(given_up.size(), 1u);
+    EXPECT_EQ(given_up[0].signal_id, signal(3).signal_id);
+    // Settled: only the boot record is kept (a returning shard needs it).
+    ASSERT_TRUE(box.compact(adopted.replay().last_boot_ms));
+  }
+  EXPECT_EQ(contents().size(), 0u);  // our own journal was never touched
+  std::ifstream in(departed);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(all, "B 1700000000000\n");
+  // Shard 2 comes back (scale-up) and owns it again.
+  SignalJournal owner(departed);
+  EXPECT_TRUE(owner.replay().pending.empty());
+  EXPECT_EQ(choose_boot_ms(1600000000000, owner.replay().last_boot_ms), 1700000000001);
 }
 
 TEST_F(JournalTest, BootTimesAndIdsNeverRepeatAcrossRestarts) {

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -151,7 +152,8 @@ TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
   signals.bind(ep("signals"));
   dead.bind(ep("dl"));
 
-  StrategyNode node(ctx_, cfg, 0, 1, clock_);
+  auto node_owner = std::make_unique<StrategyNode>(ctx_, cfg, 0, 1, clock_);
+  auto& node = *node_owner;
   ASSERT_EQ(node.instruments(), std::vector<std::string>{"EURUSD"});
   await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
   await_subscriptions(events, {"ACK.sma_crossover.0"});
@@ -244,8 +246,12 @@ TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
     return json_number(file, "signals_pending") == 0 && json_number(file, "signals_acked") == 4;
   })) << read_file(node.stats_path());
 
-  // And the journal agrees: nothing to resend after a restart.
-  tp::strategy::SignalJournal journal((dir_ / "strategy-0.journal").string());
+  // The journal is the node's alone while it runs...
+  const auto journal_path = (dir_ / "strategy-0.journal").string();
+  EXPECT_THROW(tp::strategy::SignalJournal{journal_path}, tp::strategy::JournalLocked);
+  // ...and agrees once it is gone: nothing to resend after a restart.
+  node_owner.reset();
+  tp::strategy::SignalJournal journal(journal_path);
   EXPECT_TRUE(journal.replay().pending.empty());
 }
 
@@ -282,6 +288,136 @@ TEST_F(NodeTest, PendingSignalsAreResentAfterARestart) {
     return resent.size() == 2;
   }));
   for (auto& [id, s] : first) EXPECT_EQ(resent.at(id), s);  // byte-identical resends
+}
+
+namespace {
+
+// A signal as shard `shard` would have journaled it.
+proto::TradingSignal departed_signal(std::uint32_t shard, int n) {
+  proto::TradingSignal s;
+  s.signal_id = "sma_crossover." + std::to_string(shard) + ".1700000000000." + std::to_string(n);
+  s.strategy = "sma_crossover";
+  s.instance = shard;
+  s.instrument = "GBPUSD";
+  s.action = proto::Side::buy;
+  s.quantity = 1000;
+  s.trigger_price = 1.265;
+  s.confidence = 0.5;
+  static const std::int64_t created = tp::wall_ns();  // the same bytes on every call
+  s.created_ts_ns = created;
+  s.expires_ts_ns = s.created_ts_ns + 60'000 * tp::ns_per_ms;
+  s.causation_seq = static_cast<std::uint64_t>(n);
+  s.causation_ts_ns = s.created_ts_ns;
+  return s;
+}
+
+// Writes a journal as a shard that then went away, with `n` pending signals.
+void write_departed_journal(const std::string& path, std::uint32_t shard, int n) {
+  tp::strategy::SignalJournal j(path);
+  j.append_boot(1700000000000);
+  tp::strategy::SignalOutbox box(j, tp::ns_per_ms);
+  for (int i = 1; i <= n; ++i) {
+    const auto s = departed_signal(shard, i);
+    box.add(s, proto::encode_to_string(s), 0);
+  }
+}
+
+}  // namespace
+
+TEST_F(NodeTest, AdoptsDepartedShardsJournalsResendsThemAndReportsWhatCannotBeRead) {
+  const auto cfg = config();
+  zmq::socket_t events(ctx_, zmq::socket_type::xpub);
+  zmq::socket_t signals(ctx_, zmq::socket_type::pull), dead(ctx_, zmq::socket_type::pull);
+  for (auto* s : {&events, &signals, &dead}) {
+    s->set(zmq::sockopt::linger, 0);
+    s->set(zmq::sockopt::rcvtimeo, 100);
+  }
+  events.bind(ep("events"));
+  signals.bind(ep("signals"));
+  dead.bind(ep("dl"));
+
+  // This node is shard 0 of 2: it owns journals 2, 4, ... once their shards
+  // are gone; 1 (a live shard) and 3 (shard 1's) are not its business.
+  const auto path = [&](int k) { return (dir_ / ("strategy-" + std::to_string(k) + ".journal")).string(); };
+  for (int k = 1; k <= 4; ++k) write_departed_journal(path(k), static_cast<std::uint32_t>(k), 3);
+  // Signal 2.2's record is damaged after its id.
+  {
+    std::ifstream in(path(2));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto text = ss.str();
+    const auto s22 = departed_signal(2, 2);
+    std::string hex;
+    for (unsigned char c : proto::encode_to_string(s22)) {
+      hex.push_back("0123456789abcdef"[c >> 4]);
+      hex.push_back("0123456789abcdef"[c & 15]);
+    }
+    const auto at = text.find(hex);
+    ASSERT_NE(at, std::string::npos);
+    text[at + hex.size() - 4] = '!';
+    std::ofstream(path(2), std::ios::trunc) << text;
+  }
+  const auto size1 = fs::file_size(path(1)), size3 = fs::file_size(path(3));
+  // Someone still holds journal 4: adopted only once they let go.
+  auto holder = std::make_unique<tp::strategy::SignalJournal>(path(4));
+
+  StrategyNode node(ctx_, cfg, 0, 2, clock_);
+  EXPECT_EQ(node.adopted_shards(), std::vector<std::uint32_t>{2});
+  EXPECT_EQ(node.signals_pending(), 2u);  // 2.1 and 2.3; 2.2 cannot be resent
+  await_subscriptions(events, {"ACK.sma_crossover.0", "ACK.sma_crossover.2"});
+
+  // The damaged record is reported with its id, never dropped.
+  {
+    proto::Decoder dec;
+    zmq::message_t m;
+    ASSERT_TRUE(dead.recv(m, zmq::recv_flags::none) || dead.recv(m, zmq::recv_flags::none));
+    auto dl = dec.decode_dead_letter(proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
+    ASSERT_TRUE(dl.ok());
+    EXPECT_EQ(dl->source, "strategy:0");
+    EXPECT_EQ(dl->reason, "journal_corrupt");
+    EXPECT_NE(dl->detail.find("strategy-2.journal offset "), std::string::npos) << dl->detail;
+    EXPECT_NE(dl->detail.find(departed_signal(2, 2).signal_id), std::string::npos) << dl->detail;
+    EXPECT_EQ(dl->original.rfind("S ", 0), 0u);
+  }
+
+  // Resent with their original bytes; journal 4 follows once released.
+  std::map<std::string, proto::TradingSignal> got;
+  ASSERT_TRUE(pump(node, [&] {
+    drain_signals(signals, got);
+    return got.size() == 2 && json_number(node.stats_json(), "journal_locked") >= 1;
+  })) << node.stats_json();
+  EXPECT_EQ(got.at(departed_signal(2, 1).signal_id).signal_id, departed_signal(2, 1).signal_id);
+  EXPECT_EQ(got.count(departed_signal(2, 3).signal_id), 1u);
+  holder.reset();
+  ASSERT_TRUE(pump(node, [&] {
+    drain_signals(signals, got);
+    return got.size() == 5;
+  })) << node.stats_json();
+  EXPECT_EQ(node.adopted_shards(), (std::vector<std::uint32_t>{2, 4}));
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(got.at(departed_signal(4, i).signal_id), departed_signal(4, i));
+  await_subscriptions(events, {"ACK.sma_crossover.4"});
+  auto stats = node.stats_json();
+  EXPECT_EQ(json_number(stats, "journal_corrupt"), 1);
+  EXPECT_EQ(json_number(stats, "journals_adopted"), 2);
+  EXPECT_EQ(json_number(stats, "adopted_pending"), 5);
+
+  // Acked on each departed shard's own topic; then both journals shrink to
+  // their boot record.
+  proto::Encoder enc;
+  for (const auto& [id, s] : got) {
+    proto::SignalAck ack{id, proto::AckStatus::accepted, "", tp::wall_ns()};
+    send_frames(events, {proto::ack_topic(s.strategy, s.instance), std::string(enc.encode(ack))});
+  }
+  ASSERT_TRUE(pump(node, [&] {
+    return json_number(node.stats_json(), "adopted_pending") == 0 && fs::file_size(path(4)) < size3;
+  })) << node.stats_json();
+  EXPECT_EQ(json_number(node.stats_json(), "signals_acked"), 5);
+  EXPECT_EQ(read_file(path(2)), "B 1700000000000\n");
+  EXPECT_EQ(read_file(path(4)), "B 1700000000000\n");
+  EXPECT_EQ(fs::file_size(path(1)), size1);
+  EXPECT_EQ(fs::file_size(path(3)), size3);
+  // Shard 2 cannot come back while this node holds its journal.
+  EXPECT_THROW(StrategyNode(ctx_, cfg, 2, 3, clock_), tp::strategy::JournalLocked);
 }
 
 namespace {

@@ -81,6 +81,7 @@ struct StrategyConfig {
   int feed_timeout_ms = 2000;  // no tick nor heartbeat for this long: feed dead
   int max_tick_age_ms = 5000;  // a tick sent longer ago than this is stale: refused
   int max_clock_skew_ms = 1000;  // a tick stamped further ahead than this: refused
+  int give_up_after_ms = 60000;  // an unacked signal this long past its expiry: dead letter `unacked`
   SmaCrossoverConfig sma_crossover;
   RsiReversionConfig rsi_reversion;
   BreakoutConfig breakout;

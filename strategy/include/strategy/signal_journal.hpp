@@ -1,16 +1,22 @@
 // At-least-once delivery of trading signals: an append-only journal file
 // (SignalJournal), the in-memory set of unacked signals with their resend
 // timers (SignalOutbox), and signal ids that never repeat across restarts.
-// Owned by one strategy instance's loop; not thread-safe.
+// Owned by one strategy instance's loop; not thread-safe. A journal file is
+// used by one process at a time: SignalJournal holds an exclusive flock on it
+// for its whole life (the owning instance, or the instance that adopted the
+// journal of a departed shard).
 //
 // Journal format (text, one record per line, each written by one write()):
 //   B <boot_ms>          an instance started with this boot time (ms)
 //   S <hex>              a signal: its msgpack TradingSignal payload in hex
 //   A <signal_id>        the signal was acked (any SignalAck status)
 //   X <signal_id>        the signal was given up (dead-lettered "unacked")
-// Replay: every S without a later A/X for its id is pending. A last line
-// without its newline (torn by a crash mid-write) is cut off with a warning;
-// unreadable lines elsewhere are skipped with a warning.
+// Replay: every S without a later A/X for its id is pending. A committed line
+// that cannot be read is kept in Replay::unreadable (offset, bytes, and the
+// signal id when the bytes still hold one) for the caller to report; it is
+// never silently skipped. A last line without its newline (torn by a crash
+// mid-write) is set aside: appended to <path>.torn, cut off the journal so
+// that the next record starts on a line of its own, and kept in Replay::torn.
 //
 // Durability: plain write() without fsync. A record is in the kernel's page
 // cache once write() returns, so it survives kill -9 of this process, but not
@@ -20,6 +26,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +36,21 @@
 
 namespace tp::strategy {
 
+// Thrown when another process (or another SignalJournal in this one) holds
+// the journal's lock.
+class JournalLocked : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A journal line that replay could not use.
+struct UnreadableRecord {
+  std::uint64_t offset = 0;  // of its first byte in the file
+  std::string raw;           // the line as found, without its newline
+  std::string signal_id;     // recovered from the bytes when they still hold one, else empty
+  bool settled = false;      // the id is accounted for by a readable S (still pending) or an A/X record
+};
+
 class SignalJournal {
  public:
   struct Replay {
@@ -35,21 +58,33 @@ class SignalJournal {
     std::vector<std::string> pending_payloads;  // their bytes, same order
     std::int64_t last_boot_ms = 0;              // highest B record; 0 when none
     std::uint64_t records = 0;                  // complete, readable records
-    std::uint64_t bad_records = 0;              // unreadable lines skipped
-    bool torn_tail = false;                     // a partial last record was cut off
+    std::uint64_t bad_records = 0;              // == unreadable.size()
+    std::vector<UnreadableRecord> unreadable;   // committed lines that could not be read
+    bool torn_tail = false;                     // a partial last record was set aside
+    std::optional<UnreadableRecord> torn;       // that record
   };
+
+  // own: the instance's own journal, created when missing.
+  // adopt: a departed shard's journal, taken over by a remaining instance;
+  // it must exist.
+  enum class Mode { own, adopt };
 
   static constexpr std::uint64_t default_compact_bytes = 4 * 1024 * 1024;
 
-  // Opens or creates `path` and replays it. Throws std::runtime_error when the
-  // file cannot be opened or repaired.
-  explicit SignalJournal(std::string path, std::uint64_t compact_bytes = default_compact_bytes);
+  // Opens (own: or creates) `path`, locks it and replays it. Throws
+  // JournalLocked when another holder has the lock (nothing is read or
+  // changed then), std::runtime_error when the file cannot be opened or
+  // repaired.
+  explicit SignalJournal(std::string path, std::uint64_t compact_bytes = default_compact_bytes,
+                         Mode mode = Mode::own);
   ~SignalJournal();
   SignalJournal(const SignalJournal&) = delete;
   SignalJournal& operator=(const SignalJournal&) = delete;
 
   const Replay& replay() const noexcept { return replay_; }
   const std::string& path() const noexcept { return path_; }
+  // Where torn last records are set aside: <path>.torn.
+  std::string torn_path() const { return path_ + ".torn"; }
   std::uint64_t size_bytes() const noexcept { return size_; }
 
   // Each appends one record; false when the write failed (disk full...).
@@ -61,15 +96,16 @@ class SignalJournal {
   // True when the file has grown past the compaction threshold.
   bool should_compact() const noexcept { return size_ > compact_bytes_; }
   // Rewrites the file as one B record and the given pending payloads (temp
-  // file + rename, so a crash leaves either the old or the new file). If the
-  // survivors alone exceed the threshold, it is raised so that compaction
-  // does not run on every append. Returns false on failure (old file kept).
+  // file + rename, so a crash leaves either the old or the new file; the new
+  // file is locked before it takes the name). If the survivors alone exceed
+  // the threshold, it is raised so that compaction does not run on every
+  // append. Returns false on failure (old file kept).
   bool compact(std::int64_t boot_ms, const std::vector<std::string_view>& pending_payloads);
 
  private:
+  void open_locked(Mode mode);
   void load();
   bool append_line(std::string_view line);
-  void open_for_append();
 
   std::string path_;
   std::uint64_t compact_bytes_;
@@ -77,6 +113,11 @@ class SignalJournal {
   std::uint64_t size_ = 0;
   Replay replay_;
 };
+
+// The signal id held by a journal record's bytes, even when the record as a
+// whole cannot be read: `hex` is an S record's argument, possibly garbled or
+// cut short after the id. Empty when no id can be recovered.
+std::string recover_signal_id(std::string_view hex);
 
 // A signal waiting for its ack.
 struct PendingSignal {
@@ -110,6 +151,10 @@ class SignalOutbox {
   std::vector<PendingSignal> give_up(std::int64_t now_ns);
   // Compacts the journal when it has grown too big; true when it did.
   bool maybe_compact(std::int64_t boot_ms);
+  // Compacts it now (to one B record and the pending signals); true when it did.
+  bool compact(std::int64_t boot_ms);
+
+  SignalJournal& journal() noexcept { return journal_; }
 
   std::size_t size() const noexcept { return pending_.size(); }
   bool contains(std::string_view id) const { return pending_.find(id) != pending_.end(); }

@@ -1,13 +1,17 @@
 // One strategy instance (shard k of n) on the wire: owns its sockets, the
 // per-instrument strategies, the signal journal and the single poll loop.
 // SUB ticks (exact topics) -> strategy -> journal -> PUSH signals; SUB acks
-// -> journal. Not thread-safe: everything runs on the thread that calls
-// run() / poll_once().
+// -> journal. It also owns the journals of departed shards (strategy-j.journal
+// with j >= n and j % n == k, left behind by a scale-down): it adopts them,
+// resends their pending signals with their original bytes and ids, listens
+// to their ack topics and gives up on them like on its own. Not thread-safe:
+// everything runs on the thread that calls run() / poll_once().
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -30,9 +34,11 @@ namespace tp::strategy {
 
 class StrategyNode {
  public:
-  // Opens the journal (replaying pending signals), connects every socket.
-  // Throws tp::ConfigError for a bad shard or strategy name and
-  // std::runtime_error for an endpoint or journal that cannot be used.
+  // Opens the journal (replaying pending signals), adopts the journals of
+  // departed shards, connects every socket. Throws tp::ConfigError for a bad
+  // shard or strategy name, JournalLocked when another process holds this
+  // shard's journal, and std::runtime_error for an endpoint or journal that
+  // cannot be used.
   StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t shard, std::uint32_t shards,
                const Clock& clock, const Security& security = Security::none());
 
@@ -46,7 +52,10 @@ class StrategyNode {
 
   const std::vector<std::string>& instruments() const noexcept { return symbols_; }
   const std::string& stats_path() const noexcept { return stats_path_; }
-  std::size_t signals_pending() const noexcept { return outbox_.size(); }
+  // Unacked signals of this shard and of every adopted journal.
+  std::size_t signals_pending() const noexcept;
+  // Shards whose journals this instance has adopted, ascending.
+  std::vector<std::uint32_t> adopted_shards() const;
   std::string stats_json();
 
  private:
@@ -61,6 +70,25 @@ class StrategyNode {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
 
+  // A departed shard's journal, held (and locked) until this process ends.
+  struct AdoptedJournal {
+    std::uint32_t shard = 0;
+    std::unique_ptr<SignalJournal> journal;
+    std::unique_ptr<SignalOutbox> outbox;
+    bool compacted_empty = false;  // rewritten as its boot record once nothing was pending
+  };
+
+  // Adopts every departed shard's journal in the run dir that is this
+  // instance's and not yet held; a locked one is left for the next scan.
+  void adopt_departed(std::int64_t now_ns);
+  // Dead-letters what replay could not use: unreadable committed records
+  // (journal_corrupt) and a torn last record that held a signal (journal_torn).
+  void report_replay(const SignalJournal& journal);
+  // Subscribes to the ack topic of every pending signal of `outbox` and to
+  // that of `shard`.
+  void subscribe_acks(std::uint32_t shard, const SignalJournal& journal);
+  void subscribe_ack_topic(const std::string& topic);
+  void give_up_due(SignalOutbox& outbox, std::int64_t now_ns, const std::string& origin);
   void on_feed_message(std::size_t frame_count);
   void on_tick(Instrument& inst, std::string_view payload);
   // The dead-letter reason for a tick stamped too long ago or too far ahead
@@ -87,6 +115,7 @@ class StrategyNode {
   SocketMonitor ticks_monitor_;
   SocketMonitor acks_monitor_;
   std::string ack_topic_;
+  std::set<std::string, std::less<>> ack_topics_;  // own and adopted shards'
 
   std::vector<std::string> symbols_;
   // "TICK.<sym>" -> state. A hash map: the lookup costs the same for 10 or
@@ -97,6 +126,7 @@ class StrategyNode {
   SignalJournal journal_;
   SignalOutbox outbox_;
   SignalIdGenerator ids_;
+  std::vector<AdoptedJournal> adopted_;
 
   proto::Decoder decoder_;
   proto::TickEvent tick_;  // decoded into in place: no allocation per tick
@@ -106,11 +136,14 @@ class StrategyNode {
   LatencyHistogram tick_latency_;
   std::string stats_path_;
 
+  std::int64_t resend_ns_;
+  std::int64_t give_up_ns_;
   std::int64_t resend_scan_ns_;
   std::int64_t max_tick_age_ns_;
   std::int64_t max_clock_skew_ns_;
   std::int64_t next_resend_scan_ns_ = 0;
   std::int64_t next_stats_ns_ = 0;
+  std::int64_t next_adopt_scan_ns_ = 0;
   std::int64_t last_stats_ns_ = 0;
   std::uint64_t ticks_at_last_stats_ = 0;
   double ticks_per_s_ = 0;
@@ -128,6 +161,9 @@ class StrategyNode {
   std::uint64_t send_would_block_ = 0;
   std::uint64_t acks_unmatched_ = 0;
   std::uint64_t journal_errors_ = 0;
+  std::uint64_t journal_corrupt_ = 0;  // unreadable committed records reported
+  std::uint64_t journal_torn_ = 0;     // torn last records set aside
+  std::uint64_t journal_locked_ = 0;   // adoptions put off: another process held the journal
 };
 
 }  // namespace tp::strategy
