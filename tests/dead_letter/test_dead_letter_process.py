@@ -208,7 +208,7 @@ class DeadLetterUnderFaults(unittest.TestCase):
         pusher.close()
         print(f"\nsink stopped {took:.3f} s after SIGTERM during a flood")
         self.assertEqual(code, 0)
-        self.assertLess(took, 1.0, "stop within the grace period (3 s) with room to spare")
+        self.assertLess(took, 2.0, "stop within the grace period (3 s) with room to spare")
         letters = d.letters()
         final = d.stats("dead_letter")
         self.assertEqual(len(letters), final["dead_letters"], "every letter counted has its line")
