@@ -30,6 +30,11 @@ MESSAGES = {
     9: ("dead_letter", ["source", "reason", "detail", "ts_ns", "original"]),
 }
 TYPE_IDS = {name: tid for tid, (name, _) in MESSAGES.items()}
+# Optional fields appended after the required ones, with their defaults, in
+# wire order: a reader takes them when present.
+OPTIONAL = {
+    "order_request": [("expires_ts_ns", 0)],
+}
 
 SIDES = {1: "BUY", 2: "SELL"}
 ORDER_STATUSES = {1: "NEW", 2: "ACCEPTED", 3: "PARTIALLY_FILLED", 4: "FILLED",
@@ -54,6 +59,8 @@ def encode(name, fields, extra=()):
         if f in FLOAT_FIELDS:
             v = float(v)
         values.append(v)
+    for f, default in OPTIONAL.get(name, ()):
+        values.append(fields.get(f, default))
     return msgpack.packb([tid, SCHEMA_VERSION, *values, *extra], use_bin_type=True)
 
 
@@ -87,4 +94,13 @@ def decode(payload):
             if math.isnan(v) or math.isinf(v):
                 raise ProtocolError(f"{f} is not finite")
         out[f] = v
+    for i, (f, default) in enumerate(OPTIONAL.get(name, ())):
+        j = len(names) + i
+        if j < len(values):
+            v = values[j]
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise ProtocolError(f"{f} is not an integer")
+            out[f] = v
+        else:
+            out[f] = default
     return name, out

@@ -45,7 +45,7 @@ bool recv_message(zmq::socket_t& s, std::vector<zmq::message_t>& frames, std::si
 
 std::string join_frames(const std::vector<zmq::message_t>& frames, std::size_t count) {
   std::string out;
-  for (std::size_t i = 0; i < count && i < frames.size(); ++i) {
+  for (std::size_t i = 0; i < count && i < max_kept_frames && i < frames.size(); ++i) {
     if (i) out += '|';
     out.append(view_of(frames[i]));
   }

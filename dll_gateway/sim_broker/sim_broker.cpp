@@ -373,6 +373,11 @@ struct tp_broker {
     if (!valid_side || !(std::isfinite(o.quantity) && o.quantity > 0)) {
       r.status = TP_BROKER_STATUS_REJECTED;
       r.reason = "invalid side or quantity";
+    } else if (o.expires_ts_ns > 0 && r.broker_ts_ns >= o.expires_ts_ns) {
+      // The good-till time, checked when the order reaches the "exchange"
+      // (after the simulated latency), as a real venue would.
+      r.status = TP_BROKER_STATUS_REJECTED;
+      r.reason = "expired: good-till time " + std::to_string(o.expires_ts_ns) + " passed";
     } else if (quote == quotes.end()) {
       r.status = TP_BROKER_STATUS_REJECTED;
       r.reason = "no market data";

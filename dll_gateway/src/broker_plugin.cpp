@@ -77,9 +77,9 @@ BrokerPlugin::BrokerPlugin(const std::string& path, const std::map<std::string, 
                             {"tp_broker_destroy", destroy_ != nullptr}}) {
       if (!fn) fail(std::string("missing symbol ") + name);
     }
-    if (auto v = version(); v != TP_BROKER_ABI_VERSION)
-      fail("ABI version " + std::to_string(v) + ", this dll_gateway needs " +
-           std::to_string(TP_BROKER_ABI_VERSION));
+    if (auto v = version(); v < TP_BROKER_ABI_OLDEST_VERSION || v > TP_BROKER_ABI_VERSION)
+      fail("ABI version " + std::to_string(v) + ", this dll_gateway takes " +
+           std::to_string(TP_BROKER_ABI_OLDEST_VERSION) + " to " + std::to_string(TP_BROKER_ABI_VERSION));
 
     std::vector<const char*> keys, values;
     for (const auto& [k, v] : settings) {
@@ -140,6 +140,7 @@ BrokerAnswer BrokerPlugin::submit(const proto::OrderRequest& order) {
   o.quantity = order.quantity;
   o.price_hint = order.price_hint;
   o.sent_ts_ns = order.sent_ts_ns;
+  o.expires_ts_ns = order.expires_ts_ns;  // a revision-1 plugin never reads it
   tp_broker_result r{};
   int rc = submit_(broker_, &o, &r);
   return to_answer(rc, r, order.client_order_id, "submit");

@@ -92,11 +92,11 @@ ConnectionCounters DllGatewayNode::connections() const noexcept {
 
 bool DllGatewayNode::handle_request() {
   std::size_t total = 0;
-  if (!recv_message(rep_, frames_, 1, total)) return false;
+  if (!recv_message(rep_, frames_, max_kept_frames, total)) return false;
   proto::OrderReply reply;
   try {
     if (total != 1) {
-      reply = refuse("bad_frames", "expected 1 frame, got " + std::to_string(total), join_frames(frames_, 1));
+      reply = refuse("bad_frames", "expected 1 frame, got " + std::to_string(total), join_frames(frames_, total));
     } else {
       reply = answer(frames_[0]);
     }
@@ -206,6 +206,7 @@ std::string DllGatewayNode::stats_json() const {
       .add("fills", c.fills)
       .add("partial_fills", c.partial_fills)
       .add("rejects", c.rejects)
+      .add("expired", c.expired)
       .add("broker_errors", c.broker_errors)
       .add("store_errors", c.store_errors)
       .add("bad_requests", counters_.bad_requests)

@@ -72,6 +72,22 @@ proto::OrderReply OrderDesk::handle(const proto::OrderRequest& order) {
 }
 
 proto::OrderReply OrderDesk::submit(const proto::OrderRequest& order) {
+  // The last check before the broker: nothing reaches it at or after its
+  // deadline, however long the request waited (a frozen process, a retry, a
+  // resend by reconciliation). The refusal is stored like any answer, so a
+  // later copy of the request gets it too and is never submitted.
+  if (const auto now = clock_.now_ns(); order.expires_ts_ns > 0 && now >= order.expires_ts_ns) {
+    ++counters_.expired;
+    ++counters_.rejects;
+    auto refusal = make_reply(order.client_order_id, proto::OrderStatus::rejected,
+                              std::string(proto::expired_reason_prefix) + " deadline " +
+                                  std::to_string(order.expires_ts_ns) + " passed " +
+                                  std::to_string((now - order.expires_ts_ns) / 1'000'000) +
+                                  " ms before the broker call; never sent",
+                              now);
+    unrecorded_ = refusal;
+    return refusal;
+  }
   ++counters_.submitted;
   BrokerAnswer a = broker_.submit(order);
   if (!a.ok) {

@@ -27,6 +27,7 @@ proto::OrderRequest request_of(const OrderRecord& order, std::int64_t now_ns) {
   req.quantity = order.quantity;
   req.price_hint = order.price_hint;
   req.sent_ts_ns = now_ns;
+  req.expires_ts_ns = order.expires_ns;  // dll_gateway makes the last check
   return req;
 }
 
@@ -82,7 +83,8 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
       orders_(ctx, config.endpoints.orders,
               OrderClientOptions{.timeout_ms = std::max(1, config.executor.order_timeout_ms),
                                  .retries = std::max(0, config.executor.order_retries),
-                                 .security = &security}),
+                                 .security = &security,
+                                 .stopping = [this] { return stopping(); }}),
       dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock, security),
       breaker_(BreakerOptions{.failure_threshold = config.executor.breaker_failures,
                               .cooling_ns = std::int64_t{config.executor.breaker_cooling_ms} * ns_per_ms},
@@ -104,7 +106,7 @@ int ExecutorNode::run() {
   std::int64_t next_reconcile = monotonic_ns() + reconcile_interval_ns;
   write_stats();
 
-  while (!stop_requested() && !stop_.load(std::memory_order_relaxed)) {
+  while (!stopping()) {
     const std::int64_t now = monotonic_ns();
     const std::int64_t until_timer = std::min(next_stats, next_reconcile) - now;
     const std::int64_t timeout_ms = std::clamp<std::int64_t>((until_timer + ns_per_ms - 1) / ns_per_ms, 0, max_poll_ms);
@@ -128,6 +130,7 @@ int ExecutorNode::run() {
       next_stats = after + stats_every;
     }
   }
+  settle();  // an answer that came is recorded, not left to reconciliation
   write_stats();
   return 0;
 }
@@ -149,7 +152,7 @@ void ExecutorNode::drain_signals(std::size_t limit) {
     bool more = true;
     while (used < per_batch && received < limit) {
       std::size_t total = 0;
-      if (!recv_message(signals_, frames_, 1, total)) {
+      if (!recv_message(signals_, frames_, max_kept_frames, total)) {
         more = false;
         break;
       }
@@ -185,15 +188,27 @@ bool ExecutorNode::take_signal(std::size_t total_frames, Slot& slot) {
   ++counters_.signals_received;
   if (total_frames != 1) {
     dead_letters_.send("bad_frames", fmt::format("expected 1 frame, got {}", total_frames),
-                       join_frames(frames_, std::min<std::size_t>(total_frames, 1)));
+                       join_frames(frames_, total_frames));
     return false;
   }
   if (auto err = decoder_.decode_into(bytes_of(frames_[0]), slot.signal)) {
-    // No id to ack: the dead letter is the only trace.
+    const auto reason = proto::to_string(err->code);
     dead_letters_.send(*err, view_of(frames_[0]));
+    // A sender that can be named gets its refusal acked, so that it stops
+    // resending; it is not recorded (there is no valid signal to record), so
+    // a resend is refused and acked again.
+    if (auto sender = decoder_.signal_sender(bytes_of(frames_[0]))) {
+      publish_ack(*sender, proto::AckStatus::rejected, reason);
+    }
     return false;
   }
   return true;
+}
+
+void ExecutorNode::count_rejected(std::string_view reason) {
+  auto it = counters_.rejected.find(reason);
+  if (it == counters_.rejected.end()) it = counters_.rejected.emplace(std::string(reason), 0).first;
+  ++it->second;
 }
 
 void ExecutorNode::decide_slot(Slot& slot) {
@@ -284,9 +299,7 @@ void ExecutorNode::reject(const proto::TradingSignal& signal, const std::string&
                           std::string_view payload) {
   // The signal's REJECTED row was written (and committed) with its batch.
   const auto now = clock_.now_ns();
-  auto it = counters_.rejected.find(reason);
-  if (it == counters_.rejected.end()) it = counters_.rejected.emplace(reason, 0).first;
-  ++it->second;
+  count_rejected(reason);
   dead_letters_.send(reason, detail, payload);
 
   proto::OrderEvent ev;
@@ -383,7 +396,16 @@ void ExecutorNode::apply_reply(const OrderRecord& order, const proto::OrderReply
   switch (reply.status) {
     case proto::OrderStatus::filled: ++counters_.fills; break;
     case proto::OrderStatus::partially_filled: ++counters_.partial_fills; break;
-    case proto::OrderStatus::rejected: ++counters_.broker_rejects; break;
+    case proto::OrderStatus::rejected:
+      ++counters_.broker_rejects;
+      if (proto::is_expiry_refusal(reply)) {
+        // Its deadline passed before it could reach the broker (an order
+        // that waited on a frozen dll_gateway): accounted as expired.
+        count_rejected("expired");
+        dead_letters_.send("expired", "order " + order.client_order_id + " refused: " + reply.reason,
+                           encoder_.encode(request_of(order, now)));
+      }
+      break;
     default: break;
   }
   if (live && reply.filled_quantity > 0 && order.causation_ts_ns > 0) {
@@ -412,15 +434,17 @@ void ExecutorNode::reconcile() {
     if (!reply) return;
   }
   for (const auto& order : open) {
-    if (stop_requested() || stop_.load(std::memory_order_relaxed)) return;
+    if (stopping()) return;
     proto::OrderQuery q{order.client_order_id, clock_.now_ns()};
     auto reply = orders_.query(q);
     broker_answered(reply.has_value());
     if (!reply) return;  // dll_gateway is away; the next pass tries again
     if (reply->status == proto::OrderStatus::unknown) {
-      // It never reached the broker: send it now, under the same id. (Not
-      // given up even when expired: an INTENT/UNKNOWN order may still be in
-      // flight to dll_gateway, and only a send under the same id is safe.)
+      // It never reached the broker: send it now, under the same id, with
+      // its deadline. An expired one is not given up here: a copy may still
+      // be in flight to dll_gateway (an attempt that timed out), so the
+      // decision is left to dll_gateway, which refuses it past the deadline
+      // and stores that answer under the id; any later copy gets the same.
       if (!send_order(order)) return;
     } else {
       apply_reply(order, *reply, false, clock_.now_ns());
@@ -432,7 +456,7 @@ void ExecutorNode::reconcile() {
 bool ExecutorNode::release_held() {
   bool ok = true;
   for (auto order : store_.held_orders()) {
-    if (stop_requested() || stop_.load(std::memory_order_relaxed)) break;
+    if (stopping()) break;
     if (breaker_.state() != BreakerState::closed) {
       ok = false;
       break;
@@ -464,9 +488,7 @@ void ExecutorNode::give_up_held(const OrderRecord& order) {
   outcome.broker_ts_ns = now;
   store_.record_outcome(order.client_order_id, outcome, now);
   ++counters_.held_expired;
-  auto it = counters_.rejected.find("expired");
-  if (it == counters_.rejected.end()) it = counters_.rejected.emplace("expired", 0).first;
-  ++it->second;
+  count_rejected("expired");
 
   // The dead letter carries the order that was not sent (its signal_id names
   // the signal; the signal's own bytes are not kept).

@@ -20,6 +20,16 @@ zmq::socket_t make_req(zmq::context_t& ctx, const std::string& endpoint, const S
 
 }  // namespace
 
+bool OrderClient::pause(int ms) {
+  const std::int64_t until = monotonic_ns() + std::int64_t{ms} * ns_per_ms;
+  for (;;) {
+    if (stopping()) return false;
+    const std::int64_t left_ms = (until - monotonic_ns()) / ns_per_ms;
+    if (left_ms <= 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<std::int64_t>(left_ms, stop_check_ms)));
+  }
+}
+
 OrderClient::OrderClient(zmq::context_t& ctx, std::string endpoint, OrderClientOptions options)
     : ctx_(ctx), endpoint_(std::move(endpoint)), options_(options), socket_(make_req(ctx_, endpoint_, security())) {}
 
@@ -45,11 +55,12 @@ std::optional<proto::OrderReply> OrderClient::exchange(std::string_view payload,
                                                       int retries, const std::function<void()>& while_in_flight) {
   const int attempts = 1 + std::max(0, retries);
   for (int attempt = 0; attempt < attempts; ++attempt) {
+    if (stopping()) return std::nullopt;
     if (attempt > 0) {
       ++retries_;
       const int shift = std::min(attempt - 1, 16);
       const int pause_ms = std::min(options_.max_backoff_ms, options_.backoff_ms << shift);
-      if (pause_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+      if (!pause(pause_ms)) return std::nullopt;
     }
     // dontwait: a REQ with no connected peer would otherwise block here.
     auto sent = socket_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
@@ -57,19 +68,27 @@ std::optional<proto::OrderReply> OrderClient::exchange(std::string_view payload,
     if (!sent) {
       // Nothing went out; wait out this attempt's time so a missing
       // dll_gateway is not hammered, then try again on a fresh socket.
-      std::this_thread::sleep_for(std::chrono::milliseconds(options_.timeout_ms));
+      if (!pause(options_.timeout_ms)) return std::nullopt;
       reopen();
       continue;
     }
 
-    const std::int64_t deadline = monotonic_ns() + std::int64_t{options_.timeout_ms} * ns_per_ms;
+    std::int64_t deadline = monotonic_ns() + std::int64_t{options_.timeout_ms} * ns_per_ms;
     bool answered = false;
+    bool stop_seen = false;
     while (!answered) {
+      if (!stop_seen && stopping()) {
+        // A healthy dll_gateway answers within the grace and the answer is
+        // applied; a frozen one costs no more than the grace, and the order
+        // is then reconciled by query at the next start.
+        stop_seen = true;
+        deadline = std::min(deadline, monotonic_ns() + std::int64_t{stop_grace_ms} * ns_per_ms);
+      }
       const std::int64_t left_ms = (deadline - monotonic_ns() + ns_per_ms - 1) / ns_per_ms;
       if (left_ms <= 0) break;
       zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
       try {
-        zmq::poll(&item, 1, std::chrono::milliseconds(left_ms));
+        zmq::poll(&item, 1, std::chrono::milliseconds(std::min<std::int64_t>(left_ms, stop_check_ms)));
       } catch (const zmq::error_t& e) {
         if (e.num() == EINTR) continue;  // a signal; the caller sees the stop flag later
         throw;
@@ -78,6 +97,7 @@ std::optional<proto::OrderReply> OrderClient::exchange(std::string_view payload,
     }
     if (!answered) {
       reopen();
+      if (stop_seen) return std::nullopt;  // no retry once stopping
       continue;
     }
 

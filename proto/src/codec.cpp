@@ -105,6 +105,10 @@ class FieldReader {
     return static_cast<Enum>(v);
   }
 
+  // True when the envelope holds another field: an optional appended field
+  // is read only then.
+  bool more() const noexcept { return index_ < count_; }
+
  private:
   const msgpack::object& next(const char* name) {
     if (index_ >= count_) fail(ErrorCode::missing_field, std::string(name) + " is missing");
@@ -320,6 +324,7 @@ class ByteReader {
   }
 
   bool ok() const noexcept { return ok_; }
+  bool more() const noexcept { return left_ > 0; }
 
  private:
   enum class sign : std::uint8_t { none, positive, negative };
@@ -466,14 +471,17 @@ void read(R& r, OrderRequest& m) {
   m.quantity = r.f64("quantity");
   m.price_hint = r.f64("price_hint");
   m.sent_ts_ns = r.i64("sent_ts_ns");
+  m.expires_ts_ns = r.more() ? r.i64("expires_ts_ns") : 0;  // optional: appended later
 }
 template <class P>
 void write(P& p, const OrderRequest& m) {
   p.pack(m.client_order_id).pack(m.signal_id).pack(m.instrument)
       .pack(static_cast<std::uint8_t>(m.side)).pack(m.quantity).pack(m.price_hint)
-      .pack(m.sent_ts_ns);
+      .pack(m.sent_ts_ns).pack(m.expires_ts_ns);
 }
-constexpr std::uint32_t field_count(const OrderRequest*) { return 7; }
+constexpr std::uint32_t field_count(const OrderRequest*) { return 8; }
+// Fields a reader needs; the ones after them are optional appended fields.
+constexpr std::uint32_t required_field_count(const OrderRequest*) { return 7; }
 
 template <class R>
 void read(R& r, OrderQuery& m) {
@@ -558,6 +566,12 @@ void write(P& p, const DeadLetter& m) {
   p.pack_bin_body(m.original.data(), static_cast<std::uint32_t>(m.original.size()));
 }
 constexpr std::uint32_t field_count(const DeadLetter*) { return 5; }
+
+// Most messages have no optional fields: a reader needs all of them.
+template <class T>
+constexpr std::uint32_t required_field_count(const T* m) {
+  return field_count(m);
+}
 
 template <class T>
 std::string_view encode_into(std::vector<char>& buf, const T& msg) {
@@ -759,7 +773,7 @@ bool decode_fast(Bytes payload, std::size_t max_bytes, T& out) {
   if (payload.empty() || payload.size() > max_bytes) return false;
   const auto* p = reinterpret_cast<const unsigned char*>(payload.data());
   ByteReader r(p, p + payload.size());
-  if (!r.open(static_cast<unsigned>(T::type), field_count(static_cast<const T*>(nullptr)))) return false;
+  if (!r.open(static_cast<unsigned>(T::type), required_field_count(static_cast<const T*>(nullptr)))) return false;
   read(r, out);
   return r.finish();
 }
@@ -818,6 +832,22 @@ Result<MsgType> Decoder::peek_type(Bytes payload) {
 Result<TickEvent> Decoder::decode_tick(Bytes b) { return decode<TickEvent>(b); }
 Result<Heartbeat> Decoder::decode_heartbeat(Bytes b) { return decode<Heartbeat>(b); }
 Result<TradingSignal> Decoder::decode_signal(Bytes b) { return decode<TradingSignal>(b); }
+
+std::optional<TradingSignal> Decoder::signal_sender(Bytes payload) {
+  try {
+    constexpr MsgType expected = MsgType::signal;
+    auto [fields, count] = open_envelope(zone_, payload, max_payload_bytes, &expected, nullptr);
+    FieldReader r(fields, count);
+    TradingSignal who;
+    r.str(who.signal_id, "signal_id", max_id_length);
+    r.str(who.strategy, "strategy", max_id_length);
+    who.instance = r.u32("instance");
+    if (check_id(who.signal_id, "signal_id") || check_id(who.strategy, "strategy")) return std::nullopt;
+    return who;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
 Result<OrderRequest> Decoder::decode_order_request(Bytes b) { return decode<OrderRequest>(b); }
 Result<OrderQuery> Decoder::decode_order_query(Bytes b) { return decode<OrderQuery>(b); }
 Result<OrderReply> Decoder::decode_order_reply(Bytes b) { return decode<OrderReply>(b); }

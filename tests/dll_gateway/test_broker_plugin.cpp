@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "dll_gateway/broker_plugin.hpp"
 #include "temp_dir.hpp"
 
@@ -63,7 +64,7 @@ TEST(BrokerPluginLoad, MissingFileNamesPathAndProblem) {
 TEST(BrokerPluginLoad, WrongAbiVersionIsRefused) {
   auto msg = load_error(FAKE_ABI999_PATH);
   EXPECT_NE(msg.find(FAKE_ABI999_PATH), std::string::npos) << msg;
-  EXPECT_NE(msg.find("ABI version 999, this dll_gateway needs 1"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("ABI version 999, this dll_gateway takes 1 to 2"), std::string::npos) << msg;
 }
 
 TEST(BrokerPluginLoad, FailingCreateReportsThePluginsMessage) {
@@ -330,4 +331,20 @@ TEST(SimBroker, WithoutAJournalEveryOrderIsRemembered) {
   expect_same_answer(sim, "first one", sent[0]);
   expect_same_answer(sim, "D", sent[4]);
   EXPECT_EQ(sim.query("never sent").reply.status, proto::OrderStatus::unknown);
+}
+
+TEST(SimBroker, RefusesAnOrderThatArrivesAtOrAfterItsGoodTillTime) {
+  BrokerPlugin sim(SIM_BROKER_PATH, {});
+  sim.on_quote("EURUSD", 1.0850, 1.0852, 5);
+  auto late = order("L", proto::Side::buy);
+  late.expires_ts_ns = tp::wall_ns() - 1;
+  auto r = sim.submit(late);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.reply.status, proto::OrderStatus::rejected);
+  EXPECT_TRUE(proto::is_expiry_refusal(r.reply)) << r.reply.reason;
+  EXPECT_EQ(sim.position("EURUSD"), 0.0);
+
+  auto in_time = order("T", proto::Side::buy);
+  in_time.expires_ts_ns = tp::wall_ns() + 60'000'000'000;
+  EXPECT_EQ(sim.submit(in_time).reply.status, proto::OrderStatus::filled);
 }

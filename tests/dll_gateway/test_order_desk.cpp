@@ -288,3 +288,51 @@ TEST(OrderDesk, SimBrokerJournalSeesEachIdOnceAcrossRestarts) {
   EXPECT_EQ(tp::dll_gateway::test::count_lines_with(journal, " C-1 "), 1) << journal;
   EXPECT_EQ(tp::dll_gateway::test::count_lines_with(journal, " C-crash "), 1) << journal;
 }
+
+TEST(OrderDesk, ARequestPastItsDeadlineNeverReachesTheBrokerAndEveryLaterCopyGetsTheSameRefusal) {
+  TempDir dir;
+  OrderStore store(dir.file("orders.db"));
+  CountingBroker broker;
+  tp::FakeClock clock(1'000'000'000);
+  OrderDesk desk(store, broker, clock);
+
+  auto late = order("C-late");
+  late.expires_ts_ns = 1'000'000'000;  // now == deadline: too late
+  auto r = desk.handle(late);
+  EXPECT_EQ(r.status, proto::OrderStatus::rejected);
+  EXPECT_TRUE(proto::is_expiry_refusal(r)) << r.reason;
+  EXPECT_EQ(broker.submits.count("C-late"), 0u);
+  EXPECT_EQ(desk.counters().expired, 1u);
+
+  // A retry, or a stale copy that arrives later: the stored answer, no submit.
+  desk.flush();
+  auto again = desk.handle(late);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_TRUE(proto::is_expiry_refusal(again)) << again.reason;
+  auto q = desk.handle(query("C-late"));
+  EXPECT_TRUE(proto::is_expiry_refusal(q)) << q.reason;
+  EXPECT_EQ(broker.submits.count("C-late"), 0u);
+
+  // One nanosecond before its deadline an order goes through.
+  auto in_time = order("C-in-time");
+  in_time.expires_ts_ns = 1'000'000'001;
+  EXPECT_EQ(desk.handle(in_time).status, proto::OrderStatus::filled);
+  EXPECT_EQ(broker.submits["C-in-time"], 1);
+}
+
+TEST(OrderDesk, APendingOrderTheBrokerNeverSawIsRefusedPastItsDeadline) {
+  // A crash after PENDING, then the executor's resend comes after the
+  // deadline: the broker is asked (it never saw it) and nothing is submitted.
+  TempDir dir;
+  OrderStore store(dir.file("orders.db"));
+  CountingBroker broker;
+  tp::FakeClock clock(5'000);
+  auto o = order("C-p");
+  o.expires_ts_ns = 4'000;
+  store.insert_pending(o, 1'000);
+  OrderDesk desk(store, broker, clock);
+  auto r = desk.handle(o);
+  EXPECT_TRUE(proto::is_expiry_refusal(r)) << r.reason;
+  EXPECT_EQ(broker.queries, 1);
+  EXPECT_EQ(broker.submits.count("C-p"), 0u);
+}

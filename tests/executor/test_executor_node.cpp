@@ -3,6 +3,7 @@
 // dead-letter sink (PULL). The node runs its loop on a second thread.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -314,9 +315,21 @@ TEST(ExecutorNode, ReconcilesAnIntentTheBrokerNeverSaw) {
     }
     broker.send(zmq::buffer(proto::encode_to_string(reply)));
   }
-  node.stop();  // run() finishes the start-up reconciliation before it looks
+  // A stop would abandon an answer still on its way: wait until the loop
+  // has recorded the fill (its stats file says so) before stopping.
+  const auto deadline = std::chrono::steady_clock::now() + wait_limit;
+  bool filled = false;
+  while (!filled && std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(config.run.dir + "/executor.stats.json");
+    std::stringstream stats;
+    stats << in.rdbuf();
+    filled = stats.str().find("\"fills\":1") != std::string::npos;
+    if (!filled) std::this_thread::sleep_for(10ms);
+  }
+  node.stop();
   loop.join();
 
+  EXPECT_TRUE(filled);
   EXPECT_EQ(kinds, (std::vector<std::string>{"query:C-sma.1.7.1", "request:C-sma.1.7.1"}));
   EXPECT_DOUBLE_EQ(node.positions().position("EURUSD"), -500);
   EXPECT_EQ(node.counters().fills, 1u);
@@ -403,4 +416,94 @@ TEST(ExecutorNode, BreakerTakesItsThresholdFromTheConfig) {
   const auto stats = h.node->stats_json();
   EXPECT_NE(stats.find("\"breaker\":\"open\""), std::string::npos) << stats;
   EXPECT_NE(stats.find("\"breaker_opens\":1"), std::string::npos) << stats;
+}
+
+TEST(ExecutorNode, ASignalThatFailsValidationIsAckedRejectedWhenItsSenderCanBeNamed) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+
+  // A NaN quantity: undecodable as a signal, but its id, strategy and
+  // instance read fine, so the strategy is told to stop resending.
+  auto bad = make_signal("sma.1.100.7");
+  bad.quantity = std::nan("");
+  h.push_signal(bad);
+  EXPECT_TRUE(h.wait_ack([&](const std::string& topic, const proto::SignalAck& a) {
+    return topic == "ACK.sma.1" && a.signal_id == bad.signal_id && a.status == proto::AckStatus::rejected &&
+           a.reason == "out_of_range";
+  }));
+  auto dl = h.wait_dead_letter("out_of_range");
+  ASSERT_TRUE(dl.has_value());
+  EXPECT_EQ(dl->original, proto::encode_to_string(bad));
+
+  // A signal_id longer than the client order id's room: refused and acked.
+  auto long_id = make_signal(std::string(proto::max_id_length - 1, 'x'));
+  h.push_signal(long_id);
+  EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
+    return a.signal_id == long_id.signal_id && a.status == proto::AckStatus::rejected;
+  }));
+
+  // Two frames: `bad_frames`, with both frames kept, joined by '|'.
+  h.push.send(zmq::str_buffer("first"), zmq::send_flags::sndmore);
+  h.push.send(zmq::str_buffer("second"), zmq::send_flags::none);
+  auto frames_dl = h.wait_dead_letter("bad_frames");
+  ASSERT_TRUE(frames_dl.has_value());
+  EXPECT_EQ(frames_dl->original, "first|second");
+  EXPECT_FALSE(readable(h.broker, 0ms));
+}
+
+TEST(ExecutorNode, OrderRequestCarriesTheSignalsDeadlineAndAnExpiryRefusalIsDeadLettered) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+
+  auto s = make_signal("sma.1.100.8");
+  h.push_signal(s);
+  ASSERT_TRUE(readable(h.broker, wait_limit));
+  zmq::message_t m;
+  ASSERT_TRUE(h.broker.recv(m));
+  auto req = h.decoder.decode_order_request(tp::bytes_of(m));
+  ASSERT_TRUE(req.ok());
+  EXPECT_EQ(req->expires_ts_ns, s.expires_ts_ns);
+
+  // dll_gateway refuses it: the deadline passed while it waited.
+  proto::OrderReply reply;
+  reply.client_order_id = req->client_order_id;
+  reply.status = proto::OrderStatus::rejected;
+  reply.reason = "expired: deadline passed before the broker call; never sent";
+  h.broker.send(zmq::buffer(proto::encode_to_string(reply)));
+
+  auto dl = h.wait_dead_letter("expired");
+  ASSERT_TRUE(dl.has_value());
+  auto original = h.decoder.decode_order_request(proto::as_bytes(dl->original));
+  ASSERT_TRUE(original.ok());
+  EXPECT_EQ(original->client_order_id, req->client_order_id);
+  EXPECT_TRUE(h.wait_event([&](const std::string&, const proto::OrderEvent& e) {
+    return e.client_order_id == req->client_order_id && e.status == proto::OrderStatus::rejected;
+  }));
+  h.stop();
+  EXPECT_EQ(h.node->counters().rejected.at("expired"), 1u);
+  EXPECT_DOUBLE_EQ(h.node->positions().position("EURUSD"), 0);
+}
+
+TEST(ExecutorNode, StopDoesNotWaitForAnOrderThatDllGatewayNeverAnswers) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  // Without the stop check the order would hold the loop for 4 x 10 s.
+  h.config.executor.order_timeout_ms = 10'000;
+  h.config.executor.order_retries = 3;
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+  auto s = make_signal("sma.1.100.9");
+  h.push_signal(s);
+  ASSERT_TRUE(readable(h.broker, wait_limit));  // in flight; never answered
+  const auto t0 = std::chrono::steady_clock::now();
+  h.stop();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 2s) << "stop took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                      << " ms";
+  // Left for reconciliation at the next start (never given up, never sent twice).
+  EXPECT_EQ(h.node->counters().orders_sent, 1u);
 }

@@ -48,7 +48,7 @@ TEST(Codec, EveryMessageRoundTrips) {
   expect_round_trip(sample_signal(), &proto::Decoder::decode_signal);
   expect_round_trip(proto::OrderRequest{.client_order_id = "C-x", .signal_id = "x", .instrument = "GBPUSD",
                                         .side = proto::Side::buy, .quantity = 10, .price_hint = 1.2,
-                                        .sent_ts_ns = 4},
+                                        .sent_ts_ns = 4, .expires_ts_ns = 9},
                     &proto::Decoder::decode_order_request);
   expect_round_trip(proto::OrderQuery{.client_order_id = "C-x", .sent_ts_ns = 4},
                     &proto::Decoder::decode_order_query);
@@ -87,6 +87,48 @@ TEST(Codec, ReaderIgnoresAppendedFields) {
   auto r = dec.decode_tick(proto::as_bytes(bytes));
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r.value(), t);
+}
+
+TEST(Codec, AnOrderRequestWithoutItsOptionalDeadlineHasNone) {
+  // What an executor older than the deadline field sends: 7 fields.
+  auto bytes = pack_array(std::uint8_t{4}, std::uint32_t{1}, std::string("C-x"), std::string("x"),
+                          std::string("EURUSD"), std::uint8_t{1}, 10.0, 1.2, std::int64_t{4});
+  for (auto path : {proto::DecodePath::fast, proto::DecodePath::reference}) {
+    proto::Decoder dec(path);
+    auto r = dec.decode_order_request(proto::as_bytes(bytes));
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->expires_ts_ns, 0);
+    EXPECT_EQ(r->sent_ts_ns, 4);
+  }
+  // ...and with it, plus a field from a newer writer after it.
+  auto newer = pack_array(std::uint8_t{4}, std::uint32_t{1}, std::string("C-x"), std::string("x"),
+                          std::string("EURUSD"), std::uint8_t{1}, 10.0, 1.2, std::int64_t{4}, std::int64_t{99},
+                          std::string("newer"));
+  for (auto path : {proto::DecodePath::fast, proto::DecodePath::reference}) {
+    proto::Decoder dec(path);
+    auto r = dec.decode_order_request(proto::as_bytes(newer));
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->expires_ts_ns, 99);
+  }
+}
+
+TEST(Codec, SignalSenderIsReadFromASignalThatFailsFurtherOn) {
+  proto::Decoder dec;
+  auto s = sample_signal();
+  s.confidence = 7;  // out of range
+  auto bad = proto::encode_to_string(s);
+  ASSERT_FALSE(dec.decode_signal(proto::as_bytes(bad)).ok());
+  auto who = dec.signal_sender(proto::as_bytes(bad));
+  ASSERT_TRUE(who.has_value());
+  EXPECT_EQ(who->signal_id, s.signal_id);
+  EXPECT_EQ(who->strategy, s.strategy);
+  EXPECT_EQ(who->instance, s.instance);
+
+  // Nothing to name: not a signal, garbage, or an empty id.
+  EXPECT_FALSE(dec.signal_sender(proto::as_bytes(proto::encode_to_string(sample_tick()))).has_value());
+  EXPECT_FALSE(dec.signal_sender(proto::as_bytes(std::string("\xc1"))).has_value());
+  s.signal_id.clear();
+  EXPECT_FALSE(dec.signal_sender(proto::as_bytes(proto::encode_to_string(s))).has_value());
 }
 
 TEST(Codec, AcceptsIntegersWhereFloatsAreExpected) {

@@ -26,7 +26,7 @@ EXPECTED = {
     "order_request": dict(client_order_id="C-sma_crossover.1.1700000000000.17",
                           signal_id="sma_crossover.1.1700000000000.17", instrument="GBPUSD",
                           side=2, quantity=1000.0, price_hint=1.26543,
-                          sent_ts_ns=1700000000000000100),
+                          sent_ts_ns=1700000000000000100, expires_ts_ns=1700000005000000000),
     "order_query": dict(client_order_id="C-x.0.1.2", sent_ts_ns=-1),
     "order_reply": dict(client_order_id="C-x.0.1.2", order_id="SIM-000017", status=3,
                         filled_quantity=250.5, fill_price=151.234,

@@ -21,7 +21,8 @@ const proto::TradingSignal signal{"sma_crossover.1.1700000000000.17", "sma_cross
                                   proto::Side::sell, 1000, 1.26543, 0.625, 1700000000000000000,
                                   1700000005000000000, 99, 1699999999999999000};
 const proto::OrderRequest request{"C-sma_crossover.1.1700000000000.17", "sma_crossover.1.1700000000000.17",
-                                  "GBPUSD", proto::Side::sell, 1000, 1.26543, 1700000000000000100};
+                                  "GBPUSD", proto::Side::sell, 1000, 1.26543, 1700000000000000100,
+                                  1700000005000000000};
 const proto::OrderQuery query{"C-x.0.1.2", -1};
 const proto::OrderReply reply{"C-x.0.1.2", "SIM-000017", proto::OrderStatus::partially_filled, 250.5,
                               151.234, "remainder canceled (IOC)", true, 1700000000000000200};

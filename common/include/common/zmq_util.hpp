@@ -41,8 +41,13 @@ inline std::string_view view_of(const zmq::message_t& m) noexcept {
   return {static_cast<const char*>(m.data()), m.size()};
 }
 
-// Concatenates frames for a dead letter ("topic|payload" loses nothing that
-// matters for replay: the frame sizes go in the detail).
+// A message with more frames than its reader expects keeps this many for its
+// `bad_frames` dead letter: receive with max_frames = max_kept_frames there.
+inline constexpr std::size_t max_kept_frames = 16;
+
+// Concatenates the first `count` frames (at most max_kept_frames) for a dead
+// letter, joined by '|' ("topic|payload" loses nothing that matters for
+// replay: the frame count goes in the detail).
 std::string join_frames(const std::vector<zmq::message_t>& frames, std::size_t count);
 
 }  // namespace tp

@@ -4,8 +4,11 @@
  * built without the pipeline's sources; only this header is needed.
  *
  * Versioning: a plugin returns TP_BROKER_ABI_VERSION from
- * tp_broker_abi_version(); the loader refuses any other number. Any change to
- * a struct layout or a function signature bumps the version.
+ * tp_broker_abi_version(); the loader refuses any number it does not know.
+ * Any change to a struct layout or a function signature bumps the version.
+ * Revision 2 appended tp_broker_order.expires_ts_ns; the loader still takes
+ * revision 1 plugins (they read the unchanged prefix of the struct and never
+ * see the deadline, which dll_gateway then enforces alone).
  *
  * Threading: dll_gateway calls every function of one tp_broker instance from
  * ONE thread, one call at a time. A plugin needs no locking unless it starts
@@ -30,7 +33,8 @@
 extern "C" {
 #endif
 
-#define TP_BROKER_ABI_VERSION 1
+#define TP_BROKER_ABI_VERSION 2
+#define TP_BROKER_ABI_OLDEST_VERSION 1 /* still loaded: see Versioning */
 
 /* Array sizes, including the terminating NUL (ids and instruments match the
  * wire protocol's limits: 128 and 32 characters). */
@@ -74,6 +78,13 @@ typedef struct tp_broker_order {
   double quantity;    /* > 0, finite */
   double price_hint;  /* the signal's trigger price, >= 0; market orders may ignore it */
   int64_t sent_ts_ns; /* when the executor sent it, ns since the Unix epoch */
+  /* Since revision 2. The good-till time: the order must not be placed at or
+   * after it (ns since the Unix epoch, the broker's clock); 0 = none. A plugin
+   * for a real broker passes it on as the order's expiry (e.g. FIX
+   * ExpireTime with TimeInForce GTD) and refuses the order (status REJECTED,
+   * reason "expired: ...") when the time has already passed. dll_gateway has
+   * checked it just before the call. */
+  int64_t expires_ts_ns;
 } tp_broker_order;
 
 /* The broker's answer about one order. */

@@ -9,6 +9,8 @@
 //   no row        -> insert PENDING (commit), submit, answer; the DONE row
 //                    is written by flush(), which the caller runs after
 //                    sending the answer, and every handle() runs first
+// A submit at or after the request's deadline (expires_ts_ns) is refused
+// instead (REJECTED "expired: ..."), stored DONE like any answer.
 // Every call returns a reply (never throws for store or broker trouble).
 // Borrows the store, broker and clock; one thread.
 #pragma once
@@ -31,7 +33,8 @@ struct DeskCounters {
   std::uint64_t submitted = 0;      // orders that went to the broker
   std::uint64_t fills = 0;          // FILLED or PARTIALLY_FILLED answers to a submit
   std::uint64_t partial_fills = 0;
-  std::uint64_t rejects = 0;        // REJECTED answers to a request (broker or store)
+  std::uint64_t rejects = 0;        // REJECTED answers to a request (broker, store, deadline)
+  std::uint64_t expired = 0;        // refused: the request's deadline had passed (never submitted)
   std::uint64_t broker_errors = 0;  // calls that failed: outcome unknown
   std::uint64_t store_errors = 0;
 };

@@ -14,6 +14,7 @@
 
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
+#include "common/stop.hpp"
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
@@ -67,6 +68,7 @@ class ExecutorNode {
   // stop(); writes the final stats. Returns the exit code (0).
   int run();
   void stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+  bool stopping() const noexcept { return stop_requested() || stop_.load(std::memory_order_relaxed); }
 
   const ExecutorCounters& counters() const noexcept { return counters_; }
   const PositionBook& positions() const noexcept { return book_; }
@@ -98,6 +100,7 @@ class ExecutorNode {
   void send_or_hold(OrderRecord& order);
   void reject(const proto::TradingSignal& signal, const std::string& reason, const std::string& detail,
               std::string_view payload);
+  void count_rejected(std::string_view reason);
   // Sends (Lazy Pirate); false when no answer came. The answer is applied
   // while the next order is in flight, or by settle().
   bool send_order(const OrderRecord& order);

@@ -25,15 +25,25 @@ struct OrderClientOptions {
   int backoff_ms = 10;     // pause before retry i: backoff_ms << (i-1), capped
   int max_backoff_ms = 500;
   const Security* security = nullptr;  // CURVE on tcp; none when null
+  // Polled at least every stop_check_ms while waiting; once it says true the
+  // reply in flight is awaited for at most stop_grace_ms and nothing is
+  // retried, so that SIGTERM is not held up by a frozen dll_gateway. An
+  // order left without an answer is reconciled at the next start, under the
+  // same id.
+  std::function<bool()> stopping;
 };
 
 class OrderClient {
  public:
+  static constexpr int stop_check_ms = 50;
+  static constexpr int stop_grace_ms = 250;
+
   OrderClient(zmq::context_t& ctx, std::string endpoint, OrderClientOptions options);
 
   // Sends the request and waits for the matching reply through up to
   // 1 + retries attempts. Returns nothing when no (valid, matching) answer
-  // came. Never blocks longer than the attempts' timeouts and back-offs.
+  // came or `stopping` said so. Never blocks longer than the attempts'
+  // timeouts and back-offs, nor longer than stop_grace_ms past a stop.
   // `while_in_flight`, when given, runs once after the first attempt went
   // out: work that can overlap dll_gateway's handling of this request.
   std::optional<proto::OrderReply> request(const proto::OrderRequest& req,
@@ -49,6 +59,9 @@ class OrderClient {
   std::optional<proto::OrderReply> exchange(std::string_view payload, std::string_view client_order_id, int retries,
                                             const std::function<void()>& while_in_flight = {});
   void reopen();
+  // Sleeps `ms`, in slices that look at `stopping`; false when stopped.
+  bool pause(int ms);
+  bool stopping() const { return options_.stopping && options_.stopping(); }
 
   zmq::context_t& ctx_;
   std::string endpoint_;

@@ -142,6 +142,13 @@ class Decoder {
   template <class T>
   std::optional<DecodeError> decode_into(Bytes payload, T& out);
 
+  // Who sent a signal that did not decode: its three leading fields
+  // (signal_id, strategy, instance) when the envelope is a signal's and those
+  // fields read as valid, whatever is wrong further on, so that the refusal
+  // can be acked; nothing otherwise. Only `signal_id`, `strategy` and
+  // `instance` of the result are set.
+  std::optional<TradingSignal> signal_sender(Bytes payload);
+
   // Payloads (including peek_type's) the fast path handed to the reference
   // path: in a healthy pipeline only invalid ones.
   std::uint64_t reference_decodes() const noexcept { return reference_decodes_; }

@@ -111,6 +111,10 @@ struct OrderRequest {
   double quantity = 0;
   double price_hint = 0;  // the signal's trigger price; market orders ignore it
   std::int64_t sent_ts_ns = 0;
+  // The signal's expiry: no broker may receive the order at or after it.
+  // 0 = no deadline. Optional on the wire (appended field): a request from an
+  // older executor has none.
+  std::int64_t expires_ts_ns = 0;
   bool operator==(const OrderRequest&) const = default;
 };
 
@@ -135,6 +139,14 @@ struct OrderReply {
   std::int64_t broker_ts_ns = 0;
   bool operator==(const OrderReply&) const = default;
 };
+
+// An order refused because its deadline (OrderRequest::expires_ts_ns) had
+// passed, by dll_gateway or by the broker, has status REJECTED and a reason
+// that starts with this.
+inline constexpr std::string_view expired_reason_prefix = "expired:";
+inline bool is_expiry_refusal(const OrderReply& r) noexcept {
+  return r.status == OrderStatus::rejected && r.reason.starts_with(expired_reason_prefix);
+}
 
 // executor PUB, topic "ORDER.<instrument>": every change of an order.
 struct OrderEvent {
