@@ -266,6 +266,27 @@ class DeadLetterUnderFaults(unittest.TestCase):
         # Budget: 1 MiB/s per reason plus one in 100, against 160 MB unsampled.
         self.assertLess(size, 20_000_000)
 
+    def test_kill_9_during_a_flood_then_a_restart_leaves_whole_lines(self):
+        d = self.d
+        sink = d.start("dead_letter", "dead_letter.sample_one_in=1")  # big lines: a kill may cut one
+        pusher = Pusher(d.ep["dead_letters"])
+        self.addCleanup(pusher.close)
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") >= 500, 30, "a flood at the sink")
+        sink.kill()
+        sink.wait()
+        pusher.close()
+        os.remove(os.path.join(d.run_dir, "dead_letter.stats.json"))
+        d.start("dead_letter")  # waits for its first stats: the repair is done by then
+        torn = d.stat("dead_letter", "torn_bytes_set_aside")
+        self.assertEqual(d.stop("dead_letter"), 0)
+        letters = d.letters()  # fails on any line that is not JSON
+        print(f"\nafter kill -9: {len(letters)} whole lines, {torn} torn bytes set aside")
+        self.assertGreater(len(letters), 0)
+        side = os.path.join(d.run_dir, "dead_letters.jsonl.torn")
+        self.assertEqual(os.path.exists(side), torn > 0)
+        if torn:
+            self.assertEqual(os.path.getsize(side), torn)
+
     def test_a_torn_last_line_is_set_aside_at_start(self):
         d = self.d
         path = os.path.join(d.run_dir, "dead_letters.jsonl")
