@@ -330,6 +330,11 @@ Config from_table(const toml::table& root, const std::string& origin) {
     sv.require(*field > 0, key, "> 0");
   }
   sv.require(c.supervisor.backoff_max_ms >= c.supervisor.backoff_min_ms, "backoff_max_ms", ">= backoff_min_ms");
+  sv.get("hang_timeout_ms", c.supervisor.hang_timeout_ms);
+  sv.require(c.supervisor.hang_timeout_ms == 0 ||
+                 std::int64_t{c.supervisor.hang_timeout_ms} >= 2 * std::int64_t{c.run.stats_interval_ms},
+             "hang_timeout_ms", "0 (off) or >= 2 * run.stats_interval_ms");
+  sv.get("restart_hung", c.supervisor.restart_hung);
   sv.finish();
 
   auto sec = top.sub("security");

@@ -140,6 +140,8 @@ struct SupervisorConfig {
   int flap_max_restarts = 5;       // ...mark the program FATAL
   int stop_grace_ms = 3000;        // SIGTERM, then SIGKILL after this long
   int healthy_after_ms = 5000;     // running this long resets the back-off
+  int hang_timeout_ms = 5000;      // no heartbeat (stats file) this long: HUNG; 0 = off
+  bool restart_hung = false;       // SIGKILL and restart a HUNG process
 };
 
 // CurveZMQ on tcp links. Key files hold one Z85 key on one line (made by
