@@ -420,6 +420,61 @@ TEST_F(NodeTest, AdoptsDepartedShardsJournalsResendsThemAndReportsWhatCannotBeRe
   EXPECT_THROW(StrategyNode(ctx_, cfg, 2, 3, clock_), tp::strategy::JournalLocked);
 }
 
+TEST_F(NodeTest, OwnJournalDamageIsReportedOnceAndTheJournalStaysAppendable) {
+  const auto cfg = config();
+  zmq::socket_t dead(ctx_, zmq::socket_type::pull);
+  dead.set(zmq::sockopt::linger, 0);
+  dead.set(zmq::sockopt::rcvtimeo, 100);
+  dead.bind(ep("dl"));
+  const auto path = (dir_ / "strategy-0.journal").string();
+  write_departed_journal(path, 0, 2);
+  // A garbled line (no id left in it) and a signal record torn by a crash.
+  std::string torn_hex;
+  for (unsigned char c : proto::encode_to_string(departed_signal(0, 3))) {
+    torn_hex.push_back("0123456789abcdef"[c >> 4]);
+    torn_hex.push_back("0123456789abcdef"[c & 15]);
+  }
+  const auto garbled_at = fs::file_size(path);
+  std::ofstream(path, std::ios::app) << "S 9e03??\n"
+                                     << "S " << torn_hex.substr(0, 120);
+
+  auto collect = [&](std::map<std::string, std::string>& by_reason, std::size_t want) {
+    proto::Decoder dec;
+    zmq::message_t m;
+    for (int i = 0; i < 30 && by_reason.size() < want; ++i) {
+      if (!dead.recv(m, zmq::recv_flags::none)) continue;
+      auto dl = dec.decode_dead_letter(proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
+      ASSERT_TRUE(dl.ok());
+      by_reason[dl->reason] = dl->detail;
+    }
+  };
+  {
+    StrategyNode node(ctx_, cfg, 0, 1, clock_);
+    EXPECT_EQ(node.signals_pending(), 2u);
+    std::map<std::string, std::string> got;
+    collect(got, 2);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_NE(got["journal_corrupt"].find("offset " + std::to_string(garbled_at)), std::string::npos)
+        << got["journal_corrupt"];
+    EXPECT_NE(got["journal_corrupt"].find("no signal id recoverable"), std::string::npos);
+    EXPECT_NE(got["journal_torn"].find(departed_signal(0, 3).signal_id), std::string::npos) << got["journal_torn"];
+    const auto stats = node.stats_json();
+    EXPECT_EQ(json_number(stats, "journal_corrupt"), 1);
+    EXPECT_EQ(json_number(stats, "journal_torn"), 1);
+  }
+  EXPECT_TRUE(fs::exists(path + ".torn"));
+  // Reported once: the next start finds a clean journal with the same
+  // pending signals.
+  StrategyNode again(ctx_, cfg, 0, 1, clock_);
+  EXPECT_EQ(again.signals_pending(), 2u);
+  const auto stats = again.stats_json();
+  EXPECT_EQ(json_number(stats, "journal_corrupt"), 0);
+  EXPECT_EQ(json_number(stats, "journal_torn"), 0);
+  const auto text = read_file(path);
+  EXPECT_EQ(text.find("??"), std::string::npos);
+  EXPECT_EQ(text.back(), '\n');
+}
+
 namespace {
 
 struct RunResult {
