@@ -40,7 +40,7 @@ bound derived from the configuration, restart times (kill -> new pid < 1 s,
 kill -> its first stats file < 2 s), no program exiting on its own, every
 fault kind dealt.
 
-Environment: TP_CHAOS_SECONDS (default 60: about two minutes in all),
+Environment: TP_CHAOS_SECONDS (default 90: about two minutes in all),
 TP_CHAOS_SEED (default 1), TP_CHAOS_FLOOD_FRAMES (default 3000);
 scripts/chaos runs it with --seconds/--seed. TP_CHAOS_KEEP=1 keeps the run
 directory for inspection."""
@@ -59,7 +59,7 @@ import unittest
 
 import chaoslib as cl
 
-CHAOS_S = float(os.environ.get("TP_CHAOS_SECONDS", "60"))
+CHAOS_S = float(os.environ.get("TP_CHAOS_SECONDS", "90"))
 SEED = int(os.environ.get("TP_CHAOS_SEED", "1"))
 KEEP = os.environ.get("TP_CHAOS_KEEP") == "1"
 FLOOD_FRAMES = int(os.environ.get("TP_CHAOS_FLOOD_FRAMES", "3000"))
@@ -136,7 +136,7 @@ class Sampler(threading.Thread):
         self.sv, self.run_dir = sv, run_dir
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
-        self.peak_kb = {}                         # program -> (kB, pid)
+        self.peak_kb = {}                         # program -> (kB, pid, UTC time)
         self.pids = collections.defaultdict(set)  # program -> pids seen
         self.states = collections.defaultdict(set)  # process name -> states seen
         self.du_max = (0, 0.0, ("", 0))           # (bytes, at s, largest file)
@@ -151,7 +151,7 @@ class Sampler(threading.Thread):
         with self.lock:
             self.pids[program].add(pid)
             if kb > self.peak_kb.get(program, (0, 0))[0]:
-                self.peak_kb[program] = (kb, pid)
+                self.peak_kb[program] = (kb, pid, cl.utc(time.time_ns()))
 
     def sample(self):
         try:
@@ -473,7 +473,8 @@ class ChaosTest(unittest.TestCase):
              self.scaled_with_pending["up"] + self.scaled_with_pending["down"] >= 1 and
              self.scaled_with_pending["down"] >= 1, self.scales),
             *((f"peak RSS {p} <= {RSS_BOUND_KB // 1024} MB", sampler.peak_kb.get(p, (0, 0))[0] <= RSS_BOUND_KB,
-               f"{sampler.peak_kb.get(p, (0, 0))[0] / 1024:.1f} MB (pid {sampler.peak_kb.get(p, (0, 0))[1]})")
+               "{:.1f} MB (pid {}, first seen at that peak {} UTC)".format(
+                   sampler.peak_kb.get(p, (0,))[0] / 1024, *sampler.peak_kb.get(p, (0, 0, "-"))[1:]))
               for p in PIPELINE),
             ("every program sampled", all(p in sampler.peak_kb for p in PIPELINE), sorted(sampler.peak_kb)),
             (f"run dir <= {mb(bound)}", du_max <= bound,
@@ -508,7 +509,7 @@ class ChaosTest(unittest.TestCase):
             ("exits logged by the supervisor", per({p: len(rs) for p, rs in exits.items()})),
             ("seen HUNG", ", ".join(hung_seen) if hang_watched else "(no hang watch on this tree)"),
             ("peak RSS per program (VmHWM)", ", ".join(
-                f"{p}={kb / 1024:.1f} MB" for p, (kb, _) in sorted(sampler.peak_kb.items()))),
+                f"{p}={peak[0] / 1024:.1f} MB" for p, peak in sorted(sampler.peak_kb.items()))),
             ("pids sampled per program", per({p: len(s) for p, s in sampler.pids.items()})),
             ("max run-dir size (du)", f"{mb(du_max)} at {du_at:.0f} s (bound {mb(bound)}); "
                                       f"largest file {largest[0]} {mb(largest[1])}"),
