@@ -1,6 +1,6 @@
 """The supervisor against fake programs (tests/supervisor/fake_program.py):
-restarts, targeted restarts, scaling, flapping, stopping, and that no process
-outlives the supervisor however it ends."""
+restarts, targeted restarts, scaling, flapping, stopping, a SIGSTOPped (hung)
+program, and that no process outlives the supervisor however it ends."""
 
 import json
 import os
