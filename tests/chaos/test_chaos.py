@@ -88,10 +88,10 @@ DECK = ["kill:gateway", "kill:strategy", "kill:executor", "kill:dll_gateway",
 PIPELINE = ("gateway", "strategy", "executor", "dll_gateway", "dead_letter")
 
 # Run-directory budget (see run_dir_budget).
-PER_SIGNAL_BYTES = 3 * 1024   # executor.db signal+order rows and index (~1 KB), dll_gateway.db row (~0.6 KB),
-                              # sim journal line (~0.2 KB), journal S+A records (~0.4 KB), with slack
+PER_SIGNAL_BYTES = 2 * 1024   # measured ~0.9 KB: executor.db signal+order rows (~0.4 KB), dll_gateway.db row
+                              # (~0.15 KB), sim journal line (~0.1 KB), journal S+A records (~0.25 KB)
 WAL_BYTES = 8 * 1024 * 1024   # per SQLite store: wal_autocheckpoint (1000 pages of 4 KiB) twice over
-LOGS_BYTES = 8 * 1024 * 1024  # program logs (rate-limited) and stats files
+LOGS_BYTES = 2 * 1024 * 1024  # program logs (rate-limited; ~20 KB in a CI-sized run) and stats files
 DL_LINE_MAX = (2 * 64 * 1024) * 4 // 3 + 1024   # one dead-letter line: a 128 KiB letter in base64
 
 if cl.MISSING:
