@@ -58,6 +58,7 @@ std::optional<std::uint32_t> journal_shard(std::string_view name) {
       name.substr(name.size() - suffix.size()) != suffix)
     return std::nullopt;
   const auto digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  if (digits.size() > 1 && digits[0] == '0') return std::nullopt;  // not a name this program writes
   std::uint32_t shard = 0;
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), shard);
   if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
