@@ -53,8 +53,7 @@ constexpr std::string_view order_columns =
     "fill_price, order_id, reason, causation_ts_ns, created_ns, updated_ns, expires_ns";
 
 [[noreturn]] void fail(sqlite3* db, std::string_view what) {
-  throw StoreError(std::string("executor store: ") + std::string(what) + ": " +
-                   (db ? sqlite3_errmsg(db) : "out of memory"));
+  throw StoreError(tp::sqlite::error_text(db, what));
 }
 
 std::string_view side_text(proto::Side s) { return s == proto::Side::buy ? "BUY" : "SELL"; }
@@ -145,8 +144,6 @@ std::optional<OrderState> order_state_from(std::string_view s) noexcept {
   return std::nullopt;
 }
 
-void SqliteDbCloser::operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
-
 // ---------------------------------------------------------------- Statement
 
 Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
@@ -189,11 +186,19 @@ Statement& Statement::bind(int index, std::int64_t value) {
   return *this;
 }
 
+namespace {
+// "step 'UPDATE orders SET state = ...'": which statement failed.
+std::string stepping(sqlite3_stmt* stmt) {
+  const char* sql = sqlite3_sql(stmt);
+  return "step '" + std::string(sql ? std::string_view(sql).substr(0, 48) : std::string_view()) + "'";
+}
+}  // namespace
+
 bool Statement::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  fail(db_, "step");
+  fail(db_, stepping(stmt_));
 }
 
 bool Statement::run() {
@@ -206,7 +211,7 @@ bool Statement::run() {
     sqlite3_reset(stmt_);
     return false;
   }
-  fail(db_, "step");
+  fail(db_, stepping(stmt_));
 }
 
 std::string Statement::column_text(int i) const {
@@ -225,20 +230,14 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
   }
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
-  db_.reset(raw);  // owned even when the open failed
-  if (rc != SQLITE_OK) fail(raw, "open " + path);
-  sqlite3_busy_timeout(raw, 2000);
   // One writer, and nobody reads the file while the executor runs (tests and
-  // tools read it after it exits): exclusive locking keeps the WAL index in
-  // heap memory instead of a -shm file, saving the shared-memory locking on
-  // every transaction. Set before the first WAL access, so that no
-  // shared-memory index is ever created.
-  exec("PRAGMA locking_mode=EXCLUSIVE");
-  exec("PRAGMA journal_mode=WAL");
-  exec("PRAGMA synchronous=NORMAL");
+  // tools read it after it exits): open_store holds it exclusively.
+  try {
+    db_ = tp::sqlite::open_store(path, 2000);
+  } catch (const tp::sqlite::StoreFileError& e) {
+    throw StoreError(e.what());
+  }
+  sqlite3* raw = db_.get();
   exec(schema);
   migrate();
 
@@ -298,11 +297,10 @@ void ExecutorStore::migrate() {
 }
 
 void ExecutorStore::exec(std::string_view sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_.get(), std::string(sql).c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    throw StoreError("executor store: " + msg);
+  try {
+    tp::sqlite::exec(db_.get(), sql);
+  } catch (const tp::sqlite::StoreFileError& e) {
+    throw StoreError(e.what());
   }
 }
 

@@ -9,8 +9,9 @@
 // fsync per commit; the failure model here is process crashes, so NORMAL.
 //
 // Every statement used per message is prepared once and reused. SQLite
-// failures throw StoreError: the executor cannot keep its promises without
-// its store, so it stops and is restarted.
+// failures throw StoreError naming the file ("executor.db (/path): step:
+// ..."): the executor cannot keep its promises without its store, so it
+// stops and is restarted. Opening refuses a damaged file (common/sqlite_store.hpp).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/sqlite_store.hpp"
 #include "executor/position_book.hpp"
 #include "proto/messages.hpp"
 
@@ -69,10 +71,7 @@ struct OrderRecord {
 };
 
 // Owns one sqlite3* and closes it.
-struct SqliteDbCloser {
-  void operator()(sqlite3* db) const noexcept;
-};
-using SqliteDb = std::unique_ptr<sqlite3, SqliteDbCloser>;
+using SqliteDb = tp::sqlite::Connection;
 
 // Owns one prepared statement; reset before each use, finalized on destruction.
 class Statement {
@@ -105,8 +104,10 @@ class ExecutorStore {
  public:
   static constexpr std::int64_t retention_ns = 7LL * 24 * 3600 * 1'000'000'000;
 
-  // Opens (creating when needed) the database at `path`, sets WAL/NORMAL,
-  // creates the tables, and prunes signals and finished orders older than
+  // Opens (creating when needed) the database at `path`, refusing it when
+  // its write-ahead log would drop committed transactions or it fails
+  // quick_check (StoreError naming the file), sets WAL/NORMAL, creates the
+  // tables, and prunes signals and finished orders older than
   // retention_ns before `now_ns` (finished orders' fills are first folded
   // into a per-instrument snapshot so that positions stay whole).
   ExecutorStore(const std::string& path, std::int64_t now_ns);
