@@ -1,6 +1,7 @@
 // Minimal RAII over the SQLite C API for OrderStore: a connection and
 // prepared statements that are reset after every use. Failures throw
-// StoreError with SQLite's message. One thread per connection.
+// StoreError with SQLite's message, naming the file ("dll_gateway.db
+// (/path): step: ..."). One thread per connection.
 #pragma once
 
 #include <cstdint>
@@ -10,38 +11,37 @@
 
 #include <sqlite3.h>
 
+#include "common/sqlite_store.hpp"
 #include "dll_gateway/order_store.hpp"
 
 namespace tp::dll_gateway::sqlite {
 
-struct DbCloser {
-  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
-};
 struct StmtFinalizer {
   void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
 };
 
+// Runs `f`, turning the shared helper's errors into this store's StoreError.
+template <class F>
+decltype(auto) translated(F&& f) {
+  try {
+    return f();
+  } catch (const tp::sqlite::StoreFileError& e) {
+    throw StoreError(e.what());
+  }
+}
+
 class Db {
  public:
-  explicit Db(const std::string& path) {
-    sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
-    db_.reset(raw);  // sqlite3_open_v2 hands out a handle even on failure
-    if (rc != SQLITE_OK)
-      throw StoreError("cannot open " + path + ": " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
-  }
+  // Refuses a damaged file (see tp::sqlite::open_store), WAL, NORMAL.
+  Db(const std::string& path, int busy_timeout_ms)
+      : db_(translated([&] { return tp::sqlite::open_store(path, busy_timeout_ms); })) {}
   void exec(const char* sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string msg = err ? err : sqlite3_errmsg(db_.get());
-      sqlite3_free(err);
-      throw StoreError(msg);
-    }
+    translated([&] { tp::sqlite::exec(db_.get(), sql); });
   }
   sqlite3* get() const noexcept { return db_.get(); }
 
  private:
-  std::unique_ptr<sqlite3, DbCloser> db_;
+  tp::sqlite::Connection db_;
 };
 
 class Statement {
@@ -49,7 +49,7 @@ class Statement {
   Statement(const Db& db, const char* sql) : db_(db.get()) {
     sqlite3_stmt* raw = nullptr;
     if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK)
-      throw StoreError(std::string("prepare: ") + sqlite3_errmsg(db_));
+      throw StoreError(tp::sqlite::error_text(db_, "prepare"));
     stmt_.reset(raw);
   }
 
@@ -74,7 +74,7 @@ class Statement {
       int rc = sqlite3_step(s_.stmt_.get());
       if (rc == SQLITE_ROW) return true;
       if (rc == SQLITE_DONE) return false;
-      throw StoreError(sqlite3_errmsg(s_.db_));
+      throw StoreError(tp::sqlite::error_text(s_.db_, "step"));
     }
     std::string text(int col) const {
       auto* p = sqlite3_column_text(s_.stmt_.get(), col);
@@ -87,7 +87,7 @@ class Statement {
 
    private:
     Use& check(int rc) {
-      if (rc != SQLITE_OK) throw StoreError(std::string("bind: ") + sqlite3_errmsg(s_.db_));
+      if (rc != SQLITE_OK) throw StoreError(tp::sqlite::error_text(s_.db_, "bind"));
       return *this;
     }
     Statement& s_;

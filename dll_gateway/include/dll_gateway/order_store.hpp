@@ -11,8 +11,8 @@
 // locking_mode=EXCLUSIVE: no per-transaction locking, and no other process can
 // open the database while dll_gateway runs (inspect it after it stops).
 //
-// Methods throw StoreError on SQLite failures (disk full, I/O error); the
-// caller decides what that means for the order. One thread.
+// Methods throw StoreError on SQLite failures (disk full, I/O error), naming
+// the file; the caller decides what that means for the order. One thread.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +40,9 @@ struct StoredOrder {
 
 class OrderStore {
  public:
-  // Opens or creates the database at `path`. Throws StoreError naming it.
+  // Opens or creates the database at `path`. Throws StoreError naming it,
+  // also when the file is damaged: a write-ahead log that would drop
+  // committed rows, or a failed quick_check (common/sqlite_store.hpp).
   explicit OrderStore(const std::string& path);
   ~OrderStore();
   OrderStore(const OrderStore&) = delete;
