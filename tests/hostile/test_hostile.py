@@ -101,6 +101,9 @@ def build_message(spec, state):
         values.append(v)
     if spec.get("drop"):
         values = values[:-spec["drop"]]
+    else:
+        # Optional appended fields belong to the message: extras come after them.
+        values += [fields.get(f, default) for f, default in tp_proto.OPTIONAL.get(name, ())]
     payload = msgpack.packb([spec.get("type", tid), spec.get("version", tp_proto.SCHEMA_VERSION),
                              *values, *spec.get("extra", [])], use_bin_type=True)
     if spec.get("cut"):
