@@ -28,6 +28,8 @@ MESSAGES = {
                         "reason", "created_ts_ns", "event_ts_ns", "causation_ts_ns"]),
     8: ("signal_ack", ["signal_id", "status", "reason", "ts_ns"]),
     9: ("dead_letter", ["source", "reason", "detail", "ts_ns", "original"]),
+    10: ("position_query", ["instrument", "sent_ts_ns"]),
+    11: ("position_reply", ["instrument", "known", "quantity", "reason", "ts_ns"]),
 }
 TYPE_IDS = {name: tid for tid, (name, _) in MESSAGES.items()}
 # Optional fields appended after the required ones, with their defaults, in

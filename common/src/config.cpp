@@ -297,6 +297,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
   ex.require(c.executor.breaker_failures >= 1, "breaker_failures", ">= 1");
   ex.get("breaker_cooling_ms", c.executor.breaker_cooling_ms);
   ex.require(c.executor.breaker_cooling_ms >= 0, "breaker_cooling_ms", ">= 0");
+  ex.get("adopt_broker_positions", c.executor.adopt_broker_positions);
   ex.get("db_path", c.executor.db_path);
   ex.finish();
 

@@ -93,45 +93,69 @@ ConnectionCounters DllGatewayNode::connections() const noexcept {
 bool DllGatewayNode::handle_request() {
   std::size_t total = 0;
   if (!recv_message(rep_, frames_, max_kept_frames, total)) return false;
-  proto::OrderReply reply;
+  std::string_view payload;
   try {
     if (total != 1) {
-      reply = refuse("bad_frames", "expected 1 frame, got " + std::to_string(total), join_frames(frames_, total));
+      payload = encoder_.encode(
+          refuse("bad_frames", "expected 1 frame, got " + std::to_string(total), join_frames(frames_, total)));
     } else {
-      reply = answer(frames_[0]);
+      payload = answer(frames_[0]);
     }
   } catch (const std::exception& e) {
     // Whatever went wrong with this one request, the REP socket must answer.
-    reply = refuse("internal_error", e.what(), frames_.empty() ? std::string_view() : view_of(frames_[0]));
+    payload = encoder_.encode(
+        refuse("internal_error", e.what(), frames_.empty() ? std::string_view() : view_of(frames_[0])));
   }
-  auto payload = encoder_.encode(reply);
   if (!rep_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait))
     ++counters_.reply_send_failures;
   desk_.flush();  // the DONE row is written while the answer travels
   return true;
 }
 
-proto::OrderReply DllGatewayNode::answer(const zmq::message_t& frame) {
+std::string_view DllGatewayNode::answer(const zmq::message_t& frame) {
   auto payload = bytes_of(frame);
+  auto refused = [&](const proto::DecodeError& e) {
+    return encoder_.encode(refuse(proto::to_string(e.code), e.detail, view_of(frame)));
+  };
   auto type = decoder_.peek_type(payload);
-  if (!type) return refuse(proto::to_string(type.error().code), type.error().detail, view_of(frame));
+  if (!type) return refused(type.error());
   switch (type.value()) {
     case proto::MsgType::order_request: {
       auto order = decoder_.decode_order_request(payload);
-      if (!order) return refuse(proto::to_string(order.error().code), order.error().detail, view_of(frame));
-      if (auto refused = refuse_order(order.value(), view_of(frame))) return std::move(*refused);
-      return desk_.handle(order.value());
+      if (!order) return refused(order.error());
+      if (auto refusal = refuse_order(order.value(), view_of(frame))) return encoder_.encode(*refusal);
+      return encoder_.encode(desk_.handle(order.value()));
     }
     case proto::MsgType::order_query: {
       auto query = decoder_.decode_order_query(payload);
-      if (!query) return refuse(proto::to_string(query.error().code), query.error().detail, view_of(frame));
-      return desk_.handle(query.value());
+      if (!query) return refused(query.error());
+      return encoder_.encode(desk_.handle(query.value()));
+    }
+    case proto::MsgType::position_query: {
+      auto query = decoder_.decode_position_query(payload);
+      if (!query) return refused(query.error());
+      return encoder_.encode(position_of(query.value()));
     }
     default:
-      return refuse(proto::to_string(proto::ErrorCode::wrong_message),
-                    "expected OrderRequest or OrderQuery, got " + std::string(proto::to_string(type.value())),
-                    view_of(frame));
+      return encoder_.encode(refuse(
+          proto::to_string(proto::ErrorCode::wrong_message),
+          "expected OrderRequest, OrderQuery or PositionQuery, got " + std::string(proto::to_string(type.value())),
+          view_of(frame)));
   }
+}
+
+proto::PositionReply DllGatewayNode::position_of(const proto::PositionQuery& query) {
+  ++counters_.position_queries;
+  proto::PositionReply r;
+  r.instrument = query.instrument;
+  r.ts_ns = clock_.now_ns();
+  if (auto q = plugin_.position(query.instrument)) {
+    r.known = true;
+    r.quantity = *q;
+  } else {
+    r.reason = "the broker plugin could not tell";
+  }
+  return r;
 }
 
 proto::OrderReply DllGatewayNode::refuse(std::string_view reason, const std::string& detail,
@@ -214,6 +238,7 @@ std::string DllGatewayNode::stats_json() const {
       .add("bad_ticks", counters_.bad_ticks)
       .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
       .add("refused_orders", counters_.refused_orders)
+      .add("position_queries", counters_.position_queries)
       .add("dead_letters_dropped", dead_letters_.dropped())
       .add("dead_letters_by_reason", by_reason)
       .add("connections_dropped", connections().dropped)

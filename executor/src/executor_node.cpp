@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <set>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -60,6 +61,17 @@ constexpr std::int64_t max_poll_ms = 100;
 
 }  // namespace
 
+std::string_view to_string(ExecutorNode::PositionCheck c) noexcept {
+  switch (c) {
+    case ExecutorNode::PositionCheck::pending: return "pending";
+    case ExecutorNode::PositionCheck::matched: return "matched";
+    case ExecutorNode::PositionCheck::mismatch: return "mismatch";
+    case ExecutorNode::PositionCheck::adopted: return "adopted";
+    case ExecutorNode::PositionCheck::unavailable: return "unavailable";
+  }
+  return "?";
+}
+
 CrashPoint crash_point_from_env() {
   const char* v = std::getenv("TP_CRASH_POINT");
   if (v == nullptr) return CrashPoint::none;
@@ -84,7 +96,8 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
               OrderClientOptions{.timeout_ms = std::max(1, config.executor.order_timeout_ms),
                                  .retries = std::max(0, config.executor.order_retries),
                                  .security = &security,
-                                 .stopping = [this] { return stopping(); }}),
+                                 .stopping = [this] { return stopping(); },
+                                 .while_waiting = [this] { heartbeat(); }}),
       dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock, security),
       breaker_(BreakerOptions{.failure_threshold = config.executor.breaker_failures,
                               .cooling_ns = std::int64_t{config.executor.breaker_cooling_ms} * ns_per_ms},
@@ -98,17 +111,18 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
 int ExecutorNode::run() {
   // Stats first: they tell the supervisor this process is up even when the
   // start-up reconcile waits on an absent dll_gateway.
+  stats_every_ns_ = std::int64_t{std::max(1, config_.run.stats_interval_ms)} * ns_per_ms;
   write_stats();
+  next_stats_ns_ = monotonic_ns() + stats_every_ns_;
   reconcile();
   settle();
-  const std::int64_t stats_every = std::int64_t{std::max(1, config_.run.stats_interval_ms)} * ns_per_ms;
-  std::int64_t next_stats = monotonic_ns() + stats_every;
   std::int64_t next_reconcile = monotonic_ns() + reconcile_interval_ns;
   write_stats();
+  next_stats_ns_ = monotonic_ns() + stats_every_ns_;
 
   while (!stopping()) {
     const std::int64_t now = monotonic_ns();
-    const std::int64_t until_timer = std::min(next_stats, next_reconcile) - now;
+    const std::int64_t until_timer = std::min(next_stats_ns_, next_reconcile) - now;
     const std::int64_t timeout_ms = std::clamp<std::int64_t>((until_timer + ns_per_ms - 1) / ns_per_ms, 0, max_poll_ms);
     zmq::pollitem_t item{signals_.handle(), 0, ZMQ_POLLIN, 0};
     try {
@@ -125,10 +139,7 @@ int ExecutorNode::run() {
       settle();
       next_reconcile = monotonic_ns() + reconcile_interval_ns;
     }
-    if (after >= next_stats) {
-      write_stats();
-      next_stats = after + stats_every;
-    }
+    heartbeat();
   }
   settle();  // an answer that came is recorded, not left to reconciliation
   write_stats();
@@ -231,6 +242,10 @@ void ExecutorNode::decide_slot(Slot& slot) {
 
   const bool seen = store_.find_signal(signal.signal_id).has_value();
   auto decision = decide(signal, seen, config_, worst, clock_);
+  if (decision.verdict == Verdict::accept && position_check_ == PositionCheck::mismatch) {
+    decision = {Verdict::reject, "position_mismatch",
+                "the executor's positions differ from the broker's (see position_mismatches in executor.stats.json)"};
+  }
   slot.verdict = decision.verdict;
   const auto now = clock_.now_ns();
   if (decision.verdict == Verdict::reject) {
@@ -451,6 +466,48 @@ void ExecutorNode::reconcile() {
     }
   }
   if (held_ > 0) release_held();
+  settle();
+  if (position_check_ == PositionCheck::pending && held_ == 0 && store_.open_orders().empty()) check_positions();
+}
+
+void ExecutorNode::check_positions() {
+  std::set<std::string, std::less<>> instruments;
+  for (const auto& i : config_.instruments) instruments.insert(i.symbol);
+  for (const auto& [sym, p] : book_.all()) instruments.insert(sym);
+  std::map<std::string, Mismatch, std::less<>> mismatches;
+  for (const auto& sym : instruments) {
+    auto reply = orders_.position(proto::PositionQuery{sym, clock_.now_ns()});
+    broker_answered(reply.has_value());
+    if (!reply) return;  // dll_gateway is away: the next pass asks again
+    if (!reply->known) {
+      position_check_ = PositionCheck::unavailable;
+      spdlog::warn("positions not checked: the broker could not tell its {} position ({})", sym, reply->reason);
+      return;
+    }
+    if (!same_position(book_.position(sym), reply->quantity)) {
+      mismatches.emplace(sym, Mismatch{book_.position(sym), reply->quantity});
+    }
+  }
+  if (mismatches.empty()) {
+    position_check_ = PositionCheck::matched;
+    spdlog::info("positions agree with the broker's ({} instruments)", instruments.size());
+    return;
+  }
+  for (const auto& [sym, m] : mismatches) {
+    spdlog::critical("POSITION MISMATCH {}: executor {} vs broker {} (difference {})", sym, m.executor, m.broker,
+                     m.broker - m.executor);
+  }
+  if (config_.executor.adopt_broker_positions) {
+    for (const auto& [sym, m] : mismatches) book_.adopt(sym, m.broker);
+    position_check_ = PositionCheck::adopted;
+    spdlog::warn("adopted the broker's figures for {} instrument(s) (executor.adopt_broker_positions = true)",
+                 mismatches.size());
+  } else {
+    position_check_ = PositionCheck::mismatch;
+    spdlog::critical("new signals are refused (position_mismatch) until the books are reconciled by hand and the "
+                     "executor restarted, or executor.adopt_broker_positions = true takes the broker's figures");
+  }
+  position_mismatches_ = std::move(mismatches);
 }
 
 bool ExecutorNode::release_held() {
@@ -536,6 +593,11 @@ std::string ExecutorNode::stats_json() {
   JsonObject latency;
   latency.add("p50", us(0.50)).add("p99", us(0.99)).add("p999", us(0.999)).add("count", tick_to_fill_.count());
 
+  JsonObject mismatches;
+  for (const auto& [sym, m] : position_mismatches_) {
+    mismatches.add(sym, JsonObject().add("executor", m.executor).add("broker", m.broker));
+  }
+
   JsonObject o;
   o.add("program", "executor")
       .add("pid", static_cast<std::int64_t>(::getpid()))
@@ -563,8 +625,18 @@ std::string ExecutorNode::stats_json() {
       .add("breaker", to_string(breaker_.state()))
       .add("breaker_opens", breaker_.opens())
       .add("broker_alive", broker_alive_)
-      .add("liveness_probes", counters_.liveness_probes);
+      .add("liveness_probes", counters_.liveness_probes)
+      .add("position_check", to_string(position_check_))
+      .add("trading_halted", position_check_ == PositionCheck::mismatch)
+      .add("position_mismatches", mismatches);
   return o.str();
+}
+
+void ExecutorNode::heartbeat() {
+  const std::int64_t now = monotonic_ns();
+  if (now < next_stats_ns_) return;
+  write_stats();
+  next_stats_ns_ = now + stats_every_ns_;
 }
 
 void ExecutorNode::write_stats() {

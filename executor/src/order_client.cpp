@@ -24,6 +24,7 @@ bool OrderClient::pause(int ms) {
   const std::int64_t until = monotonic_ns() + std::int64_t{ms} * ns_per_ms;
   for (;;) {
     if (stopping()) return false;
+    if (options_.while_waiting) options_.while_waiting();
     const std::int64_t left_ms = (until - monotonic_ns()) / ns_per_ms;
     if (left_ms <= 0) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min<std::int64_t>(left_ms, stop_check_ms)));
@@ -43,24 +44,49 @@ void OrderClient::reopen() {
 std::optional<proto::OrderReply> OrderClient::request(const proto::OrderRequest& req,
                                                      const std::function<void()>& while_in_flight) {
   payload_.assign(encoder_.encode(req));
-  return exchange(payload_, req.client_order_id, options_.retries, while_in_flight);
+  return order_exchange(req.client_order_id, options_.retries, while_in_flight);
 }
 
 std::optional<proto::OrderReply> OrderClient::query(const proto::OrderQuery& q, int retries) {
   payload_.assign(encoder_.encode(q));
-  return exchange(payload_, q.client_order_id, retries < 0 ? options_.retries : retries);
+  return order_exchange(q.client_order_id, retries < 0 ? options_.retries : retries);
 }
 
-std::optional<proto::OrderReply> OrderClient::exchange(std::string_view payload, std::string_view client_order_id,
-                                                      int retries, const std::function<void()>& while_in_flight) {
+std::optional<proto::PositionReply> OrderClient::position(const proto::PositionQuery& q) {
+  payload_.assign(encoder_.encode(q));
+  std::optional<proto::PositionReply> answer;
+  exchange(options_.retries, [&](proto::Bytes bytes) {
+    auto decoded = decoder_.decode_position_reply(bytes);
+    if (!decoded || decoded->instrument != q.instrument) return false;
+    answer = std::move(decoded).value();
+    return true;
+  });
+  return answer;
+}
+
+std::optional<proto::OrderReply> OrderClient::order_exchange(std::string_view client_order_id, int retries,
+                                                            const std::function<void()>& while_in_flight) {
+  std::optional<proto::OrderReply> answer;
+  exchange(retries, [&](proto::Bytes bytes) {
+    auto decoded = decoder_.decode_order_reply(bytes);
+    if (!decoded || decoded->client_order_id != client_order_id) return false;
+    answer = std::move(decoded).value();
+    return true;
+  }, while_in_flight);
+  return answer;
+}
+
+bool OrderClient::exchange(int retries, const std::function<bool(proto::Bytes)>& take,
+                           const std::function<void()>& while_in_flight) {
+  const std::string_view payload = payload_;
   const int attempts = 1 + std::max(0, retries);
   for (int attempt = 0; attempt < attempts; ++attempt) {
-    if (stopping()) return std::nullopt;
+    if (stopping()) return false;
     if (attempt > 0) {
       ++retries_;
       const int shift = std::min(attempt - 1, 16);
       const int pause_ms = std::min(options_.max_backoff_ms, options_.backoff_ms << shift);
-      if (!pause(pause_ms)) return std::nullopt;
+      if (!pause(pause_ms)) return false;
     }
     // dontwait: a REQ with no connected peer would otherwise block here.
     auto sent = socket_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
@@ -68,7 +94,7 @@ std::optional<proto::OrderReply> OrderClient::exchange(std::string_view payload,
     if (!sent) {
       // Nothing went out; wait out this attempt's time so a missing
       // dll_gateway is not hammered, then try again on a fresh socket.
-      if (!pause(options_.timeout_ms)) return std::nullopt;
+      if (!pause(options_.timeout_ms)) return false;
       reopen();
       continue;
     }
@@ -86,6 +112,7 @@ std::optional<proto::OrderReply> OrderClient::exchange(std::string_view payload,
       }
       const std::int64_t left_ms = (deadline - monotonic_ns() + ns_per_ms - 1) / ns_per_ms;
       if (left_ms <= 0) break;
+      if (options_.while_waiting) options_.while_waiting();
       zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
       try {
         zmq::poll(&item, 1, std::chrono::milliseconds(std::min<std::int64_t>(left_ms, stop_check_ms)));
@@ -97,7 +124,7 @@ std::optional<proto::OrderReply> OrderClient::exchange(std::string_view payload,
     }
     if (!answered) {
       reopen();
-      if (stop_seen) return std::nullopt;  // no retry once stopping
+      if (stop_seen) return false;  // no retry once stopping
       continue;
     }
 
@@ -115,15 +142,14 @@ std::optional<proto::OrderReply> OrderClient::exchange(std::string_view payload,
       reopen();
       continue;
     }
-    auto decoded = decoder_.decode_order_reply(bytes_of(reply));
-    if (!decoded || decoded->client_order_id != client_order_id) {
+    if (!take(bytes_of(reply))) {
       ++bad_replies_;
       reopen();
       continue;
     }
-    return std::move(decoded).value();
+    return true;
   }
-  return std::nullopt;
+  return false;
 }
 
 }  // namespace tp::executor

@@ -42,6 +42,17 @@ void PositionBook::restore(std::string_view instrument, const Position& p) {
   positions_.insert_or_assign(std::string(instrument), p);
 }
 
+void PositionBook::adopt(std::string_view instrument, double position) {
+  auto it = positions_.find(instrument);
+  if (it == positions_.end()) it = positions_.emplace(std::string(instrument), Position{}).first;
+  it->second.position = position;
+  if (position == 0) it->second.avg_price = 0;
+}
+
+bool same_position(double a, double b) noexcept {
+  return std::abs(a - b) <= 1e-9 * std::max({1.0, std::abs(a), std::abs(b)});
+}
+
 double PositionBook::position(std::string_view instrument) const {
   auto it = positions_.find(instrument);
   return it == positions_.end() ? 0.0 : it->second.position;

@@ -242,7 +242,7 @@ class ByteReader {
     const auto v = u64_("version");
     if (!ok_ || v != schema_version) return false;
     if (type == 0) {
-      if (t < 1 || t > 9) return false;
+      if (t < 1 || t > max_msg_type) return false;
       if (type_out) *type_out = static_cast<MsgType>(t);
     } else if (t != type) {
       return false;
@@ -567,6 +567,31 @@ void write(P& p, const DeadLetter& m) {
 }
 constexpr std::uint32_t field_count(const DeadLetter*) { return 5; }
 
+template <class R>
+void read(R& r, PositionQuery& m) {
+  r.str(m.instrument, "instrument", max_instrument_length);
+  m.sent_ts_ns = r.i64("sent_ts_ns");
+}
+template <class P>
+void write(P& p, const PositionQuery& m) {
+  p.pack(m.instrument).pack(m.sent_ts_ns);
+}
+constexpr std::uint32_t field_count(const PositionQuery*) { return 2; }
+
+template <class R>
+void read(R& r, PositionReply& m) {
+  r.str(m.instrument, "instrument", max_instrument_length);
+  m.known = r.boolean("known");
+  m.quantity = r.f64("quantity");
+  r.str(m.reason, "reason", max_text_length);
+  m.ts_ns = r.i64("ts_ns");
+}
+template <class P>
+void write(P& p, const PositionReply& m) {
+  p.pack(m.instrument).pack(m.known).pack(m.quantity).pack(m.reason).pack(m.ts_ns);
+}
+constexpr std::uint32_t field_count(const PositionReply*) { return 5; }
+
 // Most messages have no optional fields: a reader needs all of them.
 template <class T>
 constexpr std::uint32_t required_field_count(const T* m) {
@@ -691,6 +716,16 @@ std::optional<DecodeError> validate(const SignalAck& a) {
   return check_id(a.signal_id, "signal_id");
 }
 
+std::optional<DecodeError> validate(const PositionQuery& q) {
+  return check_instrument(q.instrument);
+}
+
+std::optional<DecodeError> validate(const PositionReply& r) {
+  if (auto e = check_instrument(r.instrument)) return e;
+  if (!std::isfinite(r.quantity)) return out_of_range("quantity must be finite");
+  return std::nullopt;
+}
+
 std::optional<DecodeError> validate(const DeadLetter& d) {
   if (auto e = check_id(d.source, "source")) return e;
   return check_id(d.reason, "reason");
@@ -705,6 +740,8 @@ std::string_view Encoder::encode(const OrderReply& m) { return encode_into(buf_,
 std::string_view Encoder::encode(const OrderEvent& m) { return encode_into(buf_, m); }
 std::string_view Encoder::encode(const SignalAck& m) { return encode_into(buf_, m); }
 std::string_view Encoder::encode(const DeadLetter& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const PositionQuery& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const PositionReply& m) { return encode_into(buf_, m); }
 
 namespace {
 
@@ -737,7 +774,7 @@ std::pair<const msgpack::object*, std::size_t> open_envelope(msgpack::zone& zone
   FieldReader head(arr.ptr, 2);
   auto raw_type = head.u64("type");
   auto version = head.u64("version");
-  if (raw_type < 1 || raw_type > 9) fail(ErrorCode::unknown_type, "type " + std::to_string(raw_type));
+  if (raw_type < 1 || raw_type > max_msg_type) fail(ErrorCode::unknown_type, "type " + std::to_string(raw_type));
   auto type = static_cast<MsgType>(raw_type);
   if (version != schema_version)
     fail(ErrorCode::unknown_version, "version " + std::to_string(version) + ", this reader knows " +
@@ -800,6 +837,8 @@ template std::optional<DecodeError> Decoder::decode_into(Bytes, OrderReply&);
 template std::optional<DecodeError> Decoder::decode_into(Bytes, OrderEvent&);
 template std::optional<DecodeError> Decoder::decode_into(Bytes, SignalAck&);
 template std::optional<DecodeError> Decoder::decode_into(Bytes, DeadLetter&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, PositionQuery&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, PositionReply&);
 
 template <class T>
 Result<T> Decoder::decode(Bytes payload) {
@@ -854,5 +893,7 @@ Result<OrderReply> Decoder::decode_order_reply(Bytes b) { return decode<OrderRep
 Result<OrderEvent> Decoder::decode_order_event(Bytes b) { return decode<OrderEvent>(b); }
 Result<SignalAck> Decoder::decode_signal_ack(Bytes b) { return decode<SignalAck>(b); }
 Result<DeadLetter> Decoder::decode_dead_letter(Bytes b) { return decode<DeadLetter>(b); }
+Result<PositionQuery> Decoder::decode_position_query(Bytes b) { return decode<PositionQuery>(b); }
+Result<PositionReply> Decoder::decode_position_reply(Bytes b) { return decode<PositionReply>(b); }
 
 }  // namespace proto

@@ -13,6 +13,8 @@ std::string_view to_string(MsgType t) noexcept {
     case MsgType::order_event: return "order_event";
     case MsgType::signal_ack: return "signal_ack";
     case MsgType::dead_letter: return "dead_letter";
+    case MsgType::position_query: return "position_query";
+    case MsgType::position_reply: return "position_reply";
   }
   return "?";
 }

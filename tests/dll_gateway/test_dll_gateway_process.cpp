@@ -198,10 +198,35 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
   EXPECT_EQ(second.status, proto::OrderStatus::filled) << second.reason;
   EXPECT_DOUBLE_EQ(second.fill_price, 1.0850);
 
+  // The broker's position, as the executor asks for it at start: 1000 bought, 1000 sold.
+  auto pos_raw = call(proto::encode_to_string(proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = 1}));
+  ASSERT_TRUE(pos_raw) << "no reply to a position query";
+  auto pos = decoder.decode_position_reply(proto::as_bytes(*pos_raw));
+  ASSERT_TRUE(pos.ok()) << pos.error().message();
+  EXPECT_TRUE(pos->known);
+  EXPECT_EQ(pos->instrument, "EURUSD");
+  EXPECT_DOUBLE_EQ(pos->quantity, 0);
+
+  // An order past its deadline is refused before the broker sees it.
+  proto::OrderRequest late;
+  late.client_order_id = "C-late";
+  late.signal_id = "late";
+  late.instrument = "EURUSD";
+  late.quantity = 1000;
+  late.price_hint = 1.085;
+  late.expires_ts_ns = 1;
+  auto late_raw = call(proto::encode_to_string(late));
+  ASSERT_TRUE(late_raw);
+  auto late_reply = decoder.decode_order_reply(proto::as_bytes(*late_raw));
+  ASSERT_TRUE(late_reply.ok());
+  EXPECT_TRUE(proto::is_expiry_refusal(late_reply.value())) << late_reply->reason;
+
   gw.terminate();
   ASSERT_EQ(gw.wait_exit(5000ms), std::optional<int>(0));
   auto stats = read_text(dir.file("dll_gateway.stats.json"));
-  EXPECT_NE(stats.find("\"orders_received\":3"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"orders_received\":4"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"expired\":1"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"position_queries\":1"), std::string::npos) << stats;
   EXPECT_NE(stats.find("\"duplicates\":1"), std::string::npos) << stats;
   EXPECT_NE(stats.find("\"fills\":2"), std::string::npos) << stats;
   EXPECT_NE(stats.find("\"dead_letters\":1"), std::string::npos) << stats;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -69,6 +70,24 @@ struct Harness {
     sub.set(zmq::sockopt::subscribe, "ORDER.");
     sub.set(zmq::sockopt::subscribe, "ACK.");
     loop = std::thread([this] { node->run(); });
+    if (check_positions) answer_position_check();
+  }
+
+  // At start the node asks dll_gateway for each configured instrument's
+  // position; the fake broker holds none, like the node's empty book.
+  void answer_position_check() {
+    for (std::size_t i = 0; i < config.instruments.size(); ++i) {
+      ASSERT_TRUE(readable(broker, wait_limit)) << "position query " << i;
+      zmq::message_t m;
+      ASSERT_TRUE(broker.recv(m));
+      auto q = decoder.decode_position_query(tp::bytes_of(m));
+      ASSERT_TRUE(q.ok()) << q.error().message();
+      proto::PositionReply reply;
+      reply.instrument = q->instrument;
+      reply.known = true;
+      reply.quantity = broker_positions.contains(q->instrument) ? broker_positions[q->instrument] : 0;
+      broker.send(zmq::buffer(proto::encode_to_string(reply)));
+    }
   }
 
   void stop() {
@@ -171,6 +190,8 @@ struct Harness {
   std::unique_ptr<ExecutorNode> node;
   std::thread loop;
   std::uint64_t probe_duplicates = 0;  // see await_subscription()
+  bool check_positions = true;        // start() answers the start-up position check
+  std::map<std::string, double> broker_positions;
 };
 
 }  // namespace
@@ -506,4 +527,44 @@ TEST(ExecutorNode, StopDoesNotWaitForAnOrderThatDllGatewayNeverAnswers) {
                       << " ms";
   // Left for reconciliation at the next start (never given up, never sent twice).
   EXPECT_EQ(h.node->counters().orders_sent, 1u);
+}
+
+TEST(ExecutorNode, APositionThatDiffersFromTheBrokersHaltsNewSignals) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.broker_positions["EURUSD"] = 500;  // e.g. a store restored from an old copy
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+  auto s = make_signal("sma.1.500.1");
+  h.push_signal(s);
+  EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
+    return a.signal_id == s.signal_id && a.status == proto::AckStatus::rejected && a.reason == "position_mismatch";
+  }));
+  ASSERT_TRUE(h.wait_dead_letter("position_mismatch").has_value());
+  EXPECT_FALSE(readable(h.broker, 200ms));  // nothing was sent
+  h.stop();
+  EXPECT_EQ(h.node->position_check(), ExecutorNode::PositionCheck::mismatch);
+  std::ifstream in(h.config.run.dir + "/executor.stats.json");
+  std::stringstream stats;
+  stats << in.rdbuf();
+  for (const char* key : {"\"position_check\":\"mismatch\"", "\"trading_halted\":true",
+                          "\"position_mismatches\":{\"EURUSD\":{\"executor\":0,\"broker\":500}}"}) {
+    EXPECT_NE(stats.str().find(key), std::string::npos) << key << " in " << stats.str();
+  }
+}
+
+TEST(ExecutorNode, WithAdoptBrokerPositionsTheBrokersFiguresAreTakenAndTradingGoesOn) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.config.executor.adopt_broker_positions = true;
+  h.broker_positions["EURUSD"] = -300;
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+  auto s = make_signal("sma.1.501.1");
+  h.push_signal(s);
+  ASSERT_TRUE(h.answer_order(1.09).has_value());
+  EXPECT_FALSE(readable(h.broker, 300ms));
+  h.stop();
+  EXPECT_EQ(h.node->position_check(), ExecutorNode::PositionCheck::adopted);
+  EXPECT_DOUBLE_EQ(h.node->positions().position("EURUSD"), -300 + 1000);
 }

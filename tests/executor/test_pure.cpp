@@ -203,3 +203,27 @@ TEST(IntentFor, CarriesTheSignalIntoANewOrder) {
   EXPECT_EQ(o.updated_ns, 44);
   EXPECT_EQ(o.expires_ns, 33);
 }
+
+TEST(PositionBook, SamePositionToleratesSummationOrderButNotARealDifference) {
+  using tp::executor::same_position;
+  double a = 0, b = 0;
+  for (double q : {0.1, 0.2, 0.3, 1000.7}) a += q;
+  for (double q : {1000.7, 0.3, 0.2, 0.1}) b += q;
+  EXPECT_TRUE(same_position(a, b));
+  EXPECT_TRUE(same_position(0, 0));
+  EXPECT_FALSE(same_position(1000, 1000.001));
+  EXPECT_FALSE(same_position(0, 1e-6));
+  EXPECT_FALSE(same_position(500, -500));
+}
+
+TEST(PositionBook, AdoptTakesTheBrokersFigureAndKeepsTheEntryPrice) {
+  tp::executor::PositionBook book;
+  book.apply_fill("EURUSD", proto::Side::buy, 1000, 1.10);
+  book.adopt("EURUSD", 1500);
+  EXPECT_DOUBLE_EQ(book.position("EURUSD"), 1500);
+  EXPECT_DOUBLE_EQ(book.find("EURUSD")->avg_price, 1.10);
+  book.adopt("GBPUSD", -200);
+  EXPECT_DOUBLE_EQ(book.position("GBPUSD"), -200);
+  book.adopt("EURUSD", 0);
+  EXPECT_DOUBLE_EQ(book.find("EURUSD")->avg_price, 0);
+}

@@ -71,6 +71,23 @@ TEST(Codec, EveryMessageRoundTrips) {
                     &proto::Decoder::decode_dead_letter);
 }
 
+TEST(Codec, PositionMessagesRoundTripAndRefuseNonsense) {
+  expect_round_trip(proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = 4},
+                    &proto::Decoder::decode_position_query);
+  expect_round_trip(proto::PositionReply{.instrument = "EURUSD", .known = true, .quantity = -1234.5, .reason = "",
+                                         .ts_ns = 9},
+                    &proto::Decoder::decode_position_reply);
+  proto::Decoder dec;
+  auto nan = proto::encode_to_string(proto::PositionReply{.instrument = "EURUSD", .known = true,
+                                                          .quantity = std::nan(""), .reason = "", .ts_ns = 9});
+  auto r = dec.decode_position_reply(proto::as_bytes(nan));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, proto::ErrorCode::out_of_range);
+  auto peek = dec.peek_type(proto::as_bytes(proto::encode_to_string(proto::PositionQuery{.instrument = "X"})));
+  ASSERT_TRUE(peek.ok());
+  EXPECT_EQ(peek.value(), proto::MsgType::position_query);
+}
+
 TEST(Codec, TickIsCompactArrayForm) {
   proto::Encoder enc;
   auto bytes = enc.encode(sample_tick());

@@ -110,6 +110,13 @@ std::vector<Kind> kinds() {
                                                          .detail = "d", .ts_ns = 1,
                                                          .original = std::string("\x00\xff\xc1", 3)}),
                describer(&Decoder::decode_dead_letter)});
+  k.push_back({"position_query",
+               proto::encode_to_string(proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = -3}),
+               describer(&Decoder::decode_position_query)});
+  k.push_back({"position_reply",
+               proto::encode_to_string(proto::PositionReply{.instrument = "EURUSD", .known = true,
+                                                            .quantity = -1500.25, .reason = "r", .ts_ns = 4}),
+               describer(&Decoder::decode_position_reply)});
   return k;
 }
 

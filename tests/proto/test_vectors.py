@@ -39,6 +39,9 @@ EXPECTED = {
     "signal_ack": dict(signal_id="x.0.1.2", status=3, reason="expired", ts_ns=1700000000000000300),
     "dead_letter": dict(source="strategy:1", reason="malformed", detail="truncated msgpack",
                         ts_ns=5, original=b"\x00\xc1\xff"),
+    "position_query": dict(instrument="USDJPY", sent_ts_ns=1700000000000000400),
+    "position_reply": dict(instrument="USDJPY", known=True, quantity=-2500.5, reason="",
+                           ts_ns=1700000000000000500),
 }
 
 

@@ -31,6 +31,8 @@ const proto::OrderEvent event{"SIM-000017", "C-x.0.1.2", "x.0.1.2", "USDJPY", pr
 const proto::SignalAck ack{"x.0.1.2", proto::AckStatus::rejected, "expired", 1700000000000000300};
 const proto::DeadLetter dead_letter{"strategy:1", "malformed", "truncated msgpack", 5,
                                     std::string("\x00\xc1\xff", 3)};
+const proto::PositionQuery position_query{"USDJPY", 1700000000000000400};
+const proto::PositionReply position_reply{"USDJPY", true, -2500.5, "", 1700000000000000500};
 
 bool write_file(const std::string& path, std::string_view bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -80,7 +82,9 @@ int main(int argc, char** argv) {
               write_file(dir + "/cpp_order_reply.bin", e.encode(reply)) &&
               write_file(dir + "/cpp_order_event.bin", e.encode(event)) &&
               write_file(dir + "/cpp_signal_ack.bin", e.encode(ack)) &&
-              write_file(dir + "/cpp_dead_letter.bin", e.encode(dead_letter));
+              write_file(dir + "/cpp_dead_letter.bin", e.encode(dead_letter)) &&
+              write_file(dir + "/cpp_position_query.bin", e.encode(position_query)) &&
+              write_file(dir + "/cpp_position_reply.bin", e.encode(position_reply));
     return ok ? 0 : 1;
   }
   if (mode == "check") {
@@ -94,6 +98,8 @@ int main(int argc, char** argv) {
     ok &= check(dir, "order_event", event, &proto::Decoder::decode_order_event);
     ok &= check(dir, "signal_ack", ack, &proto::Decoder::decode_signal_ack);
     ok &= check(dir, "dead_letter", dead_letter, &proto::Decoder::decode_dead_letter);
+    ok &= check(dir, "position_query", position_query, &proto::Decoder::decode_position_query);
+    ok &= check(dir, "position_reply", position_reply, &proto::Decoder::decode_position_reply);
     return ok ? 0 : 1;
   }
   std::cerr << "unknown mode " << mode << "\n";

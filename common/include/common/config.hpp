@@ -100,6 +100,10 @@ struct ExecutorConfig {
   int max_clock_skew_ms = 1000;   // a signal created further ahead than this: refused
   int breaker_failures = 3;       // broker failures in a row that open the circuit breaker
   int breaker_cooling_ms = 2000;  // how long it stays open before one probe
+  // At start the executor compares its positions with the broker's; on a
+  // mismatch it refuses new signals (position_mismatch) unless this adopts
+  // the broker's figures.
+  bool adopt_broker_positions = false;
   std::string db_path;            // default: <run.dir>/executor.db
 };
 

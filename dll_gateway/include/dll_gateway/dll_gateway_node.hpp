@@ -1,7 +1,8 @@
 // DllGatewayNode: the dll_gateway process's sockets and its single loop. A
 // REP socket bound on endpoints.orders answers every request, valid or not
-// (REP must always reply): OrderRequest/OrderQuery go to the OrderDesk,
-// anything else is dead-lettered and answered with a REJECTED OrderReply.
+// (REP must always reply): OrderRequest/OrderQuery go to the OrderDesk, a
+// PositionQuery to the plugin's position call, anything else is
+// dead-lettered and answered with a REJECTED OrderReply.
 // When the plugin wants market data, a SUB on endpoints.ticks feeds it every
 // tick ("TICK." prefix). Borrows the plugin, store and clock; owns its
 // sockets. One thread.
@@ -33,6 +34,7 @@ struct NodeCounters {
   std::uint64_t ticks_received = 0;  // valid ticks passed to the plugin
   std::uint64_t bad_ticks = 0;       // dead-lettered
   std::uint64_t refused_orders = 0;  // readable, but for an unknown instrument or beyond risk limits
+  std::uint64_t position_queries = 0;
   std::uint64_t reply_send_failures = 0;
 };
 
@@ -56,7 +58,9 @@ class DllGatewayNode {
  private:
   // Each handles one message; false when none was waiting.
   bool handle_request();
-  proto::OrderReply answer(const zmq::message_t& payload);
+  // The encoded answer to one request (valid until the next encode).
+  std::string_view answer(const zmq::message_t& payload);
+  proto::PositionReply position_of(const proto::PositionQuery& query);
   proto::OrderReply refuse(std::string_view reason, const std::string& detail, std::string_view original);
   // Business checks before the store and the broker see an order: a
   // configured instrument and a quantity within risk.max_order_quantity

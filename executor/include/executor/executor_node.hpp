@@ -70,6 +70,10 @@ class ExecutorNode {
   void stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
   bool stopping() const noexcept { return stop_requested() || stop_.load(std::memory_order_relaxed); }
 
+  // What the start-up comparison with the broker's positions found.
+  enum class PositionCheck { pending, matched, mismatch, adopted, unavailable };
+  PositionCheck position_check() const noexcept { return position_check_; }
+
   const ExecutorCounters& counters() const noexcept { return counters_; }
   const PositionBook& positions() const noexcept { return book_; }
   std::string stats_json();  // reads the store (orders_unknown)
@@ -120,6 +124,13 @@ class ExecutorNode {
   // positions, publishes the event.
   void apply_reply(const OrderRecord& order, const proto::OrderReply& reply, bool live, std::int64_t received_ns);
   void reconcile();
+  // Once no order is open or held: asks the broker for each position and
+  // compares (see PositionCheck); a mismatch halts new signals unless
+  // executor.adopt_broker_positions. Pending until dll_gateway answers.
+  void check_positions();
+  // Writes the stats file when due: from the loop, and while an order waits
+  // on dll_gateway, so that the heartbeat says "alive" during a long wait.
+  void heartbeat();
   void publish_ack(const proto::TradingSignal& signal, proto::AckStatus status, std::string_view reason);
   void publish_event(const proto::OrderEvent& event);
   void write_stats();
@@ -156,7 +167,17 @@ class ExecutorNode {
     std::int64_t received_ns = 0;
   };
   std::optional<Answered> unsettled_;
+  PositionCheck position_check_ = PositionCheck::pending;
+  struct Mismatch {
+    double executor = 0;
+    double broker = 0;
+  };
+  std::map<std::string, Mismatch, std::less<>> position_mismatches_;
+  std::int64_t stats_every_ns_ = 0;
+  std::int64_t next_stats_ns_ = 0;  // monotonic
   std::atomic<bool> stop_{false};
 };
+
+std::string_view to_string(ExecutorNode::PositionCheck c) noexcept;
 
 }  // namespace tp::executor

@@ -31,6 +31,9 @@ struct OrderClientOptions {
   // order left without an answer is reconciled at the next start, under the
   // same id.
   std::function<bool()> stopping;
+  // Runs at least every stop_check_ms while an exchange waits (the caller's
+  // heartbeat: a program waiting on a frozen peer is not itself hung).
+  std::function<void()> while_waiting;
 };
 
 class OrderClient {
@@ -50,14 +53,20 @@ class OrderClient {
                                            const std::function<void()>& while_in_flight = {});
   // `retries` < 0: the configured number; 0: one attempt (a liveness probe).
   std::optional<proto::OrderReply> query(const proto::OrderQuery& q, int retries = -1);
+  // The broker's position in one instrument, the same way.
+  std::optional<proto::PositionReply> position(const proto::PositionQuery& q);
 
   std::uint64_t retries() const noexcept { return retries_; }     // re-sent attempts
   std::uint64_t bad_replies() const noexcept { return bad_replies_; }  // undecodable or mismatched
 
  private:
   const Security& security() const { return options_.security ? *options_.security : Security::none(); }
-  std::optional<proto::OrderReply> exchange(std::string_view payload, std::string_view client_order_id, int retries,
-                                            const std::function<void()>& while_in_flight = {});
+  // Sends `payload_` and waits for a reply that `take` accepts (it decodes
+  // and keeps it; false for a bad or mismatched reply, which is retried).
+  bool exchange(int retries, const std::function<bool(proto::Bytes)>& take,
+                const std::function<void()>& while_in_flight = {});
+  std::optional<proto::OrderReply> order_exchange(std::string_view client_order_id, int retries,
+                                                  const std::function<void()>& while_in_flight = {});
   void reopen();
   // Sleeps `ms`, in slices that look at `stopping`; false when stopped.
   bool pause(int ms);

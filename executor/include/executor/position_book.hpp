@@ -20,6 +20,10 @@ struct Position {
   bool operator==(const Position&) const = default;
 };
 
+// Whether two figures for one position agree: fills are summed in another
+// order on each side, so equal books may differ in the last bits.
+bool same_position(double a, double b) noexcept;
+
 class PositionBook {
  public:
   // Adds or reduces the position. Increasing it re-averages the entry
@@ -30,6 +34,11 @@ class PositionBook {
 
   // Replaces one instrument's state (start-up from a stored snapshot).
   void restore(std::string_view instrument, const Position& p);
+
+  // Takes the broker's figure for one position (after a mismatch, when the
+  // operator chose to trust the broker). The average price is kept (0 when
+  // it was flat): the PnL of the adopted difference is not known.
+  void adopt(std::string_view instrument, double position);
 
   // Signed position; 0 for an instrument never traded.
   double position(std::string_view instrument) const;

@@ -96,6 +96,8 @@ class Encoder {
   std::string_view encode(const OrderEvent&);
   std::string_view encode(const SignalAck&);
   std::string_view encode(const DeadLetter&);
+  std::string_view encode(const PositionQuery&);
+  std::string_view encode(const PositionReply&);
 
  private:
   std::vector<char> buf_;  // reused: no allocation per message once grown
@@ -134,6 +136,8 @@ class Decoder {
   Result<OrderEvent> decode_order_event(Bytes payload);
   Result<SignalAck> decode_signal_ack(Bytes payload);
   Result<DeadLetter> decode_dead_letter(Bytes payload);
+  Result<PositionQuery> decode_position_query(Bytes payload);
+  Result<PositionReply> decode_position_reply(Bytes payload);
 
   // The same checks into an existing message whose strings keep their
   // capacity: no allocation per call in steady state. Returns the error, or
@@ -172,6 +176,8 @@ std::optional<DecodeError> validate(const OrderReply&);
 std::optional<DecodeError> validate(const OrderEvent&);
 std::optional<DecodeError> validate(const SignalAck&);
 std::optional<DecodeError> validate(const DeadLetter&);
+std::optional<DecodeError> validate(const PositionQuery&);
+std::optional<DecodeError> validate(const PositionReply&);
 
 // Whole-frame topic comparison: SUB prefix filters let "TICK.EURUSDX" through a
 // subscription to "TICK.EURUSD"; this does not.

@@ -32,7 +32,11 @@ enum class MsgType : std::uint8_t {
   order_event = 7,
   signal_ack = 8,
   dead_letter = 9,
+  position_query = 10,
+  position_reply = 11,
 };
+// The highest type number this reader knows.
+inline constexpr std::uint8_t max_msg_type = 11;
 
 enum class Side : std::uint8_t { buy = 1, sell = 2 };
 
@@ -186,6 +190,26 @@ struct DeadLetter {
   std::int64_t ts_ns = 0;
   std::string original;  // the offending bytes, verbatim (msgpack bin)
   bool operator==(const DeadLetter&) const = default;
+};
+
+// executor -> dll_gateway: the broker's net position in one instrument (the
+// executor compares its own book with it at start).
+struct PositionQuery {
+  static constexpr MsgType type = MsgType::position_query;
+  std::string instrument;
+  std::int64_t sent_ts_ns = 0;
+  bool operator==(const PositionQuery&) const = default;
+};
+
+// dll_gateway -> executor: the answer to a PositionQuery.
+struct PositionReply {
+  static constexpr MsgType type = MsgType::position_reply;
+  std::string instrument;
+  bool known = false;    // false: the broker could not tell (reason says why)
+  double quantity = 0;   // signed net position: > 0 long, < 0 short
+  std::string reason;
+  std::int64_t ts_ns = 0;
+  bool operator==(const PositionReply&) const = default;
 };
 
 // Topics. SUB filters are byte prefixes, so a subscriber must also compare the
