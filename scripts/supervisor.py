@@ -437,6 +437,7 @@ class Proc:
         self.kill_at = None         # STOPPING: monotonic time of the SIGKILL
         self.hb = Heartbeat(hang_timeout_s)
         self.hung_killed = False    # HUNG: SIGKILL sent (supervisor.restart_hung)
+        self.alert = None           # the "alert" of its latest stats file, if any
 
     @property
     def alive(self) -> bool:
@@ -449,6 +450,8 @@ class Proc:
              "restarts": self.restarts, "last_exit": self.last_exit}
         age = self.hb.age(now) if self.alive else None
         d["heartbeat_age_s"] = None if age is None else round(age, 1)
+        if self.alert and self.alive:
+            d["alert"] = self.alert
         if self.index is not None:
             d.update(shard=self.index, shards=self.shards,
                      instruments=instruments_for_shard(instruments, self.index, self.shards))
@@ -628,6 +631,10 @@ class Supervisor:
         if data is None:
             return False
         stamp = data.get("ts_ns")
+        # A program that needs an operator says so in its stats ("alert"):
+        # shown by status beside its state.
+        alert = data.get("alert")
+        p.alert = alert if isinstance(alert, str) and alert and data.get("pid") == p.pid else None
         return p.hb.saw(now, data.get("pid"), stamp if _is_int(stamp) else sig)
 
     def watch(self, p: Proc, now: float) -> None:

@@ -52,6 +52,15 @@ constexpr std::size_t max_signals_per_wakeup = 256;  // then timers get a turn
 // wait of the last one's order behind the others' acceptance.
 constexpr std::size_t max_signals_per_batch = 64;
 constexpr std::int64_t max_poll_ms = 100;
+// Queues in bytes = messages x their largest size. Signals: 256 per
+// connected strategy x 64 KiB (ZMQ_MAXMSGSIZE) = 16 MiB at most while the
+// loop is busy; a strategy keeps the rest in its own PUSH queue. Events and
+// acks: 10,000 per subscriber x at most ~1.6 KiB (ids <= 128 B, reason <=
+// 1 KiB) = 16 MiB for a subscriber that stalls, ~2 MB for typical ~200 B
+// events; beyond that PUB drops for that subscriber only (an ack it misses
+// is recovered by the strategy's resend, answered DUPLICATE).
+constexpr int signal_rcvhwm = 256;
+constexpr int event_sndhwm = 10000;
 
 [[noreturn]] void crash(const char* where) {
   // Fault-injection only: die the way kill -9 would, with no cleanup.
@@ -89,9 +98,9 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
       stats_path_(config.run_path("", "executor.stats.json")),
       store_(config.run_path(config.executor.db_path, "executor.db"), clock.now_ns()),
       book_(store_.rebuild_positions()),
-      signals_(make_socket(ctx, zmq::socket_type::pull)),
+      signals_(make_socket(ctx, zmq::socket_type::pull, SocketOptions{.rcvhwm = signal_rcvhwm})),
       signals_monitor_(ctx, signals_),
-      events_(make_socket(ctx, zmq::socket_type::pub, SocketOptions{.linger_ms = 1000, .sndhwm = 100000})),
+      events_(make_socket(ctx, zmq::socket_type::pub, SocketOptions{.linger_ms = 1000, .sndhwm = event_sndhwm})),
       orders_(ctx, config.endpoints.orders,
               OrderClientOptions{.timeout_ms = std::max(1, config.executor.order_timeout_ms),
                                  .retries = std::max(0, config.executor.order_retries),
@@ -629,6 +638,10 @@ std::string ExecutorNode::stats_json() {
       .add("position_check", to_string(position_check_))
       .add("trading_halted", position_check_ == PositionCheck::mismatch)
       .add("position_mismatches", mismatches);
+  if (position_check_ == PositionCheck::mismatch) {
+    o.add("alert", fmt::format("new signals refused: {} position(s) differ from the broker's",
+                               position_mismatches_.size()));
+  }
   return o.str();
 }
 

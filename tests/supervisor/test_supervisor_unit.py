@@ -353,12 +353,12 @@ class HangWatchTest(unittest.TestCase):
         p.spawns += 1
         p.hb.reset(pid)
 
-    def beat(self, pid=PID):
+    def beat(self, pid=PID, **extra):
         """The program rewrites its stats file (atomically, as the real ones do)."""
         self.stamp += 1
         path = os.path.join(self.dir, "executor.stats.json")
         with open(path + ".tmp", "w") as f:
-            json.dump({"program": "executor", "pid": pid, "ts_ns": self.stamp}, f)
+            json.dump({"program": "executor", "pid": pid, "ts_ns": self.stamp, **extra}, f)
         os.replace(path + ".tmp", path)
 
     def up(self, sup, t0=0.0, pid=PID):
@@ -488,6 +488,26 @@ class HangWatchTest(unittest.TestCase):
                  "processes": [p.to_json(6.35, [])]}
         text = tpctl.format_status(reply)
         self.assertRegex(text, r"executor\s+HUNG \(no heartbeat 6\.2s\)\s+4242")
+
+
+    def test_an_alert_in_the_stats_file_shows_in_status_until_it_is_gone(self):
+        loader = importlib.machinery.SourceFileLoader("tpctl", os.path.join(REPO, "scripts", "tpctl"))
+        spec = importlib.util.spec_from_loader("tpctl", loader)
+        tpctl = importlib.util.module_from_spec(spec)
+        loader.exec_module(tpctl)
+        sup, p = self.make()
+        self.up(sup)
+        self.beat(alert="new signals refused: 1 position(s) differ from the broker's")
+        sup.timers(1.0)
+        reply = {"ok": True, "pid": 1, "run_dir": self.dir, "instances": 2, "processes": [p.to_json(1.0, [])]}
+        self.assertRegex(tpctl.format_status(reply), r"executor\s+RUNNING.*ALERT: new signals refused")
+        self.beat()
+        sup.timers(2.0)
+        self.assertNotIn("alert", p.to_json(2.0, []))
+        # Another pid's file (a previous process) never raises one.
+        self.beat(pid=self.PID + 1, alert="stale")
+        sup.timers(3.0)
+        self.assertNotIn("alert", p.to_json(3.0, []))
 
 
 if __name__ == "__main__":
