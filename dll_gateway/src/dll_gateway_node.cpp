@@ -73,7 +73,9 @@ void DllGatewayNode::poll_once(std::chrono::milliseconds timeout) {
     throw;
   }
   if (items[0].revents & ZMQ_POLLIN) {
-    for (int i = 0; i < max_requests_per_turn && handle_request(); ++i) {
+    // Each request may wait on the broker: the stop flag is looked at
+    // between requests, so that SIGTERM is not held up by a queue of them.
+    for (int i = 0; i < max_requests_per_turn && !stop_requested() && handle_request(); ++i) {
     }
   }
   if (n > 1 && (items[1].revents & ZMQ_POLLIN)) {
