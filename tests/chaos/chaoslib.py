@@ -162,38 +162,95 @@ def journal_files(run_dir):
     return sorted(glob.glob(os.path.join(run_dir, "strategy-*.journal")))
 
 
+class JournalBook:
+    """S/A/X records of strategy journals, accumulated: signals maps a
+    signal id to {"expires_ts_ns", "created_ts_ns", "journals": {names}}."""
+
+    def __init__(self):
+        self.signals, self.acked, self.given_up = {}, set(), set()
+
+    def add(self, name, raw):
+        """One complete line (with its newline) of journal `name`."""
+        kind, arg = raw[:1], raw[2:-1].decode(errors="replace")
+        if kind == b"S":
+            try:
+                msg, fields = _decode(bytes.fromhex(arg))
+            except ValueError:
+                return
+            if msg != "signal":
+                return
+            entry = self.signals.setdefault(fields["signal_id"], {
+                "expires_ts_ns": fields["expires_ts_ns"], "created_ts_ns": fields["created_ts_ns"],
+                "journals": set()})
+            entry["journals"].add(name)
+        elif kind == b"A":
+            self.acked.add(arg)
+        elif kind == b"X":
+            self.given_up.add(arg)
+
+    def merge(self, other):
+        for sid, e in other.signals.items():
+            mine = self.signals.setdefault(sid, dict(e, journals=set()))
+            mine["journals"] |= e["journals"]
+        self.acked |= other.acked
+        self.given_up |= other.given_up
+
+
+class JournalFollower:
+    """Reads every strategy-<k>.journal as it grows, so that records a
+    compaction later drops (an instance's own journal past its size
+    threshold; an adopted journal of a departed shard, compacted to its boot
+    record once nothing in it is pending) are still seen. A replaced file (a
+    compaction renames a new one over the name) is read again from its
+    start. poll() from one thread only."""
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self.book = JournalBook()
+        self.files = {}  # path -> (inode, offset of the first unread line)
+        self.rereads = 0
+
+    def poll(self):
+        for path in journal_files(self.run_dir):
+            try:
+                with open(path, "rb") as f:
+                    ino = os.fstat(f.fileno()).st_ino
+                    known_ino, offset = self.files.get(path, (ino, 0))
+                    if known_ino != ino:
+                        offset = 0
+                        self.rereads += 1
+                    f.seek(offset)
+                    data = f.read()
+            except OSError:
+                continue
+            end = data.rfind(b"\n") + 1  # complete lines only; a partial one is read next time
+            name = os.path.basename(path)
+            for raw in data[:end].splitlines(keepends=True):
+                if len(raw) >= 3:
+                    self.book.add(name, raw)
+            if end == 0 and offset > 0 and os.path.getsize(path) < offset:
+                offset = 0  # truncated in place
+            self.files[path] = (ino, offset + end)
+
+
 def read_journal_signals(run_dir):
-    """(signals, acked, given_up) over every journal: signals maps a signal id
-    to {"expires_ts_ns", "created_ts_ns", "journals": {file names}}."""
-    signals, acked, given_up = {}, set(), set()
+    """(signals, acked, given_up, pending) over every journal file as it is
+    now; pending: journaled signals with neither an A nor an X record."""
+    book = JournalBook()
     for path in journal_files(run_dir):
         name = os.path.basename(path)
         with open(path, "rb") as f:
             for raw in f:
                 if not raw.endswith(b"\n") or len(raw) < 3:
                     continue  # a torn last line was never acted on
-                kind, arg = raw[:1], raw[2:-1].decode(errors="replace")
-                if kind == b"S":
-                    try:
-                        msg, fields = _decode(bytes.fromhex(arg))
-                    except ValueError:
-                        continue
-                    if msg != "signal":
-                        continue
-                    entry = signals.setdefault(fields["signal_id"], {
-                        "expires_ts_ns": fields["expires_ts_ns"], "created_ts_ns": fields["created_ts_ns"],
-                        "journals": set()})
-                    entry["journals"].add(name)
-                elif kind == b"A":
-                    acked.add(arg)
-                elif kind == b"X":
-                    given_up.add(arg)
-    return signals, acked, given_up
+                book.add(name, raw)
+    pending = set(book.signals) - book.acked - book.given_up
+    return book.signals, book.acked, book.given_up, pending
 
 
 def read_journals(run_dir):
     """signal ids journaled (S), acked (A), given up (X), over every instance."""
-    signals, acked, given_up = read_journal_signals(run_dir)
+    signals, acked, given_up, _ = read_journal_signals(run_dir)
     return set(signals), acked, given_up
 
 
@@ -241,37 +298,90 @@ def dead_letter_files(run_dir):
                   if not p.endswith(".tmp"))
 
 
-def read_dead_letter_lines(run_dir):
-    """Every dead letter in every file: (reason, source, original bytes)."""
+SIGNAL_SIZE_MAX = 4096  # a signal or an order request is a few hundred bytes; larger originals are garbage
+
+
+class DeadLetterBook:
+    """Dead-letter lines, accumulated: by_signal maps a signal id to a Counter
+    of reasons (from the original bytes: a signal or an order request)."""
+
+    def __init__(self):
+        self.by_signal = collections.defaultdict(collections.Counter)
+        self.reasons, self.sources = collections.Counter(), collections.Counter()
+        self.lines = self.without_original = 0
+
+    def add(self, line):
+        try:
+            d = json.loads(line)
+        except ValueError:
+            return
+        reason = d.get("reason", "?")
+        self.lines += 1
+        self.reasons[reason] += 1
+        self.sources[d.get("source", "?")] += 1
+        b64 = d.get("original_b64") or ""
+        if not b64 and d.get("original_size"):
+            self.without_original += 1  # the sink kept the line, not the bytes (sampling)
+        if b64 and len(b64) <= SIGNAL_SIZE_MAX * 4 // 3 + 4:
+            try:
+                sid = _decode_signal_id(base64.b64decode(b64))
+            except ValueError:
+                sid = None
+            if sid:
+                self.by_signal[sid][reason] += 1
+
+
+class DeadLetterFollower:
+    """Reads the dead-letter file and its rotated files as they grow, so that
+    letters a rotation deletes later (only max_files files are kept) are still
+    seen. Each file is followed by inode (a rotation renames it); a file
+    smaller than the offset reached is a new one (inode reused) and read from
+    its start. poll() from one thread only."""
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self.book = DeadLetterBook()
+        self.offsets = {}  # inode -> offset of the first unread line
+
+    def poll(self):
+        for path in dead_letter_files(self.run_dir):
+            try:
+                with open(path, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    offset = self.offsets.get(st.st_ino, 0)
+                    if st.st_size < offset:
+                        offset = 0
+                    f.seek(offset)
+                    data = f.read()
+            except OSError:
+                continue  # rotated away between the listing and the open
+            end = data.rfind(b"\n") + 1
+            for line in data[:end].splitlines():
+                self.book.add(line)
+            self.offsets[st.st_ino] = offset + end
+
+
+def read_dead_letter_book(run_dir):
+    """A DeadLetterBook of the files as they are now."""
+    book = DeadLetterBook()
     for path in dead_letter_files(run_dir):
-        with open(path, errors="replace") as f:
+        with open(path, "rb") as f:
             for line in f:
-                try:
-                    d = json.loads(line)
-                    original = base64.b64decode(d.get("original_b64", ""))
-                except ValueError:
-                    continue
-                yield d.get("reason", "?"), d.get("source", "?"), original
+                if line.endswith(b"\n"):
+                    book.add(line)
+    return book
 
 
 def read_dead_letters(run_dir):
-    """signal id -> Counter of reasons (from the original bytes: a signal or an
-    order request), over the dead-letter file and its rotated files."""
-    by_signal = collections.defaultdict(collections.Counter)
-    for reason, _, original in read_dead_letter_lines(run_dir):
-        sid = _decode_signal_id(original)
-        if sid:
-            by_signal[sid][reason] += 1
-    return by_signal
+    """signal id -> Counter of reasons, over the dead-letter file and its
+    rotated files as they are now."""
+    return read_dead_letter_book(run_dir).by_signal
 
 
 def dead_letter_summary(run_dir):
     """(lines by reason, lines by source, [(file, bytes)])."""
-    reasons, sources = collections.Counter(), collections.Counter()
-    for reason, source, _ in read_dead_letter_lines(run_dir):
-        reasons[reason] += 1
-        sources[source] += 1
-    return reasons, sources, [(os.path.basename(p), os.path.getsize(p)) for p in dead_letter_files(run_dir)]
+    book = read_dead_letter_book(run_dir)
+    return book.reasons, book.sources, [(os.path.basename(p), os.path.getsize(p)) for p in dead_letter_files(run_dir)]
 
 
 def utc(ts_ns):
@@ -282,8 +392,13 @@ def utc(ts_ns):
 EXPIRED_ORDER = re.compile(r"expir|deadline", re.I)
 
 
-def reconcile(run_dir):
+def reconcile(run_dir, seen=None, seen_letters=None):
     """The books of a finished run. Returns a dict of figures and details.
+    `seen`: a JournalBook of records read while the run went on
+    (JournalFollower), added to what the journal files hold at the end;
+    `seen_letters`: a DeadLetterBook read while the run went on
+    (DeadLetterFollower, polled once more after the end), used instead of the
+    dead-letter files (a rotation deletes the oldest).
 
     Every signal journaled by any instance (strategy-<k>.journal for every k
     that ever ran) must have exactly one outcome:
@@ -297,12 +412,21 @@ def reconcile(run_dir):
       unacked             given up by a strategy (X record), dead letter `unacked`.
     None is `lost`; more than one is `accounted_twice` (e.g. given up as
     unacked although the executor executed it). No broker fill may be at or
-    after its signal's expiry."""
-    signals, acked, given_up = read_journal_signals(run_dir)
+    after its signal's expiry. A signal is left unacked when a journal as it
+    is at the end holds it with neither an A nor an X record. Given up means
+    an X record, or an `unacked` dead letter (an X record may be compacted
+    away before a follower sees it)."""
+    final = JournalBook()
+    final.signals, final.acked, final.given_up, pending = read_journal_signals(run_dir)
+    at_end = len(final.signals)
+    if seen is not None:
+        final.merge(seen)
+    signals, given_up = final.signals, final.given_up
     broker_orders = read_broker_orders(run_dir)
     broker = collections.Counter(o["cid"] for o in broker_orders)
     sigs, orders = read_executor_db(run_dir)
-    letters = read_dead_letters(run_dir)
+    letters = (seen_letters or read_dead_letter_book(run_dir)).by_signal
+    given_up = given_up | {sid for sid, dl in letters.items() if "unacked" in dl}
 
     executed, lost, unacked, dl_missing, twice, dl_twice = [], [], [], [], [], []
     dead = collections.Counter()
@@ -310,7 +434,7 @@ def reconcile(run_dir):
         cid = "C-" + sid
         rec, order, n = sigs.get(sid), orders.get(cid), broker.get(cid, 0)
         dl = letters.get(sid, collections.Counter())
-        if sid not in acked and sid not in given_up:
+        if sid in pending:
             unacked.append(sid)
         outcomes = []
         if rec and rec[0] == "ACCEPTED" and order:
@@ -371,6 +495,7 @@ def reconcile(run_dir):
     per_journal = collections.Counter(j for e in signals.values() for j in e["journals"])
     return {
         "journaled": len(signals),
+        "journaled_at_end": at_end,
         "journals": dict(sorted(per_journal.items())),
         "executed": len(executed),
         "dead_lettered": sum(dead.values()),
@@ -401,7 +526,8 @@ def reconcile(run_dir):
 
 def figures_table(title, books, extra_rows=()):
     rows = [
-        ("signals journaled", books["journaled"]),
+        ("signals journaled (seen while running)", books["journaled"]),
+        ("  still in a journal at the end", books["journaled_at_end"]),
         ("  per journal", ", ".join(f"{j}={n}" for j, n in books["journals"].items()) or "-"),
         ("executed once", books["executed"]),
         ("dead-lettered", books["dead_lettered"]),

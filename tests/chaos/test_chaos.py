@@ -25,7 +25,11 @@ random gap between two faults:
 The first round is always dealt in full; further rounds run until
 TP_CHAOS_SECONDS have passed. A sampler thread reads the supervisor's status
 every 250 ms and, for every pid it names (restarted ones included), VmRSS and
-VmHWM from /proc; it also measures the run directory as `du` does.
+VmHWM from /proc; it also measures the run directory as `du` does, and reads
+every strategy journal and dead-letter file as it grows (every 50 ms), since
+a compaction (an adopted journal is compacted to its boot record once
+nothing in it is pending) drops the records of settled signals, and a
+dead-letter rotation deletes the oldest file.
 
 Then the feed stops (`tpctl stop gateway`), the system settles (bounded
 wait: no strategy has a pending signal, the executor has no order whose
@@ -80,7 +84,8 @@ RESTART_BOUND_S = 1.0       # kill -> the supervisor has started the new process
 READY_BOUND_S = 2.0         # kill -> the new process has written its stats file (its loop runs)
 WAIT_S = 30.0
 SETTLE_S = 60.0
-SAMPLE_S = 0.25
+SAMPLE_S = 0.25             # supervisor status, RSS of every pid
+JOURNAL_POLL_S = 0.05       # strategy journals read as they grow (compactions drop records)
 
 DECK = ["kill:gateway", "kill:strategy", "kill:executor", "kill:dll_gateway",
         "pause:dll_gateway", "pause:executor", "pause:strategy", "pause:dead_letter",
@@ -140,6 +145,8 @@ class Sampler(threading.Thread):
         self.pids = collections.defaultdict(set)  # program -> pids seen
         self.states = collections.defaultdict(set)  # process name -> states seen
         self.du_max = (0, 0.0, ("", 0))           # (bytes, at s, largest file)
+        self.journals = cl.JournalFollower(run_dir)
+        self.letters = cl.DeadLetterFollower(run_dir)
         self.samples = 0
         self.t0 = time.monotonic()
 
@@ -175,18 +182,25 @@ class Sampler(threading.Thread):
                 self.du_max = (used, time.monotonic() - self.t0, largest)
 
     def run(self):
-        next_disk = 0.0
+        next_disk = next_status = 0.0
         while not self.stop_event.is_set():
-            self.sample()
-            if time.monotonic() >= next_disk:
+            now = time.monotonic()
+            if now >= next_status:
+                self.sample()
+                next_status = now + SAMPLE_S
+            if now >= next_disk:
                 self.sample_disk()
-                next_disk = time.monotonic() + 1.0
-            self.stop_event.wait(SAMPLE_S)
+                next_disk = now + 1.0
+            self.journals.poll()
+            self.letters.poll()
+            self.stop_event.wait(JOURNAL_POLL_S)
 
     def finish(self):
         self.stop_event.set()
         self.join(10)
         self.sample_disk()  # the final state of the run directory counts too
+        self.journals.poll()
+        self.letters.poll()
 
 
 @unittest.skipIf(cl.MISSING, cl.SKIP_WHY)
@@ -454,8 +468,9 @@ class ChaosTest(unittest.TestCase):
         for name in self.SUMMED:
             self.add_counters(name, None)  # the last life's final stats
 
-        books = cl.reconcile(self.run_dir)
+        books = cl.reconcile(self.run_dir, sampler.journals.book, sampler.letters.book)
         dl_reasons, dl_sources, dl_files = cl.dead_letter_summary(self.run_dir)
+        seen_dl = sampler.letters.book
         bound, budget = run_dir_budget(run_s)
         du_max, du_at, largest = sampler.du_max
         exits = self.exits()
@@ -510,13 +525,17 @@ class ChaosTest(unittest.TestCase):
             ("seen HUNG", ", ".join(hung_seen) if hang_watched else "(no hang watch on this tree)"),
             ("peak RSS per program (VmHWM)", ", ".join(
                 f"{p}={peak[0] / 1024:.1f} MB" for p, peak in sorted(sampler.peak_kb.items()))),
+            ("journal files re-read (compacted)", sampler.journals.rereads),
             ("pids sampled per program", per({p: len(s) for p, s in sampler.pids.items()})),
             ("max run-dir size (du)", f"{mb(du_max)} at {du_at:.0f} s (bound {mb(bound)}); "
                                       f"largest file {largest[0]} {mb(largest[1])}"),
             *((f"  budget: {k}", mb(v)) for k, v in budget.items()),
             ("dead-letter files", ", ".join(f"{n} {mb(b)}" for n, b in dl_files) or "-"),
-            ("dead-letter lines by reason", per(dl_reasons)),
-            ("dead-letter lines by source", per(dl_sources)),
+            ("dead-letter lines written, by reason", per(seen_dl.reasons)),
+            ("dead-letter lines written, by source", per(seen_dl.sources)),
+            ("dead-letter lines kept without original", seen_dl.without_original),
+            ("dead-letter lines in the files at the end", f"{sum(dl_reasons.values())} of {seen_dl.lines} "
+                                                          "(the rest rotated away)"),
             ("run length", f"{run_s:.0f} s (chaos {CHAOS_S:.0f} s)"),
             *((f"{k} (all lives)", v) for k, v in sorted(self.summed.items())),
         ]
