@@ -307,7 +307,6 @@ class ChaosTest(unittest.TestCase):
 
     def pause(self, name):
         pid = self.wait_running(name)
-        self.add_counters(name, pid)
         seconds = self.rng.uniform(*PAUSE_S)
         self.stop_process(pid)
         try:
