@@ -112,7 +112,8 @@ struct PlainSignal : proto::TradingSignal {
 struct PlainOrderRequest : proto::OrderRequest {
   std::uint8_t t = 4;
   std::uint32_t v = 1;
-  MSGPACK_DEFINE_ARRAY(t, v, client_order_id, signal_id, instrument, side, quantity, price_hint, sent_ts_ns)
+  MSGPACK_DEFINE_ARRAY(t, v, client_order_id, signal_id, instrument, side, quantity, price_hint, sent_ts_ns,
+                       expires_ts_ns)
 };
 struct PlainOrderQuery : proto::OrderQuery {
   std::uint8_t t = 5;
@@ -172,7 +173,7 @@ proto::TradingSignal sample_signal() {
 }
 proto::OrderRequest sample_order_request() {
   return {"C-sma_crossover.1.1750000000000.1234", "sma_crossover.1.1750000000000.1234", "EURUSD", proto::Side::sell,
-          1000, 1.08501, t0};
+          1000, 1.08501, t0, t0 + 5'000'000'000};
 }
 proto::OrderQuery sample_order_query() { return {"C-sma_crossover.1.1750000000000.1234", t0}; }
 proto::OrderReply sample_order_reply() {
