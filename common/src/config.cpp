@@ -162,6 +162,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
   run.get("log_level", c.run.log_level);
   run.get("stats_interval_ms", c.run.stats_interval_ms);
   run.require(c.run.stats_interval_ms > 0, "stats_interval_ms", "> 0");
+  run.get("min_free_bytes", c.run.min_free_bytes);
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
   run.require(levels.count(c.run.log_level) > 0, "log_level",
               "one of trace, debug, info, warn, error, critical, off");

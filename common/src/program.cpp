@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/disk_watch.hpp"
 #include "common/log.hpp"
 #include "common/stop.hpp"
 
@@ -26,6 +27,9 @@ Config load_program_config(const CommonOptions& opts, const std::string& program
   std::filesystem::create_directories(cfg.run.dir, ec);
   if (ec) throw ConfigError("run.dir: cannot create " + cfg.run.dir + ": " + ec.message());
   init_logging(program, cfg.run.log_level);
+  // A descriptor per connection: the soft limit (often 1024) is raised to the
+  // hard one, so that only the system's own limit bounds the connections.
+  spdlog::debug("open files limit {}", raise_open_files_limit());
   return cfg;
 }
 

@@ -8,7 +8,7 @@
 namespace tp {
 namespace {
 
-constexpr int watched_events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
+constexpr int watched_events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
 
@@ -46,6 +46,9 @@ void SocketMonitor::drain() {
     switch (event) {
       case ZMQ_EVENT_ACCEPTED:
       case ZMQ_EVENT_CONNECTED: ++counters_.accepted; break;
+      // accept(2) failed (EMFILE, ENFILE, ENOBUFS...): libzmq drops that
+      // connection attempt and goes on listening; the count is the trace.
+      case ZMQ_EVENT_ACCEPT_FAILED: ++counters_.accept_failed; break;
       case ZMQ_EVENT_DISCONNECTED:
         ++counters_.dropped;
         redial();

@@ -1,9 +1,12 @@
 #include "common/stats.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <unistd.h>
 
 namespace tp {
 
@@ -79,14 +82,36 @@ JsonObject& JsonObject::add(std::string_view k, const JsonObject& v) {
 
 bool write_file_atomically(const std::string& path, std::string_view content) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
-    if (!out) return false;
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.put('\n');
-    if (!out) return false;
+  // write(2) and close(2) checked before the rename: on a full disk the
+  // data may be refused only when it is flushed, and renaming a short file
+  // over the good one would leave the reader nothing (errno is kept for the
+  // caller).
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  std::string text(content);
+  text += '\n';
+  std::size_t done = 0;
+  bool ok = true;
+  while (ok && done < text.size()) {
+    const auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = ENOSPC;
+      ok = false;
+    } else {
+      done += static_cast<std::size_t>(n);
+    }
   }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
+  int saved = errno;
+  if (::close(fd) != 0 && ok) {
+    ok = false;
+    saved = errno;
+  }
+  if (ok && std::rename(tmp.c_str(), path.c_str()) == 0) return true;
+  if (ok) saved = errno;
+  ::unlink(tmp.c_str());
+  errno = saved;
+  return false;
 }
 
 }  // namespace tp

@@ -38,6 +38,9 @@ struct RunConfig {
   std::string dir = "run";  // state, stats and default file locations
   std::string log_level = "info";
   int stats_interval_ms = 1000;
+  // Below this much free space on a filesystem a program writes to, it warns
+  // (at a bounded rate) and shows disk_low in its stats.
+  std::uint64_t min_free_bytes = 64ull << 20;
 };
 
 struct GatewayConfig {

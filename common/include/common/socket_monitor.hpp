@@ -27,12 +27,14 @@ struct ConnectionCounters {
   std::uint64_t dropped = 0;            // connections closed: peer gone, oversized frame, protocol error
   std::uint64_t handshakes_failed = 0;  // ZMTP/security handshake failures (protocol, auth, other)
   std::uint64_t redials = 0;            // connects made again by the monitor after a drop
+  std::uint64_t accept_failed = 0;      // incoming connections refused by accept(2) (e.g. EMFILE)
 
   ConnectionCounters& operator+=(const ConnectionCounters& o) noexcept {
     accepted += o.accepted;
     dropped += o.dropped;
     handshakes_failed += o.handshakes_failed;
     redials += o.redials;
+    accept_failed += o.accept_failed;
     return *this;
   }
 };
