@@ -4,11 +4,13 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
+#include "common/disk_watch.hpp"
 #include "common/stats.hpp"
 #include "common/stop.hpp"
 #include "common/zmq_util.hpp"
@@ -108,11 +110,14 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
                                  .stopping = [this] { return stopping(); },
                                  .while_waiting = [this] { heartbeat(); }}),
       dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock, security),
+      disk_({config.run.dir, std::filesystem::path(store_.path()).parent_path().string()},
+            config.run.min_free_bytes),
       breaker_(BreakerOptions{.failure_threshold = config.executor.breaker_failures,
                               .cooling_ns = std::int64_t{config.executor.breaker_cooling_ms} * ns_per_ms},
                clock) {
   held_ = store_.count_in_state(OrderState::held);
   last_broker_exchange_ns_ = monotonic_ns();  // the first idle probe comes liveness_idle_ns after start
+  disk_.poll(monotonic_ns());
   security.bind(signals_, config.endpoints.signals);
   security.bind(events_, config.endpoints.order_events);
 }
@@ -133,14 +138,17 @@ int ExecutorNode::run() {
     const std::int64_t now = monotonic_ns();
     const std::int64_t until_timer = std::min(next_stats_ns_, next_reconcile) - now;
     const std::int64_t timeout_ms = std::clamp<std::int64_t>((until_timer + ns_per_ms - 1) / ns_per_ms, 0, max_poll_ms);
+    // While the store cannot write, signals wait in their queues (and in the
+    // strategies' journals) instead of being read and left unacked.
     zmq::pollitem_t item{signals_.handle(), 0, ZMQ_POLLIN, 0};
+    const int items = storage_paused() ? 0 : 1;
     try {
-      zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms));
+      zmq::poll(&item, items, std::chrono::milliseconds(timeout_ms));
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) throw;
       continue;  // SIGTERM/SIGINT: the loop condition sees the flag
     }
-    if (item.revents & ZMQ_POLLIN) drain_signals(max_signals_per_wakeup);
+    if (items == 1 && (item.revents & ZMQ_POLLIN)) drain_signals(max_signals_per_wakeup);
     signals_monitor_.drain();
     const std::int64_t after = monotonic_ns();
     if (after >= next_reconcile) {
@@ -167,31 +175,21 @@ void ExecutorNode::drain_signals(std::size_t limit) {
   const std::size_t per_batch = crash_point_ == CrashPoint::none ? max_signals_per_batch : 1;
   if (slots_.size() < per_batch) slots_.resize(per_batch);
   std::size_t received = 0;
-  while (received < limit) {
-    std::size_t used = 0;
+  while (received < limit && !storage_paused()) {
     bool more = true;
-    while (used < per_batch && received < limit) {
-      std::size_t total = 0;
-      if (!recv_message(signals_, frames_, max_kept_frames, total)) {
-        more = false;
-        break;
-      }
-      ++received;
-      if (!take_signal(total, slots_[used])) continue;
-      if (!store_.in_batch()) store_.begin_batch();
-      Slot& slot = slots_[used];
-      // A signal id seen earlier in this batch is a duplicate too (the
-      // store also sees the batch's uncommitted rows; this says it plainly).
-      bool in_batch = false;
-      for (std::size_t i = 0; i < used && !in_batch; ++i) in_batch = slots_[i].signal.signal_id == slot.signal.signal_id;
-      if (in_batch) {
-        slot.verdict = Verdict::duplicate;
-      } else {
-        decide_slot(slot);
-      }
-      ++used;
+    std::size_t used = 0;
+    try {
+      used = accept_batch(std::min(per_batch, limit - received), received, more);
+    } catch (const StoreError& e) {
+      // Nothing of the batch is kept and nothing of it was published: no
+      // ack, so every strategy resends, and the next batch is tried after
+      // storage_retry_ns (a full disk is not a crash loop).
+      const int err = store_.last_errno();  // before the rollback clears it
+      store_.abort_batch();
+      held_ = store_.count_in_state(OrderState::held);
+      storage_failed("commit a batch of signals", e, err);
+      return;
     }
-    if (store_.in_batch()) store_.commit_batch();
     if (used > 0 && crash_point_ == CrashPoint::after_intent && slots_[0].verdict == Verdict::accept) {
       crash("after_intent");
     }
@@ -202,6 +200,36 @@ void ExecutorNode::drain_signals(std::size_t limit) {
     settle();  // the next batch's risk checks see every fill of this one
     if (!more) break;
   }
+}
+
+std::size_t ExecutorNode::accept_batch(std::size_t max_messages, std::size_t& received, bool& more) {
+  std::size_t used = 0;
+  for (std::size_t taken = 0; taken < max_messages; ++taken) {
+    std::size_t total = 0;
+    if (!recv_message(signals_, frames_, max_kept_frames, total)) {
+      more = false;
+      break;
+    }
+    ++received;
+    if (!take_signal(total, slots_[used])) continue;
+    if (!store_.in_batch()) store_.begin_batch();
+    Slot& slot = slots_[used];
+    // A signal id seen earlier in this batch is a duplicate too (the
+    // store also sees the batch's uncommitted rows; this says it plainly).
+    bool in_batch = false;
+    for (std::size_t i = 0; i < used && !in_batch; ++i) in_batch = slots_[i].signal.signal_id == slot.signal.signal_id;
+    if (in_batch) {
+      slot.verdict = Verdict::duplicate;
+    } else {
+      decide_slot(slot);
+    }
+    ++used;
+  }
+  if (store_.in_batch()) {
+    store_.commit_batch();
+    failures_.recovered(store_.path());
+  }
+  return used;
 }
 
 bool ExecutorNode::take_signal(std::size_t total_frames, Slot& slot) {
@@ -310,7 +338,10 @@ void ExecutorNode::send_or_hold(OrderRecord& order) {
   // (or one of them was held): this one, never handed to the order socket,
   // is held as it would have been had it arrived a moment later.
   if (held_ > 0 || breaker_.state() != BreakerState::closed) {
-    store_.set_state(order.client_order_id, OrderState::held, clock_.now_ns());
+    // Unless HELD is durable it stays INTENT, never sent: reconciliation
+    // then asks about it and sends it (same id).
+    if (!stored("hold an order", [&] { store_.set_state(order.client_order_id, OrderState::held, clock_.now_ns()); }))
+      return;
     order.state = OrderState::held;
     ++held_;
     ++counters_.orders_held;
@@ -349,7 +380,9 @@ bool ExecutorNode::send_order(const OrderRecord& order) {
   broker_answered(reply.has_value());
   if (!reply) {
     ++counters_.order_timeouts;
-    store_.set_state(order.client_order_id, OrderState::unknown, clock_.now_ns());
+    // Left INTENT when this fails: reconciled the same way.
+    stored("mark an order unknown",
+           [&] { store_.set_state(order.client_order_id, OrderState::unknown, clock_.now_ns()); });
     return false;  // reconcile() asks again later, with the same id
   }
   if (crash_point_ == CrashPoint::after_send) crash("after_send");
@@ -407,7 +440,9 @@ void ExecutorNode::apply_reply(const OrderRecord& order, const proto::OrderReply
   const bool changed = reply.status != order.status || reply.filled_quantity != order.filled_quantity ||
                        order.state == OrderState::intent || order.state == OrderState::unknown;
   if (!changed) return;  // a working order asked about again: nothing new
-  store_.record_outcome(order.client_order_id, reply, now);
+  // Unrecorded, nothing of it is applied: the row stays as it was and
+  // reconciliation asks the broker again once the store can write.
+  if (!stored("record an order's outcome", [&] { store_.record_outcome(order.client_order_id, reply, now); })) return;
 
   // Only what is new since the stored outcome moves the position (an order
   // the broker was still working may have filled more since).
@@ -534,7 +569,10 @@ bool ExecutorNode::release_held() {
     }
     // INTENT is durable before the order can leave: from here on it is
     // reconciled (query first), never given up.
-    store_.set_state(order.client_order_id, OrderState::intent, now);
+    if (!stored("release a held order", [&] { store_.set_state(order.client_order_id, OrderState::intent, now); })) {
+      ok = false;
+      break;
+    }
     order.state = OrderState::intent;
     if (!send_order(order)) {
       ok = false;
@@ -552,7 +590,7 @@ void ExecutorNode::give_up_held(const OrderRecord& order) {
   outcome.status = proto::OrderStatus::rejected;
   outcome.reason = "expired: held while dll_gateway was unavailable; never sent";
   outcome.broker_ts_ns = now;
-  store_.record_outcome(order.client_order_id, outcome, now);
+  if (!stored("give up a held order", [&] { store_.record_outcome(order.client_order_id, outcome, now); })) return;
   ++counters_.held_expired;
   count_rejected("expired");
 
@@ -638,23 +676,45 @@ std::string ExecutorNode::stats_json() {
       .add("position_check", to_string(position_check_))
       .add("trading_halted", position_check_ == PositionCheck::mismatch)
       .add("position_mismatches", mismatches);
+  failures_.add_stats(o);
+  disk_.add_stats(o);
+  o.add("accept_failed", signals_monitor_.counters().accept_failed)
+      .add("order_socket_failures", orders_.socket_failures())
+      .add("open_files", open_files());
+  std::string alert;
   if (position_check_ == PositionCheck::mismatch) {
-    o.add("alert", fmt::format("new signals refused: {} position(s) differ from the broker's",
-                               position_mismatches_.size()));
+    alert = fmt::format("new signals refused: {} position(s) differ from the broker's", position_mismatches_.size());
   }
+  if (const auto it = failures_.failing().find(store_.path()); it != failures_.failing().end()) {
+    if (!alert.empty()) alert += "; ";
+    alert += "signals not acked: cannot write " + store_.path() + " (" + it->second + ")";
+  }
+  if (!alert.empty()) o.add("alert", alert);
   return o.str();
 }
 
+void ExecutorNode::storage_failed(std::string_view what, const StoreError& e, int err) {
+  failures_.record(store_.path(), std::string(what) + " (" + e.what() + ")", err,
+                   "nothing of it counts as done: signals are not acked (strategies resend them), orders stay to "
+                   "be reconciled; retrying every second");
+  storage_paused_until_ns_ = monotonic_ns() + storage_retry_ns;
+}
+
+bool ExecutorNode::storage_paused() const noexcept { return monotonic_ns() < storage_paused_until_ns_; }
+
 void ExecutorNode::heartbeat() {
   const std::int64_t now = monotonic_ns();
+  disk_.poll(now);
   if (now < next_stats_ns_) return;
   write_stats();
   next_stats_ns_ = now + stats_every_ns_;
 }
 
 void ExecutorNode::write_stats() {
-  if (!write_file_atomically(stats_path_, stats_json())) {
-    spdlog::warn("cannot write {}", stats_path_);
+  if (write_file_atomically(stats_path_, stats_json())) {
+    failures_.recovered(stats_path_);
+  } else {
+    failures_.record(stats_path_, "write", errno, "the supervisor sees no heartbeat meanwhile");
   }
 }
 

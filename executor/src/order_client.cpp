@@ -38,7 +38,13 @@ void OrderClient::reopen() {
   // A REQ socket that sent and got no answer cannot send again: the Lazy
   // Pirate way out is a fresh socket.
   socket_.close();
-  socket_ = make_req(ctx_, endpoint_, security());
+  try {
+    socket_ = make_req(ctx_, endpoint_, security());
+  } catch (const zmq::error_t&) {
+    // Out of descriptors (EMFILE) or the like: no socket until a later
+    // attempt can make one; the request is not lost, only later.
+    ++socket_failures_;
+  }
 }
 
 std::optional<proto::OrderReply> OrderClient::request(const proto::OrderRequest& req,
@@ -87,6 +93,11 @@ bool OrderClient::exchange(int retries, const std::function<bool(proto::Bytes)>&
       const int shift = std::min(attempt - 1, 16);
       const int pause_ms = std::min(options_.max_backoff_ms, options_.backoff_ms << shift);
       if (!pause(pause_ms)) return false;
+    }
+    if (!socket_) reopen();
+    if (!socket_) {
+      if (!pause(options_.timeout_ms)) return false;
+      continue;
     }
     // dontwait: a REQ with no connected peer would otherwise block here.
     auto sent = socket_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);

@@ -1,7 +1,10 @@
 // See store.hpp for the durability choice (WAL + synchronous=NORMAL).
 #include "executor/store.hpp"
 
+#include <cerrno>
 #include <filesystem>
+
+#include <spdlog/spdlog.h>
 
 #include <sqlite3.h>
 
@@ -224,7 +227,7 @@ std::int64_t Statement::column_int(int i) const { return sqlite3_column_int64(st
 
 // ------------------------------------------------------------ ExecutorStore
 
-ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) {
+ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) : path_(path) {
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
     std::error_code ec;
@@ -263,8 +266,36 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) {
   held_orders_ = Statement(raw, "SELECT " + std::string(order_columns) +
                                     " FROM orders WHERE state = 'HELD' ORDER BY created_ns, rowid");
   count_state_ = Statement(raw, "SELECT COUNT(*) FROM orders WHERE state = ?1");
-  prune(now_ns);
+  try {
+    prune(now_ns);
+  } catch (const StoreError& e) {
+    // Pruning writes (deletes need log space): on a full disk the executor
+    // still starts, keeps the old rows and prunes at its next start.
+    spdlog::warn("old rows not pruned: {}", e.what());
+  }
 }
+
+void ExecutorStore::abort_batch() noexcept {
+  if (!in_batch_) return;
+  in_batch_ = false;
+  // SQLite may have rolled the transaction back itself (SQLITE_FULL inside a
+  // statement does); roll back only what is still open.
+  if (sqlite3_get_autocommit(db_.get()) == 0) {
+    try {
+      rollback_.reset().run();
+    } catch (const StoreError&) {  // nothing more to do: the connection stays usable or the next write says why
+    }
+  }
+}
+
+int ExecutorStore::last_errno() const noexcept {
+  const int code = sqlite3_errcode(db_.get()) & 0xff;
+  if (code == SQLITE_FULL) return ENOSPC;
+  if (const int sys = sqlite3_system_errno(db_.get()); sys != 0) return sys;
+  return code == SQLITE_IOERR ? EIO : 0;
+}
+
+const std::string& ExecutorStore::path() const noexcept { return path_; }
 
 ExecutorStore::~ExecutorStore() {
   if (in_batch_) {

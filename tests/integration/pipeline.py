@@ -49,11 +49,18 @@ class Deployment:
             f.write("\n".join(lines) + "\n" + extra_toml)
         self.procs = {}
 
-    def start(self, name, *args, program=None):
+    def start(self, name, *args, program=None, max_open_files=None):
+        """Starts a program; `max_open_files` sets its descriptor limit
+        (soft and hard), as `ulimit -n` would."""
         program = program or name.split(":")[0]
         log = open(os.path.join(self.run_dir, "logs", name.replace(":", "-") + ".log"), "ab")
+        limit = None
+        if max_open_files is not None:
+            import resource
+            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
         proc = subprocess.Popen([os.path.join(BIN_DIR, program), "--config", self.config, *args],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=limit)
         log.close()
         self.procs[name] = proc
         return proc

@@ -18,6 +18,7 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
+#include "common/disk_watch.hpp"
 #include "common/histogram.hpp"
 #include "executor/circuit_breaker.hpp"
 #include "executor/decision.hpp"
@@ -56,6 +57,9 @@ class ExecutorNode {
   // exists (one attempt, no retries) tells whether it answers.
   static constexpr std::int64_t liveness_idle_ns = 5'000'000'000;
   static constexpr std::string_view liveness_probe_id = "C-liveness-probe";
+  // After a failed store write, signals are left unread this long before a
+  // batch is tried again (a full disk: every second, not a busy loop).
+  static constexpr std::int64_t storage_retry_ns = 1'000'000'000;
 
   // Opens the store (config.executor.db_path or <run.dir>/executor.db),
   // rebuilds positions, binds and connects the sockets. The circuit breaker
@@ -94,6 +98,10 @@ class ExecutorNode {
   // Receives and handles the signals that are waiting, at most `limit`, in
   // batches: see run().
   void drain_signals(std::size_t limit);
+  // Accept phase of one batch: receives up to `max_messages` messages into
+  // slots, decides them and commits their rows in one transaction; returns
+  // the slots used. Throws StoreError when the rows could not be written.
+  std::size_t accept_batch(std::size_t max_messages, std::size_t& received, bool& more);
   // Accept phase for one message: decodes into the next slot and decides.
   // False when the message used no slot (bad frames, undecodable).
   bool take_signal(std::size_t total_frames, Slot& slot);
@@ -131,6 +139,22 @@ class ExecutorNode {
   // Writes the stats file when due: from the loop, and while an order waits
   // on dll_gateway, so that the heartbeat says "alive" during a long wait.
   void heartbeat();
+  // Runs one store write; a StoreError is recorded (storage_failed) and
+  // turned into false: the write did not happen, and the caller does not act
+  // as if it had.
+  template <class Write>
+  bool stored(std::string_view what, Write&& write) {
+    try {
+      write();
+      return true;
+    } catch (const StoreError& e) {
+      storage_failed(what, e, store_.last_errno());
+      return false;
+    }
+  }
+  void storage_failed(std::string_view what, const StoreError& e, int err);
+  // True for storage_retry_ns after a failed write: signals are not read.
+  bool storage_paused() const noexcept;
   void publish_ack(const proto::TradingSignal& signal, proto::AckStatus status, std::string_view reason);
   void publish_event(const proto::OrderEvent& event);
   void write_stats();
@@ -152,6 +176,7 @@ class ExecutorNode {
   std::vector<Slot> slots_;
   LatencyHistogram tick_to_fill_;
   ExecutorCounters counters_;
+  DiskWatch disk_;
   CircuitBreaker breaker_;
   bool broker_alive_ = false;   // the last request to dll_gateway was answered
   std::int64_t last_broker_exchange_ns_ = 0;  // monotonic; the last request (either outcome)
@@ -173,6 +198,8 @@ class ExecutorNode {
     double broker = 0;
   };
   std::map<std::string, Mismatch, std::less<>> position_mismatches_;
+  WriteFailures failures_;
+  std::int64_t storage_paused_until_ns_ = 0;  // monotonic
   std::int64_t stats_every_ns_ = 0;
   std::int64_t next_stats_ns_ = 0;  // monotonic
   std::atomic<bool> stop_{false};

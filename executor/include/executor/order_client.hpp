@@ -58,6 +58,7 @@ class OrderClient {
 
   std::uint64_t retries() const noexcept { return retries_; }     // re-sent attempts
   std::uint64_t bad_replies() const noexcept { return bad_replies_; }  // undecodable or mismatched
+  std::uint64_t socket_failures() const noexcept { return socket_failures_; }  // a new socket refused (EMFILE...)
 
  private:
   const Security& security() const { return options_.security ? *options_.security : Security::none(); }
@@ -81,6 +82,7 @@ class OrderClient {
   std::string payload_;  // the request being sent, kept across reopen
   std::uint64_t retries_ = 0;
   std::uint64_t bad_replies_ = 0;
+  std::uint64_t socket_failures_ = 0;
 };
 
 }  // namespace tp::executor

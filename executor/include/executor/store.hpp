@@ -10,8 +10,10 @@
 //
 // Every statement used per message is prepared once and reused. SQLite
 // failures throw StoreError naming the file ("executor.db (/path): step:
-// ..."): the executor cannot keep its promises without its store, so it
-// stops and is restarted. Opening refuses a damaged file (common/sqlite_store.hpp).
+// ..."). A failed write is never treated as done: the executor does not ack
+// what it could not record, leaves an order's row as it was (reconciliation
+// settles it later) and retries while the disk is full (see ExecutorNode).
+// Opening refuses a damaged file (common/sqlite_store.hpp).
 #pragma once
 
 #include <cstdint>
@@ -123,7 +125,13 @@ class ExecutorStore {
   // when the store is destroyed with the batch still open.
   void begin_batch();
   void commit_batch();
+  // Ends a batch whose statement or commit threw: rolls back whatever is
+  // still open, so that the next batch starts clean. Nothing of it is kept.
+  void abort_batch() noexcept;
   bool in_batch() const noexcept { return in_batch_; }
+  // The OS error behind the last failure (ENOSPC for a full disk), or 0.
+  int last_errno() const noexcept;
+  const std::string& path() const noexcept;
 
   // Atomically (its own transaction, or a savepoint inside a batch): the
   // signal row (ACCEPTED) and the order intent. False when the signal id is
@@ -153,6 +161,7 @@ class ExecutorStore {
   void prune(std::int64_t now_ns);
   OrderRecord read_order(Statement& s) const;
 
+  std::string path_;
   SqliteDb db_;  // declared first: destroyed after the statements
   Statement begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   bool in_batch_ = false;
