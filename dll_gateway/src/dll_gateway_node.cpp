@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <filesystem>
 
 #include <spdlog/spdlog.h>
 
@@ -19,6 +21,12 @@ namespace {
 constexpr int max_ticks_per_turn = 1000;
 constexpr int max_requests_per_turn = 100;
 
+// The directory a file is in ("." for a bare name).
+std::string dir_of(const std::string& path) {
+  auto parent = std::filesystem::path(path).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
+}
+
 }  // namespace
 
 DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlugin& plugin, OrderStore& store,
@@ -26,13 +34,15 @@ DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlu
     : plugin_(plugin),
       store_(store),
       clock_(clock),
-      desk_(store, plugin, clock),
+      desk_(store, plugin, clock,
+            [this](const StoreError* error, std::string_view consequence) { on_store_write(error, consequence); }),
       stats_path_(cfg.run_path("", "dll_gateway.stats.json")),
       stats_interval_(cfg.run.stats_interval_ms),
       max_order_quantity_(cfg.risk.max_order_quantity),
       rep_(make_socket(ctx, zmq::socket_type::rep)),
       rep_monitor_(ctx, rep_),
-      dead_letters_(ctx, cfg.endpoints.dead_letters, "dll_gateway", clock, security) {
+      dead_letters_(ctx, cfg.endpoints.dead_letters, "dll_gateway", clock, security),
+      disk_({dir_of(store.path()), cfg.run.dir}, cfg.run.min_free_bytes) {
   for (const auto& i : cfg.instruments) instruments_.insert(i.symbol);
   security.bind(rep_, cfg.endpoints.orders);
   if (plugin_.wants_quotes()) {
@@ -49,13 +59,14 @@ void DllGatewayNode::run() {
   while (!stop_requested()) {
     auto now = std::chrono::steady_clock::now();
     if (now >= next_stats) {
+      disk_.poll(monotonic_ns());
       write_stats();
       next_stats = now + stats_interval_;
     }
     auto until_stats = std::chrono::duration_cast<std::chrono::milliseconds>(next_stats - now);
     poll_once(std::clamp(until_stats, std::chrono::milliseconds(1), std::chrono::milliseconds(100)));
   }
-  if (!write_stats()) spdlog::warn("cannot write {}", stats_path_);
+  write_stats();
   const auto& c = desk_.counters();
   spdlog::info("stopped: {} orders, {} duplicates, {} queries, {} fills, {} rejects, {} dead letters",
                c.orders_received, c.duplicates, c.queries, c.fills, c.rejects,
@@ -84,6 +95,40 @@ void DllGatewayNode::poll_once(std::chrono::milliseconds timeout) {
   }
   rep_monitor_.drain();
   if (sub_monitor_) sub_monitor_->drain();
+  watch_connections();
+}
+
+void DllGatewayNode::watch_connections() {
+  const auto failed = connections().accept_failed;
+  if (failed == accept_failed_logged_) return;
+  std::uint64_t suppressed = 0;
+  if (limiter_.allow("accept_failed", monotonic_ns(), suppressed)) {
+    spdlog::error("{} incoming connections refused so far (accept failed: out of descriptors?); "
+                  "those peers are not served, the rest are",
+                  failed);
+    accept_failed_logged_ = failed;
+  }
+}
+
+void DllGatewayNode::on_store_write(const StoreError* error, std::string_view consequence) {
+  if (!error) {
+    write_failures_.recovered(store_.path());
+    return;
+  }
+  // SQLite names the file and its own code in the message; errno is the OS's.
+  write_failures_.record(store_.path(), error->what(), error->sys_errno(), consequence);
+}
+
+std::string DllGatewayNode::alert() const {
+  const auto& failing = write_failures_.failing();
+  if (failing.empty()) return {};
+  const auto& [path, why] = *failing.begin();
+  std::string text = "cannot write " + std::filesystem::path(path).filename().string() + ": ";
+  // The last ": " part is the errno's text (or SQLite's message).
+  auto cut = why.rfind(": ");
+  text += cut == std::string::npos ? why : why.substr(cut + 2);
+  if (failing.size() > 1) text += " (+" + std::to_string(failing.size() - 1) + " more files)";
+  return text;
 }
 
 ConnectionCounters DllGatewayNode::connections() const noexcept {
@@ -246,11 +291,24 @@ std::string DllGatewayNode::stats_json() const {
       .add("connections_dropped", connections().dropped)
       .add("handshakes_failed", connections().handshakes_failed)
       .add("redials", connections().redials)
+      .add("accept_failed", connections().accept_failed)
+      .add("open_files", open_files())
+      .add("store_unknown", c.store_unknown)
       .add("plugin", plugin_.path())
       .add("db", store_.path());
+  disk_.add_stats(o);
+  write_failures_.add_stats(o);
+  if (auto a = alert(); !a.empty()) o.add("alert", a);
   return o.str();
 }
 
-bool DllGatewayNode::write_stats() const { return write_file_atomically(stats_path_, stats_json()); }
+bool DllGatewayNode::write_stats() {
+  if (write_file_atomically(stats_path_, stats_json())) {
+    write_failures_.recovered(stats_path_);
+    return true;
+  }
+  write_failures_.record(stats_path_, "write", errno, "the supervisor sees no heartbeat until it succeeds");
+  return false;
+}
 
 }  // namespace tp::dll_gateway

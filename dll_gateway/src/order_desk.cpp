@@ -31,11 +31,9 @@ proto::OrderReply OrderDesk::handle(const proto::OrderRequest& order) {
   try {
     stored = store_.find(order.client_order_id);
   } catch (const StoreError& e) {
-    ++counters_.store_errors;
-    ++counters_.rejects;
-    // Nothing was sent: refusing is safe and final.
-    return make_reply(order.client_order_id, proto::OrderStatus::rejected,
-                      std::string("order store error: ") + e.what(), clock_.now_ns());
+    // Whether the id was seen before is unknown: sending could send twice.
+    store_failed(e, "orders are answered UNKNOWN and not sent until it can be read");
+    return unsent(order, e, "look-up");
   }
 
   if (stored && stored->state == OrderState::done) {
@@ -63,11 +61,13 @@ proto::OrderReply OrderDesk::handle(const proto::OrderRequest& order) {
   try {
     store_.insert_pending(order, clock_.now_ns());
   } catch (const StoreError& e) {
-    ++counters_.store_errors;
-    ++counters_.rejects;
-    return make_reply(order.client_order_id, proto::OrderStatus::rejected,
-                      std::string("order store error: ") + e.what(), clock_.now_ns());
+    // No PENDING row, so no submit (at most once). A full disk is
+    // transient: UNKNOWN makes the executor retry the same id, where a final
+    // REJECTED would lose the signal.
+    store_failed(e, "orders are answered UNKNOWN and not sent until it can be written");
+    return unsent(order, e, "PENDING row");
   }
+  store_ok();
   return submit(order);
 }
 
@@ -129,9 +129,29 @@ void OrderDesk::flush() {
 void OrderDesk::remember(const proto::OrderReply& reply) {
   try {
     store_.store_done(reply, clock_.now_ns());
-  } catch (const StoreError&) {
-    ++counters_.store_errors;
+  } catch (const StoreError& e) {
+    store_failed(e, "the answered order " + reply.client_order_id +
+                        " stays PENDING; a retry or query asks the broker");
+    return;
   }
+  store_ok();
+}
+
+proto::OrderReply OrderDesk::unsent(const proto::OrderRequest& order, const StoreError& e, std::string_view what) {
+  ++counters_.store_unknown;
+  return make_reply(order.client_order_id, proto::OrderStatus::unknown,
+                    "order store error (" + std::string(what) + "): " + e.what() +
+                        "; not sent; outcome unknown, retry the same client order id",
+                    clock_.now_ns());
+}
+
+void OrderDesk::store_failed(const StoreError& e, std::string_view consequence) {
+  ++counters_.store_errors;
+  if (listener_) listener_(&e, consequence);
+}
+
+void OrderDesk::store_ok() {
+  if (listener_) listener_(nullptr, {});
 }
 
 proto::OrderReply OrderDesk::handle(const proto::OrderQuery& query) {
@@ -140,8 +160,8 @@ proto::OrderReply OrderDesk::handle(const proto::OrderQuery& query) {
   try {
     if (auto stored = store_.find(query.client_order_id); stored && stored->state == OrderState::done)
       return refreshed(std::move(stored->reply));
-  } catch (const StoreError&) {
-    ++counters_.store_errors;  // the broker may still know: ask it
+  } catch (const StoreError& e) {
+    store_failed(e, "queries go to the broker");  // it may still know
   }
   // PENDING or no row (e.g. a lost database): the broker is the authority.
   BrokerAnswer a = broker_.query(query.client_order_id);

@@ -4,6 +4,7 @@
 // (/path): step: ..."). One thread per connection.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -74,7 +75,7 @@ class Statement {
       int rc = sqlite3_step(s_.stmt_.get());
       if (rc == SQLITE_ROW) return true;
       if (rc == SQLITE_DONE) return false;
-      throw StoreError(tp::sqlite::error_text(s_.db_, "step"));
+      throw StoreError(tp::sqlite::error_text(s_.db_, "step"), sqlite3_extended_errcode(s_.db_), os_errno());
     }
     std::string text(int col) const {
       auto* p = sqlite3_column_text(s_.stmt_.get(), col);
@@ -86,6 +87,13 @@ class Statement {
     std::int64_t integer(int col) const { return sqlite3_column_int64(s_.stmt_.get(), col); }
 
    private:
+    // The OS error under the failure. SQLite's unix VFS clears it when it
+    // reports SQLITE_FULL (a write that found no space), so that one is ENOSPC.
+    int os_errno() const {
+      const int err = sqlite3_system_errno(s_.db_);
+      if (err == 0 && (sqlite3_extended_errcode(s_.db_) & 0xff) == SQLITE_FULL) return ENOSPC;
+      return err;
+    }
     Use& check(int rc) {
       if (rc != SQLITE_OK) throw StoreError(tp::sqlite::error_text(s_.db_, "bind"));
       return *this;

@@ -6,6 +6,14 @@
 // When the plugin wants market data, a SUB on endpoints.ticks feeds it every
 // tick ("TICK." prefix). Borrows the plugin, store and clock; owns its
 // sockets. One thread.
+//
+// Disk and descriptors: a store write that fails (a full disk) is logged
+// with the file and errno at a bounded rate (WriteFailures), shown in the
+// stats (`files_failing`, `alert`) until a write succeeds again, and the
+// desk answers the orders it could not record UNKNOWN; the free space of the
+// db's and run dir's filesystems is polled (DiskWatch). A connection that
+// cannot be accepted for lack of descriptors is counted (`accept_failed`)
+// and logged at a bounded rate; the program goes on.
 #pragma once
 
 #include <chrono>
@@ -20,6 +28,8 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
+#include "common/disk_watch.hpp"
+#include "common/log.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
 #include "dll_gateway/broker_plugin.hpp"
@@ -48,8 +58,9 @@ class DllGatewayNode {
   void run();
   // One poll over the sockets, handling whatever is ready (<= timeout).
   void poll_once(std::chrono::milliseconds timeout);
-  // Writes <run.dir>/dll_gateway.stats.json; false on failure.
-  bool write_stats() const;
+  // Writes <run.dir>/dll_gateway.stats.json; false on failure (logged
+  // through WriteFailures).
+  bool write_stats();
   std::string stats_json() const;
 
   const DeskCounters& desk_counters() const noexcept { return desk_.counters(); }
@@ -68,10 +79,17 @@ class DllGatewayNode {
   std::optional<proto::OrderReply> refuse_order(const proto::OrderRequest& order, std::string_view original);
   ConnectionCounters connections() const noexcept;
   bool handle_tick();
+  // Logs accept failures (descriptors exhausted) at a bounded rate.
+  void watch_connections();
+  // What the store's writes tell the node (OrderDesk's StoreListener).
+  void on_store_write(const StoreError* error, std::string_view consequence);
+  // "cannot write <file>: <why>" while a file is failing, else empty.
+  std::string alert() const;
 
   BrokerPlugin& plugin_;
   OrderStore& store_;
   const Clock& clock_;
+  WriteFailures write_failures_;  // before desk_: its listener writes here
   OrderDesk desk_;
   std::string stats_path_;
   std::chrono::milliseconds stats_interval_;
@@ -87,6 +105,9 @@ class DllGatewayNode {
   proto::Decoder decoder_;
   std::vector<zmq::message_t> frames_;
   NodeCounters counters_;
+  DiskWatch disk_;
+  LogLimiter limiter_;
+  std::uint64_t accept_failed_logged_ = 0;
 };
 
 }  // namespace tp::dll_gateway

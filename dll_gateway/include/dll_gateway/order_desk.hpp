@@ -11,13 +11,23 @@
 //                    sending the answer, and every handle() runs first
 // A submit at or after the request's deadline (expires_ts_ns) is refused
 // instead (REJECTED "expired: ..."), stored DONE like any answer.
+// Store trouble (a full disk: SQLITE_FULL, an I/O error) never costs a signal
+// and never sends an order without its PENDING row: when the id cannot be
+// looked up or its PENDING row cannot be committed, nothing goes to the
+// broker and the answer is UNKNOWN ("outcome unknown, retry the same client
+// order id"), so the executor retries the same id later; a DONE row that
+// cannot be written leaves the row PENDING, which a later request or query
+// settles by asking the broker. Each store write's outcome goes to the
+// StoreListener (the node logs and shows it).
 // Every call returns a reply (never throws for store or broker trouble).
 // Borrows the store, broker and clock; one thread.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/clock.hpp"
 #include "dll_gateway/broker.hpp"
@@ -33,16 +43,21 @@ struct DeskCounters {
   std::uint64_t submitted = 0;      // orders that went to the broker
   std::uint64_t fills = 0;          // FILLED or PARTIALLY_FILLED answers to a submit
   std::uint64_t partial_fills = 0;
-  std::uint64_t rejects = 0;        // REJECTED answers to a request (broker, store, deadline)
+  std::uint64_t rejects = 0;        // REJECTED answers to a request (broker, deadline)
   std::uint64_t expired = 0;        // refused: the request's deadline had passed (never submitted)
   std::uint64_t broker_errors = 0;  // calls that failed: outcome unknown
-  std::uint64_t store_errors = 0;
+  std::uint64_t store_errors = 0;   // failed store reads and writes
+  std::uint64_t store_unknown = 0;  // orders answered UNKNOWN, unsent: the store could not record them
 };
+
+// Called after every store write: with the error and what the desk did
+// about it when the write failed, with nullptr (and "") when it succeeded.
+using StoreListener = std::function<void(const StoreError* error, std::string_view consequence)>;
 
 class OrderDesk {
  public:
-  OrderDesk(OrderStore& store, Broker& broker, const Clock& clock)
-      : store_(store), broker_(broker), clock_(clock) {}
+  OrderDesk(OrderStore& store, Broker& broker, const Clock& clock, StoreListener listener = {})
+      : store_(store), broker_(broker), clock_(clock), listener_(std::move(listener)) {}
 
   ~OrderDesk() { flush(); }
   OrderDesk(const OrderDesk&) = delete;
@@ -65,10 +80,15 @@ class OrderDesk {
   void remember(const proto::OrderReply& reply);
   // A stored reply, updated from the broker when its status was not final.
   proto::OrderReply refreshed(proto::OrderReply stored);
+  // The answer when the store failed before anything was sent: UNKNOWN.
+  proto::OrderReply unsent(const proto::OrderRequest& order, const StoreError& e, std::string_view what);
+  void store_failed(const StoreError& e, std::string_view consequence);
+  void store_ok();
 
   OrderStore& store_;
   Broker& broker_;
   const Clock& clock_;
+  StoreListener listener_;
   DeskCounters counters_;
   std::optional<proto::OrderReply> unrecorded_;  // answered, DONE row not yet written
 };

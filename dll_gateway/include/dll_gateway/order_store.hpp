@@ -27,7 +27,17 @@ namespace tp::dll_gateway {
 
 class StoreError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  // `sqlite_code`: SQLite's extended result code (0 when none); `sys_errno`:
+  // the errno of the OS call that failed under it (ENOSPC for a full disk,
+  // 0 when unknown).
+  explicit StoreError(const std::string& what, int sqlite_code = 0, int sys_errno = 0)
+      : std::runtime_error(what), sqlite_code_(sqlite_code), sys_errno_(sys_errno) {}
+  int sqlite_code() const noexcept { return sqlite_code_; }
+  int sys_errno() const noexcept { return sys_errno_; }
+
+ private:
+  int sqlite_code_;
+  int sys_errno_;
 };
 
 enum class OrderState { pending, done };

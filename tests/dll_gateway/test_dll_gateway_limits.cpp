@@ -1,0 +1,275 @@
+// The real dll_gateway binary when its disk fills up and when its
+// descriptors run out (ipc:// endpoints in a temp dir; every wait bounded;
+// the child always killed):
+//  - its db on a small tmpfs (root needed, skipped otherwise), filled: orders
+//    are answered UNKNOWN, nothing reaches the broker (the sim broker's
+//    journal has no line for them), the stats show the alert, the process
+//    stays up; once space returns the same ids are submitted exactly once;
+//  - run under `prlimit --nofile=64:64` with 200 connections flooding its
+//    order socket: it stays up, counts accept_failed, and then still answers
+//    an order.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "proto/codec.hpp"
+#include "small_tmpfs.hpp"
+#include "temp_dir.hpp"
+
+extern char** environ;
+
+using namespace std::chrono_literals;
+using tp::dll_gateway::test::count_lines_with;
+using tp::dll_gateway::test::read_text;
+using tp::dll_gateway::test::TempDir;
+
+namespace {
+
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const std::string& stderr_path) {
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) pid_ = -1;
+  }
+  ~Child() {
+    if (pid_ > 0 && !status_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  bool started() const { return pid_ > 0; }
+  void terminate() { kill(pid_, SIGTERM); }
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!status_) {
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+      std::this_thread::sleep_for(10ms);
+    }
+    return status_;
+  }
+  bool alive() { return !wait_exit(0ms).has_value(); }
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+template <class F>
+bool wait_until(F&& f, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!f()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+// The number after "key": in a flat stats file, or -1.
+long long stat_of(const std::string& stats, const std::string& key) {
+  auto pos = stats.find("\"" + key + "\":");
+  if (pos == std::string::npos) return -1;
+  return std::atoll(stats.c_str() + pos + key.size() + 3);
+}
+
+class DllGatewayLimits : public ::testing::Test {
+ protected:
+  std::string ep(const std::string& name) const { return "ipc://" + dir.file(name); }
+
+  std::vector<std::string> args(const std::string& db) const {
+    return {DLL_GATEWAY_BIN,
+            "--run-dir", dir.path().string(),
+            "--plugin", SIM_BROKER_PATH,
+            "--db", db,
+            "--set", "endpoints.ticks=\"" + ep("ticks") + "\"",
+            "--set", "endpoints.orders=\"" + ep("orders") + "\"",
+            "--set", "endpoints.dead_letters=\"" + ep("dead_letters") + "\"",
+            "--set", "dll_gateway.settings.journal_path=\"" + dir.file("sim.journal") + "\"",
+            "--set", "run.stats_interval_ms=50"};
+  }
+  std::string stats() const { return read_text(dir.file("dll_gateway.stats.json")); }
+
+  std::optional<std::string> call(std::string_view payload) {
+    zmq::socket_t req(ctx, zmq::socket_type::req);
+    req.set(zmq::sockopt::linger, 0);
+    req.connect(ep("orders"));
+    req.send(zmq::buffer(payload), zmq::send_flags::none);
+    zmq::pollitem_t item{req.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, 5000ms) == 0) return std::nullopt;
+    zmq::message_t m;
+    if (!req.recv(m)) return std::nullopt;
+    return m.to_string();
+  }
+
+  proto::OrderReply order(const std::string& id) {
+    proto::OrderRequest o;
+    o.client_order_id = id;
+    o.signal_id = "sig-" + id;
+    o.instrument = "EURUSD";
+    o.side = proto::Side::buy;
+    o.quantity = 1000;
+    o.price_hint = 1.085;
+    o.sent_ts_ns = 1;
+    auto raw = call(proto::encode_to_string(o));
+    EXPECT_TRUE(raw) << "no reply to " << id;
+    if (!raw) return {};
+    auto r = decoder.decode_order_reply(proto::as_bytes(*raw));
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
+    return r.ok() ? r.value() : proto::OrderReply{};
+  }
+
+  // A round trip that the server handles after the previous answer's DONE
+  // row was written (it writes that row before reading the next request).
+  void sync() { ASSERT_TRUE(call(proto::encode_to_string(proto::PositionQuery{.instrument = "EURUSD"}))); }
+
+  bool feed_quote(zmq::socket_t& pub) {
+    proto::TickEvent tick;
+    tick.instrument = "EURUSD";
+    tick.bid = 1.0850;
+    tick.ask = 1.0852;
+    tick.seq = 1;
+    tick.source_ts_ns = tick.gateway_ts_ns = 1'700'000'000'000'000'000;
+    auto payload = proto::encode_to_string(tick);
+    auto topic = proto::tick_topic(tick.instrument);
+    return wait_until(
+        [&] {
+          pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+          pub.send(zmq::buffer(payload), zmq::send_flags::none);
+          std::this_thread::sleep_for(30ms);
+          return stat_of(stats(), "ticks_received") > 0;
+        },
+        10s);
+  }
+
+  TempDir dir;
+  zmq::context_t ctx{1};
+  proto::Decoder decoder;
+};
+
+}  // namespace
+
+TEST_F(DllGatewayLimits, FullDiskAnswersUnknownSendsNothingStaysUpAndSendsTheSameIdsOnceWhenSpaceReturns) {
+  tp::test::SmallTmpfs fs(1 << 20);
+  if (!fs.ok()) GTEST_SKIP() << fs.why();
+  zmq::socket_t pub(ctx, zmq::socket_type::pub);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.bind(ep("ticks"));
+  zmq::socket_t dead(ctx, zmq::socket_type::pull);
+  dead.set(zmq::sockopt::linger, 0);
+  dead.bind(ep("dead_letters"));
+
+  Child gw(args(fs.file("dll_gateway.db")), dir.file("stderr.txt"));
+  ASSERT_TRUE(gw.started());
+  ASSERT_TRUE(feed_quote(pub)) << read_text(dir.file("stderr.txt"));
+  EXPECT_EQ(order("C-0").status, proto::OrderStatus::filled);
+  sync();
+
+  fs.fill();
+  for (const char* id : {"C-1", "C-2", "C-1"}) {
+    auto r = order(id);
+    EXPECT_EQ(r.status, proto::OrderStatus::unknown) << id << ": " << r.reason;
+    EXPECT_NE(r.reason.find("retry the same client order id"), std::string::npos) << r.reason;
+  }
+  ASSERT_TRUE(wait_until([&] { return stat_of(stats(), "store_unknown") == 3; }, 5s)) << stats();
+  auto full = stats();
+  EXPECT_NE(full.find("\"alert\":\"cannot write dll_gateway.db: No space left on device\""), std::string::npos)
+      << full;
+  EXPECT_GE(stat_of(full, "write_failures"), 3) << full;
+  EXPECT_EQ(stat_of(full, "submitted"), 1) << full;
+  EXPECT_EQ(stat_of(full, "rejects"), 0) << full;
+  auto journal = read_text(dir.file("sim.journal"));
+  EXPECT_EQ(count_lines_with(journal, " C-1 "), 0) << journal;
+  EXPECT_EQ(count_lines_with(journal, " C-2 "), 0) << journal;
+  auto err = read_text(dir.file("stderr.txt"));
+  EXPECT_NE(err.find("dll_gateway.db"), std::string::npos) << err;
+  EXPECT_NE(err.find("No space left on device"), std::string::npos) << err;
+  EXPECT_TRUE(gw.alive());
+
+  fs.free();
+  EXPECT_EQ(order("C-1").status, proto::OrderStatus::filled);
+  EXPECT_EQ(order("C-2").status, proto::OrderStatus::filled);
+  EXPECT_TRUE(order("C-1").duplicate);
+  ASSERT_TRUE(wait_until([&] { return stats().find("\"alert\"") == std::string::npos; }, 5s)) << stats();
+
+  gw.terminate();
+  EXPECT_EQ(gw.wait_exit(5000ms), std::optional<int>(0));
+  journal = read_text(dir.file("sim.journal"));
+  EXPECT_EQ(count_lines_with(journal, " C-1 "), 1) << journal;
+  EXPECT_EQ(count_lines_with(journal, " C-2 "), 1) << journal;
+  EXPECT_EQ(count_lines_with(err, "No space left on device; orders are answered UNKNOWN"), 1)
+      << "three failures within the interval: one line; " << err;
+}
+
+TEST_F(DllGatewayLimits, ConnectionFloodPastTheDescriptorLimitIsCountedAndServedAfterwards) {
+  if (access("/usr/bin/prlimit", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/prlimit";
+  zmq::socket_t pub(ctx, zmq::socket_type::pub);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.bind(ep("ticks"));
+  zmq::socket_t dead(ctx, zmq::socket_type::pull);
+  dead.set(zmq::sockopt::linger, 0);
+  dead.bind(ep("dead_letters"));
+
+  auto a = args(dir.file("dll_gateway.db"));
+  a.insert(a.begin(), {"/usr/bin/prlimit", "--nofile=64:64", "--"});
+  Child gw(a, dir.file("stderr.txt"));
+  ASSERT_TRUE(gw.started());
+  ASSERT_TRUE(feed_quote(pub)) << read_text(dir.file("stderr.txt"));
+
+  // 200 raw connections to the order socket, held for a second: more than
+  // the 64 descriptors the process may have.
+  std::vector<int> flood;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const auto path = dir.file("orders");
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  for (int i = 0; i < 200; ++i) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);  // EAGAIN past the backlog: fine
+    flood.push_back(fd);
+  }
+  std::this_thread::sleep_for(1s);
+  EXPECT_TRUE(gw.alive()) << read_text(dir.file("stderr.txt"));
+  for (int fd : flood) ::close(fd);
+
+  ASSERT_TRUE(wait_until([&] { return stat_of(stats(), "accept_failed") > 0; }, 5s)) << stats();
+  EXPECT_GT(stat_of(stats(), "open_files"), 0) << stats();
+  auto r = order("C-after-flood");
+  EXPECT_EQ(r.status, proto::OrderStatus::filled) << r.reason;
+  EXPECT_TRUE(gw.alive());
+  auto err = read_text(dir.file("stderr.txt"));
+  EXPECT_NE(err.find("incoming connections refused"), std::string::npos) << err;
+  EXPECT_LE(count_lines_with(err, "incoming connections refused"), 3) << "bounded rate: " << err;
+
+  gw.terminate();
+  EXPECT_EQ(gw.wait_exit(5000ms), std::optional<int>(0)) << read_text(dir.file("stderr.txt"));
+}

@@ -1,0 +1,146 @@
+// OrderDesk and OrderStore on a filesystem that fills up (a small tmpfs, so
+// root is needed; skipped otherwise): an order whose PENDING row cannot be
+// committed is answered UNKNOWN and never reaches the broker; a DONE row that
+// cannot be written leaves the row PENDING; the same SQLite connection works
+// again once space returns (SQLite rolls the failed transaction back after
+// SQLITE_FULL, also in WAL with locking_mode=EXCLUSIVE), and the same id is
+// then submitted exactly once.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "dll_gateway/order_desk.hpp"
+#include "dll_gateway/order_store.hpp"
+#include "small_tmpfs.hpp"
+
+using namespace tp::dll_gateway;
+
+namespace {
+
+class CountingBroker final : public Broker {
+ public:
+  BrokerAnswer submit(const proto::OrderRequest& o) override {
+    ++submits[o.client_order_id];
+    BrokerAnswer a;
+    a.ok = true;
+    a.reply.client_order_id = o.client_order_id;
+    a.reply.order_id = "B-" + o.client_order_id;
+    a.reply.status = proto::OrderStatus::filled;
+    a.reply.filled_quantity = o.quantity;
+    a.reply.fill_price = 1.5;
+    known[o.client_order_id] = a.reply;
+    return a;
+  }
+  BrokerAnswer query(const std::string& id) override {
+    BrokerAnswer a;
+    a.ok = true;
+    a.reply.client_order_id = id;
+    if (auto it = known.find(id); it != known.end()) a.reply = it->second;
+    else a.reply.status = proto::OrderStatus::unknown;
+    return a;
+  }
+  std::map<std::string, int> submits;
+  std::map<std::string, proto::OrderReply> known;
+};
+
+proto::OrderRequest order(const std::string& id) {
+  proto::OrderRequest o;
+  o.client_order_id = id;
+  o.signal_id = "s-" + id;
+  o.instrument = "EURUSD";
+  o.side = proto::Side::buy;
+  o.quantity = 100;
+  return o;
+}
+
+struct Heard {
+  std::vector<std::string> failures;  // error texts
+  std::vector<int> errnos;
+  int successes = 0;
+};
+
+StoreListener listen(Heard& h) {
+  return [&h](const StoreError* e, std::string_view) {
+    if (e) {
+      h.failures.emplace_back(e->what());
+      h.errnos.push_back(e->sys_errno());
+    } else {
+      ++h.successes;
+    }
+  };
+}
+
+}  // namespace
+
+TEST(OrderDeskFullDisk, PendingThatCannotBeWrittenIsUnknownAndUnsentThenSentOnceWhenSpaceReturns) {
+  tp::test::SmallTmpfs fs(512 << 10);
+  if (!fs.ok()) GTEST_SKIP() << fs.why();
+  OrderStore store(fs.file("dll_gateway.db"));
+  CountingBroker broker;
+  tp::FakeClock clock(1'000);
+  Heard heard;
+  OrderDesk desk(store, broker, clock, listen(heard));
+
+  EXPECT_EQ(desk.handle(order("C-0")).status, proto::OrderStatus::filled);
+  desk.flush();
+  fs.fill();
+
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto r = desk.handle(order("C-1"));
+    EXPECT_EQ(r.status, proto::OrderStatus::unknown) << r.reason;
+    EXPECT_NE(r.reason.find("retry the same client order id"), std::string::npos) << r.reason;
+    EXPECT_NE(r.reason.find("dll_gateway.db"), std::string::npos) << "names the file: " << r.reason;
+  }
+  EXPECT_EQ(broker.submits.count("C-1"), 0u) << "never submitted without its PENDING row";
+  EXPECT_EQ(desk.counters().store_unknown, 3u);
+  EXPECT_EQ(desk.counters().rejects, 0u) << "a full disk is not a final refusal";
+  ASSERT_EQ(heard.failures.size(), 3u);
+  EXPECT_EQ(heard.errnos[0], ENOSPC) << heard.failures[0];
+  EXPECT_FALSE(store.find("C-1").has_value());
+
+  fs.free();
+  const int ok_before = heard.successes;
+  auto r = desk.handle(order("C-1"));
+  EXPECT_EQ(r.status, proto::OrderStatus::filled) << "the same connection works again: " << r.reason;
+  desk.flush();
+  EXPECT_EQ(broker.submits["C-1"], 1);
+  EXPECT_GT(heard.successes, ok_before);
+  ASSERT_TRUE(store.find("C-1").has_value());
+  EXPECT_EQ(store.find("C-1")->state, OrderState::done);
+  EXPECT_TRUE(desk.handle(order("C-1")).duplicate);
+  EXPECT_EQ(broker.submits["C-1"], 1);
+}
+
+TEST(OrderDeskFullDisk, DoneRowThatCannotBeWrittenStaysPendingAndIsSettledByAskingTheBroker) {
+  tp::test::SmallTmpfs fs(512 << 10);
+  if (!fs.ok()) GTEST_SKIP() << fs.why();
+  OrderStore store(fs.file("dll_gateway.db"));
+  CountingBroker broker;
+  tp::FakeClock clock(1'000);
+  Heard heard;
+  OrderDesk desk(store, broker, clock, listen(heard));
+
+  auto first = desk.handle(order("C-1"));  // PENDING committed, submitted, answered
+  EXPECT_EQ(first.status, proto::OrderStatus::filled);
+  fs.fill();
+  desk.flush();  // the DONE row: refused
+  ASSERT_EQ(heard.failures.size(), 1u);
+  EXPECT_EQ(heard.errnos[0], ENOSPC);
+  EXPECT_EQ(store.find("C-1")->state, OrderState::pending);
+
+  // A retry while still full: the broker knows it, nothing is sent again.
+  auto again = desk.handle(order("C-1"));
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.order_id, first.order_id);
+  EXPECT_EQ(broker.submits["C-1"], 1);
+
+  fs.free();
+  auto settled = desk.handle(order("C-1"));
+  EXPECT_TRUE(settled.duplicate);
+  EXPECT_EQ(broker.submits["C-1"], 1);
+  EXPECT_EQ(store.find("C-1")->state, OrderState::done);
+}
