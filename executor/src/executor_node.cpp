@@ -54,14 +54,15 @@ constexpr std::size_t max_signals_per_wakeup = 256;  // then timers get a turn
 // wait of the last one's order behind the others' acceptance.
 constexpr std::size_t max_signals_per_batch = 64;
 constexpr std::int64_t max_poll_ms = 100;
-// Queues in bytes = messages x their largest size. Signals: 256 per
-// connected strategy x 64 KiB (ZMQ_MAXMSGSIZE) = 16 MiB at most while the
-// loop is busy; a strategy keeps the rest in its own PUSH queue. Events and
+// Queues in bytes = messages x their largest size. Signals: 64 per
+// connected strategy x 64 KiB (ZMQ_MAXMSGSIZE) = 4 MiB at most while the
+// loop is busy (a batch is 64 signals); a strategy keeps the rest in its own
+// PUSH queue. Events and
 // acks: 10,000 per subscriber x at most ~1.6 KiB (ids <= 128 B, reason <=
 // 1 KiB) = 16 MiB for a subscriber that stalls, ~2 MB for typical ~200 B
 // events; beyond that PUB drops for that subscriber only (an ack it misses
 // is recovered by the strategy's resend, answered DUPLICATE).
-constexpr int signal_rcvhwm = 256;
+constexpr int signal_rcvhwm = 64;
 constexpr int event_sndhwm = 10000;
 
 [[noreturn]] void crash(const char* where) {
