@@ -48,7 +48,7 @@ class Fd {
 LetterFile::LetterFile(std::string path, LetterFileOptions opts) : path_(std::move(path)), opts_(opts) {
   if (opts_.max_files < 2) opts_.max_files = 2;
   repair_torn_tail();
-  open_live();
+  if (!open_live()) throw std::runtime_error("dead_letter.path: cannot open " + path_ + " for appending: " + last_error_);
 }
 
 LetterFile::~LetterFile() {
@@ -56,11 +56,20 @@ LetterFile::~LetterFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void LetterFile::open_live() {
+bool LetterFile::open_live() {
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw std::runtime_error("dead_letter.path: cannot open " + path_ + " for appending: " + std::strerror(errno));
+  if (fd_ < 0) {
+    failed("open", errno);
+    return false;
+  }
   struct stat st {};
   size_ = ::fstat(fd_, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  return true;
+}
+
+void LetterFile::failed(std::string what, int err) {
+  last_errno_ = err;
+  last_error_ = std::move(what) + ": " + std::strerror(err);
 }
 
 // A kill -9 in the middle of a write can leave the last line without its
@@ -119,17 +128,23 @@ bool LetterFile::append(std::string_view line) {
 }
 
 bool LetterFile::flush() {
-  if (buf_.empty() || fd_ < 0) return true;
-  bool ok = write_all(fd_, buf_.data(), buf_.size());
-  if (ok) {
-    size_ += buf_.size();
-  } else {
-    last_error_ = std::strerror(errno);
-    ++write_errors_;
-    lines_lost_ += buffered_lines_;
+  if (buf_.empty()) return true;
+  // After a failed reopen (descriptors exhausted), try again: the lines are
+  // counted lost only when it still fails.
+  bool ok = fd_ >= 0 || open_live();
+  if (ok && !write_all(fd_, buf_.data(), buf_.size())) {
+    ok = false;
+    failed("write", errno);
     // A short write (a full disk) may have left part of a line: cut back to
     // the last whole one so that the next line starts on its own.
     if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) last_error_ += "; and cannot cut back";
+  }
+  if (ok) {
+    size_ += buf_.size();
+    bytes_written_ += buf_.size();
+  } else {
+    ++write_errors_;
+    lines_lost_ += buffered_lines_;
   }
   buf_.clear();
   buffered_lines_ = 0;
@@ -138,21 +153,22 @@ bool LetterFile::flush() {
 
 bool LetterFile::rotate() {
   bool ok = flush();
-  ::close(fd_);
+  if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  size_ = 0;  // the live file is a new one from here
   const int keep = opts_.max_files - 1;  // rotated files kept
   if (::unlink(rotated(path_, keep).c_str()) == 0) ++files_removed_;
   for (int k = keep - 1; k >= 1; --k) std::rename(rotated(path_, k).c_str(), rotated(path_, k + 1).c_str());
   if (std::rename(path_.c_str(), rotated(path_, 1).c_str()) != 0) {
     // Cannot rotate: start the live file over rather than grow past the cap.
-    last_error_ = std::string("cannot rotate: ") + std::strerror(errno);
+    failed("rotate", errno);
     ++write_errors_;
     ok = false;
     if (::truncate(path_.c_str(), 0) == 0) ++files_removed_;
   }
   ++rotations_;
-  open_live();
-  return ok;
+  // A live file that cannot be opened now is retried by the next flush.
+  return open_live() && ok;
 }
 
 }  // namespace tp::dead_letter

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <ctime>
+#include <filesystem>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -15,6 +16,11 @@
 namespace tp::dead_letter {
 namespace {
 constexpr std::size_t max_distinct_reasons = 256;
+
+std::string dir_of(const std::string& path) {
+  auto parent = std::filesystem::path(path).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
+}
 }  // namespace
 
 std::string base64_encode(std::string_view bytes) {
@@ -81,7 +87,8 @@ SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock, c
       file_(path_, LetterFileOptions{.max_file_bytes = cfg.dead_letter.max_file_bytes,
                                      .max_files = cfg.dead_letter.max_files}),
       sampler_(SamplerOptions{.bytes_per_s = cfg.dead_letter.original_bytes_per_s,
-                              .keep_one_in = cfg.dead_letter.sample_one_in}) {
+                              .keep_one_in = cfg.dead_letter.sample_one_in}),
+      disk_({dir_of(path_), cfg.run.dir}, cfg.run.min_free_bytes) {
   if (const auto& torn = file_.torn(); torn.bytes > 0) {
     spdlog::warn("{} ended in a torn record of {} bytes (a kill mid-write?): moved it to {} and cut it off; "
                  "the file is whole lines again",
@@ -104,7 +111,8 @@ void SinkNode::record(const proto::DeadLetter& letter) {
   const auto now = clock_.now_ns();
   const bool store = sampler_.keep(letter.reason, letter.original.size(), now);
   auto rotations = file_.rotations();
-  bool ok = file_.append(to_json_line(letter, store));
+  file_.append(to_json_line(letter, store));
+  check_file();
   std::uint64_t suppressed = 0;
   if (!store && limiter_.allow("sampled:" + letter.reason, now, suppressed))
     spdlog::warn("dead letters '{}' flood: originals past {} bytes/s stored for one letter in {} only "
@@ -114,8 +122,32 @@ void SinkNode::record(const proto::DeadLetter& letter) {
   if (file_.rotations() != rotations && limiter_.allow("rotated", now, suppressed))
     spdlog::info("rotated {} at {} bytes ({} rotations, {} old files removed)", path_,
                  cfg_.dead_letter.max_file_bytes, file_.rotations(), file_.files_removed());
-  if (!ok && limiter_.allow("write_error", now, suppressed))
-    spdlog::error("cannot write {}: {} ({} lines lost so far)", path_, file_.last_error(), file_.lines_lost());
+}
+
+void SinkNode::check_file() {
+  if (file_.write_errors() != write_errors_seen_) {
+    write_errors_seen_ = file_.write_errors();
+    const auto& why = file_.last_error();
+    write_failures_.record(path_, why.substr(0, why.find(':')), file_.last_errno(),
+                           fmt::format("its dead letters are counted, not stored ({} lines lost so far); "
+                                       "writing resumes with whole lines when it can",
+                                       file_.lines_lost()));
+  } else if (file_.bytes_written() != bytes_written_seen_) {
+    write_failures_.recovered(path_);
+  }
+  bytes_written_seen_ = file_.bytes_written();
+}
+
+void SinkNode::watch_connections(std::int64_t now) {
+  const auto failed = pull_monitor_.counters().accept_failed;
+  if (failed == accept_failed_logged_) return;
+  std::uint64_t suppressed = 0;
+  if (limiter_.allow("accept_failed", now, suppressed)) {
+    spdlog::error("{} incoming connections refused so far (accept failed: out of descriptors?); "
+                  "those senders are not heard, the rest are",
+                  failed);
+    accept_failed_logged_ = failed;
+  }
 }
 
 void SinkNode::handle(const std::vector<zmq::message_t>& frames, std::size_t count) {
@@ -164,8 +196,23 @@ void SinkNode::write_stats() {
       .add("torn_bytes_set_aside", file_.torn().bytes)
       .add("connections_dropped", pull_monitor_.counters().dropped)
       .add("handshakes_failed", pull_monitor_.counters().handshakes_failed)
+      .add("accept_failed", pull_monitor_.counters().accept_failed)
+      .add("open_files", open_files())
       .add("path", path_);
-  write_file_atomically(cfg_.run_path("", "dead_letter.stats.json"), o.str());
+  disk_.add_stats(o);
+  write_failures_.add_stats(o);
+  if (const auto& failing = write_failures_.failing(); !failing.empty()) {
+    const auto& [file, why] = *failing.begin();
+    auto cut = why.rfind(": ");
+    o.add("alert", "cannot write " + std::filesystem::path(file).filename().string() + ": " +
+                       (cut == std::string::npos ? why : why.substr(cut + 2)));
+  }
+  const auto stats_path = cfg_.run_path("", "dead_letter.stats.json");
+  if (write_file_atomically(stats_path, o.str())) {
+    write_failures_.recovered(stats_path);
+  } else {
+    write_failures_.record(stats_path, "write", errno, "the supervisor sees no heartbeat until it succeeds");
+  }
 }
 
 void SinkNode::drain(std::int64_t budget_ns, bool watch_stop) {
@@ -179,6 +226,7 @@ void SinkNode::drain(std::int64_t budget_ns, bool watch_stop) {
   // Whole lines only reach the file, and they do before the next poll: a
   // kill -9 loses at most what this stretch buffered, never half a line.
   file_.flush();
+  check_file();
 }
 
 int SinkNode::run() {
@@ -195,7 +243,10 @@ int SinkNode::run() {
       continue;
     }
     if (items[0].revents & ZMQ_POLLIN) drain(work_slice_ms * ns_per_ms, true);
+    pull_monitor_.drain();
+    watch_connections(monotonic_ns());
     if (auto now = monotonic_ns(); now >= next_stats) {
+      disk_.poll(now);
       write_stats();
       next_stats = now + stats_every;
     }

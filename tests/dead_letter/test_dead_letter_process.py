@@ -1,16 +1,23 @@
 """The real dead_letter and executor binaries under faults: a stalled sink and
 a flood of 60 KB garbage (memory stays bounded in every program), SIGTERM in
 the middle of a flood (a prompt exit 0 and a file that parses line by line),
-rotation and sampling (disk stays bounded, every letter keeps its line), and
-a torn last line from a kill -9 (set aside at start).
+rotation and sampling (disk stays bounded, every letter keeps its line), a
+torn last line from a kill -9 (set aside at start), a full disk (the file on
+a small tmpfs: root needed, skipped otherwise; exact counts, the failure in
+the stats, whole lines again once space returns) and a descriptor limit of
+64 under a flood of 200 connections (prlimit; the sink stays up and counts
+accept_failed).
 
 Programs run in a temporary directory on ipc:// endpoints; every wait is on a
 stats file or a counter with a deadline; children are always killed."""
 
+import errno
 import glob
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -57,8 +64,8 @@ class Deployment:
             f.write("".join(f'{k} = "{v}"\n' for k, v in self.ep.items()))
         self.procs = {}
 
-    def start(self, name, *sets):
-        args = [os.path.join(BIN_DIR, name), "--config", self.config]
+    def start(self, name, *sets, prefix=()):
+        args = [*prefix, os.path.join(BIN_DIR, name), "--config", self.config]
         for s in sets:
             args += ["--set", s]
         log = open(self.log_path(name), "ab")
@@ -305,6 +312,121 @@ class DeadLetterUnderFaults(unittest.TestCase):
             self.assertEqual(f.read(), b'{"ts_ns":2,"reason":"mal')
         with open(d.log_path("dead_letter")) as f:
             self.assertIn("torn record of 24 bytes", f.read())
+
+
+def push_frames(endpoint, frames):
+    """Sends each frame on a fresh PUSH and waits until they are out."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.LINGER, 5000)
+    sock.connect(endpoint)
+    for frame in frames:
+        sock.send(frame)
+    sock.close()
+    ctx.term()
+
+
+def line_count(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    assert not data or data.endswith(b"\n"), f"{path} does not end with a whole line"
+    for line in data.splitlines():
+        json.loads(line)
+    return len(data.splitlines())
+
+
+@unittest.skipUnless(BIN_DIR and os.access(os.path.join(BIN_DIR, "dead_letter"), os.X_OK), "TP_BIN_DIR not set")
+class DeadLetterOutOfResources(unittest.TestCase):
+    def setUp(self):
+        self.d = Deployment()
+        self.addCleanup(self.d.close)
+
+    def mount_tmpfs(self, size):
+        if os.geteuid() != 0:
+            self.skipTest("mounting a tmpfs needs root")
+        mnt = os.path.join(self.d.dir, "small")
+        os.makedirs(mnt)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", mnt],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest(f"cannot mount a tmpfs: {r.stderr.strip()}")
+        self.addCleanup(lambda: subprocess.run(["umount", "-l", mnt], check=False))
+        return mnt
+
+    def test_a_full_disk_counts_exactly_shows_the_failure_and_resumes_with_whole_lines(self):
+        d = self.d
+        mnt = self.mount_tmpfs(256 * 1024)
+        path = os.path.join(mnt, "dead_letters.jsonl")
+        d.start("dead_letter", f'dead_letter.path="{path}"')
+        frame = b"\xc1" + b"x" * 2000  # malformed: a line of ~2.8 KB
+        push_frames(d.ep["dead_letters"], [frame] * 5)
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 5, 10, "5 letters")
+        self.assertEqual(line_count(path), 5)
+
+        filler = os.path.join(mnt, "filler")
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"f" * 4096)
+        except OSError as e:
+            self.assertEqual(e.errno, errno.ENOSPC)
+        finally:
+            os.close(fd)
+
+        push_frames(d.ep["dead_letters"], [frame] * 20)
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 25, 10, "25 letters")
+        stats = wait_for(lambda: (s := d.stats("dead_letter")) and s.get("lines_lost", 0) > 0 and s, 10,
+                         "lines_lost in the stats")
+        self.assertTrue(d.procs["dead_letter"].poll() is None, "the sink stays up")
+        in_file = line_count(path)
+        self.assertEqual(in_file + stats["lines_lost"], 25, f"exact counts: {in_file} in the file, {stats}")
+        self.assertGreaterEqual(stats["lines_lost"], 18, stats)
+        self.assertGreater(stats["write_failures"], 0, stats)
+        self.assertIn(path, stats["files_failing"], stats)
+        self.assertEqual(stats["alert"], "cannot write dead_letters.jsonl: No space left on device")
+        with open(d.log_path("dead_letter")) as f:
+            log = f.read()
+        self.assertIn(f"{path}: write: No space left on device", log)
+        self.assertLessEqual(log.count("No space left on device"), 3, "a bounded rate: " + log)
+
+        os.remove(filler)
+        push_frames(d.ep["dead_letters"], [frame] * 5)
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 30, 10, "30 letters")
+        stats = wait_for(lambda: (s := d.stats("dead_letter")) and "alert" not in s and s, 10, "the alert to clear")
+        self.assertEqual(line_count(path), 30 - stats["lines_lost"], stats)
+        self.assertEqual(stats["files_failing"], {}, stats)
+        self.assertEqual(d.stop("dead_letter"), 0)
+        self.assertEqual(line_count(path) + d.stats("dead_letter")["lines_lost"], 30)
+
+    def test_a_connection_flood_past_the_descriptor_limit_is_counted_and_the_sink_goes_on(self):
+        prlimit = shutil.which("prlimit")
+        if not prlimit:
+            self.skipTest("no prlimit")
+        d = self.d
+        proc = d.start("dead_letter", prefix=(prlimit, "--nofile=64:64", "--"))
+        sock_path = d.ep["dead_letters"][len("ipc://"):]
+        flood = []
+        try:
+            for _ in range(200):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.setblocking(False)
+                try:
+                    s.connect(sock_path)
+                except OSError:
+                    pass  # past the listen backlog
+                flood.append(s)
+            time.sleep(1.0)
+            self.assertIsNone(proc.poll(), "the sink stays up under the flood")
+        finally:
+            for s in flood:
+                s.close()
+        wait_for(lambda: d.stat("dead_letter", "accept_failed") > 0, 10, "accept_failed in the stats")
+        push_frames(d.ep["dead_letters"], [b"\xc1after the flood"])
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 1, 10, "a letter after the flood")
+        self.assertIsNone(proc.poll())
+        self.assertGreater(d.stat("dead_letter", "open_files"), 0)
+        self.assertEqual(d.stop("dead_letter"), 0)
+        self.assertEqual(line_count(os.path.join(d.run_dir, "dead_letters.jsonl")), 1)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@
 // Lines are buffered in memory (whole lines only, at most flush_bytes) and
 // written with write(2); a failed or short write is cut back to the last
 // whole line, so the file never holds half a record this process wrote.
+// A failed write (a full disk) never stops the file: the lines it held are
+// counted in lines_lost() and the next flush writes whole lines again; a live
+// file that cannot be reopened after a rotation (no descriptors left) is
+// tried again at every flush, its lines counted lost meanwhile.
 // Single-threaded; owns the file descriptor.
 #pragma once
 
@@ -52,9 +56,15 @@ class LetterFile {
   std::uint64_t lines_lost() const noexcept { return lines_lost_; }
   std::uint64_t write_errors() const noexcept { return write_errors_; }
   const std::string& last_error() const noexcept { return last_error_; }
+  // errno of the last failure (0 when none yet).
+  int last_errno() const noexcept { return last_errno_; }
+  // Bytes written by flushes so far (whole lines).
+  std::uint64_t bytes_written() const noexcept { return bytes_written_; }
 
  private:
-  void open_live();
+  // Opens the live file; false (error recorded) when it cannot.
+  bool open_live();
+  void failed(std::string what, int err);
   void repair_torn_tail();
   bool rotate();
 
@@ -70,6 +80,8 @@ class LetterFile {
   std::uint64_t lines_lost_ = 0;
   std::uint64_t write_errors_ = 0;
   std::string last_error_;
+  int last_errno_ = 0;
+  std::uint64_t bytes_written_ = 0;
 };
 
 }  // namespace tp::dead_letter

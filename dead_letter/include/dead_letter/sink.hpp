@@ -7,6 +7,12 @@
 // OriginalSampler (every letter keeps its line, a flooding reason loses its
 // originals but one in sample_one_in). The loop looks at the stop flag at
 // least every work_slice_ms of work, so SIGTERM stops it under any load.
+// A full disk or a lost descriptor never stops it: what could not be stored
+// is counted exactly (lines_lost), the file and errno are logged at a
+// bounded rate (WriteFailures), the stats show `files_failing` and an
+// `alert` until a write succeeds again, and writing resumes with whole lines
+// when space returns. Connections refused for lack of descriptors are
+// counted (`accept_failed`).
 // Single-threaded; owns its socket and file.
 #pragma once
 
@@ -20,6 +26,7 @@
 
 #include "common/clock.hpp"
 #include "common/config.hpp"
+#include "common/disk_watch.hpp"
 #include "common/log.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
@@ -60,6 +67,9 @@ class SinkNode {
   void handle(const std::vector<zmq::message_t>& frames, std::size_t count);
   void record(const proto::DeadLetter& letter);
   void write_stats();
+  // After each flush: records a failed write, or a recovery, of the file.
+  void check_file();
+  void watch_connections(std::int64_t now);
   // Reads and records letters until none is ready, the stop flag is set or
   // `budget_ns` has passed; then flushes the file.
   void drain(std::int64_t budget_ns, bool watch_stop);
@@ -79,6 +89,11 @@ class SinkNode {
   // sender cannot grow this map (and the stats file) without bound.
   std::map<std::string, std::uint64_t> by_reason_;
   std::uint64_t other_reasons_ = 0;
+  WriteFailures write_failures_;
+  DiskWatch disk_;
+  std::uint64_t write_errors_seen_ = 0;
+  std::uint64_t bytes_written_seen_ = 0;
+  std::uint64_t accept_failed_logged_ = 0;
 };
 
 }  // namespace tp::dead_letter
