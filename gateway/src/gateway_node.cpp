@@ -1,6 +1,7 @@
 #include "gateway/gateway_node.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <set>
 #include <thread>
@@ -27,9 +28,11 @@ GatewayNode::GatewayNode(zmq::context_t& ctx, const tp::Config& cfg, GatewayOpti
       opts_(opts),
       pub_(tp::make_socket(ctx, zmq::socket_type::pub,
                            tp::SocketOptions{.linger_ms = 500, .sndhwm = cfg.gateway.sndhwm})),
+      pub_monitor_(ctx, pub_),
       dead_letters_(ctx, cfg.endpoints.dead_letters, "gateway", clock_, security),
       pacer_(cfg.gateway.source == "csv" ? Pacer::replay(cfg.gateway.speed) : Pacer::rate(cfg.gateway.rate)),
-      stats_path_(cfg.run_path("", "gateway.stats.json")) {
+      stats_path_(cfg.run_path("", "gateway.stats.json")),
+      disk_({cfg.run.dir}, cfg.run.min_free_bytes) {
   if (cfg.gateway.source == "csv") {
     std::set<std::string, std::less<>> known;
     for (const auto& i : cfg.instruments) known.insert(i.symbol);
@@ -52,6 +55,7 @@ int GatewayNode::run(const std::function<bool()>& stop) {
   std::int64_t next_stats = now + stats_period;
   const std::int64_t publish_from = now + std::int64_t{std::max(0, opts_.start_delay_ms)} * tp::ns_per_ms;
   last_stats_ns_ = now;
+  disk_.poll(now);
 
   while (!stop()) {
     now = tp::monotonic_ns();
@@ -65,6 +69,9 @@ int GatewayNode::run(const std::function<bool()>& stop) {
       next_hb = std::max(next_hb + hb_period, now);  // no burst after a stall
     }
     if (now >= next_stats) {
+      pub_monitor_.drain();
+      watch_connections(now);
+      disk_.poll(now);
       write_stats(now);
       next_stats = std::max(next_stats + stats_period, now);
     }
@@ -183,9 +190,30 @@ void GatewayNode::write_stats(std::int64_t now) {
       .add("csv_rows_skipped", counters_.csv_rows_skipped)
       .add("first_tick_ns", counters_.first_tick_ns)
       .add("last_tick_ns", counters_.last_tick_ns)
-      .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped());
-  if (!tp::write_file_atomically(stats_path_, o.str()))
-    spdlog::debug("cannot write {}", stats_path_);
+      .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
+      .add("connections_dropped", pub_monitor_.counters().dropped)
+      .add("handshakes_failed", pub_monitor_.counters().handshakes_failed)
+      .add("accept_failed", pub_monitor_.counters().accept_failed)
+      .add("open_files", tp::open_files());
+  disk_.add_stats(o);
+  write_failures_.add_stats(o);
+  if (tp::write_file_atomically(stats_path_, o.str())) {
+    write_failures_.recovered(stats_path_);
+  } else {
+    write_failures_.record(stats_path_, "write", errno, "the supervisor sees no heartbeat until it succeeds");
+  }
+}
+
+void GatewayNode::watch_connections(std::int64_t now) {
+  const auto failed = pub_monitor_.counters().accept_failed;
+  if (failed == accept_failed_logged_) return;
+  std::uint64_t suppressed = 0;
+  if (limiter_.allow("accept_failed", now, suppressed)) {
+    spdlog::error("{} incoming connections refused so far (accept failed: out of descriptors?); "
+                  "those subscribers get no ticks, the rest do",
+                  failed);
+    accept_failed_logged_ = failed;
+  }
 }
 
 }  // namespace gateway

@@ -252,7 +252,7 @@ TEST_F(GatewayProcess, CsvBadRowsAreDeadLetteredWithLineNumbers) {
   auto s = stats();
   EXPECT_NE(s.find("\"ticks_published\":4,"), std::string::npos) << s;
   EXPECT_NE(s.find("\"csv_rows_skipped\":10,"), std::string::npos) << s;
-  EXPECT_NE(s.find("\"dead_letters\":10}"), std::string::npos) << s;
+  EXPECT_NE(s.find("\"dead_letters\":10,"), std::string::npos) << s;
 }
 
 TEST_F(GatewayProcess, KeepsHeartbeatingAfterMaxTicksAndExitsZeroOnSigterm) {

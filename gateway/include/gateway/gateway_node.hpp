@@ -3,6 +3,10 @@
 // CSV replay, paced by Pacer), heartbeat on HB.gateway every
 // gateway.heartbeat_ms (also when idle or done), write
 // <run.dir>/gateway.stats.json every run.stats_interval_ms and at exit.
+// A stats file that cannot be written (full disk, no descriptor) is logged
+// with its errno at a bounded rate (WriteFailures) and the loop goes on; the
+// run dir's free space is polled (DiskWatch); subscribers refused for lack
+// of descriptors are counted (`accept_failed`, through a SocketMonitor).
 // Not thread-safe; construct, run, destroy on one thread.
 #pragma once
 
@@ -18,7 +22,10 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
+#include "common/disk_watch.hpp"
+#include "common/log.hpp"
 #include "common/security.hpp"
+#include "common/socket_monitor.hpp"
 #include "gateway/csv_tick_reader.hpp"
 #include "gateway/pacer.hpp"
 #include "gateway/synthetic_feed.hpp"
@@ -68,6 +75,7 @@ class GatewayNode {
   void publish(proto::TickEvent& tick, std::int64_t now_wall_ns);
   void send_heartbeat();
   void write_stats(std::int64_t now);
+  void watch_connections(std::int64_t now);
   bool limit_reached() const noexcept {
     return cfg_.gateway.max_ticks != 0 && counters_.ticks_published >= cfg_.gateway.max_ticks;
   }
@@ -76,6 +84,7 @@ class GatewayNode {
   GatewayOptions opts_;
   tp::SystemClock clock_;
   zmq::socket_t pub_;
+  tp::SocketMonitor pub_monitor_;  // after pub_: destroyed first
   tp::DeadLetterSender dead_letters_;
   proto::Encoder encoder_;
   Pacer pacer_;
@@ -91,6 +100,10 @@ class GatewayNode {
   std::int64_t last_stats_ns_ = 0;
   std::uint64_t last_stats_ticks_ = 0;
   double ticks_per_s_ = 0;
+  tp::WriteFailures write_failures_;
+  tp::DiskWatch disk_;
+  tp::LogLimiter limiter_;
+  std::uint64_t accept_failed_logged_ = 0;
 };
 
 }  // namespace gateway
