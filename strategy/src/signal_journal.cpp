@@ -307,16 +307,30 @@ void SignalJournal::load() {
   }
 }
 
+bool SignalJournal::failed(int err) {
+  last_errno_ = err;
+  ++failed_writes_;
+  return false;
+}
+
 bool SignalJournal::append_line(std::string_view line) {
-  if (fd_ < 0) return false;
+  if (fd_ < 0) return failed(EBADF);
+  // A record glued to the remains of a failed one would make both one
+  // unreadable line: nothing is appended until those remains are gone.
+  if (tail_dirty_) {
+    if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) return failed(errno);
+    tail_dirty_ = false;
+  }
   if (write_all(fd_, line)) {
     size_ += line.size();
     return true;
   }
-  // Remove a partial record so that the next one starts on its own line.
-  if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) { /* nothing better to do; replay skips it */
-  }
-  return false;
+  const int err = errno;
+  // A short write (the disk filled up mid-record) left part of the record:
+  // cut back to the last good offset so that the file stays a sequence of
+  // whole lines. If even that fails, the next append tries again first.
+  if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) tail_dirty_ = true;
+  return failed(err);
 }
 
 bool SignalJournal::append_boot(std::int64_t boot_ms) {
@@ -341,21 +355,23 @@ bool SignalJournal::compact(std::int64_t boot_ms, const std::vector<std::string_
 
   const std::string tmp = path_ + ".tmp";
   const int fd = ::open(tmp.c_str(), O_RDWR | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
+  if (fd < 0) return failed(errno);
   // Locked before it takes the journal's name: no other process can lock the
   // new file between the rename and our next append. Nobody else opens the
   // temp file, since only the lock holder compacts.
   const bool ready = ::flock(fd, LOCK_EX | LOCK_NB) == 0 && write_all(fd, content);
   if (!ready || ::rename(tmp.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
-    return false;
+    return failed(err);
   }
   // The old descriptor's inode is unlinked now; closing it drops its lock,
   // and anyone who locks that inode sees it is no longer the journal.
   ::close(fd_);
   fd_ = fd;
   size_ = content.size();
+  tail_dirty_ = false;  // the remains of a failed append went with the old file
   if (size_ * 2 > compact_bytes_) compact_bytes_ = size_ * 2;
   return true;
 }
@@ -374,10 +390,10 @@ void SignalOutbox::restore(std::int64_t now_ns) {
 }
 
 bool SignalOutbox::add(const proto::TradingSignal& signal, std::string_view payload, std::int64_t now_ns) {
-  const bool journaled = journal_.append_signal(payload);
+  if (!journal_.append_signal(payload)) return false;
   pending_.insert_or_assign(signal.signal_id, PendingSignal{signal.signal_id, std::string(payload),
                                                             signal.expires_ts_ns, now_ns + resend_ns_});
-  return journaled;
+  return true;
 }
 
 bool SignalOutbox::ack(std::string_view signal_id) {

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <optional>
@@ -65,6 +66,12 @@ std::optional<std::uint32_t> journal_shard(std::string_view name) {
   return shard;
 }
 
+// After a failed compaction, none is tried again before this much later: on a
+// full disk each attempt writes the pending signals to a temp file in vain.
+constexpr std::int64_t compact_retry_ns = 1000 * ns_per_ms;
+
+std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
+
 constexpr int max_batch = 4096;  // messages per socket per poll: keeps timers running under load
 
 // Ticks queued in this process before ZeroMQ drops (then the gateway's send
@@ -96,6 +103,7 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
       outbox_(journal_, ms_to_ns(cfg.strategy.resend_ms), ms_to_ns(cfg.strategy.give_up_after_ms)),
       ids_(cfg.strategy.name, shard,
            choose_boot_ms(clock.now_ns() / ns_per_ms, journal_.replay().last_boot_ms)),
+      disk_({cfg.run.dir}, cfg.run.min_free_bytes),
       stats_path_(cfg.run_path("", name_ + ".stats.json")),
       resend_ns_(ms_to_ns(cfg.strategy.resend_ms)),
       give_up_ns_(ms_to_ns(cfg.strategy.give_up_after_ms)),
@@ -122,16 +130,23 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
   security.connect(signals_, cfg_.endpoints.signals);
 
   const auto now = clock_.now_ns();
+  disk_.poll(monotonic_ns());
   report_replay(journal_);
   outbox_.restore(now);
   // Once reported, an unreadable record is dropped from the file by a
   // compaction (which also writes this run's boot record), so that the next
-  // start does not report it again.
-  if (!journal_.replay().unreadable.empty()) {
-    if (!outbox_.compact(ids_.boot_ms()))
-      throw std::runtime_error("signal journal " + journal_.path() + ": cannot rewrite without its unreadable records");
-  } else if (!journal_.append_boot(ids_.boot_ms())) {
-    throw std::runtime_error("signal journal " + journal_.path() + ": cannot write");
+  // start does not report it again. A journal that cannot be written now (a
+  // full disk) does not keep the instance from starting: pending signals are
+  // resent and acks heard, but nothing new is emitted until the boot record
+  // is written (the next start picks its boot time after it). Should this run
+  // end before then, the unreadable records are reported again next start.
+  rewrite_owed_ = !journal_.replay().unreadable.empty();
+  if (!ensure_boot_record()) {
+    journal_write_failed(journal_, rewrite_owed_ ? "compact" : "write (boot record)",
+                         "not emitting new signals until it can be written (tried again every " +
+                             std::to_string(journal_probe_ns / ns_per_ms) +
+                             " ms); pending signals are still resent");
+    stop_emitting(now);
   }
   adopt_departed(now);
   next_adopt_scan_ns_ = now + adopt_scan_ns;
@@ -241,10 +256,8 @@ void StrategyNode::adopt_departed(std::int64_t now) {
     // Nothing left to deliver: keep only its boot record, which a returning
     // shard needs to pick a fresh boot time. Unreadable records, once
     // reported, go the same way.
-    if (!r.unreadable.empty() || (a.outbox->size() == 0 && r.records > 1)) {
-      if (!a.outbox->compact(r.last_boot_ms))
-        spdlog::warn("signal journal {}: cannot compact", path);
-    }
+    if (!r.unreadable.empty() || (a.outbox->size() == 0 && r.records > 1))
+      compact_journal(*a.outbox, r.last_boot_ms, now);
     a.compacted_empty = a.outbox->size() == 0;
     adopted_.push_back(std::move(a));
   }
@@ -254,9 +267,11 @@ int StrategyNode::run() {
   while (!stop_requested()) poll_once(100);
   // Every journal record is already written; the final stats close the run.
   write_stats();
-  spdlog::info("stopped: {} ticks, {} signals emitted, {} acked, {} pending ({} in {} adopted journal(s))",
-               ticks_received_, signals_emitted_, signals_acked_, signals_pending(),
-               signals_pending() - outbox_.size(), adopted_.size());
+  spdlog::info(
+      "stopped: {} ticks, {} signals emitted, {} acked, {} pending ({} in {} adopted journal(s)), {} not "
+      "journaled (dropped)",
+      ticks_received_, signals_emitted_, signals_acked_, signals_pending(), signals_pending() - outbox_.size(),
+      adopted_.size(), signals_not_journaled_);
   return 0;
 }
 
@@ -413,17 +428,108 @@ void StrategyNode::emit(const Instrument& inst, const proto::TickEvent& tick, co
   }
   const auto payload = encoder_.encode(s);
   // Journal first: a crash between the two resends it; the other order could
-  // lose a signal the executor never saw.
-  if (!outbox_.add(s, payload, now)) {
-    ++journal_errors_;
-    std::uint64_t suppressed = 0;
-    if (limiter_.allow("journal", now, suppressed))
-      spdlog::error(
-          "signal journal {}: write failed; signals are resent but would not survive a crash ({} more)",
-          journal_.path(), suppressed);
+  // lose a signal the executor never saw. A signal that cannot be journaled
+  // is never sent: for the rest of the pipeline it never existed, and the
+  // books (journal vs executor vs broker) still balance.
+  if (!journal_signal(s, payload, now)) {
+    ++signals_not_journaled_;
+    return;
   }
   ++signals_emitted_;
   send_signal(payload);
+}
+
+bool StrategyNode::journal_signal(const proto::TradingSignal& signal, std::string_view payload,
+                                  std::int64_t now_ns) {
+  if (!ensure_boot_record()) {
+    journal_write_failed(journal_, rewrite_owed_ ? "compact" : "write (boot record)",
+                         "not emitting: signal " + signal.signal_id +
+                             " dropped before it was sent; the next signal tries again");
+    stop_emitting(now_ns);
+    return false;
+  }
+  if (!outbox_.add(signal, payload, now_ns)) {
+    journal_write_failed(journal_, "write (signal record)",
+                         "not emitting: signal " + signal.signal_id +
+                             " dropped before it was sent; the next signal tries again");
+    stop_emitting(now_ns);
+    return false;
+  }
+  journal_ok();
+  return true;
+}
+
+bool StrategyNode::ensure_boot_record() {
+  if (boot_journaled_) return true;
+  const bool ok = rewrite_owed_ ? outbox_.compact(ids_.boot_ms()) : journal_.append_boot(ids_.boot_ms());
+  if (ok) {
+    boot_journaled_ = true;
+    rewrite_owed_ = false;
+  }
+  return ok;
+}
+
+void StrategyNode::journal_write_failed(const SignalJournal& journal, std::string_view what,
+                                        std::string_view consequence) {
+  ++journal_errors_;
+  write_failures_.record(journal.path(), what, journal.last_errno(), consequence);
+}
+
+void StrategyNode::stop_emitting(std::int64_t now_ns) {
+  if (emitting_) ++emission_stops_;
+  emitting_ = false;
+  const int err = journal_.last_errno();
+  journal_error_ = "cannot write " + file_name(journal_.path()) + ": " + (err ? std::strerror(err) : "failed");
+  next_journal_probe_ns_ = now_ns + journal_probe_ns;
+}
+
+void StrategyNode::journal_ok() {
+  if (!emitting_) {
+    emitting_ = true;
+    journal_error_.clear();
+    spdlog::info("signal journal {} writable again: emitting signals again ({} dropped unjournaled so far)",
+                 journal_.path(), signals_not_journaled_);
+  }
+  write_failures_.recovered(journal_.path());
+}
+
+bool StrategyNode::ack_in(SignalOutbox& outbox, std::string_view signal_id) {
+  auto& journal = outbox.journal();
+  const auto failed_before = journal.failed_writes();
+  const bool matched = outbox.ack(signal_id);
+  if (journal.failed_writes() != failed_before) {
+    ++acks_not_journaled_;
+    journal_write_failed(journal, "write (ack record)",
+                         "signal " + std::string(signal_id) +
+                             " is settled all the same; after a restart it is resent once and answered DUPLICATE");
+  } else if (matched && (&journal != &journal_ || emitting_)) {
+    // The own journal recovers only through a signal or boot record: a
+    // short A record fitting where a signal did not is no proof of space.
+    write_failures_.recovered(journal.path());
+  }
+  return matched;
+}
+
+bool StrategyNode::compact_journal(SignalOutbox& outbox, std::int64_t boot_ms, std::int64_t now_ns) {
+  auto& journal = outbox.journal();
+  if (outbox.compact(boot_ms)) {
+    if (&journal == &journal_) {
+      // The rewrite holds this run's boot record (and none of the unreadable
+      // ones): whatever was owed is written.
+      boot_journaled_ = true;
+      rewrite_owed_ = false;
+      journal_ok();
+    } else {
+      write_failures_.recovered(journal.path());
+    }
+    return true;
+  }
+  ++compactions_failed_;
+  next_compact_ns_ = now_ns + compact_retry_ns;
+  journal_write_failed(journal, "compact (via " + file_name(journal.path()) + ".tmp)",
+                       "the journal is kept as it is and compacted later (tried again in " +
+                           std::to_string(compact_retry_ns / ns_per_ms) + " ms)");
+  return false;
 }
 
 bool StrategyNode::send_signal(std::string_view payload) {
@@ -468,8 +574,9 @@ void StrategyNode::on_ack_message(std::size_t frame_count) {
     dead_letters_.send(ack.error(), payload);
     return;
   }
-  bool matched = outbox_.ack(ack->signal_id);
-  for (auto it = adopted_.begin(); !matched && it != adopted_.end(); ++it) matched = it->outbox->ack(ack->signal_id);
+  bool matched = ack_in(outbox_, ack->signal_id);
+  for (auto it = adopted_.begin(); !matched && it != adopted_.end(); ++it)
+    matched = ack_in(*it->outbox, ack->signal_id);
   if (matched)
     ++signals_acked_;
   else
@@ -477,7 +584,16 @@ void StrategyNode::on_ack_message(std::size_t frame_count) {
 }
 
 void StrategyNode::give_up_due(SignalOutbox& outbox, std::int64_t now, const std::string& origin) {
-  for (auto& p : outbox.give_up(now)) {
+  const auto failed_before = outbox.journal().failed_writes();
+  auto given_up = outbox.give_up(now);
+  if (const auto failed = outbox.journal().failed_writes() - failed_before; failed > 0) {
+    give_ups_not_journaled_ += failed;
+    journal_write_failed(outbox.journal(), "write (give-up record)",
+                         std::to_string(failed) +
+                             " signal(s) dead-lettered as unacked all the same; after a restart each is resent "
+                             "once (answered DUPLICATE, or refused as expired)");
+  }
+  for (auto& p : given_up) {
     ++signals_given_up_;
     dead_letters_.send("unacked",
                        "no ack " + std::to_string(give_up_ns_ / ns_per_ms) + " ms after expiry for " + p.signal_id +
@@ -491,24 +607,43 @@ void StrategyNode::run_timers(std::int64_t now) {
     const auto send = [this](const PendingSignal& p) { return send_signal(p.payload); };
     signals_resent_ += outbox_.resend_due(now, send);
     give_up_due(outbox_, now, "");
-    if (outbox_.maybe_compact(ids_.boot_ms()))
+    // Not while this run's boot record is owed: the rewrite would write it,
+    // and that is the start-up path's (or the probe's) to do.
+    const bool may_compact = now >= next_compact_ns_;
+    if (may_compact && boot_journaled_ && journal_.should_compact() &&
+        compact_journal(outbox_, ids_.boot_ms(), now))
       spdlog::info("signal journal {} compacted to {} pending ({} bytes)", journal_.path(), outbox_.size(),
                    journal_.size_bytes());
     for (auto& a : adopted_) {
       signals_resent_ += a.outbox->resend_due(now, send);
       give_up_due(*a.outbox, now, " (adopted from " + a.journal->path() + ")");
+      if (now < next_compact_ns_) continue;
       const auto boot = a.journal->replay().last_boot_ms;
       if (a.outbox->size() == 0 && !a.compacted_empty) {
         // Every adopted signal is settled: the journal shrinks to its boot
         // record (kept for a shard that comes back) and stays locked by us.
-        a.compacted_empty = a.outbox->compact(boot);
+        a.compacted_empty = compact_journal(*a.outbox, boot, now);
         if (a.compacted_empty) spdlog::info("adopted signal journal {} settled: compacted", a.journal->path());
-      } else {
-        a.outbox->maybe_compact(boot);
+      } else if (a.journal->should_compact()) {
+        compact_journal(*a.outbox, boot, now);
       }
     }
     next_resend_scan_ns_ = now + resend_scan_ns_;
   }
+  if (!emitting_ && now >= next_journal_probe_ns_) {
+    // Without a signal to try, the journal is probed with a boot record
+    // (harmless to repeat), so that emission and the stats recover as soon
+    // as space returns.
+    if (boot_journaled_ ? journal_.append_boot(ids_.boot_ms()) : ensure_boot_record()) {
+      journal_ok();
+    } else {
+      journal_write_failed(journal_, "write (probe)",
+                           "still not emitting; tried again in " + std::to_string(journal_probe_ns / ns_per_ms) +
+                               " ms and with the next signal");
+      stop_emitting(now);
+    }
+  }
+  disk_.poll(monotonic_ns());
   if (now >= next_adopt_scan_ns_) {
     adopt_departed(now);
     next_adopt_scan_ns_ = now + adopt_scan_ns;
@@ -572,6 +707,13 @@ std::string StrategyNode::stats_json() {
       .add("signals_given_up", signals_given_up_)
       .add("send_would_block", send_would_block_)
       .add("acks_unmatched", acks_unmatched_)
+      .add("emitting", emitting_)
+      .add("journal_state", emitting_ ? "ok" : "write_failed")
+      .add("signals_not_journaled", signals_not_journaled_)
+      .add("acks_not_journaled", acks_not_journaled_)
+      .add("give_ups_not_journaled", give_ups_not_journaled_)
+      .add("journal_compactions_failed", compactions_failed_)
+      .add("emission_stops", emission_stops_)
       .add("journal_errors", journal_errors_)
       .add("journal_bytes", journal_.size_bytes())
       .add("journal_corrupt", journal_corrupt_)
@@ -584,16 +726,23 @@ std::string StrategyNode::stats_json() {
       .add("handshakes_failed", connections.handshakes_failed)
       .add("redials", connections.redials)
       .add("tick_latency_us", latency);
+  write_failures_.add_stats(o);
+  disk_.add_stats(o);
+  // Shown by tpctl status next to the program's state.
+  if (!emitting_) o.add("alert", "not emitting: " + journal_error_);
   return o.str();
 }
 
 bool StrategyNode::write_stats() {
-  const bool ok = write_file_atomically(stats_path_, stats_json());
-  if (!ok) {
-    std::uint64_t suppressed = 0;
-    if (limiter_.allow("stats", clock_.now_ns(), suppressed)) spdlog::warn("cannot write {}", stats_path_);
+  const auto json = stats_json();
+  if (write_file_atomically(stats_path_, json)) {
+    write_failures_.recovered(stats_path_);
+    return true;
   }
-  return ok;
+  write_failures_.record(stats_path_, "write", errno,
+                         "the last stats file stays (the supervisor may take this program for HUNG); tried again "
+                         "every run.stats_interval_ms");
+  return false;
 }
 
 }  // namespace tp::strategy

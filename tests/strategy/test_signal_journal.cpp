@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -15,6 +16,7 @@
 
 #include "common/clock.hpp"
 #include "proto/codec.hpp"
+#include "small_tmpfs.hpp"
 #include "strategy/signal_journal.hpp"
 
 using namespace tp::strategy;
@@ -456,4 +458,89 @@ TEST_F(JournalTest, BootTimesAndIdsNeverRepeatAcrossRestarts) {
   EXPECT_EQ(a.next(), "sma_crossover.1.1700000000000.1");
   EXPECT_EQ(a.next(), "sma_crossover.1.1700000000000.2");
   EXPECT_EQ(b.next(), "sma_crossover.1.1700000000001.1");
+}
+
+// A full disk: an append that does not fit (often a short write: the record
+// is cut at the last free byte) leaves nothing of itself in the file, the
+// outbox neither tracks nor hands out a signal it could not journal, an ack
+// whose record fails still settles its signal, and once space returns the
+// journal takes records again and replays cleanly.
+TEST_F(JournalTest, AFullDiskLeavesNoPartialRecordAndNoUnjournaledSignal) {
+  tp::test::SmallTmpfs disk(256 * 1024);
+  if (!disk.ok()) GTEST_SKIP() << disk.why();
+  const auto path = disk.file("strategy-0.journal");
+  const auto text = [&] {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  const tp::FakeClock clock;
+  std::set<std::string> journaled;  // every add() that returned true
+  std::set<std::string> acked;      // acks whose A record was written
+  std::string ack_failed;           // the ack whose A record was refused
+  int n = 0;
+  {
+    SignalJournal j(path);
+    ASSERT_TRUE(j.append_boot(1700000000000));
+    SignalOutbox box(j, tp::ns_per_ms);
+    for (; n < 150;) {
+      ++n;
+      ASSERT_TRUE(box.add(signal(n), proto::encode_to_string(signal(n)), clock.now_ns()));
+      journaled.insert(signal(n).signal_id);
+    }
+    disk.fill();
+    // Records go on fitting while the journal's last page has room.
+    int refused = 0;
+    for (int i = 0; i < 100 && refused == 0; ++i) {
+      ++n;
+      if (box.add(signal(n), proto::encode_to_string(signal(n)), clock.now_ns()))
+        journaled.insert(signal(n).signal_id);
+      else
+        refused = n;
+    }
+    ASSERT_NE(refused, 0) << "the full disk never refused a record";
+    EXPECT_EQ(j.last_errno(), ENOSPC);
+    EXPECT_EQ(j.failed_writes(), 1u);
+    EXPECT_FALSE(box.contains(signal(refused).signal_id)) << "a signal that is not journaled is not tracked";
+    EXPECT_EQ(box.size(), journaled.size());
+    EXPECT_EQ(fs::file_size(path), j.size_bytes()) << "the partial record was cut off";
+    EXPECT_EQ(text().back(), '\n');
+
+    // Acks: the short A records fill what is left, then fail; each signal is
+    // settled all the same (a restart would resend it once: DUPLICATE).
+    int k = 0;
+    while (k < 150 && j.failed_writes() == 1) {
+      ++k;
+      EXPECT_TRUE(box.ack(signal(k).signal_id));
+      if (j.failed_writes() == 1) acked.insert(signal(k).signal_id);
+    }
+    ASSERT_EQ(j.failed_writes(), 2u) << "no A record was refused";
+    EXPECT_FALSE(box.contains(signal(k).signal_id));
+    EXPECT_EQ(fs::file_size(path), j.size_bytes());
+    EXPECT_EQ(text().back(), '\n');
+    // A compaction has no room either, and keeps the old file.
+    const auto before = text();
+    EXPECT_FALSE(box.compact(1700000000001));
+    EXPECT_EQ(text(), before);
+    EXPECT_FALSE(fs::exists(path + ".tmp"));
+
+    disk.free();
+    ++n;
+    ASSERT_TRUE(box.add(signal(n), proto::encode_to_string(signal(n)), clock.now_ns()));
+    journaled.insert(signal(n).signal_id);
+    EXPECT_FALSE(box.ack(signal(k).signal_id));  // settled already: no second record
+    ack_failed = signal(k).signal_id;
+  }
+  SignalJournal again(path);
+  const auto& r = again.replay();
+  EXPECT_FALSE(r.torn_tail);
+  EXPECT_EQ(r.bad_records, 0u);
+  std::set<std::string> expected;
+  for (const auto& id : journaled)
+    if (!acked.count(id)) expected.insert(id);
+  // The one ack whose record failed: its signal is pending again after the
+  // restart (one resend, answered DUPLICATE), never lost.
+  EXPECT_EQ(expected.count(ack_failed), 1u);
+  EXPECT_EQ(ids(r), expected);
 }

@@ -24,6 +24,7 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "proto/codec.hpp"
+#include "small_tmpfs.hpp"
 #include "strategy/signal_journal.hpp"
 #include "strategy/strategy_node.hpp"
 
@@ -95,8 +96,9 @@ class NodeTest : public ::testing::Test {
 
   std::string ep(const std::string& name) const { return "ipc://" + (dir_ / name).string(); }
 
-  tp::Config config() const {
-    return tp::parse_config("[run]\ndir = \"" + dir_.string() +
+  // `run_dir`: where the journal and stats go (default: the test's dir).
+  tp::Config config(const std::string& run_dir = "") const {
+    return tp::parse_config("[run]\ndir = \"" + (run_dir.empty() ? dir_.string() : run_dir) +
                             "\"\nstats_interval_ms = 50\n"
                             "[endpoints]\nticks = \"" +
                             ep("ticks") + "\"\nsignals = \"" + ep("signals") + "\"\norder_events = \"" +
@@ -473,6 +475,181 @@ TEST_F(NodeTest, OwnJournalDamageIsReportedOnceAndTheJournalStaysAppendable) {
   const auto text = read_file(path);
   EXPECT_EQ(text.find("??"), std::string::npos);
   EXPECT_EQ(text.back(), '\n');
+}
+
+namespace {
+
+// The ids of the S records in a journal's text (read while its holder runs).
+std::set<std::string> journaled_ids(const std::string& text) {
+  std::set<std::string> ids;
+  proto::Decoder dec;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("S ", 0) != 0) continue;
+    std::string bytes;
+    for (std::size_t i = 2; i + 1 < line.size(); i += 2)
+      bytes.push_back(static_cast<char>(std::stoi(line.substr(i, 2), nullptr, 16)));
+    auto s = dec.decode_signal(proto::as_bytes(bytes));
+    if (s) ids.insert(s->signal_id);
+  }
+  return ids;
+}
+
+// The n of an id "<strategy>.<shard>.<boot>.<n>".
+int id_number(const std::string& id) { return std::stoi(id.substr(id.rfind('.') + 1)); }
+
+}  // namespace
+
+// The run dir on a filesystem that fills up: the strategy sends no signal it
+// could not journal, says why (stats, alert), and starts again by itself
+// once space returns; the journal replays cleanly.
+TEST_F(NodeTest, AFullDiskStopsEmissionWithoutLosingASignalAndEmissionResumes) {
+  tp::test::SmallTmpfs disk(256 * 1024);
+  if (!disk.ok()) GTEST_SKIP() << disk.why();
+  const auto cfg = config(disk.dir());
+  const auto journal_path = disk.file("strategy-0.journal");
+  zmq::socket_t ticks(ctx_, zmq::socket_type::xpub), signals(ctx_, zmq::socket_type::pull);
+  for (auto* s : {&ticks, &signals}) {
+    s->set(zmq::sockopt::linger, 0);
+    s->set(zmq::sockopt::rcvtimeo, 100);
+  }
+  ticks.bind(ep("ticks"));
+  signals.bind(ep("signals"));
+
+  auto node_owner = std::make_unique<StrategyNode>(ctx_, cfg, 0, 1, clock_);
+  auto& node = *node_owner;
+  await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
+  proto::Encoder enc;
+  send_frames(ticks, {"HB.gateway", std::string(enc.encode(proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
+  // fast=1/slow=2 on an alternating mid: every tick from the third on is a signal.
+  std::uint64_t seq = 0;
+  const auto send_ticks = [&](int count) {
+    for (int i = 0; i < count; ++i) {
+      ++seq;
+      send_frames(ticks, {"TICK.EURUSD", std::string(enc.encode(tick("EURUSD", seq, seq % 2 ? 1.0 : 1.1)))});
+    }
+    return pump(node,
+                [&] { return json_number(node.stats_json(), "ticks_received") == static_cast<double>(seq); });
+  };
+  std::map<std::string, proto::TradingSignal> got;
+  ASSERT_TRUE(send_ticks(4));
+  ASSERT_TRUE(pump(node, [&] {
+    drain_signals(signals, got);
+    return got.size() == 2;
+  }));
+  EXPECT_TRUE(node.emitting());
+
+  disk.fill();
+  // The journal's last page still takes a few records; then the disk refuses.
+  for (int round = 0; round < 40 && json_number(node.stats_json(), "signals_not_journaled") < 3; ++round)
+    ASSERT_TRUE(send_ticks(5)) << node.stats_json();
+  auto stats = node.stats_json();
+  ASSERT_GE(json_number(stats, "signals_not_journaled"), 3) << stats;
+  EXPECT_FALSE(node.emitting());
+  EXPECT_EQ(json_number(stats, "emitting"), 0) << stats;
+  EXPECT_NE(stats.find("\"journal_state\":\"write_failed\""), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"alert\":\"not emitting: cannot write strategy-0.journal: No space left on device\""),
+            std::string::npos)
+      << stats;
+  EXPECT_GE(json_number(stats, "write_failures"), json_number(stats, "signals_not_journaled")) << stats;
+  EXPECT_GE(json_number(stats, "journal_errors"), json_number(stats, "signals_not_journaled")) << stats;
+  EXPECT_NE(stats.find("\"" + journal_path + "\":\"write (signal record): No space left on device\""),
+            std::string::npos)
+      << stats;
+  EXPECT_EQ(json_number(stats, "disk_low"), 1) << stats;
+  // The stats file cannot be rewritten either; that is named too.
+  EXPECT_FALSE(node.write_stats());
+  EXPECT_NE(node.stats_json().find("\"" + node.stats_path() + "\":\"write: No space left on device\""),
+            std::string::npos)
+      << node.stats_json();
+
+  // What went out is exactly what the journal holds.
+  const auto emitted = static_cast<std::size_t>(json_number(stats, "signals_emitted"));
+  ASSERT_TRUE(pump(node, [&] {
+    drain_signals(signals, got);
+    return got.size() == emitted;
+  })) << got.size() << " of " << emitted;
+  auto in_journal = journaled_ids(read_file(journal_path));
+  for (const auto& [id, s] : got)
+    EXPECT_EQ(in_journal.count(id), 1u) << id << " was sent but is not in the journal";
+  EXPECT_EQ(in_journal.size(), got.size());
+  // An id is minted for every decision: those that never went out are the
+  // ones counted as not journaled.
+  const auto not_journaled = static_cast<int>(json_number(stats, "signals_not_journaled"));
+  const int minted = static_cast<int>(emitted) + not_journaled;
+  EXPECT_EQ(minted, static_cast<int>(seq) - 2);
+  for (const auto& [id, s] : got) EXPECT_LE(id_number(id), minted) << id;
+
+  // Space returns: the probe finds it without another signal.
+  disk.free();
+  ASSERT_TRUE(pump(node, [&] { return node.emitting(); }, 3s)) << node.stats_json();
+  stats = node.stats_json();
+  EXPECT_EQ(stats.find("\"alert\""), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"journal_state\":\"ok\""), std::string::npos) << stats;
+  EXPECT_EQ(stats.find(journal_path + "\":"), std::string::npos) << "no longer failing: " << stats;
+  EXPECT_TRUE(node.write_stats());
+  EXPECT_EQ(json_number(read_file(node.stats_path()), "emitting"), 1);
+
+  ASSERT_TRUE(send_ticks(5));
+  ASSERT_TRUE(pump(node, [&] {
+    drain_signals(signals, got);
+    return got.size() == emitted + 5;
+  })) << node.stats_json();
+  EXPECT_EQ(json_number(node.stats_json(), "signals_not_journaled"), not_journaled);
+
+  // After the holder is gone the journal parses line by line and holds
+  // exactly the signals that were sent (none was acked).
+  node_owner.reset();
+  tp::strategy::SignalJournal journal(journal_path);
+  const auto& r = journal.replay();
+  EXPECT_EQ(r.bad_records, 0u);
+  EXPECT_FALSE(r.torn_tail);
+  std::set<std::string> pending, sent;
+  for (const auto& s : r.pending) pending.insert(s.signal_id);
+  for (const auto& [id, s] : got) sent.insert(id);
+  EXPECT_EQ(pending, sent);
+}
+
+// Started on a full disk: the instance comes up (no exit-and-restart loop),
+// not emitting, with the alert; space returns and it emits.
+TEST_F(NodeTest, StartedOnAFullDiskItRunsWithoutEmittingUntilSpaceReturns) {
+  tp::test::SmallTmpfs disk(128 * 1024);
+  if (!disk.ok()) GTEST_SKIP() << disk.why();
+  disk.fill();
+  const auto cfg = config(disk.dir());
+  zmq::socket_t ticks(ctx_, zmq::socket_type::xpub), signals(ctx_, zmq::socket_type::pull);
+  for (auto* s : {&ticks, &signals}) {
+    s->set(zmq::sockopt::linger, 0);
+    s->set(zmq::sockopt::rcvtimeo, 100);
+  }
+  ticks.bind(ep("ticks"));
+  signals.bind(ep("signals"));
+  StrategyNode node(ctx_, cfg, 0, 1, clock_);
+  EXPECT_FALSE(node.emitting());
+  EXPECT_NE(node.stats_json().find(
+                "\"alert\":\"not emitting: cannot write strategy-0.journal: No space left on device\""),
+            std::string::npos)
+      << node.stats_json();
+  await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
+  proto::Encoder enc;
+  send_frames(ticks, {"HB.gateway", std::string(enc.encode(proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
+  for (std::uint64_t seq = 1; seq <= 4; ++seq)
+    send_frames(ticks, {"TICK.EURUSD", std::string(enc.encode(tick("EURUSD", seq, seq % 2 ? 1.0 : 1.1)))});
+  ASSERT_TRUE(pump(node, [&] { return json_number(node.stats_json(), "signals_not_journaled") == 2; }))
+      << node.stats_json();
+  std::map<std::string, proto::TradingSignal> got;
+  drain_signals(signals, got);
+  EXPECT_TRUE(got.empty());
+
+  disk.free();
+  ASSERT_TRUE(pump(node, [&] { return node.emitting(); }, 3s)) << node.stats_json();
+  for (std::uint64_t seq = 5; seq <= 6; ++seq)
+    send_frames(ticks, {"TICK.EURUSD", std::string(enc.encode(tick("EURUSD", seq, seq % 2 ? 1.0 : 1.1)))});
+  ASSERT_TRUE(pump(node, [&] {
+    drain_signals(signals, got);
+    return got.size() == 2;
+  })) << node.stats_json();
+  EXPECT_EQ(journaled_ids(read_file(disk.file("strategy-0.journal"))).size(), 2u);
 }
 
 namespace {

@@ -18,6 +18,12 @@
 // mid-write) is set aside: appended to <path>.torn, cut off the journal so
 // that the next record starts on a line of its own, and kept in Replay::torn.
 //
+// A failed append (disk full...) leaves no partial record behind: whatever a
+// short write put in the file is cut off again (ftruncate back to the last
+// good offset), and until that cut succeeds no further record is written, so
+// the journal stays parseable line by line. A crash between the short write
+// and the cut leaves a torn last line, which the next start sets aside.
+//
 // Durability: plain write() without fsync. A record is in the kernel's page
 // cache once write() returns, so it survives kill -9 of this process, but not
 // a power loss or kernel crash (an fsync per signal would cost ~ms on this VM).
@@ -87,11 +93,17 @@ class SignalJournal {
   std::string torn_path() const { return path_ + ".torn"; }
   std::uint64_t size_bytes() const noexcept { return size_; }
 
-  // Each appends one record; false when the write failed (disk full...).
+  // Each appends one record; false when the write failed (disk full...):
+  // nothing of the record is left in the file then, and last_errno() says why.
   bool append_boot(std::int64_t boot_ms);
   bool append_signal(std::string_view payload);
   bool append_acked(std::string_view signal_id);
   bool append_given_up(std::string_view signal_id);
+
+  // The errno of the latest failed append or compaction (0 when unknown).
+  int last_errno() const noexcept { return last_errno_; }
+  // Appends and compactions that failed since this object was opened.
+  std::uint64_t failed_writes() const noexcept { return failed_writes_; }
 
   // True when the file has grown past the compaction threshold.
   bool should_compact() const noexcept { return size_ > compact_bytes_; }
@@ -99,18 +111,22 @@ class SignalJournal {
   // file + rename, so a crash leaves either the old or the new file; the new
   // file is locked before it takes the name). If the survivors alone exceed
   // the threshold, it is raised so that compaction does not run on every
-  // append. Returns false on failure (old file kept).
+  // append. Returns false on failure (old file kept; last_errno() says why).
   bool compact(std::int64_t boot_ms, const std::vector<std::string_view>& pending_payloads);
 
  private:
   void open_locked(Mode mode);
   void load();
   bool append_line(std::string_view line);
+  bool failed(int err);
 
   std::string path_;
   std::uint64_t compact_bytes_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
+  bool tail_dirty_ = false;  // a failed write left bytes past size_ that could not be cut off yet
+  int last_errno_ = 0;
+  std::uint64_t failed_writes_ = 0;
   Replay replay_;
 };
 
@@ -137,17 +153,25 @@ class SignalOutbox {
 
   // Takes over the journal's replayed pending signals, all due at `now_ns`.
   void restore(std::int64_t now_ns);
-  // Journals the signal, then tracks it with its next send at now + resend.
-  // The caller sends it right after. False when the journal write failed (the
-  // signal is still tracked and resent, but would not survive a crash).
+  // Journals the signal, then tracks it with its next send at now + resend;
+  // the caller sends it right after. False when the journal write failed:
+  // the signal is then NOT tracked and must not be sent (a signal that is
+  // not in the journal could be lost by a crash after the executor acted on
+  // it, or be missing from the books); the journal's last_errno() says why.
   bool add(const proto::TradingSignal& signal, std::string_view payload, std::int64_t now_ns);
   // Ends tracking; true when the id was pending (a repeated ack gives false).
+  // The A record is written when the id was pending; if that write fails
+  // (journal().failed_writes() grows) tracking ends all the same: the only
+  // consequence is one resend after a restart, answered DUPLICATE.
   bool ack(std::string_view signal_id);
   // Calls send(pending) for every signal due at `now_ns` and schedules its next
   // send; `send` returns whether it went out. Returns how many went out.
   std::size_t resend_due(std::int64_t now_ns, const std::function<bool(const PendingSignal&)>& send);
   // Removes (and journals as given up) the signals still unacked
-  // give_up_after_expiry after their expiry, and returns them.
+  // give_up_after_expiry after their expiry, and returns them. An X record
+  // that cannot be written (journal().failed_writes() grows) only means the
+  // signal is resent once after a restart (and answered DUPLICATE, or
+  // refused as expired).
   std::vector<PendingSignal> give_up(std::int64_t now_ns);
   // Compacts the journal when it has grown too big; true when it did.
   bool maybe_compact(std::int64_t boot_ms);

@@ -6,6 +6,12 @@
 // resends their pending signals with their original bytes and ids, listens
 // to their ack topics and gives up on them like on its own. Not thread-safe:
 // everything runs on the thread that calls run() / poll_once().
+//
+// A journal it cannot write (disk full...) stops the emission: a signal whose
+// record fails is dropped before it is sent (counted, signals_not_journaled),
+// the failure is logged with the file and errno at a bounded rate and shown
+// in the stats ("emitting": false, "journal_state", "alert"); the next signal,
+// or a probe every journal_probe_ns, tries again, and a success resumes.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +27,7 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
+#include "common/disk_watch.hpp"
 #include "common/security.hpp"
 #include "common/histogram.hpp"
 #include "common/log.hpp"
@@ -49,6 +56,12 @@ class StrategyNode {
   void poll_once(int max_wait_ms = 100);
   // Writes <run.dir>/strategy-<k>.stats.json now; false when it could not.
   bool write_stats();
+  // False while this instance's own journal cannot be written: no new signal
+  // is sent then.
+  bool emitting() const noexcept { return emitting_; }
+
+  // While not emitting, the journal is probed (a boot record) this often.
+  static constexpr std::int64_t journal_probe_ns = 500'000'000;
 
   const std::vector<std::string>& instruments() const noexcept { return symbols_; }
   const std::string& stats_path() const noexcept { return stats_path_; }
@@ -98,6 +111,24 @@ class StrategyNode {
   void on_heartbeat(const proto::Heartbeat& hb);
   void on_ack_message(std::size_t frame_count);
   void emit(const Instrument& inst, const proto::TickEvent& tick, const Decision& decision);
+  // Journals a new signal (after this run's boot record, if that is still
+  // owed); false when it could not, and then the signal must not be sent.
+  bool journal_signal(const proto::TradingSignal& signal, std::string_view payload, std::int64_t now_ns);
+  // Writes this run's boot record when it is still owed (or, at start, the
+  // compaction that drops reported unreadable records); false on failure.
+  bool ensure_boot_record();
+  // A failed journal write of `journal`: counted, logged through
+  // write_failures_ with `consequence`.
+  void journal_write_failed(const SignalJournal& journal, std::string_view what, std::string_view consequence);
+  // This instance's journal could not take a signal: emission stops.
+  void stop_emitting(std::int64_t now_ns);
+  // A write to this instance's journal succeeded: emission resumes.
+  void journal_ok();
+  // Acks `signal_id` in `outbox`, reporting an A record that failed.
+  bool ack_in(SignalOutbox& outbox, std::string_view signal_id);
+  // Compacts `outbox`'s journal now, reporting a failure (and putting off
+  // the next attempt by compact_retry_ns); true when it compacted.
+  bool compact_journal(SignalOutbox& outbox, std::int64_t boot_ms, std::int64_t now_ns);
   bool send_signal(std::string_view payload);
   void run_timers(std::int64_t now_ns);
 
@@ -133,6 +164,8 @@ class StrategyNode {
   proto::Encoder encoder_;
   std::vector<zmq::message_t> frames_;
   LogLimiter limiter_;
+  WriteFailures write_failures_;
+  DiskWatch disk_;
   LatencyHistogram tick_latency_;
   std::string stats_path_;
 
@@ -144,6 +177,16 @@ class StrategyNode {
   std::int64_t next_resend_scan_ns_ = 0;
   std::int64_t next_stats_ns_ = 0;
   std::int64_t next_adopt_scan_ns_ = 0;
+  std::int64_t next_journal_probe_ns_ = 0;
+  std::int64_t next_compact_ns_ = 0;  // after a failed compaction: not before then
+
+  // The own journal's state: emitting_ false from a failed signal (or boot)
+  // record until a record is written again; boot_journaled_ false while this
+  // run's boot record (or the start-up rewrite) is still owed.
+  bool emitting_ = true;
+  bool boot_journaled_ = false;
+  bool rewrite_owed_ = false;  // the start-up compaction that drops unreadable records
+  std::string journal_error_;  // why not emitting, for the alert
   std::int64_t last_stats_ns_ = 0;
   std::uint64_t ticks_at_last_stats_ = 0;
   double ticks_per_s_ = 0;
@@ -160,7 +203,12 @@ class StrategyNode {
   std::uint64_t signals_given_up_ = 0;
   std::uint64_t send_would_block_ = 0;
   std::uint64_t acks_unmatched_ = 0;
-  std::uint64_t journal_errors_ = 0;
+  std::uint64_t journal_errors_ = 0;         // failed journal writes of any kind, own and adopted
+  std::uint64_t signals_not_journaled_ = 0;  // dropped before sending: their record failed
+  std::uint64_t acks_not_journaled_ = 0;     // acked, A record failed: resent once after a restart
+  std::uint64_t give_ups_not_journaled_ = 0; // given up, X record failed: resent once after a restart
+  std::uint64_t compactions_failed_ = 0;
+  std::uint64_t emission_stops_ = 0;         // times emission stopped for a journal failure
   std::uint64_t journal_corrupt_ = 0;  // unreadable committed records reported
   std::uint64_t journal_torn_ = 0;     // torn last records set aside
   std::uint64_t journal_locked_ = 0;   // adoptions put off: another process held the journal
