@@ -10,8 +10,8 @@
 // ZMQ_EVENT_ACCEPT_FAILED (counted as accept_failed by tp::SocketMonitor)
 // and keeps listening. Nothing else in these programs calls accept.
 //
-// Compiled into each executable that binds (gateway, dll_gateway,
-// dead_letter); it belongs in common next to raise_open_files_limit.
+// An OBJECT library (tp::accept_guard) linked into every program: in a
+// static library nothing would pull this file into the executable.
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
