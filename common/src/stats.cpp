@@ -80,38 +80,60 @@ JsonObject& JsonObject::add(std::string_view k, const JsonObject& v) {
   return *this;
 }
 
-bool write_file_atomically(const std::string& path, std::string_view content) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  // write(2) and close(2) checked before the rename: on a full disk the
-  // data may be refused only when it is flushed, and renaming a short file
-  // over the good one would leave the reader nothing (errno is kept for the
-  // caller).
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  std::string text(content);
-  text += '\n';
+namespace {
+
+// What the next write of a file may take without new blocks: the heartbeat
+// of a program (its stats file) still gets through a full disk.
+constexpr off_t reserve_bytes = 64 * 1024;
+
+bool write_all(int fd, const std::string& text) {
   std::size_t done = 0;
-  bool ok = true;
-  while (ok && done < text.size()) {
-    const auto n = ::write(fd, text.data() + done, text.size() - done);
+  while (done < text.size()) {
+    const auto n = ::pwrite(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       if (n == 0) errno = ENOSPC;
-      ok = false;
-    } else {
-      done += static_cast<std::size_t>(n);
+      return false;
     }
+    done += static_cast<std::size_t>(n);
   }
+  return true;
+}
+
+}  // namespace
+
+bool write_file_atomically(const std::string& path, std::string_view content) {
+  // The content goes into `path.next`, whose blocks were reserved by the
+  // previous write (fallocate), is cut to size and renamed over `path`; then
+  // the next file is reserved with the blocks the cut and the old file freed.
+  // write(2), ftruncate(2) and close(2) are checked before the rename: on a
+  // full disk a short file must never replace the good one (errno is kept
+  // for the caller).
+  const std::string next = path + ".next";
+  int fd = ::open(next.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  std::string text(content);
+  text += '\n';
+  bool ok = write_all(fd, text) && ::ftruncate(fd, static_cast<off_t>(text.size())) == 0;
   int saved = errno;
   if (::close(fd) != 0 && ok) {
     ok = false;
     saved = errno;
   }
-  if (ok && std::rename(tmp.c_str(), path.c_str()) == 0) return true;
-  if (ok) saved = errno;
-  ::unlink(tmp.c_str());
-  errno = saved;
-  return false;
+  if (ok && std::rename(next.c_str(), path.c_str()) != 0) {
+    ok = false;
+    saved = errno;
+  }
+  if (!ok) {
+    errno = saved;
+    return false;
+  }
+  fd = ::open(next.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    (void)::posix_fallocate(fd, 0, reserve_bytes);  // best effort: without it the next write needs free blocks
+    ::close(fd);
+  }
+  return true;
 }
 
 }  // namespace tp

@@ -31,8 +31,11 @@ class JsonObject {
   std::string body_;
 };
 
-// Writes `content` to `path` through a temporary file and rename, so that a
-// reader never sees half a file. Returns false on failure (never throws).
+// Writes `content` to `path` through `path.next` and rename, so that a
+// reader never sees half a file, and keeps `path.next` reserved (64 KiB)
+// for the next write, so that a small file such as a heartbeat can still be
+// rewritten on a full disk. Returns false with errno set on failure (the
+// old file stays); never throws.
 bool write_file_atomically(const std::string& path, std::string_view content);
 
 }  // namespace tp
