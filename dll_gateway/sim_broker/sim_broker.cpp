@@ -38,6 +38,8 @@
 #include <optional>
 #include <random>
 #include <sstream>
+
+#include <unistd.h>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -342,20 +344,29 @@ struct tp_broker {
     return {};
   }
 
-  void write_journal(const tp_broker_order& o, const OrderRecord& r) {
-    if (!journal) return;
+  // False when the line could not be written whole (a full disk): the
+  // partial line is cut off again, so the day book stays readable.
+  bool write_journal(const tp_broker_order& o, const OrderRecord& r) {
+    if (!journal) return true;
     std::string reason = r.reason;
     for (char& c : reason)
       if (c == '\n' || c == '\r') c = ' ';
-    std::fprintf(journal, "%lld %s %s %s %s %s %s %s %s\n", static_cast<long long>(r.broker_ts_ns),
-                 escape(o.client_order_id).c_str(), o.instrument,
-                 o.side == TP_BROKER_SIDE_SELL ? "SELL" : "BUY", shortest(o.quantity).c_str(),
-                 status_name(r.status), shortest(r.filled_quantity).c_str(), shortest(r.fill_price).c_str(),
-                 reason.c_str());
+    const long before = std::ftell(journal);
+    const int n = std::fprintf(journal, "%lld %s %s %s %s %s %s %s %s\n", static_cast<long long>(r.broker_ts_ns),
+                               escape(o.client_order_id).c_str(), o.instrument,
+                               o.side == TP_BROKER_SIDE_SELL ? "SELL" : "BUY", shortest(o.quantity).c_str(),
+                               status_name(r.status), shortest(r.filled_quantity).c_str(),
+                               shortest(r.fill_price).c_str(), reason.c_str());
     // Flushed per line: a test (or an operator) reading it sees every order,
     // a crash of the process loses nothing already submitted, and a query
     // that misses the memory window finds the order in the file.
-    std::fflush(journal);
+    if (n >= 0 && std::fflush(journal) == 0) return true;
+    std::clearerr(journal);
+    if (before >= 0) {
+      (void)::ftruncate(::fileno(journal), before);
+      std::fseek(journal, 0, SEEK_END);
+    }
+    return false;
   }
 
   tp_broker_result submit(const tp_broker_order& o) {
@@ -395,8 +406,18 @@ struct tp_broker {
         r.filled_quantity = o.quantity;
       }
     }
-    r.line = ++journal_lines;
-    write_journal(o, r);
+    r.line = journal_lines + 1;
+    if (!write_journal(o, r)) {
+      // A broker that cannot keep its day book does not take the order: it
+      // would be unknown to a query after a restart.
+      tp_broker_result refused{};
+      refused.status = TP_BROKER_STATUS_REJECTED;
+      std::snprintf(refused.reason, sizeof refused.reason, "sim broker: cannot write its journal %s: %s",
+                    settings.journal_path.c_str(), std::strerror(errno));
+      refused.broker_ts_ns = r.broker_ts_ns;
+      return refused;
+    }
+    ++journal_lines;
     tp_broker_result result = result_of(r);
     apply(std::string(o.client_order_id, strnlen(o.client_order_id, sizeof o.client_order_id)), instrument,
           o.side, std::move(r));
