@@ -40,6 +40,13 @@ SKIP_WHY = (f"SKIPPED: real binaries missing in TP_BIN_DIR={BIN_DIR or '(unset)'
 SIM_JOURNAL = "sim_broker.journal"
 
 
+def broker_journal_path(run_dir):
+    """The sim broker's day book, beside the run directory: the broker is
+    another party, its book is not on the pipeline's disk (which the nemesis
+    fills)."""
+    return os.path.join(os.path.dirname(os.path.abspath(run_dir)), SIM_JOURNAL)
+
+
 DEFAULT_TOML = os.path.join(REPO, "config", "default.toml")
 
 
@@ -90,7 +97,7 @@ def config_text(d, run_dir, *, rate=1000, every_nth=20, instances=2, broker_late
         f"signal_ttl_ms = {signal_ttl_ms}", "feed_timeout_ms = 1000",
         "[strategy.every_nth]", f"n = {every_nth}",
         "[executor]", f"order_timeout_ms = {order_timeout_ms}", "order_retries = 3",
-        "[dll_gateway.settings]", f'journal_path = "{os.path.join(run_dir, SIM_JOURNAL)}"',
+        "[dll_gateway.settings]", f'journal_path = "{broker_journal_path(run_dir)}"',
         f"latency_ms = {broker_latency_ms}",
         *(["[dead_letter]", f"max_file_bytes = {rotation[0]}", f"max_files = {rotation[1]}"] if rotation else []),
         # Planned kills must not look like flapping; restarts come fast.
@@ -261,7 +268,7 @@ def read_broker_orders(run_dir):
     """Every order the sim broker received, in journal order: dicts with
     ts_ns (when it decided), cid, status and reason."""
     out = []
-    path = os.path.join(run_dir, SIM_JOURNAL)
+    path = broker_journal_path(run_dir)
     if os.path.exists(path):
         with open(path) as f:
             for line in f:
@@ -641,12 +648,46 @@ def proc_memory_kb(pid):
     return vals["VmRSS"], vals.get("VmHWM", vals["VmRSS"])
 
 
-def disk_usage(path):
+def mount_tmpfs(path, size_bytes):
+    """Mounts a tmpfs of `size_bytes` on `path` (root only); False when it
+    cannot."""
+    try:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", path],
+                           capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0
+
+
+def unmount(path):
+    subprocess.run(["umount", "-l", path], capture_output=True, timeout=10)
+
+
+def fill_filesystem(path, block=1 << 20):
+    """Writes `path` until its filesystem is full; returns the bytes written."""
+    written = 0
+    with open(path, "wb", buffering=0) as f:
+        chunk = b"\0" * block
+        while True:
+            try:
+                written += f.write(chunk)
+            except OSError:
+                if block <= 4096:
+                    return written
+                block //= 16
+                chunk = b"\0" * block
+    return written
+
+
+def disk_usage(path, skip=("chaos-filler",)):
     """Bytes `path` takes on disk, as `du -s` counts them (allocated blocks),
-    and the largest file (name, apparent bytes)."""
+    and the largest file (name, apparent bytes); `skip` names files not
+    counted (the nemesis' own filler)."""
     total, largest = 0, ("", 0)
     for root, _, files in os.walk(path):
         for name in files:
+            if name in skip:
+                continue
             try:
                 st = os.lstat(os.path.join(root, name))
             except OSError:

@@ -90,6 +90,13 @@ JOURNAL_POLL_S = 0.05       # strategy journals read as they grow (compactions d
 DECK = ["kill:gateway", "kill:strategy", "kill:executor", "kill:dll_gateway",
         "pause:dll_gateway", "pause:executor", "pause:strategy", "pause:dead_letter",
         "scale:up", "scale:down", "flood:executor", "flood:dead_letter"]
+# With root the run directory is its own tmpfs and the nemesis also fills it
+# for a while (every program's files at once: databases, journals, dead
+# letters, stats, logs).
+DISK_FAULT = "disk:full"
+RUN_DIR_FS_BYTES = 512 * 1024 * 1024
+FULL_S = (2.0, 3.5)         # how long the run directory stays full
+FILLER = "chaos-filler"     # the fault's own file: not counted in the run directory's size
 PIPELINE = ("gateway", "strategy", "executor", "dll_gateway", "dead_letter")
 
 # Run-directory budget (see run_dir_budget).
@@ -211,6 +218,13 @@ class ChaosTest(unittest.TestCase):
         if not KEEP:
             self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.run_dir = os.path.join(self.tmp, "run")
+        os.makedirs(self.run_dir)
+        self.deck = DECK[:]
+        if cl.mount_tmpfs(self.run_dir, RUN_DIR_FS_BYTES):
+            self.addCleanup(cl.unmount, self.run_dir)
+            self.deck.append(DISK_FAULT)
+        else:
+            print("chaos: no tmpfs for the run directory (root needed): no disk-full fault", file=sys.stderr)
         self.config = os.path.join(self.tmp, "chaos.toml")
         with open(self.config, "w") as f:
             f.write(cl.config_text(self.tmp, self.run_dir, rate=RATE, every_nth=EVERY_NTH,
@@ -396,8 +410,22 @@ class ChaosTest(unittest.TestCase):
         self.wait_running("dead_letter")
         return f"flood {target}: {sent} frames, {mb(nbytes)}, sink stalled {stall:.1f} s"
 
+    def fill_disk(self):
+        """Fills the run directory's filesystem, holds it full, frees it."""
+        path = os.path.join(self.run_dir, FILLER)
+        hold = self.rng.uniform(*FULL_S)
+        written = cl.fill_filesystem(path)
+        try:
+            time.sleep(hold)  # the fault itself
+        finally:
+            os.remove(path)
+        self.disk_fulls += 1
+        return f"disk full for {hold:.1f} s ({mb(written)} of filler)"
+
     def deal(self, fault):
         kind, arg = fault.split(":")
+        if kind == "disk":
+            return self.fill_disk()
         if kind == "kill" or kind == "pause":
             name = self.rng.choice(self.instances()) if arg == "strategy" else arg
             return self.kill(name) if kind == "kill" else self.pause(name)
@@ -429,6 +457,7 @@ class ChaosTest(unittest.TestCase):
         self.scaled, self.scaled_with_pending = collections.Counter(), collections.Counter()
         self.spawn_max, self.ready_max, self.pause_max = 0.0, (0.0, ""), 0.0
         self.max_instances = 2
+        self.disk_fulls = 0
         dealt = collections.Counter()
         run_t0 = time.monotonic()
 
@@ -442,7 +471,7 @@ class ChaosTest(unittest.TestCase):
         end = time.monotonic() + CHAOS_S
         rounds = 0
         while rounds == 0 or time.monotonic() < end:
-            deck = DECK[:]
+            deck = self.deck[:]
             self.rng.shuffle(deck)
             for fault in deck:
                 time.sleep(self.rng.uniform(*GAP_S))  # the schedule itself, not a synchronisation
@@ -484,7 +513,7 @@ class ChaosTest(unittest.TestCase):
         hung_seen = sorted({n.split(":")[0] for n, s in sampler.states.items() if "HUNG" in s})
 
         checks = cl.book_checks(books) + [
-            ("every fault kind dealt", all(dealt[f] >= 1 for f in DECK), dict(dealt)),
+            ("every fault kind dealt", all(dealt[f] >= 1 for f in self.deck), dict(dealt)),
             ("scaled up and down", self.scaled["up"] >= 1 and self.scaled["down"] >= 1, self.scales),
             ("a scale-down while signals were pending", self.scaled_with_pending["down"] >= 1, self.scales),
             *((f"peak RSS {p} <= {RSS_BOUND_KB // 1024} MB", sampler.peak_kb.get(p, (0, 0))[0] <= RSS_BOUND_KB,
@@ -517,6 +546,7 @@ class ChaosTest(unittest.TestCase):
             ("longest pause", f"{self.pause_max:.1f} s (signal TTL {SIGNAL_TTL_MS} ms, order timeout "
                               f"{ORDER_TIMEOUT_MS} ms)"),
             ("scale changes", "; ".join(self.scales) or "-"),
+            ("disk full episodes", self.disk_fulls if DISK_FAULT in self.deck else "(no tmpfs: not dealt)"),
             ("floods per program", ", ".join(f"{t}={n} ({fr} frames, {mb(b)})"
                                              for t, (n, fr, b) in self.floods.items())),
             ("max restart (kill -> new pid)", f"{self.spawn_max:.3f} s"),
