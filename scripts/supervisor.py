@@ -104,9 +104,6 @@ class Settings:
     hang_timeout_ms: int = 5000   # no heartbeat this long: HUNG (0: not watched)
     restart_hung: bool = False    # SIGKILL and restart a HUNG process
     stats_interval_ms: int = 1000  # run.stats_interval_ms: the heartbeat period
-    # The longest the executor's loop blocks (no heartbeat) while dll_gateway
-    # does not answer: breaker_failures x (order_retries + 1) x order_timeout_ms.
-    executor_block_ms: int = 3 * (3 + 1) * 1000
 
 
 SUPERVISOR_INTS = ["backoff_min_ms", "backoff_max_ms", "flap_window_s",
@@ -184,11 +181,6 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
             symbols.append(item["symbol"])
         s.instruments = symbols
 
-    ex = table("executor")
-    timeout, retries, failures = (ex.get(k, d) for k, d in (
-        ("order_timeout_ms", 1000), ("order_retries", 3), ("breaker_failures", 3)))
-    if all(_is_int(v) and v >= 0 for v in (timeout, retries, failures)):
-        s.executor_block_ms = failures * (retries + 1) * timeout  # else the programs refuse it
 
     sv = table("supervisor")
     known = {"bin_dir", "control", "hang_timeout_ms", *SUPERVISOR_INTS, *SUPERVISOR_BOOLS}
@@ -235,16 +227,6 @@ def load_settings(path: str | None, overrides=()) -> Settings:
     except OSError:
         raise ConfigError(f"{path}: cannot read the config file") from None
     return parse_settings(text, overrides, path)
-
-
-def restart_hung_warning(s: Settings):
-    """A warning when restart_hung could kill an executor that only waits on dll_gateway."""
-    if s.restart_hung and 0 < s.hang_timeout_ms <= s.executor_block_ms:
-        return (f"warning: supervisor.hang_timeout_ms ({s.hang_timeout_ms}) is not above the "
-                f"{s.executor_block_ms} ms the executor may wait on an absent dll_gateway "
-                "(breaker_failures x (order_retries + 1) x order_timeout_ms): with restart_hung "
-                "it may be killed while dll_gateway is away")
-    return None
 
 
 def control_path(settings: Settings, run_dir: str) -> str:
@@ -891,9 +873,6 @@ class Supervisor:
             signal.signal(sig, self._on_signal)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so that it wakes us
         self.log(f"pid {os.getpid()}, run dir {self.run_dir}, control {self.control}")
-        warning = restart_hung_warning(self.s)
-        if warning:
-            self.log(warning)
         started = time.monotonic()
         next_status = started + 1.0
         self.ops.append([self.op_boot(), None])

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -567,4 +568,29 @@ TEST(ExecutorNode, WithAdoptBrokerPositionsTheBrokersFiguresAreTakenAndTradingGo
   h.stop();
   EXPECT_EQ(h.node->position_check(), ExecutorNode::PositionCheck::adopted);
   EXPECT_DOUBLE_EQ(h.node->positions().position("EURUSD"), -300 + 1000);
+}
+
+TEST(ExecutorNode, ItsHeartbeatGoesOnWhileAnOrderWaitsOnAFrozenDllGateway) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.config.executor.order_timeout_ms = 5'000;  // one attempt outlasts the test's wait
+  h.config.executor.order_retries = 0;
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+  h.push_signal(make_signal("sma.1.600.1"));
+  ASSERT_TRUE(readable(h.broker, wait_limit));  // in flight, never answered
+  // The stats file (the supervisor's heartbeat) is rewritten during the wait:
+  // three different stamps within 2 s, while the single attempt lasts 5 s.
+  std::set<std::string> stamps;
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (stamps.size() < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(h.config.run.dir + "/executor.stats.json");
+    std::stringstream stats;
+    stats << in.rdbuf();
+    const auto at = stats.str().find("\"ts_ns\":");
+    if (at != std::string::npos) stamps.insert(stats.str().substr(at, 28));
+    std::this_thread::sleep_for(20ms);  // polling a file; the condition is the stamps
+  }
+  EXPECT_GE(stamps.size(), 3u);
+  h.stop();
 }

@@ -136,19 +136,6 @@ class ConfigTest(unittest.TestCase):
         s = sv.parse_settings("[run]\nstats_interval_ms = 60000\n[supervisor]\nhang_timeout_ms = 0\n")
         self.assertEqual(s.hang_timeout_ms, 0)
 
-    def test_restart_hung_warns_when_the_executor_may_block_longer(self):
-        s = sv.parse_settings("")
-        self.assertEqual(s.executor_block_ms, 12000)      # 3 x (3 + 1) x 1000
-        self.assertIsNone(sv.restart_hung_warning(s))     # restart_hung off: only reported
-        s = sv.parse_settings("", ["supervisor.restart_hung=true"])
-        self.assertIn("12000 ms", sv.restart_hung_warning(s))
-        s = sv.parse_settings("[executor]\norder_timeout_ms = 300\norder_retries = 1\n",
-                              ["supervisor.restart_hung=true"])
-        self.assertEqual(s.executor_block_ms, 1800)
-        self.assertIsNone(sv.restart_hung_warning(s))     # 5000 > 1800
-        s = sv.parse_settings("", ["supervisor.restart_hung=true", "supervisor.hang_timeout_ms=0"])
-        self.assertIsNone(sv.restart_hung_warning(s))
-
     def test_load_settings_missing_file(self):
         with self.assertRaises(sv.ConfigError) as cm:
             sv.load_settings("/nonexistent/x.toml")
