@@ -1,0 +1,375 @@
+"""The arbiter: the supervisor's single-threaded loop.
+
+Start order (stop order is the reverse, one stage at a time):
+  1. dead_letter      - first, so that nothing dead-lettered during start-up is lost
+  2. dll_gateway      - the broker side is up before orders can arrive
+  3. executor         - binds the signal PULL before strategies push to it
+  4. strategy:0..N-1  - every consumer of ticks is connected...
+  5. gateway          - ...before the first tick is published
+The next stage starts when the processes of the current one are RUNNING (or
+have already failed; a failing process does not hold up the others).
+Requests from the controller run as operations (generators that yield while
+they wait), one at a time; scaling stops every strategy instance before
+starting the new set."""
+
+import collections
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+
+from . import report
+from .controller import Controller
+from .policy import RestartPolicy
+from .settings import ConfigError, Settings, control_path, is_int
+from .states import (BACKOFF, FATAL, HUNG, PROGRAMS, RUNNING, SCALABLE, STARTING,
+                     STARTUP_S, STOPPED, STOPPING, TICK_S)
+from .stats import read_stats, stats_signature
+from .watcher import Proc, signal_group, start_process
+
+
+class Arbiter:
+    """Runs the watchers (one Proc per process, in start order), the
+    operations queued by the controller and the timers (back-off restarts,
+    SIGKILL after the stop grace, STARTING -> RUNNING, the heartbeat watch),
+    in one thread around one selector."""
+
+    def __init__(self, settings: Settings, run_dir: str, bin_dir: str,
+                 config_path=None, overrides=(), out=sys.stdout, err=sys.stderr):
+        self.s = settings
+        self.run_dir = run_dir
+        self.bin_dir = bin_dir
+        self.config_path = config_path
+        self.overrides = list(overrides)
+        self.out, self.err = out, err
+        self.control = os.path.abspath(control_path(settings, run_dir))
+        self.procs = []
+        for program in PROGRAMS:
+            if program == SCALABLE:
+                self.procs += [self._new_instance(k, settings.instances)
+                               for k in range(settings.instances)]
+            else:
+                self.procs.append(Proc(program, RestartPolicy.from_settings(settings),
+                                       hang_timeout_s=settings.hang_timeout_ms / 1000.0))
+        self.ops = collections.deque()   # [generator, client or None]; run one at a time
+        self.shutting_down = False
+        self.finished = False
+        self.sel = selectors.DefaultSelector()
+        self.controller = Controller(self, self.control, self.sel)
+        self.wake_r = self.wake_w = None
+
+    def _new_instance(self, k: int, n: int) -> Proc:
+        return Proc(SCALABLE, RestartPolicy.from_settings(self.s), index=k, shards=n,
+                    hang_timeout_s=self.s.hang_timeout_ms / 1000.0)
+
+    def log(self, msg: str) -> None:
+        print(f"supervisor {time.strftime('%H:%M:%S')} {msg}", file=self.err, flush=True)
+
+    # -- process control ---------------------------------------------------
+
+    def instances(self):
+        return [p for p in self.procs if p.program == SCALABLE]
+
+    def stages(self):
+        """Processes grouped in start order."""
+        return [[p for p in self.procs if p.program == prog] for prog in PROGRAMS]
+
+    def command(self, p: Proc) -> list:
+        cmd = [os.path.join(self.bin_dir, p.program)]
+        if self.config_path:
+            cmd += ["--config", self.config_path]
+        for o in self.overrides:
+            cmd += ["--set", o]
+        cmd += ["--run-dir", self.run_dir]
+        if p.index is not None:
+            cmd += ["--shard", str(p.index), "--shards", str(p.shards)]
+        return cmd
+
+    def spawn(self, p: Proc, now: float) -> None:
+        log_dir = os.path.join(self.run_dir, "logs")
+        os.makedirs(log_dir, exist_ok=True)
+        with open(os.path.join(log_dir, p.file_name + ".log"), "ab") as logf:
+            try:
+                popen = start_process(self.command(p), logf)
+            except (OSError, subprocess.SubprocessError) as e:
+                p.popen = None
+                self.log(f"{p.name}: cannot start: {e}")
+                p.last_exit = f"cannot start: {getattr(e, 'strerror', None) or e}"
+                self._crashed(p, now, 0.0)
+                return
+        p.started(popen, now)
+
+    def request_stop(self, p: Proc, now: float) -> None:
+        if p.alive:
+            if p.state != STOPPING:
+                self._signal(p, signal.SIGTERM)
+                # A stopped (SIGSTOP, hung in a debugger) process never
+                # handles SIGTERM; SIGCONT lets it exit cleanly, and one that
+                # stays stuck still gets the SIGKILL after the grace.
+                self._signal(p, signal.SIGCONT)
+                p.state = STOPPING
+                p.kill_at = now + self.s.stop_grace_ms / 1000.0
+        else:
+            p.state = STOPPED
+            p.next_start = None
+
+    def _signal(self, p: Proc, sig) -> None:
+        signal_group(p.popen.pid, sig)
+
+    def _crashed(self, p: Proc, now: float, uptime: float) -> None:
+        if self.shutting_down:
+            p.state = STOPPED
+            return
+        delay = p.policy.on_crash(now, uptime)
+        if delay is None:
+            p.state = FATAL
+            p.next_start = None
+            self.log(f"{p.name}: FATAL: exited {len(p.policy.recent) + 1} times within "
+                     f"{self.s.flap_window_s} s ({p.last_exit}); left stopped, "
+                     f"use 'tpctl start {p.name}' to try again")
+        else:
+            p.state = BACKOFF
+            p.next_start = now + delay
+            self.log(f"{p.name}: {p.last_exit}; restarting in {delay:.2f} s")
+
+    def reap(self, now: float) -> None:
+        for p in self.procs:
+            uptime = p.poll(now)
+            if uptime is None:
+                continue
+            if p.state == STOPPING:
+                p.state = STOPPED
+                p.kill_at = None
+            else:
+                self._crashed(p, now, uptime)
+
+    def timers(self, now: float) -> None:
+        for p in self.procs:
+            if p.state == STOPPING and p.kill_at is not None and now >= p.kill_at:
+                self.log(f"{p.name}: still running {self.s.stop_grace_ms} ms after SIGTERM; SIGKILL")
+                self._signal(p, signal.SIGKILL)
+                p.kill_at = None
+            elif p.state == BACKOFF and now >= p.next_start and not self.shutting_down:
+                self.spawn(p, now)
+            elif p.state == STARTING:
+                # Polled first: this heartbeat also counts towards arming the watch.
+                if self.poll_heartbeat(p, now) or now - p.started_at >= STARTUP_S:
+                    p.state = RUNNING
+            elif p.state in (RUNNING, HUNG) and p.alive:
+                self.watch(p, now)
+
+    def poll_heartbeat(self, p: Proc, now: float) -> bool:
+        """True when p's stats file shows a new heartbeat of p's pid (parsed
+        only when its signature changed since the last look)."""
+        sig = stats_signature(self.run_dir, p.file_name)
+        if sig is None or sig == p.hb.sig:
+            return False
+        p.hb.sig = sig
+        data = read_stats(self.run_dir, p.file_name)
+        if data is None:
+            return False
+        stamp = data.get("ts_ns")
+        # A program that needs an operator says so in its stats ("alert"):
+        # shown by status beside its state.
+        alert = data.get("alert")
+        p.alert = alert if isinstance(alert, str) and alert and data.get("pid") == p.pid else None
+        return p.hb.saw(now, data.get("pid"), stamp if is_int(stamp) else sig)
+
+    def watch(self, p: Proc, now: float) -> None:
+        """RUNNING <-> HUNG from the heartbeat; SIGKILL if restart_hung."""
+        silent = p.hb.age(now)
+        beat = self.poll_heartbeat(p, now)
+        if p.state == HUNG:
+            if beat and not p.hung_killed:
+                p.state = RUNNING
+                self.log(f"{p.name}: heartbeat again after {silent:.1f} s; RUNNING (pid {p.pid})")
+            return
+        if not p.hb.expired(now):
+            return
+        p.state = HUNG
+        if self.s.restart_hung:
+            self.log(f"{p.name}: HUNG: no heartbeat from pid {p.pid} for {silent:.1f} s; "
+                     f"SIGKILL and restart (supervisor.restart_hung)")
+            self._signal(p, signal.SIGKILL)
+            p.hung_killed = True
+        else:
+            self.log(f"{p.name}: HUNG: no heartbeat from pid {p.pid} for {silent:.1f} s; "
+                     f"left alone (supervisor.restart_hung = false)")
+
+    # -- operations: generators that yield while they wait -------------------
+
+    def op_boot(self):
+        for stage in self.stages():
+            for p in stage:
+                self.spawn(p, time.monotonic())
+            while any(p.state == STARTING for p in stage):
+                yield
+        self.log(f"started {len(self.procs)} processes from {self.bin_dir}")
+        return None
+
+    def _stop_all(self, procs):
+        now = time.monotonic()
+        for p in procs:
+            self.request_stop(p, now)
+        while any(p.alive for p in procs):
+            yield
+
+    def _start_all(self, procs):
+        now = time.monotonic()
+        for p in procs:
+            p.policy.reset()
+            if not p.alive:
+                self.spawn(p, now)
+
+    def op_stop(self, procs):
+        yield from self._stop_all(list(reversed(procs)))
+        return {"ok": True, "message": "stopped " + ", ".join(p.name for p in procs)}
+
+    def op_start(self, procs):
+        # A process still stopping is let go first; a live one is left alone.
+        yield from self._stop_all([p for p in procs if p.state == STOPPING])
+        self._start_all(procs)
+        return {"ok": True, "message": "started " + ", ".join(
+            f"{p.name} (pid {p.pid})" for p in procs)}
+
+    def op_restart(self, procs):
+        before = {p.name: p.pid if p.alive else None for p in procs}
+        yield from self._stop_all(list(reversed(procs)))
+        self._start_all(procs)
+        return {"ok": True, "message": "restarted " + ", ".join(
+            f"{p.name} (pid {before[p.name] or '-'} -> {p.pid})" for p in procs)}
+
+    def op_scale(self, n: int):
+        old = self.instances()
+        if n == len(old) and all(p.shards == n for p in old):
+            return {"ok": True, "message": f"strategy already runs {n} instances"}
+        # Stop every instance first, so that no instrument is ever traded by
+        # an old-sharding and a new-sharding instance at the same time.
+        yield from self._stop_all(list(reversed(old)))
+        first = self.procs.index(old[0])
+        kept = old[:n]
+        for p in kept:
+            p.shards = n
+        new = kept + [self._new_instance(k, n) for k in range(len(kept), n)]
+        self.procs[first:first + len(old)] = new
+        self._start_all(new)
+        self.log(f"strategy scaled {len(old)} -> {n}")
+        return {"ok": True, "message": f"strategy scaled {len(old)} -> {n}",
+                "instances": n}
+
+    def op_shutdown(self):
+        self.shutting_down = True
+        for stage in reversed(self.stages()):
+            yield from self._stop_all(stage)
+        self.finished = True
+        return {"ok": True, "message": "all stopped"}
+
+    def begin_shutdown(self, client=None, why="") -> None:
+        if self.shutting_down:
+            if client is not None:
+                self.controller.reply(client, {"ok": True, "message": "already shutting down"})
+            return
+        if why:
+            self.log(f"shutting down ({why})")
+        self.shutting_down = True
+        # Queued requests will not run; the current one is abandoned.
+        while self.ops:
+            _, c = self.ops.popleft()
+            if c is not None:
+                self.controller.reply(c, {"ok": False, "error": "supervisor is shutting down"})
+        self.ops.append([self.op_shutdown(), client])
+
+    def run_ops(self) -> None:
+        while self.ops:
+            gen, client = self.ops[0]
+            try:
+                next(gen)
+                return          # waiting
+            except StopIteration as done:
+                self.ops.popleft()
+                if client is not None and done.value is not None:
+                    self.controller.reply(client, done.value)
+
+    def _on_signal(self, signum, _frame):
+        self._pending_signal = signum
+
+    def run(self, duration=None, status_line=False) -> int:
+        missing = [p for p in PROGRAMS if not os.access(os.path.join(self.bin_dir, p), os.X_OK)]
+        if missing:
+            raise ConfigError(f"no executable {', '.join(missing)} in {self.bin_dir} "
+                              "(build first: cmake --preset release && cmake --build --preset release, "
+                              "or pass --bin-dir)")
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.controller.open()
+        # Signals wake the selector through a self-pipe; handlers only record.
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
+        old_wakeup = signal.set_wakeup_fd(self.wake_w)
+        self._pending_signal = None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so that it wakes us
+        self.log(f"pid {os.getpid()}, run dir {self.run_dir}, control {self.control}")
+        started = time.monotonic()
+        next_status = started + 1.0
+        self.ops.append([self.op_boot(), None])
+        try:
+            while not self.finished:
+                now = time.monotonic()
+                if self._pending_signal is not None:
+                    self.begin_shutdown(why=signal.Signals(self._pending_signal).name)
+                    self._pending_signal = None
+                if duration is not None and now - started >= duration:
+                    self.begin_shutdown(why=f"--duration {duration:g} s elapsed")
+                self.reap(now)
+                self.timers(now)
+                self.run_ops()
+                if self.finished:
+                    break
+                if status_line and now >= next_status and not self.shutting_down:
+                    print(self.status_line(now - started), file=self.out, flush=True)
+                    next_status = now + 1.0
+                for key, _ in self.sel.select(TICK_S):
+                    if key.data == "listener":
+                        self.controller.accept()
+                    elif key.data == "wake":
+                        try:
+                            while os.read(self.wake_r, 512):
+                                pass
+                        except BlockingIOError:
+                            pass
+                    else:
+                        self.controller.read(key.data)
+        finally:
+            # Whatever happened, leave no process behind.
+            for p in self.procs:
+                if p.alive:
+                    self._signal(p, signal.SIGKILL)
+                    p.popen.wait()
+                    p.popen = None
+            self.controller.close()
+            signal.set_wakeup_fd(old_wakeup)
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+        self.log("stopped")
+        return 0
+
+    # -- for the controller, the CLI and the tests ---------------------------------
+
+    def resolve(self, name):
+        """The processes `name` designates, or an error string."""
+        return self.controller.resolve(name)
+
+    def status(self) -> dict:
+        return report.status(self)
+
+    def status_line(self, elapsed: float) -> str:
+        return report.status_line(self, elapsed)
+
+    def summary(self) -> str:
+        return report.summary(self)
+
+
+Supervisor = Arbiter   # the name it has always had

@@ -1,0 +1,39 @@
+"""supervisor.py's command line."""
+
+import argparse
+import os
+import sys
+
+from .arbiter import Arbiter
+from .settings import ConfigError, load_settings
+
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="supervisor.py", description="Run and supervise the trading pipeline.")
+    ap.add_argument("--config", help="deployment TOML file (default: embedded defaults)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override one config value (repeatable); passed on to every program")
+    ap.add_argument("--run-dir", help="state/stats/logs directory (default: run.dir)")
+    ap.add_argument("--bin-dir", help="where the program binaries are (default: supervisor.bin_dir, "
+                    "else build/release/bin of this checkout)")
+    ap.add_argument("--duration", type=float, help="run this many seconds, then stop cleanly")
+    ap.add_argument("--status-line", action="store_true", help="print one status line a second")
+    ap.add_argument("--summary", action="store_true", help="print a summary at the end")
+    args = ap.parse_args(argv)
+    try:
+        settings = load_settings(args.config, args.overrides)
+        run_dir = os.path.abspath(args.run_dir or settings.run_dir)
+        bin_dir = os.path.abspath(args.bin_dir or settings.bin_dir
+                                  or os.path.join(REPO_DIR, "build", "release", "bin"))
+        config = os.path.abspath(args.config) if args.config else None
+        sup = Arbiter(settings, run_dir, bin_dir, config, args.overrides)
+        rc = sup.run(duration=args.duration, status_line=args.status_line)
+    except ConfigError as e:
+        print(f"supervisor: {e}", file=sys.stderr)
+        return 1
+    if args.summary:
+        print(sup.summary(), flush=True)
+    return rc

@@ -1,0 +1,154 @@
+"""The control socket: a Unix stream socket ([supervisor].control, default
+<run.dir>/supervisor.sock). One JSON request line, one JSON reply line:
+  {"cmd": "status"}
+  {"cmd": "stop"|"start"|"restart", "name": "executor"|"strategy"|"strategy:2"}
+  {"cmd": "scale", "name": "strategy", "n": 3}
+  {"cmd": "shutdown"}
+Replies: {"ok": true, ...} or {"ok": false, "error": "..."}. Commands that
+change processes are queued on the arbiter as operations, which reply when
+the change is done (stopped, or spawned again)."""
+
+import json
+import os
+import selectors
+import socket
+
+from . import report
+from .settings import MAX_INSTANCES, ConfigError, is_int
+from .states import PROGRAMS, SCALABLE
+
+
+class Client:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+
+class Controller:
+    """Accepts control connections on the arbiter's selector, reads one
+    request from each and answers it (or hands it to the arbiter)."""
+
+    def __init__(self, arbiter, path: str, sel):
+        self.arb = arbiter
+        self.path = path
+        self.sel = sel
+        self.listener = None
+
+    def resolve(self, name):
+        """The processes `name` designates, or an error string."""
+        if not isinstance(name, str) or not name:
+            return "missing process name"
+        if name == SCALABLE:
+            return self.arb.instances()
+        for p in self.arb.procs:
+            if p.name == name:
+                return [p]
+        if name.startswith(SCALABLE + ":"):
+            return (f"no instance {name} (strategy runs {len(self.arb.instances())} "
+                    f"instances: strategy:0..{len(self.arb.instances()) - 1})")
+        return (f"unknown program '{name}' (known: " + ", ".join(PROGRAMS) +
+                ", or strategy:K)")
+
+    def handle_request(self, client: Client, line: bytes) -> None:
+        try:
+            req = json.loads(line)
+            if not isinstance(req, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            return self.reply(client, {"ok": False, "error": "request must be one JSON object line"})
+        cmd = req.get("cmd")
+        if cmd == "status":
+            return self.reply(client, report.status(self.arb))
+        if cmd == "shutdown":
+            return self.arb.begin_shutdown(client, "shutdown requested")
+        if self.arb.shutting_down:
+            return self.reply(client, {"ok": False, "error": "supervisor is shutting down"})
+        if cmd in ("stop", "start", "restart"):
+            procs = self.resolve(req.get("name"))
+            if isinstance(procs, str):
+                return self.reply(client, {"ok": False, "error": procs})
+            op = {"stop": self.arb.op_stop, "start": self.arb.op_start, "restart": self.arb.op_restart}[cmd]
+            self.arb.log(f"{cmd} {req.get('name')} requested")
+            self.arb.ops.append([op(procs), client])
+            return None
+        if cmd == "scale":
+            if req.get("name") != SCALABLE:
+                return self.reply(client, {"ok": False, "error": f"only {SCALABLE} can be scaled"})
+            n = req.get("n")
+            if isinstance(n, str) and n.strip().lstrip("+").isdigit():
+                n = int(n)
+            if not is_int(n) or not 1 <= n <= MAX_INSTANCES:
+                return self.reply(client, {"ok": False, "error":
+                                            f"instance count must be an integer in 1..{MAX_INSTANCES}"})
+            self.arb.log(f"scale strategy {n} requested")
+            self.arb.ops.append([self.arb.op_scale(n), client])
+            return None
+        return self.reply(client, {"ok": False, "error": f"unknown command {cmd!r} "
+                                    "(status, stop, start, restart, scale, shutdown)"})
+
+    def reply(self, client: Client, reply: dict) -> None:
+        try:
+            self.sel.unregister(client.sock)
+        except (KeyError, ValueError):
+            pass
+        try:
+            client.sock.setblocking(True)
+            client.sock.settimeout(2.0)
+            client.sock.sendall(json.dumps(reply).encode() + b"\n")
+        except OSError:
+            pass
+        finally:
+            client.sock.close()
+
+    def accept(self) -> None:
+        try:
+            sock, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        sock.setblocking(False)
+        self.sel.register(sock, selectors.EVENT_READ, Client(sock))
+
+    def read(self, client: Client) -> None:
+        try:
+            data = client.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        client.buf += data
+        if b"\n" in client.buf or (not data and client.buf.strip()):
+            self.sel.unregister(client.sock)  # one request per connection
+            self.handle_request(client, client.buf.split(b"\n", 1)[0])
+        elif not data or len(client.buf) > 65536:
+            self.sel.unregister(client.sock)
+            client.sock.close()
+
+    def open(self) -> None:
+        if len(self.path.encode()) >= 108:
+            raise ConfigError(f"control socket path too long (max 107 bytes): {self.path}")
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        if os.path.exists(self.path):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(self.path)
+                raise ConfigError(f"another supervisor is running at {self.path}")
+            except (ConnectionRefusedError, FileNotFoundError):
+                os.unlink(self.path)  # stale, from a supervisor that was killed
+            finally:
+                probe.close()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(16)
+        self.listener.setblocking(False)
+        self.sel.register(self.listener, selectors.EVENT_READ, "listener")
+
+    def close(self) -> None:
+        """Closes open connections and the listener and removes the socket."""
+        for key in list(self.sel.get_map().values()):
+            if isinstance(key.data, Client):
+                key.fileobj.close()
+        self.listener.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass

@@ -1,0 +1,131 @@
+"""tpctl: the client of the control socket (see controller.py); scripts/tpctl
+is its entry point."""
+
+import argparse
+import json
+import socket
+import sys
+
+from .settings import ConfigError, control_path, load_settings
+
+EXIT_OK, EXIT_ERROR, EXIT_NO_SUPERVISOR = 0, 1, 2
+
+
+class NoSupervisor(Exception):
+    pass
+
+
+def request(path: str, req: dict, timeout: float) -> dict:
+    """Sends one request line and returns the reply; NoSupervisor if none answers."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
+            raise NoSupervisor(path) from None
+        sock.sendall(json.dumps(req).encode() + b"\n")
+        buf = b""
+        while b"\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except socket.timeout:
+        raise NoSupervisor(path) from None
+    finally:
+        sock.close()
+    if not buf.strip():
+        raise NoSupervisor(path)
+    return json.loads(buf.split(b"\n", 1)[0])
+
+
+def _uptime(seconds) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{seconds:.1f}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def format_status(reply: dict) -> str:
+    rows = [("NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "INSTRUMENTS")]
+    for p in reply.get("processes", []):
+        state = p["state"]
+        if state == "BACKOFF" and p.get("restart_in_s") is not None:
+            state += f" ({p['restart_in_s']:.1f}s)"
+        elif state == "HUNG" and p.get("heartbeat_age_s") is not None:
+            state += f" (no heartbeat {p['heartbeat_age_s']:.1f}s)"
+        extra = ""
+        if "shard" in p:
+            extra = f"{p['shard']}/{p['shards']}: " + (",".join(p.get("instruments") or []) or "(none)")
+        if p.get("alert"):
+            extra = (extra + "  " if extra else "") + "ALERT: " + p["alert"]
+        rows.append((p["name"], state, str(p["pid"] or "-"), _uptime(p.get("uptime_s")),
+                     str(p["restarts"]), p.get("last_exit") or "-", extra))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [f"supervisor pid {reply.get('pid')}, run dir {reply.get('run_dir')}, "
+             f"strategy instances {reply.get('instances')}"
+             + (" (shutting down)" if reply.get("shutting_down") else "")]
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def socket_path(args) -> str:
+    if args.socket:
+        return args.socket
+    settings = load_settings(args.config)
+    run_dir = args.run_dir or settings.run_dir
+    return control_path(settings, run_dir)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="tpctl", description="Control a running supervisor.",
+        epilog="commands: status | stop NAME | start NAME | restart NAME | "
+               "scale strategy N | shutdown")
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--run-dir", help="the supervisor's run dir (socket DIR/supervisor.sock)")
+    where.add_argument("--socket", help="control socket path")
+    ap.add_argument("--config", help="deployment TOML ([supervisor].control, run.dir)")
+    ap.add_argument("command", choices=["status", "stop", "start", "restart", "scale", "shutdown"])
+    ap.add_argument("args", nargs="*")
+    args = ap.parse_args(argv)
+
+    wanted = {"status": 0, "shutdown": 0, "stop": 1, "start": 1, "restart": 1, "scale": 2}
+    if len(args.args) != wanted[args.command]:
+        usage = {"stop": "stop NAME", "start": "start NAME", "restart": "restart NAME",
+                 "scale": "scale strategy N"}.get(args.command, args.command)
+        ap.error(f"usage: {usage}")
+    req = {"cmd": args.command}
+    if args.command in ("stop", "start", "restart"):
+        req["name"] = args.args[0]
+    elif args.command == "scale":
+        req["name"] = args.args[0]
+        try:
+            req["n"] = int(args.args[1])
+        except ValueError:
+            print(f"tpctl: instance count must be an integer, not {args.args[1]!r}", file=sys.stderr)
+            return EXIT_ERROR
+
+    try:
+        path = socket_path(args)
+    except ConfigError as e:
+        print(f"tpctl: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        # Commands reply once done: a stop may wait out the SIGTERM grace.
+        reply = request(path, req, timeout=10.0 if args.command == "status" else 300.0)
+    except NoSupervisor:
+        print(f"tpctl: no supervisor running at {path}", file=sys.stderr)
+        return EXIT_NO_SUPERVISOR
+    if not reply.get("ok"):
+        print(f"tpctl: {reply.get('error', 'failed')}", file=sys.stderr)
+        return EXIT_ERROR
+    print(format_status(reply) if args.command == "status" else reply.get("message", "ok"))
+    return EXIT_OK
+
