@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "proto/byte_packer.hpp"
 
@@ -405,203 +406,86 @@ class ByteReader {
   bool ok_ = true;
 };
 
-// ---- per-message field lists: read and write in the same order -------------
+// ---- reading and writing from the schema (messages.hpp, schema.hpp) --------
+//
+// One generic reader and writer for every message: the field list is each
+// message's wire_fields(), so adding a field there changes the encoder, both
+// decoders and the counts at once. R is FieldReader (reference path) or
+// ByteReader (fast path); both inline the whole list.
 
-template <class R>
-void read(R& r, TickEvent& m) {
-  r.str(m.instrument, "instrument", max_instrument_length);
-  m.bid = r.f64("bid");
-  m.ask = r.f64("ask");
-  m.bid_volume = r.f64("bid_volume");
-  m.ask_volume = r.f64("ask_volume");
-  m.source_ts_ns = r.i64("source_ts_ns");
-  m.seq = r.u64("seq");
-  m.gateway_ts_ns = r.i64("gateway_ts_ns");
+template <class F, class R, class T>
+[[gnu::always_inline]] inline void read_field(R& r, const F& f, T& m) {
+  auto& v = m.*f.member;
+  if constexpr (F::optional) {
+    if (!r.more()) {  // an appended field an older writer did not send
+      v = typename F::value_type{};
+      return;
+    }
+  }
+  if constexpr (F::kind == wire::Kind::str) r.str(v, f.name, f.max_len);
+  else if constexpr (F::kind == wire::Kind::bin) r.bin(v, f.name);
+  else if constexpr (F::kind == wire::Kind::f64) v = r.f64(f.name);
+  else if constexpr (F::kind == wire::Kind::i64) v = r.i64(f.name);
+  else if constexpr (F::kind == wire::Kind::u64) v = r.u64(f.name);
+  else if constexpr (F::kind == wire::Kind::u32) v = r.u32(f.name);
+  else if constexpr (F::kind == wire::Kind::boolean) v = r.boolean(f.name);
+  else {
+    using E = typename F::value_type;
+    v = r.template enumeration<E>(f.name, wire::EnumInfo<E>::lo, wire::EnumInfo<E>::hi);
+  }
 }
-template <class P>
-void write(P& p, const TickEvent& m) {
-  p.pack(m.instrument).pack(m.bid).pack(m.ask).pack(m.bid_volume).pack(m.ask_volume)
-      .pack(m.source_ts_ns).pack(m.seq).pack(m.gateway_ts_ns);
-}
-constexpr std::uint32_t field_count(const TickEvent*) { return 8; }
 
-template <class R>
-void read(R& r, Heartbeat& m) {
-  r.str(m.source, "source", max_id_length);
-  m.seq = r.u64("seq");
-  m.ts_ns = r.i64("ts_ns");
-  m.ticks_sent = r.u64("ticks_sent");
+// Index packs rather than lambdas: GCC outlines a generic lambda's calls
+// (it did, for the f64 and i64 fields, at a cost of up to 40% per decode),
+// while always_inline functions keep the whole list in the caller.
+template <class R, class T, std::size_t... I>
+[[gnu::always_inline]] inline void read_fields(R& r, T& m, std::index_sequence<I...>) {
+  (read_field(r, std::get<I>(wire::fields_of<T>), m), ...);
 }
-template <class P>
-void write(P& p, const Heartbeat& m) {
-  p.pack(m.source).pack(m.seq).pack(m.ts_ns).pack(m.ticks_sent);
-}
-constexpr std::uint32_t field_count(const Heartbeat*) { return 4; }
 
-template <class R>
-void read(R& r, TradingSignal& m) {
-  r.str(m.signal_id, "signal_id", max_id_length);
-  r.str(m.strategy, "strategy", max_id_length);
-  m.instance = r.u32("instance");
-  r.str(m.instrument, "instrument", max_instrument_length);
-  m.action = r.template enumeration<Side>("action", 1, 2);
-  m.quantity = r.f64("quantity");
-  m.trigger_price = r.f64("trigger_price");
-  m.confidence = r.f64("confidence");
-  m.created_ts_ns = r.i64("created_ts_ns");
-  m.expires_ts_ns = r.i64("expires_ts_ns");
-  m.causation_seq = r.u64("causation_seq");
-  m.causation_ts_ns = r.i64("causation_ts_ns");
+template <class R, class T>
+[[gnu::always_inline]] inline void read(R& r, T& m) {
+  read_fields(r, m, std::make_index_sequence<wire::field_count<T>>{});
 }
-template <class P>
-void write(P& p, const TradingSignal& m) {
-  p.pack(m.signal_id).pack(m.strategy).pack(m.instance).pack(m.instrument)
-      .pack(static_cast<std::uint8_t>(m.action)).pack(m.quantity).pack(m.trigger_price)
-      .pack(m.confidence).pack(m.created_ts_ns).pack(m.expires_ts_ns).pack(m.causation_seq)
-      .pack(m.causation_ts_ns);
-}
-constexpr std::uint32_t field_count(const TradingSignal*) { return 12; }
 
-template <class R>
-void read(R& r, OrderRequest& m) {
-  r.str(m.client_order_id, "client_order_id", max_id_length);
-  r.str(m.signal_id, "signal_id", max_id_length);
-  r.str(m.instrument, "instrument", max_instrument_length);
-  m.side = r.template enumeration<Side>("side", 1, 2);
-  m.quantity = r.f64("quantity");
-  m.price_hint = r.f64("price_hint");
-  m.sent_ts_ns = r.i64("sent_ts_ns");
-  m.expires_ts_ns = r.more() ? r.i64("expires_ts_ns") : 0;  // optional: appended later
+template <class P, class F, class T>
+[[gnu::always_inline]] inline void write_field(P& p, const F& f, const T& m) {
+  const auto& v = m.*f.member;
+  if constexpr (F::kind == wire::Kind::bin) {
+    p.pack_bin(static_cast<std::uint32_t>(v.size()));
+    p.pack_bin_body(v.data(), static_cast<std::uint32_t>(v.size()));
+  } else if constexpr (F::kind == wire::Kind::enumeration) {
+    p.pack(static_cast<std::uint8_t>(v));
+  } else {
+    p.pack(v);
+  }
 }
-template <class P>
-void write(P& p, const OrderRequest& m) {
-  p.pack(m.client_order_id).pack(m.signal_id).pack(m.instrument)
-      .pack(static_cast<std::uint8_t>(m.side)).pack(m.quantity).pack(m.price_hint)
-      .pack(m.sent_ts_ns).pack(m.expires_ts_ns);
-}
-constexpr std::uint32_t field_count(const OrderRequest*) { return 8; }
-// Fields a reader needs; the ones after them are optional appended fields.
-constexpr std::uint32_t required_field_count(const OrderRequest*) { return 7; }
 
-template <class R>
-void read(R& r, OrderQuery& m) {
-  r.str(m.client_order_id, "client_order_id", max_id_length);
-  m.sent_ts_ns = r.i64("sent_ts_ns");
+template <class P, class T, std::size_t... I>
+[[gnu::always_inline]] inline void write_fields(P& p, const T& m, std::index_sequence<I...>) {
+  (write_field(p, std::get<I>(wire::fields_of<T>), m), ...);
 }
-template <class P>
-void write(P& p, const OrderQuery& m) {
-  p.pack(m.client_order_id).pack(m.sent_ts_ns);
-}
-constexpr std::uint32_t field_count(const OrderQuery*) { return 2; }
 
-template <class R>
-void read(R& r, OrderReply& m) {
-  r.str(m.client_order_id, "client_order_id", max_id_length);
-  r.str(m.order_id, "order_id", max_id_length);
-  m.status = r.template enumeration<OrderStatus>("status", 1, 7);
-  m.filled_quantity = r.f64("filled_quantity");
-  m.fill_price = r.f64("fill_price");
-  r.str(m.reason, "reason", max_text_length);
-  m.duplicate = r.boolean("duplicate");
-  m.broker_ts_ns = r.i64("broker_ts_ns");
+template <class P, class T>
+[[gnu::always_inline]] inline void write(P& p, const T& m) {
+  write_fields(p, m, std::make_index_sequence<wire::field_count<T>>{});
 }
-template <class P>
-void write(P& p, const OrderReply& m) {
-  p.pack(m.client_order_id).pack(m.order_id).pack(static_cast<std::uint8_t>(m.status))
-      .pack(m.filled_quantity).pack(m.fill_price).pack(m.reason).pack(m.duplicate)
-      .pack(m.broker_ts_ns);
-}
-constexpr std::uint32_t field_count(const OrderReply*) { return 8; }
 
-template <class R>
-void read(R& r, OrderEvent& m) {
-  r.str(m.order_id, "order_id", max_id_length);
-  r.str(m.client_order_id, "client_order_id", max_id_length);
-  r.str(m.signal_id, "signal_id", max_id_length);
-  r.str(m.instrument, "instrument", max_instrument_length);
-  m.side = r.template enumeration<Side>("side", 1, 2);
-  m.status = r.template enumeration<OrderStatus>("status", 1, 7);
-  m.quantity = r.f64("quantity");
-  m.filled_quantity = r.f64("filled_quantity");
-  m.fill_price = r.f64("fill_price");
-  r.str(m.reason, "reason", max_text_length);
-  m.created_ts_ns = r.i64("created_ts_ns");
-  m.event_ts_ns = r.i64("event_ts_ns");
-  m.causation_ts_ns = r.i64("causation_ts_ns");
-}
-template <class P>
-void write(P& p, const OrderEvent& m) {
-  p.pack(m.order_id).pack(m.client_order_id).pack(m.signal_id).pack(m.instrument)
-      .pack(static_cast<std::uint8_t>(m.side)).pack(static_cast<std::uint8_t>(m.status))
-      .pack(m.quantity).pack(m.filled_quantity).pack(m.fill_price).pack(m.reason)
-      .pack(m.created_ts_ns).pack(m.event_ts_ns).pack(m.causation_ts_ns);
-}
-constexpr std::uint32_t field_count(const OrderEvent*) { return 13; }
-
-template <class R>
-void read(R& r, SignalAck& m) {
-  r.str(m.signal_id, "signal_id", max_id_length);
-  m.status = r.template enumeration<AckStatus>("status", 1, 3);
-  r.str(m.reason, "reason", max_text_length);
-  m.ts_ns = r.i64("ts_ns");
-}
-template <class P>
-void write(P& p, const SignalAck& m) {
-  p.pack(m.signal_id).pack(static_cast<std::uint8_t>(m.status)).pack(m.reason).pack(m.ts_ns);
-}
-constexpr std::uint32_t field_count(const SignalAck*) { return 4; }
-
-template <class R>
-void read(R& r, DeadLetter& m) {
-  r.str(m.source, "source", max_id_length);
-  r.str(m.reason, "reason", max_id_length);
-  r.str(m.detail, "detail", max_text_length);
-  m.ts_ns = r.i64("ts_ns");
-  r.bin(m.original, "original");
-}
-template <class P>
-void write(P& p, const DeadLetter& m) {
-  p.pack(m.source).pack(m.reason).pack(m.detail).pack(m.ts_ns);
-  p.pack_bin(static_cast<std::uint32_t>(m.original.size()));
-  p.pack_bin_body(m.original.data(), static_cast<std::uint32_t>(m.original.size()));
-}
-constexpr std::uint32_t field_count(const DeadLetter*) { return 5; }
-
-template <class R>
-void read(R& r, PositionQuery& m) {
-  r.str(m.instrument, "instrument", max_instrument_length);
-  m.sent_ts_ns = r.i64("sent_ts_ns");
-}
-template <class P>
-void write(P& p, const PositionQuery& m) {
-  p.pack(m.instrument).pack(m.sent_ts_ns);
-}
-constexpr std::uint32_t field_count(const PositionQuery*) { return 2; }
-
-template <class R>
-void read(R& r, PositionReply& m) {
-  r.str(m.instrument, "instrument", max_instrument_length);
-  m.known = r.boolean("known");
-  m.quantity = r.f64("quantity");
-  r.str(m.reason, "reason", max_text_length);
-  m.ts_ns = r.i64("ts_ns");
-}
-template <class P>
-void write(P& p, const PositionReply& m) {
-  p.pack(m.instrument).pack(m.known).pack(m.quantity).pack(m.reason).pack(m.ts_ns);
-}
-constexpr std::uint32_t field_count(const PositionReply*) { return 5; }
-
-// Most messages have no optional fields: a reader needs all of them.
 template <class T>
-constexpr std::uint32_t required_field_count(const T* m) {
-  return field_count(m);
-}
+constexpr std::uint32_t field_count = static_cast<std::uint32_t>(wire::field_count<T>);
+
+// Fields a reader needs; the ones after them are optional appended fields.
+template <class T>
+constexpr std::uint32_t required_field_count = [] {
+  static_assert(wire::required_field_count<T> <= wire::field_count<T>,
+                "optional fields must come after every required one");
+  return static_cast<std::uint32_t>(wire::required_field_count<T>);
+}();
 
 template <class T>
 std::string_view encode_into(std::vector<char>& buf, const T& msg) {
   BytePacker p(buf);
-  p.pack_array(2 + field_count(static_cast<const T*>(nullptr)));
+  p.pack_array(2 + field_count<T>);
   p.pack(static_cast<std::uint8_t>(T::type));
   p.pack(schema_version);
   write(p, msg);
@@ -617,18 +501,37 @@ std::optional<DecodeError> out_of_range(std::string detail) {
 bool positive(double v) { return std::isfinite(v) && v > 0; }
 bool non_negative(double v) { return std::isfinite(v) && v >= 0; }
 
-std::optional<DecodeError> check_instrument(const std::string& s) {
-  if (s.empty()) return out_of_range("instrument is empty");
-  if (s.size() > max_instrument_length) return out_of_range("instrument is too long");
+// The wire name of a message's member, from its schema: error details name
+// fields as the wire and docs/PROTOCOL.md do.
+template <auto Member>
+constexpr const char* name() {
+  constexpr const char* n = wire::name_of(Member);
+  static_assert(n != nullptr, "not a field of the message's schema");
+  return n;
+}
+
+template <auto Member>
+std::optional<DecodeError> out_of_range(const char* what) {
+  return out_of_range(std::string(name<Member>()) + what);
+}
+
+template <auto Member, class M>
+std::optional<DecodeError> check_instrument(const M& m) {
+  constexpr std::size_t max_len = wire::max_len_of(Member);
+  static_assert(max_len == max_instrument_length);
+  const std::string& s = m.*Member;
+  if (s.empty()) return out_of_range<Member>(" is empty");
+  if (s.size() > max_len) return out_of_range<Member>(" is too long");
   for (char c : s) {
     // Printable ASCII without space or '.', so that topics stay unambiguous.
-    if (c <= ' ' || c > '~' || c == '.') return out_of_range("instrument has a forbidden character");
+    if (c <= ' ' || c > '~' || c == '.') return out_of_range<Member>(" has a forbidden character");
   }
   return std::nullopt;
 }
 
-std::optional<DecodeError> check_id(const std::string& s, const char* name) {
-  if (s.empty()) return out_of_range(std::string(name) + " is empty");
+template <auto Member, class M>
+std::optional<DecodeError> check_id(const M& m) {
+  if ((m.*Member).empty()) return out_of_range<Member>(" is empty");
   return std::nullopt;
 }
 
@@ -659,76 +562,82 @@ std::string DecodeError::message() const {
 }
 
 std::optional<DecodeError> validate(const TickEvent& t) {
-  if (auto e = check_instrument(t.instrument)) return e;
-  if (!positive(t.bid)) return out_of_range("bid must be a positive finite price");
-  if (!positive(t.ask)) return out_of_range("ask must be a positive finite price");
+  using M = TickEvent;
+  if (auto e = check_instrument<&M::instrument>(t)) return e;
+  if (!positive(t.bid)) return out_of_range<&M::bid>(" must be a positive finite price");
+  if (!positive(t.ask)) return out_of_range<&M::ask>(" must be a positive finite price");
   if (t.bid > t.ask) return out_of_range("crossed book: bid above ask");
-  if (!non_negative(t.bid_volume)) return out_of_range("bid_volume must be finite and >= 0");
-  if (!non_negative(t.ask_volume)) return out_of_range("ask_volume must be finite and >= 0");
-  if (t.seq == 0) return out_of_range("seq starts at 1");
+  if (!non_negative(t.bid_volume)) return out_of_range<&M::bid_volume>(" must be finite and >= 0");
+  if (!non_negative(t.ask_volume)) return out_of_range<&M::ask_volume>(" must be finite and >= 0");
+  if (t.seq == 0) return out_of_range<&M::seq>(" starts at 1");
   return std::nullopt;
 }
 
 std::optional<DecodeError> validate(const Heartbeat& h) {
-  return check_id(h.source, "source");
+  return check_id<&Heartbeat::source>(h);
 }
 
 std::optional<DecodeError> validate(const TradingSignal& s) {
-  if (auto e = check_id(s.signal_id, "signal_id")) return e;
-  if (auto e = check_id(s.strategy, "strategy")) return e;
-  if (auto e = check_instrument(s.instrument)) return e;
-  if (!positive(s.quantity)) return out_of_range("quantity must be positive and finite");
-  if (!positive(s.trigger_price)) return out_of_range("trigger_price must be positive and finite");
-  if (!(s.confidence >= 0 && s.confidence <= 1)) return out_of_range("confidence must be in [0, 1]");
+  using M = TradingSignal;
+  if (auto e = check_id<&M::signal_id>(s)) return e;
+  if (auto e = check_id<&M::strategy>(s)) return e;
+  if (auto e = check_instrument<&M::instrument>(s)) return e;
+  if (!positive(s.quantity)) return out_of_range<&M::quantity>(" must be positive and finite");
+  if (!positive(s.trigger_price)) return out_of_range<&M::trigger_price>(" must be positive and finite");
+  if (!(s.confidence >= 0 && s.confidence <= 1)) return out_of_range<&M::confidence>(" must be in [0, 1]");
   if (s.expires_ts_ns < s.created_ts_ns) return out_of_range("expires before it was created");
   return std::nullopt;
 }
 
 std::optional<DecodeError> validate(const OrderRequest& o) {
-  if (auto e = check_id(o.client_order_id, "client_order_id")) return e;
-  if (auto e = check_instrument(o.instrument)) return e;
-  if (!positive(o.quantity)) return out_of_range("quantity must be positive and finite");
-  if (!std::isfinite(o.price_hint) || o.price_hint < 0) return out_of_range("price_hint must be finite and >= 0");
+  using M = OrderRequest;
+  if (auto e = check_id<&M::client_order_id>(o)) return e;
+  if (auto e = check_instrument<&M::instrument>(o)) return e;
+  if (!positive(o.quantity)) return out_of_range<&M::quantity>(" must be positive and finite");
+  if (!std::isfinite(o.price_hint) || o.price_hint < 0) return out_of_range<&M::price_hint>(" must be finite and >= 0");
   return std::nullopt;
 }
 
 std::optional<DecodeError> validate(const OrderQuery& q) {
-  return check_id(q.client_order_id, "client_order_id");
+  return check_id<&OrderQuery::client_order_id>(q);
 }
 
 std::optional<DecodeError> validate(const OrderReply& r) {
-  if (auto e = check_id(r.client_order_id, "client_order_id")) return e;
-  if (!non_negative(r.filled_quantity)) return out_of_range("filled_quantity must be finite and >= 0");
-  if (!non_negative(r.fill_price)) return out_of_range("fill_price must be finite and >= 0");
+  using M = OrderReply;
+  if (auto e = check_id<&M::client_order_id>(r)) return e;
+  if (!non_negative(r.filled_quantity)) return out_of_range<&M::filled_quantity>(" must be finite and >= 0");
+  if (!non_negative(r.fill_price)) return out_of_range<&M::fill_price>(" must be finite and >= 0");
   return std::nullopt;
 }
 
 std::optional<DecodeError> validate(const OrderEvent& o) {
-  if (auto e = check_id(o.client_order_id, "client_order_id")) return e;
-  if (auto e = check_instrument(o.instrument)) return e;
-  if (!non_negative(o.quantity)) return out_of_range("quantity must be finite and >= 0");
-  if (!non_negative(o.filled_quantity)) return out_of_range("filled_quantity must be finite and >= 0");
-  if (!non_negative(o.fill_price)) return out_of_range("fill_price must be finite and >= 0");
+  using M = OrderEvent;
+  if (auto e = check_id<&M::client_order_id>(o)) return e;
+  if (auto e = check_instrument<&M::instrument>(o)) return e;
+  if (!non_negative(o.quantity)) return out_of_range<&M::quantity>(" must be finite and >= 0");
+  if (!non_negative(o.filled_quantity)) return out_of_range<&M::filled_quantity>(" must be finite and >= 0");
+  if (!non_negative(o.fill_price)) return out_of_range<&M::fill_price>(" must be finite and >= 0");
   return std::nullopt;
 }
 
 std::optional<DecodeError> validate(const SignalAck& a) {
-  return check_id(a.signal_id, "signal_id");
+  return check_id<&SignalAck::signal_id>(a);
 }
 
 std::optional<DecodeError> validate(const PositionQuery& q) {
-  return check_instrument(q.instrument);
+  return check_instrument<&PositionQuery::instrument>(q);
 }
 
 std::optional<DecodeError> validate(const PositionReply& r) {
-  if (auto e = check_instrument(r.instrument)) return e;
-  if (!std::isfinite(r.quantity)) return out_of_range("quantity must be finite");
+  using M = PositionReply;
+  if (auto e = check_instrument<&M::instrument>(r)) return e;
+  if (!std::isfinite(r.quantity)) return out_of_range<&M::quantity>(" must be finite");
   return std::nullopt;
 }
 
 std::optional<DecodeError> validate(const DeadLetter& d) {
-  if (auto e = check_id(d.source, "source")) return e;
-  return check_id(d.reason, "reason");
+  if (auto e = check_id<&DeadLetter::source>(d)) return e;
+  return check_id<&DeadLetter::reason>(d);
 }
 
 std::string_view Encoder::encode(const TickEvent& m) { return encode_into(buf_, m); }
@@ -810,7 +719,7 @@ bool decode_fast(Bytes payload, std::size_t max_bytes, T& out) {
   if (payload.empty() || payload.size() > max_bytes) return false;
   const auto* p = reinterpret_cast<const unsigned char*>(payload.data());
   ByteReader r(p, p + payload.size());
-  if (!r.open(static_cast<unsigned>(T::type), required_field_count(static_cast<const T*>(nullptr)))) return false;
+  if (!r.open(static_cast<unsigned>(T::type), required_field_count<T>)) return false;
   read(r, out);
   return r.finish();
 }
@@ -877,11 +786,17 @@ std::optional<TradingSignal> Decoder::signal_sender(Bytes payload) {
     constexpr MsgType expected = MsgType::signal;
     auto [fields, count] = open_envelope(zone_, payload, max_payload_bytes, &expected, nullptr);
     FieldReader r(fields, count);
+    // The schema's three leading fields, read as decode reads them.
+    constexpr const auto& f = wire::fields_of<TradingSignal>;
+    static_assert(std::get<0>(f).member == &TradingSignal::signal_id &&
+                  std::get<1>(f).member == &TradingSignal::strategy &&
+                  std::get<2>(f).member == &TradingSignal::instance);
     TradingSignal who;
-    r.str(who.signal_id, "signal_id", max_id_length);
-    r.str(who.strategy, "strategy", max_id_length);
-    who.instance = r.u32("instance");
-    if (check_id(who.signal_id, "signal_id") || check_id(who.strategy, "strategy")) return std::nullopt;
+    read_field(r, std::get<0>(f), who);
+    read_field(r, std::get<1>(f), who);
+    read_field(r, std::get<2>(f), who);
+    if (check_id<&TradingSignal::signal_id>(who) || check_id<&TradingSignal::strategy>(who))
+      return std::nullopt;
     return who;
   } catch (...) {
     return std::nullopt;

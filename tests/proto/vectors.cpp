@@ -2,11 +2,14 @@
 // message type; `proto_vectors check DIR` decodes the files a Python peer
 // wrote (py_<type>.bin) and exits non-zero unless each equals the expected
 // message. Both sides use the same expected values (expected_messages).
+// `proto_vectors schema` prints the C++ wire schema (messages.hpp) as JSON,
+// which test_schema.py holds scripts/tp_proto.py and docs/PROTOCOL.md to.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include "proto/codec.hpp"
 
@@ -33,6 +36,30 @@ const proto::DeadLetter dead_letter{"strategy:1", "malformed", "truncated msgpac
                                     std::string("\x00\xc1\xff", 3)};
 const proto::PositionQuery position_query{"USDJPY", 1700000000000000400};
 const proto::PositionReply position_reply{"USDJPY", true, -2500.5, "", 1700000000000000500};
+
+template <class M>
+void print_schema(std::ostream& out, bool first) {
+  out << (first ? "" : ",\n") << "  {\"type\": " << static_cast<unsigned>(M::type)
+      << ", \"name\": \"" << proto::to_string(M::type) << "\", \"fields\": [";
+  bool first_field = true;
+  proto::wire::for_each_field<M>([&](const auto& f) {
+    using F = std::remove_cvref_t<decltype(f)>;
+    out << (first_field ? "" : ", ") << "{\"name\": \"" << f.name << "\", \"type\": \""
+        << proto::wire::type_name<F>() << "\", \"optional\": " << (F::optional ? "true" : "false");
+    if constexpr (F::kind == proto::wire::Kind::str) out << ", \"max_len\": " << f.max_len;
+    out << "}";
+    first_field = false;
+  });
+  out << "]}";
+}
+
+template <class... M>
+void print_schemas(std::ostream& out, proto::MessageList<M...>) {
+  out << "{\"schema_version\": " << proto::schema_version << ", \"messages\": [\n";
+  bool first = true;
+  ((print_schema<M>(out, first), first = false), ...);
+  out << "\n]}\n";
+}
 
 bool write_file(const std::string& path, std::string_view bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -67,8 +94,12 @@ bool check(const std::string& dir, const char* name, const T& expected, F decode
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "schema") {
+    print_schemas(std::cout, proto::AllMessages{});
+    return 0;
+  }
   if (argc != 3) {
-    std::cerr << "usage: proto_vectors write|check DIR\n";
+    std::cerr << "usage: proto_vectors write|check DIR | proto_vectors schema\n";
     return 2;
   }
   std::string mode = argv[1], dir = argv[2];

@@ -2,8 +2,10 @@
 //
 // Wire form: one msgpack array per payload,
 //   [type:uint, version:uint, field_1, field_2, ...]
-// with the fields in the order docs/PROTOCOL.md lists. A reader needs at least
-// the fields it knows and ignores any that follow (forward compatibility).
+// with the fields in the order of the message's wire_fields() (messages.hpp,
+// listed on docs/PROTOCOL.md). A reader needs at least the fields it knows
+// (but the optional appended ones) and ignores any that follow (forward
+// compatibility).
 //
 // Decoding never throws: untrusted bytes give a value or a DecodeError that
 // names the problem. Unpacking is bounded (unpack_limit) so that a hostile

@@ -1,5 +1,7 @@
-// The pipeline's messages as plain values. proto/ is the single source of
-// truth for the wire format; docs/PROTOCOL.md describes the same on one page.
+// The pipeline's messages as plain values, each with its wire schema
+// (wire_fields(): the fields in wire order, see schema.hpp). proto/ is the
+// single source of truth for the wire format; docs/PROTOCOL.md describes the
+// same on one page and a test holds it (and scripts/tp_proto.py) to it.
 // Every time field is nanoseconds since the Unix epoch (UTC, wall clock) so
 // that processes can compare stamps; quantities are in units of the
 // instrument, prices in its quote currency.
@@ -8,6 +10,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "proto/schema.hpp"
 
 namespace proto {
 
@@ -56,6 +60,25 @@ enum class AckStatus : std::uint8_t {
   rejected = 3,   // invalid, expired or refused by risk; dead-lettered
 };
 
+// The enums' names in docs/PROTOCOL.md and the values a reader accepts.
+}  // namespace proto
+template <>
+struct proto::wire::EnumInfo<proto::Side> {
+  static constexpr const char* name = "Side";
+  static constexpr std::uint64_t lo = 1, hi = 2;
+};
+template <>
+struct proto::wire::EnumInfo<proto::OrderStatus> {
+  static constexpr const char* name = "OrderStatus";
+  static constexpr std::uint64_t lo = 1, hi = 7;
+};
+template <>
+struct proto::wire::EnumInfo<proto::AckStatus> {
+  static constexpr const char* name = "AckStatus";
+  static constexpr std::uint64_t lo = 1, hi = 3;
+};
+namespace proto {
+
 std::string_view to_string(MsgType) noexcept;
 std::string_view to_string(Side) noexcept;
 std::string_view to_string(OrderStatus) noexcept;
@@ -75,6 +98,14 @@ struct TickEvent {
   std::uint64_t seq = 0;          // per instrument, starts at 1, +1 per tick
   std::int64_t gateway_ts_ns = 0; // when the gateway published it
   bool operator==(const TickEvent&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = TickEvent;
+    return std::tuple{str("instrument", &M::instrument, max_instrument_length), f64("bid", &M::bid),
+        f64("ask", &M::ask), f64("bid_volume", &M::bid_volume), f64("ask_volume", &M::ask_volume),
+        i64("source_ts_ns", &M::source_ts_ns), u64("seq", &M::seq),
+        i64("gateway_ts_ns", &M::gateway_ts_ns)};
+  }
 };
 
 // Published by the gateway on topic "HB.gateway" so that a strategy can tell a
@@ -86,6 +117,12 @@ struct Heartbeat {
   std::int64_t ts_ns = 0;
   std::uint64_t ticks_sent = 0;
   bool operator==(const Heartbeat&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = Heartbeat;
+    return std::tuple{str("source", &M::source, max_id_length), u64("seq", &M::seq), i64("ts_ns", &M::ts_ns),
+        u64("ticks_sent", &M::ticks_sent)};
+  }
 };
 
 struct TradingSignal {
@@ -103,6 +140,17 @@ struct TradingSignal {
   std::uint64_t causation_seq = 0;  // seq of the tick that caused it
   std::int64_t causation_ts_ns = 0; // gateway_ts_ns of that tick (latency)
   bool operator==(const TradingSignal&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = TradingSignal;
+    return std::tuple{str("signal_id", &M::signal_id, max_id_length),
+        str("strategy", &M::strategy, max_id_length), u32("instance", &M::instance),
+        str("instrument", &M::instrument, max_instrument_length),
+        enumeration("action", &M::action), f64("quantity", &M::quantity),
+        f64("trigger_price", &M::trigger_price), f64("confidence", &M::confidence),
+        i64("created_ts_ns", &M::created_ts_ns), i64("expires_ts_ns", &M::expires_ts_ns),
+        u64("causation_seq", &M::causation_seq), i64("causation_ts_ns", &M::causation_ts_ns)};
+  }
 };
 
 // executor -> dll_gateway: place a market order.
@@ -120,6 +168,15 @@ struct OrderRequest {
   // older executor has none.
   std::int64_t expires_ts_ns = 0;
   bool operator==(const OrderRequest&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = OrderRequest;
+    return std::tuple{str("client_order_id", &M::client_order_id, max_id_length),
+        str("signal_id", &M::signal_id, max_id_length),
+        str("instrument", &M::instrument, max_instrument_length), enumeration("side", &M::side),
+        f64("quantity", &M::quantity), f64("price_hint", &M::price_hint),
+        i64("sent_ts_ns", &M::sent_ts_ns), optional(i64("expires_ts_ns", &M::expires_ts_ns))};
+  }
 };
 
 // executor -> dll_gateway: what became of this client order id?
@@ -128,6 +185,12 @@ struct OrderQuery {
   std::string client_order_id;
   std::int64_t sent_ts_ns = 0;
   bool operator==(const OrderQuery&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = OrderQuery;
+    return std::tuple{str("client_order_id", &M::client_order_id, max_id_length),
+        i64("sent_ts_ns", &M::sent_ts_ns)};
+  }
 };
 
 // dll_gateway -> executor: the answer to an OrderRequest or OrderQuery.
@@ -142,6 +205,15 @@ struct OrderReply {
   bool duplicate = false;  // this id was seen before: the original outcome
   std::int64_t broker_ts_ns = 0;
   bool operator==(const OrderReply&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = OrderReply;
+    return std::tuple{str("client_order_id", &M::client_order_id, max_id_length),
+        str("order_id", &M::order_id, max_id_length), enumeration("status", &M::status),
+        f64("filled_quantity", &M::filled_quantity), f64("fill_price", &M::fill_price),
+        str("reason", &M::reason, max_text_length), boolean("duplicate", &M::duplicate),
+        i64("broker_ts_ns", &M::broker_ts_ns)};
+  }
 };
 
 // An order refused because its deadline (OrderRequest::expires_ts_ns) had
@@ -169,6 +241,18 @@ struct OrderEvent {
   std::int64_t event_ts_ns = 0;    // when this event happened
   std::int64_t causation_ts_ns = 0; // gateway_ts_ns of the causing tick
   bool operator==(const OrderEvent&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = OrderEvent;
+    return std::tuple{str("order_id", &M::order_id, max_id_length),
+        str("client_order_id", &M::client_order_id, max_id_length),
+        str("signal_id", &M::signal_id, max_id_length),
+        str("instrument", &M::instrument, max_instrument_length), enumeration("side", &M::side),
+        enumeration("status", &M::status), f64("quantity", &M::quantity),
+        f64("filled_quantity", &M::filled_quantity), f64("fill_price", &M::fill_price),
+        str("reason", &M::reason, max_text_length), i64("created_ts_ns", &M::created_ts_ns),
+        i64("event_ts_ns", &M::event_ts_ns), i64("causation_ts_ns", &M::causation_ts_ns)};
+  }
 };
 
 // executor PUB, topic "ACK.<strategy>.<instance>": the signal's fate.
@@ -179,6 +263,12 @@ struct SignalAck {
   std::string reason;
   std::int64_t ts_ns = 0;
   bool operator==(const SignalAck&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = SignalAck;
+    return std::tuple{str("signal_id", &M::signal_id, max_id_length), enumeration("status", &M::status),
+        str("reason", &M::reason, max_text_length), i64("ts_ns", &M::ts_ns)};
+  }
 };
 
 // any program PUSH -> dead-letter sink.
@@ -190,6 +280,13 @@ struct DeadLetter {
   std::int64_t ts_ns = 0;
   std::string original;  // the offending bytes, verbatim (msgpack bin)
   bool operator==(const DeadLetter&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = DeadLetter;
+    return std::tuple{str("source", &M::source, max_id_length), str("reason", &M::reason, max_id_length),
+        str("detail", &M::detail, max_text_length), i64("ts_ns", &M::ts_ns),
+        bin("original", &M::original)};
+  }
 };
 
 // executor -> dll_gateway: the broker's net position in one instrument (the
@@ -199,6 +296,12 @@ struct PositionQuery {
   std::string instrument;
   std::int64_t sent_ts_ns = 0;
   bool operator==(const PositionQuery&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = PositionQuery;
+    return std::tuple{str("instrument", &M::instrument, max_instrument_length),
+        i64("sent_ts_ns", &M::sent_ts_ns)};
+  }
 };
 
 // dll_gateway -> executor: the answer to a PositionQuery.
@@ -210,7 +313,21 @@ struct PositionReply {
   std::string reason;
   std::int64_t ts_ns = 0;
   bool operator==(const PositionReply&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = PositionReply;
+    return std::tuple{str("instrument", &M::instrument, max_instrument_length),
+        boolean("known", &M::known), f64("quantity", &M::quantity),
+        str("reason", &M::reason, max_text_length), i64("ts_ns", &M::ts_ns)};
+  }
 };
+
+// Every message type, in type-number order (the schema dump walks it).
+template <class... T>
+struct MessageList {};
+using AllMessages = MessageList<TickEvent, Heartbeat, TradingSignal, OrderRequest, OrderQuery,
+                                OrderReply, OrderEvent, SignalAck, DeadLetter, PositionQuery,
+                                PositionReply>;
 
 // Topics. SUB filters are byte prefixes, so a subscriber must also compare the
 // whole topic frame on receipt (see topic_matches).
