@@ -2,6 +2,8 @@
 
 Written from docs/PROTOCOL.md alone, as a check that the page is enough to
 write a client in another language; the tests use it against the C++ codec.
+The message table (MESSAGES, OPTIONAL, FLOAT_FIELDS) is held to the C++
+schema (proto/include/proto/messages.hpp) by tests/proto/test_schema.py.
 A payload is a msgpack array [type, version, field...]; a reader takes the
 fields it knows and ignores the rest.
 """
