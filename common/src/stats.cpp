@@ -8,39 +8,38 @@
 #include <cstdio>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 namespace tp {
 
+namespace {
+
+// `s` as a quoted JSON string, by nlohmann-json: UTF-8 text is written as it
+// is (one "é" stays one "é" in every reader), control characters are
+// escaped, and a byte that is not valid UTF-8 (a dead letter's detail may
+// hold raw bytes from a hostile peer) becomes U+FFFD instead of throwing.
+std::string quoted(std::string_view s) {
+  return nlohmann::json(std::string(s)).dump(-1, ' ', /*ensure_ascii=*/false,
+                                             nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
 std::string json_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          // Non-ASCII bytes are escaped one by one: the text may not be UTF-8.
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
+  auto q = quoted(s);
+  return q.substr(1, q.size() - 2);
 }
 
 void JsonObject::key(std::string_view k) {
   if (!body_.empty()) body_ += ',';
-  body_ += '"';
-  body_ += json_escape(k);
-  body_ += "\":";
+  body_ += quoted(k);
+  body_ += ':';
 }
 
+// Numbers keep the format the stats files always had: nlohmann prints the
+// shortest round-trip form of a double (3.0 as "3.0", 0.1 + 0.2 as
+// 0.30000000000000004), so doubles stay "%.10g", and a NaN or an infinity
+// (which JSON cannot hold) stays null. Integers print the same either way.
 JsonObject& JsonObject::add(std::string_view k, double v) {
   key(k);
   if (!std::isfinite(v)) {
@@ -64,9 +63,7 @@ JsonObject& JsonObject::add(std::string_view k, std::uint64_t v) {
 }
 JsonObject& JsonObject::add(std::string_view k, std::string_view v) {
   key(k);
-  body_ += '"';
-  body_ += json_escape(v);
-  body_ += '"';
+  body_ += quoted(v);
   return *this;
 }
 JsonObject& JsonObject::add(std::string_view k, bool v) {

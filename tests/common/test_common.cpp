@@ -1,5 +1,7 @@
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -177,13 +179,63 @@ TEST(Sharding, EveryInstrumentHasExactlyOneShard) {
   EXPECT_EQ(tp::fnv1a64("a"), 0xaf63dc4c8601ec8cull);
 }
 
-TEST(Json, EscapesControlAndNonAsciiBytes) {
-  EXPECT_EQ(tp::json_escape("a\"b\\c\n\x01\xff"), "a\\\"b\\\\c\\n\\u0001\\u00ff");
+TEST(Json, EscapesControlCharacters) {
+  EXPECT_EQ(tp::json_escape("a\"b\\c\n\r\t\x01\x1f/"), "a\\\"b\\\\c\\n\\r\\t\\u0001\\u001f/");
   tp::JsonObject inner;
   inner.add("n", std::uint64_t{3});
   tp::JsonObject o;
   o.add("s", "x").add("d", 1.5).add("b", true).add("o", inner);
   EXPECT_EQ(o.str(), R"({"s":"x","d":1.5,"b":true,"o":{"n":3}})");
+}
+
+// UTF-8 text is written as it is, so that every JSON reader gets "é" back
+// (it used to be escaped byte by byte, "\u00c3\u00a9", which reads as "Ã©").
+TEST(Json, NonAsciiTextRoundTrips) {
+  const std::string e_acute = "\xc3\xa9";                // é, 2 bytes
+  const std::string nihon = "\xe6\x97\xa5\xe6\x9c\xac";  // 日本, 3 bytes each
+  const std::string emoji = "\xf0\x9f\x98\x80";          // 😀, 4 bytes
+  EXPECT_EQ(tp::json_escape(e_acute), e_acute);
+  EXPECT_EQ(tp::json_escape(nihon + emoji), nihon + emoji);
+  tp::JsonObject o;
+  o.add("detail", e_acute).add(nihon, emoji).add("mixed", "caf" + e_acute + "\n" + nihon + emoji);
+  EXPECT_EQ(o.str(), "{\"detail\":\"" + e_acute + "\",\"" + nihon + "\":\"" + emoji + "\",\"mixed\":\"caf" + e_acute +
+                         "\\n" + nihon + emoji + "\"}");
+}
+
+// A dead letter's detail may hold raw bytes from a hostile peer: each
+// invalid UTF-8 sequence becomes U+FFFD, and nothing throws.
+TEST(Json, InvalidUtf8IsReplacedNotThrown) {
+  const std::string fffd = "\xef\xbf\xbd";
+  // A lone continuation byte, a cut 3-byte sequence, 0xff, an overlong '/'
+  // (c0 af: two invalid bytes), and a 4-byte sequence cut at the end.
+  const std::string hostile = std::string("a\x80") + "b\xe6\x97" + "c\xff" + "d\xc0\xaf" + "e\xf0\x9f\x98";
+  const std::string replaced = "a" + fffd + "b" + fffd + "c" + fffd + "d" + fffd + fffd + "e" + fffd;
+  std::string escaped;
+  ASSERT_NO_THROW(escaped = tp::json_escape(hostile));
+  EXPECT_EQ(escaped, replaced);
+  tp::JsonObject o;
+  ASSERT_NO_THROW(o.add("detail", hostile).add(std::string("k\xfe"), 1));
+  EXPECT_EQ(o.str(), "{\"detail\":\"" + replaced + "\",\"k" + fffd + "\":1}");
+}
+
+// The format every stats file and dead-letter line always had: keys in
+// insertion order, doubles as "%.10g", NaN and infinities as null.
+TEST(Json, KeepsNumberFormatAndKeyOrder) {
+  tp::JsonObject o;
+  o.add("zeta", 1)
+      .add("alpha", std::uint64_t{18446744073709551615ull})
+      .add("min", std::numeric_limits<std::int64_t>::min())
+      .add("whole", 3.0)
+      .add("sum", 0.1 + 0.2)
+      .add("big", 12345678901.5)
+      .add("small", 0.0000123)
+      .add("nan", std::nan(""))
+      .add("inf", -std::numeric_limits<double>::infinity())
+      .add("no", false)
+      .add("empty", "")
+      .add("none", tp::JsonObject());
+  EXPECT_EQ(o.str(), R"({"zeta":1,"alpha":18446744073709551615,"min":-9223372036854775808,"whole":3,"sum":0.3,)"
+                     R"("big":1.23456789e+10,"small":1.23e-05,"nan":null,"inf":null,"no":false,"empty":"","none":{}})");
 }
 
 TEST(Stats, WritesAtomically) {

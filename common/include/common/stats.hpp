@@ -10,10 +10,14 @@
 
 namespace tp {
 
-// Escapes `s` for use inside a JSON string literal (no quotes added).
+// Escapes `s` for use inside a JSON string literal (no quotes added), by
+// nlohmann-json: UTF-8 is kept as it is, control characters are escaped, and
+// bytes that are not valid UTF-8 are replaced by U+FFFD (never throws on them).
 std::string json_escape(std::string_view s);
 
-// Builds one JSON object. Keys are written in insertion order.
+// Builds one JSON object. Keys are written in insertion order; keys and
+// string values are escaped as json_escape does; doubles print as "%.10g"
+// and a NaN or an infinity as null. Not thread-safe; a value type.
 class JsonObject {
  public:
   JsonObject& add(std::string_view key, double value);
