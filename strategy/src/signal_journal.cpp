@@ -399,9 +399,20 @@ bool SignalOutbox::add(const proto::TradingSignal& signal, std::string_view payl
 bool SignalOutbox::ack(std::string_view signal_id) {
   auto it = pending_.find(signal_id);
   if (it == pending_.end()) return false;
-  journal_.append_acked(signal_id);
+  if (!journal_.append_acked(signal_id)) owed_.push_back({false, std::string(signal_id)});
   pending_.erase(it);
   return true;
+}
+
+std::size_t SignalOutbox::retry_owed() {
+  std::size_t written = 0;
+  for (const auto& o : owed_) {
+    const bool ok = o.given_up ? journal_.append_given_up(o.signal_id) : journal_.append_acked(o.signal_id);
+    if (!ok) break;
+    ++written;
+  }
+  owed_.erase(owed_.begin(), owed_.begin() + static_cast<std::ptrdiff_t>(written));
+  return owed_.size();
 }
 
 std::size_t SignalOutbox::resend_due(std::int64_t now_ns,
@@ -419,7 +430,7 @@ std::vector<PendingSignal> SignalOutbox::give_up(std::int64_t now_ns) {
   std::vector<PendingSignal> out;
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (now_ns - it->second.expires_ns >= give_up_ns_) {
-      journal_.append_given_up(it->first);
+      if (!journal_.append_given_up(it->first)) owed_.push_back({true, it->first});
       out.push_back(std::move(it->second));
       it = pending_.erase(it);
     } else {
@@ -438,7 +449,9 @@ bool SignalOutbox::compact(std::int64_t boot_ms) {
   std::vector<std::string_view> payloads;
   payloads.reserve(pending_.size());
   for (const auto& [id, p] : pending_) payloads.push_back(p.payload);
-  return journal_.compact(boot_ms, payloads);
+  if (!journal_.compact(boot_ms, payloads)) return false;
+  owed_.clear();
+  return true;
 }
 
 SignalIdGenerator::SignalIdGenerator(std::string_view strategy, std::uint32_t shard, std::int64_t boot_ms)

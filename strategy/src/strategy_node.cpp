@@ -501,7 +501,8 @@ bool StrategyNode::ack_in(SignalOutbox& outbox, std::string_view signal_id) {
     ++acks_not_journaled_;
     journal_write_failed(journal, "write (ack record)",
                          "signal " + std::string(signal_id) +
-                             " is settled all the same; after a restart it is resent once and answered DUPLICATE");
+                             " is settled all the same; its ack record is written once the journal takes it (a restart "
+                             "before that resends it once, answered DUPLICATE)");
   } else if (matched && (&journal != &journal_ || emitting_)) {
     // The own journal recovers only through a signal or boot record: a
     // short A record fitting where a signal did not is no proof of space.
@@ -606,6 +607,9 @@ void StrategyNode::run_timers(std::int64_t now) {
   if (now >= next_resend_scan_ns_) {
     const auto send = [this](const PendingSignal& p) { return send_signal(p.payload); };
     signals_resent_ += outbox_.resend_due(now, send);
+    // Settlement records a full disk refused: written as soon as it takes
+    // them, so that the journal catches up with what is settled.
+    if (outbox_.owed() > 0) outbox_.retry_owed();
     give_up_due(outbox_, now, "");
     // Not while this run's boot record is owed: the rewrite would write it,
     // and that is the start-up path's (or the probe's) to do.
@@ -616,6 +620,7 @@ void StrategyNode::run_timers(std::int64_t now) {
                    journal_.size_bytes());
     for (auto& a : adopted_) {
       signals_resent_ += a.outbox->resend_due(now, send);
+      if (a.outbox->owed() > 0) a.outbox->retry_owed();
       give_up_due(*a.outbox, now, " (adopted from " + a.journal->path() + ")");
       if (now < next_compact_ns_) continue;
       const auto boot = a.journal->replay().last_boot_ms;
@@ -711,6 +716,7 @@ std::string StrategyNode::stats_json() {
       .add("journal_state", emitting_ ? "ok" : "write_failed")
       .add("signals_not_journaled", signals_not_journaled_)
       .add("acks_not_journaled", acks_not_journaled_)
+      .add("settlements_owed", static_cast<std::uint64_t>(outbox_.owed()))
       .add("give_ups_not_journaled", give_ups_not_journaled_)
       .add("journal_compactions_failed", compactions_failed_)
       .add("emission_stops", emission_stops_)

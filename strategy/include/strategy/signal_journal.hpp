@@ -161,9 +161,15 @@ class SignalOutbox {
   bool add(const proto::TradingSignal& signal, std::string_view payload, std::int64_t now_ns);
   // Ends tracking; true when the id was pending (a repeated ack gives false).
   // The A record is written when the id was pending; if that write fails
-  // (journal().failed_writes() grows) tracking ends all the same: the only
-  // consequence is one resend after a restart, answered DUPLICATE.
+  // (journal().failed_writes() grows) tracking ends all the same and the
+  // record is owed: retry_owed() writes it later (until then, a restart
+  // would resend the signal once, answered DUPLICATE).
   bool ack(std::string_view signal_id);
+  // Writes the A and X records whose writes failed, oldest first, stopping
+  // at the first failure; returns how many are still owed. A compaction
+  // settles them all (the rewritten journal holds only what is pending).
+  std::size_t retry_owed();
+  std::size_t owed() const noexcept { return owed_.size(); }
   // Calls send(pending) for every signal due at `now_ns` and schedules its next
   // send; `send` returns whether it went out. Returns how many went out.
   std::size_t resend_due(std::int64_t now_ns, const std::function<bool(const PendingSignal&)>& send);
@@ -171,7 +177,7 @@ class SignalOutbox {
   // give_up_after_expiry after their expiry, and returns them. An X record
   // that cannot be written (journal().failed_writes() grows) only means the
   // signal is resent once after a restart (and answered DUPLICATE, or
-  // refused as expired).
+  // refused as expired); it is owed like an A record (retry_owed).
   std::vector<PendingSignal> give_up(std::int64_t now_ns);
   // Compacts the journal when it has grown too big; true when it did.
   bool maybe_compact(std::int64_t boot_ms);
@@ -188,6 +194,11 @@ class SignalOutbox {
   std::int64_t resend_ns_;
   std::int64_t give_up_ns_;
   std::map<std::string, PendingSignal, std::less<>> pending_;
+  struct Owed {
+    bool given_up = false;  // an X record, else an A record
+    std::string signal_id;
+  };
+  std::vector<Owed> owed_;  // settled in memory, not yet in the journal
 };
 
 // Mints `<strategy>.<shard>.<boot_ms>.<n>` with n = 1, 2, ...
