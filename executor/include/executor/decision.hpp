@@ -10,7 +10,7 @@
 
 #include "common/clock.hpp"
 #include "common/config.hpp"
-#include "executor/store.hpp"
+#include "executor/order_record.hpp"
 #include "proto/messages.hpp"
 
 namespace tp::executor {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/sqlite_store.hpp"
+#include "executor/order_record.hpp"
 #include "executor/position_book.hpp"
 #include "proto/messages.hpp"
 
@@ -38,38 +39,10 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// INTENT: recorded, maybe sent. SENT: the broker has it, not final yet.
-// DONE: final outcome recorded. UNKNOWN: sent, no answer; to be reconciled.
-// HELD: recorded while the circuit breaker was open and provably never
-// handed to the order socket (it becomes INTENT, durably, before it is sent),
-// so it may be given up without asking the broker.
-enum class OrderState { intent, sent, done, unknown, held };
-std::string_view to_string(OrderState) noexcept;
-std::optional<OrderState> order_state_from(std::string_view) noexcept;
-
 struct SignalRecord {
   std::string signal_id;
   std::string status;  // "ACCEPTED" or "REJECTED"
   std::string reason;
-};
-
-struct OrderRecord {
-  std::string client_order_id;
-  std::string signal_id;
-  std::string instrument;
-  proto::Side side = proto::Side::buy;
-  double quantity = 0;
-  double price_hint = 0;
-  OrderState state = OrderState::intent;
-  proto::OrderStatus status = proto::OrderStatus::new_order;
-  double filled_quantity = 0;
-  double fill_price = 0;
-  std::string order_id;
-  std::string reason;
-  std::int64_t causation_ts_ns = 0;
-  std::int64_t created_ns = 0;
-  std::int64_t updated_ns = 0;
-  std::int64_t expires_ns = 0;  // the signal's expiry; 0: none recorded (older rows)
 };
 
 // Owns one sqlite3* and closes it.

@@ -1,0 +1,44 @@
+// One order as the executor records it: its durable state (where it is on
+// the way to the broker) and the broker's last answer. Shared by the store,
+// which persists it, and the pure decision layer, which creates it; neither
+// needs the other to speak about an order.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proto/messages.hpp"
+
+namespace tp::executor {
+
+// INTENT: recorded, maybe sent. SENT: the broker has it, not final yet.
+// DONE: final outcome recorded. UNKNOWN: sent, no answer; to be reconciled.
+// HELD: recorded while the circuit breaker was open and provably never
+// handed to the order socket (it becomes INTENT, durably, before it is sent),
+// so it may be given up without asking the broker.
+enum class OrderState { intent, sent, done, unknown, held };
+std::string_view to_string(OrderState) noexcept;
+std::optional<OrderState> order_state_from(std::string_view) noexcept;
+
+struct OrderRecord {
+  std::string client_order_id;
+  std::string signal_id;
+  std::string instrument;
+  proto::Side side = proto::Side::buy;
+  double quantity = 0;
+  double price_hint = 0;
+  OrderState state = OrderState::intent;
+  proto::OrderStatus status = proto::OrderStatus::new_order;
+  double filled_quantity = 0;
+  double fill_price = 0;
+  std::string order_id;
+  std::string reason;
+  std::int64_t causation_ts_ns = 0;
+  std::int64_t created_ns = 0;
+  std::int64_t updated_ns = 0;
+  std::int64_t expires_ns = 0;  // the signal's expiry; 0: none recorded (older rows)
+};
+
+}  // namespace tp::executor
