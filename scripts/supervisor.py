@@ -12,14 +12,7 @@ process, an arbiter, a controller; settings, sharding, policy, report, cli);
 this file is its entry point and re-exports its names for the tests and tools
 that `import supervisor`.
 
-Start order (stop order is the reverse, one stage at a time):
-  1. dead_letter      - first, so that nothing dead-lettered during start-up is lost
-  2. dll_gateway      - the broker side is up before orders can arrive
-  3. executor         - binds the signal PULL before strategies push to it
-  4. strategy:0..N-1  - every consumer of ticks is connected...
-  5. gateway          - ...before the first tick is published
-The next stage starts when the processes of the current one are RUNNING (or
-have already failed; a failing process does not hold up the others).
+The start order and the operations are described in tp_supervisor/arbiter.py.
 
 States:
   STARTING  spawned; becomes RUNNING when its stats file carries its own pid
