@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/disk_watch.hpp"
+
 namespace tp {
 
 namespace {
@@ -75,6 +77,22 @@ JsonObject& JsonObject::add(std::string_view k, const JsonObject& v) {
   key(k);
   body_ += v.str();
   return *this;
+}
+
+JsonObject stats_header(std::string_view program, std::int64_t now_wall_ns) {
+  JsonObject o;
+  o.add("program", program).add("pid", static_cast<std::int64_t>(::getpid())).add("ts_ns", now_wall_ns);
+  return o;
+}
+
+bool write_stats_file(const std::string& path, std::string_view content, WriteFailures& failures,
+                      std::string_view consequence) {
+  if (write_file_atomically(path, content)) {
+    failures.recovered(path);
+    return true;
+  }
+  failures.record(path, "write", errno, consequence);
+  return false;
 }
 
 namespace {

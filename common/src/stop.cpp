@@ -15,8 +15,12 @@ std::atomic<bool> g_installed{false};
 // SIGINT and SIGTERM are blocked in every thread and taken by one waiting
 // thread instead of an async handler: then no zmq_poll or recv in a loop is
 // ever interrupted (cppzmq throws on EINTR), and the loop simply sees the flag
-// at its next poll timeout. Call before creating the zmq context so that its
-// I/O threads inherit the mask.
+// at its next poll timeout. The other signals a program meets do not
+// interrupt either: SIGPIPE is ignored, SIGCHLD/SIGWINCH/SIGURG are ignored
+// by default, and a SIGSTOP/SIGCONT pair restarts poll(2) (tested in
+// test_run_loop.cpp). So an EINTR catch around a poll is dead code here.
+// Call before creating the zmq context so that its I/O threads inherit the
+// mask.
 void install_stop_handlers() {
   if (g_installed.exchange(true)) return;
   sigset_t set;

@@ -43,6 +43,28 @@ bool recv_message(zmq::socket_t& s, std::vector<zmq::message_t>& frames, std::si
   }
 }
 
+bool publish(zmq::socket_t& s, std::string_view payload, SendCounters& counters) {
+  if (s.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait)) {
+    ++counters.sent;
+    return true;
+  }
+  ++counters.dropped;
+  return false;
+}
+
+bool publish(zmq::socket_t& s, std::string_view topic, std::string_view payload, SendCounters& counters) {
+  // Only the first frame can be refused: once it is in, ZeroMQ takes the
+  // rest of the message whole.
+  const auto first = zmq::send_flags::dontwait | zmq::send_flags::sndmore;
+  if (!s.send(zmq::const_buffer(topic.data(), topic.size()), first)) {
+    ++counters.dropped;
+    return false;
+  }
+  s.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
+  ++counters.sent;
+  return true;
+}
+
 std::string join_frames(const std::vector<zmq::message_t>& frames, std::size_t count) {
   std::string out;
   for (std::size_t i = 0; i < count && i < max_kept_frames && i < frames.size(); ++i) {

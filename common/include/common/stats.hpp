@@ -10,6 +10,8 @@
 
 namespace tp {
 
+class WriteFailures;
+
 // Escapes `s` for use inside a JSON string literal (no quotes added), by
 // nlohmann-json: UTF-8 is kept as it is, control characters are escaped, and
 // bytes that are not valid UTF-8 are replaced by U+FFFD (never throws on them).
@@ -34,6 +36,17 @@ class JsonObject {
   void key(std::string_view k);
   std::string body_;
 };
+
+// A program's stats object with the fields every <run.dir>/<program>.stats.json
+// opens with, in this order: "program" (`program`, e.g. "strategy-0"),
+// "pid" and "ts_ns" (`now_wall_ns`, wall clock). The caller adds its own.
+JsonObject stats_header(std::string_view program, std::int64_t now_wall_ns);
+
+// Writes `path` as write_file_atomically does, and tells `failures`: a
+// success is a recovery, a failure is recorded with errno and `consequence`
+// (what the operator sees meanwhile). Returns whether the file was written.
+bool write_stats_file(const std::string& path, std::string_view content, WriteFailures& failures,
+                      std::string_view consequence);
 
 // Writes `content` to `path` through `path.next` and rename, so that a
 // reader never sees half a file, and keeps `path.next` reserved (64 KiB)

@@ -1,5 +1,6 @@
 // The process-wide stop flag, set by SIGINT and SIGTERM: the one mutable
-// global the programs have. Loops poll it between iterations.
+// global the programs have. A RunLoop reads it (its default stop source)
+// once a turn; nothing else in a program needs to.
 #pragma once
 
 namespace tp {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <zmq.hpp>
@@ -40,6 +41,22 @@ inline proto::Bytes bytes_of(const zmq::message_t& m) noexcept {
 inline std::string_view view_of(const zmq::message_t& m) noexcept {
   return {static_cast<const char*>(m.data()), m.size()};
 }
+
+// What non-blocking sends on one socket did: `sent` taken by ZeroMQ,
+// `dropped` refused because they would have blocked (a PUSH or DEALER at its
+// high-water mark, or with no peer to take them). A PUB never refuses: at
+// its high-water mark ZeroMQ drops for the slow subscriber and says nothing.
+struct SendCounters {
+  std::uint64_t sent = 0;
+  std::uint64_t dropped = 0;
+};
+
+// Sends `payload` (after `topic` as a first frame, when given) as one
+// message without blocking. Returns true when ZeroMQ took it, false when it
+// would have blocked; either way `counters` counts it. Throws zmq::error_t
+// on a real failure (a REP out of turn, a closed context).
+bool publish(zmq::socket_t& s, std::string_view payload, SendCounters& counters);
+bool publish(zmq::socket_t& s, std::string_view topic, std::string_view payload, SendCounters& counters);
 
 // A message with more frames than its reader expects keeps this many for its
 // `bad_frames` dead letter: receive with max_frames = max_kept_frames there.
