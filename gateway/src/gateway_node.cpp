@@ -1,14 +1,11 @@
 #include "gateway/gateway_node.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
 #include <set>
-#include <thread>
-#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
+#include "common/run_loop.hpp"
 #include "common/stats.hpp"
 #include "common/zmq_util.hpp"
 
@@ -18,7 +15,8 @@ namespace {
 // Ticks published per loop pass at most, so that a flat-out source or a file
 // full of bad rows still lets heartbeats, stats and the stop flag through.
 constexpr std::uint64_t max_batch = 1024;
-constexpr std::int64_t max_sleep_ns = 100 * tp::ns_per_ms;
+// The longest sleep: the stop source is looked at least this often.
+constexpr int max_sleep_ms = 100;
 
 }  // namespace
 
@@ -50,43 +48,40 @@ GatewayNode::GatewayNode(zmq::context_t& ctx, const tp::Config& cfg, GatewayOpti
 int GatewayNode::run(const std::function<bool()>& stop) {
   const std::int64_t hb_period = std::int64_t{cfg_.gateway.heartbeat_ms} * tp::ns_per_ms;
   const std::int64_t stats_period = std::int64_t{cfg_.run.stats_interval_ms} * tp::ns_per_ms;
-  std::int64_t now = tp::monotonic_ns();
-  std::int64_t next_hb = now;  // a first heartbeat at once tells subscribers the feed is up
-  std::int64_t next_stats = now + stats_period;
-  const std::int64_t publish_from = now + std::int64_t{std::max(0, opts_.start_delay_ms)} * tp::ns_per_ms;
-  last_stats_ns_ = now;
-  disk_.poll(now);
+  tp::RunLoop loop(clock_, stop, max_sleep_ms);
+  const std::int64_t start = clock_.monotonic_ns();
+  const std::int64_t publish_from = start + std::int64_t{std::max(0, opts_.start_delay_ms)} * tp::ns_per_ms;
+  last_stats_ns_ = start;
+  disk_.poll(start);
 
-  while (!stop()) {
-    now = tp::monotonic_ns();
-    const bool publishing = !done_ && now >= publish_from;
-    if (publishing) publish_due(now);
-    if (done_ && opts_.exit_when_done) break;
-
-    now = tp::monotonic_ns();
-    if (now >= next_hb) {
-      send_heartbeat();
-      next_hb = std::max(next_hb + hb_period, now);  // no burst after a stall
+  loop.add_work([&] {
+    const std::int64_t now = clock_.monotonic_ns();
+    if (!done_ && now >= publish_from) publish_due(now);
+    if (done_) {
+      if (opts_.exit_when_done) loop.finish();
+      return 0;
     }
-    if (now >= next_stats) {
-      pub_monitor_.drain();
-      watch_connections(now);
-      disk_.poll(now);
-      write_stats(now);
-      next_stats = std::max(next_stats + stats_period, now);
+    if (now < publish_from) {
+      loop.wake_by(publish_from);
+      return 0;
     }
+    if (pacer_.flat_out()) return 1;  // more work right away (batches are capped)
+    if (auto due = pacer_.next_due_ns()) loop.wake_by(*due);
+    return 0;
+  });
+  // A first heartbeat at once tells subscribers the feed is up. Both timers
+  // keep their phase and do not burst after a stall.
+  using Cadence = tp::RunLoop::Cadence;
+  loop.add_timer(start, hb_period, Cadence::fixed_rate, [this](std::int64_t) { send_heartbeat(); });
+  loop.add_timer(start + stats_period, stats_period, Cadence::fixed_rate, [this](std::int64_t now) {
+    pub_monitor_.drain();
+    watch_connections(now);
+    disk_.poll(now);
+    write_stats(now);
+  });
+  loop.run();
 
-    std::int64_t wake = std::min({next_hb, next_stats, now + max_sleep_ns});
-    if (!done_ && now < publish_from) {
-      wake = std::min(wake, publish_from);
-    } else if (!done_) {
-      if (pacer_.flat_out()) wake = now;  // more work right away (batches are capped)
-      else if (auto due = pacer_.next_due_ns()) wake = std::min(wake, *due);
-    }
-    if (wake > now) std::this_thread::sleep_for(std::chrono::nanoseconds(wake - now));
-  }
-
-  write_stats(tp::monotonic_ns());
+  write_stats(clock_.monotonic_ns());
   spdlog::info("stopping: {} ticks published, {} heartbeats, {} csv rows skipped", counters_.ticks_published,
                counters_.heartbeats, counters_.csv_rows_skipped);
   return 0;
@@ -152,11 +147,9 @@ void GatewayNode::publish(proto::TickEvent& tick, std::int64_t now_wall_ns) {
   tick.gateway_ts_ns = now_wall_ns;
   if (counters_.first_tick_ns == 0) counters_.first_tick_ns = tick.gateway_ts_ns;
   counters_.last_tick_ns = tick.gateway_ts_ns;
-  auto payload = encoder_.encode(tick);
-  // PUB never blocks: beyond the high-water mark a slow subscriber loses
+  // PUB never refuses: beyond the high-water mark a slow subscriber loses
   // ticks, which is the at-most-once contract of the feed.
-  pub_.send(zmq::const_buffer(topic.data(), topic.size()), zmq::send_flags::sndmore);
-  pub_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::none);
+  tp::publish(pub_, topic, encoder_.encode(tick), sends_);
   ++counters_.ticks_published;
 }
 
@@ -166,10 +159,7 @@ void GatewayNode::send_heartbeat() {
   hb.seq = ++heartbeat_seq_;
   hb.ts_ns = clock_.now_ns();
   hb.ticks_sent = counters_.ticks_published;
-  auto payload = encoder_.encode(hb);
-  pub_.send(zmq::const_buffer(proto::heartbeat_topic.data(), proto::heartbeat_topic.size()),
-            zmq::send_flags::sndmore);
-  pub_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::none);
+  tp::publish(pub_, proto::heartbeat_topic, encoder_.encode(hb), sends_);
   ++counters_.heartbeats;
 }
 
@@ -180,11 +170,8 @@ void GatewayNode::write_stats(std::int64_t now) {
     last_stats_ns_ = now;
     last_stats_ticks_ = counters_.ticks_published;
   }
-  tp::JsonObject o;
-  o.add("program", "gateway")
-      .add("pid", static_cast<std::int64_t>(::getpid()))
-      .add("ts_ns", clock_.now_ns())
-      .add("ticks_published", counters_.ticks_published)
+  auto o = tp::stats_header("gateway", clock_.now_ns());
+  o.add("ticks_published", counters_.ticks_published)
       .add("ticks_per_s", ticks_per_s_)
       .add("heartbeats", counters_.heartbeats)
       .add("csv_rows_skipped", counters_.csv_rows_skipped)
@@ -197,11 +184,8 @@ void GatewayNode::write_stats(std::int64_t now) {
       .add("open_files", tp::open_files());
   disk_.add_stats(o);
   write_failures_.add_stats(o);
-  if (tp::write_file_atomically(stats_path_, o.str())) {
-    write_failures_.recovered(stats_path_);
-  } else {
-    write_failures_.record(stats_path_, "write", errno, "the supervisor sees no heartbeat until it succeeds");
-  }
+  tp::write_stats_file(stats_path_, o.str(), write_failures_,
+                       "the supervisor sees no heartbeat until it succeeds");
 }
 
 void GatewayNode::watch_connections(std::int64_t now) {

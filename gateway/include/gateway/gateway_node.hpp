@@ -1,7 +1,8 @@
 // GatewayNode: owns the ticks PUB socket and the dead-letter sender and runs
-// the gateway's single loop: publish the ticks that are due (synthetic walk or
-// CSV replay, paced by Pacer), heartbeat on HB.gateway every
-// gateway.heartbeat_ms (also when idle or done), write
+// the gateway's single loop (a RunLoop that polls no socket): publish the
+// ticks that are due (synthetic walk or CSV replay, paced by Pacer),
+// heartbeat on HB.gateway every gateway.heartbeat_ms (also when idle or
+// done), write
 // <run.dir>/gateway.stats.json every run.stats_interval_ms and at exit.
 // A stats file that cannot be written (full disk, no descriptor) is logged
 // with its errno at a bounded rate (WriteFailures) and the loop goes on; the
@@ -26,6 +27,7 @@
 #include "common/log.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
+#include "common/zmq_util.hpp"
 #include "gateway/csv_tick_reader.hpp"
 #include "gateway/pacer.hpp"
 #include "gateway/synthetic_feed.hpp"
@@ -84,6 +86,7 @@ class GatewayNode {
   GatewayOptions opts_;
   tp::SystemClock clock_;
   zmq::socket_t pub_;
+  tp::SendCounters sends_;  // a PUB never refuses: all of them go
   tp::SocketMonitor pub_monitor_;  // after pub_: destroyed first
   tp::DeadLetterSender dead_letters_;
   proto::Encoder encoder_;
