@@ -24,7 +24,7 @@ bool CircuitBreaker::allow() {
     case BreakerState::closed:
       return true;
     case BreakerState::open:
-      if (clock_.now_ns() < open_until_ns_) return false;
+      if (clock_.monotonic_ns() < open_until_ns_) return false;
       state_ = BreakerState::half_open;
       probe_out_ = true;
       return true;
@@ -54,7 +54,8 @@ void CircuitBreaker::on_failure() {
 
 void CircuitBreaker::open() {
   state_ = BreakerState::open;
-  open_until_ns_ = clock_.now_ns() + options_.cooling_ns;
+  // Monotonic: a step of the wall clock must not shorten or stretch it.
+  open_until_ns_ = clock_.monotonic_ns() + options_.cooling_ns;
   ++opens_;
 }
 

@@ -12,9 +12,8 @@ std::string client_order_id(std::string_view signal_id) {
   return id;
 }
 
-Decision decide(const proto::TradingSignal& signal, bool already_seen, const Config& config,
-                double current_position, const Clock& clock) {
-  if (already_seen) return {Verdict::duplicate, {}, {}};
+Decision decide(const proto::TradingSignal& signal, const Config& config, double current_position,
+                const Clock& clock) {
   if (config.find_instrument(signal.instrument) == nullptr) {
     return {Verdict::reject, "unknown_instrument",
             fmt::format("instrument '{}' is not configured", signal.instrument)};
@@ -60,6 +59,19 @@ OrderRecord intent_for(const proto::TradingSignal& signal, std::int64_t now_ns) 
   order.updated_ns = now_ns;
   order.expires_ns = signal.expires_ts_ns;
   return order;
+}
+
+proto::OrderRequest request_of(const OrderRecord& order, std::int64_t now_ns) {
+  proto::OrderRequest req;
+  req.client_order_id = order.client_order_id;
+  req.signal_id = order.signal_id;
+  req.instrument = order.instrument;
+  req.side = order.side;
+  req.quantity = order.quantity;
+  req.price_hint = order.price_hint;
+  req.sent_ts_ns = now_ns;
+  req.expires_ts_ns = order.expires_ns;  // dll_gateway makes the last check
+  return req;
 }
 
 }  // namespace tp::executor

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <chrono>
 #include <thread>
+#include <utility>
 
 #include "common/clock.hpp"
 #include "common/zmq_util.hpp"
@@ -47,10 +48,24 @@ void OrderClient::reopen() {
   }
 }
 
-std::optional<proto::OrderReply> OrderClient::request(const proto::OrderRequest& req,
-                                                     const std::function<void()>& while_in_flight) {
+void OrderClient::start(const proto::OrderRequest& req) {
   payload_.assign(encoder_.encode(req));
-  return order_exchange(req.client_order_id, options_.retries, while_in_flight);
+  started_id_.assign(req.client_order_id);
+  started_ = stopping() ? Attempt::stopped : try_send();
+}
+
+std::optional<proto::OrderReply> OrderClient::finish() {
+  const Attempt first = std::exchange(started_, Attempt::none);
+  return order_exchange(started_id_, options_.retries, first == Attempt::none ? Attempt::stopped : first);
+}
+
+OrderClient::Attempt OrderClient::try_send() {
+  if (!socket_) reopen();
+  if (!socket_) return Attempt::no_socket;
+  // dontwait: a REQ with no connected peer would otherwise block here.
+  const bool sent = socket_.send(zmq::const_buffer(payload_.data(), payload_.size()), zmq::send_flags::dontwait)
+                        .has_value();
+  return sent ? Attempt::sent : Attempt::not_sent;
 }
 
 std::optional<proto::OrderReply> OrderClient::query(const proto::OrderQuery& q, int retries) {
@@ -71,38 +86,39 @@ std::optional<proto::PositionReply> OrderClient::position(const proto::PositionQ
 }
 
 std::optional<proto::OrderReply> OrderClient::order_exchange(std::string_view client_order_id, int retries,
-                                                            const std::function<void()>& while_in_flight) {
+                                                            Attempt first) {
   std::optional<proto::OrderReply> answer;
   exchange(retries, [&](proto::Bytes bytes) {
     auto decoded = decoder_.decode_order_reply(bytes);
     if (!decoded || decoded->client_order_id != client_order_id) return false;
     answer = std::move(decoded).value();
     return true;
-  }, while_in_flight);
+  }, first);
   return answer;
 }
 
-bool OrderClient::exchange(int retries, const std::function<bool(proto::Bytes)>& take,
-                           const std::function<void()>& while_in_flight) {
-  const std::string_view payload = payload_;
+bool OrderClient::exchange(int retries, const std::function<bool(proto::Bytes)>& take, Attempt first) {
   const int attempts = 1 + std::max(0, retries);
   for (int attempt = 0; attempt < attempts; ++attempt) {
-    if (stopping()) return false;
-    if (attempt > 0) {
-      ++retries_;
-      const int shift = std::min(attempt - 1, 16);
-      const int pause_ms = std::min(options_.max_backoff_ms, options_.backoff_ms << shift);
-      if (!pause(pause_ms)) return false;
+    Attempt sent = Attempt::none;
+    if (attempt == 0 && first != Attempt::none) {
+      sent = first;  // start() made it
+    } else {
+      if (stopping()) return false;
+      if (attempt > 0) {
+        ++retries_;
+        const int shift = std::min(attempt - 1, 16);
+        const int pause_ms = std::min(options_.max_backoff_ms, options_.backoff_ms << shift);
+        if (!pause(pause_ms)) return false;
+      }
+      sent = try_send();
     }
-    if (!socket_) reopen();
-    if (!socket_) {
+    if (sent == Attempt::stopped) return false;
+    if (sent == Attempt::no_socket) {
       if (!pause(options_.timeout_ms)) return false;
       continue;
     }
-    // dontwait: a REQ with no connected peer would otherwise block here.
-    auto sent = socket_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
-    if (attempt == 0 && while_in_flight) while_in_flight();
-    if (!sent) {
+    if (sent == Attempt::not_sent) {
       // Nothing went out; wait out this attempt's time so a missing
       // dll_gateway is not hammered, then try again on a fresh socket.
       if (!pause(options_.timeout_ms)) return false;

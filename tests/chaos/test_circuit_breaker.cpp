@@ -90,7 +90,7 @@ TEST(CircuitBreaker, ProbeFailureReopensForAnotherCoolingPeriod) {
   b.on_failure();         // one failure is enough in half-open
   EXPECT_EQ(b.state(), BreakerState::open);
   EXPECT_EQ(b.opens(), 2u);
-  EXPECT_EQ(b.retry_at_ns(), clock.now_ns() + cooling_ms * tp::ns_per_ms);
+  EXPECT_EQ(b.retry_at_ns(), clock.monotonic_ns() + cooling_ms * tp::ns_per_ms);
   clock.advance_ms(cooling_ms - 1);
   EXPECT_FALSE(b.allow());
   clock.advance_ms(1);
@@ -105,6 +105,16 @@ TEST(CircuitBreaker, ThresholdOfOneAndZeroCooling) {
   EXPECT_EQ(b.state(), BreakerState::open);
   EXPECT_TRUE(b.allow());  // cooling 0: probe at once
   EXPECT_EQ(b.state(), BreakerState::half_open);
+}
+
+TEST(CircuitBreaker, CoolingIsMeasuredOnMonotonicTimeNotTheWallClock) {
+  FakeClock clock;
+  CircuitBreaker b(options, clock);
+  for (int i = 0; i < 3; ++i) b.on_failure();
+  clock.set_ns(clock.now_ns() + 3600 * 1000 * tp::ns_per_ms);  // the wall clock stepped an hour ahead
+  EXPECT_FALSE(b.allow()) << "a wall-clock step does not end the cooling period";
+  clock.advance_ms(cooling_ms);
+  EXPECT_TRUE(b.allow());
 }
 
 TEST(CircuitBreaker, StateNames) {

@@ -6,13 +6,23 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "common/disk_watch.hpp"
 #include "common/stats.hpp"
-#include "test_support/small_tmpfs.hpp"
-#include "test_support/stats.hpp"
+#include "small_tmpfs.hpp"
 
-using tp::test::read_text;
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
 
 TEST(DiskFull, AStatsFileIsRewrittenFromItsReserveAndNeverReplacedByAShortOne) {
   tp::test::SmallTmpfs fs(512 * 1024);

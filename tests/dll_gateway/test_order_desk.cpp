@@ -9,12 +9,10 @@
 #include "dll_gateway/broker_plugin.hpp"
 #include "dll_gateway/order_desk.hpp"
 #include "dll_gateway/order_store.hpp"
-#include "test_support/builders.hpp"
-#include "test_support/stats.hpp"
-#include "test_support/temp_dir.hpp"
+#include "temp_dir.hpp"
 
 using namespace tp::dll_gateway;
-using tp::test::TempDir;
+using tp::dll_gateway::test::TempDir;
 
 namespace {
 
@@ -57,7 +55,13 @@ class CountingBroker final : public Broker {
 };
 
 proto::OrderRequest order(const std::string& id, double qty = 100) {
-  return tp::test::an_order(id).signal_id("s").quantity(qty);
+  proto::OrderRequest o;
+  o.client_order_id = id;
+  o.signal_id = "s";
+  o.instrument = "EURUSD";
+  o.side = proto::Side::buy;
+  o.quantity = qty;
+  return o;
 }
 
 proto::OrderQuery query(const std::string& id) {
@@ -280,9 +284,9 @@ TEST(OrderDesk, SimBrokerJournalSeesEachIdOnceAcrossRestarts) {
     EXPECT_EQ(desk.handle(order("C-crash")).status, proto::OrderStatus::filled);
     EXPECT_TRUE(desk.handle(order("C-crash")).duplicate);
   }
-  auto journal = tp::test::read_text(dir.file("sim.journal"));
-  EXPECT_EQ(tp::test::count_lines_with(journal, " C-1 "), 1) << journal;
-  EXPECT_EQ(tp::test::count_lines_with(journal, " C-crash "), 1) << journal;
+  auto journal = tp::dll_gateway::test::read_text(dir.file("sim.journal"));
+  EXPECT_EQ(tp::dll_gateway::test::count_lines_with(journal, " C-1 "), 1) << journal;
+  EXPECT_EQ(tp::dll_gateway::test::count_lines_with(journal, " C-crash "), 1) << journal;
 }
 
 TEST(OrderDesk, ARequestPastItsDeadlineNeverReachesTheBrokerAndEveryLaterCopyGetsTheSameRefusal) {

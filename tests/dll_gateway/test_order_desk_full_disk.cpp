@@ -15,8 +15,7 @@
 #include "common/clock.hpp"
 #include "dll_gateway/order_desk.hpp"
 #include "dll_gateway/order_store.hpp"
-#include "test_support/builders.hpp"
-#include "test_support/small_tmpfs.hpp"
+#include "small_tmpfs.hpp"
 
 using namespace tp::dll_gateway;
 
@@ -49,7 +48,13 @@ class CountingBroker final : public Broker {
 };
 
 proto::OrderRequest order(const std::string& id) {
-  return tp::test::an_order(id).signal_id("s-" + id).quantity(100);
+  proto::OrderRequest o;
+  o.client_order_id = id;
+  o.signal_id = "s-" + id;
+  o.instrument = "EURUSD";
+  o.side = proto::Side::buy;
+  o.quantity = 100;
+  return o;
 }
 
 struct Heard {

@@ -1,8 +1,11 @@
 // ExecutorNode over real sockets (ipc:// in a temporary directory), with the
 // test playing strategy (PUSH, SUB), dll_gateway (REP/ROUTER) and the
-// dead-letter sink (PULL). The node runs its loop on a second thread.
+// dead-letter sink (PULL). The node runs its loop on a second thread. Its
+// timers (reconcile every 1 s, the 5 s liveness probe) run on the injected
+// clock's monotonic time: the tests that drive them move a SteppedClock.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <chrono>
 #include <fstream>
@@ -57,6 +60,23 @@ bool readable(zmq::socket_t& s, std::chrono::milliseconds timeout) {
   return zmq::poll(&item, 1, timeout) > 0;
 }
 
+// A clock the test moves while the node's loop thread reads it (FakeClock
+// is not meant to be shared between threads). Wall time starts at the real
+// time, so that signals stamped with tp::wall_ns() are current.
+class SteppedClock final : public tp::Clock {
+ public:
+  std::int64_t now_ns() const override { return wall_.load(); }
+  std::int64_t monotonic_ns() const override { return mono_.load(); }
+  void advance_ms(std::int64_t ms) {
+    wall_ += ms * tp::ns_per_ms;
+    mono_ += ms * tp::ns_per_ms;
+  }
+
+ private:
+  std::atomic<std::int64_t> wall_{tp::wall_ns()};
+  std::atomic<std::int64_t> mono_{1'000'000'000};
+};
+
 // The test's side of the pipeline around one node.
 struct Harness {
   explicit Harness(const tp::test::TempDir& dir) : config(make_config(dir)) {
@@ -64,14 +84,16 @@ struct Harness {
     tp::bind(broker, config.endpoints.orders);
   }
 
-  void start() {
-    node = std::make_unique<ExecutorNode>(ctx, config, clock);
+  // `answer_positions`: answer the start-up position check at once (it comes
+  // first when no order is open).
+  void start(bool answer_positions = true) {
+    node = std::make_unique<ExecutorNode>(ctx, config, *node_clock);
     tp::connect(push, config.endpoints.signals);
     tp::connect(sub, config.endpoints.order_events);
     sub.set(zmq::sockopt::subscribe, "ORDER.");
     sub.set(zmq::sockopt::subscribe, "ACK.");
     loop = std::thread([this] { node->run(); });
-    if (check_positions) answer_position_check();
+    if (answer_positions) answer_position_check();
   }
 
   // At start the node asks dll_gateway for each configured instrument's
@@ -149,6 +171,19 @@ struct Harness {
     return false;
   }
 
+  // Returns once the loop has finished the iteration in which it handled a
+  // signal pushed now: that iteration's timers have run. Two round trips,
+  // because the first ack goes out before its iteration's timers run.
+  bool sync() {
+    for (int i = 0; i < 2; ++i) {
+      const auto s = make_signal("sync." + std::to_string(++syncs), "ZZZ");
+      push_signal(s);
+      if (!wait_ack([&](const std::string&, const proto::SignalAck& a) { return a.signal_id == s.signal_id; }))
+        return false;
+    }
+    return true;
+  }
+
   // Answers one OrderRequest with FILLED; returns its client order id.
   std::optional<proto::OrderRequest> answer_order(double price) {
     if (!readable(broker, wait_limit)) return std::nullopt;
@@ -181,6 +216,9 @@ struct Harness {
 
   tp::Config config;
   tp::SystemClock clock;
+  SteppedClock stepped;
+  const tp::Clock* node_clock = &clock;  // &stepped for the timer tests
+  int syncs = 0;
   zmq::context_t ctx{1};
   zmq::socket_t dead = tp::make_socket(ctx, zmq::socket_type::pull,
                                        {.max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)});
@@ -191,7 +229,6 @@ struct Harness {
   std::unique_ptr<ExecutorNode> node;
   std::thread loop;
   std::uint64_t probe_duplicates = 0;  // see await_subscription()
-  bool check_positions = true;        // start() answers the start-up position check
   std::map<std::string, double> broker_positions;
 };
 
@@ -593,4 +630,87 @@ TEST(ExecutorNode, ItsHeartbeatGoesOnWhileAnOrderWaitsOnAFrozenDllGateway) {
   }
   EXPECT_GE(stamps.size(), 3u);
   h.stop();
+}
+
+// The reconcile timer (1 s) on the injected clock: a working order is asked
+// about again exactly when a second of the node's time has passed.
+TEST(ExecutorNode, AWorkingOrderIsAskedAboutAgainWhenOneSecondOfItsClockHasPassed) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.node_clock = &h.stepped;
+  auto s = make_signal("sma.1.700.1");
+  {
+    ExecutorStore store(h.config.run.dir + "/executor.db", tp::wall_ns());
+    ASSERT_TRUE(store.record_accepted(s, intent_for(s, tp::wall_ns()), tp::wall_ns()));
+  }  // as if the process had died after the intent commit
+  h.start(/*answer_positions=*/false);
+
+  // The start-up pass asks; the broker is working the order (nothing filled).
+  auto answer_query = [&](proto::OrderStatus status, double filled) {
+    ASSERT_TRUE(readable(h.broker, wait_limit));
+    zmq::message_t m;
+    ASSERT_TRUE(h.broker.recv(m));
+    auto q = h.decoder.decode_order_query(tp::bytes_of(m));
+    ASSERT_TRUE(q.ok());
+    EXPECT_EQ(q->client_order_id, "C-sma.1.700.1");
+    proto::OrderReply reply;
+    reply.client_order_id = q->client_order_id;
+    reply.order_id = "B-7";
+    reply.status = status;
+    reply.filled_quantity = filled;
+    reply.fill_price = filled > 0 ? 1.08 : 0;
+    h.broker.send(zmq::buffer(proto::encode_to_string(reply)));
+  };
+  answer_query(proto::OrderStatus::accepted, 0);
+  ASSERT_TRUE(h.await_subscription());
+
+  h.stepped.advance_ms(999);
+  ASSERT_TRUE(h.sync());
+  EXPECT_FALSE(readable(h.broker, 0ms)) << "asked again before its second was up";
+
+  h.stepped.advance_ms(1);
+  answer_query(proto::OrderStatus::filled, 1000);
+  // Nothing open any more: the pass goes on to the position check.
+  h.broker_positions["EURUSD"] = 1000;
+  h.answer_position_check();
+  ASSERT_TRUE(h.sync());
+  h.stop();
+  EXPECT_EQ(h.node->counters().fills, 1u);
+  EXPECT_EQ(h.node->counters().liveness_probes, 0u);
+  EXPECT_EQ(h.node->position_check(), ExecutorNode::PositionCheck::matched);
+  EXPECT_DOUBLE_EQ(h.node->positions().position("EURUSD"), 1000);
+}
+
+// The liveness probe (5 s idle) on the injected clock: none before five
+// seconds of the node's time without an exchange, exactly one at five.
+TEST(ExecutorNode, AnIdleDllGatewayIsProbedAfterFiveSecondsOfItsClock) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.node_clock = &h.stepped;
+  h.start();  // the position check is the last exchange
+  ASSERT_TRUE(h.await_subscription());
+
+  h.stepped.advance_ms(4'000);  // a reconcile pass runs: idle 4 s, no probe
+  ASSERT_TRUE(h.sync());
+  h.stepped.advance_ms(999);  // no pass is due yet
+  ASSERT_TRUE(h.sync());
+  EXPECT_FALSE(readable(h.broker, 0ms));
+
+  h.stepped.advance_ms(1);  // the next pass, 5 s after the last exchange
+  ASSERT_TRUE(readable(h.broker, wait_limit));
+  zmq::message_t m;
+  ASSERT_TRUE(h.broker.recv(m));
+  auto q = h.decoder.decode_order_query(tp::bytes_of(m));
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->client_order_id, BrokerLink::liveness_probe_id);
+  proto::OrderReply reply;
+  reply.client_order_id = q->client_order_id;
+  reply.status = proto::OrderStatus::unknown;
+  h.broker.send(zmq::buffer(proto::encode_to_string(reply)));
+  ASSERT_TRUE(h.sync());
+  h.stop();
+  EXPECT_EQ(h.node->counters().liveness_probes, 1u);
+  EXPECT_EQ(h.node->counters().orders_sent, 0u);
+  const auto stats = h.node->stats_json();
+  EXPECT_NE(stats.find("\"broker_alive\":true"), std::string::npos) << stats;
 }

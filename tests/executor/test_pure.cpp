@@ -138,18 +138,12 @@ class DecisionTest : public ::testing::Test {
 };
 
 TEST_F(DecisionTest, AcceptsAFreshValidSignal) {
-  EXPECT_EQ(decide(signal, false, config, 0, clock).verdict, Verdict::accept);
-}
-
-TEST_F(DecisionTest, DuplicateWinsOverEverythingElse) {
-  signal.instrument = "NOPE";
-  clock.advance_ms(10);
-  EXPECT_EQ(decide(signal, true, config, 0, clock).verdict, Verdict::duplicate);
+  EXPECT_EQ(decide(signal, config, 0, clock).verdict, Verdict::accept);
 }
 
 TEST_F(DecisionTest, RejectsUnknownInstrument) {
   signal.instrument = "XAUUSD";
-  auto d = decide(signal, false, config, 0, clock);
+  auto d = decide(signal, config, 0, clock);
   EXPECT_EQ(d.verdict, Verdict::reject);
   EXPECT_EQ(d.reason, "unknown_instrument");
   EXPECT_NE(d.detail.find("XAUUSD"), std::string::npos);
@@ -157,15 +151,15 @@ TEST_F(DecisionTest, RejectsUnknownInstrument) {
 
 TEST_F(DecisionTest, ExpiresExactlyAtExpiryTime) {
   clock.advance_ms(4);
-  EXPECT_EQ(decide(signal, false, config, 0, clock).verdict, Verdict::accept);
+  EXPECT_EQ(decide(signal, config, 0, clock).verdict, Verdict::accept);
   clock.advance_ms(1);  // now == expires_ts_ns
-  auto d = decide(signal, false, config, 0, clock);
+  auto d = decide(signal, config, 0, clock);
   EXPECT_EQ(d.verdict, Verdict::reject);
   EXPECT_EQ(d.reason, "expired");
 }
 
 TEST_F(DecisionTest, RejectsRiskRefusalWithTheNumbers) {
-  auto d = decide(signal, false, config, 1450, clock);  // 1550 > 1500
+  auto d = decide(signal, config, 1450, clock);  // 1550 > 1500
   EXPECT_EQ(d.verdict, Verdict::reject);
   EXPECT_EQ(d.reason, "risk_rejected");
   EXPECT_NE(d.detail.find("max_position"), std::string::npos) << d.detail;
@@ -173,11 +167,11 @@ TEST_F(DecisionTest, RejectsRiskRefusalWithTheNumbers) {
 
 TEST_F(DecisionTest, RejectsIdTooLongForTheClientOrderIdPrefix) {
   signal.signal_id = std::string(proto::max_id_length - 1, 'x');
-  auto d = decide(signal, false, config, 0, clock);
+  auto d = decide(signal, config, 0, clock);
   EXPECT_EQ(d.verdict, Verdict::reject);
   EXPECT_EQ(d.reason, "out_of_range");
   signal.signal_id = std::string(proto::max_id_length - 2, 'x');
-  EXPECT_EQ(decide(signal, false, config, 0, clock).verdict, Verdict::accept);
+  EXPECT_EQ(decide(signal, config, 0, clock).verdict, Verdict::accept);
 }
 
 TEST(IntentFor, CarriesTheSignalIntoANewOrder) {

@@ -56,7 +56,8 @@ class CircuitBreaker {
   BreakerState state() const noexcept { return state_; }
   std::uint64_t opens() const noexcept { return opens_; }
   int consecutive_failures() const noexcept { return failures_; }
-  // When an OPEN breaker becomes eligible for its probe (clock ns).
+  // When an OPEN breaker becomes eligible for its probe (the clock's
+  // monotonic ns: the cooling period is a timer, not a wall time).
   std::int64_t retry_at_ns() const noexcept { return open_until_ns_; }
 
  private:

@@ -1,8 +1,9 @@
 // What to do with a decoded signal: the executor's decision layer, pure.
-// Given the signal, whether the store has seen its id, the configuration,
-// the instrument's position and a clock, it says accept, duplicate or reject
-// (with a dead-letter reason code and a detail), and what order an accepted
-// signal becomes. No I/O; not stateful.
+// Given the signal, the configuration, the instrument's position and a
+// clock, it says accept or reject (with a dead-letter reason code and a
+// detail), and what order an accepted signal becomes. Whether the id was
+// seen before is not asked here: the store's primary key is the one check
+// (ExecutionDesk turns its refusal into DUPLICATE). No I/O; not stateful.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,7 @@ namespace tp::executor {
 // reconciliation can never mint a second one.
 std::string client_order_id(std::string_view signal_id);
 
+// duplicate comes from the store (the id is already recorded), never from decide().
 enum class Verdict { accept, duplicate, reject };
 
 struct Decision {
@@ -27,15 +29,20 @@ struct Decision {
   std::string detail;  // reject: human-readable, with the numbers
 };
 
-// Checks in this order: duplicate (already_seen), unknown instrument (not in
-// config.instruments), expired (clock.now_ns() >= expires_ts_ns), a signal
-// id too long to carry the "C-" prefix, risk limits.
-Decision decide(const proto::TradingSignal& signal, bool already_seen, const Config& config,
-                double current_position, const Clock& clock);
+// Checks in this order: unknown instrument (not in config.instruments), a
+// creation stamp too far ahead, expired (clock.now_ns() >= expires_ts_ns), a
+// signal id too long to carry the "C-" prefix, risk limits against
+// `current_position`.
+Decision decide(const proto::TradingSignal& signal, const Config& config, double current_position,
+                const Clock& clock);
 
 // The order intent an accepted signal becomes, recorded at `now_ns`: state
 // INTENT, status NEW, nothing filled, the signal's expiry. The caller turns
 // it HELD when the circuit breaker is not closed.
 OrderRecord intent_for(const proto::TradingSignal& signal, std::int64_t now_ns);
+
+// The request that places a recorded order, stamped `now_ns`; a retry or a
+// resend is the same request (same client order id, same deadline).
+proto::OrderRequest request_of(const OrderRecord& order, std::int64_t now_ns);
 
 }  // namespace tp::executor

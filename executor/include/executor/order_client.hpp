@@ -32,7 +32,8 @@ struct OrderClientOptions {
   // same id.
   std::function<bool()> stopping;
   // Runs at least every stop_check_ms while an exchange waits (the caller's
-  // heartbeat: a program waiting on a frozen peer is not itself hung).
+  // heartbeat: a program waiting on a frozen peer is not itself hung). It
+  // must not call back into order handling: the client is mid-exchange.
   std::function<void()> while_waiting;
 };
 
@@ -47,10 +48,17 @@ class OrderClient {
   // 1 + retries attempts. Returns nothing when no (valid, matching) answer
   // came or `stopping` said so. Never blocks longer than the attempts'
   // timeouts and back-offs, nor longer than stop_grace_ms past a stop.
-  // `while_in_flight`, when given, runs once after the first attempt went
-  // out: work that can overlap dll_gateway's handling of this request.
-  std::optional<proto::OrderReply> request(const proto::OrderRequest& req,
-                                           const std::function<void()>& while_in_flight = {});
+  std::optional<proto::OrderReply> request(const proto::OrderRequest& req) {
+    start(req);
+    return finish();
+  }
+  // request() in two halves: start() makes the first attempt (it returns at
+  // once), finish() waits for the answer and retries. What the caller does
+  // in between overlaps dll_gateway's handling of the request (the executor
+  // records the previous order's answer there). finish() answers the last
+  // start(); call each once, in that order.
+  void start(const proto::OrderRequest& req);
+  std::optional<proto::OrderReply> finish();
   // `retries` < 0: the configured number; 0: one attempt (a liveness probe).
   std::optional<proto::OrderReply> query(const proto::OrderQuery& q, int retries = -1);
   // The broker's position in one instrument, the same way.
@@ -62,12 +70,16 @@ class OrderClient {
 
  private:
   const Security& security() const { return options_.security ? *options_.security : Security::none(); }
+  // How one attempt's send went; `none`: not made yet.
+  enum class Attempt { none, stopped, no_socket, not_sent, sent };
+  // One send of `payload_` on the socket (made anew when missing).
+  Attempt try_send();
   // Sends `payload_` and waits for a reply that `take` accepts (it decodes
   // and keeps it; false for a bad or mismatched reply, which is retried).
-  bool exchange(int retries, const std::function<bool(proto::Bytes)>& take,
-                const std::function<void()>& while_in_flight = {});
+  // `first`: the outcome of a first attempt start() already made.
+  bool exchange(int retries, const std::function<bool(proto::Bytes)>& take, Attempt first = Attempt::none);
   std::optional<proto::OrderReply> order_exchange(std::string_view client_order_id, int retries,
-                                                  const std::function<void()>& while_in_flight = {});
+                                                  Attempt first = Attempt::none);
   void reopen();
   // Sleeps `ms`, in slices that look at `stopping`; false when stopped.
   bool pause(int ms);
@@ -80,6 +92,8 @@ class OrderClient {
   proto::Encoder encoder_;
   proto::Decoder decoder_;
   std::string payload_;  // the request being sent, kept across reopen
+  std::string started_id_;                // start()'s client order id, for finish()
+  Attempt started_ = Attempt::none;       // start()'s first attempt
   std::uint64_t retries_ = 0;
   std::uint64_t bad_replies_ = 0;
   std::uint64_t socket_failures_ = 0;

@@ -1,0 +1,100 @@
+// BrokerLink: the executor's way to dll_gateway. The Lazy Pirate OrderClient
+// behind a circuit breaker (circuit_breaker.hpp), the liveness probe, and
+// what is known of dll_gateway (alive, when it was last asked). Every call
+// returns what happened (an answer or nothing) and records the outcome with
+// the breaker, with one log line per breaker state change; it never calls
+// back into order handling. Owns its socket; one thread.
+//
+// While an exchange waits, OrderClient calls `while_waiting` (the node's
+// heartbeat: stats file and disk watch) so that a wait on a frozen
+// dll_gateway does not look like a hung executor. That callback only writes
+// stats; it touches no order, so no answer can be applied in the middle of
+// another exchange.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include <zmq.hpp>
+
+#include "common/clock.hpp"
+#include "common/config.hpp"
+#include "common/security.hpp"
+#include "executor/circuit_breaker.hpp"
+#include "executor/order_client.hpp"
+#include "executor/order_record.hpp"
+#include "proto/messages.hpp"
+
+namespace tp::executor {
+
+struct LinkCounters {
+  std::uint64_t orders_sent = 0;
+  std::uint64_t order_timeouts = 0;   // orders that got no answer through all attempts
+  std::uint64_t liveness_probes = 0;  // OrderQuery for a dummy id when nothing else was asked
+};
+
+struct BrokerLinkOptions {
+  const Security* security = nullptr;
+  std::function<bool()> stopping;       // see OrderClientOptions
+  std::function<void()> while_waiting;  // see OrderClientOptions and above
+  // For the log line when the breaker closes ("N held order(s) to send").
+  std::function<std::uint64_t()> held_count;
+};
+
+class BrokerLink {
+ public:
+  // dll_gateway's liveness: when nothing has been asked of it for this long,
+  // or as the half-open breaker's probe, one OrderQuery for an id that never
+  // exists (one attempt, no retries) tells whether it answers.
+  static constexpr std::int64_t liveness_idle_ns = 5'000'000'000;
+  static constexpr std::string_view liveness_probe_id = "C-liveness-probe";
+
+  // Takes executor.order_timeout_ms, order_retries, breaker_failures and
+  // breaker_cooling_ms from `config`; the clock's monotonic time drives the
+  // breaker and the idle probe.
+  BrokerLink(zmq::context_t& ctx, const Config& config, const Clock& clock, BrokerLinkOptions options);
+
+  // The breaker's gate (an OPEN one past its cooling period turns HALF_OPEN
+  // and lets this caller's request through as the probe).
+  bool allows();
+  bool closed() const noexcept { return breaker_.state() == BreakerState::closed; }
+
+  // An order in two halves (OrderClient::start/finish): what the caller does
+  // between them overlaps dll_gateway's work on the order. finish_order()
+  // returns nothing when no answer came.
+  void start_order(const OrderRecord& order);
+  std::optional<proto::OrderReply> finish_order();
+
+  std::optional<proto::OrderReply> query(std::string_view client_order_id);
+  std::optional<proto::PositionReply> position(std::string_view instrument);
+
+  // Whether a liveness probe is due when nothing is open: the breaker is
+  // half-open, or nothing was asked for liveness_idle_ns and `none_held`.
+  bool probe_due(bool none_held) const;
+  // The probe (one attempt); true when dll_gateway answered.
+  bool probe();
+
+  BreakerState breaker_state() const noexcept { return breaker_.state(); }
+  std::uint64_t breaker_opens() const noexcept { return breaker_.opens(); }
+  bool alive() const noexcept { return alive_; }
+  const LinkCounters& counters() const noexcept { return counters_; }
+  std::uint64_t retries() const noexcept { return client_.retries(); }
+  std::uint64_t socket_failures() const noexcept { return client_.socket_failures(); }
+
+ private:
+  void answered(bool yes);
+  void log_breaker(BreakerState before);
+
+  const Config& config_;
+  const Clock& clock_;
+  BrokerLinkOptions options_;
+  OrderClient client_;
+  CircuitBreaker breaker_;
+  bool alive_ = false;              // the last request was answered
+  std::int64_t last_exchange_ns_ = 0;  // monotonic; the last request (either outcome)
+  LinkCounters counters_;
+};
+
+}  // namespace tp::executor

@@ -1,0 +1,190 @@
+// ExecutionDesk: the executor's order-handling rules, without sockets. It
+// decides batches of decoded signals (risk against the worst position the
+// batch's unsent orders could leave, write-ahead rows in one transaction),
+// keeps the position book and the count of HELD orders, moves orders between
+// states (held, released, unknown, given up) and applies the broker's
+// answers. What must go out (acks, order events, dead letters) is appended
+// to an Outbox, in order, for the caller to publish; the desk sends nothing.
+//
+// A duplicate is found in one place: the store's primary key. A signal whose
+// id is already recorded (earlier, or earlier in the same uncommitted batch)
+// makes its insert fail, and that is the DUPLICATE verdict.
+//
+// A store write that fails is never treated as done: a batch throws
+// StoreError from decide()/commit() (the caller aborts it; nothing of it is
+// kept or published); any other write reports to the StoreFailed callback
+// and the operation answers false, leaving the order as it was
+// (reconciliation settles it). Borrows the store, config and clock; one thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "common/config.hpp"
+#include "common/histogram.hpp"
+#include "executor/decision.hpp"
+#include "executor/order_record.hpp"
+#include "executor/position_book.hpp"
+#include "executor/store.hpp"
+#include "proto/codec.hpp"
+
+namespace tp::executor {
+
+// What the desk counts; the node adds what only it sees (stats_json).
+struct DeskCounters {
+  std::uint64_t signals_accepted = 0;
+  std::uint64_t duplicates = 0;
+  std::map<std::string, std::uint64_t, std::less<>> rejected;  // reason -> n
+  std::uint64_t fills = 0;
+  std::uint64_t partial_fills = 0;
+  std::uint64_t broker_rejects = 0;
+  std::uint64_t orders_held = 0;   // recorded HELD (the breaker was not closed)
+  std::uint64_t held_expired = 0;  // HELD orders given up: the signal expired first
+};
+
+// Messages to publish, in the order they were produced.
+struct Outbox {
+  struct Ack {
+    std::string topic;  // proto::ack_topic(strategy, instance)
+    proto::SignalAck ack;
+  };
+  struct DeadLetter {
+    std::string reason;
+    std::string detail;
+    std::string original;
+  };
+  std::vector<std::variant<Ack, proto::OrderEvent, DeadLetter>> items;
+};
+
+// One signal of the batch being decided. Kept across batches so that the
+// strings keep their capacity (decoding into it allocates nothing).
+struct DecidedSignal {
+  proto::TradingSignal signal;
+  Verdict verdict = Verdict::accept;
+  bool held = false;     // accept: recorded HELD, not to be sent now
+  std::string reason;    // reject
+  std::string detail;    // reject
+  std::string original;  // reject: the signal's bytes, for the dead letter
+  OrderRecord order;     // accept
+};
+
+// What the start-up comparison with the broker's positions found.
+enum class PositionCheck { pending, matched, mismatch, adopted, unavailable };
+std::string_view to_string(PositionCheck c) noexcept;
+
+// Where a broker answer comes from: only an order's own round trip measures
+// tick-to-fill (a reconciliation finds fills at some later time).
+enum class ReplySource { round_trip, reconciliation };
+
+class ExecutionDesk {
+ public:
+  using StoreFailed = std::function<void(std::string_view what, const StoreError& e, int err)>;
+
+  // Rebuilds the position book and reads the HELD count from the store (the
+  // only time it is read: from then on the desk counts every change).
+  ExecutionDesk(ExecutorStore& store, const Config& config, const Clock& clock, StoreFailed on_store_failed = {});
+  ExecutionDesk(const ExecutionDesk&) = delete;
+  ExecutionDesk& operator=(const ExecutionDesk&) = delete;
+
+  // --- a batch of signals -------------------------------------------------
+  // Where the next signal of the batch is decoded (decode_into).
+  proto::TradingSignal& next_signal();
+  // Decides the signal in next_signal() and writes its row inside the
+  // batch's transaction (begun by the first call). `original`: its bytes.
+  // `broker_closed`: the circuit breaker lets orders out (otherwise an
+  // accepted order is recorded HELD). Throws StoreError.
+  void decide(std::string_view original, bool broker_closed);
+  // Commits the batch; false when nothing was decided (no transaction).
+  // Throws StoreError.
+  bool commit();
+  // After a decide() or commit() threw: rolls back, forgets the batch (and
+  // what it added to the HELD count).
+  void abort() noexcept;
+  // The signals decided since the batch began, in arrival order; after the
+  // commit, the accepted ones that are not held are to be sent, in order.
+  std::span<DecidedSignal> batch() noexcept { return {batch_.data(), decided_}; }
+  // After commit(): the acks, NEW events and dead letters of the batch, in
+  // arrival order. The next next_signal() begins a new batch.
+  void publish(Outbox& out);
+
+  // --- an order's state ---------------------------------------------------
+  // Whether an accepted order must be held rather than sent now: the breaker
+  // is not closed, or older orders are held (they go first).
+  bool must_hold(bool broker_closed) const noexcept { return held_ > 0 || !broker_closed; }
+  // Records HELD an order of the batch that was not sent (the breaker opened
+  // meanwhile). False, and it stays INTENT, when that cannot be recorded.
+  bool hold(OrderRecord& order);
+  // HELD orders, oldest first.
+  std::vector<OrderRecord> held_orders() { return store_.held_orders(); }
+  // HELD -> INTENT, durably, before it is sent. False when not recorded.
+  bool release(OrderRecord& order);
+  // A HELD order whose signal expired: REJECTED "expired", never sent.
+  bool give_up(const OrderRecord& order, Outbox& out);
+  // No answer came: UNKNOWN (reconciled by query). It stays INTENT, which is
+  // reconciled the same way, when even that cannot be recorded.
+  void mark_unknown(const OrderRecord& order);
+  // Records the broker's answer (received at `received_ns`), moves the
+  // position by what is new, counts it and appends its event (and a dead
+  // letter for an expiry refusal). Returns whether the order is still open
+  // (not final, or the answer could not be recorded).
+  bool apply_reply(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t received_ns,
+                   ReplySource source, Outbox& out);
+
+  // --- the start-up position check ------------------------------------------
+  // The instruments to ask the broker about: configured or held.
+  std::set<std::string, std::less<>> instruments_to_check() const;
+  // Compares with the broker's figures, one per instrument_to_check(): a
+  // mismatch halts new signals (position_mismatch) unless
+  // executor.adopt_broker_positions, which takes the broker's figures.
+  void compare_positions(const std::map<std::string, double, std::less<>>& broker);
+  // The broker could not tell one position: the check is given up.
+  void positions_unavailable(std::string_view instrument, std::string_view reason);
+
+  struct Mismatch {
+    double executor = 0;
+    double broker = 0;
+  };
+  PositionCheck position_check() const noexcept { return position_check_; }
+  const std::map<std::string, Mismatch, std::less<>>& position_mismatches() const noexcept { return mismatches_; }
+
+  const PositionBook& positions() const noexcept { return book_; }
+  std::uint64_t held_count() const noexcept { return held_; }
+  const DeskCounters& counters() const noexcept { return counters_; }
+  const LatencyHistogram& tick_to_fill() const noexcept { return tick_to_fill_; }
+
+ private:
+  // The worst position `signal`'s instrument could reach once the batch's
+  // earlier accepted orders are answered, each filled fully or not at all.
+  double worst_position(const DecidedSignal& decided) const;
+  void count_rejected(std::string_view reason);
+  void ack(const proto::TradingSignal& signal, proto::AckStatus status, std::string_view reason, Outbox& out) const;
+  // Runs one store write; a StoreError goes to on_store_failed_ and becomes false.
+  template <class Write>
+  bool stored(std::string_view what, Write&& write);
+
+  ExecutorStore& store_;
+  const Config& config_;
+  const Clock& clock_;
+  StoreFailed on_store_failed_;
+  PositionBook book_;
+  std::uint64_t held_ = 0;  // HELD orders in the store
+  std::uint64_t held_before_batch_ = 0;
+  std::vector<DecidedSignal> batch_;
+  std::size_t decided_ = 0;  // batch_[0, decided_) belong to the batch
+  bool published_ = false;   // the batch went out: the next signal starts another
+  DeskCounters counters_;
+  LatencyHistogram tick_to_fill_;
+  PositionCheck position_check_ = PositionCheck::pending;
+  std::map<std::string, Mismatch, std::less<>> mismatches_;
+  proto::Encoder encoder_;
+};
+
+}  // namespace tp::executor

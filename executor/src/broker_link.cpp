@@ -1,0 +1,102 @@
+#include "executor/broker_link.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "executor/decision.hpp"
+
+namespace tp::executor {
+
+BrokerLink::BrokerLink(zmq::context_t& ctx, const Config& config, const Clock& clock, BrokerLinkOptions options)
+    : config_(config),
+      clock_(clock),
+      options_(std::move(options)),
+      client_(ctx, config.endpoints.orders,
+              OrderClientOptions{.timeout_ms = std::max(1, config.executor.order_timeout_ms),
+                                 .retries = std::max(0, config.executor.order_retries),
+                                 .security = options_.security,
+                                 .stopping = options_.stopping,
+                                 .while_waiting = options_.while_waiting}),
+      breaker_(BreakerOptions{.failure_threshold = config.executor.breaker_failures,
+                              .cooling_ns = std::int64_t{config.executor.breaker_cooling_ms} * ns_per_ms},
+               clock),
+      // The first idle probe comes liveness_idle_ns after start.
+      last_exchange_ns_(clock.monotonic_ns()) {}
+
+bool BrokerLink::allows() {
+  const auto before = breaker_.state();
+  const bool allowed = breaker_.allow();
+  log_breaker(before);
+  return allowed;
+}
+
+void BrokerLink::start_order(const OrderRecord& order) {
+  ++counters_.orders_sent;
+  client_.start(request_of(order, clock_.now_ns()));
+}
+
+std::optional<proto::OrderReply> BrokerLink::finish_order() {
+  auto reply = client_.finish();
+  answered(reply.has_value());
+  if (!reply) ++counters_.order_timeouts;
+  return reply;
+}
+
+std::optional<proto::OrderReply> BrokerLink::query(std::string_view client_order_id) {
+  auto reply = client_.query(proto::OrderQuery{std::string(client_order_id), clock_.now_ns()});
+  answered(reply.has_value());
+  return reply;
+}
+
+std::optional<proto::PositionReply> BrokerLink::position(std::string_view instrument) {
+  auto reply = client_.position(proto::PositionQuery{std::string(instrument), clock_.now_ns()});
+  answered(reply.has_value());
+  return reply;
+}
+
+bool BrokerLink::probe_due(bool none_held) const {
+  const bool probing = breaker_.state() == BreakerState::half_open;
+  const bool idle = none_held && clock_.monotonic_ns() - last_exchange_ns_ >= liveness_idle_ns;
+  return probing || idle;
+}
+
+bool BrokerLink::probe() {
+  ++counters_.liveness_probes;
+  auto reply = client_.query(proto::OrderQuery{std::string(liveness_probe_id), clock_.now_ns()}, 0);
+  answered(reply.has_value());
+  return reply.has_value();
+}
+
+void BrokerLink::answered(bool yes) {
+  const auto before = breaker_.state();
+  if (yes)
+    breaker_.on_success();
+  else
+    breaker_.on_failure();
+  alive_ = yes;
+  last_exchange_ns_ = clock_.monotonic_ns();
+  log_breaker(before);
+}
+
+void BrokerLink::log_breaker(BreakerState before) {
+  const auto now = breaker_.state();
+  if (now == before) return;
+  switch (now) {
+    case BreakerState::open:
+      spdlog::warn("circuit breaker {} -> open (opened {} times): dll_gateway did not answer; new orders are held, "
+                   "next probe in {} ms",
+                   to_string(before), breaker_.opens(), config_.executor.breaker_cooling_ms);
+      break;
+    case BreakerState::half_open:
+      spdlog::info("circuit breaker open -> half_open: probing dll_gateway");
+      break;
+    case BreakerState::closed:
+      spdlog::info("circuit breaker {} -> closed: dll_gateway answers; {} held order(s) to send", to_string(before),
+                   options_.held_count ? options_.held_count() : 0);
+      break;
+  }
+}
+
+}  // namespace tp::executor

@@ -1,0 +1,340 @@
+#include "executor/execution_desk.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace tp::executor {
+namespace {
+
+// The fields every event about a recorded order carries.
+proto::OrderEvent event_of(const OrderRecord& order, proto::OrderStatus status, std::int64_t now_ns) {
+  proto::OrderEvent ev;
+  ev.client_order_id = order.client_order_id;
+  ev.signal_id = order.signal_id;
+  ev.instrument = order.instrument;
+  ev.side = order.side;
+  ev.status = status;
+  ev.quantity = order.quantity;
+  ev.created_ts_ns = order.created_ns;
+  ev.event_ts_ns = now_ns;
+  ev.causation_ts_ns = order.causation_ts_ns;
+  return ev;
+}
+
+}  // namespace
+
+std::string_view to_string(PositionCheck c) noexcept {
+  switch (c) {
+    case PositionCheck::pending: return "pending";
+    case PositionCheck::matched: return "matched";
+    case PositionCheck::mismatch: return "mismatch";
+    case PositionCheck::adopted: return "adopted";
+    case PositionCheck::unavailable: return "unavailable";
+  }
+  return "?";
+}
+
+ExecutionDesk::ExecutionDesk(ExecutorStore& store, const Config& config, const Clock& clock,
+                             StoreFailed on_store_failed)
+    : store_(store),
+      config_(config),
+      clock_(clock),
+      on_store_failed_(std::move(on_store_failed)),
+      book_(store_.rebuild_positions()),
+      held_(store_.count_in_state(OrderState::held)) {}
+
+template <class Write>
+bool ExecutionDesk::stored(std::string_view what, Write&& write) {
+  try {
+    write();
+    return true;
+  } catch (const StoreError& e) {
+    if (on_store_failed_) on_store_failed_(what, e, store_.last_errno());
+    return false;
+  }
+}
+
+proto::TradingSignal& ExecutionDesk::next_signal() {
+  if (published_) {
+    decided_ = 0;
+    published_ = false;
+  }
+  if (decided_ == batch_.size()) batch_.emplace_back();
+  return batch_[decided_].signal;
+}
+
+double ExecutionDesk::worst_position(const DecidedSignal& decided) const {
+  // The batch's accepted orders have not been sent yet: the risk check takes
+  // the worst position they could leave (each filled fully or not at all),
+  // so that no limit is looser than when each order was answered before the
+  // next signal was decided.
+  const auto& signal = decided.signal;
+  double pending_buy = 0;
+  double pending_sell = 0;
+  for (const DecidedSignal* d = batch_.data(); d != &decided; ++d) {
+    if (d->verdict != Verdict::accept || d->order.instrument != signal.instrument) continue;
+    (d->order.side == proto::Side::buy ? pending_buy : pending_sell) += d->order.quantity;
+  }
+  const double filled = book_.position(signal.instrument);
+  const double delta = signal.action == proto::Side::buy ? signal.quantity : -signal.quantity;
+  const double high = filled + pending_buy;
+  const double low = filled - pending_sell;
+  return std::abs(high + delta) >= std::abs(low + delta) ? high : low;
+}
+
+void ExecutionDesk::decide(std::string_view original, bool broker_closed) {
+  if (!store_.in_batch()) {
+    held_before_batch_ = held_;
+    store_.begin_batch();
+  }
+  DecidedSignal& d = batch_[decided_];
+  const auto& signal = d.signal;
+  auto decision = tp::executor::decide(signal, config_, worst_position(d), clock_);
+  if (decision.verdict == Verdict::accept && position_check_ == PositionCheck::mismatch) {
+    decision = {Verdict::reject, "position_mismatch",
+                "the executor's positions differ from the broker's (see position_mismatches in executor.stats.json)"};
+  }
+  ++decided_;
+  d.verdict = decision.verdict;
+  d.held = false;
+  const auto now = clock_.now_ns();
+  // Each insert below is the duplicate check: the store refuses an id it
+  // holds, committed or earlier in this batch (same transaction).
+  if (decision.verdict == Verdict::reject) {
+    d.reason = std::move(decision.reason);
+    d.detail = std::move(decision.detail);
+    if (!store_.record_rejected(signal, d.reason + ": " + d.detail, now)) {
+      d.verdict = Verdict::duplicate;
+      return;
+    }
+    d.original.assign(original);
+    return;
+  }
+  OrderRecord& order = d.order;
+  order = intent_for(signal, now);
+  // While the breaker is not closed (or older orders are still held, which
+  // keeps the orders in their arrival order) the order is HELD: recorded and
+  // acked, sent by reconciliation once dll_gateway answers again.
+  d.held = must_hold(broker_closed);
+  if (d.held) order.state = OrderState::held;
+  // Write-ahead: the signal and the intent are durable (at the batch's
+  // commit) before anything leaves.
+  if (!store_.record_accepted(signal, order, now)) {
+    d.verdict = Verdict::duplicate;
+    d.held = false;
+    return;
+  }
+  if (d.held) ++held_;
+}
+
+bool ExecutionDesk::commit() {
+  if (!store_.in_batch()) return false;
+  store_.commit_batch();
+  return true;
+}
+
+void ExecutionDesk::abort() noexcept {
+  store_.abort_batch();
+  if (decided_ > 0 && !published_) held_ = held_before_batch_;
+  decided_ = 0;
+  published_ = false;
+}
+
+void ExecutionDesk::ack(const proto::TradingSignal& signal, proto::AckStatus status, std::string_view reason,
+                        Outbox& out) const {
+  Outbox::Ack a;
+  a.topic = proto::ack_topic(signal.strategy, signal.instance);
+  a.ack.signal_id = signal.signal_id;
+  a.ack.status = status;
+  a.ack.reason = std::string(reason);
+  a.ack.ts_ns = clock_.now_ns();
+  out.items.emplace_back(std::move(a));
+}
+
+void ExecutionDesk::count_rejected(std::string_view reason) {
+  auto it = counters_.rejected.find(reason);
+  if (it == counters_.rejected.end()) it = counters_.rejected.emplace(std::string(reason), 0).first;
+  ++it->second;
+}
+
+void ExecutionDesk::publish(Outbox& out) {
+  published_ = true;
+  for (const auto& d : batch()) {
+    const auto& signal = d.signal;
+    switch (d.verdict) {
+      case Verdict::duplicate:
+        ++counters_.duplicates;
+        ack(signal, proto::AckStatus::duplicate, "", out);
+        continue;
+      case Verdict::reject: {
+        // The signal's REJECTED row was committed with its batch.
+        const auto now = clock_.now_ns();
+        count_rejected(d.reason);
+        out.items.emplace_back(Outbox::DeadLetter{d.reason, d.detail, d.original});
+        proto::OrderEvent ev;
+        ev.client_order_id = client_order_id(signal.signal_id).substr(0, proto::max_id_length);
+        ev.signal_id = signal.signal_id;
+        ev.instrument = signal.instrument;
+        ev.side = signal.action;
+        ev.status = proto::OrderStatus::rejected;
+        ev.quantity = signal.quantity;
+        ev.reason = d.reason + ": " + d.detail;
+        ev.created_ts_ns = now;
+        ev.event_ts_ns = now;
+        ev.causation_ts_ns = signal.causation_ts_ns;
+        out.items.emplace_back(std::move(ev));
+        ack(signal, proto::AckStatus::rejected, d.reason, out);
+        continue;
+      }
+      case Verdict::accept:
+        ++counters_.signals_accepted;
+        if (d.held) ++counters_.orders_held;
+        ack(signal, proto::AckStatus::accepted, "", out);
+        out.items.emplace_back(event_of(d.order, proto::OrderStatus::new_order, d.order.created_ns));
+        continue;
+    }
+  }
+}
+
+bool ExecutionDesk::hold(OrderRecord& order) {
+  // Unless HELD is durable it stays INTENT, never sent: reconciliation then
+  // asks about it and sends it (same id).
+  if (!stored("hold an order", [&] { store_.set_state(order.client_order_id, OrderState::held, clock_.now_ns()); }))
+    return false;
+  order.state = OrderState::held;
+  ++held_;
+  ++counters_.orders_held;
+  return true;
+}
+
+bool ExecutionDesk::release(OrderRecord& order) {
+  // INTENT is durable before the order can leave: from here on it is
+  // reconciled (query first), never given up.
+  if (!stored("release a held order",
+              [&] { store_.set_state(order.client_order_id, OrderState::intent, clock_.now_ns()); }))
+    return false;
+  order.state = OrderState::intent;
+  --held_;
+  return true;
+}
+
+bool ExecutionDesk::give_up(const OrderRecord& order, Outbox& out) {
+  const auto now = clock_.now_ns();
+  proto::OrderReply outcome;
+  outcome.client_order_id = order.client_order_id;
+  outcome.status = proto::OrderStatus::rejected;
+  outcome.reason = "expired: held while dll_gateway was unavailable; never sent";
+  outcome.broker_ts_ns = now;
+  if (!stored("give up a held order", [&] { store_.record_outcome(order.client_order_id, outcome, now); }))
+    return false;
+  --held_;
+  ++counters_.held_expired;
+  count_rejected("expired");
+
+  // The dead letter carries the order that was not sent (its signal_id names
+  // the signal; the signal's own bytes are not kept).
+  out.items.emplace_back(Outbox::DeadLetter{
+      "expired",
+      "held order " + order.client_order_id + " not sent: its signal expired at " + std::to_string(order.expires_ns),
+      std::string(encoder_.encode(request_of(order, now)))});
+  auto ev = event_of(order, proto::OrderStatus::rejected, now);
+  ev.reason = outcome.reason;
+  out.items.emplace_back(std::move(ev));
+  return true;
+}
+
+void ExecutionDesk::mark_unknown(const OrderRecord& order) {
+  stored("mark an order unknown",
+         [&] { store_.set_state(order.client_order_id, OrderState::unknown, clock_.now_ns()); });
+}
+
+bool ExecutionDesk::apply_reply(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t received_ns,
+                                ReplySource source, Outbox& out) {
+  const auto now = received_ns;
+  const bool changed = reply.status != order.status || reply.filled_quantity != order.filled_quantity ||
+                       order.state == OrderState::intent || order.state == OrderState::unknown;
+  if (!changed) return true;  // a working order asked about again: nothing new, still open
+  // Unrecorded, nothing of it is applied: the row stays as it was and
+  // reconciliation asks the broker again once the store can write.
+  if (!stored("record an order's outcome", [&] { store_.record_outcome(order.client_order_id, reply, now); }))
+    return true;
+
+  // Only what is new since the stored outcome moves the position (an order
+  // the broker was still working may have filled more since).
+  const double new_qty = reply.filled_quantity - order.filled_quantity;
+  if (new_qty > 0) {
+    const double new_price =
+        (reply.filled_quantity * reply.fill_price - order.filled_quantity * order.fill_price) / new_qty;
+    book_.apply_fill(order.instrument, order.side, new_qty, new_price);
+  }
+  switch (reply.status) {
+    case proto::OrderStatus::filled: ++counters_.fills; break;
+    case proto::OrderStatus::partially_filled: ++counters_.partial_fills; break;
+    case proto::OrderStatus::rejected:
+      ++counters_.broker_rejects;
+      if (proto::is_expiry_refusal(reply)) {
+        // Its deadline passed before it could reach the broker (an order
+        // that waited on a frozen dll_gateway): accounted as expired.
+        count_rejected("expired");
+        out.items.emplace_back(Outbox::DeadLetter{"expired",
+                                                  "order " + order.client_order_id + " refused: " + reply.reason,
+                                                  std::string(encoder_.encode(request_of(order, now)))});
+      }
+      break;
+    default: break;
+  }
+  if (source == ReplySource::round_trip && reply.filled_quantity > 0 && order.causation_ts_ns > 0) {
+    tick_to_fill_.record(now - order.causation_ts_ns);
+  }
+
+  auto ev = event_of(order, reply.status, now);
+  ev.order_id = reply.order_id;
+  ev.filled_quantity = reply.filled_quantity;
+  ev.fill_price = reply.fill_price;
+  ev.reason = reply.reason;
+  out.items.emplace_back(std::move(ev));
+  return !proto::is_final(reply.status);
+}
+
+std::set<std::string, std::less<>> ExecutionDesk::instruments_to_check() const {
+  std::set<std::string, std::less<>> instruments;
+  for (const auto& i : config_.instruments) instruments.insert(i.symbol);
+  for (const auto& [sym, p] : book_.all()) instruments.insert(sym);
+  return instruments;
+}
+
+void ExecutionDesk::positions_unavailable(std::string_view instrument, std::string_view reason) {
+  position_check_ = PositionCheck::unavailable;
+  spdlog::warn("positions not checked: the broker could not tell its {} position ({})", instrument, reason);
+}
+
+void ExecutionDesk::compare_positions(const std::map<std::string, double, std::less<>>& broker) {
+  std::map<std::string, Mismatch, std::less<>> mismatches;
+  for (const auto& [sym, quantity] : broker) {
+    if (!same_position(book_.position(sym), quantity)) mismatches.emplace(sym, Mismatch{book_.position(sym), quantity});
+  }
+  if (mismatches.empty()) {
+    position_check_ = PositionCheck::matched;
+    spdlog::info("positions agree with the broker's ({} instruments)", broker.size());
+    return;
+  }
+  for (const auto& [sym, m] : mismatches) {
+    spdlog::critical("POSITION MISMATCH {}: executor {} vs broker {} (difference {})", sym, m.executor, m.broker,
+                     m.broker - m.executor);
+  }
+  if (config_.executor.adopt_broker_positions) {
+    for (const auto& [sym, m] : mismatches) book_.adopt(sym, m.broker);
+    position_check_ = PositionCheck::adopted;
+    spdlog::warn("adopted the broker's figures for {} instrument(s) (executor.adopt_broker_positions = true)",
+                 mismatches.size());
+  } else {
+    position_check_ = PositionCheck::mismatch;
+    spdlog::critical("new signals are refused (position_mismatch) until the books are reconciled by hand and the "
+                     "executor restarted, or executor.adopt_broker_positions = true takes the broker's figures");
+  }
+  mismatches_ = std::move(mismatches);
+}
+
+}  // namespace tp::executor

@@ -1,0 +1,265 @@
+// ExecutionDesk without sockets: a real store in a temporary directory, a
+// FakeClock, and the Outbox read back as the node would publish it.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "executor/execution_desk.hpp"
+#include "temp_dir.hpp"
+
+using namespace tp::executor;
+
+namespace {
+
+// What the outbox holds, one word per item: "ack:<status>", "event:<status>", "dead:<reason>".
+std::vector<std::string> kinds(const Outbox& out) {
+  std::vector<std::string> k;
+  for (const auto& item : out.items) {
+    if (const auto* a = std::get_if<Outbox::Ack>(&item)) {
+      k.push_back("ack:" + std::string(proto::to_string(a->ack.status)));
+    } else if (const auto* e = std::get_if<proto::OrderEvent>(&item)) {
+      k.push_back("event:" + std::string(proto::to_string(e->status)));
+    } else {
+      k.push_back("dead:" + std::get<Outbox::DeadLetter>(item).reason);
+    }
+  }
+  return k;
+}
+
+struct DeskTest : ::testing::Test {
+  DeskTest() : store(dir.file("executor.db"), clock.now_ns()) {}
+
+  proto::TradingSignal signal(const std::string& id, proto::Side side = proto::Side::buy,
+                              const std::string& instrument = "EURUSD") {
+    proto::TradingSignal s;
+    s.signal_id = id;
+    s.strategy = "sma";
+    s.instance = 1;
+    s.instrument = instrument;
+    s.action = side;
+    s.quantity = 1000;
+    s.trigger_price = 1.085;
+    s.created_ts_ns = clock.now_ns();
+    s.expires_ts_ns = clock.now_ns() + 5'000 * tp::ns_per_ms;
+    s.causation_ts_ns = clock.now_ns() - 1000;
+    return s;
+  }
+
+  // One batch of signals, decided, committed and published.
+  std::span<DecidedSignal> batch(ExecutionDesk& desk, const std::vector<proto::TradingSignal>& signals,
+                                 bool broker_closed = true) {
+    for (const auto& s : signals) {
+      desk.next_signal() = s;
+      desk.decide(proto::encode_to_string(s), broker_closed);
+    }
+    desk.commit();
+    desk.publish(out);
+    return desk.batch();
+  }
+
+  proto::OrderReply filled(const OrderRecord& order, double quantity, double price,
+                           proto::OrderStatus status = proto::OrderStatus::filled) {
+    proto::OrderReply r;
+    r.client_order_id = order.client_order_id;
+    r.order_id = "B-1";
+    r.status = status;
+    r.filled_quantity = quantity;
+    r.fill_price = price;
+    return r;
+  }
+
+  tp::test::TempDir dir;
+  tp::FakeClock clock;
+  tp::Config config;
+  ExecutorStore store;
+  Outbox out;
+};
+
+}  // namespace
+
+TEST_F(DeskTest, ABatchIsAcceptedRejectedAndDeduplicatedThenPublishedInArrivalOrder) {
+  ExecutionDesk desk(store, config, clock);
+  const auto a = signal("sma.1.1");
+  const auto unknown = signal("sma.1.2", proto::Side::buy, "XAUUSD");
+  auto decided = batch(desk, {a, a, unknown});
+
+  ASSERT_EQ(decided.size(), 3u);
+  EXPECT_EQ(decided[0].verdict, Verdict::accept);
+  EXPECT_EQ(decided[0].order.client_order_id, "C-sma.1.1");
+  EXPECT_EQ(decided[0].order.state, OrderState::intent);
+  EXPECT_EQ(decided[1].verdict, Verdict::duplicate) << "the same id earlier in the batch";
+  EXPECT_EQ(decided[2].verdict, Verdict::reject);
+  EXPECT_EQ(decided[2].reason, "unknown_instrument");
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"ack:ACCEPTED", "event:NEW", "ack:DUPLICATE", "dead:unknown_instrument",
+                                                  "event:REJECTED", "ack:REJECTED"}));
+  const auto& dead = std::get<Outbox::DeadLetter>(out.items[3]);
+  EXPECT_EQ(dead.original, proto::encode_to_string(unknown));
+  EXPECT_EQ(std::get<Outbox::Ack>(out.items[0]).topic, "ACK.sma.1");
+
+  EXPECT_EQ(desk.counters().signals_accepted, 1u);
+  EXPECT_EQ(desk.counters().duplicates, 1u);
+  EXPECT_EQ(desk.counters().rejected.at("unknown_instrument"), 1u);
+  // Committed: the rows are there, the accepted one with its intent.
+  EXPECT_EQ(store.find_signal("sma.1.1")->status, "ACCEPTED");
+  EXPECT_EQ(store.find_signal("sma.1.2")->status, "REJECTED");
+  EXPECT_EQ(store.open_orders().size(), 1u);
+}
+
+TEST_F(DeskTest, ARecordedIdIsADuplicateEvenWhenItWouldNowBeRefused) {
+  ExecutionDesk desk(store, config, clock);
+  const auto a = signal("sma.1.1");
+  batch(desk, {a});
+  out.items.clear();
+  clock.advance_ms(10'000);  // a has expired meanwhile
+  auto decided = batch(desk, {a});
+  ASSERT_EQ(decided.size(), 1u);
+  EXPECT_EQ(decided[0].verdict, Verdict::duplicate);
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"ack:DUPLICATE"}));
+  EXPECT_EQ(desk.counters().rejected.count("expired"), 0u);
+}
+
+TEST_F(DeskTest, RiskInABatchCountsTheWorstTheUnsentOrdersCouldLeave) {
+  config.risk.max_position = 2500;  // two orders of 1000 fit, a third does not
+  ExecutionDesk desk(store, config, clock);
+  auto decided = batch(desk, {signal("b1"), signal("b2"), signal("b3"), signal("s1", proto::Side::sell)});
+  EXPECT_EQ(decided[0].verdict, Verdict::accept);
+  EXPECT_EQ(decided[1].verdict, Verdict::accept);
+  EXPECT_EQ(decided[2].verdict, Verdict::reject);
+  EXPECT_EQ(decided[2].reason, "risk_rejected");
+  // A sell is checked against the low side (the buys unfilled): 0 - 1000 fits.
+  EXPECT_EQ(decided[3].verdict, Verdict::accept);
+}
+
+TEST_F(DeskTest, OrdersAreHeldWhileTheBreakerIsOpenAndAfterwardsBehindOlderHeldOnes) {
+  ExecutionDesk desk(store, config, clock);
+  auto first = batch(desk, {signal("h1")}, /*broker_closed=*/false);
+  EXPECT_TRUE(first[0].held);
+  EXPECT_EQ(first[0].order.state, OrderState::held);
+  EXPECT_EQ(desk.held_count(), 1u);
+  auto second = batch(desk, {signal("h2")}, /*broker_closed=*/true);
+  EXPECT_TRUE(second[0].held) << "an older order is still held: arrival order is kept";
+  EXPECT_EQ(desk.held_count(), 2u);
+  EXPECT_EQ(desk.counters().orders_held, 2u);
+
+  auto held = desk.held_orders();
+  ASSERT_EQ(held.size(), 2u);
+  ASSERT_TRUE(desk.release(held[0]));
+  EXPECT_EQ(held[0].state, OrderState::intent);
+  EXPECT_EQ(desk.held_count(), 1u);
+  EXPECT_EQ(store.count_in_state(OrderState::held), 1u);
+
+  // The count is read from the store once, when a desk is made.
+  ExecutionDesk again(store, config, clock);
+  EXPECT_EQ(again.held_count(), 1u);
+}
+
+TEST_F(DeskTest, AnOrderOfTheBatchHeldAtSendTimeIsRecordedHeld) {
+  ExecutionDesk desk(store, config, clock);
+  auto decided = batch(desk, {signal("a")});
+  EXPECT_FALSE(desk.must_hold(true));
+  EXPECT_TRUE(desk.must_hold(false));
+  ASSERT_TRUE(desk.hold(decided[0].order));
+  EXPECT_EQ(desk.held_count(), 1u);
+  EXPECT_EQ(store.held_orders().size(), 1u);
+}
+
+TEST_F(DeskTest, AnAbortedBatchLeavesNothingAndTheHeldCountAsItWas) {
+  ExecutionDesk desk(store, config, clock);
+  desk.next_signal() = signal("x");
+  desk.decide("bytes", /*broker_closed=*/false);
+  EXPECT_EQ(desk.held_count(), 1u);
+  desk.abort();
+  EXPECT_EQ(desk.held_count(), 0u);
+  EXPECT_FALSE(store.find_signal("x").has_value());
+  // The same id is decided afresh in the next batch.
+  auto decided = batch(desk, {signal("x")});
+  EXPECT_EQ(decided.size(), 1u);
+  EXPECT_EQ(decided[0].verdict, Verdict::accept);
+}
+
+TEST_F(DeskTest, AReplyMovesTheBookByWhatIsNewAndSaysWhetherTheOrderIsStillOpen) {
+  ExecutionDesk desk(store, config, clock);
+  auto order = batch(desk, {signal("p")})[0].order;
+  out.items.clear();
+
+  // The broker is working it and has filled 400 so far.
+  const auto working = filled(order, 400, 1.10, proto::OrderStatus::accepted);
+  EXPECT_TRUE(desk.apply_reply(order, working, clock.now_ns(), ReplySource::reconciliation, out));
+  EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), 400);
+  EXPECT_EQ(desk.tick_to_fill().count(), 0u) << "a reconciliation does not measure latency";
+
+  order = *store.find_order(order.client_order_id);
+  EXPECT_EQ(order.state, OrderState::sent);
+  EXPECT_TRUE(desk.apply_reply(order, working, clock.now_ns(), ReplySource::reconciliation, out))
+      << "nothing new: still open";
+  // Filled in full at an average of 1.16: the new 600 came at 1.20.
+  EXPECT_FALSE(desk.apply_reply(order, filled(order, 1000, 1.16), clock.now_ns(), ReplySource::round_trip, out));
+  EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), 1000);
+  EXPECT_NEAR(desk.positions().find("EURUSD")->avg_price, 1.16, 1e-12);
+  EXPECT_NEAR(desk.positions().find("EURUSD")->last_price, 1.20, 1e-12);
+  EXPECT_EQ(desk.tick_to_fill().count(), 1u);
+  EXPECT_EQ(desk.counters().fills, 1u);
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"event:ACCEPTED", "event:FILLED"}));
+  EXPECT_EQ(store.find_order(order.client_order_id)->state, OrderState::done);
+}
+
+TEST_F(DeskTest, AnExpiryRefusalIsCountedExpiredAndDeadLetteredWithTheRequest) {
+  ExecutionDesk desk(store, config, clock);
+  auto order = batch(desk, {signal("e")})[0].order;
+  out.items.clear();
+  proto::OrderReply refusal;
+  refusal.client_order_id = order.client_order_id;
+  refusal.status = proto::OrderStatus::rejected;
+  refusal.reason = "expired: deadline passed before the broker call; never sent";
+  EXPECT_FALSE(desk.apply_reply(order, refusal, clock.now_ns(), ReplySource::round_trip, out));
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"dead:expired", "event:REJECTED"}));
+  EXPECT_EQ(desk.counters().rejected.at("expired"), 1u);
+  EXPECT_EQ(desk.counters().broker_rejects, 1u);
+  proto::Decoder dec;
+  auto req = dec.decode_order_request(proto::as_bytes(std::get<Outbox::DeadLetter>(out.items[0]).original));
+  ASSERT_TRUE(req.ok());
+  EXPECT_EQ(req->client_order_id, order.client_order_id);
+}
+
+TEST_F(DeskTest, AHeldOrderWhoseSignalExpiredIsGivenUpNeverSent) {
+  ExecutionDesk desk(store, config, clock);
+  batch(desk, {signal("g")}, /*broker_closed=*/false);
+  out.items.clear();
+  clock.advance_ms(6'000);
+  auto held = desk.held_orders();
+  ASSERT_EQ(held.size(), 1u);
+  ASSERT_TRUE(desk.give_up(held[0], out));
+  EXPECT_EQ(desk.held_count(), 0u);
+  EXPECT_EQ(desk.counters().held_expired, 1u);
+  EXPECT_EQ(desk.counters().rejected.at("expired"), 1u);
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"dead:expired", "event:REJECTED"}));
+  const auto row = store.find_order(held[0].client_order_id);
+  EXPECT_EQ(row->state, OrderState::done);
+  EXPECT_EQ(row->status, proto::OrderStatus::rejected);
+}
+
+TEST_F(DeskTest, APositionMismatchHaltsNewSignalsUnlessTheBrokersFiguresAreAdopted) {
+  {
+    ExecutionDesk desk(store, config, clock);
+    const auto instruments = desk.instruments_to_check();
+    EXPECT_EQ(instruments.size(), config.instruments.size());
+    std::map<std::string, double, std::less<>> broker;
+    for (const auto& sym : instruments) broker[sym] = 0;
+    broker["EURUSD"] = 500;
+    desk.compare_positions(broker);
+    EXPECT_EQ(desk.position_check(), PositionCheck::mismatch);
+    EXPECT_DOUBLE_EQ(desk.position_mismatches().at("EURUSD").broker, 500);
+    auto decided = batch(desk, {signal("m")});
+    EXPECT_EQ(decided[0].verdict, Verdict::reject);
+    EXPECT_EQ(decided[0].reason, "position_mismatch");
+  }
+  config.executor.adopt_broker_positions = true;
+  ExecutionDesk desk(store, config, clock);
+  desk.compare_positions({{"EURUSD", -300}});
+  EXPECT_EQ(desk.position_check(), PositionCheck::adopted);
+  EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), -300);
+  EXPECT_EQ(batch(desk, {signal("n")})[0].verdict, Verdict::accept);
+}
