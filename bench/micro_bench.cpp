@@ -5,10 +5,13 @@
 //   codec_ref/*  the Decoder's reference path (msgpack-c object tree), and
 //   plain/*      msgpack-c packing the same fields (MSGPACK_DEFINE_ARRAY) into a
 //                reused sbuffer, and msgpack::unpack (reused zone) + convert;
+//   plain_v1/*   the same decode through msgpack-c's v1 parser (no per-unpack
+//                stack allocations), the "dec v1" column;
 //   indicator/*  Sma, Ema, Rsi, RollingMin, RollingMax at windows 20, 200, 2000;
 //   tick_path/*  a strategy's whole per-tick work (topic lookup, decode, seq
 //                tracking, feed monitor, latency histogram, strategy update), as
-//                StrategyNode::on_tick does it, for 10..10000 instruments;
+//                StrategyNode::on_tick does it, for 10..10000 instruments
+//                (tick_path_stdmap/*: with the std::map it used before);
 //   gateway/*    the gateway's per-tick work before the socket (feed + encode);
 //   dedupe/*     the executor's durable signal-id lookup (SQLite, WAL/NORMAL)
 //                in a database of TP_BENCH_DEDUPE_IDS ids (default 100000);
@@ -17,6 +20,7 @@
 // After the runs a summary prints (from CPU time per op) the codec/plain ratios (target <= 1.5) and
 // the flatness of the per-tick cost over windows and instrument counts
 // (target: max/min <= 1.2); --summary_out=FILE writes the same as JSON.
+// Every other argument goes to Google Benchmark (--benchmark_filter=...).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -36,6 +40,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <msgpack.hpp>
 
 #include "common/clock.hpp"
@@ -533,13 +538,29 @@ std::string fmt_num(double v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  CLI::App app{"Google Benchmark micro-benchmarks of the hot-path pieces, each beside its baseline, then a summary "
+               "(codec vs plain msgpack-c ratios, per-update cost over sizes).",
+               "micro_bench"};
   std::string summary_out;
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    std::string_view a(argv[i]);
-    if (a.starts_with("--summary_out=")) summary_out = std::string(a.substr(14));
-    else args.push_back(argv[i]);
+  app.add_option("--summary_out", summary_out, "Also write the summary as JSON to FILE")->type_name("FILE");
+  // Google Benchmark reads its own flags from what is left.
+  app.allow_extras();
+  app.footer("Every other argument goes to Google Benchmark; its flags follow.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    app.exit(e);
+    int help_argc = 2;
+    char help_flag[] = "--help";
+    char* help_argv[] = {argv[0], help_flag, nullptr};
+    benchmark::Initialize(&help_argc, help_argv);  // prints its flags and exits
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
   }
+  std::vector<std::string> rest = app.remaining();
+  std::vector<char*> args = {argv[0]};
+  for (auto& a : rest) args.push_back(a.data());
   int n_args = static_cast<int>(args.size());
 
   const std::vector<std::string> types = {"tick",        "heartbeat",   "signal",     "order_request", "order_query",
