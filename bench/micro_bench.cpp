@@ -23,6 +23,7 @@
 // Every other argument goes to Google Benchmark (--benchmark_filter=...).
 #include <benchmark/benchmark.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -33,15 +34,13 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <msgpack.hpp>
 #include <new>
 #include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <msgpack.hpp>
 
 #include "common/clock.hpp"
 #include "common/config.hpp"
@@ -111,8 +110,8 @@ struct PlainHeartbeat : proto::Heartbeat {
 struct PlainSignal : proto::TradingSignal {
   std::uint8_t t = 3;
   std::uint32_t v = 1;
-  MSGPACK_DEFINE_ARRAY(t, v, signal_id, strategy, instance, instrument, action, quantity, trigger_price, confidence,
-                       created_ts_ns, expires_ts_ns, causation_seq, causation_ts_ns)
+  MSGPACK_DEFINE_ARRAY(t, v, signal_id, strategy, instance, instrument, action, quantity, trigger_price,
+                       confidence, created_ts_ns, expires_ts_ns, causation_seq, causation_ts_ns)
 };
 struct PlainOrderRequest : proto::OrderRequest {
   std::uint8_t t = 4;
@@ -128,8 +127,8 @@ struct PlainOrderQuery : proto::OrderQuery {
 struct PlainOrderReply : proto::OrderReply {
   std::uint8_t t = 6;
   std::uint32_t v = 1;
-  MSGPACK_DEFINE_ARRAY(t, v, client_order_id, order_id, status, filled_quantity, fill_price, reason, duplicate,
-                       broker_ts_ns)
+  MSGPACK_DEFINE_ARRAY(t, v, client_order_id, order_id, status, filled_quantity, fill_price, reason,
+                       duplicate, broker_ts_ns)
 };
 struct PlainOrderEvent : proto::OrderEvent {
   std::uint8_t t = 7;
@@ -173,21 +172,54 @@ proto::TickEvent sample_tick() {
 }
 proto::Heartbeat sample_heartbeat() { return {"gateway", 42, t0, 1'000'000}; }
 proto::TradingSignal sample_signal() {
-  return {"sma_crossover.1.1750000000000.1234", "sma_crossover", 1, "EURUSD", proto::Side::buy, 1000, 1.08512, 0.75,
-          t0, t0 + 5'000'000'000, 123456, t0 - 1000};
+  return {"sma_crossover.1.1750000000000.1234",
+          "sma_crossover",
+          1,
+          "EURUSD",
+          proto::Side::buy,
+          1000,
+          1.08512,
+          0.75,
+          t0,
+          t0 + 5'000'000'000,
+          123456,
+          t0 - 1000};
 }
 proto::OrderRequest sample_order_request() {
-  return {"C-sma_crossover.1.1750000000000.1234", "sma_crossover.1.1750000000000.1234", "EURUSD", proto::Side::sell,
-          1000, 1.08501, t0, t0 + 5'000'000'000};
+  return {"C-sma_crossover.1.1750000000000.1234",
+          "sma_crossover.1.1750000000000.1234",
+          "EURUSD",
+          proto::Side::sell,
+          1000,
+          1.08501,
+          t0,
+          t0 + 5'000'000'000};
 }
 proto::OrderQuery sample_order_query() { return {"C-sma_crossover.1.1750000000000.1234", t0}; }
 proto::OrderReply sample_order_reply() {
-  return {"C-sma_crossover.1.1750000000000.1234", "SIM-000123", proto::OrderStatus::filled, 1000, 1.08512, "", false,
+  return {"C-sma_crossover.1.1750000000000.1234",
+          "SIM-000123",
+          proto::OrderStatus::filled,
+          1000,
+          1.08512,
+          "",
+          false,
           t0};
 }
 proto::OrderEvent sample_order_event() {
-  return {"SIM-000123", "C-sma_crossover.1.1750000000000.1234", "sma_crossover.1.1750000000000.1234", "EURUSD",
-          proto::Side::buy, proto::OrderStatus::filled, 1000, 1000, 1.08512, "", t0, t0 + 90'000, t0 - 1000};
+  return {"SIM-000123",
+          "C-sma_crossover.1.1750000000000.1234",
+          "sma_crossover.1.1750000000000.1234",
+          "EURUSD",
+          proto::Side::buy,
+          proto::OrderStatus::filled,
+          1000,
+          1000,
+          1.08512,
+          "",
+          t0,
+          t0 + 90'000,
+          t0 - 1000};
 }
 proto::SignalAck sample_signal_ack() {
   return {"sma_crossover.1.1750000000000.1234", proto::AckStatus::accepted, "", t0};
@@ -198,15 +230,24 @@ proto::DeadLetter sample_dead_letter() {
 
 template <class T>
 proto::Result<T> decode_with(proto::Decoder& d, proto::Bytes b) {
-  if constexpr (std::is_same_v<T, proto::TickEvent>) return d.decode_tick(b);
-  else if constexpr (std::is_same_v<T, proto::Heartbeat>) return d.decode_heartbeat(b);
-  else if constexpr (std::is_same_v<T, proto::TradingSignal>) return d.decode_signal(b);
-  else if constexpr (std::is_same_v<T, proto::OrderRequest>) return d.decode_order_request(b);
-  else if constexpr (std::is_same_v<T, proto::OrderQuery>) return d.decode_order_query(b);
-  else if constexpr (std::is_same_v<T, proto::OrderReply>) return d.decode_order_reply(b);
-  else if constexpr (std::is_same_v<T, proto::OrderEvent>) return d.decode_order_event(b);
-  else if constexpr (std::is_same_v<T, proto::SignalAck>) return d.decode_signal_ack(b);
-  else return d.decode_dead_letter(b);
+  if constexpr (std::is_same_v<T, proto::TickEvent>)
+    return d.decode_tick(b);
+  else if constexpr (std::is_same_v<T, proto::Heartbeat>)
+    return d.decode_heartbeat(b);
+  else if constexpr (std::is_same_v<T, proto::TradingSignal>)
+    return d.decode_signal(b);
+  else if constexpr (std::is_same_v<T, proto::OrderRequest>)
+    return d.decode_order_request(b);
+  else if constexpr (std::is_same_v<T, proto::OrderQuery>)
+    return d.decode_order_query(b);
+  else if constexpr (std::is_same_v<T, proto::OrderReply>)
+    return d.decode_order_reply(b);
+  else if constexpr (std::is_same_v<T, proto::OrderEvent>)
+    return d.decode_order_event(b);
+  else if constexpr (std::is_same_v<T, proto::SignalAck>)
+    return d.decode_signal_ack(b);
+  else
+    return d.decode_dead_letter(b);
 }
 
 template <class T, class Plain>
@@ -293,8 +334,8 @@ void register_codec(const std::string& name, T (*make)()) {
       zone.clear();
       std::size_t off = 0;
       bool referenced = false;
-      msgpack::object o =
-          msgpack::v1::unpack(zone, buf.data(), buf.size(), off, referenced, nullptr, nullptr, msgpack::unpack_limit());
+      msgpack::object o = msgpack::v1::unpack(zone, buf.data(), buf.size(), off, referenced, nullptr, nullptr,
+                                              msgpack::unpack_limit());
       o.convert(out);
       benchmark::DoNotOptimize(out);
     }
@@ -320,7 +361,8 @@ void bm_indicator(benchmark::State& state) {
   const auto prices = random_walk(1 << 16, 7);
   Ind ind(static_cast<std::size_t>(state.range(0)));
   // Warm up past the window so that the steady state is measured.
-  for (std::size_t i = 0; i < 3 * static_cast<std::size_t>(state.range(0)); ++i) ind.update(prices[i & 0xffff]);
+  for (std::size_t i = 0; i < 3 * static_cast<std::size_t>(state.range(0)); ++i)
+    ind.update(prices[i & 0xffff]);
   std::size_t i = 0;
   AllocScope a(state);
   for (auto _ : state) {
@@ -390,7 +432,8 @@ void bm_tick_path(benchmark::State& state, const std::string& strategy_name) {
   cfg.name = strategy_name;
   Map by_topic;
   for (std::size_t i = 0; i < n; ++i) {
-    by_topic.emplace(fx.topics[i], Instrument{"SYM" + std::to_string(i), {}, tp::strategy::make_strategy(cfg)});
+    by_topic.emplace(fx.topics[i],
+                     Instrument{"SYM" + std::to_string(i), {}, tp::strategy::make_strategy(cfg)});
   }
   proto::Decoder decoder;
   proto::TickEvent tick_buf;  // StrategyNode::tick_: decoded into in place
@@ -538,9 +581,10 @@ std::string fmt_num(double v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Google Benchmark micro-benchmarks of the hot-path pieces, each beside its baseline, then a summary "
-               "(codec vs plain msgpack-c ratios, per-update cost over sizes).",
-               "micro_bench"};
+  CLI::App app{
+      "Google Benchmark micro-benchmarks of the hot-path pieces, each beside its baseline, then a summary "
+      "(codec vs plain msgpack-c ratios, per-update cost over sizes).",
+      "micro_bench"};
   std::string summary_out;
   app.add_option("--summary_out", summary_out, "Also write the summary as JSON to FILE")->type_name("FILE");
   // Google Benchmark reads its own flags from what is left.
@@ -563,8 +607,9 @@ int main(int argc, char** argv) {
   for (auto& a : rest) args.push_back(a.data());
   int n_args = static_cast<int>(args.size());
 
-  const std::vector<std::string> types = {"tick",        "heartbeat",   "signal",     "order_request", "order_query",
-                                          "order_reply", "order_event", "signal_ack", "dead_letter"};
+  const std::vector<std::string> types = {"tick",          "heartbeat",   "signal",
+                                          "order_request", "order_query", "order_reply",
+                                          "order_event",   "signal_ack",  "dead_letter"};
   register_codec<proto::TickEvent, PlainTick>("tick", sample_tick);
   register_codec<proto::Heartbeat, PlainHeartbeat>("heartbeat", sample_heartbeat);
   register_codec<proto::TradingSignal, PlainSignal>("signal", sample_signal);
@@ -595,14 +640,15 @@ int main(int argc, char** argv) {
   const std::vector<std::string> paths = {"tick_path/sma_crossover", "tick_path/every_nth",
                                           "tick_path_stdmap/sma_crossover"};
   {
-    auto* b = benchmark::RegisterBenchmark("tick_path/sma_crossover",
-                                           [](benchmark::State& s) { bm_tick_path<HashMap>(s, "sma_crossover"); });
+    auto* b = benchmark::RegisterBenchmark(
+        "tick_path/sma_crossover", [](benchmark::State& s) { bm_tick_path<HashMap>(s, "sma_crossover"); });
     for (auto c : counts) b->Arg(c);
     b = benchmark::RegisterBenchmark("tick_path/every_nth",
                                      [](benchmark::State& s) { bm_tick_path<HashMap>(s, "every_nth"); });
     for (auto c : counts) b->Arg(c);
-    b = benchmark::RegisterBenchmark("tick_path_stdmap/sma_crossover",
-                                     [](benchmark::State& s) { bm_tick_path<OrderedMap>(s, "sma_crossover"); });
+    b = benchmark::RegisterBenchmark("tick_path_stdmap/sma_crossover", [](benchmark::State& s) {
+      bm_tick_path<OrderedMap>(s, "sma_crossover");
+    });
     for (auto c : counts) b->Arg(c);
   }
   benchmark::RegisterBenchmark("gateway/next_and_encode", bm_gateway_next_encode);
@@ -624,8 +670,8 @@ int main(int argc, char** argv) {
   };
   std::string json = "{\n  \"codec\": [";
   std::printf("\n== codec vs plain msgpack-c (ns/op; target codec <= 1.5x plain)\n");
-  std::printf("%-14s %10s %10s %7s   %10s %10s %7s %10s %10s %10s\n", "message", "enc codec", "enc plain", "ratio",
-              "dec codec", "dec plain", "ratio", "dec v1", "dec ref", "dec into");
+  std::printf("%-14s %10s %10s %7s   %10s %10s %7s %10s %10s %10s\n", "message", "enc codec", "enc plain",
+              "ratio", "dec codec", "dec plain", "ratio", "dec v1", "dec ref", "dec into");
   bool first = true;
   for (const auto& t : types) {
     const double ec = get("codec/encode/" + t), ep = get("plain/encode/" + t);
@@ -634,14 +680,14 @@ int main(int argc, char** argv) {
     const double er = ep > 0 ? ec / ep : 0, dr = dp > 0 ? dc / dp : 0;
     const double dv1 = get("plain_v1/decode/" + t);
     const double dref = get("codec_ref/decode/" + t), dinto = get("codec/decode_into/" + t);
-    std::printf("%-14s %10.1f %10.1f %6.2fx   %10.1f %10.1f %6.2fx %10.1f %10.1f %10.1f\n", t.c_str(), ec, ep, er, dc,
-                dp, dr, dv1, dref, dinto);
-    json += std::string(first ? "" : ",") + "\n    {\"message\": \"" + t + "\", \"encode_ns\": " + fmt_num(ec) +
-            ", \"plain_encode_ns\": " + fmt_num(ep) + ", \"encode_ratio\": " + fmt_num(er) +
-            ", \"decode_ns\": " + fmt_num(dc) + ", \"plain_decode_ns\": " + fmt_num(dp) +
-            ", \"decode_ratio\": " + fmt_num(dr) + ", \"plain_v1_decode_ns\": " + fmt_num(dv1) + ", \"reference_decode_ns\": " + fmt_num(dref) +
-            ", \"decode_into_ns\": " + fmt_num(dinto) +
-            ", \"target\": 1.5}";
+    std::printf("%-14s %10.1f %10.1f %6.2fx   %10.1f %10.1f %6.2fx %10.1f %10.1f %10.1f\n", t.c_str(), ec, ep,
+                er, dc, dp, dr, dv1, dref, dinto);
+    json += std::string(first ? "" : ",") + "\n    {\"message\": \"" + t +
+            "\", \"encode_ns\": " + fmt_num(ec) + ", \"plain_encode_ns\": " + fmt_num(ep) +
+            ", \"encode_ratio\": " + fmt_num(er) + ", \"decode_ns\": " + fmt_num(dc) +
+            ", \"plain_decode_ns\": " + fmt_num(dp) + ", \"decode_ratio\": " + fmt_num(dr) +
+            ", \"plain_v1_decode_ns\": " + fmt_num(dv1) + ", \"reference_decode_ns\": " + fmt_num(dref) +
+            ", \"decode_into_ns\": " + fmt_num(dinto) + ", \"target\": 1.5}";
     first = false;
   }
   json += "\n  ],\n  \"flatness\": [";
@@ -669,8 +715,8 @@ int main(int argc, char** argv) {
   json += "\n  ],\n  \"other_ns\": {";
   first = true;
   std::printf("\n== other (ns/op)\n");
-  for (const char* k : {"gateway/next_and_encode", "dedupe/find_seen", "dedupe/find_unseen", "risk/check_pass",
-                        "risk/check_refuse"}) {
+  for (const char* k : {"gateway/next_and_encode", "dedupe/find_seen", "dedupe/find_unseen",
+                        "risk/check_pass", "risk/check_refuse"}) {
     const double v = get(k);
     if (v <= 0) continue;
     std::printf("%-34s %10.1f\n", k, v);
