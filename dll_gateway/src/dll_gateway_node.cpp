@@ -1,15 +1,11 @@
 #include "dll_gateway/dll_gateway_node.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
 
 #include "common/stats.hpp"
-#include "common/stop.hpp"
 #include "common/zmq_util.hpp"
 
 namespace tp::dll_gateway {
@@ -20,6 +16,7 @@ namespace {
 // cannot starve the order socket.
 constexpr int max_ticks_per_turn = 1000;
 constexpr int max_requests_per_turn = 100;
+constexpr int max_wait_ms = 100;  // the longest poll: the stop flag is looked at least this often
 
 // The directory a file is in ("." for a bare name).
 std::string dir_of(const std::string& path) {
@@ -42,7 +39,8 @@ DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlu
       rep_(make_socket(ctx, zmq::socket_type::rep)),
       rep_monitor_(ctx, rep_),
       dead_letters_(ctx, cfg.endpoints.dead_letters, "dll_gateway", clock, security),
-      disk_({dir_of(store.path()), cfg.run.dir}, cfg.run.min_free_bytes) {
+      disk_({dir_of(store.path()), cfg.run.dir}, cfg.run.min_free_bytes),
+      loop_(clock, RunLoop::default_stop_source(), max_wait_ms) {
   for (const auto& i : cfg.instruments) instruments_.insert(i.symbol);
   security.bind(rep_, cfg.endpoints.orders);
   if (plugin_.wants_quotes()) {
@@ -51,21 +49,39 @@ DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlu
     sub_->set(zmq::sockopt::subscribe, proto::tick_topic_prefix);
     security.connect(*sub_, cfg.endpoints.ticks);
   }
+  add_loop_callbacks();
+}
+
+void DllGatewayNode::add_loop_callbacks() {
+  loop_.add_reader(rep_, [this] {
+    // Each request may wait on the broker: the stop flag is looked at
+    // between requests, so that SIGTERM is not held up by a queue of them.
+    for (int i = 0; i < max_requests_per_turn && !loop_.stopping() && handle_request(); ++i) {
+    }
+  });
+  if (sub_) {
+    loop_.add_reader(*sub_, [this] {
+      for (int i = 0; i < max_ticks_per_turn && handle_tick(); ++i) {
+      }
+    });
+  }
+  loop_.add_work([this] {
+    rep_monitor_.drain();
+    if (sub_monitor_) sub_monitor_->drain();
+    watch_connections();
+    return 0;
+  });
+  const std::int64_t stats_ns = stats_interval_.count() * ns_per_ms;
+  loop_.add_timer(clock_.monotonic_ns() + stats_ns, stats_ns, RunLoop::Cadence::fixed_delay,
+                  [this](std::int64_t now) {
+                    disk_.poll(now);
+                    write_stats();
+                  });
 }
 
 void DllGatewayNode::run() {
   spdlog::info("serving orders with broker plugin {} (store {})", plugin_.path(), store_.path());
-  auto next_stats = std::chrono::steady_clock::now() + stats_interval_;
-  while (!stop_requested()) {
-    auto now = std::chrono::steady_clock::now();
-    if (now >= next_stats) {
-      disk_.poll(monotonic_ns());
-      write_stats();
-      next_stats = now + stats_interval_;
-    }
-    auto until_stats = std::chrono::duration_cast<std::chrono::milliseconds>(next_stats - now);
-    poll_once(std::clamp(until_stats, std::chrono::milliseconds(1), std::chrono::milliseconds(100)));
-  }
+  loop_.run();
   write_stats();
   const auto& c = desk_.counters();
   spdlog::info("stopped: {} orders, {} duplicates, {} queries, {} fills, {} rejects, {} dead letters",
@@ -74,28 +90,7 @@ void DllGatewayNode::run() {
 }
 
 void DllGatewayNode::poll_once(std::chrono::milliseconds timeout) {
-  zmq::pollitem_t items[2] = {{rep_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, 0, ZMQ_POLLIN, 0}};
-  std::size_t n = 1;
-  if (sub_) items[n++].socket = sub_->handle();
-  try {
-    zmq::poll(items, n, timeout);
-  } catch (const zmq::error_t& e) {
-    if (e.num() == EINTR) return;  // a signal: the loop checks the stop flag
-    throw;
-  }
-  if (items[0].revents & ZMQ_POLLIN) {
-    // Each request may wait on the broker: the stop flag is looked at
-    // between requests, so that SIGTERM is not held up by a queue of them.
-    for (int i = 0; i < max_requests_per_turn && !stop_requested() && handle_request(); ++i) {
-    }
-  }
-  if (n > 1 && (items[1].revents & ZMQ_POLLIN)) {
-    for (int i = 0; i < max_ticks_per_turn && handle_tick(); ++i) {
-    }
-  }
-  rep_monitor_.drain();
-  if (sub_monitor_) sub_monitor_->drain();
-  watch_connections();
+  loop_.run_once(static_cast<int>(std::min<std::int64_t>(timeout.count(), max_wait_ms)));
 }
 
 void DllGatewayNode::watch_connections() {
@@ -153,8 +148,7 @@ bool DllGatewayNode::handle_request() {
     payload = encoder_.encode(
         refuse("internal_error", e.what(), frames_.empty() ? std::string_view() : view_of(frames_[0])));
   }
-  if (!rep_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait))
-    ++counters_.reply_send_failures;
+  publish(rep_, payload, counters_.replies);
   desk_.flush();  // the DONE row is written while the answer travels
   return true;
 }
@@ -266,11 +260,8 @@ std::string DllGatewayNode::stats_json() const {
   const auto& c = desk_.counters();
   JsonObject by_reason;
   for (const auto& [reason, n] : dead_letters_.by_reason()) by_reason.add(reason, n);
-  JsonObject o;
-  o.add("program", "dll_gateway")
-      .add("pid", static_cast<std::int64_t>(getpid()))
-      .add("ts_ns", clock_.now_ns())
-      .add("orders_received", c.orders_received)
+  auto o = stats_header("dll_gateway", clock_.now_ns());
+  o.add("orders_received", c.orders_received)
       .add("duplicates", c.duplicates)
       .add("queries", c.queries)
       .add("submitted", c.submitted)
@@ -303,12 +294,8 @@ std::string DllGatewayNode::stats_json() const {
 }
 
 bool DllGatewayNode::write_stats() {
-  if (write_file_atomically(stats_path_, stats_json())) {
-    write_failures_.recovered(stats_path_);
-    return true;
-  }
-  write_failures_.record(stats_path_, "write", errno, "the supervisor sees no heartbeat until it succeeds");
-  return false;
+  return write_stats_file(stats_path_, stats_json(), write_failures_,
+                          "the supervisor sees no heartbeat until it succeeds");
 }
 
 }  // namespace tp::dll_gateway

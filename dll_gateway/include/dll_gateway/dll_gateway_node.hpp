@@ -4,8 +4,9 @@
 // PositionQuery to the plugin's position call, anything else is
 // dead-lettered and answered with a REJECTED OrderReply.
 // When the plugin wants market data, a SUB on endpoints.ticks feeds it every
-// tick ("TICK." prefix). Borrows the plugin, store and clock; owns its
-// sockets. One thread.
+// tick ("TICK." prefix). One RunLoop: the order socket, then the ticks, then
+// the monitors; the stats as a timer. Borrows the plugin, store and clock;
+// owns its sockets. One thread.
 //
 // Disk and descriptors: a store write that fails (a full disk) is logged
 // with the file and errno at a bounded rate (WriteFailures), shown in the
@@ -30,8 +31,10 @@
 #include "common/dead_letter.hpp"
 #include "common/disk_watch.hpp"
 #include "common/log.hpp"
+#include "common/run_loop.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
+#include "common/zmq_util.hpp"
 #include "dll_gateway/broker_plugin.hpp"
 #include "dll_gateway/order_desk.hpp"
 #include "dll_gateway/order_store.hpp"
@@ -45,7 +48,7 @@ struct NodeCounters {
   std::uint64_t bad_ticks = 0;       // dead-lettered
   std::uint64_t refused_orders = 0;  // readable, but for an unknown instrument or beyond risk limits
   std::uint64_t position_queries = 0;
-  std::uint64_t reply_send_failures = 0;
+  SendCounters replies;  // dropped: the answer could not be sent (its requester was gone)
 };
 
 class DllGatewayNode {
@@ -56,7 +59,9 @@ class DllGatewayNode {
 
   // Loops until tp::stop_requested(), then writes the final stats.
   void run();
-  // One poll over the sockets, handling whatever is ready (<= timeout).
+  // One turn of the loop: a poll over the sockets (waiting at most
+  // `timeout`, capped by the stats timer and 100 ms), whatever is ready, and
+  // the stats when due.
   void poll_once(std::chrono::milliseconds timeout);
   // Writes <run.dir>/dll_gateway.stats.json; false on failure (logged
   // through WriteFailures).
@@ -79,6 +84,8 @@ class DllGatewayNode {
   std::optional<proto::OrderReply> refuse_order(const proto::OrderRequest& order, std::string_view original);
   ConnectionCounters connections() const noexcept;
   bool handle_tick();
+  // Registers the sockets, the per-turn work and the stats timer with loop_.
+  void add_loop_callbacks();
   // Logs accept failures (descriptors exhausted) at a bounded rate.
   void watch_connections();
   // What the store's writes tell the node (OrderDesk's StoreListener).
@@ -108,6 +115,7 @@ class DllGatewayNode {
   DiskWatch disk_;
   LogLimiter limiter_;
   std::uint64_t accept_failed_logged_ = 0;
+  RunLoop loop_;  // last: it holds the sockets above and callbacks on this
 };
 
 }  // namespace tp::dll_gateway
