@@ -6,23 +6,13 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "common/disk_watch.hpp"
 #include "common/stats.hpp"
-#include "small_tmpfs.hpp"
+#include "test_support/small_tmpfs.hpp"
+#include "test_support/stats.hpp"
 
-namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-}  // namespace
+using tp::test::read_text;
 
 TEST(DiskFull, AStatsFileIsRewrittenFromItsReserveAndNeverReplacedByAShortOne) {
   tp::test::SmallTmpfs fs(512 * 1024);

@@ -13,7 +13,8 @@
 
 #include "common/sqlite_store.hpp"
 #include "common/sqlite_wal.hpp"
-#include "store_faults.hpp"
+#include "test_support/store_faults.hpp"
+#include "test_support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using tp::sqlite_wal::scan_wal_file;
@@ -66,16 +67,7 @@ int rows_seen_by_sqlite(const std::string& path) {
 
 class SqliteWal : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "tp-wal-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+  std::string file(const std::string& name) const { return dir_.file(name); }
 
   // 40 committed transactions, copied to crash.db before the writer closes.
   std::string crashed_with_40_commits() {
@@ -89,13 +81,13 @@ class SqliteWal : public ::testing::Test {
   static std::string refusal(const std::string& db) {
     try {
       tp::sqlite::open_store(db, 100);
-    } catch (const tp::sqlite::StoreFileError& e) {
+    } catch (const tp::sqlite::StoreError& e) {
       return e.what();
     }
     return {};
   }
 
-  fs::path dir_;
+  tp::test::TempDir dir_{"tp-wal-"};
 };
 
 TEST_F(SqliteWal, MissingAndEmptyLogsAreAccepted) {
@@ -252,9 +244,9 @@ TEST_F(SqliteWal, DamagedDatabaseFileIsRefusedNamingIt) {
 TEST_F(SqliteWal, ErrorTextNamesTheFile) {
   auto db = tp::sqlite::open_store(file("named.db"), 100);
   try {
-    tp::sqlite::exec(db.get(), "SELECT * FROM no_such_table");
+    db.exec("SELECT * FROM no_such_table");
     FAIL() << "no error";
-  } catch (const tp::sqlite::StoreFileError& e) {
+  } catch (const tp::sqlite::StoreError& e) {
     EXPECT_EQ(std::string(e.what()), "named.db (" + file("named.db") +
                                          "): SELECT * FROM no_such_table: no such table: no_such_table");
   }

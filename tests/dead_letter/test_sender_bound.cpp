@@ -3,10 +3,7 @@
 // counted as dropped, and what was queued reaches a sink that binds later.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <chrono>
-#include <filesystem>
 #include <string>
 
 #include <zmq.hpp>
@@ -14,8 +11,8 @@
 #include "common/clock.hpp"
 #include "common/dead_letter.hpp"
 #include "proto/codec.hpp"
+#include "test_support/temp_dir.hpp"
 
-namespace fs = std::filesystem;
 using tp::DeadLetterSender;
 
 namespace {
@@ -31,9 +28,8 @@ TEST(DeadLetterSender, LargestLetterFitsTheDocumentedBound) {
 }
 
 TEST(DeadLetterSender, QueueToAnAbsentSinkIsBoundedInBytes) {
-  std::string tmpl = (fs::temp_directory_path() / "dl_sender_XXXXXX").string();
-  ASSERT_TRUE(mkdtemp(tmpl.data()));
-  const std::string endpoint = "ipc://" + tmpl + "/dead_letters";
+  tp::test::TempDir dir("dl_sender_");
+  const std::string endpoint = dir.ipc("dead_letters");
   std::uint64_t expected = 0;
   {
     zmq::context_t ctx(1);
@@ -68,7 +64,6 @@ TEST(DeadLetterSender, QueueToAnAbsentSinkIsBoundedInBytes) {
     EXPECT_EQ(small_got, static_cast<std::uint64_t>(DeadLetterSender::small_queue_letters));
     EXPECT_EQ(large_got, static_cast<std::uint64_t>(DeadLetterSender::large_queue_letters));
   }
-  fs::remove_all(tmpl);
 }
 
 }  // namespace

@@ -14,40 +14,20 @@
 
 #include "dead_letter/letter_file.hpp"
 #include "dead_letter/sampler.hpp"
+#include "test_support/stats.hpp"
+#include "test_support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using tp::dead_letter::LetterFile;
 using tp::dead_letter::LetterFileOptions;
 using tp::dead_letter::OriginalSampler;
 using tp::dead_letter::SamplerOptions;
+using tp::test::read_text;
+using tp::test::TempDir;
 
 namespace {
 
 constexpr std::int64_t second = 1'000'000'000;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "dl_test_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

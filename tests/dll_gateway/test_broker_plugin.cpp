@@ -3,17 +3,20 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "common/clock.hpp"
 #include "dll_gateway/broker_plugin.hpp"
-#include "temp_dir.hpp"
+#include "test_support/builders.hpp"
+#include "test_support/stats.hpp"
+#include "test_support/temp_dir.hpp"
 
 using tp::dll_gateway::BrokerAnswer;
 using tp::dll_gateway::BrokerPlugin;
-using tp::dll_gateway::test::TempDir;
+using tp::test::TempDir;
 using Settings = std::map<std::string, std::string>;
 
 namespace {
@@ -30,15 +33,7 @@ std::string load_error(const std::string& path, const Settings& settings = {}) {
 
 proto::OrderRequest order(const std::string& id, proto::Side side, double qty = 1000,
                           const std::string& instrument = "EURUSD") {
-  proto::OrderRequest o;
-  o.client_order_id = id;
-  o.signal_id = "sig-" + id;
-  o.instrument = instrument;
-  o.side = side;
-  o.quantity = qty;
-  o.price_hint = 1.08;
-  o.sent_ts_ns = 1;
-  return o;
+  return tp::test::an_order(id).side(side).quantity(qty).instrument(instrument).price_hint(1.08).sent_ns(1);
 }
 
 }  // namespace
@@ -206,10 +201,10 @@ TEST(SimBroker, JournalIsReloadedSoQueriesKnowEarlierIds) {
     filled_id = r.reply.order_id;
     EXPECT_EQ(sim.submit(order("R-1", proto::Side::buy, 5, "USDJPY")).reply.status, proto::OrderStatus::rejected);
   }
-  auto journal = tp::dll_gateway::test::read_text(dir.file("sim.journal"));
-  EXPECT_EQ(tp::dll_gateway::test::count_lines_with(journal, " id%20with%20space EURUSD SELL 50 FILLED 50 1.2"), 1)
+  auto journal = tp::test::read_text(dir.file("sim.journal"));
+  EXPECT_EQ(tp::test::count_lines_with(journal, " id%20with%20space EURUSD SELL 50 FILLED 50 1.2"), 1)
       << journal;
-  EXPECT_EQ(tp::dll_gateway::test::count_lines_with(journal, " R-1 USDJPY BUY 5 REJECTED 0 0 no market data"), 1)
+  EXPECT_EQ(tp::test::count_lines_with(journal, " R-1 USDJPY BUY 5 REJECTED 0 0 no market data"), 1)
       << journal;
 
   BrokerPlugin restarted(SIM_BROKER_PATH, s);

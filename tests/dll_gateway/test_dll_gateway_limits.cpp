@@ -10,95 +10,45 @@
 //    an order.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <zmq.hpp>
 
 #include "proto/codec.hpp"
-#include "small_tmpfs.hpp"
-#include "temp_dir.hpp"
-
-extern char** environ;
+#include "test_support/builders.hpp"
+#include "test_support/child.hpp"
+#include "test_support/small_tmpfs.hpp"
+#include "test_support/stats.hpp"
+#include "test_support/temp_dir.hpp"
+#include "test_support/wait.hpp"
 
 using namespace std::chrono_literals;
-using tp::dll_gateway::test::count_lines_with;
-using tp::dll_gateway::test::read_text;
-using tp::dll_gateway::test::TempDir;
+using tp::test::Child;
+using tp::test::count_lines_with;
+using tp::test::json_number;
+using tp::test::read_text;
+using tp::test::TempDir;
+using tp::test::wait_until;
 
 namespace {
 
-class Child {
- public:
-  Child(const std::vector<std::string>& args, const std::string& stderr_path) {
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) pid_ = -1;
-  }
-  ~Child() {
-    if (pid_ > 0 && !status_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  bool started() const { return pid_ > 0; }
-  void terminate() { kill(pid_, SIGTERM); }
-  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!status_) {
-      int st = 0;
-      if (waitpid(pid_, &st, WNOHANG) == pid_) {
-        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        break;
-      }
-      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-      std::this_thread::sleep_for(10ms);
-    }
-    return status_;
-  }
-  bool alive() { return !wait_exit(0ms).has_value(); }
-
- private:
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-};
-
-template <class F>
-bool wait_until(F&& f, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!f()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
-// The number after "key": in a flat stats file, or -1.
-long long stat_of(const std::string& stats, const std::string& key) {
-  auto pos = stats.find("\"" + key + "\":");
-  if (pos == std::string::npos) return -1;
-  return std::atoll(stats.c_str() + pos + key.size() + 3);
+// Descriptors `pid` has open now (its /proc/<pid>/fd entries).
+int open_descriptors(pid_t pid) {
+  std::error_code ec;
+  int n = 0;
+  for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end; !ec && it != end;
+       it.increment(ec))
+    ++n;
+  return n;
 }
 
 class DllGatewayLimits : public ::testing::Test {
@@ -131,15 +81,7 @@ class DllGatewayLimits : public ::testing::Test {
   }
 
   proto::OrderReply order(const std::string& id) {
-    proto::OrderRequest o;
-    o.client_order_id = id;
-    o.signal_id = "sig-" + id;
-    o.instrument = "EURUSD";
-    o.side = proto::Side::buy;
-    o.quantity = 1000;
-    o.price_hint = 1.085;
-    o.sent_ts_ns = 1;
-    auto raw = call(proto::encode_to_string(o));
+    auto raw = call(proto::encode_to_string(tp::test::an_order(id).price_hint(1.085).sent_ns(1).build()));
     EXPECT_TRUE(raw) << "no reply to " << id;
     if (!raw) return {};
     auto r = decoder.decode_order_reply(proto::as_bytes(*raw));
@@ -152,22 +94,17 @@ class DllGatewayLimits : public ::testing::Test {
   void sync() { ASSERT_TRUE(call(proto::encode_to_string(proto::PositionQuery{.instrument = "EURUSD"}))); }
 
   bool feed_quote(zmq::socket_t& pub) {
-    proto::TickEvent tick;
-    tick.instrument = "EURUSD";
-    tick.bid = 1.0850;
-    tick.ask = 1.0852;
-    tick.seq = 1;
-    tick.source_ts_ns = tick.gateway_ts_ns = 1'700'000'000'000'000'000;
+    const proto::TickEvent tick =
+        tp::test::a_tick("EURUSD", 1).bid_ask(1.0850, 1.0852).stamped(1'700'000'000'000'000'000);
     auto payload = proto::encode_to_string(tick);
     auto topic = proto::tick_topic(tick.instrument);
     return wait_until(
         [&] {
           pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
           pub.send(zmq::buffer(payload), zmq::send_flags::none);
-          std::this_thread::sleep_for(30ms);
-          return stat_of(stats(), "ticks_received") > 0;
+          return json_number(stats(), "ticks_received") > 0;
         },
-        10s);
+        10s, 30ms);
   }
 
   TempDir dir;
@@ -187,7 +124,7 @@ TEST_F(DllGatewayLimits, FullDiskAnswersUnknownSendsNothingStaysUpAndSendsTheSam
   dead.set(zmq::sockopt::linger, 0);
   dead.bind(ep("dead_letters"));
 
-  Child gw(args(fs.file("dll_gateway.db")), dir.file("stderr.txt"));
+  Child gw(args(fs.file("dll_gateway.db")), {.stderr_path = dir.file("stderr.txt")});
   ASSERT_TRUE(gw.started());
   ASSERT_TRUE(feed_quote(pub)) << read_text(dir.file("stderr.txt"));
   EXPECT_EQ(order("C-0").status, proto::OrderStatus::filled);
@@ -199,20 +136,20 @@ TEST_F(DllGatewayLimits, FullDiskAnswersUnknownSendsNothingStaysUpAndSendsTheSam
     EXPECT_EQ(r.status, proto::OrderStatus::unknown) << id << ": " << r.reason;
     EXPECT_NE(r.reason.find("retry the same client order id"), std::string::npos) << r.reason;
   }
-  ASSERT_TRUE(wait_until([&] { return stat_of(stats(), "store_unknown") == 3; }, 5s)) << stats();
+  ASSERT_TRUE(wait_until([&] { return json_number(stats(), "store_unknown") == 3; }, 5s)) << stats();
   auto full = stats();
   EXPECT_NE(full.find("\"alert\":\"cannot write dll_gateway.db: No space left on device\""), std::string::npos)
       << full;
-  EXPECT_GE(stat_of(full, "write_failures"), 3) << full;
-  EXPECT_EQ(stat_of(full, "submitted"), 1) << full;
-  EXPECT_EQ(stat_of(full, "rejects"), 0) << full;
+  EXPECT_GE(json_number(full, "write_failures"), 3) << full;
+  EXPECT_EQ(json_number(full, "submitted"), 1) << full;
+  EXPECT_EQ(json_number(full, "rejects"), 0) << full;
   auto journal = read_text(dir.file("sim.journal"));
   EXPECT_EQ(count_lines_with(journal, " C-1 "), 0) << journal;
   EXPECT_EQ(count_lines_with(journal, " C-2 "), 0) << journal;
   auto err = read_text(dir.file("stderr.txt"));
   EXPECT_NE(err.find("dll_gateway.db"), std::string::npos) << err;
   EXPECT_NE(err.find("No space left on device"), std::string::npos) << err;
-  EXPECT_TRUE(gw.alive());
+  EXPECT_TRUE(gw.running());
 
   fs.free();
   EXPECT_EQ(order("C-1").status, proto::OrderStatus::filled);
@@ -240,12 +177,13 @@ TEST_F(DllGatewayLimits, ConnectionFloodPastTheDescriptorLimitIsCountedAndServed
 
   auto a = args(dir.file("dll_gateway.db"));
   a.insert(a.begin(), {"/usr/bin/prlimit", "--nofile=64:64", "--"});
-  Child gw(a, dir.file("stderr.txt"));
+  Child gw(a, {.stderr_path = dir.file("stderr.txt")});
   ASSERT_TRUE(gw.started());
   ASSERT_TRUE(feed_quote(pub)) << read_text(dir.file("stderr.txt"));
 
-  // 200 raw connections to the order socket, held for a second: more than
-  // the 64 descriptors the process may have.
+  // 200 raw connections to the order socket, held until the process has all
+  // 64 descriptors it may have open (it cannot write its stats file then, so
+  // /proc is what shows it): more than it can accept.
   std::vector<int> flood;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -257,15 +195,16 @@ TEST_F(DllGatewayLimits, ConnectionFloodPastTheDescriptorLimitIsCountedAndServed
     (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);  // EAGAIN past the backlog: fine
     flood.push_back(fd);
   }
-  std::this_thread::sleep_for(1s);
-  EXPECT_TRUE(gw.alive()) << read_text(dir.file("stderr.txt"));
+  const bool exhausted = wait_until([&] { return open_descriptors(gw.pid()) >= 64; }, 5s);
+  EXPECT_TRUE(gw.running()) << read_text(dir.file("stderr.txt"));
   for (int fd : flood) ::close(fd);
+  ASSERT_TRUE(exhausted) << open_descriptors(gw.pid()) << " descriptors open";
 
-  ASSERT_TRUE(wait_until([&] { return stat_of(stats(), "accept_failed") > 0; }, 5s)) << stats();
-  EXPECT_GT(stat_of(stats(), "open_files"), 0) << stats();
+  ASSERT_TRUE(wait_until([&] { return json_number(stats(), "accept_failed") > 0; }, 5s)) << stats();
+  EXPECT_GT(json_number(stats(), "open_files"), 0) << stats();
   auto r = order("C-after-flood");
   EXPECT_EQ(r.status, proto::OrderStatus::filled) << r.reason;
-  EXPECT_TRUE(gw.alive());
+  EXPECT_TRUE(gw.running());
   auto err = read_text(dir.file("stderr.txt"));
   EXPECT_NE(err.find("incoming connections refused"), std::string::npos) << err;
   EXPECT_LE(count_lines_with(err, "incoming connections refused"), 3) << "bounded rate: " << err;

@@ -2,76 +2,28 @@
 // the tick feed (PUB), the executor (REQ) and the dead-letter sink (PULL).
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <zmq.hpp>
 
 #include "proto/codec.hpp"
-#include "temp_dir.hpp"
-
-extern char** environ;
+#include "test_support/builders.hpp"
+#include "test_support/child.hpp"
+#include "test_support/stats.hpp"
+#include "test_support/temp_dir.hpp"
+#include "test_support/wait.hpp"
 
 using namespace std::chrono_literals;
-using tp::dll_gateway::test::count_lines_with;
-using tp::dll_gateway::test::read_text;
-using tp::dll_gateway::test::TempDir;
+using tp::test::Child;
+using tp::test::count_lines_with;
+using tp::test::json_number;
+using tp::test::read_text;
+using tp::test::TempDir;
 
 namespace {
-
-// A child process that is always reaped: killed at scope exit if still running.
-class Child {
- public:
-  Child(const std::vector<std::string>& args, const std::string& stderr_path) {
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) pid_ = -1;
-  }
-  ~Child() {
-    if (pid_ > 0 && !status_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  bool started() const { return pid_ > 0; }
-  void terminate() { kill(pid_, SIGTERM); }
-  // The exit code once it exited within `timeout`; -1 for a signal death.
-  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!status_) {
-      int st = 0;
-      if (waitpid(pid_, &st, WNOHANG) == pid_) {
-        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        break;
-      }
-      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-      std::this_thread::sleep_for(10ms);
-    }
-    return status_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-};
 
 class DllGatewayProcess : public ::testing::Test {
  protected:
@@ -103,15 +55,7 @@ class DllGatewayProcess : public ::testing::Test {
   }
 
   proto::OrderReply order(const std::string& id, proto::Side side) {
-    proto::OrderRequest o;
-    o.client_order_id = id;
-    o.signal_id = "sig-" + id;
-    o.instrument = "EURUSD";
-    o.side = side;
-    o.quantity = 1000;
-    o.price_hint = 1.085;
-    o.sent_ts_ns = 1;
-    auto raw = call(proto::encode_to_string(o));
+    auto raw = call(proto::encode_to_string(tp::test::an_order(id).side(side).price_hint(1.085).sent_ns(1).build()));
     EXPECT_TRUE(raw) << "no reply to " << id;
     if (!raw) return {};
     auto r = decoder.decode_order_reply(proto::as_bytes(*raw));
@@ -124,16 +68,13 @@ class DllGatewayProcess : public ::testing::Test {
   bool feed_quote(zmq::socket_t& pub, const proto::TickEvent& tick) {
     auto payload = proto::encode_to_string(tick);
     auto topic = proto::tick_topic(tick.instrument);
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
-      pub.send(zmq::buffer(payload), zmq::send_flags::none);
-      std::this_thread::sleep_for(50ms);
-      auto stats = read_text(dir.file("dll_gateway.stats.json"));
-      auto pos = stats.find("\"ticks_received\":");
-      if (pos != std::string::npos && stats.compare(pos + 17, 1, "0") != 0) return true;
-    }
-    return false;
+    return tp::test::wait_until(
+        [&] {
+          pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+          pub.send(zmq::buffer(payload), zmq::send_flags::none);
+          return json_number(read_text(dir.file("dll_gateway.stats.json")), "ticks_received") > 0;
+        },
+        10s, 50ms);
   }
 
   TempDir dir;
@@ -151,15 +92,11 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
   dead.set(zmq::sockopt::linger, 0);
   dead.bind(ep("dead_letters"));
 
-  Child gw(args(), dir.file("stderr1.txt"));
+  Child gw(args(), {.stderr_path = dir.file("stderr1.txt")});
   ASSERT_TRUE(gw.started());
 
-  proto::TickEvent tick;
-  tick.instrument = "EURUSD";
-  tick.bid = 1.0850;
-  tick.ask = 1.0852;
-  tick.seq = 1;
-  tick.source_ts_ns = tick.gateway_ts_ns = 1'700'000'000'000'000'000;
+  const proto::TickEvent tick =
+      tp::test::a_tick("EURUSD", 1).bid_ask(1.0850, 1.0852).stamped(1'700'000'000'000'000'000);
   ASSERT_TRUE(feed_quote(pub, tick)) << read_text(dir.file("stderr1.txt"));
 
   auto first = order("C-1", proto::Side::buy);
@@ -208,13 +145,7 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
   EXPECT_DOUBLE_EQ(pos->quantity, 0);
 
   // An order past its deadline is refused before the broker sees it.
-  proto::OrderRequest late;
-  late.client_order_id = "C-late";
-  late.signal_id = "late";
-  late.instrument = "EURUSD";
-  late.quantity = 1000;
-  late.price_hint = 1.085;
-  late.expires_ts_ns = 1;
+  const auto late = tp::test::an_order("C-late").signal_id("late").price_hint(1.085).expires_ns(1).build();
   auto late_raw = call(proto::encode_to_string(late));
   ASSERT_TRUE(late_raw);
   auto late_reply = decoder.decode_order_reply(proto::as_bytes(*late_raw));
@@ -224,17 +155,17 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
   gw.terminate();
   ASSERT_EQ(gw.wait_exit(5000ms), std::optional<int>(0));
   auto stats = read_text(dir.file("dll_gateway.stats.json"));
-  EXPECT_NE(stats.find("\"orders_received\":4"), std::string::npos) << stats;
-  EXPECT_NE(stats.find("\"expired\":1"), std::string::npos) << stats;
-  EXPECT_NE(stats.find("\"position_queries\":1"), std::string::npos) << stats;
-  EXPECT_NE(stats.find("\"duplicates\":1"), std::string::npos) << stats;
-  EXPECT_NE(stats.find("\"fills\":2"), std::string::npos) << stats;
-  EXPECT_NE(stats.find("\"dead_letters\":1"), std::string::npos) << stats;
-  EXPECT_NE(stats.find(std::string("\"plugin\":\"") + SIM_BROKER_PATH + "\""), std::string::npos) << stats;
+  EXPECT_EQ(json_number(stats, "orders_received"), 4) << stats;
+  EXPECT_EQ(json_number(stats, "expired"), 1) << stats;
+  EXPECT_EQ(json_number(stats, "position_queries"), 1) << stats;
+  EXPECT_EQ(json_number(stats, "duplicates"), 1) << stats;
+  EXPECT_EQ(json_number(stats, "fills"), 2) << stats;
+  EXPECT_EQ(json_number(stats, "dead_letters"), 1) << stats;
+  EXPECT_EQ(tp::test::json_string(stats, "plugin"), SIM_BROKER_PATH) << stats;
 
   // Restarted with the same run dir: C-1 is still a duplicate, and the
   // broker saw each id exactly once.
-  Child gw2(args(), dir.file("stderr2.txt"));
+  Child gw2(args(), {.stderr_path = dir.file("stderr2.txt")});
   ASSERT_TRUE(gw2.started());
   auto after = order("C-1", proto::Side::buy);
   EXPECT_TRUE(after.duplicate);
@@ -250,7 +181,7 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
 TEST_F(DllGatewayProcess, BadPluginStopsStartWithOneClearLineAndExitCode1) {
   auto a = args();
   a[4] = FAKE_ABI999_PATH;  // --plugin value
-  Child gw(a, dir.file("stderr.txt"));
+  Child gw(a, {.stderr_path = dir.file("stderr.txt")});
   ASSERT_TRUE(gw.started());
   EXPECT_EQ(gw.wait_exit(10000ms), std::optional<int>(1));
   auto err = read_text(dir.file("stderr.txt"));
@@ -258,14 +189,14 @@ TEST_F(DllGatewayProcess, BadPluginStopsStartWithOneClearLineAndExitCode1) {
       << err;
 
   a[4] = dir.file("missing.so");
-  Child missing(a, dir.file("stderr_missing.txt"));
+  Child missing(a, {.stderr_path = dir.file("stderr_missing.txt")});
   EXPECT_EQ(missing.wait_exit(10000ms), std::optional<int>(1));
   err = read_text(dir.file("stderr_missing.txt"));
   EXPECT_EQ(count_lines_with(err, "broker plugin " + dir.file("missing.so") + ": cannot load"), 1) << err;
 }
 
 TEST_F(DllGatewayProcess, HelpWorksWithoutConfig) {
-  Child gw({DLL_GATEWAY_BIN, "--help"}, dir.file("stderr.txt"));
+  Child gw({DLL_GATEWAY_BIN, "--help"}, {.stderr_path = dir.file("stderr.txt")});
   ASSERT_TRUE(gw.started());
   EXPECT_EQ(gw.wait_exit(10000ms), std::optional<int>(0));
 }

@@ -9,10 +9,12 @@
 #include "dll_gateway/broker_plugin.hpp"
 #include "dll_gateway/order_desk.hpp"
 #include "dll_gateway/order_store.hpp"
-#include "temp_dir.hpp"
+#include "test_support/builders.hpp"
+#include "test_support/stats.hpp"
+#include "test_support/temp_dir.hpp"
 
 using namespace tp::dll_gateway;
-using tp::dll_gateway::test::TempDir;
+using tp::test::TempDir;
 
 namespace {
 
@@ -55,13 +57,7 @@ class CountingBroker final : public Broker {
 };
 
 proto::OrderRequest order(const std::string& id, double qty = 100) {
-  proto::OrderRequest o;
-  o.client_order_id = id;
-  o.signal_id = "s";
-  o.instrument = "EURUSD";
-  o.side = proto::Side::buy;
-  o.quantity = qty;
-  return o;
+  return tp::test::an_order(id).signal_id("s").quantity(qty);
 }
 
 proto::OrderQuery query(const std::string& id) {
@@ -284,9 +280,9 @@ TEST(OrderDesk, SimBrokerJournalSeesEachIdOnceAcrossRestarts) {
     EXPECT_EQ(desk.handle(order("C-crash")).status, proto::OrderStatus::filled);
     EXPECT_TRUE(desk.handle(order("C-crash")).duplicate);
   }
-  auto journal = tp::dll_gateway::test::read_text(dir.file("sim.journal"));
-  EXPECT_EQ(tp::dll_gateway::test::count_lines_with(journal, " C-1 "), 1) << journal;
-  EXPECT_EQ(tp::dll_gateway::test::count_lines_with(journal, " C-crash "), 1) << journal;
+  auto journal = tp::test::read_text(dir.file("sim.journal"));
+  EXPECT_EQ(tp::test::count_lines_with(journal, " C-1 "), 1) << journal;
+  EXPECT_EQ(tp::test::count_lines_with(journal, " C-crash "), 1) << journal;
 }
 
 TEST(OrderDesk, ARequestPastItsDeadlineNeverReachesTheBrokerAndEveryLaterCopyGetsTheSameRefusal) {

@@ -15,7 +15,8 @@
 #include "common/clock.hpp"
 #include "dll_gateway/order_desk.hpp"
 #include "dll_gateway/order_store.hpp"
-#include "small_tmpfs.hpp"
+#include "test_support/builders.hpp"
+#include "test_support/small_tmpfs.hpp"
 
 using namespace tp::dll_gateway;
 
@@ -48,13 +49,7 @@ class CountingBroker final : public Broker {
 };
 
 proto::OrderRequest order(const std::string& id) {
-  proto::OrderRequest o;
-  o.client_order_id = id;
-  o.signal_id = "s-" + id;
-  o.instrument = "EURUSD";
-  o.side = proto::Side::buy;
-  o.quantity = 100;
-  return o;
+  return tp::test::an_order(id).signal_id("s-" + id).quantity(100);
 }
 
 struct Heard {

@@ -2,29 +2,26 @@
 // names the file: the store opened as the program opens it, and the real
 // dll_gateway binary started on a damaged run dir.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdlib>
+#include <chrono>
 #include <filesystem>
 #include <string>
 
-#include "../common/store_faults.hpp"
 #include "dll_gateway/order_store.hpp"
-#include "temp_dir.hpp"
+#include "test_support/builders.hpp"
+#include "test_support/child.hpp"
+#include "test_support/stats.hpp"
+#include "test_support/store_faults.hpp"
+#include "test_support/temp_dir.hpp"
 
 using namespace tp::dll_gateway;
-using tp::dll_gateway::test::read_text;
-using tp::dll_gateway::test::TempDir;
+using tp::test::read_text;
+using tp::test::TempDir;
 
 namespace {
 
 proto::OrderRequest order(int i) {
-  proto::OrderRequest o;
-  o.client_order_id = "C-" + std::to_string(i);
-  o.signal_id = "sig-" + std::to_string(i);
-  o.instrument = "EURUSD";
-  o.quantity = 1000;
-  return o;
+  return tp::test::an_order("C-" + std::to_string(i)).signal_id("sig-" + std::to_string(i));
 }
 
 // 40 orders recorded PENDING then DONE; the files copied to `to` while the
@@ -92,18 +89,16 @@ TEST(OrderStoreFaults, DllGatewayProgramExitsNonZeroNamingTheDamagedLog) {
   crash_after_40_orders(live, run);
   const auto wal = run.file("dll_gateway.db-wal");
   tp::test::damage_wal_frame(wal, tp::sqlite_wal::scan_wal_file(wal).frames / 2);
-  const auto ep = [&](const std::string& name) { return "ipc://" + run.file(name); };
-  // Bounded by timeout(1): a program that starts instead of refusing is
-  // killed after 20 s and fails the exit-code check below.
-  const std::string cmd = std::string("timeout -s KILL 20 ") + DLL_GATEWAY_BIN + " --run-dir " +
-                          run.path().string() + " --plugin " + SIM_BROKER_PATH +
-                          " --set 'endpoints.ticks=\"" + ep("ticks") + "\"' --set 'endpoints.orders=\"" +
-                          ep("orders") + "\"' --set 'endpoints.dead_letters=\"" + ep("dead") +
-                          "\"' --set 'dll_gateway.settings.journal_path=\"" + run.file("sim.journal") +
-                          "\"' 2>" + run.file("stderr.log");
-  const int status = std::system(cmd.c_str());
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 1);
+  // Bounded: a program that starts instead of refusing is killed after 20 s
+  // (at scope exit) and fails the exit-code check.
+  tp::test::Child gw({DLL_GATEWAY_BIN, "--run-dir", run.path().string(), "--plugin", SIM_BROKER_PATH,
+                      "--set", "endpoints.ticks=\"" + run.ipc("ticks") + "\"",
+                      "--set", "endpoints.orders=\"" + run.ipc("orders") + "\"",
+                      "--set", "endpoints.dead_letters=\"" + run.ipc("dead") + "\"",
+                      "--set", "dll_gateway.settings.journal_path=\"" + run.file("sim.journal") + "\""},
+                     {.stderr_path = run.file("stderr.log")});
+  ASSERT_TRUE(gw.started());
+  EXPECT_EQ(gw.wait_exit(std::chrono::seconds(20)), 1);
   const auto err = read_text(run.file("stderr.log"));
   EXPECT_NE(err.find("dll_gateway.db-wal (" + wal + "): invalid frame "), std::string::npos) << err;
 }

@@ -3,22 +3,15 @@
 #include <gtest/gtest.h>
 
 #include "dll_gateway/broker_plugin.hpp"
-#include "small_tmpfs.hpp"
+#include "test_support/builders.hpp"
+#include "test_support/small_tmpfs.hpp"
 
 using tp::dll_gateway::BrokerPlugin;
 
 namespace {
 
 proto::OrderRequest order(const std::string& id, proto::Side side) {
-  proto::OrderRequest o;
-  o.client_order_id = id;
-  o.signal_id = "sig-" + id;
-  o.instrument = "EURUSD";
-  o.side = side;
-  o.quantity = 1000;
-  o.price_hint = 1.08;
-  o.sent_ts_ns = 1;
-  return o;
+  return tp::test::an_order(id).side(side).price_hint(1.08).sent_ns(1);
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 
 #include "executor/decision.hpp"
 #include "executor/store.hpp"
-#include "temp_dir.hpp"
+#include "test_support/builders.hpp"
+#include "test_support/temp_dir.hpp"
 
 using namespace tp::executor;
 
@@ -14,16 +15,7 @@ namespace {
 constexpr std::int64_t t0 = 1'700'000'000'000'000'000;
 
 proto::TradingSignal make_signal(const std::string& id, proto::Side side = proto::Side::buy, double qty = 100) {
-  proto::TradingSignal s;
-  s.signal_id = id;
-  s.strategy = "sma";
-  s.instance = 1;
-  s.instrument = "EURUSD";
-  s.action = side;
-  s.quantity = qty;
-  s.trigger_price = 1.1;
-  s.causation_ts_ns = t0 - 5;
-  return s;
+  return tp::test::a_signal(id).side(side).quantity(qty).causation_ns(t0 - 5);
 }
 
 proto::OrderReply filled(const std::string& coid, double qty, double price) {

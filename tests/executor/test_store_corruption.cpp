@@ -2,18 +2,19 @@
 // signals without a word: the store opened as the program opens it, and the
 // real executor binary started on a damaged run dir.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdlib>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
-#include "../common/store_faults.hpp"
 #include "executor/decision.hpp"
 #include "executor/store.hpp"
-#include "temp_dir.hpp"
+#include "test_support/builders.hpp"
+#include "test_support/child.hpp"
+#include "test_support/stats.hpp"
+#include "test_support/store_faults.hpp"
+#include "test_support/temp_dir.hpp"
 
 using namespace tp::executor;
 
@@ -29,13 +30,7 @@ std::string signal_id(int i) { return "sma.1.1." + std::to_string(i); }
 void crash_after_40_signals(const tp::test::TempDir& live, const tp::test::TempDir& to) {
   ExecutorStore store(live.file("executor.db"), t0);
   for (int i = 0; i < signals; ++i) {
-    proto::TradingSignal s;
-    s.signal_id = signal_id(i);
-    s.strategy = "sma";
-    s.instance = 1;
-    s.instrument = "EURUSD";
-    s.quantity = 100;
-    s.trigger_price = 1.1;
+    const proto::TradingSignal s = tp::test::a_signal(signal_id(i));
     ASSERT_TRUE(store.record_accepted(s, intent_for(s, t0), t0));
   }
   tp::test::copy_store_files(live.file("executor.db"), to.file("executor.db"));
@@ -50,12 +45,6 @@ std::string open_error(const std::string& path) {
   return {};
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 }  // namespace
 
@@ -92,18 +81,17 @@ TEST(ExecutorStoreFaults, ExecutorProgramExitsNonZeroNamingTheDamagedLog) {
   const auto wal = run.file("executor.db-wal");
   tp::test::damage_wal_frame(wal, tp::sqlite_wal::scan_wal_file(wal).frames / 2);
 
-  // Bounded by timeout(1): a program that starts instead of refusing is
-  // killed after 20 s and fails the exit-code check below.
-  const std::string cmd = std::string("timeout -s KILL 20 ") + EXECUTOR_BIN + " --run-dir " + run.file("") +
-                          " --db " + run.file("executor.db") + " --set 'endpoints.signals=\"" +
-                          run.ipc("signals") + "\"' --set 'endpoints.order_events=\"" + run.ipc("events") +
-                          "\"' --set 'endpoints.orders=\"" + run.ipc("orders") +
-                          "\"' --set 'endpoints.dead_letters=\"" + run.ipc("dead") + "\"' 2>" +
-                          run.file("stderr.log");
-  const int status = std::system(cmd.c_str());
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 1);
-  const auto err = read_text(run.file("stderr.log"));
+  // Bounded: a program that starts instead of refusing is killed after 20 s
+  // (at scope exit) and fails the exit-code check.
+  tp::test::Child executor({EXECUTOR_BIN, "--run-dir", run.file(""), "--db", run.file("executor.db"),
+                            "--set", "endpoints.signals=\"" + run.ipc("signals") + "\"",
+                            "--set", "endpoints.order_events=\"" + run.ipc("events") + "\"",
+                            "--set", "endpoints.orders=\"" + run.ipc("orders") + "\"",
+                            "--set", "endpoints.dead_letters=\"" + run.ipc("dead") + "\""},
+                           {.stderr_path = run.file("stderr.log")});
+  ASSERT_TRUE(executor.started());
+  EXPECT_EQ(executor.wait_exit(std::chrono::seconds(20)), 1);
+  const auto err = tp::test::read_text(run.file("stderr.log"));
   EXPECT_NE(err.find("executor.db-wal (" + wal + "): invalid frame "), std::string::npos) << err;
   // The log was left as found, for the operator.
   EXPECT_FALSE(tp::sqlite_wal::scan_wal_file(wal).ok());

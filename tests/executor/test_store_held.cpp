@@ -4,9 +4,10 @@
 
 #include <sqlite3.h>
 
-#include "temp_dir.hpp"
 #include "executor/decision.hpp"
 #include "executor/store.hpp"
+#include "test_support/builders.hpp"
+#include "test_support/temp_dir.hpp"
 
 using namespace tp::executor;
 
@@ -15,16 +16,7 @@ namespace {
 constexpr std::int64_t t0 = 1'700'000'000'000'000'000;
 
 proto::TradingSignal make_signal(const std::string& id) {
-  proto::TradingSignal s;
-  s.signal_id = id;
-  s.strategy = "every_nth";
-  s.instance = 0;
-  s.instrument = "EURUSD";
-  s.action = proto::Side::buy;
-  s.quantity = 100;
-  s.trigger_price = 1.1;
-  s.expires_ts_ns = t0 + 5'000'000'000;
-  return s;
+  return tp::test::a_signal(id).strategy("every_nth").instance(0).expires_ns(t0 + 5'000'000'000);
 }
 
 // The node's intent, HELD when it would have been recorded behind an open breaker.

@@ -16,8 +16,11 @@
 
 #include "common/clock.hpp"
 #include "proto/codec.hpp"
-#include "small_tmpfs.hpp"
 #include "strategy/signal_journal.hpp"
+#include "test_support/builders.hpp"
+#include "test_support/small_tmpfs.hpp"
+#include "test_support/stats.hpp"
+#include "test_support/temp_dir.hpp"
 
 using namespace tp::strategy;
 namespace fs = std::filesystem;
@@ -26,29 +29,18 @@ namespace {
 
 class JournalTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("st_journal_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    path_ = (dir_ / "strategy-0.journal").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   static proto::TradingSignal signal(int n, std::int64_t expires_ns = 2'000'000'000'000'000'000) {
-    proto::TradingSignal s;
-    s.signal_id = "sma_crossover.0.1700000000000." + std::to_string(n);
-    s.strategy = "sma_crossover";
-    s.instrument = "EURUSD";
-    s.action = n % 2 ? proto::Side::buy : proto::Side::sell;
-    s.quantity = 1000;
-    s.trigger_price = 1.085 + n * 1e-5;
-    s.confidence = 0.5;
-    s.created_ts_ns = 1'700'000'000'000'000'000;
-    s.expires_ts_ns = expires_ns;
-    s.causation_seq = static_cast<std::uint64_t>(n);
-    s.causation_ts_ns = 1'700'000'000'000'000'000;
-    return s;
+    return tp::test::a_signal("sma_crossover.0.1700000000000." + std::to_string(n))
+        .strategy("sma_crossover")
+        .instance(0)
+        .side(n % 2 ? proto::Side::buy : proto::Side::sell)
+        .quantity(1000)
+        .price(1.085 + n * 1e-5)
+        .confidence(0.5)
+        .created_ns(1'700'000'000'000'000'000)
+        .expires_ns(expires_ns)
+        .causation(static_cast<std::uint64_t>(n), 1'700'000'000'000'000'000);
   }
 
   static std::string hex(std::string_view bytes) {
@@ -60,12 +52,7 @@ class JournalTest : public ::testing::Test {
     return out;
   }
 
-  std::string contents() const {
-    std::ifstream in(path_, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+  std::string contents() const { return tp::test::read_text(path_); }
   void write_contents(const std::string& text) const {
     std::ofstream out(path_, std::ios::binary | std::ios::trunc);
     out << text;
@@ -77,8 +64,9 @@ class JournalTest : public ::testing::Test {
     return out;
   }
 
-  fs::path dir_;
-  std::string path_;
+  tp::test::TempDir tmp_{"st_journal_"};
+  fs::path dir_ = tmp_.path();
+  std::string path_ = (dir_ / "strategy-0.journal").string();
 };
 
 }  // namespace

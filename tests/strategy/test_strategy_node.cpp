@@ -1,13 +1,8 @@
 // StrategyNode over real sockets (ipc:// in a temp dir, the test plays the
 // gateway, the executor and the dead-letter sink), and the real binary.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,42 +12,28 @@
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "proto/codec.hpp"
-#include "small_tmpfs.hpp"
 #include "strategy/signal_journal.hpp"
 #include "strategy/strategy_node.hpp"
+#include "test_support/builders.hpp"
+#include "test_support/child.hpp"
+#include "test_support/small_tmpfs.hpp"
+#include "test_support/stats.hpp"
+#include "test_support/temp_dir.hpp"
+#include "test_support/wait.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using tp::strategy::StrategyNode;
-
-extern char** environ;
+using tp::test::json_number;
+using tp::test::read_text;
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The number after "key": in a flat JSON text; NaN when absent.
-double json_number(const std::string& json, const std::string& key) {
-  const auto needle = "\"" + key + "\":";
-  const auto pos = json.find(needle);
-  if (pos == std::string::npos) return std::nan("");
-  const auto v = json.substr(pos + needle.size());
-  if (v.rfind("true", 0) == 0) return 1;
-  if (v.rfind("false", 0) == 0) return 0;
-  return std::strtod(v.c_str(), nullptr);
-}
 
 void send_frames(zmq::socket_t& s, const std::vector<std::string>& frames) {
   for (std::size_t i = 0; i < frames.size(); ++i)
@@ -72,28 +53,11 @@ void await_subscriptions(zmq::socket_t& xpub, std::set<std::string> topics) {
 }
 
 proto::TickEvent tick(const std::string& sym, std::uint64_t seq, double mid) {
-  proto::TickEvent t;
-  t.instrument = sym;
-  t.bid = mid - 0.00005;
-  t.ask = mid + 0.00005;
-  t.bid_volume = 1e6;
-  t.ask_volume = 1e6;
-  t.source_ts_ns = tp::wall_ns();
-  t.seq = seq;
-  t.gateway_ts_ns = tp::wall_ns();
-  return t;
+  return tp::test::a_tick(sym, seq, mid).stamped(tp::wall_ns());
 }
 
 class NodeTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("st_node_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string ep(const std::string& name) const { return "ipc://" + (dir_ / name).string(); }
 
   // `run_dir`: where the journal and stats go (default: the test's dir).
@@ -134,7 +98,8 @@ class NodeTest : public ::testing::Test {
     }
   }
 
-  fs::path dir_;
+  tp::test::TempDir tmp_{"st_node_"};
+  fs::path dir_ = tmp_.path();
   zmq::context_t ctx_{1};
   tp::SystemClock clock_;
 };
@@ -244,9 +209,9 @@ TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
     send_frames(events, {"ACK.sma_crossover.0", std::string(enc.encode(ack))});
   }
   ASSERT_TRUE(pump(node, [&] {
-    const auto file = read_file(node.stats_path());
+    const auto file = read_text(node.stats_path());
     return json_number(file, "signals_pending") == 0 && json_number(file, "signals_acked") == 4;
-  })) << read_file(node.stats_path());
+  })) << read_text(node.stats_path());
 
   // The journal is the node's alone while it runs...
   const auto journal_path = (dir_ / "strategy-0.journal").string();
@@ -414,8 +379,8 @@ TEST_F(NodeTest, AdoptsDepartedShardsJournalsResendsThemAndReportsWhatCannotBeRe
     return json_number(node.stats_json(), "adopted_pending") == 0 && fs::file_size(path(4)) < size3;
   })) << node.stats_json();
   EXPECT_EQ(json_number(node.stats_json(), "signals_acked"), 5);
-  EXPECT_EQ(read_file(path(2)), "B 1700000000000\n");
-  EXPECT_EQ(read_file(path(4)), "B 1700000000000\n");
+  EXPECT_EQ(read_text(path(2)), "B 1700000000000\n");
+  EXPECT_EQ(read_text(path(4)), "B 1700000000000\n");
   EXPECT_EQ(fs::file_size(path(1)), size1);
   EXPECT_EQ(fs::file_size(path(3)), size3);
   // Shard 2 cannot come back while this node holds its journal.
@@ -472,7 +437,7 @@ TEST_F(NodeTest, OwnJournalDamageIsReportedOnceAndTheJournalStaysAppendable) {
   const auto stats = again.stats_json();
   EXPECT_EQ(json_number(stats, "journal_corrupt"), 0);
   EXPECT_EQ(json_number(stats, "journal_torn"), 0);
-  const auto text = read_file(path);
+  const auto text = read_text(path);
   EXPECT_EQ(text.find("??"), std::string::npos);
   EXPECT_EQ(text.back(), '\n');
 }
@@ -574,7 +539,7 @@ TEST_F(NodeTest, AFullDiskStopsEmissionWithoutLosingASignalAndEmissionResumes) {
     drain_signals(signals, got);
     return got.size() == emitted;
   })) << got.size() << " of " << emitted;
-  auto in_journal = journaled_ids(read_file(journal_path));
+  auto in_journal = journaled_ids(read_text(journal_path));
   for (const auto& [id, s] : got)
     EXPECT_EQ(in_journal.count(id), 1u) << id << " was sent but is not in the journal";
   EXPECT_EQ(in_journal.size(), got.size());
@@ -593,7 +558,7 @@ TEST_F(NodeTest, AFullDiskStopsEmissionWithoutLosingASignalAndEmissionResumes) {
   EXPECT_NE(stats.find("\"journal_state\":\"ok\""), std::string::npos) << stats;
   EXPECT_EQ(stats.find(journal_path + "\":"), std::string::npos) << "no longer failing: " << stats;
   EXPECT_TRUE(node.write_stats());
-  EXPECT_EQ(json_number(read_file(node.stats_path()), "emitting"), 1);
+  EXPECT_EQ(json_number(read_text(node.stats_path()), "emitting"), 1);
 
   ASSERT_TRUE(send_ticks(5));
   ASSERT_TRUE(pump(node, [&] {
@@ -654,7 +619,7 @@ TEST_F(NodeTest, StartedOnAFullDiskItRunsWithoutEmittingUntilSpaceReturns) {
     drain_signals(signals, got);
     return got.size() == 2;
   })) << node.stats_json();
-  EXPECT_EQ(journaled_ids(read_file(disk.file("strategy-0.journal"))).size(), 2u);
+  EXPECT_EQ(journaled_ids(read_text(disk.file("strategy-0.journal"))).size(), 2u);
 }
 
 namespace {
@@ -665,31 +630,30 @@ struct RunResult {
 };
 
 // Runs the binary to completion (bounded by `timeout` s), capturing stdout+stderr.
-RunResult run_binary(const std::string& args) {
+// Runs the binary with `args` (words, no shell), its output to one file;
+// bounded by 10 s.
+RunResult run_binary(std::vector<std::string> args) {
+  tp::test::TempDir out("st_bin_out_");
+  args.insert(args.begin(), STRATEGY_BIN);
+  tp::test::Child c(std::move(args), {.stdout_path = out.file("output"), .stderr_path = out.file("output")});
   RunResult r;
-  const std::string cmd = "timeout 10 " STRATEGY_BIN " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) r.output += buf;
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.exit_code = c.wait_exit(10s).value_or(-1);
+  r.output = read_text(out.file("output"));
   return r;
 }
 
 }  // namespace
 
 TEST(StrategyBinary, HelpWorksWithoutConfig) {
-  const auto r = run_binary("--help");
+  const auto r = run_binary({"--help"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.output.find("--shard"), std::string::npos);
   EXPECT_NE(r.output.find("--shards"), std::string::npos);
 }
 
 TEST(StrategyBinary, ShardOutOfRangeIsAnErrorNamingShard) {
-  const auto dir = fs::temp_directory_path() / ("st_bin_err_" + std::to_string(::getpid()));
-  const auto r = run_binary("--run-dir " + dir.string() + " --shard 2 --shards 2");
-  fs::remove_all(dir);
+  tp::test::TempDir dir("st_bin_err_");
+  const auto r = run_binary({"--run-dir", dir.path().string(), "--shard", "2", "--shards", "2"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("--shard"), std::string::npos) << r.output;
 }
@@ -697,10 +661,11 @@ TEST(StrategyBinary, ShardOutOfRangeIsAnErrorNamingShard) {
 TEST_F(NodeTest, BinaryRefusesToStartWhileItsJournalIsHeld) {
   // As if a second instance of shard 0 were running.
   tp::strategy::SignalJournal held((dir_ / "strategy-0.journal").string());
-  const auto r = run_binary("--run-dir " + dir_.string() + " --shard 0 --shards 1 --set 'endpoints.ticks=\"" +
-                            ep("ticks") + "\"' --set 'endpoints.signals=\"" + ep("signals") +
-                            "\"' --set 'endpoints.order_events=\"" + ep("events") +
-                            "\"' --set 'endpoints.dead_letters=\"" + ep("dl") + "\"'");
+  const auto r = run_binary({"--run-dir", dir_.string(), "--shard", "0", "--shards", "1",
+                             "--set", "endpoints.ticks=\"" + ep("ticks") + "\"",
+                             "--set", "endpoints.signals=\"" + ep("signals") + "\"",
+                             "--set", "endpoints.order_events=\"" + ep("events") + "\"",
+                             "--set", "endpoints.dead_letters=\"" + ep("dl") + "\""});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("strategy-0.journal: in use by another process"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir_ / "strategy-0.stats.json"));
@@ -725,34 +690,17 @@ TEST_F(NodeTest, BinaryStopsCleanlyOnSigterm) {
                                 "endpoints.dead_letters=\"" + dl + "\"",
                                 "--set",
                                 "run.stats_interval_ms=50"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  ASSERT_EQ(::posix_spawn(&pid, STRATEGY_BIN, nullptr, nullptr, argv.data(), environ), 0);
+  tp::test::Child strategy(args);
+  ASSERT_TRUE(strategy.started());
 
   // Readiness: the first stats file (written on the first loop pass).
   const auto stats = (dir_ / "strategy-1.stats.json").string();
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!fs::exists(stats) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
-  const bool started = fs::exists(stats);
+  ASSERT_TRUE(tp::test::wait_until([&] { return fs::exists(stats); }, 10s)) << "no stats file within 10 s";
 
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  pid_t done = 0;
-  const auto stop_deadline = std::chrono::steady_clock::now() + 5s;
-  while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < stop_deadline)
-    std::this_thread::sleep_for(20ms);
-  if (done == 0) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    FAIL() << "strategy did not stop within 5 s of SIGTERM";
-  }
-  ASSERT_TRUE(started) << "no stats file within 10 s";
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-  const auto json = read_file(stats);
-  EXPECT_NE(json.find("\"program\":\"strategy-1\""), std::string::npos) << json;
+  strategy.terminate();
+  EXPECT_EQ(strategy.wait_exit(5s), 0) << "strategy did not stop within 5 s of SIGTERM";
+  const auto json = read_text(stats);
+  EXPECT_EQ(tp::test::json_string(json, "program"), "strategy-1") << json;
   EXPECT_EQ(json_number(json, "shard"), 1);
   EXPECT_EQ(json_number(json, "shards"), 2);
   EXPECT_EQ(json_number(json, "feed_alive"), 0);
