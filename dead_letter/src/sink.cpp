@@ -1,8 +1,5 @@
 #include "dead_letter/sink.hpp"
 
-#include <unistd.h>
-
-#include <cerrno>
 #include <ctime>
 #include <filesystem>
 #include <stdexcept>
@@ -10,12 +7,12 @@
 #include <spdlog/spdlog.h>
 
 #include "common/stats.hpp"
-#include "common/stop.hpp"
 #include "common/zmq_util.hpp"
 
 namespace tp::dead_letter {
 namespace {
 constexpr std::size_t max_distinct_reasons = 256;
+constexpr int max_wait_ms = 100;  // the longest poll: the stop flag is looked at least this often
 
 std::string dir_of(const std::string& path) {
   auto parent = std::filesystem::path(path).parent_path();
@@ -88,7 +85,8 @@ SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock, c
                                      .max_files = cfg.dead_letter.max_files}),
       sampler_(SamplerOptions{.bytes_per_s = cfg.dead_letter.original_bytes_per_s,
                               .keep_one_in = cfg.dead_letter.sample_one_in}),
-      disk_({dir_of(path_), cfg.run.dir}, cfg.run.min_free_bytes) {
+      disk_({dir_of(path_), cfg.run.dir}, cfg.run.min_free_bytes),
+      loop_(clock, RunLoop::default_stop_source(), max_wait_ms) {
   if (const auto& torn = file_.torn(); torn.bytes > 0) {
     spdlog::warn("{} ended in a torn record of {} bytes (a kill mid-write?): moved it to {} and cut it off; "
                  "the file is whole lines again",
@@ -97,6 +95,19 @@ SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock, c
   security.bind(pull_, cfg.endpoints.dead_letters);
   spdlog::info("dead-letter sink on {} appending to {} (rotated at {} bytes, {} files kept)",
                cfg.endpoints.dead_letters, path_, cfg.dead_letter.max_file_bytes, cfg.dead_letter.max_files);
+
+  loop_.add_reader(pull_, [this] { drain(work_slice_ms * ns_per_ms, true); });
+  loop_.add_work([this] {
+    pull_monitor_.drain();
+    watch_connections(clock_.monotonic_ns());
+    return 0;
+  });
+  // The first stats at once: the supervisor sees the sink is up.
+  const std::int64_t stats_ns = cfg_.run.stats_interval_ms * ns_per_ms;
+  loop_.add_timer(clock_.monotonic_ns(), stats_ns, RunLoop::Cadence::fixed_delay, [this](std::int64_t now) {
+    disk_.poll(now);
+    write_stats();
+  });
 }
 
 void SinkNode::record(const proto::DeadLetter& letter) {
@@ -180,11 +191,8 @@ void SinkNode::write_stats() {
   for (const auto& [reason, n] : by_reason_) reasons.add(reason, n);
   if (other_reasons_) reasons.add("(other)", other_reasons_);
   pull_monitor_.drain();
-  JsonObject o;
-  o.add("program", "dead_letter")
-      .add("pid", static_cast<std::int64_t>(::getpid()))
-      .add("ts_ns", clock_.now_ns())
-      .add("dead_letters", total_)
+  auto o = stats_header("dead_letter", clock_.now_ns());
+  o.add("dead_letters", total_)
       .add("by_reason", reasons)
       .add("originals_not_stored", sampler_.originals_not_stored())
       .add("original_bytes_not_stored", sampler_.original_bytes_not_stored())
@@ -207,20 +215,16 @@ void SinkNode::write_stats() {
     o.add("alert", "cannot write " + std::filesystem::path(file).filename().string() + ": " +
                        (cut == std::string::npos ? why : why.substr(cut + 2)));
   }
-  const auto stats_path = cfg_.run_path("", "dead_letter.stats.json");
-  if (write_file_atomically(stats_path, o.str())) {
-    write_failures_.recovered(stats_path);
-  } else {
-    write_failures_.record(stats_path, "write", errno, "the supervisor sees no heartbeat until it succeeds");
-  }
+  write_stats_file(cfg_.run_path("", "dead_letter.stats.json"), o.str(), write_failures_,
+                   "the supervisor sees no heartbeat until it succeeds");
 }
 
 void SinkNode::drain(std::int64_t budget_ns, bool watch_stop) {
-  const auto deadline = monotonic_ns() + budget_ns;
+  const auto deadline = clock_.monotonic_ns() + budget_ns;
   std::size_t count = 0;
   // Under a flood there is always another letter: the clock and the stop
   // flag, not an empty queue, end the stretch.
-  while (!(watch_stop && stop_requested()) && monotonic_ns() < deadline &&
+  while (!(watch_stop && loop_.stopping()) && clock_.monotonic_ns() < deadline &&
          recv_message(pull_, frames_, 8, count))
     handle(frames_, count);
   // Whole lines only reach the file, and they do before the next poll: a
@@ -230,27 +234,7 @@ void SinkNode::drain(std::int64_t budget_ns, bool watch_stop) {
 }
 
 int SinkNode::run() {
-  std::int64_t next_stats = 0;
-  const std::int64_t stats_every = cfg_.run.stats_interval_ms * ns_per_ms;
-  while (!stop_requested()) {
-    zmq::pollitem_t items[] = {{pull_.handle(), 0, ZMQ_POLLIN, 0}};
-    try {
-      zmq::poll(items, 1, std::chrono::milliseconds(100));
-    } catch (const zmq::error_t& e) {
-      // SIGTERM interrupts the poll: the loop condition sees the flag, and
-      // the final drain and flush below still run.
-      if (e.num() != EINTR) throw;
-      continue;
-    }
-    if (items[0].revents & ZMQ_POLLIN) drain(work_slice_ms * ns_per_ms, true);
-    pull_monitor_.drain();
-    watch_connections(monotonic_ns());
-    if (auto now = monotonic_ns(); now >= next_stats) {
-      disk_.poll(now);
-      write_stats();
-      next_stats = now + stats_every;
-    }
-  }
+  loop_.run();
   // What is queued now is still written, for a bounded time: under a flood
   // the rest is left to the closing socket (linger 0), and the stop stays
   // well inside the supervisor's grace period.

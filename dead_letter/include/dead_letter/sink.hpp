@@ -13,6 +13,7 @@
 // `alert` until a write succeeds again, and writing resumes with whole lines
 // when space returns. Connections refused for lack of descriptors are
 // counted (`accept_failed`).
+// One RunLoop: the socket, then the monitor; the stats as a timer.
 // Single-threaded; owns its socket and file.
 #pragma once
 
@@ -28,6 +29,7 @@
 #include "common/config.hpp"
 #include "common/disk_watch.hpp"
 #include "common/log.hpp"
+#include "common/run_loop.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
 #include "dead_letter/letter_file.hpp"
@@ -94,6 +96,7 @@ class SinkNode {
   std::uint64_t write_errors_seen_ = 0;
   std::uint64_t bytes_written_seen_ = 0;
   std::uint64_t accept_failed_logged_ = 0;
+  RunLoop loop_;  // last: it holds pull_ and callbacks on this
 };
 
 }  // namespace tp::dead_letter
