@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "supervisor"))
 
 import tp_proto  # noqa: E402
 from svtest import SupervisorRun, pid_alive, wait_for  # noqa: E402,F401
+from waiting import read_json  # noqa: E402  (tests/support, on sys.path through svtest)
 
 BIN_DIR = os.environ.get("TP_BIN_DIR", "")
 PROGRAMS = ("gateway", "strategy", "executor", "dll_gateway", "dead_letter")
@@ -105,14 +106,6 @@ def config_text(d, run_dir, *, rate=1000, every_nth=20, instances=2, broker_late
         "flap_max_restarts = 1000", "stop_grace_ms = 5000", "healthy_after_ms = 500",
         extra, "",
     ])
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def stats(run_dir, name, pid=None):

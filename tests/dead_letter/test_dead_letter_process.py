@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,20 +27,12 @@ import unittest
 
 import zmq
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from waiting import read_json, wait_for  # noqa: E402
+
 BIN_DIR = os.environ.get("TP_BIN_DIR", "")
 RSS_BUDGET_KB = 30 * 1024
 FRAME = b"\xc1" + b"g" * 60_000  # 0xc1 is never valid msgpack: "malformed"
-
-
-def wait_for(predicate, timeout, what, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def vm_kb(pid, key):
@@ -71,18 +64,14 @@ class Deployment:
         log = open(self.log_path(name), "ab")
         self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        wait_for(lambda: self.stats(name), 10, f"{name}'s first stats")
+        wait_for(lambda: self.stats(name), 10, what=f"{name}'s first stats")
         return self.procs[name]
 
     def log_path(self, name):
         return os.path.join(self.run_dir, name + ".log")
 
     def stats(self, name):
-        try:
-            with open(os.path.join(self.run_dir, f"{name}.stats.json")) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return None
+        return read_json(os.path.join(self.run_dir, f"{name}.stats.json"))
 
     def stat(self, name, key):
         return (self.stats(name) or {}).get(key, 0)
@@ -128,7 +117,7 @@ class Deployment:
             last = [v for _, v in seen[-4:]]
             return len(last) == 4 and len(set(last)) == 1 and last[0]
 
-        return wait_for(still, 20, f"{name}.{key} to settle")
+        return wait_for(still, 20, what=f"{name}.{key} to settle")
 
 
 class Pusher:
@@ -182,7 +171,7 @@ class DeadLetterUnderFaults(unittest.TestCase):
         self.addCleanup(pusher.close)
         self.assertTrue(pusher.join(60), f"pushed only {pusher.sent} of 12000 frames in 60 s")
         wait_for(lambda: d.stat("executor", "signals_received") >= 12_000, 30,
-                 "the executor to read 12000 frames")
+                 what="the executor to read 12000 frames")
         self.assertEqual(d.stat("executor", "dead_letters"), 12_000, "every frame is a dead letter, sent or dropped")
         executor_peak = vm_kb(executor.pid, "VmHWM")
 
@@ -206,7 +195,7 @@ class DeadLetterUnderFaults(unittest.TestCase):
         sink = d.start("dead_letter")
         pusher = Pusher(d.ep["dead_letters"])
         self.addCleanup(pusher.close)
-        wait_for(lambda: d.stat("dead_letter", "dead_letters") >= 2000, 30, "a flood at the sink")
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") >= 2000, 30, what="a flood at the sink")
         t0 = time.monotonic()
         sink.send_signal(signal.SIGTERM)
         code = sink.wait(timeout=10)
@@ -233,7 +222,7 @@ class DeadLetterUnderFaults(unittest.TestCase):
         pusher = Pusher(d.ep["dead_letters"], count=2000)
         self.addCleanup(pusher.close)
         self.assertTrue(pusher.join(30))
-        wait_for(lambda: d.stat("dead_letter", "dead_letters") >= 2000, 30, "2000 letters")
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") >= 2000, 30, what="2000 letters")
         self.assertEqual(d.stop("dead_letter"), 0)
 
         base = os.path.join(d.run_dir, "dead_letters.jsonl")
@@ -260,7 +249,7 @@ class DeadLetterUnderFaults(unittest.TestCase):
         pusher = Pusher(d.ep["dead_letters"], count=2000)
         self.addCleanup(pusher.close)
         self.assertTrue(pusher.join(30))
-        wait_for(lambda: d.stat("dead_letter", "dead_letters") >= 2000, 30, "2000 letters")
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") >= 2000, 30, what="2000 letters")
         self.assertEqual(d.stop("dead_letter"), 0)
         letters = d.letters()
         final = d.stats("dead_letter")
@@ -278,7 +267,7 @@ class DeadLetterUnderFaults(unittest.TestCase):
         sink = d.start("dead_letter", "dead_letter.sample_one_in=1")  # big lines: a kill may cut one
         pusher = Pusher(d.ep["dead_letters"])
         self.addCleanup(pusher.close)
-        wait_for(lambda: d.stat("dead_letter", "dead_letters") >= 500, 30, "a flood at the sink")
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") >= 500, 30, what="a flood at the sink")
         sink.kill()
         sink.wait()
         pusher.close()
@@ -303,7 +292,7 @@ class DeadLetterUnderFaults(unittest.TestCase):
         self.assertEqual(d.stat("dead_letter", "torn_bytes_set_aside"), 24)
         pusher = Pusher(d.ep["dead_letters"], count=1)
         self.addCleanup(pusher.close)
-        wait_for(lambda: d.stat("dead_letter", "dead_letters") >= 1, 10, "one letter")
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") >= 1, 10, what="one letter")
         self.assertEqual(d.stop("dead_letter"), 0)
         letters = d.letters()
         self.assertEqual([x["ts_ns"] for x in letters][:1], [1])
@@ -360,7 +349,7 @@ class DeadLetterOutOfResources(unittest.TestCase):
         d.start("dead_letter", f'dead_letter.path="{path}"')
         frame = b"\xc1" + b"x" * 2000  # malformed: a line of ~2.8 KB
         push_frames(d.ep["dead_letters"], [frame] * 5)
-        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 5, 10, "5 letters")
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 5, 10, what="5 letters")
         self.assertEqual(line_count(path), 5)
 
         filler = os.path.join(mnt, "filler")
@@ -374,9 +363,9 @@ class DeadLetterOutOfResources(unittest.TestCase):
             os.close(fd)
 
         push_frames(d.ep["dead_letters"], [frame] * 20)
-        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 25, 10, "25 letters")
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 25, 10, what="25 letters")
         stats = wait_for(lambda: (s := d.stats("dead_letter")) and s.get("lines_lost", 0) > 0 and s, 10,
-                         "lines_lost in the stats")
+                         what="lines_lost in the stats")
         self.assertTrue(d.procs["dead_letter"].poll() is None, "the sink stays up")
         in_file = line_count(path)
         self.assertEqual(in_file + stats["lines_lost"], 25, f"exact counts: {in_file} in the file, {stats}")
@@ -391,8 +380,8 @@ class DeadLetterOutOfResources(unittest.TestCase):
 
         os.remove(filler)
         push_frames(d.ep["dead_letters"], [frame] * 5)
-        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 30, 10, "30 letters")
-        stats = wait_for(lambda: (s := d.stats("dead_letter")) and "alert" not in s and s, 10, "the alert to clear")
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 30, 10, what="30 letters")
+        stats = wait_for(lambda: (s := d.stats("dead_letter")) and "alert" not in s and s, 10, what="the alert to clear")
         self.assertEqual(line_count(path), 30 - stats["lines_lost"], stats)
         self.assertEqual(stats["files_failing"], {}, stats)
         self.assertEqual(d.stop("dead_letter"), 0)
@@ -420,9 +409,9 @@ class DeadLetterOutOfResources(unittest.TestCase):
         finally:
             for s in flood:
                 s.close()
-        wait_for(lambda: d.stat("dead_letter", "accept_failed") > 0, 10, "accept_failed in the stats")
+        wait_for(lambda: d.stat("dead_letter", "accept_failed") > 0, 10, what="accept_failed in the stats")
         push_frames(d.ep["dead_letters"], [b"\xc1after the flood"])
-        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 1, 10, "a letter after the flood")
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 1, 10, what="a letter after the flood")
         self.assertIsNone(proc.poll())
         self.assertGreater(d.stat("dead_letter", "open_files"), 0)
         self.assertEqual(d.stop("dead_letter"), 0)

@@ -25,8 +25,6 @@ A case names its entry point, the frames to send and what must happen:
                                        (ZeroMQ cut the frame, or by design)
              {"served": true}          the message is good: it is served
              {"ack": "DUPLICATE"} / {"reply": "duplicate"}: served as a repeat
-  "xfail_until_executor_fix": why the executor fails the case today; the test
-                                reports it instead of failing (liveness stays strict)
 """
 
 import json

@@ -8,9 +8,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from waiting import read_json, wait_for  # noqa: E402,F401  (re-exported: tests import them from here)
 
 BIN_DIR = os.environ.get("TP_BIN_DIR", "")
 PROGRAMS = ("gateway", "strategy", "executor", "dll_gateway", "dead_letter")
@@ -18,18 +19,6 @@ PROGRAMS = ("gateway", "strategy", "executor", "dll_gateway", "dead_letter")
 
 def missing_binaries():
     return [p for p in PROGRAMS if not os.access(os.path.join(BIN_DIR, p), os.X_OK)]
-
-
-def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
-    """Polls `predicate` until it returns a truthy value; fails after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 class Deployment:
@@ -73,11 +62,7 @@ class Deployment:
         return proc.wait(timeout=timeout)
 
     def stats(self, name):
-        try:
-            with open(os.path.join(self.run_dir, f"{name}.stats.json")) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return None
+        return read_json(os.path.join(self.run_dir, f"{name}.stats.json"))
 
     def stat(self, name, key, default=0):
         s = self.stats(name)

@@ -112,7 +112,14 @@ class PipelineEndToEnd(unittest.TestCase):
             pending = sum(d.stat(f"strategy-{k}", "signals_pending", 1) for k in (0, 1))
             return pending == 0 and len(self.events) == before
         pipeline.wait_for(settled, timeout=30, what="signals to settle")
-        time.sleep(0.5)  # one more stats period, so that the files show the final counts
+        # Stats written after that moment show the final counts.
+        settled_ns = time.time_ns()
+
+        def stats_rewritten():
+            self.drain(tick_sub, event_sub, seconds=0.05)
+            return all((d.stats(n) or {}).get("ts_ns", 0) > settled_ns
+                       for n in ("strategy-0", "strategy-1", "executor", "dll_gateway"))
+        pipeline.wait_for(stats_rewritten, timeout=10, what="stats files written after the signals settled")
         self.drain(tick_sub, event_sub, seconds=0.3)
 
         # Two instances, disjoint instrument sets covering the configuration.
@@ -121,8 +128,14 @@ class PipelineEndToEnd(unittest.TestCase):
         self.assertEqual(shards[0] | shards[1], set(SYMBOLS))
         for k in (0, 1):
             self.assertGreater(d.stat(f"strategy-{k}", "ticks_received"), 0, f"strategy-{k} got no ticks")
+        # Every signal emitted was acked once (none given up, none pending),
+        # and every order came from one of them.
         emitted = sum(d.stat(f"strategy-{k}", "signals_emitted") for k in (0, 1))
-        self.assertGreater(emitted, 0)
+        acked = sum(d.stat(f"strategy-{k}", "signals_acked") for k in (0, 1))
+        given_up = sum(d.stat(f"strategy-{k}", "signals_given_up") for k in (0, 1))
+        self.assertEqual((acked, given_up), (emitted, 0), "signals emitted = acked")
+        ordered = {e["signal_id"] for e in self.events}
+        self.assertGreaterEqual(emitted, len(ordered))
 
         # Every order event refers to a signal a strategy emitted (and acked).
         accepted = {m["signal_id"] for topic, m in self.acks if m["status"] == 1}

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -19,7 +18,9 @@ PROGRAMS = ["dead_letter", "dll_gateway", "executor", "strategy", "gateway"]
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, SCRIPTS)
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 import supervisor  # noqa: E402,F401  (the module under test)
+from waiting import wait_for  # noqa: E402,F401  (re-exported: tests import it from here)
 
 
 def pid_alive(pid) -> bool:
@@ -30,19 +31,6 @@ def pid_alive(pid) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
-
-
-def wait_for(predicate, timeout=20.0, interval=0.1, what="condition", detail=None):
-    """Polls `predicate` until it returns a truthy value; fails after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            extra = ("\n" + detail()) if detail else ""
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}{extra}")
-        time.sleep(interval)
 
 
 def request(path, req, timeout=60.0) -> dict:
