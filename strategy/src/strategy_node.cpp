@@ -1,12 +1,9 @@
 #include "strategy/strategy_node.hpp"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -16,7 +13,6 @@
 
 #include "common/sharding.hpp"
 #include "common/stats.hpp"
-#include "common/stop.hpp"
 #include "common/zmq_util.hpp"
 
 namespace tp::strategy {
@@ -34,12 +30,6 @@ const Config& checked(const Config& cfg, std::uint32_t shard, std::uint32_t shar
 }
 
 std::int64_t ms_to_ns(int ms) { return static_cast<std::int64_t>(ms) * ns_per_ms; }
-
-// Milliseconds from now until `at`, at least 0.
-int ms_until(std::int64_t at_ns, std::int64_t now_ns) {
-  if (at_ns <= now_ns) return 0;
-  return static_cast<int>(std::min<std::int64_t>((at_ns - now_ns + ns_per_ms - 1) / ns_per_ms, 1'000'000));
-}
 
 // a - b, saturated: a hostile stamp near INT64_MIN or INT64_MAX must not wrap.
 std::int64_t saturating_diff(std::int64_t a, std::int64_t b) {
@@ -73,6 +63,7 @@ constexpr std::int64_t compact_retry_ns = 1000 * ns_per_ms;
 std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
 
 constexpr int max_batch = 4096;  // messages per socket per poll: keeps timers running under load
+constexpr int max_wait_ms = 100;  // the longest poll: the stop flag is looked at least this often
 
 // Ticks queued in this process before ZeroMQ drops (then the gateway's send
 // queue and the kernel's socket buffers take the backlog). A queued tick costs
@@ -109,7 +100,8 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
       give_up_ns_(ms_to_ns(cfg.strategy.give_up_after_ms)),
       resend_scan_ns_(ms_to_ns(std::clamp(cfg.strategy.resend_ms / 4, 10, 100))),
       max_tick_age_ns_(ms_to_ns(cfg.strategy.max_tick_age_ms)),
-      max_clock_skew_ns_(ms_to_ns(cfg.strategy.max_clock_skew_ms)) {
+      max_clock_skew_ns_(ms_to_ns(cfg.strategy.max_clock_skew_ms)),
+      loop_(clock, RunLoop::default_stop_source(), max_wait_ms) {
   std::vector<std::string> all;
   for (const auto& i : cfg_.instruments) all.push_back(i.symbol);
   symbols_ = instruments_for_shard(all, shard_, shards_);
@@ -149,10 +141,8 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
     stop_emitting(now);
   }
   adopt_departed(now);
-  next_adopt_scan_ns_ = now + adopt_scan_ns;
-  next_resend_scan_ns_ = now;
-  next_stats_ns_ = now;
   last_stats_ns_ = now;
+  add_loop_callbacks();
 
   std::string list;
   for (const auto& s : symbols_) list += (list.empty() ? "" : ",") + s;
@@ -263,8 +253,36 @@ void StrategyNode::adopt_departed(std::int64_t now) {
   }
 }
 
+void StrategyNode::add_loop_callbacks() {
+  loop_.add_reader(ticks_, [this] {
+    std::size_t count = 0;
+    for (int i = 0; i < max_batch && recv_message(ticks_, frames_, 2, count); ++i) on_feed_message(count);
+  });
+  loop_.add_reader(acks_, [this] {
+    std::size_t count = 0;
+    for (int i = 0; i < max_batch && recv_message(acks_, frames_, 2, count); ++i) on_ack_message(count);
+  });
+  loop_.add_work([this] {
+    ticks_monitor_.drain();
+    acks_monitor_.drain();
+    probe_journal(clock_.now_ns());
+    disk_.poll(monotonic_ns());
+    return 0;
+  });
+  // The timers keep their cadence on monotonic time; what they decide
+  // (resend, give up, compact) is on wall time, the time the journal keeps.
+  using Cadence = RunLoop::Cadence;
+  const auto start = clock_.monotonic_ns();
+  loop_.add_timer(start, resend_scan_ns_, Cadence::fixed_delay,
+                  [this](std::int64_t) { scan_outboxes(clock_.now_ns()); });
+  loop_.add_timer(start + adopt_scan_ns, adopt_scan_ns, Cadence::fixed_delay,
+                  [this](std::int64_t) { adopt_departed(clock_.now_ns()); });
+  loop_.add_timer(start, ms_to_ns(cfg_.run.stats_interval_ms), Cadence::fixed_delay,
+                  [this](std::int64_t) { write_stats(); });
+}
+
 int StrategyNode::run() {
-  while (!stop_requested()) poll_once(100);
+  loop_.run();
   // Every journal record is already written; the final stats close the run.
   write_stats();
   spdlog::info(
@@ -275,30 +293,7 @@ int StrategyNode::run() {
   return 0;
 }
 
-void StrategyNode::poll_once(int max_wait_ms) {
-  auto now = clock_.now_ns();
-  int wait = std::clamp(max_wait_ms, 0, 100);
-  wait = std::min({wait, ms_until(next_resend_scan_ns_, now), ms_until(next_stats_ns_, now)});
-
-  zmq::pollitem_t items[] = {{ticks_.handle(), 0, ZMQ_POLLIN, 0}, {acks_.handle(), 0, ZMQ_POLLIN, 0}};
-  try {
-    zmq::poll(items, 2, std::chrono::milliseconds(wait));
-  } catch (const zmq::error_t& e) {
-    if (e.num() != EINTR) throw;
-    return;  // a signal: let the caller look at the stop flag
-  }
-
-  std::size_t count = 0;
-  if (items[0].revents & ZMQ_POLLIN) {
-    for (int i = 0; i < max_batch && recv_message(ticks_, frames_, 2, count); ++i) on_feed_message(count);
-  }
-  if (items[1].revents & ZMQ_POLLIN) {
-    for (int i = 0; i < max_batch && recv_message(acks_, frames_, 2, count); ++i) on_ack_message(count);
-  }
-  ticks_monitor_.drain();
-  acks_monitor_.drain();
-  run_timers(clock_.now_ns());
-}
+void StrategyNode::poll_once(int max_wait_ms) { loop_.run_once(max_wait_ms); }
 
 void StrategyNode::on_feed_message(std::size_t frame_count) {
   if (frame_count != 2) {
@@ -534,15 +529,15 @@ bool StrategyNode::compact_journal(SignalOutbox& outbox, std::int64_t boot_ms, s
 }
 
 bool StrategyNode::send_signal(std::string_view payload) {
+  // A signal not sent stays pending; the resend timer tries again.
   try {
-    if (signals_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait))
-      return true;
+    return publish(signals_, payload, signal_sends_);
   } catch (const zmq::error_t& e) {
+    ++signal_send_errors_;
     std::uint64_t suppressed = 0;
     if (limiter_.allow("send", clock_.now_ns(), suppressed)) spdlog::warn("signal send failed: {}", e.what());
+    return false;
   }
-  ++send_would_block_;  // stays pending; the resend timer tries again
-  return false;
 }
 
 void StrategyNode::on_heartbeat(const proto::Heartbeat& hb) {
@@ -603,59 +598,49 @@ void StrategyNode::give_up_due(SignalOutbox& outbox, std::int64_t now, const std
   }
 }
 
-void StrategyNode::run_timers(std::int64_t now) {
-  if (now >= next_resend_scan_ns_) {
-    const auto send = [this](const PendingSignal& p) { return send_signal(p.payload); };
-    signals_resent_ += outbox_.resend_due(now, send);
-    // Settlement records a full disk refused: written as soon as it takes
-    // them, so that the journal catches up with what is settled.
-    if (outbox_.owed() > 0) outbox_.retry_owed();
-    give_up_due(outbox_, now, "");
-    // Not while this run's boot record is owed: the rewrite would write it,
-    // and that is the start-up path's (or the probe's) to do.
-    const bool may_compact = now >= next_compact_ns_;
-    if (may_compact && boot_journaled_ && journal_.should_compact() &&
-        compact_journal(outbox_, ids_.boot_ms(), now))
-      spdlog::info("signal journal {} compacted to {} pending ({} bytes)", journal_.path(), outbox_.size(),
-                   journal_.size_bytes());
-    for (auto& a : adopted_) {
-      signals_resent_ += a.outbox->resend_due(now, send);
-      if (a.outbox->owed() > 0) a.outbox->retry_owed();
-      give_up_due(*a.outbox, now, " (adopted from " + a.journal->path() + ")");
-      if (now < next_compact_ns_) continue;
-      const auto boot = a.journal->replay().last_boot_ms;
-      if (a.outbox->size() == 0 && !a.compacted_empty) {
-        // Every adopted signal is settled: the journal shrinks to its boot
-        // record (kept for a shard that comes back) and stays locked by us.
-        a.compacted_empty = compact_journal(*a.outbox, boot, now);
-        if (a.compacted_empty) spdlog::info("adopted signal journal {} settled: compacted", a.journal->path());
-      } else if (a.journal->should_compact()) {
-        compact_journal(*a.outbox, boot, now);
-      }
-    }
-    next_resend_scan_ns_ = now + resend_scan_ns_;
-  }
-  if (!emitting_ && now >= next_journal_probe_ns_) {
-    // Without a signal to try, the journal is probed with a boot record
-    // (harmless to repeat), so that emission and the stats recover as soon
-    // as space returns.
-    if (boot_journaled_ ? journal_.append_boot(ids_.boot_ms()) : ensure_boot_record()) {
-      journal_ok();
-    } else {
-      journal_write_failed(journal_, "write (probe)",
-                           "still not emitting; tried again in " + std::to_string(journal_probe_ns / ns_per_ms) +
-                               " ms and with the next signal");
-      stop_emitting(now);
+void StrategyNode::scan_outboxes(std::int64_t now) {
+  const auto send = [this](const PendingSignal& p) { return send_signal(p.payload); };
+  signals_resent_ += outbox_.resend_due(now, send);
+  // Settlement records a full disk refused: written as soon as it takes
+  // them, so that the journal catches up with what is settled.
+  if (outbox_.owed() > 0) outbox_.retry_owed();
+  give_up_due(outbox_, now, "");
+  // Not while this run's boot record is owed: the rewrite would write it,
+  // and that is the start-up path's (or the probe's) to do.
+  const bool may_compact = now >= next_compact_ns_;
+  if (may_compact && boot_journaled_ && journal_.should_compact() &&
+      compact_journal(outbox_, ids_.boot_ms(), now))
+    spdlog::info("signal journal {} compacted to {} pending ({} bytes)", journal_.path(), outbox_.size(),
+                 journal_.size_bytes());
+  for (auto& a : adopted_) {
+    signals_resent_ += a.outbox->resend_due(now, send);
+    if (a.outbox->owed() > 0) a.outbox->retry_owed();
+    give_up_due(*a.outbox, now, " (adopted from " + a.journal->path() + ")");
+    if (now < next_compact_ns_) continue;
+    const auto boot = a.journal->replay().last_boot_ms;
+    if (a.outbox->size() == 0 && !a.compacted_empty) {
+      // Every adopted signal is settled: the journal shrinks to its boot
+      // record (kept for a shard that comes back) and stays locked by us.
+      a.compacted_empty = compact_journal(*a.outbox, boot, now);
+      if (a.compacted_empty) spdlog::info("adopted signal journal {} settled: compacted", a.journal->path());
+    } else if (a.journal->should_compact()) {
+      compact_journal(*a.outbox, boot, now);
     }
   }
-  disk_.poll(monotonic_ns());
-  if (now >= next_adopt_scan_ns_) {
-    adopt_departed(now);
-    next_adopt_scan_ns_ = now + adopt_scan_ns;
-  }
-  if (now >= next_stats_ns_) {
-    write_stats();
-    next_stats_ns_ = now + ms_to_ns(cfg_.run.stats_interval_ms);
+}
+
+void StrategyNode::probe_journal(std::int64_t now) {
+  if (emitting_ || now < next_journal_probe_ns_) return;
+  // Without a signal to try, the journal is probed with a boot record
+  // (harmless to repeat), so that emission and the stats recover as soon
+  // as space returns.
+  if (boot_journaled_ ? journal_.append_boot(ids_.boot_ms()) : ensure_boot_record()) {
+    journal_ok();
+  } else {
+    journal_write_failed(journal_, "write (probe)",
+                         "still not emitting; tried again in " +
+                             std::to_string(journal_probe_ns / ns_per_ms) + " ms and with the next signal");
+    stop_emitting(now);
   }
 }
 
@@ -686,11 +671,8 @@ std::string StrategyNode::stats_json() {
   latency.add("p50", static_cast<double>(tick_latency_.percentile(0.5)) / 1e3)
       .add("p99", static_cast<double>(tick_latency_.percentile(0.99)) / 1e3)
       .add("count", tick_latency_.count());
-  JsonObject o;
-  o.add("program", name_)
-      .add("pid", static_cast<std::int64_t>(::getpid()))
-      .add("ts_ns", now)
-      .add("shard", static_cast<std::uint64_t>(shard_))
+  auto o = stats_header(name_, now);
+  o.add("shard", static_cast<std::uint64_t>(shard_))
       .add("shards", static_cast<std::uint64_t>(shards_))
       .add("strategy", cfg_.strategy.name)
       .add("instruments", list)
@@ -710,7 +692,7 @@ std::string StrategyNode::stats_json() {
       .add("journals_adopted", static_cast<std::uint64_t>(adopted_.size()))
       .add("adopted_shards", adopted)
       .add("signals_given_up", signals_given_up_)
-      .add("send_would_block", send_would_block_)
+      .add("send_would_block", signal_sends_.dropped + signal_send_errors_)
       .add("acks_unmatched", acks_unmatched_)
       .add("emitting", emitting_)
       .add("journal_state", emitting_ ? "ok" : "write_failed")
@@ -740,15 +722,9 @@ std::string StrategyNode::stats_json() {
 }
 
 bool StrategyNode::write_stats() {
-  const auto json = stats_json();
-  if (write_file_atomically(stats_path_, json)) {
-    write_failures_.recovered(stats_path_);
-    return true;
-  }
-  write_failures_.record(stats_path_, "write", errno,
-                         "the last stats file stays (the supervisor may take this program for HUNG); tried again "
-                         "every run.stats_interval_ms");
-  return false;
+  return write_stats_file(stats_path_, stats_json(), write_failures_,
+                          "the last stats file stays (the supervisor may take this program for HUNG); tried "
+                          "again every run.stats_interval_ms");
 }
 
 }  // namespace tp::strategy

@@ -4,7 +4,9 @@
 // -> journal. It also owns the journals of departed shards (strategy-j.journal
 // with j >= n and j % n == k, left behind by a scale-down): it adopts them,
 // resends their pending signals with their original bytes and ids, listens
-// to their ack topics and gives up on them like on its own. Not thread-safe:
+// to their ack topics and gives up on them like on its own. One RunLoop:
+// the two SUB sockets, then the monitors and the journal probe, then the
+// resend scan, the adoption scan and the stats as timers. Not thread-safe:
 // everything runs on the thread that calls run() / poll_once().
 //
 // A journal it cannot write (disk full...) stops the emission: a signal whose
@@ -31,7 +33,9 @@
 #include "common/security.hpp"
 #include "common/histogram.hpp"
 #include "common/log.hpp"
+#include "common/run_loop.hpp"
 #include "common/socket_monitor.hpp"
+#include "common/zmq_util.hpp"
 #include "proto/codec.hpp"
 #include "strategy/feed.hpp"
 #include "strategy/signal_journal.hpp"
@@ -51,8 +55,9 @@ class StrategyNode {
 
   // Loops until tp::stop_requested(), then writes the final stats. Returns 0.
   int run();
-  // One poll (waiting at most `max_wait_ms`, capped by the next timer and
-  // 100 ms), the messages that arrived, and the timers that are due.
+  // One turn of the loop: a poll (waiting at most `max_wait_ms`, capped by
+  // the next timer and 100 ms), the messages that arrived, and the timers
+  // that are due.
   void poll_once(int max_wait_ms = 100);
   // Writes <run.dir>/strategy-<k>.stats.json now; false when it could not.
   bool write_stats();
@@ -130,7 +135,14 @@ class StrategyNode {
   // the next attempt by compact_retry_ns); true when it compacted.
   bool compact_journal(SignalOutbox& outbox, std::int64_t boot_ms, std::int64_t now_ns);
   bool send_signal(std::string_view payload);
-  void run_timers(std::int64_t now_ns);
+  // Registers the sockets, the per-turn work and the timers with loop_.
+  void add_loop_callbacks();
+  // The resend timer: resends what is due, retries owed settlement records,
+  // gives up on what expired and compacts, in every outbox (wall `now_ns`).
+  void scan_outboxes(std::int64_t now_ns);
+  // While not emitting: a boot record every journal_probe_ns tells when
+  // the journal takes writes again.
+  void probe_journal(std::int64_t now_ns);
 
   const Config cfg_;
   const std::uint32_t shard_;
@@ -174,9 +186,6 @@ class StrategyNode {
   std::int64_t resend_scan_ns_;
   std::int64_t max_tick_age_ns_;
   std::int64_t max_clock_skew_ns_;
-  std::int64_t next_resend_scan_ns_ = 0;
-  std::int64_t next_stats_ns_ = 0;
-  std::int64_t next_adopt_scan_ns_ = 0;
   std::int64_t next_journal_probe_ns_ = 0;
   std::int64_t next_compact_ns_ = 0;  // after a failed compaction: not before then
 
@@ -201,7 +210,8 @@ class StrategyNode {
   std::uint64_t signals_acked_ = 0;
   std::uint64_t signals_resent_ = 0;
   std::uint64_t signals_given_up_ = 0;
-  std::uint64_t send_would_block_ = 0;
+  SendCounters signal_sends_;             // dropped: the executor's queue was full, or no executor
+  std::uint64_t signal_send_errors_ = 0;  // a send that threw (logged)
   std::uint64_t acks_unmatched_ = 0;
   std::uint64_t journal_errors_ = 0;         // failed journal writes of any kind, own and adopted
   std::uint64_t signals_not_journaled_ = 0;  // dropped before sending: their record failed
@@ -212,6 +222,8 @@ class StrategyNode {
   std::uint64_t journal_corrupt_ = 0;  // unreadable committed records reported
   std::uint64_t journal_torn_ = 0;     // torn last records set aside
   std::uint64_t journal_locked_ = 0;   // adoptions put off: another process held the journal
+
+  RunLoop loop_;  // last: it holds the sockets above and callbacks on this
 };
 
 }  // namespace tp::strategy
