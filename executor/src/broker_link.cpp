@@ -1,15 +1,16 @@
 #include "executor/broker_link.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <string>
-
-#include <spdlog/spdlog.h>
 
 #include "executor/decision.hpp"
 
 namespace tp::executor {
 
-BrokerLink::BrokerLink(zmq::context_t& ctx, const Config& config, const Clock& clock, BrokerLinkOptions options)
+BrokerLink::BrokerLink(zmq::context_t& ctx, const Config& config, const Clock& clock,
+                       BrokerLinkOptions options)
     : config_(config),
       clock_(clock),
       options_(std::move(options)),
@@ -85,16 +86,17 @@ void BrokerLink::log_breaker(BreakerState before) {
   if (now == before) return;
   switch (now) {
     case BreakerState::open:
-      spdlog::warn("circuit breaker {} -> open (opened {} times): dll_gateway did not answer; new orders are held, "
-                   "next probe in {} ms",
-                   to_string(before), breaker_.opens(), config_.executor.breaker_cooling_ms);
+      spdlog::warn(
+          "circuit breaker {} -> open (opened {} times): dll_gateway did not answer; new orders are held, "
+          "next probe in {} ms",
+          to_string(before), breaker_.opens(), config_.executor.breaker_cooling_ms);
       break;
     case BreakerState::half_open:
       spdlog::info("circuit breaker open -> half_open: probing dll_gateway");
       break;
     case BreakerState::closed:
-      spdlog::info("circuit breaker {} -> closed: dll_gateway answers; {} held order(s) to send", to_string(before),
-                   options_.held_count ? options_.held_count() : 0);
+      spdlog::info("circuit breaker {} -> closed: dll_gateway answers; {} held order(s) to send",
+                   to_string(before), options_.held_count ? options_.held_count() : 0);
       break;
   }
 }

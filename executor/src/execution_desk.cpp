@@ -1,9 +1,9 @@
 #include "executor/execution_desk.hpp"
 
-#include <cmath>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <cmath>
 
 namespace tp::executor {
 namespace {
@@ -27,11 +27,16 @@ proto::OrderEvent event_of(const OrderRecord& order, proto::OrderStatus status, 
 
 std::string_view to_string(PositionCheck c) noexcept {
   switch (c) {
-    case PositionCheck::pending: return "pending";
-    case PositionCheck::matched: return "matched";
-    case PositionCheck::mismatch: return "mismatch";
-    case PositionCheck::adopted: return "adopted";
-    case PositionCheck::unavailable: return "unavailable";
+    case PositionCheck::pending:
+      return "pending";
+    case PositionCheck::matched:
+      return "matched";
+    case PositionCheck::mismatch:
+      return "mismatch";
+    case PositionCheck::adopted:
+      return "adopted";
+    case PositionCheck::unavailable:
+      return "unavailable";
   }
   return "?";
 }
@@ -93,8 +98,9 @@ void ExecutionDesk::decide(std::string_view original, bool broker_closed) {
   const auto& signal = d.signal;
   auto decision = tp::executor::decide(signal, config_, worst_position(d), clock_);
   if (decision.verdict == Verdict::accept && position_check_ == PositionCheck::mismatch) {
-    decision = {Verdict::reject, "position_mismatch",
-                "the executor's positions differ from the broker's (see position_mismatches in executor.stats.json)"};
+    decision = {
+        Verdict::reject, "position_mismatch",
+        "the executor's positions differ from the broker's (see position_mismatches in executor.stats.json)"};
   }
   ++decided_;
   d.verdict = decision.verdict;
@@ -201,7 +207,8 @@ void ExecutionDesk::publish(Outbox& out) {
 bool ExecutionDesk::hold(OrderRecord& order) {
   // Unless HELD is durable it stays INTENT, never sent: reconciliation then
   // asks about it and sends it (same id).
-  if (!stored("hold an order", [&] { store_.set_state(order.client_order_id, OrderState::held, clock_.now_ns()); }))
+  if (!stored("hold an order",
+              [&] { store_.set_state(order.client_order_id, OrderState::held, clock_.now_ns()); }))
     return false;
   order.state = OrderState::held;
   ++held_;
@@ -235,10 +242,11 @@ bool ExecutionDesk::give_up(const OrderRecord& order, Outbox& out) {
 
   // The dead letter carries the order that was not sent (its signal_id names
   // the signal; the signal's own bytes are not kept).
-  out.items.emplace_back(Outbox::DeadLetter{
-      "expired",
-      "held order " + order.client_order_id + " not sent: its signal expired at " + std::to_string(order.expires_ns),
-      std::string(encoder_.encode(request_of(order, now)))});
+  out.items.emplace_back(Outbox::DeadLetter{"expired",
+                                            "held order " + order.client_order_id +
+                                                " not sent: its signal expired at " +
+                                                std::to_string(order.expires_ns),
+                                            std::string(encoder_.encode(request_of(order, now)))});
   auto ev = event_of(order, proto::OrderStatus::rejected, now);
   ev.reason = outcome.reason;
   out.items.emplace_back(std::move(ev));
@@ -250,8 +258,8 @@ void ExecutionDesk::mark_unknown(const OrderRecord& order) {
          [&] { store_.set_state(order.client_order_id, OrderState::unknown, clock_.now_ns()); });
 }
 
-bool ExecutionDesk::apply_reply(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t received_ns,
-                                ReplySource source, Outbox& out) {
+bool ExecutionDesk::apply_reply(const OrderRecord& order, const proto::OrderReply& reply,
+                                std::int64_t received_ns, ReplySource source, Outbox& out) {
   const auto now = received_ns;
   const bool changed = reply.status != order.status || reply.filled_quantity != order.filled_quantity ||
                        order.state == OrderState::intent || order.state == OrderState::unknown;
@@ -270,20 +278,25 @@ bool ExecutionDesk::apply_reply(const OrderRecord& order, const proto::OrderRepl
     book_.apply_fill(order.instrument, order.side, new_qty, new_price);
   }
   switch (reply.status) {
-    case proto::OrderStatus::filled: ++counters_.fills; break;
-    case proto::OrderStatus::partially_filled: ++counters_.partial_fills; break;
+    case proto::OrderStatus::filled:
+      ++counters_.fills;
+      break;
+    case proto::OrderStatus::partially_filled:
+      ++counters_.partial_fills;
+      break;
     case proto::OrderStatus::rejected:
       ++counters_.broker_rejects;
       if (proto::is_expiry_refusal(reply)) {
         // Its deadline passed before it could reach the broker (an order
         // that waited on a frozen dll_gateway): accounted as expired.
         count_rejected("expired");
-        out.items.emplace_back(Outbox::DeadLetter{"expired",
-                                                  "order " + order.client_order_id + " refused: " + reply.reason,
-                                                  std::string(encoder_.encode(request_of(order, now)))});
+        out.items.emplace_back(
+            Outbox::DeadLetter{"expired", "order " + order.client_order_id + " refused: " + reply.reason,
+                               std::string(encoder_.encode(request_of(order, now)))});
       }
       break;
-    default: break;
+    default:
+      break;
   }
   if (source == ReplySource::round_trip && reply.filled_quantity > 0 && order.causation_ts_ns > 0) {
     tick_to_fill_.record(now - order.causation_ts_ns);
@@ -313,7 +326,8 @@ void ExecutionDesk::positions_unavailable(std::string_view instrument, std::stri
 void ExecutionDesk::compare_positions(const std::map<std::string, double, std::less<>>& broker) {
   std::map<std::string, Mismatch, std::less<>> mismatches;
   for (const auto& [sym, quantity] : broker) {
-    if (!same_position(book_.position(sym), quantity)) mismatches.emplace(sym, Mismatch{book_.position(sym), quantity});
+    if (!same_position(book_.position(sym), quantity))
+      mismatches.emplace(sym, Mismatch{book_.position(sym), quantity});
   }
   if (mismatches.empty()) {
     position_check_ = PositionCheck::matched;
@@ -321,8 +335,8 @@ void ExecutionDesk::compare_positions(const std::map<std::string, double, std::l
     return;
   }
   for (const auto& [sym, m] : mismatches) {
-    spdlog::critical("POSITION MISMATCH {}: executor {} vs broker {} (difference {})", sym, m.executor, m.broker,
-                     m.broker - m.executor);
+    spdlog::critical("POSITION MISMATCH {}: executor {} vs broker {} (difference {})", sym, m.executor,
+                     m.broker, m.broker - m.executor);
   }
   if (config_.executor.adopt_broker_positions) {
     for (const auto& [sym, m] : mismatches) book_.adopt(sym, m.broker);
@@ -331,8 +345,9 @@ void ExecutionDesk::compare_positions(const std::map<std::string, double, std::l
                  mismatches.size());
   } else {
     position_check_ = PositionCheck::mismatch;
-    spdlog::critical("new signals are refused (position_mismatch) until the books are reconciled by hand and the "
-                     "executor restarted, or executor.adopt_broker_positions = true takes the broker's figures");
+    spdlog::critical(
+        "new signals are refused (position_mismatch) until the books are reconciled by hand and the "
+        "executor restarted, or executor.adopt_broker_positions = true takes the broker's figures");
   }
   mismatches_ = std::move(mismatches);
 }

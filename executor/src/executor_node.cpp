@@ -1,14 +1,14 @@
 #include "executor/executor_node.hpp"
 
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <variant>
-#include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 #include "common/disk_watch.hpp"
 #include "common/stats.hpp"
@@ -63,7 +63,8 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
             [this](std::string_view what, const StoreError& e, int err) { storage_failed(what, e, err); }),
       signals_(make_socket(ctx, zmq::socket_type::pull, SocketOptions{.rcvhwm = signal_rcvhwm})),
       signals_monitor_(ctx, signals_),
-      events_(make_socket(ctx, zmq::socket_type::pub, SocketOptions{.linger_ms = 1000, .sndhwm = event_sndhwm})),
+      events_(
+          make_socket(ctx, zmq::socket_type::pub, SocketOptions{.linger_ms = 1000, .sndhwm = event_sndhwm})),
       link_(ctx, config, clock,
             BrokerLinkOptions{.security = &security,
                               .stopping = [this] { return stopping(); },
@@ -92,7 +93,8 @@ int ExecutorNode::run() {
   while (!stopping()) {
     const std::int64_t now = clock_.monotonic_ns();
     const std::int64_t until_timer = std::min(next_stats_ns_, next_reconcile) - now;
-    const std::int64_t timeout_ms = std::clamp<std::int64_t>((until_timer + ns_per_ms - 1) / ns_per_ms, 0, max_poll_ms);
+    const std::int64_t timeout_ms =
+        std::clamp<std::int64_t>((until_timer + ns_per_ms - 1) / ns_per_ms, 0, max_poll_ms);
     // While the store cannot write, signals wait in their queues (and in the
     // strategies' journals) instead of being read and left unacked.
     zmq::pollitem_t item{signals_.handle(), 0, ZMQ_POLLIN, 0};
@@ -220,7 +222,8 @@ bool ExecutorNode::send_order(const OrderRecord& order, Unrecorded& unrecorded) 
 void ExecutorNode::record(Unrecorded& unrecorded) {
   if (!unrecorded.answer) return;
   const auto& a = *unrecorded.answer;
-  unrecorded.left_open |= desk_.apply_reply(a.order, a.reply, a.received_ns, ReplySource::round_trip, outbox_);
+  unrecorded.left_open |=
+      desk_.apply_reply(a.order, a.reply, a.received_ns, ReplySource::round_trip, outbox_);
   unrecorded.answer.reset();
   publish(outbox_);
 }
@@ -264,7 +267,8 @@ void ExecutorNode::reconcile() {
   left_open |= unrecorded.left_open;
   // Every open order was answered final and nothing is held: the books can
   // be compared (the pass's own answers say so; the store is not read again).
-  if (whole_pass && !left_open && desk_.held_count() == 0 && desk_.position_check() == PositionCheck::pending) {
+  if (whole_pass && !left_open && desk_.held_count() == 0 &&
+      desk_.position_check() == PositionCheck::pending) {
     check_positions();
   }
 }
@@ -313,14 +317,16 @@ void ExecutorNode::publish(Outbox& out) {
 
 void ExecutorNode::publish_ack(const std::string& topic, const proto::SignalAck& ack) {
   const auto payload = encoder_.encode(ack);
-  events_.send(zmq::const_buffer(topic.data(), topic.size()), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  events_.send(zmq::const_buffer(topic.data(), topic.size()),
+               zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   events_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
 }
 
 void ExecutorNode::publish_event(const proto::OrderEvent& event) {
   const auto topic = proto::order_topic(event.instrument);
   const auto payload = encoder_.encode(event);
-  events_.send(zmq::const_buffer(topic.data(), topic.size()), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  events_.send(zmq::const_buffer(topic.data(), topic.size()),
+               zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   events_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
 }
 
@@ -393,7 +399,8 @@ std::string ExecutorNode::stats_json() {
       .add("open_files", open_files());
   std::string alert;
   if (desk_.position_check() == PositionCheck::mismatch) {
-    alert = fmt::format("new signals refused: {} position(s) differ from the broker's", desk_.position_mismatches().size());
+    alert = fmt::format("new signals refused: {} position(s) differ from the broker's",
+                        desk_.position_mismatches().size());
   }
   if (const auto it = failures_.failing().find(store_.path()); it != failures_.failing().end()) {
     if (!alert.empty()) alert += "; ";
@@ -404,13 +411,16 @@ std::string ExecutorNode::stats_json() {
 }
 
 void ExecutorNode::storage_failed(std::string_view what, const StoreError& e, int err) {
-  failures_.record(store_.path(), std::string(what) + " (" + e.what() + ")", err,
-                   "nothing of it counts as done: signals are not acked (strategies resend them), orders stay to "
-                   "be reconciled; retrying every second");
+  failures_.record(
+      store_.path(), std::string(what) + " (" + e.what() + ")", err,
+      "nothing of it counts as done: signals are not acked (strategies resend them), orders stay to "
+      "be reconciled; retrying every second");
   storage_paused_until_ns_ = clock_.monotonic_ns() + storage_retry_ns;
 }
 
-bool ExecutorNode::storage_paused() const noexcept { return clock_.monotonic_ns() < storage_paused_until_ns_; }
+bool ExecutorNode::storage_paused() const noexcept {
+  return clock_.monotonic_ns() < storage_paused_until_ns_;
+}
 
 void ExecutorNode::heartbeat() {
   const std::int64_t now = clock_.monotonic_ns();

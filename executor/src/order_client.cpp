@@ -14,7 +14,8 @@ namespace {
 
 zmq::socket_t make_req(zmq::context_t& ctx, const std::string& endpoint, const Security& security) {
   // linger 0: a request abandoned by a reopen must not keep the socket alive.
-  auto s = make_socket(ctx, zmq::socket_type::req, SocketOptions{.linger_ms = 0, .sndhwm = 1000, .rcvhwm = 1000});
+  auto s =
+      make_socket(ctx, zmq::socket_type::req, SocketOptions{.linger_ms = 0, .sndhwm = 1000, .rcvhwm = 1000});
   security.connect(s, endpoint);
   return s;
 }
@@ -33,7 +34,10 @@ bool OrderClient::pause(int ms) {
 }
 
 OrderClient::OrderClient(zmq::context_t& ctx, std::string endpoint, OrderClientOptions options)
-    : ctx_(ctx), endpoint_(std::move(endpoint)), options_(options), socket_(make_req(ctx_, endpoint_, security())) {}
+    : ctx_(ctx),
+      endpoint_(std::move(endpoint)),
+      options_(options),
+      socket_(make_req(ctx_, endpoint_, security())) {}
 
 void OrderClient::reopen() {
   // A REQ socket that sent and got no answer cannot send again: the Lazy
@@ -63,8 +67,9 @@ OrderClient::Attempt OrderClient::try_send() {
   if (!socket_) reopen();
   if (!socket_) return Attempt::no_socket;
   // dontwait: a REQ with no connected peer would otherwise block here.
-  const bool sent = socket_.send(zmq::const_buffer(payload_.data(), payload_.size()), zmq::send_flags::dontwait)
-                        .has_value();
+  const bool sent =
+      socket_.send(zmq::const_buffer(payload_.data(), payload_.size()), zmq::send_flags::dontwait)
+          .has_value();
   return sent ? Attempt::sent : Attempt::not_sent;
 }
 
@@ -86,14 +91,17 @@ std::optional<proto::PositionReply> OrderClient::position(const proto::PositionQ
 }
 
 std::optional<proto::OrderReply> OrderClient::order_exchange(std::string_view client_order_id, int retries,
-                                                            Attempt first) {
+                                                             Attempt first) {
   std::optional<proto::OrderReply> answer;
-  exchange(retries, [&](proto::Bytes bytes) {
-    auto decoded = decoder_.decode_order_reply(bytes);
-    if (!decoded || decoded->client_order_id != client_order_id) return false;
-    answer = std::move(decoded).value();
-    return true;
-  }, first);
+  exchange(
+      retries,
+      [&](proto::Bytes bytes) {
+        auto decoded = decoder_.decode_order_reply(bytes);
+        if (!decoded || decoded->client_order_id != client_order_id) return false;
+        answer = std::move(decoded).value();
+        return true;
+      },
+      first);
   return answer;
 }
 

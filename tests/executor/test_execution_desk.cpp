@@ -93,8 +93,9 @@ TEST_F(DeskTest, ABatchIsAcceptedRejectedAndDeduplicatedThenPublishedInArrivalOr
   EXPECT_EQ(decided[1].verdict, Verdict::duplicate) << "the same id earlier in the batch";
   EXPECT_EQ(decided[2].verdict, Verdict::reject);
   EXPECT_EQ(decided[2].reason, "unknown_instrument");
-  EXPECT_EQ(kinds(out), (std::vector<std::string>{"ack:ACCEPTED", "event:NEW", "ack:DUPLICATE", "dead:unknown_instrument",
-                                                  "event:REJECTED", "ack:REJECTED"}));
+  EXPECT_EQ(kinds(out),
+            (std::vector<std::string>{"ack:ACCEPTED", "event:NEW", "ack:DUPLICATE", "dead:unknown_instrument",
+                                      "event:REJECTED", "ack:REJECTED"}));
   const auto& dead = std::get<Outbox::DeadLetter>(out.items[3]);
   EXPECT_EQ(dead.original, proto::encode_to_string(unknown));
   EXPECT_EQ(std::get<Outbox::Ack>(out.items[0]).topic, "ACK.sma.1");
@@ -196,7 +197,8 @@ TEST_F(DeskTest, AReplyMovesTheBookByWhatIsNewAndSaysWhetherTheOrderIsStillOpen)
   EXPECT_TRUE(desk.apply_reply(order, working, clock.now_ns(), ReplySource::reconciliation, out))
       << "nothing new: still open";
   // Filled in full at an average of 1.16: the new 600 came at 1.20.
-  EXPECT_FALSE(desk.apply_reply(order, filled(order, 1000, 1.16), clock.now_ns(), ReplySource::round_trip, out));
+  EXPECT_FALSE(
+      desk.apply_reply(order, filled(order, 1000, 1.16), clock.now_ns(), ReplySource::round_trip, out));
   EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), 1000);
   EXPECT_NEAR(desk.positions().find("EURUSD")->avg_price, 1.16, 1e-12);
   EXPECT_NEAR(desk.positions().find("EURUSD")->last_price, 1.20, 1e-12);

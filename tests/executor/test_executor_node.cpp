@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -140,7 +140,8 @@ struct Harness {
             const std::function<bool(const std::string&, const proto::OrderEvent&)>& want_event) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (!readable(sub, std::max(left, 1ms))) continue;
       std::vector<zmq::message_t> frames;
       std::size_t total = 0;
@@ -165,7 +166,8 @@ struct Harness {
     for (int i = 0; i < 50; ++i) {
       push_signal(probe);
       probe_duplicates = static_cast<std::uint64_t>(i);
-      if (wait_ack([](const std::string&, const proto::SignalAck& a) { return a.signal_id == "probe"; }, 100ms))
+      if (wait_ack([](const std::string&, const proto::SignalAck& a) { return a.signal_id == "probe"; },
+                   100ms))
         return true;
     }
     return false;
@@ -178,7 +180,8 @@ struct Harness {
     for (int i = 0; i < 2; ++i) {
       const auto s = make_signal("sync." + std::to_string(++syncs), "ZZZ");
       push_signal(s);
-      if (!wait_ack([&](const std::string&, const proto::SignalAck& a) { return a.signal_id == s.signal_id; }))
+      if (!wait_ack(
+              [&](const std::string&, const proto::SignalAck& a) { return a.signal_id == s.signal_id; }))
         return false;
     }
     return true;
@@ -220,8 +223,8 @@ struct Harness {
   const tp::Clock* node_clock = &clock;  // &stepped for the timer tests
   int syncs = 0;
   zmq::context_t ctx{1};
-  zmq::socket_t dead = tp::make_socket(ctx, zmq::socket_type::pull,
-                                       {.max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)});
+  zmq::socket_t dead = tp::make_socket(
+      ctx, zmq::socket_type::pull, {.max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)});
   zmq::socket_t broker = tp::make_socket(ctx, zmq::socket_type::rep);
   zmq::socket_t push = tp::make_socket(ctx, zmq::socket_type::push);
   zmq::socket_t sub = tp::make_socket(ctx, zmq::socket_type::sub);
@@ -311,10 +314,11 @@ TEST(ExecutorNode, AcceptsFillsDedupesRejectsAndDeadLetters) {
   std::ifstream in(h.config.run.dir + "/executor.stats.json");
   std::stringstream stats;
   stats << in.rdbuf();
-  for (const char* key : {"\"program\":\"executor\"", "\"signals_received\"", "\"duplicates\"", "\"rejected\":{",
-                          "\"expired\":1", "\"orders_sent\":2", "\"order_retries\"", "\"order_timeouts\":0",
-                          "\"fills\":2", "\"partial_fills\":0", "\"broker_rejects\":0", "\"positions\":{\"EURUSD\":{",
-                          "\"latency_tick_to_fill_us\":{", "\"count\":2", "\"dead_letters\"", "\"orders_unknown\":0"}) {
+  for (const char* key :
+       {"\"program\":\"executor\"", "\"signals_received\"", "\"duplicates\"", "\"rejected\":{",
+        "\"expired\":1", "\"orders_sent\":2", "\"order_retries\"", "\"order_timeouts\":0", "\"fills\":2",
+        "\"partial_fills\":0", "\"broker_rejects\":0", "\"positions\":{\"EURUSD\":{",
+        "\"latency_tick_to_fill_us\":{", "\"count\":2", "\"dead_letters\"", "\"orders_unknown\":0"}) {
     EXPECT_NE(stats.str().find(key), std::string::npos) << key << " in " << stats.str();
   }
 
@@ -440,7 +444,8 @@ TEST(ExecutorNode, RiskInABatchCountsTheOrdersNotYetSent) {
   ASSERT_TRUE(h.answer_order(1.085).has_value());
   ASSERT_TRUE(h.answer_order(1.085).has_value());
   EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
-    return a.signal_id == "sma.1.400.3" && a.status == proto::AckStatus::rejected && a.reason == "risk_rejected";
+    return a.signal_id == "sma.1.400.3" && a.status == proto::AckStatus::rejected &&
+           a.reason == "risk_rejected";
   }));
   h.stop();
   EXPECT_EQ(h.node->counters().orders_sent, 2u) << "the refused third sent nothing";
@@ -576,7 +581,8 @@ TEST(ExecutorNode, APositionThatDiffersFromTheBrokersHaltsNewSignals) {
   auto s = make_signal("sma.1.500.1");
   h.push_signal(s);
   EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
-    return a.signal_id == s.signal_id && a.status == proto::AckStatus::rejected && a.reason == "position_mismatch";
+    return a.signal_id == s.signal_id && a.status == proto::AckStatus::rejected &&
+           a.reason == "position_mismatch";
   }));
   ASSERT_TRUE(h.wait_dead_letter("position_mismatch").has_value());
   h.stop();

@@ -22,7 +22,9 @@ proto::TradingSignal make_signal(double qty, double price, proto::Side side = pr
   return s;
 }
 
-tp::RiskConfig limits() { return tp::RiskConfig{.max_order_quantity = 1000, .max_position = 1500, .max_notional = 5000}; }
+tp::RiskConfig limits() {
+  return tp::RiskConfig{.max_order_quantity = 1000, .max_position = 1500, .max_notional = 5000};
+}
 
 }  // namespace
 

@@ -16,7 +16,6 @@
 #include <functional>
 #include <optional>
 #include <string_view>
-
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
@@ -92,7 +91,7 @@ class BrokerLink {
   BrokerLinkOptions options_;
   OrderClient client_;
   CircuitBreaker breaker_;
-  bool alive_ = false;              // the last request was answered
+  bool alive_ = false;                 // the last request was answered
   std::int64_t last_exchange_ns_ = 0;  // monotonic; the last request (either outcome)
   LinkCounters counters_;
 };

@@ -36,8 +36,8 @@ std::string_view to_string(BreakerState) noexcept;
 // The executor fills these from [executor] breaker_failures and
 // breaker_cooling_ms; the defaults here match the config's.
 struct BreakerOptions {
-  int failure_threshold = 3;                  // consecutive failures that open it
-  std::int64_t cooling_ns = 2'000'000'000;    // how long it stays open
+  int failure_threshold = 3;                // consecutive failures that open it
+  std::int64_t cooling_ns = 2'000'000'000;  // how long it stays open
 };
 
 class CircuitBreaker {

@@ -90,7 +90,8 @@ class ExecutionDesk {
 
   // Rebuilds the position book and reads the HELD count from the store (the
   // only time it is read: from then on the desk counts every change).
-  ExecutionDesk(ExecutorStore& store, const Config& config, const Clock& clock, StoreFailed on_store_failed = {});
+  ExecutionDesk(ExecutorStore& store, const Config& config, const Clock& clock,
+                StoreFailed on_store_failed = {});
   ExecutionDesk(const ExecutionDesk&) = delete;
   ExecutionDesk& operator=(const ExecutionDesk&) = delete;
 
@@ -153,7 +154,9 @@ class ExecutionDesk {
     double broker = 0;
   };
   PositionCheck position_check() const noexcept { return position_check_; }
-  const std::map<std::string, Mismatch, std::less<>>& position_mismatches() const noexcept { return mismatches_; }
+  const std::map<std::string, Mismatch, std::less<>>& position_mismatches() const noexcept {
+    return mismatches_;
+  }
 
   const PositionBook& positions() const noexcept { return book_; }
   std::uint64_t held_count() const noexcept { return held_; }
@@ -165,7 +168,8 @@ class ExecutionDesk {
   // earlier accepted orders are answered, each filled fully or not at all.
   double worst_position(const DecidedSignal& decided) const;
   void count_rejected(std::string_view reason);
-  void ack(const proto::TradingSignal& signal, proto::AckStatus status, std::string_view reason, Outbox& out) const;
+  void ack(const proto::TradingSignal& signal, proto::AckStatus status, std::string_view reason,
+           Outbox& out) const;
   // Runs one store write; a StoreError goes to on_store_failed_ and becomes false.
   template <class Write>
   bool stored(std::string_view what, Write&& write);

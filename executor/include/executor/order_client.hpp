@@ -10,19 +10,17 @@
 #include <functional>
 #include <optional>
 #include <string>
-
 #include <zmq.hpp>
 
 #include "common/security.hpp"
-
 #include "proto/codec.hpp"
 
 namespace tp::executor {
 
 struct OrderClientOptions {
-  int timeout_ms = 1000;   // one attempt's wait for the reply
-  int retries = 3;         // attempts after the first
-  int backoff_ms = 10;     // pause before retry i: backoff_ms << (i-1), capped
+  int timeout_ms = 1000;  // one attempt's wait for the reply
+  int retries = 3;        // attempts after the first
+  int backoff_ms = 10;    // pause before retry i: backoff_ms << (i-1), capped
   int max_backoff_ms = 500;
   const Security* security = nullptr;  // CURVE on tcp; none when null
   // Polled at least every stop_check_ms while waiting; once it says true the
@@ -64,9 +62,11 @@ class OrderClient {
   // The broker's position in one instrument, the same way.
   std::optional<proto::PositionReply> position(const proto::PositionQuery& q);
 
-  std::uint64_t retries() const noexcept { return retries_; }     // re-sent attempts
+  std::uint64_t retries() const noexcept { return retries_; }          // re-sent attempts
   std::uint64_t bad_replies() const noexcept { return bad_replies_; }  // undecodable or mismatched
-  std::uint64_t socket_failures() const noexcept { return socket_failures_; }  // a new socket refused (EMFILE...)
+  std::uint64_t socket_failures() const noexcept {
+    return socket_failures_;
+  }  // a new socket refused (EMFILE...)
 
  private:
   const Security& security() const { return options_.security ? *options_.security : Security::none(); }
@@ -91,9 +91,9 @@ class OrderClient {
   zmq::socket_t socket_;
   proto::Encoder encoder_;
   proto::Decoder decoder_;
-  std::string payload_;  // the request being sent, kept across reopen
-  std::string started_id_;                // start()'s client order id, for finish()
-  Attempt started_ = Attempt::none;       // start()'s first attempt
+  std::string payload_;              // the request being sent, kept across reopen
+  std::string started_id_;           // start()'s client order id, for finish()
+  Attempt started_ = Attempt::none;  // start()'s first attempt
   std::uint64_t retries_ = 0;
   std::uint64_t bad_replies_ = 0;
   std::uint64_t socket_failures_ = 0;
