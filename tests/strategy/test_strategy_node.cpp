@@ -31,6 +31,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using tp::strategy::StrategyNode;
 using tp::test::json_number;
+using tp::test::json_string;
 using tp::test::read_text;
 
 namespace {
@@ -512,26 +513,21 @@ TEST_F(NodeTest, AFullDiskStopsEmissionWithoutLosingASignalAndEmissionResumes) {
   ASSERT_GE(json_number(stats, "signals_not_journaled"), 3) << stats;
   EXPECT_FALSE(node.emitting());
   EXPECT_EQ(json_number(stats, "emitting"), 0) << stats;
-  EXPECT_NE(stats.find("\"journal_state\":\"write_failed\""), std::string::npos) << stats;
-  EXPECT_NE(stats.find("\"alert\":\"not emitting: cannot write strategy-0.journal: No space left on device\""),
-            std::string::npos)
+  EXPECT_EQ(json_string(stats, "journal_state"), "write_failed") << stats;
+  EXPECT_EQ(json_string(stats, "alert"), "not emitting: cannot write strategy-0.journal: No space left on device")
       << stats;
   EXPECT_GE(json_number(stats, "write_failures"), json_number(stats, "signals_not_journaled")) << stats;
   EXPECT_GE(json_number(stats, "journal_errors"), json_number(stats, "signals_not_journaled")) << stats;
-  EXPECT_NE(stats.find("\"" + journal_path + "\":\"write (signal record): No space left on device\""),
-            std::string::npos)
+  EXPECT_EQ(tp::test::parse_json(stats)["files_failing"],
+            nlohmann::json({{journal_path, "write (signal record): No space left on device"}}))
       << stats;
   EXPECT_EQ(json_number(stats, "disk_low"), 1) << stats;
   // The stats file still gets through (written into blocks its previous
   // write reserved), so the supervisor sees the heartbeat and the alert.
   EXPECT_TRUE(node.write_stats());
-  {
-    std::ifstream in(node.stats_path());
-    std::stringstream on_disk;
-    on_disk << in.rdbuf();
-    EXPECT_NE(on_disk.str().find("\"alert\":\"not emitting: cannot write strategy-0.journal"), std::string::npos)
-        << on_disk.str();
-  }
+  EXPECT_EQ(json_string(read_text(node.stats_path()), "alert"),
+            "not emitting: cannot write strategy-0.journal: No space left on device")
+      << read_text(node.stats_path());
 
   // What went out is exactly what the journal holds.
   const auto emitted = static_cast<std::size_t>(json_number(stats, "signals_emitted"));
@@ -554,9 +550,9 @@ TEST_F(NodeTest, AFullDiskStopsEmissionWithoutLosingASignalAndEmissionResumes) {
   disk.free();
   ASSERT_TRUE(pump(node, [&] { return node.emitting(); }, 3s)) << node.stats_json();
   stats = node.stats_json();
-  EXPECT_EQ(stats.find("\"alert\""), std::string::npos) << stats;
-  EXPECT_NE(stats.find("\"journal_state\":\"ok\""), std::string::npos) << stats;
-  EXPECT_EQ(stats.find(journal_path + "\":"), std::string::npos) << "no longer failing: " << stats;
+  EXPECT_FALSE(tp::test::parse_json(stats).contains("alert")) << stats;
+  EXPECT_EQ(json_string(stats, "journal_state"), "ok") << stats;
+  EXPECT_EQ(tp::test::parse_json(stats)["files_failing"], nlohmann::json::object()) << "no longer failing: " << stats;
   EXPECT_TRUE(node.write_stats());
   EXPECT_EQ(json_number(read_text(node.stats_path()), "emitting"), 1);
 
@@ -596,9 +592,8 @@ TEST_F(NodeTest, StartedOnAFullDiskItRunsWithoutEmittingUntilSpaceReturns) {
   signals.bind(ep("signals"));
   StrategyNode node(ctx_, cfg, 0, 1, clock_);
   EXPECT_FALSE(node.emitting());
-  EXPECT_NE(node.stats_json().find(
-                "\"alert\":\"not emitting: cannot write strategy-0.journal: No space left on device\""),
-            std::string::npos)
+  EXPECT_EQ(json_string(node.stats_json(), "alert"),
+            "not emitting: cannot write strategy-0.journal: No space left on device")
       << node.stats_json();
   await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
   proto::Encoder enc;
