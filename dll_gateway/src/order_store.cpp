@@ -1,6 +1,6 @@
 #include "dll_gateway/order_store.hpp"
 
-#include "sqlite.hpp"
+#include "common/sqlite_store.hpp"
 
 namespace tp::dll_gateway {
 
@@ -34,13 +34,19 @@ struct OrderStore::Impl {
   // find + PENDING + DONE), and the WAL index lives in heap memory instead of
   // a -shm file. Another process can read the file only after this one exits.
   explicit Impl(const std::string& path)
-      : db(path, 1000), find(init(db), sql_find), pending(db, sql_pending), done(db, sql_done) {}
+      : db(tp::sqlite::open_store(path, 1000)),
+        find(init(db), sql_find, naming),
+        pending(db, sql_pending, naming),
+        done(db, sql_done, naming) {}
 
   // Runs before the statements are prepared: they need the table.
-  static const sqlite::Db& init(sqlite::Db& db) {
+  static const tp::sqlite::Connection& init(tp::sqlite::Connection& db) {
     db.exec(schema);
     return db;
   }
+
+  // One statement per method: "dll_gateway.db (...): step: ..." says which.
+  static constexpr auto naming = tp::sqlite::Statement::Naming::operation;
 
   static constexpr const char* sql_find =
       "SELECT state, order_id, status, filled_quantity, fill_price, reason, broker_ts_ns "
@@ -57,10 +63,10 @@ struct OrderStore::Impl {
       "fill_price = excluded.fill_price, reason = excluded.reason, "
       "broker_ts_ns = excluded.broker_ts_ns, updated_ts_ns = excluded.updated_ts_ns";
 
-  sqlite::Db db;
-  sqlite::Statement find;
-  sqlite::Statement pending;
-  sqlite::Statement done;
+  tp::sqlite::Connection db;
+  tp::sqlite::Statement find;
+  tp::sqlite::Statement pending;
+  tp::sqlite::Statement done;
 };
 
 OrderStore::OrderStore(const std::string& path) : path_(path), impl_(std::make_unique<Impl>(path)) {}
@@ -68,45 +74,45 @@ OrderStore::OrderStore(const std::string& path) : path_(path), impl_(std::make_u
 OrderStore::~OrderStore() = default;
 
 std::optional<StoredOrder> OrderStore::find(const std::string& client_order_id) {
-  auto q = impl_->find.use();
-  q.bind(1, client_order_id);
+  auto& q = impl_->find.reset().bind(1, client_order_id);
   if (!q.step()) return std::nullopt;
   StoredOrder o;
-  o.state = q.text(0) == "DONE" ? OrderState::done : OrderState::pending;
+  o.state = q.column_text(0) == "DONE" ? OrderState::done : OrderState::pending;
   o.reply.client_order_id = client_order_id;
   if (o.state == OrderState::done) {
-    o.reply.order_id = q.text(1);
-    o.reply.status = static_cast<proto::OrderStatus>(q.integer(2));
-    o.reply.filled_quantity = q.real(3);
-    o.reply.fill_price = q.real(4);
-    o.reply.reason = q.text(5);
-    o.reply.broker_ts_ns = q.integer(6);
+    o.reply.order_id = q.column_text(1);
+    o.reply.status = static_cast<proto::OrderStatus>(q.column_int(2));
+    o.reply.filled_quantity = q.column_double(3);
+    o.reply.fill_price = q.column_double(4);
+    o.reply.reason = q.column_text(5);
+    o.reply.broker_ts_ns = q.column_int(6);
   }
+  q.reset();  // ends the read: no transaction stays open between calls
   return o;
 }
 
 void OrderStore::insert_pending(const proto::OrderRequest& order, std::int64_t ts_ns) {
-  auto q = impl_->pending.use();
-  q.bind(1, order.client_order_id)
+  impl_->pending.reset()
+      .bind(1, order.client_order_id)
       .bind(2, order.signal_id)
       .bind(3, order.instrument)
       .bind(4, static_cast<std::int64_t>(order.side))
       .bind(5, order.quantity)
-      .bind(6, ts_ns);
-  q.step();  // autocommit: durable (per the pragmas) on return
+      .bind(6, ts_ns)
+      .step();  // autocommit: durable (per the pragmas) on return
 }
 
 void OrderStore::store_done(const proto::OrderReply& reply, std::int64_t ts_ns) {
-  auto q = impl_->done.use();
-  q.bind(1, reply.client_order_id)
+  impl_->done.reset()
+      .bind(1, reply.client_order_id)
       .bind(2, reply.order_id)
       .bind(3, static_cast<std::int64_t>(reply.status))
       .bind(4, reply.filled_quantity)
       .bind(5, reply.fill_price)
       .bind(6, reply.reason)
       .bind(7, reply.broker_ts_ns)
-      .bind(8, ts_ns);
-  q.step();
+      .bind(8, ts_ns)
+      .step();
 }
 
 }  // namespace tp::dll_gateway

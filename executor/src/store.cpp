@@ -1,15 +1,16 @@
 // See store.hpp for the durability choice (WAL + synchronous=NORMAL).
 #include "executor/store.hpp"
 
-#include <cerrno>
-#include <filesystem>
-
 #include <spdlog/spdlog.h>
 
-#include <sqlite3.h>
+#include <filesystem>
+
+#include "common/sqlite_store.hpp"
 
 namespace tp::executor {
 namespace {
+
+using tp::sqlite::Statement;
 
 constexpr std::string_view schema = R"sql(
 CREATE TABLE IF NOT EXISTS signals (
@@ -55,10 +56,6 @@ constexpr std::string_view order_columns =
     "client_order_id, signal_id, instrument, side, quantity, price_hint, state, status, filled_quantity, "
     "fill_price, order_id, reason, causation_ts_ns, created_ns, updated_ns, expires_ns";
 
-[[noreturn]] void fail(sqlite3* db, std::string_view what) {
-  throw StoreError(tp::sqlite::error_text(db, what));
-}
-
 std::string_view side_text(proto::Side s) { return s == proto::Side::buy ? "BUY" : "SELL"; }
 proto::Side side_from(std::string_view s) { return s == "SELL" ? proto::Side::sell : proto::Side::buy; }
 
@@ -73,7 +70,8 @@ proto::OrderStatus status_from(std::string_view s) {
 // Commits on commit(); rolls back when left any other way.
 class Transaction {
  public:
-  Transaction(Statement& begin, Statement& commit, Statement& rollback) : commit_(commit), rollback_(rollback) {
+  Transaction(Statement& begin, Statement& commit, Statement& rollback)
+      : commit_(commit), rollback_(rollback) {
     begin.reset().run();
   }
   Transaction(const Transaction&) = delete;
@@ -129,84 +127,6 @@ class Savepoint {
 
 }  // namespace
 
-// ---------------------------------------------------------------- Statement
-
-Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
-  if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt_,
-                         nullptr) != SQLITE_OK) {
-    fail(db, "prepare '" + std::string(sql.substr(0, 60)) + "'");
-  }
-}
-
-Statement& Statement::operator=(Statement&& o) noexcept {
-  if (this != &o) {
-    sqlite3_finalize(stmt_);
-    db_ = o.db_;
-    stmt_ = o.stmt_;
-    o.stmt_ = nullptr;
-  }
-  return *this;
-}
-
-Statement::~Statement() { sqlite3_finalize(stmt_); }
-
-Statement& Statement::reset() {
-  sqlite3_reset(stmt_);
-  sqlite3_clear_bindings(stmt_);
-  return *this;
-}
-
-Statement& Statement::bind(int index, std::string_view value) {
-  // An empty view may have a null data(), which SQLite would store as NULL.
-  if (sqlite3_bind_text(stmt_, index, value.data() ? value.data() : "", static_cast<int>(value.size()), SQLITE_TRANSIENT) != SQLITE_OK)
-    fail(db_, "bind");
-  return *this;
-}
-Statement& Statement::bind(int index, double value) {
-  if (sqlite3_bind_double(stmt_, index, value) != SQLITE_OK) fail(db_, "bind");
-  return *this;
-}
-Statement& Statement::bind(int index, std::int64_t value) {
-  if (sqlite3_bind_int64(stmt_, index, value) != SQLITE_OK) fail(db_, "bind");
-  return *this;
-}
-
-namespace {
-// "step 'UPDATE orders SET state = ...'": which statement failed.
-std::string stepping(sqlite3_stmt* stmt) {
-  const char* sql = sqlite3_sql(stmt);
-  return "step '" + std::string(sql ? std::string_view(sql).substr(0, 48) : std::string_view()) + "'";
-}
-}  // namespace
-
-bool Statement::step() {
-  int rc = sqlite3_step(stmt_);
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
-  fail(db_, stepping(stmt_));
-}
-
-bool Statement::run() {
-  int rc;
-  while ((rc = sqlite3_step(stmt_)) == SQLITE_ROW) {
-  }
-  if (rc == SQLITE_DONE) return true;
-  if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY ||
-      sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE) {
-    sqlite3_reset(stmt_);
-    return false;
-  }
-  fail(db_, stepping(stmt_));
-}
-
-std::string Statement::column_text(int i) const {
-  auto* p = sqlite3_column_text(stmt_, i);
-  return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)))
-           : std::string();
-}
-double Statement::column_double(int i) const { return sqlite3_column_double(stmt_, i); }
-std::int64_t Statement::column_int(int i) const { return sqlite3_column_int64(stmt_, i); }
-
 // ------------------------------------------------------------ ExecutorStore
 
 ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) : path_(path) {
@@ -217,37 +137,37 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) : pat
   }
   // One writer, and nobody reads the file while the executor runs (tests and
   // tools read it after it exits): open_store holds it exclusively.
-  try {
-    db_ = tp::sqlite::open_store(path, 2000);
-  } catch (const tp::sqlite::StoreFileError& e) {
-    throw StoreError(e.what());
-  }
-  sqlite3* raw = db_.get();
-  exec(schema);
+  db_ = tp::sqlite::open_store(path, 2000);
+  db_.exec(schema);
   migrate();
 
-  begin_ = Statement(raw, "BEGIN IMMEDIATE");
-  commit_ = Statement(raw, "COMMIT");
-  rollback_ = Statement(raw, "ROLLBACK");
-  savepoint_ = Statement(raw, "SAVEPOINT record");
-  release_ = Statement(raw, "RELEASE record");
-  rollback_to_ = Statement(raw, "ROLLBACK TO record");
-  find_signal_ = Statement(raw, "SELECT signal_id, status, reason FROM signals WHERE signal_id = ?1");
-  insert_signal_ = Statement(raw,
-                             "INSERT INTO signals (signal_id, strategy, instance, instrument, status, reason, "
-                             "received_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-  insert_order_ = Statement(raw, "INSERT INTO orders (" + std::string(order_columns) +
-                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
-  set_state_ = Statement(raw, "UPDATE orders SET state = ?2, updated_ns = ?3 WHERE client_order_id = ?1");
-  set_outcome_ = Statement(raw,
-                           "UPDATE orders SET state = ?2, status = ?3, filled_quantity = ?4, fill_price = ?5, "
-                           "order_id = ?6, reason = ?7, updated_ns = ?8 WHERE client_order_id = ?1");
-  find_order_ = Statement(raw, "SELECT " + std::string(order_columns) + " FROM orders WHERE client_order_id = ?1");
-  open_orders_ = Statement(raw, "SELECT " + std::string(order_columns) +
-                                    " FROM orders WHERE state IN ('INTENT', 'SENT', 'UNKNOWN') ORDER BY created_ns");
-  held_orders_ = Statement(raw, "SELECT " + std::string(order_columns) +
+  begin_ = Statement(db_, "BEGIN IMMEDIATE");
+  commit_ = Statement(db_, "COMMIT");
+  rollback_ = Statement(db_, "ROLLBACK");
+  savepoint_ = Statement(db_, "SAVEPOINT record");
+  release_ = Statement(db_, "RELEASE record");
+  rollback_to_ = Statement(db_, "ROLLBACK TO record");
+  find_signal_ = Statement(db_, "SELECT signal_id, status, reason FROM signals WHERE signal_id = ?1");
+  insert_signal_ =
+      Statement(db_,
+                "INSERT INTO signals (signal_id, strategy, instance, instrument, status, reason, "
+                "received_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  insert_order_ =
+      Statement(db_, "INSERT INTO orders (" + std::string(order_columns) +
+                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
+  set_state_ = Statement(db_, "UPDATE orders SET state = ?2, updated_ns = ?3 WHERE client_order_id = ?1");
+  set_outcome_ =
+      Statement(db_,
+                "UPDATE orders SET state = ?2, status = ?3, filled_quantity = ?4, fill_price = ?5, "
+                "order_id = ?6, reason = ?7, updated_ns = ?8 WHERE client_order_id = ?1");
+  find_order_ =
+      Statement(db_, "SELECT " + std::string(order_columns) + " FROM orders WHERE client_order_id = ?1");
+  open_orders_ =
+      Statement(db_, "SELECT " + std::string(order_columns) +
+                         " FROM orders WHERE state IN ('INTENT', 'SENT', 'UNKNOWN') ORDER BY created_ns");
+  held_orders_ = Statement(db_, "SELECT " + std::string(order_columns) +
                                     " FROM orders WHERE state = 'HELD' ORDER BY created_ns, rowid");
-  count_state_ = Statement(raw, "SELECT COUNT(*) FROM orders WHERE state = ?1");
+  count_state_ = Statement(db_, "SELECT COUNT(*) FROM orders WHERE state = ?1");
   try {
     prune(now_ns);
   } catch (const StoreError& e) {
@@ -262,20 +182,16 @@ void ExecutorStore::abort_batch() noexcept {
   in_batch_ = false;
   // SQLite may have rolled the transaction back itself (SQLITE_FULL inside a
   // statement does); roll back only what is still open.
-  if (sqlite3_get_autocommit(db_.get()) == 0) {
+  if (db_.in_transaction()) {
     try {
       rollback_.reset().run();
-    } catch (const StoreError&) {  // nothing more to do: the connection stays usable or the next write says why
+    } catch (
+        const StoreError&) {  // nothing more to do: the connection stays usable or the next write says why
     }
   }
 }
 
-int ExecutorStore::last_errno() const noexcept {
-  const int code = sqlite3_errcode(db_.get()) & 0xff;
-  if (code == SQLITE_FULL) return ENOSPC;
-  if (const int sys = sqlite3_system_errno(db_.get()); sys != 0) return sys;
-  return code == SQLITE_IOERR ? EIO : 0;
-}
+int ExecutorStore::last_errno() const noexcept { return db_.last_errno(); }
 
 const std::string& ExecutorStore::path() const noexcept { return path_; }
 
@@ -302,19 +218,11 @@ void ExecutorStore::commit_batch() {
 
 void ExecutorStore::migrate() {
   // Databases made before orders.expires_ns existed get the column (0: none).
-  Statement cols(db_.get(), "SELECT name FROM pragma_table_info('orders')");
+  Statement cols(db_, "SELECT name FROM pragma_table_info('orders')");
   while (cols.step()) {
     if (cols.column_text(0) == "expires_ns") return;
   }
-  exec("ALTER TABLE orders ADD COLUMN expires_ns INTEGER NOT NULL DEFAULT 0");
-}
-
-void ExecutorStore::exec(std::string_view sql) {
-  try {
-    tp::sqlite::exec(db_.get(), sql);
-  } catch (const tp::sqlite::StoreFileError& e) {
-    throw StoreError(e.what());
-  }
+  db_.exec("ALTER TABLE orders ADD COLUMN expires_ns INTEGER NOT NULL DEFAULT 0");
 }
 
 OrderRecord ExecutorStore::read_order(Statement& s) const {
@@ -346,15 +254,16 @@ void ExecutorStore::prune(std::int64_t now_ns) {
   // in the order they were recorded, so that positions do not change.
   PositionBook carried;
   {
-    Statement snap(db_.get(), "SELECT instrument, position, avg_price, realized_pnl, last_price FROM position_snapshot");
+    Statement snap(db_,
+                   "SELECT instrument, position, avg_price, realized_pnl, last_price FROM position_snapshot");
     while (snap.step()) {
-      carried.restore(snap.column_text(0), {snap.column_double(1), snap.column_double(2), snap.column_double(3),
-                                            snap.column_double(4)});
+      carried.restore(snap.column_text(0), {snap.column_double(1), snap.column_double(2),
+                                            snap.column_double(3), snap.column_double(4)});
     }
   }
   bool any = false;
   {
-    Statement old(db_.get(),
+    Statement old(db_,
                   "SELECT instrument, side, filled_quantity, fill_price FROM orders WHERE state = 'DONE' AND "
                   "updated_ns < ?1 ORDER BY updated_ns, rowid");
     old.bind(1, cutoff);
@@ -365,17 +274,22 @@ void ExecutorStore::prune(std::int64_t now_ns) {
     }
   }
   if (any) {
-    Statement put(db_.get(),
+    Statement put(db_,
                   "INSERT OR REPLACE INTO position_snapshot (instrument, position, avg_price, realized_pnl, "
                   "last_price) VALUES (?1, ?2, ?3, ?4, ?5)");
     for (const auto& [sym, p] : carried.all()) {
-      put.reset().bind(1, sym).bind(2, p.position).bind(3, p.avg_price).bind(4, p.realized_pnl).bind(5, p.last_price);
+      put.reset()
+          .bind(1, sym)
+          .bind(2, p.position)
+          .bind(3, p.avg_price)
+          .bind(4, p.realized_pnl)
+          .bind(5, p.last_price);
       put.run();
     }
-    Statement del(db_.get(), "DELETE FROM orders WHERE state = 'DONE' AND updated_ns < ?1");
+    Statement del(db_, "DELETE FROM orders WHERE state = 'DONE' AND updated_ns < ?1");
     del.bind(1, cutoff).run();
   }
-  Statement del_signals(db_.get(), "DELETE FROM signals WHERE received_ns < ?1");
+  Statement del_signals(db_, "DELETE FROM signals WHERE received_ns < ?1");
   del_signals.bind(1, cutoff).run();
   tx.commit();
 }
@@ -388,7 +302,8 @@ std::optional<SignalRecord> ExecutorStore::find_signal(std::string_view signal_i
   return r;
 }
 
-bool ExecutorStore::record_accepted(const proto::TradingSignal& signal, const OrderRecord& o, std::int64_t now_ns) {
+bool ExecutorStore::record_accepted(const proto::TradingSignal& signal, const OrderRecord& o,
+                                    std::int64_t now_ns) {
   // Exactly one of the two guards the pair of inserts.
   std::optional<Transaction> tx;
   std::optional<Savepoint> sp;
@@ -430,7 +345,8 @@ bool ExecutorStore::record_accepted(const proto::TradingSignal& signal, const Or
   return true;
 }
 
-bool ExecutorStore::record_rejected(const proto::TradingSignal& signal, std::string_view reason, std::int64_t now_ns) {
+bool ExecutorStore::record_rejected(const proto::TradingSignal& signal, std::string_view reason,
+                                    std::int64_t now_ns) {
   insert_signal_.reset()
       .bind(1, signal.signal_id)
       .bind(2, signal.strategy)
@@ -492,14 +408,16 @@ std::uint64_t ExecutorStore::count_in_state(OrderState state) {
 
 PositionBook ExecutorStore::rebuild_positions() {
   PositionBook book;
-  Statement snap(db_.get(), "SELECT instrument, position, avg_price, realized_pnl, last_price FROM position_snapshot");
+  Statement snap(db_,
+                 "SELECT instrument, position, avg_price, realized_pnl, last_price FROM position_snapshot");
   while (snap.step()) {
-    book.restore(snap.column_text(0),
-                 {snap.column_double(1), snap.column_double(2), snap.column_double(3), snap.column_double(4)});
+    book.restore(snap.column_text(0), {snap.column_double(1), snap.column_double(2), snap.column_double(3),
+                                       snap.column_double(4)});
   }
-  Statement fills(db_.get(),
-                  "SELECT instrument, side, filled_quantity, fill_price FROM orders WHERE filled_quantity > 0 "
-                  "ORDER BY updated_ns, rowid");
+  Statement fills(
+      db_,
+      "SELECT instrument, side, filled_quantity, fill_price FROM orders WHERE filled_quantity > 0 "
+      "ORDER BY updated_ns, rowid");
   while (fills.step()) {
     book.apply_fill(fills.column_text(0), side_from(fills.column_text(1)), fills.column_double(2),
                     fills.column_double(3));

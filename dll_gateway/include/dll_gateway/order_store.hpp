@@ -11,34 +11,22 @@
 // locking_mode=EXCLUSIVE: no per-transaction locking, and no other process can
 // open the database while dll_gateway runs (inspect it after it stops).
 //
-// Methods throw StoreError on SQLite failures (disk full, I/O error), naming
-// the file; the caller decides what that means for the order. One thread.
+// Methods throw StoreError (common/sqlite.hpp) on SQLite failures (disk full,
+// I/O error), naming the file and keeping the OS errno; the caller decides
+// what that means for the order. One thread.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 
+#include "common/sqlite.hpp"
 #include "proto/messages.hpp"
 
 namespace tp::dll_gateway {
 
-class StoreError : public std::runtime_error {
- public:
-  // `sqlite_code`: SQLite's extended result code (0 when none); `sys_errno`:
-  // the errno of the OS call that failed under it (ENOSPC for a full disk,
-  // 0 when unknown).
-  explicit StoreError(const std::string& what, int sqlite_code = 0, int sys_errno = 0)
-      : std::runtime_error(what), sqlite_code_(sqlite_code), sys_errno_(sys_errno) {}
-  int sqlite_code() const noexcept { return sqlite_code_; }
-  int sys_errno() const noexcept { return sys_errno_; }
-
- private:
-  int sqlite_code_;
-  int sys_errno_;
-};
+using StoreError = tp::sqlite::StoreError;
 
 enum class OrderState { pending, done };
 

@@ -9,70 +9,33 @@
 // fsync per commit; the failure model here is process crashes, so NORMAL.
 //
 // Every statement used per message is prepared once and reused. SQLite
-// failures throw StoreError naming the file ("executor.db (/path): step:
-// ..."). A failed write is never treated as done: the executor does not ack
-// what it could not record, leaves an order's row as it was (reconciliation
-// settles it later) and retries while the disk is full (see ExecutorNode).
+// failures throw StoreError (common/sqlite.hpp) naming the file and the
+// statement ("executor.db (/path): step 'COMMIT': ..."). A failed write is
+// never treated as done: the executor does not ack what it could not record,
+// leaves an order's row as it was (reconciliation settles it later) and
+// retries while the disk is full (see ExecutorNode).
 // Opening refuses a damaged file (common/sqlite_store.hpp).
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "common/sqlite_store.hpp"
+#include "common/sqlite.hpp"
 #include "executor/order_record.hpp"
 #include "executor/position_book.hpp"
 #include "proto/messages.hpp"
 
-struct sqlite3;
-struct sqlite3_stmt;
-
 namespace tp::executor {
 
-class StoreError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using StoreError = tp::sqlite::StoreError;
 
 struct SignalRecord {
   std::string signal_id;
   std::string status;  // "ACCEPTED" or "REJECTED"
   std::string reason;
-};
-
-// Owns one sqlite3* and closes it.
-using SqliteDb = tp::sqlite::Connection;
-
-// Owns one prepared statement; reset before each use, finalized on destruction.
-class Statement {
- public:
-  Statement() = default;
-  Statement(sqlite3* db, std::string_view sql);
-  Statement(Statement&& o) noexcept : db_(o.db_), stmt_(o.stmt_) { o.stmt_ = nullptr; }
-  Statement& operator=(Statement&& o) noexcept;
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  ~Statement();
-
-  Statement& reset();  // clears the previous run and its bindings
-  Statement& bind(int index, std::string_view value);
-  Statement& bind(int index, double value);
-  Statement& bind(int index, std::int64_t value);
-  bool step();  // true: a row is ready; false: done. Throws on error.
-  // Steps to the end; false when a UNIQUE/PRIMARY KEY constraint refused it.
-  bool run();
-  std::string column_text(int i) const;
-  double column_double(int i) const;
-  std::int64_t column_int(int i) const;
-
- private:
-  sqlite3* db_ = nullptr;
-  sqlite3_stmt* stmt_ = nullptr;
 };
 
 class ExecutorStore {
@@ -129,17 +92,18 @@ class ExecutorStore {
   PositionBook rebuild_positions();
 
  private:
-  void exec(std::string_view sql);
+  using Statement = tp::sqlite::Statement;
+
   void migrate();
   void prune(std::int64_t now_ns);
   OrderRecord read_order(Statement& s) const;
 
   std::string path_;
-  SqliteDb db_;  // declared first: destroyed after the statements
+  tp::sqlite::Connection db_;  // declared first: destroyed after the statements
   Statement begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   bool in_batch_ = false;
-  Statement find_signal_, insert_signal_, insert_order_, set_state_, set_outcome_, find_order_, open_orders_, held_orders_,
-      count_state_;
+  Statement find_signal_, insert_signal_, insert_order_, set_state_, set_outcome_, find_order_, open_orders_,
+      held_orders_, count_state_;
 };
 
 }  // namespace tp::executor

@@ -1,0 +1,179 @@
+// The SQLite wrapper both stores use (common/sqlite.hpp), against real files
+// in a temp dir: values round-trip through bind and column_*, a constraint
+// violation is false from run() and an error from step(), every error names
+// the file and the statement, and a full database or disk is told by errno
+// ENOSPC (the real disk case needs root for a small tmpfs; skipped without).
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/sqlite.hpp"
+#include "common/sqlite_store.hpp"
+#include "test_support/small_tmpfs.hpp"
+#include "test_support/temp_dir.hpp"
+
+namespace {
+
+using tp::sqlite::Connection;
+using tp::sqlite::Statement;
+using tp::sqlite::StoreError;
+
+class Sqlite : public ::testing::Test {
+ protected:
+  Sqlite() : db_(tp::sqlite::open_store(dir_.file("t.db"), 100)) {
+    db_.exec("CREATE TABLE t (id TEXT PRIMARY KEY, qty REAL, n INTEGER, note TEXT)");
+  }
+  // "t.db (/tmp/.../t.db): ", as every error of this database begins.
+  std::string label() const { return "t.db (" + dir_.file("t.db") + "): "; }
+
+  tp::test::TempDir dir_{"tp-sqlite-"};
+  Connection db_;
+};
+
+// What `f` threw, or nothing.
+template <class F>
+std::optional<StoreError> error_of(F&& f) {
+  try {
+    f();
+  } catch (const StoreError& e) {
+    return e;
+  }
+  return std::nullopt;
+}
+
+TEST_F(Sqlite, ValuesRoundTripAndEmptyTextIsNotNull) {
+  Statement put(db_, "INSERT INTO t (id, qty, n, note) VALUES (?1, ?2, ?3, ?4)");
+  EXPECT_TRUE(
+      put.reset().bind(1, "A").bind(2, 1.25).bind(3, std::int64_t{-9'000'000'000}).bind(4, "é x").run());
+  EXPECT_TRUE(
+      put.reset().bind(1, "B").bind(2, 0.0).bind(3, std::int64_t{0}).bind(4, std::string_view()).run());
+
+  Statement get(db_, "SELECT qty, n, note, typeof(note) FROM t WHERE id = ?1");
+  ASSERT_TRUE(get.reset().bind(1, "A").step());
+  EXPECT_EQ(get.column_double(0), 1.25);
+  EXPECT_EQ(get.column_int(1), -9'000'000'000);
+  EXPECT_EQ(get.column_text(2), "é x");
+  EXPECT_FALSE(get.step()) << "one row";
+
+  ASSERT_TRUE(get.reset().bind(1, "B").step());
+  EXPECT_EQ(get.column_text(2), "");
+  EXPECT_EQ(get.column_text(3), "text") << "an empty view binds '', not NULL";
+
+  Statement null_row(db_, "SELECT NULL, NULL");
+  ASSERT_TRUE(null_row.step());
+  EXPECT_EQ(null_row.column_text(0), "");
+  EXPECT_EQ(null_row.column_int(1), 0);
+}
+
+TEST_F(Sqlite, ConstraintViolationIsFalseFromRunAndWritesNothing) {
+  Statement put(db_, "INSERT INTO t (id, n) VALUES (?1, ?2)");
+  ASSERT_TRUE(put.reset().bind(1, "A").bind(2, std::int64_t{1}).run());
+  EXPECT_FALSE(put.reset().bind(1, "A").bind(2, std::int64_t{2}).run());
+  EXPECT_FALSE(db_.in_transaction());
+  EXPECT_TRUE(put.reset().bind(1, "B").bind(2, std::int64_t{3}).run()) << "the statement is usable after it";
+
+  Statement get(db_, "SELECT n FROM t WHERE id = 'A'");
+  ASSERT_TRUE(get.step());
+  EXPECT_EQ(get.column_int(0), 1) << "the refused row changed nothing";
+
+  // step() makes no exception for constraints: the caller asked for a row.
+  auto e = error_of([&] { put.reset().bind(1, "A").bind(2, std::int64_t{4}).step(); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->sqlite_code(), SQLITE_CONSTRAINT_PRIMARYKEY);
+  EXPECT_EQ(e->sys_errno(), 0);
+}
+
+TEST_F(Sqlite, ErrorsNameTheFileAndTheStatement) {
+  Statement put(db_, "INSERT INTO t (id) VALUES (?1)");
+  put.reset().bind(1, "A").run();
+  auto e = error_of([&] { put.reset().bind(1, "A").step(); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(std::string(e->what()),
+            label() + "step 'INSERT INTO t (id) VALUES (?1)': UNIQUE constraint failed: t.id");
+
+  Statement by_operation(db_, "INSERT INTO t (id) VALUES (?1)", Statement::Naming::operation);
+  e = error_of([&] { by_operation.reset().bind(1, "A").step(); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(std::string(e->what()), label() + "step: UNIQUE constraint failed: t.id");
+
+  e = error_of([&] { Statement bad(db_, "SELECT missing FROM t"); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(std::string(e->what()), label() + "prepare 'SELECT missing FROM t': no such column: missing");
+  e = error_of([&] { Statement bad(db_, "SELECT missing FROM t", Statement::Naming::operation); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(std::string(e->what()), label() + "prepare: no such column: missing");
+
+  e = error_of([&] { put.reset().bind(7, "x"); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(std::string(e->what()), label() + "bind: column index out of range");
+  EXPECT_EQ(e->sqlite_code(), SQLITE_RANGE);
+
+  // A schema names the statement by its first line.
+  e = error_of([&] { db_.exec("\n  CREATE TABLE t (x);\nCREATE TABLE u (y);"); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(std::string(e->what()), label() + "CREATE TABLE t (x);: table t already exists");
+}
+
+TEST_F(Sqlite, TransactionsAreSeenAndMovedStatementsStayUsable) {
+  EXPECT_FALSE(db_.in_transaction());
+  db_.exec("BEGIN IMMEDIATE");
+  EXPECT_TRUE(db_.in_transaction());
+  Statement put(db_, "INSERT INTO t (id) VALUES (?1)");
+  Statement moved(std::move(put));
+  EXPECT_TRUE(moved.reset().bind(1, "A").run());
+  Statement assigned;
+  assigned = std::move(moved);
+  EXPECT_TRUE(assigned.reset().bind(1, "B").run());
+  db_.exec("ROLLBACK");
+  EXPECT_FALSE(db_.in_transaction());
+  Statement count(db_, "SELECT COUNT(*) FROM t");
+  ASSERT_TRUE(count.step());
+  EXPECT_EQ(count.column_int(0), 0);
+}
+
+TEST_F(Sqlite, AFullDatabaseIsEnospc) {
+  // SQLITE_FULL without a full disk: the database may not grow past its cap.
+  db_.exec("PRAGMA max_page_count = 8");
+  Statement put(db_, "INSERT INTO t (id, note) VALUES (?1, ?2)");
+  const std::string big(2000, 'x');
+  std::optional<StoreError> e;
+  for (int i = 0; i < 100 && !e; ++i) {
+    e = error_of([&] { put.reset().bind(1, std::to_string(i)).bind(2, big).run(); });
+  }
+  ASSERT_TRUE(e) << "the cap was never reached";
+  EXPECT_EQ(e->sqlite_code() & 0xff, SQLITE_FULL);
+  EXPECT_EQ(e->sys_errno(), ENOSPC);
+  EXPECT_EQ(db_.last_errno(), ENOSPC);
+  EXPECT_NE(std::string(e->what()).find(label() + "step 'INSERT INTO t"), std::string::npos) << e->what();
+}
+
+TEST(SqliteDisk, AFullDiskIsEnospcAndTheConnectionRecovers) {
+  tp::test::SmallTmpfs fs(256 * 1024);
+  if (!fs.ok()) GTEST_SKIP() << fs.why();
+  Connection db = tp::sqlite::open_store(fs.file("full.db"), 100);
+  db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)");
+  fs.fill();
+  Statement put(db, "INSERT INTO t (body) VALUES (?1)");
+  const std::string body(8192, 'x');
+  std::optional<StoreError> e;
+  for (int i = 0; i < 100 && !e; ++i) e = error_of([&] { put.reset().bind(1, body).run(); });
+  ASSERT_TRUE(e) << "the disk never filled";
+  EXPECT_EQ(e->sys_errno(), ENOSPC) << e->what();
+  EXPECT_NE(std::string(e->what()).find("full.db (" + fs.file("full.db") + "): "), std::string::npos)
+      << e->what();
+
+  fs.free();
+  EXPECT_TRUE(put.reset().bind(1, body).run()) << "the same connection writes again once there is space";
+}
+
+TEST(SqliteError, MisuseFoundByAStoreCarriesNoCodes) {
+  const StoreError e("executor store: commit_batch without a batch");
+  EXPECT_EQ(e.sqlite_code(), 0);
+  EXPECT_EQ(e.sys_errno(), 0);
+}
+
+}  // namespace
