@@ -227,15 +227,11 @@ class HostileBase(unittest.TestCase):
         """Reads whatever the test's sockets have (subclasses)."""
 
     def wait(self, predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while True:
+        """pipeline.wait_for, reading the test's sockets before each look."""
+        def pumped():
             self.pump()
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-            time.sleep(0.02)
+            return predicate()
+        return pipeline.wait_for(pumped, timeout=timeout, interval=0.02, what=what)
 
     def alive(self):
         for name, proc in self.d.procs.items():
