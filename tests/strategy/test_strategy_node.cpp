@@ -21,6 +21,7 @@
 #include "strategy/signal_journal.hpp"
 #include "strategy/strategy_node.hpp"
 #include "test_support/builders.hpp"
+#include "test_support/capture_sink.hpp"
 #include "test_support/child.hpp"
 #include "test_support/small_tmpfs.hpp"
 #include "test_support/stats.hpp"
@@ -416,9 +417,12 @@ TEST_F(NodeTest, OwnJournalDamageIsReportedOnceAndTheJournalStaysAppendable) {
       by_reason[dl->reason] = dl->detail;
     }
   };
+  tp::test::ScopedLogCapture log;
   {
     StrategyNode node(ctx_, cfg, 0, 1, clock_);
     EXPECT_EQ(node.signals_pending(), 2u);
+    EXPECT_EQ(log.sink().count(": torn last record at offset", spdlog::level::warn), 1u) << log.sink().text();
+    EXPECT_EQ(log.sink().count("1 unreadable record(s)", spdlog::level::warn), 1u) << log.sink().text();
     std::map<std::string, std::string> got;
     collect(got, 2);
     ASSERT_EQ(got.size(), 2u);
@@ -433,8 +437,10 @@ TEST_F(NodeTest, OwnJournalDamageIsReportedOnceAndTheJournalStaysAppendable) {
   EXPECT_TRUE(fs::exists(path + ".torn"));
   // Reported once: the next start finds a clean journal with the same
   // pending signals.
+  log.sink().clear();
   StrategyNode again(ctx_, cfg, 0, 1, clock_);
   EXPECT_EQ(again.signals_pending(), 2u);
+  EXPECT_EQ(log.sink().count("signal journal", spdlog::level::warn), 0u) << log.sink().text();
   const auto stats = again.stats_json();
   EXPECT_EQ(json_number(stats, "journal_corrupt"), 0);
   EXPECT_EQ(json_number(stats, "journal_torn"), 0);
