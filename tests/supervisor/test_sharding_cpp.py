@@ -11,12 +11,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "scripts"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
 from tp_supervisor import sharding  # noqa: E402
+from waiting import wait_for  # noqa: E402
 
 BIN_DIR = os.environ.get("TP_BIN_DIR", "")
 STRATEGY = os.path.join(BIN_DIR, "strategy")
@@ -53,18 +54,20 @@ class ShardingAgreesWithCpp(unittest.TestCase):
                                      "--shard", str(k), "--shards", str(n)],
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + WAIT_S
-            while time.monotonic() < deadline:
+            def trading_line():
                 with open(log, errors="replace") as f:
                     m = LINE.search(f.read())
-                if m:
-                    self.assertEqual((int(m.group(1)), int(m.group(2))), (k, n))
-                    return [s for s in m.group(3).split(",") if s]
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-            with open(log, errors="replace") as f:
-                self.fail(f"strategy {k} of {n} logged no 'trading [...]' line:\n{f.read()}")
+                return m or proc.poll() is not None  # an exit ends the wait too
+
+            def log_text():
+                with open(log, errors="replace") as f:
+                    return f.read()
+            m = wait_for(trading_line, WAIT_S, what=f"strategy {k} of {n} to log its 'trading [...]' line",
+                         detail=log_text)
+            if m is True:
+                self.fail(f"strategy {k} of {n} exited without a 'trading [...]' line:\n{log_text()}")
+            self.assertEqual((int(m.group(1)), int(m.group(2))), (k, n))
+            return [s for s in m.group(3).split(",") if s]
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
