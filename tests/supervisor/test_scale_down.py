@@ -267,9 +267,14 @@ class ScaleDownTest(unittest.TestCase):
         by_successor = [sid for k in (1, 2) for sid in journaled[k]
                         if sid not in decided and unacked.get(sid) == ["strategy:0"]]
         self.assertTrue(by_successor, self.detail())
-        wait_for(lambda: (lambda s: s and s["adopted_pending"] == 0 and s["signals_given_up"] > 0)(
-                     self.stats("strategy-0", pid)),
-                 WAIT_S, what="strategy-0 with nothing pending", detail=self.detail)
+        # Its count of signals given up is the number of "unacked" dead
+        # letters it sent (its own and the adopted ones).
+        def given_up_and_counted():
+            s = self.stats("strategy-0", pid)
+            sent = sum(1 for sources in self.dead_letters("unacked").values() if "strategy:0" in sources)
+            return s and s["adopted_pending"] == 0 and s["signals_given_up"] == sent >= len(by_successor)
+        wait_for(given_up_and_counted, WAIT_S, what="strategy-0's signals_given_up to match its dead letters",
+                 detail=self.detail)
 
 
 if __name__ == "__main__":
