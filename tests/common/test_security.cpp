@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/security.hpp"
+#include "common/socket_monitor.hpp"
 #include "test_support/capture_sink.hpp"
 #include "test_support/temp_dir.hpp"
 
@@ -37,13 +38,18 @@ class Curve : public ::testing::Test {
     return c;
   }
 
+  enum class Outcome { delivered, refused, neither };
+
   // Binds a PUSH server on a free loopback port, connects a PULL client set
-  // up by `setup_client`, and reports whether a message gets through within
-  // `wait_ms`.
+  // up by `setup_client`, and sends until a message gets through
+  // (delivered) or the server's handshake with that client fails (refused:
+  // a SocketMonitor on the server counts it, so a refusal is proven, not
+  // inferred from silence); `neither` after 10 s.
   template <class SetupClient>
-  bool delivered(const tp::Security& server_side, SetupClient setup_client, int wait_ms = 1500) {
+  Outcome attempt(const tp::Security& server_side, SetupClient setup_client) {
     zmq::socket_t push(ctx_, zmq::socket_type::push);
     push.set(zmq::sockopt::linger, 0);
+    tp::SocketMonitor monitor(ctx_, push);  // destroyed before `push`
     server_side.bind(push, "tcp://127.0.0.1:*");
     auto endpoint = push.get(zmq::sockopt::last_endpoint);
     zmq::socket_t pull(ctx_, zmq::socket_type::pull);
@@ -51,16 +57,19 @@ class Curve : public ::testing::Test {
     setup_client(pull, endpoint);
     // A PUSH socket has no peer until a handshake completes, so a send
     // fails with EAGAIN before that; an unauthorized peer never completes it.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
       (void)push.send(zmq::str_buffer("order"), zmq::send_flags::dontwait);
       zmq::pollitem_t item{pull.handle(), 0, ZMQ_POLLIN, 0};
-      if (zmq::poll(&item, 1, std::chrono::milliseconds(50)) > 0) {
+      if (zmq::poll(&item, 1, std::chrono::milliseconds(20)) > 0) {
         zmq::message_t m;
-        return pull.recv(m, zmq::recv_flags::dontwait).has_value() && m.to_string() == "order";
+        const bool got = pull.recv(m, zmq::recv_flags::dontwait).has_value() && m.to_string() == "order";
+        return got ? Outcome::delivered : Outcome::neither;
       }
+      monitor.drain();
+      if (monitor.counters().handshakes_failed > 0) return Outcome::refused;
     }
-    return false;
+    return Outcome::neither;
   }
 
   tp::test::TempDir tmp_{"tp_curve_"};
@@ -72,8 +81,8 @@ class Curve : public ::testing::Test {
 TEST_F(Curve, AllowlistedClientIsServed) {
   tp::Security security(config());
   tp::ZapAuthenticator zap(ctx_, security.authorized_clients());
-  EXPECT_TRUE(delivered(security, [&](zmq::socket_t& s, const std::string& ep) { security.connect(s, ep); },
-                        5000));
+  EXPECT_EQ(attempt(security, [&](zmq::socket_t& s, const std::string& ep) { security.connect(s, ep); }),
+            Outcome::delivered);
   EXPECT_EQ(zap.accepted(), 1u) << "refused " << zap.refused();
 }
 
@@ -83,10 +92,11 @@ TEST_F(Curve, UnknownClientKeyGetsNothing) {
   tp::Security stranger(config("stranger"));
   tp::ZapAuthenticator zap(ctx_, security.authorized_clients());
   // One attempt (no reconnect), so exactly one refusal.
-  EXPECT_FALSE(delivered(security, [&](zmq::socket_t& s, const std::string& ep) {
-    s.set(zmq::sockopt::reconnect_ivl, -1);
-    stranger.connect(s, ep);
-  }));
+  EXPECT_EQ(attempt(security, [&](zmq::socket_t& s, const std::string& ep) {
+              s.set(zmq::sockopt::reconnect_ivl, -1);
+              stranger.connect(s, ep);
+            }),
+            Outcome::refused);
   EXPECT_EQ(zap.refused(), 1u);
   EXPECT_EQ(zap.accepted(), 0u);
 }
@@ -94,24 +104,27 @@ TEST_F(Curve, UnknownClientKeyGetsNothing) {
 TEST_F(Curve, PlainClientGetsNothing) {
   tp::Security security(config());
   tp::ZapAuthenticator zap(ctx_, security.authorized_clients());
-  EXPECT_FALSE(delivered(security, [&](zmq::socket_t& s, const std::string& ep) { s.connect(ep); }));
+  EXPECT_EQ(attempt(security, [&](zmq::socket_t& s, const std::string& ep) { s.connect(ep); }), Outcome::refused);
 }
 
 TEST_F(Curve, ClientExpectingAnotherServerKeyGetsNothing) {
   tp::Security security(config());
   tp::ZapAuthenticator zap(ctx_, security.authorized_clients());
-  EXPECT_FALSE(delivered(security, [&](zmq::socket_t& s, const std::string& ep) {
-    s.set(zmq::sockopt::curve_serverkey, stranger_.public_key);
-    s.set(zmq::sockopt::curve_publickey, client_.public_key);
-    s.set(zmq::sockopt::curve_secretkey, client_.secret_key);
-    s.connect(ep);
-  }));
+  EXPECT_EQ(attempt(security,
+                    [&](zmq::socket_t& s, const std::string& ep) {
+                      s.set(zmq::sockopt::curve_serverkey, stranger_.public_key);
+                      s.set(zmq::sockopt::curve_publickey, client_.public_key);
+                      s.set(zmq::sockopt::curve_secretkey, client_.secret_key);
+                      s.connect(ep);
+                    }),
+            Outcome::refused);
 }
 
 TEST_F(Curve, FailsClosedWithoutAZapHandler) {
   tp::Security security(config());
   // No ZapAuthenticator: ZAP_ENFORCE_DOMAIN makes even a listed client fail.
-  EXPECT_FALSE(delivered(security, [&](zmq::socket_t& s, const std::string& ep) { security.connect(s, ep); }));
+  EXPECT_EQ(attempt(security, [&](zmq::socket_t& s, const std::string& ep) { security.connect(s, ep); }),
+            Outcome::refused);
 }
 
 TEST_F(Curve, RefusesASecretKeyOthersCanRead) {
