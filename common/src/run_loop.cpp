@@ -28,9 +28,10 @@ StopSource RunLoop::default_stop_source() {
   return [] { return stop_requested(); };
 }
 
-void RunLoop::add_reader(zmq::socket_t& socket, std::function<void()> on_readable) {
+void RunLoop::add_reader(zmq::socket_t& socket, std::function<void()> on_readable,
+                         std::function<bool()> enabled) {
   items_.push_back({socket.handle(), 0, ZMQ_POLLIN, 0});
-  readers_.push_back({std::move(on_readable)});
+  readers_.push_back({std::move(on_readable), std::move(enabled)});
 }
 
 void RunLoop::add_work(std::function<int()> work) { work_.push_back(std::move(work)); }
@@ -49,14 +50,21 @@ std::int64_t RunLoop::wait_ns(std::int64_t now, std::int64_t cap_ns) const {
 }
 
 void RunLoop::wait(std::int64_t ns) {
-  if (!items_.empty()) {
-    for (auto& item : items_) item.revents = 0;
+  bool any_enabled = false;
+  for (std::size_t i = 0; i < items_.size(); ++i) {
+    items_[i].revents = 0;
+    // events 0: zmq_poll never reports the socket (its input stays queued).
+    const bool enabled = !readers_[i].enabled || readers_[i].enabled();
+    items_[i].events = enabled ? ZMQ_POLLIN : 0;
+    any_enabled = any_enabled || enabled;
+  }
+  if (any_enabled) {
     // Rounded up: a timer due in 0.3 ms is not polled for in a busy loop.
     const auto ms = (ns + ns_per_ms - 1) / ns_per_ms;
     zmq::poll(items_.data(), items_.size(), std::chrono::milliseconds(ms));
   } else if (ns > 0) {
-    // Nothing to poll (the gateway only publishes): sleep to the nanosecond,
-    // which a paced feed needs between ticks.
+    // Nothing to poll (the gateway only publishes, or every reader is
+    // paused): sleep to the nanosecond, which a paced feed needs between ticks.
     std::this_thread::sleep_for(std::chrono::nanoseconds(ns));
   }
 }

@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "common/disk_watch.hpp"
+#include "common/run_loop.hpp"
 #include "common/stats.hpp"
 #include "common/stop.hpp"
 #include "common/zmq_util.hpp"
@@ -23,7 +24,7 @@ constexpr std::size_t max_signals_per_wakeup = 256;  // then timers get a turn
 // Signals accepted under one commit before their orders go out: bounds the
 // wait of the last one's order behind the others' acceptance.
 constexpr std::size_t max_signals_per_batch = 64;
-constexpr std::int64_t max_poll_ms = 100;
+constexpr int max_poll_ms = 100;  // the stop flag is looked at least this often
 // Queues in bytes = messages x their largest size. Signals: 64 per
 // connected strategy x 64 KiB (ZMQ_MAXMSGSIZE) = 4 MiB at most while the
 // loop is busy (a batch is 64 signals); a strategy keeps the rest in its own
@@ -90,29 +91,28 @@ int ExecutorNode::run() {
   write_stats();
   next_stats_ns_ = clock_.monotonic_ns() + stats_every_ns_;
 
-  while (!stopping()) {
-    const std::int64_t now = clock_.monotonic_ns();
-    const std::int64_t until_timer = std::min(next_stats_ns_, next_reconcile) - now;
-    const std::int64_t timeout_ms =
-        std::clamp<std::int64_t>((until_timer + ns_per_ms - 1) / ns_per_ms, 0, max_poll_ms);
-    // While the store cannot write, signals wait in their queues (and in the
-    // strategies' journals) instead of being read and left unacked.
-    zmq::pollitem_t item{signals_.handle(), 0, ZMQ_POLLIN, 0};
-    const int items = storage_paused() ? 0 : 1;
-    try {
-      zmq::poll(&item, items, std::chrono::milliseconds(timeout_ms));
-    } catch (const zmq::error_t& e) {
-      if (e.num() != EINTR) throw;
-      continue;  // SIGTERM/SIGINT: the loop condition sees the flag
-    }
-    if (items == 1 && (item.revents & ZMQ_POLLIN)) drain_signals(max_signals_per_wakeup);
+  // The loop's poll, bound and stop are RunLoop's. The two deadlines are
+  // kept here, not as RunLoop timers: the stats deadline also moves when an
+  // order's wait writes the heartbeat (while_waiting), and the next pass is
+  // counted from the end of the previous one, which may have waited on
+  // dll_gateway (a fixed-delay timer would count from its start).
+  RunLoop loop(
+      clock_, [this] { return stopping(); }, max_poll_ms);
+  // While the store cannot write, signals wait in their queues (and in the
+  // strategies' journals) instead of being read and left unacked.
+  loop.add_reader(
+      signals_, [this] { drain_signals(max_signals_per_wakeup); }, [this] { return !storage_paused(); });
+  loop.add_work([&] {
     signals_monitor_.drain();
     if (clock_.monotonic_ns() >= next_reconcile) {
       reconcile();
       next_reconcile = clock_.monotonic_ns() + reconcile_interval_ns;
     }
     heartbeat();
-  }
+    loop.wake_by(std::min(next_stats_ns_, next_reconcile));
+    return 0;
+  });
+  loop.run();
   write_stats();
   return 0;
 }

@@ -142,6 +142,31 @@ TEST(RunLoop, AReaderIsNotCalledWithoutInput) {
   EXPECT_EQ(reads, 0);
 }
 
+TEST(RunLoop, APausedReaderIsNotPolledAndItsInputWaits) {
+  zmq::context_t ctx(1);
+  zmq::socket_t pull(ctx, zmq::socket_type::pull);
+  pull.bind("inproc://paused");
+  zmq::socket_t push(ctx, zmq::socket_type::push);
+  push.connect("inproc://paused");
+  ASSERT_TRUE(push.send(zmq::str_buffer("x"), zmq::send_flags::none));
+  tp::FakeClock clock;
+  RunLoop loop(clock, [] { return false; });
+  bool enabled = false;
+  int reads = 0;
+  loop.add_reader(
+      pull,
+      [&] {
+        zmq::message_t m;
+        if (pull.recv(m, zmq::recv_flags::dontwait)) ++reads;
+      },
+      [&] { return enabled; });
+  loop.run_once(0);
+  EXPECT_EQ(reads, 0) << "paused: not polled, though a message waits";
+  enabled = true;
+  loop.run_once(1000);  // bounded; the message is already there
+  EXPECT_EQ(reads, 1);
+}
+
 TEST(RunLoop, StopsOnItsStopSource) {
   tp::FakeClock clock;
   int turns = 0;

@@ -50,8 +50,12 @@ class RunLoop {
 
   // Calls `on_readable` in each turn in which `socket` polled readable; it
   // reads what it wants (a bounded batch: the rest waits for the next turn).
-  // Readers run in the order they were added.
-  void add_reader(zmq::socket_t& socket, std::function<void()> on_readable);
+  // Readers run in the order they were added. `enabled`, when given, is
+  // asked before each wait: while it says false the socket is not polled
+  // (its input waits in its queue; the turn waits as if it had none), so a
+  // reader that must not read for a while does not make the loop spin.
+  void add_reader(zmq::socket_t& socket, std::function<void()> on_readable,
+                  std::function<bool()> enabled = {});
 
   // Calls `work` every turn, after the readers. It returns how much it did:
   // when any work returns > 0 the next turn polls without waiting.
@@ -87,6 +91,7 @@ class RunLoop {
  private:
   struct Reader {
     std::function<void()> on_readable;
+    std::function<bool()> enabled;  // empty: always
   };
   struct Timer {
     std::int64_t due_ns;
