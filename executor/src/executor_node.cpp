@@ -1,7 +1,6 @@
 #include "executor/executor_node.hpp"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -316,18 +315,11 @@ void ExecutorNode::publish(Outbox& out) {
 }
 
 void ExecutorNode::publish_ack(const std::string& topic, const proto::SignalAck& ack) {
-  const auto payload = encoder_.encode(ack);
-  events_.send(zmq::const_buffer(topic.data(), topic.size()),
-               zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-  events_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
+  tp::publish(events_, topic, encoder_.encode(ack), event_sends_);
 }
 
 void ExecutorNode::publish_event(const proto::OrderEvent& event) {
-  const auto topic = proto::order_topic(event.instrument);
-  const auto payload = encoder_.encode(event);
-  events_.send(zmq::const_buffer(topic.data(), topic.size()),
-               zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-  events_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
+  tp::publish(events_, proto::order_topic(event.instrument), encoder_.encode(event), event_sends_);
 }
 
 ExecutorCounters ExecutorNode::counters() const {
@@ -361,11 +353,8 @@ std::string ExecutorNode::stats_json() {
     mismatches.add(sym, JsonObject().add("executor", m.executor).add("broker", m.broker));
   }
 
-  JsonObject o;
-  o.add("program", "executor")
-      .add("pid", static_cast<std::int64_t>(::getpid()))
-      .add("ts_ns", wall_ns())
-      .add("signals_received", signals_received_)
+  auto o = stats_header("executor", clock_.now_ns());
+  o.add("signals_received", signals_received_)
       .add("signals_accepted", desk.signals_accepted)
       .add("duplicates", desk.duplicates)
       .add("rejected", rejected)
@@ -431,11 +420,7 @@ void ExecutorNode::heartbeat() {
 }
 
 void ExecutorNode::write_stats() {
-  if (write_file_atomically(stats_path_, stats_json())) {
-    failures_.recovered(stats_path_);
-  } else {
-    failures_.record(stats_path_, "write", errno, "the supervisor sees no heartbeat meanwhile");
-  }
+  write_stats_file(stats_path_, stats_json(), failures_, "the supervisor sees no heartbeat meanwhile");
 }
 
 }  // namespace tp::executor

@@ -20,6 +20,7 @@
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
 #include "common/stop.hpp"
+#include "common/zmq_util.hpp"
 #include "executor/broker_link.hpp"
 #include "executor/execution_desk.hpp"
 #include "executor/store.hpp"
@@ -134,6 +135,9 @@ class ExecutorNode {
   proto::Decoder decoder_;
   std::vector<zmq::message_t> frames_;
   Outbox outbox_;  // filled by the desk, emptied by publish()
+  // Acks and events. A PUB never refuses (ZeroMQ drops for a slow
+  // subscriber unseen), so `dropped` stays 0; not in the stats.
+  SendCounters event_sends_;
   std::uint64_t signals_received_ = 0;
   DiskWatch disk_;
   WriteFailures failures_;
