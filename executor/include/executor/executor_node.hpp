@@ -47,14 +47,15 @@ class ExecutorNode {
   static constexpr std::int64_t storage_retry_ns = 1'000'000'000;
 
   // Opens the store (config.executor.db_path or <run.dir>/executor.db),
-  // rebuilds positions, binds and connects the sockets. The circuit breaker
-  // (see circuit_breaker.hpp) takes config.executor.breaker_failures and
-  // breaker_cooling_ms. Throws on failure.
+  // rebuilds positions (ExecutionDesk), binds and connects the sockets
+  // (BrokerLink's takes config.executor's order and breaker settings).
+  // Throws on failure.
   ExecutorNode(zmq::context_t& ctx, const Config& config, const Clock& clock,
                CrashPoint crash_point = CrashPoint::none, const Security& security = Security::none());
 
-  // Reconciles open orders, then loops until tp::stop_requested() or
-  // stop(); writes the final stats. Returns the exit code (0).
+  // Reconciles open orders, then loops (a RunLoop; timers on the clock's
+  // monotonic time) until tp::stop_requested() or stop(); writes the final
+  // stats. Returns the exit code (0).
   int run();
   void stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
   bool stopping() const noexcept { return stop_requested() || stop_.load(std::memory_order_relaxed); }
@@ -63,7 +64,7 @@ class ExecutorNode {
   using PositionCheck = tp::executor::PositionCheck;
   PositionCheck position_check() const noexcept { return desk_.position_check(); }
 
-  ExecutorCounters counters() const;
+  ExecutorCounters counters() const;  // a copy: the desk's, the link's and the node's
   const PositionBook& positions() const noexcept { return desk_.positions(); }
   std::string stats_json();  // reads the store (orders_unknown)
 
