@@ -1,11 +1,13 @@
 #include "dll_gateway/order_store.hpp"
 
+#include "common/order_states.hpp"
 #include "common/sqlite_store.hpp"
 
 namespace tp::dll_gateway {
 
 namespace {
 
+// The state words and what they mean beside executor.db's: common/order_states.hpp.
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS orders (
   client_order_id TEXT PRIMARY KEY,
@@ -77,7 +79,7 @@ std::optional<StoredOrder> OrderStore::find(const std::string& client_order_id) 
   auto& q = impl_->find.reset().bind(1, client_order_id);
   if (!q.step()) return std::nullopt;
   StoredOrder o;
-  o.state = q.column_text(0) == "DONE" ? OrderState::done : OrderState::pending;
+  o.state = q.column_text(0) == order_states::dll_gateway_db::done ? OrderState::done : OrderState::pending;
   o.reply.client_order_id = client_order_id;
   if (o.state == OrderState::done) {
     o.reply.order_id = q.column_text(1);

@@ -12,6 +12,7 @@ namespace {
 
 using tp::sqlite::Statement;
 
+// orders.state holds the words of common/order_states.hpp (executor_db).
 constexpr std::string_view schema = R"sql(
 CREATE TABLE IF NOT EXISTS signals (
   signal_id   TEXT PRIMARY KEY,

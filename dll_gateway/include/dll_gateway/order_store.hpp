@@ -28,6 +28,8 @@ namespace tp::dll_gateway {
 
 using StoreError = tp::sqlite::StoreError;
 
+// The row's state: PENDING or DONE on disk. How it relates to the executor's
+// state for the same order: common/order_states.hpp.
 enum class OrderState { pending, done };
 
 struct StoredOrder {

@@ -18,6 +18,9 @@ namespace tp::executor {
 // HELD: recorded while the circuit breaker was open and provably never
 // handed to the order socket (it becomes INTENT, durably, before it is sent),
 // so it may be given up without asking the broker.
+// The words on disk, and how each state relates to dll_gateway.db's row for
+// the same order (PENDING, DONE) and to proto::OrderStatus, are mapped in one
+// place: common/order_states.hpp.
 enum class OrderState { intent, sent, done, unknown, held };
 std::string_view to_string(OrderState) noexcept;
 std::optional<OrderState> order_state_from(std::string_view) noexcept;
