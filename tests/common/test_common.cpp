@@ -1,10 +1,10 @@
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <random>
-
-#include <gtest/gtest.h>
 
 #include "common/config.hpp"
 #include "common/histogram.hpp"
@@ -83,7 +83,8 @@ TEST(Config, OverridesWinOverTheFile) {
 
 TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(error_of("[gateway]\nrat = 5\n").find("unknown key gateway.rat"), std::string::npos);
-  EXPECT_NE(error_of("[gateway]\nrate = \"fast\"\n").find("gateway.rate must be a number"), std::string::npos);
+  EXPECT_NE(error_of("[gateway]\nrate = \"fast\"\n").find("gateway.rate must be a number"),
+            std::string::npos);
   EXPECT_NE(error_of("[risk]\nmax_position = -1\n").find("risk.max_position"), std::string::npos);
   EXPECT_NE(error_of("[strategy]\nname = \"magic\"\n").find("strategy.name"), std::string::npos);
   EXPECT_NE(error_of("[endpoints]\nticks = \"http://x\"\n").find("endpoints.ticks"), std::string::npos);
@@ -198,8 +199,8 @@ TEST(Json, NonAsciiTextRoundTrips) {
   EXPECT_EQ(tp::json_escape(nihon + emoji), nihon + emoji);
   tp::JsonObject o;
   o.add("detail", e_acute).add(nihon, emoji).add("mixed", "caf" + e_acute + "\n" + nihon + emoji);
-  EXPECT_EQ(o.str(), "{\"detail\":\"" + e_acute + "\",\"" + nihon + "\":\"" + emoji + "\",\"mixed\":\"caf" + e_acute +
-                         "\\n" + nihon + emoji + "\"}");
+  EXPECT_EQ(o.str(), "{\"detail\":\"" + e_acute + "\",\"" + nihon + "\":\"" + emoji + "\",\"mixed\":\"caf" +
+                         e_acute + "\\n" + nihon + emoji + "\"}");
 }
 
 // A dead letter's detail may hold raw bytes from a hostile peer: each
@@ -234,8 +235,10 @@ TEST(Json, KeepsNumberFormatAndKeyOrder) {
       .add("no", false)
       .add("empty", "")
       .add("none", tp::JsonObject());
-  EXPECT_EQ(o.str(), R"({"zeta":1,"alpha":18446744073709551615,"min":-9223372036854775808,"whole":3,"sum":0.3,)"
-                     R"("big":1.23456789e+10,"small":1.23e-05,"nan":null,"inf":null,"no":false,"empty":"","none":{}})");
+  EXPECT_EQ(
+      o.str(),
+      R"({"zeta":1,"alpha":18446744073709551615,"min":-9223372036854775808,"whole":3,"sum":0.3,)"
+      R"("big":1.23456789e+10,"small":1.23e-05,"nan":null,"inf":null,"no":false,"empty":"","none":{}})");
 }
 
 TEST(Stats, WritesAtomically) {

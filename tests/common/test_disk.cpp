@@ -1,7 +1,6 @@
 // A full filesystem and the descriptor limit, for the parts every program
 // shares: the stats file, the free-space watch, the failure log.
 #include <gtest/gtest.h>
-
 #include <sys/resource.h>
 
 #include <cerrno>
@@ -22,7 +21,8 @@ TEST(DiskFull, AStatsFileIsRewrittenFromItsReserveAndNeverReplacedByAShortOne) {
   fs.fill();
   // The heartbeat still gets through: its blocks were reserved.
   for (int i = 2; i < 20; ++i) {
-    const auto text = "{\"n\":" + std::to_string(i) + ",\"alert\":\"cannot write x: No space left on device\"}";
+    const auto text =
+        "{\"n\":" + std::to_string(i) + ",\"alert\":\"cannot write x: No space left on device\"}";
     ASSERT_TRUE(tp::write_file_atomically(path, text)) << i << ": " << std::strerror(errno);
     EXPECT_EQ(read_text(path), text + "\n");
   }

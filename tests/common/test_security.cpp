@@ -1,12 +1,11 @@
 // CURVE with a ZAP allowlist, over real tcp sockets on loopback: who gets
 // served and who gets nothing.
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
-#include <spdlog/spdlog.h>
 
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
@@ -92,10 +91,11 @@ TEST_F(Curve, UnknownClientKeyGetsNothing) {
   tp::Security stranger(config("stranger"));
   tp::ZapAuthenticator zap(ctx_, security.authorized_clients());
   // One attempt (no reconnect), so exactly one refusal.
-  EXPECT_EQ(attempt(security, [&](zmq::socket_t& s, const std::string& ep) {
-              s.set(zmq::sockopt::reconnect_ivl, -1);
-              stranger.connect(s, ep);
-            }),
+  EXPECT_EQ(attempt(security,
+                    [&](zmq::socket_t& s, const std::string& ep) {
+                      s.set(zmq::sockopt::reconnect_ivl, -1);
+                      stranger.connect(s, ep);
+                    }),
             Outcome::refused);
   EXPECT_EQ(zap.refused(), 1u);
   EXPECT_EQ(zap.accepted(), 0u);
@@ -104,7 +104,8 @@ TEST_F(Curve, UnknownClientKeyGetsNothing) {
 TEST_F(Curve, PlainClientGetsNothing) {
   tp::Security security(config());
   tp::ZapAuthenticator zap(ctx_, security.authorized_clients());
-  EXPECT_EQ(attempt(security, [&](zmq::socket_t& s, const std::string& ep) { s.connect(ep); }), Outcome::refused);
+  EXPECT_EQ(attempt(security, [&](zmq::socket_t& s, const std::string& ep) { s.connect(ep); }),
+            Outcome::refused);
 }
 
 TEST_F(Curve, ClientExpectingAnotherServerKeyGetsNothing) {
@@ -142,7 +143,8 @@ TEST_F(Curve, KeygenWritesSecretsOwnerOnly) {
   struct stat st {};
   ASSERT_EQ(::stat((dir_ / "client.key_secret").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(tp::read_key_file((dir_ / "client.key").string(), "client_public_key", false), client_.public_key);
+  EXPECT_EQ(tp::read_key_file((dir_ / "client.key").string(), "client_public_key", false),
+            client_.public_key);
 }
 
 TEST_F(Curve, UnreadableKeyFileNamesKeyAndPath) {

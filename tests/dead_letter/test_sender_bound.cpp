@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <string>
-
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
@@ -37,12 +36,13 @@ TEST(DeadLetterSender, QueueToAnAbsentSinkIsBoundedInBytes) {
     DeadLetterSender sender(ctx, endpoint, "test", clock);
     const std::string small(100, 's');
     const std::string large(60'000, 'L');
-    for (int i = 0; i < 3 * DeadLetterSender::small_queue_letters; ++i) sender.send("malformed", "small", small);
+    for (int i = 0; i < 3 * DeadLetterSender::small_queue_letters; ++i)
+      sender.send("malformed", "small", small);
     for (int i = 0; i < 1000; ++i) sender.send("too_large", "large", large);
     expected = DeadLetterSender::small_queue_letters + DeadLetterSender::large_queue_letters;
     EXPECT_EQ(sender.sent(), expected);
-    EXPECT_EQ(sender.dropped(), 2u * DeadLetterSender::small_queue_letters + 1000u -
-                                    DeadLetterSender::large_queue_letters);
+    EXPECT_EQ(sender.dropped(),
+              2u * DeadLetterSender::small_queue_letters + 1000u - DeadLetterSender::large_queue_letters);
     EXPECT_GE(sender.dropped_bytes(), (1000u - DeadLetterSender::large_queue_letters) * 60'000u);
     EXPECT_EQ(sender.by_reason().at("too_large"), 1000u);
 
@@ -58,8 +58,10 @@ TEST(DeadLetterSender, QueueToAnAbsentSinkIsBoundedInBytes) {
       ASSERT_TRUE(pull.recv(m)) << "after " << i << " letters";
       auto d = decoder.decode_dead_letter(proto::as_bytes(m.to_string_view()));
       ASSERT_TRUE(d.ok());
-      if (d.value().reason == "malformed") ++small_got;
-      else ++large_got;
+      if (d.value().reason == "malformed")
+        ++small_got;
+      else
+        ++large_got;
     }
     EXPECT_EQ(small_got, static_cast<std::uint64_t>(DeadLetterSender::small_queue_letters));
     EXPECT_EQ(large_got, static_cast<std::uint64_t>(DeadLetterSender::large_queue_letters));

@@ -22,11 +22,15 @@ TEST(DeadLetterSink, FormatsUtcWithNanoseconds) {
 }
 
 TEST(DeadLetterSink, JsonLineKeepsEverything) {
-  proto::DeadLetter d{.source = "strategy:1", .reason = "malformed", .detail = "bad \"frame\"\n",
-                      .ts_ns = 0, .original = std::string("\x00\x01", 2)};
-  EXPECT_EQ(tp::dead_letter::to_json_line(d),
-            R"({"ts_ns":0,"time":"1970-01-01T00:00:00.000000000Z","source":"strategy:1","reason":"malformed",)"
-            R"("detail":"bad \"frame\"\n","original_size":2,"original_b64":"AAE="})");
+  proto::DeadLetter d{.source = "strategy:1",
+                      .reason = "malformed",
+                      .detail = "bad \"frame\"\n",
+                      .ts_ns = 0,
+                      .original = std::string("\x00\x01", 2)};
+  EXPECT_EQ(
+      tp::dead_letter::to_json_line(d),
+      R"({"ts_ns":0,"time":"1970-01-01T00:00:00.000000000Z","source":"strategy:1","reason":"malformed",)"
+      R"("detail":"bad \"frame\"\n","original_size":2,"original_b64":"AAE="})");
 }
 
 }  // namespace

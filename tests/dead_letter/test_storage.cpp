@@ -2,7 +2,6 @@
 // counters, the file's rotation and retention, the torn-tail repair, and a
 // failing disk.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
@@ -56,9 +55,9 @@ TEST(OriginalSampler, AFloodKeepsOneInNAndCountsTheRestExactly) {
 TEST(OriginalSampler, BudgetIsPerReasonAndPerSecond) {
   OriginalSampler s(SamplerOptions{.bytes_per_s = 1000, .keep_one_in = 1000});
   EXPECT_TRUE(s.keep("malformed", 1000, 0));
-  EXPECT_TRUE(s.keep("malformed", 1, 1));   // first over budget: sampled in
-  EXPECT_FALSE(s.keep("malformed", 1, 2));  // then one in 1000
-  EXPECT_TRUE(s.keep("expired", 1000, 3));  // another reason has its own budget
+  EXPECT_TRUE(s.keep("malformed", 1, 1));              // first over budget: sampled in
+  EXPECT_FALSE(s.keep("malformed", 1, 2));             // then one in 1000
+  EXPECT_TRUE(s.keep("expired", 1000, 3));             // another reason has its own budget
   EXPECT_TRUE(s.keep("malformed", 1000, second + 2));  // a new second, a new budget
   EXPECT_EQ(s.originals_not_stored(), 1u);
   EXPECT_EQ(s.original_bytes_not_stored(), 1u);

@@ -1,8 +1,7 @@
 /* A plugin of the right ABI version whose create always fails with a
  * message: the loader must report it, naming the plugin. Plain C. */
-#include <string.h>
-
 #include <dll_gateway/broker_abi.h>
+#include <string.h>
 
 TP_BROKER_EXPORT uint32_t tp_broker_abi_version(void) { return TP_BROKER_ABI_VERSION; }
 

@@ -40,8 +40,9 @@ proto::OrderRequest order(const std::string& id, proto::Side side, double qty = 
 
 TEST(BrokerPluginSettings, RunDirIsExpandedInEveryValue) {
   using tp::dll_gateway::expand_settings;
-  auto s = expand_settings({{"journal_path", "${run.dir}/sim.journal"}, {"seed", "7"}, {"twice", "${run.dir}:${run.dir}"}},
-                           "/var/tp");
+  auto s = expand_settings(
+      {{"journal_path", "${run.dir}/sim.journal"}, {"seed", "7"}, {"twice", "${run.dir}:${run.dir}"}},
+      "/var/tp");
   EXPECT_EQ(s.at("journal_path"), "/var/tp/sim.journal");
   EXPECT_EQ(s.at("seed"), "7");
   EXPECT_EQ(s.at("twice"), "/var/tp:/var/tp");
@@ -70,16 +71,19 @@ TEST(BrokerPluginLoad, FailingCreateReportsThePluginsMessage) {
 
 TEST(BrokerPluginLoad, LibraryWithoutTheAbiIsRefused) {
   auto msg = load_error("libm.so.6");
-  EXPECT_NE(msg.find("broker plugin libm.so.6: missing symbol tp_broker_abi_version"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("broker plugin libm.so.6: missing symbol tp_broker_abi_version"), std::string::npos)
+      << msg;
 }
 
 TEST(SimBrokerSettings, UnknownKeyAndBadNumbersNameTheKey) {
-  EXPECT_NE(load_error(SIM_BROKER_PATH, {{"colour", "blue"}}).find("unknown setting 'colour'"), std::string::npos);
+  EXPECT_NE(load_error(SIM_BROKER_PATH, {{"colour", "blue"}}).find("unknown setting 'colour'"),
+            std::string::npos);
   EXPECT_NE(load_error(SIM_BROKER_PATH, {{"reject_rate", "lots"}}).find("setting reject_rate: 'lots'"),
             std::string::npos);
   EXPECT_NE(load_error(SIM_BROKER_PATH, {{"partial_fill_rate", "1.5"}}).find("setting partial_fill_rate"),
             std::string::npos);
-  EXPECT_NE(load_error(SIM_BROKER_PATH, {{"latency_ms", "-3"}}).find("setting latency_ms"), std::string::npos);
+  EXPECT_NE(load_error(SIM_BROKER_PATH, {{"latency_ms", "-3"}}).find("setting latency_ms"),
+            std::string::npos);
   EXPECT_NE(load_error(SIM_BROKER_PATH, {{"seed", "7x"}}).find("setting seed"), std::string::npos);
   EXPECT_EQ(load_error(SIM_BROKER_PATH, {{"latency_ms", "0"}, {"reject_rate", "0.25"}, {"seed", "9"}}), "");
 }
@@ -176,7 +180,8 @@ TEST(SimBroker, SeededRejectsAndPartialFillsAreReproducibleAndBounded) {
   EXPECT_LT(partials, 155);
   EXPECT_GT(fills, 0);
 
-  BrokerPlugin other_seed(SIM_BROKER_PATH, {{"reject_rate", "0.3"}, {"partial_fill_rate", "0.4"}, {"seed", "99"}});
+  BrokerPlugin other_seed(SIM_BROKER_PATH,
+                          {{"reject_rate", "0.3"}, {"partial_fill_rate", "0.4"}, {"seed", "99"}});
   other_seed.on_quote("EURUSD", 1.0, 1.1, 1);
   BrokerPlugin again(SIM_BROKER_PATH, s);
   again.on_quote("EURUSD", 1.0, 1.1, 1);
@@ -199,7 +204,8 @@ TEST(SimBroker, JournalIsReloadedSoQueriesKnowEarlierIds) {
     auto r = sim.submit(order("id with space", proto::Side::sell, 50));
     ASSERT_EQ(r.reply.status, proto::OrderStatus::filled);
     filled_id = r.reply.order_id;
-    EXPECT_EQ(sim.submit(order("R-1", proto::Side::buy, 5, "USDJPY")).reply.status, proto::OrderStatus::rejected);
+    EXPECT_EQ(sim.submit(order("R-1", proto::Side::buy, 5, "USDJPY")).reply.status,
+              proto::OrderStatus::rejected);
   }
   auto journal = tp::test::read_text(dir.file("sim.journal"));
   EXPECT_EQ(tp::test::count_lines_with(journal, " id%20with%20space EURUSD SELL 50 FILLED 50 1.2"), 1)
@@ -230,7 +236,8 @@ TEST(SimBroker, TornLastJournalLineIsDroppedNotFatal) {
   TempDir dir;
   {
     std::ofstream j(dir.file("sim.journal"));
-    j << "100 K-1 EURUSD BUY 10 FILLED 10 1.5 \n" << "200 K-2 EUR";  // crash mid-line
+    j << "100 K-1 EURUSD BUY 10 FILLED 10 1.5 \n"
+      << "200 K-2 EUR";  // crash mid-line
   }
   Settings s{{"journal_path", dir.file("sim.journal")}};
   {

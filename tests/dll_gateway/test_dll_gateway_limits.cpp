@@ -9,7 +9,6 @@
 //    order socket: it stays up, counts accept_failed, and then still answers
 //    an order.
 #include <gtest/gtest.h>
-
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -20,7 +19,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "proto/codec.hpp"
@@ -45,8 +43,8 @@ namespace {
 int open_descriptors(pid_t pid) {
   std::error_code ec;
   int n = 0;
-  for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end; !ec && it != end;
-       it.increment(ec))
+  for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end;
+       !ec && it != end; it.increment(ec))
     ++n;
   return n;
 }
@@ -57,14 +55,22 @@ class DllGatewayLimits : public ::testing::Test {
 
   std::vector<std::string> args(const std::string& db) const {
     return {DLL_GATEWAY_BIN,
-            "--run-dir", dir.path().string(),
-            "--plugin", SIM_BROKER_PATH,
-            "--db", db,
-            "--set", "endpoints.ticks=\"" + ep("ticks") + "\"",
-            "--set", "endpoints.orders=\"" + ep("orders") + "\"",
-            "--set", "endpoints.dead_letters=\"" + ep("dead_letters") + "\"",
-            "--set", "dll_gateway.settings.journal_path=\"" + dir.file("sim.journal") + "\"",
-            "--set", "run.stats_interval_ms=50"};
+            "--run-dir",
+            dir.path().string(),
+            "--plugin",
+            SIM_BROKER_PATH,
+            "--db",
+            db,
+            "--set",
+            "endpoints.ticks=\"" + ep("ticks") + "\"",
+            "--set",
+            "endpoints.orders=\"" + ep("orders") + "\"",
+            "--set",
+            "endpoints.dead_letters=\"" + ep("dead_letters") + "\"",
+            "--set",
+            "dll_gateway.settings.journal_path=\"" + dir.file("sim.journal") + "\"",
+            "--set",
+            "run.stats_interval_ms=50"};
   }
   std::string stats() const { return read_text(dir.file("dll_gateway.stats.json")); }
 
@@ -138,7 +144,8 @@ TEST_F(DllGatewayLimits, FullDiskAnswersUnknownSendsNothingStaysUpAndSendsTheSam
   }
   ASSERT_TRUE(wait_until([&] { return json_number(stats(), "store_unknown") == 3; }, 5s)) << stats();
   auto full = stats();
-  EXPECT_EQ(tp::test::json_string(full, "alert"), "cannot write dll_gateway.db: No space left on device") << full;
+  EXPECT_EQ(tp::test::json_string(full, "alert"), "cannot write dll_gateway.db: No space left on device")
+      << full;
   EXPECT_EQ(json_number(full, "write_failures"), 3) << "one per order refused: " << full;
   EXPECT_EQ(json_number(full, "submitted"), 1) << full;
   EXPECT_EQ(json_number(full, "rejects"), 0) << full;

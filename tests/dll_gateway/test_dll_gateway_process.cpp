@@ -6,7 +6,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "proto/codec.hpp"
@@ -31,13 +30,20 @@ class DllGatewayProcess : public ::testing::Test {
 
   std::vector<std::string> args() const {
     return {DLL_GATEWAY_BIN,
-            "--run-dir", dir.path().string(),
-            "--plugin", SIM_BROKER_PATH,
-            "--set", "endpoints.ticks=\"" + ep("ticks") + "\"",
-            "--set", "endpoints.orders=\"" + ep("orders") + "\"",
-            "--set", "endpoints.dead_letters=\"" + ep("dead_letters") + "\"",
-            "--set", "dll_gateway.settings.journal_path=\"" + dir.file("sim.journal") + "\"",
-            "--set", "run.stats_interval_ms=50"};
+            "--run-dir",
+            dir.path().string(),
+            "--plugin",
+            SIM_BROKER_PATH,
+            "--set",
+            "endpoints.ticks=\"" + ep("ticks") + "\"",
+            "--set",
+            "endpoints.orders=\"" + ep("orders") + "\"",
+            "--set",
+            "endpoints.dead_letters=\"" + ep("dead_letters") + "\"",
+            "--set",
+            "dll_gateway.settings.journal_path=\"" + dir.file("sim.journal") + "\"",
+            "--set",
+            "run.stats_interval_ms=50"};
   }
 
   // One request, one reply within 5 s; a fresh REQ each time so that a lost
@@ -55,7 +61,8 @@ class DllGatewayProcess : public ::testing::Test {
   }
 
   proto::OrderReply order(const std::string& id, proto::Side side) {
-    auto raw = call(proto::encode_to_string(tp::test::an_order(id).side(side).price_hint(1.085).sent_ns(1).build()));
+    auto raw =
+        call(proto::encode_to_string(tp::test::an_order(id).side(side).price_hint(1.085).sent_ns(1).build()));
     EXPECT_TRUE(raw) << "no reply to " << id;
     if (!raw) return {};
     auto r = decoder.decode_order_reply(proto::as_bytes(*raw));
@@ -185,7 +192,9 @@ TEST_F(DllGatewayProcess, BadPluginStopsStartWithOneClearLineAndExitCode1) {
   ASSERT_TRUE(gw.started());
   EXPECT_EQ(gw.wait_exit(10000ms), std::optional<int>(1));
   auto err = read_text(dir.file("stderr.txt"));
-  EXPECT_EQ(count_lines_with(err, std::string(FAKE_ABI999_PATH) + ": ABI version 999, this dll_gateway takes 1 to 2"), 1)
+  EXPECT_EQ(count_lines_with(
+                err, std::string(FAKE_ABI999_PATH) + ": ABI version 999, this dll_gateway takes 1 to 2"),
+            1)
       << err;
 
   a[4] = dir.file("missing.so");

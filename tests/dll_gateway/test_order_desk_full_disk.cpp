@@ -40,8 +40,10 @@ class CountingBroker final : public Broker {
     BrokerAnswer a;
     a.ok = true;
     a.reply.client_order_id = id;
-    if (auto it = known.find(id); it != known.end()) a.reply = it->second;
-    else a.reply.status = proto::OrderStatus::unknown;
+    if (auto it = known.find(id); it != known.end())
+      a.reply = it->second;
+    else
+      a.reply.status = proto::OrderStatus::unknown;
     return a;
   }
   std::map<std::string, int> submits;

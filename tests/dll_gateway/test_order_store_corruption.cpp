@@ -91,11 +91,11 @@ TEST(OrderStoreFaults, DllGatewayProgramExitsNonZeroNamingTheDamagedLog) {
   tp::test::damage_wal_frame(wal, tp::sqlite_wal::scan_wal_file(wal).frames / 2);
   // Bounded: a program that starts instead of refusing is killed after 20 s
   // (at scope exit) and fails the exit-code check.
-  tp::test::Child gw({DLL_GATEWAY_BIN, "--run-dir", run.path().string(), "--plugin", SIM_BROKER_PATH,
-                      "--set", "endpoints.ticks=\"" + run.ipc("ticks") + "\"",
-                      "--set", "endpoints.orders=\"" + run.ipc("orders") + "\"",
-                      "--set", "endpoints.dead_letters=\"" + run.ipc("dead") + "\"",
-                      "--set", "dll_gateway.settings.journal_path=\"" + run.file("sim.journal") + "\""},
+  tp::test::Child gw({DLL_GATEWAY_BIN, "--run-dir", run.path().string(), "--plugin", SIM_BROKER_PATH, "--set",
+                      "endpoints.ticks=\"" + run.ipc("ticks") + "\"", "--set",
+                      "endpoints.orders=\"" + run.ipc("orders") + "\"", "--set",
+                      "endpoints.dead_letters=\"" + run.ipc("dead") + "\"", "--set",
+                      "dll_gateway.settings.journal_path=\"" + run.file("sim.journal") + "\""},
                      {.stderr_path = run.file("stderr.log")});
   ASSERT_TRUE(gw.started());
   EXPECT_EQ(gw.wait_exit(std::chrono::seconds(20)), 1);

@@ -1,6 +1,5 @@
 // The executor's SQLite store against a database in a temporary directory.
 #include <gtest/gtest.h>
-
 #include <sqlite3.h>
 
 #include "executor/decision.hpp"
@@ -14,7 +13,8 @@ namespace {
 
 constexpr std::int64_t t0 = 1'700'000'000'000'000'000;
 
-proto::TradingSignal make_signal(const std::string& id, proto::Side side = proto::Side::buy, double qty = 100) {
+proto::TradingSignal make_signal(const std::string& id, proto::Side side = proto::Side::buy,
+                                 double qty = 100) {
   return tp::test::a_signal(id).side(side).quantity(qty).causation_ns(t0 - 5);
 }
 

@@ -45,7 +45,6 @@ std::string open_error(const std::string& path) {
   return {};
 }
 
-
 }  // namespace
 
 TEST(ExecutorStoreFaults, CrashCopyKeepsEverySignal) {
@@ -83,11 +82,11 @@ TEST(ExecutorStoreFaults, ExecutorProgramExitsNonZeroNamingTheDamagedLog) {
 
   // Bounded: a program that starts instead of refusing is killed after 20 s
   // (at scope exit) and fails the exit-code check.
-  tp::test::Child executor({EXECUTOR_BIN, "--run-dir", run.file(""), "--db", run.file("executor.db"),
-                            "--set", "endpoints.signals=\"" + run.ipc("signals") + "\"",
-                            "--set", "endpoints.order_events=\"" + run.ipc("events") + "\"",
-                            "--set", "endpoints.orders=\"" + run.ipc("orders") + "\"",
-                            "--set", "endpoints.dead_letters=\"" + run.ipc("dead") + "\""},
+  tp::test::Child executor({EXECUTOR_BIN, "--run-dir", run.file(""), "--db", run.file("executor.db"), "--set",
+                            "endpoints.signals=\"" + run.ipc("signals") + "\"", "--set",
+                            "endpoints.order_events=\"" + run.ipc("events") + "\"", "--set",
+                            "endpoints.orders=\"" + run.ipc("orders") + "\"", "--set",
+                            "endpoints.dead_letters=\"" + run.ipc("dead") + "\""},
                            {.stderr_path = run.file("stderr.log")});
   ASSERT_TRUE(executor.started());
   EXPECT_EQ(executor.wait_exit(std::chrono::seconds(20)), 1);

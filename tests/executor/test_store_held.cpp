@@ -1,7 +1,6 @@
 // The executor store's HELD orders (the circuit breaker's hold) and the
 // migration that adds orders.expires_ns to a database made before it existed.
 #include <gtest/gtest.h>
-
 #include <sqlite3.h>
 
 #include "executor/decision.hpp"
@@ -74,12 +73,15 @@ TEST(ExecutorStoreHeld, OldDatabaseGetsTheExpiryColumn) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
     const char* old_schema =
-        "CREATE TABLE orders (client_order_id TEXT PRIMARY KEY, signal_id TEXT NOT NULL, instrument TEXT NOT NULL, "
+        "CREATE TABLE orders (client_order_id TEXT PRIMARY KEY, signal_id TEXT NOT NULL, instrument TEXT NOT "
+        "NULL, "
         "side TEXT NOT NULL, quantity REAL NOT NULL, price_hint REAL NOT NULL, state TEXT NOT NULL, "
         "status TEXT NOT NULL, filled_quantity REAL NOT NULL DEFAULT 0, fill_price REAL NOT NULL DEFAULT 0, "
-        "order_id TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '', causation_ts_ns INTEGER NOT NULL, "
+        "order_id TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '', causation_ts_ns INTEGER NOT "
+        "NULL, "
         "created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL);"
-        "INSERT INTO orders VALUES ('C-old', 'old', 'EURUSD', 'BUY', 1, 1.1, 'UNKNOWN', 'NEW', 0, 0, '', '', 0, "
+        "INSERT INTO orders VALUES ('C-old', 'old', 'EURUSD', 'BUY', 1, 1.1, 'UNKNOWN', 'NEW', 0, 0, '', '', "
+        "0, "
         "1700000000000000000, 1700000000000000000);";
     ASSERT_EQ(sqlite3_exec(db, old_schema, nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(db);

@@ -2,8 +2,9 @@
 // (msgpack-object) decoder, for every message type and peek_type. Any
 // difference in value, error code or detail aborts.
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
+
 #include "proto/codec.hpp"
 
 template <class T>
@@ -12,8 +13,9 @@ static void check(const char* name, proto::Result<T> (proto::Decoder::*fn)(proto
   static proto::Decoder ref(proto::DecodePath::reference);
   auto a = (fast.*fn)(b);
   auto r = (ref.*fn)(b);
-  bool same = a.ok() == r.ok() && (a.ok() ? a.value() == r.value()
-                                          : (a.error().code == r.error().code && a.error().detail == r.error().detail));
+  bool same = a.ok() == r.ok() &&
+              (a.ok() ? a.value() == r.value()
+                      : (a.error().code == r.error().code && a.error().detail == r.error().detail));
   if (!same) {
     std::fprintf(stderr, "%s differs: fast=%s ref=%s\n", name, a.ok() ? "ok" : a.error().message().c_str(),
                  r.ok() ? "ok" : r.error().message().c_str());
@@ -27,7 +29,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static proto::Decoder ref(proto::DecodePath::reference);
   auto pa = fast.peek_type(b);
   auto pr = ref.peek_type(b);
-  if (pa.ok() != pr.ok() || (pa.ok() ? pa.value() != pr.value() : pa.error().message() != pr.error().message())) std::abort();
+  if (pa.ok() != pr.ok() ||
+      (pa.ok() ? pa.value() != pr.value() : pa.error().message() != pr.error().message()))
+    std::abort();
   using D = proto::Decoder;
   check("tick", &D::decode_tick, b);
   check("heartbeat", &D::decode_heartbeat, b);

@@ -47,7 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (sent.empty()) return 0;
   // A sentinel after each message proves the reader stays in step.
   for (std::size_t i = 0; i < sent.size(); ++i)
-    pipe.push.send(zmq::buffer(sent[i]), i + 1 < sent.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    pipe.push.send(zmq::buffer(sent[i]),
+                   i + 1 < sent.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
   pipe.push.send(zmq::str_buffer("sentinel"));
 
   std::size_t total = 0;

@@ -1,12 +1,11 @@
-#include "gateway/csv_tick_reader.hpp"
+#include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
-#include <gtest/gtest.h>
-
 #include "common/config.hpp"
+#include "gateway/csv_tick_reader.hpp"
 
 namespace {
 
@@ -47,7 +46,7 @@ TEST(CsvTimestamps, Iso8601Utc) {
   EXPECT_EQ(gateway::parse_iso8601_utc("2024-01-02T08:00:00.000000007Z"), jan2_8h_ns + 7);
   EXPECT_EQ(gateway::parse_iso8601_utc("1970-01-01T00:00:00Z"), 0);
   EXPECT_EQ(gateway::parse_iso8601_utc("2024-02-29T00:00:00Z"), 1'709'164'800'000'000'000);  // leap day
-  EXPECT_FALSE(gateway::parse_iso8601_utc("2023-02-29T00:00:00Z"));  // not a leap year
+  EXPECT_FALSE(gateway::parse_iso8601_utc("2023-02-29T00:00:00Z"));     // not a leap year
   EXPECT_FALSE(gateway::parse_iso8601_utc("2024-01-02T08:00:00.123"));  // no zone
   EXPECT_FALSE(gateway::parse_iso8601_utc("2024-01-02T24:00:00Z"));
   EXPECT_FALSE(gateway::parse_iso8601_utc("2024-01-02T08:00:00.1234567891Z"));  // > 9 digits

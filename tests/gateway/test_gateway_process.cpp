@@ -1,14 +1,14 @@
 // Runs the real gateway binary (GATEWAY_BIN) against sockets in the test:
 // a SUB on the ticks endpoint and a PULL as the dead-letter sink, both on
 // ipc:// endpoints in a temporary directory.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
@@ -34,10 +34,14 @@ class GatewayProcess : public ::testing::Test {
 
   std::vector<std::string> args(std::vector<std::string> extra) const {
     std::vector<std::string> a{GATEWAY_BIN,
-                               "--run-dir", dir_.path().string(),
-                               "--log-level", "warn",
-                               "--set", "endpoints.ticks=" + ticks_ep_,
-                               "--set", "endpoints.dead_letters=" + dl_ep_};
+                               "--run-dir",
+                               dir_.path().string(),
+                               "--log-level",
+                               "warn",
+                               "--set",
+                               "endpoints.ticks=" + ticks_ep_,
+                               "--set",
+                               "endpoints.dead_letters=" + dl_ep_};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -60,7 +64,8 @@ class GatewayProcess : public ::testing::Test {
   }
 
   // Receives one [topic, payload] message within `timeout`.
-  static bool recv2(zmq::socket_t& s, std::string& topic, std::string& payload, std::chrono::milliseconds timeout) {
+  static bool recv2(zmq::socket_t& s, std::string& topic, std::string& payload,
+                    std::chrono::milliseconds timeout) {
     zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
     if (zmq::poll(&item, 1, timeout) <= 0) return false;
     std::vector<zmq::message_t> frames;
@@ -93,8 +98,9 @@ TEST_F(GatewayProcess, HelpWorksAndBadConfigExitsOne) {
 TEST_F(GatewayProcess, SyntheticTicksArriveInOrderAndItExitsWhenDone) {
   auto sub = make_sub();
   // 200 ticks round-robin over the 4 default instruments: seq 1..50 each.
-  Child gw(args({"--max-ticks", "200", "--rate", "400", "--set", "gateway.heartbeat_ms=50", "--exit-when-done"}),
-           logged());
+  Child gw(
+      args({"--max-ticks", "200", "--rate", "400", "--set", "gateway.heartbeat_ms=50", "--exit-when-done"}),
+      logged());
   ASSERT_TRUE(gw.started());
 
   proto::Decoder dec;
@@ -115,8 +121,10 @@ TEST_F(GatewayProcess, SyntheticTicksArriveInOrderAndItExitsWhenDone) {
       auto hb = dec.decode_heartbeat(proto::as_bytes(payload));
       ASSERT_TRUE(hb.ok()) << hb.error().message();
       EXPECT_EQ(hb->source, "gateway");
-      if (first_hb_seq == 0) first_hb_seq = hb->seq;
-      else EXPECT_EQ(hb->seq, last_hb_seq + 1) << "a heartbeat lost after the subscription joined";
+      if (first_hb_seq == 0)
+        first_hb_seq = hb->seq;
+      else
+        EXPECT_EQ(hb->seq, last_hb_seq + 1) << "a heartbeat lost after the subscription joined";
       last_hb_seq = hb->seq;
       ++heartbeats;
       continue;
@@ -150,7 +158,8 @@ TEST_F(GatewayProcess, SyntheticTicksArriveInOrderAndItExitsWhenDone) {
   // A heartbeat every 50 ms while the ticks flowed (half that rate allowed for
   // a loaded machine), and none lost once the subscription joined.
   const auto span_ms = (last_tick_ns - first_tick_ns) / tp::ns_per_ms;
-  EXPECT_GE(static_cast<std::int64_t>(heartbeats), std::max<std::int64_t>(1, span_ms / 100)) << span_ms << " ms";
+  EXPECT_GE(static_cast<std::int64_t>(heartbeats), std::max<std::int64_t>(1, span_ms / 100))
+      << span_ms << " ms";
   EXPECT_EQ(heartbeats, last_hb_seq - first_hb_seq + 1);
 
   EXPECT_EQ(gw.wait_exit(10s), 0);
@@ -162,8 +171,9 @@ TEST_F(GatewayProcess, SyntheticTicksArriveInOrderAndItExitsWhenDone) {
 }
 
 TEST_F(GatewayProcess, CsvBadRowsAreDeadLetteredWithLineNumbers) {
-  auto sink = tp::make_socket(ctx_, zmq::socket_type::pull,
-                              tp::SocketOptions{.max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)});
+  auto sink = tp::make_socket(
+      ctx_, zmq::socket_type::pull,
+      tp::SocketOptions{.max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)});
   tp::bind(sink, dl_ep_);
   const std::string csv = std::string(GATEWAY_TEST_DATA) + "/ticks_bad_rows.csv";
   Child gw(args({"--csv", csv, "--speed", "0", "--exit-when-done"}), logged());

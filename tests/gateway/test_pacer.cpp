@@ -1,6 +1,6 @@
-#include "gateway/pacer.hpp"
-
 #include <gtest/gtest.h>
+
+#include "gateway/pacer.hpp"
 
 namespace {
 
@@ -57,7 +57,7 @@ TEST(Pacer, RateZeroIsFlatOut) {
 TEST(Pacer, ReplayAtRecordedSpeed) {
   auto p = gateway::Pacer::replay(1.0);
   const std::int64_t src = 1'704'182'400'000 * ms;  // recorded stamps, epoch ns
-  EXPECT_EQ(p.due_at(src, t0), t0);                  // the first row is due at once
+  EXPECT_EQ(p.due_at(src, t0), t0);                 // the first row is due at once
   EXPECT_EQ(p.due_at(src + 250 * ms, t0 + 1 * ms), t0 + 250 * ms);
   EXPECT_EQ(p.due_at(src + 250 * ms, t0 + 100 * ms), t0 + 250 * ms);  // asking again: same answer
   EXPECT_EQ(p.next_due_ns(), t0 + 250 * ms);

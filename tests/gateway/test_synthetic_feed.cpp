@@ -1,11 +1,10 @@
-#include "gateway/synthetic_feed.hpp"
+#include <gtest/gtest.h>
 
 #include <map>
 #include <stdexcept>
 
-#include <gtest/gtest.h>
-
 #include "common/config.hpp"
+#include "gateway/synthetic_feed.hpp"
 #include "proto/codec.hpp"
 
 namespace {

@@ -1,14 +1,14 @@
 // The encoder's BytePacker must write exactly what msgpack-c's packer writes
 // (peers, test vectors and the reference decoder were all built on it): each
 // call is compared byte for byte at every format boundary.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <msgpack.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <msgpack.hpp>
 
 #include "proto/byte_packer.hpp"
 #include "proto/codec.hpp"
@@ -27,16 +27,39 @@ void expect_same_bytes(Write write, const std::string& what) {
 }
 
 TEST(BytePacker, IntegersMatchMsgpackAtEveryBoundary) {
-  const std::vector<std::int64_t> signed_values = {
-      0, 1, 31, 32, 127, 128, 255, 256, 65535, 65536, 4294967295LL, 4294967296LL,
-      std::numeric_limits<std::int64_t>::max(), -1, -31, -32, -33, -127, -128, -129,
-      -32767, -32768, -32769, -2147483647LL, -2147483648LL, -2147483649LL,
-      std::numeric_limits<std::int64_t>::min()};
+  const std::vector<std::int64_t> signed_values = {0,
+                                                   1,
+                                                   31,
+                                                   32,
+                                                   127,
+                                                   128,
+                                                   255,
+                                                   256,
+                                                   65535,
+                                                   65536,
+                                                   4294967295LL,
+                                                   4294967296LL,
+                                                   std::numeric_limits<std::int64_t>::max(),
+                                                   -1,
+                                                   -31,
+                                                   -32,
+                                                   -33,
+                                                   -127,
+                                                   -128,
+                                                   -129,
+                                                   -32767,
+                                                   -32768,
+                                                   -32769,
+                                                   -2147483647LL,
+                                                   -2147483648LL,
+                                                   -2147483649LL,
+                                                   std::numeric_limits<std::int64_t>::min()};
   for (auto v : signed_values) {
     expect_same_bytes([v](auto& p) { p.pack(v); }, "int64 " + std::to_string(v));
   }
-  const std::vector<std::uint64_t> unsigned_values = {0, 127, 128, 255, 256, 65535, 65536, 4294967295ULL,
-                                                      4294967296ULL, std::numeric_limits<std::uint64_t>::max()};
+  const std::vector<std::uint64_t> unsigned_values = {
+      0,     127,   128,           255,           256,
+      65535, 65536, 4294967295ULL, 4294967296ULL, std::numeric_limits<std::uint64_t>::max()};
   for (auto v : unsigned_values) {
     expect_same_bytes([v](auto& p) { p.pack(v); }, "uint64 " + std::to_string(v));
     const auto v32 = static_cast<std::uint32_t>(v);
@@ -48,9 +71,26 @@ TEST(BytePacker, IntegersMatchMsgpackAtEveryBoundary) {
 
 TEST(BytePacker, DoublesAndBoolsMatchMsgpack) {
   // msgpack-c packs whole numbers as integers: the boundaries of that rule too.
-  for (double v : {0.0, -0.0, 1.0850, -3.5, -0.5, 1e6, -1e6, 127.0, -32.0, -33.0, 9223372036854775808.0,
-                   -9223372036854775808.0, 18446744073709549568.0, 18446744073709551616.0, 1e19, -1e19, 1e300,
-                   5e-324, std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+  for (double v : {0.0,
+                   -0.0,
+                   1.0850,
+                   -3.5,
+                   -0.5,
+                   1e6,
+                   -1e6,
+                   127.0,
+                   -32.0,
+                   -33.0,
+                   9223372036854775808.0,
+                   -9223372036854775808.0,
+                   18446744073709549568.0,
+                   18446744073709551616.0,
+                   1e19,
+                   -1e19,
+                   1e300,
+                   5e-324,
+                   std::numeric_limits<double>::infinity(),
+                   -std::numeric_limits<double>::infinity(),
                    std::numeric_limits<double>::quiet_NaN()}) {
     expect_same_bytes([v](auto& p) { p.pack(v); }, "double " + std::to_string(v));
   }
@@ -87,8 +127,14 @@ TEST(BytePacker, EncoderOutputOfATickIsMsgpackOfItsFields) {
   msgpack::packer<msgpack::sbuffer> p(expected);
   p.pack_array(10);
   p.pack(static_cast<std::uint8_t>(proto::MsgType::tick)).pack(proto::schema_version);
-  p.pack(t.instrument).pack(t.bid).pack(t.ask).pack(t.bid_volume).pack(t.ask_volume).pack(t.source_ts_ns)
-      .pack(t.seq).pack(t.gateway_ts_ns);
+  p.pack(t.instrument)
+      .pack(t.bid)
+      .pack(t.ask)
+      .pack(t.bid_volume)
+      .pack(t.ask_volume)
+      .pack(t.source_ts_ns)
+      .pack(t.seq)
+      .pack(t.gateway_ts_ns);
   proto::Encoder enc;
   EXPECT_EQ(enc.encode(t), std::string_view(expected.data(), expected.size()));
   t.instrument = "GBPUSD";  // the buffer is reused: the second message replaces the first

@@ -1,7 +1,7 @@
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <limits>
-
-#include <gtest/gtest.h>
 
 #include "proto/codec.hpp"
 
@@ -10,14 +10,28 @@ namespace {
 using proto::ErrorCode;
 
 proto::TickEvent sample_tick() {
-  return {.instrument = "EURUSD", .bid = 1.08501, .ask = 1.08512, .bid_volume = 1.5, .ask_volume = 2.25,
-          .source_ts_ns = 1'700'000'000'000'000'000, .seq = 42, .gateway_ts_ns = 1'700'000'000'000'001'000};
+  return {.instrument = "EURUSD",
+          .bid = 1.08501,
+          .ask = 1.08512,
+          .bid_volume = 1.5,
+          .ask_volume = 2.25,
+          .source_ts_ns = 1'700'000'000'000'000'000,
+          .seq = 42,
+          .gateway_ts_ns = 1'700'000'000'000'001'000};
 }
 
 proto::TradingSignal sample_signal() {
-  return {.signal_id = "sma_crossover.0.1700000000000.7", .strategy = "sma_crossover", .instance = 0,
-          .instrument = "EURUSD", .action = proto::Side::sell, .quantity = 1000, .trigger_price = 1.085,
-          .confidence = 0.75, .created_ts_ns = 100, .expires_ts_ns = 200, .causation_seq = 9,
+  return {.signal_id = "sma_crossover.0.1700000000000.7",
+          .strategy = "sma_crossover",
+          .instance = 0,
+          .instrument = "EURUSD",
+          .action = proto::Side::sell,
+          .quantity = 1000,
+          .trigger_price = 1.085,
+          .confidence = 0.75,
+          .created_ts_ns = 100,
+          .expires_ts_ns = 200,
+          .causation_seq = 9,
           .causation_ts_ns = 90};
 }
 
@@ -46,44 +60,66 @@ TEST(Codec, EveryMessageRoundTrips) {
   expect_round_trip(proto::Heartbeat{.source = "gateway", .seq = 3, .ts_ns = 5, .ticks_sent = 7},
                     &proto::Decoder::decode_heartbeat);
   expect_round_trip(sample_signal(), &proto::Decoder::decode_signal);
-  expect_round_trip(proto::OrderRequest{.client_order_id = "C-x", .signal_id = "x", .instrument = "GBPUSD",
-                                        .side = proto::Side::buy, .quantity = 10, .price_hint = 1.2,
-                                        .sent_ts_ns = 4, .expires_ts_ns = 9},
+  expect_round_trip(proto::OrderRequest{.client_order_id = "C-x",
+                                        .signal_id = "x",
+                                        .instrument = "GBPUSD",
+                                        .side = proto::Side::buy,
+                                        .quantity = 10,
+                                        .price_hint = 1.2,
+                                        .sent_ts_ns = 4,
+                                        .expires_ts_ns = 9},
                     &proto::Decoder::decode_order_request);
   expect_round_trip(proto::OrderQuery{.client_order_id = "C-x", .sent_ts_ns = 4},
                     &proto::Decoder::decode_order_query);
-  expect_round_trip(proto::OrderReply{.client_order_id = "C-x", .order_id = "B-1",
-                                      .status = proto::OrderStatus::partially_filled, .filled_quantity = 3.5,
-                                      .fill_price = 1.26, .reason = "ioc remainder canceled", .duplicate = true,
+  expect_round_trip(proto::OrderReply{.client_order_id = "C-x",
+                                      .order_id = "B-1",
+                                      .status = proto::OrderStatus::partially_filled,
+                                      .filled_quantity = 3.5,
+                                      .fill_price = 1.26,
+                                      .reason = "ioc remainder canceled",
+                                      .duplicate = true,
                                       .broker_ts_ns = 8},
                     &proto::Decoder::decode_order_reply);
-  expect_round_trip(proto::OrderEvent{.order_id = "B-1", .client_order_id = "C-x", .signal_id = "x",
-                                      .instrument = "GBPUSD", .side = proto::Side::sell,
-                                      .status = proto::OrderStatus::filled, .quantity = 10,
-                                      .filled_quantity = 10, .fill_price = 1.25, .reason = "",
-                                      .created_ts_ns = 1, .event_ts_ns = 2, .causation_ts_ns = 3},
+  expect_round_trip(proto::OrderEvent{.order_id = "B-1",
+                                      .client_order_id = "C-x",
+                                      .signal_id = "x",
+                                      .instrument = "GBPUSD",
+                                      .side = proto::Side::sell,
+                                      .status = proto::OrderStatus::filled,
+                                      .quantity = 10,
+                                      .filled_quantity = 10,
+                                      .fill_price = 1.25,
+                                      .reason = "",
+                                      .created_ts_ns = 1,
+                                      .event_ts_ns = 2,
+                                      .causation_ts_ns = 3},
                     &proto::Decoder::decode_order_event);
-  expect_round_trip(proto::SignalAck{.signal_id = "x", .status = proto::AckStatus::duplicate,
-                                     .reason = "seen", .ts_ns = 9},
-                    &proto::Decoder::decode_signal_ack);
-  expect_round_trip(proto::DeadLetter{.source = "executor", .reason = "malformed", .detail = "d",
-                                      .ts_ns = 1, .original = std::string("\x00\xff\xc1", 3)},
+  expect_round_trip(
+      proto::SignalAck{.signal_id = "x", .status = proto::AckStatus::duplicate, .reason = "seen", .ts_ns = 9},
+      &proto::Decoder::decode_signal_ack);
+  expect_round_trip(proto::DeadLetter{.source = "executor",
+                                      .reason = "malformed",
+                                      .detail = "d",
+                                      .ts_ns = 1,
+                                      .original = std::string("\x00\xff\xc1", 3)},
                     &proto::Decoder::decode_dead_letter);
 }
 
 TEST(Codec, PositionMessagesRoundTripAndRefuseNonsense) {
   expect_round_trip(proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = 4},
                     &proto::Decoder::decode_position_query);
-  expect_round_trip(proto::PositionReply{.instrument = "EURUSD", .known = true, .quantity = -1234.5, .reason = "",
-                                         .ts_ns = 9},
-                    &proto::Decoder::decode_position_reply);
+  expect_round_trip(
+      proto::PositionReply{
+          .instrument = "EURUSD", .known = true, .quantity = -1234.5, .reason = "", .ts_ns = 9},
+      &proto::Decoder::decode_position_reply);
   proto::Decoder dec;
-  auto nan = proto::encode_to_string(proto::PositionReply{.instrument = "EURUSD", .known = true,
-                                                          .quantity = std::nan(""), .reason = "", .ts_ns = 9});
+  auto nan = proto::encode_to_string(proto::PositionReply{
+      .instrument = "EURUSD", .known = true, .quantity = std::nan(""), .reason = "", .ts_ns = 9});
   auto r = dec.decode_position_reply(proto::as_bytes(nan));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, proto::ErrorCode::out_of_range);
-  auto peek = dec.peek_type(proto::as_bytes(proto::encode_to_string(proto::PositionQuery{.instrument = "X"})));
+  auto peek =
+      dec.peek_type(proto::as_bytes(proto::encode_to_string(proto::PositionQuery{.instrument = "X"})));
   ASSERT_TRUE(peek.ok());
   EXPECT_EQ(peek.value(), proto::MsgType::position_query);
 }
@@ -97,9 +133,9 @@ TEST(Codec, TickIsCompactArrayForm) {
 
 TEST(Codec, ReaderIgnoresAppendedFields) {
   auto t = sample_tick();
-  auto bytes = pack_array(std::uint8_t{1}, std::uint32_t{1}, t.instrument, t.bid, t.ask, t.bid_volume,
-                          t.ask_volume, t.source_ts_ns, t.seq, t.gateway_ts_ns, std::string("new optional"),
-                          42);
+  auto bytes =
+      pack_array(std::uint8_t{1}, std::uint32_t{1}, t.instrument, t.bid, t.ask, t.bid_volume, t.ask_volume,
+                 t.source_ts_ns, t.seq, t.gateway_ts_ns, std::string("new optional"), 42);
   proto::Decoder dec;
   auto r = dec.decode_tick(proto::as_bytes(bytes));
   ASSERT_TRUE(r.ok()) << r.error().message();
@@ -119,8 +155,8 @@ TEST(Codec, AnOrderRequestWithoutItsOptionalDeadlineHasNone) {
   }
   // ...and with it, plus a field from a newer writer after it.
   auto newer = pack_array(std::uint8_t{4}, std::uint32_t{1}, std::string("C-x"), std::string("x"),
-                          std::string("EURUSD"), std::uint8_t{1}, 10.0, 1.2, std::int64_t{4}, std::int64_t{99},
-                          std::string("newer"));
+                          std::string("EURUSD"), std::uint8_t{1}, 10.0, 1.2, std::int64_t{4},
+                          std::int64_t{99}, std::string("newer"));
   for (auto path : {proto::DecodePath::fast, proto::DecodePath::reference}) {
     proto::Decoder dec(path);
     auto r = dec.decode_order_request(proto::as_bytes(newer));
@@ -177,7 +213,10 @@ TEST(Codec, RefusesBadTicksWithTheRightReason) {
       {"str32 bomb", std::string("\xdb\xff\xff\xff\xff", 5), ErrorCode::malformed},
       {"bin32 bomb", std::string("\xc6\xff\xff\xff\xff", 5), ErrorCode::malformed},
       {"deep nesting", std::string(200, '\x91') + '\x01', ErrorCode::malformed},
-      {"not an array", pack_array().substr(0, 0) + std::string("\xa3" "abc"), ErrorCode::not_an_array},
+      {"not an array",
+       pack_array().substr(0, 0) + std::string("\xa3"
+                                               "abc"),
+       ErrorCode::not_an_array},
       {"short envelope", pack_array(1), ErrorCode::missing_field},
       {"unknown type", pack_array(77, 1), ErrorCode::unknown_type},
       {"unknown version", pack_array(1, 2), ErrorCode::unknown_version},
@@ -190,10 +229,12 @@ TEST(Codec, RefusesBadTicksWithTheRightReason) {
       {"zero bid", tick(std::string("EURUSD"), 0.0, 1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
       {"negative ask", tick(std::string("EURUSD"), 1.0, -1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
       {"crossed book", tick(std::string("EURUSD"), 1.2, 1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
-      {"negative volume", tick(std::string("EURUSD"), 1.0, 1.1, -1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
+      {"negative volume", tick(std::string("EURUSD"), 1.0, 1.1, -1.0, 1.0, 1, 1u, 1),
+       ErrorCode::out_of_range},
       {"long instrument", tick(std::string(33, 'X'), 1.0, 1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
       {"empty instrument", tick(std::string(), 1.0, 1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
-      {"dotted instrument", tick(std::string("EUR.USD"), 1.0, 1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::out_of_range},
+      {"dotted instrument", tick(std::string("EUR.USD"), 1.0, 1.1, 1.0, 1.0, 1, 1u, 1),
+       ErrorCode::out_of_range},
       {"zero seq", tick(std::string("EURUSD"), 1.0, 1.1, 1.0, 1.0, 1, 0u, 1), ErrorCode::out_of_range},
       {"too large", std::string(proto::max_payload_bytes + 1, '\x90'), ErrorCode::too_large},
   };
@@ -230,9 +271,9 @@ TEST(Codec, RefusesBadSignalValues) {
 
 TEST(Codec, RefusesUnknownEnumValues) {
   auto s = sample_signal();
-  auto bytes = pack_array(3, 1, s.signal_id, s.strategy, s.instance, s.instrument, 9, s.quantity,
-                          s.trigger_price, s.confidence, s.created_ts_ns, s.expires_ts_ns, s.causation_seq,
-                          s.causation_ts_ns);
+  auto bytes =
+      pack_array(3, 1, s.signal_id, s.strategy, s.instance, s.instrument, 9, s.quantity, s.trigger_price,
+                 s.confidence, s.created_ts_ns, s.expires_ts_ns, s.causation_seq, s.causation_ts_ns);
   proto::Decoder dec;
   auto r = dec.decode_signal(proto::as_bytes(bytes));
   ASSERT_FALSE(r.ok());
@@ -242,7 +283,8 @@ TEST(Codec, RefusesUnknownEnumValues) {
 
 TEST(Codec, PeekTypeReadsTheEnvelopeOnly) {
   proto::Decoder dec;
-  auto ack = proto::encode_to_string(proto::SignalAck{.signal_id = "a", .status = proto::AckStatus::accepted});
+  auto ack =
+      proto::encode_to_string(proto::SignalAck{.signal_id = "a", .status = proto::AckStatus::accepted});
   auto r = dec.peek_type(proto::as_bytes(ack));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.value(), proto::MsgType::signal_ack);

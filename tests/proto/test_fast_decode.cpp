@@ -3,6 +3,8 @@
 // value or the same error code and detail. Also: which inputs the fast path
 // takes itself (valid messages in every msgpack form a sender may use), and
 // that decode_into allocates nothing in steady state.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -12,8 +14,6 @@
 #include <new>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "proto/codec.hpp"
 
@@ -39,8 +39,8 @@ void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 namespace {
 
 using proto::Bytes;
-using proto::Decoder;
 using proto::DecodePath;
+using proto::Decoder;
 using proto::ErrorCode;
 
 // One decoder entry point per message type, by name, for table-driven tests.
@@ -65,57 +65,88 @@ std::function<std::string(Decoder&, Bytes)> describer(proto::Result<T> (Decoder:
 std::vector<Kind> kinds() {
   std::vector<Kind> k;
   k.push_back({"tick",
-               proto::encode_to_string(proto::TickEvent{.instrument = "EURUSD", .bid = 1.08501, .ask = 1.08512,
-                                                        .bid_volume = 1.5, .ask_volume = 2.25,
-                                                        .source_ts_ns = 1'700'000'000'000'000'000, .seq = 42,
+               proto::encode_to_string(proto::TickEvent{.instrument = "EURUSD",
+                                                        .bid = 1.08501,
+                                                        .ask = 1.08512,
+                                                        .bid_volume = 1.5,
+                                                        .ask_volume = 2.25,
+                                                        .source_ts_ns = 1'700'000'000'000'000'000,
+                                                        .seq = 42,
                                                         .gateway_ts_ns = 1'700'000'000'000'001'000}),
                describer(&Decoder::decode_tick)});
-  k.push_back({"heartbeat",
-               proto::encode_to_string(proto::Heartbeat{.source = "gateway", .seq = 3, .ts_ns = -5, .ticks_sent = 7}),
-               describer(&Decoder::decode_heartbeat)});
+  k.push_back(
+      {"heartbeat",
+       proto::encode_to_string(proto::Heartbeat{.source = "gateway", .seq = 3, .ts_ns = -5, .ticks_sent = 7}),
+       describer(&Decoder::decode_heartbeat)});
   k.push_back({"signal",
-               proto::encode_to_string(proto::TradingSignal{
-                   .signal_id = "sma_crossover.0.1700000000000.7", .strategy = "sma_crossover", .instance = 70000,
-                   .instrument = "EURUSD", .action = proto::Side::sell, .quantity = 1000, .trigger_price = 1.085,
-                   .confidence = 0.75, .created_ts_ns = 100, .expires_ts_ns = 200, .causation_seq = 9,
-                   .causation_ts_ns = -90}),
+               proto::encode_to_string(proto::TradingSignal{.signal_id = "sma_crossover.0.1700000000000.7",
+                                                            .strategy = "sma_crossover",
+                                                            .instance = 70000,
+                                                            .instrument = "EURUSD",
+                                                            .action = proto::Side::sell,
+                                                            .quantity = 1000,
+                                                            .trigger_price = 1.085,
+                                                            .confidence = 0.75,
+                                                            .created_ts_ns = 100,
+                                                            .expires_ts_ns = 200,
+                                                            .causation_seq = 9,
+                                                            .causation_ts_ns = -90}),
                describer(&Decoder::decode_signal)});
   k.push_back({"order_request",
-               proto::encode_to_string(proto::OrderRequest{.client_order_id = "C-x", .signal_id = "x",
-                                                           .instrument = "GBPUSD", .side = proto::Side::buy,
-                                                           .quantity = 10.5, .price_hint = 1.2, .sent_ts_ns = 4,
+               proto::encode_to_string(proto::OrderRequest{.client_order_id = "C-x",
+                                                           .signal_id = "x",
+                                                           .instrument = "GBPUSD",
+                                                           .side = proto::Side::buy,
+                                                           .quantity = 10.5,
+                                                           .price_hint = 1.2,
+                                                           .sent_ts_ns = 4,
                                                            .expires_ts_ns = 5}),
                describer(&Decoder::decode_order_request), 1});
-  k.push_back({"order_query", proto::encode_to_string(proto::OrderQuery{.client_order_id = "C-x", .sent_ts_ns = 4}),
+  k.push_back({"order_query",
+               proto::encode_to_string(proto::OrderQuery{.client_order_id = "C-x", .sent_ts_ns = 4}),
                describer(&Decoder::decode_order_query)});
   k.push_back({"order_reply",
-               proto::encode_to_string(proto::OrderReply{
-                   .client_order_id = "C-x", .order_id = "B-1", .status = proto::OrderStatus::partially_filled,
-                   .filled_quantity = 3.5, .fill_price = 1.26, .reason = "ioc remainder canceled",
-                   .duplicate = true, .broker_ts_ns = 8}),
+               proto::encode_to_string(proto::OrderReply{.client_order_id = "C-x",
+                                                         .order_id = "B-1",
+                                                         .status = proto::OrderStatus::partially_filled,
+                                                         .filled_quantity = 3.5,
+                                                         .fill_price = 1.26,
+                                                         .reason = "ioc remainder canceled",
+                                                         .duplicate = true,
+                                                         .broker_ts_ns = 8}),
                describer(&Decoder::decode_order_reply)});
   k.push_back({"order_event",
-               proto::encode_to_string(proto::OrderEvent{
-                   .order_id = "B-1", .client_order_id = "C-x", .signal_id = "x", .instrument = "GBPUSD",
-                   .side = proto::Side::sell, .status = proto::OrderStatus::filled, .quantity = 10,
-                   .filled_quantity = 10, .fill_price = 1.25, .reason = "", .created_ts_ns = 1,
-                   .event_ts_ns = 2, .causation_ts_ns = 3}),
+               proto::encode_to_string(proto::OrderEvent{.order_id = "B-1",
+                                                         .client_order_id = "C-x",
+                                                         .signal_id = "x",
+                                                         .instrument = "GBPUSD",
+                                                         .side = proto::Side::sell,
+                                                         .status = proto::OrderStatus::filled,
+                                                         .quantity = 10,
+                                                         .filled_quantity = 10,
+                                                         .fill_price = 1.25,
+                                                         .reason = "",
+                                                         .created_ts_ns = 1,
+                                                         .event_ts_ns = 2,
+                                                         .causation_ts_ns = 3}),
                describer(&Decoder::decode_order_event)});
   k.push_back({"signal_ack",
-               proto::encode_to_string(proto::SignalAck{.signal_id = "x", .status = proto::AckStatus::duplicate,
-                                                        .reason = "seen", .ts_ns = 9}),
+               proto::encode_to_string(proto::SignalAck{
+                   .signal_id = "x", .status = proto::AckStatus::duplicate, .reason = "seen", .ts_ns = 9}),
                describer(&Decoder::decode_signal_ack)});
   k.push_back({"dead_letter",
-               proto::encode_to_string(proto::DeadLetter{.source = "executor", .reason = "malformed",
-                                                         .detail = "d", .ts_ns = 1,
+               proto::encode_to_string(proto::DeadLetter{.source = "executor",
+                                                         .reason = "malformed",
+                                                         .detail = "d",
+                                                         .ts_ns = 1,
                                                          .original = std::string("\x00\xff\xc1", 3)}),
                describer(&Decoder::decode_dead_letter)});
   k.push_back({"position_query",
                proto::encode_to_string(proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = -3}),
                describer(&Decoder::decode_position_query)});
   k.push_back({"position_reply",
-               proto::encode_to_string(proto::PositionReply{.instrument = "EURUSD", .known = true,
-                                                            .quantity = -1500.25, .reason = "r", .ts_ns = 4}),
+               proto::encode_to_string(proto::PositionReply{
+                   .instrument = "EURUSD", .known = true, .quantity = -1500.25, .reason = "r", .ts_ns = 4}),
                describer(&Decoder::decode_position_reply)});
   return k;
 }
@@ -132,7 +163,8 @@ std::string expect_same(const Kind& k, const std::string& bytes, const std::stri
   auto a = k.describe(fast, proto::as_bytes(bytes));
   auto b = k.describe(reference, proto::as_bytes(bytes));
   EXPECT_EQ(a, b) << k.name << ", " << what;
-  EXPECT_EQ(peek(fast, proto::as_bytes(bytes)), peek(reference, proto::as_bytes(bytes))) << k.name << ", " << what;
+  EXPECT_EQ(peek(fast, proto::as_bytes(bytes)), peek(reference, proto::as_bytes(bytes)))
+      << k.name << ", " << what;
   return a;
 }
 
@@ -196,9 +228,9 @@ TEST(FastDecode, ShortEnvelopesAreMissingFields) {
 }
 
 TEST(FastDecode, EverySingleByteMutationMatchesTheReference) {
-  const unsigned char values[] = {0x00, 0x01, 0x7f, 0x80, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xc3,
-                                  0xc4, 0xca, 0xcb, 0xcc, 0xcf, 0xd0, 0xd3, 0xd4, 0xd9, 0xdb, 0xdc, 0xdd,
-                                  0xde, 0xdf, 0xe0, 0xff};
+  const unsigned char values[] = {0x00, 0x01, 0x7f, 0x80, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1,
+                                  0xc2, 0xc3, 0xc4, 0xca, 0xcb, 0xcc, 0xcf, 0xd0, 0xd3, 0xd4,
+                                  0xd9, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xff};
   for (const auto& k : kinds()) {
     for (std::size_t i = 0; i < k.sample.size(); ++i) {
       for (auto v : values) {
@@ -227,8 +259,15 @@ TEST(FastDecode, AppendedFieldsAreSkippedWithinTheLimits) {
   const std::vector<Extra> extras{
       {"nil", "\xc0", true},
       {"true", "\xc3", true},
-      {"str8", std::string("\xd9\x03" "abc"), true},
-      {"str16", std::string("\xda\x00\x03" "abc", 6), true},
+      {"str8",
+       std::string("\xd9\x03"
+                   "abc"),
+       true},
+      {"str16",
+       std::string("\xda\x00\x03"
+                   "abc",
+                   6),
+       true},
       {"bin8", std::string("\xc4\x02\x00\x01", 4), true},
       {"float32", std::string("\xca\x3f\x80\x00\x00", 5), true},
       {"int64", std::string("\xd3\xff\xff\xff\xff\xff\xff\xff\xff", 9), true},
@@ -244,7 +283,10 @@ TEST(FastDecode, AppendedFieldsAreSkippedWithinTheLimits) {
       {"fixext", std::string("\xd4\x01\x02", 3), false},
       {"ext8", std::string("\xc7\x01\x05\x09", 4), false},
       {"never used", "\xc1", false},
-      {"truncated str", std::string("\xd9\x09" "abc"), false},
+      {"truncated str",
+       std::string("\xd9\x09"
+                   "abc"),
+       false},
   };
   for (const auto& k : kinds()) {
     for (const auto& e : extras) {
@@ -277,15 +319,26 @@ TEST(FastDecode, AcceptsEveryIntegerAndFloatForm) {
   std::vector<std::pair<const char*, std::string>> cases;
   {
     Raw r(10);  // signed forms holding non-negative values read as unsigned
-    r.p.pack_fix_int8(1).pack_fix_int16(1).pack(std::string("USDJPY")).pack_fix_int32(151).pack_fix_int64(152);
+    r.p.pack_fix_int8(1)
+        .pack_fix_int16(1)
+        .pack(std::string("USDJPY"))
+        .pack_fix_int32(151)
+        .pack_fix_int64(152);
     r.p.pack_fix_int8(0).pack_fix_int16(2).pack_fix_int64(-5).pack_fix_int64(1).pack_fix_int32(-6);
     cases.emplace_back("signed forms", r.str());
   }
   {
     Raw r(10);
-    r.p.pack_fix_uint64(1).pack_fix_uint32(1).pack(std::string("USDJPY")).pack_fix_uint16(300).pack_fix_uint32(70000);
-    r.p.pack_fix_uint8(200).pack_fix_uint64(std::uint64_t{1} << 40).pack_fix_int64(std::numeric_limits<std::int64_t>::min());
-    r.p.pack_fix_uint64(std::numeric_limits<std::uint64_t>::max()).pack_fix_uint64(std::numeric_limits<std::int64_t>::max());
+    r.p.pack_fix_uint64(1)
+        .pack_fix_uint32(1)
+        .pack(std::string("USDJPY"))
+        .pack_fix_uint16(300)
+        .pack_fix_uint32(70000);
+    r.p.pack_fix_uint8(200)
+        .pack_fix_uint64(std::uint64_t{1} << 40)
+        .pack_fix_int64(std::numeric_limits<std::int64_t>::min());
+    r.p.pack_fix_uint64(std::numeric_limits<std::uint64_t>::max())
+        .pack_fix_uint64(std::numeric_limits<std::int64_t>::max());
     cases.emplace_back("wide unsigned forms", r.str());
   }
   {
@@ -296,7 +349,16 @@ TEST(FastDecode, AcceptsEveryIntegerAndFloatForm) {
   }
   {
     Raw r(10);  // a negative volume: refused by validate(), still on the fast path
-    r.p.pack(1).pack(1).pack(std::string("USDJPY")).pack(1.5).pack(2.5).pack(-3).pack(0).pack(1).pack(1).pack(1);
+    r.p.pack(1)
+        .pack(1)
+        .pack(std::string("USDJPY"))
+        .pack(1.5)
+        .pack(2.5)
+        .pack(-3)
+        .pack(0)
+        .pack(1)
+        .pack(1)
+        .pack(1);
     cases.emplace_back("negative fixint volume", r.str());
   }
   {
@@ -326,10 +388,17 @@ TEST(FastDecode, AcceptsEveryIntegerAndFloatForm) {
 
 TEST(FastDecode, DecodeIntoReusesTheMessageWithoutAllocating) {
   proto::TradingSignal s{.signal_id = "a-signal-id-well-beyond-the-small-string-buffer",
-                         .strategy = "sma_crossover_long_name", .instance = 1,
-                         .instrument = "EURUSD", .action = proto::Side::buy, .quantity = 1,
-                         .trigger_price = 1.1, .confidence = 0.5, .created_ts_ns = 1, .expires_ts_ns = 2,
-                         .causation_seq = 3, .causation_ts_ns = 4};
+                         .strategy = "sma_crossover_long_name",
+                         .instance = 1,
+                         .instrument = "EURUSD",
+                         .action = proto::Side::buy,
+                         .quantity = 1,
+                         .trigger_price = 1.1,
+                         .confidence = 0.5,
+                         .created_ts_ns = 1,
+                         .expires_ts_ns = 2,
+                         .causation_seq = 3,
+                         .causation_ts_ns = 4};
   const auto bytes = proto::encode_to_string(s);
   Decoder d;
   proto::TradingSignal out;
@@ -350,7 +419,8 @@ TEST(FastDecode, DecodeIntoReusesTheMessageWithoutAllocating) {
 }
 
 TEST(FastDecode, ErrorsFromDecodeIntoMatchTheResultForm) {
-  const auto bytes = proto::encode_to_string(proto::SignalAck{.signal_id = "", .status = proto::AckStatus::accepted});
+  const auto bytes =
+      proto::encode_to_string(proto::SignalAck{.signal_id = "", .status = proto::AckStatus::accepted});
   Decoder d;
   proto::SignalAck out;
   auto err = d.decode_into(proto::as_bytes(bytes), out);

@@ -17,20 +17,51 @@ namespace {
 
 // Values chosen to catch mix-ups: every field distinct, fractional prices,
 // whole-number doubles (written as ints by msgpack-c), negative and large ints.
-const proto::TickEvent tick{"EURUSD", 1.08501, 1.08512, 1500000, 2.5, 1700000000123456789, 42,
+const proto::TickEvent tick{"EURUSD",           1.08501, 1.08512, 1500000, 2.5, 1700000000123456789, 42,
                             1700000000123999999};
 const proto::Heartbeat heartbeat{"gateway", 7, 1700000000000000001, 123456};
-const proto::TradingSignal signal{"sma_crossover.1.1700000000000.17", "sma_crossover", 1, "GBPUSD",
-                                  proto::Side::sell, 1000, 1.26543, 0.625, 1700000000000000000,
-                                  1700000005000000000, 99, 1699999999999999000};
-const proto::OrderRequest request{"C-sma_crossover.1.1700000000000.17", "sma_crossover.1.1700000000000.17",
-                                  "GBPUSD", proto::Side::sell, 1000, 1.26543, 1700000000000000100,
+const proto::TradingSignal signal{"sma_crossover.1.1700000000000.17",
+                                  "sma_crossover",
+                                  1,
+                                  "GBPUSD",
+                                  proto::Side::sell,
+                                  1000,
+                                  1.26543,
+                                  0.625,
+                                  1700000000000000000,
+                                  1700000005000000000,
+                                  99,
+                                  1699999999999999000};
+const proto::OrderRequest request{"C-sma_crossover.1.1700000000000.17",
+                                  "sma_crossover.1.1700000000000.17",
+                                  "GBPUSD",
+                                  proto::Side::sell,
+                                  1000,
+                                  1.26543,
+                                  1700000000000000100,
                                   1700000005000000000};
 const proto::OrderQuery query{"C-x.0.1.2", -1};
-const proto::OrderReply reply{"C-x.0.1.2", "SIM-000017", proto::OrderStatus::partially_filled, 250.5,
-                              151.234, "remainder canceled (IOC)", true, 1700000000000000200};
-const proto::OrderEvent event{"SIM-000017", "C-x.0.1.2", "x.0.1.2", "USDJPY", proto::Side::buy,
-                              proto::OrderStatus::filled, 1000, 1000, 151.234, "", 1, 2, 3};
+const proto::OrderReply reply{"C-x.0.1.2",
+                              "SIM-000017",
+                              proto::OrderStatus::partially_filled,
+                              250.5,
+                              151.234,
+                              "remainder canceled (IOC)",
+                              true,
+                              1700000000000000200};
+const proto::OrderEvent event{"SIM-000017",
+                              "C-x.0.1.2",
+                              "x.0.1.2",
+                              "USDJPY",
+                              proto::Side::buy,
+                              proto::OrderStatus::filled,
+                              1000,
+                              1000,
+                              151.234,
+                              "",
+                              1,
+                              2,
+                              3};
 const proto::SignalAck ack{"x.0.1.2", proto::AckStatus::rejected, "expired", 1700000000000000300};
 const proto::DeadLetter dead_letter{"strategy:1", "malformed", "truncated msgpack", 5,
                                     std::string("\x00\xc1\xff", 3)};
@@ -39,8 +70,8 @@ const proto::PositionReply position_reply{"USDJPY", true, -2500.5, "", 170000000
 
 template <class M>
 void print_schema(std::ostream& out, bool first) {
-  out << (first ? "" : ",\n") << "  {\"type\": " << static_cast<unsigned>(M::type)
-      << ", \"name\": \"" << proto::to_string(M::type) << "\", \"fields\": [";
+  out << (first ? "" : ",\n") << "  {\"type\": " << static_cast<unsigned>(M::type) << ", \"name\": \""
+      << proto::to_string(M::type) << "\", \"fields\": [";
   bool first_field = true;
   proto::wire::for_each_field<M>([&](const auto& f) {
     using F = std::remove_cvref_t<decltype(f)>;

@@ -29,7 +29,6 @@ namespace {
 
 class JournalTest : public ::testing::Test {
  protected:
-
   static proto::TradingSignal signal(int n, std::int64_t expires_ns = 2'000'000'000'000'000'000) {
     return tp::test::a_signal("sma_crossover.0.1700000000000." + std::to_string(n))
         .strategy("sma_crossover")
@@ -354,7 +353,8 @@ TEST_F(JournalTest, RecoverSignalIdFromDamagedOrShortBytes) {
   EXPECT_EQ(recover_signal_id(full.substr(0, 80) + "zz" + full.substr(82)), signal(7).signal_id);
   EXPECT_EQ(recover_signal_id(full.substr(0, 20)), "");  // cut inside it
   EXPECT_EQ(recover_signal_id("zz" + full.substr(2)), "");
-  EXPECT_EQ(recover_signal_id(hex(proto::encode_to_string(proto::SignalAck{"x", proto::AckStatus::accepted, "", 1}))),
+  EXPECT_EQ(recover_signal_id(
+                hex(proto::encode_to_string(proto::SignalAck{"x", proto::AckStatus::accepted, "", 1}))),
             "");  // another message type
   EXPECT_EQ(recover_signal_id(""), "");
 }
@@ -364,8 +364,9 @@ TEST_F(JournalTest, OneHolderAtATime) {
     SignalJournal first(path_);
     first.append_boot(1);
     EXPECT_THROW(SignalJournal second(path_), JournalLocked);
-    EXPECT_THROW(SignalJournal adopter(path_, SignalJournal::default_compact_bytes, SignalJournal::Mode::adopt),
-                 JournalLocked);
+    EXPECT_THROW(
+        SignalJournal adopter(path_, SignalJournal::default_compact_bytes, SignalJournal::Mode::adopt),
+        JournalLocked);
     // A compaction swaps the file under the name; the new one is locked too.
     SignalOutbox box(first, 1000 * tp::ns_per_ms);
     ASSERT_TRUE(box.compact(2));
@@ -390,8 +391,9 @@ TEST_F(JournalTest, AdoptingADepartedShardsJournal) {
     box.ack(signal(2).signal_id);
   }  // shard 2 is scaled away
   // Adoption never creates a journal.
-  EXPECT_THROW(SignalJournal(path_ + ".missing", SignalJournal::default_compact_bytes, SignalJournal::Mode::adopt),
-               std::runtime_error);
+  EXPECT_THROW(
+      SignalJournal(path_ + ".missing", SignalJournal::default_compact_bytes, SignalJournal::Mode::adopt),
+      std::runtime_error);
   EXPECT_FALSE(fs::exists(path_ + ".missing"));
 
   {
@@ -402,7 +404,8 @@ TEST_F(JournalTest, AdoptingADepartedShardsJournal) {
     ASSERT_EQ(box.size(), 2u);
     // Resent at once, with their original bytes.
     std::map<std::string, std::string> sent;
-    box.resend_due(clock.now_ns(), [&](const PendingSignal& p) { return sent.emplace(p.signal_id, p.payload), true; });
+    box.resend_due(clock.now_ns(),
+                   [&](const PendingSignal& p) { return sent.emplace(p.signal_id, p.payload), true; });
     EXPECT_EQ(sent.at(signal(1).signal_id), proto::encode_to_string(signal(1, expires)));
     EXPECT_EQ(sent.at(signal(3).signal_id), proto::encode_to_string(signal(3, expires)));
     // The original shard cannot come back while the adopter holds it.

@@ -102,7 +102,7 @@ TEST(EveryNth, FiresOnEveryNthTickAlternatingSides) {
     got.push_back(d ? std::optional(d->side) : std::nullopt);
   }
   using proto::Side;
-  std::vector<std::optional<Side>> want{std::nullopt, std::nullopt, Side::buy,  std::nullopt, std::nullopt,
+  std::vector<std::optional<Side>> want{std::nullopt, std::nullopt, Side::buy,    std::nullopt, std::nullopt,
                                         Side::sell,   std::nullopt, std::nullopt, Side::buy};
   EXPECT_EQ(got, want);
 }

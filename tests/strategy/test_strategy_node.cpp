@@ -427,7 +427,8 @@ TEST_F(NodeTest, OwnJournalDamageIsReportedOnceAndTheJournalStaysAppendable) {
     EXPECT_NE(got["journal_corrupt"].find("offset " + std::to_string(garbled_at)), std::string::npos)
         << got["journal_corrupt"];
     EXPECT_NE(got["journal_corrupt"].find("no signal id recoverable"), std::string::npos);
-    EXPECT_NE(got["journal_torn"].find(departed_signal(0, 3).signal_id), std::string::npos) << got["journal_torn"];
+    EXPECT_NE(got["journal_torn"].find(departed_signal(0, 3).signal_id), std::string::npos)
+        << got["journal_torn"];
     const auto stats = node.stats_json();
     EXPECT_EQ(json_number(stats, "journal_corrupt"), 1);
     EXPECT_EQ(json_number(stats, "journal_torn"), 1);
@@ -490,7 +491,8 @@ TEST_F(NodeTest, AFullDiskStopsEmissionWithoutLosingASignalAndEmissionResumes) {
   auto& node = *node_owner;
   await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
   proto::Encoder enc;
-  send_frames(ticks, {"HB.gateway", std::string(enc.encode(proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
+  send_frames(ticks,
+              {"HB.gateway", std::string(enc.encode(proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
   // fast=1/slow=2 on an alternating mid: every tick from the third on is a signal.
   std::uint64_t seq = 0;
   const auto send_ticks = [&](int count) {
@@ -518,7 +520,8 @@ TEST_F(NodeTest, AFullDiskStopsEmissionWithoutLosingASignalAndEmissionResumes) {
   EXPECT_FALSE(node.emitting());
   EXPECT_EQ(json_number(stats, "emitting"), 0) << stats;
   EXPECT_EQ(json_string(stats, "journal_state"), "write_failed") << stats;
-  EXPECT_EQ(json_string(stats, "alert"), "not emitting: cannot write strategy-0.journal: No space left on device")
+  EXPECT_EQ(json_string(stats, "alert"),
+            "not emitting: cannot write strategy-0.journal: No space left on device")
       << stats;
   EXPECT_GE(json_number(stats, "write_failures"), json_number(stats, "signals_not_journaled")) << stats;
   EXPECT_GE(json_number(stats, "journal_errors"), json_number(stats, "signals_not_journaled")) << stats;
@@ -535,10 +538,12 @@ TEST_F(NodeTest, AFullDiskStopsEmissionWithoutLosingASignalAndEmissionResumes) {
 
   // What went out is exactly what the journal holds.
   const auto emitted = static_cast<std::size_t>(json_number(stats, "signals_emitted"));
-  ASSERT_TRUE(pump(node, [&] {
-    drain_signals(signals, got);
-    return got.size() == emitted;
-  })) << got.size() << " of " << emitted;
+  ASSERT_TRUE(pump(node,
+                   [&] {
+                     drain_signals(signals, got);
+                     return got.size() == emitted;
+                   }))
+      << got.size() << " of " << emitted;
   auto in_journal = journaled_ids(read_text(journal_path));
   for (const auto& [id, s] : got)
     EXPECT_EQ(in_journal.count(id), 1u) << id << " was sent but is not in the journal";
@@ -552,11 +557,14 @@ TEST_F(NodeTest, AFullDiskStopsEmissionWithoutLosingASignalAndEmissionResumes) {
 
   // Space returns: the probe finds it without another signal.
   disk.free();
-  ASSERT_TRUE(pump(node, [&] { return node.emitting(); }, 3s)) << node.stats_json();
+  ASSERT_TRUE(pump(
+      node, [&] { return node.emitting(); }, 3s))
+      << node.stats_json();
   stats = node.stats_json();
   EXPECT_FALSE(tp::test::parse_json(stats).contains("alert")) << stats;
   EXPECT_EQ(json_string(stats, "journal_state"), "ok") << stats;
-  EXPECT_EQ(tp::test::parse_json(stats)["files_failing"], nlohmann::json::object()) << "no longer failing: " << stats;
+  EXPECT_EQ(tp::test::parse_json(stats)["files_failing"], nlohmann::json::object())
+      << "no longer failing: " << stats;
   EXPECT_TRUE(node.write_stats());
   EXPECT_EQ(json_number(read_text(node.stats_path()), "emitting"), 1);
 
@@ -601,7 +609,8 @@ TEST_F(NodeTest, StartedOnAFullDiskItRunsWithoutEmittingUntilSpaceReturns) {
       << node.stats_json();
   await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
   proto::Encoder enc;
-  send_frames(ticks, {"HB.gateway", std::string(enc.encode(proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
+  send_frames(ticks,
+              {"HB.gateway", std::string(enc.encode(proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
   for (std::uint64_t seq = 1; seq <= 4; ++seq)
     send_frames(ticks, {"TICK.EURUSD", std::string(enc.encode(tick("EURUSD", seq, seq % 2 ? 1.0 : 1.1)))});
   ASSERT_TRUE(pump(node, [&] { return json_number(node.stats_json(), "signals_not_journaled") == 2; }))
@@ -611,7 +620,9 @@ TEST_F(NodeTest, StartedOnAFullDiskItRunsWithoutEmittingUntilSpaceReturns) {
   EXPECT_TRUE(got.empty());
 
   disk.free();
-  ASSERT_TRUE(pump(node, [&] { return node.emitting(); }, 3s)) << node.stats_json();
+  ASSERT_TRUE(pump(
+      node, [&] { return node.emitting(); }, 3s))
+      << node.stats_json();
   for (std::uint64_t seq = 5; seq <= 6; ++seq)
     send_frames(ticks, {"TICK.EURUSD", std::string(enc.encode(tick("EURUSD", seq, seq % 2 ? 1.0 : 1.1)))});
   ASSERT_TRUE(pump(node, [&] {

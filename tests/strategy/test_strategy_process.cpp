@@ -69,11 +69,11 @@ TEST(StrategyBinary, ShardOutOfRangeIsAnErrorNamingShard) {
 TEST_F(StrategyBinaryRun, RefusesToStartWhileItsJournalIsHeld) {
   // As if a second instance of shard 0 were running.
   tp::strategy::SignalJournal held((dir_ / "strategy-0.journal").string());
-  const auto r = run_binary({"--run-dir", dir_.string(), "--shard", "0", "--shards", "1",
-                             "--set", "endpoints.ticks=\"" + ep("ticks") + "\"",
-                             "--set", "endpoints.signals=\"" + ep("signals") + "\"",
-                             "--set", "endpoints.order_events=\"" + ep("events") + "\"",
-                             "--set", "endpoints.dead_letters=\"" + ep("dl") + "\""});
+  const auto r = run_binary({"--run-dir", dir_.string(), "--shard", "0", "--shards", "1", "--set",
+                             "endpoints.ticks=\"" + ep("ticks") + "\"", "--set",
+                             "endpoints.signals=\"" + ep("signals") + "\"", "--set",
+                             "endpoints.order_events=\"" + ep("events") + "\"", "--set",
+                             "endpoints.dead_letters=\"" + ep("dl") + "\""});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("strategy-0.journal: in use by another process"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir_ / "strategy-0.stats.json"));

@@ -79,7 +79,9 @@ TEST(TestSupport, CaptureSinkKeepsTheDefaultLoggersRecords) {
 
 TEST(TestSupport, WaitUntilIsBounded) {
   int calls = 0;
-  EXPECT_TRUE(tt::wait_until([&] { return ++calls == 3; }, std::chrono::seconds(5), std::chrono::milliseconds(1)));
+  EXPECT_TRUE(
+      tt::wait_until([&] { return ++calls == 3; }, std::chrono::seconds(5), std::chrono::milliseconds(1)));
   EXPECT_EQ(calls, 3);
-  EXPECT_FALSE(tt::wait_until([] { return false; }, std::chrono::milliseconds(20), std::chrono::milliseconds(1)));
+  EXPECT_FALSE(
+      tt::wait_until([] { return false; }, std::chrono::milliseconds(20), std::chrono::milliseconds(1)));
 }

@@ -24,23 +24,55 @@ class SignalBuilder {
     s_.quantity = 100;
     s_.trigger_price = 1.1;
   }
-  SignalBuilder& strategy(std::string v) { s_.strategy = std::move(v); return *this; }
-  SignalBuilder& instance(std::uint32_t v) { s_.instance = v; return *this; }
-  SignalBuilder& instrument(std::string v) { s_.instrument = std::move(v); return *this; }
-  SignalBuilder& side(proto::Side v) { s_.action = v; return *this; }
-  SignalBuilder& quantity(double v) { s_.quantity = v; return *this; }
-  SignalBuilder& price(double v) { s_.trigger_price = v; return *this; }
-  SignalBuilder& confidence(double v) { s_.confidence = v; return *this; }
-  SignalBuilder& created_ns(std::int64_t v) { s_.created_ts_ns = v; return *this; }
-  SignalBuilder& expires_ns(std::int64_t v) { s_.expires_ts_ns = v; return *this; }
+  SignalBuilder& strategy(std::string v) {
+    s_.strategy = std::move(v);
+    return *this;
+  }
+  SignalBuilder& instance(std::uint32_t v) {
+    s_.instance = v;
+    return *this;
+  }
+  SignalBuilder& instrument(std::string v) {
+    s_.instrument = std::move(v);
+    return *this;
+  }
+  SignalBuilder& side(proto::Side v) {
+    s_.action = v;
+    return *this;
+  }
+  SignalBuilder& quantity(double v) {
+    s_.quantity = v;
+    return *this;
+  }
+  SignalBuilder& price(double v) {
+    s_.trigger_price = v;
+    return *this;
+  }
+  SignalBuilder& confidence(double v) {
+    s_.confidence = v;
+    return *this;
+  }
+  SignalBuilder& created_ns(std::int64_t v) {
+    s_.created_ts_ns = v;
+    return *this;
+  }
+  SignalBuilder& expires_ns(std::int64_t v) {
+    s_.expires_ts_ns = v;
+    return *this;
+  }
   SignalBuilder& causation(std::uint64_t seq, std::int64_t ts_ns) {
     s_.causation_seq = seq;
     s_.causation_ts_ns = ts_ns;
     return *this;
   }
-  SignalBuilder& causation_ns(std::int64_t ts_ns) { s_.causation_ts_ns = ts_ns; return *this; }
+  SignalBuilder& causation_ns(std::int64_t ts_ns) {
+    s_.causation_ts_ns = ts_ns;
+    return *this;
+  }
   proto::TradingSignal build() const { return s_; }
-  operator proto::TradingSignal() const { return s_; }  // NOLINT(google-explicit-constructor): reads as a value
+  operator proto::TradingSignal() const {
+    return s_;
+  }  // NOLINT(google-explicit-constructor): reads as a value
 
  private:
   proto::TradingSignal s_;
@@ -56,13 +88,34 @@ class OrderBuilder {
     o_.side = proto::Side::buy;
     o_.quantity = 1000;
   }
-  OrderBuilder& signal_id(std::string v) { o_.signal_id = std::move(v); return *this; }
-  OrderBuilder& instrument(std::string v) { o_.instrument = std::move(v); return *this; }
-  OrderBuilder& side(proto::Side v) { o_.side = v; return *this; }
-  OrderBuilder& quantity(double v) { o_.quantity = v; return *this; }
-  OrderBuilder& price_hint(double v) { o_.price_hint = v; return *this; }
-  OrderBuilder& sent_ns(std::int64_t v) { o_.sent_ts_ns = v; return *this; }
-  OrderBuilder& expires_ns(std::int64_t v) { o_.expires_ts_ns = v; return *this; }
+  OrderBuilder& signal_id(std::string v) {
+    o_.signal_id = std::move(v);
+    return *this;
+  }
+  OrderBuilder& instrument(std::string v) {
+    o_.instrument = std::move(v);
+    return *this;
+  }
+  OrderBuilder& side(proto::Side v) {
+    o_.side = v;
+    return *this;
+  }
+  OrderBuilder& quantity(double v) {
+    o_.quantity = v;
+    return *this;
+  }
+  OrderBuilder& price_hint(double v) {
+    o_.price_hint = v;
+    return *this;
+  }
+  OrderBuilder& sent_ns(std::int64_t v) {
+    o_.sent_ts_ns = v;
+    return *this;
+  }
+  OrderBuilder& expires_ns(std::int64_t v) {
+    o_.expires_ts_ns = v;
+    return *this;
+  }
   proto::OrderRequest build() const { return o_; }
   operator proto::OrderRequest() const { return o_; }  // NOLINT(google-explicit-constructor)
 
@@ -90,8 +143,14 @@ class TickBuilder {
     t_.ask = ask;
     return *this;
   }
-  TickBuilder& source_ns(std::int64_t v) { t_.source_ts_ns = v; return *this; }
-  TickBuilder& gateway_ns(std::int64_t v) { t_.gateway_ts_ns = v; return *this; }
+  TickBuilder& source_ns(std::int64_t v) {
+    t_.source_ts_ns = v;
+    return *this;
+  }
+  TickBuilder& gateway_ns(std::int64_t v) {
+    t_.gateway_ts_ns = v;
+    return *this;
+  }
   TickBuilder& stamped(std::int64_t ns) {  // both stamps, as a live gateway sets them
     t_.source_ts_ns = ns;
     t_.gateway_ts_ns = ns;

@@ -5,14 +5,14 @@
 // under test logs to, into one for the life of the object.
 #pragma once
 
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <cstddef>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/spdlog.h>
 
 namespace tp::test {
 
@@ -70,8 +70,7 @@ class CaptureSink final : public spdlog::sinks::base_sink<std::mutex> {
 // the previous default logger comes back at scope exit.
 class ScopedLogCapture {
  public:
-  ScopedLogCapture()
-      : sink_(std::make_shared<CaptureSink>()), previous_(spdlog::default_logger()) {
+  ScopedLogCapture() : sink_(std::make_shared<CaptureSink>()), previous_(spdlog::default_logger()) {
     auto logger = std::make_shared<spdlog::logger>("capture", sink_);
     logger->set_level(spdlog::level::trace);
     spdlog::set_default_logger(std::move(logger));

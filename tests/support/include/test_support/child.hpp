@@ -15,9 +15,9 @@
 namespace tp::test {
 
 struct ChildOptions {
-  std::string stdout_path;  // empty: inherit the test's
-  std::string stderr_path;  // empty: inherit; the same path as stdout: one file, both streams
-  bool append = false;      // append to the files instead of truncating them
+  std::string stdout_path;       // empty: inherit the test's
+  std::string stderr_path;       // empty: inherit; the same path as stdout: one file, both streams
+  bool append = false;           // append to the files instead of truncating them
   std::vector<std::string> env;  // "NAME=value" added to (or replacing in) the test's environment
 };
 

@@ -3,10 +3,9 @@
 // search), and lines of a log. Pure functions; any thread.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 namespace tp::test {
 
