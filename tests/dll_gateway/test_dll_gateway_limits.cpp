@@ -21,12 +21,11 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "dll_gateway_run.hpp"
 #include "proto/codec.hpp"
-#include "test_support/builders.hpp"
 #include "test_support/child.hpp"
 #include "test_support/small_tmpfs.hpp"
 #include "test_support/stats.hpp"
-#include "test_support/temp_dir.hpp"
 #include "test_support/wait.hpp"
 
 using namespace std::chrono_literals;
@@ -34,7 +33,6 @@ using tp::test::Child;
 using tp::test::count_lines_with;
 using tp::test::json_number;
 using tp::test::read_text;
-using tp::test::TempDir;
 using tp::test::wait_until;
 
 namespace {
@@ -49,73 +47,13 @@ int open_descriptors(pid_t pid) {
   return n;
 }
 
-class DllGatewayLimits : public ::testing::Test {
+class DllGatewayLimits : public tp::dll_gateway::test::DllGatewayRun {
  protected:
-  std::string ep(const std::string& name) const { return "ipc://" + dir.file(name); }
-
-  std::vector<std::string> args(const std::string& db) const {
-    return {DLL_GATEWAY_BIN,
-            "--run-dir",
-            dir.path().string(),
-            "--plugin",
-            SIM_BROKER_PATH,
-            "--db",
-            db,
-            "--set",
-            "endpoints.ticks=\"" + ep("ticks") + "\"",
-            "--set",
-            "endpoints.orders=\"" + ep("orders") + "\"",
-            "--set",
-            "endpoints.dead_letters=\"" + ep("dead_letters") + "\"",
-            "--set",
-            "dll_gateway.settings.journal_path=\"" + dir.file("sim.journal") + "\"",
-            "--set",
-            "run.stats_interval_ms=50"};
-  }
-  std::string stats() const { return read_text(dir.file("dll_gateway.stats.json")); }
-
-  std::optional<std::string> call(std::string_view payload) {
-    zmq::socket_t req(ctx, zmq::socket_type::req);
-    req.set(zmq::sockopt::linger, 0);
-    req.connect(ep("orders"));
-    req.send(zmq::buffer(payload), zmq::send_flags::none);
-    zmq::pollitem_t item{req.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, 5000ms) == 0) return std::nullopt;
-    zmq::message_t m;
-    if (!req.recv(m)) return std::nullopt;
-    return m.to_string();
-  }
-
-  proto::OrderReply order(const std::string& id) {
-    auto raw = call(proto::encode_to_string(tp::test::an_order(id).price_hint(1.085).sent_ns(1).build()));
-    EXPECT_TRUE(raw) << "no reply to " << id;
-    if (!raw) return {};
-    auto r = decoder.decode_order_reply(proto::as_bytes(*raw));
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
-    return r.ok() ? r.value() : proto::OrderReply{};
-  }
+  std::vector<std::string> args(const std::string& db) const { return DllGatewayRun::args({"--db", db}); }
 
   // A round trip that the server handles after the previous answer's DONE
   // row was written (it writes that row before reading the next request).
   void sync() { ASSERT_TRUE(call(proto::encode_to_string(proto::PositionQuery{.instrument = "EURUSD"}))); }
-
-  bool feed_quote(zmq::socket_t& pub) {
-    const proto::TickEvent tick =
-        tp::test::a_tick("EURUSD", 1).bid_ask(1.0850, 1.0852).stamped(1'700'000'000'000'000'000);
-    auto payload = proto::encode_to_string(tick);
-    auto topic = proto::tick_topic(tick.instrument);
-    return wait_until(
-        [&] {
-          pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
-          pub.send(zmq::buffer(payload), zmq::send_flags::none);
-          return json_number(stats(), "ticks_received") > 0;
-        },
-        10s, 30ms);
-  }
-
-  TempDir dir;
-  zmq::context_t ctx{1};
-  proto::Decoder decoder;
 };
 
 }  // namespace

@@ -8,86 +8,20 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "dll_gateway_run.hpp"
 #include "proto/codec.hpp"
-#include "test_support/builders.hpp"
 #include "test_support/child.hpp"
 #include "test_support/stats.hpp"
-#include "test_support/temp_dir.hpp"
-#include "test_support/wait.hpp"
 
 using namespace std::chrono_literals;
 using tp::test::Child;
 using tp::test::count_lines_with;
 using tp::test::json_number;
 using tp::test::read_text;
-using tp::test::TempDir;
 
 namespace {
 
-class DllGatewayProcess : public ::testing::Test {
- protected:
-  std::string ep(const std::string& name) const { return "ipc://" + dir.file(name); }
-
-  std::vector<std::string> args() const {
-    return {DLL_GATEWAY_BIN,
-            "--run-dir",
-            dir.path().string(),
-            "--plugin",
-            SIM_BROKER_PATH,
-            "--set",
-            "endpoints.ticks=\"" + ep("ticks") + "\"",
-            "--set",
-            "endpoints.orders=\"" + ep("orders") + "\"",
-            "--set",
-            "endpoints.dead_letters=\"" + ep("dead_letters") + "\"",
-            "--set",
-            "dll_gateway.settings.journal_path=\"" + dir.file("sim.journal") + "\"",
-            "--set",
-            "run.stats_interval_ms=50"};
-  }
-
-  // One request, one reply within 5 s; a fresh REQ each time so that a lost
-  // reply cannot wedge the next call.
-  std::optional<std::string> call(std::string_view payload) {
-    zmq::socket_t req(ctx, zmq::socket_type::req);
-    req.set(zmq::sockopt::linger, 0);
-    req.connect(ep("orders"));
-    req.send(zmq::buffer(payload), zmq::send_flags::none);
-    zmq::pollitem_t item{req.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, 5000ms) == 0) return std::nullopt;
-    zmq::message_t m;
-    if (!req.recv(m)) return std::nullopt;
-    return m.to_string();
-  }
-
-  proto::OrderReply order(const std::string& id, proto::Side side) {
-    auto raw =
-        call(proto::encode_to_string(tp::test::an_order(id).side(side).price_hint(1.085).sent_ns(1).build()));
-    EXPECT_TRUE(raw) << "no reply to " << id;
-    if (!raw) return {};
-    auto r = decoder.decode_order_reply(proto::as_bytes(*raw));
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
-    return r.ok() ? r.value() : proto::OrderReply{};
-  }
-
-  // Publishes the tick until the gateway's stats say it has one (PUB/SUB
-  // joins late), bounded by 10 s.
-  bool feed_quote(zmq::socket_t& pub, const proto::TickEvent& tick) {
-    auto payload = proto::encode_to_string(tick);
-    auto topic = proto::tick_topic(tick.instrument);
-    return tp::test::wait_until(
-        [&] {
-          pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
-          pub.send(zmq::buffer(payload), zmq::send_flags::none);
-          return json_number(read_text(dir.file("dll_gateway.stats.json")), "ticks_received") > 0;
-        },
-        10s, 50ms);
-  }
-
-  TempDir dir;
-  zmq::context_t ctx{1};
-  proto::Decoder decoder;
-};
+class DllGatewayProcess : public tp::dll_gateway::test::DllGatewayRun {};
 
 }  // namespace
 
@@ -102,9 +36,7 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
   Child gw(args(), {.stderr_path = dir.file("stderr1.txt")});
   ASSERT_TRUE(gw.started());
 
-  const proto::TickEvent tick =
-      tp::test::a_tick("EURUSD", 1).bid_ask(1.0850, 1.0852).stamped(1'700'000'000'000'000'000);
-  ASSERT_TRUE(feed_quote(pub, tick)) << read_text(dir.file("stderr1.txt"));
+  ASSERT_TRUE(feed_quote(pub)) << read_text(dir.file("stderr1.txt"));
 
   auto first = order("C-1", proto::Side::buy);
   EXPECT_EQ(first.client_order_id, "C-1");
@@ -161,7 +93,7 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
 
   gw.terminate();
   ASSERT_EQ(gw.wait_exit(5000ms), std::optional<int>(0));
-  auto stats = read_text(dir.file("dll_gateway.stats.json"));
+  auto stats = this->stats();
   EXPECT_EQ(json_number(stats, "orders_received"), 4) << stats;
   EXPECT_EQ(json_number(stats, "expired"), 1) << stats;
   EXPECT_EQ(json_number(stats, "position_queries"), 1) << stats;
