@@ -108,7 +108,7 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
   for (const auto& sym : symbols_) {
     auto topic = proto::tick_topic(sym);
     ticks_.set(zmq::sockopt::subscribe, topic);
-    by_topic_.emplace(topic, Instrument{sym, {}, make_strategy(cfg_.strategy)});
+    by_topic_.emplace(topic, Traded{sym, {}, make_strategy(cfg_.strategy)});
   }
   ticks_.set(zmq::sockopt::subscribe, proto::heartbeat_topic);
   security.connect(ticks_, cfg_.endpoints.ticks);
@@ -328,7 +328,7 @@ void StrategyNode::on_feed_message(std::size_t frame_count) {
   }
 }
 
-void StrategyNode::on_tick(Instrument& inst, std::string_view payload) {
+void StrategyNode::on_tick(Traded& inst, std::string_view payload) {
   if (auto err = decoder_.decode_into(proto::as_bytes(payload), tick_)) {
     dead_letters_.send(*err, payload);
     return;
@@ -402,7 +402,7 @@ std::string_view StrategyNode::timestamp_problem(const proto::TickEvent& tick, s
   return {};
 }
 
-void StrategyNode::emit(const Instrument& inst, const proto::TickEvent& tick, const Decision& decision) {
+void StrategyNode::emit(const Traded& inst, const proto::TickEvent& tick, const Decision& decision) {
   const auto now = clock_.now_ns();
   proto::TradingSignal s;
   s.signal_id = ids_.next();

@@ -77,7 +77,9 @@ class StrategyNode {
   std::string stats_json();
 
  private:
-  struct Instrument {
+  // One instrument this shard trades: its feed's sequence and its strategy
+  // (the config's Instrument is what the instrument is; this is our state of it).
+  struct Traded {
     std::string symbol;
     SeqTracker seq;
     std::unique_ptr<Strategy> strategy;
@@ -108,14 +110,14 @@ class StrategyNode {
   void subscribe_ack_topic(const std::string& topic);
   void give_up_due(SignalOutbox& outbox, std::int64_t now_ns, const std::string& origin);
   void on_feed_message(std::size_t frame_count);
-  void on_tick(Instrument& inst, std::string_view payload);
+  void on_tick(Traded& inst, std::string_view payload);
   // The dead-letter reason for a tick stamped too long ago or too far ahead
   // of this host's clock, or empty when its gateway_ts_ns is plausible.
   std::string_view timestamp_problem(const proto::TickEvent& tick, std::int64_t now_ns,
                                      std::string& detail) const;
   void on_heartbeat(const proto::Heartbeat& hb);
   void on_ack_message(std::size_t frame_count);
-  void emit(const Instrument& inst, const proto::TickEvent& tick, const Decision& decision);
+  void emit(const Traded& inst, const proto::TickEvent& tick, const Decision& decision);
   // Journals a new signal (after this run's boot record, if that is still
   // owed); false when it could not, and then the signal must not be sent.
   bool journal_signal(const proto::TradingSignal& signal, std::string_view payload, std::int64_t now_ns);
@@ -163,7 +165,7 @@ class StrategyNode {
   std::vector<std::string> symbols_;
   // "TICK.<sym>" -> state. A hash map: the lookup costs the same for 10 or
   // 10,000 instruments (a std::map walked ~14 nodes at 10,000).
-  std::unordered_map<std::string, Instrument, TopicHash, std::equal_to<>> by_topic_;
+  std::unordered_map<std::string, Traded, TopicHash, std::equal_to<>> by_topic_;
   FeedMonitor feed_;
 
   SignalJournal journal_;
