@@ -1,16 +1,18 @@
 #include "executor/order_record.hpp"
 
+#include "common/order_states.hpp"
+
 namespace tp::executor {
 
 std::string_view to_string(OrderState s) noexcept {
   switch (s) {
-    case OrderState::intent: return "INTENT";
-    case OrderState::sent: return "SENT";
-    case OrderState::done: return "DONE";
-    case OrderState::unknown: return "UNKNOWN";
-    case OrderState::held: return "HELD";
+    case OrderState::intent: return order_states::executor_db::intent;
+    case OrderState::sent: return order_states::executor_db::sent;
+    case OrderState::done: return order_states::executor_db::done;
+    case OrderState::unknown: return order_states::executor_db::unknown;
+    case OrderState::held: return order_states::executor_db::held;
   }
-  return "UNKNOWN";
+  return order_states::executor_db::unknown;
 }
 
 std::optional<OrderState> order_state_from(std::string_view s) noexcept {

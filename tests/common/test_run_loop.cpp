@@ -20,6 +20,7 @@
 #include "common/stats.hpp"
 #include "common/stop.hpp"
 #include "common/zmq_util.hpp"
+#include "test_support/temp_dir.hpp"
 
 namespace {
 
@@ -359,8 +360,8 @@ TEST(StatsHeader, ProgramPidAndWallTimeFirst) {
 }
 
 TEST(StatsHeader, WriteStatsFileTellsWriteFailures) {
-  std::string dir = (std::filesystem::temp_directory_path() / "run_loop_XXXXXX").string();
-  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  const tp::test::TempDir temp("run_loop_");
+  const std::string dir = temp.path().string();
   tp::WriteFailures failures;
   const auto missing = dir + "/missing/x.stats.json";
   EXPECT_FALSE(tp::write_stats_file(missing, "{}", failures, "tried again later"));
@@ -373,7 +374,6 @@ TEST(StatsHeader, WriteStatsFileTellsWriteFailures) {
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text, "{\"n\":1}\n");
   EXPECT_EQ(failures.failing().count(path), 0u);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

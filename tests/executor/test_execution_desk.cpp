@@ -8,7 +8,7 @@
 
 #include "common/clock.hpp"
 #include "executor/execution_desk.hpp"
-#include "temp_dir.hpp"
+#include "test_support/temp_dir.hpp"
 
 using namespace tp::executor;
 

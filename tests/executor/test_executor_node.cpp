@@ -18,7 +18,9 @@
 #include "common/clock.hpp"
 #include "common/zmq_util.hpp"
 #include "executor/executor_node.hpp"
-#include "temp_dir.hpp"
+#include "test_support/stats.hpp"
+#include "test_support/temp_dir.hpp"
+#include "test_support/wait.hpp"
 
 using namespace tp::executor;
 using namespace std::chrono_literals;
@@ -380,15 +382,12 @@ TEST(ExecutorNode, ReconcilesAnIntentTheBrokerNeverSaw) {
   }
   // A stop would abandon an answer still on its way: wait until the loop
   // has recorded the fill (its stats file says so) before stopping.
-  const auto deadline = std::chrono::steady_clock::now() + wait_limit;
-  bool filled = false;
-  while (!filled && std::chrono::steady_clock::now() < deadline) {
-    std::ifstream in(config.run.dir + "/executor.stats.json");
-    std::stringstream stats;
-    stats << in.rdbuf();
-    filled = stats.str().find("\"fills\":1") != std::string::npos;
-    if (!filled) std::this_thread::sleep_for(10ms);
-  }
+  const bool filled = tp::test::wait_until(
+      [&] {
+        const auto stats = tp::test::read_json(config.run.dir + "/executor.stats.json");
+        return stats && stats->value("fills", 0) == 1;
+      },
+      wait_limit);
   node.stop();
   loop.join();
 
@@ -624,16 +623,15 @@ TEST(ExecutorNode, ItsHeartbeatGoesOnWhileAnOrderWaitsOnAFrozenDllGateway) {
   ASSERT_TRUE(readable(h.broker, wait_limit));  // in flight, never answered
   // The stats file (the supervisor's heartbeat) is rewritten during the wait:
   // three different stamps within 2 s, while the single attempt lasts 5 s.
-  std::set<std::string> stamps;
-  const auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (stamps.size() < 3 && std::chrono::steady_clock::now() < deadline) {
-    std::ifstream in(h.config.run.dir + "/executor.stats.json");
-    std::stringstream stats;
-    stats << in.rdbuf();
-    const auto at = stats.str().find("\"ts_ns\":");
-    if (at != std::string::npos) stamps.insert(stats.str().substr(at, 28));
-    std::this_thread::sleep_for(20ms);  // polling a file; the condition is the stamps
-  }
+  std::set<std::int64_t> stamps;
+  tp::test::wait_until(
+      [&] {
+        if (const auto stats = tp::test::read_json(h.config.run.dir + "/executor.stats.json")) {
+          stamps.insert(stats->value("ts_ns", std::int64_t{0}));
+        }
+        return stamps.size() >= 3;
+      },
+      2s, 20ms);
   EXPECT_GE(stamps.size(), 3u);
   h.stop();
 }

@@ -10,7 +10,7 @@
 #include "common/clock.hpp"
 #include "common/zmq_util.hpp"
 #include "executor/order_client.hpp"
-#include "temp_dir.hpp"
+#include "test_support/temp_dir.hpp"
 
 using namespace tp::executor;
 
