@@ -1,6 +1,6 @@
 // micro_bench: Google Benchmark micro-benchmarks of the hot-path pieces, each
 // beside the baseline it is judged against.
-//   codec/*      proto::Encoder / proto::Decoder for every message type (the
+//   codec/*      tp::proto::Encoder / tp::proto::Decoder for every message type (the
 //                fast path; codec/decode_into into a reused message), beside
 //   codec_ref/*  the Decoder's reference path (msgpack-c object tree), and
 //   plain/*      msgpack-c packing the same fields (MSGPACK_DEFINE_ARRAY) into a
@@ -71,9 +71,9 @@ void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
-MSGPACK_ADD_ENUM(proto::Side);
-MSGPACK_ADD_ENUM(proto::OrderStatus);
-MSGPACK_ADD_ENUM(proto::AckStatus);
+MSGPACK_ADD_ENUM(tp::proto::Side);
+MSGPACK_ADD_ENUM(tp::proto::OrderStatus);
+MSGPACK_ADD_ENUM(tp::proto::AckStatus);
 
 namespace {
 
@@ -97,51 +97,51 @@ class AllocScope {
 // that both sides produce the same bytes and the comparison is the codec's
 // own overhead (field checks, validation, error values).
 
-struct PlainTick : proto::TickEvent {
+struct PlainTick : tp::proto::TickEvent {
   std::uint8_t t = 1;
   std::uint32_t v = 1;
   MSGPACK_DEFINE_ARRAY(t, v, instrument, bid, ask, bid_volume, ask_volume, source_ts_ns, seq, gateway_ts_ns)
 };
-struct PlainHeartbeat : proto::Heartbeat {
+struct PlainHeartbeat : tp::proto::Heartbeat {
   std::uint8_t t = 2;
   std::uint32_t v = 1;
   MSGPACK_DEFINE_ARRAY(t, v, source, seq, ts_ns, ticks_sent)
 };
-struct PlainSignal : proto::TradingSignal {
+struct PlainSignal : tp::proto::TradingSignal {
   std::uint8_t t = 3;
   std::uint32_t v = 1;
   MSGPACK_DEFINE_ARRAY(t, v, signal_id, strategy, instance, instrument, action, quantity, trigger_price,
                        confidence, created_ts_ns, expires_ts_ns, causation_seq, causation_ts_ns)
 };
-struct PlainOrderRequest : proto::OrderRequest {
+struct PlainOrderRequest : tp::proto::OrderRequest {
   std::uint8_t t = 4;
   std::uint32_t v = 1;
   MSGPACK_DEFINE_ARRAY(t, v, client_order_id, signal_id, instrument, side, quantity, price_hint, sent_ts_ns,
                        expires_ts_ns)
 };
-struct PlainOrderQuery : proto::OrderQuery {
+struct PlainOrderQuery : tp::proto::OrderQuery {
   std::uint8_t t = 5;
   std::uint32_t v = 1;
   MSGPACK_DEFINE_ARRAY(t, v, client_order_id, sent_ts_ns)
 };
-struct PlainOrderReply : proto::OrderReply {
+struct PlainOrderReply : tp::proto::OrderReply {
   std::uint8_t t = 6;
   std::uint32_t v = 1;
   MSGPACK_DEFINE_ARRAY(t, v, client_order_id, order_id, status, filled_quantity, fill_price, reason,
                        duplicate, broker_ts_ns)
 };
-struct PlainOrderEvent : proto::OrderEvent {
+struct PlainOrderEvent : tp::proto::OrderEvent {
   std::uint8_t t = 7;
   std::uint32_t v = 1;
   MSGPACK_DEFINE_ARRAY(t, v, order_id, client_order_id, signal_id, instrument, side, status, quantity,
                        filled_quantity, fill_price, reason, created_ts_ns, event_ts_ns, causation_ts_ns)
 };
-struct PlainSignalAck : proto::SignalAck {
+struct PlainSignalAck : tp::proto::SignalAck {
   std::uint8_t t = 8;
   std::uint32_t v = 1;
   MSGPACK_DEFINE_ARRAY(t, v, signal_id, status, reason, ts_ns)
 };
-struct PlainDeadLetter : proto::DeadLetter {
+struct PlainDeadLetter : tp::proto::DeadLetter {
   std::uint8_t t = 9;
   std::uint32_t v = 1;
   // `original` is msgpack bin on the wire; pack it through a bin view.
@@ -167,16 +167,16 @@ struct PlainDeadLetter : proto::DeadLetter {
 
 constexpr std::int64_t t0 = 1'750'000'000'000'000'000;
 
-proto::TickEvent sample_tick() {
+tp::proto::TickEvent sample_tick() {
   return {"EURUSD", 1.08501, 1.08512, 1'500'000, 2'300'000, t0, 123456, t0 + 2500};
 }
-proto::Heartbeat sample_heartbeat() { return {"gateway", 42, t0, 1'000'000}; }
-proto::TradingSignal sample_signal() {
+tp::proto::Heartbeat sample_heartbeat() { return {"gateway", 42, t0, 1'000'000}; }
+tp::proto::TradingSignal sample_signal() {
   return {"sma_crossover.1.1750000000000.1234",
           "sma_crossover",
           1,
           "EURUSD",
-          proto::Side::buy,
+          tp::proto::Side::buy,
           1000,
           1.08512,
           0.75,
@@ -185,34 +185,34 @@ proto::TradingSignal sample_signal() {
           123456,
           t0 - 1000};
 }
-proto::OrderRequest sample_order_request() {
+tp::proto::OrderRequest sample_order_request() {
   return {"C-sma_crossover.1.1750000000000.1234",
           "sma_crossover.1.1750000000000.1234",
           "EURUSD",
-          proto::Side::sell,
+          tp::proto::Side::sell,
           1000,
           1.08501,
           t0,
           t0 + 5'000'000'000};
 }
-proto::OrderQuery sample_order_query() { return {"C-sma_crossover.1.1750000000000.1234", t0}; }
-proto::OrderReply sample_order_reply() {
+tp::proto::OrderQuery sample_order_query() { return {"C-sma_crossover.1.1750000000000.1234", t0}; }
+tp::proto::OrderReply sample_order_reply() {
   return {"C-sma_crossover.1.1750000000000.1234",
           "SIM-000123",
-          proto::OrderStatus::filled,
+          tp::proto::OrderStatus::filled,
           1000,
           1.08512,
           "",
           false,
           t0};
 }
-proto::OrderEvent sample_order_event() {
+tp::proto::OrderEvent sample_order_event() {
   return {"SIM-000123",
           "C-sma_crossover.1.1750000000000.1234",
           "sma_crossover.1.1750000000000.1234",
           "EURUSD",
-          proto::Side::buy,
-          proto::OrderStatus::filled,
+          tp::proto::Side::buy,
+          tp::proto::OrderStatus::filled,
           1000,
           1000,
           1.08512,
@@ -221,30 +221,30 @@ proto::OrderEvent sample_order_event() {
           t0 + 90'000,
           t0 - 1000};
 }
-proto::SignalAck sample_signal_ack() {
-  return {"sma_crossover.1.1750000000000.1234", proto::AckStatus::accepted, "", t0};
+tp::proto::SignalAck sample_signal_ack() {
+  return {"sma_crossover.1.1750000000000.1234", tp::proto::AckStatus::accepted, "", t0};
 }
-proto::DeadLetter sample_dead_letter() {
+tp::proto::DeadLetter sample_dead_letter() {
   return {"strategy:1", "malformed", "truncated msgpack", t0, std::string(64, '\x93')};
 }
 
 template <class T>
-proto::Result<T> decode_with(proto::Decoder& d, proto::Bytes b) {
-  if constexpr (std::is_same_v<T, proto::TickEvent>)
+tp::proto::Result<T> decode_with(tp::proto::Decoder& d, tp::proto::Bytes b) {
+  if constexpr (std::is_same_v<T, tp::proto::TickEvent>)
     return d.decode_tick(b);
-  else if constexpr (std::is_same_v<T, proto::Heartbeat>)
+  else if constexpr (std::is_same_v<T, tp::proto::Heartbeat>)
     return d.decode_heartbeat(b);
-  else if constexpr (std::is_same_v<T, proto::TradingSignal>)
+  else if constexpr (std::is_same_v<T, tp::proto::TradingSignal>)
     return d.decode_signal(b);
-  else if constexpr (std::is_same_v<T, proto::OrderRequest>)
+  else if constexpr (std::is_same_v<T, tp::proto::OrderRequest>)
     return d.decode_order_request(b);
-  else if constexpr (std::is_same_v<T, proto::OrderQuery>)
+  else if constexpr (std::is_same_v<T, tp::proto::OrderQuery>)
     return d.decode_order_query(b);
-  else if constexpr (std::is_same_v<T, proto::OrderReply>)
+  else if constexpr (std::is_same_v<T, tp::proto::OrderReply>)
     return d.decode_order_reply(b);
-  else if constexpr (std::is_same_v<T, proto::OrderEvent>)
+  else if constexpr (std::is_same_v<T, tp::proto::OrderEvent>)
     return d.decode_order_event(b);
-  else if constexpr (std::is_same_v<T, proto::SignalAck>)
+  else if constexpr (std::is_same_v<T, tp::proto::SignalAck>)
     return d.decode_signal_ack(b);
   else
     return d.decode_dead_letter(b);
@@ -254,7 +254,7 @@ template <class T, class Plain>
 void register_codec(const std::string& name, T (*make)()) {
   benchmark::RegisterBenchmark(("codec/encode/" + name).c_str(), [make](benchmark::State& state) {
     const T msg = make();
-    proto::Encoder enc;
+    tp::proto::Encoder enc;
     AllocScope a(state);
     for (auto _ : state) benchmark::DoNotOptimize(enc.encode(msg).size());
   });
@@ -270,11 +270,11 @@ void register_codec(const std::string& name, T (*make)()) {
     }
   });
   benchmark::RegisterBenchmark(("codec/decode/" + name).c_str(), [make](benchmark::State& state) {
-    const std::string bytes = proto::encode_to_string(make());
-    proto::Decoder dec;
+    const std::string bytes = tp::proto::encode_to_string(make());
+    tp::proto::Decoder dec;
     AllocScope a(state);
     for (auto _ : state) {
-      auto r = decode_with<T>(dec, proto::as_bytes(bytes));
+      auto r = decode_with<T>(dec, tp::proto::as_bytes(bytes));
       if (!r) state.SkipWithError("decode failed");
       benchmark::DoNotOptimize(r);
     }
@@ -282,23 +282,23 @@ void register_codec(const std::string& name, T (*make)()) {
   // The reference path alone (msgpack-c unpack into a zone + object tree):
   // what codec/decode cost before the fast path.
   benchmark::RegisterBenchmark(("codec_ref/decode/" + name).c_str(), [make](benchmark::State& state) {
-    const std::string bytes = proto::encode_to_string(make());
-    proto::Decoder dec(proto::DecodePath::reference);
+    const std::string bytes = tp::proto::encode_to_string(make());
+    tp::proto::Decoder dec(tp::proto::DecodePath::reference);
     AllocScope a(state);
     for (auto _ : state) {
-      auto r = decode_with<T>(dec, proto::as_bytes(bytes));
+      auto r = decode_with<T>(dec, tp::proto::as_bytes(bytes));
       if (!r) state.SkipWithError("decode failed");
       benchmark::DoNotOptimize(r);
     }
   });
   // Into a reused message (the strategy's and executor's hot-path form).
   benchmark::RegisterBenchmark(("codec/decode_into/" + name).c_str(), [make](benchmark::State& state) {
-    const std::string bytes = proto::encode_to_string(make());
-    proto::Decoder dec;
+    const std::string bytes = tp::proto::encode_to_string(make());
+    tp::proto::Decoder dec;
     T out;
     AllocScope a(state);
     for (auto _ : state) {
-      if (dec.decode_into(proto::as_bytes(bytes), out)) state.SkipWithError("decode failed");
+      if (dec.decode_into(tp::proto::as_bytes(bytes), out)) state.SkipWithError("decode failed");
       benchmark::DoNotOptimize(out);
     }
   });
@@ -307,7 +307,7 @@ void register_codec(const std::string& name, T (*make)()) {
     static_cast<T&>(src) = make();
     msgpack::sbuffer buf;
     msgpack::pack(buf, src);
-    if (std::string_view(buf.data(), buf.size()) != proto::encode_to_string(make()))
+    if (std::string_view(buf.data(), buf.size()) != tp::proto::encode_to_string(make()))
       state.SkipWithError("plain bytes differ from the codec's");
     msgpack::zone zone;
     Plain out;
@@ -384,17 +384,17 @@ struct TickFixture {
   explicit TickFixture(std::size_t n) {
     const auto prices = random_walk(n, 11);
     for (std::size_t i = 0; i < n; ++i) {
-      proto::TickEvent t = sample_tick();
+      tp::proto::TickEvent t = sample_tick();
       t.instrument = "SYM" + std::to_string(i);
       t.bid = prices[i];
       t.ask = prices[i] + 0.0001;
       t.seq = seq;
       t.gateway_ts_ns = tp::wall_ns();
-      std::string p = proto::encode_to_string(t);
+      std::string p = tp::proto::encode_to_string(t);
       const char marker[9] = {'\xcf', 1, 0, 0, 0, 0, 0, 0, 1};
       auto pos = p.find(std::string_view(marker, 9));
       if (pos == std::string::npos) throw std::logic_error("seq marker not found");
-      topics.push_back(std::string(proto::tick_topic(t.instrument)));
+      topics.push_back(std::string(tp::proto::tick_topic(t.instrument)));
       payloads.push_back(std::move(p));
       seq_offset.push_back(pos + 1);
     }
@@ -435,8 +435,8 @@ void bm_tick_path(benchmark::State& state, const std::string& strategy_name) {
     by_topic.emplace(fx.topics[i],
                      Instrument{"SYM" + std::to_string(i), {}, tp::strategy::make_strategy(cfg)});
   }
-  proto::Decoder decoder;
-  proto::TickEvent tick_buf;  // StrategyNode::tick_: decoded into in place
+  tp::proto::Decoder decoder;
+  tp::proto::TickEvent tick_buf;  // StrategyNode::tick_: decoded into in place
   tp::LatencyHistogram latency;
   tp::strategy::FeedMonitor feed(2'000'000'000);
   tp::SystemClock clock;
@@ -448,7 +448,7 @@ void bm_tick_path(benchmark::State& state, const std::string& strategy_name) {
     const std::string_view payload = fx.next_payload(k);
     auto it = by_topic.find(topic);
     if (it == by_topic.end()) return;
-    if (decoder.decode_into(proto::as_bytes(payload), tick_buf)) return;
+    if (decoder.decode_into(tp::proto::as_bytes(payload), tick_buf)) return;
     const auto& tick = tick_buf;
     auto& inst = it->second;
     if (tick.instrument != inst.symbol) return;
@@ -476,8 +476,8 @@ void bm_tick_path(benchmark::State& state, const std::string& strategy_name) {
 
 void bm_gateway_next_encode(benchmark::State& state) {
   std::vector<tp::Instrument> insts = tp::Config{}.instruments;
-  gateway::SyntheticFeed feed(insts, 42);
-  proto::Encoder enc;
+  tp::gateway::SyntheticFeed feed(insts, 42);
+  tp::proto::Encoder enc;
   tp::SystemClock clock;
   AllocScope a(state);
   for (auto _ : state) {
@@ -501,7 +501,7 @@ struct DedupeDb {
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     dir = tmpl;
     store = std::make_unique<tp::executor::ExecutorStore>((dir / "executor.db").string(), tp::wall_ns());
-    proto::TradingSignal s = sample_signal();
+    tp::proto::TradingSignal s = sample_signal();
     for (std::size_t i = 0; i < ids; ++i) {
       s.signal_id = "sma_crossover.1.1750000000000." + std::to_string(i);
       store->record_rejected(s, "bench", tp::wall_ns());
@@ -537,7 +537,7 @@ void bm_dedupe(benchmark::State& state, bool seen) {
 
 void bm_risk(benchmark::State& state, bool pass) {
   tp::RiskConfig limits;
-  proto::TradingSignal s = sample_signal();
+  tp::proto::TradingSignal s = sample_signal();
   if (!pass) s.quantity = 2 * limits.max_order_quantity;
   double position = 5000;
   std::size_t refused = 0;
@@ -610,15 +610,15 @@ int main(int argc, char** argv) {
   const std::vector<std::string> types = {"tick",          "heartbeat",   "signal",
                                           "order_request", "order_query", "order_reply",
                                           "order_event",   "signal_ack",  "dead_letter"};
-  register_codec<proto::TickEvent, PlainTick>("tick", sample_tick);
-  register_codec<proto::Heartbeat, PlainHeartbeat>("heartbeat", sample_heartbeat);
-  register_codec<proto::TradingSignal, PlainSignal>("signal", sample_signal);
-  register_codec<proto::OrderRequest, PlainOrderRequest>("order_request", sample_order_request);
-  register_codec<proto::OrderQuery, PlainOrderQuery>("order_query", sample_order_query);
-  register_codec<proto::OrderReply, PlainOrderReply>("order_reply", sample_order_reply);
-  register_codec<proto::OrderEvent, PlainOrderEvent>("order_event", sample_order_event);
-  register_codec<proto::SignalAck, PlainSignalAck>("signal_ack", sample_signal_ack);
-  register_codec<proto::DeadLetter, PlainDeadLetter>("dead_letter", sample_dead_letter);
+  register_codec<tp::proto::TickEvent, PlainTick>("tick", sample_tick);
+  register_codec<tp::proto::Heartbeat, PlainHeartbeat>("heartbeat", sample_heartbeat);
+  register_codec<tp::proto::TradingSignal, PlainSignal>("signal", sample_signal);
+  register_codec<tp::proto::OrderRequest, PlainOrderRequest>("order_request", sample_order_request);
+  register_codec<tp::proto::OrderQuery, PlainOrderQuery>("order_query", sample_order_query);
+  register_codec<tp::proto::OrderReply, PlainOrderReply>("order_reply", sample_order_reply);
+  register_codec<tp::proto::OrderEvent, PlainOrderEvent>("order_event", sample_order_event);
+  register_codec<tp::proto::SignalAck, PlainSignalAck>("signal_ack", sample_signal_ack);
+  register_codec<tp::proto::DeadLetter, PlainDeadLetter>("dead_letter", sample_dead_letter);
 
   const std::vector<std::int64_t> windows = {20, 200, 2000};
   const std::vector<std::string> indicators = {"sma", "ema", "rsi", "rolling_min", "rolling_max"};

@@ -62,8 +62,8 @@ int main(int argc, char** argv) {
     tp::SecureContext secure(ctx, cfg.security);
     int code = 0;
     {
-      gateway::GatewayNode node(
-          ctx, cfg, gateway::GatewayOptions{.exit_when_done = exit_when_done, .start_delay_ms = start_delay_ms},
+      tp::gateway::GatewayNode node(
+          ctx, cfg, tp::gateway::GatewayOptions{.exit_when_done = exit_when_done, .start_delay_ms = start_delay_ms},
           secure.security());
       code = node.run(tp::stop_requested);
     }  // sockets close here (linger flushes the last ticks), before the context ends

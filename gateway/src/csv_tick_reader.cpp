@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace gateway {
+namespace tp::gateway {
 namespace {
 
 constexpr std::int64_t ns_per_s = 1'000'000'000;
@@ -251,4 +251,4 @@ std::string CsvTickReader::parse_dukascopy(std::string_view line, proto::TickEve
   return fill_book(t, /*bid=*/f[2], /*ask=*/f[1], /*bid_volume=*/f[4], /*ask_volume=*/f[3]);
 }
 
-}  // namespace gateway
+}  // namespace tp::gateway

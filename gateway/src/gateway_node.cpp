@@ -9,7 +9,7 @@
 #include "common/stats.hpp"
 #include "common/zmq_util.hpp"
 
-namespace gateway {
+namespace tp::gateway {
 namespace {
 
 // Ticks published per loop pass at most, so that a flat-out source or a file
@@ -200,4 +200,4 @@ void GatewayNode::watch_connections(std::int64_t now) {
   }
 }
 
-}  // namespace gateway
+}  // namespace tp::gateway

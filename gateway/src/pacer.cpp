@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-namespace gateway {
+namespace tp::gateway {
 
 std::uint64_t Pacer::due_count(std::int64_t now_ns) {
   if (flat_out()) return std::numeric_limits<std::uint32_t>::max();
@@ -45,4 +45,4 @@ std::optional<std::int64_t> Pacer::next_due_ns() const {
   return anchor_ns_ + static_cast<std::int64_t>(std::ceil(k * 1e9 / factor_));
 }
 
-}  // namespace gateway
+}  // namespace tp::gateway

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
-namespace gateway {
+namespace tp::gateway {
 
 SyntheticFeed::SyntheticFeed(std::vector<tp::Instrument> instruments, std::uint64_t seed) : rng_(seed) {
   if (instruments.empty()) throw std::invalid_argument("synthetic feed: no instruments configured");
@@ -45,4 +45,4 @@ proto::TickEvent SyntheticFeed::next(std::int64_t source_ts_ns) {
   return t;
 }
 
-}  // namespace gateway
+}  // namespace tp::gateway

@@ -8,7 +8,7 @@
 
 #include "proto/byte_packer.hpp"
 
-namespace proto {
+namespace tp::proto {
 namespace {
 
 // Every field of every message is a scalar, so anything nested deeper than an
@@ -812,4 +812,4 @@ Result<DeadLetter> Decoder::decode_dead_letter(Bytes b) { return decode<DeadLett
 Result<PositionQuery> Decoder::decode_position_query(Bytes b) { return decode<PositionQuery>(b); }
 Result<PositionReply> Decoder::decode_position_reply(Bytes b) { return decode<PositionReply>(b); }
 
-}  // namespace proto
+}  // namespace tp::proto

@@ -1,6 +1,6 @@
 #include "proto/messages.hpp"
 
-namespace proto {
+namespace tp::proto {
 
 std::string_view to_string(MsgType t) noexcept {
   switch (t) {
@@ -75,4 +75,4 @@ std::string ack_topic(std::string_view strategy, std::uint32_t instance) {
   return t;
 }
 
-}  // namespace proto
+}  // namespace tp::proto

@@ -40,12 +40,12 @@ std::map<std::string, std::string> states_on_disk(const std::string& path) {
   return out;
 }
 
-proto::OrderReply answer(const std::string& client_order_id, proto::OrderStatus status) {
-  proto::OrderReply r;
+tp::proto::OrderReply answer(const std::string& client_order_id, tp::proto::OrderStatus status) {
+  tp::proto::OrderReply r;
   r.client_order_id = client_order_id;
   r.order_id = "B-" + client_order_id;
   r.status = status;
-  if (proto::is_final(status) && status != proto::OrderStatus::rejected) {
+  if (tp::proto::is_final(status) && status != tp::proto::OrderStatus::rejected) {
     r.filled_quantity = 100;
     r.fill_price = 1.5;
   }
@@ -74,7 +74,7 @@ TEST(OrderStates, EachStoreWritesTheHeadersWords) {
   {
     tp::executor::ExecutorStore store(executor_db, t0);
     auto record = [&](const std::string& id, OrderState state) {
-      const proto::TradingSignal s = tp::test::a_signal(id);
+      const tp::proto::TradingSignal s = tp::test::a_signal(id);
       auto intent = tp::executor::intent_for(s, t0);
       intent.state = state;
       EXPECT_TRUE(store.record_accepted(s, intent, t0));
@@ -86,16 +86,16 @@ TEST(OrderStates, EachStoreWritesTheHeadersWords) {
     store.set_state(unknown, OrderState::unknown, t0 + 1);
     // The same answers as dll_gateway's below: a working order, a filled one.
     const auto sent = record("sent", OrderState::intent);
-    store.record_outcome(sent, answer(sent, proto::OrderStatus::accepted), t0 + 1);
+    store.record_outcome(sent, answer(sent, tp::proto::OrderStatus::accepted), t0 + 1);
     const auto done = record("done", OrderState::intent);
-    store.record_outcome(done, answer(done, proto::OrderStatus::filled), t0 + 1);
+    store.record_outcome(done, answer(done, tp::proto::OrderStatus::filled), t0 + 1);
 
     tp::dll_gateway::OrderStore gateway(dll_gateway_db);
     gateway.insert_pending(tp::test::an_order(intent), t0);
     gateway.insert_pending(tp::test::an_order(sent), t0);
-    gateway.store_done(answer(sent, proto::OrderStatus::accepted), t0 + 1);
+    gateway.store_done(answer(sent, tp::proto::OrderStatus::accepted), t0 + 1);
     gateway.insert_pending(tp::test::an_order(done), t0);
-    gateway.store_done(answer(done, proto::OrderStatus::filled), t0 + 1);
+    gateway.store_done(answer(done, tp::proto::OrderStatus::filled), t0 + 1);
     EXPECT_EQ(gateway.find(intent)->state, tp::dll_gateway::OrderState::pending);
     EXPECT_EQ(gateway.find(sent)->state, tp::dll_gateway::OrderState::done);
     EXPECT_FALSE(gateway.find(held)) << "a held order never reaches dll_gateway";

@@ -17,12 +17,12 @@ using tp::DeadLetterSender;
 namespace {
 
 TEST(DeadLetterSender, LargestLetterFitsTheDocumentedBound) {
-  proto::DeadLetter d{.source = std::string(proto::max_id_length, 's'),
-                      .reason = std::string(proto::max_id_length, 'r'),
-                      .detail = std::string(proto::max_text_length, 'd'),
+  tp::proto::DeadLetter d{.source = std::string(tp::proto::max_id_length, 's'),
+                      .reason = std::string(tp::proto::max_id_length, 'r'),
+                      .detail = std::string(tp::proto::max_text_length, 'd'),
                       .ts_ns = -1,
-                      .original = std::string(proto::max_payload_bytes, 'o')};
-  EXPECT_LE(proto::encode_to_string(d).size(), DeadLetterSender::max_letter_bytes);
+                      .original = std::string(tp::proto::max_payload_bytes, 'o')};
+  EXPECT_LE(tp::proto::encode_to_string(d).size(), DeadLetterSender::max_letter_bytes);
   EXPECT_LE(DeadLetterSender::max_queued_bytes, 8u << 20);
 }
 
@@ -52,11 +52,11 @@ TEST(DeadLetterSender, QueueToAnAbsentSinkIsBoundedInBytes) {
     pull.set(zmq::sockopt::rcvtimeo, 5000);
     pull.bind(endpoint);
     std::uint64_t small_got = 0, large_got = 0;
-    proto::Decoder decoder;
+    tp::proto::Decoder decoder;
     for (std::uint64_t i = 0; i < expected; ++i) {
       zmq::message_t m;
       ASSERT_TRUE(pull.recv(m)) << "after " << i << " letters";
-      auto d = decoder.decode_dead_letter(proto::as_bytes(m.to_string_view()));
+      auto d = decoder.decode_dead_letter(tp::proto::as_bytes(m.to_string_view()));
       ASSERT_TRUE(d.ok());
       if (d.value().reason == "malformed")
         ++small_got;

@@ -22,7 +22,7 @@ TEST(DeadLetterSink, FormatsUtcWithNanoseconds) {
 }
 
 TEST(DeadLetterSink, JsonLineKeepsEverything) {
-  proto::DeadLetter d{.source = "strategy:1",
+  tp::proto::DeadLetter d{.source = "strategy:1",
                       .reason = "malformed",
                       .detail = "bad \"frame\"\n",
                       .ts_ns = 0,

@@ -31,7 +31,7 @@ std::string load_error(const std::string& path, const Settings& settings = {}) {
   return "";
 }
 
-proto::OrderRequest order(const std::string& id, proto::Side side, double qty = 1000,
+tp::proto::OrderRequest order(const std::string& id, tp::proto::Side side, double qty = 1000,
                           const std::string& instrument = "EURUSD") {
   return tp::test::an_order(id).side(side).quantity(qty).instrument(instrument).price_hint(1.08).sent_ns(1);
 }
@@ -105,37 +105,37 @@ TEST(SimBroker, RejectsWithoutQuoteThenFillsAtAskAndBid) {
   BrokerPlugin sim(SIM_BROKER_PATH, {});
   ASSERT_TRUE(sim.wants_quotes());
 
-  auto none = sim.submit(order("A", proto::Side::buy));
+  auto none = sim.submit(order("A", tp::proto::Side::buy));
   ASSERT_TRUE(none.ok);
-  EXPECT_EQ(none.reply.status, proto::OrderStatus::rejected);
+  EXPECT_EQ(none.reply.status, tp::proto::OrderStatus::rejected);
   EXPECT_EQ(none.reply.reason, "no market data");
   EXPECT_EQ(none.reply.client_order_id, "A");
 
   sim.on_quote("EURUSD", 1.0850, 1.0852, 5);
-  auto buy = sim.submit(order("B", proto::Side::buy, 1000));
+  auto buy = sim.submit(order("B", tp::proto::Side::buy, 1000));
   ASSERT_TRUE(buy.ok);
-  EXPECT_EQ(buy.reply.status, proto::OrderStatus::filled);
+  EXPECT_EQ(buy.reply.status, tp::proto::OrderStatus::filled);
   EXPECT_DOUBLE_EQ(buy.reply.fill_price, 1.0852);
   EXPECT_DOUBLE_EQ(buy.reply.filled_quantity, 1000);
   EXPECT_FALSE(buy.reply.order_id.empty());
 
-  auto sell = sim.submit(order("C", proto::Side::sell, 400));
+  auto sell = sim.submit(order("C", tp::proto::Side::sell, 400));
   ASSERT_TRUE(sell.ok);
-  EXPECT_EQ(sell.reply.status, proto::OrderStatus::filled);
+  EXPECT_EQ(sell.reply.status, tp::proto::OrderStatus::filled);
   EXPECT_DOUBLE_EQ(sell.reply.fill_price, 1.0850);
   EXPECT_NE(sell.reply.order_id, buy.reply.order_id);
 
-  auto other = sim.submit(order("D", proto::Side::buy, 1, "GBPUSD"));
-  EXPECT_EQ(other.reply.status, proto::OrderStatus::rejected) << "quotes are per instrument";
+  auto other = sim.submit(order("D", tp::proto::Side::buy, 1, "GBPUSD"));
+  EXPECT_EQ(other.reply.status, tp::proto::OrderStatus::rejected) << "quotes are per instrument";
 
   EXPECT_EQ(sim.position("EURUSD"), 600.0);
   auto q = sim.query("B");
   ASSERT_TRUE(q.ok);
-  EXPECT_EQ(q.reply.status, proto::OrderStatus::filled);
+  EXPECT_EQ(q.reply.status, tp::proto::OrderStatus::filled);
   EXPECT_EQ(q.reply.order_id, buy.reply.order_id);
   auto unknown = sim.query("never-sent");
   ASSERT_TRUE(unknown.ok);
-  EXPECT_EQ(unknown.reply.status, proto::OrderStatus::unknown);
+  EXPECT_EQ(unknown.reply.status, tp::proto::OrderStatus::unknown);
 }
 
 TEST(SimBroker, SeededRejectsAndPartialFillsAreReproducibleAndBounded) {
@@ -148,29 +148,29 @@ TEST(SimBroker, SeededRejectsAndPartialFillsAreReproducibleAndBounded) {
   const int n = 400;
   for (int i = 0; i < n; ++i) {
     auto id = "O-" + std::to_string(i);
-    auto ra = a.submit(order(id, proto::Side::buy, 100));
-    auto rb = b.submit(order(id, proto::Side::buy, 100));
+    auto ra = a.submit(order(id, tp::proto::Side::buy, 100));
+    auto rb = b.submit(order(id, tp::proto::Side::buy, 100));
     ASSERT_TRUE(ra.ok);
     ASSERT_EQ(ra.reply.status, rb.reply.status) << "same seed, same outcome at " << i;
     ASSERT_DOUBLE_EQ(ra.reply.filled_quantity, rb.reply.filled_quantity);
     switch (ra.reply.status) {
-      case proto::OrderStatus::rejected:
+      case tp::proto::OrderStatus::rejected:
         ++rejects;
         EXPECT_EQ(ra.reply.reason, "simulated reject");
         EXPECT_EQ(ra.reply.filled_quantity, 0);
         break;
-      case proto::OrderStatus::partially_filled:
+      case tp::proto::OrderStatus::partially_filled:
         ++partials;
         EXPECT_GE(ra.reply.filled_quantity, 10.0);
         EXPECT_LE(ra.reply.filled_quantity, 90.0);
         EXPECT_DOUBLE_EQ(ra.reply.fill_price, 1.1);
         break;
-      case proto::OrderStatus::filled:
+      case tp::proto::OrderStatus::filled:
         ++fills;
         EXPECT_DOUBLE_EQ(ra.reply.filled_quantity, 100);
         break;
       default:
-        ADD_FAILURE() << "unexpected status " << proto::to_string(ra.reply.status);
+        ADD_FAILURE() << "unexpected status " << tp::proto::to_string(ra.reply.status);
     }
   }
   // Expected 120 rejects and 112 partials; the bounds are many sigmas wide.
@@ -187,8 +187,8 @@ TEST(SimBroker, SeededRejectsAndPartialFillsAreReproducibleAndBounded) {
   again.on_quote("EURUSD", 1.0, 1.1, 1);
   int differ = 0;
   for (int i = 0; i < 50; ++i) {
-    auto x = other_seed.submit(order("X" + std::to_string(i), proto::Side::buy, 100));
-    auto y = again.submit(order("X" + std::to_string(i), proto::Side::buy, 100));
+    auto x = other_seed.submit(order("X" + std::to_string(i), tp::proto::Side::buy, 100));
+    auto y = again.submit(order("X" + std::to_string(i), tp::proto::Side::buy, 100));
     if (x.reply.status != y.reply.status || x.reply.filled_quantity != y.reply.filled_quantity) ++differ;
   }
   EXPECT_GT(differ, 0) << "the seed must matter";
@@ -201,11 +201,11 @@ TEST(SimBroker, JournalIsReloadedSoQueriesKnowEarlierIds) {
   {
     BrokerPlugin sim(SIM_BROKER_PATH, s);
     sim.on_quote("EURUSD", 1.2, 1.3, 1);
-    auto r = sim.submit(order("id with space", proto::Side::sell, 50));
-    ASSERT_EQ(r.reply.status, proto::OrderStatus::filled);
+    auto r = sim.submit(order("id with space", tp::proto::Side::sell, 50));
+    ASSERT_EQ(r.reply.status, tp::proto::OrderStatus::filled);
     filled_id = r.reply.order_id;
-    EXPECT_EQ(sim.submit(order("R-1", proto::Side::buy, 5, "USDJPY")).reply.status,
-              proto::OrderStatus::rejected);
+    EXPECT_EQ(sim.submit(order("R-1", tp::proto::Side::buy, 5, "USDJPY")).reply.status,
+              tp::proto::OrderStatus::rejected);
   }
   auto journal = tp::test::read_text(dir.file("sim.journal"));
   EXPECT_EQ(tp::test::count_lines_with(journal, " id%20with%20space EURUSD SELL 50 FILLED 50 1.2"), 1)
@@ -216,19 +216,19 @@ TEST(SimBroker, JournalIsReloadedSoQueriesKnowEarlierIds) {
   BrokerPlugin restarted(SIM_BROKER_PATH, s);
   auto q = restarted.query("id with space");
   ASSERT_TRUE(q.ok);
-  EXPECT_EQ(q.reply.status, proto::OrderStatus::filled);
+  EXPECT_EQ(q.reply.status, tp::proto::OrderStatus::filled);
   EXPECT_DOUBLE_EQ(q.reply.filled_quantity, 50);
   EXPECT_DOUBLE_EQ(q.reply.fill_price, 1.2);
   EXPECT_EQ(q.reply.order_id, filled_id);
   auto rejected = restarted.query("R-1");
-  EXPECT_EQ(rejected.reply.status, proto::OrderStatus::rejected);
+  EXPECT_EQ(rejected.reply.status, tp::proto::OrderStatus::rejected);
   EXPECT_EQ(rejected.reply.reason, "no market data");
-  EXPECT_EQ(restarted.query("R-2").reply.status, proto::OrderStatus::unknown);
+  EXPECT_EQ(restarted.query("R-2").reply.status, tp::proto::OrderStatus::unknown);
   EXPECT_EQ(restarted.position("EURUSD"), -50.0);
 
   // New orders after the restart get fresh broker ids.
   restarted.on_quote("EURUSD", 1.2, 1.3, 2);
-  auto next = restarted.submit(order("N-1", proto::Side::buy, 1));
+  auto next = restarted.submit(order("N-1", tp::proto::Side::buy, 1));
   EXPECT_NE(next.reply.order_id, filled_id);
 }
 
@@ -242,13 +242,13 @@ TEST(SimBroker, TornLastJournalLineIsDroppedNotFatal) {
   Settings s{{"journal_path", dir.file("sim.journal")}};
   {
     BrokerPlugin sim(SIM_BROKER_PATH, s);
-    EXPECT_EQ(sim.query("K-1").reply.status, proto::OrderStatus::filled);
-    EXPECT_EQ(sim.query("K-2").reply.status, proto::OrderStatus::unknown);
+    EXPECT_EQ(sim.query("K-1").reply.status, tp::proto::OrderStatus::filled);
+    EXPECT_EQ(sim.query("K-2").reply.status, tp::proto::OrderStatus::unknown);
     sim.on_quote("EURUSD", 1.0, 1.0, 1);
-    sim.submit(order("K-3", proto::Side::buy, 1));
+    sim.submit(order("K-3", tp::proto::Side::buy, 1));
   }
   BrokerPlugin again(SIM_BROKER_PATH, s);  // would throw on a corrupt line
-  EXPECT_EQ(again.query("K-3").reply.status, proto::OrderStatus::filled);
+  EXPECT_EQ(again.query("K-3").reply.status, tp::proto::OrderStatus::filled);
 }
 
 namespace {
@@ -259,11 +259,11 @@ namespace {
 std::vector<BrokerAnswer> five_orders(BrokerPlugin& sim) {
   sim.on_quote("EURUSD", 1.2, 1.3, 1);
   std::vector<BrokerAnswer> answers;
-  answers.push_back(sim.submit(order("first one", proto::Side::buy, 10)));
-  answers.push_back(sim.submit(order("R", proto::Side::buy, 5, "USDJPY")));
-  answers.push_back(sim.submit(order("P", proto::Side::sell, 4)));
-  answers.push_back(sim.submit(order("D", proto::Side::buy, 1)));
-  answers.push_back(sim.submit(order("D", proto::Side::buy, 2, "GBPUSD")));
+  answers.push_back(sim.submit(order("first one", tp::proto::Side::buy, 10)));
+  answers.push_back(sim.submit(order("R", tp::proto::Side::buy, 5, "USDJPY")));
+  answers.push_back(sim.submit(order("P", tp::proto::Side::sell, 4)));
+  answers.push_back(sim.submit(order("D", tp::proto::Side::buy, 1)));
+  answers.push_back(sim.submit(order("D", tp::proto::Side::buy, 2, "GBPUSD")));
   return answers;
 }
 
@@ -299,15 +299,15 @@ TEST(SimBroker, OrdersOutsideTheMemoryWindowAreFoundInTheJournal) {
   {
     BrokerPlugin sim(SIM_BROKER_PATH, s);
     sent = five_orders(sim);
-    ASSERT_EQ(sent[0].reply.status, proto::OrderStatus::partially_filled);
+    ASSERT_EQ(sent[0].reply.status, tp::proto::OrderStatus::partially_filled);
     ASSERT_FALSE(sent[0].reply.order_id.empty());
-    ASSERT_EQ(sent[1].reply.status, proto::OrderStatus::rejected);
-    ASSERT_EQ(sent[4].reply.status, proto::OrderStatus::rejected) << "no GBPUSD quote";
+    ASSERT_EQ(sent[1].reply.status, tp::proto::OrderStatus::rejected);
+    ASSERT_EQ(sent[4].reply.status, tp::proto::OrderStatus::rejected) << "no GBPUSD quote";
 
     expect_same_answer(sim, "first one", sent[0]);  // from the journal
     expect_same_answer(sim, "R", sent[1]);
     expect_same_answer(sim, "D", sent[4]);  // from memory, the later placement
-    EXPECT_EQ(sim.query("never sent").reply.status, proto::OrderStatus::unknown);
+    EXPECT_EQ(sim.query("never sent").reply.status, tp::proto::OrderStatus::unknown);
     expect_only_recent_in_memory(sim, journal, sent[4]);
   }
 
@@ -315,7 +315,7 @@ TEST(SimBroker, OrdersOutsideTheMemoryWindowAreFoundInTheJournal) {
   expect_same_answer(reopened, "first one", sent[0]);
   expect_same_answer(reopened, "P", sent[2]);
   expect_same_answer(reopened, "D", sent[4]);
-  EXPECT_EQ(reopened.query("never sent").reply.status, proto::OrderStatus::unknown);
+  EXPECT_EQ(reopened.query("never sent").reply.status, tp::proto::OrderStatus::unknown);
   expect_only_recent_in_memory(reopened, journal, sent[4]);
   // Positions still come from every line of the journal.
   double bought = sent[0].reply.filled_quantity + sent[3].reply.filled_quantity;
@@ -323,7 +323,7 @@ TEST(SimBroker, OrdersOutsideTheMemoryWindowAreFoundInTheJournal) {
 
   // Numbering goes on after the last line, not after the window.
   reopened.on_quote("EURUSD", 1.2, 1.3, 2);
-  auto next = reopened.submit(order("N", proto::Side::buy, 1));
+  auto next = reopened.submit(order("N", tp::proto::Side::buy, 1));
   EXPECT_EQ(next.reply.order_id, "SIM-6");
 }
 
@@ -332,21 +332,21 @@ TEST(SimBroker, WithoutAJournalEveryOrderIsRemembered) {
   auto sent = five_orders(sim);
   expect_same_answer(sim, "first one", sent[0]);
   expect_same_answer(sim, "D", sent[4]);
-  EXPECT_EQ(sim.query("never sent").reply.status, proto::OrderStatus::unknown);
+  EXPECT_EQ(sim.query("never sent").reply.status, tp::proto::OrderStatus::unknown);
 }
 
 TEST(SimBroker, RefusesAnOrderThatArrivesAtOrAfterItsGoodTillTime) {
   BrokerPlugin sim(SIM_BROKER_PATH, {});
   sim.on_quote("EURUSD", 1.0850, 1.0852, 5);
-  auto late = order("L", proto::Side::buy);
+  auto late = order("L", tp::proto::Side::buy);
   late.expires_ts_ns = tp::wall_ns() - 1;
   auto r = sim.submit(late);
   ASSERT_TRUE(r.ok);
-  EXPECT_EQ(r.reply.status, proto::OrderStatus::rejected);
-  EXPECT_TRUE(proto::is_expiry_refusal(r.reply)) << r.reply.reason;
+  EXPECT_EQ(r.reply.status, tp::proto::OrderStatus::rejected);
+  EXPECT_TRUE(tp::proto::is_expiry_refusal(r.reply)) << r.reply.reason;
   EXPECT_EQ(sim.position("EURUSD"), 0.0);
 
-  auto in_time = order("T", proto::Side::buy);
+  auto in_time = order("T", tp::proto::Side::buy);
   in_time.expires_ts_ns = tp::wall_ns() + 60'000'000'000;
-  EXPECT_EQ(sim.submit(in_time).reply.status, proto::OrderStatus::filled);
+  EXPECT_EQ(sim.submit(in_time).reply.status, tp::proto::OrderStatus::filled);
 }

@@ -53,7 +53,7 @@ class DllGatewayLimits : public tp::dll_gateway::test::DllGatewayRun {
 
   // A round trip that the server handles after the previous answer's DONE
   // row was written (it writes that row before reading the next request).
-  void sync() { ASSERT_TRUE(call(proto::encode_to_string(proto::PositionQuery{.instrument = "EURUSD"}))); }
+  void sync() { ASSERT_TRUE(call(tp::proto::encode_to_string(tp::proto::PositionQuery{.instrument = "EURUSD"}))); }
 };
 
 }  // namespace
@@ -71,13 +71,13 @@ TEST_F(DllGatewayLimits, FullDiskAnswersUnknownSendsNothingStaysUpAndSendsTheSam
   Child gw(args(fs.file("dll_gateway.db")), {.stderr_path = dir.file("stderr.txt")});
   ASSERT_TRUE(gw.started());
   ASSERT_TRUE(feed_quote(pub)) << read_text(dir.file("stderr.txt"));
-  EXPECT_EQ(order("C-0").status, proto::OrderStatus::filled);
+  EXPECT_EQ(order("C-0").status, tp::proto::OrderStatus::filled);
   sync();
 
   fs.fill();
   for (const char* id : {"C-1", "C-2", "C-1"}) {
     auto r = order(id);
-    EXPECT_EQ(r.status, proto::OrderStatus::unknown) << id << ": " << r.reason;
+    EXPECT_EQ(r.status, tp::proto::OrderStatus::unknown) << id << ": " << r.reason;
     EXPECT_NE(r.reason.find("retry the same client order id"), std::string::npos) << r.reason;
   }
   ASSERT_TRUE(wait_until([&] { return json_number(stats(), "store_unknown") == 3; }, 5s)) << stats();
@@ -96,8 +96,8 @@ TEST_F(DllGatewayLimits, FullDiskAnswersUnknownSendsNothingStaysUpAndSendsTheSam
   EXPECT_TRUE(gw.running());
 
   fs.free();
-  EXPECT_EQ(order("C-1").status, proto::OrderStatus::filled);
-  EXPECT_EQ(order("C-2").status, proto::OrderStatus::filled);
+  EXPECT_EQ(order("C-1").status, tp::proto::OrderStatus::filled);
+  EXPECT_EQ(order("C-2").status, tp::proto::OrderStatus::filled);
   EXPECT_TRUE(order("C-1").duplicate);
   ASSERT_TRUE(wait_until([&] { return !tp::test::parse_json(stats()).contains("alert"); }, 5s)) << stats();
 
@@ -147,7 +147,7 @@ TEST_F(DllGatewayLimits, ConnectionFloodPastTheDescriptorLimitIsCountedAndServed
   ASSERT_TRUE(wait_until([&] { return json_number(stats(), "accept_failed") > 0; }, 5s)) << stats();
   EXPECT_GT(json_number(stats(), "open_files"), 0) << stats();
   auto r = order("C-after-flood");
-  EXPECT_EQ(r.status, proto::OrderStatus::filled) << r.reason;
+  EXPECT_EQ(r.status, tp::proto::OrderStatus::filled) << r.reason;
   EXPECT_TRUE(gw.running());
   auto err = read_text(dir.file("stderr.txt"));
   EXPECT_NE(err.find("incoming connections refused"), std::string::npos) << err;

@@ -38,14 +38,14 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
 
   ASSERT_TRUE(feed_quote(pub)) << read_text(dir.file("stderr1.txt"));
 
-  auto first = order("C-1", proto::Side::buy);
+  auto first = order("C-1", tp::proto::Side::buy);
   EXPECT_EQ(first.client_order_id, "C-1");
-  EXPECT_EQ(first.status, proto::OrderStatus::filled) << first.reason;
+  EXPECT_EQ(first.status, tp::proto::OrderStatus::filled) << first.reason;
   EXPECT_DOUBLE_EQ(first.fill_price, 1.0852);
   EXPECT_DOUBLE_EQ(first.filled_quantity, 1000);
   EXPECT_FALSE(first.duplicate);
 
-  auto again = order("C-1", proto::Side::buy);
+  auto again = order("C-1", tp::proto::Side::buy);
   EXPECT_TRUE(again.duplicate);
   again.duplicate = false;
   EXPECT_EQ(again, first);
@@ -54,9 +54,9 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
   const std::string garbage = "\xc1 this is not msgpack";
   auto raw = call(garbage);
   ASSERT_TRUE(raw) << "garbage got no reply";
-  auto refused = decoder.decode_order_reply(proto::as_bytes(*raw));
+  auto refused = decoder.decode_order_reply(tp::proto::as_bytes(*raw));
   ASSERT_TRUE(refused.ok()) << refused.error().message();
-  EXPECT_EQ(refused->status, proto::OrderStatus::rejected);
+  EXPECT_EQ(refused->status, tp::proto::OrderStatus::rejected);
   EXPECT_EQ(refused->client_order_id, "-");
   EXPECT_NE(refused->reason.find("malformed"), std::string::npos) << refused->reason;
 
@@ -64,20 +64,20 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
   ASSERT_EQ(zmq::poll(&item, 1, 5000ms), 1) << "no dead letter";
   zmq::message_t m;
   ASSERT_TRUE(dead.recv(m));
-  auto letter = decoder.decode_dead_letter(proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
+  auto letter = decoder.decode_dead_letter(tp::proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
   ASSERT_TRUE(letter.ok()) << letter.error().message();
   EXPECT_EQ(letter->source, "dll_gateway");
   EXPECT_EQ(letter->reason, "malformed");
   EXPECT_EQ(letter->original, garbage);
 
-  auto second = order("C-2", proto::Side::sell);
-  EXPECT_EQ(second.status, proto::OrderStatus::filled) << second.reason;
+  auto second = order("C-2", tp::proto::Side::sell);
+  EXPECT_EQ(second.status, tp::proto::OrderStatus::filled) << second.reason;
   EXPECT_DOUBLE_EQ(second.fill_price, 1.0850);
 
   // The broker's position, as the executor asks for it at start: 1000 bought, 1000 sold.
-  auto pos_raw = call(proto::encode_to_string(proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = 1}));
+  auto pos_raw = call(tp::proto::encode_to_string(tp::proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = 1}));
   ASSERT_TRUE(pos_raw) << "no reply to a position query";
-  auto pos = decoder.decode_position_reply(proto::as_bytes(*pos_raw));
+  auto pos = decoder.decode_position_reply(tp::proto::as_bytes(*pos_raw));
   ASSERT_TRUE(pos.ok()) << pos.error().message();
   EXPECT_TRUE(pos->known);
   EXPECT_EQ(pos->instrument, "EURUSD");
@@ -85,11 +85,11 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
 
   // An order past its deadline is refused before the broker sees it.
   const auto late = tp::test::an_order("C-late").signal_id("late").price_hint(1.085).expires_ns(1).build();
-  auto late_raw = call(proto::encode_to_string(late));
+  auto late_raw = call(tp::proto::encode_to_string(late));
   ASSERT_TRUE(late_raw);
-  auto late_reply = decoder.decode_order_reply(proto::as_bytes(*late_raw));
+  auto late_reply = decoder.decode_order_reply(tp::proto::as_bytes(*late_raw));
   ASSERT_TRUE(late_reply.ok());
-  EXPECT_TRUE(proto::is_expiry_refusal(late_reply.value())) << late_reply->reason;
+  EXPECT_TRUE(tp::proto::is_expiry_refusal(late_reply.value())) << late_reply->reason;
 
   gw.terminate();
   ASSERT_EQ(gw.wait_exit(5000ms), std::optional<int>(0));
@@ -106,7 +106,7 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
   // broker saw each id exactly once.
   Child gw2(args(), {.stderr_path = dir.file("stderr2.txt")});
   ASSERT_TRUE(gw2.started());
-  auto after = order("C-1", proto::Side::buy);
+  auto after = order("C-1", tp::proto::Side::buy);
   EXPECT_TRUE(after.duplicate);
   EXPECT_EQ(after.order_id, first.order_id);
   gw2.terminate();

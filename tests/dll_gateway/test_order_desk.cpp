@@ -21,7 +21,7 @@ namespace {
 // Counts calls and fills everything at 1.5, unless told to fail.
 class CountingBroker final : public Broker {
  public:
-  BrokerAnswer submit(const proto::OrderRequest& o) override {
+  BrokerAnswer submit(const tp::proto::OrderRequest& o) override {
     ++submits[o.client_order_id];
     BrokerAnswer a;
     a.reply.client_order_id = o.client_order_id;
@@ -32,10 +32,10 @@ class CountingBroker final : public Broker {
     }
     a.ok = true;
     a.reply.order_id = "B-" + std::to_string(++placed);
-    a.reply.status = o.quantity > 1e6 ? proto::OrderStatus::rejected : proto::OrderStatus::filled;
-    a.reply.filled_quantity = a.reply.status == proto::OrderStatus::filled ? o.quantity : 0;
-    a.reply.fill_price = a.reply.status == proto::OrderStatus::filled ? 1.5 : 0;
-    a.reply.reason = a.reply.status == proto::OrderStatus::rejected ? "too big" : "";
+    a.reply.status = o.quantity > 1e6 ? tp::proto::OrderStatus::rejected : tp::proto::OrderStatus::filled;
+    a.reply.filled_quantity = a.reply.status == tp::proto::OrderStatus::filled ? o.quantity : 0;
+    a.reply.fill_price = a.reply.status == tp::proto::OrderStatus::filled ? 1.5 : 0;
+    a.reply.reason = a.reply.status == tp::proto::OrderStatus::rejected ? "too big" : "";
     a.reply.broker_ts_ns = 42;
     known[o.client_order_id] = a.reply;
     return a;
@@ -48,22 +48,22 @@ class CountingBroker final : public Broker {
     if (auto it = known.find(id); it != known.end())
       a.reply = it->second;
     else
-      a.reply.status = proto::OrderStatus::unknown;
+      a.reply.status = tp::proto::OrderStatus::unknown;
     return a;
   }
   std::map<std::string, int> submits;
-  std::map<std::string, proto::OrderReply> known;
+  std::map<std::string, tp::proto::OrderReply> known;
   int queries = 0;
   int placed = 0;
   bool fail_next = false;
 };
 
-proto::OrderRequest order(const std::string& id, double qty = 100) {
+tp::proto::OrderRequest order(const std::string& id, double qty = 100) {
   return tp::test::an_order(id).signal_id("s").quantity(qty);
 }
 
-proto::OrderQuery query(const std::string& id) {
-  proto::OrderQuery q;
+tp::proto::OrderQuery query(const std::string& id) {
+  tp::proto::OrderQuery q;
   q.client_order_id = id;
   return q;
 }
@@ -72,10 +72,10 @@ proto::OrderQuery query(const std::string& id) {
 
 TEST(OrderStore, PendingAndDoneRowsPersistAcrossReopen) {
   TempDir dir;
-  proto::OrderReply done;
+  tp::proto::OrderReply done;
   done.client_order_id = "C-2";
   done.order_id = "B-9";
-  done.status = proto::OrderStatus::partially_filled;
+  done.status = tp::proto::OrderStatus::partially_filled;
   done.filled_quantity = 12.5;
   done.fill_price = 1.25;
   done.reason = "ioc";
@@ -112,7 +112,7 @@ TEST(OrderDesk, DoneRowIsWrittenByFlushAfterTheAnswerAndACrashBeforeItIsSettledB
   tp::FakeClock clock;
   CountingBroker broker;
   OrderStore store(dir.file("dg.db"));
-  proto::OrderReply first;
+  tp::proto::OrderReply first;
   {
     OrderDesk desk(store, broker, clock);
     first = desk.handle(order("C-1"));
@@ -141,12 +141,12 @@ TEST(OrderDesk, DuplicateIdGetsStoredReplyAndBrokerIsCalledOnce) {
   TempDir dir;
   tp::FakeClock clock;
   CountingBroker broker;
-  proto::OrderReply first;
+  tp::proto::OrderReply first;
   {
     OrderStore store(dir.file("dg.db"));
     OrderDesk desk(store, broker, clock);
     first = desk.handle(order("C-1"));
-    EXPECT_EQ(first.status, proto::OrderStatus::filled);
+    EXPECT_EQ(first.status, tp::proto::OrderStatus::filled);
     EXPECT_FALSE(first.duplicate);
     auto again = desk.handle(order("C-1"));
     EXPECT_TRUE(again.duplicate);
@@ -166,7 +166,7 @@ TEST(OrderDesk, DuplicateIdGetsStoredReplyAndBrokerIsCalledOnce) {
   EXPECT_EQ(broker.queries, 0) << "a final stored outcome needs no broker call";
 
   auto rejected = desk.handle(order("C-big", 2e6));
-  EXPECT_EQ(rejected.status, proto::OrderStatus::rejected);
+  EXPECT_EQ(rejected.status, tp::proto::OrderStatus::rejected);
   EXPECT_TRUE(desk.handle(order("C-big", 2e6)).duplicate);
   EXPECT_EQ(broker.submits["C-big"], 1);
   EXPECT_EQ(desk.counters().rejects, 1u);
@@ -184,7 +184,7 @@ TEST(OrderDesk, PendingRowKnownToBrokerIsAnsweredNotResubmitted) {
 
   OrderDesk desk(store, broker, clock);
   auto r = desk.handle(order("C-1"));
-  EXPECT_EQ(r.status, proto::OrderStatus::filled);
+  EXPECT_EQ(r.status, tp::proto::OrderStatus::filled);
   EXPECT_TRUE(r.duplicate);
   EXPECT_EQ(broker.submits["C-1"], 1);
   auto stored = store.find("C-1");
@@ -201,7 +201,7 @@ TEST(OrderDesk, PendingRowUnknownToBrokerIsSubmittedOnce) {
 
   OrderDesk desk(store, broker, clock);
   auto r = desk.handle(order("C-1"));
-  EXPECT_EQ(r.status, proto::OrderStatus::filled);
+  EXPECT_EQ(r.status, tp::proto::OrderStatus::filled);
   EXPECT_FALSE(r.duplicate);
   EXPECT_EQ(broker.submits["C-1"], 1);
   EXPECT_TRUE(desk.handle(order("C-1")).duplicate);
@@ -217,7 +217,7 @@ TEST(OrderDesk, FailedSubmitIsUnknownAndTheRetryReconcilesThroughQuery) {
 
   broker.fail_next = true;
   auto r = desk.handle(order("C-1"));
-  EXPECT_EQ(r.status, proto::OrderStatus::unknown);
+  EXPECT_EQ(r.status, tp::proto::OrderStatus::unknown);
   EXPECT_NE(r.reason.find("connection lost"), std::string::npos) << r.reason;
   EXPECT_EQ(desk.counters().broker_errors, 1u);
   EXPECT_EQ(store.find("C-1")->state, OrderState::pending);
@@ -225,7 +225,7 @@ TEST(OrderDesk, FailedSubmitIsUnknownAndTheRetryReconcilesThroughQuery) {
   // The broker never got it (our fake failed before recording): the retry
   // asks first, then submits.
   auto retry = desk.handle(order("C-1"));
-  EXPECT_EQ(retry.status, proto::OrderStatus::filled);
+  EXPECT_EQ(retry.status, tp::proto::OrderStatus::filled);
   EXPECT_EQ(broker.queries, 1);
   EXPECT_EQ(broker.submits["C-1"], 2);  // the failed attempt and the real one
 }
@@ -244,12 +244,12 @@ TEST(OrderDesk, QueryAnswersStoredOutcomeThenBrokerThenUnknown) {
 
   broker.submit(order("C-elsewhere"));  // known to the broker, not to our store
   auto b = desk.handle(query("C-elsewhere"));
-  EXPECT_EQ(b.status, proto::OrderStatus::filled);
+  EXPECT_EQ(b.status, tp::proto::OrderStatus::filled);
   EXPECT_EQ(broker.queries, 1);
   EXPECT_EQ(store.find("C-elsewhere")->state, OrderState::done);
 
   auto u = desk.handle(query("C-never"));
-  EXPECT_EQ(u.status, proto::OrderStatus::unknown);
+  EXPECT_EQ(u.status, tp::proto::OrderStatus::unknown);
   EXPECT_EQ(u.client_order_id, "C-never");
   EXPECT_FALSE(store.find("C-never").has_value());
   EXPECT_EQ(desk.counters().queries, 3u);
@@ -259,14 +259,14 @@ TEST(OrderDesk, SimBrokerJournalSeesEachIdOnceAcrossRestarts) {
   TempDir dir;
   tp::FakeClock clock;
   std::map<std::string, std::string> settings{{"journal_path", dir.file("sim.journal")}};
-  proto::OrderReply first;
+  tp::proto::OrderReply first;
   {
     BrokerPlugin sim(SIM_BROKER_PATH, settings);
     OrderStore store(dir.file("dg.db"));
     OrderDesk desk(store, sim, clock);
     sim.on_quote("EURUSD", 1.1, 1.2, 1);
     first = desk.handle(order("C-1"));
-    EXPECT_EQ(first.status, proto::OrderStatus::filled);
+    EXPECT_EQ(first.status, tp::proto::OrderStatus::filled);
     EXPECT_DOUBLE_EQ(first.fill_price, 1.2);
     EXPECT_TRUE(desk.handle(order("C-1")).duplicate);
     store.insert_pending(order("C-crash"), 2);  // recorded, never sent: a crash
@@ -279,7 +279,7 @@ TEST(OrderDesk, SimBrokerJournalSeesEachIdOnceAcrossRestarts) {
     auto again = desk.handle(order("C-1"));
     EXPECT_TRUE(again.duplicate);
     EXPECT_EQ(again.order_id, first.order_id);
-    EXPECT_EQ(desk.handle(order("C-crash")).status, proto::OrderStatus::filled);
+    EXPECT_EQ(desk.handle(order("C-crash")).status, tp::proto::OrderStatus::filled);
     EXPECT_TRUE(desk.handle(order("C-crash")).duplicate);
   }
   auto journal = tp::test::read_text(dir.file("sim.journal"));
@@ -297,8 +297,8 @@ TEST(OrderDesk, ARequestPastItsDeadlineNeverReachesTheBrokerAndEveryLaterCopyGet
   auto late = order("C-late");
   late.expires_ts_ns = 1'000'000'000;  // now == deadline: too late
   auto r = desk.handle(late);
-  EXPECT_EQ(r.status, proto::OrderStatus::rejected);
-  EXPECT_TRUE(proto::is_expiry_refusal(r)) << r.reason;
+  EXPECT_EQ(r.status, tp::proto::OrderStatus::rejected);
+  EXPECT_TRUE(tp::proto::is_expiry_refusal(r)) << r.reason;
   EXPECT_EQ(broker.submits.count("C-late"), 0u);
   EXPECT_EQ(desk.counters().expired, 1u);
 
@@ -306,15 +306,15 @@ TEST(OrderDesk, ARequestPastItsDeadlineNeverReachesTheBrokerAndEveryLaterCopyGet
   desk.flush();
   auto again = desk.handle(late);
   EXPECT_TRUE(again.duplicate);
-  EXPECT_TRUE(proto::is_expiry_refusal(again)) << again.reason;
+  EXPECT_TRUE(tp::proto::is_expiry_refusal(again)) << again.reason;
   auto q = desk.handle(query("C-late"));
-  EXPECT_TRUE(proto::is_expiry_refusal(q)) << q.reason;
+  EXPECT_TRUE(tp::proto::is_expiry_refusal(q)) << q.reason;
   EXPECT_EQ(broker.submits.count("C-late"), 0u);
 
   // One nanosecond before its deadline an order goes through.
   auto in_time = order("C-in-time");
   in_time.expires_ts_ns = 1'000'000'001;
-  EXPECT_EQ(desk.handle(in_time).status, proto::OrderStatus::filled);
+  EXPECT_EQ(desk.handle(in_time).status, tp::proto::OrderStatus::filled);
   EXPECT_EQ(broker.submits["C-in-time"], 1);
 }
 
@@ -330,7 +330,7 @@ TEST(OrderDesk, APendingOrderTheBrokerNeverSawIsRefusedPastItsDeadline) {
   store.insert_pending(o, 1'000);
   OrderDesk desk(store, broker, clock);
   auto r = desk.handle(o);
-  EXPECT_TRUE(proto::is_expiry_refusal(r)) << r.reason;
+  EXPECT_TRUE(tp::proto::is_expiry_refusal(r)) << r.reason;
   EXPECT_EQ(broker.queries, 1);
   EXPECT_EQ(broker.submits.count("C-p"), 0u);
 }

@@ -24,13 +24,13 @@ namespace {
 
 class CountingBroker final : public Broker {
  public:
-  BrokerAnswer submit(const proto::OrderRequest& o) override {
+  BrokerAnswer submit(const tp::proto::OrderRequest& o) override {
     ++submits[o.client_order_id];
     BrokerAnswer a;
     a.ok = true;
     a.reply.client_order_id = o.client_order_id;
     a.reply.order_id = "B-" + o.client_order_id;
-    a.reply.status = proto::OrderStatus::filled;
+    a.reply.status = tp::proto::OrderStatus::filled;
     a.reply.filled_quantity = o.quantity;
     a.reply.fill_price = 1.5;
     known[o.client_order_id] = a.reply;
@@ -43,14 +43,14 @@ class CountingBroker final : public Broker {
     if (auto it = known.find(id); it != known.end())
       a.reply = it->second;
     else
-      a.reply.status = proto::OrderStatus::unknown;
+      a.reply.status = tp::proto::OrderStatus::unknown;
     return a;
   }
   std::map<std::string, int> submits;
-  std::map<std::string, proto::OrderReply> known;
+  std::map<std::string, tp::proto::OrderReply> known;
 };
 
-proto::OrderRequest order(const std::string& id) {
+tp::proto::OrderRequest order(const std::string& id) {
   return tp::test::an_order(id).signal_id("s-" + id).quantity(100);
 }
 
@@ -82,13 +82,13 @@ TEST(OrderDeskFullDisk, PendingThatCannotBeWrittenIsUnknownAndUnsentThenSentOnce
   Heard heard;
   OrderDesk desk(store, broker, clock, listen(heard));
 
-  EXPECT_EQ(desk.handle(order("C-0")).status, proto::OrderStatus::filled);
+  EXPECT_EQ(desk.handle(order("C-0")).status, tp::proto::OrderStatus::filled);
   desk.flush();
   fs.fill();
 
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto r = desk.handle(order("C-1"));
-    EXPECT_EQ(r.status, proto::OrderStatus::unknown) << r.reason;
+    EXPECT_EQ(r.status, tp::proto::OrderStatus::unknown) << r.reason;
     EXPECT_NE(r.reason.find("retry the same client order id"), std::string::npos) << r.reason;
     EXPECT_NE(r.reason.find("dll_gateway.db"), std::string::npos) << "names the file: " << r.reason;
   }
@@ -102,7 +102,7 @@ TEST(OrderDeskFullDisk, PendingThatCannotBeWrittenIsUnknownAndUnsentThenSentOnce
   fs.free();
   const int ok_before = heard.successes;
   auto r = desk.handle(order("C-1"));
-  EXPECT_EQ(r.status, proto::OrderStatus::filled) << "the same connection works again: " << r.reason;
+  EXPECT_EQ(r.status, tp::proto::OrderStatus::filled) << "the same connection works again: " << r.reason;
   desk.flush();
   EXPECT_EQ(broker.submits["C-1"], 1);
   EXPECT_GT(heard.successes, ok_before);
@@ -122,7 +122,7 @@ TEST(OrderDeskFullDisk, DoneRowThatCannotBeWrittenStaysPendingAndIsSettledByAski
   OrderDesk desk(store, broker, clock, listen(heard));
 
   auto first = desk.handle(order("C-1"));  // PENDING committed, submitted, answered
-  EXPECT_EQ(first.status, proto::OrderStatus::filled);
+  EXPECT_EQ(first.status, tp::proto::OrderStatus::filled);
   fs.fill();
   desk.flush();  // the DONE row: refused
   ASSERT_EQ(heard.failures.size(), 1u);

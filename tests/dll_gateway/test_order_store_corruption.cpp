@@ -20,7 +20,7 @@ using tp::test::TempDir;
 
 namespace {
 
-proto::OrderRequest order(int i) {
+tp::proto::OrderRequest order(int i) {
   return tp::test::an_order("C-" + std::to_string(i)).signal_id("sig-" + std::to_string(i));
 }
 
@@ -30,9 +30,9 @@ void crash_after_40_orders(const TempDir& live, const TempDir& to) {
   OrderStore store(live.file("dll_gateway.db"));
   for (int i = 0; i < 40; ++i) {
     store.insert_pending(order(i), 1);
-    proto::OrderReply r;
+    tp::proto::OrderReply r;
     r.client_order_id = order(i).client_order_id;
-    r.status = proto::OrderStatus::filled;
+    r.status = tp::proto::OrderStatus::filled;
     store.store_done(r, 2);
   }
   tp::test::copy_store_files(live.file("dll_gateway.db"), to.file("dll_gateway.db"));

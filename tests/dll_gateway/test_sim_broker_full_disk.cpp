@@ -10,7 +10,7 @@ using tp::dll_gateway::BrokerPlugin;
 
 namespace {
 
-proto::OrderRequest order(const std::string& id, proto::Side side) {
+tp::proto::OrderRequest order(const std::string& id, tp::proto::Side side) {
   return tp::test::an_order(id).side(side).price_hint(1.08).sent_ns(1);
 }
 
@@ -25,32 +25,32 @@ TEST(SimBroker, AnOrderItCannotJournalIsRefusedAndTheJournalStaysReadable) {
   {
     BrokerPlugin sim(SIM_BROKER_PATH, {{"journal_path", journal}});
     sim.on_quote("EURUSD", 1.0850, 1.0852, 5);
-    ASSERT_EQ(sim.submit(order("J-0", proto::Side::buy)).reply.status, proto::OrderStatus::filled);
+    ASSERT_EQ(sim.submit(order("J-0", tp::proto::Side::buy)).reply.status, tp::proto::OrderStatus::filled);
     ++filled;
     fs.fill();
     // The journal's last page still has room for a few lines: orders go on
     // until a line needs a new block.
     for (int i = 1; i < 1000 && refused_id.empty(); ++i) {
-      auto r = sim.submit(order("J-" + std::to_string(i), proto::Side::buy));
+      auto r = sim.submit(order("J-" + std::to_string(i), tp::proto::Side::buy));
       ASSERT_TRUE(r.ok);
-      if (r.reply.status == proto::OrderStatus::filled) {
+      if (r.reply.status == tp::proto::OrderStatus::filled) {
         ++filled;
         continue;
       }
-      ASSERT_EQ(r.reply.status, proto::OrderStatus::rejected);
+      ASSERT_EQ(r.reply.status, tp::proto::OrderStatus::rejected);
       EXPECT_NE(r.reply.reason.find("No space left on device"), std::string::npos) << r.reply.reason;
       refused_id = "J-" + std::to_string(i);
     }
     ASSERT_FALSE(refused_id.empty()) << "no order was refused on a full disk";
     EXPECT_EQ(sim.position("EURUSD"), 1000.0 * filled) << "a refused order moves nothing";
     fs.free();
-    ASSERT_EQ(sim.submit(order("J-after", proto::Side::buy)).reply.status, proto::OrderStatus::filled);
+    ASSERT_EQ(sim.submit(order("J-after", tp::proto::Side::buy)).reply.status, tp::proto::OrderStatus::filled);
     ++filled;
   }
   // Reloaded from the journal: every filled order, nothing of the refused
   // one, and no malformed line (a malformed line would refuse the load).
   BrokerPlugin again(SIM_BROKER_PATH, {{"journal_path", journal}});
   EXPECT_EQ(again.position("EURUSD"), 1000.0 * filled);
-  EXPECT_EQ(again.query(refused_id).reply.status, proto::OrderStatus::unknown);
-  EXPECT_EQ(again.query("J-after").reply.status, proto::OrderStatus::filled);
+  EXPECT_EQ(again.query(refused_id).reply.status, tp::proto::OrderStatus::unknown);
+  EXPECT_EQ(again.query("J-after").reply.status, tp::proto::OrderStatus::filled);
 }

@@ -19,9 +19,9 @@ std::vector<std::string> kinds(const Outbox& out) {
   std::vector<std::string> k;
   for (const auto& item : out.items) {
     if (const auto* a = std::get_if<Outbox::Ack>(&item)) {
-      k.push_back("ack:" + std::string(proto::to_string(a->ack.status)));
-    } else if (const auto* e = std::get_if<proto::OrderEvent>(&item)) {
-      k.push_back("event:" + std::string(proto::to_string(e->status)));
+      k.push_back("ack:" + std::string(tp::proto::to_string(a->ack.status)));
+    } else if (const auto* e = std::get_if<tp::proto::OrderEvent>(&item)) {
+      k.push_back("event:" + std::string(tp::proto::to_string(e->status)));
     } else {
       k.push_back("dead:" + std::get<Outbox::DeadLetter>(item).reason);
     }
@@ -32,9 +32,9 @@ std::vector<std::string> kinds(const Outbox& out) {
 struct DeskTest : ::testing::Test {
   DeskTest() : store(dir.file("executor.db"), clock.now_ns()) {}
 
-  proto::TradingSignal signal(const std::string& id, proto::Side side = proto::Side::buy,
+  tp::proto::TradingSignal signal(const std::string& id, tp::proto::Side side = tp::proto::Side::buy,
                               const std::string& instrument = "EURUSD") {
-    proto::TradingSignal s;
+    tp::proto::TradingSignal s;
     s.signal_id = id;
     s.strategy = "sma";
     s.instance = 1;
@@ -49,20 +49,20 @@ struct DeskTest : ::testing::Test {
   }
 
   // One batch of signals, decided, committed and published.
-  std::span<DecidedSignal> batch(ExecutionDesk& desk, const std::vector<proto::TradingSignal>& signals,
+  std::span<DecidedSignal> batch(ExecutionDesk& desk, const std::vector<tp::proto::TradingSignal>& signals,
                                  bool broker_closed = true) {
     for (const auto& s : signals) {
       desk.next_signal() = s;
-      desk.decide(proto::encode_to_string(s), broker_closed);
+      desk.decide(tp::proto::encode_to_string(s), broker_closed);
     }
     desk.commit();
     desk.publish(out);
     return desk.batch();
   }
 
-  proto::OrderReply filled(const OrderRecord& order, double quantity, double price,
-                           proto::OrderStatus status = proto::OrderStatus::filled) {
-    proto::OrderReply r;
+  tp::proto::OrderReply filled(const OrderRecord& order, double quantity, double price,
+                           tp::proto::OrderStatus status = tp::proto::OrderStatus::filled) {
+    tp::proto::OrderReply r;
     r.client_order_id = order.client_order_id;
     r.order_id = "B-1";
     r.status = status;
@@ -83,7 +83,7 @@ struct DeskTest : ::testing::Test {
 TEST_F(DeskTest, ABatchIsAcceptedRejectedAndDeduplicatedThenPublishedInArrivalOrder) {
   ExecutionDesk desk(store, config, clock);
   const auto a = signal("sma.1.1");
-  const auto unknown = signal("sma.1.2", proto::Side::buy, "XAUUSD");
+  const auto unknown = signal("sma.1.2", tp::proto::Side::buy, "XAUUSD");
   auto decided = batch(desk, {a, a, unknown});
 
   ASSERT_EQ(decided.size(), 3u);
@@ -97,7 +97,7 @@ TEST_F(DeskTest, ABatchIsAcceptedRejectedAndDeduplicatedThenPublishedInArrivalOr
             (std::vector<std::string>{"ack:ACCEPTED", "event:NEW", "ack:DUPLICATE", "dead:unknown_instrument",
                                       "event:REJECTED", "ack:REJECTED"}));
   const auto& dead = std::get<Outbox::DeadLetter>(out.items[3]);
-  EXPECT_EQ(dead.original, proto::encode_to_string(unknown));
+  EXPECT_EQ(dead.original, tp::proto::encode_to_string(unknown));
   EXPECT_EQ(std::get<Outbox::Ack>(out.items[0]).topic, "ACK.sma.1");
 
   EXPECT_EQ(desk.counters().signals_accepted, 1u);
@@ -125,7 +125,7 @@ TEST_F(DeskTest, ARecordedIdIsADuplicateEvenWhenItWouldNowBeRefused) {
 TEST_F(DeskTest, RiskInABatchCountsTheWorstTheUnsentOrdersCouldLeave) {
   config.risk.max_position = 2500;  // two orders of 1000 fit, a third does not
   ExecutionDesk desk(store, config, clock);
-  auto decided = batch(desk, {signal("b1"), signal("b2"), signal("b3"), signal("s1", proto::Side::sell)});
+  auto decided = batch(desk, {signal("b1"), signal("b2"), signal("b3"), signal("s1", tp::proto::Side::sell)});
   EXPECT_EQ(decided[0].verdict, Verdict::accept);
   EXPECT_EQ(decided[1].verdict, Verdict::accept);
   EXPECT_EQ(decided[2].verdict, Verdict::reject);
@@ -187,7 +187,7 @@ TEST_F(DeskTest, AReplyMovesTheBookByWhatIsNewAndSaysWhetherTheOrderIsStillOpen)
   out.items.clear();
 
   // The broker is working it and has filled 400 so far.
-  const auto working = filled(order, 400, 1.10, proto::OrderStatus::accepted);
+  const auto working = filled(order, 400, 1.10, tp::proto::OrderStatus::accepted);
   EXPECT_TRUE(desk.apply_reply(order, working, clock.now_ns(), ReplySource::reconciliation, out));
   EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), 400);
   EXPECT_EQ(desk.tick_to_fill().count(), 0u) << "a reconciliation does not measure latency";
@@ -212,16 +212,16 @@ TEST_F(DeskTest, AnExpiryRefusalIsCountedExpiredAndDeadLetteredWithTheRequest) {
   ExecutionDesk desk(store, config, clock);
   auto order = batch(desk, {signal("e")})[0].order;
   out.items.clear();
-  proto::OrderReply refusal;
+  tp::proto::OrderReply refusal;
   refusal.client_order_id = order.client_order_id;
-  refusal.status = proto::OrderStatus::rejected;
+  refusal.status = tp::proto::OrderStatus::rejected;
   refusal.reason = "expired: deadline passed before the broker call; never sent";
   EXPECT_FALSE(desk.apply_reply(order, refusal, clock.now_ns(), ReplySource::round_trip, out));
   EXPECT_EQ(kinds(out), (std::vector<std::string>{"dead:expired", "event:REJECTED"}));
   EXPECT_EQ(desk.counters().rejected.at("expired"), 1u);
   EXPECT_EQ(desk.counters().broker_rejects, 1u);
-  proto::Decoder dec;
-  auto req = dec.decode_order_request(proto::as_bytes(std::get<Outbox::DeadLetter>(out.items[0]).original));
+  tp::proto::Decoder dec;
+  auto req = dec.decode_order_request(tp::proto::as_bytes(std::get<Outbox::DeadLetter>(out.items[0]).original));
   ASSERT_TRUE(req.ok());
   EXPECT_EQ(req->client_order_id, order.client_order_id);
 }
@@ -240,7 +240,7 @@ TEST_F(DeskTest, AHeldOrderWhoseSignalExpiredIsGivenUpNeverSent) {
   EXPECT_EQ(kinds(out), (std::vector<std::string>{"dead:expired", "event:REJECTED"}));
   const auto row = store.find_order(held[0].client_order_id);
   EXPECT_EQ(row->state, OrderState::done);
-  EXPECT_EQ(row->status, proto::OrderStatus::rejected);
+  EXPECT_EQ(row->status, tp::proto::OrderStatus::rejected);
 }
 
 TEST_F(DeskTest, APositionMismatchHaltsNewSignalsUnlessTheBrokersFiguresAreAdopted) {

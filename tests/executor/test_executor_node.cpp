@@ -42,8 +42,8 @@ tp::Config make_config(const tp::test::TempDir& dir) {
   return c;
 }
 
-proto::TradingSignal make_signal(const std::string& id, const std::string& instrument = "EURUSD") {
-  proto::TradingSignal s;
+tp::proto::TradingSignal make_signal(const std::string& id, const std::string& instrument = "EURUSD") {
+  tp::proto::TradingSignal s;
   s.signal_id = id;
   s.strategy = "sma";
   s.instance = 1;
@@ -107,11 +107,11 @@ struct Harness {
       ASSERT_TRUE(broker.recv(m));
       auto q = decoder.decode_position_query(tp::bytes_of(m));
       ASSERT_TRUE(q.ok()) << q.error().message();
-      proto::PositionReply reply;
+      tp::proto::PositionReply reply;
       reply.instrument = q->instrument;
       reply.known = true;
       reply.quantity = broker_positions.contains(q->instrument) ? broker_positions[q->instrument] : 0;
-      broker.send(zmq::buffer(proto::encode_to_string(reply)));
+      broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
     }
   }
 
@@ -125,21 +125,21 @@ struct Harness {
   void push_bytes(std::string_view bytes) {
     push.send(zmq::const_buffer(bytes.data(), bytes.size()), zmq::send_flags::none);
   }
-  void push_signal(const proto::TradingSignal& s) { push_bytes(proto::encode_to_string(s)); }
+  void push_signal(const tp::proto::TradingSignal& s) { push_bytes(tp::proto::encode_to_string(s)); }
 
   // Reads events until `want_ack`/`want_event` says yes or the time is up.
-  bool wait_ack(const std::function<bool(const std::string&, const proto::SignalAck&)>& want,
+  bool wait_ack(const std::function<bool(const std::string&, const tp::proto::SignalAck&)>& want,
                 std::chrono::milliseconds limit = wait_limit) {
     return wait(limit, want, nullptr);
   }
-  bool wait_event(const std::function<bool(const std::string&, const proto::OrderEvent&)>& want,
+  bool wait_event(const std::function<bool(const std::string&, const tp::proto::OrderEvent&)>& want,
                   std::chrono::milliseconds limit = wait_limit) {
     return wait(limit, nullptr, want);
   }
 
   bool wait(std::chrono::milliseconds limit,
-            const std::function<bool(const std::string&, const proto::SignalAck&)>& want_ack,
-            const std::function<bool(const std::string&, const proto::OrderEvent&)>& want_event) {
+            const std::function<bool(const std::string&, const tp::proto::SignalAck&)>& want_ack,
+            const std::function<bool(const std::string&, const tp::proto::OrderEvent&)>& want_event) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       auto left =
@@ -168,7 +168,7 @@ struct Harness {
     for (int i = 0; i < 50; ++i) {
       push_signal(probe);
       probe_duplicates = static_cast<std::uint64_t>(i);
-      if (wait_ack([](const std::string&, const proto::SignalAck& a) { return a.signal_id == "probe"; },
+      if (wait_ack([](const std::string&, const tp::proto::SignalAck& a) { return a.signal_id == "probe"; },
                    100ms))
         return true;
     }
@@ -183,31 +183,31 @@ struct Harness {
       const auto s = make_signal("sync." + std::to_string(++syncs), "ZZZ");
       push_signal(s);
       if (!wait_ack(
-              [&](const std::string&, const proto::SignalAck& a) { return a.signal_id == s.signal_id; }))
+              [&](const std::string&, const tp::proto::SignalAck& a) { return a.signal_id == s.signal_id; }))
         return false;
     }
     return true;
   }
 
   // Answers one OrderRequest with FILLED; returns its client order id.
-  std::optional<proto::OrderRequest> answer_order(double price) {
+  std::optional<tp::proto::OrderRequest> answer_order(double price) {
     if (!readable(broker, wait_limit)) return std::nullopt;
     zmq::message_t m;
     if (!broker.recv(m)) return std::nullopt;
     auto req = decoder.decode_order_request(tp::bytes_of(m));
-    proto::OrderReply reply;
+    tp::proto::OrderReply reply;
     reply.client_order_id = req ? req->client_order_id : "bad";
     reply.order_id = "B-" + reply.client_order_id;
-    reply.status = proto::OrderStatus::filled;
+    reply.status = tp::proto::OrderStatus::filled;
     reply.filled_quantity = req ? req->quantity : 0;
     reply.fill_price = price;
-    auto payload = proto::encode_to_string(reply);
+    auto payload = tp::proto::encode_to_string(reply);
     broker.send(zmq::buffer(payload));
     if (!req) return std::nullopt;
     return std::move(req).value();
   }
 
-  std::optional<proto::DeadLetter> wait_dead_letter(const std::string& reason) {
+  std::optional<tp::proto::DeadLetter> wait_dead_letter(const std::string& reason) {
     const auto deadline = std::chrono::steady_clock::now() + wait_limit;
     while (std::chrono::steady_clock::now() < deadline) {
       if (!readable(dead, 100ms)) continue;
@@ -226,11 +226,11 @@ struct Harness {
   int syncs = 0;
   zmq::context_t ctx{1};
   zmq::socket_t dead = tp::make_socket(
-      ctx, zmq::socket_type::pull, {.max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)});
+      ctx, zmq::socket_type::pull, {.max_msg_size = static_cast<std::int64_t>(tp::proto::max_dead_letter_bytes)});
   zmq::socket_t broker = tp::make_socket(ctx, zmq::socket_type::rep);
   zmq::socket_t push = tp::make_socket(ctx, zmq::socket_type::push);
   zmq::socket_t sub = tp::make_socket(ctx, zmq::socket_type::sub);
-  proto::Decoder decoder;
+  tp::proto::Decoder decoder;
   std::unique_ptr<ExecutorNode> node;
   std::thread loop;
   std::uint64_t probe_duplicates = 0;  // see await_subscription()
@@ -255,19 +255,19 @@ TEST(ExecutorNode, AcceptsFillsDedupesRejectsAndDeadLetters) {
   EXPECT_EQ(req->signal_id, s1.signal_id);
   EXPECT_DOUBLE_EQ(req->quantity, 1000);
   EXPECT_DOUBLE_EQ(req->price_hint, 1.085);
-  EXPECT_TRUE(h.wait_ack([&](const std::string& topic, const proto::SignalAck& a) {
-    return topic == "ACK.sma.1" && a.signal_id == s1.signal_id && a.status == proto::AckStatus::accepted;
+  EXPECT_TRUE(h.wait_ack([&](const std::string& topic, const tp::proto::SignalAck& a) {
+    return topic == "ACK.sma.1" && a.signal_id == s1.signal_id && a.status == tp::proto::AckStatus::accepted;
   }));
-  EXPECT_TRUE(h.wait_event([&](const std::string& topic, const proto::OrderEvent& e) {
+  EXPECT_TRUE(h.wait_event([&](const std::string& topic, const tp::proto::OrderEvent& e) {
     return topic == "ORDER.EURUSD" && e.client_order_id == "C-sma.1.100.1" &&
-           e.status == proto::OrderStatus::filled && e.filled_quantity == 1000 && e.fill_price == 1.0851 &&
+           e.status == tp::proto::OrderStatus::filled && e.filled_quantity == 1000 && e.fill_price == 1.0851 &&
            e.order_id == "B-C-sma.1.100.1" && e.causation_ts_ns == s1.causation_ts_ns;
   }));
 
   // The same signal again: DUPLICATE, and nothing reaches the broker.
   h.push_signal(s1);
-  EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
-    return a.signal_id == s1.signal_id && a.status == proto::AckStatus::duplicate;
+  EXPECT_TRUE(h.wait_ack([&](const std::string&, const tp::proto::SignalAck& a) {
+    return a.signal_id == s1.signal_id && a.status == tp::proto::AckStatus::duplicate;
   }));
 
   // An expired signal: REJECTED with the reason, and dead-lettered.
@@ -275,14 +275,14 @@ TEST(ExecutorNode, AcceptsFillsDedupesRejectsAndDeadLetters) {
   old.created_ts_ns = tp::wall_ns() - 2000 * tp::ns_per_ms;
   old.expires_ts_ns = old.created_ts_ns + 1000 * tp::ns_per_ms;
   h.push_signal(old);
-  EXPECT_TRUE(h.wait_ack([&](const std::string& topic, const proto::SignalAck& a) {
-    return topic == "ACK.sma.1" && a.signal_id == old.signal_id && a.status == proto::AckStatus::rejected &&
+  EXPECT_TRUE(h.wait_ack([&](const std::string& topic, const tp::proto::SignalAck& a) {
+    return topic == "ACK.sma.1" && a.signal_id == old.signal_id && a.status == tp::proto::AckStatus::rejected &&
            a.reason == "expired";
   }));
   auto expired_dl = h.wait_dead_letter("expired");
   ASSERT_TRUE(expired_dl.has_value());
   EXPECT_EQ(expired_dl->source, "executor");
-  EXPECT_EQ(expired_dl->original, proto::encode_to_string(old));
+  EXPECT_EQ(expired_dl->original, tp::proto::encode_to_string(old));
   // The node is single-threaded and has answered both: no second request came.
   EXPECT_FALSE(readable(h.broker, 0ms));
 
@@ -299,8 +299,8 @@ TEST(ExecutorNode, AcceptsFillsDedupesRejectsAndDeadLetters) {
   auto req2 = h.answer_order(1.0861);
   ASSERT_TRUE(req2.has_value());
   EXPECT_EQ(req2->client_order_id, "C-sma.1.100.3");
-  EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
-    return a.signal_id == s2.signal_id && a.status == proto::AckStatus::accepted;
+  EXPECT_TRUE(h.wait_ack([&](const std::string&, const tp::proto::SignalAck& a) {
+    return a.signal_id == s2.signal_id && a.status == tp::proto::AckStatus::accepted;
   }));
 
   h.stop();
@@ -341,7 +341,7 @@ TEST(ExecutorNode, ReconcilesAnIntentTheBrokerNeverSaw) {
     o.client_order_id = "C-sma.1.7.1";
     o.signal_id = s.signal_id;
     o.instrument = "EURUSD";
-    o.side = proto::Side::sell;
+    o.side = tp::proto::Side::sell;
     o.quantity = 500;
     o.price_hint = 1.08;
     ASSERT_TRUE(store.record_accepted(s, o, tp::wall_ns()));
@@ -354,7 +354,7 @@ TEST(ExecutorNode, ReconcilesAnIntentTheBrokerNeverSaw) {
   ExecutorNode node(ctx, config, clock);
   std::thread loop([&] { node.run(); });
 
-  proto::Decoder dec;
+  tp::proto::Decoder dec;
   std::vector<std::string> kinds;
   // 1: the query, answered UNKNOWN; 2: the request under the same id, FILLED.
   for (int i = 0; i < 2; ++i) {
@@ -363,22 +363,22 @@ TEST(ExecutorNode, ReconcilesAnIntentTheBrokerNeverSaw) {
     ASSERT_TRUE(broker.recv(m));
     auto type = dec.peek_type(tp::bytes_of(m));
     ASSERT_TRUE(type.ok());
-    proto::OrderReply reply;
-    if (type.value() == proto::MsgType::order_query) {
+    tp::proto::OrderReply reply;
+    if (type.value() == tp::proto::MsgType::order_query) {
       auto q = dec.decode_order_query(tp::bytes_of(m));
       kinds.push_back("query:" + q->client_order_id);
       reply.client_order_id = q->client_order_id;
-      reply.status = proto::OrderStatus::unknown;
+      reply.status = tp::proto::OrderStatus::unknown;
     } else {
       auto r = dec.decode_order_request(tp::bytes_of(m));
       kinds.push_back("request:" + r->client_order_id);
       reply.client_order_id = r->client_order_id;
       reply.order_id = "B-9";
-      reply.status = proto::OrderStatus::filled;
+      reply.status = tp::proto::OrderStatus::filled;
       reply.filled_quantity = r->quantity;
       reply.fill_price = 1.0799;
     }
-    broker.send(zmq::buffer(proto::encode_to_string(reply)));
+    broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
   }
   // A stop would abandon an answer still on its way: wait until the loop
   // has recorded the fill (its stats file says so) before stopping.
@@ -418,8 +418,8 @@ TEST(ExecutorNode, SignalsArrivingTogetherAreAcceptedOnceEachThenSent) {
     sent.push_back(req->client_order_id);
   }
   EXPECT_EQ(sent, (std::vector<std::string>{"C-sma.1.300.1", "C-sma.1.300.2", "C-sma.1.300.3"}));
-  EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
-    return a.signal_id == b.signal_id && a.status == proto::AckStatus::duplicate;
+  EXPECT_TRUE(h.wait_ack([&](const std::string&, const tp::proto::SignalAck& a) {
+    return a.signal_id == b.signal_id && a.status == tp::proto::AckStatus::duplicate;
   }));
   h.stop();
   // The counters, read after the loop ended, prove the duplicate sent nothing.
@@ -442,8 +442,8 @@ TEST(ExecutorNode, RiskInABatchCountsTheOrdersNotYetSent) {
   h.push_signal(make_signal("sma.1.400.3"));
   ASSERT_TRUE(h.answer_order(1.085).has_value());
   ASSERT_TRUE(h.answer_order(1.085).has_value());
-  EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
-    return a.signal_id == "sma.1.400.3" && a.status == proto::AckStatus::rejected &&
+  EXPECT_TRUE(h.wait_ack([&](const std::string&, const tp::proto::SignalAck& a) {
+    return a.signal_id == "sma.1.400.3" && a.status == tp::proto::AckStatus::rejected &&
            a.reason == "risk_rejected";
   }));
   h.stop();
@@ -463,9 +463,9 @@ TEST(ExecutorNode, BreakerTakesItsThresholdFromTheConfig) {
 
   // a's request is never answered. b is pushed after a's ack, so the node
   // decides it only after a's send has failed: with the breaker open, b is held.
-  auto accepted = [](const proto::TradingSignal& s) {
-    return [id = s.signal_id](const std::string&, const proto::SignalAck& a) {
-      return a.signal_id == id && a.status == proto::AckStatus::accepted;
+  auto accepted = [](const tp::proto::TradingSignal& s) {
+    return [id = s.signal_id](const std::string&, const tp::proto::SignalAck& a) {
+      return a.signal_id == id && a.status == tp::proto::AckStatus::accepted;
     };
   };
   auto a = make_signal("sma.1.400.1");
@@ -492,19 +492,19 @@ TEST(ExecutorNode, ASignalThatFailsValidationIsAckedRejectedWhenItsSenderCanBeNa
   auto bad = make_signal("sma.1.100.7");
   bad.quantity = std::nan("");
   h.push_signal(bad);
-  EXPECT_TRUE(h.wait_ack([&](const std::string& topic, const proto::SignalAck& a) {
-    return topic == "ACK.sma.1" && a.signal_id == bad.signal_id && a.status == proto::AckStatus::rejected &&
+  EXPECT_TRUE(h.wait_ack([&](const std::string& topic, const tp::proto::SignalAck& a) {
+    return topic == "ACK.sma.1" && a.signal_id == bad.signal_id && a.status == tp::proto::AckStatus::rejected &&
            a.reason == "out_of_range";
   }));
   auto dl = h.wait_dead_letter("out_of_range");
   ASSERT_TRUE(dl.has_value());
-  EXPECT_EQ(dl->original, proto::encode_to_string(bad));
+  EXPECT_EQ(dl->original, tp::proto::encode_to_string(bad));
 
   // A signal_id longer than the client order id's room: refused and acked.
-  auto long_id = make_signal(std::string(proto::max_id_length - 1, 'x'));
+  auto long_id = make_signal(std::string(tp::proto::max_id_length - 1, 'x'));
   h.push_signal(long_id);
-  EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
-    return a.signal_id == long_id.signal_id && a.status == proto::AckStatus::rejected;
+  EXPECT_TRUE(h.wait_ack([&](const std::string&, const tp::proto::SignalAck& a) {
+    return a.signal_id == long_id.signal_id && a.status == tp::proto::AckStatus::rejected;
   }));
 
   // Two frames: `bad_frames`, with both frames kept, joined by '|'.
@@ -532,19 +532,19 @@ TEST(ExecutorNode, OrderRequestCarriesTheSignalsDeadlineAndAnExpiryRefusalIsDead
   EXPECT_EQ(req->expires_ts_ns, s.expires_ts_ns);
 
   // dll_gateway refuses it: the deadline passed while it waited.
-  proto::OrderReply reply;
+  tp::proto::OrderReply reply;
   reply.client_order_id = req->client_order_id;
-  reply.status = proto::OrderStatus::rejected;
+  reply.status = tp::proto::OrderStatus::rejected;
   reply.reason = "expired: deadline passed before the broker call; never sent";
-  h.broker.send(zmq::buffer(proto::encode_to_string(reply)));
+  h.broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
 
   auto dl = h.wait_dead_letter("expired");
   ASSERT_TRUE(dl.has_value());
-  auto original = h.decoder.decode_order_request(proto::as_bytes(dl->original));
+  auto original = h.decoder.decode_order_request(tp::proto::as_bytes(dl->original));
   ASSERT_TRUE(original.ok());
   EXPECT_EQ(original->client_order_id, req->client_order_id);
-  EXPECT_TRUE(h.wait_event([&](const std::string&, const proto::OrderEvent& e) {
-    return e.client_order_id == req->client_order_id && e.status == proto::OrderStatus::rejected;
+  EXPECT_TRUE(h.wait_event([&](const std::string&, const tp::proto::OrderEvent& e) {
+    return e.client_order_id == req->client_order_id && e.status == tp::proto::OrderStatus::rejected;
   }));
   h.stop();
   EXPECT_EQ(h.node->counters().rejected.at("expired"), 1u);
@@ -579,8 +579,8 @@ TEST(ExecutorNode, APositionThatDiffersFromTheBrokersHaltsNewSignals) {
   ASSERT_TRUE(h.await_subscription());
   auto s = make_signal("sma.1.500.1");
   h.push_signal(s);
-  EXPECT_TRUE(h.wait_ack([&](const std::string&, const proto::SignalAck& a) {
-    return a.signal_id == s.signal_id && a.status == proto::AckStatus::rejected &&
+  EXPECT_TRUE(h.wait_ack([&](const std::string&, const tp::proto::SignalAck& a) {
+    return a.signal_id == s.signal_id && a.status == tp::proto::AckStatus::rejected &&
            a.reason == "position_mismatch";
   }));
   ASSERT_TRUE(h.wait_dead_letter("position_mismatch").has_value());
@@ -650,22 +650,22 @@ TEST(ExecutorNode, AWorkingOrderIsAskedAboutAgainWhenOneSecondOfItsClockHasPasse
   h.start(/*answer_positions=*/false);
 
   // The start-up pass asks; the broker is working the order (nothing filled).
-  auto answer_query = [&](proto::OrderStatus status, double filled) {
+  auto answer_query = [&](tp::proto::OrderStatus status, double filled) {
     ASSERT_TRUE(readable(h.broker, wait_limit));
     zmq::message_t m;
     ASSERT_TRUE(h.broker.recv(m));
     auto q = h.decoder.decode_order_query(tp::bytes_of(m));
     ASSERT_TRUE(q.ok());
     EXPECT_EQ(q->client_order_id, "C-sma.1.700.1");
-    proto::OrderReply reply;
+    tp::proto::OrderReply reply;
     reply.client_order_id = q->client_order_id;
     reply.order_id = "B-7";
     reply.status = status;
     reply.filled_quantity = filled;
     reply.fill_price = filled > 0 ? 1.08 : 0;
-    h.broker.send(zmq::buffer(proto::encode_to_string(reply)));
+    h.broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
   };
-  answer_query(proto::OrderStatus::accepted, 0);
+  answer_query(tp::proto::OrderStatus::accepted, 0);
   ASSERT_TRUE(h.await_subscription());
 
   h.stepped.advance_ms(999);
@@ -673,7 +673,7 @@ TEST(ExecutorNode, AWorkingOrderIsAskedAboutAgainWhenOneSecondOfItsClockHasPasse
   EXPECT_FALSE(readable(h.broker, 0ms)) << "asked again before its second was up";
 
   h.stepped.advance_ms(1);
-  answer_query(proto::OrderStatus::filled, 1000);
+  answer_query(tp::proto::OrderStatus::filled, 1000);
   // Nothing open any more: the pass goes on to the position check.
   h.broker_positions["EURUSD"] = 1000;
   h.answer_position_check();
@@ -707,10 +707,10 @@ TEST(ExecutorNode, AnIdleDllGatewayIsProbedAfterFiveSecondsOfItsClock) {
   auto q = h.decoder.decode_order_query(tp::bytes_of(m));
   ASSERT_TRUE(q.ok());
   EXPECT_EQ(q->client_order_id, BrokerLink::liveness_probe_id);
-  proto::OrderReply reply;
+  tp::proto::OrderReply reply;
   reply.client_order_id = q->client_order_id;
-  reply.status = proto::OrderStatus::unknown;
-  h.broker.send(zmq::buffer(proto::encode_to_string(reply)));
+  reply.status = tp::proto::OrderStatus::unknown;
+  h.broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
   ASSERT_TRUE(h.sync());
   h.stop();
   EXPECT_EQ(h.node->counters().liveness_probes, 1u);

@@ -16,8 +16,8 @@ using namespace tp::executor;
 
 namespace {
 
-proto::OrderRequest make_request() {
-  proto::OrderRequest r;
+tp::proto::OrderRequest make_request() {
+  tp::proto::OrderRequest r;
   r.client_order_id = "C-sma.0.1.7";
   r.signal_id = "sma.0.1.7";
   r.instrument = "EURUSD";
@@ -33,8 +33,8 @@ struct TestBroker {
   std::vector<std::string> seen;
 
   void serve(const std::vector<std::string>& plan) {
-    proto::Decoder dec;
-    proto::Encoder enc;
+    tp::proto::Decoder dec;
+    tp::proto::Encoder enc;
     for (const auto& answer_id : plan) {
       zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
       if (zmq::poll(&item, 1, std::chrono::milliseconds(5000)) == 0) return;  // bounded
@@ -44,10 +44,10 @@ struct TestBroker {
       auto req = dec.decode_order_request(tp::bytes_of(frames[2]));
       seen.push_back(req ? req->client_order_id : "<bad>");
       if (answer_id.empty()) continue;  // drop it: the client must time out
-      proto::OrderReply reply;
+      tp::proto::OrderReply reply;
       reply.client_order_id = answer_id;
       reply.order_id = "B-1";
-      reply.status = proto::OrderStatus::filled;
+      reply.status = tp::proto::OrderStatus::filled;
       reply.filled_quantity = req->quantity;
       reply.fill_price = 1.0805;
       auto payload = enc.encode(reply);
@@ -77,7 +77,7 @@ TEST(OrderClient, RetriesWithTheSameIdAfterADroppedRequest) {
 
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->client_order_id, "C-sma.0.1.7");
-  EXPECT_EQ(reply->status, proto::OrderStatus::filled);
+  EXPECT_EQ(reply->status, tp::proto::OrderStatus::filled);
   EXPECT_DOUBLE_EQ(reply->filled_quantity, 1000);
   ASSERT_EQ(broker.seen.size(), 2u);
   EXPECT_EQ(broker.seen[0], "C-sma.0.1.7");

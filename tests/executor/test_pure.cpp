@@ -11,8 +11,8 @@ using namespace tp::executor;
 
 namespace {
 
-proto::TradingSignal make_signal(double qty, double price, proto::Side side = proto::Side::buy) {
-  proto::TradingSignal s;
+tp::proto::TradingSignal make_signal(double qty, double price, tp::proto::Side side = tp::proto::Side::buy) {
+  tp::proto::TradingSignal s;
   s.signal_id = "sma.0.1.1";
   s.strategy = "sma";
   s.instrument = "EURUSD";
@@ -54,20 +54,20 @@ TEST(Risk, RefusesAbsolutePositionAfterOrderAboveLimit) {
   EXPECT_NE(r->find("max_position"), std::string::npos) << *r;
   EXPECT_NE(r->find("1600"), std::string::npos) << *r;
   // Short side counts by absolute value too.
-  EXPECT_TRUE(check_risk(make_signal(600, 1.0, proto::Side::sell), -1000, limits()).has_value());
+  EXPECT_TRUE(check_risk(make_signal(600, 1.0, tp::proto::Side::sell), -1000, limits()).has_value());
 }
 
 TEST(Risk, AllowsReducingALargePosition) {
-  EXPECT_FALSE(check_risk(make_signal(1000, 1.0, proto::Side::sell), 1500, limits()).has_value());
-  EXPECT_FALSE(check_risk(make_signal(1000, 1.0, proto::Side::buy), -1500, limits()).has_value());
+  EXPECT_FALSE(check_risk(make_signal(1000, 1.0, tp::proto::Side::sell), 1500, limits()).has_value());
+  EXPECT_FALSE(check_risk(make_signal(1000, 1.0, tp::proto::Side::buy), -1500, limits()).has_value());
 }
 
 // ---------------------------------------------------------- positions
 
 TEST(PositionBook, AveragesEntriesOnTheSameSide) {
   PositionBook b;
-  b.apply_fill("EURUSD", proto::Side::buy, 100, 10);
-  b.apply_fill("EURUSD", proto::Side::buy, 100, 12);
+  b.apply_fill("EURUSD", tp::proto::Side::buy, 100, 10);
+  b.apply_fill("EURUSD", tp::proto::Side::buy, 100, 12);
   const auto* p = b.find("EURUSD");
   ASSERT_NE(p, nullptr);
   EXPECT_DOUBLE_EQ(p->position, 200);
@@ -78,19 +78,19 @@ TEST(PositionBook, AveragesEntriesOnTheSameSide) {
 
 TEST(PositionBook, PartialCloseFlipAndFlatten) {
   PositionBook b;
-  b.apply_fill("X", proto::Side::buy, 100, 10);
-  b.apply_fill("X", proto::Side::buy, 100, 12);  // 200 @ 11
-  b.apply_fill("X", proto::Side::sell, 50, 15);  // realise (15-11)*50 = 200
+  b.apply_fill("X", tp::proto::Side::buy, 100, 10);
+  b.apply_fill("X", tp::proto::Side::buy, 100, 12);  // 200 @ 11
+  b.apply_fill("X", tp::proto::Side::sell, 50, 15);  // realise (15-11)*50 = 200
   EXPECT_DOUBLE_EQ(b.find("X")->position, 150);
   EXPECT_DOUBLE_EQ(b.find("X")->avg_price, 11);
   EXPECT_DOUBLE_EQ(b.find("X")->realized_pnl, 200);
 
-  b.apply_fill("X", proto::Side::sell, 200, 9);  // close 150: (9-11)*150 = -300; flip to -50 @ 9
+  b.apply_fill("X", tp::proto::Side::sell, 200, 9);  // close 150: (9-11)*150 = -300; flip to -50 @ 9
   EXPECT_DOUBLE_EQ(b.find("X")->position, -50);
   EXPECT_DOUBLE_EQ(b.find("X")->avg_price, 9);
   EXPECT_DOUBLE_EQ(b.find("X")->realized_pnl, -100);
 
-  b.apply_fill("X", proto::Side::buy, 50, 8);  // close short 50: (8-9)*50*(-1) = +50
+  b.apply_fill("X", tp::proto::Side::buy, 50, 8);  // close short 50: (8-9)*50*(-1) = +50
   EXPECT_DOUBLE_EQ(b.find("X")->position, 0);
   EXPECT_DOUBLE_EQ(b.find("X")->avg_price, 0);
   EXPECT_DOUBLE_EQ(b.find("X")->realized_pnl, -50);
@@ -99,9 +99,9 @@ TEST(PositionBook, PartialCloseFlipAndFlatten) {
 
 TEST(PositionBook, ShortPartialCloseKeepsAverage) {
   PositionBook b;
-  b.apply_fill("X", proto::Side::sell, 10, 100);
-  b.apply_fill("X", proto::Side::sell, 10, 110);  // -20 @ 105
-  b.apply_fill("X", proto::Side::buy, 5, 100);    // (100-105)*5*(-1) = +25
+  b.apply_fill("X", tp::proto::Side::sell, 10, 100);
+  b.apply_fill("X", tp::proto::Side::sell, 10, 110);  // -20 @ 105
+  b.apply_fill("X", tp::proto::Side::buy, 5, 100);    // (100-105)*5*(-1) = +25
   EXPECT_DOUBLE_EQ(b.position("X"), -15);
   EXPECT_DOUBLE_EQ(b.find("X")->avg_price, 105);
   EXPECT_DOUBLE_EQ(b.find("X")->realized_pnl, 25);
@@ -109,9 +109,9 @@ TEST(PositionBook, ShortPartialCloseKeepsAverage) {
 
 TEST(PositionBook, InstrumentsAreIndependentAndZeroQuantityIgnored) {
   PositionBook b;
-  b.apply_fill("A", proto::Side::buy, 1, 2);
-  b.apply_fill("B", proto::Side::sell, 3, 4);
-  b.apply_fill("A", proto::Side::buy, 0, 99);
+  b.apply_fill("A", tp::proto::Side::buy, 1, 2);
+  b.apply_fill("B", tp::proto::Side::sell, 3, 4);
+  b.apply_fill("A", tp::proto::Side::buy, 0, 99);
   EXPECT_DOUBLE_EQ(b.position("A"), 1);
   EXPECT_DOUBLE_EQ(b.position("B"), -3);
   EXPECT_DOUBLE_EQ(b.find("A")->last_price, 2);
@@ -136,7 +136,7 @@ class DecisionTest : public ::testing::Test {
   }
   tp::Config config;
   tp::FakeClock clock;
-  proto::TradingSignal signal;
+  tp::proto::TradingSignal signal;
 };
 
 TEST_F(DecisionTest, AcceptsAFreshValidSignal) {
@@ -168,16 +168,16 @@ TEST_F(DecisionTest, RejectsRiskRefusalWithTheNumbers) {
 }
 
 TEST_F(DecisionTest, RejectsIdTooLongForTheClientOrderIdPrefix) {
-  signal.signal_id = std::string(proto::max_id_length - 1, 'x');
+  signal.signal_id = std::string(tp::proto::max_id_length - 1, 'x');
   auto d = decide(signal, config, 0, clock);
   EXPECT_EQ(d.verdict, Verdict::reject);
   EXPECT_EQ(d.reason, "out_of_range");
-  signal.signal_id = std::string(proto::max_id_length - 2, 'x');
+  signal.signal_id = std::string(tp::proto::max_id_length - 2, 'x');
   EXPECT_EQ(decide(signal, config, 0, clock).verdict, Verdict::accept);
 }
 
 TEST(IntentFor, CarriesTheSignalIntoANewOrder) {
-  proto::TradingSignal s = make_signal(250, 1.2345, proto::Side::sell);
+  tp::proto::TradingSignal s = make_signal(250, 1.2345, tp::proto::Side::sell);
   s.causation_ts_ns = 11;
   s.created_ts_ns = 22;
   s.expires_ts_ns = 33;
@@ -185,11 +185,11 @@ TEST(IntentFor, CarriesTheSignalIntoANewOrder) {
   EXPECT_EQ(o.client_order_id, "C-sma.0.1.1");
   EXPECT_EQ(o.signal_id, "sma.0.1.1");
   EXPECT_EQ(o.instrument, "EURUSD");
-  EXPECT_EQ(o.side, proto::Side::sell);
+  EXPECT_EQ(o.side, tp::proto::Side::sell);
   EXPECT_DOUBLE_EQ(o.quantity, 250);
   EXPECT_DOUBLE_EQ(o.price_hint, 1.2345);
   EXPECT_EQ(o.state, OrderState::intent);
-  EXPECT_EQ(o.status, proto::OrderStatus::new_order);
+  EXPECT_EQ(o.status, tp::proto::OrderStatus::new_order);
   EXPECT_DOUBLE_EQ(o.filled_quantity, 0);
   EXPECT_DOUBLE_EQ(o.fill_price, 0);
   EXPECT_EQ(o.order_id, "");
@@ -214,7 +214,7 @@ TEST(PositionBook, SamePositionToleratesSummationOrderButNotARealDifference) {
 
 TEST(PositionBook, AdoptTakesTheBrokersFigureAndKeepsTheEntryPrice) {
   tp::executor::PositionBook book;
-  book.apply_fill("EURUSD", proto::Side::buy, 1000, 1.10);
+  book.apply_fill("EURUSD", tp::proto::Side::buy, 1000, 1.10);
   book.adopt("EURUSD", 1500);
   EXPECT_DOUBLE_EQ(book.position("EURUSD"), 1500);
   EXPECT_DOUBLE_EQ(book.find("EURUSD")->avg_price, 1.10);

@@ -13,16 +13,16 @@ namespace {
 
 constexpr std::int64_t t0 = 1'700'000'000'000'000'000;
 
-proto::TradingSignal make_signal(const std::string& id, proto::Side side = proto::Side::buy,
+tp::proto::TradingSignal make_signal(const std::string& id, tp::proto::Side side = tp::proto::Side::buy,
                                  double qty = 100) {
   return tp::test::a_signal(id).side(side).quantity(qty).causation_ns(t0 - 5);
 }
 
-proto::OrderReply filled(const std::string& coid, double qty, double price) {
-  proto::OrderReply r;
+tp::proto::OrderReply filled(const std::string& coid, double qty, double price) {
+  tp::proto::OrderReply r;
   r.client_order_id = coid;
   r.order_id = "B-" + coid;
-  r.status = proto::OrderStatus::filled;
+  r.status = tp::proto::OrderStatus::filled;
   r.filled_quantity = qty;
   r.fill_price = price;
   return r;
@@ -71,7 +71,7 @@ TEST(ExecutorStore, OutcomeMovesOrderOutOfOpenStates) {
   auto o = store.find_order("C-a");
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->state, OrderState::done);
-  EXPECT_EQ(o->status, proto::OrderStatus::filled);
+  EXPECT_EQ(o->status, tp::proto::OrderStatus::filled);
   EXPECT_DOUBLE_EQ(o->filled_quantity, 100);
   EXPECT_EQ(o->order_id, "B-C-a");
 
@@ -81,9 +81,9 @@ TEST(ExecutorStore, OutcomeMovesOrderOutOfOpenStates) {
   EXPECT_EQ(open[0].state, OrderState::unknown);
 
   // A broker still working an order leaves it open (SENT).
-  proto::OrderReply working;
+  tp::proto::OrderReply working;
   working.client_order_id = "C-b";
-  working.status = proto::OrderStatus::accepted;
+  working.status = tp::proto::OrderStatus::accepted;
   store.record_outcome("C-b", working, t0 + 4);
   EXPECT_EQ(store.find_order("C-b")->state, OrderState::sent);
   EXPECT_EQ(store.open_orders().size(), 1u);
@@ -94,10 +94,10 @@ TEST(ExecutorStore, ReopenKeepsStateAndRebuildsPositions) {
   const auto path = dir.file("executor.db");
   {
     ExecutorStore store(path, t0);
-    auto a = make_signal("a", proto::Side::buy, 100);
-    auto b = make_signal("b", proto::Side::buy, 100);
-    auto c = make_signal("c", proto::Side::sell, 50);
-    auto d = make_signal("d", proto::Side::sell, 10);
+    auto a = make_signal("a", tp::proto::Side::buy, 100);
+    auto b = make_signal("b", tp::proto::Side::buy, 100);
+    auto c = make_signal("c", tp::proto::Side::sell, 50);
+    auto d = make_signal("d", tp::proto::Side::sell, 10);
     for (const auto* s : {&a, &b, &c, &d}) ASSERT_TRUE(store.record_accepted(*s, intent_for(*s, t0), t0));
     store.record_outcome("C-a", filled("C-a", 100, 10), t0 + 1);
     store.record_outcome("C-b", filled("C-b", 100, 12), t0 + 2);
@@ -135,8 +135,8 @@ TEST(ExecutorStore, PruningAfterRetentionKeepsPositionsWhole) {
   const auto path = dir.file("executor.db");
   {
     ExecutorStore store(path, t0);
-    auto a = make_signal("a", proto::Side::buy, 100);
-    auto b = make_signal("b", proto::Side::sell, 40);
+    auto a = make_signal("a", tp::proto::Side::buy, 100);
+    auto b = make_signal("b", tp::proto::Side::sell, 40);
     store.record_accepted(a, intent_for(a, t0), t0);
     store.record_accepted(b, intent_for(b, t0), t0);
     store.record_outcome("C-a", filled("C-a", 100, 10), t0 + 1);
@@ -147,7 +147,7 @@ TEST(ExecutorStore, PruningAfterRetentionKeepsPositionsWhole) {
     ExecutorStore store(path, later);
     EXPECT_FALSE(store.find_signal("a").has_value());
     EXPECT_FALSE(store.find_order("C-a").has_value());
-    auto c = make_signal("c", proto::Side::sell, 60);
+    auto c = make_signal("c", tp::proto::Side::sell, 60);
     store.record_accepted(c, intent_for(c, later), later);
     store.record_outcome("C-c", filled("C-c", 60, 12), later + 1);
   }

@@ -30,7 +30,7 @@ std::string signal_id(int i) { return "sma.1.1." + std::to_string(i); }
 void crash_after_40_signals(const tp::test::TempDir& live, const tp::test::TempDir& to) {
   ExecutorStore store(live.file("executor.db"), t0);
   for (int i = 0; i < signals; ++i) {
-    const proto::TradingSignal s = tp::test::a_signal(signal_id(i));
+    const tp::proto::TradingSignal s = tp::test::a_signal(signal_id(i));
     ASSERT_TRUE(store.record_accepted(s, intent_for(s, t0), t0));
   }
   tp::test::copy_store_files(live.file("executor.db"), to.file("executor.db"));

@@ -14,12 +14,12 @@ namespace {
 
 constexpr std::int64_t t0 = 1'700'000'000'000'000'000;
 
-proto::TradingSignal make_signal(const std::string& id) {
+tp::proto::TradingSignal make_signal(const std::string& id) {
   return tp::test::a_signal(id).strategy("every_nth").instance(0).expires_ns(t0 + 5'000'000'000);
 }
 
 // The node's intent, HELD when it would have been recorded behind an open breaker.
-OrderRecord order_for(const proto::TradingSignal& s, OrderState state, std::int64_t now) {
+OrderRecord order_for(const tp::proto::TradingSignal& s, OrderState state, std::int64_t now) {
   auto o = intent_for(s, now);
   o.state = state;
   return o;

@@ -12,7 +12,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto in = std::make_unique<std::istringstream>(std::string(reinterpret_cast<const char*>(data), size));
   try {
-    gateway::CsvTickReader reader(std::move(in), "EURUSD_fuzz.csv", "", {"EURUSD", "GBPUSD", "USDJPY"});
+    tp::gateway::CsvTickReader reader(std::move(in), "EURUSD_fuzz.csv", "", {"EURUSD", "GBPUSD", "USDJPY"});
     while (auto row = reader.next()) {
       if (!row->ok()) {
         if (row->error.empty()) std::abort();
@@ -20,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       auto tick = *row->tick;
       tick.seq = 1;  // stamped by the gateway, not the reader
-      if (proto::validate(tick)) std::abort();
+      if (tp::proto::validate(tick)) std::abort();
     }
   } catch (const std::runtime_error&) {
     // No usable header: the gateway refuses the file at start.

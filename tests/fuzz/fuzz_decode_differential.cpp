@@ -8,9 +8,9 @@
 #include "proto/codec.hpp"
 
 template <class T>
-static void check(const char* name, proto::Result<T> (proto::Decoder::*fn)(proto::Bytes), proto::Bytes b) {
-  static proto::Decoder fast;
-  static proto::Decoder ref(proto::DecodePath::reference);
+static void check(const char* name, tp::proto::Result<T> (tp::proto::Decoder::*fn)(tp::proto::Bytes), tp::proto::Bytes b) {
+  static tp::proto::Decoder fast;
+  static tp::proto::Decoder ref(tp::proto::DecodePath::reference);
   auto a = (fast.*fn)(b);
   auto r = (ref.*fn)(b);
   bool same = a.ok() == r.ok() &&
@@ -24,15 +24,15 @@ static void check(const char* name, proto::Result<T> (proto::Decoder::*fn)(proto
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  proto::Bytes b{reinterpret_cast<const std::byte*>(data), size};
-  static proto::Decoder fast;
-  static proto::Decoder ref(proto::DecodePath::reference);
+  tp::proto::Bytes b{reinterpret_cast<const std::byte*>(data), size};
+  static tp::proto::Decoder fast;
+  static tp::proto::Decoder ref(tp::proto::DecodePath::reference);
   auto pa = fast.peek_type(b);
   auto pr = ref.peek_type(b);
   if (pa.ok() != pr.ok() ||
       (pa.ok() ? pa.value() != pr.value() : pa.error().message() != pr.error().message()))
     std::abort();
-  using D = proto::Decoder;
+  using D = tp::proto::Decoder;
   check("tick", &D::decode_tick, b);
   check("heartbeat", &D::decode_heartbeat, b);
   check("signal", &D::decode_signal, b);

@@ -42,7 +42,7 @@ std::vector<std::string> cut(const std::uint8_t* data, std::size_t size) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static Pipe pipe;
   static std::vector<zmq::message_t> frames;
-  static proto::Decoder decoder;
+  static tp::proto::Decoder decoder;
   auto sent = cut(data, size);
   if (sent.empty()) return 0;
   // A sentinel after each message proves the reader stays in step.
@@ -58,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (tp::view_of(frames[i]) != sent[i]) std::abort();
   if (total == 2) {
     auto tick = decoder.decode_tick(tp::bytes_of(frames[1]));
-    if (tick.ok()) (void)proto::topic_matches(tp::view_of(frames[0]), proto::tick_topic(tick->instrument));
+    if (tick.ok()) (void)tp::proto::topic_matches(tp::view_of(frames[0]), tp::proto::tick_topic(tick->instrument));
   }
   if (!tp::recv_message(pipe.pull, frames, 2, total, zmq::recv_flags::none)) std::abort();
   if (total != 1 || tp::view_of(frames[0]) != "sentinel") std::abort();

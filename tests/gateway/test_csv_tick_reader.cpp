@@ -9,7 +9,7 @@
 
 namespace {
 
-using gateway::CsvTickReader;
+using tp::gateway::CsvTickReader;
 
 std::set<std::string, std::less<>> known() {
   std::set<std::string, std::less<>> s;
@@ -22,8 +22,8 @@ CsvTickReader reader(const std::string& text, const std::string& file_name = "te
   return CsvTickReader(std::make_unique<std::istringstream>(text), file_name, csv_instrument, known());
 }
 
-std::vector<gateway::CsvRow> all_rows(CsvTickReader& r) {
-  std::vector<gateway::CsvRow> rows;
+std::vector<tp::gateway::CsvRow> all_rows(CsvTickReader& r) {
+  std::vector<tp::gateway::CsvRow> rows;
   while (auto row = r.next()) rows.push_back(std::move(*row));
   return rows;
 }
@@ -32,34 +32,34 @@ std::vector<gateway::CsvRow> all_rows(CsvTickReader& r) {
 constexpr std::int64_t jan2_8h_ns = 1'704'182'400'000'000'000;
 
 TEST(CsvTimestamps, EpochMillis) {
-  EXPECT_EQ(gateway::parse_epoch_ms("1704182400123"), jan2_8h_ns + 123'000'000);
-  EXPECT_EQ(gateway::parse_epoch_ms("0"), 0);
-  EXPECT_FALSE(gateway::parse_epoch_ms(""));
-  EXPECT_FALSE(gateway::parse_epoch_ms("-5"));
-  EXPECT_FALSE(gateway::parse_epoch_ms("17041824001x"));
-  EXPECT_FALSE(gateway::parse_epoch_ms("99999999999999"));  // would overflow int64 ns
+  EXPECT_EQ(tp::gateway::parse_epoch_ms("1704182400123"), jan2_8h_ns + 123'000'000);
+  EXPECT_EQ(tp::gateway::parse_epoch_ms("0"), 0);
+  EXPECT_FALSE(tp::gateway::parse_epoch_ms(""));
+  EXPECT_FALSE(tp::gateway::parse_epoch_ms("-5"));
+  EXPECT_FALSE(tp::gateway::parse_epoch_ms("17041824001x"));
+  EXPECT_FALSE(tp::gateway::parse_epoch_ms("99999999999999"));  // would overflow int64 ns
 }
 
 TEST(CsvTimestamps, Iso8601Utc) {
-  EXPECT_EQ(gateway::parse_iso8601_utc("2024-01-02T08:00:00.123Z"), jan2_8h_ns + 123'000'000);
-  EXPECT_EQ(gateway::parse_iso8601_utc("2024-01-02T08:00:00Z"), jan2_8h_ns);
-  EXPECT_EQ(gateway::parse_iso8601_utc("2024-01-02T08:00:00.000000007Z"), jan2_8h_ns + 7);
-  EXPECT_EQ(gateway::parse_iso8601_utc("1970-01-01T00:00:00Z"), 0);
-  EXPECT_EQ(gateway::parse_iso8601_utc("2024-02-29T00:00:00Z"), 1'709'164'800'000'000'000);  // leap day
-  EXPECT_FALSE(gateway::parse_iso8601_utc("2023-02-29T00:00:00Z"));     // not a leap year
-  EXPECT_FALSE(gateway::parse_iso8601_utc("2024-01-02T08:00:00.123"));  // no zone
-  EXPECT_FALSE(gateway::parse_iso8601_utc("2024-01-02T24:00:00Z"));
-  EXPECT_FALSE(gateway::parse_iso8601_utc("2024-01-02T08:00:00.1234567891Z"));  // > 9 digits
+  EXPECT_EQ(tp::gateway::parse_iso8601_utc("2024-01-02T08:00:00.123Z"), jan2_8h_ns + 123'000'000);
+  EXPECT_EQ(tp::gateway::parse_iso8601_utc("2024-01-02T08:00:00Z"), jan2_8h_ns);
+  EXPECT_EQ(tp::gateway::parse_iso8601_utc("2024-01-02T08:00:00.000000007Z"), jan2_8h_ns + 7);
+  EXPECT_EQ(tp::gateway::parse_iso8601_utc("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(tp::gateway::parse_iso8601_utc("2024-02-29T00:00:00Z"), 1'709'164'800'000'000'000);  // leap day
+  EXPECT_FALSE(tp::gateway::parse_iso8601_utc("2023-02-29T00:00:00Z"));     // not a leap year
+  EXPECT_FALSE(tp::gateway::parse_iso8601_utc("2024-01-02T08:00:00.123"));  // no zone
+  EXPECT_FALSE(tp::gateway::parse_iso8601_utc("2024-01-02T24:00:00Z"));
+  EXPECT_FALSE(tp::gateway::parse_iso8601_utc("2024-01-02T08:00:00.1234567891Z"));  // > 9 digits
 }
 
 TEST(CsvTimestamps, DukascopyToExactNanoseconds) {
-  EXPECT_EQ(gateway::parse_dukascopy_time("01.01.2024 00:00:00.123"), 1'704'067'200'123'000'000);
-  EXPECT_EQ(gateway::parse_dukascopy_time("02.01.2024 08:00:00.633"), jan2_8h_ns + 633'000'000);
-  EXPECT_EQ(gateway::parse_dukascopy_time("31.12.2023 23:59:59.999"), 1'704'067'199'999'000'000);
-  EXPECT_EQ(gateway::parse_dukascopy_time("02.01.2024 08:00:00"), jan2_8h_ns);
-  EXPECT_FALSE(gateway::parse_dukascopy_time("2024.01.02 08:00:00.633"));
-  EXPECT_FALSE(gateway::parse_dukascopy_time("13.13.2024 08:00:00.633"));  // month 13
-  EXPECT_FALSE(gateway::parse_dukascopy_time("02.01.2024T08:00:00.633"));
+  EXPECT_EQ(tp::gateway::parse_dukascopy_time("01.01.2024 00:00:00.123"), 1'704'067'200'123'000'000);
+  EXPECT_EQ(tp::gateway::parse_dukascopy_time("02.01.2024 08:00:00.633"), jan2_8h_ns + 633'000'000);
+  EXPECT_EQ(tp::gateway::parse_dukascopy_time("31.12.2023 23:59:59.999"), 1'704'067'199'999'000'000);
+  EXPECT_EQ(tp::gateway::parse_dukascopy_time("02.01.2024 08:00:00"), jan2_8h_ns);
+  EXPECT_FALSE(tp::gateway::parse_dukascopy_time("2024.01.02 08:00:00.633"));
+  EXPECT_FALSE(tp::gateway::parse_dukascopy_time("13.13.2024 08:00:00.633"));  // month 13
+  EXPECT_FALSE(tp::gateway::parse_dukascopy_time("02.01.2024T08:00:00.633"));
 }
 
 TEST(CsvTickReader, OurFormatBothTimestampForms) {
@@ -67,7 +67,7 @@ TEST(CsvTickReader, OurFormatBothTimestampForms) {
       "timestamp,instrument,bid,ask,bid_volume,ask_volume\n"
       "1704182400000,EURUSD,1.10400,1.10402,1000000,2000000\n"
       "2024-01-02T08:00:00.250Z,USDJPY,141.650,141.654,0,500000\n");
-  EXPECT_EQ(r.format(), gateway::CsvFormat::ours);
+  EXPECT_EQ(r.format(), tp::gateway::CsvFormat::ours);
   auto rows = all_rows(r);
   ASSERT_EQ(rows.size(), 2u);
   ASSERT_TRUE(rows[0].ok()) << rows[0].error;
@@ -89,7 +89,7 @@ TEST(CsvTickReader, DukascopyInstrumentFromFileNameAndColumnOrder) {
       "Gmt time,Ask,Bid,AskVolume,BidVolume\n"
       "01.01.2024 00:00:00.123,1.10412,1.10405,1.5,0.75\n",
       "/data/EURUSD_Ticks_2024.csv");
-  EXPECT_EQ(r.format(), gateway::CsvFormat::dukascopy);
+  EXPECT_EQ(r.format(), tp::gateway::CsvFormat::dukascopy);
   EXPECT_EQ(r.instrument(), "EURUSD");
   auto rows = all_rows(r);
   ASSERT_EQ(rows.size(), 1u);
@@ -106,11 +106,11 @@ TEST(CsvTickReader, DukascopyInstrumentFromFileNameAndColumnOrder) {
 TEST(CsvTickReader, DukascopyConfiguredInstrumentWins) {
   auto r = reader("Gmt time,Ask,Bid,AskVolume,BidVolume\n", "EURUSD_Ticks.csv", "GBPUSD");
   EXPECT_EQ(r.instrument(), "GBPUSD");
-  EXPECT_EQ(gateway::instrument_from_file_name("dir_x/AUDUSD.csv", known()), "AUDUSD");
-  EXPECT_EQ(gateway::instrument_from_file_name("/a/EURUSD_Ticks_2024.csv", known()), "EURUSD");
+  EXPECT_EQ(tp::gateway::instrument_from_file_name("dir_x/AUDUSD.csv", known()), "AUDUSD");
+  EXPECT_EQ(tp::gateway::instrument_from_file_name("/a/EURUSD_Ticks_2024.csv", known()), "EURUSD");
   // Not the first part: the first part that is a configured instrument.
-  EXPECT_EQ(gateway::instrument_from_file_name("/a/ticks_gbpusd_2024.csv", known()), "GBPUSD");
-  EXPECT_EQ(gateway::instrument_from_file_name("/a/ticks_2024.csv", known()), "ticks");
+  EXPECT_EQ(tp::gateway::instrument_from_file_name("/a/ticks_gbpusd_2024.csv", known()), "GBPUSD");
+  EXPECT_EQ(tp::gateway::instrument_from_file_name("/a/ticks_2024.csv", known()), "ticks");
 }
 
 TEST(CsvTickReader, DukascopyUnknownInstrumentRefusedAtOpen) {
@@ -125,7 +125,7 @@ TEST(CsvTickReader, BomCrlfBlankLinesAndSpaces) {
       "\r\n"
       "02.01.2024 08:00:01.448,1.10418,1.10416,1.50,0.90\r\n",
       "EURUSD_x.csv");
-  EXPECT_EQ(r.format(), gateway::CsvFormat::dukascopy);
+  EXPECT_EQ(r.format(), tp::gateway::CsvFormat::dukascopy);
   auto rows = all_rows(r);
   ASSERT_EQ(rows.size(), 2u);
   ASSERT_TRUE(rows[0].ok()) << rows[0].error;

@@ -58,7 +58,7 @@ class GatewayProcess : public ::testing::Test {
     auto s = tp::make_socket(ctx_, zmq::socket_type::sub);
     s.set(zmq::sockopt::reconnect_ivl, 10);
     s.set(zmq::sockopt::subscribe, "TICK.");
-    s.set(zmq::sockopt::subscribe, std::string(proto::heartbeat_topic));
+    s.set(zmq::sockopt::subscribe, std::string(tp::proto::heartbeat_topic));
     tp::connect(s, ticks_ep_);
     return s;
   }
@@ -103,7 +103,7 @@ TEST_F(GatewayProcess, SyntheticTicksArriveInOrderAndItExitsWhenDone) {
       logged());
   ASSERT_TRUE(gw.started());
 
-  proto::Decoder dec;
+  tp::proto::Decoder dec;
   std::map<std::string, std::uint64_t> first_seq, last_seq;
   std::size_t ticks = 0, heartbeats = 0;
   std::uint64_t first_hb_seq = 0, last_hb_seq = 0;
@@ -117,8 +117,8 @@ TEST_F(GatewayProcess, SyntheticTicksArriveInOrderAndItExitsWhenDone) {
   };
   std::string topic, payload;
   while (!all_done() && Clock::now() < deadline && recv2(sub, topic, payload, 200ms)) {
-    if (topic == proto::heartbeat_topic) {
-      auto hb = dec.decode_heartbeat(proto::as_bytes(payload));
+    if (topic == tp::proto::heartbeat_topic) {
+      auto hb = dec.decode_heartbeat(tp::proto::as_bytes(payload));
       ASSERT_TRUE(hb.ok()) << hb.error().message();
       EXPECT_EQ(hb->source, "gateway");
       if (first_hb_seq == 0)
@@ -129,9 +129,9 @@ TEST_F(GatewayProcess, SyntheticTicksArriveInOrderAndItExitsWhenDone) {
       ++heartbeats;
       continue;
     }
-    auto t = dec.decode_tick(proto::as_bytes(payload));
+    auto t = dec.decode_tick(tp::proto::as_bytes(payload));
     ASSERT_TRUE(t.ok()) << t.error().message();
-    EXPECT_EQ(topic, proto::tick_topic(t->instrument));
+    EXPECT_EQ(topic, tp::proto::tick_topic(t->instrument));
     EXPECT_GT(t->source_ts_ns, 0);
     EXPECT_GE(t->gateway_ts_ns, t->source_ts_ns);
     // PUB drops what is sent before the subscription arrives, so the first
@@ -173,7 +173,7 @@ TEST_F(GatewayProcess, SyntheticTicksArriveInOrderAndItExitsWhenDone) {
 TEST_F(GatewayProcess, CsvBadRowsAreDeadLetteredWithLineNumbers) {
   auto sink = tp::make_socket(
       ctx_, zmq::socket_type::pull,
-      tp::SocketOptions{.max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)});
+      tp::SocketOptions{.max_msg_size = static_cast<std::int64_t>(tp::proto::max_dead_letter_bytes)});
   tp::bind(sink, dl_ep_);
   const std::string csv = std::string(GATEWAY_TEST_DATA) + "/ticks_bad_rows.csv";
   Child gw(args({"--csv", csv, "--speed", "0", "--exit-when-done"}), logged());
@@ -185,7 +185,7 @@ TEST_F(GatewayProcess, CsvBadRowsAreDeadLetteredWithLineNumbers) {
     std::ifstream in(csv);
     for (std::string l; std::getline(in, l);) lines.push_back(l);
   }
-  proto::Decoder dec;
+  tp::proto::Decoder dec;
   for (std::size_t line = 4; line <= 13; ++line) {
     zmq::pollitem_t item{sink.handle(), 0, ZMQ_POLLIN, 0};
     ASSERT_EQ(zmq::poll(&item, 1, 10s), 1) << "no dead letter for line " << line;
@@ -212,15 +212,15 @@ TEST_F(GatewayProcess, KeepsHeartbeatingAfterMaxTicksAndExitsZeroOnSigterm) {
 
   // Heartbeats that report all 10 ticks sent: the source is done, the process
   // must stay up (the supervisor would see an exit as a crash).
-  proto::Decoder dec;
+  tp::proto::Decoder dec;
   int done_heartbeats = 0;
   std::uint64_t last_hb_seq = 0;
   auto deadline = Clock::now() + 15s;
   std::string topic, payload;
   while (done_heartbeats < 3 && Clock::now() < deadline) {
     if (!recv2(sub, topic, payload, 500ms)) continue;
-    if (topic != proto::heartbeat_topic) continue;
-    auto hb = dec.decode_heartbeat(proto::as_bytes(payload));
+    if (topic != tp::proto::heartbeat_topic) continue;
+    auto hb = dec.decode_heartbeat(tp::proto::as_bytes(payload));
     ASSERT_TRUE(hb.ok()) << hb.error().message();
     EXPECT_GT(hb->seq, last_hb_seq);
     last_hb_seq = hb->seq;

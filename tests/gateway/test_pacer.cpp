@@ -8,7 +8,7 @@ constexpr std::int64_t ms = 1'000'000;
 constexpr std::int64_t t0 = 5'000 * ms;  // an arbitrary monotonic start
 
 TEST(Pacer, RateFirstTickAtOnceThenOnePerPeriod) {
-  auto p = gateway::Pacer::rate(100);  // one per 10 ms
+  auto p = tp::gateway::Pacer::rate(100);  // one per 10 ms
   EXPECT_FALSE(p.next_due_ns().has_value());
   EXPECT_EQ(p.due_count(t0), 1u);
   p.sent(1);
@@ -25,7 +25,7 @@ TEST(Pacer, RateFirstTickAtOnceThenOnePerPeriod) {
 
 TEST(Pacer, RateSleepingUntilNextDueAlwaysFindsWork) {
   // Awkward rate whose period is not a whole number of nanoseconds.
-  auto p = gateway::Pacer::rate(3.0);
+  auto p = tp::gateway::Pacer::rate(3.0);
   std::int64_t now = t0;
   for (int i = 0; i < 1000; ++i) {
     auto n = p.due_count(now);
@@ -38,7 +38,7 @@ TEST(Pacer, RateSleepingUntilNextDueAlwaysFindsWork) {
 }
 
 TEST(Pacer, RateSkipsBacklogAfterLongStall) {
-  auto p = gateway::Pacer::rate(1000);
+  auto p = tp::gateway::Pacer::rate(1000);
   p.sent(p.due_count(t0));
   // Stalled for 5 s (SIGSTOP, swap...): no burst of 5000 ticks.
   auto n = p.due_count(t0 + 5000 * ms);
@@ -48,14 +48,14 @@ TEST(Pacer, RateSkipsBacklogAfterLongStall) {
 }
 
 TEST(Pacer, RateZeroIsFlatOut) {
-  auto p = gateway::Pacer::rate(0);
+  auto p = tp::gateway::Pacer::rate(0);
   EXPECT_TRUE(p.flat_out());
   EXPECT_GT(p.due_count(t0), 1000u);
   EXPECT_FALSE(p.next_due_ns().has_value());
 }
 
 TEST(Pacer, ReplayAtRecordedSpeed) {
-  auto p = gateway::Pacer::replay(1.0);
+  auto p = tp::gateway::Pacer::replay(1.0);
   const std::int64_t src = 1'704'182'400'000 * ms;  // recorded stamps, epoch ns
   EXPECT_EQ(p.due_at(src, t0), t0);                 // the first row is due at once
   EXPECT_EQ(p.due_at(src + 250 * ms, t0 + 1 * ms), t0 + 250 * ms);
@@ -66,7 +66,7 @@ TEST(Pacer, ReplayAtRecordedSpeed) {
 }
 
 TEST(Pacer, ReplayFasterBySpeedFactor) {
-  auto p = gateway::Pacer::replay(10.0);
+  auto p = tp::gateway::Pacer::replay(10.0);
   const std::int64_t src = 1'000'000 * ms;
   EXPECT_EQ(p.due_at(src, t0), t0);
   EXPECT_EQ(p.due_at(src + 1000 * ms, t0), t0 + 100 * ms);
@@ -74,7 +74,7 @@ TEST(Pacer, ReplayFasterBySpeedFactor) {
 }
 
 TEST(Pacer, ReplayOutOfOrderStampIsDueRightAfterThePrevious) {
-  auto p = gateway::Pacer::replay(1.0);
+  auto p = tp::gateway::Pacer::replay(1.0);
   const std::int64_t src = 1'000'000 * ms;
   p.due_at(src, t0);
   EXPECT_EQ(p.due_at(src + 500 * ms, t0), t0 + 500 * ms);
@@ -85,7 +85,7 @@ TEST(Pacer, ReplayOutOfOrderStampIsDueRightAfterThePrevious) {
 }
 
 TEST(Pacer, ReplaySpeedZeroIsFlatOut) {
-  auto p = gateway::Pacer::replay(0);
+  auto p = tp::gateway::Pacer::replay(0);
   EXPECT_TRUE(p.flat_out());
   EXPECT_EQ(p.due_at(1, t0), t0);
   EXPECT_EQ(p.due_at(1'000'000 * ms, t0), t0);

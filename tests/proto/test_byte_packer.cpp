@@ -18,7 +18,7 @@ namespace {
 template <class Write>
 void expect_same_bytes(Write write, const std::string& what) {
   std::vector<char> buf(3, 'g');  // small and dirty: packing grows and overwrites it
-  proto::BytePacker packer(buf);
+  tp::proto::BytePacker packer(buf);
   write(packer);
   msgpack::sbuffer theirs;
   msgpack::packer<msgpack::sbuffer> reference(theirs);
@@ -114,7 +114,7 @@ TEST(BytePacker, StringsArraysAndBinMatchMsgpackAtEveryLengthBoundary) {
 }
 
 TEST(BytePacker, EncoderOutputOfATickIsMsgpackOfItsFields) {
-  proto::TickEvent t;
+  tp::proto::TickEvent t;
   t.instrument = "EURUSD";
   t.bid = 1.0850;
   t.ask = 1.0851;
@@ -126,7 +126,7 @@ TEST(BytePacker, EncoderOutputOfATickIsMsgpackOfItsFields) {
   msgpack::sbuffer expected;
   msgpack::packer<msgpack::sbuffer> p(expected);
   p.pack_array(10);
-  p.pack(static_cast<std::uint8_t>(proto::MsgType::tick)).pack(proto::schema_version);
+  p.pack(static_cast<std::uint8_t>(tp::proto::MsgType::tick)).pack(tp::proto::schema_version);
   p.pack(t.instrument)
       .pack(t.bid)
       .pack(t.ask)
@@ -135,7 +135,7 @@ TEST(BytePacker, EncoderOutputOfATickIsMsgpackOfItsFields) {
       .pack(t.source_ts_ns)
       .pack(t.seq)
       .pack(t.gateway_ts_ns);
-  proto::Encoder enc;
+  tp::proto::Encoder enc;
   EXPECT_EQ(enc.encode(t), std::string_view(expected.data(), expected.size()));
   t.instrument = "GBPUSD";  // the buffer is reused: the second message replaces the first
   EXPECT_EQ(enc.encode(t).size(), expected.size());

@@ -7,9 +7,9 @@
 
 namespace {
 
-using proto::ErrorCode;
+using tp::proto::ErrorCode;
 
-proto::TickEvent sample_tick() {
+tp::proto::TickEvent sample_tick() {
   return {.instrument = "EURUSD",
           .bid = 1.08501,
           .ask = 1.08512,
@@ -20,12 +20,12 @@ proto::TickEvent sample_tick() {
           .gateway_ts_ns = 1'700'000'000'000'001'000};
 }
 
-proto::TradingSignal sample_signal() {
+tp::proto::TradingSignal sample_signal() {
   return {.signal_id = "sma_crossover.0.1700000000000.7",
           .strategy = "sma_crossover",
           .instance = 0,
           .instrument = "EURUSD",
-          .action = proto::Side::sell,
+          .action = tp::proto::Side::sell,
           .quantity = 1000,
           .trigger_price = 1.085,
           .confidence = 0.75,
@@ -47,45 +47,45 @@ std::string pack_array(const Fields&... fields) {
 
 template <class T, class F>
 void expect_round_trip(const T& msg, F decode) {
-  proto::Encoder enc;
+  tp::proto::Encoder enc;
   auto bytes = std::string(enc.encode(msg));
-  proto::Decoder dec;
-  auto r = (dec.*decode)(proto::as_bytes(bytes));
+  tp::proto::Decoder dec;
+  auto r = (dec.*decode)(tp::proto::as_bytes(bytes));
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r.value(), msg);
 }
 
 TEST(Codec, EveryMessageRoundTrips) {
-  expect_round_trip(sample_tick(), &proto::Decoder::decode_tick);
-  expect_round_trip(proto::Heartbeat{.source = "gateway", .seq = 3, .ts_ns = 5, .ticks_sent = 7},
-                    &proto::Decoder::decode_heartbeat);
-  expect_round_trip(sample_signal(), &proto::Decoder::decode_signal);
-  expect_round_trip(proto::OrderRequest{.client_order_id = "C-x",
+  expect_round_trip(sample_tick(), &tp::proto::Decoder::decode_tick);
+  expect_round_trip(tp::proto::Heartbeat{.source = "gateway", .seq = 3, .ts_ns = 5, .ticks_sent = 7},
+                    &tp::proto::Decoder::decode_heartbeat);
+  expect_round_trip(sample_signal(), &tp::proto::Decoder::decode_signal);
+  expect_round_trip(tp::proto::OrderRequest{.client_order_id = "C-x",
                                         .signal_id = "x",
                                         .instrument = "GBPUSD",
-                                        .side = proto::Side::buy,
+                                        .side = tp::proto::Side::buy,
                                         .quantity = 10,
                                         .price_hint = 1.2,
                                         .sent_ts_ns = 4,
                                         .expires_ts_ns = 9},
-                    &proto::Decoder::decode_order_request);
-  expect_round_trip(proto::OrderQuery{.client_order_id = "C-x", .sent_ts_ns = 4},
-                    &proto::Decoder::decode_order_query);
-  expect_round_trip(proto::OrderReply{.client_order_id = "C-x",
+                    &tp::proto::Decoder::decode_order_request);
+  expect_round_trip(tp::proto::OrderQuery{.client_order_id = "C-x", .sent_ts_ns = 4},
+                    &tp::proto::Decoder::decode_order_query);
+  expect_round_trip(tp::proto::OrderReply{.client_order_id = "C-x",
                                       .order_id = "B-1",
-                                      .status = proto::OrderStatus::partially_filled,
+                                      .status = tp::proto::OrderStatus::partially_filled,
                                       .filled_quantity = 3.5,
                                       .fill_price = 1.26,
                                       .reason = "ioc remainder canceled",
                                       .duplicate = true,
                                       .broker_ts_ns = 8},
-                    &proto::Decoder::decode_order_reply);
-  expect_round_trip(proto::OrderEvent{.order_id = "B-1",
+                    &tp::proto::Decoder::decode_order_reply);
+  expect_round_trip(tp::proto::OrderEvent{.order_id = "B-1",
                                       .client_order_id = "C-x",
                                       .signal_id = "x",
                                       .instrument = "GBPUSD",
-                                      .side = proto::Side::sell,
-                                      .status = proto::OrderStatus::filled,
+                                      .side = tp::proto::Side::sell,
+                                      .status = tp::proto::OrderStatus::filled,
                                       .quantity = 10,
                                       .filled_quantity = 10,
                                       .fill_price = 1.25,
@@ -93,39 +93,39 @@ TEST(Codec, EveryMessageRoundTrips) {
                                       .created_ts_ns = 1,
                                       .event_ts_ns = 2,
                                       .causation_ts_ns = 3},
-                    &proto::Decoder::decode_order_event);
+                    &tp::proto::Decoder::decode_order_event);
   expect_round_trip(
-      proto::SignalAck{.signal_id = "x", .status = proto::AckStatus::duplicate, .reason = "seen", .ts_ns = 9},
-      &proto::Decoder::decode_signal_ack);
-  expect_round_trip(proto::DeadLetter{.source = "executor",
+      tp::proto::SignalAck{.signal_id = "x", .status = tp::proto::AckStatus::duplicate, .reason = "seen", .ts_ns = 9},
+      &tp::proto::Decoder::decode_signal_ack);
+  expect_round_trip(tp::proto::DeadLetter{.source = "executor",
                                       .reason = "malformed",
                                       .detail = "d",
                                       .ts_ns = 1,
                                       .original = std::string("\x00\xff\xc1", 3)},
-                    &proto::Decoder::decode_dead_letter);
+                    &tp::proto::Decoder::decode_dead_letter);
 }
 
 TEST(Codec, PositionMessagesRoundTripAndRefuseNonsense) {
-  expect_round_trip(proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = 4},
-                    &proto::Decoder::decode_position_query);
+  expect_round_trip(tp::proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = 4},
+                    &tp::proto::Decoder::decode_position_query);
   expect_round_trip(
-      proto::PositionReply{
+      tp::proto::PositionReply{
           .instrument = "EURUSD", .known = true, .quantity = -1234.5, .reason = "", .ts_ns = 9},
-      &proto::Decoder::decode_position_reply);
-  proto::Decoder dec;
-  auto nan = proto::encode_to_string(proto::PositionReply{
+      &tp::proto::Decoder::decode_position_reply);
+  tp::proto::Decoder dec;
+  auto nan = tp::proto::encode_to_string(tp::proto::PositionReply{
       .instrument = "EURUSD", .known = true, .quantity = std::nan(""), .reason = "", .ts_ns = 9});
-  auto r = dec.decode_position_reply(proto::as_bytes(nan));
+  auto r = dec.decode_position_reply(tp::proto::as_bytes(nan));
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, proto::ErrorCode::out_of_range);
+  EXPECT_EQ(r.error().code, tp::proto::ErrorCode::out_of_range);
   auto peek =
-      dec.peek_type(proto::as_bytes(proto::encode_to_string(proto::PositionQuery{.instrument = "X"})));
+      dec.peek_type(tp::proto::as_bytes(tp::proto::encode_to_string(tp::proto::PositionQuery{.instrument = "X"})));
   ASSERT_TRUE(peek.ok());
-  EXPECT_EQ(peek.value(), proto::MsgType::position_query);
+  EXPECT_EQ(peek.value(), tp::proto::MsgType::position_query);
 }
 
 TEST(Codec, TickIsCompactArrayForm) {
-  proto::Encoder enc;
+  tp::proto::Encoder enc;
   auto bytes = enc.encode(sample_tick());
   EXPECT_LT(bytes.size(), 80u);
   EXPECT_EQ(static_cast<unsigned char>(bytes[0]), 0x9a);  // fixarray of 10
@@ -136,8 +136,8 @@ TEST(Codec, ReaderIgnoresAppendedFields) {
   auto bytes =
       pack_array(std::uint8_t{1}, std::uint32_t{1}, t.instrument, t.bid, t.ask, t.bid_volume, t.ask_volume,
                  t.source_ts_ns, t.seq, t.gateway_ts_ns, std::string("new optional"), 42);
-  proto::Decoder dec;
-  auto r = dec.decode_tick(proto::as_bytes(bytes));
+  tp::proto::Decoder dec;
+  auto r = dec.decode_tick(tp::proto::as_bytes(bytes));
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r.value(), t);
 }
@@ -146,9 +146,9 @@ TEST(Codec, AnOrderRequestWithoutItsOptionalDeadlineHasNone) {
   // What an executor older than the deadline field sends: 7 fields.
   auto bytes = pack_array(std::uint8_t{4}, std::uint32_t{1}, std::string("C-x"), std::string("x"),
                           std::string("EURUSD"), std::uint8_t{1}, 10.0, 1.2, std::int64_t{4});
-  for (auto path : {proto::DecodePath::fast, proto::DecodePath::reference}) {
-    proto::Decoder dec(path);
-    auto r = dec.decode_order_request(proto::as_bytes(bytes));
+  for (auto path : {tp::proto::DecodePath::fast, tp::proto::DecodePath::reference}) {
+    tp::proto::Decoder dec(path);
+    auto r = dec.decode_order_request(tp::proto::as_bytes(bytes));
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_EQ(r->expires_ts_ns, 0);
     EXPECT_EQ(r->sent_ts_ns, 4);
@@ -157,37 +157,37 @@ TEST(Codec, AnOrderRequestWithoutItsOptionalDeadlineHasNone) {
   auto newer = pack_array(std::uint8_t{4}, std::uint32_t{1}, std::string("C-x"), std::string("x"),
                           std::string("EURUSD"), std::uint8_t{1}, 10.0, 1.2, std::int64_t{4},
                           std::int64_t{99}, std::string("newer"));
-  for (auto path : {proto::DecodePath::fast, proto::DecodePath::reference}) {
-    proto::Decoder dec(path);
-    auto r = dec.decode_order_request(proto::as_bytes(newer));
+  for (auto path : {tp::proto::DecodePath::fast, tp::proto::DecodePath::reference}) {
+    tp::proto::Decoder dec(path);
+    auto r = dec.decode_order_request(tp::proto::as_bytes(newer));
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_EQ(r->expires_ts_ns, 99);
   }
 }
 
 TEST(Codec, SignalSenderIsReadFromASignalThatFailsFurtherOn) {
-  proto::Decoder dec;
+  tp::proto::Decoder dec;
   auto s = sample_signal();
   s.confidence = 7;  // out of range
-  auto bad = proto::encode_to_string(s);
-  ASSERT_FALSE(dec.decode_signal(proto::as_bytes(bad)).ok());
-  auto who = dec.signal_sender(proto::as_bytes(bad));
+  auto bad = tp::proto::encode_to_string(s);
+  ASSERT_FALSE(dec.decode_signal(tp::proto::as_bytes(bad)).ok());
+  auto who = dec.signal_sender(tp::proto::as_bytes(bad));
   ASSERT_TRUE(who.has_value());
   EXPECT_EQ(who->signal_id, s.signal_id);
   EXPECT_EQ(who->strategy, s.strategy);
   EXPECT_EQ(who->instance, s.instance);
 
   // Nothing to name: not a signal, garbage, or an empty id.
-  EXPECT_FALSE(dec.signal_sender(proto::as_bytes(proto::encode_to_string(sample_tick()))).has_value());
-  EXPECT_FALSE(dec.signal_sender(proto::as_bytes(std::string("\xc1"))).has_value());
+  EXPECT_FALSE(dec.signal_sender(tp::proto::as_bytes(tp::proto::encode_to_string(sample_tick()))).has_value());
+  EXPECT_FALSE(dec.signal_sender(tp::proto::as_bytes(std::string("\xc1"))).has_value());
   s.signal_id.clear();
-  EXPECT_FALSE(dec.signal_sender(proto::as_bytes(proto::encode_to_string(s))).has_value());
+  EXPECT_FALSE(dec.signal_sender(tp::proto::as_bytes(tp::proto::encode_to_string(s))).has_value());
 }
 
 TEST(Codec, AcceptsIntegersWhereFloatsAreExpected) {
   auto bytes = pack_array(1, 1, std::string("USDJPY"), 151, 152, 1, 2, std::int64_t{5}, 1u, std::int64_t{6});
-  proto::Decoder dec;
-  auto r = dec.decode_tick(proto::as_bytes(bytes));
+  tp::proto::Decoder dec;
+  auto r = dec.decode_tick(tp::proto::as_bytes(bytes));
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_DOUBLE_EQ(r->bid, 151.0);
   EXPECT_DOUBLE_EQ(r->ask, 152.0);
@@ -206,8 +206,8 @@ TEST(Codec, RefusesBadTicksWithTheRightReason) {
   std::vector<BadCase> cases{
       {"empty", "", ErrorCode::malformed},
       {"not msgpack", "\xc1", ErrorCode::malformed},
-      {"truncated", std::string(proto::encode_to_string(sample_tick())).substr(0, 20), ErrorCode::malformed},
-      {"trailing bytes", proto::encode_to_string(sample_tick()) + "x", ErrorCode::malformed},
+      {"truncated", std::string(tp::proto::encode_to_string(sample_tick())).substr(0, 20), ErrorCode::malformed},
+      {"trailing bytes", tp::proto::encode_to_string(sample_tick()) + "x", ErrorCode::malformed},
       {"array32 bomb", std::string("\xdd\xff\xff\xff\xff", 5), ErrorCode::malformed},
       {"map32 bomb", std::string("\xdf\xff\xff\xff\xff", 5), ErrorCode::malformed},
       {"str32 bomb", std::string("\xdb\xff\xff\xff\xff", 5), ErrorCode::malformed},
@@ -220,7 +220,7 @@ TEST(Codec, RefusesBadTicksWithTheRightReason) {
       {"short envelope", pack_array(1), ErrorCode::missing_field},
       {"unknown type", pack_array(77, 1), ErrorCode::unknown_type},
       {"unknown version", pack_array(1, 2), ErrorCode::unknown_version},
-      {"wrong message", proto::encode_to_string(sample_signal()), ErrorCode::wrong_message},
+      {"wrong message", tp::proto::encode_to_string(sample_signal()), ErrorCode::wrong_message},
       {"missing field", tick(std::string("EURUSD"), 1.0, 1.1), ErrorCode::missing_field},
       {"wrong type", tick(1.0, 1.0, 1.1, 1.0, 1.0, 1, 1u, 1), ErrorCode::wrong_type},
       {"negative seq", tick(std::string("EURUSD"), 1.0, 1.1, 1.0, 1.0, 1, -5, 1), ErrorCode::out_of_range},
@@ -236,27 +236,27 @@ TEST(Codec, RefusesBadTicksWithTheRightReason) {
       {"dotted instrument", tick(std::string("EUR.USD"), 1.0, 1.1, 1.0, 1.0, 1, 1u, 1),
        ErrorCode::out_of_range},
       {"zero seq", tick(std::string("EURUSD"), 1.0, 1.1, 1.0, 1.0, 1, 0u, 1), ErrorCode::out_of_range},
-      {"too large", std::string(proto::max_payload_bytes + 1, '\x90'), ErrorCode::too_large},
+      {"too large", std::string(tp::proto::max_payload_bytes + 1, '\x90'), ErrorCode::too_large},
   };
-  proto::Decoder dec;
+  tp::proto::Decoder dec;
   for (const auto& c : cases) {
-    auto r = dec.decode_tick(proto::as_bytes(c.bytes));
+    auto r = dec.decode_tick(tp::proto::as_bytes(c.bytes));
     ASSERT_FALSE(r.ok()) << c.name;
     EXPECT_EQ(r.error().code, c.code) << c.name << ": " << r.error().message();
     EXPECT_FALSE(r.error().detail.empty()) << c.name;
   }
   // The decoder is still fine after all that.
-  auto good = proto::encode_to_string(sample_tick());
-  EXPECT_TRUE(dec.decode_tick(proto::as_bytes(good)).ok());
+  auto good = tp::proto::encode_to_string(sample_tick());
+  EXPECT_TRUE(dec.decode_tick(tp::proto::as_bytes(good)).ok());
 }
 
 TEST(Codec, RefusesBadSignalValues) {
-  proto::Decoder dec;
+  tp::proto::Decoder dec;
   auto check = [&](auto mutate, const char* what) {
     auto s = sample_signal();
     mutate(s);
-    auto bytes = proto::encode_to_string(s);
-    auto r = dec.decode_signal(proto::as_bytes(bytes));
+    auto bytes = tp::proto::encode_to_string(s);
+    auto r = dec.decode_signal(tp::proto::as_bytes(bytes));
     ASSERT_FALSE(r.ok()) << what;
     EXPECT_EQ(r.error().code, ErrorCode::out_of_range) << what;
   };
@@ -274,29 +274,29 @@ TEST(Codec, RefusesUnknownEnumValues) {
   auto bytes =
       pack_array(3, 1, s.signal_id, s.strategy, s.instance, s.instrument, 9, s.quantity, s.trigger_price,
                  s.confidence, s.created_ts_ns, s.expires_ts_ns, s.causation_seq, s.causation_ts_ns);
-  proto::Decoder dec;
-  auto r = dec.decode_signal(proto::as_bytes(bytes));
+  tp::proto::Decoder dec;
+  auto r = dec.decode_signal(tp::proto::as_bytes(bytes));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::out_of_range);
   EXPECT_NE(r.error().detail.find("action"), std::string::npos);
 }
 
 TEST(Codec, PeekTypeReadsTheEnvelopeOnly) {
-  proto::Decoder dec;
+  tp::proto::Decoder dec;
   auto ack =
-      proto::encode_to_string(proto::SignalAck{.signal_id = "a", .status = proto::AckStatus::accepted});
-  auto r = dec.peek_type(proto::as_bytes(ack));
+      tp::proto::encode_to_string(tp::proto::SignalAck{.signal_id = "a", .status = tp::proto::AckStatus::accepted});
+  auto r = dec.peek_type(tp::proto::as_bytes(ack));
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r.value(), proto::MsgType::signal_ack);
+  EXPECT_EQ(r.value(), tp::proto::MsgType::signal_ack);
   auto bad = pack_array(4, 9);
-  EXPECT_EQ(dec.peek_type(proto::as_bytes(bad)).error().code, ErrorCode::unknown_version);
+  EXPECT_EQ(dec.peek_type(tp::proto::as_bytes(bad)).error().code, ErrorCode::unknown_version);
 }
 
 TEST(Topics, AreExactAndUnambiguous) {
-  EXPECT_EQ(proto::tick_topic("EURUSD"), "TICK.EURUSD");
-  EXPECT_EQ(proto::ack_topic("sma_crossover", 3), "ACK.sma_crossover.3");
-  EXPECT_TRUE(proto::topic_matches("TICK.EURUSD", "TICK.EURUSD"));
-  EXPECT_FALSE(proto::topic_matches("TICK.EURUSDX", "TICK.EURUSD"));
+  EXPECT_EQ(tp::proto::tick_topic("EURUSD"), "TICK.EURUSD");
+  EXPECT_EQ(tp::proto::ack_topic("sma_crossover", 3), "ACK.sma_crossover.3");
+  EXPECT_TRUE(tp::proto::topic_matches("TICK.EURUSD", "TICK.EURUSD"));
+  EXPECT_FALSE(tp::proto::topic_matches("TICK.EURUSDX", "TICK.EURUSD"));
 }
 
 }  // namespace

@@ -38,10 +38,10 @@ void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
-using proto::Bytes;
-using proto::DecodePath;
-using proto::Decoder;
-using proto::ErrorCode;
+using tp::proto::Bytes;
+using tp::proto::DecodePath;
+using tp::proto::Decoder;
+using tp::proto::ErrorCode;
 
 // One decoder entry point per message type, by name, for table-driven tests.
 struct Kind {
@@ -53,19 +53,19 @@ struct Kind {
 };
 
 template <class T>
-std::function<std::string(Decoder&, Bytes)> describer(proto::Result<T> (Decoder::*fn)(Bytes)) {
+std::function<std::string(Decoder&, Bytes)> describer(tp::proto::Result<T> (Decoder::*fn)(Bytes)) {
   return [fn](Decoder& d, Bytes b) -> std::string {
     auto r = (d.*fn)(b);
     if (!r.ok()) return r.error().message();
     // Re-encode: equal values give equal bytes (the encoder is canonical).
-    return "ok:" + proto::encode_to_string(r.value());
+    return "ok:" + tp::proto::encode_to_string(r.value());
   };
 }
 
 std::vector<Kind> kinds() {
   std::vector<Kind> k;
   k.push_back({"tick",
-               proto::encode_to_string(proto::TickEvent{.instrument = "EURUSD",
+               tp::proto::encode_to_string(tp::proto::TickEvent{.instrument = "EURUSD",
                                                         .bid = 1.08501,
                                                         .ask = 1.08512,
                                                         .bid_volume = 1.5,
@@ -76,14 +76,14 @@ std::vector<Kind> kinds() {
                describer(&Decoder::decode_tick)});
   k.push_back(
       {"heartbeat",
-       proto::encode_to_string(proto::Heartbeat{.source = "gateway", .seq = 3, .ts_ns = -5, .ticks_sent = 7}),
+       tp::proto::encode_to_string(tp::proto::Heartbeat{.source = "gateway", .seq = 3, .ts_ns = -5, .ticks_sent = 7}),
        describer(&Decoder::decode_heartbeat)});
   k.push_back({"signal",
-               proto::encode_to_string(proto::TradingSignal{.signal_id = "sma_crossover.0.1700000000000.7",
+               tp::proto::encode_to_string(tp::proto::TradingSignal{.signal_id = "sma_crossover.0.1700000000000.7",
                                                             .strategy = "sma_crossover",
                                                             .instance = 70000,
                                                             .instrument = "EURUSD",
-                                                            .action = proto::Side::sell,
+                                                            .action = tp::proto::Side::sell,
                                                             .quantity = 1000,
                                                             .trigger_price = 1.085,
                                                             .confidence = 0.75,
@@ -93,22 +93,22 @@ std::vector<Kind> kinds() {
                                                             .causation_ts_ns = -90}),
                describer(&Decoder::decode_signal)});
   k.push_back({"order_request",
-               proto::encode_to_string(proto::OrderRequest{.client_order_id = "C-x",
+               tp::proto::encode_to_string(tp::proto::OrderRequest{.client_order_id = "C-x",
                                                            .signal_id = "x",
                                                            .instrument = "GBPUSD",
-                                                           .side = proto::Side::buy,
+                                                           .side = tp::proto::Side::buy,
                                                            .quantity = 10.5,
                                                            .price_hint = 1.2,
                                                            .sent_ts_ns = 4,
                                                            .expires_ts_ns = 5}),
                describer(&Decoder::decode_order_request), 1});
   k.push_back({"order_query",
-               proto::encode_to_string(proto::OrderQuery{.client_order_id = "C-x", .sent_ts_ns = 4}),
+               tp::proto::encode_to_string(tp::proto::OrderQuery{.client_order_id = "C-x", .sent_ts_ns = 4}),
                describer(&Decoder::decode_order_query)});
   k.push_back({"order_reply",
-               proto::encode_to_string(proto::OrderReply{.client_order_id = "C-x",
+               tp::proto::encode_to_string(tp::proto::OrderReply{.client_order_id = "C-x",
                                                          .order_id = "B-1",
-                                                         .status = proto::OrderStatus::partially_filled,
+                                                         .status = tp::proto::OrderStatus::partially_filled,
                                                          .filled_quantity = 3.5,
                                                          .fill_price = 1.26,
                                                          .reason = "ioc remainder canceled",
@@ -116,12 +116,12 @@ std::vector<Kind> kinds() {
                                                          .broker_ts_ns = 8}),
                describer(&Decoder::decode_order_reply)});
   k.push_back({"order_event",
-               proto::encode_to_string(proto::OrderEvent{.order_id = "B-1",
+               tp::proto::encode_to_string(tp::proto::OrderEvent{.order_id = "B-1",
                                                          .client_order_id = "C-x",
                                                          .signal_id = "x",
                                                          .instrument = "GBPUSD",
-                                                         .side = proto::Side::sell,
-                                                         .status = proto::OrderStatus::filled,
+                                                         .side = tp::proto::Side::sell,
+                                                         .status = tp::proto::OrderStatus::filled,
                                                          .quantity = 10,
                                                          .filled_quantity = 10,
                                                          .fill_price = 1.25,
@@ -131,21 +131,21 @@ std::vector<Kind> kinds() {
                                                          .causation_ts_ns = 3}),
                describer(&Decoder::decode_order_event)});
   k.push_back({"signal_ack",
-               proto::encode_to_string(proto::SignalAck{
-                   .signal_id = "x", .status = proto::AckStatus::duplicate, .reason = "seen", .ts_ns = 9}),
+               tp::proto::encode_to_string(tp::proto::SignalAck{
+                   .signal_id = "x", .status = tp::proto::AckStatus::duplicate, .reason = "seen", .ts_ns = 9}),
                describer(&Decoder::decode_signal_ack)});
   k.push_back({"dead_letter",
-               proto::encode_to_string(proto::DeadLetter{.source = "executor",
+               tp::proto::encode_to_string(tp::proto::DeadLetter{.source = "executor",
                                                          .reason = "malformed",
                                                          .detail = "d",
                                                          .ts_ns = 1,
                                                          .original = std::string("\x00\xff\xc1", 3)}),
                describer(&Decoder::decode_dead_letter)});
   k.push_back({"position_query",
-               proto::encode_to_string(proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = -3}),
+               tp::proto::encode_to_string(tp::proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = -3}),
                describer(&Decoder::decode_position_query)});
   k.push_back({"position_reply",
-               proto::encode_to_string(proto::PositionReply{
+               tp::proto::encode_to_string(tp::proto::PositionReply{
                    .instrument = "EURUSD", .known = true, .quantity = -1500.25, .reason = "r", .ts_ns = 4}),
                describer(&Decoder::decode_position_reply)});
   return k;
@@ -153,17 +153,17 @@ std::vector<Kind> kinds() {
 
 std::string peek(Decoder& d, Bytes b) {
   auto r = d.peek_type(b);
-  return r.ok() ? "ok:" + std::string(proto::to_string(r.value())) : r.error().message();
+  return r.ok() ? "ok:" + std::string(tp::proto::to_string(r.value())) : r.error().message();
 }
 
 // Both paths on one input; returns the fast path's answer.
 std::string expect_same(const Kind& k, const std::string& bytes, const std::string& what) {
   Decoder fast;
   Decoder reference(DecodePath::reference);
-  auto a = k.describe(fast, proto::as_bytes(bytes));
-  auto b = k.describe(reference, proto::as_bytes(bytes));
+  auto a = k.describe(fast, tp::proto::as_bytes(bytes));
+  auto b = k.describe(reference, tp::proto::as_bytes(bytes));
   EXPECT_EQ(a, b) << k.name << ", " << what;
-  EXPECT_EQ(peek(fast, proto::as_bytes(bytes)), peek(reference, proto::as_bytes(bytes)))
+  EXPECT_EQ(peek(fast, tp::proto::as_bytes(bytes)), peek(reference, tp::proto::as_bytes(bytes)))
       << k.name << ", " << what;
   return a;
 }
@@ -183,8 +183,8 @@ std::string nested(int levels) { return std::string(static_cast<std::size_t>(lev
 TEST(FastDecode, ValidMessagesNeverReachTheReferencePath) {
   for (const auto& k : kinds()) {
     Decoder d;
-    EXPECT_EQ(k.describe(d, proto::as_bytes(k.sample)).substr(0, 3), "ok:") << k.name;
-    EXPECT_EQ(peek(d, proto::as_bytes(k.sample)).substr(0, 3), "ok:") << k.name;
+    EXPECT_EQ(k.describe(d, tp::proto::as_bytes(k.sample)).substr(0, 3), "ok:") << k.name;
+    EXPECT_EQ(peek(d, tp::proto::as_bytes(k.sample)).substr(0, 3), "ok:") << k.name;
     EXPECT_EQ(d.reference_decodes(), 0u) << k.name;
   }
 }
@@ -217,7 +217,7 @@ TEST(FastDecode, ShortEnvelopesAreMissingFields) {
       for (std::size_t len = 1; len <= k.sample.size(); ++len) {
         auto candidate = with_count(k.sample.substr(0, len), keep);
         Decoder ref(DecodePath::reference);
-        auto r = k.describe(ref, proto::as_bytes(candidate));
+        auto r = k.describe(ref, tp::proto::as_bytes(candidate));
         if (r.rfind("malformed", 0) == 0) continue;
         auto got = expect_same(k, candidate, "keep " + std::to_string(keep));
         EXPECT_EQ(got.rfind("missing_field", 0), 0u) << k.name << " keep " << keep << ": " << got;
@@ -294,7 +294,7 @@ TEST(FastDecode, AppendedFieldsAreSkippedWithinTheLimits) {
       Decoder fast;
       auto got = expect_same(k, m, e.what);
       EXPECT_EQ(fast.reference_decodes(), 0u);
-      (void)k.describe(fast, proto::as_bytes(m));
+      (void)k.describe(fast, tp::proto::as_bytes(m));
       EXPECT_EQ(fast.reference_decodes() == 0, e.fast_takes_it) << k.name << ", " << e.what << ": " << got;
       // And with trailing bytes after the envelope: always malformed.
       auto trailing = expect_same(k, m + "\x01", std::string(e.what) + " + trailing byte");
@@ -372,7 +372,7 @@ TEST(FastDecode, AcceptsEveryIntegerAndFloatForm) {
   for (const auto& [what, bytes] : cases) {
     Decoder fast;
     auto got = expect_same(tick, bytes, what);
-    (void)tick.describe(fast, proto::as_bytes(bytes));
+    (void)tick.describe(fast, tp::proto::as_bytes(bytes));
     EXPECT_EQ(fast.reference_decodes(), 0u) << what << ": " << got;
   }
   EXPECT_EQ(expect_same(tick, cases[0].second, "").substr(0, 3), "ok:");
@@ -387,11 +387,11 @@ TEST(FastDecode, AcceptsEveryIntegerAndFloatForm) {
 }
 
 TEST(FastDecode, DecodeIntoReusesTheMessageWithoutAllocating) {
-  proto::TradingSignal s{.signal_id = "a-signal-id-well-beyond-the-small-string-buffer",
+  tp::proto::TradingSignal s{.signal_id = "a-signal-id-well-beyond-the-small-string-buffer",
                          .strategy = "sma_crossover_long_name",
                          .instance = 1,
                          .instrument = "EURUSD",
-                         .action = proto::Side::buy,
+                         .action = tp::proto::Side::buy,
                          .quantity = 1,
                          .trigger_price = 1.1,
                          .confidence = 0.5,
@@ -399,13 +399,13 @@ TEST(FastDecode, DecodeIntoReusesTheMessageWithoutAllocating) {
                          .expires_ts_ns = 2,
                          .causation_seq = 3,
                          .causation_ts_ns = 4};
-  const auto bytes = proto::encode_to_string(s);
+  const auto bytes = tp::proto::encode_to_string(s);
   Decoder d;
-  proto::TradingSignal out;
-  ASSERT_FALSE(d.decode_into(proto::as_bytes(bytes), out).has_value());  // warms the strings' capacity
+  tp::proto::TradingSignal out;
+  ASSERT_FALSE(d.decode_into(tp::proto::as_bytes(bytes), out).has_value());  // warms the strings' capacity
   const auto before = g_allocs.load();
   for (int i = 0; i < 1000; ++i) {
-    auto err = d.decode_into(proto::as_bytes(bytes), out);
+    auto err = d.decode_into(tp::proto::as_bytes(bytes), out);
     ASSERT_FALSE(err.has_value());
   }
   EXPECT_EQ(g_allocs.load() - before, 0u);
@@ -414,19 +414,19 @@ TEST(FastDecode, DecodeIntoReusesTheMessageWithoutAllocating) {
   // A tick with a short instrument allocates nothing even through Result.
   const auto tick = kinds()[0].sample;
   const auto before_tick = g_allocs.load();
-  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(d.decode_tick(proto::as_bytes(tick)).ok());
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(d.decode_tick(tp::proto::as_bytes(tick)).ok());
   EXPECT_EQ(g_allocs.load() - before_tick, 0u);
 }
 
 TEST(FastDecode, ErrorsFromDecodeIntoMatchTheResultForm) {
   const auto bytes =
-      proto::encode_to_string(proto::SignalAck{.signal_id = "", .status = proto::AckStatus::accepted});
+      tp::proto::encode_to_string(tp::proto::SignalAck{.signal_id = "", .status = tp::proto::AckStatus::accepted});
   Decoder d;
-  proto::SignalAck out;
-  auto err = d.decode_into(proto::as_bytes(bytes), out);
+  tp::proto::SignalAck out;
+  auto err = d.decode_into(tp::proto::as_bytes(bytes), out);
   ASSERT_TRUE(err.has_value());
   EXPECT_EQ(err->code, ErrorCode::out_of_range);
-  EXPECT_EQ(err->message(), d.decode_signal_ack(proto::as_bytes(bytes)).error().message());
+  EXPECT_EQ(err->message(), d.decode_signal_ack(tp::proto::as_bytes(bytes)).error().message());
 }
 
 }  // namespace

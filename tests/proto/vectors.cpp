@@ -17,14 +17,14 @@ namespace {
 
 // Values chosen to catch mix-ups: every field distinct, fractional prices,
 // whole-number doubles (written as ints by msgpack-c), negative and large ints.
-const proto::TickEvent tick{"EURUSD",           1.08501, 1.08512, 1500000, 2.5, 1700000000123456789, 42,
+const tp::proto::TickEvent tick{"EURUSD",           1.08501, 1.08512, 1500000, 2.5, 1700000000123456789, 42,
                             1700000000123999999};
-const proto::Heartbeat heartbeat{"gateway", 7, 1700000000000000001, 123456};
-const proto::TradingSignal signal{"sma_crossover.1.1700000000000.17",
+const tp::proto::Heartbeat heartbeat{"gateway", 7, 1700000000000000001, 123456};
+const tp::proto::TradingSignal signal{"sma_crossover.1.1700000000000.17",
                                   "sma_crossover",
                                   1,
                                   "GBPUSD",
-                                  proto::Side::sell,
+                                  tp::proto::Side::sell,
                                   1000,
                                   1.26543,
                                   0.625,
@@ -32,29 +32,29 @@ const proto::TradingSignal signal{"sma_crossover.1.1700000000000.17",
                                   1700000005000000000,
                                   99,
                                   1699999999999999000};
-const proto::OrderRequest request{"C-sma_crossover.1.1700000000000.17",
+const tp::proto::OrderRequest request{"C-sma_crossover.1.1700000000000.17",
                                   "sma_crossover.1.1700000000000.17",
                                   "GBPUSD",
-                                  proto::Side::sell,
+                                  tp::proto::Side::sell,
                                   1000,
                                   1.26543,
                                   1700000000000000100,
                                   1700000005000000000};
-const proto::OrderQuery query{"C-x.0.1.2", -1};
-const proto::OrderReply reply{"C-x.0.1.2",
+const tp::proto::OrderQuery query{"C-x.0.1.2", -1};
+const tp::proto::OrderReply reply{"C-x.0.1.2",
                               "SIM-000017",
-                              proto::OrderStatus::partially_filled,
+                              tp::proto::OrderStatus::partially_filled,
                               250.5,
                               151.234,
                               "remainder canceled (IOC)",
                               true,
                               1700000000000000200};
-const proto::OrderEvent event{"SIM-000017",
+const tp::proto::OrderEvent event{"SIM-000017",
                               "C-x.0.1.2",
                               "x.0.1.2",
                               "USDJPY",
-                              proto::Side::buy,
-                              proto::OrderStatus::filled,
+                              tp::proto::Side::buy,
+                              tp::proto::OrderStatus::filled,
                               1000,
                               1000,
                               151.234,
@@ -62,22 +62,22 @@ const proto::OrderEvent event{"SIM-000017",
                               1,
                               2,
                               3};
-const proto::SignalAck ack{"x.0.1.2", proto::AckStatus::rejected, "expired", 1700000000000000300};
-const proto::DeadLetter dead_letter{"strategy:1", "malformed", "truncated msgpack", 5,
+const tp::proto::SignalAck ack{"x.0.1.2", tp::proto::AckStatus::rejected, "expired", 1700000000000000300};
+const tp::proto::DeadLetter dead_letter{"strategy:1", "malformed", "truncated msgpack", 5,
                                     std::string("\x00\xc1\xff", 3)};
-const proto::PositionQuery position_query{"USDJPY", 1700000000000000400};
-const proto::PositionReply position_reply{"USDJPY", true, -2500.5, "", 1700000000000000500};
+const tp::proto::PositionQuery position_query{"USDJPY", 1700000000000000400};
+const tp::proto::PositionReply position_reply{"USDJPY", true, -2500.5, "", 1700000000000000500};
 
 template <class M>
 void print_schema(std::ostream& out, bool first) {
   out << (first ? "" : ",\n") << "  {\"type\": " << static_cast<unsigned>(M::type) << ", \"name\": \""
-      << proto::to_string(M::type) << "\", \"fields\": [";
+      << tp::proto::to_string(M::type) << "\", \"fields\": [";
   bool first_field = true;
-  proto::wire::for_each_field<M>([&](const auto& f) {
+  tp::proto::wire::for_each_field<M>([&](const auto& f) {
     using F = std::remove_cvref_t<decltype(f)>;
     out << (first_field ? "" : ", ") << "{\"name\": \"" << f.name << "\", \"type\": \""
-        << proto::wire::type_name<F>() << "\", \"optional\": " << (F::optional ? "true" : "false");
-    if constexpr (F::kind == proto::wire::Kind::str) out << ", \"max_len\": " << f.max_len;
+        << tp::proto::wire::type_name<F>() << "\", \"optional\": " << (F::optional ? "true" : "false");
+    if constexpr (F::kind == tp::proto::wire::Kind::str) out << ", \"max_len\": " << f.max_len;
     out << "}";
     first_field = false;
   });
@@ -85,8 +85,8 @@ void print_schema(std::ostream& out, bool first) {
 }
 
 template <class... M>
-void print_schemas(std::ostream& out, proto::MessageList<M...>) {
-  out << "{\"schema_version\": " << proto::schema_version << ", \"messages\": [\n";
+void print_schemas(std::ostream& out, tp::proto::MessageList<M...>) {
+  out << "{\"schema_version\": " << tp::proto::schema_version << ", \"messages\": [\n";
   bool first = true;
   ((print_schema<M>(out, first), first = false), ...);
   out << "\n]}\n";
@@ -108,8 +108,8 @@ std::string read_file(const std::string& path) {
 template <class T, class F>
 bool check(const std::string& dir, const char* name, const T& expected, F decode) {
   auto bytes = read_file(dir + "/py_" + name + ".bin");
-  proto::Decoder dec;
-  auto r = (dec.*decode)(proto::as_bytes(bytes));
+  tp::proto::Decoder dec;
+  auto r = (dec.*decode)(tp::proto::as_bytes(bytes));
   if (!r.ok()) {
     std::cerr << name << ": " << r.error().message() << "\n";
     return false;
@@ -126,7 +126,7 @@ bool check(const std::string& dir, const char* name, const T& expected, F decode
 
 int main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "schema") {
-    print_schemas(std::cout, proto::AllMessages{});
+    print_schemas(std::cout, tp::proto::AllMessages{});
     return 0;
   }
   if (argc != 3) {
@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
   }
   std::string mode = argv[1], dir = argv[2];
   if (mode == "write") {
-    proto::Encoder e;
+    tp::proto::Encoder e;
     bool ok = write_file(dir + "/cpp_tick.bin", e.encode(tick)) &&
               write_file(dir + "/cpp_heartbeat.bin", e.encode(heartbeat)) &&
               write_file(dir + "/cpp_signal.bin", e.encode(signal)) &&
@@ -151,17 +151,17 @@ int main(int argc, char** argv) {
   }
   if (mode == "check") {
     bool ok = true;
-    ok &= check(dir, "tick", tick, &proto::Decoder::decode_tick);
-    ok &= check(dir, "heartbeat", heartbeat, &proto::Decoder::decode_heartbeat);
-    ok &= check(dir, "signal", signal, &proto::Decoder::decode_signal);
-    ok &= check(dir, "order_request", request, &proto::Decoder::decode_order_request);
-    ok &= check(dir, "order_query", query, &proto::Decoder::decode_order_query);
-    ok &= check(dir, "order_reply", reply, &proto::Decoder::decode_order_reply);
-    ok &= check(dir, "order_event", event, &proto::Decoder::decode_order_event);
-    ok &= check(dir, "signal_ack", ack, &proto::Decoder::decode_signal_ack);
-    ok &= check(dir, "dead_letter", dead_letter, &proto::Decoder::decode_dead_letter);
-    ok &= check(dir, "position_query", position_query, &proto::Decoder::decode_position_query);
-    ok &= check(dir, "position_reply", position_reply, &proto::Decoder::decode_position_reply);
+    ok &= check(dir, "tick", tick, &tp::proto::Decoder::decode_tick);
+    ok &= check(dir, "heartbeat", heartbeat, &tp::proto::Decoder::decode_heartbeat);
+    ok &= check(dir, "signal", signal, &tp::proto::Decoder::decode_signal);
+    ok &= check(dir, "order_request", request, &tp::proto::Decoder::decode_order_request);
+    ok &= check(dir, "order_query", query, &tp::proto::Decoder::decode_order_query);
+    ok &= check(dir, "order_reply", reply, &tp::proto::Decoder::decode_order_reply);
+    ok &= check(dir, "order_event", event, &tp::proto::Decoder::decode_order_event);
+    ok &= check(dir, "signal_ack", ack, &tp::proto::Decoder::decode_signal_ack);
+    ok &= check(dir, "dead_letter", dead_letter, &tp::proto::Decoder::decode_dead_letter);
+    ok &= check(dir, "position_query", position_query, &tp::proto::Decoder::decode_position_query);
+    ok &= check(dir, "position_reply", position_reply, &tp::proto::Decoder::decode_position_reply);
     return ok ? 0 : 1;
   }
   std::cerr << "unknown mode " << mode << "\n";

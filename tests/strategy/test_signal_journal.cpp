@@ -29,11 +29,11 @@ namespace {
 
 class JournalTest : public ::testing::Test {
  protected:
-  static proto::TradingSignal signal(int n, std::int64_t expires_ns = 2'000'000'000'000'000'000) {
+  static tp::proto::TradingSignal signal(int n, std::int64_t expires_ns = 2'000'000'000'000'000'000) {
     return tp::test::a_signal("sma_crossover.0.1700000000000." + std::to_string(n))
         .strategy("sma_crossover")
         .instance(0)
-        .side(n % 2 ? proto::Side::buy : proto::Side::sell)
+        .side(n % 2 ? tp::proto::Side::buy : tp::proto::Side::sell)
         .quantity(1000)
         .price(1.085 + n * 1e-5)
         .confidence(0.5)
@@ -78,7 +78,7 @@ TEST_F(JournalTest, PendingSignalsSurviveACrash) {
     ASSERT_TRUE(j.append_boot(1700000000000));
     SignalOutbox box(j, 1000 * tp::ns_per_ms);
     for (int n = 1; n <= 4; ++n)
-      ASSERT_TRUE(box.add(signal(n), proto::encode_to_string(signal(n)), clock.now_ns()));
+      ASSERT_TRUE(box.add(signal(n), tp::proto::encode_to_string(signal(n)), clock.now_ns()));
     EXPECT_TRUE(box.ack(signal(2).signal_id));
     EXPECT_FALSE(box.ack(signal(2).signal_id));  // a repeated ack changes nothing
     EXPECT_EQ(box.size(), 3u);
@@ -100,7 +100,7 @@ TEST_F(JournalTest, RestoredSignalsAreResentAtOnceThenEveryResendInterval) {
   {
     SignalJournal j(path_);
     SignalOutbox box(j, 1000 * tp::ns_per_ms);
-    box.add(signal(1), proto::encode_to_string(signal(1)), clock.now_ns());
+    box.add(signal(1), tp::proto::encode_to_string(signal(1)), clock.now_ns());
   }
   SignalJournal j(path_);
   SignalOutbox box(j, 1000 * tp::ns_per_ms);
@@ -113,7 +113,7 @@ TEST_F(JournalTest, RestoredSignalsAreResentAtOnceThenEveryResendInterval) {
   };
   EXPECT_EQ(box.resend_due(clock.now_ns(), send), 1u);
   ASSERT_EQ(sent.size(), 1u);
-  EXPECT_EQ(sent[0], proto::encode_to_string(signal(1)));
+  EXPECT_EQ(sent[0], tp::proto::encode_to_string(signal(1)));
   clock.advance_ms(999);
   EXPECT_EQ(box.resend_due(clock.now_ns(), send), 0u);
   clock.advance_ms(1);
@@ -128,7 +128,7 @@ TEST_F(JournalTest, NewSignalWaitsOneIntervalAndAWouldBlockStaysPending) {
   tp::FakeClock clock;
   SignalJournal j(path_);
   SignalOutbox box(j, 100 * tp::ns_per_ms);
-  box.add(signal(1), proto::encode_to_string(signal(1)), clock.now_ns());
+  box.add(signal(1), tp::proto::encode_to_string(signal(1)), clock.now_ns());
   int attempts = 0;
   auto would_block = [&](const PendingSignal&) { return ++attempts, false; };
   EXPECT_EQ(box.resend_due(clock.now_ns(), would_block), 0u);
@@ -148,15 +148,15 @@ TEST_F(JournalTest, UnackedSignalIsGivenUpSixtySecondsAfterExpiry) {
   {
     SignalJournal j(path_);
     SignalOutbox box(j, 1000 * tp::ns_per_ms);
-    box.add(signal(1, expires), proto::encode_to_string(signal(1, expires)), clock.now_ns());
-    box.add(signal(2), proto::encode_to_string(signal(2)), clock.now_ns());
+    box.add(signal(1, expires), tp::proto::encode_to_string(signal(1, expires)), clock.now_ns());
+    box.add(signal(2), tp::proto::encode_to_string(signal(2)), clock.now_ns());
     clock.set_ns(expires + 60'000 * tp::ns_per_ms - 1);
     EXPECT_TRUE(box.give_up(clock.now_ns()).empty());
     clock.advance_ns(1);
     auto dropped = box.give_up(clock.now_ns());
     ASSERT_EQ(dropped.size(), 1u);
     EXPECT_EQ(dropped[0].signal_id, signal(1).signal_id);
-    EXPECT_EQ(dropped[0].payload, proto::encode_to_string(signal(1, expires)));
+    EXPECT_EQ(dropped[0].payload, tp::proto::encode_to_string(signal(1, expires)));
     EXPECT_EQ(box.size(), 1u);
   }
   SignalJournal j(path_);
@@ -171,7 +171,7 @@ TEST_F(JournalTest, CompactionKeepsExactlyThePendingOnes) {
     j.append_boot(1700000000000);
     SignalOutbox box(j, 1000 * tp::ns_per_ms);
     for (int n = 1; n <= 60; ++n) {
-      box.add(signal(n), proto::encode_to_string(signal(n)), clock.now_ns());
+      box.add(signal(n), tp::proto::encode_to_string(signal(n)), clock.now_ns());
       if (n % 7 != 0)
         box.ack(signal(n).signal_id);
       else
@@ -184,7 +184,7 @@ TEST_F(JournalTest, CompactionKeepsExactlyThePendingOnes) {
     EXPECT_EQ(j.size_bytes(), fs::file_size(path_));
     EXPECT_FALSE(fs::exists(path_ + ".tmp"));
     // Appends continue on the new file.
-    box.add(signal(100), proto::encode_to_string(signal(100)), clock.now_ns());
+    box.add(signal(100), tp::proto::encode_to_string(signal(100)), clock.now_ns());
     want.insert(signal(100).signal_id);
   }
   // The compacted file is one boot record and one line per pending signal.
@@ -205,7 +205,7 @@ TEST_F(JournalTest, TornLastRecordIsIgnoredAndCutOff) {
   {
     SignalJournal j(path_);
     SignalOutbox box(j, 1000 * tp::ns_per_ms);
-    for (int n = 1; n <= 3; ++n) box.add(signal(n), proto::encode_to_string(signal(n)), clock.now_ns());
+    for (int n = 1; n <= 3; ++n) box.add(signal(n), tp::proto::encode_to_string(signal(n)), clock.now_ns());
   }
   // Cut the last record in half, as a crash inside write() could.
   const auto size = fs::file_size(path_);
@@ -232,7 +232,7 @@ TEST_F(JournalTest, TornLastRecordIsIgnoredAndCutOff) {
     // The next record lands on a line of its own.
     SignalOutbox box(j, 1000 * tp::ns_per_ms);
     box.restore(clock.now_ns());
-    box.add(signal(4), proto::encode_to_string(signal(4)), clock.now_ns());
+    box.add(signal(4), tp::proto::encode_to_string(signal(4)), clock.now_ns());
     EXPECT_TRUE(box.ack(signal(1).signal_id));
   }
   SignalJournal j(path_);
@@ -251,7 +251,7 @@ TEST_F(JournalTest, GarbageLinesAreReportedNotFatal) {
         << "\n"        // hex, but not a signal
         << "Q what\n"  // unknown record
         << "S ";
-    const auto payload = proto::encode_to_string(signal(9));
+    const auto payload = tp::proto::encode_to_string(signal(9));
     for (unsigned char c : payload) out << "0123456789abcdef"[c >> 4] << "0123456789abcdef"[c & 15];
     out << "\n";
   }
@@ -276,14 +276,14 @@ TEST_F(JournalTest, GarbledRecordInTheMiddleIsReportedWithItsIdAndTheRestStands)
     SignalJournal j(path_);
     j.append_boot(1700000000000);
     SignalOutbox box(j, 1000 * tp::ns_per_ms);
-    for (int n = 1; n <= 4; ++n) box.add(signal(n), proto::encode_to_string(signal(n)), clock.now_ns());
+    for (int n = 1; n <= 4; ++n) box.add(signal(n), tp::proto::encode_to_string(signal(n)), clock.now_ns());
     box.ack(signal(4).signal_id);
   }
   // Damage signal 2's record well after its id, and signal 4's (acked) one
   // the same way: 2 is lost, 4 is settled.
   auto text = contents();
-  const auto line2 = text.find("S " + hex(proto::encode_to_string(signal(2))));
-  const auto line4 = text.find("S " + hex(proto::encode_to_string(signal(4))));
+  const auto line2 = text.find("S " + hex(tp::proto::encode_to_string(signal(2))));
+  const auto line4 = text.find("S " + hex(tp::proto::encode_to_string(signal(4))));
   ASSERT_NE(line2, std::string::npos);
   ASSERT_NE(line4, std::string::npos);
   const auto end2 = text.find('\n', line2);
@@ -311,7 +311,7 @@ TEST_F(JournalTest, GarbledRecordInTheMiddleIsReportedWithItsIdAndTheRestStands)
     SignalOutbox box(j, 1000 * tp::ns_per_ms);
     box.restore(clock.now_ns());
     EXPECT_TRUE(box.ack(signal(1).signal_id));
-    box.add(signal(5), proto::encode_to_string(signal(5)), clock.now_ns());
+    box.add(signal(5), tp::proto::encode_to_string(signal(5)), clock.now_ns());
   }
   SignalJournal j(path_);
   EXPECT_EQ(ids(j.replay()), (std::set<std::string>{signal(3).signal_id, signal(5).signal_id}));
@@ -323,7 +323,7 @@ TEST_F(JournalTest, GarbledIdIsReportedByOffsetAndBytes) {
   {
     SignalJournal j(path_);
     SignalOutbox box(j, 1000 * tp::ns_per_ms);
-    for (int n = 1; n <= 2; ++n) box.add(signal(n), proto::encode_to_string(signal(n)), clock.now_ns());
+    for (int n = 1; n <= 2; ++n) box.add(signal(n), tp::proto::encode_to_string(signal(n)), clock.now_ns());
   }
   auto text = contents();
   const auto line1 = text.find("S ");
@@ -347,14 +347,14 @@ TEST_F(JournalTest, GarbledIdIsReportedByOffsetAndBytes) {
 }
 
 TEST_F(JournalTest, RecoverSignalIdFromDamagedOrShortBytes) {
-  const auto full = hex(proto::encode_to_string(signal(7)));
+  const auto full = hex(tp::proto::encode_to_string(signal(7)));
   EXPECT_EQ(recover_signal_id(full), signal(7).signal_id);
   EXPECT_EQ(recover_signal_id(full.substr(0, 80)), signal(7).signal_id);  // cut after the id
   EXPECT_EQ(recover_signal_id(full.substr(0, 80) + "zz" + full.substr(82)), signal(7).signal_id);
   EXPECT_EQ(recover_signal_id(full.substr(0, 20)), "");  // cut inside it
   EXPECT_EQ(recover_signal_id("zz" + full.substr(2)), "");
   EXPECT_EQ(recover_signal_id(
-                hex(proto::encode_to_string(proto::SignalAck{"x", proto::AckStatus::accepted, "", 1}))),
+                hex(tp::proto::encode_to_string(tp::proto::SignalAck{"x", tp::proto::AckStatus::accepted, "", 1}))),
             "");  // another message type
   EXPECT_EQ(recover_signal_id(""), "");
 }
@@ -387,7 +387,7 @@ TEST_F(JournalTest, AdoptingADepartedShardsJournal) {
     j.append_boot(1700000000000);
     SignalOutbox box(j, 1000 * tp::ns_per_ms);
     for (int n = 1; n <= 3; ++n)
-      box.add(signal(n, expires), proto::encode_to_string(signal(n, expires)), clock.now_ns());
+      box.add(signal(n, expires), tp::proto::encode_to_string(signal(n, expires)), clock.now_ns());
     box.ack(signal(2).signal_id);
   }  // shard 2 is scaled away
   // Adoption never creates a journal.
@@ -406,8 +406,8 @@ TEST_F(JournalTest, AdoptingADepartedShardsJournal) {
     std::map<std::string, std::string> sent;
     box.resend_due(clock.now_ns(),
                    [&](const PendingSignal& p) { return sent.emplace(p.signal_id, p.payload), true; });
-    EXPECT_EQ(sent.at(signal(1).signal_id), proto::encode_to_string(signal(1, expires)));
-    EXPECT_EQ(sent.at(signal(3).signal_id), proto::encode_to_string(signal(3, expires)));
+    EXPECT_EQ(sent.at(signal(1).signal_id), tp::proto::encode_to_string(signal(1, expires)));
+    EXPECT_EQ(sent.at(signal(3).signal_id), tp::proto::encode_to_string(signal(3, expires)));
     // The original shard cannot come back while the adopter holds it.
     EXPECT_THROW(SignalJournal owner(departed), JournalLocked);
     EXPECT_TRUE(box.ack(signal(1).signal_id));
@@ -477,7 +477,7 @@ TEST_F(JournalTest, AFullDiskLeavesNoPartialRecordAndNoUnjournaledSignal) {
     SignalOutbox box(j, tp::ns_per_ms);
     for (; n < 150;) {
       ++n;
-      ASSERT_TRUE(box.add(signal(n), proto::encode_to_string(signal(n)), clock.now_ns()));
+      ASSERT_TRUE(box.add(signal(n), tp::proto::encode_to_string(signal(n)), clock.now_ns()));
       journaled.insert(signal(n).signal_id);
     }
     disk.fill();
@@ -485,7 +485,7 @@ TEST_F(JournalTest, AFullDiskLeavesNoPartialRecordAndNoUnjournaledSignal) {
     int refused = 0;
     for (int i = 0; i < 100 && refused == 0; ++i) {
       ++n;
-      if (box.add(signal(n), proto::encode_to_string(signal(n)), clock.now_ns()))
+      if (box.add(signal(n), tp::proto::encode_to_string(signal(n)), clock.now_ns()))
         journaled.insert(signal(n).signal_id);
       else
         refused = n;
@@ -520,7 +520,7 @@ TEST_F(JournalTest, AFullDiskLeavesNoPartialRecordAndNoUnjournaledSignal) {
 
     disk.free();
     ++n;
-    ASSERT_TRUE(box.add(signal(n), proto::encode_to_string(signal(n)), clock.now_ns()));
+    ASSERT_TRUE(box.add(signal(n), tp::proto::encode_to_string(signal(n)), clock.now_ns()));
     journaled.insert(signal(n).signal_id);
     EXPECT_FALSE(box.ack(signal(k).signal_id));  // settled already: no second record
     ack_failed = signal(k).signal_id;

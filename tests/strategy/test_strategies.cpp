@@ -8,7 +8,7 @@
 #include "strategy/strategies.hpp"
 
 using namespace tp::strategy;
-using proto::Side;
+using tp::proto::Side;
 
 namespace {
 
@@ -96,12 +96,12 @@ TEST(EveryNth, FiresOnEveryNthTickAlternatingSides) {
   cfg.name = "every_nth";
   cfg.every_nth.n = 3;
   auto s = tp::strategy::make_strategy(cfg);
-  std::vector<std::optional<proto::Side>> got;
+  std::vector<std::optional<tp::proto::Side>> got;
   for (int i = 0; i < 9; ++i) {
     auto d = s->on_mid(1.0 + i);
     got.push_back(d ? std::optional(d->side) : std::nullopt);
   }
-  using proto::Side;
+  using tp::proto::Side;
   std::vector<std::optional<Side>> want{std::nullopt, std::nullopt, Side::buy,    std::nullopt, std::nullopt,
                                         Side::sell,   std::nullopt, std::nullopt, Side::buy};
   EXPECT_EQ(got, want);

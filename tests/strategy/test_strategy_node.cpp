@@ -52,7 +52,7 @@ void await_subscriptions(zmq::socket_t& xpub, std::set<std::string> topics) {
   ASSERT_TRUE(topics.empty()) << "subscription never arrived: " << *topics.begin();
 }
 
-proto::TickEvent tick(const std::string& sym, std::uint64_t seq, double mid) {
+tp::proto::TickEvent tick(const std::string& sym, std::uint64_t seq, double mid) {
   return tp::test::a_tick(sym, seq, mid).stamped(tp::wall_ns());
 }
 
@@ -86,12 +86,12 @@ class NodeTest : public ::testing::Test {
   }
 
   // Decoded signals waiting on `pull`, by id (resends collapse).
-  static void drain_signals(zmq::socket_t& pull, std::map<std::string, proto::TradingSignal>& out,
+  static void drain_signals(zmq::socket_t& pull, std::map<std::string, tp::proto::TradingSignal>& out,
                             std::size_t* received = nullptr) {
-    proto::Decoder dec;
+    tp::proto::Decoder dec;
     zmq::message_t m;
     while (pull.recv(m, zmq::recv_flags::dontwait)) {
-      auto s = dec.decode_signal(proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
+      auto s = dec.decode_signal(tp::proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
       ASSERT_TRUE(s.ok()) << s.error().message();
       if (received) ++*received;
       out[s->signal_id] = s.value();
@@ -125,8 +125,8 @@ TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
   await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
   await_subscriptions(events, {"ACK.sma_crossover.0"});
 
-  proto::Encoder enc;
-  proto::Heartbeat hb{"gateway", 1, tp::wall_ns(), 0};
+  tp::proto::Encoder enc;
+  tp::proto::Heartbeat hb{"gateway", 1, tp::wall_ns(), 0};
   send_frames(ticks, {"HB.gateway", std::string(enc.encode(hb))});
   const double mids[] = {1.0, 1.1, 1.0, 1.1, 1.0, 1.1};
   for (std::uint64_t seq = 1; seq <= 6; ++seq) {
@@ -139,7 +139,7 @@ TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
   send_frames(ticks, {"TICK.EURUSD", "\xc1garbage"});                                    // undecodable
   send_frames(ticks, {"TICK.EURUSD", "a", "b"});                                         // bad_frames
 
-  std::map<std::string, proto::TradingSignal> got;
+  std::map<std::string, tp::proto::TradingSignal> got;
   ASSERT_TRUE(pump(node,
                    [&] {
                      drain_signals(signals, got);
@@ -156,14 +156,14 @@ TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
 
   // fast=1/slow=2 on an alternating mid: the sign flips on every tick from
   // the third on (the second only establishes it).
-  std::map<std::uint64_t, proto::TradingSignal> by_seq;
+  std::map<std::uint64_t, tp::proto::TradingSignal> by_seq;
   for (auto& [id, s] : got) by_seq[s.causation_seq] = s;
   ASSERT_EQ(by_seq.size(), 4u);
   for (std::uint64_t seq = 3; seq <= 6; ++seq) {
     const auto& s = by_seq.at(seq);
     const auto t = tick("EURUSD", seq, mids[seq - 1]);
-    EXPECT_EQ(s.action, seq % 2 ? proto::Side::sell : proto::Side::buy) << seq;
-    EXPECT_DOUBLE_EQ(s.trigger_price, s.action == proto::Side::buy ? t.ask : t.bid);
+    EXPECT_EQ(s.action, seq % 2 ? tp::proto::Side::sell : tp::proto::Side::buy) << seq;
+    EXPECT_DOUBLE_EQ(s.trigger_price, s.action == tp::proto::Side::buy ? t.ask : t.bid);
     EXPECT_EQ(s.instrument, "EURUSD");
     EXPECT_EQ(s.strategy, "sma_crossover");
     EXPECT_EQ(s.instance, 0u);
@@ -174,10 +174,10 @@ TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
 
   std::multiset<std::string> reasons;
   {
-    proto::Decoder dec;
+    tp::proto::Decoder dec;
     zmq::message_t m;
     while (reasons.size() < 3 && dead.recv(m, zmq::recv_flags::none)) {
-      auto dl = dec.decode_dead_letter(proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
+      auto dl = dec.decode_dead_letter(tp::proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
       ASSERT_TRUE(dl.ok());
       EXPECT_EQ(dl->source, "strategy:0");
       reasons.insert(dl->reason);
@@ -196,7 +196,7 @@ TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
   EXPECT_EQ(got.size(), 4u);  // the same ids again, nothing new
 
   // An ack on a prefix-matching topic (instance 01) is someone else's.
-  proto::SignalAck ack{got.begin()->first, proto::AckStatus::accepted, "", tp::wall_ns()};
+  tp::proto::SignalAck ack{got.begin()->first, tp::proto::AckStatus::accepted, "", tp::wall_ns()};
   send_frames(events, {"ACK.sma_crossover.01", std::string(enc.encode(ack))});
   ASSERT_TRUE(pump(node, [&] { return json_number(node.stats_json(), "wrong_topic") == 4; }));
   EXPECT_EQ(node.signals_pending(), 4u);
@@ -205,7 +205,7 @@ TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
   int i = 0;
   for (auto& [id, s] : got) {
     ack.signal_id = id;
-    ack.status = i++ % 2 ? proto::AckStatus::accepted : proto::AckStatus::rejected;
+    ack.status = i++ % 2 ? tp::proto::AckStatus::accepted : tp::proto::AckStatus::rejected;
     send_frames(events, {"ACK.sma_crossover.0", std::string(enc.encode(ack))});
   }
   ASSERT_TRUE(pump(node, [&] {
@@ -232,13 +232,13 @@ TEST_F(NodeTest, PendingSignalsAreResentAfterARestart) {
   ticks.bind(ep("ticks"));
   signals.bind(ep("signals"));
 
-  std::map<std::string, proto::TradingSignal> first;
+  std::map<std::string, tp::proto::TradingSignal> first;
   {
     StrategyNode node(ctx_, cfg, 0, 1, clock_);
     await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
-    proto::Encoder enc;
+    tp::proto::Encoder enc;
     send_frames(ticks,
-                {"HB.gateway", std::string(enc.encode(proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
+                {"HB.gateway", std::string(enc.encode(tp::proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
     for (std::uint64_t seq = 1; seq <= 4; ++seq)
       send_frames(ticks, {"TICK.EURUSD", std::string(enc.encode(tick("EURUSD", seq, seq % 2 ? 1.0 : 1.1)))});
     ASSERT_TRUE(pump(node, [&] {
@@ -249,7 +249,7 @@ TEST_F(NodeTest, PendingSignalsAreResentAfterARestart) {
 
   StrategyNode again(ctx_, cfg, 0, 1, clock_);
   EXPECT_EQ(again.signals_pending(), 2u);
-  std::map<std::string, proto::TradingSignal> resent;
+  std::map<std::string, tp::proto::TradingSignal> resent;
   ASSERT_TRUE(pump(again, [&] {
     drain_signals(signals, resent);
     return resent.size() == 2;
@@ -260,13 +260,13 @@ TEST_F(NodeTest, PendingSignalsAreResentAfterARestart) {
 namespace {
 
 // A signal as shard `shard` would have journaled it.
-proto::TradingSignal departed_signal(std::uint32_t shard, int n) {
-  proto::TradingSignal s;
+tp::proto::TradingSignal departed_signal(std::uint32_t shard, int n) {
+  tp::proto::TradingSignal s;
   s.signal_id = "sma_crossover." + std::to_string(shard) + ".1700000000000." + std::to_string(n);
   s.strategy = "sma_crossover";
   s.instance = shard;
   s.instrument = "GBPUSD";
-  s.action = proto::Side::buy;
+  s.action = tp::proto::Side::buy;
   s.quantity = 1000;
   s.trigger_price = 1.265;
   s.confidence = 0.5;
@@ -285,7 +285,7 @@ void write_departed_journal(const std::string& path, std::uint32_t shard, int n)
   tp::strategy::SignalOutbox box(j, tp::ns_per_ms);
   for (int i = 1; i <= n; ++i) {
     const auto s = departed_signal(shard, i);
-    box.add(s, proto::encode_to_string(s), 0);
+    box.add(s, tp::proto::encode_to_string(s), 0);
   }
 }
 
@@ -315,7 +315,7 @@ TEST_F(NodeTest, AdoptsDepartedShardsJournalsResendsThemAndReportsWhatCannotBeRe
     auto text = ss.str();
     const auto s22 = departed_signal(2, 2);
     std::string hex;
-    for (unsigned char c : proto::encode_to_string(s22)) {
+    for (unsigned char c : tp::proto::encode_to_string(s22)) {
       hex.push_back("0123456789abcdef"[c >> 4]);
       hex.push_back("0123456789abcdef"[c & 15]);
     }
@@ -335,10 +335,10 @@ TEST_F(NodeTest, AdoptsDepartedShardsJournalsResendsThemAndReportsWhatCannotBeRe
 
   // The damaged record is reported with its id, never dropped.
   {
-    proto::Decoder dec;
+    tp::proto::Decoder dec;
     zmq::message_t m;
     ASSERT_TRUE(dead.recv(m, zmq::recv_flags::none) || dead.recv(m, zmq::recv_flags::none));
-    auto dl = dec.decode_dead_letter(proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
+    auto dl = dec.decode_dead_letter(tp::proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
     ASSERT_TRUE(dl.ok());
     EXPECT_EQ(dl->source, "strategy:0");
     EXPECT_EQ(dl->reason, "journal_corrupt");
@@ -348,7 +348,7 @@ TEST_F(NodeTest, AdoptsDepartedShardsJournalsResendsThemAndReportsWhatCannotBeRe
   }
 
   // Resent with their original bytes; journal 4 follows once released.
-  std::map<std::string, proto::TradingSignal> got;
+  std::map<std::string, tp::proto::TradingSignal> got;
   ASSERT_TRUE(pump(node, [&] {
     drain_signals(signals, got);
     return got.size() == 2 && json_number(node.stats_json(), "journal_locked") >= 1;
@@ -370,10 +370,10 @@ TEST_F(NodeTest, AdoptsDepartedShardsJournalsResendsThemAndReportsWhatCannotBeRe
 
   // Acked on each departed shard's own topic; then both journals shrink to
   // their boot record.
-  proto::Encoder enc;
+  tp::proto::Encoder enc;
   for (const auto& [id, s] : got) {
-    proto::SignalAck ack{id, proto::AckStatus::accepted, "", tp::wall_ns()};
-    send_frames(events, {proto::ack_topic(s.strategy, s.instance), std::string(enc.encode(ack))});
+    tp::proto::SignalAck ack{id, tp::proto::AckStatus::accepted, "", tp::wall_ns()};
+    send_frames(events, {tp::proto::ack_topic(s.strategy, s.instance), std::string(enc.encode(ack))});
   }
   ASSERT_TRUE(pump(node, [&] {
     return json_number(node.stats_json(), "adopted_pending") == 0 && fs::file_size(path(4)) < size3;
@@ -397,7 +397,7 @@ TEST_F(NodeTest, OwnJournalDamageIsReportedOnceAndTheJournalStaysAppendable) {
   write_departed_journal(path, 0, 2);
   // A garbled line (no id left in it) and a signal record torn by a crash.
   std::string torn_hex;
-  for (unsigned char c : proto::encode_to_string(departed_signal(0, 3))) {
+  for (unsigned char c : tp::proto::encode_to_string(departed_signal(0, 3))) {
     torn_hex.push_back("0123456789abcdef"[c >> 4]);
     torn_hex.push_back("0123456789abcdef"[c & 15]);
   }
@@ -406,11 +406,11 @@ TEST_F(NodeTest, OwnJournalDamageIsReportedOnceAndTheJournalStaysAppendable) {
                                      << "S " << torn_hex.substr(0, 120);
 
   auto collect = [&](std::map<std::string, std::string>& by_reason, std::size_t want) {
-    proto::Decoder dec;
+    tp::proto::Decoder dec;
     zmq::message_t m;
     for (int i = 0; i < 30 && by_reason.size() < want; ++i) {
       if (!dead.recv(m, zmq::recv_flags::none)) continue;
-      auto dl = dec.decode_dead_letter(proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
+      auto dl = dec.decode_dead_letter(tp::proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
       ASSERT_TRUE(dl.ok());
       by_reason[dl->reason] = dl->detail;
     }
@@ -453,14 +453,14 @@ namespace {
 // The ids of the S records in a journal's text (read while its holder runs).
 std::set<std::string> journaled_ids(const std::string& text) {
   std::set<std::string> ids;
-  proto::Decoder dec;
+  tp::proto::Decoder dec;
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("S ", 0) != 0) continue;
     std::string bytes;
     for (std::size_t i = 2; i + 1 < line.size(); i += 2)
       bytes.push_back(static_cast<char>(std::stoi(line.substr(i, 2), nullptr, 16)));
-    auto s = dec.decode_signal(proto::as_bytes(bytes));
+    auto s = dec.decode_signal(tp::proto::as_bytes(bytes));
     if (s) ids.insert(s->signal_id);
   }
   return ids;
@@ -490,9 +490,9 @@ TEST_F(NodeTest, AFullDiskStopsEmissionWithoutLosingASignalAndEmissionResumes) {
   auto node_owner = std::make_unique<StrategyNode>(ctx_, cfg, 0, 1, clock_);
   auto& node = *node_owner;
   await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
-  proto::Encoder enc;
+  tp::proto::Encoder enc;
   send_frames(ticks,
-              {"HB.gateway", std::string(enc.encode(proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
+              {"HB.gateway", std::string(enc.encode(tp::proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
   // fast=1/slow=2 on an alternating mid: every tick from the third on is a signal.
   std::uint64_t seq = 0;
   const auto send_ticks = [&](int count) {
@@ -503,7 +503,7 @@ TEST_F(NodeTest, AFullDiskStopsEmissionWithoutLosingASignalAndEmissionResumes) {
     return pump(node,
                 [&] { return json_number(node.stats_json(), "ticks_received") == static_cast<double>(seq); });
   };
-  std::map<std::string, proto::TradingSignal> got;
+  std::map<std::string, tp::proto::TradingSignal> got;
   ASSERT_TRUE(send_ticks(4));
   ASSERT_TRUE(pump(node, [&] {
     drain_signals(signals, got);
@@ -608,14 +608,14 @@ TEST_F(NodeTest, StartedOnAFullDiskItRunsWithoutEmittingUntilSpaceReturns) {
             "not emitting: cannot write strategy-0.journal: No space left on device")
       << node.stats_json();
   await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
-  proto::Encoder enc;
+  tp::proto::Encoder enc;
   send_frames(ticks,
-              {"HB.gateway", std::string(enc.encode(proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
+              {"HB.gateway", std::string(enc.encode(tp::proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
   for (std::uint64_t seq = 1; seq <= 4; ++seq)
     send_frames(ticks, {"TICK.EURUSD", std::string(enc.encode(tick("EURUSD", seq, seq % 2 ? 1.0 : 1.1)))});
   ASSERT_TRUE(pump(node, [&] { return json_number(node.stats_json(), "signals_not_journaled") == 2; }))
       << node.stats_json();
-  std::map<std::string, proto::TradingSignal> got;
+  std::map<std::string, tp::proto::TradingSignal> got;
   drain_signals(signals, got);
   EXPECT_TRUE(got.empty());
 

@@ -46,10 +46,10 @@ TEST(TestSupport, ReadJsonOfAMissingFileIsEmpty) {
 }
 
 TEST(TestSupport, BuildersFillDefaultsAndTakeOverrides) {
-  proto::TradingSignal s = tt::a_signal("id.1").side(proto::Side::sell).quantity(50).causation(7, 99);
+  tp::proto::TradingSignal s = tt::a_signal("id.1").side(tp::proto::Side::sell).quantity(50).causation(7, 99);
   EXPECT_EQ(s.signal_id, "id.1");
   EXPECT_EQ(s.instrument, "EURUSD");
-  EXPECT_EQ(s.action, proto::Side::sell);
+  EXPECT_EQ(s.action, tp::proto::Side::sell);
   EXPECT_EQ(s.quantity, 50);
   EXPECT_EQ(s.causation_seq, 7u);
   EXPECT_EQ(s.causation_ts_ns, 99);
@@ -57,7 +57,7 @@ TEST(TestSupport, BuildersFillDefaultsAndTakeOverrides) {
   EXPECT_EQ(o.client_order_id, "C-1");
   EXPECT_EQ(o.signal_id, "sig-C-1");
   EXPECT_EQ(o.quantity, 10);
-  const proto::TickEvent t = tt::a_tick("GBPUSD", 4, 1.25).stamped(5);
+  const tp::proto::TickEvent t = tt::a_tick("GBPUSD", 4, 1.25).stamped(5);
   EXPECT_EQ(t.seq, 4u);
   EXPECT_NEAR(t.ask - t.bid, 0.0001, 1e-12);
   EXPECT_EQ(t.gateway_ts_ns, 5);

@@ -34,7 +34,7 @@
 
 #include "proto/messages.hpp"
 
-namespace gateway {
+namespace tp::gateway {
 
 enum class CsvFormat { ours, dukascopy };
 
@@ -93,4 +93,4 @@ std::optional<std::int64_t> parse_dukascopy_time(std::string_view s);  // 01.01.
 // part (which the caller will then refuse).
 std::string instrument_from_file_name(std::string_view path, const std::set<std::string, std::less<>>& known);
 
-}  // namespace gateway
+}  // namespace tp::gateway

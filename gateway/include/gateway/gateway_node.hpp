@@ -33,7 +33,7 @@
 #include "gateway/synthetic_feed.hpp"
 #include "proto/codec.hpp"
 
-namespace gateway {
+namespace tp::gateway {
 
 struct GatewayOptions {
   // Return from run() once every tick is out (max_ticks reached or end of
@@ -109,4 +109,4 @@ class GatewayNode {
   std::uint64_t accept_failed_logged_ = 0;
 };
 
-}  // namespace gateway
+}  // namespace tp::gateway

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <optional>
 
-namespace gateway {
+namespace tp::gateway {
 
 class Pacer {
  public:
@@ -60,4 +60,4 @@ class Pacer {
   std::int64_t last_due_ = 0;
 };
 
-}  // namespace gateway
+}  // namespace tp::gateway

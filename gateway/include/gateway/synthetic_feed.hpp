@@ -12,7 +12,7 @@
 #include "common/config.hpp"
 #include "proto/messages.hpp"
 
-namespace gateway {
+namespace tp::gateway {
 
 class SyntheticFeed {
  public:
@@ -41,4 +41,4 @@ class SyntheticFeed {
   std::uniform_int_distribution<int> lots_{1, 50};  // volume in lots of 100k
 };
 
-}  // namespace gateway
+}  // namespace tp::gateway

@@ -17,7 +17,7 @@
 #include <type_traits>
 #include <vector>
 
-namespace proto {
+namespace tp::proto {
 
 class BytePacker {
  public:
@@ -156,4 +156,4 @@ class BytePacker {
   char* end_;  // end of buf_
 };
 
-}  // namespace proto
+}  // namespace tp::proto

@@ -29,7 +29,7 @@
 
 #include "proto/messages.hpp"
 
-namespace proto {
+namespace tp::proto {
 
 // Largest payload any program accepts (also each socket's ZMQ_MAXMSGSIZE,
 // except the dead-letter sink's, which must take a dead letter wrapping one).
@@ -187,4 +187,4 @@ inline bool topic_matches(std::string_view frame, std::string_view topic) noexce
   return frame == topic;
 }
 
-}  // namespace proto
+}  // namespace tp::proto

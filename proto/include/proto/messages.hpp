@@ -13,7 +13,7 @@
 
 #include "proto/schema.hpp"
 
-namespace proto {
+namespace tp::proto {
 
 // Bumped only for incompatible changes. New optional fields are appended to a
 // message without a bump; readers ignore fields they do not know.
@@ -61,23 +61,23 @@ enum class AckStatus : std::uint8_t {
 };
 
 // The enums' names in docs/PROTOCOL.md and the values a reader accepts.
-}  // namespace proto
+}  // namespace tp::proto
 template <>
-struct proto::wire::EnumInfo<proto::Side> {
+struct tp::proto::wire::EnumInfo<tp::proto::Side> {
   static constexpr const char* name = "Side";
   static constexpr std::uint64_t lo = 1, hi = 2;
 };
 template <>
-struct proto::wire::EnumInfo<proto::OrderStatus> {
+struct tp::proto::wire::EnumInfo<tp::proto::OrderStatus> {
   static constexpr const char* name = "OrderStatus";
   static constexpr std::uint64_t lo = 1, hi = 7;
 };
 template <>
-struct proto::wire::EnumInfo<proto::AckStatus> {
+struct tp::proto::wire::EnumInfo<tp::proto::AckStatus> {
   static constexpr const char* name = "AckStatus";
   static constexpr std::uint64_t lo = 1, hi = 3;
 };
-namespace proto {
+namespace tp::proto {
 
 std::string_view to_string(MsgType) noexcept;
 std::string_view to_string(Side) noexcept;
@@ -340,4 +340,4 @@ std::string tick_topic(std::string_view instrument);
 std::string order_topic(std::string_view instrument);
 std::string ack_topic(std::string_view strategy, std::uint32_t instance);
 
-}  // namespace proto
+}  // namespace tp::proto

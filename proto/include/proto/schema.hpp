@@ -21,7 +21,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace proto::wire {
+namespace tp::proto::wire {
 
 // How a field travels. `enumeration` is a u8 on the wire whose accepted
 // values and display name come from EnumInfo.
@@ -160,4 +160,4 @@ std::string type_name() {
   return "?";
 }
 
-}  // namespace proto::wire
+}  // namespace tp::proto::wire
