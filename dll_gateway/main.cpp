@@ -1,10 +1,10 @@
 // dll_gateway: REP server in front of a broker plugin loaded with dlopen
 // (broker_abi.h). Answers OrderRequests at most once per client order id,
 // durably (SQLite), and feeds the plugin market data from the tick feed.
+#include <spdlog/spdlog.h>
+
 #include <optional>
 #include <string>
-
-#include <spdlog/spdlog.h>
 
 #include "common/clock.hpp"
 #include "common/program.hpp"
@@ -26,13 +26,14 @@ int main(int argc, char** argv) {
     auto cfg = tp::load_program_config(opts, "dll_gateway");
     if (plugin_path) cfg.dll_gateway.plugin = *plugin_path;
     if (db_path) cfg.dll_gateway.db_path = *db_path;
-    std::string plugin = cfg.dll_gateway.plugin.empty() ? tp::dll_gateway::default_plugin_path()
-                                                        : cfg.dll_gateway.plugin;
+    std::string plugin =
+        cfg.dll_gateway.plugin.empty() ? tp::dll_gateway::default_plugin_path() : cfg.dll_gateway.plugin;
 
     zmq::context_t ctx(1);
     tp::SecureContext secure(ctx, cfg.security);
     tp::SystemClock clock;
-    tp::dll_gateway::BrokerPlugin broker(plugin, tp::dll_gateway::expand_settings(cfg.dll_gateway.settings, cfg.run.dir));
+    tp::dll_gateway::BrokerPlugin broker(
+        plugin, tp::dll_gateway::expand_settings(cfg.dll_gateway.settings, cfg.run.dir));
     tp::dll_gateway::OrderStore store(cfg.run_path(cfg.dll_gateway.db_path, "dll_gateway.db"));
     tp::dll_gateway::DllGatewayNode node(ctx, cfg, broker, store, clock, secure.security());
     node.run();

@@ -1,8 +1,8 @@
 // executor: signals in, orders out. CLI -> config -> ExecutorNode -> loop.
+#include <spdlog/spdlog.h>
+
 #include <optional>
 #include <string>
-
-#include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
   tp::CommonOptions common;
   tp::add_common_options(app, common);
   std::optional<std::string> db_path;
-  app.add_option("--db", db_path, "SQLite database file (default: executor.db_path or <run.dir>/executor.db)");
+  app.add_option("--db", db_path,
+                 "SQLite database file (default: executor.db_path or <run.dir>/executor.db)");
 
   return tp::run_program(app, argc, argv, [&] {
     const auto crash_point = tp::executor::crash_point_from_env();  // read once, at start

@@ -1,11 +1,11 @@
 // gateway: publishes ticks (a synthetic random walk or a CSV replay) on the
 // ticks PUB socket. Flags are turned into config overrides so that the
 // config file, --set and the flags share one code path.
+#include <spdlog/spdlog.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
-
-#include <spdlog/spdlog.h>
 
 #include "common/program.hpp"
 #include "common/security.hpp"
@@ -36,9 +36,11 @@ int main(int argc, char** argv) {
   std::optional<std::string> csv;
   bool exit_when_done = false;
   int start_delay_ms = 0;
-  app.add_option("--rate", rate, "Synthetic ticks per second over all instruments, 0 = flat out (gateway.rate)");
+  app.add_option("--rate", rate,
+                 "Synthetic ticks per second over all instruments, 0 = flat out (gateway.rate)");
   app.add_option("--seed", seed, "Random walk seed (gateway.seed)");
-  app.add_option("--max-ticks", max_ticks, "Stop publishing after this many ticks, 0 = never (gateway.max_ticks)");
+  app.add_option("--max-ticks", max_ticks,
+                 "Stop publishing after this many ticks, 0 = never (gateway.max_ticks)");
   app.add_option("--csv", csv, "Replay this CSV file (sets gateway.source=csv, gateway.csv_path)");
   app.add_option("--speed", speed, "CSV replay speed multiplier, 0 = flat out (gateway.speed)");
   app.add_flag("--exit-when-done", exit_when_done,
@@ -63,7 +65,8 @@ int main(int argc, char** argv) {
     int code = 0;
     {
       tp::gateway::GatewayNode node(
-          ctx, cfg, tp::gateway::GatewayOptions{.exit_when_done = exit_when_done, .start_delay_ms = start_delay_ms},
+          ctx, cfg,
+          tp::gateway::GatewayOptions{.exit_when_done = exit_when_done, .start_delay_ms = start_delay_ms},
           secure.security());
       code = node.run(tp::stop_requested);
     }  // sockets close here (linger flushes the last ticks), before the context ends

@@ -1,13 +1,13 @@
 #include "common/config.hpp"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
 #include <set>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 namespace tp {
 namespace {
@@ -31,9 +31,12 @@ class Section {
   }
   void get(const char* key, double& out) {
     if (auto* n = find(key)) {
-      if (n->is_integer()) out = static_cast<double>(**n->as_integer());
-      else if (n->is_floating_point()) out = **n->as_floating_point();
-      else wrong(key, "a number");
+      if (n->is_integer())
+        out = static_cast<double>(**n->as_integer());
+      else if (n->is_floating_point())
+        out = **n->as_floating_point();
+      else
+        wrong(key, "a number");
       if (!std::isfinite(out)) wrong(key, "a finite number");
     }
   }
@@ -60,14 +63,18 @@ class Section {
     if (!n->is_table()) wrong(key, "a table");
     for (auto&& [k, v] : *n->as_table()) {
       std::string name(k.str());
-      if (v.is_string()) out[name] = **v.as_string();
-      else if (v.is_integer()) out[name] = std::to_string(**v.as_integer());
+      if (v.is_string())
+        out[name] = **v.as_string();
+      else if (v.is_integer())
+        out[name] = std::to_string(**v.as_integer());
       else if (v.is_floating_point()) {
         std::ostringstream s;
         s << **v.as_floating_point();
         out[name] = s.str();
-      } else if (v.is_boolean()) out[name] = **v.as_boolean() ? "true" : "false";
-      else throw ConfigError(origin_ + ": " + join(join(path_, key), name) + " must be a scalar");
+      } else if (v.is_boolean())
+        out[name] = **v.as_boolean() ? "true" : "false";
+      else
+        throw ConfigError(origin_ + ": " + join(join(path_, key), name) + " must be a scalar");
     }
   }
 
@@ -169,8 +176,10 @@ Config from_table(const toml::table& root, const std::string& origin) {
   run.finish();
 
   auto ep = top.sub("endpoints");
-  for (auto [key, field] : {std::pair{"ticks", &c.endpoints.ticks}, {"signals", &c.endpoints.signals},
-                            {"order_events", &c.endpoints.order_events}, {"orders", &c.endpoints.orders},
+  for (auto [key, field] : {std::pair{"ticks", &c.endpoints.ticks},
+                            {"signals", &c.endpoints.signals},
+                            {"order_events", &c.endpoints.order_events},
+                            {"orders", &c.endpoints.orders},
                             {"dead_letters", &c.endpoints.dead_letters}}) {
     ep.get(key, *field);
     ep.require(valid_endpoint(*field), key, "a tcp://, ipc:// or inproc:// endpoint");
@@ -207,13 +216,15 @@ Config from_table(const toml::table& root, const std::string& origin) {
 
   auto gw = top.sub("gateway");
   gw.get("source", c.gateway.source);
-  gw.require(c.gateway.source == "synthetic" || c.gateway.source == "csv", "source", "\"synthetic\" or \"csv\"");
+  gw.require(c.gateway.source == "synthetic" || c.gateway.source == "csv", "source",
+             "\"synthetic\" or \"csv\"");
   gw.get("rate", c.gateway.rate);
   gw.require(c.gateway.rate >= 0, "rate", ">= 0 (0 = as fast as possible)");
   gw.get("seed", c.gateway.seed);
   gw.get("csv_path", c.gateway.csv_path);
   gw.get("csv_instrument", c.gateway.csv_instrument);
-  gw.require(c.gateway.source != "csv" || !c.gateway.csv_path.empty(), "csv_path", "set when source = \"csv\"");
+  gw.require(c.gateway.source != "csv" || !c.gateway.csv_path.empty(), "csv_path",
+             "set when source = \"csv\"");
   gw.get("speed", c.gateway.speed);
   gw.require(c.gateway.speed >= 0, "speed", ">= 0 (0 = as fast as possible)");
   gw.get("max_ticks", c.gateway.max_ticks);
@@ -311,7 +322,8 @@ Config from_table(const toml::table& root, const std::string& origin) {
   auto dl = top.sub("dead_letter");
   dl.get("path", c.dead_letter.path);
   dl.get("max_file_bytes", c.dead_letter.max_file_bytes);
-  dl.require(c.dead_letter.max_file_bytes >= (1u << 20), "max_file_bytes", ">= 1048576 (a line of a 128 KiB original fits)");
+  dl.require(c.dead_letter.max_file_bytes >= (1u << 20), "max_file_bytes",
+             ">= 1048576 (a line of a 128 KiB original fits)");
   dl.get("max_files", c.dead_letter.max_files);
   dl.require(c.dead_letter.max_files >= 2 && c.dead_letter.max_files <= 1000, "max_files", "in 2..1000");
   dl.get("original_bytes_per_s", c.dead_letter.original_bytes_per_s);
@@ -331,7 +343,8 @@ Config from_table(const toml::table& root, const std::string& origin) {
     sv.get(key, *field);
     sv.require(*field > 0, key, "> 0");
   }
-  sv.require(c.supervisor.backoff_max_ms >= c.supervisor.backoff_min_ms, "backoff_max_ms", ">= backoff_min_ms");
+  sv.require(c.supervisor.backoff_max_ms >= c.supervisor.backoff_min_ms, "backoff_max_ms",
+             ">= backoff_min_ms");
   sv.get("hang_timeout_ms", c.supervisor.hang_timeout_ms);
   sv.require(c.supervisor.hang_timeout_ms == 0 ||
                  std::int64_t{c.supervisor.hang_timeout_ms} >= 2 * std::int64_t{c.run.stats_interval_ms},

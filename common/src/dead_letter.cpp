@@ -9,7 +9,9 @@ namespace {
 
 zmq::socket_t make_push(zmq::context_t& ctx, int hwm) {
   return make_socket(ctx, zmq::socket_type::push,
-                     SocketOptions{.linger_ms = 1000, .sndhwm = hwm, .rcvhwm = 1,
+                     SocketOptions{.linger_ms = 1000,
+                                   .sndhwm = hwm,
+                                   .rcvhwm = 1,
                                    .max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)});
 }
 
@@ -60,7 +62,8 @@ void DeadLetterSender::send(std::string_view reason, std::string_view detail, st
     letter_.ts_ns = now;
     letter_.original.assign(original);
     auto payload = encoder_.encode(letter_);
-    ok = socket.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait).has_value();
+    ok =
+        socket.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait).has_value();
     // Do not keep a 64 KiB original alive between letters.
     if (letter_.original.capacity() > small_letter_bytes) std::string().swap(letter_.original);
   }

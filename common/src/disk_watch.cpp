@@ -1,12 +1,11 @@
 #include "common/disk_watch.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 
 #include <cstring>
 #include <filesystem>
-
-#include <spdlog/spdlog.h>
 
 #include "common/clock.hpp"
 #include "common/stats.hpp"
@@ -14,7 +13,10 @@
 namespace tp {
 
 DiskWatch::DiskWatch(std::vector<std::string> dirs, std::uint64_t floor_bytes, std::int64_t interval_ns)
-    : dirs_(std::move(dirs)), floor_bytes_(floor_bytes), interval_ns_(interval_ns), limiter_(interval_ns * 2) {}
+    : dirs_(std::move(dirs)),
+      floor_bytes_(floor_bytes),
+      interval_ns_(interval_ns),
+      limiter_(interval_ns * 2) {}
 
 void DiskWatch::poll(std::int64_t now_ns) {
   if (checked_ && now_ns < next_ns_) return;
@@ -28,8 +30,8 @@ void DiskWatch::poll(std::int64_t now_ns) {
     if (avail < lowest) lowest = avail;
     std::uint64_t suppressed = 0;
     if (avail < floor_bytes_ && limiter_.allow(dir, now_ns, suppressed)) {
-      spdlog::warn("low disk space: {} has {} bytes free, below run.min_free_bytes {}; writes may fail", dir, avail,
-                   floor_bytes_);
+      spdlog::warn("low disk space: {} has {} bytes free, below run.min_free_bytes {}; writes may fail", dir,
+                   avail, floor_bytes_);
     }
   }
   free_bytes_ = lowest;
@@ -39,7 +41,8 @@ void DiskWatch::add_stats(JsonObject& o) const {
   o.add("disk_free_bytes", free_bytes_).add("disk_floor_bytes", floor_bytes_).add("disk_low", low());
 }
 
-void WriteFailures::record(std::string_view path, std::string_view what, int err, std::string_view consequence) {
+void WriteFailures::record(std::string_view path, std::string_view what, int err,
+                           std::string_view consequence) {
   ++total_;
   std::string why = std::string(what) + ": " + (err != 0 ? std::strerror(err) : std::string("failed"));
   auto it = failing_.find(path);
@@ -74,7 +77,8 @@ std::uint64_t raise_open_files_limit() {
     const auto before = lim.rlim_cur;
     lim.rlim_cur = lim.rlim_max;
     if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
-      spdlog::warn("cannot raise the open-files limit from {} to {}: {}", before, lim.rlim_max, std::strerror(errno));
+      spdlog::warn("cannot raise the open-files limit from {} to {}: {}", before, lim.rlim_max,
+                   std::strerror(errno));
       return before;
     }
   }

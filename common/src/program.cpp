@@ -1,9 +1,9 @@
 #include "common/program.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <filesystem>
-
-#include <spdlog/spdlog.h>
 
 #include "common/disk_watch.hpp"
 #include "common/log.hpp"
@@ -46,8 +46,10 @@ int run_program(CLI::App& app, int argc, char** argv, const std::function<int()>
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "%s: config error: %s\n", app.get_name().c_str(), e.what());
   } catch (const std::exception& e) {
-    if (spdlog::default_logger()->name() == app.get_name()) spdlog::critical("fatal: {}", e.what());
-    else std::fprintf(stderr, "%s: fatal: %s\n", app.get_name().c_str(), e.what());
+    if (spdlog::default_logger()->name() == app.get_name())
+      spdlog::critical("fatal: {}", e.what());
+    else
+      std::fprintf(stderr, "%s: fatal: %s\n", app.get_name().c_str(), e.what());
   }
   spdlog::shutdown();
   return 1;

@@ -1,12 +1,11 @@
 #include "common/security.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <array>
 #include <filesystem>
 #include <fstream>
-
-#include <spdlog/spdlog.h>
 
 #include "common/zmq_util.hpp"
 
@@ -42,7 +41,8 @@ bool curve_available() { return zmq_has("curve") != 0; }
 
 CurveKeyPair generate_curve_keypair() {
   char pub[41] = {}, sec[41] = {};
-  if (zmq_curve_keypair(pub, sec) != 0) throw std::runtime_error("zmq_curve_keypair failed: libzmq lacks CURVE");
+  if (zmq_curve_keypair(pub, sec) != 0)
+    throw std::runtime_error("zmq_curve_keypair failed: libzmq lacks CURVE");
   return {pub, sec};
 }
 
@@ -82,7 +82,8 @@ void write_key_files(const std::string& dir, const std::string& name, const Curv
   ::umask(old_mask);
   sec << "# CurveZMQ SECRET key of " << name << ": keep it private\n" << keys.secret_key << "\n";
   if (!sec) throw std::runtime_error("cannot write " + secret_path);
-  std::filesystem::permissions(secret_path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::filesystem::permissions(secret_path,
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 std::set<std::string> read_authorized_clients(const std::string& path) {
@@ -115,8 +116,7 @@ bool is_loopback_tcp(const std::string& endpoint) {
 
 Security::Security(const SecurityConfig& cfg) : cfg_(cfg) {
   if (!cfg_.curve) return;
-  if (!curve_available())
-    throw ConfigError("security.curve = true, but this libzmq was built without CURVE");
+  if (!curve_available()) throw ConfigError("security.curve = true, but this libzmq was built without CURVE");
   server_public_ = read_key_file(cfg_.server_public_key, "server_public_key", false);
   if (!cfg_.server_secret_key.empty())
     server_secret_ = read_key_file(cfg_.server_secret_key, "server_secret_key", true);
@@ -149,9 +149,10 @@ void Security::bind(zmq::socket_t& s, const std::string& endpoint) const {
       if (!cfg_.allow_public_bind)
         throw ConfigError("refusing to listen on " + endpoint +
                           " without CURVE: turn security.curve on, or set security.allow_public_bind = true");
-      spdlog::warn("LISTENING ON {} WITHOUT ENCRYPTION OR AUTHENTICATION: anyone who can reach it can "
-                   "read and inject messages",
-                   endpoint);
+      spdlog::warn(
+          "LISTENING ON {} WITHOUT ENCRYPTION OR AUTHENTICATION: anyone who can reach it can "
+          "read and inject messages",
+          endpoint);
     }
   }
   tp::bind(s, endpoint);
@@ -213,8 +214,10 @@ void ZapAuthenticator::serve() {
     std::array<zmq::const_buffer, 6> reply{
         zmq::buffer(std::string_view("1.0")),
         frames.size() > 1 ? zmq::buffer(frames[1].data(), frames[1].size()) : zmq::const_buffer(),
-        zmq::buffer(std::string_view(status)), zmq::buffer(std::string_view(text)),
-        zmq::buffer(std::string_view("")), zmq::buffer(std::string_view(""))};
+        zmq::buffer(std::string_view(status)),
+        zmq::buffer(std::string_view(text)),
+        zmq::buffer(std::string_view("")),
+        zmq::buffer(std::string_view(""))};
     for (std::size_t i = 0; i < reply.size(); ++i)
       socket_.send(reply[i], i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }

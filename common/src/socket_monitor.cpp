@@ -8,9 +8,9 @@
 namespace tp {
 namespace {
 
-constexpr int watched_events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+constexpr int watched_events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_CONNECTED |
+                               ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
 
 // The monitored socket's address names the inproc endpoint: unique among the
 // sockets alive in this context, without a global counter.
@@ -45,18 +45,25 @@ void SocketMonitor::drain() {
     std::memcpy(&event, head.data(), sizeof event);
     switch (event) {
       case ZMQ_EVENT_ACCEPTED:
-      case ZMQ_EVENT_CONNECTED: ++counters_.accepted; break;
+      case ZMQ_EVENT_CONNECTED:
+        ++counters_.accepted;
+        break;
       // accept(2) failed (EMFILE, ENFILE, ENOBUFS...): libzmq drops that
       // connection attempt and goes on listening; the count is the trace.
-      case ZMQ_EVENT_ACCEPT_FAILED: ++counters_.accept_failed; break;
+      case ZMQ_EVENT_ACCEPT_FAILED:
+        ++counters_.accept_failed;
+        break;
       case ZMQ_EVENT_DISCONNECTED:
         ++counters_.dropped;
         redial();
         break;
       case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
       case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-      case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: ++counters_.handshakes_failed; break;
-      default: break;
+      case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        ++counters_.handshakes_failed;
+        break;
+      default:
+        break;
     }
   }
 }

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "common/disk_watch.hpp"
@@ -21,8 +20,8 @@ namespace {
 // escaped, and a byte that is not valid UTF-8 (a dead letter's detail may
 // hold raw bytes from a hostile peer) becomes U+FFFD instead of throwing.
 std::string quoted(std::string_view s) {
-  return nlohmann::json(std::string(s)).dump(-1, ' ', /*ensure_ascii=*/false,
-                                             nlohmann::json::error_handler_t::replace);
+  return nlohmann::json(std::string(s))
+      .dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -145,7 +144,8 @@ bool write_file_atomically(const std::string& path, std::string_view content) {
   }
   fd = ::open(next.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd >= 0) {
-    (void)::posix_fallocate(fd, 0, reserve_bytes);  // best effort: without it the next write needs free blocks
+    (void)::posix_fallocate(fd, 0,
+                            reserve_bytes);  // best effort: without it the next write needs free blocks
     ::close(fd);
   }
   return true;

@@ -1,9 +1,8 @@
 // tp_keygen: makes CurveZMQ key pairs for a deployment's [security] section.
 //   tp_keygen --out keys server executor strategy ...
 // writes keys/<name>.key (public) and keys/<name>.key_secret (mode 0600).
-#include <cstdio>
-
 #include <CLI/CLI.hpp>
+#include <cstdio>
 
 #include "common/security.hpp"
 

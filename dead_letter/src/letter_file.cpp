@@ -48,7 +48,8 @@ class Fd {
 LetterFile::LetterFile(std::string path, LetterFileOptions opts) : path_(std::move(path)), opts_(opts) {
   if (opts_.max_files < 2) opts_.max_files = 2;
   repair_torn_tail();
-  if (!open_live()) throw std::runtime_error("dead_letter.path: cannot open " + path_ + " for appending: " + last_error_);
+  if (!open_live())
+    throw std::runtime_error("dead_letter.path: cannot open " + path_ + " for appending: " + last_error_);
 }
 
 LetterFile::~LetterFile() {
@@ -103,7 +104,8 @@ void LetterFile::repair_torn_tail() {
   torn_.side_path = path_ + ".torn";
   Fd side(::open(torn_.side_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (side.get() < 0)
-    throw std::runtime_error("dead_letter.path: cannot write " + torn_.side_path + ": " + std::strerror(errno));
+    throw std::runtime_error("dead_letter.path: cannot write " + torn_.side_path + ": " +
+                             std::strerror(errno));
   for (auto pos = cut; pos < size;) {
     auto n = std::min<std::uint64_t>(chunk.size(), size - pos);
     auto got = ::pread(fd.get(), chunk.data(), n, static_cast<off_t>(pos));
@@ -112,7 +114,8 @@ void LetterFile::repair_torn_tail() {
     pos += static_cast<std::uint64_t>(got);
   }
   if (::ftruncate(fd.get(), static_cast<off_t>(cut)) != 0)
-    throw std::runtime_error("dead_letter.path: cannot cut the torn tail of " + path_ + ": " + std::strerror(errno));
+    throw std::runtime_error("dead_letter.path: cannot cut the torn tail of " + path_ + ": " +
+                             std::strerror(errno));
   torn_.bytes = size - cut;
 }
 
@@ -155,7 +158,7 @@ bool LetterFile::rotate() {
   bool ok = flush();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
-  size_ = 0;  // the live file is a new one from here
+  size_ = 0;                             // the live file is a new one from here
   const int keep = opts_.max_files - 1;  // rotated files kept
   if (::unlink(rotated(path_, keep).c_str()) == 0) ++files_removed_;
   for (int k = keep - 1; k >= 1; --k) std::rename(rotated(path_, k).c_str(), rotated(path_, k + 1).c_str());

@@ -1,10 +1,10 @@
 #include "dead_letter/sink.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <ctime>
 #include <filesystem>
 #include <stdexcept>
-
-#include <spdlog/spdlog.h>
 
 #include "common/stats.hpp"
 #include "common/zmq_util.hpp"
@@ -77,9 +77,12 @@ SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock, c
     : cfg_(cfg),
       clock_(clock),
       path_(cfg.run_path(cfg.dead_letter.path, "dead_letters.jsonl")),
-      pull_(make_socket(ctx, zmq::socket_type::pull,
-                        SocketOptions{.linger_ms = 0, .sndhwm = 1, .rcvhwm = rcvhwm,
-                                      .max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)})),
+      pull_(make_socket(
+          ctx, zmq::socket_type::pull,
+          SocketOptions{.linger_ms = 0,
+                        .sndhwm = 1,
+                        .rcvhwm = rcvhwm,
+                        .max_msg_size = static_cast<std::int64_t>(proto::max_dead_letter_bytes)})),
       pull_monitor_(ctx, pull_),
       file_(path_, LetterFileOptions{.max_file_bytes = cfg.dead_letter.max_file_bytes,
                                      .max_files = cfg.dead_letter.max_files}),
@@ -88,9 +91,10 @@ SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock, c
       disk_({dir_of(path_), cfg.run.dir}, cfg.run.min_free_bytes),
       loop_(clock, RunLoop::default_stop_source(), max_wait_ms) {
   if (const auto& torn = file_.torn(); torn.bytes > 0) {
-    spdlog::warn("{} ended in a torn record of {} bytes (a kill mid-write?): moved it to {} and cut it off; "
-                 "the file is whole lines again",
-                 path_, torn.bytes, torn.side_path);
+    spdlog::warn(
+        "{} ended in a torn record of {} bytes (a kill mid-write?): moved it to {} and cut it off; "
+        "the file is whole lines again",
+        path_, torn.bytes, torn.side_path);
   }
   security.bind(pull_, cfg.endpoints.dead_letters);
   spdlog::info("dead-letter sink on {} appending to {} (rotated at {} bytes, {} files kept)",
@@ -126,10 +130,11 @@ void SinkNode::record(const proto::DeadLetter& letter) {
   check_file();
   std::uint64_t suppressed = 0;
   if (!store && limiter_.allow("sampled:" + letter.reason, now, suppressed))
-    spdlog::warn("dead letters '{}' flood: originals past {} bytes/s stored for one letter in {} only "
-                 "({} bytes not stored so far)",
-                 letter.reason, cfg_.dead_letter.original_bytes_per_s, cfg_.dead_letter.sample_one_in,
-                 sampler_.original_bytes_not_stored());
+    spdlog::warn(
+        "dead letters '{}' flood: originals past {} bytes/s stored for one letter in {} only "
+        "({} bytes not stored so far)",
+        letter.reason, cfg_.dead_letter.original_bytes_per_s, cfg_.dead_letter.sample_one_in,
+        sampler_.original_bytes_not_stored());
   if (file_.rotations() != rotations && limiter_.allow("rotated", now, suppressed))
     spdlog::info("rotated {} at {} bytes ({} rotations, {} old files removed)", path_,
                  cfg_.dead_letter.max_file_bytes, file_.rotations(), file_.files_removed());
@@ -154,9 +159,10 @@ void SinkNode::watch_connections(std::int64_t now) {
   if (failed == accept_failed_logged_) return;
   std::uint64_t suppressed = 0;
   if (limiter_.allow("accept_failed", now, suppressed)) {
-    spdlog::error("{} incoming connections refused so far (accept failed: out of descriptors?); "
-                  "those senders are not heard, the rest are",
-                  failed);
+    spdlog::error(
+        "{} incoming connections refused so far (accept failed: out of descriptors?); "
+        "those senders are not heard, the rest are",
+        failed);
     accept_failed_logged_ = failed;
   }
 }

@@ -23,6 +23,7 @@
 // Builds against broker_abi.h only (no pipeline code). One thread per
 // instance, as the ABI promises; exceptions never cross the C boundary.
 #include <dll_gateway/broker_abi.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
@@ -38,8 +39,6 @@
 #include <optional>
 #include <random>
 #include <sstream>
-
-#include <unistd.h>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -111,13 +110,20 @@ std::string unescape(const std::string& s) {
 
 const char* status_name(int s) {
   switch (s) {
-    case TP_BROKER_STATUS_NEW: return "NEW";
-    case TP_BROKER_STATUS_ACCEPTED: return "ACCEPTED";
-    case TP_BROKER_STATUS_PARTIALLY_FILLED: return "PARTIALLY_FILLED";
-    case TP_BROKER_STATUS_FILLED: return "FILLED";
-    case TP_BROKER_STATUS_REJECTED: return "REJECTED";
-    case TP_BROKER_STATUS_CANCELED: return "CANCELED";
-    default: return "UNKNOWN";
+    case TP_BROKER_STATUS_NEW:
+      return "NEW";
+    case TP_BROKER_STATUS_ACCEPTED:
+      return "ACCEPTED";
+    case TP_BROKER_STATUS_PARTIALLY_FILLED:
+      return "PARTIALLY_FILLED";
+    case TP_BROKER_STATUS_FILLED:
+      return "FILLED";
+    case TP_BROKER_STATUS_REJECTED:
+      return "REJECTED";
+    case TP_BROKER_STATUS_CANCELED:
+      return "CANCELED";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -352,11 +358,11 @@ struct tp_broker {
     for (char& c : reason)
       if (c == '\n' || c == '\r') c = ' ';
     const long before = std::ftell(journal);
-    const int n = std::fprintf(journal, "%lld %s %s %s %s %s %s %s %s\n", static_cast<long long>(r.broker_ts_ns),
-                               escape(o.client_order_id).c_str(), o.instrument,
-                               o.side == TP_BROKER_SIDE_SELL ? "SELL" : "BUY", shortest(o.quantity).c_str(),
-                               status_name(r.status), shortest(r.filled_quantity).c_str(),
-                               shortest(r.fill_price).c_str(), reason.c_str());
+    const int n = std::fprintf(
+        journal, "%lld %s %s %s %s %s %s %s %s\n", static_cast<long long>(r.broker_ts_ns),
+        escape(o.client_order_id).c_str(), o.instrument, o.side == TP_BROKER_SIDE_SELL ? "SELL" : "BUY",
+        shortest(o.quantity).c_str(), status_name(r.status), shortest(r.filled_quantity).c_str(),
+        shortest(r.fill_price).c_str(), reason.c_str());
     // Flushed per line: a test (or an operator) reading it sees every order,
     // a crash of the process loses nothing already submitted, and a query
     // that misses the memory window finds the order in the file.
@@ -474,7 +480,8 @@ TP_BROKER_EXPORT tp_broker* tp_broker_create(const char* const* keys, const char
   }
 }
 
-TP_BROKER_EXPORT int tp_broker_submit(tp_broker* broker, const tp_broker_order* order, tp_broker_result* result) {
+TP_BROKER_EXPORT int tp_broker_submit(tp_broker* broker, const tp_broker_order* order,
+                                      tp_broker_result* result) {
   if (!broker || !order || !result) return TP_BROKER_ERROR;
   try {
     *result = broker->submit(*order);
@@ -485,7 +492,8 @@ TP_BROKER_EXPORT int tp_broker_submit(tp_broker* broker, const tp_broker_order* 
   }
 }
 
-TP_BROKER_EXPORT int tp_broker_query(tp_broker* broker, const char* client_order_id, tp_broker_result* result) {
+TP_BROKER_EXPORT int tp_broker_query(tp_broker* broker, const char* client_order_id,
+                                     tp_broker_result* result) {
   if (!broker || !client_order_id || !result) return TP_BROKER_ERROR;
   try {
     *result = broker->query(client_order_id);

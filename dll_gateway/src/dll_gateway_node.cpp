@@ -1,9 +1,9 @@
 #include "dll_gateway/dll_gateway_node.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <filesystem>
-
-#include <spdlog/spdlog.h>
 
 #include "common/stats.hpp"
 #include "common/zmq_util.hpp"
@@ -26,13 +26,15 @@ std::string dir_of(const std::string& path) {
 
 }  // namespace
 
-DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlugin& plugin, OrderStore& store,
-                               const Clock& clock, const Security& security)
+DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlugin& plugin,
+                               OrderStore& store, const Clock& clock, const Security& security)
     : plugin_(plugin),
       store_(store),
       clock_(clock),
       desk_(store, plugin, clock,
-            [this](const StoreError* error, std::string_view consequence) { on_store_write(error, consequence); }),
+            [this](const StoreError* error, std::string_view consequence) {
+              on_store_write(error, consequence);
+            }),
       stats_path_(cfg.run_path("", "dll_gateway.stats.json")),
       stats_interval_(cfg.run.stats_interval_ms),
       max_order_quantity_(cfg.risk.max_order_quantity),
@@ -98,9 +100,10 @@ void DllGatewayNode::watch_connections() {
   if (failed == accept_failed_logged_) return;
   std::uint64_t suppressed = 0;
   if (limiter_.allow("accept_failed", monotonic_ns(), suppressed)) {
-    spdlog::error("{} incoming connections refused so far (accept failed: out of descriptors?); "
-                  "those peers are not served, the rest are",
-                  failed);
+    spdlog::error(
+        "{} incoming connections refused so far (accept failed: out of descriptors?); "
+        "those peers are not served, the rest are",
+        failed);
     accept_failed_logged_ = failed;
   }
 }
@@ -138,8 +141,8 @@ bool DllGatewayNode::handle_request() {
   std::string_view payload;
   try {
     if (total != 1) {
-      payload = encoder_.encode(
-          refuse("bad_frames", "expected 1 frame, got " + std::to_string(total), join_frames(frames_, total)));
+      payload = encoder_.encode(refuse("bad_frames", "expected 1 frame, got " + std::to_string(total),
+                                       join_frames(frames_, total)));
     } else {
       payload = answer(frames_[0]);
     }
@@ -178,10 +181,10 @@ std::string_view DllGatewayNode::answer(const zmq::message_t& frame) {
       return encoder_.encode(position_of(query.value()));
     }
     default:
-      return encoder_.encode(refuse(
-          proto::to_string(proto::ErrorCode::wrong_message),
-          "expected OrderRequest, OrderQuery or PositionQuery, got " + std::string(proto::to_string(type.value())),
-          view_of(frame)));
+      return encoder_.encode(refuse(proto::to_string(proto::ErrorCode::wrong_message),
+                                    "expected OrderRequest, OrderQuery or PositionQuery, got " +
+                                        std::string(proto::to_string(type.value())),
+                                    view_of(frame)));
   }
 }
 
@@ -248,7 +251,8 @@ bool DllGatewayNode::handle_tick() {
   auto tick = decoder_.decode_tick(bytes_of(frames_[1]));
   if (!tick) return bad(proto::to_string(tick.error().code), tick.error().detail);
   if (!proto::topic_matches(view_of(frames_[0]), proto::tick_topic(tick->instrument)))
-    return bad("topic_mismatch", "tick for " + tick->instrument + " on topic " + std::string(view_of(frames_[0])));
+    return bad("topic_mismatch",
+               "tick for " + tick->instrument + " on topic " + std::string(view_of(frames_[0])));
   if (!instruments_.contains(tick->instrument))
     return bad("unknown_instrument", "instrument '" + tick->instrument + "' is not configured");
   ++counters_.ticks_received;

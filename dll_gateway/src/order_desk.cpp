@@ -137,7 +137,8 @@ void OrderDesk::remember(const proto::OrderReply& reply) {
   store_ok();
 }
 
-proto::OrderReply OrderDesk::unsent(const proto::OrderRequest& order, const StoreError& e, std::string_view what) {
+proto::OrderReply OrderDesk::unsent(const proto::OrderRequest& order, const StoreError& e,
+                                    std::string_view what) {
   ++counters_.store_unknown;
   return make_reply(order.client_order_id, proto::OrderStatus::unknown,
                     "order store error (" + std::string(what) + "): " + e.what() +

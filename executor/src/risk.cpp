@@ -1,8 +1,8 @@
 #include "executor/risk.hpp"
 
-#include <cmath>
-
 #include <fmt/format.h>
+
+#include <cmath>
 
 namespace tp::executor {
 

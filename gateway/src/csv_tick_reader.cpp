@@ -95,8 +95,8 @@ std::optional<double> number(std::string_view s) {
 }
 
 // Checks and stores prices and volumes; returns the problem or "".
-std::string fill_book(proto::TickEvent& t, std::string_view bid, std::string_view ask, std::string_view bid_vol,
-                      std::string_view ask_vol) {
+std::string fill_book(proto::TickEvent& t, std::string_view bid, std::string_view ask,
+                      std::string_view bid_vol, std::string_view ask_vol) {
   struct Field {
     const char* name;
     std::string_view text;
@@ -111,7 +111,8 @@ std::string fill_book(proto::TickEvent& t, std::string_view bid, std::string_vie
     if (!v) return std::string(f.name) + " is not a number: '" + std::string(f.text) + "'";
     if (!std::isfinite(*v)) return std::string(f.name) + " is not finite: '" + std::string(f.text) + "'";
     if (f.price && *v <= 0) return std::string(f.name) + " must be positive: '" + std::string(f.text) + "'";
-    if (!f.price && *v < 0) return std::string(f.name) + " must not be negative: '" + std::string(f.text) + "'";
+    if (!f.price && *v < 0)
+      return std::string(f.name) + " must not be negative: '" + std::string(f.text) + "'";
     *f.out = *v;
   }
   if (t.bid > t.ask) return "crossed book: bid " + std::string(bid) + " above ask " + std::string(ask);
@@ -156,7 +157,8 @@ std::optional<std::int64_t> parse_dukascopy_time(std::string_view s) {
   return to_epoch_ns(*y, *mo, *d, h, mi, sec, frac);
 }
 
-std::string instrument_from_file_name(std::string_view path, const std::set<std::string, std::less<>>& known) {
+std::string instrument_from_file_name(std::string_view path,
+                                      const std::set<std::string, std::less<>>& known) {
   auto slash = path.find_last_of('/');
   if (slash != std::string_view::npos) path.remove_prefix(slash + 1);
   std::string first(path.substr(0, path.find_first_of("_.")));

@@ -1,9 +1,9 @@
 #include "gateway/gateway_node.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <set>
-
-#include <spdlog/spdlog.h>
 
 #include "common/run_loop.hpp"
 #include "common/stats.hpp"
@@ -34,15 +34,16 @@ GatewayNode::GatewayNode(zmq::context_t& ctx, const tp::Config& cfg, GatewayOpti
   if (cfg.gateway.source == "csv") {
     std::set<std::string, std::less<>> known;
     for (const auto& i : cfg.instruments) known.insert(i.symbol);
-    csv_ = std::make_unique<CsvTickReader>(cfg.gateway.csv_path, cfg.gateway.csv_instrument, std::move(known));
+    csv_ =
+        std::make_unique<CsvTickReader>(cfg.gateway.csv_path, cfg.gateway.csv_instrument, std::move(known));
   } else {
     feed_.emplace(cfg.instruments, cfg.gateway.seed);
   }
   for (const auto& i : cfg.instruments) topics_.emplace(i.symbol, proto::tick_topic(i.symbol));
   security.bind(pub_, cfg.endpoints.ticks);
-  spdlog::info("publishing {} ticks on {} ({})", cfg.gateway.source, cfg.endpoints.ticks,
-               csv_ ? cfg.gateway.csv_path
-                    : fmt::format("{} ticks/s, seed {}", cfg.gateway.rate, cfg.gateway.seed));
+  spdlog::info(
+      "publishing {} ticks on {} ({})", cfg.gateway.source, cfg.endpoints.ticks,
+      csv_ ? cfg.gateway.csv_path : fmt::format("{} ticks/s, seed {}", cfg.gateway.rate, cfg.gateway.seed));
 }
 
 int GatewayNode::run(const std::function<bool()>& stop) {
@@ -126,7 +127,8 @@ void GatewayNode::publish_csv(std::int64_t now) {
       if (!row->ok()) {
         ++counters_.csv_rows_skipped;
         dead_letters_.send("bad_csv_row",
-                           cfg_.gateway.csv_path + " line " + std::to_string(row->line) + ": " + row->error, row->raw);
+                           cfg_.gateway.csv_path + " line " + std::to_string(row->line) + ": " + row->error,
+                           row->raw);
         continue;
       }
       pending_ = std::move(row->tick);
@@ -193,9 +195,10 @@ void GatewayNode::watch_connections(std::int64_t now) {
   if (failed == accept_failed_logged_) return;
   std::uint64_t suppressed = 0;
   if (limiter_.allow("accept_failed", now, suppressed)) {
-    spdlog::error("{} incoming connections refused so far (accept failed: out of descriptors?); "
-                  "those subscribers get no ticks, the rest do",
-                  failed);
+    spdlog::error(
+        "{} incoming connections refused so far (accept failed: out of descriptors?); "
+        "those subscribers get no ticks, the rest do",
+        failed);
     accept_failed_logged_ = failed;
   }
 }

@@ -34,7 +34,8 @@ std::int64_t Pacer::due_at(std::int64_t source_ts_ns, std::int64_t now_ns) {
     started_ = true;
   }
   last_ts_ = source_ts_ns;
-  last_due_ = anchor_ns_ + static_cast<std::int64_t>(static_cast<double>(source_ts_ns - anchor_ts_) / factor_);
+  last_due_ =
+      anchor_ns_ + static_cast<std::int64_t>(static_cast<double>(source_ts_ns - anchor_ts_) / factor_);
   return last_due_;
 }
 

@@ -17,8 +17,7 @@ constexpr std::size_t max_depth = 4;
 constexpr std::size_t max_container = 64;
 
 msgpack::unpack_limit limits_for(std::size_t max_bytes) {
-  return msgpack::unpack_limit(max_container, max_container, max_bytes, max_bytes,
-                               max_bytes, max_depth);
+  return msgpack::unpack_limit(max_container, max_container, max_bytes, max_bytes, max_bytes, max_depth);
 }
 
 // Thrown inside this file only; decode() turns it into a DecodeError.
@@ -27,15 +26,12 @@ struct FieldError {
   std::string detail;
 };
 
-[[noreturn]] void fail(ErrorCode code, std::string detail) {
-  throw FieldError{code, std::move(detail)};
-}
+[[noreturn]] void fail(ErrorCode code, std::string detail) { throw FieldError{code, std::move(detail)}; }
 
 // Reads the envelope's fields one by one, by name, in wire order.
 class FieldReader {
  public:
-  FieldReader(const msgpack::object* fields, std::size_t count)
-      : fields_(fields), count_(count) {}
+  FieldReader(const msgpack::object* fields, std::size_t count) : fields_(fields), count_(count) {}
 
   void str(std::string& out, const char* name, std::size_t max_len) {
     const auto& o = next(name);
@@ -57,10 +53,14 @@ class FieldReader {
     const auto& o = next(name);
     switch (o.type) {
       case msgpack::type::FLOAT64:
-      case msgpack::type::FLOAT32: return o.via.f64;
-      case msgpack::type::POSITIVE_INTEGER: return static_cast<double>(o.via.u64);
-      case msgpack::type::NEGATIVE_INTEGER: return static_cast<double>(o.via.i64);
-      default: wrong(name, "number");
+      case msgpack::type::FLOAT32:
+        return o.via.f64;
+      case msgpack::type::POSITIVE_INTEGER:
+        return static_cast<double>(o.via.u64);
+      case msgpack::type::NEGATIVE_INTEGER:
+        return static_cast<double>(o.via.i64);
+      default:
+        wrong(name, "number");
     }
   }
 
@@ -186,18 +186,50 @@ bool skip_object(const unsigned char*& p, const unsigned char* end, std::size_t 
     container = true;
   } else {
     switch (b) {
-      case 0xcc: case 0xd0: len = 1; break;
-      case 0xcd: case 0xd1: len = 2; break;
-      case 0xce: case 0xd2: case 0xca: len = 4; break;
-      case 0xcf: case 0xd3: case 0xcb: len = 8; break;
-      case 0xd9: case 0xc4: if (!length(1)) return false; break;
-      case 0xda: case 0xc5: if (!length(2)) return false; break;
-      case 0xdb: case 0xc6: if (!length(4)) return false; break;
-      case 0xdc: if (!count(2, false)) return false; break;
-      case 0xdd: if (!count(4, false)) return false; break;
-      case 0xde: if (!count(2, true)) return false; break;
-      case 0xdf: if (!count(4, true)) return false; break;
-      default: return false;  // 0xc1 (never used) and the ext family
+      case 0xcc:
+      case 0xd0:
+        len = 1;
+        break;
+      case 0xcd:
+      case 0xd1:
+        len = 2;
+        break;
+      case 0xce:
+      case 0xd2:
+      case 0xca:
+        len = 4;
+        break;
+      case 0xcf:
+      case 0xd3:
+      case 0xcb:
+        len = 8;
+        break;
+      case 0xd9:
+      case 0xc4:
+        if (!length(1)) return false;
+        break;
+      case 0xda:
+      case 0xc5:
+        if (!length(2)) return false;
+        break;
+      case 0xdb:
+      case 0xc6:
+        if (!length(4)) return false;
+        break;
+      case 0xdc:
+        if (!count(2, false)) return false;
+        break;
+      case 0xdd:
+        if (!count(4, false)) return false;
+        break;
+      case 0xde:
+        if (!count(2, true)) return false;
+        break;
+      case 0xdf:
+        if (!count(4, true)) return false;
+        break;
+      default:
+        return false;  // 0xc1 (never used) and the ext family
     }
   }
   if (!container) {
@@ -263,7 +295,9 @@ class ByteReader {
 
   void str(std::string& out, const char*, std::size_t max_len) { take(out, head(), false, max_len); }
   // A bin field also takes a str (peers without a bin type send one).
-  void bin(std::string& out, const char*) { take(out, head(), true, std::numeric_limits<std::size_t>::max()); }
+  void bin(std::string& out, const char*) {
+    take(out, head(), true, std::numeric_limits<std::size_t>::max());
+  }
 
   [[gnu::always_inline]] double f64(const char*) noexcept {
     const unsigned b = head();
@@ -282,9 +316,12 @@ class ByteReader {
     std::uint64_t u = 0;
     std::int64_t i = 0;
     switch (integer(b, u, i)) {
-      case sign::positive: return static_cast<double>(u);
-      case sign::negative: return static_cast<double>(i);
-      case sign::none: break;
+      case sign::positive:
+        return static_cast<double>(u);
+      case sign::negative:
+        return static_cast<double>(i);
+      case sign::none:
+        break;
     }
     return bad(), 0.0;
   }
@@ -301,11 +338,13 @@ class ByteReader {
     std::uint64_t u = 0;
     std::int64_t i = 0;
     switch (integer(head(), u, i)) {
-      case sign::negative: return i;
+      case sign::negative:
+        return i;
       case sign::positive:
         if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) break;
         return static_cast<std::int64_t>(u);
-      case sign::none: break;
+      case sign::none:
+        break;
     }
     return bad(), 0;
   }
@@ -382,14 +421,16 @@ class ByteReader {
     const unsigned char* q = p_;
     p_ += width;
     if (b <= 0xcf) {
-      u = width == 1 ? *q : width == 2 ? load_be<std::uint16_t>(q)
-        : width == 4 ? load_be<std::uint32_t>(q) : load_be<std::uint64_t>(q);
+      u = width == 1   ? *q
+          : width == 2 ? load_be<std::uint16_t>(q)
+          : width == 4 ? load_be<std::uint32_t>(q)
+                       : load_be<std::uint64_t>(q);
       return sign::positive;
     }
-    i = width == 1 ? static_cast<std::int8_t>(*q)
-      : width == 2 ? static_cast<std::int16_t>(load_be<std::uint16_t>(q))
-      : width == 4 ? static_cast<std::int32_t>(load_be<std::uint32_t>(q))
-      : static_cast<std::int64_t>(load_be<std::uint64_t>(q));
+    i = width == 1   ? static_cast<std::int8_t>(*q)
+        : width == 2 ? static_cast<std::int16_t>(load_be<std::uint16_t>(q))
+        : width == 4 ? static_cast<std::int32_t>(load_be<std::uint32_t>(q))
+                     : static_cast<std::int64_t>(load_be<std::uint64_t>(q));
     if (i >= 0) return u = static_cast<std::uint64_t>(i), sign::positive;
     return sign::negative;
   }
@@ -422,13 +463,20 @@ template <class F, class R, class T>
       return;
     }
   }
-  if constexpr (F::kind == wire::Kind::str) r.str(v, f.name, f.max_len);
-  else if constexpr (F::kind == wire::Kind::bin) r.bin(v, f.name);
-  else if constexpr (F::kind == wire::Kind::f64) v = r.f64(f.name);
-  else if constexpr (F::kind == wire::Kind::i64) v = r.i64(f.name);
-  else if constexpr (F::kind == wire::Kind::u64) v = r.u64(f.name);
-  else if constexpr (F::kind == wire::Kind::u32) v = r.u32(f.name);
-  else if constexpr (F::kind == wire::Kind::boolean) v = r.boolean(f.name);
+  if constexpr (F::kind == wire::Kind::str)
+    r.str(v, f.name, f.max_len);
+  else if constexpr (F::kind == wire::Kind::bin)
+    r.bin(v, f.name);
+  else if constexpr (F::kind == wire::Kind::f64)
+    v = r.f64(f.name);
+  else if constexpr (F::kind == wire::Kind::i64)
+    v = r.i64(f.name);
+  else if constexpr (F::kind == wire::Kind::u64)
+    v = r.u64(f.name);
+  else if constexpr (F::kind == wire::Kind::u32)
+    v = r.u32(f.name);
+  else if constexpr (F::kind == wire::Kind::boolean)
+    v = r.boolean(f.name);
   else {
     using E = typename F::value_type;
     v = r.template enumeration<E>(f.name, wire::EnumInfo<E>::lo, wire::EnumInfo<E>::hi);
@@ -540,15 +588,24 @@ std::optional<DecodeError> check_id(const M& m) {
 
 std::string_view to_string(ErrorCode c) noexcept {
   switch (c) {
-    case ErrorCode::malformed: return "malformed";
-    case ErrorCode::not_an_array: return "not_an_array";
-    case ErrorCode::wrong_message: return "wrong_message";
-    case ErrorCode::unknown_type: return "unknown_type";
-    case ErrorCode::unknown_version: return "unknown_version";
-    case ErrorCode::missing_field: return "missing_field";
-    case ErrorCode::wrong_type: return "wrong_type";
-    case ErrorCode::out_of_range: return "out_of_range";
-    case ErrorCode::too_large: return "too_large";
+    case ErrorCode::malformed:
+      return "malformed";
+    case ErrorCode::not_an_array:
+      return "not_an_array";
+    case ErrorCode::wrong_message:
+      return "wrong_message";
+    case ErrorCode::unknown_type:
+      return "unknown_type";
+    case ErrorCode::unknown_version:
+      return "unknown_version";
+    case ErrorCode::missing_field:
+      return "missing_field";
+    case ErrorCode::wrong_type:
+      return "wrong_type";
+    case ErrorCode::out_of_range:
+      return "out_of_range";
+    case ErrorCode::too_large:
+      return "too_large";
   }
   return "?";
 }
@@ -574,9 +631,7 @@ std::optional<DecodeError> validate(const TickEvent& t) {
   return std::nullopt;
 }
 
-std::optional<DecodeError> validate(const Heartbeat& h) {
-  return check_id<&Heartbeat::source>(h);
-}
+std::optional<DecodeError> validate(const Heartbeat& h) { return check_id<&Heartbeat::source>(h); }
 
 std::optional<DecodeError> validate(const TradingSignal& s) {
   using M = TradingSignal;
@@ -595,13 +650,12 @@ std::optional<DecodeError> validate(const OrderRequest& o) {
   if (auto e = check_id<&M::client_order_id>(o)) return e;
   if (auto e = check_instrument<&M::instrument>(o)) return e;
   if (!positive(o.quantity)) return out_of_range<&M::quantity>(" must be positive and finite");
-  if (!std::isfinite(o.price_hint) || o.price_hint < 0) return out_of_range<&M::price_hint>(" must be finite and >= 0");
+  if (!std::isfinite(o.price_hint) || o.price_hint < 0)
+    return out_of_range<&M::price_hint>(" must be finite and >= 0");
   return std::nullopt;
 }
 
-std::optional<DecodeError> validate(const OrderQuery& q) {
-  return check_id<&OrderQuery::client_order_id>(q);
-}
+std::optional<DecodeError> validate(const OrderQuery& q) { return check_id<&OrderQuery::client_order_id>(q); }
 
 std::optional<DecodeError> validate(const OrderReply& r) {
   using M = OrderReply;
@@ -621,9 +675,7 @@ std::optional<DecodeError> validate(const OrderEvent& o) {
   return std::nullopt;
 }
 
-std::optional<DecodeError> validate(const SignalAck& a) {
-  return check_id<&SignalAck::signal_id>(a);
-}
+std::optional<DecodeError> validate(const SignalAck& a) { return check_id<&SignalAck::signal_id>(a); }
 
 std::optional<DecodeError> validate(const PositionQuery& q) {
   return check_instrument<&PositionQuery::instrument>(q);
@@ -658,8 +710,7 @@ namespace {
 // Unpacks the envelope and checks type and version; returns the fields after
 // them. Throws FieldError.
 std::pair<const msgpack::object*, std::size_t> open_envelope(msgpack::zone& zone, Bytes payload,
-                                                             std::size_t max_bytes,
-                                                             const MsgType* expected,
+                                                             std::size_t max_bytes, const MsgType* expected,
                                                              MsgType* type_out) {
   if (payload.empty()) fail(ErrorCode::malformed, "empty payload");
   if (payload.size() > max_bytes)
@@ -668,8 +719,8 @@ std::pair<const msgpack::object*, std::size_t> open_envelope(msgpack::zone& zone
   std::size_t off = 0;
   msgpack::object root;
   try {
-    root = msgpack::unpack(zone, reinterpret_cast<const char*>(payload.data()), payload.size(), off,
-                           nullptr, nullptr, limits_for(max_bytes));
+    root = msgpack::unpack(zone, reinterpret_cast<const char*>(payload.data()), payload.size(), off, nullptr,
+                           nullptr, limits_for(max_bytes));
   } catch (const msgpack::insufficient_bytes&) {
     fail(ErrorCode::malformed, "truncated msgpack");
   } catch (const std::exception& e) {
@@ -684,14 +735,15 @@ std::pair<const msgpack::object*, std::size_t> open_envelope(msgpack::zone& zone
   FieldReader head(arr.ptr, 2);
   auto raw_type = head.u64("type");
   auto version = head.u64("version");
-  if (raw_type < 1 || raw_type > max_msg_type) fail(ErrorCode::unknown_type, "type " + std::to_string(raw_type));
+  if (raw_type < 1 || raw_type > max_msg_type)
+    fail(ErrorCode::unknown_type, "type " + std::to_string(raw_type));
   auto type = static_cast<MsgType>(raw_type);
   if (version != schema_version)
-    fail(ErrorCode::unknown_version, "version " + std::to_string(version) + ", this reader knows " +
-                                         std::to_string(schema_version));
+    fail(ErrorCode::unknown_version,
+         "version " + std::to_string(version) + ", this reader knows " + std::to_string(schema_version));
   if (expected && type != *expected)
-    fail(ErrorCode::wrong_message, "expected " + std::string(to_string(*expected)) + ", got " +
-                                       std::string(to_string(type)));
+    fail(ErrorCode::wrong_message,
+         "expected " + std::string(to_string(*expected)) + ", got " + std::string(to_string(type)));
   if (type_out) *type_out = type;
   return {arr.ptr + 2, arr.size - 2};
 }

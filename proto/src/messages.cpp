@@ -4,55 +4,78 @@ namespace tp::proto {
 
 std::string_view to_string(MsgType t) noexcept {
   switch (t) {
-    case MsgType::tick: return "tick";
-    case MsgType::heartbeat: return "heartbeat";
-    case MsgType::signal: return "signal";
-    case MsgType::order_request: return "order_request";
-    case MsgType::order_query: return "order_query";
-    case MsgType::order_reply: return "order_reply";
-    case MsgType::order_event: return "order_event";
-    case MsgType::signal_ack: return "signal_ack";
-    case MsgType::dead_letter: return "dead_letter";
-    case MsgType::position_query: return "position_query";
-    case MsgType::position_reply: return "position_reply";
+    case MsgType::tick:
+      return "tick";
+    case MsgType::heartbeat:
+      return "heartbeat";
+    case MsgType::signal:
+      return "signal";
+    case MsgType::order_request:
+      return "order_request";
+    case MsgType::order_query:
+      return "order_query";
+    case MsgType::order_reply:
+      return "order_reply";
+    case MsgType::order_event:
+      return "order_event";
+    case MsgType::signal_ack:
+      return "signal_ack";
+    case MsgType::dead_letter:
+      return "dead_letter";
+    case MsgType::position_query:
+      return "position_query";
+    case MsgType::position_reply:
+      return "position_reply";
   }
   return "?";
 }
 
 std::string_view to_string(Side s) noexcept {
   switch (s) {
-    case Side::buy: return "BUY";
-    case Side::sell: return "SELL";
+    case Side::buy:
+      return "BUY";
+    case Side::sell:
+      return "SELL";
   }
   return "?";
 }
 
 std::string_view to_string(OrderStatus s) noexcept {
   switch (s) {
-    case OrderStatus::new_order: return "NEW";
-    case OrderStatus::accepted: return "ACCEPTED";
-    case OrderStatus::partially_filled: return "PARTIALLY_FILLED";
-    case OrderStatus::filled: return "FILLED";
-    case OrderStatus::rejected: return "REJECTED";
-    case OrderStatus::canceled: return "CANCELED";
-    case OrderStatus::unknown: return "UNKNOWN";
+    case OrderStatus::new_order:
+      return "NEW";
+    case OrderStatus::accepted:
+      return "ACCEPTED";
+    case OrderStatus::partially_filled:
+      return "PARTIALLY_FILLED";
+    case OrderStatus::filled:
+      return "FILLED";
+    case OrderStatus::rejected:
+      return "REJECTED";
+    case OrderStatus::canceled:
+      return "CANCELED";
+    case OrderStatus::unknown:
+      return "UNKNOWN";
   }
   return "?";
 }
 
 std::string_view to_string(AckStatus s) noexcept {
   switch (s) {
-    case AckStatus::accepted: return "ACCEPTED";
-    case AckStatus::duplicate: return "DUPLICATE";
-    case AckStatus::rejected: return "REJECTED";
+    case AckStatus::accepted:
+      return "ACCEPTED";
+    case AckStatus::duplicate:
+      return "DUPLICATE";
+    case AckStatus::rejected:
+      return "REJECTED";
   }
   return "?";
 }
 
 bool is_final(OrderStatus s) noexcept {
   // A market order here is immediate-or-cancel: a partial fill is final too.
-  return s == OrderStatus::partially_filled || s == OrderStatus::filled ||
-         s == OrderStatus::rejected || s == OrderStatus::canceled;
+  return s == OrderStatus::partially_filled || s == OrderStatus::filled || s == OrderStatus::rejected ||
+         s == OrderStatus::canceled;
 }
 
 std::string tick_topic(std::string_view instrument) {

@@ -1,8 +1,8 @@
 #include "strategy/signal_journal.hpp"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -214,16 +214,18 @@ void SignalJournal::load() {
       // append starts on a line of its own.
       const std::string_view line(content.data() + pos, content.size() - pos);
       UnreadableRecord torn{pos, std::string(line), {}, false};
-      if (line.size() > 2 && line[0] == 'S' && line[1] == ' ') torn.signal_id = recover_signal_id(line.substr(2));
+      if (line.size() > 2 && line[0] == 'S' && line[1] == ' ')
+        torn.signal_id = recover_signal_id(line.substr(2));
       const std::string aside = "offset=" + std::to_string(pos) + " bytes=" + std::to_string(line.size()) +
                                 " raw=" + std::string(line) + "\n";
       const int side = ::open(torn_path().c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
       const bool kept = side >= 0 && write_all(side, aside);
       if (side >= 0) ::close(side);
-      spdlog::warn("signal journal {}: torn last record at offset {} ({} bytes, a write cut short by a crash, never "
-                   "sent){}{}; the journal continues from offset {}",
-                   path_, pos, line.size(), torn.signal_id.empty() ? "" : ", signal " + torn.signal_id,
-                   kept ? ", set aside in " + torn_path() : ", COULD NOT be set aside in " + torn_path(), pos);
+      spdlog::warn(
+          "signal journal {}: torn last record at offset {} ({} bytes, a write cut short by a crash, never "
+          "sent){}{}; the journal continues from offset {}",
+          path_, pos, line.size(), torn.signal_id.empty() ? "" : ", signal " + torn.signal_id,
+          kept ? ", set aside in " + torn_path() : ", COULD NOT be set aside in " + torn_path(), pos);
       if (::ftruncate(fd_, static_cast<off_t>(pos)) != 0)
         throw std::runtime_error("signal journal " + path_ +
                                  ": cannot cut off a torn record: " + std::strerror(errno));
@@ -292,12 +294,14 @@ void SignalJournal::load() {
       bad.settled = index.count(bad.signal_id) > 0 || closed.count(bad.signal_id) > 0;
   }
   if (replay_.torn && !replay_.torn->signal_id.empty())
-    replay_.torn->settled = index.count(replay_.torn->signal_id) > 0 || closed.count(replay_.torn->signal_id) > 0;
+    replay_.torn->settled =
+        index.count(replay_.torn->signal_id) > 0 || closed.count(replay_.torn->signal_id) > 0;
   if (replay_.bad_records) {
     std::size_t with_id = 0;
     for (const auto& bad : replay_.unreadable) with_id += bad.signal_id.empty() ? 0 : 1;
-    spdlog::warn("signal journal {}: {} unreadable record(s) ({} with a recoverable signal id), first at offset {}",
-                 path_, replay_.bad_records, with_id, replay_.unreadable.front().offset);
+    spdlog::warn(
+        "signal journal {}: {} unreadable record(s) ({} with a recoverable signal id), first at offset {}",
+        path_, replay_.bad_records, with_id, replay_.unreadable.front().offset);
   }
 
   for (auto& e : entries) {

@@ -62,7 +62,7 @@ constexpr std::int64_t compact_retry_ns = 1000 * ns_per_ms;
 
 std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
 
-constexpr int max_batch = 4096;  // messages per socket per poll: keeps timers running under load
+constexpr int max_batch = 4096;   // messages per socket per poll: keeps timers running under load
 constexpr int max_wait_ms = 100;  // the longest poll: the stop flag is looked at least this often
 
 // Ticks queued in this process before ZeroMQ drops (then the gateway's send
@@ -173,7 +173,8 @@ void StrategyNode::subscribe_acks(std::uint32_t shard, const SignalJournal& jour
   // The executor acks on the topic named by the signal itself, so a journal
   // written under another strategy name still hears its acks.
   subscribe_ack_topic(proto::ack_topic(cfg_.strategy.name, shard));
-  for (const auto& s : journal.replay().pending) subscribe_ack_topic(proto::ack_topic(s.strategy, s.instance));
+  for (const auto& s : journal.replay().pending)
+    subscribe_ack_topic(proto::ack_topic(s.strategy, s.instance));
 }
 
 void StrategyNode::report_replay(const SignalJournal& journal) {
@@ -212,7 +213,8 @@ void StrategyNode::adopt_departed(std::int64_t now) {
        it.increment(ec)) {
     const auto shard = journal_shard(it->path().filename().string());
     if (!shard || *shard < shards_ || *shard % shards_ != shard_) continue;
-    if (std::any_of(adopted_.begin(), adopted_.end(), [&](const auto& a) { return a.shard == *shard; })) continue;
+    if (std::any_of(adopted_.begin(), adopted_.end(), [&](const auto& a) { return a.shard == *shard; }))
+      continue;
     found.emplace_back(*shard, it->path().string());
   }
   std::sort(found.begin(), found.end());
@@ -233,15 +235,16 @@ void StrategyNode::adopt_departed(std::int64_t now) {
     } catch (const std::exception& e) {
       std::uint64_t suppressed = 0;
       if (limiter_.allow("adopt_failed", now, suppressed))
-        spdlog::error("cannot adopt {}: {}; trying again every {} ms", path, e.what(), adopt_scan_ns / ns_per_ms);
+        spdlog::error("cannot adopt {}: {}; trying again every {} ms", path, e.what(),
+                      adopt_scan_ns / ns_per_ms);
       continue;
     }
     report_replay(*a.journal);
     a.outbox = std::make_unique<SignalOutbox>(*a.journal, resend_ns_, give_up_ns_);
     a.outbox->restore(now);  // all due now: resent on the next timer pass
     subscribe_acks(shard, *a.journal);
-    spdlog::info("adopted {} of departed shard {} (now {} shards): {} pending signal(s) to resend", path, shard,
-                 shards_, a.outbox->size());
+    spdlog::info("adopted {} of departed shard {} (now {} shards): {} pending signal(s) to resend", path,
+                 shard, shards_, a.outbox->size());
     const auto& r = a.journal->replay();
     // Nothing left to deliver: keep only its boot record, which a returning
     // shard needs to pick a fresh boot time. Unreadable records, once
@@ -288,8 +291,8 @@ int StrategyNode::run() {
   spdlog::info(
       "stopped: {} ticks, {} signals emitted, {} acked, {} pending ({} in {} adopted journal(s)), {} not "
       "journaled (dropped)",
-      ticks_received_, signals_emitted_, signals_acked_, signals_pending(), signals_pending() - outbox_.size(),
-      adopted_.size(), signals_not_journaled_);
+      ticks_received_, signals_emitted_, signals_acked_, signals_pending(),
+      signals_pending() - outbox_.size(), adopted_.size(), signals_not_journaled_);
   return 0;
 }
 
@@ -354,11 +357,14 @@ void StrategyNode::on_tick(Traded& inst, std::string_view payload) {
       // Counted by the tracker (out_of_order) and kept for inspection: a
       // replayed or reordered tick must not feed the indicators twice.
       if (tick.seq == last_seq)
-        dead_letters_.send("duplicate_seq", "seq " + std::to_string(tick.seq) + " of " + inst.symbol +
-                                                " seen already", payload);
+        dead_letters_.send("duplicate_seq",
+                           "seq " + std::to_string(tick.seq) + " of " + inst.symbol + " seen already",
+                           payload);
       else
-        dead_letters_.send("out_of_order", "seq " + std::to_string(tick.seq) + " of " + inst.symbol +
-                                               " after " + std::to_string(last_seq), payload);
+        dead_letters_.send(
+            "out_of_order",
+            "seq " + std::to_string(tick.seq) + " of " + inst.symbol + " after " + std::to_string(last_seq),
+            payload);
       return;
     case SeqVerdict::restart:
       // A restarted gateway starts a new price series; indicators spanning the
@@ -389,14 +395,15 @@ std::string_view StrategyNode::timestamp_problem(const proto::TickEvent& tick, s
                                                  std::string& detail) const {
   const auto ahead = saturating_diff(tick.gateway_ts_ns, now_ns);
   if (ahead > max_clock_skew_ns_) {
-    detail = "gateway_ts_ns " + std::to_string(tick.gateway_ts_ns) + " is " + std::to_string(ahead / ns_per_ms) +
-             " ms ahead of this host's clock (max_clock_skew_ms " + std::to_string(max_clock_skew_ns_ / ns_per_ms) +
-             ")";
+    detail = "gateway_ts_ns " + std::to_string(tick.gateway_ts_ns) + " is " +
+             std::to_string(ahead / ns_per_ms) + " ms ahead of this host's clock (max_clock_skew_ms " +
+             std::to_string(max_clock_skew_ns_ / ns_per_ms) + ")";
     return "future_timestamp";
   }
   if (ahead < -max_tick_age_ns_) {
-    detail = "gateway_ts_ns " + std::to_string(tick.gateway_ts_ns) + " is " + std::to_string(-(ahead / ns_per_ms)) +
-             " ms old (max_tick_age_ms " + std::to_string(max_tick_age_ns_ / ns_per_ms) + ")";
+    detail = "gateway_ts_ns " + std::to_string(tick.gateway_ts_ns) + " is " +
+             std::to_string(-(ahead / ns_per_ms)) + " ms old (max_tick_age_ms " +
+             std::to_string(max_tick_age_ns_ / ns_per_ms) + ")";
     return "stale";
   }
   return {};
@@ -474,7 +481,8 @@ void StrategyNode::stop_emitting(std::int64_t now_ns) {
   if (emitting_) ++emission_stops_;
   emitting_ = false;
   const int err = journal_.last_errno();
-  journal_error_ = "cannot write " + file_name(journal_.path()) + ": " + (err ? std::strerror(err) : "failed");
+  journal_error_ =
+      "cannot write " + file_name(journal_.path()) + ": " + (err ? std::strerror(err) : "failed");
   next_journal_probe_ns_ = now_ns + journal_probe_ns;
 }
 
@@ -494,10 +502,11 @@ bool StrategyNode::ack_in(SignalOutbox& outbox, std::string_view signal_id) {
   const bool matched = outbox.ack(signal_id);
   if (journal.failed_writes() != failed_before) {
     ++acks_not_journaled_;
-    journal_write_failed(journal, "write (ack record)",
-                         "signal " + std::string(signal_id) +
-                             " is settled all the same; its ack record is written once the journal takes it (a restart "
-                             "before that resends it once, answered DUPLICATE)");
+    journal_write_failed(
+        journal, "write (ack record)",
+        "signal " + std::string(signal_id) +
+            " is settled all the same; its ack record is written once the journal takes it (a restart "
+            "before that resends it once, answered DUPLICATE)");
   } else if (matched && (&journal != &journal_ || emitting_)) {
     // The own journal recovers only through a signal or boot record: a
     // short A record fitting where a signal did not is no proof of space.
@@ -546,7 +555,8 @@ void StrategyNode::on_heartbeat(const proto::Heartbeat& hb) {
   // A gateway process counts heartbeats and ticks from zero: going backwards
   // means a new process, whose tick seqs start again too.
   if (heartbeats_ > 1 && (hb.seq < last_heartbeat_.seq || hb.ticks_sent < last_heartbeat_.ticks_sent)) {
-    spdlog::info("gateway restarted (heartbeat seq {} after {}): new tick series", hb.seq, last_heartbeat_.seq);
+    spdlog::info("gateway restarted (heartbeat seq {} after {}): new tick series", hb.seq,
+                 last_heartbeat_.seq);
     for (auto& [topic, inst] : by_topic_) inst.seq.expect_restart();
   }
   last_heartbeat_ = hb;
@@ -584,17 +594,18 @@ void StrategyNode::give_up_due(SignalOutbox& outbox, std::int64_t now, const std
   auto given_up = outbox.give_up(now);
   if (const auto failed = outbox.journal().failed_writes() - failed_before; failed > 0) {
     give_ups_not_journaled_ += failed;
-    journal_write_failed(outbox.journal(), "write (give-up record)",
-                         std::to_string(failed) +
-                             " signal(s) dead-lettered as unacked all the same; after a restart each is resent "
-                             "once (answered DUPLICATE, or refused as expired)");
+    journal_write_failed(
+        outbox.journal(), "write (give-up record)",
+        std::to_string(failed) +
+            " signal(s) dead-lettered as unacked all the same; after a restart each is resent "
+            "once (answered DUPLICATE, or refused as expired)");
   }
   for (auto& p : given_up) {
     ++signals_given_up_;
-    dead_letters_.send("unacked",
-                       "no ack " + std::to_string(give_up_ns_ / ns_per_ms) + " ms after expiry for " + p.signal_id +
-                           origin,
-                       p.payload);
+    dead_letters_.send(
+        "unacked",
+        "no ack " + std::to_string(give_up_ns_ / ns_per_ms) + " ms after expiry for " + p.signal_id + origin,
+        p.payload);
   }
 }
 

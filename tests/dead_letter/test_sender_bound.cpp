@@ -18,10 +18,10 @@ namespace {
 
 TEST(DeadLetterSender, LargestLetterFitsTheDocumentedBound) {
   tp::proto::DeadLetter d{.source = std::string(tp::proto::max_id_length, 's'),
-                      .reason = std::string(tp::proto::max_id_length, 'r'),
-                      .detail = std::string(tp::proto::max_text_length, 'd'),
-                      .ts_ns = -1,
-                      .original = std::string(tp::proto::max_payload_bytes, 'o')};
+                          .reason = std::string(tp::proto::max_id_length, 'r'),
+                          .detail = std::string(tp::proto::max_text_length, 'd'),
+                          .ts_ns = -1,
+                          .original = std::string(tp::proto::max_payload_bytes, 'o')};
   EXPECT_LE(tp::proto::encode_to_string(d).size(), DeadLetterSender::max_letter_bytes);
   EXPECT_LE(DeadLetterSender::max_queued_bytes, 8u << 20);
 }

@@ -23,10 +23,10 @@ TEST(DeadLetterSink, FormatsUtcWithNanoseconds) {
 
 TEST(DeadLetterSink, JsonLineKeepsEverything) {
   tp::proto::DeadLetter d{.source = "strategy:1",
-                      .reason = "malformed",
-                      .detail = "bad \"frame\"\n",
-                      .ts_ns = 0,
-                      .original = std::string("\x00\x01", 2)};
+                          .reason = "malformed",
+                          .detail = "bad \"frame\"\n",
+                          .ts_ns = 0,
+                          .original = std::string("\x00\x01", 2)};
   EXPECT_EQ(
       tp::dead_letter::to_json_line(d),
       R"({"ts_ns":0,"time":"1970-01-01T00:00:00.000000000Z","source":"strategy:1","reason":"malformed",)"

@@ -32,7 +32,7 @@ std::string load_error(const std::string& path, const Settings& settings = {}) {
 }
 
 tp::proto::OrderRequest order(const std::string& id, tp::proto::Side side, double qty = 1000,
-                          const std::string& instrument = "EURUSD") {
+                              const std::string& instrument = "EURUSD") {
   return tp::test::an_order(id).side(side).quantity(qty).instrument(instrument).price_hint(1.08).sent_ns(1);
 }
 

@@ -53,7 +53,9 @@ class DllGatewayLimits : public tp::dll_gateway::test::DllGatewayRun {
 
   // A round trip that the server handles after the previous answer's DONE
   // row was written (it writes that row before reading the next request).
-  void sync() { ASSERT_TRUE(call(tp::proto::encode_to_string(tp::proto::PositionQuery{.instrument = "EURUSD"}))); }
+  void sync() {
+    ASSERT_TRUE(call(tp::proto::encode_to_string(tp::proto::PositionQuery{.instrument = "EURUSD"})));
+  }
 };
 
 }  // namespace

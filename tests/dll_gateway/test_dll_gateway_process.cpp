@@ -64,7 +64,8 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
   ASSERT_EQ(zmq::poll(&item, 1, 5000ms), 1) << "no dead letter";
   zmq::message_t m;
   ASSERT_TRUE(dead.recv(m));
-  auto letter = decoder.decode_dead_letter(tp::proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
+  auto letter =
+      decoder.decode_dead_letter(tp::proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
   ASSERT_TRUE(letter.ok()) << letter.error().message();
   EXPECT_EQ(letter->source, "dll_gateway");
   EXPECT_EQ(letter->reason, "malformed");
@@ -75,7 +76,8 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
   EXPECT_DOUBLE_EQ(second.fill_price, 1.0850);
 
   // The broker's position, as the executor asks for it at start: 1000 bought, 1000 sold.
-  auto pos_raw = call(tp::proto::encode_to_string(tp::proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = 1}));
+  auto pos_raw =
+      call(tp::proto::encode_to_string(tp::proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = 1}));
   ASSERT_TRUE(pos_raw) << "no reply to a position query";
   auto pos = decoder.decode_position_reply(tp::proto::as_bytes(*pos_raw));
   ASSERT_TRUE(pos.ok()) << pos.error().message();

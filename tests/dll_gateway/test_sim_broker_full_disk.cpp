@@ -44,7 +44,8 @@ TEST(SimBroker, AnOrderItCannotJournalIsRefusedAndTheJournalStaysReadable) {
     ASSERT_FALSE(refused_id.empty()) << "no order was refused on a full disk";
     EXPECT_EQ(sim.position("EURUSD"), 1000.0 * filled) << "a refused order moves nothing";
     fs.free();
-    ASSERT_EQ(sim.submit(order("J-after", tp::proto::Side::buy)).reply.status, tp::proto::OrderStatus::filled);
+    ASSERT_EQ(sim.submit(order("J-after", tp::proto::Side::buy)).reply.status,
+              tp::proto::OrderStatus::filled);
     ++filled;
   }
   // Reloaded from the journal: every filled order, nothing of the refused

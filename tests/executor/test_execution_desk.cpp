@@ -33,7 +33,7 @@ struct DeskTest : ::testing::Test {
   DeskTest() : store(dir.file("executor.db"), clock.now_ns()) {}
 
   tp::proto::TradingSignal signal(const std::string& id, tp::proto::Side side = tp::proto::Side::buy,
-                              const std::string& instrument = "EURUSD") {
+                                  const std::string& instrument = "EURUSD") {
     tp::proto::TradingSignal s;
     s.signal_id = id;
     s.strategy = "sma";
@@ -61,7 +61,7 @@ struct DeskTest : ::testing::Test {
   }
 
   tp::proto::OrderReply filled(const OrderRecord& order, double quantity, double price,
-                           tp::proto::OrderStatus status = tp::proto::OrderStatus::filled) {
+                               tp::proto::OrderStatus status = tp::proto::OrderStatus::filled) {
     tp::proto::OrderReply r;
     r.client_order_id = order.client_order_id;
     r.order_id = "B-1";
@@ -221,7 +221,8 @@ TEST_F(DeskTest, AnExpiryRefusalIsCountedExpiredAndDeadLetteredWithTheRequest) {
   EXPECT_EQ(desk.counters().rejected.at("expired"), 1u);
   EXPECT_EQ(desk.counters().broker_rejects, 1u);
   tp::proto::Decoder dec;
-  auto req = dec.decode_order_request(tp::proto::as_bytes(std::get<Outbox::DeadLetter>(out.items[0]).original));
+  auto req =
+      dec.decode_order_request(tp::proto::as_bytes(std::get<Outbox::DeadLetter>(out.items[0]).original));
   ASSERT_TRUE(req.ok());
   EXPECT_EQ(req->client_order_id, order.client_order_id);
 }

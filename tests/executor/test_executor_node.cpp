@@ -225,8 +225,9 @@ struct Harness {
   const tp::Clock* node_clock = &clock;  // &stepped for the timer tests
   int syncs = 0;
   zmq::context_t ctx{1};
-  zmq::socket_t dead = tp::make_socket(
-      ctx, zmq::socket_type::pull, {.max_msg_size = static_cast<std::int64_t>(tp::proto::max_dead_letter_bytes)});
+  zmq::socket_t dead =
+      tp::make_socket(ctx, zmq::socket_type::pull,
+                      {.max_msg_size = static_cast<std::int64_t>(tp::proto::max_dead_letter_bytes)});
   zmq::socket_t broker = tp::make_socket(ctx, zmq::socket_type::rep);
   zmq::socket_t push = tp::make_socket(ctx, zmq::socket_type::push);
   zmq::socket_t sub = tp::make_socket(ctx, zmq::socket_type::sub);
@@ -260,8 +261,9 @@ TEST(ExecutorNode, AcceptsFillsDedupesRejectsAndDeadLetters) {
   }));
   EXPECT_TRUE(h.wait_event([&](const std::string& topic, const tp::proto::OrderEvent& e) {
     return topic == "ORDER.EURUSD" && e.client_order_id == "C-sma.1.100.1" &&
-           e.status == tp::proto::OrderStatus::filled && e.filled_quantity == 1000 && e.fill_price == 1.0851 &&
-           e.order_id == "B-C-sma.1.100.1" && e.causation_ts_ns == s1.causation_ts_ns;
+           e.status == tp::proto::OrderStatus::filled && e.filled_quantity == 1000 &&
+           e.fill_price == 1.0851 && e.order_id == "B-C-sma.1.100.1" &&
+           e.causation_ts_ns == s1.causation_ts_ns;
   }));
 
   // The same signal again: DUPLICATE, and nothing reaches the broker.
@@ -276,8 +278,8 @@ TEST(ExecutorNode, AcceptsFillsDedupesRejectsAndDeadLetters) {
   old.expires_ts_ns = old.created_ts_ns + 1000 * tp::ns_per_ms;
   h.push_signal(old);
   EXPECT_TRUE(h.wait_ack([&](const std::string& topic, const tp::proto::SignalAck& a) {
-    return topic == "ACK.sma.1" && a.signal_id == old.signal_id && a.status == tp::proto::AckStatus::rejected &&
-           a.reason == "expired";
+    return topic == "ACK.sma.1" && a.signal_id == old.signal_id &&
+           a.status == tp::proto::AckStatus::rejected && a.reason == "expired";
   }));
   auto expired_dl = h.wait_dead_letter("expired");
   ASSERT_TRUE(expired_dl.has_value());
@@ -493,8 +495,8 @@ TEST(ExecutorNode, ASignalThatFailsValidationIsAckedRejectedWhenItsSenderCanBeNa
   bad.quantity = std::nan("");
   h.push_signal(bad);
   EXPECT_TRUE(h.wait_ack([&](const std::string& topic, const tp::proto::SignalAck& a) {
-    return topic == "ACK.sma.1" && a.signal_id == bad.signal_id && a.status == tp::proto::AckStatus::rejected &&
-           a.reason == "out_of_range";
+    return topic == "ACK.sma.1" && a.signal_id == bad.signal_id &&
+           a.status == tp::proto::AckStatus::rejected && a.reason == "out_of_range";
   }));
   auto dl = h.wait_dead_letter("out_of_range");
   ASSERT_TRUE(dl.has_value());

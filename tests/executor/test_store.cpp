@@ -14,7 +14,7 @@ namespace {
 constexpr std::int64_t t0 = 1'700'000'000'000'000'000;
 
 tp::proto::TradingSignal make_signal(const std::string& id, tp::proto::Side side = tp::proto::Side::buy,
-                                 double qty = 100) {
+                                     double qty = 100) {
   return tp::test::a_signal(id).side(side).quantity(qty).causation_ns(t0 - 5);
 }
 

@@ -8,7 +8,8 @@
 #include "proto/codec.hpp"
 
 template <class T>
-static void check(const char* name, tp::proto::Result<T> (tp::proto::Decoder::*fn)(tp::proto::Bytes), tp::proto::Bytes b) {
+static void check(const char* name, tp::proto::Result<T> (tp::proto::Decoder::*fn)(tp::proto::Bytes),
+                  tp::proto::Bytes b) {
   static tp::proto::Decoder fast;
   static tp::proto::Decoder ref(tp::proto::DecodePath::reference);
   auto a = (fast.*fn)(b);

@@ -58,7 +58,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (tp::view_of(frames[i]) != sent[i]) std::abort();
   if (total == 2) {
     auto tick = decoder.decode_tick(tp::bytes_of(frames[1]));
-    if (tick.ok()) (void)tp::proto::topic_matches(tp::view_of(frames[0]), tp::proto::tick_topic(tick->instrument));
+    if (tick.ok())
+      (void)tp::proto::topic_matches(tp::view_of(frames[0]), tp::proto::tick_topic(tick->instrument));
   }
   if (!tp::recv_message(pipe.pull, frames, 2, total, zmq::recv_flags::none)) std::abort();
   if (total != 1 || tp::view_of(frames[0]) != "sentinel") std::abort();

@@ -61,47 +61,48 @@ TEST(Codec, EveryMessageRoundTrips) {
                     &tp::proto::Decoder::decode_heartbeat);
   expect_round_trip(sample_signal(), &tp::proto::Decoder::decode_signal);
   expect_round_trip(tp::proto::OrderRequest{.client_order_id = "C-x",
-                                        .signal_id = "x",
-                                        .instrument = "GBPUSD",
-                                        .side = tp::proto::Side::buy,
-                                        .quantity = 10,
-                                        .price_hint = 1.2,
-                                        .sent_ts_ns = 4,
-                                        .expires_ts_ns = 9},
+                                            .signal_id = "x",
+                                            .instrument = "GBPUSD",
+                                            .side = tp::proto::Side::buy,
+                                            .quantity = 10,
+                                            .price_hint = 1.2,
+                                            .sent_ts_ns = 4,
+                                            .expires_ts_ns = 9},
                     &tp::proto::Decoder::decode_order_request);
   expect_round_trip(tp::proto::OrderQuery{.client_order_id = "C-x", .sent_ts_ns = 4},
                     &tp::proto::Decoder::decode_order_query);
   expect_round_trip(tp::proto::OrderReply{.client_order_id = "C-x",
-                                      .order_id = "B-1",
-                                      .status = tp::proto::OrderStatus::partially_filled,
-                                      .filled_quantity = 3.5,
-                                      .fill_price = 1.26,
-                                      .reason = "ioc remainder canceled",
-                                      .duplicate = true,
-                                      .broker_ts_ns = 8},
+                                          .order_id = "B-1",
+                                          .status = tp::proto::OrderStatus::partially_filled,
+                                          .filled_quantity = 3.5,
+                                          .fill_price = 1.26,
+                                          .reason = "ioc remainder canceled",
+                                          .duplicate = true,
+                                          .broker_ts_ns = 8},
                     &tp::proto::Decoder::decode_order_reply);
   expect_round_trip(tp::proto::OrderEvent{.order_id = "B-1",
-                                      .client_order_id = "C-x",
-                                      .signal_id = "x",
-                                      .instrument = "GBPUSD",
-                                      .side = tp::proto::Side::sell,
-                                      .status = tp::proto::OrderStatus::filled,
-                                      .quantity = 10,
-                                      .filled_quantity = 10,
-                                      .fill_price = 1.25,
-                                      .reason = "",
-                                      .created_ts_ns = 1,
-                                      .event_ts_ns = 2,
-                                      .causation_ts_ns = 3},
+                                          .client_order_id = "C-x",
+                                          .signal_id = "x",
+                                          .instrument = "GBPUSD",
+                                          .side = tp::proto::Side::sell,
+                                          .status = tp::proto::OrderStatus::filled,
+                                          .quantity = 10,
+                                          .filled_quantity = 10,
+                                          .fill_price = 1.25,
+                                          .reason = "",
+                                          .created_ts_ns = 1,
+                                          .event_ts_ns = 2,
+                                          .causation_ts_ns = 3},
                     &tp::proto::Decoder::decode_order_event);
   expect_round_trip(
-      tp::proto::SignalAck{.signal_id = "x", .status = tp::proto::AckStatus::duplicate, .reason = "seen", .ts_ns = 9},
+      tp::proto::SignalAck{
+          .signal_id = "x", .status = tp::proto::AckStatus::duplicate, .reason = "seen", .ts_ns = 9},
       &tp::proto::Decoder::decode_signal_ack);
   expect_round_trip(tp::proto::DeadLetter{.source = "executor",
-                                      .reason = "malformed",
-                                      .detail = "d",
-                                      .ts_ns = 1,
-                                      .original = std::string("\x00\xff\xc1", 3)},
+                                          .reason = "malformed",
+                                          .detail = "d",
+                                          .ts_ns = 1,
+                                          .original = std::string("\x00\xff\xc1", 3)},
                     &tp::proto::Decoder::decode_dead_letter);
 }
 
@@ -118,8 +119,8 @@ TEST(Codec, PositionMessagesRoundTripAndRefuseNonsense) {
   auto r = dec.decode_position_reply(tp::proto::as_bytes(nan));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, tp::proto::ErrorCode::out_of_range);
-  auto peek =
-      dec.peek_type(tp::proto::as_bytes(tp::proto::encode_to_string(tp::proto::PositionQuery{.instrument = "X"})));
+  auto peek = dec.peek_type(
+      tp::proto::as_bytes(tp::proto::encode_to_string(tp::proto::PositionQuery{.instrument = "X"})));
   ASSERT_TRUE(peek.ok());
   EXPECT_EQ(peek.value(), tp::proto::MsgType::position_query);
 }
@@ -178,7 +179,8 @@ TEST(Codec, SignalSenderIsReadFromASignalThatFailsFurtherOn) {
   EXPECT_EQ(who->instance, s.instance);
 
   // Nothing to name: not a signal, garbage, or an empty id.
-  EXPECT_FALSE(dec.signal_sender(tp::proto::as_bytes(tp::proto::encode_to_string(sample_tick()))).has_value());
+  EXPECT_FALSE(
+      dec.signal_sender(tp::proto::as_bytes(tp::proto::encode_to_string(sample_tick()))).has_value());
   EXPECT_FALSE(dec.signal_sender(tp::proto::as_bytes(std::string("\xc1"))).has_value());
   s.signal_id.clear();
   EXPECT_FALSE(dec.signal_sender(tp::proto::as_bytes(tp::proto::encode_to_string(s))).has_value());
@@ -206,7 +208,8 @@ TEST(Codec, RefusesBadTicksWithTheRightReason) {
   std::vector<BadCase> cases{
       {"empty", "", ErrorCode::malformed},
       {"not msgpack", "\xc1", ErrorCode::malformed},
-      {"truncated", std::string(tp::proto::encode_to_string(sample_tick())).substr(0, 20), ErrorCode::malformed},
+      {"truncated", std::string(tp::proto::encode_to_string(sample_tick())).substr(0, 20),
+       ErrorCode::malformed},
       {"trailing bytes", tp::proto::encode_to_string(sample_tick()) + "x", ErrorCode::malformed},
       {"array32 bomb", std::string("\xdd\xff\xff\xff\xff", 5), ErrorCode::malformed},
       {"map32 bomb", std::string("\xdf\xff\xff\xff\xff", 5), ErrorCode::malformed},
@@ -283,8 +286,8 @@ TEST(Codec, RefusesUnknownEnumValues) {
 
 TEST(Codec, PeekTypeReadsTheEnvelopeOnly) {
   tp::proto::Decoder dec;
-  auto ack =
-      tp::proto::encode_to_string(tp::proto::SignalAck{.signal_id = "a", .status = tp::proto::AckStatus::accepted});
+  auto ack = tp::proto::encode_to_string(
+      tp::proto::SignalAck{.signal_id = "a", .status = tp::proto::AckStatus::accepted});
   auto r = dec.peek_type(tp::proto::as_bytes(ack));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.value(), tp::proto::MsgType::signal_ack);

@@ -66,20 +66,21 @@ std::vector<Kind> kinds() {
   std::vector<Kind> k;
   k.push_back({"tick",
                tp::proto::encode_to_string(tp::proto::TickEvent{.instrument = "EURUSD",
-                                                        .bid = 1.08501,
-                                                        .ask = 1.08512,
-                                                        .bid_volume = 1.5,
-                                                        .ask_volume = 2.25,
-                                                        .source_ts_ns = 1'700'000'000'000'000'000,
-                                                        .seq = 42,
-                                                        .gateway_ts_ns = 1'700'000'000'000'001'000}),
+                                                                .bid = 1.08501,
+                                                                .ask = 1.08512,
+                                                                .bid_volume = 1.5,
+                                                                .ask_volume = 2.25,
+                                                                .source_ts_ns = 1'700'000'000'000'000'000,
+                                                                .seq = 42,
+                                                                .gateway_ts_ns = 1'700'000'000'000'001'000}),
                describer(&Decoder::decode_tick)});
+  k.push_back({"heartbeat",
+               tp::proto::encode_to_string(
+                   tp::proto::Heartbeat{.source = "gateway", .seq = 3, .ts_ns = -5, .ticks_sent = 7}),
+               describer(&Decoder::decode_heartbeat)});
   k.push_back(
-      {"heartbeat",
-       tp::proto::encode_to_string(tp::proto::Heartbeat{.source = "gateway", .seq = 3, .ts_ns = -5, .ticks_sent = 7}),
-       describer(&Decoder::decode_heartbeat)});
-  k.push_back({"signal",
-               tp::proto::encode_to_string(tp::proto::TradingSignal{.signal_id = "sma_crossover.0.1700000000000.7",
+      {"signal",
+       tp::proto::encode_to_string(tp::proto::TradingSignal{.signal_id = "sma_crossover.0.1700000000000.7",
                                                             .strategy = "sma_crossover",
                                                             .instance = 70000,
                                                             .instrument = "EURUSD",
@@ -91,22 +92,23 @@ std::vector<Kind> kinds() {
                                                             .expires_ts_ns = 200,
                                                             .causation_seq = 9,
                                                             .causation_ts_ns = -90}),
-               describer(&Decoder::decode_signal)});
+       describer(&Decoder::decode_signal)});
   k.push_back({"order_request",
                tp::proto::encode_to_string(tp::proto::OrderRequest{.client_order_id = "C-x",
-                                                           .signal_id = "x",
-                                                           .instrument = "GBPUSD",
-                                                           .side = tp::proto::Side::buy,
-                                                           .quantity = 10.5,
-                                                           .price_hint = 1.2,
-                                                           .sent_ts_ns = 4,
-                                                           .expires_ts_ns = 5}),
+                                                                   .signal_id = "x",
+                                                                   .instrument = "GBPUSD",
+                                                                   .side = tp::proto::Side::buy,
+                                                                   .quantity = 10.5,
+                                                                   .price_hint = 1.2,
+                                                                   .sent_ts_ns = 4,
+                                                                   .expires_ts_ns = 5}),
                describer(&Decoder::decode_order_request), 1});
   k.push_back({"order_query",
                tp::proto::encode_to_string(tp::proto::OrderQuery{.client_order_id = "C-x", .sent_ts_ns = 4}),
                describer(&Decoder::decode_order_query)});
-  k.push_back({"order_reply",
-               tp::proto::encode_to_string(tp::proto::OrderReply{.client_order_id = "C-x",
+  k.push_back(
+      {"order_reply",
+       tp::proto::encode_to_string(tp::proto::OrderReply{.client_order_id = "C-x",
                                                          .order_id = "B-1",
                                                          .status = tp::proto::OrderStatus::partially_filled,
                                                          .filled_quantity = 3.5,
@@ -114,36 +116,38 @@ std::vector<Kind> kinds() {
                                                          .reason = "ioc remainder canceled",
                                                          .duplicate = true,
                                                          .broker_ts_ns = 8}),
-               describer(&Decoder::decode_order_reply)});
+       describer(&Decoder::decode_order_reply)});
   k.push_back({"order_event",
                tp::proto::encode_to_string(tp::proto::OrderEvent{.order_id = "B-1",
-                                                         .client_order_id = "C-x",
-                                                         .signal_id = "x",
-                                                         .instrument = "GBPUSD",
-                                                         .side = tp::proto::Side::sell,
-                                                         .status = tp::proto::OrderStatus::filled,
-                                                         .quantity = 10,
-                                                         .filled_quantity = 10,
-                                                         .fill_price = 1.25,
-                                                         .reason = "",
-                                                         .created_ts_ns = 1,
-                                                         .event_ts_ns = 2,
-                                                         .causation_ts_ns = 3}),
+                                                                 .client_order_id = "C-x",
+                                                                 .signal_id = "x",
+                                                                 .instrument = "GBPUSD",
+                                                                 .side = tp::proto::Side::sell,
+                                                                 .status = tp::proto::OrderStatus::filled,
+                                                                 .quantity = 10,
+                                                                 .filled_quantity = 10,
+                                                                 .fill_price = 1.25,
+                                                                 .reason = "",
+                                                                 .created_ts_ns = 1,
+                                                                 .event_ts_ns = 2,
+                                                                 .causation_ts_ns = 3}),
                describer(&Decoder::decode_order_event)});
-  k.push_back({"signal_ack",
-               tp::proto::encode_to_string(tp::proto::SignalAck{
-                   .signal_id = "x", .status = tp::proto::AckStatus::duplicate, .reason = "seen", .ts_ns = 9}),
-               describer(&Decoder::decode_signal_ack)});
+  k.push_back(
+      {"signal_ack",
+       tp::proto::encode_to_string(tp::proto::SignalAck{
+           .signal_id = "x", .status = tp::proto::AckStatus::duplicate, .reason = "seen", .ts_ns = 9}),
+       describer(&Decoder::decode_signal_ack)});
   k.push_back({"dead_letter",
                tp::proto::encode_to_string(tp::proto::DeadLetter{.source = "executor",
-                                                         .reason = "malformed",
-                                                         .detail = "d",
-                                                         .ts_ns = 1,
-                                                         .original = std::string("\x00\xff\xc1", 3)}),
+                                                                 .reason = "malformed",
+                                                                 .detail = "d",
+                                                                 .ts_ns = 1,
+                                                                 .original = std::string("\x00\xff\xc1", 3)}),
                describer(&Decoder::decode_dead_letter)});
-  k.push_back({"position_query",
-               tp::proto::encode_to_string(tp::proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = -3}),
-               describer(&Decoder::decode_position_query)});
+  k.push_back(
+      {"position_query",
+       tp::proto::encode_to_string(tp::proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = -3}),
+       describer(&Decoder::decode_position_query)});
   k.push_back({"position_reply",
                tp::proto::encode_to_string(tp::proto::PositionReply{
                    .instrument = "EURUSD", .known = true, .quantity = -1500.25, .reason = "r", .ts_ns = 4}),
@@ -388,17 +392,17 @@ TEST(FastDecode, AcceptsEveryIntegerAndFloatForm) {
 
 TEST(FastDecode, DecodeIntoReusesTheMessageWithoutAllocating) {
   tp::proto::TradingSignal s{.signal_id = "a-signal-id-well-beyond-the-small-string-buffer",
-                         .strategy = "sma_crossover_long_name",
-                         .instance = 1,
-                         .instrument = "EURUSD",
-                         .action = tp::proto::Side::buy,
-                         .quantity = 1,
-                         .trigger_price = 1.1,
-                         .confidence = 0.5,
-                         .created_ts_ns = 1,
-                         .expires_ts_ns = 2,
-                         .causation_seq = 3,
-                         .causation_ts_ns = 4};
+                             .strategy = "sma_crossover_long_name",
+                             .instance = 1,
+                             .instrument = "EURUSD",
+                             .action = tp::proto::Side::buy,
+                             .quantity = 1,
+                             .trigger_price = 1.1,
+                             .confidence = 0.5,
+                             .created_ts_ns = 1,
+                             .expires_ts_ns = 2,
+                             .causation_seq = 3,
+                             .causation_ts_ns = 4};
   const auto bytes = tp::proto::encode_to_string(s);
   Decoder d;
   tp::proto::TradingSignal out;
@@ -419,8 +423,8 @@ TEST(FastDecode, DecodeIntoReusesTheMessageWithoutAllocating) {
 }
 
 TEST(FastDecode, ErrorsFromDecodeIntoMatchTheResultForm) {
-  const auto bytes =
-      tp::proto::encode_to_string(tp::proto::SignalAck{.signal_id = "", .status = tp::proto::AckStatus::accepted});
+  const auto bytes = tp::proto::encode_to_string(
+      tp::proto::SignalAck{.signal_id = "", .status = tp::proto::AckStatus::accepted});
   Decoder d;
   tp::proto::SignalAck out;
   auto err = d.decode_into(tp::proto::as_bytes(bytes), out);

@@ -18,53 +18,53 @@ namespace {
 // Values chosen to catch mix-ups: every field distinct, fractional prices,
 // whole-number doubles (written as ints by msgpack-c), negative and large ints.
 const tp::proto::TickEvent tick{"EURUSD",           1.08501, 1.08512, 1500000, 2.5, 1700000000123456789, 42,
-                            1700000000123999999};
+                                1700000000123999999};
 const tp::proto::Heartbeat heartbeat{"gateway", 7, 1700000000000000001, 123456};
 const tp::proto::TradingSignal signal{"sma_crossover.1.1700000000000.17",
-                                  "sma_crossover",
-                                  1,
-                                  "GBPUSD",
-                                  tp::proto::Side::sell,
-                                  1000,
-                                  1.26543,
-                                  0.625,
-                                  1700000000000000000,
-                                  1700000005000000000,
-                                  99,
-                                  1699999999999999000};
+                                      "sma_crossover",
+                                      1,
+                                      "GBPUSD",
+                                      tp::proto::Side::sell,
+                                      1000,
+                                      1.26543,
+                                      0.625,
+                                      1700000000000000000,
+                                      1700000005000000000,
+                                      99,
+                                      1699999999999999000};
 const tp::proto::OrderRequest request{"C-sma_crossover.1.1700000000000.17",
-                                  "sma_crossover.1.1700000000000.17",
-                                  "GBPUSD",
-                                  tp::proto::Side::sell,
-                                  1000,
-                                  1.26543,
-                                  1700000000000000100,
-                                  1700000005000000000};
+                                      "sma_crossover.1.1700000000000.17",
+                                      "GBPUSD",
+                                      tp::proto::Side::sell,
+                                      1000,
+                                      1.26543,
+                                      1700000000000000100,
+                                      1700000005000000000};
 const tp::proto::OrderQuery query{"C-x.0.1.2", -1};
 const tp::proto::OrderReply reply{"C-x.0.1.2",
-                              "SIM-000017",
-                              tp::proto::OrderStatus::partially_filled,
-                              250.5,
-                              151.234,
-                              "remainder canceled (IOC)",
-                              true,
-                              1700000000000000200};
+                                  "SIM-000017",
+                                  tp::proto::OrderStatus::partially_filled,
+                                  250.5,
+                                  151.234,
+                                  "remainder canceled (IOC)",
+                                  true,
+                                  1700000000000000200};
 const tp::proto::OrderEvent event{"SIM-000017",
-                              "C-x.0.1.2",
-                              "x.0.1.2",
-                              "USDJPY",
-                              tp::proto::Side::buy,
-                              tp::proto::OrderStatus::filled,
-                              1000,
-                              1000,
-                              151.234,
-                              "",
-                              1,
-                              2,
-                              3};
+                                  "C-x.0.1.2",
+                                  "x.0.1.2",
+                                  "USDJPY",
+                                  tp::proto::Side::buy,
+                                  tp::proto::OrderStatus::filled,
+                                  1000,
+                                  1000,
+                                  151.234,
+                                  "",
+                                  1,
+                                  2,
+                                  3};
 const tp::proto::SignalAck ack{"x.0.1.2", tp::proto::AckStatus::rejected, "expired", 1700000000000000300};
 const tp::proto::DeadLetter dead_letter{"strategy:1", "malformed", "truncated msgpack", 5,
-                                    std::string("\x00\xc1\xff", 3)};
+                                        std::string("\x00\xc1\xff", 3)};
 const tp::proto::PositionQuery position_query{"USDJPY", 1700000000000000400};
 const tp::proto::PositionReply position_reply{"USDJPY", true, -2500.5, "", 1700000000000000500};
 

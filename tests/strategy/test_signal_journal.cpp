@@ -353,8 +353,8 @@ TEST_F(JournalTest, RecoverSignalIdFromDamagedOrShortBytes) {
   EXPECT_EQ(recover_signal_id(full.substr(0, 80) + "zz" + full.substr(82)), signal(7).signal_id);
   EXPECT_EQ(recover_signal_id(full.substr(0, 20)), "");  // cut inside it
   EXPECT_EQ(recover_signal_id("zz" + full.substr(2)), "");
-  EXPECT_EQ(recover_signal_id(
-                hex(tp::proto::encode_to_string(tp::proto::SignalAck{"x", tp::proto::AckStatus::accepted, "", 1}))),
+  EXPECT_EQ(recover_signal_id(hex(tp::proto::encode_to_string(
+                tp::proto::SignalAck{"x", tp::proto::AckStatus::accepted, "", 1}))),
             "");  // another message type
   EXPECT_EQ(recover_signal_id(""), "");
 }

@@ -237,8 +237,8 @@ TEST_F(NodeTest, PendingSignalsAreResentAfterARestart) {
     StrategyNode node(ctx_, cfg, 0, 1, clock_);
     await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
     tp::proto::Encoder enc;
-    send_frames(ticks,
-                {"HB.gateway", std::string(enc.encode(tp::proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
+    send_frames(
+        ticks, {"HB.gateway", std::string(enc.encode(tp::proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
     for (std::uint64_t seq = 1; seq <= 4; ++seq)
       send_frames(ticks, {"TICK.EURUSD", std::string(enc.encode(tick("EURUSD", seq, seq % 2 ? 1.0 : 1.1)))});
     ASSERT_TRUE(pump(node, [&] {

@@ -29,9 +29,9 @@ struct Endpoints {
 
 struct Instrument {
   std::string symbol;
-  double price = 1.0;         // synthetic feed: starting mid price
-  double spread = 0.0001;     // synthetic feed: ask - bid
-  double volatility = 0.0001; // synthetic feed: std dev of a step, as a price
+  double price = 1.0;          // synthetic feed: starting mid price
+  double spread = 0.0001;      // synthetic feed: ask - bid
+  double volatility = 0.0001;  // synthetic feed: std dev of a step, as a price
 };
 
 struct RunConfig {
@@ -48,12 +48,12 @@ struct GatewayConfig {
   double rate = 1000;                // ticks/s over all instruments; 0 = flat out
   std::uint64_t seed = 42;
   std::string csv_path;
-  std::string csv_instrument;        // for files without an instrument column
-                                     // (Dukascopy); default: file name up to '_'
-  double speed = 1.0;                // csv replay: x recorded speed; 0 = flat out
-  std::uint64_t max_ticks = 0;       // stop publishing after this many; 0 = never
+  std::string csv_instrument;   // for files without an instrument column
+                                // (Dukascopy); default: file name up to '_'
+  double speed = 1.0;           // csv replay: x recorded speed; 0 = flat out
+  std::uint64_t max_ticks = 0;  // stop publishing after this many; 0 = never
   int heartbeat_ms = 500;
-  int sndhwm = 20000;                // per subscriber: ~5 MB of queued ticks at most
+  int sndhwm = 20000;  // per subscriber: ~5 MB of queued ticks at most
 };
 
 struct SmaCrossoverConfig {
@@ -80,9 +80,9 @@ struct StrategyConfig {
   int instances = 2;
   double quantity = 1000;
   int signal_ttl_ms = 5000;
-  int resend_ms = 1000;        // resend an unacked signal after this long
-  int feed_timeout_ms = 2000;  // no tick nor heartbeat for this long: feed dead
-  int max_tick_age_ms = 5000;  // a tick sent longer ago than this is stale: refused
+  int resend_ms = 1000;          // resend an unacked signal after this long
+  int feed_timeout_ms = 2000;    // no tick nor heartbeat for this long: feed dead
+  int max_tick_age_ms = 5000;    // a tick sent longer ago than this is stale: refused
   int max_clock_skew_ms = 1000;  // a tick stamped further ahead than this: refused
   int give_up_after_ms = 60000;  // an unacked signal this long past its expiry: dead letter `unacked`
   SmaCrossoverConfig sma_crossover;
@@ -107,7 +107,7 @@ struct ExecutorConfig {
   // mismatch it refuses new signals (position_mismatch) unless this adopts
   // the broker's figures.
   bool adopt_broker_positions = false;
-  std::string db_path;            // default: <run.dir>/executor.db
+  std::string db_path;  // default: <run.dir>/executor.db
 };
 
 struct DllGatewayConfig {
@@ -139,25 +139,25 @@ struct DeadLetterConfig {
 // Read by scripts/supervisor.py; parsed here too so that every program checks
 // the same file the same way.
 struct SupervisorConfig {
-  std::string bin_dir;             // default: build/release/bin beside the scripts
-  std::string control;             // default: <run.dir>/supervisor.sock
-  int backoff_min_ms = 250;        // first restart delay
-  int backoff_max_ms = 8000;       // delay cap (doubles per consecutive crash)
-  int flap_window_s = 30;          // this many restarts within this window...
-  int flap_max_restarts = 5;       // ...mark the program FATAL
-  int stop_grace_ms = 3000;        // SIGTERM, then SIGKILL after this long
-  int healthy_after_ms = 5000;     // running this long resets the back-off
-  int hang_timeout_ms = 5000;      // no heartbeat (stats file) this long: HUNG; 0 = off
-  bool restart_hung = false;       // SIGKILL and restart a HUNG process
+  std::string bin_dir;          // default: build/release/bin beside the scripts
+  std::string control;          // default: <run.dir>/supervisor.sock
+  int backoff_min_ms = 250;     // first restart delay
+  int backoff_max_ms = 8000;    // delay cap (doubles per consecutive crash)
+  int flap_window_s = 30;       // this many restarts within this window...
+  int flap_max_restarts = 5;    // ...mark the program FATAL
+  int stop_grace_ms = 3000;     // SIGTERM, then SIGKILL after this long
+  int healthy_after_ms = 5000;  // running this long resets the back-off
+  int hang_timeout_ms = 5000;   // no heartbeat (stats file) this long: HUNG; 0 = off
+  bool restart_hung = false;    // SIGKILL and restart a HUNG process
 };
 
 // CurveZMQ on tcp links. Key files hold one Z85 key on one line (made by
 // tp_keygen); a secret key file must not be readable by group or others.
 struct SecurityConfig {
   bool curve = false;
-  std::string server_public_key;   // every program that connects needs it
-  std::string server_secret_key;   // programs that bind tcp endpoints
-  std::string client_public_key;   // programs that connect to tcp endpoints
+  std::string server_public_key;  // every program that connects needs it
+  std::string server_secret_key;  // programs that bind tcp endpoints
+  std::string client_public_key;  // programs that connect to tcp endpoints
   std::string client_secret_key;
   std::string authorized_clients;  // file: the client public keys servers accept
   bool allow_public_bind = false;  // bind tcp beyond loopback without CURVE
@@ -189,8 +189,7 @@ struct Config {
 // Loads `path` (or only the defaults when empty) and applies `overrides`, each
 // "section.key=value" with a TOML value (strings may go unquoted).
 // Throws ConfigError naming the file and key.
-Config load_config(const std::optional<std::string>& path,
-                   const std::vector<std::string>& overrides = {});
+Config load_config(const std::optional<std::string>& path, const std::vector<std::string>& overrides = {});
 
 // Same, from TOML text (tests, embedded configs).
 Config parse_config(const std::string& toml_text, const std::vector<std::string>& overrides = {},

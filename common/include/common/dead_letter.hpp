@@ -20,7 +20,6 @@
 #include <map>
 #include <string>
 #include <string_view>
-
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
@@ -46,8 +45,8 @@ class DeadLetterSender {
 
   // Connects two PUSH sockets to `endpoint`; `source` names this program,
   // e.g. "strategy:1".
-  DeadLetterSender(zmq::context_t& ctx, const std::string& endpoint, std::string source,
-                   const Clock& clock, const Security& security = Security::none());
+  DeadLetterSender(zmq::context_t& ctx, const std::string& endpoint, std::string source, const Clock& clock,
+                   const Security& security = Security::none());
 
   // Queues one dead letter (or counts it dropped when its queue is full) and
   // logs a warning through the limiter.

@@ -3,12 +3,11 @@
 // into a single clear log line and a non-zero exit code.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "common/config.hpp"
 

@@ -18,7 +18,6 @@
 #include <set>
 #include <string>
 #include <thread>
-
 #include <zmq.hpp>
 
 #include "common/config.hpp"

@@ -17,7 +17,6 @@
 
 #include <cstdint>
 #include <string>
-
 #include <zmq.hpp>
 
 namespace tp {

@@ -36,8 +36,8 @@ class OriginalSampler {
  private:
   struct Window {
     std::int64_t start_ns = 0;
-    std::uint64_t bytes = 0;     // stored in full in this window
-    std::uint64_t over = 0;      // letters past the budget in this window
+    std::uint64_t bytes = 0;  // stored in full in this window
+    std::uint64_t over = 0;   // letters past the budget in this window
   };
   Window& window_for(std::string_view reason);
 

@@ -89,12 +89,12 @@ typedef struct tp_broker_order {
 
 /* The broker's answer about one order. */
 typedef struct tp_broker_result {
-  char order_id[TP_BROKER_ID_SIZE]; /* broker's id; empty when rejected before placement */
-  int32_t status;                   /* TP_BROKER_STATUS_* */
-  double filled_quantity;           /* >= 0, finite */
-  double fill_price;                /* average fill price, >= 0, finite; 0 when nothing filled */
+  char order_id[TP_BROKER_ID_SIZE];   /* broker's id; empty when rejected before placement */
+  int32_t status;                     /* TP_BROKER_STATUS_* */
+  double filled_quantity;             /* >= 0, finite */
+  double fill_price;                  /* average fill price, >= 0, finite; 0 when nothing filled */
   char reason[TP_BROKER_REASON_SIZE]; /* why rejected/canceled, or an error message */
-  int64_t broker_ts_ns;             /* when the broker decided, ns since the Unix epoch */
+  int64_t broker_ts_ns;               /* when the broker decided, ns since the Unix epoch */
 } tp_broker_result;
 
 /* Returns TP_BROKER_ABI_VERSION as compiled into the plugin. Called first;
@@ -107,10 +107,10 @@ TP_BROKER_EXPORT uint32_t tp_broker_abi_version(void);
  * returns NULL and writes a one-line message (NUL-terminated, at most
  * error_len bytes including the NUL) into `error` that names the offending
  * key or the problem; a plugin should refuse keys it does not know. */
-typedef tp_broker* (*tp_broker_create_fn)(const char* const* keys, const char* const* values,
-                                          size_t count, char* error, size_t error_len);
-TP_BROKER_EXPORT tp_broker* tp_broker_create(const char* const* keys, const char* const* values,
-                                             size_t count, char* error, size_t error_len);
+typedef tp_broker* (*tp_broker_create_fn)(const char* const* keys, const char* const* values, size_t count,
+                                          char* error, size_t error_len);
+TP_BROKER_EXPORT tp_broker* tp_broker_create(const char* const* keys, const char* const* values, size_t count,
+                                             char* error, size_t error_len);
 
 /* Places a market order and waits for the broker's answer, which it writes to
  * `*result` (zero-initialised by the caller). A refused order is an answer:
@@ -120,8 +120,7 @@ TP_BROKER_EXPORT tp_broker* tp_broker_create(const char* const* keys, const char
  * would ever submit that client_order_id again. The gateway never submits an
  * id it already has an answer for, but a plugin must not assume the broker
  * deduplicates either. */
-typedef int (*tp_broker_submit_fn)(tp_broker* broker, const tp_broker_order* order,
-                                   tp_broker_result* result);
+typedef int (*tp_broker_submit_fn)(tp_broker* broker, const tp_broker_order* order, tp_broker_result* result);
 TP_BROKER_EXPORT int tp_broker_submit(tp_broker* broker, const tp_broker_order* order,
                                       tp_broker_result* result);
 
@@ -130,16 +129,14 @@ TP_BROKER_EXPORT int tp_broker_submit(tp_broker* broker, const tp_broker_order* 
  * answer, TP_BROKER_OK). Returns TP_BROKER_ERROR when the broker could not be
  * asked (reason may say why). Must survive restarts of the plugin the way the
  * real broker does: the gateway relies on it after a crash. */
-typedef int (*tp_broker_query_fn)(tp_broker* broker, const char* client_order_id,
-                                  tp_broker_result* result);
+typedef int (*tp_broker_query_fn)(tp_broker* broker, const char* client_order_id, tp_broker_result* result);
 TP_BROKER_EXPORT int tp_broker_query(tp_broker* broker, const char* client_order_id,
                                      tp_broker_result* result);
 
 /* Writes the broker's net position in `instrument` (positive long) to
  * `*quantity`. Returns TP_BROKER_ERROR when unavailable. */
 typedef int (*tp_broker_position_fn)(tp_broker* broker, const char* instrument, double* quantity);
-TP_BROKER_EXPORT int tp_broker_position(tp_broker* broker, const char* instrument,
-                                        double* quantity);
+TP_BROKER_EXPORT int tp_broker_position(tp_broker* broker, const char* instrument, double* quantity);
 
 /* Frees the instance and everything it owns (flushes journals, closes
  * connections). `broker` may be NULL. */
@@ -151,10 +148,10 @@ TP_BROKER_EXPORT void tp_broker_destroy(tp_broker* broker);
  * ts_ns = when the pipeline's gateway published it. A plugin that does not
  * need quotes simply does not export it. Must be cheap: it runs on the
  * gateway's loop. */
-typedef void (*tp_broker_on_quote_fn)(tp_broker* broker, const char* instrument, double bid,
-                                      double ask, int64_t ts_ns);
-TP_BROKER_EXPORT void tp_broker_on_quote(tp_broker* broker, const char* instrument, double bid,
-                                         double ask, int64_t ts_ns);
+typedef void (*tp_broker_on_quote_fn)(tp_broker* broker, const char* instrument, double bid, double ask,
+                                      int64_t ts_ns);
+TP_BROKER_EXPORT void tp_broker_on_quote(tp_broker* broker, const char* instrument, double bid, double ask,
+                                         int64_t ts_ns);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -23,7 +23,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "common/clock.hpp"

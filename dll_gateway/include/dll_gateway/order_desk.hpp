@@ -38,10 +38,10 @@ namespace tp::dll_gateway {
 
 struct DeskCounters {
   std::uint64_t orders_received = 0;
-  std::uint64_t duplicates = 0;     // requests answered without a new submit
+  std::uint64_t duplicates = 0;  // requests answered without a new submit
   std::uint64_t queries = 0;
-  std::uint64_t submitted = 0;      // orders that went to the broker
-  std::uint64_t fills = 0;          // FILLED or PARTIALLY_FILLED answers to a submit
+  std::uint64_t submitted = 0;  // orders that went to the broker
+  std::uint64_t fills = 0;      // FILLED or PARTIALLY_FILLED answers to a submit
   std::uint64_t partial_fills = 0;
   std::uint64_t rejects = 0;        // REJECTED answers to a request (broker, deadline)
   std::uint64_t expired = 0;        // refused: the request's deadline had passed (never submitted)

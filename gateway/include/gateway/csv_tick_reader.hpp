@@ -43,7 +43,7 @@ struct CsvRow {
   std::size_t line = 0;  // 1-based line number in the file (the header is line 1)
   std::string raw;       // the line as read, without the line end
   std::optional<proto::TickEvent> tick;
-  std::string error;     // set when tick is empty
+  std::string error;  // set when tick is empty
   bool ok() const noexcept { return tick.has_value(); }
 };
 
@@ -54,12 +54,13 @@ class CsvTickReader {
   // set of configured instruments. Throws std::runtime_error naming the file
   // when it cannot be opened, has no or an unknown header, or (Dukascopy) its
   // instrument is not configured.
-  CsvTickReader(const std::string& path, const std::string& csv_instrument, std::set<std::string, std::less<>> known);
+  CsvTickReader(const std::string& path, const std::string& csv_instrument,
+                std::set<std::string, std::less<>> known);
 
   // Same over any stream (tests); `file_name` is used for messages and for
   // deriving the instrument.
-  CsvTickReader(std::unique_ptr<std::istream> in, const std::string& file_name, const std::string& csv_instrument,
-                std::set<std::string, std::less<>> known);
+  CsvTickReader(std::unique_ptr<std::istream> in, const std::string& file_name,
+                const std::string& csv_instrument, std::set<std::string, std::less<>> known);
 
   // The next data row, or nullopt at the end of the file.
   std::optional<CsvRow> next();

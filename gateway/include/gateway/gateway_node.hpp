@@ -17,7 +17,6 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
-
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
@@ -86,7 +85,7 @@ class GatewayNode {
   GatewayOptions opts_;
   tp::SystemClock clock_;
   zmq::socket_t pub_;
-  tp::SendCounters sends_;  // a PUB never refuses: all of them go
+  tp::SendCounters sends_;         // a PUB never refuses: all of them go
   tp::SocketMonitor pub_monitor_;  // after pub_: destroyed first
   tp::DeadLetterSender dead_letters_;
   proto::Encoder encoder_;

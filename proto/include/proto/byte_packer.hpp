@@ -26,7 +26,9 @@ class BytePacker {
   explicit BytePacker(std::vector<char>& buf) noexcept
       : buf_(buf), at_(buf.data()), end_(buf.data() + buf.size()) {}
 
-  std::string_view view() const noexcept { return {buf_.data(), static_cast<std::size_t>(at_ - buf_.data())}; }
+  std::string_view view() const noexcept {
+    return {buf_.data(), static_cast<std::size_t>(at_ - buf_.data())};
+  }
 
   BytePacker& pack(bool v) {
     byte(v ? 0xc3 : 0xc2);
@@ -38,7 +40,8 @@ class BytePacker {
     // comparison and goes out as a float.
     if (v >= -9223372036854775808.0 && v < 9223372036854775808.0) {
       const auto i = static_cast<std::int64_t>(v);
-      if (static_cast<double>(i) == v) return i < 0 ? pack_negative(i) : pack_unsigned(static_cast<std::uint64_t>(i));
+      if (static_cast<double>(i) == v)
+        return i < 0 ? pack_negative(i) : pack_unsigned(static_cast<std::uint64_t>(i));
     } else if (v >= 9223372036854775808.0 && v < 18446744073709551616.0) {
       const auto u = static_cast<std::uint64_t>(v);
       if (static_cast<double>(u) == v) return pack_unsigned(u);
@@ -62,8 +65,7 @@ class BytePacker {
   BytePacker& pack(const std::string& s) { return pack(std::string_view(s)); }
 
   template <class T>
-    requires(std::is_integral_v<T> && !std::is_same_v<T, bool>)
-  BytePacker& pack(T v) {
+  requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) BytePacker& pack(T v) {
     if constexpr (std::is_signed_v<T>) {
       if (v < 0) return pack_negative(v);
     }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <msgpack.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -24,8 +25,6 @@
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <msgpack.hpp>
 
 #include "proto/messages.hpp"
 
@@ -37,15 +36,15 @@ inline constexpr std::size_t max_payload_bytes = 64 * 1024;
 inline constexpr std::size_t max_dead_letter_bytes = 2 * max_payload_bytes;
 
 enum class ErrorCode : std::uint8_t {
-  malformed,        // not msgpack, truncated, trailing bytes, too deep or big
-  not_an_array,     // valid msgpack but not the envelope
-  wrong_message,    // a known type, but not the one this reader expects
+  malformed,      // not msgpack, truncated, trailing bytes, too deep or big
+  not_an_array,   // valid msgpack but not the envelope
+  wrong_message,  // a known type, but not the one this reader expects
   unknown_type,
   unknown_version,
   missing_field,
-  wrong_type,       // a field of the wrong msgpack type
-  out_of_range,     // a value no sender may produce (NaN, <= 0, too long...)
-  too_large,        // payload above max_payload_bytes
+  wrong_type,    // a field of the wrong msgpack type
+  out_of_range,  // a value no sender may produce (NaN, <= 0, too long...)
+  too_large,     // payload above max_payload_bytes
 };
 
 std::string_view to_string(ErrorCode) noexcept;
@@ -183,8 +182,6 @@ std::optional<DecodeError> validate(const PositionReply&);
 
 // Whole-frame topic comparison: SUB prefix filters let "TICK.EURUSDX" through a
 // subscription to "TICK.EURUSD"; this does not.
-inline bool topic_matches(std::string_view frame, std::string_view topic) noexcept {
-  return frame == topic;
-}
+inline bool topic_matches(std::string_view frame, std::string_view topic) noexcept { return frame == topic; }
 
 }  // namespace tp::proto

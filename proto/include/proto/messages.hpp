@@ -51,7 +51,7 @@ enum class OrderStatus : std::uint8_t {
   filled = 4,
   rejected = 5,
   canceled = 6,
-  unknown = 7,    // the broker never saw this id (query), or its answer was lost: retry
+  unknown = 7,  // the broker never saw this id (query), or its answer was lost: retry
 };
 
 enum class AckStatus : std::uint8_t {
@@ -94,17 +94,21 @@ struct TickEvent {
   double ask = 0;
   double bid_volume = 0;
   double ask_volume = 0;
-  std::int64_t source_ts_ns = 0;  // when the source (exchange, CSV row) stamped it
-  std::uint64_t seq = 0;          // per instrument, starts at 1, +1 per tick
-  std::int64_t gateway_ts_ns = 0; // when the gateway published it
+  std::int64_t source_ts_ns = 0;   // when the source (exchange, CSV row) stamped it
+  std::uint64_t seq = 0;           // per instrument, starts at 1, +1 per tick
+  std::int64_t gateway_ts_ns = 0;  // when the gateway published it
   bool operator==(const TickEvent&) const = default;
   static constexpr auto wire_fields() {
     using namespace wire;
     using M = TickEvent;
-    return std::tuple{str("instrument", &M::instrument, max_instrument_length), f64("bid", &M::bid),
-        f64("ask", &M::ask), f64("bid_volume", &M::bid_volume), f64("ask_volume", &M::ask_volume),
-        i64("source_ts_ns", &M::source_ts_ns), u64("seq", &M::seq),
-        i64("gateway_ts_ns", &M::gateway_ts_ns)};
+    return std::tuple{str("instrument", &M::instrument, max_instrument_length),
+                      f64("bid", &M::bid),
+                      f64("ask", &M::ask),
+                      f64("bid_volume", &M::bid_volume),
+                      f64("ask_volume", &M::ask_volume),
+                      i64("source_ts_ns", &M::source_ts_ns),
+                      u64("seq", &M::seq),
+                      i64("gateway_ts_ns", &M::gateway_ts_ns)};
   }
 };
 
@@ -121,14 +125,14 @@ struct Heartbeat {
     using namespace wire;
     using M = Heartbeat;
     return std::tuple{str("source", &M::source, max_id_length), u64("seq", &M::seq), i64("ts_ns", &M::ts_ns),
-        u64("ticks_sent", &M::ticks_sent)};
+                      u64("ticks_sent", &M::ticks_sent)};
   }
 };
 
 struct TradingSignal {
   static constexpr MsgType type = MsgType::signal;
-  std::string signal_id;  // unique across instances and restarts
-  std::string strategy;   // strategy name, e.g. "sma_crossover"
+  std::string signal_id;       // unique across instances and restarts
+  std::string strategy;        // strategy name, e.g. "sma_crossover"
   std::uint32_t instance = 0;  // shard index of the emitting instance
   std::string instrument;
   Side action = Side::buy;
@@ -136,20 +140,25 @@ struct TradingSignal {
   double trigger_price = 0;
   double confidence = 0;  // 0..1
   std::int64_t created_ts_ns = 0;
-  std::int64_t expires_ts_ns = 0;  // not to be traded at or after this time
-  std::uint64_t causation_seq = 0;  // seq of the tick that caused it
-  std::int64_t causation_ts_ns = 0; // gateway_ts_ns of that tick (latency)
+  std::int64_t expires_ts_ns = 0;    // not to be traded at or after this time
+  std::uint64_t causation_seq = 0;   // seq of the tick that caused it
+  std::int64_t causation_ts_ns = 0;  // gateway_ts_ns of that tick (latency)
   bool operator==(const TradingSignal&) const = default;
   static constexpr auto wire_fields() {
     using namespace wire;
     using M = TradingSignal;
     return std::tuple{str("signal_id", &M::signal_id, max_id_length),
-        str("strategy", &M::strategy, max_id_length), u32("instance", &M::instance),
-        str("instrument", &M::instrument, max_instrument_length),
-        enumeration("action", &M::action), f64("quantity", &M::quantity),
-        f64("trigger_price", &M::trigger_price), f64("confidence", &M::confidence),
-        i64("created_ts_ns", &M::created_ts_ns), i64("expires_ts_ns", &M::expires_ts_ns),
-        u64("causation_seq", &M::causation_seq), i64("causation_ts_ns", &M::causation_ts_ns)};
+                      str("strategy", &M::strategy, max_id_length),
+                      u32("instance", &M::instance),
+                      str("instrument", &M::instrument, max_instrument_length),
+                      enumeration("action", &M::action),
+                      f64("quantity", &M::quantity),
+                      f64("trigger_price", &M::trigger_price),
+                      f64("confidence", &M::confidence),
+                      i64("created_ts_ns", &M::created_ts_ns),
+                      i64("expires_ts_ns", &M::expires_ts_ns),
+                      u64("causation_seq", &M::causation_seq),
+                      i64("causation_ts_ns", &M::causation_ts_ns)};
   }
 };
 
@@ -172,10 +181,13 @@ struct OrderRequest {
     using namespace wire;
     using M = OrderRequest;
     return std::tuple{str("client_order_id", &M::client_order_id, max_id_length),
-        str("signal_id", &M::signal_id, max_id_length),
-        str("instrument", &M::instrument, max_instrument_length), enumeration("side", &M::side),
-        f64("quantity", &M::quantity), f64("price_hint", &M::price_hint),
-        i64("sent_ts_ns", &M::sent_ts_ns), optional(i64("expires_ts_ns", &M::expires_ts_ns))};
+                      str("signal_id", &M::signal_id, max_id_length),
+                      str("instrument", &M::instrument, max_instrument_length),
+                      enumeration("side", &M::side),
+                      f64("quantity", &M::quantity),
+                      f64("price_hint", &M::price_hint),
+                      i64("sent_ts_ns", &M::sent_ts_ns),
+                      optional(i64("expires_ts_ns", &M::expires_ts_ns))};
   }
 };
 
@@ -189,7 +201,7 @@ struct OrderQuery {
     using namespace wire;
     using M = OrderQuery;
     return std::tuple{str("client_order_id", &M::client_order_id, max_id_length),
-        i64("sent_ts_ns", &M::sent_ts_ns)};
+                      i64("sent_ts_ns", &M::sent_ts_ns)};
   }
 };
 
@@ -209,10 +221,13 @@ struct OrderReply {
     using namespace wire;
     using M = OrderReply;
     return std::tuple{str("client_order_id", &M::client_order_id, max_id_length),
-        str("order_id", &M::order_id, max_id_length), enumeration("status", &M::status),
-        f64("filled_quantity", &M::filled_quantity), f64("fill_price", &M::fill_price),
-        str("reason", &M::reason, max_text_length), boolean("duplicate", &M::duplicate),
-        i64("broker_ts_ns", &M::broker_ts_ns)};
+                      str("order_id", &M::order_id, max_id_length),
+                      enumeration("status", &M::status),
+                      f64("filled_quantity", &M::filled_quantity),
+                      f64("fill_price", &M::fill_price),
+                      str("reason", &M::reason, max_text_length),
+                      boolean("duplicate", &M::duplicate),
+                      i64("broker_ts_ns", &M::broker_ts_ns)};
   }
 };
 
@@ -237,21 +252,26 @@ struct OrderEvent {
   double filled_quantity = 0;
   double fill_price = 0;
   std::string reason;
-  std::int64_t created_ts_ns = 0;  // when the executor accepted the signal
-  std::int64_t event_ts_ns = 0;    // when this event happened
-  std::int64_t causation_ts_ns = 0; // gateway_ts_ns of the causing tick
+  std::int64_t created_ts_ns = 0;    // when the executor accepted the signal
+  std::int64_t event_ts_ns = 0;      // when this event happened
+  std::int64_t causation_ts_ns = 0;  // gateway_ts_ns of the causing tick
   bool operator==(const OrderEvent&) const = default;
   static constexpr auto wire_fields() {
     using namespace wire;
     using M = OrderEvent;
     return std::tuple{str("order_id", &M::order_id, max_id_length),
-        str("client_order_id", &M::client_order_id, max_id_length),
-        str("signal_id", &M::signal_id, max_id_length),
-        str("instrument", &M::instrument, max_instrument_length), enumeration("side", &M::side),
-        enumeration("status", &M::status), f64("quantity", &M::quantity),
-        f64("filled_quantity", &M::filled_quantity), f64("fill_price", &M::fill_price),
-        str("reason", &M::reason, max_text_length), i64("created_ts_ns", &M::created_ts_ns),
-        i64("event_ts_ns", &M::event_ts_ns), i64("causation_ts_ns", &M::causation_ts_ns)};
+                      str("client_order_id", &M::client_order_id, max_id_length),
+                      str("signal_id", &M::signal_id, max_id_length),
+                      str("instrument", &M::instrument, max_instrument_length),
+                      enumeration("side", &M::side),
+                      enumeration("status", &M::status),
+                      f64("quantity", &M::quantity),
+                      f64("filled_quantity", &M::filled_quantity),
+                      f64("fill_price", &M::fill_price),
+                      str("reason", &M::reason, max_text_length),
+                      i64("created_ts_ns", &M::created_ts_ns),
+                      i64("event_ts_ns", &M::event_ts_ns),
+                      i64("causation_ts_ns", &M::causation_ts_ns)};
   }
 };
 
@@ -267,16 +287,16 @@ struct SignalAck {
     using namespace wire;
     using M = SignalAck;
     return std::tuple{str("signal_id", &M::signal_id, max_id_length), enumeration("status", &M::status),
-        str("reason", &M::reason, max_text_length), i64("ts_ns", &M::ts_ns)};
+                      str("reason", &M::reason, max_text_length), i64("ts_ns", &M::ts_ns)};
   }
 };
 
 // any program PUSH -> dead-letter sink.
 struct DeadLetter {
   static constexpr MsgType type = MsgType::dead_letter;
-  std::string source;    // program and instance, e.g. "strategy:1"
-  std::string reason;    // short code, e.g. "malformed", "expired"
-  std::string detail;    // human-readable
+  std::string source;  // program and instance, e.g. "strategy:1"
+  std::string reason;  // short code, e.g. "malformed", "expired"
+  std::string detail;  // human-readable
   std::int64_t ts_ns = 0;
   std::string original;  // the offending bytes, verbatim (msgpack bin)
   bool operator==(const DeadLetter&) const = default;
@@ -284,8 +304,8 @@ struct DeadLetter {
     using namespace wire;
     using M = DeadLetter;
     return std::tuple{str("source", &M::source, max_id_length), str("reason", &M::reason, max_id_length),
-        str("detail", &M::detail, max_text_length), i64("ts_ns", &M::ts_ns),
-        bin("original", &M::original)};
+                      str("detail", &M::detail, max_text_length), i64("ts_ns", &M::ts_ns),
+                      bin("original", &M::original)};
   }
 };
 
@@ -300,7 +320,7 @@ struct PositionQuery {
     using namespace wire;
     using M = PositionQuery;
     return std::tuple{str("instrument", &M::instrument, max_instrument_length),
-        i64("sent_ts_ns", &M::sent_ts_ns)};
+                      i64("sent_ts_ns", &M::sent_ts_ns)};
   }
 };
 
@@ -308,26 +328,25 @@ struct PositionQuery {
 struct PositionReply {
   static constexpr MsgType type = MsgType::position_reply;
   std::string instrument;
-  bool known = false;    // false: the broker could not tell (reason says why)
-  double quantity = 0;   // signed net position: > 0 long, < 0 short
+  bool known = false;   // false: the broker could not tell (reason says why)
+  double quantity = 0;  // signed net position: > 0 long, < 0 short
   std::string reason;
   std::int64_t ts_ns = 0;
   bool operator==(const PositionReply&) const = default;
   static constexpr auto wire_fields() {
     using namespace wire;
     using M = PositionReply;
-    return std::tuple{str("instrument", &M::instrument, max_instrument_length),
-        boolean("known", &M::known), f64("quantity", &M::quantity),
-        str("reason", &M::reason, max_text_length), i64("ts_ns", &M::ts_ns)};
+    return std::tuple{str("instrument", &M::instrument, max_instrument_length), boolean("known", &M::known),
+                      f64("quantity", &M::quantity), str("reason", &M::reason, max_text_length),
+                      i64("ts_ns", &M::ts_ns)};
   }
 };
 
 // Every message type, in type-number order (the schema dump walks it).
 template <class... T>
 struct MessageList {};
-using AllMessages = MessageList<TickEvent, Heartbeat, TradingSignal, OrderRequest, OrderQuery,
-                                OrderReply, OrderEvent, SignalAck, DeadLetter, PositionQuery,
-                                PositionReply>;
+using AllMessages = MessageList<TickEvent, Heartbeat, TradingSignal, OrderRequest, OrderQuery, OrderReply,
+                                OrderEvent, SignalAck, DeadLetter, PositionQuery, PositionReply>;
 
 // Topics. SUB filters are byte prefixes, so a subscriber must also compare the
 // whole topic frame on receipt (see topic_matches).

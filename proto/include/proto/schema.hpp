@@ -99,13 +99,15 @@ inline constexpr std::size_t field_count = std::tuple_size_v<decltype(fields_of<
 template <class M>
 constexpr std::size_t required_field_count_of() {
   return []<std::size_t... I>(std::index_sequence<I...>) {
-    constexpr bool opt[] = {false, std::tuple_element_t<I, std::remove_cvref_t<decltype(fields_of<M>)>>::optional...};
+    constexpr bool opt[] = {
+        false, std::tuple_element_t<I, std::remove_cvref_t<decltype(fields_of<M>)>>::optional...};
     std::size_t required = 0;
     while (required < sizeof...(I) && !opt[required + 1]) ++required;
     for (std::size_t i = required; i < sizeof...(I); ++i)
       if (!opt[i + 1]) return std::size_t{0} - 1;  // a required field after an optional one
     return required;
-  }(std::make_index_sequence<field_count<M>>{});
+  }
+  (std::make_index_sequence<field_count<M>>{});
 }
 template <class M>
 inline constexpr std::size_t required_field_count = required_field_count_of<M>();
@@ -114,9 +116,8 @@ inline constexpr std::size_t required_field_count = required_field_count_of<M>()
 // kind and optionality in its type.
 template <class M, class Fn>
 [[gnu::always_inline]] constexpr void for_each_field(Fn&& fn) {
-  [&]<std::size_t... I>(std::index_sequence<I...>) {
-    (fn(std::get<I>(fields_of<M>)), ...);
-  }(std::make_index_sequence<field_count<M>>{});
+  [&]<std::size_t... I>(std::index_sequence<I...>) { (fn(std::get<I>(fields_of<M>)), ...); }
+  (std::make_index_sequence<field_count<M>>{});
 }
 
 // The field of M whose member is `member` (validation messages name fields
@@ -146,13 +147,20 @@ constexpr std::size_t max_len_of(std::string M::*member) {
 template <class F>
 std::string type_name() {
   switch (F::kind) {
-    case Kind::str: return "str";
-    case Kind::bin: return "bin";
-    case Kind::f64: return "f64";
-    case Kind::i64: return "i64";
-    case Kind::u64: return "u64";
-    case Kind::u32: return "u32";
-    case Kind::boolean: return "bool";
+    case Kind::str:
+      return "str";
+    case Kind::bin:
+      return "bin";
+    case Kind::f64:
+      return "f64";
+    case Kind::i64:
+      return "i64";
+    case Kind::u64:
+      return "u64";
+    case Kind::u32:
+      return "u32";
+    case Kind::boolean:
+      return "bool";
     case Kind::enumeration:
       if constexpr (F::kind == Kind::enumeration)
         return std::string("u8 ") + EnumInfo<typename F::value_type>::name;

@@ -30,10 +30,10 @@
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
 #include "common/disk_watch.hpp"
-#include "common/security.hpp"
 #include "common/histogram.hpp"
 #include "common/log.hpp"
 #include "common/run_loop.hpp"
+#include "common/security.hpp"
 #include "common/socket_monitor.hpp"
 #include "common/zmq_util.hpp"
 #include "proto/codec.hpp"
@@ -126,7 +126,8 @@ class StrategyNode {
   bool ensure_boot_record();
   // A failed journal write of `journal`: counted, logged through
   // write_failures_ with `consequence`.
-  void journal_write_failed(const SignalJournal& journal, std::string_view what, std::string_view consequence);
+  void journal_write_failed(const SignalJournal& journal, std::string_view what,
+                            std::string_view consequence);
   // This instance's journal could not take a signal: emission stops.
   void stop_emitting(std::int64_t now_ns);
   // A write to this instance's journal succeeded: emission resumes.
@@ -215,12 +216,12 @@ class StrategyNode {
   SendCounters signal_sends_;             // dropped: the executor's queue was full, or no executor
   std::uint64_t signal_send_errors_ = 0;  // a send that threw (logged)
   std::uint64_t acks_unmatched_ = 0;
-  std::uint64_t journal_errors_ = 0;         // failed journal writes of any kind, own and adopted
-  std::uint64_t signals_not_journaled_ = 0;  // dropped before sending: their record failed
-  std::uint64_t acks_not_journaled_ = 0;     // acked, A record failed: resent once after a restart
-  std::uint64_t give_ups_not_journaled_ = 0; // given up, X record failed: resent once after a restart
+  std::uint64_t journal_errors_ = 0;          // failed journal writes of any kind, own and adopted
+  std::uint64_t signals_not_journaled_ = 0;   // dropped before sending: their record failed
+  std::uint64_t acks_not_journaled_ = 0;      // acked, A record failed: resent once after a restart
+  std::uint64_t give_ups_not_journaled_ = 0;  // given up, X record failed: resent once after a restart
   std::uint64_t compactions_failed_ = 0;
-  std::uint64_t emission_stops_ = 0;         // times emission stopped for a journal failure
+  std::uint64_t emission_stops_ = 0;   // times emission stopped for a journal failure
   std::uint64_t journal_corrupt_ = 0;  // unreadable committed records reported
   std::uint64_t journal_torn_ = 0;     // torn last records set aside
   std::uint64_t journal_locked_ = 0;   // adoptions put off: another process held the journal
