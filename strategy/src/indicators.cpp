@@ -22,6 +22,7 @@ void Sma::accumulate(double x) noexcept {
 }
 
 void Sma::update(double x) noexcept {
+  if (!std::isfinite(x)) return;  // one bad value would poison the sum for good
   if (count_ == window_)
     accumulate(-ring_[head_]);
   else
@@ -40,6 +41,7 @@ Ema::Ema(std::size_t n) : n_(n), alpha_(n == 0 ? 0.0 : 2.0 / (static_cast<double
 }
 
 void Ema::update(double x) noexcept {
+  if (!std::isfinite(x)) return;
   if (count_ < n_) {
     // Warm-up: the seed is the plain mean of the first n values.
     ++count_;
@@ -55,6 +57,7 @@ Rsi::Rsi(std::size_t period) : period_(period) {
 }
 
 void Rsi::update(double price) noexcept {
+  if (!std::isfinite(price)) return;
   if (!have_last_) {
     have_last_ = true;
     last_ = price;
@@ -76,13 +79,22 @@ void Rsi::update(double price) noexcept {
   }
   avg_gain_ = (avg_gain_ * (n - 1.0) + gain) / n;
   avg_loss_ = (avg_loss_ * (n - 1.0) + loss) / n;
+  // A flat price decays both averages by (n-1)/n a tick; after thousands of
+  // ticks they would reach subnormal doubles, lose their digits and make RSI
+  // drift with no price change. Scaling both by the same power of two is
+  // exact and keeps their ratio (RSI); they stay far below any real change.
+  constexpr double floor = 0x1p-600;
+  if (avg_gain_ < floor && avg_loss_ < floor) {
+    avg_gain_ *= 0x1p+300;
+    avg_loss_ *= 0x1p+300;
+  }
 }
 
 double Rsi::value() const noexcept {
   // During warm-up the fields hold sums, whose ratio equals that of the means.
-  if (avg_loss_ == 0.0) return 100.0;
-  const double rs = avg_gain_ / avg_loss_;
-  return 100.0 - 100.0 / (1.0 + rs);
+  // 100 g/(g+l) equals 100 - 100/(1+g/l) and keeps its digits near 0.
+  if (avg_loss_ == 0.0) return 100.0;  // also a flat series: the convention
+  return 100.0 * avg_gain_ / (avg_gain_ + avg_loss_);
 }
 
 }  // namespace tp::strategy

@@ -18,7 +18,12 @@ std::optional<Decision> SmaCrossover::on_mid(double mid) {
   slow_.update(mid);
   if (!fast_.ready() || !slow_.ready()) return std::nullopt;
   const double gap = fast_.value() - slow_.value();
-  const int sign = gap > 0 ? 1 : gap < 0 ? -1 : 0;
+  // Two averages of the same prices that are equal in exact arithmetic may
+  // differ by a few units in the last place; that is touching, not crossing.
+  // A real gap between averages of quoted prices is at least a tick over the
+  // windows (1e-5/50 on a 5-decimal price of 1.0), far above this tolerance.
+  const double tolerance = cross_tolerance * std::fabs(slow_.value());
+  const int sign = gap > tolerance ? 1 : gap < -tolerance ? -1 : 0;
   if (sign == 0) return std::nullopt;  // touching is not crossing
   const int before = last_sign_;
   last_sign_ = sign;

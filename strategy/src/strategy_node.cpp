@@ -380,7 +380,9 @@ void StrategyNode::on_tick(Traded& inst, std::string_view payload) {
   const bool feed_was_alive = feed_.alive(now);
   feed_.on_activity(now);
 
-  const auto decision = inst.strategy->on_mid((tick.bid + tick.ask) / 2.0);
+  // Halved first: (bid + ask) overflows for prices near the largest double;
+  // halving is exact, so the mid is bit for bit (bid + ask) / 2 otherwise.
+  const auto decision = inst.strategy->on_mid(tick.bid / 2.0 + tick.ask / 2.0);
   if (!decision) return;
   // A tick that ends a dead spell still updates the indicators, but what they
   // say across the outage is stale: no signal from it.

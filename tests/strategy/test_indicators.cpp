@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -145,4 +146,37 @@ TEST(Rolling, MinMaxMatchWindowScan) {
       ASSERT_EQ(hi.value(), *std::max_element(first, last)) << "w=" << w << " i=" << i;
     }
   }
+}
+
+// After ~9,400 identical prices (period 14) the averages would be subnormal:
+// RSI must not drift with no price change.
+TEST(Rsi, StaysPutThroughAVeryLongFlatSeries) {
+  Rsi rsi(14);
+  for (double p : {1.0, 1.0002, 1.0001, 1.0003, 1.0, 1.0004, 1.0002, 1.0001, 1.0005, 1.0003, 1.0002, 1.0006,
+                   1.0004, 1.0005, 1.0003, 1.0007})
+    rsi.update(p);
+  ASSERT_TRUE(rsi.ready());
+  const double level = rsi.value();
+  ASSERT_GT(level, 0.0);
+  ASSERT_LT(level, 100.0);
+  for (int i = 0; i < 100'000; ++i) rsi.update(1.0007);
+  EXPECT_NEAR(rsi.value(), level, 1e-9);
+  // A real move after the flat stretch still counts at once.
+  rsi.update(1.0008);
+  EXPECT_GT(rsi.value(), 99.0);
+}
+
+TEST(Indicators, NonFiniteValuesAreIgnored) {
+  Sma sma(3);
+  Ema ema(3);
+  Rsi rsi(2);
+  for (double x : {1.0, 2.0, std::numeric_limits<double>::quiet_NaN(), 3.0,
+                   std::numeric_limits<double>::infinity(), 4.0, -std::numeric_limits<double>::infinity()}) {
+    sma.update(x);
+    ema.update(x);
+    rsi.update(x);
+  }
+  EXPECT_DOUBLE_EQ(sma.value(), 3.0);  // mean of 2, 3, 4
+  EXPECT_TRUE(std::isfinite(ema.value()));
+  EXPECT_DOUBLE_EQ(rsi.value(), 100.0);  // only gains: 1 -> 2 -> 3 -> 4
 }

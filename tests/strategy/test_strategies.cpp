@@ -1,8 +1,11 @@
 // Hand-built series: each strategy fires exactly where expected.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
+#include <random>
 #include <vector>
 
 #include "strategy/strategies.hpp"
@@ -107,3 +110,64 @@ TEST(EveryNth, FiresOnEveryNthTickAlternatingSides) {
   EXPECT_EQ(got, want);
 }
 }  // namespace
+
+// On a 5-decimal random walk the crossover fires exactly where exact decimal
+// averages cross: prices are whole ticks, so the averages compare exactly as
+// integers (fast_sum * slow - slow_sum * fast). Equal averages that differ
+// in the last place by rounding are touching, not crossing.
+TEST(SmaCrossover, FiresExactlyWhereExactDecimalAveragesCross) {
+  constexpr std::size_t fast = 10, slow = 50, n = 200'000;
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<int> step(-1, 1);
+  std::vector<std::int64_t> ticks;  // the price in units of 1e-5
+  std::int64_t t = 100'000;
+  for (std::size_t i = 0; i < n; ++i) ticks.push_back(t += step(rng));
+
+  std::map<std::size_t, Side> exact;
+  int last_sign = 0;
+  for (std::size_t i = slow - 1; i < n; ++i) {
+    std::int64_t fs = 0, ss = 0;
+    for (std::size_t k = 0; k < fast; ++k) fs += ticks[i - k];
+    for (std::size_t k = 0; k < slow; ++k) ss += ticks[i - k];
+    const std::int64_t gap = fs * static_cast<std::int64_t>(slow) - ss * static_cast<std::int64_t>(fast);
+    const int sign = gap > 0 ? 1 : gap < 0 ? -1 : 0;
+    if (sign == 0) continue;
+    if (last_sign != 0 && last_sign != sign) exact[i] = sign > 0 ? Side::buy : Side::sell;
+    last_sign = sign;
+  }
+
+  std::vector<double> mids;
+  for (auto x : ticks) mids.push_back(static_cast<double>(x) / 1e5);
+  SmaCrossover s(fast, slow);
+  const auto fired = run(s, mids);
+  ASSERT_GT(exact.size(), 100u);  // the walk crosses often enough to tell
+  EXPECT_EQ(fired, exact);
+}
+
+// A long flat stretch after real moves: RSI's averages decay towards the
+// smallest doubles, but RSI stays where it was and nothing fires.
+TEST(RsiReversion, ALongFlatStretchFiresNothing) {
+  RsiReversion s(14, 30, 70);
+  std::vector<double> mids;
+  for (int i = 0; i < 30; ++i) mids.push_back(1.0 + 0.0001 * (i % 3));
+  run(s, mids);
+  std::vector<double> flat(50'000, mids.back());
+  EXPECT_TRUE(run(s, flat).empty());
+}
+
+// One non-finite mid is ignored: the averages go on as if it had not come.
+TEST(SmaCrossover, ANonFiniteMidIsIgnored) {
+  SmaCrossover with(2, 4), without(2, 4);
+  const std::vector<double> mids = {1, 2, 3, 4, 5, 4, 3, 2, 1, 2, 3, 4, 5, 4, 3, 2, 1};
+  std::vector<double> poisoned = mids;
+  poisoned.insert(poisoned.begin() + 4, std::numeric_limits<double>::infinity());
+  poisoned.insert(poisoned.begin() + 6, std::numeric_limits<double>::quiet_NaN());
+  auto a = run(without, mids);
+  auto b = run(with, poisoned);
+  ASSERT_GE(a.size(), 3u);
+  // Indices shift by the inserted values; the sides in order are the same.
+  std::vector<Side> sa, sb;
+  for (auto& [i, side] : a) sa.push_back(side);
+  for (auto& [i, side] : b) sb.push_back(side);
+  EXPECT_EQ(sa, sb);
+}

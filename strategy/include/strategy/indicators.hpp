@@ -1,7 +1,9 @@
 // Incremental technical indicators over a stream of prices. Each update is
 // O(1) whatever the window (RollingMin/RollingMax: amortised O(1) through a
-// monotonic deque); memory is O(window). Plain values, not thread-safe: one
-// owner per instrument.
+// monotonic deque); memory is O(window). A value that is not finite is
+// ignored (SMA, EMA, RSI): one NaN or infinity would otherwise stay in the
+// average for good. Plain values, not thread-safe: one owner per instrument.
+// The conventions (seeding, flat series) are in docs/INDICATORS.md.
 #pragma once
 
 #include <cstddef>
@@ -56,8 +58,8 @@ class Ema {
 
 // Wilder's RSI over `period` price changes. The first average gain/loss is
 // the simple mean of the first `period` changes; after that
-// avg = (avg*(period-1) + x) / period. RSI = 100 when the average loss is 0.
-// Ready after period+1 prices.
+// avg = (avg*(period-1) + x) / period. RSI = 100 g/(g+l), and 100 when the
+// average loss is 0 (a flat series included). Ready after period+1 prices.
 class Rsi {
  public:
   explicit Rsi(std::size_t period);  // throws std::invalid_argument when 0

@@ -29,11 +29,14 @@ class Strategy {
 
 // BUY when the fast SMA crosses above the slow one, SELL when it crosses
 // below. A cross is a change of the sign of (fast - slow) against the last
-// non-zero sign, so touching and bouncing back fires nothing. Nothing fires
+// non-zero sign, so touching and bouncing back fires nothing; a gap within
+// cross_tolerance of the price is rounding, so it is touching too. Nothing fires
 // until both averages are ready. Confidence: 0.5 plus half of how far apart
 // the averages are, measured against 1 basis point of the slow average.
 class SmaCrossover final : public Strategy {
  public:
+  // Averages closer than this, relative to the price, are equal (rounding).
+  static constexpr double cross_tolerance = 1e-12;
   SmaCrossover(std::size_t fast, std::size_t slow);
   std::optional<Decision> on_mid(double mid) override;
   std::string_view name() const noexcept override { return "sma_crossover"; }
