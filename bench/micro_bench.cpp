@@ -51,8 +51,8 @@
 #include "proto/codec.hpp"
 #include "proto/messages.hpp"
 #include "strategy/feed.hpp"
-#include "strategy/indicators.hpp"
 #include "strategy/strategies.hpp"
+#include "tp/indicators.hpp"
 
 // ---- allocation counting ----------------------------------------------------
 
@@ -626,11 +626,11 @@ int main(int argc, char** argv) {
     auto* b = benchmark::RegisterBenchmark(("indicator/" + name).c_str(), fn);
     for (auto w : windows) b->Arg(w);
   };
-  reg_ind("sma", bm_indicator<tp::strategy::Sma>);
-  reg_ind("ema", bm_indicator<tp::strategy::Ema>);
-  reg_ind("rsi", bm_indicator<tp::strategy::Rsi>);
-  reg_ind("rolling_min", bm_indicator<tp::strategy::RollingMin>);
-  reg_ind("rolling_max", bm_indicator<tp::strategy::RollingMax>);
+  reg_ind("sma", bm_indicator<tp::Sma>);
+  reg_ind("ema", bm_indicator<tp::Ema>);
+  reg_ind("rsi", bm_indicator<tp::Rsi>);
+  reg_ind("rolling_min", bm_indicator<tp::RollingMin>);
+  reg_ind("rolling_max", bm_indicator<tp::RollingMax>);
 
   const std::vector<std::int64_t> counts = {10, 100, 1000, 10000};
   using OrderedMap = std::map<std::string, Instrument, std::less<>>;

@@ -78,6 +78,17 @@ class Section {
     }
   }
 
+  void get(const char* key, std::vector<std::string>& out) {
+    auto* n = find(key);
+    if (!n) return;
+    if (!n->is_array()) wrong(key, "an array of strings");
+    out.clear();
+    for (auto&& v : *n->as_array()) {
+      if (!v.is_string()) wrong(key, "an array of strings");
+      out.push_back(**v.as_string());
+    }
+  }
+
   Section sub(const char* key) {
     auto* n = find(key);
     if (n && !n->is_table()) wrong(key, "a table");
@@ -160,6 +171,134 @@ void apply_override(toml::table& root, const std::string& spec) {
   table->insert_or_assign(key, *parsed.get("v"));
 }
 
+bool is_builtin_kind(std::string_view kind) {
+  return std::find(std::begin(builtin_strategy_kinds), std::end(builtin_strategy_kinds), kind) !=
+         std::end(builtin_strategy_kinds);
+}
+
+std::string number_text(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+// A built-in group without its own params table takes [strategy.<kind>]'s.
+std::map<std::string, std::string> builtin_params(const StrategyConfig& st, std::string_view kind) {
+  if (kind == "sma_crossover")
+    return {{"fast", std::to_string(st.sma_crossover.fast)}, {"slow", std::to_string(st.sma_crossover.slow)}};
+  if (kind == "rsi_reversion")
+    return {{"period", std::to_string(st.rsi_reversion.period)},
+            {"oversold", number_text(st.rsi_reversion.oversold)},
+            {"overbought", number_text(st.rsi_reversion.overbought)}};
+  if (kind == "breakout") return {{"window", std::to_string(st.breakout.window)}};
+  if (kind == "every_nth") return {{"n", std::to_string(st.every_nth.n)}};
+  return {};
+}
+
+std::vector<std::string> all_symbols(const Config& c) {
+  std::vector<std::string> out;
+  for (const auto& i : c.instruments) out.push_back(i.symbol);
+  return out;
+}
+
+StrategyGroup shorthand_group(const Config& c) {
+  StrategyGroup g;
+  g.name = "strategy";
+  g.kind = c.strategy.name;
+  g.instances = c.strategy.instances;
+  g.quantity = c.strategy.quantity;
+  g.instruments = all_symbols(c);
+  g.params = builtin_params(c.strategy, g.kind);
+  return g;
+}
+
+std::vector<StrategyGroup> default_groups(const Config& c) {
+  StrategyGroup trend;
+  trend.name = "trend";
+  trend.kind = "sma_crossover";
+  trend.instances = 2;
+  StrategyGroup revert;
+  revert.name = "revert";
+  revert.kind = "rsi_reversion";
+  revert.instances = 1;
+  std::vector<StrategyGroup> out{trend, revert};
+  for (auto& g : out) {
+    g.quantity = c.strategy.quantity;
+    g.instruments = all_symbols(c);
+    g.params = builtin_params(c.strategy, g.kind);
+  }
+  return out;
+}
+
+// Names that would collide with another program's files or break the
+// "<name>-<k>" and "ACK.<name>.<k>" spellings.
+bool valid_group_name(const std::string& name) {
+  static const std::set<std::string> taken{"gateway", "executor", "dll_gateway", "dead_letter", "supervisor"};
+  return !name.empty() && name.size() <= 32 && name[0] >= 'a' && name[0] <= 'z' &&
+         std::all_of(
+             name.begin(), name.end(),
+             [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'; }) &&
+         !taken.count(name);
+}
+
+std::vector<StrategyGroup> read_groups(const toml::node& node, const Config& c, const std::string& origin) {
+  if (!node.is_array() || node.as_array()->empty())
+    throw ConfigError(origin + ": strategy.groups must be a non-empty array of tables ([[strategy.groups]])");
+  std::vector<StrategyGroup> out;
+  std::set<std::string> names;
+  std::size_t i = 0;
+  for (auto&& item : *node.as_array()) {
+    const std::string path = "strategy.groups[" + std::to_string(i++) + "]";
+    if (!item.is_table()) throw ConfigError(origin + ": " + path + " must be a table");
+    Section s(item.as_table(), path, origin);
+    StrategyGroup g;
+    g.quantity = c.strategy.quantity;
+    s.get("name", g.name);
+    s.require(valid_group_name(g.name), "name",
+              "1 to 32 of a-z, 0-9 and _, starting with a letter, not a program's name");
+    s.require(names.insert(g.name).second, "name", "unique");
+    s.get("kind", g.kind);
+    s.require(is_builtin_kind(g.kind) || g.kind == "plugin" || g.kind == "python", "kind",
+              "sma_crossover, rsi_reversion, breakout, every_nth, plugin or python");
+    s.get("plugin", g.plugin);
+    s.require((g.kind == "plugin") == !g.plugin.empty(), "plugin",
+              "set (the strategy's .so) exactly when kind = \"plugin\"");
+    s.get("entry", g.entry);
+    const auto colon = g.entry.find(':');
+    s.require((g.kind == "python") == !g.entry.empty(), "entry",
+              "set (\"module:Class\") exactly when kind = \"python\"");
+    s.require(g.entry.empty() || (colon != std::string::npos && colon > 0 && colon + 1 < g.entry.size()),
+              "entry", "\"module:Class\"");
+    s.get("python_path", g.python_path);
+    s.require(g.python_path.empty() || g.kind == "python", "python_path", "set only when kind = \"python\"");
+    s.get("instances", g.instances);
+    s.require(g.instances >= 1 && g.instances <= 256, "instances", "in 1..256");
+    s.get("quantity", g.quantity);
+    s.require(g.quantity > 0, "quantity", "> 0");
+    if (s.find("instruments")) {
+      s.get("instruments", g.instruments);
+      s.require(!g.instruments.empty(), "instruments", "a non-empty list (leave it out for all)");
+      std::set<std::string> seen;
+      for (const auto& sym : g.instruments) {
+        if (!c.find_instrument(sym))
+          throw ConfigError(origin + ": " + path + ".instruments: " + sym + " is not in [[instruments]]");
+        s.require(seen.insert(sym).second, "instruments", "without repeats");
+      }
+    } else {
+      g.instruments = all_symbols(c);
+    }
+    s.get("max_position", g.max_position);
+    s.require(g.max_position >= 0, "max_position", ">= 0 (0 = only risk.max_position)");
+    if (s.find("params"))
+      s.get("params", g.params);
+    else
+      g.params = builtin_params(c.strategy, g.kind);
+    s.finish();
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
 Config from_table(const toml::table& root, const std::string& origin) {
   Config c;
   Section top(&root, "", origin);
@@ -235,6 +374,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
   gw.finish();
 
   auto st = top.sub("strategy");
+  const bool shorthand = st.find("name") || st.find("instances");
   st.get("name", c.strategy.name);
   st.require(c.strategy.name == "sma_crossover" || c.strategy.name == "rsi_reversion" ||
                  c.strategy.name == "breakout" || c.strategy.name == "every_nth",
@@ -287,6 +427,12 @@ Config from_table(const toml::table& root, const std::string& origin) {
     s.require(c.strategy.every_nth.n >= 1, "n", ">= 1");
     s.finish();
   }
+  if (auto* n = st.find("groups"))
+    c.strategy.groups = read_groups(*n, c, origin);
+  else if (shorthand)
+    c.strategy.groups = {shorthand_group(c)};
+  else
+    c.strategy.groups = default_groups(c);
   st.finish();
 
   auto risk = top.sub("risk");
@@ -369,6 +515,12 @@ Config from_table(const toml::table& root, const std::string& origin) {
 }
 
 }  // namespace
+
+const StrategyGroup* StrategyConfig::find_group(std::string_view group) const {
+  for (const auto& g : groups)
+    if (g.name == group) return &g;
+  return nullptr;
+}
 
 const Instrument* Config::find_instrument(std::string_view symbol) const {
   for (const auto& i : instruments)

@@ -127,14 +127,99 @@ TEST(Config, CommentedDefaultFileMatchesEmbeddedDefaults) {
     EXPECT_DOUBLE_EQ(file.instruments[i].price, embedded.instruments[i].price);
   }
   EXPECT_DOUBLE_EQ(file.gateway.rate, embedded.gateway.rate);
-  EXPECT_EQ(file.strategy.name, embedded.strategy.name);
-  EXPECT_EQ(file.strategy.instances, embedded.strategy.instances);
+  EXPECT_EQ(file.strategy.groups, embedded.strategy.groups);
   EXPECT_DOUBLE_EQ(file.risk.max_notional, embedded.risk.max_notional);
   EXPECT_EQ(file.executor.order_timeout_ms, embedded.executor.order_timeout_ms);
   EXPECT_EQ(file.executor.breaker_failures, embedded.executor.breaker_failures);
   EXPECT_EQ(file.executor.breaker_cooling_ms, embedded.executor.breaker_cooling_ms);
   EXPECT_EQ(file.dll_gateway.settings, embedded.dll_gateway.settings);
   EXPECT_EQ(file.supervisor.backoff_max_ms, embedded.supervisor.backoff_max_ms);
+}
+
+TEST(ConfigGroups, DefaultDeploymentRunsTwoStrategies) {
+  const auto c = tp::parse_config("");
+  ASSERT_EQ(c.strategy.groups.size(), 2u);
+  EXPECT_EQ(c.strategy.groups[0].name, "trend");
+  EXPECT_EQ(c.strategy.groups[0].kind, "sma_crossover");
+  EXPECT_EQ(c.strategy.groups[0].instances, 2);
+  EXPECT_EQ(c.strategy.groups[0].params.at("slow"), "30");
+  EXPECT_EQ(c.strategy.groups[1].name, "revert");
+  EXPECT_EQ(c.strategy.groups[1].kind, "rsi_reversion");
+  EXPECT_EQ(c.strategy.groups[1].instruments.size(), c.instruments.size());
+}
+
+TEST(ConfigGroups, NameOrInstancesIsTheOneGroupShorthand) {
+  const auto c = tp::parse_config("[strategy]\nname = \"every_nth\"\n", {"strategy.every_nth.n=7"});
+  ASSERT_EQ(c.strategy.groups.size(), 1u);
+  EXPECT_EQ(c.strategy.groups[0].name, "strategy");
+  EXPECT_EQ(c.strategy.groups[0].kind, "every_nth");
+  EXPECT_EQ(c.strategy.groups[0].instances, 2);
+  EXPECT_EQ(c.strategy.groups[0].params.at("n"), "7");
+  const auto by_set = tp::parse_config("", {"strategy.instances=3"});
+  ASSERT_EQ(by_set.strategy.groups.size(), 1u);
+  EXPECT_EQ(by_set.strategy.groups[0].instances, 3);
+  EXPECT_EQ(by_set.strategy.groups[0].kind, "sma_crossover");
+}
+
+TEST(ConfigGroups, GroupsReadWithTheirOwnParamsAndInstruments) {
+  const auto c = tp::parse_config(R"(
+    [strategy]
+    quantity = 500
+    [[strategy.groups]]
+    name = "mine"
+    kind = "plugin"
+    plugin = "/opt/x/libmine.so"
+    instruments = ["USDJPY", "EURUSD"]
+    max_position = 3000
+    [strategy.groups.params]
+    lookback = 20
+    threshold = 0.5
+    [[strategy.groups]]
+    name = "py"
+    kind = "python"
+    entry = "my_module:MyStrat"
+    python_path = "strategies"
+    instances = 3
+    quantity = 10
+  )");
+  ASSERT_EQ(c.strategy.groups.size(), 2u);
+  const auto* mine = c.strategy.find_group("mine");
+  ASSERT_NE(mine, nullptr);
+  EXPECT_EQ(mine->plugin, "/opt/x/libmine.so");
+  EXPECT_EQ(mine->instruments, (std::vector<std::string>{"USDJPY", "EURUSD"}));
+  EXPECT_DOUBLE_EQ(mine->quantity, 500);
+  EXPECT_DOUBLE_EQ(mine->max_position, 3000);
+  EXPECT_EQ(mine->params.at("lookback"), "20");
+  EXPECT_EQ(mine->params.at("threshold"), "0.5");
+  const auto* py = c.strategy.find_group("py");
+  ASSERT_NE(py, nullptr);
+  EXPECT_EQ(py->entry, "my_module:MyStrat");
+  EXPECT_EQ(py->instances, 3);
+  EXPECT_DOUBLE_EQ(py->quantity, 10);
+  EXPECT_EQ(py->instruments.size(), 4u);
+  EXPECT_EQ(c.strategy.find_group("nope"), nullptr);
+}
+
+TEST(ConfigGroups, BadGroupsAreRefusedNamingTheKey) {
+  const auto group = [](const std::string& body) { return error_of("[[strategy.groups]]\n" + body); };
+  EXPECT_NE(group("name = \"Bad-Name\"\nkind = \"every_nth\"\n").find("strategy.groups[0].name"),
+            std::string::npos);
+  EXPECT_NE(group("name = \"executor\"\nkind = \"every_nth\"\n").find("strategy.groups[0].name"),
+            std::string::npos);
+  EXPECT_NE(group("name = \"a\"\nkind = \"magic\"\n").find("strategy.groups[0].kind"), std::string::npos);
+  EXPECT_NE(group("name = \"a\"\nkind = \"plugin\"\n").find("strategy.groups[0].plugin"), std::string::npos);
+  EXPECT_NE(group("name = \"a\"\nkind = \"python\"\nentry = \"nocolon\"\n").find("strategy.groups[0].entry"),
+            std::string::npos);
+  EXPECT_NE(group("name = \"a\"\nkind = \"every_nth\"\ninstruments = [\"XAUUSD\"]\n").find("XAUUSD"),
+            std::string::npos);
+  EXPECT_NE(group("name = \"a\"\nkind = \"every_nth\"\ninstances = 0\n").find("strategy.groups[0].instances"),
+            std::string::npos);
+  EXPECT_NE(group("name = \"a\"\nkind = \"every_nth\"\ntypo = 1\n").find("strategy.groups[0].typo"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[strategy.groups]]\nname = \"a\"\nkind = \"every_nth\"\n[[strategy.groups]]\nname = "
+                     "\"a\"\nkind = \"breakout\"\n")
+                .find("strategy.groups[1].name"),
+            std::string::npos);
 }
 
 TEST(LogLimiter, FirstOfAKindThenOncePerInterval) {

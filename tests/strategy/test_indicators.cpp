@@ -8,9 +8,9 @@
 #include <random>
 #include <vector>
 
-#include "strategy/indicators.hpp"
+#include "tp/indicators.hpp"
 
-using namespace tp::strategy;
+using namespace tp;
 
 namespace {
 

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tp {
@@ -75,10 +76,34 @@ struct EveryNthConfig {
   int n = 100;
 };
 
+// One strategy group: a strategy (built-in, C++ plugin or Python class) run as
+// `instances` shards over its instruments. Its name names everything of it:
+// the processes and files "<name>-<k>", the signals' strategy field, the ack
+// topics "ACK.<name>.<k>", the executor's per-group positions.
+struct StrategyGroup {
+  std::string name;
+  std::string kind;         // a built-in name, "plugin" or "python"
+  std::string plugin;       // kind "plugin": the shared library
+  std::string entry;        // kind "python": "module:Class"
+  std::string python_path;  // kind "python": a directory put first on sys.path
+  int instances = 1;
+  double quantity = 1000;                // a signal's default size
+  std::vector<std::string> instruments;  // resolved: all instruments unless the file names some
+  double max_position = 0;               // this group's absolute position per instrument; 0 = no own limit
+  std::map<std::string, std::string> params;  // the strategy's parameters, as strings
+  bool operator==(const StrategyGroup&) const = default;
+};
+
+// The built-in strategies' kind names.
+inline constexpr const char* builtin_strategy_kinds[] = {"sma_crossover", "rsi_reversion", "breakout",
+                                                         "every_nth"};
+
 struct StrategyConfig {
+  // The one-group shorthand: with no [[strategy.groups]], setting name or
+  // instances makes the deployment one group named "strategy" of this kind.
   std::string name = "sma_crossover";  // sma_crossover | rsi_reversion | breakout | every_nth
   int instances = 2;
-  double quantity = 1000;
+  double quantity = 1000;  // default of every group's quantity
   int signal_ttl_ms = 5000;
   int resend_ms = 1000;          // resend an unacked signal after this long
   int feed_timeout_ms = 2000;    // no tick nor heartbeat for this long: feed dead
@@ -89,6 +114,12 @@ struct StrategyConfig {
   RsiReversionConfig rsi_reversion;
   BreakoutConfig breakout;
   EveryNthConfig every_nth;
+  // Never empty once loaded: the file's groups, the shorthand's one group, or
+  // the embedded default (trend: sma_crossover x2, revert: rsi_reversion x1).
+  std::vector<StrategyGroup> groups;
+
+  // The group called `name`; nullptr when there is none.
+  const StrategyGroup* find_group(std::string_view group) const;
 };
 
 struct RiskConfig {

@@ -9,7 +9,7 @@
 
 #include "common/config.hpp"
 #include "proto/messages.hpp"
-#include "strategy/indicators.hpp"
+#include "tp/indicators.hpp"
 
 namespace tp::strategy {
 

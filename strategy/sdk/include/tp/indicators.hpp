@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-namespace tp::strategy {
+namespace tp {
 
 // Simple moving average of the last `window` values. The running sum uses
 // Neumaier (improved Kahan) compensation on both the add and the subtract so
@@ -109,4 +109,4 @@ using RollingMin = detail::RollingExtreme<std::less_equal<double>>;
 // Highest of the last `window` values (resistance).
 using RollingMax = detail::RollingExtreme<std::greater_equal<double>>;
 
-}  // namespace tp::strategy
+}  // namespace tp

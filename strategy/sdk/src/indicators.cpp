@@ -1,9 +1,9 @@
-#include "strategy/indicators.hpp"
+#include "tp/indicators.hpp"
 
 #include <algorithm>
 #include <cmath>
 
-namespace tp::strategy {
+namespace tp {
 
 Sma::Sma(std::size_t window) : window_(window) {
   if (window == 0) throw std::invalid_argument("SMA window must be >= 1");
@@ -97,4 +97,4 @@ double Rsi::value() const noexcept {
   return 100.0 * avg_gain_ / (avg_gain_ + avg_loss_);
 }
 
-}  // namespace tp::strategy
+}  // namespace tp
