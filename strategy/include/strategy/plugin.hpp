@@ -1,0 +1,30 @@
+// C++ strategy plugins: a shared library built against the installed SDK
+// (tp/strategy.hpp) exporting tp_strategy_plugin(). Loading checks the
+// plugin's ABI version before anything else of it is trusted.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "tp/strategy.hpp"
+
+namespace tp::strategy {
+
+// A strategy object and how to delete it: through the plugin's own destroy
+// for a plugin (which also keeps its library loaded while the object lives),
+// plain delete for a built-in.
+using StrategyPtr = std::unique_ptr<tp::Strategy, std::function<void(tp::Strategy*)>>;
+
+// A plugin that cannot be used: not found, not a strategy plugin, or built
+// against another ABI version. The message names the file and what to do.
+class PluginError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Loads the plugin at `path` (dlopen) and creates one strategy from it.
+StrategyPtr create_plugin_strategy(const std::string& path);
+
+}  // namespace tp::strategy
