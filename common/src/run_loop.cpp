@@ -36,16 +36,27 @@ void RunLoop::add_reader(zmq::socket_t& socket, std::function<void()> on_readabl
 
 void RunLoop::add_work(std::function<int()> work) { work_.push_back(std::move(work)); }
 
-void RunLoop::add_timer(std::int64_t first_due_ns, std::int64_t period_ns, Cadence cadence,
-                        std::function<void(std::int64_t)> fire) {
-  if (period_ns <= 0) throw std::invalid_argument("RunLoop: a timer's period must be > 0");
-  timers_.push_back({first_due_ns, period_ns, cadence, std::move(fire)});
+RunLoop::TimerId RunLoop::add_timer(std::int64_t first_due_ns, std::int64_t period_ns, Cadence cadence,
+                                    std::function<void(std::int64_t)> fire) {
+  if (period_ns <= 0 && cadence != Cadence::once)
+    throw std::invalid_argument("RunLoop: a timer's period must be > 0");
+  const auto id = next_timer_id_++;
+  (in_timers_ ? added_ : timers_).push_back({id, first_due_ns, period_ns, cadence, std::move(fire)});
+  return id;
+}
+
+void RunLoop::cancel_timer(TimerId id) noexcept {
+  for (auto* list : {&timers_, &added_})
+    for (auto& t : *list)
+      if (t.id == id) t.cancelled = true;
+  if (!in_timers_) std::erase_if(timers_, [](const Timer& t) { return t.cancelled; });
 }
 
 std::int64_t RunLoop::wait_ns(std::int64_t now, std::int64_t cap_ns) const {
   if (busy_) return 0;
   std::int64_t until = std::min(wake_by_ns_, now + cap_ns);
-  for (const auto& t : timers_) until = std::min(until, t.due_ns);
+  for (const auto& t : timers_)
+    if (!t.cancelled) until = std::min(until, t.due_ns);
   return std::max<std::int64_t>(until - now, 0);
 }
 
@@ -84,16 +95,28 @@ void RunLoop::run_once(int max_wait_ms) {
     if (work() > 0) busy_ = true;
     if (finished_) return;
   }
-  if (timers_.empty()) return;
+  if (!timers_.empty()) run_timers();
+}
+
+void RunLoop::run_timers() {
   // One reading for every timer of the turn: timers due together see the
   // same time, as the hand-written loops had it.
   const auto now = clock_.monotonic_ns();
-  for (auto& t : timers_) {
-    if (now < t.due_ns) continue;
+  in_timers_ = true;
+  for (std::size_t i = 0; i < timers_.size() && !finished_; ++i) {
+    auto& t = timers_[i];
+    if (t.cancelled || now < t.due_ns) continue;
     t.fire(now);
-    t.due_ns = t.cadence == Cadence::fixed_rate ? std::max(t.due_ns + t.period_ns, now) : now + t.period_ns;
-    if (finished_) return;
+    if (t.cadence == Cadence::once)
+      t.cancelled = true;
+    else
+      t.due_ns = t.cadence == Cadence::fixed_rate ? std::max(t.due_ns + t.period_ns, now) : now + t.period_ns;
   }
+  in_timers_ = false;
+  std::erase_if(timers_, [](const Timer& t) { return t.cancelled; });
+  for (auto& t : added_)
+    if (!t.cancelled) timers_.push_back(std::move(t));
+  added_.clear();
 }
 
 void RunLoop::run() {

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -50,6 +51,55 @@ TEST(RunLoop, TimerFiresWhenDueOnTheFakeClock) {
   clock.advance_ms(10);
   loop.run_once(0);
   EXPECT_EQ(fired.size(), 2u);
+}
+
+TEST(RunLoop, AOnceTimerFiresOnceAndACancelledTimerNever) {
+  tp::FakeClock clock;
+  RunLoop loop(clock, [] { return false; });
+  int once = 0, periodic = 0;
+  const auto start = clock.monotonic_ns();
+  loop.add_timer(start + 5 * ms, 0, RunLoop::Cadence::once, [&](std::int64_t) { ++once; });
+  const auto id =
+      loop.add_timer(start + 5 * ms, 5 * ms, RunLoop::Cadence::fixed_rate, [&](std::int64_t) { ++periodic; });
+  clock.advance_ms(5);
+  loop.run_once(0);
+  EXPECT_EQ(once, 1);
+  EXPECT_EQ(periodic, 1);
+  loop.cancel_timer(id);
+  loop.cancel_timer(12345);  // unknown: ignored
+  for (int i = 0; i < 3; ++i) {
+    clock.advance_ms(5);
+    loop.run_once(0);
+  }
+  EXPECT_EQ(once, 1);
+  EXPECT_EQ(periodic, 1);
+}
+
+TEST(RunLoop, TimersAddedOrCancelledByATimerTakeEffectSafely) {
+  tp::FakeClock clock;
+  RunLoop loop(clock, [] { return false; });
+  std::vector<std::string> fired;
+  const auto start = clock.monotonic_ns();
+  RunLoop::TimerId self = 0;
+  RunLoop::TimerId victim = 0;
+  self = loop.add_timer(start, ms, RunLoop::Cadence::fixed_delay, [&](std::int64_t now) {
+    fired.push_back("self");
+    loop.cancel_timer(self);    // its own: never again
+    loop.cancel_timer(victim);  // later in the same turn: not fired
+    // Many adds: a push into the list being walked would move this callback.
+    for (int i = 0; i < 64; ++i)
+      loop.add_timer(now, 0, RunLoop::Cadence::once, [&](std::int64_t) { fired.push_back("added"); });
+  });
+  victim = loop.add_timer(start, ms, RunLoop::Cadence::fixed_delay,
+                          [&](std::int64_t) { fired.push_back("victim"); });
+  loop.run_once(0);
+  ASSERT_EQ(fired, std::vector<std::string>{"self"});  // the added ones wait for the next turn
+  loop.run_once(0);
+  EXPECT_EQ(fired.size(), 65u);
+  EXPECT_EQ(std::count(fired.begin(), fired.end(), "victim"), 0);
+  clock.advance_ms(5);
+  loop.run_once(0);
+  EXPECT_EQ(fired.size(), 65u);
 }
 
 TEST(RunLoop, FixedRateKeepsItsPhaseAndDoesNotBurstAfterAStall) {

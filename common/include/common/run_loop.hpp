@@ -37,7 +37,9 @@ class RunLoop {
     // once more at once and then a period later, never a burst.
     fixed_rate,
     fixed_delay,  // next = now + period
+    once,         // fires once, then is gone
   };
+  using TimerId = std::uint64_t;
 
   // A turn waits at most `max_wait_ms` (> 0) when nothing is due.
   explicit RunLoop(const Clock& clock, StopSource stop = default_stop_source(), int max_wait_ms = 100);
@@ -62,10 +64,14 @@ class RunLoop {
   void add_work(std::function<int()> work);
 
   // Calls `fire(now)` (monotonic ns) once monotonic time reaches
-  // `first_due_ns`, then every `period_ns` (> 0) as `cadence` says. Timers
-  // run after the work, in the order they were added.
-  void add_timer(std::int64_t first_due_ns, std::int64_t period_ns, Cadence cadence,
-                 std::function<void(std::int64_t now)> fire);
+  // `first_due_ns`, then every `period_ns` (> 0; ignored for once) as
+  // `cadence` says. Timers run after the work, in the order they were added.
+  // A timer added by a timer's callback first runs in the next turn.
+  TimerId add_timer(std::int64_t first_due_ns, std::int64_t period_ns, Cadence cadence,
+                    std::function<void(std::int64_t now)> fire);
+  // The timer never fires again (also when called from a timer's callback,
+  // its own included). An unknown or finished id is ignored.
+  void cancel_timer(TimerId id) noexcept;
 
   // The next wait ends no later than monotonic `at_ns` (a callback's own
   // deadline, such as the next tick to publish). Holds for one turn.
@@ -94,11 +100,15 @@ class RunLoop {
     std::function<bool()> enabled;  // empty: always
   };
   struct Timer {
+    TimerId id;
     std::int64_t due_ns;
     std::int64_t period_ns;
     Cadence cadence;
     std::function<void(std::int64_t)> fire;
+    bool cancelled = false;
   };
+
+  void run_timers();
 
   // Nanoseconds the poll of this turn may wait, at most `cap_ns`.
   std::int64_t wait_ns(std::int64_t now, std::int64_t cap_ns) const;
@@ -111,6 +121,11 @@ class RunLoop {
   std::vector<Reader> readers_;
   std::vector<std::function<int()>> work_;
   std::vector<Timer> timers_;
+  // Added while timers run: a push into timers_ would move the callback
+  // that is running.
+  std::vector<Timer> added_;
+  TimerId next_timer_id_ = 1;
+  bool in_timers_ = false;
   std::int64_t wake_by_ns_;
   bool busy_ = false;
   bool finished_ = false;
