@@ -32,6 +32,7 @@ MESSAGES = {
     9: ("dead_letter", ["source", "reason", "detail", "ts_ns", "original"]),
     10: ("position_query", ["instrument", "sent_ts_ns"]),
     11: ("position_reply", ["instrument", "known", "quantity", "reason", "ts_ns"]),
+    12: ("strategy_position", ["strategy", "instrument", "quantity", "ts_ns"]),
 }
 TYPE_IDS = {name: tid for tid, (name, _) in MESSAGES.items()}
 # Optional fields appended after the required ones, with their defaults, in

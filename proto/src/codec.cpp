@@ -688,6 +688,14 @@ std::optional<DecodeError> validate(const PositionReply& r) {
   return std::nullopt;
 }
 
+std::optional<DecodeError> validate(const StrategyPosition& p) {
+  using M = StrategyPosition;
+  if (auto e = check_id<&M::strategy>(p)) return e;
+  if (auto e = check_instrument<&M::instrument>(p)) return e;
+  if (!std::isfinite(p.quantity)) return out_of_range<&M::quantity>(" must be finite");
+  return std::nullopt;
+}
+
 std::optional<DecodeError> validate(const DeadLetter& d) {
   if (auto e = check_id<&DeadLetter::source>(d)) return e;
   return check_id<&DeadLetter::reason>(d);
@@ -704,6 +712,7 @@ std::string_view Encoder::encode(const SignalAck& m) { return encode_into(buf_, 
 std::string_view Encoder::encode(const DeadLetter& m) { return encode_into(buf_, m); }
 std::string_view Encoder::encode(const PositionQuery& m) { return encode_into(buf_, m); }
 std::string_view Encoder::encode(const PositionReply& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const StrategyPosition& m) { return encode_into(buf_, m); }
 
 namespace {
 
@@ -801,6 +810,7 @@ template std::optional<DecodeError> Decoder::decode_into(Bytes, SignalAck&);
 template std::optional<DecodeError> Decoder::decode_into(Bytes, DeadLetter&);
 template std::optional<DecodeError> Decoder::decode_into(Bytes, PositionQuery&);
 template std::optional<DecodeError> Decoder::decode_into(Bytes, PositionReply&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, StrategyPosition&);
 
 template <class T>
 Result<T> Decoder::decode(Bytes payload) {
@@ -863,5 +873,6 @@ Result<SignalAck> Decoder::decode_signal_ack(Bytes b) { return decode<SignalAck>
 Result<DeadLetter> Decoder::decode_dead_letter(Bytes b) { return decode<DeadLetter>(b); }
 Result<PositionQuery> Decoder::decode_position_query(Bytes b) { return decode<PositionQuery>(b); }
 Result<PositionReply> Decoder::decode_position_reply(Bytes b) { return decode<PositionReply>(b); }
+Result<StrategyPosition> Decoder::decode_strategy_position(Bytes b) { return decode<StrategyPosition>(b); }
 
 }  // namespace tp::proto

@@ -26,6 +26,8 @@ std::string_view to_string(MsgType t) noexcept {
       return "position_query";
     case MsgType::position_reply:
       return "position_reply";
+    case MsgType::strategy_position:
+      return "strategy_position";
   }
   return "?";
 }
@@ -95,6 +97,12 @@ std::string ack_topic(std::string_view strategy, std::uint32_t instance) {
   t += strategy;
   t += '.';
   t += std::to_string(instance);
+  return t;
+}
+
+std::string position_topic(std::string_view strategy) {
+  std::string t(position_topic_prefix);
+  t += strategy;
   return t;
 }
 

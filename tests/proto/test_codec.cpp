@@ -125,6 +125,21 @@ TEST(Codec, PositionMessagesRoundTripAndRefuseNonsense) {
   EXPECT_EQ(peek.value(), tp::proto::MsgType::position_query);
 }
 
+TEST(Codec, StrategyPositionRoundTripsAndRefusesNonsense) {
+  expect_round_trip(
+      tp::proto::StrategyPosition{.strategy = "trend", .instrument = "EURUSD", .quantity = -2000, .ts_ns = 7},
+      &tp::proto::Decoder::decode_strategy_position);
+  EXPECT_EQ(tp::proto::position_topic("trend"), "POS.trend");
+  tp::proto::Decoder dec;
+  auto refused = [&](tp::proto::StrategyPosition p) {
+    auto r = dec.decode_strategy_position(tp::proto::as_bytes(tp::proto::encode_to_string(p)));
+    return !r.ok() && r.error().code == tp::proto::ErrorCode::out_of_range;
+  };
+  EXPECT_TRUE(refused({.strategy = "", .instrument = "EURUSD", .quantity = 1, .ts_ns = 1}));
+  EXPECT_TRUE(refused({.strategy = "trend", .instrument = "EUR.USD", .quantity = 1, .ts_ns = 1}));
+  EXPECT_TRUE(refused({.strategy = "trend", .instrument = "EURUSD", .quantity = std::nan(""), .ts_ns = 1}));
+}
+
 TEST(Codec, TickIsCompactArrayForm) {
   tp::proto::Encoder enc;
   auto bytes = enc.encode(sample_tick());

@@ -152,6 +152,10 @@ std::vector<Kind> kinds() {
                tp::proto::encode_to_string(tp::proto::PositionReply{
                    .instrument = "EURUSD", .known = true, .quantity = -1500.25, .reason = "r", .ts_ns = 4}),
                describer(&Decoder::decode_position_reply)});
+  k.push_back({"strategy_position",
+               tp::proto::encode_to_string(tp::proto::StrategyPosition{
+                   .strategy = "trend", .instrument = "EURUSD", .quantity = -2500.5, .ts_ns = 6}),
+               describer(&Decoder::decode_strategy_position)});
   return k;
 }
 

@@ -42,6 +42,8 @@ EXPECTED = {
     "position_query": dict(instrument="USDJPY", sent_ts_ns=1700000000000000400),
     "position_reply": dict(instrument="USDJPY", known=True, quantity=-2500.5, reason="",
                            ts_ns=1700000000000000500),
+    "strategy_position": dict(strategy="trend", instrument="EURUSD", quantity=-1500.25,
+                              ts_ns=1700000000000000600),
 }
 
 

@@ -67,6 +67,7 @@ const tp::proto::DeadLetter dead_letter{"strategy:1", "malformed", "truncated ms
                                         std::string("\x00\xc1\xff", 3)};
 const tp::proto::PositionQuery position_query{"USDJPY", 1700000000000000400};
 const tp::proto::PositionReply position_reply{"USDJPY", true, -2500.5, "", 1700000000000000500};
+const tp::proto::StrategyPosition strategy_position{"trend", "EURUSD", -1500.25, 1700000000000000600};
 
 template <class M>
 void print_schema(std::ostream& out, bool first) {
@@ -146,7 +147,8 @@ int main(int argc, char** argv) {
               write_file(dir + "/cpp_signal_ack.bin", e.encode(ack)) &&
               write_file(dir + "/cpp_dead_letter.bin", e.encode(dead_letter)) &&
               write_file(dir + "/cpp_position_query.bin", e.encode(position_query)) &&
-              write_file(dir + "/cpp_position_reply.bin", e.encode(position_reply));
+              write_file(dir + "/cpp_position_reply.bin", e.encode(position_reply)) &&
+              write_file(dir + "/cpp_strategy_position.bin", e.encode(strategy_position));
     return ok ? 0 : 1;
   }
   if (mode == "check") {
@@ -162,6 +164,7 @@ int main(int argc, char** argv) {
     ok &= check(dir, "dead_letter", dead_letter, &tp::proto::Decoder::decode_dead_letter);
     ok &= check(dir, "position_query", position_query, &tp::proto::Decoder::decode_position_query);
     ok &= check(dir, "position_reply", position_reply, &tp::proto::Decoder::decode_position_reply);
+    ok &= check(dir, "strategy_position", strategy_position, &tp::proto::Decoder::decode_strategy_position);
     return ok ? 0 : 1;
   }
   std::cerr << "unknown mode " << mode << "\n";

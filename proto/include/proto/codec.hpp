@@ -99,6 +99,7 @@ class Encoder {
   std::string_view encode(const DeadLetter&);
   std::string_view encode(const PositionQuery&);
   std::string_view encode(const PositionReply&);
+  std::string_view encode(const StrategyPosition&);
 
  private:
   std::vector<char> buf_;  // reused: no allocation per message once grown
@@ -139,6 +140,7 @@ class Decoder {
   Result<DeadLetter> decode_dead_letter(Bytes payload);
   Result<PositionQuery> decode_position_query(Bytes payload);
   Result<PositionReply> decode_position_reply(Bytes payload);
+  Result<StrategyPosition> decode_strategy_position(Bytes payload);
 
   // The same checks into an existing message whose strings keep their
   // capacity: no allocation per call in steady state. Returns the error, or
@@ -179,6 +181,7 @@ std::optional<DecodeError> validate(const SignalAck&);
 std::optional<DecodeError> validate(const DeadLetter&);
 std::optional<DecodeError> validate(const PositionQuery&);
 std::optional<DecodeError> validate(const PositionReply&);
+std::optional<DecodeError> validate(const StrategyPosition&);
 
 // Whole-frame topic comparison: SUB prefix filters let "TICK.EURUSDX" through a
 // subscription to "TICK.EURUSD"; this does not.

@@ -38,9 +38,10 @@ enum class MsgType : std::uint8_t {
   dead_letter = 9,
   position_query = 10,
   position_reply = 11,
+  strategy_position = 12,
 };
 // The highest type number this reader knows.
-inline constexpr std::uint8_t max_msg_type = 11;
+inline constexpr std::uint8_t max_msg_type = 12;
 
 enum class Side : std::uint8_t { buy = 1, sell = 2 };
 
@@ -132,7 +133,7 @@ struct Heartbeat {
 struct TradingSignal {
   static constexpr MsgType type = MsgType::signal;
   std::string signal_id;       // unique across instances and restarts
-  std::string strategy;        // strategy name, e.g. "sma_crossover"
+  std::string strategy;        // the strategy group's name, e.g. "trend"
   std::uint32_t instance = 0;  // shard index of the emitting instance
   std::string instrument;
   Side action = Side::buy;
@@ -342,11 +343,33 @@ struct PositionReply {
   }
 };
 
+// executor PUB, topic "POS.<strategy>": one strategy group's signed net
+// position in one instrument, as the executor's book holds it. Published
+// every run.stats_interval_ms and right after each fill that changes it, on
+// the same socket as the OrderEvents, so a subscriber's position is the last
+// report plus the fills of the OrderEvents received after it.
+struct StrategyPosition {
+  static constexpr MsgType type = MsgType::strategy_position;
+  std::string strategy;  // the strategy group's name, as TradingSignal::strategy
+  std::string instrument;
+  double quantity = 0;  // signed net: > 0 long, < 0 short
+  std::int64_t ts_ns = 0;
+  bool operator==(const StrategyPosition&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = StrategyPosition;
+    return std::tuple{str("strategy", &M::strategy, max_id_length),
+                      str("instrument", &M::instrument, max_instrument_length), f64("quantity", &M::quantity),
+                      i64("ts_ns", &M::ts_ns)};
+  }
+};
+
 // Every message type, in type-number order (the schema dump walks it).
 template <class... T>
 struct MessageList {};
-using AllMessages = MessageList<TickEvent, Heartbeat, TradingSignal, OrderRequest, OrderQuery, OrderReply,
-                                OrderEvent, SignalAck, DeadLetter, PositionQuery, PositionReply>;
+using AllMessages =
+    MessageList<TickEvent, Heartbeat, TradingSignal, OrderRequest, OrderQuery, OrderReply, OrderEvent,
+                SignalAck, DeadLetter, PositionQuery, PositionReply, StrategyPosition>;
 
 // Topics. SUB filters are byte prefixes, so a subscriber must also compare the
 // whole topic frame on receipt (see topic_matches).
@@ -354,9 +377,12 @@ inline constexpr std::string_view tick_topic_prefix = "TICK.";
 inline constexpr std::string_view heartbeat_topic = "HB.gateway";
 inline constexpr std::string_view order_topic_prefix = "ORDER.";
 inline constexpr std::string_view ack_topic_prefix = "ACK.";
+inline constexpr std::string_view position_topic_prefix = "POS.";
 
 std::string tick_topic(std::string_view instrument);
 std::string order_topic(std::string_view instrument);
 std::string ack_topic(std::string_view strategy, std::uint32_t instance);
+// "POS.<strategy>": the StrategyPosition reports of one strategy group.
+std::string position_topic(std::string_view strategy);
 
 }  // namespace tp::proto
