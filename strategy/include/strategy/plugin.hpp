@@ -24,7 +24,19 @@ class PluginError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Loads the plugin at `path` (dlopen) and creates one strategy from it.
+// Loads the plugin at `path` (dlopen RTLD_NOW | RTLD_LOCAL) and creates one
+// strategy from it. The plugin's ABI version is checked before anything else
+// of it is read or called. Throws PluginError, one line starting
+// "strategy plugin <path>: ", when the file is missing or not a path (a bare
+// name would be searched on the library path), cannot be loaded, lacks
+// tp_strategy_plugin, was built against another ABI version, or its create
+// fails (the exception's text is kept).
+//
+// Each strategy holds a share of its library; the library is closed once
+// the last strategy from it has been destroyed. Anything else the plugin's
+// code made (a std::function it passed to Context::every or at, an
+// exception object) must therefore be gone before its last strategy is:
+// a runtime drops a strategy's timers first, then the strategy.
 StrategyPtr create_plugin_strategy(const std::string& path);
 
 }  // namespace tp::strategy
