@@ -1,0 +1,1011 @@
+"""One Python strategy instance (group G, shard k of n) on the wire: the
+sockets, the journal, the loop, and the Context a user's Strategy talks to.
+The same guarantees as the C++ StrategyNode (strategy/src/strategy_node.cpp):
+
+- ticks: SUB to exactly TICK.<sym> of this shard's instruments and HB.gateway;
+  a topic that is not exactly ours is ignored and counted (wrong_topic); a
+  bad payload is dead-lettered with the C++ reason; per-instrument seq gaps
+  are counted and reported (FeedEvent GAP), duplicates and out-of-order ticks
+  dropped (dead letters duplicate_seq / out_of_order); a tick stamped too
+  long ago or too far ahead is refused (stale / future_timestamp); the feed is
+  dead after feed_timeout_ms without a tick or heartbeat; a heartbeat seq
+  going backwards is a restarted gateway. No signal goes out while the feed
+  is dead, nor from the tick that ends a dead spell.
+- signals: journaled (G-k.journal, the C++ format) BEFORE each send; resent
+  every resend_ms until ACK.G.k acks them; given up give_up_after_ms past
+  their expiry (X record, dead letter `unacked`); ids G.k.<boot_ms>.<n> with
+  boot_ms after the journal's last boot; pending signals replayed at start
+  with their original bytes; departed shards' journals of the group
+  (G-j.journal, j >= n, j % n == k) adopted; compaction past 4 MiB.
+- orders and position: ORDER.<sym> events of this group's signals and
+  refused acks reach on_order; position = the executor's last POS.G report
+  + fills after it.
+- stats: <run.dir>/G-k.stats.json every run.stats_interval_ms (the
+  supervisor's heartbeat), keys as the C++ strategy's where they apply.
+
+Single-threaded: everything runs on the thread that calls run()."""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import math
+import os
+import re
+import signal as signal_mod
+import time
+
+import zmq
+
+from . import api, wire
+from .feed import ACCEPT, RESTART, STALE, FeedMonitor, SeqTracker, instruments_for_shard
+from .journal import (DEFAULT_COMPACT_BYTES, JournalLocked, SignalIdGenerator, SignalJournal, SignalOutbox,
+                      choose_boot_ms, decode_signal)
+
+log = logging.getLogger("tp_strategy")
+
+NS_PER_MS = 1_000_000
+MAX_BATCH = 4096           # messages per socket per turn: keeps timers running under load
+MAX_WAIT_MS = 100          # the longest poll: the stop flag is looked at least this often
+TICK_RCVHWM = 30000        # as the C++ strategy
+ADOPT_SCAN_NS = 1000 * NS_PER_MS
+JOURNAL_PROBE_NS = 500 * NS_PER_MS
+COMPACT_RETRY_NS = 1000 * NS_PER_MS
+LATENCY_SAMPLES = 8192     # a ring of recent tick latencies (power of two)
+ORDER_MEMORY = 4096        # signal ids whose counted fills are remembered (duplicate events)
+
+
+class _Stop:
+    requested = False
+
+
+def install_stop_handlers():
+    def handler(signum, frame):
+        _Stop.requested = True
+    signal_mod.signal(signal_mod.SIGTERM, handler)
+    signal_mod.signal(signal_mod.SIGINT, handler)
+
+
+def stop_requested():
+    return _Stop.requested
+
+
+class LogLimiter:
+    """At most one line per key per interval; counts what it held back."""
+
+    def __init__(self, interval_ns=1_000_000_000):
+        self.interval_ns = interval_ns
+        self.next = {}
+        self.held = {}
+
+    def allow(self, key, now_ns):
+        if now_ns < self.next.get(key, 0):
+            self.held[key] = self.held.get(key, 0) + 1
+            return False
+        self.next[key] = now_ns + self.interval_ns
+        return True
+
+    def suppressed(self, key):
+        return self.held.pop(key, 0)
+
+
+def read_key_file(path, what):
+    if not path:
+        raise RuntimeError(f"security.{what} must be set when curve = true")
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    if len(line) != 40:
+                        raise RuntimeError(f"security.{what}: {path} does not hold a 40-character Z85 key")
+                    return line
+    except OSError:
+        raise RuntimeError(f"security.{what}: cannot read key file {path}") from None
+    raise RuntimeError(f"security.{what}: {path} holds no key")
+
+
+class _Traded:
+    """One instrument this shard trades: its seq, its reused Tick."""
+
+    __slots__ = ("symbol", "seq", "tick", "have_tick")
+
+    def __init__(self, symbol):
+        self.symbol = symbol
+        self.seq = SeqTracker()
+        self.tick = api.Tick(symbol)
+        self.have_tick = False
+
+
+class _Adopted:
+    __slots__ = ("shard", "journal", "outbox", "compacted_empty")
+
+    def __init__(self, shard, journal, outbox):
+        self.shard, self.journal, self.outbox, self.compacted_empty = shard, journal, outbox, False
+
+
+class Context:
+    """What a strategy may ask of its runtime (self.ctx)."""
+
+    def __init__(self, rt):
+        self._rt = rt
+        self.group = rt.group.name
+        self.shard = rt.shard
+        self.shards = rt.shards
+        self.instruments = list(rt.symbols)
+        self.params = rt.params
+        self._log = logging.getLogger(f"tp_strategy.{rt.name}")
+
+    def emit(self, instrument, side, quantity=0.0, confidence=1.0, ttl_ms=0, trigger_price=0.0) -> str:
+        """Emits a signal; returns its id, or "" when nothing was sent (feed
+        dead, not this instance's instrument, an invalid request, or a
+        journal that cannot be written; each counted in the stats). The
+        runtime journals it before sending and resends it until acked."""
+        return self._rt.emit(instrument, side, quantity, confidence, ttl_ms, trigger_price)
+
+    def position(self, instrument) -> float:
+        """This group's net position (> 0 long): the executor's last report
+        plus the fills since; 0 until the first report."""
+        p = self._rt.positions.get(instrument)
+        return p[0] if p else 0.0
+
+    def position_known(self, instrument) -> bool:
+        p = self._rt.positions.get(instrument)
+        return bool(p and p[1])
+
+    def every(self, period_ms, fn) -> int:
+        """Runs fn() every period_ms (the first time one period from now)."""
+        return self._rt.add_timer(int(period_ms), None, fn)
+
+    def at(self, wall_ts_ns, fn) -> int:
+        """Runs fn() once at a wall-clock time (in the past: next turn)."""
+        return self._rt.add_timer(None, int(wall_ts_ns), fn)
+
+    def cancel(self, timer_id):
+        self._rt.cancel_timer(timer_id)
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+    def feed_alive(self) -> bool:
+        return self._rt.feed.alive(time.time_ns())
+
+    _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
+               "error": logging.ERROR}
+
+    def log(self, level, message):
+        """Through the program's logger, named after the group and shard."""
+        lvl = self._LEVELS.get(level, level if isinstance(level, int) else logging.INFO)
+        self._log.log(lvl, "%s", message)
+
+
+class Runtime:
+    def __init__(self, cfg, group, shard, shards, strategy, clock_ns=time.time_ns):
+        if shards < 1:
+            raise ValueError("--shards: must be >= 1")
+        if not 0 <= shard < shards:
+            raise ValueError(f"--shard: {shard} is not below --shards {shards}")
+        self.cfg = cfg
+        self.group = group
+        self.shard = shard
+        self.shards = shards
+        self.name = f"{group.name}-{shard}"
+        self.now_ns = clock_ns
+        self.symbols = instruments_for_shard(group.instruments, shard, shards)
+        self.symbol_set = frozenset(self.symbols)
+        self.params = api.Params(group.params, f"strategy.groups.{group.name}.params")
+        self.strategy = strategy
+        self.feed = FeedMonitor(cfg.feed_timeout_ms * NS_PER_MS)
+        self.feed_reported_alive = False
+        self.positions = {}      # instrument -> [quantity, known]
+        self.fills_counted = {}  # signal id -> filled quantity already in positions
+        self.timers = []         # heap of (due_mono_ns, id)
+        self.timer_fns = {}      # id -> (period_ns or None, fn)
+        self.next_timer_id = 0
+        self.limiter = LogLimiter()
+        self.started = False
+        self.ctx = Context(self)
+        self._emit_ok_in_tick = None  # during on_tick: whether its tick may cause a signal
+        self._init_counters()
+
+    def _init_counters(self):
+        self.ticks_received = self.heartbeats = self.wrong_topic = self.feed_restarts = 0
+        self.signals_emitted = self.signals_suppressed = self.signals_refused = self.signals_acked = 0
+        self.signals_resent = self.signals_given_up = self.send_would_block = self.acks_unmatched = 0
+        self.signals_not_journaled = self.acks_not_journaled = self.give_ups_not_journaled = 0
+        self.compactions_failed = self.emission_stops = self.journal_errors = 0
+        self.journal_corrupt = self.journal_torn = self.journal_locked = 0
+        self.strategy_errors = self.order_updates = self.position_reports = 0
+        self.gap_events = 0
+        self.dead_letters_sent = self.dead_letters_dropped = 0
+        self.dead_letters_by_reason = {}
+        self.latency_ring = [0] * LATENCY_SAMPLES
+        self.latency_n = 0
+        self.last_hb = None
+        self.emitting = True
+        self.boot_journaled = False
+        self.rewrite_owed = False
+        self.journal_error = ""
+        self.next_probe_ns = 0
+        self.next_compact_ns = 0
+        self.ticks_at_last_stats = 0
+        self.last_stats_ns = 0
+        self.ticks_per_s = 0.0
+
+    # ---- start: the strategy first (no socket yet), then files and sockets ----
+
+    def start_strategy(self):
+        """Attaches the context and runs on_start; raises (ParamError or the
+        strategy's own exception) to refuse the start. Unread params refused."""
+        self.strategy.ctx = self.ctx
+        self.strategy.on_start()
+        unread = self.params.unread()
+        if unread:
+            raise api.ParamError(f"{self.params.where}: unknown parameter(s) {', '.join(unread)} (no getter "
+                                 "asked for them in on_start: a typo?)")
+
+    def open(self, zctx=None):
+        cfg = self.cfg
+        self.resend_ns = cfg.resend_ms * NS_PER_MS
+        self.give_up_ns = cfg.give_up_after_ms * NS_PER_MS
+        self.resend_scan_ns = max(10, min(100, cfg.resend_ms // 4)) * NS_PER_MS
+        self.max_tick_age_ns = cfg.max_tick_age_ms * NS_PER_MS
+        self.max_skew_ns = cfg.max_clock_skew_ms * NS_PER_MS
+        self.ttl_ns = cfg.signal_ttl_ms * NS_PER_MS
+        os.makedirs(cfg.run_dir, exist_ok=True)
+        self.stats_path = cfg.run_path(self.name + ".stats.json")
+        self.journal = SignalJournal(cfg.run_path(self.name + ".journal"), DEFAULT_COMPACT_BYTES, SignalJournal.OWN)
+        self.outbox = SignalOutbox(self.journal, self.resend_ns, self.give_up_ns)
+        now = self.now_ns()
+        self.ids = SignalIdGenerator(self.group.name, self.shard,
+                                     choose_boot_ms(now // NS_PER_MS, self.journal.replay.last_boot_ms))
+        self.adopted = []
+        self.ack_topics = set()
+
+        self.zctx = zctx or zmq.Context.instance()
+        z = self.zctx
+        self.dl = z.socket(zmq.PUSH)
+        self.dl.setsockopt(zmq.SNDHWM, 2000)
+        self.dl.setsockopt(zmq.LINGER, 1000)
+        self._connect(self.dl, cfg.endpoints["dead_letters"])
+        self.ticks = z.socket(zmq.SUB)
+        self.ticks.setsockopt(zmq.RCVHWM, TICK_RCVHWM)
+        self.ticks.setsockopt(zmq.MAXMSGSIZE, wire.MAX_PAYLOAD)
+        self.events = z.socket(zmq.SUB)
+        self.events.setsockopt(zmq.MAXMSGSIZE, wire.MAX_PAYLOAD)
+        self.signals = z.socket(zmq.PUSH)
+        self.signals.setsockopt(zmq.SNDHWM, 10000)
+        self.signals.setsockopt(zmq.LINGER, 0)  # every signal is journaled: resent by the next start
+        # While no executor is connected a send would queue on no pipe: the
+        # signal stays pending and is resent later.
+        self.signals.setsockopt(zmq.IMMEDIATE, 1)
+
+        self.by_topic = {}
+        for sym in self.symbols:
+            topic = wire.tick_topic(sym)
+            self.ticks.setsockopt(zmq.SUBSCRIBE, topic)
+            self.by_topic[topic] = _Traded(sym)
+        self.ticks.setsockopt(zmq.SUBSCRIBE, wire.HEARTBEAT_TOPIC)
+        self._connect(self.ticks, cfg.endpoints["ticks"])
+        self.order_topics = set()
+        for sym in self.symbols:
+            t = wire.order_topic(sym)
+            self.order_topics.add(t)
+            self.events.setsockopt(zmq.SUBSCRIBE, t)
+        self.pos_topic = wire.position_topic(self.group.name)
+        self.events.setsockopt(zmq.SUBSCRIBE, self.pos_topic)
+        self.group_prefix = self.group.name + "."
+        self._subscribe_acks(self.shard, self.journal)
+        self._connect(self.events, cfg.endpoints["order_events"])
+        self._connect(self.signals, cfg.endpoints["signals"])
+
+        self._report_replay(self.journal)
+        self.outbox.restore(now)
+        self.rewrite_owed = bool(self.journal.replay.unreadable)
+        if not self._ensure_boot_record():
+            self._journal_write_failed(self.journal, "compact" if self.rewrite_owed else "write (boot record)")
+            self._stop_emitting(now)
+        self._adopt_departed(now)
+        self.last_stats_ns = now
+        log.info("%d of %d (%s, python %s) trading [%s], boot %d, %d pending signal(s) restored from %s", self.shard,
+                 self.shards, self.group.name, type(self.strategy).__name__, ",".join(self.symbols),
+                 self.ids.boot_ms, len(self.outbox), self.journal.path)
+        if not self.symbols:
+            log.warning("no instrument hashes to shard %d of %d: nothing to trade", self.shard, self.shards)
+        self.started = True
+
+    def _connect(self, sock, endpoint):
+        sec = self.cfg.security
+        if sec.get("curve") and endpoint.startswith("tcp://"):
+            sock.curve_serverkey = read_key_file(sec["server_public_key"], "server_public_key").encode()
+            sock.curve_publickey = read_key_file(sec["client_public_key"], "client_public_key").encode()
+            sock.curve_secretkey = read_key_file(sec["client_secret_key"], "client_secret_key").encode()
+        sock.connect(endpoint)
+
+    def _subscribe_ack_topic(self, topic: bytes):
+        if topic not in self.ack_topics:
+            self.ack_topics.add(topic)
+            self.events.setsockopt(zmq.SUBSCRIBE, topic)
+
+    def _subscribe_acks(self, shard, journal):
+        # The executor acks on the topic the signal names: a journal written
+        # under another group name still hears its acks.
+        self._subscribe_ack_topic(wire.ack_topic(self.group.name, shard))
+        for s in journal.replay.pending:
+            self._subscribe_ack_topic(wire.ack_topic(s["strategy"], s["instance"]))
+
+    # ---- dead letters ----
+
+    def dead_letter(self, reason, detail, original=b""):
+        now = self.now_ns()
+        payload = wire.encode_dead_letter(f"{self.group.name}:{self.shard}", reason, detail, now, original)
+        self.dead_letters_by_reason[reason] = self.dead_letters_by_reason.get(reason, 0) + 1
+        try:
+            self.dl.send(payload, zmq.NOBLOCK)
+            self.dead_letters_sent += 1
+        except zmq.Again:
+            self.dead_letters_dropped += 1
+        if self.limiter.allow("dl:" + reason, now):
+            held = self.limiter.suppressed("dl:" + reason)
+            log.warning("dead letter %s: %s%s", reason, detail[:300],
+                        f" ({held} more of this reason held back)" if held else "")
+
+    def _report_replay(self, journal):
+        name = os.path.basename(journal.path)
+        for bad in journal.replay.unreadable:
+            self.journal_corrupt += 1
+            detail = f"{name} offset {bad.offset}: unreadable record ({len(bad.raw)} bytes); "
+            if not bad.signal_id:
+                detail += "no signal id recoverable"
+            elif bad.settled:
+                detail += f"signal {bad.signal_id}, also readable or acked elsewhere in the journal"
+            else:
+                detail += f"signal {bad.signal_id} cannot be resent: its bytes are damaged"
+            self.dead_letter("journal_corrupt", detail, bad.raw)
+        torn = journal.replay.torn
+        if torn is not None:
+            self.journal_torn += 1
+            if torn.signal_id and not torn.settled:
+                self.dead_letter("journal_torn", f"{name} offset {torn.offset}: torn last record (a write cut short "
+                                 f"by a crash; never sent), signal {torn.signal_id}; set aside in "
+                                 f"{journal.torn_path}", torn.raw)
+
+    # ---- journal state (as the C++ node: emission stops while it cannot be written) ----
+
+    def _ensure_boot_record(self):
+        if self.boot_journaled:
+            return True
+        ok = self.outbox.compact(self.ids.boot_ms) if self.rewrite_owed else self.journal.append_boot(self.ids.boot_ms)
+        if ok:
+            self.boot_journaled = True
+            self.rewrite_owed = False
+        return ok
+
+    def _journal_write_failed(self, journal, what):
+        self.journal_errors += 1
+        now = self.now_ns()
+        if self.limiter.allow("journal:" + journal.path, now):
+            log.error("signal journal %s: %s failed: %s", journal.path, what,
+                      os.strerror(journal.last_errno) if journal.last_errno else "failed")
+
+    def _stop_emitting(self, now):
+        if self.emitting:
+            self.emission_stops += 1
+        self.emitting = False
+        err = self.journal.last_errno
+        self.journal_error = (f"cannot write {os.path.basename(self.journal.path)}: "
+                              f"{os.strerror(err) if err else 'failed'}")
+        self.next_probe_ns = now + JOURNAL_PROBE_NS
+
+    def _journal_ok(self):
+        if not self.emitting:
+            self.emitting = True
+            self.journal_error = ""
+            log.info("signal journal %s writable again: emitting signals again (%d dropped unjournaled so far)",
+                     self.journal.path, self.signals_not_journaled)
+
+    def _probe_journal(self, now):
+        if self.emitting or now < self.next_probe_ns:
+            return
+        ok = self.journal.append_boot(self.ids.boot_ms) if self.boot_journaled else self._ensure_boot_record()
+        if ok:
+            self._journal_ok()
+        else:
+            self._journal_write_failed(self.journal, "write (probe)")
+            self._stop_emitting(now)
+
+    # ---- emitting ----
+
+    def emit(self, instrument, side, quantity, confidence, ttl_ms, trigger_price):
+        now = self.now_ns()
+        ok = self._emit_ok_in_tick
+        if ok is None:
+            ok = self.feed.alive(now)
+        if not ok:
+            # Trading on a price from across an outage is worse than not trading.
+            self.signals_suppressed += 1
+            return ""
+        if side in ("BUY", "buy"):
+            side = api.BUY
+        elif side in ("SELL", "sell"):
+            side = api.SELL
+        problem = None
+        inst = self.by_topic.get(wire.tick_topic(instrument)) if isinstance(instrument, str) else None
+        if inst is None:
+            problem = f"instrument {instrument!r} is not one of this instance's ({','.join(self.symbols)})"
+        elif side != api.BUY and side != api.SELL:
+            problem = f"side {side!r} is neither BUY nor SELL"
+        else:
+            q = float(quantity) if quantity else self.group.quantity
+            c = float(confidence)
+            ttl = int(ttl_ms) * NS_PER_MS if ttl_ms else self.ttl_ns
+            tick = inst.tick
+            price = float(trigger_price) if trigger_price else (
+                (tick.ask if side == api.BUY else tick.bid) if inst.have_tick else 0.0)
+            if not (0 < q < math.inf):
+                problem = f"quantity {q} must be positive and finite"
+            elif not (0 < price < math.inf):
+                problem = "trigger_price must be positive and finite (no tick of the instrument yet?)"
+            elif c != c:
+                problem = "confidence is NaN"
+            elif ttl <= 0:
+                problem = f"ttl_ms {ttl_ms} must be > 0"
+        if problem:
+            self.signals_refused += 1
+            if self.limiter.allow("refused", now):
+                log.warning("emit refused: %s", problem)
+            return ""
+        c = 0.0 if c < 0 else 1.0 if c > 1 else c
+        sid = self.ids.next()
+        payload = wire.encode_signal(sid, self.group.name, self.shard, inst.symbol, side, q, price, c, now,
+                                     now + ttl, tick.seq if inst.have_tick else 0,
+                                     tick.gateway_ts_ns if inst.have_tick else 0)
+        # Journal first: a crash between the two resends it; the other order
+        # could lose a signal the executor acted on.
+        if not self._ensure_boot_record():
+            self._journal_write_failed(self.journal, "compact" if self.rewrite_owed else "write (boot record)")
+            self._stop_emitting(now)
+            self.signals_not_journaled += 1
+            return ""
+        if not self.outbox.add(sid, payload, now + ttl, now):
+            self._journal_write_failed(self.journal, "write (signal record)")
+            self._stop_emitting(now)
+            self.signals_not_journaled += 1
+            return ""
+        self._journal_ok()
+        self.signals_emitted += 1
+        self._send(payload)
+        return sid
+
+    def _send(self, payload):
+        try:
+            self.signals.send(payload, zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            self.send_would_block += 1  # stays pending: the resend scan tries again
+            return False
+        except zmq.ZMQError as e:
+            self.send_would_block += 1
+            if self.limiter.allow("send", self.now_ns()):
+                log.warning("signal send failed: %s", e)
+            return False
+
+    # ---- timers ----
+
+    def add_timer(self, period_ms, wall_ns, fn):
+        self.next_timer_id += 1
+        tid = self.next_timer_id
+        mono = time.monotonic_ns()
+        if period_ms is not None:
+            if period_ms <= 0:
+                raise ValueError("every(): period_ms must be > 0")
+            period = period_ms * NS_PER_MS
+            due = mono + period
+        else:
+            period = None
+            due = mono + max(0, wall_ns - time.time_ns())
+        self.timer_fns[tid] = (period, fn)
+        heapq.heappush(self.timers, (due, tid))
+        return tid
+
+    def cancel_timer(self, tid):
+        self.timer_fns.pop(tid, None)
+
+    def _run_user_timers(self, mono):
+        timers = self.timers
+        while timers and timers[0][0] <= mono:
+            due, tid = heapq.heappop(timers)
+            entry = self.timer_fns.get(tid)
+            if entry is None:
+                continue
+            period, fn = entry
+            if period is None:
+                del self.timer_fns[tid]
+            else:
+                heapq.heappush(timers, (max(due + period, mono), tid))
+            self._call(fn, "timer")
+
+    def _call(self, fn, what, *args, original=b""):
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001 - a strategy's bug must not end the instance
+            self.strategy_errors += 1
+            self.dead_letter("internal_error", f"{type(self.strategy).__name__} {what}: {type(e).__name__}: {e}",
+                             original)
+            if self.limiter.allow("strategy:" + what, self.now_ns()):
+                log.exception("strategy %s raised", what)
+
+    # ---- feed ----
+
+    def _feed_event(self, kind, instrument="", missed=0):
+        self._call(self.strategy.on_feed, "on_feed", api.FeedEvent(kind, instrument, missed))
+
+    def _check_feed(self, now):
+        alive = self.feed.alive(now)
+        if alive != self.feed_reported_alive:
+            self.feed_reported_alive = alive
+            if not alive:
+                log.warning("feed dead: no tick nor heartbeat for %d ms", self.cfg.feed_timeout_ms)
+            else:
+                log.info("feed alive")
+            self._feed_event(api.ALIVE if alive else api.DEAD)
+
+    def _on_ticks(self):
+        """Drains the tick socket (at most MAX_BATCH messages). The hot path:
+        locals bound once, msgpack's list read in place, the Tick reused."""
+        recv = self.ticks.recv_multipart
+        NOBLOCK = zmq.NOBLOCK
+        by_topic = self.by_topic
+        unpackb = wire.unpackb
+        now_ns = self.now_ns
+        feed = self.feed
+        timeout = feed.timeout_ns
+        max_age, max_skew = self.max_tick_age_ns, self.max_skew_ns
+        on_tick = self.strategy.on_tick
+        ring, mask = self.latency_ring, LATENCY_SAMPLES - 1
+        I64_MAX = wire.I64_MAX
+        INF = math.inf
+        num = (float, int)
+        n = 0
+        for _ in range(MAX_BATCH):
+            try:
+                frames = recv(NOBLOCK)
+            except zmq.Again:
+                break
+            n += 1
+            if len(frames) != 2:
+                self.dead_letter("bad_frames", f"feed message with {len(frames)} frames, expected 2",
+                                 b"|".join(frames[:2]))
+                continue
+            topic, payload = frames
+            inst = by_topic.get(topic)
+            if inst is None:
+                if topic == b"HB.gateway":
+                    self._on_heartbeat(payload)
+                else:
+                    # SUB filters are prefixes: TICK.EURUSDX passes TICK.EURUSD.
+                    self.wrong_topic += 1
+                continue
+            try:
+                obj = unpackb(payload)
+            except Exception:  # noqa: BLE001 - the slow path names the reason
+                obj = None
+            # Fast path: a well-formed tick of this topic's instrument.
+            if (type(obj) is list and len(obj) >= 10 and obj[0] == 1 and obj[1] == 1
+                    and obj[2] == inst.symbol and type(obj[3]) in num and type(obj[4]) in num
+                    and type(obj[5]) in num and type(obj[6]) in num and type(obj[7]) is int
+                    and type(obj[8]) is int and type(obj[9]) is int
+                    and 0 < obj[3] <= obj[4] < INF and 0 <= obj[5] < INF and 0 <= obj[6] < INF
+                    and 0 < obj[8] < 18446744073709551616 and obj[7] <= I64_MAX and obj[9] <= I64_MAX
+                    and len(payload) <= 65536):
+                bid, ask, bv, av, sts, seq, gts = obj[3], obj[4], obj[5], obj[6], obj[7], obj[8], obj[9]
+            else:
+                try:
+                    if obj is None:
+                        wire.unpack(payload)  # raises with the reason
+                        raise wire.WireError("malformed", "cannot be read")
+                    sym, bid, ask, bv, av, sts, seq, gts = wire.check_tick(wire.unpack(payload))
+                except wire.WireError as e:
+                    self.dead_letter(e.reason, e.detail, payload)
+                    continue
+                if sym != inst.symbol:
+                    self.dead_letter("topic_mismatch", f"topic TICK.{inst.symbol} carries a tick of {sym}", payload)
+                    continue
+            now = now_ns()
+            ahead = gts - now
+            if ahead > max_skew or ahead < -max_age:
+                self._refuse_timestamp(gts, ahead, payload)
+                continue
+            tracker = inst.seq
+            last = tracker.last
+            gaps_before = tracker.gaps
+            verdict = tracker.on_seq(seq)
+            if verdict == STALE:
+                if seq == last:
+                    self.dead_letter("duplicate_seq", f"seq {seq} of {inst.symbol} seen already", payload)
+                else:
+                    self.dead_letter("out_of_order", f"seq {seq} of {inst.symbol} after {last}", payload)
+                continue
+            self.ticks_received += 1
+            if now >= gts:
+                ring[self.latency_n & mask] = now - gts
+                self.latency_n += 1
+            was_alive = feed.seen and now - feed.last_ns <= timeout
+            feed.last_ns = now
+            feed.seen = True
+            if verdict == RESTART:
+                self.feed_restarts += 1
+                self._feed_event(api.RESTARTED, inst.symbol)
+            elif tracker.gaps != gaps_before:
+                self.gap_events += 1
+                self._feed_event(api.GAP, inst.symbol, tracker.gaps - gaps_before)
+            if not self.feed_reported_alive:
+                self._check_feed(now)
+            t = inst.tick
+            t.bid = float(bid)
+            t.ask = float(ask)
+            t.bid_volume = float(bv)
+            t.ask_volume = float(av)
+            t.source_ts_ns = sts
+            t.gateway_ts_ns = gts
+            t.seq = seq
+            inst.have_tick = True
+            # A tick that ends a dead spell still reaches the strategy (its
+            # indicators), but no signal may come from it.
+            self._emit_ok_in_tick = was_alive
+            try:
+                on_tick(t)
+            except Exception as e:  # noqa: BLE001 - a strategy's bug must not end the instance
+                self.strategy_errors += 1
+                self.dead_letter("internal_error", f"{type(self.strategy).__name__} on_tick: {type(e).__name__}: {e}",
+                                 payload)
+                if self.limiter.allow("strategy:on_tick", now):
+                    log.exception("strategy on_tick raised")
+            self._emit_ok_in_tick = None
+        return n
+
+    def _refuse_timestamp(self, gts, ahead, payload):
+        if ahead > self.max_skew_ns:
+            self.dead_letter("future_timestamp", f"gateway_ts_ns {gts} is {ahead // NS_PER_MS} ms ahead of this "
+                             f"host's clock (max_clock_skew_ms {self.cfg.max_clock_skew_ms})", payload)
+        else:
+            self.dead_letter("stale", f"gateway_ts_ns {gts} is {-ahead // NS_PER_MS} ms old (max_tick_age_ms "
+                             f"{self.cfg.max_tick_age_ms})", payload)
+
+    def _on_heartbeat(self, payload):
+        try:
+            seq, ticks_sent = wire.decode_heartbeat(payload)
+        except wire.WireError as e:
+            self.dead_letter(e.reason, e.detail, payload)
+            return
+        self.heartbeats += 1
+        now = self.now_ns()
+        self.feed.on_activity(now)
+        # A gateway process counts heartbeats and ticks from zero: going
+        # backwards means a new process, whose tick seqs start again too.
+        if self.last_hb is not None and (seq < self.last_hb[0] or ticks_sent < self.last_hb[1]):
+            log.info("gateway restarted (heartbeat seq %d after %d): new tick series", seq, self.last_hb[0])
+            for inst in self.by_topic.values():
+                inst.seq.expect_restart()
+            self.feed_restarts += 1
+            self._feed_event(api.RESTARTED)
+        self.last_hb = (seq, ticks_sent)
+        if not self.feed_reported_alive:
+            self._check_feed(now)
+
+    # ---- acks, orders, positions ----
+
+    def _on_events(self):
+        recv = self.events.recv_multipart
+        n = 0
+        for _ in range(MAX_BATCH):
+            try:
+                frames = recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            n += 1
+            if len(frames) != 2:
+                self.dead_letter("bad_frames", f"event message with {len(frames)} frames, expected 2",
+                                 b"|".join(frames[:2]))
+                continue
+            topic, payload = frames
+            try:
+                if topic in self.ack_topics:
+                    self._on_ack(payload)
+                elif topic in self.order_topics:
+                    self._on_order_event(payload)
+                elif topic == self.pos_topic:
+                    self._on_position(payload)
+                else:
+                    self.wrong_topic += 1  # "ACK.g.1" is a prefix of "ACK.g.10"
+            except wire.WireError as e:
+                self.dead_letter(e.reason, e.detail, payload)
+        return n
+
+    def _ack_in(self, outbox, sid):
+        failed_before = outbox.journal.failed_writes
+        matched = outbox.ack(sid)
+        if outbox.journal.failed_writes != failed_before:
+            self.acks_not_journaled += 1
+            self._journal_write_failed(outbox.journal, "write (ack record)")
+        return matched
+
+    def _on_ack(self, payload):
+        sid, status, reason = wire.decode_ack(payload)
+        pending = self.outbox.pending.get(sid)
+        matched = self._ack_in(self.outbox, sid)
+        for a in self.adopted:
+            if matched:
+                break
+            pending = a.outbox.pending.get(sid)
+            matched = self._ack_in(a.outbox, sid)
+        if not matched:
+            self.acks_unmatched += 1  # an ack for a resend that was already acked
+            return
+        self.signals_acked += 1
+        if status == 3 and sid.startswith(self.group_prefix):
+            s = decode_signal(pending.payload) if pending is not None else None
+            self.order_updates += 1
+            self._call(self.strategy.on_order, "on_order", api.OrderUpdate(
+                signal_id=sid, instrument=s["instrument"] if s else "", side=s["action"] if s else api.BUY,
+                status=api.REJECTED, quantity=float(s["quantity"]) if s else 0.0, reason=reason,
+                event_ts_ns=self.now_ns(), refused=True), original=payload)
+
+    def _on_order_event(self, payload):
+        e = wire.decode_order_event(payload)
+        sid = e["signal_id"]
+        if not sid.startswith(self.group_prefix):
+            return  # another group's order on our instrument
+        if e["status"] in (api.PARTIALLY_FILLED, api.FILLED) and e["filled_quantity"] > 0:
+            counted = self.fills_counted.get(sid, 0.0)
+            delta = e["filled_quantity"] - counted
+            if delta > 0:
+                p = self.positions.setdefault(e["instrument"], [0.0, False])
+                p[0] += delta if e["side"] == api.BUY else -delta
+                self.fills_counted[sid] = e["filled_quantity"]
+                if len(self.fills_counted) > ORDER_MEMORY:
+                    self.fills_counted.pop(next(iter(self.fills_counted)))
+        self.order_updates += 1
+        self._call(self.strategy.on_order, "on_order", api.OrderUpdate(
+            signal_id=sid, instrument=e["instrument"], order_id=e["order_id"], side=e["side"], status=e["status"],
+            quantity=e["quantity"], filled_quantity=e["filled_quantity"], fill_price=e["fill_price"],
+            reason=e["reason"], event_ts_ns=e["event_ts_ns"]), original=payload)
+
+    def _on_position(self, payload):
+        group, inst, qty, _ts = wire.decode_position(payload)
+        if group != self.group.name:
+            self.wrong_topic += 1
+            return
+        self.position_reports += 1
+        # The report includes every fill published before it (same PUB socket,
+        # in order): fills after it add to it.
+        self.positions[inst] = [qty, True]
+
+    # ---- outboxes: resend, give up, compact, adopt ----
+
+    def _give_up_due(self, outbox, now, origin):
+        failed_before = outbox.journal.failed_writes
+        given_up = outbox.give_up(now)
+        failed = outbox.journal.failed_writes - failed_before
+        if failed:
+            self.give_ups_not_journaled += failed
+            self._journal_write_failed(outbox.journal, "write (give-up record)")
+        for p in given_up:
+            self.signals_given_up += 1
+            self.dead_letter("unacked", f"no ack {self.give_up_ns // NS_PER_MS} ms after expiry for "
+                             f"{p.signal_id}{origin}", p.payload)
+
+    def _compact(self, outbox, boot_ms, now):
+        if outbox.compact(boot_ms):
+            if outbox.journal is self.journal:
+                self.boot_journaled = True
+                self.rewrite_owed = False
+                self._journal_ok()
+            return True
+        self.compactions_failed += 1
+        self.next_compact_ns = now + COMPACT_RETRY_NS
+        self._journal_write_failed(outbox.journal, "compact")
+        return False
+
+    def _scan_outboxes(self, now):
+        send = lambda p: self._send(p.payload)  # noqa: E731
+        self.signals_resent += self.outbox.resend_due(now, send)
+        if self.outbox.owed:
+            self.outbox.retry_owed()
+        self._give_up_due(self.outbox, now, "")
+        if now >= self.next_compact_ns and self.boot_journaled and self.journal.should_compact():
+            if self._compact(self.outbox, self.ids.boot_ms, now):
+                log.info("signal journal %s compacted to %d pending (%d bytes)", self.journal.path, len(self.outbox),
+                         self.journal.size)
+        for a in self.adopted:
+            self.signals_resent += a.outbox.resend_due(now, send)
+            if a.outbox.owed:
+                a.outbox.retry_owed()
+            self._give_up_due(a.outbox, now, f" (adopted from {a.journal.path})")
+            if now < self.next_compact_ns:
+                continue
+            boot = a.journal.replay.last_boot_ms
+            if not a.outbox.pending and not a.compacted_empty:
+                a.compacted_empty = self._compact(a.outbox, boot, now)
+                if a.compacted_empty:
+                    log.info("adopted signal journal %s settled: compacted", a.journal.path)
+            elif a.journal.should_compact():
+                self._compact(a.outbox, boot, now)
+
+    def _journal_shard(self, name):
+        m = re.fullmatch(re.escape(self.group.name) + r"-(0|[1-9][0-9]{0,9})\.journal", name)
+        return int(m.group(1)) if m else None
+
+    def _adopt_departed(self, now):
+        found = []
+        try:
+            names = os.listdir(self.cfg.run_dir)
+        except OSError:
+            return
+        held = {a.shard for a in self.adopted}
+        for name in names:
+            j = self._journal_shard(name)
+            if j is None or j < self.shards or j % self.shards != self.shard or j in held:
+                continue
+            found.append((j, os.path.join(self.cfg.run_dir, name)))
+        for j, path in sorted(found):
+            try:
+                journal = SignalJournal(path, DEFAULT_COMPACT_BYTES, SignalJournal.ADOPT)
+            except JournalLocked as e:
+                self.journal_locked += 1
+                if self.limiter.allow("adopt_locked", now):
+                    log.warning("%s; not adopted yet, trying again every %d ms", e, ADOPT_SCAN_NS // NS_PER_MS)
+                continue
+            except Exception as e:  # noqa: BLE001
+                if self.limiter.allow("adopt_failed", now):
+                    log.error("cannot adopt %s: %s; trying again every %d ms", path, e, ADOPT_SCAN_NS // NS_PER_MS)
+                continue
+            self._report_replay(journal)
+            outbox = SignalOutbox(journal, self.resend_ns, self.give_up_ns)
+            outbox.restore(now)
+            self._subscribe_acks(j, journal)
+            a = _Adopted(j, journal, outbox)
+            log.info("adopted %s of departed shard %d (now %d shards): %d pending signal(s) to resend", path, j,
+                     self.shards, len(outbox))
+            r = journal.replay
+            if r.unreadable or (not outbox.pending and r.records > 1):
+                self._compact(outbox, r.last_boot_ms, now)
+            a.compacted_empty = not outbox.pending
+            self.adopted.append(a)
+
+    def signals_pending(self):
+        return len(self.outbox) + sum(len(a.outbox) for a in self.adopted)
+
+    # ---- stats ----
+
+    def stats(self):
+        now = self.now_ns()
+        if now > self.last_stats_ns:
+            self.ticks_per_s = (self.ticks_received - self.ticks_at_last_stats) * 1e9 / (now - self.last_stats_ns)
+            self.ticks_at_last_stats = self.ticks_received
+            self.last_stats_ns = now
+        insts = list(self.by_topic.values())
+        n = min(self.latency_n, LATENCY_SAMPLES)
+        lat = sorted(self.latency_ring[:n])
+        pct = (lambda q: lat[min(n - 1, int(q * n))] / 1e3) if n else (lambda q: 0.0)
+        pending = self.signals_pending()
+        o = {
+            "program": self.name, "pid": os.getpid(), "ts_ns": now,
+            "runtime": "python",
+            "shard": self.shard, "shards": self.shards,
+            "strategy": self.group.name, "group": self.group.name,
+            "entry": f"{type(self.strategy).__module__}:{type(self.strategy).__name__}",
+            "instruments": ",".join(self.symbols),
+            "ticks_received": self.ticks_received,
+            "ticks_per_s": round(self.ticks_per_s, 3),
+            "heartbeats": self.heartbeats,
+            "gaps": sum(i.seq.gaps for i in insts),
+            "out_of_order": sum(i.seq.out_of_order for i in insts),
+            "feed_restarts": self.feed_restarts,
+            "wrong_topic": self.wrong_topic,
+            "signals_emitted": self.signals_emitted,
+            "signals_suppressed": self.signals_suppressed,
+            "signals_refused": self.signals_refused,
+            "signals_acked": self.signals_acked,
+            "signals_resent": self.signals_resent,
+            "signals_pending": pending,
+            "adopted_pending": pending - len(self.outbox),
+            "journals_adopted": len(self.adopted),
+            "adopted_shards": ",".join(str(a.shard) for a in sorted(self.adopted, key=lambda a: a.shard)),
+            "signals_given_up": self.signals_given_up,
+            "send_would_block": self.send_would_block,
+            "acks_unmatched": self.acks_unmatched,
+            "emitting": self.emitting,
+            "journal_state": "ok" if self.emitting else "write_failed",
+            "signals_not_journaled": self.signals_not_journaled,
+            "acks_not_journaled": self.acks_not_journaled,
+            "settlements_owed": len(self.outbox.owed),
+            "give_ups_not_journaled": self.give_ups_not_journaled,
+            "journal_compactions_failed": self.compactions_failed,
+            "emission_stops": self.emission_stops,
+            "journal_errors": self.journal_errors,
+            "journal_bytes": self.journal.size,
+            "journal_corrupt": self.journal_corrupt,
+            "journal_torn": self.journal_torn,
+            "journal_locked": self.journal_locked,
+            "feed_alive": self.feed.alive(now),
+            "strategy_errors": self.strategy_errors,
+            "order_updates": self.order_updates,
+            "position_reports": self.position_reports,
+            "positions": {k: v[0] for k, v in sorted(self.positions.items())},
+            "dead_letters": self.dead_letters_sent + self.dead_letters_dropped,
+            "dead_letters_by_reason": dict(sorted(self.dead_letters_by_reason.items())),
+            "tick_latency_us": {"p50": pct(0.5), "p99": pct(0.99), "count": self.latency_n},
+        }
+        if not self.emitting:
+            o["alert"] = "not emitting: " + self.journal_error
+        return o
+
+    def write_stats(self):
+        text = json.dumps(self.stats(), separators=(",", ":")) + "\n"
+        tmp = self.stats_path + ".next"
+        try:
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.replace(tmp, self.stats_path)
+            return True
+        except OSError as e:
+            if self.limiter.allow("stats", self.now_ns()):
+                log.error("cannot write %s: %s (the supervisor may take this program for HUNG)", self.stats_path, e)
+            return False
+
+    # ---- the loop ----
+
+    def run(self, stop=stop_requested):
+        poller = zmq.Poller()
+        poller.register(self.ticks, zmq.POLLIN)
+        poller.register(self.events, zmq.POLLIN)
+        ticks, events = self.ticks, self.events
+        mono = time.monotonic_ns
+        stats_ns = self.cfg.stats_interval_ms * NS_PER_MS
+        start = mono()
+        next_scan = start
+        next_adopt = start + ADOPT_SCAN_NS
+        next_stats = start
+        while not stop():
+            m = mono()
+            due = min(next_scan, next_adopt, next_stats, self.timers[0][0] if self.timers else next_stats)
+            wait_ms = max(0, min(MAX_WAIT_MS, (due - m) // NS_PER_MS + 1)) if due > m else 0
+            ready = dict(poller.poll(wait_ms))
+            if ticks in ready:
+                self._on_ticks()
+            if events in ready:
+                self._on_events()
+            now = self.now_ns()
+            self._check_feed(now)
+            self._probe_journal(now)
+            m = mono()
+            if self.timers and self.timers[0][0] <= m:
+                self._run_user_timers(m)
+            if m >= next_scan:
+                self._scan_outboxes(now)
+                next_scan = m + self.resend_scan_ns
+            if m >= next_adopt:
+                self._adopt_departed(now)
+                next_adopt = m + ADOPT_SCAN_NS
+            if m >= next_stats:
+                self.write_stats()
+                next_stats = m + stats_ns
+        return self.close()
+
+    def close(self):
+        self._call(self.strategy.on_stop, "on_stop")
+        # Every journal record is already written; the final stats close the run.
+        self.write_stats()
+        log.info("stopped: %d ticks, %d signals emitted, %d acked, %d pending (%d in %d adopted journal(s)), %d not "
+                 "journaled (dropped)", self.ticks_received, self.signals_emitted, self.signals_acked,
+                 self.signals_pending(), self.signals_pending() - len(self.outbox), len(self.adopted),
+                 self.signals_not_journaled)
+        for s in (self.ticks, self.events, self.signals):
+            s.close(0)
+        self.dl.close(1000)
+        self.journal.close()
+        for a in self.adopted:
+            a.journal.close()
+        return 0
