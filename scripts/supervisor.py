@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Starts, watches, restarts and rescales the pipeline's programs.
 
-Modelled on Circus: one watcher per program (strategy has N instances), a
-start order, SIGTERM -> grace -> SIGKILL, exponential back-off and a flapping
-guard; unlike supervisord, the strategy count changes at run time, one
+Modelled on Circus: one watcher per program, and per strategy group G
+(config [[strategy.groups]]) its instances G-0..G-(n-1); a start order,
+SIGTERM -> grace -> SIGKILL, exponential back-off and a flapping guard;
+unlike supervisord, a group's instance count changes at run time, one
 process restarts without its group, and crash restarts are never closer than
 supervisor.backoff_min_ms. Standard library only; single thread.
 
@@ -38,8 +39,8 @@ States:
 Control: a Unix stream socket ([supervisor].control, default
 <run.dir>/supervisor.sock). One JSON request line, one JSON reply line:
   {"cmd": "status"}
-  {"cmd": "stop"|"start"|"restart", "name": "executor"|"strategy"|"strategy:2"}
-  {"cmd": "scale", "name": "strategy", "n": 3}
+  {"cmd": "stop"|"start"|"restart", "name": "executor"|"trend"|"trend-1"|"trend:1"|"strategy"}
+  {"cmd": "scale", "name": "trend", "n": 3}   (no "name": the only group)
   {"cmd": "shutdown"}
 Replies: {"ok": true, ...} or {"ok": false, "error": "..."}. Commands that
 change processes reply when the change is done (stopped, or spawned again).
@@ -58,7 +59,8 @@ from tp_supervisor.controller import Client, Controller  # noqa: E402,F401
 from tp_supervisor.policy import Heartbeat, RestartPolicy  # noqa: E402,F401
 from tp_supervisor.settings import (  # noqa: E402,F401
     DEFAULT_INSTRUMENTS, MAX_INSTANCES, SUPERVISOR_BOOLS, SUPERVISOR_INTS, ConfigError,
-    Settings, apply_override, control_path, load_settings, parse_settings)
+    Settings, StrategyGroup, apply_override, control_path, default_groups, load_settings,
+    parse_settings)
 from tp_supervisor.sharding import fnv1a64, instruments_for_shard, shard_of  # noqa: E402,F401
 from tp_supervisor.states import (  # noqa: E402,F401
     BACKOFF, FATAL, HUNG, PROGRAMS, RUNNING, SCALABLE, STARTING, STARTUP_S, STOPPED,

@@ -4,15 +4,22 @@ Start order (stop order is the reverse, one stage at a time):
   1. dead_letter      - first, so that nothing dead-lettered during start-up is lost
   2. dll_gateway      - the broker side is up before orders can arrive
   3. executor         - binds the signal PULL before strategies push to it
-  4. strategy:0..N-1  - every consumer of ticks is connected...
+  4. the strategy groups, each G as G-0..G-(n-1), in config order
+                      - every consumer of ticks is connected...
   5. gateway          - ...before the first tick is published
 The next stage starts when the processes of the current one are RUNNING (or
 have already failed; a failing process does not hold up the others).
+
+A group of a built-in kind or a plugin runs the `strategy` binary, a python
+group `python3 -m tp_strategy` (strategy/python, the group's python_path
+first on PYTHONPATH); both as `--group G --shard k --shards n`.
+
 Requests from the controller run as operations (generators that yield while
-they wait), one at a time; scaling stops every strategy instance before
-starting the new set."""
+they wait), one at a time; scaling a group stops every instance of that group
+before starting its new set (the other groups run on)."""
 
 import collections
+import dataclasses
 import os
 import selectors
 import signal
@@ -24,10 +31,12 @@ from . import report
 from .controller import Controller
 from .policy import RestartPolicy
 from .settings import ConfigError, Settings, control_path, is_int
-from .states import (BACKOFF, FATAL, HUNG, PROGRAMS, RUNNING, SCALABLE, STARTING,
-                     STARTUP_S, STOPPED, STOPPING, TICK_S)
+from .states import (BACKOFF, FATAL, HUNG, PROGRAMS, PYTHON_MODULE, RUNNING, SCALABLE,
+                     STARTING, STARTUP_S, STOPPED, STOPPING, TICK_S)
 from .stats import read_stats, stats_signature
 from .watcher import Proc, signal_group, start_process
+
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
 class Arbiter:
@@ -37,19 +46,23 @@ class Arbiter:
     in one thread around one selector."""
 
     def __init__(self, settings: Settings, run_dir: str, bin_dir: str,
-                 config_path=None, overrides=(), out=sys.stdout, err=sys.stderr):
+                 config_path=None, overrides=(), out=sys.stdout, err=sys.stderr,
+                 repo_dir=REPO_DIR):
         self.s = settings
         self.run_dir = run_dir
         self.bin_dir = bin_dir
         self.config_path = config_path
         self.overrides = list(overrides)
         self.out, self.err = out, err
+        self.repo_dir = repo_dir
         self.control = os.path.abspath(control_path(settings, run_dir))
+        # The groups as configured; their instance counts change with `scale`.
+        self.groups = {g.name: dataclasses.replace(g) for g in settings.groups}
         self.procs = []
         for program in PROGRAMS:
             if program == SCALABLE:
-                self.procs += [self._new_instance(k, settings.instances)
-                               for k in range(settings.instances)]
+                for g in self.groups.values():
+                    self.procs += [self._new_instance(g, k, g.instances) for k in range(g.instances)]
             else:
                 self.procs.append(Proc(program, RestartPolicy.from_settings(settings),
                                        hang_timeout_s=settings.hang_timeout_ms / 1000.0))
@@ -60,39 +73,57 @@ class Arbiter:
         self.controller = Controller(self, self.control, self.sel)
         self.wake_r = self.wake_w = None
 
-    def _new_instance(self, k: int, n: int) -> Proc:
+    def _new_instance(self, group, k: int, n: int) -> Proc:
         return Proc(SCALABLE, RestartPolicy.from_settings(self.s), index=k, shards=n,
-                    hang_timeout_s=self.s.hang_timeout_ms / 1000.0)
+                    hang_timeout_s=self.s.hang_timeout_ms / 1000.0, group=group.name,
+                    kind=group.kind, instruments=group.instruments)
 
     def log(self, msg: str) -> None:
         print(f"supervisor {time.strftime('%H:%M:%S')} {msg}", file=self.err, flush=True)
 
     # -- process control ---------------------------------------------------
 
-    def instances(self):
-        return [p for p in self.procs if p.program == SCALABLE]
+    def instances(self, group=None):
+        """The strategy processes: of every group, or of the group named `group`."""
+        return [p for p in self.procs if p.program == SCALABLE and (group is None or p.group == group)]
 
     def stages(self):
         """Processes grouped in start order."""
         return [[p for p in self.procs if p.program == prog] for prog in PROGRAMS]
 
     def command(self, p: Proc) -> list:
-        cmd = [os.path.join(self.bin_dir, p.program)]
+        if p.kind == "python":
+            cmd = [sys.executable, "-m", PYTHON_MODULE]
+        else:
+            cmd = [os.path.join(self.bin_dir, p.program)]
         if self.config_path:
             cmd += ["--config", self.config_path]
         for o in self.overrides:
             cmd += ["--set", o]
         cmd += ["--run-dir", self.run_dir]
         if p.index is not None:
-            cmd += ["--shard", str(p.index), "--shards", str(p.shards)]
+            cmd += ["--group", p.group, "--shard", str(p.index), "--shards", str(p.shards)]
         return cmd
+
+    def environment(self, p: Proc):
+        """A python group's environment: PYTHONPATH = its python_path (if
+        any), strategy/python of this checkout, then the inherited one; None
+        (inherit) for every other process."""
+        if p.kind != "python":
+            return None
+        group = self.groups.get(p.group)
+        path = [os.path.abspath(group.python_path)] if group and group.python_path else []
+        path.append(os.path.join(self.repo_dir, "strategy", "python"))
+        if os.environ.get("PYTHONPATH"):
+            path.append(os.environ["PYTHONPATH"])
+        return dict(os.environ, PYTHONPATH=os.pathsep.join(path))
 
     def spawn(self, p: Proc, now: float) -> None:
         log_dir = os.path.join(self.run_dir, "logs")
         os.makedirs(log_dir, exist_ok=True)
         with open(os.path.join(log_dir, p.file_name + ".log"), "ab") as logf:
             try:
-                popen = start_process(self.command(p), logf)
+                popen = start_process(self.command(p), logf, self.environment(p))
             except (OSError, subprocess.SubprocessError) as e:
                 p.popen = None
                 self.log(f"{p.name}: cannot start: {e}")
@@ -241,23 +272,28 @@ class Arbiter:
         return {"ok": True, "message": "restarted " + ", ".join(
             f"{p.name} (pid {before[p.name] or '-'} -> {p.pid})" for p in procs)}
 
-    def op_scale(self, n: int):
-        old = self.instances()
+    def op_scale(self, group: str, n: int):
+        old = self.instances(group)
         if n == len(old) and all(p.shards == n for p in old):
-            return {"ok": True, "message": f"strategy already runs {n} instances"}
-        # Stop every instance first, so that no instrument is ever traded by
-        # an old-sharding and a new-sharding instance at the same time.
+            return {"ok": True, "message": f"{group} already runs {n} instances",
+                    "group": group, "instances": n}
+        # Stop every instance of the group first, so that no instrument is
+        # ever traded by an old-sharding and a new-sharding instance of it at
+        # the same time. The departed instances' journals stay for adoption
+        # by the new set (instance k of n adopts <group>-j.journal, j % n == k).
         yield from self._stop_all(list(reversed(old)))
         first = self.procs.index(old[0])
         kept = old[:n]
         for p in kept:
             p.shards = n
-        new = kept + [self._new_instance(k, n) for k in range(len(kept), n)]
+        g = self.groups[group]
+        g.instances = n
+        new = kept + [self._new_instance(g, k, n) for k in range(len(kept), n)]
         self.procs[first:first + len(old)] = new
         self._start_all(new)
-        self.log(f"strategy scaled {len(old)} -> {n}")
-        return {"ok": True, "message": f"strategy scaled {len(old)} -> {n}",
-                "instances": n}
+        self.log(f"{group} scaled {len(old)} -> {n}")
+        return {"ok": True, "message": f"{group} scaled {len(old)} -> {n}",
+                "group": group, "instances": n}
 
     def op_shutdown(self):
         self.shutting_down = True
@@ -296,7 +332,9 @@ class Arbiter:
         self._pending_signal = signum
 
     def run(self, duration=None, status_line=False) -> int:
-        missing = [p for p in PROGRAMS if not os.access(os.path.join(self.bin_dir, p), os.X_OK)]
+        # A deployment of python groups only needs no strategy binary.
+        needed = {p.program for p in self.procs if p.kind != "python"}
+        missing = [p for p in PROGRAMS if p in needed and not os.access(os.path.join(self.bin_dir, p), os.X_OK)]
         if missing:
             raise ConfigError(f"no executable {', '.join(missing)} in {self.bin_dir} "
                               "(build first: cmake --preset release && cmake --build --preset release, "

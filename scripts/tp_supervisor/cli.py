@@ -4,10 +4,8 @@ import argparse
 import os
 import sys
 
-from .arbiter import Arbiter
+from .arbiter import REPO_DIR, Arbiter
 from .settings import ConfigError, load_settings
-
-REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
 def main(argv=None) -> int:

@@ -1,8 +1,12 @@
 """The control socket: a Unix stream socket ([supervisor].control, default
 <run.dir>/supervisor.sock). One JSON request line, one JSON reply line:
   {"cmd": "status"}
-  {"cmd": "stop"|"start"|"restart", "name": "executor"|"strategy"|"strategy:2"}
-  {"cmd": "scale", "name": "strategy", "n": 3}
+  {"cmd": "stop"|"start"|"restart", "name": NAME}
+      NAME: a program ("executor"), a group ("trend": its every instance), one
+      instance ("trend-1" or "trend:1"), or "strategy" (every group's
+      instances, when no group has that name)
+  {"cmd": "scale", "name": "trend", "n": 3}
+      "name" may be left out when the deployment has exactly one group
   {"cmd": "shutdown"}
 Replies: {"ok": true, ...} or {"ok": false, "error": "..."}. Commands that
 change processes are queued on the arbiter as operations, which reply when
@@ -38,16 +42,39 @@ class Controller:
         """The processes `name` designates, or an error string."""
         if not isinstance(name, str) or not name:
             return "missing process name"
-        if name == SCALABLE:
-            return self.arb.instances()
         for p in self.arb.procs:
             if p.name == name:
                 return [p]
-        if name.startswith(SCALABLE + ":"):
-            return (f"no instance {name} (strategy runs {len(self.arb.instances())} "
-                    f"instances: strategy:0..{len(self.arb.instances()) - 1})")
-        return (f"unknown program '{name}' (known: " + ", ".join(PROGRAMS) +
-                ", or strategy:K)")
+        if name in self.arb.groups:
+            return self.arb.instances(name)
+        if name == SCALABLE:
+            return self.arb.instances()
+        # GROUP:K (as dead letters name their source) or GROUP-K.
+        for sep in (":", "-"):
+            group, found, index = name.rpartition(sep)
+            if found and group in self.arb.groups and index.isdigit():
+                procs = [p for p in self.arb.instances(group) if p.index == int(index)]
+                if procs:
+                    return procs
+                n = len(self.arb.instances(group))
+                return f"no instance {name} ({group} runs {n} instances: {group}-0..{group}-{n - 1})"
+        programs = [p for p in PROGRAMS if p != SCALABLE]
+        return (f"unknown program '{name}' (known: " + ", ".join(programs) +
+                ", a group (" + ", ".join(self.arb.groups) + "), GROUP-K or GROUP:K, or strategy)")
+
+    def scale_group(self, name):
+        """The group a scale request names, or an error string. Without a
+        name (or with the tier's name "strategy", as before groups existed),
+        the deployment's only group."""
+        groups = list(self.arb.groups)
+        if name in self.arb.groups:
+            return name
+        if name is None or name == SCALABLE:
+            if len(groups) == 1:
+                return groups[0]
+            return (f"the deployment has {len(groups)} strategy groups ({', '.join(groups)}): "
+                    "name one (scale GROUP N)")
+        return f"unknown group {name!r} (groups: {', '.join(groups)})"
 
     def handle_request(self, client: Client, line: bytes) -> None:
         try:
@@ -72,16 +99,17 @@ class Controller:
             self.arb.ops.append([op(procs), client])
             return None
         if cmd == "scale":
-            if req.get("name") != SCALABLE:
-                return self.reply(client, {"ok": False, "error": f"only {SCALABLE} can be scaled"})
+            group = self.scale_group(req.get("name"))
+            if group not in self.arb.groups:
+                return self.reply(client, {"ok": False, "error": group})
             n = req.get("n")
             if isinstance(n, str) and n.strip().lstrip("+").isdigit():
                 n = int(n)
             if not is_int(n) or not 1 <= n <= MAX_INSTANCES:
                 return self.reply(client, {"ok": False, "error":
                                             f"instance count must be an integer in 1..{MAX_INSTANCES}"})
-            self.arb.log(f"scale strategy {n} requested")
-            self.arb.ops.append([self.arb.op_scale(n), client])
+            self.arb.log(f"scale {group} {n} requested")
+            self.arb.ops.append([self.arb.op_scale(group, n), client])
             return None
         return self.reply(client, {"ok": False, "error": f"unknown command {cmd!r} "
                                     "(status, stop, start, restart, scale, shutdown)"})

@@ -4,10 +4,39 @@ programs' stats files."""
 
 import collections
 import os
+import re
 import time
 
 from .states import RUNNING
 from .stats import read_stats
+
+
+# The executor's per-group figures (executor.stats.json "groups": {G: {...}}).
+GROUP_FIGURES = ("signals", "fills", "positions", "realized_pnl")
+
+
+def executor_groups(ex) -> dict:
+    """executor.stats.json's "groups" (group -> figures), {} when it has none."""
+    groups = (ex or {}).get("groups")
+    return {g: v for g, v in groups.items() if isinstance(v, dict)} if isinstance(groups, dict) else {}
+
+
+def groups_status(arb, ex=None) -> list:
+    """One entry per group, in config order: its kind, instance count and
+    instruments, with the executor's figures for it when its stats have them;
+    then groups the executor knows that the deployment does not (any more)."""
+    figures = executor_groups(ex if ex is not None else read_stats(arb.run_dir, "executor"))
+    out = []
+    for g in arb.groups.values():
+        entry = {"name": g.name, "kind": g.kind, "instances": len(arb.instances(g.name)),
+                 "instruments": list(g.instruments)}
+        if g.name in figures:
+            entry["executor"] = {k: figures[g.name][k] for k in GROUP_FIGURES if k in figures[g.name]}
+        out.append(entry)
+    for name in sorted(set(figures) - set(arb.groups)):
+        out.append({"name": name, "kind": None, "instances": 0, "instruments": [],
+                    "executor": {k: figures[name][k] for k in GROUP_FIGURES if k in figures[name]}})
+    return out
 
 
 def status(arb) -> dict:
@@ -16,21 +45,34 @@ def status(arb) -> dict:
     return {"ok": True, "pid": os.getpid(), "run_dir": arb.run_dir,
             "bin_dir": arb.bin_dir, "instances": len(arb.instances()),
             "shutting_down": arb.shutting_down,
-            "processes": [p.to_json(now, arb.s.instruments) for p in arb.procs]}
+            "groups": groups_status(arb),
+            "processes": [p.to_json(now) for p in arb.procs]}
 
 
-def _strategy_stats(run_dir):
-    names = sorted(f[:-len(".stats.json")] for f in _listdir(run_dir)
-                   if f.startswith("strategy-") and f.endswith(".stats.json"))
-    return {n: read_stats(run_dir, n) for n in names}
+def _strategy_stats(run_dir, group=None):
+    """<G>-<k>.stats.json of every group (or of `group`), departed
+    instances' included: name -> parsed stats (None if unreadable). A group
+    name has no "-", so "<G>-<digits>" is never another group's file."""
+    pattern = re.compile(r"^([a-z][a-z0-9_]*)-(\d+)\.stats\.json$")
+    found = []
+    for f in _listdir(run_dir):
+        m = pattern.match(f)
+        if m and (group is None or m.group(1) == group):
+            found.append((m.group(1), int(m.group(2)), f[:-len(".stats.json")]))
+    return {n: read_stats(run_dir, n) for _, _, n in sorted(found)}
+
+
+def _sum(stats, key):
+    """The sum of `key` over the stats that have it; None when none has."""
+    values = [s.get(key) for s in stats if s and _num(s.get(key))]
+    return sum(values) if values else None
 
 
 def status_line(arb, elapsed: float) -> str:
     gw = read_stats(arb.run_dir, "gateway") or {}
     ex = read_stats(arb.run_dir, "executor") or {}
     dl = read_stats(arb.run_dir, "dead_letter") or {}
-    signals = [s.get("signals_emitted") for s in _strategy_stats(arb.run_dir).values()
-               if s and _num(s.get("signals_emitted"))]
+    signals = _sum(_strategy_stats(arb.run_dir).values(), "signals_emitted")
     positions = ex.get("positions")
     open_pos = (sum(1 for v in positions.values()
                     if isinstance(v, dict) and v.get("position")) if isinstance(positions, dict) else None)
@@ -39,7 +81,7 @@ def status_line(arb, elapsed: float) -> str:
     state_txt = f"{states[RUNNING]}/{len(arb.procs)} running" + (f" ({', '.join(bad)})" if bad else "")
     return (f"[{elapsed:6.1f}s] ticks/s {_fmt(gw.get('ticks_per_s'), 0)}  "
             f"ticks {_fmt(gw.get('ticks_published'))}  "
-            f"signals {_fmt(sum(signals) if signals else None)}  "
+            f"signals {_fmt(signals)}  "
             f"orders {_fmt(ex.get('orders_sent'))}  fills {_fmt(ex.get('fills'))}  "
             f"open positions {_fmt(open_pos)}  dead letters {_fmt(dl.get('dead_letters'))}  "
             f"| {state_txt}")
@@ -50,20 +92,21 @@ def summary(arb) -> str:
     ex = read_stats(arb.run_dir, "executor") or {}
     dl = read_stats(arb.run_dir, "dead_letter") or {}
     strat = _strategy_stats(arb.run_dir)
+    width = max([14] + [len(p.name) + 2 for p in arb.procs])
     lines = [f"== summary ({arb.run_dir}) ==",
-             f"{'process':<14}{'state':<10}{'restarts':>9}  last exit"]
+             f"{'process':<{width}}{'state':<10}{'restarts':>9}  last exit"]
     for p in arb.procs:
-        lines.append(f"{p.name:<14}{p.state:<10}{p.restarts:>9}  {p.last_exit or '-'}")
+        lines.append(f"{p.name:<{width}}{p.state:<10}{p.restarts:>9}  {p.last_exit or '-'}")
     sig_parts = [f"{n} {_fmt((s or {}).get('signals_emitted'))}" for n, s in strat.items()]
-    sig_total = [s.get("signals_emitted") for s in strat.values() if s and _num(s.get("signals_emitted"))]
     lines += [
         f"ticks published:  {_fmt(gw.get('ticks_published'))}",
-        f"signals emitted:  {_fmt(sum(sig_total) if sig_total else None)}"
+        f"signals emitted:  {_fmt(_sum(strat.values(), 'signals_emitted'))}"
         + (f" ({', '.join(sig_parts)})" if sig_parts else ""),
         f"orders sent:      {_fmt(ex.get('orders_sent'))}",
         f"fills:            {_fmt(ex.get('fills'))}"
         f" (partial {_fmt(ex.get('partial_fills'))}, broker rejects {_fmt(ex.get('broker_rejects'))})",
     ]
+    lines += group_summary(arb, ex)
     positions = ex.get("positions")
     if isinstance(positions, dict) and positions:
         lines.append("positions:")
@@ -85,6 +128,35 @@ def summary(arb) -> str:
     lines.append(f"tick->fill latency: p50 {_fmt(lat.get('p50'), 0)} us, p99 {_fmt(lat.get('p99'), 0)} us"
                  f" (n={_fmt(lat.get('count'))})")
     return "\n".join(lines)
+
+
+def group_summary(arb, ex) -> list:
+    """The summary's lines per strategy group: its processes, the signals
+    its instances emitted and had acked (their stats files, departed
+    instances' included), and the executor's signals, fills, positions and
+    realised PnL for it (executor.stats.json "groups", when it has them)."""
+    lines = ["strategy groups:"]
+    for g in groups_status(arb, ex):
+        procs = arb.instances(g["name"])
+        kind = g["kind"] or "not in this deployment"
+        lines.append(f"  {g['name']} ({kind}): {len(procs)} process{'es' if len(procs) != 1 else ''}"
+                     + (" (" + ", ".join(f"{p.name} {p.state}" for p in procs) + ")" if procs else ""))
+        stats = _strategy_stats(arb.run_dir, g["name"]).values()
+        fig = g.get("executor")
+        lines.append(f"    signals emitted {_fmt(_sum(stats, 'signals_emitted'))}, "
+                     f"acked {_fmt(_sum(stats, 'signals_acked'))}; executor: "
+                     + (f"signals {_fmt(fig.get('signals'))}, fills {_fmt(fig.get('fills'))}"
+                        if fig is not None else "no per-group figures"))
+        if fig is None:
+            continue
+        positions = fig.get("positions") if isinstance(fig.get("positions"), dict) else {}
+        pnl = fig.get("realized_pnl") if isinstance(fig.get("realized_pnl"), dict) else {}
+        for sym in sorted(set(positions) | set(pnl)):
+            lines.append(f"    {sym:<10} position {_fmt(positions.get(sym), 0):>10}  "
+                         f"realised PnL {_fmt(pnl.get(sym), 2):>10}")
+        if not positions and not pnl:
+            lines.append("    no positions")
+    return lines
 
 
 def _listdir(path):

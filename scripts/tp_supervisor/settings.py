@@ -1,8 +1,13 @@
 """Configuration: the same TOML file and --set overrides as the C++ programs
-(common/src/config.cpp), reduced to what the supervisor reads."""
+(common/src/config.cpp), reduced to what the supervisor reads: run.dir and
+the stats period, the instruments, [supervisor], and the strategy groups,
+which it resolves exactly as common/src/config.cpp does (read_groups,
+shorthand_group, default_groups; tests/supervisor/test_config_agreement.py
+compares the two readings), with the same error texts."""
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -11,16 +16,76 @@ MAX_INSTANCES = 256
 
 DEFAULT_INSTRUMENTS = ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD"]
 
+# common/include/common/config.hpp's builtin_strategy_kinds.
+BUILTIN_KINDS = ["sma_crossover", "rsi_reversion", "breakout", "every_nth"]
+# Programs whose names a group may not take (its files would collide).
+PROGRAM_NAMES = {"gateway", "executor", "dll_gateway", "dead_letter", "supervisor"}
+# The name of the one-group shorthand's group (processes strategy-<k>).
+SHORTHAND_GROUP = "strategy"
+
+# The built-in strategies' parameters ([strategy.<kind>]) and their defaults.
+BUILTIN_PARAM_DEFAULTS = {
+    "sma_crossover": {"fast": 10, "slow": 30},
+    "rsi_reversion": {"period": 14, "oversold": 30.0, "overbought": 70.0},
+    "breakout": {"window": 50},
+    "every_nth": {"n": 100},
+}
+
 
 class ConfigError(Exception):
     pass
 
 
 @dataclass
+class StrategyGroup:
+    """One [[strategy.groups]] entry, resolved (C++ tp::StrategyGroup):
+    `instances` processes <name>-0..<name>-(n-1) over `instruments`."""
+    name: str
+    kind: str                  # a built-in name, "plugin" or "python"
+    plugin: str = ""           # kind "plugin": the shared library
+    entry: str = ""            # kind "python": "module:Class"
+    python_path: str = ""      # kind "python": a directory put first on sys.path
+    instances: int = 1
+    quantity: float = 1000.0
+    instruments: list = field(default_factory=list)
+    max_position: float = 0.0
+    params: dict = field(default_factory=dict)   # str -> str, as the C++ keeps them
+
+
+def _num_text(v) -> str:
+    """A double as C++'s `std::ostringstream << v` writes it (%g)."""
+    return "%g" % v
+
+
+def builtin_params(tables: dict, kind: str) -> dict:
+    """A built-in kind's parameters as strings, from the [strategy.<kind>]
+    values in `tables` (C++ builtin_params: ints as integers, the RSI levels as
+    doubles)."""
+    t = tables.get(kind)
+    if t is None:
+        return {}
+    if kind == "rsi_reversion":
+        return {"period": str(t["period"]), "oversold": _num_text(t["oversold"]),
+                "overbought": _num_text(t["overbought"])}
+    return {k: str(v) for k, v in t.items()}
+
+
+def default_groups(instruments, tables=None, quantity=1000.0) -> list:
+    """The embedded default deployment: trend (sma_crossover x2) and revert
+    (rsi_reversion x1), every instrument (C++ default_groups)."""
+    tables = tables or BUILTIN_PARAM_DEFAULTS
+    return [StrategyGroup(name=name, kind=kind, instances=n, quantity=quantity,
+                          instruments=list(instruments), params=builtin_params(tables, kind))
+            for name, kind, n in (("trend", "sma_crossover", 2), ("revert", "rsi_reversion", 1))]
+
+
+@dataclass
 class Settings:
     run_dir: str = "run"
-    instances: int = 2
+    instances: int = 2   # strategy.instances: the one-group shorthand's count
     instruments: list = field(default_factory=lambda: list(DEFAULT_INSTRUMENTS))
+    # Never empty: [[strategy.groups]], the shorthand's one group, or the default two.
+    groups: list = field(default_factory=lambda: default_groups(DEFAULT_INSTRUMENTS))
     bin_dir: str = ""
     control: str = ""
     backoff_min_ms: int = 250
@@ -32,6 +97,10 @@ class Settings:
     hang_timeout_ms: int = 5000   # no heartbeat this long: HUNG (0: not watched)
     restart_hung: bool = False    # SIGKILL and restart a HUNG process
     stats_interval_ms: int = 1000  # run.stats_interval_ms: the heartbeat period
+
+    def find_group(self, name: str):
+        """The group called `name`; None when there is none."""
+        return next((g for g in self.groups if g.name == name), None)
 
 
 SUPERVISOR_INTS = ["backoff_min_ms", "backoff_max_ms", "flap_window_s",
@@ -92,15 +161,6 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
             raise ConfigError(f"{origin}: run.stats_interval_ms must be an integer > 0")
         s.stats_interval_ms = v
 
-    st = table("strategy")
-    if "instances" in st:
-        v = st["instances"]
-        if not _is_int(v):
-            raise ConfigError(f"{origin}: strategy.instances must be an integer")
-        if not 1 <= v <= MAX_INSTANCES:
-            raise ConfigError(f"{origin}: strategy.instances must be in 1..{MAX_INSTANCES}")
-        s.instances = v
-
     if "instruments" in root:
         items = root["instruments"]
         if not isinstance(items, list) or not items:
@@ -111,6 +171,8 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
                 raise ConfigError(f"{origin}: instruments[{i}].symbol must be a string")
             symbols.append(item["symbol"])
         s.instruments = symbols
+
+    _read_strategy(s, table("strategy"), origin)
 
 
     sv = table("supervisor")
@@ -147,6 +209,194 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
         raise ConfigError(f"{origin}: supervisor.hang_timeout_ms must be 0 (off) or "
                           f">= 2 * run.stats_interval_ms ({2 * s.stats_interval_ms})")
     return s
+
+
+class _Section:
+    """One table's keys read as common/src/config.cpp's Section reads them:
+    the same types accepted, the same error texts naming the key."""
+
+    def __init__(self, table, path: str, origin: str):
+        self.table = table if table is not None else {}
+        self.path = path
+        self.origin = origin
+        self.used = set()
+
+    def key(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def wrong(self, key: str, what: str):
+        raise ConfigError(f"{self.origin}: {self.key(key)} must be {what}")
+
+    def require(self, ok: bool, key: str, what: str) -> None:
+        if not ok:
+            self.wrong(key, what)
+
+    def has(self, key: str) -> bool:
+        self.used.add(key)
+        return key in self.table
+
+    def string(self, key: str, default: str) -> str:
+        if not self.has(key):
+            return default
+        v = self.table[key]
+        self.require(isinstance(v, str), key, "a string")
+        return v
+
+    def integer(self, key: str, default: int) -> int:
+        if not self.has(key):
+            return default
+        v = self.table[key]
+        self.require(is_int(v), key, "an integer")
+        self.require(-2**31 <= v < 2**31, key, "an integer in range")
+        return v
+
+    def number(self, key: str, default: float) -> float:
+        if not self.has(key):
+            return default
+        v = self.table[key]
+        self.require(isinstance(v, (int, float)) and not isinstance(v, bool), key, "a number")
+        v = float(v)
+        self.require(math.isfinite(v), key, "a finite number")
+        return v
+
+    def strings(self, key: str) -> list:
+        v = self.table[key]
+        self.used.add(key)
+        self.require(isinstance(v, list) and all(isinstance(x, str) for x in v), key,
+                     "an array of strings")
+        return list(v)
+
+    def scalars(self, key: str) -> dict:
+        """A table of scalars, kept as strings as the C++ keeps them."""
+        v = self.table[key]
+        self.used.add(key)
+        self.require(isinstance(v, dict), key, "a table")
+        out = {}
+        for name, x in v.items():
+            if isinstance(x, bool):
+                out[name] = "true" if x else "false"
+            elif isinstance(x, (str, int)):
+                out[name] = str(x)
+            elif isinstance(x, float):
+                out[name] = _num_text(x)
+            else:
+                raise ConfigError(f"{self.origin}: {self.key(key)}.{name} must be a scalar")
+        return out
+
+    def sub(self, key: str) -> "_Section":
+        self.used.add(key)
+        v = self.table.get(key)
+        self.require(v is None or isinstance(v, dict), key, "a table")
+        return _Section(v, self.key(key), self.origin)
+
+    def finish(self) -> None:
+        for k in self.table:
+            if k not in self.used:
+                raise ConfigError(f"{self.origin}: unknown key {self.key(k)}")
+
+
+def _valid_group_name(name: str) -> bool:
+    return (0 < len(name) <= 32 and "a" <= name[0] <= "z"
+            and all("a" <= ch <= "z" or "0" <= ch <= "9" or ch == "_" for ch in name)
+            and name not in PROGRAM_NAMES)
+
+
+def _read_strategy(s: Settings, table: dict, origin: str) -> None:
+    """[strategy]: the shorthand's name and instances, the default quantity,
+    the built-ins' parameter tables, and the groups (C++ from_table's strategy
+    part, same order of checks). The runtime keys (signal_ttl_ms, ...) are the
+    strategy programs' to check."""
+    st = _Section(table, "strategy", origin)
+    shorthand = "name" in table or "instances" in table
+    name = st.string("name", "sma_crossover")
+    st.require(name in BUILTIN_KINDS, "name", "one of " + ", ".join(BUILTIN_KINDS))
+    s.instances = st.integer("instances", 2)
+    st.require(1 <= s.instances <= MAX_INSTANCES, "instances", f"in 1..{MAX_INSTANCES}")
+    quantity = st.number("quantity", 1000.0)
+    st.require(quantity > 0, "quantity", "> 0")
+
+    tables = {}
+    t = st.sub("sma_crossover")
+    tables["sma_crossover"] = sma = {"fast": t.integer("fast", 10), "slow": t.integer("slow", 30)}
+    t.require(sma["fast"] >= 1, "fast", ">= 1")
+    t.require(sma["slow"] > sma["fast"], "slow", "> fast")
+    t.finish()
+    t = st.sub("rsi_reversion")
+    tables["rsi_reversion"] = rsi = {"period": t.integer("period", 14),
+                                     "oversold": t.number("oversold", 30.0),
+                                     "overbought": t.number("overbought", 70.0)}
+    t.require(rsi["period"] >= 2, "period", ">= 2")
+    t.require(0 < rsi["oversold"] < rsi["overbought"] < 100, "oversold", "0 < oversold < overbought < 100")
+    t.finish()
+    t = st.sub("breakout")
+    tables["breakout"] = {"window": t.integer("window", 50)}
+    t.require(tables["breakout"]["window"] >= 2, "window", ">= 2")
+    t.finish()
+    t = st.sub("every_nth")
+    tables["every_nth"] = {"n": t.integer("n", 100)}
+    t.require(tables["every_nth"]["n"] >= 1, "n", ">= 1")
+    t.finish()
+
+    if "groups" in table:
+        s.groups = _read_groups(table["groups"], s.instruments, tables, quantity, origin)
+    elif shorthand:
+        s.groups = [StrategyGroup(name=SHORTHAND_GROUP, kind=name, instances=s.instances,
+                                  quantity=quantity, instruments=list(s.instruments),
+                                  params=builtin_params(tables, name))]
+    else:
+        s.groups = default_groups(s.instruments, tables, quantity)
+
+
+def _read_groups(items, instruments, tables, quantity, origin) -> list:
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{origin}: strategy.groups must be a non-empty array of tables "
+                          "([[strategy.groups]])")
+    out, names = [], set()
+    for i, item in enumerate(items):
+        path = f"strategy.groups[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{origin}: {path} must be a table")
+        sec = _Section(item, path, origin)
+        g = StrategyGroup(name=sec.string("name", ""), kind="", quantity=quantity)
+        sec.require(_valid_group_name(g.name), "name",
+                    "1 to 32 of a-z, 0-9 and _, starting with a letter, not a program's name")
+        sec.require(g.name not in names, "name", "unique")
+        names.add(g.name)
+        g.kind = sec.string("kind", "")
+        sec.require(g.kind in BUILTIN_KINDS or g.kind in ("plugin", "python"), "kind",
+                    "sma_crossover, rsi_reversion, breakout, every_nth, plugin or python")
+        g.plugin = sec.string("plugin", "")
+        sec.require((g.kind == "plugin") == bool(g.plugin), "plugin",
+                    'set (the strategy\'s .so) exactly when kind = "plugin"')
+        g.entry = sec.string("entry", "")
+        module, colon, cls = g.entry.partition(":")
+        sec.require((g.kind == "python") == bool(g.entry), "entry",
+                    'set ("module:Class") exactly when kind = "python"')
+        sec.require(not g.entry or (colon and module and cls), "entry", '"module:Class"')
+        g.python_path = sec.string("python_path", "")
+        sec.require(not g.python_path or g.kind == "python", "python_path",
+                    'set only when kind = "python"')
+        g.instances = sec.integer("instances", 1)
+        sec.require(1 <= g.instances <= MAX_INSTANCES, "instances", f"in 1..{MAX_INSTANCES}")
+        g.quantity = sec.number("quantity", quantity)
+        sec.require(g.quantity > 0, "quantity", "> 0")
+        if sec.has("instruments"):
+            g.instruments = sec.strings("instruments")
+            sec.require(bool(g.instruments), "instruments", "a non-empty list (leave it out for all)")
+            seen = set()
+            for sym in g.instruments:
+                if sym not in instruments:
+                    raise ConfigError(f"{origin}: {path}.instruments: {sym} is not in [[instruments]]")
+                sec.require(sym not in seen, "instruments", "without repeats")
+                seen.add(sym)
+        else:
+            g.instruments = list(instruments)
+        g.max_position = sec.number("max_position", 0.0)
+        sec.require(g.max_position >= 0, "max_position", ">= 0 (0 = only risk.max_position)")
+        g.params = sec.scalars("params") if sec.has("params") else builtin_params(tables, g.kind)
+        sec.finish()
+        out.append(g)
+    return out
 
 
 def load_settings(path: str | None, overrides=()) -> Settings:

@@ -1,4 +1,4 @@
-"""One supervised process (a program, or one strategy instance): its state,
+"""One supervised process (a program, or instance k of a strategy group): its state,
 spawning it, signalling its process group and reaping it. The decisions
 (when to restart, what is HUNG) are the arbiter's, with policy.py."""
 
@@ -40,15 +40,20 @@ def _child_setup(supervisor_pid: int):
 
 
 class Proc:
-    """One supervised process: a program, or one strategy instance."""
+    """One supervised process: a program, or instance `index` of `shards` of
+    a strategy group (program "strategy"), named "<group>-<index>" like its
+    files (<group>-<index>.stats.json, .journal, logs/<group>-<index>.log)."""
 
     def __init__(self, program: str, policy: RestartPolicy, index=None, shards=None,
-                 hang_timeout_s: float = 0.0):
+                 hang_timeout_s: float = 0.0, group=None, kind=None, instruments=None):
         self.program = program
         self.index = index
         self.shards = shards
-        self.name = program if index is None else f"{program}:{index}"
-        self.file_name = program if index is None else f"{program}-{index}"
+        self.group = None if index is None else (group or program)
+        self.kind = kind                 # the group's kind (built-in name, plugin, python)
+        self.instruments = instruments   # the group's instruments (sharded by to_json)
+        self.name = program if index is None else f"{self.group}-{index}"
+        self.file_name = self.name
         self.policy = policy
         self.state = STOPPED
         self.popen = None
@@ -67,7 +72,9 @@ class Proc:
     def alive(self) -> bool:
         return self.popen is not None
 
-    def to_json(self, now: float, instruments) -> dict:
+    def to_json(self, now: float, instruments=None) -> dict:
+        """The status entry; a group's instance shows its shard of
+        `instruments` (default: its group's)."""
         d = {"name": self.name, "program": self.program, "state": self.state,
              "pid": self.pid if self.alive else None,
              "uptime_s": round(now - self.started_at, 1) if self.alive else None,
@@ -77,7 +84,9 @@ class Proc:
         if self.alert and self.alive:
             d["alert"] = self.alert
         if self.index is not None:
-            d.update(shard=self.index, shards=self.shards,
+            if instruments is None:
+                instruments = self.instruments or []
+            d.update(group=self.group, kind=self.kind, shard=self.index, shards=self.shards,
                      instruments=instruments_for_shard(instruments, self.index, self.shards))
         if self.state == BACKOFF and self.next_start is not None:
             d["restart_in_s"] = round(max(self.next_start - now, 0.0), 2)
@@ -115,12 +124,13 @@ class Proc:
         return uptime
 
 
-def start_process(command, logf):
+def start_process(command, logf, env=None):
     """Popen of `command` in its own session (its process group is its pid),
-    output appended to the open file `logf`, killed if the supervisor dies.
+    output appended to the open file `logf`, killed if the supervisor dies;
+    `env` None inherits the supervisor's environment.
     Raises OSError or SubprocessError."""
     return subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=logf,
+        command, stdin=subprocess.DEVNULL, stdout=logf, env=env,
         stderr=subprocess.STDOUT, start_new_session=True,
         preexec_fn=_child_setup(os.getpid()), close_fds=True)
 

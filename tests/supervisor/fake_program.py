@@ -3,9 +3,12 @@
 
 Installed under each program's name (a symlink gateway -> fake_program.py);
 the name is taken from argv[0]. Like the real ones it takes --config, --set,
---run-dir (and --shard/--shards), writes <run-dir>/<name>.stats.json about
-five times a second and exits 0 on SIGTERM. Environment switches (comma
-separated program names, "strategy" or "strategy-1" style):
+--run-dir (and --group/--shard/--shards: it is then <group>-<shard>), writes
+<run-dir>/<name>.stats.json about five times a second (with its arguments
+and PYTHONPATH) and exits 0 on SIGTERM. A python group's stand-in is a
+tp_strategy module that runs this file (see test_supervisor_process.py).
+Environment switches (comma separated program names, "strategy" or
+"strategy-1" style):
   FAKE_CRASH        exit at once with code 3
   FAKE_IGNORE_TERM  ignore SIGTERM (the supervisor must SIGKILL it)
 """
@@ -26,7 +29,8 @@ def flag(name, default=None):
 run_dir = flag("--run-dir", ".")
 shard = flag("--shard")
 shards = flag("--shards")
-name = program if shard is None else f"{program}-{shard}"
+group = flag("--group", program)
+name = program if shard is None else f"{group}-{shard}"
 
 
 def listed(var):
@@ -52,6 +56,7 @@ path = os.path.join(run_dir, name + ".stats.json")
 
 def write_stats():
     data = {"program": program, "pid": os.getpid(), "ts_ns": time.time_ns(), "args": args,
+            "pythonpath": os.environ.get("PYTHONPATH"),
             "shard": None if shard is None else int(shard),
             "shards": None if shards is None else int(shards)}
     tmp = path + ".tmp"

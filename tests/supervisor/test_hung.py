@@ -120,7 +120,7 @@ class HungProgramTest(unittest.TestCase):
         self.assertEqual(st["executor"]["restarts"], restarts + 1)
         self.assertEqual(st["executor"]["last_exit"], "killed by SIGKILL (hung)")
         self.assertFalse(pid_alive(before["executor"]))
-        for name in ("dead_letter", "dll_gateway", "strategy:0", "strategy:1", "gateway"):
+        for name in ("dead_letter", "dll_gateway", "strategy-0", "strategy-1", "gateway"):
             self.assertEqual(st[name]["pid"], before[name], f"{name} pid changed")
         self.assertIn("SIGKILL and restart", self.run_.log())
         pid, _ = self.wait_fills_grow("after the restart")

@@ -178,9 +178,9 @@ class ScaleDownTest(unittest.TestCase):
         self.run_.wait_state("gateway", "STOPPED", timeout=WAIT_S)
 
         self.ctl("scale", "strategy", n=1)
-        st = self.run_.wait_state("strategy:0", "RUNNING", timeout=WAIT_S)
-        self.assertEqual(sorted(n for n in st if n.startswith("strategy:")), ["strategy:0"])
-        pid = st["strategy:0"]["pid"]
+        st = self.run_.wait_state("strategy-0", "RUNNING", timeout=WAIT_S)
+        self.assertEqual(sorted(n for n in st if n.startswith("strategy-")), ["strategy-0"])
+        pid = st["strategy-0"]["pid"]
         # Instance 0 of 1 holds the two departed journals.
         adopted = wait_for(lambda: (lambda s: s if s and s.get("journals_adopted") == 2 else None)(
                                self.stats("strategy-0", pid)),
@@ -238,14 +238,14 @@ class ScaleDownTest(unittest.TestCase):
         # Scale up again: shards 1 and 2 own their journals again (the
         # adopter let go of the locks when it stopped).
         self.ctl("scale", "strategy", n=3)
-        st = self.run_.wait_state("strategy:2", "RUNNING", timeout=WAIT_S)
+        st = self.run_.wait_state("strategy-2", "RUNNING", timeout=WAIT_S)
         for k in range(3):
-            self.run_.wait_state(f"strategy:{k}", "RUNNING", timeout=WAIT_S)
-            kpid = self.run_.status()[f"strategy:{k}"]["pid"]
+            self.run_.wait_state(f"strategy-{k}", "RUNNING", timeout=WAIT_S)
+            kpid = self.run_.status()[f"strategy-{k}"]["pid"]
             data = wait_for(lambda: self.stats(f"strategy-{k}", kpid), WAIT_S, what=f"strategy-{k} stats",
                             detail=self.detail)
             self.assertEqual((data["shard"], data["shards"], data["journals_adopted"]), (k, 3, 0))
-        self.assertIn("strategy:2", st)
+        self.assertIn("strategy-2", st)
 
     def test_departed_shards_signals_are_given_up_by_the_successor(self):
         # The executor never comes back: instance 0 gives up on the adopted

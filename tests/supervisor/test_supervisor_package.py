@@ -100,9 +100,18 @@ class ProcBookkeepingTest(unittest.TestCase):
     def test_to_json_of_an_instance(self):
         p = watcher.Proc("strategy", policy.RestartPolicy(100, 1000, 3000, 30, 5), index=1, shards=2)
         d = p.to_json(0.0, sv.DEFAULT_INSTRUMENTS)
-        self.assertEqual((d["name"], d["shard"], d["shards"], d["instruments"], d["pid"]),
-                         ("strategy:1", 1, 2, ["EURUSD", "AUDUSD"], None))
+        self.assertEqual((d["name"], d["group"], d["shard"], d["shards"], d["instruments"], d["pid"]),
+                         ("strategy-1", "strategy", 1, 2, ["EURUSD", "AUDUSD"], None))
         self.assertEqual(p.file_name, "strategy-1")
+
+    def test_to_json_of_a_group_instance_shards_its_group_instruments(self):
+        p = watcher.Proc("strategy", policy.RestartPolicy(100, 1000, 3000, 30, 5), index=0, shards=2,
+                         group="trend", kind="sma_crossover", instruments=["EURUSD", "GBPUSD", "AUDUSD"])
+        d = p.to_json(0.0)
+        self.assertEqual((d["name"], d["program"], d["group"], d["kind"], d["instruments"]),
+                         ("trend-0", "strategy", "trend", "sma_crossover", ["GBPUSD"]))
+        self.assertEqual(p.file_name, "trend-0")
+        self.assertNotIn("group", watcher.Proc("executor", policy.RestartPolicy(1, 1, 1, 1, 1)).to_json(0.0))
 
 
 class SmallPiecesTest(unittest.TestCase):

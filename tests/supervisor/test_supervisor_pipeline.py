@@ -105,19 +105,19 @@ class RealPipelineTest(unittest.TestCase):
     # -- tests ----------------------------------------------------------------
 
     def test_kill9_strategy_is_restarted_and_fills_resume(self):
-        victim = self.before["strategy:0"]
+        victim = self.before["strategy-0"]
         os.kill(victim, signal.SIGKILL)
-        st = self.run_.wait_state("strategy:0", "RUNNING", timeout=WAIT_S, pred=lambda p: p["pid"] != victim)
-        self.assertEqual(st["strategy:0"]["last_exit"], "killed by SIGKILL")
-        self.assert_unchanged(st, ["strategy:1", "gateway", "executor", "dll_gateway", "dead_letter"])
-        self.wait_fills_grow("after kill -9 strategy:0")
+        st = self.run_.wait_state("strategy-0", "RUNNING", timeout=WAIT_S, pred=lambda p: p["pid"] != victim)
+        self.assertEqual(st["strategy-0"]["last_exit"], "killed by SIGKILL")
+        self.assert_unchanged(st, ["strategy-1", "gateway", "executor", "dll_gateway", "dead_letter"])
+        self.wait_fills_grow("after kill -9 strategy-0")
 
     def test_restart_executor_only_and_fills_resume(self):
         self.assertTrue(self.run_.ctl({"cmd": "restart", "name": "executor"})["ok"])
         st = self.run_.wait_all_running(timeout=WAIT_S)
         self.assertNotEqual(st["executor"]["pid"], self.before["executor"])
         self.assertEqual(st["executor"]["last_exit"], "exit code 0")  # a clean stop on SIGTERM
-        self.assert_unchanged(st, ["strategy:0", "strategy:1", "gateway", "dll_gateway", "dead_letter"])
+        self.assert_unchanged(st, ["strategy-0", "strategy-1", "gateway", "dll_gateway", "dead_letter"])
         self.wait_fills_grow("after restart executor")
 
     def test_restart_dll_gateway_only_and_fills_resume(self):
@@ -125,7 +125,7 @@ class RealPipelineTest(unittest.TestCase):
         st = self.run_.wait_all_running(timeout=WAIT_S)
         self.assertNotEqual(st["dll_gateway"]["pid"], self.before["dll_gateway"])
         self.assertEqual(st["dll_gateway"]["last_exit"], "exit code 0")
-        self.assert_unchanged(st, ["strategy:0", "strategy:1", "gateway", "executor", "dead_letter"])
+        self.assert_unchanged(st, ["strategy-0", "strategy-1", "gateway", "executor", "dead_letter"])
         self.wait_fills_grow("after restart dll_gateway")
 
     def test_scale_1_3_2_shards_follow_and_fills_resume(self):
@@ -135,10 +135,10 @@ class RealPipelineTest(unittest.TestCase):
                 reply = self.run_.ctl({"cmd": "scale", "name": "strategy", "n": n})
                 self.assertTrue(reply["ok"], reply)
                 st = self.run_.wait_all_running(timeout=WAIT_S, count=4 + n)
-                self.assertEqual(sorted(k for k in st if k.startswith("strategy:")),
-                                 [f"strategy:{k}" for k in range(n)])
+                self.assertEqual(sorted(k for k in st if k.startswith("strategy-")),
+                                 [f"strategy-{k}" for k in range(n)])
                 for k in range(n):
-                    pid = st[f"strategy:{k}"]["pid"]
+                    pid = st[f"strategy-{k}"]["pid"]
                     data = wait_for(lambda: self.stats(f"strategy-{k}", pid), WAIT_S,
                                     what=f"strategy-{k} stats", detail=self.detail)
                     self.assertEqual((data["shard"], data["shards"]), (k, n))

@@ -11,10 +11,12 @@ import sys
 import tempfile
 import unittest
 
-from svtest import (TPCTL, SupervisorRun, make_fake_bin_dir, pid_alive, request, wait_for)
+from svtest import (HERE, REPO, TPCTL, SupervisorRun, make_fake_bin_dir, pid_alive, request, wait_for)
 
 FAST = ["--set", "supervisor.backoff_min_ms=50", "--set", "supervisor.backoff_max_ms=200",
         "--set", "supervisor.stop_grace_ms=2000"]
+# The one-group shorthand: processes strategy-0 and strategy-1.
+SHORTHAND = ["--set", "strategy.instances=2"]
 OTHERS = ["dead_letter", "dll_gateway", "executor", "gateway"]
 # Hang watch: the fakes write their stats file every 0.2 s whatever the config says.
 HANG = ["--set", "run.stats_interval_ms=200", "--set", "supervisor.hang_timeout_ms=1500"]
@@ -27,7 +29,7 @@ class FakeProgramsTest(unittest.TestCase):
         self.bin = make_fake_bin_dir(os.path.join(self.tmp, "bin"))
 
     def start(self, *args, env=None):
-        run = SupervisorRun(self.tmp, self.bin, [*FAST, *args], env=env)
+        run = SupervisorRun(self.tmp, self.bin, [*FAST, *SHORTHAND, *args], env=env)
         self.addCleanup(run.close)
         return run
 
@@ -41,13 +43,13 @@ class FakeProgramsTest(unittest.TestCase):
     def test_kill9_instance_is_restarted_others_untouched(self):
         run = self.start()
         before = self.pids(run.wait_all_running(count=6))
-        os.kill(before["strategy:1"], signal.SIGKILL)
-        st = run.wait_state("strategy:1", "RUNNING", pred=lambda p: p["pid"] != before["strategy:1"])
-        self.assertEqual(st["strategy:1"]["restarts"], 1)
-        self.assertEqual(st["strategy:1"]["last_exit"], "killed by SIGKILL")
-        self.assertFalse(pid_alive(before["strategy:1"]))
+        os.kill(before["strategy-1"], signal.SIGKILL)
+        st = run.wait_state("strategy-1", "RUNNING", pred=lambda p: p["pid"] != before["strategy-1"])
+        self.assertEqual(st["strategy-1"]["restarts"], 1)
+        self.assertEqual(st["strategy-1"]["last_exit"], "killed by SIGKILL")
+        self.assertFalse(pid_alive(before["strategy-1"]))
         after = self.pids(st)
-        for name in ["strategy:0", *OTHERS]:
+        for name in ["strategy-0", *OTHERS]:
             self.assertEqual(after[name], before[name], name)
 
     def test_restart_changes_only_the_named_process(self):
@@ -58,13 +60,13 @@ class FakeProgramsTest(unittest.TestCase):
         after = self.pids(run.wait_all_running())
         self.assertNotEqual(after["executor"], before["executor"])
         self.assertFalse(pid_alive(before["executor"]))
-        for name in ["dead_letter", "dll_gateway", "strategy:0", "strategy:1", "gateway"]:
+        for name in ["dead_letter", "dll_gateway", "strategy-0", "strategy-1", "gateway"]:
             self.assertEqual(after[name], before[name], name)
-        reply = run.ctl({"cmd": "restart", "name": "strategy:0"})
+        reply = run.ctl({"cmd": "restart", "name": "strategy:0"})   # GROUP:K names GROUP-K
         self.assertTrue(reply["ok"], reply)
         again = self.pids(run.wait_all_running())
-        self.assertNotEqual(again["strategy:0"], after["strategy:0"])
-        for name in ["strategy:1", *OTHERS]:
+        self.assertNotEqual(again["strategy-0"], after["strategy-0"])
+        for name in ["strategy-1", *OTHERS]:
             self.assertEqual(again[name], after[name], name)
 
     def test_stop_and_start_one_program(self):
@@ -89,10 +91,10 @@ class FakeProgramsTest(unittest.TestCase):
                 reply = run.ctl({"cmd": "scale", "name": "strategy", "n": n})
                 self.assertTrue(reply["ok"], reply)
                 st = run.wait_all_running(count=4 + n)
-                instances = sorted(k for k in st if k.startswith("strategy:"))
-                self.assertEqual(instances, [f"strategy:{k}" for k in range(n)])
+                instances = sorted(k for k in st if k.startswith("strategy-"))
+                self.assertEqual(instances, [f"strategy-{k}" for k in range(n)])
                 for k in range(n):
-                    p = st[f"strategy:{k}"]
+                    p = st[f"strategy-{k}"]
                     self.assertEqual((p["shard"], p["shards"]), (k, n))
                     # What the process itself was started with (its stats file).
                     data = wait_for(lambda: self._stats_of(run, f"strategy-{k}", p["pid"]),
@@ -150,7 +152,7 @@ class FakeProgramsTest(unittest.TestCase):
         st = run.wait_state("executor", "HUNG", timeout=10)
         self.assertEqual(st["executor"]["pid"], before["executor"])
         self.assertGreaterEqual(st["executor"]["heartbeat_age_s"], 1.5)
-        for name in ["strategy:0", "strategy:1", "dead_letter", "dll_gateway", "gateway"]:
+        for name in ["strategy-0", "strategy-1", "dead_letter", "dll_gateway", "gateway"]:
             self.assertEqual(st[name]["state"], "RUNNING", name)
         r = subprocess.run([sys.executable, TPCTL, "--run-dir", run.run_dir, "status"],
                            capture_output=True, text=True, timeout=60)
@@ -176,7 +178,7 @@ class FakeProgramsTest(unittest.TestCase):
         self.assertEqual(st["executor"]["last_exit"], "killed by SIGKILL (hung)")
         self.assertFalse(pid_alive(before["executor"]))
         after = self.pids(st)
-        for name in ["strategy:0", "strategy:1", "dead_letter", "dll_gateway", "gateway"]:
+        for name in ["strategy-0", "strategy-1", "dead_letter", "dll_gateway", "gateway"]:
             self.assertEqual(after[name], before[name], name)
         self.assertIn("SIGKILL and restart", run.log())
 
@@ -233,7 +235,7 @@ class FakeProgramsTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r)
         header = r.stdout.splitlines()[1].split()
         self.assertEqual(header[:4], ["NAME", "STATE", "PID", "UPTIME"])
-        self.assertIn("strategy:1", r.stdout)
+        self.assertIn("strategy-1", r.stdout)
         r = tpctl("--socket", run.socket, "restart", "nosuch")
         self.assertEqual(r.returncode, 1, r)
         self.assertIn("unknown program 'nosuch'", r.stderr)
@@ -261,6 +263,107 @@ class FakeProgramsTest(unittest.TestCase):
         self.assertEqual(other.wait_exit(), 1)
         self.assertIn("another supervisor is running", other.log())
         self.assertTrue(request(run.socket, {"cmd": "status"})["ok"])
+
+
+class TwoGroupsTest(unittest.TestCase):
+    """Two strategy groups under one supervisor (fake programs): a built-in
+    group "trend" (the strategy binary, 2 instances) and a python group
+    "pyrev" (python3 -m tp_strategy; here a stand-in tp_strategy module on the
+    group's python_path). One group is scaled and one of its processes
+    restarted by GROUP:K while the other group keeps running."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="svg")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.bin = make_fake_bin_dir(os.path.join(self.tmp, "bin"))
+        self.pylib = os.path.join(self.tmp, "pylib")
+        os.makedirs(self.pylib)
+        # `python3 -m tp_strategy` finds this first (python_path leads
+        # PYTHONPATH); it runs as program "tp_strategy.py" (its argv[0]).
+        os.symlink(os.path.join(HERE, "fake_program.py"), os.path.join(self.pylib, "tp_strategy.py"))
+        self.config = os.path.join(self.tmp, "deploy.toml")
+        with open(self.config, "w") as f:
+            f.write("[[strategy.groups]]\nname = \"trend\"\nkind = \"sma_crossover\"\ninstances = 2\n"
+                    "[[strategy.groups]]\nname = \"pyrev\"\nkind = \"python\"\nentry = \"mine:Revert\"\n"
+                    f"python_path = {self.pylib!r}\ninstruments = [\"EURUSD\", \"USDJPY\"]\n")
+        self.run_ = SupervisorRun(self.tmp, self.bin, [*FAST, "--config", self.config])
+        self.addCleanup(self.run_.close)
+
+    def tpctl(self, *args):
+        return subprocess.run([sys.executable, TPCTL, "--run-dir", self.run_.run_dir, *args],
+                              capture_output=True, text=True, timeout=120)
+
+    def started_with(self, name, pid):
+        """The stats file `name`'s process `pid` wrote (its arguments, PYTHONPATH)."""
+        def read():
+            try:
+                with open(os.path.join(self.run_.run_dir, name + ".stats.json")) as f:
+                    data = json.load(f)
+            except (OSError, ValueError):
+                return None
+            return data if data.get("pid") == pid else None
+        return wait_for(read, what=f"{name}'s stats from pid {pid}")
+
+    def test_scale_and_restart_one_group_while_the_other_runs(self):
+        run = self.run_
+        st = run.wait_all_running(count=7)
+        self.assertEqual(sorted(n for n in st if st[n].get("group")), ["pyrev-0", "trend-0", "trend-1"])
+        py = self.started_with("pyrev-0", st["pyrev-0"]["pid"])
+        self.assertEqual(py["program"], "tp_strategy.py")
+        self.assertEqual(py["args"][-6:], ["--group", "pyrev", "--shard", "0", "--shards", "1"])
+        self.assertEqual(py["pythonpath"].split(os.pathsep)[:2],
+                         [self.pylib, os.path.join(REPO, "strategy", "python")])
+        trend = self.started_with("trend-1", st["trend-1"]["pid"])
+        self.assertEqual((trend["program"], trend["args"][-6:]),
+                         ("strategy", ["--group", "trend", "--shard", "1", "--shards", "2"]))
+        self.assertEqual(st["pyrev-0"]["instruments"], ["EURUSD", "USDJPY"])
+
+        # `scale N` is for one-group deployments only.
+        r = self.tpctl("scale", "3")
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("2 strategy groups (trend, pyrev): name one", r.stderr)
+
+        r = self.tpctl("scale", "trend", "3")
+        self.assertEqual(r.returncode, 0, r)
+        self.assertIn("trend scaled 2 -> 3", r.stdout)
+        scaled = run.wait_all_running(count=8)
+        for k in range(3):
+            self.assertEqual((scaled[f"trend-{k}"]["shard"], scaled[f"trend-{k}"]["shards"]), (k, 3))
+            data = self.started_with(f"trend-{k}", scaled[f"trend-{k}"]["pid"])
+            self.assertEqual(data["args"][-4:], ["--shard", str(k), "--shards", "3"])
+        for name in ("pyrev-0", *OTHERS):
+            self.assertEqual(scaled[name]["pid"], st[name]["pid"], name)
+
+        r = self.tpctl("restart", "trend:1")
+        self.assertEqual(r.returncode, 0, r)
+        again = run.wait_all_running(count=8)
+        self.assertNotEqual(again["trend-1"]["pid"], scaled["trend-1"]["pid"])
+        self.assertFalse(pid_alive(scaled["trend-1"]["pid"]))
+        for name in ("trend-0", "trend-2", "pyrev-0", *OTHERS):
+            self.assertEqual(again[name]["pid"], scaled[name]["pid"], name)
+
+        # The python group: restarted by its process name, and after a kill -9.
+        r = self.tpctl("restart", "pyrev-0")
+        self.assertEqual(r.returncode, 0, r)
+        st = run.wait_state("pyrev-0", "RUNNING", pred=lambda p: p["pid"] != again["pyrev-0"]["pid"])
+        victim = st["pyrev-0"]["pid"]
+        os.kill(victim, signal.SIGKILL)
+        st = run.wait_state("pyrev-0", "RUNNING", pred=lambda p: p["pid"] != victim)
+        self.assertEqual((st["pyrev-0"]["restarts"], st["pyrev-0"]["last_exit"]), (2, "killed by SIGKILL"))
+        for name in ("trend-0", "trend-1", "trend-2", *OTHERS):
+            self.assertEqual(st[name]["pid"], again[name]["pid"], name)
+
+        r = self.tpctl("status")
+        self.assertEqual(r.returncode, 0, r)
+        lines = r.stdout.splitlines()
+        self.assertIn("strategy groups: trend x3, pyrev x1", lines[0])
+        head = lines.index("group trend (sma_crossover, 3 instances)")
+        self.assertEqual([l.split()[0] for l in lines[head + 1:head + 4]], ["trend-0", "trend-1", "trend-2"])
+        head = lines.index("group pyrev (python, 1 instance)")
+        self.assertRegex(lines[head + 1], r"^pyrev-0\s+RUNNING\s+%d\s" % st["pyrev-0"]["pid"])
+        r = self.tpctl("restart", "pyrev:1")
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("no instance pyrev:1 (pyrev runs 1 instances: pyrev-0..pyrev-0)", r.stderr)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import unittest
 
@@ -142,6 +143,77 @@ class ConfigTest(unittest.TestCase):
         self.assertIn("/nonexistent/x.toml", str(cm.exception))
 
 
+class GroupsConfigTest(unittest.TestCase):
+    """The strategy groups as tests/common/test_common.cpp's ConfigGroups
+    expects the C++ to read them (the same configs, the same values);
+    test_config_agreement.py compares the two readings directly."""
+
+    def test_default_deployment_runs_two_strategies(self):
+        g = sv.parse_settings("").groups
+        self.assertEqual([(x.name, x.kind, x.instances) for x in g],
+                         [("trend", "sma_crossover", 2), ("revert", "rsi_reversion", 1)])
+        self.assertEqual(g[0].params, {"fast": "10", "slow": "30"})
+        self.assertEqual(g[1].params, {"period": "14", "oversold": "30", "overbought": "70"})
+        self.assertEqual(g[1].instruments, sv.DEFAULT_INSTRUMENTS)
+
+    def test_name_or_instances_is_the_one_group_shorthand(self):
+        g = sv.parse_settings('[strategy]\nname = "every_nth"\n', ["strategy.every_nth.n=7"]).groups
+        self.assertEqual([(x.name, x.kind, x.instances, x.params) for x in g],
+                         [("strategy", "every_nth", 2, {"n": "7"})])
+        g = sv.parse_settings("", ["strategy.instances=3"]).groups
+        self.assertEqual([(x.name, x.kind, x.instances) for x in g], [("strategy", "sma_crossover", 3)])
+
+    def test_groups_read_with_their_own_params_and_instruments(self):
+        s = sv.parse_settings('''
+            [strategy]
+            quantity = 500
+            instances = 4   # the shorthand gives way to explicit groups
+            [[strategy.groups]]
+            name = "mine"
+            kind = "plugin"
+            plugin = "/opt/x/libmine.so"
+            instruments = ["USDJPY", "EURUSD"]
+            max_position = 3000
+            [strategy.groups.params]
+            lookback = 20
+            threshold = 0.5
+            [[strategy.groups]]
+            name = "py"
+            kind = "python"
+            entry = "my_module:MyStrat"
+            python_path = "strategies"
+            instances = 3
+            quantity = 10
+        ''')
+        self.assertEqual([g.name for g in s.groups], ["mine", "py"])
+        mine, py = s.find_group("mine"), s.find_group("py")
+        self.assertEqual((mine.plugin, mine.instruments, mine.quantity, mine.max_position, mine.params),
+                         ("/opt/x/libmine.so", ["USDJPY", "EURUSD"], 500, 3000,
+                          {"lookback": "20", "threshold": "0.5"}))
+        self.assertEqual((py.entry, py.python_path, py.instances, py.quantity, len(py.instruments)),
+                         ("my_module:MyStrat", "strategies", 3, 10, 4))
+        self.assertIsNone(s.find_group("nope"))
+
+    def test_bad_groups_are_refused_naming_the_key(self):
+        def error(text):
+            with self.assertRaises(sv.ConfigError) as cm:
+                sv.parse_settings(text)
+            return str(cm.exception)
+        group = "[[strategy.groups]]\n"
+        for body, key in [('name = "Bad-Name"\nkind = "every_nth"\n', "strategy.groups[0].name"),
+                          ('name = "executor"\nkind = "every_nth"\n', "strategy.groups[0].name"),
+                          ('name = "a"\nkind = "magic"\n', "strategy.groups[0].kind"),
+                          ('name = "a"\nkind = "plugin"\n', "strategy.groups[0].plugin"),
+                          ('name = "a"\nkind = "python"\nentry = "nocolon"\n', "strategy.groups[0].entry"),
+                          ('name = "a"\nkind = "every_nth"\ninstruments = ["XAUUSD"]\n', "XAUUSD"),
+                          ('name = "a"\nkind = "every_nth"\ninstances = 0\n', "strategy.groups[0].instances"),
+                          ('name = "a"\nkind = "every_nth"\ntypo = 1\n', "strategy.groups[0].typo"),
+                          ('name = "a"\nkind = "every_nth"\n' + group + 'name = "a"\nkind = "breakout"\n',
+                           "strategy.groups[1].name")]:
+            with self.subTest(body=body):
+                self.assertIn(key, error(group + body))
+
+
 class ShardingTest(unittest.TestCase):
     # FNV-1a 64: offset basis 14695981039346656037, prime 1099511628211.
     # "" is the basis itself; "a" = (basis ^ 0x61) * prime mod 2^64 = 0xaf63dc4c8601ec8c
@@ -182,22 +254,28 @@ class SupervisorLogicTest(unittest.TestCase):
         return sv.Supervisor(s, run_dir, "/bin-dir", "/cfg.toml", ["gateway.rate=5"],
                              out=io.StringIO(), err=io.StringIO())
 
+    def shorthand(self, run_dir, n=2, **kw):
+        """A supervisor of the one-group shorthand (strategy.instances = n)."""
+        return self.make(run_dir, groups=sv.parse_settings("", [f"strategy.instances={n}"]).groups, **kw)
+
     def test_start_order_and_commands(self):
-        sup = self.make("/r", instances=3)
+        sup = self.shorthand("/r", 3)
         self.assertEqual([p.name for p in sup.procs],
                          ["dead_letter", "dll_gateway", "executor",
-                          "strategy:0", "strategy:1", "strategy:2", "gateway"])
+                          "strategy-0", "strategy-1", "strategy-2", "gateway"])
         self.assertEqual(sup.command(sup.procs[4]),
                          ["/bin-dir/strategy", "--config", "/cfg.toml", "--set", "gateway.rate=5",
-                          "--run-dir", "/r", "--shard", "1", "--shards", "3"])
+                          "--run-dir", "/r", "--group", "strategy", "--shard", "1", "--shards", "3"])
         self.assertEqual(sup.command(sup.procs[0]),
                          ["/bin-dir/dead_letter", "--config", "/cfg.toml", "--set", "gateway.rate=5",
                           "--run-dir", "/r"])
+        self.assertIsNone(sup.environment(sup.procs[4]))
 
     def test_resolve(self):
-        sup = self.make("/r")
-        self.assertEqual([p.name for p in sup.resolve("strategy")], ["strategy:0", "strategy:1"])
-        self.assertEqual([p.name for p in sup.resolve("strategy:1")], ["strategy:1"])
+        sup = self.shorthand("/r")
+        self.assertEqual([p.name for p in sup.resolve("strategy")], ["strategy-0", "strategy-1"])
+        self.assertEqual([p.name for p in sup.resolve("strategy:1")], ["strategy-1"])
+        self.assertEqual([p.name for p in sup.resolve("strategy-1")], ["strategy-1"])
         self.assertEqual([p.name for p in sup.resolve("executor")], ["executor"])
         self.assertIn("unknown program 'foo'", sup.resolve("foo"))
         self.assertIn("no instance strategy:2", sup.resolve("strategy:2"))
@@ -219,8 +297,8 @@ class SupervisorLogicTest(unittest.TestCase):
                 with open(os.path.join(d, name + ".stats.json"), "w") as f:
                     json.dump(data, f)
             put("gateway", {"ticks_published": 1234, "ticks_per_s": 999.6})
-            put("strategy-0", {"signals_emitted": 7})
-            put("strategy-1", {"signals_emitted": 5})
+            put("trend-0", {"signals_emitted": 7})
+            put("trend-1", {"signals_emitted": 5})
             put("executor", {"orders_sent": 11, "fills": 10, "partial_fills": 1, "broker_rejects": 0,
                              "positions": {"EURUSD": {"position": 2000, "avg_price": 1.08512,
                                                       "realized_pnl": -1.5, "last_price": 1.0851},
@@ -242,6 +320,157 @@ class SupervisorLogicTest(unittest.TestCase):
                 self.assertIn(part, summary)
             self.assertIsNone(sv.read_stats(d, "broken"))
 
+
+
+class GroupsSupervisorTest(unittest.TestCase):
+    """Several strategy groups in one supervisor (no process started)."""
+
+    CONFIG = '''
+        [[strategy.groups]]
+        name = "trend"
+        kind = "sma_crossover"
+        instances = 2
+        instruments = ["EURUSD", "GBPUSD", "USDJPY"]
+        [[strategy.groups]]
+        name = "py"
+        kind = "python"
+        entry = "mine:Strat"
+        python_path = "/opt/strategies"
+        [[strategy.groups]]
+        name = "ext"
+        kind = "plugin"
+        plugin = "/opt/libext.so"
+        instances = 3
+    '''
+
+    def make(self, run_dir="/r", text=CONFIG):
+        return sv.Supervisor(sv.parse_settings(text), run_dir, "/bin-dir", "/cfg.toml", [],
+                             out=io.StringIO(), err=io.StringIO(), repo_dir="/repo")
+
+    def test_each_group_runs_its_instances_in_config_order(self):
+        sup = self.make()
+        self.assertEqual([p.name for p in sup.procs],
+                         ["dead_letter", "dll_gateway", "executor", "trend-0", "trend-1", "py-0",
+                          "ext-0", "ext-1", "ext-2", "gateway"])
+        self.assertEqual([p.file_name for p in sup.instances("ext")], ["ext-0", "ext-1", "ext-2"])
+        st = {p["name"]: p for p in sup.status()["processes"]}
+        # A shard of its own group's instruments.
+        self.assertEqual(st["trend-1"]["instruments"], sv.instruments_for_shard(["EURUSD", "GBPUSD", "USDJPY"], 1, 2))
+        self.assertEqual((st["py-0"]["group"], st["py-0"]["kind"], st["py-0"]["instruments"]),
+                         ("py", "python", sv.DEFAULT_INSTRUMENTS))
+
+    def test_the_default_deployment_is_trend_and_revert(self):
+        sup = self.make(text="")
+        self.assertEqual([p.name for p in sup.instances()], ["trend-0", "trend-1", "revert-0"])
+
+    def test_commands_per_kind(self):
+        sup = self.make()
+        trend1, py0, ext2 = (sup.resolve(n)[0] for n in ("trend-1", "py-0", "ext-2"))
+        common = ["--config", "/cfg.toml", "--run-dir", "/r"]
+        self.assertEqual(sup.command(trend1),
+                         ["/bin-dir/strategy", *common, "--group", "trend", "--shard", "1", "--shards", "2"])
+        self.assertEqual(sup.command(ext2),
+                         ["/bin-dir/strategy", *common, "--group", "ext", "--shard", "2", "--shards", "3"])
+        self.assertEqual(sup.command(py0),
+                         [sys.executable, "-m", "tp_strategy", *common, "--group", "py", "--shard", "0",
+                          "--shards", "1"])
+        env = sup.environment(py0)
+        self.assertEqual(env["PYTHONPATH"].split(os.pathsep)[:2], ["/opt/strategies", "/repo/strategy/python"])
+        self.assertIsNone(sup.environment(trend1))
+
+    def test_resolve_groups_and_instances(self):
+        sup = self.make()
+        names = lambda x: [p.name for p in x] if isinstance(x, list) else x  # noqa: E731
+        self.assertEqual(names(sup.resolve("trend")), ["trend-0", "trend-1"])
+        self.assertEqual(names(sup.resolve("ext:2")), ["ext-2"])
+        self.assertEqual(names(sup.resolve("ext-2")), ["ext-2"])
+        self.assertEqual(names(sup.resolve("strategy")), ["trend-0", "trend-1", "py-0", "ext-0", "ext-1", "ext-2"])
+        self.assertIn("no instance trend:2 (trend runs 2 instances: trend-0..trend-1)", sup.resolve("trend:2"))
+        self.assertIn("no instance py-1", sup.resolve("py-1"))
+        err = sup.resolve("strategy:0")
+        self.assertIn("unknown program 'strategy:0'", err)
+        self.assertIn("trend, py, ext", err)
+
+    def test_scale_names_a_group_unless_there_is_only_one(self):
+        sup = self.make()
+        self.assertEqual(sup.controller.scale_group("py"), "py")
+        self.assertIn("3 strategy groups (trend, py, ext): name one", sup.controller.scale_group(None))
+        self.assertIn("3 strategy groups", sup.controller.scale_group("strategy"))
+        self.assertIn("unknown group 'nope'", sup.controller.scale_group("nope"))
+        one = self.make(text="[[strategy.groups]]\nname = \"solo\"\nkind = \"breakout\"\n")
+        self.assertEqual(one.controller.scale_group(None), "solo")
+        self.assertEqual(one.controller.scale_group("strategy"), "solo")  # `scale strategy N` as before groups
+
+    def test_scaling_one_group_leaves_the_others_alone(self):
+        sup = self.make()
+        others = [p for p in sup.procs if p.group != "trend"]
+        op = sup.op_scale("trend", 3)
+        with self.assertRaises(StopIteration) as done:   # nothing runs: nothing to wait for
+            next(op)
+        self.assertEqual(done.exception.value["message"], "trend scaled 2 -> 3")
+        self.assertEqual([p.name for p in sup.procs],
+                         ["dead_letter", "dll_gateway", "executor", "trend-0", "trend-1", "trend-2", "py-0",
+                          "ext-0", "ext-1", "ext-2", "gateway"])
+        self.assertEqual([p.shards for p in sup.instances("trend")], [3, 3, 3])
+        self.assertEqual([p.shards for p in sup.instances("ext")], [3, 3, 3])
+        self.assertTrue(all(p in sup.procs for p in others))
+        self.assertEqual(sup.groups["trend"].instances, 3)
+
+    def executor_stats(self, d):
+        with open(os.path.join(d, "executor.stats.json"), "w") as f:
+            json.dump({"fills": 5, "positions": {"EURUSD": {"position": 1000, "realized_pnl": 2.0}},
+                       "groups": {"trend": {"positions": {"EURUSD": 2000, "GBPUSD": -1000},
+                                            "realized_pnl": {"EURUSD": 1.25, "GBPUSD": -0.5},
+                                            "signals": 7, "fills": 4},
+                                  "old": {"positions": {"USDJPY": 0}, "realized_pnl": {"USDJPY": 3.0},
+                                          "signals": 1, "fills": 1}}}, f)
+        for name, data in (("trend-0", {"signals_emitted": 4, "signals_acked": 4}),
+                           ("trend-1", {"signals_emitted": 3, "signals_acked": 2}),
+                           ("trend-5", {"signals_emitted": 1, "signals_acked": 1}),   # departed
+                           ("py-0", {"signals_emitted": 2, "signals_acked": 2})):
+            with open(os.path.join(d, name + ".stats.json"), "w") as f:
+                json.dump(data, f)
+
+    def test_status_and_tpctl_show_each_group_with_the_executors_figures(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.executor_stats(d)
+            sup = self.make(d)
+            reply = sup.status()
+            groups = {g["name"]: g for g in reply["groups"]}
+            self.assertEqual(list(groups), ["trend", "py", "ext", "old"])
+            self.assertEqual(groups["trend"]["executor"]["positions"], {"EURUSD": 2000, "GBPUSD": -1000})
+            self.assertNotIn("executor", groups["py"])
+            self.assertEqual((groups["old"]["kind"], groups["old"]["instances"]), (None, 0))
+            text = sv_ctl_format(reply)
+            lines = text.splitlines()
+            self.assertIn("strategy groups: trend x2, py x1, ext x3", lines[0])
+            head = lines.index(next(l for l in lines if l.startswith("group trend")))
+            self.assertEqual(lines[head], "group trend (sma_crossover, 2 instances): signals 7, fills 4")
+            self.assertEqual(lines[head + 1],
+                             "  positions: EURUSD 2000 (PnL 1.25), GBPUSD -1000 (PnL -0.50)")
+            self.assertRegex(lines[head + 2], r"^trend-0\s+STOPPED")
+            self.assertRegex(lines[head + 3], r"^trend-1\s+STOPPED")
+            self.assertIn("group py (python, 1 instance)", text)
+            self.assertIn("group old (not in this deployment, 0 instances): signals 1, fills 1", text)
+            # The programs come first, under the header.
+            self.assertEqual([l.split()[0] for l in lines[2:6]], ["dead_letter", "dll_gateway", "executor", "gateway"])
+
+    def test_summary_per_group(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.executor_stats(d)
+            text = self.make(d).summary()
+            self.assertIn("strategy groups:", text)
+            self.assertIn("  trend (sma_crossover): 2 processes (trend-0 STOPPED, trend-1 STOPPED)", text)
+            self.assertIn("    signals emitted 8, acked 7; executor: signals 7, fills 4", text)
+            self.assertRegex(text, r"    GBPUSD\s+position\s+-1000\s+realised PnL\s+-0\.50")
+            self.assertIn("  py (python): 1 process (py-0 STOPPED)", text)
+            self.assertIn("    signals emitted 2, acked 2; executor: no per-group figures", text)
+            self.assertIn("signals emitted:  10 (py-0 2, trend-0 4, trend-1 3, trend-5 1)", text)
+
+
+def sv_ctl_format(reply):
+    from tp_supervisor.ctl import format_status
+    return format_status(reply)
 
 
 class HeartbeatTest(unittest.TestCase):

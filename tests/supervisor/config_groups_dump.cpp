@@ -1,0 +1,73 @@
+// A test helper, not a program: prints how the C++ config loader
+// (tp::load_config) resolves the strategy groups of a config, as one JSON
+// line, so that test_config_agreement.py can hold the supervisor's Python
+// reading (scripts/tp_supervisor/settings.py) to it.
+//   config_groups_dump [--config FILE] [--set section.key=value]...
+// prints {"groups": [...]} or {"error": "<the ConfigError's text>"}; exit 0
+// either way (2 on a bad command line).
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/config.hpp"
+#include "common/stats.hpp"
+
+namespace {
+
+std::string quoted(const std::string& s) { return "\"" + tp::json_escape(s) + "\""; }
+
+// Exactly, so that the Python side compares the same double.
+std::string number(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string group_json(const tp::StrategyGroup& g) {
+  std::ostringstream o;
+  o << "{\"name\":" << quoted(g.name) << ",\"kind\":" << quoted(g.kind) << ",\"plugin\":" << quoted(g.plugin)
+    << ",\"entry\":" << quoted(g.entry) << ",\"python_path\":" << quoted(g.python_path)
+    << ",\"instances\":" << g.instances << ",\"quantity\":" << number(g.quantity)
+    << ",\"max_position\":" << number(g.max_position) << ",\"instruments\":[";
+  for (std::size_t i = 0; i < g.instruments.size(); ++i) o << (i ? "," : "") << quoted(g.instruments[i]);
+  o << "],\"params\":{";
+  bool first = true;
+  for (const auto& [k, v] : g.params) {
+    o << (first ? "" : ",") << quoted(k) << ":" << quoted(v);
+    first = false;
+  }
+  o << "}}";
+  return o.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::optional<std::string> config;
+  std::vector<std::string> overrides;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if ((arg == "--config" || arg == "--set") && i + 1 < argc) {
+      if (arg == "--config")
+        config = argv[++i];
+      else
+        overrides.emplace_back(argv[++i]);
+    } else {
+      std::cerr << "usage: config_groups_dump [--config FILE] [--set section.key=value]...\n";
+      return 2;
+    }
+  }
+  try {
+    const auto cfg = tp::load_config(config, overrides);
+    std::cout << "{\"groups\":[";
+    for (std::size_t i = 0; i < cfg.strategy.groups.size(); ++i)
+      std::cout << (i ? "," : "") << group_json(cfg.strategy.groups[i]);
+    std::cout << "]}\n";
+  } catch (const tp::ConfigError& e) {
+    std::cout << "{\"error\":" << quoted(e.what()) << "}\n";
+  }
+  return 0;
+}

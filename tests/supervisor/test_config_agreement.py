@@ -1,0 +1,189 @@
+"""The supervisor reads the strategy groups as the C++ programs do: for each
+config below, scripts/tp_supervisor/settings.py and tp::load_config (printed
+by config_groups_dump, built from tests/supervisor/config_groups_dump.cpp)
+give the same groups, field by field, or the same error text.
+
+TP_CONFIG_GROUPS_DUMP names the helper (ctest sets it); without it the test
+is skipped."""
+
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+from svtest import supervisor as sv
+
+DUMP = os.environ.get("TP_CONFIG_GROUPS_DUMP", "")
+
+GROUPS = """
+[strategy]
+quantity = 500
+
+[[strategy.groups]]
+name = "fast_trend"
+kind = "sma_crossover"
+instances = 3
+instruments = ["USDJPY", "EURUSD"]
+max_position = 25000
+[strategy.groups.params]
+fast = 3
+slow = 8
+
+[[strategy.groups]]
+name = "mine"
+kind = "plugin"
+plugin = "/opt/strategies/libmine.so"
+quantity = 1500.5
+[strategy.groups.params]
+threshold = 0.1
+tiny = 1e-7
+big = 1234567.0
+huge = 2.5e10
+negzero = -0.0
+flag = true
+label = "x y"
+count = -12
+
+[[strategy.groups]]
+name = "py2"
+kind = "python"
+entry = "my_module:MyStrat"
+python_path = "examples/python"
+instances = 2
+
+[[strategy.groups]]
+name = "revert"
+kind = "rsi_reversion"
+"""
+
+INSTRUMENTS = """
+[[instruments]]
+symbol = "AAA"
+price = 10.0
+[[instruments]]
+symbol = "BBB"
+price = 20.0
+[[instruments]]
+symbol = "CCC"
+price = 30.0
+"""
+
+
+def group(body):
+    return "[[strategy.groups]]\n" + body
+
+
+# (name, config text, --set overrides)
+CASES = [
+    ("embedded defaults", "", []),
+    ("shorthand by --set instances", "", ["strategy.instances=3"]),
+    ("shorthand by name in the file", '[strategy]\nname = "every_nth"\n[strategy.every_nth]\nn = 7\n', []),
+    ("shorthand by --set name", "", ["strategy.name=breakout", "strategy.breakout.window=20"]),
+    ("defaults take the built-ins' tables", "", ["strategy.sma_crossover.fast=3",
+                                                  "strategy.rsi_reversion.oversold=12.5",
+                                                  "strategy.quantity=250"]),
+    ("explicit groups", GROUPS, []),
+    ("explicit groups win over the shorthand", GROUPS, ["strategy.instances=5", "strategy.name=every_nth"]),
+    ("groups over other instruments", INSTRUMENTS + group('name = "a"\nkind = "breakout"\n'
+                                                          'instruments = ["CCC"]\n'), []),
+    ("defaults over other instruments", INSTRUMENTS, []),
+    # Refusals: the same text, naming the key.
+    ("bad name", group('name = "Bad-Name"\nkind = "every_nth"\n'), []),
+    ("a program's name", group('name = "executor"\nkind = "every_nth"\n'), []),
+    ("no name", group('kind = "every_nth"\n'), []),
+    ("name not a string", group('name = 3\nkind = "every_nth"\n'), []),
+    ("name too long", group(f'name = "{"a" * 33}"\nkind = "every_nth"\n'), []),
+    ("duplicate names", group('name = "a"\nkind = "every_nth"\n') + group('name = "a"\nkind = "breakout"\n'), []),
+    ("unknown kind", group('name = "a"\nkind = "magic"\n'), []),
+    ("plugin without its .so", group('name = "a"\nkind = "plugin"\n'), []),
+    ("a .so on a built-in", group('name = "a"\nkind = "breakout"\nplugin = "/x.so"\n'), []),
+    ("python without entry", group('name = "a"\nkind = "python"\n'), []),
+    ("entry without colon", group('name = "a"\nkind = "python"\nentry = "nocolon"\n'), []),
+    ("entry without module", group('name = "a"\nkind = "python"\nentry = ":C"\n'), []),
+    ("entry without class", group('name = "a"\nkind = "python"\nentry = "m:"\n'), []),
+    ("python_path on a built-in", group('name = "a"\nkind = "breakout"\npython_path = "x"\n'), []),
+    ("zero instances", group('name = "a"\nkind = "every_nth"\ninstances = 0\n'), []),
+    ("257 instances", group('name = "a"\nkind = "every_nth"\ninstances = 257\n'), []),
+    ("fractional instances", group('name = "a"\nkind = "every_nth"\ninstances = 2.5\n'), []),
+    ("huge instances", group('name = "a"\nkind = "every_nth"\ninstances = 3000000000\n'), []),
+    ("zero quantity", group('name = "a"\nkind = "every_nth"\nquantity = 0\n'), []),
+    ("text quantity", group('name = "a"\nkind = "every_nth"\nquantity = "x"\n'), []),
+    ("infinite quantity", group('name = "a"\nkind = "every_nth"\nquantity = inf\n'), []),
+    ("unknown instrument", group('name = "a"\nkind = "every_nth"\ninstruments = ["XAUUSD"]\n'), []),
+    ("no instruments", group('name = "a"\nkind = "every_nth"\ninstruments = []\n'), []),
+    ("repeated instrument", group('name = "a"\nkind = "every_nth"\ninstruments = ["EURUSD", "EURUSD"]\n'), []),
+    ("instruments not a list", group('name = "a"\nkind = "every_nth"\ninstruments = "EURUSD"\n'), []),
+    ("negative max_position", group('name = "a"\nkind = "every_nth"\nmax_position = -1\n'), []),
+    ("params not a table", group('name = "a"\nkind = "every_nth"\nparams = 3\n'), []),
+    ("a param not a scalar", group('name = "a"\nkind = "every_nth"\n[strategy.groups.params]\nx = [1]\n'), []),
+    ("unknown key", group('name = "a"\nkind = "every_nth"\ntypo = 1\n'), []),
+    ("an empty array", "[strategy]\ngroups = []\n", []),
+    ("not an array", '[strategy]\ngroups = "trend"\n', []),
+    ("an item not a table", "[strategy]\ngroups = [1]\n", []),
+    ("shorthand: unknown name", "", ["strategy.name=foo"]),
+    ("shorthand: zero instances", "", ["strategy.instances=0"]),
+    ("shorthand: instances not an integer", "", ["strategy.instances=true"]),
+    ("slow not above fast", "", ["strategy.sma_crossover.slow=10"]),
+    ("rsi levels", "", ["strategy.rsi_reversion.oversold=80"]),
+    ("a typo in a built-in's table", "", ["strategy.breakout.windw=3"]),
+    ("negative default quantity", "", ["strategy.quantity=-1"]),
+]
+
+
+def python_reading(path, overrides):
+    try:
+        s = sv.load_settings(path, overrides)
+    except sv.ConfigError as e:
+        return {"error": str(e)}
+    return {"groups": [{"name": g.name, "kind": g.kind, "plugin": g.plugin, "entry": g.entry,
+                        "python_path": g.python_path, "instances": g.instances,
+                        "quantity": float(g.quantity), "max_position": float(g.max_position),
+                        "instruments": g.instruments, "params": g.params} for g in s.groups]}
+
+
+def cpp_reading(path, overrides):
+    cmd = [DUMP, "--config", path]
+    for o in overrides:
+        cmd += ["--set", o]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise AssertionError(f"{cmd}: rc {r.returncode}: {r.stderr}")
+    out = json.loads(r.stdout)
+    for g in out.get("groups", []):
+        g["quantity"], g["max_position"] = float(g["quantity"]), float(g["max_position"])
+    return out
+
+
+@unittest.skipUnless(DUMP and os.access(DUMP, os.X_OK), "TP_CONFIG_GROUPS_DUMP not set (ctest sets it)")
+class GroupsAgreeWithCppTest(unittest.TestCase):
+    def test_each_config_reads_the_same(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "deploy.toml")
+            refusals = 0
+            for name, text, overrides in CASES:
+                with self.subTest(name):
+                    with open(path, "w") as f:
+                        f.write(text)
+                    cpp = cpp_reading(path, overrides)
+                    self.assertEqual(python_reading(path, overrides), cpp)
+                    refusals += "error" in cpp
+            # The table holds both kinds of case, so neither side can pass by
+            # refusing, or by accepting, everything.
+            self.assertGreater(refusals, 30)
+            self.assertLess(refusals, len(CASES) - 5)
+
+    def test_the_repository_configs_read_the_same(self):
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        paths = [os.path.join(repo, "config", "default.toml")]
+        samples = os.path.join(repo, "config", "samples")
+        paths += sorted(os.path.join(samples, f) for f in os.listdir(samples) if f.endswith(".toml"))
+        for path in paths:
+            with self.subTest(path):
+                cpp = cpp_reading(path, [])
+                self.assertNotIn("error", cpp)
+                self.assertEqual(python_reading(path, []), cpp)
+
+
+if __name__ == "__main__":
+    unittest.main()
