@@ -99,6 +99,13 @@ FULL_S = (2.0, 3.5)         # how long the run directory stays full
 FILLER = "chaos-filler"     # the fault's own file: not counted in the run directory's size
 PIPELINE = ("gateway", "strategy", "executor", "dll_gateway", "dead_letter")
 
+
+def program_of(name):
+    """The program of a supervisor process name: strategy-<k> (the one-group
+    shorthand's instances) is "strategy"."""
+    return "strategy" if name.startswith("strategy-") else name
+
+
 # Run-directory budget (see run_dir_budget).
 PER_SIGNAL_BYTES = 2 * 1024   # measured ~0.9 KB: executor.db signal+order rows (~0.4 KB), dll_gateway.db row
                               # (~0.15 KB), sim journal line (~0.1 KB), journal S+A records (~0.25 KB)
@@ -271,7 +278,7 @@ class ChaosTest(unittest.TestCase):
 
     def instances(self):
         st = self.sv.status()
-        return sorted(n for n in st if n.startswith("strategy:"))
+        return sorted(n for n in st if n.startswith("strategy-"))
 
     # Counters summed over every life of a program (a kill ends a life; the
     # stats file is at most stats_interval_ms old when it does).
@@ -302,7 +309,7 @@ class ChaosTest(unittest.TestCase):
         cl.wait_for(lambda: cl.stats(self.run_dir, cl.stats_file_name(name), new), WAIT_S, interval=0.02,
                     what=f"{name} pid {new} stats", detail=self.detail)
         ready_s = time.monotonic() - t0
-        self.kills[name.split(":")[0]] += 1
+        self.kills[program_of(name)] += 1
         self.spawn_max = max(self.spawn_max, spawn_s)
         if ready_s > self.ready_max[0]:
             self.ready_max = (ready_s, name)
@@ -328,7 +335,7 @@ class ChaosTest(unittest.TestCase):
         finally:
             self.continue_process(pid)
         after = self.wait_running(name)  # RUNNING again: its next heartbeat came
-        self.pauses[name.split(":")[0]] += 1
+        self.pauses[program_of(name)] += 1
         self.pause_max = max(self.pause_max, seconds)
         return f"pause {name} (pid {pid}) {seconds:.1f} s" + (f", pid now {after}" if after != pid else "")
 
@@ -337,7 +344,7 @@ class ChaosTest(unittest.TestCase):
         st = self.sv.try_status() or {}
         out = {}
         for n, p in st.items():
-            if n.startswith("strategy:") and p["pid"]:
+            if n.startswith("strategy-") and p["pid"]:
                 s = cl.stats(self.run_dir, cl.stats_file_name(n), p["pid"])
                 if s and s.get("ts_ns", 0) >= since_ns:
                     out[n] = (s.get("signals_pending", 0), bool(s.get("instruments")))
@@ -443,7 +450,7 @@ class ChaosTest(unittest.TestCase):
                 for line in f:
                     m = re.match(r"supervisor \S+ (\S+): (.*); restarting in", line)
                     if m:
-                        out[m.group(1).split(":")[0]].append(m.group(2))
+                        out[program_of(m.group(1))].append(m.group(2))
         except OSError:
             pass
         return out
@@ -488,7 +495,7 @@ class ChaosTest(unittest.TestCase):
         cl.tpctl(self.run_dir, "stop", "gateway")
         stopped_ns = cl.now_ns()
         st = self.sv.status()
-        strategies = {n: p["pid"] for n, p in st.items() if n.startswith("strategy:")}
+        strategies = {n: p["pid"] for n, p in st.items() if n.startswith("strategy-")}
         cl.wait_for(lambda: cl.settled(self.run_dir, strategies, st["executor"]["pid"], stopped_ns), SETTLE_S,
                     what="the system to settle", detail=self.detail)
         cl.tpctl(self.run_dir, "shutdown")
@@ -510,7 +517,7 @@ class ChaosTest(unittest.TestCase):
         extra_kills = {p: sum(r == "killed by SIGKILL" for r in rs) - self.kills[p] for p, rs in exits.items()}
         extra_kills = {p: n for p, n in extra_kills.items() if n > 0}
         hang_watched = bool(extra_config())
-        hung_seen = sorted({n.split(":")[0] for n, s in sampler.states.items() if "HUNG" in s})
+        hung_seen = sorted({program_of(n) for n, s in sampler.states.items() if "HUNG" in s})
 
         checks = cl.book_checks(books) + [
             ("every fault kind dealt", all(dealt[f] >= 1 for f in self.deck), dict(dealt)),

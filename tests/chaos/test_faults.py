@@ -164,7 +164,7 @@ class SigtermLosesNothingTest(unittest.TestCase):
 
     def test_clean_stop_and_start_of_each_program(self):
         rng = random.Random(SEED)
-        instance = f"strategy:{rng.randrange(2)}"
+        instance = f"strategy-{rng.randrange(2)}"
         victims = ["gateway", instance, "executor", "dll_gateway"]
         rng.shuffle(victims)
         st = self.sv.wait_all_running(timeout=WAIT_S, count=6)
@@ -184,7 +184,7 @@ class SigtermLosesNothingTest(unittest.TestCase):
         cl.tpctl(self.run_dir, "stop", "gateway")
         since = cl.now_ns()
         st = self.sv.status()
-        strategies = {n: p["pid"] for n, p in st.items() if n.startswith("strategy:")}
+        strategies = {n: p["pid"] for n, p in st.items() if n.startswith("strategy-")}
         cl.wait_for(lambda: cl.settled(self.run_dir, strategies, st["executor"]["pid"], since), SETTLE_S,
                     what="the system to settle", detail=self.sv.status_text)
         for name, pid in before.items():
