@@ -107,12 +107,18 @@ class Arbiter:
 
     def environment(self, p: Proc):
         """A python group's environment: PYTHONPATH = its python_path (if
-        any), strategy/python of this checkout, then the inherited one; None
-        (inherit) for every other process."""
+        any; a relative one from the working directory, else from the config
+        file's, as tp_strategy resolves it), strategy/python of this checkout,
+        then the inherited one; None (inherit) for every other process."""
         if p.kind != "python":
             return None
         group = self.groups.get(p.group)
-        path = [os.path.abspath(group.python_path)] if group and group.python_path else []
+        path = []
+        if group and group.python_path:
+            where = group.python_path
+            if not os.path.isabs(where) and not os.path.isdir(where) and self.config_path:
+                where = os.path.join(os.path.dirname(self.config_path), where)
+            path.append(os.path.abspath(where))
         path.append(os.path.join(self.repo_dir, "strategy", "python"))
         if os.environ.get("PYTHONPATH"):
             path.append(os.environ["PYTHONPATH"])
