@@ -108,7 +108,7 @@ class JournalTest(unittest.TestCase):
         j.append_boot(1)
         for n in range(1, 6):
             sid, p = signal_payload(n)
-            self.assertTrue(out.add(sid, p, 10**19, 0))
+            self.assertTrue(out.add(sid, p, 2 * 10**18, 0))
         for n in (1, 2, 4):
             self.assertTrue(out.ack(f"g.0.1000.{n}"))
         self.assertFalse(out.ack("g.0.1000.1"))  # a repeated ack
@@ -149,7 +149,7 @@ class JournalTest(unittest.TestCase):
         j = journal.SignalJournal(self.path)
         out = journal.SignalOutbox(j, resend_ns=10**9)
         for n in (1, 2):
-            out.add(*signal_payload(n)[:2], 10**19, 0)
+            out.add(*signal_payload(n)[:2], 2 * 10**18, 0)
         j.close()
         j = journal.SignalJournal(self.path)
         out = journal.SignalOutbox(j, resend_ns=10**9)

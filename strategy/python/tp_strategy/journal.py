@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno as errno_mod
 import fcntl
 import logging
+import math
 import os
 import re
 
@@ -94,12 +95,24 @@ def decode_signal(payload: bytes):
         return None
     s = dict(zip(SIGNAL_FIELDS, obj[2:2 + len(SIGNAL_FIELDS)]))
     for f in ("signal_id", "strategy", "instrument"):
-        if not isinstance(s[f], str) or not s[f]:
+        if type(s[f]) is not str or not s[f] or len(s[f].encode()) > MAX_ID_LENGTH:
             return None
-    for f in ("instance", "action", "created_ts_ns", "expires_ts_ns", "causation_seq", "causation_ts_ns"):
-        if not isinstance(s[f], int) or isinstance(s[f], bool):
+    for f, lo, hi in (("instance", 0, 2**32 - 1), ("action", 1, 2), ("created_ts_ns", -2**63, 2**63 - 1),
+                      ("expires_ts_ns", -2**63, 2**63 - 1), ("causation_seq", 0, 2**64 - 1),
+                      ("causation_ts_ns", -2**63, 2**63 - 1)):
+        if type(s[f]) is not int or not lo <= s[f] <= hi:
             return None
-    if len(s["signal_id"].encode()) > MAX_ID_LENGTH:
+    for f in ("quantity", "trigger_price", "confidence"):
+        if type(s[f]) not in (int, float):
+            return None
+        s[f] = float(s[f])
+    # What the C++ validate(TradingSignal) refuses, the C++ replay cannot read.
+    inst = s["instrument"]
+    if len(inst.encode()) > 32 or any(c <= " " or c > "~" or c == "." for c in inst):
+        return None
+    if not (0 < s["quantity"] < math.inf and 0 < s["trigger_price"] < math.inf and 0 <= s["confidence"] <= 1):
+        return None
+    if s["expires_ts_ns"] < s["created_ts_ns"]:
         return None
     return s
 

@@ -1,0 +1,203 @@
+"""A Python strategy group end to end with the real C++ programs (gateway,
+executor, dll_gateway with the simulated broker, dead_letter), as plain
+processes on ipc:// endpoints: `python3 -m tp_strategy` runs
+strategies:EveryNth as py-0 and py-1 (a signal every 10th tick of an
+instrument). Its signals are journaled in the C++ format, acked and filled;
+py-0 is killed with SIGKILL mid-stream and started again (new boot, pending
+signals resent with their ids); bad input is dead-lettered with the group's
+source; then the books are reconciled from the files with the chaos test's
+reconciliation: every journaled signal has exactly one outcome, 0 lost, 0
+doubled at the broker."""
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "chaos"))
+sys.path.insert(0, os.path.join(REPO, "strategy", "python"))
+
+import chaoslib as cl  # noqa: E402
+import tp_proto  # noqa: E402  (scripts/, on sys.path through chaoslib)
+import zmq  # noqa: E402
+
+GROUP = "py"
+EXTRA = f"""
+[[strategy.groups]]
+name = "{GROUP}"
+kind = "python"
+entry = "strategies:EveryNth"
+python_path = "{HERE}"
+instances = 2
+quantity = 100
+[strategy.groups.params]
+n = 10
+"""
+MISSING = [p for p in ("gateway", "executor", "dll_gateway", "dead_letter")
+           if not os.access(os.path.join(cl.BIN_DIR, p), os.X_OK)]
+
+
+def all_journals(run_dir):
+    """Every journal of the run: the chaos reconciliation, pointed at this
+    group's files (<group>-<k>.journal) instead of strategy-<k>.journal."""
+    return sorted(glob.glob(os.path.join(run_dir, "*.journal")))
+
+
+@unittest.skipIf(MISSING, f"SKIPPED: real binaries missing in TP_BIN_DIR={cl.BIN_DIR!r}: {MISSING}")
+class PythonStrategyPipeline(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="tp_pys_")
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = self.tmp.name
+        self.run_dir = os.path.join(self.dir, "run")
+        os.makedirs(self.run_dir)
+        self.config = os.path.join(self.dir, "deploy.toml")
+        with open(self.config, "w") as f:
+            f.write(cl.config_text(self.dir, self.run_dir, rate=1000, every_nth=10, instances=1,
+                                   broker_latency_ms=5, signal_ttl_ms=5000, extra=EXTRA))
+        self.p = cl.Processes(self.dir, self.config)
+        self.addCleanup(self.p.close)
+        self.py = {}
+        self.addCleanup(self.kill_py)
+        self.ep = {k: f"ipc://{self.dir}/{k}.ipc" for k in ("ticks", "signals", "order_events", "dead_letters")}
+        orig = cl.journal_files
+        cl.journal_files = all_journals
+        self.addCleanup(setattr, cl, "journal_files", orig)
+
+    def start_py(self, k):
+        env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "strategy", "python"), PYTHONDONTWRITEBYTECODE="1")
+        log = open(os.path.join(self.dir, "logs", f"{GROUP}-{k}.log"), "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "tp_strategy", "--config", self.config, "--group", GROUP,
+                                 "--shard", str(k), "--shards", "2"], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        log.close()
+        self.py[k] = proc
+        return proc
+
+    def kill_py(self):
+        for proc in self.py.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+    def log(self, k):
+        with open(os.path.join(self.dir, "logs", f"{GROUP}-{k}.log"), errors="replace") as f:
+            return f.read()
+
+    def stats(self, name, pid=None):
+        return cl.stats(self.run_dir, name, pid)
+
+    def stat(self, name, key, pid=None):
+        s = self.stats(name, pid)
+        return s.get(key, 0) if s else 0
+
+    def test_signals_acked_filled_and_reconciled_after_kill_9(self):
+        for name in ("dead_letter", "dll_gateway", "executor"):
+            self.p.start(name)
+        for k in (0, 1):
+            self.start_py(k)
+        for name in ("dead_letter", "dll_gateway", "executor", "py-0", "py-1"):
+            cl.wait_for(lambda: self.stats(name), timeout=20, what=f"{name} to start")
+        self.p.start("gateway")
+
+        # The two shards split the instruments as the C++ sharding does.
+        shards = [set(filter(None, self.stats(f"py-{k}")["instruments"].split(","))) for k in (0, 1)]
+        self.assertFalse(shards[0] & shards[1])
+        self.assertEqual(shards[0] | shards[1], {"EURUSD", "GBPUSD", "USDJPY", "AUDUSD"})
+
+        first = self.py[0].pid
+        cl.wait_for(lambda: self.stat("py-0", "signals_acked", first) >= 20, timeout=40,
+                    what="py-0: 20 signals acked", detail=lambda: f"{self.stats('py-0')}\n{self.log(0)[-2000:]}")
+        # Mid-stream: the process dies between any two instructions.
+        self.py[0].send_signal(signal.SIGKILL)
+        self.py[0].wait(10)
+        second = self.start_py(0).pid
+        cl.wait_for(lambda: self.stat("py-0", "signals_acked", second) >= 20, timeout=40,
+                    what="the restarted py-0: 20 signals acked", detail=lambda: self.log(0)[-2000:])
+
+        # Boots: one B record per start, the second after the first; ids carry them.
+        with open(os.path.join(self.run_dir, "py-0.journal")) as f:
+            boots = [int(line.split()[1]) for line in f if line.startswith("B ")]
+        self.assertEqual(len(boots), 2, boots)
+        self.assertLess(boots[0], boots[1])
+
+        # The feed stops; everything in flight settles.
+        self.assertEqual(self.p.stop("gateway"), 0)
+        since = time.time_ns()
+        pids = {"py-0": second, "py-1": self.py[1].pid}
+        cl.wait_for(lambda: cl.settled(self.run_dir, pids, self.p.procs["executor"].pid, since), timeout=40,
+                    what="signals to settle", detail=lambda: f"{self.stats('py-0')}\n{self.stats('py-1')}")
+
+        for k in (0, 1):
+            s = self.stats(f"py-{k}")
+            self.assertGreater(s["ticks_received"], 0)
+            self.assertGreater(s["signals_emitted"], 0)
+            self.assertGreater(s["order_updates"], 0, f"py-{k} heard no order event of its signals")
+            self.assertEqual(s["signals_given_up"], 0)
+            self.assertEqual((s["program"], s["pid"]), (f"py-{k}", pids[f"py-{k}"]))
+        self.assertGreater(self.stat("executor", "orders_filled") or len(cl.read_broker_orders(self.run_dir)), 0)
+
+        self.bad_input_is_dead_lettered(shards)
+
+        for k in (0, 1):
+            self.py[k].send_signal(signal.SIGTERM)
+            self.assertEqual(self.py[k].wait(15), 0, self.log(k)[-2000:])
+        for name in ("executor", "dll_gateway", "dead_letter"):
+            self.assertEqual(self.p.stop(name), 0, name)
+
+        books = cl.reconcile(self.run_dir)
+        print("\n" + cl.figures_table("python strategy: kill -9 and restart", books), file=sys.stderr)
+        cl.assert_books_balance(self, books, "python strategy books")
+        self.assertEqual(set(books["journals"]), {"py-0.journal", "py-1.journal"})
+        self.assertGreater(books["executed"], 40)
+        signals, _, _, _ = cl.read_journal_signals(self.run_dir)
+        for sid in signals:
+            self.assertRegex(sid, r"^py\.[01]\.\d+\.\d+$")
+
+    def bad_input_is_dead_lettered(self, shards):
+        """With the gateway stopped, the test binds the tick endpoint itself:
+        garbage is dead-lettered with source py:<k>, a tick whose topic only
+        starts with ours is counted and ignored, a stale one refused, and the
+        strategy still reads good ticks."""
+        ctx = zmq.Context()
+        self.addCleanup(ctx.destroy, 0)
+        pub = ctx.socket(zmq.PUB)
+        pub.bind(self.ep["ticks"])
+        owner = 0 if "EURUSD" in shards[0] else 1
+        name = f"py-{owner}"
+        seq = [10_000_000]
+
+        def tick(topic=b"TICK.EURUSD", ts=None, instrument="EURUSD"):
+            seq[0] += 1
+            now = time.time_ns() if ts is None else ts
+            return [topic, tp_proto.encode("tick", dict(instrument=instrument, bid=1.1, ask=1.1001, bid_volume=1,
+                                                        ask_volume=1, source_ts_ns=now, seq=seq[0],
+                                                        gateway_ts_ns=now))]
+
+        def letters(reason):
+            book = cl.read_dead_letter_book(self.run_dir)
+            return book.sources.get(f"{GROUP}:{owner}", 0) and book.reasons.get(reason, 0)
+
+        def garbage():
+            pub.send_multipart([b"TICK.EURUSD", b"\x93\x01\x01\xc1"])
+            return letters("missing_field") or letters("malformed")
+        cl.wait_for(garbage, interval=0.1, timeout=20, what="a dead letter from the python strategy")
+        wrong = self.stat(name, "wrong_topic")
+        cl.wait_for(lambda: pub.send_multipart(tick(b"TICK.EURUSDX", instrument="EURUSDX")) or
+                    self.stat(name, "wrong_topic") > wrong, interval=0.1, timeout=10, what="wrong_topic counted")
+        cl.wait_for(lambda: pub.send_multipart(tick(ts=time.time_ns() - 60 * 10**9)) or letters("stale"),
+                    interval=0.1, timeout=10, what="a stale tick refused")
+        received = self.stat(name, "ticks_received")
+        cl.wait_for(lambda: pub.send_multipart(tick()) or self.stat(name, "ticks_received") > received,
+                    interval=0.1, timeout=10, what="good ticks read again")
+        pub.close(0)
+
+
+if __name__ == "__main__":
+    unittest.main()
