@@ -4,40 +4,17 @@
 // loaded by create_plugin_strategy and traded through a Context.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "example_plugin.hpp"
 #include "fake_context.hpp"
 #include "strategy/plugin.hpp"
-#include "test_support/child.hpp"
 #include "test_support/temp_dir.hpp"
 
-using namespace std::chrono_literals;
-
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Runs a command to its end; fails the test with its output when it does
-// not exit 0 within `timeout`. Returns the output (stdout and stderr).
-std::string run(const tp::test::TempDir& dir, const std::string& name, std::vector<std::string> args,
-                std::chrono::milliseconds timeout = 180s) {
-  const auto out = dir.file(name + ".out");
-  tp::test::Child c(std::move(args), {.stdout_path = out, .stderr_path = out});
-  EXPECT_TRUE(c.started()) << name;
-  auto rc = c.wait_exit(timeout);
-  auto text = read_file(out);
-  EXPECT_EQ(rc, 0) << name << " failed (nullopt: still running after the timeout):\n" << text;
-  return text;
-}
 
 tp::Tick tick(double mid) {
   tp::Tick t;
@@ -64,50 +41,27 @@ tp::OrderUpdate filled(const std::string& signal_id, tp::Side side, double quant
 
 TEST(StrategySdkInstall, ExampleBuildsOutOfTreeAgainstTheInstalledSdkAndTrades) {
   tp::test::TempDir dir("tp-sdk-");
-  const auto prefix = dir.file("sdk");
-  const auto build = dir.file("build");
-
-  run(dir, "install", {CMAKE_COMMAND, "--install", TP_BUILD_DIR, "--prefix", prefix, "--component", "sdk"});
+  const auto example = tp::test::build_example_plugin(dir);
+  const auto& prefix = example.prefix;
+  const auto& plugin = example.plugin;
   for (const auto* installed :
        {"include/tp/strategy.hpp", "include/tp/indicators.hpp", "lib/libtp_strategy_sdk.a",
         "lib/cmake/TradingPipelineSdk/TradingPipelineSdkConfig.cmake",
         "lib/cmake/TradingPipelineSdk/TradingPipelineSdkConfigVersion.cmake"})
     EXPECT_TRUE(std::ifstream(prefix + "/" + installed).good()) << installed << " not installed";
-
-  // The user's project sees only the prefix; the compiler (and ccache) and
-  // sanitizer flags are this build's, so the plugin matches the test binary.
-  std::vector<std::string> configure{CMAKE_COMMAND,
-                                     "-S",
-                                     TP_SOURCE_DIR "/examples/strategies",
-                                     "-B",
-                                     build,
-                                     "-G",
-                                     TP_GENERATOR,
-                                     "-DCMAKE_PREFIX_PATH=" + prefix,
-                                     "-DCMAKE_CXX_COMPILER=" TP_CXX_COMPILER,
-                                     "-DCMAKE_COMPILE_WARNING_AS_ERROR=ON"};
-  if (std::string(TP_CXX_LAUNCHER).size())
-    configure.push_back("-DCMAKE_CXX_COMPILER_LAUNCHER=" TP_CXX_LAUNCHER);
-  if (std::string(TP_SANITIZE).size()) {
-    configure.push_back("-DCMAKE_CXX_FLAGS=-fsanitize=" TP_SANITIZE " -fno-omit-frame-pointer");
-    configure.push_back("-DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=" TP_SANITIZE);
-  }
-  auto configured = run(dir, "configure", configure);
-  EXPECT_NE(
-      configured.find("TradingPipelineSdk 0.1.0, strategy ABI " + std::to_string(tp::strategy_abi_version)),
-      std::string::npos)
-      << configured;
-  EXPECT_NE(read_file(build + "/CMakeCache.txt")
+  EXPECT_NE(example.configured.find("TradingPipelineSdk 0.1.0, strategy ABI " +
+                                    std::to_string(tp::strategy_abi_version)),
+            std::string::npos)
+      << example.configured;
+  EXPECT_NE(tp::test::read_text(dir.file("build/CMakeCache.txt"))
                 .find("TradingPipelineSdk_DIR:PATH=" + prefix + "/lib/cmake/TradingPipelineSdk"),
             std::string::npos)
       << "the package was not found in the temporary prefix";
-  run(dir, "build", {CMAKE_COMMAND, "--build", build});
-  const auto plugin = build + "/libema_trend.so";
   ASSERT_TRUE(std::ifstream(plugin).good()) << plugin << " not built";
 
   // Exported: the entry point, and no other function (hidden visibility
   // keeps the SDK's indicators the plugin's own).
-  auto symbols = run(dir, "nm", {TP_NM, "-D", "--defined-only", plugin});
+  auto symbols = tp::test::run_command(dir, "nm", {TP_NM, "-D", "--defined-only", plugin});
   std::vector<std::string> functions;
   std::istringstream lines(symbols);
   for (std::string line; std::getline(lines, line);)
