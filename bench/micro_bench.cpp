@@ -414,7 +414,7 @@ struct TickFixture {
 struct Instrument {
   std::string symbol;
   tp::strategy::SeqTracker seq;
-  std::unique_ptr<tp::strategy::Strategy> strategy;
+  std::unique_ptr<tp::strategy::MidStrategy> strategy;
 };
 
 struct TransparentHash {
@@ -428,12 +428,11 @@ template <class Map>
 void bm_tick_path(benchmark::State& state, const std::string& strategy_name) {
   const auto n = static_cast<std::size_t>(state.range(0));
   TickFixture fx(n);
-  tp::StrategyConfig cfg;
-  cfg.name = strategy_name;
   Map by_topic;
   for (std::size_t i = 0; i < n; ++i) {
-    by_topic.emplace(fx.topics[i],
-                     Instrument{"SYM" + std::to_string(i), {}, tp::strategy::make_strategy(cfg)});
+    by_topic.emplace(fx.topics[i], Instrument{"SYM" + std::to_string(i),
+                                              {},
+                                              tp::strategy::make_mid_strategy(strategy_name, tp::Params{})});
   }
   tp::proto::Decoder decoder;
   tp::proto::TickEvent tick_buf;  // StrategyNode::tick_: decoded into in place

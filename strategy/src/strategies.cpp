@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <string>
 
 namespace tp::strategy {
@@ -13,7 +14,7 @@ double clamp01(double x) { return std::clamp(std::isfinite(x) ? x : 1.0, 0.0, 1.
 
 SmaCrossover::SmaCrossover(std::size_t fast, std::size_t slow) : fast_(fast), slow_(slow) {}
 
-std::optional<Decision> SmaCrossover::on_mid(double mid) {
+std::optional<Trigger> SmaCrossover::on_mid(double mid) {
   fast_.update(mid);
   slow_.update(mid);
   if (!fast_.ready() || !slow_.ready()) return std::nullopt;
@@ -30,13 +31,13 @@ std::optional<Decision> SmaCrossover::on_mid(double mid) {
   if (before == 0 || before == sign) return std::nullopt;
   const double bp = std::fabs(slow_.value()) * 1e-4;
   const double confidence = 0.5 + 0.5 * clamp01(bp > 0 ? std::fabs(gap) / bp : 1.0);
-  return Decision{sign > 0 ? proto::Side::buy : proto::Side::sell, confidence};
+  return Trigger{sign > 0 ? proto::Side::buy : proto::Side::sell, confidence};
 }
 
 RsiReversion::RsiReversion(std::size_t period, double oversold, double overbought)
     : rsi_(period), oversold_(oversold), overbought_(overbought) {}
 
-std::optional<Decision> RsiReversion::on_mid(double mid) {
+std::optional<Trigger> RsiReversion::on_mid(double mid) {
   rsi_.update(mid);
   if (!rsi_.ready()) return std::nullopt;
   const double rsi = rsi_.value();
@@ -44,17 +45,17 @@ std::optional<Decision> RsiReversion::on_mid(double mid) {
   last_rsi_ = rsi;
   if (!before) return std::nullopt;
   if (*before >= oversold_ && rsi < oversold_)
-    return Decision{proto::Side::buy, 0.5 + 0.5 * clamp01((oversold_ - rsi) / oversold_)};
+    return Trigger{proto::Side::buy, 0.5 + 0.5 * clamp01((oversold_ - rsi) / oversold_)};
   if (*before <= overbought_ && rsi > overbought_)
-    return Decision{proto::Side::sell, 0.5 + 0.5 * clamp01((rsi - overbought_) / (100.0 - overbought_))};
+    return Trigger{proto::Side::sell, 0.5 + 0.5 * clamp01((rsi - overbought_) / (100.0 - overbought_))};
   return std::nullopt;
 }
 
 Breakout::Breakout(std::size_t window) : low_(window), high_(window) {}
 
-std::optional<Decision> Breakout::on_mid(double mid) {
+std::optional<Trigger> Breakout::on_mid(double mid) {
   // Compare with the channel of the previous `window` mids, then add this one.
-  std::optional<Decision> out;
+  std::optional<Trigger> out;
   int now_break = 0;
   if (high_.ready()) {
     const double hi = high_.value();
@@ -63,11 +64,11 @@ std::optional<Decision> Breakout::on_mid(double mid) {
     if (mid > hi) {
       now_break = 1;
       if (last_break_ != 1)
-        out = Decision{proto::Side::buy, 0.5 + 0.5 * clamp01(width > 0 ? (mid - hi) / width : 1.0)};
+        out = Trigger{proto::Side::buy, 0.5 + 0.5 * clamp01(width > 0 ? (mid - hi) / width : 1.0)};
     } else if (mid < lo) {
       now_break = -1;
       if (last_break_ != -1)
-        out = Decision{proto::Side::sell, 0.5 + 0.5 * clamp01(width > 0 ? (lo - mid) / width : 1.0)};
+        out = Trigger{proto::Side::sell, 0.5 + 0.5 * clamp01(width > 0 ? (lo - mid) / width : 1.0)};
     }
   }
   last_break_ = now_break;
@@ -76,25 +77,84 @@ std::optional<Decision> Breakout::on_mid(double mid) {
   return out;
 }
 
-std::optional<Decision> EveryNth::on_mid(double /*mid*/) {
+std::optional<Trigger> EveryNth::on_mid(double /*mid*/) {
   if (++count_ < n_) return std::nullopt;
   count_ = 0;
   auto side = buy_next_ ? proto::Side::buy : proto::Side::sell;
   buy_next_ = !buy_next_;
-  return Decision{side, 1.0};
+  return Trigger{side, 1.0};
 }
 
-std::unique_ptr<Strategy> make_strategy(const StrategyConfig& cfg) {
-  auto size = [](int v) { return static_cast<std::size_t>(std::max(v, 1)); };
-  if (cfg.name == "sma_crossover")
-    return std::make_unique<SmaCrossover>(size(cfg.sma_crossover.fast), size(cfg.sma_crossover.slow));
-  if (cfg.name == "rsi_reversion")
-    return std::make_unique<RsiReversion>(size(cfg.rsi_reversion.period), cfg.rsi_reversion.oversold,
-                                          cfg.rsi_reversion.overbought);
-  if (cfg.name == "breakout") return std::make_unique<Breakout>(size(cfg.breakout.window));
-  if (cfg.name == "every_nth") return std::make_unique<EveryNth>(size(cfg.every_nth.n));
-  throw ConfigError("strategy.name: unknown strategy \"" + cfg.name +
+bool is_builtin(std::string_view kind) noexcept {
+  return std::find(std::begin(builtin_strategy_kinds), std::end(builtin_strategy_kinds), kind) !=
+         std::end(builtin_strategy_kinds);
+}
+
+std::unique_ptr<MidStrategy> make_mid_strategy(std::string_view kind, const tp::Params& params) {
+  auto window = [&](const char* key, std::int64_t fallback, std::int64_t least) {
+    const auto v = params.integer(key, fallback);
+    params.require(v >= least && v <= 10'000'000, key, ">= " + std::to_string(least) + " (and <= 1e7)");
+    return static_cast<std::size_t>(v);
+  };
+  if (kind == "sma_crossover") {
+    const auto fast = window("fast", 10, 1);
+    const auto slow = window("slow", 30, 2);
+    params.require(slow > fast, "slow", "> fast");
+    return std::make_unique<SmaCrossover>(fast, slow);
+  }
+  if (kind == "rsi_reversion") {
+    const auto period = window("period", 14, 2);
+    const double oversold = params.number("oversold", 30);
+    const double overbought = params.number("overbought", 70);
+    params.require(oversold > 0 && oversold < overbought && overbought < 100, "oversold",
+                   "0 < oversold < overbought < 100");
+    return std::make_unique<RsiReversion>(period, oversold, overbought);
+  }
+  if (kind == "breakout") return std::make_unique<Breakout>(window("window", 50, 2));
+  if (kind == "every_nth") return std::make_unique<EveryNth>(window("n", 100, 1));
+  throw ConfigError("unknown strategy \"" + std::string(kind) +
                     "\" (expected sma_crossover, rsi_reversion, breakout or every_nth)");
+}
+
+void Builtin::on_start() {
+  by_instrument_.clear();
+  for (const auto& sym : ctx().instruments())
+    by_instrument_.emplace_back(sym, make_mid_strategy(kind_, ctx().params()));
+  // Read once even with no instrument, so that a bad parameter is refused
+  // on every shard alike.
+  if (by_instrument_.empty()) make_mid_strategy(kind_, ctx().params());
+}
+
+void Builtin::on_tick(const tp::Tick& tick) {
+  for (auto& [sym, logic] : by_instrument_) {
+    if (sym != tick.instrument) continue;
+    const auto trigger = logic->on_mid(tick.mid());
+    if (!trigger) return;
+    tp::SignalRequest request;
+    request.instrument = tick.instrument;
+    request.side = trigger->side == proto::Side::buy ? tp::Side::buy : tp::Side::sell;
+    request.confidence = trigger->confidence;
+    ctx().emit(request);
+    return;
+  }
+}
+
+void Builtin::on_feed(const tp::FeedEvent& event) {
+  // A restarted gateway starts a new price series; indicators spanning the
+  // jump would produce crossings that never happened.
+  if (event.kind != tp::FeedEventKind::restarted) return;
+  for (auto& [sym, logic] : by_instrument_)
+    if (event.instrument.empty() || sym == event.instrument) logic = make_mid_strategy(kind_, ctx().params());
+}
+
+StrategyPtr make_strategy(const StrategyGroup& group) {
+  if (is_builtin(group.kind)) return StrategyPtr(new Builtin(group.kind), [](tp::Strategy* s) { delete s; });
+  if (group.kind == "plugin") return create_plugin_strategy(group.plugin);
+  if (group.kind == "python")
+    throw ConfigError("strategy group " + group.name +
+                      " is a Python strategy: run it with python3 -m tp_strategy --group " + group.name +
+                      " (the supervisor does)");
+  throw ConfigError("strategy group " + group.name + ": unknown kind \"" + group.kind + "\"");
 }
 
 }  // namespace tp::strategy

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -18,15 +20,31 @@
 namespace tp::strategy {
 namespace {
 
-// Validates what the node cannot start without, before any file or socket
-// is touched, and returns the config unchanged.
-const Config& checked(const Config& cfg, std::uint32_t shard, std::uint32_t shards) {
+// The group to run, checked with the shard before any file or socket is
+// touched.
+StrategyGroup checked_group(const Config& cfg, std::string_view name, std::uint32_t shard,
+                            std::uint32_t shards) {
   if (shards == 0) throw ConfigError("--shards: must be >= 1");
   if (shard >= shards)
     throw ConfigError("--shard: " + std::to_string(shard) + " is not below --shards " +
                       std::to_string(shards));
-  make_strategy(cfg.strategy);  // throws naming strategy.name
-  return cfg;
+  if (cfg.strategy.groups.empty()) throw ConfigError("strategy.groups: no strategy group");
+  const auto* group = name.empty() ? &cfg.strategy.groups.front() : cfg.strategy.find_group(name);
+  if (!group) {
+    std::string names;
+    for (const auto& g : cfg.strategy.groups) names += (names.empty() ? "" : ", ") + g.name;
+    throw ConfigError("--group: no strategy group \"" + std::string(name) + "\" (the groups: " + names + ")");
+  }
+  if (group->kind == "python")
+    throw ConfigError("strategy group " + group->name +
+                      " is a Python strategy: run it with python3 -m tp_strategy --group " + group->name +
+                      " (the supervisor does)");
+  return *group;
+}
+
+tp::Params params_of(const StrategyGroup& g) {
+  std::map<std::string, std::string, std::less<>> values(g.params.begin(), g.params.end());
+  return tp::Params(std::move(values), "strategy.groups[" + g.name + "].params");
 }
 
 std::int64_t ms_to_ns(int ms) { return static_cast<std::int64_t>(ms) * ns_per_ms; }
@@ -42,9 +60,10 @@ std::int64_t saturating_diff(std::int64_t a, std::int64_t b) {
 // whose lock was held at the last look is tried again this much later.
 constexpr std::int64_t adopt_scan_ns = 1000 * ns_per_ms;
 
-// The shard of a journal file name "strategy-<j>.journal", if it is one.
-std::optional<std::uint32_t> journal_shard(std::string_view name) {
-  constexpr std::string_view prefix = "strategy-", suffix = ".journal";
+// The shard of a journal file name "<group>-<j>.journal" (prefix "<group>-"),
+// if it is one.
+std::optional<std::uint32_t> journal_shard(std::string_view name, std::string_view prefix) {
+  constexpr std::string_view suffix = ".journal";
   if (name.size() <= prefix.size() + suffix.size() || name.substr(0, prefix.size()) != prefix ||
       name.substr(name.size() - suffix.size()) != suffix)
     return std::nullopt;
@@ -75,25 +94,94 @@ constexpr int tick_rcvhwm = 30000;
 
 }  // namespace
 
+// The tp::Context of the node's strategy: every call lands in the node, on
+// the loop's thread.
+class StrategyNode::Host final : public tp::Context {
+ public:
+  explicit Host(StrategyNode& node) : node_(node) {}
+
+  std::string_view group() const noexcept override { return node_.group_.name; }
+  std::uint32_t shard() const noexcept override { return node_.shard_; }
+  std::uint32_t shards() const noexcept override { return node_.shards_; }
+  const std::vector<std::string>& instruments() const noexcept override { return node_.symbols_; }
+  const tp::Params& params() const noexcept override { return node_.params_; }
+  std::string emit(const tp::SignalRequest& request) override { return node_.emit(request); }
+
+  double position(std::string_view instrument) const override {
+    auto it = node_.by_symbol_.find(instrument);
+    return it == node_.by_symbol_.end() ? 0.0 : it->second->position;
+  }
+  bool position_known(std::string_view instrument) const override {
+    auto it = node_.by_symbol_.find(instrument);
+    return it != node_.by_symbol_.end() && it->second->position_known;
+  }
+
+  TimerId every(std::int64_t period_ms, std::function<void()> fn) override {
+    if (period_ms <= 0) throw std::invalid_argument("every: period_ms must be > 0");
+    const auto period = ms_to_ns(static_cast<int>(std::min<std::int64_t>(period_ms, 1LL << 30)));
+    return node_.loop_.add_timer(node_.clock_.monotonic_ns() + period, period, RunLoop::Cadence::fixed_rate,
+                                 [this, fn = std::move(fn)](std::int64_t) { node_.guarded("timer", fn); });
+  }
+  TimerId at(std::int64_t wall_ts_ns, std::function<void()> fn) override {
+    // Waited out on monotonic time: a wall clock stepped meanwhile moves it.
+    const auto delay = std::max<std::int64_t>(saturating_diff(wall_ts_ns, node_.clock_.now_ns()), 0);
+    const auto mono = node_.clock_.monotonic_ns();
+    const auto due = delay > std::numeric_limits<std::int64_t>::max() - mono
+                         ? std::numeric_limits<std::int64_t>::max()
+                         : mono + delay;
+    return node_.loop_.add_timer(due, 0, RunLoop::Cadence::once,
+                                 [this, fn = std::move(fn)](std::int64_t) { node_.guarded("timer", fn); });
+  }
+  void cancel(TimerId id) override { node_.loop_.cancel_timer(id); }
+
+  std::int64_t now_ns() const noexcept override { return node_.clock_.now_ns(); }
+  bool feed_alive() const noexcept override { return node_.feed_.alive(node_.clock_.now_ns()); }
+
+  void log(tp::LogLevel level, std::string_view message) override {
+    static constexpr spdlog::level::level_enum levels[] = {spdlog::level::debug, spdlog::level::info,
+                                                           spdlog::level::warn, spdlog::level::err};
+    spdlog::log(levels[static_cast<int>(level) & 3], "[{}] {}", node_.name_, message);
+  }
+
+ private:
+  StrategyNode& node_;
+};
+
+StrategyNode::~StrategyNode() = default;
+
+template <class F>
+void StrategyNode::guarded(std::string_view what, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    ++strategy_errors_;
+    dead_letters_.send(
+        "strategy_error",
+        group_.name + " (" + group_.kind + ") threw from " + std::string(what) + ": " + e.what(),
+        std::string_view{});
+  }
+}
+
 StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t shard, std::uint32_t shards,
-                           const Clock& clock, const Security& security)
-    : cfg_(checked(cfg, shard, shards)),
+                           const Clock& clock, const Security& security, std::string_view group)
+    : cfg_(cfg),
+      group_(checked_group(cfg, group, shard, shards)),
       shard_(shard),
       shards_(shards),
       clock_(clock),
-      name_("strategy-" + std::to_string(shard)),
-      dead_letters_(ctx, cfg.endpoints.dead_letters, "strategy:" + std::to_string(shard), clock, security),
+      name_(group_.name + "-" + std::to_string(shard)),
+      dead_letters_(ctx, cfg.endpoints.dead_letters, group_.name + ":" + std::to_string(shard), clock,
+                    security),
       ticks_(make_socket(ctx, zmq::socket_type::sub, SocketOptions{.rcvhwm = tick_rcvhwm})),
       acks_(make_socket(ctx, zmq::socket_type::sub)),
       signals_(make_socket(ctx, zmq::socket_type::push, SocketOptions{.sndhwm = 10000})),
       ticks_monitor_(ctx, ticks_, cfg.endpoints.ticks),
       acks_monitor_(ctx, acks_, cfg.endpoints.order_events),
-      ack_topic_(proto::ack_topic(cfg.strategy.name, shard)),
+      ack_topic_(proto::ack_topic(group_.name, shard)),
       feed_(ms_to_ns(cfg.strategy.feed_timeout_ms)),
       journal_(cfg.run_path("", name_ + ".journal")),
       outbox_(journal_, ms_to_ns(cfg.strategy.resend_ms), ms_to_ns(cfg.strategy.give_up_after_ms)),
-      ids_(cfg.strategy.name, shard,
-           choose_boot_ms(clock.now_ns() / ns_per_ms, journal_.replay().last_boot_ms)),
+      ids_(group_.name, shard, choose_boot_ms(clock.now_ns() / ns_per_ms, journal_.replay().last_boot_ms)),
       disk_({cfg.run.dir}, cfg.run.min_free_bytes),
       stats_path_(cfg.run_path("", name_ + ".stats.json")),
       resend_ns_(ms_to_ns(cfg.strategy.resend_ms)),
@@ -101,19 +189,27 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
       resend_scan_ns_(ms_to_ns(std::clamp(cfg.strategy.resend_ms / 4, 10, 100))),
       max_tick_age_ns_(ms_to_ns(cfg.strategy.max_tick_age_ms)),
       max_clock_skew_ns_(ms_to_ns(cfg.strategy.max_clock_skew_ms)),
+      params_(params_of(group_)),
       loop_(clock, RunLoop::default_stop_source(), max_wait_ms) {
-  std::vector<std::string> all;
-  for (const auto& i : cfg_.instruments) all.push_back(i.symbol);
-  symbols_ = instruments_for_shard(all, shard_, shards_);
+  // Made first: a plugin that cannot be loaded fails the start before any
+  // socket connects.
+  strategy_ = make_strategy(group_);
+  symbols_ = instruments_for_shard(group_.instruments, shard_, shards_);
+  position_topic_ = proto::position_topic(group_.name);
+  signal_prefix_ = group_.name + ".";
   for (const auto& sym : symbols_) {
     auto topic = proto::tick_topic(sym);
     ticks_.set(zmq::sockopt::subscribe, topic);
-    by_topic_.emplace(topic, Traded{sym, {}, make_strategy(cfg_.strategy)});
+    auto& traded = by_topic_.emplace(topic, Traded{.symbol = sym}).first->second;
+    by_symbol_.emplace(sym, &traded);
+    order_topics_.insert(proto::order_topic(sym));
+    acks_.set(zmq::sockopt::subscribe, proto::order_topic(sym));
   }
   ticks_.set(zmq::sockopt::subscribe, proto::heartbeat_topic);
   security.connect(ticks_, cfg_.endpoints.ticks);
 
   subscribe_acks(shard_, journal_);
+  acks_.set(zmq::sockopt::subscribe, position_topic_);
   security.connect(acks_, cfg_.endpoints.order_events);
 
   // immediate: while no executor is connected a send would block instead of
@@ -144,10 +240,26 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
   last_stats_ns_ = now;
   add_loop_callbacks();
 
+  host_ = std::make_unique<Host>(*this);
+  strategy_->attach(*host_);
+  try {
+    strategy_->on_start();
+  } catch (const std::exception& e) {
+    throw ConfigError("strategy group " + group_.name + " (" + group_.kind +
+                      ") refused to start: " + e.what());
+  }
+  if (const auto unread = params_.unread(); !unread.empty()) {
+    std::string keys;
+    for (const auto& k : unread) keys += (keys.empty() ? "" : ", ") + k;
+    throw ConfigError(params_.where() + ": unknown key(s) " + keys + " (the " + group_.kind +
+                      " strategy does not read them)");
+  }
+
   std::string list;
   for (const auto& s : symbols_) list += (list.empty() ? "" : ",") + s;
-  spdlog::info("{} of {} ({}) trading [{}], boot {}, {} pending signal(s) restored from {}", shard_, shards_,
-               cfg_.strategy.name, list, ids_.boot_ms(), outbox_.size(), journal_.path());
+  spdlog::info("{} of {} of group {} ({}) trading [{}], boot {}, {} pending signal(s) restored from {}",
+               shard_, shards_, group_.name, group_.kind, list, ids_.boot_ms(), outbox_.size(),
+               journal_.path());
   if (symbols_.empty())
     spdlog::warn("no instrument hashes to shard {} of {}: nothing to trade", shard_, shards_);
 }
@@ -172,7 +284,7 @@ void StrategyNode::subscribe_ack_topic(const std::string& topic) {
 void StrategyNode::subscribe_acks(std::uint32_t shard, const SignalJournal& journal) {
   // The executor acks on the topic named by the signal itself, so a journal
   // written under another strategy name still hears its acks.
-  subscribe_ack_topic(proto::ack_topic(cfg_.strategy.name, shard));
+  subscribe_ack_topic(proto::ack_topic(group_.name, shard));
   for (const auto& s : journal.replay().pending)
     subscribe_ack_topic(proto::ack_topic(s.strategy, s.instance));
 }
@@ -211,7 +323,7 @@ void StrategyNode::adopt_departed(std::int64_t now) {
   std::vector<std::pair<std::uint32_t, std::string>> found;
   for (auto it = fs::directory_iterator(cfg_.run.dir, ec); !ec && it != fs::directory_iterator();
        it.increment(ec)) {
-    const auto shard = journal_shard(it->path().filename().string());
+    const auto shard = journal_shard(it->path().filename().string(), group_.name + "-");
     if (!shard || *shard < shards_ || *shard % shards_ != shard_) continue;
     if (std::any_of(adopted_.begin(), adopted_.end(), [&](const auto& a) { return a.shard == *shard; }))
       continue;
@@ -270,6 +382,7 @@ void StrategyNode::add_loop_callbacks() {
     acks_monitor_.drain();
     probe_journal(clock_.now_ns());
     disk_.poll(monotonic_ns());
+    check_feed(clock_.now_ns());
     return 0;
   });
   // The timers keep their cadence on monotonic time; what they decide
@@ -286,6 +399,7 @@ void StrategyNode::add_loop_callbacks() {
 
 int StrategyNode::run() {
   loop_.run();
+  guarded("on_stop", [this] { strategy_->on_stop(); });
   // Every journal record is already written; the final stats close the run.
   write_stats();
   spdlog::info(
@@ -367,30 +481,51 @@ void StrategyNode::on_tick(Traded& inst, std::string_view payload) {
             payload);
       return;
     case SeqVerdict::restart:
-      // A restarted gateway starts a new price series; indicators spanning the
-      // jump would produce crossings that never happened.
+      // A restarted gateway starts a new price series: the strategy is told
+      // before the first tick of it.
       ++feed_restarts_;
-      inst.strategy = make_strategy(cfg_.strategy);
+      guarded("on_feed",
+              [&] { strategy_->on_feed({.kind = tp::FeedEventKind::restarted, .instrument = inst.symbol}); });
       break;
     case SeqVerdict::accept:
+      if (const auto missed = tick.seq - last_seq - 1; last_seq != 0 && tick.seq > last_seq + 1)
+        guarded("on_feed", [&] {
+          strategy_->on_feed({.kind = tp::FeedEventKind::gap, .instrument = inst.symbol, .missed = missed});
+        });
       break;
   }
   ++ticks_received_;
   if (now >= tick.gateway_ts_ns) tick_latency_.record(now - tick.gateway_ts_ns);
   const bool feed_was_alive = feed_.alive(now);
   feed_.on_activity(now);
+  check_feed(now);
+  inst.ticked = true;
+  inst.bid = tick.bid;
+  inst.ask = tick.ask;
+  inst.tick_seq = tick.seq;
+  inst.tick_gateway_ts_ns = tick.gateway_ts_ns;
 
-  // Halved first: (bid + ask) overflows for prices near the largest double;
-  // halving is exact, so the mid is bit for bit (bid + ask) / 2 otherwise.
-  const auto decision = inst.strategy->on_mid(tick.bid / 2.0 + tick.ask / 2.0);
-  if (!decision) return;
-  // A tick that ends a dead spell still updates the indicators, but what they
-  // say across the outage is stale: no signal from it.
-  if (!feed_was_alive) {
-    ++signals_suppressed_;
-    return;
-  }
-  emit(inst, tick, *decision);
+  const tp::Tick view{.instrument = inst.symbol,
+                      .bid = tick.bid,
+                      .ask = tick.ask,
+                      .bid_volume = tick.bid_volume,
+                      .ask_volume = tick.ask_volume,
+                      .source_ts_ns = tick.source_ts_ns,
+                      .gateway_ts_ns = tick.gateway_ts_ns,
+                      .seq = tick.seq};
+  // A tick that ends a dead spell still reaches the strategy (its indicators
+  // move on), but what they say across the outage is stale: no signal from it.
+  suppress_emits_ = !feed_was_alive;
+  guarded("on_tick", [&] { strategy_->on_tick(view); });
+  suppress_emits_ = false;
+}
+
+void StrategyNode::check_feed(std::int64_t now) {
+  const bool alive = feed_.alive(now);
+  if (alive == feed_reported_alive_) return;
+  feed_reported_alive_ = alive;
+  guarded("on_feed",
+          [&] { strategy_->on_feed({.kind = alive ? tp::FeedEventKind::alive : tp::FeedEventKind::dead}); });
 }
 
 std::string_view StrategyNode::timestamp_problem(const proto::TickEvent& tick, std::int64_t now_ns,
@@ -411,24 +546,48 @@ std::string_view StrategyNode::timestamp_problem(const proto::TickEvent& tick, s
   return {};
 }
 
-void StrategyNode::emit(const Traded& inst, const proto::TickEvent& tick, const Decision& decision) {
+std::string StrategyNode::emit(const tp::SignalRequest& r) {
   const auto now = clock_.now_ns();
+  const auto refuse = [&](const std::string& why) {
+    ++signals_refused_;
+    std::uint64_t suppressed = 0;
+    if (limiter_.allow("emit_refused", now, suppressed))
+      spdlog::warn("{}: signal refused: {} ({} more refusals not logged)", name_, why, suppressed);
+    return std::string();
+  };
+  auto it = by_symbol_.find(r.instrument);
+  if (it == by_symbol_.end())
+    return refuse("instrument \"" + std::string(r.instrument) + "\" is not one this instance trades");
+  const auto& inst = *it->second;
+  if (r.side != tp::Side::buy && r.side != tp::Side::sell) return refuse("side is neither buy nor sell");
+  const double quantity = r.quantity == 0 ? group_.quantity : r.quantity;
+  if (!(quantity > 0) || !std::isfinite(quantity)) return refuse("quantity must be > 0");
+  if (r.ttl_ms < 0) return refuse("ttl_ms must be >= 0");
+  if (!inst.ticked && r.trigger_price == 0) return refuse("no price for " + inst.symbol + " yet");
+  const double price = r.trigger_price != 0 ? r.trigger_price : r.side == tp::Side::buy ? inst.ask : inst.bid;
+  if (!(price > 0) || !std::isfinite(price)) return refuse("trigger_price must be > 0");
+  if (suppress_emits_ || !feed_.alive(now)) {
+    ++signals_suppressed_;
+    return {};
+  }
+  const auto ttl_ns = r.ttl_ms == 0 ? ms_to_ns(cfg_.strategy.signal_ttl_ms)
+                                    : std::min<std::int64_t>(r.ttl_ms, 1LL << 40) * ns_per_ms;
   proto::TradingSignal s;
   s.signal_id = ids_.next();
-  s.strategy = cfg_.strategy.name;
+  s.strategy = group_.name;
   s.instance = shard_;
   s.instrument = inst.symbol;
-  s.action = decision.side;
-  s.quantity = cfg_.strategy.quantity;
-  s.trigger_price = decision.side == proto::Side::buy ? tick.ask : tick.bid;
-  s.confidence = std::clamp(decision.confidence, 0.0, 1.0);
+  s.action = r.side == tp::Side::buy ? proto::Side::buy : proto::Side::sell;
+  s.quantity = quantity;
+  s.trigger_price = price;
+  s.confidence = std::clamp(std::isfinite(r.confidence) ? r.confidence : 0.0, 0.0, 1.0);
   s.created_ts_ns = now;
-  s.expires_ts_ns = now + ms_to_ns(cfg_.strategy.signal_ttl_ms);
-  s.causation_seq = tick.seq;
-  s.causation_ts_ns = tick.gateway_ts_ns;
+  s.expires_ts_ns = now + ttl_ns;
+  s.causation_seq = inst.tick_seq;
+  s.causation_ts_ns = inst.tick_gateway_ts_ns;
   if (auto err = proto::validate(s)) {
     dead_letters_.send("invalid_signal", err->message(), std::string_view{});
-    return;
+    return refuse(err->message());
   }
   const auto payload = encoder_.encode(s);
   // Journal first: a crash between the two resends it; the other order could
@@ -437,10 +596,11 @@ void StrategyNode::emit(const Traded& inst, const proto::TickEvent& tick, const 
   // books (journal vs executor vs broker) still balance.
   if (!journal_signal(s, payload, now)) {
     ++signals_not_journaled_;
-    return;
+    return {};
   }
   ++signals_emitted_;
   send_signal(payload);
+  return s.signal_id;
 }
 
 bool StrategyNode::journal_signal(const proto::TradingSignal& signal, std::string_view payload,
@@ -571,24 +731,100 @@ void StrategyNode::on_ack_message(std::size_t frame_count) {
                        join_frames(frames_, std::min<std::size_t>(frame_count, 2)));
     return;
   }
-  // "ACK.x.1" is a prefix of "ACK.x.10": another instance's ack.
-  if (ack_topics_.find(view_of(frames_[0])) == ack_topics_.end()) {
+  const auto topic = view_of(frames_[0]);
+  const auto payload = view_of(frames_[1]);
+  // Exact topics only: "ACK.x.1" is a prefix of "ACK.x.10", "ORDER.EURUSD"
+  // of "ORDER.EURUSDX": another instance's or instrument's.
+  if (order_topics_.count(topic)) {
+    on_order_event(payload);
+    return;
+  }
+  if (topic == position_topic_) {
+    on_position(payload);
+    return;
+  }
+  if (ack_topics_.find(topic) == ack_topics_.end()) {
     ++wrong_topic_;
     return;
   }
-  const auto payload = view_of(frames_[1]);
   auto ack = decoder_.decode_signal_ack(proto::as_bytes(payload));
   if (!ack) {
     dead_letters_.send(ack.error(), payload);
     return;
   }
-  bool matched = ack_in(outbox_, ack->signal_id);
-  for (auto it = adopted_.begin(); !matched && it != adopted_.end(); ++it)
-    matched = ack_in(*it->outbox, ack->signal_id);
+  SignalOutbox* owner = outbox_.contains(ack->signal_id) ? &outbox_ : nullptr;
+  for (auto it = adopted_.begin(); !owner && it != adopted_.end(); ++it)
+    if (it->outbox->contains(ack->signal_id)) owner = it->outbox.get();
+  if (owner && ack->status == proto::AckStatus::rejected) tell_refusal(*owner, ack.value());
+  const bool matched = owner && ack_in(*owner, ack->signal_id);
   if (matched)
     ++signals_acked_;
   else
     ++acks_unmatched_;  // an ack for a resend that was already acked
+}
+
+void StrategyNode::tell_refusal(const SignalOutbox& outbox, const proto::SignalAck& ack) {
+  const auto* pending = outbox.find(ack.signal_id);
+  auto signal = decoder_.decode_signal(proto::as_bytes(pending->payload));
+  if (!signal) return;  // journaled bytes that no longer decode: replay reported them
+  ++order_updates_;
+  const tp::OrderUpdate update{.signal_id = signal->signal_id,
+                               .instrument = signal->instrument,
+                               .side = signal->action == proto::Side::buy ? tp::Side::buy : tp::Side::sell,
+                               .status = tp::OrderStatus::rejected,
+                               .quantity = signal->quantity,
+                               .reason = ack.reason,
+                               .event_ts_ns = ack.ts_ns,
+                               .refused = true};
+  guarded("on_order", [&] { strategy_->on_order(update); });
+}
+
+void StrategyNode::on_order_event(std::string_view payload) {
+  auto event = decoder_.decode_order_event(proto::as_bytes(payload));
+  if (!event) {
+    dead_letters_.send(event.error(), payload);
+    return;
+  }
+  // Every group's orders in our instruments arrive here: only ours count.
+  if (!event->signal_id.starts_with(signal_prefix_)) return;
+  auto it = by_symbol_.find(event->instrument);
+  if (it == by_symbol_.end()) return;
+  // filled_quantity is the order's total: the position moves by what is new.
+  auto& counted = filled_[event->signal_id];
+  const double fresh = event->filled_quantity - counted;
+  if (fresh > 0) {
+    it->second->position += event->side == proto::Side::buy ? fresh : -fresh;
+    counted = event->filled_quantity;
+  }
+  if (proto::is_final(event->status)) filled_.erase(event->signal_id);
+  ++order_updates_;
+  const tp::OrderUpdate update{.signal_id = event->signal_id,
+                               .instrument = event->instrument,
+                               .order_id = event->order_id,
+                               .side = event->side == proto::Side::buy ? tp::Side::buy : tp::Side::sell,
+                               .status = static_cast<tp::OrderStatus>(event->status),
+                               .quantity = event->quantity,
+                               .filled_quantity = event->filled_quantity,
+                               .fill_price = event->fill_price,
+                               .reason = event->reason,
+                               .event_ts_ns = event->event_ts_ns};
+  guarded("on_order", [&] { strategy_->on_order(update); });
+}
+
+void StrategyNode::on_position(std::string_view payload) {
+  auto report = decoder_.decode_strategy_position(proto::as_bytes(payload));
+  if (!report) {
+    dead_letters_.send(report.error(), payload);
+    return;
+  }
+  if (report->strategy != group_.name) return;
+  auto it = by_symbol_.find(report->instrument);
+  if (it == by_symbol_.end()) return;
+  // The executor's figure includes every fill it published before it: the
+  // fills counted since the last report are in it.
+  ++position_reports_;
+  it->second->position = report->quantity;
+  it->second->position_known = true;
 }
 
 void StrategyNode::give_up_due(SignalOutbox& outbox, std::int64_t now, const std::string& origin) {
@@ -687,7 +923,9 @@ std::string StrategyNode::stats_json() {
   auto o = stats_header(name_, now);
   o.add("shard", static_cast<std::uint64_t>(shard_))
       .add("shards", static_cast<std::uint64_t>(shards_))
-      .add("strategy", cfg_.strategy.name)
+      .add("strategy", group_.name)
+      .add("group", group_.name)
+      .add("kind", group_.kind)
       .add("instruments", list)
       .add("ticks_received", ticks_received_)
       .add("ticks_per_s", ticks_per_s_)
@@ -698,6 +936,10 @@ std::string StrategyNode::stats_json() {
       .add("wrong_topic", wrong_topic_)
       .add("signals_emitted", signals_emitted_)
       .add("signals_suppressed", signals_suppressed_)
+      .add("signals_refused", signals_refused_)
+      .add("strategy_errors", strategy_errors_)
+      .add("order_updates", order_updates_)
+      .add("position_reports", position_reports_)
       .add("signals_acked", signals_acked_)
       .add("signals_resent", signals_resent_)
       .add("signals_pending", static_cast<std::uint64_t>(signals_pending()))

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "strategy/strategies.hpp"
@@ -16,7 +17,7 @@ using tp::proto::Side;
 namespace {
 
 // Feeds `mids` and returns index -> side of every decision.
-std::map<std::size_t, Side> run(Strategy& s, const std::vector<double>& mids) {
+std::map<std::size_t, Side> run(MidStrategy& s, const std::vector<double>& mids) {
   std::map<std::size_t, Side> out;
   for (std::size_t i = 0; i < mids.size(); ++i) {
     if (auto d = s.on_mid(mids[i])) {
@@ -63,24 +64,49 @@ TEST(Breakout, FiresOncePerBreakout) {
   EXPECT_EQ(run(s, mids), (std::map<std::size_t, Side>{{4, Side::buy}, {7, Side::buy}, {8, Side::sell}}));
 }
 
+tp::Params params(std::map<std::string, std::string, std::less<>> values) {
+  return tp::Params(std::move(values), "strategy.groups[g].params");
+}
+
 TEST(MakeStrategy, ByName) {
-  tp::StrategyConfig cfg;
-  for (const char* name : {"sma_crossover", "rsi_reversion", "breakout"}) {
-    cfg.name = name;
-    auto s = make_strategy(cfg);
+  for (const char* name : {"sma_crossover", "rsi_reversion", "breakout", "every_nth"}) {
+    auto s = make_mid_strategy(name, tp::Params{});
     ASSERT_NE(s, nullptr);
     EXPECT_EQ(s->name(), name);
   }
-  cfg.name = "martingale";
-  EXPECT_THROW(make_strategy(cfg), tp::ConfigError);
+  EXPECT_THROW(make_mid_strategy("martingale", tp::Params{}), tp::ConfigError);
+}
+
+TEST(MakeStrategy, ParametersAreCheckedNamingTheKey) {
+  const auto error_of = [](const char* kind, std::map<std::string, std::string, std::less<>> values) {
+    try {
+      make_mid_strategy(kind, params(std::move(values)));
+    } catch (const tp::ParamError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(
+      error_of("sma_crossover", {{"fast", "30"}, {"slow", "10"}}).find("strategy.groups[g].params.slow"),
+      std::string::npos);
+  EXPECT_NE(error_of("sma_crossover", {{"fast", "ten"}}).find("params.fast must be an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of("rsi_reversion", {{"oversold", "80"}}).find("params.oversold"), std::string::npos);
+  EXPECT_NE(error_of("breakout", {{"window", "1"}}).find("params.window must be >= 2"), std::string::npos);
+  EXPECT_NE(error_of("every_nth", {{"n", "0"}}).find("params.n"), std::string::npos);
+  EXPECT_EQ(error_of("every_nth", {{"n", "3"}}), "");
+}
+
+TEST(MakeStrategy, UnreadParametersAreVisibleToTheRuntime) {
+  auto p = params({{"fast", "5"}, {"slow", "20"}, {"sloww", "40"}});
+  make_mid_strategy("sma_crossover", p);
+  EXPECT_EQ(p.unread(), std::vector<std::string>{"sloww"});
 }
 
 TEST(MakeStrategy, DefaultsFireOnARandomWalk) {
   // The demo wants signals fairly often with the default parameters.
-  tp::StrategyConfig cfg;
   for (const char* name : {"sma_crossover", "rsi_reversion", "breakout"}) {
-    cfg.name = name;
-    auto s = make_strategy(cfg);
+    auto s = make_mid_strategy(name, tp::Params{});
     std::uint32_t state = 12345;
     double mid = 1.085;
     int fired = 0;
@@ -95,10 +121,7 @@ TEST(MakeStrategy, DefaultsFireOnARandomWalk) {
 
 namespace {
 TEST(EveryNth, FiresOnEveryNthTickAlternatingSides) {
-  tp::StrategyConfig cfg;
-  cfg.name = "every_nth";
-  cfg.every_nth.n = 3;
-  auto s = tp::strategy::make_strategy(cfg);
+  auto s = make_mid_strategy("every_nth", params({{"n", "3"}}));
   std::vector<std::optional<tp::proto::Side>> got;
   for (int i = 0; i < 9; ++i) {
     auto d = s->on_mid(1.0 + i);

@@ -123,7 +123,7 @@ TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
   auto& node = *node_owner;
   ASSERT_EQ(node.instruments(), std::vector<std::string>{"EURUSD"});
   await_subscriptions(ticks, {"TICK.EURUSD", "HB.gateway"});
-  await_subscriptions(events, {"ACK.sma_crossover.0"});
+  await_subscriptions(events, {"ACK.strategy.0"});
 
   tp::proto::Encoder enc;
   tp::proto::Heartbeat hb{"gateway", 1, tp::wall_ns(), 0};
@@ -165,11 +165,11 @@ TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
     EXPECT_EQ(s.action, seq % 2 ? tp::proto::Side::sell : tp::proto::Side::buy) << seq;
     EXPECT_DOUBLE_EQ(s.trigger_price, s.action == tp::proto::Side::buy ? t.ask : t.bid);
     EXPECT_EQ(s.instrument, "EURUSD");
-    EXPECT_EQ(s.strategy, "sma_crossover");
+    EXPECT_EQ(s.strategy, "strategy");
     EXPECT_EQ(s.instance, 0u);
     EXPECT_EQ(s.quantity, 250);
     EXPECT_EQ(s.expires_ts_ns - s.created_ts_ns, 5000 * tp::ns_per_ms);
-    EXPECT_EQ(s.signal_id.rfind("sma_crossover.0.", 0), 0u) << s.signal_id;
+    EXPECT_EQ(s.signal_id.rfind("strategy.0.", 0), 0u) << s.signal_id;
   }
 
   std::multiset<std::string> reasons;
@@ -197,7 +197,7 @@ TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
 
   // An ack on a prefix-matching topic (instance 01) is someone else's.
   tp::proto::SignalAck ack{got.begin()->first, tp::proto::AckStatus::accepted, "", tp::wall_ns()};
-  send_frames(events, {"ACK.sma_crossover.01", std::string(enc.encode(ack))});
+  send_frames(events, {"ACK.strategy.01", std::string(enc.encode(ack))});
   ASSERT_TRUE(pump(node, [&] { return json_number(node.stats_json(), "wrong_topic") == 4; }));
   EXPECT_EQ(node.signals_pending(), 4u);
 
@@ -206,7 +206,7 @@ TEST_F(NodeTest, OwnTicksOnlySignalsResentUntilAcked) {
   for (auto& [id, s] : got) {
     ack.signal_id = id;
     ack.status = i++ % 2 ? tp::proto::AckStatus::accepted : tp::proto::AckStatus::rejected;
-    send_frames(events, {"ACK.sma_crossover.0", std::string(enc.encode(ack))});
+    send_frames(events, {"ACK.strategy.0", std::string(enc.encode(ack))});
   }
   ASSERT_TRUE(pump(node, [&] {
     const auto file = read_text(node.stats_path());
@@ -262,8 +262,8 @@ namespace {
 // A signal as shard `shard` would have journaled it.
 tp::proto::TradingSignal departed_signal(std::uint32_t shard, int n) {
   tp::proto::TradingSignal s;
-  s.signal_id = "sma_crossover." + std::to_string(shard) + ".1700000000000." + std::to_string(n);
-  s.strategy = "sma_crossover";
+  s.signal_id = "strategy." + std::to_string(shard) + ".1700000000000." + std::to_string(n);
+  s.strategy = "strategy";
   s.instance = shard;
   s.instrument = "GBPUSD";
   s.action = tp::proto::Side::buy;
@@ -331,7 +331,7 @@ TEST_F(NodeTest, AdoptsDepartedShardsJournalsResendsThemAndReportsWhatCannotBeRe
   StrategyNode node(ctx_, cfg, 0, 2, clock_);
   EXPECT_EQ(node.adopted_shards(), std::vector<std::uint32_t>{2});
   EXPECT_EQ(node.signals_pending(), 2u);  // 2.1 and 2.3; 2.2 cannot be resent
-  await_subscriptions(events, {"ACK.sma_crossover.0", "ACK.sma_crossover.2"});
+  await_subscriptions(events, {"ACK.strategy.0", "ACK.strategy.2"});
 
   // The damaged record is reported with its id, never dropped.
   {
@@ -362,7 +362,7 @@ TEST_F(NodeTest, AdoptsDepartedShardsJournalsResendsThemAndReportsWhatCannotBeRe
   })) << node.stats_json();
   EXPECT_EQ(node.adopted_shards(), (std::vector<std::uint32_t>{2, 4}));
   for (int i = 1; i <= 3; ++i) EXPECT_EQ(got.at(departed_signal(4, i).signal_id), departed_signal(4, i));
-  await_subscriptions(events, {"ACK.sma_crossover.4"});
+  await_subscriptions(events, {"ACK.strategy.4"});
   auto stats = node.stats_json();
   EXPECT_EQ(json_number(stats, "journal_corrupt"), 1);
   EXPECT_EQ(json_number(stats, "journals_adopted"), 2);

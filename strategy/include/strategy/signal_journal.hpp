@@ -188,6 +188,11 @@ class SignalOutbox {
 
   std::size_t size() const noexcept { return pending_.size(); }
   bool contains(std::string_view id) const { return pending_.find(id) != pending_.end(); }
+  // The pending signal `id`; nullptr when it is not pending.
+  const PendingSignal* find(std::string_view id) const {
+    auto it = pending_.find(id);
+    return it == pending_.end() ? nullptr : &it->second;
+  }
 
  private:
   SignalJournal& journal_;

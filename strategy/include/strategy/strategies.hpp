@@ -1,6 +1,8 @@
-// Trading strategies: each turns the mid prices of one instrument into an
-// occasional BUY/SELL decision. One instance per instrument, owned by the
-// node; pure values, not thread-safe. Chosen by name (config strategy.name).
+// The built-in strategies. Each is a MidStrategy: it turns the mid prices of
+// one instrument into an occasional BUY/SELL trigger (pure values, tested
+// alone). make_strategy() serves them through the strategy API (tp::Strategy)
+// as one Builtin per instance, holding one MidStrategy per instrument, so
+// that built-ins and users' plugins run the same way.
 #pragma once
 
 #include <memory>
@@ -9,21 +11,23 @@
 
 #include "common/config.hpp"
 #include "proto/messages.hpp"
+#include "strategy/plugin.hpp"
 #include "tp/indicators.hpp"
+#include "tp/strategy.hpp"
 
 namespace tp::strategy {
 
-struct Decision {
+struct Trigger {
   proto::Side side = proto::Side::buy;
   double confidence = 0;  // 0..1
-  bool operator==(const Decision&) const = default;
+  bool operator==(const Trigger&) const = default;
 };
 
-class Strategy {
+class MidStrategy {
  public:
-  virtual ~Strategy() = default;
+  virtual ~MidStrategy() = default;
   // Feeds the next mid price; returns a decision when this price triggers one.
-  virtual std::optional<Decision> on_mid(double mid) = 0;
+  virtual std::optional<Trigger> on_mid(double mid) = 0;
   virtual std::string_view name() const noexcept = 0;
 };
 
@@ -33,12 +37,12 @@ class Strategy {
 // cross_tolerance of the price is rounding, so it is touching too. Nothing fires
 // until both averages are ready. Confidence: 0.5 plus half of how far apart
 // the averages are, measured against 1 basis point of the slow average.
-class SmaCrossover final : public Strategy {
+class SmaCrossover final : public MidStrategy {
  public:
   // Averages closer than this, relative to the price, are equal (rounding).
   static constexpr double cross_tolerance = 1e-12;
   SmaCrossover(std::size_t fast, std::size_t slow);
-  std::optional<Decision> on_mid(double mid) override;
+  std::optional<Trigger> on_mid(double mid) override;
   std::string_view name() const noexcept override { return "sma_crossover"; }
 
  private:
@@ -50,10 +54,10 @@ class SmaCrossover final : public Strategy {
 // Mean reversion on Wilder's RSI: BUY when RSI crosses below `oversold`
 // (previous >= oversold, now < oversold), SELL when it crosses above
 // `overbought`. Confidence grows from 0.5 with the depth past the level.
-class RsiReversion final : public Strategy {
+class RsiReversion final : public MidStrategy {
  public:
   RsiReversion(std::size_t period, double oversold, double overbought);
-  std::optional<Decision> on_mid(double mid) override;
+  std::optional<Trigger> on_mid(double mid) override;
   std::string_view name() const noexcept override { return "rsi_reversion"; }
 
  private:
@@ -68,10 +72,10 @@ class RsiReversion final : public Strategy {
 // that breaks out, not again while consecutive ticks keep breaking out in
 // the same direction (one breakout, one signal). Confidence: 0.5 plus half of
 // the overshoot as a share of the channel's width (1 for a flat channel).
-class Breakout final : public Strategy {
+class Breakout final : public MidStrategy {
  public:
   explicit Breakout(std::size_t window);
-  std::optional<Decision> on_mid(double mid) override;
+  std::optional<Trigger> on_mid(double mid) override;
   std::string_view name() const noexcept override { return "breakout"; }
 
  private:
@@ -83,10 +87,10 @@ class Breakout final : public Strategy {
 // A signal on every n-th mid, alternating BUY and SELL so that positions stay
 // bounded: a known signal rate for benchmarks and fault tests, not a way to
 // make money. Confidence 1.
-class EveryNth final : public Strategy {
+class EveryNth final : public MidStrategy {
  public:
   explicit EveryNth(std::size_t n) : n_(n) {}
-  std::optional<Decision> on_mid(double mid) override;
+  std::optional<Trigger> on_mid(double mid) override;
   std::string_view name() const noexcept override { return "every_nth"; }
 
  private:
@@ -95,8 +99,32 @@ class EveryNth final : public Strategy {
   bool buy_next_ = true;
 };
 
-// The strategy named by cfg.name with its parameters; throws tp::ConfigError
-// naming strategy.name for an unknown name.
-std::unique_ptr<Strategy> make_strategy(const StrategyConfig& cfg);
+// True for the names of the built-in strategies.
+bool is_builtin(std::string_view kind) noexcept;
+
+// The built-in `kind` with its parameters read from `params` (each checked:
+// tp::ParamError names the key). Throws tp::ConfigError for an unknown kind.
+std::unique_ptr<MidStrategy> make_mid_strategy(std::string_view kind, const tp::Params& params);
+
+// A built-in through the strategy API: one MidStrategy per instrument, made
+// at start from the group's params, remade when the instrument's price series
+// restarts; each trigger is emitted with the group's defaults.
+class Builtin final : public tp::Strategy {
+ public:
+  explicit Builtin(std::string kind) : kind_(std::move(kind)) {}
+  void on_start() override;
+  void on_tick(const tp::Tick& tick) override;
+  void on_feed(const tp::FeedEvent& event) override;
+
+ private:
+  std::string kind_;
+  // By instrument, in the order of ctx().instruments(); few per instance.
+  std::vector<std::pair<std::string, std::unique_ptr<MidStrategy>>> by_instrument_;
+};
+
+// The strategy of `group`: a built-in, or one made by its plugin. Throws
+// tp::ConfigError for a python group (the Python runtime runs those) and
+// PluginError for a plugin that cannot be used.
+StrategyPtr make_strategy(const StrategyGroup& group);
 
 }  // namespace tp::strategy

@@ -1,7 +1,10 @@
-// One strategy instance (shard k of n) on the wire: owns its sockets, the
-// per-instrument strategies, the signal journal and the single poll loop.
-// SUB ticks (exact topics) -> strategy -> journal -> PUSH signals; SUB acks
-// -> journal. It also owns the journals of departed shards (strategy-j.journal
+// One strategy instance (shard k of n of a strategy group) on the wire: the
+// runtime of the strategy API. It owns its sockets, the group's strategy
+// (a built-in or a plugin, driven through tp::Strategy and served a
+// tp::Context), the signal journal and the single poll loop.
+// SUB ticks (exact topics) -> feed checks -> strategy -> emit -> journal ->
+// PUSH signals; SUB acks -> journal; SUB ORDER.<sym> and POS.<group> -> the
+// strategy's order updates and positions. It also owns the journals of departed shards (<group>-j.journal
 // with j >= n and j % n == k, left behind by a scale-down): it adopts them,
 // resends their pending signals with their original bytes and ids, listens
 // to their ack topics and gives up on them like on its own. One RunLoop:
@@ -38,20 +41,26 @@
 #include "common/zmq_util.hpp"
 #include "proto/codec.hpp"
 #include "strategy/feed.hpp"
+#include "strategy/plugin.hpp"
 #include "strategy/signal_journal.hpp"
 #include "strategy/strategies.hpp"
+#include "tp/strategy.hpp"
 
 namespace tp::strategy {
 
 class StrategyNode {
  public:
-  // Opens the journal (replaying pending signals), adopts the journals of
-  // departed shards, connects every socket. Throws tp::ConfigError for a bad
-  // shard or strategy name, JournalLocked when another process holds this
-  // shard's journal, and std::runtime_error for an endpoint or journal that
-  // cannot be used.
+  // Runs shard `shard` of `shards` of the strategy group `group` (empty: the
+  // config's first group). Opens the journal (replaying pending signals),
+  // adopts the journals of departed shards, connects every socket, creates
+  // the strategy and starts it. Throws tp::ConfigError for a bad shard or
+  // group, a python group, or parameters the strategy refuses or leaves
+  // unread; PluginError for a plugin that cannot be used; JournalLocked when
+  // another process holds this shard's journal; std::runtime_error for an
+  // endpoint or journal that cannot be used.
   StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t shard, std::uint32_t shards,
-               const Clock& clock, const Security& security = Security::none());
+               const Clock& clock, const Security& security = Security::none(), std::string_view group = {});
+  ~StrategyNode();
 
   // Loops until tp::stop_requested(), then writes the final stats. Returns 0.
   int run();
@@ -59,7 +68,7 @@ class StrategyNode {
   // the next timer and 100 ms), the messages that arrived, and the timers
   // that are due.
   void poll_once(int max_wait_ms = 100);
-  // Writes <run.dir>/strategy-<k>.stats.json now; false when it could not.
+  // Writes <run.dir>/<group>-<k>.stats.json now; false when it could not.
   bool write_stats();
   // False while this instance's own journal cannot be written: no new signal
   // is sent then.
@@ -69,6 +78,7 @@ class StrategyNode {
   static constexpr std::int64_t journal_probe_ns = 500'000'000;
 
   const std::vector<std::string>& instruments() const noexcept { return symbols_; }
+  const StrategyGroup& group() const noexcept { return group_; }
   const std::string& stats_path() const noexcept { return stats_path_; }
   // Unacked signals of this shard and of every adopted journal.
   std::size_t signals_pending() const noexcept;
@@ -77,13 +87,22 @@ class StrategyNode {
   std::string stats_json();
 
  private:
-  // One instrument this shard trades: its feed's sequence and its strategy
-  // (the config's Instrument is what the instrument is; this is our state of it).
+  // One instrument this shard trades: its feed's sequence, its last tick
+  // (what a signal defaults to and is caused by) and the group's position
+  // in it (the config's Instrument is what the instrument is; this is our
+  // state of it).
   struct Traded {
     std::string symbol;
     SeqTracker seq;
-    std::unique_ptr<Strategy> strategy;
+    bool ticked = false;
+    double bid = 0;
+    double ask = 0;
+    std::uint64_t tick_seq = 0;
+    std::int64_t tick_gateway_ts_ns = 0;
+    double position = 0;
+    bool position_known = false;
   };
+  class Host;  // the tp::Context served to the strategy
   // Heterogeneous lookup: the topic frame is found without building a string.
   struct TopicHash {
     using is_transparent = void;
@@ -117,7 +136,19 @@ class StrategyNode {
                                      std::string& detail) const;
   void on_heartbeat(const proto::Heartbeat& hb);
   void on_ack_message(std::size_t frame_count);
-  void emit(const Traded& inst, const proto::TickEvent& tick, const Decision& decision);
+  // The strategy's emit(): checks the request, fills in the defaults, then
+  // journals and sends. The signal id, or empty when nothing was sent.
+  std::string emit(const tp::SignalRequest& request);
+  void on_order_event(std::string_view payload);
+  void on_position(std::string_view payload);
+  // A refused signal (ack REJECTED) of `outbox`, told to the strategy.
+  void tell_refusal(const SignalOutbox& outbox, const proto::SignalAck& ack);
+  // Runs a callback of the strategy; what it throws is dead-lettered
+  // (strategy_error) and counted, and the instance carries on.
+  template <class F>
+  void guarded(std::string_view what, F&& f);
+  // Tells the strategy when the feed died or came back.
+  void check_feed(std::int64_t now_ns);
   // Journals a new signal (after this run's boot record, if that is still
   // owed); false when it could not, and then the signal must not be sent.
   bool journal_signal(const proto::TradingSignal& signal, std::string_view payload, std::int64_t now_ns);
@@ -148,6 +179,7 @@ class StrategyNode {
   void probe_journal(std::int64_t now_ns);
 
   const Config cfg_;
+  const StrategyGroup group_;
   const std::uint32_t shard_;
   const std::uint32_t shards_;
   const Clock& clock_;
@@ -167,7 +199,16 @@ class StrategyNode {
   // "TICK.<sym>" -> state. A hash map: the lookup costs the same for 10 or
   // 10,000 instruments (a std::map walked ~14 nodes at 10,000).
   std::unordered_map<std::string, Traded, TopicHash, std::equal_to<>> by_topic_;
+  // The same Traded by symbol, and the exact ORDER.<sym> topics (SUB
+  // filters are prefixes).
+  std::unordered_map<std::string, Traded*, TopicHash, std::equal_to<>> by_symbol_;
+  std::set<std::string, std::less<>> order_topics_;
+  std::string position_topic_;
+  std::string signal_prefix_;  // "<group>.": the group's signal ids
+  // Filled quantity already counted into the position, per order not yet final.
+  std::unordered_map<std::string, double, TopicHash, std::equal_to<>> filled_;
   FeedMonitor feed_;
+  bool feed_reported_alive_ = false;  // as last told to the strategy
 
   SignalJournal journal_;
   SignalOutbox outbox_;
@@ -209,7 +250,7 @@ class StrategyNode {
   std::uint64_t wrong_topic_ = 0;
   std::uint64_t feed_restarts_ = 0;
   std::uint64_t signals_emitted_ = 0;
-  std::uint64_t signals_suppressed_ = 0;  // decisions while the feed was dead
+  std::uint64_t signals_suppressed_ = 0;  // emits while the feed was dead
   std::uint64_t signals_acked_ = 0;
   std::uint64_t signals_resent_ = 0;
   std::uint64_t signals_given_up_ = 0;
@@ -225,6 +266,19 @@ class StrategyNode {
   std::uint64_t journal_corrupt_ = 0;  // unreadable committed records reported
   std::uint64_t journal_torn_ = 0;     // torn last records set aside
   std::uint64_t journal_locked_ = 0;   // adoptions put off: another process held the journal
+  std::uint64_t signals_refused_ = 0;  // emit() requests refused (not ours, invalid, no price yet)
+  std::uint64_t strategy_errors_ = 0;  // exceptions out of the strategy's callbacks
+  std::uint64_t order_updates_ = 0;    // order events and refusals told to the strategy
+  std::uint64_t position_reports_ = 0;
+
+  // The strategy and its context: destroyed after the loop (whose timers hold
+  // the strategy's callbacks, code of a plugin that must still be loaded).
+  tp::Params params_;
+  std::unique_ptr<Host> host_;
+  StrategyPtr strategy_;
+  // While the strategy handles a tick that ends a dead spell: what the
+  // indicators say across the outage is stale, so no signal from it.
+  bool suppress_emits_ = false;
 
   RunLoop loop_;  // last: it holds the sockets above and callbacks on this
 };

@@ -54,13 +54,13 @@ struct Tick {
 enum class FeedEventKind : std::uint8_t {
   dead,       // no tick nor heartbeat for strategy.feed_timeout_ms: emit() refuses until alive
   alive,      // ticks or heartbeats again after `dead`
-  restarted,  // the gateway restarted: every instrument's price series starts again
+  restarted,  // `instrument`'s price series starts again (the gateway restarted): reset what spans it
   gap,        // `missed` ticks of `instrument` were lost (a slow consumer, a dropped link)
 };
 
 struct FeedEvent {
   FeedEventKind kind = FeedEventKind::dead;
-  std::string_view instrument;  // gap only; empty for the others (they concern the whole feed)
+  std::string_view instrument;  // gap and restarted; empty for dead and alive (the whole feed)
   std::uint64_t missed = 0;     // gap only
 };
 
@@ -273,10 +273,10 @@ struct StrategyPlugin {
 #define TP_STRATEGY_PLUGIN_SYMBOL "tp_strategy_plugin"
 
 // Names the plugin's strategy class; once per shared library.
-#define TP_STRATEGY_PLUGIN(Class, kind_name)                                                      \
+#define TP_STRATEGY_PLUGIN(Class, kind_name)                                                           \
   extern "C" __attribute__((visibility("default"))) const ::tp::StrategyPlugin* tp_strategy_plugin() { \
-    static const ::tp::StrategyPlugin plugin{                                                     \
-        ::tp::strategy_abi_version, kind_name, []() -> ::tp::Strategy* { return new Class(); },   \
-        [](::tp::Strategy* s) { delete s; }};                                                     \
-    return &plugin;                                                                               \
+    static const ::tp::StrategyPlugin plugin{::tp::strategy_abi_version, kind_name,                    \
+                                             []() -> ::tp::Strategy* { return new Class(); },          \
+                                             [](::tp::Strategy* s) { delete s; }};                     \
+    return &plugin;                                                                                    \
   }
