@@ -12,7 +12,7 @@ std::string client_order_id(std::string_view signal_id) {
   return id;
 }
 
-Decision decide(const proto::TradingSignal& signal, const Config& config, double current_position,
+Decision decide(const proto::TradingSignal& signal, const Config& config, Exposure exposure,
                 const Clock& clock) {
   if (config.find_instrument(signal.instrument) == nullptr) {
     return {Verdict::reject, "unknown_instrument",
@@ -36,8 +36,13 @@ Decision decide(const proto::TradingSignal& signal, const Config& config, double
             fmt::format("signal_id of {} bytes leaves no room for the client order id prefix",
                         signal.signal_id.size())};
   }
-  if (auto refusal = check_risk(signal, current_position, config.risk)) {
+  if (auto refusal = check_risk(signal, exposure.instrument, config.risk)) {
     return {Verdict::reject, "risk_rejected", std::move(*refusal)};
+  }
+  if (const auto* group = config.strategy.find_group(signal.strategy)) {
+    if (auto refusal = check_group_position(signal, exposure.group, group->max_position)) {
+      return {Verdict::reject, "group_position_limit", std::move(*refusal)};
+    }
   }
   return {Verdict::accept, {}, {}};
 }
@@ -46,6 +51,7 @@ OrderRecord intent_for(const proto::TradingSignal& signal, std::int64_t now_ns) 
   OrderRecord order;
   order.client_order_id = client_order_id(signal.signal_id);
   order.signal_id = signal.signal_id;
+  order.strategy = signal.strategy;
   order.instrument = signal.instrument;
   order.side = signal.action;
   order.quantity = signal.quantity;

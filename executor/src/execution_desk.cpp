@@ -47,8 +47,18 @@ ExecutionDesk::ExecutionDesk(ExecutorStore& store, const Config& config, const C
       config_(config),
       clock_(clock),
       on_store_failed_(std::move(on_store_failed)),
-      book_(store_.rebuild_positions()),
-      held_(store_.count_in_state(OrderState::held)) {}
+      held_(store_.count_in_state(OrderState::held)) {
+  auto stored = store_.rebuild_positions();
+  book_ = std::move(stored.instruments);
+  group_books_ = std::move(stored.groups);
+  for (const auto& group : config_.strategy.groups) {
+    auto& instruments = known_[group.name];
+    instruments.insert(group.instruments.begin(), group.instruments.end());
+  }
+  for (const auto& [group, book] : group_books_) {
+    for (const auto& [sym, p] : book.all()) known_[group].insert(sym);
+  }
+}
 
 template <class Write>
 bool ExecutionDesk::stored(std::string_view what, Write&& write) {
@@ -71,6 +81,16 @@ proto::TradingSignal& ExecutionDesk::next_signal() {
 }
 
 double ExecutionDesk::worst_position(const DecidedSignal& decided) const {
+  return worst_after(decided, book_.position(decided.signal.instrument), false);
+}
+
+double ExecutionDesk::worst_group_position(const DecidedSignal& decided) const {
+  const auto it = group_books_.find(decided.signal.strategy);
+  const double filled = it == group_books_.end() ? 0.0 : it->second.position(decided.signal.instrument);
+  return worst_after(decided, filled, true);
+}
+
+double ExecutionDesk::worst_after(const DecidedSignal& decided, double filled, bool same_group) const {
   // The batch's accepted orders have not been sent yet: the risk check takes
   // the worst position they could leave (each filled fully or not at all),
   // so that no limit is looser than when each order was answered before the
@@ -80,9 +100,9 @@ double ExecutionDesk::worst_position(const DecidedSignal& decided) const {
   double pending_sell = 0;
   for (const DecidedSignal* d = batch_.data(); d != &decided; ++d) {
     if (d->verdict != Verdict::accept || d->order.instrument != signal.instrument) continue;
+    if (same_group && d->order.strategy != signal.strategy) continue;
     (d->order.side == proto::Side::buy ? pending_buy : pending_sell) += d->order.quantity;
   }
-  const double filled = book_.position(signal.instrument);
   const double delta = signal.action == proto::Side::buy ? signal.quantity : -signal.quantity;
   const double high = filled + pending_buy;
   const double low = filled - pending_sell;
@@ -96,7 +116,8 @@ void ExecutionDesk::decide(std::string_view original, bool broker_closed) {
   }
   DecidedSignal& d = batch_[decided_];
   const auto& signal = d.signal;
-  auto decision = tp::executor::decide(signal, config_, worst_position(d), clock_);
+  auto decision = tp::executor::decide(
+      signal, config_, Exposure{.instrument = worst_position(d), .group = worst_group_position(d)}, clock_);
   if (decision.verdict == Verdict::accept && position_check_ == PositionCheck::mismatch) {
     decision = {
         Verdict::reject, "position_mismatch",
@@ -178,6 +199,14 @@ void ExecutionDesk::publish(Outbox& out) {
         // The signal's REJECTED row was committed with its batch.
         const auto now = clock_.now_ns();
         count_rejected(d.reason);
+        ++counters_.groups[signal.strategy].rejected;
+        // A group seen only on refused signals is shown too (with no
+        // position where the instrument is not configured).
+        if (config_.find_instrument(signal.instrument) != nullptr) {
+          known_[signal.strategy].insert(signal.instrument);
+        } else {
+          known_[signal.strategy];
+        }
         out.items.emplace_back(Outbox::DeadLetter{d.reason, d.detail, d.original});
         proto::OrderEvent ev;
         ev.client_order_id = client_order_id(signal.signal_id).substr(0, proto::max_id_length);
@@ -196,6 +225,8 @@ void ExecutionDesk::publish(Outbox& out) {
       }
       case Verdict::accept:
         ++counters_.signals_accepted;
+        ++counters_.groups[signal.strategy].signals;
+        known_[signal.strategy].insert(signal.instrument);
         if (d.held) ++counters_.orders_held;
         ack(signal, proto::AckStatus::accepted, "", out);
         out.items.emplace_back(event_of(d.order, proto::OrderStatus::new_order, d.order.created_ns));
@@ -276,6 +307,11 @@ bool ExecutionDesk::apply_reply(const OrderRecord& order, const proto::OrderRepl
     const double new_price =
         (reply.filled_quantity * reply.fill_price - order.filled_quantity * order.fill_price) / new_qty;
     book_.apply_fill(order.instrument, order.side, new_qty, new_price);
+    if (!order.strategy.empty()) {
+      group_books_[order.strategy].apply_fill(order.instrument, order.side, new_qty, new_price);
+      ++counters_.groups[order.strategy].fills;
+      known_[order.strategy].insert(order.instrument);
+    }
   }
   switch (reply.status) {
     case proto::OrderStatus::filled:
@@ -308,7 +344,29 @@ bool ExecutionDesk::apply_reply(const OrderRecord& order, const proto::OrderRepl
   ev.fill_price = reply.fill_price;
   ev.reason = reply.reason;
   out.items.emplace_back(std::move(ev));
+  // After the event: a subscriber adding the event's fill to the last report
+  // then takes this one, which includes it.
+  if (new_qty > 0 && !order.strategy.empty())
+    out.items.emplace_back(report(order.strategy, order.instrument));
   return !proto::is_final(reply.status);
+}
+
+proto::StrategyPosition ExecutionDesk::report(std::string_view group, std::string_view instrument) const {
+  proto::StrategyPosition p;
+  p.strategy = std::string(group);
+  p.instrument = std::string(instrument);
+  const auto it = group_books_.find(group);
+  p.quantity = it == group_books_.end() ? 0.0 : it->second.position(instrument);
+  p.ts_ns = clock_.now_ns();
+  return p;
+}
+
+std::vector<proto::StrategyPosition> ExecutionDesk::position_reports() const {
+  std::vector<proto::StrategyPosition> reports;
+  for (const auto& [group, instruments] : known_) {
+    for (const auto& sym : instruments) reports.push_back(report(group, sym));
+  }
+  return reports;
 }
 
 std::set<std::string, std::less<>> ExecutionDesk::instruments_to_check() const {

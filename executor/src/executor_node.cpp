@@ -84,10 +84,12 @@ int ExecutorNode::run() {
   // start-up reconcile waits on an absent dll_gateway.
   stats_every_ns_ = std::int64_t{std::max(1, config_.run.stats_interval_ms)} * ns_per_ms;
   write_stats();
+  publish_positions();
   next_stats_ns_ = clock_.monotonic_ns() + stats_every_ns_;
   reconcile();
   std::int64_t next_reconcile = clock_.monotonic_ns() + reconcile_interval_ns;
   write_stats();
+  publish_positions();
   next_stats_ns_ = clock_.monotonic_ns() + stats_every_ns_;
 
   // The loop's poll, bound and stop are RunLoop's. The two deadlines are
@@ -306,6 +308,8 @@ void ExecutorNode::publish(Outbox& out) {
       publish_ack(ack->topic, ack->ack);
     } else if (auto* ev = std::get_if<proto::OrderEvent>(&item)) {
       publish_event(*ev);
+    } else if (auto* pos = std::get_if<proto::StrategyPosition>(&item)) {
+      publish_position(*pos);
     } else {
       const auto& dl = std::get<Outbox::DeadLetter>(item);
       dead_letters_.send(dl.reason, dl.detail, dl.original);
@@ -320,6 +324,16 @@ void ExecutorNode::publish_ack(const std::string& topic, const proto::SignalAck&
 
 void ExecutorNode::publish_event(const proto::OrderEvent& event) {
   tp::publish(events_, proto::order_topic(event.instrument), encoder_.encode(event), event_sends_);
+}
+
+void ExecutorNode::publish_position(const proto::StrategyPosition& position) {
+  tp::publish(events_, proto::position_topic(position.strategy), encoder_.encode(position), event_sends_);
+}
+
+void ExecutorNode::publish_positions() {
+  // Also from heartbeat() while an order waits on dll_gateway: its fill is
+  // not in the books yet, and its event (then a report) follows when it is.
+  for (const auto& p : desk_.position_reports()) publish_position(p);
 }
 
 ExecutorCounters ExecutorNode::counters() const {
@@ -348,6 +362,28 @@ std::string ExecutorNode::stats_json() {
   JsonObject latency;
   latency.add("p50", us(0.50)).add("p99", us(0.99)).add("p999", us(0.999)).add("count", tick_to_fill.count());
 
+  // Per strategy group: every (group, instrument) the desk reports, with the
+  // realized PnL in each instrument's quote currency (as "positions" above).
+  JsonObject groups;
+  for (const auto& [group, instruments] : desk_.known_groups()) {
+    const auto book = desk_.group_positions().find(group);
+    JsonObject held;
+    JsonObject pnl;
+    for (const auto& sym : instruments) {
+      const Position* p = book == desk_.group_positions().end() ? nullptr : book->second.find(sym);
+      held.add(sym, p ? p->position : 0.0);
+      pnl.add(sym, p ? p->realized_pnl : 0.0);
+    }
+    const auto counted = desk.groups.find(group);
+    const GroupCounters c = counted == desk.groups.end() ? GroupCounters{} : counted->second;
+    groups.add(group, JsonObject()
+                          .add("positions", held)
+                          .add("realized_pnl", pnl)
+                          .add("signals", c.signals)
+                          .add("rejected", c.rejected)
+                          .add("fills", c.fills));
+  }
+
   JsonObject mismatches;
   for (const auto& [sym, m] : desk_.position_mismatches()) {
     mismatches.add(sym, JsonObject().add("executor", m.executor).add("broker", m.broker));
@@ -365,6 +401,7 @@ std::string ExecutorNode::stats_json() {
       .add("partial_fills", desk.partial_fills)
       .add("broker_rejects", desk.broker_rejects)
       .add("positions", positions)
+      .add("groups", groups)
       .add("latency_tick_to_fill_us", latency)
       .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
       .add("connections_dropped", signals_monitor_.counters().dropped)
@@ -416,6 +453,7 @@ void ExecutorNode::heartbeat() {
   disk_.poll(now);
   if (now < next_stats_ns_) return;
   write_stats();
+  publish_positions();
   next_stats_ns_ = now + stats_every_ns_;
 }
 

@@ -25,4 +25,16 @@ std::optional<std::string> check_risk(const proto::TradingSignal& signal, double
   return std::nullopt;
 }
 
+std::optional<std::string> check_group_position(const proto::TradingSignal& signal, double group_position,
+                                                double max_position) {
+  if (!(max_position > 0)) return std::nullopt;
+  const double after =
+      group_position + (signal.action == proto::Side::buy ? signal.quantity : -signal.quantity);
+  if (std::abs(after) > max_position) {
+    return fmt::format("group {} position after order {} (now {}) exceeds its max_position {}",
+                       signal.strategy, after, group_position, max_position);
+  }
+  return std::nullopt;
+}
+
 }  // namespace tp::executor

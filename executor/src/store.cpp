@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS orders (
   causation_ts_ns INTEGER NOT NULL,
   created_ns      INTEGER NOT NULL,
   updated_ns      INTEGER NOT NULL,
-  expires_ns      INTEGER NOT NULL DEFAULT 0
+  expires_ns      INTEGER NOT NULL DEFAULT 0,
+  strategy        TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS orders_state ON orders(state);
 -- Positions carried by orders pruned after the retention period.
@@ -51,11 +52,21 @@ CREATE TABLE IF NOT EXISTS position_snapshot (
   realized_pnl REAL NOT NULL,
   last_price   REAL NOT NULL
 );
+-- The same, per strategy group (the orders' strategy column).
+CREATE TABLE IF NOT EXISTS group_position_snapshot (
+  strategy     TEXT NOT NULL,
+  instrument   TEXT NOT NULL,
+  position     REAL NOT NULL,
+  avg_price    REAL NOT NULL,
+  realized_pnl REAL NOT NULL,
+  last_price   REAL NOT NULL,
+  PRIMARY KEY (strategy, instrument)
+);
 )sql";
 
 constexpr std::string_view order_columns =
     "client_order_id, signal_id, instrument, side, quantity, price_hint, state, status, filled_quantity, "
-    "fill_price, order_id, reason, causation_ts_ns, created_ns, updated_ns, expires_ns";
+    "fill_price, order_id, reason, causation_ts_ns, created_ns, updated_ns, expires_ns, strategy";
 
 std::string_view side_text(proto::Side s) { return s == proto::Side::buy ? "BUY" : "SELL"; }
 proto::Side side_from(std::string_view s) { return s == "SELL" ? proto::Side::sell : proto::Side::buy; }
@@ -153,9 +164,9 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) : pat
       Statement(db_,
                 "INSERT INTO signals (signal_id, strategy, instance, instrument, status, reason, "
                 "received_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-  insert_order_ =
-      Statement(db_, "INSERT INTO orders (" + std::string(order_columns) +
-                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
+  insert_order_ = Statement(
+      db_, "INSERT INTO orders (" + std::string(order_columns) +
+               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
   set_state_ = Statement(db_, "UPDATE orders SET state = ?2, updated_ns = ?3 WHERE client_order_id = ?1");
   set_outcome_ =
       Statement(db_,
@@ -218,12 +229,29 @@ void ExecutorStore::commit_batch() {
 }
 
 void ExecutorStore::migrate() {
+  auto has_column = [&](std::string_view column) {
+    Statement cols(db_, "SELECT name FROM pragma_table_info('orders')");
+    while (cols.step()) {
+      if (cols.column_text(0) == column) return true;
+    }
+    return false;
+  };
   // Databases made before orders.expires_ns existed get the column (0: none).
-  Statement cols(db_, "SELECT name FROM pragma_table_info('orders')");
-  while (cols.step()) {
-    if (cols.column_text(0) == "expires_ns") return;
+  if (!has_column("expires_ns"))
+    db_.exec("ALTER TABLE orders ADD COLUMN expires_ns INTEGER NOT NULL DEFAULT 0");
+  // Before orders.strategy: each order's group is its signal's strategy
+  // field, while the signal's row is kept (an order whose signal row was
+  // pruned stays '': counted in the instrument's position, in no group's).
+  if (!has_column("strategy")) {
+    // One transaction: a crash leaves either no column or a filled one (a
+    // failure throws out of the constructor, and closing rolls back).
+    db_.exec(
+        "BEGIN IMMEDIATE;"
+        "ALTER TABLE orders ADD COLUMN strategy TEXT NOT NULL DEFAULT '';"
+        "UPDATE orders SET strategy = COALESCE((SELECT s.strategy FROM signals s WHERE s.signal_id = "
+        "orders.signal_id), '');"
+        "COMMIT;");
   }
-  db_.exec("ALTER TABLE orders ADD COLUMN expires_ns INTEGER NOT NULL DEFAULT 0");
 }
 
 OrderRecord ExecutorStore::read_order(Statement& s) const {
@@ -244,6 +272,7 @@ OrderRecord ExecutorStore::read_order(Statement& s) const {
   o.created_ns = s.column_int(13);
   o.updated_ns = s.column_int(14);
   o.expires_ns = s.column_int(15);
+  o.strategy = s.column_text(16);
   return o;
 }
 
@@ -251,27 +280,21 @@ void ExecutorStore::prune(std::int64_t now_ns) {
   const std::int64_t cutoff = now_ns - retention_ns;
   Transaction tx(begin_, commit_, rollback_);
 
-  // Fold the fills of finished orders about to go into the snapshot first,
-  // in the order they were recorded, so that positions do not change.
+  // Fold the fills of finished orders about to go into the snapshots first
+  // (the instrument's and its group's), in the order they were recorded, so
+  // that positions do not change.
   PositionBook carried;
-  {
-    Statement snap(db_,
-                   "SELECT instrument, position, avg_price, realized_pnl, last_price FROM position_snapshot");
-    while (snap.step()) {
-      carried.restore(snap.column_text(0), {snap.column_double(1), snap.column_double(2),
-                                            snap.column_double(3), snap.column_double(4)});
-    }
-  }
+  GroupBooks carried_groups;
+  read_snapshots(carried, carried_groups);
   bool any = false;
   {
     Statement old(db_,
-                  "SELECT instrument, side, filled_quantity, fill_price FROM orders WHERE state = 'DONE' AND "
-                  "updated_ns < ?1 ORDER BY updated_ns, rowid");
+                  "SELECT instrument, side, filled_quantity, fill_price, strategy FROM orders WHERE state = "
+                  "'DONE' AND updated_ns < ?1 ORDER BY updated_ns, rowid");
     old.bind(1, cutoff);
     while (old.step()) {
       any = true;
-      carried.apply_fill(old.column_text(0), side_from(old.column_text(1)), old.column_double(2),
-                         old.column_double(3));
+      apply_stored_fill(old, carried, carried_groups);
     }
   }
   if (any) {
@@ -286,6 +309,21 @@ void ExecutorStore::prune(std::int64_t now_ns) {
           .bind(4, p.realized_pnl)
           .bind(5, p.last_price);
       put.run();
+    }
+    Statement put_group(db_,
+                        "INSERT OR REPLACE INTO group_position_snapshot (strategy, instrument, position, "
+                        "avg_price, realized_pnl, last_price) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    for (const auto& [group, book] : carried_groups) {
+      for (const auto& [sym, p] : book.all()) {
+        put_group.reset()
+            .bind(1, group)
+            .bind(2, sym)
+            .bind(3, p.position)
+            .bind(4, p.avg_price)
+            .bind(5, p.realized_pnl)
+            .bind(6, p.last_price);
+        put_group.run();
+      }
     }
     Statement del(db_, "DELETE FROM orders WHERE state = 'DONE' AND updated_ns < ?1");
     del.bind(1, cutoff).run();
@@ -337,7 +375,8 @@ bool ExecutorStore::record_accepted(const proto::TradingSignal& signal, const Or
       .bind(13, o.causation_ts_ns)
       .bind(14, o.created_ns)
       .bind(15, o.updated_ns)
-      .bind(16, o.expires_ns);
+      .bind(16, o.expires_ns)
+      .bind(17, o.strategy);
   if (!insert_order_.run()) return false;
   if (sp)
     sp->release();
@@ -407,23 +446,41 @@ std::uint64_t ExecutorStore::count_in_state(OrderState state) {
   return n;
 }
 
-PositionBook ExecutorStore::rebuild_positions() {
-  PositionBook book;
+void ExecutorStore::read_snapshots(PositionBook& book, GroupBooks& groups) {
   Statement snap(db_,
                  "SELECT instrument, position, avg_price, realized_pnl, last_price FROM position_snapshot");
   while (snap.step()) {
     book.restore(snap.column_text(0), {snap.column_double(1), snap.column_double(2), snap.column_double(3),
                                        snap.column_double(4)});
   }
-  Statement fills(
-      db_,
-      "SELECT instrument, side, filled_quantity, fill_price FROM orders WHERE filled_quantity > 0 "
-      "ORDER BY updated_ns, rowid");
-  while (fills.step()) {
-    book.apply_fill(fills.column_text(0), side_from(fills.column_text(1)), fills.column_double(2),
-                    fills.column_double(3));
+  Statement group_snap(db_,
+                       "SELECT strategy, instrument, position, avg_price, realized_pnl, last_price FROM "
+                       "group_position_snapshot");
+  while (group_snap.step()) {
+    groups[group_snap.column_text(0)].restore(group_snap.column_text(1),
+                                              {group_snap.column_double(2), group_snap.column_double(3),
+                                               group_snap.column_double(4), group_snap.column_double(5)});
   }
-  return book;
+}
+
+void ExecutorStore::apply_stored_fill(Statement& row, PositionBook& book, GroupBooks& groups) {
+  const auto instrument = row.column_text(0);
+  const auto side = side_from(row.column_text(1));
+  const double quantity = row.column_double(2);
+  const double price = row.column_double(3);
+  book.apply_fill(instrument, side, quantity, price);
+  const auto group = row.column_text(4);
+  if (!group.empty()) groups[group].apply_fill(instrument, side, quantity, price);
+}
+
+StoredPositions ExecutorStore::rebuild_positions() {
+  StoredPositions out;
+  read_snapshots(out.instruments, out.groups);
+  Statement fills(db_,
+                  "SELECT instrument, side, filled_quantity, fill_price, strategy FROM orders WHERE "
+                  "filled_quantity > 0 ORDER BY updated_ns, rowid");
+  while (fills.step()) apply_stored_fill(fills, out.instruments, out.groups);
+  return out;
 }
 
 }  // namespace tp::executor

@@ -1,5 +1,6 @@
 // ExecutionDesk without sockets: a real store in a temporary directory, a
 // FakeClock, and the Outbox read back as the node would publish it.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -14,7 +15,8 @@ using namespace tp::executor;
 
 namespace {
 
-// What the outbox holds, one word per item: "ack:<status>", "event:<status>", "dead:<reason>".
+// What the outbox holds, one word per item: "ack:<status>", "event:<status>",
+// "dead:<reason>", "pos:<group>:<instrument>=<quantity>".
 std::vector<std::string> kinds(const Outbox& out) {
   std::vector<std::string> k;
   for (const auto& item : out.items) {
@@ -22,6 +24,8 @@ std::vector<std::string> kinds(const Outbox& out) {
       k.push_back("ack:" + std::string(tp::proto::to_string(a->ack.status)));
     } else if (const auto* e = std::get_if<tp::proto::OrderEvent>(&item)) {
       k.push_back("event:" + std::string(tp::proto::to_string(e->status)));
+    } else if (const auto* p = std::get_if<tp::proto::StrategyPosition>(&item)) {
+      k.push_back(fmt::format("pos:{}:{}={}", p->strategy, p->instrument, p->quantity));
     } else {
       k.push_back("dead:" + std::get<Outbox::DeadLetter>(item).reason);
     }
@@ -204,7 +208,9 @@ TEST_F(DeskTest, AReplyMovesTheBookByWhatIsNewAndSaysWhetherTheOrderIsStillOpen)
   EXPECT_NEAR(desk.positions().find("EURUSD")->last_price, 1.20, 1e-12);
   EXPECT_EQ(desk.tick_to_fill().count(), 1u);
   EXPECT_EQ(desk.counters().fills, 1u);
-  EXPECT_EQ(kinds(out), (std::vector<std::string>{"event:ACCEPTED", "event:FILLED"}));
+  // Each fill's event is followed by the group's position, which includes it.
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"event:ACCEPTED", "pos:sma:EURUSD=400", "event:FILLED",
+                                                  "pos:sma:EURUSD=1000"}));
   EXPECT_EQ(store.find_order(order.client_order_id)->state, OrderState::done);
 }
 
@@ -265,4 +271,106 @@ TEST_F(DeskTest, APositionMismatchHaltsNewSignalsUnlessTheBrokersFiguresAreAdopt
   EXPECT_EQ(desk.position_check(), PositionCheck::adopted);
   EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), -300);
   EXPECT_EQ(batch(desk, {signal("n")})[0].verdict, Verdict::accept);
+}
+
+// ------------------------------------------------------- strategy groups
+
+namespace {
+
+tp::proto::TradingSignal from(tp::proto::TradingSignal s, const std::string& group) {
+  s.strategy = group;
+  return s;
+}
+
+void two_groups(tp::Config& config) {
+  config.strategy.groups = {
+      tp::StrategyGroup{.name = "trend", .kind = "sma_crossover", .instruments = {"EURUSD", "GBPUSD"}},
+      tp::StrategyGroup{.name = "revert", .kind = "rsi_reversion", .instruments = {"EURUSD"}}};
+}
+
+}  // namespace
+
+TEST_F(DeskTest, EachGroupHasItsOwnPositionsPnlAndCountsBesideTheInstruments) {
+  two_groups(config);
+  ExecutionDesk desk(store, config, clock);
+  auto decided =
+      batch(desk, {from(signal("t1"), "trend"), from(signal("r1", tp::proto::Side::sell), "revert"),
+                   from(signal("x1", tp::proto::Side::buy, "USDJPY"), "adhoc")});
+  ASSERT_EQ(decided.size(), 3u);
+  EXPECT_EQ(decided[0].order.strategy, "trend");
+  out.items.clear();
+  desk.apply_reply(decided[0].order, filled(decided[0].order, 1000, 1.10), clock.now_ns(),
+                   ReplySource::round_trip, out);
+  desk.apply_reply(decided[1].order, filled(decided[1].order, 1000, 1.12), clock.now_ns(),
+                   ReplySource::round_trip, out);
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"event:FILLED", "pos:trend:EURUSD=1000", "event:FILLED",
+                                                  "pos:revert:EURUSD=-1000"}));
+  EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), 0) << "the instrument nets both groups";
+  EXPECT_DOUBLE_EQ(desk.positions().find("EURUSD")->realized_pnl, 1000 * (1.12 - 1.10));
+  EXPECT_DOUBLE_EQ(desk.group_positions().at("trend").position("EURUSD"), 1000);
+  EXPECT_DOUBLE_EQ(desk.group_positions().at("revert").position("EURUSD"), -1000);
+  EXPECT_DOUBLE_EQ(desk.group_positions().at("trend").find("EURUSD")->realized_pnl, 0) << "each its own";
+
+  // trend closes at 1.15: 50 pips on 1000, its own PnL alone.
+  out.items.clear();
+  auto close = batch(desk, {from(signal("t2", tp::proto::Side::sell), "trend")})[0].order;
+  desk.apply_reply(close, filled(close, 1000, 1.15), clock.now_ns(), ReplySource::round_trip, out);
+  EXPECT_NEAR(desk.group_positions().at("trend").find("EURUSD")->realized_pnl, 50, 1e-9);
+  EXPECT_DOUBLE_EQ(desk.group_positions().at("revert").find("EURUSD")->realized_pnl, 0);
+
+  const auto& groups = desk.counters().groups;
+  EXPECT_EQ(groups.at("trend").signals, 2u);
+  EXPECT_EQ(groups.at("trend").fills, 2u);
+  EXPECT_EQ(groups.at("revert").signals, 1u);
+  EXPECT_EQ(groups.at("revert").fills, 1u);
+  EXPECT_EQ(groups.at("adhoc").fills, 0u);
+
+  // Reported: each configured group x its instruments, and the group seen
+  // only on a signal, with its instrument; in group then instrument order.
+  std::vector<std::string> reports;
+  for (const auto& p : desk.position_reports()) {
+    reports.push_back(fmt::format("{}:{}={}", p.strategy, p.instrument, p.quantity));
+    EXPECT_EQ(p.ts_ns, clock.now_ns());
+  }
+  EXPECT_EQ(reports, (std::vector<std::string>{"adhoc:USDJPY=0", "revert:EURUSD=-1000", "trend:EURUSD=0",
+                                               "trend:GBPUSD=0"}));
+}
+
+TEST_F(DeskTest, AGroupsOwnLimitRefusesItsSignalsOnlyCountingItsUnsentOrders) {
+  two_groups(config);
+  config.strategy.groups[0].max_position = 1500;  // trend: one order of 1000 fits, two do not
+  ExecutionDesk desk(store, config, clock);
+  auto decided =
+      batch(desk, {from(signal("t1"), "trend"), from(signal("r1"), "revert"), from(signal("t2"), "trend"),
+                   from(signal("t3", tp::proto::Side::sell), "trend")});
+  EXPECT_EQ(decided[0].verdict, Verdict::accept);
+  EXPECT_EQ(decided[1].verdict, Verdict::accept) << "revert's order is not trend's";
+  EXPECT_EQ(decided[2].verdict, Verdict::reject);
+  EXPECT_EQ(decided[2].reason, "group_position_limit");
+  EXPECT_EQ(decided[3].verdict, Verdict::accept) << "a sell is checked against the low side";
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"ack:ACCEPTED", "event:NEW", "ack:ACCEPTED", "event:NEW",
+                                                  "dead:group_position_limit", "event:REJECTED",
+                                                  "ack:REJECTED", "ack:ACCEPTED", "event:NEW"}));
+  EXPECT_EQ(std::get<Outbox::Ack>(out.items[6]).ack.reason, "group_position_limit");
+  EXPECT_EQ(std::get<Outbox::Ack>(out.items[6]).topic, "ACK.trend.1");
+  EXPECT_EQ(desk.counters().rejected.at("group_position_limit"), 1u);
+  EXPECT_EQ(desk.counters().groups.at("trend").rejected, 1u);
+  EXPECT_EQ(store.find_signal("t2")->status, "REJECTED");
+}
+
+TEST_F(DeskTest, GroupPositionsAreRebuiltFromTheStoreAndKeepTheirLimit) {
+  two_groups(config);
+  config.strategy.groups[0].max_position = 1500;
+  {
+    ExecutionDesk desk(store, config, clock);
+    auto order = batch(desk, {from(signal("t1"), "trend")})[0].order;
+    desk.apply_reply(order, filled(order, 1000, 1.10), clock.now_ns(), ReplySource::round_trip, out);
+  }
+  ExecutionDesk desk(store, config, clock);  // a restart on the same database
+  EXPECT_DOUBLE_EQ(desk.group_positions().at("trend").position("EURUSD"), 1000);
+  EXPECT_EQ(desk.position_reports().at(1).quantity, 1000);
+  out.items.clear();
+  auto decided = batch(desk, {from(signal("t2"), "trend"), from(signal("r2"), "revert")});
+  EXPECT_EQ(decided[0].reason, "group_position_limit");
+  EXPECT_EQ(decided[1].verdict, Verdict::accept);
 }

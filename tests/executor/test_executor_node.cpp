@@ -720,3 +720,80 @@ TEST(ExecutorNode, AnIdleDllGatewayIsProbedAfterFiveSecondsOfItsClock) {
   const auto stats = h.node->stats_json();
   EXPECT_NE(stats.find("\"broker_alive\":true"), std::string::npos) << stats;
 }
+
+TEST(ExecutorNode, EachGroupsPositionIsPublishedAfterTheFillsEventAndItsOwnLimitRefuses) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.config.strategy.groups = {
+      tp::StrategyGroup{
+          .name = "trend", .kind = "sma_crossover", .instruments = {"EURUSD"}, .max_position = 1500},
+      tp::StrategyGroup{.name = "revert", .kind = "rsi_reversion", .instruments = {"EURUSD"}}};
+  h.start();
+  h.sub.set(zmq::sockopt::subscribe, "POS.");
+  ASSERT_TRUE(h.await_subscription());
+
+  // Reads the order-events socket until `done` says so, in arrival order.
+  auto read_until = [&](const std::function<bool(const std::string&, std::string_view)>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + wait_limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!readable(h.sub, 100ms)) continue;
+      std::vector<zmq::message_t> frames;
+      std::size_t total = 0;
+      if (!tp::recv_message(h.sub, frames, 2, total) || total != 2) continue;
+      if (done(std::string(tp::view_of(frames[0])), tp::view_of(frames[1]))) return true;
+    }
+    return false;
+  };
+  auto position = [&](std::string_view payload) {
+    auto p = h.decoder.decode_strategy_position(tp::proto::as_bytes(payload));
+    EXPECT_TRUE(p.ok()) << p.error().message();
+    return p.ok() ? p.value() : tp::proto::StrategyPosition{};
+  };
+  // Every stats interval, each configured group's instruments, flat.
+  EXPECT_TRUE(read_until([&](const std::string& topic, std::string_view payload) {
+    return topic == "POS.revert" && position(payload).instrument == "EURUSD" &&
+           position(payload).quantity == 0;
+  }));
+
+  auto s = make_signal("trend.0.800.1");
+  s.strategy = "trend";
+  s.instance = 0;
+  h.push_signal(s);
+  ASSERT_TRUE(h.answer_order(1.0851).has_value());
+  bool filled = false;
+  EXPECT_TRUE(read_until([&](const std::string& topic, std::string_view payload) {
+    if (topic == "ORDER.EURUSD") {
+      auto ev = h.decoder.decode_order_event(tp::proto::as_bytes(payload));
+      filled |= ev && ev->signal_id == s.signal_id && ev->status == tp::proto::OrderStatus::filled;
+      return false;
+    }
+    if (topic != "POS.trend") return false;
+    // The first report after the fill's event includes it; none before it does.
+    const auto p = position(payload);
+    EXPECT_EQ(p.quantity, filled ? 1000 : 0) << "filled=" << filled;
+    return filled;
+  }));
+
+  // Trend at 1000 with a limit of 1500: another 1000 is refused, revert's is not.
+  auto over = make_signal("trend.0.800.2");
+  over.strategy = "trend";
+  over.instance = 0;
+  h.push_signal(over);
+  EXPECT_TRUE(h.wait_ack([&](const std::string& topic, const tp::proto::SignalAck& a) {
+    return topic == "ACK.trend.0" && a.signal_id == over.signal_id &&
+           a.status == tp::proto::AckStatus::rejected && a.reason == "group_position_limit";
+  }));
+  EXPECT_TRUE(h.wait_dead_letter("group_position_limit").has_value());
+  h.stop();
+
+  const auto stats = tp::test::parse_json(h.node->stats_json());
+  ASSERT_FALSE(stats.is_discarded());
+  const auto& trend = stats["groups"]["trend"];
+  EXPECT_EQ(trend["positions"]["EURUSD"], 1000) << stats.dump();
+  EXPECT_EQ(trend["realized_pnl"]["EURUSD"], 0);
+  EXPECT_EQ(trend["signals"], 1);
+  EXPECT_EQ(trend["fills"], 1);
+  EXPECT_EQ(trend["rejected"], 1);
+  EXPECT_EQ(stats["groups"]["revert"]["positions"]["EURUSD"], 0);
+  EXPECT_EQ(stats["rejected"]["group_position_limit"], 1);
+}

@@ -64,6 +64,22 @@ TEST(Risk, AllowsReducingALargePosition) {
 
 // ---------------------------------------------------------- positions
 
+TEST(Risk, AGroupLimitOfZeroIsNoLimit) {
+  EXPECT_FALSE(check_group_position(make_signal(1000, 1.0), 1e9, 0).has_value());
+}
+
+TEST(Risk, RefusesAGroupsAbsolutePositionAboveItsOwnLimitWithTheNumbers) {
+  auto s = make_signal(1000, 1.0);
+  s.strategy = "trend";
+  EXPECT_FALSE(check_group_position(s, 500, 1500).has_value());  // 1500: at the limit, allowed
+  auto r = check_group_position(s, 501, 1500);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(*r, "group trend position after order 1501 (now 501) exceeds its max_position 1500");
+  auto sell = make_signal(1000, 1.0, tp::proto::Side::sell);
+  EXPECT_TRUE(check_group_position(sell, -600, 1500).has_value());
+  EXPECT_FALSE(check_group_position(sell, 2000, 1500).has_value()) << "reducing to 1000";
+}
+
 TEST(PositionBook, AveragesEntriesOnTheSameSide) {
   PositionBook b;
   b.apply_fill("EURUSD", tp::proto::Side::buy, 100, 10);
@@ -140,12 +156,12 @@ class DecisionTest : public ::testing::Test {
 };
 
 TEST_F(DecisionTest, AcceptsAFreshValidSignal) {
-  EXPECT_EQ(decide(signal, config, 0, clock).verdict, Verdict::accept);
+  EXPECT_EQ(decide(signal, config, {}, clock).verdict, Verdict::accept);
 }
 
 TEST_F(DecisionTest, RejectsUnknownInstrument) {
   signal.instrument = "XAUUSD";
-  auto d = decide(signal, config, 0, clock);
+  auto d = decide(signal, config, {}, clock);
   EXPECT_EQ(d.verdict, Verdict::reject);
   EXPECT_EQ(d.reason, "unknown_instrument");
   EXPECT_NE(d.detail.find("XAUUSD"), std::string::npos);
@@ -153,27 +169,45 @@ TEST_F(DecisionTest, RejectsUnknownInstrument) {
 
 TEST_F(DecisionTest, ExpiresExactlyAtExpiryTime) {
   clock.advance_ms(4);
-  EXPECT_EQ(decide(signal, config, 0, clock).verdict, Verdict::accept);
+  EXPECT_EQ(decide(signal, config, {}, clock).verdict, Verdict::accept);
   clock.advance_ms(1);  // now == expires_ts_ns
-  auto d = decide(signal, config, 0, clock);
+  auto d = decide(signal, config, {}, clock);
   EXPECT_EQ(d.verdict, Verdict::reject);
   EXPECT_EQ(d.reason, "expired");
 }
 
 TEST_F(DecisionTest, RejectsRiskRefusalWithTheNumbers) {
-  auto d = decide(signal, config, 1450, clock);  // 1550 > 1500
+  auto d = decide(signal, config, {.instrument = 1450}, clock);  // 1550 > 1500
   EXPECT_EQ(d.verdict, Verdict::reject);
   EXPECT_EQ(d.reason, "risk_rejected");
   EXPECT_NE(d.detail.find("max_position"), std::string::npos) << d.detail;
 }
 
+TEST_F(DecisionTest, RejectsAboveTheSignalsGroupOwnLimitAfterTheInstrumentsLimit) {
+  config.strategy.groups = {tp::StrategyGroup{.name = "trend", .kind = "sma_crossover", .max_position = 300},
+                            tp::StrategyGroup{.name = "revert", .kind = "rsi_reversion"}};
+  signal.strategy = "trend";
+  EXPECT_EQ(decide(signal, config, {.instrument = 0, .group = 200}, clock).verdict, Verdict::accept);
+  auto d = decide(signal, config, {.instrument = 0, .group = 201}, clock);  // 301 > 300
+  EXPECT_EQ(d.verdict, Verdict::reject);
+  EXPECT_EQ(d.reason, "group_position_limit");
+  EXPECT_NE(d.detail.find("group trend"), std::string::npos) << d.detail;
+  // Both limits broken: the instrument's is named.
+  EXPECT_EQ(decide(signal, config, {.instrument = 1450, .group = 1450}, clock).reason, "risk_rejected");
+  // A group without a limit of its own, and a group the config does not name.
+  signal.strategy = "revert";
+  EXPECT_EQ(decide(signal, config, {.instrument = 0, .group = 1e6}, clock).verdict, Verdict::accept);
+  signal.strategy = "elsewhere";
+  EXPECT_EQ(decide(signal, config, {.instrument = 0, .group = 1e6}, clock).verdict, Verdict::accept);
+}
+
 TEST_F(DecisionTest, RejectsIdTooLongForTheClientOrderIdPrefix) {
   signal.signal_id = std::string(tp::proto::max_id_length - 1, 'x');
-  auto d = decide(signal, config, 0, clock);
+  auto d = decide(signal, config, {}, clock);
   EXPECT_EQ(d.verdict, Verdict::reject);
   EXPECT_EQ(d.reason, "out_of_range");
   signal.signal_id = std::string(tp::proto::max_id_length - 2, 'x');
-  EXPECT_EQ(decide(signal, config, 0, clock).verdict, Verdict::accept);
+  EXPECT_EQ(decide(signal, config, {}, clock).verdict, Verdict::accept);
 }
 
 TEST(IntentFor, CarriesTheSignalIntoANewOrder) {
@@ -184,6 +218,7 @@ TEST(IntentFor, CarriesTheSignalIntoANewOrder) {
   const auto o = intent_for(s, 44);
   EXPECT_EQ(o.client_order_id, "C-sma.0.1.1");
   EXPECT_EQ(o.signal_id, "sma.0.1.1");
+  EXPECT_EQ(o.strategy, "sma");
   EXPECT_EQ(o.instrument, "EURUSD");
   EXPECT_EQ(o.side, tp::proto::Side::sell);
   EXPECT_DOUBLE_EQ(o.quantity, 250);

@@ -111,7 +111,7 @@ TEST(ExecutorStore, ReopenKeepsStateAndRebuildsPositions) {
     auto open = store.open_orders();
     ASSERT_EQ(open.size(), 1u);
     EXPECT_EQ(open[0].client_order_id, "C-d");
-    auto book = store.rebuild_positions();
+    auto book = store.rebuild_positions().instruments;
     const auto* p = book.find("EURUSD");
     ASSERT_NE(p, nullptr);
     EXPECT_DOUBLE_EQ(p->position, 150);
@@ -152,7 +152,7 @@ TEST(ExecutorStore, PruningAfterRetentionKeepsPositionsWhole) {
     store.record_outcome("C-c", filled("C-c", 60, 12), later + 1);
   }
   ExecutorStore store(path, later + 10);
-  auto book = store.rebuild_positions();
+  auto book = store.rebuild_positions().instruments;
   const auto* p = book.find("EURUSD");
   ASSERT_NE(p, nullptr);
   EXPECT_DOUBLE_EQ(p->position, 0);

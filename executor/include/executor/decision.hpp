@@ -25,15 +25,25 @@ enum class Verdict { accept, duplicate, reject };
 
 struct Decision {
   Verdict verdict = Verdict::accept;
-  std::string reason;  // reject: "unknown_instrument", "expired", "risk_rejected", "out_of_range"
+  // reject: "unknown_instrument", "future_timestamp", "expired", "out_of_range", "risk_rejected",
+  // "group_position_limit"
+  std::string reason;
   std::string detail;  // reject: human-readable, with the numbers
+};
+
+// The positions a signal is checked against, in its instrument: every
+// group's together, and its own group's alone (signal.strategy).
+struct Exposure {
+  double instrument = 0;
+  double group = 0;
 };
 
 // Checks in this order: unknown instrument (not in config.instruments), a
 // creation stamp too far ahead, expired (clock.now_ns() >= expires_ts_ns), a
 // signal id too long to carry the "C-" prefix, risk limits against
-// `current_position`.
-Decision decide(const proto::TradingSignal& signal, const Config& config, double current_position,
+// `exposure.instrument`, then the signal's group's own max_position (a group
+// of config.strategy.groups with max_position > 0) against `exposure.group`.
+Decision decide(const proto::TradingSignal& signal, const Config& config, Exposure exposure,
                 const Clock& clock);
 
 // The order intent an accepted signal becomes, recorded at `now_ns`: state

@@ -15,6 +15,11 @@
 // kept or published); any other write reports to the StoreFailed callback
 // and the operation answers false, leaving the order as it was
 // (reconciliation settles it). Borrows the store, config and clock; one thread.
+//
+// Positions are kept twice from the same fills: per instrument (the risk
+// limits, the broker comparison) and per strategy group (the signal's
+// strategy field: a group's own max_position, its StrategyPosition reports).
+// Adopting the broker's figures changes only the former.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +43,13 @@
 
 namespace tp::executor {
 
+// One strategy group's share of the desk's counters.
+struct GroupCounters {
+  std::uint64_t signals = 0;   // accepted
+  std::uint64_t rejected = 0;  // refused (any reason), duplicates not counted
+  std::uint64_t fills = 0;     // answers that added filled quantity to one of its orders
+};
+
 // What the desk counts; the node adds what only it sees (stats_json).
 struct DeskCounters {
   std::uint64_t signals_accepted = 0;
@@ -46,8 +58,9 @@ struct DeskCounters {
   std::uint64_t fills = 0;
   std::uint64_t partial_fills = 0;
   std::uint64_t broker_rejects = 0;
-  std::uint64_t orders_held = 0;   // recorded HELD (the breaker was not closed)
-  std::uint64_t held_expired = 0;  // HELD orders given up: the signal expired first
+  std::uint64_t orders_held = 0;                             // recorded HELD (the breaker was not closed)
+  std::uint64_t held_expired = 0;                            // HELD orders given up: the signal expired first
+  std::map<std::string, GroupCounters, std::less<>> groups;  // by strategy group
 };
 
 // Messages to publish, in the order they were produced.
@@ -61,7 +74,9 @@ struct Outbox {
     std::string detail;
     std::string original;
   };
-  std::vector<std::variant<Ack, proto::OrderEvent, DeadLetter>> items;
+  // A StrategyPosition follows the OrderEvent of the fill that moved it, so
+  // that a subscriber counts that fill once (see docs/PROTOCOL.md).
+  std::vector<std::variant<Ack, proto::OrderEvent, DeadLetter, proto::StrategyPosition>> items;
 };
 
 // One signal of the batch being decided. Kept across batches so that the
@@ -134,8 +149,9 @@ class ExecutionDesk {
   void mark_unknown(const OrderRecord& order);
   // Records the broker's answer (received at `received_ns`), moves the
   // position by what is new, counts it and appends its event (and a dead
-  // letter for an expiry refusal). Returns whether the order is still open
-  // (not final, or the answer could not be recorded).
+  // letter for an expiry refusal; after a new fill, the order's group's new
+  // StrategyPosition). Returns whether the order is still open (not final,
+  // or the answer could not be recorded).
   bool apply_reply(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t received_ns,
                    ReplySource source, Outbox& out);
 
@@ -159,6 +175,15 @@ class ExecutionDesk {
   }
 
   const PositionBook& positions() const noexcept { return book_; }
+  // Per strategy group: the fills of its signals (rebuilt from the store).
+  const GroupBooks& group_positions() const noexcept { return group_books_; }
+  // Every (group, instrument) the desk reports: each configured group x its
+  // instruments, plus every group and instrument of an accepted signal or a
+  // stored fill.
+  using KnownGroups = std::map<std::string, std::set<std::string, std::less<>>, std::less<>>;
+  const KnownGroups& known_groups() const noexcept { return known_; }
+  // One StrategyPosition per known (group, instrument), stamped now.
+  std::vector<proto::StrategyPosition> position_reports() const;
   std::uint64_t held_count() const noexcept { return held_; }
   const DeskCounters& counters() const noexcept { return counters_; }
   const LatencyHistogram& tick_to_fill() const noexcept { return tick_to_fill_; }
@@ -167,6 +192,13 @@ class ExecutionDesk {
   // The worst position `signal`'s instrument could reach once the batch's
   // earlier accepted orders are answered, each filled fully or not at all.
   double worst_position(const DecidedSignal& decided) const;
+  // The same for the signal's group alone: its own fills and its own orders
+  // of the batch.
+  double worst_group_position(const DecidedSignal& decided) const;
+  // The worst of `filled` and the batch's accepted orders before `decided`
+  // in its instrument (all of them, or only its group's).
+  double worst_after(const DecidedSignal& decided, double filled, bool same_group) const;
+  proto::StrategyPosition report(std::string_view group, std::string_view instrument) const;
   void count_rejected(std::string_view reason);
   void ack(const proto::TradingSignal& signal, proto::AckStatus status, std::string_view reason,
            Outbox& out) const;
@@ -179,6 +211,8 @@ class ExecutionDesk {
   const Clock& clock_;
   StoreFailed on_store_failed_;
   PositionBook book_;
+  GroupBooks group_books_;
+  KnownGroups known_;
   std::uint64_t held_ = 0;  // HELD orders in the store
   std::uint64_t held_before_batch_ = 0;
   std::vector<DecidedSignal> batch_;

@@ -119,6 +119,10 @@ class ExecutorNode {
   void publish(Outbox& out);
   void publish_ack(const std::string& topic, const proto::SignalAck& ack);
   void publish_event(const proto::OrderEvent& event);
+  void publish_position(const proto::StrategyPosition& position);
+  // Every known (group, instrument)'s StrategyPosition: at start and with
+  // each stats write (run.stats_interval_ms).
+  void publish_positions();
   void write_stats();
 
   const Config& config_;

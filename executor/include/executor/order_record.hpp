@@ -28,6 +28,7 @@ std::optional<OrderState> order_state_from(std::string_view) noexcept;
 struct OrderRecord {
   std::string client_order_id;
   std::string signal_id;
+  std::string strategy;  // the signal's strategy group: its fills are that group's
   std::string instrument;
   proto::Side side = proto::Side::buy;
   double quantity = 0;

@@ -50,4 +50,8 @@ class PositionBook {
   std::map<std::string, Position, std::less<>> positions_;
 };
 
+// One PositionBook per strategy group (TradingSignal::strategy): the same
+// arithmetic over the fills of that group's signals only.
+using GroupBooks = std::map<std::string, PositionBook, std::less<>>;
+
 }  // namespace tp::executor

@@ -18,4 +18,12 @@ namespace tp::executor {
 std::optional<std::string> check_risk(const proto::TradingSignal& signal, double current_position,
                                       const RiskConfig& limits);
 
+// A strategy group's own limit: the absolute position of the signal's group
+// in its instrument after the order (from `group_position`) above
+// `max_position`; 0 means the group has no limit of its own. Returns the
+// reason with the numbers, e.g. "group trend position after order 3000 (now
+// 2000) exceeds its max_position 2500".
+std::optional<std::string> check_group_position(const proto::TradingSignal& signal, double group_position,
+                                                double max_position);
+
 }  // namespace tp::executor

@@ -32,6 +32,13 @@ namespace tp::executor {
 
 using StoreError = tp::sqlite::StoreError;
 
+// Positions as the store holds them: per instrument (every fill) and per
+// strategy group (the fills of each group's signals).
+struct StoredPositions {
+  PositionBook instruments;
+  GroupBooks groups;
+};
+
 struct SignalRecord {
   std::string signal_id;
   std::string status;  // "ACCEPTED" or "REJECTED"
@@ -87,9 +94,10 @@ class ExecutorStore {
   // Orders in HELD, oldest first.
   std::vector<OrderRecord> held_orders();
   std::uint64_t count_in_state(OrderState state);
-  // Positions from the pruned snapshot plus every stored fill, in the order
-  // the fills were recorded.
-  PositionBook rebuild_positions();
+  // Positions from the pruned snapshots plus every stored fill, in the order
+  // the fills were recorded: per instrument, and per group for the orders
+  // whose strategy is known.
+  StoredPositions rebuild_positions();
 
  private:
   using Statement = tp::sqlite::Statement;
@@ -97,6 +105,9 @@ class ExecutorStore {
   void migrate();
   void prune(std::int64_t now_ns);
   OrderRecord read_order(Statement& s) const;
+  void read_snapshots(PositionBook& book, GroupBooks& groups);
+  // `row`: instrument, side, filled_quantity, fill_price, strategy.
+  static void apply_stored_fill(Statement& row, PositionBook& book, GroupBooks& groups);
 
   std::string path_;
   tp::sqlite::Connection db_;  // declared first: destroyed after the statements
