@@ -163,7 +163,8 @@ void StrategyNode::guarded(std::string_view what, F&& f) {
 }
 
 StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t shard, std::uint32_t shards,
-                           const Clock& clock, const Security& security, std::string_view group)
+                           const Clock& clock, const Security& security, std::string_view group,
+                           StrategyPtr strategy)
     : cfg_(cfg),
       group_(checked_group(cfg, group, shard, shards)),
       shard_(shard),
@@ -193,7 +194,7 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
       loop_(clock, RunLoop::default_stop_source(), max_wait_ms) {
   // Made first: a plugin that cannot be loaded fails the start before any
   // socket connects.
-  strategy_ = make_strategy(group_);
+  strategy_ = strategy ? std::move(strategy) : make_strategy(group_);
   symbols_ = instruments_for_shard(group_.instruments, shard_, shards_);
   position_topic_ = proto::position_topic(group_.name);
   signal_prefix_ = group_.name + ".";

@@ -2,6 +2,7 @@
 // gateway, the executor and the dead-letter sink), and the real binary.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
@@ -630,4 +632,240 @@ TEST_F(NodeTest, StartedOnAFullDiskItRunsWithoutEmittingUntilSpaceReturns) {
     return got.size() == 2;
   })) << node.stats_json();
   EXPECT_EQ(journaled_ids(read_text(disk.file("strategy-0.journal"))).size(), 2u);
+}
+
+// ---- The strategy API as a user's strategy sees it -------------------------
+
+namespace {
+
+// Records what the runtime tells it and acts as each test says.
+class Recorder final : public tp::Strategy {
+ public:
+  std::vector<std::string> log;  // "tick EURUSD 3", "feed gap EURUSD 1", "order <id> 4 7", ...
+  std::vector<std::string> emitted;
+  std::function<void(Recorder&, const tp::Tick&)> on_tick_do;
+  int timer_fired = 0;
+  int at_fired = 0;
+  tp::Context::TimerId timer = 0;
+
+  void on_start() override {
+    threshold_ = ctx().params().number("threshold", 0);
+    timer = ctx().every(20, [this] { ++timer_fired; });
+    ctx().at(ctx().now_ns() + 30'000'000, [this] { ++at_fired; });
+  }
+  void on_tick(const tp::Tick& t) override {
+    log.push_back("tick " + std::string(t.instrument) + " " + std::to_string(t.seq));
+    if (on_tick_do) on_tick_do(*this, t);
+  }
+  void on_feed(const tp::FeedEvent& e) override {
+    static const char* kinds[] = {"dead", "alive", "restarted", "gap"};
+    log.push_back(std::string("feed ") + kinds[static_cast<int>(e.kind)] + " " + std::string(e.instrument) +
+                  " " + std::to_string(e.missed));
+  }
+  void on_order(const tp::OrderUpdate& u) override {
+    log.push_back("order " + std::string(u.signal_id) + " " + std::to_string(static_cast<int>(u.status)) +
+                  " " + std::to_string(static_cast<int>(u.filled_quantity)) +
+                  (u.refused ? " refused " : " ") + std::string(u.reason));
+  }
+  tp::Context& context() { return ctx(); }
+  double threshold_ = 0;
+};
+
+bool has(const std::vector<std::string>& log, const std::string& line) {
+  return std::find(log.begin(), log.end(), line) != log.end();
+}
+
+class ApiTest : public NodeTest {
+ protected:
+  void SetUp() override {
+    for (auto* s : {&ticks_, &events_, &signals_, &dead_}) {
+      s->set(zmq::sockopt::linger, 0);
+      s->set(zmq::sockopt::rcvtimeo, 100);
+    }
+    ticks_.bind(ep("ticks"));
+    events_.bind(ep("events"));
+    signals_.bind(ep("signals"));
+    dead_.bind(ep("dl"));
+  }
+  // One group "alpha" trading EURUSD and GBPUSD in one instance.
+  tp::Config api_config(const std::string& params = "threshold = 0.5\n") const {
+    return tp::parse_config("[run]\ndir = \"" + dir_.string() +
+                            "\"\nstats_interval_ms = 50\n"
+                            "[endpoints]\nticks = \"" +
+                            ep("ticks") + "\"\nsignals = \"" + ep("signals") + "\"\norder_events = \"" +
+                            ep("events") + "\"\ndead_letters = \"" + ep("dl") +
+                            "\"\n"
+                            "[[instruments]]\nsymbol = \"EURUSD\"\n[[instruments]]\nsymbol = \"GBPUSD\"\n"
+                            "[strategy]\nfeed_timeout_ms = 300\n"
+                            "[[strategy.groups]]\nname = \"alpha\"\nkind = \"every_nth\"\nquantity = 40\n"
+                            "[strategy.groups.params]\n" +
+                            params);
+  }
+  std::unique_ptr<StrategyNode> start(Recorder*& rec) {
+    auto owned = new Recorder();
+    rec = owned;
+    auto node =
+        std::make_unique<StrategyNode>(ctx_, api_config(), 0, 1, clock_, tp::Security::none(), "alpha",
+                                       tp::strategy::StrategyPtr(owned, [](tp::Strategy* s) { delete s; }));
+    await_subscriptions(ticks_, {"TICK.EURUSD", "TICK.GBPUSD", "HB.gateway"});
+    await_subscriptions(events_, {"ACK.alpha.0", "ORDER.EURUSD", "ORDER.GBPUSD", "POS.alpha"});
+    return node;
+  }
+  void send_tick(const std::string& sym, std::uint64_t seq, double mid) {
+    send_frames(ticks_, {"TICK." + sym, std::string(enc_.encode(tick(sym, seq, mid)))});
+  }
+  tp::proto::Encoder enc_;
+  zmq::socket_t ticks_{ctx_, zmq::socket_type::xpub}, events_{ctx_, zmq::socket_type::xpub};
+  zmq::socket_t signals_{ctx_, zmq::socket_type::pull}, dead_{ctx_, zmq::socket_type::pull};
+};
+
+}  // namespace
+
+TEST_F(ApiTest, WholeTicksFeedEventsEmitOrdersPositionsAndTimers) {
+  Recorder* rec = nullptr;
+  auto node = start(rec);
+  EXPECT_EQ(rec->threshold_, 0.5);
+  EXPECT_EQ(json_string(node->stats_json(), "group"), "alpha");
+  EXPECT_TRUE(fs::exists(dir_ / "alpha-0.journal"));
+  rec->on_tick_do = [](Recorder& r, const tp::Tick& t) {
+    if (t.seq != 4) return;
+    // Defaults from the group (quantity 40) and the tick (ask), a TTL of ours.
+    r.emitted.push_back(
+        r.context().emit({.instrument = t.instrument, .side = tp::Side::buy, .ttl_ms = 1500}));
+    r.emitted.push_back(r.context().emit({.instrument = "USDJPY", .side = tp::Side::sell}));  // not ours
+    r.emitted.push_back(r.context().emit(
+        {.instrument = t.instrument, .side = tp::Side::sell, .quantity = 5, .confidence = 3}));
+  };
+  send_tick("EURUSD", 1, 1.1);
+  send_tick("EURUSD", 2, 1.1);
+  send_tick("EURUSD", 4, 1.2);  // seq 3 lost
+  std::map<std::string, tp::proto::TradingSignal> got;
+  ASSERT_TRUE(pump(*node, [&] {
+    drain_signals(signals_, got);
+    return got.size() == 2;
+  })) << node->stats_json();
+  EXPECT_TRUE(has(rec->log, "feed alive  0"));
+  EXPECT_TRUE(has(rec->log, "feed gap EURUSD 1"));
+  EXPECT_TRUE(has(rec->log, "tick EURUSD 4"));
+  ASSERT_EQ(rec->emitted.size(), 3u);
+  EXPECT_EQ(rec->emitted[1], "");
+  const auto& buy = got.at(rec->emitted[0]);
+  EXPECT_EQ(buy.strategy, "alpha");
+  EXPECT_EQ(buy.signal_id.rfind("alpha.0.", 0), 0u);
+  EXPECT_DOUBLE_EQ(buy.quantity, 40);
+  EXPECT_EQ(buy.expires_ts_ns - buy.created_ts_ns, 1500 * tp::ns_per_ms);
+  EXPECT_EQ(buy.causation_seq, 4u);
+  EXPECT_GT(buy.trigger_price, 1.2);  // the ask
+  const auto& sell = got.at(rec->emitted[2]);
+  EXPECT_DOUBLE_EQ(sell.quantity, 5);
+  EXPECT_DOUBLE_EQ(sell.confidence, 1);  // clamped
+  EXPECT_EQ(json_number(node->stats_json(), "signals_refused"), 1);
+
+  // The executor: the buy filled, the sell refused; another group's fill and
+  // a position report for it are not ours.
+  tp::proto::OrderEvent fill;
+  fill.signal_id = buy.signal_id;
+  fill.client_order_id = buy.signal_id;
+  fill.order_id = "B-1";
+  fill.instrument = "EURUSD";
+  fill.side = tp::proto::Side::buy;
+  fill.status = tp::proto::OrderStatus::filled;
+  fill.quantity = fill.filled_quantity = 40;
+  fill.fill_price = 1.2;
+  send_frames(events_, {"ORDER.EURUSD", std::string(enc_.encode(fill))});
+  auto other = fill;
+  other.signal_id = "beta.0.1.1";
+  send_frames(events_, {"ORDER.EURUSD", std::string(enc_.encode(other))});
+  tp::proto::SignalAck refused{sell.signal_id, tp::proto::AckStatus::rejected, "risk: max_position", 1};
+  send_frames(events_, {"ACK.alpha.0", std::string(enc_.encode(refused))});
+  tp::proto::SignalAck accepted{buy.signal_id, tp::proto::AckStatus::accepted, "", 1};
+  send_frames(events_, {"ACK.alpha.0", std::string(enc_.encode(accepted))});
+  ASSERT_TRUE(pump(*node, [&] { return node->signals_pending() == 0 && rec->log.size() >= 7; }))
+      << node->stats_json();
+  EXPECT_TRUE(has(rec->log, "order " + buy.signal_id + " 4 40 "));
+  EXPECT_TRUE(has(rec->log, "order " + sell.signal_id + " 5 0 refused risk: max_position"));
+  EXPECT_EQ(
+      std::count_if(rec->log.begin(), rec->log.end(), [](const auto& l) { return l.find("beta") != l.npos; }),
+      0);
+  auto& ctx = rec->context();
+  EXPECT_DOUBLE_EQ(ctx.position("EURUSD"), 40);
+  EXPECT_FALSE(ctx.position_known("EURUSD"));
+
+  // The executor's report replaces the figure; a later fill adds to it.
+  tp::proto::StrategyPosition pos{"alpha", "EURUSD", -100, 1};
+  send_frames(events_, {"POS.alpha", std::string(enc_.encode(pos))});
+  tp::proto::StrategyPosition theirs{"beta", "EURUSD", 7, 1};
+  send_frames(events_, {"POS.alpha", std::string(enc_.encode(theirs))});
+  ASSERT_TRUE(pump(*node, [&] { return ctx.position_known("EURUSD"); }));
+  EXPECT_DOUBLE_EQ(ctx.position("EURUSD"), -100);
+  EXPECT_FALSE(ctx.position_known("GBPUSD"));
+
+  // Timers ran on the loop; a cancelled one stops.
+  ASSERT_TRUE(pump(*node, [&] { return rec->timer_fired >= 2 && rec->at_fired == 1; }));
+  ctx.cancel(rec->timer);
+  const int fired = rec->timer_fired;
+  pump(
+      *node, [] { return false; }, 100ms);
+  EXPECT_EQ(rec->timer_fired, fired);
+  EXPECT_EQ(rec->at_fired, 1);
+
+  // Silence: the feed dies, and emit() refuses while it is dead.
+  ASSERT_TRUE(pump(
+      *node, [&] { return has(rec->log, "feed dead  0"); }, 3s));
+  EXPECT_EQ(ctx.emit({.instrument = "EURUSD", .side = tp::Side::buy}), "");
+  EXPECT_GE(json_number(node->stats_json(), "signals_suppressed"), 1);
+}
+
+TEST_F(ApiTest, AStrategyThatThrowsIsDeadLetteredAndCarriesOn) {
+  Recorder* rec = nullptr;
+  auto node = start(rec);
+  rec->on_tick_do = [](Recorder&, const tp::Tick& t) {
+    if (t.seq == 1) throw std::runtime_error("boom");
+  };
+  send_tick("EURUSD", 1, 1.1);
+  send_tick("EURUSD", 2, 1.1);
+  ASSERT_TRUE(pump(*node, [&] { return has(rec->log, "tick EURUSD 2"); }));
+  EXPECT_EQ(json_number(node->stats_json(), "strategy_errors"), 1);
+  zmq::message_t m;
+  ASSERT_TRUE(dead_.recv(m));
+  tp::proto::Decoder dec;
+  auto letter = dec.decode_dead_letter(tp::proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
+  ASSERT_TRUE(letter.ok());
+  EXPECT_EQ(letter->reason, "strategy_error");
+  EXPECT_NE(letter->detail.find("boom"), std::string::npos);
+  EXPECT_EQ(letter->source, "alpha:0");
+}
+
+TEST_F(ApiTest, UnreadOrBadParametersRefuseTheStartNamingTheKey) {
+  const auto error_of = [&](const std::string& params) {
+    try {
+      StrategyNode node(ctx_, api_config(params), 0, 1, clock_, tp::Security::none(), "alpha",
+                        tp::strategy::StrategyPtr(new Recorder(), [](tp::Strategy* s) { delete s; }));
+    } catch (const tp::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of("threshold = 1\ntreshold = 2\n")
+                .find("strategy.groups[alpha].params: unknown key(s) treshold"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of("threshold = \"high\"\n").find("strategy.groups[alpha].params.threshold must be a number"),
+      std::string::npos);
+  // The built-in checks its own.
+  const auto cfg = api_config("n = 0\n");
+  try {
+    StrategyNode node(ctx_, cfg, 0, 1, clock_, tp::Security::none(), "alpha");
+    ADD_FAILURE() << "n = 0 accepted";
+  } catch (const tp::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("params.n"), std::string::npos) << e.what();
+  }
+  try {
+    StrategyNode node(ctx_, cfg, 0, 1, clock_, tp::Security::none(), "nosuch");
+    ADD_FAILURE() << "unknown group accepted";
+  } catch (const tp::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("no strategy group \"nosuch\" (the groups: alpha)"),
+              std::string::npos)
+        << e.what();
+  }
 }

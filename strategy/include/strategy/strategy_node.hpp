@@ -57,9 +57,11 @@ class StrategyNode {
   // group, a python group, or parameters the strategy refuses or leaves
   // unread; PluginError for a plugin that cannot be used; JournalLocked when
   // another process holds this shard's journal; std::runtime_error for an
-  // endpoint or journal that cannot be used.
+  // endpoint or journal that cannot be used. `strategy`, when given, runs in
+  // place of the one the group names (an embedded or a test strategy).
   StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t shard, std::uint32_t shards,
-               const Clock& clock, const Security& security = Security::none(), std::string_view group = {});
+               const Clock& clock, const Security& security = Security::none(), std::string_view group = {},
+               StrategyPtr strategy = nullptr);
   ~StrategyNode();
 
   // Loops until tp::stop_requested(), then writes the final stats. Returns 0.
