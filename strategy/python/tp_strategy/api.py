@@ -5,7 +5,7 @@ self.ctx, the runtime's Context: emit, position, timers, log...).
 
 Every callback runs on the runtime's one loop thread, one at a time; a
 strategy needs no locks and must not block. An exception raised from a
-callback is caught, logged and dead-lettered (internal_error) and does not
+callback is caught, logged and dead-lettered (strategy_error) and does not
 end the process, except from on_start, where it refuses the start."""
 
 from __future__ import annotations

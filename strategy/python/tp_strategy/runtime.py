@@ -166,10 +166,10 @@ class Context:
         self._rt.cancel_timer(timer_id)
 
     def now_ns(self) -> int:
-        return time.time_ns()
+        return self._rt.now_ns()
 
     def feed_alive(self) -> bool:
-        return self._rt.feed.alive(time.time_ns())
+        return self._rt.feed.alive(self._rt.now_ns())
 
     _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
                "error": logging.ERROR}
@@ -419,13 +419,6 @@ class Runtime:
 
     def emit(self, instrument, side, quantity, confidence, ttl_ms, trigger_price):
         now = self.now_ns()
-        ok = self._emit_ok_in_tick
-        if ok is None:
-            ok = self.feed.alive(now)
-        if not ok:
-            # Trading on a price from across an outage is worse than not trading.
-            self.signals_suppressed += 1
-            return ""
         if side in ("BUY", "buy"):
             side = api.BUY
         elif side in ("SELL", "sell"):
@@ -433,29 +426,38 @@ class Runtime:
         problem = None
         inst = self.by_topic.get(wire.tick_topic(instrument)) if isinstance(instrument, str) else None
         if inst is None:
-            problem = f"instrument {instrument!r} is not one of this instance's ({','.join(self.symbols)})"
+            problem = f'instrument "{instrument}" is not one this instance trades ({",".join(self.symbols)})'
         elif side != api.BUY and side != api.SELL:
             problem = f"side {side!r} is neither BUY nor SELL"
         else:
-            q = float(quantity) if quantity else self.group.quantity
-            c = float(confidence)
-            ttl = int(ttl_ms) * NS_PER_MS if ttl_ms else self.ttl_ns
             tick = inst.tick
-            price = float(trigger_price) if trigger_price else (
-                (tick.ask if side == api.BUY else tick.bid) if inst.have_tick else 0.0)
+            q = float(quantity) if quantity else self.group.quantity
             if not (0 < q < math.inf):
-                problem = f"quantity {q} must be positive and finite"
-            elif not (0 < price < math.inf):
-                problem = "trigger_price must be positive and finite (no tick of the instrument yet?)"
-            elif c != c:
-                problem = "confidence is NaN"
-            elif ttl <= 0:
-                problem = f"ttl_ms {ttl_ms} must be > 0"
+                problem = "quantity must be > 0"
+            elif ttl_ms < 0:
+                problem = "ttl_ms must be >= 0"
+            elif not inst.have_tick and not trigger_price:
+                problem = f"no price for {inst.symbol} yet"
+            else:
+                price = float(trigger_price) if trigger_price else (tick.ask if side == api.BUY else tick.bid)
+                if not (0 < price < math.inf):
+                    problem = "trigger_price must be > 0"
         if problem:
             self.signals_refused += 1
-            if self.limiter.allow("refused", now):
-                log.warning("emit refused: %s", problem)
+            if self.limiter.allow("emit_refused", now):
+                log.warning("%s: signal refused: %s (%d more refusals not logged)", self.name, problem,
+                            self.limiter.suppressed("emit_refused"))
             return ""
+        ok = self._emit_ok_in_tick
+        if not (self.feed.alive(now) if ok is None else ok and self.feed.alive(now)):
+            # Trading on a price from across an outage is worse than not trading.
+            self.signals_suppressed += 1
+            return ""
+        ttl = int(ttl_ms) * NS_PER_MS if ttl_ms else self.ttl_ns
+        ttl = min(ttl, (1 << 40) * NS_PER_MS)
+        c = float(confidence)
+        if not math.isfinite(c):
+            c = 0.0
         c = 0.0 if c < 0 else 1.0 if c > 1 else c
         sid = self.ids.next()
         payload = wire.encode_signal(sid, self.group.name, self.shard, inst.symbol, side, q, price, c, now,
@@ -504,7 +506,7 @@ class Runtime:
             due = mono + period
         else:
             period = None
-            due = mono + max(0, wall_ns - time.time_ns())
+            due = mono + max(0, wall_ns - self.now_ns())
         self.timer_fns[tid] = (period, fn)
         heapq.heappush(self.timers, (due, tid))
         return tid
@@ -526,15 +528,19 @@ class Runtime:
                 heapq.heappush(timers, (max(due + period, mono), tid))
             self._call(fn, "timer")
 
-    def _call(self, fn, what, *args, original=b""):
+    def _call(self, fn, what, *args):
         try:
             fn(*args)
         except Exception as e:  # noqa: BLE001 - a strategy's bug must not end the instance
-            self.strategy_errors += 1
-            self.dead_letter("internal_error", f"{type(self.strategy).__name__} {what}: {type(e).__name__}: {e}",
-                             original)
-            if self.limiter.allow("strategy:" + what, self.now_ns()):
-                log.exception("strategy %s raised", what)
+            self._strategy_error(what, e)
+
+    def _strategy_error(self, what, e):
+        # As the C++ runtime's guarded(): counted, dead-lettered strategy_error.
+        self.strategy_errors += 1
+        self.dead_letter("strategy_error", f"{self.group.name} (python {type(self.strategy).__name__}) threw from "
+                         f"{what}: {type(e).__name__}: {e}")
+        if self.limiter.allow("strategy:" + what, self.now_ns()):
+            log.exception("strategy %s raised", what)
 
     # ---- feed ----
 
@@ -672,11 +678,7 @@ class Runtime:
             try:
                 on_tick(t)
             except Exception as e:  # noqa: BLE001 - a strategy's bug must not end the instance
-                self.strategy_errors += 1
-                self.dead_letter("internal_error", f"{type(self.strategy).__name__} on_tick: {type(e).__name__}: {e}",
-                                 payload)
-                if self.limiter.allow("strategy:on_tick", now):
-                    log.exception("strategy on_tick raised")
+                self._strategy_error("on_tick", e)
             self._emit_ok_in_tick = None
         return n
 
@@ -701,10 +703,10 @@ class Runtime:
         # backwards means a new process, whose tick seqs start again too.
         if self.last_hb is not None and (seq < self.last_hb[0] or ticks_sent < self.last_hb[1]):
             log.info("gateway restarted (heartbeat seq %d after %d): new tick series", seq, self.last_hb[0])
+            # Each instrument's next tick starts its new series and tells the
+            # strategy (RESTARTED with the instrument), as in the C++ runtime.
             for inst in self.by_topic.values():
                 inst.seq.expect_restart()
-            self.feed_restarts += 1
-            self._feed_event(api.RESTARTED)
         self.last_hb = (seq, ticks_sent)
         if not self.feed_reported_alive:
             self._check_feed(now)
@@ -759,18 +761,18 @@ class Runtime:
             self.acks_unmatched += 1  # an ack for a resend that was already acked
             return
         self.signals_acked += 1
-        if status == 3 and sid.startswith(self.group_prefix):
+        if status == 3:
             s = decode_signal(pending.payload) if pending is not None else None
             self.order_updates += 1
             self._call(self.strategy.on_order, "on_order", api.OrderUpdate(
                 signal_id=sid, instrument=s["instrument"] if s else "", side=s["action"] if s else api.BUY,
                 status=api.REJECTED, quantity=float(s["quantity"]) if s else 0.0, reason=reason,
-                event_ts_ns=self.now_ns(), refused=True), original=payload)
+                event_ts_ns=self.now_ns(), refused=True))
 
     def _on_order_event(self, payload):
         e = wire.decode_order_event(payload)
         sid = e["signal_id"]
-        if not sid.startswith(self.group_prefix):
+        if not sid.startswith(self.group_prefix) or e["instrument"] not in self.symbol_set:
             return  # another group's order on our instrument
         if e["status"] in (api.PARTIALLY_FILLED, api.FILLED) and e["filled_quantity"] > 0:
             counted = self.fills_counted.get(sid, 0.0)
@@ -785,12 +787,11 @@ class Runtime:
         self._call(self.strategy.on_order, "on_order", api.OrderUpdate(
             signal_id=sid, instrument=e["instrument"], order_id=e["order_id"], side=e["side"], status=e["status"],
             quantity=e["quantity"], filled_quantity=e["filled_quantity"], fill_price=e["fill_price"],
-            reason=e["reason"], event_ts_ns=e["event_ts_ns"]), original=payload)
+            reason=e["reason"], event_ts_ns=e["event_ts_ns"]))
 
     def _on_position(self, payload):
         group, inst, qty, _ts = wire.decode_position(payload)
-        if group != self.group.name:
-            self.wrong_topic += 1
+        if group != self.group.name or inst not in self.symbol_set:
             return
         self.position_reports += 1
         # The report includes every fill published before it (same PUB socket,
@@ -909,7 +910,7 @@ class Runtime:
             "program": self.name, "pid": os.getpid(), "ts_ns": now,
             "runtime": "python",
             "shard": self.shard, "shards": self.shards,
-            "strategy": self.group.name, "group": self.group.name,
+            "strategy": self.group.name, "group": self.group.name, "kind": self.group.kind,
             "entry": f"{type(self.strategy).__module__}:{type(self.strategy).__name__}",
             "instruments": ",".join(self.symbols),
             "ticks_received": self.ticks_received,

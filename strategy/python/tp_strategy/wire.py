@@ -72,7 +72,7 @@ def unpack(payload: bytes):
     try:
         obj = unpackb(payload, raw=False, strict_map_key=False, max_array_len=64, max_map_len=64)
     except Exception as e:  # noqa: BLE001 - any unpack failure is "malformed"
-        raise WireError("malformed", str(e)) from None
+        raise WireError("malformed", f"{type(e).__name__}: {e}") from None
     if type(obj) is not list:
         raise WireError("not_an_array", "payload is not a msgpack array")
     return obj

@@ -1,0 +1,283 @@
+"""The Python runtime over real sockets inside one process (inproc://, an
+injected clock): what a user's strategy sees and what reaches the wire.
+Feed dead and alive (no signal while dead nor from the tick that ends a dead
+spell), gaps, duplicates, out-of-order, wrong topics, stale and future
+ticks, a restarted gateway; the journal written before the send; acks,
+refusals, order updates and positions; timers; a strategy that raises."""
+
+import itertools
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "strategy", "python"))
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+
+import zmq  # noqa: E402
+
+from tp_strategy import BUY, SELL, Strategy, api, config, runtime, wire  # noqa: E402
+from waiting import wait_for  # noqa: E402
+
+MS = 1_000_000
+_ids = itertools.count()
+
+
+class Clock:
+    def __init__(self):
+        self.t = time.time_ns()
+
+    def __call__(self):
+        return self.t
+
+    def advance(self, ms):
+        self.t += ms * MS
+
+
+class Recorder(Strategy):
+    def on_start(self):
+        self.ticks, self.feed, self.orders, self.emitted = [], [], [], []
+        self.emit_on_tick = False
+        self.raise_on_tick = False
+
+    def on_tick(self, tick):
+        self.ticks.append((tick.instrument, tick.seq, tick.bid, tick.ask))
+        if self.raise_on_tick:
+            raise RuntimeError("boom")
+        if self.emit_on_tick:
+            self.emitted.append(self.ctx.emit(tick.instrument, BUY))
+
+    def on_feed(self, event):
+        self.feed.append((event.kind, event.instrument, event.missed))
+
+    def on_order(self, update):
+        self.orders.append(update)
+
+
+class RuntimeTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        n = next(_ids)
+        self.ep = {k: f"inproc://{k}-{n}" for k in ("ticks", "signals", "order_events", "orders", "dead_letters")}
+        text = (f'[run]\ndir = "{self.tmp.name}"\n[endpoints]\n' +
+                "".join(f'{k} = "{v}"\n' for k, v in self.ep.items()) +
+                "[strategy]\nfeed_timeout_ms = 1000\nmax_tick_age_ms = 5000\nmax_clock_skew_ms = 1000\n"
+                "resend_ms = 100\n"
+                '[[strategy.groups]]\nname = "g"\nkind = "python"\nentry = "x:Y"\nquantity = 250\n')
+        self.cfg = config.parse_config(text)
+        self.ctx = zmq.Context()
+        self.addCleanup(self.ctx.destroy, 0)
+        self.pub = self.ctx.socket(zmq.PUB)
+        self.pub.bind(self.ep["ticks"])
+        self.events = self.ctx.socket(zmq.PUB)
+        self.events.bind(self.ep["order_events"])
+        self.signals = self.ctx.socket(zmq.PULL)
+        self.signals.bind(self.ep["signals"])
+        self.dl = self.ctx.socket(zmq.PULL)
+        self.dl.bind(self.ep["dead_letters"])
+        self.clock = Clock()
+        self.s = Recorder()
+        self.rt = runtime.Runtime(self.cfg, self.cfg.group("g"), 0, 1, self.s, clock_ns=self.clock)
+        self.rt.start_strategy()
+        self.rt.open(self.ctx)
+        self.addCleanup(self.rt.close)
+        self.seq_hb = 0
+        # The subscriptions reach the PUB sockets asynchronously: heartbeats
+        # and position reports until one of each is heard.
+        wait_for(lambda: self.heartbeat() or self.rt.heartbeats, timeout=5, what="a heartbeat heard")
+        wait_for(lambda: self.send_event(b"POS.g", [12, 1, "g", "AUDUSD", 0.0, 1]) or self.rt.position_reports,
+                 timeout=5, what="a position report heard")
+
+    def heartbeat(self, seq=None, ticks_sent=0):
+        self.seq_hb = seq if seq is not None else self.seq_hb + 1
+        self.pub.send_multipart([b"HB.gateway", wire.packb([2, 1, "gateway", self.seq_hb, self.clock(), ticks_sent])])
+        if self.rt.ticks.poll(200):
+            self.rt._on_ticks()
+
+    def tick(self, seq, sym="EURUSD", bid=1.1, ask=1.1002, ts=None, topic=None, instrument=None):
+        topic = topic or f"TICK.{sym}".encode()
+        payload = wire.packb([1, 1, instrument or sym, bid, ask, 1e6, 1e6, self.clock(), seq,
+                              self.clock() if ts is None else ts])
+        self.pub.send_multipart([topic, payload])
+        self.assertTrue(self.rt.ticks.poll(2000), "tick not delivered")
+        self.rt._on_ticks()
+
+    def send_event(self, topic, fields):
+        self.events.send_multipart([topic, wire.packb(fields)])
+        if self.rt.events.poll(200):
+            self.rt._on_events()
+
+    def event(self, topic, fields):
+        self.events.send_multipart([topic, wire.packb(fields)])
+        self.assertTrue(self.rt.events.poll(2000), "event not delivered")
+        self.rt._on_events()
+
+    def letters(self):
+        out = []
+        while self.dl.poll(100):
+            m = wire.unpackb(self.dl.recv())
+            out.append((m[2], m[3]))  # source, reason
+        return out
+
+    def journal(self):
+        with open(os.path.join(self.tmp.name, "g-0.journal"), "rb") as f:
+            return f.read()
+
+    def test_no_signal_while_dead_nor_from_the_tick_that_revives(self):
+        self.s.emit_on_tick = True
+        self.tick(1)  # alive through the heartbeat: this one may trade
+        sid = self.s.emitted[-1]
+        self.assertRegex(sid, r"^g\.0\.\d+\.1$")
+        payload = self.signals.recv()
+        self.assertIn(b"S " + payload.hex().encode() + b"\n", self.journal())
+        m = wire.unpackb(payload)
+        self.assertEqual((m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[12]),
+                         (sid, "g", 0, "EURUSD", BUY, 250.0, 1.1002, 1))
+        self.clock.advance(1001)
+        self.rt._check_feed(self.clock())
+        self.assertEqual(self.s.feed[-1], (api.DEAD, "", 0))
+        self.assertFalse(self.rt.ctx.feed_alive())
+        self.assertEqual(self.rt.ctx.emit("EURUSD", SELL), "")  # e.g. from a timer
+        self.tick(2)  # ends the dead spell: seen, but no signal from it
+        self.assertEqual(self.s.feed[-1], (api.ALIVE, "", 0))
+        self.assertEqual(self.s.emitted[-1], "")
+        self.assertEqual(self.rt.signals_suppressed, 2)
+        self.tick(3)
+        self.assertTrue(self.s.emitted[-1])
+        self.assertEqual(self.rt.signals_emitted, 2)
+        self.assertEqual(self.rt.stats()["feed_alive"], True)
+
+    def test_bad_ticks_are_refused_and_counted(self):
+        self.tick(5)
+        self.tick(8)
+        self.assertEqual(self.s.feed[-1], (api.GAP, "EURUSD", 2))
+        self.tick(8)
+        self.tick(7)
+        self.tick(9, topic=b"TICK.EURUSDX", instrument="EURUSDX")  # our subscription is its prefix
+        self.tick(9, ts=self.clock() - 6000 * MS)
+        self.tick(9, ts=self.clock() + 2000 * MS)
+        self.tick(9, instrument="GBPUSD")
+        self.pub.send_multipart([b"TICK.EURUSD", b"\xc1"])
+        self.pub.send_multipart([b"TICK.EURUSD", wire.packb([1, 1, "EURUSD", 1.2, 1.1, 0, 0, 1, 9, 1])])
+        self.pub.send_multipart([b"TICK.EURUSD"])
+        self.pub.send_multipart([b"TICK.EURUSD", b"a", b"b"])
+        wait_for(lambda: (self.rt._on_ticks(), len(self.letters_seen()) >= 9)[1], timeout=5, what="nine dead letters")
+        self.assertEqual([t[1] for t in self.s.ticks], [5, 8])
+        reasons = [r for _, r in self.seen]
+        for r in ("duplicate_seq", "out_of_order", "stale", "future_timestamp", "topic_mismatch", "malformed",
+                  "out_of_range", "bad_frames"):
+            self.assertIn(r, reasons)
+        self.assertEqual({src for src, _ in self.seen}, {"g:0"})
+        st = self.rt.stats()
+        self.assertEqual((st["gaps"], st["out_of_order"], st["wrong_topic"], st["ticks_received"]), (2, 2, 1, 2))
+        self.tick(10)
+        self.assertEqual(self.s.ticks[-1][1], 10)
+
+    def letters_seen(self):
+        self.seen = getattr(self, "seen", [])
+        self.seen += self.letters()
+        return self.seen
+
+    def test_a_restarted_gateway_starts_new_series(self):
+        self.tick(500)
+        self.heartbeat(seq=100, ticks_sent=1000)
+        self.heartbeat(seq=1, ticks_sent=3)  # backwards: a new gateway process
+        self.tick(40)  # its first ticks were lost while the subscription came back
+        self.assertEqual(self.s.feed[-1], (api.RESTARTED, "EURUSD", 0))
+        self.assertEqual([t[1] for t in self.s.ticks], [500, 40])
+        self.tick(1, sym="GBPUSD")
+        self.tick(2, sym="GBPUSD")
+        self.assertEqual(self.rt.stats()["gaps"], 0)
+
+    def test_acks_refusals_orders_and_positions(self):
+        self.s.emit_on_tick = True
+        self.tick(1)
+        self.tick(2)
+        a, b = self.s.emitted
+        self.assertEqual(self.rt.signals_pending(), 2)
+        self.event(b"ACK.g.0", [8, 1, a, 1, "", self.clock()])
+        self.event(b"ACK.g.0", [8, 1, a, 2, "", self.clock()])  # the ack of a resend
+        self.event(b"ACK.g.0", [8, 1, b, 3, "risk_rejected: too big", self.clock()])
+        self.assertEqual((self.rt.signals_acked, self.rt.acks_unmatched, self.rt.signals_pending()), (2, 1, 0))
+        refused = self.s.orders[-1]
+        self.assertTrue(refused.refused)
+        self.assertEqual((refused.signal_id, refused.instrument, refused.reason, refused.status),
+                         (b, "EURUSD", "risk_rejected: too big", api.REJECTED))
+        self.assertTrue(self.journal().endswith(f"A {a}\nA {b}\n".encode()))
+
+        ctx = self.rt.ctx
+        self.assertEqual((ctx.position("EURUSD"), ctx.position_known("EURUSD")), (0.0, False))
+        self.event(b"POS.g", [12, 1, "g", "EURUSD", 300.0, self.clock()])
+        self.assertEqual((ctx.position("EURUSD"), ctx.position_known("EURUSD")), (300.0, True))
+
+        def order(sid, side, status, filled):
+            return [7, 1, "B-1", "C-" + sid, sid, "EURUSD", side, status, 100.0, filled, 1.1, "", 1, 2, 3]
+        self.event(b"ORDER.EURUSD", order(a, BUY, api.NEW, 0.0))
+        self.event(b"ORDER.EURUSD", order(a, BUY, api.FILLED, 100.0))
+        self.event(b"ORDER.EURUSD", order(a, BUY, api.FILLED, 100.0))  # the same event again
+        self.event(b"ORDER.EURUSD", order("other.0.1.1", SELL, api.FILLED, 50.0))  # another group's
+        self.assertEqual(ctx.position("EURUSD"), 400.0)
+        self.assertEqual([(u.signal_id, u.status, u.filled_quantity) for u in self.s.orders[-3:]],
+                         [(a, api.NEW, 0.0), (a, api.FILLED, 100.0), (a, api.FILLED, 100.0)])
+        self.event(b"POS.g", [12, 1, "g", "EURUSD", 1000.0, self.clock()])
+        self.assertEqual(ctx.position("EURUSD"), 1000.0)
+
+    def test_resend_until_acked_with_the_same_bytes(self):
+        self.s.emit_on_tick = True
+        self.tick(1)
+        first = self.signals.recv()
+        self.clock.advance(100)
+        self.rt._scan_outboxes(self.clock())
+        self.assertEqual(self.signals.recv(), first)
+        self.assertEqual(self.rt.signals_resent, 1)
+
+    def test_give_up_with_an_unacked_dead_letter(self):
+        self.s.emit_on_tick = True
+        self.tick(1)
+        sid = self.s.emitted[-1]
+        self.clock.advance(self.cfg.signal_ttl_ms + self.cfg.give_up_after_ms)
+        self.rt._scan_outboxes(self.clock())
+        self.assertEqual(self.rt.signals_given_up, 1)
+        self.assertIn(("g:0", "unacked"), self.letters())
+        self.assertTrue(self.journal().endswith(f"X {sid}\n".encode()))
+
+    def test_timers_and_a_strategy_that_raises(self):
+        fired = []
+        ctx = self.rt.ctx
+        t1 = ctx.every(10, lambda: fired.append("every"))
+        t2 = ctx.at(self.clock() - 1, lambda: fired.append("at"))
+        t3 = ctx.every(10, lambda: fired.append("cancelled"))
+        ctx.cancel(t3)
+        ctx.cancel(12345)  # unknown: a no-op
+        self.rt._run_user_timers(time.monotonic_ns() + 25 * MS)
+        self.assertEqual(sorted(set(fired)), ["at", "every"])
+        self.assertNotIn(t2, self.rt.timer_fns)
+        self.assertIn(t1, self.rt.timer_fns)
+        self.s.raise_on_tick = True
+        self.tick(1)
+        self.s.raise_on_tick = False
+        self.tick(2)
+        self.assertEqual(self.rt.strategy_errors, 1)
+        self.assertIn(("g:0", "strategy_error"), self.letters())
+        self.assertEqual(self.s.ticks[-1][1], 2)
+
+    def test_emit_refusals(self):
+        ctx = self.rt.ctx
+        self.assertEqual(ctx.emit("EURUSD", BUY), "")  # no price yet
+        self.tick(1)
+        self.assertEqual(ctx.emit("XAUUSD", BUY), "")
+        self.assertEqual(ctx.emit("EURUSD", 7), "")
+        self.assertEqual(ctx.emit("EURUSD", BUY, quantity=-1), "")
+        self.assertEqual(ctx.emit("EURUSD", BUY, ttl_ms=-5), "")
+        self.assertEqual(self.rt.signals_refused, 5)
+        sid = ctx.emit("EURUSD", "SELL", quantity=10, confidence=7, ttl_ms=50, trigger_price=1.5)
+        m = wire.unpackb(self.signals.recv())
+        self.assertEqual((m[2], m[6], m[7], m[8], m[9], m[11] - m[10]), (sid, SELL, 10.0, 1.5, 1.0, 50 * MS))
+
+
+if __name__ == "__main__":
+    unittest.main()
