@@ -66,17 +66,25 @@ TEST(StrategyBinary, ShardOutOfRangeIsAnErrorNamingShard) {
   EXPECT_NE(r.output.find("--shard"), std::string::npos) << r.output;
 }
 
+TEST(StrategyBinary, APythonGroupIsRefusedNamingItsRuntime) {
+  tp::test::TempDir dir("st_bin_py_");
+  const auto r = run_binary({"--run-dir", dir.path().string(), "--group", "py", "--set",
+                             "strategy.groups=[{name=\"py\", kind=\"python\", entry=\"m:C\"}]"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("python3 -m tp_strategy --group py"), std::string::npos) << r.output;
+}
+
 TEST_F(StrategyBinaryRun, RefusesToStartWhileItsJournalIsHeld) {
   // As if a second instance of shard 0 were running.
-  tp::strategy::SignalJournal held((dir_ / "strategy-0.journal").string());
-  const auto r = run_binary({"--run-dir", dir_.string(), "--shard", "0", "--shards", "1", "--set",
+  tp::strategy::SignalJournal held((dir_ / "trend-0.journal").string());
+  const auto r = run_binary({"--run-dir", dir_.string(), "--group", "trend", "--shard", "0", "--shards", "1", "--set",
                              "endpoints.ticks=\"" + ep("ticks") + "\"", "--set",
                              "endpoints.signals=\"" + ep("signals") + "\"", "--set",
                              "endpoints.order_events=\"" + ep("events") + "\"", "--set",
                              "endpoints.dead_letters=\"" + ep("dl") + "\""});
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("strategy-0.journal: in use by another process"), std::string::npos) << r.output;
-  EXPECT_FALSE(fs::exists(dir_ / "strategy-0.stats.json"));
+  EXPECT_NE(r.output.find("trend-0.journal: in use by another process"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "trend-0.stats.json"));
 }
 
 TEST_F(StrategyBinaryRun, StopsCleanlyOnSigterm) {
@@ -84,6 +92,8 @@ TEST_F(StrategyBinaryRun, StopsCleanlyOnSigterm) {
   std::vector<std::string> args{STRATEGY_BIN,
                                 "--run-dir",
                                 dir_.string(),
+                                "--group",
+                                "revert",  // the default deployment's second group
                                 "--shard",
                                 "1",
                                 "--shards",
@@ -102,15 +112,16 @@ TEST_F(StrategyBinaryRun, StopsCleanlyOnSigterm) {
   ASSERT_TRUE(strategy.started());
 
   // Readiness: the first stats file (written on the first loop pass).
-  const auto stats = (dir_ / "strategy-1.stats.json").string();
+  const auto stats = (dir_ / "revert-1.stats.json").string();
   ASSERT_TRUE(tp::test::wait_until([&] { return fs::exists(stats); }, 10s)) << "no stats file within 10 s";
 
   strategy.terminate();
   EXPECT_EQ(strategy.wait_exit(5s), 0) << "strategy did not stop within 5 s of SIGTERM";
   const auto json = read_text(stats);
-  EXPECT_EQ(tp::test::json_string(json, "program"), "strategy-1") << json;
+  EXPECT_EQ(tp::test::json_string(json, "program"), "revert-1") << json;
+  EXPECT_EQ(tp::test::json_string(json, "kind"), "rsi_reversion") << json;
   EXPECT_EQ(json_number(json, "shard"), 1);
   EXPECT_EQ(json_number(json, "shards"), 2);
   EXPECT_EQ(json_number(json, "feed_alive"), 0);
-  EXPECT_TRUE(fs::exists(dir_ / "strategy-1.journal"));
+  EXPECT_TRUE(fs::exists(dir_ / "revert-1.journal"));
 }
