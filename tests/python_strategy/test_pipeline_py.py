@@ -7,7 +7,8 @@ py-0 is killed with SIGKILL mid-stream and started again (new boot, pending
 signals resent with their ids); bad input is dead-lettered with the group's
 source; then the books are reconciled from the files with the chaos test's
 reconciliation: every journaled signal has exactly one outcome, 0 lost, 0
-doubled at the broker."""
+doubled at the broker. The shards' positions (POS.py reports + fills) equal
+the executor's book of the group."""
 
 import glob
 import os
@@ -142,6 +143,23 @@ class PythonStrategyPipeline(unittest.TestCase):
             self.assertEqual(s["signals_given_up"], 0)
             self.assertEqual((s["program"], s["pid"]), (f"py-{k}", pids[f"py-{k}"]))
         self.assertGreater(self.stat("executor", "orders_filled") or len(cl.read_broker_orders(self.run_dir)), 0)
+
+        # Each shard's positions (the executor's POS.py reports plus fills
+        # after them) equal the executor's book of the group, per instrument.
+        def positions_agree():
+            ex = (self.stats("executor") or {}).get("groups", {}).get(GROUP, {}).get("positions")
+            if not ex:
+                return False
+            mine = {}
+            for k in (0, 1):
+                s = self.stats(f"py-{k}") or {}
+                if s.get("position_reports", 0) == 0:
+                    return False
+                mine.update(s.get("positions", {}))
+            return all(abs(mine.get(sym, 0.0) - q) < 1e-9 for sym, q in ex.items()) and (ex, mine)
+        cl.wait_for(positions_agree, timeout=10, what="python positions equal to the executor's",
+                               detail=lambda: f"{(self.stats('executor') or {}).get('groups')}\n"
+                                              f"{[(self.stats(f'py-{k}') or {}).get('positions') for k in (0, 1)]}")
 
         self.bad_input_is_dead_lettered(shards)
 
