@@ -29,7 +29,8 @@ if MISSING:
 SYMBOLS = ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "USDCHF", "NZDUSD", "XAUUSD",
            "US500", "BTCUSD", "EURUSDX"]
 WAIT_S = 20.0
-LINE = re.compile(r"(\d+) of (\d+) \([^)]*\) trading \[([^\]]*)\]")
+# "K of N (kind) trading [...]", or "K of N of group G (kind) trading [...]".
+LINE = re.compile(r"(\d+) of (\d+) (?:of group \S+ )?\([^)]*\) trading \[([^\]]*)\]")
 
 
 @unittest.skipIf(MISSING, SKIP_WHY)
