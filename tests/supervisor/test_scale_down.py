@@ -9,7 +9,11 @@ gives up on them like on its own. At the end every signal id journaled by any
 of the three instances is accounted for exactly once: decided by the
 executor (a row in executor.db) or given up by a strategy (one dead letter
 `unacked`). Short TTLs and give-up delays keep each case within ~20 s; every
-wait polls a file, a stats counter or the supervisor's status, bounded."""
+wait polls a file, a stats counter or the supervisor's status, bounded.
+
+With two strategy groups, scaling one down is the same conversation within
+that group: alpha-0 adopts alpha-1 and alpha-2's journals, while group beta
+keeps its processes and its journals (tested too)."""
 
 import base64
 import glob
@@ -38,7 +42,13 @@ INSTRUMENTS = [("CADJPY", 110.0, 0.01, 0.005), ("GBPUSD", 1.265, 0.0002, 0.00006
                ("EURUSD", 1.085, 0.0001, 0.00005)]
 
 
-def config_text(d, ttl_ms, give_up_ms):
+# Two groups over the same instruments: alpha (3 instances, scaled down) and
+# beta (2, left alone).
+TWO_GROUPS = ["[[strategy.groups]]", 'name = "alpha"', 'kind = "every_nth"', "instances = 3",
+              "[[strategy.groups]]", 'name = "beta"', 'kind = "every_nth"', "instances = 2"]
+
+
+def config_text(d, ttl_ms, give_up_ms, groups=()):
     ep = {k: f"ipc://{d}/{k}.ipc" for k in ("ticks", "signals", "order_events", "orders", "dead_letters")}
     lines = ["[run]", "stats_interval_ms = 100",
              "[endpoints]", *(f'{k} = "{v}"' for k, v in ep.items())]
@@ -46,8 +56,9 @@ def config_text(d, ttl_ms, give_up_ms):
         lines += ["[[instruments]]", f'symbol = "{sym}"', f"price = {price}", f"spread = {spread}",
                   f"volatility = {vol}"]
     lines += ["[gateway]", "rate = 600",
-              "[strategy]", 'name = "every_nth"', "instances = 3", "resend_ms = 200",
+              "[strategy]", *([] if groups else ['name = "every_nth"', "instances = 3"]), "resend_ms = 200",
               f"signal_ttl_ms = {ttl_ms}", f"give_up_after_ms = {give_up_ms}",
+              *groups,
               "[strategy.every_nth]", "n = 20",
               "[executor]", "order_timeout_ms = 300",
               "[supervisor]", "backoff_min_ms = 100", "backoff_max_ms = 1000", "stop_grace_ms = 5000", ""]
@@ -85,17 +96,19 @@ def journal_ids(path):
 
 @unittest.skipIf(MISSING, SKIP_WHY)
 class ScaleDownTest(unittest.TestCase):
-    def start(self, ttl_ms, give_up_ms):
+    group = "strategy"   # the group scaled down (the one-group shorthand's)
+
+    def start(self, ttl_ms, give_up_ms, groups=(), count=7):
         # Short path: ipc:// and the control socket have a 107-byte limit.
         self.tmp = tempfile.mkdtemp(prefix="svd", dir="/tmp")
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         config = os.path.join(self.tmp, "pipeline.toml")
         with open(config, "w") as f:
-            f.write(config_text(self.tmp, ttl_ms, give_up_ms))
+            f.write(config_text(self.tmp, ttl_ms, give_up_ms, groups))
         self.run_ = SupervisorRun(self.tmp, BIN_DIR, ["--config", config])
         self.addCleanup(self.run_.close)
         self.run_dir = self.run_.run_dir
-        self.run_.wait_all_running(timeout=WAIT_S, count=7)
+        self.run_.wait_all_running(timeout=WAIT_S, count=count)
 
     # -- helpers --------------------------------------------------------------
 
@@ -109,8 +122,8 @@ class ScaleDownTest(unittest.TestCase):
             return None
         return data
 
-    def journal(self, k):
-        return os.path.join(self.run_dir, f"strategy-{k}.journal")
+    def journal(self, k, group=None):
+        return os.path.join(self.run_dir, f"{group or self.group}-{k}.journal")
 
     def executor_decisions(self):
         """signal id -> status of every signal the executor decided (executor.db;
@@ -151,7 +164,7 @@ class ScaleDownTest(unittest.TestCase):
 
     def detail(self):
         parts = []
-        for name in ("strategy-0", "strategy-1", "strategy-2", "executor"):
+        for name in (*(f"{self.group}-{k}" for k in range(3)), "executor"):
             parts.append(f"{name} stats: {sv.read_stats(self.run_dir, name)}")
             try:
                 with open(os.path.join(self.run_dir, "logs", name + ".log"), errors="replace") as f:
@@ -160,38 +173,40 @@ class ScaleDownTest(unittest.TestCase):
                 pass
         return "\n".join(parts) + "\n" + self.run_.status_text()
 
-    def pile_up_then_scale_to_one(self):
-        """Executor stopped, signals pending in all three journals, gateway
-        stopped (no new signals), then `scale strategy 1`. Returns the signal
-        ids journaled by each instance (S records), read after the scale."""
+    def pile_up_then_scale_to_one(self, others=()):
+        """Executor stopped, signals pending in all three journals of the
+        group (and in those of the processes `others`), gateway stopped (no
+        new signals), then `scale <group> 1`. Returns the signal ids
+        journaled by each instance of the group (S records), read after the scale."""
+        g = self.group
         self.ctl("stop", "executor")
         self.run_.wait_state("executor", "STOPPED", timeout=WAIT_S)
 
         def piled_up():
-            for k in range(3):
-                st = self.stats(f"strategy-{k}")
+            for name in (*(f"{g}-{k}" for k in range(3)), *others):
+                st = self.stats(name)
                 if not st or st.get("signals_pending", 0) < 5:
                     return False
             return True
-        wait_for(piled_up, WAIT_S, what="signals pending in all three instances", detail=self.detail)
+        wait_for(piled_up, WAIT_S, what="signals pending in every instance", detail=self.detail)
         self.ctl("stop", "gateway")
         self.run_.wait_state("gateway", "STOPPED", timeout=WAIT_S)
 
-        self.ctl("scale", "strategy", n=1)
-        st = self.run_.wait_state("strategy-0", "RUNNING", timeout=WAIT_S)
-        self.assertEqual(sorted(n for n in st if n.startswith("strategy-")), ["strategy-0"])
-        pid = st["strategy-0"]["pid"]
+        self.ctl("scale", g, n=1)
+        st = self.run_.wait_state(f"{g}-0", "RUNNING", timeout=WAIT_S)
+        self.assertEqual(sorted(n for n in st if n.startswith(f"{g}-")), [f"{g}-0"])
+        pid = st[f"{g}-0"]["pid"]
         # Instance 0 of 1 holds the two departed journals.
         adopted = wait_for(lambda: (lambda s: s if s and s.get("journals_adopted") == 2 else None)(
-                               self.stats("strategy-0", pid)),
-                           WAIT_S, what="strategy-0 adopting journals 1 and 2", detail=self.detail)
+                               self.stats(f"{g}-0", pid)),
+                           WAIT_S, what=f"{g}-0 adopting journals 1 and 2", detail=self.detail)
         self.assertEqual((adopted["shard"], adopted["shards"], adopted["adopted_shards"]), (0, 1, "1,2"))
 
         journaled = {k: journal_ids(self.journal(k)) for k in range(3)}
         for k in (1, 2):
             ids, closed = journaled[k]
             # The fault this guards against: the departed shards left pending signals.
-            self.assertTrue(ids - closed, f"strategy-{k}.journal has no pending signal\n{self.detail()}")
+            self.assertTrue(ids - closed, f"{g}-{k}.journal has no pending signal\n{self.detail()}")
         return pid, {k: ids for k, (ids, _) in journaled.items()}
 
     def accounted(self, ids):
@@ -275,6 +290,43 @@ class ScaleDownTest(unittest.TestCase):
             return s and s["adopted_pending"] == 0 and s["signals_given_up"] == sent >= len(by_successor)
         wait_for(given_up_and_counted, WAIT_S, what="strategy-0's signals_given_up to match its dead letters",
                  detail=self.detail)
+
+
+    def test_scaling_one_group_down_adopts_within_that_group(self):
+        # alpha is scaled 3 -> 1 while beta (2 instances, the same
+        # instruments) runs on: alpha-0 adopts alpha-1 and alpha-2, beta's
+        # processes and journals are left alone, and every signal of both
+        # groups reaches the executor exactly once.
+        self.group = "alpha"
+        self.start(ttl_ms=2000, give_up_ms=60000, groups=TWO_GROUPS, count=9)
+        beta = {n: p["pid"] for n, p in self.run_.status().items() if n.startswith("beta-")}
+        self.assertEqual(sorted(beta), ["beta-0", "beta-1"])
+        pid, journaled = self.pile_up_then_scale_to_one(others=sorted(beta))
+        st = self.run_.status()
+        self.assertEqual({n: st[n]["pid"] for n in beta}, beta)
+        for name, bpid in beta.items():
+            s = wait_for(lambda: self.stats(name, bpid), WAIT_S, what=f"{name} stats", detail=self.detail)
+            self.assertEqual((s["journals_adopted"], s["shards"]), (0, 2), name)
+        beta_ids = set().union(*(journal_ids(self.journal(k, "beta"))[0] for k in range(2)))
+        all_ids = set().union(*journaled.values())
+        self.assertTrue(beta_ids)
+        self.assertFalse(beta_ids & all_ids)
+
+        self.ctl("start", "executor")
+        self.run_.wait_state("executor", "RUNNING", timeout=WAIT_S)
+
+        def settled():
+            names = [("alpha-0", pid), *beta.items()]
+            return all((lambda s: s and s["signals_pending"] == 0 and s.get("adopted_pending", 0) == 0)(
+                           self.stats(n, p)) for n, p in names)
+        wait_for(settled, WAIT_S, what="alpha-0, beta-0 and beta-1 with nothing pending", detail=self.detail)
+        self.ctl("stop", "executor")  # lets go of executor.db
+        self.run_.wait_state("executor", "STOPPED", timeout=WAIT_S)
+        self.assertEqual(self.accounted(all_ids | beta_ids), set(), self.detail())
+        self.assert_exactly_once(all_ids | beta_ids)
+        for k in (1, 2):
+            with open(self.journal(k)) as f:
+                self.assertRegex(f.read(), r"^B \d+\n$", f"alpha-{k}.journal")
 
 
 if __name__ == "__main__":
