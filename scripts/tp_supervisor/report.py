@@ -109,7 +109,7 @@ def summary(arb) -> str:
     lines += group_summary(arb, ex)
     positions = ex.get("positions")
     if isinstance(positions, dict) and positions:
-        lines.append("positions:")
+        lines.append("positions (all groups):")
         for sym in sorted(positions):
             v = positions[sym] if isinstance(positions[sym], dict) else {}
             lines.append(f"  {sym:<10} position {_fmt(v.get('position'), 0):>10}  "
