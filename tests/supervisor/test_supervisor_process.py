@@ -286,8 +286,11 @@ class TwoGroupsTest(unittest.TestCase):
             f.write("[[strategy.groups]]\nname = \"trend\"\nkind = \"sma_crossover\"\ninstances = 2\n"
                     "[[strategy.groups]]\nname = \"pyrev\"\nkind = \"python\"\nentry = \"mine:Revert\"\n"
                     f"python_path = {self.pylib!r}\ninstruments = [\"EURUSD\", \"USDJPY\"]\n")
-        self.run_ = SupervisorRun(self.tmp, self.bin, [*FAST, "--config", self.config])
+
+    def start(self, *args, env=None):
+        self.run_ = SupervisorRun(self.tmp, self.bin, [*FAST, "--config", self.config, *args], env=env)
         self.addCleanup(self.run_.close)
+        return self.run_
 
     def tpctl(self, *args):
         return subprocess.run([sys.executable, TPCTL, "--run-dir", self.run_.run_dir, *args],
@@ -305,7 +308,7 @@ class TwoGroupsTest(unittest.TestCase):
         return wait_for(read, what=f"{name}'s stats from pid {pid}")
 
     def test_scale_and_restart_one_group_while_the_other_runs(self):
-        run = self.run_
+        run = self.start()
         st = run.wait_all_running(count=7)
         self.assertEqual(sorted(n for n in st if st[n].get("group")), ["pyrev-0", "trend-0", "trend-1"])
         py = self.started_with("pyrev-0", st["pyrev-0"]["pid"])
@@ -364,6 +367,29 @@ class TwoGroupsTest(unittest.TestCase):
         r = self.tpctl("restart", "pyrev:1")
         self.assertEqual(r.returncode, 1, r)
         self.assertIn("no instance pyrev:1 (pyrev runs 1 instances: pyrev-0..pyrev-0)", r.stderr)
+
+    def test_hang_watch_and_flapping_per_group_instance(self):
+        # trend-1 crashes at once, every time: FATAL on its own. pyrev-0 is
+        # SIGSTOPped: HUNG from its own heartbeat (pyrev-0.stats.json), then
+        # RUNNING again on SIGCONT. Nothing else is touched.
+        run = self.start(*HANG, "--set", "supervisor.flap_max_restarts=2", env={"FAKE_CRASH": "trend-1"})
+        st = run.wait_state("trend-1", "FATAL")
+        self.assertEqual((st["trend-1"]["restarts"], st["trend-1"]["last_exit"]), (2, "exit code 3"))
+        st = run.wait_state("pyrev-0", "RUNNING", pred=lambda p: p["heartbeat_age_s"] is not None)
+        victim = st["pyrev-0"]["pid"]
+        others = {n: p["pid"] for n, p in st.items() if n not in ("pyrev-0", "trend-1")}
+        os.kill(victim, signal.SIGSTOP)
+        self.addCleanup(lambda: pid_alive(victim) and os.kill(victim, signal.SIGCONT))
+        st = run.wait_state("pyrev-0", "HUNG", timeout=10)
+        self.assertEqual(st["pyrev-0"]["pid"], victim)
+        os.kill(victim, signal.SIGCONT)
+        st = run.wait_state("pyrev-0", "RUNNING", timeout=10)
+        self.assertEqual((st["pyrev-0"]["pid"], st["pyrev-0"]["restarts"]), (victim, 0))
+        self.assertEqual({n: st[n]["pid"] for n in others}, others)
+        self.assertTrue(all(st[n]["state"] == "RUNNING" for n in others))
+        log = run.log()
+        self.assertEqual(log.count("pyrev-0: HUNG"), 1, log)
+        self.assertEqual(log.count("trend-1: FATAL"), 1, log)
 
 
 if __name__ == "__main__":
