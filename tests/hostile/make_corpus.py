@@ -197,8 +197,8 @@ case(E, "heartbeat_missing_field", dl("missing_field"),
 
 # ---- strategy: ack back channel (the test plays the executor) ---------------
 E = "strategy_acks"
-case(E, "one_frame", dl("bad_frames"), frames=["text:ACK.every_nth.0"])
-case(E, "three_frames", dl("bad_frames"), frames=["text:ACK.every_nth.0", ack(), "hex:"])
+case(E, "one_frame", dl("bad_frames"), frames=["text:ACK.strategy.0"])
+case(E, "three_frames", dl("bad_frames"), frames=["text:ACK.strategy.0", ack(), "hex:"])
 case(E, "empty_payload", dl("malformed"), "hex:")
 case(E, "array32_bomb", dl("malformed"), "file:array32_bomb.bin")
 case(E, "deep_arrays", dl("malformed"), "file:deep_arrays.bin")
@@ -212,9 +212,9 @@ case(E, "signal_id_is_integer", dl("wrong_type"), ack(set={"signal_id": 5}, raw=
 case(E, "status_unknown", dl("out_of_range"), ack(set={"status": 9}))
 case(E, "signal_id_empty", dl("out_of_range"), ack(set={"signal_id": ""}))
 case(E, "signal_id_too_long", dl("out_of_range"), ack(set={"signal_id": "$long:129"}))
-case(E, "other_instance_topic", {"counter": "wrong_topic"}, frames=["text:ACK.every_nth.01", ack()])
+case(E, "other_instance_topic", {"counter": "wrong_topic"}, frames=["text:ACK.strategy.01", ack()])
 case(E, "oversized_frame", {"counter": "connections_dropped"},
-     frames=["text:ACK.every_nth.0", {"zeros": 64 * 1024 + 1}])
+     frames=["text:ACK.strategy.0", {"zeros": 64 * 1024 + 1}])
 
 # ---- executor: signal PULL (the test plays the strategy) --------------------
 E = "executor_signals"

@@ -337,7 +337,7 @@ class StrategyHostile(HostileBase):
     SOURCES = {"strategy_ticks": "strategy:0", "strategy_acks": "strategy:0"}
     STATS = {"strategy_ticks": "strategy-0", "strategy_acks": "strategy-0"}
     LOGS = {"strategy_ticks": "strategy", "strategy_acks": "strategy"}
-    TOPICS = {"strategy_ticks": "text:TICK.EURUSD", "strategy_acks": "text:ACK.every_nth.0"}
+    TOPICS = {"strategy_ticks": "text:TICK.EURUSD", "strategy_acks": "text:ACK.strategy.0"}
     # every_nth n=1: every accepted tick becomes a signal, so a bad tick that
     # got through would show up on the signal socket with its seq.
     EXTRA_TOML = """
@@ -394,7 +394,7 @@ n = 1
             self.ticks.send_multipart([b"TICK.EURUSD", b.payload])
         else:
             b = build_message({"msg": "signal_ack"}, self.state)
-            self.events.send_multipart([b"ACK.every_nth.0", b.payload])
+            self.events.send_multipart([b"ACK.strategy.0", b.payload])
         return b
 
     def served(self, entry, snap, built):
@@ -417,7 +417,7 @@ n = 1
 
     def test_2_flood_is_rate_limited(self):
         self.flood("strategy_ticks", [b"TICK.EURUSD", b"\xc1"])
-        self.flood("strategy_acks", [b"ACK.every_nth.0", b"\xdd\xff\xff\xff\xff"])
+        self.flood("strategy_acks", [b"ACK.strategy.0", b"\xdd\xff\xff\xff\xff"])
 
 
 # ---- executor: signals ------------------------------------------------------
@@ -452,7 +452,10 @@ class ExecutorHostile(HostileBase):
             except zmq.Again:
                 return
             name, m = tp_proto.decode(payload)
-            (self.acks if name == "signal_ack" else self.orders).append(m)
+            if name == "signal_ack":
+                self.acks.append(m)
+            elif name == "order_event":  # not the groups' position reports
+                self.orders.append(m)
 
     def journal_ids(self):
         try:
