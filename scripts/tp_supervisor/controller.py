@@ -67,6 +67,8 @@ class Controller:
         name (or with the tier's name "strategy", as before groups existed),
         the deployment's only group."""
         groups = list(self.arb.groups)
+        if name is not None and not isinstance(name, str):
+            return "the group name must be a string"
         if name in self.arb.groups:
             return name
         if name is None or name == SCALABLE:

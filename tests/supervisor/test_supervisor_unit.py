@@ -397,6 +397,7 @@ class GroupsSupervisorTest(unittest.TestCase):
         self.assertIn("3 strategy groups (trend, py, ext): name one", sup.controller.scale_group(None))
         self.assertIn("3 strategy groups", sup.controller.scale_group("strategy"))
         self.assertIn("unknown group 'nope'", sup.controller.scale_group("nope"))
+        self.assertIn("must be a string", sup.controller.scale_group(["trend"]))  # JSON of any shape
         one = self.make(text="[[strategy.groups]]\nname = \"solo\"\nkind = \"breakout\"\n")
         self.assertEqual(one.controller.scale_group(None), "solo")
         self.assertEqual(one.controller.scale_group("strategy"), "solo")  # `scale strategy N` as before groups
