@@ -1,6 +1,8 @@
 // The executor's durable memory (SQLite): every signal id it has decided
-// about, and every order with its write-ahead intent and final outcome. One
-// instance per process, owned by the loop's thread (not thread-safe).
+// about, and every order with its write-ahead intent, final outcome and
+// strategy group (so that positions per instrument and per group are rebuilt
+// from the fills). One instance per process, owned by the loop's thread (not
+// thread-safe).
 //
 // Durability: WAL journal with synchronous=NORMAL. A committed transaction
 // survives a process crash or kill -9 (the WAL is in the OS page cache and is
