@@ -84,7 +84,9 @@ def _group_lines(g: dict) -> list:
     fig = g.get("executor")
     if fig is None:
         return [head]
-    head += f": signals {_number(fig.get('signals'))}, fills {_number(fig.get('fills'))}"
+    head += (f": signals {_number(fig.get('signals'))}"
+             + (f", rejected {_number(fig.get('rejected'))}" if "rejected" in fig else "")
+             + f", fills {_number(fig.get('fills'))}")
     positions = fig.get("positions") if isinstance(fig.get("positions"), dict) else {}
     pnl = fig.get("realized_pnl") if isinstance(fig.get("realized_pnl"), dict) else {}
     held = [f"{sym} {_number(positions.get(sym), 0)} (PnL {_number(pnl.get(sym), 2)})"

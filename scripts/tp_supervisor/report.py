@@ -12,7 +12,7 @@ from .stats import read_stats
 
 
 # The executor's per-group figures (executor.stats.json "groups": {G: {...}}).
-GROUP_FIGURES = ("signals", "fills", "positions", "realized_pnl")
+GROUP_FIGURES = ("signals", "rejected", "fills", "positions", "realized_pnl")
 
 
 def executor_groups(ex) -> dict:
@@ -145,7 +145,9 @@ def group_summary(arb, ex) -> list:
         fig = g.get("executor")
         lines.append(f"    signals emitted {_fmt(_sum(stats, 'signals_emitted'))}, "
                      f"acked {_fmt(_sum(stats, 'signals_acked'))}; executor: "
-                     + (f"signals {_fmt(fig.get('signals'))}, fills {_fmt(fig.get('fills'))}"
+                     + (f"signals {_fmt(fig.get('signals'))}, "
+                        + (f"rejected {_fmt(fig.get('rejected'))}, " if "rejected" in fig else "")
+                        + f"fills {_fmt(fig.get('fills'))}"
                         if fig is not None else "no per-group figures"))
         if fig is None:
             continue

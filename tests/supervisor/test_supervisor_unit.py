@@ -422,7 +422,7 @@ class GroupsSupervisorTest(unittest.TestCase):
             json.dump({"fills": 5, "positions": {"EURUSD": {"position": 1000, "realized_pnl": 2.0}},
                        "groups": {"trend": {"positions": {"EURUSD": 2000, "GBPUSD": -1000},
                                             "realized_pnl": {"EURUSD": 1.25, "GBPUSD": -0.5},
-                                            "signals": 7, "fills": 4},
+                                            "signals": 7, "rejected": 2, "fills": 4},
                                   "old": {"positions": {"USDJPY": 0}, "realized_pnl": {"USDJPY": 3.0},
                                           "signals": 1, "fills": 1}}}, f)
         for name, data in (("trend-0", {"signals_emitted": 4, "signals_acked": 4}),
@@ -446,7 +446,7 @@ class GroupsSupervisorTest(unittest.TestCase):
             lines = text.splitlines()
             self.assertIn("strategy groups: trend x2, py x1, ext x3", lines[0])
             head = lines.index(next(l for l in lines if l.startswith("group trend")))
-            self.assertEqual(lines[head], "group trend (sma_crossover, 2 instances): signals 7, fills 4")
+            self.assertEqual(lines[head], "group trend (sma_crossover, 2 instances): signals 7, rejected 2, fills 4")
             self.assertEqual(lines[head + 1],
                              "  positions: EURUSD 2000 (PnL 1.25), GBPUSD -1000 (PnL -0.50)")
             self.assertRegex(lines[head + 2], r"^trend-0\s+STOPPED")
@@ -462,7 +462,7 @@ class GroupsSupervisorTest(unittest.TestCase):
             text = self.make(d).summary()
             self.assertIn("strategy groups:", text)
             self.assertIn("  trend (sma_crossover): 2 processes (trend-0 STOPPED, trend-1 STOPPED)", text)
-            self.assertIn("    signals emitted 8, acked 7; executor: signals 7, fills 4", text)
+            self.assertIn("    signals emitted 8, acked 7; executor: signals 7, rejected 2, fills 4", text)
             self.assertRegex(text, r"    GBPUSD\s+position\s+-1000\s+realised PnL\s+-0\.50")
             self.assertIn("  py (python): 1 process (py-0 STOPPED)", text)
             self.assertIn("    signals emitted 2, acked 2; executor: no per-group figures", text)
