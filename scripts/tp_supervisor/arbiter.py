@@ -334,13 +334,17 @@ class Arbiter:
                 if client is not None and done.value is not None:
                     self.controller.reply(client, done.value)
 
+    def missing_programs(self) -> list:
+        """The binaries this deployment needs that bin_dir lacks (a
+        deployment of python groups only needs no strategy binary)."""
+        needed = {p.program for p in self.procs if p.kind != "python"}
+        return [p for p in PROGRAMS if p in needed and not os.access(os.path.join(self.bin_dir, p), os.X_OK)]
+
     def _on_signal(self, signum, _frame):
         self._pending_signal = signum
 
     def run(self, duration=None, status_line=False) -> int:
-        # A deployment of python groups only needs no strategy binary.
-        needed = {p.program for p in self.procs if p.kind != "python"}
-        missing = [p for p in PROGRAMS if p in needed and not os.access(os.path.join(self.bin_dir, p), os.X_OK)]
+        missing = self.missing_programs()
         if missing:
             raise ConfigError(f"no executable {', '.join(missing)} in {self.bin_dir} "
                               "(build first: cmake --preset release && cmake --build --preset release, "

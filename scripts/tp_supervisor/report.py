@@ -73,6 +73,11 @@ def status_line(arb, elapsed: float) -> str:
     ex = read_stats(arb.run_dir, "executor") or {}
     dl = read_stats(arb.run_dir, "dead_letter") or {}
     signals = _sum(_strategy_stats(arb.run_dir).values(), "signals_emitted")
+    per_group = ""
+    if len(arb.groups) > 1:
+        per_group = " (" + " ".join(
+            f"{g} {_fmt(_sum(_strategy_stats(arb.run_dir, g).values(), 'signals_emitted'))}"
+            for g in arb.groups) + ")"
     positions = ex.get("positions")
     open_pos = (sum(1 for v in positions.values()
                     if isinstance(v, dict) and v.get("position")) if isinstance(positions, dict) else None)
@@ -81,7 +86,7 @@ def status_line(arb, elapsed: float) -> str:
     state_txt = f"{states[RUNNING]}/{len(arb.procs)} running" + (f" ({', '.join(bad)})" if bad else "")
     return (f"[{elapsed:6.1f}s] ticks/s {_fmt(gw.get('ticks_per_s'), 0)}  "
             f"ticks {_fmt(gw.get('ticks_published'))}  "
-            f"signals {_fmt(signals)}  "
+            f"signals {_fmt(signals)}{per_group}  "
             f"orders {_fmt(ex.get('orders_sent'))}  fills {_fmt(ex.get('fills'))}  "
             f"open positions {_fmt(open_pos)}  dead letters {_fmt(dl.get('dead_letters'))}  "
             f"| {state_txt}")

@@ -456,6 +456,24 @@ class GroupsSupervisorTest(unittest.TestCase):
             # The programs come first, under the header.
             self.assertEqual([l.split()[0] for l in lines[2:6]], ["dead_letter", "dll_gateway", "executor", "gateway"])
 
+    def test_a_python_only_deployment_needs_no_strategy_binary(self):
+        with tempfile.TemporaryDirectory() as d:
+            for program in ("dead_letter", "dll_gateway", "executor", "gateway"):
+                path = os.path.join(d, program)
+                with open(path, "w") as f:
+                    f.write("#!/bin/sh\n")
+                os.chmod(path, 0o755)
+            py_only = ("[[strategy.groups]]\nname = \"py\"\nkind = \"python\"\nentry = \"m:C\"\n")
+            sup = sv.Supervisor(sv.parse_settings(py_only), "/r", d, out=io.StringIO(), err=io.StringIO())
+            self.assertEqual(sup.missing_programs(), [])
+            sup = sv.Supervisor(sv.parse_settings(self.CONFIG), "/r", d, out=io.StringIO(), err=io.StringIO())
+            self.assertEqual(sup.missing_programs(), ["strategy"])
+
+    def test_the_status_line_counts_signals_per_group(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.executor_stats(d)
+            self.assertIn("signals 10 (trend 8 py 2 ext n/a)", self.make(d).status_line(1.0))
+
     def test_summary_per_group(self):
         with tempfile.TemporaryDirectory() as d:
             self.executor_stats(d)
