@@ -91,6 +91,8 @@ bool is_builtin(std::string_view kind) noexcept {
 }
 
 std::unique_ptr<MidStrategy> make_mid_strategy(std::string_view kind, const tp::Params& params) {
+  // Indicator windows hold their values: bounded so that a typo cannot ask
+  // for gigabytes.
   auto window = [&](const char* key, std::int64_t fallback, std::int64_t least) {
     const auto v = params.integer(key, fallback);
     params.require(v >= least && v <= 10'000'000, key, ">= " + std::to_string(least) + " (and <= 1e7)");
@@ -111,7 +113,12 @@ std::unique_ptr<MidStrategy> make_mid_strategy(std::string_view kind, const tp::
     return std::make_unique<RsiReversion>(period, oversold, overbought);
   }
   if (kind == "breakout") return std::make_unique<Breakout>(window("window", 50, 2));
-  if (kind == "every_nth") return std::make_unique<EveryNth>(window("n", 100, 1));
+  if (kind == "every_nth") {
+    // A count, not a window: nothing is kept per tick, so no upper bound.
+    const auto n = params.integer("n", 100);
+    params.require(n >= 1, "n", ">= 1");
+    return std::make_unique<EveryNth>(static_cast<std::size_t>(n));
+  }
   throw ConfigError("unknown strategy \"" + std::string(kind) +
                     "\" (expected sma_crossover, rsi_reversion, breakout or every_nth)");
 }
