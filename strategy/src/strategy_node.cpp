@@ -167,6 +167,7 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
                            StrategyPtr strategy)
     : cfg_(cfg),
       group_(checked_group(cfg, group, shard, shards)),
+      strategy_(strategy ? std::move(strategy) : make_strategy(group_)),
       shard_(shard),
       shards_(shards),
       clock_(clock),
@@ -192,9 +193,6 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
       max_clock_skew_ns_(ms_to_ns(cfg.strategy.max_clock_skew_ms)),
       params_(params_of(group_)),
       loop_(clock, RunLoop::default_stop_source(), max_wait_ms) {
-  // Made first: a plugin that cannot be loaded fails the start before any
-  // socket connects.
-  strategy_ = strategy ? std::move(strategy) : make_strategy(group_);
   symbols_ = instruments_for_shard(group_.instruments, shard_, shards_);
   position_topic_ = proto::position_topic(group_.name);
   signal_prefix_ = group_.name + ".";

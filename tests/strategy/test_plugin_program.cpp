@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@ namespace {
 struct Run {
   int exit_code = -1;
   std::string output;
+  bool left_files = false;  // anything in the run dir after a refused start
 };
 
 // The strategy program with one plugin group using `plugin`.
@@ -40,6 +42,8 @@ Run run_strategy_with_plugin(const std::string& plugin) {
   Run r;
   r.exit_code = c.wait_exit(10s).value_or(-1);
   r.output = tp::test::read_text(out);
+  const auto run = std::filesystem::path(dir.file("run"));
+  r.left_files = std::filesystem::exists(run) && !std::filesystem::is_empty(run);
   return r;
 }
 
@@ -54,6 +58,7 @@ TEST(StrategyProgramPlugin, WrongAbiVersionRefusesTheStart) {
                           " (rebuild the plugin against this program's SDK)"),
             std::string::npos)
       << r.output;
+  EXPECT_FALSE(r.left_files) << "a refused plugin left a journal behind";
 }
 
 TEST(StrategyProgramPlugin, MissingPluginRefusesTheStart) {

@@ -182,6 +182,10 @@ class StrategyNode {
 
   const Config cfg_;
   const StrategyGroup group_;
+  // Made before any file is touched (a plugin that cannot be loaded fails
+  // the start with nothing left behind) and destroyed last: the loop's timers
+  // hold the strategy's callbacks, code of a plugin that must stay loaded.
+  StrategyPtr strategy_;
   const std::uint32_t shard_;
   const std::uint32_t shards_;
   const Clock& clock_;
@@ -273,11 +277,9 @@ class StrategyNode {
   std::uint64_t order_updates_ = 0;    // order events and refusals told to the strategy
   std::uint64_t position_reports_ = 0;
 
-  // The strategy and its context: destroyed after the loop (whose timers hold
-  // the strategy's callbacks, code of a plugin that must still be loaded).
+  // What the strategy is served.
   tp::Params params_;
   std::unique_ptr<Host> host_;
-  StrategyPtr strategy_;
   // While the strategy handles a tick that ends a dead spell: what the
   // indicators say across the outage is stale, so no signal from it.
   bool suppress_emits_ = false;
