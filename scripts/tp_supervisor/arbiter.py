@@ -66,6 +66,7 @@ class Arbiter:
             else:
                 self.procs.append(Proc(program, RestartPolicy.from_settings(settings),
                                        hang_timeout_s=settings.hang_timeout_ms / 1000.0))
+        self.lives = {}   # a strategy's counters per past pid (report.remember_life)
         self.ops = collections.deque()   # [generator, client or None]; run one at a time
         self.shutting_down = False
         self.finished = False
@@ -176,6 +177,8 @@ class Arbiter:
             uptime = p.poll(now)
             if uptime is None:
                 continue
+            if p.group is not None:
+                report.remember_life(self.lives, self.run_dir, p.file_name, p.pid)
             if p.state == STOPPING:
                 p.state = STOPPED
                 p.kill_at = None

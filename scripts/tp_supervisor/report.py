@@ -62,6 +62,38 @@ def _strategy_stats(run_dir, group=None):
     return {n: read_stats(run_dir, n) for _, _, n in sorted(found)}
 
 
+# A strategy's counters that the reports add up over all of its lives: a
+# restarted process starts them from 0 in its new stats file.
+COUNTED = ("signals_emitted", "signals_acked")
+
+
+def remember_life(lives: dict, run_dir: str, name: str, pid) -> None:
+    """Keeps the counters of `name`'s stats file in lives[name][pid] if pid
+    `pid` wrote it (called when that process has exited: its file is its
+    last word, or at most one stats period older after a SIGKILL)."""
+    data = read_stats(run_dir, name)
+    if data and data.get("pid") == pid:
+        lives.setdefault(name, {})[pid] = {k: data[k] for k in COUNTED if _num(data.get(k))}
+
+
+def _strategy_totals(arb, group=None):
+    """name -> {counter: sum over every life of that instance} for the
+    instances of every group (or of `group`) with a stats file or a past life;
+    a counter no life has is None. A life is a pid: the current stats file's
+    replaces what was kept of the same pid."""
+    current = _strategy_stats(arb.run_dir, group)
+    lives = getattr(arb, "lives", {})
+    names = set(current) | {n for n in lives if group is None or n.rpartition("-")[0] == group}
+    out = {}
+    for name in sorted(names, key=lambda n: (n.rpartition("-")[0], int(n.rpartition("-")[2]))):
+        per_pid = dict(lives.get(name, {}))
+        data = current.get(name)
+        if data:
+            per_pid[data.get("pid")] = {k: data[k] for k in COUNTED if _num(data.get(k))}
+        out[name] = {k: _sum(per_pid.values(), k) for k in COUNTED}
+    return out
+
+
 def _sum(stats, key):
     """The sum of `key` over the stats that have it; None when none has."""
     values = [s.get(key) for s in stats if s and _num(s.get(key))]
@@ -72,11 +104,11 @@ def status_line(arb, elapsed: float) -> str:
     gw = read_stats(arb.run_dir, "gateway") or {}
     ex = read_stats(arb.run_dir, "executor") or {}
     dl = read_stats(arb.run_dir, "dead_letter") or {}
-    signals = _sum(_strategy_stats(arb.run_dir).values(), "signals_emitted")
+    signals = _sum(_strategy_totals(arb).values(), "signals_emitted")
     per_group = ""
     if len(arb.groups) > 1:
         per_group = " (" + " ".join(
-            f"{g} {_fmt(_sum(_strategy_stats(arb.run_dir, g).values(), 'signals_emitted'))}"
+            f"{g} {_fmt(_sum(_strategy_totals(arb, g).values(), 'signals_emitted'))}"
             for g in arb.groups) + ")"
     positions = ex.get("positions")
     open_pos = (sum(1 for v in positions.values()
@@ -96,13 +128,13 @@ def summary(arb) -> str:
     gw = read_stats(arb.run_dir, "gateway") or {}
     ex = read_stats(arb.run_dir, "executor") or {}
     dl = read_stats(arb.run_dir, "dead_letter") or {}
-    strat = _strategy_stats(arb.run_dir)
+    strat = _strategy_totals(arb)
     width = max([14] + [len(p.name) + 2 for p in arb.procs])
     lines = [f"== summary ({arb.run_dir}) ==",
              f"{'process':<{width}}{'state':<10}{'restarts':>9}  last exit"]
     for p in arb.procs:
         lines.append(f"{p.name:<{width}}{p.state:<10}{p.restarts:>9}  {p.last_exit or '-'}")
-    sig_parts = [f"{n} {_fmt((s or {}).get('signals_emitted'))}" for n, s in strat.items()]
+    sig_parts = [f"{n} {_fmt(s.get('signals_emitted'))}" for n, s in strat.items()]
     lines += [
         f"ticks published:  {_fmt(gw.get('ticks_published'))}",
         f"signals emitted:  {_fmt(_sum(strat.values(), 'signals_emitted'))}"
@@ -137,7 +169,7 @@ def summary(arb) -> str:
 
 def group_summary(arb, ex) -> list:
     """The summary's lines per strategy group: its processes, the signals
-    its instances emitted and had acked (their stats files, departed
+    its instances emitted and had acked (over every life of each, departed
     instances' included), and the executor's signals, fills, positions and
     realised PnL for it (executor.stats.json "groups", when it has them)."""
     lines = ["strategy groups:"]
@@ -146,7 +178,7 @@ def group_summary(arb, ex) -> list:
         kind = g["kind"] or "not in this deployment"
         lines.append(f"  {g['name']} ({kind}): {len(procs)} process{'es' if len(procs) != 1 else ''}"
                      + (" (" + ", ".join(f"{p.name} {p.state}" for p in procs) + ")" if procs else ""))
-        stats = _strategy_stats(arb.run_dir, g["name"]).values()
+        stats = _strategy_totals(arb, g["name"]).values()
         fig = g.get("executor")
         lines.append(f"    signals emitted {_fmt(_sum(stats, 'signals_emitted'))}, "
                      f"acked {_fmt(_sum(stats, 'signals_acked'))}; executor: "

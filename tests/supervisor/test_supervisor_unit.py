@@ -474,6 +474,25 @@ class GroupsSupervisorTest(unittest.TestCase):
             self.executor_stats(d)
             self.assertIn("signals 10 (trend 8 py 2 ext n/a)", self.make(d).status_line(1.0))
 
+    def test_counts_add_up_over_the_lives_of_a_restarted_instance(self):
+        with tempfile.TemporaryDirectory() as d:
+            def beat(name, pid, emitted, acked):
+                with open(os.path.join(d, name + ".stats.json"), "w") as f:
+                    json.dump({"pid": pid, "signals_emitted": emitted, "signals_acked": acked}, f)
+            sup = self.make(d)
+            p = sup.resolve("trend-0")[0]
+            p.popen, p.pid, p.started_at, p.state = FakePopen(11), 11, 0.0, sv.RUNNING
+            beat("trend-0", 11, 5, 5)
+            p.popen.rc = -signal.SIGKILL
+            sup.reap(1.0)                      # its last stats file is kept...
+            beat("trend-0", 12, 3, 2)          # ...and the next life starts from 0
+            text = sup.summary()
+            self.assertIn("signals emitted:  8 (trend-0 8)", text)
+            self.assertIn("    signals emitted 8, acked 7; executor: no per-group figures", text)
+            self.assertIn("signals 8 (trend 8 py n/a ext n/a)", sup.status_line(1.0))
+            beat("trend-0", 12, 4, 4)          # the same life, later: replaces, never adds
+            self.assertIn("signals emitted:  9 (trend-0 9)", sup.summary())
+
     def test_summary_per_group(self):
         with tempfile.TemporaryDirectory() as d:
             self.executor_stats(d)
