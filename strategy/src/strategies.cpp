@@ -125,25 +125,22 @@ std::unique_ptr<MidStrategy> make_mid_strategy(std::string_view kind, const tp::
 
 void Builtin::on_start() {
   by_instrument_.clear();
-  for (const auto& sym : ctx().instruments())
-    by_instrument_.emplace_back(sym, make_mid_strategy(kind_, ctx().params()));
+  for (const auto& sym : ctx().instruments()) by_instrument_[sym] = make_mid_strategy(kind_, ctx().params());
   // Read once even with no instrument, so that a bad parameter is refused
   // on every shard alike.
   if (by_instrument_.empty()) make_mid_strategy(kind_, ctx().params());
 }
 
 void Builtin::on_tick(const tp::Tick& tick) {
-  for (auto& [sym, logic] : by_instrument_) {
-    if (sym != tick.instrument) continue;
-    const auto trigger = logic->on_mid(tick.mid());
-    if (!trigger) return;
-    tp::SignalRequest request;
-    request.instrument = tick.instrument;
-    request.side = trigger->side == proto::Side::buy ? tp::Side::buy : tp::Side::sell;
-    request.confidence = trigger->confidence;
-    ctx().emit(request);
-    return;
-  }
+  auto it = by_instrument_.find(tick.instrument);
+  if (it == by_instrument_.end()) return;
+  const auto trigger = it->second->on_mid(tick.mid());
+  if (!trigger) return;
+  tp::SignalRequest request;
+  request.instrument = tick.instrument;
+  request.side = trigger->side == proto::Side::buy ? tp::Side::buy : tp::Side::sell;
+  request.confidence = trigger->confidence;
+  ctx().emit(request);
 }
 
 void Builtin::on_feed(const tp::FeedEvent& event) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <unordered_map>
 
 #include "common/config.hpp"
 #include "proto/messages.hpp"
@@ -117,9 +118,14 @@ class Builtin final : public tp::Strategy {
   void on_feed(const tp::FeedEvent& event) override;
 
  private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
   std::string kind_;
-  // By instrument, in the order of ctx().instruments(); few per instance.
-  std::vector<std::pair<std::string, std::unique_ptr<MidStrategy>>> by_instrument_;
+  // A hash map: an instance may trade thousands of instruments, and the
+  // tick's instrument is found without building a string.
+  std::unordered_map<std::string, std::unique_ptr<MidStrategy>, Hash, std::equal_to<>> by_instrument_;
 };
 
 // The strategy of `group`: a built-in, or one made by its plugin. Throws
