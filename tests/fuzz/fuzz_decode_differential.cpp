@@ -43,5 +43,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check("order_event", &D::decode_order_event, b);
   check("signal_ack", &D::decode_signal_ack, b);
   check("dead_letter", &D::decode_dead_letter, b);
+  check("position_query", &D::decode_position_query, b);
+  check("position_reply", &D::decode_position_reply, b);
+  check("strategy_position", &D::decode_strategy_position, b);
   return 0;
 }
