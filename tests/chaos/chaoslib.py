@@ -158,8 +158,9 @@ def _decode_signal_id(payload):
 
 
 def journal_files(run_dir):
-    """Every strategy-<k>.journal of the run, instances scaled away included."""
-    return sorted(glob.glob(os.path.join(run_dir, "strategy-*.journal")))
+    """Every strategy journal of the run (<group>-<k>.journal of every group,
+    instances scaled away included)."""
+    return sorted(glob.glob(os.path.join(run_dir, "*-*.journal")))
 
 
 class JournalBook:

@@ -113,6 +113,29 @@ WAL_BYTES = 8 * 1024 * 1024   # per SQLite store: wal_autocheckpoint (1000 pages
 LOGS_BYTES = 2 * 1024 * 1024  # program logs (rate-limited; ~20 KB in a CI-sized run) and stats files
 DL_LINE_MAX = (2 * 64 * 1024) * 4 // 3 + 1024   # one dead-letter line: a 128 KiB letter in base64
 
+# Beside the every_nth group "strategy" (the shorthand's name, scaled by the
+# nemesis), a Python group "py" (python3 -m tp_strategy, the same every-nth
+# rule) on one instrument (a quarter more signals: the executor's load, and so
+# the figures the bounds were set for, stay close to those of one group):
+# kill:strategy and pause:strategy pick among both groups' instances, and its
+# journal (py-0.journal) is reconciled with the others.
+PY_INSTANCES = 1
+PY_GROUPS = f"""
+[[strategy.groups]]
+name = "strategy"
+kind = "every_nth"
+instances = 2
+[[strategy.groups]]
+name = "py"
+kind = "python"
+entry = "strategies:EveryNth"
+python_path = "{os.path.join(cl.REPO, "tests", "python_strategy")}"
+instances = {PY_INSTANCES}
+instruments = ["EURUSD"]
+[strategy.groups.params]
+n = {EVERY_NTH}
+"""
+
 if cl.MISSING:
     print(cl.SKIP_WHY, file=sys.stderr)
 
@@ -237,7 +260,7 @@ class ChaosTest(unittest.TestCase):
             f.write(cl.config_text(self.tmp, self.run_dir, rate=RATE, every_nth=EVERY_NTH,
                                    broker_latency_ms=BROKER_LATENCY_MS, signal_ttl_ms=SIGNAL_TTL_MS,
                                    order_timeout_ms=ORDER_TIMEOUT_MS,
-                                   extra=extra_config()))  # appended to [supervisor]
+                                   extra=extra_config() + PY_GROUPS))  # appended to [supervisor]
         self.endpoints = {k: f"ipc://{self.tmp}/{k}.ipc" for k in ("signals", "dead_letters")}
         self.sv = cl.SupervisorRun(self.tmp, cl.BIN_DIR, ["--config", self.config, "--summary"],
                                    run_dir=self.run_dir)
@@ -279,6 +302,9 @@ class ChaosTest(unittest.TestCase):
     def instances(self):
         st = self.sv.status()
         return sorted(n for n in st if n.startswith("strategy-"))
+
+    def python_instances(self):
+        return [f"py-{k}" for k in range(PY_INSTANCES)]
 
     # Counters summed over every life of a program (a kill ends a life; the
     # stats file is at most stats_interval_ms old when it does).
@@ -383,7 +409,7 @@ class ChaosTest(unittest.TestCase):
                 cl.tpctl(self.run_dir, "start", "executor")
             elif how == "executor paused":
                 self.continue_process(ex_pid)
-        self.sv.wait_all_running(timeout=WAIT_S, count=4 + n)
+        self.sv.wait_all_running(timeout=WAIT_S, count=4 + n + PY_INSTANCES)
         self.scales.append(f"{cur}->{n} ({how}, {pending} pending)")
         actual = "up" if n > cur else "down"  # "up" from MAX_INSTANCES goes down
         self.scaled[actual] += 1
@@ -434,7 +460,7 @@ class ChaosTest(unittest.TestCase):
         if kind == "disk":
             return self.fill_disk()
         if kind == "kill" or kind == "pause":
-            name = self.rng.choice(self.instances()) if arg == "strategy" else arg
+            name = self.rng.choice(self.instances() + self.python_instances()) if arg == "strategy" else arg
             return self.kill(name) if kind == "kill" else self.pause(name)
         if kind == "scale":
             return self.scale(arg)
@@ -468,7 +494,7 @@ class ChaosTest(unittest.TestCase):
         dealt = collections.Counter()
         run_t0 = time.monotonic()
 
-        self.sv.wait_all_running(timeout=WAIT_S, count=6)
+        self.sv.wait_all_running(timeout=WAIT_S, count=6 + PY_INSTANCES)
         sampler = Sampler(self.sv, self.run_dir)
         sampler.start()
         self.addCleanup(sampler.stop_event.set)
@@ -490,12 +516,17 @@ class ChaosTest(unittest.TestCase):
                       file=sys.stderr, flush=True)
             rounds += 1
 
+        # The Python group's instance is killed once more, outside the seeded
+        # deck (which stays what each seed always dealt), while the feed runs.
+        print(f"chaos {time.monotonic() - run_t0:6.1f} s  {cl.utc(time.time_ns())} UTC  {self.kill('py-0')}",
+              file=sys.stderr, flush=True)
+
         # Stop the feed and let the system settle.
         self.sv.wait_all_running(timeout=WAIT_S)
         cl.tpctl(self.run_dir, "stop", "gateway")
         stopped_ns = cl.now_ns()
         st = self.sv.status()
-        strategies = {n: p["pid"] for n, p in st.items() if n.startswith("strategy-")}
+        strategies = {n: p["pid"] for n, p in st.items() if n.startswith(("strategy-", "py-"))}
         cl.wait_for(lambda: cl.settled(self.run_dir, strategies, st["executor"]["pid"], stopped_ns), SETTLE_S,
                     what="the system to settle", detail=self.detail)
         cl.tpctl(self.run_dir, "shutdown")
@@ -537,6 +568,8 @@ class ChaosTest(unittest.TestCase):
             ("no program exited on its own", not unexplained and not extra_kills,
              f"exits not ours: {unexplained}, SIGKILLs beyond ours: {extra_kills}"),
             ("executed > 0", books["executed"] > 0, ""),
+            ("the python strategy killed and reconciled", self.kills["py-0"] >= 1 and
+             books["journals"].get("py-0.journal", 0) > 0, f"kills {self.kills['py-0']}, {books['journals']}"),
         ]
         if hang_watched:
             paused = sorted(p for p, n in self.pauses.items() if n and p in PIPELINE) + (

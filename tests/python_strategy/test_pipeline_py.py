@@ -10,7 +10,6 @@ reconciliation: every journaled signal has exactly one outcome, 0 lost, 0
 doubled at the broker. The shards' positions (POS.py reports + fills) equal
 the executor's book of the group."""
 
-import glob
 import os
 import signal
 import subprocess
@@ -44,12 +43,6 @@ MISSING = [p for p in ("gateway", "executor", "dll_gateway", "dead_letter")
            if not os.access(os.path.join(cl.BIN_DIR, p), os.X_OK)]
 
 
-def all_journals(run_dir):
-    """Every journal of the run: the chaos reconciliation, pointed at this
-    group's files (<group>-<k>.journal) instead of strategy-<k>.journal."""
-    return sorted(glob.glob(os.path.join(run_dir, "*.journal")))
-
-
 @unittest.skipIf(MISSING, f"SKIPPED: real binaries missing in TP_BIN_DIR={cl.BIN_DIR!r}: {MISSING}")
 class PythonStrategyPipeline(unittest.TestCase):
     def setUp(self):
@@ -67,9 +60,6 @@ class PythonStrategyPipeline(unittest.TestCase):
         self.py = {}
         self.addCleanup(self.kill_py)
         self.ep = {k: f"ipc://{self.dir}/{k}.ipc" for k in ("ticks", "signals", "order_events", "dead_letters")}
-        orig = cl.journal_files
-        cl.journal_files = all_journals
-        self.addCleanup(setattr, cl, "journal_files", orig)
 
     def start_py(self, k):
         env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "strategy", "python"), PYTHONDONTWRITEBYTECODE="1")

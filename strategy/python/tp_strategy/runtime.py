@@ -49,6 +49,7 @@ NS_PER_MS = 1_000_000
 MAX_BATCH = 4096           # messages per socket per turn: keeps timers running under load
 MAX_WAIT_MS = 100          # the longest poll: the stop flag is looked at least this often
 TICK_RCVHWM = 30000        # as the C++ strategy
+EVENTS_RCVHWM = 10000      # acks, order events, positions: as the C++ strategy
 ADOPT_SCAN_NS = 1000 * NS_PER_MS
 JOURNAL_PROBE_NS = 500 * NS_PER_MS
 COMPACT_RETRY_NS = 1000 * NS_PER_MS
@@ -273,6 +274,10 @@ class Runtime:
         self.ticks.setsockopt(zmq.RCVHWM, TICK_RCVHWM)
         self.ticks.setsockopt(zmq.MAXMSGSIZE, wire.MAX_PAYLOAD)
         self.events = z.socket(zmq.SUB)
+        # As the C++ sockets (tp::SocketOptions): ZeroMQ's default of 1000
+        # drops acks in the burst that follows a paused executor, and every
+        # lost ack is a resend more.
+        self.events.setsockopt(zmq.RCVHWM, EVENTS_RCVHWM)
         self.events.setsockopt(zmq.MAXMSGSIZE, wire.MAX_PAYLOAD)
         self.signals = z.socket(zmq.PUSH)
         self.signals.setsockopt(zmq.SNDHWM, 10000)
