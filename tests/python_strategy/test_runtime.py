@@ -265,6 +265,51 @@ class RuntimeTest(unittest.TestCase):
         self.assertIn(("g:0", "strategy_error"), self.letters())
         self.assertEqual(self.s.ticks[-1][1], 2)
 
+    def test_a_departed_shards_journal_is_adopted_resent_and_settled(self):
+        # g-1.journal left by a scale-down from 2 shards to 1: instance 0 of 1 adopts it.
+        from tp_strategy import journal
+        path = os.path.join(self.tmp.name, "g-1.journal")
+        j = journal.SignalJournal(path)
+        j.append_boot(77)
+        payload = wire.encode_signal("g.1.77.1", "g", 1, "GBPUSD", SELL, 5, 1.3, 1, self.clock(),
+                                     self.clock() + 10**12, 9, self.clock())
+        j.append_signal(payload)
+        j.close()
+        self.rt._adopt_departed(self.clock())
+        self.assertEqual(self.rt.stats()["adopted_shards"], "1")
+        self.assertEqual(self.rt.signals_pending(), 1)
+        self.rt._scan_outboxes(self.clock())
+        self.assertEqual(self.signals.recv(), payload)  # its original bytes and id
+        wait_for(lambda: self.send_event(b"ACK.g.1", [8, 1, "g.1.77.1", 2, "", self.clock()]) or
+                 self.rt.signals_pending() == 0, timeout=5, what="the adopted signal acked")
+        self.clock.advance(1000)
+        self.rt._scan_outboxes(self.clock())
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), b"B 77\n")  # settled: compacted to its boot record, still locked
+        with self.assertRaises(journal.JournalLocked):
+            journal.SignalJournal(path)
+
+    def test_a_journal_that_cannot_be_written_stops_emission_until_it_can(self):
+        self.s.emit_on_tick = True
+        self.tick(1)
+        self.assertTrue(self.s.emitted[-1])
+        self.signals.recv()
+        good_fd = self.rt.journal.fd
+        self.rt.journal.fd = os.open(os.devnull, os.O_RDONLY)  # every write fails (EBADF), as a full disk would
+        self.tick(2)
+        self.assertEqual(self.s.emitted[-1], "")
+        st = self.rt.stats()
+        self.assertEqual((st["emitting"], st["signals_not_journaled"], st["journal_state"]), (False, 1, "write_failed"))
+        self.assertIn("not emitting", st["alert"])
+        self.assertFalse(self.signals.poll(100), "a signal that is not journaled must not be sent")
+        os.close(self.rt.journal.fd)
+        self.rt.journal.fd = good_fd
+        self.clock.advance(600)
+        self.rt._probe_journal(self.clock())
+        self.assertTrue(self.rt.emitting)
+        self.tick(3)
+        self.assertTrue(self.s.emitted[-1])
+
     def test_emit_refusals(self):
         ctx = self.rt.ctx
         self.assertEqual(ctx.emit("EURUSD", BUY), "")  # no price yet
