@@ -2,7 +2,9 @@
 several kinds on a seeded random schedule, then reconciliation from the files.
 
 Synthetic feed at ~1,000 ticks/s, two every_nth strategy instances at the
-start (a signal every 20th tick of an instrument: up to ~50 signals/s), the
+start (a signal every 20th tick of an instrument: up to ~50 signals/s) and
+one Python strategy instance (py-0, python3 -m tp_strategy, the same rule on
+EURUSD: ~12 signals/s), the
 sim broker journaling every order it receives and answering after 10 ms (so
 that a kill often lands while an order is in flight). Signals live 2.5 s
 (strategy.signal_ttl_ms), an order attempt times out after 300 ms.
