@@ -209,3 +209,89 @@ class PythonStrategyPipeline(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+KEYGEN = os.path.join(cl.BIN_DIR, "tp_keygen")
+
+
+def free_tcp_ports(n):
+    import socket
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@unittest.skipIf(MISSING or not os.access(KEYGEN, os.X_OK),
+                 f"SKIPPED: real binaries or tp_keygen missing in TP_BIN_DIR={cl.BIN_DIR!r}")
+class PythonStrategyCurve(unittest.TestCase):
+    """The Python strategy on a CURVE deployment (tcp, keys from tp_keygen, a
+    ZAP allowlist): it connects with the client keys of [security], trades,
+    and refuses to start with a secret key file others may read."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="tp_pyc_")
+        self.addCleanup(self.tmp.cleanup)
+        d = self.dir = self.tmp.name
+        self.run_dir = os.path.join(d, "run")
+        os.makedirs(self.run_dir)
+        k = os.path.join(d, "keys")
+        subprocess.run([KEYGEN, "--out", k, "server", "client"], check=True, capture_output=True, timeout=30)
+        with open(os.path.join(k, "client.key")) as f:
+            client = next(line.strip() for line in f if line.strip() and not line.startswith("#"))
+        with open(os.path.join(k, "authorized"), "w") as f:
+            f.write(client + "\n")
+        names = ["ticks", "signals", "order_events", "orders", "dead_letters"]
+        ep = {n: f"tcp://127.0.0.1:{p}" for n, p in zip(names, free_tcp_ports(5))}
+        self.config = os.path.join(d, "deploy.toml")
+        with open(self.config, "w") as f:
+            f.write("\n".join([
+                "[run]", f'dir = "{self.run_dir}"', "stats_interval_ms = 100",
+                "[endpoints]", *(f'{n} = "{v}"' for n, v in ep.items()),
+                "[gateway]", "rate = 1000", "heartbeat_ms = 200",
+                "[security]", "curve = true", f'server_public_key = "{k}/server.key"',
+                f'server_secret_key = "{k}/server.key_secret"', f'client_public_key = "{k}/client.key"',
+                f'client_secret_key = "{k}/client.key_secret"', f'authorized_clients = "{k}/authorized"',
+                f'[dll_gateway.settings]', f'journal_path = "{d}/sim_broker.journal"', EXTRA.replace(
+                    "instances = 2", "instances = 1"), ""]))
+        self.keys = k
+        self.p = cl.Processes(d, self.config)
+        self.addCleanup(self.p.close)
+        self.py = None
+        self.addCleanup(lambda: self.py and self.py.poll() is None and (self.py.kill(), self.py.wait(10)))
+
+    def start_py(self, *extra):
+        env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "strategy", "python"), PYTHONDONTWRITEBYTECODE="1")
+        self.log_path = os.path.join(self.dir, "logs", "py-0.log")
+        with open(self.log_path, "ab") as log:
+            self.py = subprocess.Popen([sys.executable, "-m", "tp_strategy", "--config", self.config, *extra,
+                                        "--group", GROUP, "--shard", "0", "--shards", "1"], stdout=log,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        return self.py
+
+    def test_trades_over_curve_and_refuses_a_loose_secret_key(self):
+        for name in ("dead_letter", "dll_gateway", "executor"):
+            self.p.start(name)
+        self.start_py()
+        for name in ("dead_letter", "dll_gateway", "executor", "py-0"):
+            cl.wait_for(lambda: cl.stats(self.run_dir, name), timeout=20, what=f"{name} to start")
+        self.p.start("gateway")
+        pid = self.py.pid
+        cl.wait_for(lambda: (cl.stats(self.run_dir, "py-0", pid) or {}).get("signals_acked", 0) >= 10, timeout=30,
+                    what="10 signals acked over CURVE", detail=lambda: open(self.log_path).read()[-2000:])
+        self.py.send_signal(signal.SIGTERM)
+        self.assertEqual(self.py.wait(15), 0)
+        self.assertGreater(len(cl.read_broker_orders(self.run_dir)), 0)
+
+        loose = os.path.join(self.keys, "loose.key_secret")
+        with open(os.path.join(self.keys, "client.key_secret")) as src, open(loose, "w") as dst:
+            dst.write(src.read())
+        os.chmod(loose, 0o644)
+        self.start_py("--set", f'security.client_secret_key="{loose}"')
+        self.assertEqual(self.py.wait(20), 1)
+        with open(self.log_path) as f:
+            self.assertIn("readable by group or others", f.read())

@@ -91,9 +91,17 @@ class LogLimiter:
         return self.held.pop(key, 0)
 
 
-def read_key_file(path, what):
+def read_key_file(path, what, secret=False):
+    """The Z85 key in `path` (comment lines start with #), as the C++
+    read_key_file reads it; a secret key file others may read is refused."""
     if not path:
         raise RuntimeError(f"security.{what} must be set when curve = true")
+    try:
+        if secret and os.stat(path).st_mode & 0o077:
+            raise RuntimeError(f"security.{what}: secret key file {path} is readable by group or others "
+                               "(chmod 600 it)")
+    except OSError:
+        raise RuntimeError(f"security.{what}: cannot read key file {path}") from None
     try:
         with open(path) as f:
             for line in f:
@@ -325,7 +333,7 @@ class Runtime:
         if sec.get("curve") and endpoint.startswith("tcp://"):
             sock.curve_serverkey = read_key_file(sec["server_public_key"], "server_public_key").encode()
             sock.curve_publickey = read_key_file(sec["client_public_key"], "client_public_key").encode()
-            sock.curve_secretkey = read_key_file(sec["client_secret_key"], "client_secret_key").encode()
+            sock.curve_secretkey = read_key_file(sec["client_secret_key"], "client_secret_key", True).encode()
         sock.connect(endpoint)
 
     def _subscribe_ack_topic(self, topic: bytes):
