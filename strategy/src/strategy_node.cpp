@@ -789,13 +789,22 @@ void StrategyNode::on_order_event(std::string_view payload) {
   auto it = by_symbol_.find(event->instrument);
   if (it == by_symbol_.end()) return;
   // filled_quantity is the order's total: the position moves by what is new.
-  auto& counted = filled_[event->signal_id];
-  const double fresh = event->filled_quantity - counted;
-  if (fresh > 0) {
-    it->second->position += event->side == proto::Side::buy ? fresh : -fresh;
-    counted = event->filled_quantity;
+  if (!settled_.count(event->signal_id)) {
+    auto open = filled_.find(event->signal_id);
+    const double fresh = event->filled_quantity - (open == filled_.end() ? 0.0 : open->second);
+    if (fresh > 0) it->second->position += event->side == proto::Side::buy ? fresh : -fresh;
+    if (proto::is_final(event->status)) {
+      if (open != filled_.end()) filled_.erase(open);
+      settled_.insert(event->signal_id);
+      settled_order_.push_back(event->signal_id);
+      if (settled_order_.size() > settled_memory) {
+        settled_.erase(settled_order_.front());
+        settled_order_.pop_front();
+      }
+    } else if (fresh > 0) {
+      filled_[event->signal_id] = event->filled_quantity;
+    }
   }
-  if (proto::is_final(event->status)) filled_.erase(event->signal_id);
   ++order_updates_;
   const tp::OrderUpdate update{.signal_id = event->signal_id,
                                .instrument = event->instrument,

@@ -25,7 +25,9 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <deque>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 #include <zmq.hpp>
 
@@ -213,6 +215,11 @@ class StrategyNode {
   std::string signal_prefix_;  // "<group>.": the group's signal ids
   // Filled quantity already counted into the position, per order not yet final.
   std::unordered_map<std::string, double, TopicHash, std::equal_to<>> filled_;
+  // Orders whose final event was counted, the last settled_memory of them: a
+  // repeated final event (a reconciliation republishes one) counts nothing.
+  static constexpr std::size_t settled_memory = 4096;
+  std::unordered_set<std::string, TopicHash, std::equal_to<>> settled_;
+  std::deque<std::string> settled_order_;
   FeedMonitor feed_;
   bool feed_reported_alive_ = false;  // as last told to the strategy
 
