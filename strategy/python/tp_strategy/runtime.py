@@ -203,7 +203,7 @@ class Runtime:
         self.now_ns = clock_ns
         self.symbols = instruments_for_shard(group.instruments, shard, shards)
         self.symbol_set = frozenset(self.symbols)
-        self.params = api.Params(group.params, f"strategy.groups.{group.name}.params")
+        self.params = api.Params(group.params, f"strategy.groups[{group.name}].params")
         self.strategy = strategy
         self.feed = FeedMonitor(cfg.feed_timeout_ms * NS_PER_MS)
         self.feed_reported_alive = False
