@@ -301,6 +301,8 @@ class RuntimeTest(unittest.TestCase):
         st = self.rt.stats()
         self.assertEqual((st["emitting"], st["signals_not_journaled"], st["journal_state"]), (False, 1, "write_failed"))
         self.assertIn("not emitting", st["alert"])
+        self.assertEqual(st["write_failures"], 1)
+        self.assertIn("Bad file descriptor", st["files_failing"][self.rt.journal.path])
         self.assertFalse(self.signals.poll(100), "a signal that is not journaled must not be sent")
         os.close(self.rt.journal.fd)
         self.rt.journal.fd = good_fd
@@ -309,6 +311,7 @@ class RuntimeTest(unittest.TestCase):
         self.assertTrue(self.rt.emitting)
         self.tick(3)
         self.assertTrue(self.s.emitted[-1])
+        self.assertEqual(self.rt.stats()["files_failing"], {})
 
     def test_emit_refusals(self):
         ctx = self.rt.ctx

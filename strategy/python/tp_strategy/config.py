@@ -60,6 +60,7 @@ class Config:
     run_dir: str = "run"
     log_level: str = "info"
     stats_interval_ms: int = 1000
+    min_free_bytes: int = 64 << 20
     endpoints: dict = field(default_factory=lambda: {
         "ticks": "tcp://127.0.0.1:7101", "signals": "tcp://127.0.0.1:7102",
         "order_events": "tcp://127.0.0.1:7103", "orders": "tcp://127.0.0.1:7104",
@@ -170,6 +171,10 @@ def parse_config(text: str, overrides=(), origin: str = "<string>") -> Config:
     c.log_level = run.get("log_level", c.log_level, str)
     run.require(c.log_level in LOG_LEVELS, "log_level", "one of " + ", ".join(LOG_LEVELS))
     c.stats_interval_ms = run.get("stats_interval_ms", c.stats_interval_ms, int)
+    v = run.get("min_free_bytes", c.min_free_bytes, None)
+    if not _is_int(v) or v < 0:
+        run.wrong("min_free_bytes", "an integer >= 0")
+    c.min_free_bytes = v
     run.require(c.stats_interval_ms > 0, "stats_interval_ms", "> 0")
 
     ep = _Table(root.get("endpoints"), "endpoints", origin)

@@ -227,6 +227,9 @@ class Runtime:
         self.journal_corrupt = self.journal_torn = self.journal_locked = 0
         self.strategy_errors = self.order_updates = self.position_reports = 0
         self.gap_events = 0
+        self.write_failures = 0
+        self.files_failing = {}   # path -> what failed last, until a write succeeds
+        self.disk_free_bytes = 0
         self.dead_letters_sent = self.dead_letters_dropped = 0
         self.dead_letters_by_reason = {}
         self.latency_ring = [0] * LATENCY_SAMPLES
@@ -397,6 +400,7 @@ class Runtime:
 
     def _journal_write_failed(self, journal, what):
         self.journal_errors += 1
+        self._write_failed(journal.path, what, journal.last_errno)
         now = self.now_ns()
         if self.limiter.allow("journal:" + journal.path, now):
             log.error("signal journal %s: %s failed: %s", journal.path, what,
@@ -411,7 +415,24 @@ class Runtime:
                               f"{os.strerror(err) if err else 'failed'}")
         self.next_probe_ns = now + JOURNAL_PROBE_NS
 
+    def _write_failed(self, path, what, err):
+        """A failed write of `path`, for the stats' write_failures and
+        files_failing (as the C++ WriteFailures)."""
+        self.write_failures += 1
+        self.files_failing[path] = f"{what}: {os.strerror(err) if err else 'failed'}"
+
+    def _check_disk(self, now):
+        try:
+            st = os.statvfs(self.cfg.run_dir)
+        except OSError:
+            return  # gone or unreadable: nothing to say about space
+        self.disk_free_bytes = st.f_bavail * st.f_frsize
+        if self.disk_free_bytes < self.cfg.min_free_bytes and self.limiter.allow("disk_low", now):
+            log.warning("low disk space: %s has %d bytes free, below run.min_free_bytes %d; writes may fail",
+                        self.cfg.run_dir, self.disk_free_bytes, self.cfg.min_free_bytes)
+
     def _journal_ok(self):
+        self.files_failing.pop(self.journal.path, None)
         if not self.emitting:
             self.emitting = True
             self.journal_error = ""
@@ -969,19 +990,27 @@ class Runtime:
             "dead_letters_by_reason": dict(sorted(self.dead_letters_by_reason.items())),
             "tick_latency_us": {"p50": pct(0.5), "p99": pct(0.99), "count": self.latency_n},
         }
+        o["write_failures"] = self.write_failures
+        o["files_failing"] = dict(self.files_failing)
+        o["disk_free_bytes"] = self.disk_free_bytes
+        o["disk_floor_bytes"] = self.cfg.min_free_bytes
+        o["disk_low"] = self.disk_free_bytes < self.cfg.min_free_bytes
         if not self.emitting:
             o["alert"] = "not emitting: " + self.journal_error
         return o
 
     def write_stats(self):
+        self._check_disk(self.now_ns())
         text = json.dumps(self.stats(), separators=(",", ":")) + "\n"
         tmp = self.stats_path + ".next"
         try:
             with open(tmp, "w") as f:
                 f.write(text)
             os.replace(tmp, self.stats_path)
+            self.files_failing.pop(self.stats_path, None)
             return True
         except OSError as e:
+            self._write_failed(self.stats_path, "write", e.errno)
             if self.limiter.allow("stats", self.now_ns()):
                 log.error("cannot write %s: %s (the supervisor may take this program for HUNG)", self.stats_path, e)
             return False
