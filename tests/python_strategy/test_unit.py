@@ -276,6 +276,7 @@ class ConfigTest(unittest.TestCase):
             ('[[strategy.groups]]\nname = "Py"\nkind = "every_nth"\n', "name must be"),
             ('[[strategy.groups]]\nname = "py"\nkind = "every_nth"\nbogus = 1\n', "unknown key strategy.groups"),
             ('[strategy]\nresend_ms = 0\n', "strategy.resend_ms must be > 0"),
+            ('[run]\nstats_every = 5\n', "unknown key run.stats_every"),
         ]:
             with self.assertRaisesRegex(config.ConfigError, msg):
                 config.parse_config(text)

@@ -175,6 +175,7 @@ def parse_config(text: str, overrides=(), origin: str = "<string>") -> Config:
     if not _is_int(v) or v < 0:
         run.wrong("min_free_bytes", "an integer >= 0")
     c.min_free_bytes = v
+    run.finish()
     run.require(c.stats_interval_ms > 0, "stats_interval_ms", "> 0")
 
     ep = _Table(root.get("endpoints"), "endpoints", origin)
