@@ -313,6 +313,28 @@ class RuntimeTest(unittest.TestCase):
         self.assertTrue(self.s.emitted[-1])
         self.assertEqual(self.rt.stats()["files_failing"], {})
 
+    def test_unreadable_and_torn_records_are_reported_and_dropped_at_start(self):
+        self.rt.close()
+        path = os.path.join(self.tmp.name, "g-0.journal")
+        pending = wire.encode_signal("g.0.5.1", "g", 0, "EURUSD", BUY, 1, 1.1, 1, self.clock(), self.clock() + 10**12,
+                                     1, self.clock())
+        torn = wire.encode_signal("g.0.5.2", "g", 0, "EURUSD", SELL, 1, 1.1, 1, self.clock(),
+                                  self.clock() + 10**12, 2, self.clock())
+        with open(path, "wb") as f:
+            f.write(b"B 5\nS " + pending.hex().encode() + b"\nS zz\nS " + torn.hex().encode()[:40])
+        rt = runtime.Runtime(self.cfg, self.cfg.group("g"), 0, 1, Recorder(), clock_ns=self.clock)
+        rt.start_strategy()
+        rt.open(self.ctx)
+        self.addCleanup(rt.close)
+        self.assertEqual((rt.journal_corrupt, rt.journal_torn, rt.signals_pending()), (1, 1, 1))
+        reasons = [r for _, r in self.letters()]
+        self.assertIn("journal_corrupt", reasons)
+        self.assertIn("journal_torn", reasons)
+        with open(path, "rb") as f:
+            # Rewritten at start: this run's boot record and the one pending signal.
+            self.assertEqual(f.read(), b"B %d\nS %s\n" % (rt.ids.boot_ms, pending.hex().encode()))
+        self.assertGreater(rt.ids.boot_ms, 5)
+
     def test_emit_refusals(self):
         ctx = self.rt.ctx
         self.assertEqual(ctx.emit("EURUSD", BUY), "")  # no price yet
