@@ -171,8 +171,9 @@ class PythonStrategyPipeline(unittest.TestCase):
     def bad_input_is_dead_lettered(self, shards):
         """With the gateway stopped, the test binds the tick endpoint itself:
         garbage is dead-lettered with source py:<k>, a tick whose topic only
-        starts with ours is counted and ignored, a stale one refused, and the
-        strategy still reads good ticks."""
+        starts with ours is counted and ignored, a stale one refused, an
+        oversized frame's dropped connection dialled again, and the strategy
+        still reads good ticks."""
         ctx = zmq.Context()
         self.addCleanup(ctx.destroy, 0)
         pub = ctx.socket(zmq.PUB)
@@ -201,6 +202,11 @@ class PythonStrategyPipeline(unittest.TestCase):
                     self.stat(name, "wrong_topic") > wrong, interval=0.1, timeout=10, what="wrong_topic counted")
         cl.wait_for(lambda: pub.send_multipart(tick(ts=time.time_ns() - 60 * 10**9)) or letters("stale"),
                     interval=0.1, timeout=10, what="a stale tick refused")
+        # A frame above ZMQ_MAXMSGSIZE: ZeroMQ drops the connection itself
+        # (no recv, no dead letter); the runtime counts it and dials again.
+        cl.wait_for(lambda: pub.send_multipart([b"TICK.EURUSD", b"x" * 70_000]) or
+                    (self.stat(name, "connections_dropped") > 0 and self.stat(name, "redials") > 0),
+                    interval=0.2, timeout=10, what="an oversized frame's dropped connection redialled")
         received = self.stat(name, "ticks_received")
         cl.wait_for(lambda: pub.send_multipart(tick()) or self.stat(name, "ticks_received") > received,
                     interval=0.1, timeout=10, what="good ticks read again")

@@ -91,6 +91,63 @@ class LogLimiter:
         return self.held.pop(key, 0)
 
 
+class SocketMonitor:
+    """What ZeroMQ does to a socket's connections behind the program's back
+    (the C++ SocketMonitor): a frame above ZMQ_MAXMSGSIZE or a protocol error
+    drops the connection without reaching recv(), and libzmq does not
+    reconnect after a protocol error, so one oversized frame would cut a
+    subscriber off for good. Counted here, and the endpoint dialled again
+    after every drop. drain() once per loop turn."""
+
+    EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+              | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+    HANDSHAKE = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                 | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+
+    def __init__(self, sock, endpoint):
+        self.sock, self.endpoint = sock, endpoint
+        self.events = sock.get_monitor_socket(self.EVENTS)
+        self.accepted = self.dropped = self.handshakes_failed = self.redials = 0
+
+    def drain(self):
+        while True:
+            try:
+                frames = self.events.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if not frames or len(frames[0]) < 2:
+                continue
+            event = int.from_bytes(frames[0][:2], "little")
+            if event & zmq.EVENT_CONNECTED:
+                self.accepted += 1
+            elif event & zmq.EVENT_DISCONNECTED:
+                self.dropped += 1
+                self.redial()
+            elif event & self.HANDSHAKE:
+                self.handshakes_failed += 1
+
+    def redial(self):
+        # After an I/O error ZeroMQ is already reconnecting and after a
+        # protocol error the session is gone: a fresh connect either way, the
+        # disconnect first so that it does not become a second connection.
+        try:
+            self.sock.disconnect(self.endpoint)
+        except zmq.ZMQError:
+            pass  # nothing left to disconnect
+        try:
+            self.sock.connect(self.endpoint)
+            self.redials += 1
+        except zmq.ZMQError:
+            pass  # the counters (dropped without redials) tell the operator
+
+    def close(self):
+        try:
+            self.sock.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self.events.close(0)
+
+
 def read_key_file(path, what, secret=False):
     """The Z85 key in `path` (comment lines start with #), as the C++
     read_key_file reads it; a secret key file others may read is refused."""
@@ -314,6 +371,8 @@ class Runtime:
         self.group_prefix = self.group.name + "."
         self._subscribe_acks(self.shard, self.journal)
         self._connect(self.events, cfg.endpoints["order_events"])
+        self.monitors = [SocketMonitor(self.ticks, cfg.endpoints["ticks"]),
+                         SocketMonitor(self.events, cfg.endpoints["order_events"])]
         self._connect(self.signals, cfg.endpoints["signals"])
 
         self._report_replay(self.journal)
@@ -990,6 +1049,9 @@ class Runtime:
             "dead_letters_by_reason": dict(sorted(self.dead_letters_by_reason.items())),
             "tick_latency_us": {"p50": pct(0.5), "p99": pct(0.99), "count": self.latency_n},
         }
+        o["connections_dropped"] = sum(m.dropped for m in self.monitors)
+        o["handshakes_failed"] = sum(m.handshakes_failed for m in self.monitors)
+        o["redials"] = sum(m.redials for m in self.monitors)
         o["write_failures"] = self.write_failures
         o["files_failing"] = dict(self.files_failing)
         o["disk_free_bytes"] = self.disk_free_bytes
@@ -1037,6 +1099,8 @@ class Runtime:
                 self._on_ticks()
             if events in ready:
                 self._on_events()
+            for mon in self.monitors:
+                mon.drain()
             now = self.now_ns()
             self._check_feed(now)
             self._probe_journal(now)
@@ -1062,6 +1126,8 @@ class Runtime:
                  "journaled (dropped)", self.ticks_received, self.signals_emitted, self.signals_acked,
                  self.signals_pending(), self.signals_pending() - len(self.outbox), len(self.adopted),
                  self.signals_not_journaled)
+        for mon in self.monitors:
+            mon.close()
         for s in (self.ticks, self.events):
             s.close(0)
         self.signals.close(500)
