@@ -27,6 +27,7 @@ Single-threaded: everything runs on the thread that calls run()."""
 
 from __future__ import annotations
 
+import gc
 import heapq
 import json
 import logging
@@ -1080,6 +1081,11 @@ class Runtime:
     # ---- the loop ----
 
     def run(self, stop=stop_requested):
+        # What start-up made (modules, config, the strategy's tables) is
+        # never garbage: out of the collector's full passes, which then only
+        # walk what the loop makes (a pause less on the tick path).
+        gc.collect()
+        gc.freeze()
         poller = zmq.Poller()
         poller.register(self.ticks, zmq.POLLIN)
         poller.register(self.events, zmq.POLLIN)
