@@ -384,9 +384,10 @@ class Runtime:
             self._stop_emitting(now)
         self._adopt_departed(now)
         self.last_stats_ns = now
-        log.info("%d of %d (%s, python %s) trading [%s], boot %d, %d pending signal(s) restored from %s", self.shard,
-                 self.shards, self.group.name, type(self.strategy).__name__, ",".join(self.symbols),
-                 self.ids.boot_ms, len(self.outbox), self.journal.path)
+        # The C++ strategy program's start-up line, word for word.
+        log.info("%d of %d of group %s (%s) trading [%s], boot %d, %d pending signal(s) restored from %s", self.shard,
+                 self.shards, self.group.name, self.group.kind, ",".join(self.symbols), self.ids.boot_ms,
+                 len(self.outbox), self.journal.path)
         if not self.symbols:
             log.warning("no instrument hashes to shard %d of %d: nothing to trade", self.shard, self.shards)
         self.started = True
