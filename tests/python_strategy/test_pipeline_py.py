@@ -262,7 +262,7 @@ class PythonStrategyCurve(unittest.TestCase):
                 "[security]", "curve = true", f'server_public_key = "{k}/server.key"',
                 f'server_secret_key = "{k}/server.key_secret"', f'client_public_key = "{k}/client.key"',
                 f'client_secret_key = "{k}/client.key_secret"', f'authorized_clients = "{k}/authorized"',
-                f'[dll_gateway.settings]', f'journal_path = "{d}/sim_broker.journal"', EXTRA.replace(
+                '[dll_gateway.settings]', f'journal_path = "{d}/sim_broker.journal"', EXTRA.replace(
                     "instances = 2", "instances = 1"), ""]))
         self.keys = k
         self.p = cl.Processes(d, self.config)

@@ -10,7 +10,6 @@ settled through py-0."""
 import os
 import sys
 import tempfile
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
