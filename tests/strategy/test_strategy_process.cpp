@@ -77,8 +77,8 @@ TEST(StrategyBinary, APythonGroupIsRefusedNamingItsRuntime) {
 TEST_F(StrategyBinaryRun, RefusesToStartWhileItsJournalIsHeld) {
   // As if a second instance of shard 0 were running.
   tp::strategy::SignalJournal held((dir_ / "trend-0.journal").string());
-  const auto r = run_binary({"--run-dir", dir_.string(), "--group", "trend", "--shard", "0", "--shards", "1", "--set",
-                             "endpoints.ticks=\"" + ep("ticks") + "\"", "--set",
+  const auto r = run_binary({"--run-dir", dir_.string(), "--group", "trend", "--shard", "0", "--shards", "1",
+                             "--set", "endpoints.ticks=\"" + ep("ticks") + "\"", "--set",
                              "endpoints.signals=\"" + ep("signals") + "\"", "--set",
                              "endpoints.order_events=\"" + ep("events") + "\"", "--set",
                              "endpoints.dead_letters=\"" + ep("dl") + "\""});
@@ -89,25 +89,16 @@ TEST_F(StrategyBinaryRun, RefusesToStartWhileItsJournalIsHeld) {
 
 TEST_F(StrategyBinaryRun, StopsCleanlyOnSigterm) {
   const auto ticks = ep("ticks"), signals = ep("signals"), events = ep("events"), dl = ep("dl");
-  std::vector<std::string> args{STRATEGY_BIN,
-                                "--run-dir",
-                                dir_.string(),
-                                "--group",
+  std::vector<std::string> args{STRATEGY_BIN,  "--run-dir",
+                                dir_.string(), "--group",
                                 "revert",  // the default deployment's second group
-                                "--shard",
-                                "1",
-                                "--shards",
-                                "2",
-                                "--set",
-                                "endpoints.ticks=\"" + ticks + "\"",
-                                "--set",
-                                "endpoints.signals=\"" + signals + "\"",
-                                "--set",
-                                "endpoints.order_events=\"" + events + "\"",
-                                "--set",
-                                "endpoints.dead_letters=\"" + dl + "\"",
-                                "--set",
-                                "run.stats_interval_ms=50"};
+                                "--shard",     "1",
+                                "--shards",    "2",
+                                "--set",       "endpoints.ticks=\"" + ticks + "\"",
+                                "--set",       "endpoints.signals=\"" + signals + "\"",
+                                "--set",       "endpoints.order_events=\"" + events + "\"",
+                                "--set",       "endpoints.dead_letters=\"" + dl + "\"",
+                                "--set",       "run.stats_interval_ms=50"};
   tp::test::Child strategy(args);
   ASSERT_TRUE(strategy.started());
 
