@@ -20,7 +20,6 @@ sys.path.insert(0, os.path.join(REPO, "scripts"))
 sys.path.insert(0, HERE)
 
 from tp_strategy import api, config, feed, indicators, journal, main as tp_main, wire  # noqa: E402
-from tp_supervisor import sharding as sv_sharding  # noqa: E402
 
 
 def signal_payload(n, group="g", shard=0, boot=1000, expires=2_000_000_000_000_000_000):
@@ -196,15 +195,6 @@ class FeedTest(unittest.TestCase):
         self.assertTrue(m.alive(1100))
         self.assertFalse(m.alive(1101))
 
-    def test_sharding_is_fnv1a64_mod_n_as_everywhere(self):
-        self.assertEqual(feed.fnv1a64(""), 14695981039346656037)
-        self.assertEqual(feed.fnv1a64("a"), 0xAF63DC4C8601EC8C)
-        syms = ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "USDCHF", "NZDUSD", "X"]
-        for n in (1, 2, 3, 5):
-            parts = [feed.instruments_for_shard(syms, k, n) for k in range(n)]
-            self.assertEqual(sorted(s for p in parts for s in p), sorted(syms))
-            for k in range(n):
-                self.assertEqual(parts[k], sv_sharding.instruments_for_shard(syms, k, n))
 
 
 class ParamsTest(unittest.TestCase):

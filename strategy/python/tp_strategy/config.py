@@ -2,7 +2,7 @@
 `--set section.key=value` overrides as the C++ programs (the override rule is
 the supervisor's, scripts/tp_supervisor/settings.py, itself the C++ one), and
 the strategy groups resolved as common/src/config.cpp resolves them
-(docs: /tmp/notes/issue12-design.md, "Strategy groups"). Only what a strategy
+(docs/STRATEGIES.md, "The deployment file"). Only what a strategy
 instance needs is read and checked here: run, endpoints, instruments,
 strategy.* runtime settings, strategy.groups and security (CURVE client
 keys); the C++ programs and the supervisor check the rest of the file."""
@@ -12,16 +12,11 @@ from __future__ import annotations
 import math
 import os
 import re
-import sys
 import tomllib
 from dataclasses import dataclass, field
 
-_REPO_SCRIPTS = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "scripts"))
-if os.path.isdir(_REPO_SCRIPTS) and _REPO_SCRIPTS not in sys.path:
-    sys.path.append(_REPO_SCRIPTS)
-
-from tp_supervisor.settings import apply_override as _apply_override  # noqa: E402
-from tp_supervisor.settings import ConfigError as _SettingsError  # noqa: E402
+from ._shared import SettingsError as _SettingsError
+from ._shared import apply_override as _apply_override
 
 
 class ConfigError(Exception):

@@ -62,20 +62,3 @@ class FeedMonitor:
 
     def alive(self, now_ns: int) -> bool:
         return self.seen and now_ns - self.last_ns <= self.timeout_ns
-
-
-def fnv1a64(text: str) -> int:
-    h = 14695981039346656037
-    for byte in text.encode("utf-8"):
-        h ^= byte
-        h = (h * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
-def shard_of(instrument: str, shards: int) -> int:
-    return 0 if shards == 0 else fnv1a64(instrument) % shards
-
-
-def instruments_for_shard(instruments, shard: int, shards: int) -> list:
-    """The instruments instance `shard` of `shards` trades, in their order."""
-    return [s for s in instruments if shard_of(s, shards) == shard]

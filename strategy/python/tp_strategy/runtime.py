@@ -40,7 +40,8 @@ import time
 import zmq
 
 from . import api, wire
-from .feed import ACCEPT, RESTART, STALE, FeedMonitor, SeqTracker, instruments_for_shard
+from ._shared import instruments_for_shard
+from .feed import ACCEPT, RESTART, STALE, FeedMonitor, SeqTracker
 from .journal import (DEFAULT_COMPACT_BYTES, JournalLocked, SignalIdGenerator, SignalJournal, SignalOutbox,
                       choose_boot_ms, decode_signal)
 

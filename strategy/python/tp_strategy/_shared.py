@@ -1,0 +1,17 @@
+"""What the runtime shares with the supervisor rather than copies: the
+`--set` override rule and the sharding function (scripts/tp_supervisor/,
+each held equal to the C++ one by its own tests). From a checkout, scripts/
+is found beside this package."""
+
+import os
+import sys
+
+_REPO_SCRIPTS = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "scripts"))
+if os.path.isdir(_REPO_SCRIPTS) and _REPO_SCRIPTS not in sys.path:
+    sys.path.append(_REPO_SCRIPTS)
+
+from tp_supervisor.settings import ConfigError as SettingsError  # noqa: E402
+from tp_supervisor.settings import apply_override  # noqa: E402
+from tp_supervisor.sharding import instruments_for_shard  # noqa: E402
+
+__all__ = ["SettingsError", "apply_override", "instruments_for_shard"]
