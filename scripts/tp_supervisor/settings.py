@@ -57,25 +57,25 @@ def _num_text(v) -> str:
     return "%g" % v
 
 
-def builtin_params(tables: dict, kind: str) -> dict:
+def builtin_params(tables: dict, kind: str, num_text=_num_text) -> dict:
     """A built-in kind's parameters as strings, from the [strategy.<kind>]
     values in `tables` (C++ builtin_params: ints as integers, the RSI levels as
-    doubles)."""
+    doubles, written by `num_text`)."""
     t = tables.get(kind)
     if t is None:
         return {}
     if kind == "rsi_reversion":
-        return {"period": str(t["period"]), "oversold": _num_text(t["oversold"]),
-                "overbought": _num_text(t["overbought"])}
+        return {"period": str(t["period"]), "oversold": num_text(t["oversold"]),
+                "overbought": num_text(t["overbought"])}
     return {k: str(v) for k, v in t.items()}
 
 
-def default_groups(instruments, tables=None, quantity=1000.0) -> list:
+def default_groups(instruments, tables=None, quantity=1000.0, num_text=_num_text) -> list:
     """The embedded default deployment: trend (sma_crossover x2) and revert
     (rsi_reversion x1), every instrument (C++ default_groups)."""
     tables = tables or BUILTIN_PARAM_DEFAULTS
     return [StrategyGroup(name=name, kind=kind, instances=n, quantity=quantity,
-                          instruments=list(instruments), params=builtin_params(tables, kind))
+                          instruments=list(instruments), params=builtin_params(tables, kind, num_text))
             for name, kind, n in (("trend", "sma_crossover", 2), ("revert", "rsi_reversion", 1))]
 
 
@@ -83,6 +83,7 @@ def default_groups(instruments, tables=None, quantity=1000.0) -> list:
 class Settings:
     run_dir: str = "run"
     instances: int = 2   # strategy.instances: the one-group shorthand's count
+    quantity: float = 1000.0  # strategy.quantity: a group's default
     instruments: list = field(default_factory=lambda: list(DEFAULT_INSTRUMENTS))
     # Never empty: [[strategy.groups]], the shorthand's one group, or the default two.
     groups: list = field(default_factory=lambda: default_groups(DEFAULT_INSTRUMENTS))
@@ -172,8 +173,7 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
             symbols.append(item["symbol"])
         s.instruments = symbols
 
-    _read_strategy(s, table("strategy"), origin)
-
+    read_strategy(s, table("strategy"), origin)
 
     sv = table("supervisor")
     known = {"bin_dir", "control", "hang_timeout_ms", *SUPERVISOR_INTS, *SUPERVISOR_BOOLS}
@@ -215,10 +215,11 @@ class _Section:
     """One table's keys read as common/src/config.cpp's Section reads them:
     the same types accepted, the same error texts naming the key."""
 
-    def __init__(self, table, path: str, origin: str):
+    def __init__(self, table, path: str, origin: str, num_text=_num_text):
         self.table = table if table is not None else {}
         self.path = path
         self.origin = origin
+        self.num_text = num_text
         self.used = set()
 
     def key(self, key: str) -> str:
@@ -278,7 +279,7 @@ class _Section:
             elif isinstance(x, (str, int)):
                 out[name] = str(x)
             elif isinstance(x, float):
-                out[name] = _num_text(x)
+                out[name] = self.num_text(x)
             else:
                 raise ConfigError(f"{self.origin}: {self.key(key)}.{name} must be a scalar")
         return out
@@ -287,7 +288,7 @@ class _Section:
         self.used.add(key)
         v = self.table.get(key)
         self.require(v is None or isinstance(v, dict), key, "a table")
-        return _Section(v, self.key(key), self.origin)
+        return _Section(v, self.key(key), self.origin, self.num_text)
 
     def finish(self) -> None:
         for k in self.table:
@@ -301,18 +302,24 @@ def _valid_group_name(name: str) -> bool:
             and name not in PROGRAM_NAMES)
 
 
-def _read_strategy(s: Settings, table: dict, origin: str) -> None:
+# The [strategy] keys read_strategy reads; the rest are the strategy programs'.
+STRATEGY_GROUP_KEYS = ["name", "instances", "quantity", *BUILTIN_KINDS, "groups"]
+
+
+def read_strategy(s: Settings, table: dict, origin: str, num_text=_num_text) -> None:
     """[strategy]: the shorthand's name and instances, the default quantity,
-    the built-ins' parameter tables, and the groups (C++ from_table's strategy
-    part, same order of checks). The runtime keys (signal_ttl_ms, ...) are the
-    strategy programs' to check."""
+    the built-ins' parameter tables, and the groups over s.instruments (C++
+    from_table's strategy part, same order of checks). The runtime keys
+    (signal_ttl_ms, ...) are the strategy programs' to check. `num_text` writes
+    a float parameter: %g as the C++ does; the Python runtime keeps every
+    digit (repr)."""
     st = _Section(table, "strategy", origin)
     shorthand = "name" in table or "instances" in table
     name = st.string("name", "sma_crossover")
     st.require(name in BUILTIN_KINDS, "name", "one of " + ", ".join(BUILTIN_KINDS))
     s.instances = st.integer("instances", 2)
     st.require(1 <= s.instances <= MAX_INSTANCES, "instances", f"in 1..{MAX_INSTANCES}")
-    quantity = st.number("quantity", 1000.0)
+    s.quantity = quantity = st.number("quantity", 1000.0)
     st.require(quantity > 0, "quantity", "> 0")
 
     tables = {}
@@ -338,16 +345,16 @@ def _read_strategy(s: Settings, table: dict, origin: str) -> None:
     t.finish()
 
     if "groups" in table:
-        s.groups = _read_groups(table["groups"], s.instruments, tables, quantity, origin)
+        s.groups = _read_groups(table["groups"], s.instruments, tables, quantity, origin, num_text)
     elif shorthand:
         s.groups = [StrategyGroup(name=SHORTHAND_GROUP, kind=name, instances=s.instances,
                                   quantity=quantity, instruments=list(s.instruments),
-                                  params=builtin_params(tables, name))]
+                                  params=builtin_params(tables, name, num_text))]
     else:
-        s.groups = default_groups(s.instruments, tables, quantity)
+        s.groups = default_groups(s.instruments, tables, quantity, num_text)
 
 
-def _read_groups(items, instruments, tables, quantity, origin) -> list:
+def _read_groups(items, instruments, tables, quantity, origin, num_text) -> list:
     if not isinstance(items, list) or not items:
         raise ConfigError(f"{origin}: strategy.groups must be a non-empty array of tables "
                           "([[strategy.groups]])")
@@ -356,7 +363,7 @@ def _read_groups(items, instruments, tables, quantity, origin) -> list:
         path = f"strategy.groups[{i}]"
         if not isinstance(item, dict):
             raise ConfigError(f"{origin}: {path} must be a table")
-        sec = _Section(item, path, origin)
+        sec = _Section(item, path, origin, num_text)
         g = StrategyGroup(name=sec.string("name", ""), kind="", quantity=quantity)
         sec.require(_valid_group_name(g.name), "name",
                     "1 to 32 of a-z, 0-9 and _, starting with a letter, not a program's name")
@@ -393,7 +400,7 @@ def _read_groups(items, instruments, tables, quantity, origin) -> list:
             g.instruments = list(instruments)
         g.max_position = sec.number("max_position", 0.0)
         sec.require(g.max_position >= 0, "max_position", ">= 0 (0 = only risk.max_position)")
-        g.params = sec.scalars("params") if sec.has("params") else builtin_params(tables, g.kind)
+        g.params = sec.scalars("params") if sec.has("params") else builtin_params(tables, g.kind, num_text)
         sec.finish()
         out.append(g)
     return out

@@ -1,7 +1,7 @@
 """What the runtime shares with the supervisor rather than copies: the
-`--set` override rule and the sharding function (scripts/tp_supervisor/,
-each held equal to the C++ one by its own tests). From a checkout, scripts/
-is found beside this package."""
+`--set` override rule, the strategy groups' reading and the sharding function
+(scripts/tp_supervisor/, each held equal to the C++ one by its own tests). From
+a checkout, scripts/ is found beside this package."""
 
 import os
 import sys
@@ -11,7 +11,9 @@ if os.path.isdir(_REPO_SCRIPTS) and _REPO_SCRIPTS not in sys.path:
     sys.path.append(_REPO_SCRIPTS)
 
 from tp_supervisor.settings import ConfigError as SettingsError  # noqa: E402
-from tp_supervisor.settings import apply_override  # noqa: E402
+from tp_supervisor.settings import (DEFAULT_INSTRUMENTS, STRATEGY_GROUP_KEYS, Settings,  # noqa: E402
+                                    StrategyGroup, apply_override, read_strategy)
 from tp_supervisor.sharding import instruments_for_shard  # noqa: E402
 
-__all__ = ["SettingsError", "apply_override", "instruments_for_shard"]
+__all__ = ["DEFAULT_INSTRUMENTS", "STRATEGY_GROUP_KEYS", "Settings", "SettingsError", "StrategyGroup",
+           "apply_override", "instruments_for_shard", "read_strategy"]
