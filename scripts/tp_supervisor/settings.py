@@ -211,9 +211,10 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
     return s
 
 
-class _Section:
+class Section:
     """One table's keys read as common/src/config.cpp's Section reads them:
-    the same types accepted, the same error texts naming the key."""
+    the same types accepted, the same error texts naming the key (the Python
+    strategy runtime reads its own keys with it too)."""
 
     def __init__(self, table, path: str, origin: str, num_text=_num_text):
         self.table = table if table is not None else {}
@@ -260,6 +261,13 @@ class _Section:
         self.require(math.isfinite(v), key, "a finite number")
         return v
 
+    def flag(self, key: str, default: bool) -> bool:
+        if not self.has(key):
+            return default
+        v = self.table[key]
+        self.require(isinstance(v, bool), key, "true or false")
+        return v
+
     def strings(self, key: str) -> list:
         v = self.table[key]
         self.used.add(key)
@@ -284,11 +292,11 @@ class _Section:
                 raise ConfigError(f"{self.origin}: {self.key(key)}.{name} must be a scalar")
         return out
 
-    def sub(self, key: str) -> "_Section":
+    def sub(self, key: str) -> "Section":
         self.used.add(key)
         v = self.table.get(key)
         self.require(v is None or isinstance(v, dict), key, "a table")
-        return _Section(v, self.key(key), self.origin, self.num_text)
+        return Section(v, self.key(key), self.origin, self.num_text)
 
     def finish(self) -> None:
         for k in self.table:
@@ -313,7 +321,7 @@ def read_strategy(s: Settings, table: dict, origin: str, num_text=_num_text) -> 
     (signal_ttl_ms, ...) are the strategy programs' to check. `num_text` writes
     a float parameter: %g as the C++ does; the Python runtime keeps every
     digit (repr)."""
-    st = _Section(table, "strategy", origin)
+    st = Section(table, "strategy", origin)
     shorthand = "name" in table or "instances" in table
     name = st.string("name", "sma_crossover")
     st.require(name in BUILTIN_KINDS, "name", "one of " + ", ".join(BUILTIN_KINDS))
@@ -363,7 +371,7 @@ def _read_groups(items, instruments, tables, quantity, origin, num_text) -> list
         path = f"strategy.groups[{i}]"
         if not isinstance(item, dict):
             raise ConfigError(f"{origin}: {path} must be a table")
-        sec = _Section(item, path, origin, num_text)
+        sec = Section(item, path, origin, num_text)
         g = StrategyGroup(name=sec.string("name", ""), kind="", quantity=quantity)
         sec.require(_valid_group_name(g.name), "name",
                     "1 to 32 of a-z, 0-9 and _, starting with a letter, not a program's name")

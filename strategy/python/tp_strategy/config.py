@@ -13,12 +13,12 @@ file."""
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 
-from ._shared import DEFAULT_INSTRUMENTS, STRATEGY_GROUP_KEYS, Settings, StrategyGroup, apply_override, read_strategy
+from ._shared import (DEFAULT_INSTRUMENTS, STRATEGY_GROUP_KEYS, Section, Settings, StrategyGroup, apply_override,
+                      is_int, read_strategy)
 from ._shared import SettingsError as ConfigError
 
 # A resolved [[strategy.groups]] entry (name, kind, entry, python_path,
@@ -59,54 +59,10 @@ class Config:
         return os.path.join(self.run_dir, name)
 
 
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-class _Table:
-    """One table's keys, read with types; unknown keys refused on finish()."""
-
-    def __init__(self, table, path, origin):
-        if table is not None and not isinstance(table, dict):
-            raise ConfigError(f"{origin}: {path} must be a table")
-        self.t, self.path, self.origin, self.used = table or {}, path, origin, set()
-
-    def _name(self, key):
-        return f"{self.path}.{key}" if self.path else key
-
-    def wrong(self, key, what):
-        raise ConfigError(f"{self.origin}: {self._name(key)} must be {what}")
-
-    def get(self, key, default, kind):
-        self.used.add(key)
-        if key not in self.t:
-            return default
-        v = self.t[key]
-        if kind is str:
-            if not isinstance(v, str):
-                self.wrong(key, "a string")
-        elif kind is int:
-            if not _is_int(v) or not -2**31 <= v < 2**31:
-                self.wrong(key, "an integer")
-        elif kind is float:
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                self.wrong(key, "a number")
-            v = float(v)
-            if not math.isfinite(v):
-                self.wrong(key, "a finite number")
-        elif kind is bool:
-            if not isinstance(v, bool):
-                self.wrong(key, "true or false")
-        return v
-
-    def require(self, ok, key, what):
-        if not ok:
-            self.wrong(key, what)
-
-    def finish(self, also=()):
-        for k in self.t:
-            if k not in self.used and k not in also:
-                raise ConfigError(f"{self.origin}: unknown key {self._name(k)}")
+def _section(value, path, origin) -> Section:
+    if value is not None and not isinstance(value, dict):
+        raise ConfigError(f"{origin}: {path} must be a table")
+    return Section(value, path, origin)
 
 
 def parse_config(text: str, overrides=(), origin: str = "<string>") -> Config:
@@ -118,21 +74,20 @@ def parse_config(text: str, overrides=(), origin: str = "<string>") -> Config:
         apply_override(root, spec)
     c = Config(origin=origin)
 
-    run = _Table(root.get("run"), "run", origin)
-    c.run_dir = run.get("dir", c.run_dir, str)
-    c.log_level = run.get("log_level", c.log_level, str)
+    run = _section(root.get("run"), "run", origin)
+    c.run_dir = run.string("dir", c.run_dir)
+    c.log_level = run.string("log_level", c.log_level)
     run.require(c.log_level in LOG_LEVELS, "log_level", "one of " + ", ".join(LOG_LEVELS))
-    c.stats_interval_ms = run.get("stats_interval_ms", c.stats_interval_ms, int)
-    v = run.get("min_free_bytes", c.min_free_bytes, None)
-    if not _is_int(v) or v < 0:
-        run.wrong("min_free_bytes", "an integer >= 0")
-    c.min_free_bytes = v
+    c.stats_interval_ms = run.integer("stats_interval_ms", c.stats_interval_ms)
+    if run.has("min_free_bytes"):
+        c.min_free_bytes = run.table["min_free_bytes"]
+        run.require(is_int(c.min_free_bytes) and c.min_free_bytes >= 0, "min_free_bytes", "an integer >= 0")
     run.finish()
     run.require(c.stats_interval_ms > 0, "stats_interval_ms", "> 0")
 
-    ep = _Table(root.get("endpoints"), "endpoints", origin)
+    ep = _section(root.get("endpoints"), "endpoints", origin)
     for key in list(c.endpoints):
-        v = ep.get(key, c.endpoints[key], str)
+        v = ep.string(key, c.endpoints[key])
         ep.require(v.startswith(("tcp://", "ipc://", "inproc://")), key, "a tcp://, ipc:// or inproc:// endpoint")
         c.endpoints[key] = v
     ep.finish()
@@ -143,28 +98,29 @@ def parse_config(text: str, overrides=(), origin: str = "<string>") -> Config:
             raise ConfigError(f"{origin}: instruments must be a non-empty array of tables ([[instruments]])")
         symbols = []
         for i, item in enumerate(items):
-            t = _Table(item, f"instruments[{i}]", origin)
-            sym = t.get("symbol", "", str)
+            t = _section(item, f"instruments[{i}]", origin)
+            sym = t.string("symbol", "")
             t.require(0 < len(sym) <= 32 and all(" " < ch <= "~" and ch != "." for ch in sym), "symbol",
                       "1 to 32 printable characters without '.' or spaces")
             t.require(sym not in symbols, "symbol", "unique")
             symbols.append(sym)
         c.instruments = symbols
 
-    st = _Table(root.get("strategy"), "strategy", origin)
+    st = _section(root.get("strategy"), "strategy", origin)
     groups = Settings(instruments=c.instruments)
-    read_strategy(groups, st.t, origin, num_text=repr)
+    read_strategy(groups, st.table, origin, num_text=repr)
     c.groups, c.quantity = groups.groups, groups.quantity
     for key, low in (("signal_ttl_ms", 1), ("resend_ms", 1), ("feed_timeout_ms", 1), ("max_tick_age_ms", 1),
                      ("max_clock_skew_ms", 0), ("give_up_after_ms", 0)):
-        v = st.get(key, getattr(c, key), int)
+        v = st.integer(key, getattr(c, key))
         st.require(v >= low, key, "> 0" if low else ">= 0")
         setattr(c, key, v)
-    st.finish(also=STRATEGY_GROUP_KEYS)
+    st.used.update(STRATEGY_GROUP_KEYS)
+    st.finish()
 
-    sec = _Table(root.get("security"), "security", origin)
-    c.security = {k: sec.get(k, "", str) for k in ("server_public_key", "client_public_key", "client_secret_key")}
-    c.security["curve"] = sec.get("curve", False, bool)
+    sec = _section(root.get("security"), "security", origin)
+    c.security = {k: sec.string(k, "") for k in ("server_public_key", "client_public_key", "client_secret_key")}
+    c.security["curve"] = sec.flag("curve", False)
     sec.require(not c.security["curve"] or c.security["server_public_key"], "server_public_key",
                 "set when curve = true")
     return c
