@@ -135,14 +135,29 @@ def is_int(v) -> bool:
 _is_int = is_int
 
 
-def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Settings:
-    """Settings from TOML text + overrides; raises ConfigError naming the key."""
+def read_root(toml_text: str, overrides, origin: str) -> dict:
+    """The file's tables with the --set overrides applied."""
     try:
         root = tomllib.loads(toml_text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{origin}: {e}") from None
     for spec in overrides:
         apply_override(root, spec)
+    return root
+
+
+def read_text(path: str) -> str:
+    """A config file's text; ConfigError when it cannot be read as UTF-8."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise ConfigError(f"{path}: cannot read the config file") from None
+
+
+def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Settings:
+    """Settings from TOML text + overrides; raises ConfigError naming the key."""
+    root = read_root(toml_text, overrides, origin)
 
     def table(name):
         t = root.get(name, {})
@@ -417,12 +432,7 @@ def _read_groups(items, instruments, tables, quantity, origin, num_text) -> list
 def load_settings(path: str | None, overrides=()) -> Settings:
     if not path:
         return parse_settings("", overrides, "<defaults>")
-    try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-    except OSError:
-        raise ConfigError(f"{path}: cannot read the config file") from None
-    return parse_settings(text, overrides, path)
+    return parse_settings(read_text(path), overrides, path)
 
 
 def control_path(settings: Settings, run_dir: str) -> str:

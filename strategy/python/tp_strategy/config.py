@@ -14,11 +14,10 @@ file."""
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 
-from ._shared import (DEFAULT_INSTRUMENTS, STRATEGY_GROUP_KEYS, Section, Settings, StrategyGroup, apply_override,
-                      is_int, read_strategy)
+from ._shared import (DEFAULT_INSTRUMENTS, STRATEGY_GROUP_KEYS, Section, Settings, StrategyGroup, is_int,
+                      read_root, read_strategy, read_text)
 from ._shared import SettingsError as ConfigError
 
 # A resolved [[strategy.groups]] entry (name, kind, entry, python_path,
@@ -66,12 +65,7 @@ def _section(value, path, origin) -> Section:
 
 
 def parse_config(text: str, overrides=(), origin: str = "<string>") -> Config:
-    try:
-        root = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{origin}: {e}") from None
-    for spec in overrides:
-        apply_override(root, spec)
+    root = read_root(text, overrides, origin)
     c = Config(origin=origin)
 
     run = _section(root.get("run"), "run", origin)
@@ -129,9 +123,4 @@ def parse_config(text: str, overrides=(), origin: str = "<string>") -> Config:
 def load_config(path: str | None, overrides=()) -> Config:
     if not path:
         return parse_config("", overrides, "<defaults>")
-    try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        raise ConfigError(f"{path}: cannot read the config file") from None
-    return parse_config(text, overrides, path)
+    return parse_config(read_text(path), overrides, path)
