@@ -252,12 +252,18 @@ class Section:
         self.used.add(key)
         return key in self.table
 
-    def string(self, key: str, default: str) -> str:
+    def _typed(self, key: str, default, kind: type, what: str):
         if not self.has(key):
             return default
         v = self.table[key]
-        self.require(isinstance(v, str), key, "a string")
+        self.require(isinstance(v, kind), key, what)
         return v
+
+    def string(self, key: str, default: str) -> str:
+        return self._typed(key, default, str, "a string")
+
+    def flag(self, key: str, default: bool) -> bool:
+        return self._typed(key, default, bool, "true or false")
 
     def integer(self, key: str, default: int) -> int:
         if not self.has(key):
@@ -274,13 +280,6 @@ class Section:
         self.require(isinstance(v, (int, float)) and not isinstance(v, bool), key, "a number")
         v = float(v)
         self.require(math.isfinite(v), key, "a finite number")
-        return v
-
-    def flag(self, key: str, default: bool) -> bool:
-        if not self.has(key):
-            return default
-        v = self.table[key]
-        self.require(isinstance(v, bool), key, "true or false")
         return v
 
     def strings(self, key: str) -> list:
