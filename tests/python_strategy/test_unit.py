@@ -255,6 +255,10 @@ class ConfigTest(unittest.TestCase):
     def test_shorthand_and_default_groups(self):
         c = config.parse_config('[strategy]\nname = "every_nth"\n', ["strategy.every_nth.n=4"])
         self.assertEqual([(g.name, g.kind, g.params) for g in c.groups], [("strategy", "every_nth", {"n": "4"})])
+        # A float parameter keeps every digit (the C++ prints 6 significant ones).
+        c = config.parse_config('[strategy]\nname = "rsi_reversion"\n',
+                                ["strategy.rsi_reversion.oversold=25.123456789"])
+        self.assertEqual(c.groups[0].params, {"period": "14", "oversold": "25.123456789", "overbought": "70.0"})
         c = config.parse_config("")
         self.assertEqual([(g.name, g.kind, g.instances) for g in c.groups],
                          [("trend", "sma_crossover", 2), ("revert", "rsi_reversion", 1)])
@@ -267,6 +271,9 @@ class ConfigTest(unittest.TestCase):
             ('[[strategy.groups]]\nname = "py"\nkind = "every_nth"\nbogus = 1\n', "unknown key strategy.groups"),
             ('[strategy]\nresend_ms = 0\n', "strategy.resend_ms must be > 0"),
             ('[run]\nstats_every = 5\n', "unknown key run.stats_every"),
+            # The supervisor's reading (settings.py), held to the C++ one: the same refusals and texts.
+            ('[strategy.sma_crossover]\nfast = 40\n', "strategy.sma_crossover.slow must be > fast"),
+            ('[strategy]\nresend_ms = 9999999999\n', "strategy.resend_ms must be an integer in range"),
         ]:
             with self.assertRaisesRegex(config.ConfigError, msg):
                 config.parse_config(text)
