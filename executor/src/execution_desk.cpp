@@ -186,9 +186,10 @@ void ExecutionDesk::count_rejected(std::string_view reason) {
   ++it->second;
 }
 
-void ExecutionDesk::publish(Outbox& out) {
+std::span<DecidedSignal> ExecutionDesk::publish(Outbox& out) {
+  const auto decided = batch();
   published_ = true;
-  for (const auto& d : batch()) {
+  for (const auto& d : decided) {
     const auto& signal = d.signal;
     switch (d.verdict) {
       case Verdict::duplicate:
@@ -233,6 +234,7 @@ void ExecutionDesk::publish(Outbox& out) {
         continue;
     }
   }
+  return decided;
 }
 
 bool ExecutionDesk::hold(OrderRecord& order) {

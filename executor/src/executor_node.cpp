@@ -142,11 +142,11 @@ void ExecutorNode::drain_signals(std::size_t limit) {
       storage_failed("commit a batch of signals", e, err);
       return;
     }
-    const auto batch = desk_.batch();
-    if (!batch.empty() && crash_point_ == CrashPoint::after_intent && batch[0].verdict == Verdict::accept) {
+    if (const auto decided = desk_.batch(); !decided.empty() && crash_point_ == CrashPoint::after_intent &&
+                                            decided[0].verdict == Verdict::accept) {
       crash("after_intent");
     }
-    desk_.publish(outbox_);
+    const auto batch = desk_.publish(outbox_);
     publish(outbox_);
     // Sent in order; the last answer is recorded before the next batch's
     // risk checks, which must see every fill of this one.

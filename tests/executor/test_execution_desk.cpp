@@ -60,8 +60,7 @@ struct DeskTest : ::testing::Test {
       desk.decide(tp::proto::encode_to_string(s), broker_closed);
     }
     desk.commit();
-    desk.publish(out);
-    return desk.batch();
+    return desk.publish(out);
   }
 
   tp::proto::OrderReply filled(const OrderRecord& order, double quantity, double price,
@@ -124,6 +123,37 @@ TEST_F(DeskTest, ARecordedIdIsADuplicateEvenWhenItWouldNowBeRefused) {
   EXPECT_EQ(decided[0].verdict, Verdict::duplicate);
   EXPECT_EQ(kinds(out), (std::vector<std::string>{"ack:DUPLICATE"}));
   EXPECT_EQ(desk.counters().rejected.count("expired"), 0u);
+}
+
+// The node drains signals in batches until its queue is empty: after a full
+// batch the next drain may find nothing (or only unreadable frames). That
+// drain must publish nothing: the last batch's expired signals were once
+// dead-lettered twice, and its accepted orders sent again from their INTENT
+// copies (the chaos test's "no signal dead-lettered twice").
+TEST_F(DeskTest, ABatchIsPublishedOnceEvenWhenTheNextDrainDecidesNothing) {
+  ExecutionDesk desk(store, config, clock);
+  auto late = signal("sma.1.1");
+  late.expires_ts_ns = clock.now_ns() - 1;
+  const auto a = signal("sma.1.2");
+  const auto decided = batch(desk, {late, a});
+  ASSERT_EQ(decided.size(), 2u);
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"dead:expired", "event:REJECTED", "ack:REJECTED",
+                                                  "ack:ACCEPTED", "event:NEW"}));
+
+  // A drain that took no signal: nothing decided, nothing committed.
+  Outbox again;
+  EXPECT_FALSE(desk.commit());
+  EXPECT_TRUE(desk.batch().empty());
+  EXPECT_TRUE(desk.publish(again).empty()) << "the accepted order would be sent a second time";
+  EXPECT_TRUE(kinds(again).empty());
+  EXPECT_EQ(desk.counters().rejected.at("expired"), 1u);
+  EXPECT_EQ(desk.counters().signals_accepted, 1u);
+
+  // The next batch is published in full, and only it.
+  const auto b = signal("sma.1.3");
+  const auto next = batch(desk, {b});
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].signal.signal_id, "sma.1.3");
 }
 
 TEST_F(DeskTest, RiskInABatchCountsTheWorstTheUnsentOrdersCouldLeave) {

@@ -124,12 +124,19 @@ class ExecutionDesk {
   // After a decide() or commit() threw: rolls back, forgets the batch (and
   // what it added to the HELD count).
   void abort() noexcept;
-  // The signals decided since the batch began, in arrival order; after the
-  // commit, the accepted ones that are not held are to be sent, in order.
-  std::span<DecidedSignal> batch() noexcept { return {batch_.data(), decided_}; }
+  // The signals decided since the batch began, in arrival order; empty once
+  // the batch is published.
+  std::span<DecidedSignal> batch() noexcept {
+    return published_ ? std::span<DecidedSignal>{} : std::span<DecidedSignal>{batch_.data(), decided_};
+  }
   // After commit(): the acks, NEW events and dead letters of the batch, in
-  // arrival order. The next next_signal() begins a new batch.
-  void publish(Outbox& out);
+  // arrival order, and the batch, whose accepted orders that are not held
+  // are to be sent, in order. Once only: until the next next_signal() begins
+  // a new batch, it publishes nothing and returns an empty span, so that a
+  // drain that decided nothing new (the queue was empty after a full batch)
+  // neither reports the last batch's refusals again nor sends its orders
+  // again from their stale INTENT copies.
+  std::span<DecidedSignal> publish(Outbox& out);
 
   // --- an order's state ---------------------------------------------------
   // Whether an accepted order must be held rather than sent now: the breaker
