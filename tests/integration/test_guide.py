@@ -19,7 +19,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "supervisor"))
 
-from svtest import PROGRAMS, REPO, TPCTL, SupervisorRun, supervisor as sv, wait_for  # noqa: E402
+from svtest import PROGRAMS, REPO, SupervisorRun, endpoints_toml, supervisor as sv, wait_for  # noqa: E402
 
 BIN_DIR = os.environ.get("TP_BIN_DIR", "")
 BUILD_DIR = os.environ.get("TP_BUILD_DIR", "")
@@ -60,10 +60,9 @@ def build_example_plugin(tmp) -> str:
 
 def deployment(tmp, plugin) -> str:
     """The guide's mine.toml, on this test's endpoints and run dir."""
-    ep = {k: f"ipc://{tmp}/{k}.ipc" for k in ("ticks", "signals", "order_events", "orders", "dead_letters")}
     return "\n".join([
         "[run]", "stats_interval_ms = 200",
-        "[endpoints]", *(f'{k} = "{v}"' for k, v in ep.items()),
+        *endpoints_toml(tmp),
         "[gateway]", "rate = 2000",
         # as in docs/STRATEGIES.md
         "[[strategy.groups]]", 'name = "trend"', 'kind = "sma_crossover"', "instances = 2",
@@ -92,8 +91,7 @@ class GuideTest(unittest.TestCase):
         self.addCleanup(self.run_.close)
 
     def tpctl(self, *args):
-        r = subprocess.run([sys.executable, TPCTL, "--run-dir", self.run_.run_dir, *args],
-                           capture_output=True, text=True, timeout=120)
+        r = self.run_.tpctl(*args)
         self.assertEqual(r.returncode, 0, f"tpctl {' '.join(args)}: {r.stderr}\n{self.detail()}")
         return r.stdout
 

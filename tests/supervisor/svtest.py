@@ -55,6 +55,12 @@ def make_fake_bin_dir(path):
     return path
 
 
+def endpoints_toml(d) -> list:
+    """The [endpoints] table on ipc:// sockets in directory `d`, as TOML lines."""
+    names = ("ticks", "signals", "order_events", "orders", "dead_letters")
+    return ["[endpoints]", *(f'{k} = "ipc://{d}/{k}.ipc"' for k in names)]
+
+
 class SupervisorRun:
     """A supervisor.py child; close() leaves no process behind."""
 
@@ -77,6 +83,11 @@ class SupervisorRun:
                 return "supervisor output (tail):\n" + "".join(f.readlines()[-40:])
         except OSError:
             return ""
+
+    def tpctl(self, *args) -> subprocess.CompletedProcess:
+        """scripts/tpctl on this run, its output captured."""
+        return subprocess.run([sys.executable, TPCTL, "--run-dir", self.run_dir, *args],
+                              capture_output=True, text=True, timeout=120)
 
     def ctl(self, req, timeout=60.0) -> dict:
         return request(self.socket, req, timeout)

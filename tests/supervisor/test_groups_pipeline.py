@@ -10,12 +10,11 @@ their signals, acks and fills. Skips when the binaries are not built."""
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import unittest
 
-from svtest import HERE, PROGRAMS, TPCTL, SupervisorRun, supervisor as sv, wait_for
+from svtest import HERE, PROGRAMS, SupervisorRun, endpoints_toml, supervisor as sv, wait_for
 
 BIN_DIR = os.environ.get("TP_BIN_DIR", "")
 MISSING = [p for p in PROGRAMS if not os.access(os.path.join(BIN_DIR, p), os.X_OK)]
@@ -28,10 +27,9 @@ WAIT_S = 30.0
 
 
 def config_text(d):
-    ep = {k: f"ipc://{d}/{k}.ipc" for k in ("ticks", "signals", "order_events", "orders", "dead_letters")}
     return "\n".join([
         "[run]", "stats_interval_ms = 200",
-        "[endpoints]", *(f'{k} = "{v}"' for k, v in ep.items()),
+        *endpoints_toml(d),
         "[gateway]", "rate = 1000",
         "[strategy]", "resend_ms = 300",
         "[[strategy.groups]]", 'name = "nth"', 'kind = "every_nth"', "instances = 2",
@@ -58,8 +56,7 @@ class GroupsPipelineTest(unittest.TestCase):
         self.addCleanup(self.run_.close)
 
     def tpctl(self, *args):
-        r = subprocess.run([sys.executable, TPCTL, "--run-dir", self.run_.run_dir, *args],
-                           capture_output=True, text=True, timeout=120)
+        r = self.run_.tpctl(*args)
         self.assertEqual(r.returncode, 0, f"tpctl {' '.join(args)}: {r.stderr}\n{self.detail()}")
         return r.stdout
 
