@@ -20,10 +20,7 @@ namespace tp::executor {
 namespace {
 
 constexpr std::size_t max_signals_per_wakeup = 256;  // then timers get a turn
-// Signals accepted under one commit before their orders go out: bounds the
-// wait of the last one's order behind the others' acceptance.
-constexpr std::size_t max_signals_per_batch = 64;
-constexpr int max_poll_ms = 100;  // the stop flag is looked at least this often
+constexpr int max_poll_ms = 100;                     // the stop flag is looked at least this often
 // Queues in bytes = messages x their largest size. Signals: 64 per
 // connected strategy x 64 KiB (ZMQ_MAXMSGSIZE) = 4 MiB at most while the
 // loop is busy (a batch is 64 signals); a strategy keeps the rest in its own
@@ -127,7 +124,7 @@ int ExecutorNode::run() {
 // waits for one commit instead of a commit plus an order round trip each.
 void ExecutorNode::drain_signals(std::size_t limit) {
   // A crash point reproduces the moment of one order: one signal per batch.
-  const std::size_t per_batch = crash_point_ == CrashPoint::none ? max_signals_per_batch : 1;
+  const std::size_t per_batch = crash_point_ == CrashPoint::none ? ExecutorNode::max_signals_per_batch : 1;
   std::size_t received = 0;
   while (received < limit && !storage_paused()) {
     bool more = true;

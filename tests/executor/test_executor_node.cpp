@@ -431,6 +431,52 @@ TEST(ExecutorNode, SignalsArrivingTogetherAreAcceptedOnceEachThenSent) {
   EXPECT_DOUBLE_EQ(h.node->positions().position("EURUSD"), 3000);
 }
 
+// A full batch, then an empty queue: the drain's next round decides nothing
+// and must publish and send nothing (it once took the last batch again: its
+// refusals dead-lettered twice, its accepted order sent twice).
+TEST(ExecutorNode, AFullBatchFollowedByAnEmptyQueueIsPublishedAndSentOnce) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+  // A second strategy: one connection's queue refills in steps (its high
+  // water mark is the batch size), two hold a whole batch between them.
+  zmq::socket_t push2 = tp::make_socket(h.ctx, zmq::socket_type::push);
+  tp::connect(push2, h.config.endpoints.signals);
+
+  // While the node waits for the first order's reply, one full batch queues
+  // up: refusals (over risk.max_order_quantity) and one order.
+  h.push_signal(make_signal("sma.1.500.0"));
+  ASSERT_TRUE(readable(h.broker, wait_limit));
+  const auto n = ExecutorNode::max_signals_per_batch;
+  for (std::size_t i = 1; i < n; ++i) {
+    auto s = make_signal("sma.1.500." + std::to_string(i));
+    s.quantity = h.config.risk.max_order_quantity * 2;
+    const auto bytes = tp::proto::encode_to_string(s);
+    (i % 2 ? h.push : push2).send(zmq::buffer(bytes));
+  }
+  h.push_signal(make_signal("sma.1.500.last"));
+  std::vector<std::string> sent;
+  for (int i = 0; i < 2; ++i) {
+    auto req = h.answer_order(1.085);
+    ASSERT_TRUE(req.has_value()) << i;
+    sent.push_back(req->client_order_id);
+  }
+  EXPECT_EQ(sent, (std::vector<std::string>{"C-sma.1.500.0", "C-sma.1.500.last"}));
+  // The drain goes on straight after the fill's event, with its queue empty
+  // (a signal pushed before the event would be a batch of its own); the
+  // signals of sync() are handled after it.
+  ASSERT_TRUE(h.wait_event([](const std::string&, const tp::proto::OrderEvent& e) {
+    return e.client_order_id == "C-sma.1.500.last" && e.status == tp::proto::OrderStatus::filled;
+  }));
+  ASSERT_TRUE(h.sync());
+  EXPECT_FALSE(readable(h.broker, 0ms)) << "an order of the batch was sent again";
+  h.stop();
+  EXPECT_EQ(h.node->counters().rejected.at("risk_rejected"), n - 1);
+  EXPECT_EQ(h.node->counters().orders_sent, 2u);
+  EXPECT_DOUBLE_EQ(h.node->positions().position("EURUSD"), 2000);
+}
+
 TEST(ExecutorNode, RiskInABatchCountsTheOrdersNotYetSent) {
   tp::test::TempDir dir;
   Harness h(dir);

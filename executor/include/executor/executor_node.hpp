@@ -45,6 +45,9 @@ class ExecutorNode {
   // After a failed store write, signals are left unread this long before a
   // batch is tried again (a full disk: every second, not a busy loop).
   static constexpr std::int64_t storage_retry_ns = 1'000'000'000;
+  // Signals accepted under one commit before their orders go out: bounds the
+  // wait of the last one's order behind the others' acceptance.
+  static constexpr std::size_t max_signals_per_batch = 64;
 
   // Opens the store (config.executor.db_path or <run.dir>/executor.db),
   // rebuilds positions (ExecutionDesk), binds and connects the sockets
