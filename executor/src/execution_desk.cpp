@@ -208,7 +208,10 @@ std::span<DecidedSignal> ExecutionDesk::publish(Outbox& out) {
         } else {
           known_[signal.strategy];
         }
-        out.items.emplace_back(Outbox::DeadLetter{d.reason, d.detail, d.original});
+        // The detail names the signal: under a flood the sink may store the
+        // line without its original bytes (dead_letter.original_bytes_per_s).
+        out.items.emplace_back(
+            Outbox::DeadLetter{d.reason, "signal " + signal.signal_id + ": " + d.detail, d.original});
         proto::OrderEvent ev;
         ev.client_order_id = client_order_id(signal.signal_id).substr(0, proto::max_id_length);
         ev.signal_id = signal.signal_id;

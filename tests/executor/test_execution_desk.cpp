@@ -101,6 +101,8 @@ TEST_F(DeskTest, ABatchIsAcceptedRejectedAndDeduplicatedThenPublishedInArrivalOr
                                       "event:REJECTED", "ack:REJECTED"}));
   const auto& dead = std::get<Outbox::DeadLetter>(out.items[3]);
   EXPECT_EQ(dead.original, tp::proto::encode_to_string(unknown));
+  EXPECT_EQ(dead.detail, "signal sma.1.2: instrument 'XAUUSD' is not configured")
+      << "the id, for when the sink keeps the line without the original";
   EXPECT_EQ(std::get<Outbox::Ack>(out.items[0]).topic, "ACK.sma.1");
 
   EXPECT_EQ(desk.counters().signals_accepted, 1u);
