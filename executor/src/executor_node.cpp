@@ -401,6 +401,7 @@ std::string ExecutorNode::stats_json() {
       .add("groups", groups)
       .add("latency_tick_to_fill_us", latency)
       .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
+      .add("dead_letters_dropped", dead_letters_.dropped())
       .add("connections_dropped", signals_monitor_.counters().dropped)
       .add("handshakes_failed", signals_monitor_.counters().handshakes_failed)
       .add("orders_unknown", store_.count_in_state(OrderState::unknown))
