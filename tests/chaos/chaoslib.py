@@ -279,14 +279,15 @@ def read_broker_journal(run_dir):
 
 
 def read_executor_db(run_dir):
-    """(signals: id -> (status, reason), orders: client id -> row dict)."""
+    """(signals: id -> (status, reason, received_ns), orders: client id -> row dict)."""
     path = os.path.join(run_dir, "executor.db")
     if not os.path.exists(path):
         return {}, {}
     con = sqlite3.connect(path)
     try:
-        sigs = {r[0]: (r[1], r[2]) for r in con.execute("SELECT signal_id, status, reason FROM signals")}
-        cols = ["client_order_id", "signal_id", "state", "status", "reason", "expires_ns"]
+        sigs = {r[0]: (r[1], r[2], r[3])
+                for r in con.execute("SELECT signal_id, status, reason, received_ns FROM signals")}
+        cols = ["client_order_id", "signal_id", "state", "status", "reason", "expires_ns", "updated_ns"]
         orders = {r[0]: dict(zip(cols, r)) for r in con.execute(f"SELECT {', '.join(cols)} FROM orders")}
     finally:
         con.close()
@@ -301,6 +302,25 @@ def dead_letter_files(run_dir):
 
 SIGNAL_SIZE_MAX = 4096  # a signal or an order request is a few hundred bytes; larger originals are garbage
 
+# Where a letter about one signal names it in its detail (docs/PROTOCOL.md,
+# DeadLetter): (source prefix, reason or None for any, pattern). Used when the
+# sink kept the line without its original (a flooding reason is sampled), and
+# checked against the original when both are there.
+DETAIL_SIGNAL = (
+    ("executor", None, re.compile(r"^signal (\S+): ")),  # a refused signal
+    ("executor", "expired", re.compile(r"^(?:held )?order C-(\S+) (?:refused|not sent)")),  # its order
+    ("", "unacked", re.compile(r" after expiry for (\S+)")),  # a strategy gave it up
+)
+
+
+def detail_signal_id(source, reason, detail):
+    for prefix, want, pattern in DETAIL_SIGNAL:
+        if source.startswith(prefix) and want in (None, reason):
+            m = pattern.search(detail)
+            if m:
+                return m.group(1)
+    return None
+
 
 class DeadLetterBook:
     """Dead-letter lines, accumulated: by_signal maps a signal id to a Counter
@@ -308,8 +328,11 @@ class DeadLetterBook:
 
     def __init__(self):
         self.by_signal = collections.defaultdict(collections.Counter)
+        self.evidence = collections.defaultdict(list)  # signal id -> (source, reason, ts_ns, detail) per letter
         self.reasons, self.sources = collections.Counter(), collections.Counter()
         self.lines = self.without_original = 0
+        self.by_detail = 0          # letters matched to their signal by the id in the detail
+        self.detail_disagrees = []  # (original's id, detail's id): a letter naming another signal
 
     def add(self, line):
         try:
@@ -320,16 +343,25 @@ class DeadLetterBook:
         self.lines += 1
         self.reasons[reason] += 1
         self.sources[d.get("source", "?")] += 1
+        source, detail = str(d.get("source", "")), str(d.get("detail") or "")
         b64 = d.get("original_b64") or ""
         if not b64 and d.get("original_size"):
             self.without_original += 1  # the sink kept the line, not the bytes (sampling)
+        sid = None
         if b64 and len(b64) <= SIGNAL_SIZE_MAX * 4 // 3 + 4:
             try:
                 sid = _decode_signal_id(base64.b64decode(b64))
             except ValueError:
                 sid = None
-            if sid:
-                self.by_signal[sid][reason] += 1
+        named = detail_signal_id(source, reason, detail)
+        if sid and named and named != sid:
+            self.detail_disagrees.append((sid, named))
+        if not sid and named and not b64 and (d.get("original_size") or 0) <= SIGNAL_SIZE_MAX:
+            sid = named
+            self.by_detail += 1
+        if sid:
+            self.by_signal[sid][reason] += 1
+            self.evidence[sid].append((source, reason, d.get("ts_ns"), detail[:120]))
 
 
 class DeadLetterFollower:
@@ -426,7 +458,8 @@ def reconcile(run_dir, seen=None, seen_letters=None):
     broker_orders = read_broker_orders(run_dir)
     broker = collections.Counter(o["cid"] for o in broker_orders)
     sigs, orders = read_executor_db(run_dir)
-    letters = (seen_letters or read_dead_letter_book(run_dir)).by_signal
+    letter_book = seen_letters or read_dead_letter_book(run_dir)
+    letters = letter_book.by_signal
     given_up = given_up | {sid for sid, dl in letters.items() if "unacked" in dl}
 
     executed, lost, unacked, dl_missing, twice, dl_twice = [], [], [], [], [], []
@@ -444,7 +477,7 @@ def reconcile(run_dir, seen=None, seen_letters=None):
                 label = "expired (held)" if order["reason"].startswith("expired: held") else "expired (order)"
                 outcomes.append(label)
                 if "expired" not in dl:
-                    dl_missing.append((sid, label))
+                    dl_missing.append((sid, label, order["updated_ns"]))
             elif n >= 1 and order["state"] in ("DONE", "SENT"):
                 outcomes.append("executed")  # n > 1 is counted as a duplicate below
             else:
@@ -454,7 +487,7 @@ def reconcile(run_dir, seen=None, seen_letters=None):
             reason = rec[1].split(":", 1)[0]
             outcomes.append(f"rejected {reason}")
             if reason not in dl:
-                dl_missing.append((sid, reason))
+                dl_missing.append((sid, reason, rec[2]))
             if n:
                 lost.append((sid, f"rejected ({reason}) but {n} at the broker"))
         elif rec:
@@ -462,13 +495,13 @@ def reconcile(run_dir, seen=None, seen_letters=None):
         if sid in given_up:
             outcomes.append("unacked")
             if "unacked" not in dl:
-                dl_missing.append((sid, "unacked"))
+                dl_missing.append((sid, "unacked", None))  # when the strategy gave it up is not recorded
         if not outcomes and not rec:
             lost.append((sid, "never recorded by the executor" + (f", {n} at the broker" if n else "")))
         if len(outcomes) > 1:
             twice.append((sid, outcomes))
         if sum(dl.values()) > 1:
-            dl_twice.append((sid, dict(dl)))
+            dl_twice.append((sid, dict(dl), letter_book.evidence.get(sid)))
         for o in outcomes:
             if o == "executed":
                 executed.append(sid)
@@ -519,8 +552,12 @@ def reconcile(run_dir, seen=None, seen_letters=None):
         "broker_orders_no_expiry": no_expiry,
         "unacked_in_journal": len(unacked),
         "unacked_detail": unacked[:20],
+        "dead_letters_by_detail": letter_book.by_detail,
+        "detail_disagrees": len(letter_book.detail_disagrees),
+        "detail_disagrees_detail": letter_book.detail_disagrees[:20],
         "dead_letter_line_missing": len(dl_missing),
-        "dead_letter_missing_detail": dl_missing[:20],
+        "dead_letter_missing_detail": [(sid, what, due and utc(due)) for sid, what, due in dl_missing[:20]],
+        "dead_letter_missing_all": dl_missing,
         "executor_orders": len(orders),
     }
 
@@ -544,6 +581,8 @@ def figures_table(title, books, extra_rows=()):
         ("fills at/after expiry", books["fills_after_expiry"]),
         ("journaled, never acked nor given up", books["unacked_in_journal"]),
         ("dead letter missing for an outcome", books["dead_letter_line_missing"]),
+        ("  of them lost with the disk full", books.get("dead_letter_lost_disk_full", "-")),
+        ("dead letters matched by the id in their detail", books["dead_letters_by_detail"]),
         *extra_rows,
     ]
     w = max(len(r[0]) for r in rows)
@@ -551,8 +590,33 @@ def figures_table(title, books, extra_rows=()):
     return "\n".join(out)
 
 
-def book_checks(books):
-    """(name, ok, detail) for each bound the books must meet."""
+# A letter due this long before a disk-full episode may still be waiting in
+# its sender's queue or the sink's write buffer when the disk fills; one due
+# this long after it may be in the buffer whose write failed.
+DISK_FULL_SLACK_NS = (1_000_000_000, 500_000_000)
+
+
+def lost_with_full_disk(missing, windows, lines_lost):
+    """Splits dead_letter_missing_all into (lost with the disk full, the
+    rest). A missing letter is put down to a full disk only when it was due
+    (the executor recorded the refusal or the order's outcome) during a
+    disk-full episode (`windows`: (start_ns, end_ns), with
+    DISK_FULL_SLACK_NS), and only as many as the sink counted as lines_lost:
+    the rest (any excess among them) stay unexplained."""
+    before, after = DISK_FULL_SLACK_NS
+    during = [m for m in missing if m[2] and any(a - before <= m[2] <= b + after for a, b in windows)]
+    lost = during[:lines_lost]
+    rest = [m for m in missing if m not in lost]
+    return lost, rest
+
+
+def book_checks(books, disk_full_windows=(), lines_lost=0):
+    """(name, ok, detail) for each bound the books must meet. With the
+    disk-full episodes of the run and the sink's lines_lost, a dead letter
+    missing because the sink could not write it then is not a failure
+    (lost_with_full_disk)."""
+    lost, missing = lost_with_full_disk(books["dead_letter_missing_all"], disk_full_windows, lines_lost)
+    books["dead_letter_lost_disk_full"] = len(lost)
     return [
         ("signals journaled", books["journaled"] > 0, "no signal was journaled"),
         ("no signal lost", books["lost"] == 0, books["lost_detail"]),
@@ -563,8 +627,11 @@ def book_checks(books):
         ("no fill at/after expiry", books["fills_after_expiry"] == 0,
          "(cid, broker time, expiry, late ms; UTC): " + repr(books["fills_after_expiry_detail"])),
         ("every journaled signal acked or given up", books["unacked_in_journal"] == 0, books["unacked_detail"]),
-        ("every dead-letter outcome has its line", books["dead_letter_line_missing"] == 0,
-         books["dead_letter_missing_detail"]),
+        ("every dead-letter outcome has its line" + (
+            f" (but {len(lost)} lost with the disk full, of {lines_lost} lines the sink lost)" if lost else ""),
+         not missing, [(sid, what, due and utc(due)) for sid, what, due in missing[:20]]),
+        ("every letter's detail names the signal of its original", books["detail_disagrees"] == 0,
+         "(original's id, detail's id): " + repr(books["detail_disagrees_detail"])),
         ("outcomes add up", books["executed"] + books["dead_lettered"] == books["journaled"],
          f"{books['executed']} + {books['dead_lettered']} != {books['journaled']}"),
     ]

@@ -46,10 +46,17 @@ bound derived from the configuration, restart times (kill -> new pid < 1 s,
 kill -> its first stats file < 2 s), no program exiting on its own, every
 fault kind dealt.
 
+A dead letter the sink could not write while the disk was full (its
+lines_lost) is not counted missing when it was due during a disk-full
+episode (chaoslib.lost_with_full_disk); any other missing line fails.
+
 Environment: TP_CHAOS_SECONDS (default 90: about two minutes in all),
-TP_CHAOS_SEED (default 1), TP_CHAOS_FLOOD_FRAMES (default 3000);
+TP_CHAOS_SEED (default 1), TP_CHAOS_FLOOD_FRAMES (default 3000),
+TP_CHAOS_PY_INSTRUMENTS (the py group's instruments, comma-separated, or
+"all": every configured one; default EURUSD);
 scripts/chaos runs it with --seconds/--seed. TP_CHAOS_KEEP=1 keeps the run
-directory for inspection."""
+directory for inspection (a tmpfs one is copied to run-kept before it is
+unmounted)."""
 
 import collections
 import os
@@ -69,6 +76,8 @@ CHAOS_S = float(os.environ.get("TP_CHAOS_SECONDS", "90"))
 SEED = int(os.environ.get("TP_CHAOS_SEED", "1"))
 KEEP = os.environ.get("TP_CHAOS_KEEP") == "1"
 FLOOD_FRAMES = int(os.environ.get("TP_CHAOS_FLOOD_FRAMES", "3000"))
+# The py group's instruments (comma-separated; "all": every configured one).
+PY_INSTRUMENTS = os.environ.get("TP_CHAOS_PY_INSTRUMENTS", "EURUSD")
 
 RATE = 1000                 # ticks/s
 EVERY_NTH = 20              # a signal every 20th tick of an instrument
@@ -133,7 +142,7 @@ kind = "python"
 entry = "strategies:EveryNth"
 python_path = "{os.path.join(cl.REPO, "tests", "python_strategy")}"
 instances = {PY_INSTANCES}
-instruments = ["EURUSD"]
+{"" if PY_INSTRUMENTS == "all" else "instruments = " + repr(PY_INSTRUMENTS.split(",")).replace("'", '"')}
 [strategy.groups.params]
 n = {EVERY_NTH}
 """
@@ -254,6 +263,9 @@ class ChaosTest(unittest.TestCase):
         self.deck = DECK[:]
         if cl.mount_tmpfs(self.run_dir, RUN_DIR_FS_BYTES):
             self.addCleanup(cl.unmount, self.run_dir)
+            if KEEP:  # cleanups run last-in first: copied before the unmount
+                self.addCleanup(shutil.copytree, self.run_dir, self.run_dir + "-kept",
+                                ignore=shutil.ignore_patterns(FILLER), dirs_exist_ok=True)
             self.deck.append(DISK_FAULT)
         else:
             print("chaos: no tmpfs for the run directory (root needed): no disk-full fault", file=sys.stderr)
@@ -310,7 +322,9 @@ class ChaosTest(unittest.TestCase):
 
     # Counters summed over every life of a program (a kill ends a life; the
     # stats file is at most stats_interval_ms old when it does).
-    SUMMED = {"executor": ("order_retries", "order_timeouts", "breaker_opens", "duplicates", "held_expired"),
+    SUMMED = {"executor": ("order_retries", "order_timeouts", "breaker_opens", "duplicates", "held_expired",
+                           "dead_letters_dropped"),
+              "dead_letter": ("lines_lost",),
               "dll_gateway": ("duplicates", "queries", "refused_orders")}
 
     def add_counters(self, name, pid):
@@ -449,11 +463,13 @@ class ChaosTest(unittest.TestCase):
         """Fills the run directory's filesystem, holds it full, frees it."""
         path = os.path.join(self.run_dir, FILLER)
         hold = self.rng.uniform(*FULL_S)
+        start = cl.now_ns()
         written = cl.fill_filesystem(path)
         try:
             time.sleep(hold)  # the fault itself
         finally:
             os.remove(path)
+            self.disk_full_windows.append((start, cl.now_ns()))
         self.disk_fulls += 1
         return f"disk full for {hold:.1f} s ({mb(written)} of filler)"
 
@@ -493,6 +509,7 @@ class ChaosTest(unittest.TestCase):
         self.spawn_max, self.ready_max, self.pause_max = 0.0, (0.0, ""), 0.0
         self.max_instances = 2
         self.disk_fulls = 0
+        self.disk_full_windows = []  # (start, end) in wall ns: the fill began, the filler was removed
         dealt = collections.Counter()
         run_t0 = time.monotonic()
 
@@ -552,7 +569,7 @@ class ChaosTest(unittest.TestCase):
         hang_watched = bool(extra_config())
         hung_seen = sorted({program_of(n) for n, s in sampler.states.items() if "HUNG" in s})
 
-        checks = cl.book_checks(books) + [
+        checks = cl.book_checks(books, self.disk_full_windows, self.summed.get("dead_letter lines_lost", 0)) + [
             ("every fault kind dealt", all(dealt[f] >= 1 for f in self.deck), dict(dealt)),
             ("scaled up and down", self.scaled["up"] >= 1 and self.scaled["down"] >= 1, self.scales),
             ("a scale-down while signals were pending", self.scaled_with_pending["down"] >= 1, self.scales),
