@@ -4,9 +4,9 @@ several kinds on a seeded random schedule, then reconciliation from the files.
 Synthetic feed at ~1,000 ticks/s, two every_nth strategy instances at the
 start (a signal every 20th tick of an instrument: up to ~50 signals/s) and
 one Python strategy instance (py-0, python3 -m tp_strategy, the same rule on
-EURUSD: ~12 signals/s), the
-sim broker journaling every order it receives and answering after 10 ms (so
-that a kill often lands while an order is in flight). Signals live 2.5 s
+every instrument: up to ~50 signals/s more), the sim broker journaling every
+order it receives and answering after 10 ms (so that a kill often lands
+while an order is in flight). Signals live 2.5 s
 (strategy.signal_ttl_ms), an order attempt times out after 300 ms.
 
 The nemesis deals a shuffled deck of faults per round (seeded), with a short
@@ -53,7 +53,7 @@ episode (chaoslib.lost_with_full_disk); any other missing line fails.
 Environment: TP_CHAOS_SECONDS (default 90: about two minutes in all),
 TP_CHAOS_SEED (default 1), TP_CHAOS_FLOOD_FRAMES (default 3000),
 TP_CHAOS_PY_INSTRUMENTS (the py group's instruments, comma-separated, or
-"all": every configured one; default EURUSD);
+"all": every configured one, the default);
 scripts/chaos runs it with --seconds/--seed. TP_CHAOS_KEEP=1 keeps the run
 directory for inspection (a tmpfs one is copied to run-kept before it is
 unmounted)."""
@@ -77,7 +77,7 @@ SEED = int(os.environ.get("TP_CHAOS_SEED", "1"))
 KEEP = os.environ.get("TP_CHAOS_KEEP") == "1"
 FLOOD_FRAMES = int(os.environ.get("TP_CHAOS_FLOOD_FRAMES", "3000"))
 # The py group's instruments (comma-separated; "all": every configured one).
-PY_INSTRUMENTS = os.environ.get("TP_CHAOS_PY_INSTRUMENTS", "EURUSD")
+PY_INSTRUMENTS = os.environ.get("TP_CHAOS_PY_INSTRUMENTS", "all")
 
 RATE = 1000                 # ticks/s
 EVERY_NTH = 20              # a signal every 20th tick of an instrument
@@ -126,11 +126,13 @@ DL_LINE_MAX = (2 * 64 * 1024) * 4 // 3 + 1024   # one dead-letter line: a 128 Ki
 
 # Beside the every_nth group "strategy" (the shorthand's name, scaled by the
 # nemesis), a Python group "py" (python3 -m tp_strategy, the same every-nth
-# rule) on one instrument (a quarter more signals: the executor's load, and so
-# the figures the bounds were set for, stay close to those of one group):
+# rule) on every instrument (twice the signals of one group: full batches of
+# signals at the executor after a pause, where a drain that found the queue
+# empty once published the last batch again):
 # kill:strategy and pause:strategy pick among both groups' instances, and its
 # journal (py-0.journal) is reconciled with the others.
 PY_INSTANCES = 1
+SIGNAL_GROUPS = 2 if PY_INSTRUMENTS == "all" else 1  # groups signalling on every instrument (run-dir budget)
 PY_GROUPS = f"""
 [[strategy.groups]]
 name = "strategy"
@@ -160,15 +162,16 @@ def extra_config():
 
 def run_dir_budget(seconds):
     """(bound in bytes, breakdown) for a run of `seconds` at RATE / EVERY_NTH
-    signals: dead letters (rotation cap: max_files x max_file_bytes and one
-    line), per-signal rows of both SQLite stores, the broker journal and the
-    strategy journals, two WALs, logs and stats."""
+    signals per group on every instrument: dead letters (rotation cap:
+    max_files x max_file_bytes and one line), per-signal rows of both SQLite
+    stores, the broker journal and the strategy journals, two WALs, logs and
+    stats."""
     rotation = cl.dead_letter_rotation()
     max_file, files = rotation or (cl.DL_MAX_FILE_BYTES, cl.DL_MAX_FILES)
     parts = {
         "dead letters" + ("" if rotation else " (no rotation here: the cap it would get)"):
             max_file * files + DL_LINE_MAX,
-        "signals x per-signal bytes": int(RATE * seconds / EVERY_NTH) * PER_SIGNAL_BYTES,
+        "signals x per-signal bytes": SIGNAL_GROUPS * int(RATE * seconds / EVERY_NTH) * PER_SIGNAL_BYTES,
         "SQLite WALs": 2 * WAL_BYTES,
         "logs, stats": LOGS_BYTES,
     }
