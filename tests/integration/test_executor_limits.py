@@ -95,7 +95,9 @@ class ExecutorLimits(unittest.TestCase):
     def setUp(self):
         self.dep = pl.Deployment(extra_toml='[gateway]\nrate = 200\n\n[dll_gateway.settings]\n'
                                             'journal_path = "${run.dir}/sim_broker.journal"\n')
-        self.addCleanup(self.dep.close)
+        # Late-bound: a test may replace self.dep, and the deployment it ends
+        # with is the one whose processes must go.
+        self.addCleanup(lambda: self.dep.close())
         self.ctx = zmq.Context()
         self.addCleanup(self.ctx.destroy, 0)
 
