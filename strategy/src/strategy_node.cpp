@@ -35,10 +35,6 @@ StrategyGroup checked_group(const Config& cfg, std::string_view name, std::uint3
     for (const auto& g : cfg.strategy.groups) names += (names.empty() ? "" : ", ") + g.name;
     throw ConfigError("--group: no strategy group \"" + std::string(name) + "\" (the groups: " + names + ")");
   }
-  if (group->kind == "python")
-    throw ConfigError("strategy group " + group->name +
-                      " is a Python strategy: run it with python3 -m tp_strategy --group " + group->name +
-                      " (the supervisor does)");
   return *group;
 }
 
@@ -465,6 +461,7 @@ void StrategyNode::on_tick(Traded& inst, std::string_view payload) {
   }
 
   const auto last_seq = inst.seq.last();
+  const auto gaps_before = inst.seq.gaps();
   switch (inst.seq.on_seq(tick.seq)) {
     case SeqVerdict::stale:
       // Counted by the tracker (out_of_order) and kept for inspection: a
@@ -487,7 +484,8 @@ void StrategyNode::on_tick(Traded& inst, std::string_view payload) {
               [&] { strategy_->on_feed({.kind = tp::FeedEventKind::restarted, .instrument = inst.symbol}); });
       break;
     case SeqVerdict::accept:
-      if (const auto missed = tick.seq - last_seq - 1; last_seq != 0 && tick.seq > last_seq + 1)
+      // The tracker is the one judge of a gap (joining a running feed is none).
+      if (const auto missed = inst.seq.gaps() - gaps_before; missed > 0)
         guarded("on_feed", [&] {
           strategy_->on_feed({.kind = tp::FeedEventKind::gap, .instrument = inst.symbol, .missed = missed});
         });

@@ -1,7 +1,7 @@
 """Two strategy groups under the supervisor with the REAL programs from
 $TP_BIN_DIR and the real Python runtime (strategy/python/tp_strategy):
 "nth" (the strategy binary, every_nth x2) and "py" (python3 -m tp_strategy,
-pystrategies/sv_every_nth.py, one instance over two instruments). Both
+tests/python_strategy/strategies.py, one instance over two instruments). Both
 trade; tpctl status shows each group's figures from the executor; the python
 instance is restarted by GROUP:K and trades again; the C++ group is scaled
 while the python one runs on; the summary at the end has both groups with
@@ -34,8 +34,8 @@ def config_text(d):
         "[strategy]", "resend_ms = 300",
         "[[strategy.groups]]", 'name = "nth"', 'kind = "every_nth"', "instances = 2",
         "[strategy.groups.params]", "n = 10",
-        "[[strategy.groups]]", 'name = "py"', 'kind = "python"', 'entry = "sv_every_nth:EveryNth"',
-        f'python_path = "{os.path.join(HERE, "pystrategies")}"', 'instruments = ["EURUSD", "USDJPY"]',
+        "[[strategy.groups]]", 'name = "py"', 'kind = "python"', 'entry = "strategies:EveryNth"',
+        f'python_path = "{os.path.join(HERE, "..", "python_strategy")}"', 'instruments = ["EURUSD", "USDJPY"]',
         "[strategy.groups.params]", "n = 10",
         "[executor]", "order_timeout_ms = 300",
         "[supervisor]", "backoff_min_ms = 100", "backoff_max_ms = 1000", "stop_grace_ms = 5000",

@@ -114,27 +114,23 @@ class Params:
     def has(self, key) -> bool:
         return key in self._values
 
-    def number(self, key, fallback: float) -> float:
+    def _convert(self, key, fallback, convert, what):
         v = self._find(key)
         if v is None:
             return fallback
+        # What the C++ getters refuse, Python's float() and int() would take.
+        if v != v.strip() or "_" in v:
+            self._fail(key, what, v)
         try:
-            if v != v.strip() or "_" in v:
-                raise ValueError
-            return float(v)
+            return convert(v)
         except ValueError:
-            self._fail(key, "a number", v)
+            self._fail(key, what, v)
+
+    def number(self, key, fallback: float) -> float:
+        return self._convert(key, fallback, float, "a number")
 
     def integer(self, key, fallback: int) -> int:
-        v = self._find(key)
-        if v is None:
-            return fallback
-        try:
-            if v != v.strip() or "_" in v:
-                raise ValueError
-            return int(v)
-        except ValueError:
-            self._fail(key, "an integer", v)
+        return self._convert(key, fallback, int, "an integer")
 
     def text(self, key, fallback: str) -> str:
         v = self._find(key)
