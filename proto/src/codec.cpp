@@ -642,6 +642,7 @@ std::optional<DecodeError> validate(const TradingSignal& s) {
   if (!positive(s.trigger_price)) return out_of_range<&M::trigger_price>(" must be positive and finite");
   if (!(s.confidence >= 0 && s.confidence <= 1)) return out_of_range<&M::confidence>(" must be in [0, 1]");
   if (s.expires_ts_ns < s.created_ts_ns) return out_of_range("expires before it was created");
+  if (auto why = check_terms(s.terms())) return out_of_range(*why);
   return std::nullopt;
 }
 
@@ -652,7 +653,72 @@ std::optional<DecodeError> validate(const OrderRequest& o) {
   if (!positive(o.quantity)) return out_of_range<&M::quantity>(" must be positive and finite");
   if (!std::isfinite(o.price_hint) || o.price_hint < 0)
     return out_of_range<&M::price_hint>(" must be finite and >= 0");
+  if (auto why = check_terms(o.terms())) return out_of_range(*why);
   return std::nullopt;
+}
+
+std::optional<std::string> check_terms(const OrderTerms& t) {
+  if (t.order_type == OrderType::limit) {
+    if (!positive(t.limit_price)) return "limit_price must be positive and finite for a LIMIT order";
+  } else {
+    if (t.limit_price != 0) return "limit_price must be 0 for a MARKET order";
+    if (t.time_in_force != TimeInForce::ioc) return "a MARKET order is IOC";
+  }
+  if (t.time_in_force == TimeInForce::gtd) {
+    if (t.good_till_ns <= 0) return "good_till_ns must be set for a GTD order";
+  } else if (t.good_till_ns != 0) {
+    return "good_till_ns is for GTD orders only";
+  }
+  return std::nullopt;
+}
+
+std::optional<DecodeError> validate(const CancelRequest& c) {
+  using M = CancelRequest;
+  if (auto e = check_id<&M::signal_id>(c)) return e;
+  return check_id<&M::strategy>(c);
+}
+
+std::optional<DecodeError> validate(const OrderCancel& c) { return check_id<&OrderCancel::client_order_id>(c); }
+
+std::optional<DecodeError> validate(const ExecutionReport& r) {
+  using M = ExecutionReport;
+  if (auto e = check_id<&M::client_order_id>(r)) return e;
+  if (auto e = check_instrument<&M::instrument>(r)) return e;
+  for (double v : {r.quantity, r.last_quantity, r.last_price, r.filled_quantity, r.avg_price})
+    if (!non_negative(v)) return out_of_range("quantities and prices must be finite and >= 0");
+  return std::nullopt;
+}
+
+std::optional<DecodeError> validate(const ReportQuery&) { return std::nullopt; }
+std::optional<DecodeError> validate(const ReportBatch&) { return std::nullopt; }
+std::optional<DecodeError> validate(const OpenOrdersQuery&) { return std::nullopt; }
+
+Result<std::vector<ExecutionReport>> unpack_reports(const ReportBatch& batch) {
+  std::vector<ExecutionReport> out;
+  msgpack::zone zone;
+  std::size_t offset = 0;
+  const auto& bytes = batch.reports;
+  Decoder decoder;
+  while (offset < bytes.size()) {
+    const std::size_t start = offset;
+    try {
+      msgpack::unpack(zone, bytes.data(), bytes.size(), offset, nullptr, nullptr, limits_for(max_payload_bytes));
+    } catch (const std::exception& e) {
+      return DecodeError{ErrorCode::malformed, std::string("reports: ") + e.what()};
+    }
+    auto report = decoder.decode_execution_report(as_bytes(std::string_view(bytes).substr(start, offset - start)));
+    if (!report) return DecodeError{report.error().code, "reports[" + std::to_string(out.size()) + "]: " + report.error().detail};
+    out.push_back(std::move(report).value());
+  }
+  if (out.size() != batch.count)
+    return DecodeError{ErrorCode::out_of_range,
+                       "count is " + std::to_string(batch.count) + " but reports holds " + std::to_string(out.size())};
+  return out;
+}
+
+void append_report(ReportBatch& batch, std::string_view encoded_report) {
+  batch.reports.append(encoded_report);
+  ++batch.count;
 }
 
 std::optional<DecodeError> validate(const OrderQuery& q) { return check_id<&OrderQuery::client_order_id>(q); }
@@ -713,6 +779,12 @@ std::string_view Encoder::encode(const DeadLetter& m) { return encode_into(buf_,
 std::string_view Encoder::encode(const PositionQuery& m) { return encode_into(buf_, m); }
 std::string_view Encoder::encode(const PositionReply& m) { return encode_into(buf_, m); }
 std::string_view Encoder::encode(const StrategyPosition& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const CancelRequest& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const OrderCancel& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const ExecutionReport& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const ReportQuery& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const ReportBatch& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const OpenOrdersQuery& m) { return encode_into(buf_, m); }
 
 namespace {
 
@@ -811,6 +883,12 @@ template std::optional<DecodeError> Decoder::decode_into(Bytes, DeadLetter&);
 template std::optional<DecodeError> Decoder::decode_into(Bytes, PositionQuery&);
 template std::optional<DecodeError> Decoder::decode_into(Bytes, PositionReply&);
 template std::optional<DecodeError> Decoder::decode_into(Bytes, StrategyPosition&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, CancelRequest&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, OrderCancel&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, ExecutionReport&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, ReportQuery&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, ReportBatch&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, OpenOrdersQuery&);
 
 template <class T>
 Result<T> Decoder::decode(Bytes payload) {
@@ -874,5 +952,11 @@ Result<DeadLetter> Decoder::decode_dead_letter(Bytes b) { return decode<DeadLett
 Result<PositionQuery> Decoder::decode_position_query(Bytes b) { return decode<PositionQuery>(b); }
 Result<PositionReply> Decoder::decode_position_reply(Bytes b) { return decode<PositionReply>(b); }
 Result<StrategyPosition> Decoder::decode_strategy_position(Bytes b) { return decode<StrategyPosition>(b); }
+Result<CancelRequest> Decoder::decode_cancel_request(Bytes b) { return decode<CancelRequest>(b); }
+Result<OrderCancel> Decoder::decode_order_cancel(Bytes b) { return decode<OrderCancel>(b); }
+Result<ExecutionReport> Decoder::decode_execution_report(Bytes b) { return decode<ExecutionReport>(b); }
+Result<ReportQuery> Decoder::decode_report_query(Bytes b) { return decode<ReportQuery>(b); }
+Result<ReportBatch> Decoder::decode_report_batch(Bytes b) { return decode<ReportBatch>(b); }
+Result<OpenOrdersQuery> Decoder::decode_open_orders_query(Bytes b) { return decode<OpenOrdersQuery>(b); }
 
 }  // namespace tp::proto

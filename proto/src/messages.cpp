@@ -28,6 +28,18 @@ std::string_view to_string(MsgType t) noexcept {
       return "position_reply";
     case MsgType::strategy_position:
       return "strategy_position";
+    case MsgType::cancel_request:
+      return "cancel_request";
+    case MsgType::order_cancel:
+      return "order_cancel";
+    case MsgType::execution_report:
+      return "execution_report";
+    case MsgType::report_query:
+      return "report_query";
+    case MsgType::report_batch:
+      return "report_batch";
+    case MsgType::open_orders_query:
+      return "open_orders_query";
   }
   return "?";
 }
@@ -58,6 +70,30 @@ std::string_view to_string(OrderStatus s) noexcept {
       return "CANCELED";
     case OrderStatus::unknown:
       return "UNKNOWN";
+    case OrderStatus::expired:
+      return "EXPIRED";
+  }
+  return "?";
+}
+
+std::string_view to_string(OrderType t) noexcept {
+  switch (t) {
+    case OrderType::market:
+      return "MARKET";
+    case OrderType::limit:
+      return "LIMIT";
+  }
+  return "?";
+}
+
+std::string_view to_string(TimeInForce t) noexcept {
+  switch (t) {
+    case TimeInForce::ioc:
+      return "IOC";
+    case TimeInForce::gtc:
+      return "GTC";
+    case TimeInForce::gtd:
+      return "GTD";
   }
   return "?";
 }
@@ -75,9 +111,14 @@ std::string_view to_string(AckStatus s) noexcept {
 }
 
 bool is_final(OrderStatus s) noexcept {
-  // A market order here is immediate-or-cancel: a partial fill is final too.
-  return s == OrderStatus::partially_filled || s == OrderStatus::filled || s == OrderStatus::rejected ||
-         s == OrderStatus::canceled;
+  return s == OrderStatus::filled || s == OrderStatus::rejected || s == OrderStatus::canceled ||
+         s == OrderStatus::expired;
+}
+
+std::string report_topic(std::string_view instrument) {
+  std::string t(report_topic_prefix);
+  t += instrument;
+  return t;
 }
 
 std::string tick_topic(std::string_view instrument) {

@@ -100,6 +100,12 @@ class Encoder {
   std::string_view encode(const PositionQuery&);
   std::string_view encode(const PositionReply&);
   std::string_view encode(const StrategyPosition&);
+  std::string_view encode(const CancelRequest&);
+  std::string_view encode(const OrderCancel&);
+  std::string_view encode(const ExecutionReport&);
+  std::string_view encode(const ReportQuery&);
+  std::string_view encode(const ReportBatch&);
+  std::string_view encode(const OpenOrdersQuery&);
 
  private:
   std::vector<char> buf_;  // reused: no allocation per message once grown
@@ -141,6 +147,12 @@ class Decoder {
   Result<PositionQuery> decode_position_query(Bytes payload);
   Result<PositionReply> decode_position_reply(Bytes payload);
   Result<StrategyPosition> decode_strategy_position(Bytes payload);
+  Result<CancelRequest> decode_cancel_request(Bytes payload);
+  Result<OrderCancel> decode_order_cancel(Bytes payload);
+  Result<ExecutionReport> decode_execution_report(Bytes payload);
+  Result<ReportQuery> decode_report_query(Bytes payload);
+  Result<ReportBatch> decode_report_batch(Bytes payload);
+  Result<OpenOrdersQuery> decode_open_orders_query(Bytes payload);
 
   // The same checks into an existing message whose strings keep their
   // capacity: no allocation per call in steady state. Returns the error, or
@@ -182,6 +194,24 @@ std::optional<DecodeError> validate(const DeadLetter&);
 std::optional<DecodeError> validate(const PositionQuery&);
 std::optional<DecodeError> validate(const PositionReply&);
 std::optional<DecodeError> validate(const StrategyPosition&);
+std::optional<DecodeError> validate(const CancelRequest&);
+std::optional<DecodeError> validate(const OrderCancel&);
+std::optional<DecodeError> validate(const ExecutionReport&);
+std::optional<DecodeError> validate(const ReportQuery&);
+std::optional<DecodeError> validate(const ReportBatch&);
+std::optional<DecodeError> validate(const OpenOrdersQuery&);
+
+// The ExecutionReports a ReportBatch carries, in order; an error when its
+// `reports` bytes do not hold exactly `count` valid reports.
+Result<std::vector<ExecutionReport>> unpack_reports(const ReportBatch& batch);
+// Appends one encoded report to a batch (ReportBatch::reports, count).
+void append_report(ReportBatch& batch, std::string_view encoded_report);
+
+// The checks on an order's terms that need no context: a LIMIT order has a
+// positive finite limit price, a MARKET order none and is IOC, a GTD order a
+// good-till time. Empty when sane. (Used by validate() of the signal and the
+// order request, and by the executor's decision with its own reason.)
+std::optional<std::string> check_terms(const OrderTerms& terms);
 
 // Whole-frame topic comparison: SUB prefix filters let "TICK.EURUSDX" through a
 // subscription to "TICK.EURUSD"; this does not.

@@ -39,9 +39,15 @@ enum class MsgType : std::uint8_t {
   position_query = 10,
   position_reply = 11,
   strategy_position = 12,
+  cancel_request = 13,
+  order_cancel = 14,
+  execution_report = 15,
+  report_query = 16,
+  report_batch = 17,
+  open_orders_query = 18,
 };
 // The highest type number this reader knows.
-inline constexpr std::uint8_t max_msg_type = 12;
+inline constexpr std::uint8_t max_msg_type = 18;
 
 enum class Side : std::uint8_t { buy = 1, sell = 2 };
 
@@ -53,6 +59,17 @@ enum class OrderStatus : std::uint8_t {
   rejected = 5,
   canceled = 6,
   unknown = 7,  // the broker never saw this id (query), or its answer was lost: retry
+  expired = 8,  // a GTD order's good-till time passed while it rested
+};
+
+// Zero is the default of each, so that a message without these optional
+// fields (an older sender) means what it always did: a market order,
+// immediate-or-cancel.
+enum class OrderType : std::uint8_t { market = 0, limit = 1 };
+enum class TimeInForce : std::uint8_t {
+  ioc = 0,  // immediate or cancel: what cannot fill at once is canceled
+  gtc = 1,  // good till canceled: the rest rests at the broker
+  gtd = 2,  // good till a time (good_till_ns), then EXPIRED
 };
 
 enum class AckStatus : std::uint8_t {
@@ -71,7 +88,17 @@ struct tp::proto::wire::EnumInfo<tp::proto::Side> {
 template <>
 struct tp::proto::wire::EnumInfo<tp::proto::OrderStatus> {
   static constexpr const char* name = "OrderStatus";
-  static constexpr std::uint64_t lo = 1, hi = 7;
+  static constexpr std::uint64_t lo = 1, hi = 8;
+};
+template <>
+struct tp::proto::wire::EnumInfo<tp::proto::OrderType> {
+  static constexpr const char* name = "OrderType";
+  static constexpr std::uint64_t lo = 0, hi = 1;
+};
+template <>
+struct tp::proto::wire::EnumInfo<tp::proto::TimeInForce> {
+  static constexpr const char* name = "TimeInForce";
+  static constexpr std::uint64_t lo = 0, hi = 2;
 };
 template <>
 struct tp::proto::wire::EnumInfo<tp::proto::AckStatus> {
@@ -84,9 +111,23 @@ std::string_view to_string(MsgType) noexcept;
 std::string_view to_string(Side) noexcept;
 std::string_view to_string(OrderStatus) noexcept;
 std::string_view to_string(AckStatus) noexcept;
+std::string_view to_string(OrderType) noexcept;
+std::string_view to_string(TimeInForce) noexcept;
 
-// True for statuses after which the broker will not change the order again.
+// True for statuses after which the broker will not change the order again:
+// FILLED, REJECTED, CANCELED (an IOC order's unfilled rest included) and
+// EXPIRED. PARTIALLY_FILLED is not: the rest of the order still works.
 bool is_final(OrderStatus) noexcept;
+
+// How an order is to be placed; carried by a TradingSignal and its
+// OrderRequest as optional appended fields (absent: market, IOC).
+struct OrderTerms {
+  OrderType order_type = OrderType::market;
+  double limit_price = 0;               // LIMIT: > 0; MARKET: 0
+  TimeInForce time_in_force = TimeInForce::ioc;
+  std::int64_t good_till_ns = 0;        // GTD: when a resting order expires; else 0
+  bool operator==(const OrderTerms&) const = default;
+};
 
 struct TickEvent {
   static constexpr MsgType type = MsgType::tick;
@@ -144,6 +185,12 @@ struct TradingSignal {
   std::int64_t expires_ts_ns = 0;    // not to be traded at or after this time
   std::uint64_t causation_seq = 0;   // seq of the tick that caused it
   std::int64_t causation_ts_ns = 0;  // gateway_ts_ns of that tick (latency)
+  // Optional (appended): the order's terms; absent = market IOC.
+  OrderType order_type = OrderType::market;
+  double limit_price = 0;
+  TimeInForce time_in_force = TimeInForce::ioc;
+  std::int64_t good_till_ns = 0;
+  OrderTerms terms() const noexcept { return {order_type, limit_price, time_in_force, good_till_ns}; }
   bool operator==(const TradingSignal&) const = default;
   static constexpr auto wire_fields() {
     using namespace wire;
@@ -159,11 +206,15 @@ struct TradingSignal {
                       i64("created_ts_ns", &M::created_ts_ns),
                       i64("expires_ts_ns", &M::expires_ts_ns),
                       u64("causation_seq", &M::causation_seq),
-                      i64("causation_ts_ns", &M::causation_ts_ns)};
+                      i64("causation_ts_ns", &M::causation_ts_ns),
+                      optional(enumeration("order_type", &M::order_type)),
+                      optional(f64("limit_price", &M::limit_price)),
+                      optional(enumeration("time_in_force", &M::time_in_force)),
+                      optional(i64("good_till_ns", &M::good_till_ns))};
   }
 };
 
-// executor -> dll_gateway: place a market order.
+// executor -> dll_gateway: place an order.
 struct OrderRequest {
   static constexpr MsgType type = MsgType::order_request;
   std::string client_order_id;  // derived from signal_id; the dedupe key
@@ -177,6 +228,18 @@ struct OrderRequest {
   // 0 = no deadline. Optional on the wire (appended field): a request from an
   // older executor has none.
   std::int64_t expires_ts_ns = 0;
+  // Optional (appended): the order's terms, as the signal's; absent = market IOC.
+  OrderType order_type = OrderType::market;
+  double limit_price = 0;
+  TimeInForce time_in_force = TimeInForce::ioc;
+  std::int64_t good_till_ns = 0;
+  OrderTerms terms() const noexcept { return {order_type, limit_price, time_in_force, good_till_ns}; }
+  void set_terms(const OrderTerms& t) noexcept {
+    order_type = t.order_type;
+    limit_price = t.limit_price;
+    time_in_force = t.time_in_force;
+    good_till_ns = t.good_till_ns;
+  }
   bool operator==(const OrderRequest&) const = default;
   static constexpr auto wire_fields() {
     using namespace wire;
@@ -188,7 +251,11 @@ struct OrderRequest {
                       f64("quantity", &M::quantity),
                       f64("price_hint", &M::price_hint),
                       i64("sent_ts_ns", &M::sent_ts_ns),
-                      optional(i64("expires_ts_ns", &M::expires_ts_ns))};
+                      optional(i64("expires_ts_ns", &M::expires_ts_ns)),
+                      optional(enumeration("order_type", &M::order_type)),
+                      optional(f64("limit_price", &M::limit_price)),
+                      optional(enumeration("time_in_force", &M::time_in_force)),
+                      optional(i64("good_till_ns", &M::good_till_ns))};
   }
 };
 
@@ -283,12 +350,16 @@ struct SignalAck {
   AckStatus status = AckStatus::accepted;
   std::string reason;
   std::int64_t ts_ns = 0;
+  // Optional (appended): this acks a CancelRequest for the signal, not the
+  // signal itself.
+  bool cancel = false;
   bool operator==(const SignalAck&) const = default;
   static constexpr auto wire_fields() {
     using namespace wire;
     using M = SignalAck;
     return std::tuple{str("signal_id", &M::signal_id, max_id_length), enumeration("status", &M::status),
-                      str("reason", &M::reason, max_text_length), i64("ts_ns", &M::ts_ns)};
+                      str("reason", &M::reason, max_text_length), i64("ts_ns", &M::ts_ns),
+                      optional(boolean("cancel", &M::cancel))};
   }
 };
 
@@ -364,12 +435,154 @@ struct StrategyPosition {
   }
 };
 
+// strategy PUSH -> executor (the signals socket): cancel the order of one of
+// the strategy's own signals. Keyed by the signal id: a repeat is answered
+// DUPLICATE and reaches the broker no more than the first. Acked like a
+// signal (SignalAck with cancel = true); the outcome follows as OrderEvents.
+struct CancelRequest {
+  static constexpr MsgType type = MsgType::cancel_request;
+  std::string signal_id;       // the signal whose order is to be canceled
+  std::string strategy;        // the requesting group: it must be the signal's
+  std::uint32_t instance = 0;  // the requesting instance (its ack topic)
+  std::string reason;          // free text, kept with the order
+  std::int64_t created_ts_ns = 0;
+  bool operator==(const CancelRequest&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = CancelRequest;
+    return std::tuple{str("signal_id", &M::signal_id, max_id_length), str("strategy", &M::strategy, max_id_length),
+                      u32("instance", &M::instance), str("reason", &M::reason, max_text_length),
+                      i64("created_ts_ns", &M::created_ts_ns)};
+  }
+};
+
+// executor -> dll_gateway: cancel a resting order. Answered with an
+// OrderReply holding the order's status after the attempt (CANCELED, or the
+// final status it reached first). dll_gateway passes one cancel per client
+// order id to the broker; a repeat gets the stored answer (duplicate = true).
+struct OrderCancel {
+  static constexpr MsgType type = MsgType::order_cancel;
+  std::string client_order_id;
+  std::string reason;
+  std::int64_t sent_ts_ns = 0;
+  bool operator==(const OrderCancel&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = OrderCancel;
+    return std::tuple{str("client_order_id", &M::client_order_id, max_id_length),
+                      str("reason", &M::reason, max_text_length), i64("sent_ts_ns", &M::sent_ts_ns)};
+  }
+};
+
+// dll_gateway PUB, topic "REPORT.<instrument>": one change of one order at
+// the broker, numbered by dll_gateway (seq: 1, 2, ... per stream, no gaps),
+// stored before it is published. Its id is "<stream>:<seq>". The quantities
+// are cumulative (as FIX's CumQty), so that applying a report already known
+// changes nothing; last_quantity/last_price are this report's own fill.
+struct ExecutionReport {
+  static constexpr MsgType type = MsgType::execution_report;
+  std::string stream;  // names dll_gateway's store; a new one restarts seq at 1
+  std::uint64_t seq = 0;
+  std::string client_order_id;
+  std::string order_id;
+  std::string instrument;
+  Side side = Side::buy;
+  OrderStatus status = OrderStatus::accepted;
+  double quantity = 0;         // the order's
+  double last_quantity = 0;    // filled by this report; 0 when it fills nothing
+  double last_price = 0;       // its price; 0 when none
+  double filled_quantity = 0;  // cumulative
+  double avg_price = 0;        // of filled_quantity; 0 when none
+  std::string reason;
+  std::int64_t broker_ts_ns = 0;  // when the broker decided
+  std::int64_t ts_ns = 0;         // when dll_gateway stored it
+  std::uint64_t quote_seq = 0;    // the tick a simulated fill was matched on (TickEvent seq); 0: none
+  std::int64_t quote_ts_ns = 0;   // its gateway_ts_ns
+  bool operator==(const ExecutionReport&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = ExecutionReport;
+    return std::tuple{str("stream", &M::stream, max_id_length),
+                      u64("seq", &M::seq),
+                      str("client_order_id", &M::client_order_id, max_id_length),
+                      str("order_id", &M::order_id, max_id_length),
+                      str("instrument", &M::instrument, max_instrument_length),
+                      enumeration("side", &M::side),
+                      enumeration("status", &M::status),
+                      f64("quantity", &M::quantity),
+                      f64("last_quantity", &M::last_quantity),
+                      f64("last_price", &M::last_price),
+                      f64("filled_quantity", &M::filled_quantity),
+                      f64("avg_price", &M::avg_price),
+                      str("reason", &M::reason, max_text_length),
+                      i64("broker_ts_ns", &M::broker_ts_ns),
+                      i64("ts_ns", &M::ts_ns),
+                      u64("quote_seq", &M::quote_seq),
+                      i64("quote_ts_ns", &M::quote_ts_ns)};
+  }
+};
+
+// executor -> dll_gateway: the stored reports from from_seq on (FIX's resend
+// request). Answered with a ReportBatch.
+struct ReportQuery {
+  static constexpr MsgType type = MsgType::report_query;
+  std::uint64_t from_seq = 0;  // >= 1
+  std::uint32_t max_count = 0; // at most this many (dll_gateway may send fewer: 64 KiB per reply)
+  std::int64_t sent_ts_ns = 0;
+  bool operator==(const ReportQuery&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = ReportQuery;
+    return std::tuple{u64("from_seq", &M::from_seq), u32("max_count", &M::max_count),
+                      i64("sent_ts_ns", &M::sent_ts_ns)};
+  }
+};
+
+// executor -> dll_gateway: the broker's open orders (reconciliation at
+// start), from the offset-th on. Answered with a ReportBatch whose reports
+// have seq 0: each is an open order's current state, not a stored change.
+struct OpenOrdersQuery {
+  static constexpr MsgType type = MsgType::open_orders_query;
+  std::uint32_t offset = 0;
+  std::int64_t sent_ts_ns = 0;
+  bool operator==(const OpenOrdersQuery&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = OpenOrdersQuery;
+    return std::tuple{u32("offset", &M::offset), i64("sent_ts_ns", &M::sent_ts_ns)};
+  }
+};
+
+// dll_gateway -> executor: the answer to a ReportQuery or OpenOrdersQuery.
+// `reports` holds `count` ExecutionReport payloads back to back (each a whole
+// msgpack array as published); a reader unpacks them one after the other.
+struct ReportBatch {
+  static constexpr MsgType type = MsgType::report_batch;
+  std::string stream;
+  std::uint64_t last_seq = 0;  // the highest seq stored when answering
+  std::uint32_t count = 0;
+  bool complete = true;        // open orders: false when more follow (ask from offset + count)
+  std::string reports;         // bin
+  std::string reason;          // non-empty when the query could not be answered
+  std::int64_t ts_ns = 0;
+  bool operator==(const ReportBatch&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = ReportBatch;
+    return std::tuple{str("stream", &M::stream, max_id_length), u64("last_seq", &M::last_seq),
+                      u32("count", &M::count),  boolean("complete", &M::complete),
+                      bin("reports", &M::reports), str("reason", &M::reason, max_text_length),
+                      i64("ts_ns", &M::ts_ns)};
+  }
+};
+
 // Every message type, in type-number order (the schema dump walks it).
 template <class... T>
 struct MessageList {};
 using AllMessages =
     MessageList<TickEvent, Heartbeat, TradingSignal, OrderRequest, OrderQuery, OrderReply, OrderEvent,
-                SignalAck, DeadLetter, PositionQuery, PositionReply, StrategyPosition>;
+                SignalAck, DeadLetter, PositionQuery, PositionReply, StrategyPosition, CancelRequest,
+                OrderCancel, ExecutionReport, ReportQuery, ReportBatch, OpenOrdersQuery>;
 
 // Topics. SUB filters are byte prefixes, so a subscriber must also compare the
 // whole topic frame on receipt (see topic_matches).
@@ -378,11 +591,13 @@ inline constexpr std::string_view heartbeat_topic = "HB.gateway";
 inline constexpr std::string_view order_topic_prefix = "ORDER.";
 inline constexpr std::string_view ack_topic_prefix = "ACK.";
 inline constexpr std::string_view position_topic_prefix = "POS.";
+inline constexpr std::string_view report_topic_prefix = "REPORT.";
 
 std::string tick_topic(std::string_view instrument);
 std::string order_topic(std::string_view instrument);
 std::string ack_topic(std::string_view strategy, std::uint32_t instance);
 // "POS.<strategy>": the StrategyPosition reports of one strategy group.
 std::string position_topic(std::string_view strategy);
+std::string report_topic(std::string_view instrument);
 
 }  // namespace tp::proto
