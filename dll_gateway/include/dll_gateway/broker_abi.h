@@ -9,6 +9,17 @@
  * Revision 2 appended tp_broker_order.expires_ts_ns; the loader still takes
  * revision 1 plugins (they read the unchanged prefix of the struct and never
  * see the deadline, which dll_gateway then enforces alone).
+ * Revision 3 gives orders a life: tp_broker_order gained the order's terms
+ * (type, limit price, time in force, good-till time), and a plugin exports
+ * tp_broker_cancel, tp_broker_poll_reports and tp_broker_open_orders (and,
+ * optionally, tp_broker_on_tick instead of tp_broker_on_quote). An order may
+ * now rest: submit answers at once (ACCEPTED, or the part filled so far), and
+ * what happens to a resting order later arrives as reports that dll_gateway
+ * polls. Revision 1 and 2 plugins are still loaded and adapted: they take
+ * market IOC orders only (dll_gateway refuses any other terms before the
+ * plugin sees them, naming the revision), a PARTIALLY_FILLED answer of theirs
+ * is final (the rest was canceled) and becomes CANCELED with the fill kept,
+ * and a cancel is answered from the order's stored final status.
  *
  * Threading: dll_gateway calls every function of one tp_broker instance from
  * ONE thread, one call at a time. A plugin needs no locking unless it starts
@@ -33,7 +44,7 @@
 extern "C" {
 #endif
 
-#define TP_BROKER_ABI_VERSION 2
+#define TP_BROKER_ABI_VERSION 3
 #define TP_BROKER_ABI_OLDEST_VERSION 1 /* still loaded: see Versioning */
 
 /* Array sizes, including the terminating NUL (ids and instruments match the
@@ -57,7 +68,16 @@ extern "C" {
 #define TP_BROKER_STATUS_FILLED 4
 #define TP_BROKER_STATUS_REJECTED 5
 #define TP_BROKER_STATUS_CANCELED 6
-#define TP_BROKER_STATUS_UNKNOWN 7 /* query only: the broker never saw this id */
+#define TP_BROKER_STATUS_UNKNOWN 7 /* query and cancel only: the broker never saw this id */
+#define TP_BROKER_STATUS_EXPIRED 8 /* since revision 3: a GTD order's good-till time passed */
+
+/* Order types and times in force (since revision 3; numbers as
+ * proto::OrderType and proto::TimeInForce). */
+#define TP_BROKER_TYPE_MARKET 0
+#define TP_BROKER_TYPE_LIMIT 1
+#define TP_BROKER_TIF_IOC 0 /* fill what can be filled now, cancel the rest */
+#define TP_BROKER_TIF_GTC 1 /* rest until filled or canceled */
+#define TP_BROKER_TIF_GTD 2 /* rest until good_till_ns, then EXPIRED */
 
 /* Marks the functions a plugin exports (plugins are best built with
  * -fvisibility=hidden so that only these are visible). */
@@ -70,7 +90,7 @@ extern "C" {
 /* Opaque broker instance, defined by the plugin. */
 typedef struct tp_broker tp_broker;
 
-/* A market order. */
+/* An order. */
 typedef struct tp_broker_order {
   char client_order_id[TP_BROKER_ID_SIZE]; /* unique per order; the dedupe key */
   char instrument[TP_BROKER_INSTRUMENT_SIZE];
@@ -85,17 +105,55 @@ typedef struct tp_broker_order {
    * reason "expired: ...") when the time has already passed. dll_gateway has
    * checked it just before the call. */
   int64_t expires_ts_ns;
+  /* Since revision 3. A MARKET order is always IOC with limit_price 0. A
+   * LIMIT order buys at limit_price or lower (sells at it or higher); IOC
+   * fills what it can at once and cancels the rest, GTC rests until filled or
+   * canceled, GTD rests until good_till_ns (ns since the Unix epoch), then
+   * expires. dll_gateway has checked the combination (proto check_terms). */
+  int32_t order_type;    /* TP_BROKER_TYPE_* */
+  double limit_price;    /* LIMIT: > 0; MARKET: 0 */
+  int32_t time_in_force; /* TP_BROKER_TIF_* */
+  int64_t good_till_ns;  /* GTD: > 0; else 0 */
 } tp_broker_order;
 
-/* The broker's answer about one order. */
+/* The broker's answer about one order: its state after the call.
+ * Quantities are cumulative over the order's life. */
 typedef struct tp_broker_result {
   char order_id[TP_BROKER_ID_SIZE];   /* broker's id; empty when rejected before placement */
   int32_t status;                     /* TP_BROKER_STATUS_* */
-  double filled_quantity;             /* >= 0, finite */
+  double filled_quantity;             /* >= 0, finite; the whole order's so far */
   double fill_price;                  /* average fill price, >= 0, finite; 0 when nothing filled */
   char reason[TP_BROKER_REASON_SIZE]; /* why rejected/canceled, or an error message */
   int64_t broker_ts_ns;               /* when the broker decided, ns since the Unix epoch */
 } tp_broker_result;
+
+/* Since revision 3: one change of a resting order that happened after the
+ * call that placed it (a fill matched on a later quote, an expiry, a cancel
+ * by the broker itself), or an open order's state (tp_broker_open_orders). */
+typedef struct tp_broker_report {
+  char client_order_id[TP_BROKER_ID_SIZE];
+  char order_id[TP_BROKER_ID_SIZE];
+  int32_t status;         /* the order's status after this change */
+  double last_quantity;   /* filled by this change; 0 when none */
+  double last_price;      /* its price; 0 when none */
+  double filled_quantity; /* cumulative */
+  double avg_price;       /* of filled_quantity; 0 when none */
+  char reason[TP_BROKER_REASON_SIZE];
+  int64_t broker_ts_ns;   /* when it happened */
+  uint64_t quote_seq;     /* the tick a simulated fill matched (tp_broker_quote.seq); 0: none */
+  int64_t quote_ts_ns;    /* that tick's ts_ns; 0: none */
+} tp_broker_report;
+
+/* Since revision 3: a quote with its sizes (tp_broker_on_tick). */
+typedef struct tp_broker_quote {
+  char instrument[TP_BROKER_INSTRUMENT_SIZE];
+  double bid;
+  double ask;        /* >= bid */
+  double bid_volume; /* displayed sizes, >= 0; 0 = not known */
+  double ask_volume;
+  int64_t ts_ns;     /* when the pipeline's gateway published it */
+  uint64_t seq;      /* the gateway's per-instrument sequence number */
+} tp_broker_quote;
 
 /* Returns TP_BROKER_ABI_VERSION as compiled into the plugin. Called first;
  * must not fail or allocate. */
@@ -112,8 +170,12 @@ typedef tp_broker* (*tp_broker_create_fn)(const char* const* keys, const char* c
 TP_BROKER_EXPORT tp_broker* tp_broker_create(const char* const* keys, const char* const* values, size_t count,
                                              char* error, size_t error_len);
 
-/* Places a market order and waits for the broker's answer, which it writes to
- * `*result` (zero-initialised by the caller). A refused order is an answer:
+/* Places an order and waits for the broker's immediate answer, which it
+ * writes to `*result` (zero-initialised by the caller): FILLED, CANCELED (an
+ * IOC order's unfilled rest; filled_quantity says what did fill), ACCEPTED
+ * (resting, nothing filled yet), PARTIALLY_FILLED (resting, part filled) or
+ * REJECTED. What happens to a resting order afterwards comes from
+ * tp_broker_poll_reports, never again from this call. A refused order is an answer:
  * TP_BROKER_OK with status REJECTED and a reason. Returns TP_BROKER_ERROR only
  * when the outcome is unknown (e.g. the connection dropped after sending); the
  * gateway then keeps the order pending and asks tp_broker_query before it
@@ -138,6 +200,34 @@ TP_BROKER_EXPORT int tp_broker_query(tp_broker* broker, const char* client_order
 typedef int (*tp_broker_position_fn)(tp_broker* broker, const char* instrument, double* quantity);
 TP_BROKER_EXPORT int tp_broker_position(tp_broker* broker, const char* instrument, double* quantity);
 
+/* Since revision 3. Cancels the resting order `client_order_id` and writes
+ * its state after the attempt to `*result`: CANCELED (filled_quantity keeps
+ * what had filled), or the final status it had already reached (FILLED,
+ * EXPIRED...; reason says why it could not be canceled), or UNKNOWN when the
+ * broker never saw the id. All are answers (TP_BROKER_OK); TP_BROKER_ERROR
+ * means the outcome is unknown. dll_gateway sends one cancel per order at
+ * most; a cancel is not repeated as a report. */
+typedef int (*tp_broker_cancel_fn)(tp_broker* broker, const char* client_order_id, tp_broker_result* result);
+TP_BROKER_EXPORT int tp_broker_cancel(tp_broker* broker, const char* client_order_id,
+                                      tp_broker_result* result);
+
+/* Since revision 3. Moves up to `max` reports of changes that happened since
+ * the last poll (oldest first) into `out` and returns how many; the rest
+ * stay queued for the next poll. dll_gateway polls after every call and
+ * tick, and at least every 10 ms, and stores each report before it tells
+ * anyone. Time-driven changes (a GTD order's expiry) are made by the poll
+ * itself when due. */
+typedef size_t (*tp_broker_poll_reports_fn)(tp_broker* broker, tp_broker_report* out, size_t max);
+TP_BROKER_EXPORT size_t tp_broker_poll_reports(tp_broker* broker, tp_broker_report* out, size_t max);
+
+/* Since revision 3. Writes the current state of up to `max` open (resting)
+ * orders into `out`, oldest first, and their total number to `*count` (more
+ * than `max`: call again with room for all). Reconciliation after a restart
+ * uses it. Returns TP_BROKER_ERROR when the broker could not be asked. */
+typedef int (*tp_broker_open_orders_fn)(tp_broker* broker, tp_broker_report* out, size_t max, size_t* count);
+TP_BROKER_EXPORT int tp_broker_open_orders(tp_broker* broker, tp_broker_report* out, size_t max,
+                                           size_t* count);
+
 /* Frees the instance and everything it owns (flushes journals, closes
  * connections). `broker` may be NULL. */
 typedef void (*tp_broker_destroy_fn)(tp_broker* broker);
@@ -152,6 +242,12 @@ typedef void (*tp_broker_on_quote_fn)(tp_broker* broker, const char* instrument,
                                       int64_t ts_ns);
 TP_BROKER_EXPORT void tp_broker_on_quote(tp_broker* broker, const char* instrument, double bid, double ask,
                                          int64_t ts_ns);
+
+/* OPTIONAL, since revision 3: as tp_broker_on_quote, with the displayed
+ * sizes and the tick's sequence number (a simulated fill names the tick it
+ * matched). A plugin exporting it is not also given tp_broker_on_quote. */
+typedef void (*tp_broker_on_tick_fn)(tp_broker* broker, const tp_broker_quote* quote);
+TP_BROKER_EXPORT void tp_broker_on_tick(tp_broker* broker, const tp_broker_quote* quote);
 
 #ifdef __cplusplus
 } /* extern "C" */
