@@ -678,7 +678,9 @@ std::optional<DecodeError> validate(const CancelRequest& c) {
   return check_id<&M::strategy>(c);
 }
 
-std::optional<DecodeError> validate(const OrderCancel& c) { return check_id<&OrderCancel::client_order_id>(c); }
+std::optional<DecodeError> validate(const OrderCancel& c) {
+  return check_id<&OrderCancel::client_order_id>(c);
+}
 
 std::optional<DecodeError> validate(const ExecutionReport& r) {
   using M = ExecutionReport;
@@ -702,17 +704,21 @@ Result<std::vector<ExecutionReport>> unpack_reports(const ReportBatch& batch) {
   while (offset < bytes.size()) {
     const std::size_t start = offset;
     try {
-      msgpack::unpack(zone, bytes.data(), bytes.size(), offset, nullptr, nullptr, limits_for(max_payload_bytes));
+      msgpack::unpack(zone, bytes.data(), bytes.size(), offset, nullptr, nullptr,
+                      limits_for(max_payload_bytes));
     } catch (const std::exception& e) {
       return DecodeError{ErrorCode::malformed, std::string("reports: ") + e.what()};
     }
-    auto report = decoder.decode_execution_report(as_bytes(std::string_view(bytes).substr(start, offset - start)));
-    if (!report) return DecodeError{report.error().code, "reports[" + std::to_string(out.size()) + "]: " + report.error().detail};
+    auto report =
+        decoder.decode_execution_report(as_bytes(std::string_view(bytes).substr(start, offset - start)));
+    if (!report)
+      return DecodeError{report.error().code,
+                         "reports[" + std::to_string(out.size()) + "]: " + report.error().detail};
     out.push_back(std::move(report).value());
   }
   if (out.size() != batch.count)
-    return DecodeError{ErrorCode::out_of_range,
-                       "count is " + std::to_string(batch.count) + " but reports holds " + std::to_string(out.size())};
+    return DecodeError{ErrorCode::out_of_range, "count is " + std::to_string(batch.count) +
+                                                    " but reports holds " + std::to_string(out.size())};
   return out;
 }
 

@@ -123,9 +123,9 @@ bool is_final(OrderStatus) noexcept;
 // OrderRequest as optional appended fields (absent: market, IOC).
 struct OrderTerms {
   OrderType order_type = OrderType::market;
-  double limit_price = 0;               // LIMIT: > 0; MARKET: 0
+  double limit_price = 0;  // LIMIT: > 0; MARKET: 0
   TimeInForce time_in_force = TimeInForce::ioc;
-  std::int64_t good_till_ns = 0;        // GTD: when a resting order expires; else 0
+  std::int64_t good_till_ns = 0;  // GTD: when a resting order expires; else 0
   bool operator==(const OrderTerms&) const = default;
 };
 
@@ -450,9 +450,9 @@ struct CancelRequest {
   static constexpr auto wire_fields() {
     using namespace wire;
     using M = CancelRequest;
-    return std::tuple{str("signal_id", &M::signal_id, max_id_length), str("strategy", &M::strategy, max_id_length),
-                      u32("instance", &M::instance), str("reason", &M::reason, max_text_length),
-                      i64("created_ts_ns", &M::created_ts_ns)};
+    return std::tuple{str("signal_id", &M::signal_id, max_id_length),
+                      str("strategy", &M::strategy, max_id_length), u32("instance", &M::instance),
+                      str("reason", &M::reason, max_text_length), i64("created_ts_ns", &M::created_ts_ns)};
   }
 };
 
@@ -526,8 +526,8 @@ struct ExecutionReport {
 // request). Answered with a ReportBatch.
 struct ReportQuery {
   static constexpr MsgType type = MsgType::report_query;
-  std::uint64_t from_seq = 0;  // >= 1
-  std::uint32_t max_count = 0; // at most this many (dll_gateway may send fewer: 64 KiB per reply)
+  std::uint64_t from_seq = 0;   // >= 1
+  std::uint32_t max_count = 0;  // at most this many (dll_gateway may send fewer: 64 KiB per reply)
   std::int64_t sent_ts_ns = 0;
   bool operator==(const ReportQuery&) const = default;
   static constexpr auto wire_fields() {
@@ -561,17 +561,20 @@ struct ReportBatch {
   std::string stream;
   std::uint64_t last_seq = 0;  // the highest seq stored when answering
   std::uint32_t count = 0;
-  bool complete = true;        // open orders: false when more follow (ask from offset + count)
-  std::string reports;         // bin
-  std::string reason;          // non-empty when the query could not be answered
+  bool complete = true;  // open orders: false when more follow (ask from offset + count)
+  std::string reports;   // bin
+  std::string reason;    // non-empty when the query could not be answered
   std::int64_t ts_ns = 0;
   bool operator==(const ReportBatch&) const = default;
   static constexpr auto wire_fields() {
     using namespace wire;
     using M = ReportBatch;
-    return std::tuple{str("stream", &M::stream, max_id_length), u64("last_seq", &M::last_seq),
-                      u32("count", &M::count),  boolean("complete", &M::complete),
-                      bin("reports", &M::reports), str("reason", &M::reason, max_text_length),
+    return std::tuple{str("stream", &M::stream, max_id_length),
+                      u64("last_seq", &M::last_seq),
+                      u32("count", &M::count),
+                      boolean("complete", &M::complete),
+                      bin("reports", &M::reports),
+                      str("reason", &M::reason, max_text_length),
                       i64("ts_ns", &M::ts_ns)};
   }
 };
