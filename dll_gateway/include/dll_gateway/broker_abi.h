@@ -139,9 +139,9 @@ typedef struct tp_broker_report {
   double filled_quantity; /* cumulative */
   double avg_price;       /* of filled_quantity; 0 when none */
   char reason[TP_BROKER_REASON_SIZE];
-  int64_t broker_ts_ns;   /* when it happened */
-  uint64_t quote_seq;     /* the tick a simulated fill matched (tp_broker_quote.seq); 0: none */
-  int64_t quote_ts_ns;    /* that tick's ts_ns; 0: none */
+  int64_t broker_ts_ns; /* when it happened */
+  uint64_t quote_seq;   /* the tick a simulated fill matched (tp_broker_quote.seq); 0: none */
+  int64_t quote_ts_ns;  /* that tick's ts_ns; 0: none */
 } tp_broker_report;
 
 /* Since revision 3: a quote with its sizes (tp_broker_on_tick). */
@@ -151,8 +151,8 @@ typedef struct tp_broker_quote {
   double ask;        /* >= bid */
   double bid_volume; /* displayed sizes, >= 0; 0 = not known */
   double ask_volume;
-  int64_t ts_ns;     /* when the pipeline's gateway published it */
-  uint64_t seq;      /* the gateway's per-instrument sequence number */
+  int64_t ts_ns; /* when the pipeline's gateway published it */
+  uint64_t seq;  /* the gateway's per-instrument sequence number */
 } tp_broker_quote;
 
 /* Returns TP_BROKER_ABI_VERSION as compiled into the plugin. Called first;
