@@ -207,6 +207,7 @@ StrategyGroup shorthand_group(const Config& c) {
   g.kind = c.strategy.name;
   g.instances = c.strategy.instances;
   g.quantity = c.strategy.quantity;
+  g.orders = c.strategy.orders;
   g.instruments = all_symbols(c);
   g.params = builtin_params(c.strategy, g.kind);
   return g;
@@ -224,10 +225,34 @@ std::vector<StrategyGroup> default_groups(const Config& c) {
   std::vector<StrategyGroup> out{trend, revert};
   for (auto& g : out) {
     g.quantity = c.strategy.quantity;
+    g.orders = c.strategy.orders;
     g.instruments = all_symbols(c);
     g.params = builtin_params(c.strategy, g.kind);
   }
   return out;
+}
+
+// The order-term keys, read over `o` (which holds the defaults) in one table:
+// [strategy] for every group, then each [[strategy.groups]] entry. The
+// combinations the executor would refuse (codec.hpp's check_terms) are refused
+// here, before a single signal.
+void read_order_settings(Section& s, OrderSettings& o) {
+  s.get("order_type", o.order_type);
+  s.require(o.order_type == "market" || o.order_type == "limit", "order_type", "\"market\" or \"limit\"");
+  s.get("time_in_force", o.time_in_force);
+  s.require(o.time_in_force == "ioc" || o.time_in_force == "gtc" || o.time_in_force == "gtd", "time_in_force",
+            "\"ioc\", \"gtc\" or \"gtd\"");
+  s.require(o.order_type == "limit" || o.time_in_force == "ioc", "time_in_force",
+            "\"ioc\" when order_type = \"market\" (a market order never rests)");
+  s.get("limit_offset_bps", o.limit_offset_bps);
+  s.require(o.limit_offset_bps >= 0 && o.limit_offset_bps < 10000, "limit_offset_bps",
+            "in [0, 10000) (a BUY's limit is trigger x (1 - bps/1e4))");
+  s.get("good_till_ms", o.good_till_ms);
+  s.require(o.good_till_ms >= 0, "good_till_ms", ">= 0 (0 = the signal's TTL)");
+  s.get("cancel_after_ms", o.cancel_after_ms);
+  s.require(o.cancel_after_ms >= 0, "cancel_after_ms", ">= 0 (0 = never)");
+  s.require(o.cancel_after_ms == 0 || o.time_in_force != "ioc", "cancel_after_ms",
+            "0 when time_in_force = \"ioc\" (an IOC order never rests)");
 }
 
 // Names that would collide with another program's files or break the
@@ -289,6 +314,8 @@ std::vector<StrategyGroup> read_groups(const toml::node& node, const Config& c, 
     }
     s.get("max_position", g.max_position);
     s.require(g.max_position >= 0, "max_position", ">= 0 (0 = only risk.max_position)");
+    g.orders = c.strategy.orders;
+    read_order_settings(s, g.orders);
     if (s.find("params"))
       s.get("params", g.params);
     else
@@ -383,6 +410,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
   st.require(c.strategy.instances >= 1 && c.strategy.instances <= 256, "instances", "in 1..256");
   st.get("quantity", c.strategy.quantity);
   st.require(c.strategy.quantity > 0, "quantity", "> 0");
+  read_order_settings(st, c.strategy.orders);
   st.get("signal_ttl_ms", c.strategy.signal_ttl_ms);
   st.require(c.strategy.signal_ttl_ms > 0, "signal_ttl_ms", "> 0");
   st.get("resend_ms", c.strategy.resend_ms);

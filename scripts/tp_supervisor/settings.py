@@ -50,6 +50,44 @@ class StrategyGroup:
     instruments: list = field(default_factory=list)
     max_position: float = 0.0
     params: dict = field(default_factory=dict)   # str -> str, as the C++ keeps them
+    # Its signals' default order terms (C++ tp::OrderSettings, StrategyGroup::orders).
+    order_type: str = "market"     # "market" | "limit"
+    time_in_force: str = "ioc"     # "ioc" | "gtc" | "gtd"; a market order is always ioc
+    limit_offset_bps: float = 0.0  # a BUY's limit at trigger x (1 - bps/1e4), a SELL's x (1 + bps/1e4)
+    good_till_ms: int = 0          # gtd: good till created + this; 0 = the signal's TTL
+    cancel_after_ms: int = 0       # built-ins cancel an order still open this long after; 0 = never
+
+
+# The order-term keys of a group, and of [strategy] as every group's default.
+ORDER_KEYS = ["order_type", "time_in_force", "limit_offset_bps", "good_till_ms", "cancel_after_ms"]
+
+
+def default_orders() -> dict:
+    """The order terms a group has when neither it nor [strategy] sets them."""
+    return {"order_type": "market", "time_in_force": "ioc", "limit_offset_bps": 0.0,
+            "good_till_ms": 0, "cancel_after_ms": 0}
+
+
+def read_orders(sec: "Section", defaults: dict) -> dict:
+    """The order-term keys of one table over `defaults` (C++ read_order_settings:
+    the same checks in the same order, the same texts)."""
+    o = dict(defaults)
+    o["order_type"] = sec.string("order_type", o["order_type"])
+    sec.require(o["order_type"] in ("market", "limit"), "order_type", '"market" or "limit"')
+    o["time_in_force"] = sec.string("time_in_force", o["time_in_force"])
+    sec.require(o["time_in_force"] in ("ioc", "gtc", "gtd"), "time_in_force", '"ioc", "gtc" or "gtd"')
+    sec.require(o["order_type"] == "limit" or o["time_in_force"] == "ioc", "time_in_force",
+                '"ioc" when order_type = "market" (a market order never rests)')
+    o["limit_offset_bps"] = sec.number("limit_offset_bps", o["limit_offset_bps"])
+    sec.require(0 <= o["limit_offset_bps"] < 10000, "limit_offset_bps",
+                "in [0, 10000) (a BUY's limit is trigger x (1 - bps/1e4))")
+    o["good_till_ms"] = sec.integer("good_till_ms", o["good_till_ms"])
+    sec.require(o["good_till_ms"] >= 0, "good_till_ms", ">= 0 (0 = the signal's TTL)")
+    o["cancel_after_ms"] = sec.integer("cancel_after_ms", o["cancel_after_ms"])
+    sec.require(o["cancel_after_ms"] >= 0, "cancel_after_ms", ">= 0 (0 = never)")
+    sec.require(o["cancel_after_ms"] == 0 or o["time_in_force"] != "ioc", "cancel_after_ms",
+                '0 when time_in_force = "ioc" (an IOC order never rests)')
+    return o
 
 
 def _num_text(v) -> str:
@@ -70,12 +108,14 @@ def builtin_params(tables: dict, kind: str, num_text=_num_text) -> dict:
     return {k: str(v) for k, v in t.items()}
 
 
-def default_groups(instruments, tables=None, quantity=1000.0, num_text=_num_text) -> list:
+def default_groups(instruments, tables=None, quantity=1000.0, num_text=_num_text, orders=None) -> list:
     """The embedded default deployment: trend (sma_crossover x2) and revert
     (rsi_reversion x1), every instrument (C++ default_groups)."""
     tables = tables or BUILTIN_PARAM_DEFAULTS
+    orders = orders or default_orders()
     return [StrategyGroup(name=name, kind=kind, instances=n, quantity=quantity,
-                          instruments=list(instruments), params=builtin_params(tables, kind, num_text))
+                          instruments=list(instruments), params=builtin_params(tables, kind, num_text),
+                          **orders)
             for name, kind, n in (("trend", "sma_crossover", 2), ("revert", "rsi_reversion", 1))]
 
 
@@ -325,7 +365,7 @@ def _valid_group_name(name: str) -> bool:
 
 
 # The [strategy] keys read_strategy reads; the rest are the strategy programs'.
-STRATEGY_GROUP_KEYS = ["name", "instances", "quantity", *BUILTIN_KINDS, "groups"]
+STRATEGY_GROUP_KEYS = ["name", "instances", "quantity", *ORDER_KEYS, *BUILTIN_KINDS, "groups"]
 
 
 def read_strategy(s: Settings, table: dict, origin: str, num_text=_num_text) -> None:
@@ -343,6 +383,7 @@ def read_strategy(s: Settings, table: dict, origin: str, num_text=_num_text) -> 
     st.require(1 <= s.instances <= MAX_INSTANCES, "instances", f"in 1..{MAX_INSTANCES}")
     s.quantity = quantity = st.number("quantity", 1000.0)
     st.require(quantity > 0, "quantity", "> 0")
+    orders = read_orders(st, default_orders())
 
     tables = {}
     t = st.sub("sma_crossover")
@@ -367,16 +408,16 @@ def read_strategy(s: Settings, table: dict, origin: str, num_text=_num_text) -> 
     t.finish()
 
     if "groups" in table:
-        s.groups = _read_groups(table["groups"], s.instruments, tables, quantity, origin, num_text)
+        s.groups = _read_groups(table["groups"], s.instruments, tables, quantity, origin, num_text, orders)
     elif shorthand:
         s.groups = [StrategyGroup(name=SHORTHAND_GROUP, kind=name, instances=s.instances,
                                   quantity=quantity, instruments=list(s.instruments),
-                                  params=builtin_params(tables, name, num_text))]
+                                  params=builtin_params(tables, name, num_text), **orders)]
     else:
-        s.groups = default_groups(s.instruments, tables, quantity, num_text)
+        s.groups = default_groups(s.instruments, tables, quantity, num_text, orders)
 
 
-def _read_groups(items, instruments, tables, quantity, origin, num_text) -> list:
+def _read_groups(items, instruments, tables, quantity, origin, num_text, orders=None) -> list:
     if not isinstance(items, list) or not items:
         raise ConfigError(f"{origin}: strategy.groups must be a non-empty array of tables "
                           "([[strategy.groups]])")
@@ -422,6 +463,8 @@ def _read_groups(items, instruments, tables, quantity, origin, num_text) -> list
             g.instruments = list(instruments)
         g.max_position = sec.number("max_position", 0.0)
         sec.require(g.max_position >= 0, "max_position", ">= 0 (0 = only risk.max_position)")
+        for key, value in read_orders(sec, orders or default_orders()).items():
+            setattr(g, key, value)
         g.params = sec.scalars("params") if sec.has("params") else builtin_params(tables, g.kind, num_text)
         sec.finish()
         out.append(g)

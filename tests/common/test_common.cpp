@@ -222,6 +222,76 @@ TEST(ConfigGroups, BadGroupsAreRefusedNamingTheKey) {
             std::string::npos);
 }
 
+TEST(ConfigGroups, OrderTermsDefaultToMarketIocAndInheritStrategys) {
+  const auto plain = tp::parse_config("");
+  for (const auto& g : plain.strategy.groups) EXPECT_EQ(g.orders, tp::OrderSettings{});
+  EXPECT_EQ(plain.strategy.groups[0].orders.order_type, "market");
+  EXPECT_EQ(plain.strategy.groups[0].orders.time_in_force, "ioc");
+
+  const auto c = tp::parse_config(R"(
+    [strategy]
+    order_type = "limit"
+    time_in_force = "gtd"
+    good_till_ms = 9000
+    cancel_after_ms = 1500
+    [[strategy.groups]]
+    name = "inherits"
+    kind = "every_nth"
+    [[strategy.groups]]
+    name = "own"
+    kind = "breakout"
+    time_in_force = "gtc"
+    limit_offset_bps = 2.5
+    cancel_after_ms = 0
+  )");
+  const auto* inherits = c.strategy.find_group("inherits");
+  ASSERT_NE(inherits, nullptr);
+  EXPECT_EQ(inherits->orders.order_type, "limit");
+  EXPECT_EQ(inherits->orders.time_in_force, "gtd");
+  EXPECT_EQ(inherits->orders.good_till_ms, 9000);
+  EXPECT_EQ(inherits->orders.cancel_after_ms, 1500);
+  const auto* own = c.strategy.find_group("own");
+  ASSERT_NE(own, nullptr);
+  EXPECT_EQ(own->orders.time_in_force, "gtc");
+  EXPECT_DOUBLE_EQ(own->orders.limit_offset_bps, 2.5);
+  EXPECT_EQ(own->orders.cancel_after_ms, 0);
+
+  const auto shorthand = tp::parse_config("", {"strategy.name=every_nth", "strategy.order_type=limit"});
+  ASSERT_EQ(shorthand.strategy.groups.size(), 1u);
+  EXPECT_EQ(shorthand.strategy.groups[0].orders.order_type, "limit");
+}
+
+TEST(ConfigGroups, BadOrderTermsAreRefusedNamingTheKey) {
+  const auto group = [](const std::string& body) {
+    return error_of("[[strategy.groups]]\nname = \"trend\"\nkind = \"every_nth\"\n" + body);
+  };
+  EXPECT_EQ(group("order_type = \"foo\"\n"),
+            "test.toml: strategy.groups[0].order_type must be \"market\" or \"limit\"");
+  EXPECT_EQ(group("order_type = \"limit\"\ntime_in_force = \"day\"\n"),
+            "test.toml: strategy.groups[0].time_in_force must be \"ioc\", \"gtc\" or \"gtd\"");
+  EXPECT_NE(group("time_in_force = \"gtc\"\n").find("strategy.groups[0].time_in_force must be \"ioc\" when"),
+            std::string::npos);
+  EXPECT_NE(group("time_in_force = \"gtd\"\n").find("market order never rests"), std::string::npos);
+  EXPECT_NE(
+      group("order_type = \"limit\"\nlimit_offset_bps = -1\n").find("strategy.groups[0].limit_offset_bps"),
+      std::string::npos);
+  EXPECT_NE(group("good_till_ms = -5\n").find("strategy.groups[0].good_till_ms must be >= 0"),
+            std::string::npos);
+  EXPECT_NE(group("cancel_after_ms = -5\n").find("strategy.groups[0].cancel_after_ms must be >= 0"),
+            std::string::npos);
+  EXPECT_NE(group("order_type = \"limit\"\ncancel_after_ms = 100\n").find("IOC order never rests"),
+            std::string::npos);
+  EXPECT_NE(error_of("", {"strategy.order_type=market", "strategy.time_in_force=gtc"})
+                .find("strategy.time_in_force must be \"ioc\" when"),
+            std::string::npos);
+  // A group naming market under resting defaults is refused, not quietly made IOC.
+  EXPECT_NE(
+      error_of("[strategy]\norder_type = \"limit\"\ntime_in_force = \"gtc\"\n[[strategy.groups]]\nname = "
+               "\"a\"\nkind = \"every_nth\"\norder_type = \"market\"\n")
+          .find("strategy.groups[0].time_in_force"),
+      std::string::npos);
+}
+
 TEST(LogLimiter, FirstOfAKindThenOncePerInterval) {
   tp::LogLimiter limiter(1000);
   std::uint64_t suppressed = 99;

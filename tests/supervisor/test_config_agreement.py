@@ -55,6 +55,15 @@ instances = 2
 [[strategy.groups]]
 name = "revert"
 kind = "rsi_reversion"
+
+[[strategy.groups]]
+name = "resting"
+kind = "every_nth"
+order_type = "limit"
+time_in_force = "gtd"
+limit_offset_bps = 2.5
+good_till_ms = 30000
+cancel_after_ms = 1500
 """
 
 INSTRUMENTS = """
@@ -128,6 +137,32 @@ CASES = [
     ("rsi levels", "", ["strategy.rsi_reversion.oversold=80"]),
     ("a typo in a built-in's table", "", ["strategy.breakout.windw=3"]),
     ("negative default quantity", "", ["strategy.quantity=-1"]),
+    # Order terms: [strategy]'s are every group's default, a group's own win.
+    ("order terms for every group", "", ["strategy.order_type=limit", "strategy.time_in_force=gtc",
+                                         "strategy.limit_offset_bps=1", "strategy.cancel_after_ms=2000"]),
+    ("order terms on the shorthand", "", ["strategy.name=every_nth", "strategy.order_type=limit",
+                                          "strategy.good_till_ms=700"]),
+    ("a group's order terms over [strategy]'s",
+     '[strategy]\norder_type = "limit"\ntime_in_force = "gtd"\ngood_till_ms = 9000\n'
+     + group('name = "a"\nkind = "every_nth"\ntime_in_force = "ioc"\n')
+     + group('name = "b"\nkind = "breakout"\norder_type = "limit"\nlimit_offset_bps = 0.25\n'), []),
+    ("unknown order_type", group('name = "a"\nkind = "every_nth"\norder_type = "foo"\n'), []),
+    ("order_type not a string", group('name = "a"\nkind = "every_nth"\norder_type = 1\n'), []),
+    ("unknown time_in_force", group('name = "a"\nkind = "every_nth"\norder_type = "limit"\n'
+                                    'time_in_force = "day"\n'), []),
+    ("a resting market order", group('name = "a"\nkind = "every_nth"\ntime_in_force = "gtc"\n'), []),
+    ("a market group under resting defaults", '[strategy]\norder_type = "limit"\ntime_in_force = "gtd"\n'
+     + group('name = "a"\nkind = "every_nth"\norder_type = "market"\n'), []),
+    ("negative limit_offset_bps", group('name = "a"\nkind = "every_nth"\norder_type = "limit"\n'
+                                        'limit_offset_bps = -1\n'), []),
+    ("limit_offset_bps of 100%", "", ["strategy.order_type=limit", "strategy.limit_offset_bps=10000"]),
+    ("text limit_offset_bps", "", ["strategy.limit_offset_bps=x"]),
+    ("negative good_till_ms", group('name = "a"\nkind = "every_nth"\ngood_till_ms = -5\n'), []),
+    ("fractional good_till_ms", "", ["strategy.good_till_ms=1.5"]),
+    ("negative cancel_after_ms", "", ["strategy.order_type=limit", "strategy.time_in_force=gtc",
+                                      "strategy.cancel_after_ms=-1"]),
+    ("cancel_after_ms on IOC orders", group('name = "a"\nkind = "every_nth"\norder_type = "limit"\n'
+                                            'cancel_after_ms = 100\n'), []),
 ]
 
 
@@ -139,6 +174,9 @@ def python_reading(path, overrides):
     return {"groups": [{"name": g.name, "kind": g.kind, "plugin": g.plugin, "entry": g.entry,
                         "python_path": g.python_path, "instances": g.instances,
                         "quantity": float(g.quantity), "max_position": float(g.max_position),
+                        "order_type": g.order_type, "time_in_force": g.time_in_force,
+                        "limit_offset_bps": float(g.limit_offset_bps), "good_till_ms": g.good_till_ms,
+                        "cancel_after_ms": g.cancel_after_ms,
                         "instruments": g.instruments, "params": g.params} for g in s.groups]}
 
 
@@ -151,7 +189,8 @@ def cpp_reading(path, overrides):
         raise AssertionError(f"{cmd}: rc {r.returncode}: {r.stderr}")
     out = json.loads(r.stdout)
     for g in out.get("groups", []):
-        g["quantity"], g["max_position"] = float(g["quantity"]), float(g["max_position"])
+        for key in ("quantity", "max_position", "limit_offset_bps"):
+            g[key] = float(g[key])
     return out
 
 

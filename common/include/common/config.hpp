@@ -76,6 +76,20 @@ struct EveryNthConfig {
   int n = 100;
 };
 
+// How a group's signals trade when the strategy does not say (SignalRequest's
+// zero fields): the group's [[strategy.groups]] keys, defaulting to
+// [strategy]'s, defaulting to these. Kept as the file spells them.
+struct OrderSettings {
+  std::string order_type = "market";  // "market" | "limit"
+  std::string time_in_force = "ioc";  // "ioc" | "gtc" | "gtd"; a market order is always ioc
+  // A limit's distance from the trigger price: a BUY at trigger x (1 - bps/1e4),
+  // a SELL at trigger x (1 + bps/1e4); 0 = at the trigger, > 0 = passive.
+  double limit_offset_bps = 0;
+  int good_till_ms = 0;     // gtd: good till created + this; 0 = the signal's TTL
+  int cancel_after_ms = 0;  // built-ins cancel an order still open this long after it was emitted; 0 = never
+  bool operator==(const OrderSettings&) const = default;
+};
+
 // One strategy group: a strategy (built-in, C++ plugin or Python class) run as
 // `instances` shards over its instruments. Its name names everything of it:
 // the processes and files "<name>-<k>", the signals' strategy field, the ack
@@ -91,6 +105,7 @@ struct StrategyGroup {
   std::vector<std::string> instruments;  // resolved: all instruments unless the file names some
   double max_position = 0;               // this group's absolute position per instrument; 0 = no own limit
   std::map<std::string, std::string> params;  // the strategy's parameters, as strings
+  OrderSettings orders;                       // its signals' default order terms
   bool operator==(const StrategyGroup&) const = default;
 };
 
@@ -104,6 +119,7 @@ struct StrategyConfig {
   std::string name = "sma_crossover";  // sma_crossover | rsi_reversion | breakout | every_nth
   int instances = 2;
   double quantity = 1000;  // default of every group's quantity
+  OrderSettings orders;    // default of every group's order terms
   int signal_ttl_ms = 5000;
   int resend_ms = 1000;          // resend an unacked signal after this long
   int feed_timeout_ms = 2000;    // no tick nor heartbeat for this long: feed dead
