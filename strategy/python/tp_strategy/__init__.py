@@ -17,12 +17,13 @@ Run: python3 -m tp_strategy --config deploy.toml --group G --shard K --shards N
 (the supervisor does this for every kind = "python" group). The API mirrors
 strategy/sdk/include/tp/strategy.hpp; the guide is docs/STRATEGIES.md."""
 
-from .api import (ACCEPTED, ALIVE, BUY, CANCELED, DEAD, DEBUG, ERROR, FILLED, GAP, INFO, NEW,  # noqa: F401
-                  PARTIALLY_FILLED, REJECTED, RESTARTED, SELL, UNKNOWN, WARN, FeedEvent, OrderUpdate, ParamError,
-                  Params, Strategy, Tick)
+from .api import (ACCEPTED, ALIVE, BUY, CANCELED, DEAD, DEBUG, ERROR, EXPIRED, FILLED, GAP, GTC, GTD,  # noqa: F401
+                  INFO, IOC, LIMIT, MARKET, NEW, PARTIALLY_FILLED, REJECTED, RESTARTED, SELL, UNKNOWN, WARN,
+                  FeedEvent, OrderUpdate, ParamError, Params, Strategy, Tick, is_final)
 from .indicators import Ema, RollingMax, RollingMin, Rsi, Sma  # noqa: F401
 
 __all__ = ["Strategy", "Tick", "FeedEvent", "OrderUpdate", "Params", "ParamError", "BUY", "SELL",
-           "NEW", "ACCEPTED", "PARTIALLY_FILLED", "FILLED", "REJECTED", "CANCELED", "UNKNOWN",
+           "NEW", "ACCEPTED", "PARTIALLY_FILLED", "FILLED", "REJECTED", "CANCELED", "UNKNOWN", "EXPIRED",
+           "is_final", "MARKET", "LIMIT", "IOC", "GTC", "GTD",
            "DEAD", "ALIVE", "RESTARTED", "GAP", "DEBUG", "INFO", "WARN", "ERROR",
            "Sma", "Ema", "Rsi", "RollingMin", "RollingMax"]

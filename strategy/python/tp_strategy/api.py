@@ -1,7 +1,7 @@
 """The Python strategy API, a mirror of the C++ one
 (strategy/sdk/include/tp/strategy.hpp): what a user's strategy implements
 (Strategy) and what it sees (Tick, FeedEvent, OrderUpdate, Params, and
-self.ctx, the runtime's Context: emit, position, timers, log...).
+self.ctx, the runtime's Context: emit, cancel, position, timers, log...).
 
 Every callback runs on the runtime's one loop thread, one at a time; a
 strategy needs no locks and must not block. An exception raised from a
@@ -14,9 +14,24 @@ BUY, SELL = 1, 2
 SIDE_NAMES = {BUY: "BUY", SELL: "SELL"}
 
 # OrderUpdate.status: the wire's OrderStatus numbers.
-NEW, ACCEPTED, PARTIALLY_FILLED, FILLED, REJECTED, CANCELED, UNKNOWN = 1, 2, 3, 4, 5, 6, 7
+NEW, ACCEPTED, PARTIALLY_FILLED, FILLED, REJECTED, CANCELED, UNKNOWN, EXPIRED = 1, 2, 3, 4, 5, 6, 7, 8
 STATUS_NAMES = {NEW: "NEW", ACCEPTED: "ACCEPTED", PARTIALLY_FILLED: "PARTIALLY_FILLED", FILLED: "FILLED",
-                REJECTED: "REJECTED", CANCELED: "CANCELED", UNKNOWN: "UNKNOWN"}
+                REJECTED: "REJECTED", CANCELED: "CANCELED", UNKNOWN: "UNKNOWN", EXPIRED: "EXPIRED"}
+# After these the broker changes the order no more (proto::is_final). Not
+# PARTIALLY_FILLED: the rest of a resting order still works; an IOC order's
+# unfilled rest ends CANCELED with filled_quantity > 0.
+FINAL_STATUSES = frozenset((FILLED, REJECTED, CANCELED, EXPIRED))
+
+
+def is_final(status) -> bool:
+    return status in FINAL_STATUSES
+
+
+# emit()'s order terms (None there: the group's order_type / time_in_force).
+MARKET, LIMIT = "market", "limit"
+IOC, GTC, GTD = "ioc", "gtc", "gtd"
+ORDER_TYPES = (MARKET, LIMIT)
+TIMES_IN_FORCE = (IOC, GTC, GTD)
 
 # FeedEvent.kind
 DEAD, ALIVE, RESTARTED, GAP = "dead", "alive", "restarted", "gap"
@@ -68,7 +83,9 @@ class FeedEvent:
 class OrderUpdate:
     """What became of a signal this group emitted: an ORDER event of the
     executor, or its refusal of the signal (refused=True, no order; `reason`
-    says why)."""
+    says why). `final` (FILLED, REJECTED, CANCELED, EXPIRED): the order will
+    not change again; filled_quantity is cumulative, and a CANCELED or
+    EXPIRED order keeps what it filled before."""
 
     __slots__ = ("signal_id", "instrument", "order_id", "side", "status", "quantity", "filled_quantity",
                  "fill_price", "reason", "event_ts_ns", "refused")
@@ -82,6 +99,10 @@ class OrderUpdate:
     @property
     def status_name(self):
         return STATUS_NAMES.get(self.status, str(self.status))
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
 
     def __repr__(self):
         return (f"OrderUpdate({self.signal_id} {self.instrument} {SIDE_NAMES.get(self.side, self.side)} "

@@ -31,6 +31,8 @@ import re
 
 import msgpack
 
+from .wire import check_terms as _check_terms
+
 log = logging.getLogger("tp_strategy.journal")
 
 MAX_ID_LENGTH = 128
@@ -42,6 +44,9 @@ SCHEMA_VERSION = 1
 SIGNAL_FIELDS = ("signal_id", "strategy", "instance", "instrument", "action", "quantity",
                  "trigger_price", "confidence", "created_ts_ns", "expires_ts_ns",
                  "causation_seq", "causation_ts_ns")
+# The optional appended fields (the order's terms) and their values when
+# absent: market, limit_price 0, IOC, good_till_ns 0.
+SIGNAL_TERMS = (("order_type", 0), ("limit_price", 0.0), ("time_in_force", 0), ("good_till_ns", 0))
 
 
 class JournalLocked(RuntimeError):
@@ -113,6 +118,16 @@ def decode_signal(payload: bytes):
     if not (0 < s["quantity"] < math.inf and 0 < s["trigger_price"] < math.inf and 0 <= s["confidence"] <= 1):
         return None
     if s["expires_ts_ns"] < s["created_ts_ns"]:
+        return None
+    extra = obj[2 + len(SIGNAL_FIELDS):]
+    for i, (f, default) in enumerate(SIGNAL_TERMS):
+        s[f] = extra[i] if i < len(extra) else default
+    if type(s["order_type"]) is not int or type(s["time_in_force"]) is not int or type(s["good_till_ns"]) is not int:
+        return None
+    if type(s["limit_price"]) not in (int, float) or not -2**63 <= s["good_till_ns"] < 2**63:
+        return None
+    s["limit_price"] = float(s["limit_price"])
+    if _check_terms(s["order_type"], s["limit_price"], s["time_in_force"], s["good_till_ns"]) is not None:
         return None
     return s
 

@@ -19,7 +19,16 @@ The same guarantees as the C++ StrategyNode (strategy/src/strategy_node.cpp):
   (G-j.journal, j >= n, j % n == k) adopted; compaction past 4 MiB.
 - orders and position: ORDER.<sym> events of this group's signals and
   refused acks reach on_order; position = the executor's last POS.G report
-  + fills after it.
+  + fills after it (any status's cumulative filled_quantity: a CANCELED or
+  EXPIRED order keeps what it filled).
+- order terms: each signal carries its order type, limit price, time in
+  force and good-till time (the request's, else the group's defaults).
+- cancels: ctx.cancel(signal_id) sends a CancelRequest on the signals socket
+  and resends it every resend_ms until the executor acks it (SignalAck with
+  cancel = true) or an ORDER event shows the order final. Held while the
+  signal itself is still unacked, so that it never overtakes its signal.
+  Kept in memory only, not journaled: a cancel in flight when the process
+  dies is lost, and the strategy asks again after the restart.
 - stats: <run.dir>/G-k.stats.json every run.stats_interval_ms (the
   supervisor's heartbeat), keys as the C++ strategy's where they apply.
 
@@ -57,6 +66,7 @@ JOURNAL_PROBE_NS = 500 * NS_PER_MS
 COMPACT_RETRY_NS = 1000 * NS_PER_MS
 LATENCY_SAMPLES = 8192     # a ring of recent tick latencies (power of two)
 ORDER_MEMORY = 4096        # signal ids whose counted fills are remembered (duplicate events)
+OPEN_MEMORY = 65536        # signal ids whose orders are not known final (cancelable); oldest forgotten first
 
 
 class _Stop:
@@ -186,6 +196,15 @@ class _Traded:
         self.have_tick = False
 
 
+class _Cancel:
+    """A CancelRequest not acked yet. `held` while its signal is unacked."""
+
+    __slots__ = ("signal_id", "payload", "next_ns", "held")
+
+    def __init__(self, signal_id, payload, held):
+        self.signal_id, self.payload, self.next_ns, self.held = signal_id, payload, 0, held
+
+
 class _Adopted:
     __slots__ = ("shard", "journal", "outbox", "compacted_empty")
 
@@ -203,14 +222,28 @@ class Context:
         self.shards = rt.shards
         self.instruments = list(rt.symbols)
         self.params = rt.params
+        # The group's order terms (order_type, time_in_force, limit_offset_bps,
+        # good_till_ms, cancel_after_ms): emit()'s defaults. cancel_after_ms is
+        # for the strategy to apply (the built-ins cancel a resting order that
+        # old; a Python strategy decides for itself, see ctx.open_orders()).
+        self.order_settings = dict(rt.order_settings)
         self._log = logging.getLogger(f"tp_strategy.{rt.name}")
 
-    def emit(self, instrument, side, quantity=0.0, confidence=1.0, ttl_ms=0, trigger_price=0.0) -> str:
+    def emit(self, instrument, side, quantity=0.0, confidence=1.0, ttl_ms=0, trigger_price=0.0, order_type=None,
+             limit_price=0.0, time_in_force=None, good_till_ms=0) -> str:
         """Emits a signal; returns its id, or "" when nothing was sent (feed
         dead, not this instance's instrument, an invalid request, or a
         journal that cannot be written; each counted in the stats). The
-        runtime journals it before sending and resends it until acked."""
-        return self._rt.emit(instrument, side, quantity, confidence, ttl_ms, trigger_price)
+        runtime journals it before sending and resends it until acked.
+
+        The order's terms: order_type "market" or "limit" and time_in_force
+        "ioc", "gtc" or "gtd" (None: the group's order_type, and its
+        time_in_force for a limit order; a market order is always IOC);
+        limit_price (0: the trigger price moved by the group's
+        limit_offset_bps, away from the market when positive); good_till_ms
+        for GTD (0: the group's good_till_ms, else strategy.signal_ttl_ms)."""
+        return self._rt.emit(instrument, side, quantity, confidence, ttl_ms, trigger_price, order_type, limit_price,
+                             time_in_force, good_till_ms)
 
     def position(self, instrument) -> float:
         """This group's net position (> 0 long): the executor's last report
@@ -230,8 +263,26 @@ class Context:
         """Runs fn() once at a wall-clock time (in the past: next turn)."""
         return self._rt.add_timer(None, int(wall_ts_ns), fn)
 
-    def cancel(self, timer_id):
+    def cancel(self, what, reason=""):
+        """cancel(signal_id, reason=""): asks the executor to cancel the
+        order of one of this instance's signals; True when the request is on
+        its way (resent until acked; the outcome arrives through on_order,
+        CANCELED or the final status the order reached first), False when
+        the id is not an order of this instance that may still be open.
+        cancel(timer_id): stops a timer (an unknown id is a no-op)."""
+        if isinstance(what, str):
+            return self._rt.cancel_order(what, reason)
+        self._rt.cancel_timer(what)
+        return None
+
+    def cancel_timer(self, timer_id):
         self._rt.cancel_timer(timer_id)
+
+    def open_orders(self) -> list:
+        """Ids of this instance's signals whose orders are not known final
+        (emitted, restored or seen in an ORDER event since the start), oldest
+        first: what cancel() accepts."""
+        return list(self._rt.open_orders)
 
     def now_ns(self) -> int:
         return self._rt.now_ns()
@@ -268,6 +319,10 @@ class Runtime:
         self.feed_reported_alive = False
         self.positions = {}      # instrument -> [quantity, known]
         self.fills_counted = {}  # signal id -> filled quantity already in positions
+        self.open_orders = {}    # signal id -> None: emitted or seen, not known final (insertion order: age)
+        self.final_orders = {}   # signal id -> None: seen final (bounded), so that a cancel is refused
+        self.cancels = {}        # signal id -> _Cancel not acked yet
+        self._read_order_defaults(group, cfg)
         self.timers = []         # heap of (due_mono_ns, id)
         self.timer_fns = {}      # id -> (period_ns or None, fn)
         self.next_timer_id = 0
@@ -286,6 +341,8 @@ class Runtime:
         self.journal_corrupt = self.journal_torn = self.journal_locked = 0
         self.strategy_errors = self.order_updates = self.position_reports = 0
         self.gap_events = 0
+        self.cancels_sent = self.cancels_acked = self.cancels_refused = self.cancels_resent = 0
+        self.cancels_overtaken = self.cancels_dropped = self.cancel_acks_unmatched = 0
         self.write_failures = 0
         self.files_failing = {}   # path -> what failed last, until a write succeeds
         self.disk_free_bytes = 0
@@ -379,6 +436,8 @@ class Runtime:
 
         self._report_replay(self.journal)
         self.outbox.restore(now)
+        for sid in self.outbox.pending:
+            self._order_open(sid)
         self.rewrite_owed = bool(self.journal.replay.unreadable)
         if not self._ensure_boot_record():
             self._journal_write_failed(self.journal, "compact" if self.rewrite_owed else "write (boot record)")
@@ -513,7 +572,57 @@ class Runtime:
 
     # ---- emitting ----
 
-    def emit(self, instrument, side, quantity, confidence, ttl_ms, trigger_price):
+    def _read_order_defaults(self, group, cfg):
+        # The group's order settings (scripts/tp_supervisor/settings.py, held
+        # equal to the C++ reading): read with their documented defaults so
+        # that a group read by an older settings module still trades market IOC.
+        self.default_order_type = str(getattr(group, "order_type", None) or api.MARKET).lower()
+        self.default_tif = str(getattr(group, "time_in_force", None) or api.IOC).lower()
+        self.limit_offset_bps = float(getattr(group, "limit_offset_bps", 0) or 0)
+        self.default_good_till_ms = int(getattr(group, "good_till_ms", 0) or 0)  # 0: the signal's TTL
+        self.order_settings = {"order_type": self.default_order_type, "time_in_force": self.default_tif,
+                               "limit_offset_bps": self.limit_offset_bps, "good_till_ms": self.default_good_till_ms,
+                               "cancel_after_ms": int(getattr(group, "cancel_after_ms", 0) or 0)}
+
+    def resolve_terms(self, order_type, limit_price, time_in_force, good_till_ms, side, price, now, ttl_ns):
+        """(order_type, limit_price, time_in_force, good_till_ns) as wire
+        numbers for a request's terms over the group's defaults, or a str:
+        why they are refused. A GTD order without a good-till time of its own
+        nor the group's is good till the signal expires (now + ttl_ns)."""
+        ot = str(order_type).lower() if order_type is not None else self.default_order_type
+        code = wire.ORDER_TYPE_CODES.get(ot)
+        if code is None:
+            return f"order_type {order_type!r} is neither market nor limit"
+        if time_in_force is not None:
+            tif = str(time_in_force).lower()
+        else:
+            # A market order is IOC whatever the group's limit orders do.
+            tif = api.IOC if code == wire.MARKET else self.default_tif
+        tif_code = wire.TIME_IN_FORCE_CODES.get(tif)
+        if tif_code is None:
+            return f"time_in_force {time_in_force!r} is none of ioc, gtc, gtd"
+        try:
+            lp = float(limit_price) if limit_price else 0.0
+            good_till_ms = int(good_till_ms) if good_till_ms else 0
+        except (TypeError, ValueError):
+            return "limit_price and good_till_ms must be numbers"
+        if code == wire.LIMIT and not lp:
+            # Positive bps: a passive order, below the trigger for a buy, above it for a sell.
+            off = self.limit_offset_bps / 1e4
+            lp = price * (1 - off) if side == api.BUY else price * (1 + off)
+        if good_till_ms < 0:
+            return "good_till_ms must be >= 0"
+        good_till_ns = 0
+        if tif_code == wire.GTD:
+            ms = good_till_ms or self.default_good_till_ms
+            good_till_ns = now + (min(ms, 1 << 40) * NS_PER_MS if ms else ttl_ns)
+        elif good_till_ms:
+            return "good_till_ms is for GTD orders only"
+        why = wire.check_terms(code, lp, tif_code, good_till_ns)
+        return why if why else (code, lp, tif_code, good_till_ns)
+
+    def emit(self, instrument, side, quantity, confidence, ttl_ms, trigger_price, order_type=None, limit_price=0.0,
+             time_in_force=None, good_till_ms=0):
         now = self.now_ns()
         if side in ("BUY", "buy"):
             side = api.BUY
@@ -538,6 +647,12 @@ class Runtime:
                 price = float(trigger_price) if trigger_price else (tick.ask if side == api.BUY else tick.bid)
                 if not (0 < price < math.inf):
                     problem = "trigger_price must be > 0"
+                else:
+                    ttl = min(int(ttl_ms) * NS_PER_MS if ttl_ms else self.ttl_ns, (1 << 40) * NS_PER_MS)
+                    terms = self.resolve_terms(order_type, limit_price, time_in_force, good_till_ms, side, price,
+                                               now, ttl)
+                    if isinstance(terms, str):
+                        problem = terms
         if problem:
             self.signals_refused += 1
             if self.limiter.allow("emit_refused", now):
@@ -549,8 +664,6 @@ class Runtime:
             # Trading on a price from across an outage is worse than not trading.
             self.signals_suppressed += 1
             return ""
-        ttl = int(ttl_ms) * NS_PER_MS if ttl_ms else self.ttl_ns
-        ttl = min(ttl, (1 << 40) * NS_PER_MS)
         c = float(confidence)
         if not math.isfinite(c):
             c = 0.0
@@ -558,7 +671,7 @@ class Runtime:
         sid = self.ids.next()
         payload = wire.encode_signal(sid, self.group.name, self.shard, inst.symbol, side, q, price, c, now,
                                      now + ttl, tick.seq if inst.have_tick else 0,
-                                     tick.gateway_ts_ns if inst.have_tick else 0)
+                                     tick.gateway_ts_ns if inst.have_tick else 0, *terms)
         # Journal first: a crash between the two resends it; the other order
         # could lose a signal the executor acted on.
         if not self._ensure_boot_record():
@@ -573,8 +686,103 @@ class Runtime:
             return ""
         self._journal_ok()
         self.signals_emitted += 1
+        self._order_open(sid)
         self._send(payload)
         return sid
+
+    # ---- orders: which are open, cancels ----
+
+    def _order_open(self, sid):
+        if sid in self.open_orders or sid in self.final_orders:
+            return
+        self.open_orders[sid] = None
+        if len(self.open_orders) > OPEN_MEMORY:
+            self.open_orders.pop(next(iter(self.open_orders)))
+
+    def _order_final(self, sid, overtaken_cancel=True):
+        """The order of `sid` will not change again (or never existed): no
+        longer cancelable, and a cancel still pending has nothing left to do."""
+        self.final_orders[sid] = None
+        if len(self.final_orders) > ORDER_MEMORY:
+            self.final_orders.pop(next(iter(self.final_orders)))
+        self._order_forgotten(sid, overtaken_cancel)
+
+    def _order_forgotten(self, sid, overtaken_cancel=False):
+        self.open_orders.pop(sid, None)
+        if self.cancels.pop(sid, None) is not None:
+            if overtaken_cancel:
+                self.cancels_overtaken += 1
+            else:
+                self.cancels_dropped += 1
+
+    def _signal_pending(self, sid):
+        if sid in self.outbox.pending:
+            return True
+        return any(sid in a.outbox.pending for a in self.adopted)
+
+    def _may_be_ours(self, sid):
+        """An id of this instance's (or an adopted shard's) earlier boots: its
+        order may rest at the broker though this process never heard of it.
+        The executor judges (unknown_order, order_final)."""
+        parts = sid.split(".")
+        if len(parts) != 4 or parts[0] != self.group.name or not parts[1].isdigit() or not parts[2].isdigit():
+            return False
+        shard, boot = int(parts[1]), int(parts[2])
+        if shard != self.shard and shard not in {a.shard for a in self.adopted}:
+            return False
+        return boot < self.ids.boot_ms
+
+    def cancel_order(self, sid, reason=""):
+        if not isinstance(sid, str) or not sid:
+            return False
+        if sid in self.cancels:
+            return True  # already on its way
+        if sid in self.final_orders or (sid not in self.open_orders and not self._may_be_ours(sid)):
+            return False
+        now = self.now_ns()
+        c = _Cancel(sid, wire.encode_cancel(sid, self.group.name, self.shard, str(reason), now),
+                    self._signal_pending(sid))
+        self.cancels[sid] = c
+        self.cancels_sent += 1
+        if not c.held:
+            self._send_cancel(c, now)
+        return True
+
+    def _send_cancel(self, c, now):
+        c.next_ns = now + self.resend_ns
+        self._send(c.payload)
+
+    def _release_cancel(self, sid):
+        """The signal is acked: its held cancel may follow it now."""
+        c = self.cancels.get(sid)
+        if c is not None and c.held:
+            c.held = False
+            self._send_cancel(c, self.now_ns())
+
+    def _resend_cancels(self, now):
+        for c in self.cancels.values():
+            if c.held:
+                if self._signal_pending(c.signal_id):
+                    continue
+                c.held = False  # settled in a way no ack told (e.g. adopted, compacted)
+            elif now < c.next_ns:
+                continue
+            else:
+                self.cancels_resent += 1
+            self._send_cancel(c, now)
+
+    def _on_cancel_ack(self, sid, status, reason):
+        c = self.cancels.pop(sid, None)
+        if c is None:
+            self.cancel_acks_unmatched += 1  # the ack of a resend, or of a cancel the order's end settled
+            return
+        if status == 3:
+            self.cancels_refused += 1
+            if self.limiter.allow("cancel_refused", self.now_ns()):
+                log.warning("%s: cancel of %s refused: %s (%d more refusals not logged)", self.name, sid, reason,
+                            self.limiter.suppressed("cancel_refused"))
+        else:
+            self.cancels_acked += 1
 
     def _send(self, payload):
         try:
@@ -847,7 +1055,10 @@ class Runtime:
         return matched
 
     def _on_ack(self, payload):
-        sid, status, reason = wire.decode_ack(payload)
+        sid, status, reason, cancel = wire.decode_ack(payload)
+        if cancel:
+            self._on_cancel_ack(sid, status, reason)
+            return
         pending = self.outbox.pending.get(sid)
         matched = self._ack_in(self.outbox, sid)
         for a in self.adopted:
@@ -859,7 +1070,10 @@ class Runtime:
             self.acks_unmatched += 1  # an ack for a resend that was already acked
             return
         self.signals_acked += 1
-        if status == 3:
+        if status != 3:
+            self._release_cancel(sid)
+        else:
+            self._order_final(sid, overtaken_cancel=False)  # refused: no order to cancel
             s = decode_signal(pending.payload) if pending is not None else None
             self.order_updates += 1
             self._call(self.strategy.on_order, "on_order", api.OrderUpdate(
@@ -872,7 +1086,9 @@ class Runtime:
         sid = e["signal_id"]
         if not sid.startswith(self.group_prefix) or e["instrument"] not in self.symbol_set:
             return  # another group's order on our instrument
-        if e["status"] in (api.PARTIALLY_FILLED, api.FILLED) and e["filled_quantity"] > 0:
+        # Cumulative fills of any status: an IOC rest CANCELED, a GTD order
+        # EXPIRED, keep what they filled first.
+        if e["filled_quantity"] > 0:
             counted = self.fills_counted.get(sid, 0.0)
             delta = e["filled_quantity"] - counted
             if delta > 0:
@@ -881,6 +1097,10 @@ class Runtime:
                 self.fills_counted[sid] = e["filled_quantity"]
                 if len(self.fills_counted) > ORDER_MEMORY:
                     self.fills_counted.pop(next(iter(self.fills_counted)))
+        if e["status"] in api.FINAL_STATUSES:
+            self._order_final(sid)
+        else:
+            self._order_open(sid)
         self.order_updates += 1
         self._call(self.strategy.on_order, "on_order", api.OrderUpdate(
             signal_id=sid, instrument=e["instrument"], order_id=e["order_id"], side=e["side"], status=e["status"],
@@ -907,6 +1127,9 @@ class Runtime:
             self._journal_write_failed(outbox.journal, "write (give-up record)")
         for p in given_up:
             self.signals_given_up += 1
+            # As far as this process knows, no order came of it; an ORDER
+            # event that says otherwise makes it open again.
+            self._order_forgotten(p.signal_id)
             self.dead_letter("unacked", f"no ack {self.give_up_ns // NS_PER_MS} ms after expiry for "
                              f"{p.signal_id}{origin}", p.payload)
 
@@ -946,6 +1169,8 @@ class Runtime:
                     log.info("adopted signal journal %s settled: compacted", a.journal.path)
             elif a.journal.should_compact():
                 self._compact(a.outbox, boot, now)
+        if self.cancels:
+            self._resend_cancels(now)
 
     def _journal_shard(self, name):
         m = re.fullmatch(re.escape(self.group.name) + r"-(0|[1-9][0-9]{0,9})\.journal", name)
@@ -978,6 +1203,8 @@ class Runtime:
             self._report_replay(journal)
             outbox = SignalOutbox(journal, self.resend_ns, self.give_up_ns)
             outbox.restore(now)
+            for sid in outbox.pending:
+                self._order_open(sid)
             self._subscribe_acks(j, journal)
             a = _Adopted(j, journal, outbox)
             log.info("adopted %s of departed shard %d (now %d shards): %d pending signal(s) to resend", path, j,
@@ -1030,6 +1257,15 @@ class Runtime:
             "signals_given_up": self.signals_given_up,
             "send_would_block": self.send_would_block,
             "acks_unmatched": self.acks_unmatched,
+            "open_orders": len(self.open_orders),
+            "cancels_sent": self.cancels_sent,
+            "cancels_acked": self.cancels_acked,
+            "cancels_refused": self.cancels_refused,
+            "cancels_resent": self.cancels_resent,
+            "cancels_pending": len(self.cancels),
+            "cancels_overtaken": self.cancels_overtaken,
+            "cancels_dropped": self.cancels_dropped,
+            "cancel_acks_unmatched": self.cancel_acks_unmatched,
             "emitting": self.emitting,
             "journal_state": "ok" if self.emitting else "write_failed",
             "signals_not_journaled": self.signals_not_journaled,

@@ -2,8 +2,9 @@
 repository's Python codec, used here for the dead letters and the message
 table): a tick check that reads msgpack's list in place on the hot path and
 falls back to a full check naming the same reason as the C++ decoder
-(proto/src/codec.cpp) when anything is off, the signal encoder, and the
-small messages a strategy reads (heartbeat, ack, order event, position)."""
+(proto/src/codec.cpp) when anything is off, the signal encoder (with the
+order's terms), the CancelRequest encoder, and the small messages a strategy
+reads (heartbeat, ack, order event, position)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import tp_proto  # noqa: E402
 
 VERSION = tp_proto.SCHEMA_VERSION
 T_TICK, T_HEARTBEAT, T_SIGNAL, T_ORDER_EVENT, T_ACK, T_DEAD_LETTER = 1, 2, 3, 7, 8, 9
-T_STRATEGY_POSITION = 12
+T_STRATEGY_POSITION, T_CANCEL_REQUEST = 12, 13
 MAX_PAYLOAD = 64 * 1024
 MAX_ID = 128
 MAX_TEXT = 1024
@@ -39,6 +40,14 @@ POS_TOPIC_PREFIX = b"POS."
 
 unpackb = msgpack.unpackb
 packb = msgpack.packb
+
+# The wire's OrderType and TimeInForce numbers (proto/messages.hpp): zero is
+# what a signal without the optional fields means, market IOC.
+ORDER_TYPE_CODES = {"market": 0, "limit": 1}
+TIME_IN_FORCE_CODES = {"ioc": 0, "gtc": 1, "gtd": 2}
+MARKET, LIMIT = 0, 1
+IOC, GTC, GTD = 0, 1, 2
+MAX_STATUS = 8  # EXPIRED
 
 
 class WireError(Exception):
@@ -176,7 +185,9 @@ def decode_heartbeat(payload):
 
 
 def decode_ack(payload):
-    """(signal_id, status, reason)."""
+    """(signal_id, status, reason, cancel): cancel (the optional appended
+    field, False when absent) says it acks a CancelRequest for the signal,
+    not the signal itself."""
     obj = unpack(payload)
     envelope(obj, T_ACK, "signal_ack", 4)
     sid = _str(obj[2], "signal_id", MAX_ID)
@@ -185,9 +196,14 @@ def decode_ack(payload):
         raise WireError("out_of_range", f"status has unknown value {status}")
     reason = _str(obj[4], "reason", MAX_TEXT)
     _i64(obj[5], "ts_ns")
+    cancel = False
+    if len(obj) > 6:
+        cancel = obj[6]
+        if type(cancel) is not bool:
+            raise WireError("wrong_type", "cancel is not a boolean")
     if not sid:
         raise WireError("out_of_range", "signal_id is empty")
-    return sid, status, reason
+    return sid, status, reason, cancel
 
 
 def decode_order_event(payload):
@@ -211,7 +227,7 @@ def decode_order_event(payload):
     }
     if e["side"] not in (1, 2):
         raise WireError("out_of_range", f"side has unknown value {e['side']}")
-    if not 1 <= e["status"] <= 7:
+    if not 1 <= e["status"] <= MAX_STATUS:
         raise WireError("out_of_range", f"status has unknown value {e['status']}")
     for f in ("quantity", "filled_quantity", "fill_price"):
         if not 0 <= e[f] < INF:
@@ -234,11 +250,46 @@ def decode_position(payload):
     return group, inst, qty, ts
 
 
+def check_terms(order_type, limit_price, time_in_force, good_till_ns):
+    """None when an order's terms are sane, else why not, in the words of the
+    C++ check_terms (proto/src/codec.cpp), which the executor applies: a
+    LIMIT order has a positive finite limit price, a MARKET order none and is
+    IOC, a GTD order a good-till time and no other order one."""
+    if order_type not in (MARKET, LIMIT):
+        return f"order_type has unknown value {order_type}"
+    if time_in_force not in (IOC, GTC, GTD):
+        return f"time_in_force has unknown value {time_in_force}"
+    if order_type == LIMIT:
+        if not 0 < limit_price < INF:
+            return "limit_price must be positive and finite for a LIMIT order"
+    else:
+        if limit_price != 0:
+            return "limit_price must be 0 for a MARKET order"
+        if time_in_force != IOC:
+            return "a MARKET order is IOC"
+    if time_in_force == GTD:
+        if good_till_ns <= 0:
+            return "good_till_ns must be set for a GTD order"
+    elif good_till_ns != 0:
+        return "good_till_ns is for GTD orders only"
+    return None
+
+
 def encode_signal(signal_id, group, shard, instrument, action, quantity, trigger_price, confidence, created_ts_ns,
-                  expires_ts_ns, causation_seq, causation_ts_ns) -> bytes:
+                  expires_ts_ns, causation_seq, causation_ts_ns, order_type=MARKET, limit_price=0.0,
+                  time_in_force=IOC, good_till_ns=0) -> bytes:
+    """A TradingSignal with its terms always appended, as the C++ encoder
+    writes them (an older executor ignores them and trades market IOC)."""
     return packb([T_SIGNAL, VERSION, signal_id, group, shard, instrument, action, float(quantity),
                   float(trigger_price), float(confidence), created_ts_ns, expires_ts_ns, causation_seq,
-                  causation_ts_ns], use_bin_type=True)
+                  causation_ts_ns, order_type, float(limit_price), time_in_force, good_till_ns], use_bin_type=True)
+
+
+def encode_cancel(signal_id, group, shard, reason, created_ts_ns) -> bytes:
+    """A CancelRequest (strategy PUSH -> executor, on the signals socket) for
+    the order of `signal_id`; the reason is cut to the wire's limit."""
+    return packb([T_CANCEL_REQUEST, VERSION, signal_id, group, shard, _cut(reason, MAX_TEXT), created_ts_ns],
+                 use_bin_type=True)
 
 
 def _cut(text: str, max_bytes: int) -> str:
