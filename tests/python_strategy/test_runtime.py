@@ -3,7 +3,9 @@ injected clock): what a user's strategy sees and what reaches the wire.
 Feed dead and alive (no signal while dead nor from the tick that ends a dead
 spell), gaps, duplicates, out-of-order, wrong topics, stale and future
 ticks, a restarted gateway; the journal written before the send; acks,
-refusals, order updates and positions; timers; a strategy that raises."""
+refusals, order updates and positions; timers; a strategy that raises; order
+terms from the group's settings and per request; cancels held behind their
+signal, resent until acked, ended by a final order."""
 
 import itertools
 import os
@@ -347,6 +349,167 @@ class RuntimeTest(unittest.TestCase):
         sid = ctx.emit("EURUSD", "SELL", quantity=10, confidence=7, ttl_ms=50, trigger_price=1.5)
         m = wire.unpackb(self.signals.recv())
         self.assertEqual((m[2], m[6], m[7], m[8], m[9], m[11] - m[10]), (sid, SELL, 10.0, 1.5, 1.0, 50 * MS))
+
+    # ---- orders with a life: terms, cancels ----
+
+    def terms(self, payload):
+        m = wire.unpackb(payload)
+        return m[2], m[14:18]
+
+    def ack(self, sid, status=1, reason="", cancel=None):
+        fields = [8, 1, sid, status, reason, self.clock()]
+        if cancel is not None:
+            fields.append(cancel)
+        self.event(b"ACK.g.0", fields)
+
+    def order(self, sid, status, filled, side=BUY):
+        self.event(b"ORDER.EURUSD", [7, 1, "B-1", "C-" + sid, sid, "EURUSD", side, status, 100.0, filled, 1.1, "",
+                                     1, 2, 3])
+
+    def test_order_terms_from_the_groups_settings_and_per_request(self):
+        ctx = self.rt.ctx
+        self.tick(1)  # bid 1.1, ask 1.1002
+        sid = ctx.emit("EURUSD", BUY)
+        self.assertEqual(self.terms(self.signals.recv()), (sid, [0, 0, 0, 0]))  # market IOC: no keys set
+        self.assertEqual(ctx.order_settings, {"order_type": "market", "time_in_force": "ioc", "limit_offset_bps": 0.0,
+                                              "good_till_ms": 0, "cancel_after_ms": 0})
+        # The group's settings as the deployment file gives them ([strategy]'s, the group's over them).
+        cfg = config.parse_config('[strategy]\norder_type = "limit"\ntime_in_force = "gtc"\nlimit_offset_bps = 10\n'
+                                  '[[strategy.groups]]\nname = "g"\nkind = "python"\nentry = "x:Y"\n'
+                                  'time_in_force = "gtd"\ncancel_after_ms = 3000\n')
+        self.rt._read_order_defaults(cfg.group("g"), cfg)
+        self.assertEqual(ctx.order_settings["cancel_after_ms"], 3000)
+        now = self.clock()
+        ttl = self.cfg.signal_ttl_ms * MS
+        sid = ctx.emit("EURUSD", BUY)  # a limit 10 bps below the ask, good till the signal expires
+        m = wire.unpackb(self.signals.recv())
+        self.assertEqual((m[2], m[14], m[16], m[17], m[11]), (sid, 1, 2, now + ttl, now + ttl))
+        self.assertAlmostEqual(m[15], 1.1002 * (1 - 0.001), places=12)
+        _, t = self.terms(self.signals.recv() if ctx.emit("EURUSD", SELL, trigger_price=1.5) else b"")
+        self.assertAlmostEqual(t[1], 1.5 * 1.001, places=12)  # a sell's limit above its trigger
+        # Per request: a market order is IOC whatever the group's time in force.
+        for kw, want in [(dict(order_type="market"), [0, 0.0, 0, 0]),
+                         (dict(limit_price=1.2, time_in_force="gtc"), [1, 1.2, 1, 0]),
+                         (dict(order_type=api.LIMIT, time_in_force=api.IOC), [1, 1.1002 * 0.999, 0, 0]),
+                         (dict(good_till_ms=250), [1, 1.1002 * 0.999, 2, now + 250 * MS]),
+                         (dict(ttl_ms=700), [1, 1.1002 * 0.999, 2, now + 700 * MS])]:
+            sid = ctx.emit("EURUSD", BUY, **kw)
+            self.assertTrue(sid, kw)
+            got_sid, got = self.terms(self.signals.recv())
+            self.assertEqual(got_sid, sid)
+            self.assertEqual(got[0::2], want[0::2], kw)
+            self.assertAlmostEqual(got[1], want[1], places=12, msg=kw)
+        refused = self.rt.signals_refused
+        for kw in [dict(order_type="stop"), dict(order_type="market", time_in_force="gtc"),
+                   dict(order_type="market", limit_price=1.1), dict(time_in_force="gtc", good_till_ms=5),
+                   dict(limit_price=-1.0), dict(time_in_force="day"), dict(good_till_ms=-1)]:
+            self.assertEqual(ctx.emit("EURUSD", BUY, **kw), "", kw)
+        self.assertEqual(self.rt.signals_refused, refused + 7)
+        self.assertFalse(self.signals.poll(50), "a refused signal must not be sent")
+
+    def test_a_cancel_follows_its_signal_and_is_resent_until_acked(self):
+        ctx = self.rt.ctx
+        self.s.emit_on_tick = True
+        self.tick(1)
+        self.tick(2)
+        a, b = self.s.emitted
+        self.signals.recv()
+        self.signals.recv()
+        self.assertEqual(ctx.open_orders(), [a, b])
+        self.assertFalse(ctx.cancel("other.0.1.1"))  # not this group's
+        self.assertFalse(ctx.cancel("g.1.1.1"))      # another instance's
+        self.assertFalse(ctx.cancel(f"g.0.{self.rt.ids.boot_ms}.99"))  # this boot's, never emitted
+        asked = self.clock()
+        self.assertTrue(ctx.cancel(a, "too slow"))
+        self.assertTrue(ctx.cancel(a))  # already on its way: no second request
+        # Held while its signal is unacked: it must not overtake the signal.
+        self.assertFalse(self.signals.poll(50))
+        self.clock.advance(100)
+        self.rt._scan_outboxes(self.clock())
+        self.assertEqual(self.terms(self.signals.recv())[0], a)
+        self.assertEqual(self.terms(self.signals.recv())[0], b)
+        self.assertFalse(self.signals.poll(50))
+        # A cancel's ack is not its signal's, and the other way round.
+        self.ack(b, cancel=True)
+        self.assertEqual((self.rt.signals_pending(), self.rt.cancel_acks_unmatched), (2, 1))
+        self.ack(a)
+        import tp_proto
+        name, c = tp_proto.decode(self.signals.recv())  # released by the signal's ack
+        self.assertEqual((name, c["signal_id"], c["strategy"], c["instance"], c["reason"], c["created_ts_ns"]),
+                         ("cancel_request", a, "g", 0, "too slow", asked))
+        first = wire.packb([13, 1, a, "g", 0, "too slow", asked])
+        self.clock.advance(100)
+        self.rt._scan_outboxes(self.clock())
+        self.assertEqual(self.terms(self.signals.recv())[0], b)  # b still unacked
+        self.assertEqual(self.signals.recv(), first)             # the cancel resent, the same bytes
+        self.ack(a, status=2)  # the signal's duplicate ack: the cancel goes on
+        self.assertEqual(self.rt.stats()["cancels_pending"], 1)
+        self.ack(a, cancel=True)
+        st = self.rt.stats()
+        self.assertEqual((st["cancels_sent"], st["cancels_acked"], st["cancels_resent"], st["cancels_pending"]),
+                         (1, 1, 1, 0))
+        self.ack(b)
+        self.clock.advance(100)
+        self.rt._scan_outboxes(self.clock())
+        self.assertFalse(self.signals.poll(50), "nothing left to resend")
+        self.assertEqual(self.rt.signals_pending(), 0)
+        self.assertEqual(self.journal().count(b"A "), 2)  # cancels are not journaled
+        # An order of an earlier boot of this instance: the executor judges; sent at once.
+        self.assertTrue(ctx.cancel("g.0.1.5"))
+        self.assertEqual(tp_proto.decode(self.signals.recv())[1]["signal_id"], "g.0.1.5")
+        self.ack("g.0.1.5", status=3, reason="unknown_order", cancel=True)
+        self.assertEqual(self.rt.stats()["cancels_refused"], 1)
+
+    def test_a_final_order_ends_a_pending_cancel(self):
+        ctx = self.rt.ctx
+        self.s.emit_on_tick = True
+        self.tick(1)
+        self.tick(2)
+        a, b = self.s.emitted
+        self.ack(a)
+        self.ack(b)
+        self.signals.recv()
+        self.signals.recv()
+        self.assertTrue(ctx.cancel(a))
+        self.signals.recv()
+        self.order(a, api.PARTIALLY_FILLED, 30.0)  # not final any more: the cancel goes on
+        self.clock.advance(100)
+        self.rt._scan_outboxes(self.clock())
+        self.assertEqual(wire.unpackb(self.signals.recv())[0], 13)
+        self.order(a, api.CANCELED, 40.0)  # the rest canceled, keeping its fills
+        self.assertEqual(self.s.orders[-1].status_name, "CANCELED")
+        self.assertTrue(self.s.orders[-1].final)
+        st = self.rt.stats()
+        self.assertEqual((st["cancels_pending"], st["cancels_overtaken"]), (0, 1))
+        self.clock.advance(100)
+        self.rt._scan_outboxes(self.clock())
+        self.assertFalse(self.signals.poll(50))
+        self.assertFalse(ctx.cancel(a))  # final: nothing to cancel
+        self.ack(a, cancel=True)         # its ack comes late: unmatched, harmless
+        self.assertEqual(self.rt.cancel_acks_unmatched, 1)
+        # EXPIRED: final, told to the strategy, its fills in the position.
+        self.order(b, api.ACCEPTED, 0.0)
+        self.assertEqual(ctx.open_orders(), [b])
+        self.order(b, api.EXPIRED, 25.0)
+        u = self.s.orders[-1]
+        self.assertEqual((u.signal_id, u.status_name, u.filled_quantity, u.final), (b, "EXPIRED", 25.0, True))
+        self.assertEqual(ctx.open_orders(), [])
+        self.assertEqual(self.rt.fills_counted, {a: 40.0, b: 25.0})
+
+    def test_a_refused_signal_drops_its_held_cancel(self):
+        ctx = self.rt.ctx
+        self.s.emit_on_tick = True
+        self.tick(1)
+        a = self.s.emitted[-1]
+        self.signals.recv()
+        self.assertTrue(ctx.cancel(a))
+        self.ack(a, status=3, reason="risk_rejected: too big")
+        self.assertTrue(self.s.orders[-1].refused)
+        self.assertEqual(self.rt.stats()["cancels_dropped"], 1)
+        self.clock.advance(100)
+        self.rt._scan_outboxes(self.clock())
+        self.assertFalse(self.signals.poll(50), "no order, nothing to cancel")
+        self.assertFalse(ctx.cancel(a))
 
 
 if __name__ == "__main__":

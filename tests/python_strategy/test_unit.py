@@ -2,7 +2,8 @@
 the signal journal (format, replay, torn and unreadable records, the lock,
 compaction), the outbox (resend, ack, give-up), ids, sequence tracking,
 feed liveness, sharding, params, the config's groups, the entry loader and
-its exit code 2, and the indicators against from-scratch references."""
+its exit code 2, the indicators against from-scratch references, and the
+wire: order terms, cancel requests, cancel acks, EXPIRED."""
 
 import contextlib
 import io
@@ -458,6 +459,75 @@ class WireTest(unittest.TestCase):
         self.assertEqual(name, "signal")
         self.assertEqual((m["signal_id"], m["quantity"], m["confidence"], m["expires_ts_ns"]), ("g.0.1.1", 1000.0, 1.0, 20))
         self.assertEqual(journal.decode_signal(p)["signal_id"], "g.0.1.1")
+        # Market IOC when no terms are given, appended all the same (as the C++ encoder does).
+        self.assertEqual((m["order_type"], m["limit_price"], m["time_in_force"], m["good_till_ns"]), (0, 0.0, 0, 0))
+        self.assertEqual(len(wire.unpack(p)), 2 + 12 + 4)
+
+    def test_signal_terms_on_the_wire(self):
+        import tp_proto
+        p = wire.encode_signal("g.0.1.2", "g", 0, "EURUSD", 2, 5, 1.5, 1, 10, 20, 3, 4, wire.LIMIT, 1.5015, wire.GTD,
+                               99)
+        name, m = tp_proto.decode(p)
+        self.assertEqual((m["order_type"], m["limit_price"], m["time_in_force"], m["good_till_ns"]),
+                         (1, 1.5015, 2, 99))
+        s = journal.decode_signal(p)
+        self.assertEqual((s["order_type"], s["limit_price"], s["time_in_force"], s["good_till_ns"]), (1, 1.5015, 2, 99))
+        # An older writer's signal (no terms) reads as market IOC.
+        old = wire.packb(wire.unpack(p)[:14])
+        s = journal.decode_signal(old)
+        self.assertEqual((s["order_type"], s["limit_price"], s["time_in_force"], s["good_till_ns"]), (0, 0.0, 0, 0))
+        # Terms the C++ validate() refuses: the C++ replay could not read them, nor can this one.
+        for terms in [(wire.LIMIT, 0.0, wire.GTC, 0), (wire.MARKET, 1.5, wire.IOC, 0), (wire.MARKET, 0.0, wire.GTC, 0),
+                      (wire.LIMIT, 1.5, wire.GTD, 0), (wire.LIMIT, 1.5, wire.GTC, 7), (2, 1.5, wire.IOC, 0),
+                      (wire.LIMIT, 1.5, 3, 0), (wire.LIMIT, "1.5", wire.IOC, 0)]:
+            bad = wire.packb([*wire.unpack(p)[:14], *terms])
+            self.assertIsNone(journal.decode_signal(bad), terms)
+
+    def test_check_terms_speaks_as_the_cpp(self):
+        ok = [(wire.MARKET, 0.0, wire.IOC, 0), (wire.LIMIT, 1.1, wire.IOC, 0), (wire.LIMIT, 1.1, wire.GTC, 0),
+              (wire.LIMIT, 1.1, wire.GTD, 5)]
+        for t in ok:
+            self.assertIsNone(wire.check_terms(*t), t)
+        for t, why in [((wire.LIMIT, 0.0, wire.IOC, 0), "limit_price must be positive and finite for a LIMIT order"),
+                       ((wire.LIMIT, math.inf, wire.IOC, 0), "limit_price must be positive and finite for a LIMIT order"),
+                       ((wire.MARKET, 1.1, wire.IOC, 0), "limit_price must be 0 for a MARKET order"),
+                       ((wire.MARKET, 0.0, wire.GTD, 5), "a MARKET order is IOC"),
+                       ((wire.LIMIT, 1.1, wire.GTD, 0), "good_till_ns must be set for a GTD order"),
+                       ((wire.LIMIT, 1.1, wire.GTC, 5), "good_till_ns is for GTD orders only")]:
+            self.assertEqual(wire.check_terms(*t), why, t)
+
+    def test_cancel_request_encoding_is_what_tp_proto_decodes(self):
+        import tp_proto
+        p = wire.encode_cancel("g.0.1.2", "g", 3, "x" * 2000, 77)
+        name, m = tp_proto.decode(p)
+        self.assertEqual(name, "cancel_request")
+        self.assertEqual((m["signal_id"], m["strategy"], m["instance"], len(m["reason"]), m["created_ts_ns"]),
+                         ("g.0.1.2", "g", 3, wire.MAX_TEXT, 77))
+
+    def test_acks_with_and_without_the_cancel_field(self):
+        import tp_proto
+        old = tp_proto.encode("signal_ack", dict(signal_id="g.0.1.1", status=1, reason="", ts_ns=5))
+        self.assertEqual(wire.decode_ack(old), ("g.0.1.1", 1, "", False))
+        self.assertEqual(wire.decode_ack(wire.packb([8, 1, "g.0.1.1", 1, "", 5])), ("g.0.1.1", 1, "", False))
+        acked = tp_proto.encode("signal_ack", dict(signal_id="g.0.1.1", status=3, reason="order_final", ts_ns=5,
+                                                  cancel=True))
+        self.assertEqual(wire.decode_ack(acked), ("g.0.1.1", 3, "order_final", True))
+        # A newer writer's further field is ignored; a cancel that is not a boolean is refused.
+        self.assertEqual(wire.decode_ack(wire.packb([8, 1, "g.0.1.1", 2, "", 5, True, "more"]))[3], True)
+        with self.assertRaises(wire.WireError) as e:
+            wire.decode_ack(wire.packb([8, 1, "g.0.1.1", 2, "", 5, 1]))
+        self.assertEqual((e.exception.reason, e.exception.detail), ("wrong_type", "cancel is not a boolean"))
+
+    def test_order_events_may_be_expired(self):
+        ev = [7, 1, "B-1", "C-g.0.1.1", "g.0.1.1", "EURUSD", 1, api.EXPIRED, 10.0, 4.0, 1.1, "", 1, 2, 3]
+        self.assertEqual(wire.decode_order_event(wire.packb(ev))["status"], api.EXPIRED)
+        ev[7] = 9
+        with self.assertRaises(wire.WireError):
+            wire.decode_order_event(wire.packb(ev))
+        self.assertEqual([s for s in api.STATUS_NAMES if api.is_final(s)],
+                         [api.FILLED, api.REJECTED, api.CANCELED, api.EXPIRED])
+        self.assertTrue(api.OrderUpdate(status=api.EXPIRED).final)
+        self.assertFalse(api.OrderUpdate(status=api.PARTIALLY_FILLED).final)
 
 
 if __name__ == "__main__":

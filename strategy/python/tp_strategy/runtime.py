@@ -222,11 +222,6 @@ class Context:
         self.shards = rt.shards
         self.instruments = list(rt.symbols)
         self.params = rt.params
-        # The group's order terms (order_type, time_in_force, limit_offset_bps,
-        # good_till_ms, cancel_after_ms): emit()'s defaults. cancel_after_ms is
-        # for the strategy to apply (the built-ins cancel a resting order that
-        # old; a Python strategy decides for itself, see ctx.open_orders()).
-        self.order_settings = dict(rt.order_settings)
         self._log = logging.getLogger(f"tp_strategy.{rt.name}")
 
     def emit(self, instrument, side, quantity=0.0, confidence=1.0, ttl_ms=0, trigger_price=0.0, order_type=None,
@@ -277,6 +272,15 @@ class Context:
 
     def cancel_timer(self, timer_id):
         self._rt.cancel_timer(timer_id)
+
+    @property
+    def order_settings(self) -> dict:
+        """The group's order terms (order_type, time_in_force,
+        limit_offset_bps, good_till_ms, cancel_after_ms): emit()'s defaults.
+        cancel_after_ms is the strategy's to apply (the built-ins cancel an
+        order still open that long after; a Python strategy decides for
+        itself, with open_orders(), a timer and cancel())."""
+        return dict(self._rt.order_settings)
 
     def open_orders(self) -> list:
         """Ids of this instance's signals whose orders are not known final
