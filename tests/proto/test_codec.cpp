@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "proto/codec.hpp"
 
@@ -104,6 +107,28 @@ TEST(Codec, EveryMessageRoundTrips) {
                                           .ts_ns = 1,
                                           .original = std::string("\x00\xff\xc1", 3)},
                     &tp::proto::Decoder::decode_dead_letter);
+  auto limit = sample_signal();
+  limit.order_type = tp::proto::OrderType::limit;
+  limit.limit_price = 1.0845;
+  limit.time_in_force = tp::proto::TimeInForce::gtd;
+  limit.good_till_ns = 300;
+  expect_round_trip(limit, &tp::proto::Decoder::decode_signal);
+  expect_round_trip(tp::proto::SignalAck{.signal_id = "x",
+                                         .status = tp::proto::AckStatus::rejected,
+                                         .reason = "not_owner",
+                                         .ts_ns = 9,
+                                         .cancel = true},
+                    &tp::proto::Decoder::decode_signal_ack);
+  expect_round_trip(
+      tp::proto::CancelRequest{
+          .signal_id = "x", .strategy = "g", .instance = 2, .reason = "r", .created_ts_ns = 3},
+      &tp::proto::Decoder::decode_cancel_request);
+  expect_round_trip(tp::proto::OrderCancel{.client_order_id = "C-x", .reason = "r", .sent_ts_ns = 4},
+                    &tp::proto::Decoder::decode_order_cancel);
+  expect_round_trip(tp::proto::ReportQuery{.from_seq = 5, .max_count = 6, .sent_ts_ns = 7},
+                    &tp::proto::Decoder::decode_report_query);
+  expect_round_trip(tp::proto::OpenOrdersQuery{.offset = 8, .sent_ts_ns = 9},
+                    &tp::proto::Decoder::decode_open_orders_query);
 }
 
 TEST(Codec, PositionMessagesRoundTripAndRefuseNonsense) {
@@ -169,16 +194,118 @@ TEST(Codec, AnOrderRequestWithoutItsOptionalDeadlineHasNone) {
     EXPECT_EQ(r->expires_ts_ns, 0);
     EXPECT_EQ(r->sent_ts_ns, 4);
   }
-  // ...and with it, plus a field from a newer writer after it.
-  auto newer = pack_array(std::uint8_t{4}, std::uint32_t{1}, std::string("C-x"), std::string("x"),
-                          std::string("EURUSD"), std::uint8_t{1}, 10.0, 1.2, std::int64_t{4},
-                          std::int64_t{99}, std::string("newer"));
+  // ...with it and no terms (an executor older than the terms): market IOC...
+  auto deadline =
+      pack_array(std::uint8_t{4}, std::uint32_t{1}, std::string("C-x"), std::string("x"),
+                 std::string("EURUSD"), std::uint8_t{1}, 10.0, 1.2, std::int64_t{4}, std::int64_t{99});
+  // ...and with the terms, plus a field from a newer writer after them.
+  auto newer =
+      pack_array(std::uint8_t{4}, std::uint32_t{1}, std::string("C-x"), std::string("x"),
+                 std::string("EURUSD"), std::uint8_t{1}, 10.0, 1.2, std::int64_t{4}, std::int64_t{99},
+                 std::uint8_t{1}, 1.25, std::uint8_t{2}, std::int64_t{500}, std::string("newer"));
   for (auto path : {tp::proto::DecodePath::fast, tp::proto::DecodePath::reference}) {
     tp::proto::Decoder dec(path);
-    auto r = dec.decode_order_request(tp::proto::as_bytes(newer));
+    auto r = dec.decode_order_request(tp::proto::as_bytes(deadline));
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_EQ(r->expires_ts_ns, 99);
+    EXPECT_EQ(r->terms(), tp::proto::OrderTerms{});
+    r = dec.decode_order_request(tp::proto::as_bytes(newer));
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->expires_ts_ns, 99);
+    EXPECT_EQ(r->terms(),
+              (tp::proto::OrderTerms{tp::proto::OrderType::limit, 1.25, tp::proto::TimeInForce::gtd, 500}));
   }
+}
+
+TEST(Codec, CheckTermsAllowsTheFourValidCombinationsOnly) {
+  using tp::proto::OrderTerms;
+  using enum tp::proto::OrderType;
+  using enum tp::proto::TimeInForce;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const auto& ok : {OrderTerms{}, OrderTerms{limit, 1.1, ioc, 0}, OrderTerms{limit, 1.1, gtc, 0},
+                         OrderTerms{limit, 1.1, gtd, 7}})
+    EXPECT_FALSE(tp::proto::check_terms(ok).has_value());
+  const std::pair<OrderTerms, const char*> bad[] = {
+      {{limit, 0, gtc, 0}, "limit_price must be positive and finite for a LIMIT order"},
+      {{limit, -1, ioc, 0}, "limit_price must be positive and finite for a LIMIT order"},
+      {{limit, nan, ioc, 0}, "limit_price must be positive and finite for a LIMIT order"},
+      {{limit, inf, ioc, 0}, "limit_price must be positive and finite for a LIMIT order"},
+      {{market, 1.1, ioc, 0}, "limit_price must be 0 for a MARKET order"},
+      {{market, 0, gtc, 0}, "a MARKET order is IOC"},
+      {{market, 0, gtd, 7}, "a MARKET order is IOC"},
+      {{limit, 1.1, gtd, 0}, "good_till_ns must be set for a GTD order"},
+      {{limit, 1.1, gtd, -5}, "good_till_ns must be set for a GTD order"},
+      {{limit, 1.1, gtc, 7}, "good_till_ns is for GTD orders only"},
+      {{market, 0, ioc, 7}, "good_till_ns is for GTD orders only"},
+  };
+  for (const auto& [terms, why] : bad) EXPECT_EQ(tp::proto::check_terms(terms).value_or("ok"), why);
+  // A signal and an order request carrying such terms are refused as out of range.
+  auto s = sample_signal();
+  s.order_type = limit;
+  auto err = tp::proto::validate(s);
+  ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->code, ErrorCode::out_of_range);
+  tp::proto::OrderRequest o{.client_order_id = "C-x", .instrument = "EURUSD", .quantity = 1};
+  o.set_terms({market, 0, gtc, 0});
+  EXPECT_EQ(tp::proto::validate(o).value_or(tp::proto::DecodeError{}).message(),
+            "out_of_range: a MARKET order is IOC");
+}
+
+tp::proto::ExecutionReport sample_report(std::uint64_t seq, tp::proto::OrderStatus status) {
+  return {.stream = "S",
+          .seq = seq,
+          .client_order_id = "C-x",
+          .order_id = "B-1",
+          .instrument = "EURUSD",
+          .side = tp::proto::Side::buy,
+          .status = status,
+          .quantity = 10,
+          .last_quantity = 4,
+          .last_price = 1.25,
+          .filled_quantity = 4 * static_cast<double>(seq),
+          .avg_price = 1.25,
+          .broker_ts_ns = 5,
+          .ts_ns = 6,
+          .quote_seq = 7,
+          .quote_ts_ns = 8};
+}
+
+TEST(Codec, ReportBatchCarriesReportsBackToBack) {
+  const auto first = sample_report(1, tp::proto::OrderStatus::partially_filled);
+  const auto second = sample_report(2, tp::proto::OrderStatus::expired);
+  tp::proto::ReportBatch batch{.stream = "S", .last_seq = 2, .complete = false, .ts_ns = 9};
+  EXPECT_TRUE(tp::proto::unpack_reports(batch).value().empty());
+  tp::proto::append_report(batch, tp::proto::encode_to_string(first));
+  tp::proto::append_report(batch, tp::proto::encode_to_string(second));
+  EXPECT_EQ(batch.count, 2u);
+  // Through the wire and back: the same two reports, in order.
+  tp::proto::Decoder dec;
+  auto wire = tp::proto::encode_to_string(batch);
+  auto got = dec.decode_report_batch(tp::proto::as_bytes(wire));
+  ASSERT_TRUE(got.ok()) << got.error().message();
+  EXPECT_EQ(got.value(), batch);
+  auto reports = tp::proto::unpack_reports(got.value());
+  ASSERT_TRUE(reports.ok()) << reports.error().message();
+  EXPECT_EQ(reports.value(), (std::vector{first, second}));
+
+  // Refused: a count that lies, a report cut short, something else than a
+  // report, a report that does not validate.
+  auto lie = batch;
+  lie.count = 3;
+  EXPECT_EQ(tp::proto::unpack_reports(lie).error().message(), "out_of_range: count is 3 but reports holds 2");
+  auto cut = batch;
+  cut.reports.pop_back();
+  EXPECT_EQ(tp::proto::unpack_reports(cut).error().code, ErrorCode::malformed);
+  tp::proto::ReportBatch other{.count = 1, .reports = tp::proto::encode_to_string(sample_tick())};
+  EXPECT_EQ(tp::proto::unpack_reports(other).error().code, ErrorCode::wrong_message);
+  auto nonsense = first;
+  nonsense.instrument = "EUR.USD";
+  tp::proto::ReportBatch invalid{.count = 1, .reports = tp::proto::encode_to_string(nonsense)};
+  auto err = tp::proto::unpack_reports(invalid);
+  ASSERT_FALSE(err.ok());
+  EXPECT_EQ(err.error().code, ErrorCode::out_of_range);
+  EXPECT_EQ(err.error().detail.rfind("reports[0]: ", 0), 0u) << err.error().detail;
 }
 
 TEST(Codec, SignalSenderIsReadFromASignalThatFailsFurtherOn) {
