@@ -5,6 +5,7 @@
 // that decode_into allocates nothing in steady state.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -91,18 +92,26 @@ std::vector<Kind> kinds() {
                                                             .created_ts_ns = 100,
                                                             .expires_ts_ns = 200,
                                                             .causation_seq = 9,
-                                                            .causation_ts_ns = -90}),
-       describer(&Decoder::decode_signal)});
-  k.push_back({"order_request",
-               tp::proto::encode_to_string(tp::proto::OrderRequest{.client_order_id = "C-x",
-                                                                   .signal_id = "x",
-                                                                   .instrument = "GBPUSD",
-                                                                   .side = tp::proto::Side::buy,
-                                                                   .quantity = 10.5,
-                                                                   .price_hint = 1.2,
-                                                                   .sent_ts_ns = 4,
-                                                                   .expires_ts_ns = 5}),
-               describer(&Decoder::decode_order_request), 1});
+                                                            .causation_ts_ns = -90,
+                                                            .order_type = tp::proto::OrderType::limit,
+                                                            .limit_price = 1.0845,
+                                                            .time_in_force = tp::proto::TimeInForce::gtd,
+                                                            .good_till_ns = 300}),
+       describer(&Decoder::decode_signal), 4});
+  k.push_back(
+      {"order_request",
+       tp::proto::encode_to_string(tp::proto::OrderRequest{.client_order_id = "C-x",
+                                                           .signal_id = "x",
+                                                           .instrument = "GBPUSD",
+                                                           .side = tp::proto::Side::buy,
+                                                           .quantity = 10.5,
+                                                           .price_hint = 1.2,
+                                                           .sent_ts_ns = 4,
+                                                           .expires_ts_ns = 5,
+                                                           .order_type = tp::proto::OrderType::limit,
+                                                           .limit_price = 1.25,
+                                                           .time_in_force = tp::proto::TimeInForce::gtc}),
+       describer(&Decoder::decode_order_request), 5});
   k.push_back({"order_query",
                tp::proto::encode_to_string(tp::proto::OrderQuery{.client_order_id = "C-x", .sent_ts_ns = 4}),
                describer(&Decoder::decode_order_query)});
@@ -132,11 +141,13 @@ std::vector<Kind> kinds() {
                                                                  .event_ts_ns = 2,
                                                                  .causation_ts_ns = 3}),
                describer(&Decoder::decode_order_event)});
-  k.push_back(
-      {"signal_ack",
-       tp::proto::encode_to_string(tp::proto::SignalAck{
-           .signal_id = "x", .status = tp::proto::AckStatus::duplicate, .reason = "seen", .ts_ns = 9}),
-       describer(&Decoder::decode_signal_ack)});
+  k.push_back({"signal_ack",
+               tp::proto::encode_to_string(tp::proto::SignalAck{.signal_id = "x",
+                                                                .status = tp::proto::AckStatus::duplicate,
+                                                                .reason = "seen",
+                                                                .ts_ns = 9,
+                                                                .cancel = true}),
+               describer(&Decoder::decode_signal_ack), 1});
   k.push_back({"dead_letter",
                tp::proto::encode_to_string(tp::proto::DeadLetter{.source = "executor",
                                                                  .reason = "malformed",
@@ -156,6 +167,43 @@ std::vector<Kind> kinds() {
                tp::proto::encode_to_string(tp::proto::StrategyPosition{
                    .strategy = "trend", .instrument = "EURUSD", .quantity = -2500.5, .ts_ns = 6}),
                describer(&Decoder::decode_strategy_position)});
+  k.push_back({"cancel_request",
+               tp::proto::encode_to_string(tp::proto::CancelRequest{
+                   .signal_id = "x", .strategy = "trend", .instance = 3, .reason = "r", .created_ts_ns = -2}),
+               describer(&Decoder::decode_cancel_request)});
+  k.push_back({"order_cancel",
+               tp::proto::encode_to_string(
+                   tp::proto::OrderCancel{.client_order_id = "C-x", .reason = "r", .sent_ts_ns = 5}),
+               describer(&Decoder::decode_order_cancel)});
+  const tp::proto::ExecutionReport report{.stream = "S",
+                                          .seq = 70000,
+                                          .client_order_id = "C-x",
+                                          .order_id = "B-1",
+                                          .instrument = "EURUSD",
+                                          .side = tp::proto::Side::sell,
+                                          .status = tp::proto::OrderStatus::expired,
+                                          .quantity = 10,
+                                          .last_quantity = 2.5,
+                                          .last_price = 1.25,
+                                          .filled_quantity = 7.5,
+                                          .avg_price = 1.2525,
+                                          .reason = "good till passed",
+                                          .broker_ts_ns = 1,
+                                          .ts_ns = 2,
+                                          .quote_seq = 3,
+                                          .quote_ts_ns = -4};
+  k.push_back({"execution_report", tp::proto::encode_to_string(report),
+               describer(&Decoder::decode_execution_report)});
+  k.push_back({"report_query",
+               tp::proto::encode_to_string(
+                   tp::proto::ReportQuery{.from_seq = 1ull << 40, .max_count = 256, .sent_ts_ns = 6}),
+               describer(&Decoder::decode_report_query)});
+  tp::proto::ReportBatch batch{.stream = "S", .last_seq = 9, .complete = false, .reason = "", .ts_ns = 7};
+  tp::proto::append_report(batch, tp::proto::encode_to_string(report));
+  k.push_back({"report_batch", tp::proto::encode_to_string(batch), describer(&Decoder::decode_report_batch)});
+  k.push_back({"open_orders_query",
+               tp::proto::encode_to_string(tp::proto::OpenOrdersQuery{.offset = 64, .sent_ts_ns = 8}),
+               describer(&Decoder::decode_open_orders_query)});
   return k;
 }
 
@@ -176,14 +224,24 @@ std::string expect_same(const Kind& k, const std::string& bytes, const std::stri
   return a;
 }
 
-// The payload (whose header is a fixarray) with its header saying `n`
-// elements: fixarray below 16, array16 from 16.
-std::string with_count(const std::string& payload, unsigned n) {
-  if (n < 16) return static_cast<char>(0x90 | n) + payload.substr(1);
-  return std::string("\xdc\x00", 2) + static_cast<char>(n) + payload.substr(1);
+// The envelope header's size: a fixarray (up to 15 elements) or an array16
+// (a signal with its terms has 18).
+std::size_t header_size(const std::string& payload) {
+  return static_cast<unsigned char>(payload[0]) == 0xdc ? std::min<std::size_t>(3, payload.size()) : 1;
 }
 
-unsigned count_of(const std::string& payload) { return static_cast<unsigned char>(payload[0]) & 0x0f; }
+// The payload with its header saying `n` elements: fixarray below 16, array16
+// from 16.
+std::string with_count(const std::string& payload, unsigned n) {
+  const auto body = payload.substr(header_size(payload));
+  if (n < 16) return static_cast<char>(0x90 | n) + body;
+  return std::string("\xdc\x00", 2) + static_cast<char>(n) + body;
+}
+
+unsigned count_of(const std::string& payload) {
+  const auto* p = reinterpret_cast<const unsigned char*>(payload.data());
+  return p[0] == 0xdc ? (p[1] << 8 | p[2]) : (p[0] & 0x0f);
+}
 
 // `levels` arrays nested inside each other around a 1, e.g. 2 -> 0x91 0x91 0x01.
 std::string nested(int levels) { return std::string(static_cast<std::size_t>(levels), '\x91') + '\x01'; }
