@@ -511,6 +511,30 @@ class RuntimeTest(unittest.TestCase):
         self.assertFalse(self.signals.poll(50), "no order, nothing to cancel")
         self.assertFalse(ctx.cancel(a))
 
+    def test_the_examples_patient_cross_rests_a_limit_order_then_cancels_it(self):
+        sys.path.insert(0, os.path.join(REPO, "examples", "python"))
+        self.addCleanup(sys.path.remove, os.path.join(REPO, "examples", "python"))
+        from my_strategies import PatientCross
+        self.rt.params = self.rt.ctx.params = api.Params({"fast": "1", "slow": "2", "patience_ms": "500"})
+        self.rt.strategy = PatientCross()
+        self.rt.start_strategy()
+        self.tick(1, bid=1.1, ask=1.1002)
+        self.tick(2, bid=1.2, ask=1.2002)  # fast above slow
+        self.tick(3, bid=1.1, ask=1.1002)  # crosses below: a SELL
+        m = wire.unpackb(self.signals.recv())
+        sid = m[2]
+        self.assertEqual((m[6], m[14], m[16], m[17]), (SELL, 1, 1, 0))  # a limit, GTC
+        self.assertAlmostEqual(m[15], 1.1001, places=12)                # at the mid
+        self.ack(sid)
+        self.order(sid, api.ACCEPTED, 0.0, side=SELL)  # resting
+        self.rt._run_user_timers(time.monotonic_ns() + 600 * MS)
+        import tp_proto
+        name, c = tp_proto.decode(self.signals.recv())
+        self.assertEqual((name, c["signal_id"], c["reason"]), ("cancel_request", sid, "not filled within 500 ms"))
+        self.ack(sid, cancel=True)
+        self.order(sid, api.CANCELED, 0.0, side=SELL)
+        self.assertEqual((self.rt.cancels_acked, self.rt.ctx.open_orders(), self.rt.strategy_errors), (1, [], 0))
+
 
 if __name__ == "__main__":
     unittest.main()
