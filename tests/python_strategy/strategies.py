@@ -26,7 +26,7 @@ class EveryNth(Strategy):
         self.ctx.log("info", f"feed event {event}")
 
     def on_order(self, update):
-        if update.refused or update.status in (4, 5, 6):
+        if update.refused or update.final:
             self.ctx.log("debug", f"order {update}")
 
 
