@@ -46,5 +46,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check("position_query", &D::decode_position_query, b);
   check("position_reply", &D::decode_position_reply, b);
   check("strategy_position", &D::decode_strategy_position, b);
+  check("cancel_request", &D::decode_cancel_request, b);
+  check("order_cancel", &D::decode_order_cancel, b);
+  check("execution_report", &D::decode_execution_report, b);
+  check("report_query", &D::decode_report_query, b);
+  check("report_batch", &D::decode_report_batch, b);
+  check("open_orders_query", &D::decode_open_orders_query, b);
   return 0;
 }
