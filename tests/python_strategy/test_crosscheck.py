@@ -1,8 +1,11 @@
 """The Python runtime against the C++ code itself (crosscheck.cpp, run as a
 small tool): a journal written by the C++ SignalJournal is replayed by the
 Python one, a journal written (and compacted, torn, garbled) by the Python
-one is replayed by the C++ one with the same result, and the indicators give
-the C++ values bit for bit on the same series."""
+one is replayed by the C++ one with the same result, the indicators give
+the C++ values bit for bit on the same series, and the C++ decoder reads the
+runtime's signals (their order terms) and cancel requests, refusing bad terms
+in the words of wire.check_terms, while the runtime reads the C++ cancel acks
+and EXPIRED order events."""
 
 import json
 import math
@@ -152,6 +155,75 @@ class IndicatorCrossCheck(unittest.TestCase):
                     else:
                         self.assertEqual(g, w, (n, i, name))
                 self.assertEqual(flags, "".join(str(int(ind.ready())) for ind in (sma, ema, rsi, lo)), (n, i))
+
+
+@unittest.skipUnless(TOOL and os.access(TOOL, os.X_OK), "TP_CROSSCHECK (the crosscheck tool) not built")
+class WireCrossCheck(unittest.TestCase):
+    """What the runtime sends, as the executor's C++ decoder reads it, and
+    what the executor sends, as the runtime reads it."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def cpp_decode(self, payload):
+        path = os.path.join(self.tmp.name, "payload.bin")
+        with open(path, "wb") as f:
+            f.write(payload)
+        return json.loads(tool("decode", path).strip().splitlines()[-1])
+
+    def test_signals_with_terms_from_the_groups_settings_and_per_request(self):
+        from tp_strategy import api, config, runtime
+        cfg = config.parse_config('[strategy]\norder_type = "limit"\ntime_in_force = "gtd"\nlimit_offset_bps = 25\n'
+                                  '[[strategy.groups]]\nname = "g"\nkind = "python"\nentry = "x:Y"\n')
+        rt = runtime.Runtime(cfg, cfg.group("g"), 0, 1, api.Strategy())
+        now, ttl = 1_700_000_000_000_000_000, 5_000_000_000
+        cases = [
+            (dict(), (1, 1.2345 * (1 - 0.0025), 2, now + ttl)),
+            (dict(order_type="market"), (0, 0.0, 0, 0)),
+            (dict(limit_price=1.23, time_in_force="gtc"), (1, 1.23, 1, 0)),
+            (dict(time_in_force="ioc"), (1, 1.2345 * (1 - 0.0025), 0, 0)),
+            (dict(good_till_ms=1500), (1, 1.2345 * (1 - 0.0025), 2, now + 1_500_000_000)),
+        ]
+        for n, (kw, want) in enumerate(cases, 1):
+            terms = rt.resolve_terms(kw.get("order_type"), kw.get("limit_price", 0.0), kw.get("time_in_force"),
+                                     kw.get("good_till_ms", 0), api.BUY, 1.2345, now, ttl)
+            self.assertNotIsInstance(terms, str, kw)
+            sid = f"g.0.1000.{n}"
+            got = self.cpp_decode(wire.encode_signal(sid, "g", 0, "EURUSD", 1, 1000, 1.2345, 1, now, now + ttl, n, 0,
+                                                     *terms))
+            self.assertEqual(got.get("signal_id"), sid, got)
+            self.assertEqual((got["order_type"], got["limit_price"], got["time_in_force"], got["good_till_ns"]), want,
+                             kw)
+
+    def test_the_cpp_refuses_bad_terms_in_the_same_words(self):
+        for terms in [(wire.LIMIT, 0.0, wire.GTC, 0), (wire.MARKET, 1.5, wire.IOC, 0), (wire.MARKET, 0.0, wire.GTC, 0),
+                      (wire.LIMIT, 1.5, wire.GTD, 0), (wire.LIMIT, 1.5, wire.GTC, 7)]:
+            got = self.cpp_decode(wire.encode_signal("g.0.1.1", "g", 0, "EURUSD", 1, 1, 1.5, 1, 1, 2, 3, 4, *terms))
+            self.assertEqual(got, {"error": "out_of_range: " + wire.check_terms(*terms)}, terms)
+
+    def test_cancel_request(self):
+        got = self.cpp_decode(wire.encode_cancel("g.0.1000.7", "g", 3, 'too "slow"', 1_700_000_000_000_000_009))
+        self.assertEqual(got, {"type": "cancel_request", "signal_id": "g.0.1000.7", "strategy": "g", "instance": 3,
+                               "reason": 'too "slow"', "created_ts_ns": 1_700_000_000_000_000_009})
+
+    def test_a_cancels_ack_and_an_expired_order_from_the_cpp(self):
+        tool("encode", self.tmp.name)
+        with open(os.path.join(self.tmp.name, "ack_cancel.bin"), "rb") as f:
+            self.assertEqual(wire.decode_ack(f.read()), ("g.0.1000.2", 3, "order_final", True))
+        with open(os.path.join(self.tmp.name, "event_expired.bin"), "rb") as f:
+            e = wire.decode_order_event(f.read())
+        self.assertEqual((e["signal_id"], e["status"], e["filled_quantity"], e["side"]), ("g.0.1000.3", 8, 250.0, 2))
+
+    def test_a_journal_of_limit_signals_replays_in_the_cpp(self):
+        path = os.path.join(self.tmp.name, "g-0.journal")
+        j = journal.SignalJournal(path)
+        j.append_boot(1000)
+        for n, terms in enumerate([(wire.LIMIT, 1.2, wire.GTC, 0), (wire.LIMIT, 1.2, wire.GTD, 5), ()], 1):
+            j.append_signal(wire.encode_signal(f"g.0.1000.{n}", "g", 0, "EURUSD", 1, 1, 1.5, 1, 1, 2 * 10**18, n, 0,
+                                               *terms))
+        j.close()
+        self.assertEqual(replay_line(tool("read", path))["pending"], ["g.0.1000.1", "g.0.1000.2", "g.0.1000.3"])
 
 
 if __name__ == "__main__":

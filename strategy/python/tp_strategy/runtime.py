@@ -236,7 +236,9 @@ class Context:
         time_in_force for a limit order; a market order is always IOC);
         limit_price (0: the trigger price moved by the group's
         limit_offset_bps, away from the market when positive); good_till_ms
-        for GTD (0: the group's good_till_ms, else strategy.signal_ttl_ms)."""
+        for GTD (0: the group's good_till_ms, else the signal's TTL: good
+        till it expires). A limit_price with a market order, a time in force
+        other than IOC for one, or good_till_ms without GTD is refused."""
         return self._rt.emit(instrument, side, quantity, confidence, ttl_ms, trigger_price, order_type, limit_price,
                              time_in_force, good_till_ms)
 
