@@ -454,11 +454,15 @@ class RuntimeTest(unittest.TestCase):
         self.assertFalse(self.signals.poll(50), "nothing left to resend")
         self.assertEqual(self.rt.signals_pending(), 0)
         self.assertEqual(self.journal().count(b"A "), 2)  # cancels are not journaled
-        # An order of an earlier boot of this instance: the executor judges; sent at once.
+        # An order of an earlier run: cancelable once an ORDER event tells of it; sent at once (no signal pending).
+        self.assertFalse(ctx.cancel("g.0.1.5"))
+        self.order("g.0.1.5", api.ACCEPTED, 0.0)
         self.assertTrue(ctx.cancel("g.0.1.5"))
         self.assertEqual(tp_proto.decode(self.signals.recv())[1]["signal_id"], "g.0.1.5")
-        self.ack("g.0.1.5", status=3, reason="unknown_order", cancel=True)
-        self.assertEqual(self.rt.stats()["cancels_refused"], 1)
+        self.ack("g.0.1.5", status=3, reason="order_final", cancel=True)
+        st = self.rt.stats()
+        self.assertEqual((st["cancels_sent"], st["cancels_refused"], st["cancels_not_open"], st["orders_open"]),
+                         (2, 1, 4, 3))
 
     def test_a_final_order_ends_a_pending_cancel(self):
         ctx = self.rt.ctx
@@ -505,7 +509,8 @@ class RuntimeTest(unittest.TestCase):
         self.assertTrue(ctx.cancel(a))
         self.ack(a, status=3, reason="risk_rejected: too big")
         self.assertTrue(self.s.orders[-1].refused)
-        self.assertEqual(self.rt.stats()["cancels_dropped"], 1)
+        st = self.rt.stats()
+        self.assertEqual((st["cancels_overtaken"], st["cancels_sent"], st["orders_open"]), (1, 0, 0))
         self.clock.advance(100)
         self.rt._scan_outboxes(self.clock())
         self.assertFalse(self.signals.poll(50), "no order, nothing to cancel")

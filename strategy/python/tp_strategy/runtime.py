@@ -199,10 +199,10 @@ class _Traded:
 class _Cancel:
     """A CancelRequest not acked yet. `held` while its signal is unacked."""
 
-    __slots__ = ("signal_id", "payload", "next_ns", "held")
+    __slots__ = ("signal_id", "payload", "next_ns", "held", "sent")
 
     def __init__(self, signal_id, payload, held):
-        self.signal_id, self.payload, self.next_ns, self.held = signal_id, payload, 0, held
+        self.signal_id, self.payload, self.next_ns, self.held, self.sent = signal_id, payload, 0, held, False
 
 
 class _Adopted:
@@ -348,7 +348,7 @@ class Runtime:
         self.strategy_errors = self.order_updates = self.position_reports = 0
         self.gap_events = 0
         self.cancels_sent = self.cancels_acked = self.cancels_refused = self.cancels_resent = 0
-        self.cancels_overtaken = self.cancels_dropped = self.cancel_acks_unmatched = 0
+        self.cancels_overtaken = self.cancels_not_open = self.cancel_acks_unmatched = 0
         self.write_failures = 0
         self.files_failing = {}   # path -> what failed last, until a write succeeds
         self.disk_free_bytes = 0
@@ -705,56 +705,49 @@ class Runtime:
         if len(self.open_orders) > OPEN_MEMORY:
             self.open_orders.pop(next(iter(self.open_orders)))
 
-    def _order_final(self, sid, overtaken_cancel=True):
+    def _order_final(self, sid):
         """The order of `sid` will not change again (or never existed): no
         longer cancelable, and a cancel still pending has nothing left to do."""
         self.final_orders[sid] = None
         if len(self.final_orders) > ORDER_MEMORY:
             self.final_orders.pop(next(iter(self.final_orders)))
-        self._order_forgotten(sid, overtaken_cancel)
+        self._order_forgotten(sid)
 
-    def _order_forgotten(self, sid, overtaken_cancel=False):
+    def _order_forgotten(self, sid):
         self.open_orders.pop(sid, None)
         if self.cancels.pop(sid, None) is not None:
-            if overtaken_cancel:
-                self.cancels_overtaken += 1
-            else:
-                self.cancels_dropped += 1
+            self.cancels_overtaken += 1
 
     def _signal_pending(self, sid):
         if sid in self.outbox.pending:
             return True
         return any(sid in a.outbox.pending for a in self.adopted)
 
-    def _may_be_ours(self, sid):
-        """An id of this instance's (or an adopted shard's) earlier boots: its
-        order may rest at the broker though this process never heard of it.
-        The executor judges (unknown_order, order_final)."""
-        parts = sid.split(".")
-        if len(parts) != 4 or parts[0] != self.group.name or not parts[1].isdigit() or not parts[2].isdigit():
-            return False
-        shard, boot = int(parts[1]), int(parts[2])
-        if shard != self.shard and shard not in {a.shard for a in self.adopted}:
-            return False
-        return boot < self.ids.boot_ms
-
     def cancel_order(self, sid, reason=""):
-        if not isinstance(sid, str) or not sid:
+        # Open: emitted or restored by this instance, or seen in a non-final
+        # ORDER event (an order of an earlier run becomes cancelable with its
+        # first event after the restart), and not seen final since.
+        if not isinstance(sid, str) or sid not in self.open_orders:
+            self.cancels_not_open += 1
             return False
         if sid in self.cancels:
             return True  # already on its way
-        if sid in self.final_orders or (sid not in self.open_orders and not self._may_be_ours(sid)):
-            return False
         now = self.now_ns()
         c = _Cancel(sid, wire.encode_cancel(sid, self.group.name, self.shard, str(reason), now),
                     self._signal_pending(sid))
         self.cancels[sid] = c
-        self.cancels_sent += 1
         if not c.held:
             self._send_cancel(c, now)
         return True
 
     def _send_cancel(self, c, now):
+        # Sent or not (no executor, a full queue), it is tried again every
+        # resend_ms: a cancel is over only when acked or its order is final.
+        if c.sent:
+            self.cancels_resent += 1
+        else:
+            self.cancels_sent += 1
+        c.sent = True
         c.next_ns = now + self.resend_ns
         self._send(c.payload)
 
@@ -773,8 +766,6 @@ class Runtime:
                 c.held = False  # settled in a way no ack told (e.g. adopted, compacted)
             elif now < c.next_ns:
                 continue
-            else:
-                self.cancels_resent += 1
             self._send_cancel(c, now)
 
     def _on_cancel_ack(self, sid, status, reason):
@@ -1079,7 +1070,7 @@ class Runtime:
         if status != 3:
             self._release_cancel(sid)
         else:
-            self._order_final(sid, overtaken_cancel=False)  # refused: no order to cancel
+            self._order_final(sid)  # refused: no order to cancel
             s = decode_signal(pending.payload) if pending is not None else None
             self.order_updates += 1
             self._call(self.strategy.on_order, "on_order", api.OrderUpdate(
@@ -1263,14 +1254,14 @@ class Runtime:
             "signals_given_up": self.signals_given_up,
             "send_would_block": self.send_would_block,
             "acks_unmatched": self.acks_unmatched,
-            "open_orders": len(self.open_orders),
+            "orders_open": len(self.open_orders),
             "cancels_sent": self.cancels_sent,
             "cancels_acked": self.cancels_acked,
             "cancels_refused": self.cancels_refused,
             "cancels_resent": self.cancels_resent,
             "cancels_pending": len(self.cancels),
             "cancels_overtaken": self.cancels_overtaken,
-            "cancels_dropped": self.cancels_dropped,
+            "cancels_not_open": self.cancels_not_open,
             "cancel_acks_unmatched": self.cancel_acks_unmatched,
             "emitting": self.emitting,
             "journal_state": "ok" if self.emitting else "write_failed",
