@@ -595,27 +595,35 @@ class Runtime:
         numbers for a request's terms over the group's defaults, or a str:
         why they are refused. A GTD order without a good-till time of its own
         nor the group's is good till the signal expires (now + ttl_ns)."""
+        # The C++ StrategyNode's checks in its order and words (the log's).
         ot = str(order_type).lower() if order_type is not None else self.default_order_type
         code = wire.ORDER_TYPE_CODES.get(ot)
         if code is None:
-            return f"order_type {order_type!r} is neither market nor limit"
+            return "order_type is neither market nor limit"
+        market = code == wire.MARKET
         if time_in_force is not None:
-            tif = str(time_in_force).lower()
+            tif_code = wire.TIME_IN_FORCE_CODES.get(str(time_in_force).lower())
         else:
             # A market order is IOC whatever the group's limit orders do.
-            tif = api.IOC if code == wire.MARKET else self.default_tif
-        tif_code = wire.TIME_IN_FORCE_CODES.get(tif)
+            tif_code = wire.IOC if market else wire.TIME_IN_FORCE_CODES.get(self.default_tif)
         if tif_code is None:
-            return f"time_in_force {time_in_force!r} is none of ioc, gtc, gtd"
+            return "time_in_force is none of ioc, gtc, gtd"
+        if market and tif_code != wire.IOC:
+            return "a market order is immediate-or-cancel (time_in_force gtc or gtd needs order_type limit)"
         try:
             lp = float(limit_price) if limit_price else 0.0
             good_till_ms = int(good_till_ms) if good_till_ms else 0
         except (TypeError, ValueError):
             return "limit_price and good_till_ms must be numbers"
-        if code == wire.LIMIT and not lp:
-            # Positive bps: a passive order, below the trigger for a buy, above it for a sell.
+        if market:
+            if lp:
+                return "limit_price is for limit orders"
+        elif not lp:
+            # Positive bps is passive: below the trigger for a buy, above for a sell.
             off = self.limit_offset_bps / 1e4
             lp = price * (1 - off) if side == api.BUY else price * (1 + off)
+        if not market and not 0 < lp < math.inf:
+            return "limit_price must be > 0"
         if good_till_ms < 0:
             return "good_till_ms must be >= 0"
         good_till_ns = 0
@@ -623,7 +631,7 @@ class Runtime:
             ms = good_till_ms or self.default_good_till_ms
             good_till_ns = now + (min(ms, 1 << 40) * NS_PER_MS if ms else ttl_ns)
         elif good_till_ms:
-            return "good_till_ms is for GTD orders only"
+            return "good_till_ms is for time_in_force gtd"
         why = wire.check_terms(code, lp, tif_code, good_till_ns)
         return why if why else (code, lp, tif_code, good_till_ns)
 
