@@ -224,6 +224,10 @@ class WireCrossCheck(unittest.TestCase):
                                                *terms))
         j.close()
         self.assertEqual(replay_line(tool("read", path))["pending"], ["g.0.1000.1", "g.0.1000.2", "g.0.1000.3"])
+        j = journal.SignalJournal(path)
+        self.assertEqual([(p["signal_id"], p["order_type"], p["time_in_force"], p["good_till_ns"]) for p in
+                          j.replay.pending], [("g.0.1000.1", 1, 1, 0), ("g.0.1000.2", 1, 2, 5), ("g.0.1000.3", 0, 0, 0)])
+        j.close()
 
 
 if __name__ == "__main__":
