@@ -8,7 +8,9 @@
 // on_start, per-instrument state for the instruments of this shard, the
 // group's position from the runtime (rebuilt after a restart) instead of a
 // count of its own, one signal in flight per instrument, fills and refusals
-// from on_order, feed events, a summary logged by a timer.
+// from on_order, a cancel of an order the trend has turned against (when the
+// group trades resting limit orders: order_type = "limit", time_in_force =
+// "gtc"), feed events, a summary logged by a timer.
 //
 // Build it against the installed SDK: see README.md beside this file.
 #include <cmath>
@@ -59,6 +61,10 @@ class EmaTrend final : public tp::Strategy {
     if (gap_bps > band_bps_) book.trend = +1;
     if (gap_bps < -band_bps_) book.trend = -1;
     if (book.trend == 0) return;
+    // A resting order bought into a trend that has turned is cancelled; its
+    // CANCELED update (or the fill that came first) ends it as usual.
+    if (!book.in_flight.empty() && !book.cancel_asked && book.in_flight_side != side_of(book.trend))
+      book.cancel_asked = ctx().cancel(book.in_flight, "ema_trend: trend turned");
     trade_towards(tick.instrument, book, book.trend * lot_);
   }
 
@@ -116,16 +122,18 @@ class EmaTrend final : public tp::Strategy {
     int trend = 0;                  // +1 up, -1 down, 0 not yet known
     std::string in_flight;          // the id of the signal not yet done, if any
     std::int64_t in_flight_ns = 0;  // when it was emitted
+    tp::Side in_flight_side = tp::Side::buy;
+    bool cancel_asked = false;  // for in_flight
   };
+
+  static tp::Side side_of(int trend) { return trend > 0 ? tp::Side::buy : tp::Side::sell; }
 
   // A signal the runtime gave up on may never come back as an order update;
   // after this long the position is trusted again.
   static constexpr std::int64_t in_flight_timeout_ns = 30'000'000'000;
 
-  static bool done(const tp::OrderUpdate& u) {
-    return u.refused || u.status == tp::OrderStatus::filled || u.status == tp::OrderStatus::rejected ||
-           u.status == tp::OrderStatus::canceled;
-  }
+  // Refused, or final: FILLED, REJECTED, CANCELED, EXPIRED.
+  static bool done(const tp::OrderUpdate& u) { return u.refused || tp::is_final(u.status); }
 
   Book fresh_book() const { return Book(static_cast<std::size_t>(fast_), static_cast<std::size_t>(slow_)); }
 
@@ -147,6 +155,8 @@ class EmaTrend final : public tp::Strategy {
     ++signals_;
     book.in_flight = std::move(id);
     book.in_flight_ns = now;
+    book.in_flight_side = request.side;
+    book.cancel_asked = false;
   }
 
   void log_summary() {

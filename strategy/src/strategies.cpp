@@ -140,7 +140,22 @@ void Builtin::on_tick(const tp::Tick& tick) {
   request.instrument = tick.instrument;
   request.side = trigger->side == proto::Side::buy ? tp::Side::buy : tp::Side::sell;
   request.confidence = trigger->confidence;
-  ctx().emit(request);
+  auto id = ctx().emit(request);
+  if (cancel_after_ms_ <= 0 || id.empty()) return;
+  const auto timer = ctx().at(ctx().now_ns() + cancel_after_ms_ * 1'000'000, [this, id] {
+    cancel_timers_.erase(id);
+    // False when the order is no longer open (final, refused): nothing to do.
+    ctx().cancel(id, "cancel_after_ms " + std::to_string(cancel_after_ms_));
+  });
+  cancel_timers_.emplace(std::move(id), timer);
+}
+
+void Builtin::on_order(const tp::OrderUpdate& update) {
+  if (!update.refused && !tp::is_final(update.status)) return;
+  auto it = cancel_timers_.find(update.signal_id);
+  if (it == cancel_timers_.end()) return;
+  ctx().cancel(it->second);
+  cancel_timers_.erase(it);
 }
 
 void Builtin::on_feed(const tp::FeedEvent& event) {
@@ -152,7 +167,9 @@ void Builtin::on_feed(const tp::FeedEvent& event) {
 }
 
 StrategyPtr make_strategy(const StrategyGroup& group) {
-  if (is_builtin(group.kind)) return StrategyPtr(new Builtin(group.kind), [](tp::Strategy* s) { delete s; });
+  if (is_builtin(group.kind))
+    return StrategyPtr(new Builtin(group.kind, group.orders.cancel_after_ms),
+                       [](tp::Strategy* s) { delete s; });
   if (group.kind == "plugin") return create_plugin_strategy(group.plugin);
   if (group.kind == "python")
     throw ConfigError("strategy group " + group.name +

@@ -88,6 +88,23 @@ constexpr int max_wait_ms = 100;  // the longest poll: the stop flag is looked a
 // stream while this process is descheduled.
 constexpr int tick_rcvhwm = 30000;
 
+proto::OrderType wire_order_type(const std::string& name) {
+  return name == "limit" ? proto::OrderType::limit : proto::OrderType::market;
+}
+proto::TimeInForce wire_time_in_force(const std::string& name) {
+  return name == "gtc"   ? proto::TimeInForce::gtc
+         : name == "gtd" ? proto::TimeInForce::gtd
+                         : proto::TimeInForce::ioc;
+}
+
+// At most `max` bytes of `text`, not cutting a UTF-8 sequence in two.
+std::string_view clipped(std::string_view text, std::size_t max) {
+  if (text.size() <= max) return text;
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  return text.substr(0, n);
+}
+
 }  // namespace
 
 // The tp::Context of the node's strategy: every call lands in the node, on
@@ -129,6 +146,9 @@ class StrategyNode::Host final : public tp::Context {
                                  [this, fn = std::move(fn)](std::int64_t) { node_.guarded("timer", fn); });
   }
   void cancel(TimerId id) override { node_.loop_.cancel_timer(id); }
+  bool cancel(std::string_view signal_id, std::string_view reason) override {
+    return node_.cancel_order(signal_id, reason);
+  }
 
   std::int64_t now_ns() const noexcept override { return node_.clock_.now_ns(); }
   bool feed_alive() const noexcept override { return node_.feed_.alive(node_.clock_.now_ns()); }
@@ -176,6 +196,8 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
       ticks_monitor_(ctx, ticks_, cfg.endpoints.ticks),
       acks_monitor_(ctx, acks_, cfg.endpoints.order_events),
       ack_topic_(proto::ack_topic(group_.name, shard)),
+      default_order_type_(wire_order_type(group_.orders.order_type)),
+      default_time_in_force_(wire_time_in_force(group_.orders.time_in_force)),
       feed_(ms_to_ns(cfg.strategy.feed_timeout_ms)),
       journal_(cfg.run_path("", name_ + ".journal")),
       outbox_(journal_, ms_to_ns(cfg.strategy.resend_ms), ms_to_ns(cfg.strategy.give_up_after_ms)),
@@ -569,6 +591,9 @@ std::string StrategyNode::emit(const tp::SignalRequest& r) {
   }
   const auto ttl_ns = r.ttl_ms == 0 ? ms_to_ns(cfg_.strategy.signal_ttl_ms)
                                     : std::min<std::int64_t>(r.ttl_ms, 1LL << 40) * ns_per_ms;
+  std::string why;
+  const auto terms = terms_of(r, price, now, ttl_ns, why);
+  if (!why.empty()) return refuse(why);
   proto::TradingSignal s;
   s.signal_id = ids_.next();
   s.strategy = group_.name;
@@ -582,6 +607,10 @@ std::string StrategyNode::emit(const tp::SignalRequest& r) {
   s.expires_ts_ns = now + ttl_ns;
   s.causation_seq = inst.tick_seq;
   s.causation_ts_ns = inst.tick_gateway_ts_ns;
+  s.order_type = terms.order_type;
+  s.limit_price = terms.limit_price;
+  s.time_in_force = terms.time_in_force;
+  s.good_till_ns = terms.good_till_ns;
   if (auto err = proto::validate(s)) {
     dead_letters_.send("invalid_signal", err->message(), std::string_view{});
     return refuse(err->message());
@@ -597,7 +626,174 @@ std::string StrategyNode::emit(const tp::SignalRequest& r) {
   }
   ++signals_emitted_;
   send_signal(payload);
+  remember_open(s.signal_id);
   return s.signal_id;
+}
+
+proto::OrderTerms StrategyNode::terms_of(const tp::SignalRequest& r, double trigger, std::int64_t now,
+                                         std::int64_t ttl_ns, std::string& why) const {
+  proto::OrderTerms t;
+  switch (r.order_type) {
+    case tp::OrderType::group_default:
+      t.order_type = default_order_type_;
+      break;
+    case tp::OrderType::market:
+      t.order_type = proto::OrderType::market;
+      break;
+    case tp::OrderType::limit:
+      t.order_type = proto::OrderType::limit;
+      break;
+    default:
+      why = "order_type is neither market nor limit";
+      return t;
+  }
+  const bool market = t.order_type == proto::OrderType::market;
+  switch (r.time_in_force) {
+    // A market order asked for by the strategy is IOC whatever the group's
+    // resting default is for its limit orders.
+    case tp::TimeInForce::group_default:
+      t.time_in_force = market ? proto::TimeInForce::ioc : default_time_in_force_;
+      break;
+    case tp::TimeInForce::ioc:
+      t.time_in_force = proto::TimeInForce::ioc;
+      break;
+    case tp::TimeInForce::gtc:
+      t.time_in_force = proto::TimeInForce::gtc;
+      break;
+    case tp::TimeInForce::gtd:
+      t.time_in_force = proto::TimeInForce::gtd;
+      break;
+    default:
+      why = "time_in_force is none of ioc, gtc, gtd";
+      return t;
+  }
+  if (market && t.time_in_force != proto::TimeInForce::ioc) {
+    why = "a market order is immediate-or-cancel (time_in_force gtc or gtd needs order_type limit)";
+    return t;
+  }
+  if (market) {
+    if (r.limit_price != 0) why = "limit_price is for limit orders";
+  } else if (r.limit_price != 0) {
+    t.limit_price = r.limit_price;
+  } else {
+    // Positive bps is passive: below the trigger for a buy, above for a sell.
+    const double offset = group_.orders.limit_offset_bps / 1e4;
+    t.limit_price = trigger * (r.side == tp::Side::buy ? 1.0 - offset : 1.0 + offset);
+  }
+  if (!why.empty()) return t;
+  if (!market && !(t.limit_price > 0 && std::isfinite(t.limit_price))) {
+    why = "limit_price must be > 0";
+    return t;
+  }
+  if (r.good_till_ms < 0) {
+    why = "good_till_ms must be >= 0";
+    return t;
+  }
+  if (t.time_in_force != proto::TimeInForce::gtd) {
+    if (r.good_till_ms != 0) why = "good_till_ms is for time_in_force gtd";
+    return t;
+  }
+  const std::int64_t good_for_ns = r.good_till_ms != 0
+                                       ? std::min<std::int64_t>(r.good_till_ms, 1LL << 40) * ns_per_ms
+                                   : group_.orders.good_till_ms ? ms_to_ns(group_.orders.good_till_ms)
+                                                                : ttl_ns;
+  t.good_till_ns = now + good_for_ns;
+  return t;
+}
+
+void StrategyNode::remember_open(std::string_view signal_id) {
+  if (!open_orders_.emplace(signal_id).second) return;
+  open_order_.emplace_back(signal_id);
+  // Bounded: an order whose final event never reached us (a dropped PUB
+  // message) must not hold memory for ever; the oldest is forgotten first.
+  while (open_order_.size() > open_memory) {
+    open_orders_.erase(open_order_.front());
+    open_order_.pop_front();
+  }
+}
+
+void StrategyNode::order_over(std::string_view signal_id) {
+  auto it = open_orders_.find(signal_id);
+  if (it != open_orders_.end()) {
+    open_orders_.erase(it);
+    // Mostly the oldest; a linear search otherwise (bounded by open_memory).
+    auto pos = std::find(open_order_.begin(), open_order_.end(), signal_id);
+    if (pos != open_order_.end()) open_order_.erase(pos);
+  }
+  if (auto c = cancels_.find(signal_id); c != cancels_.end()) {
+    ++cancels_overtaken_;
+    cancels_.erase(c);
+  }
+}
+
+bool StrategyNode::cancel_order(std::string_view signal_id, std::string_view reason) {
+  const auto now = clock_.now_ns();
+  if (!open_orders_.count(signal_id)) {
+    ++cancels_not_open_;
+    return false;
+  }
+  if (cancels_.count(signal_id)) return true;  // under way: the executor answers a repeat DUPLICATE anyway
+  proto::CancelRequest request;
+  request.signal_id = std::string(signal_id);
+  request.strategy = group_.name;
+  request.instance = shard_;
+  request.reason = std::string(clipped(reason, proto::max_text_length));
+  request.created_ts_ns = now;
+  if (auto err = proto::validate(request)) {
+    ++cancels_not_open_;
+    return false;
+  }
+  auto& pending = cancels_[request.signal_id];
+  pending.payload = std::string(encoder_.encode(request));
+  pending.next_send_ns = now;
+  if (!signal_unacked(signal_id)) send_cancel(pending, now);
+  return true;
+}
+
+bool StrategyNode::signal_unacked(std::string_view signal_id) const {
+  if (outbox_.contains(signal_id)) return true;
+  return std::any_of(adopted_.begin(), adopted_.end(),
+                     [&](const AdoptedJournal& a) { return a.outbox->contains(signal_id); });
+}
+
+void StrategyNode::send_cancel(PendingCancel& cancel, std::int64_t now) {
+  // Sent or not (no executor, a full queue), it is tried again at the next
+  // resend: a cancel is only over when acked or its order is final.
+  try {
+    publish(signals_, cancel.payload, cancel_sends_);
+  } catch (const zmq::error_t& e) {
+    ++signal_send_errors_;
+    std::uint64_t suppressed = 0;
+    if (limiter_.allow("send", now, suppressed)) spdlog::warn("cancel send failed: {}", e.what());
+  }
+  ++(cancel.sent ? cancels_resent_ : cancels_sent_);
+  cancel.sent = true;
+  cancel.next_send_ns = now + resend_ns_;
+}
+
+void StrategyNode::send_cancels_due(std::int64_t now) {
+  for (auto& [id, cancel] : cancels_)
+    if (now >= cancel.next_send_ns && !signal_unacked(id)) send_cancel(cancel, now);
+}
+
+void StrategyNode::on_cancel_ack(const proto::SignalAck& ack) {
+  auto it = cancels_.find(ack.signal_id);
+  if (it == cancels_.end()) {
+    ++cancel_acks_unmatched_;  // the ack of a resend already acked
+    return;
+  }
+  cancels_.erase(it);
+  if (ack.status == proto::AckStatus::rejected) {
+    // The order stays as it is (final already, or not ours): what becomes
+    // of it still arrives as ORDER events.
+    ++cancels_refused_;
+    std::uint64_t suppressed = 0;
+    if (limiter_.allow("cancel_refused", clock_.now_ns(), suppressed))
+      spdlog::info("{}: cancel of {} refused: {} ({} more not logged)", name_, ack.signal_id, ack.reason,
+                   suppressed);
+  } else {
+    ++cancels_acked_;
+  }
 }
 
 bool StrategyNode::journal_signal(const proto::TradingSignal& signal, std::string_view payload,
@@ -749,10 +945,19 @@ void StrategyNode::on_ack_message(std::size_t frame_count) {
     dead_letters_.send(ack.error(), payload);
     return;
   }
+  // A cancel's ack says nothing about the signal's delivery, nor a signal's
+  // about the cancel's: each settles only its own kind.
+  if (ack->cancel) {
+    on_cancel_ack(ack.value());
+    return;
+  }
   SignalOutbox* owner = outbox_.contains(ack->signal_id) ? &outbox_ : nullptr;
   for (auto it = adopted_.begin(); !owner && it != adopted_.end(); ++it)
     if (it->outbox->contains(ack->signal_id)) owner = it->outbox.get();
-  if (owner && ack->status == proto::AckStatus::rejected) tell_refusal(*owner, ack.value());
+  if (owner && ack->status == proto::AckStatus::rejected) {
+    order_over(ack->signal_id);  // refused: no order exists
+    tell_refusal(*owner, ack.value());
+  }
   const bool matched = owner && ack_in(*owner, ack->signal_id);
   if (matched)
     ++signals_acked_;
@@ -787,6 +992,10 @@ void StrategyNode::on_order_event(std::string_view payload) {
   auto it = by_symbol_.find(event->instrument);
   if (it == by_symbol_.end()) return;
   // filled_quantity is the order's total: the position moves by what is new.
+  if (proto::is_final(event->status))
+    order_over(event->signal_id);
+  else if (!settled_.count(event->signal_id))
+    remember_open(event->signal_id);  // also one emitted before a restart
   if (!settled_.count(event->signal_id)) {
     auto open = filled_.find(event->signal_id);
     const double fresh = event->filled_quantity - (open == filled_.end() ? 0.0 : open->second);
@@ -846,6 +1055,7 @@ void StrategyNode::give_up_due(SignalOutbox& outbox, std::int64_t now, const std
   }
   for (auto& p : given_up) {
     ++signals_given_up_;
+    order_over(p.signal_id);
     dead_letters_.send(
         "unacked",
         "no ack " + std::to_string(give_up_ns_ / ns_per_ms) + " ms after expiry for " + p.signal_id + origin,
@@ -856,6 +1066,7 @@ void StrategyNode::give_up_due(SignalOutbox& outbox, std::int64_t now, const std
 void StrategyNode::scan_outboxes(std::int64_t now) {
   const auto send = [this](const PendingSignal& p) { return send_signal(p.payload); };
   signals_resent_ += outbox_.resend_due(now, send);
+  send_cancels_due(now);
   // Settlement records a full disk refused: written as soon as it takes
   // them, so that the journal catches up with what is settled.
   if (outbox_.owed() > 0) outbox_.retry_owed();
@@ -955,6 +1166,16 @@ std::string StrategyNode::stats_json() {
       .add("signals_given_up", signals_given_up_)
       .add("send_would_block", signal_sends_.dropped + signal_send_errors_)
       .add("acks_unmatched", acks_unmatched_)
+      .add("orders_open", static_cast<std::uint64_t>(open_orders_.size()))
+      .add("cancels_sent", cancels_sent_)
+      .add("cancels_resent", cancels_resent_)
+      .add("cancels_acked", cancels_acked_)
+      .add("cancels_refused", cancels_refused_)
+      .add("cancels_overtaken", cancels_overtaken_)
+      .add("cancels_pending", static_cast<std::uint64_t>(cancels_.size()))
+      .add("cancels_not_open", cancels_not_open_)
+      .add("cancel_acks_unmatched", cancel_acks_unmatched_)
+      .add("cancel_send_would_block", cancel_sends_.dropped)
       .add("emitting", emitting_)
       .add("journal_state", emitting_ ? "ok" : "write_failed")
       .add("signals_not_journaled", signals_not_journaled_)

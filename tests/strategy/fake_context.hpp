@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -58,6 +59,13 @@ class FakeContext final : public tp::Context {
     return last_timer_;
   }
   void cancel(TimerId id) override { timers_.erase(id); }
+  // Recorded; true for an id this context handed out and not in `closed`.
+  bool cancel(std::string_view signal_id, std::string_view reason) override {
+    cancels.emplace_back(signal_id, reason);
+    for (const auto& e : emitted)
+      if (e.id == signal_id) return !closed.count(e.id);
+    return false;
+  }
   // Runs every timer once (one-shot timers are then gone).
   void fire_timers() {
     auto due = timers_;
@@ -79,6 +87,8 @@ class FakeContext final : public tp::Context {
 
   std::vector<Emitted> emitted;
   std::vector<std::string> logs;
+  std::vector<std::pair<std::string, std::string>> cancels;  // (signal id, reason)
+  std::set<std::string, std::less<>> closed;                 // ids cancel() treats as final
   std::map<std::string, double, std::less<>> positions;
   std::int64_t now = 1'700'000'000'000'000'000;
 

@@ -103,6 +103,17 @@ TEST(StrategyPlugin, WrongAbiVersionIsRefusedBeforeAnythingElseIsUsed) {
   EXPECT_FALSE(loaded(WRONG_ABI_PLUGIN_PATH)) << "a refused plugin is unloaded again";
 }
 
+// Version 2 added order terms, Context::cancel(signal_id) and EXPIRED: a
+// version 1 plugin's Context vtable would be read wrong, so it is refused.
+TEST(StrategyPlugin, AVersionOnePluginIsRefusedWithBothNumbers) {
+  ASSERT_EQ(tp::strategy_abi_version, 2u);
+  auto msg = load_error(OLD_ABI_PLUGIN_PATH);
+  EXPECT_EQ(msg, std::string("strategy plugin ") + OLD_ABI_PLUGIN_PATH +
+                     ": built against strategy ABI version 1, this strategy program takes version 2 (rebuild "
+                     "the plugin against this program's SDK)");
+  EXPECT_FALSE(loaded(OLD_ABI_PLUGIN_PATH));
+}
+
 TEST(StrategyPlugin, LibraryWithoutTheEntryPointIsRefused) {
   auto msg = load_error(NO_SYMBOL_PLUGIN_PATH);
   EXPECT_EQ(msg, std::string("strategy plugin ") + NO_SYMBOL_PLUGIN_PATH +

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fake_context.hpp"
 #include "strategy/strategies.hpp"
 
 using namespace tp::strategy;
@@ -193,4 +194,38 @@ TEST(SmaCrossover, ANonFiniteMidIsIgnored) {
   for (auto& [i, side] : a) sa.push_back(side);
   for (auto& [i, side] : b) sb.push_back(side);
   EXPECT_EQ(sa, sb);
+}
+
+TEST(Builtin, CancelsAnOrderStillOpenAfterCancelAfterMsAndForgetsAFinalOne) {
+  Builtin strategy("every_nth", 250);
+  tp::test::FakeContext ctx({"EURUSD"}, {{"n", "1"}});
+  strategy.attach(ctx);
+  strategy.on_start();
+  const tp::Tick tick{.instrument = "EURUSD", .bid = 1.0, .ask = 1.0002, .seq = 1};
+  strategy.on_tick(tick);
+  strategy.on_tick(tick);
+  strategy.on_tick(tick);
+  ASSERT_EQ(ctx.emitted.size(), 3u);
+  EXPECT_EQ(ctx.timer_count(), 3u);  // one cancel timer per order
+  // The first fills, the second is refused: their timers go.
+  strategy.on_order({.signal_id = ctx.emitted[0].id, .status = tp::OrderStatus::filled});
+  strategy.on_order({.signal_id = ctx.emitted[1].id, .status = tp::OrderStatus::rejected, .refused = true});
+  // A partial fill is not final: the third's timer stays.
+  strategy.on_order({.signal_id = ctx.emitted[2].id, .status = tp::OrderStatus::partially_filled});
+  EXPECT_EQ(ctx.timer_count(), 1u);
+  ctx.fire_timers();
+  ASSERT_EQ(ctx.cancels.size(), 1u);
+  EXPECT_EQ(ctx.cancels[0].first, ctx.emitted[2].id);
+  EXPECT_EQ(ctx.cancels[0].second, "cancel_after_ms 250");
+  EXPECT_EQ(ctx.timer_count(), 0u);
+}
+
+TEST(Builtin, WithoutCancelAfterMsNoTimer) {
+  Builtin strategy("every_nth");
+  tp::test::FakeContext ctx({"EURUSD"}, {{"n", "1"}});
+  strategy.attach(ctx);
+  strategy.on_start();
+  strategy.on_tick({.instrument = "EURUSD", .bid = 1.0, .ask = 1.0002, .seq = 1});
+  EXPECT_EQ(ctx.emitted.size(), 1u);
+  EXPECT_EQ(ctx.timer_count(), 0u);
 }

@@ -687,8 +687,10 @@ class ApiTest : public NodeTest {
     signals_.bind(ep("signals"));
     dead_.bind(ep("dl"));
   }
-  // One group "alpha" trading EURUSD and GBPUSD in one instance.
-  tp::Config api_config(const std::string& params = "threshold = 0.5\n") const {
+  // One group "alpha" trading EURUSD and GBPUSD in one instance; `group_keys`
+  // and `strategy_keys` are added to its [[strategy.groups]] and [strategy].
+  tp::Config api_config(const std::string& params = "threshold = 0.5\n", const std::string& group_keys = "",
+                        const std::string& strategy_keys = "") const {
     return tp::parse_config("[run]\ndir = \"" + dir_.string() +
                             "\"\nstats_interval_ms = 50\n"
                             "[endpoints]\nticks = \"" +
@@ -696,16 +698,17 @@ class ApiTest : public NodeTest {
                             ep("events") + "\"\ndead_letters = \"" + ep("dl") +
                             "\"\n"
                             "[[instruments]]\nsymbol = \"EURUSD\"\n[[instruments]]\nsymbol = \"GBPUSD\"\n"
-                            "[strategy]\nfeed_timeout_ms = 300\n"
-                            "[[strategy.groups]]\nname = \"alpha\"\nkind = \"every_nth\"\nquantity = 40\n"
-                            "[strategy.groups.params]\n" +
-                            params);
+                            "[strategy]\nfeed_timeout_ms = 300\n" +
+                            strategy_keys +
+                            "[[strategy.groups]]\nname = \"alpha\"\nkind = \"every_nth\"\nquantity = 40\n" +
+                            group_keys + "[strategy.groups.params]\n" + params);
   }
-  std::unique_ptr<StrategyNode> start(Recorder*& rec) {
+  std::unique_ptr<StrategyNode> start(Recorder*& rec) { return start(rec, api_config()); }
+  std::unique_ptr<StrategyNode> start(Recorder*& rec, const tp::Config& cfg) {
     auto owned = new Recorder();
     rec = owned;
     auto node =
-        std::make_unique<StrategyNode>(ctx_, api_config(), 0, 1, clock_, tp::Security::none(), "alpha",
+        std::make_unique<StrategyNode>(ctx_, cfg, 0, 1, clock_, tp::Security::none(), "alpha",
                                        tp::strategy::StrategyPtr(owned, [](tp::Strategy* s) { delete s; }));
     await_subscriptions(ticks_, {"TICK.EURUSD", "TICK.GBPUSD", "HB.gateway"});
     await_subscriptions(events_, {"ACK.alpha.0", "ORDER.EURUSD", "ORDER.GBPUSD", "POS.alpha"});
@@ -713,6 +716,49 @@ class ApiTest : public NodeTest {
   }
   void send_tick(const std::string& sym, std::uint64_t seq, double mid) {
     send_frames(ticks_, {"TICK." + sym, std::string(enc_.encode(tick(sym, seq, mid)))});
+  }
+  // Makes the feed alive, so that the next tick may emit.
+  void send_heartbeat() {
+    send_frames(ticks_, {"HB.gateway",
+                         std::string(enc_.encode(tp::proto::Heartbeat{"gateway", 1, tp::wall_ns(), 0}))});
+  }
+  void send_ack(const std::string& id, tp::proto::AckStatus status, bool cancel,
+                const std::string& reason = "") {
+    tp::proto::SignalAck ack{id, status, reason, tp::wall_ns(), cancel};
+    send_frames(events_, {"ACK.alpha.0", std::string(enc_.encode(ack))});
+  }
+  void send_order(const tp::proto::TradingSignal& s, tp::proto::OrderStatus status, double filled = 0) {
+    tp::proto::OrderEvent e;
+    e.signal_id = e.client_order_id = s.signal_id;
+    e.order_id = "B-" + s.signal_id;
+    e.instrument = s.instrument;
+    e.side = s.action;
+    e.status = status;
+    e.quantity = s.quantity;
+    e.filled_quantity = filled;
+    e.fill_price = filled > 0 ? s.trigger_price : 0;
+    send_frames(events_, {"ORDER." + s.instrument, std::string(enc_.encode(e))});
+  }
+  // What the strategy sent on the signals socket since the last call:
+  // signals (by id, resends collapse) and cancel requests (each one).
+  void drain_executor(std::map<std::string, tp::proto::TradingSignal>& signals,
+                      std::vector<tp::proto::CancelRequest>& cancels) {
+    tp::proto::Decoder dec;
+    zmq::message_t m;
+    while (signals_.recv(m, zmq::recv_flags::dontwait)) {
+      const tp::proto::Bytes bytes(static_cast<const std::byte*>(m.data()), m.size());
+      auto type = dec.peek_type(bytes);
+      ASSERT_TRUE(type.ok()) << type.error().message();
+      if (type.value() == tp::proto::MsgType::cancel_request) {
+        auto c = dec.decode_cancel_request(bytes);
+        ASSERT_TRUE(c.ok()) << c.error().message();
+        cancels.push_back(c.value());
+      } else {
+        auto s = dec.decode_signal(bytes);
+        ASSERT_TRUE(s.ok()) << s.error().message();
+        signals[s->signal_id] = s.value();
+      }
+    }
   }
   tp::proto::Encoder enc_;
   zmq::socket_t ticks_{ctx_, zmq::socket_type::xpub}, events_{ctx_, zmq::socket_type::xpub};
@@ -869,4 +915,235 @@ TEST_F(ApiTest, UnreadOrBadParametersRefuseTheStartNamingTheKey) {
               std::string::npos)
         << e.what();
   }
+}
+
+// ---- Orders with a life: order terms and cancels ----------------------------
+
+TEST_F(ApiTest, SignalsCarryTheGroupsOrderTermsUnlessTheRequestSaysOtherwise) {
+  Recorder* rec = nullptr;
+  auto node =
+      start(rec, api_config("threshold = 0.5\n",
+                            "order_type = \"limit\"\ntime_in_force = \"gtd\"\nlimit_offset_bps = 10\n"));
+  std::vector<tp::SignalRequest> requests{
+      {.instrument = "EURUSD", .side = tp::Side::buy},   // all the group's: limit 10 bp below the ask, GTD
+      {.instrument = "EURUSD", .side = tp::Side::sell},  // 10 bp above the bid
+      {.instrument = "EURUSD", .side = tp::Side::buy, .order_type = tp::OrderType::market},  // IOC
+      {.instrument = "EURUSD",
+       .side = tp::Side::sell,
+       .limit_price = 1.5,
+       .time_in_force = tp::TimeInForce::gtc},
+      {.instrument = "EURUSD", .side = tp::Side::buy, .good_till_ms = 700},
+      {.instrument = "EURUSD", .side = tp::Side::buy, .ttl_ms = 900},  // GTD defaults to the signal's TTL
+      // Refused: a resting market order, a market order with a limit price,
+      // good_till_ms on a GTC order, a negative limit price.
+      {.instrument = "EURUSD",
+       .side = tp::Side::buy,
+       .order_type = tp::OrderType::market,
+       .time_in_force = tp::TimeInForce::gtc},
+      {.instrument = "EURUSD",
+       .side = tp::Side::buy,
+       .order_type = tp::OrderType::market,
+       .limit_price = 1.1},
+      {.instrument = "EURUSD",
+       .side = tp::Side::buy,
+       .time_in_force = tp::TimeInForce::gtc,
+       .good_till_ms = 5},
+      {.instrument = "EURUSD", .side = tp::Side::buy, .limit_price = -1},
+  };
+  rec->on_tick_do = [&](Recorder& r, const tp::Tick&) {
+    for (const auto& q : requests) r.emitted.push_back(r.context().emit(q));
+  };
+  send_heartbeat();
+  send_tick("EURUSD", 1, 1.2);
+  std::map<std::string, tp::proto::TradingSignal> got;
+  std::vector<tp::proto::CancelRequest> cancels;
+  ASSERT_TRUE(pump(*node, [&] {
+    drain_executor(got, cancels);
+    return got.size() == 6;
+  })) << node->stats_json();
+  ASSERT_EQ(rec->emitted.size(), requests.size());
+  for (std::size_t i = 6; i < requests.size(); ++i) EXPECT_EQ(rec->emitted[i], "") << i;
+  EXPECT_EQ(json_number(node->stats_json(), "signals_refused"), 4);
+  using tp::proto::OrderType;
+  using tp::proto::TimeInForce;
+  const auto t = tick("EURUSD", 1, 1.2);
+  const auto& buy = got.at(rec->emitted[0]);
+  EXPECT_EQ(buy.order_type, OrderType::limit);
+  EXPECT_DOUBLE_EQ(buy.limit_price, t.ask * (1 - 10 / 1e4));
+  EXPECT_EQ(buy.time_in_force, TimeInForce::gtd);
+  EXPECT_EQ(buy.good_till_ns, buy.created_ts_ns + 5000 * tp::ns_per_ms);  // strategy.signal_ttl_ms
+  const auto& sell = got.at(rec->emitted[1]);
+  EXPECT_DOUBLE_EQ(sell.limit_price, t.bid * (1 + 10 / 1e4));
+  const auto& market = got.at(rec->emitted[2]);
+  EXPECT_EQ(market.terms(), tp::proto::OrderTerms{});
+  const auto& gtc = got.at(rec->emitted[3]);
+  EXPECT_EQ(gtc.terms(), (tp::proto::OrderTerms{OrderType::limit, 1.5, TimeInForce::gtc, 0}));
+  const auto& short_gtd = got.at(rec->emitted[4]);
+  EXPECT_EQ(short_gtd.good_till_ns, short_gtd.created_ts_ns + 700 * tp::ns_per_ms);
+  const auto& by_ttl = got.at(rec->emitted[5]);
+  EXPECT_EQ(by_ttl.good_till_ns, by_ttl.expires_ts_ns);
+  EXPECT_TRUE(cancels.empty());
+}
+
+TEST_F(ApiTest, ACancelIsResentUntilItsOwnAckAndNeverConfusedWithTheSignals) {
+  Recorder* rec = nullptr;
+  auto node = start(rec, api_config("threshold = 0.5\n", "order_type = \"limit\"\ntime_in_force = \"gtc\"\n",
+                                    "resend_ms = 100\n"));
+  auto& ctx = rec->context();
+  rec->on_tick_do = [](Recorder& r, const tp::Tick& t) {
+    if (t.seq <= 3)
+      r.emitted.push_back(r.context().emit({.instrument = t.instrument, .side = tp::Side::buy}));
+  };
+  send_heartbeat();
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) send_tick("EURUSD", seq, 1.2);
+  std::map<std::string, tp::proto::TradingSignal> got;
+  std::vector<tp::proto::CancelRequest> cancels;
+  ASSERT_TRUE(pump(*node, [&] {
+    drain_executor(got, cancels);
+    return got.size() == 3;
+  })) << node->stats_json();
+  const auto a = got.at(rec->emitted[0]), b = got.at(rec->emitted[1]), c = got.at(rec->emitted[2]);
+  EXPECT_EQ(node->orders_open(), 3u);
+
+  // Asked while its signal is unacked: held, so that it cannot overtake it.
+  EXPECT_TRUE(ctx.cancel(a.signal_id, "changed my mind"));
+  EXPECT_EQ(node->cancels_pending(), 1u);
+  // A cancel's ack does not ack the signal; the signal's ack does not end the
+  // cancel.
+  send_ack(a.signal_id, tp::proto::AckStatus::rejected, true, "unknown_order");
+  send_ack(b.signal_id, tp::proto::AckStatus::accepted, true);  // no cancel of b: unmatched
+  ASSERT_TRUE(pump(*node, [&] { return json_number(node->stats_json(), "cancel_acks_unmatched") == 1; }));
+  EXPECT_EQ(node->signals_pending(), 3u);
+  EXPECT_EQ(json_number(node->stats_json(), "cancels_refused"), 1);  // a's cancel: ended, refused
+  EXPECT_EQ(json_number(node->stats_json(), "cancels_sent"), 0);
+  EXPECT_EQ(node->orders_open(), 3u);  // a refused cancel leaves the order as it is
+
+  // Once the signal is acked the cancel goes out, and again every resend_ms
+  // until acked.
+  for (const auto* s : {&a, &b, &c}) send_ack(s->signal_id, tp::proto::AckStatus::accepted, false);
+  ASSERT_TRUE(pump(*node, [&] { return node->signals_pending() == 0; })) << node->stats_json();
+  EXPECT_TRUE(ctx.cancel(a.signal_id, "changed my mind"));
+  EXPECT_TRUE(ctx.cancel(a.signal_id, "again"));  // under way: nothing more
+  ASSERT_TRUE(pump(*node, [&] {
+    drain_executor(got, cancels);
+    return cancels.size() >= 3;
+  })) << node->stats_json();
+  for (const auto& r : cancels) {
+    EXPECT_EQ(r.signal_id, a.signal_id);
+    EXPECT_EQ(r.strategy, "alpha");
+    EXPECT_EQ(r.instance, 0u);
+    EXPECT_EQ(r.reason, "changed my mind");
+  }
+  EXPECT_EQ(json_number(node->stats_json(), "cancels_sent"), 1);
+  EXPECT_GE(json_number(node->stats_json(), "cancels_resent"), 2);
+  // A repeated ack of the signal does not end it; its own ack does.
+  send_ack(a.signal_id, tp::proto::AckStatus::duplicate, false);
+  send_ack(a.signal_id, tp::proto::AckStatus::duplicate, true);
+  ASSERT_TRUE(pump(*node, [&] { return node->cancels_pending() == 0; })) << node->stats_json();
+  EXPECT_EQ(json_number(node->stats_json(), "cancels_acked"), 1);
+  const auto resent = json_number(node->stats_json(), "cancels_resent");
+  pump(
+      *node, [] { return false; }, 350ms);
+  EXPECT_EQ(json_number(node->stats_json(), "cancels_resent"), resent);
+  // Its outcome arrives as an order event; then the order is no longer open.
+  send_order(a, tp::proto::OrderStatus::canceled);
+  ASSERT_TRUE(pump(*node, [&] { return node->orders_open() == 2; }));
+  EXPECT_TRUE(has(rec->log, "order " + a.signal_id + " 6 0 "));
+  EXPECT_FALSE(ctx.cancel(a.signal_id, "too late"));
+  EXPECT_FALSE(ctx.cancel("alpha.0.1.999", "never emitted"));
+  EXPECT_EQ(json_number(node->stats_json(), "cancels_not_open"), 2);
+
+  // A final order event (it filled first) ends a cancel without an ack.
+  EXPECT_TRUE(ctx.cancel(b.signal_id, ""));
+  send_order(b, tp::proto::OrderStatus::filled, b.quantity);
+  ASSERT_TRUE(pump(*node, [&] { return node->cancels_pending() == 0; })) << node->stats_json();
+  EXPECT_EQ(json_number(node->stats_json(), "cancels_overtaken"), 1);
+  // A resting order that expires is final too.
+  send_order(c, tp::proto::OrderStatus::partially_filled, 10);
+  send_order(c, tp::proto::OrderStatus::expired, 10);
+  ASSERT_TRUE(pump(*node, [&] { return has(rec->log, "order " + c.signal_id + " 8 10 "); }));
+  EXPECT_EQ(node->orders_open(), 0u);
+  EXPECT_DOUBLE_EQ(ctx.position("EURUSD"), b.quantity + 10);
+}
+
+TEST_F(ApiTest, ASignalRefusedOrAnOrderLearnedFromItsEventsIsOrIsNotCancellable) {
+  Recorder* rec = nullptr;
+  auto node =
+      start(rec, api_config("threshold = 0.5\n", "order_type = \"limit\"\ntime_in_force = \"gtc\"\n"));
+  auto& ctx = rec->context();
+  rec->on_tick_do = [](Recorder& r, const tp::Tick& t) {
+    r.emitted.push_back(r.context().emit({.instrument = t.instrument, .side = tp::Side::sell}));
+  };
+  send_heartbeat();
+  send_tick("GBPUSD", 1, 1.3);
+  std::map<std::string, tp::proto::TradingSignal> got;
+  std::vector<tp::proto::CancelRequest> cancels;
+  ASSERT_TRUE(pump(*node, [&] {
+    drain_executor(got, cancels);
+    return got.size() == 1;
+  }));
+  const auto refused = got.begin()->second;
+  send_ack(refused.signal_id, tp::proto::AckStatus::rejected, false, "risk_rejected");
+  ASSERT_TRUE(pump(*node, [&] { return node->signals_pending() == 0; }));
+  EXPECT_FALSE(ctx.cancel(refused.signal_id));
+  // An open order of this group that this run did not emit (it was emitted
+  // before a restart) becomes cancellable from its first event.
+  auto earlier = refused;
+  earlier.signal_id = "alpha.0.1.7";
+  send_order(earlier, tp::proto::OrderStatus::accepted);
+  ASSERT_TRUE(pump(*node, [&] { return node->orders_open() == 1; }));
+  EXPECT_TRUE(ctx.cancel(earlier.signal_id, "from before"));
+  ASSERT_TRUE(pump(*node, [&] {
+    drain_executor(got, cancels);
+    return cancels.size() == 1;
+  }));
+  EXPECT_EQ(cancels[0].signal_id, earlier.signal_id);
+}
+
+TEST_F(ApiTest, ABuiltinCancelsItsOrderStillOpenAfterCancelAfterMs) {
+  // every_nth with n = 1: a signal per tick, BUY then SELL.
+  const auto cfg =
+      api_config("n = 1\n", "order_type = \"limit\"\ntime_in_force = \"gtc\"\ncancel_after_ms = 1000\n",
+                 "resend_ms = 100\n");
+  StrategyNode node(ctx_, cfg, 0, 1, clock_, tp::Security::none(), "alpha");
+  await_subscriptions(ticks_, {"TICK.EURUSD", "TICK.GBPUSD", "HB.gateway"});
+  await_subscriptions(events_, {"ACK.alpha.0", "ORDER.EURUSD", "ORDER.GBPUSD", "POS.alpha"});
+  send_heartbeat();
+  send_tick("EURUSD", 1, 1.2);
+  send_tick("EURUSD", 2, 1.2);
+  std::map<std::string, tp::proto::TradingSignal> got;
+  std::vector<tp::proto::CancelRequest> cancels;
+  ASSERT_TRUE(pump(node, [&] {
+    drain_executor(got, cancels);
+    return got.size() == 2;
+  })) << node.stats_json();
+  const tp::proto::TradingSignal* filled = nullptr;
+  const tp::proto::TradingSignal* resting = nullptr;
+  for (const auto& [id, s] : got) {
+    EXPECT_EQ(s.order_type, tp::proto::OrderType::limit);
+    EXPECT_EQ(s.time_in_force, tp::proto::TimeInForce::gtc);
+    (s.action == tp::proto::Side::buy ? filled : resting) = &s;
+    send_ack(id, tp::proto::AckStatus::accepted, false);
+  }
+  ASSERT_TRUE(filled && resting);
+  // One fills at once; the other rests and is cancelled a second after its
+  // emission, once, until the executor acks the cancel.
+  send_order(*filled, tp::proto::OrderStatus::filled, filled->quantity);
+  send_order(*resting, tp::proto::OrderStatus::accepted);
+  ASSERT_TRUE(pump(node, [&] { return node.orders_open() == 1 && node.signals_pending() == 0; }))
+      << node.stats_json();
+  ASSERT_TRUE(pump(node, [&] {
+    drain_executor(got, cancels);
+    return !cancels.empty();
+  })) << node.stats_json();
+  EXPECT_GE(tp::wall_ns() - resting->created_ts_ns, 1000 * tp::ns_per_ms);
+  EXPECT_EQ(cancels[0].signal_id, resting->signal_id);
+  EXPECT_EQ(cancels[0].reason, "cancel_after_ms 1000");
+  send_ack(resting->signal_id, tp::proto::AckStatus::accepted, true);
+  ASSERT_TRUE(pump(node, [&] { return node.cancels_pending() == 0; }));
+  send_order(*resting, tp::proto::OrderStatus::canceled);
+  ASSERT_TRUE(pump(node, [&] { return node.orders_open() == 0; }));
+  drain_executor(got, cancels);
+  for (const auto& r : cancels) EXPECT_EQ(r.signal_id, resting->signal_id);  // never the filled one
+  EXPECT_EQ(json_number(node.stats_json(), "cancels_sent"), 1);
 }

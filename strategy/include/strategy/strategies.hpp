@@ -109,13 +109,18 @@ std::unique_ptr<MidStrategy> make_mid_strategy(std::string_view kind, const tp::
 
 // A built-in through the strategy API: one MidStrategy per instrument, made
 // at start from the group's params, remade when the instrument's price series
-// restarts; each trigger is emitted with the group's defaults.
+// restarts; each trigger is emitted with the group's defaults (quantity and
+// order terms). With `cancel_after_ms` > 0, an order of its own still open
+// that long after it was emitted is cancelled (a one-shot timer per order,
+// dropped when the order is final first).
 class Builtin final : public tp::Strategy {
  public:
-  explicit Builtin(std::string kind) : kind_(std::move(kind)) {}
+  explicit Builtin(std::string kind, std::int64_t cancel_after_ms = 0)
+      : kind_(std::move(kind)), cancel_after_ms_(cancel_after_ms) {}
   void on_start() override;
   void on_tick(const tp::Tick& tick) override;
   void on_feed(const tp::FeedEvent& event) override;
+  void on_order(const tp::OrderUpdate& update) override;
 
  private:
   struct Hash {
@@ -123,6 +128,9 @@ class Builtin final : public tp::Strategy {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
   std::string kind_;
+  std::int64_t cancel_after_ms_;
+  // The cancel timers of orders not yet final, by signal id.
+  std::unordered_map<std::string, tp::Context::TimerId, Hash, std::equal_to<>> cancel_timers_;
   // A hash map: an instance may trade thousands of instruments, and the
   // tick's instrument is found without building a string.
   std::unordered_map<std::string, std::unique_ptr<MidStrategy>, Hash, std::equal_to<>> by_instrument_;

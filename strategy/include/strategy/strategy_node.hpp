@@ -4,7 +4,8 @@
 // tp::Context), the signal journal and the single poll loop.
 // SUB ticks (exact topics) -> feed checks -> strategy -> emit -> journal ->
 // PUSH signals; SUB acks -> journal; SUB ORDER.<sym> and POS.<group> -> the
-// strategy's order updates and positions. It also owns the journals of departed shards (<group>-j.journal
+// strategy's order updates and positions; Context::cancel -> CancelRequest
+// on the same PUSH, resent until acked. It also owns the journals of departed shards (<group>-j.journal
 // with j >= n and j % n == k, left behind by a scale-down): it adopts them,
 // resends their pending signals with their original bytes and ids, listens
 // to their ack topics and gives up on them like on its own. One RunLoop:
@@ -17,6 +18,10 @@
 // the failure is logged with the file and errno at a bounded rate and shown
 // in the stats ("emitting": false, "journal_state", "alert"); the next signal,
 // or a probe every journal_probe_ns, tries again, and a success resumes.
+//
+// Cancels are not journaled: an instance keeps its open orders (emitted this
+// run, or seen in a non-final ORDER event) and its pending cancels in memory,
+// so a restarted instance forgets the cancels it had under way.
 #pragma once
 
 #include <cstdint>
@@ -86,6 +91,10 @@ class StrategyNode {
   const std::string& stats_path() const noexcept { return stats_path_; }
   // Unacked signals of this shard and of every adopted journal.
   std::size_t signals_pending() const noexcept;
+  // Cancels sent (or waiting for their signal's ack) and not yet acked.
+  std::size_t cancels_pending() const noexcept { return cancels_.size(); }
+  // Orders of this instance not known to be final, the ones cancel() takes.
+  std::size_t orders_open() const noexcept { return open_orders_.size(); }
   // Shards whose journals this instance has adopted, ascending.
   std::vector<std::uint32_t> adopted_shards() const;
   std::string stats_json();
@@ -107,6 +116,13 @@ class StrategyNode {
     bool position_known = false;
   };
   class Host;  // the tp::Context served to the strategy
+  // A cancel under way: its encoded CancelRequest, resent every resend_ns_
+  // until a SignalAck with cancel = true (or a final ORDER event) ends it.
+  struct PendingCancel {
+    std::string payload;
+    std::int64_t next_send_ns = 0;
+    bool sent = false;  // at least once (held while the signal is unacked)
+  };
   // Heterogeneous lookup: the topic frame is found without building a string.
   struct TopicHash {
     using is_transparent = void;
@@ -143,6 +159,23 @@ class StrategyNode {
   // The strategy's emit(): checks the request, fills in the defaults, then
   // journals and sends. The signal id, or empty when nothing was sent.
   std::string emit(const tp::SignalRequest& request);
+  // The order terms of a request over the group's defaults and the signal's
+  // trigger price and TTL; empty `why` when they hold, else why not.
+  proto::OrderTerms terms_of(const tp::SignalRequest& r, double trigger, std::int64_t now_ns,
+                             std::int64_t ttl_ns, std::string& why) const;
+  // The strategy's cancel(): false when `signal_id` is not an open order.
+  bool cancel_order(std::string_view signal_id, std::string_view reason);
+  // A SignalAck with cancel = true: ends the cancel of its signal.
+  void on_cancel_ack(const proto::SignalAck& ack);
+  // Sends what is due of the pending cancels (held while their signal is
+  // itself unacked: a cancel must not overtake its order).
+  void send_cancels_due(std::int64_t now_ns);
+  bool signal_unacked(std::string_view signal_id) const;
+  void send_cancel(PendingCancel& cancel, std::int64_t now_ns);
+  // The order of `signal_id` is over (final, refused, or given up): no
+  // longer open, and a cancel of it ends.
+  void order_over(std::string_view signal_id);
+  void remember_open(std::string_view signal_id);
   void on_order_event(std::string_view payload);
   void on_position(std::string_view payload);
   // A refused signal (ack REJECTED) of `outbox`, told to the strategy.
@@ -220,6 +253,15 @@ class StrategyNode {
   static constexpr std::size_t settled_memory = 4096;
   std::unordered_set<std::string, TopicHash, std::equal_to<>> settled_;
   std::deque<std::string> settled_order_;
+  // This instance's orders not known to be final (what cancel() may cancel),
+  // oldest first in open_order_; at most open_memory (then the oldest goes).
+  static constexpr std::size_t open_memory = 65536;
+  std::unordered_set<std::string, TopicHash, std::equal_to<>> open_orders_;
+  std::deque<std::string> open_order_;
+  std::unordered_map<std::string, PendingCancel, TopicHash, std::equal_to<>> cancels_;
+  // The group's order terms, for a request that leaves them at zero.
+  proto::OrderType default_order_type_ = proto::OrderType::market;
+  proto::TimeInForce default_time_in_force_ = proto::TimeInForce::ioc;
   FeedMonitor feed_;
   bool feed_reported_alive_ = false;  // as last told to the strategy
 
@@ -283,6 +325,14 @@ class StrategyNode {
   std::uint64_t strategy_errors_ = 0;  // exceptions out of the strategy's callbacks
   std::uint64_t order_updates_ = 0;    // order events and refusals told to the strategy
   std::uint64_t position_reports_ = 0;
+  std::uint64_t cancels_sent_ = 0;           // cancels sent a first time
+  std::uint64_t cancels_resent_ = 0;         // sent again, no ack yet
+  std::uint64_t cancels_acked_ = 0;          // acked ACCEPTED or DUPLICATE
+  std::uint64_t cancels_refused_ = 0;        // acked REJECTED (unknown_order, not_owner, order_final)
+  std::uint64_t cancels_overtaken_ = 0;      // ended by the order's final event before an ack
+  std::uint64_t cancels_not_open_ = 0;       // cancel() of an id that is no open order: false
+  std::uint64_t cancel_acks_unmatched_ = 0;  // a cancel ack for no pending cancel (a repeat)
+  SendCounters cancel_sends_;
 
   // What the strategy is served.
   tp::Params params_;

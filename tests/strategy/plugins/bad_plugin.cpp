@@ -1,5 +1,6 @@
 // Broken strategy plugins for the loader's refusals, one per TP_BAD value:
 //   wrong_abi     a plugin of another ABI version (whose create must never run)
+//   old_abi       a plugin built against version 1 (before order terms and cancels)
 //   no_symbol     a shared library that is not a strategy plugin
 //   null_entry    tp_strategy_plugin() returns nothing
 //   null_create   the plugin has no create function
@@ -29,6 +30,11 @@ class Idle final : public tp::Strategy {
 #if defined(TP_BAD_wrong_abi)
 TP_EXPORT const tp::StrategyPlugin* tp_strategy_plugin() {
   static const tp::StrategyPlugin plugin{999, "wrong_abi", must_not_be_called, destroy_any};
+  return &plugin;
+}
+#elif defined(TP_BAD_old_abi)
+TP_EXPORT const tp::StrategyPlugin* tp_strategy_plugin() {
+  static const tp::StrategyPlugin plugin{1, "old_abi", must_not_be_called, destroy_any};
   return &plugin;
 }
 #elif defined(TP_BAD_no_symbol)

@@ -3,7 +3,8 @@
 // everything a strategy must not get wrong: the feed's health, signal ids,
 // the journal written before each send, resending until acked, giving up,
 // sharding. A strategy sees whole ticks, feed events, its own orders and
-// position, timers and its parameters, and emits signals.
+// position, timers and its parameters, emits signals (market or limit orders,
+// immediate-or-cancel or resting) and cancels the orders they caused.
 //
 // Threading: every callback runs on the runtime's one loop thread, one at a
 // time; a strategy needs no locks and must not block (a slow callback delays
@@ -32,7 +33,8 @@ namespace tp {
 // Bumped whenever a change to this header would break a compiled plugin
 // (a virtual added or moved, a struct's layout changed). A plugin built
 // against another version is refused with both numbers in the message.
-inline constexpr std::uint32_t strategy_abi_version = 1;
+// 2: order terms in SignalRequest, Context::cancel(signal_id), EXPIRED.
+inline constexpr std::uint32_t strategy_abi_version = 2;
 
 enum class Side : std::uint8_t { buy = 1, sell = 2 };
 
@@ -71,8 +73,30 @@ enum class OrderStatus : std::uint8_t {
   partially_filled = 3,
   filled = 4,
   rejected = 5,  // by the broker, or by the executor before any order (refused: see reason)
-  canceled = 6,
+  canceled = 6,  // by a cancel, or an immediate-or-cancel order's unfilled rest (fill kept)
   unknown = 7,
+  expired = 8,  // a GTD order's good-till time passed (fill kept)
+};
+
+// After these the broker changes the order no more: FILLED, REJECTED,
+// CANCELED, EXPIRED. PARTIALLY_FILLED is not final: the rest still works.
+constexpr bool is_final(OrderStatus s) noexcept {
+  return s == OrderStatus::filled || s == OrderStatus::rejected || s == OrderStatus::canceled ||
+         s == OrderStatus::expired;
+}
+
+// A SignalRequest's order terms. group_default (zero) takes the group's
+// setting (order_type / time_in_force in the deployment file).
+enum class OrderType : std::uint8_t {
+  group_default = 0,
+  market = 1,  // at the market, immediate-or-cancel
+  limit = 2,   // at limit_price or better
+};
+enum class TimeInForce : std::uint8_t {
+  group_default = 0,
+  ioc = 1,  // immediate or cancel: what does not fill at once is canceled
+  gtc = 2,  // good till canceled: the rest rests at the broker
+  gtd = 3,  // good till created + good_till_ms: then EXPIRED
 };
 
 // What became of a signal this strategy group emitted: an ORDER event of the
@@ -100,6 +124,15 @@ struct SignalRequest {
   double confidence = 1;     // 0..1, clamped
   std::int64_t ttl_ms = 0;   // 0: strategy.signal_ttl_ms; not traded at or after created + ttl
   double trigger_price = 0;  // 0: the last tick's ask (buy) or bid (sell)
+  // The order's terms; each zero takes the group's setting. A market order
+  // is always IOC. A limit order without limit_price is priced from the
+  // trigger and the group's limit_offset_bps: a BUY at trigger x (1 - bps/1e4),
+  // a SELL at trigger x (1 + bps/1e4). good_till_ms (GTD only; 0: the group's
+  // good_till_ms, else the signal's TTL) counts from the signal's creation.
+  OrderType order_type = OrderType::group_default;
+  double limit_price = 0;
+  TimeInForce time_in_force = TimeInForce::group_default;
+  std::int64_t good_till_ms = 0;
 };
 
 enum class LogLevel : std::uint8_t { debug, info, warn, error };
@@ -211,6 +244,18 @@ class Context {
   // invalid, or the journal cannot be written (each counted in the stats).
   // The runtime journals it before sending and resends it until acked.
   virtual std::string emit(const SignalRequest& request) = 0;
+
+  // Asks the executor to cancel the order of a signal this instance emitted
+  // (a resting GTC/GTD order; an IOC order is over before a cancel could
+  // reach it). True when a cancel is under way: sent now (or once the signal
+  // itself is acked), resent every strategy.resend_ms until the executor
+  // acks it or the order is seen final; its outcome arrives through
+  // on_order (CANCELED, or the final status the order reached first).
+  // Asking again while one is under way sends nothing more. False when
+  // `signal_id` is not an open order of this instance (unknown, refused or
+  // final). Pending cancels live in memory only: a restarted instance
+  // forgets them (the order stays open until cancelled again or final).
+  virtual bool cancel(std::string_view signal_id, std::string_view reason = {}) = 0;
 
   // This group's net position in `instrument` (> 0 long), as the executor
   // last reported it plus the fills since. 0 until the first report; after a
