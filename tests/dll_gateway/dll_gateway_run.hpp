@@ -26,7 +26,8 @@ class DllGatewayRun : public ::testing::Test {
   std::string ep(const std::string& name) const { return dir.ipc(name); }
 
   // The command line: the sim broker, endpoints in the temp dir, stats every
-  // 50 ms; `extra` words appended.
+  // 50 ms; `extra` words appended. quote() is stamped long ago, so the sim
+  // broker's stale-quote bound is off (test_sim_broker_orders covers it).
   std::vector<std::string> args(std::vector<std::string> extra = {}) const {
     std::vector<std::string> a{DLL_GATEWAY_BIN,
                                "--run-dir",
@@ -41,6 +42,8 @@ class DllGatewayRun : public ::testing::Test {
                                "endpoints.dead_letters=\"" + ep("dead_letters") + "\"",
                                "--set",
                                "dll_gateway.settings.journal_path=\"" + dir.file("sim.journal") + "\"",
+                               "--set",
+                               "dll_gateway.settings.max_quote_age_ms=\"0\"",
                                "--set",
                                "run.stats_interval_ms=50"};
     a.insert(a.end(), extra.begin(), extra.end());

@@ -28,3 +28,15 @@ TP_BROKER_EXPORT int tp_broker_position(tp_broker* b, const char* instrument, do
   return TP_BROKER_ERROR;
 }
 TP_BROKER_EXPORT void tp_broker_destroy(tp_broker* b) { (void)b; }
+TP_BROKER_EXPORT int tp_broker_cancel(tp_broker* b, const char* id, tp_broker_result* r) {
+  (void)b, (void)id, (void)r;
+  return TP_BROKER_ERROR;
+}
+TP_BROKER_EXPORT size_t tp_broker_poll_reports(tp_broker* b, tp_broker_report* out, size_t max) {
+  (void)b, (void)out, (void)max;
+  return 0;
+}
+TP_BROKER_EXPORT int tp_broker_open_orders(tp_broker* b, tp_broker_report* out, size_t max, size_t* count) {
+  (void)b, (void)out, (void)max, (void)count;
+  return TP_BROKER_ERROR;
+}

@@ -1,5 +1,6 @@
-// BrokerPlugin: the loader's refusals, and the simulated broker through the
-// real dlopen path.
+// BrokerPlugin: the loader's refusals, its adaptation of a revision-2
+// plugin, and the simulated broker's market orders, settings and journal
+// through the real dlopen path (its limit orders: test_sim_broker_orders.cpp).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -60,7 +61,7 @@ TEST(BrokerPluginLoad, MissingFileNamesPathAndProblem) {
 TEST(BrokerPluginLoad, WrongAbiVersionIsRefused) {
   auto msg = load_error(FAKE_ABI999_PATH);
   EXPECT_NE(msg.find(FAKE_ABI999_PATH), std::string::npos) << msg;
-  EXPECT_NE(msg.find("ABI version 999, this dll_gateway takes 1 to 2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("ABI version 999, this dll_gateway takes 1 to 3"), std::string::npos) << msg;
 }
 
 TEST(BrokerPluginLoad, FailingCreateReportsThePluginsMessage) {
@@ -96,7 +97,9 @@ TEST(SimBrokerSettings, RecentOrdersMustBeAPositiveInteger) {
         << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
   }
-  EXPECT_NE(load_error(SIM_BROKER_PATH, {{"colour", "blue"}}).find("recent_orders)"), std::string::npos)
+  EXPECT_NE(load_error(SIM_BROKER_PATH, {{"colour", "blue"}})
+                .find("recent_orders, max_quote_age_ms, max_open_orders)"),
+            std::string::npos)
       << "listed among the known settings";
   EXPECT_EQ(load_error(SIM_BROKER_PATH, {{"recent_orders", "1"}}), "");
 }
@@ -111,7 +114,7 @@ TEST(SimBroker, RejectsWithoutQuoteThenFillsAtAskAndBid) {
   EXPECT_EQ(none.reply.reason, "no market data");
   EXPECT_EQ(none.reply.client_order_id, "A");
 
-  sim.on_quote("EURUSD", 1.0850, 1.0852, 5);
+  sim.on_quote("EURUSD", 1.0850, 1.0852, tp::wall_ns());
   auto buy = sim.submit(order("B", tp::proto::Side::buy, 1000));
   ASSERT_TRUE(buy.ok);
   EXPECT_EQ(buy.reply.status, tp::proto::OrderStatus::filled);
@@ -142,8 +145,8 @@ TEST(SimBroker, SeededRejectsAndPartialFillsAreReproducibleAndBounded) {
   Settings s{{"reject_rate", "0.3"}, {"partial_fill_rate", "0.4"}, {"seed", "1234"}};
   BrokerPlugin a(SIM_BROKER_PATH, s);
   BrokerPlugin b(SIM_BROKER_PATH, s);
-  a.on_quote("EURUSD", 1.0, 1.1, 1);
-  b.on_quote("EURUSD", 1.0, 1.1, 1);
+  a.on_quote("EURUSD", 1.0, 1.1, tp::wall_ns());
+  b.on_quote("EURUSD", 1.0, 1.1, tp::wall_ns());
   int rejects = 0, partials = 0, fills = 0;
   const int n = 400;
   for (int i = 0; i < n; ++i) {
@@ -159,8 +162,9 @@ TEST(SimBroker, SeededRejectsAndPartialFillsAreReproducibleAndBounded) {
         EXPECT_EQ(ra.reply.reason, "simulated reject");
         EXPECT_EQ(ra.reply.filled_quantity, 0);
         break;
-      case tp::proto::OrderStatus::partially_filled:
+      case tp::proto::OrderStatus::canceled:  // an IOC order's partial fill: the rest canceled
         ++partials;
+        EXPECT_EQ(ra.reply.reason, "immediate-or-cancel: remainder canceled");
         EXPECT_GE(ra.reply.filled_quantity, 10.0);
         EXPECT_LE(ra.reply.filled_quantity, 90.0);
         EXPECT_DOUBLE_EQ(ra.reply.fill_price, 1.1);
@@ -182,9 +186,9 @@ TEST(SimBroker, SeededRejectsAndPartialFillsAreReproducibleAndBounded) {
 
   BrokerPlugin other_seed(SIM_BROKER_PATH,
                           {{"reject_rate", "0.3"}, {"partial_fill_rate", "0.4"}, {"seed", "99"}});
-  other_seed.on_quote("EURUSD", 1.0, 1.1, 1);
+  other_seed.on_quote("EURUSD", 1.0, 1.1, tp::wall_ns());
   BrokerPlugin again(SIM_BROKER_PATH, s);
-  again.on_quote("EURUSD", 1.0, 1.1, 1);
+  again.on_quote("EURUSD", 1.0, 1.1, tp::wall_ns());
   int differ = 0;
   for (int i = 0; i < 50; ++i) {
     auto x = other_seed.submit(order("X" + std::to_string(i), tp::proto::Side::buy, 100));
@@ -200,7 +204,7 @@ TEST(SimBroker, JournalIsReloadedSoQueriesKnowEarlierIds) {
   std::string filled_id;
   {
     BrokerPlugin sim(SIM_BROKER_PATH, s);
-    sim.on_quote("EURUSD", 1.2, 1.3, 1);
+    sim.on_quote("EURUSD", 1.2, 1.3, tp::wall_ns());
     auto r = sim.submit(order("id with space", tp::proto::Side::sell, 50));
     ASSERT_EQ(r.reply.status, tp::proto::OrderStatus::filled);
     filled_id = r.reply.order_id;
@@ -208,9 +212,12 @@ TEST(SimBroker, JournalIsReloadedSoQueriesKnowEarlierIds) {
               tp::proto::OrderStatus::rejected);
   }
   auto journal = tp::test::read_text(dir.file("sim.journal"));
-  EXPECT_EQ(tp::test::count_lines_with(journal, " id%20with%20space EURUSD SELL 50 FILLED 50 1.2"), 1)
+  EXPECT_EQ(
+      tp::test::count_lines_with(journal, " ORDER id%20with%20space EURUSD SELL 50 FILLED 50 1.2 MARKET 0 "),
+      1)
       << journal;
-  EXPECT_EQ(tp::test::count_lines_with(journal, " R-1 USDJPY BUY 5 REJECTED 0 0 no market data"), 1)
+  EXPECT_EQ(
+      tp::test::count_lines_with(journal, " ORDER R-1 USDJPY BUY 5 REJECTED 0 0 MARKET 0 no market data"), 1)
       << journal;
 
   BrokerPlugin restarted(SIM_BROKER_PATH, s);
@@ -227,16 +234,19 @@ TEST(SimBroker, JournalIsReloadedSoQueriesKnowEarlierIds) {
   EXPECT_EQ(restarted.position("EURUSD"), -50.0);
 
   // New orders after the restart get fresh broker ids.
-  restarted.on_quote("EURUSD", 1.2, 1.3, 2);
+  restarted.on_quote("EURUSD", 1.2, 1.3, tp::wall_ns());
   auto next = restarted.submit(order("N-1", tp::proto::Side::buy, 1));
   EXPECT_NE(next.reply.order_id, filled_id);
 }
 
+// The day book of a revision-2 sim broker (one line per order, no kind or
+// terms) is still read: its orders were market IOC.
 TEST(SimBroker, TornLastJournalLineIsDroppedNotFatal) {
   TempDir dir;
   {
     std::ofstream j(dir.file("sim.journal"));
     j << "100 K-1 EURUSD BUY 10 FILLED 10 1.5 \n"
+      << "150 K-0 EURUSD SELL 4 PARTIALLY_FILLED 3 1.4 immediate-or-cancel: remainder canceled\n"
       << "200 K-2 EUR";  // crash mid-line
   }
   Settings s{{"journal_path", dir.file("sim.journal")}};
@@ -244,7 +254,12 @@ TEST(SimBroker, TornLastJournalLineIsDroppedNotFatal) {
     BrokerPlugin sim(SIM_BROKER_PATH, s);
     EXPECT_EQ(sim.query("K-1").reply.status, tp::proto::OrderStatus::filled);
     EXPECT_EQ(sim.query("K-2").reply.status, tp::proto::OrderStatus::unknown);
-    sim.on_quote("EURUSD", 1.0, 1.0, 1);
+    auto partial = sim.query("K-0");
+    EXPECT_EQ(partial.reply.status, tp::proto::OrderStatus::canceled) << "final, as it was then";
+    EXPECT_EQ(partial.reply.reason, "immediate-or-cancel: remainder canceled");
+    EXPECT_EQ(sim.open_orders()->size(), 0u);
+    EXPECT_EQ(sim.position("EURUSD"), 7.0);
+    sim.on_quote("EURUSD", 1.0, 1.0, tp::wall_ns());
     sim.submit(order("K-3", tp::proto::Side::buy, 1));
   }
   BrokerPlugin again(SIM_BROKER_PATH, s);  // would throw on a corrupt line
@@ -253,11 +268,12 @@ TEST(SimBroker, TornLastJournalLineIsDroppedNotFatal) {
 
 namespace {
 
-// Five orders through a broker that keeps two in memory: a fill, a reject
-// with a reason, a partial fill, then "D" placed twice (the second placement
+// Five orders through a broker that keeps two in memory: a partial fill
+// (CANCELED with the fill), a reject with a reason, another partial fill,
+// then "D" placed twice (the second placement
 // is the one a query must report).
 std::vector<BrokerAnswer> five_orders(BrokerPlugin& sim) {
-  sim.on_quote("EURUSD", 1.2, 1.3, 1);
+  sim.on_quote("EURUSD", 1.2, 1.3, tp::wall_ns());
   std::vector<BrokerAnswer> answers;
   answers.push_back(sim.submit(order("first one", tp::proto::Side::buy, 10)));
   answers.push_back(sim.submit(order("R", tp::proto::Side::buy, 5, "USDJPY")));
@@ -299,7 +315,8 @@ TEST(SimBroker, OrdersOutsideTheMemoryWindowAreFoundInTheJournal) {
   {
     BrokerPlugin sim(SIM_BROKER_PATH, s);
     sent = five_orders(sim);
-    ASSERT_EQ(sent[0].reply.status, tp::proto::OrderStatus::partially_filled);
+    ASSERT_EQ(sent[0].reply.status, tp::proto::OrderStatus::canceled);
+    ASSERT_GT(sent[0].reply.filled_quantity, 0);
     ASSERT_FALSE(sent[0].reply.order_id.empty());
     ASSERT_EQ(sent[1].reply.status, tp::proto::OrderStatus::rejected);
     ASSERT_EQ(sent[4].reply.status, tp::proto::OrderStatus::rejected) << "no GBPUSD quote";
@@ -322,7 +339,7 @@ TEST(SimBroker, OrdersOutsideTheMemoryWindowAreFoundInTheJournal) {
   EXPECT_DOUBLE_EQ(*reopened.position("EURUSD"), bought - sent[2].reply.filled_quantity);
 
   // Numbering goes on after the last line, not after the window.
-  reopened.on_quote("EURUSD", 1.2, 1.3, 2);
+  reopened.on_quote("EURUSD", 1.2, 1.3, tp::wall_ns());
   auto next = reopened.submit(order("N", tp::proto::Side::buy, 1));
   EXPECT_EQ(next.reply.order_id, "SIM-6");
 }
@@ -337,7 +354,7 @@ TEST(SimBroker, WithoutAJournalEveryOrderIsRemembered) {
 
 TEST(SimBroker, RefusesAnOrderThatArrivesAtOrAfterItsGoodTillTime) {
   BrokerPlugin sim(SIM_BROKER_PATH, {});
-  sim.on_quote("EURUSD", 1.0850, 1.0852, 5);
+  sim.on_quote("EURUSD", 1.0850, 1.0852, tp::wall_ns());
   auto late = order("L", tp::proto::Side::buy);
   late.expires_ts_ns = tp::wall_ns() - 1;
   auto r = sim.submit(late);
@@ -349,4 +366,48 @@ TEST(SimBroker, RefusesAnOrderThatArrivesAtOrAfterItsGoodTillTime) {
   auto in_time = order("T", tp::proto::Side::buy);
   in_time.expires_ts_ns = tp::wall_ns() + 60'000'000'000;
   EXPECT_EQ(sim.submit(in_time).reply.status, tp::proto::OrderStatus::filled);
+}
+
+TEST(BrokerPluginRevision2, IsAdaptedMarketIocOnlyAndItsPartialFillIsCanceledWithTheFill) {
+  BrokerPlugin v2(FAKE_ABI2_PATH, {});
+  EXPECT_EQ(v2.abi_version(), 2);
+  EXPECT_FALSE(v2.supports_resting_orders());
+  ASSERT_TRUE(v2.wants_quotes());
+  tp::proto::TickEvent tick = tp::test::a_tick("EURUSD", 3).bid_ask(1.25, 1.26).stamped(tp::wall_ns());
+  v2.on_tick(tick);  // through its tp_broker_on_quote
+
+  auto limit = order("L-1", tp::proto::Side::sell, 10);
+  limit.set_terms({tp::proto::OrderType::limit, 1.3, tp::proto::TimeInForce::gtc, 0});
+  auto refused = v2.submit(limit);
+  ASSERT_TRUE(refused.ok);
+  EXPECT_EQ(refused.reply.status, tp::proto::OrderStatus::rejected);
+  EXPECT_EQ(refused.reply.reason, "the broker plugin (ABI revision 2) takes market IOC orders only");
+  EXPECT_EQ(v2.query("L-1").reply.status, tp::proto::OrderStatus::unknown) << "it never saw the order";
+
+  auto r = v2.submit(order("M-1", tp::proto::Side::sell, 10));
+  ASSERT_TRUE(r.ok) << r.reply.reason;
+  EXPECT_EQ(r.reply.status, tp::proto::OrderStatus::canceled);
+  EXPECT_DOUBLE_EQ(r.reply.filled_quantity, 5);
+  EXPECT_DOUBLE_EQ(r.reply.fill_price, 1.25);
+  EXPECT_EQ(r.reply.reason, "immediate-or-cancel: remainder canceled");
+  EXPECT_EQ(v2.query("M-1").reply.status, tp::proto::OrderStatus::canceled);
+
+  auto c = v2.cancel("M-1");
+  ASSERT_TRUE(c.ok);
+  EXPECT_EQ(c.reply.status, tp::proto::OrderStatus::canceled);
+  EXPECT_EQ(c.reply.reason, "cannot cancel: the order is CANCELED");
+  EXPECT_EQ(v2.cancel("never").reply.status, tp::proto::OrderStatus::unknown);
+  std::vector<tp::dll_gateway::BrokerReport> reports;
+  v2.poll_reports(reports, 100);
+  EXPECT_TRUE(reports.empty());
+  auto open = v2.open_orders();
+  ASSERT_TRUE(open.has_value());
+  EXPECT_TRUE(open->empty());
+}
+
+TEST(SimBroker, IsRevision3AndRestsOrders) {
+  BrokerPlugin sim(SIM_BROKER_PATH, {});
+  EXPECT_EQ(sim.abi_version(), 3);
+  EXPECT_TRUE(sim.supports_resting_orders());
+  EXPECT_TRUE(sim.wants_quotes());
 }

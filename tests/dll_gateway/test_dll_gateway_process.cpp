@@ -127,7 +127,7 @@ TEST_F(DllGatewayProcess, BadPluginStopsStartWithOneClearLineAndExitCode1) {
   EXPECT_EQ(gw.wait_exit(10000ms), std::optional<int>(1));
   auto err = read_text(dir.file("stderr.txt"));
   EXPECT_EQ(count_lines_with(
-                err, std::string(FAKE_ABI999_PATH) + ": ABI version 999, this dll_gateway takes 1 to 2"),
+                err, std::string(FAKE_ABI999_PATH) + ": ABI version 999, this dll_gateway takes 1 to 3"),
             1)
       << err;
 

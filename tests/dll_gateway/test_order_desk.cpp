@@ -264,7 +264,7 @@ TEST(OrderDesk, SimBrokerJournalSeesEachIdOnceAcrossRestarts) {
     BrokerPlugin sim(SIM_BROKER_PATH, settings);
     OrderStore store(dir.file("dg.db"));
     OrderDesk desk(store, sim, clock);
-    sim.on_quote("EURUSD", 1.1, 1.2, 1);
+    sim.on_quote("EURUSD", 1.1, 1.2, tp::wall_ns());
     first = desk.handle(order("C-1"));
     EXPECT_EQ(first.status, tp::proto::OrderStatus::filled);
     EXPECT_DOUBLE_EQ(first.fill_price, 1.2);
@@ -275,7 +275,7 @@ TEST(OrderDesk, SimBrokerJournalSeesEachIdOnceAcrossRestarts) {
     BrokerPlugin sim(SIM_BROKER_PATH, settings);
     OrderStore store(dir.file("dg.db"));
     OrderDesk desk(store, sim, clock);
-    sim.on_quote("EURUSD", 1.1, 1.2, 3);
+    sim.on_quote("EURUSD", 1.1, 1.2, tp::wall_ns());
     auto again = desk.handle(order("C-1"));
     EXPECT_TRUE(again.duplicate);
     EXPECT_EQ(again.order_id, first.order_id);

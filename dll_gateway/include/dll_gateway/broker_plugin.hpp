@@ -2,7 +2,9 @@
 // instance it created) and converts between the C ABI of broker_abi.h and
 // proto values at the boundary. Construction loads and checks everything, so
 // a usable object is a working plugin; the destructor destroys the instance
-// and then closes the library. Not copyable or movable; one thread.
+// and then closes the library. Plugins of ABI revisions 1 to 3 are taken; an
+// older one is adapted to the Broker seam (market IOC orders only, nothing
+// rests). Not copyable or movable; one thread.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "dll_gateway/broker.hpp"
 #include "dll_gateway/broker_abi.h"
@@ -26,14 +29,38 @@ class BrokerPlugin final : public Broker {
   BrokerPlugin(const BrokerPlugin&) = delete;
   BrokerPlugin& operator=(const BrokerPlugin&) = delete;
 
+  // The plugin's ABI revision (tp_broker_abi_version), 1 to 3.
+  int abi_version() const noexcept { return abi_version_; }
+
+  // Revision 1 and 2 plugins are adapted (broker_abi.h, Versioning): any
+  // terms but market IOC are refused here, naming the revision, and a
+  // PARTIALLY_FILLED answer (final for them) becomes CANCELED with the fill.
   BrokerAnswer submit(const proto::OrderRequest& order) override;
   BrokerAnswer query(const std::string& client_order_id) override;
+  // True for a revision 3 plugin.
+  bool supports_resting_orders() const override { return abi_version_ >= 3; }
+  // tp_broker_cancel; before revision 3 the query's final status (Broker's default).
+  BrokerAnswer cancel(const std::string& client_order_id) override;
+  // tp_broker_poll_reports; nothing before revision 3. A report the plugin
+  // filled in wrongly (a status out of range, a negative or non-finite
+  // quantity or price) is left out and counted in invalid_reports().
+  void poll_reports(std::vector<BrokerReport>& out, std::size_t max) override;
+  // tp_broker_open_orders (every open order, however many); nothing when the
+  // plugin could not tell; an empty list before revision 3.
+  std::optional<std::vector<BrokerReport>> open_orders() override;
   // The net position, or nothing when the plugin cannot tell.
   std::optional<double> position(const std::string& instrument);
+  // Reports and open orders left out because the plugin filled them in wrongly.
+  std::uint64_t invalid_reports() const noexcept { return invalid_reports_; }
 
-  // True when the plugin exports tp_broker_on_quote (wants market data).
-  bool wants_quotes() const noexcept { return on_quote_ != nullptr; }
-  // Forwards a quote; does nothing when the plugin does not want quotes.
+  // True when the plugin exports tp_broker_on_tick or tp_broker_on_quote
+  // (wants market data).
+  bool wants_quotes() const noexcept { return on_tick_ != nullptr || on_quote_ != nullptr; }
+  // Forwards a tick (gateway_ts_ns is the quote's time) to tp_broker_on_tick
+  // when exported, else to tp_broker_on_quote without sizes and sequence;
+  // does nothing when the plugin wants no quotes.
+  void on_tick(const proto::TickEvent& tick);
+  // As on_tick, for a caller that has no sizes or sequence (both 0 = not known).
   void on_quote(const std::string& instrument, double bid, double ask, std::int64_t ts_ns);
 
   const std::string& path() const noexcept { return path_; }
@@ -41,6 +68,8 @@ class BrokerPlugin final : public Broker {
  private:
   BrokerAnswer to_answer(int rc, const tp_broker_result& r, const std::string& client_order_id,
                          const char* call) const;
+  // False when the plugin filled `r` in wrongly.
+  bool to_report(const tp_broker_report& r, BrokerReport& out) const;
 
   std::string path_;
   void* handle_ = nullptr;
@@ -50,6 +79,13 @@ class BrokerPlugin final : public Broker {
   tp_broker_position_fn position_ = nullptr;
   tp_broker_destroy_fn destroy_ = nullptr;
   tp_broker_on_quote_fn on_quote_ = nullptr;
+  // Revision 3 (cancel, poll_reports and open_orders required, on_tick optional).
+  tp_broker_cancel_fn cancel_ = nullptr;
+  tp_broker_poll_reports_fn poll_reports_ = nullptr;
+  tp_broker_open_orders_fn open_orders_ = nullptr;
+  tp_broker_on_tick_fn on_tick_ = nullptr;
+  int abi_version_ = 0;
+  std::uint64_t invalid_reports_ = 0;
 };
 
 // The plugin settings with every "${run.dir}" in a value replaced by
