@@ -257,20 +257,59 @@ def read_journals(run_dir):
 
 FILL_STATUSES = ("FILLED", "PARTIALLY_FILLED")
 
+BROKER_EVENT_KINDS = ("ORDER", "FILL", "CANCEL", "EXPIRE")
 
-def read_broker_orders(run_dir):
-    """Every order the sim broker received, in journal order: dicts with
-    ts_ns (when it decided), cid, status and reason."""
+
+def parse_broker_line(line):
+    """One sim broker journal line as a dict, or None (a torn or foreign line).
+    v2: `ts kind id instrument side quantity status filled avg_price terms
+    quote_seq reason`; a v1 line (`ts id instrument side quantity status
+    filled price reason`, one per order) reads as a MARKET ORDER."""
+    if not line.endswith("\n"):
+        return None  # a torn last line was never acted on
+    parts = line.rstrip("\n").split(" ", 11)
+    if len(parts) >= 11 and parts[1] in BROKER_EVENT_KINDS:
+        kind, fields, terms, quote_seq, reason = parts[1], parts[2:9], parts[9], parts[10], parts[11:]
+    else:
+        parts = line.rstrip("\n").split(" ", 8)
+        if len(parts) < 8:
+            return None
+        kind, fields, terms, quote_seq, reason = "ORDER", parts[1:8], "MARKET", "0", parts[8:]
+        if fields[4] == "PARTIALLY_FILLED":
+            fields[4] = "CANCELED"  # a v1 order was IOC: its partial fill was final, the rest canceled
+    cid, instrument, side, quantity, status, filled, avg_price = fields
+    try:
+        return {"ts_ns": int(parts[0]), "kind": kind, "cid": urllib.parse.unquote(cid),
+                "instrument": urllib.parse.unquote(instrument), "side": side, "quantity": float(quantity),
+                "status": status, "filled": float(filled), "avg_price": float(avg_price), "terms": terms,
+                "quote_seq": int(quote_seq), "reason": reason[0].strip() if reason else ""}
+    except ValueError:
+        return None
+
+
+def read_broker_events(run_dir):
+    """Every line of the sim broker's journal, in order, as dicts: ts_ns (when
+    it decided), kind (ORDER: a submit received, with the state it answered;
+    FILL, CANCEL, EXPIRE: later changes of a resting order, cumulative), cid,
+    instrument, side, quantity, status, filled, avg_price, terms (MARKET or
+    LIMIT@<price>/<IOC|GTC|GTD>[@<good_till_ns>]), quote_seq (the tick a fill
+    matched; 0: none) and reason."""
     out = []
     path = broker_journal_path(run_dir)
     if os.path.exists(path):
         with open(path) as f:
             for line in f:
-                parts = line.split(" ", 8)
-                if line.endswith("\n") and len(parts) >= 8:
-                    out.append({"ts_ns": int(parts[0]), "cid": urllib.parse.unquote(parts[1]),
-                                "status": parts[5], "reason": parts[8].strip() if len(parts) > 8 else ""})
+                event = parse_broker_line(line)
+                if event:
+                    out.append(event)
     return out
+
+
+def read_broker_orders(run_dir):
+    """Every order the sim broker received (its ORDER lines), in journal
+    order: dicts with ts_ns (when it decided), cid, status and reason (the
+    submit's answer), and as read_broker_events the rest."""
+    return [e for e in read_broker_events(run_dir) if e["kind"] == "ORDER"]
 
 
 def read_broker_journal(run_dir):

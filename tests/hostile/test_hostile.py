@@ -460,7 +460,7 @@ class ExecutorHostile(HostileBase):
     def journal_ids(self):
         try:
             with open(self.journal) as f:
-                return [line.split()[1] for line in f if line.strip()]
+                return [line.split()[2] for line in f if line.split()[1:2] == ["ORDER"]]
         except OSError:
             return []
 
@@ -553,7 +553,7 @@ class DllGatewayHostile(HostileBase):
     def journal_ids(self):
         try:
             with open(self.journal) as f:
-                return [line.split()[1] for line in f if line.strip()]
+                return [line.split()[2] for line in f if line.split()[1:2] == ["ORDER"]]
         except OSError:
             return []
 

@@ -174,7 +174,7 @@ class ExecutorLimits(unittest.TestCase):
         # late) and a resend found the signal recorded.
         self.assertLessEqual(set(s.acks.values()), {"ACCEPTED", "DUPLICATE"}, s.acks)
         with open(os.path.join(self.dep.run_dir, "sim_broker.journal")) as f:
-            broker_ids = [line.split()[1] for line in f if line.strip()]
+            broker_ids = [line.split()[2] for line in f if line.split()[1:2] == ["ORDER"]]
         self.assertEqual(len(broker_ids), len(set(broker_ids)), "no client order id twice at the broker")
         self.assertLessEqual(set(broker_ids), {"C-" + i for i in ids})
 
