@@ -1,7 +1,8 @@
 """The wire schema is written once, in C++ (proto/include/proto/messages.hpp,
 each message's wire_fields()); `proto_vectors schema` prints it as JSON. This
 holds the two other descriptions to it: scripts/tp_proto.py's message table
-(MESSAGES, OPTIONAL, FLOAT_FIELDS) and docs/PROTOCOL.md's field tables."""
+(MESSAGES, OPTIONAL, FLOAT_FIELDS, the enums) and docs/PROTOCOL.md's field
+tables and enum table."""
 
 import json
 import os
@@ -65,6 +66,31 @@ def doc_tables(path):
     return tables
 
 
+def doc_enums(path):
+    """{first word of the enum cell: values cell} from the '### Enums' table."""
+    rows = {}
+    in_enums = False
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#"):
+                in_enums = line.strip() == "### Enums"
+                continue
+            if in_enums and line.startswith("|"):
+                cells = [c.strip() for c in line.split("|")[1:3]]
+                rows[cells[0].split()[0]] = cells[1]
+    return rows
+
+
+def schema_enums(schema):
+    """{enum name: {value: NAME}} from the schema's enum fields."""
+    out = {}
+    for m in schema["messages"]:
+        for f in m["fields"]:
+            if "values" in f:
+                out[f["type"].split()[1]] = {int(v): n for v, n in f["values"].items()}
+    return out
+
+
 class PythonTableFollowsSchema(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -106,6 +132,13 @@ class PythonTableFollowsSchema(unittest.TestCase):
         self.assertEqual(f64 & other, set())
         self.assertEqual(tp_proto.FLOAT_FIELDS, f64)
 
+    def test_enum_fields_take_the_schema_values(self):
+        for m in self.schema["messages"]:
+            for f in m["fields"]:
+                want = {int(v): n for v, n in f.get("values", {}).items()} or None
+                self.assertEqual(tp_proto.enum_values(m["name"], f["name"]), want,
+                                 f"{m['name']}.{f['name']}")
+
 
 class ProtocolPageFollowsSchema(unittest.TestCase):
     @classmethod
@@ -115,6 +148,15 @@ class ProtocolPageFollowsSchema(unittest.TestCase):
 
     def test_one_section_per_message(self):
         self.assertEqual(sorted(self.tables), sorted(m["type"] for m in self.schema["messages"]))
+
+    def test_enum_table(self):
+        rows = doc_enums(os.path.join(ROOT, "docs", "PROTOCOL.md"))
+        types = {m["type"]: m["name"] for m in self.schema["messages"]}
+        self.assertEqual({int(v): n for v, n in re.findall(r"(\d+) (\w+)", rows["type"])}, types)
+        for enum, values in schema_enums(self.schema).items():
+            self.assertIn(enum, rows)
+            got = {int(v): n for v, n in re.findall(r"\b(\d+) ([A-Z_]+)\b", rows[enum])}
+            self.assertEqual(got, values, enum)
 
     def test_field_tables(self):
         for m in self.schema["messages"]:

@@ -6,7 +6,8 @@
 // every refuse_*.bin in DIR by its type number and prints "<file>: ok" or
 // "<file>: <code>: <detail>", so that test_vectors.py can hold the C++
 // refusals to the ones the protocol page names.
-// `proto_vectors schema` prints the C++ wire schema (messages.hpp) as JSON,
+// `proto_vectors schema` prints the C++ wire schema (messages.hpp; with each
+// enum field's accepted values and their names) as JSON,
 // which test_schema.py holds scripts/tp_proto.py and docs/PROTOCOL.md to.
 #include <algorithm>
 #include <cstdio>
@@ -166,6 +167,16 @@ void print_schema(std::ostream& out, bool first) {
     out << (first_field ? "" : ", ") << "{\"name\": \"" << f.name << "\", \"type\": \""
         << tp::proto::wire::type_name<F>() << "\", \"optional\": " << (F::optional ? "true" : "false");
     if constexpr (F::kind == tp::proto::wire::Kind::str) out << ", \"max_len\": " << f.max_len;
+    if constexpr (F::kind == tp::proto::wire::Kind::enumeration) {
+      // Every value a reader accepts, with its name: {"1": "BUY", ...}.
+      using E = typename F::value_type;
+      using Info = tp::proto::wire::EnumInfo<E>;
+      out << ", \"values\": {";
+      for (auto v = Info::lo; v <= Info::hi; ++v)
+        out << (v == Info::lo ? "" : ", ") << "\"" << v << "\": \"" << tp::proto::to_string(static_cast<E>(v))
+            << "\"";
+      out << "}";
+    }
     out << "}";
     first_field = false;
   });
