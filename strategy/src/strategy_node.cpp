@@ -238,6 +238,8 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
   disk_.poll(monotonic_ns());
   report_replay(journal_);
   outbox_.restore(now);
+  // Signals of an earlier run still unacked may become orders: cancellable.
+  for (const auto& pending : journal_.replay().pending) remember_open(pending.signal_id);
   // Once reported, an unreadable record is dropped from the file by a
   // compaction (which also writes this run's boot record), so that the next
   // start does not report it again. A journal that cannot be written now (a
@@ -371,6 +373,7 @@ void StrategyNode::adopt_departed(std::int64_t now) {
     report_replay(*a.journal);
     a.outbox = std::make_unique<SignalOutbox>(*a.journal, resend_ns_, give_up_ns_);
     a.outbox->restore(now);  // all due now: resent on the next timer pass
+    for (const auto& pending : a.journal->replay().pending) remember_open(pending.signal_id);
     subscribe_acks(shard, *a.journal);
     spdlog::info("adopted {} of departed shard {} (now {} shards): {} pending signal(s) to resend", path,
                  shard, shards_, a.outbox->size());

@@ -251,6 +251,7 @@ TEST_F(NodeTest, PendingSignalsAreResentAfterARestart) {
 
   StrategyNode again(ctx_, cfg, 0, 1, clock_);
   EXPECT_EQ(again.signals_pending(), 2u);
+  EXPECT_EQ(again.orders_open(), 2u);  // cancellable: they may have become orders
   std::map<std::string, tp::proto::TradingSignal> resent;
   ASSERT_TRUE(pump(again, [&] {
     drain_signals(signals, resent);
