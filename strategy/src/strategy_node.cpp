@@ -705,23 +705,21 @@ proto::OrderTerms StrategyNode::terms_of(const tp::SignalRequest& r, double trig
 }
 
 void StrategyNode::remember_open(std::string_view signal_id) {
-  if (!open_orders_.emplace(signal_id).second) return;
-  open_order_.emplace_back(signal_id);
+  auto [it, fresh] = open_orders_.try_emplace(std::string(signal_id), open_count_ + 1);
+  if (!fresh) return;
+  open_by_age_.emplace(++open_count_, it->first);
   // Bounded: an order whose final event never reached us (a dropped PUB
   // message) must not hold memory for ever; the oldest is forgotten first.
-  while (open_order_.size() > open_memory) {
-    open_orders_.erase(open_order_.front());
-    open_order_.pop_front();
+  while (open_by_age_.size() > open_memory) {
+    open_orders_.erase(open_by_age_.begin()->second);
+    open_by_age_.erase(open_by_age_.begin());
   }
 }
 
 void StrategyNode::order_over(std::string_view signal_id) {
-  auto it = open_orders_.find(signal_id);
-  if (it != open_orders_.end()) {
+  if (auto it = open_orders_.find(signal_id); it != open_orders_.end()) {
+    open_by_age_.erase(it->second);
     open_orders_.erase(it);
-    // Mostly the oldest; a linear search otherwise (bounded by open_memory).
-    auto pos = std::find(open_order_.begin(), open_order_.end(), signal_id);
-    if (pos != open_order_.end()) open_order_.erase(pos);
   }
   if (auto c = cancels_.find(signal_id); c != cancels_.end()) {
     ++cancels_overtaken_;

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -254,10 +255,12 @@ class StrategyNode {
   std::unordered_set<std::string, TopicHash, std::equal_to<>> settled_;
   std::deque<std::string> settled_order_;
   // This instance's orders not known to be final (what cancel() may cancel),
-  // oldest first in open_order_; at most open_memory (then the oldest goes).
+  // each with the number it was remembered under; open_by_age_ holds them
+  // oldest first. At most open_memory (then the oldest is forgotten).
   static constexpr std::size_t open_memory = 65536;
-  std::unordered_set<std::string, TopicHash, std::equal_to<>> open_orders_;
-  std::deque<std::string> open_order_;
+  std::unordered_map<std::string, std::uint64_t, TopicHash, std::equal_to<>> open_orders_;
+  std::map<std::uint64_t, std::string> open_by_age_;
+  std::uint64_t open_count_ = 0;
   std::unordered_map<std::string, PendingCancel, TopicHash, std::equal_to<>> cancels_;
   // The group's order terms, for a request that leaves them at zero.
   proto::OrderType default_order_type_ = proto::OrderType::market;
