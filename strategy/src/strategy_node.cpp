@@ -716,15 +716,15 @@ void StrategyNode::remember_open(std::string_view signal_id) {
   }
 }
 
-void StrategyNode::order_over(std::string_view signal_id) {
+bool StrategyNode::order_over(std::string_view signal_id) {
   if (auto it = open_orders_.find(signal_id); it != open_orders_.end()) {
     open_by_age_.erase(it->second);
     open_orders_.erase(it);
   }
-  if (auto c = cancels_.find(signal_id); c != cancels_.end()) {
-    ++cancels_overtaken_;
-    cancels_.erase(c);
-  }
+  auto c = cancels_.find(signal_id);
+  if (c == cancels_.end()) return false;
+  cancels_.erase(c);
+  return true;
 }
 
 bool StrategyNode::cancel_order(std::string_view signal_id, std::string_view reason) {
@@ -992,11 +992,13 @@ void StrategyNode::on_order_event(std::string_view payload) {
   if (!event->signal_id.starts_with(signal_prefix_)) return;
   auto it = by_symbol_.find(event->instrument);
   if (it == by_symbol_.end()) return;
-  // filled_quantity is the order's total: the position moves by what is new.
-  if (proto::is_final(event->status))
-    order_over(event->signal_id);
-  else if (!settled_.count(event->signal_id))
+  if (proto::is_final(event->status)) {
+    // Filled, expired or cancelled before the executor acked our cancel.
+    if (order_over(event->signal_id)) ++cancels_overtaken_;
+  } else if (!settled_.count(event->signal_id)) {
     remember_open(event->signal_id);  // also one emitted before a restart
+  }
+  // filled_quantity is the order's total: the position moves by what is new.
   if (!settled_.count(event->signal_id)) {
     auto open = filled_.find(event->signal_id);
     const double fresh = event->filled_quantity - (open == filled_.end() ? 0.0 : open->second);

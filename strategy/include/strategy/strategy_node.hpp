@@ -174,8 +174,8 @@ class StrategyNode {
   bool signal_unacked(std::string_view signal_id) const;
   void send_cancel(PendingCancel& cancel, std::int64_t now_ns);
   // The order of `signal_id` is over (final, refused, or given up): no
-  // longer open, and a cancel of it ends.
-  void order_over(std::string_view signal_id);
+  // longer open, and a cancel of it ends. True when a cancel was under way.
+  bool order_over(std::string_view signal_id);
   void remember_open(std::string_view signal_id);
   void on_order_event(std::string_view payload);
   void on_position(std::string_view payload);
