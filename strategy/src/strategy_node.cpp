@@ -960,6 +960,11 @@ void StrategyNode::on_ack_message(std::size_t frame_count) {
     tell_refusal(*owner, ack.value());
   }
   const bool matched = owner && ack_in(*owner, ack->signal_id);
+  if (matched && !cancels_.empty()) {
+    // A cancel held for this signal may follow it now.
+    auto held = cancels_.find(ack->signal_id);
+    if (held != cancels_.end() && !held->second.sent) send_cancel(held->second, clock_.now_ns());
+  }
   if (matched)
     ++signals_acked_;
   else
