@@ -31,8 +31,8 @@
 // partial_fill_rate (probabilities; a partial fill is an IOC order's, the
 // rest CANCELED), seed, journal_path (the day book, see below),
 // recent_orders (default 4096), max_quote_age_ms (default 2000, 0 = off),
-// max_open_orders (default 10000; beyond it an order that would rest is
-// REJECTED).
+// max_open_orders (default 10000; while that many rest, a GTC or GTD order
+// is REJECTED).
 //
 // Journal (v2): one line per event, flushed per line:
 //   ts kind id instrument side quantity status filled avg_price terms quote_seq reason
