@@ -74,6 +74,8 @@ void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 MSGPACK_ADD_ENUM(tp::proto::Side);
 MSGPACK_ADD_ENUM(tp::proto::OrderStatus);
 MSGPACK_ADD_ENUM(tp::proto::AckStatus);
+MSGPACK_ADD_ENUM(tp::proto::OrderType);
+MSGPACK_ADD_ENUM(tp::proto::TimeInForce);
 
 namespace {
 
@@ -111,13 +113,14 @@ struct PlainSignal : tp::proto::TradingSignal {
   std::uint8_t t = 3;
   std::uint32_t v = 1;
   MSGPACK_DEFINE_ARRAY(t, v, signal_id, strategy, instance, instrument, action, quantity, trigger_price,
-                       confidence, created_ts_ns, expires_ts_ns, causation_seq, causation_ts_ns)
+                       confidence, created_ts_ns, expires_ts_ns, causation_seq, causation_ts_ns, order_type,
+                       limit_price, time_in_force, good_till_ns)
 };
 struct PlainOrderRequest : tp::proto::OrderRequest {
   std::uint8_t t = 4;
   std::uint32_t v = 1;
   MSGPACK_DEFINE_ARRAY(t, v, client_order_id, signal_id, instrument, side, quantity, price_hint, sent_ts_ns,
-                       expires_ts_ns)
+                       expires_ts_ns, order_type, limit_price, time_in_force, good_till_ns)
 };
 struct PlainOrderQuery : tp::proto::OrderQuery {
   std::uint8_t t = 5;
@@ -139,7 +142,7 @@ struct PlainOrderEvent : tp::proto::OrderEvent {
 struct PlainSignalAck : tp::proto::SignalAck {
   std::uint8_t t = 8;
   std::uint32_t v = 1;
-  MSGPACK_DEFINE_ARRAY(t, v, signal_id, status, reason, ts_ns)
+  MSGPACK_DEFINE_ARRAY(t, v, signal_id, status, reason, ts_ns, cancel)
 };
 struct PlainDeadLetter : tp::proto::DeadLetter {
   std::uint8_t t = 9;

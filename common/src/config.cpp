@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/endpoints.hpp"
+
 namespace tp {
 namespace {
 
@@ -350,6 +352,16 @@ Config from_table(const toml::table& root, const std::string& origin) {
     ep.get(key, *field);
     ep.require(valid_endpoint(*field), key, "a tcp://, ipc:// or inproc:// endpoint");
   }
+  c.endpoints.reports.clear();
+  ep.get("reports", c.endpoints.reports);
+  if (c.endpoints.reports.empty()) {
+    try {
+      c.endpoints.reports = derived_reports_endpoint(c.endpoints.orders);
+    } catch (const std::runtime_error& e) {
+      throw ConfigError(origin + ": " + e.what());
+    }
+  }
+  ep.require(valid_endpoint(c.endpoints.reports), "reports", "a tcp://, ipc:// or inproc:// endpoint");
   ep.finish();
 
   if (auto* n = top.find("instruments")) {
@@ -484,6 +496,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
   ex.get("breaker_cooling_ms", c.executor.breaker_cooling_ms);
   ex.require(c.executor.breaker_cooling_ms >= 0, "breaker_cooling_ms", ">= 0");
   ex.get("adopt_broker_positions", c.executor.adopt_broker_positions);
+  ex.get("cancel_on_shutdown", c.executor.cancel_on_shutdown);
   ex.get("db_path", c.executor.db_path);
   ex.finish();
 

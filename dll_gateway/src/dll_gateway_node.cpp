@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "common/endpoints.hpp"
 #include "common/stats.hpp"
 #include "common/zmq_util.hpp"
 
@@ -17,6 +18,10 @@ namespace {
 constexpr int max_ticks_per_turn = 1000;
 constexpr int max_requests_per_turn = 100;
 constexpr int max_wait_ms = 100;  // the longest poll: the stop flag is looked at least this often
+// Reports queued per subscriber: 10,000 x ~250 B; beyond it a stalled
+// executor loses reports from the PUB (counted nowhere by ZeroMQ) and fetches
+// the gap by seq from the store.
+constexpr int report_sndhwm = 10000;
 
 // The directory a file is in ("." for a bare name).
 std::string dir_of(const std::string& path) {
@@ -39,12 +44,15 @@ DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlu
       stats_interval_(cfg.run.stats_interval_ms),
       max_order_quantity_(cfg.risk.max_order_quantity),
       rep_(make_socket(ctx, zmq::socket_type::rep)),
+      reports_(
+          make_socket(ctx, zmq::socket_type::pub, SocketOptions{.linger_ms = 1000, .sndhwm = report_sndhwm})),
       rep_monitor_(ctx, rep_),
       dead_letters_(ctx, cfg.endpoints.dead_letters, "dll_gateway", clock, security),
       disk_({dir_of(store.path()), cfg.run.dir}, cfg.run.min_free_bytes),
       loop_(clock, RunLoop::default_stop_source(), max_wait_ms) {
   for (const auto& i : cfg.instruments) instruments_.insert(i.symbol);
   security.bind(rep_, cfg.endpoints.orders);
+  security.bind(reports_, reports_endpoint(cfg.endpoints.reports, cfg.endpoints.orders));
   if (plugin_.wants_quotes()) {
     sub_.emplace(make_socket(ctx, zmq::socket_type::sub));
     sub_monitor_.emplace(ctx, *sub_, cfg.endpoints.ticks);
@@ -65,6 +73,7 @@ void DllGatewayNode::add_loop_callbacks() {
     loop_.add_reader(*sub_, [this] {
       for (int i = 0; i < max_ticks_per_turn && handle_tick(); ++i) {
       }
+      poll_reports();  // the ticks may have filled resting orders
     });
   }
   loop_.add_work([this] {
@@ -79,10 +88,26 @@ void DllGatewayNode::add_loop_callbacks() {
                     disk_.poll(now);
                     write_stats();
                   });
+  const std::int64_t poll_ns = std::int64_t{poll_interval_ms} * ns_per_ms;
+  loop_.add_timer(clock_.monotonic_ns() + poll_ns, poll_ns, RunLoop::Cadence::fixed_delay,
+                  [this](std::int64_t) { poll_reports(); });
+}
+
+void DllGatewayNode::poll_reports() {
+  desk_.poll();
+  publish_reports();
+}
+
+void DllGatewayNode::publish_reports() {
+  for (const auto& r : desk_.take_reports())
+    publish(reports_, proto::report_topic(r.instrument), encoder_.encode(r), counters_.reports);
 }
 
 void DllGatewayNode::run() {
-  spdlog::info("serving orders with broker plugin {} (store {})", plugin_.path(), store_.path());
+  spdlog::info("serving orders with broker plugin {} (store {}, report stream {} at seq {})", plugin_.path(),
+               store_.path(), store_.stream(), store_.last_seq());
+  desk_.settle();
+  publish_reports();
   loop_.run();
   write_stats();
   const auto& c = desk_.counters();
@@ -153,6 +178,7 @@ bool DllGatewayNode::handle_request() {
   }
   publish(rep_, payload, counters_.replies);
   desk_.flush();  // the DONE row is written while the answer travels
+  publish_reports();
   return true;
 }
 
@@ -175,6 +201,21 @@ std::string_view DllGatewayNode::answer(const zmq::message_t& frame) {
       if (!query) return refused(query.error());
       return encoder_.encode(desk_.handle(query.value()));
     }
+    case proto::MsgType::order_cancel: {
+      auto cancel = decoder_.decode_order_cancel(payload);
+      if (!cancel) return refused(cancel.error());
+      return encoder_.encode(desk_.handle(cancel.value()));
+    }
+    case proto::MsgType::report_query: {
+      auto query = decoder_.decode_report_query(payload);
+      if (!query) return refused(query.error());
+      return encoder_.encode(desk_.handle(query.value()));
+    }
+    case proto::MsgType::open_orders_query: {
+      auto query = decoder_.decode_open_orders_query(payload);
+      if (!query) return refused(query.error());
+      return encoder_.encode(desk_.handle(query.value()));
+    }
     case proto::MsgType::position_query: {
       auto query = decoder_.decode_position_query(payload);
       if (!query) return refused(query.error());
@@ -182,7 +223,8 @@ std::string_view DllGatewayNode::answer(const zmq::message_t& frame) {
     }
     default:
       return encoder_.encode(refuse(proto::to_string(proto::ErrorCode::wrong_message),
-                                    "expected OrderRequest, OrderQuery or PositionQuery, got " +
+                                    "expected OrderRequest, OrderQuery, OrderCancel, ReportQuery, "
+                                    "OpenOrdersQuery or PositionQuery, got " +
                                         std::string(proto::to_string(type.value())),
                                     view_of(frame)));
   }
@@ -221,6 +263,12 @@ std::optional<proto::OrderReply> DllGatewayNode::refuse_order(const proto::Order
   if (!instruments_.contains(order.instrument)) {
     reason = "unknown_instrument";
     detail = "instrument '" + order.instrument + "' is not configured";
+  } else if (!plugin_.supports_resting_orders() && order.terms() != proto::OrderTerms{}) {
+    ++counters_.unsupported_orders;
+    reason = "unsupported_order";
+    detail = "broker plugin " + plugin_.path() + " is ABI revision " + std::to_string(plugin_.abi_version()) +
+             ": market IOC orders only, not " + std::string(proto::to_string(order.order_type)) + " " +
+             std::string(proto::to_string(order.time_in_force));
   } else if (order.quantity > max_order_quantity_) {
     reason = "risk_rejected";
     detail = "quantity " + std::to_string(order.quantity) + " > risk.max_order_quantity " +
@@ -264,6 +312,8 @@ std::string DllGatewayNode::stats_json() const {
   const auto& c = desk_.counters();
   JsonObject by_reason;
   for (const auto& [reason, n] : dead_letters_.by_reason()) by_reason.add(reason, n);
+  JsonObject rejects_by_reason;
+  for (const auto& [reason, n] : c.rejects_by_reason) rejects_by_reason.add(reason, n);
   auto o = stats_header("dll_gateway", clock_.now_ns());
   o.add("orders_received", c.orders_received)
       .add("duplicates", c.duplicates)
@@ -281,6 +331,23 @@ std::string DllGatewayNode::stats_json() const {
       .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
       .add("refused_orders", counters_.refused_orders)
       .add("position_queries", counters_.position_queries)
+      .add("unsupported_orders", counters_.unsupported_orders)
+      .add("cancels_received", c.cancels_received)
+      .add("cancels_sent", c.cancels_sent)
+      .add("cancel_duplicates", c.cancel_duplicates)
+      .add("cancels_too_late", c.cancels_too_late)
+      .add("reports", c.reports)
+      .add("report_seq", store_.last_seq())
+      .add("report_stream", store_.stream())
+      .add("reports_published", counters_.reports.sent)
+      .add("broker_reports", c.broker_reports)
+      .add("reports_stale", c.reports_stale)
+      .add("invalid_transitions", c.invalid_transitions)
+      .add("reports_unknown_order", c.reports_unknown_order)
+      .add("unknown_open_orders", c.unknown_open_orders)
+      .add("report_queries", c.report_queries)
+      .add("open_orders_queries", c.open_orders_queries)
+      .add("rejects_by_reason", rejects_by_reason)
       .add("dead_letters_dropped", dead_letters_.dropped())
       .add("dead_letters_by_reason", by_reason)
       .add("connections_dropped", connections().dropped)

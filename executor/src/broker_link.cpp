@@ -57,17 +57,38 @@ std::optional<proto::PositionReply> BrokerLink::position(std::string_view instru
   return reply;
 }
 
+std::optional<proto::OrderReply> BrokerLink::cancel(const OrderRecord& order) {
+  ++counters_.cancels_sent;
+  auto reply =
+      client_.cancel(proto::OrderCancel{order.client_order_id, order.cancel_reason, clock_.now_ns()});
+  answered(reply.has_value());
+  return reply;
+}
+
+std::optional<proto::ReportBatch> BrokerLink::reports(std::uint64_t from_seq, std::uint32_t max_count) {
+  ++counters_.report_queries;
+  auto reply = client_.reports(proto::ReportQuery{from_seq, max_count, clock_.now_ns()});
+  answered(reply.has_value());
+  return reply;
+}
+
+std::optional<proto::ReportBatch> BrokerLink::open_orders(std::uint32_t offset) {
+  auto reply = client_.open_orders(proto::OpenOrdersQuery{offset, clock_.now_ns()});
+  answered(reply.has_value());
+  return reply;
+}
+
 bool BrokerLink::probe_due(bool none_held) const {
   const bool probing = breaker_.state() == BreakerState::half_open;
   const bool idle = none_held && clock_.monotonic_ns() - last_exchange_ns_ >= liveness_idle_ns;
   return probing || idle;
 }
 
-bool BrokerLink::probe() {
+std::optional<proto::ReportBatch> BrokerLink::probe(std::uint64_t from_seq) {
   ++counters_.liveness_probes;
-  auto reply = client_.query(proto::OrderQuery{std::string(liveness_probe_id), clock_.now_ns()}, 0);
+  auto reply = client_.reports(proto::ReportQuery{from_seq, 500, clock_.now_ns()}, 0);
   answered(reply.has_value());
-  return reply.has_value();
+  return reply;
 }
 
 void BrokerLink::answered(bool yes) {

@@ -64,6 +64,7 @@ OrderRecord intent_for(const proto::TradingSignal& signal, std::int64_t now_ns) 
   order.created_ns = now_ns;
   order.updated_ns = now_ns;
   order.expires_ns = signal.expires_ts_ns;
+  order.terms = signal.terms();
   return order;
 }
 
@@ -77,6 +78,7 @@ proto::OrderRequest request_of(const OrderRecord& order, std::int64_t now_ns) {
   req.price_hint = order.price_hint;
   req.sent_ts_ns = now_ns;
   req.expires_ts_ns = order.expires_ns;  // dll_gateway makes the last check
+  req.set_terms(order.terms);
   return req;
 }
 

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "proto/order_lifecycle.hpp"
+
 namespace tp::executor {
 namespace {
 
@@ -122,6 +124,11 @@ void ExecutionDesk::decide(std::string_view original, bool broker_closed) {
     decision = {
         Verdict::reject, "position_mismatch",
         "the executor's positions differ from the broker's (see position_mismatches in executor.stats.json)"};
+  }
+  if (decision.verdict == Verdict::accept && orders_check_ == OrdersCheck::mismatch) {
+    decision = {Verdict::reject, "open_orders_mismatch",
+                "orders open at the broker are unknown to the executor (see unknown_open_orders in "
+                "executor.stats.json)"};
   }
   ++decided_;
   d.verdict = decision.verdict;
@@ -294,16 +301,40 @@ void ExecutionDesk::mark_unknown(const OrderRecord& order) {
          [&] { store_.set_state(order.client_order_id, OrderState::unknown, clock_.now_ns()); });
 }
 
-bool ExecutionDesk::apply_reply(const OrderRecord& order, const proto::OrderReply& reply,
-                                std::int64_t received_ns, ReplySource source, Outbox& out) {
-  const auto now = received_ns;
-  const bool changed = reply.status != order.status || reply.filled_quantity != order.filled_quantity ||
-                       order.state == OrderState::intent || order.state == OrderState::unknown;
-  if (!changed) return true;  // a working order asked about again: nothing new, still open
+template <class Persist>
+bool ExecutionDesk::apply_change(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
+                                 ReplySource source, Outbox& out, Persist&& persist, bool& applied) {
+  applied = false;
+  const bool unsettled = order.state == OrderState::intent || order.state == OrderState::unknown;
+  if (reply.status == proto::OrderStatus::unknown) {
+    // dll_gateway could not tell (its store or the broker failed): SENT
+    // without a status, asked again by reconciliation.
+    if (!stored("record an order's outcome", persist)) return true;
+    applied = true;
+    auto ev = event_of(order, reply.status, now);
+    ev.order_id = reply.order_id;
+    ev.reason = reply.reason;
+    out.items.emplace_back(std::move(ev));
+    return true;
+  }
+  const auto c = proto::classify({order.status, order.filled_quantity}, {reply.status, reply.filled_quantity},
+                                 order.quantity);
+  if (c.step == proto::Step::invalid) {
+    ++counters_.invalid_transitions;
+    spdlog::error("order {}: {} ({} filled) -> {} ({} filled) refused: {}", order.client_order_id,
+                  proto::to_string(order.status), order.filled_quantity, proto::to_string(reply.status),
+                  reply.filled_quantity, c.why);
+    return !proto::is_final(order.status);
+  }
+  if (c.step == proto::Step::stale) ++counters_.stale_updates;
+  if (c.step != proto::Step::apply && !(unsettled && c.step == proto::Step::same)) {
+    // Nothing new: a working order asked about again, or news already known.
+    return !proto::is_final(order.status);
+  }
   // Unrecorded, nothing of it is applied: the row stays as it was and
   // reconciliation asks the broker again once the store can write.
-  if (!stored("record an order's outcome", [&] { store_.record_outcome(order.client_order_id, reply, now); }))
-    return true;
+  if (!stored("record an order's outcome", persist)) return true;
+  applied = true;
 
   // Only what is new since the stored outcome moves the position (an order
   // the broker was still working may have filled more since).
@@ -318,12 +349,39 @@ bool ExecutionDesk::apply_reply(const OrderRecord& order, const proto::OrderRepl
       known_[order.strategy].insert(order.instrument);
     }
   }
+  count_outcome(order, reply, out);
+  if (source == ReplySource::round_trip && new_qty > 0 && order.causation_ts_ns > 0) {
+    tick_to_fill_.record(now - order.causation_ts_ns);
+  }
+
+  auto ev = event_of(order, reply.status, now);
+  ev.order_id = reply.order_id;
+  ev.filled_quantity = reply.filled_quantity;
+  ev.fill_price = reply.fill_price;
+  ev.reason = reply.reason;
+  out.items.emplace_back(std::move(ev));
+  // After the event: a subscriber adding the event's fill to the last report
+  // then takes this one, which includes it.
+  if (new_qty > 0 && !order.strategy.empty())
+    out.items.emplace_back(report(order.strategy, order.instrument));
+  return !proto::is_final(reply.status);
+}
+
+void ExecutionDesk::count_outcome(const OrderRecord& order, const proto::OrderReply& reply, Outbox& out) {
+  const auto now = clock_.now_ns();
   switch (reply.status) {
     case proto::OrderStatus::filled:
       ++counters_.fills;
       break;
     case proto::OrderStatus::partially_filled:
       ++counters_.partial_fills;
+      break;
+    case proto::OrderStatus::canceled:
+      ++counters_.canceled;
+      if (reply.filled_quantity > 0) ++counters_.partial_fills;  // an IOC order's rest canceled
+      break;
+    case proto::OrderStatus::expired:
+      ++counters_.expired_at_broker;
       break;
     case proto::OrderStatus::rejected:
       ++counters_.broker_rejects;
@@ -339,21 +397,193 @@ bool ExecutionDesk::apply_reply(const OrderRecord& order, const proto::OrderRepl
     default:
       break;
   }
-  if (source == ReplySource::round_trip && reply.filled_quantity > 0 && order.causation_ts_ns > 0) {
-    tick_to_fill_.record(now - order.causation_ts_ns);
-  }
+}
 
-  auto ev = event_of(order, reply.status, now);
-  ev.order_id = reply.order_id;
-  ev.filled_quantity = reply.filled_quantity;
-  ev.fill_price = reply.fill_price;
-  ev.reason = reply.reason;
-  out.items.emplace_back(std::move(ev));
-  // After the event: a subscriber adding the event's fill to the last report
-  // then takes this one, which includes it.
-  if (new_qty > 0 && !order.strategy.empty())
-    out.items.emplace_back(report(order.strategy, order.instrument));
-  return !proto::is_final(reply.status);
+bool ExecutionDesk::apply_reply(const OrderRecord& order, const proto::OrderReply& reply,
+                                std::int64_t received_ns, ReplySource source, Outbox& out) {
+  bool applied = false;
+  return apply_change(
+      order, reply, received_ns, source, out,
+      [&] { store_.record_outcome(order.client_order_id, reply, received_ns); }, applied);
+}
+
+bool ExecutionDesk::apply_report(const proto::ExecutionReport& r, std::int64_t received_ns, Outbox& out) {
+  std::optional<OrderRecord> order;
+  if (!stored("read the order of a report", [&] { order = store_.find_order(r.client_order_id); }))
+    return false;
+  if (!order) {
+    ++counters_.reports_unknown_order;
+    spdlog::error("execution report {}:{} for {}, an order this executor never placed: recorded, not applied",
+                  r.stream, r.seq, r.client_order_id);
+    return stored("record a report", [&] { store_.record_report(r, false, nullptr, received_ns); });
+  }
+  proto::OrderReply reply;
+  reply.client_order_id = r.client_order_id;
+  reply.order_id = r.order_id.empty() ? order->order_id : r.order_id;
+  reply.status = r.status;
+  reply.filled_quantity = r.filled_quantity;
+  reply.fill_price = r.avg_price;
+  reply.reason = r.reason;
+  reply.broker_ts_ns = r.broker_ts_ns;
+  bool applied = false;
+  bool recorded = false;
+  apply_change(
+      *order, reply, received_ns, ReplySource::report, out,
+      [&] {
+        store_.record_report(r, true, &reply, received_ns);
+        recorded = true;
+      },
+      applied);
+  if (applied) {
+    ++counters_.reports_applied;
+    if (proto::is_final(reply.status) && order->cancel == CancelState::requested) cancel_settled(*order);
+    return true;
+  }
+  if (recorded) return true;
+  // Not news (an answer brought it first) or refused: the report is
+  // recorded all the same, so that the stream moves on.
+  ++counters_.reports_known;
+  return stored("record a report", [&] { store_.record_report(r, false, nullptr, received_ns); });
+}
+
+void ExecutionDesk::ack_cancel(const proto::CancelRequest& request, proto::AckStatus status,
+                               std::string_view reason, Outbox& out) const {
+  Outbox::Ack a;
+  a.topic = proto::ack_topic(request.strategy, request.instance);
+  a.ack.signal_id = request.signal_id;
+  a.ack.status = status;
+  a.ack.reason = std::string(reason);
+  a.ack.ts_ns = clock_.now_ns();
+  a.ack.cancel = true;
+  out.items.emplace_back(std::move(a));
+}
+
+CancelDecision ExecutionDesk::request_cancel(const proto::CancelRequest& request, Outbox& out) {
+  CancelDecision d;
+  const auto now = clock_.now_ns();
+  std::optional<OrderRecord> order;
+  if (!stored("read the order of a cancel",
+              [&] { order = store_.find_order(client_order_id(request.signal_id)); })) {
+    d.stored = false;
+    return d;
+  }
+  auto refuse = [&](std::string reason, bool dead_letter, std::string detail) {
+    d.ack = proto::AckStatus::rejected;
+    d.reason = std::move(reason);
+    ++counters_.cancels_refused[d.reason];
+    if (dead_letter)
+      out.items.emplace_back(
+          Outbox::DeadLetter{"cancel_refused", detail, std::string(encoder_.encode(request))});
+    ack_cancel(request, d.ack, d.reason + ": " + detail, out);
+    return d;
+  };
+  if (!order) return refuse("unknown_order", true, "no order for signal " + request.signal_id);
+  if (order->strategy != request.strategy)
+    return refuse("not_owner", true,
+                  "signal " + request.signal_id + " is group " + order->strategy + "'s, not " +
+                      request.strategy + "'s");
+  if (order->cancel != CancelState::none) {
+    ++counters_.cancel_duplicates;
+    d.ack = proto::AckStatus::duplicate;
+    ack_cancel(request, d.ack, "", out);
+    return d;
+  }
+  if (proto::is_final(order->status))
+    return refuse("order_final", false,
+                  "the order is already " + std::string(proto::to_string(order->status)));
+  const std::string reason =
+      request.reason.empty() ? std::string("canceled by the strategy") : request.reason;
+  if (order->state == OrderState::held) {
+    // It never left the executor: canceled here, no broker involved.
+    proto::OrderReply outcome;
+    outcome.client_order_id = order->client_order_id;
+    outcome.status = proto::OrderStatus::canceled;
+    outcome.reason = "canceled before it was sent: " + reason;
+    outcome.broker_ts_ns = now;
+    if (!stored("cancel a held order", [&] {
+          store_.record_outcome(order->client_order_id, outcome, now);
+          store_.set_cancel(order->client_order_id, CancelState::done, reason, now);
+        })) {
+      d.stored = false;
+      return d;
+    }
+    --held_;
+    ++counters_.cancel_requests;
+    ++counters_.canceled;
+    ack_cancel(request, proto::AckStatus::accepted, "", out);
+    auto ev = event_of(*order, proto::OrderStatus::canceled, now);
+    ev.reason = outcome.reason;
+    out.items.emplace_back(std::move(ev));
+    return d;
+  }
+  if (!stored("record a cancel request",
+              [&] { store_.set_cancel(order->client_order_id, CancelState::requested, reason, now); })) {
+    d.stored = false;
+    return d;
+  }
+  ++counters_.cancel_requests;
+  ack_cancel(request, proto::AckStatus::accepted, "", out);
+  order->cancel = CancelState::requested;
+  order->cancel_reason = reason;
+  d.send_now = order->working();
+  d.order = std::move(order);
+  return d;
+}
+
+bool ExecutionDesk::request_cancel(const OrderRecord& order, std::string_view reason) {
+  return stored("record a cancel request", [&] {
+    store_.set_cancel(order.client_order_id, CancelState::requested, reason, clock_.now_ns());
+  });
+}
+
+void ExecutionDesk::apply_cancel_answer(const OrderRecord& order, const proto::OrderReply& reply,
+                                        Outbox& out) {
+  if (reply.status == proto::OrderStatus::unknown)
+    return;  // not settled: sent again later (once at the broker)
+  apply_reply(order, reply, clock_.now_ns(), ReplySource::cancel, out);
+  cancel_settled(order);
+}
+
+void ExecutionDesk::cancel_settled(const OrderRecord& order) {
+  stored("settle a cancel", [&] {
+    store_.set_cancel(order.client_order_id, CancelState::done, order.cancel_reason, clock_.now_ns());
+  });
+}
+
+std::string_view to_string(OrdersCheck c) noexcept {
+  switch (c) {
+    case OrdersCheck::pending:
+      return "pending";
+    case OrdersCheck::matched:
+      return "matched";
+    case OrdersCheck::mismatch:
+      return "mismatch";
+    case OrdersCheck::unavailable:
+      return "unavailable";
+  }
+  return "?";
+}
+
+void ExecutionDesk::compare_open_orders(const std::vector<std::string>& unknown) {
+  unknown_open_orders_ = unknown;
+  if (unknown.empty()) {
+    orders_check_ = OrdersCheck::matched;
+    spdlog::info("open orders agree with the broker's");
+    return;
+  }
+  orders_check_ = OrdersCheck::mismatch;
+  for (const auto& id : unknown)
+    spdlog::critical("OPEN ORDER MISMATCH: {} is open at the broker but not a working order of this executor",
+                     id);
+  spdlog::critical(
+      "new signals are refused (open_orders_mismatch) until the orders are settled by hand (cancel them at "
+      "the "
+      "broker) and the executor restarted");
+}
+
+void ExecutionDesk::open_orders_unavailable(std::string_view reason) {
+  orders_check_ = OrdersCheck::unavailable;
+  spdlog::warn("open orders not checked: {}", reason);
 }
 
 proto::StrategyPosition ExecutionDesk::report(std::string_view group, std::string_view instrument) const {

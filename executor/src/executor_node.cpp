@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "common/disk_watch.hpp"
+#include "common/endpoints.hpp"
 #include "common/run_loop.hpp"
 #include "common/stats.hpp"
 #include "common/stop.hpp"
@@ -31,6 +32,17 @@ constexpr int max_poll_ms = 100;                     // the stop flag is looked 
 // is recovered by the strategy's resend, answered DUPLICATE).
 constexpr int signal_rcvhwm = 64;
 constexpr int event_sndhwm = 10000;
+// Reports wait in the SUB's queue while an order round trip runs; beyond
+// this many the PUB drops them for us, and the gap is fetched by seq.
+constexpr int report_rcvhwm = 10000;
+constexpr std::size_t max_reports_per_wakeup = 1000;
+// Reports asked per ReportQuery, and batches per fetch before the loop gets
+// a turn (the rest follows at the next pass).
+constexpr std::uint32_t reports_per_query = 500;
+constexpr int max_report_batches_per_fetch = 20;
+// A GTD order still working this long after its good-till time: the broker
+// did not expire it, so the executor cancels it.
+constexpr std::int64_t gtd_grace_ns = 2'000'000'000;
 
 [[noreturn]] void crash(const char* where) {
   // Fault-injection only: die the way kill -9 would, with no cleanup.
@@ -62,6 +74,7 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
       signals_monitor_(ctx, signals_),
       events_(
           make_socket(ctx, zmq::socket_type::pub, SocketOptions{.linger_ms = 1000, .sndhwm = event_sndhwm})),
+      reports_(make_socket(ctx, zmq::socket_type::sub, SocketOptions{.rcvhwm = report_rcvhwm})),
       link_(ctx, config, clock,
             BrokerLinkOptions{.security = &security,
                               .stopping = [this] { return stopping(); },
@@ -74,6 +87,9 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
   disk_.poll(clock_.monotonic_ns());
   security.bind(signals_, config.endpoints.signals);
   security.bind(events_, config.endpoints.order_events);
+  reports_.set(zmq::sockopt::subscribe, proto::report_topic_prefix);
+  security.connect(reports_, reports_endpoint(config.endpoints.reports, config.endpoints.orders));
+  cursor_ = store_.report_cursor();
 }
 
 int ExecutorNode::run() {
@@ -100,6 +116,8 @@ int ExecutorNode::run() {
   // strategies' journals) instead of being read and left unacked.
   loop.add_reader(
       signals_, [this] { drain_signals(max_signals_per_wakeup); }, [this] { return !storage_paused(); });
+  loop.add_reader(
+      reports_, [this] { drain_reports(); }, [this] { return !storage_paused(); });
   loop.add_work([&] {
     signals_monitor_.drain();
     if (clock_.monotonic_ns() >= next_reconcile) {
@@ -111,6 +129,7 @@ int ExecutorNode::run() {
     return 0;
   });
   loop.run();
+  if (config_.executor.cancel_on_shutdown) cancel_working_orders();
   write_stats();
   return 0;
 }
@@ -160,6 +179,7 @@ void ExecutorNode::drain_signals(std::size_t limit) {
       send_order(decided.order, unrecorded);
     }
     record(unrecorded);
+    handle_cancels();
     if (!more) break;
   }
 }
@@ -183,6 +203,18 @@ bool ExecutorNode::take_signal(std::size_t total_frames) {
   if (total_frames != 1) {
     dead_letters_.send("bad_frames", fmt::format("expected 1 frame, got {}", total_frames),
                        join_frames(frames_, total_frames));
+    return false;
+  }
+  if (auto type = decoder_.peek_type(bytes_of(frames_[0]));
+      type && type.value() == proto::MsgType::cancel_request) {
+    // Handled after the batch's orders are sent: a cancel read with its own
+    // order's signal finds the order recorded.
+    auto cancel = decoder_.decode_cancel_request(bytes_of(frames_[0]));
+    if (!cancel) {
+      dead_letters_.send(cancel.error(), view_of(frames_[0]));
+      return false;
+    }
+    cancels_.push_back(std::move(cancel).value());
     return false;
   }
   if (auto err = decoder_.decode_into(bytes_of(frames_[0]), desk_.next_signal())) {
@@ -228,10 +260,20 @@ void ExecutorNode::record(Unrecorded& unrecorded) {
 
 void ExecutorNode::reconcile() {
   if (!link_.allows()) return;  // open: nothing goes out before the cooling period ends
+  // Reports first: what the broker did while nobody listened (or what the
+  // socket dropped) settles working orders without asking about each. Asked
+  // at start until caught up and while orders work at the broker; when idle,
+  // the liveness probe asks for them too.
+  if (!reports_caught_up_ || !store_.working_orders().empty()) {
+    if (!fetch_reports()) return;  // dll_gateway is away; the next pass tries again
+  } else if (store_.open_orders().empty() && link_.probe_due(desk_.held_count() == 0)) {
+    auto batch = link_.probe(cursor_.next_seq);
+    if (!batch) return;
+    if (!apply_batch(*batch)) fetch_reports();
+  }
   const auto open = store_.open_orders();
   // Nothing to ask about: the half-open probe, or the idle liveness check,
   // is a query for an id that never exists (one attempt, no retries).
-  if (open.empty() && link_.probe_due(desk_.held_count() == 0) && !link_.probe()) return;
   Unrecorded unrecorded;
   bool left_open = false;  // an order of this pass is still open after it
   bool whole_pass = true;
@@ -263,11 +305,200 @@ void ExecutorNode::reconcile() {
   if (whole_pass && desk_.held_count() > 0) left_open |= release_held(unrecorded);
   record(unrecorded);
   left_open |= unrecorded.left_open;
-  // Every open order was answered final and nothing is held: the books can
-  // be compared (the pass's own answers say so; the store is not read again).
-  if (whole_pass && !left_open && desk_.held_count() == 0 &&
-      desk_.position_check() == PositionCheck::pending) {
-    check_positions();
+  if (whole_pass) send_requested_cancels();
+  // Every order was answered (an open one works at the broker, followed by
+  // reports), nothing is held and the reports are caught up: the open
+  // orders, then the books, can be compared with the broker's.
+  if (whole_pass && desk_.held_count() == 0 && reports_caught_up_ && store_.open_orders().empty()) {
+    if (desk_.orders_check() == OrdersCheck::pending) check_open_orders();
+    if (desk_.orders_check() != OrdersCheck::pending && desk_.position_check() == PositionCheck::pending)
+      check_positions();
+  }
+}
+
+void ExecutorNode::drain_reports() {
+  for (std::size_t i = 0; i < max_reports_per_wakeup; ++i) {
+    std::size_t total = 0;
+    if (!recv_message(reports_, frames_, 2, total)) return;
+    ++stream_counters_.received;
+    if (total != 2) {
+      dead_letters_.send("bad_frames", fmt::format("report: expected 2 frames, got {}", total),
+                         join_frames(frames_, std::min<std::size_t>(total, 2)));
+      continue;
+    }
+    auto report = decoder_.decode_execution_report(bytes_of(frames_[1]));
+    if (!report) {
+      dead_letters_.send(report.error(), view_of(frames_[1]));
+      continue;
+    }
+    on_report(report.value(), false);
+    if (storage_paused()) return;
+  }
+}
+
+void ExecutorNode::on_report(const proto::ExecutionReport& report, bool fetched) {
+  if (report.stream != cursor_.stream) {
+    if (fetched) return;  // a fetch answers for the stream it started on
+    // A new dll_gateway store (or the first report ever): its numbering
+    // starts at 1, and every report of it is fetched in order.
+    if (!cursor_.stream.empty()) {
+      spdlog::warn(
+          "dll_gateway's report stream changed from {} (next seq {}) to {}: its store is new; "
+          "reading the new one from seq 1",
+          cursor_.stream, cursor_.next_seq, report.stream);
+    }
+    ++stream_counters_.streams;
+    cursor_ = ReportCursor{report.stream, 1};
+  }
+  if (report.seq < cursor_.next_seq) {
+    ++stream_counters_.duplicate;
+    return;
+  }
+  if (report.seq > cursor_.next_seq) {
+    if (fetched) return;  // cannot happen: a fetch answers in order
+    ++stream_counters_.gaps;
+    if (!fetch_reports(report.seq) || report.seq != cursor_.next_seq) return;  // the next pass fetches it
+  }
+  if (desk_.apply_report(report, clock_.now_ns(), outbox_)) cursor_.next_seq = report.seq + 1;
+  publish(outbox_);
+}
+
+bool ExecutorNode::apply_batch(const proto::ReportBatch& batch) {
+  if (batch.stream != cursor_.stream) {
+    if (!cursor_.stream.empty())
+      spdlog::warn("dll_gateway's report stream is {} now (was {}): reading it from seq 1", batch.stream,
+                   cursor_.stream);
+    ++stream_counters_.streams;
+    cursor_ = ReportCursor{batch.stream, 1};
+    return false;
+  }
+  if (!batch.reason.empty()) spdlog::warn("report query from seq {}: {}", cursor_.next_seq, batch.reason);
+  auto reports = proto::unpack_reports(batch);
+  if (!reports) {
+    spdlog::error("report batch unreadable: {}", reports.error().message());
+    return false;
+  }
+  stream_counters_.fetched += reports.value().size();
+  for (const auto& r : reports.value()) {
+    on_report(r, true);
+    if (cursor_.next_seq <= r.seq) return false;  // not applied (store trouble): later
+  }
+  if (cursor_.next_seq > batch.last_seq) {
+    reports_caught_up_ = true;
+    return true;
+  }
+  if (reports.value().empty()) {
+    // Pruned at dll_gateway: what remains is settled by the open-orders check.
+    spdlog::warn("reports from seq {} are no longer kept by dll_gateway; skipping to {}", cursor_.next_seq,
+                 batch.last_seq + 1);
+    cursor_.next_seq = batch.last_seq + 1;
+    try {
+      store_.set_report_cursor(cursor_);
+    } catch (const StoreError& e) {
+      storage_failed("move the report cursor", e, store_.last_errno());
+    }
+  }
+  return false;
+}
+
+bool ExecutorNode::fetch_reports(std::uint64_t until_seq) {
+  for (int i = 0; i < max_report_batches_per_fetch; ++i) {
+    if (until_seq != 0 && cursor_.next_seq >= until_seq) return true;
+    if (storage_paused()) return false;
+    const auto before = cursor_;
+    auto batch = link_.reports(cursor_.next_seq, reports_per_query);
+    if (!batch) return false;
+    if (apply_batch(*batch)) return true;                                                      // caught up
+    if (cursor_.stream == before.stream && cursor_.next_seq == before.next_seq) return false;  // no progress
+  }
+  return true;
+}
+
+void ExecutorNode::handle_cancels() {
+  for (const auto& request : cancels_) {
+    auto decision = desk_.request_cancel(request, outbox_);
+    publish(outbox_);
+    if (decision.send_now && decision.order && link_.closed()) send_cancel(*decision.order);
+  }
+  cancels_.clear();
+}
+
+void ExecutorNode::send_cancel(const OrderRecord& order) {
+  auto reply = link_.cancel(order);
+  if (!reply) return;  // still REQUESTED: the next pass sends it again (dll_gateway lets one through)
+  desk_.apply_cancel_answer(order, *reply, outbox_);
+  publish(outbox_);
+}
+
+void ExecutorNode::send_requested_cancels() {
+  const auto now = clock_.now_ns();
+  for (const auto& order : store_.working_orders()) {
+    if (order.cancel != CancelState::none || order.terms.time_in_force != proto::TimeInForce::gtd) continue;
+    if (now < order.terms.good_till_ns + gtd_grace_ns) continue;
+    spdlog::warn("order {} is still {} {} ms after its good-till time: canceling it", order.client_order_id,
+                 proto::to_string(order.status), (now - order.terms.good_till_ns) / 1'000'000);
+    desk_.request_cancel(order, "gtd_overdue: the broker did not expire it");
+  }
+  for (const auto& order : store_.cancel_requested()) {
+    if (stopping() || !link_.closed()) return;
+    if (proto::is_final(order.status)) {
+      desk_.cancel_settled(order);  // it ended on its own meanwhile
+    } else if (order.working()) {
+      send_cancel(order);
+    }
+    // INTENT or UNKNOWN: reconciliation settles the order first.
+  }
+}
+
+void ExecutorNode::check_open_orders() {
+  std::vector<proto::ExecutionReport> at_broker;
+  for (std::uint32_t offset = 0;;) {
+    auto batch = link_.open_orders(offset);
+    if (!batch) return;  // away: the next pass asks again
+    if (!batch->reason.empty() && batch->count == 0 && !batch->complete) {
+      desk_.open_orders_unavailable(batch->reason);
+      return;
+    }
+    auto reports = proto::unpack_reports(*batch);
+    if (!reports) {
+      desk_.open_orders_unavailable("open orders unreadable: " + reports.error().message());
+      return;
+    }
+    for (auto& r : reports.value()) at_broker.push_back(std::move(r));
+    if (batch->complete || reports->empty()) break;
+    offset += batch->count;
+  }
+  std::set<std::string, std::less<>> open_at_broker;
+  for (const auto& r : at_broker) open_at_broker.insert(r.client_order_id);
+  std::vector<std::string> unknown;
+  for (const auto& r : at_broker) {
+    auto order = store_.find_order(r.client_order_id);
+    if (order && order->working()) continue;
+    if (order && (order->state == OrderState::intent || order->state == OrderState::unknown)) continue;
+    unknown.push_back(r.client_order_id);
+  }
+  // Working here but no longer open there: a report that never came; ask.
+  for (const auto& order : store_.working_orders()) {
+    if (open_at_broker.contains(order.client_order_id)) continue;
+    if (auto reply = link_.query(order.client_order_id)) {
+      desk_.apply_reply(order, *reply, clock_.now_ns(), ReplySource::reconciliation, outbox_);
+      publish(outbox_);
+    }
+  }
+  desk_.compare_open_orders(unknown);
+}
+
+void ExecutorNode::cancel_working_orders() {
+  const auto working = store_.working_orders();
+  if (working.empty()) return;
+  spdlog::info("executor.cancel_on_shutdown: canceling {} working order(s)", working.size());
+  // The stop flag is up: the client waits at most its grace per request.
+  for (const auto& order : working) {
+    if (order.cancel == CancelState::none &&
+        !desk_.request_cancel(order, "shutdown: executor.cancel_on_shutdown"))
+      continue;
+    auto again = store_.find_order(order.client_order_id);
+    if (again) send_cancel(*again);
   }
 }
 
@@ -338,6 +569,7 @@ ExecutorCounters ExecutorNode::counters() const {
   static_cast<DeskCounters&>(c) = desk_.counters();
   static_cast<LinkCounters&>(c) = link_.counters();
   c.signals_received = signals_received_;
+  c.report_stream = stream_counters_;
   return c;
 }
 
@@ -381,6 +613,10 @@ std::string ExecutorNode::stats_json() {
                           .add("fills", c.fills));
   }
 
+  JsonObject cancels_refused;
+  for (const auto& [reason, n] : desk.cancels_refused) cancels_refused.add(reason, n);
+  std::string unknown_open;
+  for (const auto& id : desk_.unknown_open_orders()) unknown_open += (unknown_open.empty() ? "" : " ") + id;
   JsonObject mismatches;
   for (const auto& [sym, m] : desk_.position_mismatches()) {
     mismatches.add(sym, JsonObject().add("executor", m.executor).add("broker", m.broker));
@@ -413,8 +649,30 @@ std::string ExecutorNode::stats_json() {
       .add("breaker_opens", link_.breaker_opens())
       .add("broker_alive", link_.alive())
       .add("liveness_probes", link.liveness_probes)
+      .add("canceled", desk.canceled)
+      .add("expired_at_broker", desk.expired_at_broker)
+      .add("cancel_requests", desk.cancel_requests)
+      .add("cancel_duplicates", desk.cancel_duplicates)
+      .add("cancels_sent", link.cancels_sent)
+      .add("cancels_refused", cancels_refused)
+      .add("orders_working", store_.working_orders().size())
+      .add("report_stream", cursor_.stream)
+      .add("report_next_seq", cursor_.next_seq)
+      .add("reports_received", stream_counters_.received)
+      .add("reports_fetched", stream_counters_.fetched)
+      .add("reports_duplicate", stream_counters_.duplicate)
+      .add("report_gaps", stream_counters_.gaps)
+      .add("report_queries", link.report_queries)
+      .add("reports_applied", desk.reports_applied)
+      .add("reports_known", desk.reports_known)
+      .add("reports_unknown_order", desk.reports_unknown_order)
+      .add("stale_updates", desk.stale_updates)
+      .add("invalid_transitions", desk.invalid_transitions)
+      .add("orders_check", to_string(desk_.orders_check()))
+      .add("unknown_open_orders", unknown_open)
       .add("position_check", to_string(desk_.position_check()))
-      .add("trading_halted", desk_.position_check() == PositionCheck::mismatch)
+      .add("trading_halted",
+           desk_.position_check() == PositionCheck::mismatch || desk_.orders_check() == OrdersCheck::mismatch)
       .add("position_mismatches", mismatches);
   failures_.add_stats(o);
   disk_.add_stats(o);
@@ -425,6 +683,11 @@ std::string ExecutorNode::stats_json() {
   if (desk_.position_check() == PositionCheck::mismatch) {
     alert = fmt::format("new signals refused: {} position(s) differ from the broker's",
                         desk_.position_mismatches().size());
+  }
+  if (desk_.orders_check() == OrdersCheck::mismatch) {
+    if (!alert.empty()) alert += "; ";
+    alert += fmt::format("new signals refused: {} order(s) open at the broker are unknown here",
+                         desk_.unknown_open_orders().size());
   }
   if (const auto it = failures_.failing().find(store_.path()); it != failures_.failing().end()) {
     if (!alert.empty()) alert += "; ";

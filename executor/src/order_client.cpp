@@ -90,6 +90,32 @@ std::optional<proto::PositionReply> OrderClient::position(const proto::PositionQ
   return answer;
 }
 
+std::optional<proto::OrderReply> OrderClient::cancel(const proto::OrderCancel& c) {
+  payload_.assign(encoder_.encode(c));
+  return order_exchange(c.client_order_id, options_.retries);
+}
+
+std::optional<proto::ReportBatch> OrderClient::reports(const proto::ReportQuery& q, int retries) {
+  payload_.assign(encoder_.encode(q));
+  return batch_exchange(retries < 0 ? options_.retries : retries);
+}
+
+std::optional<proto::ReportBatch> OrderClient::open_orders(const proto::OpenOrdersQuery& q) {
+  payload_.assign(encoder_.encode(q));
+  return batch_exchange(options_.retries);
+}
+
+std::optional<proto::ReportBatch> OrderClient::batch_exchange(int retries) {
+  std::optional<proto::ReportBatch> answer;
+  exchange(retries, [&](proto::Bytes bytes) {
+    auto decoded = decoder_.decode_report_batch(bytes);
+    if (!decoded) return false;
+    answer = std::move(decoded).value();
+    return true;
+  });
+  return answer;
+}
+
 std::optional<proto::OrderReply> OrderClient::order_exchange(std::string_view client_order_id, int retries,
                                                              Attempt first) {
   std::optional<proto::OrderReply> answer;

@@ -28,4 +28,22 @@ std::optional<OrderState> order_state_from(std::string_view s) noexcept {
   return std::nullopt;
 }
 
+std::string_view to_string(CancelState s) noexcept {
+  switch (s) {
+    case CancelState::none:
+      return "";
+    case CancelState::requested:
+      return "REQUESTED";
+    case CancelState::done:
+      return "DONE";
+  }
+  return "";
+}
+
+CancelState cancel_state_from(std::string_view s) noexcept {
+  if (s == "REQUESTED") return CancelState::requested;
+  if (s == "DONE") return CancelState::done;
+  return CancelState::none;
+}
+
 }  // namespace tp::executor

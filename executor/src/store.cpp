@@ -44,6 +44,26 @@ CREATE TABLE IF NOT EXISTS orders (
   strategy        TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS orders_state ON orders(state);
+-- Every execution report received from dll_gateway, once (its id is
+-- "<stream>:<seq>"): applied = 1 when it changed the order, 0 when the
+-- order already knew it (an answer said it first).
+CREATE TABLE IF NOT EXISTS reports (
+  report_id       TEXT PRIMARY KEY,
+  stream          TEXT NOT NULL,
+  seq             INTEGER NOT NULL,
+  client_order_id TEXT NOT NULL,
+  status          TEXT NOT NULL,
+  last_quantity   REAL NOT NULL,
+  filled_quantity REAL NOT NULL,
+  applied         INTEGER NOT NULL,
+  received_ns     INTEGER NOT NULL
+) WITHOUT ROWID;
+-- The next report expected: one row, the stream it belongs to.
+CREATE TABLE IF NOT EXISTS report_cursor (
+  id       INTEGER PRIMARY KEY CHECK (id = 1),
+  stream   TEXT NOT NULL,
+  next_seq INTEGER NOT NULL
+);
 -- Positions carried by orders pruned after the retention period.
 CREATE TABLE IF NOT EXISTS position_snapshot (
   instrument   TEXT PRIMARY KEY,
@@ -66,13 +86,15 @@ CREATE TABLE IF NOT EXISTS group_position_snapshot (
 
 constexpr std::string_view order_columns =
     "client_order_id, signal_id, instrument, side, quantity, price_hint, state, status, filled_quantity, "
-    "fill_price, order_id, reason, causation_ts_ns, created_ns, updated_ns, expires_ns, strategy";
+    "fill_price, order_id, reason, causation_ts_ns, created_ns, updated_ns, expires_ns, strategy, "
+    "order_type, "
+    "limit_price, time_in_force, good_till_ns, cancel_state, cancel_reason";
 
 std::string_view side_text(proto::Side s) { return s == proto::Side::buy ? "BUY" : "SELL"; }
 proto::Side side_from(std::string_view s) { return s == "SELL" ? proto::Side::sell : proto::Side::buy; }
 
 proto::OrderStatus status_from(std::string_view s) {
-  for (int i = 1; i <= 7; ++i) {
+  for (int i = 1; i <= 8; ++i) {
     auto st = static_cast<proto::OrderStatus>(i);
     if (proto::to_string(st) == s) return st;
   }
@@ -165,8 +187,10 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) : pat
                 "INSERT INTO signals (signal_id, strategy, instance, instrument, status, reason, "
                 "received_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   insert_order_ = Statement(
-      db_, "INSERT INTO orders (" + std::string(order_columns) +
-               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
+      db_,
+      "INSERT INTO orders (" + std::string(order_columns) +
+          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+          "?20, ?21, ?22, ?23)");
   set_state_ = Statement(db_, "UPDATE orders SET state = ?2, updated_ns = ?3 WHERE client_order_id = ?1");
   set_outcome_ =
       Statement(db_,
@@ -174,9 +198,29 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) : pat
                 "order_id = ?6, reason = ?7, updated_ns = ?8 WHERE client_order_id = ?1");
   find_order_ =
       Statement(db_, "SELECT " + std::string(order_columns) + " FROM orders WHERE client_order_id = ?1");
+  // Orders whose fate the broker must be asked: never answered, or answered
+  // without a status (UNKNOWN). A working order (SENT, ACCEPTED or
+  // PARTIALLY_FILLED) is followed by the execution reports instead.
   open_orders_ =
       Statement(db_, "SELECT " + std::string(order_columns) +
-                         " FROM orders WHERE state IN ('INTENT', 'SENT', 'UNKNOWN') ORDER BY created_ns");
+                         " FROM orders WHERE state IN ('INTENT', 'UNKNOWN') OR (state = 'SENT' AND "
+                         "status NOT IN ('ACCEPTED', 'PARTIALLY_FILLED')) ORDER BY created_ns");
+  working_orders_ = Statement(db_, "SELECT " + std::string(order_columns) +
+                                       " FROM orders WHERE state = 'SENT' AND status IN ('ACCEPTED', "
+                                       "'PARTIALLY_FILLED') ORDER BY created_ns");
+  cancel_requested_ = Statement(db_, "SELECT " + std::string(order_columns) +
+                                         " FROM orders WHERE cancel_state = 'REQUESTED' ORDER BY created_ns");
+  set_cancel_ = Statement(
+      db_,
+      "UPDATE orders SET cancel_state = ?2, cancel_reason = ?3, updated_ns = ?4 WHERE client_order_id = ?1");
+  insert_report_ =
+      Statement(db_,
+                "INSERT INTO reports (report_id, stream, seq, client_order_id, status, last_quantity, "
+                "filled_quantity, applied, received_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  set_cursor_ =
+      Statement(db_,
+                "INSERT INTO report_cursor (id, stream, next_seq) VALUES (1, ?1, ?2) ON CONFLICT (id) DO "
+                "UPDATE SET stream = excluded.stream, next_seq = excluded.next_seq");
   held_orders_ = Statement(db_, "SELECT " + std::string(order_columns) +
                                     " FROM orders WHERE state = 'HELD' ORDER BY created_ns, rowid");
   count_state_ = Statement(db_, "SELECT COUNT(*) FROM orders WHERE state = ?1");
@@ -236,6 +280,15 @@ void ExecutorStore::migrate() {
     }
     return false;
   };
+  // Orders with a life: terms (absent = market IOC) and the cancel state.
+  for (const auto& [column, type] : {std::pair{"order_type", "INTEGER NOT NULL DEFAULT 0"},
+                                     {"limit_price", "REAL NOT NULL DEFAULT 0"},
+                                     {"time_in_force", "INTEGER NOT NULL DEFAULT 0"},
+                                     {"good_till_ns", "INTEGER NOT NULL DEFAULT 0"},
+                                     {"cancel_state", "TEXT NOT NULL DEFAULT ''"},
+                                     {"cancel_reason", "TEXT NOT NULL DEFAULT ''"}}) {
+    if (!has_column(column)) db_.exec(std::string("ALTER TABLE orders ADD COLUMN ") + column + " " + type);
+  }
   // Databases made before orders.expires_ns existed get the column (0: none).
   if (!has_column("expires_ns"))
     db_.exec("ALTER TABLE orders ADD COLUMN expires_ns INTEGER NOT NULL DEFAULT 0");
@@ -273,6 +326,12 @@ OrderRecord ExecutorStore::read_order(Statement& s) const {
   o.updated_ns = s.column_int(14);
   o.expires_ns = s.column_int(15);
   o.strategy = s.column_text(16);
+  o.terms.order_type = static_cast<proto::OrderType>(s.column_int(17));
+  o.terms.limit_price = s.column_double(18);
+  o.terms.time_in_force = static_cast<proto::TimeInForce>(s.column_int(19));
+  o.terms.good_till_ns = s.column_int(20);
+  o.cancel = cancel_state_from(s.column_text(21));
+  o.cancel_reason = s.column_text(22);
   return o;
 }
 
@@ -376,7 +435,13 @@ bool ExecutorStore::record_accepted(const proto::TradingSignal& signal, const Or
       .bind(14, o.created_ns)
       .bind(15, o.updated_ns)
       .bind(16, o.expires_ns)
-      .bind(17, o.strategy);
+      .bind(17, o.strategy)
+      .bind(18, static_cast<std::int64_t>(o.terms.order_type))
+      .bind(19, o.terms.limit_price)
+      .bind(20, static_cast<std::int64_t>(o.terms.time_in_force))
+      .bind(21, o.terms.good_till_ns)
+      .bind(22, to_string(o.cancel))
+      .bind(23, o.cancel_reason);
   if (!insert_order_.run()) return false;
   if (sp)
     sp->release();
@@ -430,6 +495,60 @@ std::vector<OrderRecord> ExecutorStore::open_orders() {
   auto& s = open_orders_.reset();
   while (s.step()) out.push_back(read_order(s));
   return out;
+}
+
+std::vector<OrderRecord> ExecutorStore::working_orders() {
+  std::vector<OrderRecord> out;
+  auto& s = working_orders_.reset();
+  while (s.step()) out.push_back(read_order(s));
+  return out;
+}
+
+std::vector<OrderRecord> ExecutorStore::cancel_requested() {
+  std::vector<OrderRecord> out;
+  auto& s = cancel_requested_.reset();
+  while (s.step()) out.push_back(read_order(s));
+  return out;
+}
+
+void ExecutorStore::set_cancel(std::string_view client_order_id, CancelState state, std::string_view reason,
+                               std::int64_t now_ns) {
+  set_cancel_.reset()
+      .bind(1, client_order_id)
+      .bind(2, to_string(state))
+      .bind(3, reason)
+      .bind(4, now_ns)
+      .run();
+}
+
+void ExecutorStore::record_report(const proto::ExecutionReport& report, bool applied,
+                                  const proto::OrderReply* outcome, std::int64_t now_ns) {
+  Transaction tx(begin_, commit_, rollback_);
+  if (outcome) record_outcome(outcome->client_order_id, *outcome, now_ns);
+  insert_report_.reset()
+      .bind(1, report.stream + ":" + std::to_string(report.seq))
+      .bind(2, report.stream)
+      .bind(3, static_cast<std::int64_t>(report.seq))
+      .bind(4, report.client_order_id)
+      .bind(5, proto::to_string(report.status))
+      .bind(6, report.last_quantity)
+      .bind(7, report.filled_quantity)
+      .bind(8, static_cast<std::int64_t>(applied ? 1 : 0))
+      .bind(9, now_ns);
+  // A report already recorded (by id) changes nothing: the primary key is the dedupe.
+  if (!insert_report_.run()) return;  // rolled back: it was applied when it was first recorded
+  set_cursor_.reset().bind(1, report.stream).bind(2, static_cast<std::int64_t>(report.seq + 1)).run();
+  tx.commit();
+}
+
+ReportCursor ExecutorStore::report_cursor() {
+  Statement q(db_, "SELECT stream, next_seq FROM report_cursor WHERE id = 1");
+  if (!q.step()) return {};
+  return {q.column_text(0), static_cast<std::uint64_t>(q.column_int(1))};
+}
+
+void ExecutorStore::set_report_cursor(const ReportCursor& cursor) {
+  set_cursor_.reset().bind(1, cursor.stream).bind(2, static_cast<std::int64_t>(cursor.next_seq)).run();
 }
 
 std::vector<OrderRecord> ExecutorStore::held_orders() {

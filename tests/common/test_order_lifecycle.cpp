@@ -16,10 +16,9 @@ using tp::proto::OrderProgress;
 using tp::proto::OrderStatus;
 using tp::proto::Step;
 
-constexpr std::array all_statuses = {OrderStatus::new_order, OrderStatus::accepted,
-                                     OrderStatus::partially_filled, OrderStatus::filled,
-                                     OrderStatus::rejected,  OrderStatus::canceled,
-                                     OrderStatus::unknown,   OrderStatus::expired};
+constexpr std::array all_statuses = {
+    OrderStatus::new_order, OrderStatus::accepted, OrderStatus::partially_filled, OrderStatus::filled,
+    OrderStatus::rejected,  OrderStatus::canceled, OrderStatus::unknown,          OrderStatus::expired};
 
 std::string name(OrderStatus s) { return std::string(tp::proto::to_string(s)); }
 
@@ -106,7 +105,8 @@ TEST(OrderLifecycle, FillsAreCumulative) {
 TEST(OrderLifecycle, ImpossibleUpdatesAreRefused) {
   EXPECT_EQ(classify({OrderStatus::accepted, 0}, {OrderStatus::filled, 11}, 10).step, Step::invalid);
   EXPECT_EQ(classify({OrderStatus::new_order, 0}, {OrderStatus::accepted, 2}, 10).step, Step::invalid);
-  EXPECT_EQ(classify({OrderStatus::new_order, 0}, {OrderStatus::partially_filled, 0}, 10).step, Step::invalid);
+  EXPECT_EQ(classify({OrderStatus::new_order, 0}, {OrderStatus::partially_filled, 0}, 10).step,
+            Step::invalid);
   EXPECT_EQ(classify({OrderStatus::accepted, 0}, {OrderStatus::rejected, 0}, 10).step, Step::invalid);
   EXPECT_EQ(classify({OrderStatus::accepted, 0}, {OrderStatus::unknown, 0}, 10).step, Step::invalid);
 }

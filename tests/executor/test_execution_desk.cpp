@@ -223,7 +223,7 @@ TEST_F(DeskTest, AReplyMovesTheBookByWhatIsNewAndSaysWhetherTheOrderIsStillOpen)
   out.items.clear();
 
   // The broker is working it and has filled 400 so far.
-  const auto working = filled(order, 400, 1.10, tp::proto::OrderStatus::accepted);
+  const auto working = filled(order, 400, 1.10, tp::proto::OrderStatus::partially_filled);
   EXPECT_TRUE(desk.apply_reply(order, working, clock.now_ns(), ReplySource::reconciliation, out));
   EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), 400);
   EXPECT_EQ(desk.tick_to_fill().count(), 0u) << "a reconciliation does not measure latency";
@@ -241,8 +241,8 @@ TEST_F(DeskTest, AReplyMovesTheBookByWhatIsNewAndSaysWhetherTheOrderIsStillOpen)
   EXPECT_EQ(desk.tick_to_fill().count(), 1u);
   EXPECT_EQ(desk.counters().fills, 1u);
   // Each fill's event is followed by the group's position, which includes it.
-  EXPECT_EQ(kinds(out), (std::vector<std::string>{"event:ACCEPTED", "pos:sma:EURUSD=400", "event:FILLED",
-                                                  "pos:sma:EURUSD=1000"}));
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"event:PARTIALLY_FILLED", "pos:sma:EURUSD=400",
+                                                  "event:FILLED", "pos:sma:EURUSD=1000"}));
   EXPECT_EQ(store.find_order(order.client_order_id)->state, OrderState::done);
 }
 

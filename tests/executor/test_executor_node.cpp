@@ -79,6 +79,47 @@ class SteppedClock final : public tp::Clock {
   std::atomic<std::int64_t> mono_{1'000'000'000};
 };
 
+// The fake dll_gateway's reading of the node's requests: ReportQuery and
+// OpenOrdersQuery are answered at once (no reports stored, no order open:
+// the fake broker keeps none); the others are the test's to answer.
+struct RequestReader {
+  explicit RequestReader(zmq::socket_t& b) : broker(b) {}
+  zmq::socket_t& broker;
+  std::optional<zmq::message_t> pending;  // read by ready(), not yet taken
+  int report_queries = 0;                 // ReportQuery and OpenOrdersQuery answered
+  tp::proto::Decoder decoder;
+
+  // Whether another request came within `limit`.
+  bool ready(std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!pending) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (!readable(broker, std::max(left, 0ms))) return false;
+      zmq::message_t m;
+      if (!broker.recv(m, zmq::recv_flags::dontwait)) continue;
+      auto type = decoder.peek_type(tp::bytes_of(m));
+      if (type && (type.value() == tp::proto::MsgType::report_query ||
+                   type.value() == tp::proto::MsgType::open_orders_query)) {
+        ++report_queries;
+        tp::proto::ReportBatch none;
+        none.stream = "test-stream";
+        none.complete = true;
+        broker.send(zmq::buffer(tp::proto::encode_to_string(none)));
+        continue;
+      }
+      pending = std::move(m);
+    }
+    return true;
+  }
+  bool take(zmq::message_t& m) {
+    if (!ready(wait_limit)) return false;
+    m = std::move(*pending);
+    pending.reset();
+    return true;
+  }
+};
+
 // The test's side of the pipeline around one node.
 struct Harness {
   explicit Harness(const tp::test::TempDir& dir) : config(make_config(dir)) {
@@ -102,9 +143,9 @@ struct Harness {
   // position; the fake broker holds none, like the node's empty book.
   void answer_position_check() {
     for (std::size_t i = 0; i < config.instruments.size(); ++i) {
-      ASSERT_TRUE(readable(broker, wait_limit)) << "position query " << i;
+      ASSERT_TRUE(request_ready(wait_limit)) << "position query " << i;
       zmq::message_t m;
-      ASSERT_TRUE(broker.recv(m));
+      ASSERT_TRUE(take_request(m));
       auto q = decoder.decode_position_query(tp::bytes_of(m));
       ASSERT_TRUE(q.ok()) << q.error().message();
       tp::proto::PositionReply reply;
@@ -114,6 +155,9 @@ struct Harness {
       broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
     }
   }
+
+  bool request_ready(std::chrono::milliseconds limit) { return requests.ready(limit); }
+  bool take_request(zmq::message_t& m) { return requests.take(m); }
 
   void stop() {
     if (node) node->stop();
@@ -191,9 +235,9 @@ struct Harness {
 
   // Answers one OrderRequest with FILLED; returns its client order id.
   std::optional<tp::proto::OrderRequest> answer_order(double price) {
-    if (!readable(broker, wait_limit)) return std::nullopt;
+    if (!request_ready(wait_limit)) return std::nullopt;
     zmq::message_t m;
-    if (!broker.recv(m)) return std::nullopt;
+    if (!take_request(m)) return std::nullopt;
     auto req = decoder.decode_order_request(tp::bytes_of(m));
     tp::proto::OrderReply reply;
     reply.client_order_id = req ? req->client_order_id : "bad";
@@ -229,9 +273,10 @@ struct Harness {
       tp::make_socket(ctx, zmq::socket_type::pull,
                       {.max_msg_size = static_cast<std::int64_t>(tp::proto::max_dead_letter_bytes)});
   zmq::socket_t broker = tp::make_socket(ctx, zmq::socket_type::rep);
+  RequestReader requests{broker};
   zmq::socket_t push = tp::make_socket(ctx, zmq::socket_type::push);
   zmq::socket_t sub = tp::make_socket(ctx, zmq::socket_type::sub);
-  tp::proto::Decoder decoder;
+  tp::proto::Decoder decoder{};
   std::unique_ptr<ExecutorNode> node;
   std::thread loop;
   std::uint64_t probe_duplicates = 0;  // see await_subscription()
@@ -286,7 +331,7 @@ TEST(ExecutorNode, AcceptsFillsDedupesRejectsAndDeadLetters) {
   EXPECT_EQ(expired_dl->source, "executor");
   EXPECT_EQ(expired_dl->original, tp::proto::encode_to_string(old));
   // The node is single-threaded and has answered both: no second request came.
-  EXPECT_FALSE(readable(h.broker, 0ms));
+  EXPECT_FALSE(h.request_ready(0ms));
 
   // Garbage: a dead letter with the decoder's reason and the bytes verbatim.
   const std::string garbage = "\xc1 not msgpack";
@@ -352,6 +397,7 @@ TEST(ExecutorNode, ReconcilesAnIntentTheBrokerNeverSaw) {
   zmq::context_t ctx(1);
   auto broker = tp::make_socket(ctx, zmq::socket_type::rep);
   tp::bind(broker, config.endpoints.orders);
+  RequestReader requests{broker};
   tp::SystemClock clock;
   ExecutorNode node(ctx, config, clock);
   std::thread loop([&] { node.run(); });
@@ -360,9 +406,9 @@ TEST(ExecutorNode, ReconcilesAnIntentTheBrokerNeverSaw) {
   std::vector<std::string> kinds;
   // 1: the query, answered UNKNOWN; 2: the request under the same id, FILLED.
   for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(readable(broker, wait_limit));
+    ASSERT_TRUE(requests.ready(wait_limit));
     zmq::message_t m;
-    ASSERT_TRUE(broker.recv(m));
+    ASSERT_TRUE(requests.take(m));
     auto type = dec.peek_type(tp::bytes_of(m));
     ASSERT_TRUE(type.ok());
     tp::proto::OrderReply reply;
@@ -408,7 +454,7 @@ TEST(ExecutorNode, SignalsArrivingTogetherAreAcceptedOnceEachThenSent) {
   // While the node waits for a's reply, b (twice) and c queue up: they are
   // accepted together on its next wakeup (the duplicate caught inside the batch).
   h.push_signal(make_signal("sma.1.300.1"));
-  ASSERT_TRUE(readable(h.broker, wait_limit));
+  ASSERT_TRUE(h.request_ready(wait_limit));
   auto b = make_signal("sma.1.300.2");
   h.push_signal(b);
   h.push_signal(b);
@@ -447,7 +493,7 @@ TEST(ExecutorNode, AFullBatchFollowedByAnEmptyQueueIsPublishedAndSentOnce) {
   // While the node waits for the first order's reply, one full batch queues
   // up: refusals (over risk.max_order_quantity) and one order.
   h.push_signal(make_signal("sma.1.500.0"));
-  ASSERT_TRUE(readable(h.broker, wait_limit));
+  ASSERT_TRUE(h.request_ready(wait_limit));
   const auto n = ExecutorNode::max_signals_per_batch;
   for (std::size_t i = 1; i < n; ++i) {
     auto s = make_signal("sma.1.500." + std::to_string(i));
@@ -470,7 +516,7 @@ TEST(ExecutorNode, AFullBatchFollowedByAnEmptyQueueIsPublishedAndSentOnce) {
     return e.client_order_id == "C-sma.1.500.last" && e.status == tp::proto::OrderStatus::filled;
   }));
   ASSERT_TRUE(h.sync());
-  EXPECT_FALSE(readable(h.broker, 0ms)) << "an order of the batch was sent again";
+  EXPECT_FALSE(h.request_ready(0ms)) << "an order of the batch was sent again";
   h.stop();
   EXPECT_EQ(h.node->counters().rejected.at("risk_rejected"), n - 1);
   EXPECT_EQ(h.node->counters().orders_sent, 2u);
@@ -485,7 +531,7 @@ TEST(ExecutorNode, RiskInABatchCountsTheOrdersNotYetSent) {
   ASSERT_TRUE(h.await_subscription());
 
   h.push_signal(make_signal("sma.1.400.1"));
-  ASSERT_TRUE(readable(h.broker, wait_limit));
+  ASSERT_TRUE(h.request_ready(wait_limit));
   h.push_signal(make_signal("sma.1.400.2"));
   h.push_signal(make_signal("sma.1.400.3"));
   ASSERT_TRUE(h.answer_order(1.085).has_value());
@@ -561,7 +607,7 @@ TEST(ExecutorNode, ASignalThatFailsValidationIsAckedRejectedWhenItsSenderCanBeNa
   auto frames_dl = h.wait_dead_letter("bad_frames");
   ASSERT_TRUE(frames_dl.has_value());
   EXPECT_EQ(frames_dl->original, "first|second");
-  EXPECT_FALSE(readable(h.broker, 0ms));
+  EXPECT_FALSE(h.request_ready(0ms));
 }
 
 TEST(ExecutorNode, OrderRequestCarriesTheSignalsDeadlineAndAnExpiryRefusalIsDeadLettered) {
@@ -572,9 +618,9 @@ TEST(ExecutorNode, OrderRequestCarriesTheSignalsDeadlineAndAnExpiryRefusalIsDead
 
   auto s = make_signal("sma.1.100.8");
   h.push_signal(s);
-  ASSERT_TRUE(readable(h.broker, wait_limit));
+  ASSERT_TRUE(h.request_ready(wait_limit));
   zmq::message_t m;
-  ASSERT_TRUE(h.broker.recv(m));
+  ASSERT_TRUE(h.take_request(m));
   auto req = h.decoder.decode_order_request(tp::bytes_of(m));
   ASSERT_TRUE(req.ok());
   EXPECT_EQ(req->expires_ts_ns, s.expires_ts_ns);
@@ -609,7 +655,7 @@ TEST(ExecutorNode, StopDoesNotWaitForAnOrderThatDllGatewayNeverAnswers) {
   ASSERT_TRUE(h.await_subscription());
   auto s = make_signal("sma.1.100.9");
   h.push_signal(s);
-  ASSERT_TRUE(readable(h.broker, wait_limit));  // in flight; never answered
+  ASSERT_TRUE(h.request_ready(wait_limit));  // in flight; never answered
   const auto t0 = std::chrono::steady_clock::now();
   h.stop();
   const auto took = std::chrono::steady_clock::now() - t0;
@@ -668,7 +714,7 @@ TEST(ExecutorNode, ItsHeartbeatGoesOnWhileAnOrderWaitsOnAFrozenDllGateway) {
   h.start();
   ASSERT_TRUE(h.await_subscription());
   h.push_signal(make_signal("sma.1.600.1"));
-  ASSERT_TRUE(readable(h.broker, wait_limit));  // in flight, never answered
+  ASSERT_TRUE(h.request_ready(wait_limit));  // in flight, never answered
   // The stats file (the supervisor's heartbeat) is rewritten during the wait:
   // three different stamps within 2 s, while the single attempt lasts 5 s.
   std::set<std::int64_t> stamps;
@@ -699,9 +745,9 @@ TEST(ExecutorNode, AWorkingOrderIsAskedAboutAgainWhenOneSecondOfItsClockHasPasse
 
   // The start-up pass asks; the broker is working the order (nothing filled).
   auto answer_query = [&](tp::proto::OrderStatus status, double filled) {
-    ASSERT_TRUE(readable(h.broker, wait_limit));
+    ASSERT_TRUE(h.request_ready(wait_limit));
     zmq::message_t m;
-    ASSERT_TRUE(h.broker.recv(m));
+    ASSERT_TRUE(h.take_request(m));
     auto q = h.decoder.decode_order_query(tp::bytes_of(m));
     ASSERT_TRUE(q.ok());
     EXPECT_EQ(q->client_order_id, "C-sma.1.700.1");
@@ -718,7 +764,7 @@ TEST(ExecutorNode, AWorkingOrderIsAskedAboutAgainWhenOneSecondOfItsClockHasPasse
 
   h.stepped.advance_ms(999);
   ASSERT_TRUE(h.sync());
-  EXPECT_FALSE(readable(h.broker, 0ms)) << "asked again before its second was up";
+  EXPECT_FALSE(h.request_ready(0ms)) << "asked again before its second was up";
 
   h.stepped.advance_ms(1);
   answer_query(tp::proto::OrderStatus::filled, 1000);
@@ -734,31 +780,27 @@ TEST(ExecutorNode, AWorkingOrderIsAskedAboutAgainWhenOneSecondOfItsClockHasPasse
 }
 
 // The liveness probe (5 s idle) on the injected clock: none before five
-// seconds of the node's time without an exchange, exactly one at five.
+// seconds of the node's time without an exchange, exactly one at five. The
+// probe is a ReportQuery from the next expected report (it also brings any
+// report the socket dropped).
 TEST(ExecutorNode, AnIdleDllGatewayIsProbedAfterFiveSecondsOfItsClock) {
   tp::test::TempDir dir;
   Harness h(dir);
   h.node_clock = &h.stepped;
   h.start();  // the position check is the last exchange
   ASSERT_TRUE(h.await_subscription());
+  const int at_start = h.requests.report_queries;  // the start-up catch-up and open-orders check
 
   h.stepped.advance_ms(4'000);  // a reconcile pass runs: idle 4 s, no probe
   ASSERT_TRUE(h.sync());
   h.stepped.advance_ms(999);  // no pass is due yet
   ASSERT_TRUE(h.sync());
-  EXPECT_FALSE(readable(h.broker, 0ms));
+  EXPECT_FALSE(h.request_ready(0ms));
+  EXPECT_EQ(h.requests.report_queries, at_start);
 
-  h.stepped.advance_ms(1);  // the next pass, 5 s after the last exchange
-  ASSERT_TRUE(readable(h.broker, wait_limit));
-  zmq::message_t m;
-  ASSERT_TRUE(h.broker.recv(m));
-  auto q = h.decoder.decode_order_query(tp::bytes_of(m));
-  ASSERT_TRUE(q.ok());
-  EXPECT_EQ(q->client_order_id, BrokerLink::liveness_probe_id);
-  tp::proto::OrderReply reply;
-  reply.client_order_id = q->client_order_id;
-  reply.status = tp::proto::OrderStatus::unknown;
-  h.broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
+  h.stepped.advance_ms(1);               // the next pass, 5 s after the last exchange
+  EXPECT_FALSE(h.request_ready(500ms));  // answers the probe; nothing else is asked
+  EXPECT_EQ(h.requests.report_queries, at_start + 1);
   ASSERT_TRUE(h.sync());
   h.stop();
   EXPECT_EQ(h.node->counters().liveness_probes, 1u);

@@ -80,13 +80,16 @@ TEST(ExecutorStore, OutcomeMovesOrderOutOfOpenStates) {
   EXPECT_EQ(open[0].client_order_id, "C-b");
   EXPECT_EQ(open[0].state, OrderState::unknown);
 
-  // A broker still working an order leaves it open (SENT).
+  // A broker still working an order leaves it open (SENT): a working order,
+  // followed by execution reports rather than asked about.
   tp::proto::OrderReply working;
   working.client_order_id = "C-b";
   working.status = tp::proto::OrderStatus::accepted;
   store.record_outcome("C-b", working, t0 + 4);
   EXPECT_EQ(store.find_order("C-b")->state, OrderState::sent);
-  EXPECT_EQ(store.open_orders().size(), 1u);
+  EXPECT_TRUE(store.open_orders().empty());
+  ASSERT_EQ(store.working_orders().size(), 1u);
+  EXPECT_TRUE(store.working_orders()[0].working());
 }
 
 TEST(ExecutorStore, ReopenKeepsStateAndRebuildsPositions) {

@@ -26,6 +26,9 @@ struct Endpoints {
   std::string order_events = "tcp://127.0.0.1:7103";  // executor PUB binds (events, acks)
   std::string orders = "tcp://127.0.0.1:7104";        // dll_gateway REP binds
   std::string dead_letters = "tcp://127.0.0.1:7105";  // dead-letter sink PULL binds
+  // dll_gateway PUB binds (execution reports); empty in the file: derived
+  // from `orders` (common/endpoints.hpp), which gives 7106 for the default.
+  std::string reports;
 };
 
 struct Instrument {
@@ -154,6 +157,9 @@ struct ExecutorConfig {
   // mismatch it refuses new signals (position_mismatch) unless this adopts
   // the broker's figures.
   bool adopt_broker_positions = false;
+  // On SIGTERM, cancel every order still resting at the broker (bounded by
+  // the order timeout each) before exiting; false leaves them working.
+  bool cancel_on_shutdown = false;
   std::string db_path;  // default: <run.dir>/executor.db
 };
 

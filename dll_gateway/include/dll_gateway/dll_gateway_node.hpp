@@ -1,12 +1,16 @@
 // DllGatewayNode: the dll_gateway process's sockets and its single loop. A
 // REP socket bound on endpoints.orders answers every request, valid or not
-// (REP must always reply): OrderRequest/OrderQuery go to the OrderDesk, a
-// PositionQuery to the plugin's position call, anything else is
-// dead-lettered and answered with a REJECTED OrderReply.
-// When the plugin wants market data, a SUB on endpoints.ticks feeds it every
-// tick ("TICK." prefix). One RunLoop: the order socket, then the ticks, then
-// the monitors; the stats as a timer. Borrows the plugin, store and clock;
-// owns its sockets. One thread.
+// (REP must always reply): OrderRequest, OrderQuery, OrderCancel,
+// ReportQuery and OpenOrdersQuery go to the OrderDesk, a PositionQuery to the
+// plugin's position call, anything else is dead-lettered and answered with
+// a REJECTED OrderReply. A PUB bound on endpoints.reports publishes every
+// execution report the desk stored (topic REPORT.<instrument>), after the
+// commit. When the plugin wants market data, a SUB on endpoints.ticks feeds
+// it every tick ("TICK." prefix); the broker's reports are polled after each
+// batch of ticks and every poll_interval_ms. At start the desk settles the
+// store's open orders with the broker. One RunLoop: the order socket, then
+// the ticks, then the monitors; the stats and the poll as timers. Borrows
+// the plugin, store and clock; owns its sockets. One thread.
 //
 // Disk and descriptors: a store write that fails (a full disk) is logged
 // with the file and errno at a bounded rate (WriteFailures), shown in the
@@ -47,7 +51,9 @@ struct NodeCounters {
   std::uint64_t bad_ticks = 0;       // dead-lettered
   std::uint64_t refused_orders = 0;  // readable, but for an unknown instrument or beyond risk limits
   std::uint64_t position_queries = 0;
-  SendCounters replies;  // dropped: the answer could not be sent (its requester was gone)
+  std::uint64_t unsupported_orders = 0;  // terms the plugin's ABI revision cannot take
+  SendCounters replies;                  // dropped: the answer could not be sent (its requester was gone)
+  SendCounters reports;                  // dropped: a slow subscriber's queue was full (it fetches the gap)
 };
 
 class DllGatewayNode {
@@ -56,7 +62,12 @@ class DllGatewayNode {
   DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlugin& plugin, OrderStore& store,
                  const Clock& clock, const Security& security = Security::none());
 
-  // Loops until tp::stop_requested(), then writes the final stats.
+  // The broker's reports are polled at least this often (GTD expiries are
+  // made by the poll itself).
+  static constexpr int poll_interval_ms = 10;
+
+  // Settles the store's open orders with the broker, then loops until
+  // tp::stop_requested(), then writes the final stats.
   void run();
   // One turn of the loop: a poll over the sockets (waiting at most
   // `timeout`, capped by the stats timer and 100 ms), whatever is ready, and
@@ -83,6 +94,9 @@ class DllGatewayNode {
   std::optional<proto::OrderReply> refuse_order(const proto::OrderRequest& order, std::string_view original);
   ConnectionCounters connections() const noexcept;
   bool handle_tick();
+  // Polls the broker's reports and publishes what the desk stored.
+  void poll_reports();
+  void publish_reports();
   // Registers the sockets, the per-turn work and the stats timer with loop_.
   void add_loop_callbacks();
   // Logs accept failures (descriptors exhausted) at a bounded rate.
@@ -102,6 +116,7 @@ class DllGatewayNode {
   std::set<std::string, std::less<>> instruments_;  // configured symbols
   double max_order_quantity_;
   zmq::socket_t rep_;
+  zmq::socket_t reports_;
   std::optional<zmq::socket_t> sub_;  // only when the plugin wants quotes
   // After the sockets they watch: destroyed first.
   SocketMonitor rep_monitor_;

@@ -32,6 +32,8 @@ struct LinkCounters {
   std::uint64_t orders_sent = 0;
   std::uint64_t order_timeouts = 0;   // orders that got no answer through all attempts
   std::uint64_t liveness_probes = 0;  // OrderQuery for a dummy id when nothing else was asked
+  std::uint64_t cancels_sent = 0;
+  std::uint64_t report_queries = 0;
 };
 
 struct BrokerLinkOptions {
@@ -45,10 +47,10 @@ struct BrokerLinkOptions {
 class BrokerLink {
  public:
   // dll_gateway's liveness: when nothing has been asked of it for this long,
-  // or as the half-open breaker's probe, one OrderQuery for an id that never
-  // exists (one attempt, no retries) tells whether it answers.
+  // or as the half-open breaker's probe, one ReportQuery for the reports
+  // from the next expected seq (one attempt, no retries) tells whether it
+  // answers, and brings any report the socket dropped.
   static constexpr std::int64_t liveness_idle_ns = 5'000'000'000;
-  static constexpr std::string_view liveness_probe_id = "C-liveness-probe";
 
   // Takes executor.order_timeout_ms, order_retries, breaker_failures and
   // breaker_cooling_ms from `config`; the clock's monotonic time drives the
@@ -68,12 +70,15 @@ class BrokerLink {
 
   std::optional<proto::OrderReply> query(std::string_view client_order_id);
   std::optional<proto::PositionReply> position(std::string_view instrument);
+  std::optional<proto::OrderReply> cancel(const OrderRecord& order);
+  std::optional<proto::ReportBatch> reports(std::uint64_t from_seq, std::uint32_t max_count);
+  std::optional<proto::ReportBatch> open_orders(std::uint32_t offset);
 
   // Whether a liveness probe is due when nothing is open: the breaker is
   // half-open, or nothing was asked for liveness_idle_ns and `none_held`.
   bool probe_due(bool none_held) const;
-  // The probe (one attempt); true when dll_gateway answered.
-  bool probe();
+  // The probe (one attempt); dll_gateway's answer, or nothing.
+  std::optional<proto::ReportBatch> probe(std::uint64_t from_seq);
 
   BreakerState breaker_state() const noexcept { return breaker_.state(); }
   std::uint64_t breaker_opens() const noexcept { return breaker_.opens(); }

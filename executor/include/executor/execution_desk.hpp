@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -58,8 +59,18 @@ struct DeskCounters {
   std::uint64_t fills = 0;
   std::uint64_t partial_fills = 0;
   std::uint64_t broker_rejects = 0;
-  std::uint64_t orders_held = 0;                             // recorded HELD (the breaker was not closed)
-  std::uint64_t held_expired = 0;                            // HELD orders given up: the signal expired first
+  std::uint64_t orders_held = 0;        // recorded HELD (the breaker was not closed)
+  std::uint64_t canceled = 0;           // orders that ended CANCELED (a fill before the cancel kept)
+  std::uint64_t expired_at_broker = 0;  // GTD orders that ended EXPIRED
+  std::uint64_t cancel_requests = 0;    // CancelRequests accepted (durably REQUESTED)
+  std::uint64_t cancel_duplicates = 0;  // repeats of a cancel already requested
+  std::map<std::string, std::uint64_t, std::less<>> cancels_refused;  // reason -> n
+  std::uint64_t reports_applied = 0;  // execution reports that changed an order
+  std::uint64_t reports_known = 0;    // reports whose news an answer had brought first
+  std::uint64_t reports_unknown_order = 0;
+  std::uint64_t stale_updates = 0;        // answers or reports older than what was known
+  std::uint64_t invalid_transitions = 0;  // refused by the order state machine: logged, not applied
+  std::uint64_t held_expired = 0;         // HELD orders given up: the signal expired first
   std::map<std::string, GroupCounters, std::less<>> groups;  // by strategy group
 };
 
@@ -96,8 +107,22 @@ enum class PositionCheck { pending, matched, mismatch, adopted, unavailable };
 std::string_view to_string(PositionCheck c) noexcept;
 
 // Where a broker answer comes from: only an order's own round trip measures
-// tick-to-fill (a reconciliation finds fills at some later time).
-enum class ReplySource { round_trip, reconciliation };
+// tick-to-fill (a reconciliation finds fills at some later time, a resting
+// order fills whenever the market comes to it).
+enum class ReplySource { round_trip, reconciliation, report, cancel };
+
+// What became of a CancelRequest.
+struct CancelDecision {
+  proto::AckStatus ack = proto::AckStatus::accepted;
+  std::string reason;     // for a refusal: unknown_order, not_owner, order_final
+  bool stored = true;     // false: the store failed, nothing acked (the strategy resends)
+  bool send_now = false;  // the order works at the broker: send the cancel
+  std::optional<OrderRecord> order;
+};
+
+// The start-up comparison of open orders with the broker's.
+enum class OrdersCheck { pending, matched, mismatch, unavailable };
+std::string_view to_string(OrdersCheck c) noexcept;
 
 class ExecutionDesk {
  public:
@@ -159,8 +184,37 @@ class ExecutionDesk {
   // letter for an expiry refusal; after a new fill, the order's group's new
   // StrategyPosition). Returns whether the order is still open (not final,
   // or the answer could not be recorded).
+  // Every answer and report goes through the order state machine
+  // (proto/order_lifecycle.hpp): stale or repeated news changes nothing,
+  // an impossible change is logged and counted, never applied.
   bool apply_reply(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t received_ns,
                    ReplySource source, Outbox& out);
+  // Applies one execution report of dll_gateway's stream, in seq order, and
+  // records it (its id) with the change in one transaction. False when the
+  // store could not record it (nothing applied; ask again later).
+  bool apply_report(const proto::ExecutionReport& report, std::int64_t received_ns, Outbox& out);
+
+  // --- cancels --------------------------------------------------------------
+  // A strategy's CancelRequest: acked (SignalAck with cancel = true) into
+  // `out`; a HELD order is canceled here (it never left); a working one is
+  // marked REQUESTED durably before the ack and is to be sent (send_now).
+  CancelDecision request_cancel(const proto::CancelRequest& request, Outbox& out);
+  // The executor's own cancel (GTD overdue, shutdown): REQUESTED durably.
+  bool request_cancel(const OrderRecord& order, std::string_view reason);
+  // The answer to an OrderCancel: applied as any answer; the cancel is DONE
+  // unless the answer is UNKNOWN (then it stays REQUESTED, sent again later:
+  // dll_gateway lets one through at most).
+  void apply_cancel_answer(const OrderRecord& order, const proto::OrderReply& reply, Outbox& out);
+  // A cancel REQUESTED for an order that ended meanwhile: DONE.
+  void cancel_settled(const OrderRecord& order);
+
+  // --- the start-up open-orders check ---------------------------------------
+  // `unknown`: ids open at the broker that the executor cannot account for.
+  // Any halts new signals (open_orders_mismatch): fail closed.
+  void compare_open_orders(const std::vector<std::string>& unknown);
+  void open_orders_unavailable(std::string_view reason);
+  OrdersCheck orders_check() const noexcept { return orders_check_; }
+  const std::vector<std::string>& unknown_open_orders() const noexcept { return unknown_open_orders_; }
 
   // --- the start-up position check ------------------------------------------
   // The instruments to ask the broker about: configured or held.
@@ -227,7 +281,18 @@ class ExecutionDesk {
   bool published_ = false;   // the batch went out: the next signal starts another
   DeskCounters counters_;
   LatencyHistogram tick_to_fill_;
+  // Applies `reply` to `order` when the state machine says it is news;
+  // `persist` writes it (and whatever goes with it) and throws StoreError.
+  template <class Persist>
+  bool apply_change(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
+                    ReplySource source, Outbox& out, Persist&& persist, bool& applied);
+  void count_outcome(const OrderRecord& order, const proto::OrderReply& reply, Outbox& out);
+  void ack_cancel(const proto::CancelRequest& request, proto::AckStatus status, std::string_view reason,
+                  Outbox& out) const;
+
   PositionCheck position_check_ = PositionCheck::pending;
+  OrdersCheck orders_check_ = OrdersCheck::pending;
+  std::vector<std::string> unknown_open_orders_;
   std::map<std::string, Mismatch, std::less<>> mismatches_;
   proto::Encoder encoder_;
 };

@@ -34,8 +34,18 @@ CrashPoint crash_point_from_env();
 
 // Every counter of the process, for tests and stats: the desk's, the
 // link's and the node's own.
+// How the execution-report stream went.
+struct StreamCounters {
+  std::uint64_t received = 0;   // from the reports socket
+  std::uint64_t duplicate = 0;  // a seq already applied (a fetch and the socket both brought it)
+  std::uint64_t gaps = 0;       // a seq ahead of the next expected: the missing ones fetched
+  std::uint64_t fetched = 0;    // reports taken from ReportQuery answers
+  std::uint64_t streams = 0;    // dll_gateway's store began a new stream
+};
+
 struct ExecutorCounters : DeskCounters, LinkCounters {
   std::uint64_t signals_received = 0;
+  StreamCounters report_stream;
 };
 
 class ExecutorNode {
@@ -89,6 +99,27 @@ class ExecutorNode {
     bool left_open = false;  // an answer recorded from here left its order open
   };
 
+  // Execution reports: from the socket, in seq order; a gap or a new stream
+  // fetches the missing ones over the order socket first (fetch_reports).
+  void drain_reports();
+  void on_report(const proto::ExecutionReport& report, bool fetched);
+  // Asks dll_gateway for every stored report from the next expected one,
+  // until caught up or `until_seq` (exclusive, 0 = all) is reached. False
+  // when dll_gateway did not answer (the rest waits for the next pass).
+  bool fetch_reports(std::uint64_t until_seq = 0);
+  // Applies a ReportQuery's answer; true when it reached the last seq.
+  bool apply_batch(const proto::ReportBatch& batch);
+  // The CancelRequests read with the last batch of signals, after its orders.
+  void handle_cancels();
+  void send_cancel(const OrderRecord& order);
+  // Reconcile's cancel work: sends the cancels still REQUESTED, asks for the
+  // cancel of GTD orders the broker has not expired well past their time.
+  void send_requested_cancels();
+  // At start, once reports are caught up: the broker's open orders against
+  // the executor's working ones.
+  void check_open_orders();
+  // SIGTERM with executor.cancel_on_shutdown: cancels every working order.
+  void cancel_working_orders();
   // Receives and handles the signals that are waiting, at most `limit`, in
   // batches: see drain_signals() in the .cpp.
   void drain_signals(std::size_t limit);
@@ -137,6 +168,7 @@ class ExecutorNode {
   zmq::socket_t signals_;
   SocketMonitor signals_monitor_;  // counts connections ZeroMQ cut (oversized frames)
   zmq::socket_t events_;
+  zmq::socket_t reports_;
   BrokerLink link_;
   DeadLetterSender dead_letters_;
   proto::Encoder encoder_;
@@ -147,6 +179,10 @@ class ExecutorNode {
   // subscriber unseen), so `dropped` stays 0; not in the stats.
   SendCounters event_sends_;
   std::uint64_t signals_received_ = 0;
+  std::vector<proto::CancelRequest> cancels_;  // read with the current batch
+  ReportCursor cursor_;                        // the next report expected (as the store holds it)
+  bool reports_caught_up_ = false;             // a fetch reached dll_gateway's last seq
+  StreamCounters stream_counters_;
   DiskWatch disk_;
   WriteFailures failures_;
   std::int64_t storage_paused_until_ns_ = 0;  // monotonic

@@ -61,6 +61,13 @@ class OrderClient {
   std::optional<proto::OrderReply> query(const proto::OrderQuery& q, int retries = -1);
   // The broker's position in one instrument, the same way.
   std::optional<proto::PositionReply> position(const proto::PositionQuery& q);
+  // A cancel (answered with the order's state), the same way: dll_gateway
+  // lets one cancel per client order id through to the broker, so a retry
+  // is as safe as an order's.
+  std::optional<proto::OrderReply> cancel(const proto::OrderCancel& c);
+  // Stored execution reports from a seq on, or the broker's open orders.
+  std::optional<proto::ReportBatch> reports(const proto::ReportQuery& q, int retries = -1);
+  std::optional<proto::ReportBatch> open_orders(const proto::OpenOrdersQuery& q);
 
   std::uint64_t retries() const noexcept { return retries_; }          // re-sent attempts
   std::uint64_t bad_replies() const noexcept { return bad_replies_; }  // undecodable or mismatched
@@ -80,6 +87,7 @@ class OrderClient {
   bool exchange(int retries, const std::function<bool(proto::Bytes)>& take, Attempt first = Attempt::none);
   std::optional<proto::OrderReply> order_exchange(std::string_view client_order_id, int retries,
                                                   Attempt first = Attempt::none);
+  std::optional<proto::ReportBatch> batch_exchange(int retries);
   void reopen();
   // Sleeps `ms`, in slices that look at `stopping`; false when stopped.
   bool pause(int ms);

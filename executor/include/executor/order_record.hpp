@@ -25,6 +25,14 @@ enum class OrderState { intent, sent, done, unknown, held };
 std::string_view to_string(OrderState) noexcept;
 std::optional<OrderState> order_state_from(std::string_view) noexcept;
 
+// A cancel of the order: none asked; REQUESTED (durably, acked to the
+// strategy; to be sent once the order works at the broker); DONE (answered:
+// the order's status says how it ended). orders.cancel_state holds the word
+// ('' for none).
+enum class CancelState { none, requested, done };
+std::string_view to_string(CancelState) noexcept;
+CancelState cancel_state_from(std::string_view) noexcept;
+
 struct OrderRecord {
   std::string client_order_id;
   std::string signal_id;
@@ -43,6 +51,14 @@ struct OrderRecord {
   std::int64_t created_ns = 0;
   std::int64_t updated_ns = 0;
   std::int64_t expires_ns = 0;  // the signal's expiry; 0: none recorded (older rows)
+  proto::OrderTerms terms;      // how the order is placed (older rows: market IOC)
+  CancelState cancel = CancelState::none;
+  std::string cancel_reason;
+  // Working at the broker: answered, not final (it rests, perhaps part filled).
+  bool working() const noexcept {
+    return state == OrderState::sent &&
+           (status == proto::OrderStatus::accepted || status == proto::OrderStatus::partially_filled);
+  }
 };
 
 }  // namespace tp::executor

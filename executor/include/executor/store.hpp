@@ -41,6 +41,13 @@ struct StoredPositions {
   GroupBooks groups;
 };
 
+// Where the executor is in dll_gateway's report stream: the stream's name
+// and the seq it expects next (1 when it has seen none).
+struct ReportCursor {
+  std::string stream;
+  std::uint64_t next_seq = 1;
+};
+
 struct SignalRecord {
   std::string signal_id;
   std::string status;  // "ACCEPTED" or "REJECTED"
@@ -91,8 +98,23 @@ class ExecutorStore {
   void record_outcome(std::string_view client_order_id, const proto::OrderReply& reply, std::int64_t now_ns);
 
   std::optional<OrderRecord> find_order(std::string_view client_order_id);
-  // Orders in INTENT, SENT or UNKNOWN, oldest first.
+  // Orders whose fate must be asked of the broker, oldest first: INTENT,
+  // UNKNOWN, and SENT without a working status (answered UNKNOWN).
   std::vector<OrderRecord> open_orders();
+  // Orders working at the broker (SENT, ACCEPTED or PARTIALLY_FILLED), oldest first.
+  std::vector<OrderRecord> working_orders();
+  // Orders with a cancel REQUESTED and not yet answered, oldest first.
+  std::vector<OrderRecord> cancel_requested();
+  void set_cancel(std::string_view client_order_id, CancelState state, std::string_view reason,
+                  std::int64_t now_ns);
+  // In one transaction: `outcome` (when the report changed the order), the
+  // report's row (its id "<stream>:<seq>" is the primary key: a report
+  // recorded before is refused and nothing of this call is kept), and the
+  // cursor moved past it.
+  void record_report(const proto::ExecutionReport& report, bool applied, const proto::OrderReply* outcome,
+                     std::int64_t now_ns);
+  ReportCursor report_cursor();
+  void set_report_cursor(const ReportCursor& cursor);
   // Orders in HELD, oldest first.
   std::vector<OrderRecord> held_orders();
   std::uint64_t count_in_state(OrderState state);
@@ -116,7 +138,8 @@ class ExecutorStore {
   Statement begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   bool in_batch_ = false;
   Statement find_signal_, insert_signal_, insert_order_, set_state_, set_outcome_, find_order_, open_orders_,
-      held_orders_, count_state_;
+      held_orders_, count_state_, working_orders_, cancel_requested_, set_cancel_, insert_report_,
+      set_cursor_;
 };
 
 }  // namespace tp::executor
