@@ -500,9 +500,12 @@ struct tp_broker {
   Settings settings;
   std::mt19937_64 rng;
   std::unordered_map<std::string, Quote> quotes;
-  // Resting orders by number (= oldest first), and their numbers by client id.
+  // Resting orders by number (= oldest first), and their numbers by client
+  // id and by instrument (a tick looks at its instrument's only).
   std::map<std::uint64_t, Order> book;
   std::unordered_map<std::string, std::uint64_t> resting_ids;
+  // (std::map nodes do not move: the pointers stay valid until erased.)
+  std::unordered_map<std::string, std::map<std::uint64_t, Order*>> resting_by_instrument;
   std::int64_t next_expiry_ns = std::numeric_limits<std::int64_t>::max();  // earliest GTD in the book
   // Latest state per client order id of finished orders: the last
   // `recent_orders` with a journal, every one without (see the top).
@@ -550,14 +553,17 @@ struct tp_broker {
   void rest(Order o) {
     if (o.terms.time_in_force == TP_BROKER_TIF_GTD)
       next_expiry_ns = std::min(next_expiry_ns, o.terms.good_till_ns);
-    resting_ids[o.client_order_id] = o.state.number;
     const auto number = o.state.number;
-    book.emplace(number, std::move(o));
+    resting_ids[o.client_order_id] = number;
+    auto& instrument = resting_by_instrument[o.instrument];
+    Order& placed = book.emplace(number, std::move(o)).first->second;
+    instrument.emplace(number, &placed);
   }
 
   // Takes a finished order out of the book; returns the next one.
   std::map<std::uint64_t, Order>::iterator finish(std::map<std::uint64_t, Order>::iterator it) {
     resting_ids.erase(it->second.client_order_id);
+    resting_by_instrument[it->second.instrument].erase(it->first);
     remember(it->second.client_order_id, it->second.state);
     return book.erase(it);
   }
@@ -814,15 +820,15 @@ struct tp_broker {
   // Matches the resting orders of the tick's instrument, oldest first; the
   // tick's displayed size is shared among them.
   void match(const std::string& instrument, const Quote& q, std::int64_t now) {
+    auto resting = resting_by_instrument.find(instrument);
+    if (resting == resting_by_instrument.end()) return;
+    std::map<std::uint64_t, Order*>& orders = resting->second;
     double left[2] = {displayed_size(TP_BROKER_SIDE_BUY, q), displayed_size(TP_BROKER_SIDE_SELL, q)};
-    for (auto it = book.begin(); it != book.end() && reports.size() < max_queued_reports;) {
-      Order& o = it->second;
+    for (auto n = orders.begin(); n != orders.end() && reports.size() < max_queued_reports;) {
+      Order& o = *(n++)->second;  // finish() below erases the entry just passed, no other
       double& size = left[o.side == TP_BROKER_SIDE_BUY ? 0 : 1];
-      auto price = o.instrument == instrument ? match_price(o.side, o.terms, q) : std::nullopt;
-      if (!price || !(size > 0)) {
-        ++it;
-        continue;
-      }
+      const auto price = match_price(o.side, o.terms, q);
+      if (!price || !(size > 0)) continue;
       const double qty = std::min(o.remaining(), size);
       OrderState s = o.state;
       s.add_fill(qty, *price, o.quantity);
@@ -833,7 +839,7 @@ struct tp_broker {
       positions[o.instrument] += o.signed_quantity(s.filled_quantity - o.state.filled_quantity);
       o.state = s;
       queue_report(o, qty, *price, &q);
-      it = s.status == TP_BROKER_STATUS_FILLED ? finish(it) : std::next(it);
+      if (s.status == TP_BROKER_STATUS_FILLED) finish(book.find(s.number));
     }
   }
 

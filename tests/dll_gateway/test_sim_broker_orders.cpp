@@ -482,3 +482,38 @@ TEST(SimBrokerOrders, ARestartKeepsRestingOrdersMatchingAndPositionsFromFills) {
   EXPECT_EQ(third.position("EURUSD"), 800.0);
   EXPECT_DOUBLE_EQ(third.query("K-1").reply.filled_quantity, 1000);
 }
+
+TEST(SimBrokerOrders, ATickMatchesOnlyItsOwnInstrument) {
+  BrokerPlugin sim(SIM_BROKER_PATH, {});
+  sim.on_tick(tick(1, 1.0858, 1.0860));
+  ASSERT_EQ(sim.submit(limit("E-1", Side::buy, 10, 1.0855)).reply.status, OrderStatus::accepted);
+  tp::proto::TickEvent other = tp::test::a_tick("GBPUSD", 1).bid_ask(1.0, 1.0001).stamped(tp::wall_ns());
+  sim.on_tick(other);  // would fill E-1 were it EURUSD
+  EXPECT_TRUE(poll(sim).empty());
+  EXPECT_EQ(open_ids(sim), std::vector<std::string>{"E-1"});
+}
+
+// Reports wait for the poll in a bounded queue (65536): a tick that would
+// make more matches only what fits, and the rest fill on a later tick once
+// dll_gateway has polled. Nothing is dropped.
+TEST(SimBrokerOrders, AFullReportQueueHoldsFurtherFillsUntilPolled) {
+  constexpr std::size_t bound = 65536, more = 10;
+  BrokerPlugin sim(SIM_BROKER_PATH, {{"max_open_orders", "100000"}});
+  sim.on_tick(tick(1, 1.0858, 1.0860));
+  for (std::size_t i = 0; i < bound + more; ++i)
+    ASSERT_EQ(sim.submit(limit("Q-" + std::to_string(i), Side::buy, 1, 1.0855)).reply.status,
+              OrderStatus::accepted);
+  sim.on_tick(tick(2, 1.0850, 1.0852, 0, 0));  // sizes not known: every one is marketable
+  std::vector<BrokerReport> reports;
+  sim.poll_reports(reports, 2 * bound);
+  ASSERT_EQ(reports.size(), bound);
+  EXPECT_EQ(reports.front().client_order_id, "Q-0") << "oldest first";
+  EXPECT_EQ(open_ids(sim).size(), more);
+  sim.on_tick(tick(3, 1.0850, 1.0852, 0, 0));
+  reports.clear();
+  sim.poll_reports(reports, 2 * bound);
+  ASSERT_EQ(reports.size(), more);
+  EXPECT_EQ(reports.front().client_order_id, "Q-" + std::to_string(bound));
+  EXPECT_EQ(reports.front().quote_seq, 3u);
+  EXPECT_EQ(sim.position("EURUSD"), static_cast<double>(bound + more));
+}
