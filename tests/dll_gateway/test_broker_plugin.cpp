@@ -411,3 +411,47 @@ TEST(SimBroker, IsRevision3AndRestsOrders) {
   EXPECT_TRUE(sim.supports_resting_orders());
   EXPECT_TRUE(sim.wants_quotes());
 }
+
+TEST(BrokerPluginRevision3, WithoutARequiredFunctionIsRefused) {
+  auto msg = load_error(FAKE_ABI3_NO_CANCEL_PATH);
+  EXPECT_NE(msg.find("missing symbol tp_broker_cancel (required by ABI revision 3, which it declares)"),
+            std::string::npos)
+      << msg;
+}
+
+TEST(BrokerPluginRevision3, PassesTermsAndTicksAndTakesEveryReportAndOpenOrderInBatches) {
+  BrokerPlugin p(FAKE_ABI3_PATH, {});
+  EXPECT_EQ(p.abi_version(), 3);
+  EXPECT_TRUE(p.supports_resting_orders());
+  auto o = order("T-1", tp::proto::Side::buy);
+  o.set_terms({tp::proto::OrderType::limit, 1.5, tp::proto::TimeInForce::gtd, 77});
+  EXPECT_EQ(p.submit(o).reply.reason, "type=1 limit=1.5 tif=2 till=77");
+
+  tp::proto::TickEvent tick = tp::test::a_tick("EURUSD", 42).bid_ask(1.25, 1.26).gateway_ns(9);
+  tick.bid_volume = 300;
+  tick.ask_volume = 400;
+  p.on_tick(tick);
+  EXPECT_EQ(p.query("any").reply.reason, "EURUSD 1.25/1.26 sizes 300/400 ts 9 seq 42");
+  p.on_quote("GBPUSD", 1.5, 1.6, 11);
+  EXPECT_EQ(p.query("any").reply.reason, "GBPUSD 1.5/1.6 sizes 0/0 ts 11 seq 0");
+  EXPECT_EQ(p.cancel("T-1").reply.status, tp::proto::OrderStatus::canceled);
+
+  std::vector<tp::dll_gateway::BrokerReport> reports;
+  p.poll_reports(reports, 100);  // more than one batch
+  EXPECT_EQ(reports.size(), 98u) << "two of the first 100 are filled in wrongly";
+  EXPECT_EQ(p.invalid_reports(), 2u);
+  p.poll_reports(reports, 1000);
+  ASSERT_EQ(reports.size(), 147u);
+  EXPECT_EQ(p.invalid_reports(), 3u);
+  EXPECT_EQ(reports[0].client_order_id, "R-0");
+  EXPECT_EQ(reports[0].order_id, "F-0");
+  EXPECT_EQ(reports[0].status, tp::proto::OrderStatus::partially_filled);
+  EXPECT_DOUBLE_EQ(reports[0].last_price, 1.5);
+  EXPECT_EQ(reports[49].client_order_id, "R-50") << "R-49 was left out";
+  EXPECT_EQ(reports[49].quote_seq, 50u);
+
+  auto open = p.open_orders();
+  ASSERT_TRUE(open.has_value());
+  ASSERT_EQ(open->size(), 100u) << "asked again with room for all";
+  EXPECT_EQ(open->back().client_order_id, "R-99");
+}
