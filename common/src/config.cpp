@@ -231,6 +231,15 @@ std::vector<StrategyGroup> default_groups(const Config& c) {
     g.instruments = all_symbols(c);
     g.params = builtin_params(c.strategy, g.kind);
   }
+  // revert's orders have a life, as if its entry in config/default.toml set
+  // them (so they win over [strategy]'s): passive limits that rest, most
+  // filled later by a report, the rest cancelled after a second. The demo
+  // shows all three; scripts/tp_supervisor/settings.py says the same.
+  auto& rests = out[1].orders;
+  rests.order_type = "limit";
+  rests.time_in_force = "gtc";
+  rests.limit_offset_bps = 1;
+  rests.cancel_after_ms = 1000;
   return out;
 }
 

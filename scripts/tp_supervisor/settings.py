@@ -108,15 +108,24 @@ def builtin_params(tables: dict, kind: str, num_text=_num_text) -> dict:
     return {k: str(v) for k, v in t.items()}
 
 
+# The default deployment's revert group sets its own order terms, as its
+# entry in config/default.toml does (so they win over [strategy]'s): passive
+# limits that rest, most filled later, the rest cancelled after a second.
+REVERT_ORDERS = {"order_type": "limit", "time_in_force": "gtc", "limit_offset_bps": 1.0,
+                 "cancel_after_ms": 1000}
+
+
 def default_groups(instruments, tables=None, quantity=1000.0, num_text=_num_text, orders=None) -> list:
-    """The embedded default deployment: trend (sma_crossover x2) and revert
-    (rsi_reversion x1), every instrument (C++ default_groups)."""
+    """The embedded default deployment: trend (sma_crossover x2, [strategy]'s
+    order terms) and revert (rsi_reversion x1, limit GTC orders cancelled
+    after 1 s: REVERT_ORDERS), every instrument (C++ default_groups)."""
     tables = tables or BUILTIN_PARAM_DEFAULTS
     orders = orders or default_orders()
     return [StrategyGroup(name=name, kind=kind, instances=n, quantity=quantity,
                           instruments=list(instruments), params=builtin_params(tables, kind, num_text),
-                          **orders)
-            for name, kind, n in (("trend", "sma_crossover", 2), ("revert", "rsi_reversion", 1))]
+                          **{**orders, **own})
+            for name, kind, n, own in (("trend", "sma_crossover", 2, {}),
+                                       ("revert", "rsi_reversion", 1, REVERT_ORDERS))]
 
 
 @dataclass

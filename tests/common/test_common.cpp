@@ -146,6 +146,18 @@ TEST(ConfigGroups, DefaultDeploymentRunsTwoStrategies) {
   EXPECT_EQ(c.strategy.groups[1].name, "revert");
   EXPECT_EQ(c.strategy.groups[1].kind, "rsi_reversion");
   EXPECT_EQ(c.strategy.groups[1].instruments.size(), c.instruments.size());
+  // trend trades [strategy]'s market orders; revert's rest (the demo shows
+  // them resting, filled later and cancelled).
+  EXPECT_EQ(c.strategy.groups[0].orders, tp::OrderSettings{});
+  EXPECT_EQ(c.strategy.groups[1].orders.order_type, "limit");
+  EXPECT_EQ(c.strategy.groups[1].orders.time_in_force, "gtc");
+  EXPECT_DOUBLE_EQ(c.strategy.groups[1].orders.limit_offset_bps, 1);
+  EXPECT_EQ(c.strategy.groups[1].orders.cancel_after_ms, 1000);
+  // A group's own terms win over [strategy]'s, as a file's entry would.
+  const auto set =
+      tp::parse_config("[strategy]\ncancel_after_ms = 5\ntime_in_force = \"gtc\"\norder_type = \"limit\"\n");
+  EXPECT_EQ(set.strategy.groups[0].orders.cancel_after_ms, 5);
+  EXPECT_EQ(set.strategy.groups[1].orders.cancel_after_ms, 1000);
 }
 
 TEST(ConfigGroups, NameOrInstancesIsTheOneGroupShorthand) {
@@ -223,7 +235,7 @@ TEST(ConfigGroups, BadGroupsAreRefusedNamingTheKey) {
 }
 
 TEST(ConfigGroups, OrderTermsDefaultToMarketIocAndInheritStrategys) {
-  const auto plain = tp::parse_config("");
+  const auto plain = tp::parse_config("[[strategy.groups]]\nname = \"a\"\nkind = \"every_nth\"\n");
   for (const auto& g : plain.strategy.groups) EXPECT_EQ(g.orders, tp::OrderSettings{});
   EXPECT_EQ(plain.strategy.groups[0].orders.order_type, "market");
   EXPECT_EQ(plain.strategy.groups[0].orders.time_in_force, "ioc");

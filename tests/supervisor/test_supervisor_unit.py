@@ -155,6 +155,13 @@ class GroupsConfigTest(unittest.TestCase):
         self.assertEqual(g[0].params, {"fast": "10", "slow": "30"})
         self.assertEqual(g[1].params, {"period": "14", "oversold": "30", "overbought": "70"})
         self.assertEqual(g[1].instruments, sv.DEFAULT_INSTRUMENTS)
+        # trend trades market orders; revert's rest (the demo shows them
+        # resting, filled later and cancelled), whatever [strategy] says.
+        terms = ("order_type", "time_in_force", "limit_offset_bps", "good_till_ms", "cancel_after_ms")
+        self.assertEqual([getattr(g[0], k) for k in terms], ["market", "ioc", 0.0, 0, 0])
+        self.assertEqual([getattr(g[1], k) for k in terms], ["limit", "gtc", 1.0, 0, 1000])
+        g = sv.parse_settings('[strategy]\norder_type = "limit"\ntime_in_force = "gtc"\ncancel_after_ms = 5\n').groups
+        self.assertEqual((g[0].cancel_after_ms, g[1].cancel_after_ms), (5, 1000))
 
     def test_name_or_instances_is_the_one_group_shorthand(self):
         g = sv.parse_settings('[strategy]\nname = "every_nth"\n', ["strategy.every_nth.n=7"]).groups
