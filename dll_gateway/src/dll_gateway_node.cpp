@@ -304,7 +304,7 @@ bool DllGatewayNode::handle_tick() {
   if (!instruments_.contains(tick->instrument))
     return bad("unknown_instrument", "instrument '" + tick->instrument + "' is not configured");
   ++counters_.ticks_received;
-  plugin_.on_quote(tick->instrument, tick->bid, tick->ask, tick->gateway_ts_ns);
+  plugin_.on_tick(tick.value());  // the whole tick: sizes cap fills, seq names the quote a fill matched
   return true;
 }
 
