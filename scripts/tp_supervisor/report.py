@@ -5,6 +5,7 @@ programs' stats files."""
 import collections
 import os
 import re
+import sqlite3
 import time
 
 from .states import RUNNING
@@ -120,6 +121,7 @@ def status_line(arb, elapsed: float) -> str:
             f"ticks {_fmt(gw.get('ticks_published'))}  "
             f"signals {_fmt(signals)}{per_group}  "
             f"orders {_fmt(ex.get('orders_sent'))}  fills {_fmt(ex.get('fills'))}  "
+            f"working {_fmt(ex.get('orders_working'))}  "
             f"open positions {_fmt(open_pos)}  dead letters {_fmt(dl.get('dead_letters'))}  "
             f"| {state_txt}")
 
@@ -127,6 +129,7 @@ def status_line(arb, elapsed: float) -> str:
 def summary(arb) -> str:
     gw = read_stats(arb.run_dir, "gateway") or {}
     ex = read_stats(arb.run_dir, "executor") or {}
+    dg = read_stats(arb.run_dir, "dll_gateway") or {}
     dl = read_stats(arb.run_dir, "dead_letter") or {}
     strat = _strategy_totals(arb)
     width = max([14] + [len(p.name) + 2 for p in arb.procs])
@@ -142,8 +145,10 @@ def summary(arb) -> str:
         f"orders sent:      {_fmt(ex.get('orders_sent'))}",
         f"fills:            {_fmt(ex.get('fills'))}"
         f" (partial {_fmt(ex.get('partial_fills'))}, broker rejects {_fmt(ex.get('broker_rejects'))})",
+        order_life_line(ex),
+        report_stream_line(ex, dg),
     ]
-    lines += group_summary(arb, ex)
+    lines += group_summary(arb, ex, order_books(arb.run_dir))
     positions = ex.get("positions")
     if isinstance(positions, dict) and positions:
         lines.append("positions (all groups):")
@@ -167,11 +172,97 @@ def summary(arb) -> str:
     return "\n".join(lines)
 
 
-def group_summary(arb, ex) -> list:
+def order_life_line(ex) -> str:
+    """What became of the orders beyond their first answer (executor stats):
+    working at the broker now, canceled (by whom), expired there."""
+    refused = ex.get("cancels_refused")
+    refused = sum(v for v in refused.values() if _num(v)) if isinstance(refused, dict) else None
+    return (f"order life:       working {_fmt(ex.get('orders_working'))}, "
+            f"canceled {_fmt(ex.get('canceled'))} (cancel requests {_fmt(ex.get('cancel_requests'))}, "
+            f"sent to the broker {_fmt(ex.get('cancels_sent'))}, refused {_fmt(refused)}), "
+            f"expired {_fmt(ex.get('expired_at_broker'))}")
+
+
+def report_stream_line(ex, dg) -> str:
+    """The execution report stream end to end: what dll_gateway stored (and
+    published) against what the executor took in, and how: applied (news:
+    a later fill, cancel or expiry), known (it had applied the answer that
+    carried the same change), gaps found and reports fetched over REQ/REP.
+    The two counts agree once the executor has caught up."""
+    return (f"reports:          dll_gateway stored {_fmt(dg.get('report_seq'))} "
+            f"(broker reports {_fmt(dg.get('broker_reports'))}), executor through seq "
+            f"{_fmt(ex.get('report_next_seq') - 1 if _num(ex.get('report_next_seq')) else None)}: "
+            f"applied {_fmt(ex.get('reports_applied'))}, known {_fmt(ex.get('reports_known'))}, "
+            f"unknown order {_fmt(ex.get('reports_unknown_order'))}; gaps {_fmt(ex.get('report_gaps'))}, "
+            f"fetched {_fmt(ex.get('reports_fetched'))}, duplicates {_fmt(ex.get('reports_duplicate'))}, "
+            f"invalid transitions {_fmt(ex.get('invalid_transitions'))}")
+
+
+# Per group from executor.db: its orders, those filled (of which by a
+# report: a fill that reached the executor after the answer to the submit, a
+# resting order's), resting now (open at the broker), canceled (on request:
+# a cancel the strategy or the executor asked for; the others are IOC
+# remainders), expired and rejected. A status is text in executor.db.
+BOOK_KEYS = ("orders", "filled", "filled_by_report", "resting", "canceled", "canceled_on_request",
+             "expired", "rejected")
+_BOOK_QUERIES = (
+    ("SELECT strategy, COUNT(*), SUM(status = 'FILLED'), "
+     "SUM(status IN ('ACCEPTED', 'PARTIALLY_FILLED')), "
+     "SUM(status = 'CANCELED'), SUM(status = 'CANCELED' AND cancel_state != ''), "
+     "SUM(status = 'EXPIRED'), SUM(status = 'REJECTED') FROM orders GROUP BY strategy",
+     ("orders", "filled", "resting", "canceled", "canceled_on_request", "expired", "rejected")),
+    ("SELECT o.strategy, COUNT(DISTINCT r.client_order_id) FROM reports r "
+     "JOIN orders o ON o.client_order_id = r.client_order_id "
+     "WHERE r.applied = 1 AND r.last_quantity > 0 GROUP BY o.strategy",
+     ("filled_by_report",)),
+)
+
+
+def order_books(run_dir, path=None):
+    """group -> {BOOK_KEYS: count} read from the executor's database
+    (<run_dir>/executor.db, read only), or None when it cannot be read: the
+    executor holds it exclusively while it runs, so this is for the summary
+    after the programs stopped."""
+    path = path or os.path.join(run_dir, "executor.db")
+    if not os.path.exists(path):
+        return None
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.2)
+    except sqlite3.Error:
+        return None
+    books = collections.defaultdict(lambda: dict.fromkeys(BOOK_KEYS, 0))
+    try:
+        for query, keys in _BOOK_QUERIES:
+            for row in con.execute(query):
+                books[row[0]].update({k: int(v or 0) for k, v in zip(keys, row[1:])})
+    except sqlite3.Error:
+        return None
+    finally:
+        con.close()
+    return dict(books)
+
+
+def terms_text(g) -> str:
+    """A group's order terms as the summary names them: "market IOC", or
+    "limit GTC 1 bp, cancel after 1000 ms"."""
+    if getattr(g, "order_type", "market") != "limit":
+        return "market IOC"
+    text = f"limit {str(g.time_in_force).upper()}"
+    if g.time_in_force == "gtd":
+        text += f" {g.good_till_ms} ms" if g.good_till_ms else " (signal TTL)"
+    if g.limit_offset_bps:
+        text += f" {_fmt(g.limit_offset_bps)} bp{'s' if g.limit_offset_bps != 1 else ''}"
+    if g.cancel_after_ms:
+        text += f", cancel after {g.cancel_after_ms} ms"
+    return text
+
+
+def group_summary(arb, ex, books=None) -> list:
     """The summary's lines per strategy group: its processes, the signals
     its instances emitted and had acked (over every life of each, departed
     instances' included), and the executor's signals, fills, positions and
-    realised PnL for it (executor.stats.json "groups", when it has them)."""
+    realised PnL for it (executor.stats.json "groups", when it has them);
+    with `books` (order_books) what became of its orders."""
     lines = ["strategy groups:"]
     for g in groups_status(arb, ex):
         procs = arb.instances(g["name"])
@@ -186,6 +277,14 @@ def group_summary(arb, ex) -> list:
                         + (f"rejected {_fmt(fig.get('rejected'))}, " if "rejected" in fig else "")
                         + f"fills {_fmt(fig.get('fills'))}"
                         if fig is not None else "no per-group figures"))
+        book = (books or {}).get(g["name"])
+        if book is not None:
+            spec = arb.groups.get(g["name"])
+            lines.append(f"    orders {book['orders']}" + (f" ({terms_text(spec)})" if spec else "")
+                         + f": filled {book['filled']} ({book['filled_by_report']} later, by report), "
+                         f"resting now {book['resting']}, "
+                         f"canceled {book['canceled']} ({book['canceled_on_request']} on request), "
+                         f"expired {book['expired']}, rejected {book['rejected']}")
         if fig is None:
             continue
         positions = fig.get("positions") if isinstance(fig.get("positions"), dict) else {}

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import sys
 import tempfile
 import unittest
@@ -511,6 +512,60 @@ class GroupsSupervisorTest(unittest.TestCase):
             self.assertIn("  py (python): 1 process (py-0 STOPPED)", text)
             self.assertIn("    signals emitted 2, acked 2; executor: no per-group figures", text)
             self.assertIn("signals emitted:  10 (py-0 2, trend-0 4, trend-1 3, trend-5 1)", text)
+
+    def test_summary_tells_what_became_of_the_orders(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.executor_stats(d)
+            with open(os.path.join(d, "executor.stats.json")) as f:
+                ex = json.load(f)
+            ex.update({"orders_working": 2, "canceled": 3, "cancel_requests": 2, "cancels_sent": 2,
+                       "cancels_refused": {"order_final": 1}, "expired_at_broker": 1,
+                       "report_next_seq": 41, "reports_applied": 12, "reports_known": 28,
+                       "reports_unknown_order": 0, "report_gaps": 1, "reports_fetched": 4,
+                       "reports_duplicate": 0, "invalid_transitions": 0})
+            with open(os.path.join(d, "executor.stats.json"), "w") as f:
+                json.dump(ex, f)
+            with open(os.path.join(d, "dll_gateway.stats.json"), "w") as f:
+                json.dump({"report_seq": 40, "broker_reports": 13}, f)
+            # executor.db as the executor leaves it (the columns read).
+            con = sqlite3.connect(os.path.join(d, "executor.db"))
+            con.execute("CREATE TABLE orders (client_order_id TEXT PRIMARY KEY, strategy TEXT, "
+                        "status TEXT, cancel_state TEXT)")
+            con.execute("CREATE TABLE reports (report_id TEXT PRIMARY KEY, client_order_id TEXT, "
+                        "applied INTEGER, last_quantity REAL)")
+            con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?)", [
+                ("t1", "trend", "FILLED", ""), ("t2", "trend", "CANCELED", ""),  # an IOC remainder
+                ("t3", "trend", "REJECTED", ""),
+                ("r1", "revert", "FILLED", ""), ("r2", "revert", "FILLED", ""),
+                ("r3", "revert", "ACCEPTED", ""), ("r4", "revert", "PARTIALLY_FILLED", "REQUESTED"),
+                ("r5", "revert", "CANCELED", "DONE"), ("r6", "revert", "EXPIRED", "")])
+            con.executemany("INSERT INTO reports VALUES (?, ?, ?, ?)", [
+                ("s:1", "t1", 0, 5), ("s:2", "r1", 0, 5),                  # the answer had the fill
+                ("s:3", "r2", 1, 2), ("s:4", "r2", 1, 3), ("s:5", "r4", 1, 1),  # fills reported later
+                ("s:6", "r5", 1, 0)])                                      # a cancel: no fill
+            con.commit()
+            con.close()
+            sup = self.make(d, self.CONFIG.replace('python_path = "/opt/strategies"',
+                                                   'python_path = "/opt/strategies"\n'
+                                                   'order_type = "limit"\ntime_in_force = "gtd"\n'
+                                                   'good_till_ms = 3000\nlimit_offset_bps = 2.5\n'
+                                                   'cancel_after_ms = 1000').replace('"py"', '"revert"'))
+            text = sup.summary()
+            self.assertIn("order life:       working 2, canceled 3 (cancel requests 2, sent to the broker 2, "
+                          "refused 1), expired 1", text)
+            self.assertIn("reports:          dll_gateway stored 40 (broker reports 13), executor through seq 40: "
+                          "applied 12, known 28, unknown order 0; gaps 1, fetched 4, duplicates 0, "
+                          "invalid transitions 0", text)
+            self.assertIn("    orders 3 (market IOC): filled 1 (0 later, by report), resting now 0, "
+                          "canceled 1 (0 on request), expired 0, rejected 1", text)
+            self.assertIn("    orders 6 (limit GTD 3000 ms 2.5 bps, cancel after 1000 ms): filled 2 (2 later, "
+                          "by report), resting now 2, canceled 1 (1 on request), expired 1, rejected 0", text)
+            # Without the database (the executor still holds it, or another
+            # db_path): no order line, the rest as before.
+            os.remove(os.path.join(d, "executor.db"))
+            text = sup.summary()
+            self.assertNotIn("    orders ", text)
+            self.assertIn("order life:       working 2", text)
 
 
 def sv_ctl_format(reply):
