@@ -303,14 +303,17 @@ void ExecutionDesk::mark_unknown(const OrderRecord& order) {
 
 template <class Persist>
 bool ExecutionDesk::apply_change(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
-                                 ReplySource source, Outbox& out, Persist&& persist, bool& applied) {
-  applied = false;
+                                 ReplySource source, Outbox& out, Persist&& persist, Change& change) {
+  change = Change::not_news;
   const bool unsettled = order.state == OrderState::intent || order.state == OrderState::unknown;
   if (reply.status == proto::OrderStatus::unknown) {
     // dll_gateway could not tell (its store or the broker failed): SENT
     // without a status, asked again by reconciliation.
-    if (!stored("record an order's outcome", persist)) return true;
-    applied = true;
+    if (!stored("record an order's outcome", persist)) {
+      change = Change::failed;
+      return true;
+    }
+    change = Change::applied;
     auto ev = event_of(order, reply.status, now);
     ev.order_id = reply.order_id;
     ev.reason = reply.reason;
@@ -333,8 +336,11 @@ bool ExecutionDesk::apply_change(const OrderRecord& order, const proto::OrderRep
   }
   // Unrecorded, nothing of it is applied: the row stays as it was and
   // reconciliation asks the broker again once the store can write.
-  if (!stored("record an order's outcome", persist)) return true;
-  applied = true;
+  if (!stored("record an order's outcome", persist)) {
+    change = Change::failed;
+    return true;
+  }
+  change = Change::applied;
 
   // Only what is new since the stored outcome moves the position (an order
   // the broker was still working may have filled more since).
@@ -401,21 +407,22 @@ void ExecutionDesk::count_outcome(const OrderRecord& order, const proto::OrderRe
 
 bool ExecutionDesk::apply_reply(const OrderRecord& order, const proto::OrderReply& reply,
                                 std::int64_t received_ns, ReplySource source, Outbox& out) {
-  bool applied = false;
+  Change change = Change::not_news;
   return apply_change(
       order, reply, received_ns, source, out,
-      [&] { store_.record_outcome(order.client_order_id, reply, received_ns); }, applied);
+      [&] { store_.record_outcome(order.client_order_id, reply, received_ns); }, change);
 }
 
-bool ExecutionDesk::apply_report(const proto::ExecutionReport& r, std::int64_t received_ns, Outbox& out) {
+ReportResult ExecutionDesk::apply_report(const proto::ExecutionReport& r, std::int64_t received_ns,
+                                         Outbox& out) {
   std::optional<OrderRecord> order;
   if (!stored("read the order of a report", [&] { order = store_.find_order(r.client_order_id); }))
-    return false;
+    return ReportResult::failed;
   if (!order) {
     ++counters_.reports_unknown_order;
     spdlog::error("execution report {}:{} for {}, an order this executor never placed: recorded, not applied",
                   r.stream, r.seq, r.client_order_id);
-    return stored("record a report", [&] { store_.record_report(r, false, nullptr, received_ns); });
+    return ReportResult::known;
   }
   proto::OrderReply reply;
   reply.client_order_id = r.client_order_id;
@@ -425,25 +432,23 @@ bool ExecutionDesk::apply_report(const proto::ExecutionReport& r, std::int64_t r
   reply.fill_price = r.avg_price;
   reply.reason = r.reason;
   reply.broker_ts_ns = r.broker_ts_ns;
-  bool applied = false;
-  bool recorded = false;
+  Change change = Change::not_news;
   apply_change(
       *order, reply, received_ns, ReplySource::report, out,
-      [&] {
-        store_.record_report(r, true, &reply, received_ns);
-        recorded = true;
-      },
-      applied);
-  if (applied) {
-    ++counters_.reports_applied;
-    if (proto::is_final(reply.status) && order->cancel == CancelState::requested) cancel_settled(*order);
-    return true;
+      [&] { store_.record_report(r, true, &reply, received_ns); }, change);
+  switch (change) {
+    case Change::failed:
+      return ReportResult::failed;
+    case Change::applied:
+      ++counters_.reports_applied;
+      if (proto::is_final(reply.status) && order->cancel == CancelState::requested) cancel_settled(*order);
+      return ReportResult::applied;
+    case Change::not_news:
+      break;
   }
-  if (recorded) return true;
-  // Not news (an answer brought it first) or refused: the report is
-  // recorded all the same, so that the stream moves on.
+  // Not news (an answer brought it first) or refused by the state machine.
   ++counters_.reports_known;
-  return stored("record a report", [&] { store_.record_report(r, false, nullptr, received_ns); });
+  return ReportResult::known;
 }
 
 void ExecutionDesk::ack_cancel(const proto::CancelRequest& request, proto::AckStatus status,

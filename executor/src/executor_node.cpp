@@ -130,6 +130,7 @@ int ExecutorNode::run() {
   });
   loop.run();
   if (config_.executor.cancel_on_shutdown) cancel_working_orders();
+  flush_reports();
   write_stats();
   return 0;
 }
@@ -332,7 +333,17 @@ void ExecutorNode::drain_reports() {
       continue;
     }
     on_report(report.value(), false);
-    if (storage_paused()) return;
+    if (storage_paused()) break;
+  }
+  flush_reports();
+}
+
+void ExecutorNode::flush_reports() {
+  try {
+    store_.flush_known();
+  } catch (const StoreError& e) {
+    // Kept in memory; a crash before they are written only costs a fetch.
+    storage_failed("record known execution reports", e, store_.last_errno());
   }
 }
 
@@ -359,7 +370,18 @@ void ExecutorNode::on_report(const proto::ExecutionReport& report, bool fetched)
     ++stream_counters_.gaps;
     if (!fetch_reports(report.seq) || report.seq != cursor_.next_seq) return;  // the next pass fetches it
   }
-  if (desk_.apply_report(report, clock_.now_ns(), outbox_)) cursor_.next_seq = report.seq + 1;
+  const auto now = clock_.now_ns();
+  switch (desk_.apply_report(report, now, outbox_)) {
+    case ReportResult::applied:
+      cursor_.next_seq = report.seq + 1;
+      break;
+    case ReportResult::known:
+      store_.defer_known(report, now);  // written in bulk: flush_reports()
+      cursor_.next_seq = report.seq + 1;
+      break;
+    case ReportResult::failed:
+      break;  // fetched again from the cursor once the store writes
+  }
   publish(outbox_);
 }
 
@@ -711,6 +733,7 @@ bool ExecutorNode::storage_paused() const noexcept {
 
 void ExecutorNode::heartbeat() {
   const std::int64_t now = clock_.monotonic_ns();
+  if (store_.deferred_known() > 0 && !storage_paused()) flush_reports();
   disk_.poll(now);
   if (now < next_stats_ns_) return;
   write_stats();

@@ -524,21 +524,42 @@ void ExecutorStore::set_cancel(std::string_view client_order_id, CancelState sta
 void ExecutorStore::record_report(const proto::ExecutionReport& report, bool applied,
                                   const proto::OrderReply* outcome, std::int64_t now_ns) {
   Transaction tx(begin_, commit_, rollback_);
+  // The deferred reports come before this one in the stream: written first,
+  // so that the cursor never passes a report that is not recorded.
+  for (const auto& [r, ts] : deferred_) insert_report(r, false, ts);
   if (outcome) record_outcome(outcome->client_order_id, *outcome, now_ns);
-  insert_report_.reset()
-      .bind(1, report.stream + ":" + std::to_string(report.seq))
-      .bind(2, report.stream)
-      .bind(3, static_cast<std::int64_t>(report.seq))
-      .bind(4, report.client_order_id)
-      .bind(5, proto::to_string(report.status))
-      .bind(6, report.last_quantity)
-      .bind(7, report.filled_quantity)
-      .bind(8, static_cast<std::int64_t>(applied ? 1 : 0))
-      .bind(9, now_ns);
-  // A report already recorded (by id) changes nothing: the primary key is the dedupe.
-  if (!insert_report_.run()) return;  // rolled back: it was applied when it was first recorded
+  insert_report(report, applied, now_ns);
   set_cursor_.reset().bind(1, report.stream).bind(2, static_cast<std::int64_t>(report.seq + 1)).run();
   tx.commit();
+  deferred_.clear();
+}
+
+void ExecutorStore::insert_report(const proto::ExecutionReport& r, bool applied, std::int64_t now_ns) {
+  insert_report_.reset()
+      .bind(1, r.stream + ":" + std::to_string(r.seq))
+      .bind(2, r.stream)
+      .bind(3, static_cast<std::int64_t>(r.seq))
+      .bind(4, r.client_order_id)
+      .bind(5, proto::to_string(r.status))
+      .bind(6, r.last_quantity)
+      .bind(7, r.filled_quantity)
+      .bind(8, static_cast<std::int64_t>(applied ? 1 : 0))
+      .bind(9, now_ns);
+  insert_report_.run();  // false: recorded before (fetched again after a crash); the first row stands
+}
+
+void ExecutorStore::defer_known(const proto::ExecutionReport& report, std::int64_t now_ns) {
+  deferred_.emplace_back(report, now_ns);
+}
+
+void ExecutorStore::flush_known() {
+  if (deferred_.empty()) return;
+  Transaction tx(begin_, commit_, rollback_);
+  for (const auto& [r, ts] : deferred_) insert_report(r, false, ts);
+  const auto& last = deferred_.back().first;
+  set_cursor_.reset().bind(1, last.stream).bind(2, static_cast<std::int64_t>(last.seq + 1)).run();
+  tx.commit();
+  deferred_.clear();
 }
 
 ReportCursor ExecutorStore::report_cursor() {

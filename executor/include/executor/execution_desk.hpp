@@ -111,6 +111,8 @@ std::string_view to_string(PositionCheck c) noexcept;
 // order fills whenever the market comes to it).
 enum class ReplySource { round_trip, reconciliation, report, cancel };
 
+enum class ReportResult { applied, known, failed };
+
 // What became of a CancelRequest.
 struct CancelDecision {
   proto::AckStatus ack = proto::AckStatus::accepted;
@@ -189,10 +191,14 @@ class ExecutionDesk {
   // an impossible change is logged and counted, never applied.
   bool apply_reply(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t received_ns,
                    ReplySource source, Outbox& out);
-  // Applies one execution report of dll_gateway's stream, in seq order, and
-  // records it (its id) with the change in one transaction. False when the
-  // store could not record it (nothing applied; ask again later).
-  bool apply_report(const proto::ExecutionReport& report, std::int64_t received_ns, Outbox& out);
+  // Applies one execution report of dll_gateway's stream, in seq order. A
+  // report that changes the order is recorded (its id, the cursor past it)
+  // with the change in one transaction: `applied`. One that brings nothing
+  // new (an answer said it first, the usual case) is written by nobody here:
+  // `known`, for the caller to record in bulk (ExecutorStore::record_known);
+  // applying it again after a crash changes nothing, quantities being
+  // cumulative. `failed`: the store could not read or write; nothing applied.
+  ReportResult apply_report(const proto::ExecutionReport& report, std::int64_t received_ns, Outbox& out);
 
   // --- cancels --------------------------------------------------------------
   // A strategy's CancelRequest: acked (SignalAck with cancel = true) into
@@ -283,9 +289,10 @@ class ExecutionDesk {
   LatencyHistogram tick_to_fill_;
   // Applies `reply` to `order` when the state machine says it is news;
   // `persist` writes it (and whatever goes with it) and throws StoreError.
+  enum class Change { applied, not_news, failed };
   template <class Persist>
   bool apply_change(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
-                    ReplySource source, Outbox& out, Persist&& persist, bool& applied);
+                    ReplySource source, Outbox& out, Persist&& persist, Change& change);
   void count_outcome(const OrderRecord& order, const proto::OrderReply& reply, Outbox& out);
   void ack_cancel(const proto::CancelRequest& request, proto::AckStatus status, std::string_view reason,
                   Outbox& out) const;

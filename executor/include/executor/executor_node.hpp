@@ -103,6 +103,8 @@ class ExecutorNode {
   // fetches the missing ones over the order socket first (fetch_reports).
   void drain_reports();
   void on_report(const proto::ExecutionReport& report, bool fetched);
+  // Writes the reports that changed nothing (deferred by the store).
+  void flush_reports();
   // Asks dll_gateway for every stored report from the next expected one,
   // until caught up or `until_seq` (exclusive, 0 = all) is reached. False
   // when dll_gateway did not answer (the rest waits for the next pass).

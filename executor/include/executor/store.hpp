@@ -107,12 +107,22 @@ class ExecutorStore {
   std::vector<OrderRecord> cancel_requested();
   void set_cancel(std::string_view client_order_id, CancelState state, std::string_view reason,
                   std::int64_t now_ns);
-  // In one transaction: `outcome` (when the report changed the order), the
-  // report's row (its id "<stream>:<seq>" is the primary key: a report
-  // recorded before is refused and nothing of this call is kept), and the
-  // cursor moved past it.
+  // In one transaction: the deferred known reports (below), `outcome` (when
+  // the report changed the order), the report's row (its id
+  // "<stream>:<seq>" is the primary key: a row already there stands), and
+  // the cursor moved past it.
   void record_report(const proto::ExecutionReport& report, bool applied, const proto::OrderReply* outcome,
                      std::int64_t now_ns);
+  // A report that changed nothing (applied = 0) is kept in memory and
+  // written with the next record_report or flush_known, many in one
+  // transaction: the usual report repeats an answer already recorded, and a
+  // crash that loses it only makes the executor fetch it again (applying it
+  // again changes nothing).
+  void defer_known(const proto::ExecutionReport& report, std::int64_t now_ns);
+  // Writes the deferred reports and moves the cursor past the last (kept in
+  // memory when it throws).
+  void flush_known();
+  std::size_t deferred_known() const noexcept { return deferred_.size(); }
   ReportCursor report_cursor();
   void set_report_cursor(const ReportCursor& cursor);
   // Orders in HELD, oldest first.
@@ -127,6 +137,7 @@ class ExecutorStore {
   using Statement = tp::sqlite::Statement;
 
   void migrate();
+  void insert_report(const proto::ExecutionReport& report, bool applied, std::int64_t now_ns);
   void prune(std::int64_t now_ns);
   OrderRecord read_order(Statement& s) const;
   void read_snapshots(PositionBook& book, GroupBooks& groups);
@@ -134,6 +145,7 @@ class ExecutorStore {
   static void apply_stored_fill(Statement& row, PositionBook& book, GroupBooks& groups);
 
   std::string path_;
+  std::vector<std::pair<proto::ExecutionReport, std::int64_t>> deferred_;  // known reports, not yet written
   tp::sqlite::Connection db_;  // declared first: destroyed after the statements
   Statement begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   bool in_batch_ = false;
