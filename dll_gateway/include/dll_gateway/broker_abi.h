@@ -19,12 +19,48 @@
  * market IOC orders only (dll_gateway refuses any other terms before the
  * plugin sees them, naming the revision), a PARTIALLY_FILLED answer of theirs
  * is final (the rest was canceled) and becomes CANCELED with the fill kept,
- * and a cancel is answered from the order's stored final status.
+ * and a cancel is answered from the order's stored final status. A plugin
+ * that declares revision 3 must export tp_broker_cancel,
+ * tp_broker_poll_reports and tp_broker_open_orders: without one of them it
+ * is refused at load, naming the missing symbol.
+ *
+ * An order's life, as dll_gateway sees it (the states and their arrows:
+ * proto/include/proto/order_lifecycle.hpp and docs/PROTOCOL.md, "The order
+ * model"):
+ *   submit  -> FILLED, CANCELED (IOC rest), REJECTED: final at once;
+ *              ACCEPTED or PARTIALLY_FILLED: the order rests;
+ *   then, from tp_broker_poll_reports only: PARTIALLY_FILLED (more filled),
+ *              FILLED, EXPIRED, CANCELED (by the broker itself);
+ *   cancel  -> CANCELED, or the final status it had reached first.
+ * PARTIALLY_FILLED always means "still resting": an IOC order that part
+ * filled ends CANCELED with its filled_quantity. Every quantity the plugin
+ * gives is cumulative over the order's whole life (as FIX's CumQty), so the
+ * same change told twice (in the submit's answer and again in a report, in
+ * a report and a query) is harmless: dll_gateway applies the increase over
+ * what it has stored, through one state machine, and counts what no arrow
+ * allows (less filled than before, FILLED then ACCEPTED: invalid_transitions)
+ * or what is older than it knows (reports_stale) without applying it. What
+ * must never happen is a status or quantity going backwards for one order.
+ * Each change dll_gateway learns becomes a numbered, stored execution report
+ * of its own; a plugin never numbers anything.
+ *
+ * What a crash costs, and what the plugin must make possible: reports that
+ * tp_broker_poll_reports handed over belong to dll_gateway, which stores them
+ * at once; a report lost in a crash in between is recovered at the next
+ * start, when dll_gateway asks tp_broker_query about every order it holds
+ * open and tp_broker_open_orders for the whole book. So query must answer the
+ * order's latest cumulative state (also after the plugin itself restarted),
+ * and open_orders must list every order resting for this account: an order
+ * listed there that dll_gateway never sent is reported, and the executor
+ * stops trading until a person settles it (fail closed: open_orders_mismatch).
  *
  * Threading: dll_gateway calls every function of one tp_broker instance from
  * ONE thread, one call at a time. A plugin needs no locking unless it starts
  * threads of its own. Calls may block (a synchronous broker API); the
- * gateway's loop waits for them.
+ * gateway's loop waits for them, so tp_broker_poll_reports,
+ * tp_broker_on_tick and tp_broker_on_quote should return at once: a plugin
+ * whose broker calls back on its own thread queues those events under its
+ * own lock and hands them over at the next poll.
  *
  * Ownership: the loader owns every buffer it passes in (valid only during the
  * call: copy what you keep) and every result struct (the plugin fills it).
@@ -176,7 +212,11 @@ TP_BROKER_EXPORT tp_broker* tp_broker_create(const char* const* keys, const char
  * (resting, nothing filled yet), PARTIALLY_FILLED (resting, part filled) or
  * REJECTED. What happens to a resting order afterwards comes from
  * tp_broker_poll_reports, never again from this call. A refused order is an answer:
- * TP_BROKER_OK with status REJECTED and a reason. Returns TP_BROKER_ERROR only
+ * TP_BROKER_OK with status REJECTED and a reason, which should start with a
+ * short kind and a colon ("stale quote: ...", "insufficient margin: ..."):
+ * dll_gateway counts rejects by that kind (rejects_by_reason in its stats).
+ * An id that is still resting must not be placed twice: answer REJECTED, as
+ * venues refuse a live duplicate ClOrdID. Returns TP_BROKER_ERROR only
  * when the outcome is unknown (e.g. the connection dropped after sending); the
  * gateway then keeps the order pending and asks tp_broker_query before it
  * would ever submit that client_order_id again. The gateway never submits an
@@ -196,7 +236,9 @@ TP_BROKER_EXPORT int tp_broker_query(tp_broker* broker, const char* client_order
                                      tp_broker_result* result);
 
 /* Writes the broker's net position in `instrument` (positive long) to
- * `*quantity`. Returns TP_BROKER_ERROR when unavailable. */
+ * `*quantity`: every fill so far, resting orders' fills included (the
+ * executor compares it with its own book at start). Returns TP_BROKER_ERROR
+ * when unavailable. */
 typedef int (*tp_broker_position_fn)(tp_broker* broker, const char* instrument, double* quantity);
 TP_BROKER_EXPORT int tp_broker_position(tp_broker* broker, const char* instrument, double* quantity);
 
@@ -205,8 +247,11 @@ TP_BROKER_EXPORT int tp_broker_position(tp_broker* broker, const char* instrumen
  * what had filled), or the final status it had already reached (FILLED,
  * EXPIRED...; reason says why it could not be canceled), or UNKNOWN when the
  * broker never saw the id. All are answers (TP_BROKER_OK); TP_BROKER_ERROR
- * means the outcome is unknown. dll_gateway sends one cancel per order at
- * most; a cancel is not repeated as a report. */
+ * means the outcome is unknown: dll_gateway keeps the cancel pending and
+ * settles it with tp_broker_query, never by a second cancel. dll_gateway
+ * sends one cancel per order at most; the change a cancel answered is not
+ * repeated as a report (if it is, being cumulative, it changes nothing).
+ * A fill that wins the race is the answer: FILLED, "cannot cancel: ...". */
 typedef int (*tp_broker_cancel_fn)(tp_broker* broker, const char* client_order_id, tp_broker_result* result);
 TP_BROKER_EXPORT int tp_broker_cancel(tp_broker* broker, const char* client_order_id,
                                       tp_broker_result* result);
@@ -216,14 +261,25 @@ TP_BROKER_EXPORT int tp_broker_cancel(tp_broker* broker, const char* client_orde
  * stay queued for the next poll. dll_gateway polls after every call and
  * tick, and at least every 10 ms, and stores each report before it tells
  * anyone. Time-driven changes (a GTD order's expiry) are made by the poll
- * itself when due. */
+ * itself when due. Each report is the order's whole state after one change
+ * (status, cumulative filled_quantity and avg_price), plus last_quantity and
+ * last_price, this change's own fill, kept for audit (dll_gateway derives the
+ * fill it books from the cumulative difference). Reports of one order come
+ * in the order the changes happened. A report must name an order dll_gateway
+ * submitted (others are logged and counted, reports_unknown_order, not
+ * stored); a report with a status out of range, UNKNOWN, a negative or
+ * non-finite number or an empty client_order_id is dropped. Hold a report
+ * that does not fit in `max` for the next poll; never drop one. */
 typedef size_t (*tp_broker_poll_reports_fn)(tp_broker* broker, tp_broker_report* out, size_t max);
 TP_BROKER_EXPORT size_t tp_broker_poll_reports(tp_broker* broker, tp_broker_report* out, size_t max);
 
 /* Since revision 3. Writes the current state of up to `max` open (resting)
  * orders into `out`, oldest first, and their total number to `*count` (more
  * than `max`: call again with room for all). Reconciliation after a restart
- * uses it. Returns TP_BROKER_ERROR when the broker could not be asked. */
+ * uses it. Each entry is the order's current state (status ACCEPTED or
+ * PARTIALLY_FILLED, cumulative filled_quantity and avg_price; last_quantity
+ * and last_price 0). Returns TP_BROKER_ERROR when the broker could not be
+ * asked: nothing is settled then, and the executor asks again later. */
 typedef int (*tp_broker_open_orders_fn)(tp_broker* broker, tp_broker_report* out, size_t max, size_t* count);
 TP_BROKER_EXPORT int tp_broker_open_orders(tp_broker* broker, tp_broker_report* out, size_t max,
                                            size_t* count);
