@@ -112,8 +112,11 @@ class OrderLife(unittest.TestCase):
         self.push = self.ctx.socket(zmq.PUSH)
         self.push.setsockopt(zmq.LINGER, 0)
         self.push.connect(self.d.endpoints["signals"])
+        self.handshakes = {}   # subscriber -> [its monitor, handshakes seen]
         self.events_sub = self.subscriber(self.d.endpoints["order_events"], b"")
         self.ticks_sub = self.subscriber(self.d.endpoints["ticks"], b"TICK.")
+        self.sent = {}         # signal id -> its payload, kept for resends
+        self.resent = set()    # signal ids sent more than once
         self.ticks = {}        # (instrument, seq, gateway_ts_ns) -> tick
         self.first_seq = []    # the seq of the first tick seen after each gateway start
         self.events = {}       # client order id -> [order events], in arrival order
@@ -130,8 +133,24 @@ class OrderLife(unittest.TestCase):
         s.setsockopt(zmq.RCVHWM, 0)
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.SUBSCRIBE, prefix)
+        self.handshakes[s] = [s.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED), 0]
         s.connect(endpoint)
         return s
+
+    def wait_joined(self, sub, count, what):
+        """Until `sub` has completed `count` handshakes with its publisher
+        (one per start of it): what that publisher sends after this reaches
+        the test (its subscription goes out with the handshake)."""
+        from zmq.utils.monitor import recv_monitor_message
+        monitor = self.handshakes[sub]
+
+        def joined():
+            self.pump()
+            while monitor[0].poll(0):
+                if recv_monitor_message(monitor[0])["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                    monitor[1] += 1
+            return monitor[1] >= count
+        pl.wait_for(joined, what=f"the test's subscription to {what} (handshake {count})")
 
     # ------------------------------------------------------------------
     # The strategy side.
@@ -162,15 +181,25 @@ class OrderLife(unittest.TestCase):
                     self.acks.append(m)
 
     expect_first_tick = False
+    gateway_starts = 0
+    executor_starts = 0
 
     def start_gateway(self):
         self.expect_first_tick = True
         self.d.start("gateway")
+        self.gateway_starts += 1
+        self.wait_joined(self.ticks_sub, self.gateway_starts, "the gateway's ticks")
+
+    def start_executor(self):
+        self.d.start("executor")
+        self.executor_starts += 1
+        self.wait_joined(self.events_sub, self.executor_starts, "the executor's events")
 
     def start_core(self, gateway=True):
         d = self.d
-        for name in ("dead_letter", "dll_gateway", "executor"):
-            d.start(name)
+        d.start("dead_letter")
+        d.start("dll_gateway")
+        self.start_executor()
         for name in ("dead_letter", "dll_gateway", "executor"):
             pl.wait_for(lambda: d.stats(name), what=f"{name} to start", detail=lambda: d.log(name))
         pl.wait_for(lambda: d.stat("executor", "orders_check", "pending") == "matched",
@@ -199,6 +228,7 @@ class OrderLife(unittest.TestCase):
             expires_ts_ns=t + 60_000_000_000, causation_seq=0, causation_ts_ns=t,
             order_type=order_type, limit_price=float(limit_price), time_in_force=tif,
             good_till_ns=good_till_ns))
+        self.sent[sid] = payload
         self.push.send(payload)
         return sid
 
@@ -207,13 +237,31 @@ class OrderLife(unittest.TestCase):
             signal_id=sid, strategy="life", instance=0, reason="test", created_ts_ns=time.time_ns())))
 
     def ack(self, sid, cancel=False, nth=1):
-        """The nth ack (of a signal, or of a cancel) for `sid`; waits for it."""
+        """The nth ack (of a signal, or of a cancel) for `sid`; waits for it.
+        An unacked signal is sent again every 500 ms, as a strategy does
+        (a signal PUSHed as its executor restarts may be lost, and so may
+        an ack published before the test's subscription is back)."""
+        last_send = [time.monotonic()]
+
         def found():
             self.pump()
             mine = [a for a in self.acks if a["signal_id"] == sid and a["cancel"] == cancel]
-            return mine[nth - 1] if len(mine) >= nth else None
+            if len(mine) >= nth:
+                return mine[nth - 1]
+            if not cancel and time.monotonic() - last_send[0] > 0.5:
+                self.push.send(self.sent[sid])
+                self.resent.add(sid)
+                last_send[0] = time.monotonic()
+            return None
         return pl.wait_for(found, timeout=10, what=f"ack #{nth} of {'cancel ' if cancel else ''}{sid}",
                            detail=lambda: repr(self.acks[-5:]))
+
+    def assert_accepted(self, sid):
+        """The signal was accepted: ACCEPTED, or DUPLICATE for a resend
+        whose first ack the test did not see."""
+        ack = self.ack(sid)
+        want = (ACK["ACCEPTED"], ACK["DUPLICATE"]) if sid in self.resent else (ACK["ACCEPTED"],)
+        self.assertIn(ack["status"], want, ack)
 
     def event(self, sid, status, timeout=15):
         """The first order event of signal `sid` with `status`; waits for it."""
@@ -336,7 +384,7 @@ class OrderLife(unittest.TestCase):
         buy = self.signal(BUY, 10000, LIMIT, BUY_LOW, GTC)
         sell = self.signal(SELL, 5000, LIMIT, SELL_HIGH, GTC)
         for sid in (buy, sell):
-            self.assertEqual(self.ack(sid)["status"], ACK["ACCEPTED"])
+            self.assert_accepted(sid)
             self.event(sid, "ACCEPTED")
         self.start_gateway()
         for sid in (buy, sell):
@@ -403,7 +451,7 @@ class OrderLife(unittest.TestCase):
         self.start_gateway()
         self.wait_stat("dll_gateway", "fills", lambda n: n is not None and n >= 6)  # both orders filled
         seq_while_down = d.stat("dll_gateway", "report_seq")
-        d.start("executor")
+        self.start_executor()
         self.wait_stat("executor", "report_next_seq", lambda n: n is not None and n > seq_while_down)
         self.wait_stat("executor", "fills", lambda n: n == 2)
         self.assertEqual(d.stat("executor", "orders_working"), 0, d.stats("executor"))
@@ -414,7 +462,7 @@ class OrderLife(unittest.TestCase):
         # crests, 2 s apart); they keep matching once it is back.
         second = [self.signal(BUY, 40000, LIMIT, BUY_LOW, GTC), self.signal(SELL, 40000, LIMIT, SELL_HIGH, GTC)]
         for sid in second:
-            self.assertEqual(self.ack(sid)["status"], ACK["ACCEPTED"])
+            self.assert_accepted(sid)
         self.wait_stat("executor", "orders_working", lambda n: n == 2)
         last_seq = d.stat("dll_gateway", "report_seq")
         self.kill9("dll_gateway")
@@ -489,7 +537,7 @@ class OrderLife(unittest.TestCase):
         name, reply = tp_proto.decode(req.recv())
         self.assertEqual((name, reply["status"]), ("order_reply", STATUS["ACCEPTED"]), reply)
 
-        d.start("executor")
+        self.start_executor()
         self.wait_stat("executor", "orders_check", lambda c: c == "mismatch")
         self.assertIn(rogue, d.stat("executor", "unknown_open_orders", "").split(), d.stats("executor"))
         sid = self.signal(BUY, 1000)
