@@ -392,6 +392,8 @@ class OrderLife(unittest.TestCase):
             statuses = self.statuses(sid)
             self.assertEqual(statuses[0], "ACCEPTED", statuses)
             self.assertIn("PARTIALLY_FILLED", statuses, "more than the displayed size fills over several ticks")
+        # The fills came on their own: one request per order reached dll_gateway.
+        self.assertEqual(self.d.stat("dll_gateway", "orders_received"), 2, self.d.stats("dll_gateway"))
         self.stop_all()
         fills = self.check_fills_explained(expect_fills=10000 // 2000 + 5000 // 2000 + 1)
         self.assertEqual({r["client_order_id"] for r in fills}, {"C-" + buy, "C-" + sell})
@@ -434,6 +436,7 @@ class OrderLife(unittest.TestCase):
         sid = self.signal(BUY, 1000, LIMIT, FAR_BELOW, GTD, good_till_ns=time.time_ns() + 1_500_000_000)
         self.event(sid, "ACCEPTED")
         self.event(sid, "EXPIRED", timeout=10)
+        self.wait_stat("executor", "expired_at_broker", lambda n: n == 1)
         self.stop_all()
         self.assertEqual(self.executor_db(f"SELECT status FROM orders WHERE client_order_id = 'C-{sid}'"),
                          [{"status": "EXPIRED"}])
@@ -498,6 +501,7 @@ class OrderLife(unittest.TestCase):
         stale = self.signal(BUY, 1000)
         rejected = self.event(stale, "REJECTED")
         self.assertTrue(rejected["reason"].startswith("stale quote"), rejected)
+        self.assertIn(f"max_quote_age_ms {MAX_QUOTE_AGE_MS}", rejected["reason"])
         self.wait_stat("dll_gateway", "rejects_by_reason", lambda r: r and r.get("stale quote") == 1)
         # Marketable at the last quote, but that quote is stale: it rests.
         self.pump()
