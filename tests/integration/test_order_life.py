@@ -348,6 +348,38 @@ class OrderLife(unittest.TestCase):
             self.assertLessEqual(used[key + (r["side"],)], size, f"fills of tick {key} exceed its size {size}")
         return from_ticks
 
+    def check_broker_fills_explained(self):
+        """The same from the sim broker's journal, which also names the tick
+        of a fill made when the order arrived (a market order's, or a
+        marketable limit's): each fill (the cumulative filled quantity going
+        up) names a tick the gateway published, at the order's limit or
+        better, at that tick's price, within its displayed size. The gateway
+        runs once per test, so a seq names one tick. Returns the fills."""
+        by_seq = {}
+        for (instrument, seq, _), tick in self.ticks.items():
+            self.assertNotIn((instrument, seq), by_seq, "two gateway runs in one test")
+            by_seq[(instrument, seq)] = tick
+        before, used, fills = {}, {}, []
+        for e in chaoslib.read_broker_events(self.d.run_dir):
+            prev_filled, prev_avg = before.get(e["cid"], (0.0, 0.0))
+            before[e["cid"]] = (e["filled"], e["avg_price"])
+            qty = e["filled"] - prev_filled
+            if qty <= 0:
+                continue
+            price = (e["filled"] * e["avg_price"] - prev_filled * prev_avg) / qty
+            tick = by_seq.get((e["instrument"], e["quote_seq"]))
+            self.assertIsNotNone(tick, f"journal fill {e} names no tick the gateway published")
+            buy = e["side"] == "BUY"
+            self.assertAlmostEqual(price, tick["ask" if buy else "bid"], delta=1e-9, msg=(e, tick))
+            if e["terms"].startswith("LIMIT@"):
+                limit = float(e["terms"][len("LIMIT@"):].split("/")[0])
+                self.assertTrue(tick["ask"] <= limit if buy else tick["bid"] >= limit, (e, tick))
+            key = (e["instrument"], e["quote_seq"], e["side"])
+            used[key] = used.get(key, 0.0) + qty
+            self.assertLessEqual(used[key], tick["ask_volume" if buy else "bid_volume"], (e, tick))
+            fills.append(e)
+        return fills
+
     def check_books_agree(self):
         """Every report dll_gateway numbered reached executor.db once; the
         filled quantity of each order is the same in executor.db,
@@ -397,6 +429,7 @@ class OrderLife(unittest.TestCase):
         self.stop_all()
         fills = self.check_fills_explained(expect_fills=10000 // 2000 + 5000 // 2000 + 1)
         self.assertEqual({r["client_order_id"] for r in fills}, {"C-" + buy, "C-" + sell})
+        self.assertEqual(len(self.check_broker_fills_explained()), len(fills))
         self.check_books_agree()
 
     def test_cancels_once_and_refuses_what_it_cannot_cancel(self):
@@ -430,6 +463,8 @@ class OrderLife(unittest.TestCase):
         self.assertEqual([e["cid"] for e in cancels], ["C-" + rest])
         self.assertEqual(self.executor_db(f"SELECT status FROM orders WHERE client_order_id = 'C-{rest}'"),
                          [{"status": "CANCELED"}])
+        self.assertEqual([e["cid"] for e in self.check_broker_fills_explained()], ["C-" + filled])
+        self.check_books_agree()
 
     def test_gtd_order_expires(self):
         self.start_core()
@@ -484,6 +519,7 @@ class OrderLife(unittest.TestCase):
             self.assertEqual(after[-1]["status"], "FILLED")
         fills = self.check_fills_explained(expect_fills=2 * 3 + 2 * 20)
         self.assertEqual({r["client_order_id"] for r in fills}, {"C-" + s for s in first + second})
+        self.assertEqual(len(self.check_broker_fills_explained()), len(fills))
         n = self.check_books_agree()
         executor = d.stats("executor")
         print(f"\nkill -9: {n} reports, executor reports_fetched {executor['reports_fetched']} "
@@ -521,6 +557,7 @@ class OrderLife(unittest.TestCase):
         self.stop_all()
         fills = self.check_fills_explained(expect_fills=1)
         self.assertEqual([r["client_order_id"] for r in fills], ["C-" + held])
+        self.assertEqual([e["cid"] for e in self.check_broker_fills_explained()], ["C-" + live, "C-" + held])
         self.check_books_agree()
 
     def test_unknown_open_order_at_start_halts_trading(self):
