@@ -401,6 +401,15 @@ bool ExecutorNode::apply_batch(const proto::ReportBatch& batch) {
     return false;
   }
   stream_counters_.fetched += reports.value().size();
+  if (!reports.value().empty() && reports.value().front().seq > cursor_.next_seq) {
+    // dll_gateway no longer keeps the reports before its oldest (pruned):
+    // the orders they were about are settled by query and the open-orders
+    // check, not by the stream.
+    spdlog::warn("reports {} to {} are no longer kept by dll_gateway ({}); reading on from {}",
+                 cursor_.next_seq, reports.value().front().seq - 1, batch.reason,
+                 reports.value().front().seq);
+    cursor_.next_seq = reports.value().front().seq;
+  }
   for (const auto& r : reports.value()) {
     on_report(r, true);
     if (cursor_.next_seq <= r.seq) return false;  // not applied (store trouble): later
