@@ -406,3 +406,149 @@ TEST_F(DeskTest, GroupPositionsAreRebuiltFromTheStoreAndKeepTheirLimit) {
   EXPECT_EQ(decided[0].reason, "group_position_limit");
   EXPECT_EQ(decided[1].verdict, Verdict::accept);
 }
+
+namespace {
+
+tp::proto::ExecutionReport report_of(const OrderRecord& order, std::uint64_t seq,
+                                     tp::proto::OrderStatus status, double filled, double avg,
+                                     double last_qty = 0) {
+  tp::proto::ExecutionReport r;
+  r.stream = "dg-1";
+  r.seq = seq;
+  r.client_order_id = order.client_order_id;
+  r.order_id = "B-1";
+  r.instrument = order.instrument;
+  r.side = order.side;
+  r.status = status;
+  r.quantity = order.quantity;
+  r.filled_quantity = filled;
+  r.avg_price = avg;
+  r.last_quantity = last_qty;
+  r.last_price = last_qty > 0 ? avg : 0;
+  return r;
+}
+
+tp::proto::CancelRequest cancel_request(const std::string& signal_id, const std::string& group = "sma") {
+  tp::proto::CancelRequest c;
+  c.signal_id = signal_id;
+  c.strategy = group;
+  c.instance = 1;
+  return c;
+}
+
+}  // namespace
+
+TEST_F(DeskTest, AReportAppliesWhatIsNewOnceAndRecordsTheRestInBulk) {
+  ExecutionDesk desk(store, config, clock);
+  auto order = batch(desk, {signal("r")})[0].order;
+  desk.apply_reply(order, filled(order, 0, 0, tp::proto::OrderStatus::accepted), clock.now_ns(),
+                   ReplySource::round_trip, out);
+  out.items.clear();
+  order = *store.find_order(order.client_order_id);
+  ASSERT_TRUE(order.working());
+
+  // The answer's own report (seq 1) says nothing new: not written here.
+  EXPECT_EQ(
+      desk.apply_report(report_of(order, 1, tp::proto::OrderStatus::accepted, 0, 0), clock.now_ns(), out),
+      ReportResult::known);
+  store.defer_known(report_of(order, 1, tp::proto::OrderStatus::accepted, 0, 0), clock.now_ns());
+  EXPECT_EQ(store.report_cursor().next_seq, 1u) << "deferred, not yet written";
+  // A fill while it rested: applied with its row and the cursor, and the
+  // deferred report written in the same transaction before it.
+  EXPECT_EQ(desk.apply_report(report_of(order, 2, tp::proto::OrderStatus::partially_filled, 400, 1.08, 400),
+                              clock.now_ns(), out),
+            ReportResult::applied);
+  EXPECT_EQ(store.report_cursor().next_seq, 3u);
+  EXPECT_EQ(store.deferred_known(), 0u);
+  EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), 400);
+  EXPECT_EQ(desk.tick_to_fill().count(), 0u) << "a resting order's fill does not measure tick-to-fill";
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"event:PARTIALLY_FILLED", "pos:sma:EURUSD=400"}));
+
+  // The same fill again (a fetch after a crash): nothing moves.
+  order = *store.find_order(order.client_order_id);
+  EXPECT_EQ(desk.apply_report(report_of(order, 2, tp::proto::OrderStatus::partially_filled, 400, 1.08, 400),
+                              clock.now_ns(), out),
+            ReportResult::known);
+  EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), 400);
+  // A contradiction is counted, not applied.
+  EXPECT_EQ(
+      desk.apply_report(report_of(order, 3, tp::proto::OrderStatus::accepted, 0, 0), clock.now_ns(), out),
+      ReportResult::known);
+  EXPECT_EQ(desk.counters().stale_updates, 1u);
+  EXPECT_EQ(desk.counters().reports_applied, 1u);
+}
+
+TEST_F(DeskTest, ACancelIsDurableAckedAsACancelAndOnlyTheOwnerMayAskIt) {
+  ExecutionDesk desk(store, config, clock);
+  auto order = batch(desk, {signal("c")})[0].order;
+  desk.apply_reply(order, filled(order, 0, 0, tp::proto::OrderStatus::accepted), clock.now_ns(),
+                   ReplySource::round_trip, out);
+  out.items.clear();
+
+  auto d = desk.request_cancel(cancel_request("c", "other"), out);
+  EXPECT_EQ(d.ack, tp::proto::AckStatus::rejected);
+  EXPECT_EQ(d.reason, "not_owner");
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"dead:cancel_refused", "ack:REJECTED"}));
+  EXPECT_EQ(std::get<Outbox::Ack>(out.items[1]).topic, "ACK.other.1");
+  EXPECT_TRUE(std::get<Outbox::Ack>(out.items[1]).ack.cancel);
+  out.items.clear();
+
+  d = desk.request_cancel(cancel_request("c"), out);
+  EXPECT_EQ(d.ack, tp::proto::AckStatus::accepted);
+  EXPECT_TRUE(d.send_now) << "it works at the broker";
+  EXPECT_EQ(store.find_order(order.client_order_id)->cancel, CancelState::requested)
+      << "durable before the ack";
+  d = desk.request_cancel(cancel_request("c"), out);
+  EXPECT_EQ(d.ack, tp::proto::AckStatus::duplicate);
+  EXPECT_FALSE(d.send_now);
+  EXPECT_EQ(desk.request_cancel(cancel_request("nope"), out).reason, "unknown_order");
+  out.items.clear();
+
+  // dll_gateway's answer: UNKNOWN leaves it REQUESTED (sent again), CANCELED ends it.
+  auto requested = *store.find_order(order.client_order_id);
+  tp::proto::OrderReply unknown;
+  unknown.client_order_id = order.client_order_id;
+  unknown.status = tp::proto::OrderStatus::unknown;
+  desk.apply_cancel_answer(requested, unknown, out);
+  EXPECT_EQ(store.find_order(order.client_order_id)->cancel, CancelState::requested);
+  desk.apply_cancel_answer(requested, filled(order, 0, 0, tp::proto::OrderStatus::canceled), out);
+  const auto ended = *store.find_order(order.client_order_id);
+  EXPECT_EQ(ended.cancel, CancelState::done);
+  EXPECT_EQ(ended.status, tp::proto::OrderStatus::canceled);
+  EXPECT_EQ(ended.state, OrderState::done);
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"event:CANCELED"}));
+  // Too late now.
+  EXPECT_EQ(desk.request_cancel(cancel_request("c"), out).ack, tp::proto::AckStatus::duplicate);
+  EXPECT_EQ(desk.counters().cancel_requests, 1u);
+  EXPECT_EQ(desk.counters().cancels_refused.at("not_owner"), 1u);
+}
+
+TEST_F(DeskTest, AHeldOrderIsCanceledWithoutTheBrokerAndAFinalOneCannotBe) {
+  ExecutionDesk desk(store, config, clock);
+  auto done = batch(desk, {signal("f")})[0].order;
+  desk.apply_reply(done, filled(done, 1000, 1.1), clock.now_ns(), ReplySource::round_trip, out);
+  auto held = batch(desk, {signal("h")}, /*broker_closed=*/false)[0].order;
+  out.items.clear();
+  ASSERT_EQ(desk.held_count(), 1u);
+
+  auto d = desk.request_cancel(cancel_request("h"), out);
+  EXPECT_EQ(d.ack, tp::proto::AckStatus::accepted);
+  EXPECT_FALSE(d.send_now);
+  EXPECT_EQ(desk.held_count(), 0u);
+  EXPECT_EQ(store.find_order(held.client_order_id)->status, tp::proto::OrderStatus::canceled);
+  EXPECT_TRUE(desk.held_orders().empty()) << "never to be sent";
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"ack:ACCEPTED", "event:CANCELED"}));
+  out.items.clear();
+
+  EXPECT_EQ(desk.request_cancel(cancel_request("f"), out).reason, "order_final");
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"ack:REJECTED"})) << "a race, not an error: no dead letter";
+}
+
+TEST_F(DeskTest, AnOpenOrderUnknownToTheExecutorHaltsNewSignals) {
+  ExecutionDesk desk(store, config, clock);
+  desk.compare_open_orders({"C-someone-else"});
+  EXPECT_EQ(desk.orders_check(), OrdersCheck::mismatch);
+  auto decided = batch(desk, {signal("after")});
+  EXPECT_EQ(decided[0].verdict, Verdict::reject);
+  EXPECT_EQ(decided[0].reason, "open_orders_mismatch");
+}
