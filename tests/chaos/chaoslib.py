@@ -6,7 +6,12 @@ simulated broker's order journal and the dead-letter file.
 The books balance when every signal a strategy journaled is either executed
 once (its client order id "C-<signal_id>" reached the broker exactly once and
 the executor recorded the outcome) or dead-lettered with a reason, and no
-client order id reached the broker as a new order twice."""
+client order id reached the broker as a new order twice.
+
+Orders with a life (reconcile_life) are reconciled across three books: the
+sim broker's journal, dll_gateway.db and executor.db: fills, execution
+reports, open orders and cancels (read the databases after the programs
+stop: each holds its file exclusively)."""
 
 import base64
 import collections
@@ -83,11 +88,12 @@ def dead_letter_rotation():
 
 
 def config_text(d, run_dir, *, rate=1000, every_nth=20, instances=2, broker_latency_ms=0, signal_ttl_ms=5000,
-                order_timeout_ms=300, extra=""):
+                order_timeout_ms=300, max_quote_age_ms=None, extra=""):
     """A deployment on ipc:// endpoints in `d`; the sim broker journals every
     order. A broker latency keeps orders in flight longer, so that a kill
-    lands between request and reply more often. `extra` is appended (TOML
-    lines; its own section headers)."""
+    lands between request and reply more often. `max_quote_age_ms`: the sim
+    broker's bound on a quote's age (None: its default). `extra` is appended
+    (TOML lines; its own section headers)."""
     ep = {k: f"ipc://{d}/{k}.ipc" for k in ("ticks", "signals", "order_events", "orders", "dead_letters")}
     rotation = dead_letter_rotation()
     return "\n".join([
@@ -100,6 +106,7 @@ def config_text(d, run_dir, *, rate=1000, every_nth=20, instances=2, broker_late
         "[executor]", f"order_timeout_ms = {order_timeout_ms}", "order_retries = 3",
         "[dll_gateway.settings]", f'journal_path = "{broker_journal_path(run_dir)}"',
         f"latency_ms = {broker_latency_ms}",
+        *([f"max_quote_age_ms = {max_quote_age_ms}"] if max_quote_age_ms is not None else []),
         *(["[dead_letter]", f"max_file_bytes = {rotation[0]}", f"max_files = {rotation[1]}"] if rotation else []),
         # Planned kills must not look like flapping; restarts come fast.
         "[supervisor]", "backoff_min_ms = 100", "backoff_max_ms = 100", "flap_window_s = 1",
@@ -462,6 +469,9 @@ def utc(ts_ns):
 
 
 EXPIRED_ORDER = re.compile(r"expir|deadline", re.I)
+# The executor's reason for an order it held (circuit breaker) and canceled
+# on its strategy's request before sending it.
+CANCELED_UNSENT = "canceled before it was sent"
 
 
 def reconcile(run_dir, seen=None, seen_letters=None):
@@ -481,7 +491,10 @@ def reconcile(run_dir, seen=None, seen_letters=None):
                           the signal expired (held by the breaker, or refused
                           by its deadline before the broker), dead letter
                           `expired`;
-      unacked             given up by a strategy (X record), dead letter `unacked`.
+      unacked             given up by a strategy (X record), dead letter `unacked`;
+      canceled (held)     accepted, its order held by the executor (breaker
+                          open) and canceled by its strategy before it was
+                          sent: no broker, no dead letter.
     None is `lost`; more than one is `accounted_twice` (e.g. given up as
     unacked although the executor executed it). No broker fill may be at or
     after its signal's expiry. A signal is left unacked when a journal as it
@@ -501,7 +514,7 @@ def reconcile(run_dir, seen=None, seen_letters=None):
     letters = letter_book.by_signal
     given_up = given_up | {sid for sid, dl in letters.items() if "unacked" in dl}
 
-    executed, lost, unacked, dl_missing, twice, dl_twice = [], [], [], [], [], []
+    executed, lost, unacked, dl_missing, twice, dl_twice, canceled_unsent = [], [], [], [], [], [], []
     dead = collections.Counter()
     for sid in sorted(signals):
         cid = "C-" + sid
@@ -517,6 +530,9 @@ def reconcile(run_dir, seen=None, seen_letters=None):
                 outcomes.append(label)
                 if "expired" not in dl:
                     dl_missing.append((sid, label, order["updated_ns"]))
+            elif n == 0 and order["state"] == "DONE" and order["status"] == "CANCELED" and \
+                    (order["reason"] or "").startswith(CANCELED_UNSENT):
+                outcomes.append("canceled (held)")  # no broker, no dead letter: the strategy asked
             elif n >= 1 and order["state"] in ("DONE", "SENT"):
                 outcomes.append("executed")  # n > 1 is counted as a duplicate below
             else:
@@ -544,6 +560,8 @@ def reconcile(run_dir, seen=None, seen_letters=None):
         for o in outcomes:
             if o == "executed":
                 executed.append(sid)
+            elif o == "canceled (held)":
+                canceled_unsent.append(sid)
             else:
                 dead[o] += 1
 
@@ -572,6 +590,7 @@ def reconcile(run_dir, seen=None, seen_letters=None):
         "journals": dict(sorted(per_journal.items())),
         "executed": len(executed),
         "dead_lettered": sum(dead.values()),
+        "canceled_unsent": len(canceled_unsent),
         "dead_by_reason": dict(dead),
         "lost": len(lost),
         "lost_detail": lost[:20],
@@ -580,7 +599,7 @@ def reconcile(run_dir, seen=None, seen_letters=None):
         "dead_lettered_twice": len(dl_twice),
         "dead_lettered_twice_detail": dl_twice[:20],
         "broker_orders": len(broker_orders),
-        "broker_rejects": sum(1 for o in broker_orders if o["status"] not in FILL_STATUSES),
+        "broker_rejects": sum(1 for o in broker_orders if o["status"] == "REJECTED"),
         "broker_duplicates": len(duplicates),
         "duplicate_detail": dict(list(duplicates.items())[:20]),
         "broker_orphans": len(orphans),
@@ -608,12 +627,13 @@ def figures_table(title, books, extra_rows=()):
         ("  per journal", ", ".join(f"{j}={n}" for j, n in books["journals"].items()) or "-"),
         ("executed once", books["executed"]),
         ("dead-lettered", books["dead_lettered"]),
+        ("canceled before sent (held, no dead letter)", books["canceled_unsent"]),
         *((f"  reason {r}", n) for r, n in sorted(books["dead_by_reason"].items())),
         ("lost", books["lost"]),
         ("accounted for twice", books["accounted_twice"]),
         ("dead-lettered twice (same signal)", books["dead_lettered_twice"]),
         ("broker orders (sim journal lines)", books["broker_orders"]),
-        ("  of which not filled (refused)", books["broker_rejects"]),
+        ("  of which refused (REJECTED)", books["broker_rejects"]),
         ("broker duplicates", books["broker_duplicates"]),
         ("broker orders with no signal", books["broker_orphans"]),
         ("broker orders at/after expiry", books["broker_orders_after_expiry"]),
@@ -671,14 +691,396 @@ def book_checks(books, disk_full_windows=(), lines_lost=0):
          not missing, [(sid, what, due and utc(due)) for sid, what, due in missing[:20]]),
         ("every letter's detail names the signal of its original", books["detail_disagrees"] == 0,
          "(original's id, detail's id): " + repr(books["detail_disagrees_detail"])),
-        ("outcomes add up", books["executed"] + books["dead_lettered"] == books["journaled"],
-         f"{books['executed']} + {books['dead_lettered']} != {books['journaled']}"),
+        ("outcomes add up", books["executed"] + books["dead_lettered"] + books["canceled_unsent"] ==
+         books["journaled"], f"{books['executed']} + {books['dead_lettered']} + {books['canceled_unsent']} "
+                             f"!= {books['journaled']}"),
     ]
 
 
 def assert_books_balance(test, books, what):
     failed = [f"{name}: {detail}" for name, ok, detail in book_checks(books) if not ok]
     test.assertFalse(failed, f"{what}: " + "\n".join(failed))
+
+
+# --------------------------------------------------------------------------
+# Orders with a life: fills, execution reports, open orders and cancels
+# reconciled across the three books that hold them (the sim broker's journal,
+# dll_gateway.db, executor.db). Read the databases after the programs stop:
+# both are held exclusively while they run.
+
+OPEN_STATUSES = ("ACCEPTED", "PARTIALLY_FILLED")
+# proto::OrderStatus as dll_gateway.db stores it (a number).
+STATUS_NAMES = {1: "NEW", 2: "ACCEPTED", 3: "PARTIALLY_FILLED", 4: "FILLED", 5: "REJECTED", 6: "CANCELED",
+                7: "UNKNOWN", 8: "EXPIRED"}
+FILL_REL_TOL = 1e-9
+
+
+def same_quantity(a, b):
+    return abs(a - b) <= FILL_REL_TOL * max(abs(a), abs(b), 1.0)
+
+
+def _rows(con, sql):
+    cur = con.execute(sql)
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur]
+
+
+def read_dll_gateway_db(run_dir):
+    """dll_gateway.db of a stopped run: {"stream", "orders": cid -> row
+    (status as its name), "reports": [row by seq], "cancels": cid -> row};
+    empty books when there is no file."""
+    path = os.path.join(run_dir, "dll_gateway.db")
+    out = {"stream": None, "orders": {}, "reports": [], "cancels": {}}
+    if not os.path.exists(path):
+        return out
+    con = sqlite3.connect(path)
+    try:
+        meta = dict(con.execute("SELECT key, value FROM meta"))
+        out["stream"] = meta.get("stream")
+        for r in _rows(con, "SELECT client_order_id, state, status, filled_quantity FROM orders"):
+            r["status"] = STATUS_NAMES.get(r["status"], str(r["status"]))
+            out["orders"][r["client_order_id"]] = r
+        out["reports"] = _rows(con, "SELECT seq, client_order_id, instrument, status, last_quantity, "
+                                    "filled_quantity, broker_ts_ns, quote_seq, quote_ts_ns FROM reports ORDER BY seq")
+        out["cancels"] = {r["client_order_id"]: r for r in _rows(con, "SELECT client_order_id, state FROM cancels")}
+    finally:
+        con.close()
+    return out
+
+
+def read_executor_life(run_dir):
+    """executor.db of a stopped run: {"orders": cid -> row (state, status,
+    filled_quantity, cancel_state, time_in_force), "reports": report id ->
+    row, "cursor": (stream, next_seq) or None}."""
+    path = os.path.join(run_dir, "executor.db")
+    out = {"orders": {}, "reports": {}, "cursor": None}
+    if not os.path.exists(path):
+        return out
+    con = sqlite3.connect(path)
+    try:
+        out["orders"] = {r["client_order_id"]: r for r in _rows(
+            con, "SELECT client_order_id, state, status, filled_quantity, cancel_state, time_in_force FROM orders")}
+        out["reports"] = {r["report_id"]: r for r in _rows(
+            con, "SELECT report_id, stream, seq, client_order_id, status, filled_quantity, applied FROM reports")}
+        cursor = con.execute("SELECT stream, next_seq FROM report_cursor").fetchone()
+        out["cursor"] = tuple(cursor) if cursor else None
+    finally:
+        con.close()
+    return out
+
+
+class TickRecorder:
+    """Subscribes to the gateway's ticks for the whole run (a thread) and
+    keeps, for every (instrument, seq), the gateway_ts_ns of each tick
+    published with it (a restarted gateway numbers from 1 again): the
+    evidence that a fill matched a tick the gateway published, and how old
+    that tick was. Start it before the gateway.
+
+    A seq not above the last one of its instrument begins a new gateway life.
+    Like every subscriber, the recorder may miss the first ticks of a
+    restarted gateway while it reconnects (joined_late: how many); such a
+    tick was published after the previous life's last tick and before the
+    first one seen of the new life, which still bounds its age
+    (fill_quote_age). gaps counts jumps within one life (ticks missed while
+    connected: a failure of the recorder)."""
+
+    def __init__(self, endpoint):
+        import threading
+        self.endpoint = endpoint
+        self.started_ns = now_ns()
+        self.ticks = collections.defaultdict(list)  # (instrument, seq) -> [gateway_ts_ns]
+        # instrument -> [(after_ns, first seq seen, its gateway_ts_ns)] per gateway life:
+        # ticks of that life before the first seen were published within (after_ns, that ts).
+        self.lives = collections.defaultdict(list)
+        self.count = self.gaps = self.joined_late = 0
+        self.gap_detail = []  # (instrument, last seq, seq) of the first gaps
+        self.last = {}  # instrument -> (seq, gateway_ts_ns)
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def run(self):
+        import zmq
+        ctx = zmq.Context()
+        sock = ctx.socket(zmq.SUB)
+        sock.setsockopt(zmq.RCVHWM, 0)  # keep every tick: a missed one cannot vouch for a fill
+        sock.setsockopt(zmq.RECONNECT_IVL, 5)  # back within ms of a restarted gateway's bind
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SUBSCRIBE, b"TICK.")
+        sock.connect(self.endpoint)
+        try:
+            while not self.stop_event.is_set():
+                if not sock.poll(100):
+                    continue
+                while True:
+                    try:
+                        frames = sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    if len(frames) == 2:
+                        self.add(frames[1])
+        finally:
+            sock.close(0)
+            ctx.term()
+
+    def add(self, payload):
+        name, t = _decode(payload)
+        if name != "tick":
+            return
+        inst, seq, ts = t["instrument"], t["seq"], t["gateway_ts_ns"]
+        last = self.last.get(inst)
+        if last is None or seq <= last[0]:
+            self.lives[inst].append((last[1] if last else self.started_ns, seq, ts))
+            self.joined_late += seq - 1
+        elif seq != last[0] + 1:
+            self.gaps += 1
+            if len(self.gap_detail) < 20:
+                self.gap_detail.append((inst, last[0], seq))
+        self.last[inst] = (seq, ts)
+        self.ticks[(inst, seq)].append(ts)
+        self.count += 1
+
+    def restarts(self):
+        """Gateway restarts seen (lives of the instrument seen most often)."""
+        return max((len(v) - 1 for v in self.lives.values()), default=0)
+
+    def fill_quote_age(self, instrument, seq, fill_ns):
+        """(age in ns, how) of the freshest tick published as (instrument,
+        seq) by fill_ns: a recorded one's exact age, else an upper bound
+        from a life whose first ticks were missed; (None, why) when none."""
+        ages = [fill_ns - ts for ts in self.ticks.get((instrument, seq), ()) if ts <= fill_ns]
+        if ages:
+            return min(ages), "recorded"
+        bounds = [fill_ns - after for after, first_seq, _ in self.lives.get(instrument, ())
+                  if seq < first_seq and after <= fill_ns]
+        if bounds:
+            return min(bounds), "at most (published before the recorder rejoined a restarted gateway)"
+        return None, "no such tick seen"
+
+    def published(self, instrument, seq, ts):
+        """True when (instrument, seq) at gateway time ts is a tick the
+        gateway published: recorded, or in the missed first ticks of a life."""
+        if ts in self.ticks.get((instrument, seq), ()):
+            return True
+        return any(seq < first_seq and after < ts < first_ts for after, first_seq, first_ts in
+                   self.lives.get(instrument, ()))
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join(10)
+
+
+def broker_fills(events):
+    """The fills in the sim broker's journal: (event, quantity) for every
+    FILL line and every ORDER line that filled something at once."""
+    prev, out = {}, []
+    for e in events:
+        before = prev.get(e["cid"], 0.0)
+        prev[e["cid"]] = e["filled"]
+        if e["kind"] in ("ORDER", "FILL") and e["filled"] > before:
+            out.append((e, e["filled"] - before))
+    return out
+
+
+def reconcile_life(run_dir, ticks=None, max_quote_age_ms=0):
+    """Orders with a life across the three books of a stopped run; returns
+    figures and, for each guarantee, the offending ids (at most 20 each):
+      fill_mismatch       an order whose cumulative filled differs between the
+                          broker (its last journal line), dll_gateway.db and
+                          executor.db (a fill lost or applied twice);
+      reports_missing     a dll_gateway report seq the executor never stored
+                          (or stored for another order / filled quantity:
+                          reports_differ), dll_gateway's own seqs with a hole,
+                          the executor's cursor not just past the last seq;
+      open_broker_only / open_executor_only  open at the broker (last line
+                          ACCEPTED or PARTIALLY_FILLED) but not a working
+                          order in executor.db (state SENT, status open), and
+                          the reverse; the same against dll_gateway.db;
+      cancel_twice        more than one CANCEL line for an id; cancel_unasked:
+                          a CANCEL line with no cancels row at dll_gateway or
+                          no cancel asked in executor.db;
+      stale_fills         a fill whose quote_seq names no tick the gateway
+                          published (`ticks`: a TickRecorder) within
+                          max_quote_age_ms before the broker's time of the
+                          fill, or names none at all (quote_seq 0)."""
+    events = read_broker_events(run_dir)
+    dll = read_dll_gateway_db(run_dir)
+    ex = read_executor_life(run_dir)
+    last = {}
+    cancels_at_broker = collections.Counter()
+    for e in events:
+        last[e["cid"]] = e
+        if e["kind"] == "CANCEL":
+            cancels_at_broker[e["cid"]] += 1
+
+    # Every fill applied once: the cumulative filled of each order agrees.
+    fill_mismatch = []
+    sums = [0.0, 0.0, 0.0]
+    for cid in sorted(set(last) | set(dll["orders"]) | set(ex["orders"])):
+        b = last[cid]["filled"] if cid in last else 0.0
+        d = dll["orders"][cid]["filled_quantity"] if cid in dll["orders"] else 0.0
+        x = ex["orders"][cid]["filled_quantity"] if cid in ex["orders"] else 0.0
+        sums = [sums[0] + b, sums[1] + d, sums[2] + x]
+        if not (same_quantity(b, d) and same_quantity(b, x)):
+            fill_mismatch.append((cid, {"broker": b, "dll_gateway": d, "executor": x,
+                                        "broker status": last[cid]["status"] if cid in last else "-",
+                                        "executor status": ex["orders"].get(cid, {}).get("status", "-")}))
+
+    # Every report of dll_gateway's stream stored once by the executor, the
+    # same report (order, cumulative filled), none missing at the end.
+    stream = dll["stream"]
+    seqs = [r["seq"] for r in dll["reports"]]
+    holes = sorted(set(range(seqs[0], seqs[-1] + 1)) - set(seqs))[:20] if seqs else []
+    missing, differ = [], []
+    for r in dll["reports"]:
+        mine = ex["reports"].get(f"{stream}:{r['seq']}")
+        if mine is None:
+            missing.append((r["seq"], r["client_order_id"], STATUS_NAMES.get(r["status"], r["status"])))
+        elif mine["client_order_id"] != r["client_order_id"] or \
+                not same_quantity(mine["filled_quantity"], r["filled_quantity"]):
+            differ.append((r["seq"], r["client_order_id"], r["filled_quantity"], mine["client_order_id"],
+                           mine["filled_quantity"]))
+    known = {f"{stream}:{s}" for s in seqs}
+    foreign = sorted(rid for rid in ex["reports"] if rid not in known)
+    want_cursor = (stream, (seqs[-1] if seqs else 0) + 1)
+    cursor_ok = not seqs or ex["cursor"] == want_cursor
+
+    # Open at the broker <=> working in the executor (and open at dll_gateway).
+    open_broker = {cid for cid, e in last.items() if e["status"] in OPEN_STATUSES}
+    working = {cid for cid, o in ex["orders"].items() if o["state"] == "SENT" and o["status"] in OPEN_STATUSES}
+    open_dll = {cid for cid, o in dll["orders"].items() if o["status"] in OPEN_STATUSES}
+
+    def describe(cid):
+        b, d, x = last.get(cid), dll["orders"].get(cid), ex["orders"].get(cid)
+        return (cid, {"broker": b and f"{b['kind']} {b['status']} {b['filled']:g}",
+                      "dll_gateway": d and f"{d['state']} {d['status']} {d['filled_quantity']:g}",
+                      "executor": x and f"{x['state']} {x['status']} {x['filled_quantity']:g} "
+                                        f"cancel '{x['cancel_state']}'"})
+
+    # No cancel sent twice; none the pipeline did not ask for.
+    cancel_twice = sorted((cid, n) for cid, n in cancels_at_broker.items() if n > 1)
+    cancel_unasked = [describe(cid) for cid in sorted(cancels_at_broker)
+                      if cid not in dll["cancels"] or not (ex["orders"].get(cid) or {}).get("cancel_state")]
+
+    # No fill from a stale quote, each from a tick the gateway published.
+    max_age_ns = max_quote_age_ms * 1_000_000
+    fills = broker_fills(events)
+    stale = []
+    ages = []
+    for e, qty in fills:
+        if e["quote_seq"] == 0:
+            stale.append((e["cid"], e["kind"], qty, "quote_seq 0: names no tick"))
+            continue
+        if ticks is None:
+            continue
+        age, how = ticks.fill_quote_age(e["instrument"], e["quote_seq"], e["ts_ns"])
+        if age is None or (max_age_ns and age > max_age_ns):
+            stale.append((e["cid"], e["kind"], qty, f"{e['instrument']} seq {e['quote_seq']}: " +
+                          (how if age is None else f"{how} {age / 1e6:.0f} ms old")))
+        else:
+            ages.append(age)
+    # dll_gateway's reports name the exact tick (seq and its time).
+    for r in dll["reports"]:
+        if r["quote_seq"] and ticks is not None:
+            if not ticks.published(r["instrument"], r["quote_seq"], r["quote_ts_ns"]):
+                stale.append((r["client_order_id"], f"report {r['seq']}", r["last_quantity"],
+                              f"{r['instrument']} seq {r['quote_seq']} at {utc(r['quote_ts_ns'])}: not published"))
+            elif max_age_ns and r["broker_ts_ns"] - r["quote_ts_ns"] > max_age_ns:
+                stale.append((r["client_order_id"], f"report {r['seq']}", r["last_quantity"],
+                              f"{(r['broker_ts_ns'] - r['quote_ts_ns']) / 1e6:.0f} ms old"))
+
+    statuses = collections.Counter(e["status"] for e in last.values())
+    kinds = collections.Counter(e["kind"] for e in events)
+    return {
+        "broker_events": dict(kinds),
+        "broker_final_status": dict(statuses),
+        "broker_fills": len(fills),
+        "resting_fills": sum(1 for e, _ in fills if e["kind"] == "FILL"),
+        "filled_sums": sums,
+        "fill_mismatch": len(fill_mismatch),
+        "fill_mismatch_detail": fill_mismatch[:20],
+        "report_stream": stream,
+        "reports": len(seqs),
+        "report_holes": holes,
+        "reports_missing": len(missing),
+        "reports_missing_detail": missing[:20],
+        "reports_differ": len(differ),
+        "reports_differ_detail": differ[:20],
+        "reports_foreign": len(foreign),
+        "reports_foreign_detail": foreign[:20],
+        "executor_reports": len(ex["reports"]),
+        "cursor": ex["cursor"],
+        "cursor_want": want_cursor,
+        "cursor_ok": cursor_ok,
+        "open_at_broker": len(open_broker),
+        "open_broker_only": [describe(c) for c in sorted(open_broker - working)][:20],
+        "open_executor_only": [describe(c) for c in sorted(working - open_broker)][:20],
+        "open_dll_differs": [describe(c) for c in sorted(open_broker ^ open_dll)][:20],
+        "cancels_at_broker": sum(cancels_at_broker.values()),
+        "cancel_rows": len(dll["cancels"]),
+        "cancel_twice": cancel_twice[:20],
+        "cancel_unasked": cancel_unasked[:20],
+        "stale_fills": len(stale),
+        "stale_fills_detail": stale[:20],
+        "quote_age_max_ms": max(ages) / 1e6 if ages else 0.0,
+        "max_quote_age_ms": max_quote_age_ms,
+    }
+
+
+def life_checks(life, counters=None):
+    """(name, ok, detail) for each guarantee of orders with a life
+    (reconcile_life), and with `counters` (stats summed over every life of a
+    program: "executor invalid_transitions"...) the state machines' counts."""
+    b, d, x = life["filled_sums"]
+    checks = [
+        ("every broker fill applied once (filled: broker = dll_gateway.db = executor.db per order)",
+         life["fill_mismatch"] == 0, f"{life['fill_mismatch']} orders: {life['fill_mismatch_detail']}"),
+        ("filled in all: broker = dll_gateway.db = executor.db", same_quantity(b, d) and same_quantity(b, x),
+         f"broker {b:g}, dll_gateway {d:g}, executor {x:g}"),
+        ("dll_gateway's report seqs without a hole", not life["report_holes"], f"holes {life['report_holes']}"),
+        ("every dll_gateway report stored once by the executor", life["reports_missing"] == 0,
+         f"{life['reports_missing']} missing (seq, order, status): {life['reports_missing_detail']}"),
+        ("the executor's reports are dll_gateway's (order, filled) and of its stream",
+         life["reports_differ"] == 0 and life["reports_foreign"] == 0,
+         f"differ (seq, order, filled, executor's order, filled): {life['reports_differ_detail']}; "
+         f"not of stream {life['report_stream']}: {life['reports_foreign_detail']}"),
+        ("the executor's report cursor just past the last seq", life["cursor_ok"],
+         f"cursor {life['cursor']}, want {life['cursor_want']}"),
+        ("every order open at the broker is working in the executor", not life["open_broker_only"],
+         life["open_broker_only"]),
+        ("every working order in the executor is open at the broker", not life["open_executor_only"],
+         life["open_executor_only"]),
+        ("open at the broker = open in dll_gateway.db", not life["open_dll_differs"], life["open_dll_differs"]),
+        ("no cancel sent twice (one CANCEL line per id)", not life["cancel_twice"], life["cancel_twice"]),
+        ("every cancel at the broker asked for (executor cancel_state, dll_gateway cancels row)",
+         not life["cancel_unasked"], life["cancel_unasked"]),
+        (f"no fill from a stale quote (each names a published tick <= {life['max_quote_age_ms']} ms old)",
+         life["stale_fills"] == 0, f"{life['stale_fills']} (id, line, qty, why): {life['stale_fills_detail']}"),
+    ]
+    if counters is not None:
+        for key in ("executor invalid_transitions", "dll_gateway invalid_transitions",
+                    "executor reports_unknown_order", "dll_gateway reports_unknown_order"):
+            checks.append((f"{key} == 0 (all lives)", counters.get(key, 0) == 0, counters.get(key, 0)))
+    return checks
+
+
+def life_rows(life):
+    """Figure rows (name, value) of reconcile_life for a table."""
+    return [
+        ("broker journal lines by kind", ", ".join(f"{k}={v}" for k, v in sorted(life["broker_events"].items()))),
+        ("orders by final broker status", ", ".join(f"{k}={v}" for k, v in
+                                                    sorted(life["broker_final_status"].items()))),
+        ("broker fills (of them on resting orders)", f"{life['broker_fills']} ({life['resting_fills']})"),
+        ("filled broker / dll_gateway / executor", " / ".join(f"{v:g}" for v in life["filled_sums"])),
+        ("reports (dll_gateway / executor.db)", f"{life['reports']} / {life['executor_reports']} "
+                                                 f"(stream {life['report_stream']})"),
+        ("open at the broker at the end", life["open_at_broker"]),
+        ("cancels at the broker / dll_gateway rows", f"{life['cancels_at_broker']} / {life['cancel_rows']}"),
+        ("oldest quote a fill matched", f"{life['quote_age_max_ms']:.0f} ms (bound {life['max_quote_age_ms']} ms)"),
+    ]
 
 
 # --------------------------------------------------------------------------

@@ -2,20 +2,30 @@
 several kinds on a seeded random schedule, then reconciliation from the files.
 
 Synthetic feed at ~1,000 ticks/s, two every_nth strategy instances at the
-start (a signal every 20th tick of an instrument: up to ~50 signals/s) and
-one Python strategy instance (py-0, python3 -m tp_strategy, the same rule on
-every instrument: up to ~50 signals/s more), the sim broker journaling every
-order it receives and answering after 10 ms (so that a kill often lands
-while an order is in flight). Signals live 2.5 s
+start (group "strategy": a signal every 20th tick of an instrument, up to
+~50 signals/s, as limit GTC orders 3 bp passive that mostly rest a while and
+fill on a later tick, the rest canceled by the strategy after 1.5 s), one
+every_nth instance of group "gtd" (every 40th tick: limit GTD orders good for
+1 s, filled or expired at the broker) and one Python strategy instance (py-0,
+python3 -m tp_strategy, the same rule on every instrument: up to ~50
+market orders/s more), the sim broker journaling every order and every later
+change (fill, cancel, expiry), answering after 10 ms (so that a kill often
+lands while an order is in flight) and refusing, or holding, against a quote
+older than 1.5 s (max_quote_age_ms). Signals live 2.5 s
 (strategy.signal_ttl_ms), an order attempt times out after 300 ms.
 
 The nemesis deals a shuffled deck of faults per round (seeded), with a short
 random gap between two faults:
   kill      SIGKILL of gateway, a strategy instance, executor, dll_gateway;
-            the supervisor restarts it (kill -> new pid is timed);
-  pause     SIGSTOP of dll_gateway, executor, a strategy instance, the
-            dead_letter sink for longer than the signal TTL (and so than the
-            order timeout), then SIGCONT;
+            the supervisor restarts it (kill -> new pid is timed); dll_gateway
+            is killed while orders rest at the broker (the executor's
+            orders_working > 0: they must survive in the sim broker's journal
+            and keep matching), the executor while reports flow to it (its
+            reports_received growing: it must catch up by seq);
+  pause     SIGSTOP of gateway, dll_gateway, executor, a strategy instance,
+            the dead_letter sink for longer than the signal TTL (and so than
+            the order timeout and max_quote_age_ms), then SIGCONT: a paused
+            feed or dll_gateway leaves the sim broker's quotes stale;
   scale     `tpctl scale strategy N`, once up and once down per round, while
             signals are pending: the executor is stopped (`tpctl stop`) or
             paused first, so that the journals hold unacked signals when the
@@ -33,18 +43,42 @@ a compaction (an adopted journal is compacted to its boot record once
 nothing in it is pending) drops the records of settled signals, and a
 dead-letter rotation deletes the oldest file.
 
+A tick recorder (chaoslib.TickRecorder) subscribes to the feed for the
+whole run: (instrument, seq) -> the gateway's time of each tick published.
+
 Then the feed stops (`tpctl stop gateway`), the system settles (bounded
-wait: no strategy has a pending signal, the executor has no order whose
-outcome it does not know), the run stops cleanly (`tpctl shutdown`) and the
-books are reconciled from the files (chaoslib.reconcile: every journaled
-signal, in every strategy-<k>.journal, has exactly one outcome with its dead
-letter where one is due; no duplicate at the broker; no broker fill at or
-after its signal's expiry). The figures and every check are printed as a
-table; the test fails when any check fails (all are evaluated first):
-the books, peak RSS <= 30 MB for every program, the run directory within a
-bound derived from the configuration, restart times (kill -> new pid < 1 s,
-kill -> its first stats file < 2 s), no program exiting on its own, every
-fault kind dealt.
+wait: no strategy has a pending signal or cancel, the executor has no order
+whose outcome it does not know, every GTD order is past its good-till time,
+and the executor's report cursor stands just past dll_gateway's last report
+seq for a second), the run stops cleanly (`tpctl shutdown`) and the books
+are reconciled from the files.
+  chaoslib.reconcile: every journaled signal, in every <group>-<k>.journal,
+    has exactly one outcome with its dead letter where one is due; no
+    duplicate at the broker (one ORDER line per client order id); no broker
+    fill at or after its signal's expiry.
+  chaoslib.reconcile_life (orders with a life: the sim broker's journal,
+    dll_gateway.db and executor.db, read after the programs stopped):
+    every broker fill applied exactly once (each order's cumulative filled
+    equal in the three books, and the totals); every report of dll_gateway's
+    stream, seqs without a hole, stored once by the executor as dll_gateway
+    made it, its cursor just past the last; every order open at the broker a
+    working order in the executor (SENT, ACCEPTED/PARTIALLY_FILLED) and in
+    dll_gateway.db, and the reverse; no cancel sent twice (one CANCEL line
+    per id at most) nor unasked; no fill from a stale quote (every fill's
+    quote_seq names a tick the recorder saw the gateway publish at most
+    max_quote_age_ms before the broker's time of the fill); no invalid
+    state transition nor report for an unknown order at the executor or
+    dll_gateway (stats summed over every life).
+  The faults did what they are for: a dll_gateway kill while orders rested,
+    orders resting at it filled after it; an executor kill while reports
+    flowed, reports fetched by seq; a gateway pause longer than
+    max_quote_age_ms; fills of resting orders, cancels and expiries at the
+    broker.
+The figures and every check are printed as a table; the test fails when any
+check fails (all are evaluated first): the books, peak RSS <= 30 MB for
+every program, the run directory within a bound derived from the
+configuration, restart times (kill -> new pid < 1 s, kill -> its first
+stats file < 2 s), no program exiting on its own, every fault kind dealt.
 
 A dead letter the sink could not write while the disk was full (its
 lines_lost) is not counted missing when it was due during a disk-full
@@ -94,12 +128,14 @@ RSS_BOUND_KB = 30 * 1024
 RESTART_BOUND_S = 1.0       # kill -> the supervisor has started the new process (new pid)
 READY_BOUND_S = 2.0         # kill -> the new process has written its stats file (its loop runs)
 WAIT_S = 30.0
+REPORTS_QUIET_S = 1.0      # the settled report stream holds still this long
+MOMENT_S = 10.0             # a kill waits at most this long for its moment (orders resting, reports flowing)
 SETTLE_S = 60.0
 SAMPLE_S = 0.25             # supervisor status, RSS of every pid
 JOURNAL_POLL_S = 0.05       # strategy journals read as they grow (compactions drop records)
 
 DECK = ["kill:gateway", "kill:strategy", "kill:executor", "kill:dll_gateway",
-        "pause:dll_gateway", "pause:executor", "pause:strategy", "pause:dead_letter",
+        "pause:gateway", "pause:dll_gateway", "pause:executor", "pause:strategy", "pause:dead_letter",
         "scale:up", "scale:down", "flood:executor", "flood:dead_letter"]
 # With root the run directory is its own tmpfs and the nemesis also fills it
 # for a while (every program's files at once: databases, journals, dead
@@ -124,20 +160,51 @@ WAL_BYTES = 8 * 1024 * 1024   # per SQLite store: wal_autocheckpoint (1000 pages
 LOGS_BYTES = 2 * 1024 * 1024  # program logs (rate-limited; ~20 KB in a CI-sized run) and stats files
 DL_LINE_MAX = (2 * 64 * 1024) * 4 // 3 + 1024   # one dead-letter line: a 128 KiB letter in base64
 
-# Beside the every_nth group "strategy" (the shorthand's name, scaled by the
-# nemesis), a Python group "py" (python3 -m tp_strategy, the same every-nth
-# rule) on every instrument (twice the signals of one group: full batches of
+# Orders with a life. The every_nth group "strategy" (the shorthand's name,
+# scaled by the nemesis) sends limit GTC orders LIMIT_OFFSET_BPS passive of
+# the trigger: the synthetic walk moves ~7 bp a second, so most rest a while
+# (well past a kill and restart) and then fill on a later tick, reported
+# asynchronously, and the rest are canceled by the strategy after
+# CANCEL_AFTER_MS. A smaller every_nth group "gtd" (every GTD_NTH-th tick)
+# sends limit GTD orders good for GOOD_TILL_MS: some fill, some expire at the
+# broker. The sim broker refuses (market) or holds (resting) against a quote
+# older than MAX_QUOTE_AGE_MS: a pause of the gateway or dll_gateway longer
+# than that must not give a fill from a stale quote.
+LIMIT_OFFSET_BPS = 3
+CANCEL_AFTER_MS = 1500
+GTD_NTH = 40
+GOOD_TILL_MS = 1000
+MAX_QUOTE_AGE_MS = 1500
+GTD_INSTANCES = 1
+# Beside them, a Python group "py" (python3 -m tp_strategy, the same every-nth
+# rule, market orders as before) on every instrument (full batches of
 # signals at the executor after a pause, where a drain that found the queue
 # empty once published the last batch again):
-# kill:strategy and pause:strategy pick among both groups' instances, and its
-# journal (py-0.journal) is reconciled with the others.
+# kill:strategy and pause:strategy pick among every group's instances, and
+# their journals (py-0.journal, gtd-0.journal) are reconciled with the others.
 PY_INSTANCES = 1
-SIGNAL_GROUPS = 2 if PY_INSTRUMENTS == "all" else 1  # groups signalling on every instrument (run-dir budget)
+# Signals per instrument tick over the groups (run-dir budget).
+SIGNAL_GROUPS = 1 + EVERY_NTH / GTD_NTH + (1 if PY_INSTRUMENTS == "all" else 0)
+OTHER_INSTANCES = PY_INSTANCES + GTD_INSTANCES  # strategy instances not scaled by the nemesis
 PY_GROUPS = f"""
 [[strategy.groups]]
 name = "strategy"
 kind = "every_nth"
 instances = 2
+order_type = "limit"
+time_in_force = "gtc"
+limit_offset_bps = {LIMIT_OFFSET_BPS}
+cancel_after_ms = {CANCEL_AFTER_MS}
+[[strategy.groups]]
+name = "gtd"
+kind = "every_nth"
+instances = {GTD_INSTANCES}
+order_type = "limit"
+time_in_force = "gtd"
+limit_offset_bps = {LIMIT_OFFSET_BPS}
+good_till_ms = {GOOD_TILL_MS}
+[strategy.groups.params]
+n = {GTD_NTH}
 [[strategy.groups]]
 name = "py"
 kind = "python"
@@ -171,11 +238,26 @@ def run_dir_budget(seconds):
     parts = {
         "dead letters" + ("" if rotation else " (no rotation here: the cap it would get)"):
             max_file * files + DL_LINE_MAX,
-        "signals x per-signal bytes": SIGNAL_GROUPS * int(RATE * seconds / EVERY_NTH) * PER_SIGNAL_BYTES,
+        "signals x per-signal bytes": int(SIGNAL_GROUPS * RATE * seconds / EVERY_NTH) * PER_SIGNAL_BYTES,
         "SQLite WALs": 2 * WAL_BYTES,
         "logs, stats": LOGS_BYTES,
     }
     return sum(parts.values()), parts
+
+
+def resting_survivors(events, kills_ns):
+    """Per dll_gateway kill: how many orders resting at the broker when it
+    was killed (their last journal line before it open) filled after it."""
+    out = []
+    for k in kills_ns:
+        state, filled_after = {}, set()
+        for e in events:
+            if e["ts_ns"] < k:
+                state[e["cid"]] = e["status"]
+            elif e["kind"] == "FILL" and state.get(e["cid"]) in cl.OPEN_STATUSES:
+                filled_after.add(e["cid"])
+        out.append(len(filled_after))
+    return out
 
 
 def mb(n_bytes):
@@ -276,9 +358,11 @@ class ChaosTest(unittest.TestCase):
         with open(self.config, "w") as f:
             f.write(cl.config_text(self.tmp, self.run_dir, rate=RATE, every_nth=EVERY_NTH,
                                    broker_latency_ms=BROKER_LATENCY_MS, signal_ttl_ms=SIGNAL_TTL_MS,
-                                   order_timeout_ms=ORDER_TIMEOUT_MS,
+                                   order_timeout_ms=ORDER_TIMEOUT_MS, max_quote_age_ms=MAX_QUOTE_AGE_MS,
                                    extra=extra_config() + PY_GROUPS))  # appended to [supervisor]
-        self.endpoints = {k: f"ipc://{self.tmp}/{k}.ipc" for k in ("signals", "dead_letters")}
+        self.endpoints = {k: f"ipc://{self.tmp}/{k}.ipc" for k in ("signals", "dead_letters", "ticks")}
+        self.ticks = cl.TickRecorder(self.endpoints["ticks"]).start()  # before the gateway's first tick
+        self.addCleanup(self.ticks.stop)
         self.sv = cl.SupervisorRun(self.tmp, cl.BIN_DIR, ["--config", self.config, "--summary"],
                                    run_dir=self.run_dir)
         self.addCleanup(self.sv.close)
@@ -320,20 +404,26 @@ class ChaosTest(unittest.TestCase):
         st = self.sv.status()
         return sorted(n for n in st if n.startswith("strategy-"))
 
-    def python_instances(self):
-        return [f"py-{k}" for k in range(PY_INSTANCES)]
+    def other_instances(self):
+        """The instances of the groups the nemesis does not scale."""
+        return [f"py-{k}" for k in range(PY_INSTANCES)] + [f"gtd-{k}" for k in range(GTD_INSTANCES)]
 
     # Counters summed over every life of a program (a kill ends a life; the
     # stats file is at most stats_interval_ms old when it does).
     SUMMED = {"executor": ("order_retries", "order_timeouts", "breaker_opens", "duplicates", "held_expired",
-                           "dead_letters_dropped"),
+                           "dead_letters_dropped", "invalid_transitions", "reports_unknown_order",
+                           "reports_fetched", "report_gaps", "cancels_sent", "stale_updates"),
               "dead_letter": ("lines_lost",),
-              "dll_gateway": ("duplicates", "queries", "refused_orders")}
+              "dll_gateway": ("duplicates", "queries", "refused_orders", "invalid_transitions",
+                              "reports_unknown_order", "cancels_sent", "cancel_duplicates")}
 
     def add_counters(self, name, pid):
+        data = cl.stats(self.run_dir, name, pid) or {}
         for key in self.SUMMED.get(name, ()):
-            data = cl.stats(self.run_dir, name, pid) or {}
             self.summed[f"{name} {key}"] = self.summed.get(f"{name} {key}", 0) + data.get(key, 0)
+        if name == "dll_gateway":  # the sim broker's refusals, by the first word(s) of their reason
+            key = "dll_gateway stale quote rejects"
+            self.summed[key] = self.summed.get(key, 0) + (data.get("rejects_by_reason") or {}).get("stale quote", 0)
 
     # -- the faults ------------------------------------------------------------
 
@@ -343,6 +433,7 @@ class ChaosTest(unittest.TestCase):
         pid = self.wait_running(name)
         self.add_counters(name, pid)
         t0 = time.monotonic()
+        self.kill_ns[name].append(cl.now_ns())
         os.kill(pid, signal.SIGKILL)
 
         def new_pid():
@@ -428,7 +519,7 @@ class ChaosTest(unittest.TestCase):
                 cl.tpctl(self.run_dir, "start", "executor")
             elif how == "executor paused":
                 self.continue_process(ex_pid)
-        self.sv.wait_all_running(timeout=WAIT_S, count=4 + n + PY_INSTANCES)
+        self.sv.wait_all_running(timeout=WAIT_S, count=4 + n + OTHER_INSTANCES)
         self.scales.append(f"{cur}->{n} ({how}, {pending} pending)")
         actual = "up" if n > cur else "down"  # "up" from MAX_INSTANCES goes down
         self.scaled[actual] += 1
@@ -476,18 +567,69 @@ class ChaosTest(unittest.TestCase):
         self.disk_fulls += 1
         return f"disk full for {hold:.1f} s ({mb(written)} of filler)"
 
+    def executor_stats(self, pred, what):
+        """Waits (bounded) until pred(the running executor's stats) is true;
+        returns that value, or None when it did not come (the fault is then
+        dealt anyway: the reconciliation and the run's checks tell)."""
+        def ready():
+            pid = self.running_pid("executor")
+            s = cl.stats(self.run_dir, "executor", pid) if pid else None
+            return s and pred(s)
+        try:
+            return cl.wait_for(ready, MOMENT_S, interval=0.05, what=what)
+        except AssertionError:
+            return None
+
+    def kill_moment(self, name):
+        """Waits for the moment a kill of `name` tests what it should: orders
+        resting at the broker (dll_gateway), reports flowing to the executor
+        (executor); returns a note for the log."""
+        if name == "dll_gateway":
+            working = self.executor_stats(lambda s: s.get("orders_working", 0) > 0 and s["orders_working"],
+                                          "orders resting")
+            self.dll_kills_resting += 1 if working else 0
+            return f", {working or 0} orders working"
+        if name == "executor":
+            first = self.executor_stats(lambda s: s, "executor stats") or {}
+            flowing = self.executor_stats(
+                lambda s: s.get("pid") == first.get("pid") and
+                s.get("reports_received", 0) > first.get("reports_received", 0), "reports flowing")
+            self.executor_kills_flowing += 1 if flowing else 0
+            return ", reports flowing" if flowing else ", no report seen coming"
+        return ""
+
     def deal(self, fault):
         kind, arg = fault.split(":")
         if kind == "disk":
             return self.fill_disk()
         if kind == "kill" or kind == "pause":
-            name = self.rng.choice(self.instances() + self.python_instances()) if arg == "strategy" else arg
-            return self.kill(name) if kind == "kill" else self.pause(name)
+            name = self.rng.choice(self.instances() + self.other_instances()) if arg == "strategy" else arg
+            if kind == "pause":
+                return self.pause(name)
+            moment = self.kill_moment(name)
+            return self.kill(name) + moment
         if kind == "scale":
             return self.scale(arg)
         return self.flood(arg)
 
     # -- the run -----------------------------------------------------------------
+
+    def reports_settled(self, strategies, executor_pid, dll_pid, since_ns):
+        """No cancel pending in any strategy, and the executor's report cursor
+        just past dll_gateway's last report seq, unchanged for REPORTS_QUIET_S
+        (stats written after `since_ns`)."""
+        for name, pid in strategies.items():
+            s = cl.stats(self.run_dir, cl.stats_file_name(name), pid)
+            if not s or s.get("ts_ns", 0) < since_ns or s.get("cancels_pending", 0) != 0:
+                return False
+        e, d = cl.stats(self.run_dir, "executor", executor_pid), cl.stats(self.run_dir, "dll_gateway", dll_pid)
+        if not e or not d or min(e.get("ts_ns", 0), d.get("ts_ns", 0)) < since_ns or \
+                e.get("report_next_seq") != d.get("report_seq", -1) + 1:
+            self.quiet = None
+            return False
+        if not self.quiet or self.quiet[0] != d["report_seq"]:
+            self.quiet = (d["report_seq"], time.monotonic())
+        return time.monotonic() - self.quiet[1] >= REPORTS_QUIET_S
 
     def exits(self):
         """Exits the supervisor logged (name -> [reason]), from its output."""
@@ -513,10 +655,14 @@ class ChaosTest(unittest.TestCase):
         self.max_instances = 2
         self.disk_fulls = 0
         self.disk_full_windows = []  # (start, end) in wall ns: the fill began, the filler was removed
+        self.kill_ns = collections.defaultdict(list)  # process name -> wall ns of each SIGKILL
+        self.dll_kills_resting = self.executor_kills_flowing = 0
+        self.quiet = None  # (dll_gateway's report seq, since when) while settling
         dealt = collections.Counter()
         run_t0 = time.monotonic()
+        ticks = self.ticks
 
-        self.sv.wait_all_running(timeout=WAIT_S, count=6 + PY_INSTANCES)
+        self.sv.wait_all_running(timeout=WAIT_S, count=6 + OTHER_INSTANCES)
         sampler = Sampler(self.sv, self.run_dir)
         sampler.start()
         self.addCleanup(sampler.stop_event.set)
@@ -548,17 +694,25 @@ class ChaosTest(unittest.TestCase):
         cl.tpctl(self.run_dir, "stop", "gateway")
         stopped_ns = cl.now_ns()
         st = self.sv.status()
-        strategies = {n: p["pid"] for n, p in st.items() if n.startswith(("strategy-", "py-"))}
-        cl.wait_for(lambda: cl.settled(self.run_dir, strategies, st["executor"]["pid"], stopped_ns), SETTLE_S,
-                    what="the system to settle", detail=self.detail)
+        strategies = {n: p["pid"] for n, p in st.items() if n.startswith(("strategy-", "py-", "gtd-"))}
+        # Settled also means nothing more can change at the broker: every GTD
+        # order is past its good-till time (expired or filled), no cancel is
+        # pending, and the executor holds every report dll_gateway made.
+        quiet_after = stopped_ns + (GOOD_TILL_MS + 500) * 1_000_000
+        cl.wait_for(lambda: cl.settled(self.run_dir, strategies, st["executor"]["pid"], quiet_after) and
+                    self.reports_settled(strategies, st["executor"]["pid"], st["dll_gateway"]["pid"], quiet_after),
+                    SETTLE_S, what="the system to settle", detail=self.detail)
         cl.tpctl(self.run_dir, "shutdown")
         self.assertEqual(self.sv.wait_exit(timeout=WAIT_S), 0)
         sampler.finish()
+        ticks.stop()
         run_s = time.monotonic() - run_t0
         for name in self.SUMMED:
             self.add_counters(name, None)  # the last life's final stats
 
         books = cl.reconcile(self.run_dir, sampler.journals.book, sampler.letters.book)
+        life = cl.reconcile_life(self.run_dir, ticks, MAX_QUOTE_AGE_MS)
+        survived = resting_survivors(cl.read_broker_events(self.run_dir), self.kill_ns["dll_gateway"])
         dl_reasons, dl_sources, dl_files = cl.dead_letter_summary(self.run_dir)
         seen_dl = sampler.letters.book
         bound, budget = run_dir_budget(run_s)
@@ -572,7 +726,24 @@ class ChaosTest(unittest.TestCase):
         hang_watched = bool(extra_config())
         hung_seen = sorted({program_of(n) for n, s in sampler.states.items() if "HUNG" in s})
 
-        checks = cl.book_checks(books, self.disk_full_windows, self.summed.get("dead_letter lines_lost", 0)) + [
+        checks = cl.book_checks(books, self.disk_full_windows, self.summed.get("dead_letter lines_lost", 0)) + \
+            cl.life_checks(life, self.summed) + [
+            ("a dll_gateway kill while orders rested", self.dll_kills_resting >= 1,
+             f"{self.dll_kills_resting} of {self.kills['dll_gateway']} kills"),
+            ("resting orders survived a dll_gateway kill and filled after it", sum(survived) >= 1,
+             f"per kill: {survived}"),
+            ("an executor kill while reports flowed, caught up by seq (reports fetched)",
+             self.executor_kills_flowing >= 1 and self.summed.get("executor reports_fetched", 0) >= 1,
+             f"{self.executor_kills_flowing} of {self.kills['executor']} kills, "
+             f"{self.summed.get('executor reports_fetched', 0)} reports fetched"),
+            ("a gateway pause longer than max_quote_age_ms",
+             self.pauses["gateway"] >= 1 and self.pause_max * 1000 > MAX_QUOTE_AGE_MS,
+             f"{self.pauses['gateway']} pauses"),
+            ("fills of resting orders (reported later) and cancels at the broker",
+             life["resting_fills"] > 0 and life["cancels_at_broker"] > 0 and
+             life["broker_events"].get("EXPIRE", 0) > 0, f"{life['broker_events']}"),
+            ("the tick recorder missed no tick", ticks.gaps == 0,
+             f"{ticks.gaps} gaps in {ticks.count} ticks (instrument, last seq, seq): {ticks.gap_detail}"),
             ("every fault kind dealt", all(dealt[f] >= 1 for f in self.deck), dict(dealt)),
             ("scaled up and down", self.scaled["up"] >= 1 and self.scaled["down"] >= 1, self.scales),
             ("a scale-down while signals were pending", self.scaled_with_pending["down"] >= 1, self.scales),
@@ -628,6 +799,10 @@ class ChaosTest(unittest.TestCase):
             ("dead-letter lines kept without original", seen_dl.without_original),
             ("dead-letter lines in the files at the end", f"{sum(dl_reasons.values())} of {seen_dl.lines} "
                                                           "(the rest rotated away)"),
+            *cl.life_rows(life),
+            ("resting orders filled after each dll_gateway kill", survived or "-"),
+            ("ticks recorded (gateway restarts seen, ticks missed joining)",
+             f"{ticks.count} ({ticks.restarts()}, {ticks.joined_late})"),
             ("run length", f"{run_s:.0f} s (chaos {CHAOS_S:.0f} s)"),
             *((f"{k} (all lives)", v) for k, v in sorted(self.summed.items())),
         ]
