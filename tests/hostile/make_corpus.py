@@ -13,6 +13,11 @@ A case names its entry point, the frames to send and what must happen:
                        computed: $nan $inf $-inf $now $now-60s $now+60s
                        $seq (next good seq) $last_seq $last_seq-1 $uid
                        $seen_id (an id already accepted) $long:<n> ('A' x n)
+                       $resting_id (a signal whose order rests at the broker)
+                       $stream (the report stream the test plays)
+                       $report_seq (the next report seq, taken: a good report)
+                       $next_report_seq (the same, not taken: a bad one, which
+                       must not use up a seq) $last_report_seq
               "raw":   field names whose value is sent as given (no float())
               "drop":  how many trailing fields to leave out
               "extra": values appended after the known fields
@@ -25,6 +30,16 @@ A case names its entry point, the frames to send and what must happen:
                                        (ZeroMQ cut the frame, or by design)
              {"served": true}          the message is good: it is served
              {"ack": "DUPLICATE"} / {"reply": "duplicate"}: served as a repeat
+             {"cancel_ack": status, "ack_reason": prefix}: the executor acks a
+                                       CancelRequest so (with a dead letter
+                                       too when "dead_letter" is given)
+             {"reply": "cancel_unknown" | "cancel_final" | "report_batch"}:
+                                       dll_gateway answers a good request so,
+                                       nothing is dead-lettered
+  "ack": "REJECTED"   a refused signal is acked REJECTED with the dead
+                      letter's reason (its sender can be named)
+  "good": true        the message is valid though it moves a counter (a
+                      report for an order the executor never placed)
 """
 
 import json
@@ -48,6 +63,12 @@ GOOD_SIGNAL = pack([3, 1, "every_nth.0.1.1", "every_nth", 0, "EURUSD", 1, 1000.0
 GOOD_ORDER = pack([4, 1, "C-every_nth.0.1.1", "every_nth.0.1.1", "EURUSD", 1, 1000.0, 1.0851, T0])
 GOOD_ACK = pack([8, 1, "every_nth.0.1.1", 1, "", T0])
 GOOD_DEAD_LETTER = pack([9, 1, "hostile", "test", "", T0, b"x"])
+GOOD_CANCEL = pack([13, 1, "every_nth.0.1.1", "every_nth", 0, "", T0])
+GOOD_ORDER_CANCEL = pack([14, 1, "C-every_nth.0.1.1", "", T0])
+GOOD_REPORT = pack([15, 1, "S1", 3, "C-every_nth.0.1.1", "B-1", "EURUSD", 1, 2, 1000.0, 0.0, 0.0, 0.0, 0.0,
+                    "", T0, T0, 0, 0])
+GOOD_REPORT_QUERY = pack([16, 1, 1, 100, T0])
+GOOD_OPEN_ORDERS_QUERY = pack([18, 1, 0, T0])
 
 FILES = {
     # allocation bombs: headers announcing 4 GiB with nothing behind them
@@ -88,6 +109,15 @@ FILES = {
     "order_truncated.bin": GOOD_ORDER[:len(GOOD_ORDER) // 2],
     "ack_truncated.bin": GOOD_ACK[:-1],
     "dead_letter_truncated.bin": GOOD_DEAD_LETTER[:-1],
+    # orders with a life: cancels, reports and the queries for them
+    "cancel_truncated.bin": GOOD_CANCEL[:-3],
+    "cancel_version_2.bin": pack([13, 2] + msgpack.unpackb(GOOD_CANCEL)[2:]),
+    "order_cancel_truncated.bin": GOOD_ORDER_CANCEL[:len(GOOD_ORDER_CANCEL) // 2],
+    "report_truncated.bin": GOOD_REPORT[:-2],
+    "report_trailing_byte.bin": GOOD_REPORT + b"\xc0",
+    "report_version_2.bin": pack([15, 2] + msgpack.unpackb(GOOD_REPORT)[2:]),
+    "report_query_truncated.bin": GOOD_REPORT_QUERY[:-1],
+    "open_orders_query_truncated.bin": GOOD_OPEN_ORDERS_QUERY[:-1],
 }
 
 
@@ -105,6 +135,29 @@ def order(**kw):
 
 def ack(**kw):
     return {"msg": "signal_ack", **kw}
+
+
+def cancel(**kw):
+    return {"msg": "cancel_request", **kw}
+
+
+def order_cancel(**kw):
+    return {"msg": "order_cancel", **kw}
+
+
+def report(**kw):
+    return {"msg": "execution_report", **kw}
+
+
+def report_query(**kw):
+    return {"msg": "report_query", **kw}
+
+
+def open_orders_query(**kw):
+    return {"msg": "open_orders_query", **kw}
+
+
+LIMIT_GTC = {"order_type": 1, "limit_price": 1.0, "time_in_force": 1}
 
 
 def dl(reason):
@@ -254,7 +307,98 @@ case(E, "expired", dl("expired"), signal(set={"created_ts_ns": "$now-60s", "expi
 case(E, "created_in_future", dl("future_timestamp"),
      signal(set={"created_ts_ns": "$now+60s", "expires_ts_ns": "$now+70s"}), ack="REJECTED")
 case(E, "duplicate_signal_id", {"ack": "DUPLICATE"}, signal(set={"signal_id": "$seen_id"}))
+# orders with a life: a signal's terms must be coherent (proto::check_terms);
+# its sender can be named, so the refusal is acked as well
+case(E, "limit_without_price", dl("out_of_range"), signal(set={"order_type": 1, "limit_price": 0}), ack="REJECTED")
+case(E, "limit_price_negative", dl("out_of_range"), signal(set={**LIMIT_GTC, "limit_price": -1.0}),
+     ack="REJECTED")
+case(E, "limit_price_nan", dl("out_of_range"), signal(set={**LIMIT_GTC, "limit_price": "$nan"}), ack="REJECTED")
+case(E, "market_with_limit_price", dl("out_of_range"), signal(set={"limit_price": 1.08}), ack="REJECTED")
+case(E, "market_gtc", dl("out_of_range"), signal(set={"time_in_force": 1}), ack="REJECTED")
+case(E, "gtd_without_good_till", dl("out_of_range"), signal(set={**LIMIT_GTC, "time_in_force": 2}),
+     ack="REJECTED")
+case(E, "good_till_on_gtc", dl("out_of_range"), signal(set={**LIMIT_GTC, "good_till_ns": "$now+60s"}),
+     ack="REJECTED")
+case(E, "order_type_unknown", dl("out_of_range"), signal(set={"order_type": 7}), ack="REJECTED")
+case(E, "time_in_force_is_string", dl("wrong_type"), signal(set={**LIMIT_GTC, "time_in_force": "GTC"}),
+     ack="REJECTED")
+# a limit GTC order rests (no market data reaches the simulated broker here):
+# the cancels below have an order to cancel
+case(E, "limit_gtc_rests", {"served": True}, signal(set=LIMIT_GTC, extra=["v2 field"]))
+# CancelRequests on the same socket: one that cannot be read is dead-lettered
+# with the decode error's code (no ack: no sender to trust)
+case(E, "cancel_signal_id_empty", dl("out_of_range"), cancel(set={"signal_id": ""}))
+case(E, "cancel_strategy_empty", dl("out_of_range"), cancel(set={"strategy": ""}))
+case(E, "cancel_signal_id_too_long", dl("out_of_range"), cancel(set={"signal_id": "$long:129"}))
+case(E, "cancel_signal_id_is_integer", dl("wrong_type"), cancel(set={"signal_id": 5}, raw=["signal_id"]))
+case(E, "cancel_instance_is_string", dl("wrong_type"), cancel(set={"instance": "0"}))
+case(E, "cancel_instance_negative", dl("out_of_range"), cancel(set={"instance": -1}))
+case(E, "cancel_reason_is_nil", dl("wrong_type"), cancel(set={"reason": None}))
+case(E, "cancel_created_ts_is_float", dl("wrong_type"), cancel(set={"created_ts_ns": 1.5}, raw=["created_ts_ns"]))
+case(E, "cancel_missing_created_ts", dl("missing_field"), cancel(drop=1))
+case(E, "cancel_missing_all_fields", dl("missing_field"), cancel(drop=5))
+case(E, "cancel_truncated", dl("malformed"), "file:cancel_truncated.bin")
+case(E, "cancel_truncated_live", dl("malformed"), cancel(cut=1))
+case(E, "cancel_unknown_version", dl("unknown_version"), "file:cancel_version_2.bin")
+case(E, "cancel_two_frames", dl("bad_frames"), frames=[cancel(), cancel()])
+# a valid CancelRequest is acked (cancel = true); one the executor cannot
+# honour is refused, and dead-lettered when it names no order of the sender
+case(E, "cancel_unknown_signal", {"dead_letter": "cancel_refused", "cancel_ack": "REJECTED",
+                                  "ack_reason": "unknown_order"}, cancel())
+case(E, "cancel_not_owner", {"dead_letter": "cancel_refused", "cancel_ack": "REJECTED", "ack_reason": "not_owner"},
+     cancel(set={"signal_id": "$resting_id", "strategy": "someone_else"}))
+case(E, "cancel_extra_fields_accepted", {"cancel_ack": "ACCEPTED"},
+     cancel(set={"signal_id": "$resting_id"}, extra=["v2 field", {"k": 1}]))
+case(E, "cancel_repeated", {"cancel_ack": "DUPLICATE"}, cancel(set={"signal_id": "$resting_id"}))
+case(E, "cancel_order_final", {"cancel_ack": "REJECTED", "ack_reason": "order_final"},
+     cancel(set={"signal_id": "$seen_id"}))
 case(E, "oversized_frame", {"counter": "connections_dropped"}, frames=[{"zeros": 64 * 1024 + 1}])
+
+# ---- executor: report subscription (the test plays dll_gateway) -------------
+# A bad report takes no seq ($next_report_seq is not used up): had it been
+# applied, the next good report would be a duplicate and not served.
+E = "executor_reports"
+case(E, "one_frame", dl("bad_frames"), frames=["text:REPORT.EURUSD"])
+case(E, "three_frames", dl("bad_frames"), frames=["text:REPORT.EURUSD", report(), "hex:"])
+case(E, "empty_payload", dl("malformed"), "hex:")
+case(E, "not_msgpack", dl("malformed"), "file:not_msgpack.bin")
+case(E, "http_request", dl("malformed"), "file:text.bin")
+case(E, "array32_bomb", dl("malformed"), "file:array32_bomb.bin")
+case(E, "str32_bomb", dl("malformed"), "file:str32_bomb.bin")
+case(E, "envelope_map32_bomb", dl("malformed"), "file:envelope_map32_bomb.bin")
+case(E, "deep_arrays", dl("malformed"), "file:deep_arrays.bin")
+case(E, "deep_maps", dl("malformed"), "file:deep_maps.bin")
+case(E, "truncated", dl("malformed"), "file:report_truncated.bin")
+case(E, "truncated_live", dl("malformed"), report(cut=1))
+case(E, "trailing_byte", dl("malformed"), "file:report_trailing_byte.bin")
+case(E, "not_an_array", dl("not_an_array"), "file:not_an_array.bin")
+case(E, "unknown_type", dl("unknown_type"), "file:unknown_type.bin")
+case(E, "unknown_version", dl("unknown_version"), "file:report_version_2.bin")
+case(E, "tick_on_report_topic", dl("wrong_message"), tick())
+case(E, "missing_quote_ts", dl("missing_field"), report(drop=1))
+case(E, "missing_all_fields", dl("missing_field"), report(drop=17))
+case(E, "seq_is_string", dl("wrong_type"), report(set={"seq": "7"}))
+case(E, "seq_is_float", dl("wrong_type"), report(set={"seq": 7.5}, raw=["seq"]))
+case(E, "filled_quantity_is_string", dl("wrong_type"), report(set={"filled_quantity": "0"}))
+case(E, "stream_is_nil", dl("wrong_type"), report(set={"stream": None}))
+case(E, "seq_negative", dl("out_of_range"), report(set={"seq": -1}))
+case(E, "quantity_negative", dl("out_of_range"), report(set={"quantity": -1000}))
+case(E, "last_quantity_negative", dl("out_of_range"), report(set={"last_quantity": -1}))
+case(E, "filled_quantity_nan", dl("out_of_range"), report(set={"filled_quantity": "$nan"}))
+case(E, "avg_price_inf", dl("out_of_range"), report(set={"avg_price": "$inf"}))
+case(E, "status_unknown", dl("out_of_range"), report(set={"status": 9}))
+case(E, "status_zero", dl("out_of_range"), report(set={"status": 0}))
+case(E, "side_unknown", dl("out_of_range"), report(set={"side": 3}))
+case(E, "client_order_id_empty", dl("out_of_range"), report(set={"client_order_id": ""}))
+case(E, "instrument_empty", dl("out_of_range"), report(set={"instrument": ""}))
+case(E, "stream_too_long", dl("out_of_range"), report(set={"stream": "$long:129"}))
+case(E, "extra_fields_accepted", {"served": True},
+     report(set={"seq": "$report_seq"}, extra=["v2 field", 2.5, {"k": [1]}]))
+# valid, but nothing to apply: counted, not dead-lettered
+case(E, "unknown_order", {"counter": "reports_unknown_order"},
+     report(set={"seq": "$report_seq", "client_order_id": "$uid"}), good=True)
+case(E, "duplicate_seq", {"counter": "reports_duplicate"}, report(set={"seq": "$last_report_seq"}))
+case(E, "seq_zero", {"counter": "reports_duplicate"}, report(set={"seq": 0}))
 
 # ---- dll_gateway: order REP (the test plays the executor) -------------------
 E = "dll_gateway_orders"
@@ -285,6 +429,54 @@ case(E, "instrument_33_chars", dl("out_of_range"), order(set={"instrument": "$lo
 case(E, "client_order_id_too_long", dl("out_of_range"), order(set={"client_order_id": "$long:129"}))
 case(E, "client_order_id_empty", dl("out_of_range"), order(set={"client_order_id": ""}))
 case(E, "duplicate_client_order_id", {"reply": "duplicate"}, order(set={"client_order_id": "$seen_id"}))
+# orders with a life: incoherent terms
+case(E, "limit_without_price", dl("out_of_range"), order(set={"order_type": 1, "limit_price": 0}))
+case(E, "limit_price_inf", dl("out_of_range"), order(set={**LIMIT_GTC, "limit_price": "$inf"}))
+case(E, "market_with_limit_price", dl("out_of_range"), order(set={"limit_price": 1.08}))
+case(E, "market_gtc", dl("out_of_range"), order(set={"time_in_force": 1}))
+case(E, "gtd_without_good_till", dl("out_of_range"), order(set={**LIMIT_GTC, "time_in_force": 2}))
+case(E, "good_till_on_ioc", dl("out_of_range"), order(set={"order_type": 1, "limit_price": 1.0,
+                                                            "good_till_ns": "$now+60s"}))
+case(E, "order_type_unknown", dl("out_of_range"), order(set={"order_type": 2}))
+case(E, "time_in_force_is_float", dl("wrong_type"), order(set={**LIMIT_GTC, "time_in_force": 1.0},
+                                                           raw=["time_in_force"]))
+case(E, "limit_gtc_rests", {"served": True}, order(set=LIMIT_GTC, extra=["v2 field"]))
+# OrderCancel: one that cannot be read is answered REJECTED and dead-lettered
+case(E, "cancel_truncated", dl("malformed"), "file:order_cancel_truncated.bin")
+case(E, "cancel_truncated_live", dl("malformed"), order_cancel(cut=1))
+case(E, "cancel_id_is_integer", dl("wrong_type"), order_cancel(set={"client_order_id": 5}, raw=["client_order_id"]))
+case(E, "cancel_id_empty", dl("out_of_range"), order_cancel(set={"client_order_id": ""}))
+case(E, "cancel_id_too_long", dl("out_of_range"), order_cancel(set={"client_order_id": "$long:129"}))
+case(E, "cancel_sent_ts_is_string", dl("wrong_type"), order_cancel(set={"sent_ts_ns": "now"}))
+case(E, "cancel_missing_sent_ts", dl("missing_field"), order_cancel(drop=1))
+case(E, "cancel_two_frames", dl("bad_frames"), frames=[order_cancel(), order_cancel()])
+# a valid one is answered with the order's state, nothing dead-lettered
+case(E, "cancel_unknown_order", {"reply": "cancel_unknown"}, order_cancel())
+case(E, "cancel_extra_fields_accepted", {"reply": "cancel_unknown"}, order_cancel(extra=[{"v": 2}, 1]))
+case(E, "cancel_resting_order", {"reply": "cancel_done"}, order_cancel(set={"client_order_id": "$resting_id"}))
+case(E, "cancel_repeated", {"reply": "cancel_duplicate"}, order_cancel(set={"client_order_id": "$resting_id"}))
+case(E, "cancel_final_order", {"reply": "cancel_final"}, order_cancel(set={"client_order_id": "$seen_id"}))
+# ReportQuery and OpenOrdersQuery
+case(E, "report_query_truncated", dl("malformed"), "file:report_query_truncated.bin")
+case(E, "report_query_from_seq_is_string", dl("wrong_type"), report_query(set={"from_seq": "1"}))
+case(E, "report_query_from_seq_negative", dl("out_of_range"), report_query(set={"from_seq": -1}))
+case(E, "report_query_max_count_is_float", dl("wrong_type"), report_query(set={"max_count": 10.5},
+                                                                          raw=["max_count"]))
+case(E, "report_query_max_count_above_uint32", dl("out_of_range"), report_query(set={"max_count": 2**32}))
+case(E, "report_query_missing_field", dl("missing_field"), report_query(drop=1))
+case(E, "report_query_max_count_huge", {"reply": "report_batch"}, report_query(set={"max_count": 2**32 - 1}))
+case(E, "report_query_from_seq_zero", {"reply": "report_batch"}, report_query(set={"from_seq": 0}))
+case(E, "report_query_from_seq_max", {"reply": "report_batch"}, report_query(set={"from_seq": 2**64 - 1}))
+case(E, "report_query_extra_fields_accepted", {"reply": "report_batch"}, report_query(extra=[1, "x"]))
+case(E, "open_orders_truncated", dl("malformed"), "file:open_orders_query_truncated.bin")
+case(E, "open_orders_offset_is_string", dl("wrong_type"), open_orders_query(set={"offset": "0"}))
+case(E, "open_orders_offset_negative", dl("out_of_range"), open_orders_query(set={"offset": -1}))
+case(E, "open_orders_missing_field", dl("missing_field"), open_orders_query(drop=1))
+case(E, "open_orders_offset_huge", {"reply": "report_batch"}, open_orders_query(set={"offset": 2**32 - 1}))
+case(E, "open_orders_extra_fields_accepted", {"reply": "report_batch"}, open_orders_query(extra=[None]))
+# messages of the new kinds that are not requests
+case(E, "execution_report_instead", dl("wrong_message"), report(set={"seq": 1}))
+case(E, "cancel_request_instead", dl("wrong_message"), cancel())
 case(E, "oversized_frame", {"counter": "connections_dropped"}, frames=[{"zeros": 64 * 1024 + 1}])
 
 # ---- dll_gateway: tick subscription (market data for the simulated broker) --

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 import unittest
 
@@ -66,6 +67,18 @@ def template(name):
         "signal_ack": {"signal_id": "$uid", "status": 1, "reason": "", "ts_ns": "$now"},
         "dead_letter": {"source": "hostile", "reason": "test", "detail": "$uid", "ts_ns": "$now",
                         "original": b"x"},
+        "cancel_request": {"signal_id": "$uid", "strategy": "every_nth", "instance": 0, "reason": "hostile",
+                           "created_ts_ns": "$now"},
+        "order_cancel": {"client_order_id": "$uid", "reason": "hostile", "sent_ts_ns": "$now"},
+        "report_query": {"from_seq": 1, "max_count": 100, "sent_ts_ns": "$now"},
+        "open_orders_query": {"offset": 0, "sent_ts_ns": "$now"},
+        # A report on the order the test placed, taking no seq: a good one
+        # sets seq to $report_seq.
+        "execution_report": {"stream": "$stream", "seq": "$next_report_seq", "client_order_id": "$order_id",
+                             "order_id": "B-1", "instrument": "EURUSD", "side": 1, "status": 2,
+                             "quantity": 1000.0, "last_quantity": 0.0, "last_price": 0.0,
+                             "filled_quantity": 0.0, "avg_price": 0.0, "reason": "", "broker_ts_ns": "$now",
+                             "ts_ns": "$now", "quote_seq": 0, "quote_ts_ns": 0},
     }[name]
 
 
@@ -84,9 +97,8 @@ def build_message(spec, state):
     fields.update(spec.get("set", {}))
     raw = set(spec.get("raw", []))
     built = Built()
-    values = []
-    for f in names:
-        v = fields[f]
+
+    def value(f, v):
         if isinstance(v, dict) and "bin_zeros" in v:
             v = bytes(v["bin_zeros"])
         elif isinstance(v, str) and v.startswith("$"):
@@ -95,12 +107,15 @@ def build_message(spec, state):
                 and not isinstance(v, bool):
             v = float(v)
         built.fields[f] = v
-        values.append(v)
+        return v
+
+    values = [value(f, fields[f]) for f in names]
+    # Optional appended fields belong to the message: extras come after them.
+    optional = [value(f, fields.get(f, default)) for f, default in tp_proto.OPTIONAL.get(name, ())]
     if spec.get("drop"):
         values = values[:-spec["drop"]]
     else:
-        # Optional appended fields belong to the message: extras come after them.
-        values += [fields.get(f, default) for f, default in tp_proto.OPTIONAL.get(name, ())]
+        values += optional
     payload = msgpack.packb([spec.get("type", tid), spec.get("version", tp_proto.SCHEMA_VERSION),
                              *values, *spec.get("extra", [])], use_bin_type=True)
     if spec.get("cut"):
@@ -135,6 +150,10 @@ class State:
         self.next_seq = 0
         self.last_good_seq = 0
         self.seen_ids = []
+        self.resting_ids = []     # signals (or client order ids) whose order rests
+        self.stream = "hostile-stream"
+        self.report_seq = 0       # the last report seq a good report took
+        self.order_id = None      # the executor's order the reports are about
 
     def resolve(self, v, field):
         if v == "$nan":
@@ -160,6 +179,19 @@ class State:
             return uid()
         if v == "$seen_id":
             return self.seen_ids[-1]
+        if v == "$resting_id":
+            return self.resting_ids[-1]
+        if v == "$stream":
+            return self.stream
+        if v == "$report_seq":
+            self.report_seq += 1
+            return self.report_seq
+        if v == "$next_report_seq":
+            return self.report_seq + 1
+        if v == "$last_report_seq":
+            return self.report_seq
+        if v == "$order_id":
+            return self.order_id
         if v.startswith("$long:"):
             return "A" * int(v[6:])
         raise ValueError(f"unknown $-value {v}")
@@ -275,7 +307,8 @@ class HostileBase(unittest.TestCase):
             data, b = build_frame(fr, self.state)
             frames.append(data)
             built = built or b
-        good_case = "served" in expect or expect.get("ack") == "DUPLICATE" or "reply" in expect
+        good_case = "served" in expect or expect.get("ack") == "DUPLICATE" or "reply" in expect \
+            or case.get("good", False)
         if good_case and built is not None:
             self.register_good(entry, built)
         self.send(entry, frames)
@@ -485,20 +518,49 @@ class ExecutorHostile(HostileBase):
         return [a for a in self.acks[snap["acks"]:] if a["signal_id"] == signal_id]
 
     def served(self, entry, snap, built):
-        if any(a["status"] == 1 for a in self.acks_for(snap, built.fields["signal_id"])):
-            self.state.seen_ids.append(built.fields["signal_id"])
+        sid = built.fields["signal_id"]
+        if any(a["status"] == 1 and not a["cancel"] for a in self.acks_for(snap, sid)):
+            self.state.seen_ids.append(sid)
+            if built.fields.get("time_in_force", 0) != 0:
+                self.state.resting_ids.append(sid)
             return True
         return False
 
     def check_outcome(self, entry, case, snap, built):
-        want = case["expect"].get("ack") or case.get("ack")
+        expect = case["expect"]
+        self.cancel_acks_wanted = 0
+        want = expect.get("ack") or case.get("ack")
         if want:
             status = {v: k for k, v in tp_proto.ACK_STATUSES.items()}[want]
             self.wait(lambda: any(a["status"] == status for a in self.acks_for(snap, built.fields["signal_id"])),
                       WAIT, f"ack {want}")
             if want == "REJECTED":
                 a = self.acks_for(snap, built.fields["signal_id"])[0]
-                self.assertEqual(a["reason"], case["expect"]["dead_letter"])
+                self.assertEqual(a["reason"], expect["dead_letter"])
+        if "cancel_ack" in expect:
+            # The ack of a CancelRequest: cancel = true, on the requester's topic.
+            self.cancel_acks_wanted = 1
+            sid = built.fields["signal_id"]
+            status = {v: k for k, v in tp_proto.ACK_STATUSES.items()}[expect["cancel_ack"]]
+            self.wait(lambda: any(a["cancel"] for a in self.acks_for(snap, sid)), WAIT,
+                      f"a cancel ack {expect['cancel_ack']}")
+            a = [a for a in self.acks_for(snap, sid) if a["cancel"]][0]
+            self.assertEqual(a["status"], status, a)
+            if "ack_reason" in expect:
+                self.assertTrue(a["reason"].startswith(expect["ack_reason"] + ":"), a)
+            if expect["cancel_ack"] == "ACCEPTED":
+                # Sent to dll_gateway once and canceled at the broker.
+                self.wait(lambda: any(o["signal_id"] == sid and o["status"] == 6
+                                      for o in self.orders[snap["orders"]:]), WAIT, "the order CANCELED")
+                self.wait(lambda: self.journal_kinds(sid).count("CANCEL") == 1, WAIT,
+                          "one CANCEL at the broker")
+
+    def journal_kinds(self, signal_id):
+        try:
+            with open(self.journal) as f:
+                return [w[1] for w in (line.split() for line in f) if len(w) > 2 and w[2] == "C-" + signal_id]
+        except OSError:
+            return []
 
     def no_order(self, entry, snap):
         self.pump()
@@ -507,6 +569,11 @@ class ExecutorHostile(HostileBase):
         self.assertEqual(placed, [], "orders from signals the test did not send as good")
         traded = [i for i in self.journal_ids()[snap["journal"]:] if i[2:] not in self.good_ids]
         self.assertEqual(traded, [], "orders at the (simulated) broker from bad signals")
+        # A CancelRequest that could not be read is not acked (no sender to
+        # trust); the good message served since was published after any such ack.
+        cancel_acks = [a for a in self.acks[snap["acks"]:] if a["cancel"]]
+        self.assertEqual(len(cancel_acks), getattr(self, "cancel_acks_wanted", 0), cancel_acks)
+        self.cancel_acks_wanted = 0
 
     def test_1_corpus(self):
         self.serve_good("executor_signals")
@@ -514,6 +581,231 @@ class ExecutorHostile(HostileBase):
 
     def test_2_flood_is_rate_limited(self):
         self.flood("executor_signals", [b""])
+        bad_cancel = build_message({"msg": "cancel_request", "set": {"signal_id": ""}}, self.state)
+        self.flood("executor_signals", [bad_cancel.payload])
+        bad_terms = build_message({"msg": "signal", "set": {"order_type": 1, "limit_price": 0}}, self.state)
+        self.flood("executor_signals", [bad_terms.payload])
+        # Refused cancels (each dead-lettered cancel_refused and acked).
+        unknown = build_message({"msg": "cancel_request"}, self.state)
+        self.flood("executor_signals", [unknown.payload])
+
+
+# ---- executor: reports (the test plays dll_gateway) -------------------------
+
+class FakeDllGateway(threading.Thread):
+    """dll_gateway as far as the executor's reports need it: a REP on
+    endpoints.orders (in a thread: the executor asks at any moment, and a
+    late answer would open its circuit breaker) that accepts an order and
+    lets it rest, keeps the reports the test publishes and answers
+    ReportQuery from them (a gap is fetched as from the real one),
+    OpenOrdersQuery with the resting orders and PositionQuery with 0."""
+
+    def __init__(self, ctx, endpoint, stream):
+        super().__init__(daemon=True)
+        self.ctx, self.endpoint, self.stream = ctx, endpoint, stream
+        self.lock = threading.Lock()
+        self.reports = []   # good reports: seq = index + 1
+        self.orders = {}    # client_order_id -> the order request's fields
+        self.requests = {}  # message name -> count
+        self.ready = threading.Event()
+        self.stopping = threading.Event()
+        self.error = None
+
+    def add_report(self, fields):
+        with self.lock:
+            assert fields["seq"] == len(self.reports) + 1, (fields["seq"], len(self.reports))
+            self.reports.append(dict(fields))
+
+    def run(self):
+        sock = self.ctx.socket(zmq.REP)
+        try:
+            sock.bind(self.endpoint)
+            self.ready.set()
+            while not self.stopping.is_set():
+                if not sock.poll(50):
+                    continue
+                payload = sock.recv()
+                with self.lock:
+                    sock.send(self.answer(payload))
+        except Exception as e:  # noqa: BLE001 - reported by the test, not lost in a thread
+            self.error = e
+            self.ready.set()
+        finally:
+            sock.close(linger=0)
+
+    def order_reply(self, cid, status, reason=""):
+        o = self.orders.get(cid)
+        return tp_proto.encode("order_reply", {
+            "client_order_id": cid, "order_id": o["order_id"] if o else "", "status": status,
+            "filled_quantity": 0.0, "fill_price": 0.0, "reason": reason, "duplicate": False,
+            "broker_ts_ns": now_ns()})
+
+    def batch(self, reports, complete=True):
+        count, data = tp_proto.pack_reports(reports)
+        return tp_proto.encode("report_batch", {
+            "stream": self.stream, "last_seq": len(self.reports), "count": count, "complete": complete,
+            "reports": data, "reason": "", "ts_ns": now_ns()})
+
+    def answer(self, payload):
+        name, m = tp_proto.decode(payload)
+        self.requests[name] = self.requests.get(name, 0) + 1
+        if name == "order_request":
+            cid = m["client_order_id"]
+            self.orders.setdefault(cid, {**m, "order_id": f"B-{len(self.orders) + 1}"})
+            return self.order_reply(cid, 2)  # ACCEPTED: it rests
+        if name == "order_query":
+            cid = m["client_order_id"]
+            return self.order_reply(cid, 2 if cid in self.orders else 7)
+        if name == "report_query":
+            start = max(m["from_seq"], 1) - 1
+            part = self.reports[start:start + max(m["max_count"], 1)]
+            return self.batch(part, complete=start + len(part) >= len(self.reports))
+        if name == "open_orders_query":
+            return self.batch([{
+                "stream": self.stream, "seq": 0, "client_order_id": cid, "order_id": o["order_id"],
+                "instrument": o["instrument"], "side": o["side"], "status": 2, "quantity": o["quantity"],
+                "last_quantity": 0.0, "last_price": 0.0, "filled_quantity": 0.0, "avg_price": 0.0,
+                "reason": "", "broker_ts_ns": now_ns(), "ts_ns": now_ns(), "quote_seq": 0, "quote_ts_ns": 0}
+                for cid, o in self.orders.items()][m["offset"]:])
+        if name == "position_query":
+            return tp_proto.encode("position_reply", {"instrument": m["instrument"], "known": True,
+                                                      "quantity": 0.0, "reason": "", "ts_ns": now_ns()})
+        return self.order_reply(m.get("client_order_id", "-"), 5, f"not expected by the test: {name}")
+
+
+class ExecutorReportsHostile(HostileBase):
+    """The executor's report SUB. Its own deployment: the test publishes the
+    reports and plays dll_gateway (FakeDllGateway) and the strategy that
+    placed the one resting order the good reports are about. A good report
+    changes nothing (the order is still ACCEPTED): it is known, and its seq is
+    acknowledged in report_next_seq; a bad one applied would either move
+    reports_applied or take the next good report's seq."""
+
+    ENTRIES = ("executor_reports",)
+    SOURCES = {"executor_reports": "executor"}
+    STATS = {"executor_reports": "executor"}
+    LOGS = {"executor_reports": "executor"}
+    TOPICS = {"executor_reports": "text:REPORT.EURUSD"}
+
+    def start(self):
+        # endpoints.reports set explicitly (not derived from orders).
+        self.d.endpoints["reports"] = f"ipc://{self.d.dir}/reports.sock"
+        with open(self.d.config) as f:
+            text = f.read()
+        with open(self.d.config, "w") as f:
+            f.write(text.replace("[endpoints]\n", f'[endpoints]\nreports = "{self.d.endpoints["reports"]}"\n', 1))
+        self.fake = FakeDllGateway(self.ctx, self.d.endpoints["orders"], self.state.stream)
+        self.fake.start()
+        self.fake.ready.wait(5)
+        if self.fake.error:
+            raise self.fake.error
+        self.reports = self.ctx.socket(zmq.PUB)
+        self.reports.setsockopt(zmq.SNDHWM, 0)
+        self.reports.bind(self.d.endpoints["reports"])
+        self.signals = self.ctx.socket(zmq.PUSH)
+        self.signals.setsockopt(zmq.SNDHWM, 0)
+        self.signals.connect(self.d.endpoints["signals"])
+        self.run_program(self, "dead_letter")
+        self.run_program(self, "executor")
+        # The order the reports are about: a limit GTC that rests.
+        signal = build_message({"msg": "signal", "set": {"order_type": 1, "limit_price": 1.0, "time_in_force": 1}},
+                               self.state)
+        self.signals.send(signal.payload)
+        cid = "C-" + signal.fields["signal_id"]
+        pipeline.wait_for(lambda: cid in self.fake.orders and self.d.stat("executor", "orders_working") == 1
+                          and self.d.stat("executor", "report_stream") == self.state.stream,
+                          timeout=SERVE_WAIT, interval=0.02, what="the test's order working at the executor")
+        self.state.order_id = cid
+
+    @classmethod
+    def tearDownClass(cls):
+        fake = getattr(cls, "fake", None)
+        if fake:
+            fake.stopping.set()
+            fake.join(5)
+        super().tearDownClass()
+
+    def send(self, entry, frames):
+        self.reports.send_multipart(frames)
+
+    def snapshot(self, entry):
+        self.assertIsNone(self.fake.error)
+        return {"stats": dict(self.d.stats("executor") or {})}
+
+    def register_good(self, entry, built):
+        self.fake.add_report(built.fields)
+
+    def good(self, entry):
+        b = build_message({"msg": "execution_report", "set": {"seq": "$report_seq"}}, self.state)
+        self.register_good(entry, b)
+        self.reports.send_multipart([b"REPORT.EURUSD", b.payload])
+        return b
+
+    def served(self, entry, snap, built):
+        # Taken from the SUB (not only fetched: the subscription still works)
+        # and acknowledged by the stream cursor.
+        return (self.stat("executor", "reports_received") > snap["stats"].get("reports_received", 0)
+                and self.stat("executor", "report_next_seq") > built.fields["seq"])
+
+    def check_outcome(self, entry, case, snap, built):
+        pass
+
+    def no_order(self, entry, snap):
+        self.assertIsNone(self.fake.error)
+        s = self.d.stats("executor")
+        for key in ("reports_applied", "invalid_transitions", "fills", "canceled"):
+            self.assertEqual(s.get(key, 0), snap["stats"].get(key, 0), f"executor {key}: a bad report was applied")
+        self.assertEqual(s.get("orders_working"), 1, "the test's order still works")
+        self.assertFalse(s.get("trading_halted"), s)
+        self.assertEqual(self.fake.requests.get("order_request"), 1, "no order from a report")
+
+    def test_1_corpus(self):
+        self.serve_good("executor_reports")
+        self.run_corpus()
+
+    def test_2_flood_is_rate_limited(self):
+        bad = build_message({"msg": "execution_report", "set": {"quantity": -1.0}}, self.state)
+        self.flood("executor_reports", [b"REPORT.EURUSD", bad.payload])
+        self.flood("executor_reports", [b"REPORT.EURUSD", b"\xc1"])
+
+    # KNOWN DEFECT (reported to the lead, issue 13): ExecutionDesk::apply_report
+    # (executor/src/execution_desk.cpp) logs one error line per report of an
+    # unknown order: 1000 such reports add 1000 lines. Remove the marker once
+    # it is rate limited (an unexpected success fails the suite).
+    @unittest.expectedFailure
+    def test_3_unknown_order_flood_is_rate_limited(self):
+        # Reports for an order this executor never placed: counted, recorded,
+        # not dead-lettered, and not a log line each.
+        log_lines = self.d.log("executor").count("\n")
+        before = self.stat("executor", "reports_unknown_order")
+        for _ in range(FLOOD):
+            b = build_message({"msg": "execution_report", "set": {"seq": "$report_seq", "client_order_id": "$uid"}},
+                              self.state)
+            self.register_good("executor_reports", b)
+            self.reports.send_multipart([b"REPORT.EURUSD", b.payload])
+        self.wait(lambda: self.stat("executor", "reports_unknown_order") >= before + FLOOD, 30,
+                  f"{FLOOD} reports for unknown orders counted")
+        self.serve_good("executor_reports")
+        self.alive()
+        grown = self.d.log("executor").count("\n") - log_lines
+        self.assertLessEqual(grown, MAX_FLOOD_LOG_LINES,
+                             f"executor logged {grown} lines for {FLOOD} reports of unknown orders:\n"
+                             + self.d.log("executor")[-3000:])
+
+    # KNOWN DEFECT (reported to the lead, issue 13): the executor's reports SUB
+    # (ExecutorNode, executor/src/executor_node.cpp) has no socket monitor:
+    # an oversized frame cuts the connection uncounted, libzmq does not dial
+    # again, and from then on reports arrive only by the once-a-second fetch.
+    # Remove the marker once it is counted and redialled. Runs last: it cuts
+    # the subscription.
+    @unittest.expectedFailure
+    def test_4_oversized_report_frame(self):
+        # ZeroMQ cuts the connection: the executor must count it and dial
+        # again, as every subscriber does (see README.md).
+        self.serve_good("executor_reports")
+        case = {"entry": "executor_reports", "name": "oversized_frame", "expect": {"counter": "connections_dropped"},
+                "frames": ["text:REPORT.EURUSD", {"zeros": 64 * 1024 + 1}]}
+        self.run_case(case)
 
 
 # ---- dll_gateway: orders and ticks ------------------------------------------
@@ -547,7 +839,8 @@ class DllGatewayHostile(HostileBase):
             except zmq.Again:
                 return
             self.assertEqual(len(frames), 2, "REP answers [empty delimiter, reply]")
-            _, m = tp_proto.decode(frames[1])
+            name, m = tp_proto.decode(frames[1])
+            m["_name"] = name
             self.replies.append(m)
 
     def journal_ids(self):
@@ -569,7 +862,7 @@ class DllGatewayHostile(HostileBase):
                 "journal": len(self.journal_ids())}
 
     def register_good(self, entry, built):
-        if entry == "dll_gateway_orders":
+        if entry == "dll_gateway_orders" and "client_order_id" in built.fields:
             self.good_ids.add(built.fields["client_order_id"])
 
     def good(self, entry):
@@ -583,7 +876,14 @@ class DllGatewayHostile(HostileBase):
         return b
 
     def replies_for(self, snap, client_order_id):
-        return [r for r in self.replies[snap["replies"]:] if r["client_order_id"] == client_order_id]
+        return [r for r in self.replies[snap["replies"]:] if r.get("client_order_id") == client_order_id]
+
+    def journal_kinds(self, client_order_id):
+        try:
+            with open(self.journal) as f:
+                return [w[1] for w in (line.split() for line in f) if len(w) > 2 and w[2] == client_order_id]
+        except OSError:
+            return []
 
     def served(self, entry, snap, built):
         if entry == "dll_gateway_ticks":
@@ -591,6 +891,8 @@ class DllGatewayHostile(HostileBase):
         cid = built.fields["client_order_id"]
         if any(not r["duplicate"] for r in self.replies_for(snap, cid)):
             self.state.seen_ids.append(cid)
+            if built.fields.get("time_in_force", 0) != 0:
+                self.state.resting_ids.append(cid)
             return True
         return False
 
@@ -605,8 +907,34 @@ class DllGatewayHostile(HostileBase):
             # REP answers every request: a refusal, never silence.
             self.wait(lambda: len(self.replies) > snap["replies"], WAIT, "a reply")
             r = self.replies[snap["replies"]]
+            self.assertEqual(r["_name"], "order_reply", f"reply to a bad request: {r}")
             self.assertEqual(r["status"], 5, f"reply to a bad request: {r}")
             self.assertTrue(r["reason"].startswith(expect["dead_letter"]), r["reason"])
+        elif expect.get("reply") == "report_batch":
+            self.wait(lambda: len(self.replies) > snap["replies"], WAIT, "a reply")
+            r = self.replies[snap["replies"]]
+            self.assertEqual(r["_name"], "report_batch", r)
+            self.assertTrue(r["stream"], r)
+            reports = tp_proto.unpack_reports(r)  # exactly `count` valid reports, within 64 KiB
+            self.assertEqual(len(reports), r["count"])
+            self.assertLessEqual(len(r["reports"]), 64 * 1024)
+        elif expect.get("reply", "").startswith("cancel_"):
+            cid = built.fields["client_order_id"]
+            self.wait(lambda: self.replies_for(snap, cid), WAIT, "an answer to the cancel")
+            r = self.replies_for(snap, cid)[0]
+            self.assertEqual(r["_name"], "order_reply", r)
+            kind = expect["reply"]
+            if kind == "cancel_unknown":
+                self.assertEqual((r["status"], r["reason"], r["duplicate"]), (7, "cannot cancel: no such order", False))
+            elif kind == "cancel_final":
+                self.assertIn(r["status"], tp_proto.FINAL_STATUSES, r)
+                self.assertTrue(r["reason"].startswith("cannot cancel: the order is"), r)
+            elif kind in ("cancel_done", "cancel_duplicate"):
+                self.assertEqual((r["status"], r["duplicate"]), (6, kind == "cancel_duplicate"), r)
+                # One cancel reaches the broker, however often it is asked.
+                self.wait(lambda: self.journal_kinds(cid).count("CANCEL") == 1, WAIT, "one CANCEL at the broker")
+            if kind != "cancel_done":
+                self.assertEqual(self.journal_kinds(cid).count("CANCEL"), 1 if kind == "cancel_duplicate" else 0)
 
     def no_order(self, entry, snap):
         traded = [i for i in self.journal_ids()[snap["journal"]:] if i not in self.good_ids]
@@ -621,6 +949,13 @@ class DllGatewayHostile(HostileBase):
         replies = len(self.replies)
         self.flood("dll_gateway_orders", [b"\xc1"])
         self.wait(lambda: len(self.replies) >= replies + FLOOD, 30, "a reply to every bad request")
+        for spec in ({"msg": "order_cancel", "set": {"client_order_id": ""}},
+                     {"msg": "report_query", "set": {"max_count": -1}},
+                     {"msg": "open_orders_query", "drop": 1},
+                     {"msg": "order_request", "set": {"time_in_force": 1}}):
+            replies = len(self.replies)
+            self.flood("dll_gateway_orders", [build_message(spec, self.state).payload])
+            self.wait(lambda: len(self.replies) >= replies + FLOOD, 30, f"a reply to every bad {spec['msg']}")
         self.flood("dll_gateway_ticks", [b"TICK.EURUSD", b"\xc1"])
 
 
