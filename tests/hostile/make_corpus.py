@@ -334,6 +334,7 @@ case(E, "cancel_signal_id_is_integer", dl("wrong_type"), cancel(set={"signal_id"
 case(E, "cancel_instance_is_string", dl("wrong_type"), cancel(set={"instance": "0"}))
 case(E, "cancel_instance_negative", dl("out_of_range"), cancel(set={"instance": -1}))
 case(E, "cancel_reason_is_nil", dl("wrong_type"), cancel(set={"reason": None}))
+case(E, "cancel_reason_1025_chars", dl("out_of_range"), cancel(set={"reason": "$long:1025"}))
 case(E, "cancel_created_ts_is_float", dl("wrong_type"), cancel(set={"created_ts_ns": 1.5}, raw=["created_ts_ns"]))
 case(E, "cancel_missing_created_ts", dl("missing_field"), cancel(drop=1))
 case(E, "cancel_missing_all_fields", dl("missing_field"), cancel(drop=5))
@@ -392,6 +393,9 @@ case(E, "side_unknown", dl("out_of_range"), report(set={"side": 3}))
 case(E, "client_order_id_empty", dl("out_of_range"), report(set={"client_order_id": ""}))
 case(E, "instrument_empty", dl("out_of_range"), report(set={"instrument": ""}))
 case(E, "stream_too_long", dl("out_of_range"), report(set={"stream": "$long:129"}))
+case(E, "order_id_too_long", dl("out_of_range"), report(set={"order_id": "$long:129"}))
+case(E, "reason_1025_chars", dl("out_of_range"), report(set={"reason": "$long:1025"}))
+case(E, "instrument_with_dot", dl("out_of_range"), report(set={"instrument": "EUR.USD"}))
 case(E, "extra_fields_accepted", {"served": True},
      report(set={"seq": "$report_seq"}, extra=["v2 field", 2.5, {"k": [1]}]))
 # valid, but nothing to apply: counted, not dead-lettered
@@ -449,6 +453,7 @@ case(E, "cancel_id_empty", dl("out_of_range"), order_cancel(set={"client_order_i
 case(E, "cancel_id_too_long", dl("out_of_range"), order_cancel(set={"client_order_id": "$long:129"}))
 case(E, "cancel_sent_ts_is_string", dl("wrong_type"), order_cancel(set={"sent_ts_ns": "now"}))
 case(E, "cancel_missing_sent_ts", dl("missing_field"), order_cancel(drop=1))
+case(E, "cancel_reason_1025_chars", dl("out_of_range"), order_cancel(set={"reason": "$long:1025"}))
 case(E, "cancel_two_frames", dl("bad_frames"), frames=[order_cancel(), order_cancel()])
 # a valid one is answered with the order's state, nothing dead-lettered
 case(E, "cancel_unknown_order", {"reply": "cancel_unknown"}, order_cancel())
