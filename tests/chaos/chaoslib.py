@@ -88,12 +88,14 @@ def dead_letter_rotation():
 
 
 def config_text(d, run_dir, *, rate=1000, every_nth=20, instances=2, broker_latency_ms=0, signal_ttl_ms=5000,
-                order_timeout_ms=300, max_quote_age_ms=None, extra=""):
+                order_timeout_ms=300, max_quote_age_ms=None, order_terms=None, extra=""):
     """A deployment on ipc:// endpoints in `d`; the sim broker journals every
     order. A broker latency keeps orders in flight longer, so that a kill
     lands between request and reply more often. `max_quote_age_ms`: the sim
-    broker's bound on a quote's age (None: its default). `extra` is appended
-    (TOML lines; its own section headers)."""
+    broker's bound on a quote's age (None: its default). `order_terms`:
+    [strategy] keys of every group's order terms (order_type,
+    time_in_force, limit_offset_bps, good_till_ms, cancel_after_ms). `extra`
+    is appended (TOML lines; its own section headers)."""
     ep = {k: f"ipc://{d}/{k}.ipc" for k in ("ticks", "signals", "order_events", "orders", "dead_letters")}
     rotation = dead_letter_rotation()
     return "\n".join([
@@ -102,6 +104,7 @@ def config_text(d, run_dir, *, rate=1000, every_nth=20, instances=2, broker_late
         "[gateway]", f"rate = {rate}", "heartbeat_ms = 200",
         "[strategy]", 'name = "every_nth"', f"instances = {instances}", "resend_ms = 300",
         f"signal_ttl_ms = {signal_ttl_ms}", "feed_timeout_ms = 1000",
+        *(f"{k} = {v!r}".replace("'", '"') for k, v in (order_terms or {}).items()),
         "[strategy.every_nth]", f"n = {every_nth}",
         "[executor]", f"order_timeout_ms = {order_timeout_ms}", "order_retries = 3",
         "[dll_gateway.settings]", f'journal_path = "{broker_journal_path(run_dir)}"',
@@ -132,6 +135,32 @@ def tpctl(run_dir, *args, timeout=60):
     if r.returncode != 0:
         raise AssertionError(f"tpctl {' '.join(args)}: rc {r.returncode}: {r.stdout}{r.stderr}")
     return r.stdout
+
+
+class ReportsSettled:
+    """A wait_for predicate for orders with a life: no cancel pending in any
+    strategy, and the executor's report cursor just past dll_gateway's last
+    report seq, unchanged for `quiet_s` (a cancel acked by the executor may
+    still be on its way to the broker), in stats written after `since_ns`."""
+
+    def __init__(self, run_dir, strategy_pids, executor_pid, dll_pid, since_ns, quiet_s=1.0):
+        self.run_dir, self.strategy_pids, self.since_ns, self.quiet_s = run_dir, strategy_pids, since_ns, quiet_s
+        self.executor_pid, self.dll_pid = executor_pid, dll_pid
+        self.quiet = None  # (dll_gateway's report seq, since when)
+
+    def __call__(self):
+        for name, pid in self.strategy_pids.items():
+            s = stats(self.run_dir, stats_file_name(name), pid)
+            if not s or s.get("ts_ns", 0) < self.since_ns or s.get("cancels_pending", 0) != 0:
+                return False
+        e, d = stats(self.run_dir, "executor", self.executor_pid), stats(self.run_dir, "dll_gateway", self.dll_pid)
+        if not e or not d or min(e.get("ts_ns", 0), d.get("ts_ns", 0)) < self.since_ns or \
+                e.get("report_next_seq") != d.get("report_seq", -1) + 1:
+            self.quiet = None
+            return False
+        if not self.quiet or self.quiet[0] != d["report_seq"]:
+            self.quiet = (d["report_seq"], time.monotonic())
+        return time.monotonic() - self.quiet[1] >= self.quiet_s
 
 
 def settled(run_dir, strategy_pids, executor_pid, since_ns):

@@ -128,7 +128,6 @@ RSS_BOUND_KB = 30 * 1024
 RESTART_BOUND_S = 1.0       # kill -> the supervisor has started the new process (new pid)
 READY_BOUND_S = 2.0         # kill -> the new process has written its stats file (its loop runs)
 WAIT_S = 30.0
-REPORTS_QUIET_S = 1.0      # the settled report stream holds still this long
 MOMENT_S = 10.0             # a kill waits at most this long for its moment (orders resting, reports flowing)
 SETTLE_S = 60.0
 SAMPLE_S = 0.25             # supervisor status, RSS of every pid
@@ -614,23 +613,6 @@ class ChaosTest(unittest.TestCase):
 
     # -- the run -----------------------------------------------------------------
 
-    def reports_settled(self, strategies, executor_pid, dll_pid, since_ns):
-        """No cancel pending in any strategy, and the executor's report cursor
-        just past dll_gateway's last report seq, unchanged for REPORTS_QUIET_S
-        (stats written after `since_ns`)."""
-        for name, pid in strategies.items():
-            s = cl.stats(self.run_dir, cl.stats_file_name(name), pid)
-            if not s or s.get("ts_ns", 0) < since_ns or s.get("cancels_pending", 0) != 0:
-                return False
-        e, d = cl.stats(self.run_dir, "executor", executor_pid), cl.stats(self.run_dir, "dll_gateway", dll_pid)
-        if not e or not d or min(e.get("ts_ns", 0), d.get("ts_ns", 0)) < since_ns or \
-                e.get("report_next_seq") != d.get("report_seq", -1) + 1:
-            self.quiet = None
-            return False
-        if not self.quiet or self.quiet[0] != d["report_seq"]:
-            self.quiet = (d["report_seq"], time.monotonic())
-        return time.monotonic() - self.quiet[1] >= REPORTS_QUIET_S
-
     def exits(self):
         """Exits the supervisor logged (name -> [reason]), from its output."""
         out = collections.defaultdict(list)
@@ -657,7 +639,6 @@ class ChaosTest(unittest.TestCase):
         self.disk_full_windows = []  # (start, end) in wall ns: the fill began, the filler was removed
         self.kill_ns = collections.defaultdict(list)  # process name -> wall ns of each SIGKILL
         self.dll_kills_resting = self.executor_kills_flowing = 0
-        self.quiet = None  # (dll_gateway's report seq, since when) while settling
         dealt = collections.Counter()
         run_t0 = time.monotonic()
         ticks = self.ticks
@@ -699,9 +680,10 @@ class ChaosTest(unittest.TestCase):
         # order is past its good-till time (expired or filled), no cancel is
         # pending, and the executor holds every report dll_gateway made.
         quiet_after = stopped_ns + (GOOD_TILL_MS + 500) * 1_000_000
+        reports_settled = cl.ReportsSettled(self.run_dir, strategies, st["executor"]["pid"],
+                                            st["dll_gateway"]["pid"], quiet_after)
         cl.wait_for(lambda: cl.settled(self.run_dir, strategies, st["executor"]["pid"], quiet_after) and
-                    self.reports_settled(strategies, st["executor"]["pid"], st["dll_gateway"]["pid"], quiet_after),
-                    SETTLE_S, what="the system to settle", detail=self.detail)
+                    reports_settled(), SETTLE_S, what="the system to settle", detail=self.detail)
         cl.tpctl(self.run_dir, "shutdown")
         self.assertEqual(self.sv.wait_exit(timeout=WAIT_S), 0)
         sampler.finish()

@@ -9,7 +9,14 @@ chaos test (chaoslib.reconcile):
   was acked.
 - SIGTERM loses nothing: under the supervisor, each of gateway, a strategy
   instance, executor and dll_gateway in turn is stopped cleanly (exit 0) in
-  the middle of the run and started again."""
+  the middle of the run and started again, the strategies trading limit GTC
+  orders that rest (dll_gateway and the executor stop with orders resting at
+  the broker and reports to catch up).
+
+After each, orders with a life are reconciled too (chaoslib.reconcile_life:
+fills, reports, open orders and cancels agree across the broker's journal,
+dll_gateway.db and executor.db; every fill names a tick, in the SIGTERM test
+one the gateway published)."""
 
 import os
 import random
@@ -28,6 +35,19 @@ SEED = int(os.environ.get("TP_CHAOS_SEED", "1"))
 
 if cl.MISSING:
     print(cl.SKIP_WHY, file=sys.stderr)
+
+# The SIGTERM test's orders: limit GTC, passive enough to rest a while, the
+# ones still resting canceled by their strategy.
+GTC_TERMS = {"order_type": "limit", "time_in_force": "gtc", "limit_offset_bps": 3, "cancel_after_ms": 1500}
+
+
+def assert_life_reconciled(test, run_dir, what, ticks=None, max_quote_age_ms=2000):
+    """Orders with a life reconciled from the files of a stopped run."""
+    life = cl.reconcile_life(run_dir, ticks, max_quote_age_ms if ticks else 0)
+    print("\n".join(f"  {k}: {v}" for k, v in cl.life_rows(life)), file=sys.stderr, flush=True)
+    failed = [f"{name}: {detail}" for name, ok, detail in cl.life_checks(life) if not ok]
+    test.assertFalse(failed, f"{what}: " + "\n".join(failed))
+    return life
 
 
 @unittest.skipIf(cl.MISSING, cl.SKIP_WHY)
@@ -52,6 +72,13 @@ class CrashPointTest(unittest.TestCase):
         cl.wait_for(lambda: cl.stats(self.run_dir, cl.stats_file_name(name), proc.pid), WAIT_S,
                     what=f"{name} up", detail=self.detail)
         return proc
+
+    def settle(self, ex):
+        since = cl.now_ns()
+        strategies = {"strategy:0": self.p.procs["strategy:0"].pid}
+        reports = cl.ReportsSettled(self.run_dir, strategies, ex.pid, self.p.procs["dll_gateway"].pid, since)
+        cl.wait_for(lambda: cl.settled(self.run_dir, strategies, ex.pid, since) and reports(), SETTLE_S,
+                    what="the system to settle", detail=self.detail)
 
     def run_crash_point(self, point):
         self.start("dead_letter")
@@ -78,15 +105,14 @@ class CrashPointTest(unittest.TestCase):
         cl.wait_for(lambda: (cl.stats(self.run_dir, "executor", ex.pid) or {}).get("fills", 0) >= 3, WAIT_S,
                     what="fills after the restart", detail=self.detail)
         self.assertEqual(self.p.stop("gateway"), 0)
-        since = cl.now_ns()
-        cl.wait_for(lambda: cl.settled(self.run_dir, {"strategy:0": self.p.procs["strategy:0"].pid}, ex.pid, since),
-                    SETTLE_S, what="the system to settle", detail=self.detail)
+        self.settle(ex)
         for name in ("strategy:0", "executor", "dll_gateway", "dead_letter"):
             self.assertEqual(self.p.stop(name), 0, name)
 
         books = cl.reconcile(self.run_dir)
         print("\n" + cl.figures_table(f"crash point {point}", books), file=sys.stderr, flush=True)
         cl.assert_books_balance(self, books, point)
+        assert_life_reconciled(self, self.run_dir, point)
         self.assertEqual(cl.read_broker_journal(self.run_dir)[cid], 1, f"{cid} at the broker")
         _, orders = cl.read_executor_db(self.run_dir)
         self.assertEqual(orders[cid]["state"], "DONE")
@@ -124,9 +150,7 @@ class CrashPointTest(unittest.TestCase):
         cl.wait_for(lambda: ex_stats().get("broker_alive") is True, WAIT_S, what="broker_alive", detail=self.detail)
 
         self.assertEqual(self.p.stop("gateway"), 0)
-        since = cl.now_ns()
-        cl.wait_for(lambda: cl.settled(self.run_dir, {"strategy:0": self.p.procs["strategy:0"].pid}, ex.pid, since),
-                    SETTLE_S, what="the system to settle", detail=self.detail)
+        self.settle(ex)
         s = ex_stats()
         for name in ("strategy:0", "executor", "dll_gateway", "dead_letter"):
             self.assertEqual(self.p.stop(name), 0, name)
@@ -136,6 +160,7 @@ class CrashPointTest(unittest.TestCase):
                                       [("orders held", s["orders_held"]), ("held, expired", s["held_expired"]),
                                        ("breaker opens", s["breaker_opens"])]), file=sys.stderr, flush=True)
         cl.assert_books_balance(self, books, "breaker")
+        assert_life_reconciled(self, self.run_dir, "breaker")
         self.assertGreater(s["orders_held"], s["held_expired"])  # some held orders were sent later...
         self.assertGreater(s["held_expired"], 0)                  # ...and the oldest expired while held
         self.assertEqual(books["dead_by_reason"].get("expired (held)"), s["held_expired"])
@@ -158,7 +183,9 @@ class SigtermLosesNothingTest(unittest.TestCase):
         self.run_dir = os.path.join(self.tmp, "run")
         self.config = os.path.join(self.tmp, "term.toml")
         with open(self.config, "w") as f:
-            f.write(cl.config_text(self.tmp, self.run_dir))
+            f.write(cl.config_text(self.tmp, self.run_dir, order_terms=GTC_TERMS))
+        self.ticks = cl.TickRecorder(f"ipc://{self.tmp}/ticks.ipc").start()  # before the gateway's first tick
+        self.addCleanup(self.ticks.stop)
         self.sv = cl.SupervisorRun(self.tmp, cl.BIN_DIR, ["--config", self.config], run_dir=self.run_dir)
         self.addCleanup(self.sv.close)
 
@@ -185,8 +212,9 @@ class SigtermLosesNothingTest(unittest.TestCase):
         since = cl.now_ns()
         st = self.sv.status()
         strategies = {n: p["pid"] for n, p in st.items() if n.startswith("strategy-")}
-        cl.wait_for(lambda: cl.settled(self.run_dir, strategies, st["executor"]["pid"], since), SETTLE_S,
-                    what="the system to settle", detail=self.sv.status_text)
+        reports = cl.ReportsSettled(self.run_dir, strategies, st["executor"]["pid"], st["dll_gateway"]["pid"], since)
+        cl.wait_for(lambda: cl.settled(self.run_dir, strategies, st["executor"]["pid"], since) and reports(),
+                    SETTLE_S, what="the system to settle", detail=self.sv.status_text)
         for name, pid in before.items():
             if name not in victims:
                 self.assertEqual(st[name]["pid"], pid, f"{name} was not stopped but its pid changed")
@@ -197,6 +225,9 @@ class SigtermLosesNothingTest(unittest.TestCase):
         print("\n" + cl.figures_table("SIGTERM + start of " + ", ".join(victims), books), file=sys.stderr,
               flush=True)
         cl.assert_books_balance(self, books, "sigterm")
+        self.ticks.stop()
+        life = assert_life_reconciled(self, self.run_dir, "sigterm", self.ticks)
+        self.assertGreater(life["resting_fills"], 0, "no resting order filled later")
 
 
 if __name__ == "__main__":
