@@ -807,6 +807,26 @@ class ExecutorReportsHostile(HostileBase):
                 "frames": ["text:REPORT.EURUSD", {"zeros": 64 * 1024 + 1}]}
         self.run_case(case)
 
+    def test_5_reports_recorded(self):
+        # Read once the executor stopped (it holds executor.db exclusively):
+        # every good report is recorded once, under its own id, unapplied (the
+        # order was ACCEPTED all along; the rest were about unknown orders);
+        # no bad one left a row, and the cursor stands after the last good one.
+        import sqlite3
+        self.assertEqual(self.d.stop("executor"), 0, self.d.log("executor")[-2000:])
+        db = sqlite3.connect(os.path.join(self.d.run_dir, "executor.db"))
+        try:
+            rows = db.execute("SELECT report_id, stream, seq, client_order_id, applied FROM reports "
+                              "ORDER BY seq").fetchall()
+            cursor = db.execute("SELECT stream, next_seq FROM report_cursor").fetchall()
+        finally:
+            db.close()
+        want = [(f"{r['stream']}:{r['seq']}", r["stream"], r["seq"], r["client_order_id"], 0)
+                for r in self.fake.reports]
+        self.assertEqual(rows, want)
+        self.assertEqual(cursor, [(self.state.stream, self.state.report_seq + 1)])
+        self.assertEqual(self.state.report_seq, len(self.fake.reports))
+
 
 # ---- dll_gateway: orders and ticks ------------------------------------------
 
