@@ -266,6 +266,13 @@ case(E, "status_unknown", dl("out_of_range"), ack(set={"status": 9}))
 case(E, "signal_id_empty", dl("out_of_range"), ack(set={"signal_id": ""}))
 case(E, "signal_id_too_long", dl("out_of_range"), ack(set={"signal_id": "$long:129"}))
 case(E, "other_instance_topic", {"counter": "wrong_topic"}, frames=["text:ACK.strategy.01", ack()])
+# the ack of a CancelRequest (cancel = true): one for no cancel of this
+# instance is counted apart from the signals' acks
+case(E, "cancel_ack_unmatched", {"counter": "cancel_acks_unmatched"}, ack(set={"cancel": True}))
+case(E, "cancel_is_integer", dl("wrong_type"), ack(set={"cancel": 1}))
+case(E, "cancel_is_nil", dl("wrong_type"), ack(set={"cancel": None}))
+case(E, "cancel_ack_extra_fields_accepted", {"counter": "cancel_acks_unmatched"},
+     ack(set={"cancel": True}, extra=["v2 field"]))
 case(E, "oversized_frame", {"counter": "connections_dropped"},
      frames=["text:ACK.strategy.0", {"zeros": 64 * 1024 + 1}])
 
