@@ -349,6 +349,8 @@ case(E, "cancel_truncated", dl("malformed"), "file:cancel_truncated.bin")
 case(E, "cancel_truncated_live", dl("malformed"), cancel(cut=1))
 case(E, "cancel_unknown_version", dl("unknown_version"), "file:cancel_version_2.bin")
 case(E, "cancel_two_frames", dl("bad_frames"), frames=[cancel(), cancel()])
+case(E, "order_cancel_instead", dl("wrong_message"), order_cancel())
+case(E, "execution_report_instead", dl("wrong_message"), report(set={"seq": 1}))
 # a valid CancelRequest is acked (cancel = true); one the executor cannot
 # honour is refused, and dead-lettered when it names no order of the sender
 case(E, "cancel_unknown_signal", {"dead_letter": "cancel_refused", "cancel_ack": "REJECTED",
@@ -383,6 +385,7 @@ case(E, "not_an_array", dl("not_an_array"), "file:not_an_array.bin")
 case(E, "unknown_type", dl("unknown_type"), "file:unknown_type.bin")
 case(E, "unknown_version", dl("unknown_version"), "file:report_version_2.bin")
 case(E, "tick_on_report_topic", dl("wrong_message"), tick())
+case(E, "report_batch_on_report_topic", dl("wrong_message"), {"msg": "report_batch"})
 case(E, "missing_quote_ts", dl("missing_field"), report(drop=1))
 case(E, "missing_all_fields", dl("missing_field"), report(drop=17))
 case(E, "seq_is_string", dl("wrong_type"), report(set={"seq": "7"}))

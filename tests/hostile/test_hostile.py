@@ -72,6 +72,8 @@ def template(name):
         "order_cancel": {"client_order_id": "$uid", "reason": "hostile", "sent_ts_ns": "$now"},
         "report_query": {"from_seq": 1, "max_count": 100, "sent_ts_ns": "$now"},
         "open_orders_query": {"offset": 0, "sent_ts_ns": "$now"},
+        "report_batch": {"stream": "$stream", "last_seq": 0, "count": 0, "complete": True, "reports": b"",
+                         "reason": "", "ts_ns": "$now"},
         # A report on the order the test placed, taking no seq: a good one
         # sets seq to $report_seq.
         "execution_report": {"stream": "$stream", "seq": "$next_report_seq", "client_order_id": "$order_id",
