@@ -17,7 +17,8 @@ A case names its entry point, the frames to send and what must happen:
                        $stream (the report stream the test plays)
                        $report_seq (the next report seq, taken: a good report)
                        $next_report_seq (the same, not taken: a bad one, which
-                       must not use up a seq) $last_report_seq
+                       must not use up a seq) $next_report_seq+<n>
+                       $last_report_seq
               "raw":   field names whose value is sent as given (no float())
               "drop":  how many trailing fields to leave out
               "extra": values appended after the known fields
@@ -412,6 +413,21 @@ case(E, "extra_fields_accepted", {"served": True},
 case(E, "unknown_order", {"counter": "reports_unknown_order"},
      report(set={"seq": "$report_seq", "client_order_id": "$uid"}), good=True)
 case(E, "duplicate_seq", {"counter": "reports_duplicate"}, report(set={"seq": "$last_report_seq"}))
+# ahead of the stream: the gap is fetched from dll_gateway, which does not
+# have it; not applied, and the cursor does not jump (or every genuine report
+# after it would be taken for a duplicate)
+case(E, "seq_far_ahead", {"counter": "report_gaps"}, report(set={"seq": "$next_report_seq+1000"}))
+# valid on the wire, refused by the order state machine (the order stays
+# ACCEPTED): counted, recorded, not dead-lettered
+case(E, "status_new", {"counter": "invalid_transitions"}, report(set={"seq": "$report_seq", "status": 1}),
+     good=True)
+case(E, "accepted_with_fill", {"counter": "invalid_transitions"},
+     report(set={"seq": "$report_seq", "filled_quantity": 10, "avg_price": 1.0}), good=True)
+case(E, "partially_filled_without_fill", {"counter": "invalid_transitions"},
+     report(set={"seq": "$report_seq", "status": 3}), good=True)
+case(E, "filled_above_quantity", {"counter": "invalid_transitions"},
+     report(set={"seq": "$report_seq", "status": 3, "filled_quantity": 2000, "last_quantity": 2000,
+                 "last_price": 1.0, "avg_price": 1.0}), good=True)
 case(E, "seq_zero", {"counter": "reports_duplicate"}, report(set={"seq": 0}))
 
 # ---- dll_gateway: order REP (the test plays the executor) -------------------

@@ -188,8 +188,8 @@ class State:
         if v == "$report_seq":
             self.report_seq += 1
             return self.report_seq
-        if v == "$next_report_seq":
-            return self.report_seq + 1
+        if v.startswith("$next_report_seq"):
+            return self.report_seq + 1 + int(v[len("$next_report_seq+"):] or 0)
         if v == "$last_report_seq":
             return self.report_seq
         if v == "$order_id":
@@ -752,11 +752,17 @@ class ExecutorReportsHostile(HostileBase):
     def check_outcome(self, entry, case, snap, built):
         pass
 
+    def run_case(self, case):
+        self.case = case
+        super().run_case(case)
+
     def no_order(self, entry, snap):
         self.assertIsNone(self.fake.error)
         s = self.d.stats("executor")
         for key in ("reports_applied", "invalid_transitions", "fills", "canceled"):
-            self.assertEqual(s.get(key, 0), snap["stats"].get(key, 0), f"executor {key}: a bad report was applied")
+            if key != self.case["expect"].get("counter"):
+                self.assertEqual(s.get(key, 0), snap["stats"].get(key, 0),
+                                 f"executor {key}: a bad report was applied")
         self.assertEqual(s.get("orders_working"), 1, "the test's order still works")
         self.assertFalse(s.get("trading_halted"), s)
         self.assertEqual(self.fake.requests.get("order_request"), 1, "no order from a report")
@@ -774,25 +780,35 @@ class ExecutorReportsHostile(HostileBase):
     # (executor/src/execution_desk.cpp) logs one error line per report of an
     # unknown order: 1000 such reports add 1000 lines. Remove the marker once
     # it is rate limited (an unexpected success fails the suite).
-    @unittest.expectedFailure
-    def test_3_unknown_order_flood_is_rate_limited(self):
-        # Reports for an order this executor never placed: counted, recorded,
-        # not dead-lettered, and not a log line each.
+    def flood_counted(self, fields, counter):
+        """1000 reports valid on the wire that the executor counts (each
+        takes a seq): the counter moves by 1000, the log by a few lines."""
         log_lines = self.d.log("executor").count("\n")
-        before = self.stat("executor", "reports_unknown_order")
+        before = self.stat("executor", counter)
         for _ in range(FLOOD):
-            b = build_message({"msg": "execution_report", "set": {"seq": "$report_seq", "client_order_id": "$uid"}},
-                              self.state)
+            b = build_message({"msg": "execution_report", "set": {"seq": "$report_seq", **fields}}, self.state)
             self.register_good("executor_reports", b)
             self.reports.send_multipart([b"REPORT.EURUSD", b.payload])
-        self.wait(lambda: self.stat("executor", "reports_unknown_order") >= before + FLOOD, 30,
-                  f"{FLOOD} reports for unknown orders counted")
+        self.wait(lambda: self.stat("executor", counter) >= before + FLOOD, 30, f"{FLOOD} reports counted in {counter}")
         self.serve_good("executor_reports")
         self.alive()
         grown = self.d.log("executor").count("\n") - log_lines
         self.assertLessEqual(grown, MAX_FLOOD_LOG_LINES,
-                             f"executor logged {grown} lines for {FLOOD} reports of unknown orders:\n"
+                             f"executor logged {grown} lines for {FLOOD} reports counted in {counter}:\n"
                              + self.d.log("executor")[-3000:])
+
+    @unittest.expectedFailure
+    def test_3_unknown_order_flood_is_rate_limited(self):
+        # Reports for an order this executor never placed: counted, recorded,
+        # not dead-lettered, and not a log line each.
+        self.flood_counted({"client_order_id": "$uid"}, "reports_unknown_order")
+
+    # KNOWN DEFECT (reported to the lead, issue 13): ExecutionDesk::apply_change
+    # (executor/src/execution_desk.cpp) logs one error line per refused
+    # transition. Remove the marker once it is rate limited.
+    @unittest.expectedFailure
+    def test_3b_invalid_transition_flood_is_rate_limited(self):
+        self.flood_counted({"status": 1}, "invalid_transitions")
 
     # KNOWN DEFECT (reported to the lead, issue 13): the executor's reports SUB
     # (ExecutorNode, executor/src/executor_node.cpp) has no socket monitor:
