@@ -145,6 +145,15 @@ proto::OrderReply OrderDesk::handle(const proto::OrderRequest& order) {
 }
 
 proto::OrderReply OrderDesk::submit(const proto::OrderRequest& order) {
+  if (unrecorded_) {
+    // An earlier answer is still to be written (the store fails): its row
+    // would be lost to the next one's, so nothing more goes out until then.
+    ++counters_.store_unknown;
+    return make_reply(order.client_order_id, proto::OrderStatus::unknown,
+                      "order store cannot write an earlier answer; not sent; outcome unknown, retry the same "
+                      "client order id",
+                      clock_.now_ns());
+  }
   const proto::OrderReply before = make_reply(order.client_order_id, proto::OrderStatus::new_order, "", 0);
   // The last check before the broker: nothing reaches it at or after its
   // deadline, however long the request waited (a frozen process, a retry, a
@@ -195,7 +204,26 @@ void OrderDesk::flush() {
   if (!unrecorded_) return;
   auto u = std::move(*unrecorded_);
   unrecorded_.reset();
+  if (u.kept) {
+    // A write since the failed one (a poll, a query) may have settled the
+    // row from the broker with a newer state: never write the older one over it.
+    try {
+      if (auto row = store_.find(u.reply.client_order_id); row && row->state == OrderState::done) return;
+    } catch (const StoreError& e) {
+      store_failed(
+          e, "the answered order " + u.reply.client_order_id + " stays PENDING until it can be written");
+      unrecorded_ = std::move(u);
+      return;
+    }
+  }
+  const auto failures = counters_.store_errors;
   remember(u.info, make_reply(u.reply.client_order_id, proto::OrderStatus::new_order, "", 0), u.reply);
+  // Kept for the next flush (every request and poll): the executor has its
+  // answer and will not ask again, so nothing else would settle the row.
+  if (counters_.store_errors != failures) {
+    u.kept = true;
+    unrecorded_ = std::move(u);
+  }
 }
 
 void OrderDesk::remember(const OrderInfo& info, const proto::OrderReply& known,

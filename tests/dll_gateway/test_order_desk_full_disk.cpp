@@ -141,3 +141,37 @@ TEST(OrderDeskFullDisk, DoneRowThatCannotBeWrittenStaysPendingAndIsSettledByAski
   EXPECT_EQ(broker.submits["C-1"], 1);
   EXPECT_EQ(store.find("C-1")->state, OrderState::done);
 }
+
+TEST(OrderDeskFullDisk, AnAnswerWhoseDoneRowFailedIsWrittenByALaterFlushAndHoldsBackNewSubmits) {
+  tp::test::SmallTmpfs fs(512 << 10);
+  if (!fs.ok()) GTEST_SKIP() << fs.why();
+  OrderStore store(fs.file("dll_gateway.db"));
+  CountingBroker broker;
+  tp::FakeClock clock(1'000);
+  Heard heard;
+  OrderDesk desk(store, broker, clock, listen(heard));
+  store.insert_pending(order("C-0"), 500);  // a previous run's row, never sent
+
+  // The executor has this answer and will not ask again: only dll_gateway
+  // itself can settle its row.
+  EXPECT_EQ(desk.handle(order("C-1")).status, tp::proto::OrderStatus::filled);
+  fs.fill();
+  desk.flush();
+  EXPECT_EQ(store.find("C-1")->state, OrderState::pending);
+  const auto seq = store.last_seq();
+
+  // While it is unwritten nothing more is sent, not even an order the
+  // broker never saw (its row would take the unwritten answer's place).
+  auto held = desk.handle(order("C-0"));
+  EXPECT_EQ(held.status, tp::proto::OrderStatus::unknown) << held.reason;
+  EXPECT_EQ(broker.submits.count("C-0"), 0u);
+
+  fs.free();
+  desk.poll();  // any flush: a poll, a request
+  ASSERT_EQ(store.find("C-1")->state, OrderState::done);
+  EXPECT_EQ(store.find("C-1")->reply.filled_quantity, 100);
+  EXPECT_EQ(store.last_seq(), seq + 1) << "the answer's report is stored with it";
+  EXPECT_EQ(desk.handle(order("C-0")).status, tp::proto::OrderStatus::filled);
+  EXPECT_EQ(broker.submits["C-0"], 1);
+  EXPECT_EQ(broker.submits["C-1"], 1);
+}

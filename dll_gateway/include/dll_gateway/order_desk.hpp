@@ -26,8 +26,9 @@
 // looked up or its PENDING row cannot be committed, nothing goes to the
 // broker and the answer is UNKNOWN ("outcome unknown, retry the same client
 // order id"), so the executor retries the same id later; a DONE row that
-// cannot be written leaves the row PENDING, which a later request or query
-// settles by asking the broker; broker reports that cannot be stored wait in
+// cannot be written leaves the row PENDING and its answer in memory, written
+// by the next flush that can (until then nothing more is sent), or settled
+// by a request or query asking the broker; broker reports that cannot be stored wait in
 // memory for the next poll. Each store write's outcome goes to the
 // StoreListener (the node logs and shows it).
 // Every call returns a reply (never throws for store or broker trouble).
@@ -107,7 +108,8 @@ class OrderDesk {
   // Deferring it until the answer is on its way takes a commit off the
   // order's round trip; a crash in between leaves the row PENDING, which the
   // next request or query for the id settles by asking the broker (it knows
-  // the order).
+  // the order). A write that fails is tried again by every flush (each
+  // request and poll) until it succeeds or the row was settled meanwhile.
   void flush();
   // Takes the broker's reports (fills of resting orders, expiries) and
   // stores each change. Returns how many reports were stored.
@@ -158,6 +160,7 @@ class OrderDesk {
   struct Unrecorded {
     OrderInfo info;
     proto::OrderReply reply;
+    bool kept = false;  // its write failed: retried by every flush until it succeeds
   };
   std::optional<Unrecorded> unrecorded_;
   std::vector<proto::ExecutionReport> stored_reports_;  // to publish
