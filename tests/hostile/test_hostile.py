@@ -488,6 +488,7 @@ class ExecutorHostile(HostileBase):
                 return
             name, m = tp_proto.decode(payload)
             if name == "signal_ack":
+                m["_topic"] = topic.decode()
                 self.acks.append(m)
             elif name == "order_event":  # not the groups' position reports
                 self.orders.append(m)
@@ -548,6 +549,7 @@ class ExecutorHostile(HostileBase):
                       f"a cancel ack {expect['cancel_ack']}")
             a = [a for a in self.acks_for(snap, sid) if a["cancel"]][0]
             self.assertEqual(a["status"], status, a)
+            self.assertEqual(a["_topic"], f"ACK.{built.fields['strategy']}.{built.fields['instance']}", a)
             if "ack_reason" in expect:
                 self.assertTrue(a["reason"].startswith(expect["ack_reason"] + ":"), a)
             if expect["cancel_ack"] == "ACCEPTED":
