@@ -880,14 +880,11 @@ class TickRecorder:
         """(age in ns, how) of the freshest tick published as (instrument,
         seq) by fill_ns: a recorded one's exact age, else an upper bound
         from a life whose first ticks were missed; (None, why) when none."""
-        ages = [fill_ns - ts for ts in self.ticks.get((instrument, seq), ()) if ts <= fill_ns]
-        if ages:
-            return min(ages), "recorded"
-        bounds = [fill_ns - after for after, first_seq, _ in self.lives.get(instrument, ())
-                  if seq < first_seq and after <= fill_ns]
-        if bounds:
-            return min(bounds), "at most (published before the recorder rejoined a restarted gateway)"
-        return None, "no such tick seen"
+        # Every life may have published this seq: the freshest candidate counts.
+        ages = [(fill_ns - ts, "recorded") for ts in self.ticks.get((instrument, seq), ()) if ts <= fill_ns]
+        ages += [(fill_ns - after, "at most (published before the recorder rejoined a restarted gateway)")
+                 for after, first_seq, _ in self.lives.get(instrument, ()) if seq < first_seq and after <= fill_ns]
+        return min(ages) if ages else (None, "no such tick seen")
 
     def published(self, instrument, seq, ts):
         """True when (instrument, seq) at gateway time ts is a tick the
