@@ -364,6 +364,21 @@ class HostileBase(unittest.TestCase):
                              f"{program} logged {grown} lines for {FLOOD} bad messages:\n"
                              + self.d.log(program)[-3000:])
 
+    def flood_answered(self, entry, make_frames, answered, what):
+        """1000 messages valid on the wire that the program refuses or counts
+        without a dead letter (`answered` says when all were taken): the log
+        grows by a few lines at most."""
+        program = self.LOGS[entry]
+        log_lines = self.d.log(program).count("\n")
+        for _ in range(FLOOD):
+            self.send(entry, make_frames())
+        self.wait(answered, 30, what)
+        self.serve_good(entry)
+        self.alive()
+        grown = self.d.log(program).count("\n") - log_lines
+        self.assertLessEqual(grown, MAX_FLOOD_LOG_LINES,
+                             f"{program} logged {grown} lines for {FLOOD} of {what}:\n" + self.d.log(program)[-3000:])
+
 
 # ---- strategy: ticks and acks -----------------------------------------------
 
@@ -592,6 +607,12 @@ class ExecutorHostile(HostileBase):
         # Refused cancels (each dead-lettered cancel_refused and acked).
         unknown = build_message({"msg": "cancel_request"}, self.state)
         self.flood("executor_signals", [unknown.payload])
+        # Cancels of a final order: refused (order_final) and acked, no dead letter.
+        self.serve_good("executor_signals")
+        final = build_message({"msg": "cancel_request", "set": {"signal_id": "$seen_id"}}, self.state)
+        acks = len(self.acks)
+        self.flood_answered("executor_signals", lambda: [final.payload],
+                            lambda: sum(a["cancel"] for a in self.acks[acks:]) >= FLOOD, "cancels of a final order")
 
 
 # ---- executor: reports (the test plays dll_gateway) -------------------------
@@ -785,19 +806,14 @@ class ExecutorReportsHostile(HostileBase):
     def flood_counted(self, fields, counter):
         """1000 reports valid on the wire that the executor counts (each
         takes a seq): the counter moves by 1000, the log by a few lines."""
-        log_lines = self.d.log("executor").count("\n")
         before = self.stat("executor", counter)
-        for _ in range(FLOOD):
+
+        def frames():
             b = build_message({"msg": "execution_report", "set": {"seq": "$report_seq", **fields}}, self.state)
             self.register_good("executor_reports", b)
-            self.reports.send_multipart([b"REPORT.EURUSD", b.payload])
-        self.wait(lambda: self.stat("executor", counter) >= before + FLOOD, 30, f"{FLOOD} reports counted in {counter}")
-        self.serve_good("executor_reports")
-        self.alive()
-        grown = self.d.log("executor").count("\n") - log_lines
-        self.assertLessEqual(grown, MAX_FLOOD_LOG_LINES,
-                             f"executor logged {grown} lines for {FLOOD} reports counted in {counter}:\n"
-                             + self.d.log("executor")[-3000:])
+            return [b"REPORT.EURUSD", b.payload]
+        self.flood_answered("executor_reports", frames, lambda: self.stat("executor", counter) >= before + FLOOD,
+                            f"reports counted in {counter}")
 
     @unittest.expectedFailure
     def test_3_unknown_order_flood_is_rate_limited(self):
@@ -996,6 +1012,16 @@ class DllGatewayHostile(HostileBase):
             replies = len(self.replies)
             self.flood("dll_gateway_orders", [build_message(spec, self.state).payload])
             self.wait(lambda: len(self.replies) >= replies + FLOOD, 30, f"a reply to every bad {spec['msg']}")
+        # Good requests answered without an order: cancels of unknown and of
+        # final orders, report and open-orders queries.
+        self.serve_good("dll_gateway_orders")
+        for spec in ({"msg": "order_cancel"},
+                     {"msg": "order_cancel", "set": {"client_order_id": "$seen_id"}},
+                     {"msg": "report_query", "set": {"from_seq": 0, "max_count": 2**32 - 1}},
+                     {"msg": "open_orders_query"}):
+            replies = len(self.replies)
+            self.flood_answered("dll_gateway_orders", lambda: [build_message(spec, self.state).payload],
+                                lambda: len(self.replies) >= replies + FLOOD, f"good {spec['msg']}s")
         self.flood("dll_gateway_ticks", [b"TICK.EURUSD", b"\xc1"])
 
 
