@@ -274,6 +274,16 @@ case(E, "cancel_is_integer", dl("wrong_type"), ack(set={"cancel": 1}))
 case(E, "cancel_is_nil", dl("wrong_type"), ack(set={"cancel": None}))
 case(E, "cancel_ack_extra_fields_accepted", {"counter": "cancel_acks_unmatched"},
      ack(set={"cancel": True}, extra=["v2 field"]))
+# order events on the same socket (ORDER.<instrument>): EXPIRED is a status now;
+# one of this group's ("strategy.", the default group's name) is counted
+OE = "text:ORDER.EURUSD"
+case(E, "order_event_expired", {"counter": "order_updates"},
+     frames=[OE, {"msg": "order_event", "set": {"signal_id": "strategy.9.hostile.1", "status": 8}}])
+case(E, "order_event_status_unknown", dl("out_of_range"), frames=[OE, {"msg": "order_event", "set": {"status": 9}}])
+case(E, "order_event_filled_negative", dl("out_of_range"),
+     frames=[OE, {"msg": "order_event", "set": {"filled_quantity": -1}}])
+case(E, "order_event_truncated", dl("malformed"), frames=[OE, {"msg": "order_event", "cut": 1}])
+case(E, "order_event_missing_field", dl("missing_field"), frames=[OE, {"msg": "order_event", "drop": 1}])
 case(E, "oversized_frame", {"counter": "connections_dropped"},
      frames=["text:ACK.strategy.0", {"zeros": 64 * 1024 + 1}])
 
