@@ -324,9 +324,13 @@ bool ExecutionDesk::apply_change(const OrderRecord& order, const proto::OrderRep
                                  order.quantity);
   if (c.step == proto::Step::invalid) {
     ++counters_.invalid_transitions;
-    spdlog::error("order {}: {} ({} filled) -> {} ({} filled) refused: {}", order.client_order_id,
-                  proto::to_string(order.status), order.filled_quantity, proto::to_string(reply.status),
-                  reply.filled_quantity, c.why);
+    // Rate-limited: a peer repeating an impossible update must not flood the log.
+    if (std::uint64_t suppressed = 0;
+        limiter_.allow("invalid_transition", clock_.monotonic_ns(), suppressed)) {
+      spdlog::error("order {}: {} ({} filled) -> {} ({} filled) refused: {} ({} more since the last line)",
+                    order.client_order_id, proto::to_string(order.status), order.filled_quantity,
+                    proto::to_string(reply.status), reply.filled_quantity, c.why, suppressed);
+    }
     return !proto::is_final(order.status);
   }
   if (c.step == proto::Step::stale) ++counters_.stale_updates;
@@ -420,8 +424,14 @@ ReportResult ExecutionDesk::apply_report(const proto::ExecutionReport& r, std::i
     return ReportResult::failed;
   if (!order) {
     ++counters_.reports_unknown_order;
-    spdlog::error("execution report {}:{} for {}, an order this executor never placed: recorded, not applied",
-                  r.stream, r.seq, r.client_order_id);
+    if (std::uint64_t suppressed = 0;
+        limiter_.allow("report_unknown_order", clock_.monotonic_ns(), suppressed)) {
+      spdlog::error(
+          "execution report {}:{} for {}, an order this executor never placed: recorded, not applied ({} "
+          "more "
+          "since the last line)",
+          r.stream, r.seq, r.client_order_id, suppressed);
+    }
     return ReportResult::known;
   }
   proto::OrderReply reply;

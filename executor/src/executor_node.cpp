@@ -75,6 +75,7 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
       events_(
           make_socket(ctx, zmq::socket_type::pub, SocketOptions{.linger_ms = 1000, .sndhwm = event_sndhwm})),
       reports_(make_socket(ctx, zmq::socket_type::sub, SocketOptions{.rcvhwm = report_rcvhwm})),
+      reports_monitor_(ctx, reports_, reports_endpoint(config.endpoints.reports, config.endpoints.orders)),
       link_(ctx, config, clock,
             BrokerLinkOptions{.security = &security,
                               .stopping = [this] { return stopping(); },
@@ -120,6 +121,7 @@ int ExecutorNode::run() {
       reports_, [this] { drain_reports(); }, [this] { return !storage_paused(); });
   loop.add_work([&] {
     signals_monitor_.drain();
+    reports_monitor_.drain();
     if (clock_.monotonic_ns() >= next_reconcile) {
       reconcile();
       next_reconcile = clock_.monotonic_ns() + reconcile_interval_ns;
@@ -669,8 +671,10 @@ std::string ExecutorNode::stats_json() {
       .add("latency_tick_to_fill_us", latency)
       .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
       .add("dead_letters_dropped", dead_letters_.dropped())
-      .add("connections_dropped", signals_monitor_.counters().dropped)
-      .add("handshakes_failed", signals_monitor_.counters().handshakes_failed)
+      .add("connections_dropped", signals_monitor_.counters().dropped + reports_monitor_.counters().dropped)
+      .add("handshakes_failed",
+           signals_monitor_.counters().handshakes_failed + reports_monitor_.counters().handshakes_failed)
+      .add("report_redials", reports_monitor_.counters().redials)
       .add("orders_unknown", store_.count_in_state(OrderState::unknown))
       .add("orders_intent", store_.count_in_state(OrderState::intent))
       .add("orders_held_now", desk_.held_count())

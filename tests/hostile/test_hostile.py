@@ -803,10 +803,6 @@ class ExecutorReportsHostile(HostileBase):
         self.flood("executor_reports", [b"REPORT.EURUSD", bad.payload])
         self.flood("executor_reports", [b"REPORT.EURUSD", b"\xc1"])
 
-    # KNOWN DEFECT (reported to the lead, issue 13): ExecutionDesk::apply_report
-    # (executor/src/execution_desk.cpp) logs one error line per report of an
-    # unknown order: 1000 such reports add 1000 lines. Remove the marker once
-    # it is rate limited (an unexpected success fails the suite).
     def flood_counted(self, fields, counter):
         """1000 reports valid on the wire that the executor counts (each
         takes a seq): the counter moves by 1000, the log by a few lines."""
@@ -819,26 +815,16 @@ class ExecutorReportsHostile(HostileBase):
         self.flood_answered("executor_reports", frames, lambda: self.stat("executor", counter) >= before + FLOOD,
                             f"reports counted in {counter}")
 
-    @unittest.expectedFailure
     def test_3_unknown_order_flood_is_rate_limited(self):
         # Reports for an order this executor never placed: counted, recorded,
         # not dead-lettered, and not a log line each.
         self.flood_counted({"client_order_id": "$uid"}, "reports_unknown_order")
 
-    # KNOWN DEFECT (reported to the lead, issue 13): ExecutionDesk::apply_change
-    # (executor/src/execution_desk.cpp) logs one error line per refused
-    # transition. Remove the marker once it is rate limited.
-    @unittest.expectedFailure
     def test_3b_invalid_transition_flood_is_rate_limited(self):
         self.flood_counted({"status": 1}, "invalid_transitions")
 
-    # KNOWN DEFECT (reported to the lead, issue 13): the executor's reports SUB
-    # (ExecutorNode, executor/src/executor_node.cpp) has no socket monitor:
-    # an oversized frame cuts the connection uncounted, libzmq does not dial
-    # again, and from then on reports arrive only by the once-a-second fetch.
-    # Remove the marker once it is counted and redialled. Runs last: it cuts
-    # the subscription.
-    @unittest.expectedFailure
+    # Runs last of the socket cases: it cuts the subscription (the executor's
+    # monitor counts it and dials again).
     def test_4_oversized_report_frame(self):
         # ZeroMQ cuts the connection: the executor must count it and dial
         # again, as every subscriber does (see README.md).

@@ -36,6 +36,7 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/histogram.hpp"
+#include "common/log.hpp"
 #include "executor/decision.hpp"
 #include "executor/order_record.hpp"
 #include "executor/position_book.hpp"
@@ -300,6 +301,7 @@ class ExecutionDesk {
   PositionCheck position_check_ = PositionCheck::pending;
   OrdersCheck orders_check_ = OrdersCheck::pending;
   std::vector<std::string> unknown_open_orders_;
+  LogLimiter limiter_;
   std::map<std::string, Mismatch, std::less<>> mismatches_;
   proto::Encoder encoder_;
 };

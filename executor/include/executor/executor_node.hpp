@@ -171,6 +171,9 @@ class ExecutorNode {
   SocketMonitor signals_monitor_;  // counts connections ZeroMQ cut (oversized frames)
   zmq::socket_t events_;
   zmq::socket_t reports_;
+  // Counts and redials a connection ZeroMQ cut (an oversized report frame):
+  // libzmq does not reconnect it by itself.
+  SocketMonitor reports_monitor_;
   BrokerLink link_;
   DeadLetterSender dead_letters_;
   proto::Encoder encoder_;
