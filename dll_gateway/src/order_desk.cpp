@@ -324,7 +324,13 @@ proto::OrderReply OrderDesk::handle(const proto::OrderCancel& cancel) {
                                clock_.now_ns());
     } catch (const StoreError& e) {
       store_failed(e, "the cancel of " + id + " stays PENDING; a retry asks the broker, never cancels again");
-      return answer;
+      // Not the broker's answer: the executor would take it as final and never
+      // ask again, and the order's row would keep its old state for good.
+      ++counters_.store_unknown;
+      return make_reply(id, proto::OrderStatus::unknown,
+                        "cancel outcome not recorded (order store: " + std::string(e.what()) +
+                            "); retry the same cancel: the broker is asked, never sent it twice",
+                        clock_.now_ns());
     }
     store_ok();
     if (changed) count_answer(known, answer);

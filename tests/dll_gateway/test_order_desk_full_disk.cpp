@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@ using namespace tp::dll_gateway;
 
 namespace {
 
+// Fills every order at once, except one whose id starts "R-": it rests
+// (ACCEPTED) until canceled.
 class CountingBroker final : public Broker {
  public:
   BrokerAnswer submit(const tp::proto::OrderRequest& o) override {
@@ -30,12 +33,29 @@ class CountingBroker final : public Broker {
     a.ok = true;
     a.reply.client_order_id = o.client_order_id;
     a.reply.order_id = "B-" + o.client_order_id;
-    a.reply.status = tp::proto::OrderStatus::filled;
-    a.reply.filled_quantity = o.quantity;
-    a.reply.fill_price = 1.5;
+    if (o.client_order_id.starts_with("R-")) {
+      a.reply.status = tp::proto::OrderStatus::accepted;
+    } else {
+      a.reply.status = tp::proto::OrderStatus::filled;
+      a.reply.filled_quantity = o.quantity;
+      a.reply.fill_price = 1.5;
+    }
     known[o.client_order_id] = a.reply;
     return a;
   }
+  bool supports_resting_orders() const override { return true; }
+  BrokerAnswer cancel(const std::string& id) override {
+    ++cancels[id];
+    if (on_cancel) on_cancel();
+    BrokerAnswer a;
+    a.ok = true;
+    auto& order = known[id];
+    if (order.status == tp::proto::OrderStatus::accepted) order.status = tp::proto::OrderStatus::canceled;
+    a.reply = order;
+    return a;
+  }
+  std::map<std::string, int> cancels;
+  std::function<void()> on_cancel;  // runs inside the broker call
   BrokerAnswer query(const std::string& id) override {
     BrokerAnswer a;
     a.ok = true;
@@ -174,4 +194,31 @@ TEST(OrderDeskFullDisk, AnAnswerWhoseDoneRowFailedIsWrittenByALaterFlushAndHolds
   EXPECT_EQ(desk.handle(order("C-0")).status, tp::proto::OrderStatus::filled);
   EXPECT_EQ(broker.submits["C-0"], 1);
   EXPECT_EQ(broker.submits["C-1"], 1);
+}
+
+TEST(OrderDeskFullDisk, ACancelWhoseAnswerCannotBeWrittenIsAnsweredUnknownAndSettledByItsRetry) {
+  tp::test::SmallTmpfs fs(512 << 10);
+  if (!fs.ok()) GTEST_SKIP() << fs.why();
+  OrderStore store(fs.file("dll_gateway.db"));
+  CountingBroker broker;
+  tp::FakeClock clock(1'000);
+  Heard heard;
+  OrderDesk desk(store, broker, clock, listen(heard));
+  EXPECT_EQ(desk.handle(order("R-1")).status, tp::proto::OrderStatus::accepted);
+  desk.flush();
+
+  // The disk fills while the broker cancels: its answer cannot be stored.
+  // Handed out, the executor would take it as final and never ask again.
+  broker.on_cancel = [&] { fs.fill(); };
+  auto first = desk.handle(tp::proto::OrderCancel{"R-1", "test", 2'000});
+  EXPECT_EQ(first.status, tp::proto::OrderStatus::unknown) << first.reason;
+  EXPECT_EQ(broker.cancels["R-1"], 1);
+  EXPECT_EQ(store.find("R-1")->reply.status, tp::proto::OrderStatus::accepted);
+
+  fs.free();
+  auto settled = desk.handle(tp::proto::OrderCancel{"R-1", "test", 3'000});
+  EXPECT_EQ(settled.status, tp::proto::OrderStatus::canceled) << settled.reason;
+  EXPECT_EQ(broker.cancels["R-1"], 1) << "the retry asks the broker, never cancels twice";
+  EXPECT_EQ(store.find("R-1")->reply.status, tp::proto::OrderStatus::canceled) << "the order's row follows";
+  EXPECT_EQ(store.find_cancel("R-1")->state, OrderState::done);
 }
