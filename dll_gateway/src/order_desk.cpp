@@ -454,6 +454,9 @@ void OrderDesk::settle() {
   }
   std::size_t changed = 0;
   for (const auto& row : open) {
+    // A PENDING row's order may have reached the broker (its answer was
+    // lost with the last process): an answer from the query settles it
+    // now; an id the broker never saw stays PENDING for its retry.
     BrokerAnswer a = broker_.query(row.reply.client_order_id);
     if (!a.ok || a.reply.status == proto::OrderStatus::unknown) continue;
     if (proto::classify(progress_of(row.reply), progress_of(a.reply), row.quantity).step !=

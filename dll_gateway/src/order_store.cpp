@@ -139,11 +139,13 @@ struct OrderStore::Impl {
       "SELECT state, order_id, status, filled_quantity, fill_price, reason, broker_ts_ns, signal_id, "
       "instrument, side, quantity, order_type, limit_price, time_in_force, good_till_ns, client_order_id "
       "FROM orders WHERE client_order_id = ?1";
-  // Open: DONE and not final (proto::is_final: FILLED 4, REJECTED 5, CANCELED 6, EXPIRED 8).
+  // Open: DONE and not final (proto::is_final: FILLED 4, REJECTED 5, CANCELED 6, EXPIRED 8), or
+  // PENDING (the broker's answer never stored: a crash, a failed write).
   static constexpr const char* sql_open =
       "SELECT state, order_id, status, filled_quantity, fill_price, reason, broker_ts_ns, signal_id, "
       "instrument, side, quantity, order_type, limit_price, time_in_force, good_till_ns, client_order_id "
-      "FROM orders WHERE state = 'DONE' AND status IN (1, 2, 3) ORDER BY created_ts_ns";
+      "FROM orders WHERE (state = 'DONE' AND status IN (1, 2, 3)) OR state = 'PENDING' ORDER BY "
+      "created_ts_ns";
   static constexpr const char* sql_pending =
       "INSERT INTO orders (client_order_id, state, signal_id, instrument, side, quantity, "
       "created_ts_ns, updated_ts_ns, order_type, limit_price, time_in_force, good_till_ns) "

@@ -317,3 +317,23 @@ TEST(OrderDeskLife, OpenOrdersAreListedAndSettledAtStart) {
   EXPECT_EQ(restarted.counters().unknown_open_orders, 1u);
   EXPECT_EQ(f.store.find("C-a")->reply.status, OrderStatus::filled);
 }
+
+TEST(OrderDeskLife, APendingRowWhoseAnswerWasLostIsSettledAtStart) {
+  Fixture f;
+  // As if the last run had died after the broker's answer and before its
+  // DONE row: PENDING here, FILLED at the broker.
+  auto lost = tp::test::an_order("C-lost").signal_id("s").quantity(10).build();
+  f.store.insert_pending(lost, 1);
+  f.broker.submit(lost);
+  // And one the broker never saw: it stays PENDING for its retry.
+  f.store.insert_pending(tp::test::an_order("C-never").signal_id("s").build(), 1);
+  f.desk.settle();
+  auto r = f.desk.take_reports();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].client_order_id, "C-lost");
+  EXPECT_EQ(r[0].status, OrderStatus::filled);
+  EXPECT_EQ(r[0].last_quantity, 10);
+  EXPECT_EQ(f.store.find("C-lost")->state, OrderState::done);
+  EXPECT_EQ(f.store.find("C-never")->state, OrderState::pending);
+  EXPECT_EQ(f.broker.submits["C-lost"], 1) << "asked, never sent again";
+}

@@ -114,9 +114,10 @@ class OrderDesk {
   // Takes the broker's reports (fills of resting orders, expiries) and
   // stores each change. Returns how many reports were stored.
   std::size_t poll();
-  // At start: asks the broker about every order the store holds open and
-  // stores what changed while nobody listened; counts (and logs) open orders
-  // at the broker that the store does not know.
+  // At start: asks the broker about every order the store holds open or
+  // PENDING and stores what changed while nobody listened (a PENDING row the
+  // broker knows becomes DONE, with its report); counts (and logs) open
+  // orders at the broker that the store does not know.
   void settle();
   // The reports stored since the last call, in seq order, to publish.
   std::vector<proto::ExecutionReport> take_reports() { return std::exchange(stored_reports_, {}); }

@@ -91,7 +91,9 @@ class OrderStore {
   };
   void store_changes(std::vector<Change>& changes, std::int64_t ts_ns);
 
-  // DONE rows whose status is not final (resting at the broker), oldest first.
+  // Rows the broker may still change, oldest first: DONE with a status that
+  // is not final (resting at the broker), and PENDING (its answer never
+  // stored: a crash between the answer and its row, a failed write).
   std::vector<StoredOrder> open_orders();
 
   std::optional<StoredCancel> find_cancel(const std::string& client_order_id);
