@@ -43,6 +43,8 @@ constexpr int max_report_batches_per_fetch = 20;
 // A GTD order still working this long after its good-till time: the broker
 // did not expire it, so the executor cancels it.
 constexpr std::int64_t gtd_grace_ns = 2'000'000'000;
+// How long SIGTERM may spend on executor.cancel_on_shutdown's cancels.
+constexpr std::int64_t shutdown_cancel_ns = 3'000'000'000;
 
 [[noreturn]] void crash(const char* where) {
   // Fault-injection only: die the way kill -9 would, with no cleanup.
@@ -78,7 +80,8 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
       reports_monitor_(ctx, reports_, reports_endpoint(config.endpoints.reports, config.endpoints.orders)),
       link_(ctx, config, clock,
             BrokerLinkOptions{.security = &security,
-                              .stopping = [this] { return stopping(); },
+                              // Not while the shutdown cancels go out (bounded there).
+                              .stopping = [this] { return stopping() && !shutdown_cancels_; },
                               // Stats only (see broker_link.hpp): no order is touched mid-exchange.
                               .while_waiting = [this] { heartbeat(); },
                               .held_count = [this] { return desk_.held_count(); }}),
@@ -525,14 +528,32 @@ void ExecutorNode::cancel_working_orders() {
   const auto working = store_.working_orders();
   if (working.empty()) return;
   spdlog::info("executor.cancel_on_shutdown: canceling {} working order(s)", working.size());
-  // The stop flag is up: the client waits at most its grace per request.
+  // The stop flag is up, and the order client sends nothing once it is: the
+  // cancels go out with it lowered, within a bound (shutdown_cancel_ns) and
+  // only while dll_gateway answers, so that SIGTERM still ends the process
+  // well within the supervisor's grace.
+  shutdown_cancels_ = true;
+  const auto until = clock_.monotonic_ns() + shutdown_cancel_ns;
+  std::size_t sent = 0;
   for (const auto& order : working) {
+    if (clock_.monotonic_ns() >= until) break;
     if (order.cancel == CancelState::none &&
         !desk_.request_cancel(order, "shutdown: executor.cancel_on_shutdown"))
       continue;
     auto again = store_.find_order(order.client_order_id);
-    if (again) send_cancel(*again);
+    if (!again) continue;
+    auto reply = link_.cancel(*again);
+    if (!reply) break;  // dll_gateway is away: the rest stay REQUESTED, sent at the next start
+    desk_.apply_cancel_answer(*again, *reply, outbox_);
+    publish(outbox_);
+    ++sent;
   }
+  shutdown_cancels_ = false;
+  if (sent < working.size())
+    spdlog::warn(
+        "executor.cancel_on_shutdown: {} of {} working order(s) canceled; the rest are REQUESTED and "
+        "sent at the next start",
+        sent, working.size());
 }
 
 void ExecutorNode::check_positions() {

@@ -885,3 +885,46 @@ TEST(ExecutorNode, EachGroupsPositionIsPublishedAfterTheFillsEventAndItsOwnLimit
   EXPECT_EQ(stats["groups"]["revert"]["positions"]["EURUSD"], 0);
   EXPECT_EQ(stats["rejected"]["group_position_limit"], 1);
 }
+
+// executor.cancel_on_shutdown: SIGTERM (stop) cancels what rests at the
+// broker before the process ends, though the stop flag is up.
+TEST(ExecutorNode, WorkingOrdersAreCanceledAtShutdownWhenConfigured) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.config.executor.cancel_on_shutdown = true;
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+  auto s = make_signal("sma.1.900.1");
+  s.order_type = tp::proto::OrderType::limit;
+  s.limit_price = 1.08;
+  s.time_in_force = tp::proto::TimeInForce::gtc;
+  h.push_signal(s);
+
+  zmq::message_t m;
+  ASSERT_TRUE(h.take_request(m));
+  auto req = h.decoder.decode_order_request(tp::bytes_of(m));
+  ASSERT_TRUE(req.ok()) << req.error().message();
+  EXPECT_EQ(req->order_type, tp::proto::OrderType::limit);
+  EXPECT_EQ(req->limit_price, 1.08);
+  EXPECT_EQ(req->time_in_force, tp::proto::TimeInForce::gtc);
+  tp::proto::OrderReply resting;
+  resting.client_order_id = req->client_order_id;
+  resting.order_id = "B-1";
+  resting.status = tp::proto::OrderStatus::accepted;
+  h.broker.send(zmq::buffer(tp::proto::encode_to_string(resting)));
+  ASSERT_TRUE(h.wait_event([](const std::string&, const tp::proto::OrderEvent& ev) {
+    return ev.status == tp::proto::OrderStatus::accepted;
+  }));
+
+  h.node->stop();
+  ASSERT_TRUE(h.take_request(m)) << "no cancel at shutdown";
+  auto cancel = h.decoder.decode_order_cancel(tp::bytes_of(m));
+  ASSERT_TRUE(cancel.ok()) << cancel.error().message();
+  EXPECT_EQ(cancel->client_order_id, "C-sma.1.900.1");
+  auto canceled = resting;
+  canceled.status = tp::proto::OrderStatus::canceled;
+  h.broker.send(zmq::buffer(tp::proto::encode_to_string(canceled)));
+  h.stop();
+  EXPECT_EQ(h.node->counters().canceled, 1u);
+  EXPECT_EQ(h.node->counters().cancels_sent, 1u);
+}

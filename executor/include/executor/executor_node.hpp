@@ -194,6 +194,7 @@ class ExecutorNode {
   std::int64_t stats_every_ns_ = 0;
   std::int64_t next_stats_ns_ = 0;  // monotonic
   std::atomic<bool> stop_{false};
+  bool shutdown_cancels_ = false;  // cancel_working_orders() is sending: not "stopping" for the order client
 };
 
 }  // namespace tp::executor
