@@ -932,6 +932,23 @@ struct tp_broker {
   }
 };
 
+namespace {
+
+// One answering call of the ABI: the result, or TP_BROKER_ERROR with the
+// exception's message (exceptions never cross the C boundary).
+template <class Call>
+int answer(tp_broker_result& result, Call&& call) {
+  try {
+    result = call();
+    return TP_BROKER_OK;
+  } catch (const std::exception& e) {
+    put(result.reason, e.what());
+    return TP_BROKER_ERROR;
+  }
+}
+
+}  // namespace
+
 extern "C" {
 
 TP_BROKER_EXPORT uint32_t tp_broker_abi_version(void) { return TP_BROKER_ABI_VERSION; }
@@ -971,25 +988,13 @@ TP_BROKER_EXPORT tp_broker* tp_broker_create(const char* const* keys, const char
 TP_BROKER_EXPORT int tp_broker_submit(tp_broker* broker, const tp_broker_order* order,
                                       tp_broker_result* result) {
   if (!broker || !order || !result) return TP_BROKER_ERROR;
-  try {
-    *result = broker->submit(*order);
-    return TP_BROKER_OK;
-  } catch (const std::exception& e) {
-    put(result->reason, e.what());
-    return TP_BROKER_ERROR;
-  }
+  return answer(*result, [&] { return broker->submit(*order); });
 }
 
 TP_BROKER_EXPORT int tp_broker_query(tp_broker* broker, const char* client_order_id,
                                      tp_broker_result* result) {
   if (!broker || !client_order_id || !result) return TP_BROKER_ERROR;
-  try {
-    *result = broker->query(client_order_id);
-    return TP_BROKER_OK;
-  } catch (const std::exception& e) {
-    put(result->reason, e.what());
-    return TP_BROKER_ERROR;
-  }
+  return answer(*result, [&] { return broker->query(client_order_id); });
 }
 
 TP_BROKER_EXPORT int tp_broker_position(tp_broker* broker, const char* instrument, double* quantity) {
@@ -1002,13 +1007,7 @@ TP_BROKER_EXPORT int tp_broker_position(tp_broker* broker, const char* instrumen
 TP_BROKER_EXPORT int tp_broker_cancel(tp_broker* broker, const char* client_order_id,
                                       tp_broker_result* result) {
   if (!broker || !client_order_id || !result) return TP_BROKER_ERROR;
-  try {
-    *result = broker->cancel(client_order_id);
-    return TP_BROKER_OK;
-  } catch (const std::exception& e) {
-    put(result->reason, e.what());
-    return TP_BROKER_ERROR;
-  }
+  return answer(*result, [&] { return broker->cancel(client_order_id); });
 }
 
 TP_BROKER_EXPORT size_t tp_broker_poll_reports(tp_broker* broker, tp_broker_report* out, size_t max) {

@@ -25,6 +25,11 @@ proto::OrderReply make_reply(const std::string& client_order_id, proto::OrderSta
   return r;
 }
 
+// An order before any answer: the state the first change starts from.
+proto::OrderReply unanswered(const std::string& client_order_id) {
+  return make_reply(client_order_id, proto::OrderStatus::new_order, "", 0);
+}
+
 // When the broker call failed the order may or may not exist at the broker;
 // "unknown" tells the executor to retry the same id, which then reconciles
 // through the PENDING row (query before any new submit).
@@ -123,8 +128,7 @@ proto::OrderReply OrderDesk::handle(const proto::OrderRequest& order) {
     }
     if (known.reply.status != proto::OrderStatus::unknown) {
       ++counters_.duplicates;
-      remember(info_of(order), make_reply(order.client_order_id, proto::OrderStatus::new_order, "", 0),
-               known.reply);
+      remember(info_of(order), unanswered(order.client_order_id), known.reply);
       known.reply.duplicate = true;
       return known.reply;
     }
@@ -154,7 +158,7 @@ proto::OrderReply OrderDesk::submit(const proto::OrderRequest& order) {
                       "client order id",
                       clock_.now_ns());
   }
-  const proto::OrderReply before = make_reply(order.client_order_id, proto::OrderStatus::new_order, "", 0);
+  const proto::OrderReply before = unanswered(order.client_order_id);
   // The last check before the broker: nothing reaches it at or after its
   // deadline, however long the request waited (a frozen process, a retry, a
   // resend by reconciliation). The refusal is stored like any answer, so a
@@ -217,7 +221,7 @@ void OrderDesk::flush() {
     }
   }
   const auto failures = counters_.store_errors;
-  remember(u.info, make_reply(u.reply.client_order_id, proto::OrderStatus::new_order, "", 0), u.reply);
+  remember(u.info, unanswered(u.reply.client_order_id), u.reply);
   // Kept for the next flush (every request and poll): the executor has its
   // answer and will not ask again, so nothing else would settle the row.
   if (counters_.store_errors != failures) {
@@ -278,8 +282,7 @@ proto::OrderReply OrderDesk::handle(const proto::OrderQuery& query) {
     return make_reply(query.client_order_id, proto::OrderStatus::unknown, a.reply.reason, clock_.now_ns());
   }
   if (a.reply.status != proto::OrderStatus::unknown) {
-    remember(stored ? info_of(*stored) : OrderInfo{},
-             make_reply(query.client_order_id, proto::OrderStatus::new_order, "", 0), a.reply);
+    remember(stored ? info_of(*stored) : OrderInfo{}, unanswered(query.client_order_id), a.reply);
   }
   return a.reply;
 }
@@ -398,8 +401,7 @@ std::size_t OrderDesk::poll() {
                         br.client_order_id, proto::to_string(br.status));
           continue;
         }
-        if (row->state == OrderState::pending)
-          row->reply = make_reply(br.client_order_id, proto::OrderStatus::new_order, "", 0);
+        if (row->state == OrderState::pending) row->reply = unanswered(br.client_order_id);
         it = rows.emplace(br.client_order_id, std::move(*row)).first;
       }
       StoredOrder& row = it->second;

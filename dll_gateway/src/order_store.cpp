@@ -303,38 +303,37 @@ void bind_done(tp::sqlite::Statement& s, const proto::OrderReply& reply, std::in
 
 }  // namespace
 
+template <class Work>
+void OrderStore::in_report_transaction(Work&& work) {
+  const auto seq_before = last_seq_;
+  try {
+    impl_->transaction(work);
+  } catch (...) {
+    last_seq_ = seq_before;  // rolled back: the numbers are free again
+    throw;
+  }
+}
+
 void OrderStore::store_done(const proto::OrderReply& reply, std::int64_t ts_ns,
                             proto::ExecutionReport* report) {
   if (!report) {
     bind_done(impl_->done, reply, ts_ns);  // autocommit
     return;
   }
-  const auto seq_before = last_seq_;
-  try {
-    impl_->transaction([&] {
-      bind_done(impl_->done, reply, ts_ns);
-      insert_report(*report, ts_ns);
-    });
-  } catch (...) {
-    last_seq_ = seq_before;  // rolled back: the number is free again
-    throw;
-  }
+  in_report_transaction([&] {
+    bind_done(impl_->done, reply, ts_ns);
+    insert_report(*report, ts_ns);
+  });
 }
 
 void OrderStore::store_changes(std::vector<Change>& changes, std::int64_t ts_ns) {
   if (changes.empty()) return;
-  const auto seq_before = last_seq_;
-  try {
-    impl_->transaction([&] {
-      for (auto& c : changes) {
-        bind_done(impl_->done, c.reply, ts_ns);
-        insert_report(c.report, ts_ns);
-      }
-    });
-  } catch (...) {
-    last_seq_ = seq_before;
-    throw;
-  }
+  in_report_transaction([&] {
+    for (auto& c : changes) {
+      bind_done(impl_->done, c.reply, ts_ns);
+      insert_report(c.report, ts_ns);
+    }
+  });
 }
 
 std::optional<StoredCancel> OrderStore::find_cancel(const std::string& client_order_id) {
@@ -359,17 +358,11 @@ void OrderStore::insert_cancel_pending(const std::string& client_order_id, std::
 
 void OrderStore::store_cancel_done(const proto::OrderReply& answer, const proto::OrderReply* order_state,
                                    proto::ExecutionReport* report, std::int64_t ts_ns) {
-  const auto seq_before = last_seq_;
-  try {
-    impl_->transaction([&] {
-      bind_done(impl_->cancel_done, answer, ts_ns);
-      if (order_state) bind_done(impl_->done, *order_state, ts_ns);
-      if (report) insert_report(*report, ts_ns);
-    });
-  } catch (...) {
-    last_seq_ = seq_before;
-    throw;
-  }
+  in_report_transaction([&] {
+    bind_done(impl_->cancel_done, answer, ts_ns);
+    if (order_state) bind_done(impl_->done, *order_state, ts_ns);
+    if (report) insert_report(*report, ts_ns);
+  });
 }
 
 std::vector<proto::ExecutionReport> OrderStore::reports_from(std::uint64_t from_seq, std::size_t max_count) {

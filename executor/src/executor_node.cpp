@@ -258,8 +258,7 @@ bool ExecutorNode::send_order(const OrderRecord& order, Unrecorded& unrecorded) 
 void ExecutorNode::record(Unrecorded& unrecorded) {
   if (!unrecorded.answer) return;
   const auto& a = *unrecorded.answer;
-  unrecorded.left_open |=
-      desk_.apply_reply(a.order, a.reply, a.received_ns, ReplySource::round_trip, outbox_);
+  desk_.apply_reply(a.order, a.reply, a.received_ns, ReplySource::round_trip, outbox_);
   unrecorded.answer.reset();
   publish(outbox_);
 }
@@ -270,18 +269,15 @@ void ExecutorNode::reconcile() {
   // socket dropped) settles working orders without asking about each. Asked
   // at start until caught up and while orders work at the broker; when idle,
   // the liveness probe asks for them too.
-  if (!reports_caught_up_ || !store_.working_orders().empty()) {
+  const auto open = store_.open_orders();
+  if (!reports_caught_up_ || store_.count_working() > 0) {
     if (!fetch_reports()) return;  // dll_gateway is away; the next pass tries again
-  } else if (store_.open_orders().empty() && link_.probe_due(desk_.held_count() == 0)) {
+  } else if (open.empty() && link_.probe_due(desk_.held_count() == 0)) {
     auto batch = link_.probe(cursor_.next_seq);
     if (!batch) return;
     if (!apply_batch(*batch)) fetch_reports();
   }
-  const auto open = store_.open_orders();
-  // Nothing to ask about: the half-open probe, or the idle liveness check,
-  // is a query for an id that never exists (one attempt, no retries).
   Unrecorded unrecorded;
-  bool left_open = false;  // an order of this pass is still open after it
   bool whole_pass = true;
   for (const auto& order : open) {
     if (stopping()) {
@@ -304,18 +300,20 @@ void ExecutorNode::reconcile() {
         break;
       }
     } else {
-      left_open |= desk_.apply_reply(order, *reply, clock_.now_ns(), ReplySource::reconciliation, outbox_);
+      desk_.apply_reply(order, *reply, clock_.now_ns(), ReplySource::reconciliation, outbox_);
       publish(outbox_);
     }
   }
-  if (whole_pass && desk_.held_count() > 0) left_open |= release_held(unrecorded);
+  if (whole_pass && desk_.held_count() > 0) release_held(unrecorded);
   record(unrecorded);
-  left_open |= unrecorded.left_open;
   if (whole_pass) send_requested_cancels();
   // Every order was answered (an open one works at the broker, followed by
   // reports), nothing is held and the reports are caught up: the open
   // orders, then the books, can be compared with the broker's.
-  if (whole_pass && desk_.held_count() == 0 && reports_caught_up_ && store_.open_orders().empty()) {
+  const bool checks_pending =
+      desk_.orders_check() == OrdersCheck::pending || desk_.position_check() == PositionCheck::pending;
+  if (checks_pending && whole_pass && desk_.held_count() == 0 && reports_caught_up_ &&
+      store_.open_orders().empty()) {
     if (desk_.orders_check() == OrdersCheck::pending) check_open_orders();
     if (desk_.orders_check() != OrdersCheck::pending && desk_.position_check() == PositionCheck::pending)
       check_positions();
@@ -355,16 +353,7 @@ void ExecutorNode::flush_reports() {
 void ExecutorNode::on_report(const proto::ExecutionReport& report, bool fetched) {
   if (report.stream != cursor_.stream) {
     if (fetched) return;  // a fetch answers for the stream it started on
-    // A new dll_gateway store (or the first report ever): its numbering
-    // starts at 1, and every report of it is fetched in order.
-    if (!cursor_.stream.empty()) {
-      spdlog::warn(
-          "dll_gateway's report stream changed from {} (next seq {}) to {}: its store is new; "
-          "reading the new one from seq 1",
-          cursor_.stream, cursor_.next_seq, report.stream);
-    }
-    ++stream_counters_.streams;
-    cursor_ = ReportCursor{report.stream, 1};
+    follow_stream(report.stream);
   }
   if (report.seq < cursor_.next_seq) {
     ++stream_counters_.duplicate;
@@ -390,13 +379,22 @@ void ExecutorNode::on_report(const proto::ExecutionReport& report, bool fetched)
   publish(outbox_);
 }
 
+void ExecutorNode::follow_stream(const std::string& stream) {
+  // A new dll_gateway store (or the first report ever): its numbering starts
+  // at 1, and every report of it is fetched in order.
+  if (!cursor_.stream.empty()) {
+    spdlog::warn(
+        "dll_gateway's report stream changed from {} (next seq {}) to {}: its store is new; reading "
+        "the new one from seq 1",
+        cursor_.stream, cursor_.next_seq, stream);
+  }
+  ++stream_counters_.streams;
+  cursor_ = ReportCursor{stream, 1};
+}
+
 bool ExecutorNode::apply_batch(const proto::ReportBatch& batch) {
   if (batch.stream != cursor_.stream) {
-    if (!cursor_.stream.empty())
-      spdlog::warn("dll_gateway's report stream is {} now (was {}): reading it from seq 1", batch.stream,
-                   cursor_.stream);
-    ++stream_counters_.streams;
-    cursor_ = ReportCursor{batch.stream, 1};
+    follow_stream(batch.stream);
     return false;
   }
   if (!batch.reason.empty()) spdlog::warn("report query from seq {}: {}", cursor_.next_seq, batch.reason);
@@ -570,7 +568,7 @@ void ExecutorNode::check_positions() {
   desk_.compare_positions(broker);
 }
 
-bool ExecutorNode::release_held(Unrecorded& unrecorded) {
+void ExecutorNode::release_held(Unrecorded& unrecorded) {
   for (auto order : desk_.held_orders()) {
     if (stopping() || !link_.closed()) break;
     if (order.expires_ns > 0 && clock_.now_ns() >= order.expires_ns) {
@@ -579,9 +577,8 @@ bool ExecutorNode::release_held(Unrecorded& unrecorded) {
       continue;
     }
     if (!desk_.release(order)) break;
-    if (!send_order(order, unrecorded)) return true;  // UNKNOWN
+    if (!send_order(order, unrecorded)) return;  // UNKNOWN: reconciled by the next pass
   }
-  return false;
 }
 
 void ExecutorNode::publish(Outbox& out) {
@@ -628,6 +625,7 @@ ExecutorCounters ExecutorNode::counters() const {
 }
 
 std::string ExecutorNode::stats_json() {
+  const auto working = store_.count_working();
   JsonObject rejected;
   const auto& desk = desk_.counters();
   const auto& link = link_.counters();
@@ -711,7 +709,7 @@ std::string ExecutorNode::stats_json() {
       .add("cancel_duplicates", desk.cancel_duplicates)
       .add("cancels_sent", link.cancels_sent)
       .add("cancels_refused", cancels_refused)
-      .add("orders_working", store_.working_orders().size())
+      .add("orders_working", working)
       .add("report_stream", cursor_.stream)
       .add("report_next_seq", cursor_.next_seq)
       .add("reports_received", stream_counters_.received)

@@ -208,6 +208,8 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) : pat
   working_orders_ = Statement(db_, "SELECT " + std::string(order_columns) +
                                        " FROM orders WHERE state = 'SENT' AND status IN ('ACCEPTED', "
                                        "'PARTIALLY_FILLED') ORDER BY created_ns");
+  count_working_ = Statement(
+      db_, "SELECT COUNT(*) FROM orders WHERE state = 'SENT' AND status IN ('ACCEPTED', 'PARTIALLY_FILLED')");
   cancel_requested_ = Statement(db_, "SELECT " + std::string(order_columns) +
                                          " FROM orders WHERE cancel_state = 'REQUESTED' ORDER BY created_ns");
   set_cancel_ = Statement(
@@ -502,6 +504,13 @@ std::vector<OrderRecord> ExecutorStore::working_orders() {
   auto& s = working_orders_.reset();
   while (s.step()) out.push_back(read_order(s));
   return out;
+}
+
+std::uint64_t ExecutorStore::count_working() {
+  auto& s = count_working_.reset();
+  std::uint64_t n = s.step() ? static_cast<std::uint64_t>(s.column_int(0)) : 0;
+  s.reset();
+  return n;
 }
 
 std::vector<OrderRecord> ExecutorStore::cancel_requested() {

@@ -113,6 +113,10 @@ class OrderStore {
  private:
   struct Impl;
   void insert_report(proto::ExecutionReport& report, std::int64_t ts_ns);
+  // Runs `work` (which may insert reports) in one transaction; a rollback
+  // gives the seq numbers it took back.
+  template <class Work>
+  void in_report_transaction(Work&& work);
   std::string path_;
   std::unique_ptr<Impl> impl_;
   std::string stream_;

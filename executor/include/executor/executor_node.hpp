@@ -96,7 +96,6 @@ class ExecutorNode {
   };
   struct Unrecorded {
     std::optional<UnrecordedAnswer> answer;
-    bool left_open = false;  // an answer recorded from here left its order open
   };
 
   // Execution reports: from the socket, in seq order; a gap or a new stream
@@ -109,6 +108,8 @@ class ExecutorNode {
   // until caught up or `until_seq` (exclusive, 0 = all) is reached. False
   // when dll_gateway did not answer (the rest waits for the next pass).
   bool fetch_reports(std::uint64_t until_seq = 0);
+  // Takes `stream` as dll_gateway's report stream, from seq 1.
+  void follow_stream(const std::string& stream);
   // Applies a ReportQuery's answer; true when it reached the last seq.
   bool apply_batch(const proto::ReportBatch& batch);
   // The CancelRequests read with the last batch of signals, after its orders.
@@ -139,9 +140,9 @@ class ExecutorNode {
   // Records the answer left by send_order(), if any.
   void record(Unrecorded& unrecorded);
   // Sends the HELD orders (oldest first) once the breaker is closed; gives up
-  // the ones whose signal has expired. Returns whether an order it sent got
-  // no answer (it is open: UNKNOWN).
-  bool release_held(Unrecorded& unrecorded);
+  // the ones whose signal has expired; stops at an order that got no answer
+  // (UNKNOWN: the next pass asks about it).
+  void release_held(Unrecorded& unrecorded);
   void reconcile();
   // Once no order is open or held: asks the broker for each position and
   // lets the desk compare. Pending until dll_gateway answers.

@@ -103,6 +103,7 @@ class ExecutorStore {
   std::vector<OrderRecord> open_orders();
   // Orders working at the broker (SENT, ACCEPTED or PARTIALLY_FILLED), oldest first.
   std::vector<OrderRecord> working_orders();
+  std::uint64_t count_working();
   // Orders with a cancel REQUESTED and not yet answered, oldest first.
   std::vector<OrderRecord> cancel_requested();
   void set_cancel(std::string_view client_order_id, CancelState state, std::string_view reason,
@@ -150,8 +151,8 @@ class ExecutorStore {
   Statement begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   bool in_batch_ = false;
   Statement find_signal_, insert_signal_, insert_order_, set_state_, set_outcome_, find_order_, open_orders_,
-      held_orders_, count_state_, working_orders_, cancel_requested_, set_cancel_, insert_report_,
-      set_cursor_;
+      held_orders_, count_state_, working_orders_, cancel_requested_, count_working_, set_cancel_,
+      insert_report_, set_cursor_;
 };
 
 }  // namespace tp::executor
