@@ -269,14 +269,16 @@ void ExecutorNode::reconcile() {
   // socket dropped) settles working orders without asking about each. Asked
   // at start until caught up and while orders work at the broker; when idle,
   // the liveness probe asks for them too.
-  const auto open = store_.open_orders();
   if (!reports_caught_up_ || store_.count_working() > 0) {
     if (!fetch_reports()) return;  // dll_gateway is away; the next pass tries again
-  } else if (open.empty() && link_.probe_due(desk_.held_count() == 0)) {
+  } else if (link_.probe_due(desk_.held_count() == 0) && store_.open_orders().empty()) {
     auto batch = link_.probe(cursor_.next_seq);
     if (!batch) return;
     if (!apply_batch(*batch)) fetch_reports();
   }
+  // Read after the reports: one may have settled an order (its answer lost
+  // with the last process), and a copy read before would apply it twice.
+  const auto open = store_.open_orders();
   Unrecorded unrecorded;
   bool whole_pass = true;
   for (const auto& order : open) {
