@@ -16,7 +16,7 @@ namespace {
 // Ticks handled per loop turn at most, so that a flood of market data
 // cannot starve the order socket.
 constexpr int max_ticks_per_turn = 1000;
-constexpr int max_requests_per_turn = 100;
+constexpr std::size_t max_groups_per_turn = 4;
 constexpr int max_wait_ms = 100;  // the longest poll: the stop flag is looked at least this often
 // Reports queued per subscriber: 10,000 x ~250 B; beyond it a stalled
 // executor loses reports from the PUB (counted nowhere by ZeroMQ) and fetches
@@ -43,15 +43,15 @@ DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlu
       stats_path_(cfg.run_path("", "dll_gateway.stats.json")),
       stats_interval_(cfg.run.stats_interval_ms),
       max_order_quantity_(cfg.risk.max_order_quantity),
-      rep_(make_socket(ctx, zmq::socket_type::rep)),
+      orders_(make_socket(ctx, zmq::socket_type::router)),
       reports_(
           make_socket(ctx, zmq::socket_type::pub, SocketOptions{.linger_ms = 1000, .sndhwm = report_sndhwm})),
-      rep_monitor_(ctx, rep_),
+      orders_monitor_(ctx, orders_),
       dead_letters_(ctx, cfg.endpoints.dead_letters, "dll_gateway", clock, security),
       disk_({dir_of(store.path()), cfg.run.dir}, cfg.run.min_free_bytes),
       loop_(clock, RunLoop::default_stop_source(), max_wait_ms) {
   for (const auto& i : cfg.instruments) instruments_.insert(i.symbol);
-  security.bind(rep_, cfg.endpoints.orders);
+  security.bind(orders_, cfg.endpoints.orders);
   security.bind(reports_, reports_endpoint(cfg.endpoints.reports, cfg.endpoints.orders));
   if (plugin_.wants_quotes()) {
     sub_.emplace(make_socket(ctx, zmq::socket_type::sub));
@@ -63,10 +63,10 @@ DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlu
 }
 
 void DllGatewayNode::add_loop_callbacks() {
-  loop_.add_reader(rep_, [this] {
+  loop_.add_reader(orders_, [this] {
     // Each request may wait on the broker: the stop flag is looked at
-    // between requests, so that SIGTERM is not held up by a queue of them.
-    for (int i = 0; i < max_requests_per_turn && !loop_.stopping() && handle_request(); ++i) {
+    // between groups, so that SIGTERM is not held up by a queue of them.
+    for (std::size_t i = 0; i < max_groups_per_turn && !loop_.stopping() && handle_requests(); ++i) {
     }
   });
   if (sub_) {
@@ -77,7 +77,7 @@ void DllGatewayNode::add_loop_callbacks() {
     });
   }
   loop_.add_work([this] {
-    rep_monitor_.drain();
+    orders_monitor_.drain();
     if (sub_monitor_) sub_monitor_->drain();
     watch_connections();
     return 0;
@@ -155,31 +155,99 @@ std::string DllGatewayNode::alert() const {
 }
 
 ConnectionCounters DllGatewayNode::connections() const noexcept {
-  ConnectionCounters c = rep_monitor_.counters();
+  ConnectionCounters c = orders_monitor_.counters();
   if (sub_monitor_) c += sub_monitor_->counters();
   return c;
 }
 
-bool DllGatewayNode::handle_request() {
+bool DllGatewayNode::read_request(Request& r, bool& got) {
   std::size_t total = 0;
-  if (!recv_message(rep_, frames_, max_kept_frames, total)) return false;
-  std::string_view payload;
-  try {
-    if (total != 1) {
-      payload = encoder_.encode(refuse("bad_frames", "expected 1 frame, got " + std::to_string(total),
-                                       join_frames(frames_, total)));
-    } else {
-      payload = answer(frames_[0]);
-    }
-  } catch (const std::exception& e) {
-    // Whatever went wrong with this one request, the REP socket must answer.
-    payload = encoder_.encode(
-        refuse("internal_error", e.what(), frames_.empty() ? std::string_view() : view_of(frames_[0])));
+  got = recv_message(orders_, frames_, max_kept_frames + 2, total);
+  if (!got) return false;
+  // A REQ peer's request arrives as [routing id]["" delimiter][body...].
+  if (total < 3 || frames_[1].size() != 0) {
+    // No envelope to answer through: dropped, as a REP socket drops it.
+    ++counters_.bad_requests;
+    dead_letters_.send("bad_frames",
+                       "a request without a REQ envelope (" + std::to_string(total) + " frames)",
+                       join_frames(frames_, std::min(total, max_kept_frames)));
+    return false;
   }
-  publish(rep_, payload, counters_.replies);
-  desk_.flush();  // the DONE row is written while the answer travels
+  r.peer = std::move(frames_[0]);
+  r.payload = std::move(frames_[2]);
+  r.order.reset();
+  r.refusal.reset();
+  const std::size_t body = total - 2;
+  if (body != 1) {
+    r.refusal = refuse("bad_frames", "expected 1 frame, got " + std::to_string(body), [&] {
+      std::string joined(view_of(r.payload));
+      for (std::size_t i = 3; i < std::min(total, max_kept_frames + 2); ++i)
+        joined.append("|").append(view_of(frames_[i]));
+      return joined;
+    }());
+    return true;
+  }
+  auto bytes = bytes_of(r.payload);
+  if (auto type = decoder_.peek_type(bytes); type && type.value() == proto::MsgType::order_request) {
+    auto order = decoder_.decode_order_request(bytes);
+    if (!order) {
+      r.refusal = refuse(proto::to_string(order.error().code), order.error().detail, view_of(r.payload));
+    } else if (auto refusal = refuse_order(order.value(), view_of(r.payload))) {
+      r.refusal = std::move(refusal);
+    } else {
+      r.order = std::move(order).value();
+    }
+  }
+  return true;
+}
+
+bool DllGatewayNode::handle_requests() {
+  std::size_t count = 0;
+  for (std::size_t read = 0; read < max_requests_per_group; ++read) {
+    if (requests_.size() == count) requests_.emplace_back();
+    bool got = false;
+    if (read_request(requests_[count], got)) ++count;
+    if (!got) break;
+  }
+  if (count == 0) return false;
+  // The group's new orders get their PENDING rows in one commit, before any
+  // of them goes to the broker.
+  group_orders_.clear();
+  for (std::size_t i = 0; i < count; ++i)
+    if (requests_[i].order) group_orders_.push_back(&*requests_[i].order);
+  desk_.prepare(group_orders_);
+  for (std::size_t i = 0; i < count; ++i) {
+    auto& r = requests_[i];
+    std::string_view payload;
+    try {
+      if (r.refusal) {
+        payload = encoder_.encode(*r.refusal);
+      } else if (r.order) {
+        payload = encoder_.encode(desk_.handle(*r.order));
+      } else {
+        payload = answer(r.payload);
+      }
+    } catch (const std::exception& e) {
+      // Whatever went wrong with this one request, its peer gets an answer.
+      payload = encoder_.encode(refuse("internal_error", e.what(), view_of(r.payload)));
+    }
+    // At once: the peer records this answer while the group's next orders
+    // are at the broker.
+    send_answer(r, payload);
+  }
+  desk_.flush();  // the group's DONE rows, while the answers travel
   publish_reports();
   return true;
+}
+
+void DllGatewayNode::send_answer(Request& r, std::string_view payload) {
+  // A peer that went away (a Lazy Pirate reopen) has no route any more:
+  // ROUTER drops the answer, and the peer's retry gets the stored outcome.
+  const auto more = zmq::send_flags::dontwait | zmq::send_flags::sndmore;
+  const bool sent =
+      orders_.send(r.peer, more) && orders_.send(zmq::const_buffer(), more) &&
+      orders_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
+  ++(sent ? counters_.replies.sent : counters_.replies.dropped);
 }
 
 std::string_view DllGatewayNode::answer(const zmq::message_t& frame) {

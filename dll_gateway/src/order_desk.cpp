@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -101,7 +102,46 @@ void OrderDesk::count_answer(const proto::OrderReply& known, const proto::OrderR
   }
 }
 
+void OrderDesk::prepare(std::span<const proto::OrderRequest* const> orders) {
+  flush();  // a repeat of an id answered earlier must find its DONE row
+  prepared_.clear();
+  std::vector<const proto::OrderRequest*> fresh;
+  std::set<std::string_view> ids;
+  try {
+    for (const auto* order : orders) {
+      // A second copy of an id in the group (a retry that caught up with
+      // its first) is handled after the first, which it then finds.
+      if (!ids.insert(order->client_order_id).second) continue;
+      if (!store_.find(order->client_order_id)) fresh.push_back(order);
+    }
+  } catch (const StoreError& e) {
+    // Nothing is prepared: each handle() looks its id up again (and answers
+    // UNKNOWN, unsent, while that fails).
+    store_failed(e, "orders are answered UNKNOWN and not sent until it can be read");
+    return;
+  }
+  if (fresh.empty()) return;
+  try {
+    store_.insert_pending(fresh, clock_.now_ns());
+  } catch (const StoreError& e) {
+    // None of the group's rows is committed, so none of them is sent.
+    store_failed(e, "orders are answered UNKNOWN and not sent until it can be written");
+    for (const auto* order : fresh)
+      prepared_.emplace(order->client_order_id, unsent(order->client_order_id, e, "PENDING row"));
+    return;
+  }
+  store_ok();
+  for (const auto* order : fresh) prepared_.emplace(order->client_order_id, std::nullopt);
+}
+
 proto::OrderReply OrderDesk::handle(const proto::OrderRequest& order) {
+  if (auto p = prepared_.find(order.client_order_id); p != prepared_.end()) {
+    auto refusal = std::move(p->second);
+    prepared_.erase(p);
+    ++counters_.orders_received;
+    if (refusal) return *refusal;  // counted as store_unknown by unsent()
+    return submit(order);          // its PENDING row is committed
+  }
   flush();
   ++counters_.orders_received;
   std::optional<StoredOrder> stored;
@@ -149,9 +189,9 @@ proto::OrderReply OrderDesk::handle(const proto::OrderRequest& order) {
 }
 
 proto::OrderReply OrderDesk::submit(const proto::OrderRequest& order) {
-  if (unrecorded_) {
-    // An earlier answer is still to be written (the store fails): its row
-    // would be lost to the next one's, so nothing more goes out until then.
+  if (answer_unwritten()) {
+    // An earlier answer could not be written (the store fails): nothing
+    // more goes out until it is.
     ++counters_.store_unknown;
     return make_reply(order.client_order_id, proto::OrderStatus::unknown,
                       "order store cannot write an earlier answer; not sent; outcome unknown, retry the same "
@@ -172,7 +212,7 @@ proto::OrderReply OrderDesk::submit(const proto::OrderRequest& order) {
                                   " ms before the broker call; never sent",
                               now);
     count_answer(before, refusal);
-    unrecorded_ = Unrecorded{info_of(order), refusal};
+    unrecorded_.push_back(Unrecorded{info_of(order), refusal});
     return refusal;
   }
   ++counters_.submitted;
@@ -188,7 +228,7 @@ proto::OrderReply OrderDesk::submit(const proto::OrderRequest& order) {
     return outcome_unknown(a, clock_.now_ns());
   }
   count_answer(before, a.reply);
-  unrecorded_ = Unrecorded{info_of(order), a.reply};  // DONE after the answer left: see flush()
+  unrecorded_.push_back(Unrecorded{info_of(order), a.reply});  // DONE after the answer left: see flush()
   return a.reply;
 }
 
@@ -204,29 +244,45 @@ proto::OrderReply OrderDesk::refreshed(const StoredOrder& stored) {
   return a.reply;
 }
 
+bool OrderDesk::answer_unwritten() const noexcept {
+  return std::any_of(unrecorded_.begin(), unrecorded_.end(), [](const Unrecorded& u) { return u.kept; });
+}
+
 void OrderDesk::flush() {
-  if (!unrecorded_) return;
-  auto u = std::move(*unrecorded_);
-  unrecorded_.reset();
-  if (u.kept) {
-    // A write since the failed one (a poll, a query) may have settled the
-    // row from the broker with a newer state: never write the older one over it.
-    try {
-      if (auto row = store_.find(u.reply.client_order_id); row && row->state == OrderState::done) return;
-    } catch (const StoreError& e) {
-      store_failed(
-          e, "the answered order " + u.reply.client_order_id + " stays PENDING until it can be written");
-      unrecorded_ = std::move(u);
-      return;
+  if (unrecorded_.empty()) return;
+  auto answers = std::exchange(unrecorded_, {});
+  std::vector<OrderStore::Change> changes;
+  try {
+    for (const auto& u : answers) {
+      if (u.kept) {
+        // A write since the failed one (a poll, a query) may have settled
+        // the row from the broker with a newer state: never write the older
+        // one over it.
+        if (auto row = store_.find(u.reply.client_order_id); row && row->state == OrderState::done) continue;
+      }
+      if (auto report = report_of(u.info, unanswered(u.reply.client_order_id), u.reply)) {
+        changes.push_back({u.reply, std::move(*report)});
+      } else {
+        store_.store_done(u.reply, clock_.now_ns());  // no instrument to report it under
+      }
     }
+    store_.store_changes(changes, clock_.now_ns());
+  } catch (const StoreError& e) {
+    // Kept for the next flush (every request and poll): the executor has
+    // these answers and will not ask again, so nothing else would settle
+    // the rows. One settled meanwhile is skipped then.
+    store_failed(e, fmt::format("{} answered order(s) stay PENDING; a retry or query asks the broker",
+                                answers.size()));
+    for (auto& u : answers) {
+      u.kept = true;
+      unrecorded_.push_back(std::move(u));
+    }
+    return;
   }
-  const auto failures = counters_.store_errors;
-  remember(u.info, unanswered(u.reply.client_order_id), u.reply);
-  // Kept for the next flush (every request and poll): the executor has its
-  // answer and will not ask again, so nothing else would settle the row.
-  if (counters_.store_errors != failures) {
-    u.kept = true;
-    unrecorded_ = std::move(u);
+  store_ok();
+  for (auto& c : changes) {
+    ++counters_.reports;
+    stored_reports_.push_back(std::move(c.report));
   }
 }
 

@@ -246,8 +246,10 @@ std::vector<StoredOrder> OrderStore::open_orders() {
   return out;
 }
 
-void OrderStore::insert_pending(const proto::OrderRequest& order, std::int64_t ts_ns) {
-  impl_->pending.reset()
+namespace {
+
+void bind_pending(tp::sqlite::Statement& s, const proto::OrderRequest& order, std::int64_t ts_ns) {
+  s.reset()
       .bind(1, order.client_order_id)
       .bind(2, order.signal_id)
       .bind(3, order.instrument)
@@ -258,7 +260,21 @@ void OrderStore::insert_pending(const proto::OrderRequest& order, std::int64_t t
       .bind(8, order.limit_price)
       .bind(9, static_cast<std::int64_t>(order.time_in_force))
       .bind(10, order.good_till_ns)
-      .step();  // autocommit: durable (per the pragmas) on return
+      .step();
+}
+
+}  // namespace
+
+void OrderStore::insert_pending(const proto::OrderRequest& order, std::int64_t ts_ns) {
+  bind_pending(impl_->pending, order, ts_ns);  // autocommit: durable (per the pragmas) on return
+}
+
+void OrderStore::insert_pending(std::span<const proto::OrderRequest* const> orders, std::int64_t ts_ns) {
+  if (orders.empty()) return;
+  if (orders.size() == 1) return insert_pending(*orders.front(), ts_ns);
+  impl_->transaction([&] {
+    for (const auto* order : orders) bind_pending(impl_->pending, *order, ts_ns);
+  });
 }
 
 void OrderStore::insert_report(proto::ExecutionReport& r, std::int64_t ts_ns) {

@@ -1,16 +1,20 @@
 // DllGatewayNode: the dll_gateway process's sockets and its single loop. A
-// REP socket bound on endpoints.orders answers every request, valid or not
-// (REP must always reply): OrderRequest, OrderQuery, OrderCancel,
+// ROUTER socket bound on endpoints.orders serves REQ peers (each executor
+// order client is one) and answers every request, valid or not (a REQ waits
+// for its answer): OrderRequest, OrderQuery, OrderCancel,
 // ReportQuery and OpenOrdersQuery go to the OrderDesk, a PositionQuery to the
 // plugin's position call, anything else is dead-lettered and answered with
 // a REJECTED OrderReply. A PUB bound on endpoints.reports publishes every
 // execution report the desk stored (topic REPORT.<instrument>), after the
-// commit. When the plugin wants market data, a SUB on endpoints.ticks feeds
-// it every tick ("TICK." prefix); the broker's reports are polled after each
-// batch of ticks and every poll_interval_ms. At start the desk settles the
-// store's open orders with the broker. One RunLoop: the order socket, then
-// the ticks, then the monitors; the stats and the poll as timers. Borrows
-// the plugin, store and clock; owns its sockets. One thread.
+// commit. The requests waiting are read together (at most
+// max_requests_per_group): the PENDING rows of their new orders are
+// committed in one transaction (OrderDesk::prepare), each request is
+// answered to its own peer as soon as its broker call returns, and the DONE
+// rows and reports of the group follow in one transaction (flush). When the plugin wants market data, a SUB
+// on endpoints.ticks feeds it every tick ("TICK." prefix); the broker's reports are polled after each batch
+// of ticks and every poll_interval_ms. At start the desk settles the store's open orders with the broker. One
+// RunLoop: the order socket, then the ticks, then the monitors; the stats and the poll as timers. Borrows the
+// plugin, store and clock; owns its sockets. One thread.
 //
 // Disk and descriptors: a store write that fails (a full disk) is logged
 // with the file and errno at a bounded rate (WriteFailures), shown in the
@@ -65,6 +69,10 @@ class DllGatewayNode {
   // The broker's reports are polled at least this often (GTD expiries are
   // made by the poll itself).
   static constexpr int poll_interval_ms = 10;
+  // Requests read and answered as one group at most: bounds the wait of the
+  // first answer behind the group's PENDING commit, and how long the stop
+  // flag and the ticks wait.
+  static constexpr std::size_t max_requests_per_group = 64;
 
   // Settles the store's open orders with the broker, then loops until
   // tp::stop_requested(), then writes the final stats.
@@ -82,8 +90,20 @@ class DllGatewayNode {
   const NodeCounters& counters() const noexcept { return counters_; }
 
  private:
-  // Each handles one message; false when none was waiting.
-  bool handle_request();
+  // One request read from the ROUTER: its peer's envelope and its body.
+  struct Request {
+    zmq::message_t peer;     // the REQ peer's routing id
+    zmq::message_t payload;  // the body's first frame
+    std::optional<proto::OrderRequest> order;
+    std::optional<proto::OrderReply> refusal;  // answered without the desk (bad frames, refused order)
+  };
+  // Reads the requests waiting (at most max_requests_per_group) and answers
+  // them as a group (see above); false when none was waiting.
+  bool handle_requests();
+  // Reads one request into `r`; false when none was waiting or it was not
+  // a REQ peer's (no envelope: dropped, as a REP socket would).
+  bool read_request(Request& r, bool& got);
+  void send_answer(Request& r, std::string_view payload);
   // The encoded answer to one request (valid until the next encode).
   std::string_view answer(const zmq::message_t& payload);
   proto::PositionReply position_of(const proto::PositionQuery& query);
@@ -115,16 +135,18 @@ class DllGatewayNode {
   std::chrono::milliseconds stats_interval_;
   std::set<std::string, std::less<>> instruments_;  // configured symbols
   double max_order_quantity_;
-  zmq::socket_t rep_;
+  zmq::socket_t orders_;  // ROUTER
   zmq::socket_t reports_;
   std::optional<zmq::socket_t> sub_;  // only when the plugin wants quotes
   // After the sockets they watch: destroyed first.
-  SocketMonitor rep_monitor_;
+  SocketMonitor orders_monitor_;
   std::optional<SocketMonitor> sub_monitor_;
   DeadLetterSender dead_letters_;
   proto::Encoder encoder_;
   proto::Decoder decoder_;
   std::vector<zmq::message_t> frames_;
+  std::vector<Request> requests_;  // the group being answered; kept for its capacity
+  std::vector<const proto::OrderRequest*> group_orders_;
   NodeCounters counters_;
   DiskWatch disk_;
   LogLimiter limiter_;

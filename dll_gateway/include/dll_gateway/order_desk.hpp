@@ -10,6 +10,10 @@
 //   no row        -> insert PENDING (commit), submit, answer; the DONE row
 //                    is written by flush(), which the caller runs after
 //                    sending the answer, and every handle() runs first
+// Several requests read together (prepare(), then handle() for each in
+// order, then flush()) share two commits: the PENDING rows of the new ones
+// in one transaction before any of them reaches the broker, their DONE rows
+// and reports in another once the answers are on their way.
 // A submit at or after the request's deadline (expires_ts_ns) is refused
 // instead (REJECTED "expired: ..."), stored DONE like any answer.
 //
@@ -40,6 +44,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -98,18 +103,26 @@ class OrderDesk {
   OrderDesk(const OrderDesk&) = delete;
   OrderDesk& operator=(const OrderDesk&) = delete;
 
+  // The OrderRequests read together with others, before handle() is called
+  // for each of them (in the same order): writes the PENDING rows of the
+  // ones with no row in ONE transaction. When that commit fails none of them
+  // is sent: each is answered UNKNOWN by its handle(). An id without a
+  // prepared row (already known, a repeat, a failed look-up) takes the
+  // usual way in handle(). Runs flush() first.
+  void prepare(std::span<const proto::OrderRequest* const> orders);
   proto::OrderReply handle(const proto::OrderRequest& order);
   proto::OrderReply handle(const proto::OrderQuery& query);
   // The order's state after the attempt; one cancel per id reaches the broker.
   proto::OrderReply handle(const proto::OrderCancel& cancel);
   proto::ReportBatch handle(const proto::ReportQuery& query);
   proto::ReportBatch handle(const proto::OpenOrdersQuery& query);
-  // Writes the DONE row (and report) of the last answer, if not yet written.
-  // Deferring it until the answer is on its way takes a commit off the
-  // order's round trip; a crash in between leaves the row PENDING, which the
-  // next request or query for the id settles by asking the broker (it knows
-  // the order). A write that fails is tried again by every flush (each
-  // request and poll) until it succeeds or the row was settled meanwhile.
+  // Writes the DONE rows (and reports) of the answers not yet written, in
+  // one transaction. Deferring them until the answers are on their way takes
+  // the commit off the orders' round trips; a crash in between leaves the
+  // rows PENDING, which the next request or query for an id settles by
+  // asking the broker (it knows the order). A write that fails is tried
+  // again by every flush (each request and poll) until it succeeds or the
+  // row was settled meanwhile.
   void flush();
   // Takes the broker's reports (fills of resting orders, expiries) and
   // stores each change. Returns how many reports were stored.
@@ -148,6 +161,8 @@ class OrderDesk {
   proto::OrderReply refreshed(const StoredOrder& stored);
   // The answer when the store failed before anything was sent: UNKNOWN.
   proto::OrderReply unsent(const std::string& client_order_id, const StoreError& e, std::string_view what);
+  // Whether an answer whose write failed still waits for flush().
+  bool answer_unwritten() const noexcept;
   void count_answer(const proto::OrderReply& known, const proto::OrderReply& now);
   void store_failed(const StoreError& e, std::string_view consequence);
   void store_ok();
@@ -163,7 +178,10 @@ class OrderDesk {
     proto::OrderReply reply;
     bool kept = false;  // its write failed: retried by every flush until it succeeds
   };
-  std::optional<Unrecorded> unrecorded_;
+  std::vector<Unrecorded> unrecorded_;
+  // prepare()'s orders not yet handled: an empty optional when the PENDING
+  // row is committed, else the UNKNOWN answer (the group's commit failed).
+  std::map<std::string, std::optional<proto::OrderReply>, std::less<>> prepared_;
   std::vector<proto::ExecutionReport> stored_reports_;  // to publish
   std::deque<BrokerReport> unstored_;                   // polled, not yet stored (a failing disk)
   std::vector<BrokerReport> polled_;                    // reused per poll

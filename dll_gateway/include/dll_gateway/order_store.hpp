@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,9 @@ class OrderStore {
   std::optional<StoredOrder> find(const std::string& client_order_id);
   // Records that `order` is about to go to the broker (committed on return).
   void insert_pending(const proto::OrderRequest& order, std::int64_t ts_ns);
+  // The same for several orders in one transaction: all of them committed on
+  // return, none when it throws. The ids must be new and distinct.
+  void insert_pending(std::span<const proto::OrderRequest* const> orders, std::int64_t ts_ns);
   // Stores the order's latest state as DONE, creating the row when there was
   // none, and with it `report` (its seq is assigned here and written back),
   // in one transaction (committed on return). No report when null.
