@@ -498,6 +498,9 @@ Config from_table(const toml::table& root, const std::string& origin) {
   ex.require(c.executor.order_timeout_ms > 0, "order_timeout_ms", "> 0");
   ex.get("order_retries", c.executor.order_retries);
   ex.require(c.executor.order_retries >= 0, "order_retries", ">= 0");
+  ex.get("orders_in_flight", c.executor.orders_in_flight);
+  ex.require(c.executor.orders_in_flight >= 1 && c.executor.orders_in_flight <= 64, "orders_in_flight",
+             "between 1 and 64");
   ex.get("max_clock_skew_ms", c.executor.max_clock_skew_ms);
   ex.require(c.executor.max_clock_skew_ms >= 0, "max_clock_skew_ms", ">= 0");
   ex.get("breaker_failures", c.executor.breaker_failures);

@@ -3,28 +3,43 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <string>
 
 #include "executor/decision.hpp"
 
 namespace tp::executor {
 
+namespace {
+
+OrderClientOptions client_options(const Config& config, const BrokerLinkOptions& options) {
+  return OrderClientOptions{.timeout_ms = std::max(1, config.executor.order_timeout_ms),
+                            .retries = std::max(0, config.executor.order_retries),
+                            .security = options.security,
+                            .stopping = options.stopping,
+                            .while_waiting = options.while_waiting};
+}
+
+}  // namespace
+
 BrokerLink::BrokerLink(zmq::context_t& ctx, const Config& config, const Clock& clock,
                        BrokerLinkOptions options)
     : config_(config),
       clock_(clock),
       options_(std::move(options)),
-      client_(ctx, config.endpoints.orders,
-              OrderClientOptions{.timeout_ms = std::max(1, config.executor.order_timeout_ms),
-                                 .retries = std::max(0, config.executor.order_retries),
-                                 .security = options_.security,
-                                 .stopping = options_.stopping,
-                                 .while_waiting = options_.while_waiting}),
+      client_(ctx, config.endpoints.orders, client_options(config, options_)),
       breaker_(BreakerOptions{.failure_threshold = config.executor.breaker_failures,
                               .cooling_ns = std::int64_t{config.executor.breaker_cooling_ms} * ns_per_ms},
                clock),
       // The first idle probe comes liveness_idle_ns after start.
-      last_exchange_ns_(clock.monotonic_ns()) {}
+      last_exchange_ns_(clock.monotonic_ns()) {
+  const auto slots = static_cast<std::size_t>(std::max(1, config.executor.orders_in_flight));
+  for (std::size_t i = 0; i < slots; ++i) {
+    order_clients_.push_back(
+        std::make_unique<OrderClient>(ctx, config.endpoints.orders, client_options(config, options_)));
+  }
+  busy_.assign(slots, false);
+}
 
 bool BrokerLink::allows() {
   const auto before = breaker_.state();
@@ -33,16 +48,35 @@ bool BrokerLink::allows() {
   return allowed;
 }
 
-void BrokerLink::start_order(const OrderRecord& order) {
+std::size_t BrokerLink::start_order(const OrderRecord& order) {
+  const auto free = static_cast<std::size_t>(std::find(busy_.begin(), busy_.end(), false) - busy_.begin());
+  if (free == busy_.size()) throw std::logic_error("BrokerLink::start_order: every order client is busy");
   ++counters_.orders_sent;
-  client_.start(request_of(order, clock_.now_ns()));
+  busy_[free] = true;
+  ++in_flight_;
+  order_clients_[free]->start(request_of(order, clock_.now_ns()));
+  return free;
 }
 
-std::optional<proto::OrderReply> BrokerLink::finish_order() {
-  auto reply = client_.finish();
-  answered(reply.has_value());
-  if (!reply) ++counters_.order_timeouts;
-  return reply;
+void BrokerLink::wait_orders(std::vector<SettledOrder>& settled) {
+  if (in_flight_ == 0) return;
+  flying_.clear();
+  flying_slots_.clear();
+  for (std::size_t i = 0; i < busy_.size(); ++i) {
+    if (!busy_[i]) continue;
+    flying_.push_back(order_clients_[i].get());
+    flying_slots_.push_back(i);
+  }
+  OrderClient::wait_any(flying_, settled_);
+  for (const auto k : settled_) {
+    const auto slot = flying_slots_[k];
+    auto reply = order_clients_[slot]->take_answer();
+    busy_[slot] = false;
+    --in_flight_;
+    answered(reply.has_value());
+    if (!reply) ++counters_.order_timeouts;
+    settled.push_back(SettledOrder{slot, std::move(reply)});
+  }
 }
 
 std::optional<proto::OrderReply> BrokerLink::query(std::string_view client_order_id) {
@@ -76,6 +110,18 @@ std::optional<proto::ReportBatch> BrokerLink::open_orders(std::uint32_t offset) 
   auto reply = client_.open_orders(proto::OpenOrdersQuery{offset, clock_.now_ns()});
   answered(reply.has_value());
   return reply;
+}
+
+std::uint64_t BrokerLink::retries() const noexcept {
+  std::uint64_t n = client_.retries();
+  for (const auto& c : order_clients_) n += c->retries();
+  return n;
+}
+
+std::uint64_t BrokerLink::socket_failures() const noexcept {
+  std::uint64_t n = client_.socket_failures();
+  for (const auto& c : order_clients_) n += c->socket_failures();
+  return n;
 }
 
 bool BrokerLink::probe_due(bool none_held) const {

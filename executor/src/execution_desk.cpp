@@ -301,25 +301,11 @@ void ExecutionDesk::mark_unknown(const OrderRecord& order) {
          [&] { store_.set_state(order.client_order_id, OrderState::unknown, clock_.now_ns()); });
 }
 
-template <class Persist>
-bool ExecutionDesk::apply_change(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
-                                 ReplySource source, Outbox& out, Persist&& persist, Change& change) {
-  change = Change::not_news;
+ExecutionDesk::News ExecutionDesk::judge(const OrderRecord& order, const proto::OrderReply& reply) {
+  // dll_gateway could not tell (its store or the broker failed): SENT
+  // without a status, asked again by reconciliation.
+  if (reply.status == proto::OrderStatus::unknown) return News::no_status;
   const bool unsettled = order.state == OrderState::intent || order.state == OrderState::unknown;
-  if (reply.status == proto::OrderStatus::unknown) {
-    // dll_gateway could not tell (its store or the broker failed): SENT
-    // without a status, asked again by reconciliation.
-    if (!stored("record an order's outcome", persist)) {
-      change = Change::failed;
-      return true;
-    }
-    change = Change::applied;
-    auto ev = event_of(order, reply.status, now);
-    ev.order_id = reply.order_id;
-    ev.reason = reply.reason;
-    out.items.emplace_back(std::move(ev));
-    return true;
-  }
   const auto c = proto::classify({order.status, order.filled_quantity}, {reply.status, reply.filled_quantity},
                                  order.quantity);
   if (c.step == proto::Step::invalid) {
@@ -331,21 +317,23 @@ bool ExecutionDesk::apply_change(const OrderRecord& order, const proto::OrderRep
                     order.client_order_id, proto::to_string(order.status), order.filled_quantity,
                     proto::to_string(reply.status), reply.filled_quantity, c.why, suppressed);
     }
-    return !proto::is_final(order.status);
+    return News::none;
   }
   if (c.step == proto::Step::stale) ++counters_.stale_updates;
-  if (c.step != proto::Step::apply && !(unsettled && c.step == proto::Step::same)) {
-    // Nothing new: a working order asked about again, or news already known.
-    return !proto::is_final(order.status);
-  }
-  // Unrecorded, nothing of it is applied: the row stays as it was and
-  // reconciliation asks the broker again once the store can write.
-  if (!stored("record an order's outcome", persist)) {
-    change = Change::failed;
+  // Nothing new: a working order asked about again, or news already known.
+  if (c.step != proto::Step::apply && !(unsettled && c.step == proto::Step::same)) return News::none;
+  return News::change;
+}
+
+bool ExecutionDesk::take_effects(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
+                                 ReplySource source, News news, Outbox& out) {
+  if (news == News::no_status) {
+    auto ev = event_of(order, reply.status, now);
+    ev.order_id = reply.order_id;
+    ev.reason = reply.reason;
+    out.items.emplace_back(std::move(ev));
     return true;
   }
-  change = Change::applied;
-
   // Only what is new since the stored outcome moves the position (an order
   // the broker was still working may have filled more since).
   const double new_qty = reply.filled_quantity - order.filled_quantity;
@@ -375,6 +363,22 @@ bool ExecutionDesk::apply_change(const OrderRecord& order, const proto::OrderRep
   if (new_qty > 0 && !order.strategy.empty())
     out.items.emplace_back(report(order.strategy, order.instrument));
   return !proto::is_final(reply.status);
+}
+
+template <class Persist>
+bool ExecutionDesk::apply_change(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
+                                 ReplySource source, Outbox& out, Persist&& persist, Change& change) {
+  change = Change::not_news;
+  const News news = judge(order, reply);
+  if (news == News::none) return !proto::is_final(order.status);
+  // Unrecorded, nothing of it is applied: the row stays as it was and
+  // reconciliation asks the broker again once the store can write.
+  if (!stored("record an order's outcome", persist)) {
+    change = Change::failed;
+    return true;
+  }
+  change = Change::applied;
+  return take_effects(order, reply, now, source, news, out);
 }
 
 void ExecutionDesk::count_outcome(const OrderRecord& order, const proto::OrderReply& reply, Outbox& out) {
@@ -415,6 +419,33 @@ bool ExecutionDesk::apply_reply(const OrderRecord& order, const proto::OrderRepl
   return apply_change(
       order, reply, received_ns, source, out,
       [&] { store_.record_outcome(order.client_order_id, reply, received_ns); }, change);
+}
+
+void ExecutionDesk::apply_replies(std::span<const AnsweredOrder> answers, ReplySource source, Outbox& out) {
+  if (answers.size() == 1) {
+    apply_reply(answers[0].order, answers[0].reply, answers[0].received_ns, source, out);
+    return;
+  }
+  news_.clear();
+  try {
+    store_.begin_batch();
+    for (const auto& a : answers) {
+      news_.push_back(judge(a.order, a.reply));
+      if (news_.back() != News::none) store_.record_outcome(a.order.client_order_id, a.reply, a.received_ns);
+    }
+    store_.commit_batch();
+  } catch (const StoreError& e) {
+    // None of them is recorded, so none is applied: each order stays as it
+    // was and reconciliation asks the broker again once the store writes.
+    const int err = store_.last_errno();  // before the rollback clears it
+    store_.abort_batch();
+    if (on_store_failed_) on_store_failed_("record the answers of several orders", e, err);
+    return;
+  }
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    if (news_[i] == News::none) continue;
+    take_effects(answers[i].order, answers[i].reply, answers[i].received_ns, source, news_[i], out);
+  }
 }
 
 ReportResult ExecutionDesk::apply_report(const proto::ExecutionReport& r, std::int64_t received_ns,

@@ -145,8 +145,10 @@ int ExecutorNode::run() {
 // signal rows and order intents (and the rejected ones' rows) are written in
 // ONE transaction; only after its commit are the acks (an ack means durably
 // recorded), NEW events and dead letters published. Send: the batch's orders
-// go out one by one (Lazy Pirate), each intent already durable. So a burst
-// waits for one commit instead of a commit plus an order round trip each.
+// go out in order, up to executor.orders_in_flight at once (Lazy Pirate
+// each), each intent already durable, and the answers that come together
+// are recorded under one commit. So a burst waits for one commit and a few
+// round trips instead of a commit plus an order round trip each.
 void ExecutorNode::drain_signals(std::size_t limit) {
   // A crash point reproduces the moment of one order: one signal per batch.
   const std::size_t per_batch = crash_point_ == CrashPoint::none ? ExecutorNode::max_signals_per_batch : 1;
@@ -170,8 +172,8 @@ void ExecutorNode::drain_signals(std::size_t limit) {
     }
     const auto batch = desk_.publish(outbox_);
     publish(outbox_);
-    // Sent in order; the last answer is recorded before the next batch's
-    // risk checks, which must see every fill of this one.
+    // Sent in order; every answer is recorded before the next batch's risk
+    // checks, which must see every fill of this one.
     Unrecorded unrecorded;
     for (auto& decided : batch) {
       if (decided.verdict != Verdict::accept || decided.held) continue;
@@ -243,24 +245,51 @@ bool ExecutorNode::take_signal(std::size_t total_frames) {
 }
 
 bool ExecutorNode::send_order(const OrderRecord& order, Unrecorded& unrecorded) {
-  link_.start_order(order);
-  record(unrecorded);  // while dll_gateway works on this one
-  auto reply = link_.finish_order();
-  if (!reply) {
-    desk_.mark_unknown(order);
-    return false;  // reconcile() asks again later, with the same id
+  while (!link_.order_slot_free()) {
+    if (!unrecorded.answers.empty()) {
+      record_answers(unrecorded);  // while every order client has one at dll_gateway
+    } else {
+      collect(unrecorded);
+    }
   }
-  if (crash_point_ == CrashPoint::after_send) crash("after_send");
-  unrecorded.answer.emplace(UnrecordedAnswer{order, std::move(*reply), clock_.now_ns()});
-  return true;
+  if (flying_.size() < link_.order_slots()) flying_.resize(link_.order_slots());
+  flying_[link_.start_order(order)] = order;
+  return !unrecorded.unanswered;
+}
+
+void ExecutorNode::collect(Unrecorded& unrecorded) {
+  settled_.clear();
+  link_.wait_orders(settled_);
+  const auto now = clock_.now_ns();
+  for (auto& s : settled_) {
+    auto order = std::move(*flying_[s.slot]);
+    flying_[s.slot].reset();
+    if (!s.reply) {
+      desk_.mark_unknown(order);  // reconcile() asks again later, with the same id
+      unrecorded.unanswered = true;
+      continue;
+    }
+    if (crash_point_ == CrashPoint::after_send) crash("after_send");
+    unrecorded.answers.push_back(AnsweredOrder{std::move(order), std::move(*s.reply), now});
+  }
+}
+
+void ExecutorNode::record_answers(Unrecorded& unrecorded) {
+  if (unrecorded.answers.empty()) return;
+  desk_.apply_replies(unrecorded.answers, ReplySource::round_trip, outbox_);
+  unrecorded.answers.clear();
+  publish(outbox_);
 }
 
 void ExecutorNode::record(Unrecorded& unrecorded) {
-  if (!unrecorded.answer) return;
-  const auto& a = *unrecorded.answer;
-  desk_.apply_reply(a.order, a.reply, a.received_ns, ReplySource::round_trip, outbox_);
-  unrecorded.answer.reset();
-  publish(outbox_);
+  while (link_.orders_in_flight() > 0) {
+    if (!unrecorded.answers.empty()) {
+      record_answers(unrecorded);  // while the rest are at dll_gateway
+    } else {
+      collect(unrecorded);
+    }
+  }
+  record_answers(unrecorded);
 }
 
 void ExecutorNode::reconcile() {

@@ -131,6 +131,7 @@ TEST(Config, CommentedDefaultFileMatchesEmbeddedDefaults) {
   EXPECT_DOUBLE_EQ(file.risk.max_notional, embedded.risk.max_notional);
   EXPECT_EQ(file.executor.order_timeout_ms, embedded.executor.order_timeout_ms);
   EXPECT_EQ(file.executor.breaker_failures, embedded.executor.breaker_failures);
+  EXPECT_EQ(file.executor.orders_in_flight, embedded.executor.orders_in_flight);
   EXPECT_EQ(file.executor.breaker_cooling_ms, embedded.executor.breaker_cooling_ms);
   EXPECT_EQ(file.dll_gateway.settings, embedded.dll_gateway.settings);
   EXPECT_EQ(file.supervisor.backoff_max_ms, embedded.supervisor.backoff_max_ms);

@@ -1,9 +1,13 @@
-// BrokerLink: the executor's way to dll_gateway. The Lazy Pirate OrderClient
+// BrokerLink: the executor's way to dll_gateway. Lazy Pirate OrderClients
 // behind a circuit breaker (circuit_breaker.hpp), the liveness probe, and
-// what is known of dll_gateway (alive, when it was last asked). Every call
-// returns what happened (an answer or nothing) and records the outcome with
-// the breaker, with one log line per breaker state change; it never calls
-// back into order handling. Owns its socket; one thread.
+// what is known of dll_gateway (alive, when it was last asked). Orders go
+// out on executor.orders_in_flight clients of their own, each with at most
+// one order in flight (REQ), so that several orders are at dll_gateway at
+// once; queries, cancels and report fetches take one more client, so that
+// they never wait behind an order's socket. Every call returns what happened
+// (an answer or nothing) and records the outcome with the breaker, with one
+// log line per breaker state change; it never calls back into order
+// handling. Owns its sockets; one thread.
 //
 // While an exchange waits, OrderClient calls `while_waiting` (the node's
 // heartbeat: stats file and disk watch) so that a wait on a frozen
@@ -14,8 +18,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string_view>
+#include <vector>
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
@@ -62,11 +68,20 @@ class BrokerLink {
   bool allows();
   bool closed() const noexcept { return breaker_.state() == BreakerState::closed; }
 
-  // An order in two halves (OrderClient::start/finish): what the caller does
-  // between them overlaps dll_gateway's work on the order. finish_order()
-  // returns nothing when no answer came.
-  void start_order(const OrderRecord& order);
-  std::optional<proto::OrderReply> finish_order();
+  // Orders in flight: start_order() sends one on a free order client (there
+  // must be one: order_slot_free()) and returns its slot; wait_orders() waits
+  // until at least one order in flight is settled and appends each settled
+  // one's slot and answer (nothing when none came through all attempts).
+  // What the caller does in between overlaps dll_gateway's work on them.
+  struct SettledOrder {
+    std::size_t slot = 0;
+    std::optional<proto::OrderReply> reply;
+  };
+  std::size_t order_slots() const noexcept { return order_clients_.size(); }
+  bool order_slot_free() const noexcept { return in_flight_ < order_clients_.size(); }
+  std::size_t orders_in_flight() const noexcept { return in_flight_; }
+  std::size_t start_order(const OrderRecord& order);
+  void wait_orders(std::vector<SettledOrder>& settled);
 
   std::optional<proto::OrderReply> query(std::string_view client_order_id);
   std::optional<proto::PositionReply> position(std::string_view instrument);
@@ -84,8 +99,9 @@ class BrokerLink {
   std::uint64_t breaker_opens() const noexcept { return breaker_.opens(); }
   bool alive() const noexcept { return alive_; }
   const LinkCounters& counters() const noexcept { return counters_; }
-  std::uint64_t retries() const noexcept { return client_.retries(); }
-  std::uint64_t socket_failures() const noexcept { return client_.socket_failures(); }
+  // Over every client.
+  std::uint64_t retries() const noexcept;
+  std::uint64_t socket_failures() const noexcept;
 
  private:
   void answered(bool yes);
@@ -94,7 +110,12 @@ class BrokerLink {
   const Config& config_;
   const Clock& clock_;
   BrokerLinkOptions options_;
-  OrderClient client_;
+  OrderClient client_;  // every request but orders
+  std::vector<std::unique_ptr<OrderClient>> order_clients_;
+  std::vector<bool> busy_;  // per order client: an order in flight
+  std::size_t in_flight_ = 0;
+  std::vector<OrderClient*> flying_;  // wait_orders()'s clients, reused
+  std::vector<std::size_t> flying_slots_, settled_;
   CircuitBreaker breaker_;
   bool alive_ = false;                 // the last request was answered
   std::int64_t last_exchange_ns_ = 0;  // monotonic; the last request (either outcome)

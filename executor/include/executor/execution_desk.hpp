@@ -103,6 +103,14 @@ struct DecidedSignal {
   OrderRecord order;     // accept
 };
 
+// An order's answer from dll_gateway, received at `received_ns`, not yet
+// recorded.
+struct AnsweredOrder {
+  OrderRecord order;
+  proto::OrderReply reply;
+  std::int64_t received_ns = 0;
+};
+
 // What the start-up comparison with the broker's positions found.
 enum class PositionCheck { pending, matched, mismatch, adopted, unavailable };
 std::string_view to_string(PositionCheck c) noexcept;
@@ -192,6 +200,11 @@ class ExecutionDesk {
   // an impossible change is logged and counted, never applied.
   bool apply_reply(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t received_ns,
                    ReplySource source, Outbox& out);
+  // apply_reply() for several answers under ONE commit (the answers of the
+  // orders a batch had in flight at once; distinct orders). When the commit
+  // fails nothing of any of them is applied: each order stays as it was
+  // (reconciled by query), and the failure goes to the StoreFailed callback.
+  void apply_replies(std::span<const AnsweredOrder> answers, ReplySource source, Outbox& out);
   // Applies one execution report of dll_gateway's stream, in seq order. A
   // report that changes the order is recorded (its id, the cursor past it)
   // with the change in one transaction: `applied`. One that brings nothing
@@ -291,6 +304,16 @@ class ExecutionDesk {
   // Applies `reply` to `order` when the state machine says it is news;
   // `persist` writes it (and whatever goes with it) and throws StoreError.
   enum class Change { applied, not_news, failed };
+  // What an answer is to its order: UNKNOWN (recorded as such), a change,
+  // or nothing to record (known, stale, refused by the state machine:
+  // counted and logged here).
+  enum class News { no_status, change, none };
+  News judge(const OrderRecord& order, const proto::OrderReply& reply);
+  // Once the answer is recorded: the books, the counters, the event (and the
+  // group's position after a fill). Whether the order is still open.
+  bool take_effects(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
+                    ReplySource source, News news, Outbox& out);
+  std::vector<News> news_;  // apply_replies()'s, reused
   template <class Persist>
   bool apply_change(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
                     ReplySource source, Outbox& out, Persist&& persist, Change& change);

@@ -82,20 +82,18 @@ class ExecutorNode {
   std::string stats_json();  // reads the store (orders_unknown)
 
  private:
-  // An order's answer received but not yet recorded: recording it overlaps
-  // the next order's round trip (dll_gateway works on that one meanwhile),
-  // so that the two processes use the two cores at once instead of taking
-  // turns. Lives for one run of sends (a batch, a reconcile pass) and is
-  // recorded before that run ends. A crash before it is recorded leaves the
-  // order SENT: reconciled by query, as after any crash between a send and
-  // its record.
-  struct UnrecordedAnswer {
-    OrderRecord order;
-    proto::OrderReply reply;
-    std::int64_t received_ns = 0;
-  };
+  // A run of sends (a batch, a reconcile pass): up to
+  // executor.orders_in_flight orders at dll_gateway at once, and the answers
+  // received but not yet recorded. Recording them overlaps the orders still
+  // in flight (dll_gateway works on those meanwhile), so that the two
+  // processes use the two cores at once instead of taking turns, and the
+  // answers that arrived together are recorded under one commit. Every
+  // answer is recorded before the run ends. A crash before an answer is
+  // recorded leaves its order as it was (INTENT): reconciled by query, as
+  // after any crash between a send and its record.
   struct Unrecorded {
-    std::optional<UnrecordedAnswer> answer;
+    std::vector<AnsweredOrder> answers;
+    bool unanswered = false;  // an order of the run got no answer (UNKNOWN)
   };
 
   // Execution reports: from the socket, in seq order; a gap or a new stream
@@ -133,11 +131,17 @@ class ExecutorNode {
   // signal (bad frames, undecodable): dead-lettered, and acked when its
   // sender can be named.
   bool take_signal(std::size_t total_frames);
-  // Sends one order (Lazy Pirate); records `unrecorded` (the previous
-  // order's answer) while this one is in flight and leaves this one's answer
-  // there. False when no answer came (the order is then UNKNOWN).
+  // Sends one order (Lazy Pirate) as soon as an order client is free; while
+  // every one is busy, records the answers received (one commit) or waits
+  // for more. The answer is left in `unrecorded`. False once an order of the
+  // run got no answer (it is then UNKNOWN).
   bool send_order(const OrderRecord& order, Unrecorded& unrecorded);
-  // Records the answer left by send_order(), if any.
+  // Waits for at least one order in flight and takes the answers that came.
+  void collect(Unrecorded& unrecorded);
+  // Records the answers received, under one commit.
+  void record_answers(Unrecorded& unrecorded);
+  // Records every answer of the run: those received, then those of the
+  // orders still in flight (recording overlaps the rest).
   void record(Unrecorded& unrecorded);
   // Sends the HELD orders (oldest first) once the breaker is closed; gives up
   // the ones whose signal has expired; stops at an order that got no answer
@@ -186,8 +190,11 @@ class ExecutorNode {
   SendCounters event_sends_;
   std::uint64_t signals_received_ = 0;
   std::vector<proto::CancelRequest> cancels_;  // read with the current batch
-  ReportCursor cursor_;                        // the next report expected (as the store holds it)
-  bool reports_caught_up_ = false;             // a fetch reached dll_gateway's last seq
+  // The order in flight on each of link_'s order clients (by slot).
+  std::vector<std::optional<OrderRecord>> flying_;
+  std::vector<BrokerLink::SettledOrder> settled_;  // reused by collect()
+  ReportCursor cursor_;                            // the next report expected (as the store holds it)
+  bool reports_caught_up_ = false;                 // a fetch reached dll_gateway's last seq
   StreamCounters stream_counters_;
   DiskWatch disk_;
   WriteFailures failures_;
