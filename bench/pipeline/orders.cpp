@@ -1,6 +1,9 @@
 // Order round trips: signals pushed straight into the executor's PULL, final
 // order events counted on its PUB; orders/s executor <-> dll_gateway with the
-// durable stores, beside raw REQ/REP of the same payload sizes.
+// durable stores, beside raw REQ/REP of the same payload sizes. Then, in the
+// same deployment, a burst of 100 signals pushed at once against one signal
+// alone: how long until every order of the burst is final, in round trips
+// of one order.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -70,7 +73,14 @@ struct OrdersResult {
   double orders_per_s = 0;
   std::uint64_t done = 0;
   std::uint64_t filled = 0;
+  double one_order_us = 0;  // median: one signal pushed -> its final event
+  double burst_us = 0;      // median: burst_size signals pushed -> the last final event
+  bool complete = true;     // every one and every burst finished within 30 s
 };
+
+constexpr std::uint64_t burst_size = 100;
+constexpr int one_order_samples = 31;
+constexpr int burst_samples = 5;
 
 OrdersResult pipeline_orders(const Options& o, PeakRss& peaks, std::uint64_t count) {
   const auto& symbols = four_majors();
@@ -158,6 +168,32 @@ OrdersResult pipeline_orders(const Options& o, PeakRss& peaks, std::uint64_t cou
     }
   }
   r.orders_per_s = t_last > t0 ? static_cast<double>(r.done) / (t_last - t0) : 0;
+  while (drain(100, nullptr) > 0) {
+  }
+
+  // Pushes `n` signals at once; the time until n final events arrived (0
+  // when they did not within 30 s).
+  auto timed = [&](std::uint64_t n) {
+    std::vector<std::string> burst;
+    for (std::uint64_t i = 0; i < n; ++i) burst.push_back(make_signal(i));
+    const double start = now_s();
+    for (const auto& p : burst) push.send(zmq::buffer(p), zmq::send_flags::none);
+    std::uint64_t finals = 0;
+    while (finals < n && now_s() < start + 30) {
+      check_interrupt();
+      finals += drain(100, nullptr);
+    }
+    return finals < n ? 0.0 : (now_s() - start) * 1e6;
+  };
+  std::vector<double> one, burst;
+  for (int i = 0; i < one_order_samples; ++i) one.push_back(timed(1));
+  for (int i = 0; i < burst_samples; ++i) {
+    burst.push_back(timed(burst_size));
+    drain(50, nullptr);  // a pause: the reports of one burst out of the next one's way
+  }
+  r.complete = std::count(one.begin(), one.end(), 0.0) + std::count(burst.begin(), burst.end(), 0.0) == 0;
+  r.one_order_us = median(one);
+  r.burst_us = median(burst);
   d.stop_all();
   return r;
 }
@@ -173,6 +209,20 @@ void run_orders(const Options& o, PeakRss& peaks, Report& report) {
       {"order round trips", "orders/s", median(rr), po.orders_per_s, ">= 0.5", 0.5, true,
        "durable: SQLite WAL, synchronous=NORMAL (executor dedupe + order journal, dll_gateway store); " +
            std::to_string(po.filled) + "/" + std::to_string(po.done) + " filled"});
+  Row burst{"burst of 100 signals",
+            "us",
+            po.one_order_us,
+            po.burst_us,
+            "< 10x one round trip",
+            10,
+            false,
+            "baseline column = one signal's round trip through the same deployment (signal pushed -> final "
+            "order event, median of " +
+                std::to_string(one_order_samples) + "); pipeline = " + std::to_string(burst_size) +
+                " signals pushed at once -> the last final event (median of " +
+                std::to_string(burst_samples) + ")"};
+  burst.valid = po.complete;
+  report.rows.push_back(std::move(burst));
 }
 
 }  // namespace tp::bench

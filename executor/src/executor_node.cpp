@@ -244,9 +244,17 @@ bool ExecutorNode::take_signal(std::size_t total_frames) {
   return true;
 }
 
+bool ExecutorNode::enough_to_record(const Unrecorded& unrecorded) const noexcept {
+  // Half the window's answers per commit: few commits for a burst, and
+  // still one while the other half is at dll_gateway. With one order in
+  // flight: each answer while the next order is out.
+  return !unrecorded.answers.empty() &&
+         unrecorded.answers.size() >= std::max<std::size_t>(1, link_.order_slots() / 2);
+}
+
 bool ExecutorNode::send_order(const OrderRecord& order, Unrecorded& unrecorded) {
   while (!link_.order_slot_free()) {
-    if (!unrecorded.answers.empty()) {
+    if (enough_to_record(unrecorded)) {
       record_answers(unrecorded);  // while every order client has one at dll_gateway
     } else {
       collect(unrecorded);
@@ -283,7 +291,7 @@ void ExecutorNode::record_answers(Unrecorded& unrecorded) {
 
 void ExecutorNode::record(Unrecorded& unrecorded) {
   while (link_.orders_in_flight() > 0) {
-    if (!unrecorded.answers.empty()) {
+    if (enough_to_record(unrecorded)) {
       record_answers(unrecorded);  // while the rest are at dll_gateway
     } else {
       collect(unrecorded);

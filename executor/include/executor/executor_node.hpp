@@ -136,6 +136,8 @@ class ExecutorNode {
   // for more. The answer is left in `unrecorded`. False once an order of the
   // run got no answer (it is then UNKNOWN).
   bool send_order(const OrderRecord& order, Unrecorded& unrecorded);
+  // Whether the answers received are enough for a commit of their own.
+  bool enough_to_record(const Unrecorded& unrecorded) const noexcept;
   // Waits for at least one order in flight and takes the answers that came.
   void collect(Unrecorded& unrecorded);
   // Records the answers received, under one commit.
