@@ -119,6 +119,72 @@ TEST_F(DllGatewayProcess, FillsDedupesDeadLettersGarbageAndSurvivesRestart) {
   EXPECT_EQ(count_lines_with(journal, " C-2 "), 1) << journal;
 }
 
+// Several executors' order clients at once: each REQ peer's request waits at
+// the ROUTER with the others (answered as one group: one PENDING commit,
+// one DONE commit), and each peer gets the answer to its own request, also
+// when two of them carry the same id (a retry that caught up with its first
+// copy: one broker order, the second answered as a duplicate).
+TEST_F(DllGatewayProcess, SeveralReqPeersAtOnceEachGetTheirOwnAnswer) {
+  zmq::socket_t pub(ctx, zmq::socket_type::pub);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.bind(ep("ticks"));
+  Child gw(args(), {.stderr_path = dir.file("stderr.txt")});
+  ASSERT_TRUE(gw.started());
+  ASSERT_TRUE(feed_quote(pub)) << read_text(dir.file("stderr.txt"));
+
+  constexpr int peers = 24;
+  std::vector<zmq::socket_t> reqs;
+  std::vector<std::string> ids;
+  for (int i = 0; i < peers; ++i) {
+    reqs.emplace_back(ctx, zmq::socket_type::req);
+    reqs.back().set(zmq::sockopt::linger, 0);
+    reqs.back().connect(ep("orders"));
+    // Peers 0 and 1 send the same id; every other peer its own.
+    ids.push_back(i == 1 ? "P-0" : "P-" + std::to_string(i));
+  }
+  // Every peer connected first (a query each), so that the orders below
+  // arrive together.
+  for (auto& r : reqs) {
+    r.send(zmq::buffer(tp::proto::encode_to_string(tp::proto::OrderQuery{"none", 1})));
+    zmq::pollitem_t item{r.handle(), 0, ZMQ_POLLIN, 0};
+    ASSERT_EQ(zmq::poll(&item, 1, 5000ms), 1);
+    zmq::message_t m;
+    ASSERT_TRUE(r.recv(m));
+  }
+  for (int i = 0; i < peers; ++i) {
+    const auto side = i % 2 == 0 ? tp::proto::Side::buy : tp::proto::Side::sell;
+    reqs[i].send(zmq::buffer(
+        tp::proto::encode_to_string(tp::test::an_order(ids[i]).side(side).price_hint(1.085).build())));
+  }
+  int duplicates = 0;
+  for (int i = 0; i < peers; ++i) {
+    zmq::pollitem_t item{reqs[i].handle(), 0, ZMQ_POLLIN, 0};
+    ASSERT_EQ(zmq::poll(&item, 1, 5000ms), 1) << "peer " << i << " got no answer";
+    zmq::message_t m;
+    ASSERT_TRUE(reqs[i].recv(m));
+    EXPECT_FALSE(m.more()) << "one frame per answer";
+    auto reply =
+        decoder.decode_order_reply(tp::proto::Bytes(static_cast<const std::byte*>(m.data()), m.size()));
+    ASSERT_TRUE(reply.ok()) << reply.error().message();
+    EXPECT_EQ(reply->client_order_id, ids[i]) << "peer " << i << " got another peer's answer";
+    EXPECT_EQ(reply->status, tp::proto::OrderStatus::filled) << reply->reason;
+    EXPECT_DOUBLE_EQ(reply->fill_price, i % 2 == 0 || i == 1 ? 1.0852 : 1.0850) << "peer " << i;
+    duplicates += reply->duplicate ? 1 : 0;
+  }
+  EXPECT_EQ(duplicates, 1) << "the second copy of P-0 is a duplicate";
+
+  gw.terminate();
+  ASSERT_EQ(gw.wait_exit(5000ms), std::optional<int>(0));
+  auto journal = read_text(dir.file("sim.journal"));
+  for (int i = 0; i < peers; ++i) {
+    if (i == 1) continue;
+    EXPECT_EQ(count_lines_with(journal, " " + ids[i] + " "), 1) << ids[i] << "\n" << journal;
+  }
+  auto stats = this->stats();
+  EXPECT_EQ(json_number(stats, "submitted"), peers - 1) << stats;
+  EXPECT_EQ(json_number(stats, "reports"), peers - 1) << stats;
+}
+
 TEST_F(DllGatewayProcess, BadPluginStopsStartWithOneClearLineAndExitCode1) {
   auto a = args();
   a[4] = FAKE_ABI999_PATH;  // --plugin value

@@ -2,6 +2,7 @@
 // order id, across reopen and after a crash between PENDING and DONE.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <string>
 
@@ -23,6 +24,7 @@ class CountingBroker final : public Broker {
  public:
   BrokerAnswer submit(const tp::proto::OrderRequest& o) override {
     ++submits[o.client_order_id];
+    if (on_submit) on_submit();
     BrokerAnswer a;
     a.reply.client_order_id = o.client_order_id;
     if (fail_next) {
@@ -56,6 +58,7 @@ class CountingBroker final : public Broker {
   int queries = 0;
   int placed = 0;
   bool fail_next = false;
+  std::function<void()> on_submit;  // runs inside each submit, before the answer
 };
 
 tp::proto::OrderRequest order(const std::string& id, double qty = 100) {
@@ -333,4 +336,56 @@ TEST(OrderDesk, APendingOrderTheBrokerNeverSawIsRefusedPastItsDeadline) {
   EXPECT_TRUE(tp::proto::is_expiry_refusal(r)) << r.reason;
   EXPECT_EQ(broker.queries, 1);
   EXPECT_EQ(broker.submits.count("C-p"), 0u);
+}
+
+// A group read together: every new order's PENDING row is committed before
+// the first of them reaches the broker; their DONE rows and reports are
+// written by one flush; an id already answered, and a second copy of an id
+// in the same group, are answered from the store without a second submit.
+TEST(OrderDesk, AGroupsPendingRowsAreAllCommittedBeforeItsFirstBrokerCall) {
+  TempDir dir;
+  tp::FakeClock clock;
+  CountingBroker broker;
+  OrderStore store(dir.file("dg.db"));
+  OrderDesk desk(store, broker, clock);
+  EXPECT_EQ(desk.handle(order("C-old")).status, tp::proto::OrderStatus::filled);
+
+  const std::vector<tp::proto::OrderRequest> group{order("C-1"), order("C-2"), order("C-old"), order("C-3"),
+                                                   order("C-2")};
+  std::vector<const tp::proto::OrderRequest*> pointers;
+  for (const auto& o : group) pointers.push_back(&o);
+  std::vector<std::string> missing_at_submit;
+  broker.on_submit = [&] {
+    for (const auto* id : {"C-1", "C-2", "C-3"}) {
+      auto row = store.find(id);
+      if (!row) missing_at_submit.emplace_back(id);
+    }
+  };
+  desk.prepare(pointers);
+  EXPECT_EQ(store.find("C-old")->state, OrderState::done) << "the earlier answer was flushed first";
+  std::vector<tp::proto::OrderReply> answers;
+  for (const auto& o : group) answers.push_back(desk.handle(o));
+  EXPECT_TRUE(missing_at_submit.empty()) << "a broker call before its group's PENDING rows";
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    EXPECT_EQ(answers[i].client_order_id, group[i].client_order_id);
+    EXPECT_EQ(answers[i].status, tp::proto::OrderStatus::filled) << answers[i].reason;
+  }
+  EXPECT_FALSE(answers[0].duplicate);
+  EXPECT_TRUE(answers[2].duplicate) << "C-old was answered before";
+  EXPECT_TRUE(answers[4].duplicate) << "the second copy of C-2";
+  EXPECT_EQ(answers[4].order_id, answers[1].order_id);
+  for (const auto* id : {"C-1", "C-2", "C-3", "C-old"}) EXPECT_EQ(broker.submits[id], 1) << id;
+
+  desk.flush();
+  for (const auto* id : {"C-1", "C-2", "C-3"}) {
+    auto row = store.find(id);
+    ASSERT_TRUE(row) << id;
+    EXPECT_EQ(row->state, OrderState::done) << id;
+  }
+  // One report per order, numbered in the order the answers were given.
+  auto reports = desk.take_reports();
+  std::vector<std::string> reported;
+  for (const auto& r : reports) reported.push_back(r.client_order_id);
+  EXPECT_EQ(reported, (std::vector<std::string>{"C-old", "C-1", "C-2", "C-3"}));
+  for (std::size_t i = 1; i < reports.size(); ++i) EXPECT_EQ(reports[i].seq, reports[i - 1].seq + 1);
 }

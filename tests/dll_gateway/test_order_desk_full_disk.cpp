@@ -222,3 +222,49 @@ TEST(OrderDeskFullDisk, ACancelWhoseAnswerCannotBeWrittenIsAnsweredUnknownAndSet
   EXPECT_EQ(store.find("R-1")->reply.status, tp::proto::OrderStatus::canceled) << "the order's row follows";
   EXPECT_EQ(store.find_cancel("R-1")->state, OrderState::done);
 }
+
+// A group whose PENDING commit fails: none of its orders reaches the broker,
+// each is answered UNKNOWN ("not sent"), and none leaves a row; once space
+// returns, the same ids (the executor's retries) are each submitted once.
+TEST(OrderDeskFullDisk, AGroupWhosePendingCommitFailsSendsNoneOfItsOrders) {
+  tp::test::SmallTmpfs fs(512 << 10);
+  if (!fs.ok()) GTEST_SKIP() << fs.why();
+  OrderStore store(fs.file("dll_gateway.db"));
+  CountingBroker broker;
+  tp::FakeClock clock(1'000);
+  Heard heard;
+  OrderDesk desk(store, broker, clock, listen(heard));
+  EXPECT_EQ(desk.handle(order("C-0")).status, tp::proto::OrderStatus::filled);
+  desk.flush();
+
+  std::vector<tp::proto::OrderRequest> group;
+  for (int i = 1; i <= 6; ++i) group.push_back(order("C-" + std::to_string(i)));
+  std::vector<const tp::proto::OrderRequest*> pointers;
+  for (const auto& o : group) pointers.push_back(&o);
+
+  fs.fill();
+  desk.prepare(pointers);
+  for (const auto& o : group) {
+    auto r = desk.handle(o);
+    EXPECT_EQ(r.status, tp::proto::OrderStatus::unknown) << o.client_order_id << ": " << r.reason;
+    EXPECT_NE(r.reason.find("not sent"), std::string::npos) << r.reason;
+    EXPECT_EQ(broker.submits.count(o.client_order_id), 0u)
+        << o.client_order_id << " sent without its PENDING row";
+    EXPECT_FALSE(store.find(o.client_order_id).has_value()) << o.client_order_id;
+  }
+  desk.flush();
+  ASSERT_FALSE(heard.failures.empty());
+  EXPECT_EQ(heard.errnos[0], ENOSPC) << heard.failures[0];
+  EXPECT_EQ(desk.counters().store_unknown, group.size());
+  EXPECT_EQ(desk.counters().rejects, 0u) << "a full disk is not a final refusal";
+
+  fs.free();
+  desk.prepare(pointers);
+  for (const auto& o : group)
+    EXPECT_EQ(desk.handle(o).status, tp::proto::OrderStatus::filled) << o.client_order_id;
+  desk.flush();
+  for (const auto& o : group) {
+    EXPECT_EQ(broker.submits[o.client_order_id], 1) << o.client_order_id;
+    EXPECT_EQ(store.find(o.client_order_id)->state, OrderState::done) << o.client_order_id;
+  }
+}

@@ -152,7 +152,7 @@ struct ExecutorConfig {
   int order_retries = 3;        // attempts after the first
   // Orders of a batch at dll_gateway at once, each on its own REQ socket
   // (Lazy Pirate per request); 1 sends them one at a time.
-  int orders_in_flight = 8;
+  int orders_in_flight = 32;
   int max_clock_skew_ms = 1000;   // a signal created further ahead than this: refused
   int breaker_failures = 3;       // broker failures in a row that open the circuit breaker
   int breaker_cooling_ms = 2000;  // how long it stays open before one probe
