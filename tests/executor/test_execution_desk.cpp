@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "common/clock.hpp"
 #include "executor/execution_desk.hpp"
+#include "test_support/small_tmpfs.hpp"
 #include "test_support/temp_dir.hpp"
 
 using namespace tp::executor;
@@ -551,4 +553,52 @@ TEST_F(DeskTest, AnOpenOrderUnknownToTheExecutorHaltsNewSignals) {
   auto decided = batch(desk, {signal("after")});
   EXPECT_EQ(decided[0].verdict, Verdict::reject);
   EXPECT_EQ(decided[0].reason, "open_orders_mismatch");
+}
+
+// The answers of several orders in flight are recorded under one commit; a
+// commit that fails (a full disk) applies none of them: no position moves,
+// no event goes out, every order stays INTENT (reconciled by query), and the
+// failure is reported. Once space returns the same answers are applied.
+TEST_F(DeskTest, AnswersRecordedTogetherAreAllAppliedOrNoneWhenTheirCommitFails) {
+  tp::test::SmallTmpfs fs(1 << 20);
+  if (!fs.ok()) GTEST_SKIP() << fs.why();
+  ExecutorStore small(fs.file("executor.db"), clock.now_ns());
+  std::vector<int> errnos;
+  ExecutionDesk desk(small, config, clock,
+                     [&](std::string_view, const StoreError&, int err) { errnos.push_back(err); });
+  std::vector<AnsweredOrder> answers;
+  {
+    std::vector<tp::proto::TradingSignal> signals;
+    for (int i = 0; i < 6; ++i)
+      signals.push_back(
+          signal("g" + std::to_string(i), i % 3 == 2 ? tp::proto::Side::sell : tp::proto::Side::buy));
+    for (const auto& s : signals) {
+      desk.next_signal() = s;
+      desk.decide(tp::proto::encode_to_string(s), true);
+    }
+    desk.commit();
+    for (const auto& d : desk.publish(out))
+      answers.push_back({d.order, filled(d.order, 1000, 1.1), clock.now_ns()});
+  }
+  out.items.clear();
+
+  const std::string filler = fs.fill();
+  desk.apply_replies(answers, ReplySource::round_trip, out);
+  ASSERT_FALSE(errnos.empty()) << "the failed commit is reported";
+  EXPECT_EQ(errnos.front(), ENOSPC);
+  EXPECT_TRUE(out.items.empty()) << "nothing published for answers not recorded";
+  EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), 0);
+  EXPECT_EQ(desk.counters().fills, 0u);
+  for (const auto& a : answers)
+    EXPECT_EQ(small.find_order(a.order.client_order_id)->state, OrderState::intent);
+
+  fs.free();
+  desk.apply_replies(answers, ReplySource::round_trip, out);
+  EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), 2000) << "4 bought, 2 sold";
+  EXPECT_EQ(desk.counters().fills, answers.size());
+  EXPECT_EQ(desk.tick_to_fill().count(), answers.size());
+  for (const auto& a : answers) EXPECT_EQ(small.find_order(a.order.client_order_id)->state, OrderState::done);
+  std::size_t events = 0;
+  for (const auto& k : kinds(out)) events += k == "event:FILLED" ? 1 : 0;
+  EXPECT_EQ(events, answers.size());
 }

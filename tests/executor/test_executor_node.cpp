@@ -39,6 +39,10 @@ tp::Config make_config(const tp::test::TempDir& dir) {
   c.endpoints.dead_letters = dir.ipc("dead");
   c.executor.order_timeout_ms = 300;
   c.executor.order_retries = 2;
+  // One order at a time: the fake dll_gateway below is a REP, and these
+  // tests read the orders in the order they were sent (several in flight:
+  // SeveralOrdersAreInFlightAtOnce...).
+  c.executor.orders_in_flight = 1;
   return c;
 }
 
@@ -475,6 +479,112 @@ TEST(ExecutorNode, SignalsArrivingTogetherAreAcceptedOnceEachThenSent) {
   EXPECT_EQ(h.node->counters().duplicates - h.probe_duplicates, 1u);
   EXPECT_EQ(h.node->counters().orders_sent, 3u);
   EXPECT_DOUBLE_EQ(h.node->positions().position("EURUSD"), 3000);
+}
+
+// With executor.orders_in_flight = 4, a batch's orders are at dll_gateway
+// together: the fake dll_gateway (a ROUTER, as the real one) holds four
+// requests before it answers any, answers them in the reverse order, and
+// each answer is applied to its own order (its own price); the fifth order
+// goes out once a client is free, and every fill is in the books before the
+// next batch is decided.
+TEST(ExecutorNode, SeveralOrdersAreInFlightAtOnceAndEachAnswerIsAppliedToItsOwnOrder) {
+  tp::test::TempDir dir;
+  auto config = make_config(dir);
+  config.executor.orders_in_flight = 4;
+  config.executor.order_timeout_ms = 10'000;  // no retry while the test holds the answers
+  tp::SystemClock clock;
+  zmq::context_t ctx{1};
+  auto router = tp::make_socket(ctx, zmq::socket_type::router);
+  tp::bind(router, config.endpoints.orders);
+  auto push = tp::make_socket(ctx, zmq::socket_type::push);
+  auto sub = tp::make_socket(ctx, zmq::socket_type::sub);
+  ExecutorNode node(ctx, config, clock);
+  tp::connect(push, config.endpoints.signals);
+  tp::connect(sub, config.endpoints.order_events);
+  sub.set(zmq::sockopt::subscribe, "ORDER.");
+  std::thread loop([&] { node.run(); });
+  tp::proto::Decoder decoder;
+
+  struct Request {
+    std::string peer;
+    tp::proto::OrderRequest order;
+  };
+  std::vector<Request> orders;
+  std::set<std::string> peers;
+  auto answer = [&](const std::string& peer, const std::string& payload) {
+    router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
+    router.send(zmq::const_buffer(), zmq::send_flags::sndmore);
+    router.send(zmq::buffer(payload));
+  };
+  // Serves every request but orders at once; keeps orders until `want` are held.
+  auto serve_until = [&](std::size_t want, std::chrono::milliseconds limit = wait_limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (orders.size() < want && std::chrono::steady_clock::now() < deadline) {
+      if (!readable(router, 50ms)) continue;
+      std::vector<zmq::message_t> frames;
+      std::size_t total = 0;
+      if (!tp::recv_message(router, frames, 4, total) || total != 3) continue;
+      const std::string peer(tp::view_of(frames[0]));
+      const auto bytes = tp::bytes_of(frames[2]);
+      auto type = decoder.peek_type(bytes);
+      if (!type) continue;
+      if (type.value() == tp::proto::MsgType::position_query) {
+        auto q = decoder.decode_position_query(bytes);
+        tp::proto::PositionReply reply;
+        reply.instrument = q ? q->instrument : "";
+        reply.known = true;
+        answer(peer, tp::proto::encode_to_string(reply));
+      } else if (type.value() == tp::proto::MsgType::order_request) {
+        auto req = decoder.decode_order_request(bytes);
+        if (req) orders.push_back({peer, std::move(req).value()});
+        peers.insert(peer);
+      } else {
+        tp::proto::ReportBatch none;  // report and open-orders queries
+        none.stream = "test-stream";
+        none.complete = true;
+        answer(peer, tp::proto::encode_to_string(none));
+      }
+    }
+    return orders.size() >= want;
+  };
+  auto fill = [&](const Request& r) {
+    tp::proto::OrderReply reply;
+    reply.client_order_id = r.order.client_order_id;
+    reply.order_id = "B-" + r.order.client_order_id;
+    reply.status = tp::proto::OrderStatus::filled;
+    reply.filled_quantity = r.order.quantity;
+    // The signal's number as the price: an answer applied to another order shows.
+    reply.fill_price =
+        1.0 + std::stod(r.order.client_order_id.substr(r.order.client_order_id.rfind('.') + 1));
+    answer(r.peer, tp::proto::encode_to_string(reply));
+  };
+
+  for (int i = 1; i <= 5; ++i)
+    push.send(zmq::buffer(tp::proto::encode_to_string(make_signal("sma.1.500." + std::to_string(i)))));
+  ASSERT_TRUE(serve_until(4)) << "four orders in flight at once";
+  EXPECT_EQ(peers.size(), 4u) << "each on its own REQ socket";
+  EXPECT_FALSE(serve_until(5, 300ms)) << "a fifth while four are unanswered";
+  for (int i = 3; i >= 0; --i) fill(orders[static_cast<std::size_t>(i)]);
+  ASSERT_TRUE(serve_until(5)) << "the fifth once a client is free";
+  fill(orders[4]);
+
+  std::map<std::string, double> prices;
+  const auto deadline = std::chrono::steady_clock::now() + wait_limit;
+  while (prices.size() < 5 && std::chrono::steady_clock::now() < deadline) {
+    if (!readable(sub, 50ms)) continue;
+    std::vector<zmq::message_t> frames;
+    std::size_t total = 0;
+    if (!tp::recv_message(sub, frames, 2, total) || total != 2) continue;
+    auto ev = decoder.decode_order_event(tp::bytes_of(frames[1]));
+    if (ev && ev->status == tp::proto::OrderStatus::filled) prices[ev->client_order_id] = ev->fill_price;
+  }
+  node.stop();
+  loop.join();
+  ASSERT_EQ(prices.size(), 5u);
+  for (int i = 1; i <= 5; ++i) EXPECT_DOUBLE_EQ(prices["C-sma.1.500." + std::to_string(i)], 1.0 + i) << i;
+  EXPECT_EQ(node.counters().orders_sent, 5u);
+  EXPECT_EQ(node.counters().fills, 5u);
+  EXPECT_DOUBLE_EQ(node.positions().position("EURUSD"), 5000);
 }
 
 // A full batch, then an empty queue: the drain's next round decides nothing
