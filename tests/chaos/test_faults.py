@@ -7,6 +7,9 @@ chaos test (chaoslib.reconcile):
   starts it again WITHOUT the variable and checks that the order reached the
   broker exactly once (reconciliation through OrderQuery) and that the signal
   was acked.
+- a burst of 100 signals with its orders in flight (several at once) when
+  dll_gateway is killed -9: each client order id reaches the broker at most
+  once, and every order ends DONE after the restart.
 - SIGTERM loses nothing: under the supervisor, each of gateway, a strategy
   instance, executor and dll_gateway in turn is stopped cleanly (exit 0) in
   the middle of the run and started again, the strategies trading limit GTC
@@ -28,6 +31,7 @@ import time
 import unittest
 
 import chaoslib as cl
+import tp_proto
 
 WAIT_S = 30.0
 SETTLE_S = 60.0
@@ -173,6 +177,102 @@ class CrashPointTest(unittest.TestCase):
 
     def test_after_send(self):
         self.run_crash_point("after_send")
+
+
+@unittest.skipIf(cl.MISSING, cl.SKIP_WHY)
+class BurstInFlightTest(unittest.TestCase):
+    """A burst of 100 signals pushed at once: the executor has its orders at
+    dll_gateway several at a time (executor.orders_in_flight), each broker
+    call slowed to 10 ms, when dll_gateway is killed -9 in the middle. After
+    its restart every order ends DONE at the executor, and the sim broker's
+    journal holds each client order id at most once (exactly once for every
+    order that filled): no signal became two orders, through the timeouts,
+    the retries of the same ids queued behind each other, the group's PENDING
+    rows and the query-before-resend after the crash."""
+
+    BURST = 100
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="burst", dir="/tmp")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.run_dir = os.path.join(self.tmp, "run")
+        os.makedirs(self.run_dir)
+        self.config = os.path.join(self.tmp, "burst.toml")
+        with open(self.config, "w") as f:
+            f.write(cl.config_text(self.tmp, self.run_dir, rate=200, broker_latency_ms=10,
+                                   order_timeout_ms=500))
+        self.p = cl.Processes(self.tmp, self.config)
+        self.addCleanup(self.p.close)
+
+    def detail(self):
+        return "\n".join(f"-- {n}.log:\n" + "".join(self.p.log(n).splitlines(True)[-8:])
+                         for n in ("executor", "dll_gateway"))
+
+    def start(self, name):
+        proc = self.p.start(name)
+        cl.wait_for(lambda: cl.stats(self.run_dir, cl.stats_file_name(name), proc.pid), WAIT_S,
+                    what=f"{name} up", detail=self.detail)
+        return proc
+
+    def test_dll_gateway_killed_with_a_burst_in_flight(self):
+        import zmq
+        self.start("dead_letter")
+        dg = self.start("dll_gateway")
+        ex = self.start("executor")
+        self.start("gateway")
+        cl.wait_for(lambda: (cl.stats(self.run_dir, "dll_gateway", dg.pid) or {}).get("ticks_received", 0) >= 20,
+                    WAIT_S, what="quotes at the sim broker", detail=self.detail)
+        symbols = ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD"]
+        boot = cl.now_ns() // 1_000_000
+        signals = []
+        for i in range(self.BURST):
+            now = cl.now_ns()
+            signals.append(tp_proto.encode("signal", {
+                "signal_id": f"burst.0.{boot}.{i}", "strategy": "burst", "instance": 0,
+                "instrument": symbols[i % 4], "action": 1 + i % 2, "quantity": 1000.0,
+                "trigger_price": 1.0, "confidence": 1.0, "created_ts_ns": now,
+                "expires_ts_ns": now + 120_000_000_000, "causation_seq": 0, "causation_ts_ns": now}))
+        ctx = zmq.Context()
+        self.addCleanup(ctx.destroy, 0)
+        push = ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 0)
+        self.addCleanup(push.close)
+        push.connect(f"ipc://{self.tmp}/signals.ipc")
+        for payload in signals:
+            push.send(payload)
+
+        # Killed once some of the burst reached the broker and the rest is on its way.
+        cl.wait_for(lambda: len(cl.read_broker_journal(self.run_dir)) >= 10, WAIT_S,
+                    what="the burst at the broker", detail=self.detail)
+        dg.kill()
+        dg.wait(10)
+        at_kill = len(cl.read_broker_journal(self.run_dir))
+        self.assertLess(at_kill, self.BURST, "the kill came after the whole burst")
+        self.start("dll_gateway")
+
+        def settled():
+            s = cl.stats(self.run_dir, "executor", ex.pid) or {}
+            return (s.get("signals_accepted") == self.BURST and s.get("orders_intent") == 0
+                    and s.get("orders_unknown") == 0 and s.get("orders_working") == 0
+                    and s.get("orders_held_now") == 0)
+        cl.wait_for(settled, SETTLE_S, what="every order of the burst settled", detail=self.detail)
+        retries = cl.stats(self.run_dir, "executor", ex.pid).get("order_retries")
+        for name in ("gateway", "executor", "dll_gateway", "dead_letter"):
+            self.assertEqual(self.p.stop(name), 0, name)
+
+        journal = cl.read_broker_journal(self.run_dir)
+        _, orders = cl.read_executor_db(self.run_dir)
+        self.assertEqual(len(orders), self.BURST)
+        self.assertEqual([cid for cid, o in orders.items() if o["state"] != "DONE"], [])
+        twice = {cid: n for cid, n in journal.items() if n > 1}
+        self.assertFalse(twice, f"client order ids at the broker more than once: {twice}")
+        filled = [cid for cid, o in orders.items() if o["status"] == "FILLED"]
+        self.assertTrue(filled)
+        for cid in filled:
+            self.assertEqual(journal.get(cid, 0), 1, f"{cid} FILLED at the executor, at the broker {journal.get(cid, 0)} times")
+        print(f"\n  burst: {self.BURST} signals, {at_kill} at the broker when dll_gateway was killed, "
+              f"{len(journal)} broker orders, {len(filled)} filled; executor retries {retries}",
+              file=sys.stderr, flush=True)
 
 
 @unittest.skipIf(cl.MISSING, cl.SKIP_WHY)
