@@ -884,7 +884,7 @@ class DllGatewayHostile(HostileBase):
                 frames = self.orders.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self.assertEqual(len(frames), 2, "REP answers [empty delimiter, reply]")
+            self.assertEqual(len(frames), 2, "dll_gateway answers a REQ envelope: [empty delimiter, reply]")
             name, m = tp_proto.decode(frames[1])
             m["_name"] = name
             self.replies.append(m)
@@ -950,7 +950,7 @@ class DllGatewayHostile(HostileBase):
             cid = built.fields["client_order_id"]
             self.wait(lambda: any(r["duplicate"] for r in self.replies_for(snap, cid)), WAIT, "a duplicate reply")
         elif "dead_letter" in expect:
-            # REP answers every request: a refusal, never silence.
+            # dll_gateway answers every request: a refusal, never silence.
             self.wait(lambda: len(self.replies) > snap["replies"], WAIT, "a reply")
             r = self.replies[snap["replies"]]
             self.assertEqual(r["_name"], "order_reply", f"reply to a bad request: {r}")

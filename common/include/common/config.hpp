@@ -24,7 +24,7 @@ struct Endpoints {
   std::string ticks = "tcp://127.0.0.1:7101";         // gateway PUB binds
   std::string signals = "tcp://127.0.0.1:7102";       // executor PULL binds
   std::string order_events = "tcp://127.0.0.1:7103";  // executor PUB binds (events, acks)
-  std::string orders = "tcp://127.0.0.1:7104";        // dll_gateway REP binds
+  std::string orders = "tcp://127.0.0.1:7104";        // dll_gateway ROUTER binds
   std::string dead_letters = "tcp://127.0.0.1:7105";  // dead-letter sink PULL binds
   // dll_gateway PUB binds (execution reports); empty in the file: derived
   // from `orders` (common/endpoints.hpp), which gives 7106 for the default.
