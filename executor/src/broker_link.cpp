@@ -32,14 +32,9 @@ BrokerLink::BrokerLink(zmq::context_t& ctx, const Config& config, const Clock& c
                               .cooling_ns = std::int64_t{config.executor.breaker_cooling_ms} * ns_per_ms},
                clock),
       // The first idle probe comes liveness_idle_ns after start.
-      last_exchange_ns_(clock.monotonic_ns()) {
-  const auto slots = static_cast<std::size_t>(std::max(1, config.executor.orders_in_flight));
-  for (std::size_t i = 0; i < slots; ++i) {
-    order_clients_.push_back(
-        std::make_unique<OrderClient>(ctx, config.endpoints.orders, client_options(config, options_)));
-  }
-  busy_.assign(slots, false);
-}
+      last_exchange_ns_(clock.monotonic_ns()),
+      ctx_(ctx),
+      slots_(static_cast<std::size_t>(std::max(1, config.executor.orders_in_flight))) {}
 
 bool BrokerLink::allows() {
   const auto before = breaker_.state();
@@ -50,7 +45,12 @@ bool BrokerLink::allows() {
 
 std::size_t BrokerLink::start_order(const OrderRecord& order) {
   const auto free = static_cast<std::size_t>(std::find(busy_.begin(), busy_.end(), false) - busy_.begin());
-  if (free == busy_.size()) throw std::logic_error("BrokerLink::start_order: every order client is busy");
+  if (free == busy_.size()) {
+    if (busy_.size() >= slots_) throw std::logic_error("BrokerLink::start_order: every order client is busy");
+    order_clients_.push_back(
+        std::make_unique<OrderClient>(ctx_, config_.endpoints.orders, client_options(config_, options_)));
+    busy_.push_back(false);
+  }
   ++counters_.orders_sent;
   busy_[free] = true;
   ++in_flight_;

@@ -34,10 +34,10 @@ bool OrderClient::pause(int ms) {
 }
 
 OrderClient::OrderClient(zmq::context_t& ctx, std::string endpoint, OrderClientOptions options)
-    : ctx_(ctx),
-      endpoint_(std::move(endpoint)),
-      options_(options),
-      socket_(make_req(ctx_, endpoint_, security())) {}
+    : ctx_(ctx), endpoint_(std::move(endpoint)), options_(options) {
+  // Out of descriptors now: the first attempt makes the socket (or waits).
+  reopen();
+}
 
 void OrderClient::reopen() {
   // A REQ socket that sent and got no answer cannot send again: the Lazy

@@ -77,8 +77,8 @@ class BrokerLink {
     std::size_t slot = 0;
     std::optional<proto::OrderReply> reply;
   };
-  std::size_t order_slots() const noexcept { return order_clients_.size(); }
-  bool order_slot_free() const noexcept { return in_flight_ < order_clients_.size(); }
+  std::size_t order_slots() const noexcept { return slots_; }
+  bool order_slot_free() const noexcept { return in_flight_ < slots_; }
   std::size_t orders_in_flight() const noexcept { return in_flight_; }
   std::size_t start_order(const OrderRecord& order);
   void wait_orders(std::vector<SettledOrder>& settled);
@@ -111,15 +111,20 @@ class BrokerLink {
   const Clock& clock_;
   BrokerLinkOptions options_;
   OrderClient client_;  // every request but orders
+  CircuitBreaker breaker_;
+  bool alive_ = false;                 // the last request was answered
+  std::int64_t last_exchange_ns_ = 0;  // monotonic; the last request (either outcome)
+  LinkCounters counters_;
+  zmq::context_t& ctx_;
+  // The order clients are made when a burst first needs them (each costs a
+  // descriptor here and one at dll_gateway), at most slots_
+  // (executor.orders_in_flight).
+  std::size_t slots_ = 1;
   std::vector<std::unique_ptr<OrderClient>> order_clients_;
   std::vector<bool> busy_;  // per order client: an order in flight
   std::size_t in_flight_ = 0;
   std::vector<OrderClient*> flying_;  // wait_orders()'s clients, reused
   std::vector<std::size_t> flying_slots_, settled_;
-  CircuitBreaker breaker_;
-  bool alive_ = false;                 // the last request was answered
-  std::int64_t last_exchange_ns_ = 0;  // monotonic; the last request (either outcome)
-  LinkCounters counters_;
 };
 
 }  // namespace tp::executor
