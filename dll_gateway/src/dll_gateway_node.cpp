@@ -203,10 +203,11 @@ bool DllGatewayNode::read_request(Request& r, bool& got) {
 
 bool DllGatewayNode::handle_requests() {
   std::size_t count = 0;
-  for (std::size_t read = 0; read < max_requests_per_group; ++read) {
+  std::size_t bytes = 0;
+  for (std::size_t read = 0; read < max_requests_per_group && bytes < max_group_bytes; ++read) {
     if (requests_.size() == count) requests_.emplace_back();
     bool got = false;
-    if (read_request(requests_[count], got)) ++count;
+    if (read_request(requests_[count], got)) bytes += requests_[count++].payload.size();
     if (!got) break;
   }
   if (count == 0) return false;
@@ -234,6 +235,7 @@ bool DllGatewayNode::handle_requests() {
     // At once: the peer records this answer while the group's next orders
     // are at the broker.
     send_answer(r, payload);
+    r.payload = zmq::message_t();  // a flood's large frames are not kept between groups
   }
   desk_.flush();  // the group's DONE rows, while the answers travel
   publish_reports();

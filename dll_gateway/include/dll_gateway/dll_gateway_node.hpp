@@ -73,6 +73,9 @@ class DllGatewayNode {
   // first answer behind the group's PENDING commit, and how long the stop
   // flag and the ticks wait.
   static constexpr std::size_t max_requests_per_group = 64;
+  // And at most this many bytes of requests (a group stops growing once it
+  // holds them): with 64 KiB frames, a flood cannot make a group hold 4 MiB.
+  static constexpr std::size_t max_group_bytes = 128 * 1024;
 
   // Settles the store's open orders with the broker, then loops until
   // tp::stop_requested(), then writes the final stats.
