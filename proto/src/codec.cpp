@@ -694,6 +694,12 @@ std::optional<DecodeError> validate(const ExecutionReport& r) {
 std::optional<DecodeError> validate(const ReportQuery&) { return std::nullopt; }
 std::optional<DecodeError> validate(const ReportBatch&) { return std::nullopt; }
 std::optional<DecodeError> validate(const OpenOrdersQuery&) { return std::nullopt; }
+std::optional<DecodeError> validate(const PortfolioEvent&) { return std::nullopt; }
+std::optional<DecodeError> validate(const InstrumentPnl& p) {
+  return check_instrument<&InstrumentPnl::instrument>(p);
+}
+std::optional<DecodeError> validate(const ControlRequest&) { return std::nullopt; }
+std::optional<DecodeError> validate(const ControlReply&) { return std::nullopt; }
 
 Result<std::vector<ExecutionReport>> unpack_reports(const ReportBatch& batch) {
   std::vector<ExecutionReport> out;
@@ -791,6 +797,10 @@ std::string_view Encoder::encode(const ExecutionReport& m) { return encode_into(
 std::string_view Encoder::encode(const ReportQuery& m) { return encode_into(buf_, m); }
 std::string_view Encoder::encode(const ReportBatch& m) { return encode_into(buf_, m); }
 std::string_view Encoder::encode(const OpenOrdersQuery& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const PortfolioEvent& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const InstrumentPnl& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const ControlRequest& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const ControlReply& m) { return encode_into(buf_, m); }
 
 namespace {
 
@@ -895,6 +905,10 @@ template std::optional<DecodeError> Decoder::decode_into(Bytes, ExecutionReport&
 template std::optional<DecodeError> Decoder::decode_into(Bytes, ReportQuery&);
 template std::optional<DecodeError> Decoder::decode_into(Bytes, ReportBatch&);
 template std::optional<DecodeError> Decoder::decode_into(Bytes, OpenOrdersQuery&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, PortfolioEvent&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, InstrumentPnl&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, ControlRequest&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, ControlReply&);
 
 template <class T>
 Result<T> Decoder::decode(Bytes payload) {
@@ -964,5 +978,9 @@ Result<ExecutionReport> Decoder::decode_execution_report(Bytes b) { return decod
 Result<ReportQuery> Decoder::decode_report_query(Bytes b) { return decode<ReportQuery>(b); }
 Result<ReportBatch> Decoder::decode_report_batch(Bytes b) { return decode<ReportBatch>(b); }
 Result<OpenOrdersQuery> Decoder::decode_open_orders_query(Bytes b) { return decode<OpenOrdersQuery>(b); }
+Result<PortfolioEvent> Decoder::decode_portfolio_event(Bytes b) { return decode<PortfolioEvent>(b); }
+Result<InstrumentPnl> Decoder::decode_instrument_pnl(Bytes b) { return decode<InstrumentPnl>(b); }
+Result<ControlRequest> Decoder::decode_control_request(Bytes b) { return decode<ControlRequest>(b); }
+Result<ControlReply> Decoder::decode_control_reply(Bytes b) { return decode<ControlReply>(b); }
 
 }  // namespace tp::proto

@@ -49,6 +49,7 @@ class StrategyGroup:
     quantity: float = 1000.0
     instruments: list = field(default_factory=list)
     max_position: float = 0.0
+    max_orders_per_second: float = 0.0
     params: dict = field(default_factory=dict)   # str -> str, as the C++ keeps them
     # Its signals' default order terms (C++ tp::OrderSettings, StrategyGroup::orders).
     order_type: str = "market"     # "market" | "limit"
@@ -472,6 +473,8 @@ def _read_groups(items, instruments, tables, quantity, origin, num_text, orders=
             g.instruments = list(instruments)
         g.max_position = sec.number("max_position", 0.0)
         sec.require(g.max_position >= 0, "max_position", ">= 0 (0 = only risk.max_position)")
+        g.max_orders_per_second = sec.number("max_orders_per_second", 0.0)
+        sec.require(g.max_orders_per_second >= 0, "max_orders_per_second", ">= 0 (0 = none of its own)")
         for key, value in read_orders(sec, orders or default_orders()).items():
             setattr(g, key, value)
         g.params = sec.scalars("params") if sec.has("params") else builtin_params(tables, g.kind, num_text)
