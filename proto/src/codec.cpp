@@ -694,9 +694,23 @@ std::optional<DecodeError> validate(const ExecutionReport& r) {
 std::optional<DecodeError> validate(const ReportQuery&) { return std::nullopt; }
 std::optional<DecodeError> validate(const ReportBatch&) { return std::nullopt; }
 std::optional<DecodeError> validate(const OpenOrdersQuery&) { return std::nullopt; }
-std::optional<DecodeError> validate(const PortfolioEvent&) { return std::nullopt; }
+// Every f64 field of `m` finite, the first that is not named: a NaN amount
+// is no amount (and never equals itself), as Python's peer refuses it too.
+template <class M>
+std::optional<DecodeError> check_finite(const M& m) {
+  std::optional<DecodeError> e;
+  wire::for_each_field<M>([&](const auto& f) {
+    if constexpr (std::remove_cvref_t<decltype(f)>::kind == wire::Kind::f64) {
+      if (!e && !std::isfinite(m.*(f.member))) e = out_of_range(std::string(f.name) + " must be finite");
+    }
+  });
+  return e;
+}
+
+std::optional<DecodeError> validate(const PortfolioEvent& p) { return check_finite(p); }
 std::optional<DecodeError> validate(const InstrumentPnl& p) {
-  return check_instrument<&InstrumentPnl::instrument>(p);
+  if (auto e = check_instrument<&InstrumentPnl::instrument>(p)) return e;
+  return check_finite(p);
 }
 std::optional<DecodeError> validate(const ControlRequest&) { return std::nullopt; }
 std::optional<DecodeError> validate(const ControlReply&) { return std::nullopt; }

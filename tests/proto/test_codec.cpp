@@ -240,6 +240,17 @@ TEST(Codec, PortfolioAndControlMessagesRefuseNonsense) {
   auto l = dec.decode_control_request(tp::proto::as_bytes(long_reason));
   ASSERT_FALSE(l.ok());
   EXPECT_EQ(l.error().code, ErrorCode::out_of_range);
+  // Amounts are finite: a NaN would not even equal itself (the fuzz target found it).
+  auto nan_pnl = tp::proto::encode_to_string(
+      tp::proto::InstrumentPnl{.instrument = "USDJPY", .unrealized_pnl = std::nan("")});
+  auto n = dec.decode_instrument_pnl(tp::proto::as_bytes(nan_pnl));
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.error().message(), "out_of_range: unrealized_pnl must be finite");
+  auto inf_equity = tp::proto::encode_to_string(tp::proto::PortfolioEvent{
+      .account_currency = "USD", .equity = -std::numeric_limits<double>::infinity()});
+  auto i = dec.decode_portfolio_event(tp::proto::as_bytes(inf_equity));
+  ASSERT_FALSE(i.ok());
+  EXPECT_EQ(i.error().message(), "out_of_range: equity must be finite");
   // A reply is not a request.
   auto reply = tp::proto::encode_to_string(tp::proto::ControlReply{.ok = true});
   auto w = dec.decode_control_request(tp::proto::as_bytes(reply));

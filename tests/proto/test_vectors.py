@@ -118,6 +118,10 @@ REFUSALS = {
     "trading_state_0": ("control_reply", dict(state=0), "out_of_range: state has unknown value 0"),
     "control_command_6": ("control_request", dict(command=6),
                           "out_of_range: command has unknown value 6"),
+    "pnl_not_finite": ("instrument_pnl", dict(realized_account=float("nan")),
+                       "out_of_range: realized_account must be finite"),
+    "equity_not_finite": ("portfolio_event", dict(equity=float("inf")),
+                          "out_of_range: equity must be finite"),
     "complete_not_a_bool": ("portfolio_event", dict(complete=1),
                             "wrong_type: complete is not a boolean"),
 }
