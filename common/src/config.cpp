@@ -269,7 +269,9 @@ void read_order_settings(Section& s, OrderSettings& o) {
 // Names that would collide with another program's files or break the
 // "<name>-<k>" and "ACK.<name>.<k>" spellings.
 bool valid_group_name(const std::string& name) {
-  static const std::set<std::string> taken{"gateway", "executor", "dll_gateway", "dead_letter", "supervisor"};
+  // Programs' names, and "flatten" (the kill switch's closing orders' ids begin so).
+  static const std::set<std::string> taken{"gateway",     "executor",   "dll_gateway",
+                                           "dead_letter", "supervisor", "flatten"};
   return !name.empty() && name.size() <= 32 && name[0] >= 'a' && name[0] <= 'z' &&
          std::all_of(
              name.begin(), name.end(),
@@ -291,7 +293,7 @@ std::vector<StrategyGroup> read_groups(const toml::node& node, const Config& c, 
     g.quantity = c.strategy.quantity;
     s.get("name", g.name);
     s.require(valid_group_name(g.name), "name",
-              "1 to 32 of a-z, 0-9 and _, starting with a letter, not a program's name");
+              "1 to 32 of a-z, 0-9 and _, starting with a letter, not a program's name nor \"flatten\"");
     s.require(names.insert(g.name).second, "name", "unique");
     s.get("kind", g.kind);
     s.require(is_builtin_kind(g.kind) || g.kind == "plugin" || g.kind == "python", "kind",

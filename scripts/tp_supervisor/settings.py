@@ -18,8 +18,9 @@ DEFAULT_INSTRUMENTS = ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD"]
 
 # common/include/common/config.hpp's builtin_strategy_kinds.
 BUILTIN_KINDS = ["sma_crossover", "rsi_reversion", "breakout", "every_nth"]
-# Programs whose names a group may not take (its files would collide).
-PROGRAM_NAMES = {"gateway", "executor", "dll_gateway", "dead_letter", "supervisor"}
+# Names a group may not take: programs' (its files would collide) and "flatten"
+# (the kill switch's closing orders' signal ids begin so).
+PROGRAM_NAMES = {"gateway", "executor", "dll_gateway", "dead_letter", "supervisor", "flatten"}
 # The name of the one-group shorthand's group (processes strategy-<k>).
 SHORTHAND_GROUP = "strategy"
 
@@ -439,7 +440,7 @@ def _read_groups(items, instruments, tables, quantity, origin, num_text, orders=
         sec = Section(item, path, origin, num_text)
         g = StrategyGroup(name=sec.string("name", ""), kind="", quantity=quantity)
         sec.require(_valid_group_name(g.name), "name",
-                    "1 to 32 of a-z, 0-9 and _, starting with a letter, not a program's name")
+                    "1 to 32 of a-z, 0-9 and _, starting with a letter, not a program's name nor \"flatten\"")
         sec.require(g.name not in names, "name", "unique")
         names.add(g.name)
         g.kind = sec.string("kind", "")

@@ -41,6 +41,7 @@
 #include "executor/order_record.hpp"
 #include "executor/position_book.hpp"
 #include "executor/store.hpp"
+#include "executor/trading_controls.hpp"
 #include "proto/codec.hpp"
 
 namespace tp::executor {
@@ -72,6 +73,7 @@ struct DeskCounters {
   std::uint64_t stale_updates = 0;        // answers or reports older than what was known
   std::uint64_t invalid_transitions = 0;  // refused by the order state machine: logged, not applied
   std::uint64_t held_expired = 0;         // HELD orders given up: the signal expired first
+  std::uint64_t control_commands = 0;     // tpctl's requests answered (status included)
   std::map<std::string, GroupCounters, std::less<>> groups;  // by strategy group
 };
 
@@ -123,6 +125,14 @@ struct CancelDecision {
   std::optional<OrderRecord> order;
 };
 
+// Who made a signal: a strategy, or the executor itself (the flatten's
+// closing orders, which the trading state and the throttles let through).
+enum class Origin { strategy, executor };
+
+// The flatten's closing orders carry signal ids "flatten.<group>.<sym>...";
+// "flatten" is not a valid group name, so no strategy's id starts so.
+bool is_closing_order(std::string_view signal_id) noexcept;
+
 // The start-up comparison of open orders with the broker's.
 enum class OrdersCheck { pending, matched, mismatch, unavailable };
 std::string_view to_string(OrdersCheck c) noexcept;
@@ -145,7 +155,13 @@ class ExecutionDesk {
   // batch's transaction (begun by the first call). `original`: its bytes.
   // `broker_closed`: the circuit breaker lets orders out (otherwise an
   // accepted order is recorded HELD). Throws StoreError.
-  void decide(std::string_view original, bool broker_closed);
+  // Past the signal's own checks and the risk limits (which count every
+  // open order at its worst case), a strategy's signal must pass the trading
+  // state (HALTED: `trading_halted`; REDUCING: `reduce_only` unless it
+  // shrinks its instrument's position), risk.max_open_orders
+  // (`max_open_orders`) and the throttles, its group's and the overall one
+  // (`rate_limited`; a refused signal takes no token).
+  void decide(std::string_view original, bool broker_closed, Origin origin = Origin::strategy);
   // Commits the batch; false when nothing was decided (no transaction).
   // Throws StoreError.
   bool commit();
@@ -178,6 +194,7 @@ class ExecutionDesk {
   // HELD -> INTENT, durably, before it is sent. False when not recorded.
   bool release(OrderRecord& order);
   // A HELD order whose signal expired: REJECTED "expired", never sent.
+  // While trading is HALTED: REJECTED "trading_halted" instead.
   bool give_up(const OrderRecord& order, Outbox& out);
   // No answer came: UNKNOWN (reconciled by query). It stays INTENT, which is
   // reconciled the same way, when even that cannot be recorded.
@@ -214,6 +231,33 @@ class ExecutionDesk {
   void apply_cancel_answer(const OrderRecord& order, const proto::OrderReply& reply, Outbox& out);
   // A cancel REQUESTED for an order that ended meanwhile: DONE.
   void cancel_settled(const OrderRecord& order);
+
+  // --- trading controls (the kill switch) -----------------------------------
+  const TradingStatus& trading() const noexcept { return trading_; }
+  // An operator's command: the new state is stored before the reply says
+  // ok (false, state unchanged, when it cannot be). The orders it implies
+  // (cancels, closing orders) are the caller's next steps: cancel_all(),
+  // flatten().
+  proto::ControlReply command(const proto::ControlRequest& request);
+  // An automatic trigger: raises the state (never lowers it). False when it
+  // could not be stored (it holds for this run all the same).
+  bool escalate(proto::TradingState at_least, std::string_view cause);
+  // HALTED, or a flatten under way: every working order gets a cancel
+  // REQUESTED (durably; the caller sends them), every HELD order (but the
+  // flatten's own) is given up. Returns how many orders it changed.
+  std::size_t cancel_all(Outbox& out);
+  // A flatten under way and no order open: decides, as one batch recorded
+  // HELD (the caller releases them), one MARKET IOC closing order per group
+  // and instrument with a position, at most risk.max_order_quantity each,
+  // priced for the checks at `marks` (else the last fill). When nothing is
+  // left to close (or after max_flatten_rounds) the flatten is done. Returns
+  // the number of closing orders. Throws StoreError (then abort()).
+  static constexpr int max_flatten_rounds = 10;
+  static constexpr std::int64_t closing_order_ttl_ns = 5'000'000'000;
+  std::size_t flatten(const std::map<std::string, double, std::less<>>& marks, Outbox& out);
+  // Orders not final: recorded, held, in flight, unknown or working.
+  std::size_t open_order_count() const noexcept { return open_.count(); }
+  const OpenOrders& open_orders() const noexcept { return open_; }
 
   // --- the start-up open-orders check ---------------------------------------
   // `unknown`: ids open at the broker that the executor cannot account for.
@@ -266,6 +310,10 @@ class ExecutionDesk {
   // The worst of `filled` and the batch's accepted orders before `decided`
   // in its instrument (all of them, or only its group's).
   double worst_after(const DecidedSignal& decided, double filled, bool same_group) const;
+  // The trading state's, open orders' and throttles' refusal of a
+  // strategy's signal, if any; takes the throttles' tokens when it passes.
+  std::optional<Decision> control_refusal(const proto::TradingSignal& signal);
+  bool store_trading(const TradingStatus& next, std::string_view command);
   proto::StrategyPosition report(std::string_view group, std::string_view instrument) const;
   void count_rejected(std::string_view reason);
   void ack(const proto::TradingSignal& signal, proto::AckStatus status, std::string_view reason,
@@ -288,6 +336,11 @@ class ExecutionDesk {
   bool published_ = false;   // the batch went out: the next signal starts another
   DeskCounters counters_;
   LatencyHistogram tick_to_fill_;
+  OpenOrders open_;
+  TradingStatus trading_;
+  RateThrottle overall_throttle_;
+  std::map<std::string, RateThrottle, std::less<>> group_throttles_;
+  int flatten_rounds_ = 0;
   // Applies `reply` to `order` when the state machine says it is news;
   // `persist` writes it (and whatever goes with it) and throws StoreError.
   enum class Change { applied, not_news, failed };

@@ -1,0 +1,131 @@
+// The executor's trading controls and portfolio, the node's side: the
+// control socket (tpctl's commands, answered after the desk stored the new
+// state), the tick feed's latest mids, the periodic valuation (PNL.<sym> and
+// PORTFOLIO events, the equity curve, the daily loss limit) and what a
+// HALTED or flattening executor does to its orders. The rules themselves are
+// the desk's (execution_desk.hpp) and trading_controls.hpp's.
+#include <spdlog/spdlog.h>
+
+#include "common/zmq_util.hpp"
+#include "executor/executor_node.hpp"
+#include "executor/portfolio.hpp"
+
+namespace tp::executor {
+namespace {
+
+constexpr std::size_t max_ticks_per_wakeup = 1000;
+
+}  // namespace
+
+void ExecutorNode::handle_control() {
+  std::size_t total = 0;
+  if (!recv_message(control_, frames_, max_kept_frames, total)) return;
+  proto::ControlReply reply;
+  const auto refuse = [&](const std::string& why) {
+    reply.ok = false;
+    reply.detail = why;
+    const auto& t = desk_.trading();
+    reply.state = t.state;
+    reply.cause = t.cause;
+    reply.since_ns = t.since_ns;
+    reply.flatten_pending = t.flatten_pending;
+    reply.open_orders = static_cast<std::uint32_t>(desk_.open_order_count());
+    reply.ts_ns = clock_.now_ns();
+  };
+  if (total != 1) {
+    dead_letters_.send("bad_frames", fmt::format("control: expected 1 frame, got {}", total),
+                       join_frames(frames_, total));
+    refuse(fmt::format("bad_frames: expected 1 frame, got {}", total));
+  } else if (auto request = decoder_.decode_control_request(bytes_of(frames_[0])); !request) {
+    dead_letters_.send(request.error(), view_of(frames_[0]));
+    refuse(std::string(proto::to_string(request.error().code)) + ": " + request.error().detail);
+  } else {
+    const auto& r = request.value();
+    if (r.command != proto::ControlCommand::status)
+      spdlog::warn("control: {} from {} ({})", proto::to_string(r.command),
+                   r.sent_by.empty() ? "?" : r.sent_by, r.reason);
+    reply = desk_.command(request.value());
+  }
+  // The REP answers every request: the state was stored (or not) before.
+  tp::publish(control_, encoder_.encode(reply), control_sends_);
+  if (reply.ok) enforce_trading_state();
+}
+
+void ExecutorNode::drain_ticks() {
+  for (std::size_t i = 0; i < max_ticks_per_wakeup; ++i) {
+    std::size_t total = 0;
+    if (!recv_message(ticks_, frames_, 2, total)) return;
+    // The feed is the gateway's and every strategy judges it; here a bad
+    // tick only fails to move a mark.
+    if (total != 2) continue;
+    auto tick = decoder_.decode_tick(bytes_of(frames_[1]));
+    if (!tick || !(tick->bid > 0) || !(tick->ask > 0)) continue;
+    marks_.insert_or_assign(tick->instrument, (tick->bid + tick->ask) / 2);
+  }
+}
+
+void ExecutorNode::value_portfolio() {
+  const auto now = clock_.now_ns();
+  const auto valuation = value(desk_.positions(), marks_, config_);
+  const double total = valuation.realized_pnl + valuation.unrealized_pnl;
+  const auto day = utc_day(now);
+  if (day != day_) {
+    // The day's zero is its first valuation's PnL, stored so that a restart
+    // keeps it (the loss limit counts from there, not from the restart).
+    try {
+      if (auto start = store_.day_start_pnl(day)) {
+        day_start_pnl_ = *start;
+      } else {
+        store_.set_day_start_pnl(day, total, now);
+        day_start_pnl_ = total;
+      }
+      day_ = day;
+    } catch (const StoreError& e) {
+      storage_failed("store the day's starting PnL", e, store_.last_errno());
+      day_start_pnl_ = total;  // this run's best figure; stored at the next valuation
+    }
+  }
+  daily_pnl_ = total - day_start_pnl_;
+  if (daily_loss_breached(daily_pnl_, config_.risk.max_daily_loss) &&
+      desk_.trading().state == proto::TradingState::active) {
+    desk_.escalate(proto::TradingState::reducing,
+                   fmt::format("daily loss limit: the day's PnL {:.2f} {} is below -risk.max_daily_loss {}",
+                               daily_pnl_, config_.portfolio.account_currency, config_.risk.max_daily_loss));
+  }
+  for (const auto& line : pnl_messages(valuation, now))
+    tp::publish(events_, proto::pnl_topic(line.instrument), encoder_.encode(line), event_sends_);
+  const auto event =
+      portfolio_event(valuation, config_, daily_pnl_, utc_day_start_ns(now), desk_.trading().state,
+                      static_cast<std::uint32_t>(desk_.open_order_count()), now);
+  tp::publish(events_, proto::portfolio_topic, encoder_.encode(event), event_sends_);
+  try {
+    store_.add_equity_point(EquityPoint{now, valuation.equity, valuation.realized_pnl,
+                                        valuation.unrealized_pnl, daily_pnl_, valuation.complete});
+  } catch (const StoreError& e) {
+    storage_failed("store an equity point", e, store_.last_errno());
+  }
+  valuation_ = valuation;
+}
+
+void ExecutorNode::enforce_trading_state() {
+  const auto& t = desk_.trading();
+  if (t.state != proto::TradingState::halted && !t.flatten_pending) return;
+  if (desk_.cancel_all(outbox_) > 0) publish(outbox_);
+  if (!link_.allows()) return;  // the breaker is open: the next pass sends them
+  send_requested_cancels();
+  if (!desk_.trading().flatten_pending) return;
+  try {
+    if (desk_.flatten(marks_, outbox_) == 0) return;
+  } catch (const StoreError& e) {
+    const int err = store_.last_errno();
+    desk_.abort();
+    storage_failed("record the flatten's closing orders", e, err);
+    return;
+  }
+  publish(outbox_);
+  Unrecorded unrecorded;
+  release_held(unrecorded);
+  record(unrecorded);
+}
+
+}  // namespace tp::executor
