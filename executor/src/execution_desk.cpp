@@ -317,31 +317,30 @@ bool ExecutionDesk::release(OrderRecord& order) {
 }
 
 bool ExecutionDesk::give_up(const OrderRecord& order, Outbox& out) {
-  const bool halted = trading_.state == proto::TradingState::halted;
-  const std::string reason = halted ? "trading_halted" : "expired";
+  return give_up(order, out, "expired", "expired: held while dll_gateway was unavailable; never sent",
+                 "its signal expired at " + std::to_string(order.expires_ns));
+}
+
+bool ExecutionDesk::give_up(const OrderRecord& order, Outbox& out, std::string_view reason,
+                            const std::string& outcome_reason, const std::string& why) {
   const auto now = clock_.now_ns();
   proto::OrderReply outcome;
   outcome.client_order_id = order.client_order_id;
   outcome.status = proto::OrderStatus::rejected;
-  outcome.reason = halted
-                       ? "trading_halted: held when trading was halted (" + trading_.cause + "); never sent"
-                       : "expired: held while dll_gateway was unavailable; never sent";
+  outcome.reason = outcome_reason;
   outcome.broker_ts_ns = now;
   if (!stored("give up a held order", [&] { store_.record_outcome(order.client_order_id, outcome, now); }))
     return false;
   --held_;
   open_.remove(order.client_order_id);
-  if (!halted) ++counters_.held_expired;
+  if (reason == "expired") ++counters_.held_expired;
   count_rejected(reason);
 
   // The dead letter carries the order that was not sent (its signal_id names
   // the signal; the signal's own bytes are not kept).
-  out.items.emplace_back(
-      Outbox::DeadLetter{reason,
-                         "held order " + order.client_order_id + " not sent: " +
-                             (halted ? "trading halted (" + trading_.cause + ")"
-                                     : "its signal expired at " + std::to_string(order.expires_ns)),
-                         std::string(encoder_.encode(request_of(order, now)))});
+  out.items.emplace_back(Outbox::DeadLetter{std::string(reason),
+                                            "held order " + order.client_order_id + " not sent: " + why,
+                                            std::string(encoder_.encode(request_of(order, now)))});
   auto ev = event_of(order, proto::OrderStatus::rejected, now);
   ev.reason = outcome.reason;
   out.items.emplace_back(std::move(ev));
@@ -786,9 +785,13 @@ std::size_t ExecutionDesk::cancel_all(Outbox& out) {
     if (order.cancel != CancelState::none) continue;
     if (request_cancel(order, why)) ++changed;
   }
+  const bool halted = trading_.state == proto::TradingState::halted;
+  const std::string reason = halted ? "trading_halted" : "flattening";
   for (const auto& order : held) {
     if (is_closing_order(order.signal_id)) continue;  // the flatten's own
-    if (give_up(order, out)) ++changed;
+    if (give_up(order, out, reason, reason + ": held when trading changed (" + why + "); never sent",
+                "trading changed (" + why + ")"))
+      ++changed;
   }
   return changed;
 }

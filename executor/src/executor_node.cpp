@@ -321,10 +321,13 @@ void ExecutorNode::reconcile() {
       publish(outbox_);
     }
   }
+  // HALTED or flattening: the held orders are given up (and the working
+  // ones' cancels sent) before any held order could be released.
+  record(unrecorded);
+  if (whole_pass) enforce_trading_state();
   if (whole_pass && desk_.held_count() > 0) release_held(unrecorded);
   record(unrecorded);
   if (whole_pass) send_requested_cancels();
-  if (whole_pass) enforce_trading_state();
   // Every order was answered (an open one works at the broker, followed by
   // reports), nothing is held and the reports are caught up: the open
   // orders, then the books, can be compared with the broker's.

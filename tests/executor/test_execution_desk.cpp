@@ -298,7 +298,8 @@ TEST_F(DeskTest, APositionMismatchHaltsNewSignalsUnlessTheBrokersFiguresAreAdopt
     EXPECT_EQ(decided[0].reason, "position_mismatch");
     // The mismatch halted trading, durably.
     EXPECT_EQ(desk.trading().state, tp::proto::TradingState::halted);
-    EXPECT_TRUE(desk.trading().cause.starts_with("position mismatch at start: EURUSD executor 0 vs broker 500"))
+    EXPECT_TRUE(
+        desk.trading().cause.starts_with("position mismatch at start: EURUSD executor 0 vs broker 500"))
         << desk.trading().cause;
   }
   config.executor.adopt_broker_positions = true;

@@ -194,8 +194,12 @@ class ExecutionDesk {
   // HELD -> INTENT, durably, before it is sent. False when not recorded.
   bool release(OrderRecord& order);
   // A HELD order whose signal expired: REJECTED "expired", never sent.
-  // While trading is HALTED: REJECTED "trading_halted" instead.
   bool give_up(const OrderRecord& order, Outbox& out);
+  // The same for another `reason` (the dead letter's and the count's):
+  // `outcome_reason` is the order's REJECTED reason, `why` the dead
+  // letter's detail after "held order <id> not sent: ".
+  bool give_up(const OrderRecord& order, Outbox& out, std::string_view reason,
+               const std::string& outcome_reason, const std::string& why);
   // No answer came: UNKNOWN (reconciled by query). It stays INTENT, which is
   // reconciled the same way, when even that cannot be recorded.
   void mark_unknown(const OrderRecord& order);
@@ -244,7 +248,9 @@ class ExecutionDesk {
   bool escalate(proto::TradingState at_least, std::string_view cause);
   // HALTED, or a flatten under way: every working order gets a cancel
   // REQUESTED (durably; the caller sends them), every HELD order (but the
-  // flatten's own) is given up. Returns how many orders it changed.
+  // flatten's own) is given up (`trading_halted`, `flattening`). Returns how
+  // many orders it changed. Orders accepted before the state changed and
+  // already sent keep their course until their cancel is answered.
   std::size_t cancel_all(Outbox& out);
   // A flatten under way and no order open: decides, as one batch recorded
   // HELD (the caller releases them), one MARKET IOC closing order per group
