@@ -5,7 +5,10 @@ strategy cancels after 1 s) with the REAL programs on ipc:// endpoints, as
 scripts/demo does, and its --summary must show what the README says the
 demo shows: orders resting at the broker (seen while it runs), fills that
 arrived later as execution reports, cancels on request, every order
-accounted for, and the report stream whole at both ends."""
+accounted for, and the report stream whole at both ends; and the portfolio
+in one currency (issue 14, item 3): equity = capital + realised +
+unrealised, each total the sum of the instruments' converted figures
+(USDJPY's yen among them), the trading state ACTIVE."""
 
 import os
 import re
@@ -33,6 +36,17 @@ REPORTS_LINE = re.compile(
     r"^reports: +dll_gateway stored (\d+) \(broker reports (\d+)\), executor through seq (\d+): "
     r"applied (\d+), known (\d+), unknown order (\d+); gaps (\d+), fetched (\d+), duplicates (\d+), "
     r"invalid transitions (\d+)$", re.M)
+NUM = r"(-?\d+\.\d+)"
+PORTFOLIO_LINE = re.compile(
+    rf"^portfolio: +account (\w+): equity {NUM} = capital {NUM} \+ realised {NUM} \+ unrealised {NUM}; "
+    rf"day's PnL {NUM}; (complete|INCOMPLETE)", re.M)
+# instrument, position, avg price, mark, realised, unrealised (quote), quote
+# currency, rate, realised, unrealised (account)
+PNL_LINE = re.compile(
+    rf"^  ([A-Z]{{6}}) +(-?\d+) +{NUM} +(\S+) +{NUM} +{NUM} +([A-Z]{{3}}) +(\S+) +(\S+) +(\S+)$", re.M)
+TOTAL_LINE = re.compile(rf"^  total (\w+) +{NUM} +{NUM}$", re.M)
+TRADING_LINE = re.compile(r"^trading: +(\w+)", re.M)
+CAPITAL = 1000000.0  # [portfolio] capital's default
 
 
 @unittest.skipIf(MISSING, SKIP_WHY)
@@ -85,6 +99,52 @@ class DemoTest(unittest.TestCase):
         self.assertEqual(applied + known + unknown, stored, text)
         self.assertEqual((unknown, invalid), (0, 0), text)
         self.assertGreaterEqual(applied, later, text)
+
+        self.check_portfolio(text)
+
+    def check_portfolio(self, text):
+        """One total in the account currency: each instrument's PnL in its
+        quote currency and converted (USDJPY's yen at 1/mid), the totals
+        the sums of the converted figures, equity = capital + both."""
+        self.assertEqual(TRADING_LINE.search(text).group(1) if TRADING_LINE.search(text) else None,
+                         "ACTIVE", text)
+        m = PORTFOLIO_LINE.search(text)
+        self.assertIsNotNone(m, text)
+        ccy, equity, capital, realized, unrealized, _daily, complete = m.groups()
+        equity, capital, realized, unrealized = map(float, (equity, capital, realized, unrealized))
+        self.assertEqual((ccy, capital, complete), ("USD", CAPITAL, "complete"), text)
+        self.assertAlmostEqual(equity, capital + realized + unrealized, delta=0.015, msg=text)  # 2 decimals
+        # The executor's last valuation, as its final stats have it.
+        ex = self.executor()
+        for key, shown in (("equity", equity), ("realized_pnl", realized), ("unrealized_pnl", unrealized)):
+            self.assertAlmostEqual(ex.get(key), shown, delta=0.005, msg=f"{key}\n{text}")
+
+        lines = {g[0]: g for g in PNL_LINE.findall(text)}
+        self.assertEqual(set(lines), {"EURUSD", "GBPUSD", "USDJPY", "AUDUSD"}, text)
+        self.assertEqual({sym: g[6] for sym, g in lines.items()},
+                         {"EURUSD": "USD", "GBPUSD": "USD", "USDJPY": "JPY", "AUDUSD": "USD"}, text)
+        traded = [g for g in lines.values() if float(g[4]) != 0 or int(g[1]) != 0]
+        self.assertTrue(traded, "no instrument was traded\n" + text)
+        for sym, pos, avg, mark, real_q, unreal_q, quote, rate, real_a, unreal_a in lines.values():
+            self.assertNotEqual(mark, "none", f"{sym} has no mark\n{text}")
+            rate, real_q, unreal_q = float(rate), float(real_q), float(unreal_q)
+            if quote == "USD":
+                self.assertEqual(rate, 1.0, text)
+            else:  # USDJPY: yen to dollars at 1 / its own mid
+                self.assertAlmostEqual(rate, 1 / float(mark), delta=1e-6, msg=text)
+            # Each converted figure is its quote figure at the rate (both printed to 2 decimals).
+            self.assertAlmostEqual(float(real_a), real_q * rate, delta=0.005 + 0.005 * rate, msg=text)
+            self.assertAlmostEqual(float(unreal_a), unreal_q * rate, delta=0.005 + 0.005 * rate, msg=text)
+        total = TOTAL_LINE.search(text)
+        self.assertIsNotNone(total, text)
+        self.assertEqual(total.group(1), ccy, text)
+        rounding = 0.005 * (len(lines) + 1)  # each figure is printed to 2 decimals
+        self.assertAlmostEqual(float(total.group(2)), sum(float(g[8]) for g in lines.values()), delta=rounding,
+                               msg=text)
+        self.assertAlmostEqual(float(total.group(3)), sum(float(g[9]) for g in lines.values()), delta=rounding,
+                               msg=text)
+        self.assertAlmostEqual(float(total.group(2)), realized, delta=0.005, msg=text)
+        self.assertAlmostEqual(float(total.group(3)), unrealized, delta=0.005, msg=text)
 
 
 if __name__ == "__main__":
