@@ -812,10 +812,12 @@ std::size_t ExecutionDesk::flatten(const std::map<std::string, double, std::less
       s.instance = 0;
       s.instrument = instrument;
       s.action = p.position > 0 ? proto::Side::sell : proto::Side::buy;
-      // Larger positions close over several rounds, each within the limit.
-      s.quantity = std::min(std::abs(p.position), config_.risk.max_order_quantity);
       const auto mark = marks.find(instrument);
       s.trigger_price = mark != marks.end() && mark->second > 0 ? mark->second : p.last_price;
+      // Larger positions close over several rounds, each order within the
+      // per-order limits.
+      s.quantity = std::min(std::abs(p.position), config_.risk.max_order_quantity);
+      if (s.trigger_price > 0) s.quantity = std::min(s.quantity, config_.risk.max_notional / s.trigger_price);
       s.confidence = 1;
       s.created_ts_ns = now;
       s.expires_ts_ns = now + closing_order_ttl_ns;
