@@ -742,16 +742,19 @@ bool ExecutionDesk::store_trading(const TradingStatus& next, std::string_view co
 
 proto::ControlReply ExecutionDesk::command(const proto::ControlRequest& request) {
   ++counters_.control_commands;
-  proto::ControlReply reply;
-  reply.ok = true;
   if (request.command != proto::ControlCommand::status) {
     const auto next =
         after_command(trading_, request.command, request.reason, request.sent_by, clock_.now_ns());
-    if (!store_trading(next, proto::to_string(request.command))) {
-      reply.ok = false;
-      reply.detail = "not applied: the trading state could not be stored (see the executor's log)";
-    }
+    if (!store_trading(next, proto::to_string(request.command)))
+      return control_reply("not applied: the trading state could not be stored (see the executor's log)");
   }
+  return control_reply();
+}
+
+proto::ControlReply ExecutionDesk::control_reply(std::string_view refusal) const {
+  proto::ControlReply reply;
+  reply.ok = refusal.empty();
+  reply.detail = std::string(refusal);
   reply.state = trading_.state;
   reply.cause = trading_.cause;
   reply.since_ns = trading_.since_ns;

@@ -21,17 +21,7 @@ void ExecutorNode::handle_control() {
   std::size_t total = 0;
   if (!recv_message(control_, frames_, max_kept_frames, total)) return;
   proto::ControlReply reply;
-  const auto refuse = [&](const std::string& why) {
-    reply.ok = false;
-    reply.detail = why;
-    const auto& t = desk_.trading();
-    reply.state = t.state;
-    reply.cause = t.cause;
-    reply.since_ns = t.since_ns;
-    reply.flatten_pending = t.flatten_pending;
-    reply.open_orders = static_cast<std::uint32_t>(desk_.open_order_count());
-    reply.ts_ns = clock_.now_ns();
-  };
+  const auto refuse = [&](const std::string& why) { reply = desk_.control_reply(why); };
   if (total != 1) {
     dead_letters_.send("bad_frames", fmt::format("control: expected 1 frame, got {}", total),
                        join_frames(frames_, total));

@@ -243,6 +243,8 @@ class ExecutionDesk {
   // (cancels, closing orders) are the caller's next steps: cancel_all(),
   // flatten().
   proto::ControlReply command(const proto::ControlRequest& request);
+  // The state as a reply: ok, or refused with `refusal` as its detail.
+  proto::ControlReply control_reply(std::string_view refusal = {}) const;
   // An automatic trigger: raises the state (never lowers it). False when it
   // could not be stored (it holds for this run all the same).
   bool escalate(proto::TradingState at_least, std::string_view cause);
