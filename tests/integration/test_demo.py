@@ -21,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "supervisor"))
 
 from svtest import PROGRAMS, SupervisorRun, endpoints_toml, supervisor as sv, wait_for  # noqa: E402
+from tp_supervisor import portfolio, report  # noqa: E402  (scripts/, put on the path by svtest)
 
 BIN_DIR = os.environ.get("TP_BIN_DIR", "")
 MISSING = [p for p in PROGRAMS if not os.access(os.path.join(BIN_DIR, p), os.X_OK)]
@@ -145,6 +146,61 @@ class DemoTest(unittest.TestCase):
                                msg=text)
         self.assertAlmostEqual(float(total.group(2)), realized, delta=0.005, msg=text)
         self.assertAlmostEqual(float(total.group(3)), unrealized, delta=0.005, msg=text)
+
+
+def pnl(sym, quote, position, avg, mark, real_q, unreal_q, rate, ts=7):
+    return dict(instrument=sym, quote_currency=quote, position=position, avg_price=avg, mark_price=mark,
+                realized_pnl=real_q, unrealized_pnl=unreal_q, rate_to_account=rate,
+                realized_account=real_q * rate, unrealized_account=unreal_q * rate, ts_ns=ts)
+
+
+class PortfolioLinesTest(unittest.TestCase):
+    """The summary's portfolio block from a valuation, without processes."""
+
+    EVENT = dict(account_currency="USD", equity=1000010.0, realized_pnl=4.0, unrealized_pnl=6.0, daily_pnl=10.0,
+                 day_start_ns=0, complete=False, state="ACTIVE", open_orders=0, ts_ns=7)
+
+    def test_a_line_without_a_rate_is_shown_but_not_added(self):
+        snap = {"capital": CAPITAL, "event": self.EVENT, "lines": [
+            pnl("EURUSD", "USD", 1000, 1.08, 1.09, 4.0, 6.0, 1.0),
+            pnl("XAUCHF", "CHF", 1, 2000.0, 2010.0, 0.0, 10.0, 0.0)]}
+        text = "\n".join(report.portfolio_lines({}, snap))
+        self.assertRegex(text, r"equity 1000010\.00 = capital 1000000\.00 \+ realised 4\.00 \+ unrealised 6\.00; "
+                               r"day's PnL 10\.00; INCOMPLETE")
+        lines = {g[0]: g for g in PNL_LINE.findall(text)}
+        self.assertEqual(lines["XAUCHF"][6:], ("CHF", "n/a", "n/a", "n/a"), text)
+        self.assertEqual(lines["EURUSD"][7:], ("1.000000", "4.00", "6.00"), text)
+        self.assertEqual(TOTAL_LINE.search(text).groups(), ("USD", "4.00", "6.00"), text)
+
+    def test_without_an_event_the_stats_totals_and_positions_labelled_with_their_currency(self):
+        ex = {"account_currency": "USD", "equity": 999990.0, "realized_pnl": -10.0, "unrealized_pnl": 0.0,
+              "daily_pnl": -10.0, "portfolio_complete": True,
+              "positions": {"USDJPY": {"position": 1000, "avg_price": 151.2, "realized_pnl": -1512.0}}}
+        text = "\n".join(report.portfolio_lines(ex, None, {"capital": CAPITAL}))
+        self.assertIsNotNone(PORTFOLIO_LINE.search(text), text)
+        self.assertRegex(text, r"USDJPY +position +1000 .* realised PnL +-1512\.00 JPY")
+        self.assertEqual(PNL_LINE.findall(text), [], text)
+
+    def test_the_trading_state_and_its_cause(self):
+        self.assertEqual(report.trading_lines({})[0], "trading:          n/a")
+        line = report.trading_lines({"trading_state": "REDUCING", "trading_state_cause": "daily loss limit: x",
+                                        "open_orders": 2, "control_commands": 1})[0]
+        self.assertEqual(TRADING_LINE.search(line).group(1), "REDUCING")
+        self.assertIn("(daily loss limit: x)", line)
+
+    def test_the_watcher_reads_the_endpoint_and_keys_from_the_config(self):
+        d = tempfile.mkdtemp(prefix="tpd", dir="/tmp")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        path = os.path.join(d, "c.toml")
+        with open(path, "w") as f:
+            f.write('[endpoints]\norder_events = "ipc:///tmp/x.ipc"\n[portfolio]\naccount_currency = "EUR"\n'
+                    "capital = 5000\n[security]\ncurve = true\n")
+        cfg = portfolio.portfolio_settings(path, ["portfolio.capital=7000"])
+        self.assertEqual((cfg["endpoint"], cfg["account_currency"], cfg["capital"], cfg["curve"]),
+                         ("ipc:///tmp/x.ipc", "EUR", 7000.0, True))
+        cfg = portfolio.portfolio_settings(None)
+        self.assertEqual((cfg["endpoint"], cfg["account_currency"], cfg["capital"], cfg["curve"]),
+                         ("tcp://127.0.0.1:7103", "USD", CAPITAL, False))
 
 
 if __name__ == "__main__":
