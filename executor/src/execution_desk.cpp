@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "proto/order_lifecycle.hpp"
@@ -806,41 +807,70 @@ std::size_t ExecutionDesk::flatten(const std::map<std::string, double, std::less
   if (open_.count() > 0) return 0;  // cancels and earlier closing orders first
   const auto now = clock_.now_ns();
   std::vector<proto::TradingSignal> closing;
-  for (const auto& [group, book] : group_books_) {
-    for (const auto& [instrument, p] : book.all()) {
-      if (same_position(p.position, 0)) continue;
+  std::size_t stuck = 0;  // positions no closing order can be made for
+  for (const auto& [instrument, p] : book_.all()) {
+    const double net = p.position;
+    if (same_position(net, 0)) continue;
+    const auto mark = marks.find(instrument);
+    const double price = mark != marks.end() && mark->second > 0 ? mark->second : p.last_price;
+    if (!(price > 0)) {
+      spdlog::error("flatten: no price for {} (no tick, no fill): its position {} is left open", instrument,
+                    net);
+      ++stuck;
+      continue;
+    }
+    // The account's position is closed, not each group's: groups holding
+    // opposite positions offset each other (and stay so in their books)
+    // instead of each paying to close against the market. Each closing order
+    // belongs to a group on the net's side and shrinks that group's position
+    // as much as the instrument's. Larger positions close over several
+    // rounds, each order within the per-order limits.
+    std::vector<std::pair<double, std::string>> holders;  // (size on the net's side, group)
+    for (const auto& [group, book] : group_books_) {
+      const double g = book.position(instrument);
+      if (!same_position(g, 0) && (g > 0) == (net > 0)) holders.emplace_back(std::abs(g), group);
+    }
+    std::sort(holders.rbegin(), holders.rend());
+    const double cap = std::min(config_.risk.max_order_quantity, config_.risk.max_notional / price);
+    double left = std::abs(net);
+    double held_by_groups = 0;
+    for (const auto& [size, group] : holders) {
+      held_by_groups += size;
+      if (same_position(left, 0)) continue;
       proto::TradingSignal s;
       s.signal_id = fmt::format("flatten.{}.{}.{}.{}", group, instrument, now / ns_per_ms, flatten_rounds_);
       s.strategy = group;
       s.instance = 0;
       s.instrument = instrument;
-      s.action = p.position > 0 ? proto::Side::sell : proto::Side::buy;
-      const auto mark = marks.find(instrument);
-      s.trigger_price = mark != marks.end() && mark->second > 0 ? mark->second : p.last_price;
-      // Larger positions close over several rounds, each order within the
-      // per-order limits.
-      s.quantity = std::min(std::abs(p.position), config_.risk.max_order_quantity);
-      if (s.trigger_price > 0) s.quantity = std::min(s.quantity, config_.risk.max_notional / s.trigger_price);
+      s.action = net > 0 ? proto::Side::sell : proto::Side::buy;
+      s.quantity = std::min({left, size, cap});
+      s.trigger_price = price;
       s.confidence = 1;
       s.created_ts_ns = now;
       s.expires_ts_ns = now + closing_order_ttl_ns;
-      if (!(s.trigger_price > 0)) {
-        spdlog::error("flatten: no price for {} (no tick, no fill): its position {} is left open", instrument,
-                      p.position);
-        continue;
-      }
+      left -= s.quantity;
       closing.push_back(std::move(s));
+    }
+    if (held_by_groups < std::abs(net) && !same_position(held_by_groups, std::abs(net))) {
+      // Adopted from the broker (executor.adopt_broker_positions): no group
+      // holds it, so no closing order can be booked to one.
+      spdlog::error(
+          "flatten: {} {} of the {} position is held by no strategy group (adopted from the broker); "
+          "close it at the broker by hand",
+          std::abs(net) - held_by_groups, instrument, net);
+      if (closing.empty() || closing.back().instrument != instrument) ++stuck;
     }
   }
   if (closing.empty() || flatten_rounds_ >= max_flatten_rounds) {
     auto done = trading_;
     done.flatten_pending = false;
-    if (!closing.empty())
+    const bool flat = closing.empty() && stuck == 0;
+    if (!flat)
       spdlog::error(
-          "flatten: {} positions still open after {} rounds of closing orders; giving up (see "
-          "positions in executor.stats.json)",
-          closing.size(), flatten_rounds_);
-    store_trading(done, closing.empty() ? "FLATTENED" : "FLATTEN_GAVE_UP");
+          "flatten: positions still open after {} rounds of closing orders; giving up (see positions in "
+          "executor.stats.json)",
+          flatten_rounds_);
+    store_trading(done, flat ? "FLATTENED" : "FLATTEN_GAVE_UP");
     return 0;
   }
   ++flatten_rounds_;

@@ -255,11 +255,14 @@ class ExecutionDesk {
   // already sent keep their course until their cancel is answered.
   std::size_t cancel_all(Outbox& out);
   // A flatten under way and no order open: decides, as one batch recorded
-  // HELD (the caller releases them), one MARKET IOC closing order per group
-  // and instrument with a position, at most risk.max_order_quantity each,
-  // priced for the checks at `marks` (else the last fill). When nothing is
-  // left to close (or after max_flatten_rounds) the flatten is done. Returns
-  // the number of closing orders. Throws StoreError (then abort()).
+  // HELD (the caller releases them), MARKET IOC orders closing each
+  // instrument's net position, each booked to a group holding that side (the
+  // largest first) and within the per-order limits, priced for the checks
+  // at `marks` (else the last fill). Groups with opposite positions in one
+  // instrument offset each other: the account is flat, their books are not.
+  // When nothing is left to close (or after max_flatten_rounds) the flatten
+  // is done. Returns the number of closing orders. Throws StoreError (then
+  // abort()).
   static constexpr int max_flatten_rounds = 10;
   static constexpr std::int64_t closing_order_ttl_ns = 5'000'000'000;
   std::size_t flatten(const std::map<std::string, double, std::less<>>& marks, Outbox& out);
