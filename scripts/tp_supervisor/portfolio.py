@@ -118,11 +118,21 @@ def _key(path, what):
     raise RuntimeError(f"security.{what}: {path} holds no key")
 
 
-def _write(path, snap) -> None:
+def _write(path, snap) -> bool:
+    """Replaces the snapshot; False when it cannot be written (a full disk:
+    the previous one stays, and the next valuation tries again)."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(snap, f)
-    os.replace(tmp, path)  # a reader sees the old snapshot or the new one, whole
+    try:
+        with open(tmp, "w") as f:
+            json.dump(snap, f)
+        os.replace(tmp, path)  # a reader sees the old snapshot or the new one, whole
+        return True
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
 
 
 def watch(out_path, cfg) -> int:
@@ -142,7 +152,7 @@ def watch(out_path, cfg) -> int:
         sub.curve_publickey = _key(cfg["client_public_key"], "client_public_key")
         sub.curve_secretkey = _key(cfg["client_secret_key"], "client_secret_key")
     sub.connect(cfg["endpoint"])
-    lines, snapshots, bad = {}, 0, 0
+    lines, snapshots, bad, write_failures = {}, 0, 0, 0
     try:
         while not stop:
             if not sub.poll(100):
@@ -164,14 +174,17 @@ def watch(out_path, cfg) -> int:
             elif name == "portfolio_event":
                 same = [v for v in lines.values() if v["ts_ns"] == fields["ts_ns"]]
                 fields["state"] = tp_proto.TRADING_STATES.get(fields["state"], fields["state"])
-                _write(out_path, {"capital": cfg["capital"], "event": fields, "lines": same,
-                                  "received_ns": time.time_ns()})
-                snapshots += 1
+                if _write(out_path, {"capital": cfg["capital"], "event": fields, "lines": same,
+                                     "received_ns": time.time_ns()}):
+                    snapshots += 1
+                else:
+                    write_failures += 1
                 lines = {}
     finally:
         sub.close(0)
         ctx.term()
-    print(f"portfolio watcher: {snapshots} valuations kept, {bad} frames not understood", flush=True)
+    print(f"portfolio watcher: {snapshots} valuations kept, {write_failures} not written, "
+          f"{bad} frames not understood", flush=True)
     return 0
 
 
