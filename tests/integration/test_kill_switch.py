@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -153,6 +154,27 @@ class KillSwitch(unittest.TestCase):
         """New orders (ORDER lines) the broker received after `ts_ns`."""
         return [e for e in self.broker_events() if e["kind"] == "ORDER" and e["ts_ns"] > ts_ns]
 
+    def executor_orders(self):
+        """client order id -> created_ns, from executor.db (readable once the
+        executor has stopped: it holds the file exclusively while it runs)."""
+        con = sqlite3.connect(os.path.join(self.run_dir, "executor.db"), timeout=5)
+        try:
+            return dict(con.execute("SELECT client_order_id, created_ns FROM orders"))
+        finally:
+            con.close()
+
+    def assert_no_new_order(self, halt, resume):
+        """While HALTED (from the halt's since_ns to the resume's): the
+        executor made no order, and the broker received none it made then
+        (one already in flight when the halt came may land after the reply)."""
+        created = self.executor_orders()
+        start, end = halt["since_ns"], resume["since_ns"]
+        made = sorted(cid for cid, ns in created.items() if start <= ns < end)
+        self.assertEqual(made, [], "orders made while HALTED")
+        late = [(e["cid"], e["ts_ns"]) for e in self.orders_after(halt["ts_ns"])
+                if e["ts_ns"] < end and created.get(e["cid"], start) >= start]
+        self.assertEqual(late, [], "new orders reached the broker after the halt's reply")
+
     def dead_letter_reasons(self):
         reasons, _, _ = chaoslib.dead_letter_summary(self.run_dir)
         return reasons
@@ -210,7 +232,7 @@ class KillSwitch(unittest.TestCase):
         refused = self.rejected("trading_halted")
         self.wait(lambda: self.rejected("trading_halted") >= refused + 20,
                   "the strategies' signals refused trading_halted")
-        self.assertEqual(self.orders_after(halted_at), [], "new orders reached the broker after the halt")
+        halts = [reply]
         self.wait(lambda: self.dead_letter_reasons()["trading_halted"] > 0, "trading_halted dead letters")
         status = self.status_text()
         self.assertRegex(status, r"trading: HALTED since .*\(halt by tpctl:.*: test\)")
@@ -219,28 +241,30 @@ class KillSwitch(unittest.TestCase):
         fills = self.ex()["fills"]
         reply = self.command("resume")
         self.assertEqual(reply["state"], "ACTIVE")
+        resumes = [reply]
         self.wait(lambda: self.ex().get("fills", 0) > fills, "fills after the resume")
         self.wait(lambda: self.ex().get("orders_working", 0) > 0, "working orders after the resume")
 
         # (b) a halt survives kill -9 of the executor right after its reply.
         pid = self.ex()["pid"]
-        reply = self.command("halt", "--reason", "before the kill")
-        halted_at = time.time_ns()
+        halt = self.command("halt", "--reason", "before the kill")
         os.kill(pid, signal.SIGKILL)
-        self.assertEqual(reply["state"], "HALTED")
+        self.assertEqual(halt["state"], "HALTED")
         restarted = self.wait(lambda: (lambda s: s if s.get("pid") not in (None, pid) else None)(self.ex()),
                               "the executor restarted by the supervisor")["pid"]
         reply = self.command("trading")
         self.assertEqual(reply["state"], "HALTED", reply)
         self.assertIn("before the kill", reply["cause"])
+        self.assertEqual(reply["since_ns"], halt["since_ns"], "the halt the restarted executor read back")
         self.wait(lambda: self.rejected("trading_halted", self.ex(restarted)) >= 20,
                   "the restarted executor refusing trading_halted")
         self.wait(lambda: not self.broker_working(), "no order working at the broker after the restart")
-        self.assertEqual(self.orders_after(halted_at), [], "new orders reached the broker after the halt")
+        halts.append(halt)
 
         # (c) resume again, and a position of the test's own to flatten.
         fills = self.ex(restarted)["fills"]
-        self.assertEqual(self.command("resume")["state"], "ACTIVE")
+        resumes.append(self.command("resume"))
+        self.assertEqual(resumes[-1]["state"], "ACTIVE")
         self.wait(lambda: self.ex(restarted).get("fills", 0) > fills, "fills after the second resume")
         mid = (self.ex().get("positions") or {}).get("EURUSD", {}).get("last_price") or 1.085
         self.buy("EURUSD", 3000, mid)
@@ -279,6 +303,10 @@ class KillSwitch(unittest.TestCase):
         self.assertIn("not applied: the executor did not answer at ipc://", r.stderr)
         self.assertLess(elapsed, 7.5)
         self.assertGreater(elapsed, 5.5)
+
+        # executor.db, now that the executor has stopped: nothing made while HALTED.
+        for halt, resume in zip(halts, resumes):
+            self.assert_no_new_order(halt, resume)
 
 
 if __name__ == "__main__":
