@@ -315,7 +315,8 @@ def trading_command(args) -> int:
         return EXIT_ERROR
     proto = _proto()
     try:
-        reply = control_request(endpoint, TRADING_COMMANDS[args.command], reason, keys)
+        reply = control_request(endpoint, TRADING_COMMANDS[args.command], reason, keys,
+                                attempts=CONTROL_ATTEMPTS, timeout_s=CONTROL_TIMEOUT_S)
     except proto.ProtocolError as e:
         print(f"tpctl: the executor at {endpoint} answered something unreadable ({e}): "
               "the command may or may not be applied; ask again with `tpctl trading`", file=sys.stderr)
@@ -324,8 +325,12 @@ def trading_command(args) -> int:
         print(f"tpctl: cannot reach {endpoint}: {e}", file=sys.stderr)
         return EXIT_ERROR
     if reply is None:
+        # The request may sit unread in a busy executor's queue (it serves
+        # its control socket between its waits on dll_gateway): it is then
+        # applied late, which a person must know before acting on "not applied".
         print(f"tpctl: not applied: the executor did not answer at {endpoint} "
-              f"({CONTROL_ATTEMPTS} attempts of {CONTROL_TIMEOUT_S:g} s)", file=sys.stderr)
+              f"({CONTROL_ATTEMPTS} attempts of {CONTROL_TIMEOUT_S:g} s); an executor that is up but busy "
+              "may still apply it when it reads it: check with `tpctl trading`", file=sys.stderr)
         return EXIT_NO_EXECUTOR
     if args.json:
         out = dict(reply, state=proto.TRADING_STATES.get(reply["state"], reply["state"]), endpoint=endpoint)

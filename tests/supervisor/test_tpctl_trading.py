@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import unittest
+import unittest.mock
 
 import zmq
 
@@ -242,6 +243,14 @@ class ExchangeTest(unittest.TestCase):
         rc, out, _ = self.run_main("trading", "--json", "--control", self.endpoint)
         reply = json.loads(out)
         self.assertEqual((rc, reply["state"], reply["endpoint"]), (0, "HALTED", self.endpoint))
+
+    def test_no_answer_is_exit_2_not_applied(self):
+        self.executor(reply_payload(), drop=99)
+        with unittest.mock.patch.object(ctl, "CONTROL_TIMEOUT_S", 0.1):
+            rc, out, err = self.run_main("halt", "--control", self.endpoint)
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn(f"tpctl: not applied: the executor did not answer at {self.endpoint} (3 attempts of 0.1 s)",
+                      err)
 
     def test_a_refusal_is_exit_1_with_its_detail(self):
         self.executor(reply_payload(ok=False, state=1, cause="", detail="not applied: the trading state could "
