@@ -1,8 +1,9 @@
 """The kill switch end to end (issue 14, item 2): the real programs under the
 supervisor on ipc:// endpoints, two every_nth groups trading all along ("mkt":
 market orders, filled at once; "rest": GTC limits 2% away from the market, so
-that orders are working at the broker), and scripts/tpctl as the operator
-types it. The sim broker's journal is the broker's own book of what reached
+that orders are working at the broker), a group of the test's own ("manual":
+one market buy, a position known to be open when flatten comes), and
+scripts/tpctl as the operator types it. The sim broker's journal is the broker's own book of what reached
 it.
 
   halt    -> HALTED; every working order canceled at the broker; no new order
@@ -12,9 +13,10 @@ it.
   resume  -> ACTIVE; fills again.
   halt + kill -9 of the executor right after the reply -> the restarted
              executor is still HALTED and still refusing.
-  flatten -> REDUCING with a flatten pending; every group's position, and the
-             broker's, back to 0; then flatten_pending false, and signals
-             that would add refused reduce_only.
+  flatten -> REDUCING with a flatten pending; the account's position in every
+             instrument, at the executor and at the broker, back to 0 (the
+             groups' books adding up to it); then flatten_pending false, and
+             signals that would add refused reduce_only.
   a stopped executor -> tpctl exits 2 within its 3 attempts of 2 s.
 
 Every wait is on a file or a counter, bounded."""
@@ -278,13 +280,19 @@ class KillSwitch(unittest.TestCase):
         flattened_at = time.time_ns()
 
         def flat():
+            """The account flat: the executor's position in every instrument,
+            and the groups' books adding up to it (the executor closes each
+            instrument's net: groups holding opposite positions offset each
+            other and keep them in their books)."""
             s = self.ex_after(flattened_at)
-            positions = self.group_positions(s)
-            return (s and not s["flatten_pending"] and s["open_orders"] == 0 and positions
-                    and all(q == 0 for q in positions.values())
-                    and all(p["position"] == 0 for p in s["positions"].values()))
+            if not s or s["flatten_pending"] or s["open_orders"] != 0 or not s.get("positions"):
+                return None
+            by_groups = {}
+            for (_, sym), q in self.group_positions(s).items():
+                by_groups[sym] = by_groups.get(sym, 0.0) + q
+            return (all(abs(p["position"]) < 1e-6 for p in s["positions"].values())
+                    and all(abs(q) < 1e-6 for q in by_groups.values()))
         self.wait(flat, "every position flat and the flatten done", timeout=WAIT_S * 2)
-        self.assertEqual(self.group_positions().get((MANUAL, "EURUSD")), 0)
         closing = [e for e in self.orders_after(asked_at) if e["cid"].startswith("C-flatten.")]
         self.assertTrue(closing, f"no closing order reached the broker: {self.orders_after(asked_at)}")
         self.wait(lambda: all(abs(q) < 1e-6 for q in self.broker_positions().values()),
