@@ -629,3 +629,55 @@ TEST(ExecutorControls, DISABLED_APositionCarriedIntoTheDayDoesNotCountItsOldPnlA
   EXPECT_TRUE(near(valued->daily_pnl, 0, 1e-6)) << valued->daily_pnl;
   EXPECT_EQ(valued->state, TradingState::active);
 }
+
+// While the day's start cannot be stored (a full disk), the run keeps its
+// first figure ("this run's best figure") and the loss limit still counts
+// from it: the limit matters most when nothing else can be written.
+// DISABLED: fails today. ExecutorNode::value_portfolio
+// (executor_controls.cpp) leaves day_ unset when set_day_start_pnl throws,
+// so every later valuation takes the day's start again from its own total:
+// daily_pnl stays 0 and the limit never trips. The start taken should be
+// kept for the run (day_ set, only the write retried).
+TEST(ExecutorControls, DISABLED_TheDailyLossLimitCountsFromTheRunsFirstFigureWhenTheDayCannotBeStored) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.config.risk.max_daily_loss = 50;
+  h.broker_positions["EURUSD"] = 1000;
+  {
+    ExecutorStore store(h.db_path(), tp::wall_ns());
+    const auto s = make_signal("sma.1.old");
+    ASSERT_TRUE(store.record_accepted(s, intent_for(s, tp::wall_ns()), tp::wall_ns()));
+    tp::proto::OrderReply fill;
+    fill.client_order_id = "C-sma.1.old";
+    fill.order_id = "B-1";
+    fill.status = tp::proto::OrderStatus::filled;
+    fill.filled_quantity = 1000;
+    fill.fill_price = 1.20;
+    store.record_outcome("C-sma.1.old", fill, tp::wall_ns());
+  }
+  // The day's row cannot be written; everything else can.
+  rows(h.db_path(),
+       "CREATE TRIGGER no_days BEFORE INSERT ON portfolio_days BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+  h.start();
+  // No probe signal: while the store fails, signals wait unread (the
+  // events socket's own wait below outlasts the subscription's travel).
+  // Valued at the entry price first (nothing gained or lost yet)...
+  ASSERT_TRUE(h.wait_published(
+      [&](const std::string& topic, tp::proto::Bytes payload) {
+        if (!topic.starts_with("PNL.EURUSD")) return false;
+        auto line = h.decoder.decode_instrument_pnl(payload);
+        return line && near(line->mark_price, 1.20);
+      },
+      wait_limit, [&] { h.publish_tick("EURUSD", 1.1999, 1.2001); }));
+  // ...then 100 USD lost: past the limit of 50.
+  const bool reducing = h.wait_published(
+      [&](const std::string& topic, tp::proto::Bytes payload) {
+        if (topic != "PORTFOLIO") return false;
+        auto event = h.decoder.decode_portfolio_event(payload);
+        return event && event->state == TradingState::reducing;
+      },
+      2000ms, [&] { h.publish_tick("EURUSD", 1.0999, 1.1001); });
+  const auto stats = tp::test::read_text(h.stats_path());
+  EXPECT_TRUE(reducing) << "daily_pnl " << tp::test::json_number(stats, "daily_pnl") << ", unrealized_pnl "
+                        << tp::test::json_number(stats, "unrealized_pnl");
+}
