@@ -254,6 +254,7 @@ class KillSwitch(unittest.TestCase):
         self.assertEqual(halt["state"], "HALTED")
         restarted = self.wait(lambda: (lambda s: s if s.get("pid") not in (None, pid) else None)(self.ex()),
                               "the executor restarted by the supervisor")["pid"]
+        self.sup.status()   # remembers the new pid for the clean-up
         reply = self.command("trading")
         self.assertEqual(reply["state"], "HALTED", reply)
         self.assertIn("before the kill", reply["cause"])
@@ -309,7 +310,7 @@ class KillSwitch(unittest.TestCase):
         r = self.tpctl("halt", rc=2)
         elapsed = time.monotonic() - started
         self.assertIn("not applied: the executor did not answer at ipc://", r.stderr)
-        self.assertLess(elapsed, 7.5)
+        self.assertLess(elapsed, 8.0)   # 3 x 2 s, and tpctl's own start on a loaded machine
         self.assertGreater(elapsed, 5.5)
 
         # executor.db, now that the executor has stopped: nothing made while HALTED.
