@@ -13,6 +13,7 @@ unrealised, each total the sum of the instruments' converted figures
 import os
 import re
 import shutil
+import sqlite3
 import sys
 import tempfile
 import unittest
@@ -48,6 +49,7 @@ PNL_LINE = re.compile(
 TOTAL_LINE = re.compile(rf"^  total (\w+) +{NUM} +{NUM}$", re.M)
 TRADING_LINE = re.compile(r"^trading: +(\w+)", re.M)
 CAPITAL = 1000000.0  # [portfolio] capital's default
+ROUNDING = 0.006  # a figure printed to 2 decimals, and the float parsed back
 
 
 @unittest.skipIf(MISSING, SKIP_WHY)
@@ -103,22 +105,38 @@ class DemoTest(unittest.TestCase):
 
         self.check_portfolio(text)
 
+    def watcher_log(self):
+        try:
+            with open(os.path.join(self.run_.run_dir, "logs", "portfolio.log"), errors="replace") as f:
+                return "portfolio watcher's log:\n" + f.read()[-2000:]
+        except OSError as e:
+            return f"no portfolio watcher's log: {e}"
+
     def check_portfolio(self, text):
         """One total in the account currency: each instrument's PnL in its
         quote currency and converted (USDJPY's yen at 1/mid), the totals
-        the sums of the converted figures, equity = capital + both."""
+        the sums of the converted figures, equity = capital + both, and
+        the figures those of the equity point the executor stored."""
         self.assertEqual(TRADING_LINE.search(text).group(1) if TRADING_LINE.search(text) else None,
                          "ACTIVE", text)
         m = PORTFOLIO_LINE.search(text)
-        self.assertIsNotNone(m, text)
+        self.assertIsNotNone(m, text + "\n" + self.watcher_log())
         ccy, equity, capital, realized, unrealized, _daily, complete = m.groups()
         equity, capital, realized, unrealized = map(float, (equity, capital, realized, unrealized))
         self.assertEqual((ccy, capital, complete), ("USD", CAPITAL, "complete"), text)
-        self.assertAlmostEqual(equity, capital + realized + unrealized, delta=0.015, msg=text)  # 2 decimals
-        # The executor's last valuation, as its final stats have it.
-        ex = self.executor()
-        for key, shown in (("equity", equity), ("realized_pnl", realized), ("unrealized_pnl", unrealized)):
-            self.assertAlmostEqual(ex.get(key), shown, delta=0.005, msg=f"{key}\n{text}")
+        self.assertAlmostEqual(equity, capital + realized + unrealized, delta=ROUNDING * 3, msg=text)
+        # A valuation the executor stored: its equity point of the same instant.
+        snap = portfolio.read_snapshot(self.run_.run_dir)
+        self.assertIsNotNone(snap, text + "\n" + self.watcher_log())
+        con = sqlite3.connect(f"file:{os.path.join(self.run_.run_dir, 'executor.db')}?mode=ro", uri=True)
+        try:
+            row = con.execute("SELECT equity, realized_pnl, unrealized_pnl FROM equity WHERE ts_ns = ?",
+                              (snap["event"]["ts_ns"],)).fetchone()
+        finally:
+            con.close()
+        self.assertIsNotNone(row, f"no equity point at the summary's valuation\n{text}")
+        for stored, shown in zip(row, (equity, realized, unrealized)):
+            self.assertAlmostEqual(stored, shown, delta=ROUNDING, msg=text)
 
         lines = {g[0]: g for g in PNL_LINE.findall(text)}
         self.assertEqual(set(lines), {"EURUSD", "GBPUSD", "USDJPY", "AUDUSD"}, text)
@@ -134,18 +152,18 @@ class DemoTest(unittest.TestCase):
             else:  # USDJPY: yen to dollars at 1 / its own mid
                 self.assertAlmostEqual(rate, 1 / float(mark), delta=1e-6, msg=text)
             # Each converted figure is its quote figure at the rate (both printed to 2 decimals).
-            self.assertAlmostEqual(float(real_a), real_q * rate, delta=0.005 + 0.005 * rate, msg=text)
-            self.assertAlmostEqual(float(unreal_a), unreal_q * rate, delta=0.005 + 0.005 * rate, msg=text)
+            self.assertAlmostEqual(float(real_a), real_q * rate, delta=ROUNDING * (1 + rate), msg=text)
+            self.assertAlmostEqual(float(unreal_a), unreal_q * rate, delta=ROUNDING * (1 + rate), msg=text)
         total = TOTAL_LINE.search(text)
         self.assertIsNotNone(total, text)
         self.assertEqual(total.group(1), ccy, text)
-        rounding = 0.005 * (len(lines) + 1)  # each figure is printed to 2 decimals
+        rounding = ROUNDING * (len(lines) + 1)
         self.assertAlmostEqual(float(total.group(2)), sum(float(g[8]) for g in lines.values()), delta=rounding,
                                msg=text)
         self.assertAlmostEqual(float(total.group(3)), sum(float(g[9]) for g in lines.values()), delta=rounding,
                                msg=text)
-        self.assertAlmostEqual(float(total.group(2)), realized, delta=0.005, msg=text)
-        self.assertAlmostEqual(float(total.group(3)), unrealized, delta=0.005, msg=text)
+        self.assertAlmostEqual(float(total.group(2)), realized, delta=ROUNDING, msg=text)
+        self.assertAlmostEqual(float(total.group(3)), unrealized, delta=ROUNDING, msg=text)
 
 
 def pnl(sym, quote, position, avg, mark, real_q, unreal_q, rate, ts=7):
