@@ -28,6 +28,7 @@ import time
 import unittest
 
 import chaoslib as cl
+import tp_proto  # noqa: E402  (scripts/, on sys.path through chaoslib)
 
 WAIT_S = 30.0
 SETTLE_S = 60.0
@@ -228,6 +229,99 @@ class SigtermLosesNothingTest(unittest.TestCase):
         self.ticks.stop()
         life = assert_life_reconciled(self, self.run_dir, "sigterm", self.ticks)
         self.assertGreater(life["resting_fills"], 0, "no resting order filled later")
+
+
+
+@unittest.skipIf(cl.MISSING, cl.SKIP_WHY)
+@unittest.skipUnless(cl.has_trading_controls(), "no trading controls in this tree")
+class HaltSurvivesKillsTest(unittest.TestCase):
+    """A HALT answered ok is never forgotten: under the supervisor, limit GTC
+    orders resting, the executor is halted (its working orders canceled),
+    then every program is killed (-9) in turn, in a seeded order, while
+    HALTED. After each restart the executor is still HALTED (stats and a
+    STATUS request) and refusing signals (trading_halted); after RESUME
+    orders flow again. From the files: no ORDER line at the broker between
+    the HALT's ok and the RESUME's, no signal accepted while HALTED, every
+    refusal dead-lettered and acked, every order working at the HALT
+    canceled by the RESUME, and the books and orders with a life reconciled."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="halt", dir="/tmp")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.run_dir = os.path.join(self.tmp, "run")
+        self.config = os.path.join(self.tmp, "halt.toml")
+        with open(self.config, "w") as f:
+            f.write(cl.config_text(self.tmp, self.run_dir, order_terms=GTC_TERMS))
+        self.endpoint = cl.control_endpoint(self.tmp)
+        self.sv = cl.SupervisorRun(self.tmp, cl.BIN_DIR, ["--config", self.config], run_dir=self.run_dir)
+        self.addCleanup(self.sv.close)
+
+    def executor(self, since_ns=0):
+        """The running executor's stats, written after since_ns, or None."""
+        st = self.sv.try_status() or {}
+        pid = st.get("executor", {}).get("pid")
+        s = cl.stats(self.run_dir, "executor", pid) if pid else None
+        return s if s and s.get("ts_ns", 0) > since_ns else None
+
+    def command(self, command):
+        reply = cl.control(self.endpoint, command, "chaos_faults: a halt under kill -9")
+        self.assertTrue(reply and reply["ok"], f"{command}: {reply}\n{self.sv.status_text()}")
+        return reply
+
+    def test_halt_survives_kill_of_each_program(self):
+        rng = random.Random(SEED)
+        victims = ["gateway", f"strategy-{rng.randrange(2)}", "executor", "dll_gateway", "dead_letter"]
+        rng.shuffle(victims)
+        self.sv.wait_all_running(timeout=WAIT_S, count=6)
+        cl.wait_for(lambda: (self.executor() or {}).get("orders_working", 0) > 0, WAIT_S,
+                    what="orders resting at the broker", detail=self.sv.status_text)
+
+        halt = self.command("HALT")
+        self.assertEqual(tp_proto.TRADING_STATES[halt["state"]], "HALTED")
+        cl.wait_for(lambda: (self.executor(halt["ts_ns"]) or {}).get("orders_working", 1) == 0, WAIT_S,
+                    what="the working orders canceled", detail=self.sv.status_text)
+        kept = []
+        for name in victims:
+            old = self.sv.status()[name]["pid"]
+            os.kill(old, signal.SIGKILL)
+            killed_ns = cl.now_ns()
+            self.sv.wait_state(name, "RUNNING", timeout=WAIT_S, pred=lambda p, old=old: p["pid"] not in (0, old))
+            # Refusing again after the restart: a signal refused since (the
+            # executor's counter is per life: one past the last one seen).
+            before = (self.executor() or {}).get("rejected", {}).get("trading_halted", 0) if name != "executor" else 0
+            s = cl.wait_for(lambda: (lambda s: s and s.get("trading_state") == "HALTED" and
+                                     s.get("rejected", {}).get("trading_halted", 0) > before and s)(
+                                         self.executor(killed_ns)), WAIT_S,
+                            what=f"the executor HALTED and refusing after {name}'s kill", detail=self.sv.status_text)
+            status = self.command("STATUS")
+            kept.append((name, s["trading_state"], tp_proto.TRADING_STATES[status["state"]]))
+            self.assertEqual(kept[-1][1:], ("HALTED", "HALTED"), kept)
+        resume = self.command("RESUME")
+        self.assertEqual(tp_proto.TRADING_STATES[resume["state"]], "ACTIVE")
+        after = cl.wait_for(lambda: sum(o["ts_ns"] > resume["ts_ns"] for o in cl.read_broker_orders(self.run_dir)),
+                            WAIT_S, what="orders at the broker after the RESUME", detail=self.sv.status_text)
+
+        cl.tpctl(self.run_dir, "stop", "gateway")
+        since = cl.now_ns()
+        st = self.sv.status()
+        strategies = {n: p["pid"] for n, p in st.items() if n.startswith("strategy-")}
+        reports = cl.ReportsSettled(self.run_dir, strategies, st["executor"]["pid"], st["dll_gateway"]["pid"], since)
+        cl.wait_for(lambda: cl.settled(self.run_dir, strategies, st["executor"]["pid"], since) and reports(),
+                    SETTLE_S, what="the system to settle", detail=self.sv.status_text)
+        cl.tpctl(self.run_dir, "shutdown")
+        self.assertEqual(self.sv.wait_exit(timeout=WAIT_S), 0)
+
+        books = cl.reconcile(self.run_dir)
+        controls = cl.reconcile_controls(self.run_dir, [(halt["ts_ns"], resume["ts_ns"])], [], {}, [])
+        print("\n" + cl.figures_table("HALT, then kill -9 of " + ", ".join(victims), books, [
+            *cl.control_rows(controls), ("state after each kill (stats, STATUS)", kept),
+            ("orders at the broker within moments of the RESUME", after)]), file=sys.stderr, flush=True)
+        cl.assert_books_balance(self, books, "halt")
+        assert_life_reconciled(self, self.run_dir, "halt")
+        failed = [f"{n}: {d}" for n, ok, d in cl.control_checks(controls, flatten_expected=False) if not ok]
+        self.assertFalse(failed, "\n".join(failed))
+        self.assertGreater(controls["refused_halted"], 0)
+        self.assertGreater(controls["working_at_halt"], 0, "no order was working at the HALT")
 
 
 if __name__ == "__main__":
