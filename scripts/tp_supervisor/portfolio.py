@@ -154,8 +154,12 @@ def watch(out_path, cfg) -> int:
     sub.connect(cfg["endpoint"])
     lines, snapshots, bad, write_failures = {}, 0, 0, 0
     try:
-        while not stop:
-            if not sub.poll(100):
+        while True:
+            # Once asked to stop (the programs have stopped), what is queued
+            # still counts: the executor's last valuation may be in it.
+            if not sub.poll(0 if stop else 100):
+                if stop:
+                    break
                 continue
             frames = sub.recv_multipart()
             if len(frames) != 2:
