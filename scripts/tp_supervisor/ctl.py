@@ -265,17 +265,34 @@ def sent_by() -> str:
     return who.encode()[:MAX_ID_LENGTH].decode(errors="ignore")
 
 
+class NoAnswer(Exception):
+    """No ControlReply came. `why`: "unreachable" (no connection was ever
+    made), "refused" (connected, but no handshake completed: CURVE keys the
+    executor does not accept; nothing reached it) or "busy" (the handshake
+    done, the request sent, no answer in time: it may still be read, and
+    applied, later)."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+
+
 def control_request(endpoint: str, command: int, reason: str = "", keys=None,
                     attempts: int = CONTROL_ATTEMPTS, timeout_s: float = CONTROL_TIMEOUT_S):
-    """Sends one ControlRequest and returns the decoded ControlReply's fields,
-    or None when no reply came. Lazy Pirate: a REQ that got no answer within
-    `timeout_s` is closed and a new one sends the same request again (a
-    repeated command is harmless), `attempts` times in all. Raises
+    """Sends one ControlRequest and returns the decoded ControlReply's fields.
+    Lazy Pirate: a REQ that got no answer within `timeout_s` is closed and a
+    new one sends the same request again (a repeated command is harmless),
+    `attempts` times in all; then raises NoAnswer, saying from the sockets'
+    events whether a connection was made at all. Raises
     tp_proto.ProtocolError for an answer that is not a ControlReply."""
     import zmq
+    from zmq.utils.monitor import recv_monitor_message
     proto = _proto()
     payload = proto.encode("control_request", dict(command=command, reason=reason, sent_by=sent_by(),
                                                    sent_ts_ns=time.time_ns()))
+    failed = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+              | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+    seen = 0
     ctx = zmq.Context()
     try:
         for _ in range(attempts):
@@ -283,6 +300,7 @@ def control_request(endpoint: str, command: int, reason: str = "", keys=None,
             sock.setsockopt(zmq.LINGER, 0)
             if keys:
                 sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = (k.encode() for k in keys)
+            monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | failed)
             try:
                 sock.connect(endpoint)
                 sock.send(payload)
@@ -293,11 +311,31 @@ def control_request(endpoint: str, command: int, reason: str = "", keys=None,
                         raise proto.ProtocolError(f"expected one control_reply frame, got {len(frames)} "
                                                   f"frame(s), the last a {name}")
                     return reply
+                while monitor.poll(0):
+                    seen |= recv_monitor_message(monitor)["event"]
             finally:
+                sock.disable_monitor()
+                monitor.close(0)
                 sock.close(0)
-        return None
+        if seen & zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            raise NoAnswer("busy")
+        raise NoAnswer("refused" if seen & (failed | zmq.EVENT_CONNECTED) else "unreachable")
     finally:
         ctx.term()
+
+
+# What tpctl says when no reply came, by NoAnswer.why.
+NO_ANSWER = {
+    "unreachable": "nothing accepted a connection there (is the executor running? the endpoint right?)",
+    "refused": "a connection was made but its handshake never completed, so the request never reached "
+               "the executor (CURVE: is tpctl's client key in security.authorized_clients, the server key "
+               "right?)",
+    # The request may sit unread in a busy executor's queue (it serves its
+    # control socket between its waits on dll_gateway): it is then applied
+    # late, which a person must know before acting on "not applied".
+    "busy": "it is connected but did not answer; a busy executor may still apply it when it reads it: "
+            "check with `tpctl trading`",
+}
 
 
 def trading_command(args) -> int:
@@ -317,6 +355,10 @@ def trading_command(args) -> int:
     try:
         reply = control_request(endpoint, TRADING_COMMANDS[args.command], reason, keys,
                                 attempts=CONTROL_ATTEMPTS, timeout_s=CONTROL_TIMEOUT_S)
+    except NoAnswer as e:
+        print(f"tpctl: not applied: the executor did not answer at {endpoint} "
+              f"({CONTROL_ATTEMPTS} attempts of {CONTROL_TIMEOUT_S:g} s): {NO_ANSWER[e.why]}", file=sys.stderr)
+        return EXIT_NO_EXECUTOR
     except proto.ProtocolError as e:
         print(f"tpctl: the executor at {endpoint} answered something unreadable ({e}): "
               "the command may or may not be applied; ask again with `tpctl trading`", file=sys.stderr)
@@ -324,14 +366,6 @@ def trading_command(args) -> int:
     except Exception as e:  # noqa: BLE001 - a malformed endpoint, a CURVE key zmq refuses
         print(f"tpctl: cannot reach {endpoint}: {e}", file=sys.stderr)
         return EXIT_ERROR
-    if reply is None:
-        # The request may sit unread in a busy executor's queue (it serves
-        # its control socket between its waits on dll_gateway): it is then
-        # applied late, which a person must know before acting on "not applied".
-        print(f"tpctl: not applied: the executor did not answer at {endpoint} "
-              f"({CONTROL_ATTEMPTS} attempts of {CONTROL_TIMEOUT_S:g} s); an executor that is up but busy "
-              "may still apply it when it reads it: check with `tpctl trading`", file=sys.stderr)
-        return EXIT_NO_EXECUTOR
     if args.json:
         out = dict(reply, state=proto.TRADING_STATES.get(reply["state"], reply["state"]), endpoint=endpoint)
         print(json.dumps(out, sort_keys=True))

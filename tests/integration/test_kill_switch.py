@@ -310,6 +310,7 @@ class KillSwitch(unittest.TestCase):
         r = self.tpctl("halt", rc=2)
         elapsed = time.monotonic() - started
         self.assertIn("not applied: the executor did not answer at ipc://", r.stderr)
+        self.assertIn("nothing accepted a connection there", r.stderr)
         self.assertLess(elapsed, 8.0)   # 3 x 2 s, and tpctl's own start on a loaded machine
         self.assertGreater(elapsed, 5.5)
 

@@ -225,9 +225,16 @@ class ExchangeTest(unittest.TestCase):
     def test_no_answer_after_the_attempts(self):
         fake = self.executor(reply_payload(), drop=99)
         started = time.monotonic()
-        self.assertIsNone(ctl.control_request(self.endpoint, 1, attempts=3, timeout_s=0.2))
+        with self.assertRaises(ctl.NoAnswer) as e:
+            ctl.control_request(self.endpoint, 1, attempts=3, timeout_s=0.2)
         self.assertGreaterEqual(time.monotonic() - started, 0.55)  # 3 x 0.2 s, poll rounds to ms
         self.assertEqual(len(fake.received), 3)
+        self.assertEqual(e.exception.why, "busy")   # connected: it may read the request later
+
+    def test_nothing_there_is_unreachable(self):
+        with self.assertRaises(ctl.NoAnswer) as e:
+            ctl.control_request(self.endpoint, 1, attempts=2, timeout_s=0.1)
+        self.assertEqual(e.exception.why, "unreachable")
 
     def run_main(self, *argv):
         out, err = io.StringIO(), io.StringIO()
@@ -249,8 +256,8 @@ class ExchangeTest(unittest.TestCase):
         with unittest.mock.patch.object(ctl, "CONTROL_TIMEOUT_S", 0.1):
             rc, out, err = self.run_main("halt", "--control", self.endpoint)
         self.assertEqual((rc, out), (2, ""))
-        self.assertIn(f"tpctl: not applied: the executor did not answer at {self.endpoint} (3 attempts of 0.1 s)",
-                      err)
+        self.assertIn(f"tpctl: not applied: the executor did not answer at {self.endpoint} (3 attempts of 0.1 s): "
+                      "it is connected but did not answer; a busy executor may still apply it", err)
 
     def test_a_refusal_is_exit_1_with_its_detail(self):
         self.executor(reply_payload(ok=False, state=1, cause="", detail="not applied: the trading state could "
@@ -273,8 +280,12 @@ class ExchangeTest(unittest.TestCase):
         keys = (server_pub.decode(), client_pub.decode(), client_sec.decode())
         reply = ctl.control_request(endpoint, 1, keys=keys, attempts=1, timeout_s=2.0)
         self.assertTrue(reply and reply["ok"])
-        # Without keys the CURVE server never answers: nothing is applied.
-        self.assertIsNone(ctl.control_request(endpoint, 1, attempts=1, timeout_s=0.3))
+        # Without keys, or with a stranger's server key, the handshake never
+        # completes: nothing reached the executor.
+        for wrong in (None, (client_pub.decode(), client_pub.decode(), client_sec.decode())):
+            with self.assertRaises(ctl.NoAnswer) as e:
+                ctl.control_request(endpoint, 1, keys=wrong, attempts=1, timeout_s=0.3)
+            self.assertEqual(e.exception.why, "refused", wrong)
 
 
 if __name__ == "__main__":
