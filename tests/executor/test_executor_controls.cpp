@@ -188,6 +188,27 @@ struct Harness {
     return std::move(req).value();
   }
 
+  // Answers the next request, whatever it is, with `status` for its order.
+  std::optional<zmq::message_t> answer_next(tp::proto::OrderStatus status, double filled = 0,
+                                            double price = 0) {
+    auto m = next_request();
+    if (!m) return std::nullopt;
+    std::string id = "bad";
+    if (auto req = decoder.decode_order_request(tp::bytes_of(*m))) {
+      id = req->client_order_id;
+    } else if (auto c = decoder.decode_order_cancel(tp::bytes_of(*m))) {
+      id = c->client_order_id;
+    }
+    tp::proto::OrderReply reply;
+    reply.client_order_id = id;
+    reply.order_id = "B-" + id;
+    reply.status = status;
+    reply.filled_quantity = filled;
+    reply.fill_price = price;
+    broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
+    return m;
+  }
+
   void push_signal(const tp::proto::TradingSignal& s) {
     const auto bytes = tp::proto::encode_to_string(s);
     push.send(zmq::buffer(bytes), zmq::send_flags::none);
@@ -585,6 +606,90 @@ TEST(ExecutorControls, AHeldOrderLeftFromBeforeAHaltIsGivenUpAtStartNeverSent) {
       [](const std::string& text) { return tp::test::json_number(text, "/rejected/trading_halted") == 1; });
   EXPECT_EQ(tp::test::json_string(stats, "trading_state"), "HALTED") << stats;
   EXPECT_EQ(tp::test::json_number(stats, "open_orders"), 0) << stats;
+}
+
+TEST(ExecutorControls, AHaltCancelsAWorkingOrderAtTheBroker) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+  auto rest = make_signal("sma.1.rest");
+  rest.order_type = tp::proto::OrderType::limit;
+  rest.limit_price = 1.08;
+  rest.time_in_force = tp::proto::TimeInForce::gtc;
+  h.push_signal(rest);
+  ASSERT_TRUE(h.answer_next(tp::proto::OrderStatus::accepted).has_value());  // it rests
+  ASSERT_TRUE(h.wait_ack(rest.signal_id, tp::proto::AckStatus::accepted));
+
+  const auto halt = h.command(request(ControlCommand::halt, "drill"));
+  ASSERT_TRUE(halt.has_value());
+  EXPECT_TRUE(halt->ok);
+  EXPECT_EQ(halt->open_orders, 1u) << "the resting order, when the state was stored";
+  // The executor's own cancel goes out right after the reply.
+  auto m = h.answer_next(tp::proto::OrderStatus::canceled);
+  ASSERT_TRUE(m.has_value());
+  auto cancel = h.decoder.decode_order_cancel(tp::bytes_of(*m));
+  ASSERT_TRUE(cancel.ok()) << "not an OrderCancel";
+  EXPECT_EQ(cancel->client_order_id, "C-sma.1.rest");
+  EXPECT_TRUE(cancel->reason.starts_with("trading HALTED: halt by test: drill")) << cancel->reason;
+  EXPECT_TRUE(h.wait_published([&](const std::string& topic, tp::proto::Bytes payload) {
+    if (topic != "ORDER.EURUSD") return false;
+    auto ev = h.decoder.decode_order_event(payload);
+    return ev && ev->client_order_id == "C-sma.1.rest" && ev->status == tp::proto::OrderStatus::canceled;
+  }));
+  const auto stats = h.wait_stats([](const std::string& text) {
+    return tp::test::json_string(text, "trading_state") == "HALTED" &&
+           tp::test::json_number(text, "canceled") == 1;
+  });
+  EXPECT_EQ(tp::test::json_number(stats, "open_orders"), 0) << stats;
+  EXPECT_EQ(tp::test::json_number(stats, "cancels_sent"), 1) << stats;
+  EXPECT_FALSE(h.next_request(300ms).has_value()) << "one cancel only";
+}
+
+TEST(ExecutorControls, AFlattenSendsAMarketIocClosingOrderAndEndsOnceFlat) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+  h.push_signal(make_signal("sma.1.long"));
+  ASSERT_TRUE(h.fill_next(1.0851).has_value());
+
+  const auto flatten = h.command(request(ControlCommand::flatten, "end of day"));
+  ASSERT_TRUE(flatten.has_value());
+  EXPECT_TRUE(flatten->ok);
+  EXPECT_EQ(flatten->state, TradingState::reducing);
+  EXPECT_TRUE(flatten->flatten_pending);
+  // No tick: priced at the last fill.
+  const auto closing = h.fill_next(1.0849);
+  ASSERT_TRUE(closing.has_value()) << "no closing order";
+  EXPECT_TRUE(closing->signal_id.starts_with("flatten.sma.EURUSD.")) << closing->signal_id;
+  EXPECT_EQ(closing->client_order_id, "C-" + closing->signal_id);
+  EXPECT_EQ(closing->side, tp::proto::Side::sell);
+  EXPECT_DOUBLE_EQ(closing->quantity, 1000);
+  EXPECT_DOUBLE_EQ(closing->price_hint, 1.0851);
+  EXPECT_EQ(closing->order_type, tp::proto::OrderType::market);
+  EXPECT_EQ(closing->time_in_force, tp::proto::TimeInForce::ioc);
+  EXPECT_GT(closing->expires_ts_ns, tp::wall_ns());
+  EXPECT_LE(closing->expires_ts_ns, tp::wall_ns() + ExecutionDesk::closing_order_ttl_ns);
+  // Acked to the group's instance 0, as any order of the group.
+  EXPECT_TRUE(h.wait_published([&](const std::string& topic, tp::proto::Bytes payload) {
+    if (topic != "ACK.sma.0") return false;
+    auto ack = h.decoder.decode_signal_ack(payload);
+    return ack && ack->signal_id == closing->signal_id && ack->status == tp::proto::AckStatus::accepted;
+  }));
+
+  // Flat: the next reconcile pass (1 s) ends the flatten; still REDUCING.
+  const auto stats = h.wait_stats([](const std::string& text) {
+    return tp::test::json_number(text, "flatten_pending") == 0 &&
+           tp::test::json_number(text, "/positions/EURUSD/position") == 0;
+  });
+  EXPECT_EQ(tp::test::json_number(stats, "flatten_pending"), 0) << stats;
+  EXPECT_EQ(tp::test::json_string(stats, "trading_state"), "REDUCING") << stats;
+  EXPECT_FALSE(h.next_request(300ms).has_value()) << "no second closing order";
+  h.stop();
+  h.node.reset();
+  EXPECT_EQ(rows(h.db_path(), "SELECT command FROM control_log ORDER BY rowid"),
+            (std::vector<std::string>{"FLATTEN", "FLATTENED"}));
 }
 
 // The day's PnL starts from the portfolio's value at the day's start. A
