@@ -145,6 +145,8 @@ def status_line(arb, elapsed: float) -> str:
             f"orders {_fmt(ex.get('orders_sent'))}  fills {_fmt(ex.get('fills'))}  "
             f"working {_fmt(ex.get('orders_working'))}  "
             f"open positions {_fmt(open_pos)}  dead letters {_fmt(dl.get('dead_letters'))}  "
+            f"equity {_fmt(ex.get('equity'), 2)} {ex.get('account_currency') or ''}  "
+            f"trading {ex.get('trading_state') or 'n/a'}  "
             f"| {state_txt}")
 
 
