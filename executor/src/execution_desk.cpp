@@ -144,9 +144,13 @@ std::optional<Decision> ExecutionDesk::control_refusal(const proto::TradingSigna
   if (!overall_throttle_.available(now))
     return Decision{Verdict::reject, "rate_limited",
                     fmt::format("over risk.max_orders_per_second {}", overall_throttle_.rate())};
-  if (group != group_throttles_.end()) group->second.take();
-  overall_throttle_.take();
   return std::nullopt;
+}
+
+void ExecutionDesk::take_tokens(const proto::TradingSignal& signal) {
+  if (auto group = group_throttles_.find(signal.strategy); group != group_throttles_.end())
+    group->second.take();
+  overall_throttle_.take();
 }
 
 void ExecutionDesk::decide(std::string_view original, bool broker_closed, Origin origin) {
@@ -204,6 +208,8 @@ void ExecutionDesk::decide(std::string_view original, bool broker_closed, Origin
   }
   if (d.held) ++held_;
   open_.add(order.client_order_id, order.instrument, order.strategy, order.side, order.quantity);
+  // Only now: a duplicate (refused by the insert above) uses no token.
+  if (origin == Origin::strategy) take_tokens(signal);
 }
 
 bool ExecutionDesk::commit() {
@@ -792,7 +798,7 @@ std::size_t ExecutionDesk::cancel_all(Outbox& out) {
   const bool halted = trading_.state == proto::TradingState::halted;
   const std::string reason = halted ? "trading_halted" : "flattening";
   for (const auto& order : held) {
-    if (is_closing_order(order.signal_id)) continue;  // the flatten's own
+    if (!halted && is_closing_order(order.signal_id)) continue;  // the flatten's own
     if (give_up(order, out, reason, reason + ": held when trading changed (" + why + "); never sent",
                 "trading changed (" + why + ")"))
       ++changed;
@@ -831,7 +837,10 @@ std::size_t ExecutionDesk::flatten(const std::map<std::string, double, std::less
       if (!same_position(g, 0) && (g > 0) == (net > 0)) holders.emplace_back(std::abs(g), group);
     }
     std::sort(holders.rbegin(), holders.rend());
-    const double cap = std::min(config_.risk.max_order_quantity, config_.risk.max_notional / price);
+    // Whole units: max_notional / price times the price again may come out
+    // an ulp above max_notional, which check_risk refuses.
+    const double cap =
+        std::min(config_.risk.max_order_quantity, std::floor(config_.risk.max_notional / price));
     double left = std::abs(net);
     double held_by_groups = 0;
     for (const auto& [size, group] : holders) {

@@ -6,6 +6,9 @@
 // the desk's (execution_desk.hpp) and trading_controls.hpp's.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "common/zmq_util.hpp"
 #include "executor/executor_node.hpp"
 #include "executor/portfolio.hpp"
@@ -15,30 +18,47 @@ namespace {
 
 constexpr std::size_t max_ticks_per_wakeup = 1000;
 
+// Every open position has a mark and a rate into the account currency.
+bool fully_valued(const Valuation& v) {
+  return std::all_of(v.instruments.begin(), v.instruments.end(), [](const InstrumentValue& line) {
+    return line.position == 0 || (line.mark_price > 0 && line.converted);
+  });
+}
+
 }  // namespace
 
 void ExecutorNode::handle_control() {
+  if (take_control_request()) enforce_trading_state();
+}
+
+void ExecutorNode::answer_control() {
+  // A command's state is stored in a transaction of its own.
+  if (store_.in_transaction()) return;
+  while (take_control_request()) enforce_pending_ = true;
+}
+
+bool ExecutorNode::take_control_request() {
   std::size_t total = 0;
-  if (!recv_message(control_, frames_, max_kept_frames, total)) return;
+  if (!recv_message(control_, frames_control_, max_kept_frames, total)) return false;
   proto::ControlReply reply;
   const auto refuse = [&](const std::string& why) { reply = desk_.control_reply(why); };
   if (total != 1) {
     dead_letters_.send("bad_frames", fmt::format("control: expected 1 frame, got {}", total),
-                       join_frames(frames_, total));
+                       join_frames(frames_control_, total));
     refuse(fmt::format("bad_frames: expected 1 frame, got {}", total));
-  } else if (auto request = decoder_.decode_control_request(bytes_of(frames_[0])); !request) {
-    dead_letters_.send(request.error(), view_of(frames_[0]));
+  } else if (auto request = decoder_.decode_control_request(bytes_of(frames_control_[0])); !request) {
+    dead_letters_.send(request.error(), view_of(frames_control_[0]));
     refuse(std::string(proto::to_string(request.error().code)) + ": " + request.error().detail);
   } else {
     const auto& r = request.value();
     if (r.command != proto::ControlCommand::status)
       spdlog::warn("control: {} from {} ({})", proto::to_string(r.command),
                    r.sent_by.empty() ? "?" : r.sent_by, r.reason);
-    reply = desk_.command(request.value());
+    reply = desk_.command(r);
   }
   // The REP answers every request: the state was stored (or not) before.
   tp::publish(control_, encoder_.encode(reply), control_sends_);
-  if (reply.ok) enforce_trading_state();
+  return true;
 }
 
 void ExecutorNode::drain_ticks() {
@@ -60,22 +80,34 @@ void ExecutorNode::value_portfolio() {
   const double total = valuation.realized_pnl + valuation.unrealized_pnl;
   const auto day = utc_day(now);
   if (day != day_) {
-    // The day's zero is its first valuation's PnL, stored so that a restart
-    // keeps it (the loss limit counts from there, not from the restart).
+    // The day's zero is its first full valuation's PnL, every position
+    // marked and converted (before the first ticks a carried position would
+    // count its whole unrealised PnL as today's), or the one a run stored
+    // earlier today, so that a restart counts from there too.
+    std::optional<double> stored;
     try {
-      if (auto start = store_.day_start_pnl(day)) {
-        day_start_pnl_ = *start;
-      } else {
-        store_.set_day_start_pnl(day, total, now);
-        day_start_pnl_ = total;
-      }
-      day_ = day;
+      stored = store_.day_start_pnl(day);
     } catch (const StoreError& e) {
-      storage_failed("store the day's starting PnL", e, store_.last_errno());
-      day_start_pnl_ = total;  // this run's best figure; stored at the next valuation
+      storage_failed("read the day's starting PnL", e, store_.last_errno());
+    }
+    if (stored || fully_valued(valuation)) {
+      day_start_pnl_ = stored.value_or(total);
+      day_start_stored_ = stored.has_value();
+      day_ = day;
     }
   }
-  daily_pnl_ = total - day_start_pnl_;
+  if (day_ == day && !day_start_stored_) {
+    // Kept for this run even when it cannot be written (a full disk): the
+    // limit matters most then; the write is tried again each valuation.
+    try {
+      store_.set_day_start_pnl(day, day_start_pnl_, now);
+      day_start_stored_ = true;
+    } catch (const StoreError& e) {
+      storage_failed("store the day's starting PnL", e, store_.last_errno());
+    }
+  }
+  // Not known before the day's start is (no mark yet for an open position).
+  daily_pnl_ = day_ == day ? total - day_start_pnl_ : 0;
   if (daily_loss_breached(daily_pnl_, config_.risk.max_daily_loss) &&
       desk_.trading().state == proto::TradingState::active) {
     desk_.escalate(proto::TradingState::reducing,
@@ -98,6 +130,7 @@ void ExecutorNode::value_portfolio() {
 }
 
 void ExecutorNode::enforce_trading_state() {
+  enforce_pending_ = false;
   const auto& t = desk_.trading();
   if (t.state != proto::TradingState::halted && !t.flatten_pending) return;
   if (desk_.cancel_all(outbox_) > 0) publish(outbox_);

@@ -85,7 +85,13 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
                               // Not while the shutdown cancels go out (bounded there).
                               .stopping = [this] { return stopping() && !shutdown_cancels_; },
                               // Stats only (see broker_link.hpp): no order is touched mid-exchange.
-                              .while_waiting = [this] { heartbeat(); },
+                              .while_waiting =
+                                  [this] {
+                                    heartbeat();
+                                    // The kill switch answers during a long wait
+                                    // too; what it implies is done after it.
+                                    answer_control();
+                                  },
                               .held_count = [this] { return desk_.held_count(); }}),
       dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock, security),
       disk_({config.run.dir, std::filesystem::path(store_.path()).parent_path().string()},
@@ -140,6 +146,7 @@ int ExecutorNode::run() {
       reconcile();
       next_reconcile = clock_.monotonic_ns() + reconcile_interval_ns;
     }
+    if (enforce_pending_) enforce_trading_state();
     if (clock_.monotonic_ns() >= next_portfolio_ns_) {
       value_portfolio();
       next_portfolio_ns_ = clock_.monotonic_ns() + portfolio_every_ns;
@@ -590,6 +597,8 @@ void ExecutorNode::check_positions() {
 }
 
 void ExecutorNode::release_held(Unrecorded& unrecorded) {
+  // HALTED: held orders are given up (enforce_trading_state), never sent.
+  if (desk_.trading().state == proto::TradingState::halted) return;
   for (auto order : desk_.held_orders()) {
     if (stopping() || !link_.closed()) break;
     if (order.expires_ns > 0 && clock_.now_ns() >= order.expires_ns) {

@@ -185,7 +185,11 @@ class ExecutionDesk {
   // --- an order's state ---------------------------------------------------
   // Whether an accepted order must be held rather than sent now: the breaker
   // is not closed, or older orders are held (they go first).
-  bool must_hold(bool broker_closed) const noexcept { return held_ > 0 || !broker_closed; }
+  // While HALTED nothing more goes out: an order of a batch not sent yet when
+  // a halt came is held (and then given up).
+  bool must_hold(bool broker_closed) const noexcept {
+    return held_ > 0 || !broker_closed || trading_.state == proto::TradingState::halted;
+  }
   // Records HELD an order of the batch that was not sent (the breaker opened
   // meanwhile). False, and it stays INTENT, when that cannot be recorded.
   bool hold(OrderRecord& order);
@@ -322,8 +326,10 @@ class ExecutionDesk {
   // in its instrument (all of them, or only its group's).
   double worst_after(const DecidedSignal& decided, double filled, bool same_group) const;
   // The trading state's, open orders' and throttles' refusal of a
-  // strategy's signal, if any; takes the throttles' tokens when it passes.
+  // strategy's signal, if any.
   std::optional<Decision> control_refusal(const proto::TradingSignal& signal);
+  // An accepted strategy signal's tokens, its group's and the overall one.
+  void take_tokens(const proto::TradingSignal& signal);
   bool store_trading(const TradingStatus& next, std::string_view command);
   proto::StrategyPosition report(std::string_view group, std::string_view instrument) const;
   void count_rejected(std::string_view reason);

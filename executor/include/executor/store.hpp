@@ -92,6 +92,8 @@ class ExecutorStore {
   // still open, so that the next batch starts clean. Nothing of it is kept.
   void abort_batch() noexcept;
   bool in_batch() const noexcept { return in_batch_; }
+  // Any transaction open (a batch, or a write under way).
+  bool in_transaction() const noexcept { return db_.in_transaction(); }
   // The OS error behind the last failure (ENOSPC for a full disk), or 0.
   int last_errno() const noexcept;
   const std::string& path() const noexcept;
