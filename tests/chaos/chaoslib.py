@@ -1128,9 +1128,6 @@ def life_rows(life):
 # reconciled from the files of a stopped run (the sim broker's journal,
 # executor.db with its control_log, the journals and the dead letters).
 
-CONTROL_CODES = {name: code for code, name in tp_proto.CONTROL_COMMANDS.items()}
-
-
 def has_trading_controls():
     """True when this tree's programs have the trading controls
     (risk.max_open_orders is their first config key)."""
@@ -1138,37 +1135,24 @@ def has_trading_controls():
 CLOSING_PREFIX = "flatten."  # the signal ids of a flatten's closing orders
 
 
-def control_endpoint(d):
-    """The executor's control socket of a config_text deployment in `d`:
-    endpoints.control unset, derived from orders (ipc://P -> ipc://P.control)."""
-    return f"ipc://{d}/orders.ipc.control"
-
-
-def control(endpoint, command, reason="", attempts=3, timeout_s=2.0):
-    """Sends a ControlRequest (`command`: "HALT", "RESUME", "FLATTEN",
-    "STATUS"...) and returns the ControlReply's fields, with the Lazy Pirate
-    recovery tpctl has (a new socket for each attempt; a command repeated is
-    ok and changes nothing); None when no attempt was answered."""
-    import zmq
-    payload = tp_proto.encode("control_request", {
-        "command": CONTROL_CODES[command], "reason": reason, "sent_by": "chaos-nemesis", "sent_ts_ns": now_ns()})
-    ctx = zmq.Context()
+def control(config, command, reason=None, timeout=30):
+    """An operator's trading command, as one is given: `tpctl --config
+    CONFIG <command> [--reason REASON] --json` (command: halt, resume,
+    flatten, trading...; tpctl finds the executor's control endpoint in the
+    config and retries as Lazy Pirate). Returns the ControlReply's fields
+    (state by name, rc: tpctl's exit code, 0 applied, 1 refused), or None
+    when the executor did not answer (exit 2)."""
+    import json
+    args = [sys.executable, TPCTL, "--config", config, command, "--json"]
+    if reason is not None:
+        args += ["--reason", reason]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     try:
-        for _ in range(attempts):
-            sock = ctx.socket(zmq.REQ)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(endpoint)
-            try:
-                sock.send(payload)
-                if sock.poll(int(timeout_s * 1000)):
-                    name, fields = tp_proto.decode(sock.recv())
-                    if name == "control_reply":
-                        return fields
-            finally:
-                sock.close(0)
+        reply = json.loads(r.stdout)
+    except ValueError:
         return None
-    finally:
-        ctx.term()
+    reply["rc"] = r.returncode
+    return reply
 
 
 def read_controls_db(run_dir):
@@ -1370,6 +1354,7 @@ def reconcile_controls(run_dir, halts, flattens, limits, restarts_ns, journals=N
     reasons = collections.Counter(s["reason"].split(":", 1)[0] for s in strategy_signals if s["status"] == "REJECTED")
     return {
         "control_log": [(utc(ts), cmd, st) for ts, cmd, st, _ in log],
+        "automatic": [(utc(ts), st, cause) for ts, cmd, st, cause in log if cmd == "AUTO"],
         "halts": len(halts),
         "halted_windows": [(utc(a), b and utc(b)) for a, b in halted],
         "orders_in_halt": in_halt[:20],
@@ -1402,6 +1387,10 @@ def reconcile_controls(run_dir, halts, flattens, limits, restarts_ns, journals=N
 def control_checks(c, flatten_expected):
     """(name, ok, detail) for each guarantee reconcile_controls reads."""
     checks = [
+        # No daily loss limit is set: an automatic state is a start-up
+        # mismatch, and the books (every fill applied once) say there was none.
+        ("no automatic state change (a start-up position or open-orders mismatch)", not c["automatic"],
+         f"(UTC, state, cause): {c['automatic']}"),
         ("no order reached the broker between a HALT's ok and the next RESUME's (closing orders aside)",
          c["orders_in_halt_count"] == 0, f"{c['orders_in_halt_count']} (cid, broker time, status, "
                                          f"created at the executor; UTC): {c['orders_in_halt']}"),

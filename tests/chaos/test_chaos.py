@@ -36,7 +36,7 @@ random gap between two faults:
             executor's signal endpoint or the dead-letter endpoint itself.
   halt      (trading controls, at a random moment of the first round, from
             an rng of its own so that the deck a seed deals is unchanged)
-            an operator HALT on the executor's control socket, a kill -9
+            an operator HALT (`tpctl halt`), a kill -9
             of the executor while HALTED (signals being refused), RESUME
             2-4 s after its restart;
   flatten   after the last round, while the feed runs: FLATTEN, waited
@@ -83,7 +83,9 @@ are reconciled from the files.
     state transition nor report for an unknown order at the executor or
     dll_gateway (stats summed over every life).
   chaoslib.reconcile_controls (the trading controls, from the broker's
-    journal and executor.db's signals, orders and control_log): no ORDER
+    journal and executor.db's signals, orders and control_log): no
+    automatic state change (no daily loss limit is set, so it would be a
+    start-up mismatch the books at the end do not show); no ORDER
     line at the broker between a HALT's ok reply and the next RESUME's (a
     flatten's closing orders aside); no signal accepted while the stored
     state was HALTED; every order working at the broker at the HALT
@@ -137,7 +139,6 @@ import time
 import unittest
 
 import chaoslib as cl
-import tp_proto  # noqa: E402  (scripts/, on sys.path through chaoslib)
 
 CHAOS_S = float(os.environ.get("TP_CHAOS_SECONDS", "90"))
 SEED = int(os.environ.get("TP_CHAOS_SEED", "1"))
@@ -666,10 +667,10 @@ class ChaosTest(unittest.TestCase):
 
     # -- trading controls -------------------------------------------------------
 
-    def command(self, command, reason):
-        """A ControlRequest to the executor; returns the reply (None when
-        unanswered), and records a refusal or no answer as a failure."""
-        reply = cl.control(cl.control_endpoint(self.tmp), command, reason)
+    def command(self, command, reason=None):
+        """tpctl's trading command to the executor; returns the reply (None
+        when unanswered), and records a refusal or no answer as a failure."""
+        reply = cl.control(self.config, command, reason)
         if not reply or not reply["ok"]:
             self.control_failures.append((command, cl.utc(cl.now_ns()), reply))
         return reply
@@ -682,8 +683,8 @@ class ChaosTest(unittest.TestCase):
         """HALT (stored before the ok), a kill -9 of the executor while
         HALTED (its next life must start HALTED), RESUME a few seconds later."""
         pid = self.wait_running("executor")
-        reply = self.command("HALT", "chaos nemesis: halt")
-        halted = reply and reply["ok"] and tp_proto.TRADING_STATES[reply["state"]] == "HALTED"
+        reply = self.command("halt", "chaos nemesis: halt")
+        halted = reply and reply["ok"] and reply["state"] == "HALTED"
         # The kill lands once signals are being refused (a bounded wait).
         refusing = self.executor_stats(
             lambda s: s.get("pid") == pid and s.get("trading_state") == "HALTED" and
@@ -691,22 +692,22 @@ class ChaosTest(unittest.TestCase):
         killed = self.kill("executor")
         new = self.wait_running("executor")
         after = self.executor_state(new)
-        status = self.command("STATUS", "")
-        status = status and tp_proto.TRADING_STATES[status["state"]]
+        status = self.command("trading")
+        status = status and status["state"]
         self.halts_kept.append(after == "HALTED" and status == "HALTED")
         hold = self.ctl_rng.uniform(*HALT_HOLD_S)
         time.sleep(hold)  # the fault itself
-        resumed = self.command("RESUME", "chaos nemesis: resume")
+        resumed = self.command("resume", "chaos nemesis: resume")
         if reply and reply["ok"] and resumed and resumed["ok"]:
             self.halt_windows.append((reply["ts_ns"], resumed["ts_ns"]))
         return (f"HALT {'ok' if halted else f'NOT ok: {reply}'}, {refusing and 'refusing' or 'no refusal seen'}; "
-                f"{killed}: came back {after} (STATUS {status}); RESUME after {hold:.1f} s: "
-                f"{resumed and tp_proto.TRADING_STATES[resumed['state']]}")
+                f"{killed}: came back {after} (tpctl trading: {status}); RESUME after {hold:.1f} s: "
+                f"{resumed and resumed['state']}")
 
     def flatten(self):
         """FLATTEN while the feed runs; returns once the executor says the
         flatten is done (state REDUCING, flatten_pending false)."""
-        reply = self.command("FLATTEN", "chaos nemesis: flatten")
+        reply = self.command("flatten", "chaos nemesis: flatten")
         if not reply or not reply["ok"]:
             return f"FLATTEN NOT ok: {reply}"
         self.flatten_start = reply["ts_ns"]
@@ -714,7 +715,7 @@ class ChaosTest(unittest.TestCase):
             lambda s: s.get("ts_ns", 0) > reply["ts_ns"] and s.get("trading_state") == "REDUCING" and
             s.get("flatten_pending") is False and s, "the flatten done", FLATTEN_S)
         self.flattened = bool(done)
-        return (f"FLATTEN ok ({tp_proto.TRADING_STATES[reply['state']]}, {reply['open_orders']} open): "
+        return (f"FLATTEN ok ({reply['state']}, {reply['open_orders']} open): "
                 + (f"done, {done.get('open_orders')} open" if done else f"not done within {FLATTEN_S:.0f} s"))
 
     # -- the run -----------------------------------------------------------------
@@ -805,9 +806,9 @@ class ChaosTest(unittest.TestCase):
         cl.wait_for(lambda: cl.settled(self.run_dir, strategies, st["executor"]["pid"], quiet_after) and
                     reports_settled(), SETTLE_S, what="the system to settle", detail=self.detail)
         if CONTROLS:
-            resumed = self.command("RESUME", "chaos nemesis: resume after the flatten")
+            resumed = self.command("resume", "chaos nemesis: resume after the flatten")
             resume_end = resumed and resumed["ts_ns"]
-            log(f"RESUME: {resumed and tp_proto.TRADING_STATES[resumed['state']]}")
+            log(f"RESUME: {resumed and resumed['state']}")
         cl.tpctl(self.run_dir, "shutdown")
         self.assertEqual(self.sv.wait_exit(timeout=WAIT_S), 0)
         sampler.finish()
@@ -880,7 +881,7 @@ class ChaosTest(unittest.TestCase):
             checks += [
                 ("every control command answered ok", not self.control_failures,
                  f"(command, UTC, reply): {self.control_failures}"),
-                ("a HALT kept across a kill -9 of the executor (its next life HALTED, in stats and STATUS)",
+                ("a HALT kept across a kill -9 of the executor (its next life HALTED, in stats and tpctl trading)",
                  bool(self.halts_kept) and all(self.halts_kept) and len(self.halt_windows) == len(self.halts_kept),
                  f"kept {self.halts_kept}, HALT..RESUME answered ok {len(self.halt_windows)}"),
                 ("signals refused while HALTED", controls["refused_halted"] > 0, controls["refused_halted"]),

@@ -28,7 +28,6 @@ import time
 import unittest
 
 import chaoslib as cl
-import tp_proto  # noqa: E402  (scripts/, on sys.path through chaoslib)
 
 WAIT_S = 30.0
 SETTLE_S = 60.0
@@ -236,23 +235,29 @@ class SigtermLosesNothingTest(unittest.TestCase):
 @unittest.skipUnless(cl.has_trading_controls(), "no trading controls in this tree")
 class HaltSurvivesKillsTest(unittest.TestCase):
     """A HALT answered ok is never forgotten: under the supervisor, limit GTC
-    orders resting, the executor is halted (its working orders canceled),
-    then every program is killed (-9) in turn, in a seeded order, while
-    HALTED. After each restart the executor is still HALTED (stats and a
-    STATUS request) and refusing signals (trading_halted); after RESUME
-    orders flow again. From the files: no ORDER line at the broker between
-    the HALT's ok and the RESUME's, no signal accepted while HALTED, every
-    refusal dead-lettered and acked, every order working at the HALT
-    canceled by the RESUME, and the books and orders with a life reconciled."""
+    orders resting, dll_gateway is stopped until the executor's breaker
+    holds new orders (the first ones, sent unanswered, are UNKNOWN); the
+    executor is halted (`tpctl halt`: its held orders given up,
+    trading_halted, never sent), dll_gateway started again (the working
+    orders canceled), then every program is killed (-9) in turn, in a
+    seeded order, while HALTED. After each restart the executor is still
+    HALTED (its stats and `tpctl trading`) and refusing signals; after
+    `tpctl resume` orders reach the broker again. From the files: no ORDER
+    line at the broker between the HALT's ok and the RESUME's, no signal
+    accepted while HALTED, every refusal dead-lettered and acked, every
+    order working at the HALT canceled by the RESUME, each held order given
+    up an outcome of the books, and the books and orders with a life
+    reconciled."""
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="halt", dir="/tmp")
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.run_dir = os.path.join(self.tmp, "run")
         self.config = os.path.join(self.tmp, "halt.toml")
+
+    def start(self, signal_ttl_ms):
         with open(self.config, "w") as f:
-            f.write(cl.config_text(self.tmp, self.run_dir, order_terms=GTC_TERMS))
-        self.endpoint = cl.control_endpoint(self.tmp)
+            f.write(cl.config_text(self.tmp, self.run_dir, order_terms=GTC_TERMS, signal_ttl_ms=signal_ttl_ms))
         self.sv = cl.SupervisorRun(self.tmp, cl.BIN_DIR, ["--config", self.config], run_dir=self.run_dir)
         self.addCleanup(self.sv.close)
 
@@ -264,11 +269,12 @@ class HaltSurvivesKillsTest(unittest.TestCase):
         return s if s and s.get("ts_ns", 0) > since_ns else None
 
     def command(self, command):
-        reply = cl.control(self.endpoint, command, "chaos_faults: a halt under kill -9")
+        reply = cl.control(self.config, command, None if command == "trading" else "chaos_faults: kill -9")
         self.assertTrue(reply and reply["ok"], f"{command}: {reply}\n{self.sv.status_text()}")
         return reply
 
-    def test_halt_survives_kill_of_each_program(self):
+    def halt_through_kills(self, signal_ttl_ms):
+        self.start(signal_ttl_ms)
         rng = random.Random(SEED)
         victims = ["gateway", f"strategy-{rng.randrange(2)}", "executor", "dll_gateway", "dead_letter"]
         rng.shuffle(victims)
@@ -276,8 +282,20 @@ class HaltSurvivesKillsTest(unittest.TestCase):
         cl.wait_for(lambda: (self.executor() or {}).get("orders_working", 0) > 0, WAIT_S,
                     what="orders resting at the broker", detail=self.sv.status_text)
 
-        halt = self.command("HALT")
-        self.assertEqual(tp_proto.TRADING_STATES[halt["state"]], "HALTED")
+        # Stopped, not paused: a paused dll_gateway would still read the
+        # requests queued to it before the HALT when continued (an order in
+        # flight then reaches the broker after the HALT's ok; it is canceled
+        # by the next pass, but no executor can call it back).
+        cl.tpctl(self.run_dir, "stop", "dll_gateway")
+        try:
+            cl.wait_for(lambda: (self.executor() or {}).get("orders_held_now", 0) >= 2, WAIT_S,
+                        what="orders held (breaker open)", detail=self.sv.status_text)
+            halt = self.command("halt")
+            self.assertEqual(halt["state"], "HALTED")
+            cl.wait_for(lambda: (self.executor(halt["ts_ns"]) or {}).get("orders_held_now", 1) == 0, WAIT_S,
+                        what="the held orders given up", detail=self.sv.status_text)
+        finally:
+            cl.tpctl(self.run_dir, "start", "dll_gateway")
         cl.wait_for(lambda: (self.executor(halt["ts_ns"]) or {}).get("orders_working", 1) == 0, WAIT_S,
                     what="the working orders canceled", detail=self.sv.status_text)
         kept = []
@@ -293,11 +311,10 @@ class HaltSurvivesKillsTest(unittest.TestCase):
                                      s.get("rejected", {}).get("trading_halted", 0) > before and s)(
                                          self.executor(killed_ns)), WAIT_S,
                             what=f"the executor HALTED and refusing after {name}'s kill", detail=self.sv.status_text)
-            status = self.command("STATUS")
-            kept.append((name, s["trading_state"], tp_proto.TRADING_STATES[status["state"]]))
+            kept.append((name, s["trading_state"], self.command("trading")["state"]))
             self.assertEqual(kept[-1][1:], ("HALTED", "HALTED"), kept)
-        resume = self.command("RESUME")
-        self.assertEqual(tp_proto.TRADING_STATES[resume["state"]], "ACTIVE")
+        resume = self.command("resume")
+        self.assertEqual(resume["state"], "ACTIVE")
         after = cl.wait_for(lambda: sum(o["ts_ns"] > resume["ts_ns"] for o in cl.read_broker_orders(self.run_dir)),
                             WAIT_S, what="orders at the broker after the RESUME", detail=self.sv.status_text)
 
@@ -313,15 +330,33 @@ class HaltSurvivesKillsTest(unittest.TestCase):
 
         books = cl.reconcile(self.run_dir)
         controls = cl.reconcile_controls(self.run_dir, [(halt["ts_ns"], resume["ts_ns"])], [], {}, [])
-        print("\n" + cl.figures_table("HALT, then kill -9 of " + ", ".join(victims), books, [
-            *cl.control_rows(controls), ("state after each kill (stats, STATUS)", kept),
-            ("orders at the broker within moments of the RESUME", after)]), file=sys.stderr, flush=True)
+        print("\n" + cl.figures_table(f"HALT (signal TTL {signal_ttl_ms} ms), then kill -9 of " + ", ".join(victims),
+                                      books, [*cl.control_rows(controls),
+                                              ("state after each kill (stats, tpctl trading)", kept),
+                                              ("orders at the broker within moments of the RESUME", after)]),
+              file=sys.stderr, flush=True)
         cl.assert_books_balance(self, books, "halt")
         assert_life_reconciled(self, self.run_dir, "halt")
         failed = [f"{n}: {d}" for n, ok, d in cl.control_checks(controls, flatten_expected=False) if not ok]
         self.assertFalse(failed, "\n".join(failed))
         self.assertGreater(controls["refused_halted"], 0)
         self.assertGreater(controls["working_at_halt"], 0, "no order was working at the HALT")
+        self.assertGreater(controls["held_given_up"], 0, "no held order given up at the HALT")
+        self.assertEqual(books["dead_by_reason"].get("halted (held)"), controls["held_given_up"])
+
+    def test_halt_survives_kill_of_each_program(self):
+        self.halt_through_kills(signal_ttl_ms=5000)
+
+    # KNOWN BUG (issue 14, reported to the lead): the orders sent while
+    # dll_gateway was down (UNKNOWN) are sent again by the executor's
+    # reconcile pass once dll_gateway answers that it never saw them, HALTED
+    # or not. With a 5 s TTL dll_gateway refuses them as expired; with a
+    # 30 s one they reach the broker during the HALT. Remove the decorator
+    # once the executor holds them back while HALTED (an unexpected success
+    # fails the run).
+    @unittest.expectedFailure
+    def test_unknown_orders_not_sent_while_halted(self):
+        self.halt_through_kills(signal_ttl_ms=30000)
 
 
 if __name__ == "__main__":
