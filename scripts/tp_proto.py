@@ -43,6 +43,15 @@ MESSAGES = {
     17: ("report_batch", ["stream", "last_seq", "count", "complete", "reports", "reason",
                           "ts_ns"]),
     18: ("open_orders_query", ["offset", "sent_ts_ns"]),
+    19: ("portfolio_event", ["account_currency", "equity", "realized_pnl", "unrealized_pnl",
+                             "daily_pnl", "day_start_ns", "complete", "state", "open_orders",
+                             "ts_ns"]),
+    20: ("instrument_pnl", ["instrument", "quote_currency", "position", "avg_price", "mark_price",
+                            "realized_pnl", "unrealized_pnl", "rate_to_account",
+                            "realized_account", "unrealized_account", "ts_ns"]),
+    21: ("control_request", ["command", "reason", "sent_by", "sent_ts_ns"]),
+    22: ("control_reply", ["ok", "state", "cause", "since_ns", "flatten_pending", "open_orders",
+                          "detail", "ts_ns"]),
 }
 TYPE_IDS = {name: tid for tid, (name, _) in MESSAGES.items()}
 
@@ -66,14 +75,19 @@ FINAL_STATUSES = {4, 5, 6, 8}
 ACK_STATUSES = {1: "ACCEPTED", 2: "DUPLICATE", 3: "REJECTED"}
 ORDER_TYPES = {0: "MARKET", 1: "LIMIT"}
 TIME_IN_FORCE = {0: "IOC", 1: "GTC", 2: "GTD"}
+TRADING_STATES = {1: "ACTIVE", 2: "REDUCING", 3: "HALTED"}
+CONTROL_COMMANDS = {1: "STATUS", 2: "HALT", 3: "REDUCE", 4: "FLATTEN", 5: "RESUME"}
 
 FLOAT_FIELDS = {"bid", "ask", "bid_volume", "ask_volume", "quantity", "trigger_price",
                 "confidence", "price_hint", "filled_quantity", "fill_price", "limit_price",
-                "last_quantity", "last_price", "avg_price"}
-BOOL_FIELDS = {"duplicate", "known", "cancel", "complete"}
+                "last_quantity", "last_price", "avg_price", "equity", "realized_pnl",
+                "unrealized_pnl", "daily_pnl", "position", "mark_price", "rate_to_account",
+                "realized_account", "unrealized_account"}
+BOOL_FIELDS = {"duplicate", "known", "cancel", "complete", "ok", "flatten_pending"}
 # Enum fields by name; `status` is an AckStatus in a signal_ack only.
 ENUM_FIELDS = {"action": SIDES, "side": SIDES, "status": ORDER_STATUSES,
-               "order_type": ORDER_TYPES, "time_in_force": TIME_IN_FORCE}
+               "order_type": ORDER_TYPES, "time_in_force": TIME_IN_FORCE,
+               "state": TRADING_STATES, "command": CONTROL_COMMANDS}
 
 
 def enum_values(name, field):

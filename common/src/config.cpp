@@ -269,7 +269,9 @@ void read_order_settings(Section& s, OrderSettings& o) {
 // Names that would collide with another program's files or break the
 // "<name>-<k>" and "ACK.<name>.<k>" spellings.
 bool valid_group_name(const std::string& name) {
-  static const std::set<std::string> taken{"gateway", "executor", "dll_gateway", "dead_letter", "supervisor"};
+  // Programs' names, and "flatten" (the kill switch's closing orders' ids begin so).
+  static const std::set<std::string> taken{"gateway",     "executor",   "dll_gateway",
+                                           "dead_letter", "supervisor", "flatten"};
   return !name.empty() && name.size() <= 32 && name[0] >= 'a' && name[0] <= 'z' &&
          std::all_of(
              name.begin(), name.end(),
@@ -291,7 +293,7 @@ std::vector<StrategyGroup> read_groups(const toml::node& node, const Config& c, 
     g.quantity = c.strategy.quantity;
     s.get("name", g.name);
     s.require(valid_group_name(g.name), "name",
-              "1 to 32 of a-z, 0-9 and _, starting with a letter, not a program's name");
+              "1 to 32 of a-z, 0-9 and _, starting with a letter, not a program's name nor \"flatten\"");
     s.require(names.insert(g.name).second, "name", "unique");
     s.get("kind", g.kind);
     s.require(is_builtin_kind(g.kind) || g.kind == "plugin" || g.kind == "python", "kind",
@@ -325,6 +327,8 @@ std::vector<StrategyGroup> read_groups(const toml::node& node, const Config& c, 
     }
     s.get("max_position", g.max_position);
     s.require(g.max_position >= 0, "max_position", ">= 0 (0 = only risk.max_position)");
+    s.get("max_orders_per_second", g.max_orders_per_second);
+    s.require(g.max_orders_per_second >= 0, "max_orders_per_second", ">= 0 (0 = none of its own)");
     g.orders = c.strategy.orders;
     read_order_settings(s, g.orders);
     if (s.find("params"))
@@ -371,6 +375,16 @@ Config from_table(const toml::table& root, const std::string& origin) {
     }
   }
   ep.require(valid_endpoint(c.endpoints.reports), "reports", "a tcp://, ipc:// or inproc:// endpoint");
+  c.endpoints.control.clear();
+  ep.get("control", c.endpoints.control);
+  if (c.endpoints.control.empty()) {
+    try {
+      c.endpoints.control = derived_control_endpoint(c.endpoints.orders);
+    } catch (const std::runtime_error& e) {
+      throw ConfigError(origin + ": " + e.what());
+    }
+  }
+  ep.require(valid_endpoint(c.endpoints.control), "control", "a tcp://, ipc:// or inproc:// endpoint");
   ep.finish();
 
   if (auto* n = top.find("instruments")) {
@@ -395,6 +409,12 @@ Config from_table(const toml::table& root, const std::string& origin) {
       s.require(inst.price > 0, "price", "> 0");
       s.require(inst.spread >= 0, "spread", ">= 0");
       s.require(inst.volatility >= 0, "volatility", ">= 0");
+      s.get("base_currency", inst.base_currency);
+      s.get("quote_currency", inst.quote_currency);
+      s.require(inst.base_currency.empty() || is_currency(inst.base_currency), "base_currency",
+                "3 upper-case letters (ISO 4217), or unset");
+      s.require(inst.quote_currency.empty() || is_currency(inst.quote_currency), "quote_currency",
+                "3 upper-case letters (ISO 4217), or unset");
       s.finish();
       c.instruments.push_back(inst);
     }
@@ -491,7 +511,23 @@ Config from_table(const toml::table& root, const std::string& origin) {
   risk.require(c.risk.max_position > 0, "max_position", "> 0");
   risk.get("max_notional", c.risk.max_notional);
   risk.require(c.risk.max_notional > 0, "max_notional", "> 0");
+  risk.get("max_open_orders", c.risk.max_open_orders);
+  risk.require(c.risk.max_open_orders >= 1, "max_open_orders", ">= 1");
+  risk.get("max_orders_per_second", c.risk.max_orders_per_second);
+  risk.require(c.risk.max_orders_per_second >= 0, "max_orders_per_second", ">= 0 (0 = no limit)");
+  risk.get("max_daily_loss", c.risk.max_daily_loss);
+  risk.require(c.risk.max_daily_loss >= 0, "max_daily_loss", ">= 0 (0 = no limit)");
   risk.finish();
+
+  auto pf = top.sub("portfolio");
+  pf.get("account_currency", c.portfolio.account_currency);
+  pf.require(is_currency(c.portfolio.account_currency), "account_currency",
+             "3 upper-case letters (ISO 4217)");
+  pf.get("capital", c.portfolio.capital);
+  pf.require(c.portfolio.capital >= 0, "capital", ">= 0");
+  pf.get("interval_ms", c.portfolio.interval_ms);
+  pf.require(c.portfolio.interval_ms >= 10, "interval_ms", ">= 10");
+  pf.finish();
 
   auto ex = top.sub("executor");
   ex.get("order_timeout_ms", c.executor.order_timeout_ms);
@@ -573,6 +609,28 @@ const StrategyGroup* StrategyConfig::find_group(std::string_view group) const {
   for (const auto& g : groups)
     if (g.name == group) return &g;
   return nullptr;
+}
+
+bool is_currency(std::string_view code) noexcept {
+  return code.size() == 3 &&
+         std::all_of(code.begin(), code.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; });
+}
+
+namespace {
+// A 6-letter symbol names its two currencies: EURUSD -> EUR, USD.
+bool currency_pair(std::string_view symbol) noexcept {
+  return symbol.size() == 6 && is_currency(symbol.substr(0, 3)) && is_currency(symbol.substr(3));
+}
+}  // namespace
+
+std::string base_currency_of(const Instrument& i) {
+  if (!i.base_currency.empty()) return i.base_currency;
+  return currency_pair(i.symbol) ? i.symbol.substr(0, 3) : std::string();
+}
+
+std::string quote_currency_of(const Instrument& i) {
+  if (!i.quote_currency.empty()) return i.quote_currency;
+  return currency_pair(i.symbol) ? i.symbol.substr(3) : std::string();
 }
 
 const Instrument* Config::find_instrument(std::string_view symbol) const {

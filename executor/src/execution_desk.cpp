@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "proto/order_lifecycle.hpp"
@@ -60,6 +61,13 @@ ExecutionDesk::ExecutionDesk(ExecutorStore& store, const Config& config, const C
   for (const auto& [group, book] : group_books_) {
     for (const auto& [sym, p] : book.all()) known_[group].insert(sym);
   }
+  for (const auto& o : store_.unfinished_orders())
+    open_.add(o.client_order_id, o.instrument, o.strategy, o.side, o.quantity - o.filled_quantity);
+  trading_ = store_.trading_status();
+  overall_throttle_ = RateThrottle(config_.risk.max_orders_per_second);
+  for (const auto& group : config_.strategy.groups)
+    if (group.max_orders_per_second > 0)
+      group_throttles_.emplace(group.name, RateThrottle(group.max_orders_per_second));
 }
 
 template <class Write>
@@ -93,25 +101,59 @@ double ExecutionDesk::worst_group_position(const DecidedSignal& decided) const {
 }
 
 double ExecutionDesk::worst_after(const DecidedSignal& decided, double filled, bool same_group) const {
-  // The batch's accepted orders have not been sent yet: the risk check takes
-  // the worst position they could leave (each filled fully or not at all),
-  // so that no limit is looser than when each order was answered before the
-  // next signal was decided.
+  // Every order not final (the batch's unsent ones, those in flight, those
+  // resting at the broker) may still fill: the risk check takes the worst
+  // position they could leave, each filled fully or not at all.
   const auto& signal = decided.signal;
-  double pending_buy = 0;
-  double pending_sell = 0;
-  for (const DecidedSignal* d = batch_.data(); d != &decided; ++d) {
-    if (d->verdict != Verdict::accept || d->order.instrument != signal.instrument) continue;
-    if (same_group && d->order.strategy != signal.strategy) continue;
-    (d->order.side == proto::Side::buy ? pending_buy : pending_sell) += d->order.quantity;
-  }
+  const auto open =
+      same_group ? open_.group(signal.strategy, signal.instrument) : open_.instrument(signal.instrument);
   const double delta = signal.action == proto::Side::buy ? signal.quantity : -signal.quantity;
-  const double high = filled + pending_buy;
-  const double low = filled - pending_sell;
+  const double high = filled + open.buy;
+  const double low = filled - open.sell;
   return std::abs(high + delta) >= std::abs(low + delta) ? high : low;
 }
 
-void ExecutionDesk::decide(std::string_view original, bool broker_closed) {
+std::optional<Decision> ExecutionDesk::control_refusal(const proto::TradingSignal& signal) {
+  switch (trading_.state) {
+    case proto::TradingState::active:
+      break;
+    case proto::TradingState::halted:
+      return Decision{Verdict::reject, "trading_halted", "trading is HALTED (" + trading_.cause + ")"};
+    case proto::TradingState::reducing: {
+      const double position = book_.position(signal.instrument);
+      const double same_side = open_.instrument(signal.instrument).on(signal.action);
+      if (!reduces(position, same_side, signal.action, signal.quantity))
+        return Decision{Verdict::reject, "reduce_only",
+                        fmt::format("trading is REDUCING ({}): {} {} {} does not reduce the position {} "
+                                    "(open {} orders: {})",
+                                    trading_.cause, proto::to_string(signal.action), signal.quantity,
+                                    signal.instrument, position, proto::to_string(signal.action), same_side)};
+      break;
+    }
+  }
+  if (open_.count() >= static_cast<std::size_t>(config_.risk.max_open_orders))
+    return Decision{Verdict::reject, "max_open_orders",
+                    fmt::format("{} orders open (not final), risk.max_open_orders {}", open_.count(),
+                                config_.risk.max_open_orders)};
+  const auto now = clock_.monotonic_ns();
+  auto group = group_throttles_.find(signal.strategy);
+  if (group != group_throttles_.end() && !group->second.available(now))
+    return Decision{
+        Verdict::reject, "rate_limited",
+        fmt::format("group {} over its max_orders_per_second {}", signal.strategy, group->second.rate())};
+  if (!overall_throttle_.available(now))
+    return Decision{Verdict::reject, "rate_limited",
+                    fmt::format("over risk.max_orders_per_second {}", overall_throttle_.rate())};
+  return std::nullopt;
+}
+
+void ExecutionDesk::take_tokens(const proto::TradingSignal& signal) {
+  if (auto group = group_throttles_.find(signal.strategy); group != group_throttles_.end())
+    group->second.take();
+  overall_throttle_.take();
+}
+
+void ExecutionDesk::decide(std::string_view original, bool broker_closed, Origin origin) {
   if (!store_.in_batch()) {
     held_before_batch_ = held_;
     store_.begin_batch();
@@ -129,6 +171,10 @@ void ExecutionDesk::decide(std::string_view original, bool broker_closed) {
     decision = {Verdict::reject, "open_orders_mismatch",
                 "orders open at the broker are unknown to the executor (see unknown_open_orders in "
                 "executor.stats.json)"};
+  }
+  // The kill switch's own closing orders pass its checks by construction.
+  if (decision.verdict == Verdict::accept && origin == Origin::strategy) {
+    if (auto refusal = control_refusal(signal)) decision = std::move(*refusal);
   }
   ++decided_;
   d.verdict = decision.verdict;
@@ -161,6 +207,9 @@ void ExecutionDesk::decide(std::string_view original, bool broker_closed) {
     return;
   }
   if (d.held) ++held_;
+  open_.add(order.client_order_id, order.instrument, order.strategy, order.side, order.quantity);
+  // Only now: a duplicate (refused by the insert above) uses no token.
+  if (origin == Origin::strategy) take_tokens(signal);
 }
 
 bool ExecutionDesk::commit() {
@@ -171,7 +220,11 @@ bool ExecutionDesk::commit() {
 
 void ExecutionDesk::abort() noexcept {
   store_.abort_batch();
-  if (decided_ > 0 && !published_) held_ = held_before_batch_;
+  if (decided_ > 0 && !published_) {
+    held_ = held_before_batch_;
+    for (std::size_t i = 0; i < decided_; ++i)
+      if (batch_[i].verdict == Verdict::accept) open_.remove(batch_[i].order.client_order_id);
+  }
   decided_ = 0;
   published_ = false;
 }
@@ -271,24 +324,29 @@ bool ExecutionDesk::release(OrderRecord& order) {
 }
 
 bool ExecutionDesk::give_up(const OrderRecord& order, Outbox& out) {
+  return give_up(order, out, "expired", "expired: held while dll_gateway was unavailable; never sent",
+                 "its signal expired at " + std::to_string(order.expires_ns));
+}
+
+bool ExecutionDesk::give_up(const OrderRecord& order, Outbox& out, std::string_view reason,
+                            const std::string& outcome_reason, const std::string& why) {
   const auto now = clock_.now_ns();
   proto::OrderReply outcome;
   outcome.client_order_id = order.client_order_id;
   outcome.status = proto::OrderStatus::rejected;
-  outcome.reason = "expired: held while dll_gateway was unavailable; never sent";
+  outcome.reason = outcome_reason;
   outcome.broker_ts_ns = now;
   if (!stored("give up a held order", [&] { store_.record_outcome(order.client_order_id, outcome, now); }))
     return false;
   --held_;
-  ++counters_.held_expired;
-  count_rejected("expired");
+  open_.remove(order.client_order_id);
+  if (reason == "expired") ++counters_.held_expired;
+  count_rejected(reason);
 
   // The dead letter carries the order that was not sent (its signal_id names
   // the signal; the signal's own bytes are not kept).
-  out.items.emplace_back(Outbox::DeadLetter{"expired",
-                                            "held order " + order.client_order_id +
-                                                " not sent: its signal expired at " +
-                                                std::to_string(order.expires_ns),
+  out.items.emplace_back(Outbox::DeadLetter{std::string(reason),
+                                            "held order " + order.client_order_id + " not sent: " + why,
                                             std::string(encoder_.encode(request_of(order, now)))});
   auto ev = event_of(order, proto::OrderStatus::rejected, now);
   ev.reason = outcome.reason;
@@ -334,6 +392,8 @@ bool ExecutionDesk::take_effects(const OrderRecord& order, const proto::OrderRep
     out.items.emplace_back(std::move(ev));
     return true;
   }
+  open_.update(order.client_order_id, order.quantity - reply.filled_quantity, proto::is_final(reply.status));
+
   // Only what is new since the stored outcome moves the position (an order
   // the broker was still working may have filled more since).
   const double new_qty = reply.filled_quantity - order.filled_quantity;
@@ -554,6 +614,7 @@ CancelDecision ExecutionDesk::request_cancel(const proto::CancelRequest& request
       return d;
     }
     --held_;
+    open_.remove(order->client_order_id);
     ++counters_.cancel_requests;
     ++counters_.canceled;
     ack_cancel(request, proto::AckStatus::accepted, "", out);
@@ -623,8 +684,11 @@ void ExecutionDesk::compare_open_orders(const std::vector<std::string>& unknown)
                      id);
   spdlog::critical(
       "new signals are refused (open_orders_mismatch) until the orders are settled by hand (cancel them at "
-      "the "
-      "broker) and the executor restarted");
+      "the broker), the executor restarted and trading resumed (tpctl resume)");
+  escalate(
+      proto::TradingState::halted,
+      fmt::format("open orders mismatch at start: {} open at the broker unknown to the executor, first {}",
+                  unknown.size(), unknown.front()));
 }
 
 void ExecutionDesk::open_orders_unavailable(std::string_view reason) {
@@ -685,10 +749,181 @@ void ExecutionDesk::compare_positions(const std::map<std::string, double, std::l
   } else {
     position_check_ = PositionCheck::mismatch;
     spdlog::critical(
-        "new signals are refused (position_mismatch) until the books are reconciled by hand and the "
-        "executor restarted, or executor.adopt_broker_positions = true takes the broker's figures");
+        "new signals are refused (position_mismatch) until the books are reconciled by hand (or "
+        "executor.adopt_broker_positions = true takes the broker's figures at the next start) and trading "
+        "resumed (tpctl resume)");
+    const auto& [sym, m] = *mismatches.begin();
+    escalate(
+        proto::TradingState::halted,
+        fmt::format("position mismatch at start: {} executor {} vs broker {}{}", sym, m.executor, m.broker,
+                    mismatches.size() > 1 ? fmt::format(" (+{} more)", mismatches.size() - 1) : ""));
   }
   mismatches_ = std::move(mismatches);
+}
+
+}  // namespace tp::executor
+
+namespace tp::executor {
+
+bool ExecutionDesk::store_trading(const TradingStatus& next, std::string_view command) {
+  if (!stored("store the trading state", [&] { store_.save_trading_status(next, command, clock_.now_ns()); }))
+    return false;
+  if (next.state != trading_.state || next.flatten_pending != trading_.flatten_pending) {
+    const auto level =
+        next.state == proto::TradingState::halted ? spdlog::level::critical : spdlog::level::warn;
+    spdlog::log(level, "trading {} -> {}{} ({})", proto::to_string(trading_.state),
+                proto::to_string(next.state), next.flatten_pending ? ", flattening" : "", next.cause);
+  }
+  if (next.flatten_pending && !trading_.flatten_pending) flatten_rounds_ = 0;
+  trading_ = next;
+  return true;
+}
+
+proto::ControlReply ExecutionDesk::command(const proto::ControlRequest& request) {
+  ++counters_.control_commands;
+  if (request.command != proto::ControlCommand::status) {
+    const auto next =
+        after_command(trading_, request.command, request.reason, request.sent_by, clock_.now_ns());
+    if (!store_trading(next, proto::to_string(request.command)))
+      return control_reply("not applied: the trading state could not be stored (see the executor's log)");
+  }
+  return control_reply();
+}
+
+proto::ControlReply ExecutionDesk::control_reply(std::string_view refusal) const {
+  proto::ControlReply reply;
+  reply.ok = refusal.empty();
+  reply.detail = std::string(refusal);
+  reply.state = trading_.state;
+  reply.cause = trading_.cause;
+  reply.since_ns = trading_.since_ns;
+  reply.flatten_pending = trading_.flatten_pending;
+  reply.open_orders = static_cast<std::uint32_t>(open_.count());
+  reply.ts_ns = clock_.now_ns();
+  return reply;
+}
+
+bool ExecutionDesk::escalate(proto::TradingState at_least, std::string_view cause) {
+  const auto next = tp::executor::escalate(trading_, at_least, cause, clock_.now_ns());
+  if (next == trading_) return true;
+  if (store_trading(next, "AUTO")) return true;
+  // Not stored: it holds for this run all the same (fail closed); the
+  // trigger fires again after a restart.
+  trading_ = next;
+  return false;
+}
+
+std::size_t ExecutionDesk::cancel_all(Outbox& out) {
+  std::size_t changed = 0;
+  std::vector<OrderRecord> working;
+  std::vector<OrderRecord> held;
+  if (!stored("read the orders to cancel", [&] {
+        working = store_.working_orders();
+        held = store_.held_orders();
+      }))
+    return 0;
+  const std::string why = "trading " + std::string(proto::to_string(trading_.state)) + ": " + trading_.cause;
+  for (const auto& order : working) {
+    if (order.cancel != CancelState::none) continue;
+    if (request_cancel(order, why)) ++changed;
+  }
+  const bool halted = trading_.state == proto::TradingState::halted;
+  const std::string reason = halted ? "trading_halted" : "flattening";
+  for (const auto& order : held) {
+    if (!halted && is_closing_order(order.signal_id)) continue;  // the flatten's own
+    if (give_up(order, out, reason, reason + ": held when trading changed (" + why + "); never sent",
+                "trading changed (" + why + ")"))
+      ++changed;
+  }
+  return changed;
+}
+
+bool is_closing_order(std::string_view signal_id) noexcept { return signal_id.starts_with("flatten."); }
+
+std::size_t ExecutionDesk::flatten(const std::map<std::string, double, std::less<>>& marks, Outbox& out) {
+  if (!trading_.flatten_pending) return 0;
+  if (open_.count() > 0) return 0;  // cancels and earlier closing orders first
+  const auto now = clock_.now_ns();
+  std::vector<proto::TradingSignal> closing;
+  std::size_t stuck = 0;  // positions no closing order can be made for
+  for (const auto& [instrument, p] : book_.all()) {
+    const double net = p.position;
+    if (same_position(net, 0)) continue;
+    const auto mark = marks.find(instrument);
+    const double price = mark != marks.end() && mark->second > 0 ? mark->second : p.last_price;
+    if (!(price > 0)) {
+      spdlog::error("flatten: no price for {} (no tick, no fill): its position {} is left open", instrument,
+                    net);
+      ++stuck;
+      continue;
+    }
+    // The account's position is closed, not each group's: groups holding
+    // opposite positions offset each other (and stay so in their books)
+    // instead of each paying to close against the market. Each closing order
+    // belongs to a group on the net's side and shrinks that group's position
+    // as much as the instrument's. Larger positions close over several
+    // rounds, each order within the per-order limits.
+    std::vector<std::pair<double, std::string>> holders;  // (size on the net's side, group)
+    for (const auto& [group, book] : group_books_) {
+      const double g = book.position(instrument);
+      if (!same_position(g, 0) && (g > 0) == (net > 0)) holders.emplace_back(std::abs(g), group);
+    }
+    std::sort(holders.rbegin(), holders.rend());
+    // Whole units: max_notional / price times the price again may come out
+    // an ulp above max_notional, which check_risk refuses.
+    const double cap =
+        std::min(config_.risk.max_order_quantity, std::floor(config_.risk.max_notional / price));
+    double left = std::abs(net);
+    double held_by_groups = 0;
+    for (const auto& [size, group] : holders) {
+      held_by_groups += size;
+      if (same_position(left, 0)) continue;
+      proto::TradingSignal s;
+      s.signal_id = fmt::format("flatten.{}.{}.{}.{}", group, instrument, now / ns_per_ms, flatten_rounds_);
+      s.strategy = group;
+      s.instance = 0;
+      s.instrument = instrument;
+      s.action = net > 0 ? proto::Side::sell : proto::Side::buy;
+      s.quantity = std::min({left, size, cap});
+      s.trigger_price = price;
+      s.confidence = 1;
+      s.created_ts_ns = now;
+      s.expires_ts_ns = now + closing_order_ttl_ns;
+      left -= s.quantity;
+      closing.push_back(std::move(s));
+    }
+    if (held_by_groups < std::abs(net) && !same_position(held_by_groups, std::abs(net))) {
+      // Adopted from the broker (executor.adopt_broker_positions): no group
+      // holds it, so no closing order can be booked to one.
+      spdlog::error(
+          "flatten: {} {} of the {} position is held by no strategy group (adopted from the broker); "
+          "close it at the broker by hand",
+          std::abs(net) - held_by_groups, instrument, net);
+      if (closing.empty() || closing.back().instrument != instrument) ++stuck;
+    }
+  }
+  if (closing.empty() || flatten_rounds_ >= max_flatten_rounds) {
+    auto done = trading_;
+    done.flatten_pending = false;
+    const bool flat = closing.empty() && stuck == 0;
+    if (!flat)
+      spdlog::error(
+          "flatten: positions still open after {} rounds of closing orders; giving up (see positions in "
+          "executor.stats.json)",
+          flatten_rounds_);
+    store_trading(done, flat ? "FLATTENED" : "FLATTEN_GAVE_UP");
+    return 0;
+  }
+  ++flatten_rounds_;
+  // Decided as one batch and recorded HELD: reconciliation's release of held
+  // orders sends them, the way any order waiting for the broker goes out.
+  for (auto& s : closing) {
+    next_signal() = s;
+    decide(encoder_.encode(s), /*broker_closed=*/false, Origin::executor);
+  }
+  commit();
+  publish(out);
+  return closing.size();
 }
 
 }  // namespace tp::executor

@@ -36,6 +36,8 @@ constexpr int event_sndhwm = 10000;
 // this many the PUB drops them for us, and the gap is fetched by seq.
 constexpr int report_rcvhwm = 10000;
 constexpr std::size_t max_reports_per_wakeup = 1000;
+// Only the latest tick per instrument matters (a mark): a short queue.
+constexpr int tick_rcvhwm = 1000;
 // Reports asked per ReportQuery, and batches per fetch before the loop gets
 // a turn (the rest follows at the next pass).
 constexpr std::uint32_t reports_per_query = 500;
@@ -83,14 +85,25 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
                               // Not while the shutdown cancels go out (bounded there).
                               .stopping = [this] { return stopping() && !shutdown_cancels_; },
                               // Stats only (see broker_link.hpp): no order is touched mid-exchange.
-                              .while_waiting = [this] { heartbeat(); },
+                              .while_waiting =
+                                  [this] {
+                                    heartbeat();
+                                    // The kill switch answers during a long wait
+                                    // too; what it implies is done after it.
+                                    answer_control();
+                                  },
                               .held_count = [this] { return desk_.held_count(); }}),
       dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock, security),
       disk_({config.run.dir, std::filesystem::path(store_.path()).parent_path().string()},
-            config.run.min_free_bytes) {
+            config.run.min_free_bytes),
+      control_(make_socket(ctx, zmq::socket_type::rep)),
+      ticks_(make_socket(ctx, zmq::socket_type::sub, SocketOptions{.rcvhwm = tick_rcvhwm})) {
   disk_.poll(clock_.monotonic_ns());
   security.bind(signals_, config.endpoints.signals);
   security.bind(events_, config.endpoints.order_events);
+  security.bind(control_, control_endpoint(config.endpoints.control, config.endpoints.orders));
+  ticks_.set(zmq::sockopt::subscribe, proto::tick_topic_prefix);
+  security.connect(ticks_, config.endpoints.ticks);
   reports_.set(zmq::sockopt::subscribe, proto::report_topic_prefix);
   security.connect(reports_, reports_endpoint(config.endpoints.reports, config.endpoints.orders));
   cursor_ = store_.report_cursor();
@@ -122,6 +135,10 @@ int ExecutorNode::run() {
       signals_, [this] { drain_signals(max_signals_per_wakeup); }, [this] { return !storage_paused(); });
   loop.add_reader(
       reports_, [this] { drain_reports(); }, [this] { return !storage_paused(); });
+  loop.add_reader(control_, [this] { handle_control(); });
+  loop.add_reader(ticks_, [this] { drain_ticks(); });
+  const std::int64_t portfolio_every_ns = std::int64_t{config_.portfolio.interval_ms} * ns_per_ms;
+  next_portfolio_ns_ = clock_.monotonic_ns();
   loop.add_work([&] {
     signals_monitor_.drain();
     reports_monitor_.drain();
@@ -129,8 +146,13 @@ int ExecutorNode::run() {
       reconcile();
       next_reconcile = clock_.monotonic_ns() + reconcile_interval_ns;
     }
+    if (enforce_pending_) enforce_trading_state();
+    if (clock_.monotonic_ns() >= next_portfolio_ns_) {
+      value_portfolio();
+      next_portfolio_ns_ = clock_.monotonic_ns() + portfolio_every_ns;
+    }
     heartbeat();
-    loop.wake_by(std::min(next_stats_ns_, next_reconcile));
+    loop.wake_by(std::min({next_stats_ns_, next_reconcile, next_portfolio_ns_}));
     return 0;
   });
   loop.run();
@@ -343,6 +365,10 @@ void ExecutorNode::reconcile() {
       publish(outbox_);
     }
   }
+  // HALTED or flattening: the held orders are given up (and the working
+  // ones' cancels sent) before any held order could be released.
+  record(unrecorded);
+  if (whole_pass) enforce_trading_state();
   if (whole_pass && desk_.held_count() > 0) release_held(unrecorded);
   record(unrecorded);
   if (whole_pass) send_requested_cancels();
@@ -608,6 +634,8 @@ void ExecutorNode::check_positions() {
 }
 
 void ExecutorNode::release_held(Unrecorded& unrecorded) {
+  // HALTED: held orders are given up (enforce_trading_state), never sent.
+  if (desk_.trading().state == proto::TradingState::halted) return;
   for (auto order : desk_.held_orders()) {
     if (stopping() || !link_.closed()) break;
     if (order.expires_ns > 0 && clock_.now_ns() >= order.expires_ns) {
@@ -764,8 +792,20 @@ std::string ExecutorNode::stats_json() {
       .add("orders_check", to_string(desk_.orders_check()))
       .add("unknown_open_orders", unknown_open)
       .add("position_check", to_string(desk_.position_check()))
-      .add("trading_halted",
-           desk_.position_check() == PositionCheck::mismatch || desk_.orders_check() == OrdersCheck::mismatch)
+      .add("trading_halted", desk_.trading().state == proto::TradingState::halted)
+      .add("trading_state", proto::to_string(desk_.trading().state))
+      .add("trading_state_cause", desk_.trading().cause)
+      .add("trading_state_since_ns", desk_.trading().since_ns)
+      .add("flatten_pending", desk_.trading().flatten_pending)
+      .add("open_orders", desk_.open_order_count())
+      .add("control_commands", desk.control_commands)
+      .add("account_currency", config_.portfolio.account_currency)
+      .add("equity", valuation_.equity)
+      .add("realized_pnl", valuation_.realized_pnl)
+      .add("unrealized_pnl", valuation_.unrealized_pnl)
+      .add("daily_pnl", daily_pnl_)
+      .add("portfolio_complete", valuation_.complete)
+      .add("marks", marks_.size())
       .add("position_mismatches", mismatches);
   failures_.add_stats(o);
   disk_.add_stats(o);
@@ -781,6 +821,10 @@ std::string ExecutorNode::stats_json() {
     if (!alert.empty()) alert += "; ";
     alert += fmt::format("new signals refused: {} order(s) open at the broker are unknown here",
                          desk_.unknown_open_orders().size());
+  }
+  if (desk_.trading().state != proto::TradingState::active) {
+    if (!alert.empty()) alert += "; ";
+    alert += fmt::format("trading {}: {}", proto::to_string(desk_.trading().state), desk_.trading().cause);
   }
   if (const auto it = failures_.failing().find(store_.path()); it != failures_.failing().end()) {
     if (!alert.empty()) alert += "; ";

@@ -82,6 +82,38 @@ CREATE TABLE IF NOT EXISTS group_position_snapshot (
   last_price   REAL NOT NULL,
   PRIMARY KEY (strategy, instrument)
 );
+-- The trading state (the kill switch): one row, written before a command
+-- is answered. No row: ACTIVE.
+CREATE TABLE IF NOT EXISTS trading_state (
+  id              INTEGER PRIMARY KEY CHECK (id = 1),
+  state           TEXT NOT NULL,
+  cause           TEXT NOT NULL,
+  since_ns        INTEGER NOT NULL,
+  flatten_pending INTEGER NOT NULL
+);
+-- Every change of it, and every command, in order.
+CREATE TABLE IF NOT EXISTS control_log (
+  ts_ns   INTEGER NOT NULL,
+  command TEXT NOT NULL,
+  state   TEXT NOT NULL,
+  cause   TEXT NOT NULL
+);
+-- The portfolio's PnL at the first valuation of each UTC day (the daily
+-- loss limit's zero) and its equity over time.
+CREATE TABLE IF NOT EXISTS portfolio_days (
+  day       TEXT PRIMARY KEY,
+  start_pnl REAL NOT NULL,
+  ts_ns     INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS equity (
+  ts_ns          INTEGER NOT NULL,
+  equity         REAL NOT NULL,
+  realized_pnl   REAL NOT NULL,
+  unrealized_pnl REAL NOT NULL,
+  daily_pnl      REAL NOT NULL,
+  complete       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS equity_ts ON equity(ts_ns);
 )sql";
 
 constexpr std::string_view order_columns =
@@ -226,6 +258,28 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) : pat
   held_orders_ = Statement(db_, "SELECT " + std::string(order_columns) +
                                     " FROM orders WHERE state = 'HELD' ORDER BY created_ns, rowid");
   count_state_ = Statement(db_, "SELECT COUNT(*) FROM orders WHERE state = ?1");
+  unfinished_orders_ = Statement(
+      db_, "SELECT " + std::string(order_columns) + " FROM orders WHERE state != 'DONE' ORDER BY created_ns");
+  read_trading_ =
+      Statement(db_, "SELECT state, cause, since_ns, flatten_pending FROM trading_state WHERE id = 1");
+  write_trading_ =
+      Statement(db_,
+                "INSERT INTO trading_state (id, state, cause, since_ns, flatten_pending) VALUES (1, "
+                "?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET state = excluded.state, cause = "
+                "excluded.cause, since_ns = excluded.since_ns, flatten_pending = "
+                "excluded.flatten_pending");
+  log_control_ =
+      Statement(db_, "INSERT INTO control_log (ts_ns, command, state, cause) VALUES (?1, ?2, ?3, ?4)");
+  read_day_ = Statement(db_, "SELECT start_pnl FROM portfolio_days WHERE day = ?1");
+  write_day_ =
+      Statement(db_, "INSERT OR IGNORE INTO portfolio_days (day, start_pnl, ts_ns) VALUES (?1, ?2, ?3)");
+  add_equity_ =
+      Statement(db_,
+                "INSERT INTO equity (ts_ns, equity, realized_pnl, unrealized_pnl, daily_pnl, complete) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  prune_equity_ = Statement(db_,
+                            "DELETE FROM equity WHERE ts_ns < (SELECT ts_ns FROM equity ORDER BY ts_ns DESC "
+                            "LIMIT 1 OFFSET ?1)");
   try {
     prune(now_ns);
   } catch (const StoreError& e) {
@@ -630,6 +684,78 @@ StoredPositions ExecutorStore::rebuild_positions() {
                   "filled_quantity > 0 ORDER BY updated_ns, rowid");
   while (fills.step()) apply_stored_fill(fills, out.instruments, out.groups);
   return out;
+}
+
+}  // namespace tp::executor
+
+namespace tp::executor {
+
+std::vector<OrderRecord> ExecutorStore::unfinished_orders() {
+  std::vector<OrderRecord> out;
+  auto& s = unfinished_orders_.reset();
+  while (s.step()) out.push_back(read_order(s));
+  return out;
+}
+
+TradingStatus ExecutorStore::trading_status() {
+  TradingStatus status;
+  auto& s = read_trading_.reset();
+  if (s.step()) {
+    const auto word = s.column_text(0);
+    for (auto state :
+         {proto::TradingState::active, proto::TradingState::reducing, proto::TradingState::halted})
+      if (proto::to_string(state) == word) status.state = state;
+    // A word this build does not know (a newer one wrote it): fail closed.
+    if (proto::to_string(status.state) != word) status.state = proto::TradingState::halted;
+    status.cause = s.column_text(1);
+    status.since_ns = s.column_int(2);
+    status.flatten_pending = s.column_int(3) != 0;
+  }
+  s.reset();
+  return status;
+}
+
+void ExecutorStore::save_trading_status(const TradingStatus& status, std::string_view command,
+                                        std::int64_t now_ns) {
+  Transaction tx(begin_, commit_, rollback_);
+  write_trading_.reset()
+      .bind(1, proto::to_string(status.state))
+      .bind(2, status.cause)
+      .bind(3, status.since_ns)
+      .bind(4, std::int64_t{status.flatten_pending ? 1 : 0})
+      .run();
+  log_control_.reset()
+      .bind(1, now_ns)
+      .bind(2, command)
+      .bind(3, proto::to_string(status.state))
+      .bind(4, status.cause)
+      .run();
+  tx.commit();
+}
+
+std::optional<double> ExecutorStore::day_start_pnl(std::string_view day) {
+  auto& s = read_day_.reset().bind(1, day);
+  std::optional<double> out;
+  if (s.step()) out = s.column_double(0);
+  s.reset();
+  return out;
+}
+
+void ExecutorStore::set_day_start_pnl(std::string_view day, double pnl, std::int64_t now_ns) {
+  write_day_.reset().bind(1, day).bind(2, pnl).bind(3, now_ns).run();
+}
+
+void ExecutorStore::add_equity_point(const EquityPoint& p) {
+  add_equity_.reset()
+      .bind(1, p.ts_ns)
+      .bind(2, p.equity)
+      .bind(3, p.realized_pnl)
+      .bind(4, p.unrealized_pnl)
+      .bind(5, p.daily_pnl)
+      .bind(6, std::int64_t{p.complete ? 1 : 0})
+      .run();
+  // Bounded: the oldest points go, a thousand at a time.
+  if (++equity_points_ % 1000 == 0) prune_equity_.reset().bind(1, std::int64_t{max_equity_points}).run();
 }
 
 }  // namespace tp::executor

@@ -694,6 +694,26 @@ std::optional<DecodeError> validate(const ExecutionReport& r) {
 std::optional<DecodeError> validate(const ReportQuery&) { return std::nullopt; }
 std::optional<DecodeError> validate(const ReportBatch&) { return std::nullopt; }
 std::optional<DecodeError> validate(const OpenOrdersQuery&) { return std::nullopt; }
+// Every f64 field of `m` finite, the first that is not named: a NaN amount
+// is no amount (and never equals itself), as Python's peer refuses it too.
+template <class M>
+std::optional<DecodeError> check_finite(const M& m) {
+  std::optional<DecodeError> e;
+  wire::for_each_field<M>([&](const auto& f) {
+    if constexpr (std::remove_cvref_t<decltype(f)>::kind == wire::Kind::f64) {
+      if (!e && !std::isfinite(m.*(f.member))) e = out_of_range(std::string(f.name) + " must be finite");
+    }
+  });
+  return e;
+}
+
+std::optional<DecodeError> validate(const PortfolioEvent& p) { return check_finite(p); }
+std::optional<DecodeError> validate(const InstrumentPnl& p) {
+  if (auto e = check_instrument<&InstrumentPnl::instrument>(p)) return e;
+  return check_finite(p);
+}
+std::optional<DecodeError> validate(const ControlRequest&) { return std::nullopt; }
+std::optional<DecodeError> validate(const ControlReply&) { return std::nullopt; }
 
 Result<std::vector<ExecutionReport>> unpack_reports(const ReportBatch& batch) {
   std::vector<ExecutionReport> out;
@@ -791,6 +811,10 @@ std::string_view Encoder::encode(const ExecutionReport& m) { return encode_into(
 std::string_view Encoder::encode(const ReportQuery& m) { return encode_into(buf_, m); }
 std::string_view Encoder::encode(const ReportBatch& m) { return encode_into(buf_, m); }
 std::string_view Encoder::encode(const OpenOrdersQuery& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const PortfolioEvent& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const InstrumentPnl& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const ControlRequest& m) { return encode_into(buf_, m); }
+std::string_view Encoder::encode(const ControlReply& m) { return encode_into(buf_, m); }
 
 namespace {
 
@@ -895,6 +919,10 @@ template std::optional<DecodeError> Decoder::decode_into(Bytes, ExecutionReport&
 template std::optional<DecodeError> Decoder::decode_into(Bytes, ReportQuery&);
 template std::optional<DecodeError> Decoder::decode_into(Bytes, ReportBatch&);
 template std::optional<DecodeError> Decoder::decode_into(Bytes, OpenOrdersQuery&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, PortfolioEvent&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, InstrumentPnl&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, ControlRequest&);
+template std::optional<DecodeError> Decoder::decode_into(Bytes, ControlReply&);
 
 template <class T>
 Result<T> Decoder::decode(Bytes payload) {
@@ -964,5 +992,9 @@ Result<ExecutionReport> Decoder::decode_execution_report(Bytes b) { return decod
 Result<ReportQuery> Decoder::decode_report_query(Bytes b) { return decode<ReportQuery>(b); }
 Result<ReportBatch> Decoder::decode_report_batch(Bytes b) { return decode<ReportBatch>(b); }
 Result<OpenOrdersQuery> Decoder::decode_open_orders_query(Bytes b) { return decode<OpenOrdersQuery>(b); }
+Result<PortfolioEvent> Decoder::decode_portfolio_event(Bytes b) { return decode<PortfolioEvent>(b); }
+Result<InstrumentPnl> Decoder::decode_instrument_pnl(Bytes b) { return decode<InstrumentPnl>(b); }
+Result<ControlRequest> Decoder::decode_control_request(Bytes b) { return decode<ControlRequest>(b); }
+Result<ControlReply> Decoder::decode_control_reply(Bytes b) { return decode<ControlReply>(b); }
 
 }  // namespace tp::proto

@@ -40,6 +40,14 @@ std::string_view to_string(MsgType t) noexcept {
       return "report_batch";
     case MsgType::open_orders_query:
       return "open_orders_query";
+    case MsgType::portfolio_event:
+      return "portfolio_event";
+    case MsgType::instrument_pnl:
+      return "instrument_pnl";
+    case MsgType::control_request:
+      return "control_request";
+    case MsgType::control_reply:
+      return "control_reply";
   }
   return "?";
 }
@@ -98,6 +106,34 @@ std::string_view to_string(TimeInForce t) noexcept {
   return "?";
 }
 
+std::string_view to_string(TradingState s) noexcept {
+  switch (s) {
+    case TradingState::active:
+      return "ACTIVE";
+    case TradingState::reducing:
+      return "REDUCING";
+    case TradingState::halted:
+      return "HALTED";
+  }
+  return "?";
+}
+
+std::string_view to_string(ControlCommand c) noexcept {
+  switch (c) {
+    case ControlCommand::status:
+      return "STATUS";
+    case ControlCommand::halt:
+      return "HALT";
+    case ControlCommand::reduce:
+      return "REDUCE";
+    case ControlCommand::flatten:
+      return "FLATTEN";
+    case ControlCommand::resume:
+      return "RESUME";
+  }
+  return "?";
+}
+
 std::string_view to_string(AckStatus s) noexcept {
   switch (s) {
     case AckStatus::accepted:
@@ -117,6 +153,12 @@ bool is_final(OrderStatus s) noexcept {
 
 std::string report_topic(std::string_view instrument) {
   std::string t(report_topic_prefix);
+  t += instrument;
+  return t;
+}
+
+std::string pnl_topic(std::string_view instrument) {
+  std::string t(pnl_topic_prefix);
   t += instrument;
   return t;
 }

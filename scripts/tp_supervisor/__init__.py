@@ -5,4 +5,5 @@ control socket (controller.py); around them the pure parts: settings.py
 policy.py (back-off, flapping guard, heartbeat), states.py, stats.py, and
 report.py (status, status line, summary), cli.py (the command line).
 scripts/supervisor.py and scripts/tpctl are the entry points. Standard
-library only."""
+library only; portfolio.py's watcher, which keeps the executor's last
+valuation for the summary, runs as a process of its own (pyzmq, msgpack)."""

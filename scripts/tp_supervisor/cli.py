@@ -5,6 +5,7 @@ import os
 import sys
 
 from .arbiter import REPO_DIR, Arbiter
+from .portfolio import start_watch, stop_watch
 from .settings import ConfigError, load_settings
 
 
@@ -28,7 +29,13 @@ def main(argv=None) -> int:
                                   or os.path.join(REPO_DIR, "build", "release", "bin"))
         config = os.path.abspath(args.config) if args.config else None
         sup = Arbiter(settings, run_dir, bin_dir, config, args.overrides)
-        rc = sup.run(duration=args.duration, status_line=args.status_line)
+        # The summary's portfolio: the executor's last published valuation,
+        # kept by a watcher process for as long as the programs run.
+        watch = start_watch(run_dir, config, args.overrides, sup.log) if args.summary else None
+        try:
+            rc = sup.run(duration=args.duration, status_line=args.status_line)
+        finally:
+            stop_watch(watch)
     except ConfigError as e:
         print(f"supervisor: {e}", file=sys.stderr)
         return 1

@@ -8,6 +8,8 @@ import re
 import sqlite3
 import time
 
+from .portfolio import portfolio_settings, read_snapshot
+from .settings import ConfigError
 from .states import RUNNING
 from .stats import read_stats
 
@@ -40,14 +42,34 @@ def groups_status(arb, ex=None) -> list:
     return out
 
 
+# executor.stats.json's trading state keys -> the status reply's "trading".
+TRADING_FIGURES = {"trading_state": "state", "trading_state_cause": "cause",
+                   "trading_state_since_ns": "since_ns", "flatten_pending": "flatten_pending",
+                   "open_orders": "open_orders"}
+
+
+def trading_status(ex):
+    """The executor's trading state (ACTIVE, REDUCING, HALTED), its cause,
+    since when, open orders and flatten pending, from its stats; None when
+    they have no trading_state (an executor older than the kill switch)."""
+    if not isinstance((ex or {}).get("trading_state"), str):
+        return None
+    return {out: ex[key] for key, out in TRADING_FIGURES.items() if key in ex}
+
+
 def status(arb) -> dict:
     """The reply to {"cmd": "status"}."""
     now = time.monotonic()
-    return {"ok": True, "pid": os.getpid(), "run_dir": arb.run_dir,
-            "bin_dir": arb.bin_dir, "instances": len(arb.instances()),
-            "shutting_down": arb.shutting_down,
-            "groups": groups_status(arb),
-            "processes": [p.to_json(now) for p in arb.procs]}
+    ex = read_stats(arb.run_dir, "executor")
+    reply = {"ok": True, "pid": os.getpid(), "run_dir": arb.run_dir,
+             "bin_dir": arb.bin_dir, "instances": len(arb.instances()),
+             "shutting_down": arb.shutting_down,
+             "groups": groups_status(arb, ex or {}),
+             "processes": [p.to_json(now) for p in arb.procs]}
+    trading = trading_status(ex)
+    if trading is not None:
+        reply["trading"] = trading
+    return reply
 
 
 def _strategy_stats(run_dir, group=None):
@@ -123,6 +145,8 @@ def status_line(arb, elapsed: float) -> str:
             f"orders {_fmt(ex.get('orders_sent'))}  fills {_fmt(ex.get('fills'))}  "
             f"working {_fmt(ex.get('orders_working'))}  "
             f"open positions {_fmt(open_pos)}  dead letters {_fmt(dl.get('dead_letters'))}  "
+            f"equity {_fmt(ex.get('equity'), 2)} {ex.get('account_currency') or ''}  "
+            f"trading {ex.get('trading_state') or 'n/a'}  "
             f"| {state_txt}")
 
 
@@ -148,17 +172,11 @@ def summary(arb) -> str:
         order_life_line(ex),
         report_stream_line(ex, dg),
     ]
-    lines += group_summary(arb, ex, order_books(arb.run_dir))
-    positions = ex.get("positions")
-    if isinstance(positions, dict) and positions:
-        lines.append("positions (all groups):")
-        for sym in sorted(positions):
-            v = positions[sym] if isinstance(positions[sym], dict) else {}
-            lines.append(f"  {sym:<10} position {_fmt(v.get('position'), 0):>10}  "
-                         f"avg price {_fmt(v.get('avg_price'), 5):>10}  "
-                         f"realised PnL {_fmt(v.get('realized_pnl'), 2):>10}")
-    else:
-        lines.append("positions:        n/a" if positions is None else "positions:        none")
+    snap = read_snapshot(arb.run_dir)
+    quotes = quote_currencies(snap)
+    lines += group_summary(arb, ex, order_books(arb.run_dir), quotes)
+    lines += trading_lines(ex)
+    lines += portfolio_lines(ex, snap, _portfolio_settings(arb))
     by_reason = dl.get("by_reason")
     if isinstance(by_reason, dict) and by_reason:
         reasons = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(by_reason.items()))
@@ -257,11 +275,12 @@ def terms_text(g) -> str:
     return text
 
 
-def group_summary(arb, ex, books=None) -> list:
+def group_summary(arb, ex, books=None, quotes=None) -> list:
     """The summary's lines per strategy group: its processes, the signals
     its instances emitted and had acked (over every life of each, departed
     instances' included), and the executor's signals, fills, positions and
-    realised PnL for it (executor.stats.json "groups", when it has them);
+    realised PnL for it (executor.stats.json "groups", when it has them, in
+    each instrument's quote currency: `quotes`, else quote_currency_of);
     with `books` (order_books) what became of its orders."""
     lines = ["strategy groups:"]
     for g in groups_status(arb, ex):
@@ -291,10 +310,111 @@ def group_summary(arb, ex, books=None) -> list:
         pnl = fig.get("realized_pnl") if isinstance(fig.get("realized_pnl"), dict) else {}
         for sym in sorted(set(positions) | set(pnl)):
             lines.append(f"    {sym:<10} position {_fmt(positions.get(sym), 0):>10}  "
-                         f"realised PnL {_fmt(pnl.get(sym), 2):>10}")
+                         f"realised PnL {_fmt(pnl.get(sym), 2):>10} {quote_currency_of(sym, quotes)}")
         if not positions and not pnl:
             lines.append("    no positions")
     return lines
+
+
+def quote_currencies(snap) -> dict:
+    """instrument -> quote currency, from the watcher's last valuation."""
+    return {v.get("instrument"): v.get("quote_currency") for v in (snap or {}).get("lines", [])
+            if isinstance(v, dict) and v.get("quote_currency")}
+
+
+def quote_currency_of(sym, quotes=None) -> str:
+    """An instrument's quote currency: as the executor valued it, else the
+    second half of a 6-letter symbol (the config's default), else "?"."""
+    if quotes and quotes.get(sym):
+        return quotes[sym]
+    return sym[3:] if len(sym) == 6 and sym.isalpha() else "?"
+
+
+def trading_lines(ex) -> list:
+    """The executor's trading state (executor.stats.json) at the end."""
+    state = ex.get("trading_state")
+    if not isinstance(state, str):
+        return ["trading:          n/a"]
+    text = f"trading:          {state}"
+    since = ex.get("trading_state_since_ns")
+    if state != "ACTIVE" or ex.get("trading_state_cause"):
+        text += f" ({ex.get('trading_state_cause') or 'no cause given'}"
+        if _num(since) and since > 0:
+            text += ", since " + _clock(since)
+        text += ")"
+    if ex.get("flatten_pending") is True:
+        text += ", flatten pending"
+    return [text + f"; open orders {_fmt(ex.get('open_orders'))}, "
+            f"control commands {_fmt(ex.get('control_commands'))}"]
+
+
+def _portfolio_settings(arb) -> dict:
+    try:
+        return portfolio_settings(getattr(arb, "config_path", None), getattr(arb, "overrides", ()))
+    except ConfigError:
+        return {}
+
+
+# One instrument's line of the portfolio table: its position, average
+# price and mark; its PnL in its quote currency; the rate and the PnL in the
+# account currency.
+_PNL_ROW = "  {:<10}{:>10}{:>12}{:>12}{:>12}{:>12}{:>5}{:>12}{:>15}{:>17}"
+
+
+def portfolio_lines(ex, snap, settings=None) -> list:
+    """The portfolio in the account currency. From one valuation: the last
+    the executor published (the watcher's snapshot: PORTFOLIO and its
+    PNL.<sym> lines), else the totals of executor.stats.json alone. The
+    totals count the converted lines only; a line whose rate is unknown
+    shows "n/a" there and makes the portfolio incomplete."""
+    settings = settings or {}
+    event = (snap or {}).get("event")
+    src = event if isinstance(event, dict) else ex
+    ccy = src.get("account_currency") or settings.get("account_currency") or "?"
+    capital = (snap or {}).get("capital", settings.get("capital"))
+    equity, realized, unrealized = src.get("equity"), src.get("realized_pnl"), src.get("unrealized_pnl")
+    complete = src.get("complete") if event is not None else src.get("portfolio_complete")
+    if not _num(equity):
+        lines = ["portfolio:        n/a (no valuation from the executor)"]
+    else:
+        lines = [f"portfolio:        account {ccy}: equity {_fmt(equity, 2)} = capital {_fmt(capital, 2)}"
+                 f" + realised {_fmt(realized, 2)} + unrealised {_fmt(unrealized, 2)}; "
+                 f"day's PnL {_fmt(src.get('daily_pnl'), 2)}; "
+                 + ("complete" if complete is True else
+                    "INCOMPLETE (a PnL with no rate to the account currency is left out)")
+                 + (f"; valued {_clock(event.get('ts_ns'))} (the executor's last valuation)" if event else "")]
+    if event is None:
+        positions = ex.get("positions")
+        if isinstance(positions, dict) and positions:
+            lines.append("  no PORTFOLIO event received; positions (all groups), PnL in the quote currency:")
+        for sym in sorted(positions) if isinstance(positions, dict) else ():
+            v = positions[sym] if isinstance(positions[sym], dict) else {}
+            lines.append(f"  {sym:<10} position {_fmt(v.get('position'), 0):>10}  "
+                         f"avg price {_fmt(v.get('avg_price'), 5):>10}  "
+                         f"realised PnL {_fmt(v.get('realized_pnl'), 2):>10} {quote_currency_of(sym)}")
+        return lines
+    lines.append(_PNL_ROW.format("instrument", "position", "avg price", "mark", "realised", "unrealised",
+                                 "ccy", f"rate {ccy}", f"realised {ccy}", f"unrealised {ccy}"))
+    for v in snap["lines"]:
+        if not isinstance(v, dict):
+            continue
+        converted = _num(v.get("rate_to_account")) and v["rate_to_account"] > 0
+        account = ((_fmt(v.get("rate_to_account"), 6), _fmt(v.get("realized_account"), 2),
+                    _fmt(v.get("unrealized_account"), 2)) if converted else ("n/a", "n/a", "n/a"))
+        lines.append(_PNL_ROW.format(
+            str(v.get("instrument")), _fmt(v.get("position"), 0), _fmt(v.get("avg_price"), 5),
+            _fmt(v.get("mark_price"), 5) if v.get("mark_price") else "none", _fmt(v.get("realized_pnl"), 2),
+            _fmt(v.get("unrealized_pnl"), 2), str(v.get("quote_currency") or "?"), *account))
+    lines.append(_PNL_ROW.format(f"total {ccy}", "", "", "", "", "", "", "", _fmt(realized, 2),
+                                 _fmt(unrealized, 2)))
+    return lines
+
+
+def _clock(ts_ns) -> str:
+    """A wall-clock instant as local HH:MM:SS.mmm."""
+    if not _num(ts_ns) or ts_ns <= 0:
+        return "n/a"
+    return time.strftime("%H:%M:%S", time.localtime(ts_ns / 1e9)) + f".{int(ts_ns // 1_000_000 % 1000):03d}"
 
 
 def _listdir(path):

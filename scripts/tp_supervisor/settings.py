@@ -18,8 +18,9 @@ DEFAULT_INSTRUMENTS = ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD"]
 
 # common/include/common/config.hpp's builtin_strategy_kinds.
 BUILTIN_KINDS = ["sma_crossover", "rsi_reversion", "breakout", "every_nth"]
-# Programs whose names a group may not take (its files would collide).
-PROGRAM_NAMES = {"gateway", "executor", "dll_gateway", "dead_letter", "supervisor"}
+# Names a group may not take: programs' (its files would collide) and "flatten"
+# (the kill switch's closing orders' signal ids begin so).
+PROGRAM_NAMES = {"gateway", "executor", "dll_gateway", "dead_letter", "supervisor", "flatten"}
 # The name of the one-group shorthand's group (processes strategy-<k>).
 SHORTHAND_GROUP = "strategy"
 
@@ -49,6 +50,7 @@ class StrategyGroup:
     quantity: float = 1000.0
     instruments: list = field(default_factory=list)
     max_position: float = 0.0
+    max_orders_per_second: float = 0.0
     params: dict = field(default_factory=dict)   # str -> str, as the C++ keeps them
     # Its signals' default order terms (C++ tp::OrderSettings, StrategyGroup::orders).
     order_type: str = "market"     # "market" | "limit"
@@ -438,7 +440,7 @@ def _read_groups(items, instruments, tables, quantity, origin, num_text, orders=
         sec = Section(item, path, origin, num_text)
         g = StrategyGroup(name=sec.string("name", ""), kind="", quantity=quantity)
         sec.require(_valid_group_name(g.name), "name",
-                    "1 to 32 of a-z, 0-9 and _, starting with a letter, not a program's name")
+                    "1 to 32 of a-z, 0-9 and _, starting with a letter, not a program's name nor \"flatten\"")
         sec.require(g.name not in names, "name", "unique")
         names.add(g.name)
         g.kind = sec.string("kind", "")
@@ -472,6 +474,8 @@ def _read_groups(items, instruments, tables, quantity, origin, num_text, orders=
             g.instruments = list(instruments)
         g.max_position = sec.number("max_position", 0.0)
         sec.require(g.max_position >= 0, "max_position", ">= 0 (0 = only risk.max_position)")
+        g.max_orders_per_second = sec.number("max_orders_per_second", 0.0)
+        sec.require(g.max_orders_per_second >= 0, "max_orders_per_second", ">= 0 (0 = none of its own)")
         for key, value in read_orders(sec, orders or default_orders()).items():
             setattr(g, key, value)
         g.params = sec.scalars("params") if sec.has("params") else builtin_params(tables, g.kind, num_text)

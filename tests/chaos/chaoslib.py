@@ -385,6 +385,7 @@ DETAIL_SIGNAL = (
     ("executor", None, re.compile(r"^signal (\S+): ")),  # a refused signal
     ("executor", "expired", re.compile(r"^(?:held )?order C-(\S+) (?:refused|not sent)")),  # its order
     ("", "unacked", re.compile(r" after expiry for (\S+)")),  # a strategy gave it up
+    ("executor", "trading_halted", re.compile(r"^held order C-(\S+) not sent")),  # given up at a HALT
 )
 
 
@@ -498,6 +499,9 @@ def utc(ts_ns):
 
 
 EXPIRED_ORDER = re.compile(r"expir|deadline", re.I)
+# The executor's reason for an order it held (circuit breaker) and gave up,
+# never sent, when trading was halted (its dead letter: trading_halted).
+HALTED_UNSENT = "trading_halted"
 # The executor's reason for an order it held (circuit breaker) and canceled
 # on its strategy's request before sending it.
 CANCELED_UNSENT = "canceled before it was sent"
@@ -521,6 +525,9 @@ def reconcile(run_dir, seen=None, seen_letters=None):
                           by its deadline before the broker), dead letter
                           `expired`;
       unacked             given up by a strategy (X record), dead letter `unacked`;
+      halted (held)       accepted, its order held by the executor (breaker
+                          open) and given up unsent when trading was halted,
+                          dead letter `trading_halted`;
       canceled (held)     accepted, its order held by the executor (breaker
                           open) and canceled by its strategy before it was
                           sent: no broker, no dead letter.
@@ -554,11 +561,17 @@ def reconcile(run_dir, seen=None, seen_letters=None):
         outcomes = []
         if rec and rec[0] == "ACCEPTED" and order:
             if order["state"] == "DONE" and order["status"] == "REJECTED" and n == 0 and \
-                    EXPIRED_ORDER.search(order["reason"] or ""):
+                    EXPIRED_ORDER.search(order["reason"] or "") and \
+                    not (order["reason"] or "").startswith(HALTED_UNSENT):
                 label = "expired (held)" if order["reason"].startswith("expired: held") else "expired (order)"
                 outcomes.append(label)
                 if "expired" not in dl:
                     dl_missing.append((sid, label, order["updated_ns"]))
+            elif n == 0 and order["state"] == "DONE" and order["status"] == "REJECTED" and \
+                    (order["reason"] or "").startswith(HALTED_UNSENT):
+                outcomes.append("halted (held)")
+                if HALTED_UNSENT not in dl:
+                    dl_missing.append((sid, "halted (held)", order["updated_ns"]))
             elif n == 0 and order["state"] == "DONE" and order["status"] == "CANCELED" and \
                     (order["reason"] or "").startswith(CANCELED_UNSENT):
                 outcomes.append("canceled (held)")  # no broker, no dead letter: the strategy asked
@@ -1107,6 +1120,344 @@ def life_rows(life):
         ("cancels at the broker / dll_gateway rows", f"{life['cancels_at_broker']} / {life['cancel_rows']}"),
         ("oldest quote a fill matched", f"{life['quote_age_max_ms']:.0f} ms (bound {life['max_quote_age_ms']} ms)"),
     ]
+
+
+# --------------------------------------------------------------------------
+# Trading controls (the kill switch, risk over open orders, throttles):
+# commands to the executor's control socket, and their guarantees
+# reconciled from the files of a stopped run (the sim broker's journal,
+# executor.db with its control_log, the journals and the dead letters).
+
+def has_trading_controls():
+    """True when this tree's programs have the trading controls
+    (risk.max_open_orders is their first config key)."""
+    return "max_open_orders" in default_keys("risk")
+CLOSING_PREFIX = "flatten."  # the signal ids of a flatten's closing orders
+
+
+def control(config, command, reason=None, timeout=30):
+    """An operator's trading command, as one is given: `tpctl --config
+    CONFIG <command> [--reason REASON] --json` (command: halt, resume,
+    flatten, trading...; tpctl finds the executor's control endpoint in the
+    config and retries as Lazy Pirate). Returns the ControlReply's fields
+    (state by name, rc: tpctl's exit code, 0 applied, 1 refused), or None
+    when the executor did not answer (exit 2)."""
+    import json
+    args = [sys.executable, TPCTL, "--config", config, command, "--json"]
+    if reason is not None:
+        args += ["--reason", reason]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    try:
+        reply = json.loads(r.stdout)
+    except ValueError:
+        return None
+    reply["rc"] = r.returncode
+    return reply
+
+
+def read_controls_db(run_dir):
+    """executor.db of a stopped run, what the trading controls left:
+    {"control_log": [(ts_ns, command, state, cause)] in order, "signals":
+    [row: signal_id, strategy, instrument, status, reason, received_ns] by
+    received_ns, "orders": cid -> row (signal_id, strategy, instrument,
+    side, filled_quantity, state, status, reason, created_ns)}."""
+    path = os.path.join(run_dir, "executor.db")
+    out = {"control_log": [], "signals": [], "orders": {}}
+    if not os.path.exists(path):
+        return out
+    con = sqlite3.connect(path)
+    try:
+        out["control_log"] = [tuple(r) for r in con.execute(
+            "SELECT ts_ns, command, state, cause FROM control_log ORDER BY rowid")]
+        out["signals"] = _rows(con, "SELECT signal_id, strategy, instrument, status, reason, received_ns "
+                                    "FROM signals ORDER BY received_ns")
+        out["orders"] = {r["client_order_id"]: r for r in _rows(
+            con, "SELECT client_order_id, signal_id, strategy, instrument, side, filled_quantity, state, "
+                 "status, reason, created_ns FROM orders")}
+    finally:
+        con.close()
+    return out
+
+
+def state_windows(control_log, state):
+    """[(from_ns, to_ns)] while the stored trading state was `state`, from
+    the control_log (to_ns None: still so at the end)."""
+    out, since = [], None
+    for ts, _, st, _ in control_log:
+        if st == state and since is None:
+            since = ts
+        elif st != state and since is not None:
+            out.append((since, ts))
+            since = None
+    if since is not None:
+        out.append((since, None))
+    return out
+
+
+def _within(ts, windows):
+    return any(a <= ts and (b is None or ts <= b) for a, b in windows)
+
+
+def max_in_window(times, restarts_ns, window_ns=1_000_000_000):
+    """The most of `times` (sorted, ns) in any window of `window_ns`: (within
+    one life, (count, at)), (across a restart, (count, at)); a life ends at
+    each of `restarts_ns` (a throttle starts full in a new process)."""
+    lives = [sum(1 for r in restarts_ns if r <= t) for t in times]
+    best = {True: (0, None), False: (0, None)}
+    j = 0
+    for i, t in enumerate(times):
+        j = max(j, i)
+        while j < len(times) and times[j] < t + window_ns:
+            j += 1
+        one_life = lives[i] == lives[j - 1]
+        if j - i > best[one_life][0]:
+            best[one_life] = (j - i, utc(t))
+    return best[True], best[False]
+
+
+def broker_positions(events, group_of):
+    """Positions at the broker from its journal's fills, in order: (peak |net|
+    per instrument, peak |position| per (group, instrument), final net per
+    instrument, final position per (group, instrument)); `group_of(cid)`
+    names an order's group."""
+    net, per_group = collections.defaultdict(float), collections.defaultdict(float)
+    peak_net, peak_group = collections.defaultdict(float), collections.defaultdict(float)
+    for e, qty in broker_fills(events):
+        signed = qty if e["side"] == "BUY" else -qty
+        key = (group_of(e["cid"]), e["instrument"])
+        net[e["instrument"]] += signed
+        per_group[key] += signed
+        peak_net[e["instrument"]] = max(peak_net[e["instrument"]], abs(net[e["instrument"]]))
+        peak_group[key] = max(peak_group[key], abs(per_group[key]))
+    return dict(peak_net), dict(peak_group), dict(net), dict(per_group)
+
+
+def max_open_at_broker(events):
+    """(most orders open at the broker at once, when), from its journal."""
+    open_now, best = set(), (0, None)
+    for e in events:
+        if e["status"] in OPEN_STATUSES:
+            open_now.add(e["cid"])
+        else:
+            open_now.discard(e["cid"])
+        if len(open_now) > best[0]:
+            best = (len(open_now), utc(e["ts_ns"]))
+    return best
+
+
+def reconcile_controls(run_dir, halts, flattens, limits, restarts_ns, journals=None, letters=None):
+    """The trading controls' guarantees over a stopped run:
+      halts       [(halt reply ts_ns, resume reply ts_ns)] the nemesis saw
+                  answered ok: no ORDER line at the broker between the two
+                  but a flatten's closing orders (orders_in_halt); no signal
+                  accepted while the stored state was HALTED (control_log);
+                  every signal refused trading_halted refused while HALTED,
+                  dead-lettered trading_halted and acked in its journal;
+      flattens    [(flatten reply ts_ns, resume reply ts_ns)]: the stored
+                  state REDUCING with the flatten done (FLATTENED) in
+                  between, every position flat at the end (the broker's net
+                  per instrument, the executor's group books);
+      limits      {"rates": group -> max_orders_per_second, "max_position":
+                  group -> its max_position, "risk_max_position": x,
+                  "max_open_orders": n}: accepted signals of a throttled
+                  group in any 1 s <= rate + burst (burst = the bucket's
+                  depth, max(rate, 1)) within one executor life
+                  (`restarts_ns`: when one ended; across a restart the new
+                  bucket starts full: + one more burst); the broker's
+                  position of a limited group and instrument, and its net
+                  per instrument, never past the limit; never more orders
+                  open at the broker than max_open_orders.
+    `journals` (a JournalBook) and `letters` (a DeadLetterBook) as reconcile
+    takes them."""
+    db = read_controls_db(run_dir)
+    events = read_broker_events(run_dir)
+    log = db["control_log"]
+    orders, signals = db["orders"], db["signals"]
+    halted = state_windows(log, "HALTED")
+    letters = letters or read_dead_letter_book(run_dir)
+    book = JournalBook()
+    book.signals, book.acked, book.given_up, _ = read_journal_signals(run_dir)
+    if journals is not None:
+        book.merge(journals)
+
+    def group_of(cid):
+        o = orders.get(cid)
+        return o["strategy"] if o else "?"
+
+    # HALT: nothing new reaches the broker, nothing is accepted, each refusal
+    # dead-lettered and acked.
+    in_halt = [(e["cid"], utc(e["ts_ns"]), e["status"], utc((orders.get(e["cid"]) or {}).get("created_ns") or 0))
+               for e in events if e["kind"] == "ORDER" and
+               not (orders.get(e["cid"]) or {}).get("signal_id", "").startswith(CLOSING_PREFIX) and
+               any(a < e["ts_ns"] < b for a, b in halts)]
+    strategy_signals = [s for s in signals if not s["signal_id"].startswith(CLOSING_PREFIX)]
+    accepted_halted = [(s["signal_id"], utc(s["received_ns"])) for s in strategy_signals
+                       if s["status"] == "ACCEPTED" and _within(s["received_ns"], halted)]
+    refused = [s for s in strategy_signals if s["status"] == "REJECTED" and s["reason"].startswith("trading_halted")]
+    refused_outside = [(s["signal_id"], utc(s["received_ns"])) for s in refused
+                       if not _within(s["received_ns"], halted)]
+    refused_no_letter = [s["signal_id"] for s in refused
+                         if "trading_halted" not in letters.by_signal.get(s["signal_id"], {})]
+    refused_unacked = [s["signal_id"] for s in refused
+                       if s["signal_id"] in book.signals and s["signal_id"] not in book.acked]
+    held_given_up = [o for o in orders.values() if o["state"] == "DONE" and o["status"] == "REJECTED" and
+                     (o["reason"] or "").startswith(HALTED_UNSENT)]
+    # Every order working at the broker when a HALT was answered is done
+    # (canceled, or filled or expired meanwhile) by the RESUME.
+    working_at_halt, still_open = 0, []
+    for a, b in halts:
+        def open_at(t):
+            last = {}
+            for e in events:
+                if e["ts_ns"] >= t:
+                    break
+                last[e["cid"]] = e["status"]
+            return {cid for cid, st in last.items() if st in OPEN_STATUSES}
+        working_at_halt += len(open_at(a))
+        still_open += sorted(open_at(b))
+
+    # Throttles: accepted signals per group in any second.
+    rates = {}
+    for group, rate in limits.get("rates", {}).items():
+        times = [s["received_ns"] for s in strategy_signals if s["strategy"] == group and s["status"] == "ACCEPTED"]
+        depth = max(rate, 1)
+        life, across = max_in_window(times, restarts_ns)
+        limited = sum(1 for s in strategy_signals if s["strategy"] == group and s["reason"].startswith("rate_limited"))
+        rates[group] = {"rate": rate, "bound": rate + depth, "bound_across": rate + 2 * depth, "max": life,
+                        "max_across": across, "accepted": len(times), "rate_limited": limited}
+
+    # Positions at the broker, and orders open there at once.
+    peak_net, peak_group, net, per_group = broker_positions(events, group_of)
+    positions = {}
+    for group, limit in limits.get("max_position", {}).items():
+        peaks = {i: p for (g, i), p in peak_group.items() if g == group}
+        positions[group] = {"limit": limit, "peak": peaks, "over": {i: p for i, p in peaks.items()
+                                                                    if p > limit * (1 + FILL_REL_TOL)}}
+    risk_limit = limits.get("risk_max_position")
+    net_over = {i: p for i, p in peak_net.items() if risk_limit and p > risk_limit * (1 + FILL_REL_TOL)}
+    open_max = max_open_at_broker(events)
+
+    # FLATTEN: REDUCING and flattened in between, flat at the end.
+    flat = []
+    for start, end in flattens:
+        rows = [(ts, cmd, st) for ts, cmd, st, _ in log if start - 1_000_000_000 <= ts <= (end or ts)]
+        flat.append({"states": [f"{cmd}->{st}" for _, cmd, st in rows],
+                     "flattened": any(cmd == "FLATTENED" and st == "REDUCING" for _, cmd, st in rows)})
+    closing = [o for o in orders.values() if o["signal_id"].startswith(CLOSING_PREFIX)]
+    exec_books = collections.defaultdict(float)
+    for o in orders.values():
+        exec_books[(o["strategy"], o["instrument"])] += o["filled_quantity"] * (1 if o["side"] == "BUY" else -1)
+
+    def not_flat(book):
+        return {k: round(v, 6) for k, v in book.items() if abs(v) > 1e-6}
+
+    reasons = collections.Counter(s["reason"].split(":", 1)[0] for s in strategy_signals if s["status"] == "REJECTED")
+    return {
+        "control_log": [(utc(ts), cmd, st) for ts, cmd, st, _ in log],
+        "automatic": [(utc(ts), st, cause) for ts, cmd, st, cause in log if cmd == "AUTO"],
+        "halts": len(halts),
+        "halted_windows": [(utc(a), b and utc(b)) for a, b in halted],
+        "orders_in_halt": in_halt[:20],
+        "orders_in_halt_count": len(in_halt),
+        "accepted_halted": accepted_halted[:20],
+        "refused_halted": len(refused),
+        "refused_outside": refused_outside[:20],
+        "refused_no_letter": refused_no_letter[:20],
+        "refused_unacked": refused_unacked[:20],
+        "held_given_up": len(held_given_up),
+        "working_at_halt": working_at_halt,
+        "working_at_resume": still_open[:20],
+        "rates": rates,
+        "positions": positions,
+        "peak_net": peak_net,
+        "net_over": net_over,
+        "risk_max_position": risk_limit,
+        "open_max": open_max,
+        "max_open_orders": limits.get("max_open_orders"),
+        "flattens": flat,
+        "closing_orders": len(closing),
+        "closing_filled": sum(o["filled_quantity"] for o in closing),
+        "net_at_end": not_flat(net),
+        "groups_at_end_broker": not_flat(per_group),
+        "groups_at_end_executor": not_flat(exec_books),
+        "rejected_by_reason": dict(reasons),
+    }
+
+
+def control_checks(c, flatten_expected):
+    """(name, ok, detail) for each guarantee reconcile_controls reads."""
+    checks = [
+        # No daily loss limit is set: an automatic state is a start-up
+        # mismatch, and the books (every fill applied once) say there was none.
+        ("no automatic state change (a start-up position or open-orders mismatch)", not c["automatic"],
+         f"(UTC, state, cause): {c['automatic']}"),
+        ("no order reached the broker between a HALT's ok and the next RESUME's (closing orders aside)",
+         c["orders_in_halt_count"] == 0, f"{c['orders_in_halt_count']} (cid, broker time, status, "
+                                         f"created at the executor; UTC): {c['orders_in_halt']}"),
+        ("no signal accepted while the stored state was HALTED", not c["accepted_halted"], c["accepted_halted"]),
+        ("every trading_halted refusal made while HALTED", not c["refused_outside"], c["refused_outside"]),
+        ("every trading_halted refusal dead-lettered trading_halted", not c["refused_no_letter"],
+         c["refused_no_letter"]),
+        ("every trading_halted refusal acked in its journal", not c["refused_unacked"], c["refused_unacked"]),
+        ("every order working at the broker at a HALT done (canceled) by the RESUME", not c["working_at_resume"],
+         f"still open: {c['working_at_resume']}"),
+    ]
+    for group, r in sorted(c["rates"].items()):
+        checks.append((f"group {group}: accepted signals in any 1 s <= rate + burst ({r['bound']:g}) within an "
+                       f"executor life", r["max"][0] <= r["bound"], f"{r['max'][0]} at {r['max'][1]} UTC"))
+        checks.append((f"group {group}: ... and <= {r['bound_across']:g} across a restart (a new bucket is full)",
+                       r["max_across"][0] <= r["bound_across"], f"{r['max_across'][0]} at {r['max_across'][1]} UTC"))
+    for group, p in sorted(c["positions"].items()):
+        checks.append((f"group {group}: its position at the broker never past its max_position {p['limit']:g}",
+                       not p["over"], f"peaks {p['over']}"))
+    if c["risk_max_position"]:
+        checks.append((f"net position at the broker never past risk.max_position {c['risk_max_position']:g}",
+                       not c["net_over"], f"peaks {c['net_over']}"))
+    if c["max_open_orders"]:
+        checks.append((f"orders open at the broker at once <= risk.max_open_orders {c['max_open_orders']}",
+                       c["open_max"][0] <= c["max_open_orders"], f"{c['open_max'][0]} at {c['open_max'][1]} UTC"))
+    if flatten_expected:
+        checks += [
+            ("FLATTEN: REDUCING, flattened (closing orders filled)",
+             bool(c["flattens"]) and all(f["flattened"] for f in c["flattens"]), c["flattens"]),
+            ("FLATTEN: every position 0 at the end (broker net, broker per group, executor group books)",
+             not c["net_at_end"] and not c["groups_at_end_broker"] and not c["groups_at_end_executor"],
+             f"broker {c['net_at_end']}, per group {c['groups_at_end_broker']}, "
+             f"executor {c['groups_at_end_executor']}"),
+        ]
+    return checks
+
+
+def control_rows(c):
+    """Figure rows (name, value) of reconcile_controls for a table."""
+    rows = [
+        ("trading states stored (control_log)", "; ".join(f"{t} {cmd}->{st}" for t, cmd, st in c["control_log"])
+         or "-"),
+        ("halts (HALT ok -> RESUME ok)", c["halts"]),
+        ("orders at the broker during a halt", c["orders_in_halt_count"]),
+        ("signals refused while halted (trading_halted)", c["refused_halted"]),
+        ("orders working at the broker at a HALT (all canceled by the RESUME)",
+         f"{c['working_at_halt']} ({len(c['working_at_resume'])} still open)"),
+        ("held orders given up at a halt", c["held_given_up"]),
+        ("refusals by reason (executor.db)", ", ".join(f"{k}={v}" for k, v in sorted(c["rejected_by_reason"].items()))
+         or "-"),
+    ]
+    for group, r in sorted(c["rates"].items()):
+        rows.append((f"group {group}: throttle {r['rate']:g}/s", f"{r['accepted']} accepted, {r['rate_limited']} "
+                     f"rate_limited; most in 1 s {r['max'][0]} (bound {r['bound']:g}), across a restart "
+                     f"{r['max_across'][0]} (bound {r['bound_across']:g})"))
+    for group, p in sorted(c["positions"].items()):
+        rows.append((f"group {group}: peak position at the broker (max_position {p['limit']:g})",
+                     ", ".join(f"{i}={v:g}" for i, v in sorted(p["peak"].items())) or "-"))
+    rows += [
+        ("peak net position at the broker per instrument", ", ".join(f"{i}={v:g}" for i, v in
+                                                                     sorted(c["peak_net"].items())) or "-"),
+        ("most orders open at the broker at once", f"{c['open_max'][0]} at {c['open_max'][1]} UTC"
+                                                   f" (max_open_orders {c['max_open_orders']})"),
+        ("flatten: closing orders (filled)", f"{c['closing_orders']} ({c['closing_filled']:g})"),
+        ("positions not flat at the end (broker net)", c["net_at_end"] or "none"),
+    ]
+    return rows
 
 
 # --------------------------------------------------------------------------

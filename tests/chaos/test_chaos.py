@@ -34,8 +34,21 @@ random gap between two faults:
   flood     the dead-letter sink is stalled (SIGSTOP) while thousands of
             ~60 KB garbage frames are pushed at one entry point: the
             executor's signal endpoint or the dead-letter endpoint itself.
+  halt      (trading controls, at a random moment of the first round, from
+            an rng of its own so that the deck a seed deals is unchanged)
+            an operator HALT (`tpctl halt`), a kill -9
+            of the executor while HALTED (signals being refused), RESUME
+            2-4 s after its restart;
+  flatten   after the last round, while the feed runs: FLATTEN, waited
+            for until the executor says it is done; RESUME once the run
+            has settled (the feed stopped, no position can change).
 The first round is always dealt in full; further rounds run until
-TP_CHAOS_SECONDS have passed. A sampler thread reads the supervisor's status
+TP_CHAOS_SECONDS have passed. The gtd group trades under a throttle
+(max_orders_per_second 10 of ~25 offered) and a max_position of two
+orders that binds at its orders' worst case; risk.max_open_orders (100)
+and risk.max_position (20,000) bind at times too.
+
+A sampler thread reads the supervisor's status
 every 250 ms and, for every pid it names (restarted ones included), VmRSS and
 VmHWM from /proc; it also measures the run directory as `du` does, and reads
 every strategy journal and dead-letter file as it grows (every 50 ms), since
@@ -69,6 +82,27 @@ are reconciled from the files.
     max_quote_age_ms before the broker's time of the fill); no invalid
     state transition nor report for an unknown order at the executor or
     dll_gateway (stats summed over every life).
+  chaoslib.reconcile_controls (the trading controls, from the broker's
+    journal and executor.db's signals, orders and control_log): no
+    automatic state change (no daily loss limit is set, so it would be a
+    start-up mismatch the books at the end do not show); no ORDER
+    line at the broker between a HALT's ok reply and the next RESUME's (a
+    flatten's closing orders aside); no signal accepted while the stored
+    state was HALTED; every order working at the broker at the HALT
+    canceled (or done) by the RESUME; every trading_halted refusal made
+    while HALTED, dead-lettered and acked (the refusals by every new
+    reason count as dead-lettered in the books: rate_limited,
+    max_open_orders, reduce_only, trading_halted, group_position_limit;
+    a held order given up at a HALT is the outcome "halted (held)"); the
+    HALT kept across the executor's kill (its next life HALTED); gtd's
+    accepted signals in any 1 s <= rate + burst within an executor life
+    (+ one burst across a restart: a new process's bucket starts full);
+    gtd's position at the broker (its fills in journal order) never past
+    its max_position, nor an instrument's net position past
+    risk.max_position; never more orders open at the broker than
+    max_open_orders; the flatten done (FLATTENED, state REDUCING) and
+    every position 0 at the end, at the broker and in the executor's
+    group books.
   The faults did what they are for: a dll_gateway kill while orders rested,
     orders resting at it filled after it; an executor kill while reports
     flowed, reports fetched by seq; a gateway pause longer than
@@ -182,6 +216,21 @@ GTD_INSTANCES = 1
 # kill:strategy and pause:strategy pick among every group's instances, and
 # their journals (py-0.journal, gtd-0.journal) are reconciled with the others.
 PY_INSTANCES = 1
+# Trading controls, when this tree has them (risk.max_open_orders is their
+# first key). The gtd group (~25 signals/s offered) gets a throttle and a
+# max_position that both bind: GTD orders good for a second leave up to ~3 of
+# a side open per instrument, more than two orders' worth at their worst
+# case. The nemesis halts trading once at a random moment of the first round
+# (its own rng: a seed deals the deck it always dealt), kills the executor
+# while HALTED, resumes HALT_HOLD_S later; after the last round it flattens
+# every position, and resumes once the run has settled.
+CONTROLS = cl.has_trading_controls()
+GTD_RATE = 10                # gtd's max_orders_per_second
+GTD_MAX_POSITION = 2000      # gtd's max_position (its orders are strategy.quantity = 1000)
+MAX_OPEN_ORDERS = 100        # risk.max_open_orders (~80 rest at the broker at times)
+RISK_MAX_POSITION = 20000    # risk.max_position (net positions wander past 30,000 without it)
+HALT_HOLD_S = (2.0, 4.0)     # HALTED this long after the executor's restart
+FLATTEN_S = 20.0             # the flatten's closing orders filled within this
 # Signals per instrument tick over the groups (run-dir budget).
 SIGNAL_GROUPS = 1 + EVERY_NTH / GTD_NTH + (1 if PY_INSTRUMENTS == "all" else 0)
 OTHER_INSTANCES = PY_INSTANCES + GTD_INSTANCES  # strategy instances not scaled by the nemesis
@@ -202,6 +251,8 @@ order_type = "limit"
 time_in_force = "gtd"
 limit_offset_bps = {LIMIT_OFFSET_BPS}
 good_till_ms = {GOOD_TILL_MS}
+{f"max_orders_per_second = {GTD_RATE}" if CONTROLS else ""}
+{f"max_position = {GTD_MAX_POSITION}" if CONTROLS else ""}
 [strategy.groups.params]
 n = {GTD_NTH}
 [[strategy.groups]]
@@ -213,6 +264,8 @@ instances = {PY_INSTANCES}
 {"" if PY_INSTRUMENTS == "all" else "instruments = " + repr(PY_INSTRUMENTS.split(",")).replace("'", '"')}
 [strategy.groups.params]
 n = {EVERY_NTH}
+{f"[risk]{chr(10)}max_open_orders = {MAX_OPEN_ORDERS}{chr(10)}max_position = {RISK_MAX_POSITION}"
+   if CONTROLS else ""}
 """
 
 if cl.MISSING:
@@ -496,6 +549,7 @@ class ChaosTest(unittest.TestCase):
         since = cl.now_ns()
         if how == "executor stopped":
             self.add_counters("executor", ex_pid)
+            self.executor_stops_ns.append(cl.now_ns())
             cl.tpctl(self.run_dir, "stop", "executor")
             self.starts["executor"] += 1
         elif how == "executor paused":
@@ -566,7 +620,7 @@ class ChaosTest(unittest.TestCase):
         self.disk_fulls += 1
         return f"disk full for {hold:.1f} s ({mb(written)} of filler)"
 
-    def executor_stats(self, pred, what):
+    def executor_stats(self, pred, what, timeout=MOMENT_S):
         """Waits (bounded) until pred(the running executor's stats) is true;
         returns that value, or None when it did not come (the fault is then
         dealt anyway: the reconciliation and the run's checks tell)."""
@@ -575,7 +629,7 @@ class ChaosTest(unittest.TestCase):
             s = cl.stats(self.run_dir, "executor", pid) if pid else None
             return s and pred(s)
         try:
-            return cl.wait_for(ready, MOMENT_S, interval=0.05, what=what)
+            return cl.wait_for(ready, timeout, interval=0.05, what=what)
         except AssertionError:
             return None
 
@@ -611,6 +665,59 @@ class ChaosTest(unittest.TestCase):
             return self.scale(arg)
         return self.flood(arg)
 
+    # -- trading controls -------------------------------------------------------
+
+    def command(self, command, reason=None):
+        """tpctl's trading command to the executor; returns the reply (None
+        when unanswered), and records a refusal or no answer as a failure."""
+        reply = cl.control(self.config, command, reason)
+        if not reply or not reply["ok"]:
+            self.control_failures.append((command, cl.utc(cl.now_ns()), reply))
+        return reply
+
+    def executor_state(self, pid=None):
+        s = cl.stats(self.run_dir, "executor", pid) or {}
+        return s.get("trading_state")
+
+    def halt(self):
+        """HALT (stored before the ok), a kill -9 of the executor while
+        HALTED (its next life must start HALTED), RESUME a few seconds later."""
+        pid = self.wait_running("executor")
+        reply = self.command("halt", "chaos nemesis: halt")
+        halted = reply and reply["ok"] and reply["state"] == "HALTED"
+        # The kill lands once signals are being refused (a bounded wait).
+        refusing = self.executor_stats(
+            lambda s: s.get("pid") == pid and s.get("trading_state") == "HALTED" and
+            (s.get("rejected") or {}).get("trading_halted", 0) > 0, "signals refused while HALTED")
+        killed = self.kill("executor")
+        new = self.wait_running("executor")
+        after = self.executor_state(new)
+        status = self.command("trading")
+        status = status and status["state"]
+        self.halts_kept.append(after == "HALTED" and status == "HALTED")
+        hold = self.ctl_rng.uniform(*HALT_HOLD_S)
+        time.sleep(hold)  # the fault itself
+        resumed = self.command("resume", "chaos nemesis: resume")
+        if reply and reply["ok"] and resumed and resumed["ok"]:
+            self.halt_windows.append((reply["ts_ns"], resumed["ts_ns"]))
+        return (f"HALT {'ok' if halted else f'NOT ok: {reply}'}, {refusing and 'refusing' or 'no refusal seen'}; "
+                f"{killed}: came back {after} (tpctl trading: {status}); RESUME after {hold:.1f} s: "
+                f"{resumed and resumed['state']}")
+
+    def flatten(self):
+        """FLATTEN while the feed runs; returns once the executor says the
+        flatten is done (state REDUCING, flatten_pending false)."""
+        reply = self.command("flatten", "chaos nemesis: flatten")
+        if not reply or not reply["ok"]:
+            return f"FLATTEN NOT ok: {reply}"
+        self.flatten_start = reply["ts_ns"]
+        done = self.executor_stats(
+            lambda s: s.get("ts_ns", 0) > reply["ts_ns"] and s.get("trading_state") == "REDUCING" and
+            s.get("flatten_pending") is False and s, "the flatten done", FLATTEN_S)
+        self.flattened = bool(done)
+        return (f"FLATTEN ok ({reply['state']}, {reply['open_orders']} open): "
+                + (f"done, {done.get('open_orders')} open" if done else f"not done within {FLATTEN_S:.0f} s"))
+
     # -- the run -----------------------------------------------------------------
 
     def exits(self):
@@ -639,6 +746,11 @@ class ChaosTest(unittest.TestCase):
         self.disk_full_windows = []  # (start, end) in wall ns: the fill began, the filler was removed
         self.kill_ns = collections.defaultdict(list)  # process name -> wall ns of each SIGKILL
         self.dll_kills_resting = self.executor_kills_flowing = 0
+        self.executor_stops_ns = []   # tpctl stop executor (a scale): a life ends, as at a kill
+        # Trading controls: their own rng (the deck's stays what a seed dealt).
+        self.ctl_rng = random.Random(SEED * 7919 + 14)
+        self.control_failures, self.halts_kept, self.halt_windows = [], [], []
+        self.flatten_start, self.flattened, resume_end = None, False, None
         dealt = collections.Counter()
         run_t0 = time.monotonic()
         ticks = self.ticks
@@ -650,25 +762,34 @@ class ChaosTest(unittest.TestCase):
         cl.wait_for(lambda: (cl.stats(self.run_dir, "executor") or {}).get("fills", 0) > 0, WAIT_S,
                     what="the first fills", detail=self.detail)
 
+        def log(what):
+            print(f"chaos {time.monotonic() - run_t0:6.1f} s  {cl.utc(time.time_ns())} UTC  {what}",
+                  file=sys.stderr, flush=True)
+
         end = time.monotonic() + CHAOS_S
         rounds = 0
+        halt_after = self.ctl_rng.randrange(len(self.deck)) if CONTROLS else None
         while rounds == 0 or time.monotonic() < end:
             deck = self.deck[:]
             self.rng.shuffle(deck)
-            for fault in deck:
+            for k, fault in enumerate(deck):
                 time.sleep(self.rng.uniform(*GAP_S))  # the schedule itself, not a synchronisation
                 if rounds > 0 and time.monotonic() >= end:
                     break
                 what = self.deal(fault)
                 dealt[fault] += 1
-                print(f"chaos {time.monotonic() - run_t0:6.1f} s  {cl.utc(time.time_ns())} UTC  {what}",
-                      file=sys.stderr, flush=True)
+                log(what)
+                if rounds == 0 and k == halt_after:
+                    time.sleep(self.ctl_rng.uniform(*GAP_S))
+                    log(self.halt())
             rounds += 1
 
         # The Python group's instance is killed once more, outside the seeded
         # deck (which stays what each seed always dealt), while the feed runs.
-        print(f"chaos {time.monotonic() - run_t0:6.1f} s  {cl.utc(time.time_ns())} UTC  {self.kill('py-0')}",
-              file=sys.stderr, flush=True)
+        log(self.kill("py-0"))
+        if CONTROLS:
+            self.sv.wait_all_running(timeout=WAIT_S)
+            log(self.flatten())
 
         # Stop the feed and let the system settle.
         self.sv.wait_all_running(timeout=WAIT_S)
@@ -684,6 +805,10 @@ class ChaosTest(unittest.TestCase):
                                             st["dll_gateway"]["pid"], quiet_after)
         cl.wait_for(lambda: cl.settled(self.run_dir, strategies, st["executor"]["pid"], quiet_after) and
                     reports_settled(), SETTLE_S, what="the system to settle", detail=self.detail)
+        if CONTROLS:
+            resumed = self.command("resume", "chaos nemesis: resume after the flatten")
+            resume_end = resumed and resumed["ts_ns"]
+            log(f"RESUME: {resumed and resumed['state']}")
         cl.tpctl(self.run_dir, "shutdown")
         self.assertEqual(self.sv.wait_exit(timeout=WAIT_S), 0)
         sampler.finish()
@@ -694,6 +819,12 @@ class ChaosTest(unittest.TestCase):
 
         books = cl.reconcile(self.run_dir, sampler.journals.book, sampler.letters.book)
         life = cl.reconcile_life(self.run_dir, ticks, MAX_QUOTE_AGE_MS)
+        limits = {"rates": {"gtd": GTD_RATE}, "max_position": {"gtd": GTD_MAX_POSITION},
+                  "max_open_orders": MAX_OPEN_ORDERS, "risk_max_position": RISK_MAX_POSITION}
+        executor_lives_end = sorted(self.kill_ns["executor"] + self.executor_stops_ns)
+        controls = cl.reconcile_controls(
+            self.run_dir, self.halt_windows, [(self.flatten_start, resume_end)] if self.flatten_start else [],
+            limits, executor_lives_end, sampler.journals.book, sampler.letters.book) if CONTROLS else None
         survived = resting_survivors(cl.read_broker_events(self.run_dir), self.kill_ns["dll_gateway"])
         dl_reasons, dl_sources, dl_files = cl.dead_letter_summary(self.run_dir)
         seen_dl = sampler.letters.book
@@ -746,6 +877,18 @@ class ChaosTest(unittest.TestCase):
             ("the python strategy killed and reconciled", self.kills["py-0"] >= 1 and
              books["journals"].get("py-0.journal", 0) > 0, f"kills {self.kills['py-0']}, {books['journals']}"),
         ]
+        if CONTROLS:
+            checks += [
+                ("every control command answered ok", not self.control_failures,
+                 f"(command, UTC, reply): {self.control_failures}"),
+                ("a HALT kept across a kill -9 of the executor (its next life HALTED, in stats and tpctl trading)",
+                 bool(self.halts_kept) and all(self.halts_kept) and len(self.halt_windows) == len(self.halts_kept),
+                 f"kept {self.halts_kept}, HALT..RESUME answered ok {len(self.halt_windows)}"),
+                ("signals refused while HALTED", controls["refused_halted"] > 0, controls["refused_halted"]),
+                ("the flatten done within {:.0f} s (executor stats: REDUCING, not pending)".format(FLATTEN_S),
+                 self.flattened, ""),
+                *cl.control_checks(controls, flatten_expected=True),
+            ]
         if hang_watched:
             paused = sorted(p for p, n in self.pauses.items() if n and p in PIPELINE) + (
                 ["dead_letter"] if self.flood_log else [])
@@ -782,6 +925,7 @@ class ChaosTest(unittest.TestCase):
             ("dead-letter lines in the files at the end", f"{sum(dl_reasons.values())} of {seen_dl.lines} "
                                                           "(the rest rotated away)"),
             *cl.life_rows(life),
+            *(cl.control_rows(controls) if controls else [("trading controls", "(not in this tree)")]),
             ("resting orders filled after each dll_gateway kill", survived or "-"),
             ("ticks recorded (gateway restarts seen, ticks missed joining)",
              f"{ticks.count} ({ticks.restarts()}, {ticks.joined_late})"),

@@ -330,5 +330,134 @@ class SigtermLosesNothingTest(unittest.TestCase):
         self.assertGreater(life["resting_fills"], 0, "no resting order filled later")
 
 
+
+@unittest.skipIf(cl.MISSING, cl.SKIP_WHY)
+@unittest.skipUnless(cl.has_trading_controls(), "no trading controls in this tree")
+class HaltSurvivesKillsTest(unittest.TestCase):
+    """A HALT answered ok is never forgotten: under the supervisor, limit GTC
+    orders resting, dll_gateway is stopped until the executor's breaker
+    holds new orders (the first ones, sent unanswered, are UNKNOWN); the
+    executor is halted (`tpctl halt`: its held orders given up,
+    trading_halted, never sent), dll_gateway started again (the working
+    orders canceled), then every program is killed (-9) in turn, in a
+    seeded order, while HALTED. After each restart the executor is still
+    HALTED (its stats and `tpctl trading`) and refusing signals; after
+    `tpctl resume` orders reach the broker again. From the files: no ORDER
+    line at the broker between the HALT's ok and the RESUME's, no signal
+    accepted while HALTED, every refusal dead-lettered and acked, every
+    order working at the HALT canceled by the RESUME, each held order given
+    up an outcome of the books, and the books and orders with a life
+    reconciled."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="halt", dir="/tmp")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.run_dir = os.path.join(self.tmp, "run")
+        self.config = os.path.join(self.tmp, "halt.toml")
+
+    def start(self, signal_ttl_ms):
+        with open(self.config, "w") as f:
+            f.write(cl.config_text(self.tmp, self.run_dir, order_terms=GTC_TERMS, signal_ttl_ms=signal_ttl_ms))
+        self.sv = cl.SupervisorRun(self.tmp, cl.BIN_DIR, ["--config", self.config], run_dir=self.run_dir)
+        self.addCleanup(self.sv.close)
+
+    def executor(self, since_ns=0):
+        """The running executor's stats, written after since_ns, or None."""
+        st = self.sv.try_status() or {}
+        pid = st.get("executor", {}).get("pid")
+        s = cl.stats(self.run_dir, "executor", pid) if pid else None
+        return s if s and s.get("ts_ns", 0) > since_ns else None
+
+    def command(self, command):
+        reply = cl.control(self.config, command, None if command == "trading" else "chaos_faults: kill -9")
+        self.assertTrue(reply and reply["ok"], f"{command}: {reply}\n{self.sv.status_text()}")
+        return reply
+
+    def halt_through_kills(self, signal_ttl_ms):
+        self.start(signal_ttl_ms)
+        rng = random.Random(SEED)
+        victims = ["gateway", f"strategy-{rng.randrange(2)}", "executor", "dll_gateway", "dead_letter"]
+        rng.shuffle(victims)
+        self.sv.wait_all_running(timeout=WAIT_S, count=6)
+        cl.wait_for(lambda: (self.executor() or {}).get("orders_working", 0) > 0, WAIT_S,
+                    what="orders resting at the broker", detail=self.sv.status_text)
+
+        # Stopped, not paused: a paused dll_gateway would still read the
+        # requests queued to it before the HALT when continued (an order in
+        # flight then reaches the broker after the HALT's ok; it is canceled
+        # by the next pass, but no executor can call it back).
+        cl.tpctl(self.run_dir, "stop", "dll_gateway")
+        try:
+            cl.wait_for(lambda: (self.executor() or {}).get("orders_held_now", 0) >= 2, WAIT_S,
+                        what="orders held (breaker open)", detail=self.sv.status_text)
+            halt = self.command("halt")
+            self.assertEqual(halt["state"], "HALTED")
+            cl.wait_for(lambda: (self.executor(halt["ts_ns"]) or {}).get("orders_held_now", 1) == 0, WAIT_S,
+                        what="the held orders given up", detail=self.sv.status_text)
+        finally:
+            cl.tpctl(self.run_dir, "start", "dll_gateway")
+        cl.wait_for(lambda: (self.executor(halt["ts_ns"]) or {}).get("orders_working", 1) == 0, WAIT_S,
+                    what="the working orders canceled", detail=self.sv.status_text)
+        kept = []
+        for name in victims:
+            old = self.sv.status()[name]["pid"]
+            os.kill(old, signal.SIGKILL)
+            killed_ns = cl.now_ns()
+            self.sv.wait_state(name, "RUNNING", timeout=WAIT_S, pred=lambda p, old=old: p["pid"] not in (0, old))
+            # Refusing again after the restart: a signal refused since (the
+            # executor's counter is per life: one past the last one seen).
+            before = (self.executor() or {}).get("rejected", {}).get("trading_halted", 0) if name != "executor" else 0
+            s = cl.wait_for(lambda: (lambda s: s and s.get("trading_state") == "HALTED" and
+                                     s.get("rejected", {}).get("trading_halted", 0) > before and s)(
+                                         self.executor(killed_ns)), WAIT_S,
+                            what=f"the executor HALTED and refusing after {name}'s kill", detail=self.sv.status_text)
+            kept.append((name, s["trading_state"], self.command("trading")["state"]))
+            self.assertEqual(kept[-1][1:], ("HALTED", "HALTED"), kept)
+        resume = self.command("resume")
+        self.assertEqual(resume["state"], "ACTIVE")
+        after = cl.wait_for(lambda: sum(o["ts_ns"] > resume["ts_ns"] for o in cl.read_broker_orders(self.run_dir)),
+                            WAIT_S, what="orders at the broker after the RESUME", detail=self.sv.status_text)
+
+        cl.tpctl(self.run_dir, "stop", "gateway")
+        since = cl.now_ns()
+        st = self.sv.status()
+        strategies = {n: p["pid"] for n, p in st.items() if n.startswith("strategy-")}
+        reports = cl.ReportsSettled(self.run_dir, strategies, st["executor"]["pid"], st["dll_gateway"]["pid"], since)
+        cl.wait_for(lambda: cl.settled(self.run_dir, strategies, st["executor"]["pid"], since) and reports(),
+                    SETTLE_S, what="the system to settle", detail=self.sv.status_text)
+        cl.tpctl(self.run_dir, "shutdown")
+        self.assertEqual(self.sv.wait_exit(timeout=WAIT_S), 0)
+
+        books = cl.reconcile(self.run_dir)
+        controls = cl.reconcile_controls(self.run_dir, [(halt["ts_ns"], resume["ts_ns"])], [], {}, [])
+        print("\n" + cl.figures_table(f"HALT (signal TTL {signal_ttl_ms} ms), then kill -9 of " + ", ".join(victims),
+                                      books, [*cl.control_rows(controls),
+                                              ("state after each kill (stats, tpctl trading)", kept),
+                                              ("orders at the broker within moments of the RESUME", after)]),
+              file=sys.stderr, flush=True)
+        cl.assert_books_balance(self, books, "halt")
+        assert_life_reconciled(self, self.run_dir, "halt")
+        failed = [f"{n}: {d}" for n, ok, d in cl.control_checks(controls, flatten_expected=False) if not ok]
+        self.assertFalse(failed, "\n".join(failed))
+        self.assertGreater(controls["refused_halted"], 0)
+        self.assertGreater(controls["working_at_halt"], 0, "no order was working at the HALT")
+        self.assertGreater(controls["held_given_up"], 0, "no held order given up at the HALT")
+        self.assertEqual(books["dead_by_reason"].get("halted (held)"), controls["held_given_up"])
+
+    def test_halt_survives_kill_of_each_program(self):
+        self.halt_through_kills(signal_ttl_ms=5000)
+
+    # KNOWN BUG (issue 14, reported to the lead): the orders sent while
+    # dll_gateway was down (UNKNOWN) are sent again by the executor's
+    # reconcile pass once dll_gateway answers that it never saw them, HALTED
+    # or not. With a 5 s TTL dll_gateway refuses them as expired; with a
+    # 30 s one they reach the broker during the HALT. Remove the decorator
+    # once the executor holds them back while HALTED (an unexpected success
+    # fails the run).
+    @unittest.expectedFailure
+    def test_unknown_orders_not_sent_while_halted(self):
+        self.halt_through_kills(signal_ttl_ms=30000)
+
+
 if __name__ == "__main__":
     unittest.main()

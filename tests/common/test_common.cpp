@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/config.hpp"
+#include "common/endpoints.hpp"
 #include "common/histogram.hpp"
 #include "common/log.hpp"
 #include "common/sharding.hpp"
@@ -106,6 +107,144 @@ TEST(Config, CircuitBreakerKeys) {
             std::string::npos);
 }
 
+TEST(Config, ControlEndpointIsDerivedFromOrdersUnlessSet) {
+  const auto d = tp::parse_config("");
+  EXPECT_EQ(d.endpoints.orders, "tcp://127.0.0.1:7104");
+  EXPECT_EQ(d.endpoints.reports, "tcp://127.0.0.1:7106");
+  EXPECT_EQ(d.endpoints.control, "tcp://127.0.0.1:7107");
+
+  const auto ipc = tp::parse_config("[endpoints]\norders = \"ipc:///tmp/tp/orders\"\n");
+  EXPECT_EQ(ipc.endpoints.reports, "ipc:///tmp/tp/orders.reports");
+  EXPECT_EQ(ipc.endpoints.control, "ipc:///tmp/tp/orders.control");
+  // An override of orders moves the derived control socket with it.
+  const auto moved = tp::parse_config("", {"endpoints.orders=\"tcp://10.0.0.5:9000\""});
+  EXPECT_EQ(moved.endpoints.control, "tcp://10.0.0.5:9003");
+  const auto set = tp::parse_config("[endpoints]\ncontrol = \"ipc:///tmp/tp/kill\"\n");
+  EXPECT_EQ(set.endpoints.control, "ipc:///tmp/tp/kill");
+  EXPECT_EQ(set.endpoints.reports, "tcp://127.0.0.1:7106");
+
+  EXPECT_EQ(tp::derived_control_endpoint("inproc://orders"), "inproc://orders.control");
+  EXPECT_EQ(tp::control_endpoint("", "tcp://h:7104"), "tcp://h:7107");
+  EXPECT_EQ(tp::control_endpoint("tcp://h:1", "tcp://h:7104"), "tcp://h:1");
+  EXPECT_EQ(tp::reports_endpoint("", "tcp://h:7104"), "tcp://h:7106");
+
+  EXPECT_NE(error_of("[endpoints]\ncontrol = \"http://x\"\n").find("endpoints.control must be"),
+            std::string::npos);
+  // The reports port fits, the control port (one more) does not: set it.
+  const auto too_high = error_of("[endpoints]\norders = \"tcp://127.0.0.1:65533\"\n");
+  EXPECT_NE(too_high.find("endpoints.control: cannot derive it"), std::string::npos) << too_high;
+  EXPECT_EQ(error_of("[endpoints]\norders = \"tcp://127.0.0.1:65533\"\ncontrol = "
+                     "\"tcp://127.0.0.1:7000\"\n"),
+            "");
+  EXPECT_NE(error_of("[endpoints]\norders = \"tcp://127.0.0.1:*\"\nreports = \"tcp://127.0.0.1:7000\"\n")
+                .find("endpoints.control"),
+            std::string::npos);
+}
+
+TEST(Config, InstrumentCurrenciesComeFromASixLetterSymbolUnlessSet) {
+  const auto d = tp::parse_config("");
+  const auto* eurusd = d.find_instrument("EURUSD");
+  ASSERT_NE(eurusd, nullptr);
+  EXPECT_EQ(tp::base_currency_of(*eurusd), "EUR");
+  EXPECT_EQ(tp::quote_currency_of(*eurusd), "USD");
+  const auto* usdjpy = d.find_instrument("USDJPY");
+  ASSERT_NE(usdjpy, nullptr);
+  EXPECT_EQ(tp::base_currency_of(*usdjpy), "USD");
+  EXPECT_EQ(tp::quote_currency_of(*usdjpy), "JPY");
+
+  const auto c = tp::parse_config(R"(
+    [[instruments]]
+    symbol = "AAPL"
+    price = 190
+    [[instruments]]
+    symbol = "MSFT"
+    price = 400
+    quote_currency = "USD"
+    [[instruments]]
+    symbol = "XAUUSD"
+    price = 2000
+    base_currency = "XAU"
+    [[instruments]]
+    symbol = "BTCUSDT"
+    price = 60000
+    base_currency = "BTC"
+    quote_currency = "USD"
+  )");
+  ASSERT_EQ(c.instruments.size(), 4u);
+  EXPECT_EQ(tp::base_currency_of(c.instruments[0]), "");
+  EXPECT_EQ(tp::quote_currency_of(c.instruments[0]), "");
+  EXPECT_EQ(tp::base_currency_of(c.instruments[1]), "");
+  EXPECT_EQ(tp::quote_currency_of(c.instruments[1]), "USD");
+  EXPECT_EQ(c.instruments[2].quote_currency, "");  // the file left it: derived
+  EXPECT_EQ(tp::quote_currency_of(c.instruments[2]), "USD");
+  EXPECT_EQ(tp::base_currency_of(c.instruments[3]), "BTC");
+  EXPECT_EQ(tp::quote_currency_of(c.instruments[3]), "USD");
+  // Not a pair of codes: six characters are not enough.
+  EXPECT_EQ(tp::quote_currency_of(tp::Instrument{.symbol = "EUR_US"}), "");
+  EXPECT_EQ(tp::base_currency_of(tp::Instrument{.symbol = "eurusd"}), "");
+
+  EXPECT_TRUE(tp::is_currency("USD"));
+  for (const char* bad : {"usd", "US", "USDT", "", "U1D", "US "}) EXPECT_FALSE(tp::is_currency(bad)) << bad;
+  const auto currency = [](const char* key, const char* value) {
+    return error_of(std::string("[[instruments]]\nsymbol = \"AAPL\"\n") + key + " = " + value + "\n");
+  };
+  EXPECT_NE(currency("quote_currency", "\"usd\"").find("instruments[0].quote_currency must be 3 upper-case"),
+            std::string::npos);
+  EXPECT_NE(currency("quote_currency", "\"USDT\"").find("instruments[0].quote_currency"), std::string::npos);
+  EXPECT_NE(currency("base_currency", "\"A1\"").find("instruments[0].base_currency must be 3 upper-case"),
+            std::string::npos);
+  EXPECT_NE(currency("base_currency", "7").find("instruments[0].base_currency must be a string"),
+            std::string::npos);
+}
+
+TEST(Config, RiskLimitsOnOpenOrdersRateAndDailyLoss) {
+  const auto d = tp::parse_config("");
+  EXPECT_EQ(d.risk.max_open_orders, 1000);
+  EXPECT_DOUBLE_EQ(d.risk.max_orders_per_second, 0);
+  EXPECT_DOUBLE_EQ(d.risk.max_daily_loss, 0);
+  const auto c =
+      tp::parse_config("[risk]\nmax_open_orders = 1\nmax_orders_per_second = 12.5\nmax_daily_loss = 2500\n");
+  EXPECT_EQ(c.risk.max_open_orders, 1);
+  EXPECT_DOUBLE_EQ(c.risk.max_orders_per_second, 12.5);
+  EXPECT_DOUBLE_EQ(c.risk.max_daily_loss, 2500);
+
+  EXPECT_NE(error_of("[risk]\nmax_open_orders = 0\n").find("risk.max_open_orders must be >= 1"),
+            std::string::npos);
+  EXPECT_NE(error_of("[risk]\nmax_open_orders = 2.5\n").find("risk.max_open_orders must be an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of("", {"risk.max_orders_per_second=-1"}).find("risk.max_orders_per_second must be >= 0"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of("[risk]\nmax_orders_per_second = inf\n").find("risk.max_orders_per_second must be a finite"),
+      std::string::npos);
+  EXPECT_NE(error_of("[risk]\nmax_daily_loss = -0.01\n").find("risk.max_daily_loss must be >= 0"),
+            std::string::npos);
+  EXPECT_NE(error_of("[risk]\nmax_daily_loss = nan\n").find("risk.max_daily_loss"), std::string::npos);
+}
+
+TEST(Config, PortfolioKeys) {
+  const auto d = tp::parse_config("");
+  EXPECT_EQ(d.portfolio.account_currency, "USD");
+  EXPECT_DOUBLE_EQ(d.portfolio.capital, 1000000);
+  EXPECT_EQ(d.portfolio.interval_ms, 1000);
+  const auto c = tp::parse_config("[portfolio]\naccount_currency = \"JPY\"\ncapital = 0\ninterval_ms = 10\n");
+  EXPECT_EQ(c.portfolio.account_currency, "JPY");
+  EXPECT_DOUBLE_EQ(c.portfolio.capital, 0);
+  EXPECT_EQ(c.portfolio.interval_ms, 10);
+
+  for (const char* bad : {"\"usd\"", "\"EURO\"", "\"\""})
+    EXPECT_NE(error_of(std::string("[portfolio]\naccount_currency = ") + bad + "\n")
+                  .find("portfolio.account_currency must be 3 upper-case letters"),
+              std::string::npos)
+        << bad;
+  EXPECT_NE(error_of("[portfolio]\ncapital = -1\n").find("portfolio.capital must be >= 0"),
+            std::string::npos);
+  EXPECT_NE(error_of("", {"portfolio.interval_ms=9"}).find("portfolio.interval_ms must be >= 10"),
+            std::string::npos);
+  EXPECT_NE(error_of("[portfolio]\ncurrency = \"USD\"\n").find("unknown key portfolio.currency"),
+            std::string::npos);
+}
+
 TEST(Config, MissingFileIsAClearError) {
   try {
     tp::load_config(std::string("/nonexistent/x.toml"));
@@ -135,6 +274,13 @@ TEST(Config, CommentedDefaultFileMatchesEmbeddedDefaults) {
   EXPECT_EQ(file.executor.breaker_cooling_ms, embedded.executor.breaker_cooling_ms);
   EXPECT_EQ(file.dll_gateway.settings, embedded.dll_gateway.settings);
   EXPECT_EQ(file.supervisor.backoff_max_ms, embedded.supervisor.backoff_max_ms);
+  EXPECT_EQ(file.endpoints.control, embedded.endpoints.control);
+  EXPECT_EQ(file.risk.max_open_orders, embedded.risk.max_open_orders);
+  EXPECT_DOUBLE_EQ(file.risk.max_orders_per_second, embedded.risk.max_orders_per_second);
+  EXPECT_DOUBLE_EQ(file.risk.max_daily_loss, embedded.risk.max_daily_loss);
+  EXPECT_EQ(file.portfolio.account_currency, embedded.portfolio.account_currency);
+  EXPECT_DOUBLE_EQ(file.portfolio.capital, embedded.portfolio.capital);
+  EXPECT_EQ(file.portfolio.interval_ms, embedded.portfolio.interval_ms);
 }
 
 TEST(ConfigGroups, DefaultDeploymentRunsTwoStrategies) {
@@ -184,6 +330,7 @@ TEST(ConfigGroups, GroupsReadWithTheirOwnParamsAndInstruments) {
     plugin = "/opt/x/libmine.so"
     instruments = ["USDJPY", "EURUSD"]
     max_position = 3000
+    max_orders_per_second = 2.5
     [strategy.groups.params]
     lookback = 20
     threshold = 0.5
@@ -202,6 +349,7 @@ TEST(ConfigGroups, GroupsReadWithTheirOwnParamsAndInstruments) {
   EXPECT_EQ(mine->instruments, (std::vector<std::string>{"USDJPY", "EURUSD"}));
   EXPECT_DOUBLE_EQ(mine->quantity, 500);
   EXPECT_DOUBLE_EQ(mine->max_position, 3000);
+  EXPECT_DOUBLE_EQ(mine->max_orders_per_second, 2.5);
   EXPECT_EQ(mine->params.at("lookback"), "20");
   EXPECT_EQ(mine->params.at("threshold"), "0.5");
   const auto* py = c.strategy.find_group("py");
@@ -210,6 +358,7 @@ TEST(ConfigGroups, GroupsReadWithTheirOwnParamsAndInstruments) {
   EXPECT_EQ(py->instances, 3);
   EXPECT_DOUBLE_EQ(py->quantity, 10);
   EXPECT_EQ(py->instruments.size(), 4u);
+  EXPECT_DOUBLE_EQ(py->max_orders_per_second, 0);  // none of its own
   EXPECT_EQ(c.strategy.find_group("nope"), nullptr);
 }
 
@@ -228,6 +377,9 @@ TEST(ConfigGroups, BadGroupsAreRefusedNamingTheKey) {
   EXPECT_NE(group("name = \"a\"\nkind = \"every_nth\"\ninstances = 0\n").find("strategy.groups[0].instances"),
             std::string::npos);
   EXPECT_NE(group("name = \"a\"\nkind = \"every_nth\"\ntypo = 1\n").find("strategy.groups[0].typo"),
+            std::string::npos);
+  EXPECT_NE(group("name = \"a\"\nkind = \"every_nth\"\nmax_orders_per_second = -1\n")
+                .find("strategy.groups[0].max_orders_per_second must be >= 0"),
             std::string::npos);
   EXPECT_NE(error_of("[[strategy.groups]]\nname = \"a\"\nkind = \"every_nth\"\n[[strategy.groups]]\nname = "
                      "\"a\"\nkind = \"breakout\"\n")

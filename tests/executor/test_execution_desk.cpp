@@ -298,13 +298,25 @@ TEST_F(DeskTest, APositionMismatchHaltsNewSignalsUnlessTheBrokersFiguresAreAdopt
     auto decided = batch(desk, {signal("m")});
     EXPECT_EQ(decided[0].verdict, Verdict::reject);
     EXPECT_EQ(decided[0].reason, "position_mismatch");
+    // The mismatch halted trading, durably.
+    EXPECT_EQ(desk.trading().state, tp::proto::TradingState::halted);
+    EXPECT_TRUE(
+        desk.trading().cause.starts_with("position mismatch at start: EURUSD executor 0 vs broker 500"))
+        << desk.trading().cause;
   }
   config.executor.adopt_broker_positions = true;
   ExecutionDesk desk(store, config, clock);
   desk.compare_positions({{"EURUSD", -300}});
   EXPECT_EQ(desk.position_check(), PositionCheck::adopted);
   EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), -300);
-  EXPECT_EQ(batch(desk, {signal("n")})[0].verdict, Verdict::accept);
+  // The halt outlives the restart: an operator lifts it.
+  auto refused = batch(desk, {signal("n")});
+  EXPECT_EQ(refused[0].reason, "trading_halted");
+  tp::proto::ControlRequest resume;
+  resume.command = tp::proto::ControlCommand::resume;
+  resume.sent_by = "test";
+  EXPECT_TRUE(desk.command(resume).ok);
+  EXPECT_EQ(batch(desk, {signal("o")})[0].verdict, Verdict::accept);
 }
 
 // ------------------------------------------------------- strategy groups

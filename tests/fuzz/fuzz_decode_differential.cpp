@@ -52,5 +52,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check("report_query", &D::decode_report_query, b);
   check("report_batch", &D::decode_report_batch, b);
   check("open_orders_query", &D::decode_open_orders_query, b);
+  check("portfolio_event", &D::decode_portfolio_event, b);
+  check("instrument_pnl", &D::decode_instrument_pnl, b);
+  check("control_request", &D::decode_control_request, b);
+  check("control_reply", &D::decode_control_reply, b);
   return 0;
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpus for the decoder fuzz targets: a valid message of
-each type, the same with an appended field, and a few hostile shapes.
+each type, the same with an appended field, and a few hostile shapes; the
+differential target gets each type's valid, extended and truncated seeds.
+Usage: make_seeds.py [message name...] (default: every message of
+test_vectors.EXPECTED; naming some leaves the others' seeds as they are).
 Found crashes are added beside the seeds by hand (crash-<sha1>)."""
 
 import os
@@ -24,7 +27,13 @@ HOSTILE = {
 }
 
 here = os.path.dirname(os.path.abspath(__file__))
-for name, fields in EXPECTED.items():
+wanted = sys.argv[1:] or list(EXPECTED)
+unknown = [n for n in wanted if n not in EXPECTED]
+if unknown:
+    sys.exit(f"no vector for {', '.join(unknown)} in tests/proto/test_vectors.py")
+differential = os.path.join(here, "corpus", "fuzz_decode_differential")
+for name in wanted:
+    fields = EXPECTED[name]
     folder = os.path.join(here, "corpus", f"fuzz_decode_{name}")
     os.makedirs(folder, exist_ok=True)
     seeds = {"valid": tp_proto.encode(name, fields),
@@ -33,3 +42,6 @@ for name, fields in EXPECTED.items():
     for seed, data in seeds.items():
         with open(os.path.join(folder, f"seed-{seed}"), "wb") as f:
             f.write(data)
+        if seed in ("valid", "valid_extra_field", "truncated"):
+            with open(os.path.join(differential, f"fuzz_decode_{name}-seed-{seed}"), "wb") as f:
+                f.write(data)

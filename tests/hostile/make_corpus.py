@@ -158,6 +158,10 @@ def open_orders_query(**kw):
     return {"msg": "open_orders_query", **kw}
 
 
+def control(**kw):
+    return {"msg": "control_request", **kw}
+
+
 LIMIT_GTC = {"order_type": 1, "limit_price": 1.0, "time_in_force": 1}
 
 
@@ -537,6 +541,36 @@ case(E, "oversized_frame", {"counter": "connections_dropped"},
      frames=["text:TICK.EURUSD", {"zeros": 64 * 1024 + 1}])
 
 # ---- dead-letter sink: PULL (the test plays any program) --------------------
+# ---- executor: control socket (the test plays tpctl, a REQ) ------------------
+# Every request is answered, a bad one with ok = false and the decode error
+# (the operator's REQ is never left waiting), and dead-lettered; none changes
+# the trading state.
+E = "executor_control"
+case(E, "empty_frame", dl("malformed"), "hex:")
+case(E, "two_frames", dl("bad_frames"), frames=[control(), control()])
+case(E, "not_msgpack", dl("malformed"), "file:not_msgpack.bin")
+case(E, "http_request", dl("malformed"), "file:text.bin")
+case(E, "str32_bomb", dl("malformed"), "file:str32_bomb.bin")
+case(E, "map32_bomb", dl("malformed"), "file:map32_bomb.bin")
+case(E, "envelope_array32_bomb", dl("malformed"), "file:envelope_array32_bomb.bin")
+case(E, "deep_arrays", dl("malformed"), "file:deep_arrays.bin")
+case(E, "truncated_live", dl("malformed"), control(cut=1))
+case(E, "not_an_array", dl("not_an_array"), "file:not_an_array.bin")
+case(E, "unknown_type", dl("unknown_type"), "file:unknown_type.bin")
+case(E, "unknown_version", dl("unknown_version"), control(version=2))
+case(E, "signal_instead", dl("wrong_message"), signal())
+case(E, "control_reply_instead", dl("wrong_message"),
+     {"msg": "control_reply", "set": {"state": 3, "cause": "forged"}})
+case(E, "missing_sent_ts", dl("missing_field"), control(drop=1))
+case(E, "command_is_string", dl("wrong_type"), control(set={"command": "HALT"}))
+case(E, "command_is_nil", dl("wrong_type"), control(set={"command": None}, raw=["command"]))
+case(E, "command_zero", dl("out_of_range"), control(set={"command": 0}))
+case(E, "command_unknown", dl("out_of_range"), control(set={"command": 6}))
+case(E, "command_negative", dl("out_of_range"), control(set={"command": -2}))
+case(E, "reason_too_long", dl("out_of_range"), control(set={"command": 2, "reason": "$long:1025"}))
+case(E, "sent_by_too_long", dl("out_of_range"), control(set={"command": 2, "sent_by": "$long:129"}))
+case(E, "extra_fields_accepted", {"served": True}, control(extra=["v2 field", 3.5, {"k": "v"}]))
+
 E = "dead_letter_sink"
 case(E, "empty_frame", dl("malformed"), "hex:")
 case(E, "two_frames", dl("bad_frames"), frames=[{"msg": "dead_letter"}, {"msg": "dead_letter"}])

@@ -76,6 +76,10 @@ def template(name):
         "order_cancel": {"client_order_id": "$uid", "reason": "hostile", "sent_ts_ns": "$now"},
         "report_query": {"from_seq": 1, "max_count": 100, "sent_ts_ns": "$now"},
         "open_orders_query": {"offset": 0, "sent_ts_ns": "$now"},
+        "control_reply": {"ok": True, "state": 1, "cause": "", "since_ns": 0, "flatten_pending": False,
+                          "open_orders": 0, "detail": "", "ts_ns": "$now"},
+        # STATUS: a good one only asks (the harness keeps the state ACTIVE).
+        "control_request": {"command": 1, "reason": "hostile", "sent_by": "hostile", "sent_ts_ns": "$now"},
         "report_batch": {"stream": "$stream", "last_seq": 0, "count": 0, "complete": True, "reports": b"",
                          "reason": "", "ts_ns": "$now"},
         # A report on the order the test placed, taking no seq: a good one
@@ -617,6 +621,89 @@ class ExecutorHostile(HostileBase):
         acks = len(self.acks)
         self.flood_answered("executor_signals", lambda: [final.payload],
                             lambda: sum(a["cancel"] for a in self.acks[acks:]) >= FLOOD, "cancels of a final order")
+
+
+# ---- executor: control socket (the test plays tpctl) ------------------------
+
+class ExecutorControlHostile(HostileBase):
+    """The executor's control REP (endpoints.control, derived from orders:
+    ipc://P.control). The test is tpctl's REQ (relaxed, so that a request
+    left unanswered would be seen as such, not wedge the socket). Every
+    request must be answered: a bad one with ok = false, the state as it
+    is and the decode error's code first in the detail, and dead-lettered;
+    a good STATUS with ok = true. Nothing the test sends changes the trading
+    state (ACTIVE throughout) or counts as a command but a good one."""
+
+    ENTRIES = ("executor_control",)
+    SOURCES = {"executor_control": "executor"}
+    STATS = {"executor_control": "executor"}
+    LOGS = {"executor_control": "executor"}
+    TOPICS = {}
+
+    def start(self):
+        self.journal = os.path.join(self.d.dir, "sim.journal")
+        self.replies = []  # (request frames, decoded reply or None)
+        self.control = self.ctx.socket(zmq.REQ)
+        self.control.setsockopt(zmq.REQ_RELAXED, 1)
+        self.control.setsockopt(zmq.REQ_CORRELATE, 1)
+        self.control.setsockopt(zmq.LINGER, 0)
+        self.control.connect(self.d.endpoints["orders"] + ".control")
+        self.run_program(self, "dead_letter")
+        self.run_program(self, "dll_gateway", "--set", f'dll_gateway.settings.journal_path="{self.journal}"')
+        self.run_program(self, "executor")
+
+    def send(self, entry, frames):
+        self.control.send_multipart(frames)
+        reply = None
+        if self.control.poll(int(WAIT * 1000)):
+            name, m = tp_proto.decode(self.control.recv())
+            self.assertEqual(name, "control_reply")
+            reply = m
+        self.replies.append((frames, reply))
+        self.assertIsNotNone(reply, f"no reply within {WAIT} s: the operator's REQ would wait forever")
+
+    def snapshot(self, entry):
+        return {"stats": dict(self.d.stats("executor") or {}), "replies": len(self.replies)}
+
+    def register_good(self, entry, built):
+        pass
+
+    def good(self, entry):
+        b = build_message({"msg": "control_request"}, self.state)
+        self.send(entry, [b.payload])
+        return b
+
+    def served(self, entry, snap, built):
+        new = self.replies[snap["replies"]:]
+        return any(frames == [built.payload] and r and r["ok"] and r["state"] == 1 for frames, r in new)
+
+    def check_outcome(self, entry, case, snap, built):
+        expect = case["expect"]
+        _, reply = self.replies[snap["replies"]]
+        if "dead_letter" in expect:
+            self.assertFalse(reply["ok"], reply)
+            self.assertTrue(reply["detail"].startswith(expect["dead_letter"] + ": "), reply)
+        else:
+            self.assertTrue(reply["ok"], reply)
+        self.assertEqual(reply["state"], 1, reply)  # ACTIVE, as it was
+
+    def no_order(self, entry, snap):
+        # Every good STATUS answered (since this executor started) counts
+        # as a command, nothing else; the stats file may lag: awaited.
+        want = sum(1 for _, r in self.replies if r and r["ok"])
+        self.wait(lambda: self.stat("executor", "control_commands") >= want, WAIT, "control_commands")
+        stats = self.d.stats("executor") or {}
+        self.assertEqual(stats.get("control_commands"), want, "a bad request counted as a command")
+        self.assertEqual(stats.get("trading_state"), "ACTIVE")
+
+    def test_1_corpus(self):
+        self.serve_good("executor_control")
+        self.run_corpus()
+
+    def test_2_flood_is_rate_limited(self):
+        self.flood("executor_control", [b""])
+        bad_command = build_message({"msg": "control_request", "set": {"command": 9}}, self.state)
+        self.flood("executor_control", [bad_command.payload])
 
 
 # ---- executor: reports (the test plays dll_gateway) -------------------------

@@ -165,6 +165,99 @@ TEST(Codec, StrategyPositionRoundTripsAndRefusesNonsense) {
   EXPECT_TRUE(refused({.strategy = "trend", .instrument = "EURUSD", .quantity = std::nan(""), .ts_ns = 1}));
 }
 
+TEST(Codec, PortfolioAndControlMessagesRoundTrip) {
+  expect_round_trip(tp::proto::InstrumentPnl{.instrument = "USDJPY",
+                                             .quote_currency = "JPY",
+                                             .position = -2500,
+                                             .avg_price = 151.234,
+                                             .mark_price = 151.25,
+                                             .realized_pnl = 12345.5,
+                                             .unrealized_pnl = -40,
+                                             .rate_to_account = 1 / 151.25,
+                                             .realized_account = 12345.5 / 151.25,
+                                             .unrealized_account = -40 / 151.25,
+                                             .ts_ns = 7},
+                    &tp::proto::Decoder::decode_instrument_pnl);
+  // No mark and no rate yet: every figure 0, the currency unknown.
+  expect_round_trip(tp::proto::InstrumentPnl{.instrument = "AAPL", .ts_ns = 8},
+                    &tp::proto::Decoder::decode_instrument_pnl);
+  for (auto state : {tp::proto::TradingState::active, tp::proto::TradingState::reducing,
+                     tp::proto::TradingState::halted}) {
+    expect_round_trip(tp::proto::PortfolioEvent{.account_currency = "USD",
+                                                .equity = 1000081.5,
+                                                .realized_pnl = 81.5,
+                                                .unrealized_pnl = 0,
+                                                .daily_pnl = -12.25,
+                                                .day_start_ns = 1699920000000000000,
+                                                .complete = state != tp::proto::TradingState::halted,
+                                                .state = state,
+                                                .open_orders = 4'000'000'000u,
+                                                .ts_ns = 9},
+                      &tp::proto::Decoder::decode_portfolio_event);
+    expect_round_trip(tp::proto::ControlReply{.ok = state != tp::proto::TradingState::active,
+                                              .state = state,
+                                              .cause = "HALT by tpctl:alice@host: spread",
+                                              .since_ns = -3,
+                                              .flatten_pending = state == tp::proto::TradingState::reducing,
+                                              .open_orders = 12,
+                                              .detail = "",
+                                              .ts_ns = 10},
+                      &tp::proto::Decoder::decode_control_reply);
+  }
+  for (auto command :
+       {tp::proto::ControlCommand::status, tp::proto::ControlCommand::halt, tp::proto::ControlCommand::reduce,
+        tp::proto::ControlCommand::flatten, tp::proto::ControlCommand::resume})
+    expect_round_trip(
+        tp::proto::ControlRequest{.command = command, .reason = "", .sent_by = "tpctl:a@b", .sent_ts_ns = 11},
+        &tp::proto::Decoder::decode_control_request);
+  EXPECT_EQ(tp::proto::pnl_topic("USDJPY"), "PNL.USDJPY");
+  EXPECT_EQ(tp::proto::portfolio_topic, "PORTFOLIO");
+  EXPECT_FALSE(tp::proto::topic_matches("PORTFOLIOX", tp::proto::portfolio_topic));
+  EXPECT_EQ(tp::proto::to_string(tp::proto::TradingState::reducing), "REDUCING");
+  EXPECT_EQ(tp::proto::to_string(tp::proto::ControlCommand::flatten), "FLATTEN");
+  EXPECT_EQ(tp::proto::to_string(tp::proto::MsgType::control_reply), "control_reply");
+}
+
+TEST(Codec, PortfolioAndControlMessagesRefuseNonsense) {
+  tp::proto::Decoder dec;
+  // An unknown state or command: out_of_range, naming the field.
+  auto state = pack_array(19, 1, std::string("USD"), 1.5, 0.5, 1.0, 0.0, 0, true, 4, 0, 1);
+  auto r = dec.decode_portfolio_event(tp::proto::as_bytes(state));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message(), "out_of_range: state has unknown value 4");
+  auto command = pack_array(21, 1, 0, std::string(""), std::string("tpctl"), 1);
+  auto c = dec.decode_control_request(tp::proto::as_bytes(command));
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message(), "out_of_range: command has unknown value 0");
+  // A PnL line names a valid instrument, as a tick does.
+  auto pnl = dec.decode_instrument_pnl(tp::proto::as_bytes(tp::proto::encode_to_string(
+      tp::proto::InstrumentPnl{.instrument = "EUR.USD", .quote_currency = "USD"})));
+  ASSERT_FALSE(pnl.ok());
+  EXPECT_EQ(pnl.error().code, ErrorCode::out_of_range);
+  // A reason longer than free text may be: out_of_range, before the executor acts on it.
+  auto long_reason = tp::proto::encode_to_string(tp::proto::ControlRequest{
+      .command = tp::proto::ControlCommand::halt, .reason = std::string(1025, 'x'), .sent_by = "tpctl"});
+  auto l = dec.decode_control_request(tp::proto::as_bytes(long_reason));
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(l.error().code, ErrorCode::out_of_range);
+  // Amounts are finite: a NaN would not even equal itself (the fuzz target found it).
+  auto nan_pnl = tp::proto::encode_to_string(
+      tp::proto::InstrumentPnl{.instrument = "USDJPY", .unrealized_pnl = std::nan("")});
+  auto n = dec.decode_instrument_pnl(tp::proto::as_bytes(nan_pnl));
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.error().message(), "out_of_range: unrealized_pnl must be finite");
+  auto inf_equity = tp::proto::encode_to_string(tp::proto::PortfolioEvent{
+      .account_currency = "USD", .equity = -std::numeric_limits<double>::infinity()});
+  auto i = dec.decode_portfolio_event(tp::proto::as_bytes(inf_equity));
+  ASSERT_FALSE(i.ok());
+  EXPECT_EQ(i.error().message(), "out_of_range: equity must be finite");
+  // A reply is not a request.
+  auto reply = tp::proto::encode_to_string(tp::proto::ControlReply{.ok = true});
+  auto w = dec.decode_control_request(tp::proto::as_bytes(reply));
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, ErrorCode::wrong_message);
+}
+
 TEST(Codec, TickIsCompactArrayForm) {
   tp::proto::Encoder enc;
   auto bytes = enc.encode(sample_tick());

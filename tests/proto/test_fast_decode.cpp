@@ -204,6 +204,50 @@ std::vector<Kind> kinds() {
   k.push_back({"open_orders_query",
                tp::proto::encode_to_string(tp::proto::OpenOrdersQuery{.offset = 64, .sent_ts_ns = 8}),
                describer(&Decoder::decode_open_orders_query)});
+  k.push_back(
+      {"portfolio_event",
+       tp::proto::encode_to_string(tp::proto::PortfolioEvent{.account_currency = "USD",
+                                                             .equity = 1000250,
+                                                             .realized_pnl = 331.25,
+                                                             .unrealized_pnl = -81.25,
+                                                             .daily_pnl = -1250.75,
+                                                             .day_start_ns = 1699920000000000000,
+                                                             .complete = false,
+                                                             .state = tp::proto::TradingState::reducing,
+                                                             .open_orders = 70000,
+                                                             .ts_ns = -9}),
+       describer(&Decoder::decode_portfolio_event)});
+  k.push_back({"instrument_pnl",
+               tp::proto::encode_to_string(tp::proto::InstrumentPnl{.instrument = "USDJPY",
+                                                                    .quote_currency = "JPY",
+                                                                    .position = -2500,
+                                                                    .avg_price = 151.234,
+                                                                    .mark_price = 151.25,
+                                                                    .realized_pnl = 12345.5,
+                                                                    .unrealized_pnl = -40,
+                                                                    .rate_to_account = 0.0066,
+                                                                    .realized_account = 81.5,
+                                                                    .unrealized_account = -0.25,
+                                                                    .ts_ns = 10}),
+               describer(&Decoder::decode_instrument_pnl)});
+  k.push_back(
+      {"control_request",
+       tp::proto::encode_to_string(tp::proto::ControlRequest{.command = tp::proto::ControlCommand::halt,
+                                                             .reason = "spread blew out",
+                                                             .sent_by = "tpctl:alice@host",
+                                                             .sent_ts_ns = 11}),
+       describer(&Decoder::decode_control_request)});
+  k.push_back(
+      {"control_reply",
+       tp::proto::encode_to_string(tp::proto::ControlReply{.ok = true,
+                                                           .state = tp::proto::TradingState::halted,
+                                                           .cause = "HALT by tpctl:alice@host: spread",
+                                                           .since_ns = 12,
+                                                           .flatten_pending = true,
+                                                           .open_orders = 3,
+                                                           .detail = "d",
+                                                           .ts_ns = -13}),
+       describer(&Decoder::decode_control_reply)});
   return k;
 }
 

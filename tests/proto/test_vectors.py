@@ -69,11 +69,33 @@ EXPECTED = {
     "report_batch": dict(stream="dg.1700000000000", last_seq=42, count=2, complete=False,
                          reports=tp_proto.pack_reports([REPORT_FILL, REPORT_EXPIRY])[1], reason="",
                          ts_ns=1700000000000001100),
+    # A USD account with a short USDJPY position (yen PnL at 1 / the mid), in REDUCING.
+    "portfolio_event": dict(account_currency="USD", equity=1000250.0, realized_pnl=331.25,
+                            unrealized_pnl=-81.25, daily_pnl=-1250.75,
+                            day_start_ns=1699920000000000000, complete=False, state=2,
+                            open_orders=70000, ts_ns=1700000000000001200),
+    "instrument_pnl": dict(instrument="USDJPY", quote_currency="JPY", position=-2500.0,
+                           avg_price=151.234, mark_price=151.25, realized_pnl=12345.5,
+                           unrealized_pnl=-40.0, rate_to_account=0.006611570247933884,
+                           realized_account=81.62314049586777,
+                           unrealized_account=-0.2644628099173554, ts_ns=1700000000000001200),
+    "control_request": dict(command=4, reason="spread blew out", sent_by="tpctl:alice@host",
+                            sent_ts_ns=1700000000000001300),
+    "control_reply": dict(ok=True, state=2, cause="FLATTEN by tpctl:alice@host: spread blew out",
+                          since_ns=1700000000000001350, flatten_pending=True, open_orders=3,
+                          detail="", ts_ns=1700000000000001400),
 }
 # More vectors: vector name -> (message, fields).
 VARIANTS = {
     "signal_ack_cancel": ("signal_ack", dict(signal_id="x.0.1.2", status=3, reason="order_final",
                                              ts_ns=1700000000000000650, cancel=True)),
+    # A command not applied: the state as it was, and why.
+    "control_reply_refused": ("control_reply", dict(ok=False, state=3,
+                                                    cause="open_orders_mismatch: C-x.0.1.2",
+                                                    since_ns=-1, flatten_pending=False,
+                                                    open_orders=0,
+                                                    detail="not stored: disk I/O error",
+                                                    ts_ns=1700000000000001500)),
 }
 # What C++ decodes (as vector name.bin) and compares with its expected value.
 CHECKED = [*EXPECTED, "signal_without_terms", *VARIANTS]
@@ -92,6 +114,16 @@ REFUSALS = {
                        "out_of_range: status has unknown value 9"),
     "batch_count_mismatch": ("report_batch", dict(count=3),
                              "out_of_range: count is 3 but reports holds 2"),
+    "trading_state_4": ("portfolio_event", dict(state=4), "out_of_range: state has unknown value 4"),
+    "trading_state_0": ("control_reply", dict(state=0), "out_of_range: state has unknown value 0"),
+    "control_command_6": ("control_request", dict(command=6),
+                          "out_of_range: command has unknown value 6"),
+    "pnl_not_finite": ("instrument_pnl", dict(realized_account=float("nan")),
+                       "out_of_range: realized_account must be finite"),
+    "equity_not_finite": ("portfolio_event", dict(equity=float("inf")),
+                          "out_of_range: equity must be finite"),
+    "complete_not_a_bool": ("portfolio_event", dict(complete=1),
+                            "wrong_type: complete is not a boolean"),
 }
 
 

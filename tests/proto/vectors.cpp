@@ -157,6 +157,51 @@ tp::proto::ReportBatch make_batch() {
 }
 const tp::proto::ReportBatch report_batch = make_batch();
 
+// Trading controls and the portfolio: a USD account with a short USDJPY
+// position whose yen PnL converts at 1 / the USDJPY mid, in REDUCING.
+const tp::proto::InstrumentPnl instrument_pnl{.instrument = "USDJPY",
+                                              .quote_currency = "JPY",
+                                              .position = -2500,
+                                              .avg_price = 151.234,
+                                              .mark_price = 151.25,
+                                              .realized_pnl = 12345.5,
+                                              .unrealized_pnl = -40,
+                                              .rate_to_account = 0.006611570247933884,
+                                              .realized_account = 81.62314049586777,
+                                              .unrealized_account = -0.2644628099173554,
+                                              .ts_ns = 1700000000000001200};
+const tp::proto::PortfolioEvent portfolio_event{.account_currency = "USD",
+                                                .equity = 1000250,
+                                                .realized_pnl = 331.25,
+                                                .unrealized_pnl = -81.25,
+                                                .daily_pnl = -1250.75,
+                                                .day_start_ns = 1699920000000000000,
+                                                .complete = false,
+                                                .state = tp::proto::TradingState::reducing,
+                                                .open_orders = 70000,
+                                                .ts_ns = 1700000000000001200};
+const tp::proto::ControlRequest control_request{.command = tp::proto::ControlCommand::flatten,
+                                                .reason = "spread blew out",
+                                                .sent_by = "tpctl:alice@host",
+                                                .sent_ts_ns = 1700000000000001300};
+const tp::proto::ControlReply control_reply{.ok = true,
+                                            .state = tp::proto::TradingState::reducing,
+                                            .cause = "FLATTEN by tpctl:alice@host: spread blew out",
+                                            .since_ns = 1700000000000001350,
+                                            .flatten_pending = true,
+                                            .open_orders = 3,
+                                            .detail = "",
+                                            .ts_ns = 1700000000000001400};
+// A command not applied: the state as it was, and why.
+const tp::proto::ControlReply control_reply_refused{.ok = false,
+                                                    .state = tp::proto::TradingState::halted,
+                                                    .cause = "open_orders_mismatch: C-x.0.1.2",
+                                                    .since_ns = -1,
+                                                    .flatten_pending = false,
+                                                    .open_orders = 0,
+                                                    .detail = "not stored: disk I/O error",
+                                                    .ts_ns = 1700000000000001500};
+
 template <class M>
 void print_schema(std::ostream& out, bool first) {
   out << (first ? "" : ",\n") << "  {\"type\": " << static_cast<unsigned>(M::type) << ", \"name\": \""
@@ -308,7 +353,12 @@ int main(int argc, char** argv) {
               write_file(dir + "/cpp_execution_report.bin", e.encode(report_fill)) &&
               write_file(dir + "/cpp_report_query.bin", e.encode(report_query)) &&
               write_file(dir + "/cpp_open_orders_query.bin", e.encode(open_orders_query)) &&
-              write_file(dir + "/cpp_report_batch.bin", e.encode(report_batch));
+              write_file(dir + "/cpp_report_batch.bin", e.encode(report_batch)) &&
+              write_file(dir + "/cpp_portfolio_event.bin", e.encode(portfolio_event)) &&
+              write_file(dir + "/cpp_instrument_pnl.bin", e.encode(instrument_pnl)) &&
+              write_file(dir + "/cpp_control_request.bin", e.encode(control_request)) &&
+              write_file(dir + "/cpp_control_reply.bin", e.encode(control_reply)) &&
+              write_file(dir + "/cpp_control_reply_refused.bin", e.encode(control_reply_refused));
     return ok ? 0 : 1;
   }
   if (mode == "check") {
@@ -333,6 +383,12 @@ int main(int argc, char** argv) {
     ok &= check(dir, "report_query", report_query, &tp::proto::Decoder::decode_report_query);
     ok &= check(dir, "open_orders_query", open_orders_query, &tp::proto::Decoder::decode_open_orders_query);
     ok &= check_batch(dir);
+    ok &= check(dir, "portfolio_event", portfolio_event, &tp::proto::Decoder::decode_portfolio_event);
+    ok &= check(dir, "instrument_pnl", instrument_pnl, &tp::proto::Decoder::decode_instrument_pnl);
+    ok &= check(dir, "control_request", control_request, &tp::proto::Decoder::decode_control_request);
+    ok &= check(dir, "control_reply", control_reply, &tp::proto::Decoder::decode_control_reply);
+    ok &=
+        check(dir, "control_reply_refused", control_reply_refused, &tp::proto::Decoder::decode_control_reply);
     return ok ? 0 : 1;
   }
   if (mode == "decode") {

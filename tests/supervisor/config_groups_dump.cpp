@@ -31,7 +31,9 @@ std::string group_json(const tp::StrategyGroup& g) {
   o << "{\"name\":" << quoted(g.name) << ",\"kind\":" << quoted(g.kind) << ",\"plugin\":" << quoted(g.plugin)
     << ",\"entry\":" << quoted(g.entry) << ",\"python_path\":" << quoted(g.python_path)
     << ",\"instances\":" << g.instances << ",\"quantity\":" << number(g.quantity)
-    << ",\"max_position\":" << number(g.max_position) << ",\"order_type\":" << quoted(g.orders.order_type)
+    << ",\"max_position\":" << number(g.max_position)
+    << ",\"max_orders_per_second\":" << number(g.max_orders_per_second)
+    << ",\"order_type\":" << quoted(g.orders.order_type)
     << ",\"time_in_force\":" << quoted(g.orders.time_in_force)
     << ",\"limit_offset_bps\":" << number(g.orders.limit_offset_bps)
     << ",\"good_till_ms\":" << g.orders.good_till_ms << ",\"cancel_after_ms\":" << g.orders.cancel_after_ms

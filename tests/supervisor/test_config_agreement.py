@@ -26,6 +26,7 @@ kind = "sma_crossover"
 instances = 3
 instruments = ["USDJPY", "EURUSD"]
 max_position = 25000
+max_orders_per_second = 2.5
 [strategy.groups.params]
 fast = 3
 slow = 8
@@ -124,6 +125,12 @@ CASES = [
     ("repeated instrument", group('name = "a"\nkind = "every_nth"\ninstruments = ["EURUSD", "EURUSD"]\n'), []),
     ("instruments not a list", group('name = "a"\nkind = "every_nth"\ninstruments = "EURUSD"\n'), []),
     ("negative max_position", group('name = "a"\nkind = "every_nth"\nmax_position = -1\n'), []),
+    ("negative max_orders_per_second", group('name = "a"\nkind = "every_nth"\n'
+                                             'max_orders_per_second = -0.5\n'), []),
+    ("text max_orders_per_second", group('name = "a"\nkind = "every_nth"\n'
+                                         'max_orders_per_second = "fast"\n'), []),
+    ("infinite max_orders_per_second", group('name = "a"\nkind = "every_nth"\n'
+                                             'max_orders_per_second = inf\n'), []),
     ("params not a table", group('name = "a"\nkind = "every_nth"\nparams = 3\n'), []),
     ("a param not a scalar", group('name = "a"\nkind = "every_nth"\n[strategy.groups.params]\nx = [1]\n'), []),
     ("unknown key", group('name = "a"\nkind = "every_nth"\ntypo = 1\n'), []),
@@ -174,6 +181,7 @@ def python_reading(path, overrides):
     return {"groups": [{"name": g.name, "kind": g.kind, "plugin": g.plugin, "entry": g.entry,
                         "python_path": g.python_path, "instances": g.instances,
                         "quantity": float(g.quantity), "max_position": float(g.max_position),
+                        "max_orders_per_second": float(g.max_orders_per_second),
                         "order_type": g.order_type, "time_in_force": g.time_in_force,
                         "limit_offset_bps": float(g.limit_offset_bps), "good_till_ms": g.good_till_ms,
                         "cancel_after_ms": g.cancel_after_ms,
@@ -189,7 +197,7 @@ def cpp_reading(path, overrides):
         raise AssertionError(f"{cmd}: rc {r.returncode}: {r.stderr}")
     out = json.loads(r.stdout)
     for g in out.get("groups", []):
-        for key in ("quantity", "max_position", "limit_offset_bps"):
+        for key in ("quantity", "max_position", "max_orders_per_second", "limit_offset_bps"):
             g[key] = float(g[key])
     return out
 

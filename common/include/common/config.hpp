@@ -29,6 +29,9 @@ struct Endpoints {
   // dll_gateway PUB binds (execution reports); empty in the file: derived
   // from `orders` (common/endpoints.hpp), which gives 7106 for the default.
   std::string reports;
+  // The executor's control REP binds (tpctl); empty: derived from `orders`
+  // (7107 for the default).
+  std::string control;
 };
 
 struct Instrument {
@@ -36,7 +39,18 @@ struct Instrument {
   double price = 1.0;          // synthetic feed: starting mid price
   double spread = 0.0001;      // synthetic feed: ask - bid
   double volatility = 0.0001;  // synthetic feed: std dev of a step, as a price
+  // Currencies, for the portfolio's conversion into the account currency.
+  // Empty in the file: derived from a 6-letter symbol (EURUSD: EUR, USD).
+  std::string base_currency;
+  std::string quote_currency;
 };
+
+// Three upper-case letters (an ISO 4217 code's shape).
+bool is_currency(std::string_view code) noexcept;
+// The instrument's currencies: as configured, else from a 6-letter symbol
+// (EURUSD: EUR, USD), else empty.
+std::string base_currency_of(const Instrument& i);
+std::string quote_currency_of(const Instrument& i);
 
 struct RunConfig {
   std::string dir = "run";  // state, stats and default file locations
@@ -107,6 +121,7 @@ struct StrategyGroup {
   double quantity = 1000;                // a signal's default size
   std::vector<std::string> instruments;  // resolved: all instruments unless the file names some
   double max_position = 0;               // this group's absolute position per instrument; 0 = no own limit
+  double max_orders_per_second = 0;      // this group's own throttle; 0 = none
   std::map<std::string, std::string> params;  // the strategy's parameters, as strings
   OrderSettings orders;                       // its signals' default order terms
   bool operator==(const StrategyGroup&) const = default;
@@ -145,6 +160,20 @@ struct RiskConfig {
   double max_order_quantity = 100000;
   double max_position = 1000000;  // absolute, per instrument
   double max_notional = 5000000;  // per order: quantity x price
+  // Orders not final (recorded, held, in flight, working) at once.
+  int max_open_orders = 1000;
+  // Accepted signals per second over every group (a token bucket as deep as
+  // the rate); 0 = no limit.
+  double max_orders_per_second = 0;
+  // In the account currency: below -this day's PnL the executor enters
+  // REDUCING by itself; 0 = no limit.
+  double max_daily_loss = 0;
+};
+
+struct PortfolioConfig {
+  std::string account_currency = "USD";
+  double capital = 1000000;  // equity = capital + realised + unrealised PnL
+  int interval_ms = 1000;    // valuation, PORTFOLIO event and equity point
 };
 
 struct ExecutorConfig {
@@ -231,6 +260,7 @@ struct Config {
   GatewayConfig gateway;
   StrategyConfig strategy;
   RiskConfig risk;
+  PortfolioConfig portfolio;
   ExecutorConfig executor;
   DllGatewayConfig dll_gateway;
   DeadLetterConfig dead_letter;

@@ -19,4 +19,13 @@ inline std::string reports_endpoint(const std::string& reports, const std::strin
   return reports.empty() ? derived_reports_endpoint(orders) : reports;
 }
 
+// The executor's control REP (tpctl's trading commands), when [endpoints]
+// control is not set: ipc://P -> ipc://P.control, tcp://H:N -> tcp://H:(N+3)
+// (7104 -> 7107). Throws as derived_reports_endpoint.
+std::string derived_control_endpoint(std::string_view orders);
+
+inline std::string control_endpoint(const std::string& control, const std::string& orders) {
+  return control.empty() ? derived_control_endpoint(orders) : control;
+}
+
 }  // namespace tp

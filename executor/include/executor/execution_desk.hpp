@@ -41,6 +41,7 @@
 #include "executor/order_record.hpp"
 #include "executor/position_book.hpp"
 #include "executor/store.hpp"
+#include "executor/trading_controls.hpp"
 #include "proto/codec.hpp"
 
 namespace tp::executor {
@@ -72,6 +73,7 @@ struct DeskCounters {
   std::uint64_t stale_updates = 0;        // answers or reports older than what was known
   std::uint64_t invalid_transitions = 0;  // refused by the order state machine: logged, not applied
   std::uint64_t held_expired = 0;         // HELD orders given up: the signal expired first
+  std::uint64_t control_commands = 0;     // tpctl's requests answered (status included)
   std::map<std::string, GroupCounters, std::less<>> groups;  // by strategy group
 };
 
@@ -131,6 +133,14 @@ struct CancelDecision {
   std::optional<OrderRecord> order;
 };
 
+// Who made a signal: a strategy, or the executor itself (the flatten's
+// closing orders, which the trading state and the throttles let through).
+enum class Origin { strategy, executor };
+
+// The flatten's closing orders carry signal ids "flatten.<group>.<sym>...";
+// "flatten" is not a valid group name, so no strategy's id starts so.
+bool is_closing_order(std::string_view signal_id) noexcept;
+
 // The start-up comparison of open orders with the broker's.
 enum class OrdersCheck { pending, matched, mismatch, unavailable };
 std::string_view to_string(OrdersCheck c) noexcept;
@@ -153,7 +163,13 @@ class ExecutionDesk {
   // batch's transaction (begun by the first call). `original`: its bytes.
   // `broker_closed`: the circuit breaker lets orders out (otherwise an
   // accepted order is recorded HELD). Throws StoreError.
-  void decide(std::string_view original, bool broker_closed);
+  // Past the signal's own checks and the risk limits (which count every
+  // open order at its worst case), a strategy's signal must pass the trading
+  // state (HALTED: `trading_halted`; REDUCING: `reduce_only` unless it
+  // shrinks its instrument's position), risk.max_open_orders
+  // (`max_open_orders`) and the throttles, its group's and the overall one
+  // (`rate_limited`; a refused signal takes no token).
+  void decide(std::string_view original, bool broker_closed, Origin origin = Origin::strategy);
   // Commits the batch; false when nothing was decided (no transaction).
   // Throws StoreError.
   bool commit();
@@ -177,7 +193,11 @@ class ExecutionDesk {
   // --- an order's state ---------------------------------------------------
   // Whether an accepted order must be held rather than sent now: the breaker
   // is not closed, or older orders are held (they go first).
-  bool must_hold(bool broker_closed) const noexcept { return held_ > 0 || !broker_closed; }
+  // While HALTED nothing more goes out: an order of a batch not sent yet when
+  // a halt came is held (and then given up).
+  bool must_hold(bool broker_closed) const noexcept {
+    return held_ > 0 || !broker_closed || trading_.state == proto::TradingState::halted;
+  }
   // Records HELD an order of the batch that was not sent (the breaker opened
   // meanwhile). False, and it stays INTENT, when that cannot be recorded.
   bool hold(OrderRecord& order);
@@ -187,6 +207,11 @@ class ExecutionDesk {
   bool release(OrderRecord& order);
   // A HELD order whose signal expired: REJECTED "expired", never sent.
   bool give_up(const OrderRecord& order, Outbox& out);
+  // The same for another `reason` (the dead letter's and the count's):
+  // `outcome_reason` is the order's REJECTED reason, `why` the dead
+  // letter's detail after "held order <id> not sent: ".
+  bool give_up(const OrderRecord& order, Outbox& out, std::string_view reason,
+               const std::string& outcome_reason, const std::string& why);
   // No answer came: UNKNOWN (reconciled by query). It stays INTENT, which is
   // reconciled the same way, when even that cannot be recorded.
   void mark_unknown(const OrderRecord& order);
@@ -227,6 +252,40 @@ class ExecutionDesk {
   void apply_cancel_answer(const OrderRecord& order, const proto::OrderReply& reply, Outbox& out);
   // A cancel REQUESTED for an order that ended meanwhile: DONE.
   void cancel_settled(const OrderRecord& order);
+
+  // --- trading controls (the kill switch) -----------------------------------
+  const TradingStatus& trading() const noexcept { return trading_; }
+  // An operator's command: the new state is stored before the reply says
+  // ok (false, state unchanged, when it cannot be). The orders it implies
+  // (cancels, closing orders) are the caller's next steps: cancel_all(),
+  // flatten().
+  proto::ControlReply command(const proto::ControlRequest& request);
+  // The state as a reply: ok, or refused with `refusal` as its detail.
+  proto::ControlReply control_reply(std::string_view refusal = {}) const;
+  // An automatic trigger: raises the state (never lowers it). False when it
+  // could not be stored (it holds for this run all the same).
+  bool escalate(proto::TradingState at_least, std::string_view cause);
+  // HALTED, or a flatten under way: every working order gets a cancel
+  // REQUESTED (durably; the caller sends them), every HELD order (but the
+  // flatten's own) is given up (`trading_halted`, `flattening`). Returns how
+  // many orders it changed. Orders accepted before the state changed and
+  // already sent keep their course until their cancel is answered.
+  std::size_t cancel_all(Outbox& out);
+  // A flatten under way and no order open: decides, as one batch recorded
+  // HELD (the caller releases them), MARKET IOC orders closing each
+  // instrument's net position, each booked to a group holding that side (the
+  // largest first) and within the per-order limits, priced for the checks
+  // at `marks` (else the last fill). Groups with opposite positions in one
+  // instrument offset each other: the account is flat, their books are not.
+  // When nothing is left to close (or after max_flatten_rounds) the flatten
+  // is done. Returns the number of closing orders. Throws StoreError (then
+  // abort()).
+  static constexpr int max_flatten_rounds = 10;
+  static constexpr std::int64_t closing_order_ttl_ns = 5'000'000'000;
+  std::size_t flatten(const std::map<std::string, double, std::less<>>& marks, Outbox& out);
+  // Orders not final: recorded, held, in flight, unknown or working.
+  std::size_t open_order_count() const noexcept { return open_.count(); }
+  const OpenOrders& open_orders() const noexcept { return open_; }
 
   // --- the start-up open-orders check ---------------------------------------
   // `unknown`: ids open at the broker that the executor cannot account for.
@@ -279,6 +338,12 @@ class ExecutionDesk {
   // The worst of `filled` and the batch's accepted orders before `decided`
   // in its instrument (all of them, or only its group's).
   double worst_after(const DecidedSignal& decided, double filled, bool same_group) const;
+  // The trading state's, open orders' and throttles' refusal of a
+  // strategy's signal, if any.
+  std::optional<Decision> control_refusal(const proto::TradingSignal& signal);
+  // An accepted strategy signal's tokens, its group's and the overall one.
+  void take_tokens(const proto::TradingSignal& signal);
+  bool store_trading(const TradingStatus& next, std::string_view command);
   proto::StrategyPosition report(std::string_view group, std::string_view instrument) const;
   void count_rejected(std::string_view reason);
   void ack(const proto::TradingSignal& signal, proto::AckStatus status, std::string_view reason,
@@ -301,6 +366,11 @@ class ExecutionDesk {
   bool published_ = false;   // the batch went out: the next signal starts another
   DeskCounters counters_;
   LatencyHistogram tick_to_fill_;
+  OpenOrders open_;
+  TradingStatus trading_;
+  RateThrottle overall_throttle_;
+  std::map<std::string, RateThrottle, std::less<>> group_throttles_;
+  int flatten_rounds_ = 0;
   // Applies `reply` to `order` when the state machine says it is news;
   // `persist` writes it (and whatever goes with it) and throws StoreError.
   enum class Change { applied, not_news, failed };

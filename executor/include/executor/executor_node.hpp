@@ -23,6 +23,7 @@
 #include "common/zmq_util.hpp"
 #include "executor/broker_link.hpp"
 #include "executor/execution_desk.hpp"
+#include "executor/portfolio.hpp"
 #include "executor/store.hpp"
 #include "proto/codec.hpp"
 
@@ -159,6 +160,28 @@ class ExecutorNode {
   void storage_failed(std::string_view what, const StoreError& e, int err);
   // True for storage_retry_ns after a failed write: signals are not read.
   bool storage_paused() const noexcept;
+  // --- trading controls and the portfolio (executor_controls.cpp) ---------
+  // One ControlRequest from the control socket: answered once the desk has
+  // stored the new state, then enforced.
+  void handle_control();
+  // While an order waits on dll_gateway: answers the requests waiting on
+  // the control socket (the new state is stored and holds at once: no more
+  // orders go out while HALTED), leaving their cancels and closing orders
+  // to the loop (enforce_pending_). Not while a transaction is open.
+  void answer_control();
+  // Reads and answers one request; false when none was waiting or it was
+  // refused.
+  bool take_control_request();
+  // The tick feed, for the latest mid of each instrument (the marks).
+  void drain_ticks();
+  // Every portfolio.interval_ms: values the books at the marks, publishes
+  // PNL.<sym> and PORTFOLIO, stores an equity point, and enters REDUCING
+  // when the day's PnL breaks risk.max_daily_loss.
+  void value_portfolio();
+  // HALTED or flattening: cancels every working order, gives up held ones,
+  // and sends the flatten's closing orders once nothing is open.
+  void enforce_trading_state();
+
   void publish(Outbox& out);
   void publish_ack(const std::string& topic, const proto::SignalAck& ack);
   void publish_event(const proto::OrderEvent& event);
@@ -202,7 +225,19 @@ class ExecutorNode {
   WriteFailures failures_;
   std::int64_t storage_paused_until_ns_ = 0;  // monotonic
   std::int64_t stats_every_ns_ = 0;
-  std::int64_t next_stats_ns_ = 0;  // monotonic
+  std::int64_t next_stats_ns_ = 0;              // monotonic
+  zmq::socket_t control_;                       // REP <- tpctl
+  std::vector<zmq::message_t> frames_control_;  // not frames_: a request may come mid-exchange
+  bool enforce_pending_ = false;                // a command answered mid-wait: enforced from the loop
+  SendCounters control_sends_;
+  zmq::socket_t ticks_;  // SUB: the marks
+  Marks marks_;
+  Valuation valuation_;            // the last one
+  std::string day_;                // the UTC day day_start_pnl_ belongs to
+  double day_start_pnl_ = 0;       // account currency
+  bool day_start_stored_ = false;  // false: written again at the next valuation
+  double daily_pnl_ = 0;
+  std::int64_t next_portfolio_ns_ = 0;  // monotonic
   std::atomic<bool> stop_{false};
   bool shutdown_cancels_ = false;  // cancel_working_orders() is sending: not "stopping" for the order client
 };

@@ -28,6 +28,7 @@
 #include "common/sqlite.hpp"
 #include "executor/order_record.hpp"
 #include "executor/position_book.hpp"
+#include "executor/trading_controls.hpp"
 #include "proto/messages.hpp"
 
 namespace tp::executor {
@@ -46,6 +47,16 @@ struct StoredPositions {
 struct ReportCursor {
   std::string stream;
   std::uint64_t next_seq = 1;
+};
+
+// One point of the equity curve (account currency).
+struct EquityPoint {
+  std::int64_t ts_ns = 0;
+  double equity = 0;
+  double realized_pnl = 0;
+  double unrealized_pnl = 0;
+  double daily_pnl = 0;
+  bool complete = true;
 };
 
 struct SignalRecord {
@@ -81,6 +92,8 @@ class ExecutorStore {
   // still open, so that the next batch starts clean. Nothing of it is kept.
   void abort_batch() noexcept;
   bool in_batch() const noexcept { return in_batch_; }
+  // Any transaction open (a batch, or a write under way).
+  bool in_transaction() const noexcept { return db_.in_transaction(); }
   // The OS error behind the last failure (ENOSPC for a full disk), or 0.
   int last_errno() const noexcept;
   const std::string& path() const noexcept;
@@ -133,6 +146,24 @@ class ExecutorStore {
   // the fills were recorded: per instrument, and per group for the orders
   // whose strategy is known.
   StoredPositions rebuild_positions();
+  // Every order not DONE (INTENT, HELD, SENT, UNKNOWN), oldest first: the
+  // open orders the risk limits count.
+  std::vector<OrderRecord> unfinished_orders();
+
+  // --- trading controls and the portfolio (each its own transaction) ------
+  // The stored trading state; ACTIVE when none was ever stored. A state word
+  // this build does not know reads as HALTED (fail closed).
+  TradingStatus trading_status();
+  // Stores the state and appends it to control_log with the command (or
+  // trigger) that made it, in one transaction. Throws StoreError.
+  void save_trading_status(const TradingStatus& status, std::string_view command, std::int64_t now_ns);
+  // The portfolio's PnL at the first valuation of a UTC day ("YYYY-MM-DD").
+  std::optional<double> day_start_pnl(std::string_view day);
+  // Kept when the day already has one (the first valuation's stands).
+  void set_day_start_pnl(std::string_view day, double pnl, std::int64_t now_ns);
+  static constexpr std::int64_t max_equity_points = 100'000;
+  // Appends a point; beyond max_equity_points the oldest are deleted.
+  void add_equity_point(const EquityPoint& point);
 
  private:
   using Statement = tp::sqlite::Statement;
@@ -152,7 +183,9 @@ class ExecutorStore {
   bool in_batch_ = false;
   Statement find_signal_, insert_signal_, insert_order_, set_state_, set_outcome_, find_order_, open_orders_,
       held_orders_, count_state_, working_orders_, cancel_requested_, count_working_, set_cancel_,
-      insert_report_, set_cursor_;
+      insert_report_, set_cursor_, unfinished_orders_, read_trading_, write_trading_, log_control_, read_day_,
+      write_day_, add_equity_, prune_equity_;
+  std::uint64_t equity_points_ = 0;
 };
 
 }  // namespace tp::executor

@@ -106,6 +106,10 @@ class Encoder {
   std::string_view encode(const ReportQuery&);
   std::string_view encode(const ReportBatch&);
   std::string_view encode(const OpenOrdersQuery&);
+  std::string_view encode(const PortfolioEvent&);
+  std::string_view encode(const InstrumentPnl&);
+  std::string_view encode(const ControlRequest&);
+  std::string_view encode(const ControlReply&);
 
  private:
   std::vector<char> buf_;  // reused: no allocation per message once grown
@@ -153,6 +157,10 @@ class Decoder {
   Result<ReportQuery> decode_report_query(Bytes payload);
   Result<ReportBatch> decode_report_batch(Bytes payload);
   Result<OpenOrdersQuery> decode_open_orders_query(Bytes payload);
+  Result<PortfolioEvent> decode_portfolio_event(Bytes payload);
+  Result<InstrumentPnl> decode_instrument_pnl(Bytes payload);
+  Result<ControlRequest> decode_control_request(Bytes payload);
+  Result<ControlReply> decode_control_reply(Bytes payload);
 
   // The same checks into an existing message whose strings keep their
   // capacity: no allocation per call in steady state. Returns the error, or
@@ -200,6 +208,10 @@ std::optional<DecodeError> validate(const ExecutionReport&);
 std::optional<DecodeError> validate(const ReportQuery&);
 std::optional<DecodeError> validate(const ReportBatch&);
 std::optional<DecodeError> validate(const OpenOrdersQuery&);
+std::optional<DecodeError> validate(const PortfolioEvent&);
+std::optional<DecodeError> validate(const InstrumentPnl&);
+std::optional<DecodeError> validate(const ControlRequest&);
+std::optional<DecodeError> validate(const ControlReply&);
 
 // The ExecutionReports a ReportBatch carries, in order; an error when its
 // `reports` bytes do not hold exactly `count` valid reports.

@@ -45,9 +45,13 @@ enum class MsgType : std::uint8_t {
   report_query = 16,
   report_batch = 17,
   open_orders_query = 18,
+  portfolio_event = 19,
+  instrument_pnl = 20,
+  control_request = 21,
+  control_reply = 22,
 };
 // The highest type number this reader knows.
-inline constexpr std::uint8_t max_msg_type = 18;
+inline constexpr std::uint8_t max_msg_type = 22;
 
 enum class Side : std::uint8_t { buy = 1, sell = 2 };
 
@@ -71,6 +75,14 @@ enum class TimeInForce : std::uint8_t {
   gtc = 1,  // good till canceled: the rest rests at the broker
   gtd = 2,  // good till a time (good_till_ns), then EXPIRED
 };
+
+// What the executor lets through (its kill switch). ACTIVE: everything the
+// limits allow; REDUCING: only signals that shrink a position; HALTED:
+// nothing but cancels.
+enum class TradingState : std::uint8_t { active = 1, reducing = 2, halted = 3 };
+
+// An operator's command to the executor (tpctl). STATUS only asks.
+enum class ControlCommand : std::uint8_t { status = 1, halt = 2, reduce = 3, flatten = 4, resume = 5 };
 
 enum class AckStatus : std::uint8_t {
   accepted = 1,   // durably recorded; the executor owns it now
@@ -101,6 +113,16 @@ struct tp::proto::wire::EnumInfo<tp::proto::TimeInForce> {
   static constexpr std::uint64_t lo = 0, hi = 2;
 };
 template <>
+struct tp::proto::wire::EnumInfo<tp::proto::TradingState> {
+  static constexpr const char* name = "TradingState";
+  static constexpr std::uint64_t lo = 1, hi = 3;
+};
+template <>
+struct tp::proto::wire::EnumInfo<tp::proto::ControlCommand> {
+  static constexpr const char* name = "ControlCommand";
+  static constexpr std::uint64_t lo = 1, hi = 5;
+};
+template <>
 struct tp::proto::wire::EnumInfo<tp::proto::AckStatus> {
   static constexpr const char* name = "AckStatus";
   static constexpr std::uint64_t lo = 1, hi = 3;
@@ -113,6 +135,8 @@ std::string_view to_string(OrderStatus) noexcept;
 std::string_view to_string(AckStatus) noexcept;
 std::string_view to_string(OrderType) noexcept;
 std::string_view to_string(TimeInForce) noexcept;
+std::string_view to_string(TradingState) noexcept;
+std::string_view to_string(ControlCommand) noexcept;
 
 // True for statuses after which the broker will not change the order again:
 // FILLED, REJECTED, CANCELED (an IOC order's unfilled rest included) and
@@ -579,13 +603,123 @@ struct ReportBatch {
   }
 };
 
+// executor PUB, topic "PNL.<instrument>": one instrument's share of the
+// portfolio, valued at the latest tick's mid. Published every
+// portfolio.interval_ms (and soon after a fill), each instrument's first,
+// then the PortfolioEvent that sums them.
+struct InstrumentPnl {
+  static constexpr MsgType type = MsgType::instrument_pnl;
+  std::string instrument;
+  std::string quote_currency;     // the currency realized_pnl and unrealized_pnl are in
+  double position = 0;            // signed net: > 0 long, < 0 short
+  double avg_price = 0;           // average entry price of the open position; 0 when flat
+  double mark_price = 0;          // the latest tick's mid; 0 = no tick seen yet
+  double realized_pnl = 0;        // quote currency
+  double unrealized_pnl = 0;      // quote currency: (mark - avg_price) x position; 0 without a mark
+  double rate_to_account = 0;     // quote currency -> account currency; 0 = no conversion known
+  double realized_account = 0;    // account currency; 0 when the rate is unknown
+  double unrealized_account = 0;  // account currency; 0 when the rate is unknown
+  std::int64_t ts_ns = 0;
+  bool operator==(const InstrumentPnl&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = InstrumentPnl;
+    return std::tuple{str("instrument", &M::instrument, max_instrument_length),
+                      str("quote_currency", &M::quote_currency, max_instrument_length),
+                      f64("position", &M::position),
+                      f64("avg_price", &M::avg_price),
+                      f64("mark_price", &M::mark_price),
+                      f64("realized_pnl", &M::realized_pnl),
+                      f64("unrealized_pnl", &M::unrealized_pnl),
+                      f64("rate_to_account", &M::rate_to_account),
+                      f64("realized_account", &M::realized_account),
+                      f64("unrealized_account", &M::unrealized_account),
+                      i64("ts_ns", &M::ts_ns)};
+  }
+};
+
+// executor PUB, topic "PORTFOLIO": the whole account in its currency.
+struct PortfolioEvent {
+  static constexpr MsgType type = MsgType::portfolio_event;
+  std::string account_currency;
+  double equity = 0;          // portfolio.capital + realized_pnl + unrealized_pnl
+  double realized_pnl = 0;    // account currency, every instrument whose rate is known
+  double unrealized_pnl = 0;  // account currency, the same
+  double daily_pnl = 0;       // realized + unrealized now minus at the UTC day's start
+  std::int64_t day_start_ns = 0;
+  bool complete = true;  // false: some instrument's PnL could not be converted (left out)
+  TradingState state = TradingState::active;
+  std::uint32_t open_orders = 0;  // not final
+  std::int64_t ts_ns = 0;
+  bool operator==(const PortfolioEvent&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = PortfolioEvent;
+    return std::tuple{str("account_currency", &M::account_currency, max_instrument_length),
+                      f64("equity", &M::equity),
+                      f64("realized_pnl", &M::realized_pnl),
+                      f64("unrealized_pnl", &M::unrealized_pnl),
+                      f64("daily_pnl", &M::daily_pnl),
+                      i64("day_start_ns", &M::day_start_ns),
+                      boolean("complete", &M::complete),
+                      enumeration("state", &M::state),
+                      u32("open_orders", &M::open_orders),
+                      i64("ts_ns", &M::ts_ns)};
+  }
+};
+
+// tpctl REQ -> executor REP (endpoints.control): change or read the trading
+// state. The executor stores the new state before it answers, so a command
+// answered ok survives a kill -9 of the executor.
+struct ControlRequest {
+  static constexpr MsgType type = MsgType::control_request;
+  ControlCommand command = ControlCommand::status;
+  std::string reason;   // the operator's words, kept with the state
+  std::string sent_by;  // who asks, e.g. "tpctl:alice@host"
+  std::int64_t sent_ts_ns = 0;
+  bool operator==(const ControlRequest&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = ControlRequest;
+    return std::tuple{enumeration("command", &M::command), str("reason", &M::reason, max_text_length),
+                      str("sent_by", &M::sent_by, max_id_length), i64("sent_ts_ns", &M::sent_ts_ns)};
+  }
+};
+
+// executor -> tpctl: the trading state after the command.
+struct ControlReply {
+  static constexpr MsgType type = MsgType::control_reply;
+  bool ok = false;  // false: refused or not stored (detail says why); the state is as before
+  TradingState state = TradingState::active;
+  std::string cause;  // why the executor is in this state
+  std::int64_t since_ns = 0;
+  bool flatten_pending = false;   // a flatten is still closing positions
+  std::uint32_t open_orders = 0;  // not final
+  std::string detail;
+  std::int64_t ts_ns = 0;
+  bool operator==(const ControlReply&) const = default;
+  static constexpr auto wire_fields() {
+    using namespace wire;
+    using M = ControlReply;
+    return std::tuple{boolean("ok", &M::ok),
+                      enumeration("state", &M::state),
+                      str("cause", &M::cause, max_text_length),
+                      i64("since_ns", &M::since_ns),
+                      boolean("flatten_pending", &M::flatten_pending),
+                      u32("open_orders", &M::open_orders),
+                      str("detail", &M::detail, max_text_length),
+                      i64("ts_ns", &M::ts_ns)};
+  }
+};
+
 // Every message type, in type-number order (the schema dump walks it).
 template <class... T>
 struct MessageList {};
 using AllMessages =
     MessageList<TickEvent, Heartbeat, TradingSignal, OrderRequest, OrderQuery, OrderReply, OrderEvent,
                 SignalAck, DeadLetter, PositionQuery, PositionReply, StrategyPosition, CancelRequest,
-                OrderCancel, ExecutionReport, ReportQuery, ReportBatch, OpenOrdersQuery>;
+                OrderCancel, ExecutionReport, ReportQuery, ReportBatch, OpenOrdersQuery, PortfolioEvent,
+                InstrumentPnl, ControlRequest, ControlReply>;
 
 // Topics. SUB filters are byte prefixes, so a subscriber must also compare the
 // whole topic frame on receipt (see topic_matches).
@@ -595,6 +729,8 @@ inline constexpr std::string_view order_topic_prefix = "ORDER.";
 inline constexpr std::string_view ack_topic_prefix = "ACK.";
 inline constexpr std::string_view position_topic_prefix = "POS.";
 inline constexpr std::string_view report_topic_prefix = "REPORT.";
+inline constexpr std::string_view pnl_topic_prefix = "PNL.";
+inline constexpr std::string_view portfolio_topic = "PORTFOLIO";
 
 std::string tick_topic(std::string_view instrument);
 std::string order_topic(std::string_view instrument);
@@ -602,5 +738,6 @@ std::string ack_topic(std::string_view strategy, std::uint32_t instance);
 // "POS.<strategy>": the StrategyPosition reports of one strategy group.
 std::string position_topic(std::string_view strategy);
 std::string report_topic(std::string_view instrument);
+std::string pnl_topic(std::string_view instrument);
 
 }  // namespace tp::proto
