@@ -692,6 +692,54 @@ TEST(ExecutorControls, AFlattenSendsAMarketIocClosingOrderAndEndsOnceFlat) {
             (std::vector<std::string>{"FLATTEN", "FLATTENED"}));
 }
 
+// The day's zero is stored: a restart the same UTC day counts the loss made
+// before it (a restart must not be a way around the daily loss limit).
+TEST(ExecutorControls, TheDaysStartingPnlOutlivesARestart) {
+  tp::test::TempDir dir;
+  const auto next_portfolio = [](Harness& h) {
+    std::optional<tp::proto::PortfolioEvent> seen;
+    h.wait_published([&](const std::string& topic, tp::proto::Bytes payload) {
+      if (topic != "PORTFOLIO") return false;
+      auto event = h.decoder.decode_portfolio_event(payload);
+      if (event) seen = event.value();
+      return seen.has_value();
+    });
+    return seen;
+  };
+  {
+    Harness h(dir);
+    h.config.risk.max_daily_loss = 100;
+    h.start();
+    ASSERT_TRUE(h.await_subscription());
+    // A round trip that loses 85.1 USD today: realised, no mark needed.
+    h.push_signal(make_signal("sma.1.1"));
+    ASSERT_TRUE(h.fill_next(1.0851).has_value());
+    h.push_signal(make_signal("sma.1.2", "EURUSD", tp::proto::Side::sell));
+    ASSERT_TRUE(h.fill_next(1.0).has_value());
+    const auto stats = h.wait_stats(
+        [](const std::string& text) { return near(tp::test::json_number(text, "daily_pnl"), -85.1, 1e-6); });
+    EXPECT_TRUE(near(tp::test::json_number(stats, "daily_pnl"), -85.1, 1e-6)) << stats;
+    EXPECT_EQ(tp::test::json_string(stats, "trading_state"), "ACTIVE") << "within the limit of 100";
+  }
+  Harness h(dir);
+  h.config.risk.max_daily_loss = 100;
+  h.start();
+  const auto event = next_portfolio(h);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_TRUE(near(event->realized_pnl, -85.1, 1e-6)) << event->realized_pnl;
+  EXPECT_TRUE(near(event->daily_pnl, -85.1, 1e-6))
+      << "counted from the day's stored start: " << event->daily_pnl;
+  // 20 more lost after the restart: past the limit.
+  ASSERT_TRUE(h.await_subscription());
+  h.push_signal(make_signal("sma.1.3"));
+  ASSERT_TRUE(h.fill_next(1.02).has_value());
+  h.push_signal(make_signal("sma.1.4", "EURUSD", tp::proto::Side::sell));
+  ASSERT_TRUE(h.fill_next(1.0).has_value());
+  const auto stats = h.wait_stats(
+      [](const std::string& text) { return tp::test::json_string(text, "trading_state") == "REDUCING"; });
+  EXPECT_TRUE(near(tp::test::json_number(stats, "daily_pnl"), -105.1, 1e-6)) << stats;
+}
+
 // The day's PnL starts from the portfolio's value at the day's start. A
 // position carried from an earlier day is worth its mark then, not nothing.
 // DISABLED: fails today. ExecutorNode::value_portfolio
