@@ -343,10 +343,9 @@ TEST_F(DeskControls, ASignalRefusedBeforeTheThrottleTakesNoToken) {
 // The throttle counts accepted signals (max_orders_per_second: "accepted
 // signals per second"). A strategy resending a signal whose ack it missed
 // gets DUPLICATE, and that must not use up its group's budget.
-// DISABLED: fails today. ExecutionDesk::decide (execution_desk.cpp) takes
-// the tokens in control_refusal() before the store's insert finds the
-// duplicate, so each duplicate costs a token.
-TEST_F(DeskControls, DISABLED_ADuplicateTakesNoToken) {
+// (Each duplicate once cost a token: they were taken before the store's
+// insert found the duplicate.)
+TEST_F(DeskControls, ADuplicateTakesNoToken) {
   config.risk.max_orders_per_second = 2;
   ExecutionDesk desk(*store, config, clock);
   const auto a = signal("a");
@@ -491,7 +490,7 @@ TEST_F(DeskControls, ACommandThatCannotBeStoredIsRefusedAndChangesNothing) {
 
 // ------------------------------------------------------------- cancel_all
 
-TEST_F(DeskControls, CancelAllAsksToCancelWorkingOrdersAndGivesUpHeldOnesButNotClosingOrders) {
+TEST_F(DeskControls, CancelAllAsksToCancelWorkingOrdersAndGivesUpHeldOnesButAFlattensOwnOnlyWhenHalted) {
   ExecutionDesk desk(*store, config, clock);
   ASSERT_EQ(one(desk, resting("work")).verdict, Verdict::accept);
   EXPECT_TRUE(answer(desk, "C-work", tp::proto::OrderStatus::accepted));
@@ -519,21 +518,25 @@ TEST_F(DeskControls, CancelAllAsksToCancelWorkingOrdersAndGivesUpHeldOnesButNotC
   EXPECT_EQ(store->find_order("C-flatten.sma.EURUSD.1.0")->state, OrderState::held);
   EXPECT_EQ(desk.held_count(), 1u);
 
-  // HALTED: given up as trading_halted.
+  // HALTED: every held order is given up as trading_halted, the flatten's
+  // own too (nothing but cancels goes out).
   ASSERT_EQ(one(desk, signal("held2", Side::sell, 10), false).reason, "reduce_only");
   EXPECT_TRUE(desk.command(request(ControlCommand::resume)).ok);
   ASSERT_EQ(one(desk, signal("held3", Side::sell, 10), false).verdict, Verdict::accept);
   EXPECT_TRUE(desk.command(request(ControlCommand::halt, "stop")).ok);
   out.items.clear();
-  EXPECT_EQ(desk.cancel_all(out), 1u) << "the working order's cancel is asked already";
-  EXPECT_EQ(kinds(out), (std::vector<std::string>{"dead:trading_halted", "event:REJECTED"}));
+  EXPECT_EQ(desk.cancel_all(out), 2u) << "the working order's cancel is asked already";
+  EXPECT_EQ(kinds(out), (std::vector<std::string>{"dead:trading_halted", "event:REJECTED",
+                                                  "dead:trading_halted", "event:REJECTED"}));
   const auto dead = items_of<Outbox::DeadLetter>(out);
-  EXPECT_EQ(dead[0].detail,
+  EXPECT_EQ(dead[1].detail,
             "held order C-held3 not sent: trading changed (trading HALTED: halt by test: stop)");
-  const auto events = items_of<tp::proto::OrderEvent>(out);
-  EXPECT_TRUE(events[0].reason.starts_with("trading_halted: ")) << events[0].reason;
-  EXPECT_EQ(desk.counters().rejected.at("trading_halted"), 1u);
+  for (const auto& ev : items_of<tp::proto::OrderEvent>(out))
+    EXPECT_TRUE(ev.reason.starts_with("trading_halted: ")) << ev.reason;
+  EXPECT_EQ(desk.counters().rejected.at("trading_halted"), 2u);
   EXPECT_EQ(store->find_order("C-held3")->status, tp::proto::OrderStatus::rejected);
+  EXPECT_EQ(store->find_order("C-flatten.sma.EURUSD.1.0")->status, tp::proto::OrderStatus::rejected);
+  EXPECT_EQ(desk.held_count(), 0u);
 
   out.items.clear();
   EXPECT_EQ(desk.cancel_all(out), 0u) << "a second pass finds nothing new";
@@ -558,12 +561,10 @@ TEST_F(DeskControls, AHeldOrderGivenUpByAFlattenIsNotCalledExpired) {
 }
 
 // The design: HALTED is "nothing but cancels"; every HELD order is given up.
-// DISABLED: fails today. cancel_all (execution_desk.cpp, "the flatten's
-// own") keeps held closing orders in every state, so a HALT that follows a
-// FLATTEN while the breaker is open leaves them HELD, and reconciliation
-// releases and sends them once dll_gateway answers: orders go out while
-// HALTED.
-TEST_F(DeskControls, DISABLED_AHaltGivesUpTheFlattensHeldClosingOrdersToo) {
+// A HALT that follows a FLATTEN while the breaker is open once left the
+// closing orders HELD, and reconciliation released and sent them once
+// dll_gateway answered: orders went out while HALTED.
+TEST_F(DeskControls, AHaltGivesUpTheFlattensHeldClosingOrdersToo) {
   ExecutionDesk desk(*store, config, clock);
   auto closing = signal("flatten.sma.EURUSD.1.0", Side::sell, 100);
   desk.next_signal() = closing;
@@ -723,12 +724,10 @@ TEST_F(DeskControls, AClosingOrderFitsMaxNotional) {
 // The cap is max_notional / price; times the price again it may come out
 // one ulp above max_notional (about one price in a hundred), and check_risk
 // (notional > max_notional) refuses it.
-// DISABLED: fails today. ExecutionDesk::flatten (execution_desk.cpp, `cap`)
-// uses max_notional / price as it is: at 150.004, 5e6 / 150.004 x 150.004 =
-// 5000000.000000001, refused risk_rejected every round (the mark does not
-// move without ticks), and the flatten gives up. Rounding the cap down (to
-// whole units: std::floor) keeps it within the limit.
-TEST_F(DeskControls, DISABLED_AClosingOrderCappedAtMaxNotionalIsNotRefusedByRounding) {
+// At 150.004, 5e6 / 150.004 x 150.004 = 5000000.000000001: such a closing
+// order was once refused risk_rejected every round (the mark does not move
+// without ticks) until the flatten gave up.
+TEST_F(DeskControls, AClosingOrderCappedAtMaxNotionalIsNotRefusedByRounding) {
   ExecutionDesk desk(*store, config, clock);
   hold_position(desk, signal("j1", Side::buy, 20000, "USDJPY"), 150.004);
   hold_position(desk, signal("j2", Side::buy, 20000, "USDJPY"), 150.004);

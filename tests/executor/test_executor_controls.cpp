@@ -742,14 +742,12 @@ TEST(ExecutorControls, TheDaysStartingPnlOutlivesARestart) {
 
 // The day's PnL starts from the portfolio's value at the day's start. A
 // position carried from an earlier day is worth its mark then, not nothing.
-// DISABLED: fails today. ExecutorNode::value_portfolio
-// (executor_controls.cpp) stores the day's start at the first valuation of
-// the day, which at a start comes before any tick: the carried position is
-// valued without a mark (unrealised 0), so its whole unrealised PnL shows as
-// today's when the first tick arrives. Here a 100 USD loss made before
-// today trips a 50 USD daily loss limit at once. The start should wait for
-// a mark of every instrument with a position (and its conversion).
-TEST(ExecutorControls, DISABLED_APositionCarriedIntoTheDayDoesNotCountItsOldPnlAsToday) {
+// The day's start was once taken at the first valuation of the day, which
+// at a start comes before any tick: the carried position was valued without
+// a mark (unrealised 0) and its whole unrealised PnL showed as today's when
+// the first tick came. Here a 100 USD loss made before today would trip a
+// 50 USD daily loss limit at once.
+TEST(ExecutorControls, APositionCarriedIntoTheDayDoesNotCountItsOldPnlAsToday) {
   tp::test::TempDir dir;
   Harness h(dir);
   h.config.risk.max_daily_loss = 50;
@@ -786,12 +784,10 @@ TEST(ExecutorControls, DISABLED_APositionCarriedIntoTheDayDoesNotCountItsOldPnlA
 // While the day's start cannot be stored (a full disk), the run keeps its
 // first figure ("this run's best figure") and the loss limit still counts
 // from it: the limit matters most when nothing else can be written.
-// DISABLED: fails today. ExecutorNode::value_portfolio
-// (executor_controls.cpp) leaves day_ unset when set_day_start_pnl throws,
-// so every later valuation takes the day's start again from its own total:
-// daily_pnl stays 0 and the limit never trips. The start taken should be
-// kept for the run (day_ set, only the write retried).
-TEST(ExecutorControls, DISABLED_TheDailyLossLimitCountsFromTheRunsFirstFigureWhenTheDayCannotBeStored) {
+// (A start that could not be written was once taken again at every
+// valuation from its own total: daily_pnl stayed 0 and the limit never
+// tripped.)
+TEST(ExecutorControls, TheDailyLossLimitCountsFromTheRunsFirstFigureWhenTheDayCannotBeStored) {
   tp::test::TempDir dir;
   Harness h(dir);
   h.config.risk.max_daily_loss = 50;
