@@ -692,6 +692,61 @@ TEST(ExecutorControls, AFlattenSendsAMarketIocClosingOrderAndEndsOnceFlat) {
             (std::vector<std::string>{"FLATTEN", "FLATTENED"}));
 }
 
+// An operator's HALT is answered while the executor waits on a slow
+// dll_gateway (not after the wait), and holds at once: the order it waits
+// on keeps its course, no further order of the batch goes out.
+TEST(ExecutorControls, AHaltIsAnsweredDuringAWaitOnDllGatewayAndStopsTheRestOfTheBatch) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.config.executor.order_timeout_ms = 4000;  // one long attempt
+  h.config.executor.order_retries = 0;
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+  const auto a = make_signal("sma.1.a");
+  const auto b = make_signal("sma.1.b");
+  h.push_signal(a);
+  h.push_signal(b);
+  auto first = h.next_request();
+  ASSERT_TRUE(first.has_value());
+  auto req = h.decoder.decode_order_request(tp::bytes_of(*first));
+  ASSERT_TRUE(req.ok());
+  EXPECT_EQ(req->client_order_id, "C-sma.1.a");
+
+  // dll_gateway is slow: the HALT comes meanwhile.
+  const auto asked = std::chrono::steady_clock::now();
+  h.control.send(zmq::buffer(tp::proto::encode_to_string(request(ControlCommand::halt, "slow broker"))),
+                 zmq::send_flags::none);
+  ASSERT_TRUE(readable(h.control, 2000ms)) << "no answer while the order waits (its timeout is 4 s)";
+  const auto answered_in = std::chrono::steady_clock::now() - asked;
+  zmq::message_t m;
+  ASSERT_TRUE(h.control.recv(m));
+  auto reply = h.decoder.decode_control_reply(tp::bytes_of(m));
+  ASSERT_TRUE(reply.ok());
+  EXPECT_TRUE(reply->ok);
+  EXPECT_EQ(reply->state, TradingState::halted);
+  EXPECT_LT(answered_in, 2000ms);
+
+  // The order waited on is answered: filled, as it was sent before the halt.
+  tp::proto::OrderReply fill;
+  fill.client_order_id = req->client_order_id;
+  fill.order_id = "B-1";
+  fill.status = tp::proto::OrderStatus::filled;
+  fill.filled_quantity = req->quantity;
+  fill.fill_price = 1.0851;
+  h.broker.send(zmq::buffer(tp::proto::encode_to_string(fill)));
+  EXPECT_TRUE(h.wait_published([&](const std::string& topic, tp::proto::Bytes payload) {
+    if (topic != "ORDER.EURUSD") return false;
+    auto ev = h.decoder.decode_order_event(payload);
+    return ev && ev->client_order_id == "C-sma.1.a" && ev->status == tp::proto::OrderStatus::filled;
+  }));
+  // b never goes out: held and given up, or refused, as trading_halted.
+  const auto dl = h.wait_dead_letter([](const tp::proto::DeadLetter& d) {
+    return d.reason == "trading_halted" && d.detail.find("sma.1.b") != std::string::npos;
+  });
+  EXPECT_TRUE(dl.has_value());
+  EXPECT_FALSE(h.next_request(500ms).has_value()) << "an order went out after the HALT was answered";
+}
+
 // The day's zero is stored: a restart the same UTC day counts the loss made
 // before it (a restart must not be a way around the daily loss limit).
 TEST(ExecutorControls, TheDaysStartingPnlOutlivesARestart) {
