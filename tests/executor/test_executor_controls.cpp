@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -884,4 +885,70 @@ TEST(ExecutorControls, TheDailyLossLimitCountsFromTheRunsFirstFigureWhenTheDayCa
   const auto stats = tp::test::read_text(h.stats_path());
   EXPECT_TRUE(reducing) << "daily_pnl " << tp::test::json_number(stats, "daily_pnl") << ", unrealized_pnl "
                         << tp::test::json_number(stats, "unrealized_pnl");
+}
+
+// A position whose PnL cannot be converted into the account currency (EURGBP
+// with a USD account and no GBP/USD pair configured) is left out of the
+// totals (complete = false); it must not keep the daily loss limit from
+// arming, or one such line turns the limit off for the whole day.
+// DISABLED: fails today. ExecutorNode::value_portfolio
+// (executor_controls.cpp) takes the day's start only at a valuation where
+// fully_valued() holds, which asks every open position for a mark AND a
+// rate: the EURGBP line never converts, the day never starts, daily_pnl
+// stays 0 and an 85 USD loss on EURUSD never trips the 50 USD limit. A rate
+// that no pair can give is not worth waiting for (the totals leave the line
+// out); only a missing mark is.
+TEST(ExecutorControls, DISABLED_AnUnconvertibleLineDoesNotKeepTheDailyLossLimitOff) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.config.instruments = {{"EURUSD", 1.0850, 0.0001, 0.00005}, {"EURGBP", 0.8500, 0.0001, 0.00005}};
+  h.config.risk.max_daily_loss = 50;
+  h.broker_positions = {{"EURUSD", 1000}, {"EURGBP", 1000}};
+  {
+    // Carried from yesterday: both long 1000.
+    ExecutorStore store(h.db_path(), tp::wall_ns());
+    for (const auto& [id, sym, price] :
+         {std::tuple{"sma.1.u", "EURUSD", 1.0851}, {"sma.1.g", "EURGBP", 0.85}}) {
+      auto s = make_signal(id, sym);
+      s.trigger_price = price;
+      ASSERT_TRUE(store.record_accepted(s, intent_for(s, tp::wall_ns()), tp::wall_ns()));
+      tp::proto::OrderReply fill;
+      fill.client_order_id = std::string("C-") + id;
+      fill.order_id = "B-" + fill.client_order_id;
+      fill.status = tp::proto::OrderStatus::filled;
+      fill.filled_quantity = 1000;
+      fill.fill_price = price;
+      store.record_outcome(fill.client_order_id, fill, tp::wall_ns());
+    }
+  }
+  h.start();
+  // Marked first: EURUSD at its entry, EURGBP 10 GBP up (not convertible).
+  ASSERT_TRUE(h.wait_published(
+      [&](const std::string& topic, tp::proto::Bytes payload) {
+        if (topic != "PORTFOLIO") return false;
+        auto event = h.decoder.decode_portfolio_event(payload);
+        return event && !event->complete &&
+               near(tp::test::json_number(tp::test::read_text(h.stats_path()), "marks"), 2);
+      },
+      wait_limit,
+      [&] {
+        h.publish_tick("EURUSD", 1.0850, 1.0852);
+        h.publish_tick("EURGBP", 0.8599, 0.8601);
+      }));
+  // EURUSD falls 85.1 USD: past the limit.
+  const bool reducing = h.wait_published(
+      [&](const std::string& topic, tp::proto::Bytes payload) {
+        if (topic != "PORTFOLIO") return false;
+        auto event = h.decoder.decode_portfolio_event(payload);
+        return event && event->state == TradingState::reducing;
+      },
+      2000ms,
+      [&] {
+        h.publish_tick("EURUSD", 0.9999, 1.0001);
+        h.publish_tick("EURGBP", 0.8599, 0.8601);
+      });
+  const auto stats = tp::test::read_text(h.stats_path());
+  EXPECT_TRUE(reducing) << "daily_pnl " << tp::test::json_number(stats, "daily_pnl") << ", unrealized_pnl "
+                        << tp::test::json_number(stats, "unrealized_pnl") << ", portfolio_complete "
+                        << tp::test::json_number(stats, "portfolio_complete");
 }
