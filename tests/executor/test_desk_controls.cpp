@@ -531,6 +531,27 @@ TEST_F(DeskControls, DISABLED_ALongReasonStillFitsEveryMessageThatQuotesIt) {
         << ev.client_order_id << ": a reason of " << ev.reason.size() << " bytes";
 }
 
+// A state word this build does not know (a newer executor wrote it) fails
+// closed: HALTED, with the stored cause.
+TEST_F(DeskControls, AStoredStateThisBuildDoesNotKnowIsReadAsHalted) {
+  close_store();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "INSERT INTO trading_state (id, state, cause, since_ns, flatten_pending) VALUES (1, "
+                         "'PAUSED', 'by a newer build', 5, 0)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  open_store();
+  ExecutionDesk desk(*store, config, clock);
+  EXPECT_EQ(desk.trading().state, TradingState::halted);
+  EXPECT_EQ(desk.trading().cause, "by a newer build");
+  EXPECT_EQ(desk.trading().since_ns, 5);
+  EXPECT_EQ(one(desk, signal("a")).reason, "trading_halted");
+}
+
 // ------------------------------------------------------------- cancel_all
 
 TEST_F(DeskControls, CancelAllAsksToCancelWorkingOrdersAndGivesUpHeldOnesButAFlattensOwnOnlyWhenHalted) {
