@@ -419,6 +419,7 @@ TEST(ExecutorControls, TheControlSocketHaltsRefusesWhatItCannotDecodeAndResumes)
       [](const std::string& text) { return tp::test::json_string(text, "trading_state") == "HALTED"; });
   EXPECT_EQ(tp::test::json_string(stats, "trading_state_cause"), "halt by test: for the night") << stats;
   EXPECT_EQ(tp::test::json_number(stats, "trading_halted"), 1) << stats;
+  EXPECT_EQ(tp::test::json_string(stats, "alert"), "trading HALTED: halt by test: for the night") << stats;
   h.stop();
   h.node.reset();
   EXPECT_EQ(rows(h.db_path(), "SELECT command FROM control_log ORDER BY rowid"),
