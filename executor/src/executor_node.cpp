@@ -360,6 +360,9 @@ void ExecutorNode::reconcile() {
       // be in flight to dll_gateway (an attempt that timed out), so the
       // decision is left to dll_gateway, which refuses it past the deadline
       // and stores that answer under the id; any later copy gets the same.
+      // While HALTED it waits, asked about again each pass: sent after a
+      // RESUME (dll_gateway refusing it if its deadline passed meanwhile).
+      if (desk_.trading().state == proto::TradingState::halted) continue;
       if (!send_order(order, unrecorded)) {
         whole_pass = false;
         break;

@@ -386,6 +386,7 @@ DETAIL_SIGNAL = (
     ("executor", "expired", re.compile(r"^(?:held )?order C-(\S+) (?:refused|not sent)")),  # its order
     ("", "unacked", re.compile(r" after expiry for (\S+)")),  # a strategy gave it up
     ("executor", "trading_halted", re.compile(r"^held order C-(\S+) not sent")),  # given up at a HALT
+    ("executor", "flattening", re.compile(r"^held order C-(\S+) not sent")),  # given up at a FLATTEN
 )
 
 
@@ -499,9 +500,11 @@ def utc(ts_ns):
 
 
 EXPIRED_ORDER = re.compile(r"expir|deadline", re.I)
-# The executor's reason for an order it held (circuit breaker) and gave up,
-# never sent, when trading was halted (its dead letter: trading_halted).
+# The executor's reasons for an order it held (circuit breaker) and gave
+# up, never sent, when trading was halted or a flatten began (its dead
+# letter has the same reason).
 HALTED_UNSENT = "trading_halted"
+GIVEN_UP_UNSENT = (HALTED_UNSENT, "flattening")
 # The executor's reason for an order it held (circuit breaker) and canceled
 # on its strategy's request before sending it.
 CANCELED_UNSENT = "canceled before it was sent"
@@ -526,8 +529,9 @@ def reconcile(run_dir, seen=None, seen_letters=None):
                           `expired`;
       unacked             given up by a strategy (X record), dead letter `unacked`;
       halted (held)       accepted, its order held by the executor (breaker
-                          open) and given up unsent when trading was halted,
-                          dead letter `trading_halted`;
+      flattening (held)   open) and given up unsent when trading was halted
+                          or a flatten began, dead letter `trading_halted`
+                          or `flattening`;
       canceled (held)     accepted, its order held by the executor (breaker
                           open) and canceled by its strategy before it was
                           sent: no broker, no dead letter.
@@ -562,16 +566,18 @@ def reconcile(run_dir, seen=None, seen_letters=None):
         if rec and rec[0] == "ACCEPTED" and order:
             if order["state"] == "DONE" and order["status"] == "REJECTED" and n == 0 and \
                     EXPIRED_ORDER.search(order["reason"] or "") and \
-                    not (order["reason"] or "").startswith(HALTED_UNSENT):
+                    not (order["reason"] or "").startswith(GIVEN_UP_UNSENT):
                 label = "expired (held)" if order["reason"].startswith("expired: held") else "expired (order)"
                 outcomes.append(label)
                 if "expired" not in dl:
                     dl_missing.append((sid, label, order["updated_ns"]))
             elif n == 0 and order["state"] == "DONE" and order["status"] == "REJECTED" and \
-                    (order["reason"] or "").startswith(HALTED_UNSENT):
-                outcomes.append("halted (held)")
-                if HALTED_UNSENT not in dl:
-                    dl_missing.append((sid, "halted (held)", order["updated_ns"]))
+                    (order["reason"] or "").startswith(GIVEN_UP_UNSENT):
+                why = order["reason"].split(":", 1)[0]
+                label = "halted (held)" if why == HALTED_UNSENT else "flattening (held)"
+                outcomes.append(label)
+                if why not in dl:
+                    dl_missing.append((sid, label, order["updated_ns"]))
             elif n == 0 and order["state"] == "DONE" and order["status"] == "CANCELED" and \
                     (order["reason"] or "").startswith(CANCELED_UNSENT):
                 outcomes.append("canceled (held)")  # no broker, no dead letter: the strategy asked
@@ -1155,6 +1161,22 @@ def control(config, command, reason=None, timeout=30):
     return reply
 
 
+IN_FLIGHT_SLACK_NS = 100_000_000
+
+
+def read_dll_gateway_received(run_dir):
+    """client order id -> when dll_gateway first stored the order (its
+    created_ts_ns: the request's arrival), from dll_gateway.db."""
+    path = os.path.join(run_dir, "dll_gateway.db")
+    if not os.path.exists(path):
+        return {}
+    con = sqlite3.connect(path)
+    try:
+        return dict(con.execute("SELECT client_order_id, created_ts_ns FROM orders"))
+    finally:
+        con.close()
+
+
 def read_controls_db(run_dir):
     """executor.db of a stopped run, what the trading controls left:
     {"control_log": [(ts_ns, command, state, cause)] in order, "signals":
@@ -1249,14 +1271,20 @@ def reconcile_controls(run_dir, halts, flattens, limits, restarts_ns, journals=N
     """The trading controls' guarantees over a stopped run:
       halts       [(halt reply ts_ns, resume reply ts_ns)] the nemesis saw
                   answered ok: no ORDER line at the broker between the two
-                  but a flatten's closing orders (orders_in_halt); no signal
+                  but a flatten's closing orders and at most
+                  limits["orders_in_flight"] (default 1) in flight at the
+                  HALT (made by the executor and at dll_gateway before its
+                  ok: the executor answers while it waits on dll_gateway)
+                  (orders_in_halt, in_flight_at_halt); no signal
                   accepted while the stored state was HALTED (control_log);
                   every signal refused trading_halted refused while HALTED,
                   dead-lettered trading_halted and acked in its journal;
       flattens    [(flatten reply ts_ns, resume reply ts_ns)]: the stored
                   state REDUCING with the flatten done (FLATTENED) in
-                  between, every position flat at the end (the broker's net
-                  per instrument, the executor's group books);
+                  between, the account flat at the end (the broker's net
+                  per instrument, and the executor's: its group books
+                  summed; groups holding opposite positions offset each
+                  other and need not be flat);
       limits      {"rates": group -> max_orders_per_second, "max_position":
                   group -> its max_position, "risk_max_position": x,
                   "max_open_orders": n}: accepted signals of a throttled
@@ -1286,10 +1314,26 @@ def reconcile_controls(run_dir, halts, flattens, limits, restarts_ns, journals=N
 
     # HALT: nothing new reaches the broker, nothing is accepted, each refusal
     # dead-lettered and acked.
-    in_halt = [(e["cid"], utc(e["ts_ns"]), e["status"], utc((orders.get(e["cid"]) or {}).get("created_ns") or 0))
-               for e in events if e["kind"] == "ORDER" and
-               not (orders.get(e["cid"]) or {}).get("signal_id", "").startswith(CLOSING_PREFIX) and
-               any(a < e["ts_ns"] < b for a, b in halts)]
+    # An ORDER line between a HALT's ok and the RESUME's is one in flight at
+    # the HALT when the executor made it before the ok and dll_gateway had
+    # it by then (the executor answers a command while it waits on
+    # dll_gateway; IN_FLIGHT_SLACK_NS: a request sent just before the ok may
+    # be stored by a busy dll_gateway just after it); made after the ok, or
+    # reaching dll_gateway only later (sent while HALTED), it is an order
+    # the HALT let through.
+    received = read_dll_gateway_received(run_dir)
+    in_flight, let_through = collections.Counter(), []
+    for e in events:
+        o = orders.get(e["cid"]) or {}
+        window = next(((a, b) for a, b in halts if a < e["ts_ns"] < b), None)
+        if e["kind"] != "ORDER" or window is None or o.get("signal_id", "").startswith(CLOSING_PREFIX):
+            continue
+        made, got = o.get("created_ns") or 0, received.get(e["cid"]) or 0
+        if made and got and made < window[0] and got < window[0] + IN_FLIGHT_SLACK_NS:
+            in_flight[window] += 1
+        else:
+            let_through.append((e["cid"], utc(e["ts_ns"]), e["status"], f"made {made and utc(made)}, "
+                                f"at dll_gateway {got and utc(got)}, HALT ok {utc(window[0])}"))
     strategy_signals = [s for s in signals if not s["signal_id"].startswith(CLOSING_PREFIX)]
     accepted_halted = [(s["signal_id"], utc(s["received_ns"])) for s in strategy_signals
                        if s["status"] == "ACCEPTED" and _within(s["received_ns"], halted)]
@@ -1344,9 +1388,11 @@ def reconcile_controls(run_dir, halts, flattens, limits, restarts_ns, journals=N
         flat.append({"states": [f"{cmd}->{st}" for _, cmd, st in rows],
                      "flattened": any(cmd == "FLATTENED" and st == "REDUCING" for _, cmd, st in rows)})
     closing = [o for o in orders.values() if o["signal_id"].startswith(CLOSING_PREFIX)]
-    exec_books = collections.defaultdict(float)
+    exec_books, exec_net = collections.defaultdict(float), collections.defaultdict(float)
     for o in orders.values():
-        exec_books[(o["strategy"], o["instrument"])] += o["filled_quantity"] * (1 if o["side"] == "BUY" else -1)
+        signed = o["filled_quantity"] * (1 if o["side"] == "BUY" else -1)
+        exec_books[(o["strategy"], o["instrument"])] += signed
+        exec_net[o["instrument"]] += signed
 
     def not_flat(book):
         return {k: round(v, 6) for k, v in book.items() if abs(v) > 1e-6}
@@ -1357,8 +1403,11 @@ def reconcile_controls(run_dir, halts, flattens, limits, restarts_ns, journals=N
         "automatic": [(utc(ts), st, cause) for ts, cmd, st, cause in log if cmd == "AUTO"],
         "halts": len(halts),
         "halted_windows": [(utc(a), b and utc(b)) for a, b in halted],
-        "orders_in_halt": in_halt[:20],
-        "orders_in_halt_count": len(in_halt),
+        "orders_in_halt": let_through[:20],
+        "orders_in_halt_count": len(let_through),
+        "in_flight_at_halt": sum(in_flight.values()),
+        "in_flight_max": max(in_flight.values(), default=0),
+        "orders_in_flight": limits.get("orders_in_flight", 1),
         "accepted_halted": accepted_halted[:20],
         "refused_halted": len(refused),
         "refused_outside": refused_outside[:20],
@@ -1378,6 +1427,7 @@ def reconcile_controls(run_dir, halts, flattens, limits, restarts_ns, journals=N
         "closing_orders": len(closing),
         "closing_filled": sum(o["filled_quantity"] for o in closing),
         "net_at_end": not_flat(net),
+        "executor_net_at_end": not_flat(exec_net),
         "groups_at_end_broker": not_flat(per_group),
         "groups_at_end_executor": not_flat(exec_books),
         "rejected_by_reason": dict(reasons),
@@ -1391,9 +1441,11 @@ def control_checks(c, flatten_expected):
         # mismatch, and the books (every fill applied once) say there was none.
         ("no automatic state change (a start-up position or open-orders mismatch)", not c["automatic"],
          f"(UTC, state, cause): {c['automatic']}"),
-        ("no order reached the broker between a HALT's ok and the next RESUME's (closing orders aside)",
-         c["orders_in_halt_count"] == 0, f"{c['orders_in_halt_count']} (cid, broker time, status, "
-                                         f"created at the executor; UTC): {c['orders_in_halt']}"),
+        ("no order made or sent while HALTED reached the broker (between a HALT's ok and the RESUME's; "
+         "closing orders aside)", c["orders_in_halt_count"] == 0,
+         f"{c['orders_in_halt_count']} (cid, broker time, status, when; UTC): {c['orders_in_halt']}"),
+        (f"at most executor.orders_in_flight ({c['orders_in_flight']}) in flight at a HALT landed after it",
+         c["in_flight_max"] <= c["orders_in_flight"], f"{c['in_flight_max']} at one HALT"),
         ("no signal accepted while the stored state was HALTED", not c["accepted_halted"], c["accepted_halted"]),
         ("every trading_halted refusal made while HALTED", not c["refused_outside"], c["refused_outside"]),
         ("every trading_halted refusal dead-lettered trading_halted", not c["refused_no_letter"],
@@ -1420,10 +1472,12 @@ def control_checks(c, flatten_expected):
         checks += [
             ("FLATTEN: REDUCING, flattened (closing orders filled)",
              bool(c["flattens"]) and all(f["flattened"] for f in c["flattens"]), c["flattens"]),
-            ("FLATTEN: every position 0 at the end (broker net, broker per group, executor group books)",
-             not c["net_at_end"] and not c["groups_at_end_broker"] and not c["groups_at_end_executor"],
-             f"broker {c['net_at_end']}, per group {c['groups_at_end_broker']}, "
-             f"executor {c['groups_at_end_executor']}"),
+            ("FLATTEN: the account flat at the end (net per instrument at the broker and in the executor)",
+             not c["net_at_end"] and not c["executor_net_at_end"],
+             f"broker {c['net_at_end']}, executor {c['executor_net_at_end']}"),
+            ("FLATTEN: the group books agree with the broker's fills per group",
+             c["groups_at_end_broker"] == c["groups_at_end_executor"],
+             f"broker {c['groups_at_end_broker']}, executor {c['groups_at_end_executor']}"),
         ]
     return checks
 
@@ -1434,7 +1488,8 @@ def control_rows(c):
         ("trading states stored (control_log)", "; ".join(f"{t} {cmd}->{st}" for t, cmd, st in c["control_log"])
          or "-"),
         ("halts (HALT ok -> RESUME ok)", c["halts"]),
-        ("orders at the broker during a halt", c["orders_in_halt_count"]),
+        ("orders at the broker during a halt: made or sent while HALTED / in flight at the HALT",
+         f"{c['orders_in_halt_count']} / {c['in_flight_at_halt']}"),
         ("signals refused while halted (trading_halted)", c["refused_halted"]),
         ("orders working at the broker at a HALT (all canceled by the RESUME)",
          f"{c['working_at_halt']} ({len(c['working_at_resume'])} still open)"),
@@ -1456,6 +1511,8 @@ def control_rows(c):
                                                    f" (max_open_orders {c['max_open_orders']})"),
         ("flatten: closing orders (filled)", f"{c['closing_orders']} ({c['closing_filled']:g})"),
         ("positions not flat at the end (broker net)", c["net_at_end"] or "none"),
+        ("group positions at the end (executor.db)", ", ".join(f"{g}/{i}={v:g}" for (g, i), v in
+                                                             sorted(c["groups_at_end_executor"].items())) or "none"),
     ]
     return rows
 

@@ -83,26 +83,31 @@ are reconciled from the files.
     state transition nor report for an unknown order at the executor or
     dll_gateway (stats summed over every life).
   chaoslib.reconcile_controls (the trading controls, from the broker's
-    journal and executor.db's signals, orders and control_log): no
-    automatic state change (no daily loss limit is set, so it would be a
-    start-up mismatch the books at the end do not show); no ORDER
-    line at the broker between a HALT's ok reply and the next RESUME's (a
-    flatten's closing orders aside); no signal accepted while the stored
-    state was HALTED; every order working at the broker at the HALT
-    canceled (or done) by the RESUME; every trading_halted refusal made
-    while HALTED, dead-lettered and acked (the refusals by every new
-    reason count as dead-lettered in the books: rate_limited,
-    max_open_orders, reduce_only, trading_halted, group_position_limit;
-    a held order given up at a HALT is the outcome "halted (held)"); the
-    HALT kept across the executor's kill (its next life HALTED); gtd's
-    accepted signals in any 1 s <= rate + burst within an executor life
-    (+ one burst across a restart: a new process's bucket starts full);
-    gtd's position at the broker (its fills in journal order) never past
-    its max_position, nor an instrument's net position past
-    risk.max_position; never more orders open at the broker than
-    max_open_orders; the flatten done (FLATTENED, state REDUCING) and
-    every position 0 at the end, at the broker and in the executor's
-    group books.
+    journal, executor.db's signals, orders and control_log, and
+    dll_gateway.db): no automatic state change (no daily loss limit is
+    set, so it would be a start-up mismatch the books at the end do not
+    show); no ORDER line at the broker between a HALT's ok reply and the
+    next RESUME's (a flatten's closing orders aside) but at most
+    executor.orders_in_flight in flight at the HALT (made, and at
+    dll_gateway, before its ok: the executor answers a command while it
+    waits on dll_gateway); no signal accepted while the stored state was
+    HALTED; every order working at the broker at the HALT canceled (or
+    done) by the RESUME; every trading_halted refusal made while HALTED,
+    dead-lettered and acked (the refusals by every new reason count as
+    dead-lettered in the books: rate_limited, max_open_orders,
+    reduce_only, trading_halted, group_position_limit; a held order given
+    up at a HALT or a FLATTEN is the outcome "halted (held)" or
+    "flattening (held)"); the HALT kept across the
+    executor's kill (its next life HALTED); gtd's accepted signals in any
+    1 s <= rate + burst within an executor life (+ one burst across a
+    restart: a new process's bucket starts full); gtd's position at the
+    broker (its fills in journal order) never past its max_position, nor
+    an instrument's net position past risk.max_position; never more
+    orders open at the broker than max_open_orders; the flatten done
+    (FLATTENED, state REDUCING) and the account flat at the end (the net
+    per instrument at the broker and in the executor: groups holding
+    opposite positions offset each other and may stay so), the group
+    books equal to the broker's fills per group.
   The faults did what they are for: a dll_gateway kill while orders rested,
     orders resting at it filled after it; an executor kill while reports
     flowed, reports fetched by seq; a gateway pause longer than
@@ -820,7 +825,8 @@ class ChaosTest(unittest.TestCase):
         books = cl.reconcile(self.run_dir, sampler.journals.book, sampler.letters.book)
         life = cl.reconcile_life(self.run_dir, ticks, MAX_QUOTE_AGE_MS)
         limits = {"rates": {"gtd": GTD_RATE}, "max_position": {"gtd": GTD_MAX_POSITION},
-                  "max_open_orders": MAX_OPEN_ORDERS, "risk_max_position": RISK_MAX_POSITION}
+                  "max_open_orders": MAX_OPEN_ORDERS, "risk_max_position": RISK_MAX_POSITION,
+                  "orders_in_flight": cl.default_keys("executor").get("orders_in_flight", 1)}
         executor_lives_end = sorted(self.kill_ns["executor"] + self.executor_stops_ns)
         controls = cl.reconcile_controls(
             self.run_dir, self.halt_windows, [(self.flatten_start, resume_end)] if self.flatten_start else [],
