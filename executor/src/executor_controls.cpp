@@ -38,7 +38,6 @@ void ExecutorNode::answer_control() {
 }
 
 bool ExecutorNode::take_control_request() {
-  if (control_reply_due_) return false;  // the REP owes that answer first
   std::size_t total = 0;
   if (!recv_message(control_, frames_control_, max_kept_frames, total)) return false;
   proto::ControlReply reply;
@@ -58,11 +57,6 @@ bool ExecutorNode::take_control_request() {
     reply = desk_.command(r);
   }
   // The REP answers every request: the state was stored (or not) before.
-  if (link_.orders_in_flight() > 0) {
-    control_reply_due_ = std::move(reply);  // see executor_node.hpp
-    enforce_pending_ = true;
-    return false;
-  }
   tp::publish(control_, encoder_.encode(reply), control_sends_);
   return true;
 }

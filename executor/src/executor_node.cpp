@@ -302,10 +302,6 @@ void ExecutorNode::collect(Unrecorded& unrecorded) {
     if (crash_point_ == CrashPoint::after_send) crash("after_send");
     unrecorded.answers.push_back(AnsweredOrder{std::move(order), std::move(*s.reply), now});
   }
-  if (control_reply_due_ && link_.orders_in_flight() == 0) {
-    tp::publish(control_, encoder_.encode(*control_reply_due_), control_sends_);
-    control_reply_due_.reset();
-  }
 }
 
 void ExecutorNode::record_answers(Unrecorded& unrecorded) {

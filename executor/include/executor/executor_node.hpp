@@ -230,11 +230,6 @@ class ExecutorNode {
   std::vector<zmq::message_t> frames_control_;  // not frames_: a request may come mid-exchange
   bool enforce_pending_ = false;                // a command answered mid-wait: enforced from the loop
   SendCounters control_sends_;
-  // A command's answer held back while orders are in flight: they are at
-  // dll_gateway already and cannot be called back, so an ok (a HALT's: no
-  // order reaches the broker after it) waits until each is answered. The
-  // new state holds meanwhile: no order leaves after it. Sent by collect().
-  std::optional<proto::ControlReply> control_reply_due_;
   zmq::socket_t ticks_;  // SUB: the marks
   Marks marks_;
   Valuation valuation_;            // the last one
