@@ -199,9 +199,12 @@ void ExecutorNode::drain_signals(std::size_t limit) {
     Unrecorded unrecorded;
     for (auto& decided : batch) {
       if (decided.verdict != Verdict::accept || decided.held) continue;
-      // The breaker may have opened while earlier orders of the batch went
-      // out (or one of them was held): this one, never handed to the order
-      // socket, is held as it would have been had it arrived a moment later.
+      // The breaker may have opened, or a HALT come, while earlier orders
+      // of the batch were out (or one of them was held): this one, never
+      // handed to the order socket, is held as it would have been had it
+      // arrived a moment later. Checked once a client is free for it: the
+      // wait for one is when those happen.
+      await_order_slot(unrecorded);
       if (desk_.must_hold(link_.closed())) {
         desk_.hold(decided.order);
         continue;
@@ -274,7 +277,7 @@ bool ExecutorNode::enough_to_record(const Unrecorded& unrecorded) const noexcept
          unrecorded.answers.size() >= std::max<std::size_t>(1, link_.order_slots() / 2);
 }
 
-bool ExecutorNode::send_order(const OrderRecord& order, Unrecorded& unrecorded) {
+void ExecutorNode::await_order_slot(Unrecorded& unrecorded) {
   while (!link_.order_slot_free()) {
     if (enough_to_record(unrecorded)) {
       record_answers(unrecorded);  // while every order client has one at dll_gateway
@@ -282,6 +285,10 @@ bool ExecutorNode::send_order(const OrderRecord& order, Unrecorded& unrecorded) 
       collect(unrecorded);
     }
   }
+}
+
+bool ExecutorNode::send_order(const OrderRecord& order, Unrecorded& unrecorded) {
+  await_order_slot(unrecorded);
   if (flying_.size() < link_.order_slots()) flying_.resize(link_.order_slots());
   flying_[link_.start_order(order)] = order;
   return !unrecorded.unanswered;
@@ -640,7 +647,8 @@ void ExecutorNode::release_held(Unrecorded& unrecorded) {
   // HALTED: held orders are given up (enforce_trading_state), never sent.
   if (desk_.trading().state == proto::TradingState::halted) return;
   for (auto order : desk_.held_orders()) {
-    if (stopping() || !link_.closed()) break;
+    await_order_slot(unrecorded);  // a HALT may come while earlier ones are out
+    if (stopping() || !link_.closed() || desk_.trading().state == proto::TradingState::halted) break;
     if (order.expires_ns > 0 && clock_.now_ns() >= order.expires_ns) {
       desk_.give_up(order, outbox_);  // never sent, so it can be given up without asking the broker
       publish(outbox_);

@@ -702,6 +702,9 @@ TEST(ExecutorControls, AHaltIsAnsweredDuringAWaitOnDllGatewayAndStopsTheRestOfTh
   Harness h(dir);
   h.config.executor.order_timeout_ms = 4000;  // one long attempt
   h.config.executor.order_retries = 0;
+  // One order at a time: b is still unsent when the HALT comes (with more
+  // in flight it would be at dll_gateway with a, and land after the ok).
+  h.config.executor.orders_in_flight = 1;
   h.start();
   ASSERT_TRUE(h.await_subscription());
   const auto a = make_signal("sma.1.a");

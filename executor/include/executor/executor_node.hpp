@@ -137,6 +137,9 @@ class ExecutorNode {
   // for more. The answer is left in `unrecorded`. False once an order of the
   // run got no answer (it is then UNKNOWN).
   bool send_order(const OrderRecord& order, Unrecorded& unrecorded);
+  // Returns once an order client is free, recording answers or waiting for
+  // them meanwhile (while_waiting answers the control socket there).
+  void await_order_slot(Unrecorded& unrecorded);
   // Whether the answers received are enough for a commit of their own.
   bool enough_to_record(const Unrecorded& unrecorded) const noexcept;
   // Waits for at least one order in flight and takes the answers that came.
