@@ -770,6 +770,7 @@ std::string ExecutorNode::stats_json() {
       .add("realized_pnl", valuation_.realized_pnl)
       .add("unrealized_pnl", valuation_.unrealized_pnl)
       .add("daily_pnl", daily_pnl_)
+      .add("daily_pnl_known", waiting_marks_.empty())
       .add("portfolio_complete", valuation_.complete)
       .add("marks", marks_.size())
       .add("position_mismatches", mismatches);
@@ -787,6 +788,11 @@ std::string ExecutorNode::stats_json() {
     if (!alert.empty()) alert += "; ";
     alert += fmt::format("new signals refused: {} order(s) open at the broker are unknown here",
                          desk_.unknown_open_orders().size());
+  }
+  if (config_.risk.max_daily_loss > 0 && !waiting_marks_.empty()) {
+    if (!alert.empty()) alert += "; ";
+    alert += fmt::format("daily loss limit not armed: no mark yet for {} (of {} open positions)",
+                         waiting_marks_.front(), waiting_marks_.size());
   }
   if (desk_.trading().state != proto::TradingState::active) {
     if (!alert.empty()) alert += "; ";

@@ -495,11 +495,7 @@ TEST_F(DeskControls, ACommandThatCannotBeStoredIsRefusedAndChangesNothing) {
 // wire's limits, or the receiver refuses it as out_of_range: tpctl cannot
 // read the reply, dll_gateway refuses the HALT's cancels, strategies the
 // events. (Dead letters are cut to size by their sender.)
-// DISABLED: fails today. after_command (trading_controls.cpp) builds
-// "<command> by <sent_by>: <reason>" unbounded (up to 8 + 128 + 2 + 1024
-// bytes); cancel_all (execution_desk.cpp) prefixes it with "trading HALTED: "
-// for the cancel's reason; give_up and control_refusal quote it again.
-TEST_F(DeskControls, DISABLED_ALongReasonStillFitsEveryMessageThatQuotesIt) {
+TEST_F(DeskControls, ALongReasonStillFitsEveryMessageThatQuotesIt) {
   const auto decodes = [](const auto& message, auto decode) {
     const auto bytes = tp::proto::encode_to_string(message);
     tp::proto::Decoder decoder;
