@@ -833,6 +833,7 @@ TEST_F(DeskControls, AnAdoptedPositionNoGroupHoldsEndsTheFlattenAsGivenUp) {
   config.executor.adopt_broker_positions = true;
   ExecutionDesk desk(*store, config, clock);
   desk.compare_positions({{"EURUSD", 700}});
+  desk.compare_positions({{"EURUSD", 700}});  // confirmed
   ASSERT_EQ(desk.position_check(), PositionCheck::adopted);
   EXPECT_TRUE(desk.command(request(ControlCommand::flatten)).ok);
   EXPECT_EQ(desk.flatten({{"EURUSD", 1.10}}, out), 0u);
@@ -846,9 +847,25 @@ TEST_F(DeskControls, AnAdoptedPositionNoGroupHoldsEndsTheFlattenAsGivenUp) {
 
 // --------------------------------------------------------------- escalate
 
+// A resting order's fill between the reports the executor has and the
+// broker's answer makes one comparison differ: the next one, after the
+// report arrived, agrees, and nothing is halted or adopted.
+TEST_F(DeskControls, AMismatchTheNextComparisonDoesNotConfirmHaltsNothing) {
+  config.executor.adopt_broker_positions = true;
+  ExecutionDesk desk(*store, config, clock);
+  desk.compare_positions({{"EURUSD", -1000}});
+  EXPECT_EQ(desk.position_check(), PositionCheck::pending);
+  EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), 0) << "nothing adopted on one comparison";
+  desk.compare_positions({{"EURUSD", 0}});
+  EXPECT_EQ(desk.position_check(), PositionCheck::matched);
+  EXPECT_EQ(desk.trading().state, TradingState::active);
+}
+
 TEST_F(DeskControls, AMismatchAtStartHaltsDurablyAndAnAutomaticTriggerNeverLowers) {
   {
     ExecutionDesk desk(*store, config, clock);
+    desk.compare_positions({{"EURUSD", 0}, {"GBPUSD", 250}});
+    EXPECT_EQ(desk.trading().state, TradingState::active) << "one comparison is not enough";
     desk.compare_positions({{"EURUSD", 0}, {"GBPUSD", 250}});
     EXPECT_EQ(desk.trading().state, TradingState::halted);
     EXPECT_EQ(desk.trading().cause, "position mismatch at start: GBPUSD executor 0 vs broker 250");
