@@ -36,8 +36,12 @@ constexpr int event_sndhwm = 10000;
 // this many the PUB drops them for us, and the gap is fetched by seq.
 constexpr int report_rcvhwm = 10000;
 constexpr std::size_t max_reports_per_wakeup = 1000;
-// Only the latest tick per instrument matters (a mark): a short queue.
-constexpr int tick_rcvhwm = 1000;
+// Only the latest tick per instrument matters (a mark): a short queue. Short
+// in bytes too: a small message received alone keeps ZeroMQ's whole ~8 KiB
+// receive buffer alive while it waits, so a tick queued while the loop is
+// busy (a wait on dll_gateway, a garbage flood) costs ~8 KB of RSS, not its
+// ~100 B (1000 of them took the executor past its 30 MB in the chaos test).
+constexpr int tick_rcvhwm = 100;
 // Reports asked per ReportQuery, and batches per fetch before the loop gets
 // a turn (the rest follows at the next pass).
 constexpr std::uint32_t reports_per_query = 500;
