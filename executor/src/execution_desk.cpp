@@ -734,9 +734,23 @@ void ExecutionDesk::compare_positions(const std::map<std::string, double, std::l
   }
   if (mismatches.empty()) {
     position_check_ = PositionCheck::matched;
+    suspected_mismatch_ = false;
     spdlog::info("positions agree with the broker's ({} instruments)", broker.size());
     return;
   }
+  if (!suspected_mismatch_) {
+    // A resting order may have filled at the broker between the last report
+    // fetched and the broker's answer: its report is on its way. Asked again
+    // at the next pass, after the reports caught up, before anything is
+    // adopted or halted.
+    suspected_mismatch_ = true;
+    for (const auto& [sym, m] : mismatches)
+      spdlog::warn(
+          "positions differ for {}: executor {} vs broker {}; asking again once the reports caught up", sym,
+          m.executor, m.broker);
+    return;
+  }
+  suspected_mismatch_ = false;
   for (const auto& [sym, m] : mismatches) {
     spdlog::critical("POSITION MISMATCH {}: executor {} vs broker {} (difference {})", sym, m.executor,
                      m.broker, m.broker - m.executor);

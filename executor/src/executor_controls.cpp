@@ -6,8 +6,9 @@
 // the desk's (execution_desk.hpp) and trading_controls.hpp's.
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "common/zmq_util.hpp"
 #include "executor/executor_node.hpp"
@@ -18,11 +19,22 @@ namespace {
 
 constexpr std::size_t max_ticks_per_wakeup = 1000;
 
-// Every open position has a mark and a rate into the account currency.
-bool fully_valued(const Valuation& v) {
-  return std::all_of(v.instruments.begin(), v.instruments.end(), [](const InstrumentValue& line) {
-    return line.position == 0 || (line.mark_price > 0 && line.converted);
-  });
+// The instruments whose position holds back the day's start: open, and
+// without a mark yet, or without the rate a configured pair will give once
+// it has a mark (a currency no pair converts is left out of the totals
+// today and every day, so it does not wait).
+std::vector<std::string> unvalued(const Valuation& v, const Config& config) {
+  Marks every_pair;
+  for (const auto& i : config.instruments) every_pair.emplace(i.symbol, 1.0);
+  const CurrencyConverter converter(config.instruments);
+  std::vector<std::string> out;
+  for (const auto& line : v.instruments) {
+    if (line.position == 0) continue;
+    const bool convertible =
+        converter.rate(line.quote_currency, config.portfolio.account_currency, every_pair).has_value();
+    if (!(line.mark_price > 0) || (!line.converted && convertible)) out.push_back(line.instrument);
+  }
+  return out;
 }
 
 }  // namespace
@@ -70,6 +82,7 @@ void ExecutorNode::drain_ticks() {
     if (total != 2) continue;
     auto tick = decoder_.decode_tick(bytes_of(frames_[1]));
     if (!tick || !(tick->bid > 0) || !(tick->ask > 0)) continue;
+    if (!marks_.contains(tick->instrument) && config_.find_instrument(tick->instrument) == nullptr) continue;
     marks_.insert_or_assign(tick->instrument, (tick->bid + tick->ask) / 2);
   }
 }
@@ -90,7 +103,8 @@ void ExecutorNode::value_portfolio() {
     } catch (const StoreError& e) {
       storage_failed("read the day's starting PnL", e, store_.last_errno());
     }
-    if (stored || fully_valued(valuation)) {
+    waiting_marks_ = stored ? std::vector<std::string>{} : unvalued(valuation, config_);
+    if (stored || waiting_marks_.empty()) {
       day_start_pnl_ = stored.value_or(total);
       day_start_stored_ = stored.has_value();
       day_ = day;

@@ -36,8 +36,12 @@ constexpr int event_sndhwm = 10000;
 // this many the PUB drops them for us, and the gap is fetched by seq.
 constexpr int report_rcvhwm = 10000;
 constexpr std::size_t max_reports_per_wakeup = 1000;
-// Only the latest tick per instrument matters (a mark): a short queue.
-constexpr int tick_rcvhwm = 1000;
+// Only the latest tick per instrument matters (a mark): a short queue. Short
+// in bytes too: a small message received alone keeps ZeroMQ's whole ~8 KiB
+// receive buffer alive while it waits, so a tick queued while the loop is
+// busy (a wait on dll_gateway, a garbage flood) costs ~8 KB of RSS, not its
+// ~100 B (1000 of them took the executor past its 30 MB in the chaos test).
+constexpr int tick_rcvhwm = 100;
 // Reports asked per ReportQuery, and batches per fetch before the loop gets
 // a turn (the rest follows at the next pass).
 constexpr std::uint32_t reports_per_query = 500;
@@ -815,6 +819,7 @@ std::string ExecutorNode::stats_json() {
       .add("realized_pnl", valuation_.realized_pnl)
       .add("unrealized_pnl", valuation_.unrealized_pnl)
       .add("daily_pnl", daily_pnl_)
+      .add("daily_pnl_known", waiting_marks_.empty())
       .add("portfolio_complete", valuation_.complete)
       .add("marks", marks_.size())
       .add("position_mismatches", mismatches);
@@ -832,6 +837,11 @@ std::string ExecutorNode::stats_json() {
     if (!alert.empty()) alert += "; ";
     alert += fmt::format("new signals refused: {} order(s) open at the broker are unknown here",
                          desk_.unknown_open_orders().size());
+  }
+  if (config_.risk.max_daily_loss > 0 && !waiting_marks_.empty()) {
+    if (!alert.empty()) alert += "; ";
+    alert += fmt::format("daily loss limit not armed: no mark yet for {} (of {} open positions)",
+                         waiting_marks_.front(), waiting_marks_.size());
   }
   if (desk_.trading().state != proto::TradingState::active) {
     if (!alert.empty()) alert += "; ";

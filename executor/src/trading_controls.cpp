@@ -32,6 +32,14 @@ TradingStatus after_command(const TradingStatus& now, proto::ControlCommand comm
   std::transform(cause.begin(), cause.end(), cause.begin(), [](unsigned char c) { return std::tolower(c); });
   if (!sent_by.empty()) cause += " by " + std::string(sent_by);
   if (!reason.empty()) cause += ": " + std::string(reason);
+  // The cause is quoted again in refusals, cancels and events, each bounded
+  // by the wire's max_text_length: kept well under it, cut on a character.
+  if (cause.size() > max_cause_bytes) {
+    std::size_t cut = max_cause_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(cause[cut]) & 0xC0) == 0x80) --cut;
+    cause.resize(cut);
+    cause += "...";
+  }
   next.cause = std::move(cause);
   if (next.state != now.state) next.since_ns = now_ns;
   return next;

@@ -293,6 +293,8 @@ TEST_F(DeskTest, APositionMismatchHaltsNewSignalsUnlessTheBrokersFiguresAreAdopt
     for (const auto& sym : instruments) broker[sym] = 0;
     broker["EURUSD"] = 500;
     desk.compare_positions(broker);
+    EXPECT_EQ(desk.position_check(), PositionCheck::pending) << "confirmed by a second comparison";
+    desk.compare_positions(broker);
     EXPECT_EQ(desk.position_check(), PositionCheck::mismatch);
     EXPECT_DOUBLE_EQ(desk.position_mismatches().at("EURUSD").broker, 500);
     auto decided = batch(desk, {signal("m")});
@@ -306,6 +308,7 @@ TEST_F(DeskTest, APositionMismatchHaltsNewSignalsUnlessTheBrokersFiguresAreAdopt
   }
   config.executor.adopt_broker_positions = true;
   ExecutionDesk desk(store, config, clock);
+  desk.compare_positions({{"EURUSD", -300}});
   desk.compare_positions({{"EURUSD", -300}});
   EXPECT_EQ(desk.position_check(), PositionCheck::adopted);
   EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), -300);

@@ -895,14 +895,7 @@ TEST(ExecutorControls, TheDailyLossLimitCountsFromTheRunsFirstFigureWhenTheDayCa
 // with a USD account and no GBP/USD pair configured) is left out of the
 // totals (complete = false); it must not keep the daily loss limit from
 // arming, or one such line turns the limit off for the whole day.
-// DISABLED: fails today. ExecutorNode::value_portfolio
-// (executor_controls.cpp) takes the day's start only at a valuation where
-// fully_valued() holds, which asks every open position for a mark AND a
-// rate: the EURGBP line never converts, the day never starts, daily_pnl
-// stays 0 and an 85 USD loss on EURUSD never trips the 50 USD limit. A rate
-// that no pair can give is not worth waiting for (the totals leave the line
-// out); only a missing mark is.
-TEST(ExecutorControls, DISABLED_AnUnconvertibleLineDoesNotKeepTheDailyLossLimitOff) {
+TEST(ExecutorControls, AnUnconvertibleLineDoesNotKeepTheDailyLossLimitOff) {
   tp::test::TempDir dir;
   Harness h(dir);
   h.config.instruments = {{"EURUSD", 1.0850, 0.0001, 0.00005}, {"EURGBP", 0.8500, 0.0001, 0.00005}};

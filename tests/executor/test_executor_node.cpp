@@ -780,6 +780,7 @@ TEST(ExecutorNode, APositionThatDiffersFromTheBrokersHaltsNewSignals) {
   Harness h(dir);
   h.broker_positions["EURUSD"] = 500;  // e.g. a store restored from an old copy
   h.start();
+  h.answer_position_check();  // the next pass confirms the difference
   ASSERT_TRUE(h.await_subscription());
   auto s = make_signal("sma.1.500.1");
   h.push_signal(s);
@@ -806,6 +807,8 @@ TEST(ExecutorNode, WithAdoptBrokerPositionsTheBrokersFiguresAreTakenAndTradingGo
   h.config.executor.adopt_broker_positions = true;
   h.broker_positions["EURUSD"] = -300;
   h.start();
+  // A difference counts once the next pass's comparison finds it too.
+  h.answer_position_check();
   ASSERT_TRUE(h.await_subscription());
   auto s = make_signal("sma.1.501.1");
   h.push_signal(s);

@@ -300,7 +300,10 @@ class ExecutionDesk {
   std::set<std::string, std::less<>> instruments_to_check() const;
   // Compares with the broker's figures, one per instrument_to_check(): a
   // mismatch halts new signals (position_mismatch) unless
-  // executor.adopt_broker_positions, which takes the broker's figures.
+  // executor.adopt_broker_positions, which takes the broker's figures. A
+  // mismatch counts only when a second comparison (the next pass, after the
+  // reports caught up) finds one too: the first leaves the check pending, as
+  // a resting order's fill may be between the broker and the executor.
   void compare_positions(const std::map<std::string, double, std::less<>>& broker);
   // The broker could not tell one position: the check is given up.
   void positions_unavailable(std::string_view instrument, std::string_view reason);
@@ -392,6 +395,7 @@ class ExecutionDesk {
                   Outbox& out) const;
 
   PositionCheck position_check_ = PositionCheck::pending;
+  bool suspected_mismatch_ = false;  // the last comparison differed: confirmed by the next
   OrdersCheck orders_check_ = OrdersCheck::pending;
   std::vector<std::string> unknown_open_orders_;
   LogLimiter limiter_;

@@ -235,10 +235,11 @@ class ExecutorNode {
   SendCounters control_sends_;
   zmq::socket_t ticks_;  // SUB: the marks
   Marks marks_;
-  Valuation valuation_;            // the last one
-  std::string day_;                // the UTC day day_start_pnl_ belongs to
-  double day_start_pnl_ = 0;       // account currency
-  bool day_start_stored_ = false;  // false: written again at the next valuation
+  Valuation valuation_;                     // the last one
+  std::string day_;                         // the UTC day day_start_pnl_ belongs to
+  double day_start_pnl_ = 0;                // account currency
+  bool day_start_stored_ = false;           // false: written again at the next valuation
+  std::vector<std::string> waiting_marks_;  // open positions the day\'s start waits for (a mark, a rate)
   double daily_pnl_ = 0;
   std::int64_t next_portfolio_ns_ = 0;  // monotonic
   std::atomic<bool> stop_{false};

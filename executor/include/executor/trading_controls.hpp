@@ -24,10 +24,14 @@ struct TradingStatus {
   bool operator==(const TradingStatus&) const = default;
 };
 
+// A cause at most this long (then "..."), so that every message quoting it
+// (with its own words around) stays within proto::max_text_length.
+inline constexpr std::size_t max_cause_bytes = 512;
+
 // The state after an operator's command: HALT -> HALTED, REDUCE ->
 // REDUCING, FLATTEN -> REDUCING with flatten_pending, RESUME -> ACTIVE,
 // STATUS -> unchanged. A command that repeats the state keeps its `since`.
-// `cause` reads "<command> by <sent_by>: <reason>".
+// `cause` reads "<command> by <sent_by>: <reason>", cut to max_cause_bytes.
 TradingStatus after_command(const TradingStatus& now, proto::ControlCommand command, std::string_view reason,
                             std::string_view sent_by, std::int64_t now_ns);
 
