@@ -128,7 +128,9 @@ class ExecutorLimits(unittest.TestCase):
         s.until_all_acked()
 
         filler = os.path.join(mnt, "filler")
-        with open(filler, "wb") as f:
+        # Unbuffered: a write cut short by ENOSPC leaves nothing for close()
+        # to flush (a buffered file raised ENOSPC again at the end of `with`).
+        with open(filler, "wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"\0" * 65536)
