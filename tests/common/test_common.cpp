@@ -362,6 +362,20 @@ TEST(ConfigGroups, GroupsReadWithTheirOwnParamsAndInstruments) {
   EXPECT_EQ(c.strategy.find_group("nope"), nullptr);
 }
 
+// Orders in flight: 1 (one at a time) to 64 (a whole batch of signals);
+// each costs an order client, a socket here and a connection at dll_gateway.
+TEST(Config, OrdersInFlightIsBetweenOneAndSixtyFour) {
+  EXPECT_EQ(tp::parse_config("").executor.orders_in_flight, 32);
+  EXPECT_EQ(tp::parse_config("[executor]\norders_in_flight = 1\n").executor.orders_in_flight, 1);
+  EXPECT_EQ(tp::parse_config("[executor]\norders_in_flight = 64\n").executor.orders_in_flight, 64);
+  for (const auto* bad : {"0", "65", "-1"}) {
+    EXPECT_NE(error_of(std::string("[executor]\norders_in_flight = ") + bad + "\n")
+                  .find("executor.orders_in_flight"),
+              std::string::npos)
+        << bad;
+  }
+}
+
 TEST(ConfigGroups, BadGroupsAreRefusedNamingTheKey) {
   const auto group = [](const std::string& body) { return error_of("[[strategy.groups]]\n" + body); };
   EXPECT_NE(group("name = \"Bad-Name\"\nkind = \"every_nth\"\n").find("strategy.groups[0].name"),
