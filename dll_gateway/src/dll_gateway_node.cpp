@@ -211,6 +211,7 @@ bool DllGatewayNode::handle_requests() {
     if (!got) break;
   }
   if (count == 0) return false;
+  ++counters_.request_groups;
   // The group's new orders get their PENDING rows in one commit, before any
   // of them goes to the broker.
   group_orders_.clear();
@@ -396,6 +397,7 @@ std::string DllGatewayNode::stats_json() const {
       .add("broker_errors", c.broker_errors)
       .add("store_errors", c.store_errors)
       .add("bad_requests", counters_.bad_requests)
+      .add("request_groups", counters_.request_groups)
       .add("ticks_received", counters_.ticks_received)
       .add("bad_ticks", counters_.bad_ticks)
       .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())

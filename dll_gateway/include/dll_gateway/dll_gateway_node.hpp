@@ -51,6 +51,7 @@ namespace tp::dll_gateway {
 
 struct NodeCounters {
   std::uint64_t bad_requests = 0;    // answered REJECTED and dead-lettered
+  std::uint64_t request_groups = 0;  // groups of requests read together (two commits each at most)
   std::uint64_t ticks_received = 0;  // valid ticks passed to the plugin
   std::uint64_t bad_ticks = 0;       // dead-lettered
   std::uint64_t refused_orders = 0;  // readable, but for an unknown instrument or beyond risk limits
