@@ -389,3 +389,30 @@ TEST(OrderDesk, AGroupsPendingRowsAreAllCommittedBeforeItsFirstBrokerCall) {
   EXPECT_EQ(reported, (std::vector<std::string>{"C-old", "C-1", "C-2", "C-3"}));
   for (std::size_t i = 1; i < reports.size(); ++i) EXPECT_EQ(reports[i].seq, reports[i - 1].seq + 1);
 }
+
+// A group's deadlines are checked one by one, right before each broker
+// call, not when the group's PENDING rows are written: an order whose
+// deadline passes while an earlier order of its group is at the broker is
+// refused, never submitted, and its refusal stored like any answer.
+TEST(OrderDesk, AnOrderWhoseDeadlinePassesWhileItsGroupIsAtTheBrokerIsNeverSubmitted) {
+  TempDir dir;
+  OrderStore store(dir.file("orders.db"));
+  CountingBroker broker;
+  tp::FakeClock clock(1'000'000'000);
+  OrderDesk desk(store, broker, clock);
+  auto first = order("C-first");
+  auto late = order("C-late");
+  late.expires_ts_ns = 1'000'000'500;                   // in time when the group is read
+  broker.on_submit = [&] { clock.advance_ns(1'000); };  // a slow broker call
+  const std::vector<const tp::proto::OrderRequest*> group{&first, &late};
+  desk.prepare(group);
+  EXPECT_EQ(desk.handle(first).status, tp::proto::OrderStatus::filled);
+  auto r = desk.handle(late);
+  EXPECT_TRUE(tp::proto::is_expiry_refusal(r)) << r.reason;
+  EXPECT_EQ(broker.submits.count("C-late"), 0u);
+  desk.flush();
+  auto again = desk.handle(late);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_TRUE(tp::proto::is_expiry_refusal(again)) << again.reason;
+  EXPECT_EQ(broker.submits.count("C-late"), 0u);
+}
