@@ -22,10 +22,11 @@ namespace {
 
 constexpr std::size_t max_signals_per_wakeup = 256;  // then timers get a turn
 constexpr int max_poll_ms = 100;                     // the stop flag is looked at least this often
-// Queues in bytes = messages x their largest size. Signals: 64 per
-// connected strategy x 64 KiB (ZMQ_MAXMSGSIZE) = 4 MiB at most while the
-// loop is busy (a batch is 64 signals); a strategy keeps the rest in its own
-// PUSH queue. Events and
+// Queues in bytes = messages x the larger of their size and ~8 KiB (a
+// small message received alone keeps ZeroMQ's whole receive buffer alive
+// while it waits). Signals: 64 per connected strategy x 64 KiB
+// (ZMQ_MAXMSGSIZE) = 4 MiB at most while the loop is busy (a batch is 64
+// signals); a strategy keeps the rest in its own PUSH queue. Events and
 // acks: 10,000 per subscriber x at most ~1.6 KiB (ids <= 128 B, reason <=
 // 1 KiB) = 16 MiB for a subscriber that stalls, ~2 MB for typical ~200 B
 // events; beyond that PUB drops for that subscriber only (an ack it misses
@@ -34,7 +35,8 @@ constexpr int signal_rcvhwm = 64;
 constexpr int event_sndhwm = 10000;
 // Reports wait in the SUB's queue while an order round trip runs; beyond
 // this many the PUB drops them for us, and the gap is fetched by seq.
-constexpr int report_rcvhwm = 10000;
+// 1,000 x ~8 KiB = 8 MiB at most (see above), not 10,000's 80.
+constexpr int report_rcvhwm = 1000;
 constexpr std::size_t max_reports_per_wakeup = 1000;
 // Only the latest tick per instrument matters (a mark): a short queue. Short
 // in bytes too: a small message received alone keeps ZeroMQ's whole ~8 KiB
