@@ -852,9 +852,11 @@ std::size_t ExecutionDesk::cancel_all(Outbox& out) {
   return changed;
 }
 
-bool is_closing_order(std::string_view signal_id) noexcept { return signal_id.starts_with("flatten."); }
+bool is_closing_order(std::string_view signal_id) noexcept {
+  return signal_id.starts_with(closing_order_prefix);
+}
 
-std::size_t ExecutionDesk::flatten(const std::map<std::string, double, std::less<>>& marks, Outbox& out) {
+std::size_t ExecutionDesk::flatten(const Marks& marks, Outbox& out) {
   if (!trading_.flatten_pending) return 0;
   if (open_.count() > 0) return 0;  // cancels and earlier closing orders first
   const auto now = clock_.now_ns();
@@ -863,8 +865,7 @@ std::size_t ExecutionDesk::flatten(const std::map<std::string, double, std::less
   for (const auto& [instrument, p] : book_.all()) {
     const double net = p.position;
     if (same_position(net, 0)) continue;
-    const auto mark = marks.find(instrument);
-    const double price = mark != marks.end() && mark->second > 0 ? mark->second : p.last_price;
+    const double price = mark_of(marks, instrument).value_or(p.last_price);
     if (!(price > 0)) {
       spdlog::error("flatten: no price for {} (no tick, no fill): its position {} is left open", instrument,
                     net);
@@ -893,7 +894,8 @@ std::size_t ExecutionDesk::flatten(const std::map<std::string, double, std::less
       held_by_groups += size;
       if (same_position(left, 0)) continue;
       proto::TradingSignal s;
-      s.signal_id = fmt::format("flatten.{}.{}.{}.{}", group, instrument, now / ns_per_ms, flatten_rounds_);
+      s.signal_id = fmt::format("{}{}.{}.{}.{}", closing_order_prefix, group, instrument, now / ns_per_ms,
+                                flatten_rounds_);
       s.strategy = group;
       s.instance = 0;
       s.instrument = instrument;

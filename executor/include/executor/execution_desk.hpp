@@ -39,6 +39,7 @@
 #include "common/log.hpp"
 #include "executor/decision.hpp"
 #include "executor/order_record.hpp"
+#include "executor/portfolio.hpp"
 #include "executor/position_book.hpp"
 #include "executor/store.hpp"
 #include "executor/trading_controls.hpp"
@@ -139,6 +140,7 @@ enum class Origin { strategy, executor };
 
 // The flatten's closing orders carry signal ids "flatten.<group>.<sym>...";
 // "flatten" is not a valid group name, so no strategy's id starts so.
+inline constexpr std::string_view closing_order_prefix = "flatten.";
 bool is_closing_order(std::string_view signal_id) noexcept;
 
 // The start-up comparison of open orders with the broker's.
@@ -282,7 +284,7 @@ class ExecutionDesk {
   // abort()).
   static constexpr int max_flatten_rounds = 10;
   static constexpr std::int64_t closing_order_ttl_ns = 5'000'000'000;
-  std::size_t flatten(const std::map<std::string, double, std::less<>>& marks, Outbox& out);
+  std::size_t flatten(const Marks& marks, Outbox& out);
   // Orders not final: recorded, held, in flight, unknown or working.
   std::size_t open_order_count() const noexcept { return open_.count(); }
   const OpenOrders& open_orders() const noexcept { return open_; }
