@@ -16,8 +16,9 @@ zmq::socket_t make_push(zmq::context_t& ctx, int hwm) {
 }
 
 // Never below the real encoded size: the fields as cut plus the framing.
-std::size_t encoded_bound(std::size_t source, std::size_t reason, std::size_t detail, std::size_t original) {
-  return source + reason + detail + original + 64;
+std::size_t encoded_bound(std::size_t source, std::size_t reason, std::size_t detail, std::size_t original,
+                          std::size_t key) {
+  return source + reason + detail + original + key + 64;
 }
 
 }  // namespace
@@ -32,9 +33,11 @@ DeadLetterSender::DeadLetterSender(zmq::context_t& ctx, const std::string& endpo
   security.connect(large_, endpoint);
 }
 
-void DeadLetterSender::send(std::string_view reason, std::string_view detail, std::string_view original) {
+void DeadLetterSender::send(std::string_view reason, std::string_view detail, std::string_view original,
+                            std::string_view key, std::int64_t ts_ns) {
   auto now = clock_.now_ns();
   reason = reason.substr(0, proto::max_id_length);
+  key = key.substr(0, proto::max_id_length);
   detail = detail.substr(0, proto::max_text_length);
   original = original.substr(0, proto::max_payload_bytes);
   auto it = by_reason_.find(reason);
@@ -49,7 +52,7 @@ void DeadLetterSender::send(std::string_view reason, std::string_view detail, st
 
   // The lane is chosen on an upper bound of the encoded size, so that every
   // letter on the small queue really is at most small_letter_bytes.
-  auto bound = encoded_bound(source_.size(), reason.size(), detail.size(), original.size());
+  auto bound = encoded_bound(source_.size(), reason.size(), detail.size(), original.size(), key.size());
   auto& socket = bound <= small_letter_bytes ? small_ : large_;
   // A full queue is known before the letter is built: under a flood with the
   // sink away, dropping then costs no copy of the original.
@@ -59,8 +62,9 @@ void DeadLetterSender::send(std::string_view reason, std::string_view detail, st
     letter_.source = source_;
     letter_.reason.assign(reason);
     letter_.detail.assign(detail);
-    letter_.ts_ns = now;
+    letter_.ts_ns = ts_ns != 0 ? ts_ns : now;
     letter_.original.assign(original);
+    letter_.key.assign(key);
     auto payload = encoder_.encode(letter_);
     ok =
         socket.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait).has_value();

@@ -21,7 +21,8 @@ TEST(DeadLetterSender, LargestLetterFitsTheDocumentedBound) {
                           .reason = std::string(tp::proto::max_id_length, 'r'),
                           .detail = std::string(tp::proto::max_text_length, 'd'),
                           .ts_ns = -1,
-                          .original = std::string(tp::proto::max_payload_bytes, 'o')};
+                          .original = std::string(tp::proto::max_payload_bytes, 'o'),
+                          .key = std::string(tp::proto::max_id_length, 'k')};
   EXPECT_LE(tp::proto::encode_to_string(d).size(), DeadLetterSender::max_letter_bytes);
   EXPECT_LE(DeadLetterSender::max_queued_bytes, 8u << 20);
 }

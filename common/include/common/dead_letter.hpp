@@ -36,10 +36,11 @@ class DeadLetterSender {
   static constexpr std::size_t small_letter_bytes = 2048;
   static constexpr int small_queue_letters = 2000;
   static constexpr int large_queue_letters = 40;
-  // Source and reason are cut at max_id_length, detail at max_text_length,
-  // the original at max_payload_bytes; 64 bytes cover the msgpack framing.
+  // Source, reason and key are cut at max_id_length, detail at
+  // max_text_length, the original at max_payload_bytes; 64 bytes cover the
+  // msgpack framing.
   static constexpr std::size_t max_letter_bytes =
-      proto::max_payload_bytes + proto::max_text_length + 2 * proto::max_id_length + 64;
+      proto::max_payload_bytes + proto::max_text_length + 3 * proto::max_id_length + 64;
   static constexpr std::size_t max_queued_bytes =
       small_queue_letters * small_letter_bytes + large_queue_letters * max_letter_bytes;
 
@@ -49,8 +50,12 @@ class DeadLetterSender {
                    const Security& security = Security::none());
 
   // Queues one dead letter (or counts it dropped when its queue is full) and
-  // logs a warning through the limiter.
-  void send(std::string_view reason, std::string_view detail, std::string_view original);
+  // logs a warning through the limiter. A letter that may be sent again (a
+  // stored one, after a restart) carries a `key` unique to this source, so
+  // that the sink writes it once; such a resend passes the letter's own time
+  // as `ts_ns` (0: now).
+  void send(std::string_view reason, std::string_view detail, std::string_view original,
+            std::string_view key = {}, std::int64_t ts_ns = 0);
   void send(const proto::DecodeError& err, std::string_view original) {
     send(proto::to_string(err.code), err.detail, original);
   }

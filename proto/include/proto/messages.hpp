@@ -395,13 +395,20 @@ struct DeadLetter {
   std::string detail;  // human-readable
   std::int64_t ts_ns = 0;
   std::string original;  // the offending bytes, verbatim (msgpack bin)
+  // Set on a letter its sender may send again (the executor's letters about an
+  // outcome are stored with it and sent again after a restart): the sink
+  // writes one line per (source, key) it remembers. Empty: no key.
+  std::string key;
   bool operator==(const DeadLetter&) const = default;
   static constexpr auto wire_fields() {
     using namespace wire;
     using M = DeadLetter;
-    return std::tuple{str("source", &M::source, max_id_length), str("reason", &M::reason, max_id_length),
-                      str("detail", &M::detail, max_text_length), i64("ts_ns", &M::ts_ns),
-                      bin("original", &M::original)};
+    return std::tuple{str("source", &M::source, max_id_length),
+                      str("reason", &M::reason, max_id_length),
+                      str("detail", &M::detail, max_text_length),
+                      i64("ts_ns", &M::ts_ns),
+                      bin("original", &M::original),
+                      optional(str("key", &M::key, max_id_length))};
   }
 };
 
