@@ -64,6 +64,9 @@ OPTIONAL = {
     "signal": list(TERMS),
     "order_request": [("expires_ts_ns", 0), *TERMS],
     "signal_ack": [("cancel", False)],
+    # Set on a letter its sender may send again: the sink writes one line per
+    # (source, key) it remembers. Empty: no key.
+    "dead_letter": [("key", "")],
 }
 
 SIDES = {1: "BUY", 2: "SELL"}
@@ -166,8 +169,11 @@ def _field(name, f, v):
             raise ProtocolError(f"{f} is not an integer")
         if v not in enum_values(name, f):
             raise ProtocolError(f"{f} {v} is not a known value")
-    elif any(f == o for o, _ in OPTIONAL.get(name, ())):
-        if not isinstance(v, int) or isinstance(v, bool):
+    elif f in dict(OPTIONAL.get(name, ())):
+        if isinstance(dict(OPTIONAL[name])[f], str):
+            if not isinstance(v, str):
+                raise ProtocolError(f"{f} is not a string")
+        elif not isinstance(v, int) or isinstance(v, bool):
             raise ProtocolError(f"{f} is not an integer")
     return v
 

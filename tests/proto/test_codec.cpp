@@ -107,6 +107,13 @@ TEST(Codec, EveryMessageRoundTrips) {
                                           .ts_ns = 1,
                                           .original = std::string("\x00\xff\xc1", 3)},
                     &tp::proto::Decoder::decode_dead_letter);
+  expect_round_trip(tp::proto::DeadLetter{.source = "executor",
+                                          .reason = "trading_halted",
+                                          .detail = "signal x: trading halted",
+                                          .ts_ns = 2,
+                                          .original = "o",
+                                          .key = "signal/x"},
+                    &tp::proto::Decoder::decode_dead_letter);
   auto limit = sample_signal();
   limit.order_type = tp::proto::OrderType::limit;
   limit.limit_price = 1.0845;
@@ -307,6 +314,37 @@ TEST(Codec, AnOrderRequestWithoutItsOptionalDeadlineHasNone) {
     EXPECT_EQ(r->expires_ts_ns, 99);
     EXPECT_EQ(r->terms(),
               (tp::proto::OrderTerms{tp::proto::OrderType::limit, 1.25, tp::proto::TimeInForce::gtd, 500}));
+  }
+}
+
+TEST(Codec, ADeadLetterWithoutItsKeyIsUnkeyedAndALongKeyIsRefused) {
+  // What a sender older than the key sends: 5 fields.
+  auto older = pack_array(std::uint8_t{9}, std::uint32_t{1}, std::string("strategy:1"),
+                          std::string("malformed"), std::string("d"), std::int64_t{4}, std::string("o"));
+  // A key of the longest length an id may have, then one byte more.
+  auto keyed = [](std::size_t key_length) {
+    return tp::proto::encode_to_string(tp::proto::DeadLetter{.source = "executor",
+                                                             .reason = "expired",
+                                                             .detail = "d",
+                                                             .ts_ns = 4,
+                                                             .original = "o",
+                                                             .key = std::string(key_length, 'k')});
+  };
+  for (auto path : {tp::proto::DecodePath::fast, tp::proto::DecodePath::reference}) {
+    tp::proto::Decoder dec(path);
+    auto r = dec.decode_dead_letter(tp::proto::as_bytes(older));
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->key, "");
+    EXPECT_EQ(r->original, "o");
+    auto longest = keyed(tp::proto::max_id_length);
+    r = dec.decode_dead_letter(tp::proto::as_bytes(longest));
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->key.size(), tp::proto::max_id_length);
+    auto too_long = keyed(tp::proto::max_id_length + 1);
+    r = dec.decode_dead_letter(tp::proto::as_bytes(too_long));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::out_of_range);
+    EXPECT_EQ(r.error().detail, "key is longer than 128");
   }
 }
 

@@ -153,8 +153,9 @@ std::vector<Kind> kinds() {
                                                                  .reason = "malformed",
                                                                  .detail = "d",
                                                                  .ts_ns = 1,
-                                                                 .original = std::string("\x00\xff\xc1", 3)}),
-               describer(&Decoder::decode_dead_letter)});
+                                                                 .original = std::string("\x00\xff\xc1", 3),
+                                                                 .key = "signal/x"}),
+               describer(&Decoder::decode_dead_letter), 1});
   k.push_back(
       {"position_query",
        tp::proto::encode_to_string(tp::proto::PositionQuery{.instrument = "EURUSD", .sent_ts_ns = -3}),

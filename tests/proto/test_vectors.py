@@ -52,8 +52,10 @@ EXPECTED = {
                         created_ts_ns=1, event_ts_ns=2, causation_ts_ns=3),
     "signal_ack": dict(signal_id="x.0.1.2", status=3, reason="expired", ts_ns=1700000000000000300,
                        cancel=False),
-    "dead_letter": dict(source="strategy:1", reason="malformed", detail="truncated msgpack",
-                        ts_ns=5, original=b"\x00\xc1\xff"),
+    # A letter its sender may send again (the executor's refusal of a signal): keyed.
+    "dead_letter": dict(source="executor", reason="trading_halted",
+                        detail="signal x.0.1.2: trading halted", ts_ns=5,
+                        original=b"\x00\xc1\xff", key="signal/x.0.1.2"),
     "position_query": dict(instrument="USDJPY", sent_ts_ns=1700000000000000400),
     "position_reply": dict(instrument="USDJPY", known=True, quantity=-2500.5, reason="",
                            ts_ns=1700000000000000500),
@@ -96,9 +98,29 @@ VARIANTS = {
                                                     open_orders=0,
                                                     detail="not stored: disk I/O error",
                                                     ts_ns=1700000000000001500)),
+    # A letter sent once (a strategy's malformed tick): no key.
+    "dead_letter_without_key": ("dead_letter", dict(source="strategy:1", reason="malformed",
+                                                    detail="truncated msgpack", ts_ns=5,
+                                                    original=b"\x00\xc1\xff", key="")),
+}
+
+
+def required_only(name, fields):
+    """A message's fields as a sender older than its optional fields has them."""
+    return {f: v for f, v in fields.items() if f not in dict(tp_proto.OPTIONAL[name])}
+
+
+# Vectors as an older sender writes them, without the optional fields (Python
+# leaves them out; C++ writes the same message with their defaults): a signal
+# without terms, which both sides read as market IOC, and a dead letter
+# without a key, read as unkeyed. Vector name -> (message, fields).
+OLDER_SENDERS = {
+    "signal_without_terms": ("signal", required_only("signal", EXPECTED["signal"])),
+    "dead_letter_without_key_field": ("dead_letter",
+                                      required_only("dead_letter", EXPECTED["dead_letter"])),
 }
 # What C++ decodes (as vector name.bin) and compares with its expected value.
-CHECKED = [*EXPECTED, "signal_without_terms", *VARIANTS]
+CHECKED = [*EXPECTED, *VARIANTS, *OLDER_SENDERS]
 # What the C++ codec must refuse (Python encodes): name -> (message, changes
 # to EXPECTED[message], the C++ decoder's answer).
 REFUSALS = {
@@ -127,11 +149,6 @@ REFUSALS = {
 }
 
 
-def without_terms(fields):
-    """A signal as a sender older than the order terms writes it."""
-    return {f: v for f, v in fields.items() if f not in dict(tp_proto.TERMS)}
-
-
 def encode_required_only(name, fields):
     import msgpack
     tid = tp_proto.TYPE_IDS[name]
@@ -155,6 +172,9 @@ class WireVectors(unittest.TestCase):
     def test_python_decodes_what_cpp_encodes(self):
         subprocess.run([VECTORS, "write", self.dir], check=True, timeout=30)
         vectors = {**{n: (n, f) for n, f in EXPECTED.items()}, **VARIANTS}
+        # An older sender's message reads as the same with the optional defaults.
+        for vector, (name, fields) in OLDER_SENDERS.items():
+            vectors[vector] = (name, dict(fields, **dict(tp_proto.OPTIONAL[name])))
         for vector, (name, expected) in vectors.items():
             with open(os.path.join(self.dir, f"cpp_{vector}.bin"), "rb") as f:
                 got_name, fields = tp_proto.decode(f.read())
@@ -171,10 +191,11 @@ class WireVectors(unittest.TestCase):
                        tp_proto.encode(name, fields, extra=["a field from a newer writer", 7]))
         for vector, (name, fields) in VARIANTS.items():
             self.write(f"py_{vector}.bin", tp_proto.encode(name, fields, extra=[None]))
-        # An older sender: no terms at all, which both sides read as market IOC.
-        old = encode_required_only("signal", without_terms(EXPECTED["signal"]))
-        self.write("py_signal_without_terms.bin", old)
-        self.assertEqual(tp_proto.decode(old)[1], dict(EXPECTED["signal"], **dict(tp_proto.TERMS)))
+        for vector, (name, fields) in OLDER_SENDERS.items():
+            old = encode_required_only(name, fields)
+            self.write(f"py_{vector}.bin", old)
+            self.assertEqual(tp_proto.decode(old),
+                             (name, dict(fields, **dict(tp_proto.OPTIONAL[name]))))
         out = subprocess.run([VECTORS, "check", self.dir], capture_output=True, text=True,
                              timeout=30)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)

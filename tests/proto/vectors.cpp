@@ -71,8 +71,16 @@ const tp::proto::OrderEvent event{"SIM-000017",
                                   2,
                                   3};
 const tp::proto::SignalAck ack{"x.0.1.2", tp::proto::AckStatus::rejected, "expired", 1700000000000000300};
-const tp::proto::DeadLetter dead_letter{"strategy:1", "malformed", "truncated msgpack", 5,
-                                        std::string("\x00\xc1\xff", 3)};
+// A letter its sender may send again (the executor's refusal of a signal):
+// keyed; one sent once (a strategy's malformed tick): no key.
+const tp::proto::DeadLetter dead_letter{.source = "executor",
+                                        .reason = "trading_halted",
+                                        .detail = "signal x.0.1.2: trading halted",
+                                        .ts_ns = 5,
+                                        .original = std::string("\x00\xc1\xff", 3),
+                                        .key = "signal/x.0.1.2"};
+const tp::proto::DeadLetter dead_letter_without_key{"strategy:1", "malformed", "truncated msgpack", 5,
+                                                    std::string("\x00\xc1\xff", 3)};
 const tp::proto::PositionQuery position_query{"USDJPY", 1700000000000000400};
 const tp::proto::PositionReply position_reply{"USDJPY", true, -2500.5, "", 1700000000000000500};
 const tp::proto::StrategyPosition strategy_position{"trend", "EURUSD", -1500.25, 1700000000000000600};
@@ -93,6 +101,12 @@ tp::proto::OrderRequest with_terms(tp::proto::OrderRequest r) {
   return r;
 }
 const tp::proto::OrderRequest request_with_terms = with_terms(request);
+// The keyed letter above as a sender older than the key writes it.
+tp::proto::DeadLetter without_key(tp::proto::DeadLetter d) {
+  d.key.clear();
+  return d;
+}
+const tp::proto::DeadLetter dead_letter_without_key_field = without_key(dead_letter);
 const tp::proto::SignalAck cancel_ack{"x.0.1.2", tp::proto::AckStatus::rejected, "order_final",
                                       1700000000000000650, true};
 const tp::proto::CancelRequest cancel_request{.signal_id = "trend.1.1700000000000.5",
@@ -359,6 +373,11 @@ int main(int argc, char** argv) {
               write_file(dir + "/cpp_control_request.bin", e.encode(control_request)) &&
               write_file(dir + "/cpp_control_reply.bin", e.encode(control_reply)) &&
               write_file(dir + "/cpp_control_reply_refused.bin", e.encode(control_reply_refused));
+    // An unkeyed letter; older senders' messages as C++ writes them (optional
+    // fields at their defaults).
+    ok = ok && write_file(dir + "/cpp_dead_letter_without_key.bin", e.encode(dead_letter_without_key)) &&
+         write_file(dir + "/cpp_signal_without_terms.bin", e.encode(signal_without_terms)) &&
+         write_file(dir + "/cpp_dead_letter_without_key_field.bin", e.encode(dead_letter_without_key_field));
     return ok ? 0 : 1;
   }
   if (mode == "check") {
@@ -373,6 +392,10 @@ int main(int argc, char** argv) {
     ok &= check(dir, "order_event", event, &tp::proto::Decoder::decode_order_event);
     ok &= check(dir, "signal_ack", ack, &tp::proto::Decoder::decode_signal_ack);
     ok &= check(dir, "dead_letter", dead_letter, &tp::proto::Decoder::decode_dead_letter);
+    ok &= check(dir, "dead_letter_without_key", dead_letter_without_key,
+                &tp::proto::Decoder::decode_dead_letter);
+    ok &= check(dir, "dead_letter_without_key_field", dead_letter_without_key_field,
+                &tp::proto::Decoder::decode_dead_letter);
     ok &= check(dir, "position_query", position_query, &tp::proto::Decoder::decode_position_query);
     ok &= check(dir, "position_reply", position_reply, &tp::proto::Decoder::decode_position_reply);
     ok &= check(dir, "strategy_position", strategy_position, &tp::proto::Decoder::decode_strategy_position);
