@@ -582,6 +582,9 @@ case(E, "unknown_version", dl("unknown_version"), "file:dead_letter_version_2.bi
 case(E, "tick_instead", dl("wrong_message"), tick())
 case(E, "missing_original", dl("missing_field"), {"msg": "dead_letter", "drop": 1})
 case(E, "source_empty", dl("out_of_range"), {"msg": "dead_letter", "set": {"source": ""}})
+case(E, "key_too_long", dl("out_of_range"), {"msg": "dead_letter", "set": {"key": "$long:129"}})
+case(E, "key_not_a_string", dl("wrong_type"), {"msg": "dead_letter", "set": {"key": 7}})
+case(E, "keyed_accepted", {"served": True}, {"msg": "dead_letter", "set": {"key": "$uid"}})
 case(E, "extra_fields_accepted", {"served": True}, {"msg": "dead_letter", "extra": ["more", 1]})
 case(E, "large_but_legal", {"served": True},
      {"msg": "dead_letter", "set": {"original": {"bin_zeros": 100 * 1024}}, "raw": ["original"]})
