@@ -65,8 +65,9 @@ std::string to_json_line(const proto::DeadLetter& d, bool store_original) {
       .add("time", format_utc(d.ts_ns))
       .add("source", d.source)
       .add("reason", d.reason)
-      .add("detail", d.detail)
-      .add("original_size", static_cast<std::uint64_t>(d.original.size()))
+      .add("detail", d.detail);
+  if (!d.key.empty()) o.add("key", d.key);
+  o.add("original_size", static_cast<std::uint64_t>(d.original.size()))
       .add("original_b64", store_original ? base64_encode(d.original) : std::string());
   // Only added when false, so that a whole letter's line is as it always was.
   if (!store_original) o.add("original_stored", false);
@@ -96,6 +97,11 @@ SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock, c
         "the file is whole lines again",
         path_, torn.bytes, torn.side_path);
   }
+  const auto t0 = clock_.monotonic_ns();
+  const auto rebuilt = rebuild_key_memory(keys_, path_);
+  spdlog::info("remembered {} letter keys from {} files of {} ({} bytes read, {} lines unreadable) in {} ms",
+               rebuilt.keys, rebuilt.files_read, path_, rebuilt.bytes_read, rebuilt.lines_skipped,
+               (clock_.monotonic_ns() - t0) / ns_per_ms);
   security.bind(pull_, cfg.endpoints.dead_letters);
   spdlog::info("dead-letter sink on {} appending to {} (rotated at {} bytes, {} files kept)",
                cfg.endpoints.dead_letters, path_, cfg.dead_letter.max_file_bytes, cfg.dead_letter.max_files);
@@ -115,6 +121,14 @@ SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock, c
 }
 
 void SinkNode::record(const proto::DeadLetter& letter) {
+  // The pair as the line spells it: what a restart reads back from the file
+  // is then the same bytes, even for a key that is not valid UTF-8. A key
+  // remembered for a line the disk then refused (lines_lost) still drops a
+  // resend until the next start, which remembers only the lines on disk.
+  if (!letter.key.empty() && keys_.seen_or_remember(json_escape(letter.source), json_escape(letter.key))) {
+    ++duplicates_dropped_;
+    return;
+  }
   ++total_;
   if (auto it = by_reason_.find(letter.reason); it != by_reason_.end())
     ++it->second;
@@ -200,6 +214,8 @@ void SinkNode::write_stats() {
   auto o = stats_header("dead_letter", clock_.now_ns());
   o.add("dead_letters", total_)
       .add("by_reason", reasons)
+      .add("duplicates_dropped", duplicates_dropped_)
+      .add("keys_remembered", static_cast<std::uint64_t>(keys_.size()))
       .add("originals_not_stored", sampler_.originals_not_stored())
       .add("original_bytes_not_stored", sampler_.original_bytes_not_stored())
       .add("file_bytes", file_.size())
@@ -246,7 +262,7 @@ int SinkNode::run() {
   // well inside the supervisor's grace period.
   drain(final_drain_ms * ns_per_ms, false);
   write_stats();
-  spdlog::info("stopped after {} dead letters", total_);
+  spdlog::info("stopped after {} dead letters ({} duplicates dropped)", total_, duplicates_dropped_);
   return 0;
 }
 

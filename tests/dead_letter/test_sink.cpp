@@ -33,4 +33,17 @@ TEST(DeadLetterSink, JsonLineKeepsEverything) {
       R"("detail":"bad \"frame\"\n","original_size":2,"original_b64":"AAE="})");
 }
 
+TEST(DeadLetterSink, JsonLineNamesTheKeyAfterTheDetail) {
+  tp::proto::DeadLetter d{.source = "executor",
+                          .reason = "trading_halted",
+                          .detail = "refused",
+                          .ts_ns = 0,
+                          .original = "",
+                          .key = "signal/s\"1"};
+  EXPECT_EQ(
+      tp::dead_letter::to_json_line(d, false),
+      R"({"ts_ns":0,"time":"1970-01-01T00:00:00.000000000Z","source":"executor","reason":"trading_halted",)"
+      R"("detail":"refused","key":"signal/s\"1","original_size":0,"original_b64":"","original_stored":false})");
+}
+
 }  // namespace

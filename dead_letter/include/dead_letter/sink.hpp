@@ -13,6 +13,11 @@
 // `alert` until a write succeeds again, and writing resumes with whole lines
 // when space returns. Connections refused for lack of descriptors are
 // counted (`accept_failed`).
+// A letter with a key (one its sender may send again, after a restart) is
+// written once per (source, key) among the last KeyMemory::default_capacity
+// pairs, remembered across restarts by reading the files back at start; a
+// duplicate is counted in `duplicates_dropped`, not written and not counted
+// as a dead letter. Unkeyed letters are never deduplicated.
 // One RunLoop: the socket, then the monitor; the stats as a timer.
 // Single-threaded; owns its socket and file.
 #pragma once
@@ -31,6 +36,7 @@
 #include "common/run_loop.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
+#include "dead_letter/key_memory.hpp"
 #include "dead_letter/letter_file.hpp"
 #include "dead_letter/sampler.hpp"
 #include "proto/codec.hpp"
@@ -42,6 +48,7 @@ std::string base64_encode(std::string_view bytes);
 // One JSON line (without the newline) for a dead letter:
 // {"ts_ns":..,"time":"2026-11-21T10:00:00.123456789Z","source":..,"reason":..,
 //  "detail":..,"original_size":..,"original_b64":..}
+// with "key":.. after "detail" when the letter has a key.
 // With `store_original` false, original_b64 is "" and "original_stored":false
 // is added; original_size is still the size received.
 std::string to_json_line(const proto::DeadLetter& letter, bool store_original = true);
@@ -82,6 +89,8 @@ class SinkNode {
   SocketMonitor pull_monitor_;  // after pull_: destroyed first
   LetterFile file_;
   OriginalSampler sampler_;
+  KeyMemory keys_;
+  std::uint64_t duplicates_dropped_ = 0;
   std::vector<zmq::message_t> frames_;
   proto::Decoder decoder_;
   LogLimiter limiter_;
