@@ -1134,6 +1134,7 @@ class DeadLetterSinkHostile(HostileBase):
     def served(self, entry, snap, built):
         return any(x["source"] == "hostile" and x["detail"] == built.fields["detail"]
                    and base64.b64decode(x["original_b64"]) == built.fields["original"]
+                   and x.get("key", "") == built.fields["key"]
                    for x in self.all_letters()[snap["letters"]:])
 
     def check_outcome(self, entry, case, snap, built):
