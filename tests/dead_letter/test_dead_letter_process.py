@@ -25,6 +25,7 @@ import threading
 import time
 import unittest
 
+import msgpack
 import zmq
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -301,6 +302,48 @@ class DeadLetterUnderFaults(unittest.TestCase):
             self.assertEqual(f.read(), b'{"ts_ns":2,"reason":"mal')
         with open(d.log_path("dead_letter")) as f:
             self.assertIn("torn record of 24 bytes", f.read())
+
+    def test_a_keyed_letter_is_written_once_across_a_restart_and_a_rotation(self):
+        d = self.d
+        sets = ("dead_letter.max_file_bytes=1048576", "dead_letter.sample_one_in=1")
+        key = 'signal/"s1" \\ caf\u00e9'  # escaped in the line: read back the same after a restart
+
+        def letter(detail, key=None):
+            fields = [9, 1, "executor", "trading_halted", detail, time.time_ns(), b"signal bytes"]
+            return msgpack.packb(fields + ([key] if key is not None else []), use_bin_type=True)
+
+        d.start("dead_letter", *sets)
+        push_frames(d.ep["dead_letters"], [letter("keyed", key), letter("keyed again", key),
+                                           letter("unkeyed"), letter("unkeyed")])
+        # Then ~1.2 MB of garbage: the keyed line rotates into dead_letters.jsonl.1.
+        push_frames(d.ep["dead_letters"], [FRAME] * 20)
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 23, 10, what="23 letters")
+        self.assertEqual(d.stop("dead_letter"), 0)
+        first = d.stats("dead_letter")
+        self.assertEqual(first["duplicates_dropped"], 1, first)
+        self.assertEqual(first["by_reason"], {"trading_halted": 3, "malformed": 20}, first)
+        base = os.path.join(d.run_dir, "dead_letters.jsonl")
+        self.assertEqual([x.get("key") for x in d.letters(base + ".1")][:3], [key, None, None])
+
+        os.remove(os.path.join(d.run_dir, "dead_letter.stats.json"))
+        d.start("dead_letter", *sets)
+        self.assertEqual(d.stat("dead_letter", "keys_remembered"), 1)
+        # The executor's replay after a kill -9: the same letter, sent again.
+        push_frames(d.ep["dead_letters"], [letter("keyed, replayed", key), letter("keyed, replayed", key),
+                                           letter("after the replay")])
+        wait_for(lambda: d.stat("dead_letter", "dead_letters") == 1, 10, what="the letter after the replay")
+        self.assertEqual(d.stop("dead_letter"), 0)
+        second = d.stats("dead_letter")
+        self.assertEqual(second["duplicates_dropped"], 2, second)
+        self.assertEqual(second["dead_letters"], 1, second)
+
+        self.assertEqual(d.letter_files(), [base, base + ".1"])
+        letters = d.letters(base + ".1") + d.letters(base)  # oldest first
+        self.assertEqual([x["detail"] for x in letters if x.get("key") == key], ["keyed"])
+        self.assertEqual([x["detail"] for x in letters if x["reason"] == "trading_halted" and "key" not in x],
+                         ["unkeyed", "unkeyed", "after the replay"])
+        with open(d.log_path("dead_letter")) as f:
+            self.assertIn("remembered 1 letter keys from 2 files", f.read())
 
 
 def push_frames(endpoint, frames):
