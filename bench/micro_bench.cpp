@@ -506,7 +506,8 @@ struct DedupeDb {
     tp::proto::TradingSignal s = sample_signal();
     for (std::size_t i = 0; i < ids; ++i) {
       s.signal_id = "sma_crossover.1.1750000000000." + std::to_string(i);
-      store->record_rejected(s, "bench", tp::wall_ns());
+      store->record_rejected(s, "bench", tp::wall_ns(),
+                             tp::executor::OutcomeLetter{"bench", "", "", s.signal_id});
     }
   }
   ~DedupeDb() {

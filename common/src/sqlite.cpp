@@ -97,6 +97,12 @@ Statement& Statement::bind(int index, std::string_view value) {
     fail(db_, "bind");
   return *this;
 }
+Statement& Statement::bind_blob(int index, std::string_view bytes) {
+  if (sqlite3_bind_blob(stmt_, index, bytes.data() ? bytes.data() : "", static_cast<int>(bytes.size()),
+                        SQLITE_TRANSIENT) != SQLITE_OK)
+    fail(db_, "bind");
+  return *this;
+}
 Statement& Statement::bind(int index, double value) {
   if (sqlite3_bind_double(stmt_, index, value) != SQLITE_OK) fail(db_, "bind");
   return *this;
@@ -137,6 +143,12 @@ bool Statement::run() {
 std::string Statement::column_text(int i) const {
   auto* p = sqlite3_column_text(stmt_, i);
   return p ? std::string(reinterpret_cast<const char*>(p),
+                         static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)))
+           : std::string();
+}
+std::string Statement::column_blob(int i) const {
+  auto* p = sqlite3_column_blob(stmt_, i);
+  return p ? std::string(static_cast<const char*>(p),
                          static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)))
            : std::string();
 }

@@ -185,11 +185,17 @@ void ExecutionDesk::decide(std::string_view original, bool broker_closed, Origin
   if (decision.verdict == Verdict::reject) {
     d.reason = std::move(decision.reason);
     d.detail = std::move(decision.detail);
-    if (!store_.record_rejected(signal, d.reason + ": " + d.detail, now)) {
+    // The detail names the signal: under a flood the sink may store the
+    // line without its original bytes (dead_letter.original_bytes_per_s).
+    d.letter.reason = d.reason;
+    d.letter.detail = "signal " + signal.signal_id + ": " + d.detail;
+    d.letter.original.assign(original);
+    d.letter.key = signal.signal_id;
+    d.letter.ts_ns = now;
+    if (!store_.record_rejected(signal, d.reason + ": " + d.detail, now, d.letter)) {
       d.verdict = Verdict::duplicate;
       return;
     }
-    d.original.assign(original);
     return;
   }
   OrderRecord& order = d.order;
@@ -268,10 +274,7 @@ std::span<DecidedSignal> ExecutionDesk::publish(Outbox& out) {
         } else {
           known_[signal.strategy];
         }
-        // The detail names the signal: under a flood the sink may store the
-        // line without its original bytes (dead_letter.original_bytes_per_s).
-        out.items.emplace_back(
-            Outbox::DeadLetter{d.reason, "signal " + signal.signal_id + ": " + d.detail, d.original});
+        out.items.emplace_back(d.letter);
         proto::OrderEvent ev;
         ev.client_order_id = client_order_id(signal.signal_id).substr(0, proto::max_id_length);
         ev.signal_id = signal.signal_id;
@@ -336,18 +339,19 @@ bool ExecutionDesk::give_up(const OrderRecord& order, Outbox& out, std::string_v
   outcome.status = proto::OrderStatus::rejected;
   outcome.reason = outcome_reason;
   outcome.broker_ts_ns = now;
-  if (!stored("give up a held order", [&] { store_.record_outcome(order.client_order_id, outcome, now); }))
+  // The dead letter carries the order that was not sent (its signal_id names
+  // the signal; the signal's own bytes are not kept).
+  Outbox::DeadLetter letter{std::string(reason), "held order " + order.client_order_id + " not sent: " + why,
+                            std::string(encoder_.encode(request_of(order, now))), order.signal_id, now};
+  if (!stored("give up a held order",
+              [&] { store_.record_outcome(order.client_order_id, outcome, now, &letter); }))
     return false;
   --held_;
   open_.remove(order.client_order_id);
   if (reason == "expired") ++counters_.held_expired;
   count_rejected(reason);
 
-  // The dead letter carries the order that was not sent (its signal_id names
-  // the signal; the signal's own bytes are not kept).
-  out.items.emplace_back(Outbox::DeadLetter{std::string(reason),
-                                            "held order " + order.client_order_id + " not sent: " + why,
-                                            std::string(encoder_.encode(request_of(order, now)))});
+  out.items.emplace_back(std::move(letter));
   auto ev = event_of(order, proto::OrderStatus::rejected, now);
   ev.reason = outcome.reason;
   out.items.emplace_back(std::move(ev));
@@ -407,7 +411,7 @@ bool ExecutionDesk::take_effects(const OrderRecord& order, const proto::OrderRep
       known_[order.strategy].insert(order.instrument);
     }
   }
-  count_outcome(order, reply, out);
+  count_outcome(order, reply, now, out);
   if (source == ReplySource::round_trip && new_qty > 0 && order.causation_ts_ns > 0) {
     tick_to_fill_.record(now - order.causation_ts_ns);
   }
@@ -433,7 +437,8 @@ bool ExecutionDesk::apply_change(const OrderRecord& order, const proto::OrderRep
   if (news == News::none) return !proto::is_final(order.status);
   // Unrecorded, nothing of it is applied: the row stays as it was and
   // reconciliation asks the broker again once the store can write.
-  if (!stored("record an order's outcome", persist)) {
+  const auto letter = news == News::change ? expiry_letter(order, reply, now) : std::nullopt;
+  if (!stored("record an order's outcome", [&] { persist(letter ? &*letter : nullptr); })) {
     change = Change::failed;
     return true;
   }
@@ -441,8 +446,15 @@ bool ExecutionDesk::apply_change(const OrderRecord& order, const proto::OrderRep
   return take_effects(order, reply, now, source, news, out);
 }
 
-void ExecutionDesk::count_outcome(const OrderRecord& order, const proto::OrderReply& reply, Outbox& out) {
-  const auto now = clock_.now_ns();
+std::optional<OutcomeLetter> ExecutionDesk::expiry_letter(const OrderRecord& order,
+                                                          const proto::OrderReply& reply, std::int64_t now) {
+  if (reply.status != proto::OrderStatus::rejected || !proto::is_expiry_refusal(reply)) return std::nullopt;
+  return OutcomeLetter{"expired", "order " + order.client_order_id + " refused: " + reply.reason,
+                       std::string(encoder_.encode(request_of(order, now))), order.signal_id, now};
+}
+
+void ExecutionDesk::count_outcome(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
+                                  Outbox& out) {
   switch (reply.status) {
     case proto::OrderStatus::filled:
       ++counters_.fills;
@@ -463,9 +475,7 @@ void ExecutionDesk::count_outcome(const OrderRecord& order, const proto::OrderRe
         // Its deadline passed before it could reach the broker (an order
         // that waited on a frozen dll_gateway): accounted as expired.
         count_rejected("expired");
-        out.items.emplace_back(
-            Outbox::DeadLetter{"expired", "order " + order.client_order_id + " refused: " + reply.reason,
-                               std::string(encoder_.encode(request_of(order, now)))});
+        out.items.emplace_back(*expiry_letter(order, reply, now));
       }
       break;
     default:
@@ -478,7 +488,10 @@ bool ExecutionDesk::apply_reply(const OrderRecord& order, const proto::OrderRepl
   Change change = Change::not_news;
   return apply_change(
       order, reply, received_ns, source, out,
-      [&] { store_.record_outcome(order.client_order_id, reply, received_ns); }, change);
+      [&](const OutcomeLetter* letter) {
+        store_.record_outcome(order.client_order_id, reply, received_ns, letter);
+      },
+      change);
 }
 
 void ExecutionDesk::apply_replies(std::span<const AnsweredOrder> answers, ReplySource source, Outbox& out) {
@@ -491,7 +504,10 @@ void ExecutionDesk::apply_replies(std::span<const AnsweredOrder> answers, ReplyS
     store_.begin_batch();
     for (const auto& a : answers) {
       news_.push_back(judge(a.order, a.reply));
-      if (news_.back() != News::none) store_.record_outcome(a.order.client_order_id, a.reply, a.received_ns);
+      if (news_.back() == News::none) continue;
+      const auto letter =
+          news_.back() == News::change ? expiry_letter(a.order, a.reply, a.received_ns) : std::nullopt;
+      store_.record_outcome(a.order.client_order_id, a.reply, a.received_ns, letter ? &*letter : nullptr);
     }
     store_.commit_batch();
   } catch (const StoreError& e) {
@@ -536,7 +552,8 @@ ReportResult ExecutionDesk::apply_report(const proto::ExecutionReport& r, std::i
   Change change = Change::not_news;
   apply_change(
       *order, reply, received_ns, ReplySource::report, out,
-      [&] { store_.record_report(r, true, &reply, received_ns); }, change);
+      [&](const OutcomeLetter* letter) { store_.record_report(r, true, &reply, received_ns, letter); },
+      change);
   switch (change) {
     case Change::failed:
       return ReportResult::failed;

@@ -122,6 +122,7 @@ int ExecutorNode::run() {
   write_stats();
   publish_positions();
   next_stats_ns_ = clock_.monotonic_ns() + stats_every_ns_;
+  resend_stored_letters();
   reconcile();
   std::int64_t next_reconcile = clock_.monotonic_ns() + reconcile_interval_ns;
   write_stats();
@@ -665,6 +666,22 @@ void ExecutorNode::release_held(Unrecorded& unrecorded) {
   }
 }
 
+void ExecutorNode::resend_stored_letters() {
+  // What a kill left in the dead-letter queues is gone with the process: the
+  // newest letters that can have been waiting there are sent again (the
+  // sink writes each key once). They fit the queues, which are empty now.
+  try {
+    for (const auto& l : store_.recent_letters(DeadLetterSender::small_queue_letters +
+                                               DeadLetterSender::large_queue_letters)) {
+      dead_letters_.send(l.reason, l.detail, l.original, l.key, l.ts_ns);
+      ++letters_resent_;
+    }
+  } catch (const StoreError& e) {
+    spdlog::error("stored dead letters not sent again: {}", e.what());
+  }
+  if (letters_resent_ > 0) spdlog::info("sent {} stored dead letters again", letters_resent_);
+}
+
 void ExecutorNode::publish(Outbox& out) {
   for (auto& item : out.items) {
     if (auto* ack = std::get_if<Outbox::Ack>(&item)) {
@@ -675,7 +692,7 @@ void ExecutorNode::publish(Outbox& out) {
       publish_position(*pos);
     } else {
       const auto& dl = std::get<Outbox::DeadLetter>(item);
-      dead_letters_.send(dl.reason, dl.detail, dl.original);
+      dead_letters_.send(dl.reason, dl.detail, dl.original, dl.key, dl.ts_ns);
     }
   }
   out.items.clear();
@@ -774,6 +791,7 @@ std::string ExecutorNode::stats_json() {
       .add("latency_tick_to_fill_us", latency)
       .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
       .add("dead_letters_dropped", dead_letters_.dropped())
+      .add("dead_letters_replayed", letters_resent_)
       .add("connections_dropped", signals_monitor_.counters().dropped + reports_monitor_.counters().dropped)
       .add("handshakes_failed",
            signals_monitor_.counters().handshakes_failed + reports_monitor_.counters().handshakes_failed)

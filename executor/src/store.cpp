@@ -114,6 +114,15 @@ CREATE TABLE IF NOT EXISTS equity (
   complete       INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS equity_ts ON equity(ts_ns);
+-- The last dead letters about outcomes, sent again at start (OutcomeLetter).
+CREATE TABLE IF NOT EXISTS letters (
+  seq      INTEGER PRIMARY KEY,
+  key      TEXT NOT NULL,
+  reason   TEXT NOT NULL,
+  detail   TEXT NOT NULL,
+  ts_ns    INTEGER NOT NULL,
+  original BLOB NOT NULL
+);
 )sql";
 
 constexpr std::string_view order_columns =
@@ -280,6 +289,12 @@ ExecutorStore::ExecutorStore(const std::string& path, std::int64_t now_ns) : pat
   prune_equity_ = Statement(db_,
                             "DELETE FROM equity WHERE ts_ns < (SELECT ts_ns FROM equity ORDER BY ts_ns DESC "
                             "LIMIT 1 OFFSET ?1)");
+  insert_letter_ = Statement(
+      db_, "INSERT INTO letters (key, reason, detail, ts_ns, original) VALUES (?1, ?2, ?3, ?4, ?5)");
+  prune_letters_ = Statement(db_, "DELETE FROM letters WHERE seq <= (SELECT MAX(seq) FROM letters) - ?1");
+  recent_letters_ = Statement(db_,
+                              "SELECT key, reason, detail, ts_ns, original FROM (SELECT * FROM letters "
+                              "ORDER BY seq DESC LIMIT ?1) ORDER BY seq");
   try {
     prune(now_ns);
   } catch (const StoreError& e) {
@@ -507,7 +522,7 @@ bool ExecutorStore::record_accepted(const proto::TradingSignal& signal, const Or
 }
 
 bool ExecutorStore::record_rejected(const proto::TradingSignal& signal, std::string_view reason,
-                                    std::int64_t now_ns) {
+                                    std::int64_t now_ns, const OutcomeLetter& letter) {
   insert_signal_.reset()
       .bind(1, signal.signal_id)
       .bind(2, signal.strategy)
@@ -516,7 +531,32 @@ bool ExecutorStore::record_rejected(const proto::TradingSignal& signal, std::str
       .bind(5, std::string_view("REJECTED"))
       .bind(6, reason)
       .bind(7, now_ns);
-  return insert_signal_.run();
+  if (!insert_signal_.run()) return false;
+  insert_letter(letter);
+  return true;
+}
+
+void ExecutorStore::insert_letter(const OutcomeLetter& letter) {
+  insert_letter_.reset()
+      .bind(1, letter.key)
+      .bind(2, letter.reason)
+      .bind(3, letter.detail)
+      .bind(4, letter.ts_ns)
+      .bind_blob(5, letter.original)
+      .run();
+  // A delete of a few hundred rows now and then, not one per insert.
+  if (++letters_since_prune_ >= letters_kept / 8) {
+    prune_letters_.reset().bind(1, letters_kept).run();
+    letters_since_prune_ = 0;
+  }
+}
+
+std::vector<OutcomeLetter> ExecutorStore::recent_letters(std::size_t n) {
+  std::vector<OutcomeLetter> out;
+  auto& s = recent_letters_.reset().bind(1, static_cast<std::int64_t>(n));
+  while (s.step())
+    out.push_back({s.column_text(1), s.column_text(2), s.column_blob(4), s.column_text(0), s.column_int(3)});
+  return out;
 }
 
 void ExecutorStore::set_state(std::string_view client_order_id, OrderState state, std::int64_t now_ns) {
@@ -524,7 +564,9 @@ void ExecutorStore::set_state(std::string_view client_order_id, OrderState state
 }
 
 void ExecutorStore::record_outcome(std::string_view client_order_id, const proto::OrderReply& reply,
-                                   std::int64_t now_ns) {
+                                   std::int64_t now_ns, const OutcomeLetter* letter) {
+  std::optional<Savepoint> sp;
+  if (letter) sp.emplace(savepoint_, release_, rollback_to_);
   const auto state = proto::is_final(reply.status) ? OrderState::done : OrderState::sent;
   set_outcome_.reset()
       .bind(1, client_order_id)
@@ -536,6 +578,10 @@ void ExecutorStore::record_outcome(std::string_view client_order_id, const proto
       .bind(7, reply.reason)
       .bind(8, now_ns)
       .run();
+  if (letter) {
+    insert_letter(*letter);
+    sp->release();
+  }
 }
 
 std::optional<OrderRecord> ExecutorStore::find_order(std::string_view client_order_id) {
@@ -585,12 +631,13 @@ void ExecutorStore::set_cancel(std::string_view client_order_id, CancelState sta
 }
 
 void ExecutorStore::record_report(const proto::ExecutionReport& report, bool applied,
-                                  const proto::OrderReply* outcome, std::int64_t now_ns) {
+                                  const proto::OrderReply* outcome, std::int64_t now_ns,
+                                  const OutcomeLetter* letter) {
   Transaction tx(begin_, commit_, rollback_);
   // The deferred reports come before this one in the stream: written first,
   // so that the cursor never passes a report that is not recorded.
   for (const auto& [r, ts] : deferred_) insert_report(r, false, ts);
-  if (outcome) record_outcome(outcome->client_order_id, *outcome, now_ns);
+  if (outcome) record_outcome(outcome->client_order_id, *outcome, now_ns, letter);
   insert_report(report, applied, now_ns);
   set_cursor_.reset().bind(1, report.stream).bind(2, static_cast<std::int64_t>(report.seq + 1)).run();
   tx.commit();

@@ -28,6 +28,11 @@ tp::proto::OrderReply filled(const std::string& coid, double qty, double price) 
   return r;
 }
 
+OutcomeLetter letter_for(const tp::proto::TradingSignal& s, std::int64_t ts = t0) {
+  return {"risk_rejected", "signal " + s.signal_id + ": too big", std::string("\x93\x00\x01", 3), s.signal_id,
+          ts};
+}
+
 }  // namespace
 
 TEST(ExecutorStore, RecordsSignalAndIntentAndDetectsDuplicates) {
@@ -42,7 +47,7 @@ TEST(ExecutorStore, RecordsSignalAndIntentAndDetectsDuplicates) {
   EXPECT_EQ(rec->status, "ACCEPTED");
   // A second record of the same id changes nothing, in either table.
   EXPECT_FALSE(store.record_accepted(s, intent_for(s, t0 + 1), t0 + 1));
-  EXPECT_FALSE(store.record_rejected(s, "expired", t0 + 1));
+  EXPECT_FALSE(store.record_rejected(s, "expired", t0 + 1, letter_for(s)));
   auto open = store.open_orders();
   ASSERT_EQ(open.size(), 1u);
   EXPECT_EQ(open[0].client_order_id, "C-sma.1.1.1");
@@ -51,7 +56,7 @@ TEST(ExecutorStore, RecordsSignalAndIntentAndDetectsDuplicates) {
   EXPECT_EQ(open[0].causation_ts_ns, t0 - 5);
 
   auto r = make_signal("sma.1.1.2");
-  ASSERT_TRUE(store.record_rejected(r, "risk_rejected: too big", t0));
+  ASSERT_TRUE(store.record_rejected(r, "risk_rejected: too big", t0, letter_for(r)));
   EXPECT_EQ(store.find_signal(r.signal_id)->status, "REJECTED");
   EXPECT_EQ(store.find_signal(r.signal_id)->reason, "risk_rejected: too big");
   EXPECT_EQ(store.open_orders().size(), 1u);  // no order for a rejected signal
@@ -176,7 +181,7 @@ TEST(ExecutorStore, BatchCommitsTogetherAndRollsBackWhenLeftOpen) {
     // A duplicate inside the batch is refused and undoes only its own rows.
     EXPECT_FALSE(store.record_accepted(a, intent_for(a, t0), t0));
     EXPECT_TRUE(store.find_signal("a").has_value());
-    ASSERT_TRUE(store.record_rejected(b, "risk_rejected: x", t0));
+    ASSERT_TRUE(store.record_rejected(b, "risk_rejected: x", t0, letter_for(b)));
     store.commit_batch();
     EXPECT_FALSE(store.in_batch());
 
@@ -191,4 +196,60 @@ TEST(ExecutorStore, BatchCommitsTogetherAndRollsBackWhenLeftOpen) {
   EXPECT_TRUE(again.find_order("C-a").has_value());
   EXPECT_FALSE(again.find_signal("c").has_value());
   EXPECT_FALSE(again.find_order("C-c").has_value());
+}
+
+TEST(ExecutorStore, OutcomeLettersAreStoredWithTheirOutcomeOnlyAndTheNewestAreKept) {
+  tp::test::TempDir dir;
+  const auto db = dir.file("executor.db");
+  auto a = make_signal("a");
+  auto held = make_signal("held");
+  {
+    ExecutorStore store(db, t0);
+    store.begin_batch();
+    ASSERT_TRUE(store.record_rejected(a, "risk_rejected: x", t0, letter_for(a, t0)));
+    // A duplicate writes neither its row nor its letter.
+    EXPECT_FALSE(store.record_rejected(a, "risk_rejected: x", t0 + 1, letter_for(a, t0 + 1)));
+    ASSERT_TRUE(store.record_accepted(held, intent_for(held, t0), t0));
+    store.commit_batch();
+
+    // An outcome with its letter, outside a batch: both or neither.
+    tp::proto::OrderReply given_up;
+    given_up.client_order_id = "C-held";
+    given_up.status = tp::proto::OrderStatus::rejected;
+    given_up.reason = "expired: held";
+    OutcomeLetter l{"expired", "held order C-held not sent", "o", "held", t0 + 2};
+    store.record_outcome("C-held", given_up, t0 + 2, &l);
+    // A rejected batch leaves no letter behind.
+    auto b = make_signal("b");
+    store.begin_batch();
+    ASSERT_TRUE(store.record_rejected(b, "risk_rejected: x", t0 + 3, letter_for(b, t0 + 3)));
+    store.abort_batch();
+  }
+  ExecutorStore store(db, t0);
+  const auto letters = store.recent_letters(10);
+  ASSERT_EQ(letters.size(), 2u);
+  EXPECT_EQ(letters[0].key, "a");
+  EXPECT_EQ(letters[0].reason, "risk_rejected");
+  EXPECT_EQ(letters[0].detail, "signal a: too big");
+  EXPECT_EQ(letters[0].original, std::string("\x93\x00\x01", 3));  // bytes, NUL included
+  EXPECT_EQ(letters[0].ts_ns, t0);
+  EXPECT_EQ(letters[1].key, "held");
+  EXPECT_EQ(letters[1].ts_ns, t0 + 2);
+  EXPECT_EQ(store.find_order("C-held")->status, tp::proto::OrderStatus::rejected);
+  ASSERT_EQ(store.recent_letters(1).size(), 1u);
+  EXPECT_EQ(store.recent_letters(1)[0].key, "held");  // the newest
+
+  // Beyond letters_kept the oldest go.
+  store.begin_batch();
+  const int n = static_cast<int>(ExecutorStore::letters_kept) * 2;
+  for (int i = 0; i < n; ++i) {
+    auto s = make_signal("s" + std::to_string(i));
+    ASSERT_TRUE(store.record_rejected(s, "risk_rejected: x", t0 + 10 + i, letter_for(s, t0 + 10 + i)));
+  }
+  store.commit_batch();
+  const auto all = store.recent_letters(static_cast<std::size_t>(n) * 2);
+  EXPECT_LE(all.size(),
+            static_cast<std::size_t>(ExecutorStore::letters_kept + ExecutorStore::letters_kept / 8));
+  EXPECT_GE(all.size(), static_cast<std::size_t>(ExecutorStore::letters_kept));
+  EXPECT_EQ(all.back().key, "s" + std::to_string(n - 1));
 }

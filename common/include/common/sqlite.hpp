@@ -105,6 +105,8 @@ class Statement {
   Statement& bind(int index, std::string_view value);
   Statement& bind(int index, double value);
   Statement& bind(int index, std::int64_t value);
+  // Bytes as a BLOB (an empty one too, not NULL).
+  Statement& bind_blob(int index, std::string_view bytes);
   // True: a row is ready; false: done. Throws StoreError on any failure.
   bool step();
   // Steps to the end. False (and reset) when a UNIQUE or PRIMARY KEY
@@ -113,6 +115,7 @@ class Statement {
   bool run();
   // Columns of the current row, numbered from 0; NULL reads as "" or 0.
   std::string column_text(int i) const;
+  std::string column_blob(int i) const;
   double column_double(int i) const;
   std::int64_t column_int(int i) const;
 

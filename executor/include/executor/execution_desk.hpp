@@ -84,11 +84,7 @@ struct Outbox {
     std::string topic;  // proto::ack_topic(strategy, instance)
     proto::SignalAck ack;
   };
-  struct DeadLetter {
-    std::string reason;
-    std::string detail;
-    std::string original;
-  };
+  using DeadLetter = OutcomeLetter;
   // A StrategyPosition follows the OrderEvent of the fill that moved it, so
   // that a subscriber counts that fill once (see docs/PROTOCOL.md).
   std::vector<std::variant<Ack, proto::OrderEvent, DeadLetter, proto::StrategyPosition>> items;
@@ -102,7 +98,7 @@ struct DecidedSignal {
   bool held = false;     // accept: recorded HELD, not to be sent now
   std::string reason;    // reject
   std::string detail;    // reject
-  std::string original;  // reject: the signal's bytes, for the dead letter
+  OutcomeLetter letter;  // reject: its dead letter, stored with the REJECTED row
   OrderRecord order;     // accept
 };
 
@@ -392,7 +388,12 @@ class ExecutionDesk {
   template <class Persist>
   bool apply_change(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
                     ReplySource source, Outbox& out, Persist&& persist, Change& change);
-  void count_outcome(const OrderRecord& order, const proto::OrderReply& reply, Outbox& out);
+  void count_outcome(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now, Outbox& out);
+  // The dead letter of news that is an order refused because its deadline
+  // had passed (accounted as expired); the same letter for the same
+  // arguments, so that the one stored with the outcome is the one sent.
+  std::optional<OutcomeLetter> expiry_letter(const OrderRecord& order, const proto::OrderReply& reply,
+                                             std::int64_t now);
   void ack_cancel(const proto::CancelRequest& request, proto::AckStatus status, std::string_view reason,
                   Outbox& out) const;
 

@@ -186,6 +186,7 @@ class ExecutorNode {
   void enforce_trading_state();
 
   void publish(Outbox& out);
+  void resend_stored_letters();
   void publish_ack(const std::string& topic, const proto::SignalAck& ack);
   void publish_event(const proto::OrderEvent& event);
   void publish_position(const proto::StrategyPosition& position);
@@ -209,6 +210,7 @@ class ExecutorNode {
   SocketMonitor reports_monitor_;
   BrokerLink link_;
   DeadLetterSender dead_letters_;
+  std::uint64_t letters_resent_ = 0;  // stored outcome letters sent again at start
   proto::Encoder encoder_;
   proto::Decoder decoder_;
   std::vector<zmq::message_t> frames_;

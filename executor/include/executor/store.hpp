@@ -49,6 +49,21 @@ struct ReportCursor {
   std::uint64_t next_seq = 1;
 };
 
+// A dead letter about an outcome (a refused signal, a held order given up,
+// an order refused expired). Stored in the transaction that records the
+// outcome and sent after it commits; the last ones are sent again when the
+// executor starts, because a letter still in the sender's queue dies with a
+// killed process. `key` (the signal id: one outcome letter per signal) lets
+// the sink write each once. Field order: reason, detail, original first, so
+// that an unkeyed letter is written {reason, detail, original}.
+struct OutcomeLetter {
+  std::string reason;
+  std::string detail;
+  std::string original;
+  std::string key;         // empty: not stored, never sent again
+  std::int64_t ts_ns = 0;  // 0: the time it is sent
+};
+
 // One point of the equity curve (account currency).
 struct EquityPoint {
   std::int64_t ts_ns = 0;
@@ -102,13 +117,18 @@ class ExecutorStore {
   // signal row (ACCEPTED) and the order intent. False when the signal id is
   // already known (nothing written).
   bool record_accepted(const proto::TradingSignal& signal, const OrderRecord& intent, std::int64_t now_ns);
-  // The signal row (REJECTED, reason). False when the id is already known.
-  bool record_rejected(const proto::TradingSignal& signal, std::string_view reason, std::int64_t now_ns);
+  // The signal row (REJECTED, reason) and its dead letter (inside the open
+  // batch). False when the id is already known (nothing written).
+  bool record_rejected(const proto::TradingSignal& signal, std::string_view reason, std::int64_t now_ns,
+                       const OutcomeLetter& letter);
 
   void set_state(std::string_view client_order_id, OrderState state, std::int64_t now_ns);
   // Stores the broker's answer: state DONE when the status is final, SENT
-  // when the broker is still working the order.
-  void record_outcome(std::string_view client_order_id, const proto::OrderReply& reply, std::int64_t now_ns);
+  // when the broker is still working the order; with its dead letter, when
+  // given, atomically (a savepoint: inside the open transaction, else its
+  // own).
+  void record_outcome(std::string_view client_order_id, const proto::OrderReply& reply, std::int64_t now_ns,
+                      const OutcomeLetter* letter = nullptr);
 
   std::optional<OrderRecord> find_order(std::string_view client_order_id);
   // Orders whose fate must be asked of the broker, oldest first: INTENT,
@@ -126,7 +146,7 @@ class ExecutorStore {
   // "<stream>:<seq>" is the primary key: a row already there stands), and
   // the cursor moved past it.
   void record_report(const proto::ExecutionReport& report, bool applied, const proto::OrderReply* outcome,
-                     std::int64_t now_ns);
+                     std::int64_t now_ns, const OutcomeLetter* letter = nullptr);
   // A report that changed nothing (applied = 0) is kept in memory and
   // written with the next record_report or flush_known, many in one
   // transaction: the usual report repeats an answer already recorded, and a
@@ -161,6 +181,11 @@ class ExecutorStore {
   std::optional<double> day_start_pnl(std::string_view day);
   // Kept when the day already has one (the first valuation's stands).
   void set_day_start_pnl(std::string_view day, double pnl, std::int64_t now_ns);
+  // The newest `n` stored dead letters, oldest first (sent again at start).
+  std::vector<OutcomeLetter> recent_letters(std::size_t n);
+  // Letters kept: beyond this the oldest are deleted (checked every
+  // letters_kept / 8 inserts).
+  static constexpr std::int64_t letters_kept = 4096;
   static constexpr std::int64_t max_equity_points = 100'000;
   // Appends a point; beyond max_equity_points the oldest are deleted.
   void add_equity_point(const EquityPoint& point);
@@ -170,6 +195,7 @@ class ExecutorStore {
 
   void migrate();
   void insert_report(const proto::ExecutionReport& report, bool applied, std::int64_t now_ns);
+  void insert_letter(const OutcomeLetter& letter);
   void prune(std::int64_t now_ns);
   OrderRecord read_order(Statement& s) const;
   void read_snapshots(PositionBook& book, GroupBooks& groups);
@@ -184,7 +210,8 @@ class ExecutorStore {
   Statement find_signal_, insert_signal_, insert_order_, set_state_, set_outcome_, find_order_, open_orders_,
       held_orders_, count_state_, working_orders_, cancel_requested_, count_working_, set_cancel_,
       insert_report_, set_cursor_, unfinished_orders_, read_trading_, write_trading_, log_control_, read_day_,
-      write_day_, add_equity_, prune_equity_;
+      write_day_, add_equity_, prune_equity_, insert_letter_, prune_letters_, recent_letters_;
+  std::int64_t letters_since_prune_ = 0;
   std::uint64_t equity_points_ = 0;
 };
 
