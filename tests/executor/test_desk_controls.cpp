@@ -591,6 +591,9 @@ TEST_F(DeskControls, CancelAllAsksToCancelWorkingOrdersAndGivesUpHeldOnesButAFla
   const auto dead = items_of<Outbox::DeadLetter>(out);
   EXPECT_EQ(dead[1].detail,
             "held order C-held3 not sent: trading changed (trading HALTED: halt by test: stop)");
+  EXPECT_EQ(dead[1].key, "held3");
+  const auto stored = store->recent_letters(2);
+  EXPECT_EQ(stored, dead) << "each given-up order's letter stored with its outcome";
   for (const auto& ev : items_of<tp::proto::OrderEvent>(out))
     EXPECT_TRUE(ev.reason.starts_with("trading_halted: ")) << ev.reason;
   EXPECT_EQ(desk.counters().rejected.at("trading_halted"), 2u);

@@ -105,6 +105,11 @@ TEST_F(DeskTest, ABatchIsAcceptedRejectedAndDeduplicatedThenPublishedInArrivalOr
   EXPECT_EQ(dead.original, tp::proto::encode_to_string(unknown));
   EXPECT_EQ(dead.detail, "signal sma.1.2: instrument 'XAUUSD' is not configured")
       << "the id, for when the sink keeps the line without the original";
+  // Stored with the REJECTED row, to be sent again after a crash; its key
+  // (the signal id) lets the sink write it once.
+  EXPECT_EQ(dead.key, "sma.1.2");
+  EXPECT_GT(dead.ts_ns, 0);
+  EXPECT_EQ(store.recent_letters(10), std::vector<OutcomeLetter>{dead});
   EXPECT_EQ(std::get<Outbox::Ack>(out.items[0]).topic, "ACK.sma.1");
 
   EXPECT_EQ(desk.counters().signals_accepted, 1u);
@@ -265,6 +270,9 @@ TEST_F(DeskTest, AnExpiryRefusalIsCountedExpiredAndDeadLetteredWithTheRequest) {
       dec.decode_order_request(tp::proto::as_bytes(std::get<Outbox::DeadLetter>(out.items[0]).original));
   ASSERT_TRUE(req.ok());
   EXPECT_EQ(req->client_order_id, order.client_order_id);
+  const auto& dead = std::get<Outbox::DeadLetter>(out.items[0]);
+  EXPECT_EQ(dead.key, "e");
+  EXPECT_EQ(store.recent_letters(10), std::vector<OutcomeLetter>{dead}) << "stored with the outcome";
 }
 
 TEST_F(DeskTest, AHeldOrderWhoseSignalExpiredIsGivenUpNeverSent) {

@@ -62,6 +62,7 @@ struct OutcomeLetter {
   std::string original;
   std::string key;         // empty: not stored, never sent again
   std::int64_t ts_ns = 0;  // 0: the time it is sent
+  bool operator==(const OutcomeLetter&) const = default;
 };
 
 // One point of the equity curve (account currency).

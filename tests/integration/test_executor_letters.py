@@ -1,0 +1,84 @@
+"""The executor's dead letters about outcomes survive its kill -9 (README,
+"Dead letters under a flood or a stalled sink"). Real programs (dead_letter,
+dll_gateway, executor) on ipc:// endpoints; the test plays one strategy
+instance whose signals are all refused risk_rejected (risk.max_order_quantity
+below their quantity), so that every signal's outcome is a dead letter.
+
+1. With the sink up, 20 refusals: their 20 lines are written.
+2. The sink stopped (SIGTERM), 30 more refusals: their letters can only wait
+   in the executor's queue, and a kill -9 of the executor takes them with it.
+3. The sink and the executor started again: the executor sends its stored
+   letters again (all 50), and the sink, which rebuilt its memory of keys
+   from its file, writes the 30 it never had and drops the 20 it had.
+Every refused signal then has exactly one line, keyed by its signal id."""
+
+import collections
+import os
+import signal
+import unittest
+
+import zmq
+
+import pipeline as pl
+from test_executor_limits import Strategy
+
+SKIP = pl.missing_binaries()
+BEFORE, DURING = 20, 30
+
+
+@unittest.skipIf(SKIP, f"binaries missing: {SKIP}")
+class ExecutorLetters(unittest.TestCase):
+    def setUp(self):
+        self.dep = pl.Deployment(extra_toml='[risk]\nmax_order_quantity = 10\n\n[dll_gateway.settings]\n'
+                                            'journal_path = "${run.dir}/sim_broker.journal"\n')
+        self.addCleanup(self.dep.close)
+        self.ctx = zmq.Context()
+        self.addCleanup(self.ctx.destroy, 0)
+
+    def refused(self):
+        return (self.dep.stats("executor") or {}).get("rejected", {}).get("risk_rejected", 0)
+
+    def lines_by_key(self):
+        return collections.Counter(line.get("key") for line in self.dep.dead_letters()
+                                   if line.get("source") == "executor")
+
+    def test_a_kill_9_loses_no_outcome_letter_and_the_replay_doubles_none(self):
+        self.dep.start("dead_letter")
+        self.dep.start("dll_gateway")
+        executor = self.dep.start("executor")
+        pl.wait_for(lambda: self.dep.stat("executor", "position_check", "pending") != "pending",
+                    what="the executor's start-up position check")
+        strategy = Strategy(self.ctx, self.dep)
+        self.addCleanup(strategy.close)
+
+        before = [strategy.emit() for _ in range(BEFORE)]
+        strategy.until_all_acked()
+        self.assertEqual(set(strategy.acks.values()), {"REJECTED"}, strategy.acks)
+        pl.wait_for(lambda: all(self.lines_by_key()[sid] == 1 for sid in before),
+                    what="the first refusals' lines in the sink's file")
+
+        self.assertEqual(self.dep.stop("dead_letter"), 0)
+        during = [strategy.emit() for _ in range(DURING)]
+        strategy.until_all_acked()
+        pl.wait_for(lambda: self.refused() == BEFORE + DURING, what="every refusal in the executor's stats")
+        executor.send_signal(signal.SIGKILL)
+        executor.wait(timeout=10)
+        self.assertEqual({sid: n for sid, n in self.lines_by_key().items() if sid in during}, {},
+                         "a letter of the refusals made with the sink away was written before the restart")
+
+        self.dep.start("dead_letter")
+        self.dep.start("executor")
+        pl.wait_for(lambda: self.dep.stat("dead_letter", "duplicates_dropped") == BEFORE
+                    and all(self.lines_by_key()[sid] == 1 for sid in during),
+                    what="the stored letters sent again: the lost ones written, the others dropped")
+        self.assertEqual(self.dep.stat("executor", "dead_letters_replayed"), BEFORE + DURING)
+        lines = self.lines_by_key()
+        self.assertEqual({sid: lines[sid] for sid in before + during}, {sid: 1 for sid in before + during})
+        for line in self.dep.dead_letters():
+            if line.get("key") in during:
+                self.assertEqual(line["reason"], "risk_rejected")
+                self.assertIn(f"signal {line['key']}: ", line["detail"])
+
+
+if __name__ == "__main__":
+    unittest.main()
