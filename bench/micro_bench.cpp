@@ -150,9 +150,10 @@ struct PlainDeadLetter : tp::proto::DeadLetter {
   // `original` is msgpack bin on the wire; pack it through a bin view.
   template <class Packer>
   void msgpack_pack(Packer& p) const {
-    p.pack_array(7).pack(t).pack(v).pack(source).pack(reason).pack(detail).pack(ts_ns);
+    p.pack_array(8).pack(t).pack(v).pack(source).pack(reason).pack(detail).pack(ts_ns);
     p.pack_bin(static_cast<std::uint32_t>(original.size()));
     p.pack_bin_body(original.data(), static_cast<std::uint32_t>(original.size()));
+    p.pack(key);
   }
   void msgpack_unpack(const msgpack::object& o) {
     if (o.type != msgpack::type::ARRAY || o.via.array.size < 7) throw msgpack::type_error();
@@ -165,6 +166,7 @@ struct PlainDeadLetter : tp::proto::DeadLetter {
     f[5].convert(ts_ns);
     if (f[6].type != msgpack::type::BIN) throw msgpack::type_error();
     original.assign(f[6].via.bin.ptr, f[6].via.bin.size);
+    if (o.via.array.size > 7) f[7].convert(key);
   }
 };
 
