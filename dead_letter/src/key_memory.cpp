@@ -7,25 +7,13 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "dead_letter/fd.hpp"
+
 namespace tp::dead_letter {
 namespace {
 
 constexpr std::size_t read_chunk = 1 << 20;
 constexpr int max_rotated_files = 1000;  // dead_letter.max_files' own bound
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::uint64_t fnv1a(std::uint64_t h, std::string_view bytes) noexcept {
   for (unsigned char c : bytes) {

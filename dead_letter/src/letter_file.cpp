@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "dead_letter/fd.hpp"
+
 namespace tp::dead_letter {
 namespace {
 
@@ -28,20 +30,6 @@ bool write_all(int fd, const char* data, std::size_t n) {
   }
   return true;
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
