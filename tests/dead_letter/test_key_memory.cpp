@@ -74,15 +74,19 @@ TEST(KeyMemory, WhenFullTheOldestIsForgottenFirst) {
 }
 
 TEST(KeyMemory, ReadsTheKeyOfTheSinksLines) {
+  // The views point into the line: it must outlive them.
   std::string_view source;
   std::string_view key;
-  ASSERT_TRUE(letter_key_of(to_json_line(letter("executor", "signal/s1")), source, key));
+  const auto keyed = to_json_line(letter("executor", "signal/s1"));
+  ASSERT_TRUE(letter_key_of(keyed, source, key));
   EXPECT_EQ(source, "executor");
   EXPECT_EQ(key, "signal/s1");
-  ASSERT_TRUE(letter_key_of(to_json_line(letter("executor", ""), false), source, key));
+  const auto unkeyed = to_json_line(letter("executor", ""), false);
+  ASSERT_TRUE(letter_key_of(unkeyed, source, key));
   EXPECT_EQ(source, "executor");
   EXPECT_EQ(key, "");
-  ASSERT_TRUE(letter_key_of(to_json_line(letter("x\"y", "k\\\"ey")), source, key));
+  const auto escaped = to_json_line(letter("x\"y", "k\\\"ey"));
+  ASSERT_TRUE(letter_key_of(escaped, source, key));
   EXPECT_EQ(source, "x\\\"y");
   EXPECT_EQ(key, "k\\\\\\\"ey");
   EXPECT_FALSE(letter_key_of(R"({"ts_ns":1,"reason":"malformed"})", source, key));  // no source
