@@ -388,7 +388,8 @@ def socket_path(args) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         prog="tpctl", description="Control a running supervisor, and the executor's trading.",
-        epilog="commands: status | stop NAME | start NAME | restart NAME | "
+        epilog="commands: status | top [--once] [--interval S] (a live view: states, rates, latency, "
+               "positions, alerts; q or Ctrl-C quits) | stop NAME | start NAME | restart NAME | "
                "scale GROUP N (or scale N with one group) | shutdown; "
                "NAME: a program, a group, GROUP:K or GROUP-K (one instance), strategy (every group). "
                "Trading (to the executor's control socket, from --config or --control): "
@@ -404,7 +405,10 @@ def main(argv=None) -> int:
                                       "(default: the config's endpoints.control, else derived from orders)")
     ap.add_argument("--reason", help="halt, reduce, flatten, resume: why (kept as the state's cause)")
     ap.add_argument("--json", action="store_true", help="trading commands: print the reply as JSON")
-    ap.add_argument("command", choices=["status", "stop", "start", "restart", "scale", "shutdown",
+    ap.add_argument("--once", action="store_true", help="top: print one frame as plain text and exit")
+    ap.add_argument("--interval", type=float, metavar="S",
+                    help="top: seconds between refreshes (default 1; with --once, between its two readings)")
+    ap.add_argument("command", choices=["status", "top", "stop", "start", "restart", "scale", "shutdown",
                                         *TRADING_COMMANDS])
     ap.add_argument("args", nargs="*")
     args = ap.parse_args(argv)
@@ -423,6 +427,21 @@ def main(argv=None) -> int:
             ap.error(f"--{option} is for the trading commands ({', '.join(TRADING_COMMANDS)})")
     if args.json:
         ap.error("--json is for the trading commands")
+    if args.command != "top" and (args.once or args.interval is not None):
+        ap.error("--once and --interval are for top")
+    if args.command == "top":
+        if args.args:
+            ap.error("usage: top [--once] [--interval S]")
+        interval = 1.0 if args.interval is None else args.interval
+        if not 0.1 <= interval <= 3600:
+            ap.error("--interval: seconds between 0.1 and 3600")
+        try:
+            path = socket_path(args)
+        except ConfigError as e:
+            print(f"tpctl: {e}", file=sys.stderr)
+            return EXIT_ERROR
+        from . import top  # here: top imports this module
+        return top.run(path, interval, args.once)
 
     wanted = {"status": (0,), "shutdown": (0,), "stop": (1,), "start": (1,), "restart": (1,),
               "scale": (1, 2)}
