@@ -176,7 +176,7 @@ def frame_lines(reply: dict, stats: dict, rates_by_name: dict, clock: str = "",
                 interval: float = 1.0, live: bool = False) -> list:
     """The frame as lines of text: a heading (supervisor, how many running,
     trading, equity, tick->fill latency), one line per process with its
-    rates, the executor's positions per instrument, the alerts firing."""
+    rates, the alerts firing, the executor's positions per instrument."""
     procs = reply.get("processes", [])
     running = sum(p.get("state") == RUNNING for p in procs)
     lines = [f"tpctl top: supervisor pid {reply.get('pid')}, run dir {reply.get('run_dir')}, "
@@ -197,6 +197,11 @@ def frame_lines(reply: dict, stats: dict, rates_by_name: dict, clock: str = "",
         rows.append((p["name"], _state(p), str(p.get("pid") or "-"), _uptime(p.get("uptime_s")),
                      str(p.get("restarts", 0)), *(_rate_text(r.get(c)) for c, _ in RATE_COLUMNS)))
     lines += [""] + _table(rows)
+    # Alerts before positions: a short window cuts the frame's bottom, and
+    # an instrument list can be long.
+    firing = alerts(reply, stats)
+    lines += ["", f"ALERTS ({len(firing)})" if firing else "ALERTS: none"]
+    lines += [f"  ! {a}" for a in firing]
     positions = (ex or {}).get("positions")
     lines.append("")
     if isinstance(positions, dict) and positions:
@@ -208,9 +213,6 @@ def frame_lines(reply: dict, stats: dict, rates_by_name: dict, clock: str = "",
         lines += _table(prow)
     else:
         lines.append("positions: " + ("none" if isinstance(positions, dict) else "n/a"))
-    firing = alerts(reply, stats)
-    lines += ["", f"ALERTS ({len(firing)})" if firing else "ALERTS: none"]
-    lines += [f"  ! {a}" for a in firing]
     if live:
         lines += ["", f"refresh every {interval:g} s; q or Ctrl-C quits"]
     return lines

@@ -132,12 +132,12 @@ class Frame(unittest.TestCase):
             "executor    RUNNING         102  1m15s   0         -        4.2        4.2       12       -",
             "strategy-0  BACKOFF (0.5s)  -    -       2         -        -          -         -        -",
             "",
+            "ALERTS (1)",
+            "  ! strategy-0: BACKOFF (last exit: exit 3)",
+            "",
             "INSTRUMENT  POSITION  AVG PRICE  LAST PRICE  REALISED PNL",
             "EURUSD      -2000     1.08590    1.08610     3.50",
             "USDJPY      1000      151.08154  151.10000   -5.25",
-            "",
-            "ALERTS (1)",
-            "  ! strategy-0: BACKOFF (last exit: exit 3)",
             "",
             "refresh every 1 s; q or Ctrl-C quits"])
 
