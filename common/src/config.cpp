@@ -460,6 +460,8 @@ Config from_table(const toml::table& root, const std::string& origin) {
   st.require(c.strategy.feed_timeout_ms > 0, "feed_timeout_ms", "> 0");
   st.get("max_tick_age_ms", c.strategy.max_tick_age_ms);
   st.require(c.strategy.max_tick_age_ms > 0, "max_tick_age_ms", "> 0");
+  st.get("max_signal_tick_age_ms", c.strategy.max_signal_tick_age_ms);
+  st.require(c.strategy.max_signal_tick_age_ms > 0, "max_signal_tick_age_ms", "> 0");
   st.get("max_clock_skew_ms", c.strategy.max_clock_skew_ms);
   st.require(c.strategy.max_clock_skew_ms >= 0, "max_clock_skew_ms", ">= 0");
   st.get("give_up_after_ms", c.strategy.give_up_after_ms);

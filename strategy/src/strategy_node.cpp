@@ -45,12 +45,7 @@ tp::Params params_of(const StrategyGroup& g) {
 
 std::int64_t ms_to_ns(int ms) { return static_cast<std::int64_t>(ms) * ns_per_ms; }
 
-// a - b, saturated: a hostile stamp near INT64_MIN or INT64_MAX must not wrap.
-std::int64_t saturating_diff(std::int64_t a, std::int64_t b) {
-  std::int64_t d = 0;
-  if (!__builtin_sub_overflow(a, b, &d)) return d;
-  return a > b ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
-}
+using detail::saturating_diff;
 
 // How often the run dir is looked at for departed shards' journals: a journal
 // whose lock was held at the last look is tried again this much later.
@@ -207,8 +202,9 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
       resend_ns_(ms_to_ns(cfg.strategy.resend_ms)),
       give_up_ns_(ms_to_ns(cfg.strategy.give_up_after_ms)),
       resend_scan_ns_(ms_to_ns(std::clamp(cfg.strategy.resend_ms / 4, 10, 100))),
-      max_tick_age_ns_(ms_to_ns(cfg.strategy.max_tick_age_ms)),
-      max_clock_skew_ns_(ms_to_ns(cfg.strategy.max_clock_skew_ms)),
+      freshness_{.max_age_ns = ms_to_ns(cfg.strategy.max_tick_age_ms),
+                 .max_skew_ns = ms_to_ns(cfg.strategy.max_clock_skew_ms),
+                 .max_signal_age_ns = ms_to_ns(cfg.strategy.max_signal_tick_age_ms)},
       params_(params_of(group_)),
       loop_(clock, RunLoop::default_stop_source(), max_wait_ms) {
   symbols_ = instruments_for_shard(group_.instruments, shard_, shards_);
@@ -546,6 +542,13 @@ void StrategyNode::check_feed(std::int64_t now) {
   const bool alive = feed_.alive(now);
   if (alive == feed_reported_alive_) return;
   feed_reported_alive_ = alive;
+  if (!alive)
+    spdlog::warn(
+        "{}: feed dead: no tick nor heartbeat within max_tick_age_ms for feed_timeout_ms ({} ms; {} "
+        "heartbeats refused so far): no signal until it is alive",
+        name_, cfg_.strategy.feed_timeout_ms, heartbeats_refused_);
+  else
+    spdlog::info("{}: feed alive", name_);
   guarded("on_feed",
           [&] { strategy_->on_feed({.kind = alive ? tp::FeedEventKind::alive : tp::FeedEventKind::dead}); });
 }
@@ -553,19 +556,21 @@ void StrategyNode::check_feed(std::int64_t now) {
 std::string_view StrategyNode::timestamp_problem(const proto::TickEvent& tick, std::int64_t now_ns,
                                                  std::string& detail) const {
   const auto ahead = saturating_diff(tick.gateway_ts_ns, now_ns);
-  if (ahead > max_clock_skew_ns_) {
-    detail = "gateway_ts_ns " + std::to_string(tick.gateway_ts_ns) + " is " +
-             std::to_string(ahead / ns_per_ms) + " ms ahead of this host's clock (max_clock_skew_ms " +
-             std::to_string(max_clock_skew_ns_ / ns_per_ms) + ")";
-    return "future_timestamp";
+  switch (freshness_.judge(tick.gateway_ts_ns, now_ns)) {
+    case StampVerdict::fresh:
+      return {};
+    case StampVerdict::future:
+      detail = "gateway_ts_ns " + std::to_string(tick.gateway_ts_ns) + " is " +
+               std::to_string(ahead / ns_per_ms) + " ms ahead of this host's clock (max_clock_skew_ms " +
+               std::to_string(freshness_.max_skew_ns / ns_per_ms) + ")";
+      return "future_timestamp";
+    case StampVerdict::stale:
+      break;
   }
-  if (ahead < -max_tick_age_ns_) {
-    detail = "gateway_ts_ns " + std::to_string(tick.gateway_ts_ns) + " is " +
-             std::to_string(-(ahead / ns_per_ms)) + " ms old (max_tick_age_ms " +
-             std::to_string(max_tick_age_ns_ / ns_per_ms) + ")";
-    return "stale";
-  }
-  return {};
+  detail = "gateway_ts_ns " + std::to_string(tick.gateway_ts_ns) + " is " +
+           std::to_string(-(ahead / ns_per_ms)) + " ms old (max_tick_age_ms " +
+           std::to_string(freshness_.max_age_ns / ns_per_ms) + ")";
+  return "stale";
 }
 
 std::string StrategyNode::emit(const tp::SignalRequest& r) {
@@ -590,6 +595,18 @@ std::string StrategyNode::emit(const tp::SignalRequest& r) {
   if (!(price > 0) || !std::isfinite(price)) return refuse("trigger_price must be > 0");
   if (suppress_emits_ || !feed_.alive(now)) {
     ++signals_suppressed_;
+    return {};
+  }
+  // Checked here, for every strategy (built-in, plugin) and whether it emits
+  // from on_tick or a timer: the backlog a paused process or a returning link
+  // delivers moves the indicators, but its prices are not the market's now.
+  if (inst.ticked && !freshness_.tradeable(inst.tick_gateway_ts_ns, now)) {
+    ++signals_stale_;
+    std::uint64_t suppressed = 0;
+    if (limiter_.allow("emit_stale", now, suppressed))
+      spdlog::warn("{}: no signal from a tick {} ms old (max_signal_tick_age_ms {}; {} more not logged)",
+                   name_, saturating_diff(now, inst.tick_gateway_ts_ns) / ns_per_ms,
+                   freshness_.max_signal_age_ns / ns_per_ms, suppressed);
     return {};
   }
   const auto ttl_ns = r.ttl_ms == 0 ? ms_to_ns(cfg_.strategy.signal_ttl_ms)
@@ -907,7 +924,19 @@ bool StrategyNode::send_signal(std::string_view payload) {
 
 void StrategyNode::on_heartbeat(const proto::Heartbeat& hb) {
   ++heartbeats_;
-  feed_.on_activity(clock_.now_ns());
+  // Aged as a tick is: a gateway whose ticks are all refused must not be
+  // kept alive by its heartbeats (its clock far behind, or a backlog).
+  const auto now = clock_.now_ns();
+  if (!feed_.on_message(now, freshness_.judge(hb.ts_ns, now))) {
+    ++heartbeats_refused_;
+    std::uint64_t suppressed = 0;
+    if (limiter_.allow("heartbeat_refused", now, suppressed))
+      spdlog::warn(
+          "{}: heartbeat stamped {} ms from this host's clock refused (max_tick_age_ms {}, "
+          "max_clock_skew_ms {}): it does not keep the feed alive ({} more not logged)",
+          name_, saturating_diff(hb.ts_ns, now) / ns_per_ms, freshness_.max_age_ns / ns_per_ms,
+          freshness_.max_skew_ns / ns_per_ms, suppressed);
+  }
   // A gateway process counts heartbeats and ticks from zero: going backwards
   // means a new process, whose tick seqs start again too.
   if (heartbeats_ > 1 && (hb.seq < last_heartbeat_.seq || hb.ticks_sent < last_heartbeat_.ticks_sent)) {
@@ -1155,12 +1184,14 @@ std::string StrategyNode::stats_json() {
       .add("ticks_received", ticks_received_)
       .add("ticks_per_s", ticks_per_s_)
       .add("heartbeats", heartbeats_)
+      .add("heartbeats_refused", heartbeats_refused_)
       .add("gaps", gaps)
       .add("out_of_order", out_of_order)
       .add("feed_restarts", feed_restarts_)
       .add("wrong_topic", wrong_topic_)
       .add("signals_emitted", signals_emitted_)
       .add("signals_suppressed", signals_suppressed_)
+      .add("signals_stale", signals_stale_)
       .add("signals_refused", signals_refused_)
       .add("strategy_errors", strategy_errors_)
       .add("order_updates", order_updates_)

@@ -153,6 +153,44 @@ class RuntimeTest(unittest.TestCase):
         self.assertEqual(self.rt.signals_emitted, 2)
         self.assertEqual(self.rt.stats()["feed_alive"], True)
 
+    def test_no_signal_from_a_tick_older_than_the_signal_bound(self):
+        self.s.emit_on_tick = True
+        # The backlog of a pause: 3 s old ticks move the indicators...
+        self.tick(1, ts=self.clock() - 3000 * MS)
+        self.assertEqual(self.s.ticks[-1][1], 1)
+        self.assertEqual(self.s.emitted[-1], "")  # ...but make no signal
+        self.tick(2, ts=self.clock() - 251 * MS)
+        self.assertEqual(self.s.emitted[-1], "")
+        self.assertEqual(self.rt.ctx.emit("EURUSD", SELL), "")  # nor from a timer on that price
+        self.assertEqual((self.rt.signals_stale, self.rt.signals_emitted, self.rt.signals_suppressed), (3, 0, 0))
+        self.tick(3, ts=self.clock() - 250 * MS)  # within the bound
+        self.assertTrue(self.s.emitted[-1])
+        m = wire.unpackb(self.signals.recv())
+        self.assertEqual((m[12], m[10] - m[13]), (3, 250 * MS))  # causation seq, its age when created
+        st = self.rt.stats()
+        self.assertEqual((st["signals_stale"], st["signals_emitted"]), (3, 1))
+
+    def test_heartbeats_stamped_too_old_do_not_keep_the_feed_alive(self):
+        # A gateway whose clock is 6 s behind: every tick and heartbeat refused.
+        self.s.emit_on_tick = True
+        self.clock.advance(1001)
+        self.rt._check_feed(self.clock())
+        self.assertFalse(self.rt.ctx.feed_alive())
+        for i in range(3):
+            self.clock.advance(400)
+            self.pub.send_multipart([b"HB.gateway", wire.packb([2, 1, "gateway", 100 + i, self.clock() - 6000 * MS, 0])])
+            self.assertTrue(self.rt.ticks.poll(2000))
+            self.rt._on_ticks()
+            self.tick(10 + i, ts=self.clock() - 6000 * MS)
+            self.rt._check_feed(self.clock())
+            self.assertFalse(self.rt.ctx.feed_alive())
+        st = self.rt.stats()
+        self.assertEqual((st["feed_alive"], st["heartbeats_refused"], st["signals_emitted"]), (False, 3, 0))
+        self.assertEqual(self.s.ticks, [])
+        # Its clock put right: the next heartbeat revives the feed.
+        self.heartbeat()
+        self.assertTrue(self.rt.ctx.feed_alive())
+
     def test_bad_ticks_are_refused_and_counted(self):
         self.tick(5)
         self.tick(8)

@@ -196,6 +196,32 @@ class FeedTest(unittest.TestCase):
         self.assertTrue(m.alive(1100))
         self.assertFalse(m.alive(1101))
 
+    def test_freshness_the_same_rules_as_the_cpp_runtime(self):
+        ms = 1_000_000
+        now, age, skew, signal_age = 1_800_000_000 * 10**9, 5000 * ms, 1000 * ms, 250 * ms
+        self.assertEqual(feed.judge_stamp(now - 5000 * ms, now, age, skew), feed.FRESH)
+        self.assertEqual(feed.judge_stamp(now - 5000 * ms - 1, now, age, skew), feed.TOO_OLD)
+        self.assertEqual(feed.judge_stamp(now + 1000 * ms, now, age, skew), feed.FRESH)
+        self.assertEqual(feed.judge_stamp(now + 1000 * ms + 1, now, age, skew), feed.FUTURE)
+        # A backlog: believed (indicators), not traded on.
+        self.assertTrue(feed.tradeable(now - 250 * ms, now, signal_age))
+        self.assertFalse(feed.tradeable(now - 250 * ms - 1, now, signal_age))
+        self.assertEqual(feed.judge_stamp(now - 3000 * ms, now, age, skew), feed.FRESH)
+        self.assertFalse(feed.tradeable(now - 3000 * ms, now, signal_age))
+        self.assertTrue(feed.tradeable(now + 900 * ms, now, signal_age))
+
+    def test_a_feed_whose_every_message_is_refused_is_dead(self):
+        ms = 1_000_000
+        m = feed.FeedMonitor(2000 * ms)
+        now = 1_800_000_000 * 10**9
+        for step in range(1000):  # a gateway 6 s behind, every 4 ms for 4 s
+            t = now + step * 4 * ms
+            self.assertFalse(m.on_message(t, feed.judge_stamp(t - 6000 * ms, t, 5000 * ms, 1000 * ms)))
+            self.assertFalse(m.alive(t))
+        t = now + 4000 * ms
+        self.assertTrue(m.on_message(t, feed.judge_stamp(t, t, 5000 * ms, 1000 * ms)))
+        self.assertTrue(m.alive(t))
+
 
 
 class ParamsTest(unittest.TestCase):

@@ -139,11 +139,12 @@ struct StrategyConfig {
   double quantity = 1000;  // default of every group's quantity
   OrderSettings orders;    // default of every group's order terms
   int signal_ttl_ms = 5000;
-  int resend_ms = 1000;          // resend an unacked signal after this long
-  int feed_timeout_ms = 2000;    // no tick nor heartbeat for this long: feed dead
-  int max_tick_age_ms = 5000;    // a tick sent longer ago than this is stale: refused
-  int max_clock_skew_ms = 1000;  // a tick stamped further ahead than this: refused
-  int give_up_after_ms = 60000;  // an unacked signal this long past its expiry: dead letter `unacked`
+  int resend_ms = 1000;              // resend an unacked signal after this long
+  int feed_timeout_ms = 2000;        // no tick nor heartbeat for this long: feed dead
+  int max_tick_age_ms = 5000;        // a tick sent longer ago than this is stale: refused
+  int max_signal_tick_age_ms = 250;  // no signal from a tick sent longer ago (it moves the indicators)
+  int max_clock_skew_ms = 1000;      // a tick stamped further ahead than this: refused
+  int give_up_after_ms = 60000;      // an unacked signal this long past its expiry: dead letter `unacked`
   SmaCrossoverConfig sma_crossover;
   RsiReversionConfig rsi_reversion;
   BreakoutConfig breakout;

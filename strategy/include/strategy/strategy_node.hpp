@@ -286,8 +286,7 @@ class StrategyNode {
   std::int64_t resend_ns_;
   std::int64_t give_up_ns_;
   std::int64_t resend_scan_ns_;
-  std::int64_t max_tick_age_ns_;
-  std::int64_t max_clock_skew_ns_;
+  Freshness freshness_;
   std::int64_t next_journal_probe_ns_ = 0;
   std::int64_t next_compact_ns_ = 0;  // after a failed compaction: not before then
 
@@ -309,6 +308,8 @@ class StrategyNode {
   std::uint64_t feed_restarts_ = 0;
   std::uint64_t signals_emitted_ = 0;
   std::uint64_t signals_suppressed_ = 0;  // emits while the feed was dead
+  std::uint64_t signals_stale_ = 0;       // emits whose tick was older than max_signal_tick_age_ms
+  std::uint64_t heartbeats_refused_ = 0;  // stamped too old or too far ahead: not keeping the feed alive
   std::uint64_t signals_acked_ = 0;
   std::uint64_t signals_resent_ = 0;
   std::uint64_t signals_given_up_ = 0;

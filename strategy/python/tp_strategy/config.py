@@ -43,6 +43,7 @@ class Config:
     resend_ms: int = 1000
     feed_timeout_ms: int = 2000
     max_tick_age_ms: int = 5000
+    max_signal_tick_age_ms: int = 250
     max_clock_skew_ms: int = 1000
     give_up_after_ms: int = 60000
     groups: list = field(default_factory=list)
@@ -105,7 +106,7 @@ def parse_config(text: str, overrides=(), origin: str = "<string>") -> Config:
     read_strategy(groups, st.table, origin, num_text=repr)
     c.groups, c.quantity = groups.groups, groups.quantity
     for key, low in (("signal_ttl_ms", 1), ("resend_ms", 1), ("feed_timeout_ms", 1), ("max_tick_age_ms", 1),
-                     ("max_clock_skew_ms", 0), ("give_up_after_ms", 0)):
+                     ("max_signal_tick_age_ms", 1), ("max_clock_skew_ms", 0), ("give_up_after_ms", 0)):
         v = st.integer(key, getattr(c, key))
         st.require(v >= low, key, "> 0" if low else ">= 0")
         setattr(c, key, v)

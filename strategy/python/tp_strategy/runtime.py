@@ -8,9 +8,12 @@ The same guarantees as the C++ StrategyNode (strategy/src/strategy_node.cpp):
   are counted and reported (FeedEvent GAP), duplicates and out-of-order ticks
   dropped (dead letters duplicate_seq / out_of_order); a tick stamped too
   long ago or too far ahead is refused (stale / future_timestamp); the feed is
-  dead after feed_timeout_ms without a tick or heartbeat; a heartbeat seq
+  dead after feed_timeout_ms without a believed tick or heartbeat (a
+  heartbeat is aged as a tick is: heartbeats_refused); a heartbeat seq
   going backwards is a restarted gateway. No signal goes out while the feed
-  is dead, nor from the tick that ends a dead spell.
+  is dead, nor from the tick that ends a dead spell (signals_suppressed), nor
+  from a tick older than max_signal_tick_age_ms (signals_stale: the backlog
+  of a pause or of a returning link moves the indicators, is not traded).
 - signals: journaled (G-k.journal, the C++ format) BEFORE each send; resent
   every resend_ms until ACK.G.k acks them; given up give_up_after_ms past
   their expiry (X record, dead letter `unacked`); ids G.k.<boot_ms>.<n> with
@@ -50,7 +53,7 @@ import zmq
 
 from . import api, wire
 from ._shared import instruments_for_shard
-from .feed import ACCEPT, RESTART, STALE, FeedMonitor, SeqTracker
+from .feed import ACCEPT, RESTART, STALE, FeedMonitor, SeqTracker, judge_stamp, tradeable
 from .journal import (DEFAULT_COMPACT_BYTES, JournalLocked, SignalIdGenerator, SignalJournal, SignalOutbox,
                       choose_boot_ms, decode_signal)
 
@@ -227,8 +230,10 @@ class Context:
     def emit(self, instrument, side, quantity=0.0, confidence=1.0, ttl_ms=0, trigger_price=0.0, order_type=None,
              limit_price=0.0, time_in_force=None, good_till_ms=0) -> str:
         """Emits a signal; returns its id, or "" when nothing was sent (feed
-        dead, not this instance's instrument, an invalid request, or a
-        journal that cannot be written; each counted in the stats). The
+        dead, the instrument's last tick sent longer ago than
+        max_signal_tick_age_ms, not this instance's instrument, an invalid
+        request, or a journal that cannot be written; each counted in the
+        stats). The
         runtime journals it before sending and resends it until acked.
 
         The order's terms: order_type "market" or "limit" and time_in_force
@@ -341,6 +346,7 @@ class Runtime:
     def _init_counters(self):
         self.ticks_received = self.heartbeats = self.wrong_topic = self.feed_restarts = 0
         self.signals_emitted = self.signals_suppressed = self.signals_refused = self.signals_acked = 0
+        self.signals_stale = self.heartbeats_refused = 0
         self.signals_resent = self.signals_given_up = self.send_would_block = self.acks_unmatched = 0
         self.signals_not_journaled = self.acks_not_journaled = self.give_ups_not_journaled = 0
         self.compactions_failed = self.emission_stops = self.journal_errors = 0
@@ -385,6 +391,7 @@ class Runtime:
         self.give_up_ns = cfg.give_up_after_ms * NS_PER_MS
         self.resend_scan_ns = max(10, min(100, cfg.resend_ms // 4)) * NS_PER_MS
         self.max_tick_age_ns = cfg.max_tick_age_ms * NS_PER_MS
+        self.max_signal_age_ns = cfg.max_signal_tick_age_ms * NS_PER_MS
         self.max_skew_ns = cfg.max_clock_skew_ms * NS_PER_MS
         self.ttl_ns = cfg.signal_ttl_ms * NS_PER_MS
         os.makedirs(cfg.run_dir, exist_ok=True)
@@ -678,6 +685,16 @@ class Runtime:
             # Trading on a price from across an outage is worse than not trading.
             self.signals_suppressed += 1
             return ""
+        # Here, for every strategy and whether it emits from on_tick or a
+        # timer: the backlog a paused process or a returning link delivers
+        # moves the indicators, but its prices are not the market's now.
+        if inst.have_tick and not tradeable(tick.gateway_ts_ns, now, self.max_signal_age_ns):
+            self.signals_stale += 1
+            if self.limiter.allow("emit_stale", now):
+                log.warning("%s: no signal from a tick %d ms old (max_signal_tick_age_ms %d; %d more not logged)",
+                            self.name, (now - tick.gateway_ts_ns) // NS_PER_MS, self.cfg.max_signal_tick_age_ms,
+                            self.limiter.suppressed("emit_stale"))
+            return ""
         c = float(confidence)
         if not math.isfinite(c):
             c = 0.0
@@ -861,7 +878,9 @@ class Runtime:
         if alive != self.feed_reported_alive:
             self.feed_reported_alive = alive
             if not alive:
-                log.warning("feed dead: no tick nor heartbeat for %d ms", self.cfg.feed_timeout_ms)
+                log.warning("feed dead: no tick nor heartbeat within max_tick_age_ms for feed_timeout_ms (%d ms; "
+                            "%d heartbeats refused so far): no signal until it is alive", self.cfg.feed_timeout_ms,
+                            self.heartbeats_refused)
             else:
                 log.info("feed alive")
             self._feed_event(api.ALIVE if alive else api.DEAD)
@@ -1003,13 +1022,21 @@ class Runtime:
 
     def _on_heartbeat(self, payload):
         try:
-            seq, ticks_sent = wire.decode_heartbeat(payload)
+            seq, ts, ticks_sent = wire.decode_heartbeat(payload)
         except wire.WireError as e:
             self.dead_letter(e.reason, e.detail, payload)
             return
         self.heartbeats += 1
         now = self.now_ns()
-        self.feed.on_activity(now)
+        # Aged as a tick is: a gateway whose ticks are all refused must not
+        # be kept alive by its heartbeats (its clock far behind, a backlog).
+        if not self.feed.on_message(now, judge_stamp(ts, now, self.max_tick_age_ns, self.max_skew_ns)):
+            self.heartbeats_refused += 1
+            if self.limiter.allow("heartbeat_refused", now):
+                log.warning("%s: heartbeat stamped %d ms from this host's clock refused (max_tick_age_ms %d, "
+                            "max_clock_skew_ms %d): it does not keep the feed alive (%d more not logged)", self.name,
+                            (ts - now) // NS_PER_MS, self.cfg.max_tick_age_ms, self.cfg.max_clock_skew_ms,
+                            self.limiter.suppressed("heartbeat_refused"))
         # A gateway process counts heartbeats and ticks from zero: going
         # backwards means a new process, whose tick seqs start again too.
         if self.last_hb is not None and (seq < self.last_hb[0] or ticks_sent < self.last_hb[1]):
@@ -1246,12 +1273,14 @@ class Runtime:
             "ticks_received": self.ticks_received,
             "ticks_per_s": round(self.ticks_per_s, 3),
             "heartbeats": self.heartbeats,
+            "heartbeats_refused": self.heartbeats_refused,
             "gaps": sum(i.seq.gaps for i in insts),
             "out_of_order": sum(i.seq.out_of_order for i in insts),
             "feed_restarts": self.feed_restarts,
             "wrong_topic": self.wrong_topic,
             "signals_emitted": self.signals_emitted,
             "signals_suppressed": self.signals_suppressed,
+            "signals_stale": self.signals_stale,
             "signals_refused": self.signals_refused,
             "signals_acked": self.signals_acked,
             "signals_resent": self.signals_resent,

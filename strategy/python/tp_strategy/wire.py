@@ -173,15 +173,15 @@ def check_tick(obj):
 
 
 def decode_heartbeat(payload):
-    """(seq, ticks_sent)."""
+    """(seq, ts_ns, ticks_sent)."""
     obj = unpack(payload)
     envelope(obj, T_HEARTBEAT, "heartbeat", 4)
     src = _str(obj[2], "source", MAX_ID)
     if not src:
         raise WireError("out_of_range", "source is empty")
     seq = _u64(obj[3], "seq")
-    _i64(obj[4], "ts_ns")
-    return seq, _u64(obj[5], "ticks_sent")
+    ts = _i64(obj[4], "ts_ns")
+    return seq, ts, _u64(obj[5], "ticks_sent")
 
 
 def decode_ack(payload):

@@ -54,7 +54,8 @@ struct Tick {
 };
 
 enum class FeedEventKind : std::uint8_t {
-  dead,       // no tick nor heartbeat for strategy.feed_timeout_ms: emit() refuses until alive
+  dead,       // no believed tick nor heartbeat (stamped within max_tick_age_ms) for
+              // strategy.feed_timeout_ms: emit() refuses until alive
   alive,      // ticks or heartbeats again after `dead`
   restarted,  // `instrument`'s price series starts again (the gateway restarted): reset what spans it
   gap,        // `missed` ticks of `instrument` were lost (a slow consumer, a dropped link)
@@ -240,9 +241,12 @@ class Context {
   virtual const Params& params() const noexcept = 0;
 
   // Emits a signal. Returns its id, or an empty string when nothing was sent:
-  // the feed is dead, the instrument is not this instance's, the request is
-  // invalid, or the journal cannot be written (each counted in the stats).
-  // The runtime journals it before sending and resends it until acked.
+  // the feed is dead (signals_suppressed), the instrument's last tick was
+  // sent longer ago than strategy.max_signal_tick_age_ms (signals_stale: the
+  // backlog of a pause or of a returning link, or a quiet instrument), the
+  // instrument is not this instance's, the request is invalid, or the
+  // journal cannot be written (each counted in the stats). The runtime
+  // journals it before sending and resends it until acked.
   virtual std::string emit(const SignalRequest& request) = 0;
 
   // Asks the executor to cancel the order of a signal this instance emitted
