@@ -11,13 +11,12 @@ throughput, dead letters) are plain functions over plain values, tested
 without a deployment; only render_html imports matplotlib. A figure whose
 data is absent is a note in the page, never an error."""
 
-import base64
-import bisect
 import collections
 import dataclasses
 import datetime
 import glob
 import html
+import importlib.util
 import io
 import json
 import math
@@ -123,6 +122,9 @@ def read_journals(run, run_dir):
     except ImportError:
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         import tp_proto
+    if importlib.util.find_spec("msgpack") is None:  # tp_proto.decode imports it
+        run.problems.append("strategy journals: not read (python3-msgpack is not installed)")
+        return
     for path in sorted(glob.glob(os.path.join(run_dir, "*-*.journal"))):
         try:
             with open(path, "rb") as f:
@@ -140,7 +142,6 @@ def read_journals(run, run_dir):
             if name == "signal":
                 run.journal.setdefault(fields["signal_id"], {
                     k: fields[k] for k in ("created_ts_ns", "causation_ts_ns", "instrument", "strategy")})
-        # A missing msgpack module raises ImportError in decode: let it out (a broken install).
 
 
 def dead_letter_files(run_dir):
@@ -483,6 +484,32 @@ def _log_axis(axis):
     axis.set_minor_formatter(ticker.NullFormatter())
 
 
+# A long run has more points than a page can carry as SVG: a line or a set
+# of markers beyond this many is drawn through every k-th point (said in
+# the legend), which keeps an hour's run to a few MB.
+MAX_POINTS = 4000
+
+
+def thin(n, limit=MAX_POINTS):
+    """(indices to draw out of n points, stride k): every k-th from the
+    first, and the last always (a position's or PnL's value at the end)."""
+    if n <= limit:
+        return list(range(n)), 1
+    k = math.ceil(n / limit)
+    idx = list(range(0, n, k))
+    if idx[-1] != n - 1:
+        idx.append(n - 1)
+    return idx, k
+
+
+def _pick(values, idx):
+    return [values[i] for i in idx]
+
+
+def _every(k):
+    return f", every {k}th point" if k > 1 else ""
+
+
 def _seconds(ts, t0):
     return [(t - t0) / 1e9 for t in ts]
 
@@ -528,10 +555,11 @@ def figure_pnl_by_instrument(run, fill_list, marks, t0):
     fig, axes = _new_figure(len(insts), height=2.4, sharex=True)
     for ax, inst in zip(axes, insts):
         s = series[inst]
-        t = _seconds(s["t"], t0)
-        ax.step(t, [a + b for a, b in zip(s["realized"], s["unrealized"])], where="post", color="black",
-                label="realised + unrealised")
-        ax.step(t, s["realized"], where="post", color="tab:blue", ls="--", label="realised")
+        idx, k = thin(len(s["t"]))
+        t = _seconds(_pick(s["t"], idx), t0)
+        ax.step(t, [s["realized"][i] + s["unrealized"][i] for i in idx], where="post", color="black",
+                label="realised + unrealised" + _every(k))
+        ax.step(t, _pick(s["realized"], idx), where="post", color="tab:blue", ls="--", label="realised")
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_title(f"{inst}: PnL", fontsize=10)
         ax.set_ylabel(f"PnL ({quote_currency(run, inst)})")
@@ -553,10 +581,11 @@ def figure_positions(run, fill_list, t0):
     fig, axes = _new_figure(len(insts), height=2.2, sharex=True)
     for ax, inst in zip(axes, insts):
         s = series[inst]
-        t = _seconds(s["t"], t0)
-        ax.step(t, s["total"], where="post", color="black", lw=2, label="total")
+        idx, k = thin(len(s["t"]))
+        t = _seconds(_pick(s["t"], idx), t0)
+        ax.step(t, _pick(s["total"], idx), where="post", color="black", lw=2, label="total" + _every(k))
         for g in sorted(s["groups"]):
-            ax.step(t, s["groups"][g], where="post", lw=1, label=f"group {g or '(none)'}")
+            ax.step(t, _pick(s["groups"][g], idx), where="post", lw=1, label=f"group {g or '(none)'}")
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_title(f"{inst}: position", fontsize=10)
         ax.set_ylabel("position (units)")
@@ -582,15 +611,20 @@ def figure_fills_on_price(run, fill_list, marks, t0):
     for ax, inst in zip(axes, insts):
         points = marks.get(inst, [])
         if points:
+            idx, k = thin(len(points))
+            points = _pick(points, idx)
             ax.plot(_seconds([p[0] for p in points], t0), [p[1] for p in points], color="grey", lw=0.8,
-                    label="signal trigger price")
+                    label="signal trigger price" + _every(k))
         for side, marker, color in (("BUY", "^", "tab:green"), ("SELL", "v", "tab:red")):
             for later in (False, True):
                 fs = [f for f in by_inst.get(inst, []) if f.side == side and f.by_report == later]
                 if fs:
+                    idx, k = thin(len(fs), MAX_POINTS // 4)
+                    fs = _pick(fs, idx)
                     ax.scatter(_seconds([f.ts_ns for f in fs], t0), [f.price for f in fs], marker=marker, s=18,
                                facecolors="none" if later else color, edgecolors=color,
-                               label=f"{side.lower()} fill" + (" (resting order, later)" if later else ""))
+                               label=f"{side.lower()} fill" + (" (resting order, later)" if later else "")
+                               + _every(k))
         ax.set_title(f"{inst}: fills on the price", fontsize=10)
         ax.set_ylabel(f"price ({quote_currency(run, inst)})")
         ax.ticklabel_format(axis="y", useOffset=False)
@@ -659,9 +693,13 @@ def figure_hops(lat):
 
 def figure_throughput(run, fill_list, t0):
     fid, title = "fig-throughput", "Throughput over time"
-    cap = "Events per one-second bin: signals the executor received, orders it created, fills (broker time), " \
-          "dead letters the sink wrote."
-    series = throughput(run, fill_list, t0) if t0 is not None else {}
+    ends = [e for e in (run.equity[-1]["ts_ns"] if run.equity else None,
+                        fill_list[-1].ts_ns if fill_list else None) if e]
+    # One-second bins; wider ones for a long run (at most ~1,500 bins).
+    bin_s = max(1, math.ceil((max(ends) - t0) / 1e9 / 1500)) if ends else 1
+    cap = f"Events per second, counted in {bin_s}-second bins: signals the executor received, orders it " \
+          "created, fills (broker time), dead letters the sink wrote; the last bin is a part of one."
+    series = throughput(run, fill_list, t0, bin_s) if t0 is not None else {}
     if not any(sum(v) for v in series.values()):
         return Figure(fid, title, cap, absent="No signals, orders, fills or dead letters with a time: "
                                               "no throughput to draw.")
@@ -670,7 +708,8 @@ def figure_throughput(run, fill_list, t0):
               "dead letters": (":", 1.5)}
     for name, counts in series.items():
         style, width = styles.get(name, ("-", 1))
-        ax.step(range(len(counts)), counts, where="post", ls=style, lw=width, label=name)
+        ax.step([i * bin_s for i in range(len(counts))], [c / bin_s for c in counts], where="post", ls=style,
+                lw=width, label=name)
     ax.set_title(title)
     ax.set_xlabel(_time_label(t0))
     ax.set_ylabel("events per second")

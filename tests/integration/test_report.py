@@ -193,6 +193,19 @@ class ReportData(unittest.TestCase):
                              fid)
         self.assertIn("executor.db: no such file", page)
 
+    def test_a_long_run_is_drawn_through_every_kth_point(self):
+        self.assertEqual(html_report.thin(3, 4), ([0, 1, 2], 1))
+        self.assertEqual(html_report.thin(10, 4), ([0, 3, 6, 9], 3))
+        self.assertEqual(html_report.thin(11, 4), ([0, 3, 6, 9, 10], 3))  # the last value always
+        n = 30_000  # fills on one instrument, 1 ms apart: the page stays a few MB
+        run = html_report.Run(run_dir=self.dir, dll_reports=[
+            {"seq": i, "client_order_id": f"C-{i}", "instrument": "EURUSD", "side": 1 + i % 2,
+             "last_quantity": 1000.0, "last_price": 1.1 + (i % 7) * 1e-4, "broker_ts_ns": T0 + i * MS,
+             "ts_ns": T0 + i * MS} for i in range(n)])
+        page = html_report.render_html(run)
+        self.assertLess(len(page), 4_000_000)
+        self.assertIn("every 8th point", page)
+
     def test_tp_report_writes_the_page_into_the_run_dir(self):
         r = subprocess.run([sys.executable, TP_REPORT, "--run-dir", self.dir], capture_output=True, text=True,
                            timeout=60)
