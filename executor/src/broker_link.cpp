@@ -12,11 +12,12 @@ namespace tp::executor {
 
 namespace {
 
-OrderClientOptions client_options(const Config& config, const BrokerLinkOptions& options) {
+OrderClientOptions client_options(const Config& config, const BrokerLinkOptions& options, bool for_orders) {
   return OrderClientOptions{.timeout_ms = std::max(1, config.executor.order_timeout_ms),
                             .retries = std::max(0, config.executor.order_retries),
                             .security = options.security,
                             .stopping = options.stopping,
+                            .hold_retries = for_orders ? options.hold_order_retries : nullptr,
                             .while_waiting = options.while_waiting};
 }
 
@@ -27,7 +28,7 @@ BrokerLink::BrokerLink(zmq::context_t& ctx, const Config& config, const Clock& c
     : config_(config),
       clock_(clock),
       options_(std::move(options)),
-      client_(ctx, config.endpoints.orders, client_options(config, options_)),
+      client_(ctx, config.endpoints.orders, client_options(config, options_, false)),
       breaker_(BreakerOptions{.failure_threshold = config.executor.breaker_failures,
                               .cooling_ns = std::int64_t{config.executor.breaker_cooling_ms} * ns_per_ms},
                clock),
@@ -47,8 +48,8 @@ std::size_t BrokerLink::start_order(const OrderRecord& order) {
   const auto free = static_cast<std::size_t>(std::find(busy_.begin(), busy_.end(), false) - busy_.begin());
   if (free == busy_.size()) {
     if (busy_.size() >= slots_) throw std::logic_error("BrokerLink::start_order: every order client is busy");
-    order_clients_.push_back(
-        std::make_unique<OrderClient>(ctx_, config_.endpoints.orders, client_options(config_, options_)));
+    order_clients_.push_back(std::make_unique<OrderClient>(ctx_, config_.endpoints.orders,
+                                                           client_options(config_, options_, true)));
     busy_.push_back(false);
   }
   ++counters_.orders_sent;

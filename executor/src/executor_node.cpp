@@ -98,7 +98,10 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
                                     // too; what it implies is done after it.
                                     answer_control();
                                   },
-                              .held_count = [this] { return desk_.held_count(); }}),
+                              .held_count = [this] { return desk_.held_count(); },
+                              // A resend after an ok HALT is an order sent while HALTED.
+                              .hold_order_retries =
+                                  [this] { return desk_.trading().state == proto::TradingState::halted; }}),
       dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock, security),
       disk_({config.run.dir, std::filesystem::path(store_.path()).parent_path().string()},
             config.run.min_free_bytes),

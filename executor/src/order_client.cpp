@@ -102,7 +102,8 @@ void OrderClient::attempt_made(Attempt sent, std::int64_t now) {
 }
 
 void OrderClient::next_attempt(std::int64_t now) {
-  if (flight_.attempt >= std::max(0, options_.retries) || stopping()) {
+  if (flight_.attempt >= std::max(0, options_.retries) || stopping() ||
+      (options_.hold_retries && options_.hold_retries())) {
     settle(std::nullopt);
     return;
   }

@@ -125,3 +125,32 @@ TEST(OrderClient, GivesUpAfterTheConfiguredRetries) {
   EXPECT_GE(took_ms, 300);
   EXPECT_LT(took_ms, 3000);
 }
+
+TEST(OrderClient, AHoldGivesTheRequestUpInsteadOfSendingItAgain) {
+  tp::test::TempDir dir;
+  zmq::context_t ctx(1);
+  const auto ep = dir.ipc("orders");
+  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
+  tp::bind(broker.router, ep);
+  // Drops the first request; would answer a resend, were one made.
+  std::thread server([&] { broker.serve({"", "C-sma.0.1.7"}); });
+
+  bool halted = false;
+  OrderClient client(ctx, ep, {.timeout_ms = 200, .retries = 3, .hold_retries = [&] { return halted; }});
+  client.start(make_request());
+  halted = true;  // a HALT while the first attempt waits
+  auto reply = client.finish();
+  // The server still waits for a second request: a query for the same id
+  // (what reconciliation does next) would be answered; here it is ended.
+  tp::proto::OrderRequest unblock = make_request();
+  unblock.client_order_id = "C-unblock";
+  OrderClient other(ctx, ep, {.timeout_ms = 200, .retries = 0});
+  (void)other.request(unblock);
+  server.join();
+
+  EXPECT_FALSE(reply.has_value()) << "given up unanswered, to be reconciled by query";
+  EXPECT_EQ(client.retries(), 0u);
+  ASSERT_EQ(broker.seen.size(), 2u);
+  EXPECT_EQ(broker.seen[0], "C-sma.0.1.7");
+  EXPECT_EQ(broker.seen[1], "C-unblock") << "the held request was not sent again";
+}

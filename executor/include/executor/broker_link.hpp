@@ -48,6 +48,9 @@ struct BrokerLinkOptions {
   std::function<void()> while_waiting;  // see OrderClientOptions and above
   // For the log line when the breaker closes ("N held order(s) to send").
   std::function<std::uint64_t()> held_count;
+  // The order clients' hold_retries (see OrderClientOptions); queries and
+  // cancels are always retried.
+  std::function<bool()> hold_order_retries;
 };
 
 class BrokerLink {

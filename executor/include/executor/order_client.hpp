@@ -33,6 +33,11 @@ struct OrderClientOptions {
   // order left without an answer is reconciled at the next start, under the
   // same id.
   std::function<bool()> stopping;
+  // Asked before each retry (never before the first attempt): true gives the
+  // request up unanswered instead of sending it again. The executor's order
+  // clients hold while trading is HALTED: a resend then would be an order
+  // sent after the halt; the order is reconciled by query instead.
+  std::function<bool()> hold_retries;
   // Runs at least every stop_check_ms while an exchange waits (the caller's
   // heartbeat: a program waiting on a frozen peer is not itself hung). It
   // must not call back into order handling: the client is mid-exchange.
