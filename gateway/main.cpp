@@ -49,6 +49,11 @@ int main(int argc, char** argv) {
                  "Publish only heartbeats for this long after binding, so that waiting subscribers can join "
                  "before the first tick")
       ->check(CLI::Range(0, 600000));
+  std::int64_t test_clock_offset_ms = 0;
+  app.add_option("--test-clock-offset-ms", test_clock_offset_ms,
+                 "Tests only: stamp ticks and heartbeats with this host's clock moved this far (negative: "
+                 "behind), to show what a wrong gateway clock does downstream")
+      ->check(CLI::Range(std::int64_t{-86'400'000}, std::int64_t{86'400'000}));
 
   return tp::run_program(app, argc, argv, [&] {
     if (rate) opts.overrides.push_back(fmt::format("gateway.rate={}", *rate));
@@ -64,10 +69,11 @@ int main(int argc, char** argv) {
     tp::SecureContext secure(ctx, cfg.security);
     int code = 0;
     {
-      tp::gateway::GatewayNode node(
-          ctx, cfg,
-          tp::gateway::GatewayOptions{.exit_when_done = exit_when_done, .start_delay_ms = start_delay_ms},
-          secure.security());
+      tp::gateway::GatewayNode node(ctx, cfg,
+                                    tp::gateway::GatewayOptions{.exit_when_done = exit_when_done,
+                                                                .start_delay_ms = start_delay_ms,
+                                                                .test_clock_offset_ms = test_clock_offset_ms},
+                                    secure.security());
       code = node.run(tp::stop_requested);
     }  // sockets close here (linger flushes the last ticks), before the context ends
     spdlog::shutdown();

@@ -24,6 +24,7 @@ GatewayNode::GatewayNode(zmq::context_t& ctx, const tp::Config& cfg, GatewayOpti
                          const tp::Security& security)
     : cfg_(cfg),
       opts_(opts),
+      clock_(opts.test_clock_offset_ms * tp::ns_per_ms),
       pub_(tp::make_socket(ctx, zmq::socket_type::pub,
                            tp::SocketOptions{.linger_ms = 500, .sndhwm = cfg.gateway.sndhwm})),
       pub_monitor_(ctx, pub_),
@@ -40,6 +41,11 @@ GatewayNode::GatewayNode(zmq::context_t& ctx, const tp::Config& cfg, GatewayOpti
     feed_.emplace(cfg.instruments, cfg.gateway.seed);
   }
   for (const auto& i : cfg.instruments) topics_.emplace(i.symbol, proto::tick_topic(i.symbol));
+  if (opts.test_clock_offset_ms != 0)
+    spdlog::warn(
+        "--test-clock-offset-ms {}: ticks and heartbeats are stamped this far off this host's clock "
+        "(for tests only)",
+        opts.test_clock_offset_ms);
   security.bind(pub_, cfg.endpoints.ticks);
   spdlog::info(
       "publishing {} ticks on {} ({})", cfg.gateway.source, cfg.endpoints.ticks,

@@ -42,6 +42,22 @@ struct GatewayOptions {
   // subscribers that are already waiting can connect and subscribe before the
   // first tick (benchmarks and tests that must see every tick).
   int start_delay_ms = 0;
+  // Test only (--test-clock-offset-ms): the wall clock read this far off
+  // (negative: behind), so that a test can show what a wrong gateway clock
+  // does downstream without faketime, which the machines do not all have.
+  std::int64_t test_clock_offset_ms = 0;
+};
+
+// The system clock with its wall time moved by a fixed offset (monotonic
+// time, which drives the timers, is left alone).
+class OffsetClock final : public tp::Clock {
+ public:
+  explicit OffsetClock(std::int64_t offset_ns) : offset_ns_(offset_ns) {}
+  std::int64_t now_ns() const override { return tp::wall_ns() + offset_ns_; }
+  std::int64_t monotonic_ns() const override { return tp::monotonic_ns(); }
+
+ private:
+  std::int64_t offset_ns_;
 };
 
 struct GatewayCounters {
@@ -83,7 +99,7 @@ class GatewayNode {
 
   const tp::Config& cfg_;
   GatewayOptions opts_;
-  tp::SystemClock clock_;
+  OffsetClock clock_;
   zmq::socket_t pub_;
   tp::SendCounters sends_;         // a PUB never refuses: all of them go
   tp::SocketMonitor pub_monitor_;  // after pub_: destroyed first
