@@ -528,10 +528,13 @@ def figure_equity(run, t0):
         return Figure(fid, title, cap, absent="No valuations: executor.db has no equity rows "
                                               "(the executor valued nothing, or the file is missing).")
     fig, (ax,) = _new_figure()
-    t = _seconds([e["ts_ns"] for e in run.equity], t0)
-    real = [e["realized_pnl"] for e in run.equity]
-    unreal = [e["unrealized_pnl"] for e in run.equity]
-    ax.plot(t, [a + b for a, b in zip(real, unreal)], color="black", lw=2, marker=".", label="total PnL")
+    idx, k = thin(len(run.equity))
+    points = _pick(run.equity, idx)
+    t = _seconds([e["ts_ns"] for e in points], t0)
+    real = [e["realized_pnl"] for e in points]
+    unreal = [e["unrealized_pnl"] for e in points]
+    ax.plot(t, [a + b for a, b in zip(real, unreal)], color="black", lw=2, marker="." if k == 1 and len(t) < 200
+            else None, label="total PnL" + _every(k))
     ax.plot(t, real, color="tab:blue", ls="--", label="realised")
     ax.plot(t, unreal, color="tab:orange", ls=":", label="unrealised")
     ax.axhline(0, color="grey", lw=0.5)
