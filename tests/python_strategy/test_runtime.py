@@ -178,7 +178,8 @@ class RuntimeTest(unittest.TestCase):
         self.assertFalse(self.rt.ctx.feed_alive())
         for i in range(3):
             self.clock.advance(400)
-            self.pub.send_multipart([b"HB.gateway", wire.packb([2, 1, "gateway", 100 + i, self.clock() - 6000 * MS, 0])])
+            hb = wire.packb([2, 1, "gateway", 100 + i, self.clock() - 6000 * MS, 0])
+            self.pub.send_multipart([b"HB.gateway", hb])
             self.assertTrue(self.rt.ticks.poll(2000))
             self.rt._on_ticks()
             self.tick(10 + i, ts=self.clock() - 6000 * MS)

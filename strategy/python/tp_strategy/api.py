@@ -67,9 +67,10 @@ class Tick:
 
 class FeedEvent:
     """kind: DEAD (no believed tick nor heartbeat, i.e. stamped within
-    max_tick_age_ms, for strategy.feed_timeout_ms: emit() refuses until ALIVE), ALIVE, RESTARTED (the gateway restarted; instrument
-    empty when its heartbeats told, else the instrument whose seq went back
-    to 1), GAP (`missed` ticks of `instrument` were lost)."""
+    max_tick_age_ms, for strategy.feed_timeout_ms: emit() refuses until
+    ALIVE), ALIVE, RESTARTED (the gateway restarted; instrument empty when
+    its heartbeats told, else the instrument whose seq went back to 1), GAP
+    (`missed` ticks of `instrument` were lost)."""
 
     __slots__ = ("kind", "instrument", "missed")
 
