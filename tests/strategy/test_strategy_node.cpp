@@ -1148,3 +1148,56 @@ TEST_F(ApiTest, ABuiltinCancelsItsOrderStillOpenAfterCancelAfterMs) {
   for (const auto& r : cancels) EXPECT_EQ(r.signal_id, resting->signal_id);  // never the filled one
   EXPECT_EQ(json_number(node.stats_json(), "cancels_sent"), 1);
 }
+
+// The backlog of a pause or of a returning link reaches the strategy (its
+// indicators move on) but no signal comes from it, whether the strategy
+// emits from on_tick or later; and heartbeats stamped long ago (a gateway
+// clock behind) do not keep the feed alive.
+TEST_F(ApiTest, NoSignalFromATickOlderThanTheSignalBoundNorFromAFeedOnlyOldHeartbeatsKeepAlive) {
+  Recorder* rec = nullptr;
+  auto node = start(rec);
+  rec->on_tick_do = [](Recorder& r, const tp::Tick& t) {
+    r.emitted.push_back(r.context().emit({.instrument = t.instrument, .side = tp::Side::buy}));
+  };
+  const auto stat = [&](const char* key) { return json_number(node->stats_json(), key); };
+  const auto send_aged_tick = [&](std::uint64_t seq, std::int64_t age_ms) {
+    const tp::proto::TickEvent t =
+        tp::test::a_tick("EURUSD", seq, 1.1).stamped(tp::wall_ns() - age_ms * tp::ns_per_ms);
+    send_frames(ticks_, {"TICK.EURUSD", std::string(enc_.encode(t))});
+  };
+  send_heartbeat();
+  ASSERT_TRUE(pump(*node, [&] { return has(rec->log, "feed alive  0"); }));
+  send_heartbeat();
+  send_aged_tick(1, 3000);  // believed (max_tick_age_ms 5000), not traded (max_signal_tick_age_ms 250)
+  ASSERT_TRUE(pump(*node, [&] { return rec->emitted.size() == 1; })) << node->stats_json();
+  EXPECT_EQ(rec->emitted[0], "");
+  EXPECT_TRUE(has(rec->log, "tick EURUSD 1"));
+  EXPECT_EQ(rec->context().emit({.instrument = "EURUSD", .side = tp::Side::sell}), "");  // as from a timer
+  EXPECT_EQ(stat("signals_stale"), 2);
+  EXPECT_EQ(stat("signals_suppressed"), 0);
+
+  send_aged_tick(2, 0);
+  std::map<std::string, tp::proto::TradingSignal> got;
+  ASSERT_TRUE(pump(*node, [&] {
+    drain_signals(signals_, got);
+    return got.size() == 1;
+  })) << node->stats_json();
+  const auto& s = got.begin()->second;
+  EXPECT_EQ(s.causation_seq, 2u);
+  EXPECT_LE(s.created_ts_ns - s.causation_ts_ns, 250 * tp::ns_per_ms);
+
+  // A gateway 6 s behind: its heartbeats arrive, and the feed dies all the
+  // same once feed_timeout_ms (300 here) has passed since the last believed one.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!has(rec->log, "feed dead  0") && std::chrono::steady_clock::now() < deadline) {
+    send_frames(ticks_, {"HB.gateway", std::string(enc_.encode(tp::proto::Heartbeat{
+                                           "gateway", 2, tp::wall_ns() - 6000 * tp::ns_per_ms, 0}))});
+    send_aged_tick(3, 6000);  // refused: dead letter "stale"
+    pump(
+        *node, [] { return false; }, 50ms);
+  }
+  ASSERT_TRUE(has(rec->log, "feed dead  0")) << node->stats_json();
+  EXPECT_FALSE(rec->context().feed_alive());
+  EXPECT_GE(stat("heartbeats_refused"), 3);
+  EXPECT_NE(node->stats_json().find("\"feed_alive\":false"), std::string::npos) << node->stats_json();
+}
