@@ -52,7 +52,7 @@ def config(d, rate, ticks):
         "[endpoints]", *(f'{k} = "{v}"' for k, v in ep.items()),
         "[gateway]", f"rate = {rate}", f"max_ticks = {ticks}", "heartbeat_ms = 200",
         "[strategy]", "resend_ms = 600000", "signal_ttl_ms = 600000", "feed_timeout_ms = 5000",
-        "max_tick_age_ms = 60000",
+        "max_tick_age_ms = 60000", "max_signal_tick_age_ms = 60000",
         "[[strategy.groups]]", 'name = "cpp"', 'kind = "every_nth"', "instances = 1",
         "[strategy.groups.params]", f"n = {EVERY_NTH}",
         "[[strategy.groups]]", 'name = "py"', 'kind = "python"', 'entry = "trivial:EveryNth"',
