@@ -45,7 +45,8 @@ void DeadLetterSender::send(std::string_view reason, std::string_view detail, st
   ++it->second;
 
   std::uint64_t suppressed = 0;
-  if (limiter_.allow(reason, now, suppressed)) {
+  // A resend (its own time given) was logged when it was first sent.
+  if (ts_ns == 0 && limiter_.allow(reason, now, suppressed)) {
     spdlog::warn("dead letter ({}): {} [{} bytes]{}", reason, detail, original.size(),
                  suppressed ? fmt::format(" ({} more of this kind suppressed)", suppressed) : "");
   }

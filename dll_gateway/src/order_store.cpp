@@ -60,12 +60,14 @@ CREATE TABLE IF NOT EXISTS reports (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 )sql";
 
-// Columns of orders with a life, added to a file made before them.
+// Columns of orders with a life, added to a file made before them; and the
+// executor's send time of the request (OrderRequest.sent_ts_ns: the first
+// attempt's, which a resend repeats), so that a reader can tell an order in
+// flight at a moment from one sent after it.
 constexpr const char* terms_columns[][2] = {
-    {"order_type", "INTEGER NOT NULL DEFAULT 0"},
-    {"limit_price", "REAL NOT NULL DEFAULT 0"},
-    {"time_in_force", "INTEGER NOT NULL DEFAULT 0"},
-    {"good_till_ns", "INTEGER NOT NULL DEFAULT 0"},
+    {"order_type", "INTEGER NOT NULL DEFAULT 0"},    {"limit_price", "REAL NOT NULL DEFAULT 0"},
+    {"time_in_force", "INTEGER NOT NULL DEFAULT 0"}, {"good_till_ns", "INTEGER NOT NULL DEFAULT 0"},
+    {"sent_ts_ns", "INTEGER NOT NULL DEFAULT 0"},
 };
 
 std::int64_t wall_ns() {
@@ -148,8 +150,8 @@ struct OrderStore::Impl {
       "created_ts_ns";
   static constexpr const char* sql_pending =
       "INSERT INTO orders (client_order_id, state, signal_id, instrument, side, quantity, "
-      "created_ts_ns, updated_ts_ns, order_type, limit_price, time_in_force, good_till_ns) "
-      "VALUES (?1, 'PENDING', ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10)";
+      "created_ts_ns, updated_ts_ns, order_type, limit_price, time_in_force, good_till_ns, sent_ts_ns) "
+      "VALUES (?1, 'PENDING', ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11)";
   static constexpr const char* sql_done =
       "INSERT INTO orders (client_order_id, state, order_id, status, filled_quantity, fill_price, "
       "reason, broker_ts_ns, created_ts_ns, updated_ts_ns) "
@@ -260,6 +262,7 @@ void bind_pending(tp::sqlite::Statement& s, const proto::OrderRequest& order, st
       .bind(8, order.limit_price)
       .bind(9, static_cast<std::int64_t>(order.time_in_force))
       .bind(10, order.good_till_ns)
+      .bind(11, order.sent_ts_ns)
       .step();
 }
 

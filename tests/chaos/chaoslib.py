@@ -1165,14 +1165,16 @@ IN_FLIGHT_SLACK_NS = 100_000_000
 
 
 def read_dll_gateway_received(run_dir):
-    """client order id -> when dll_gateway first stored the order (its
-    created_ts_ns: the request's arrival), from dll_gateway.db."""
+    """client order id -> (when dll_gateway first stored the order: its
+    created_ts_ns, the request's arrival; when the executor sent it: the
+    request's sent_ts_ns, 0 when unknown), from dll_gateway.db."""
     path = os.path.join(run_dir, "dll_gateway.db")
     if not os.path.exists(path):
         return {}
     con = sqlite3.connect(path)
     try:
-        return dict(con.execute("SELECT client_order_id, created_ts_ns FROM orders"))
+        return {cid: (got, sent) for cid, got, sent in
+                con.execute("SELECT client_order_id, created_ts_ns, sent_ts_ns FROM orders")}
     finally:
         con.close()
 
@@ -1273,8 +1275,8 @@ def reconcile_controls(run_dir, halts, flattens, limits, restarts_ns, journals=N
                   answered ok: no ORDER line at the broker between the two
                   but a flatten's closing orders and at most
                   limits["orders_in_flight"] (default 1) in flight at the
-                  HALT (made by the executor and at dll_gateway before its
-                  ok: the executor answers while it waits on dll_gateway)
+                  HALT (made and sent by the executor before its ok: the
+                  executor answers while it waits on dll_gateway)
                   (orders_in_halt, in_flight_at_halt); no signal
                   accepted while the stored state was HALTED (control_log);
                   every signal refused trading_halted refused while HALTED,
@@ -1315,12 +1317,14 @@ def reconcile_controls(run_dir, halts, flattens, limits, restarts_ns, journals=N
     # HALT: nothing new reaches the broker, nothing is accepted, each refusal
     # dead-lettered and acked.
     # An ORDER line between a HALT's ok and the RESUME's is one in flight at
-    # the HALT when the executor made it before the ok and dll_gateway had
-    # it by then (the executor answers a command while it waits on
-    # dll_gateway; IN_FLIGHT_SLACK_NS: a request sent just before the ok may
-    # be stored by a busy dll_gateway just after it); made after the ok, or
-    # reaching dll_gateway only later (sent while HALTED), it is an order
-    # the HALT let through.
+    # the HALT when the executor made it before the ok and sent it before
+    # the ok too (the request's sent_ts_ns, kept by dll_gateway: a resend
+    # repeats it, and the executor makes none while HALTED), however late a
+    # busy dll_gateway read it (the executor answers a command while it
+    # waits on dll_gateway); without a sent time, when dll_gateway had it by
+    # the ok (IN_FLIGHT_SLACK_NS: a request sent just before the ok may be
+    # stored by a busy dll_gateway just after it). Made after the ok, or
+    # sent only later (while HALTED), it is an order the HALT let through.
     received = read_dll_gateway_received(run_dir)
     in_flight, let_through = collections.Counter(), []
     for e in events:
@@ -1328,12 +1332,15 @@ def reconcile_controls(run_dir, halts, flattens, limits, restarts_ns, journals=N
         window = next(((a, b) for a, b in halts if a < e["ts_ns"] < b), None)
         if e["kind"] != "ORDER" or window is None or o.get("signal_id", "").startswith(CLOSING_PREFIX):
             continue
-        made, got = o.get("created_ns") or 0, received.get(e["cid"]) or 0
-        if made and got and made < window[0] and got < window[0] + IN_FLIGHT_SLACK_NS:
+        made = o.get("created_ns") or 0
+        got, sent = received.get(e["cid"]) or (0, 0)
+        before_ok = sent < window[0] if sent else got < window[0] + IN_FLIGHT_SLACK_NS
+        if made and got and made < window[0] and before_ok:
             in_flight[window] += 1
         else:
             let_through.append((e["cid"], utc(e["ts_ns"]), e["status"], f"made {made and utc(made)}, "
-                                f"at dll_gateway {got and utc(got)}, HALT ok {utc(window[0])}"))
+                                f"sent {sent and utc(sent)}, at dll_gateway {got and utc(got)}, "
+                                f"HALT ok {utc(window[0])}"))
     strategy_signals = [s for s in signals if not s["signal_id"].startswith(CLOSING_PREFIX)]
     accepted_halted = [(s["signal_id"], utc(s["received_ns"])) for s in strategy_signals
                        if s["status"] == "ACCEPTED" and _within(s["received_ns"], halted)]
