@@ -134,6 +134,10 @@ class Section {
   std::set<std::string> used_;
 };
 
+bool is_loopback_host(const std::string& host) {
+  return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost";
+}
+
 bool valid_endpoint(const std::string& e) {
   return e.rfind("tcp://", 0) == 0 || e.rfind("ipc://", 0) == 0 || e.rfind("inproc://", 0) == 0;
 }
@@ -600,6 +604,17 @@ Config from_table(const toml::table& root, const std::string& origin) {
   sec.require(!c.security.curve || !c.security.server_public_key.empty(), "server_public_key",
               "set when curve = true");
   sec.finish();
+
+  auto mx = top.sub("metrics");
+  mx.get("host", c.metrics.host);
+  mx.require(!c.metrics.host.empty(), "host", "an address of this host (127.0.0.1 by default)");
+  // The endpoint has no authentication: like the ZeroMQ binds, beyond
+  // loopback only when the operator says so.
+  mx.require(c.security.allow_public_bind || is_loopback_host(c.metrics.host), "host",
+             "a loopback address (127.x.x.x, ::1 or localhost) unless security.allow_public_bind = true");
+  mx.get("port", c.metrics.port);
+  mx.require(c.metrics.port >= 0 && c.metrics.port <= 65535, "port", "in 0..65535 (0 = off)");
+  mx.finish();
 
   top.finish();
   return c;

@@ -249,6 +249,15 @@ struct SecurityConfig {
   bool allow_public_bind = false;  // bind tcp beyond loopback without CURVE
 };
 
+// Prometheus metrics over HTTP (GET /metrics, common/metrics.hpp). Off by
+// default: the programs of several deployments, or of tests running side by
+// side, would all claim the same port on one host; each deployment turns it
+// on with a port of its own per program (--set metrics.port=...).
+struct MetricsConfig {
+  std::string host = "127.0.0.1";  // loopback unless security.allow_public_bind
+  int port = 0;                    // 0 = no metrics endpoint
+};
+
 struct Config {
   RunConfig run;
   Endpoints endpoints;
@@ -267,6 +276,7 @@ struct Config {
   DeadLetterConfig dead_letter;
   SupervisorConfig supervisor;
   SecurityConfig security;
+  MetricsConfig metrics;
 
   const Instrument* find_instrument(std::string_view symbol) const;
   // <run.dir>/<name>, or `explicit_path` when that is set.

@@ -1,0 +1,334 @@
+#include "common/metrics.hpp"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "common/disk_watch.hpp"
+
+namespace tp::metrics {
+namespace {
+
+bool valid_metric_name(std::string_view n) {
+  if (n.empty()) return false;
+  auto first = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+  };
+  return first(n[0]) &&
+         std::all_of(n.begin() + 1, n.end(), [&](char c) { return first(c) || (c >= '0' && c <= '9'); });
+}
+
+bool valid_label_name(std::string_view n) {
+  if (n.empty() || n.rfind("__", 0) == 0) return false;  // __ is Prometheus' own
+  auto first = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  return first(n[0]) &&
+         std::all_of(n.begin() + 1, n.end(), [&](char c) { return first(c) || (c >= '0' && c <= '9'); });
+}
+
+bool ends_with(std::string_view s, std::string_view tail) {
+  return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
+}
+
+std::string file_text(const char* path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+double boot_time_s() {
+  std::istringstream in(file_text("/proc/stat"));
+  std::string key;
+  double v = 0;
+  while (in >> key) {
+    if (key == "btime" && in >> v) return v;
+    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return 0;
+}
+
+// Listen without SO_REUSEPORT (cpp-httplib's default sets it): with it a
+// second program configured with the same port would share the port
+// silently and get half the scrapes; without it that program fails at start.
+void exclusive_listen_options(socket_t sock) {
+  int yes = 1;
+  ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+
+std::string escape_help(std::string_view help) {
+  std::string out;
+  out.reserve(help.size());
+  for (char c : help) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+
+std::string format_value(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
+}
+
+Histogram::Histogram(std::vector<double> upper_bounds) : bounds_(std::move(upper_bounds)) {
+  for (std::size_t i = 0; i < bounds_.size(); ++i) {
+    if (!std::isfinite(bounds_[i]) || (i > 0 && bounds_[i] <= bounds_[i - 1]))
+      throw std::invalid_argument("histogram bounds must be finite and strictly increasing");
+  }
+  counts_.assign(bounds_.size() + 1, 0);
+}
+
+void Histogram::observe(double value) noexcept {
+  // le is "less than or equal": a value on a bound counts in that bucket.
+  const auto i =
+      static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
+  ++counts_[i];
+  sum_ += value;
+  ++count_;
+}
+
+HistogramSample Histogram::sample() const {
+  HistogramSample h{bounds_, {}, sum_, count_};
+  std::uint64_t running = 0;
+  for (std::size_t i = 0; i < bounds_.size(); ++i) h.cumulative_counts.push_back(running += counts_[i]);
+  return h;
+}
+
+MetricsText::MetricsText(Labels common) : common_(std::move(common)) {
+  for (const auto& [k, v] : common_)
+    if (!valid_label_name(k) || k == "le") throw std::invalid_argument("bad label name: " + k);
+}
+
+void MetricsText::family(std::string_view name, std::string_view help, std::string_view type) {
+  if (name == current_) return;
+  if (!valid_metric_name(name)) throw std::invalid_argument("bad metric name: " + std::string(name));
+  if (!families_.emplace(name).second)
+    throw std::invalid_argument("metric family written in two places: " + std::string(name));
+  current_ = std::string(name);
+  text_ += "# HELP ";
+  text_ += name;
+  text_ += ' ';
+  text_ += escape_help(help);
+  text_ += "\n# TYPE ";
+  text_ += name;
+  text_ += ' ';
+  text_ += type;
+  text_ += '\n';
+}
+
+void MetricsText::sample(std::string_view name, const Labels& labels, std::string_view value,
+                         const std::pair<std::string, std::string>* extra) {
+  text_ += name;
+  bool open = false;
+  auto put = [&](const std::string& k, const std::string& v) {
+    text_ += open ? ',' : '{';
+    open = true;
+    text_ += k;
+    text_ += "=\"";
+    text_ += escape_label_value(v);
+    text_ += '"';
+  };
+  for (const auto& [k, v] : common_) put(k, v);
+  for (const auto& [k, v] : labels) {
+    if (!valid_label_name(k) || k == "le") throw std::invalid_argument("bad label name: " + k);
+    put(k, v);
+  }
+  if (extra) put(extra->first, extra->second);
+  if (open) text_ += '}';
+  text_ += ' ';
+  text_ += value;
+  text_ += '\n';
+}
+
+MetricsText& MetricsText::counter(std::string_view name, std::string_view help, double value,
+                                  const Labels& labels) {
+  if (!ends_with(name, "_total"))
+    throw std::invalid_argument("a counter's name ends in _total: " + std::string(name));
+  family(name, help, "counter");
+  sample(name, labels, format_value(value));
+  return *this;
+}
+
+MetricsText& MetricsText::counter(std::string_view name, std::string_view help, std::uint64_t value,
+                                  const Labels& labels) {
+  if (!ends_with(name, "_total"))
+    throw std::invalid_argument("a counter's name ends in _total: " + std::string(name));
+  family(name, help, "counter");
+  sample(name, labels, std::to_string(value));
+  return *this;
+}
+
+MetricsText& MetricsText::gauge(std::string_view name, std::string_view help, double value,
+                                const Labels& labels) {
+  family(name, help, "gauge");
+  sample(name, labels, format_value(value));
+  return *this;
+}
+
+MetricsText& MetricsText::gauge(std::string_view name, std::string_view help, std::uint64_t value,
+                                const Labels& labels) {
+  family(name, help, "gauge");
+  sample(name, labels, std::to_string(value));
+  return *this;
+}
+
+MetricsText& MetricsText::gauge(std::string_view name, std::string_view help, std::int64_t value,
+                                const Labels& labels) {
+  family(name, help, "gauge");
+  sample(name, labels, std::to_string(value));
+  return *this;
+}
+
+MetricsText& MetricsText::histogram(std::string_view name, std::string_view help, const HistogramSample& h,
+                                    const Labels& labels) {
+  if (h.cumulative_counts.size() != h.upper_bounds.size())
+    throw std::invalid_argument("histogram " + std::string(name) + ": one count per bound");
+  family(name, help, "histogram");
+  const std::string base(name);
+  for (std::size_t i = 0; i < h.upper_bounds.size(); ++i) {
+    const std::pair<std::string, std::string> le{"le", format_value(h.upper_bounds[i])};
+    sample(base + "_bucket", labels, std::to_string(h.cumulative_counts[i]), &le);
+  }
+  const std::pair<std::string, std::string> inf{"le", "+Inf"};
+  sample(base + "_bucket", labels, std::to_string(h.count), &inf);
+  sample(base + "_sum", labels, format_value(h.sum));
+  sample(base + "_count", labels, std::to_string(h.count));
+  return *this;
+}
+
+bool parse_proc_stat(std::string_view stat, long ticks_per_s, long page_size, double boot_time_s,
+                     ProcessSample& out) {
+  // The command, field 2, is in parentheses and may hold anything: the
+  // fields that follow start after the last ')'.
+  const auto close = stat.rfind(')');
+  if (close == std::string_view::npos || ticks_per_s <= 0) return false;
+  std::istringstream in{std::string(stat.substr(close + 1))};
+  std::vector<std::string> f;  // f[0] is field 3 (state)
+  for (std::string t; f.size() < 22 && in >> t;) f.push_back(t);
+  if (f.size() < 22) return false;
+  try {
+    const double ticks = static_cast<double>(ticks_per_s);
+    out.cpu_seconds = static_cast<double>(std::stoull(f[11]) + std::stoull(f[12])) / ticks;  // utime, stime
+    out.start_time_seconds = boot_time_s + static_cast<double>(std::stoull(f[19])) / ticks;  // starttime
+    out.virtual_bytes = std::stoull(f[20]);                                                  // vsize
+    out.resident_bytes = std::stoull(f[21]) * static_cast<std::uint64_t>(page_size);         // rss pages
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
+ProcessSample read_process_sample() {
+  ProcessSample p;
+  parse_proc_stat(file_text("/proc/self/stat"), ::sysconf(_SC_CLK_TCK), ::sysconf(_SC_PAGESIZE),
+                  boot_time_s(), p);
+  p.open_fds = open_files();
+  struct rlimit lim {};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) p.max_fds = lim.rlim_cur;
+  return p;
+}
+
+void add_process_metrics(MetricsText& out, const ProcessSample& p) {
+  out.counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", p.cpu_seconds)
+      .gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+             p.start_time_seconds)
+      .gauge("process_resident_memory_bytes", "Resident memory size in bytes.", p.resident_bytes)
+      .gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", p.virtual_bytes)
+      .gauge("process_open_fds", "Number of open file descriptors.", p.open_fds)
+      .gauge("process_max_fds", "Maximum number of open file descriptors.", p.max_fds);
+}
+
+MetricsServer::MetricsServer(const std::string& host, int port, Labels common)
+    : host_(host), common_(std::move(common)), server_(std::make_unique<httplib::Server>()) {
+  // Two workers, one request per connection: a scraper that keeps its
+  // connection open (Prometheus does) would otherwise hold a worker for good.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
+  server_->set_keep_alive_max_count(1);
+  server_->set_read_timeout(std::chrono::seconds(2));
+  server_->set_write_timeout(std::chrono::seconds(2));
+  server_->set_socket_options(exclusive_listen_options);
+  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    scrapes_.fetch_add(1, std::memory_order_relaxed);
+    if (!snapshot_.load()) {
+      res.status = 503;
+      res.set_content("no metrics published yet\n", "text/plain; charset=utf-8");
+      return;
+    }
+    res.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  if (port == 0) {
+    port_ = server_->bind_to_any_port(host);
+    if (port_ < 0) throw MetricsBindError("metrics: cannot listen on " + host + " (any port)");
+  } else {
+    if (!server_->bind_to_port(host, port))
+      throw MetricsBindError("metrics: cannot listen on " + host + ":" + std::to_string(port) +
+                             " (in use by another process, or not an address of this host); set "
+                             "metrics.port to a free port, or 0 to turn metrics off");
+    port_ = port;
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // stop() only stops a server that is running: wait for the thread to get
+  // there, so that a stop right after construction cannot be lost.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!server_->is_running() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  spdlog::info("serving Prometheus metrics on http://{}:{}/metrics", host_, port_);
+}
+
+MetricsServer::~MetricsServer() { stop(); }
+
+void MetricsServer::stop() {
+  if (!thread_.joinable()) return;
+  server_->stop();
+  thread_.join();
+}
+
+void MetricsServer::publish(std::string text, std::int64_t now_wall_ns) {
+  snapshot_.store(std::make_shared<const Snapshot>(Snapshot{std::move(text), now_wall_ns}));
+}
+
+std::string MetricsServer::render() const {
+  const auto snap = snapshot_.load();
+  MetricsText tail(common_);
+  add_process_metrics(tail, read_process_sample());
+  tail.gauge("tp_metrics_snapshot_timestamp_seconds",
+             "When the program's loop last published these metrics, since unix epoch in seconds.",
+             static_cast<double>(snap->wall_ns) / 1e9);
+  return snap->text + tail.str();
+}
+
+}  // namespace tp::metrics
