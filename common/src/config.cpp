@@ -425,6 +425,38 @@ Config from_table(const toml::table& root, const std::string& origin) {
     if (c.instruments.empty()) top.wrong("instruments", "non-empty");
   }
 
+  auto net = top.sub("network");
+  auto& link = c.network;
+  net.get("heartbeat_ms", link.heartbeat_ms);
+  net.require(link.heartbeat_ms == 0 || (link.heartbeat_ms >= 100 && link.heartbeat_ms <= 60000),
+              "heartbeat_ms", "0 (off) or in 100..60000");
+  // The timeout is also sent to the peer as the PING's TTL, which ZMTP
+  // carries in deciseconds in 16 bits (at most 6553.5 s).
+  net.get("heartbeat_timeout_ms", link.heartbeat_timeout_ms);
+  net.require(
+      link.heartbeat_timeout_ms >= std::max(link.heartbeat_ms, 100) && link.heartbeat_timeout_ms <= 600000,
+      "heartbeat_timeout_ms", ">= heartbeat_ms, >= 100 and <= 600000");
+  net.get("reconnect_ms", link.reconnect_ms);
+  net.require(link.reconnect_ms >= 10 && link.reconnect_ms <= 60000, "reconnect_ms", "in 10..60000");
+  net.get("reconnect_max_ms", link.reconnect_max_ms);
+  net.require(link.reconnect_max_ms >= link.reconnect_ms && link.reconnect_max_ms <= 600000,
+              "reconnect_max_ms", ">= reconnect_ms and <= 600000");
+  net.get("connect_timeout_ms", link.connect_timeout_ms);
+  net.require(
+      link.connect_timeout_ms == 0 || (link.connect_timeout_ms >= 100 && link.connect_timeout_ms <= 600000),
+      "connect_timeout_ms", "0 (the kernel's, minutes) or in 100..600000");
+  net.get("tcp_keepalive", link.tcp_keepalive);
+  net.get("tcp_keepalive_idle_s", link.tcp_keepalive_idle_s);
+  net.require(link.tcp_keepalive_idle_s >= 1 && link.tcp_keepalive_idle_s <= 7200, "tcp_keepalive_idle_s",
+              "in 1..7200");
+  net.get("tcp_keepalive_interval_s", link.tcp_keepalive_interval_s);
+  net.require(link.tcp_keepalive_interval_s >= 1 && link.tcp_keepalive_interval_s <= 600,
+              "tcp_keepalive_interval_s", "in 1..600");
+  net.get("tcp_keepalive_count", link.tcp_keepalive_count);
+  net.require(link.tcp_keepalive_count >= 1 && link.tcp_keepalive_count <= 100, "tcp_keepalive_count",
+              "in 1..100");
+  net.finish();
+
   auto gw = top.sub("gateway");
   gw.get("source", c.gateway.source);
   gw.require(c.gateway.source == "synthetic" || c.gateway.source == "csv", "source",

@@ -10,7 +10,25 @@ zmq::socket_t make_socket(zmq::context_t& ctx, zmq::socket_type type, const Sock
   s.set(zmq::sockopt::sndhwm, opts.sndhwm);
   s.set(zmq::sockopt::rcvhwm, opts.rcvhwm);
   s.set(zmq::sockopt::maxmsgsize, opts.max_msg_size);
+  set_link_options(s, opts.network);
   return s;
+}
+
+void set_link_options(zmq::socket_t& s, const NetworkConfig& n) {
+  s.set(zmq::sockopt::heartbeat_ivl, n.heartbeat_ms);
+  if (n.heartbeat_ms > 0) {
+    s.set(zmq::sockopt::heartbeat_timeout, n.heartbeat_timeout_ms);
+    s.set(zmq::sockopt::heartbeat_ttl, n.heartbeat_timeout_ms);
+  }
+  s.set(zmq::sockopt::reconnect_ivl, n.reconnect_ms);
+  s.set(zmq::sockopt::reconnect_ivl_max, n.reconnect_max_ms);
+  s.set(zmq::sockopt::connect_timeout, n.connect_timeout_ms);
+  s.set(zmq::sockopt::tcp_keepalive, n.tcp_keepalive ? 1 : 0);
+  if (n.tcp_keepalive) {
+    s.set(zmq::sockopt::tcp_keepalive_idle, n.tcp_keepalive_idle_s);
+    s.set(zmq::sockopt::tcp_keepalive_intvl, n.tcp_keepalive_interval_s);
+    s.set(zmq::sockopt::tcp_keepalive_cnt, n.tcp_keepalive_count);
+  }
 }
 
 void bind(zmq::socket_t& s, const std::string& endpoint) {

@@ -43,9 +43,10 @@ DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlu
       stats_path_(cfg.run_path("", "dll_gateway.stats.json")),
       stats_interval_(cfg.run.stats_interval_ms),
       max_order_quantity_(cfg.risk.max_order_quantity),
-      orders_(make_socket(ctx, zmq::socket_type::router)),
+      orders_(make_socket(ctx, zmq::socket_type::router, SocketOptions{.network = cfg.network})),
       reports_(
-          make_socket(ctx, zmq::socket_type::pub, SocketOptions{.linger_ms = 1000, .sndhwm = report_sndhwm})),
+          make_socket(ctx, zmq::socket_type::pub,
+                      SocketOptions{.linger_ms = 1000, .sndhwm = report_sndhwm, .network = cfg.network})),
       orders_monitor_(ctx, orders_),
       dead_letters_(ctx, cfg.endpoints.dead_letters, "dll_gateway", clock, security),
       disk_({dir_of(store.path()), cfg.run.dir}, cfg.run.min_free_bytes),
@@ -54,7 +55,7 @@ DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlu
   security.bind(orders_, cfg.endpoints.orders);
   security.bind(reports_, reports_endpoint(cfg.endpoints.reports, cfg.endpoints.orders));
   if (plugin_.wants_quotes()) {
-    sub_.emplace(make_socket(ctx, zmq::socket_type::sub));
+    sub_.emplace(make_socket(ctx, zmq::socket_type::sub, SocketOptions{.network = cfg.network}));
     sub_monitor_.emplace(ctx, *sub_, cfg.endpoints.ticks);
     sub_->set(zmq::sockopt::subscribe, proto::tick_topic_prefix);
     security.connect(*sub_, cfg.endpoints.ticks);

@@ -80,11 +80,14 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
       store_(config.run_path(config.executor.db_path, "executor.db"), clock.now_ns()),
       desk_(store_, config, clock,
             [this](std::string_view what, const StoreError& e, int err) { storage_failed(what, e, err); }),
-      signals_(make_socket(ctx, zmq::socket_type::pull, SocketOptions{.rcvhwm = signal_rcvhwm})),
+      signals_(make_socket(ctx, zmq::socket_type::pull,
+                           SocketOptions{.rcvhwm = signal_rcvhwm, .network = config.network})),
       signals_monitor_(ctx, signals_),
       events_(
-          make_socket(ctx, zmq::socket_type::pub, SocketOptions{.linger_ms = 1000, .sndhwm = event_sndhwm})),
-      reports_(make_socket(ctx, zmq::socket_type::sub, SocketOptions{.rcvhwm = report_rcvhwm})),
+          make_socket(ctx, zmq::socket_type::pub,
+                      SocketOptions{.linger_ms = 1000, .sndhwm = event_sndhwm, .network = config.network})),
+      reports_(make_socket(ctx, zmq::socket_type::sub,
+                           SocketOptions{.rcvhwm = report_rcvhwm, .network = config.network})),
       reports_monitor_(ctx, reports_, reports_endpoint(config.endpoints.reports, config.endpoints.orders)),
       link_(ctx, config, clock,
             BrokerLinkOptions{.security = &security,
@@ -105,8 +108,9 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
       dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock, security),
       disk_({config.run.dir, std::filesystem::path(store_.path()).parent_path().string()},
             config.run.min_free_bytes),
-      control_(make_socket(ctx, zmq::socket_type::rep)),
-      ticks_(make_socket(ctx, zmq::socket_type::sub, SocketOptions{.rcvhwm = tick_rcvhwm})) {
+      control_(make_socket(ctx, zmq::socket_type::rep, SocketOptions{.network = config.network})),
+      ticks_(make_socket(ctx, zmq::socket_type::sub,
+                         SocketOptions{.rcvhwm = tick_rcvhwm, .network = config.network})) {
   disk_.poll(clock_.monotonic_ns());
   security.bind(signals_, config.endpoints.signals);
   security.bind(events_, config.endpoints.order_events);

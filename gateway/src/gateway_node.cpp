@@ -25,8 +25,9 @@ GatewayNode::GatewayNode(zmq::context_t& ctx, const tp::Config& cfg, GatewayOpti
     : cfg_(cfg),
       opts_(opts),
       clock_(opts.test_clock_offset_ms * tp::ns_per_ms),
-      pub_(tp::make_socket(ctx, zmq::socket_type::pub,
-                           tp::SocketOptions{.linger_ms = 500, .sndhwm = cfg.gateway.sndhwm})),
+      pub_(tp::make_socket(
+          ctx, zmq::socket_type::pub,
+          tp::SocketOptions{.linger_ms = 500, .sndhwm = cfg.gateway.sndhwm, .network = cfg.network})),
       pub_monitor_(ctx, pub_),
       dead_letters_(ctx, cfg.endpoints.dead_letters, "gateway", clock_, security),
       pacer_(cfg.gateway.source == "csv" ? Pacer::replay(cfg.gateway.speed) : Pacer::rate(cfg.gateway.rate)),

@@ -34,6 +34,27 @@ struct Endpoints {
   std::string control;
 };
 
+// How every socket watches its connections (ZeroMQ options set by
+// make_socket; docs/ARCHITECTURE.md, "Links between hosts"). Without a
+// heartbeat a connection whose peer vanished (a cut link, a host gone) stays
+// "up" until TCP gives up retransmitting, minutes later, and a link that
+// comes back is used again only at TCP's next retransmission, backed off to
+// tens of seconds: after a 30 s cut trading resumed 23-25 s after the link
+// returned. The defaults drop a dead connection within 3-4 s and dial again
+// within about a second of a link's return; on an idle link they cost one
+// PING and one PONG (a few dozen bytes) per connection per second.
+struct NetworkConfig {
+  int heartbeat_ms = 1000;           // ZMTP PING this often on every connection; 0 = no heartbeat
+  int heartbeat_timeout_ms = 3000;   // nothing from the peer this long after a PING: drop the connection
+  int reconnect_ms = 100;            // a dropped or refused connection is dialled again after this...
+  int reconnect_max_ms = 500;        // ...doubling up to this (plus up to reconnect_ms of jitter)
+  int connect_timeout_ms = 1000;     // a tcp connect unanswered this long is abandoned and dialled again
+  bool tcp_keepalive = true;         // the kernel's probes: a backstop with the heartbeat off
+  int tcp_keepalive_idle_s = 5;      // idle this long before the first probe...
+  int tcp_keepalive_interval_s = 1;  // ...then one probe this often...
+  int tcp_keepalive_count = 3;       // ...and this many unanswered close the connection
+};
+
 struct Instrument {
   std::string symbol;
   double price = 1.0;          // synthetic feed: starting mid price
@@ -261,6 +282,7 @@ struct MetricsConfig {
 struct Config {
   RunConfig run;
   Endpoints endpoints;
+  NetworkConfig network;
   std::vector<Instrument> instruments{
       {"EURUSD", 1.0850, 0.0001, 0.00005},
       {"GBPUSD", 1.2650, 0.0002, 0.00006},

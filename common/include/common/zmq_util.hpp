@@ -1,6 +1,7 @@
 // Socket helpers: every socket is made with an explicit linger, high-water
-// marks and a maximum message size, and multipart messages are read whole so
-// that a wrong frame count can never desynchronise a reader.
+// marks, a maximum message size and the [network] link options (heartbeat,
+// redial, keepalive), and multipart messages are read whole so that a wrong
+// frame count can never desynchronise a reader.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +11,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "common/config.hpp"
 #include "proto/codec.hpp"
 
 namespace tp {
@@ -19,7 +21,20 @@ struct SocketOptions {
   int sndhwm = 10000;
   int rcvhwm = 10000;
   std::int64_t max_msg_size = static_cast<std::int64_t>(proto::max_payload_bytes);
+  // Pass the config's [network] where the socket is made; the defaults are
+  // the config's defaults, for sockets made where no config is at hand.
+  NetworkConfig network{};
 };
+
+// Sets the [network] options on `s`: ZMTP heartbeats both ways (a PING every
+// heartbeat_ms; no traffic for heartbeat_timeout_ms after one drops the
+// connection, and the same timeout is sent to the peer as the PING's TTL so
+// that a peer which sets no heartbeat of its own drops it too), the redial
+// interval and connect timeout, and TCP keepalive. A dropped connection is
+// dialled again by the side that connected. Only connections made after this
+// call are affected; options ignored by a transport (keepalive on ipc) are
+// harmless.
+void set_link_options(zmq::socket_t& s, const NetworkConfig& network);
 
 zmq::socket_t make_socket(zmq::context_t& ctx, zmq::socket_type type, const SocketOptions& opts = {});
 
