@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "common/disk_watch.hpp"
+#include "common/socket_monitor.hpp"
 
 namespace tp::metrics {
 namespace {
@@ -329,6 +330,42 @@ std::string MetricsServer::render() const {
              "When the program's loop last published these metrics, since unix epoch in seconds.",
              static_cast<double>(snap->wall_ns) / 1e9);
   return snap->text + tail.str();
+}
+
+std::unique_ptr<MetricsServer> start_metrics_server(const MetricsConfig& cfg, std::string_view program,
+                                                    std::string_view process) {
+  if (cfg.port == 0) return nullptr;
+  auto server = std::make_unique<MetricsServer>(
+      cfg.host, cfg.port, Labels{{"program", std::string(program)}, {"process", std::string(process)}});
+  if (cfg.host.rfind("127.", 0) != 0 && cfg.host != "::1" && cfg.host != "localhost")
+    spdlog::warn("METRICS SERVED ON {}:{} WITHOUT AUTHENTICATION: anyone who can reach it can read them",
+                 cfg.host, server->port());
+  return server;
+}
+
+void add_connection_metrics(MetricsText& out, const ConnectionCounters& c) {
+  out.counter("tp_connections_accepted_total", "Connections made on the program's listening socket.",
+              c.accepted)
+      .counter("tp_connections_dropped_total",
+               "Connections closed: peer gone, oversized frame or protocol error.", c.dropped)
+      .counter("tp_handshakes_failed_total", "ZMTP or CURVE handshakes that failed.", c.handshakes_failed)
+      .counter("tp_connections_redialled_total", "Connections dialled again after a drop.", c.redials)
+      .counter("tp_accept_failed_total",
+               "Incoming connections refused by accept(2), e.g. out of descriptors.", c.accept_failed);
+}
+
+void add_disk_metrics(MetricsText& out, const DiskWatch& disk, std::uint64_t floor_bytes,
+                      const WriteFailures& failures) {
+  if (disk.free_bytes() != std::numeric_limits<std::uint64_t>::max())
+    out.gauge("tp_disk_free_bytes", "Free bytes on the fullest filesystem the program writes to.",
+              disk.free_bytes());
+  out.gauge("tp_disk_floor_bytes", "Below this much free space the program warns (run.min_free_bytes).",
+            floor_bytes)
+      .gauge("tp_disk_low", "1 while free space is below tp_disk_floor_bytes.", disk.low())
+      .counter("tp_write_failures_total", "Failed writes of the program's files (stats, letters, stores).",
+               failures.total())
+      .gauge("tp_files_failing", "Files whose last write failed.",
+             static_cast<std::uint64_t>(failures.failing().size()));
 }
 
 }  // namespace tp::metrics

@@ -103,6 +103,7 @@ SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock, c
                rebuilt.keys, rebuilt.files_read, path_, rebuilt.bytes_read, rebuilt.lines_skipped,
                (clock_.monotonic_ns() - t0) / ns_per_ms);
   security.bind(pull_, cfg.endpoints.dead_letters);
+  metrics_ = metrics::start_metrics_server(cfg.metrics, "dead_letter", "dead_letter");
   spdlog::info("dead-letter sink on {} appending to {} (rotated at {} bytes, {} files kept)",
                cfg.endpoints.dead_letters, path_, cfg.dead_letter.max_file_bytes, cfg.dead_letter.max_files);
 
@@ -239,6 +240,42 @@ void SinkNode::write_stats() {
   }
   write_stats_file(cfg_.run_path("", "dead_letter.stats.json"), o.str(), write_failures_,
                    "the supervisor sees no heartbeat until it succeeds");
+  publish_metrics();
+}
+
+void SinkNode::publish_metrics() {
+  if (!metrics_) return;
+  metrics::MetricsText m({{"program", "dead_letter"}, {"process", "dead_letter"}});
+  // by_reason_ holds at most max_distinct_reasons reasons; the rest are
+  // "(other)", so the label set stays bounded whatever the senders send.
+  for (const auto& [reason, n] : by_reason_)
+    m.counter("tp_dead_letter_letters_total", "Dead letters stored, by reason (duplicates not counted).", n,
+              {{"reason", reason}});
+  if (other_reasons_)
+    m.counter("tp_dead_letter_letters_total", "Dead letters stored, by reason (duplicates not counted).",
+              other_reasons_, {{"reason", "(other)"}});
+  m.counter("tp_dead_letter_duplicates_dropped_total",
+            "Keyed letters already stored (a sender's resend), not written again.", duplicates_dropped_)
+      .gauge("tp_dead_letter_keys_remembered", "Letter keys remembered to drop resends.",
+             static_cast<std::uint64_t>(keys_.size()))
+      .counter("tp_dead_letter_originals_not_stored_total",
+               "Letters stored without their original (a flooding reason, sampled).",
+               sampler_.originals_not_stored())
+      .counter("tp_dead_letter_original_bytes_not_stored_total", "Bytes of originals not stored (sampled).",
+               sampler_.original_bytes_not_stored())
+      .gauge("tp_dead_letter_file_bytes", "Size of the live dead-letter file in bytes.", file_.size())
+      .counter("tp_dead_letter_file_rotations_total", "Rotations of the dead-letter file.", file_.rotations())
+      .counter("tp_dead_letter_files_removed_total", "Rotated files removed to keep the disk bound.",
+               file_.files_removed())
+      .counter("tp_dead_letter_lines_lost_total", "Letters that could not be written (full disk, I/O error).",
+               file_.lines_lost())
+      .counter("tp_dead_letter_write_errors_total", "Failed writes to the dead-letter file.",
+               file_.write_errors())
+      .gauge("tp_dead_letter_torn_set_aside_bytes",
+             "Bytes of a torn last record moved aside at start (a kill mid-write).", file_.torn().bytes);
+  metrics::add_connection_metrics(m, pull_monitor_.counters());
+  metrics::add_disk_metrics(m, disk_, cfg_.run.min_free_bytes, write_failures_);
+  metrics_->publish(m.str(), clock_.now_ns());
 }
 
 void SinkNode::drain(std::int64_t budget_ns, bool watch_stop) {

@@ -48,6 +48,7 @@ GatewayNode::GatewayNode(zmq::context_t& ctx, const tp::Config& cfg, GatewayOpti
         "(for tests only)",
         opts.test_clock_offset_ms);
   security.bind(pub_, cfg.endpoints.ticks);
+  metrics_ = tp::metrics::start_metrics_server(cfg.metrics, "gateway", "gateway");
   spdlog::info(
       "publishing {} ticks on {} ({})", cfg.gateway.source, cfg.endpoints.ticks,
       csv_ ? cfg.gateway.csv_path : fmt::format("{} ticks/s, seed {}", cfg.gateway.rate, cfg.gateway.seed));
@@ -61,6 +62,7 @@ int GatewayNode::run(const std::function<bool()>& stop) {
   const std::int64_t publish_from = start + std::int64_t{std::max(0, opts_.start_delay_ms)} * tp::ns_per_ms;
   last_stats_ns_ = start;
   disk_.poll(start);
+  publish_metrics();  // a scrape before the first stats interval sees zeros, not a 503
 
   loop.add_work([&] {
     const std::int64_t now = clock_.monotonic_ns();
@@ -195,6 +197,34 @@ void GatewayNode::write_stats(std::int64_t now) {
   write_failures_.add_stats(o);
   tp::write_stats_file(stats_path_, o.str(), write_failures_,
                        "the supervisor sees no heartbeat until it succeeds");
+  publish_metrics();
+}
+
+void GatewayNode::publish_metrics() {
+  if (!metrics_) return;
+  tp::metrics::MetricsText m({{"program", "gateway"}, {"process", "gateway"}});
+  m.counter("tp_gateway_ticks_published_total", "Ticks published on the ticks PUB socket.",
+            counters_.ticks_published)
+      .gauge("tp_gateway_ticks_per_second", "Ticks published per second over the last stats interval.",
+             ticks_per_s_)
+      .counter("tp_gateway_heartbeats_sent_total", "Heartbeats published on HB.gateway.",
+               counters_.heartbeats)
+      .counter("tp_gateway_csv_rows_skipped_total", "CSV rows that could not be read (each dead-lettered).",
+               counters_.csv_rows_skipped)
+      .gauge("tp_gateway_first_tick_timestamp_seconds",
+             "When the first tick was published, since unix epoch in seconds (0: none yet).",
+             static_cast<double>(counters_.first_tick_ns) / 1e9)
+      .gauge("tp_gateway_last_tick_timestamp_seconds",
+             "When the last tick was published, since unix epoch in seconds (0: none yet).",
+             static_cast<double>(counters_.last_tick_ns) / 1e9)
+      .counter("tp_dead_letters_sent_total", "Dead letters this program handed to the dead-letter sink.",
+               dead_letters_.sent())
+      .counter("tp_dead_letters_dropped_total",
+               "Dead letters this program dropped unsent (the sink away and its queue full).",
+               dead_letters_.dropped());
+  tp::metrics::add_connection_metrics(m, pub_monitor_.counters());
+  tp::metrics::add_disk_metrics(m, disk_, cfg_.run.min_free_bytes, write_failures_);
+  metrics_->publish(m.str(), clock_.now_ns());
 }
 
 void GatewayNode::watch_connections(std::int64_t now) {

@@ -22,9 +22,17 @@
 #include <utility>
 #include <vector>
 
+#include "common/config.hpp"
+
 namespace httplib {
 class Server;
 }
+
+namespace tp {
+class DiskWatch;
+class WriteFailures;
+struct ConnectionCounters;
+}  // namespace tp
 
 namespace tp::metrics {
 
@@ -173,5 +181,24 @@ class MetricsServer {
   int port_ = 0;
   std::thread thread_;
 };
+
+// The server [metrics] asks for, labelled program="<program>" and
+// process="<process>" (the name of its stats file and of the supervisor's
+// line: "gateway", "trend-1"); nullptr when metrics.port is 0. Throws
+// MetricsBindError as the constructor does; warns when the host is not
+// loopback (the config allowed it: security.allow_public_bind).
+std::unique_ptr<MetricsServer> start_metrics_server(const MetricsConfig& cfg, std::string_view program,
+                                                    std::string_view process);
+
+// What every program's stats show about its listening socket's connections
+// (SocketMonitor): tp_connections_accepted_total, tp_connections_dropped_total,
+// tp_handshakes_failed_total, tp_connections_redialled_total,
+// tp_accept_failed_total.
+void add_connection_metrics(MetricsText& out, const ConnectionCounters& c);
+// The run dir's free space and the failed writes: tp_disk_free_bytes (left
+// out before the first check), tp_disk_floor_bytes, tp_disk_low,
+// tp_write_failures_total, tp_files_failing.
+void add_disk_metrics(MetricsText& out, const DiskWatch& disk, std::uint64_t floor_bytes,
+                      const WriteFailures& failures);
 
 }  // namespace tp::metrics

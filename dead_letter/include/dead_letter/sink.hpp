@@ -18,7 +18,8 @@
 // pairs, remembered across restarts by reading the files back at start; a
 // duplicate is counted in `duplicates_dropped`, not written and not counted
 // as a dead letter. Unkeyed letters are never deduplicated.
-// One RunLoop: the socket, then the monitor; the stats as a timer.
+// One RunLoop: the socket, then the monitor; the stats as a timer, which also
+// hands the same figures to the metrics server (when metrics.port is set).
 // Single-threaded; owns its socket and file.
 #pragma once
 
@@ -33,6 +34,7 @@
 #include "common/config.hpp"
 #include "common/disk_watch.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/run_loop.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
@@ -75,6 +77,8 @@ class SinkNode {
   void handle(const std::vector<zmq::message_t>& frames, std::size_t count);
   void record(const proto::DeadLetter& letter);
   void write_stats();
+  // Renders the stats' figures as Prometheus metrics and swaps them in.
+  void publish_metrics();
   // After each flush: records a failed write, or a recovery, of the file.
   void check_file();
   void watch_connections(std::int64_t now);
@@ -104,7 +108,8 @@ class SinkNode {
   std::uint64_t write_errors_seen_ = 0;
   std::uint64_t bytes_written_seen_ = 0;
   std::uint64_t accept_failed_logged_ = 0;
-  RunLoop loop_;  // last: it holds pull_ and callbacks on this
+  std::unique_ptr<metrics::MetricsServer> metrics_;  // null when metrics.port = 0
+  RunLoop loop_;                                     // last: it holds pull_ and callbacks on this
 };
 
 }  // namespace tp::dead_letter

@@ -3,7 +3,9 @@
 // ticks that are due (synthetic walk or CSV replay, paced by Pacer),
 // heartbeat on HB.gateway every gateway.heartbeat_ms (also when idle or
 // done), write
-// <run.dir>/gateway.stats.json every run.stats_interval_ms and at exit.
+// <run.dir>/gateway.stats.json every run.stats_interval_ms and at exit, and
+// at the same moments hand the same figures to the metrics server (when
+// metrics.port is set), which serves them from its own thread.
 // A stats file that cannot be written (full disk, no descriptor) is logged
 // with its errno at a bounded rate (WriteFailures) and the loop goes on; the
 // run dir's free space is polled (DiskWatch); subscribers refused for lack
@@ -24,6 +26,7 @@
 #include "common/dead_letter.hpp"
 #include "common/disk_watch.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
 #include "common/zmq_util.hpp"
@@ -92,6 +95,8 @@ class GatewayNode {
   void publish(proto::TickEvent& tick, std::int64_t now_wall_ns);
   void send_heartbeat();
   void write_stats(std::int64_t now);
+  // Renders the stats' figures as Prometheus metrics and swaps them in.
+  void publish_metrics();
   void watch_connections(std::int64_t now);
   bool limit_reached() const noexcept {
     return cfg_.gateway.max_ticks != 0 && counters_.ticks_published >= cfg_.gateway.max_ticks;
@@ -122,6 +127,7 @@ class GatewayNode {
   tp::DiskWatch disk_;
   tp::LogLimiter limiter_;
   std::uint64_t accept_failed_logged_ = 0;
+  std::unique_ptr<tp::metrics::MetricsServer> metrics_;  // null when metrics.port = 0
 };
 
 }  // namespace tp::gateway
