@@ -12,6 +12,7 @@
 #include "common/log.hpp"
 #include "common/sharding.hpp"
 #include "common/stats.hpp"
+#include "common/zmq_util.hpp"
 
 namespace {
 
@@ -245,6 +246,54 @@ TEST(Config, PortfolioKeys) {
             std::string::npos);
 }
 
+TEST(Config, NetworkKeysAndTheirRanges) {
+  const auto d = tp::parse_config("");
+  EXPECT_EQ(d.network.heartbeat_ms, 1000);
+  EXPECT_EQ(d.network.heartbeat_timeout_ms, 3000);
+  EXPECT_EQ(d.network.reconnect_ms, 100);
+  EXPECT_EQ(d.network.reconnect_max_ms, 500);
+  EXPECT_EQ(d.network.connect_timeout_ms, 1000);
+  EXPECT_TRUE(d.network.tcp_keepalive);
+  const auto off = tp::parse_config("[network]\nheartbeat_ms = 0\ntcp_keepalive = false\n");
+  EXPECT_EQ(off.network.heartbeat_ms, 0);
+  EXPECT_FALSE(off.network.tcp_keepalive);
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"network.heartbeat_ms=50", "network.heartbeat_ms must be 0 (off) or in 100..60000"},
+      {"network.heartbeat_timeout_ms=500", "network.heartbeat_timeout_ms must be >= heartbeat_ms"},
+      {"network.reconnect_ms=5", "network.reconnect_ms must be in 10..60000"},
+      {"network.reconnect_max_ms=50", "network.reconnect_max_ms must be >= reconnect_ms"},
+      {"network.connect_timeout_ms=10", "network.connect_timeout_ms must be 0 (the kernel's"},
+      {"network.tcp_keepalive_count=0", "network.tcp_keepalive_count must be in 1..100"},
+      {"network.heartbeat=1", "unknown key network.heartbeat"},
+  };
+  for (const auto& [set, message] : bad)
+    EXPECT_NE(error_of("", {set}).find(message), std::string::npos) << set;
+}
+
+// make_socket puts the configured link options on every socket.
+TEST(Config, MakeSocketSetsTheNetworkOptions) {
+  zmq::context_t ctx;
+  auto n = tp::parse_config(
+               "[network]\nheartbeat_ms = 700\nheartbeat_timeout_ms = 2100\nreconnect_ms = 50\n"
+               "reconnect_max_ms = 400\nconnect_timeout_ms = 900\ntcp_keepalive_idle_s = 7\n")
+               .network;
+  auto s = tp::make_socket(ctx, zmq::socket_type::sub, tp::SocketOptions{.linger_ms = 0, .network = n});
+  EXPECT_EQ(s.get(zmq::sockopt::heartbeat_ivl), 700);
+  EXPECT_EQ(s.get(zmq::sockopt::heartbeat_timeout), 2100);
+  EXPECT_EQ(s.get(zmq::sockopt::heartbeat_ttl), 2100);
+  EXPECT_EQ(s.get(zmq::sockopt::reconnect_ivl), 50);
+  EXPECT_EQ(s.get(zmq::sockopt::reconnect_ivl_max), 400);
+  EXPECT_EQ(s.get(zmq::sockopt::connect_timeout), 900);
+  EXPECT_EQ(s.get(zmq::sockopt::tcp_keepalive), 1);
+  EXPECT_EQ(s.get(zmq::sockopt::tcp_keepalive_idle), 7);
+  n.heartbeat_ms = 0;
+  n.tcp_keepalive = false;
+  auto quiet = tp::make_socket(ctx, zmq::socket_type::pub, tp::SocketOptions{.linger_ms = 0, .network = n});
+  EXPECT_EQ(quiet.get(zmq::sockopt::heartbeat_ivl), 0);
+  EXPECT_EQ(quiet.get(zmq::sockopt::tcp_keepalive), 0);
+}
+
 TEST(Config, MissingFileIsAClearError) {
   try {
     tp::load_config(std::string("/nonexistent/x.toml"));
@@ -281,6 +330,15 @@ TEST(Config, CommentedDefaultFileMatchesEmbeddedDefaults) {
   EXPECT_EQ(file.portfolio.account_currency, embedded.portfolio.account_currency);
   EXPECT_DOUBLE_EQ(file.portfolio.capital, embedded.portfolio.capital);
   EXPECT_EQ(file.portfolio.interval_ms, embedded.portfolio.interval_ms);
+  EXPECT_EQ(file.network.heartbeat_ms, embedded.network.heartbeat_ms);
+  EXPECT_EQ(file.network.heartbeat_timeout_ms, embedded.network.heartbeat_timeout_ms);
+  EXPECT_EQ(file.network.reconnect_ms, embedded.network.reconnect_ms);
+  EXPECT_EQ(file.network.reconnect_max_ms, embedded.network.reconnect_max_ms);
+  EXPECT_EQ(file.network.connect_timeout_ms, embedded.network.connect_timeout_ms);
+  EXPECT_EQ(file.network.tcp_keepalive, embedded.network.tcp_keepalive);
+  EXPECT_EQ(file.network.tcp_keepalive_idle_s, embedded.network.tcp_keepalive_idle_s);
+  EXPECT_EQ(file.network.tcp_keepalive_interval_s, embedded.network.tcp_keepalive_interval_s);
+  EXPECT_EQ(file.network.tcp_keepalive_count, embedded.network.tcp_keepalive_count);
 }
 
 TEST(ConfigGroups, DefaultDeploymentRunsTwoStrategies) {
