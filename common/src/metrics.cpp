@@ -106,6 +106,11 @@ std::string format_value(double value) {
   return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
 }
 
+std::vector<double> latency_bounds_seconds() {
+  return {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3,
+          50e-3, 100e-3, 250e-3, 500e-3, 1,    2.5,    5,    10};
+}
+
 Histogram::Histogram(std::vector<double> upper_bounds) : bounds_(std::move(upper_bounds)) {
   for (std::size_t i = 0; i < bounds_.size(); ++i) {
     if (!std::isfinite(bounds_[i]) || (i > 0 && bounds_[i] <= bounds_[i - 1]))
@@ -212,6 +217,12 @@ MetricsText& MetricsText::gauge(std::string_view name, std::string_view help, st
                                 const Labels& labels) {
   family(name, help, "gauge");
   sample(name, labels, std::to_string(value));
+  return *this;
+}
+
+MetricsText& MetricsText::counters(std::string_view name, std::string_view help,
+                                   const std::map<std::string, std::uint64_t>& by, const std::string& label) {
+  for (const auto& [key, n] : by) counter(name, help, n, {{label, key}});
   return *this;
 }
 

@@ -85,6 +85,27 @@ TEST(MetricsText, Histogram) {
             "tp_fill_latency_seconds_count{program=\"executor\"} 4\n");
 }
 
+TEST(MetricsText, CountersFromAMap) {
+  MetricsText m;
+  m.counters("tp_rejected_total", "By reason.", {{"risk", 2}, {"stale", 5}}, "reason")
+      .counters("tp_none_total", "Empty: no family at all.", {}, "reason");
+  EXPECT_EQ(m.str(),
+            "# HELP tp_rejected_total By reason.\n# TYPE tp_rejected_total counter\n"
+            "tp_rejected_total{reason=\"risk\"} 2\ntp_rejected_total{reason=\"stale\"} 5\n");
+}
+
+TEST(MetricsText, LatencyBoundsMakeAHistogram) {
+  tp::metrics::Histogram h(tp::metrics::latency_bounds_seconds());
+  h.observe(30e-6);
+  h.observe(20.0);
+  const auto s = h.sample();
+  EXPECT_EQ(s.upper_bounds.front(), 50e-6);
+  EXPECT_EQ(s.upper_bounds.back(), 10.0);
+  EXPECT_EQ(s.cumulative_counts.front(), 1u);
+  EXPECT_EQ(s.cumulative_counts.back(), 1u);  // 20 s is only in +Inf
+  EXPECT_EQ(s.count, 2u);
+}
+
 TEST(MetricsText, HistogramBoundsMustIncrease) {
   EXPECT_THROW(tp::metrics::Histogram({0.1, 0.1}), std::invalid_argument);
   EXPECT_THROW(tp::metrics::Histogram({std::numeric_limits<double>::infinity()}), std::invalid_argument);

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <stdexcept>
@@ -57,6 +58,12 @@ struct HistogramSample {
   std::uint64_t count = 0;
 };
 
+// Bounds for latencies in seconds, 50 us to 10 s (1-2.5-5 steps): the hops
+// of this pipeline take tens of microseconds on one host and the broker's
+// round trip up to seconds. Shared so that one PromQL query sums across
+// programs.
+std::vector<double> latency_bounds_seconds();
+
 // A histogram with fixed bounds: O(log buckets) observe, no allocation after
 // construction. Not thread-safe: the loop that observes also snapshots.
 class Histogram {
@@ -94,6 +101,10 @@ class MetricsText {
   MetricsText& gauge(std::string_view name, std::string_view help, bool value, const Labels& labels = {}) {
     return gauge(name, help, std::uint64_t{value}, labels);
   }
+  // One counter sample per entry of `by`, labelled `label`="<key>" (a
+  // bounded map: reasons, instruments, groups); nothing when it is empty.
+  MetricsText& counters(std::string_view name, std::string_view help,
+                        const std::map<std::string, std::uint64_t>& by, const std::string& label);
   // `<name>_bucket{le=...}` per bound and +Inf, `<name>_sum`, `<name>_count`.
   MetricsText& histogram(std::string_view name, std::string_view help, const HistogramSample& h,
                          const Labels& labels = {});
