@@ -430,8 +430,6 @@ Config from_table(const toml::table& root, const std::string& origin) {
   net.get("heartbeat_ms", link.heartbeat_ms);
   net.require(link.heartbeat_ms == 0 || (link.heartbeat_ms >= 100 && link.heartbeat_ms <= 60000),
               "heartbeat_ms", "0 (off) or in 100..60000");
-  // The timeout is also sent to the peer as the PING's TTL, which ZMTP
-  // carries in deciseconds in 16 bits (at most 6553.5 s).
   net.get("heartbeat_timeout_ms", link.heartbeat_timeout_ms);
   net.require(
       link.heartbeat_timeout_ms >= std::max(link.heartbeat_ms, 100) && link.heartbeat_timeout_ms <= 600000,

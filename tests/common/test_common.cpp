@@ -281,12 +281,16 @@ TEST(Config, MakeSocketSetsTheNetworkOptions) {
   auto s = tp::make_socket(ctx, zmq::socket_type::sub, tp::SocketOptions{.linger_ms = 0, .network = n});
   EXPECT_EQ(s.get(zmq::sockopt::heartbeat_ivl), 700);
   EXPECT_EQ(s.get(zmq::sockopt::heartbeat_timeout), 2100);
-  EXPECT_EQ(s.get(zmq::sockopt::heartbeat_ttl), 2100);
+  EXPECT_EQ(s.get(zmq::sockopt::heartbeat_ttl), 0);  // each side its own timeout
   EXPECT_EQ(s.get(zmq::sockopt::reconnect_ivl), 50);
   EXPECT_EQ(s.get(zmq::sockopt::reconnect_ivl_max), 400);
   EXPECT_EQ(s.get(zmq::sockopt::connect_timeout), 900);
   EXPECT_EQ(s.get(zmq::sockopt::tcp_keepalive), 1);
   EXPECT_EQ(s.get(zmq::sockopt::tcp_keepalive_idle), 7);
+  auto reader = tp::make_socket(ctx, zmq::socket_type::pull,
+                                tp::SocketOptions{.linger_ms = 0, .network = n, .reader_keeps_links = true});
+  EXPECT_EQ(reader.get(zmq::sockopt::heartbeat_ivl), 700);
+  EXPECT_EQ(reader.get(zmq::sockopt::heartbeat_timeout), 0);
   n.heartbeat_ms = 0;
   n.tcp_keepalive = false;
   auto quiet = tp::make_socket(ctx, zmq::socket_type::pub, tp::SocketOptions{.linger_ms = 0, .network = n});

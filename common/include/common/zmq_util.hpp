@@ -24,17 +24,26 @@ struct SocketOptions {
   // Pass the config's [network] where the socket is made; the defaults are
   // the config's defaults, for sockets made where no config is at hand.
   NetworkConfig network{};
+  // For a socket that binds and reads a stream whose messages must not be
+  // lost (signals, dead letters): it sends PINGs, which keep its connecting
+  // peers' timeouts quiet, but times out nothing itself. libzmq stops reading
+  // a connection whose queue is at the receive high-water mark, PINGs
+  // included, so a reader stalled for longer than the timeout would drop its
+  // connections, and the messages in the kernel's buffers with them, where
+  // without a timeout its peers just wait (back-pressure). A dead peer is not
+  // its concern: the side that connected notices and dials again.
+  bool reader_keeps_links = false;
 };
 
-// Sets the [network] options on `s`: ZMTP heartbeats both ways (a PING every
-// heartbeat_ms; no traffic for heartbeat_timeout_ms after one drops the
-// connection, and the same timeout is sent to the peer as the PING's TTL so
-// that a peer which sets no heartbeat of its own drops it too), the redial
-// interval and connect timeout, and TCP keepalive. A dropped connection is
-// dialled again by the side that connected. Only connections made after this
-// call are affected; options ignored by a transport (keepalive on ipc) are
-// harmless.
-void set_link_options(zmq::socket_t& s, const NetworkConfig& network);
+// Sets the [network] options on `s`: ZMTP heartbeats (a PING every
+// heartbeat_ms; nothing from the peer for heartbeat_timeout_ms after one
+// drops the connection, unless `reader_keeps_links`), the redial interval
+// and connect timeout, and TCP keepalive. Each side enforces only its own
+// timeout: no TTL is sent, which would impose one on the peer (and on a
+// reader that keeps its links). A dropped connection is dialled again by the
+// side that connected. Only connections made after this call are affected;
+// options ignored by a transport (keepalive on ipc) are harmless.
+void set_link_options(zmq::socket_t& s, const NetworkConfig& network, bool reader_keeps_links = false);
 
 zmq::socket_t make_socket(zmq::context_t& ctx, zmq::socket_type type, const SocketOptions& opts = {});
 

@@ -7,9 +7,10 @@ test_config_agreement.py holds equal to common/src/config.cpp's
 (docs/STRATEGIES.md, "The deployment file"); a float parameter alone differs:
 the runtime keeps every digit (repr) where the C++ prints 6 significant ones.
 Read and checked here is what a strategy instance needs beyond the groups:
-run, endpoints, instruments, strategy.* runtime settings and security (CURVE
-client keys); the C++ programs and the supervisor check the rest of the
-file."""
+run, endpoints, instruments, strategy.* runtime settings, network (the
+link options every socket gets; ranges checked by the C++ programs) and
+security (CURVE client keys); the C++ programs and the supervisor check the
+rest of the file."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from ._shared import SettingsError as ConfigError
 # instances, quantity, instruments, max_position, params as text).
 Group = StrategyGroup
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "critical", "off")
+# [network] and its defaults, as common/config.hpp's NetworkConfig.
+NETWORK_DEFAULTS = {"heartbeat_ms": 1000, "heartbeat_timeout_ms": 3000, "reconnect_ms": 100,
+                    "reconnect_max_ms": 500, "connect_timeout_ms": 1000, "tcp_keepalive": True,
+                    "tcp_keepalive_idle_s": 5, "tcp_keepalive_interval_s": 1, "tcp_keepalive_count": 3}
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Config:
     give_up_after_ms: int = 60000
     groups: list = field(default_factory=list)
     security: dict = field(default_factory=dict)
+    network: dict = field(default_factory=lambda: dict(NETWORK_DEFAULTS))
 
     def group(self, name: str) -> Group | None:
         for g in self.groups:
@@ -112,6 +118,12 @@ def parse_config(text: str, overrides=(), origin: str = "<string>") -> Config:
         setattr(c, key, v)
     st.used.update(STRATEGY_GROUP_KEYS)
     st.finish()
+
+    net = _section(root.get("network"), "network", origin)
+    for key, default in NETWORK_DEFAULTS.items():
+        c.network[key] = net.flag(key, default) if isinstance(default, bool) else net.integer(key, default)
+        net.require(isinstance(default, bool) or c.network[key] >= 0, key, ">= 0")
+    net.finish()
 
     sec = _section(root.get("security"), "security", origin)
     c.security = {k: sec.string(k, "") for k in ("server_public_key", "client_public_key", "client_secret_key")}

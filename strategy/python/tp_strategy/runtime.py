@@ -72,6 +72,25 @@ ORDER_MEMORY = 4096        # signal ids whose counted fills are remembered (dupl
 OPEN_MEMORY = 65536        # signal ids whose orders are not known final (cancelable); oldest forgotten first
 
 
+def set_link_options(sock, net):
+    """[network] as the C++ sockets get it (tp::set_link_options,
+    common/zmq_util.hpp): ZMTP heartbeats with this side's own timeout (no
+    TTL), a quick redial, a bounded connect and TCP keepalive, so that a link
+    cut between hosts is noticed in seconds and used again within about one
+    of its return (docs/ARCHITECTURE.md, "Links between hosts")."""
+    sock.setsockopt(zmq.HEARTBEAT_IVL, net["heartbeat_ms"])
+    if net["heartbeat_ms"] > 0:
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, net["heartbeat_timeout_ms"])
+    sock.setsockopt(zmq.RECONNECT_IVL, net["reconnect_ms"])
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, net["reconnect_max_ms"])
+    sock.setsockopt(zmq.CONNECT_TIMEOUT, net["connect_timeout_ms"])
+    sock.setsockopt(zmq.TCP_KEEPALIVE, 1 if net["tcp_keepalive"] else 0)
+    if net["tcp_keepalive"]:
+        sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, net["tcp_keepalive_idle_s"])
+        sock.setsockopt(zmq.TCP_KEEPALIVE_INTVL, net["tcp_keepalive_interval_s"])
+        sock.setsockopt(zmq.TCP_KEEPALIVE_CNT, net["tcp_keepalive_count"])
+
+
 class _Stop:
     requested = False
 
@@ -407,19 +426,23 @@ class Runtime:
         self.zctx = zctx or zmq.Context.instance()
         z = self.zctx
         self.dl = z.socket(zmq.PUSH)
+        set_link_options(self.dl, cfg.network)
         self.dl.setsockopt(zmq.SNDHWM, 2000)
         self.dl.setsockopt(zmq.LINGER, 1000)
         self._connect(self.dl, cfg.endpoints["dead_letters"])
         self.ticks = z.socket(zmq.SUB)
+        set_link_options(self.ticks, cfg.network)
         self.ticks.setsockopt(zmq.RCVHWM, TICK_RCVHWM)
         self.ticks.setsockopt(zmq.MAXMSGSIZE, wire.MAX_PAYLOAD)
         self.events = z.socket(zmq.SUB)
+        set_link_options(self.events, cfg.network)
         # As the C++ sockets (tp::SocketOptions): ZeroMQ's default of 1000
         # drops acks in the burst that follows a paused executor, and every
         # lost ack is a resend more.
         self.events.setsockopt(zmq.RCVHWM, EVENTS_RCVHWM)
         self.events.setsockopt(zmq.MAXMSGSIZE, wire.MAX_PAYLOAD)
         self.signals = z.socket(zmq.PUSH)
+        set_link_options(self.signals, cfg.network)
         self.signals.setsockopt(zmq.SNDHWM, 10000)
         self.signals.setsockopt(zmq.LINGER, 500)  # as the C++ sockets: a clean stop flushes what is queued
         # While no executor is connected a send would queue on no pipe: the
