@@ -38,10 +38,12 @@ class Link:
     """Two namespaces joined by a veth pair: `pub` (10.x.y.1) and `sub`
     (10.x.y.2); down()/up() cut and restore the link from the pub side."""
 
+    PREFIX = "tplr"
+
     def __init__(self):
-        tag = f"{os.getpid() % 100000}"
-        self.pub, self.sub = f"tplr{tag}a", f"tplr{tag}b"
-        self.pub_if, self.sub_if = f"tplr{tag}a", f"tplr{tag}b"  # <= 15 chars
+        tag = f"{os.getpid()}"  # at most 7 digits: a name of at most 12 characters (15 allowed)
+        self.pub, self.sub = f"{self.PREFIX}{tag}a", f"{self.PREFIX}{tag}b"
+        self.pub_if, self.sub_if = self.pub, self.sub
         octet = os.getpid() % 250 + 1
         self.pub_addr, self.sub_addr = f"10.213.{octet}.1", f"10.213.{octet}.2"
         self.made = []
@@ -62,6 +64,17 @@ class Link:
 
     def up(self):
         _ip("-n", self.pub, "link", "set", self.pub_if, "up")
+
+    @classmethod
+    def sweep(cls):
+        """Removes the namespaces of earlier runs whose process is gone (one
+        killed by ctest's timeout could not clean up after itself)."""
+        listed = _ip("netns", "list", check=False).stdout.split("\n")
+        for name in (line.split()[0] for line in listed if line.strip()):
+            pid = name[len(cls.PREFIX):-1]
+            if name.startswith(cls.PREFIX) and name[-1] in "ab" and pid.isdigit() and \
+                    not os.path.exists(f"/proc/{pid}"):
+                _ip("netns", "del", name, check=False)
 
     def remove(self):
         # Deleting a namespace deletes the veth pair with it.
@@ -90,6 +103,7 @@ class LinkRecovery(unittest.TestCase):
         why = namespaces_unavailable()
         if why:
             self.skipTest(why)
+        Link.sweep()
         self.link = Link()
         self.addCleanup(self.link.remove)
         self.link.make()
