@@ -10,15 +10,19 @@ zmq::socket_t make_socket(zmq::context_t& ctx, zmq::socket_type type, const Sock
   s.set(zmq::sockopt::sndhwm, opts.sndhwm);
   s.set(zmq::sockopt::rcvhwm, opts.rcvhwm);
   s.set(zmq::sockopt::maxmsgsize, opts.max_msg_size);
-  set_link_options(s, opts.network, opts.reader_keeps_links);
+  set_link_options(s, type, opts.network);
   return s;
 }
 
-void set_link_options(zmq::socket_t& s, const NetworkConfig& n, bool reader_keeps_links) {
-  s.set(zmq::sockopt::heartbeat_ivl, n.heartbeat_ms);
-  // 0: no timeout (left unset, libzmq would time out after heartbeat_ms).
-  if (n.heartbeat_ms > 0)
-    s.set(zmq::sockopt::heartbeat_timeout, reader_keeps_links ? 0 : n.heartbeat_timeout_ms);
+void set_link_options(zmq::socket_t& s, zmq::socket_type type, const NetworkConfig& n) {
+  const bool reader =
+      type == zmq::socket_type::sub || type == zmq::socket_type::xsub || type == zmq::socket_type::pull;
+  const int heartbeat_ms = reader ? 0 : n.heartbeat_ms;
+  s.set(zmq::sockopt::heartbeat_ivl, heartbeat_ms);
+  if (heartbeat_ms > 0) {
+    s.set(zmq::sockopt::heartbeat_timeout, n.heartbeat_timeout_ms);
+    s.set(zmq::sockopt::heartbeat_ttl, type == zmq::socket_type::push ? 0 : n.heartbeat_timeout_ms);
+  }
   s.set(zmq::sockopt::reconnect_ivl, n.reconnect_ms);
   s.set(zmq::sockopt::reconnect_ivl_max, n.reconnect_max_ms);
   s.set(zmq::sockopt::connect_timeout, n.connect_timeout_ms);

@@ -80,9 +80,8 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
       store_(config.run_path(config.executor.db_path, "executor.db"), clock.now_ns()),
       desk_(store_, config, clock,
             [this](std::string_view what, const StoreError& e, int err) { storage_failed(what, e, err); }),
-      signals_(make_socket(
-          ctx, zmq::socket_type::pull,
-          SocketOptions{.rcvhwm = signal_rcvhwm, .network = config.network, .reader_keeps_links = true})),
+      signals_(make_socket(ctx, zmq::socket_type::pull,
+                           SocketOptions{.rcvhwm = signal_rcvhwm, .network = config.network})),
       signals_monitor_(ctx, signals_),
       events_(
           make_socket(ctx, zmq::socket_type::pub,

@@ -35,24 +35,27 @@ struct Endpoints {
 };
 
 // How every socket watches its connections (ZeroMQ options set by
-// make_socket; docs/ARCHITECTURE.md, "Links between hosts"). Without a
-// heartbeat a connection whose peer vanished (a cut link, a host gone) stays
-// "up" until TCP gives up retransmitting, minutes later, and a link that
-// comes back is used again only at TCP's next retransmission, backed off to
-// tens of seconds: after a 30 s cut trading resumed 23-25 s after the link
-// returned. The defaults drop a dead connection within 3-4 s and dial again
-// within about a second of a link's return; on an idle link they cost one
-// PING and one PONG (a few dozen bytes) per connection per second.
+// make_socket; docs/ARCHITECTURE.md, "Links between hosts"). Without them a
+// connection whose peer vanished (a cut link, a host gone) stays "up" until
+// TCP gives up retransmitting, minutes later, and a link that comes back is
+// used again only at TCP's next retransmission, backed off to tens of
+// seconds: after a 30 s cut trading resumed 23-25 s after the link
+// returned. The defaults let the kernel's keepalive drop a silent
+// connection after 3 s (one probe a second on an idle link) and dial again
+// within about a second of a link's return. ZMTP heartbeats are off by
+// default: libzmq 4.3.4 aborts a reader that had stopped reading at its
+// high-water mark when a PING it had buffered is answered after its peer
+// hung up (`!_io_error`, stream_engine_base.cpp:331; the chaos test hit it).
 struct NetworkConfig {
-  int heartbeat_ms = 1000;           // ZMTP PING this often on every connection; 0 = no heartbeat
+  int heartbeat_ms = 0;              // ZMTP PING this often on writing sockets; 0 = none (see above)
   int heartbeat_timeout_ms = 3000;   // nothing from the peer this long after a PING: drop the connection
   int reconnect_ms = 100;            // a dropped or refused connection is dialled again after this...
   int reconnect_max_ms = 500;        // ...doubling up to this (plus up to reconnect_ms of jitter)
   int connect_timeout_ms = 1000;     // a tcp connect unanswered this long is abandoned and dialled again
-  bool tcp_keepalive = true;         // the kernel's probes: a backstop with the heartbeat off
-  int tcp_keepalive_idle_s = 5;      // idle this long before the first probe...
+  bool tcp_keepalive = true;         // the kernel's probes on a silent connection
+  int tcp_keepalive_idle_s = 1;      // silent this long before the first probe...
   int tcp_keepalive_interval_s = 1;  // ...then one probe this often...
-  int tcp_keepalive_count = 3;       // ...and this many unanswered close the connection
+  int tcp_keepalive_count = 2;       // ...and this many unanswered close the connection
 };
 
 struct Instrument {

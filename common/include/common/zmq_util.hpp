@@ -1,6 +1,6 @@
 // Socket helpers: every socket is made with an explicit linger, high-water
-// marks, a maximum message size and the [network] link options (heartbeat,
-// redial, keepalive), and multipart messages are read whole so that a wrong
+// marks, a maximum message size and the [network] link options (keepalive,
+// redial, heartbeat), and multipart messages are read whole so that a wrong
 // frame count can never desynchronise a reader.
 #pragma once
 
@@ -24,26 +24,21 @@ struct SocketOptions {
   // Pass the config's [network] where the socket is made; the defaults are
   // the config's defaults, for sockets made where no config is at hand.
   NetworkConfig network{};
-  // For a socket that binds and reads a stream whose messages must not be
-  // lost (signals, dead letters): it sends PINGs, which keep its connecting
-  // peers' timeouts quiet, but times out nothing itself. libzmq stops reading
-  // a connection whose queue is at the receive high-water mark, PINGs
-  // included, so a reader stalled for longer than the timeout would drop its
-  // connections, and the messages in the kernel's buffers with them, where
-  // without a timeout its peers just wait (back-pressure). A dead peer is not
-  // its concern: the side that connected notices and dials again.
-  bool reader_keeps_links = false;
 };
 
-// Sets the [network] options on `s`: ZMTP heartbeats (a PING every
-// heartbeat_ms; nothing from the peer for heartbeat_timeout_ms after one
-// drops the connection, unless `reader_keeps_links`), the redial interval
-// and connect timeout, and TCP keepalive. Each side enforces only its own
-// timeout: no TTL is sent, which would impose one on the peer (and on a
-// reader that keeps its links). A dropped connection is dialled again by the
-// side that connected. Only connections made after this call are affected;
-// options ignored by a transport (keepalive on ipc) are harmless.
-void set_link_options(zmq::socket_t& s, const NetworkConfig& network, bool reader_keeps_links = false);
+// Sets the [network] options on `s`, by its type: the redial interval,
+// connect timeout and TCP keepalive on every socket, which is what finds a
+// dead link by default. ZMTP heartbeats are off by default: libzmq 4.3.4
+// aborts (`!_io_error`, stream_engine_base.cpp:331) a reader that stopped
+// reading at its high-water mark with a PING buffered, when it answers that
+// PING after its peer hung up (the chaos test hit it on the executor's
+// signal PULL and the sink's letter PULL). Turned on, they run only on the
+// sockets that write (PUB, PUSH, REQ, REP, ROUTER, DEALER): a PING every
+// heartbeat_ms, the connection dropped after heartbeat_timeout_ms without
+// traffic, and that timeout sent as the PING's TTL so that the reading peer
+// drops it too, except from a PUSH, whose PULL back-pressures when full
+// rather than drop what is in the kernel's buffers.
+void set_link_options(zmq::socket_t& s, zmq::socket_type type, const NetworkConfig& network);
 
 zmq::socket_t make_socket(zmq::context_t& ctx, zmq::socket_type type, const SocketOptions& opts = {});
 

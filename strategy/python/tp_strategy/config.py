@@ -26,9 +26,9 @@ from ._shared import SettingsError as ConfigError
 Group = StrategyGroup
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "critical", "off")
 # [network] and its defaults, as common/config.hpp's NetworkConfig.
-NETWORK_DEFAULTS = {"heartbeat_ms": 1000, "heartbeat_timeout_ms": 3000, "reconnect_ms": 100,
+NETWORK_DEFAULTS = {"heartbeat_ms": 0, "heartbeat_timeout_ms": 3000, "reconnect_ms": 100,
                     "reconnect_max_ms": 500, "connect_timeout_ms": 1000, "tcp_keepalive": True,
-                    "tcp_keepalive_idle_s": 5, "tcp_keepalive_interval_s": 1, "tcp_keepalive_count": 3}
+                    "tcp_keepalive_idle_s": 1, "tcp_keepalive_interval_s": 1, "tcp_keepalive_count": 2}
 
 
 @dataclass

@@ -74,13 +74,16 @@ OPEN_MEMORY = 65536        # signal ids whose orders are not known final (cancel
 
 def set_link_options(sock, net):
     """[network] as the C++ sockets get it (tp::set_link_options,
-    common/zmq_util.hpp): ZMTP heartbeats with this side's own timeout (no
-    TTL), a quick redial, a bounded connect and TCP keepalive, so that a link
-    cut between hosts is noticed in seconds and used again within about one
-    of its return (docs/ARCHITECTURE.md, "Links between hosts")."""
-    sock.setsockopt(zmq.HEARTBEAT_IVL, net["heartbeat_ms"])
-    if net["heartbeat_ms"] > 0:
+    common/zmq_util.hpp): TCP keepalive, a quick redial, a bounded connect
+    and ZMTP heartbeats (off by default) on the PUSH sockets only, so that a
+    link cut between hosts is noticed in seconds and used again within about
+    one of its return (docs/ARCHITECTURE.md, "Links between hosts")."""
+    reader = sock.type in (zmq.SUB, zmq.PULL)  # no timer of its own: see zmq_util.hpp
+    heartbeat_ms = 0 if reader else net["heartbeat_ms"]
+    sock.setsockopt(zmq.HEARTBEAT_IVL, heartbeat_ms)
+    if heartbeat_ms > 0:
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, net["heartbeat_timeout_ms"])
+        sock.setsockopt(zmq.HEARTBEAT_TTL, 0 if sock.type == zmq.PUSH else net["heartbeat_timeout_ms"])
     sock.setsockopt(zmq.RECONNECT_IVL, net["reconnect_ms"])
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, net["reconnect_max_ms"])
     sock.setsockopt(zmq.CONNECT_TIMEOUT, net["connect_timeout_ms"])
