@@ -751,23 +751,31 @@ void ExecutionDesk::compare_positions(const std::map<std::string, double, std::l
   }
   if (mismatches.empty()) {
     position_check_ = PositionCheck::matched;
-    suspected_mismatch_ = false;
+    suspected_.clear();
     spdlog::info("positions agree with the broker's ({} instruments)", broker.size());
     return;
   }
-  if (!suspected_mismatch_) {
-    // A resting order may have filled at the broker between the last report
-    // fetched and the broker's answer: its report is on its way. Asked again
-    // at the next pass, after the reports caught up, before anything is
-    // adopted or halted.
-    suspected_mismatch_ = true;
-    for (const auto& [sym, m] : mismatches)
+  // A resting order may fill at the broker between the last report fetched
+  // and the broker's answer: its report is on its way, and the comparison
+  // differs by that fill. A real mismatch differs by the same amount at the
+  // next pass (after the reports caught up); a fill in flight does not.
+  // Only the instruments whose difference the previous pass saw too count.
+  std::map<std::string, double, std::less<>> seen;
+  for (const auto& [sym, m] : mismatches) seen.emplace(sym, m.broker - m.executor);
+  std::erase_if(mismatches, [&](const auto& entry) {
+    const auto it = suspected_.find(entry.first);
+    return it == suspected_.end() || !same_position(it->second, seen.at(entry.first));
+  });
+  if (mismatches.empty()) {
+    for (const auto& [sym, difference] : seen)
       spdlog::warn(
-          "positions differ for {}: executor {} vs broker {}; asking again once the reports caught up", sym,
-          m.executor, m.broker);
+          "positions differ for {}: executor {} vs broker {} (difference {}); asking again once the "
+          "reports caught up",
+          sym, book_.position(sym), broker.at(sym), difference);
+    suspected_ = std::move(seen);
     return;
   }
-  suspected_mismatch_ = false;
+  suspected_.clear();
   for (const auto& [sym, m] : mismatches) {
     spdlog::critical("POSITION MISMATCH {}: executor {} vs broker {} (difference {})", sym, m.executor,
                      m.broker, m.broker - m.executor);

@@ -398,7 +398,9 @@ class ExecutionDesk {
                   Outbox& out) const;
 
   PositionCheck position_check_ = PositionCheck::pending;
-  bool suspected_mismatch_ = false;  // the last comparison differed: confirmed by the next
+  // The last comparison's differences (instrument -> broker - executor): a
+  // mismatch is confirmed when the next one finds the same difference.
+  std::map<std::string, double, std::less<>> suspected_;
   OrdersCheck orders_check_ = OrdersCheck::pending;
   std::vector<std::string> unknown_open_orders_;
   LogLimiter limiter_;
