@@ -1,6 +1,6 @@
 """A link between two hosts cut and restored: the real gateway in one Linux
 network namespace publishes ticks over tcp on a veth link to the real
-strategy in another; the test takes the gateway's end of the link down for
+strategy in another; the test takes the link down (both ends) for
 longer than the keepalive takes to drop it, brings it back and measures the time from
 the link's return to the strategy's first tick again ([network] in
 config/default.toml, docs/ARCHITECTURE.md "Links between hosts").
@@ -18,103 +18,38 @@ made. The namespaces and the link get names unique to this run and are
 removed whatever happens."""
 
 import os
-import shutil
 import signal
 import subprocess
 import time
 import unittest
 
 from pipeline import BIN_DIR, Deployment, read_json, wait_for
+import netns  # noqa: E402  (tests/support, on sys.path through pipeline)
 
 RECOVERY_LIMIT_S = 2.0
 LONG_CUT_S = 8.0   # > the keepalive's 3 s (idle 1 s + 2 probes 1 s apart): the connection is dropped
 SHORT_CUT_S = 2.5  # < 3 s: the connection survives the cut
+PREFIX = "tplr"
 STATS_MS = 50      # the strategy's stats file is the probe: its resolution bounds the figure's
-
-
-def _ip(*args, check=True):
-    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=check)
-
-
-class Link:
-    """Two namespaces joined by a veth pair: `pub` (10.x.y.1) and `sub`
-    (10.x.y.2); down()/up() cut and restore the link from the pub side."""
-
-    PREFIX = "tplr"
-
-    def __init__(self):
-        tag = f"{os.getpid()}"  # at most 7 digits: a name of at most 12 characters (15 allowed)
-        self.pub, self.sub = f"{self.PREFIX}{tag}a", f"{self.PREFIX}{tag}b"
-        self.pub_if, self.sub_if = self.pub, self.sub
-        octet = os.getpid() % 250 + 1
-        self.pub_addr, self.sub_addr = f"10.213.{octet}.1", f"10.213.{octet}.2"
-        self.made = []
-
-    def make(self):
-        for ns in (self.pub, self.sub):
-            _ip("netns", "add", ns)
-            self.made.append(ns)
-            _ip("-n", ns, "link", "set", "lo", "up")
-        _ip("-n", self.pub, "link", "add", self.pub_if, "type", "veth", "peer", "name", self.sub_if,
-            "netns", self.sub)
-        for ns, ifname, addr in ((self.pub, self.pub_if, self.pub_addr), (self.sub, self.sub_if, self.sub_addr)):
-            _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", ifname)
-            _ip("-n", ns, "link", "set", ifname, "up")
-
-    def down(self):
-        _ip("-n", self.pub, "link", "set", self.pub_if, "down")
-
-    def up(self):
-        _ip("-n", self.pub, "link", "set", self.pub_if, "up")
-
-    @classmethod
-    def sweep(cls):
-        """Removes the namespaces of earlier runs whose process is gone (one
-        killed by ctest's timeout could not clean up after itself)."""
-        listed = _ip("netns", "list", check=False).stdout.split("\n")
-        for name in (line.split()[0] for line in listed if line.strip()):
-            pid = name[len(cls.PREFIX):-1]
-            if name.startswith(cls.PREFIX) and name[-1] in "ab" and pid.isdigit() and \
-                    not os.path.exists(f"/proc/{pid}"):
-                _ip("netns", "del", name, check=False)
-
-    def remove(self):
-        # Deleting a namespace deletes the veth pair with it.
-        for ns in self.made:
-            _ip("netns", "del", ns, check=False)
-        self.made = []
-
-
-def namespaces_unavailable():
-    if shutil.which("ip") is None:
-        return "the ip command (iproute2) is not installed"
-    if os.geteuid() != 0:
-        return "network namespaces need root (ip netns add)"
-    probe = f"tplrprobe{os.getpid()}"
-    r = _ip("netns", "add", probe, check=False)
-    if r.returncode != 0:
-        return f"cannot make a network namespace: {r.stderr.strip()}"
-    _ip("netns", "del", probe, check=False)
-    return None
 
 
 class LinkRecovery(unittest.TestCase):
     def setUp(self):
         if not BIN_DIR or not all(os.access(os.path.join(BIN_DIR, p), os.X_OK) for p in ("gateway", "strategy")):
             self.skipTest("TP_BIN_DIR must hold the built gateway and strategy")
-        why = namespaces_unavailable()
+        why = netns.unavailable()
         if why:
             self.skipTest(why)
-        Link.sweep()
-        self.link = Link()
-        self.addCleanup(self.link.remove)
-        self.link.make()
+        netns.sweep(PREFIX)
+        self.hosts = netns.Hosts(PREFIX, ["pub", "sub"], net=213)
+        self.addCleanup(self.hosts.remove)
+        self.hosts.make()
 
     def run_pair(self, network_toml, cuts):
         """Starts the gateway (pub namespace) and the strategy (sub namespace)
         with `network_toml` as their [network], makes each cut of `cuts`
         seconds and returns the recovery time after each, in seconds."""
-        ticks = f"tcp://{self.link.pub_addr}:7101"
+        ticks = f"tcp://{self.hosts.address('pub')}:7101"
         d = Deployment(
             extra_toml=f"\n[gateway]\nrate = 200\n\n[security]\nallow_public_bind = true\n\n"
                        f"[network]\n{network_toml}\n",
@@ -129,15 +64,15 @@ class LinkRecovery(unittest.TestCase):
             f.write(text)
         self.addCleanup(d.close)
 
-        def start(name, ns, *args):
+        def start(name, host, *args):
             log = open(os.path.join(d.run_dir, "logs", name + ".log"), "ab")
-            proc = subprocess.Popen(["ip", "netns", "exec", ns, os.path.join(BIN_DIR, name), "--config", d.config,
-                                     *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(self.hosts.command(host, [os.path.join(BIN_DIR, name), "--config", d.config, *args]),
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             log.close()
             d.procs[name] = proc
 
-        start("strategy", self.link.sub, "--shard", "0", "--shards", "1")
-        start("gateway", self.link.pub)
+        start("strategy", "sub", "--shard", "0", "--shards", "1")
+        start("gateway", "pub")
         stats_path = os.path.join(d.run_dir, "trend-0.stats.json")
 
         def received():
@@ -153,13 +88,13 @@ class LinkRecovery(unittest.TestCase):
         wait_for(lambda: received() > 50, timeout=20, what="ticks over the veth link", detail=detail)
         recoveries = []
         for cut in cuts:
-            self.link.down()
+            self.hosts.cut("pub", "sub")
             cut_end = time.monotonic() + cut
             # The cut's length is the scenario, not a wait for a state.
             wait_for(lambda: received() >= 0 and time.monotonic() >= cut_end, timeout=cut + 5,
                      what="the cut's end")
             before = received()
-            self.link.up()
+            self.hosts.restore("pub", "sub")
             back = time.monotonic()
             wait_for(lambda: received() > before, timeout=60, interval=0.01, what="a tick after the link's return",
                      detail=detail)
