@@ -201,7 +201,8 @@ def journal_files(run_dir):
 
 class JournalBook:
     """S/A/X records of strategy journals, accumulated: signals maps a
-    signal id to {"expires_ts_ns", "created_ts_ns", "journals": {names}}."""
+    signal id to {"expires_ts_ns", "created_ts_ns", "causation_ts_ns" (the
+    gateway's time of the tick it was made from), "journals": {names}}."""
 
     def __init__(self):
         self.signals, self.acked, self.given_up = {}, set(), set()
@@ -218,7 +219,7 @@ class JournalBook:
                 return
             entry = self.signals.setdefault(fields["signal_id"], {
                 "expires_ts_ns": fields["expires_ts_ns"], "created_ts_ns": fields["created_ts_ns"],
-                "journals": set()})
+                "causation_ts_ns": fields.get("causation_ts_ns", 0), "journals": set()})
             entry["journals"].add(name)
         elif kind == b"A":
             self.acked.add(arg)

@@ -64,7 +64,9 @@ def endpoints_toml(d) -> list:
 class SupervisorRun:
     """A supervisor.py child; close() leaves no process behind."""
 
-    def __init__(self, tmp, bin_dir, args=(), env=None, run_dir=None):
+    def __init__(self, tmp, bin_dir, args=(), env=None, run_dir=None, wrap=()):
+        """`wrap`: a command line prefix, e.g. `ip netns exec NS` to run it on
+        another host (the same files: its control socket is reached here)."""
         self.run_dir = run_dir or os.path.join(tmp, "run")
         self.socket = os.path.join(self.run_dir, "supervisor.sock")
         self.log_path = os.path.join(tmp, "supervisor.out")
@@ -73,7 +75,7 @@ class SupervisorRun:
         full_env["PYTHONDONTWRITEBYTECODE"] = "1"
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, SUPERVISOR, "--bin-dir", bin_dir, "--run-dir", self.run_dir, *args],
+                [*wrap, sys.executable, SUPERVISOR, "--bin-dir", bin_dir, "--run-dir", self.run_dir, *args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=full_env, start_new_session=True)
 
