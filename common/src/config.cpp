@@ -111,6 +111,8 @@ class Section {
     }
   }
 
+  const std::string& origin() const { return origin_; }
+
   [[noreturn]] void wrong(const char* key, const char* what) const {
     throw ConfigError(origin_ + ": " + join(path_, key) + " must be " + what);
   }
@@ -216,6 +218,7 @@ StrategyGroup shorthand_group(const Config& c) {
   g.orders = c.strategy.orders;
   g.instruments = all_symbols(c);
   g.params = builtin_params(c.strategy, g.kind);
+  g.hosts = strategy_hosts(c.hosts);
   return g;
 }
 
@@ -234,6 +237,7 @@ std::vector<StrategyGroup> default_groups(const Config& c) {
     g.orders = c.strategy.orders;
     g.instruments = all_symbols(c);
     g.params = builtin_params(c.strategy, g.kind);
+    g.hosts = strategy_hosts(c.hosts);
   }
   // revert's orders have a life, as if its entry in config/default.toml set
   // them (so they win over [strategy]'s): passive limits that rest, most
@@ -281,6 +285,30 @@ bool valid_group_name(const std::string& name) {
              name.begin(), name.end(),
              [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'; }) &&
          !taken.count(name);
+}
+
+const Host* find_host(const std::vector<Host>& hosts, std::string_view name) {
+  for (const auto& h : hosts)
+    if (h.name == name) return &h;
+  return nullptr;
+}
+
+// A group's `hosts`: names from [[hosts]], once each; left out, the strategy
+// hosts. Only with [[hosts]]: without them every shard runs beside the rest.
+void read_group_hosts(Section& s, const std::string& path, const Config& c, StrategyGroup& g) {
+  if (!s.find("hosts")) {
+    g.hosts = strategy_hosts(c.hosts);
+    return;
+  }
+  s.require(!c.hosts.empty(), "hosts", "left out when the file has no [[hosts]]");
+  s.get("hosts", g.hosts);
+  s.require(!g.hosts.empty(), "hosts", "a non-empty list (leave it out for the strategy hosts)");
+  std::set<std::string> seen;
+  for (const auto& h : g.hosts) {
+    if (!find_host(c.hosts, h))
+      throw ConfigError(s.origin() + ": " + path + ".hosts: " + h + " is not in [[hosts]]");
+    s.require(seen.insert(h).second, "hosts", "without repeats");
+  }
 }
 
 std::vector<StrategyGroup> read_groups(const toml::node& node, const Config& c, const std::string& origin) {
@@ -339,10 +367,108 @@ std::vector<StrategyGroup> read_groups(const toml::node& node, const Config& c, 
       s.get("params", g.params);
     else
       g.params = builtin_params(c.strategy, g.kind);
+    read_group_hosts(s, path, c, g);
     s.finish();
     out.push_back(std::move(g));
   }
   return out;
+}
+
+bool valid_host_name(const std::string& name) {
+  return !name.empty() && name.size() <= 32 && name[0] >= 'a' && name[0] <= 'z' &&
+         std::all_of(name.begin(), name.end(), [](char ch) {
+           return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+         });
+}
+
+// An address other hosts can dial: an IPv4 or IPv6 address or a host name.
+// A wildcard is refused: the same endpoint string is bound by one program and
+// dialled by the others, and nobody can dial 0.0.0.0.
+bool valid_host_address(const std::string& address) {
+  return !address.empty() && address.size() <= 253 && address != "0.0.0.0" && address != "::" &&
+         std::all_of(address.begin(), address.end(), [](char ch) {
+           return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  ch == '.' || ch == '-' || ch == ':';
+         });
+}
+
+bool is_placed_program(std::string_view program) {
+  return std::find(std::begin(placed_programs), std::end(placed_programs), program) !=
+         std::end(placed_programs);
+}
+
+std::vector<Host> read_hosts(const toml::node& node, const std::string& origin) {
+  if (!node.is_array() || node.as_array()->empty())
+    throw ConfigError(origin + ": hosts must be a non-empty array of tables ([[hosts]])");
+  std::vector<Host> out;
+  std::set<std::string> names, addresses;
+  std::map<std::string, std::string> placed;  // program -> host
+  std::size_t i = 0;
+  for (auto&& item : *node.as_array()) {
+    const std::string path = "hosts[" + std::to_string(i++) + "]";
+    if (!item.is_table()) throw ConfigError(origin + ": " + path + " must be a table");
+    Section s(item.as_table(), path, origin);
+    Host h;
+    s.get("name", h.name);
+    s.require(valid_host_name(h.name), "name", "1 to 32 of a-z, 0-9, _ and -, starting with a letter");
+    s.require(names.insert(h.name).second, "name", "unique");
+    s.get("address", h.address);
+    s.require(valid_host_address(h.address), "address",
+              "the address the other hosts dial it at (an IP address or a host name, not 0.0.0.0 nor ::)");
+    s.require(addresses.insert(h.address).second, "address", "unique (one address per host)");
+    s.get("programs", h.programs);
+    for (const auto& p : h.programs) {
+      if (!is_placed_program(p))
+        throw ConfigError(
+            origin + ": " + path + ".programs: " + p +
+            " is not one of gateway, executor, dll_gateway, dead_letter (strategy shards go where "
+            "their group's hosts say)");
+      if (auto [it, fresh] = placed.emplace(p, h.name); !fresh)
+        throw ConfigError(origin + ": " + path + ".programs: " + p + " already runs on host " + it->second +
+                          " (each program runs on one host)");
+    }
+    s.finish();
+    out.push_back(std::move(h));
+  }
+  for (const char* p : placed_programs)
+    if (!placed.count(p))
+      throw ConfigError(origin + ": hosts: no host runs " + p +
+                        " (each of gateway, executor, dll_gateway, dead_letter is in one host's programs)");
+  return out;
+}
+
+// The host part of a tcp endpoint ("tcp://H:P" -> H, "tcp://[::1]:P" -> ::1);
+// empty for any other transport.
+std::string endpoint_host(const std::string& endpoint) {
+  if (endpoint.rfind("tcp://", 0) != 0) return {};
+  std::string rest = endpoint.substr(6);
+  rest = rest.substr(0, rest.rfind(':'));
+  if (rest.size() >= 2 && rest.front() == '[' && rest.back() == ']') rest = rest.substr(1, rest.size() - 2);
+  return rest;
+}
+
+// With [[hosts]], each endpoint is a tcp address of the host whose program
+// binds it: the others dial that very string, so an ipc:// path, a loopback
+// or another host's address would bind where nobody can reach it.
+void check_endpoints_on_hosts(const Config& c, const std::string& origin) {
+  if (c.hosts.empty()) return;
+  const std::pair<const char*, std::pair<const std::string*, const char*>> binds[] = {
+      {"ticks", {&c.endpoints.ticks, "gateway"}},
+      {"signals", {&c.endpoints.signals, "executor"}},
+      {"order_events", {&c.endpoints.order_events, "executor"}},
+      {"orders", {&c.endpoints.orders, "dll_gateway"}},
+      {"dead_letters", {&c.endpoints.dead_letters, "dead_letter"}},
+      {"reports", {&c.endpoints.reports, "dll_gateway"}},
+      {"control", {&c.endpoints.control, "executor"}},
+  };
+  for (const auto& [key, bind] : binds) {
+    const auto& [endpoint, program] = bind;
+    const Host* host = c.host_of(program);
+    if (endpoint_host(*endpoint) == host->address) continue;
+    const bool v6 = host->address.find(':') != std::string::npos;
+    throw ConfigError(origin + ": endpoints." + key + " must be tcp://" + (v6 ? "[" : "") + host->address +
+                      (v6 ? "]" : "") + ":PORT (" + program + " binds it on host " + host->name + ")");
+  }
 }
 
 Config from_table(const toml::table& root, const std::string& origin) {
@@ -474,6 +600,9 @@ Config from_table(const toml::table& root, const std::string& origin) {
   gw.get("sndhwm", c.gateway.sndhwm);
   gw.require(c.gateway.sndhwm >= 0, "sndhwm", ">= 0");
   gw.finish();
+
+  // Before the strategy groups, which name hosts.
+  if (auto* n = top.find("hosts")) c.hosts = read_hosts(*n, origin);
 
   auto st = top.sub("strategy");
   const bool shorthand = st.find("name") || st.find("instances");
@@ -646,6 +775,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
   mx.require(c.metrics.port >= 0 && c.metrics.port <= 65535, "port", "in 0..65535 (0 = off)");
   mx.finish();
 
+  check_endpoints_on_hosts(c, origin);
   top.finish();
   return c;
 }
@@ -678,6 +808,21 @@ std::string base_currency_of(const Instrument& i) {
 std::string quote_currency_of(const Instrument& i) {
   if (!i.quote_currency.empty()) return i.quote_currency;
   return currency_pair(i.symbol) ? i.symbol.substr(3) : std::string();
+}
+
+std::vector<std::string> strategy_hosts(const std::vector<Host>& hosts) {
+  std::vector<std::string> idle, all;
+  for (const auto& h : hosts) {
+    all.push_back(h.name);
+    if (h.programs.empty()) idle.push_back(h.name);
+  }
+  return idle.empty() ? all : idle;
+}
+
+const Host* Config::host_of(std::string_view program) const {
+  for (const auto& h : hosts)
+    if (std::find(h.programs.begin(), h.programs.end(), program) != h.programs.end()) return &h;
+  return nullptr;
 }
 
 const Instrument* Config::find_instrument(std::string_view symbol) const {

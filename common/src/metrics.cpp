@@ -344,10 +344,11 @@ std::string MetricsServer::render() const {
 }
 
 std::unique_ptr<MetricsServer> start_metrics_server(const MetricsConfig& cfg, std::string_view program,
-                                                    std::string_view process) {
+                                                    std::string_view process, const Labels& extra) {
   if (cfg.port == 0) return nullptr;
-  auto server = std::make_unique<MetricsServer>(
-      cfg.host, cfg.port, Labels{{"program", std::string(program)}, {"process", std::string(process)}});
+  Labels labels{{"program", std::string(program)}, {"process", std::string(process)}};
+  labels.insert(labels.end(), extra.begin(), extra.end());
+  auto server = std::make_unique<MetricsServer>(cfg.host, cfg.port, std::move(labels));
   if (cfg.host.rfind("127.", 0) != 0 && cfg.host != "::1" && cfg.host != "localhost")
     spdlog::warn("METRICS SERVED ON {}:{} WITHOUT AUTHENTICATION: anyone who can reach it can read them",
                  cfg.host, server->port());

@@ -30,8 +30,8 @@ import time
 from . import report
 from .controller import Controller
 from .policy import RestartPolicy
-from .settings import ConfigError, Settings, control_path, is_int
-from .states import (BACKOFF, FATAL, HUNG, PROGRAMS, PYTHON_MODULE, RUNNING, SCALABLE,
+from .settings import ConfigError, Placement, Settings, command_line, control_path, is_int
+from .states import (BACKOFF, FATAL, HUNG, PROGRAMS, RUNNING, SCALABLE,
                      STARTING, STARTUP_S, STOPPED, STOPPING, TICK_S)
 from .stats import read_stats, stats_signature
 from .watcher import Proc, signal_group, start_process
@@ -93,17 +93,9 @@ class Arbiter:
         return [[p for p in self.procs if p.program == prog] for prog in PROGRAMS]
 
     def command(self, p: Proc) -> list:
-        if p.kind == "python":
-            cmd = [sys.executable, "-m", PYTHON_MODULE]
-        else:
-            cmd = [os.path.join(self.bin_dir, p.program)]
-        if self.config_path:
-            cmd += ["--config", self.config_path]
-        for o in self.overrides:
-            cmd += ["--set", o]
-        cmd += ["--run-dir", self.run_dir]
-        if p.index is not None:
-            cmd += ["--group", p.group, "--shard", str(p.index), "--shards", str(p.shards)]
+        # settings.command_line: the systemd unit generator writes the same.
+        placement = Placement(p.program, p.name, p.group, p.index or 0, p.shards or 1, p.kind)
+        cmd = command_line(placement, self.bin_dir, self.run_dir, self.config_path, self.overrides)
         return cmd
 
     def environment(self, p: Proc):

@@ -1,16 +1,22 @@
 """Configuration: the same TOML file and --set overrides as the C++ programs
 (common/src/config.cpp), reduced to what the supervisor reads: run.dir and
-the stats period, the instruments, [supervisor], and the strategy groups,
-which it resolves exactly as common/src/config.cpp does (read_groups,
-shorthand_group, default_groups; tests/supervisor/test_config_agreement.py
-compares the two readings), with the same error texts."""
+the stats period, the instruments, [supervisor], the hosts and the strategy
+groups, which it resolves exactly as common/src/config.cpp does (read_hosts,
+read_groups, shorthand_group, default_groups, check_endpoints_on_hosts;
+tests/supervisor/test_config_agreement.py compares the two readings), with
+the same error texts. Also what one host runs (processes_on_host) and the
+command line each process is started with (command_line), shared by the
+supervisor and the systemd unit generator."""
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field
+
+from .states import PYTHON_MODULE, PROGRAMS as START_ORDER
 
 MAX_INSTANCES = 256
 
@@ -58,6 +64,30 @@ class StrategyGroup:
     limit_offset_bps: float = 0.0  # a BUY's limit at trigger x (1 - bps/1e4), a SELL's x (1 + bps/1e4)
     good_till_ms: int = 0          # gtd: good till created + this; 0 = the signal's TTL
     cancel_after_ms: int = 0       # built-ins cancel an order still open this long after; 0 = never
+    # With [[hosts]]: where its shards run, instance k on hosts[k % len(hosts)];
+    # left out in the file: strategy_hosts(). [] without [[hosts]].
+    hosts: list = field(default_factory=list)
+
+
+@dataclass
+class Host:
+    """One [[hosts]] entry (C++ tp::Host): a machine of the deployment, the
+    address the other hosts dial it at, and the programs it runs."""
+    name: str
+    address: str
+    programs: list = field(default_factory=list)
+
+
+# The programs [[hosts]] places (C++ placed_programs); strategy shards go
+# where their group's hosts say.
+PLACED_PROGRAMS = ["gateway", "executor", "dll_gateway", "dead_letter"]
+
+
+def strategy_hosts(hosts) -> list:
+    """Where a group without its own `hosts` runs: the hosts that run no
+    placed program, or every host when each runs one; [] without hosts."""
+    idle = [h.name for h in hosts if not h.programs]
+    return idle or [h.name for h in hosts]
 
 
 # The order-term keys of a group, and of [strategy] as every group's default.
@@ -117,7 +147,8 @@ REVERT_ORDERS = {"order_type": "limit", "time_in_force": "gtc", "limit_offset_bp
                  "cancel_after_ms": 1000}
 
 
-def default_groups(instruments, tables=None, quantity=1000.0, num_text=_num_text, orders=None) -> list:
+def default_groups(instruments, tables=None, quantity=1000.0, num_text=_num_text, orders=None,
+                   hosts=()) -> list:
     """The embedded default deployment: trend (sma_crossover x2, [strategy]'s
     order terms) and revert (rsi_reversion x1, limit GTC orders cancelled
     after 1 s: REVERT_ORDERS), every instrument (C++ default_groups)."""
@@ -125,7 +156,7 @@ def default_groups(instruments, tables=None, quantity=1000.0, num_text=_num_text
     orders = orders or default_orders()
     return [StrategyGroup(name=name, kind=kind, instances=n, quantity=quantity,
                           instruments=list(instruments), params=builtin_params(tables, kind, num_text),
-                          **{**orders, **own})
+                          hosts=strategy_hosts(hosts), **{**orders, **own})
             for name, kind, n, own in (("trend", "sma_crossover", 2, {}),
                                        ("revert", "rsi_reversion", 1, REVERT_ORDERS))]
 
@@ -149,6 +180,7 @@ class Settings:
     hang_timeout_ms: int = 5000   # no heartbeat this long: HUNG (0: not watched)
     restart_hung: bool = False    # SIGKILL and restart a HUNG process
     stats_interval_ms: int = 1000  # run.stats_interval_ms: the heartbeat period
+    hosts: list = field(default_factory=list)   # [Host]; [] = one machine runs everything
 
     def find_group(self, name: str):
         """The group called `name`; None when there is none."""
@@ -239,6 +271,8 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
             symbols.append(item["symbol"])
         s.instruments = symbols
 
+    # Before the strategy groups, which name hosts.
+    s.hosts = read_hosts(root, origin)
     read_strategy(s, table("strategy"), origin)
 
     sv = table("supervisor")
@@ -274,7 +308,126 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
     if s.hang_timeout_ms and s.hang_timeout_ms < 2 * s.stats_interval_ms:
         raise ConfigError(f"{origin}: supervisor.hang_timeout_ms must be 0 (off) or "
                           f">= 2 * run.stats_interval_ms ({2 * s.stats_interval_ms})")
+    check_endpoints_on_hosts(s.hosts, root, origin)
     return s
+
+
+def _valid_host_name(name: str) -> bool:
+    return (0 < len(name) <= 32 and "a" <= name[0] <= "z"
+            and all("a" <= ch <= "z" or "0" <= ch <= "9" or ch in "_-" for ch in name))
+
+
+def _valid_host_address(address: str) -> bool:
+    """C++ valid_host_address: an IP address or a host name others can dial
+    (a wildcard is bound by one program and dialled by the others: nobody
+    can dial 0.0.0.0)."""
+    return (0 < len(address) <= 253 and address not in ("0.0.0.0", "::")
+            and all(ch.isascii() and (ch.isalnum() or ch in ".-:") for ch in address))
+
+
+def read_hosts(root: dict, origin: str) -> list:
+    """[[hosts]] (C++ read_hosts: the same checks in the same order, the same
+    texts): [Host], [] when the file has none."""
+    if "hosts" not in root:
+        return []
+    items = root["hosts"]
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{origin}: hosts must be a non-empty array of tables ([[hosts]])")
+    out, names, addresses, placed = [], set(), set(), {}
+    for i, item in enumerate(items):
+        path = f"hosts[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{origin}: {path} must be a table")
+        sec = Section(item, path, origin)
+        h = Host(name=sec.string("name", ""), address="")
+        sec.require(_valid_host_name(h.name), "name", "1 to 32 of a-z, 0-9, _ and -, starting with a letter")
+        sec.require(h.name not in names, "name", "unique")
+        names.add(h.name)
+        h.address = sec.string("address", "")
+        sec.require(_valid_host_address(h.address), "address",
+                    "the address the other hosts dial it at (an IP address or a host name, not 0.0.0.0 nor ::)")
+        sec.require(h.address not in addresses, "address", "unique (one address per host)")
+        addresses.add(h.address)
+        h.programs = sec.strings("programs") if sec.has("programs") else []
+        for p in h.programs:
+            if p not in PLACED_PROGRAMS:
+                raise ConfigError(f"{origin}: {path}.programs: {p} is not one of gateway, executor, "
+                                  "dll_gateway, dead_letter (strategy shards go where their group's hosts say)")
+            if p in placed:
+                raise ConfigError(f"{origin}: {path}.programs: {p} already runs on host {placed[p]} "
+                                  "(each program runs on one host)")
+            placed[p] = h.name
+        sec.finish()
+        out.append(h)
+    for p in PLACED_PROGRAMS:
+        if p not in placed:
+            raise ConfigError(f"{origin}: hosts: no host runs {p} (each of gateway, executor, dll_gateway, "
+                              "dead_letter is in one host's programs)")
+    return out
+
+
+def host_of(hosts, program: str):
+    """The Host running `program` (a placed program); None without hosts."""
+    return next((h for h in hosts if program in h.programs), None)
+
+
+# Which program binds each endpoint, in the order common/src/config.cpp checks them.
+ENDPOINT_BINDERS = [("ticks", "gateway"), ("signals", "executor"), ("order_events", "executor"),
+                    ("orders", "dll_gateway"), ("dead_letters", "dead_letter"),
+                    ("reports", "dll_gateway"), ("control", "executor")]
+DEFAULT_ENDPOINTS = {"ticks": "tcp://127.0.0.1:7101", "signals": "tcp://127.0.0.1:7102",
+                     "order_events": "tcp://127.0.0.1:7103", "orders": "tcp://127.0.0.1:7104",
+                     "dead_letters": "tcp://127.0.0.1:7105"}
+
+
+def derived_endpoint(orders: str, offset: int, name: str) -> str:
+    """common/endpoints.cpp's derived: tcp://H:N -> tcp://H:(N+offset),
+    ipc://P and inproc://N -> P.name."""
+    if orders.startswith("tcp://"):
+        host, colon, port = orders.rpartition(":")
+        if len(host) >= 6 and port.isdigit() and int(port) + offset <= 65535:
+            return f"{host}:{int(port) + offset}"
+        raise ConfigError(f"endpoints.{name}: cannot derive it from orders = '{orders}' (no numeric port): set it")
+    return f"{orders}.{name}"
+
+
+def read_endpoints(root: dict, origin: str) -> dict:
+    """[endpoints] with the defaults and the derived reports and control
+    endpoints (the C++ programs check their form; this is for the hosts)."""
+    sec = Section(root.get("endpoints"), "endpoints", origin)
+    out = {key: sec.string(key, default) for key, default in DEFAULT_ENDPOINTS.items()}
+    for key, offset in (("reports", 2), ("control", 3)):
+        out[key] = sec.string(key, "")
+        if not out[key]:
+            try:
+                out[key] = derived_endpoint(out["orders"], offset, key)
+            except ConfigError as e:
+                raise ConfigError(f"{origin}: {e}") from None
+    return out
+
+
+def endpoint_host(endpoint: str) -> str:
+    """The host of a tcp endpoint (tcp://[::1]:P -> ::1); "" for another transport."""
+    if not endpoint.startswith("tcp://"):
+        return ""
+    host = endpoint[6:].rpartition(":")[0] if ":" in endpoint[6:] else endpoint[6:]
+    return host[1:-1] if len(host) >= 2 and host[0] == "[" and host[-1] == "]" else host
+
+
+def check_endpoints_on_hosts(hosts, root: dict, origin: str) -> None:
+    """With [[hosts]], each endpoint is a tcp address of the host whose
+    program binds it (C++ check_endpoints_on_hosts): the other hosts dial
+    that very string."""
+    if not hosts:
+        return
+    endpoints = read_endpoints(root, origin)
+    for key, program in ENDPOINT_BINDERS:
+        host = host_of(hosts, program)
+        if endpoint_host(endpoints[key]) != host.address:
+            address = f"[{host.address}]" if ":" in host.address else host.address
+            raise ConfigError(f"{origin}: endpoints.{key} must be tcp://{address}:PORT "
+                              f"({program} binds it on host {host.name})")
+
 
 
 class Section:
@@ -419,16 +572,18 @@ def read_strategy(s: Settings, table: dict, origin: str, num_text=_num_text) -> 
     t.finish()
 
     if "groups" in table:
-        s.groups = _read_groups(table["groups"], s.instruments, tables, quantity, origin, num_text, orders)
+        s.groups = _read_groups(table["groups"], s.instruments, tables, quantity, origin, num_text, orders,
+                                s.hosts)
     elif shorthand:
         s.groups = [StrategyGroup(name=SHORTHAND_GROUP, kind=name, instances=s.instances,
                                   quantity=quantity, instruments=list(s.instruments),
-                                  params=builtin_params(tables, name, num_text), **orders)]
+                                  params=builtin_params(tables, name, num_text),
+                                  hosts=strategy_hosts(s.hosts), **orders)]
     else:
-        s.groups = default_groups(s.instruments, tables, quantity, num_text, orders)
+        s.groups = default_groups(s.instruments, tables, quantity, num_text, orders, s.hosts)
 
 
-def _read_groups(items, instruments, tables, quantity, origin, num_text, orders=None) -> list:
+def _read_groups(items, instruments, tables, quantity, origin, num_text, orders=None, hosts=()) -> list:
     if not isinstance(items, list) or not items:
         raise ConfigError(f"{origin}: strategy.groups must be a non-empty array of tables "
                           "([[strategy.groups]])")
@@ -479,9 +634,82 @@ def _read_groups(items, instruments, tables, quantity, origin, num_text, orders=
         for key, value in read_orders(sec, orders or default_orders()).items():
             setattr(g, key, value)
         g.params = sec.scalars("params") if sec.has("params") else builtin_params(tables, g.kind, num_text)
+        g.hosts = _read_group_hosts(sec, path, hosts)
         sec.finish()
         out.append(g)
     return out
+
+
+def _read_group_hosts(sec: Section, path: str, hosts) -> list:
+    """A group's `hosts` (C++ read_group_hosts): names from [[hosts]], once
+    each; left out, the strategy hosts."""
+    if not sec.has("hosts"):
+        return strategy_hosts(hosts)
+    sec.require(bool(hosts), "hosts", "left out when the file has no [[hosts]]")
+    names = sec.strings("hosts")
+    sec.require(bool(names), "hosts", "a non-empty list (leave it out for the strategy hosts)")
+    known = {h.name for h in hosts}
+    seen = set()
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"{sec.origin}: {path}.hosts: {name} is not in [[hosts]]")
+        sec.require(name not in seen, "hosts", "without repeats")
+        seen.add(name)
+    return names
+
+
+@dataclass
+class Placement:
+    """One process of the deployment as one host runs it: a program
+    ("strategy" for a shard), its process name (the program's, or
+    <group>-<k>), and for a shard its group, k and n (k 0, n 1 otherwise)."""
+    program: str
+    process: str
+    group: str | None = None
+    k: int = 0
+    n: int = 1
+    kind: str | None = None   # a shard's group kind ("python" runs python3 -m tp_strategy)
+
+
+def shard_host(group: StrategyGroup, k: int):
+    """The host instance k of `group` runs on (hosts[k % len]); None without hosts."""
+    return group.hosts[k % len(group.hosts)] if group.hosts else None
+
+
+def processes_on_host(settings: Settings, host: str | None) -> list:
+    """What `host` runs, in the supervisor's start order: its programs, and
+    the shards of each group (in config order) that land on it. host None:
+    every process (a single machine, or --all-hosts)."""
+    out = []
+    for program in START_ORDER:
+        if program == "strategy":
+            for g in settings.groups:
+                out += [Placement("strategy", f"{g.name}-{k}", g.name, k, g.instances, g.kind)
+                        for k in range(g.instances) if host is None or shard_host(g, k) == host]
+        elif host is None or program in next((h.programs for h in settings.hosts if h.name == host), []):
+            out.append(Placement(program, program))
+    return out
+
+
+def command_line(placement: Placement, bin_dir: str, run_dir: str, config_path: str | None = None,
+                 overrides=(), python: str = sys.executable) -> list:
+    """The command a process is started with, the one place that writes it
+    (the supervisor and the systemd unit generator both call it): the
+    program's binary in bin_dir (a python group's `python -m tp_strategy`),
+    the deployment file, the --set overrides, the run dir, and a shard's
+    --group/--shard/--shards."""
+    if placement.kind == "python":
+        cmd = [python, "-m", PYTHON_MODULE]
+    else:
+        cmd = [os.path.join(bin_dir, placement.program)]
+    if config_path:
+        cmd += ["--config", config_path]
+    for o in overrides:
+        cmd += ["--set", o]
+    cmd += ["--run-dir", run_dir]
+    if placement.group is not None:
+        cmd += ["--group", placement.group, "--shard", str(placement.k), "--shards", str(placement.n)]
+    return cmd
 
 
 def load_settings(path: str | None, overrides=()) -> Settings:

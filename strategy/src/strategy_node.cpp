@@ -209,6 +209,9 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
                  .max_signal_age_ns = ms_to_ns(cfg.strategy.max_signal_tick_age_ms)},
       params_(params_of(group_)),
       loop_(clock, RunLoop::default_stop_source(), max_wait_ms) {
+  // First: a port another process holds fails the start before any socket
+  // is connected.
+  metrics_ = metrics::start_metrics_server(cfg.metrics, "strategy", name_, {{"group", group_.name}});
   symbols_ = instruments_for_shard(group_.instruments, shard_, shards_);
   position_topic_ = proto::position_topic(group_.name);
   signal_prefix_ = group_.name + ".";
@@ -279,6 +282,8 @@ StrategyNode::StrategyNode(zmq::context_t& ctx, const Config& cfg, std::uint32_t
                journal_.path());
   if (symbols_.empty())
     spdlog::warn("no instrument hashes to shard {} of {}: nothing to trade", shard_, shards_);
+  // A scrape before the first stats interval sees zeros, not a 503.
+  if (metrics_) metrics_->publish(metrics_text(), clock_.now_ns());
 }
 
 std::size_t StrategyNode::signals_pending() const noexcept {
@@ -515,7 +520,10 @@ void StrategyNode::on_tick(Traded& inst, std::string_view payload) {
       break;
   }
   ++ticks_received_;
-  if (now >= tick.gateway_ts_ns) tick_latency_.record(now - tick.gateway_ts_ns);
+  if (now >= tick.gateway_ts_ns) {
+    tick_latency_.record(now - tick.gateway_ts_ns);
+    tick_latency_seconds_.observe(static_cast<double>(now - tick.gateway_ts_ns) / 1e9);
+  }
   const bool feed_was_alive = feed_.alive(now);
   feed_.on_activity(now);
   check_feed(now);
@@ -1157,12 +1165,8 @@ std::string StrategyNode::stats_json() {
     ticks_at_last_stats_ = ticks_received_;
     last_stats_ns_ = now;
   }
-  std::uint64_t gaps = 0, out_of_order = 0;
+  const auto [gaps, out_of_order] = sequence_totals();
   std::string list;
-  for (const auto& [topic, inst] : by_topic_) {
-    gaps += inst.seq.gaps();
-    out_of_order += inst.seq.out_of_order();
-  }
   for (const auto& s : symbols_) list += (list.empty() ? "" : ",") + s;
   std::string adopted;
   for (auto k : adopted_shards()) adopted += (adopted.empty() ? "" : ",") + std::to_string(k);
@@ -1245,9 +1249,145 @@ std::string StrategyNode::stats_json() {
 }
 
 bool StrategyNode::write_stats() {
-  return write_stats_file(stats_path_, stats_json(), write_failures_,
-                          "the last stats file stays (the supervisor may take this program for HUNG); tried "
-                          "again every run.stats_interval_ms");
+  const bool written =
+      write_stats_file(stats_path_, stats_json(), write_failures_,
+                       "the last stats file stays (the supervisor may take this program for HUNG); tried "
+                       "again every run.stats_interval_ms");
+  // After the file: the snapshot shows the same figures, this write's failure included.
+  if (metrics_) metrics_->publish(metrics_text(), clock_.now_ns());
+  return written;
+}
+
+std::pair<std::uint64_t, std::uint64_t> StrategyNode::sequence_totals() const {
+  std::uint64_t gaps = 0, out_of_order = 0;
+  for (const auto& [topic, inst] : by_topic_) {
+    gaps += inst.seq.gaps();
+    out_of_order += inst.seq.out_of_order();
+  }
+  return {gaps, out_of_order};
+}
+
+// The names, helps and order are the Python runtime's too
+// (strategy/python/tp_strategy/runtime.py metrics_text): one dashboard and
+// one set of alert rules serve both.
+std::string StrategyNode::metrics_text() const {
+  using U = std::uint64_t;
+  metrics::MetricsText m({{"program", "strategy"}, {"process", name_}, {"group", group_.name}});
+  const auto now = clock_.now_ns();
+  const auto [gaps, out_of_order] = sequence_totals();
+  m.gauge("tp_strategy_info", "Always 1: the instance's runtime and strategy kind as labels.", U{1},
+          {{"runtime", "cpp"}, {"kind", group_.kind}})
+      .gauge("tp_strategy_shards", "Instances of the group (this one's index is in the process label).",
+             U{shards_})
+      .gauge("tp_strategy_instruments", "Instruments this shard trades.", U{symbols_.size()})
+      .counter("tp_strategy_ticks_received_total", "Ticks accepted (in sequence, fresh, of our instruments).",
+               ticks_received_)
+      .gauge("tp_strategy_ticks_per_second", "Ticks received per second over the last stats interval.",
+             ticks_per_s_)
+      .counter("tp_strategy_heartbeats_received_total", "Gateway heartbeats believed.", heartbeats_)
+      .counter("tp_strategy_heartbeats_refused_total",
+               "Gateway heartbeats stamped too long ago or too far ahead (not keeping the feed alive).",
+               heartbeats_refused_)
+      .counter("tp_strategy_sequence_gaps_total", "Ticks missed: gaps in the per-instrument sequence.", gaps)
+      .counter("tp_strategy_ticks_out_of_order_total", "Ticks dropped as duplicates or out of order.",
+               out_of_order)
+      .counter("tp_strategy_feed_restarts_total", "Gateway restarts seen (heartbeat sequence going back).",
+               feed_restarts_)
+      .counter("tp_strategy_wrong_topic_total",
+               "Messages whose topic only starts with one of ours (ignored).", wrong_topic_)
+      .gauge("tp_strategy_feed_alive",
+             "1 while a believed tick or heartbeat came within strategy.feed_timeout_ms.", feed_.alive(now))
+      .counter("tp_strategy_signals_sent_total", "Signals journaled and sent a first time.", signals_emitted_)
+      .counter("tp_strategy_signals_suppressed_total",
+               "Signals not sent: the feed was dead or its first tick after a dead spell.",
+               signals_suppressed_)
+      .counter("tp_strategy_signals_stale_total",
+               "Signals not sent: their tick older than strategy.max_signal_tick_age_ms.", signals_stale_)
+      .counter("tp_strategy_signals_refused_total",
+               "Emit requests refused (not our instrument, bad terms, no price yet).", signals_refused_)
+      .counter("tp_strategy_signals_acked_total", "Signals acknowledged by the executor.", signals_acked_)
+      .counter("tp_strategy_signals_resent_total", "Signal sends after the first, no ack yet.",
+               signals_resent_)
+      .gauge("tp_strategy_signals_pending", "Signals sent and not yet acked, adopted journals included.",
+             U{signals_pending()})
+      .gauge("tp_strategy_adopted_signals_pending", "Pending signals of departed shards' adopted journals.",
+             U{signals_pending() - outbox_.size()})
+      .gauge("tp_strategy_journals_adopted", "Journals of departed shards this instance holds.",
+             U{adopted_.size()})
+      .counter("tp_strategy_signals_given_up_total",
+               "Signals never acked, given up strategy.give_up_after_ms past expiry (dead-lettered).",
+               signals_given_up_)
+      .counter("tp_strategy_signal_sends_blocked_total",
+               "Signal sends that could not go (no executor, its queue full); resent later.",
+               signal_sends_.dropped + signal_send_errors_)
+      .counter("tp_strategy_acks_unmatched_total", "Acks of no pending signal (repeats).", acks_unmatched_)
+      .counter("tp_strategy_errors_total", "Exceptions out of the strategy's callbacks (dead-lettered).",
+               strategy_errors_)
+      .counter("tp_strategy_order_updates_total", "Order events and refusals told to the strategy.",
+               order_updates_)
+      .counter("tp_strategy_position_reports_total", "Position reports of the group received.",
+               position_reports_)
+      .gauge("tp_strategy_orders_open", "This instance's orders not known to be final.",
+             U{open_orders_.size()})
+      .counter("tp_strategy_cancels_sent_total", "Cancel requests sent a first time.", cancels_sent_)
+      .counter("tp_strategy_cancels_resent_total", "Cancel requests sent again, no ack yet.", cancels_resent_)
+      .counter("tp_strategy_cancels_acked_total", "Cancels acked ACCEPTED or DUPLICATE.", cancels_acked_)
+      .counter("tp_strategy_cancels_refused_total", "Cancels acked REJECTED.", cancels_refused_)
+      .counter("tp_strategy_cancels_overtaken_total",
+               "Cancels ended by their order's final event before an ack.", cancels_overtaken_)
+      .gauge("tp_strategy_cancels_pending", "Cancels sent or held and not yet acked.", U{cancels_.size()})
+      .counter("tp_strategy_cancels_not_open_total", "Cancels asked of an id that is no open order.",
+               cancels_not_open_)
+      .counter("tp_strategy_cancel_acks_unmatched_total", "Cancel acks of no pending cancel (repeats).",
+               cancel_acks_unmatched_)
+      .counter("tp_strategy_cancel_sends_blocked_total", "Cancel sends that could not go; resent later.",
+               cancel_sends_.dropped)
+      .gauge("tp_strategy_emitting", "1 while the journal takes writes: 0 means no new signal is sent.",
+             emitting_)
+      .counter("tp_strategy_signals_not_journaled_total",
+               "Signals dropped unsent: their journal record failed.", signals_not_journaled_)
+      .counter("tp_strategy_acks_not_journaled_total",
+               "Acks whose journal record failed (the signal is resent once after a restart).",
+               acks_not_journaled_)
+      .gauge("tp_strategy_settlements_owed", "Ack and give-up records still to write to the journal.",
+             U{outbox_.owed()})
+      .counter("tp_strategy_give_ups_not_journaled_total", "Give-ups whose journal record failed.",
+               give_ups_not_journaled_)
+      .counter("tp_strategy_journal_compactions_failed_total", "Journal compactions that failed.",
+               compactions_failed_)
+      .counter("tp_strategy_emission_stops_total",
+               "Times emission stopped for a journal that could not be written.", emission_stops_)
+      .counter("tp_strategy_journal_errors_total",
+               "Failed journal writes of any kind, adopted journals included.", journal_errors_)
+      .gauge("tp_strategy_journal_bytes", "Size of this instance's journal file.", U{journal_.size_bytes()})
+      .counter("tp_strategy_journal_corrupt_records_total", "Unreadable journal records reported at start.",
+               journal_corrupt_)
+      .counter("tp_strategy_journal_torn_records_total", "Torn last journal records set aside at start.",
+               journal_torn_)
+      .counter("tp_strategy_journal_adoptions_locked_total",
+               "Adoptions of a departed shard's journal put off: another process held it.", journal_locked_);
+  for (const auto& s : symbols_) {
+    const auto& t = *by_symbol_.at(s);
+    if (t.position_known)
+      m.gauge("tp_strategy_position",
+              "The group's net position: the executor's last report plus fills since.", t.position,
+              {{"instrument", s}});
+  }
+  m.histogram("tp_strategy_tick_latency_seconds",
+              "Gateway publish to this instance's receipt, per tick received (same host clock assumed).",
+              tick_latency_seconds_.sample());
+  m.counter("tp_dead_letters_sent_total", "Dead letters this program handed to the dead-letter sink.",
+            dead_letters_.sent())
+      .counter("tp_dead_letters_dropped_total",
+               "Dead letters this program dropped unsent (the sink away and its queue full).",
+               dead_letters_.dropped());
+  m.counters("tp_strategy_dead_letters_total", "Dead letters raised (sent or dropped), by reason.",
+             {dead_letters_.by_reason().begin(), dead_letters_.by_reason().end()}, "reason");
+  ConnectionCounters connections = ticks_monitor_.counters();
+  connections += acks_monitor_.counters();
+  metrics::add_connection_metrics(m, connections);
+  metrics::add_disk_metrics(m, disk_, cfg_.run.min_free_bytes, write_failures_);
+  return m.str();
 }
 
 }  // namespace tp::strategy

@@ -1,9 +1,10 @@
 // A test helper, not a program: prints how the C++ config loader
-// (tp::load_config) resolves the strategy groups of a config, as one JSON
+// (tp::load_config) resolves the strategy groups and hosts of a config, as one JSON
 // line, so that test_config_agreement.py can hold the supervisor's Python
 // reading (scripts/tp_supervisor/settings.py) to it.
 //   config_groups_dump [--config FILE] [--set section.key=value]...
-// prints {"groups": [...]} or {"error": "<the ConfigError's text>"}; exit 0
+// prints {"groups": [...], "hosts": [...]} or
+// {"error": "<the ConfigError's text>"}; exit 0
 // either way (2 on a bad command line).
 #include <cstdio>
 #include <iostream>
@@ -26,6 +27,17 @@ std::string number(double v) {
   return buf;
 }
 
+std::string strings_json(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + quoted(items[i]);
+  return out + "]";
+}
+
+std::string host_json(const tp::Host& h) {
+  return "{\"name\":" + quoted(h.name) + ",\"address\":" + quoted(h.address) +
+         ",\"programs\":" + strings_json(h.programs) + "}";
+}
+
 std::string group_json(const tp::StrategyGroup& g) {
   std::ostringstream o;
   o << "{\"name\":" << quoted(g.name) << ",\"kind\":" << quoted(g.kind) << ",\"plugin\":" << quoted(g.plugin)
@@ -37,9 +49,8 @@ std::string group_json(const tp::StrategyGroup& g) {
     << ",\"time_in_force\":" << quoted(g.orders.time_in_force)
     << ",\"limit_offset_bps\":" << number(g.orders.limit_offset_bps)
     << ",\"good_till_ms\":" << g.orders.good_till_ms << ",\"cancel_after_ms\":" << g.orders.cancel_after_ms
-    << ",\"instruments\":[";
-  for (std::size_t i = 0; i < g.instruments.size(); ++i) o << (i ? "," : "") << quoted(g.instruments[i]);
-  o << "],\"params\":{";
+    << ",\"instruments\":" << strings_json(g.instruments) << ",\"hosts\":" << strings_json(g.hosts)
+    << ",\"params\":{";
   bool first = true;
   for (const auto& [k, v] : g.params) {
     o << (first ? "" : ",") << quoted(k) << ":" << quoted(v);
@@ -71,6 +82,8 @@ int main(int argc, char** argv) {
     std::cout << "{\"groups\":[";
     for (std::size_t i = 0; i < cfg.strategy.groups.size(); ++i)
       std::cout << (i ? "," : "") << group_json(cfg.strategy.groups[i]);
+    std::cout << "],\"hosts\":[";
+    for (std::size_t i = 0; i < cfg.hosts.size(); ++i) std::cout << (i ? "," : "") << host_json(cfg.hosts[i]);
     std::cout << "]}\n";
   } catch (const tp::ConfigError& e) {
     std::cout << "{\"error\":" << quoted(e.what()) << "}\n";

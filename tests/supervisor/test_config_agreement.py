@@ -1,4 +1,4 @@
-"""The supervisor reads the strategy groups as the C++ programs do: for each
+"""The supervisor reads the strategy groups and hosts as the C++ programs do: for each
 config below, scripts/tp_supervisor/settings.py and tp::load_config (printed
 by config_groups_dump, built from tests/supervisor/config_groups_dump.cpp)
 give the same groups, field by field, or the same error text.
@@ -172,6 +172,93 @@ CASES = [
                                             'cancel_after_ms = 100\n'), []),
 ]
 
+# [[hosts]]: three hosts as config/samples/three_hosts.toml places them, each
+# endpoint on the address of the host whose program binds it.
+THREE_HOSTS = """
+[endpoints]
+ticks = "tcp://10.77.0.1:7101"
+signals = "tcp://10.77.0.3:7102"
+order_events = "tcp://10.77.0.3:7103"
+orders = "tcp://10.77.0.3:7104"
+dead_letters = "tcp://10.77.0.3:7105"
+
+[[hosts]]
+name = "md"
+address = "10.77.0.1"
+programs = ["gateway"]
+
+[[hosts]]
+name = "strat"
+address = "10.77.0.2"
+
+[[hosts]]
+name = "exec"
+address = "10.77.0.3"
+programs = ["executor", "dll_gateway", "dead_letter"]
+"""
+
+
+def host(body):
+    return "[[hosts]]\n" + body
+
+
+ONE_HOST = ('[[hosts]]\nname = "solo"\naddress = "127.0.0.1"\n'
+            'programs = ["gateway", "executor", "dll_gateway", "dead_letter"]\n')
+
+CASES += [
+    ("three hosts, the default groups on the strategy host", THREE_HOSTS, []),
+    ("three hosts, the shorthand on the strategy host", THREE_HOSTS, ["strategy.instances=3"]),
+    ("groups placed on hosts", THREE_HOSTS + group('name = "a"\nkind = "every_nth"\ninstances = 4\n'
+                                                   'hosts = ["strat", "md"]\n')
+     + group('name = "b"\nkind = "breakout"\n'), []),
+    ("one host runs everything, groups too", ONE_HOST, []),
+    ("an IPv6 host", '[endpoints]\nticks = "tcp://[fd00::1]:7101"\n'
+     + host('name = "md"\naddress = "fd00::1"\nprograms = ["gateway"]\n')
+     + host('name = "rest"\naddress = "127.0.0.1"\nprograms = ["executor", "dll_gateway", "dead_letter"]\n'), []),
+    ("control set apart from orders", THREE_HOSTS, ["endpoints.control=tcp://10.77.0.3:7300"]),
+    # Refusals.
+    ("hosts not an array", 'hosts = "md"\n', []),
+    ("hosts empty", "hosts = []\n", []),
+    ("a host not a table", "hosts = [1]\n", []),
+    ("a host without a name", host('address = "10.0.0.1"\n'), []),
+    ("a host name with capitals", host('name = "MD"\naddress = "10.0.0.1"\n'), []),
+    ("a host name too long", host(f'name = "{"h" * 33}"\naddress = "10.0.0.1"\n'), []),
+    ("duplicate host names", THREE_HOSTS + host('name = "md"\naddress = "10.77.0.9"\n'), []),
+    ("a host without an address", host('name = "md"\n'), []),
+    ("a wildcard address", host('name = "md"\naddress = "0.0.0.0"\n'), []),
+    ("an IPv6 wildcard", host('name = "md"\naddress = "::"\n'), []),
+    ("an address with a slash", host('name = "md"\naddress = "10.0.0.1/24"\n'), []),
+    ("an address not a string", host('name = "md"\naddress = 10\n'), []),
+    ("duplicate addresses", THREE_HOSTS + host('name = "spare"\naddress = "10.77.0.2"\n'), []),
+    ("programs not a list", host('name = "md"\naddress = "10.0.0.1"\nprograms = "gateway"\n'), []),
+    ("an unknown program", host('name = "md"\naddress = "10.0.0.1"\nprograms = ["feeder"]\n'), []),
+    ("strategy as a host's program", host('name = "md"\naddress = "10.0.0.1"\nprograms = ["strategy"]\n'), []),
+    ("a program on two hosts", THREE_HOSTS + host('name = "spare"\naddress = "10.77.0.9"\n'
+                                                 'programs = ["executor"]\n'), []),
+    ("a program on no host", host('name = "md"\naddress = "10.0.0.1"\n'
+                                  'programs = ["gateway", "executor", "dll_gateway"]\n'), []),
+    ("a typo in a host", host('name = "md"\naddress = "10.0.0.1"\nprogram = ["gateway"]\n'), []),
+    ("a group on an unknown host", THREE_HOSTS + group('name = "a"\nkind = "every_nth"\nhosts = ["nowhere"]\n'),
+     []),
+    ("a group's hosts repeated", THREE_HOSTS + group('name = "a"\nkind = "every_nth"\n'
+                                                     'hosts = ["strat", "strat"]\n'), []),
+    ("a group's hosts empty", THREE_HOSTS + group('name = "a"\nkind = "every_nth"\nhosts = []\n'), []),
+    ("a group's hosts not a list", THREE_HOSTS + group('name = "a"\nkind = "every_nth"\nhosts = "strat"\n'), []),
+    ("a group's hosts without [[hosts]]", group('name = "a"\nkind = "every_nth"\nhosts = ["strat"]\n'), []),
+    ("the default endpoints on three hosts", THREE_HOSTS.split("[[hosts]]", 1)[0].replace("10.77", "127.0")
+     + "[[hosts]]" + THREE_HOSTS.split("[[hosts]]", 1)[1], []),
+    ("ticks on the wrong host", THREE_HOSTS, ["endpoints.ticks=tcp://10.77.0.3:7101"]),
+    ("signals on loopback", THREE_HOSTS, ["endpoints.signals=tcp://127.0.0.1:7102"]),
+    ("dead letters over ipc", THREE_HOSTS, ["endpoints.dead_letters=ipc:///tmp/dl"]),
+    ("reports on another host", THREE_HOSTS, ["endpoints.reports=tcp://10.77.0.1:7106"]),
+    # The executor moved to md, its endpoints with it; control, derived from
+    # dll_gateway's orders endpoint, stays behind on exec.
+    ("control derived onto the wrong host",
+     THREE_HOSTS.replace('programs = ["executor", "dll_gateway", "dead_letter"]', 'programs = ["dll_gateway", "dead_letter"]')
+     .replace('programs = ["gateway"]', 'programs = ["gateway", "executor"]'),
+     ["endpoints.signals=tcp://10.77.0.1:7102", "endpoints.order_events=tcp://10.77.0.1:7103"]),
+]
+
 
 def python_reading(path, overrides):
     try:
@@ -185,7 +272,9 @@ def python_reading(path, overrides):
                         "order_type": g.order_type, "time_in_force": g.time_in_force,
                         "limit_offset_bps": float(g.limit_offset_bps), "good_till_ms": g.good_till_ms,
                         "cancel_after_ms": g.cancel_after_ms,
-                        "instruments": g.instruments, "params": g.params} for g in s.groups]}
+                        "instruments": g.instruments, "hosts": g.hosts, "params": g.params}
+                       for g in s.groups],
+            "hosts": [{"name": h.name, "address": h.address, "programs": h.programs} for h in s.hosts]
 
 
 def cpp_reading(path, overrides):

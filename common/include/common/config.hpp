@@ -148,6 +148,10 @@ struct StrategyGroup {
   double max_orders_per_second = 0;      // this group's own throttle; 0 = none
   std::map<std::string, std::string> params;  // the strategy's parameters, as strings
   OrderSettings orders;                       // its signals' default order terms
+  // With [[hosts]]: the hosts its shards run on, instance k on hosts[k %
+  // size]; left out in the file: the strategy hosts (strategy_hosts). Empty
+  // without [[hosts]].
+  std::vector<std::string> hosts;
   bool operator==(const StrategyGroup&) const = default;
 };
 
@@ -282,6 +286,26 @@ struct MetricsConfig {
   int port = 0;                    // 0 = no metrics endpoint
 };
 
+// One machine of a deployment spread over several ([[hosts]]): its name, the
+// address the other hosts dial it at, and the programs it runs (each of
+// gateway, executor, dll_gateway and dead_letter on exactly one host; the
+// strategy groups' shards go where their `hosts` say). The programs only
+// check these keys, so that one file starts every program on every host;
+// the supervisor (`--host NAME`) and the unit generator read them.
+struct Host {
+  std::string name;
+  std::string address;
+  std::vector<std::string> programs;
+  bool operator==(const Host&) const = default;
+};
+
+// The programs [[hosts]] places; strategy shards are placed by their groups.
+inline constexpr const char* placed_programs[] = {"gateway", "executor", "dll_gateway", "dead_letter"};
+
+// Where a group without its own `hosts` runs: the hosts that run none of the
+// placed programs, or every host when each runs one. Empty without hosts.
+std::vector<std::string> strategy_hosts(const std::vector<Host>& hosts);
+
 struct Config {
   RunConfig run;
   Endpoints endpoints;
@@ -302,7 +326,10 @@ struct Config {
   SupervisorConfig supervisor;
   SecurityConfig security;
   MetricsConfig metrics;
+  std::vector<Host> hosts;  // empty: a single-host deployment
 
+  // The host running `program` (a placed program); nullptr without hosts.
+  const Host* host_of(std::string_view program) const;
   const Instrument* find_instrument(std::string_view symbol) const;
   // <run.dir>/<name>, or `explicit_path` when that is set.
   std::string run_path(const std::string& explicit_path, const std::string& name) const;

@@ -195,11 +195,12 @@ class MetricsServer {
 
 // The server [metrics] asks for, labelled program="<program>" and
 // process="<process>" (the name of its stats file and of the supervisor's
-// line: "gateway", "trend-1"); nullptr when metrics.port is 0. Throws
-// MetricsBindError as the constructor does; warns when the host is not
-// loopback (the config allowed it: security.allow_public_bind).
+// line: "gateway", "trend-1"), then `extra` (a strategy's group); nullptr
+// when metrics.port is 0. Throws MetricsBindError as the constructor does;
+// warns when the host is not loopback (the config allowed it:
+// security.allow_public_bind).
 std::unique_ptr<MetricsServer> start_metrics_server(const MetricsConfig& cfg, std::string_view program,
-                                                    std::string_view process);
+                                                    std::string_view process, const Labels& extra = {});
 
 // What every program's stats show about its listening socket's connections
 // (SocketMonitor): tp_connections_accepted_total, tp_connections_dropped_total,

@@ -34,6 +34,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 #include <zmq.hpp>
 
@@ -43,6 +44,7 @@
 #include "common/disk_watch.hpp"
 #include "common/histogram.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/run_loop.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
@@ -78,7 +80,9 @@ class StrategyNode {
   // the next timer and 100 ms), the messages that arrived, and the timers
   // that are due.
   void poll_once(int max_wait_ms = 100);
-  // Writes <run.dir>/<group>-<k>.stats.json now; false when it could not.
+  // Writes <run.dir>/<group>-<k>.stats.json now, and hands the same figures
+  // to the metrics server when [metrics] port is set; false when the file
+  // could not be written.
   bool write_stats();
   // False while this instance's own journal cannot be written: no new signal
   // is sent then.
@@ -99,6 +103,10 @@ class StrategyNode {
   // Shards whose journals this instance has adopted, ascending.
   std::vector<std::uint32_t> adopted_shards() const;
   std::string stats_json();
+  // The stats' figures as Prometheus metrics (tp_strategy_* and the shared
+  // tp_connections_*, tp_disk_*, tp_dead_letters_*), labelled program,
+  // process and group: README "Metrics (Prometheus)".
+  std::string metrics_text() const;
 
  private:
   // One instrument this shard trades: its feed's sequence, its last tick
@@ -215,6 +223,8 @@ class StrategyNode {
   // While not emitting: a boot record every journal_probe_ns tells when
   // the journal takes writes again.
   void probe_journal(std::int64_t now_ns);
+  // Sequence gaps and out-of-order ticks over every traded instrument.
+  std::pair<std::uint64_t, std::uint64_t> sequence_totals() const;
 
   const Config cfg_;
   const StrategyGroup group_;
@@ -281,6 +291,7 @@ class StrategyNode {
   WriteFailures write_failures_;
   DiskWatch disk_;
   LatencyHistogram tick_latency_;
+  metrics::Histogram tick_latency_seconds_{metrics::latency_bounds_seconds()};  // the same, for Prometheus
   std::string stats_path_;
 
   std::int64_t resend_ns_;
@@ -345,7 +356,8 @@ class StrategyNode {
   // indicators say across the outage is stale, so no signal from it.
   bool suppress_emits_ = false;
 
-  RunLoop loop_;  // last: it holds the sockets above and callbacks on this
+  std::unique_ptr<metrics::MetricsServer> metrics_;  // nullptr: [metrics] port = 0
+  RunLoop loop_;                                     // last: it holds the sockets above and callbacks on this
 };
 
 }  // namespace tp::strategy

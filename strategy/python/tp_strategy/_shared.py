@@ -13,8 +13,9 @@ if os.path.isdir(_REPO_SCRIPTS) and _REPO_SCRIPTS not in sys.path:
 
 from tp_supervisor.settings import ConfigError as SettingsError  # noqa: E402
 from tp_supervisor.settings import (DEFAULT_INSTRUMENTS, STRATEGY_GROUP_KEYS, Section, Settings,  # noqa: E402
-                                    StrategyGroup, is_int, read_root, read_strategy, read_text)
+                                    StrategyGroup, is_int, read_hosts, read_root, read_strategy,
+                                    read_text)
 from tp_supervisor.sharding import instruments_for_shard  # noqa: E402
 
 __all__ = ["DEFAULT_INSTRUMENTS", "STRATEGY_GROUP_KEYS", "Section", "Settings", "SettingsError", "StrategyGroup",
-           "instruments_for_shard", "is_int", "read_root", "read_strategy", "read_text"]
+           "instruments_for_shard", "is_int", "read_hosts", "read_root", "read_strategy", "read_text"]

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 
 from ._shared import (DEFAULT_INSTRUMENTS, STRATEGY_GROUP_KEYS, Section, Settings, StrategyGroup, is_int,
-                      read_root, read_strategy, read_text)
+                      read_hosts, read_root, read_strategy, read_text)
 from ._shared import SettingsError as ConfigError
 
 # A resolved [[strategy.groups]] entry (name, kind, entry, python_path,
@@ -108,7 +108,8 @@ def parse_config(text: str, overrides=(), origin: str = "<string>") -> Config:
         c.instruments = symbols
 
     st = _section(root.get("strategy"), "strategy", origin)
-    groups = Settings(instruments=c.instruments)
+    # [[hosts]] only for the groups' `hosts` keys, which name them.
+    groups = Settings(instruments=c.instruments, hosts=read_hosts(root, origin))
     read_strategy(groups, st.table, origin, num_text=repr)
     c.groups, c.quantity = groups.groups, groups.quantity
     for key, low in (("signal_ttl_ms", 1), ("resend_ms", 1), ("feed_timeout_ms", 1), ("max_tick_age_ms", 1),
