@@ -274,7 +274,7 @@ def python_reading(path, overrides):
                         "cancel_after_ms": g.cancel_after_ms,
                         "instruments": g.instruments, "hosts": g.hosts, "params": g.params}
                        for g in s.groups],
-            "hosts": [{"name": h.name, "address": h.address, "programs": h.programs} for h in s.hosts]
+            "hosts": [{"name": h.name, "address": h.address, "programs": h.programs} for h in s.hosts]}
 
 
 def cpp_reading(path, overrides):
