@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from . import report
+from . import metrics, report
 from .controller import Controller
 from .policy import RestartPolicy
 from .settings import ConfigError, Placement, Settings, command_line, control_path, is_int
@@ -59,10 +59,11 @@ class Arbiter:
         # The groups as configured; their instance counts change with `scale`.
         self.groups = {g.name: dataclasses.replace(g) for g in settings.groups}
         self.procs = []
+        slots = set()
         for program in PROGRAMS:
             if program == SCALABLE:
                 for g in self.groups.values():
-                    self.procs += [self._new_instance(g, k, g.instances) for k in range(g.instances)]
+                    self.procs += [self._new_instance(g, k, g.instances, slots) for k in range(g.instances)]
             else:
                 self.procs.append(Proc(program, RestartPolicy.from_settings(settings),
                                        hang_timeout_s=settings.hang_timeout_ms / 1000.0))
@@ -73,11 +74,18 @@ class Arbiter:
         self.sel = selectors.DefaultSelector()
         self.controller = Controller(self, self.control, self.sel)
         self.wake_r = self.wake_w = None
+        self.metrics = None             # metrics.MetricsServer while metrics.port is set
+        self.metrics_shown = None       # (state signature, monotonic time) last published
 
-    def _new_instance(self, group, k: int, n: int) -> Proc:
-        return Proc(SCALABLE, RestartPolicy.from_settings(self.s), index=k, shards=n,
-                    hang_timeout_s=self.s.hang_timeout_ms / 1000.0, group=group.name,
-                    kind=group.kind, instruments=group.instruments)
+    def _new_instance(self, group, k: int, n: int, slots: set) -> Proc:
+        """Instance k of n of `group`, in the lowest metrics slot not in
+        `slots` (which it then joins)."""
+        p = Proc(SCALABLE, RestartPolicy.from_settings(self.s), index=k, shards=n,
+                 hang_timeout_s=self.s.hang_timeout_ms / 1000.0, group=group.name,
+                 kind=group.kind, instruments=group.instruments)
+        p.metrics_slot = metrics.lowest_free_slot(slots)
+        slots.add(p.metrics_slot)
+        return p
 
     def log(self, msg: str) -> None:
         print(f"supervisor {time.strftime('%H:%M:%S')} {msg}", file=self.err, flush=True)
@@ -96,7 +104,55 @@ class Arbiter:
         # settings.command_line: the systemd unit generator writes the same.
         placement = Placement(p.program, p.name, p.group, p.index or 0, p.shards or 1, p.kind)
         cmd = command_line(placement, self.bin_dir, self.run_dir, self.config_path, self.overrides)
+        if self.s.metrics_port:
+            # After the operator's --set metrics.port=P (the supervisor's own),
+            # so that this one wins.
+            cmd += ["--set", f"metrics.port={self.metrics_port(p)}"]
         return cmd
+
+    # -- metrics ------------------------------------------------------------------
+
+    def metrics_port(self, p: Proc) -> int:
+        return metrics.metrics_port(self.s.metrics_port, p.program, p.metrics_slot)
+
+    def metrics_problems(self, procs) -> list:
+        """Why some of `procs` could not serve their metrics: a port beyond
+        65535 or one another program listens on; [] when all can."""
+        return [f"{p.name}: {why}" for p in procs
+                if (why := metrics.port_problem(self.s.metrics_host, self.metrics_port(p)))]
+
+    def start_metrics(self) -> None:
+        """With metrics.port set: serves the supervisor's metrics, checks that
+        every process's port is free and writes the targets file. A port
+        clash is a start-up error (ConfigError), before any process starts."""
+        if not self.s.metrics_port:
+            return
+        problems = self.metrics_problems(self.procs)
+        if problems:
+            raise ConfigError(f"metrics.port {self.s.metrics_port}: " + "; ".join(problems))
+        try:
+            self.metrics = metrics.MetricsServer(self.s.metrics_host, self.s.metrics_port)
+        except OSError as e:
+            raise ConfigError(str(e)) from None
+        self.write_targets()
+        self.log(f"metrics on {metrics.address(self.s.metrics_host, self.s.metrics_port)}, "
+                 f"targets in {os.path.join(self.run_dir, metrics.TARGETS_FILE)}")
+
+    def write_targets(self) -> None:
+        metrics.write_targets(self.run_dir, metrics.targets(self.s.metrics_host, self.s.metrics_port,
+                                                            self.procs))
+
+    def publish_metrics(self, now: float) -> None:
+        """Hands the server a new text when a state changed, else once a
+        second (the restarts and exits are part of the signature too)."""
+        if self.metrics is None:
+            return
+        sig = metrics.state_signature(self.procs)
+        if self.metrics_shown and self.metrics_shown[0] == sig and now - self.metrics_shown[1] < 1.0:
+            return
+        groups = {g: len(self.instances(g)) for g in self.groups}
+        self.metrics.publish(metrics.render(self.procs, groups))
+        self.metrics_shown = (sig, now)
 
     def environment(self, p: Proc):
         """A python group's environment: PYTHONPATH = its python_path (if
@@ -282,15 +338,22 @@ class Arbiter:
         # ever traded by an old-sharding and a new-sharding instance of it at
         # the same time. The departed instances' journals stay for adoption
         # by the new set (instance k of n adopts <group>-j.journal, j % n == k).
+        kept = old[:n]
+        slots = {p.metrics_slot for p in self.instances() if p not in old[n:]}
+        g = self.groups[group]
+        added = [self._new_instance(g, k, n, slots) for k in range(len(kept), n)]
+        problems = self.metrics_problems(added) if self.s.metrics_port else []
+        if problems:
+            return {"ok": False, "error": f"cannot scale {group} to {n}: metrics port: " + "; ".join(problems)}
         yield from self._stop_all(list(reversed(old)))
         first = self.procs.index(old[0])
-        kept = old[:n]
         for p in kept:
             p.shards = n
-        g = self.groups[group]
         g.instances = n
-        new = kept + [self._new_instance(g, k, n) for k in range(len(kept), n)]
+        new = kept + added
         self.procs[first:first + len(old)] = new
+        if self.s.metrics_port:
+            self.write_targets()
         self._start_all(new)
         self.log(f"{group} scaled {len(old)} -> {n}")
         return {"ok": True, "message": f"{group} scaled {len(old)} -> {n}",
@@ -335,6 +398,11 @@ class Arbiter:
         needed = {p.program for p in self.procs if p.kind != "python"}
         return [p for p in PROGRAMS if p in needed and not os.access(os.path.join(self.bin_dir, p), os.X_OK)]
 
+    def stop_metrics(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
+
     def _on_signal(self, signum, _frame):
         self._pending_signal = signum
 
@@ -345,7 +413,12 @@ class Arbiter:
                               "(build first: cmake --preset release && cmake --build --preset release, "
                               "or pass --bin-dir)")
         os.makedirs(self.run_dir, exist_ok=True)
-        self.controller.open()
+        self.start_metrics()
+        try:
+            self.controller.open()
+        except BaseException:
+            self.stop_metrics()
+            raise
         # Signals wake the selector through a self-pipe; handlers only record.
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
@@ -369,6 +442,7 @@ class Arbiter:
                 self.reap(now)
                 self.timers(now)
                 self.run_ops()
+                self.publish_metrics(now)
                 if self.finished:
                     break
                 if status_line and now >= next_status and not self.shutting_down:
@@ -393,6 +467,7 @@ class Arbiter:
                     p.popen.wait()
                     p.popen = None
             self.controller.close()
+            self.stop_metrics()
             signal.set_wakeup_fd(old_wakeup)
             os.close(self.wake_r)
             os.close(self.wake_w)

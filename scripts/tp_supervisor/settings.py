@@ -181,6 +181,8 @@ class Settings:
     restart_hung: bool = False    # SIGKILL and restart a HUNG process
     stats_interval_ms: int = 1000  # run.stats_interval_ms: the heartbeat period
     hosts: list = field(default_factory=list)   # [Host]; [] = one machine runs everything
+    metrics_host: str = "127.0.0.1"  # [metrics] host: where every process serves /metrics
+    metrics_port: int = 0   # [metrics] port: the supervisor's; 0 = no process serves metrics
 
     def find_group(self, name: str):
         """The group called `name`; None when there is none."""
@@ -303,6 +305,7 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
         if not _is_int(v) or not 0 <= v < 2**31:
             raise ConfigError(f"{origin}: supervisor.hang_timeout_ms must be an integer >= 0")
         s.hang_timeout_ms = v
+    read_metrics(s, root, origin)
     if s.backoff_max_ms < s.backoff_min_ms:
         raise ConfigError(f"{origin}: supervisor.backoff_max_ms must be >= backoff_min_ms")
     if s.hang_timeout_ms and s.hang_timeout_ms < 2 * s.stats_interval_ms:
@@ -428,6 +431,25 @@ def check_endpoints_on_hosts(hosts, root: dict, origin: str) -> None:
             raise ConfigError(f"{origin}: endpoints.{key} must be tcp://{address}:PORT "
                               f"({program} binds it on host {host.name})")
 
+
+def is_loopback_host(host: str) -> bool:
+    """common/src/config.cpp's is_loopback_host."""
+    return host.startswith("127.") or host in ("::1", "localhost")
+
+
+def read_metrics(s: Settings, root: dict, origin: str) -> None:
+    """[metrics] host and port, checked as common/src/config.cpp checks
+    them (security.allow_public_bind lets the host be public), same texts."""
+    sec = Section(root.get("security"), "security", origin)
+    public_ok = sec.flag("allow_public_bind", False)
+    mx = Section(root.get("metrics"), "metrics", origin)
+    s.metrics_host = mx.string("host", s.metrics_host)
+    mx.require(bool(s.metrics_host), "host", "an address of this host (127.0.0.1 by default)")
+    mx.require(public_ok or is_loopback_host(s.metrics_host), "host",
+               "a loopback address (127.x.x.x, ::1 or localhost) unless security.allow_public_bind = true")
+    s.metrics_port = mx.integer("port", s.metrics_port)
+    mx.require(0 <= s.metrics_port <= 65535, "port", "in 0..65535 (0 = off)")
+    mx.finish()
 
 
 class Section:

@@ -12,3 +12,6 @@ TICK_S = 0.1       # longest sleep of the event loop
 STARTING, RUNNING, STOPPING, BACKOFF, STOPPED, FATAL = (
     "STARTING", "RUNNING", "STOPPING", "BACKOFF", "STOPPED", "FATAL")
 HUNG = "HUNG"
+# Every state, in the order a process passes them: the bounded label set of
+# tp_supervisor_process_state (metrics.py).
+STATES = (STARTING, RUNNING, HUNG, STOPPING, BACKOFF, STOPPED, FATAL)

@@ -21,6 +21,12 @@ def exit_reason(returncode: int) -> str:
     return f"exit code {returncode}"
 
 
+def exit_status(returncode: int) -> int:
+    """An exit as a shell reports it: the code, or 128 + N when killed by
+    signal N (Popen's -N)."""
+    return returncode if returncode >= 0 else 128 - returncode
+
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -62,6 +68,8 @@ class Proc:
         self.restarts = 0
         self.spawns = 0
         self.last_exit = None
+        self.last_exit_code = None  # exit_status of its last exit; None before one
+        self.metrics_slot = None    # a strategy process's slot: its metrics port (metrics.py)
         self.next_start = None      # BACKOFF: monotonic time of the restart
         self.kill_at = None         # STOPPING: monotonic time of the SIGKILL
         self.hb = Heartbeat(hang_timeout_s)
@@ -115,6 +123,7 @@ class Proc:
             return None
         self.popen = None
         self.last_exit = exit_reason(rc)
+        self.last_exit_code = exit_status(rc)
         uptime = now - self.started_at
         if self.hung_killed:
             self.last_exit += " (hung)"

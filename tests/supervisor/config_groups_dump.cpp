@@ -3,7 +3,7 @@
 // line, so that test_config_agreement.py can hold the supervisor's Python
 // reading (scripts/tp_supervisor/settings.py) to it.
 //   config_groups_dump [--config FILE] [--set section.key=value]...
-// prints {"groups": [...], "hosts": [...]} or
+// prints {"groups": [...], "hosts": [...], "metrics": {"host": ..., "port": ...}} or
 // {"error": "<the ConfigError's text>"}; exit 0
 // either way (2 on a bad command line).
 #include <cstdio>
@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
       std::cout << (i ? "," : "") << group_json(cfg.strategy.groups[i]);
     std::cout << "],\"hosts\":[";
     for (std::size_t i = 0; i < cfg.hosts.size(); ++i) std::cout << (i ? "," : "") << host_json(cfg.hosts[i]);
-    std::cout << "]}\n";
+    std::cout << "],\"metrics\":{\"host\":" << quoted(cfg.metrics.host) << ",\"port\":" << cfg.metrics.port
+              << "}}\n";
   } catch (const tp::ConfigError& e) {
     std::cout << "{\"error\":" << quoted(e.what()) << "}\n";
   }

@@ -1,4 +1,4 @@
-"""The supervisor reads the strategy groups and hosts as the C++ programs do: for each
+"""The supervisor reads the strategy groups, hosts and [metrics] as the C++ programs do: for each
 config below, scripts/tp_supervisor/settings.py and tp::load_config (printed
 by config_groups_dump, built from tests/supervisor/config_groups_dump.cpp)
 give the same groups, field by field, or the same error text.
@@ -170,6 +170,17 @@ CASES = [
                                       "strategy.cancel_after_ms=-1"]),
     ("cancel_after_ms on IOC orders", group('name = "a"\nkind = "every_nth"\norder_type = "limit"\n'
                                             'cancel_after_ms = 100\n'), []),
+    # [metrics]: the supervisor's port (the base of every process's) and host.
+    ("metrics on", '[metrics]\nport = 9300\nhost = "127.0.0.2"\n', []),
+    ("metrics port by --set", "", ["metrics.port=65535"]),
+    ("metrics on a public host, allowed", "", ["metrics.host=0.0.0.0", "security.allow_public_bind=true"]),
+    ("metrics on a public host", "", ["metrics.host=0.0.0.0"]),
+    ("metrics on no host", "", ["metrics.host="]),
+    ("metrics port beyond 65535", "", ["metrics.port=65536"]),
+    ("negative metrics port", "", ["metrics.port=-1"]),
+    ("metrics port as text", "", ['metrics.port="9300"']),
+    ("a typo in [metrics]", "", ["metrics.prot=9300"]),
+    ("allow_public_bind not a flag", "", ["security.allow_public_bind=1"]),
 ]
 
 # [[hosts]]: three hosts as config/samples/three_hosts.toml places them, each
@@ -274,7 +285,8 @@ def python_reading(path, overrides):
                         "cancel_after_ms": g.cancel_after_ms,
                         "instruments": g.instruments, "hosts": g.hosts, "params": g.params}
                        for g in s.groups],
-            "hosts": [{"name": h.name, "address": h.address, "programs": h.programs} for h in s.hosts]}
+            "hosts": [{"name": h.name, "address": h.address, "programs": h.programs} for h in s.hosts],
+            "metrics": {"host": s.metrics_host, "port": s.metrics_port}}
 
 
 def cpp_reading(path, overrides):

@@ -1,0 +1,202 @@
+"""The supervisor's Prometheus side: the port each process serves its
+metrics on, the file_sd targets file that points a Prometheus at all of
+them, the supervisor's own metrics, and the HTTP server that serves them.
+
+Ports, when [metrics] port = P is not 0 (fixed offsets, so that a reader
+finds a process's endpoint without asking the supervisor):
+  supervisor P, gateway P+1, executor P+2, dll_gateway P+3, dead_letter P+4,
+  the strategy processes P+10+slot, where slot is the lowest slot no other
+  strategy process holds when the process is created; a process keeps its
+  slot while it runs (a restart, or a scale that keeps it, keeps its port).
+
+The server is the standard library's http.server on a daemon thread: it
+serves the last text the arbiter's loop published (publish() swaps one
+reference) and reads the process_* metrics at the scrape; the loop never
+waits on a scrape. Each connection is served on a thread of its own with a
+2 s socket timeout, so a scraper that stalls holds no one but itself (the
+endpoint is on loopback unless security.allow_public_bind)."""
+
+import http.server
+import json
+import os
+import socket
+import threading
+import time
+
+from .exposition import MetricsText, add_process_metrics, read_process_sample
+from .states import SCALABLE, STATES
+
+SUPERVISOR = "supervisor"
+PROGRAM_OFFSETS = {SUPERVISOR: 0, "gateway": 1, "executor": 2, "dll_gateway": 3, "dead_letter": 4}
+STRATEGY_OFFSET = 10
+TARGETS_FILE = "prometheus_targets.json"
+HIGHEST_PORT = 65535
+
+
+def lowest_free_slot(taken) -> int:
+    slot = 0
+    while slot in taken:
+        slot += 1
+    return slot
+
+
+def metrics_port(base: int, program: str, slot=None) -> int:
+    """Where a process of `program` (a strategy process in `slot`) serves
+    its metrics under the supervisor's port `base`."""
+    if program == SCALABLE:
+        return base + STRATEGY_OFFSET + slot
+    return base + PROGRAM_OFFSETS[program]
+
+
+def address(host: str, port: int) -> str:
+    """host:port as Prometheus writes a target ([::1]:port for IPv6)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def targets(host: str, base: int, procs) -> list:
+    """The file_sd target groups: the supervisor, then each process in
+    start order, each labelled tp_process=<its name> (not `process`, which
+    its samples carry themselves and Prometheus would rename)."""
+    entries = [(SUPERVISOR, base)] + [(p.name, metrics_port(base, p.program, p.metrics_slot)) for p in procs]
+    return [{"targets": [address(host, port)], "labels": {"tp_process": name}} for name, port in entries]
+
+
+def write_targets(run_dir: str, groups: list) -> str:
+    """Replaces <run_dir>/prometheus_targets.json atomically (Prometheus
+    watches it and must never read half a file); returns its path."""
+    path = os.path.join(run_dir, TARGETS_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("[\n" + ",\n".join(json.dumps(g) for g in groups) + "\n]\n")
+    os.replace(tmp, path)
+    return path
+
+
+def port_problem(host: str, port: int):
+    """None when `port` can be listened on at `host` now, else why not. The
+    probe sets SO_REUSEADDR as the servers do, so a port left in TIME_WAIT
+    by the last run is free, and one another program listens on is not."""
+    if not 0 < port <= HIGHEST_PORT:
+        return f"port {port} is beyond {HIGHEST_PORT}"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+            s.listen(1)
+        except OSError as e:
+            return f"cannot listen on {address(host, port)}: {e.strerror or e}"
+    return None
+
+
+# -- the supervisor's own metrics -------------------------------------------------
+
+
+def render(procs, groups) -> str:
+    """The supervisor's figures about its processes (the loop's part of the
+    exposition; the server adds the process_* metrics at the scrape).
+    `groups`: group name -> its instance count."""
+    out = MetricsText()
+
+    def labels(p):
+        return [("program", p.program), ("process", p.name)]
+
+    for p in procs:
+        for state in STATES:
+            out.gauge("tp_supervisor_process_state",
+                      "1 for the process's current supervisor state, 0 for the others.",
+                      1 if p.state == state else 0, labels(p) + [("state", state)])
+    for p in procs:
+        out.counter("tp_supervisor_process_restarts_total",
+                    "Times the supervisor started the process again (crash, hang, or on request).",
+                    p.restarts, labels(p))
+    for p in procs:
+        out.gauge("tp_supervisor_process_up", "1 while the process runs (has a pid), else 0.",
+                  1 if p.alive else 0, labels(p))
+    exited = [p for p in procs if p.last_exit_code is not None]
+    for p in exited:
+        out.gauge("tp_supervisor_process_last_exit_code",
+                  "How the process last exited: its exit code, or 128 + N when killed by signal N.",
+                  p.last_exit_code, labels(p))
+    for name, n in groups.items():
+        out.gauge("tp_supervisor_group_instances", "Strategy processes the group runs now.",
+                  n, [("group", name)])
+    return out.text()
+
+
+def state_signature(procs) -> tuple:
+    """What render() shows, cheaply: a change means publish now."""
+    return tuple((p.name, p.state, p.restarts, p.alive, p.last_exit_code) for p in procs)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    timeout = 2.0            # a scraper that stalls is dropped
+    protocol_version = "HTTP/1.0"   # one request per connection, as the programs serve
+
+    def do_GET(self):
+        if self.path.split("?", 1)[0] != "/metrics":
+            self._reply(404, "not found: GET /metrics\n", "text/plain; charset=utf-8")
+            return
+        body = self.server.owner.render()
+        if body is None:
+            self._reply(503, "no metrics published yet\n", "text/plain; charset=utf-8")
+        else:
+            self._reply(200, body, "text/plain; version=0.0.4; charset=utf-8")
+
+    def _reply(self, status, text, content_type):
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):   # a scrape a second is no news
+        pass
+
+
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    allow_reuse_address = True   # SO_REUSEADDR, as the programs: TIME_WAIT is no clash
+    daemon_threads = True        # a scrape in progress never holds up the supervisor's exit
+
+    def __init__(self, host, port, owner):
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.owner = owner
+        super().__init__((host, port), _Handler)
+
+
+class MetricsServer:
+    """GET /metrics on host:port from a daemon thread: the last published
+    text labelled by the loop, then the supervisor's process_* metrics and
+    tp_metrics_snapshot_timestamp_seconds (a loop that stopped publishing
+    shows as a stale timestamp). 503 before the first publish."""
+
+    def __init__(self, host: str, port: int):
+        try:
+            self._httpd = _HTTPServer(host, port, self)
+        except OSError as e:
+            raise OSError(f"metrics: cannot listen on {address(host, port)}: {e.strerror or e}") from None
+        self.host, self.port = host, self._httpd.server_address[1]
+        self._snapshot = None   # (text, wall time s); replaced whole, never changed
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="metrics", daemon=True)
+        self._thread.start()
+
+    def publish(self, text: str, wall_s=None) -> None:
+        self._snapshot = (text, time.time() if wall_s is None else wall_s)
+
+    def render(self):
+        snap = self._snapshot
+        if snap is None:
+            return None
+        tail = MetricsText([("program", SUPERVISOR), ("process", SUPERVISOR)])
+        add_process_metrics(tail, read_process_sample())
+        tail.gauge("tp_metrics_snapshot_timestamp_seconds",
+                   "When the program's loop last published these metrics, since unix epoch in seconds.",
+                   snap[1])
+        return snap[0] + tail.text()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)
