@@ -54,7 +54,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 from tp_supervisor.arbiter import Arbiter, Supervisor  # noqa: E402,F401
-from tp_supervisor.cli import REPO_DIR, main  # noqa: E402,F401
+from tp_supervisor.cli import main  # noqa: E402,F401
 from tp_supervisor.controller import Client, Controller  # noqa: E402,F401
 from tp_supervisor.policy import Heartbeat, RestartPolicy  # noqa: E402,F401
 from tp_supervisor.settings import (  # noqa: E402,F401

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from . import metrics, report
+from . import layout, metrics, report
 from .controller import Controller
 from .policy import RestartPolicy
 from .settings import ConfigError, Placement, Settings, command_line, control_path, is_int
@@ -35,8 +35,6 @@ from .states import (BACKOFF, FATAL, HUNG, PROGRAMS, RUNNING, SCALABLE,
                      STARTING, STARTUP_S, STOPPED, STOPPING, TICK_S)
 from .stats import read_stats, stats_signature
 from .watcher import Proc, signal_group, start_process
-
-REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
 class Arbiter:
@@ -47,14 +45,14 @@ class Arbiter:
 
     def __init__(self, settings: Settings, run_dir: str, bin_dir: str,
                  config_path=None, overrides=(), out=sys.stdout, err=sys.stderr,
-                 repo_dir=REPO_DIR):
+                 python_dir=layout.strategy_python_dir()):
         self.s = settings
         self.run_dir = run_dir
         self.bin_dir = bin_dir
         self.config_path = config_path
         self.overrides = list(overrides)
         self.out, self.err = out, err
-        self.repo_dir = repo_dir
+        self.python_dir = python_dir   # the tp_strategy runtime, for python groups
         self.control = os.path.abspath(control_path(settings, run_dir))
         # The groups as configured; their instance counts change with `scale`.
         self.groups = {g.name: dataclasses.replace(g) for g in settings.groups}
@@ -157,8 +155,9 @@ class Arbiter:
     def environment(self, p: Proc):
         """A python group's environment: PYTHONPATH = its python_path (if
         any; a relative one from the working directory, else from the config
-        file's, as tp_strategy resolves it), strategy/python of this checkout,
-        then the inherited one; None (inherit) for every other process."""
+        file's, as tp_strategy resolves it), the runtime's directory
+        (strategy/python of a checkout, lib/trading-pipeline installed), then
+        the inherited one; None (inherit) for every other process."""
         if p.kind != "python":
             return None
         group = self.groups.get(p.group)
@@ -168,7 +167,7 @@ class Arbiter:
             if not os.path.isabs(where) and not os.path.isdir(where) and self.config_path:
                 where = os.path.join(os.path.dirname(self.config_path), where)
             path.append(os.path.abspath(where))
-        path.append(os.path.join(self.repo_dir, "strategy", "python"))
+        path.append(self.python_dir)
         if os.environ.get("PYTHONPATH"):
             path.append(os.environ["PYTHONPATH"])
         return dict(os.environ, PYTHONPATH=os.pathsep.join(path))

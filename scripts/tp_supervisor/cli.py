@@ -4,7 +4,8 @@ import argparse
 import os
 import sys
 
-from .arbiter import REPO_DIR, Arbiter
+from . import layout
+from .arbiter import Arbiter
 from .portfolio import start_watch, stop_watch
 from .settings import ConfigError, load_settings
 
@@ -17,7 +18,7 @@ def main(argv=None) -> int:
                     help="override one config value (repeatable); passed on to every program")
     ap.add_argument("--run-dir", help="state/stats/logs directory (default: run.dir)")
     ap.add_argument("--bin-dir", help="where the program binaries are (default: supervisor.bin_dir, "
-                    "else build/release/bin of this checkout)")
+                    "else bin/ beside an installed supervisor, or build/release/bin of a checkout)")
     ap.add_argument("--duration", type=float, help="run this many seconds, then stop cleanly")
     ap.add_argument("--status-line", action="store_true", help="print one status line a second")
     ap.add_argument("--summary", action="store_true", help="print a summary at the end")
@@ -25,8 +26,7 @@ def main(argv=None) -> int:
     try:
         settings = load_settings(args.config, args.overrides)
         run_dir = os.path.abspath(args.run_dir or settings.run_dir)
-        bin_dir = os.path.abspath(args.bin_dir or settings.bin_dir
-                                  or os.path.join(REPO_DIR, "build", "release", "bin"))
+        bin_dir = os.path.abspath(args.bin_dir or settings.bin_dir or layout.default_bin_dir())
         config = os.path.abspath(args.config) if args.config else None
         sup = Arbiter(settings, run_dir, bin_dir, config, args.overrides)
         # The summary's portfolio: the executor's last published valuation,

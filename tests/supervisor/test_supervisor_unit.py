@@ -353,7 +353,7 @@ class GroupsSupervisorTest(unittest.TestCase):
 
     def make(self, run_dir="/r", text=CONFIG):
         return sv.Supervisor(sv.parse_settings(text), run_dir, "/bin-dir", "/cfg.toml", [],
-                             out=io.StringIO(), err=io.StringIO(), repo_dir="/repo")
+                             out=io.StringIO(), err=io.StringIO(), python_dir="/repo/strategy/python")
 
     def test_each_group_runs_its_instances_in_config_order(self):
         sup = self.make()
