@@ -16,15 +16,22 @@
 //                                  {"error": "<code: detail>"}
 //   crosscheck encode <dir>        writes ack_cancel.bin (a SignalAck with
 //                                  cancel = true) and event_expired.bin
+//   crosscheck metrics text        MetricsText calls on stdin, one a line (see
+//                                  metrics_text()), the exposition out
+//   crosscheck metrics values      hex floats on stdin, format_value() of each out
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "common/metrics.hpp"
 #include "proto/codec.hpp"
 #include "strategy/signal_journal.hpp"
 #include "tp/indicators.hpp"
@@ -183,6 +190,80 @@ int encode(const std::string& dir) {
   return 0;
 }
 
+// A word of a metrics line: text as hex (any byte, spaces and newlines
+// included), so that a line is split on spaces.
+std::string unhex(const std::string& hex) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+// Numbers come as C99 hex floats (exact) or decimal integers.
+double hex_double(const std::string& word) { return std::strtod(word.c_str(), nullptr); }
+
+std::vector<double> hex_doubles(const std::string& list) {
+  std::vector<double> out;
+  std::istringstream in(list);
+  for (std::string w; std::getline(in, w, ',');) out.push_back(hex_double(w));
+  return out;
+}
+
+tp::metrics::Labels hex_labels(const std::vector<std::string>& words, std::size_t from) {
+  tp::metrics::Labels labels;
+  for (std::size_t i = from; i + 1 < words.size(); i += 2)
+    labels.emplace_back(unhex(words[i]), unhex(words[i + 1]));
+  return labels;
+}
+
+// One call a line, names, helps and labels in hex:
+//   common K V ...                          (first line) the common labels
+//   counter u|d NAME HELP VALUE K V ...     u: std::uint64_t, d: double
+//   gauge u|i|d|b NAME HELP VALUE K V ...   i: std::int64_t, b: bool (0/1)
+//   counters NAME HELP LABEL KEY N ...      the bounded-map counters
+//   histogram NAME HELP B,B.. C,C.. SUM COUNT K V ...
+int metrics_text() {
+  std::string line;
+  std::vector<std::vector<std::string>> calls;
+  while (std::getline(std::cin, line)) {
+    std::istringstream in(line);
+    std::vector<std::string> w;
+    for (std::string word; in >> word;) w.push_back(word);
+    if (!w.empty()) calls.push_back(std::move(w));
+  }
+  tp::metrics::Labels common;
+  if (!calls.empty() && calls.front()[0] == "common") common = hex_labels(calls.front(), 1);
+  tp::metrics::MetricsText m(common);
+  for (const auto& w : calls) {
+    if (w[0] == "counter" || w[0] == "gauge") {
+      const auto name = unhex(w[2]), help = unhex(w[3]);
+      const auto labels = hex_labels(w, 5);
+      const char type = w[1][0];
+      if (w[0] == "counter" && type == 'u') m.counter(name, help, std::uint64_t{std::stoull(w[4])}, labels);
+      if (w[0] == "counter" && type == 'd') m.counter(name, help, hex_double(w[4]), labels);
+      if (w[0] == "gauge" && type == 'u') m.gauge(name, help, std::uint64_t{std::stoull(w[4])}, labels);
+      if (w[0] == "gauge" && type == 'i') m.gauge(name, help, std::int64_t{std::stoll(w[4])}, labels);
+      if (w[0] == "gauge" && type == 'd') m.gauge(name, help, hex_double(w[4]), labels);
+      if (w[0] == "gauge" && type == 'b') m.gauge(name, help, w[4] == "1", labels);
+    } else if (w[0] == "counters") {
+      std::map<std::string, std::uint64_t> by;
+      for (std::size_t i = 4; i + 1 < w.size(); i += 2) by[unhex(w[i])] = std::stoull(w[i + 1]);
+      m.counters(unhex(w[1]), unhex(w[2]), by, unhex(w[3]));
+    } else if (w[0] == "histogram") {
+      tp::metrics::HistogramSample h{hex_doubles(w[3]), {}, hex_double(w[5]), std::stoull(w[6])};
+      for (double c : hex_doubles(w[4])) h.cumulative_counts.push_back(static_cast<std::uint64_t>(c));
+      m.histogram(unhex(w[1]), unhex(w[2]), h, hex_labels(w, 7));
+    }
+  }
+  std::cout << m.str();
+  return 0;
+}
+
+int metrics_values() {
+  for (std::string word; std::cin >> word;) std::cout << tp::metrics::format_value(hex_double(word)) << '\n';
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -190,7 +271,8 @@ int main(int argc, char** argv) {
   if (args.size() != 2) {
     std::fprintf(
         stderr,
-        "usage: crosscheck write|read|compact <journal> | indicators <n> | decode <file> | encode <dir>\n");
+        "usage: crosscheck write|read|compact <journal> | indicators <n> | decode <file> | encode <dir> | "
+        "metrics text|values\n");
     return 2;
   }
   try {
@@ -198,6 +280,7 @@ int main(int argc, char** argv) {
     if (args[0] == "indicators") return indicators(std::stoul(args[1]));
     if (args[0] == "decode") return decode(args[1]);
     if (args[0] == "encode") return encode(args[1]);
+    if (args[0] == "metrics") return args[1] == "text" ? metrics_text() : metrics_values();
     tp::strategy::SignalJournal j(args[1], tp::strategy::SignalJournal::default_compact_bytes,
                                   tp::strategy::SignalJournal::Mode::adopt);
     if (args[0] == "compact") {

@@ -5,7 +5,9 @@ one is replayed by the C++ one with the same result, the indicators give
 the C++ values bit for bit on the same series, and the C++ decoder reads the
 runtime's signals (their order terms) and cancel requests, refusing bad terms
 in the words of wire.check_terms, while the runtime reads the C++ cancel acks
-and EXPIRED order events."""
+and EXPIRED order events; the Prometheus writer (tp_strategy/metrics.py)
+writes the C++ MetricsText's text, byte for byte, for the same calls and
+values."""
 
 import json
 import math
@@ -20,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "strategy", "python"))
 
-from tp_strategy import indicators, journal, wire  # noqa: E402
+from tp_strategy import indicators, journal, metrics, wire  # noqa: E402
 
 TOOL = os.environ.get("TP_CROSSCHECK", "")
 
@@ -228,6 +230,95 @@ class WireCrossCheck(unittest.TestCase):
         self.assertEqual([(p["signal_id"], p["order_type"], p["time_in_force"], p["good_till_ns"]) for p in
                           j.replay.pending], [("g.0.1000.1", 1, 1, 0), ("g.0.1000.2", 1, 2, 5), ("g.0.1000.3", 0, 0, 0)])
         j.close()
+
+
+class _BothWriters:
+    """Each call made on the Python MetricsText and written as a line of
+    `crosscheck metrics text` (text as hex, numbers as hex floats or
+    integers), so that the C++ MetricsText makes the same calls."""
+
+    def __init__(self, common):
+        self.py = metrics.MetricsText(common)
+        self.lines = ["common " + self._labels(common)]
+
+    @staticmethod
+    def _labels(labels):
+        return " ".join(f"{k.encode().hex()} {v.encode().hex()}" for k, v in labels)
+
+    def _call(self, method, kind, name, help_text, value, labels):
+        getattr(self.py, method)(name, help_text, value, labels)
+        number = float(value).hex() if kind == "d" else str(int(value))
+        self.lines.append(f"{method} {kind} {name.encode().hex()} {help_text.encode().hex()} {number} "
+                          + self._labels(labels))
+
+    def counter(self, name, help_text, value, labels=(), kind=None):
+        self._call("counter", kind or ("d" if isinstance(value, float) else "u"), name, help_text, value, labels)
+
+    def gauge(self, name, help_text, value, labels=()):
+        kind = ("b" if isinstance(value, bool) else "d" if isinstance(value, float)
+                else "i" if value < 0 else "u")
+        self._call("gauge", kind, name, help_text, value, labels)
+
+    def counters(self, name, help_text, by, label):
+        self.py.counters(name, help_text, by, label)
+        pairs = " ".join(f"{k.encode().hex()} {n}" for k, n in by.items())
+        self.lines.append(f"counters {name.encode().hex()} {help_text.encode().hex()} {label.encode().hex()} {pairs}")
+
+    def histogram(self, name, help_text, h, labels=()):
+        s = h.sample()
+        self.py.histogram(name, help_text, s, labels)
+        self.lines.append(f"histogram {name.encode().hex()} {help_text.encode().hex()} "
+                          f"{','.join(float(b).hex() for b in s.upper_bounds)} "
+                          f"{','.join(str(c) for c in s.cumulative_counts)} {float(s.sum).hex()} {s.count} "
+                          + self._labels(labels))
+
+
+@unittest.skipUnless(TOOL and os.access(TOOL, os.X_OK), "TP_CROSSCHECK (the crosscheck tool) not built")
+class MetricsCrossCheck(unittest.TestCase):
+    def test_values_as_std_to_chars(self):
+        rng = random.Random(7)
+        values = [0.0, -0.0, 1.0, 0.1, 1e21, 1e22, 1e23, 100000.0, 123456.0, 1e-4, 1e-5, 5e-05, 2.5e-3, 1e15, 1e16,
+                  1e17, 9007199254740993.0, 1.2345678901234568e+20, 5e-324, 2.2250738585072014e-308,
+                  1.7976931348623157e308, math.inf, -math.inf, math.nan, 1764178000.123456, 0.5065]
+        for _ in range(3000):
+            values.append(rng.choice([
+                rng.uniform(-1e6, 1e6), rng.random() * 10 ** rng.randint(-30, 30), float(rng.randint(0, 2**64)),
+                rng.randint(0, 10**9) / 10 ** rng.randint(0, 12), float(rng.randint(1, 9) * 10 ** rng.randint(0, 25)),
+                struct_double(rng.getrandbits(64))]))
+        cpp = tool("metrics", "values", stdin="\n".join(v.hex() if math.isfinite(v) else repr(v) for v in values))
+        mismatches = [(v, want, metrics.format_value(v)) for v, want in zip(values, cpp.splitlines())
+                      if metrics.format_value(v) != want]
+        self.assertEqual(len(cpp.splitlines()), len(values))
+        self.assertEqual(mismatches[:10], [])
+
+    def test_the_same_text_for_the_same_calls(self):
+        odd = 'odd "reason" \\ with\nnewline, prix €'
+        w = _BothWriters([("program", "strategy"), ("process", "g-0"), ("group", odd)])
+        w.counter("tp_strategy_ticks_received_total", "Ticks accepted.", 123456789)
+        w.counter("process_cpu_seconds_total", "CPU seconds.", 0.39)
+        w.gauge("tp_strategy_feed_alive", "1 while alive.", True)
+        w.gauge("tp_strategy_feed_dead", "0 while alive.", False)
+        w.gauge("tp_delta", "Signed.", -3)
+        w.gauge("tp_big", "Unsigned max.", 2**64 - 1)
+        w.gauge("tp_strategy_ticks_per_second", "Per second.", 1000.0 / 3)
+        w.gauge("tp_strategy_position", "Net, by instrument.", -1500.0, [("instrument", "EURUSD")])
+        w.gauge("tp_strategy_position", "Net, by instrument.", 2e-7, [("instrument", "USDJPY")])
+        w.gauge("tp_stamp_seconds", "Help with a \\ backslash\nand a newline.", 1_764_000_000_250_000_000 / 1e9)
+        w.counters("tp_strategy_dead_letters_total", "By reason.",
+                   {"stale": 5, "duplicate_seq": 2, odd: 1, "Zulu": 3, "été": 4}, "reason")
+        h = metrics.Histogram(metrics.LATENCY_BOUNDS_SECONDS)
+        for v in (30e-6, 50e-6, 120e-6, 0.0031, 0.5, 1.0, 20.0):
+            h.observe(v)
+        w.histogram("tp_strategy_tick_latency_seconds", "Gateway to here.", h, [("instrument", "EURUSD")])
+        cpp = tool("metrics", "text", stdin="\n".join(w.lines) + "\n")
+        self.assertEqual(w.py.text(), cpp)
+        self.assertIn('le="5e-05"', cpp)  # the bounds in to_chars' notation, which repr would write otherwise
+
+
+def struct_double(bits):
+    """The double of 64 random bits (NaN and infinities included)."""
+    import struct
+    return struct.unpack("<d", bits.to_bytes(8, "little"))[0]
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ test_config_agreement.py holds equal to common/src/config.cpp's
 the runtime keeps every digit (repr) where the C++ prints 6 significant ones.
 Read and checked here is what a strategy instance needs beyond the groups:
 run, endpoints, instruments, strategy.* runtime settings, network (the
-link options every socket gets; ranges checked by the C++ programs) and
-security (CURVE client keys); the C++ programs and the supervisor check the
-rest of the file."""
+link options every socket gets; ranges checked by the C++ programs),
+security (CURVE client keys) and metrics (the Prometheus endpoint, checked
+as common/src/config.cpp checks it); the C++ programs and the supervisor
+check the rest of the file."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from ._shared import (DEFAULT_INSTRUMENTS, STRATEGY_GROUP_KEYS, Section, Settings, StrategyGroup, is_int,
                       read_hosts, read_root, read_strategy, read_text)
 from ._shared import SettingsError as ConfigError
+from .metrics import is_loopback_host
 
 # A resolved [[strategy.groups]] entry (name, kind, entry, python_path,
 # instances, quantity, instruments, max_position, params as text).
@@ -54,6 +56,8 @@ class Config:
     groups: list = field(default_factory=list)
     security: dict = field(default_factory=dict)
     network: dict = field(default_factory=lambda: dict(NETWORK_DEFAULTS))
+    metrics_host: str = "127.0.0.1"  # [metrics] host: loopback unless security.allow_public_bind
+    metrics_port: int = 0            # [metrics] port: 0 = no metrics endpoint
 
     def group(self, name: str) -> Group | None:
         for g in self.groups:
@@ -131,6 +135,18 @@ def parse_config(text: str, overrides=(), origin: str = "<string>") -> Config:
     c.security["curve"] = sec.flag("curve", False)
     sec.require(not c.security["curve"] or c.security["server_public_key"], "server_public_key",
                 "set when curve = true")
+    allow_public_bind = sec.flag("allow_public_bind", False)
+
+    mx = _section(root.get("metrics"), "metrics", origin)
+    c.metrics_host = mx.string("host", c.metrics_host)
+    mx.require(bool(c.metrics_host), "host", "an address of this host (127.0.0.1 by default)")
+    # The endpoint has no authentication: like the ZeroMQ binds, beyond
+    # loopback only when the operator says so.
+    mx.require(allow_public_bind or is_loopback_host(c.metrics_host), "host",
+               "a loopback address (127.x.x.x, ::1 or localhost) unless security.allow_public_bind = true")
+    c.metrics_port = mx.integer("port", c.metrics_port)
+    mx.require(0 <= c.metrics_port <= 65535, "port", "in 0..65535 (0 = off)")
+    mx.finish()
     return c
 
 

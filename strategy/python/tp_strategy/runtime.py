@@ -34,6 +34,10 @@ The same guarantees as the C++ StrategyNode (strategy/src/strategy_node.cpp):
   dies is lost, and the strategy asks again after the restart.
 - stats: <run.dir>/G-k.stats.json every run.stats_interval_ms (the
   supervisor's heartbeat), keys as the C++ strategy's where they apply.
+- metrics: with [metrics] port set, the same figures as Prometheus metrics
+  on http://host:port/metrics, the C++ strategy's names (metrics_text()),
+  served from a daemon thread (metrics.py); published at start and with
+  each stats write.
 
 Single-threaded: everything runs on the thread that calls run()."""
 
@@ -51,7 +55,7 @@ import time
 
 import zmq
 
-from . import api, wire
+from . import api, metrics, wire
 from ._shared import instruments_for_shard
 from .feed import ACCEPT, RESTART, STALE, FeedMonitor, SeqTracker, judge_stamp, tradeable
 from .journal import (DEFAULT_COMPACT_BYTES, JournalLocked, SignalIdGenerator, SignalJournal, SignalOutbox,
@@ -370,6 +374,7 @@ class Runtime:
         self.signals_emitted = self.signals_suppressed = self.signals_refused = self.signals_acked = 0
         self.signals_stale = self.heartbeats_refused = 0
         self.signals_resent = self.signals_given_up = self.send_would_block = self.acks_unmatched = 0
+        self.cancel_send_would_block = 0
         self.signals_not_journaled = self.acks_not_journaled = self.give_ups_not_journaled = 0
         self.compactions_failed = self.emission_stops = self.journal_errors = 0
         self.journal_corrupt = self.journal_torn = self.journal_locked = 0
@@ -384,6 +389,8 @@ class Runtime:
         self.dead_letters_by_reason = {}
         self.latency_ring = [0] * LATENCY_SAMPLES
         self.latency_n = 0
+        self.tick_latency = metrics.Histogram(metrics.LATENCY_BOUNDS_SECONDS)  # seconds, for Prometheus
+        self.metrics = None  # the endpoint, when [metrics] port is set
         self.last_hb = None
         self.emitting = True
         self.boot_journaled = False
@@ -416,6 +423,10 @@ class Runtime:
         self.max_signal_age_ns = cfg.max_signal_tick_age_ms * NS_PER_MS
         self.max_skew_ns = cfg.max_clock_skew_ms * NS_PER_MS
         self.ttl_ns = cfg.signal_ttl_ms * NS_PER_MS
+        # First: a port another process holds fails the start before any
+        # file or socket is opened.
+        self.metrics = metrics.start_metrics_server(cfg.metrics_host, cfg.metrics_port, "strategy", self.name,
+                                                    [("group", self.group.name)])
         os.makedirs(cfg.run_dir, exist_ok=True)
         self.stats_path = cfg.run_path(self.name + ".stats.json")
         self.journal = SignalJournal(cfg.run_path(self.name + ".journal"), DEFAULT_COMPACT_BYTES, SignalJournal.OWN)
@@ -490,6 +501,9 @@ class Runtime:
         if not self.symbols:
             log.warning("no instrument hashes to shard %d of %d: nothing to trade", self.shard, self.shards)
         self.started = True
+        # A scrape before the first stats interval sees zeros, not a 503.
+        self._check_disk(now)
+        self._publish_metrics()
 
     def _connect(self, sock, endpoint):
         sec = self.cfg.security
@@ -800,7 +814,7 @@ class Runtime:
             self.cancels_sent += 1
         c.sent = True
         c.next_ns = now + self.resend_ns
-        self._send(c.payload)
+        self._send(c.payload, cancel=True)
 
     def _release_cancel(self, sid):
         """The signal is acked: its held cancel may follow it now."""
@@ -832,16 +846,17 @@ class Runtime:
         else:
             self.cancels_acked += 1
 
-    def _send(self, payload):
+    def _send(self, payload, cancel=False):
         try:
             self.signals.send(payload, zmq.NOBLOCK)
             return True
-        except zmq.Again:
-            self.send_would_block += 1  # stays pending: the resend scan tries again
-            return False
         except zmq.ZMQError as e:
-            self.send_would_block += 1
-            if self.limiter.allow("send", self.now_ns()):
+            # Stays pending: the resend scan tries again.
+            if cancel:
+                self.cancel_send_would_block += 1
+            else:
+                self.send_would_block += 1
+            if not isinstance(e, zmq.Again) and self.limiter.allow("send", self.now_ns()):
                 log.warning("signal send failed: %s", e)
             return False
 
@@ -927,6 +942,7 @@ class Runtime:
         max_age, max_skew = self.max_tick_age_ns, self.max_skew_ns
         on_tick = self.strategy.on_tick
         ring, mask = self.latency_ring, LATENCY_SAMPLES - 1
+        observe_latency = self.tick_latency.observe
         I64_MAX, U64_MAX = wire.I64_MAX, wire.U64_MAX
         INF = math.inf
         num = (float, int)
@@ -1008,6 +1024,7 @@ class Runtime:
             if now >= gts:
                 ring[self.latency_n & mask] = now - gts
                 self.latency_n += 1
+                observe_latency((now - gts) / 1e9)
             was_alive = feed.seen and now - feed.last_ns <= timeout
             feed.last_ns = now
             feed.seen = True
@@ -1326,6 +1343,7 @@ class Runtime:
             "cancels_overtaken": self.cancels_overtaken,
             "cancels_not_open": self.cancels_not_open,
             "cancel_acks_unmatched": self.cancel_acks_unmatched,
+            "cancel_send_would_block": self.cancel_send_would_block,
             "emitting": self.emitting,
             "journal_state": "ok" if self.emitting else "write_failed",
             "signals_not_journaled": self.signals_not_journaled,
@@ -1369,12 +1387,154 @@ class Runtime:
                 f.write(text)
             os.replace(tmp, self.stats_path)
             self.files_failing.pop(self.stats_path, None)
-            return True
+            written = True
         except OSError as e:
             self._write_failed(self.stats_path, "write", e.errno)
             if self.limiter.allow("stats", self.now_ns()):
                 log.error("cannot write %s: %s (the supervisor may take this program for HUNG)", self.stats_path, e)
-            return False
+            written = False
+        # After the file: the snapshot shows the same figures, this write's failure included.
+        self._publish_metrics()
+        return written
+
+    def _publish_metrics(self):
+        if self.metrics is not None:
+            self.metrics.publish(self.metrics_text(), self.now_ns())
+
+    def metrics_text(self) -> str:
+        """The stats' figures as Prometheus metrics, labelled program, process
+        and group: the C++ StrategyNode::metrics_text()'s names, helps and
+        order (tests/python_strategy/test_metrics_py.py holds the families
+        equal), so that one dashboard and one set of alert rules serve both."""
+        now = self.now_ns()
+        insts = list(self.by_topic.values())
+        pending = self.signals_pending()
+        m = metrics.MetricsText([("program", "strategy"), ("process", self.name), ("group", self.group.name)])
+        m.gauge("tp_strategy_info", "Always 1: the instance's runtime and strategy kind as labels.", 1,
+                [("runtime", "python"), ("kind", self.group.kind)])
+        m.gauge("tp_strategy_shards", "Instances of the group (this one's index is in the process label).",
+                self.shards)
+        m.gauge("tp_strategy_instruments", "Instruments this shard trades.", len(self.symbols))
+        m.counter("tp_strategy_ticks_received_total", "Ticks accepted (in sequence, fresh, of our instruments).",
+                  self.ticks_received)
+        m.gauge("tp_strategy_ticks_per_second", "Ticks received per second over the last stats interval.",
+                float(self.ticks_per_s))
+        m.counter("tp_strategy_heartbeats_received_total", "Gateway heartbeats believed.", self.heartbeats)
+        m.counter("tp_strategy_heartbeats_refused_total",
+                  "Gateway heartbeats stamped too long ago or too far ahead (not keeping the feed alive).",
+                  self.heartbeats_refused)
+        m.counter("tp_strategy_sequence_gaps_total", "Ticks missed: gaps in the per-instrument sequence.",
+                  sum(i.seq.gaps for i in insts))
+        m.counter("tp_strategy_ticks_out_of_order_total", "Ticks dropped as duplicates or out of order.",
+                  sum(i.seq.out_of_order for i in insts))
+        m.counter("tp_strategy_feed_restarts_total", "Gateway restarts seen (heartbeat sequence going back).",
+                  self.feed_restarts)
+        m.counter("tp_strategy_wrong_topic_total", "Messages whose topic only starts with one of ours (ignored).",
+                  self.wrong_topic)
+        m.gauge("tp_strategy_feed_alive",
+                "1 while a believed tick or heartbeat came within strategy.feed_timeout_ms.",
+                bool(self.feed.alive(now)))
+        m.counter("tp_strategy_signals_sent_total", "Signals journaled and sent a first time.", self.signals_emitted)
+        m.counter("tp_strategy_signals_suppressed_total",
+                  "Signals not sent: the feed was dead or its first tick after a dead spell.", self.signals_suppressed)
+        m.counter("tp_strategy_signals_stale_total",
+                  "Signals not sent: their tick older than strategy.max_signal_tick_age_ms.", self.signals_stale)
+        m.counter("tp_strategy_signals_refused_total",
+                  "Emit requests refused (not our instrument, bad terms, no price yet).", self.signals_refused)
+        m.counter("tp_strategy_signals_acked_total", "Signals acknowledged by the executor.", self.signals_acked)
+        m.counter("tp_strategy_signals_resent_total", "Signal sends after the first, no ack yet.", self.signals_resent)
+        m.gauge("tp_strategy_signals_pending", "Signals sent and not yet acked, adopted journals included.", pending)
+        m.gauge("tp_strategy_adopted_signals_pending", "Pending signals of departed shards' adopted journals.",
+                pending - len(self.outbox))
+        m.gauge("tp_strategy_journals_adopted", "Journals of departed shards this instance holds.", len(self.adopted))
+        m.counter("tp_strategy_signals_given_up_total",
+                  "Signals never acked, given up strategy.give_up_after_ms past expiry (dead-lettered).",
+                  self.signals_given_up)
+        m.counter("tp_strategy_signal_sends_blocked_total",
+                  "Signal sends that could not go (no executor, its queue full); resent later.", self.send_would_block)
+        m.counter("tp_strategy_acks_unmatched_total", "Acks of no pending signal (repeats).", self.acks_unmatched)
+        m.counter("tp_strategy_errors_total", "Exceptions out of the strategy's callbacks (dead-lettered).",
+                  self.strategy_errors)
+        m.counter("tp_strategy_order_updates_total", "Order events and refusals told to the strategy.",
+                  self.order_updates)
+        m.counter("tp_strategy_position_reports_total", "Position reports of the group received.",
+                  self.position_reports)
+        m.gauge("tp_strategy_orders_open", "This instance's orders not known to be final.", len(self.open_orders))
+        m.counter("tp_strategy_cancels_sent_total", "Cancel requests sent a first time.", self.cancels_sent)
+        m.counter("tp_strategy_cancels_resent_total", "Cancel requests sent again, no ack yet.", self.cancels_resent)
+        m.counter("tp_strategy_cancels_acked_total", "Cancels acked ACCEPTED or DUPLICATE.", self.cancels_acked)
+        m.counter("tp_strategy_cancels_refused_total", "Cancels acked REJECTED.", self.cancels_refused)
+        m.counter("tp_strategy_cancels_overtaken_total", "Cancels ended by their order's final event before an ack.",
+                  self.cancels_overtaken)
+        m.gauge("tp_strategy_cancels_pending", "Cancels sent or held and not yet acked.", len(self.cancels))
+        m.counter("tp_strategy_cancels_not_open_total", "Cancels asked of an id that is no open order.",
+                  self.cancels_not_open)
+        m.counter("tp_strategy_cancel_acks_unmatched_total", "Cancel acks of no pending cancel (repeats).",
+                  self.cancel_acks_unmatched)
+        m.counter("tp_strategy_cancel_sends_blocked_total", "Cancel sends that could not go; resent later.",
+                  self.cancel_send_would_block)
+        m.gauge("tp_strategy_emitting", "1 while the journal takes writes: 0 means no new signal is sent.",
+                bool(self.emitting))
+        m.counter("tp_strategy_signals_not_journaled_total", "Signals dropped unsent: their journal record failed.",
+                  self.signals_not_journaled)
+        m.counter("tp_strategy_acks_not_journaled_total",
+                  "Acks whose journal record failed (the signal is resent once after a restart).",
+                  self.acks_not_journaled)
+        m.gauge("tp_strategy_settlements_owed", "Ack and give-up records still to write to the journal.",
+                len(self.outbox.owed))
+        m.counter("tp_strategy_give_ups_not_journaled_total", "Give-ups whose journal record failed.",
+                  self.give_ups_not_journaled)
+        m.counter("tp_strategy_journal_compactions_failed_total", "Journal compactions that failed.",
+                  self.compactions_failed)
+        m.counter("tp_strategy_emission_stops_total",
+                  "Times emission stopped for a journal that could not be written.", self.emission_stops)
+        m.counter("tp_strategy_journal_errors_total",
+                  "Failed journal writes of any kind, adopted journals included.", self.journal_errors)
+        m.gauge("tp_strategy_journal_bytes", "Size of this instance's journal file.", self.journal.size)
+        m.counter("tp_strategy_journal_corrupt_records_total", "Unreadable journal records reported at start.",
+                  self.journal_corrupt)
+        m.counter("tp_strategy_journal_torn_records_total", "Torn last journal records set aside at start.",
+                  self.journal_torn)
+        m.counter("tp_strategy_journal_adoptions_locked_total",
+                  "Adoptions of a departed shard's journal put off: another process held it.", self.journal_locked)
+        for sym in self.symbols:
+            quantity, known = self.positions.get(sym, (0.0, False))
+            if known:
+                m.gauge("tp_strategy_position",
+                        "The group's net position: the executor's last report plus fills since.", float(quantity),
+                        [("instrument", sym)])
+        m.histogram("tp_strategy_tick_latency_seconds",
+                    "Gateway publish to this instance's receipt, per tick received (same host clock assumed).",
+                    self.tick_latency.sample())
+        m.counter("tp_dead_letters_sent_total", "Dead letters this program handed to the dead-letter sink.",
+                  self.dead_letters_sent)
+        m.counter("tp_dead_letters_dropped_total",
+                  "Dead letters this program dropped unsent (the sink away and its queue full).",
+                  self.dead_letters_dropped)
+        m.counters("tp_strategy_dead_letters_total", "Dead letters raised (sent or dropped), by reason.",
+                   self.dead_letters_by_reason, "reason")
+        # add_connection_metrics, over the SocketMonitors (a connection made
+        # counts as accepted, as in the C++ one); accept(2) is never called here.
+        m.counter("tp_connections_accepted_total", "Connections made on the program's listening socket.",
+                  sum(mon.accepted for mon in self.monitors))
+        m.counter("tp_connections_dropped_total", "Connections closed: peer gone, oversized frame or protocol error.",
+                  sum(mon.dropped for mon in self.monitors))
+        m.counter("tp_handshakes_failed_total", "ZMTP or CURVE handshakes that failed.",
+                  sum(mon.handshakes_failed for mon in self.monitors))
+        m.counter("tp_connections_redialled_total", "Connections dialled again after a drop.",
+                  sum(mon.redials for mon in self.monitors))
+        m.counter("tp_accept_failed_total", "Incoming connections refused by accept(2), e.g. out of descriptors.", 0)
+        # add_disk_metrics, over run.dir alone (the only place it writes).
+        m.gauge("tp_disk_free_bytes", "Free bytes on the fullest filesystem the program writes to.",
+                self.disk_free_bytes)
+        m.gauge("tp_disk_floor_bytes", "Below this much free space the program warns (run.min_free_bytes).",
+                self.cfg.min_free_bytes)
+        m.gauge("tp_disk_low", "1 while free space is below tp_disk_floor_bytes.",
+                self.disk_free_bytes < self.cfg.min_free_bytes)
+        m.counter("tp_write_failures_total", "Failed writes of the program's files (stats, letters, stores).",
+                  self.write_failures)
+        m.gauge("tp_files_failing", "Files whose last write failed.", len(self.files_failing))
+        return m.text()
 
     # ---- the loop ----
 
@@ -1432,6 +1592,8 @@ class Runtime:
                  self.signals_not_journaled)
         for mon in self.monitors:
             mon.close()
+        if self.metrics is not None:
+            self.metrics.stop()
         for s in (self.ticks, self.events):
             s.close(0)
         self.signals.close(500)
