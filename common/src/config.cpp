@@ -750,6 +750,12 @@ Config from_table(const toml::table& root, const std::string& origin) {
                  std::int64_t{c.supervisor.hang_timeout_ms} >= 2 * std::int64_t{c.run.stats_interval_ms},
              "hang_timeout_ms", "0 (off) or >= 2 * run.stats_interval_ms");
   sv.get("restart_hung", c.supervisor.restart_hung);
+  sv.get("control_port", c.supervisor.control_port);
+  sv.require(c.supervisor.control_port >= 0 && c.supervisor.control_port <= 65535, "control_port",
+             "in 0..65535 (0 = the Unix socket only)");
+  sv.get("control_secret", c.supervisor.control_secret);
+  sv.require(c.supervisor.control_port == 0 || !c.supervisor.control_secret.empty(), "control_secret",
+             "set (a file holding the shared secret, mode 0600) when control_port is set");
   sv.finish();
 
   auto sec = top.sub("security");

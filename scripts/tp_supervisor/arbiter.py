@@ -27,10 +27,11 @@ import subprocess
 import sys
 import time
 
-from . import layout, metrics, report
+from . import layout, metrics, report, spread
 from .controller import Controller
 from .policy import RestartPolicy
-from .settings import ConfigError, Placement, Settings, command_line, control_path, is_int
+from .settings import (ConfigError, Placement, Settings, command_line, control_path, is_int,
+                       processes_on_host, shard_host)
 from .states import (BACKOFF, FATAL, HUNG, PROGRAMS, RUNNING, SCALABLE,
                      STARTING, STARTUP_S, STOPPED, STOPPING, TICK_S)
 from .stats import read_stats, stats_signature
@@ -45,8 +46,9 @@ class Arbiter:
 
     def __init__(self, settings: Settings, run_dir: str, bin_dir: str,
                  config_path=None, overrides=(), out=sys.stdout, err=sys.stderr,
-                 python_dir=layout.strategy_python_dir()):
+                 python_dir=layout.strategy_python_dir(), host=None):
         self.s = settings
+        self.host = host   # with [[hosts]]: the host whose share this supervisor runs
         self.run_dir = run_dir
         self.bin_dir = bin_dir
         self.config_path = config_path
@@ -58,12 +60,11 @@ class Arbiter:
         self.groups = {g.name: dataclasses.replace(g) for g in settings.groups}
         self.procs = []
         slots = set()
-        for program in PROGRAMS:
-            if program == SCALABLE:
-                for g in self.groups.values():
-                    self.procs += [self._new_instance(g, k, g.instances, slots) for k in range(g.instances)]
+        for place in processes_on_host(settings, host):
+            if place.group is not None:
+                self.procs.append(self._new_instance(self.groups[place.group], place.k, place.n, slots))
             else:
-                self.procs.append(Proc(program, RestartPolicy.from_settings(settings),
+                self.procs.append(Proc(place.program, RestartPolicy.from_settings(settings),
                                        hang_timeout_s=settings.hang_timeout_ms / 1000.0))
         self.lives = {}   # a strategy's counters per past pid (report.remember_life)
         self.ops = collections.deque()   # [generator, client or None]; run one at a time
@@ -329,6 +330,11 @@ class Arbiter:
             f"{p.name} (pid {before[p.name] or '-'} -> {p.pid})" for p in procs)}
 
     def op_scale(self, group: str, n: int):
+        hosts = self.groups[group].hosts
+        if self.host is not None and hosts != [self.host]:
+            return {"ok": False, "error": f"{group} runs on hosts {', '.join(hosts)}: scale it with "
+                                          f"`tpctl --config FILE scale {group} {n}`, which stops it on every "
+                                          "host before any starts its new set"}
         old = self.instances(group)
         if n == len(old) and all(p.shards == n for p in old):
             return {"ok": True, "message": f"{group} already runs {n} instances",
@@ -357,6 +363,63 @@ class Arbiter:
         self.log(f"{group} scaled {len(old)} -> {n}")
         return {"ok": True, "message": f"{group} scaled {len(old)} -> {n}",
                 "group": group, "instances": n}
+
+    # -- a scale across hosts: tpctl runs phase 1 on every host of the group,
+    # then phase 2 (README "Several machines") ----------------------------------
+
+    def op_scale_stop(self, group: str):
+        """Phase 1: this host's instances of `group` stop (left STOPPED until
+        phase 2 replaces them), so that no instrument is traded by an old and
+        a new instance at once, whichever host either is on."""
+        old = self.instances(group)
+        yield from self._stop_all(list(reversed(old)))
+        names = [p.name for p in old]
+        return {"ok": True, "host": self.host, "group": group, "stopped": names,
+                "message": f"stopped {', '.join(names) or 'no instance'} of {group}"}
+
+    def op_scale_start(self, group: str, n: int):
+        """Phase 2: this host's share of n instances of `group` (instance k
+        where hosts[k % len(hosts)] is this host), after moving the local
+        journals that no local instance would read to names one will adopt
+        (spread.py)."""
+        old = self.instances(group)
+        yield from self._stop_all(list(reversed(old)))   # phase 1 missed here: stop first all the same
+        g = self.groups[group]
+        local = [k for k in range(n) if self.host is None or shard_host(g, k) == self.host]
+        renamed, left = spread.rehome(self.run_dir, group, n, local)
+        for before, after in renamed:
+            self.log(f"{group}: {before} renamed {after}, for an instance of this host to adopt")
+        if left:
+            self.log(f"{group}: no instance of it runs on this host: {', '.join(left)} left unadopted here")
+        kept = {p.index: p for p in old if p.index in local}
+        slots = {p.metrics_slot for p in self.instances() if p.group != group or p.index in kept}
+        new = []
+        for k in local:
+            p = kept.get(k) or self._new_instance(g, k, n, slots)
+            p.shards = n
+            new.append(p)
+        g.instances = n
+        self._replace_instances(group, new)
+        if self.s.metrics_port:
+            self.write_targets()
+        self._start_all(new)
+        names = [p.name for p in new]
+        self.log(f"{group} scaled to {n}: this host runs {', '.join(names) or 'none of them'}")
+        return {"ok": True, "host": self.host, "group": group, "instances": n, "started": names,
+                "renamed": renamed, "left": left,
+                "message": f"{group}: started {', '.join(names) or 'no instance'} of {n}"}
+
+    def _replace_instances(self, group: str, new) -> None:
+        """`new` in place of the group's instances in self.procs, where its
+        group comes in the start order (after the groups before it)."""
+        order = list(self.groups)
+
+        def rank(p):
+            return (PROGRAMS.index(p.program), order.index(p.group) if p.group in order else -1)
+        others = [p for p in self.procs if not (p.program == SCALABLE and p.group == group)]
+        at = next((i for i, p in enumerate(others) if rank(p) > (PROGRAMS.index(SCALABLE), order.index(group))),
+                  len(others))
+        self.procs[:] = others[:at] + list(new) + others[at:]
 
     def op_shutdown(self):
         self.shutting_down = True
@@ -426,7 +489,10 @@ class Arbiter:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so that it wakes us
-        self.log(f"pid {os.getpid()}, run dir {self.run_dir}, control {self.control}")
+        tcp = self.controller.tcp_listener
+        self.log(f"pid {os.getpid()}, " + (f"host {self.host}, " if self.host else "")
+                 + f"run dir {self.run_dir}, control {self.control}"
+                 + (" and tcp %s:%d" % tcp.getsockname()[:2] if tcp else ""))
         started = time.monotonic()
         next_status = started + 1.0
         self.ops.append([self.op_boot(), None])

@@ -7,7 +7,7 @@ import sys
 from . import layout
 from .arbiter import Arbiter
 from .portfolio import start_watch, stop_watch
-from .settings import ConfigError, load_settings
+from .settings import ConfigError, choose_host, load_settings
 
 
 def main(argv=None) -> int:
@@ -22,13 +22,19 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=float, help="run this many seconds, then stop cleanly")
     ap.add_argument("--status-line", action="store_true", help="print one status line a second")
     ap.add_argument("--summary", action="store_true", help="print a summary at the end")
+    ap.add_argument("--host", help="with [[hosts]] in the config: run this host's share (its programs and "
+                    "the strategy shards placed on it)")
+    ap.add_argument("--all-hosts", action="store_true",
+                    help="with [[hosts]]: run every host's processes here (to try a multi-host file on one "
+                         "machine whose addresses are all its own)")
     args = ap.parse_args(argv)
     try:
         settings = load_settings(args.config, args.overrides)
         run_dir = os.path.abspath(args.run_dir or settings.run_dir)
         bin_dir = os.path.abspath(args.bin_dir or settings.bin_dir or layout.default_bin_dir())
         config = os.path.abspath(args.config) if args.config else None
-        sup = Arbiter(settings, run_dir, bin_dir, config, args.overrides)
+        host = choose_host(settings, args.host, args.all_hosts)
+        sup = Arbiter(settings, run_dir, bin_dir, config, args.overrides, host=host)
         # The summary's portfolio: the executor's last published valuation,
         # kept by a watcher process for as long as the programs run.
         watch = start_watch(run_dir, config, args.overrides, sup.log) if args.summary else None

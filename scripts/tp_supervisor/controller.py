@@ -8,24 +8,33 @@
   {"cmd": "scale", "name": "trend", "n": 3}
       "name" may be left out when the deployment has exactly one group
   {"cmd": "shutdown"}
+  {"cmd": "scale", "name": "trend", "n": 3, "phase": "stop"|"start"}
+      a scale across hosts, driven by tpctl (README "Several machines"):
+      "stop" stops this host's instances of the group, "start" starts this
+      host's share of n (instance k where hosts[k % len(hosts)] is this host)
 Replies: {"ok": true, ...} or {"ok": false, "error": "..."}. Commands that
 change processes are queued on the arbiter as operations, which reply when
-the change is done (stopped, or spawned again)."""
+the change is done (stopped, or spawned again).
+
+With [supervisor] control_port the same requests come over tcp too, from
+tpctl on other hosts, each sealed with the shared secret (remote.py)."""
 
 import json
 import os
 import selectors
 import socket
 
-from . import report
-from .settings import MAX_INSTANCES, ConfigError, is_int
+from . import remote, report
+from .settings import MAX_INSTANCES, ConfigError, is_int, tcp_control
 from .states import PROGRAMS, SCALABLE
 
 
 class Client:
-    def __init__(self, sock):
+    def __init__(self, sock, challenge=None, peer=None):
         self.sock = sock
         self.buf = b""
+        self.challenge = challenge   # a tcp client's: its request must carry the MAC over it
+        self.peer = peer
 
 
 class Controller:
@@ -37,6 +46,8 @@ class Controller:
         self.path = path
         self.sel = sel
         self.listener = None
+        self.tcp_listener = None   # with supervisor.control_port
+        self.secret = None
 
     def resolve(self, name):
         """The processes `name` designates, or an error string."""
@@ -100,6 +111,8 @@ class Controller:
             self.arb.log(f"{cmd} {req.get('name')} requested")
             self.arb.ops.append([op(procs), client])
             return None
+        if cmd == "scale" and req.get("phase") is not None:
+            return self.scale_phase(client, req)
         if cmd == "scale":
             group = self.scale_group(req.get("name"))
             if group not in self.arb.groups:
@@ -116,6 +129,22 @@ class Controller:
         return self.reply(client, {"ok": False, "error": f"unknown command {cmd!r} "
                                     "(status, stop, start, restart, scale, shutdown)"})
 
+    def scale_phase(self, client: Client, req: dict) -> None:
+        """One phase of a scale across hosts (tpctl drives the phases)."""
+        group, n, phase = req.get("name"), req.get("n"), req.get("phase")
+        if group not in self.arb.groups:
+            return self.reply(client, {"ok": False, "error": f"unknown group {group!r} (groups: "
+                                                             f"{', '.join(self.arb.groups)})"})
+        if phase not in ("stop", "start"):
+            return self.reply(client, {"ok": False, "error": "phase must be \"stop\" or \"start\""})
+        if phase == "start" and (not is_int(n) or not 1 <= n <= MAX_INSTANCES):
+            return self.reply(client, {"ok": False, "error":
+                                       f"instance count must be an integer in 1..{MAX_INSTANCES}"})
+        self.arb.log(f"scale {group} {n} phase {phase} requested")
+        op = self.arb.op_scale_stop(group) if phase == "stop" else self.arb.op_scale_start(group, n)
+        self.arb.ops.append([op, client])
+        return None
+
     def reply(self, client: Client, reply: dict) -> None:
         try:
             self.sel.unregister(client.sock)
@@ -124,19 +153,36 @@ class Controller:
         try:
             client.sock.setblocking(True)
             client.sock.settimeout(2.0)
-            client.sock.sendall(json.dumps(reply).encode() + b"\n")
+            if client.challenge is not None:
+                client.sock.sendall(remote.seal_reply(self.secret, client.challenge, reply))
+            else:
+                client.sock.sendall(json.dumps(reply).encode() + b"\n")
         except OSError:
             pass
         finally:
             client.sock.close()
 
     def accept(self) -> None:
-        try:
-            sock, _ = self.listener.accept()
-        except BlockingIOError:
-            return
-        sock.setblocking(False)
-        self.sel.register(sock, selectors.EVENT_READ, Client(sock))
+        """Takes the connections waiting on either listener; a tcp client
+        is sent its challenge at once (a short line: a fresh socket's
+        buffer takes it)."""
+        for listener in (self.listener, self.tcp_listener):
+            if listener is None:
+                continue
+            try:
+                sock, peer = listener.accept()
+            except BlockingIOError:
+                continue
+            client = Client(sock)
+            if listener is self.tcp_listener:
+                client = Client(sock, remote.new_challenge(), peer)
+                try:
+                    sock.sendall(remote.hello(client.challenge, self.arb.host))
+                except OSError:
+                    sock.close()
+                    continue
+            sock.setblocking(False)
+            self.sel.register(sock, selectors.EVENT_READ, client)
 
     def read(self, client: Client) -> None:
         try:
@@ -148,12 +194,39 @@ class Controller:
         client.buf += data
         if b"\n" in client.buf or (not data and client.buf.strip()):
             self.sel.unregister(client.sock)  # one request per connection
-            self.handle_request(client, client.buf.split(b"\n", 1)[0])
+            line = client.buf.split(b"\n", 1)[0]
+            if client.challenge is not None:
+                try:
+                    line = remote.open_request(self.secret, client.challenge, line)
+                except remote.AuthFailed as e:
+                    self.arb.log(f"control: refused a tcp request from {client.peer[0]}: {e}")
+                    try:
+                        client.sock.setblocking(True)
+                        client.sock.settimeout(2.0)
+                        client.sock.sendall(remote.refusal())
+                    except OSError:
+                        pass
+                    client.sock.close()
+                    return
+            self.handle_request(client, line)
         elif not data or len(client.buf) > 65536:
             self.sel.unregister(client.sock)
             client.sock.close()
 
     def open(self) -> None:
+        tcp = tcp_control(self.arb.s, self.arb.host)
+        if tcp:
+            self.secret = remote.read_secret(self.arb.s.control_secret)
+        self.open_unix()
+        if tcp:
+            try:
+                self.tcp_listener = remote.listen(*tcp)
+            except ConfigError:
+                self.close()
+                raise
+            self.sel.register(self.tcp_listener, selectors.EVENT_READ, "listener")
+
+    def open_unix(self) -> None:
         if len(self.path.encode()) >= 108:
             raise ConfigError(f"control socket path too long (max 107 bytes): {self.path}")
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -178,6 +251,10 @@ class Controller:
             if isinstance(key.data, Client):
                 key.fileobj.close()
         self.listener.close()
+        if self.tcp_listener is not None:
+            self.sel.unregister(self.tcp_listener)
+            self.tcp_listener.close()
+            self.tcp_listener = None
         try:
             os.unlink(self.path)
         except OSError:

@@ -11,6 +11,7 @@ import socket
 import sys
 import time
 
+from . import hostctl, remote
 from .settings import ConfigError, control_path, load_settings, read_root, read_text
 
 EXIT_OK, EXIT_ERROR, EXIT_NO_SUPERVISOR = 0, 1, 2
@@ -121,17 +122,22 @@ def format_status(reply: dict) -> str:
             named.add(p["group"])
             groups.append({"name": p["group"], "kind": p.get("kind"),
                            "instances": sum(q.get("group") == p["group"] for q in procs)})
-    header = ("NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "INSTRUMENTS")
-    programs = [_row(p) for p in procs if not p.get("group")]
-    members = {g["name"]: [_row(p) for p in procs if p.get("group") == g["name"]] for g in groups}
+    # Across hosts (hostctl.merged_status) every process says its host.
+    hosted = any("host" in p for p in procs)
+    header = ("HOST",) * hosted + ("NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "INSTRUMENTS")
+
+    def row(p):
+        return (str(p.get("host") or "-"),) * hosted + _row(p)
+    programs = [row(p) for p in procs if not p.get("group")]
+    members = {g["name"]: [row(p) for p in procs if p.get("group") == g["name"]] for g in groups}
     rows = [header] + programs + [r for g in groups for r in members[g["name"]]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
 
     def line(r):
         return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
     summary = ", ".join(f"{g['name']} x{g.get('instances', 0)}" for g in groups if g.get("instances"))
-    lines = [f"supervisor pid {reply.get('pid')}, run dir {reply.get('run_dir')}, "
-             f"strategy groups: {summary or 'none'}"
+    headline = reply.get("headline") or f"supervisor pid {reply.get('pid')}, run dir {reply.get('run_dir')}"
+    lines = [f"{headline}, strategy groups: {summary or 'none'}"
              + (" (shutting down)" if reply.get("shutting_down") else "")]
     lines += [line(header)] + [line(r) for r in programs]
     if isinstance(reply.get("trading"), dict):
@@ -377,6 +383,49 @@ def trading_command(args) -> int:
     return EXIT_OK
 
 
+def across_hosts(args, settings, req: dict) -> int:
+    """A supervisor command for a deployment over several hosts: to each
+    host's supervisor over tcp (hostctl)."""
+    try:
+        targets = hostctl.targets(settings, args.host)
+        secret = remote.read_secret(settings.control_secret)
+    except ConfigError as e:
+        print(f"tpctl: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    cmd = req["cmd"]
+    if cmd == "status":
+        answers = hostctl.ask_all(targets, secret, req, hostctl.STATUS_TIMEOUT_S)
+        print(format_status(hostctl.merged_status(settings, answers)))
+        return max((_exit_of(r) for r in answers.values()), default=EXIT_OK)
+    if cmd == "scale":
+        return hostctl.scale(settings, targets, secret, req.get("name"), req["n"], sys.stdout, sys.stderr)
+    if cmd in ("stop", "start", "restart"):
+        where = hostctl.hosts_for(settings, req["name"])
+        if isinstance(where, str):
+            print(f"tpctl: {where}", file=sys.stderr)
+            return EXIT_ERROR
+        targets = [t for t in targets if t.name in where]
+        if not targets:
+            print(f"tpctl: {req['name']} runs on {', '.join(where)}, not on --host {args.host}", file=sys.stderr)
+            return EXIT_ERROR
+    answers = hostctl.ask_all(targets, secret, req, hostctl.COMMAND_TIMEOUT_S)
+    for t in targets:
+        r = answers[t.name]
+        if _exit_of(r) == EXIT_OK:
+            print(f"{t.name}: {r.get('message', 'ok')}")
+        else:
+            print(f"tpctl: {t.name}: {r if isinstance(r, Exception) else r.get('error', 'failed')}", file=sys.stderr)
+    return max(_exit_of(r) for r in answers.values())
+
+
+def _exit_of(reply) -> int:
+    if isinstance(reply, remote.Unreachable):
+        return EXIT_NO_SUPERVISOR
+    if isinstance(reply, Exception) or not reply.get("ok"):
+        return EXIT_ERROR
+    return EXIT_OK
+
+
 def socket_path(args) -> str:
     if args.socket:
         return args.socket
@@ -401,6 +450,8 @@ def main(argv=None) -> int:
     where.add_argument("--socket", help="control socket path")
     ap.add_argument("--config", help="deployment TOML ([supervisor].control, run.dir; [endpoints] "
                                      "control/orders and [security] for the trading commands)")
+    ap.add_argument("--host", help="with a --config that has [[hosts]]: only this host's supervisor "
+                                   "(default: every host the command concerns)")
     ap.add_argument("--control", help="trading commands: the executor's control endpoint "
                                       "(default: the config's endpoints.control, else derived from orders)")
     ap.add_argument("--reason", help="halt, reduce, flatten, resume: why (kept as the state's cause)")
@@ -421,7 +472,11 @@ def main(argv=None) -> int:
                      "with --config (or the endpoint with --control), not --run-dir/--socket")
         if args.reason is not None and args.command == "trading":
             ap.error("trading only reads the state: --reason is for halt, reduce, flatten, resume")
+        if args.host is not None:
+            ap.error(f"{args.command} goes to the executor's endpoint in --config, wherever it runs: no --host")
         return trading_command(args)
+    if args.command == "top" and args.host is not None:
+        ap.error("top reads one host's run dir: run it on that host with --run-dir")
     for option in ("control", "reason"):
         if getattr(args, option) is not None:
             ap.error(f"--{option} is for the trading commands ({', '.join(TRADING_COMMANDS)})")
@@ -463,6 +518,17 @@ def main(argv=None) -> int:
             print(f"tpctl: instance count must be an integer, not {count!r}", file=sys.stderr)
             return EXIT_ERROR
 
+    settings = None
+    if args.config and not (args.run_dir or args.socket):
+        try:
+            settings = load_settings(args.config)
+        except ConfigError as e:
+            print(f"tpctl: {e}", file=sys.stderr)
+            return EXIT_ERROR
+    if settings is not None and settings.hosts:
+        return across_hosts(args, settings, req)
+    if args.host is not None:
+        ap.error("--host needs --config FILE with [[hosts]] (and no --run-dir/--socket)")
     try:
         path = socket_path(args)
     except ConfigError as e:

@@ -61,7 +61,7 @@ def status(arb) -> dict:
     """The reply to {"cmd": "status"}."""
     now = time.monotonic()
     ex = read_stats(arb.run_dir, "executor")
-    reply = {"ok": True, "pid": os.getpid(), "run_dir": arb.run_dir,
+    reply = {"ok": True, "pid": os.getpid(), "host": getattr(arb, "host", None), "run_dir": arb.run_dir,
              "bin_dir": arb.bin_dir, "instances": len(arb.instances()),
              "shutting_down": arb.shutting_down,
              "groups": groups_status(arb, ex or {}),

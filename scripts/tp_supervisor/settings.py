@@ -181,6 +181,8 @@ class Settings:
     restart_hung: bool = False    # SIGKILL and restart a HUNG process
     stats_interval_ms: int = 1000  # run.stats_interval_ms: the heartbeat period
     hosts: list = field(default_factory=list)   # [Host]; [] = one machine runs everything
+    control_port: int = 0        # tcp control for tpctl on other hosts; 0 = the Unix socket only
+    control_secret: str = ""     # its shared secret's file (remote.read_secret)
     metrics_host: str = "127.0.0.1"  # [metrics] host: where every process serves /metrics
     metrics_port: int = 0   # [metrics] port: the supervisor's; 0 = no process serves metrics
 
@@ -278,7 +280,8 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
     read_strategy(s, table("strategy"), origin)
 
     sv = table("supervisor")
-    known = {"bin_dir", "control", "hang_timeout_ms", *SUPERVISOR_INTS, *SUPERVISOR_BOOLS}
+    known = {"bin_dir", "control", "hang_timeout_ms", "control_port", "control_secret", *SUPERVISOR_INTS,
+             *SUPERVISOR_BOOLS}
     for key in sv:
         if key not in known:
             raise ConfigError(f"{origin}: unknown key supervisor.{key}")
@@ -305,6 +308,7 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
         if not _is_int(v) or not 0 <= v < 2**31:
             raise ConfigError(f"{origin}: supervisor.hang_timeout_ms must be an integer >= 0")
         s.hang_timeout_ms = v
+    read_control(s, sv, origin)
     read_metrics(s, root, origin)
     if s.backoff_max_ms < s.backoff_min_ms:
         raise ConfigError(f"{origin}: supervisor.backoff_max_ms must be >= backoff_min_ms")
@@ -313,6 +317,48 @@ def parse_settings(toml_text: str, overrides=(), origin: str = "<string>") -> Se
                           f">= 2 * run.stats_interval_ms ({2 * s.stats_interval_ms})")
     check_endpoints_on_hosts(s.hosts, root, origin)
     return s
+
+
+def read_control(s: Settings, sv: dict, origin: str) -> None:
+    """supervisor.control_port and control_secret (C++ the same checks and texts)."""
+    sec = Section(sv, "supervisor", origin)
+    s.control_port = sec.integer("control_port", 0)
+    sec.require(0 <= s.control_port <= 65535, "control_port", "in 0..65535 (0 = the Unix socket only)")
+    s.control_secret = sec.string("control_secret", "")
+    sec.require(s.control_port == 0 or bool(s.control_secret), "control_secret",
+                "set (a file holding the shared secret, mode 0600) when control_port is set")
+
+
+def tcp_control(settings: Settings, host: str | None):
+    """(address, port) of a supervisor's tcp control: `host`'s address, or
+    127.0.0.1 for a supervisor of every process; None when control_port is 0."""
+    if not settings.control_port:
+        return None
+    h = next((h for h in settings.hosts if h.name == host), None)
+    return (h.address if h else "127.0.0.1", settings.control_port)
+
+
+def choose_host(settings: Settings, host: str | None, all_hosts: bool = False):
+    """The host a supervisor runs the share of (None: every process), from
+    --host and --all-hosts; ConfigError for a combination that makes no sense.
+    A file with [[hosts]] needs one of the two: run on one machine by
+    mistake, it would start the whole deployment there."""
+    names = ", ".join(h.name for h in settings.hosts)
+    if host is not None and all_hosts:
+        raise ConfigError("--host and --all-hosts exclude each other")
+    if not settings.hosts:
+        if host is not None or all_hosts:
+            raise ConfigError(f"{'--host ' + host if host else '--all-hosts'}: the deployment file has no [[hosts]]")
+        return None
+    if all_hosts:
+        return None
+    if host is None:
+        raise ConfigError(f"the deployment places its programs on hosts {names}: run each host's share "
+                          "there with --host NAME, or every process on this machine with --all-hosts "
+                          "(its endpoints' addresses must then be this machine's)")
+    if host not in {h.name for h in settings.hosts}:
+        raise ConfigError(f"--host {host}: no such host in the deployment file (hosts: {names})")
+    return host
 
 
 def _valid_host_name(name: str) -> bool:

@@ -11,6 +11,9 @@ Environment switches (comma separated program names, "strategy" or
 "strategy-1" style):
   FAKE_CRASH        exit at once with code 3
   FAKE_IGNORE_TERM  ignore SIGTERM (the supervisor must SIGKILL it)
+FAKE_EVENTS names a file every process appends "start|exit NAME PID TIME_NS"
+to (one clock for processes of several supervisors: the order of a scale's
+stops and starts across hosts).
 """
 import json
 import os
@@ -38,6 +41,13 @@ def listed(var):
     return program in items or name in items
 
 
+def event(what):
+    if os.environ.get("FAKE_EVENTS"):
+        with open(os.environ["FAKE_EVENTS"], "a") as f:
+            f.write(f"{what} {name} {os.getpid()} {time.time_ns()}\n")
+
+
+event("start")
 if listed("FAKE_CRASH"):
     sys.exit(3)
 
@@ -69,4 +79,5 @@ while not stop:
     write_stats()
     time.sleep(0.2)
 write_stats()
+event("exit")
 sys.exit(0)

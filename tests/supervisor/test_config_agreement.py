@@ -262,6 +262,13 @@ CASES += [
     ("signals on loopback", THREE_HOSTS, ["endpoints.signals=tcp://127.0.0.1:7102"]),
     ("dead letters over ipc", THREE_HOSTS, ["endpoints.dead_letters=ipc:///tmp/dl"]),
     ("reports on another host", THREE_HOSTS, ["endpoints.reports=tcp://10.77.0.1:7106"]),
+    # [supervisor]'s tcp control for tpctl on other hosts.
+    ("tcp control", THREE_HOSTS, ["supervisor.control_port=7300", "supervisor.control_secret=/etc/tp/control.secret"]),
+    ("tcp control without a secret", THREE_HOSTS, ["supervisor.control_port=7300"]),
+    ("control_port beyond 65535", "", ["supervisor.control_port=65536", "supervisor.control_secret=s"]),
+    ("negative control_port", "", ["supervisor.control_port=-1"]),
+    ("control_port as text", "", ['supervisor.control_port="7300"']),
+    ("control_secret not a string", "", ["supervisor.control_secret=3"]),
     # The executor moved to md, its endpoints with it; control, derived from
     # dll_gateway's orders endpoint, stays behind on exec.
     ("control derived onto the wrong host",

@@ -263,6 +263,12 @@ struct SupervisorConfig {
   int healthy_after_ms = 5000;  // running this long resets the back-off
   int hang_timeout_ms = 5000;   // no heartbeat (stats file) this long: HUNG; 0 = off
   bool restart_hung = false;    // SIGKILL and restart a HUNG process
+  // tpctl from another host (README "Several machines"): a tcp listener on
+  // this host's [[hosts]] address (127.0.0.1 without hosts), off by default;
+  // a client proves it knows the shared secret in the control_secret file
+  // (HMAC-SHA256 over a fresh challenge, scripts/tp_supervisor/remote.py).
+  int control_port = 0;        // 0 = the Unix socket only
+  std::string control_secret;  // file holding the shared secret (mode 0600); needed with control_port
 };
 
 // CurveZMQ on tcp links. Key files hold one Z85 key on one line (made by
