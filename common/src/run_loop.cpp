@@ -120,7 +120,14 @@ void RunLoop::run_timers() {
 }
 
 void RunLoop::run() {
-  while (!stopping()) run_once(static_cast<int>(max_wait_ns_ / ns_per_ms));
+  systemd_.ready();
+  while (!stopping()) {
+    run_once(static_cast<int>(max_wait_ns_ / ns_per_ms));
+    // After the turn, not inside it: a callback that never returns stops
+    // the pings, which is what systemd's watchdog is there to see.
+    if (systemd_.watchdog()) systemd_.alive(clock_.monotonic_ns());
+  }
+  systemd_.stopping();
 }
 
 }  // namespace tp

@@ -896,6 +896,7 @@ bool ExecutorNode::storage_paused() const noexcept {
 
 void ExecutorNode::heartbeat() {
   const std::int64_t now = clock_.monotonic_ns();
+  systemd_.alive(now);
   if (store_.deferred_known() > 0 && !storage_paused()) flush_reports();
   disk_.poll(now);
   if (now < next_stats_ns_) return;

@@ -7,6 +7,11 @@
 // holds them. The loop ends when its stop source says so (the process stop
 // flag by default) or a callback calls finish().
 //
+// Under systemd (NOTIFY_SOCKET set) run() says READY=1 before its first
+// turn (the nodes bind and connect their sockets when built, so a program
+// whose loop turns is ready), WATCHDOG=1 from its turns at half the unit's
+// WatchdogSec, and STOPPING=1 once it ends: see systemd_notify.hpp.
+//
 // A poll is never interrupted (EINTR) in these programs: install_stop_handlers
 // blocks SIGINT/SIGTERM in every thread and takes them on a thread of its
 // own (see stop.cpp), so a zmq::error_t out of the poll is a real failure
@@ -22,6 +27,7 @@
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
+#include "common/systemd_notify.hpp"
 
 namespace tp {
 
@@ -89,7 +95,8 @@ class RunLoop {
   // One turn, waiting at most `max_wait_ms` (further capped by the loop's
   // max_wait_ms, the next timer and wake_by; 0 = do not wait).
   void run_once(int max_wait_ms);
-  // Turns until stopping().
+  // Turns until stopping(), telling systemd (if it listens) that the
+  // program is ready, looping, then stopping.
   void run();
 
   const Clock& clock() const noexcept { return clock_; }
@@ -129,6 +136,7 @@ class RunLoop {
   std::int64_t wake_by_ns_;
   bool busy_ = false;
   bool finished_ = false;
+  SystemdNotifier systemd_;
 };
 
 }  // namespace tp

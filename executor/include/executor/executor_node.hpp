@@ -20,6 +20,7 @@
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
 #include "common/stop.hpp"
+#include "common/systemd_notify.hpp"
 #include "common/zmq_util.hpp"
 #include "executor/broker_link.hpp"
 #include "executor/execution_desk.hpp"
@@ -228,6 +229,7 @@ class ExecutorNode {
   StreamCounters stream_counters_;
   DiskWatch disk_;
   WriteFailures failures_;
+  SystemdNotifier systemd_;  // WATCHDOG=1 from heartbeat(): also while an order waits on dll_gateway
   std::int64_t storage_paused_until_ns_ = 0;  // monotonic
   std::int64_t stats_every_ns_ = 0;
   std::int64_t next_stats_ns_ = 0;              // monotonic

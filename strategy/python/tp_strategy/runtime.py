@@ -60,6 +60,7 @@ from ._shared import instruments_for_shard
 from .feed import ACCEPT, RESTART, STALE, FeedMonitor, SeqTracker, judge_stamp, tradeable
 from .journal import (DEFAULT_COMPACT_BYTES, JournalLocked, SignalIdGenerator, SignalJournal, SignalOutbox,
                       choose_boot_ms, decode_signal)
+from .systemd import SystemdNotifier
 
 log = logging.getLogger("tp_strategy")
 
@@ -1554,6 +1555,8 @@ class Runtime:
         next_scan = start
         next_adopt = start + ADOPT_SCAN_NS
         next_stats = start
+        systemd = SystemdNotifier()
+        systemd.ready()
         while not stop():
             m = mono()
             due = min(next_scan, next_adopt, next_stats, self.timers[0][0] if self.timers else next_stats)
@@ -1580,6 +1583,9 @@ class Runtime:
             if m >= next_stats:
                 self.write_stats()
                 next_stats = m + stats_ns
+            # After the turn: a strategy stuck in a callback stops the pings.
+            systemd.alive(m)
+        systemd.stopping()
         return self.close()
 
     def close(self):
