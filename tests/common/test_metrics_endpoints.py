@@ -1,56 +1,39 @@
-"""The real gateway and dead_letter with metrics.port set: their /metrics
-pass `promtool check metrics` and say what their stats files say
-(MetricsEndpoints, tier process), and a real Prometheus (Debian's
-`prometheus`, on a temporary config scraping both every second) reads the
-same figures through its query API (RealPrometheus, tier system).
+"""The real programs' /metrics endpoints.
+
+MetricsEndpoints (tier process): the real gateway and dead_letter with
+metrics.port set pass `promtool check metrics` and say what their stats
+files say. RealPrometheus (tier system): the whole pipeline under the
+supervisor with metrics.port = P, and Debian's `prometheus` pointed at it by
+the supervisor's file_sd targets file (as README "Metrics (Prometheus)" tells
+an operator to) with the shipped alert rules: every target is scraped, and
+Prometheus' query API agrees with the programs' stats files and the
+supervisor's status.
 
 Programs run in a temporary directory on ipc:// endpoints; the metrics and
 Prometheus listen on free loopback ports; every wait polls a stats file or an
 HTTP API with a deadline; children are always killed. Skipped, saying why,
 when promtool or prometheus is not installed."""
 
-import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import msgpack
 import zmq
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from waiting import read_json, wait_for  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+sys.path.insert(0, os.path.join(REPO, "tests", "supervisor"))
+from pipeline import BIN_DIR, Deployment, missing_binaries, wait_for  # noqa: E402
+from prom import (PROMETHEUS, PROMTOOL, Prometheus, free_port, free_port_base, http_get,  # noqa: E402,F401
+                  promtool_check_metrics, samples)
 
-BIN_DIR = os.environ.get("TP_BIN_DIR", "")
-PROMTOOL = shutil.which("promtool")
-PROMETHEUS = shutil.which("prometheus")
 # A reason with every character the exposition format escapes.
 ODD_REASON = 'odd "reason" \\ with\nnewline'
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(url, timeout=5.0):
-    """(status, body text); status 0 when nothing answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except (urllib.error.URLError, ConnectionError, socket.timeout):
-        return 0, ""
 
 
 def letter(reason, detail="from the metrics test"):
@@ -69,59 +52,19 @@ def push_letters(endpoint, frames):
     ctx.term()
 
 
-def samples(text, name):
-    """{frozenset of label pairs: value} of `name`'s samples in an exposition,
-    read with the format's escapes undone (enough for these tests' labels)."""
-    out = {}
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        labels, value = {}, line.rsplit(" ", 1)[1]
-        if "{" in line:
-            body = line[len(name) + 1:line.rindex("}")]
-            i = 0
-            while i < len(body):
-                eq = body.index("=", i)
-                key, j, val = body[i:eq], eq + 2, []
-                while body[j] != '"':
-                    if body[j] == "\\":
-                        j += 1
-                        val.append({"n": "\n"}.get(body[j], body[j]))
-                    else:
-                        val.append(body[j])
-                    j += 1
-                labels[key] = "".join(val)
-                i = j + 2  # past '"' and ','
-        out[frozenset(labels.items())] = float(value)
-    return out
-
-
-class Deployment:
-    """A gateway and a dead_letter sink with metrics on, in a temp dir."""
+class MetricsDeployment(Deployment):
+    """pipeline.Deployment whose programs serve metrics, each on a free port."""
 
     def __init__(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="tp_metrics_")
-        self.dir = self.tmp.name
-        self.run_dir = os.path.join(self.dir, "run")
-        os.makedirs(self.run_dir)
-        self.ep = {k: f"ipc://{self.dir}/{k}.sock"
-                   for k in ("ticks", "signals", "order_events", "orders", "dead_letters")}
-        self.config = os.path.join(self.dir, "deploy.toml")
-        with open(self.config, "w") as f:
-            f.write("[run]\n" f'dir = "{self.run_dir}"\n' "stats_interval_ms = 200\n\n[endpoints]\n")
-            f.write("".join(f'{k} = "{v}"\n' for k, v in self.ep.items()))
-        self.procs = {}
+        super().__init__()
         self.ports = {}
 
     def start(self, name, *sets, port=None):
         self.ports[name] = port or free_port()
-        args = [os.path.join(BIN_DIR, name), "--config", self.config, "--set", f"metrics.port={self.ports[name]}"]
+        args = ["--set", f"metrics.port={self.ports[name]}"]
         for s in sets:
             args += ["--set", s]
-        with open(self.log_path(name), "ab") as log:
-            self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                                start_new_session=True)
-        return self.procs[name]
+        return super().start(name, *args)
 
     def wait_up(self, name):
         wait_for(lambda: self.stats(name) and http_get(self.url(name))[0] == 200, 10,
@@ -135,36 +78,11 @@ class Deployment:
         assert status == 200, (name, status, body)
         return body
 
-    def log_path(self, name):
-        return os.path.join(self.run_dir, name + ".log")
-
-    def log(self, name):
-        try:
-            with open(self.log_path(name)) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def stats(self, name):
-        return read_json(os.path.join(self.run_dir, f"{name}.stats.json"))
-
-    def stop(self, name, timeout=5.0):
-        p = self.procs.pop(name)
-        p.send_signal(signal.SIGTERM)
-        return p.wait(timeout)
-
-    def close(self):
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        self.tmp.cleanup()
-
 
 @unittest.skipUnless(BIN_DIR, "TP_BIN_DIR is not set (ctest sets it)")
 class MetricsEndpoints(unittest.TestCase):
     def setUp(self):
-        self.d = Deployment()
+        self.d = MetricsDeployment()
         self.addCleanup(self.d.close)
 
     def test_both_endpoints_pass_promtool_and_agree_with_their_stats(self):
@@ -175,7 +93,7 @@ class MetricsEndpoints(unittest.TestCase):
         d.start("gateway", "gateway.rate=2000", "gateway.max_ticks=1500")
         d.wait_up("dead_letter")
         d.wait_up("gateway")
-        push_letters(d.ep["dead_letters"], [letter("trading_halted")] * 3 + [letter(ODD_REASON)] * 2)
+        push_letters(d.endpoints["dead_letters"], [letter("trading_halted")] * 3 + [letter(ODD_REASON)] * 2)
         wait_for(lambda: (d.stats("dead_letter") or {}).get("dead_letters") == 5, 10, what="5 letters stored")
         wait_for(lambda: (d.stats("gateway") or {}).get("ticks_published") == 1500, 10, what="1500 ticks")
 
@@ -188,9 +106,8 @@ class MetricsEndpoints(unittest.TestCase):
             wait_for(lambda: sum(samples(d.metrics(name), metric).values()) == want, 5,
                      what=f"{metric} == {want}", detail=lambda: d.metrics(name))
             text = d.metrics(name)
-            check = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True,
-                                   timeout=30)
-            self.assertEqual(check.returncode, 0, f"{name}:\n{check.stdout}{check.stderr}\n{text}")
+            ok, out = promtool_check_metrics(text)
+            self.assertTrue(ok, f"{name}:\n{out}\n{text}")
             for family in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds",
                            "process_start_time_seconds", "tp_metrics_snapshot_timestamp_seconds"):
                 self.assertIn(f"# TYPE {family} ", text, name)
@@ -225,96 +142,147 @@ class MetricsEndpoints(unittest.TestCase):
         self.assertIn("metrics.host must be a loopback address", p.stdout + p.stderr)
 
 
-class Prometheus:
-    """Debian's prometheus on a temporary config, scraping `targets` every second."""
-
-    def __init__(self, workdir, targets):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = os.path.join(workdir, "prometheus.yml")
-        with open(config, "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                    "scrape_configs:\n  - job_name: tp\n    static_configs:\n"
-                    f"      - targets: [{', '.join(repr(t) for t in targets)}]\n")
-        self.log_path = os.path.join(workdir, "prometheus.log")
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={workdir}/tsdb",
-                 f"--web.listen-address=127.0.0.1:{self.port}"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def log(self):
-        with open(self.log_path) as f:
-            return f.read()[-4000:]
-
-    def query(self, promql):
-        """[(labels dict, float value)] of an instant query."""
-        status, body = http_get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
-        if status != 200:
-            return []
-        reply = json.loads(body)
-        assert reply["status"] == "success", reply
-        return [(r["metric"], float(r["value"][1])) for r in reply["data"]["result"]]
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+# The whole pipeline under the supervisor: two strategy processes (every
+# third tick a crossing, so that orders and fills flow) and a feed that stops
+# at FEED_TICKS, after which every figure holds still and must match exactly.
+FEED_TICKS = 5000
+PIPELINE_TOML = """
+[gateway]
+rate = 1000
+max_ticks = %d
+[strategy]
+instances = 2
+[strategy.sma_crossover]
+fast = 2
+slow = 5
+[supervisor]
+backoff_min_ms = 100
+""" % FEED_TICKS
+PROCESSES = ["dead_letter", "dll_gateway", "executor", "strategy-0", "strategy-1", "gateway"]
+# Offsets README "Metrics (Prometheus)" documents.
+PORT_OFFSETS = {"supervisor": 0, "gateway": 1, "executor": 2, "dll_gateway": 3, "dead_letter": 4,
+                "strategy-0": 10, "strategy-1": 11}
+ALERTS = os.path.join(REPO, "config", "prometheus", "alerts.yml")
+MISSING = missing_binaries() if BIN_DIR else ["(TP_BIN_DIR unset)"]
 
 
-@unittest.skipUnless(BIN_DIR, "TP_BIN_DIR is not set (ctest sets it)")
+@unittest.skipIf(MISSING, f"real binaries missing: {MISSING}")
 class RealPrometheus(unittest.TestCase):
-    def test_prometheus_scrapes_both_and_agrees_with_the_stats_files(self):
-        if not PROMETHEUS:
-            self.skipTest("the prometheus server is not installed (Debian: apt-get install prometheus)")
-        d = Deployment()
-        self.addCleanup(d.close)
-        d.start("dead_letter")
-        d.start("gateway", "gateway.rate=1000", "gateway.max_ticks=6000")
-        d.wait_up("dead_letter")
-        d.wait_up("gateway")
-        prom = Prometheus(d.dir, [f"127.0.0.1:{d.ports['gateway']}", f"127.0.0.1:{d.ports['dead_letter']}"])
-        self.addCleanup(prom.close)
+    def setUp(self):
+        if not PROMETHEUS or not PROMTOOL:
+            self.skipTest("prometheus or promtool is not installed (Debian: apt-get install prometheus)")
+        from svtest import SupervisorRun
+        self.d = Deployment(extra_toml=PIPELINE_TOML)
+        self.addCleanup(self.d.close)
+        self.base = free_port_base(16)
+        self.sup = SupervisorRun(self.d.dir, BIN_DIR, ["--config", self.d.config, "--set", f"metrics.port={self.base}"],
+                                 run_dir=self.d.run_dir)
+        self.addCleanup(self.sup.close)
+        self.sup.wait_all_running(timeout=30, count=len(PROCESSES))
+        targets = os.path.join(self.d.run_dir, "prometheus_targets.json")
+        self.prom = Prometheus(self.d.dir, file_sd=targets, rules=[ALERTS])
+        self.addCleanup(self.prom.close)
 
-        wait_for(lambda: sorted(v for _, v in prom.query('up{job="tp"}')) == [1.0, 1.0], 20,
-                 what="up == 1 for both targets", detail=prom.log)
+    def stats(self, name):
+        return self.d.stats(name) or {}
 
-        # While the gateway publishes: a counter Prometheus scraped is never
-        # ahead of the stats file read after the query.
-        live = wait_for(lambda: prom.query("tp_gateway_ticks_published_total > 0"), 10,
-                        what="a scrape with ticks", detail=prom.log)
-        seen = live[0][1]
-        self.assertLessEqual(seen, d.stats("gateway")["ticks_published"])
-        self.assertEqual(live[0][0]["program"], "gateway")
+    def by(self, promql, label):
+        """{label value: sample value} of an instant query."""
+        return {m.get(label): v for m, v in self.prom.query(promql)}
 
-        push_letters(d.ep["dead_letters"], [letter("trading_halted")] * 4 + [letter(ODD_REASON)] * 3
-                     + [b"\xc1 not msgpack"])
+    def test_prometheus_scrapes_every_process_and_agrees_with_the_pipeline(self):
+        prom, d = self.prom, self.d
+        # Prometheus finds every process in the targets file, each on its offset.
+        want_targets = {name: f"127.0.0.1:{self.base + off}" for name, off in PORT_OFFSETS.items()}
+        active = wait_for(lambda: (lambda t: len(t) == len(want_targets) and t)(
+            {t["labels"]["tp_process"]: t["labels"]["instance"]
+             for t in (prom.api("targets") or {}).get("activeTargets", [])}), 20,
+            what="every process among Prometheus' targets", detail=prom.log)
+        self.assertEqual(active, want_targets)
 
-        # Once the feed is done the figures stop moving: the next scrapes
-        # must match the stats files exactly.
-        wait_for(lambda: (d.stats("gateway") or {}).get("ticks_published") == 6000, 15, what="6000 ticks")
-        wait_for(lambda: prom.query("tp_gateway_ticks_published_total")
-                 and prom.query("tp_gateway_ticks_published_total")[0][1] == 6000, 10,
-                 what="Prometheus sees 6000 ticks", detail=prom.log)
+        # Every program serves metrics; the executor and dll_gateway gained
+        # theirs last (issue 15), so until they do only they may be down.
+        serving = {name for name, addr in want_targets.items() if http_get(f"http://{addr}/metrics")[0] == 200}
+        not_yet = set(want_targets) - serving
+        self.assertLessEqual(not_yet, {"executor", "dll_gateway"}, "these serve no metrics")
+        if not_yet:
+            print(f"NOTE: {sorted(not_yet)} serve no metrics yet: their checks are skipped", file=sys.stderr)
+        wait_for(lambda: self.by('up{job="tp"} == 1', "tp_process").keys() == serving, 20,
+                 what=f"up == 1 for {sorted(serving)}", detail=lambda: f"{prom.query('up')}\n{prom.log()}")
 
-        want = wait_for(lambda: (d.stats("dead_letter") or {}).get("dead_letters") == 8
-                        and d.stats("dead_letter")["by_reason"], 10, what="8 letters stored")
-        self.assertEqual(want, {"trading_halted": 4, ODD_REASON: 3, "malformed": 1})
+        # Every endpoint's text passes promtool.
+        for name in sorted(serving):
+            text = http_get(f"http://{want_targets[name]}/metrics")[1]
+            ok, out = promtool_check_metrics(text)
+            self.assertTrue(ok, f"{name}:\n{out}")
 
-        def by_reason():
-            return {m["reason"]: v for m, v in prom.query("tp_dead_letter_letters_total")}
+        # The shipped rules are loaded and evaluate without error.
+        groups = wait_for(lambda: (prom.api("rules") or {}).get("groups"), 10, what="the rules loaded")
+        rules = {r["name"]: r for g in groups for r in g["rules"]}
+        self.assertIn("TpProcessFatal", rules)
+        wait_for(lambda: all(r.get("health") == "ok" for g in (prom.api("rules") or {}).get("groups", [])
+                             for r in g["rules"]), 10, what="every rule healthy",
+                 detail=lambda: str(prom.api("rules")))
 
-        wait_for(lambda: by_reason() == {k: float(v) for k, v in want.items()}, 10,
-                 what=f"Prometheus' letters by reason == {want}", detail=lambda: f"{by_reason()}")
-        # The process metrics come with each scrape, labelled like the rest.
-        rss = wait_for(lambda: len(prom.query('process_resident_memory_bytes{job="tp"}')) == 2
-                       and prom.query('process_resident_memory_bytes{job="tp"}'), 5, what="both programs' RSS")
-        self.assertEqual(sorted(m["program"] for m, _ in rss), ["dead_letter", "gateway"])
-        self.assertTrue(all(v > (1 << 20) for _, v in rss), rss)
+        # The supervisor's states as Prometheus has them: what `status` says.
+        status = self.sup.status()
+        self.assertEqual(self.by("tp_supervisor_process_state == 1", "process"),
+                         {name: 1.0 for name in PROCESSES})
+        states = {m["process"]: m["state"] for m, _ in prom.query("tp_supervisor_process_state == 1")}
+        self.assertEqual(states, {name: p["state"] for name, p in status.items()})
+        self.assertEqual(self.by("tp_supervisor_process_restarts_total", "process"),
+                         {name: float(p["restarts"]) for name, p in status.items()})
+
+        # Some dead letters of two reasons, besides any the pipeline sends.
+        push_letters(d.endpoints["dead_letters"], [letter("trading_halted")] * 4 + [letter(ODD_REASON)] * 3)
+
+        # Once the feed has stopped and the fills have settled, the figures
+        # hold still: Prometheus' last scrape must equal each stats file.
+        wait_for(lambda: self.stats("gateway").get("ticks_published") == FEED_TICKS, 30,
+                 what=f"{FEED_TICKS} ticks published", detail=lambda: self.sup.status_text())
+        fills, = wait_for(self.settled("executor", "fills"), 30, interval=0.6, what="the executor's fills settled")
+        self.assertGreater(fills, 0, "the pipeline traded")
+        wait_for(self.settled("dead_letter", "dead_letters"), 30, interval=0.6, what="the dead letters settled")
+
+        def agree():
+            return (self.by("tp_gateway_ticks_published_total", "process") == {"gateway": float(FEED_TICKS)}
+                    and self.by("tp_dead_letter_letters_total", "reason")
+                    == {k: float(v) for k, v in self.stats("dead_letter").get("by_reason", {}).items()}
+                    and self.by("tp_strategy_ticks_received_total", "process")
+                    == {n: float(self.stats(n).get("ticks_received", -1)) for n in ("strategy-0", "strategy-1")})
+        wait_for(agree, 15, what="Prometheus agrees on ticks, dead letters and ticks received",
+                 detail=lambda: (f"{prom.query('tp_gateway_ticks_published_total')}\n"
+                                 f"{prom.query('tp_dead_letter_letters_total')} vs "
+                                 f"{self.stats('dead_letter').get('by_reason')}\n"
+                                 f"{prom.query('tp_strategy_ticks_received_total')}"))
+        by_reason = self.by("tp_dead_letter_letters_total", "reason")
+        self.assertGreaterEqual(by_reason.get("trading_halted", 0), 4)
+        self.assertEqual(by_reason.get(ODD_REASON), 3.0)
+
+        if "executor" in serving:
+            want = {k: float(v) for k, v in self.stats("executor")["fills_by_instrument"].items() if v}
+            wait_for(lambda: {k: v for k, v in self.by("tp_executor_fills_total", "instrument").items() if v}
+                     == want, 15, what=f"Prometheus' fills by instrument == {want}",
+                     detail=lambda: str(prom.query("tp_executor_fills_total")))
+            self.assertEqual(sum(want.values()), float(fills))
+        else:
+            print("NOTE: the executor serves no metrics yet: fills not compared", file=sys.stderr)
+
+        # Nothing is FATAL, nothing restarted: the alerts about them are quiet.
+        self.assertEqual(prom.query('ALERTS{alertname=~"TpProcessFatal|TpProcessRestartingOften"}'), [])
+
+    def settled(self, name, key):
+        """A predicate for wait_for (polled 0.6 s apart, three stats
+        periods): the stats figure `key` of `name` once it reads the same
+        twice in a row, else None."""
+        last = []
+
+        def still():
+            now = self.stats(name).get(key)
+            same = bool(last) and now is not None and now == last[-1]
+            last.append(now)
+            return (now,) if same else None
+        return still
 
 if __name__ == "__main__":
     unittest.main()
