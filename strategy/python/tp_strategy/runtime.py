@@ -43,6 +43,7 @@ Single-threaded: everything runs on the thread that calls run()."""
 
 from __future__ import annotations
 
+import bisect
 import gc
 import heapq
 import json
@@ -73,6 +74,10 @@ ADOPT_SCAN_NS = 1000 * NS_PER_MS
 JOURNAL_PROBE_NS = 500 * NS_PER_MS
 COMPACT_RETRY_NS = 1000 * NS_PER_MS
 LATENCY_SAMPLES = 8192     # a ring of recent tick latencies (power of two)
+# The latency histogram's bounds (metrics.LATENCY_BOUNDS_SECONDS) in integer
+# ns: the tick path bisects the latency it has in ns, no division. It costs
+# ~200 ns a tick (of ~3.6 us), so it is kept only while metrics are served.
+LATENCY_BOUNDS_NS = [round(b * 1e9) for b in metrics.LATENCY_BOUNDS_SECONDS]
 ORDER_MEMORY = 4096        # signal ids whose counted fills are remembered (duplicate events)
 OPEN_MEMORY = 65536        # signal ids whose orders are not known final (cancelable); oldest forgotten first
 
@@ -390,7 +395,8 @@ class Runtime:
         self.dead_letters_by_reason = {}
         self.latency_ring = [0] * LATENCY_SAMPLES
         self.latency_n = 0
-        self.tick_latency = metrics.Histogram(metrics.LATENCY_BOUNDS_SECONDS)  # seconds, for Prometheus
+        self.latency_counts = [0] * (len(LATENCY_BOUNDS_NS) + 1)  # per bucket, the last above every bound
+        self.latency_sum_ns = 0
         self.metrics = None  # the endpoint, when [metrics] port is set
         self.last_hb = None
         self.emitting = True
@@ -943,7 +949,9 @@ class Runtime:
         max_age, max_skew = self.max_tick_age_ns, self.max_skew_ns
         on_tick = self.strategy.on_tick
         ring, mask = self.latency_ring, LATENCY_SAMPLES - 1
-        observe_latency = self.tick_latency.observe
+        bucket_of, latency_bounds = bisect.bisect_left, LATENCY_BOUNDS_NS
+        latency_counts = self.latency_counts if self.metrics is not None else None
+        latency_sum = 0  # added to self.latency_sum_ns once per batch
         I64_MAX, U64_MAX = wire.I64_MAX, wire.U64_MAX
         INF = math.inf
         num = (float, int)
@@ -1023,9 +1031,12 @@ class Runtime:
                 continue
             self.ticks_received += 1
             if now >= gts:
-                ring[self.latency_n & mask] = now - gts
+                latency = now - gts
+                ring[self.latency_n & mask] = latency
                 self.latency_n += 1
-                observe_latency((now - gts) / 1e9)
+                if latency_counts is not None:
+                    latency_counts[bucket_of(latency_bounds, latency)] += 1
+                    latency_sum += latency
             was_alive = feed.seen and now - feed.last_ns <= timeout
             feed.last_ns = now
             feed.seen = True
@@ -1054,6 +1065,7 @@ class Runtime:
             except Exception as e:  # noqa: BLE001 - a strategy's bug must not end the instance
                 self._strategy_error("on_tick", e)
             self._emit_ok_in_tick = None
+        self.latency_sum_ns += latency_sum
         return n
 
     def _refuse_timestamp(self, gts, ahead, payload):
@@ -1504,9 +1516,14 @@ class Runtime:
                 m.gauge("tp_strategy_position",
                         "The group's net position: the executor's last report plus fills since.", float(quantity),
                         [("instrument", sym)])
+        cumulative, running = [], 0
+        for n in self.latency_counts[:-1]:
+            running += n
+            cumulative.append(running)
         m.histogram("tp_strategy_tick_latency_seconds",
                     "Gateway publish to this instance's receipt, per tick received (same host clock assumed).",
-                    self.tick_latency.sample())
+                    metrics.HistogramSample(metrics.LATENCY_BOUNDS_SECONDS, cumulative, self.latency_sum_ns / 1e9,
+                                            running + self.latency_counts[-1]))
         m.counter("tp_dead_letters_sent_total", "Dead letters this program handed to the dead-letter sink.",
                   self.dead_letters_sent)
         m.counter("tp_dead_letters_dropped_total",
