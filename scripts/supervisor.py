@@ -44,6 +44,14 @@ Control: a Unix stream socket ([supervisor].control, default
   {"cmd": "shutdown"}
 Replies: {"ok": true, ...} or {"ok": false, "error": "..."}. Commands that
 change processes reply when the change is done (stopped, or spawned again).
+With [supervisor] control_port the same requests come over tcp as well,
+sealed with the shared secret (tp_supervisor/remote.py).
+
+Several hosts ([[hosts]] in the file, README "Several machines"): --host NAME
+runs that host's share (its programs and the shards placed on it), in the
+same start order; --all-hosts runs every host's processes here; neither is
+refused. A scale of a group spread over hosts comes from tpctl in two
+phases ({"cmd": "scale", ..., "phase": "stop"|"start"}, controller.py).
 """
 
 from __future__ import annotations
