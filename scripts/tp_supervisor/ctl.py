@@ -139,6 +139,9 @@ def format_status(reply: dict) -> str:
     headline = reply.get("headline") or f"supervisor pid {reply.get('pid')}, run dir {reply.get('run_dir')}"
     lines = [f"{headline}, strategy groups: {summary or 'none'}"
              + (" (shutting down)" if reply.get("shutting_down") else "")]
+    if isinstance(reply.get("metrics"), dict):
+        m = reply["metrics"]
+        lines.append(f"metrics: {m.get('url')}, every process's in {m.get('targets_file')}")
     lines += [line(header)] + [line(r) for r in programs]
     if isinstance(reply.get("trading"), dict):
         lines.append(_trading_line(reply["trading"]))

@@ -8,6 +8,7 @@ import re
 import sqlite3
 import time
 
+from . import metrics
 from .portfolio import portfolio_settings, read_snapshot
 from .settings import ConfigError
 from .states import RUNNING
@@ -69,7 +70,18 @@ def status(arb) -> dict:
     trading = trading_status(ex)
     if trading is not None:
         reply["trading"] = trading
+    if arb.s.metrics_port:
+        reply["metrics"] = metrics_status(arb)
     return reply
+
+
+def metrics_status(arb) -> dict:
+    """Where the metrics are: the supervisor's endpoint, the targets file,
+    and each process's address."""
+    host = arb.s.metrics_host
+    return {"url": f"http://{metrics.address(host, arb.s.metrics_port)}/metrics",
+            "targets_file": os.path.join(arb.run_dir, metrics.TARGETS_FILE),
+            "processes": {p.name: metrics.address(host, arb.metrics_port(p)) for p in arb.procs}}
 
 
 def _strategy_stats(run_dir, group=None):

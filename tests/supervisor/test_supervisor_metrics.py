@@ -3,8 +3,9 @@
 serves its own metrics on P (promtool-clean, the states it shows in `tpctl
 status`), hands each process its port by the documented offsets, writes the
 file_sd targets file and rewrites it on scale (a kept process keeps its
-port), counts restarts and exit codes, shows FATAL; a port clash or a base
-too high is a start-up error before any process starts."""
+port), counts restarts and exit codes, shows FATAL, and says where the
+metrics are in status and `tpctl status`; a port clash or a base too high is
+a start-up error before any process starts."""
 
 import json
 import os
@@ -67,6 +68,13 @@ class SupervisorMetricsTest(unittest.TestCase):
         self.assertEqual(self.targets(run), {n: [f"127.0.0.1:{p}"] for n, p in want.items()})
         for name in st:
             self.assertEqual(self.port_given(run, name), want[name], name)
+        # status (and tpctl status) say where the metrics are.
+        where = run.ctl({"cmd": "status"})["metrics"]
+        targets_file = os.path.join(run.run_dir, "prometheus_targets.json")
+        self.assertEqual(where, {"url": f"http://127.0.0.1:{self.base}/metrics", "targets_file": targets_file,
+                                 "processes": {n: f"127.0.0.1:{p}" for n, p in want.items() if n != "supervisor"}})
+        self.assertIn(f"metrics: http://127.0.0.1:{self.base}/metrics, every process's in {targets_file}",
+                      run.tpctl("status").stdout)
 
         wait_for(lambda: self.current_states() == {n: "RUNNING" for n in st}, 5,
                  what="every process RUNNING in the supervisor's metrics", detail=self.scrape)
@@ -148,6 +156,8 @@ class SupervisorMetricsTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(run.run_dir, "prometheus_targets.json")))
         with open(os.path.join(run.run_dir, "gateway.stats.json")) as f:
             self.assertFalse([a for a in json.load(f)["args"] if a.startswith("metrics.port")])
+        self.assertNotIn("metrics", run.ctl({"cmd": "status"}))
+        self.assertNotIn("metrics:", run.tpctl("status").stdout)
         self.assertTrue(pid_alive(run.proc.pid))
 
 
