@@ -3,7 +3,8 @@ every_nth) and a Python one (group py, tests' EveryNth) against the real
 gateway, each with metrics.port set. Their /metrics pass `promtool check
 metrics`, carry the same families with the same types and helps (one
 dashboard, one set of alert rules), say what their stats files say once the
-feed has stopped (ticks received, signals sent and pending, gaps), and
+feed has stopped (every figure of the file, each with its metric: a stats key
+added without one fails), and
 tp_strategy_feed_alive goes from 1 while the gateway publishes to 0 after
 it is stopped. A taken port fails either runtime at start, naming it.
 
@@ -82,6 +83,87 @@ def samples(text):
             name, _, labels = series.partition("{")
             out[(name, labels.rstrip("}"))] = float(value)
     return out
+
+
+# Each stats key (both runtimes) and the metric that carries it.
+STATS_METRICS = {
+    "ticks_received": "tp_strategy_ticks_received_total", "heartbeats": "tp_strategy_heartbeats_received_total",
+    "heartbeats_refused": "tp_strategy_heartbeats_refused_total", "gaps": "tp_strategy_sequence_gaps_total",
+    "out_of_order": "tp_strategy_ticks_out_of_order_total", "feed_restarts": "tp_strategy_feed_restarts_total",
+    "wrong_topic": "tp_strategy_wrong_topic_total", "signals_emitted": "tp_strategy_signals_sent_total",
+    "signals_suppressed": "tp_strategy_signals_suppressed_total", "signals_stale": "tp_strategy_signals_stale_total",
+    "signals_refused": "tp_strategy_signals_refused_total", "strategy_errors": "tp_strategy_errors_total",
+    "order_updates": "tp_strategy_order_updates_total", "position_reports": "tp_strategy_position_reports_total",
+    "signals_acked": "tp_strategy_signals_acked_total", "signals_resent": "tp_strategy_signals_resent_total",
+    "signals_pending": "tp_strategy_signals_pending", "adopted_pending": "tp_strategy_adopted_signals_pending",
+    "journals_adopted": "tp_strategy_journals_adopted", "signals_given_up": "tp_strategy_signals_given_up_total",
+    "send_would_block": "tp_strategy_signal_sends_blocked_total", "acks_unmatched": "tp_strategy_acks_unmatched_total",
+    "orders_open": "tp_strategy_orders_open", "cancels_sent": "tp_strategy_cancels_sent_total",
+    "cancels_resent": "tp_strategy_cancels_resent_total", "cancels_acked": "tp_strategy_cancels_acked_total",
+    "cancels_refused": "tp_strategy_cancels_refused_total", "cancels_overtaken": "tp_strategy_cancels_overtaken_total",
+    "cancels_pending": "tp_strategy_cancels_pending", "cancels_not_open": "tp_strategy_cancels_not_open_total",
+    "cancel_acks_unmatched": "tp_strategy_cancel_acks_unmatched_total",
+    "cancel_send_would_block": "tp_strategy_cancel_sends_blocked_total", "emitting": "tp_strategy_emitting",
+    "signals_not_journaled": "tp_strategy_signals_not_journaled_total",
+    "acks_not_journaled": "tp_strategy_acks_not_journaled_total", "settlements_owed": "tp_strategy_settlements_owed",
+    "give_ups_not_journaled": "tp_strategy_give_ups_not_journaled_total",
+    "journal_compactions_failed": "tp_strategy_journal_compactions_failed_total",
+    "emission_stops": "tp_strategy_emission_stops_total", "journal_errors": "tp_strategy_journal_errors_total",
+    "journal_bytes": "tp_strategy_journal_bytes", "journal_corrupt": "tp_strategy_journal_corrupt_records_total",
+    "journal_torn": "tp_strategy_journal_torn_records_total",
+    "journal_locked": "tp_strategy_journal_adoptions_locked_total", "feed_alive": "tp_strategy_feed_alive",
+    "shards": "tp_strategy_shards", "connections_dropped": "tp_connections_dropped_total",
+    "handshakes_failed": "tp_handshakes_failed_total", "redials": "tp_connections_redialled_total",
+    "write_failures": "tp_write_failures_total", "disk_free_bytes": "tp_disk_free_bytes",
+    "disk_floor_bytes": "tp_disk_floor_bytes", "disk_low": "tp_disk_low",
+}
+# Stats keys without a metric of their own: labels (program, group, kind,
+# runtime), ids and lists (shard is in process; adopted_shards; entry), the
+# time of the file, a string the state says already (journal_state, alert).
+NO_METRIC = {"program", "pid", "ts_ns", "shard", "strategy", "group", "kind", "runtime", "entry", "adopted_shards",
+             "journal_state", "alert"}
+
+
+def stats_vs_metrics(stats, got):
+    """The differences between a stats file and the metrics of the same
+    write ({metric: {labels: value}}), as text; empty when they agree."""
+    def one(metric):
+        values = list(got.get(metric, {}).values())
+        return values[0] if len(values) == 1 else None
+
+    diff = []
+    for key, value in stats.items():
+        if key in NO_METRIC:
+            continue
+        if key in STATS_METRICS:
+            want, have = float(value), one(STATS_METRICS[key])
+        elif key == "ticks_per_s":  # rounded to 3 decimals in the Python runtime's file
+            want, have = round(float(value), 3), one("tp_strategy_ticks_per_second")
+            have = None if have is None else round(have, 3)
+        elif key == "instruments":
+            want, have = float(len(value.split(",")) if value else 0), one("tp_strategy_instruments")
+        elif key == "tick_latency_us":
+            want, have = float(value["count"]), one("tp_strategy_tick_latency_seconds_count")
+        elif key == "dead_letters":
+            want = float(value)
+            have = (one("tp_dead_letters_sent_total") or 0) + (one("tp_dead_letters_dropped_total") or 0)
+        elif key == "dead_letters_by_reason":
+            want = {r: float(n) for r, n in value.items()}
+            have = {labels.split('reason="')[1][:-1]: v
+                    for labels, v in got.get("tp_strategy_dead_letters_total", {}).items()}
+        elif key == "files_failing":
+            want, have = float(len(value)), one("tp_files_failing")
+        elif key == "positions":  # the Python runtime's; a position is a metric once known
+            want = {sym: float(q) for sym, q in value.items()}
+            have = {labels.split('instrument="')[1][:-1]: v
+                    for labels, v in got.get("tp_strategy_position", {}).items()}
+            want = {sym: q for sym, q in want.items() if sym in have or q}
+        else:
+            diff.append(f"{key}: no metric")
+            continue
+        if want != have:
+            diff.append(f"{key}: stats {want} metric {have}")
+    return diff
 
 
 def families(text):
@@ -202,17 +284,7 @@ class StrategyMetrics(unittest.TestCase):
         for name in strategies:
             received = self.settled(name)
             self.assertGreater(received, TICKS * 0.8, f"{name}: most ticks after the start delay")
-            figures = {"tp_strategy_ticks_received_total": "ticks_received",
-                       "tp_strategy_signals_sent_total": "signals_emitted",
-                       "tp_strategy_signals_pending": "signals_pending",
-                       "tp_strategy_sequence_gaps_total": "gaps"}
-
-            def agree():
-                stats, got = d.stats(name), samples(d.metrics(name))
-                seen = {m: v for (n, _), v in got.items() for m in figures if n == m}
-                return seen == {m: float(stats[k]) for m, k in figures.items()} and seen
-
-            seen = wait_for(agree, 5, what=f"{name}: metrics == stats", detail=lambda: str(d.stats(name)))
+            seen = self.metrics_as_stats(name)
             self.assertEqual(seen["tp_strategy_ticks_received_total"], received)
             self.assertGreater(seen["tp_strategy_signals_sent_total"], received // 10 - 10,
                                "every 10th tick of each of the instruments, the feed's first tick suppressed")
@@ -246,6 +318,29 @@ class StrategyMetrics(unittest.TestCase):
         for name in strategies:
             self.assertEqual(d.stop(name), 0, d.log(name))
             self.assertEqual(http_get(d.url(name), timeout=2)[0], 0, f"{name}: the endpoint is gone with it")
+
+    def metrics_as_stats(self, name):
+        """{metric: value} of a scrape whose snapshot was published with the
+        stats file read just before and after it (the same ts_ns), once every
+        figure of the file has its metric with the same value (a stats key
+        with neither a metric nor a place in NO_METRIC fails: a figure added
+        to the stats must reach Prometheus too)."""
+        last = {}
+
+        def one_write():
+            before = self.d.stats(name)
+            text = self.d.metrics(name)
+            after = self.d.stats(name)
+            if not before or not after or before["ts_ns"] != after["ts_ns"]:
+                return None
+            got = {}
+            for (metric, labels), value in samples(text).items():
+                got.setdefault(metric, {})[labels] = value
+            last.update(stats=after, got=got, diff=stats_vs_metrics(after, got))
+            return not last["diff"] and {m: next(iter(v.values())) for m, v in got.items() if len(v) == 1}
+
+        return wait_for(one_write, 10, what=f"{name}: every stats figure == its metric",
+                        detail=lambda: f"differences: {last.get('diff')}")
 
     def settled(self, name):
         """The strategy's ticks_received once the feed has stopped: the same
