@@ -4,9 +4,9 @@ gateway, each with metrics.port set. Their /metrics pass `promtool check
 metrics`, carry the same families with the same types and helps (one
 dashboard, one set of alert rules), say what their stats files say once the
 feed has stopped (every figure of the file, each with its metric: a stats key
-added without one fails), and
-tp_strategy_feed_alive goes from 1 while the gateway publishes to 0 after
-it is stopped. A taken port fails either runtime at start, naming it.
+added without one fails), and tp_strategy_feed_alive goes from 1 while the
+gateway publishes to 0 after it is stopped. A taken port fails either
+runtime at start, naming it.
 
 Programs run in a temporary directory on ipc:// endpoints; metrics listen on
 free loopback ports; every wait polls a stats file or /metrics with a
