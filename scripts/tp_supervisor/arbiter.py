@@ -506,6 +506,7 @@ class Arbiter:
                     self.begin_shutdown(why=f"--duration {duration:g} s elapsed")
                 self.reap(now)
                 self.timers(now)
+                self.controller.expire(now)
                 self.run_ops()
                 self.publish_metrics(now)
                 if self.finished:

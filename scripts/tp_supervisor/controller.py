@@ -23,10 +23,16 @@ import json
 import os
 import selectors
 import socket
+import time
 
 from . import remote, report
 from .settings import MAX_INSTANCES, ConfigError, is_int, tcp_control
 from .states import PROGRAMS, SCALABLE
+
+# A tcp client has this long to send its request, and so many may wait at
+# once: a peer that connects and says nothing must not hold descriptors.
+TCP_REQUEST_S = 5.0
+MAX_TCP_CLIENTS = 16
 
 
 class Client:
@@ -35,6 +41,7 @@ class Client:
         self.buf = b""
         self.challenge = challenge   # a tcp client's: its request must carry the MAC over it
         self.peer = peer
+        self.deadline = time.monotonic() + TCP_REQUEST_S if challenge is not None else None
 
 
 class Controller:
@@ -175,6 +182,9 @@ class Controller:
                 continue
             client = Client(sock)
             if listener is self.tcp_listener:
+                if len(self.waiting_tcp()) >= MAX_TCP_CLIENTS:
+                    sock.close()
+                    continue
                 client = Client(sock, remote.new_challenge(), peer)
                 try:
                     sock.sendall(remote.hello(client.challenge, self.arb.host))
@@ -183,6 +193,18 @@ class Controller:
                     continue
             sock.setblocking(False)
             self.sel.register(sock, selectors.EVENT_READ, client)
+
+    def waiting_tcp(self) -> list:
+        """The tcp clients whose request has not come yet."""
+        return [key.data for key in self.sel.get_map().values()
+                if isinstance(key.data, Client) and key.data.deadline is not None]
+
+    def expire(self, now: float) -> None:
+        """Closes the tcp clients that sent no request in TCP_REQUEST_S."""
+        for client in self.waiting_tcp():
+            if now >= client.deadline:
+                self.sel.unregister(client.sock)
+                client.sock.close()
 
     def read(self, client: Client) -> None:
         try:

@@ -187,6 +187,15 @@ class TwoHostsTest(unittest.TestCase):
         self.assertIn("no answer within 3 s", r.stdout)
         self.assertIn(("b", "gateway", "RUNNING"), {tuple(row[:3]) for row in rows})
 
+    def test_a_client_that_says_nothing_is_dropped(self):
+        t0 = time.monotonic()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as quiet:
+            hello = quiet.recv(4096)
+            self.assertIn(b'"challenge"', hello)
+            self.assertEqual(quiet.recv(4096), b"")   # closed by the supervisor, not by us
+        self.assertLess(time.monotonic() - t0, 5.0 + 3.0)   # controller.TCP_REQUEST_S
+        self.assertEqual(self.tpctl("--host", "a", "status").returncode, 0)
+
     def events_of(self, group):
         out = []
         with open(self.events) as f:
