@@ -6,7 +6,13 @@ dashboard, one set of alert rules), say what their stats files say once the
 feed has stopped (every figure of the file, each with its metric: a stats key
 added without one fails), and tp_strategy_feed_alive goes from 1 while the
 gateway publishes to 0 after it is stopped. A taken port fails either
-runtime at start, naming it.
+runtime at start, naming it. (StrategyMetrics, tier process.)
+
+A real Prometheus (Debian's `prometheus`) scraping both with the project's
+alert rules (config/prometheus/alerts.yml) fires TpFeedDead for both while
+no gateway runs, resolves it once the feed is alive, and reads the same
+ticks received as the stats files and a tick latency quantile
+(RealPrometheusStrategies, tier system).
 
 Programs run in a temporary directory on ipc:// endpoints; metrics listen on
 free loopback ports; every wait polls a stats file or /metrics with a
@@ -25,8 +31,11 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
+from prom import PROMETHEUS, Prometheus  # noqa: E402
 from waiting import read_json, wait_for  # noqa: E402
 
+REPO = os.path.dirname(os.path.dirname(HERE))
+ALERT_RULES = os.path.join(REPO, "config", "prometheus", "alerts.yml")
 BIN_DIR = os.environ.get("TP_BIN_DIR", "")
 PYTHON = sys.executable
 PROMTOOL = shutil.which("promtool")
@@ -240,6 +249,19 @@ class Deployment:
         p.send_signal(signal.SIGTERM)
         return p.wait(timeout)
 
+    def settled(self, name):
+        """The strategy's ticks_received once the feed has stopped: the same
+        in two stats files written one after the other, the gateway done."""
+        history = []
+
+        def same_twice():
+            stats = self.stats(name) or {}
+            if stats.get("ts_ns") and (not history or history[-1][0] != stats["ts_ns"]):
+                history.append((stats["ts_ns"], stats["ticks_received"]))
+            return len(history) >= 2 and history[-1][1] == history[-2][1] and history[-1][1]
+
+        return wait_for(same_twice, 15, what=f"{name}: ticks_received settled", detail=lambda: str(history[-5:]))
+
     def close(self):
         for p in self.procs.values():
             if p.poll() is None:
@@ -282,7 +304,7 @@ class StrategyMetrics(unittest.TestCase):
                  what=f"{TICKS} ticks published", detail=lambda: d.log("gateway"))
         texts = {}
         for name in strategies:
-            received = self.settled(name)
+            received = d.settled(name)
             self.assertGreater(received, TICKS * 0.8, f"{name}: most ticks after the start delay")
             seen = self.metrics_as_stats(name)
             self.assertEqual(seen["tp_strategy_ticks_received_total"], received)
@@ -342,19 +364,6 @@ class StrategyMetrics(unittest.TestCase):
         return wait_for(one_write, 10, what=f"{name}: every stats figure == its metric",
                         detail=lambda: f"differences: {last.get('diff')}")
 
-    def settled(self, name):
-        """The strategy's ticks_received once the feed has stopped: the same
-        in two stats files written one after the other, the gateway done."""
-        history = []
-
-        def same_twice():
-            stats = self.d.stats(name) or {}
-            if stats.get("ts_ns") and (not history or history[-1][0] != stats["ts_ns"]):
-                history.append((stats["ts_ns"], stats["ticks_received"]))
-            return len(history) >= 2 and history[-1][1] == history[-2][1] and history[-1][1]
-
-        return wait_for(same_twice, 15, what=f"{name}: ticks_received settled", detail=lambda: str(history[-5:]))
-
     def test_a_taken_port_fails_either_runtime_at_start(self):
         d = self.d
         with socket.socket() as taken:
@@ -366,6 +375,50 @@ class StrategyMetrics(unittest.TestCase):
                 self.assertEqual(p.wait(15), 1, d.log(name))
                 self.assertIn(f"metrics: cannot listen on 127.0.0.1:{port}", d.log(name))
                 self.assertIsNone(d.stats(name), f"{name}: failed before its first stats")
+
+
+@unittest.skipUnless(BIN_DIR, "TP_BIN_DIR is not set (ctest sets it)")
+class RealPrometheusStrategies(unittest.TestCase):
+    def test_prometheus_alerts_on_a_dead_feed_and_reads_both_runtimes(self):
+        if not PROMETHEUS:
+            self.skipTest("the prometheus server is not installed (Debian: apt-get install prometheus)")
+        d = Deployment()
+        self.addCleanup(d.close)
+        strategies = ("cpp-0", "py-0")
+        for name in strategies:
+            d.start(name)
+        for name in strategies:
+            d.wait_up(name)
+        prom = Prometheus(d.dir, [f"127.0.0.1:{d.ports[name]}" for name in strategies], rules=[ALERT_RULES])
+        self.addCleanup(prom.close)
+        wait_for(lambda: sorted(v for _, v in prom.query('up{job="tp"}')) == [1.0, 1.0], 20,
+                 what="up == 1 for both strategies", detail=prom.log)
+
+        def feed_dead_firing():
+            return sorted((m["process"], m["group"])
+                          for m, _ in prom.query('ALERTS{alertname="TpFeedDead",alertstate="firing"}'))
+
+        # No gateway: no feed, for longer than the rule's `for: 10s`.
+        wait_for(lambda: feed_dead_firing() == [("cpp-0", "cpp"), ("py-0", "py")], 30,
+                 what="TpFeedDead firing for both", detail=lambda: f"{feed_dead_firing()}\n{prom.log()}")
+
+        d.start("gateway", "gateway.rate=1000", f"gateway.max_ticks={TICKS}", args=["--start-delay-ms", "500"])
+        wait_for(lambda: not prom.query('ALERTS{alertname="TpFeedDead"}'), 20,
+                 what="TpFeedDead resolved once the feed is alive", detail=lambda: f"{feed_dead_firing()}")
+
+        wait_for(lambda: (d.stats("gateway") or {}).get("ticks_published") == TICKS, 15,
+                 what=f"{TICKS} ticks published", detail=lambda: d.log("gateway"))
+        want = {name: float(d.settled(name)) for name in strategies}
+
+        def received():
+            return {m["process"]: v for m, v in prom.query("tp_strategy_ticks_received_total")}
+
+        wait_for(lambda: received() == want, 15, what=f"Prometheus' ticks received == the stats files' {want}",
+                 detail=lambda: f"{received()}")
+        p50 = {m["process"]: v for m, v in
+               prom.query("histogram_quantile(0.5, tp_strategy_tick_latency_seconds_bucket)")}
+        self.assertEqual(sorted(p50), list(strategies))
+        self.assertTrue(all(0 < v <= 10 for v in p50.values()), p50)
 
 
 if __name__ == "__main__":
