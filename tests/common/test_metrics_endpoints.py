@@ -142,26 +142,37 @@ class MetricsEndpoints(unittest.TestCase):
         self.assertIn("metrics.host must be a loopback address", p.stdout + p.stderr)
 
 
-# The whole pipeline under the supervisor: two strategy processes (every
-# third tick a crossing, so that orders and fills flow) and a feed that stops
-# at FEED_TICKS, after which every figure holds still and must match exactly.
+# The whole pipeline under the supervisor: a C++ group of two processes (a
+# crossing every few ticks, so that orders and fills flow) and a Python one
+# (the tp_strategy runtime), and a feed that stops at FEED_TICKS, after which
+# every figure holds still and must match exactly.
 FEED_TICKS = 5000
 PIPELINE_TOML = """
 [gateway]
 rate = 1000
 max_ticks = %d
-[strategy]
+[[strategy.groups]]
+name = "trend"
+kind = "sma_crossover"
 instances = 2
-[strategy.sma_crossover]
+[strategy.groups.params]
 fast = 2
 slow = 5
+[[strategy.groups]]
+name = "py"
+kind = "python"
+entry = "strategies:EveryNth"
+python_path = "%s"
+[strategy.groups.params]
+n = 10
 [supervisor]
 backoff_min_ms = 100
-""" % FEED_TICKS
-PROCESSES = ["dead_letter", "dll_gateway", "executor", "strategy-0", "strategy-1", "gateway"]
+""" % (FEED_TICKS, os.path.join(REPO, "tests", "python_strategy"))
+STRATEGIES = ["trend-0", "trend-1", "py-0"]
+PROCESSES = ["dead_letter", "dll_gateway", "executor", *STRATEGIES, "gateway"]
 # Offsets README "Metrics (Prometheus)" documents.
 PORT_OFFSETS = {"supervisor": 0, "gateway": 1, "executor": 2, "dll_gateway": 3, "dead_letter": 4,
-                "strategy-0": 10, "strategy-1": 11}
+                "trend-0": 10, "trend-1": 11, "py-0": 12}
 ALERTS = os.path.join(REPO, "config", "prometheus", "alerts.yml")
 MISSING = missing_binaries() if BIN_DIR else ["(TP_BIN_DIR unset)"]
 
@@ -249,7 +260,7 @@ class RealPrometheus(unittest.TestCase):
                     and self.by("tp_dead_letter_letters_total", "reason")
                     == {k: float(v) for k, v in self.stats("dead_letter").get("by_reason", {}).items()}
                     and self.by("tp_strategy_ticks_received_total", "process")
-                    == {n: float(self.stats(n).get("ticks_received", -1)) for n in ("strategy-0", "strategy-1")})
+                    == {n: float(self.stats(n).get("ticks_received", -1)) for n in STRATEGIES})
         wait_for(agree, 15, what="Prometheus agrees on ticks, dead letters and ticks received",
                  detail=lambda: (f"{prom.query('tp_gateway_ticks_published_total')}\n"
                                  f"{prom.query('tp_dead_letter_letters_total')} vs "
@@ -265,6 +276,9 @@ class RealPrometheus(unittest.TestCase):
                      == want, 15, what=f"Prometheus' fills by instrument == {want}",
                      detail=lambda: str(prom.query("tp_executor_fills_total")))
             self.assertEqual(sum(want.values()), float(fills))
+            # Both runtimes' groups traded.
+            self.assertEqual({g for g, v in self.by("tp_executor_group_fills_total", "group").items() if v},
+                             {"trend", "py"})
         else:
             print("NOTE: the executor serves no metrics yet: fills not compared", file=sys.stderr)
 
