@@ -32,6 +32,9 @@ from .settings import ConfigError
 
 MIN_SECRET_CHARS = 16
 MAX_LINE = 1 << 20
+# A host behind a cut link never answers the SYN: give up on it after this
+# long, however long a command may then take to be done (a stop's grace).
+CONNECT_TIMEOUT_S = 3.0
 
 
 class Unreachable(Exception):
@@ -116,14 +119,15 @@ def _read_line(sock, deadline: float, what: str) -> bytes:
 def request(address: str, port: int, secret: bytes, req: dict, timeout: float) -> dict:
     """One request to the supervisor at address:port, within `timeout`
     seconds in all (connect, challenge, reply): its verified reply.
-    Unreachable when nothing answers in time, AuthFailed when the secrets
-    differ."""
+    Unreachable when nothing answers in time (the connection itself within
+    CONNECT_TIMEOUT_S), AuthFailed when the secrets differ."""
     deadline = time.monotonic() + timeout
     where = f"{address}:{port}"
+    connect_s = min(timeout, CONNECT_TIMEOUT_S)
     try:
-        sock = socket.create_connection((address, port), timeout=timeout)
+        sock = socket.create_connection((address, port), timeout=connect_s)
     except socket.timeout:
-        raise Unreachable(f"{where}: no answer within {timeout:g} s") from None
+        raise Unreachable(f"{where}: no connection within {connect_s:g} s") from None
     except OSError as e:
         raise Unreachable(f"{where}: {e.strerror or e}") from None
     with sock:
