@@ -15,6 +15,7 @@ HTTP API with a deadline; children are always killed. Skipped, saying why,
 when promtool or prometheus is not installed."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -282,8 +283,29 @@ class RealPrometheus(unittest.TestCase):
         else:
             print("NOTE: the executor serves no metrics yet: fills not compared", file=sys.stderr)
 
+        # Every series an alert rule reads is one the pipeline serves: the
+        # rules' unit tests use made-up series, this holds their names to the
+        # programs' (the executor's only once it serves them).
+        served = set(prom.api("label/__name__/values") or [])
+        used = set(re.findall(r"\b(?:tp|process)_[a-z0-9_]+", "\n".join(
+            line for line in open(ALERTS) if line.strip().startswith("expr:"))))
+        self.assertGreaterEqual(len(used), 10, used)
+        if "executor" not in serving:
+            used = {n for n in used if not n.startswith("tp_executor_")}
+        self.assertEqual(used - served, set(), "alert rules read series nobody serves")
+
         # Nothing is FATAL, nothing restarted: the alerts about them are quiet.
         self.assertEqual(prom.query('ALERTS{alertname=~"TpProcessFatal|TpProcessRestartingOften"}'), [])
+
+        # The gateway stopped: each strategy's feed dies (strategy.feed_timeout_ms,
+        # 2 s) and TpFeedDead fires for each, 10 s later, from the real series.
+        self.assertTrue(self.sup.ctl({"cmd": "stop", "name": "gateway"})["ok"])
+        firing = wait_for(lambda: (lambda f: set(f) == set(STRATEGIES) and f)(
+            self.by('ALERTS{alertname="TpFeedDead",alertstate="firing"}', "process")), 30,
+            what="TpFeedDead firing for every strategy process",
+            detail=lambda: str(prom.query("ALERTS")) + str(prom.query("tp_strategy_feed_alive")))
+        self.assertEqual(set(firing), set(STRATEGIES))
+        self.assertEqual(self.by('tp_supervisor_process_state{state="STOPPED"} == 1', "process"), {"gateway": 1.0})
 
     def settled(self, name, key):
         """A predicate for wait_for (polled 0.6 s apart, three stats
