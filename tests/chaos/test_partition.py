@@ -7,7 +7,8 @@ and the dead-letter sink), each host under its own supervisor
 While it trades (synthetic feed, every_nth shards, market orders at the sim
 broker), the test cuts links and restores them (both ends down, as a pulled
 cable; tests/support/netns.py):
-  1. strat <-> exec for longer than the signal TTL, and kills -9 a strategy
+  1. strat <-> exec for 8 s (longer than the signal TTL and than the
+     keepalive takes to drop a connection), and kills -9 a strategy
      shard meanwhile (its supervisor restarts it; it resends its journal);
   2. exec <-> md (the sim broker's quotes and the executor's prices go stale)
      and kills -9 dll_gateway meanwhile;
@@ -51,6 +52,7 @@ FEED_TIMEOUT_MS = 500   # strategy.feed_timeout_ms: the feed is dead after this 
 FEED_CUT_S = 1.6        # < the strategies' keepalive (1 s idle + 2 probes): the connection survives,
                         # and the gateway's retransmission delivers the ticks queued during the cut
 RECOVERY_LIMIT_S = 2.0
+LONG_CUT_S = 8.0        # > the TTL and > the keepalive's 3 s: connections dropped, dialled again
 GROUP = "trend"
 SHARDS = 2
 
@@ -252,10 +254,10 @@ programs = ["executor", "dll_gateway", "dead_letter"]
         recoveries = []
         # 1. strat <-> exec longer than the TTL, a shard killed meanwhile.
         killed = {}
-        start, back = self.cut("strat", "exec", SIGNAL_TTL_MS / 1000 + 1.5,
+        start, back = self.cut("strat", "exec", LONG_CUT_S,
                                during=lambda: killed.setdefault("shard", self.kill("strat", f"{GROUP}-0")))
         self.wait_restarted("strat", f"{GROUP}-0", killed["shard"])
-        recoveries.append(("strat <-> exec, 4 s, a shard killed", self.recovery_s(back, "strat <-> exec")))
+        recoveries.append((f"strat <-> exec, {LONG_CUT_S:g} s, a shard killed", self.recovery_s(back, "strat <-> exec")))
 
         # 2. exec <-> md, dll_gateway killed meanwhile.
         start, back = self.cut("exec", "md", 4.0,
