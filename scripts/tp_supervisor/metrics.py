@@ -20,6 +20,7 @@ import http.server
 import json
 import os
 import socket
+import socketserver
 import threading
 import time
 
@@ -163,6 +164,12 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.owner = owner
         super().__init__((host, port), _Handler)
+
+    def server_bind(self):
+        # HTTPServer's own asks DNS for the host's name (getfqdn), which can
+        # stall a start-up for seconds; nothing here needs that name.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
 
 class MetricsServer:

@@ -6,13 +6,13 @@ the rendered process states, and the HTTP server on a free loopback port."""
 import json
 import os
 import socket
+import sys
 import tempfile
 import time
 import unittest
 
-from svtest import REPO, supervisor  # noqa: F401  (puts scripts/ on sys.path)
+from svtest import REPO  # and scripts/ on sys.path
 
-import sys
 sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 
 from prom import PROMTOOL, free_port, http_get, promtool_check_metrics, samples  # noqa: E402

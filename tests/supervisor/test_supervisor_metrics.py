@@ -100,6 +100,21 @@ class SupervisorMetricsTest(unittest.TestCase):
                  == {frozenset({("group", "strategy")}): 1.0}, 5, what="1 instance in the metrics")
         self.assertEqual(set(self.current_states()), {"strategy-0", *OFFSETS} - {"supervisor"})
 
+    def test_a_scale_needing_a_taken_port_is_refused_and_changes_nothing(self):
+        run = self.start()
+        before = {n: p["pid"] for n, p in run.wait_all_running(count=6).items()}
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", self.base + 12))   # strategy-2's
+            taken.listen(1)
+            reply = run.ctl({"cmd": "scale", "name": "strategy", "n": 3})
+        self.assertFalse(reply["ok"])
+        self.assertIn(f"cannot scale strategy to 3: metrics port: strategy-2: cannot listen on "
+                      f"127.0.0.1:{self.base + 12}", reply["error"])
+        self.assertEqual({n: p["pid"] for n, p in run.status().items()}, before, "no process touched")
+        self.assertNotIn("strategy-2", self.targets(run))
+        self.assertTrue(run.ctl({"cmd": "scale", "name": "strategy", "n": 3})["ok"], "free again: it scales")
+        run.wait_all_running(count=7)
+
     def test_restarts_exit_codes_and_fatal(self):
         run = self.start("--set", "supervisor.flap_max_restarts=3", env={"FAKE_CRASH": "dll_gateway"})
         run.wait_state("dll_gateway", "FATAL")
