@@ -5,8 +5,9 @@ scripts and contents are checked; then it is unpacked into a temporary root
 (dpkg -x: nothing is installed on this machine) and everything runs from
 there, with no path into this checkout: each program's --help, the
 commands' --help, and a pipeline started by the unpacked tp-supervisor
-without --bin-dir, trading through a C++ and a Python strategy group until
-both have fills, then shut down by the unpacked tpctl."""
+without --bin-dir from the shipped default config (a Python group added),
+trading through a C++ and the Python group until both have fills, then shut
+down by the unpacked tpctl."""
 
 import json
 import os
@@ -192,27 +193,31 @@ class PackageTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_the_unpacked_supervisor_runs_the_pipeline(self):
+        # The shipped /etc/trading-pipeline/default.toml as it is (groups
+        # trend and revert, C++ built-ins) with a python group added: the
+        # example strategy shipped in the docs, on the runtime shipped beside
+        # the supervisor. Only the endpoints move, to ipc:// in this test's
+        # directory (--set, as an operator would), so that no port is shared.
         d = tempfile.mkdtemp(prefix="p", dir=self.tmp)
         examples = self.unpacked("usr/share/doc/trading-pipeline/examples/python")
         config = os.path.join(d, "deploy.toml")
+        with open(self.unpacked("etc/trading-pipeline/default.toml")) as f:
+            shipped = f.read()
         with open(config, "w") as f:
             f.write("\n".join([
-                "[run]", "stats_interval_ms = 200",
-                "[endpoints]", *(f'{k} = "ipc://{d}/{k}.ipc"'
-                                 for k in ("ticks", "signals", "order_events", "orders", "dead_letters")),
-                "[gateway]", "rate = 1000",
-                "[strategy]", "resend_ms = 300",
-                "[[strategy.groups]]", 'name = "nth"', 'kind = "every_nth"',
-                "[strategy.groups.params]", "n = 10",
+                shipped,
                 "[[strategy.groups]]", 'name = "py"', 'kind = "python"', 'entry = "my_strategies:Cross"',
                 f'python_path = "{examples}"',
-                "[strategy.groups.params]", "fast = 2", "slow = 5",
-                "[executor]", "order_timeout_ms = 300", "",
+                "[strategy.groups.params]", "fast = 2", "slow = 5", "",
             ]))
+        sets = [f"endpoints.{k}=ipc://{d}/{k}.ipc"
+                for k in ("ticks", "signals", "order_events", "orders", "dead_letters")]
+        sets.append("run.stats_interval_ms=200")
         run_dir = os.path.join(d, "run")
         log_path = os.path.join(d, "supervisor.out")
         with open(log_path, "wb") as log:
-            sup = subprocess.Popen([self.unpacked("usr/bin/tp-supervisor"), "--config", config, "--run-dir", run_dir],
+            sup = subprocess.Popen([self.unpacked("usr/bin/tp-supervisor"), "--config", config, "--run-dir", run_dir,
+                                    *(a for kv in sets for a in ("--set", kv))],
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    cwd=d, env=clean_env(), start_new_session=True)
         pids = set()
@@ -238,7 +243,7 @@ class PackageTest(unittest.TestCase):
         def detail():
             with open(log_path, errors="replace") as f:
                 text = "supervisor output:\n" + f.read()[-3000:]
-            for name in ("py-0", "nth-0", "dll_gateway"):
+            for name in ("py-0", "trend-0", "trend-1", "dll_gateway"):
                 try:
                     with open(os.path.join(run_dir, "logs", name + ".log"), errors="replace") as f:
                         text += f"\n-- {name}.log:\n" + "".join(f.readlines()[-10:])
@@ -246,13 +251,13 @@ class PackageTest(unittest.TestCase):
                     pass
             return text + f"\nstatus: {status()}"
 
-        st = wait_for(lambda: (lambda s: s if s and len(s) == 6 and all(p["state"] == "RUNNING" for p in s.values())
+        st = wait_for(lambda: (lambda s: s if s and len(s) == 8 and all(p["state"] == "RUNNING" for p in s.values())
                                else None)(status()), WAIT_S, what="every process RUNNING", detail=detail)
 
         def fills(group):
             stats = read_json(os.path.join(run_dir, "executor.stats.json")) or {}
             return (stats.get("groups") or {}).get(group, {}).get("fills", 0)
-        wait_for(lambda: fills("nth") > 0 and fills("py") > 0, WAIT_S,
+        wait_for(lambda: fills("trend") > 0 and fills("py") > 0, WAIT_S,
                  what="fills of the C++ and the Python group", detail=detail)
 
         # Everything from the package: the programs from its bin/ (no
