@@ -50,6 +50,7 @@ DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlu
       orders_monitor_(ctx, orders_),
       dead_letters_(ctx, cfg.endpoints.dead_letters, "dll_gateway", clock, security),
       disk_({dir_of(store.path()), cfg.run.dir}, cfg.run.min_free_bytes),
+      min_free_bytes_(cfg.run.min_free_bytes),
       loop_(clock, RunLoop::default_stop_source(), max_wait_ms) {
   for (const auto& i : cfg.instruments) instruments_.insert(i.symbol);
   security.bind(orders_, cfg.endpoints.orders);
@@ -61,6 +62,7 @@ DllGatewayNode::DllGatewayNode(zmq::context_t& ctx, const Config& cfg, BrokerPlu
     security.connect(*sub_, cfg.endpoints.ticks);
   }
   add_loop_callbacks();
+  metrics_ = metrics::start_metrics_server(cfg.metrics, "dll_gateway", "dll_gateway");
 }
 
 void DllGatewayNode::add_loop_callbacks() {
@@ -107,6 +109,7 @@ void DllGatewayNode::publish_reports() {
 void DllGatewayNode::run() {
   spdlog::info("serving orders with broker plugin {} (store {}, report stream {} at seq {})", plugin_.path(),
                store_.path(), store_.stream(), store_.last_seq());
+  publish_metrics();  // a scrape during the start-up settle sees zeros, not a 503
   desk_.settle();
   publish_reports();
   loop_.run();
@@ -438,8 +441,32 @@ std::string DllGatewayNode::stats_json() const {
 }
 
 bool DllGatewayNode::write_stats() {
-  return write_stats_file(stats_path_, stats_json(), write_failures_,
-                          "the supervisor sees no heartbeat until it succeeds");
+  const bool written = write_stats_file(stats_path_, stats_json(), write_failures_,
+                                        "the supervisor sees no heartbeat until it succeeds");
+  publish_metrics();
+  return written;
+}
+
+DllGatewayFigures DllGatewayNode::figures() const {
+  DllGatewayFigures f;
+  f.desk = desk_.counters();
+  f.node = counters_;
+  f.report_seq = store_.last_seq();
+  f.dead_letters_sent = dead_letters_.sent();
+  f.dead_letters_dropped = dead_letters_.dropped();
+  const auto& by_reason = dead_letters_.by_reason();
+  f.dead_letters_by_reason = std::map<std::string, std::uint64_t>(by_reason.begin(), by_reason.end());
+  return f;
+}
+
+void DllGatewayNode::publish_metrics() {
+  if (!metrics_) return;
+  metrics::MetricsText m({{"program", "dll_gateway"}, {"process", "dll_gateway"}});
+  add_dll_gateway_metrics(m, figures());
+  add_broker_call_metrics(m, desk_);
+  metrics::add_connection_metrics(m, connections());
+  metrics::add_disk_metrics(m, disk_, min_free_bytes_, write_failures_);
+  metrics_->publish(m.str(), clock_.now_ns());
 }
 
 }  // namespace tp::dll_gateway

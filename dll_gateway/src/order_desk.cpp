@@ -52,6 +52,27 @@ std::string reason_kind(std::string_view reason) {
 
 }  // namespace
 
+std::string_view to_string(BrokerCall call) noexcept {
+  switch (call) {
+    case BrokerCall::submit:
+      return "submit";
+    case BrokerCall::query:
+      return "query";
+    case BrokerCall::cancel:
+      return "cancel";
+  }
+  return "?";
+}
+
+template <class Call>
+BrokerAnswer OrderDesk::timed(BrokerCall call, Call&& make_call) {
+  const std::int64_t start = clock_.monotonic_ns();
+  BrokerAnswer answer = make_call();
+  broker_latency_[static_cast<std::size_t>(call)].observe(static_cast<double>(clock_.monotonic_ns() - start) /
+                                                          1e9);
+  return answer;
+}
+
 OrderDesk::OrderInfo OrderDesk::info_of(const proto::OrderRequest& order) {
   return {order.instrument, order.side, order.quantity};
 }
@@ -161,7 +182,7 @@ proto::OrderReply OrderDesk::handle(const proto::OrderRequest& order) {
   }
 
   if (stored) {  // PENDING: a previous run recorded it but may not have sent it
-    BrokerAnswer known = broker_.query(order.client_order_id);
+    BrokerAnswer known = timed(BrokerCall::query, [&] { return broker_.query(order.client_order_id); });
     if (!known.ok) {
       ++counters_.broker_errors;
       return outcome_unknown(known, clock_.now_ns());
@@ -216,7 +237,7 @@ proto::OrderReply OrderDesk::submit(const proto::OrderRequest& order) {
     return refusal;
   }
   ++counters_.submitted;
-  BrokerAnswer a = broker_.submit(order);
+  BrokerAnswer a = timed(BrokerCall::submit, [&] { return broker_.submit(order); });
   if (!a.ok) {
     ++counters_.broker_errors;
     return outcome_unknown(a, clock_.now_ns());
@@ -236,7 +257,7 @@ proto::OrderReply OrderDesk::refreshed(const StoredOrder& stored) {
   if (proto::is_final(stored.reply.status)) return stored.reply;
   // A working order: the broker may know more than the row (a report not
   // polled yet).
-  BrokerAnswer a = broker_.query(stored.reply.client_order_id);
+  BrokerAnswer a = timed(BrokerCall::query, [&] { return broker_.query(stored.reply.client_order_id); });
   if (!a.ok || a.reply.status == proto::OrderStatus::unknown) return stored.reply;
   const auto step = proto::classify(progress_of(stored.reply), progress_of(a.reply), stored.quantity).step;
   if (step != proto::Step::apply) return stored.reply;
@@ -332,7 +353,7 @@ proto::OrderReply OrderDesk::handle(const proto::OrderQuery& query) {
     store_failed(e, "queries go to the broker");  // it may still know
   }
   // PENDING or no row (e.g. a lost database): the broker is the authority.
-  BrokerAnswer a = broker_.query(query.client_order_id);
+  BrokerAnswer a = timed(BrokerCall::query, [&] { return broker_.query(query.client_order_id); });
   if (!a.ok) {
     ++counters_.broker_errors;
     return make_reply(query.client_order_id, proto::OrderStatus::unknown, a.reply.reason, clock_.now_ns());
@@ -409,7 +430,7 @@ proto::OrderReply OrderDesk::handle(const proto::OrderCancel& cancel) {
   if (done_before) {
     // PENDING: a previous run recorded this cancel and did not store its
     // answer. It may have reached the broker: ask, never cancel twice.
-    BrokerAnswer a = broker_.query(id);
+    BrokerAnswer a = timed(BrokerCall::query, [&] { return broker_.query(id); });
     if (!a.ok || a.reply.status == proto::OrderStatus::unknown) {
       ++counters_.broker_errors;
       return outcome_unknown(a, clock_.now_ns());
@@ -426,7 +447,7 @@ proto::OrderReply OrderDesk::handle(const proto::OrderCancel& cancel) {
     return unsent(id, e, "cancel PENDING row");
   }
   ++counters_.cancels_sent;
-  BrokerAnswer a = broker_.cancel(id);
+  BrokerAnswer a = timed(BrokerCall::cancel, [&] { return broker_.cancel(id); });
   if (!a.ok) {
     ++counters_.broker_errors;
     return outcome_unknown(a, clock_.now_ns());
@@ -515,7 +536,7 @@ void OrderDesk::settle() {
     // A PENDING row's order may have reached the broker (its answer was
     // lost with the last process): an answer from the query settles it
     // now; an id the broker never saw stays PENDING for its retry.
-    BrokerAnswer a = broker_.query(row.reply.client_order_id);
+    BrokerAnswer a = timed(BrokerCall::query, [&] { return broker_.query(row.reply.client_order_id); });
     if (!a.ok || a.reply.status == proto::OrderStatus::unknown) continue;
     if (proto::classify(progress_of(row.reply), progress_of(a.reply), row.quantity).step !=
         proto::Step::apply)

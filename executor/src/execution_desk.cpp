@@ -63,6 +63,7 @@ ExecutionDesk::ExecutionDesk(ExecutorStore& store, const Config& config, const C
   }
   for (const auto& o : store_.unfinished_orders())
     open_.add(o.client_order_id, o.instrument, o.strategy, o.side, o.quantity - o.filled_quantity);
+  for (const auto& i : config_.instruments) counters_.fills_by_instrument.emplace(i.symbol, 0);
   trading_ = store_.trading_status();
   overall_throttle_ = RateThrottle(config_.risk.max_orders_per_second);
   for (const auto& group : config_.strategy.groups)
@@ -414,6 +415,7 @@ bool ExecutionDesk::take_effects(const OrderRecord& order, const proto::OrderRep
   count_outcome(order, reply, now, out);
   if (source == ReplySource::round_trip && new_qty > 0 && order.causation_ts_ns > 0) {
     tick_to_fill_.record(now - order.causation_ts_ns);
+    tick_to_fill_seconds_.observe(static_cast<double>(now - order.causation_ts_ns) / 1e9);
   }
 
   auto ev = event_of(order, reply.status, now);
@@ -458,6 +460,7 @@ void ExecutionDesk::count_outcome(const OrderRecord& order, const proto::OrderRe
   switch (reply.status) {
     case proto::OrderStatus::filled:
       ++counters_.fills;
+      ++counters_.fills_by_instrument[order.instrument];
       break;
     case proto::OrderStatus::partially_filled:
       ++counters_.partial_fills;

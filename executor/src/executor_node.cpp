@@ -120,6 +120,7 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
   reports_.set(zmq::sockopt::subscribe, proto::report_topic_prefix);
   security.connect(reports_, reports_endpoint(config.endpoints.reports, config.endpoints.orders));
   cursor_ = store_.report_cursor();
+  metrics_ = metrics::start_metrics_server(config.metrics, "executor", "executor");
 }
 
 int ExecutorNode::run() {
@@ -223,6 +224,7 @@ void ExecutorNode::drain_signals(std::size_t limit) {
         desk_.hold(decided.order);
         continue;
       }
+      latencies_.order_sent(decided.order.created_ns, clock_.now_ns());
       send_order(decided.order, unrecorded);
     }
     record(unrecorded);
@@ -240,6 +242,7 @@ void ExecutorNode::accept_batch(std::size_t max_messages, std::size_t& received,
     }
     ++received;
     if (!take_signal(total)) continue;
+    latencies_.signal_read(desk_.next_signal(), clock_.now_ns());
     desk_.decide(view_of(frames_[0]), link_.closed());
   }
   if (desk_.commit()) failures_.recovered(store_.path());
@@ -303,8 +306,14 @@ void ExecutorNode::await_order_slot(Unrecorded& unrecorded) {
 
 bool ExecutorNode::send_order(const OrderRecord& order, Unrecorded& unrecorded) {
   await_order_slot(unrecorded);
-  if (flying_.size() < link_.order_slots()) flying_.resize(link_.order_slots());
-  flying_[link_.start_order(order)] = order;
+  if (flying_.size() < link_.order_slots()) {
+    flying_.resize(link_.order_slots());
+    flying_sent_.resize(link_.order_slots());
+  }
+  const SentAt sent{clock_.now_ns(), clock_.monotonic_ns()};
+  const auto slot = link_.start_order(order);
+  flying_[slot] = order;
+  flying_sent_[slot] = sent;
   return !unrecorded.unanswered;
 }
 
@@ -312,6 +321,7 @@ void ExecutorNode::collect(Unrecorded& unrecorded) {
   settled_.clear();
   link_.wait_orders(settled_);
   const auto now = clock_.now_ns();
+  const auto now_monotonic = clock_.monotonic_ns();
   for (auto& s : settled_) {
     auto order = std::move(*flying_[s.slot]);
     flying_[s.slot].reset();
@@ -320,6 +330,8 @@ void ExecutorNode::collect(Unrecorded& unrecorded) {
       unrecorded.unanswered = true;
       continue;
     }
+    const SentAt& sent = flying_sent_[s.slot];
+    latencies_.answered(*s.reply, sent.wall_ns, now_monotonic - sent.monotonic_ns, now);
     if (crash_point_ == CrashPoint::after_send) crash("after_send");
     unrecorded.answers.push_back(AnsweredOrder{std::move(order), std::move(*s.reply), now});
   }
@@ -738,6 +750,8 @@ std::string ExecutorNode::stats_json() {
   const auto& desk = desk_.counters();
   const auto& link = link_.counters();
   for (const auto& [reason, n] : desk.rejected) rejected.add(reason, n);
+  JsonObject fills_by_instrument;
+  for (const auto& [sym, n] : desk.fills_by_instrument) fills_by_instrument.add(sym, n);
   JsonObject positions;
   for (const auto& [sym, p] : desk_.positions().all()) {
     positions.add(sym, JsonObject()
@@ -791,6 +805,7 @@ std::string ExecutorNode::stats_json() {
       .add("order_retries", link_.retries())
       .add("order_timeouts", link.order_timeouts)
       .add("fills", desk.fills)
+      .add("fills_by_instrument", fills_by_instrument)
       .add("partial_fills", desk.partial_fills)
       .add("broker_rejects", desk.broker_rejects)
       .add("positions", positions)
@@ -907,6 +922,66 @@ void ExecutorNode::heartbeat() {
 
 void ExecutorNode::write_stats() {
   write_stats_file(stats_path_, stats_json(), failures_, "the supervisor sees no heartbeat meanwhile");
+  publish_metrics();
+}
+
+ExecutorFigures ExecutorNode::figures() {
+  ExecutorFigures f;
+  f.desk = desk_.counters();
+  f.link = link_.counters();
+  f.stream = stream_counters_;
+  f.signals_received = signals_received_;
+  f.order_retries = link_.retries();
+  f.order_socket_failures = link_.socket_failures();
+  f.dead_letters_sent = dead_letters_.sent();
+  f.dead_letters_dropped = dead_letters_.dropped();
+  f.dead_letters_replayed = letters_resent_;
+  f.report_next_seq = cursor_.next_seq;
+  f.orders_unknown = store_.count_in_state(OrderState::unknown);
+  f.orders_intent = store_.count_in_state(OrderState::intent);
+  f.orders_held_now = desk_.held_count();
+  f.orders_working = store_.count_working();
+  f.open_orders = desk_.open_order_count();
+  f.breaker = link_.breaker_state();
+  f.breaker_opens = link_.breaker_opens();
+  f.broker_alive = link_.alive();
+  f.orders_check = desk_.orders_check();
+  f.unknown_open_orders = desk_.unknown_open_orders().size();
+  f.position_check = desk_.position_check();
+  f.position_mismatches = desk_.position_mismatches();
+  f.trading_state = desk_.trading().state;
+  f.trading_state_since_ns = desk_.trading().since_ns;
+  f.flatten_pending = desk_.trading().flatten_pending;
+  f.positions = desk_.positions().all();
+  for (const auto& [group, instruments] : desk_.known_groups()) {
+    const auto book = desk_.group_positions().find(group);
+    auto& held = f.group_positions[group];
+    for (const auto& sym : instruments) {
+      const Position* p = book == desk_.group_positions().end() ? nullptr : book->second.find(sym);
+      held[sym] = p ? *p : Position{};
+    }
+  }
+  f.account_currency = config_.portfolio.account_currency;
+  f.equity = valuation_.equity;
+  f.realized_pnl = valuation_.realized_pnl;
+  f.unrealized_pnl = valuation_.unrealized_pnl;
+  f.daily_pnl = daily_pnl_;
+  f.daily_pnl_known = waiting_marks_.empty();
+  f.portfolio_complete = valuation_.complete;
+  f.marks = marks_.size();
+  return f;
+}
+
+void ExecutorNode::publish_metrics() {
+  if (!metrics_) return;
+  metrics::MetricsText m({{"program", "executor"}, {"process", "executor"}});
+  add_executor_metrics(m, figures());
+  add_latency_metrics(m, desk_.tick_to_fill_seconds(), latencies_);
+  auto connections = signals_monitor_.counters();
+  connections += reports_monitor_.counters();
+  metrics::add_connection_metrics(m, connections);
+  metrics::add_disk_metrics(m, disk_, config_.run.min_free_bytes, failures_);
+  metrics_->publish(m.str(), clock_.now_ns());
 }
 
 }  // namespace tp::executor

@@ -23,10 +23,15 @@
 // db's and run dir's filesystems is polled (DiskWatch). A connection that
 // cannot be accepted for lack of descriptors is counted (`accept_failed`)
 // and logged at a bounded rate; the program goes on.
+//
+// With metrics.port set the same figures are served as Prometheus metrics
+// (dll_gateway_metrics.hpp), published by the loop where it writes the stats
+// file; the metrics server's thread only reads the published text.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -38,28 +43,18 @@
 #include "common/dead_letter.hpp"
 #include "common/disk_watch.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/run_loop.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
 #include "common/zmq_util.hpp"
 #include "dll_gateway/broker_plugin.hpp"
+#include "dll_gateway/dll_gateway_metrics.hpp"
 #include "dll_gateway/order_desk.hpp"
 #include "dll_gateway/order_store.hpp"
 #include "proto/codec.hpp"
 
 namespace tp::dll_gateway {
-
-struct NodeCounters {
-  std::uint64_t bad_requests = 0;    // answered REJECTED and dead-lettered
-  std::uint64_t request_groups = 0;  // groups of requests read together (two commits each at most)
-  std::uint64_t ticks_received = 0;  // valid ticks passed to the plugin
-  std::uint64_t bad_ticks = 0;       // dead-lettered
-  std::uint64_t refused_orders = 0;  // readable, but for an unknown instrument or beyond risk limits
-  std::uint64_t position_queries = 0;
-  std::uint64_t unsupported_orders = 0;  // terms the plugin's ABI revision cannot take
-  SendCounters replies;                  // dropped: the answer could not be sent (its requester was gone)
-  SendCounters reports;                  // dropped: a slow subscriber's queue was full (it fetches the gap)
-};
 
 class DllGatewayNode {
  public:
@@ -89,6 +84,7 @@ class DllGatewayNode {
   // through WriteFailures).
   bool write_stats();
   std::string stats_json() const;
+  DllGatewayFigures figures() const;
 
   const DeskCounters& desk_counters() const noexcept { return desk_.counters(); }
   const NodeCounters& counters() const noexcept { return counters_; }
@@ -129,6 +125,8 @@ class DllGatewayNode {
   void on_store_write(const StoreError* error, std::string_view consequence);
   // "cannot write <file>: <why>" while a file is failing, else empty.
   std::string alert() const;
+  // The stats' figures as Prometheus metrics, swapped into the server.
+  void publish_metrics();
 
   BrokerPlugin& plugin_;
   OrderStore& store_;
@@ -155,7 +153,9 @@ class DllGatewayNode {
   DiskWatch disk_;
   LogLimiter limiter_;
   std::uint64_t accept_failed_logged_ = 0;
-  RunLoop loop_;  // last: it holds the sockets above and callbacks on this
+  std::uint64_t min_free_bytes_ = 0;                 // run.min_free_bytes, for tp_disk_floor_bytes
+  std::unique_ptr<metrics::MetricsServer> metrics_;  // null when metrics.port = 0
+  RunLoop loop_;                                     // last: it holds the sockets above and callbacks on this
 };
 
 }  // namespace tp::dll_gateway

@@ -39,6 +39,7 @@
 // Borrows the store, broker and clock; one thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -50,6 +51,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "common/metrics.hpp"
 #include "dll_gateway/broker.hpp"
 #include "dll_gateway/order_store.hpp"
 #include "proto/messages.hpp"
@@ -83,6 +85,12 @@ struct DeskCounters {
   std::map<std::string, std::uint64_t, std::less<>>
       rejects_by_reason;  // the reason's first word(s) before ':'
 };
+
+// The broker calls whose latency the desk measures (on the clock's
+// monotonic time, per call: a plugin's own resends inside a call included).
+enum class BrokerCall : std::uint8_t { submit, query, cancel };
+inline constexpr std::size_t broker_call_count = 3;
+std::string_view to_string(BrokerCall call) noexcept;
 
 // Called after every store write: with the error and what the desk did
 // about it when the write failed, with nullptr (and "") when it succeeded.
@@ -136,8 +144,15 @@ class OrderDesk {
   std::vector<proto::ExecutionReport> take_reports() { return std::exchange(stored_reports_, {}); }
 
   const DeskCounters& counters() const noexcept { return counters_; }
+  // Seconds per call, latency_bounds_seconds().
+  const metrics::Histogram& broker_latency(BrokerCall call) const noexcept {
+    return broker_latency_[static_cast<std::size_t>(call)];
+  }
 
  private:
+  // Makes a broker call and observes its latency (no allocation).
+  template <class Call>
+  BrokerAnswer timed(BrokerCall call, Call&& make_call);
   // What a report says about the order beside its state (from the request
   // or the stored row).
   struct OrderInfo {
@@ -172,6 +187,10 @@ class OrderDesk {
   const Clock& clock_;
   StoreListener listener_;
   DeskCounters counters_;
+  std::array<metrics::Histogram, broker_call_count> broker_latency_{
+      metrics::Histogram(metrics::latency_bounds_seconds()),
+      metrics::Histogram(metrics::latency_bounds_seconds()),
+      metrics::Histogram(metrics::latency_bounds_seconds())};
   // Answered, DONE row (and report) not yet written.
   struct Unrecorded {
     OrderInfo info;

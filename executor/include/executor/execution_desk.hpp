@@ -37,6 +37,7 @@
 #include "common/config.hpp"
 #include "common/histogram.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "executor/decision.hpp"
 #include "executor/order_record.hpp"
 #include "executor/portfolio.hpp"
@@ -60,6 +61,8 @@ struct DeskCounters {
   std::uint64_t duplicates = 0;
   std::map<std::string, std::uint64_t, std::less<>> rejected;  // reason -> n
   std::uint64_t fills = 0;
+  // The same by instrument: every configured one from 0, and any other filled.
+  std::map<std::string, std::uint64_t, std::less<>> fills_by_instrument;
   std::uint64_t partial_fills = 0;
   std::uint64_t broker_rejects = 0;
   std::uint64_t orders_held = 0;        // recorded HELD (the breaker was not closed)
@@ -328,6 +331,8 @@ class ExecutionDesk {
   std::uint64_t held_count() const noexcept { return held_; }
   const DeskCounters& counters() const noexcept { return counters_; }
   const LatencyHistogram& tick_to_fill() const noexcept { return tick_to_fill_; }
+  // The same observations in seconds, for Prometheus.
+  const metrics::Histogram& tick_to_fill_seconds() const noexcept { return tick_to_fill_seconds_; }
 
  private:
   // The worst position `signal`'s instrument could reach once the batch's
@@ -367,6 +372,7 @@ class ExecutionDesk {
   bool published_ = false;   // the batch went out: the next signal starts another
   DeskCounters counters_;
   LatencyHistogram tick_to_fill_;
+  metrics::Histogram tick_to_fill_seconds_{metrics::latency_bounds_seconds()};
   OpenOrders open_;
   TradingStatus trading_;
   RateThrottle overall_throttle_;

@@ -3,11 +3,15 @@
 // ExecutionDesk (execution_desk.hpp) decides signals and applies answers,
 // BrokerLink (broker_link.hpp) talks to dll_gateway; the node publishes what
 // the desk returns, runs the timers (reconcile, stats) on the injected
-// clock's monotonic time and holds the fault-injection points. One thread.
+// clock's monotonic time and holds the fault-injection points. With
+// metrics.port set it serves its stats as Prometheus metrics
+// (executor_metrics.hpp), published where it writes its stats file. One
+// thread (the metrics server's own reads only the published text).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +21,7 @@
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
 #include "common/disk_watch.hpp"
+#include "common/metrics.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
 #include "common/stop.hpp"
@@ -24,6 +29,7 @@
 #include "common/zmq_util.hpp"
 #include "executor/broker_link.hpp"
 #include "executor/execution_desk.hpp"
+#include "executor/executor_metrics.hpp"
 #include "executor/portfolio.hpp"
 #include "executor/store.hpp"
 #include "proto/codec.hpp"
@@ -35,16 +41,7 @@ enum class CrashPoint { none, after_intent, after_send };
 CrashPoint crash_point_from_env();
 
 // Every counter of the process, for tests and stats: the desk's, the
-// link's and the node's own.
-// How the execution-report stream went.
-struct StreamCounters {
-  std::uint64_t received = 0;   // from the reports socket
-  std::uint64_t duplicate = 0;  // a seq already applied (a fetch and the socket both brought it)
-  std::uint64_t gaps = 0;       // a seq ahead of the next expected: the missing ones fetched
-  std::uint64_t fetched = 0;    // reports taken from ReportQuery answers
-  std::uint64_t streams = 0;    // dll_gateway's store began a new stream
-};
-
+// link's and the node's own (StreamCounters: executor_metrics.hpp).
 struct ExecutorCounters : DeskCounters, LinkCounters {
   std::uint64_t signals_received = 0;
   StreamCounters report_stream;
@@ -195,6 +192,9 @@ class ExecutorNode {
   // each stats write (run.stats_interval_ms).
   void publish_positions();
   void write_stats();
+  // The stats' figures as Prometheus metrics, swapped into the server.
+  void publish_metrics();
+  ExecutorFigures figures();  // reads the store (orders_unknown, orders_intent, orders_working)
 
   const Config& config_;
   const Clock& clock_;
@@ -221,8 +221,15 @@ class ExecutorNode {
   SendCounters event_sends_;
   std::uint64_t signals_received_ = 0;
   std::vector<proto::CancelRequest> cancels_;  // read with the current batch
-  // The order in flight on each of link_'s order clients (by slot).
+  // The order in flight on each of link_'s order clients (by slot), and
+  // when it was handed over (for its round trip).
+  struct SentAt {
+    std::int64_t wall_ns = 0;
+    std::int64_t monotonic_ns = 0;
+  };
   std::vector<std::optional<OrderRecord>> flying_;
+  std::vector<SentAt> flying_sent_;
+  OrderLatencies latencies_;
   std::vector<BrokerLink::SettledOrder> settled_;  // reused by collect()
   ReportCursor cursor_;                            // the next report expected (as the store holds it)
   bool reports_caught_up_ = false;                 // a fetch reached dll_gateway's last seq
@@ -245,7 +252,8 @@ class ExecutorNode {
   bool day_start_stored_ = false;           // false: written again at the next valuation
   std::vector<std::string> waiting_marks_;  // open positions the day\'s start waits for (a mark, a rate)
   double daily_pnl_ = 0;
-  std::int64_t next_portfolio_ns_ = 0;  // monotonic
+  std::int64_t next_portfolio_ns_ = 0;               // monotonic
+  std::unique_ptr<metrics::MetricsServer> metrics_;  // null when metrics.port = 0
   std::atomic<bool> stop_{false};
   bool shutdown_cancels_ = false;  // cancel_working_orders() is sending: not "stopping" for the order client
 };
