@@ -12,6 +12,10 @@ std::string client_order_id(std::string_view signal_id) {
   return id;
 }
 
+std::int64_t expiry_margin_ns(const Config& config) {
+  return config.hosts.size() > 1 ? std::int64_t{config.executor.max_clock_skew_ms} * ns_per_ms : 0;
+}
+
 Decision decide(const proto::TradingSignal& signal, const Config& config, Exposure exposure,
                 const Clock& clock) {
   if (config.find_instrument(signal.instrument) == nullptr) {
@@ -25,10 +29,16 @@ Decision decide(const proto::TradingSignal& signal, const Config& config, Exposu
             fmt::format("created_ts_ns {} is {} ms ahead (max_clock_skew_ms {})", signal.created_ts_ns,
                         (signal.created_ts_ns - now) / ns_per_ms, config.executor.max_clock_skew_ms)};
   }
-  if (now >= signal.expires_ts_ns) {
-    return {Verdict::reject, "expired",
-            fmt::format("now {} >= expires_ts_ns {} ({} ms late)", now, signal.expires_ts_ns,
-                        (now - signal.expires_ts_ns) / ns_per_ms)};
+  if (const auto deadline = signal.expires_ts_ns - expiry_margin_ns(config); now >= deadline) {
+    if (deadline == signal.expires_ts_ns) {
+      return {Verdict::reject, "expired",
+              fmt::format("now {} >= expires_ts_ns {} ({} ms late)", now, signal.expires_ts_ns,
+                          (now - signal.expires_ts_ns) / ns_per_ms)};
+    }
+    return {
+        Verdict::reject, "expired",
+        fmt::format("now {} >= expires_ts_ns {} - the clocks' margin {} ms ({} ms late)", now,
+                    signal.expires_ts_ns, config.executor.max_clock_skew_ms, (now - deadline) / ns_per_ms)};
   }
   // The prefix must still fit the wire's id limit, or dll_gateway would refuse it.
   if (signal.signal_id.size() + 2 > proto::max_id_length) {
@@ -47,7 +57,7 @@ Decision decide(const proto::TradingSignal& signal, const Config& config, Exposu
   return {Verdict::accept, {}, {}};
 }
 
-OrderRecord intent_for(const proto::TradingSignal& signal, std::int64_t now_ns) {
+OrderRecord intent_for(const proto::TradingSignal& signal, std::int64_t now_ns, std::int64_t margin_ns) {
   OrderRecord order;
   order.client_order_id = client_order_id(signal.signal_id);
   order.signal_id = signal.signal_id;
@@ -63,7 +73,7 @@ OrderRecord intent_for(const proto::TradingSignal& signal, std::int64_t now_ns) 
   order.causation_ts_ns = signal.causation_ts_ns;
   order.created_ns = now_ns;
   order.updated_ns = now_ns;
-  order.expires_ns = signal.expires_ts_ns;
+  order.expires_ns = signal.expires_ts_ns - margin_ns;
   order.terms = signal.terms();
   return order;
 }

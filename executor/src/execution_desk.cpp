@@ -200,7 +200,7 @@ void ExecutionDesk::decide(std::string_view original, bool broker_closed, Origin
     return;
   }
   OrderRecord& order = d.order;
-  order = intent_for(signal, now);
+  order = intent_for(signal, now, expiry_margin_ns(config_));
   // While the breaker is not closed (or older orders are still held, which
   // keeps the orders in their arrival order) the order is HELD: recorded and
   // acked, sent by reconciliation once dll_gateway answers again.

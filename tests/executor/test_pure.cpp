@@ -176,6 +176,25 @@ TEST_F(DecisionTest, ExpiresExactlyAtExpiryTime) {
   EXPECT_EQ(d.reason, "expired");
 }
 
+TEST_F(DecisionTest, AcrossHostsTheDeadlineComesTheClocksSkewEarlier) {
+  config.executor.max_clock_skew_ms = 2;
+  EXPECT_EQ(tp::executor::expiry_margin_ns(config), 0) << "one host, one clock";
+  config.hosts = {tp::Host{.name = "a", .address = "10.0.0.1", .programs = {"gateway"}}};
+  EXPECT_EQ(tp::executor::expiry_margin_ns(config), 0) << "[[hosts]] with one host: one clock";
+  config.hosts.push_back(tp::Host{.name = "b", .address = "10.0.0.2", .programs = {"executor"}});
+  EXPECT_EQ(tp::executor::expiry_margin_ns(config), 2 * tp::ns_per_ms);
+  clock.advance_ms(2);
+  EXPECT_EQ(decide(signal, config, {}, clock).verdict, Verdict::accept);
+  clock.advance_ms(1);  // now == expires_ts_ns - 2 ms
+  auto d = decide(signal, config, {}, clock);
+  EXPECT_EQ(d.verdict, Verdict::reject);
+  EXPECT_EQ(d.reason, "expired");
+  EXPECT_NE(d.detail.find("margin 2 ms"), std::string::npos) << d.detail;
+  // Every later check (held orders, dll_gateway, the broker's good-till) reads the order's deadline.
+  EXPECT_EQ(intent_for(signal, clock.now_ns(), tp::executor::expiry_margin_ns(config)).expires_ns,
+            signal.expires_ts_ns - 2 * tp::ns_per_ms);
+}
+
 TEST_F(DecisionTest, RejectsRiskRefusalWithTheNumbers) {
   auto d = decide(signal, config, {.instrument = 1450}, clock);  // 1550 > 1500
   EXPECT_EQ(d.verdict, Verdict::reject);

@@ -38,8 +38,17 @@ struct Exposure {
   double group = 0;
 };
 
+// How much earlier than its signal's expiry an order's deadline falls. Across
+// hosts the expiry is stamped by the strategy's clock and checked by the
+// executor's and dll_gateway's, which may be up to executor.max_clock_skew_ms
+// behind it: a deadline that much earlier keeps every order from the broker
+// after its signal's expiry in true time. One host ([[hosts]] lists at most
+// one) has one clock: 0.
+std::int64_t expiry_margin_ns(const Config& config);
+
 // Checks in this order: unknown instrument (not in config.instruments), a
-// creation stamp too far ahead, expired (clock.now_ns() >= expires_ts_ns), a
+// creation stamp too far ahead, expired (clock.now_ns() >= expires_ts_ns -
+// expiry_margin_ns(config)), a
 // signal id too long to carry the "C-" prefix, risk limits against
 // `exposure.instrument`, then the signal's group's own max_position (a group
 // of config.strategy.groups with max_position > 0) against `exposure.group`.
@@ -47,9 +56,11 @@ Decision decide(const proto::TradingSignal& signal, const Config& config, Exposu
                 const Clock& clock);
 
 // The order intent an accepted signal becomes, recorded at `now_ns`: state
-// INTENT, status NEW, nothing filled, the signal's expiry. The caller turns
-// it HELD when the circuit breaker is not closed.
-OrderRecord intent_for(const proto::TradingSignal& signal, std::int64_t now_ns);
+// INTENT, status NEW, nothing filled, the signal's expiry less
+// `margin_ns` (expiry_margin_ns) as its deadline (every later check, dll_gateway's and
+// the broker's good-till included, uses it). The caller turns it HELD when
+// the circuit breaker is not closed.
+OrderRecord intent_for(const proto::TradingSignal& signal, std::int64_t now_ns, std::int64_t margin_ns = 0);
 
 // The request that places a recorded order, stamped `now_ns`; a retry or a
 // resend is the same request (same client order id, same deadline).
