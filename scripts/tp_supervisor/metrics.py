@@ -54,12 +54,20 @@ def address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def target_host(host: str) -> str:
+    """Where a scraper reaches an endpoint listening on `host`: a wildcard
+    (0.0.0.0, ::; security.allow_public_bind) is no address to dial, so this
+    machine's name instead."""
+    return socket.gethostname() if host in ("0.0.0.0", "::") else host
+
+
 def targets(host: str, base: int, procs) -> list:
     """The file_sd target groups: the supervisor, then each process in
     start order, each labelled tp_process=<its name> (not `process`, which
     its samples carry themselves and Prometheus would rename)."""
     entries = [(SUPERVISOR, base)] + [(p.name, metrics_port(base, p.program, p.metrics_slot)) for p in procs]
-    return [{"targets": [address(host, port)], "labels": {"tp_process": name}} for name, port in entries]
+    return [{"targets": [address(target_host(host), port)], "labels": {"tp_process": name}}
+            for name, port in entries]
 
 
 def write_targets(run_dir: str, groups: list) -> str:

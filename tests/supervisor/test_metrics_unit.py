@@ -101,6 +101,8 @@ class PortsAndTargetsTest(unittest.TestCase):
             {"targets": ["127.0.0.1:9310"], "labels": {"tp_process": "trend-0"}},
             {"targets": ["127.0.0.1:9313"], "labels": {"tp_process": "trend-1"}}])
         self.assertEqual(metrics.targets("::1", 9300, [])[0]["targets"], ["[::1]:9300"])
+        # A wildcard listen address is no address to scrape: the machine's name.
+        self.assertEqual(metrics.targets("0.0.0.0", 9300, [])[0]["targets"], [f"{socket.gethostname()}:9300"])
 
     def test_targets_file_replaced_whole(self):
         with tempfile.TemporaryDirectory() as d:
