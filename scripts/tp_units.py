@@ -61,6 +61,7 @@ def main(argv=None) -> int:
         return 1
     os.makedirs(args.out, exist_ok=True)
     for name, text in files.items():
+        os.makedirs(os.path.dirname(os.path.join(args.out, name)), exist_ok=True)
         with open(os.path.join(args.out, name), "w") as f:
             f.write(text)
         print(os.path.join(args.out, name))

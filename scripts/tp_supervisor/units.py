@@ -9,6 +9,8 @@ Per host:
   tp-strategy-<group>@.service   a group's shards; the instance name is the
                                  shard k (tp-strategy-trend@0.service), n is
                                  the group's instances in the file
+  tp-strategy-<group>@<k>.service.d/metrics-port.conf
+                                 with [metrics] port set: shard k's port
 Every service is Type=notify (the programs say READY=1 once their loop runs,
 common/systemd_notify.hpp) with the supervisor's hang timeout as WatchdogSec,
 restarts on failure with the supervisor's back-off and flapping limit,
@@ -22,6 +24,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 
+from .metrics import metrics_port
 from .settings import Placement, Settings, command_line, processes_on_host
 
 TARGET = "tp.target"
@@ -29,6 +32,9 @@ TARGET = "tp.target"
 # before, RestartSec is a fixed delay.
 BACKOFF_STEPS_SINCE = 254
 SHARD = "%i"  # a template's instance name: the shard k
+# A shard's metrics port, set per instance by a drop-in (a template cannot
+# add k to a number); 0, metrics off, for a shard without one.
+METRICS_PORT_VAR = "TP_METRICS_PORT"
 
 
 @dataclass
@@ -71,14 +77,20 @@ def exec_quote(arg: str, variables: bool = True) -> str:
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def exec_start(p: Placement, opts: UnitOptions) -> str:
+def exec_start(settings: Settings, p: Placement, opts: UnitOptions) -> str:
     """The supervisor's command line for `p`; for a template, the shard
-    argument is the instance name (%i)."""
+    argument is the instance name (%i). With [metrics] port set, each
+    process's own port after it, as Arbiter.command adds it."""
     cmd = command_line(p, opts.bin_dir, opts.run_dir, opts.config_path, opts.overrides, opts.python)
     if p.group is None:
+        if settings.metrics_port:
+            cmd += ["--set", f"metrics.port={metrics_port(settings.metrics_port, p.program)}"]
         return " ".join(exec_quote(a) for a in cmd)
     i = cmd.index("--shard") + 1
-    return " ".join(SHARD if n == i else exec_quote(a) for n, a in enumerate(cmd))
+    words = [SHARD if n == i else exec_quote(a) for n, a in enumerate(cmd)]
+    if settings.metrics_port:
+        words += ["--set", f"metrics.port=${{{METRICS_PORT_VAR}}}"]
+    return " ".join(words)
 
 
 def python_path(settings: Settings, group: str, opts: UnitOptions) -> str:
@@ -119,11 +131,13 @@ def service(settings: Settings, p: Placement, after: list, host: str | None, opt
         "",
         "[Service]",
         "Type=notify",
-        f"ExecStart={exec_start(p, opts)}",
+        f"ExecStart={exec_start(s, p, opts)}",
         # Relative paths in the file (a csv, a plugin) are from the file's directory.
         f"WorkingDirectory={os.path.dirname(opts.config_path).replace('%', '%%')}",
         f"SyslogIdentifier={p.group + '-' + SHARD if shard else p.program}",
     ]
+    if shard and s.metrics_port:
+        unit.append(f"Environment={METRICS_PORT_VAR}=0")
     if python:
         unit.append("Environment=" + exec_quote("PYTHONPATH=" + python_path(s, p.group, opts), variables=False))
     if opts.user:
@@ -151,7 +165,8 @@ def service(settings: Settings, p: Placement, after: list, host: str | None, opt
 
 def units(settings: Settings, host: str | None, opts: UnitOptions) -> dict:
     """{file name: text} of every unit `host` needs (None: the whole
-    deployment on one machine). Raises ValueError for a host the file does
+    deployment on one machine), and with [metrics] port set each shard's
+    drop-in <unit>.d/metrics-port.conf. Raises ValueError for a host the file does
     not have, or a missing one when it has [[hosts]]."""
     names = [h.name for h in settings.hosts]
     if host is None and names:
@@ -174,6 +189,12 @@ def units(settings: Settings, host: str | None, opts: UnitOptions) -> dict:
         file = template_name(p.group) if p.group is not None else name
         if file not in out:
             out[file] = header + service(settings, p, list(earlier), host, opts)
+        if p.group is not None and settings.metrics_port:
+            # The port the supervisor gives it: its slot is its place among
+            # this host's shards in start order (metrics.py).
+            slot = sum(1 for q in placements[:placements.index(p)] if q.group is not None)
+            port = metrics_port(settings.metrics_port, p.program, slot)
+            out[f"{name}.d/metrics-port.conf"] = header + f"[Service]\nEnvironment={METRICS_PORT_VAR}={port}\n"
     target = [
         "[Unit]",
         f"Description=Trading pipeline{' on host ' + host if host else ''}",

@@ -21,7 +21,8 @@ import unittest
 
 from svtest import REPO, SCRIPTS
 
-from tp_supervisor.settings import command_line, load_settings, processes_on_host
+from tp_supervisor.arbiter import Arbiter
+from tp_supervisor.settings import load_settings
 
 TP_UNITS = os.path.join(SCRIPTS, "tp_units.py")
 SAMPLE = os.path.join(REPO, "config", "samples", "three_hosts.toml")
@@ -45,7 +46,8 @@ HOST_FILES = {
 
 
 def read_unit(path):
-    """{section: {key: value}} of a unit file (the generator writes each key once)."""
+    """{section: {key: value}} of a unit file; a key given twice (Environment)
+    has its values joined by a space, as systemd adds them up."""
     out, section = {}, None
     with open(path) as f:
         for line in f:
@@ -56,7 +58,7 @@ def read_unit(path):
                 section = out.setdefault(line.strip("[]"), {})
                 continue
             key, value = line.split("=", 1)
-            section[key] = value
+            section[key] = section[key] + " " + value if key in section else value
     return out
 
 
@@ -141,25 +143,36 @@ class UnitsContent(Generated):
                 self.assertEqual(u["Unit"]["StartLimitIntervalSec"], f"{settings.flap_window_s}s", name)
                 self.assertEqual(u["Install"]["WantedBy"], "tp.target", name)
 
-    def test_exec_start_is_the_supervisors_command_line(self):
-        settings = load_settings(self.config)
+    def test_exec_start_and_environment_are_the_supervisors(self):
+        # With metrics on: each program's port, each shard's by its drop-in.
+        overrides = ["metrics.port=9100"]
+        settings = load_settings(self.config, overrides)
         config = os.path.abspath(self.config)
         for host in HOST_FILES:
-            _, out = self.generate(host)
-            for p in processes_on_host(settings, host):
-                name = f"tp-strategy-{p.group}@.service" if p.group else f"tp-{p.program}.service"
+            _, out = self.generate(host, None, "--set", overrides[0], "--python", sys.executable)
+            supervisor = Arbiter(settings, self.run_dir, self.bin_dir, config, overrides, host=host,
+                                 python_dir=os.path.join(REPO, "strategy", "python"))
+            self.assertTrue(supervisor.procs)
+            for proc in supervisor.procs:
+                shard = proc.index is not None
+                name = f"tp-strategy-{proc.group}@.service" if shard else f"tp-{proc.program}.service"
                 s = read_unit(os.path.join(out, name))["Service"]
-                want = command_line(p, self.bin_dir, self.run_dir, config, (), "/usr/bin/python3")
-                self.assertEqual(exec_argv(s["ExecStart"], p.k), want, name)
-                if p.group:
+                port = None
+                if shard:
                     self.assertIn("--shard %i ", s["ExecStart"])
-                    self.assertEqual(s["SyslogIdentifier"], f"{p.group}-%i")
-        # The python group finds its module (python_path, from the file's
-        # directory) and tp_strategy.
-        _, out = self.generate("strat")
-        env = read_unit(os.path.join(out, "tp-strategy-py@.service"))["Service"]["Environment"]
-        path = exec_argv(env)[0].removeprefix("PYTHONPATH=").split(":")
-        self.assertEqual(path, [os.path.join(self.etc, "strategies"), os.path.join(REPO, "strategy", "python")])
+                    self.assertEqual(s["SyslogIdentifier"], f"{proc.group}-%i")
+                    self.assertIn("TP_METRICS_PORT=0", exec_argv(s["Environment"]))
+                    dropin = read_unit(os.path.join(out, f"tp-strategy-{proc.group}@{proc.index}.service.d",
+                                                    "metrics-port.conf"))
+                    port = dropin["Service"]["Environment"].removeprefix("TP_METRICS_PORT=")
+                argv = [w.replace("${TP_METRICS_PORT}", port) if port else w
+                        for w in exec_argv(s["ExecStart"], proc.index)]
+                self.assertEqual(argv, supervisor.command(proc), f"{host}: {proc.name}")
+                if proc.kind == "python":
+                    path = [w for w in exec_argv(s["Environment"]) if w.startswith("PYTHONPATH=")][0]
+                    want = supervisor.environment(proc)["PYTHONPATH"]
+                    self.assertTrue(want.startswith(path.removeprefix("PYTHONPATH=")), (path, want))
+                    self.assertIn(os.path.join(self.etc, "strategies"), path)
 
     def test_start_order_is_the_supervisors_on_each_host(self):
         _, out = self.generate("exec")
@@ -213,7 +226,7 @@ class SystemdAnalyzeVerify(Generated):
         """systemd-analyze verify of every unit in `out` and of each shard
         tp.target wants (a template is checked through its instances)."""
         wants = read_unit(os.path.join(out, "tp.target"))["Unit"]["Wants"].split()
-        units = [os.path.join(out, n) for n in sorted(os.listdir(out)) if "@." not in n]
+        units = [os.path.join(out, n) for n in sorted(os.listdir(out)) if "@." not in n and not n.endswith(".d")]
         units += [os.path.join(out, n) for n in wants if "@" in n]
         r = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=120,
                            cwd=out)
@@ -225,7 +238,8 @@ class SystemdAnalyzeVerify(Generated):
     def test_every_host_of_three_verifies(self):
         checked = []
         for host in HOST_FILES:
-            r, out = self.generate(host)
+            # Metrics on: the shards' drop-ins are read too.
+            r, out = self.generate(host, None, "--set", "metrics.port=9100")
             self.assertEqual(r.returncode, 0, r.stderr)
             checked += self.verify(out)
         self.assertIn("tp-strategy-trend@1.service", [os.path.basename(u) for u in checked])
