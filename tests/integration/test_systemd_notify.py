@@ -4,7 +4,8 @@ strategy shard and the gateway, each started with NOTIFY_SOCKET naming its
 own Unix datagram socket and WATCHDOG_USEC = 400 ms. Each says READY=1 once
 its loop starts, keeps saying WATCHDOG=1 (at half the period), says nothing
 while SIGSTOPped (what systemd's watchdog acts on) and pings again after
-SIGCONT, and says STOPPING=1 on SIGTERM before it exits 0.
+SIGCONT, and says STOPPING=1 on SIGTERM before it exits 0. An executor
+whose start-up waits on an absent dll_gateway pings all the while.
 
 A pipeline on ipc:// endpoints in a temporary directory; waits poll the
 sockets with deadlines; the one window of silence asserted is three watchdog
@@ -154,6 +155,20 @@ class ProgramsNotifySystemd(unittest.TestCase):
             messages = self.sockets[name].drain()
             self.assertEqual(messages[-1], "STOPPING=1\nSTATUS=stopping", name)
             self.assertEqual(sum(m.startswith("READY=1") for m in messages), 1, name)
+
+    def test_executor_pings_while_it_waits_for_dll_gateway(self):
+        # Its start-up reconcile waits on an absent dll_gateway (4 attempts,
+        # ~4 s) inside no loop turn: its heartbeat pings meanwhile, so that
+        # a watchdog of a few seconds does not kill a program that waits.
+        self.start("executor", ["executor"])
+        sock = self.sockets["executor"]
+        wait_for(lambda: sock.count("READY=1"), timeout=30, what="executor: READY=1",
+                 detail=self.detail("executor"))
+        before = sock.messages[:sock.messages.index("READY=1\nSTATUS=running")]
+        self.assertGreaterEqual(len(before), 5, f"pings before READY=1: {before}")
+        self.assertEqual(set(before), {"WATCHDOG=1"})
+        self.assertEqual(self.d.stop("executor", timeout=20), 0)
+        self.assertEqual(sock.drain()[-1], "STOPPING=1\nSTATUS=stopping")
 
 
 class PythonNotifier(unittest.TestCase):
