@@ -383,21 +383,24 @@ class Arbiter:
         journals that no local instance would read to names one will adopt
         (spread.py)."""
         old = self.instances(group)
-        yield from self._stop_all(list(reversed(old)))   # phase 1 missed here: stop first all the same
         g = self.groups[group]
         local = [k for k in range(n) if self.host is None or shard_host(g, k) == self.host]
+        kept = {p.index: p for p in old if p.index in local}
+        slots = {p.metrics_slot for p in self.instances() if p.group != group or p.index in kept}
+        added = {k: self._new_instance(g, k, n, slots) for k in local if k not in kept}
+        problems = self.metrics_problems(added.values()) if self.s.metrics_port else []
+        if problems:
+            return {"ok": False, "error": f"cannot start {group}'s share of {n} here: metrics port: "
+                                          + "; ".join(problems)}
+        yield from self._stop_all(list(reversed(old)))   # phase 1 missed here: stop first all the same
         renamed, left = spread.rehome(self.run_dir, group, n, local)
         for before, after in renamed:
             self.log(f"{group}: {before} renamed {after}, for an instance of this host to adopt")
         if left:
             self.log(f"{group}: no instance of it runs on this host: {', '.join(left)} left unadopted here")
-        kept = {p.index: p for p in old if p.index in local}
-        slots = {p.metrics_slot for p in self.instances() if p.group != group or p.index in kept}
-        new = []
-        for k in local:
-            p = kept.get(k) or self._new_instance(g, k, n, slots)
+        new = [kept.get(k) or added[k] for k in local]
+        for p in new:
             p.shards = n
-            new.append(p)
         g.instances = n
         self._replace_instances(group, new)
         if self.s.metrics_port:
