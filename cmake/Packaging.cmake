@@ -6,9 +6,9 @@
 # (P = /usr):
 #   P/lib/trading-pipeline/bin/      the programs, libsim_broker.so beside dll_gateway
 #                                    (CMakeLists.txt)
-#   P/lib/trading-pipeline/          supervisor.py, tpctl, tp_report.py, tp_proto.py,
+#   P/lib/trading-pipeline/          supervisor.py, tpctl, tp_report.py, tp_units.py, tp_proto.py,
 #                                    tp_supervisor/, tp_strategy/ (the Python strategy runtime)
-#   P/bin/                           tp-supervisor, tpctl, tp-report: symlinks into the above
+#   P/bin/                           tp-supervisor, tpctl, tp-report, tp-units: symlinks into the above
 #   P/include/tp, P/lib[/<multiarch>]  the strategy SDK (strategy/CMakeLists.txt)
 #   /etc/trading-pipeline/default.toml  (P/etc/... for any prefix other than /usr)
 #   P/share/doc/trading-pipeline/    README, docs/, examples/, config samples
@@ -21,7 +21,7 @@ set(TP_INSTALL_HOME lib/trading-pipeline)
 set(TP_INSTALL_DOC share/doc/trading-pipeline)
 
 # -- the scripts and the Python strategy runtime --------------------------------
-install(PROGRAMS scripts/supervisor.py scripts/tpctl scripts/tp_report.py
+install(PROGRAMS scripts/supervisor.py scripts/tpctl scripts/tp_report.py scripts/tp_units.py
         DESTINATION ${TP_INSTALL_HOME} COMPONENT scripts)
 install(FILES scripts/tp_proto.py DESTINATION ${TP_INSTALL_HOME} COMPONENT scripts)
 install(DIRECTORY scripts/tp_supervisor strategy/python/tp_strategy
@@ -31,7 +31,7 @@ install(DIRECTORY scripts/tp_supervisor strategy/python/tp_strategy
 # The commands, as relative symlinks so that any prefix works; each script
 # finds its package through its own resolved path.
 file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/install-links)
-foreach(link tp-supervisor:supervisor.py tpctl:tpctl tp-report:tp_report.py)
+foreach(link tp-supervisor:supervisor.py tpctl:tpctl tp-report:tp_report.py tp-units:tp_units.py)
   string(REPLACE ":" ";" link ${link})
   list(GET link 0 command)
   list(GET link 1 target)

@@ -4,7 +4,8 @@ dpkg-shlibdeps plus the scripts' Python packages), conffiles, maintainer
 scripts and contents are checked; then it is unpacked into a temporary root
 (dpkg -x: nothing is installed on this machine) and everything runs from
 there, with no path into this checkout: each program's --help, the
-commands' --help, and a pipeline started by the unpacked tp-supervisor
+commands' --help, the systemd units the unpacked tp-units writes (pointing
+into the unpacked tree), and a pipeline started by the unpacked tp-supervisor
 without --bin-dir from the shipped default config (a Python group added),
 trading through a C++ and the Python group until both have fills, then shut
 down by the unpacked tpctl."""
@@ -33,7 +34,9 @@ CPACK = os.environ.get("TP_CPACK", "cpack")
 VERSION = os.environ.get("TP_VERSION", "")
 PROGRAMS = ["gateway", "strategy", "executor", "dll_gateway", "dead_letter"]
 HOME = "usr/lib/trading-pipeline"                 # the package's lib/trading-pipeline
-COMMANDS = {"tp-supervisor": "supervisor.py", "tpctl": "tpctl", "tp-report": "tp_report.py"}
+EXAMPLES = "usr/share/doc/trading-pipeline/examples/python"
+COMMANDS = {"tp-supervisor": "supervisor.py", "tpctl": "tpctl", "tp-report": "tp_report.py",
+            "tp-units": "tp_units.py"}
 WAIT_S = 30.0
 # Debian's interpreter, the one the package depends on (the scripts' #!):
 # python3-zmq and python3-msgpack are its modules.
@@ -192,14 +195,11 @@ class PackageTest(unittest.TestCase):
                 env=clean_env(PYTHONPATH=self.unpacked(HOME)))
         self.assertEqual(r.returncode, 0, r.stderr)
 
-    def test_the_unpacked_supervisor_runs_the_pipeline(self):
-        # The shipped /etc/trading-pipeline/default.toml as it is (groups
-        # trend and revert, C++ built-ins) with a python group added: the
-        # example strategy shipped in the docs, on the runtime shipped beside
-        # the supervisor. Only the endpoints move, to ipc:// in this test's
-        # directory (--set, as an operator would), so that no port is shared.
-        d = tempfile.mkdtemp(prefix="p", dir=self.tmp)
-        examples = self.unpacked("usr/share/doc/trading-pipeline/examples/python")
+    def deployment(self, d) -> str:
+        """The shipped /etc/trading-pipeline/default.toml as it is (groups
+        trend and revert, C++ built-ins) with a python group added: the
+        example strategy shipped in the docs, on the runtime shipped beside
+        the supervisor. Written in `d`; its path."""
         config = os.path.join(d, "deploy.toml")
         with open(self.unpacked("etc/trading-pipeline/default.toml")) as f:
             shipped = f.read()
@@ -207,9 +207,36 @@ class PackageTest(unittest.TestCase):
             f.write("\n".join([
                 shipped,
                 "[[strategy.groups]]", 'name = "py"', 'kind = "python"', 'entry = "my_strategies:Cross"',
-                f'python_path = "{examples}"',
+                f'python_path = "{self.unpacked(EXAMPLES)}"',
                 "[strategy.groups.params]", "fast = 2", "slow = 5", "",
             ]))
+        return config
+
+    def test_the_unpacked_unit_generator_points_into_the_package(self):
+        d = tempfile.mkdtemp(prefix="u", dir=self.tmp)
+        out = os.path.join(d, "units")
+        r = run([self.unpacked("usr/bin/tp-units"), "--config", self.deployment(d), "--out", out,
+                 "--run-dir", "/var/lib/trading-pipeline"], cwd=d, env=clean_env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        units = {}
+        for name in os.listdir(out):
+            with open(os.path.join(out, name)) as f:
+                units[name] = f.read()
+
+        def exec_start(unit):
+            return re.search(r"^ExecStart=(\S+)", units[unit], re.M).group(1)
+        for p in ("gateway", "executor", "dll_gateway", "dead_letter"):
+            self.assertEqual(exec_start(f"tp-{p}.service"), self.unpacked(f"{HOME}/bin/{p}"))
+        for g in ("trend", "revert"):
+            self.assertEqual(exec_start(f"tp-strategy-{g}@.service"), self.unpacked(f"{HOME}/bin/strategy"))
+        self.assertIn(f"ExecStart={PYTHON} -m tp_strategy ", units["tp-strategy-py@.service"])
+        self.assertIn(f"PYTHONPATH={self.unpacked(EXAMPLES)}:{self.unpacked(HOME)}", units["tp-strategy-py@.service"])
+
+    def test_the_unpacked_supervisor_runs_the_pipeline(self):
+        # Only the endpoints move, to ipc:// in this test's directory (--set,
+        # as an operator would), so that no port is shared.
+        d = tempfile.mkdtemp(prefix="p", dir=self.tmp)
+        config = self.deployment(d)
         sets = [f"endpoints.{k}=ipc://{d}/{k}.ipc"
                 for k in ("ticks", "signals", "order_events", "orders", "dead_letters")]
         sets.append("run.stats_interval_ms=200")
@@ -266,7 +293,7 @@ class PackageTest(unittest.TestCase):
             self.assertIn(f"processes from {self.unpacked(HOME + '/bin')}", f.read())
         with open(f"/proc/{st['py-0']['pid']}/environ", "rb") as f:
             env = dict(kv.split("=", 1) for kv in f.read().decode().split("\0") if "=" in kv)
-        self.assertEqual(env["PYTHONPATH"].split(os.pathsep), [examples, self.unpacked(HOME)])
+        self.assertEqual(env["PYTHONPATH"].split(os.pathsep), [self.unpacked(EXAMPLES), self.unpacked(HOME)])
 
         tpctl = self.unpacked("usr/bin/tpctl")
         r = run([tpctl, "--run-dir", run_dir, "status"], cwd=d, env=clean_env())
