@@ -186,6 +186,7 @@ void SinkNode::handle(const std::vector<zmq::message_t>& frames, std::size_t cou
   if (count == 1) {
     auto decoded = decoder_.decode_dead_letter(bytes_of(frames[0]));
     if (decoded) {
+      letter_lag_.observe(clock_.now_ns(), decoded.value().ts_ns);
       record(decoded.value());
       return;
     }
@@ -208,6 +209,7 @@ void SinkNode::handle(const std::vector<zmq::message_t>& frames, std::size_t cou
 }
 
 void SinkNode::write_stats() {
+  clock_lags_.roll();
   JsonObject reasons;
   for (const auto& [reason, n] : by_reason_) reasons.add(reason, n);
   if (other_reasons_) reasons.add("(other)", other_reasons_);
@@ -230,6 +232,7 @@ void SinkNode::write_stats() {
       .add("accept_failed", pull_monitor_.counters().accept_failed)
       .add("open_files", open_files())
       .add("path", path_);
+  clock_lags_.add_stats(o);
   disk_.add_stats(o);
   write_failures_.add_stats(o);
   if (const auto& failing = write_failures_.failing(); !failing.empty()) {
@@ -273,6 +276,7 @@ void SinkNode::publish_metrics() {
                file_.write_errors())
       .gauge("tp_dead_letter_torn_set_aside_bytes",
              "Bytes of a torn last record moved aside at start (a kill mid-write).", file_.torn().bytes);
+  clock_lags_.add_metrics(m);
   metrics::add_connection_metrics(m, pull_monitor_.counters());
   metrics::add_disk_metrics(m, disk_, cfg_.run.min_free_bytes, write_failures_);
   metrics_->publish(m.str(), clock_.now_ns());

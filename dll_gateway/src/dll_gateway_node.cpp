@@ -199,6 +199,7 @@ bool DllGatewayNode::read_request(Request& r, bool& got) {
     } else if (auto refusal = refuse_order(order.value(), view_of(r.payload))) {
       r.refusal = std::move(refusal);
     } else {
+      order_lag_.observe(clock_.now_ns(), order.value().sent_ts_ns);
       r.order = std::move(order).value();
     }
   }
@@ -269,6 +270,7 @@ std::string_view DllGatewayNode::answer(const zmq::message_t& frame) {
       auto order = decoder_.decode_order_request(payload);
       if (!order) return refused(order.error());
       if (auto refusal = refuse_order(order.value(), view_of(frame))) return encoder_.encode(*refusal);
+      order_lag_.observe(clock_.now_ns(), order.value().sent_ts_ns);
       return encoder_.encode(desk_.handle(order.value()));
     }
     case proto::MsgType::order_query: {
@@ -434,6 +436,7 @@ std::string DllGatewayNode::stats_json() const {
       .add("store_unknown", c.store_unknown)
       .add("plugin", plugin_.path())
       .add("db", store_.path());
+  clock_lags_.add_stats(o);
   disk_.add_stats(o);
   write_failures_.add_stats(o);
   if (auto a = alert(); !a.empty()) o.add("alert", a);
@@ -441,6 +444,7 @@ std::string DllGatewayNode::stats_json() const {
 }
 
 bool DllGatewayNode::write_stats() {
+  clock_lags_.roll();
   const bool written = write_stats_file(stats_path_, stats_json(), write_failures_,
                                         "the supervisor sees no heartbeat until it succeeds");
   publish_metrics();
@@ -464,6 +468,7 @@ void DllGatewayNode::publish_metrics() {
   metrics::MetricsText m({{"program", "dll_gateway"}, {"process", "dll_gateway"}});
   add_dll_gateway_metrics(m, figures());
   add_broker_call_metrics(m, desk_);
+  clock_lags_.add_metrics(m);
   metrics::add_connection_metrics(m, connections());
   metrics::add_disk_metrics(m, disk_, min_free_bytes_, write_failures_);
   metrics_->publish(m.str(), clock_.now_ns());

@@ -82,6 +82,7 @@ void ExecutorNode::drain_ticks() {
     if (total != 2) continue;
     auto tick = decoder_.decode_tick(bytes_of(frames_[1]));
     if (!tick || !(tick->bid > 0) || !(tick->ask > 0)) continue;
+    tick_lag_.observe(clock_.now_ns(), tick->gateway_ts_ns);
     if (!marks_.contains(tick->instrument) && config_.find_instrument(tick->instrument) == nullptr) continue;
     marks_.insert_or_assign(tick->instrument, (tick->bid + tick->ask) / 2);
   }

@@ -242,7 +242,9 @@ void ExecutorNode::accept_batch(std::size_t max_messages, std::size_t& received,
     }
     ++received;
     if (!take_signal(total)) continue;
-    latencies_.signal_read(desk_.next_signal(), clock_.now_ns());
+    const auto read_ns = clock_.now_ns();
+    latencies_.signal_read(desk_.next_signal(), read_ns);
+    signal_lag_.observe(read_ns, desk_.next_signal().created_ts_ns);
     desk_.decide(view_of(frames_[0]), link_.closed());
   }
   if (desk_.commit()) failures_.recovered(store_.path());
@@ -865,6 +867,7 @@ std::string ExecutorNode::stats_json() {
       .add("portfolio_complete", valuation_.complete)
       .add("marks", marks_.size())
       .add("position_mismatches", mismatches);
+  clock_lags_.add_stats(o);
   failures_.add_stats(o);
   disk_.add_stats(o);
   o.add("accept_failed", signals_monitor_.counters().accept_failed)
@@ -921,6 +924,7 @@ void ExecutorNode::heartbeat() {
 }
 
 void ExecutorNode::write_stats() {
+  clock_lags_.roll();
   write_stats_file(stats_path_, stats_json(), failures_, "the supervisor sees no heartbeat meanwhile");
   publish_metrics();
 }
@@ -977,6 +981,7 @@ void ExecutorNode::publish_metrics() {
   metrics::MetricsText m({{"program", "executor"}, {"process", "executor"}});
   add_executor_metrics(m, figures());
   add_latency_metrics(m, desk_.tick_to_fill_seconds(), latencies_);
+  clock_lags_.add_metrics(m);
   auto connections = signals_monitor_.counters();
   connections += reports_monitor_.counters();
   metrics::add_connection_metrics(m, connections);

@@ -520,6 +520,7 @@ void StrategyNode::on_tick(Traded& inst, std::string_view payload) {
       break;
   }
   ++ticks_received_;
+  tick_lag_.observe(now, tick.gateway_ts_ns);
   if (now >= tick.gateway_ts_ns) {
     tick_latency_.record(now - tick.gateway_ts_ns);
     tick_latency_seconds_.observe(static_cast<double>(now - tick.gateway_ts_ns) / 1e9);
@@ -1241,6 +1242,7 @@ std::string StrategyNode::stats_json() {
       .add("handshakes_failed", connections.handshakes_failed)
       .add("redials", connections.redials)
       .add("tick_latency_us", latency);
+  clock_lags_.add_stats(o);
   write_failures_.add_stats(o);
   disk_.add_stats(o);
   // Shown by tpctl status next to the program's state.
@@ -1249,6 +1251,7 @@ std::string StrategyNode::stats_json() {
 }
 
 bool StrategyNode::write_stats() {
+  clock_lags_.roll();
   const bool written =
       write_stats_file(stats_path_, stats_json(), write_failures_,
                        "the last stats file stays (the supervisor may take this program for HUNG); tried "
@@ -1376,6 +1379,7 @@ std::string StrategyNode::metrics_text() const {
   m.histogram("tp_strategy_tick_latency_seconds",
               "Gateway publish to this instance's receipt, per tick received (same host clock assumed).",
               tick_latency_seconds_.sample());
+  clock_lags_.add_metrics(m);
   m.counter("tp_dead_letters_sent_total", "Dead letters this program handed to the dead-letter sink.",
             dead_letters_.sent())
       .counter("tp_dead_letters_dropped_total",

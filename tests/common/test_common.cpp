@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 
+#include "common/clock_skew.hpp"
 #include "common/config.hpp"
 #include "common/endpoints.hpp"
 #include "common/histogram.hpp"
@@ -656,6 +657,40 @@ TEST(Stats, WritesAtomically) {
   EXPECT_EQ(content, "{}");
   EXPECT_FALSE(tp::write_file_atomically((dir / "missing" / "x.json").string(), "{}"));
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(LagWindow, TheSmallestLagOfAWindowBoundsTheSendersClock) {
+  tp::LagWindow w;
+  EXPECT_FALSE(w.last_min());
+  w.observe(1'000'000, 990'000);    // 10 us
+  w.observe(2'000'000, 1'996'000);  // 4 us: the fastest transit
+  w.observe(3'000'000, 2'900'000);  // 100 us: queued
+  EXPECT_FALSE(w.last_min()) << "nothing before the window closes";
+  w.roll();
+  ASSERT_TRUE(w.last_min());
+  EXPECT_EQ(*w.last_min(), 4'000);
+  EXPECT_EQ(*w.last_max(), 100'000);
+  // A sender 300 ms ahead: every stamp is later than its receipt.
+  w.observe(4'000'000'000, 4'300'000'000);
+  w.observe(5'000'000'000, 5'299'990'000);
+  w.roll();
+  EXPECT_EQ(*w.last_min(), -300'000'000);
+}
+
+TEST(LagWindow, AQuietWindowKeepsTheLastFigureAndUnstampedMessagesTeachNothing) {
+  tp::LagWindow w;
+  w.observe(1'000, 0);  // no stamp
+  w.roll();
+  EXPECT_FALSE(w.last_min());
+  w.observe(10'000, 4'000);
+  w.roll();
+  w.roll();  // nothing arrived
+  ASSERT_TRUE(w.last_min());
+  EXPECT_EQ(*w.last_min(), 6'000);
 }
 
 }  // namespace

@@ -160,6 +160,10 @@ def stats_vs_metrics(stats, got):
             want = {r: float(n) for r, n in value.items()}
             have = {labels.split('reason="')[1][:-1]: v
                     for labels, v in got.get("tp_strategy_dead_letters_total", {}).items()}
+        elif key == "clock_lag_min_ms":  # ms in the file, seconds in the metric: compared to the nanosecond
+            want = {src: round(ms / 1e3, 9) for src, ms in value.items()}
+            have = {labels.split('source="')[1][:-1]: round(v, 9)
+                    for labels, v in got.get("tp_clock_lag_min_seconds", {}).items()}
         elif key == "files_failing":
             want, have = float(len(value)), one("tp_files_failing")
         elif key == "positions":  # the Python runtime's; a position is a metric once known

@@ -31,6 +31,7 @@
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
+#include "common/clock_skew.hpp"
 #include "common/config.hpp"
 #include "common/disk_watch.hpp"
 #include "common/log.hpp"
@@ -95,6 +96,8 @@ class SinkNode {
   OriginalSampler sampler_;
   KeyMemory keys_;
   std::uint64_t duplicates_dropped_ = 0;
+  ClockLags clock_lags_;
+  LagWindow& letter_lag_ = clock_lags_.add("senders");  // every sender's clock, from the letters' ts_ns
   std::vector<zmq::message_t> frames_;
   proto::Decoder decoder_;
   LogLimiter limiter_;

@@ -39,6 +39,7 @@
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
+#include "common/clock_skew.hpp"
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
 #include "common/disk_watch.hpp"
@@ -150,6 +151,8 @@ class DllGatewayNode {
   std::vector<Request> requests_;  // the group being answered; kept for its capacity
   std::vector<const proto::OrderRequest*> group_orders_;
   NodeCounters counters_;
+  ClockLags clock_lags_;
+  LagWindow& order_lag_ = clock_lags_.add("executor");  // the executor's clock, from sent_ts_ns
   DiskWatch disk_;
   LogLimiter limiter_;
   std::uint64_t accept_failed_logged_ = 0;

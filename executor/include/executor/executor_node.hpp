@@ -18,6 +18,7 @@
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
+#include "common/clock_skew.hpp"
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
 #include "common/disk_watch.hpp"
@@ -230,9 +231,12 @@ class ExecutorNode {
   std::vector<std::optional<OrderRecord>> flying_;
   std::vector<SentAt> flying_sent_;
   OrderLatencies latencies_;
-  std::vector<BrokerLink::SettledOrder> settled_;  // reused by collect()
-  ReportCursor cursor_;                            // the next report expected (as the store holds it)
-  bool reports_caught_up_ = false;                 // a fetch reached dll_gateway's last seq
+  ClockLags clock_lags_;
+  LagWindow& signal_lag_ = clock_lags_.add("strategy");  // the strategies' clocks, from created_ts_ns
+  LagWindow& tick_lag_ = clock_lags_.add("gateway");     // the gateway's, from its ticks' stamps
+  std::vector<BrokerLink::SettledOrder> settled_;        // reused by collect()
+  ReportCursor cursor_;                                  // the next report expected (as the store holds it)
+  bool reports_caught_up_ = false;                       // a fetch reached dll_gateway's last seq
   StreamCounters stream_counters_;
   DiskWatch disk_;
   WriteFailures failures_;

@@ -39,6 +39,7 @@
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
+#include "common/clock_skew.hpp"
 #include "common/config.hpp"
 #include "common/dead_letter.hpp"
 #include "common/disk_watch.hpp"
@@ -292,6 +293,8 @@ class StrategyNode {
   DiskWatch disk_;
   LatencyHistogram tick_latency_;
   metrics::Histogram tick_latency_seconds_{metrics::latency_bounds_seconds()};  // the same, for Prometheus
+  ClockLags clock_lags_;
+  LagWindow& tick_lag_ = clock_lags_.add("gateway");  // the gateway's clock, from its ticks' stamps
   std::string stats_path_;
 
   std::int64_t resend_ns_;

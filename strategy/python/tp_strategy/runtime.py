@@ -74,6 +74,7 @@ ADOPT_SCAN_NS = 1000 * NS_PER_MS
 JOURNAL_PROBE_NS = 500 * NS_PER_MS
 COMPACT_RETRY_NS = 1000 * NS_PER_MS
 LATENCY_SAMPLES = 8192     # a ring of recent tick latencies (power of two)
+NO_LAG = 1 << 62           # a lag window that saw no tick yet
 # The latency histogram's bounds (metrics.LATENCY_BOUNDS_SECONDS) in integer
 # ns: the tick path bisects the latency it has in ns, no division. It costs
 # ~200 ns a tick (of ~3.6 us), so it is kept only while metrics are served.
@@ -397,6 +398,11 @@ class Runtime:
         self.latency_n = 0
         self.latency_counts = [0] * (len(LATENCY_BOUNDS_NS) + 1)  # per bucket, the last above every bound
         self.latency_sum_ns = 0
+        # common/clock_skew.hpp's LagWindow: the gateway's clock seen through
+        # its ticks' stamps, the smallest lag of the window being filled and
+        # of the last closed one (None until a tick came).
+        self.lag_min = NO_LAG
+        self.lag_last = None
         self.metrics = None  # the endpoint, when [metrics] port is set
         self.last_hb = None
         self.emitting = True
@@ -952,6 +958,7 @@ class Runtime:
         bucket_of, latency_bounds = bisect.bisect_left, LATENCY_BOUNDS_NS
         latency_counts = self.latency_counts if self.metrics is not None else None
         latency_sum = 0  # added to self.latency_sum_ns once per batch
+        lag_min = self.lag_min  # the window's smallest (receipt - stamp), kept in self.lag_min once per batch
         I64_MAX, U64_MAX = wire.I64_MAX, wire.U64_MAX
         INF = math.inf
         num = (float, int)
@@ -1030,6 +1037,8 @@ class Runtime:
                     self.dead_letter("out_of_order", f"seq {seq} of {inst.symbol} after {last}", payload)
                 continue
             self.ticks_received += 1
+            if now - gts < lag_min:
+                lag_min = now - gts
             if now >= gts:
                 latency = now - gts
                 ring[self.latency_n & mask] = latency
@@ -1066,6 +1075,7 @@ class Runtime:
                 self._strategy_error("on_tick", e)
             self._emit_ok_in_tick = None
         self.latency_sum_ns += latency_sum
+        self.lag_min = lag_min
         return n
 
     def _refuse_timestamp(self, gts, ahead, payload):
@@ -1378,6 +1388,7 @@ class Runtime:
             "dead_letters": self.dead_letters_sent + self.dead_letters_dropped,
             "dead_letters_by_reason": dict(sorted(self.dead_letters_by_reason.items())),
             "tick_latency_us": {"p50": pct(0.5), "p99": pct(0.99), "count": self.latency_n},
+            "clock_lag_min_ms": {} if self.lag_last is None else {"gateway": self.lag_last / 1e6},
         }
         o["connections_dropped"] = sum(m.dropped for m in self.monitors)
         o["handshakes_failed"] = sum(m.handshakes_failed for m in self.monitors)
@@ -1392,6 +1403,8 @@ class Runtime:
         return o
 
     def write_stats(self):
+        if self.lag_min != NO_LAG:  # the window closes at each write
+            self.lag_last, self.lag_min = self.lag_min, NO_LAG
         self._check_disk(self.now_ns())
         text = json.dumps(self.stats(), separators=(",", ":")) + "\n"
         tmp = self.stats_path + ".next"
@@ -1524,6 +1537,11 @@ class Runtime:
                     "Gateway publish to this instance's receipt, per tick received (same host clock assumed).",
                     metrics.HistogramSample(metrics.LATENCY_BOUNDS_SECONDS, cumulative, self.latency_sum_ns / 1e9,
                                             running + self.latency_counts[-1]))
+        if self.lag_last is not None:
+            m.gauge("tp_clock_lag_min_seconds",
+                    "The smallest (receipt - sender's stamp) of the last stats interval, per source: the transit "
+                    "time plus how far this host's clock is ahead of the sender's (negative: the sender's is ahead).",
+                    self.lag_last / 1e9, [("source", "gateway")])
         m.counter("tp_dead_letters_sent_total", "Dead letters this program handed to the dead-letter sink.",
                   self.dead_letters_sent)
         m.counter("tp_dead_letters_dropped_total",
