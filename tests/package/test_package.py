@@ -1,7 +1,8 @@
 """The Debian package (cmake/Packaging.cmake), as a host gets it: cpack builds
 it from this build tree; its control fields (Depends computed by
 dpkg-shlibdeps plus the scripts' Python packages), conffiles, maintainer
-scripts and contents are checked; then it is unpacked into a temporary root
+scripts and contents are checked, and apt-get --simulate resolves its
+Depends on this host; then it is unpacked into a temporary root
 (dpkg -x: nothing is installed on this machine) and everything runs from
 there, with no path into this checkout: each program's --help, the
 commands' --help, the systemd units the unpacked tp-units writes (pointing
@@ -122,6 +123,14 @@ class PackageTest(unittest.TestCase):
         self.assertLessEqual({"python3", "python3-zmq", "python3-msgpack"}, package_names(depends), depends)
         self.assertIn("python3 (>= 3.11)", depends)
         self.assertEqual(self.field("Recommends"), "python3-matplotlib")
+
+    @unittest.skipUnless(shutil.which("apt-get"), "no apt-get")
+    def test_apt_would_install_it_here(self):
+        # `apt install ./FILE.deb` resolves the Depends against this host's
+        # packages; --simulate installs nothing (and needs no root).
+        r = run(["apt-get", "install", "--simulate", "-o", "Debug::NoLocking=1", self.deb], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(f"Inst trading-pipeline ({VERSION} ", r.stdout)
 
     def test_contents(self):
         f = self.files
