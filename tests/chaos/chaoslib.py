@@ -118,6 +118,27 @@ def config_text(d, run_dir, *, rate=1000, every_nth=20, instances=2, broker_late
     ])
 
 
+def three_hosts_toml(md, strat, exec_):
+    """The [[hosts]] of config/samples/three_hosts.toml at these addresses:
+    md runs the gateway, exec the executor, dll_gateway and the sink, and
+    strat (no program) the strategy groups."""
+    return f"""
+[[hosts]]
+name = "md"
+address = "{md}"
+programs = ["gateway"]
+
+[[hosts]]
+name = "strat"
+address = "{strat}"
+
+[[hosts]]
+name = "exec"
+address = "{exec_}"
+programs = ["executor", "dll_gateway", "dead_letter"]
+"""
+
+
 def stats(run_dir, name, pid=None):
     data = read_json(os.path.join(run_dir, f"{name}.stats.json"))
     if data is None or (pid is not None and data.get("pid") != pid):

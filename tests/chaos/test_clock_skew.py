@@ -106,21 +106,7 @@ order_retries = 3
 
 [dll_gateway.settings]
 journal_path = "{cl.broker_journal_path(self.run_dir)}"
-
-[[hosts]]
-name = "md"
-address = "{md}"
-programs = ["gateway"]
-
-[[hosts]]
-name = "strat"
-address = "{HOSTS['strat']}"
-
-[[hosts]]
-name = "exec"
-address = "{ex}"
-programs = ["executor", "dll_gateway", "dead_letter"]
-"""
+""" + cl.three_hosts_toml(md, HOSTS["strat"], ex)
 
     def start(self, name, offset_s, *args):
         proc = self.p.start(name, *args, env=clock(offset_s))

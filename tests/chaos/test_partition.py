@@ -152,21 +152,7 @@ server_secret_key = "{keys}/server.key_secret"
 client_public_key = "{keys}/client.key"
 client_secret_key = "{keys}/client.key_secret"
 authorized_clients = "{keys}/authorized"
-
-[[hosts]]
-name = "md"
-address = "{a('md')}"
-programs = ["gateway"]
-
-[[hosts]]
-name = "strat"
-address = "{a('strat')}"
-
-[[hosts]]
-name = "exec"
-address = "{a('exec')}"
-programs = ["executor", "dll_gateway", "dead_letter"]
-"""
+""" + cl.three_hosts_toml(a("md"), a("strat"), a("exec"))
 
     # -- the hosts' supervisors ------------------------------------------
 
