@@ -6,6 +6,7 @@
 // the desk's (execution_desk.hpp) and trading_controls.hpp's.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -74,18 +75,23 @@ bool ExecutorNode::take_control_request() {
 }
 
 void ExecutorNode::drain_ticks() {
+  // The gateway's clock is judged once a wakeup, by the newest stamp read
+  // against the clock after the reads: one clock read, and a lag never
+  // smaller than any tick's own.
+  std::int64_t newest_stamp = 0;
   for (std::size_t i = 0; i < max_ticks_per_wakeup; ++i) {
     std::size_t total = 0;
-    if (!recv_message(ticks_, frames_, 2, total)) return;
+    if (!recv_message(ticks_, frames_, 2, total)) break;
     // The feed is the gateway's and every strategy judges it; here a bad
     // tick only fails to move a mark.
     if (total != 2) continue;
     auto tick = decoder_.decode_tick(bytes_of(frames_[1]));
     if (!tick || !(tick->bid > 0) || !(tick->ask > 0)) continue;
-    tick_lag_.observe(clock_.now_ns(), tick->gateway_ts_ns);
+    newest_stamp = std::max(newest_stamp, tick->gateway_ts_ns);
     if (!marks_.contains(tick->instrument) && config_.find_instrument(tick->instrument) == nullptr) continue;
     marks_.insert_or_assign(tick->instrument, (tick->bid + tick->ask) / 2);
   }
+  tick_lag_.observe(clock_.now_ns(), newest_stamp);  // 0: no tick, nothing learnt
 }
 
 void ExecutorNode::value_portfolio() {

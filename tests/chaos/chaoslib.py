@@ -34,7 +34,7 @@ sys.path.insert(0, SCRIPTS)
 sys.path.insert(0, os.path.join(REPO, "tests", "supervisor"))
 
 import tp_proto  # noqa: E402
-from svtest import SupervisorRun, pid_alive, wait_for  # noqa: E402,F401
+from svtest import SupervisorRun, pid_alive, three_hosts_toml, wait_for  # noqa: E402,F401
 from waiting import read_json  # noqa: E402  (tests/support, on sys.path through svtest)
 
 BIN_DIR = os.environ.get("TP_BIN_DIR", "")
@@ -116,27 +116,6 @@ def config_text(d, run_dir, *, rate=1000, every_nth=20, instances=2, broker_late
         "flap_max_restarts = 1000", "stop_grace_ms = 5000", "healthy_after_ms = 500",
         extra, "",
     ])
-
-
-def three_hosts_toml(md, strat, exec_):
-    """The [[hosts]] of config/samples/three_hosts.toml at these addresses:
-    md runs the gateway, exec the executor, dll_gateway and the sink, and
-    strat (no program) the strategy groups."""
-    return f"""
-[[hosts]]
-name = "md"
-address = "{md}"
-programs = ["gateway"]
-
-[[hosts]]
-name = "strat"
-address = "{strat}"
-
-[[hosts]]
-name = "exec"
-address = "{exec_}"
-programs = ["executor", "dll_gateway", "dead_letter"]
-"""
 
 
 def stats(run_dir, name, pid=None):

@@ -26,12 +26,10 @@ import subprocess
 import sys
 import tempfile
 import unittest
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
-from prom import PROMETHEUS, Prometheus  # noqa: E402
+from prom import PROMETHEUS, Prometheus, free_port, http_get  # noqa: E402
 from waiting import read_json, wait_for  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -64,23 +62,6 @@ instances = 1
 [strategy.groups.params]
 n = 10
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(url, timeout=5.0):
-    """(status, body); status 0 when nothing answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except (urllib.error.URLError, ConnectionError, socket.timeout):
-        return 0, ""
 
 
 def samples(text):

@@ -61,6 +61,39 @@ def endpoints_toml(d) -> list:
     return ["[endpoints]", *(f'{k} = "ipc://{d}/{k}.ipc"' for k in names)]
 
 
+def three_hosts_toml(md, strat, exec_):
+    """The [[hosts]] of config/samples/three_hosts.toml at these addresses:
+    md runs the gateway, exec the executor, dll_gateway and the sink, and
+    strat (no program) the strategy groups."""
+    return f"""
+[[hosts]]
+name = "md"
+address = "{md}"
+programs = ["gateway"]
+
+[[hosts]]
+name = "strat"
+address = "{strat}"
+
+[[hosts]]
+name = "exec"
+address = "{exec_}"
+programs = ["executor", "dll_gateway", "dead_letter"]
+"""
+
+
+# The three-host layout at 10.77.0.1-3 (as the sample file places it), each
+# endpoint on the address of the host whose program binds it.
+THREE_HOSTS = """
+[endpoints]
+ticks = "tcp://10.77.0.1:7101"
+signals = "tcp://10.77.0.3:7102"
+order_events = "tcp://10.77.0.3:7103"
+orders = "tcp://10.77.0.3:7104"
+dead_letters = "tcp://10.77.0.3:7105"
+""" + three_hosts_toml("10.77.0.1", "10.77.0.2", "10.77.0.3")
+
+
 class SupervisorRun:
     """A supervisor.py child; close() leaves no process behind."""
 

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import unittest
 
+from svtest import THREE_HOSTS
 from svtest import supervisor as sv
 
 DUMP = os.environ.get("TP_CONFIG_GROUPS_DUMP", "")
@@ -185,28 +186,6 @@ CASES = [
 
 # [[hosts]]: three hosts as config/samples/three_hosts.toml places them, each
 # endpoint on the address of the host whose program binds it.
-THREE_HOSTS = """
-[endpoints]
-ticks = "tcp://10.77.0.1:7101"
-signals = "tcp://10.77.0.3:7102"
-order_events = "tcp://10.77.0.3:7103"
-orders = "tcp://10.77.0.3:7104"
-dead_letters = "tcp://10.77.0.3:7105"
-
-[[hosts]]
-name = "md"
-address = "10.77.0.1"
-programs = ["gateway"]
-
-[[hosts]]
-name = "strat"
-address = "10.77.0.2"
-
-[[hosts]]
-name = "exec"
-address = "10.77.0.3"
-programs = ["executor", "dll_gateway", "dead_letter"]
-"""
 
 
 def host(body):

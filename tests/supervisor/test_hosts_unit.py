@@ -12,6 +12,7 @@ import tempfile
 import unittest
 
 from svtest import REPO
+from svtest import THREE_HOSTS
 from svtest import supervisor as sv  # noqa: F401  (puts scripts/ on sys.path)
 
 from tp_supervisor import hostctl, remote, spread
@@ -21,28 +22,6 @@ sys.path.insert(0, os.path.join(REPO, "strategy", "python"))
 from tp_strategy import config as runtime_config  # noqa: E402
 
 
-THREE_HOSTS = """
-[endpoints]
-ticks = "tcp://10.77.0.1:7101"
-signals = "tcp://10.77.0.3:7102"
-order_events = "tcp://10.77.0.3:7103"
-orders = "tcp://10.77.0.3:7104"
-dead_letters = "tcp://10.77.0.3:7105"
-
-[[hosts]]
-name = "md"
-address = "10.77.0.1"
-programs = ["gateway"]
-
-[[hosts]]
-name = "strat"
-address = "10.77.0.2"
-
-[[hosts]]
-name = "exec"
-address = "10.77.0.3"
-programs = ["executor", "dll_gateway", "dead_letter"]
-"""
 
 GROUPS = """
 [[strategy.groups]]
