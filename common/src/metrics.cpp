@@ -1,14 +1,11 @@
 #include "common/metrics.hpp"
 
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
-#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -56,14 +53,6 @@ double boot_time_s() {
     in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
   }
   return 0;
-}
-
-// Listen without SO_REUSEPORT (cpp-httplib's default sets it): with it a
-// second program configured with the same port would share the port
-// silently and get half the scrapes; without it that program fails at start.
-void exclusive_listen_options(socket_t sock) {
-  int yes = 1;
-  ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
 }
 
 }  // namespace
@@ -283,64 +272,6 @@ void add_process_metrics(MetricsText& out, const ProcessSample& p) {
       .gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", p.virtual_bytes)
       .gauge("process_open_fds", "Number of open file descriptors.", p.open_fds)
       .gauge("process_max_fds", "Maximum number of open file descriptors.", p.max_fds);
-}
-
-MetricsServer::MetricsServer(const std::string& host, int port, Labels common)
-    : host_(host), common_(std::move(common)), server_(std::make_unique<httplib::Server>()) {
-  // Two workers, one request per connection: a scraper that keeps its
-  // connection open (Prometheus does) would otherwise hold a worker for good.
-  server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
-  server_->set_keep_alive_max_count(1);
-  server_->set_read_timeout(std::chrono::seconds(2));
-  server_->set_write_timeout(std::chrono::seconds(2));
-  server_->set_socket_options(exclusive_listen_options);
-  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    scrapes_.fetch_add(1, std::memory_order_relaxed);
-    if (!snapshot_.load()) {
-      res.status = 503;
-      res.set_content("no metrics published yet\n", "text/plain; charset=utf-8");
-      return;
-    }
-    res.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  if (port == 0) {
-    port_ = server_->bind_to_any_port(host);
-    if (port_ < 0) throw MetricsBindError("metrics: cannot listen on " + host + " (any port)");
-  } else {
-    if (!server_->bind_to_port(host, port))
-      throw MetricsBindError("metrics: cannot listen on " + host + ":" + std::to_string(port) +
-                             " (in use by another process, or not an address of this host); set "
-                             "metrics.port to a free port, or 0 to turn metrics off");
-    port_ = port;
-  }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // stop() only stops a server that is running: wait for the thread to get
-  // there, so that a stop right after construction cannot be lost.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!server_->is_running() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
-  spdlog::info("serving Prometheus metrics on http://{}:{}/metrics", host_, port_);
-}
-
-MetricsServer::~MetricsServer() { stop(); }
-
-void MetricsServer::stop() {
-  if (!thread_.joinable()) return;
-  server_->stop();
-  thread_.join();
-}
-
-void MetricsServer::publish(std::string text, std::int64_t now_wall_ns) {
-  snapshot_.store(std::make_shared<const Snapshot>(Snapshot{std::move(text), now_wall_ns}));
-}
-
-std::string MetricsServer::render() const {
-  const auto snap = snapshot_.load();
-  MetricsText tail(common_);
-  add_process_metrics(tail, read_process_sample());
-  tail.gauge("tp_metrics_snapshot_timestamp_seconds",
-             "When the program's loop last published these metrics, since unix epoch in seconds.",
-             static_cast<double>(snap->wall_ns) / 1e9);
-  return snap->text + tail.str();
 }
 
 std::unique_ptr<MetricsServer> start_metrics_server(const MetricsConfig& cfg, std::string_view program,

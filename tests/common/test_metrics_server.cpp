@@ -1,10 +1,16 @@
 // MetricsServer over loopback tcp: 503 before the first snapshot, the
 // snapshot then the process metrics after, a port taken by another server is
-// a start-up error, and stop right after start returns.
+// a start-up error, a client that connects and sends nothing does not hold
+// up a scrape, and stop right after start returns.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "common/metrics.hpp"
 
@@ -61,6 +67,50 @@ TEST(MetricsServer, APortInUseIsAStartError) {
   auto res = get(first.port());
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
+}
+
+TEST(MetricsServer, HeadAnswersWithoutTheBodyAndOtherMethodsAre405) {
+  MetricsServer server("127.0.0.1", 0, {});
+  server.publish("tp_a 1\n", 0);
+  httplib::Client client("127.0.0.1", server.port());
+  auto head = client.Head("/metrics");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+  auto post = client.Post("/metrics", "x", "text/plain");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405);
+  EXPECT_EQ(server.scrapes(), 1u);
+}
+
+// Connected on loopback; the server has the connection once connect returns.
+int connect_silently(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  return fd;
+}
+
+TEST(MetricsServer, ClientsThatSendNothingDoNotHoldUpAScrape) {
+  MetricsServer server("127.0.0.1", 0, {});
+  server.publish("tp_a 1\n", 0);
+  // Two silent clients take both workers until their 2 s deadline; the
+  // scrape waits for that, no longer, and gets its answer.
+  std::vector<int> silent{connect_silently(server.port()), connect_silently(server.port())};
+  const auto start = std::chrono::steady_clock::now();
+  auto res = get(server.port());
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+  // The silent ones were closed without an answer.
+  for (int fd : silent) {
+    char c;
+    EXPECT_EQ(::recv(fd, &c, 1, 0), 0);
+    ::close(fd);
+  }
 }
 
 TEST(MetricsServer, StopsRightAfterStartAndTwice) {

@@ -1,6 +1,6 @@
 // Prometheus metrics: a writer of the text exposition format (version 0.0.4),
 // the process metrics read from /proc/self, and the small HTTP server that
-// serves GET /metrics from a thread of its own.
+// serves GET /metrics from threads of its own (src/metrics_server.cpp).
 //
 // The program's loop renders its figures into a MetricsText when it writes its
 // stats file and hands the text to MetricsServer::publish, which swaps a
@@ -24,10 +24,6 @@
 #include <vector>
 
 #include "common/config.hpp"
-
-namespace httplib {
-class Server;
-}
 
 namespace tp {
 class DiskWatch;
@@ -156,8 +152,9 @@ class MetricsBindError : public std::runtime_error {
 // tp_metrics_snapshot_timestamp_seconds (when the loop last published: a
 // loop that stopped publishing shows as a stale timestamp, not as an
 // unreachable target). Before the first publish, 503. One connection is
-// served at a time by each of two workers, without keep-alive, so that a
-// scraper holding a connection open cannot starve another.
+// served at a time by each of two workers, without keep-alive and with a 2 s
+// deadline, so that a scraper holding a connection open cannot starve
+// another (common/http_get.hpp says why not cpp-httplib).
 class MetricsServer {
  public:
   // Listens at once; port 0 takes a free port (tests). Throws
@@ -182,15 +179,18 @@ class MetricsServer {
     std::string text;
     std::int64_t wall_ns = 0;
   };
+  void serve();         // a worker: accepts until stop()
+  void answer(int fd);  // one request on one connection
   std::string render() const;
 
   std::string host_;
   Labels common_;
-  std::unique_ptr<httplib::Server> server_;
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<std::uint64_t> scrapes_{0};
   int port_ = 0;
-  std::thread thread_;
+  int listen_fd_ = -1;
+  int stop_fd_ = -1;  // an eventfd, readable once stop() is called
+  std::vector<std::thread> workers_;
 };
 
 // The server [metrics] asks for, labelled program="<program>" and
