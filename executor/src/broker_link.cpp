@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <stdexcept>
 #include <string>
 
 #include "executor/decision.hpp"
@@ -34,8 +33,8 @@ BrokerLink::BrokerLink(zmq::context_t& ctx, const Config& config, const Clock& c
                clock),
       // The first idle probe comes liveness_idle_ns after start.
       last_exchange_ns_(clock.monotonic_ns()),
-      ctx_(ctx),
-      slots_(static_cast<std::size_t>(std::max(1, config.executor.orders_in_flight))) {}
+      orders_(ctx, config.endpoints.orders, client_options(config, options_, true),
+              static_cast<std::size_t>(std::max(1, config.executor.orders_in_flight))) {}
 
 bool BrokerLink::allows() {
   const auto before = breaker_.state();
@@ -45,38 +44,16 @@ bool BrokerLink::allows() {
 }
 
 std::size_t BrokerLink::start_order(const OrderRecord& order) {
-  const auto free = static_cast<std::size_t>(std::find(busy_.begin(), busy_.end(), false) - busy_.begin());
-  if (free == busy_.size()) {
-    if (busy_.size() >= slots_) throw std::logic_error("BrokerLink::start_order: every order client is busy");
-    order_clients_.push_back(std::make_unique<OrderClient>(ctx_, config_.endpoints.orders,
-                                                           client_options(config_, options_, true)));
-    busy_.push_back(false);
-  }
   ++counters_.orders_sent;
-  busy_[free] = true;
-  ++in_flight_;
-  order_clients_[free]->start(request_of(order, clock_.now_ns()));
-  return free;
+  return orders_.start(request_of(order, clock_.now_ns()));
 }
 
 void BrokerLink::wait_orders(std::vector<SettledOrder>& settled) {
-  if (in_flight_ == 0) return;
-  flying_.clear();
-  flying_slots_.clear();
-  for (std::size_t i = 0; i < busy_.size(); ++i) {
-    if (!busy_[i]) continue;
-    flying_.push_back(order_clients_[i].get());
-    flying_slots_.push_back(i);
-  }
-  OrderClient::wait_any(flying_, settled_);
-  for (const auto k : settled_) {
-    const auto slot = flying_slots_[k];
-    auto reply = order_clients_[slot]->take_answer();
-    busy_[slot] = false;
-    --in_flight_;
-    answered(reply.has_value());
-    if (!reply) ++counters_.order_timeouts;
-    settled.push_back(SettledOrder{slot, std::move(reply)});
+  const auto before = settled.size();
+  orders_.wait(settled);
+  for (auto i = before; i < settled.size(); ++i) {
+    answered(settled[i].reply.has_value());
+    if (!settled[i].reply) ++counters_.order_timeouts;
   }
 }
 
@@ -113,16 +90,10 @@ std::optional<proto::ReportBatch> BrokerLink::open_orders(std::uint32_t offset) 
   return reply;
 }
 
-std::uint64_t BrokerLink::retries() const noexcept {
-  std::uint64_t n = client_.retries();
-  for (const auto& c : order_clients_) n += c->retries();
-  return n;
-}
+std::uint64_t BrokerLink::retries() const noexcept { return client_.retries() + orders_.retries(); }
 
 std::uint64_t BrokerLink::socket_failures() const noexcept {
-  std::uint64_t n = client_.socket_failures();
-  for (const auto& c : order_clients_) n += c->socket_failures();
-  return n;
+  return client_.socket_failures() + orders_.socket_failures();
 }
 
 bool BrokerLink::probe_due(bool none_held) const {

@@ -52,177 +52,6 @@ void OrderClient::reopen() {
   }
 }
 
-void OrderClient::start(const proto::OrderRequest& req) {
-  payload_.assign(encoder_.encode(req));
-  started_id_.assign(req.client_order_id);
-  flight_ = Flight{};
-  if (stopping()) {
-    settle(std::nullopt);
-    return;
-  }
-  attempt_made(try_send(), monotonic_ns());
-}
-
-std::optional<proto::OrderReply> OrderClient::finish() {
-  OrderClient* self = this;
-  std::vector<std::size_t> settled;
-  while (flight_.phase != Phase::none && flight_.phase != Phase::settled) wait_any({&self, 1}, settled);
-  return take_answer();
-}
-
-std::optional<proto::OrderReply> OrderClient::take_answer() {
-  flight_.phase = Phase::none;
-  return std::exchange(flight_.answer, std::nullopt);
-}
-
-void OrderClient::settle(std::optional<proto::OrderReply> answer) {
-  flight_.phase = Phase::settled;
-  flight_.answer = std::move(answer);
-}
-
-void OrderClient::attempt_made(Attempt sent, std::int64_t now) {
-  switch (sent) {
-    case Attempt::sent:
-      flight_.phase = Phase::waiting;
-      flight_.until_ns = now + std::int64_t{options_.timeout_ms} * ns_per_ms;
-      return;
-    case Attempt::no_socket:
-    case Attempt::not_sent:
-      // Nothing went out; wait out this attempt's time so a missing
-      // dll_gateway is not hammered, then try again on a fresh socket.
-      flight_.phase = Phase::idle;
-      flight_.until_ns = now + std::int64_t{options_.timeout_ms} * ns_per_ms;
-      flight_.reopen_after_idle = sent == Attempt::not_sent;
-      return;
-    case Attempt::none:
-    case Attempt::stopped:
-      settle(std::nullopt);
-      return;
-  }
-}
-
-void OrderClient::next_attempt(std::int64_t now) {
-  if (flight_.attempt >= std::max(0, options_.retries) || stopping() ||
-      (options_.hold_retries && options_.hold_retries())) {
-    settle(std::nullopt);
-    return;
-  }
-  ++flight_.attempt;
-  ++retries_;
-  const int shift = std::min(flight_.attempt - 1, 16);
-  const int pause_ms = std::min(options_.max_backoff_ms, options_.backoff_ms << shift);
-  flight_.phase = Phase::paused;
-  flight_.until_ns = now + std::int64_t{pause_ms} * ns_per_ms;
-}
-
-void OrderClient::advance(std::int64_t now) {
-  switch (flight_.phase) {
-    case Phase::waiting:
-      if (!flight_.stop_seen && stopping()) {
-        // A healthy dll_gateway answers within the grace and the answer is
-        // applied; a frozen one costs no more than the grace, and the order
-        // is then reconciled by query at the next start.
-        flight_.stop_seen = true;
-        flight_.until_ns = std::min(flight_.until_ns, now + std::int64_t{stop_grace_ms} * ns_per_ms);
-      }
-      if (now < flight_.until_ns) return;
-      reopen();  // the answer may still come to the old socket: never read
-      if (flight_.stop_seen) {
-        settle(std::nullopt);  // no retry once stopping
-        return;
-      }
-      next_attempt(now);
-      return;
-    case Phase::idle:
-      if (stopping()) {
-        settle(std::nullopt);
-        return;
-      }
-      if (now < flight_.until_ns) return;
-      if (flight_.reopen_after_idle) reopen();
-      next_attempt(now);
-      return;
-    case Phase::paused:
-      if (stopping()) {
-        settle(std::nullopt);
-        return;
-      }
-      if (now < flight_.until_ns) return;
-      attempt_made(try_send(), now);
-      return;
-    case Phase::none:
-    case Phase::settled:
-      return;
-  }
-}
-
-void OrderClient::receive(std::int64_t now) {
-  zmq::message_t reply;
-  if (!socket_.recv(reply, zmq::recv_flags::dontwait)) {
-    reopen();
-    next_attempt(now);
-    return;
-  }
-  if (reply.more()) {
-    // Drain the extra frames; a well-behaved peer sends one.
-    zmq::message_t extra;
-    while (socket_.get(zmq::sockopt::rcvmore) && socket_.recv(extra, zmq::recv_flags::dontwait)) {
-    }
-    ++bad_replies_;
-    reopen();
-    next_attempt(now);
-    return;
-  }
-  auto decoded = decoder_.decode_order_reply(bytes_of(reply));
-  if (!decoded || decoded->client_order_id != started_id_) {
-    ++bad_replies_;
-    reopen();
-    next_attempt(now);
-    return;
-  }
-  settle(std::move(decoded).value());
-}
-
-void OrderClient::wait_any(std::span<OrderClient* const> clients, std::vector<std::size_t>& settled) {
-  std::vector<zmq::pollitem_t> items;
-  std::vector<std::size_t> polled;  // items[k] is clients[polled[k]]'s socket
-  for (;;) {
-    settled.clear();
-    const std::int64_t now = monotonic_ns();
-    std::int64_t wake_ns = now + std::int64_t{stop_check_ms} * ns_per_ms;
-    items.clear();
-    polled.clear();
-    for (std::size_t i = 0; i < clients.size(); ++i) {
-      OrderClient& c = *clients[i];
-      c.advance(now);
-      if (c.flight_.phase == Phase::settled || c.flight_.phase == Phase::none) {
-        settled.push_back(i);
-        continue;
-      }
-      wake_ns = std::min(wake_ns, c.flight_.until_ns);
-      if (c.flight_.phase == Phase::waiting) {
-        items.push_back({c.socket_.handle(), 0, ZMQ_POLLIN, 0});
-        polled.push_back(i);
-      }
-    }
-    if (!settled.empty()) return;
-    // The caller's heartbeat (the same for every client of one process).
-    if (clients.front()->options_.while_waiting) clients.front()->options_.while_waiting();
-    const std::int64_t wait_ms =
-        std::max<std::int64_t>(0, (wake_ns - monotonic_ns() + ns_per_ms - 1) / ns_per_ms);
-    try {
-      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait_ms));
-    } catch (const zmq::error_t& e) {
-      if (e.num() == EINTR) continue;  // a signal; the stop flag is seen at the next advance
-      throw;
-    }
-    const std::int64_t after = monotonic_ns();
-    for (std::size_t k = 0; k < items.size(); ++k) {
-      if (items[k].revents & ZMQ_POLLIN) clients[polled[k]]->receive(after);
-    }
-  }
-}
-
 OrderClient::Attempt OrderClient::try_send() {
   if (!socket_) reopen();
   if (!socket_) return Attempt::no_socket;
@@ -231,6 +60,11 @@ OrderClient::Attempt OrderClient::try_send() {
       socket_.send(zmq::const_buffer(payload_.data(), payload_.size()), zmq::send_flags::dontwait)
           .has_value();
   return sent ? Attempt::sent : Attempt::not_sent;
+}
+
+std::optional<proto::OrderReply> OrderClient::request(const proto::OrderRequest& req) {
+  payload_.assign(encoder_.encode(req));
+  return order_exchange(req.client_order_id, options_.retries);
 }
 
 std::optional<proto::OrderReply> OrderClient::query(const proto::OrderQuery& q, int retries) {

@@ -485,7 +485,7 @@ TEST(ExecutorNode, SignalsArrivingTogetherAreAcceptedOnceEachThenSent) {
 // together: the fake dll_gateway (a ROUTER, as the real one) holds four
 // requests before it answers any, answers them in the reverse order, and
 // each answer is applied to its own order (its own price); the fifth order
-// goes out once a client is free, and every fill is in the books before the
+// goes out once a slot is free, and every fill is in the books before the
 // next batch is decided.
 TEST(ExecutorNode, SeveralOrdersAreInFlightAtOnceAndEachAnswerIsAppliedToItsOwnOrder) {
   tp::test::TempDir dir;
@@ -562,10 +562,10 @@ TEST(ExecutorNode, SeveralOrdersAreInFlightAtOnceAndEachAnswerIsAppliedToItsOwnO
   for (int i = 1; i <= 5; ++i)
     push.send(zmq::buffer(tp::proto::encode_to_string(make_signal("sma.1.500." + std::to_string(i)))));
   ASSERT_TRUE(serve_until(4)) << "four orders in flight at once";
-  EXPECT_EQ(peers.size(), 4u) << "each on its own REQ socket";
+  EXPECT_EQ(peers.size(), 1u) << "all on the one order socket (a DEALER)";
   EXPECT_FALSE(serve_until(5, 300ms)) << "a fifth while four are unanswered";
   for (int i = 3; i >= 0; --i) fill(orders[static_cast<std::size_t>(i)]);
-  ASSERT_TRUE(serve_until(5)) << "the fifth once a client is free";
+  ASSERT_TRUE(serve_until(5)) << "the fifth once a slot is free";
   fill(orders[4]);
 
   std::map<std::string, double> prices;

@@ -1,6 +1,6 @@
-// OrderClient's Lazy Pirate behaviour against a test server on ipc://. The
-// server is a ROUTER playing REP, so that it can leave a request unanswered
-// and still serve the next one.
+// OrderClient's and OrderPipeline's Lazy Pirate behaviour against a test
+// server on ipc://. The server is a ROUTER playing REP, as dll_gateway does,
+// so that it can leave a request unanswered and still serve the next one.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -10,15 +10,16 @@
 #include "common/clock.hpp"
 #include "common/zmq_util.hpp"
 #include "executor/order_client.hpp"
+#include "executor/order_pipeline.hpp"
 #include "test_support/temp_dir.hpp"
 
 using namespace tp::executor;
 
 namespace {
 
-tp::proto::OrderRequest make_request() {
+tp::proto::OrderRequest make_request(const std::string& id = "C-sma.0.1.7") {
   tp::proto::OrderRequest r;
-  r.client_order_id = "C-sma.0.1.7";
+  r.client_order_id = id;
   r.signal_id = "sma.0.1.7";
   r.instrument = "EURUSD";
   r.quantity = 1000;
@@ -32,31 +33,51 @@ struct TestBroker {
   zmq::socket_t router;
   std::vector<std::string> seen;
 
+  std::vector<std::string> peers;  // the routing id each request came from
+  std::vector<zmq::message_t> frames;
+
   void serve(const std::vector<std::string>& plan) {
-    tp::proto::Decoder dec;
-    tp::proto::Encoder enc;
     for (const auto& answer_id : plan) {
-      zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
-      if (zmq::poll(&item, 1, std::chrono::milliseconds(5000)) == 0) return;  // bounded
-      std::vector<zmq::message_t> frames;
-      std::size_t total = 0;
-      if (!tp::recv_message(router, frames, 3, total) || total != 3) return;
-      auto req = dec.decode_order_request(tp::bytes_of(frames[2]));
-      seen.push_back(req ? req->client_order_id : "<bad>");
-      if (answer_id.empty()) continue;  // drop it: the client must time out
-      tp::proto::OrderReply reply;
-      reply.client_order_id = answer_id;
-      reply.order_id = "B-1";
-      reply.status = tp::proto::OrderStatus::filled;
-      reply.filled_quantity = req->quantity;
-      reply.fill_price = 1.0805;
-      auto payload = enc.encode(reply);
-      router.send(frames[0], zmq::send_flags::sndmore);
-      router.send(zmq::message_t(), zmq::send_flags::sndmore);
-      router.send(zmq::const_buffer(payload.data(), payload.size()));
+      if (!read()) return;
+      if (!answer_id.empty()) answer(answer_id);  // else drop it: the client must time out
     }
   }
+  // The next request, within 5 s.
+  bool read() {
+    zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(5000)) == 0) return false;
+    std::size_t total = 0;
+    if (!tp::recv_message(router, frames, 3, total) || total != 3) return false;
+    tp::proto::Decoder dec;
+    auto req = dec.decode_order_request(tp::bytes_of(frames[2]));
+    seen.push_back(req ? req->client_order_id : "<bad>");
+    peers.emplace_back(static_cast<const char*>(frames[0].data()), frames[0].size());
+    return true;
+  }
+  // Answers the request read `back` requests ago, filled, under `id`.
+  void answer(const std::string& id, std::size_t back = 0) {
+    tp::proto::OrderReply reply;
+    reply.client_order_id = id;
+    reply.order_id = "B-" + id;
+    reply.status = tp::proto::OrderStatus::filled;
+    reply.filled_quantity = 1000;
+    reply.fill_price = 1.0805;
+    tp::proto::Encoder enc;
+    auto payload = enc.encode(reply);
+    const auto& peer = peers[peers.size() - 1 - back];
+    router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
+    router.send(zmq::message_t(), zmq::send_flags::sndmore);
+    router.send(zmq::const_buffer(payload.data(), payload.size()));
+  }
 };
+
+// Waits until nothing is in flight; the settled orders by slot.
+std::vector<OrderPipeline::Settled> wait_all(OrderPipeline& p) {
+  std::vector<OrderPipeline::Settled> settled;
+  while (p.in_flight() > 0) p.wait(settled);
+  std::sort(settled.begin(), settled.end(), [](const auto& a, const auto& b) { return a.slot < b.slot; });
+  return settled;
+}
 
 }  // namespace
 
@@ -69,10 +90,7 @@ TEST(OrderClient, RetriesWithTheSameIdAfterADroppedRequest) {
   std::thread server([&] { broker.serve({"", "C-sma.0.1.7"}); });
 
   OrderClient client(ctx, ep, {.timeout_ms = 200, .retries = 3});
-  // start() returns once the first attempt is out; finish() waits and retries.
-  client.start(make_request());
-  const auto seen_after_start = client.retries();
-  auto reply = client.finish();
+  auto reply = client.request(make_request());
   server.join();
 
   ASSERT_TRUE(reply.has_value());
@@ -83,7 +101,6 @@ TEST(OrderClient, RetriesWithTheSameIdAfterADroppedRequest) {
   EXPECT_EQ(broker.seen[0], "C-sma.0.1.7");
   EXPECT_EQ(broker.seen[1], "C-sma.0.1.7");
   EXPECT_EQ(client.retries(), 1u);
-  EXPECT_EQ(seen_after_start, 0u) << "start() makes one attempt and does not wait";
 }
 
 TEST(OrderClient, RefusesAReplyForAnotherOrderAndRetries) {
@@ -126,7 +143,127 @@ TEST(OrderClient, GivesUpAfterTheConfiguredRetries) {
   EXPECT_LT(took_ms, 3000);
 }
 
-TEST(OrderClient, AHoldGivesTheRequestUpInsteadOfSendingItAgain) {
+TEST(OrderPipeline, RetriesWithTheSameIdAfterADroppedRequest) {
+  tp::test::TempDir dir;
+  zmq::context_t ctx(1);
+  const auto ep = dir.ipc("orders");
+  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
+  tp::bind(broker.router, ep);
+  std::thread server([&] { broker.serve({"", "C-sma.0.1.7"}); });
+
+  OrderPipeline pipeline(ctx, ep, {.timeout_ms = 200, .retries = 3}, 4);
+  // start() returns once the first attempt is out; wait() waits and retries.
+  const auto slot = pipeline.start(make_request());
+  EXPECT_EQ(pipeline.retries(), 0u) << "start() makes one attempt and does not wait";
+  const auto settled = wait_all(pipeline);
+  server.join();
+
+  ASSERT_EQ(settled.size(), 1u);
+  EXPECT_EQ(settled[0].slot, slot);
+  ASSERT_TRUE(settled[0].reply.has_value());
+  EXPECT_EQ(settled[0].reply->client_order_id, "C-sma.0.1.7");
+  EXPECT_EQ(broker.seen, (std::vector<std::string>{"C-sma.0.1.7", "C-sma.0.1.7"}));
+  EXPECT_EQ(pipeline.retries(), 1u);
+  EXPECT_TRUE(pipeline.slot_free());
+}
+
+TEST(OrderPipeline, OrdersInFlightOnOneConnectionEachGetTheirOwnAnswerInAnyOrder) {
+  tp::test::TempDir dir;
+  zmq::context_t ctx(1);
+  const auto ep = dir.ipc("orders");
+  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
+  tp::bind(broker.router, ep);
+  const std::vector<std::string> ids{"C-a", "C-b", "C-c"};
+  std::thread server([&] {
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      if (!broker.read()) return;
+    for (std::size_t back = 0; back < ids.size(); ++back)
+      broker.answer(broker.seen[ids.size() - 1 - back], back);
+  });
+
+  OrderPipeline pipeline(ctx, ep, {.timeout_ms = 2000, .retries = 0}, 3);
+  for (const auto& id : ids) pipeline.start(make_request(id));
+  EXPECT_FALSE(pipeline.slot_free());
+  const auto settled = wait_all(pipeline);
+  server.join();
+
+  ASSERT_EQ(settled.size(), 3u);
+  for (std::size_t slot = 0; slot < 3; ++slot) {
+    ASSERT_TRUE(settled[slot].reply.has_value()) << slot;
+    EXPECT_EQ(settled[slot].reply->client_order_id, ids[slot]);
+    EXPECT_EQ(settled[slot].reply->order_id, "B-" + ids[slot]);
+  }
+  ASSERT_EQ(broker.peers.size(), 3u);
+  EXPECT_EQ(broker.peers[0], broker.peers[1]);
+  EXPECT_EQ(broker.peers[1], broker.peers[2]) << "one connection for every order";
+  EXPECT_EQ(pipeline.retries(), 0u);
+}
+
+TEST(OrderPipeline, AnEarlierAttemptsLateAnswerIsTheOrdersAndOneForNoOrderIsDropped) {
+  tp::test::TempDir dir;
+  zmq::context_t ctx(1);
+  const auto ep = dir.ipc("orders");
+  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
+  tp::bind(broker.router, ep);
+  std::thread server([&] {
+    // The first attempt is answered only after the client sent the second:
+    // that answer settles the order; the second copy's, sent after it, then
+    // finds no order in flight.
+    if (!broker.read() || !broker.read()) return;
+    broker.answer("C-gone");  // an order given up long ago
+    broker.answer("C-sma.0.1.7", 1);
+    broker.answer("C-sma.0.1.7");
+  });
+
+  OrderPipeline pipeline(ctx, ep, {.timeout_ms = 150, .retries = 3, .backoff_ms = 1}, 2);
+  pipeline.start(make_request());
+  const auto settled = wait_all(pipeline);
+  server.join();
+
+  ASSERT_EQ(settled.size(), 1u);
+  ASSERT_TRUE(settled[0].reply.has_value());
+  EXPECT_EQ(settled[0].reply->client_order_id, "C-sma.0.1.7");
+  EXPECT_EQ(pipeline.retries(), 1u);
+  // The third answer arrives after the order settled: read by the next
+  // wait, it is counted, never handed out.
+  pipeline.start(make_request("C-next"));
+  std::vector<OrderPipeline::Settled> none;
+  const auto until = tp::monotonic_ns() + 2'000 * tp::ns_per_ms;
+  while (pipeline.late_replies() < 2 && tp::monotonic_ns() < until) {
+    pipeline.wait(none);  // C-next is never answered: it settles empty after its attempts
+    if (pipeline.in_flight() == 0) break;
+  }
+  EXPECT_EQ(pipeline.late_replies(), 2u) << "C-gone and the second copy's answer";
+  for (const auto& s : none) EXPECT_FALSE(s.reply.has_value());
+}
+
+TEST(OrderPipeline, NothingIsQueuedWhileDllGatewayIsAway) {
+  tp::test::TempDir dir;
+  zmq::context_t ctx(1);
+  const auto ep = dir.ipc("orders");
+  // Nobody listens: the attempt cannot be sent, and the order is given up.
+  // (An attempt waits 700 ms for the connection: the redial after refused
+  // dials comes within 500 ms plus jitter.)
+  OrderPipeline pipeline(ctx, ep, {.timeout_ms = 700, .retries = 0}, 2);
+  pipeline.start(make_request("C-given-up"));
+  auto settled = wait_all(pipeline);
+  ASSERT_EQ(settled.size(), 1u);
+  EXPECT_FALSE(settled[0].reply.has_value());
+
+  // dll_gateway comes: it gets the next order only, never a queued copy of
+  // the given-up one (which a HALT may have decided must not be sent).
+  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
+  tp::bind(broker.router, ep);
+  std::thread server([&] { broker.serve({"C-next"}); });
+  pipeline.start(make_request("C-next"));
+  settled = wait_all(pipeline);
+  server.join();
+  ASSERT_EQ(settled.size(), 1u);
+  EXPECT_TRUE(settled[0].reply.has_value());
+  EXPECT_EQ(broker.seen, std::vector<std::string>{"C-next"});
+}
+
+TEST(OrderPipeline, AHoldGivesTheOrderUpInsteadOfSendingItAgain) {
   tp::test::TempDir dir;
   zmq::context_t ctx(1);
   const auto ep = dir.ipc("orders");
@@ -136,21 +273,20 @@ TEST(OrderClient, AHoldGivesTheRequestUpInsteadOfSendingItAgain) {
   std::thread server([&] { broker.serve({"", "C-sma.0.1.7"}); });
 
   bool halted = false;
-  OrderClient client(ctx, ep, {.timeout_ms = 200, .retries = 3, .hold_retries = [&] { return halted; }});
-  client.start(make_request());
+  OrderPipeline pipeline(ctx, ep, {.timeout_ms = 200, .retries = 3, .hold_retries = [&] { return halted; }},
+                         2);
+  pipeline.start(make_request());
   halted = true;  // a HALT while the first attempt waits
-  auto reply = client.finish();
+  const auto settled = wait_all(pipeline);
   // The server still waits for a second request: a query for the same id
   // (what reconciliation does next) would be answered; here it is ended.
-  tp::proto::OrderRequest unblock = make_request();
-  unblock.client_order_id = "C-unblock";
   OrderClient other(ctx, ep, {.timeout_ms = 200, .retries = 0});
-  (void)other.request(unblock);
+  (void)other.request(make_request("C-unblock"));
   server.join();
 
-  EXPECT_FALSE(reply.has_value()) << "given up unanswered, to be reconciled by query";
-  EXPECT_EQ(client.retries(), 0u);
-  ASSERT_EQ(broker.seen.size(), 2u);
-  EXPECT_EQ(broker.seen[0], "C-sma.0.1.7");
-  EXPECT_EQ(broker.seen[1], "C-unblock") << "the held request was not sent again";
+  ASSERT_EQ(settled.size(), 1u);
+  EXPECT_FALSE(settled[0].reply.has_value()) << "given up unanswered, to be reconciled by query";
+  EXPECT_EQ(pipeline.retries(), 0u);
+  EXPECT_EQ(broker.seen, (std::vector<std::string>{"C-sma.0.1.7", "C-unblock"}))
+      << "the held order was not sent again";
 }

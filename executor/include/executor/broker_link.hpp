@@ -1,15 +1,15 @@
-// BrokerLink: the executor's way to dll_gateway. Lazy Pirate OrderClients
+// BrokerLink: the executor's way to dll_gateway. Lazy Pirate requests
 // behind a circuit breaker (circuit_breaker.hpp), the liveness probe, and
 // what is known of dll_gateway (alive, when it was last asked). Orders go
-// out on executor.orders_in_flight clients of their own, each with at most
-// one order in flight (REQ), so that several orders are at dll_gateway at
-// once; queries, cancels and report fetches take one more client, so that
-// they never wait behind an order's socket. Every call returns what happened
+// out on an OrderPipeline (one DEALER, up to executor.orders_in_flight at
+// dll_gateway at once, each under its own Lazy Pirate); queries, cancels and
+// report fetches take an OrderClient (REQ) of their own, so that they never
+// wait behind the orders. Every call returns what happened
 // (an answer or nothing) and records the outcome with the breaker, with one
 // log line per breaker state change; it never calls back into order
 // handling. Owns its sockets; one thread.
 //
-// While an exchange waits, OrderClient calls `while_waiting` (the node's
+// While an exchange waits, OrderClient and OrderPipeline call `while_waiting` (the node's
 // heartbeat: stats file and disk watch) so that a wait on a frozen
 // dll_gateway does not look like a hung executor. That callback only writes
 // stats; it touches no order, so no answer can be applied in the middle of
@@ -18,7 +18,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -29,6 +28,7 @@
 #include "common/security.hpp"
 #include "executor/circuit_breaker.hpp"
 #include "executor/order_client.hpp"
+#include "executor/order_pipeline.hpp"
 #include "executor/order_record.hpp"
 #include "proto/messages.hpp"
 
@@ -71,18 +71,15 @@ class BrokerLink {
   bool allows();
   bool closed() const noexcept { return breaker_.state() == BreakerState::closed; }
 
-  // Orders in flight: start_order() sends one on a free order client (there
-  // must be one: order_slot_free()) and returns its slot; wait_orders() waits
-  // until at least one order in flight is settled and appends each settled
-  // one's slot and answer (nothing when none came through all attempts).
-  // What the caller does in between overlaps dll_gateway's work on them.
-  struct SettledOrder {
-    std::size_t slot = 0;
-    std::optional<proto::OrderReply> reply;
-  };
-  std::size_t order_slots() const noexcept { return slots_; }
-  bool order_slot_free() const noexcept { return in_flight_ < slots_; }
-  std::size_t orders_in_flight() const noexcept { return in_flight_; }
+  // Orders in flight: start_order() sends one on a free slot (there must be
+  // one: order_slot_free()) and returns the slot; wait_orders() waits until
+  // at least one order in flight is settled and appends each settled one's
+  // slot and answer (nothing when none came through all attempts). What the
+  // caller does in between overlaps dll_gateway's work on them.
+  using SettledOrder = OrderPipeline::Settled;
+  std::size_t order_slots() const noexcept { return orders_.slots(); }
+  bool order_slot_free() const noexcept { return orders_.slot_free(); }
+  std::size_t orders_in_flight() const noexcept { return orders_.in_flight(); }
   std::size_t start_order(const OrderRecord& order);
   void wait_orders(std::vector<SettledOrder>& settled);
 
@@ -118,16 +115,7 @@ class BrokerLink {
   bool alive_ = false;                 // the last request was answered
   std::int64_t last_exchange_ns_ = 0;  // monotonic; the last request (either outcome)
   LinkCounters counters_;
-  zmq::context_t& ctx_;
-  // The order clients are made when a burst first needs them (each costs a
-  // descriptor here and one at dll_gateway), at most slots_
-  // (executor.orders_in_flight).
-  std::size_t slots_ = 1;
-  std::vector<std::unique_ptr<OrderClient>> order_clients_;
-  std::vector<bool> busy_;  // per order client: an order in flight
-  std::size_t in_flight_ = 0;
-  std::vector<OrderClient*> flying_;  // wait_orders()'s clients, reused
-  std::vector<std::size_t> flying_slots_, settled_;
+  OrderPipeline orders_;
 };
 
 }  // namespace tp::executor

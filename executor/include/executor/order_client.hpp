@@ -3,15 +3,14 @@
 // reopen the socket and send the same request again, with a growing
 // back-off). The same client order id goes out on every attempt, and
 // dll_gateway answers a repeat with the stored outcome, so a retry can never
-// become a second order. Several clients may each have an order in flight
-// at once (wait_any: one poll over their sockets, each request keeping its
-// own attempts, timeouts and back-off). Owns its socket; one thread.
+// become a second order. One request at a time: the executor's queries,
+// cancels and report fetches (its orders, several at once, go through
+// OrderPipeline). Owns its socket; one thread.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
@@ -33,10 +32,11 @@ struct OrderClientOptions {
   // order left without an answer is reconciled at the next start, under the
   // same id.
   std::function<bool()> stopping;
-  // Asked before each retry (never before the first attempt): true gives the
-  // request up unanswered instead of sending it again. The executor's order
-  // clients hold while trading is HALTED: a resend then would be an order
-  // sent after the halt; the order is reconciled by query instead.
+  // OrderPipeline's orders only. Asked before each retry (never before the
+  // first attempt): true gives the order up unanswered instead of sending it
+  // again. The executor holds while trading is HALTED: a resend then would
+  // be an order sent after the halt; the order is reconciled by query
+  // instead.
   std::function<bool()> hold_retries;
   // Runs at least every stop_check_ms while an exchange waits (the caller's
   // heartbeat: a program waiting on a frozen peer is not itself hung). It
@@ -55,30 +55,7 @@ class OrderClient {
   // 1 + retries attempts. Returns nothing when no (valid, matching) answer
   // came or `stopping` said so. Never blocks longer than the attempts'
   // timeouts and back-offs, nor longer than stop_grace_ms past a stop.
-  std::optional<proto::OrderReply> request(const proto::OrderRequest& req) {
-    start(req);
-    return finish();
-  }
-  // request() in two halves: start() makes the first attempt (it returns at
-  // once), finish() waits for the answer and retries. What the caller does
-  // in between overlaps dll_gateway's handling of the request (the executor
-  // records earlier orders' answers there). finish() answers the last
-  // start(); call each once, in that order. No other request may be made
-  // on this client between them.
-  void start(const proto::OrderRequest& req);
-  std::optional<proto::OrderReply> finish();
-  // Several clients' orders at once: each of `clients` has start()ed an
-  // order that is not taken yet. Waits until at least one of them settles
-  // (its answer came, or no answer through all its attempts, or a stop) and
-  // puts the indices of the settled ones in `settled`; take_answer() then
-  // gives each one's answer. While waiting, every order goes through its own
-  // attempts exactly as finish() takes them.
-  static void wait_any(std::span<OrderClient* const> clients, std::vector<std::size_t>& settled);
-  // start()'s order has an answer or will have none (wait_any settled it).
-  bool settled() const noexcept { return flight_.phase == Phase::settled; }
-  // The settled order's answer (nothing when none came); the client is then
-  // free for the next request.
-  std::optional<proto::OrderReply> take_answer();
+  std::optional<proto::OrderReply> request(const proto::OrderRequest& req);
   // `retries` < 0: the configured number; 0: one attempt (a liveness probe).
   std::optional<proto::OrderReply> query(const proto::OrderQuery& q, int retries = -1);
   // The broker's position in one instrument, the same way.
@@ -113,42 +90,13 @@ class OrderClient {
   bool pause(int ms);
   bool stopping() const { return options_.stopping && options_.stopping(); }
 
-  // start()'s order on its way: which part of an attempt it is in.
-  enum class Phase {
-    none,     // no order started (or its answer taken)
-    waiting,  // an attempt is out: its answer is awaited until `until_ns`
-    idle,     // the attempt could not be sent: waited out until `until_ns`
-    paused,   // the back-off before the next attempt, until `until_ns`
-    settled,  // answered, or given up: take_answer()
-  };
-  struct Flight {
-    Phase phase = Phase::none;
-    int attempt = 0;  // 0: the first
-    std::int64_t until_ns = 0;
-    bool stop_seen = false;
-    bool reopen_after_idle = false;  // the socket refused the send: a fresh one
-    std::optional<proto::OrderReply> answer;
-  };
-  // The first or a later attempt's send went this way at `now`.
-  void attempt_made(Attempt sent, std::int64_t now);
-  // The attempt failed (no or a bad answer): the next one after its back-off,
-  // or none when they are spent or the process stops.
-  void next_attempt(std::int64_t now);
-  void settle(std::optional<proto::OrderReply> answer);
-  // Timeouts, back-offs and the stop flag at `now`.
-  void advance(std::int64_t now);
-  // Reads the answer waiting on the socket.
-  void receive(std::int64_t now);
-
   zmq::context_t& ctx_;
   std::string endpoint_;
   OrderClientOptions options_;
   zmq::socket_t socket_;
   proto::Encoder encoder_;
   proto::Decoder decoder_;
-  std::string payload_;     // the request being sent, kept across reopen
-  std::string started_id_;  // start()'s client order id
-  Flight flight_;
+  std::string payload_;  // the request being sent, kept across reopen
   std::uint64_t retries_ = 0;
   std::uint64_t bad_replies_ = 0;
   std::uint64_t socket_failures_ = 0;
