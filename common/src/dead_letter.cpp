@@ -23,14 +23,44 @@ std::size_t encoded_bound(std::size_t source, std::size_t reason, std::size_t de
 
 }  // namespace
 
+bool SinkComeback::due(std::span<const ConnectionCounters> sockets) noexcept {
+  std::uint64_t drops = 0;
+  bool connected = true;
+  for (const auto& s : sockets) {
+    drops += s.dropped;
+    // Each drop ends a connection made before it.
+    connected = connected && s.accepted > s.dropped;
+  }
+  // The sockets lose a sink together and find it again a moment apart: one
+  // answer once all are back, not one each (each answer means the stored
+  // letters sent again).
+  if (drops == drops_answered_ || !connected) return false;
+  drops_answered_ = drops;
+  return true;
+}
+
 DeadLetterSender::DeadLetterSender(zmq::context_t& ctx, const std::string& endpoint, std::string source,
-                                   const Clock& clock, const Security& security)
+                                   const Clock& clock, const Security& security, SinkWatch watch)
     : small_(make_push(ctx, small_queue_letters)),
       large_(make_push(ctx, large_queue_letters)),
       source_(std::move(source).substr(0, proto::max_id_length)),
       clock_(clock) {
+  // Before the connect: a first connection not seen would make its drop
+  // look like one without a connection to end.
+  if (watch == SinkWatch::on) {
+    small_monitor_ = std::make_unique<SocketMonitor>(ctx, small_);
+    large_monitor_ = std::make_unique<SocketMonitor>(ctx, large_);
+  }
   security.connect(small_, endpoint);
   security.connect(large_, endpoint);
+}
+
+bool DeadLetterSender::sink_back_after_loss() {
+  if (!small_monitor_) return false;
+  small_monitor_->drain();
+  large_monitor_->drain();
+  const ConnectionCounters sockets[] = {small_monitor_->counters(), large_monitor_->counters()};
+  return comeback_.due(sockets);
 }
 
 void DeadLetterSender::send(std::string_view reason, std::string_view detail, std::string_view original,

@@ -1,10 +1,12 @@
 // DeadLetterSender's queue is bounded in bytes: with no sink, exactly the
 // documented number of small and of large letters is queued, the rest is
 // counted as dropped, and what was queued reaches a sink that binds later.
+// Watching the sink, it tells once when a sink that went away is back.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
@@ -67,6 +69,50 @@ TEST(DeadLetterSender, QueueToAnAbsentSinkIsBoundedInBytes) {
     EXPECT_EQ(small_got, static_cast<std::uint64_t>(DeadLetterSender::small_queue_letters));
     EXPECT_EQ(large_got, static_cast<std::uint64_t>(DeadLetterSender::large_queue_letters));
   }
+}
+
+// A PULL bound at `endpoint`, as the sink's.
+zmq::socket_t bind_sink(zmq::context_t& ctx, const std::string& endpoint) {
+  zmq::socket_t pull(ctx, zmq::socket_type::pull);
+  pull.set(zmq::sockopt::linger, 0);
+  pull.set(zmq::sockopt::rcvtimeo, 5000);
+  pull.bind(endpoint);
+  return pull;
+}
+
+// Asks every 10 ms until `limit`.
+bool back_within(DeadLetterSender& sender, std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  do {
+    if (sender.sink_back_after_loss()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  } while (std::chrono::steady_clock::now() < end);
+  return false;
+}
+
+TEST(DeadLetterSender, TellsOnceWhenTheSinkIsBackAfterALostConnection) {
+  tp::test::TempDir dir("dl_sender_");
+  const std::string endpoint = dir.ipc("dead_letters");
+  zmq::context_t ctx(1);
+  tp::SystemClock clock;
+  DeadLetterSender sender(ctx, endpoint, "test", clock, tp::Security::none(),
+                          DeadLetterSender::SinkWatch::on);
+  DeadLetterSender unwatched(ctx, endpoint, "other", clock);
+  zmq::message_t m;
+  {
+    auto sink = bind_sink(ctx, endpoint);
+    sender.send("malformed", "before", "x");
+    ASSERT_TRUE(sink.recv(m));
+    EXPECT_FALSE(back_within(sender, std::chrono::milliseconds(200)));  // the first connection lost nothing
+  }
+  EXPECT_FALSE(back_within(sender, std::chrono::milliseconds(200)));  // the sink gone, not back
+
+  auto sink = bind_sink(ctx, endpoint);
+  EXPECT_TRUE(back_within(sender, std::chrono::seconds(5)));
+  EXPECT_FALSE(sender.sink_back_after_loss());  // once
+  EXPECT_FALSE(unwatched.sink_back_after_loss());
+  sender.send("malformed", "after", "x");
+  ASSERT_TRUE(sink.recv(m));
 }
 
 }  // namespace

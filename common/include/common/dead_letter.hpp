@@ -12,12 +12,22 @@
 // letters wait for a stalled sink, plus ZeroMQ's per-message overhead, while
 // the common small letters still have a deep queue. The sink sees letters of
 // one program in order within a size class only; ts_ns orders them.
+//
+// A sent letter is not a delivered one: PUSH is at most once across a crash
+// of the sink. A kill -9 of the sink takes with it what it had read but not
+// yet written and what the kernel took for it while it died (libzmq 4.3.4
+// loses the first letter sent in that moment, send() having succeeded).
+// The sender's only trace is its connection, lost and made again: a sender
+// that can send its letters again (the executor's, stored) watches it
+// (SinkWatch::on) and is told when the sink is back (sink_back_after_loss).
 // Single-threaded, like the program loop that owns it.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <zmq.hpp>
@@ -25,10 +35,25 @@
 #include "common/clock.hpp"
 #include "common/log.hpp"
 #include "common/security.hpp"
+#include "common/socket_monitor.hpp"
 #include "proto/codec.hpp"
 #include "proto/messages.hpp"
 
 namespace tp {
+
+// When letters already sent may not have reached the sink. Fed the
+// connection counters of each of a sender's sockets (SocketMonitor), due()
+// is true once each time every socket is connected again after one of them
+// lost its connection: what was sent before the loss may be gone, and what
+// is sent from now on reaches the sink that is back. A socket not connected
+// yet at start lost nothing. Pure: no socket; not thread-safe.
+class SinkComeback {
+ public:
+  bool due(std::span<const ConnectionCounters> sockets) noexcept;
+
+ private:
+  std::uint64_t drops_answered_ = 0;  // drops summed over the sockets when due() was last true
+};
 
 class DeadLetterSender {
  public:
@@ -44,10 +69,16 @@ class DeadLetterSender {
   static constexpr std::size_t max_queued_bytes =
       small_queue_letters * small_letter_bytes + large_queue_letters * max_letter_bytes;
 
+  // Whether the connections to the sink are watched (sink_back_after_loss):
+  // for a sender whose letters can be sent again.
+  enum class SinkWatch { off, on };
+
   // Connects two PUSH sockets to `endpoint`; `source` names this program,
-  // e.g. "strategy:1".
+  // e.g. "strategy:1". With SinkWatch::on, a SocketMonitor per socket
+  // (never redialling: that would drop the queued letters) watches from
+  // before the connect. Throws zmq::error_t when libzmq refuses.
   DeadLetterSender(zmq::context_t& ctx, const std::string& endpoint, std::string source, const Clock& clock,
-                   const Security& security = Security::none());
+                   const Security& security = Security::none(), SinkWatch watch = SinkWatch::off);
 
   // Queues one dead letter (or counts it dropped when its queue is full) and
   // logs a warning through the limiter. A letter that may be sent again (a
@@ -59,6 +90,13 @@ class DeadLetterSender {
   void send(const proto::DecodeError& err, std::string_view original) {
     send(proto::to_string(err.code), err.detail, original);
   }
+
+  // True once each time the sink is connected again after a connection to
+  // it was lost (SinkComeback): then the letters that may have been lost
+  // are to be sent again (the sink writes a keyed letter once). Reads the
+  // monitors' events: call it once a loop turn. Always false with
+  // SinkWatch::off.
+  bool sink_back_after_loss();
 
   std::uint64_t sent() const noexcept { return sent_; }
   // Letters not queued because their queue was full, and an upper bound of
@@ -79,6 +117,10 @@ class DeadLetterSender {
   std::uint64_t dropped_ = 0;
   std::uint64_t dropped_bytes_ = 0;
   std::map<std::string, std::uint64_t, std::less<>> by_reason_;
+  // After the sockets: a monitor goes before the socket it watches.
+  std::unique_ptr<SocketMonitor> small_monitor_;
+  std::unique_ptr<SocketMonitor> large_monitor_;
+  SinkComeback comeback_;
 };
 
 }  // namespace tp
