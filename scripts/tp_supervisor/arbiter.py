@@ -150,7 +150,7 @@ class Arbiter:
         if self.metrics_shown and self.metrics_shown[0] == sig and now - self.metrics_shown[1] < 1.0:
             return
         groups = {g: len(self.instances(g)) for g in self.groups}
-        self.metrics.publish(metrics.render(self.procs, groups))
+        self.metrics.publish(metrics.render(self.procs, groups), time.time_ns())
         self.metrics_shown = (sig, now)
 
     def environment(self, p: Proc):
@@ -465,7 +465,7 @@ class Arbiter:
 
     def stop_metrics(self) -> None:
         if self.metrics is not None:
-            self.metrics.close()
+            self.metrics.stop()
             self.metrics = None
 
     def _on_signal(self, signum, _frame):

@@ -9,22 +9,19 @@ finds a process's endpoint without asking the supervisor):
   strategy process holds when the process is created; a process keeps its
   slot while it runs (a restart, or a scale that keeps it, keeps its port).
 
-The server is the standard library's http.server on a daemon thread: it
-serves the last text the arbiter's loop published (publish() swaps one
-reference) and reads the process_* metrics at the scrape; the loop never
-waits on a scrape. Each connection is served on a thread of its own with a
-2 s socket timeout, so a scraper that stalls holds no one but itself (the
-endpoint is on loopback unless security.allow_public_bind)."""
+The server is exposition.MetricsServer, the Python runtime's too: it serves
+the last text the arbiter's loop published (publish() swaps one reference)
+and reads the process_* metrics at the scrape; the loop never waits on a
+scrape. Each connection is served on a thread of its own with a 2 s socket
+timeout, so a scraper that stalls holds no one but itself (the endpoint is on
+loopback unless security.allow_public_bind)."""
 
-import http.server
 import json
 import os
 import socket
-import socketserver
-import threading
-import time
 
-from .exposition import MetricsText, add_process_metrics, read_process_sample
+from . import exposition
+from .exposition import MetricsText
 from .states import SCALABLE, STATES
 
 SUPERVISOR = "supervisor"
@@ -138,80 +135,13 @@ def state_signature(procs) -> tuple:
     return tuple((p.name, p.state, p.restarts, p.alive, p.last_exit_code) for p in procs)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    timeout = 2.0            # a scraper that stalls is dropped
-    protocol_version = "HTTP/1.0"   # one request per connection, as the programs serve
-
-    def do_GET(self):
-        if self.path.split("?", 1)[0] != "/metrics":
-            self._reply(404, "not found: GET /metrics\n", "text/plain; charset=utf-8")
-            return
-        body = self.server.owner.render()
-        if body is None:
-            self._reply(503, "no metrics published yet\n", "text/plain; charset=utf-8")
-        else:
-            self._reply(200, body, "text/plain; version=0.0.4; charset=utf-8")
-
-    def _reply(self, status, text, content_type):
-        data = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):   # a scrape a second is no news
-        pass
-
-
-class _HTTPServer(http.server.ThreadingHTTPServer):
-    allow_reuse_address = True   # SO_REUSEADDR, as the programs: TIME_WAIT is no clash
-    daemon_threads = True        # a scrape in progress never holds up the supervisor's exit
-
-    def __init__(self, host, port, owner):
-        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.owner = owner
-        super().__init__((host, port), _Handler)
-
-    def server_bind(self):
-        # HTTPServer's own asks DNS for the host's name (getfqdn), which can
-        # stall a start-up for seconds; nothing here needs that name.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
-
-
-class MetricsServer:
-    """GET /metrics on host:port from a daemon thread: the last published
-    text labelled by the loop, then the supervisor's process_* metrics and
-    tp_metrics_snapshot_timestamp_seconds (a loop that stopped publishing
-    shows as a stale timestamp). 503 before the first publish."""
+class MetricsServer(exposition.MetricsServer):
+    """The supervisor's GET /metrics (exposition.MetricsServer): the last
+    text the arbiter's loop published, then the supervisor's process_*
+    metrics and tp_metrics_snapshot_timestamp_seconds, labelled
+    program="supervisor", process="supervisor". A taken port: OSError
+    (MetricsBindError) naming it."""
 
     def __init__(self, host: str, port: int):
-        try:
-            self._httpd = _HTTPServer(host, port, self)
-        except OSError as e:
-            raise OSError(f"metrics: cannot listen on {address(host, port)}: {e.strerror or e}") from None
-        self.host, self.port = host, self._httpd.server_address[1]
-        self._snapshot = None   # (text, wall time s); replaced whole, never changed
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="metrics", daemon=True)
-        self._thread.start()
+        super().__init__(host, port, [("program", SUPERVISOR), ("process", SUPERVISOR)])
 
-    def publish(self, text: str, wall_s=None) -> None:
-        self._snapshot = (text, time.time() if wall_s is None else wall_s)
-
-    def render(self):
-        snap = self._snapshot
-        if snap is None:
-            return None
-        tail = MetricsText([("program", SUPERVISOR), ("process", SUPERVISOR)])
-        add_process_metrics(tail, read_process_sample())
-        tail.gauge("tp_metrics_snapshot_timestamp_seconds",
-                   "When the program's loop last published these metrics, since unix epoch in seconds.",
-                   snap[1])
-        return snap[0] + tail.text()
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)

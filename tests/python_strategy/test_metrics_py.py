@@ -133,7 +133,8 @@ PROC_STAT = ("4242 (my prog) x) S 1 4242 4242 0 -1 4194560 1500 0 0 0 250 50 0 0
 class ProcessMetrics(unittest.TestCase):
     def test_parses_proc_stat(self):
         self.assertEqual(metrics.parse_proc_stat(PROC_STAT, 100, 4096, 1_700_000_000),
-                         (3.0, 1_700_000_120.0, 104857600, 2560 * 4096))
+                         {"cpu_seconds": 3.0, "start_time_seconds": 1_700_000_120.0, "virtual_bytes": 104857600,
+                          "resident_bytes": 2560 * 4096})
         self.assertIsNone(metrics.parse_proc_stat("4242 (x) S 1 2 3", 100, 4096, 0))
         self.assertIsNone(metrics.parse_proc_stat("no parenthesis", 100, 4096, 0))
 

@@ -161,13 +161,13 @@ class RenderTest(unittest.TestCase):
 class ServerTest(unittest.TestCase):
     def setUp(self):
         self.server = metrics.MetricsServer("127.0.0.1", 0)
-        self.addCleanup(self.server.close)
+        self.addCleanup(self.server.stop)
         self.url = f"http://127.0.0.1:{self.server.port}/metrics"
 
     def test_503_before_the_first_publish_then_the_text_and_process_metrics(self):
         self.assertEqual(http_get(self.url)[0], 503)
         procs = [proc("gateway", RUNNING)]
-        self.server.publish(metrics.render(procs, {}), 1_700_000_000.5)
+        self.server.publish(metrics.render(procs, {}), 1_700_000_000_500_000_000)
         status, body = http_get(self.url)
         self.assertEqual(status, 200)
         self.assertIn('tp_supervisor_process_state{program="gateway",process="gateway",state="RUNNING"} 1', body)
@@ -187,7 +187,7 @@ class ServerTest(unittest.TestCase):
         self.assertIn(f"metrics: cannot listen on 127.0.0.1:{self.server.port}", str(e.exception))
 
     def test_a_stalled_scraper_holds_up_no_other(self):
-        self.server.publish("", 1.0)
+        self.server.publish("", 1_000_000_000)
         with socket.create_connection(("127.0.0.1", self.server.port)) as stalled:
             stalled.sendall(b"GET /metr")   # and nothing more
             began = time.monotonic()
