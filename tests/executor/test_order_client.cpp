@@ -71,6 +71,18 @@ struct TestBroker {
   }
 };
 
+// A test's ipc endpoint, the context its sockets share and the fake
+// dll_gateway, bound there unless the test binds it later.
+struct OrderSocket {
+  explicit OrderSocket(bool bound = true) {
+    if (bound) tp::bind(broker.router, ep);
+  }
+  tp::test::TempDir dir;
+  zmq::context_t ctx{1};
+  std::string ep = dir.ipc("orders");
+  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
+};
+
 // Waits until nothing is in flight; the settled orders by slot.
 std::vector<OrderPipeline::Settled> wait_all(OrderPipeline& p) {
   std::vector<OrderPipeline::Settled> settled;
@@ -82,14 +94,10 @@ std::vector<OrderPipeline::Settled> wait_all(OrderPipeline& p) {
 }  // namespace
 
 TEST(OrderClient, RetriesWithTheSameIdAfterADroppedRequest) {
-  tp::test::TempDir dir;
-  zmq::context_t ctx(1);
-  const auto ep = dir.ipc("orders");
-  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
-  tp::bind(broker.router, ep);
-  std::thread server([&] { broker.serve({"", "C-sma.0.1.7"}); });
+  OrderSocket s;
+  std::thread server([&] { s.broker.serve({"", "C-sma.0.1.7"}); });
 
-  OrderClient client(ctx, ep, {.timeout_ms = 200, .retries = 3});
+  OrderClient client(s.ctx, s.ep, {.timeout_ms = 200, .retries = 3});
   auto reply = client.request(make_request());
   server.join();
 
@@ -97,39 +105,31 @@ TEST(OrderClient, RetriesWithTheSameIdAfterADroppedRequest) {
   EXPECT_EQ(reply->client_order_id, "C-sma.0.1.7");
   EXPECT_EQ(reply->status, tp::proto::OrderStatus::filled);
   EXPECT_DOUBLE_EQ(reply->filled_quantity, 1000);
-  ASSERT_EQ(broker.seen.size(), 2u);
-  EXPECT_EQ(broker.seen[0], "C-sma.0.1.7");
-  EXPECT_EQ(broker.seen[1], "C-sma.0.1.7");
+  ASSERT_EQ(s.broker.seen.size(), 2u);
+  EXPECT_EQ(s.broker.seen[0], "C-sma.0.1.7");
+  EXPECT_EQ(s.broker.seen[1], "C-sma.0.1.7");
   EXPECT_EQ(client.retries(), 1u);
 }
 
 TEST(OrderClient, RefusesAReplyForAnotherOrderAndRetries) {
-  tp::test::TempDir dir;
-  zmq::context_t ctx(1);
-  const auto ep = dir.ipc("orders");
-  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
-  tp::bind(broker.router, ep);
-  std::thread server([&] { broker.serve({"C-someone-else", "C-sma.0.1.7"}); });
+  OrderSocket s;
+  std::thread server([&] { s.broker.serve({"C-someone-else", "C-sma.0.1.7"}); });
 
-  OrderClient client(ctx, ep, {.timeout_ms = 500, .retries = 2});
+  OrderClient client(s.ctx, s.ep, {.timeout_ms = 500, .retries = 2});
   auto reply = client.request(make_request());
   server.join();
 
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->client_order_id, "C-sma.0.1.7");
   EXPECT_EQ(client.bad_replies(), 1u);
-  EXPECT_EQ(broker.seen.size(), 2u);
+  EXPECT_EQ(s.broker.seen.size(), 2u);
 }
 
 TEST(OrderClient, GivesUpAfterTheConfiguredRetries) {
-  tp::test::TempDir dir;
-  zmq::context_t ctx(1);
-  const auto ep = dir.ipc("orders");
-  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
-  tp::bind(broker.router, ep);
-  std::thread server([&] { broker.serve({"", "", ""}); });
+  OrderSocket s;
+  std::thread server([&] { s.broker.serve({"", "", ""}); });
 
-  OrderClient client(ctx, ep, {.timeout_ms = 100, .retries = 2, .backoff_ms = 5});
+  OrderClient client(s.ctx, s.ep, {.timeout_ms = 100, .retries = 2, .backoff_ms = 5});
   const auto start = tp::monotonic_ns();
   auto reply = client.request(make_request());
   const auto took_ms = (tp::monotonic_ns() - start) / tp::ns_per_ms;
@@ -137,21 +137,17 @@ TEST(OrderClient, GivesUpAfterTheConfiguredRetries) {
 
   EXPECT_FALSE(reply.has_value());
   EXPECT_EQ(client.retries(), 2u);
-  EXPECT_EQ(broker.seen.size(), 3u);  // every attempt carried the same id
-  for (const auto& id : broker.seen) EXPECT_EQ(id, "C-sma.0.1.7");
+  EXPECT_EQ(s.broker.seen.size(), 3u);  // every attempt carried the same id
+  for (const auto& id : s.broker.seen) EXPECT_EQ(id, "C-sma.0.1.7");
   EXPECT_GE(took_ms, 300);
   EXPECT_LT(took_ms, 3000);
 }
 
 TEST(OrderPipeline, RetriesWithTheSameIdAfterADroppedRequest) {
-  tp::test::TempDir dir;
-  zmq::context_t ctx(1);
-  const auto ep = dir.ipc("orders");
-  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
-  tp::bind(broker.router, ep);
-  std::thread server([&] { broker.serve({"", "C-sma.0.1.7"}); });
+  OrderSocket s;
+  std::thread server([&] { s.broker.serve({"", "C-sma.0.1.7"}); });
 
-  OrderPipeline pipeline(ctx, ep, {.timeout_ms = 200, .retries = 3}, 4);
+  OrderPipeline pipeline(s.ctx, s.ep, {.timeout_ms = 200, .retries = 3}, 4);
   // start() returns once the first attempt is out; wait() waits and retries.
   const auto slot = pipeline.start(make_request());
   EXPECT_EQ(pipeline.retries(), 0u) << "start() makes one attempt and does not wait";
@@ -162,26 +158,22 @@ TEST(OrderPipeline, RetriesWithTheSameIdAfterADroppedRequest) {
   EXPECT_EQ(settled[0].slot, slot);
   ASSERT_TRUE(settled[0].reply.has_value());
   EXPECT_EQ(settled[0].reply->client_order_id, "C-sma.0.1.7");
-  EXPECT_EQ(broker.seen, (std::vector<std::string>{"C-sma.0.1.7", "C-sma.0.1.7"}));
+  EXPECT_EQ(s.broker.seen, (std::vector<std::string>{"C-sma.0.1.7", "C-sma.0.1.7"}));
   EXPECT_EQ(pipeline.retries(), 1u);
   EXPECT_TRUE(pipeline.slot_free());
 }
 
 TEST(OrderPipeline, OrdersInFlightOnOneConnectionEachGetTheirOwnAnswerInAnyOrder) {
-  tp::test::TempDir dir;
-  zmq::context_t ctx(1);
-  const auto ep = dir.ipc("orders");
-  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
-  tp::bind(broker.router, ep);
+  OrderSocket s;
   const std::vector<std::string> ids{"C-a", "C-b", "C-c"};
   std::thread server([&] {
     for (std::size_t i = 0; i < ids.size(); ++i)
-      if (!broker.read()) return;
+      if (!s.broker.read()) return;
     for (std::size_t back = 0; back < ids.size(); ++back)
-      broker.answer(broker.seen[ids.size() - 1 - back], back);
+      s.broker.answer(s.broker.seen[ids.size() - 1 - back], back);
   });
 
-  OrderPipeline pipeline(ctx, ep, {.timeout_ms = 2000, .retries = 0}, 3);
+  OrderPipeline pipeline(s.ctx, s.ep, {.timeout_ms = 2000, .retries = 0}, 3);
   for (const auto& id : ids) pipeline.start(make_request(id));
   EXPECT_FALSE(pipeline.slot_free());
   const auto settled = wait_all(pipeline);
@@ -193,29 +185,25 @@ TEST(OrderPipeline, OrdersInFlightOnOneConnectionEachGetTheirOwnAnswerInAnyOrder
     EXPECT_EQ(settled[slot].reply->client_order_id, ids[slot]);
     EXPECT_EQ(settled[slot].reply->order_id, "B-" + ids[slot]);
   }
-  ASSERT_EQ(broker.peers.size(), 3u);
-  EXPECT_EQ(broker.peers[0], broker.peers[1]);
-  EXPECT_EQ(broker.peers[1], broker.peers[2]) << "one connection for every order";
+  ASSERT_EQ(s.broker.peers.size(), 3u);
+  EXPECT_EQ(s.broker.peers[0], s.broker.peers[1]);
+  EXPECT_EQ(s.broker.peers[1], s.broker.peers[2]) << "one connection for every order";
   EXPECT_EQ(pipeline.retries(), 0u);
 }
 
 TEST(OrderPipeline, AnEarlierAttemptsLateAnswerIsTheOrdersAndOneForNoOrderIsDropped) {
-  tp::test::TempDir dir;
-  zmq::context_t ctx(1);
-  const auto ep = dir.ipc("orders");
-  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
-  tp::bind(broker.router, ep);
+  OrderSocket s;
   std::thread server([&] {
     // The first attempt is answered only after the client sent the second:
     // that answer settles the order; the second copy's, sent after it, then
     // finds no order in flight.
-    if (!broker.read() || !broker.read()) return;
-    broker.answer("C-gone");  // an order given up long ago
-    broker.answer("C-sma.0.1.7", 1);
-    broker.answer("C-sma.0.1.7");
+    if (!s.broker.read() || !s.broker.read()) return;
+    s.broker.answer("C-gone");  // an order given up long ago
+    s.broker.answer("C-sma.0.1.7", 1);
+    s.broker.answer("C-sma.0.1.7");
   });
 
-  OrderPipeline pipeline(ctx, ep, {.timeout_ms = 150, .retries = 3, .backoff_ms = 1}, 2);
+  OrderPipeline pipeline(s.ctx, s.ep, {.timeout_ms = 150, .retries = 3, .backoff_ms = 1}, 2);
   pipeline.start(make_request());
   const auto settled = wait_all(pipeline);
   server.join();
@@ -234,17 +222,15 @@ TEST(OrderPipeline, AnEarlierAttemptsLateAnswerIsTheOrdersAndOneForNoOrderIsDrop
     if (pipeline.in_flight() == 0) break;
   }
   EXPECT_EQ(pipeline.late_replies(), 2u) << "C-gone and the second copy's answer";
-  for (const auto& s : none) EXPECT_FALSE(s.reply.has_value());
+  for (const auto& given_up : none) EXPECT_FALSE(given_up.reply.has_value());
 }
 
 TEST(OrderPipeline, NothingIsQueuedWhileDllGatewayIsAway) {
-  tp::test::TempDir dir;
-  zmq::context_t ctx(1);
-  const auto ep = dir.ipc("orders");
+  OrderSocket s{/*bound=*/false};
   // Nobody listens: the attempt cannot be sent, and the order is given up.
   // (An attempt waits 700 ms for the connection: the redial after refused
   // dials comes within 500 ms plus jitter.)
-  OrderPipeline pipeline(ctx, ep, {.timeout_ms = 700, .retries = 0}, 2);
+  OrderPipeline pipeline(s.ctx, s.ep, {.timeout_ms = 700, .retries = 0}, 2);
   pipeline.start(make_request("C-given-up"));
   auto settled = wait_all(pipeline);
   ASSERT_EQ(settled.size(), 1u);
@@ -252,41 +238,36 @@ TEST(OrderPipeline, NothingIsQueuedWhileDllGatewayIsAway) {
 
   // dll_gateway comes: it gets the next order only, never a queued copy of
   // the given-up one (which a HALT may have decided must not be sent).
-  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
-  tp::bind(broker.router, ep);
-  std::thread server([&] { broker.serve({"C-next"}); });
+  tp::bind(s.broker.router, s.ep);
+  std::thread server([&] { s.broker.serve({"C-next"}); });
   pipeline.start(make_request("C-next"));
   settled = wait_all(pipeline);
   server.join();
   ASSERT_EQ(settled.size(), 1u);
   EXPECT_TRUE(settled[0].reply.has_value());
-  EXPECT_EQ(broker.seen, std::vector<std::string>{"C-next"});
+  EXPECT_EQ(s.broker.seen, std::vector<std::string>{"C-next"});
 }
 
 TEST(OrderPipeline, AHoldGivesTheOrderUpInsteadOfSendingItAgain) {
-  tp::test::TempDir dir;
-  zmq::context_t ctx(1);
-  const auto ep = dir.ipc("orders");
-  TestBroker broker{tp::make_socket(ctx, zmq::socket_type::router), {}};
-  tp::bind(broker.router, ep);
+  OrderSocket s;
   // Drops the first request; would answer a resend, were one made.
-  std::thread server([&] { broker.serve({"", "C-sma.0.1.7"}); });
+  std::thread server([&] { s.broker.serve({"", "C-sma.0.1.7"}); });
 
   bool halted = false;
-  OrderPipeline pipeline(ctx, ep, {.timeout_ms = 200, .retries = 3, .hold_retries = [&] { return halted; }},
-                         2);
+  OrderPipeline pipeline(s.ctx, s.ep,
+                         {.timeout_ms = 200, .retries = 3, .hold_retries = [&] { return halted; }}, 2);
   pipeline.start(make_request());
   halted = true;  // a HALT while the first attempt waits
   const auto settled = wait_all(pipeline);
   // The server still waits for a second request: a query for the same id
   // (what reconciliation does next) would be answered; here it is ended.
-  OrderClient other(ctx, ep, {.timeout_ms = 200, .retries = 0});
+  OrderClient other(s.ctx, s.ep, {.timeout_ms = 200, .retries = 0});
   (void)other.request(make_request("C-unblock"));
   server.join();
 
   ASSERT_EQ(settled.size(), 1u);
   EXPECT_FALSE(settled[0].reply.has_value()) << "given up unanswered, to be reconciled by query";
   EXPECT_EQ(pipeline.retries(), 0u);
-  EXPECT_EQ(broker.seen, (std::vector<std::string>{"C-sma.0.1.7", "C-unblock"}))
+  EXPECT_EQ(s.broker.seen, (std::vector<std::string>{"C-sma.0.1.7", "C-unblock"}))
       << "the held order was not sent again";
 }
