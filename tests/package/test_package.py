@@ -155,8 +155,15 @@ class PackageTest(unittest.TestCase):
         self.assertTrue([p for p in f if re.fullmatch(
             r"usr/lib/(.+/)?cmake/TradingPipelineSdk/TradingPipelineSdkConfig\.cmake", p)])
         self.assertIn("etc/trading-pipeline/default.toml", f)
-        for doc in ("README.md", "docs/ARCHITECTURE.md", "examples/python/my_strategies.py"):
+        for doc in ("README.md", "docs/ARCHITECTURE.md", "examples/python/my_strategies.py",
+                    "config/prometheus/alerts.yml", "config/grafana/trading-pipeline.json",
+                    "config/grafana/provisioning/datasources/trading-pipeline.yml",
+                    "config/grafana/provisioning/dashboards/trading-pipeline.yml"):
             self.assertIn(f"usr/share/doc/trading-pipeline/{doc}", f)
+        # Grafana's dashboard provider, as shipped, reads the directory the dashboard is installed in.
+        with open(os.path.join(REPO, "config", "grafana", "provisioning", "dashboards", "trading-pipeline.yml")) as p:
+            provider_dir = re.search(r"^ +path: /(\S+)$", p.read(), re.M).group(1)
+        self.assertIn(f"{provider_dir}/trading-pipeline.json", f)
         self.assertEqual({owner for _, owner, _ in f.values()}, {"root/root"})
 
     def test_the_default_config_is_a_conffile(self):
