@@ -5,15 +5,20 @@ metrics.port set pass `promtool check metrics` and say what their stats
 files say. RealPrometheus (tier system): the whole pipeline under the
 supervisor with metrics.port = P, and Debian's `prometheus` pointed at it by
 the supervisor's file_sd targets file (as README "Metrics (Prometheus)" tells
-an operator to) with the shipped alert rules: every target is scraped, and
+an operator to) with the shipped alert rules: every target is scraped,
 Prometheus' query API agrees with the programs' stats files and the
-supervisor's status.
+supervisor's status, and every query of the shipped Grafana dashboard
+(config/grafana/trading-pipeline.json) evaluates and finds series.
+GrafanaDashboard (tier unit): that dashboard's shape, its variables, and the
+metric names and alerts it names against the programs' and alerts.yml.
 
 Programs run in a temporary directory on ipc:// endpoints; the metrics and
 Prometheus listen on free loopback ports; every wait polls a stats file or an
 HTTP API with a deadline; children are always killed. Skipped, saying why,
 when promtool or prometheus is not installed."""
 
+import glob
+import json
 import os
 import re
 import subprocess
@@ -32,6 +37,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "supervisor"))
 from pipeline import BIN_DIR, Deployment, missing_binaries, wait_for  # noqa: E402
 from prom import (PROMETHEUS, PROMTOOL, Prometheus, free_port, free_port_base, http_get,  # noqa: E402,F401
                   promtool_check_metrics, samples)
+import grafana  # noqa: E402
 
 # A reason with every character the exposition format escapes.
 ODD_REASON = 'odd "reason" \\ with\nnewline'
@@ -187,13 +193,18 @@ class RealPrometheus(unittest.TestCase):
         self.d = Deployment(extra_toml=PIPELINE_TOML)
         self.addCleanup(self.d.close)
         self.base = free_port_base(16)
+        # Prometheus ready before the supervisor writes its targets file: it
+        # scrapes from the processes' start, so it sees the feed run and the
+        # fills come (the dashboard's rates and latency quantiles).
+        targets = os.path.join(self.d.run_dir, "prometheus_targets.json")
+        self.prom = Prometheus(self.d.dir, file_sd=targets, rules=[ALERTS])
+        self.addCleanup(self.prom.close)
+        wait_for(lambda: http_get(f"{self.prom.url}/-/ready")[0] == 200, 15, what="Prometheus ready",
+                 detail=self.prom.log)
         self.sup = SupervisorRun(self.d.dir, BIN_DIR, ["--config", self.d.config, "--set", f"metrics.port={self.base}"],
                                  run_dir=self.d.run_dir)
         self.addCleanup(self.sup.close)
         self.sup.wait_all_running(timeout=30, count=len(PROCESSES))
-        targets = os.path.join(self.d.run_dir, "prometheus_targets.json")
-        self.prom = Prometheus(self.d.dir, file_sd=targets, rules=[ALERTS])
-        self.addCleanup(self.prom.close)
 
     def stats(self, name):
         return self.d.stats(name) or {}
@@ -283,6 +294,9 @@ class RealPrometheus(unittest.TestCase):
         else:
             print("NOTE: the executor serves no metrics yet: fills not compared", file=sys.stderr)
 
+        # Every query of the shipped Grafana dashboard finds this pipeline's series.
+        self.check_dashboard()
+
         # Every series an alert rule reads is one the pipeline serves: the
         # rules' unit tests use made-up series, this holds their names to the
         # programs' (the executor's only once it serves them).
@@ -307,6 +321,50 @@ class RealPrometheus(unittest.TestCase):
         self.assertEqual(set(firing), set(STRATEGIES))
         self.assertEqual(self.by('tp_supervisor_process_state{state="STOPPED"} == 1', "process"), {"gateway": 1.0})
 
+    # Grafana's $__rate_interval is four scrape intervals at least (1m for
+    # its default 15 s); 1m spans this whole short run, so that each rate
+    # sees the feed's ticks and the fills.
+    RATE_INTERVAL = "1m"
+    # (panel, refId) of the dashboard's targets that may find no series in
+    # this run: a family of counters by reason has no sample before its
+    # first reason.
+    DASHBOARD_MAY_BE_EMPTY = {
+        ("Rejects per second", "A"): "the executor need refuse no signal in a 5-second feed",
+        ("Rejects and errors per second", "B"): "dll_gateway need reject no order",
+    }
+
+    def check_dashboard(self):
+        """config/grafana/trading-pipeline.json against this pipeline: its
+        variables' label_values() list every program and process; every
+        target's query, with the variables put in as Grafana puts them in
+        for "All", parses and evaluates, and finds a series (but the few
+        DASHBOARD_MAY_BE_EMPTY)."""
+        prom, board = self.prom, grafana.load()
+        everything = grafana.all_values(board)
+        want = {"program": {"supervisor", "gateway", "executor", "dll_gateway", "dead_letter", "strategy"},
+                "process": {"supervisor", *PROCESSES}}
+        for v in grafana.variables(board, "query"):
+            selector, label = grafana.label_values(v)
+            found = prom.api(f"label/{label}/values", **{"match[]": grafana.substitute(selector, everything)})
+            self.assertEqual(set(found or []), want[v["name"]], v["name"])
+
+        values = {**everything, "__rate_interval": self.RATE_INTERVAL}
+        queries = {(p["title"], t["refId"]): grafana.substitute(t["expr"], values)
+                   for p, t in grafana.targets(board)}
+        results = {}
+
+        def missing():
+            return sorted(k for k, r in results.items() if not r and k not in self.DASHBOARD_MAY_BE_EMPTY)
+
+        def evaluate_all():
+            for key, promql in queries.items():
+                results[key], error = prom.evaluate(promql)
+                self.assertIsNone(error, f"{key}: {promql}")
+            return not missing()
+        # A rate needs two scrapes of its series: a few seconds at most after the figures agreed.
+        wait_for(evaluate_all, 10, interval=1, what="a series for every dashboard query",
+                 detail=lambda: "\n".join(f"{k}: {queries[k]}" for k in missing()))
+
     def settled(self, name, key):
         """A predicate for wait_for (polled 0.6 s apart, three stats
         periods): the stats figure `key` of `name` once it reads the same
@@ -319,6 +377,91 @@ class RealPrometheus(unittest.TestCase):
             last.append(now)
             return (now,) if same else None
         return still
+
+
+# Where the programs name their metrics: the C++ renderers, the Python
+# runtime's and the supervisor's.
+RENDERERS = [f for d in ("common/src", "gateway/src", "strategy/src", "executor/src", "dll_gateway/src",
+                         "dead_letter/src", "strategy/python/tp_strategy", "scripts/tp_supervisor")
+             for ext in ("cpp", "py") for f in glob.glob(os.path.join(REPO, d, f"*.{ext}"))]
+METRIC_NAME = re.compile(r"\b(?:tp|process)_[a-z0-9_]+")
+
+
+class GrafanaDashboard(unittest.TestCase):
+    """config/grafana/trading-pipeline.json read as Grafana reads it, without
+    a pipeline: its shape, variables and the names its queries use.
+    RealPrometheus runs every query."""
+
+    def setUp(self):
+        self.board = grafana.load()
+
+    def test_every_panel_has_an_id_a_place_and_the_datasource_variable(self):
+        board = self.board
+        self.assertGreaterEqual(board["schemaVersion"], 36)
+        self.assertTrue(board["uid"] and board["title"])
+        panels = grafana.panels(board)
+        ids = [p["id"] for p in panels]
+        self.assertEqual(len(ids), len(set(ids)), "panel ids are unique")
+        taken = {}  # grid cell -> the panel there
+        for p in panels:
+            pos = p["gridPos"]
+            self.assertTrue(all(isinstance(pos[k], int) for k in "hwxy"), p["title"])
+            self.assertLessEqual(pos["x"] + pos["w"], 24, p["title"])
+            cells = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"]) for y in range(pos["y"], pos["y"] + pos["h"])}
+            clash = {taken[c] for c in cells & taken.keys()}
+            self.assertFalse(clash, f"{p['title']} overlaps {clash}")
+            taken.update(dict.fromkeys(cells, p["title"]))
+            if p["type"] == "row":
+                continue
+            self.assertEqual(p["datasource"], grafana.DATASOURCE, p["title"])
+            self.assertTrue(p["targets"], p["title"])
+            self.assertIn("unit", p["fieldConfig"]["defaults"], p["title"])
+            refs = [t["refId"] for t in p["targets"]]
+            self.assertEqual(len(refs), len(set(refs)), p["title"])
+            for t in p["targets"]:
+                self.assertEqual(t["datasource"], grafana.DATASOURCE, p["title"])
+                self.assertTrue(t["expr"].strip(), p["title"])
+
+    def test_the_variables_choose_a_prometheus_then_programs_and_processes(self):
+        ds, = grafana.variables(self.board, "datasource")
+        self.assertEqual((ds["name"], ds["query"]), ("datasource", "prometheus"))
+        query_vars = {v["name"]: v for v in grafana.variables(self.board, "query")}
+        self.assertEqual(set(query_vars), {"program", "process"})
+        for name, v in query_vars.items():
+            self.assertEqual(v["datasource"], grafana.DATASOURCE)
+            self.assertEqual(grafana.label_values(v)[1], name)
+            self.assertTrue(v["multi"] and v["includeAll"], name)
+            self.assertEqual(v["allValue"], ".*", name)
+        # Every variable a query uses is one Grafana knows.
+        known = {**grafana.all_values(self.board), "__rate_interval": "1m"}
+        for panel, t in grafana.targets(self.board):
+            try:
+                grafana.substitute(t["expr"], known)
+            except KeyError as e:
+                self.fail(f"{panel['title']} {t['refId']}: no variable {e}")
+
+    def test_the_provisioned_data_source_has_the_scrape_interval_of_the_sample_prometheus(self):
+        # $__rate_interval follows the data source's timeInterval: 4 of them at least.
+        with open(os.path.join(REPO, "config", "prometheus", "prometheus.yml")) as f:
+            scrape_interval = re.search(r"^  scrape_interval: (\S+)$", f.read(), re.M).group(1)
+        with open(os.path.join(REPO, "config", "grafana", "provisioning", "datasources", "trading-pipeline.yml")) as f:
+            self.assertRegex(f.read(), rf"\n +type: prometheus\n(.*\n)* +timeInterval: {scrape_interval}\n")
+
+    def test_every_metric_is_one_a_program_serves_and_every_alert_named_is_a_rule(self):
+        served = set()
+        for path in RENDERERS:
+            with open(path) as f:
+                served |= set(re.findall(r'"((?:tp|process)_[a-z0-9_]+)"', f.read()))
+        used = {re.sub(r"_(bucket|sum|count)$", "", n)
+                for _, t in grafana.targets(self.board) for n in METRIC_NAME.findall(t["expr"])}
+        self.assertGreaterEqual(len(used), 40, used)
+        self.assertEqual(used - served, set(), "the dashboard reads metrics no program serves")
+        with open(ALERTS) as f:
+            rules = set(re.findall(r"- alert: (\w+)", f.read()))
+        named = set(re.findall(r"alert (Tp\w+)", json.dumps(self.board)))
+        self.assertGreaterEqual(len(named), 10, named)
+        self.assertEqual(named - rules, set(), "descriptions name alerts alerts.yml lacks")
+
 
 if __name__ == "__main__":
     unittest.main()

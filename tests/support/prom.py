@@ -126,6 +126,18 @@ class Prometheus:
         assert reply["status"] == "success", reply
         return reply["data"]
 
+    def evaluate(self, promql):
+        """(result, None) of an instant query, or (None, Prometheus' error)
+        when it does not parse or cannot be evaluated."""
+        status, body = http_get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+        try:
+            reply = json.loads(body)
+        except ValueError:
+            return None, f"HTTP {status}: {body[:200]!r}"
+        if reply.get("status") != "success":
+            return None, f"{reply.get('errorType')}: {reply.get('error')}"
+        return reply["data"]["result"], None
+
     def query(self, promql):
         """[(labels dict, float value)] of an instant query."""
         data = self.api("query", query=promql)
