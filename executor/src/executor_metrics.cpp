@@ -257,7 +257,8 @@ void add_executor_metrics(metrics::MetricsText& out, const ExecutorFigures& f) {
                "Dead letters this program dropped unsent (the sink away and its queue full).",
                f.dead_letters_dropped)
       .counter("tp_executor_dead_letters_replayed_total",
-               "Stored dead letters sent again at start (a kill may have lost them from the queue).",
+               "Stored dead letters sent again at start and when the sink is back after a lost connection "
+               "(a kill of either may have lost them).",
                f.dead_letters_replayed);
 }
 

@@ -105,7 +105,8 @@ ExecutorNode::ExecutorNode(zmq::context_t& ctx, const Config& config, const Cloc
                               // A resend after an ok HALT is an order sent while HALTED.
                               .hold_order_retries =
                                   [this] { return desk_.trading().state == proto::TradingState::halted; }}),
-      dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock, security),
+      dead_letters_(ctx, config.endpoints.dead_letters, "executor", clock, security,
+                    DeadLetterSender::SinkWatch::on),
       disk_({config.run.dir, std::filesystem::path(store_.path()).parent_path().string()},
             config.run.min_free_bytes),
       control_(make_socket(ctx, zmq::socket_type::rep, SocketOptions{.network = config.network})),
@@ -157,6 +158,7 @@ int ExecutorNode::run() {
   loop.add_work([&] {
     signals_monitor_.drain();
     reports_monitor_.drain();
+    if (dead_letters_.sink_back_after_loss()) resend_stored_letters();
     if (clock_.monotonic_ns() >= next_reconcile) {
       reconcile();
       next_reconcile = clock_.monotonic_ns() + reconcile_interval_ns;
@@ -688,19 +690,23 @@ void ExecutorNode::release_held(Unrecorded& unrecorded) {
 }
 
 void ExecutorNode::resend_stored_letters() {
-  // What a kill left in the dead-letter queues is gone with the process: the
-  // newest letters that can have been waiting there are sent again (the
-  // sink writes each key once). They fit the queues, which are empty now.
+  // At start, what a kill left in the dead-letter queues is gone with the
+  // process; when the sink is back after a lost connection, what it had
+  // not written, and what was sent as it died, is gone with it. Either way
+  // the newest letters that can have been lost are sent again (the sink
+  // writes each key once). At start they fit the queues, which are empty.
+  std::uint64_t resent = 0;
   try {
     for (const auto& l : store_.recent_letters(DeadLetterSender::small_queue_letters +
                                                DeadLetterSender::large_queue_letters)) {
       dead_letters_.send(l.reason, l.detail, l.original, l.key, l.ts_ns);
-      ++letters_resent_;
+      ++resent;
     }
   } catch (const StoreError& e) {
     spdlog::error("stored dead letters not sent again: {}", e.what());
   }
-  if (letters_resent_ > 0) spdlog::info("sent {} stored dead letters again", letters_resent_);
+  letters_resent_ += resent;
+  if (resent > 0) spdlog::info("sent {} stored dead letters again", resent);
 }
 
 void ExecutorNode::publish(Outbox& out) {

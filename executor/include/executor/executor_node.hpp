@@ -212,7 +212,7 @@ class ExecutorNode {
   SocketMonitor reports_monitor_;
   BrokerLink link_;
   DeadLetterSender dead_letters_;
-  std::uint64_t letters_resent_ = 0;  // stored outcome letters sent again at start
+  std::uint64_t letters_resent_ = 0;  // stored outcome letters sent again: at start, the sink back
   proto::Encoder encoder_;
   proto::Decoder decoder_;
   std::vector<zmq::message_t> frames_;
