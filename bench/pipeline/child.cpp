@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <stdexcept>
 
 #include "support.hpp"
@@ -66,6 +67,22 @@ bool Child::alive() {
 
 long Child::vm_hwm_kb() const { return reaped_ ? -1 : proc_status_kb(pid_, "VmHWM"); }
 long Child::vm_rss_kb() const { return reaped_ ? -1 : proc_status_kb(pid_, "VmRSS"); }
+
+double Child::cpu_s() const {
+  if (reaped_) return -1;
+  // schedstat's first field is the thread's time on a CPU in ns: finer than
+  // /proc/<pid>/stat's clock ticks (10 ms), which a burst of orders is not
+  // much longer than.
+  double ns = 0;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid_) + "/task", ec)) {
+    std::ifstream in(task.path() / "schedstat");
+    double run_ns = 0;
+    if (in >> run_ns) ns += run_ns;
+  }
+  return ns / 1e9;
+}
 
 int Child::stop(double grace_s) {
   if (!alive()) return exit_status_;

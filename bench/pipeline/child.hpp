@@ -27,6 +27,9 @@ class Child {
   bool alive();            // reaps the child once it has exited
   long vm_hwm_kb() const;  // -1 once reaped
   long vm_rss_kb() const;
+  // CPU time of all its threads so far (/proc/<pid>/task/*/schedstat), in
+  // seconds; -1 once reaped. Threads that have exited are not counted.
+  double cpu_s() const;
   // SIGTERM, then SIGKILL to the group after `grace_s`. Returns the wait status.
   int stop(double grace_s = 5.0);
 

@@ -76,6 +76,9 @@ struct OrdersResult {
   double one_order_us = 0;  // median: one signal pushed -> its final event
   double burst_us = 0;      // median: burst_size signals pushed -> the last final event
   bool complete = true;     // every one and every burst finished within 30 s
+  // CPU time per order (all threads), in the round trip run and in the bursts.
+  double executor_cpu_us = 0, dll_gateway_cpu_us = 0;
+  double burst_executor_cpu_us = 0, burst_dll_gateway_cpu_us = 0;
 };
 
 constexpr std::uint64_t burst_size = 100;
@@ -93,8 +96,8 @@ OrdersResult pipeline_orders(const Options& o, PeakRss& peaks, std::uint64_t cou
   zmq::socket_t push(ctx, zmq::socket_type::push);
   push.set(zmq::sockopt::sndhwm, 0);
   push.set(zmq::sockopt::linger, 0);
-  d.start("dll_gateway", {}, 1);
-  d.start("executor", {}, 0);
+  const Child& dll_gateway = d.start("dll_gateway", {}, 1);
+  const Child& executor = d.start("executor", {}, 0);
   d.start("gateway", {}, 0);  // quotes for the simulated broker's fills
   sub.connect(d.endpoint("order_events"));
   push.connect(d.endpoint("signals"));
@@ -152,6 +155,15 @@ OrdersResult pipeline_orders(const Options& o, PeakRss& peaks, std::uint64_t cou
   OrdersResult r;
   std::vector<std::string> signals;
   for (std::uint64_t i = 0; i < count; ++i) signals.push_back(make_signal(i));
+  // Where the time goes: the two programs share the machine's cores.
+  struct Cpu {
+    double executor, dll_gateway;
+  };
+  auto cpu_now = [&] { return Cpu{executor.cpu_s(), dll_gateway.cpu_s()}; };
+  auto per_order_us = [](double from, double to, std::uint64_t orders) {
+    return orders > 0 ? (to - from) * 1e6 / static_cast<double>(orders) : 0;
+  };
+  const Cpu run_start = cpu_now();
   const double t0 = now_s();
   double t_last = t0;
   std::uint64_t sent = 0;
@@ -168,6 +180,9 @@ OrdersResult pipeline_orders(const Options& o, PeakRss& peaks, std::uint64_t cou
     }
   }
   r.orders_per_s = t_last > t0 ? static_cast<double>(r.done) / (t_last - t0) : 0;
+  const Cpu run_end = cpu_now();
+  r.executor_cpu_us = per_order_us(run_start.executor, run_end.executor, r.done);
+  r.dll_gateway_cpu_us = per_order_us(run_start.dll_gateway, run_end.dll_gateway, r.done);
   while (drain(100, nullptr) > 0) {
   }
 
@@ -187,15 +202,29 @@ OrdersResult pipeline_orders(const Options& o, PeakRss& peaks, std::uint64_t cou
   };
   std::vector<double> one, burst;
   for (int i = 0; i < one_order_samples; ++i) one.push_back(timed(1));
+  double burst_executor_s = 0, burst_dll_gateway_s = 0;
   for (int i = 0; i < burst_samples; ++i) {
+    const Cpu before = cpu_now();
     burst.push_back(timed(burst_size));
+    const Cpu after = cpu_now();
+    burst_executor_s += after.executor - before.executor;
+    burst_dll_gateway_s += after.dll_gateway - before.dll_gateway;
     drain(50, nullptr);  // a pause: the reports of one burst out of the next one's way
   }
+  const std::uint64_t burst_orders = burst_size * burst_samples;
+  r.burst_executor_cpu_us = per_order_us(0, burst_executor_s, burst_orders);
+  r.burst_dll_gateway_cpu_us = per_order_us(0, burst_dll_gateway_s, burst_orders);
   r.complete = std::count(one.begin(), one.end(), 0.0) + std::count(burst.begin(), burst.end(), 0.0) == 0;
   r.one_order_us = median(one);
   r.burst_us = median(burst);
   d.stop_all();
   return r;
+}
+
+std::string fmt_us(double us) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f us", us);
+  return buf;
 }
 
 }  // namespace
@@ -208,7 +237,9 @@ void run_orders(const Options& o, PeakRss& peaks, Report& report) {
   report.rows.push_back(
       {"order round trips", "orders/s", median(rr), po.orders_per_s, ">= 1.0", 1.0, true,
        "durable: SQLite WAL, synchronous=NORMAL (executor dedupe + order journal, dll_gateway store); " +
-           std::to_string(po.filled) + "/" + std::to_string(po.done) + " filled"});
+           std::to_string(po.filled) + "/" + std::to_string(po.done) +
+           " filled; CPU per order (all threads): executor " + fmt_us(po.executor_cpu_us) + ", dll_gateway " +
+           fmt_us(po.dll_gateway_cpu_us)});
   Row burst{"burst of 100 signals",
             "us",
             po.one_order_us,
@@ -220,7 +251,8 @@ void run_orders(const Options& o, PeakRss& peaks, Report& report) {
             "order event, median of " +
                 std::to_string(one_order_samples) + "); pipeline = " + std::to_string(burst_size) +
                 " signals pushed at once -> the last final event (median of " +
-                std::to_string(burst_samples) + ")"};
+                std::to_string(burst_samples) + "); CPU per order in the bursts: executor " +
+                fmt_us(po.burst_executor_cpu_us) + ", dll_gateway " + fmt_us(po.burst_dll_gateway_cpu_us)};
   burst.valid = po.complete;
   report.rows.push_back(std::move(burst));
 }
