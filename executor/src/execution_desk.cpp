@@ -26,6 +26,32 @@ proto::OrderEvent event_of(const OrderRecord& order, proto::OrderStatus status, 
   return ev;
 }
 
+// A report as the answer it stands for.
+proto::OrderReply reply_of(const proto::ExecutionReport& r, const OrderRecord& order) {
+  proto::OrderReply reply;
+  reply.client_order_id = r.client_order_id;
+  reply.order_id = r.order_id.empty() ? order.order_id : r.order_id;
+  reply.status = r.status;
+  reply.filled_quantity = r.filled_quantity;
+  reply.fill_price = r.avg_price;
+  reply.reason = r.reason;
+  reply.broker_ts_ns = r.broker_ts_ns;
+  return reply;
+}
+
+// `order` once `reply` is recorded (what ExecutorStore::record_outcome writes).
+OrderRecord as_recorded(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now) {
+  OrderRecord o = order;
+  o.state = proto::is_final(reply.status) ? OrderState::done : OrderState::sent;
+  o.status = reply.status;
+  o.filled_quantity = reply.filled_quantity;
+  o.fill_price = reply.fill_price;
+  o.order_id = reply.order_id;
+  o.reason = reply.reason;
+  o.updated_ns = now;
+  return o;
+}
+
 }  // namespace
 
 std::string_view to_string(PositionCheck c) noexcept {
@@ -398,6 +424,8 @@ bool ExecutionDesk::take_effects(const OrderRecord& order, const proto::OrderRep
     return true;
   }
   open_.update(order.client_order_id, order.quantity - reply.filled_quantity, proto::is_final(reply.status));
+  // Only a committed row: a batch still open may yet be rolled back.
+  if (proto::is_final(reply.status) && !store_.in_transaction()) finals_.add(as_recorded(order, reply, now));
 
   // Only what is new since the stored outcome moves the position (an order
   // the broker was still working may have filled more since).
@@ -529,6 +557,15 @@ void ExecutionDesk::apply_replies(std::span<const AnsweredOrder> answers, ReplyS
 
 ReportResult ExecutionDesk::apply_report(const proto::ExecutionReport& r, std::int64_t received_ns,
                                          Outbox& out) {
+  // The usual report repeats an answer just recorded: judged against the
+  // final order as recorded, without a read of the store.
+  if (const OrderRecord* final = finals_.find(r.client_order_id)) {
+    if (judge(*final, reply_of(r, *final)) == News::none) {
+      ++counters_.reports_known;
+      return ReportResult::known;
+    }
+    finals_.forget(r.client_order_id);  // news about a final order: the store's row decides
+  }
   std::optional<OrderRecord> order;
   if (!stored("read the order of a report", [&] { order = store_.find_order(r.client_order_id); }))
     return ReportResult::failed;
@@ -544,14 +581,7 @@ ReportResult ExecutionDesk::apply_report(const proto::ExecutionReport& r, std::i
     }
     return ReportResult::known;
   }
-  proto::OrderReply reply;
-  reply.client_order_id = r.client_order_id;
-  reply.order_id = r.order_id.empty() ? order->order_id : r.order_id;
-  reply.status = r.status;
-  reply.filled_quantity = r.filled_quantity;
-  reply.fill_price = r.avg_price;
-  reply.reason = r.reason;
-  reply.broker_ts_ns = r.broker_ts_ns;
+  const proto::OrderReply reply = reply_of(r, *order);
   Change change = Change::not_news;
   apply_change(
       *order, reply, received_ns, ReplySource::report, out,

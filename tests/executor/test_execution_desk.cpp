@@ -503,6 +503,47 @@ TEST_F(DeskTest, AReportAppliesWhatIsNewOnceAndRecordsTheRestInBulk) {
   EXPECT_EQ(desk.counters().reports_applied, 1u);
 }
 
+TEST_F(DeskTest, AReportAboutAnOrderRecordedFinalIsJudgedWithoutReadingTheStore) {
+  ExecutionDesk desk(store, config, clock);
+  auto order = batch(desk, {signal("f")})[0].order;
+  desk.apply_reply(order, filled(order, 1000, 1.08), clock.now_ns(), ReplySource::round_trip, out);
+  out.items.clear();
+  // The row changed behind the desk's back (no code path does this): a read
+  // of the store would take the report below as a fill of a working order.
+  store.record_outcome(order.client_order_id, filled(order, 0, 0, tp::proto::OrderStatus::accepted),
+                       clock.now_ns());
+  EXPECT_EQ(desk.apply_report(report_of(order, 1, tp::proto::OrderStatus::filled, 1000, 1.08, 1000),
+                              clock.now_ns(), out),
+            ReportResult::known);
+  EXPECT_DOUBLE_EQ(desk.positions().position("EURUSD"), 1000) << "filled once, by the answer";
+  EXPECT_TRUE(out.items.empty());
+  // Stale and impossible reports are counted as a read of the store would.
+  EXPECT_EQ(desk.apply_report(report_of(order, 2, tp::proto::OrderStatus::partially_filled, 1000, 1.08),
+                              clock.now_ns(), out),
+            ReportResult::known);
+  EXPECT_EQ(desk.counters().stale_updates, 1u);
+  EXPECT_EQ(desk.apply_report(report_of(order, 3, tp::proto::OrderStatus::canceled, 1000, 1.08),
+                              clock.now_ns(), out),
+            ReportResult::known);
+  EXPECT_EQ(desk.counters().invalid_transitions, 1u);
+  EXPECT_EQ(desk.counters().reports_known, 3u);
+}
+
+TEST_F(DeskTest, AFinalAnswerInATransactionStillOpenIsNotTakenAsRecorded) {
+  ExecutionDesk desk(store, config, clock);
+  auto order = batch(desk, {signal("g")})[0].order;
+  store.begin_batch();
+  desk.apply_reply(order, filled(order, 1000, 1.08), clock.now_ns(), ReplySource::round_trip, out);
+  store.abort_batch();  // the answer's row is gone: the order is INTENT again
+  out.items.clear();
+  ASSERT_EQ(store.find_order(order.client_order_id)->state, OrderState::intent);
+  // Its report is news, applied from the store's row.
+  EXPECT_EQ(desk.apply_report(report_of(order, 1, tp::proto::OrderStatus::filled, 1000, 1.08, 1000),
+                              clock.now_ns(), out),
+            ReportResult::applied);
+  EXPECT_EQ(store.find_order(order.client_order_id)->state, OrderState::done);
+}
+
 TEST_F(DeskTest, ACancelIsDurableAckedAsACancelAndOnlyTheOwnerMayAskIt) {
   ExecutionDesk desk(store, config, clock);
   auto order = batch(desk, {signal("c")})[0].order;

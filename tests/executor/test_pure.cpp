@@ -4,6 +4,7 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "executor/decision.hpp"
+#include "executor/final_orders.hpp"
 #include "executor/position_book.hpp"
 #include "executor/risk.hpp"
 
@@ -276,4 +277,42 @@ TEST(PositionBook, AdoptTakesTheBrokersFigureAndKeepsTheEntryPrice) {
   EXPECT_DOUBLE_EQ(book.position("GBPUSD"), -200);
   book.adopt("EURUSD", 0);
   EXPECT_DOUBLE_EQ(book.find("EURUSD")->avg_price, 0);
+}
+
+namespace {
+
+tp::executor::OrderRecord final_order(const std::string& id) {
+  tp::executor::OrderRecord o;
+  o.client_order_id = id;
+  o.state = tp::executor::OrderState::done;
+  o.status = tp::proto::OrderStatus::filled;
+  return o;
+}
+
+}  // namespace
+
+TEST(FinalOrders, HoldsTheNewestAndForgetsTheOldestWhenFull) {
+  tp::executor::FinalOrders finals(2);
+  finals.add(final_order("C-a"));
+  finals.add(final_order("C-b"));
+  ASSERT_NE(finals.find("C-a"), nullptr);
+  EXPECT_EQ(finals.find("C-a")->status, tp::proto::OrderStatus::filled);
+  finals.add(final_order("C-c"));
+  EXPECT_EQ(finals.find("C-a"), nullptr) << "the oldest went";
+  EXPECT_NE(finals.find("C-b"), nullptr);
+  EXPECT_NE(finals.find("C-c"), nullptr);
+  EXPECT_EQ(finals.size(), 2u);
+}
+
+TEST(FinalOrders, AForgottenOrAddedTwiceOrderIsAtWorstAMiss) {
+  tp::executor::FinalOrders finals(2);
+  finals.add(final_order("C-a"));
+  finals.forget("C-a");
+  EXPECT_EQ(finals.find("C-a"), nullptr);
+  finals.add(final_order("C-b"));
+  finals.add(final_order("C-b"));  // both slots hold C-b
+  finals.add(final_order("C-c"));  // evicts the older C-b: the newer is a miss, never a wrong record
+  EXPECT_EQ(finals.find("C-b"), nullptr);
+  EXPECT_NE(finals.find("C-c"), nullptr);
+  EXPECT_LE(finals.size(), 2u);
 }

@@ -39,6 +39,7 @@
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "executor/decision.hpp"
+#include "executor/final_orders.hpp"
 #include "executor/order_record.hpp"
 #include "executor/portfolio.hpp"
 #include "executor/position_book.hpp"
@@ -391,6 +392,7 @@ class ExecutionDesk {
   bool take_effects(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
                     ReplySource source, News news, Outbox& out);
   std::vector<News> news_;  // apply_replies()'s, reused
+  FinalOrders finals_;      // judges most reports without a read of the store
   template <class Persist>
   bool apply_change(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
                     ReplySource source, Outbox& out, Persist&& persist, Change& change);
