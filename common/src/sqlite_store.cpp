@@ -50,6 +50,10 @@ Connection open_store(const std::string& path, int busy_timeout_ms) {
   }
   if (!wal.ok()) throw StoreError(file_label(wal_path) + ": " + wal.problem + std::string(refusal_hint));
 
+  // Once, before SQLite initialises (a later call is refused, harmlessly):
+  // no global allocation statistics, which take a mutex around every one of
+  // SQLite's allocations. Nothing here reads them.
+  [[maybe_unused]] static const int no_memstatus = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &raw,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
