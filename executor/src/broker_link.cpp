@@ -48,9 +48,9 @@ std::size_t BrokerLink::start_order(const OrderRecord& order) {
   return orders_.start(request_of(order, clock_.now_ns()));
 }
 
-void BrokerLink::wait_orders(std::vector<SettledOrder>& settled) {
+void BrokerLink::wait_orders(std::vector<SettledOrder>& settled, zmq::socket_t* also) {
   const auto before = settled.size();
-  orders_.wait(settled);
+  orders_.wait(settled, also);
   for (auto i = before; i < settled.size(); ++i) {
     answered(settled[i].reply.has_value());
     if (!settled[i].reply) ++counters_.order_timeouts;

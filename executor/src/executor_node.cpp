@@ -186,12 +186,17 @@ int ExecutorNode::run() {
 // recorded), NEW events and dead letters published. Send: the batch's orders
 // go out in order, up to executor.orders_in_flight at once (Lazy Pirate
 // each), each intent already durable, and the answers that come together
-// are recorded under one commit. So a burst waits for one commit and a few
-// round trips instead of a commit plus an order round trip each.
+// are recorded under one commit. The next batch is decided while the last
+// one's orders are still out: its risk checks count them at their worst
+// case (ExecutionDesk::worst_after), as they count every order not final,
+// so dll_gateway works on one batch while the executor decides the next.
+// So a burst waits for a few commits and round trips instead of a commit
+// plus an order round trip each.
 void ExecutorNode::drain_signals(std::size_t limit) {
   // A crash point reproduces the moment of one order: one signal per batch.
   const std::size_t per_batch = crash_point_ == CrashPoint::none ? ExecutorNode::max_signals_per_batch : 1;
   std::size_t received = 0;
+  Unrecorded unrecorded;
   while (received < limit && !storage_paused()) {
     bool more = true;
     try {
@@ -199,11 +204,12 @@ void ExecutorNode::drain_signals(std::size_t limit) {
     } catch (const StoreError& e) {
       // Nothing of the batch is kept and nothing of it was published: no
       // ack, so every strategy resends, and the next batch is tried after
-      // storage_retry_ns (a full disk is not a crash loop).
+      // storage_retry_ns (a full disk is not a crash loop). The orders of
+      // the batches before it are still answered and recorded.
       const int err = store_.last_errno();  // before the rollback clears it
       desk_.abort();
       storage_failed("commit a batch of signals", e, err);
-      return;
+      break;
     }
     if (const auto decided = desk_.batch(); !decided.empty() && crash_point_ == CrashPoint::after_intent &&
                                             decided[0].verdict == Verdict::accept) {
@@ -211,16 +217,13 @@ void ExecutorNode::drain_signals(std::size_t limit) {
     }
     const auto batch = desk_.publish(outbox_);
     publish(outbox_);
-    // Sent in order; every answer is recorded before the next batch's risk
-    // checks, which must see every fill of this one.
-    Unrecorded unrecorded;
     for (auto& decided : batch) {
       if (decided.verdict != Verdict::accept || decided.held) continue;
       // The breaker may have opened, or a HALT come, while earlier orders
-      // of the batch were out (or one of them was held): this one, never
-      // handed to the order socket, is held as it would have been had it
-      // arrived a moment later. Checked once a client is free for it: the
-      // wait for one is when those happen.
+      // were out (or one of them was held): this one, never handed to the
+      // order socket, is held as it would have been had it arrived a
+      // moment later. Checked once a client is free for it: the wait for
+      // one is when those happen.
       await_order_slot(unrecorded);
       if (desk_.must_hold(link_.closed())) {
         desk_.hold(decided.order);
@@ -229,10 +232,17 @@ void ExecutorNode::drain_signals(std::size_t limit) {
       latencies_.order_sent(decided.order.created_ns, clock_.now_ns());
       send_order(decided.order, unrecorded);
     }
-    record(unrecorded);
-    handle_cancels();
-    if (!more) break;
+    // A cancel read with its own order's signal finds the order's answer
+    // recorded.
+    if (!cancels_.empty()) {
+      record(unrecorded);
+      handle_cancels();
+    }
+    // The queue is empty: a signal that comes while orders are out is
+    // decided at once, not after their answers.
+    if (!more && !await_signal_or_answers(unrecorded)) break;
   }
+  record(unrecorded);
 }
 
 void ExecutorNode::accept_batch(std::size_t max_messages, std::size_t& received, bool& more) {
@@ -321,9 +331,9 @@ bool ExecutorNode::send_order(const OrderRecord& order, Unrecorded& unrecorded) 
   return !unrecorded.unanswered;
 }
 
-void ExecutorNode::collect(Unrecorded& unrecorded) {
+void ExecutorNode::collect(Unrecorded& unrecorded, zmq::socket_t* also) {
   settled_.clear();
-  link_.wait_orders(settled_);
+  link_.wait_orders(settled_, also);
   const auto now = clock_.now_ns();
   const auto now_monotonic = clock_.monotonic_ns();
   for (auto& s : settled_) {
@@ -346,6 +356,18 @@ void ExecutorNode::record_answers(Unrecorded& unrecorded) {
   desk_.apply_replies(unrecorded.answers, ReplySource::round_trip, outbox_);
   unrecorded.answers.clear();
   publish(outbox_);
+}
+
+bool ExecutorNode::await_signal_or_answers(Unrecorded& unrecorded) {
+  while (link_.orders_in_flight() > 0) {
+    if (enough_to_record(unrecorded)) {
+      record_answers(unrecorded);
+      continue;
+    }
+    collect(unrecorded, &signals_);
+    if (signals_.get(zmq::sockopt::events) & ZMQ_POLLIN) return true;
+  }
+  return false;
 }
 
 void ExecutorNode::record(Unrecorded& unrecorded) {

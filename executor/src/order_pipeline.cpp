@@ -1,6 +1,7 @@
 #include "executor/order_pipeline.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <stdexcept>
@@ -170,7 +171,7 @@ void OrderPipeline::receive() {
   }
 }
 
-void OrderPipeline::wait(std::vector<Settled>& settled) {
+void OrderPipeline::wait(std::vector<Settled>& settled, zmq::socket_t* also) {
   const auto before = settled.size();
   while (in_flight_ > 0) {
     const std::int64_t now = monotonic_ns();
@@ -196,19 +197,25 @@ void OrderPipeline::wait(std::vector<Settled>& settled) {
         std::max<std::int64_t>(0, (wake_ns - monotonic_ns() + ns_per_ms - 1) / ns_per_ms);
     // Read during back-offs too: a late answer settles its order sooner.
     const short events = ZMQ_POLLIN | (unsent ? ZMQ_POLLOUT : 0);
-    zmq::pollitem_t item{socket_ ? socket_.handle() : nullptr, 0, events, 0};
+    std::array<zmq::pollitem_t, 2> items{zmq::pollitem_t{socket_ ? socket_.handle() : nullptr, 0, events, 0},
+                                         zmq::pollitem_t{also ? also->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
+    // The order socket (when open) first, then `also` (when given).
+    const std::size_t first = socket_ ? 0 : 1;
+    const std::size_t count = (socket_ ? 1 : 0) + (also ? 1 : 0);
     try {
-      zmq::poll(&item, socket_ ? 1 : 0, std::chrono::milliseconds(wait_ms));
+      zmq::poll(items.data() + first, count, std::chrono::milliseconds(wait_ms));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;  // a signal; the stop flag is seen at the next advance
       throw;
     }
+    const zmq::pollitem_t& item = items[0];
     if (item.revents & ZMQ_POLLIN) receive();
     if (item.revents & ZMQ_POLLOUT) {
       const auto now_out = monotonic_ns();
       for (Flight& f : flights_)
         if (f.phase == Phase::idle && !send(f, now_out)) break;
     }
+    if (items[1].revents & ZMQ_POLLIN) return;
   }
 }
 

@@ -587,6 +587,47 @@ TEST(ExecutorNode, SeveralOrdersAreInFlightAtOnceAndEachAnswerIsAppliedToItsOwnO
   EXPECT_DOUBLE_EQ(node.positions().position("EURUSD"), 5000);
 }
 
+// Signals that come while an order is out are decided at once, not after
+// its answer (a burst does not wait a round trip per batch), and their risk
+// checks count it at its worst case: with max_position 2000 and one order
+// of 1000 unanswered, a second order of 1000 is accepted and a third refused.
+TEST(ExecutorNode, SignalsAreDecidedWhileAnOrderIsOutCountingItAtItsWorst) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.config.risk.max_position = 2000;
+  h.config.executor.order_timeout_ms = 10'000;  // no retry while the test holds the answer
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+  h.push_signal(make_signal("sma.1.600.0"));
+  ASSERT_TRUE(h.request_ready(wait_limit)) << "the first order is out";
+  h.push_signal(make_signal("sma.1.600.a"));
+  h.push_signal(make_signal("sma.1.600.b"));
+
+  std::map<std::string, tp::proto::SignalAck> acks;
+  ASSERT_TRUE(h.wait_ack([&](const std::string&, const tp::proto::SignalAck& a) {
+    if (a.signal_id == "sma.1.600.a" || a.signal_id == "sma.1.600.b") acks[a.signal_id] = a;
+    return acks.size() == 2;
+  })) << "decided while the first order is unanswered";
+  EXPECT_EQ(acks["sma.1.600.a"].status, tp::proto::AckStatus::accepted);
+  EXPECT_EQ(acks["sma.1.600.b"].status, tp::proto::AckStatus::rejected);
+  const auto refusal = h.wait_dead_letter("risk_rejected");
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_NE(refusal->detail.find("exceeds max_position 2000"), std::string::npos) << refusal->detail;
+
+  std::vector<std::string> sent;
+  for (int i = 0; i < 2; ++i) {
+    auto req = h.answer_order(1.085);
+    ASSERT_TRUE(req.has_value()) << i;
+    sent.push_back(req->client_order_id);
+  }
+  EXPECT_EQ(sent, (std::vector<std::string>{"C-sma.1.600.0", "C-sma.1.600.a"}));
+  ASSERT_TRUE(h.wait_event([](const std::string&, const tp::proto::OrderEvent& e) {
+    return e.client_order_id == "C-sma.1.600.a" && e.status == tp::proto::OrderStatus::filled;
+  }));
+  h.stop();
+  EXPECT_DOUBLE_EQ(h.node->positions().position("EURUSD"), 2000);
+}
+
 // A full batch, then an empty queue: the drain's next round decides nothing
 // and must publish and send nothing (it once took the last batch again: its
 // refusals dead-lettered twice, its accepted order sent twice).

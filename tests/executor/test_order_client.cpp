@@ -271,3 +271,32 @@ TEST(OrderPipeline, AHoldGivesTheOrderUpInsteadOfSendingItAgain) {
   EXPECT_EQ(s.broker.seen, (std::vector<std::string>{"C-sma.0.1.7", "C-unblock"}))
       << "the held order was not sent again";
 }
+
+TEST(OrderPipeline, AWaitAlsoReturnsWhenTheOtherSocketIsReadableWithNothingSettled) {
+  OrderSocket s;
+  auto signals_in = tp::make_socket(s.ctx, zmq::socket_type::pull);
+  tp::bind(signals_in, s.dir.ipc("signals"));
+  auto signals_out = tp::make_socket(s.ctx, zmq::socket_type::push);
+  tp::connect(signals_out, s.dir.ipc("signals"));
+
+  OrderPipeline pipeline(s.ctx, s.ep, {.timeout_ms = 5000, .retries = 0}, 2);
+  pipeline.start(make_request());
+  // The fake dll_gateway keeps the order unanswered; a signal comes once it
+  // has it.
+  bool read = false;
+  std::thread server([&] {
+    read = s.broker.read();
+    signals_out.send(zmq::str_buffer("a signal"));
+  });
+  std::vector<OrderPipeline::Settled> settled;
+  pipeline.wait(settled, &signals_in);
+  server.join();
+  ASSERT_TRUE(read);
+  EXPECT_TRUE(settled.empty());
+  EXPECT_EQ(pipeline.in_flight(), 1u) << "still out, its answer awaited";
+
+  s.broker.answer("C-sma.0.1.7");
+  settled = wait_all(pipeline);
+  ASSERT_EQ(settled.size(), 1u);
+  EXPECT_TRUE(settled[0].reply.has_value());
+}

@@ -81,7 +81,8 @@ class BrokerLink {
   bool order_slot_free() const noexcept { return orders_.slot_free(); }
   std::size_t orders_in_flight() const noexcept { return orders_.in_flight(); }
   std::size_t start_order(const OrderRecord& order);
-  void wait_orders(std::vector<SettledOrder>& settled);
+  // With `also`: returns as well once `also` is readable (OrderPipeline::wait).
+  void wait_orders(std::vector<SettledOrder>& settled, zmq::socket_t* also = nullptr);
 
   std::optional<proto::OrderReply> query(std::string_view client_order_id);
   std::optional<proto::PositionReply> position(std::string_view instrument);

@@ -141,8 +141,13 @@ class ExecutorNode {
   void await_order_slot(Unrecorded& unrecorded);
   // Whether the answers received are enough for a commit of their own.
   bool enough_to_record(const Unrecorded& unrecorded) const noexcept;
-  // Waits for at least one order in flight and takes the answers that came.
-  void collect(Unrecorded& unrecorded);
+  // Waits for at least one order in flight and takes the answers that came;
+  // with `also`, returns as well once `also` is readable.
+  void collect(Unrecorded& unrecorded, zmq::socket_t* also = nullptr);
+  // While orders are out: records their answers until a signal comes (true:
+  // it is decided at once, its risk checks counting them at their worst) or
+  // none is left out (false).
+  bool await_signal_or_answers(Unrecorded& unrecorded);
   // Records the answers received, under one commit.
   void record_answers(Unrecorded& unrecorded);
   // Records every answer of the run: those received, then those of the

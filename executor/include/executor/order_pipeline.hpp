@@ -56,7 +56,9 @@ class OrderPipeline {
   // Waits until at least one order in flight settles (its answer came, or
   // none through all its attempts, or a stop) and appends every settled one;
   // their slots are free again. Returns at once when nothing is in flight.
-  void wait(std::vector<Settled>& settled);
+  // With `also`: returns as well, settled or not, once `also` is readable
+  // (the executor's signals, decided while its orders are out).
+  void wait(std::vector<Settled>& settled, zmq::socket_t* also = nullptr);
 
   std::uint64_t retries() const noexcept { return retries_; }                  // attempts after a first
   std::uint64_t bad_replies() const noexcept { return bad_replies_; }          // undecodable or no envelope
