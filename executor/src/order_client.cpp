@@ -44,7 +44,7 @@ void OrderClient::reopen() {
   // Pirate way out is a fresh socket.
   socket_.close();
   try {
-    socket_ = make_req(ctx_, endpoint_, security());
+    socket_ = make_req(ctx_, endpoint_, options_.security_or_none());
   } catch (const zmq::error_t&) {
     // Out of descriptors (EMFILE) or the like: no socket until a later
     // attempt can make one; the request is not lost, only later.

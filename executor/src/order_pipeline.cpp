@@ -11,13 +11,6 @@
 #include "common/zmq_util.hpp"
 
 namespace tp::executor {
-namespace {
-
-const Security& pipeline_security(const OrderClientOptions& o) {
-  return o.security ? *o.security : Security::none();
-}
-
-}  // namespace
 
 OrderPipeline::OrderPipeline(zmq::context_t& ctx, std::string endpoint, OrderClientOptions options,
                              std::size_t slots)
@@ -35,7 +28,7 @@ void OrderPipeline::open() {
     auto s = make_socket(ctx_, zmq::socket_type::dealer,
                          SocketOptions{.linger_ms = 0, .sndhwm = 1000, .rcvhwm = 1000});
     s.set(zmq::sockopt::immediate, 1);
-    pipeline_security(options_).connect(s, endpoint_);
+    options_.security_or_none().connect(s, endpoint_);
     socket_ = std::move(s);
   } catch (const zmq::error_t&) {
     // Out of descriptors (EMFILE) or the like: no socket until a later

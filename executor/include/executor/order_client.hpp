@@ -42,6 +42,9 @@ struct OrderClientOptions {
   // heartbeat: a program waiting on a frozen peer is not itself hung). It
   // must not call back into order handling: the client is mid-exchange.
   std::function<void()> while_waiting;
+
+  // `*security`, or Security::none() when it is null.
+  const Security& security_or_none() const { return security ? *security : Security::none(); }
 };
 
 class OrderClient {
@@ -75,7 +78,6 @@ class OrderClient {
   }  // a new socket refused (EMFILE...)
 
  private:
-  const Security& security() const { return options_.security ? *options_.security : Security::none(); }
   // How one attempt's send went; `none`: not made yet.
   enum class Attempt { none, stopped, no_socket, not_sent, sent };
   // One send of `payload_` on the socket (made anew when missing).
