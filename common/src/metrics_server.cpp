@@ -159,9 +159,9 @@ void MetricsServer::answer(int fd) {
     out = http::response(404, plain, "not found: only /metrics is served\n", head_only);
   } else {
     scrapes_.fetch_add(1, std::memory_order_relaxed);
-    out = snapshot_.load()
-              ? http::response(200, "text/plain; version=0.0.4; charset=utf-8", render(), head_only)
-              : http::response(503, plain, "no metrics published yet\n", head_only);
+    const auto snap = snapshot_.load();
+    out = snap ? http::response(200, "text/plain; version=0.0.4; charset=utf-8", render(*snap), head_only)
+               : http::response(503, plain, "no metrics published yet\n", head_only);
   }
   send_all(fd, out, stop_fd_, deadline);
   ::shutdown(fd, SHUT_WR);
@@ -171,14 +171,13 @@ void MetricsServer::publish(std::string text, std::int64_t now_wall_ns) {
   snapshot_.store(std::make_shared<const Snapshot>(Snapshot{std::move(text), now_wall_ns}));
 }
 
-std::string MetricsServer::render() const {
-  const auto snap = snapshot_.load();
+std::string MetricsServer::render(const Snapshot& snap) const {
   MetricsText tail(common_);
   add_process_metrics(tail, read_process_sample());
   tail.gauge("tp_metrics_snapshot_timestamp_seconds",
              "When the program's loop last published these metrics, since unix epoch in seconds.",
-             static_cast<double>(snap->wall_ns) / 1e9);
-  return snap->text + tail.str();
+             static_cast<double>(snap.wall_ns) / 1e9);
+  return snap.text + tail.str();
 }
 
 }  // namespace tp::metrics

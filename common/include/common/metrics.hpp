@@ -181,7 +181,8 @@ class MetricsServer {
   };
   void serve();         // a worker: accepts until stop()
   void answer(int fd);  // one request on one connection
-  std::string render() const;
+  // The body of a 200: `snap`, the process metrics now, the snapshot's time.
+  std::string render(const Snapshot& snap) const;
 
   std::string host_;
   Labels common_;
