@@ -716,12 +716,16 @@ void ExecutorNode::resend_stored_letters() {
   // process; when the sink is back after a lost connection, what it had
   // not written, and what was sent as it died, is gone with it. Either way
   // the newest letters that can have been lost are sent again (the sink
-  // writes each key once). At start they fit the queues, which are empty.
+  // writes each key once), newest first: the queues may already hold
+  // letters (the ones waiting for the sink, new ones), and what does not
+  // fit is dropped, so the drops fall on the oldest, the likeliest to have
+  // been written before.
   std::uint64_t resent = 0;
   try {
-    for (const auto& l : store_.recent_letters(DeadLetterSender::small_queue_letters +
-                                               DeadLetterSender::large_queue_letters)) {
-      dead_letters_.send(l.reason, l.detail, l.original, l.key, l.ts_ns);
+    const auto letters = store_.recent_letters(DeadLetterSender::small_queue_letters +
+                                               DeadLetterSender::large_queue_letters);
+    for (auto l = letters.rbegin(); l != letters.rend(); ++l) {
+      dead_letters_.send(l->reason, l->detail, l->original, l->key, l->ts_ns);
       ++resent;
     }
   } catch (const StoreError& e) {
