@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
+#include <cstring>
 
 #include "dead_letter/fd.hpp"
 
@@ -14,6 +16,7 @@ namespace {
 
 constexpr std::size_t read_chunk = 1 << 20;
 constexpr int max_rotated_files = 1000;  // dead_letter.max_files' own bound
+constexpr std::string_view key_file_magic = "TPDLKEY1";
 
 std::uint64_t fnv1a(std::uint64_t h, std::string_view bytes) noexcept {
   for (unsigned char c : bytes) {
@@ -110,6 +113,54 @@ std::uint64_t KeyMemory::hash_of(std::string_view source, std::string_view key) 
 
 bool KeyMemory::seen_or_remember(std::string_view source, std::string_view key) {
   return seen_or_remember(hash_of(source, key));
+}
+
+std::vector<std::uint64_t> KeyMemory::oldest_first() const {
+  // Until the ring is full its first size() slots hold every hash in order;
+  // after, the oldest is at next_.
+  if (set_.size() < ring_.size()) return {ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(next_)};
+  std::vector<std::uint64_t> out(ring_.begin() + static_cast<std::ptrdiff_t>(next_), ring_.end());
+  out.insert(out.end(), ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(next_));
+  return out;
+}
+
+bool save_key_file(const KeyMemory& memory, const std::string& path) {
+  static_assert(std::endian::native == std::endian::little, "the key file is little-endian");
+  const auto hashes = memory.oldest_first();
+  std::string bytes(key_file_magic);
+  bytes.append(reinterpret_cast<const char*>(hashes.data()), hashes.size() * sizeof(std::uint64_t));
+  const std::string tmp = path + ".tmp";
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return false;
+  for (std::size_t done = 0; done < bytes.size();) {
+    const auto n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      ::unlink(tmp.c_str());
+      errno = err;
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return ::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+std::size_t load_key_file(KeyMemory& memory, const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return 0;
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || st.st_size < static_cast<off_t>(key_file_magic.size())) return 0;
+  std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
+  if (!pread_all(fd.get(), bytes.data(), bytes.size(), 0)) return 0;
+  if (std::string_view(bytes).substr(0, key_file_magic.size()) != key_file_magic) return 0;
+  const std::size_t count = (bytes.size() - key_file_magic.size()) / sizeof(std::uint64_t);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::uint64_t h = 0;
+    std::memcpy(&h, bytes.data() + key_file_magic.size() + i * sizeof h, sizeof h);
+    memory.seen_or_remember(h);
+  }
+  return count;
 }
 
 bool KeyMemory::seen_or_remember(std::uint64_t hash) {

@@ -144,6 +144,7 @@ bool LetterFile::flush() {
 
 bool LetterFile::rotate() {
   bool ok = flush();
+  if (before_rotation_) before_rotation_();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   size_ = 0;                             // the live file is a new one from here

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <stdexcept>
@@ -98,10 +99,24 @@ SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock, c
         path_, torn.bytes, torn.side_path);
   }
   const auto t0 = clock_.monotonic_ns();
+  // The saved keys are older than the files' (saved as the oldest file
+  // went): remembered first, so that the oldest are forgotten first.
+  const std::string keys_path = path_ + ".keys";
+  const auto saved = load_key_file(keys_, keys_path);
   const auto rebuilt = rebuild_key_memory(keys_, path_);
-  spdlog::info("remembered {} letter keys from {} files of {} ({} bytes read, {} lines unreadable) in {} ms",
-               rebuilt.keys, rebuilt.files_read, path_, rebuilt.bytes_read, rebuilt.lines_skipped,
-               (clock_.monotonic_ns() - t0) / ns_per_ms);
+  spdlog::info(
+      "remembered {} letter keys: {} saved in {}, {} from {} files of {} ({} bytes read, {} lines "
+      "unreadable) "
+      "in {} ms",
+      keys_.size(), saved, keys_path, rebuilt.keys, rebuilt.files_read, path_, rebuilt.bytes_read,
+      rebuilt.lines_skipped, (clock_.monotonic_ns() - t0) / ns_per_ms);
+  file_.on_rotation([this, keys_path] {
+    if (!save_key_file(keys_, keys_path))
+      spdlog::warn(
+          "letter keys not saved to {} before a rotation: {}; a restart may write a resent letter "
+          "again",
+          keys_path, std::strerror(errno));
+  });
   security.bind(pull_, cfg.endpoints.dead_letters);
   metrics_ = metrics::start_metrics_server(cfg.metrics, "dead_letter", "dead_letter");
   spdlog::info("dead-letter sink on {} appending to {} (rotated at {} bytes, {} files kept)",

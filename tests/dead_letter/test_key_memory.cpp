@@ -199,4 +199,66 @@ TEST(KeyMemory, NoFilesRebuildNothing) {
   EXPECT_EQ(m.size(), 0u);
 }
 
+TEST(KeyMemory, AKeyFileGivesBackTheKeysOldestFirst) {
+  TempDir dir;
+  const auto path = dir.file("dead_letters.jsonl.keys");
+  KeyMemory saved(3);
+  for (const char* k : {"a", "b", "c", "d"}) seen(saved, letter("executor", k));  // "a" forgotten
+  ASSERT_TRUE(tp::dead_letter::save_key_file(saved, path));
+
+  KeyMemory loaded(3);
+  EXPECT_EQ(tp::dead_letter::load_key_file(loaded, path), 3u);
+  EXPECT_EQ(loaded.oldest_first(), saved.oldest_first());
+  for (const char* k : {"b", "c", "d"}) EXPECT_TRUE(seen(loaded, letter("executor", k))) << k;
+  EXPECT_FALSE(seen(loaded, letter("executor", "a")));
+  // Loaded oldest first: "b" is the next to be forgotten ("a" just took a slot).
+  EXPECT_FALSE(seen(loaded, letter("executor", "b")));
+}
+
+TEST(KeyMemory, NoKeyFileOrAnotherFileOrATornHashLoadsWhatIsWhole) {
+  TempDir dir;
+  KeyMemory m;
+  EXPECT_EQ(tp::dead_letter::load_key_file(m, dir.file("none.keys")), 0u);
+  std::ofstream(dir.file("other.keys")) << "not a key file at all";
+  EXPECT_EQ(tp::dead_letter::load_key_file(m, dir.file("other.keys")), 0u);
+  EXPECT_EQ(m.size(), 0u);
+
+  KeyMemory saved;
+  seen(saved, letter("executor", "x"));
+  seen(saved, letter("executor", "y"));
+  const auto path = dir.file("torn.keys");
+  ASSERT_TRUE(tp::dead_letter::save_key_file(saved, path));
+  std::ofstream(path, std::ios::app) << "123";  // a torn third hash
+  EXPECT_EQ(tp::dead_letter::load_key_file(m, path), 2u);
+  EXPECT_TRUE(seen(m, letter("executor", "y")));
+}
+
+// The sink's restart after its files rotated: the keys of the removed file
+// come back from the key file saved before the rotation removed it.
+TEST(KeyMemory, KeysOfARemovedFileComeBackFromTheFileSavedBeforeTheRotation) {
+  TempDir dir;
+  const auto path = dir.file("dead_letters.jsonl");
+  const auto keys_path = path + ".keys";
+  KeyMemory live;
+  {
+    LetterFile f(path, LetterFileOptions{.max_file_bytes = 1000, .max_files = 2, .flush_bytes = 1});
+    f.on_rotation([&] { ASSERT_TRUE(tp::dead_letter::save_key_file(live, keys_path)); });
+    for (int i = 0; i < 40; ++i) {
+      const auto d = letter("executor", "signal/" + std::to_string(i));
+      ASSERT_FALSE(seen(live, d));
+      ASSERT_TRUE(f.append(to_json_line(d)));
+    }
+    ASSERT_GE(f.files_removed(), 1u) << "the first letters' file is gone";
+  }
+  KeyMemory from_files;
+  rebuild_key_memory(from_files, path);
+  EXPECT_FALSE(seen(from_files, letter("executor", "signal/0"))) << "not in the files any more";
+
+  KeyMemory restarted;
+  EXPECT_GT(tp::dead_letter::load_key_file(restarted, keys_path), 0u);
+  rebuild_key_memory(restarted, path);
+  for (int i = 0; i < 40; ++i)
+    EXPECT_TRUE(seen(restarted, letter("executor", "signal/" + std::to_string(i)))) << i;
+}
+
 }  // namespace

@@ -38,6 +38,8 @@ class KeyMemory {
 
   std::size_t size() const noexcept { return set_.size(); }
   std::size_t capacity() const noexcept { return ring_.size(); }
+  // The remembered hashes, oldest first.
+  std::vector<std::uint64_t> oldest_first() const;
 
  private:
   std::vector<std::uint64_t> ring_;  // insertion order; next_ is the oldest once full
@@ -62,6 +64,20 @@ struct KeyRebuild {
 // Unreadable files are skipped (a missing live file is an empty one).
 KeyRebuild rebuild_key_memory(KeyMemory& memory, const std::string& path,
                               std::uint64_t max_bytes = 32ull << 20);
+
+// The keys outlive the files they were read from: before each rotation
+// (which removes the oldest file) the sink saves its memory to <path>.keys,
+// and at start loads it before rebuild_key_memory reads the files, so that
+// a sink killed after its files rotated still knows the keys a sender may
+// send again. The file: the 8 bytes "TPDLKEY1", then the hashes (hash_of),
+// oldest first, 64-bit little-endian; at most capacity() * 8 + 8 bytes
+// (~512 KiB). Written to <path>.tmp and renamed over it: a kill leaves the
+// old file or the new one. False when it could not be written (errno set).
+bool save_key_file(const KeyMemory& memory, const std::string& path);
+// Remembers the hashes of the key file at `path`, oldest first; returns how
+// many it read (0 when there is no file, or it is not one: another magic).
+// A torn last hash is ignored.
+std::size_t load_key_file(KeyMemory& memory, const std::string& path);
 
 // The escaped text of the "source" and "key" string fields of one of the
 // sink's JSON lines (what to_json_line writes). False when the line does not

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -48,6 +49,10 @@ class LetterFile {
   // Writes the buffered lines; false on a write error.
   bool flush();
 
+  // Called at each rotation before the oldest file is removed (the sink
+  // saves the keys read from it).
+  void on_rotation(std::function<void()> before) { before_rotation_ = std::move(before); }
+
   const TornRecord& torn() const noexcept { return torn_; }
   const std::string& path() const noexcept { return path_; }
   std::uint64_t size() const noexcept { return size_ + buf_.size(); }
@@ -70,6 +75,7 @@ class LetterFile {
 
   std::string path_;
   LetterFileOptions opts_;
+  std::function<void()> before_rotation_;
   int fd_ = -1;
   std::uint64_t size_ = 0;  // bytes in the live file, whole lines only
   std::string buf_;
