@@ -370,6 +370,27 @@ def read_executor_db(run_dir):
     return sigs, orders
 
 
+def read_executor_letters(run_dir):
+    """The outcome letters executor.db holds (its `letters` table: the newest
+    ExecutorStore::letters_kept, 4096), [(key, reason, ts_ns)] oldest first,
+    and its signals refused (every REJECTED row, each stored with a letter
+    keyed by the signal id), [(signal id, reason, received_ns)]; ([], []) when
+    the database or a table is not there."""
+    path = os.path.join(run_dir, "executor.db")
+    if not os.path.exists(path):
+        return [], []
+    con = sqlite3.connect(path)
+    try:
+        letters = [(r[0], r[1], r[2]) for r in con.execute("SELECT key, reason, ts_ns FROM letters ORDER BY seq")]
+        refused = [(r[0], (r[1] or "").split(":", 1)[0], r[2]) for r in
+                   con.execute("SELECT signal_id, reason, received_ns FROM signals WHERE status = 'REJECTED'")]
+    except sqlite3.OperationalError:  # a tree without the letters table
+        return [], []
+    finally:
+        con.close()
+    return letters, refused
+
+
 def dead_letter_files(run_dir):
     """dead_letters.jsonl and its rotated files (dead_letters.jsonl.1, ...)."""
     return sorted(p for p in glob.glob(os.path.join(run_dir, "dead_letters*.jsonl*"))
@@ -402,10 +423,13 @@ def detail_signal_id(source, reason, detail):
 
 class DeadLetterBook:
     """Dead-letter lines, accumulated: by_signal maps a signal id to a Counter
-    of reasons (from the original bytes: a signal or an order request)."""
+    of reasons (from the original bytes: a signal or an order request); keys
+    counts the lines of each keyed letter by (source, key) (a letter its
+    sender may send again: the sink is to write it once)."""
 
     def __init__(self):
         self.by_signal = collections.defaultdict(collections.Counter)
+        self.keys = collections.Counter()
         self.evidence = collections.defaultdict(list)  # signal id -> (source, reason, ts_ns, detail) per letter
         self.reasons, self.sources = collections.Counter(), collections.Counter()
         self.lines = self.without_original = 0
@@ -422,6 +446,8 @@ class DeadLetterBook:
         self.reasons[reason] += 1
         self.sources[d.get("source", "?")] += 1
         source, detail = str(d.get("source", "")), str(d.get("detail") or "")
+        if d.get("key"):
+            self.keys[(source, str(d["key"]))] += 1
         b64 = d.get("original_b64") or ""
         if not b64 and d.get("original_size"):
             self.without_original += 1  # the sink kept the line, not the bytes (sampling)
@@ -541,7 +567,16 @@ def reconcile(run_dir, seen=None, seen_letters=None):
     after its signal's expiry. A signal is left unacked when a journal as it
     is at the end holds it with neither an A nor an X record. Given up means
     an X record, or an `unacked` dead letter (an X record may be compacted
-    away before a follower sees it)."""
+    away before a follower sees it).
+
+    The executor's outcome letters are also checked from its side, by key
+    (README, "Dead letters under a flood or a stalled sink": stored with the
+    outcome, sent again when the executor starts and when its connection to
+    the sink is made again after a loss, written by the sink once per key):
+    every signal executor.db holds REJECTED and every letter its `letters`
+    table holds has a line from source "executor" with that key
+    (outcome_letter_missing), and no keyed line is written twice
+    (outcome_letter_twice)."""
     final = JournalBook()
     final.signals, final.acked, final.given_up, pending = read_journal_signals(run_dir)
     at_end = len(final.signals)
@@ -629,6 +664,17 @@ def reconcile(run_dir, seen=None, seen_letters=None):
             if o["status"] in FILL_STATUSES:
                 late.append((o["cid"], utc(o["ts_ns"]), utc(exp), round((o["ts_ns"] - exp) / 1e6, 1)))
 
+    # The executor's outcome letters by key: what it stored (the letters
+    # table, pruned to the newest, and every signal it refused) against the
+    # lines the sink wrote (seen while running: rotations delete files).
+    stored_letters, refused = read_executor_letters(run_dir)
+    due = {}  # key -> (reason, when it was due)
+    for key, reason, ts in refused + stored_letters:
+        due.setdefault(key, (reason, ts))
+    letter_missing = [(key, reason, ts) for key, (reason, ts) in sorted(due.items(), key=lambda kv: kv[1][1])
+                      if letter_book.keys[("executor", key)] == 0]
+    letter_twice = sorted((source, key, n) for (source, key), n in letter_book.keys.items() if n > 1)
+
     duplicates = {cid: n for cid, n in broker.items() if n > 1}
     known = {"C-" + s for s in signals} | set(orders)
     orphans = sorted(cid for cid in broker if cid not in known)
@@ -665,6 +711,12 @@ def reconcile(run_dir, seen=None, seen_letters=None):
         "dead_letter_line_missing": len(dl_missing),
         "dead_letter_missing_detail": [(sid, what, due and utc(due)) for sid, what, due in dl_missing[:20]],
         "dead_letter_missing_all": dl_missing,
+        "outcome_letters_stored": len(stored_letters),
+        "outcome_letters_due": len(due),
+        "outcome_letter_lines": sum(n for (source, _), n in letter_book.keys.items() if source == "executor"),
+        "outcome_letter_missing_all": letter_missing,
+        "outcome_letter_twice": len(letter_twice),
+        "outcome_letter_twice_detail": letter_twice[:20],
         "executor_orders": len(orders),
     }
 
@@ -743,6 +795,25 @@ def book_checks(books, disk_full_windows=(), lines_lost=0):
         ("outcomes add up", books["executed"] + books["dead_lettered"] + books["canceled_unsent"] ==
          books["journaled"], f"{books['executed']} + {books['dead_lettered']} + {books['canceled_unsent']} "
                              f"!= {books['journaled']}"),
+    ]
+
+
+def outcome_letter_checks(books, disk_full_windows=(), lines_lost=0):
+    """(name, ok, detail) for the executor's outcome letters (reconcile's
+    outcome_letter_*): each one it stored, and each signal it refused, has
+    exactly one line in the sink's files, by key, across kills of the
+    executor and of the sink. A letter due during a disk-full episode may be
+    one the sink lost (lost_with_full_disk, as for book_checks)."""
+    lost, missing = lost_with_full_disk(books["outcome_letter_missing_all"], disk_full_windows, lines_lost)
+    return [
+        ("outcome letters stored by the executor", books["outcome_letters_stored"] > 0,
+         "executor.db's letters table is empty"),
+        ("every outcome letter the executor stored or signal it refused has its line (by key)" + (
+            f" (but {len(lost)} lost with the disk full, of {lines_lost} lines the sink lost)" if lost else ""),
+         not missing, f"{len(missing)} of {books['outcome_letters_due']} (key, reason, due UTC): " +
+         repr([(key, reason, due and utc(due)) for key, reason, due in missing[:20]])),
+        ("no keyed letter written twice (the sink writes a key once)", books["outcome_letter_twice"] == 0,
+         "(source, key, lines): " + repr(books["outcome_letter_twice_detail"])),
     ]
 
 

@@ -69,6 +69,11 @@ are reconciled from the files.
     has exactly one outcome with its dead letter where one is due; no
     duplicate at the broker (one ORDER line per client order id); no broker
     fill at or after its signal's expiry.
+  chaoslib.outcome_letter_checks (the executor's outcome letters, by key,
+    across kills of the executor and of the sink): every signal executor.db
+    holds REJECTED and every letter its `letters` table holds (the newest
+    4096) has exactly one line from source "executor" with its key in the
+    sink's files (read while they grow), and no keyed line is written twice.
   chaoslib.reconcile_life (orders with a life: the sim broker's journal,
     dll_gateway.db and executor.db, read after the programs stopped):
     every broker fill applied exactly once (each order's cumulative filled
@@ -119,9 +124,10 @@ every program, the run directory within a bound derived from the
 configuration, restart times (kill -> new pid < 1 s, kill -> its first
 stats file < 2 s), no program exiting on its own, every fault kind dealt.
 
-A dead letter the sink could not write while the disk was full (its
-lines_lost) is not counted missing when it was due during a disk-full
-episode (chaoslib.lost_with_full_disk); any other missing line fails.
+A dead letter (or an outcome letter) the sink could not write while the
+disk was full (its lines_lost) is not counted missing when it was due
+during a disk-full episode (chaoslib.lost_with_full_disk); any other
+missing line fails.
 
 Environment: TP_CHAOS_SECONDS (default 90: about two minutes in all),
 TP_CHAOS_SEED (default 1), TP_CHAOS_FLOOD_FRAMES (default 3000),
@@ -469,8 +475,9 @@ class ChaosTest(unittest.TestCase):
     # stats file is at most stats_interval_ms old when it does).
     SUMMED = {"executor": ("order_retries", "order_timeouts", "breaker_opens", "duplicates", "held_expired",
                            "dead_letters_dropped", "invalid_transitions", "reports_unknown_order",
-                           "reports_fetched", "report_gaps", "cancels_sent", "stale_updates"),
-              "dead_letter": ("lines_lost",),
+                           "reports_fetched", "report_gaps", "cancels_sent", "stale_updates",
+                           "dead_letters_replayed"),
+              "dead_letter": ("lines_lost", "duplicates_dropped"),
               "dll_gateway": ("duplicates", "queries", "refused_orders", "invalid_transitions",
                               "reports_unknown_order", "cancels_sent", "cancel_duplicates")}
 
@@ -845,7 +852,9 @@ class ChaosTest(unittest.TestCase):
         hang_watched = bool(extra_config())
         hung_seen = sorted({program_of(n) for n, s in sampler.states.items() if "HUNG" in s})
 
-        checks = cl.book_checks(books, self.disk_full_windows, self.summed.get("dead_letter lines_lost", 0)) + \
+        lines_lost = self.summed.get("dead_letter lines_lost", 0)
+        checks = cl.book_checks(books, self.disk_full_windows, lines_lost) + \
+            cl.outcome_letter_checks(books, self.disk_full_windows, lines_lost) + \
             cl.life_checks(life, self.summed) + [
             ("a dll_gateway kill while orders rested", self.dll_kills_resting >= 1,
              f"{self.dll_kills_resting} of {self.kills['dll_gateway']} kills"),
@@ -928,6 +937,8 @@ class ChaosTest(unittest.TestCase):
             ("dead-letter lines written, by reason", per(seen_dl.reasons)),
             ("dead-letter lines written, by source", per(seen_dl.sources)),
             ("dead-letter lines kept without original", seen_dl.without_original),
+            ("executor outcome letters: stored (executor.db) / due by key / lines",
+             f"{books['outcome_letters_stored']} / {books['outcome_letters_due']} / {books['outcome_letter_lines']}"),
             ("dead-letter lines in the files at the end", f"{sum(dl_reasons.values())} of {seen_dl.lines} "
                                                           "(the rest rotated away)"),
             *cl.life_rows(life),
