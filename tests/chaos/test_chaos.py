@@ -16,12 +16,17 @@ older than 1.5 s (max_quote_age_ms). Signals live 2.5 s
 
 The nemesis deals a shuffled deck of faults per round (seeded), with a short
 random gap between two faults:
-  kill      SIGKILL of gateway, a strategy instance, executor, dll_gateway;
-            the supervisor restarts it (kill -> new pid is timed); dll_gateway
-            is killed while orders rest at the broker (the executor's
-            orders_working > 0: they must survive in the sim broker's journal
-            and keep matching), the executor while reports flow to it (its
-            reports_received growing: it must catch up by seq);
+  kill      SIGKILL of gateway, a strategy instance, executor, dll_gateway,
+            the dead_letter sink; the supervisor restarts it (kill -> new pid
+            is timed); dll_gateway is killed while orders rest at the broker
+            (the executor's orders_working > 0: they must survive in the sim
+            broker's journal and keep matching), the executor while reports
+            flow to it (its reports_received growing: it must catch up by
+            seq), the sink with executor letters unread (stopped, for less
+            than the hang timeout, until the executor's dead_letters has
+            grown: ZeroMQ handed them over, the kill takes them; the
+            executor must send its stored letters again once its connection
+            to the sink is back, its dead_letters_replayed growing);
   pause     SIGSTOP of gateway, dll_gateway, executor, a strategy instance,
             the dead_letter sink for longer than the signal TTL (and so than
             the order timeout and max_quote_age_ms), then SIGCONT: a paused
@@ -115,9 +120,10 @@ are reconciled from the files.
     books equal to the broker's fills per group.
   The faults did what they are for: a dll_gateway kill while orders rested,
     orders resting at it filled after it; an executor kill while reports
-    flowed, reports fetched by seq; a gateway pause longer than
-    max_quote_age_ms; fills of resting orders, cancels and expiries at the
-    broker.
+    flowed, reports fetched by seq; a sink kill with executor letters
+    unread, and every sink kill followed by the executor's resend; a
+    gateway pause longer than max_quote_age_ms; fills of resting orders,
+    cancels and expiries at the broker.
 The figures and every check are printed as a table; the test fails when any
 check fails (all are evaluated first): the books, peak RSS <= 30 MB for
 every program, the run directory within a bound derived from the
@@ -174,11 +180,12 @@ RESTART_BOUND_S = 1.0       # kill -> the supervisor has started the new process
 READY_BOUND_S = 2.0         # kill -> the new process has written its stats file (its loop runs)
 WAIT_S = 30.0
 MOMENT_S = 10.0             # a kill waits at most this long for its moment (orders resting, reports flowing)
+UNREAD_S = HANG_TIMEOUT_MS / 2000  # the sink stopped at most this long before its kill (letters unread): not HUNG
 SETTLE_S = 60.0
 SAMPLE_S = 0.25             # supervisor status, RSS of every pid
 JOURNAL_POLL_S = 0.05       # strategy journals read as they grow (compactions drop records)
 
-DECK = ["kill:gateway", "kill:strategy", "kill:executor", "kill:dll_gateway",
+DECK = ["kill:gateway", "kill:strategy", "kill:executor", "kill:dll_gateway", "kill:dead_letter",
         "pause:gateway", "pause:dll_gateway", "pause:executor", "pause:strategy", "pause:dead_letter",
         "scale:up", "scale:down", "flood:executor", "flood:dead_letter"]
 # With root the run directory is its own tmpfs and the nemesis also fills it
@@ -663,10 +670,42 @@ class ChaosTest(unittest.TestCase):
             return ", reports flowing" if flowing else ", no report seen coming"
         return ""
 
+    def kill_sink(self):
+        """kill -9 of the dead-letter sink with outcome letters unread: it is
+        stopped (SIGSTOP, for at most UNREAD_S: not yet HUNG) until the
+        executor has sent letters since, which the kill takes with it
+        (ZeroMQ handed them over); then waits (bounded) for the executor to
+        send its stored letters again, its connection to the sink made
+        again (dead_letters_replayed growing in the same life)."""
+        sink = self.wait_running("dead_letter")
+        before = self.executor_stats(lambda s: s, "executor stats") or {}
+        deadline = time.monotonic() + UNREAD_S
+        stopped_ns = cl.now_ns()
+        self.stop_process(sink)
+        # Letters counted in a stats file written after the stop may have
+        # been sent before it: only those sent after that file count.
+        base = self.executor_stats(lambda s: s.get("ts_ns", 0) > stopped_ns and s, "executor stats after the stop",
+                                   UNREAD_S) or before
+        unread = self.executor_stats(
+            lambda s: s.get("pid") == base.get("pid") and s.get("dead_letters", 0) > base.get("dead_letters", 0) and
+            s["dead_letters"] - base["dead_letters"], "outcome letters unread", max(0.05, deadline - time.monotonic()))
+        killed = self.kill("dead_letter")
+        self.paused.discard(sink)
+        replayed = base.get("dead_letters_replayed", 0)
+        resent = self.executor_stats(
+            lambda s: s.get("pid") == base.get("pid") and s.get("dead_letters_replayed", 0) > replayed and
+            s["dead_letters_replayed"] - replayed, "stored letters sent again")
+        self.sink_kills_unread += 1 if unread else 0
+        self.sink_kills_resent += 1 if resent else 0
+        return (f"{killed}, {unread or 'no'} executor letters unread, "
+                + (f"{resent} stored letters sent again" if resent else "no resend seen"))
+
     def deal(self, fault):
         kind, arg = fault.split(":")
         if kind == "disk":
             return self.fill_disk()
+        if fault == "kill:dead_letter":
+            return self.kill_sink()
         if kind == "kill" or kind == "pause":
             name = self.rng.choice(self.instances() + self.other_instances()) if arg == "strategy" else arg
             if kind == "pause":
@@ -758,6 +797,7 @@ class ChaosTest(unittest.TestCase):
         self.disk_full_windows = []  # (start, end) in wall ns: the fill began, the filler was removed
         self.kill_ns = collections.defaultdict(list)  # process name -> wall ns of each SIGKILL
         self.dll_kills_resting = self.executor_kills_flowing = 0
+        self.sink_kills_unread = self.sink_kills_resent = 0
         self.executor_stops_ns = []   # tpctl stop executor (a scale): a life ends, as at a kill
         # Trading controls: their own rng (the deck's stays what a seed dealt).
         self.ctl_rng = random.Random(SEED * 7919 + 14)
@@ -864,6 +904,10 @@ class ChaosTest(unittest.TestCase):
              self.executor_kills_flowing >= 1 and self.summed.get("executor reports_fetched", 0) >= 1,
              f"{self.executor_kills_flowing} of {self.kills['executor']} kills, "
              f"{self.summed.get('executor reports_fetched', 0)} reports fetched"),
+            ("a dead_letter kill with executor letters unread; every sink kill followed by the executor's resend",
+             self.sink_kills_unread >= 1 and self.sink_kills_resent == self.kills["dead_letter"],
+             f"{self.sink_kills_unread} of {self.kills['dead_letter']} kills with letters unread, "
+             f"{self.sink_kills_resent} followed by a resend"),
             ("a gateway pause longer than max_quote_age_ms",
              self.pauses["gateway"] >= 1 and self.pause_max * 1000 > MAX_QUOTE_AGE_MS,
              f"{self.pauses['gateway']} pauses"),
@@ -939,6 +983,8 @@ class ChaosTest(unittest.TestCase):
             ("dead-letter lines kept without original", seen_dl.without_original),
             ("executor outcome letters: stored (executor.db) / due by key / lines",
              f"{books['outcome_letters_stored']} / {books['outcome_letters_due']} / {books['outcome_letter_lines']}"),
+            ("dead_letter kills: letters unread / resend seen",
+             f"{self.sink_kills_unread} / {self.sink_kills_resent} of {self.kills['dead_letter']}"),
             ("dead-letter lines in the files at the end", f"{sum(dl_reasons.values())} of {seen_dl.lines} "
                                                           "(the rest rotated away)"),
             *cl.life_rows(life),
