@@ -722,8 +722,8 @@ void ExecutorNode::resend_stored_letters() {
   // been written before.
   std::uint64_t resent = 0;
   try {
-    const auto letters = store_.recent_letters(DeadLetterSender::small_queue_letters +
-                                               DeadLetterSender::large_queue_letters);
+    const auto letters =
+        store_.recent_letters(DeadLetterSender::small_queue_letters + DeadLetterSender::large_queue_letters);
     for (auto l = letters.rbegin(); l != letters.rend(); ++l) {
       dead_letters_.send(l->reason, l->detail, l->original, l->key, l->ts_ns);
       ++resent;
