@@ -101,7 +101,10 @@ SinkNode::SinkNode(zmq::context_t& ctx, const Config& cfg, const Clock& clock, c
   const auto t0 = clock_.monotonic_ns();
   // The saved keys are older than the files' (saved as the oldest file
   // went): remembered first, so that the oldest are forgotten first.
-  const std::string keys_path = path_ + ".keys";
+  // dead_letters.keys: beside the letter files, not among them (readers take
+  // every dead_letters.jsonl* as JSON lines).
+  std::string keys_path = std::filesystem::path(path_).replace_extension(".keys").string();
+  if (keys_path == path_) keys_path += ".keys";  // a letter file named *.keys
   const auto saved = load_key_file(keys_, keys_path);
   const auto rebuilt = rebuild_key_memory(keys_, path_);
   spdlog::info(

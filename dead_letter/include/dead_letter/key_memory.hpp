@@ -66,7 +66,8 @@ KeyRebuild rebuild_key_memory(KeyMemory& memory, const std::string& path,
                               std::uint64_t max_bytes = 32ull << 20);
 
 // The keys outlive the files they were read from: before each rotation
-// (which removes the oldest file) the sink saves its memory to <path>.keys,
+// (which removes the oldest file) the sink saves its memory to a key file
+// (dead_letters.keys beside dead_letters.jsonl),
 // and at start loads it before rebuild_key_memory reads the files, so that
 // a sink killed after its files rotated still knows the keys a sender may
 // send again. The file: the 8 bytes "TPDLKEY1", then the hashes (hash_of),
