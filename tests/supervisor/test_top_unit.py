@@ -35,9 +35,11 @@ def executor_stats(**extra):
 class Readings(unittest.TestCase):
     def test_reading_takes_each_columns_first_counter_present(self):
         r = top.reading({"pid": 7, "ts_ns": 3 * S, "ticks_published": 40, "ticks_received": 1,
-                         "signals_emitted": 5, "fills": 2, "dead_letters": 0, "orders_sent": True})
+                         "signals_emitted": 5, "signals_stale": 3, "fills": 2, "dead_letters": 0,
+                         "orders_sent": True})
         self.assertEqual(r, {"pid": 7, "ts_ns": 3 * S,
-                             "counters": {"TICKS/S": 40, "SIGNALS/S": 5, "FILLS/S": 2, "DEAD/S": 0}})
+                             "counters": {"TICKS/S": 40, "SIGNALS/S": 5, "STALE/S": 3, "FILLS/S": 2,
+                                          "DEAD/S": 0}})
         self.assertIsNone(top.reading({"pid": 7, "ticks_published": 4}))   # no ts_ns
         self.assertIsNone(top.reading(None))
 
@@ -127,10 +129,10 @@ class Frame(unittest.TestCase):
             "trading ACTIVE, open orders 1 | equity 1000012.50 USD (day's PnL 12.50) "
             "| tick->fill p50 655 us, p99 2752 us (n=9)",
             "",
-            "NAME        STATE           PID  UPTIME  RESTARTS  TICKS/S  SIGNALS/S  ORDERS/S  FILLS/S  DEAD/S",
-            "gateway     RUNNING         101  1m15s   0         400      -          -         -        0",
-            "executor    RUNNING         102  1m15s   0         -        4.2        4.2       12       -",
-            "strategy-0  BACKOFF (0.5s)  -    -       2         -        -          -         -        -",
+            "NAME        STATE           PID  UPTIME  RESTARTS  TICKS/S  SIGNALS/S  STALE/S  ORDERS/S  FILLS/S  DEAD/S",
+            "gateway     RUNNING         101  1m15s   0         400      -          -        -         -        0",
+            "executor    RUNNING         102  1m15s   0         -        4.2        -        4.2       12       -",
+            "strategy-0  BACKOFF (0.5s)  -    -       2         -        -          -        -         -        -",
             "",
             "ALERTS (1)",
             "  ! strategy-0: BACKOFF (last exit: exit 3)",
