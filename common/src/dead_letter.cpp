@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/zmq_util.hpp"
 
 namespace tp {
@@ -63,7 +65,24 @@ bool DeadLetterSender::sink_back_after_loss() {
   return comeback_.due(sockets);
 }
 
-void DeadLetterSender::send(std::string_view reason, std::string_view detail, std::string_view original,
+zmq::socket_t& DeadLetterSender::lane(std::string_view reason, std::string_view detail,
+                                      std::string_view original, std::string_view key, std::size_t& bound) {
+  // The lane is chosen on an upper bound of the encoded size, so that every
+  // letter on the small queue really is at most small_letter_bytes.
+  bound = encoded_bound(source_.size(), std::min(reason.size(), proto::max_id_length),
+                        std::min(detail.size(), proto::max_text_length),
+                        std::min(original.size(), proto::max_payload_bytes),
+                        std::min(key.size(), proto::max_id_length));
+  return bound <= small_letter_bytes ? small_ : large_;
+}
+
+bool DeadLetterSender::has_room(std::string_view reason, std::string_view detail, std::string_view original,
+                                std::string_view key) {
+  std::size_t bound = 0;
+  return (lane(reason, detail, original, key, bound).get(zmq::sockopt::events) & ZMQ_POLLOUT) != 0;
+}
+
+bool DeadLetterSender::send(std::string_view reason, std::string_view detail, std::string_view original,
                             std::string_view key, std::int64_t ts_ns) {
   auto now = clock_.now_ns();
   reason = reason.substr(0, proto::max_id_length);
@@ -81,10 +100,8 @@ void DeadLetterSender::send(std::string_view reason, std::string_view detail, st
                  suppressed ? fmt::format(" ({} more of this kind suppressed)", suppressed) : "");
   }
 
-  // The lane is chosen on an upper bound of the encoded size, so that every
-  // letter on the small queue really is at most small_letter_bytes.
-  auto bound = encoded_bound(source_.size(), reason.size(), detail.size(), original.size(), key.size());
-  auto& socket = bound <= small_letter_bytes ? small_ : large_;
+  std::size_t bound = 0;
+  auto& socket = lane(reason, detail, original, key, bound);
   // A full queue is known before the letter is built: under a flood with the
   // sink away, dropping then costs no copy of the original.
   bool writable = (socket.get(zmq::sockopt::events) & ZMQ_POLLOUT) != 0;
@@ -104,7 +121,7 @@ void DeadLetterSender::send(std::string_view reason, std::string_view detail, st
   }
   if (ok) {
     ++sent_;
-    return;
+    return true;
   }
   ++dropped_;
   dropped_bytes_ += bound;
@@ -112,6 +129,7 @@ void DeadLetterSender::send(std::string_view reason, std::string_view detail, st
     spdlog::warn("dead-letter queue full (sink away or slow): {} letters ({} bytes) dropped so far", dropped_,
                  dropped_bytes_);
   }
+  return false;
 }
 
 }  // namespace tp

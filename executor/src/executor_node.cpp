@@ -745,7 +745,10 @@ void ExecutorNode::publish(Outbox& out) {
       publish_position(*pos);
     } else {
       const auto& dl = std::get<Outbox::DeadLetter>(item);
-      dead_letters_.send(dl.reason, dl.detail, dl.original, dl.key, dl.ts_ns);
+      // A stored letter the queue cannot take now is owed: sent once there
+      // is room (heartbeat), not only at the next start or reconnection.
+      if (!dead_letters_.send(dl.reason, dl.detail, dl.original, dl.key, dl.ts_ns) && !dl.key.empty())
+        owed_letters_.owe(dl);
     }
   }
   out.items.clear();
@@ -947,6 +950,12 @@ bool ExecutorNode::storage_paused() const noexcept {
 void ExecutorNode::heartbeat() {
   const std::int64_t now = clock_.monotonic_ns();
   systemd_.alive(now);
+  if (!owed_letters_.empty()) {
+    owed_letters_.pay([this](const OutcomeLetter& l) {
+      return dead_letters_.has_room(l.reason, l.detail, l.original, l.key) &&
+             dead_letters_.send(l.reason, l.detail, l.original, l.key, l.ts_ns);
+    });
+  }
   if (store_.deferred_known() > 0 && !storage_paused()) flush_reports();
   disk_.poll(now);
   if (now < next_stats_ns_) return;

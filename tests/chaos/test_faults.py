@@ -347,6 +347,7 @@ class HaltSurvivesKillsTest(unittest.TestCase):
     line at the broker between the HALT's ok and the RESUME's but one in
     flight at the HALT (chaoslib.reconcile_controls), no signal
     accepted while HALTED, every refusal dead-lettered and acked, every
+    outcome letter the executor stored written once by key, every
     order working at the HALT canceled by the RESUME, each held order given
     up an outcome of the books, and the books and orders with a life
     reconciled."""
@@ -439,6 +440,9 @@ class HaltSurvivesKillsTest(unittest.TestCase):
               file=sys.stderr, flush=True)
         cl.assert_books_balance(self, books, "halt")
         assert_life_reconciled(self, self.run_dir, "halt")
+        # The sink was killed -9 too: every outcome letter still has one line.
+        failed = [f"{n}: {d}" for n, ok, d in cl.outcome_letter_checks(books) if not ok]
+        self.assertFalse(failed, "halt: " + "\n".join(failed))
         failed = [f"{n}: {d}" for n, ok, d in cl.control_checks(controls, flatten_expected=False) if not ok]
         self.assertFalse(failed, "\n".join(failed))
         self.assertGreater(controls["refused_halted"], 0)

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "common/clock.hpp"
+#include "common/dead_letter.hpp"
 #include "common/zmq_util.hpp"
 #include "executor/executor_node.hpp"
 #include "test_support/stats.hpp"
@@ -626,6 +627,40 @@ TEST(ExecutorNode, SignalsAreDecidedWhileAnOrderIsOutCountingItAtItsWorst) {
   }));
   h.stop();
   EXPECT_DOUBLE_EQ(h.node->positions().position("EURUSD"), 2000);
+}
+
+// The dead-letter queue holds DeadLetterSender::small_queue_letters small
+// letters while no sink listens: the refusals past it are owed, not lost,
+// and sent once the sink comes (before, they waited for the executor's next
+// start or a reconnection after a lost one).
+TEST(ExecutorNode, OutcomeLettersTheQueueCouldNotTakeAreSentOnceTheSinkComes) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.dead.close();  // no sink yet
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+  const int n = tp::DeadLetterSender::small_queue_letters + 100;
+  for (int i = 0; i < n; ++i) {
+    auto s = make_signal("sma.1.700." + std::to_string(i));
+    s.quantity = h.config.risk.max_order_quantity * 2;
+    h.push_signal(s);
+  }
+  const std::string last = "sma.1.700." + std::to_string(n - 1);
+  ASSERT_TRUE(
+      h.wait_ack([&](const std::string&, const tp::proto::SignalAck& a) { return a.signal_id == last; }));
+
+  auto sink = tp::make_socket(h.ctx, zmq::socket_type::pull);
+  tp::bind(sink, h.config.endpoints.dead_letters);
+  std::set<std::string> keys;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (keys.size() < static_cast<std::size_t>(n) && std::chrono::steady_clock::now() < deadline) {
+    if (!readable(sink, 100ms)) continue;
+    zmq::message_t m;
+    if (!sink.recv(m)) continue;
+    auto dl = h.decoder.decode_dead_letter(tp::bytes_of(m));
+    if (dl && dl->key.starts_with("sma.1.700.")) keys.insert(dl->key);
+  }
+  EXPECT_EQ(keys.size(), static_cast<std::size_t>(n)) << "every refusal's letter, the owed ones included";
 }
 
 // A full batch, then an empty queue: the drain's next round decides nothing

@@ -5,6 +5,7 @@
 #include "common/config.hpp"
 #include "executor/decision.hpp"
 #include "executor/final_orders.hpp"
+#include "executor/owed_letters.hpp"
 #include "executor/position_book.hpp"
 #include "executor/risk.hpp"
 
@@ -315,4 +316,52 @@ TEST(FinalOrders, AForgottenOrAddedTwiceOrderIsAtWorstAMiss) {
   EXPECT_EQ(finals.find("C-b"), nullptr);
   EXPECT_NE(finals.find("C-c"), nullptr);
   EXPECT_LE(finals.size(), 2u);
+}
+
+namespace {
+
+tp::executor::OutcomeLetter owed(const std::string& key, std::size_t original_bytes = 10) {
+  return {"expired", "order C-" + key + " refused", std::string(original_bytes, 'x'), key, 1};
+}
+
+}  // namespace
+
+TEST(OwedLetters, ArePaidOldestFirstUntilTheQueueRefusesOne) {
+  tp::executor::OwedLetters owed_letters;
+  for (const char* k : {"a", "b", "c"}) owed_letters.owe(owed(k));
+  std::vector<std::string> sent;
+  int room = 2;
+  auto send = [&](const tp::executor::OutcomeLetter& l) {
+    if (room == 0) return false;
+    --room;
+    sent.push_back(l.key);
+    return true;
+  };
+  EXPECT_EQ(owed_letters.pay(send), 2u);
+  EXPECT_EQ(sent, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(owed_letters.size(), 1u) << "c waits for room";
+  room = 5;
+  EXPECT_EQ(owed_letters.pay(send), 1u);
+  EXPECT_EQ(sent.back(), "c");
+  EXPECT_TRUE(owed_letters.empty());
+}
+
+TEST(OwedLetters, PastTheirBoundsTheOldestAreGivenUp) {
+  tp::executor::OwedLetters by_count;
+  for (std::size_t i = 0; i < tp::executor::OwedLetters::max_letters + 3; ++i)
+    by_count.owe(owed(std::to_string(i)));
+  EXPECT_EQ(by_count.size(), tp::executor::OwedLetters::max_letters);
+  EXPECT_EQ(by_count.given_up(), 3u);
+  std::string first;
+  by_count.pay([&](const tp::executor::OutcomeLetter& l) {
+    first = l.key;
+    return false;
+  });
+  EXPECT_EQ(first, "3") << "the three oldest went";
+
+  tp::executor::OwedLetters by_bytes;
+  const std::size_t big = tp::executor::OwedLetters::max_bytes / 2;
+  for (const char* k : {"a", "b", "c"}) by_bytes.owe(owed(k, big));
+  EXPECT_EQ(by_bytes.size(), 1u);
+  EXPECT_EQ(by_bytes.given_up(), 2u);
 }

@@ -84,11 +84,15 @@ class DeadLetterSender {
   // logs a warning through the limiter. A letter that may be sent again (a
   // stored one, after a restart) carries a `key` unique to this source, so
   // that the sink writes it once; such a resend passes the letter's own time
-  // as `ts_ns` (0: now).
-  void send(std::string_view reason, std::string_view detail, std::string_view original,
+  // as `ts_ns` (0: now). True when it was queued.
+  bool send(std::string_view reason, std::string_view detail, std::string_view original,
             std::string_view key = {}, std::int64_t ts_ns = 0);
+  // Whether a letter of these fields would be queued now (its queue has
+  // room): a sender that keeps the letters it owes asks before it sends.
+  bool has_room(std::string_view reason, std::string_view detail, std::string_view original,
+                std::string_view key = {});
   void send(const proto::DecodeError& err, std::string_view original) {
-    send(proto::to_string(err.code), err.detail, original);
+    (void)send(proto::to_string(err.code), err.detail, original);
   }
 
   // True once each time the sink is connected again after a connection to
@@ -117,6 +121,8 @@ class DeadLetterSender {
   std::uint64_t dropped_ = 0;
   std::uint64_t dropped_bytes_ = 0;
   std::map<std::string, std::uint64_t, std::less<>> by_reason_;
+  zmq::socket_t& lane(std::string_view reason, std::string_view detail, std::string_view original,
+                      std::string_view key, std::size_t& bound);
   // After the sockets: a monitor goes before the socket it watches.
   std::unique_ptr<SocketMonitor> small_monitor_;
   std::unique_ptr<SocketMonitor> large_monitor_;

@@ -31,6 +31,7 @@
 #include "executor/broker_link.hpp"
 #include "executor/execution_desk.hpp"
 #include "executor/executor_metrics.hpp"
+#include "executor/owed_letters.hpp"
 #include "executor/portfolio.hpp"
 #include "executor/store.hpp"
 #include "proto/codec.hpp"
@@ -234,6 +235,7 @@ class ExecutorNode {
     std::int64_t monotonic_ns = 0;
   };
   std::vector<std::optional<OrderRecord>> flying_;
+  OwedLetters owed_letters_;  // stored letters the dead-letter queue could not take
   std::vector<SentAt> flying_sent_;
   OrderLatencies latencies_;
   ClockLags clock_lags_;
