@@ -15,7 +15,9 @@
 //   gateway/*    the gateway's per-tick work before the socket (feed + encode);
 //   dedupe/*     the executor's durable signal-id lookup (SQLite, WAL/NORMAL)
 //                in a database of TP_BENCH_DEDUPE_IDS ids (default 100000);
-//   risk/*       the executor's pre-trade risk check.
+//   risk/*       the executor's pre-trade risk check;
+//   desk/*       the executor's whole work per order without sockets: decide,
+//                record, answer and report, on a real store.
 // Every benchmark also reports allocs_per_op (global operator new is counted).
 // After the runs a summary prints (from CPU time per op) the codec/plain ratios (target <= 1.5) and
 // the flatness of the per-tick cost over windows and instrument counts
@@ -45,6 +47,7 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/histogram.hpp"
+#include "executor/execution_desk.hpp"
 #include "executor/risk.hpp"
 #include "executor/store.hpp"
 #include "gateway/synthetic_feed.hpp"
@@ -555,6 +558,109 @@ void bm_risk(benchmark::State& state, bool pass) {
   if ((refused != 0) == pass) state.SkipWithError("risk check gave the wrong answer");
 }
 
+// ---- executor: an order's whole life on the desk ----------------------------
+// The executor's work per order without sockets: a batch of 64 signals
+// decided and committed (signal row and intent in one transaction), their
+// answers recorded 32 under one commit as the node does with a full window,
+// then each order's execution report (the usual one, an answer said it
+// first) judged and written in bulk. One iteration is one order; the store
+// is a real WAL database in a temporary directory.
+
+class DeskBench {
+ public:
+  static constexpr std::size_t batch = 64;
+
+  DeskBench() {
+    char tmpl[] = "/tmp/tp_bench_desk_XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+    store_ = std::make_unique<tp::executor::ExecutorStore>((dir_ / "executor.db").string(), clock_.now_ns());
+    desk_ = std::make_unique<tp::executor::ExecutionDesk>(*store_, config_, clock_);
+  }
+  ~DeskBench() {
+    desk_.reset();
+    store_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // One batch through its whole life; false when an order was not filled
+  // as expected (the benchmark would measure something else).
+  bool run_batch() {
+    clock_.advance_ms(1000);  // the throttles and expiries see a calm market
+    auto signal = sample_signal();
+    for (std::size_t i = 0; i < batch; ++i) {
+      signal.signal_id = "bench.1.1750000000000." + std::to_string(++next_id_);
+      signal.action = i % 2 == 0 ? tp::proto::Side::buy : tp::proto::Side::sell;
+      signal.created_ts_ns = clock_.now_ns();
+      signal.expires_ts_ns = clock_.now_ns() + 5'000'000'000;
+      desk_->next_signal() = signal;
+      desk_->decide(original_, true);
+    }
+    desk_->commit();
+    answers_.clear();
+    for (auto& d : desk_->publish(out_)) {
+      if (d.verdict != tp::executor::Verdict::accept || d.held) return false;
+      tp::proto::OrderReply r;
+      r.client_order_id = d.order.client_order_id;
+      r.order_id = "SIM-" + std::to_string(next_id_);
+      r.status = tp::proto::OrderStatus::filled;
+      r.filled_quantity = d.order.quantity;
+      r.fill_price = d.order.price_hint;
+      r.broker_ts_ns = clock_.now_ns();
+      answers_.push_back({d.order, std::move(r), clock_.now_ns()});
+    }
+    const std::span<const tp::executor::AnsweredOrder> all(answers_);
+    desk_->apply_replies(all.first(batch / 2), tp::executor::ReplySource::round_trip, out_);
+    desk_->apply_replies(all.subspan(batch / 2), tp::executor::ReplySource::round_trip, out_);
+    for (const auto& a : answers_) {
+      tp::proto::ExecutionReport report;
+      report.stream = "bench";
+      report.seq = ++next_seq_;
+      report.client_order_id = a.order.client_order_id;
+      report.order_id = a.reply.order_id;
+      report.status = a.reply.status;
+      report.last_quantity = report.filled_quantity = a.reply.filled_quantity;
+      report.last_price = report.avg_price = a.reply.fill_price;
+      report.instrument = a.order.instrument;
+      report.side = a.order.side;
+      report.quantity = a.order.quantity;
+      report.ts_ns = clock_.now_ns();
+      if (desk_->apply_report(report, clock_.now_ns(), out_) != tp::executor::ReportResult::known)
+        return false;
+      store_->defer_known(report, clock_.now_ns());
+    }
+    store_->flush_known();
+    out_.items.clear();
+    return desk_->counters().fills == next_id_;
+  }
+
+ private:
+  std::filesystem::path dir_;
+  tp::FakeClock clock_;
+  tp::Config config_;
+  std::unique_ptr<tp::executor::ExecutorStore> store_;
+  std::unique_ptr<tp::executor::ExecutionDesk> desk_;
+  tp::executor::Outbox out_;
+  std::vector<tp::executor::AnsweredOrder> answers_;
+  const std::string original_ = tp::proto::encode_to_string(sample_signal());
+  std::uint64_t next_id_ = 0, next_seq_ = 0;
+};
+
+void bm_desk_order_life(benchmark::State& state) {
+  DeskBench bench;
+  AllocScope a(state);
+  std::size_t in_batch = 0;
+  for (auto _ : state) {
+    // A whole batch runs on the iteration that starts it: per order is the
+    // batch's cost over its 64 iterations.
+    if (in_batch++ % DeskBench::batch == 0 && !bench.run_batch()) {
+      state.SkipWithError("an order of the batch was not accepted and filled");
+      break;
+    }
+  }
+}
+
 // ---- summary ---------------------------------------------------------------
 
 // Passes everything to the console and keeps ns/op per benchmark name.
@@ -661,6 +767,7 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("dedupe/find_unseen", [](benchmark::State& s) { bm_dedupe(s, false); });
   benchmark::RegisterBenchmark("risk/check_pass", [](benchmark::State& s) { bm_risk(s, true); });
   benchmark::RegisterBenchmark("risk/check_refuse", [](benchmark::State& s) { bm_risk(s, false); });
+  benchmark::RegisterBenchmark("desk/order_life", bm_desk_order_life);
 
   benchmark::Initialize(&n_args, args.data());
   if (benchmark::ReportUnrecognizedArguments(n_args, args.data())) return 1;
@@ -721,7 +828,7 @@ int main(int argc, char** argv) {
   first = true;
   std::printf("\n== other (ns/op)\n");
   for (const char* k : {"gateway/next_and_encode", "dedupe/find_seen", "dedupe/find_unseen",
-                        "risk/check_pass", "risk/check_refuse"}) {
+                        "risk/check_pass", "risk/check_refuse", "desk/order_life"}) {
     const double v = get(k);
     if (v <= 0) continue;
     std::printf("%-34s %10.1f\n", k, v);

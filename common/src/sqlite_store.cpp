@@ -71,9 +71,9 @@ Connection open_store(const std::string& path, int busy_timeout_ms) {
     db.exec("PRAGMA locking_mode=EXCLUSIVE");
     db.exec("PRAGMA journal_mode=WAL");  // the first read of the file
     db.exec("PRAGMA synchronous=NORMAL");
-    // Statement journals (the executor's savepoint per signal of a batch)
-    // in memory: on disk they spilled to a temp file once a batch's passed
-    // 64 KiB, 7 pwrite(2)s per order, a quarter of the executor's CPU.
+    // Statement journals (savepoints) in memory: on disk they spilled to a
+    // temp file once a transaction's passed 64 KiB (when the executor had a
+    // savepoint per signal of a batch: 7 pwrite(2)s per order).
     // Nothing durable lives in them: they only undo within a transaction.
     db.exec("PRAGMA temp_store=MEMORY");
     rows = quick_check(raw);

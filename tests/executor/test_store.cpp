@@ -211,11 +211,31 @@ TEST(ExecutorStore, BatchCommitsTogetherAndRollsBackWhenLeftOpen) {
   EXPECT_FALSE(again.find_order("C-c").has_value());
 }
 
-// Each signal of a batch has a savepoint (a duplicate undoes only its own
-// rows). Their statement journal must stay in memory: once the tables held a
-// few thousand rows (batch 62 here) it spilled to a temp file, a pwrite(2)
-// per page per signal, a quarter of the executor's CPU under a burst.
-TEST(ExecutorStore, ABatchsSavepointsWriteNoTempFile) {
+// An order id already taken while its signal's is not (the signal row was
+// pruned first): inside a batch, the signal row just written is undone, so
+// the pair is all or nothing there too.
+TEST(ExecutorStore, ABatchUndoesTheSignalRowOfAnOrderWhoseIdIsTaken) {
+  tp::test::TempDir dir;
+  ExecutorStore store(dir.file("executor.db"), t0);
+  auto a = make_signal("a");
+  auto b = make_signal("b");
+  store.begin_batch();
+  ASSERT_TRUE(store.record_accepted(a, intent_for(a, t0), t0));
+  auto clash = intent_for(b, t0);
+  clash.client_order_id = "C-a";
+  EXPECT_FALSE(store.record_accepted(b, clash, t0));
+  EXPECT_FALSE(store.find_signal("b").has_value());
+  ASSERT_TRUE(store.record_accepted(b, intent_for(b, t0), t0)) << "nothing of the refused pair is left";
+  store.commit_batch();
+  EXPECT_EQ(store.find_order("C-a")->signal_id, "a");
+  EXPECT_EQ(store.find_order("C-b")->signal_id, "b");
+}
+
+// A batch's writes stay in memory: while each signal had a savepoint, its
+// statement journal spilled to a temp file once the tables held a few
+// thousand rows (batch 62 here), a pwrite(2) per page per signal, a quarter
+// of the executor's CPU under a burst.
+TEST(ExecutorStore, ABatchWritesNoTempFile) {
   tp::test::TempDir dir;
   ExecutorStore store(dir.file("executor.db"), t0);
   int n = 0;

@@ -114,9 +114,9 @@ class ExecutorStore {
   int last_errno() const noexcept;
   const std::string& path() const noexcept;
 
-  // Atomically (its own transaction, or a savepoint inside a batch): the
-  // signal row (ACCEPTED) and the order intent. False when the signal id is
-  // already known (nothing written).
+  // Atomically (its own transaction, or inside a batch's): the signal row
+  // (ACCEPTED) and the order intent. False when the signal id, or the
+  // order's, is already known (nothing written).
   bool record_accepted(const proto::TradingSignal& signal, const OrderRecord& intent, std::int64_t now_ns);
   // The signal row (REJECTED, reason) and its dead letter (inside the open
   // batch). False when the id is already known (nothing written).
@@ -208,10 +208,11 @@ class ExecutorStore {
   tp::sqlite::Connection db_;  // declared first: destroyed after the statements
   Statement begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   bool in_batch_ = false;
-  Statement find_signal_, insert_signal_, insert_order_, set_state_, set_outcome_, find_order_, open_orders_,
-      held_orders_, count_state_, working_orders_, cancel_requested_, count_working_, set_cancel_,
-      insert_report_, set_cursor_, unfinished_orders_, read_trading_, write_trading_, log_control_, read_day_,
-      write_day_, add_equity_, prune_equity_, insert_letter_, prune_letters_, recent_letters_;
+  Statement find_signal_, delete_signal_, insert_signal_, insert_order_, set_state_, set_outcome_,
+      find_order_, open_orders_, held_orders_, count_state_, working_orders_, cancel_requested_,
+      count_working_, set_cancel_, insert_report_, set_cursor_, unfinished_orders_, read_trading_,
+      write_trading_, log_control_, read_day_, write_day_, add_equity_, prune_equity_, insert_letter_,
+      prune_letters_, recent_letters_;
   std::int64_t letters_since_prune_ = 0;
   std::uint64_t equity_points_ = 0;
 };
