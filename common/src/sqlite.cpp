@@ -56,6 +56,30 @@ void Connection::exec(std::string_view sql) {
 
 bool Connection::in_transaction() const noexcept { return sqlite3_get_autocommit(get()) == 0; }
 
+void Connection::defer_checkpoints(int soft_pages, int hard_pages) {
+  if (!wal_) wal_ = std::make_unique<WalPages>();
+  wal_->soft = soft_pages;
+  wal_->hard = hard_pages;
+  // Replaces SQLite's own hook (wal_autocheckpoint), which is one too.
+  sqlite3_wal_hook(
+      get(),
+      [](void* arg, sqlite3* db, const char* name, int frames) {
+        auto* wal = static_cast<WalPages*>(arg);
+        wal->frames = frames;
+        if (frames >= wal->hard &&
+            sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) == SQLITE_OK)
+          wal->frames = 0;
+        return SQLITE_OK;  // the commit stands either way; the next one tries again
+      },
+      wal_.get());
+}
+
+void Connection::checkpoint() {
+  if (sqlite3_wal_checkpoint_v2(get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) != SQLITE_OK)
+    fail(get(), "checkpoint");
+  if (wal_) wal_->frames = 0;
+}
+
 // ----------------------------------------------------------------- Statement
 
 Statement::Statement(const Connection& db, std::string_view sql, Naming naming)

@@ -76,6 +76,7 @@ Connection open_store(const std::string& path, int busy_timeout_ms) {
     // savepoint per signal of a batch: 7 pwrite(2)s per order).
     // Nothing durable lives in them: they only undo within a transaction.
     db.exec("PRAGMA temp_store=MEMORY");
+    db.defer_checkpoints(checkpoint_pages, forced_checkpoint_pages);
     rows = quick_check(raw);
   } catch (const StoreError& e) {
     // A file too damaged for quick_check to run is refused the same way; a

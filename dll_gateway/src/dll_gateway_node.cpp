@@ -83,6 +83,7 @@ void DllGatewayNode::add_loop_callbacks() {
     orders_monitor_.drain();
     if (sub_monitor_) sub_monitor_->drain();
     watch_connections();
+    checkpoint_if_quiet();
     return 0;
   });
   const std::int64_t stats_ns = stats_interval_.count() * ns_per_ms;
@@ -134,6 +135,23 @@ void DllGatewayNode::watch_connections() {
         "those peers are not served, the rest are",
         failed);
     accept_failed_logged_ = failed;
+  }
+}
+
+void DllGatewayNode::checkpoint_if_quiet() {
+  // Between groups of requests: in a commit, the copy into the database and
+  // its fdatasync(2) would hold up the group's answers.
+  const auto now = clock_.monotonic_ns();
+  if (!store_.checkpoint_due() || now < checkpoint_retry_ns_ ||
+      (orders_.get(zmq::sockopt::events) & ZMQ_POLLIN))
+    return;
+  try {
+    store_.checkpoint();
+    ++counters_.checkpoints;
+  } catch (const StoreError& e) {
+    // Nothing is lost: the log only grows, to its bound.
+    on_store_write(&e, "its write-ahead log grows until a checkpoint succeeds; retrying every second");
+    checkpoint_retry_ns_ = now + 1000 * ns_per_ms;
   }
 }
 
@@ -433,6 +451,7 @@ std::string DllGatewayNode::stats_json() const {
       .add("redials", connections().redials)
       .add("accept_failed", connections().accept_failed)
       .add("open_files", open_files())
+      .add("store_checkpoints", counters_.checkpoints)
       .add("store_unknown", c.store_unknown)
       .add("plugin", plugin_.path())
       .add("db", store_.path());

@@ -209,6 +209,10 @@ struct OrderStore::Impl {
   tp::sqlite::Statement begin, commit, rollback;
 };
 
+bool OrderStore::checkpoint_due() const noexcept { return impl_->db.checkpoint_due(); }
+
+void OrderStore::checkpoint() { impl_->db.checkpoint(); }
+
 OrderStore::OrderStore(const std::string& path, std::int64_t now_ns)
     : path_(path), impl_(std::make_unique<Impl>(path)) {
   auto& db = impl_->db;

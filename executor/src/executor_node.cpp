@@ -169,6 +169,7 @@ int ExecutorNode::run() {
       next_portfolio_ns_ = clock_.monotonic_ns() + portfolio_every_ns;
     }
     heartbeat();
+    checkpoint_if_quiet();
     loop.wake_by(std::min({next_stats_ns_, next_reconcile, next_portfolio_ns_}));
     return 0;
   });
@@ -907,6 +908,7 @@ std::string ExecutorNode::stats_json() {
   disk_.add_stats(o);
   o.add("accept_failed", signals_monitor_.counters().accept_failed)
       .add("order_socket_failures", link_.socket_failures())
+      .add("store_checkpoints", checkpoints_)
       .add("open_files", open_files());
   std::string alert;
   if (desk_.position_check() == PositionCheck::mismatch) {
@@ -962,6 +964,25 @@ void ExecutorNode::heartbeat() {
   write_stats();
   publish_positions();
   next_stats_ns_ = now + stats_every_ns_;
+}
+
+void ExecutorNode::checkpoint_if_quiet() {
+  // Between bursts: in a commit, the copy into the database and its
+  // fdatasync(2) would hold up the batch behind it.
+  const auto now = clock_.monotonic_ns();
+  if (!store_.checkpoint_due() || now < checkpoint_retry_ns_ || store_.in_transaction() ||
+      (signals_.get(zmq::sockopt::events) & ZMQ_POLLIN))
+    return;
+  try {
+    store_.checkpoint();
+    ++checkpoints_;
+  } catch (const StoreError& e) {
+    // Nothing is lost and signals go on: the log only grows, to its bound.
+    failures_.record(store_.path(), std::string("checkpoint the write-ahead log (") + e.what() + ")",
+                     store_.last_errno(),
+                     "its write-ahead log grows until one succeeds; retrying every second");
+    checkpoint_retry_ns_ = now + storage_retry_ns;
+  }
 }
 
 void ExecutorNode::write_stats() {

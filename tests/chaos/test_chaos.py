@@ -207,7 +207,7 @@ def program_of(name):
 # Run-directory budget (see run_dir_budget).
 PER_SIGNAL_BYTES = 2 * 1024   # measured ~0.9 KB: executor.db signal+order rows (~0.4 KB), dll_gateway.db row
                               # (~0.15 KB), sim journal line (~0.1 KB), journal S+A records (~0.25 KB)
-WAL_BYTES = 8 * 1024 * 1024   # per SQLite store: wal_autocheckpoint (1000 pages of 4 KiB) twice over
+WAL_BYTES = 34 * 1024 * 1024  # per SQLite store: a commit checkpoints past 8,000 frames (4 KiB + 24 B each)
 LOGS_BYTES = 2 * 1024 * 1024  # program logs (rate-limited; ~20 KB in a CI-sized run) and stats files
 DL_LINE_MAX = (2 * 64 * 1024) * 4 // 3 + 1024   # one dead-letter line: a 128 KiB letter in base64
 

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -149,6 +150,38 @@ TEST_F(Sqlite, AFullDatabaseIsEnospc) {
   EXPECT_EQ(e->sys_errno(), ENOSPC);
   EXPECT_EQ(db_.last_errno(), ENOSPC);
   EXPECT_NE(std::string(e->what()).find(label() + "step 'INSERT INTO t"), std::string::npos) << e->what();
+}
+
+// A store's commits leave the write-ahead log to grow past SQLite's 1,000
+// pages (the owner checkpoints between bursts when checkpoint_due() says so)
+// up to forced_checkpoint_pages, where a commit checkpoints by itself.
+TEST_F(Sqlite, CheckpointsWaitForTheOwnerUpToABound) {
+  namespace fs = std::filesystem;
+  const std::string wal = dir_.file("t.db") + "-wal";
+  constexpr std::uintmax_t page = 4096 + 24;  // a frame: its header and the page
+  Statement put(db_, "INSERT INTO t (id, note) VALUES (?1, ?2)");
+  const std::string body(60'000, 'x');  // ~15 pages a commit
+  int n = 0;
+  auto commit_one = [&] { ASSERT_TRUE(put.reset().bind(1, std::to_string(++n)).bind(2, body).run()); };
+  while (!db_.checkpoint_due() && n < 1000) commit_one();
+  ASSERT_TRUE(db_.checkpoint_due());
+  EXPECT_GE(fs::file_size(wal), tp::sqlite::checkpoint_pages * page);
+  for (int i = 0; i < 100; ++i) commit_one();
+  EXPECT_GT(fs::file_size(wal), (tp::sqlite::checkpoint_pages + 1000) * page)
+      << "no commit checkpointed at SQLite's 1,000 pages";
+
+  db_.checkpoint();
+  EXPECT_FALSE(db_.checkpoint_due());
+  const auto size = fs::file_size(wal);
+  for (int i = 0; i < 20; ++i) commit_one();
+  EXPECT_EQ(fs::file_size(wal), size) << "after the checkpoint the log is written from its start again";
+
+  // Nobody checkpoints: the log stops at the bound all the same.
+  for (int i = 0; i < 2 * tp::sqlite::forced_checkpoint_pages / 15; ++i) commit_one();
+  EXPECT_LE(fs::file_size(wal), (tp::sqlite::forced_checkpoint_pages + 20) * page);
+  Statement count(db_, "SELECT COUNT(*) FROM t");
+  ASSERT_TRUE(count.step());
+  EXPECT_EQ(count.column_int(0), n);
 }
 
 TEST(SqliteDisk, AFullDiskIsEnospcAndTheConnectionRecovers) {

@@ -919,6 +919,34 @@ TEST(ExecutorNode, ItsHeartbeatGoesOnWhileAnOrderWaitsOnAFrozenDllGateway) {
   h.stop();
 }
 
+// The store's write-ahead log is checkpointed once the signals stop, not in
+// the commit of a batch: after ~4 MiB of refusals (their rows and letters,
+// ~10,000 signals), the stats count a checkpoint made while none waited.
+TEST(ExecutorNode, ItsStoreIsCheckpointedOnceTheSignalsStop) {
+  tp::test::TempDir dir;
+  Harness h(dir);
+  h.start();
+  ASSERT_TRUE(h.await_subscription());
+  int n = 0;
+  auto checkpoints = [&] {
+    const auto stats = tp::test::read_json(h.config.run.dir + "/executor.stats.json");
+    return stats ? stats->value("store_checkpoints", std::uint64_t{0}) : 0;
+  };
+  while (checkpoints() == 0 && n < 40'000) {
+    for (int i = 0; i < 2'000; ++i) {
+      h.push_signal(make_signal("sma.1.700." + std::to_string(++n), "ZZZ"));
+    }
+    const auto last = "sma.1.700." + std::to_string(n);
+    ASSERT_TRUE(h.wait_ack([&](const std::string&, const tp::proto::SignalAck& a) {
+      return a.signal_id == last;
+    })) << n;
+    tp::test::wait_until([&] { return checkpoints() > 0; }, 300ms, 20ms);
+  }
+  EXPECT_GT(checkpoints(), 0u) << "no checkpoint after " << n << " refused signals";
+  EXPECT_LT(n, 40'000);
+  h.stop();
+}
+
 // The reconcile timer (1 s) on the injected clock: a working order is asked
 // about again exactly when a second of the node's time has passed.
 TEST(ExecutorNode, AWorkingOrderIsAskedAboutAgainWhenOneSecondOfItsClockHasPassed) {

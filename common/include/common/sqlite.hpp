@@ -71,10 +71,28 @@ class Connection {
   // os_errno() of the last failure on this connection.
   int last_errno() const noexcept { return os_errno(get()); }
 
+  // Checkpoints left to the owner's quiet moments. By default SQLite
+  // checkpoints the write-ahead log in whichever commit takes it past 1,000
+  // pages: that commit also copies them into the database and waits for an
+  // fdatasync(2), in the middle of a burst. After this call a commit does so
+  // only past `hard_pages`; checkpoint_due() says when the log holds
+  // `soft_pages`, for the owner to checkpoint() when nothing waits.
+  void defer_checkpoints(int soft_pages, int hard_pages);
+  bool checkpoint_due() const noexcept { return wal_ && wal_->frames >= wal_->soft; }
+  // Copies the whole log into the database (PASSIVE: this connection is the
+  // only one). Throws StoreError.
+  void checkpoint();
+
  private:
   struct Closer {
     void operator()(sqlite3* db) const noexcept;
   };
+  // Frames in the log after the last commit, as SQLite's commit hook tells
+  // them; on the heap, where the hook finds it after a move.
+  struct WalPages {
+    int frames = 0, soft = 0, hard = 0;
+  };
+  std::unique_ptr<WalPages> wal_;  // declared first: outlives the handle whose hook points at it
   std::unique_ptr<sqlite3, Closer> db_;
 };
 

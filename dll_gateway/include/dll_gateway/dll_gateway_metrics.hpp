@@ -23,6 +23,7 @@ struct NodeCounters {
   std::uint64_t refused_orders = 0;  // readable, but for an unknown instrument or beyond risk limits
   std::uint64_t position_queries = 0;
   std::uint64_t unsupported_orders = 0;  // terms the plugin's ABI revision cannot take
+  std::uint64_t checkpoints = 0;         // the store's, made while no request waited
   SendCounters replies;                  // dropped: the answer could not be sent (its requester was gone)
   SendCounters reports;                  // dropped: a slow subscriber's queue was full (it fetches the gap)
 };

@@ -122,6 +122,8 @@ class DllGatewayNode {
   void add_loop_callbacks();
   // Logs accept failures (descriptors exhausted) at a bounded rate.
   void watch_connections();
+  // The store's checkpoint, when due and no request waits.
+  void checkpoint_if_quiet();
   // What the store's writes tell the node (OrderDesk's StoreListener).
   void on_store_write(const StoreError* error, std::string_view consequence);
   // "cannot write <file>: <why>" while a file is failing, else empty.
@@ -151,6 +153,7 @@ class DllGatewayNode {
   std::vector<Request> requests_;  // the group being answered; kept for its capacity
   std::vector<const proto::OrderRequest*> group_orders_;
   NodeCounters counters_;
+  std::int64_t checkpoint_retry_ns_ = 0;  // monotonic: not before, after a failed checkpoint
   ClockLags clock_lags_;
   LagWindow& order_lag_ = clock_lags_.add("executor");  // the executor's clock, from sent_ts_ns
   DiskWatch disk_;

@@ -113,6 +113,10 @@ class OrderStore {
   std::uint64_t first_seq();  // the oldest kept (after pruning); last_seq() + 1 when none
   const std::string& stream() const noexcept { return stream_; }
   const std::string& path() const noexcept { return path_; }
+  // The write-ahead log is due a checkpoint, for a moment with no request
+  // waiting (tp::sqlite::Connection::defer_checkpoints).
+  bool checkpoint_due() const noexcept;
+  void checkpoint();  // throws StoreError
 
  private:
   struct Impl;

@@ -165,6 +165,8 @@ class ExecutorNode {
   // Writes the stats file when due: from the loop, and while an order waits
   // on dll_gateway, so that the heartbeat says "alive" during a long wait.
   void heartbeat();
+  // The store's checkpoint, when due and no signal waits.
+  void checkpoint_if_quiet();
   void storage_failed(std::string_view what, const StoreError& e, int err);
   // True for storage_retry_ns after a failed write: signals are not read.
   bool storage_paused() const noexcept;
@@ -249,6 +251,8 @@ class ExecutorNode {
   WriteFailures failures_;
   SystemdNotifier systemd_;  // WATCHDOG=1 from heartbeat(): also while an order waits on dll_gateway
   std::int64_t storage_paused_until_ns_ = 0;  // monotonic
+  std::uint64_t checkpoints_ = 0;             // the store's, between bursts
+  std::int64_t checkpoint_retry_ns_ = 0;      // monotonic: not before, after a failed one
   std::int64_t stats_every_ns_ = 0;
   std::int64_t next_stats_ns_ = 0;              // monotonic
   zmq::socket_t control_;                       // REP <- tpctl

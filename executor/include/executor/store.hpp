@@ -113,6 +113,10 @@ class ExecutorStore {
   // The OS error behind the last failure (ENOSPC for a full disk), or 0.
   int last_errno() const noexcept;
   const std::string& path() const noexcept;
+  // The write-ahead log is due a checkpoint, for a moment with no signal
+  // waiting (tp::sqlite::Connection::defer_checkpoints).
+  bool checkpoint_due() const noexcept { return db_.checkpoint_due(); }
+  void checkpoint() { db_.checkpoint(); }  // throws StoreError
 
   // Atomically (its own transaction, or inside a batch's): the signal row
   // (ACCEPTED) and the order intent. False when the signal id, or the
