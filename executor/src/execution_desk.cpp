@@ -39,19 +39,6 @@ proto::OrderReply reply_of(const proto::ExecutionReport& r, const OrderRecord& o
   return reply;
 }
 
-// `order` once `reply` is recorded (what ExecutorStore::record_outcome writes).
-OrderRecord as_recorded(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now) {
-  OrderRecord o = order;
-  o.state = proto::is_final(reply.status) ? OrderState::done : OrderState::sent;
-  o.status = reply.status;
-  o.filled_quantity = reply.filled_quantity;
-  o.fill_price = reply.fill_price;
-  o.order_id = reply.order_id;
-  o.reason = reply.reason;
-  o.updated_ns = now;
-  return o;
-}
-
 }  // namespace
 
 std::string_view to_string(PositionCheck c) noexcept {
@@ -390,7 +377,7 @@ void ExecutionDesk::mark_unknown(const OrderRecord& order) {
          [&] { store_.set_state(order.client_order_id, OrderState::unknown, clock_.now_ns()); });
 }
 
-ExecutionDesk::News ExecutionDesk::judge(const OrderRecord& order, const proto::OrderReply& reply) {
+ExecutionDesk::News ExecutionDesk::judge(const OrderFacts& order, const proto::OrderReply& reply) {
   // dll_gateway could not tell (its store or the broker failed): SENT
   // without a status, asked again by reconciliation.
   if (reply.status == proto::OrderStatus::unknown) return News::no_status;
@@ -425,7 +412,8 @@ bool ExecutionDesk::take_effects(const OrderRecord& order, const proto::OrderRep
   }
   open_.update(order.client_order_id, order.quantity - reply.filled_quantity, proto::is_final(reply.status));
   // Only a committed row: a batch still open may yet be rolled back.
-  if (proto::is_final(reply.status) && !store_.in_transaction()) finals_.add(as_recorded(order, reply, now));
+  if (proto::is_final(reply.status) && !store_.in_transaction())
+    finals_.add(order.client_order_id, FinalOrder{reply.status, order.quantity, reply.filled_quantity});
 
   // Only what is new since the stored outcome moves the position (an order
   // the broker was still working may have filled more since).
@@ -559,8 +547,13 @@ ReportResult ExecutionDesk::apply_report(const proto::ExecutionReport& r, std::i
                                          Outbox& out) {
   // The usual report repeats an answer just recorded: judged against the
   // final order as recorded, without a read of the store.
-  if (const OrderRecord* final = finals_.find(r.client_order_id)) {
-    if (judge(*final, reply_of(r, *final)) == News::none) {
+  if (const FinalOrder* final = finals_.find(r.client_order_id)) {
+    proto::OrderReply news;  // what judge() reads of the report: no copies of its strings
+    news.status = r.status;
+    news.filled_quantity = r.filled_quantity;
+    const OrderFacts recorded{r.client_order_id, OrderState::done, final->status, final->quantity,
+                              final->filled_quantity};
+    if (judge(recorded, news) == News::none) {
       ++counters_.reports_known;
       return ReportResult::known;
     }

@@ -282,40 +282,51 @@ TEST(PositionBook, AdoptTakesTheBrokersFigureAndKeepsTheEntryPrice) {
 
 namespace {
 
-tp::executor::OrderRecord final_order(const std::string& id) {
-  tp::executor::OrderRecord o;
-  o.client_order_id = id;
-  o.state = tp::executor::OrderState::done;
-  o.status = tp::proto::OrderStatus::filled;
-  return o;
+tp::executor::FinalOrder filled(double quantity) {
+  return {tp::proto::OrderStatus::filled, quantity, quantity};
 }
 
 }  // namespace
 
 TEST(FinalOrders, HoldsTheNewestAndForgetsTheOldestWhenFull) {
   tp::executor::FinalOrders finals(2);
-  finals.add(final_order("C-a"));
-  finals.add(final_order("C-b"));
+  finals.add("C-a", filled(100));
+  finals.add("C-b", filled(200));
   ASSERT_NE(finals.find("C-a"), nullptr);
   EXPECT_EQ(finals.find("C-a")->status, tp::proto::OrderStatus::filled);
-  finals.add(final_order("C-c"));
+  EXPECT_DOUBLE_EQ(finals.find("C-a")->filled_quantity, 100);
+  finals.add("C-c", filled(300));
   EXPECT_EQ(finals.find("C-a"), nullptr) << "the oldest went";
-  EXPECT_NE(finals.find("C-b"), nullptr);
-  EXPECT_NE(finals.find("C-c"), nullptr);
+  EXPECT_DOUBLE_EQ(finals.find("C-b")->quantity, 200);
+  EXPECT_DOUBLE_EQ(finals.find("C-c")->quantity, 300);
   EXPECT_EQ(finals.size(), 2u);
 }
 
-TEST(FinalOrders, AForgottenOrAddedTwiceOrderIsAtWorstAMiss) {
+// An id added again takes the newest slot (its older one is freed), and a
+// forgotten one frees its slot: what stays is always the newest, by id.
+TEST(FinalOrders, AnOrderAddedTwiceOrForgottenKeepsOneSlot) {
   tp::executor::FinalOrders finals(2);
-  finals.add(final_order("C-a"));
+  finals.add("C-a", filled(1));
   finals.forget("C-a");
   EXPECT_EQ(finals.find("C-a"), nullptr);
-  finals.add(final_order("C-b"));
-  finals.add(final_order("C-b"));  // both slots hold C-b
-  finals.add(final_order("C-c"));  // evicts the older C-b: the newer is a miss, never a wrong record
+  finals.add("C-b", filled(1));
+  finals.add("C-b", filled(2));  // the first C-b's slot is freed
+  EXPECT_DOUBLE_EQ(finals.find("C-b")->quantity, 2);
+  EXPECT_EQ(finals.size(), 1u);
+  finals.add("C-c", filled(3));  // takes the freed slot: C-b stays
+  EXPECT_DOUBLE_EQ(finals.find("C-b")->quantity, 2);
+  EXPECT_DOUBLE_EQ(finals.find("C-c")->quantity, 3);
+  finals.add("C-d", filled(4));  // now the oldest, C-b, goes
   EXPECT_EQ(finals.find("C-b"), nullptr);
   EXPECT_NE(finals.find("C-c"), nullptr);
-  EXPECT_LE(finals.size(), 2u);
+  EXPECT_NE(finals.find("C-d"), nullptr);
+  finals.forget("C-c");
+  finals.add("C-e", filled(5));
+  finals.add("C-f", filled(6));  // evicts C-d, never the forgotten C-c's freed slot twice
+  EXPECT_EQ(finals.find("C-d"), nullptr);
+  EXPECT_NE(finals.find("C-e"), nullptr);
+  EXPECT_NE(finals.find("C-f"), nullptr);
+  EXPECT_EQ(finals.size(), 2u);
 }
 
 namespace {

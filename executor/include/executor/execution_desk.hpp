@@ -386,7 +386,18 @@ class ExecutionDesk {
   // or nothing to record (known, stale, refused by the state machine:
   // counted and logged here).
   enum class News { no_status, change, none };
-  News judge(const OrderRecord& order, const proto::OrderReply& reply);
+  // What judge() reads of an order: a stored one, or one of finals_.
+  struct OrderFacts {
+    std::string_view client_order_id;
+    OrderState state;
+    proto::OrderStatus status;
+    double quantity;
+    double filled_quantity;
+  };
+  News judge(const OrderFacts& order, const proto::OrderReply& reply);
+  News judge(const OrderRecord& o, const proto::OrderReply& reply) {
+    return judge(OrderFacts{o.client_order_id, o.state, o.status, o.quantity, o.filled_quantity}, reply);
+  }
   // Once the answer is recorded: the books, the counters, the event (and the
   // group's position after a fill). Whether the order is still open.
   bool take_effects(const OrderRecord& order, const proto::OrderReply& reply, std::int64_t now,
