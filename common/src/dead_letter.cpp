@@ -76,22 +76,52 @@ zmq::socket_t& DeadLetterSender::lane(std::string_view reason, std::string_view 
   return bound <= small_letter_bytes ? small_ : large_;
 }
 
-bool DeadLetterSender::has_room(std::string_view reason, std::string_view detail, std::string_view original,
-                                std::string_view key) {
+void DeadLetterSender::count_reason(std::string_view reason) {
+  auto it = by_reason_.find(reason);
+  if (it == by_reason_.end()) it = by_reason_.emplace(std::string(reason), 0).first;
+  ++it->second;
+}
+
+bool DeadLetterSender::queue(std::string_view reason, std::string_view detail, std::string_view original,
+                             std::string_view key, std::int64_t ts_ns, std::size_t& bound) {
+  auto& socket = lane(reason, detail, original, key, bound);
+  // A full queue is known before the letter is built: under a flood with the
+  // sink away, dropping then costs no copy of the original.
+  if ((socket.get(zmq::sockopt::events) & ZMQ_POLLOUT) == 0) return false;
+  letter_.source = source_;
+  letter_.reason.assign(reason);
+  letter_.detail.assign(detail);
+  letter_.ts_ns = ts_ns != 0 ? ts_ns : clock_.now_ns();
+  letter_.original.assign(original);
+  letter_.key.assign(key);
+  auto payload = encoder_.encode(letter_);
+  const bool ok =
+      socket.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait).has_value();
+  // Do not keep a 64 KiB original alive between letters.
+  if (letter_.original.capacity() > small_letter_bytes) std::string().swap(letter_.original);
+  return ok;
+}
+
+bool DeadLetterSender::send_if_room(std::string_view reason, std::string_view detail,
+                                    std::string_view original, std::string_view key, std::int64_t ts_ns) {
+  reason = reason.substr(0, proto::max_id_length);
   std::size_t bound = 0;
-  return (lane(reason, detail, original, key, bound).get(zmq::sockopt::events) & ZMQ_POLLOUT) != 0;
+  if (!queue(reason, detail.substr(0, proto::max_text_length), original.substr(0, proto::max_payload_bytes),
+             key.substr(0, proto::max_id_length), ts_ns, bound))
+    return false;
+  count_reason(reason);
+  ++sent_;
+  return true;
 }
 
 bool DeadLetterSender::send(std::string_view reason, std::string_view detail, std::string_view original,
                             std::string_view key, std::int64_t ts_ns) {
-  auto now = clock_.now_ns();
+  const auto now = clock_.now_ns();
   reason = reason.substr(0, proto::max_id_length);
   key = key.substr(0, proto::max_id_length);
   detail = detail.substr(0, proto::max_text_length);
   original = original.substr(0, proto::max_payload_bytes);
-  auto it = by_reason_.find(reason);
-  if (it == by_reason_.end()) it = by_reason_.emplace(std::string(reason), 0).first;
-  ++it->second;
+  count_reason(reason);
 
   std::uint64_t suppressed = 0;
   // A resend (its own time given) was logged when it was first sent.
@@ -99,27 +129,8 @@ bool DeadLetterSender::send(std::string_view reason, std::string_view detail, st
     spdlog::warn("dead letter ({}): {} [{} bytes]{}", reason, detail, original.size(),
                  suppressed ? fmt::format(" ({} more of this kind suppressed)", suppressed) : "");
   }
-
   std::size_t bound = 0;
-  auto& socket = lane(reason, detail, original, key, bound);
-  // A full queue is known before the letter is built: under a flood with the
-  // sink away, dropping then costs no copy of the original.
-  bool writable = (socket.get(zmq::sockopt::events) & ZMQ_POLLOUT) != 0;
-  bool ok = false;
-  if (writable) {
-    letter_.source = source_;
-    letter_.reason.assign(reason);
-    letter_.detail.assign(detail);
-    letter_.ts_ns = ts_ns != 0 ? ts_ns : now;
-    letter_.original.assign(original);
-    letter_.key.assign(key);
-    auto payload = encoder_.encode(letter_);
-    ok =
-        socket.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait).has_value();
-    // Do not keep a 64 KiB original alive between letters.
-    if (letter_.original.capacity() > small_letter_bytes) std::string().swap(letter_.original);
-  }
-  if (ok) {
+  if (queue(reason, detail, original, key, ts_ns != 0 ? ts_ns : now, bound)) {
     ++sent_;
     return true;
   }

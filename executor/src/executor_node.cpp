@@ -241,7 +241,7 @@ void ExecutorNode::drain_signals(std::size_t limit) {
     }
     // The queue is empty: a signal that comes while orders are out is
     // decided at once, not after their answers.
-    if (!more && !await_signal_or_answers(unrecorded)) break;
+    if (!more && !record(unrecorded, &signals_)) break;
   }
   record(unrecorded);
 }
@@ -359,27 +359,17 @@ void ExecutorNode::record_answers(Unrecorded& unrecorded) {
   publish(outbox_);
 }
 
-bool ExecutorNode::await_signal_or_answers(Unrecorded& unrecorded) {
-  while (link_.orders_in_flight() > 0) {
-    if (enough_to_record(unrecorded)) {
-      record_answers(unrecorded);
-      continue;
-    }
-    collect(unrecorded, &signals_);
-    if (signals_.get(zmq::sockopt::events) & ZMQ_POLLIN) return true;
-  }
-  return false;
-}
-
-void ExecutorNode::record(Unrecorded& unrecorded) {
+bool ExecutorNode::record(Unrecorded& unrecorded, zmq::socket_t* also) {
   while (link_.orders_in_flight() > 0) {
     if (enough_to_record(unrecorded)) {
       record_answers(unrecorded);  // while the rest are at dll_gateway
-    } else {
-      collect(unrecorded);
+      continue;
     }
+    collect(unrecorded, also);
+    if (also && (also->get(zmq::sockopt::events) & ZMQ_POLLIN)) return true;
   }
   record_answers(unrecorded);
+  return false;
 }
 
 void ExecutorNode::reconcile() {
@@ -954,8 +944,7 @@ void ExecutorNode::heartbeat() {
   systemd_.alive(now);
   if (!owed_letters_.empty()) {
     owed_letters_.pay([this](const OutcomeLetter& l) {
-      return dead_letters_.has_room(l.reason, l.detail, l.original, l.key) &&
-             dead_letters_.send(l.reason, l.detail, l.original, l.key, l.ts_ns);
+      return dead_letters_.send_if_room(l.reason, l.detail, l.original, l.key, l.ts_ns);
     });
   }
   if (store_.deferred_known() > 0 && !storage_paused()) flush_reports();

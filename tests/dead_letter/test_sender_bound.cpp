@@ -71,6 +71,49 @@ TEST(DeadLetterSender, QueueToAnAbsentSinkIsBoundedInBytes) {
   }
 }
 
+// A letter the sender owes is offered with send_if_room: refused without a
+// count or a drop while its queue is full, queued (with its own time) once
+// the queue has room.
+TEST(DeadLetterSender, SendIfRoomRefusesWithoutCountingWhileTheQueueIsFull) {
+  tp::test::TempDir dir("dl_sender_");
+  const std::string endpoint = dir.ipc("dead_letters");
+  zmq::context_t ctx(1);
+  tp::SystemClock clock;
+  DeadLetterSender sender(ctx, endpoint, "test", clock);
+  for (int i = 0; i < DeadLetterSender::small_queue_letters; ++i)
+    ASSERT_TRUE(sender.send("expired", "x", "o"));
+  EXPECT_FALSE(sender.send_if_room("expired", "owed", "o", "key-1", 42));
+  EXPECT_EQ(sender.sent(), static_cast<std::uint64_t>(DeadLetterSender::small_queue_letters));
+  EXPECT_EQ(sender.dropped(), 0u) << "an owed letter refused is not a drop: it is still owed";
+  EXPECT_EQ(sender.by_reason().at("expired"),
+            static_cast<std::uint64_t>(DeadLetterSender::small_queue_letters));
+
+  zmq::socket_t pull(ctx, zmq::socket_type::pull);
+  pull.set(zmq::sockopt::linger, 0);
+  pull.set(zmq::sockopt::rcvtimeo, 5000);
+  pull.bind(endpoint);
+  tp::proto::Decoder decoder;
+  for (int i = 0; i < DeadLetterSender::small_queue_letters; ++i) {
+    zmq::message_t m;
+    ASSERT_TRUE(pull.recv(m)) << i;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool queued = false;
+  while (!queued && std::chrono::steady_clock::now() < deadline) {
+    queued = sender.send_if_room("expired", "owed", "o", "key-1", 42);
+    if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(queued) << "the queue never had room again";
+  EXPECT_EQ(sender.sent(), DeadLetterSender::small_queue_letters + 1u);
+  zmq::message_t m;
+  ASSERT_TRUE(pull.recv(m));
+  auto d = decoder.decode_dead_letter(tp::proto::as_bytes(m.to_string_view()));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d.value().key, "key-1");
+  EXPECT_EQ(d.value().ts_ns, 42);
+  EXPECT_EQ(d.value().detail, "owed");
+}
+
 // A PULL bound at `endpoint`, as the sink's.
 zmq::socket_t bind_sink(zmq::context_t& ctx, const std::string& endpoint) {
   zmq::socket_t pull(ctx, zmq::socket_type::pull);

@@ -87,10 +87,10 @@ class DeadLetterSender {
   // as `ts_ns` (0: now). True when it was queued.
   bool send(std::string_view reason, std::string_view detail, std::string_view original,
             std::string_view key = {}, std::int64_t ts_ns = 0);
-  // Whether a letter of these fields would be queued now (its queue has
-  // room): a sender that keeps the letters it owes asks before it sends.
-  bool has_room(std::string_view reason, std::string_view detail, std::string_view original,
-                std::string_view key = {});
+  // send() for a letter this sender keeps until it is queued (one it owes):
+  // false, and nothing counted or logged, when its queue has no room now.
+  bool send_if_room(std::string_view reason, std::string_view detail, std::string_view original,
+                    std::string_view key, std::int64_t ts_ns);
   void send(const proto::DecodeError& err, std::string_view original) {
     (void)send(proto::to_string(err.code), err.detail, original);
   }
@@ -123,6 +123,11 @@ class DeadLetterSender {
   std::map<std::string, std::uint64_t, std::less<>> by_reason_;
   zmq::socket_t& lane(std::string_view reason, std::string_view detail, std::string_view original,
                       std::string_view key, std::size_t& bound);
+  // Queues the letter (fields already cut to their limits) when its lane
+  // has room; `bound`: an upper bound of its encoded bytes.
+  bool queue(std::string_view reason, std::string_view detail, std::string_view original,
+             std::string_view key, std::int64_t ts_ns, std::size_t& bound);
+  void count_reason(std::string_view reason);
   // After the sockets: a monitor goes before the socket it watches.
   std::unique_ptr<SocketMonitor> small_monitor_;
   std::unique_ptr<SocketMonitor> large_monitor_;

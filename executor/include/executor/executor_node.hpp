@@ -145,15 +145,14 @@ class ExecutorNode {
   // Waits for at least one order in flight and takes the answers that came;
   // with `also`, returns as well once `also` is readable.
   void collect(Unrecorded& unrecorded, zmq::socket_t* also = nullptr);
-  // While orders are out: records their answers until a signal comes (true:
-  // it is decided at once, its risk checks counting them at their worst) or
-  // none is left out (false).
-  bool await_signal_or_answers(Unrecorded& unrecorded);
   // Records the answers received, under one commit.
   void record_answers(Unrecorded& unrecorded);
   // Records every answer of the run: those received, then those of the
-  // orders still in flight (recording overlaps the rest).
-  void record(Unrecorded& unrecorded);
+  // orders still in flight (recording overlaps the rest). With `also`, it
+  // stops as soon as that socket is readable and says so (true): a signal
+  // that comes while orders are out is decided at once, its risk checks
+  // counting them at their worst; what is answered is recorded later.
+  bool record(Unrecorded& unrecorded, zmq::socket_t* also = nullptr);
   // Sends the HELD orders (oldest first) once the breaker is closed; gives up
   // the ones whose signal has expired; stops at an order that got no answer
   // (UNKNOWN: the next pass asks about it).
