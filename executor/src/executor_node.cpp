@@ -842,6 +842,8 @@ std::string ExecutorNode::stats_json() {
       .add("dead_letters", dead_letters_.sent() + dead_letters_.dropped())
       .add("dead_letters_dropped", dead_letters_.dropped())
       .add("dead_letters_replayed", letters_resent_)
+      .add("dead_letters_owed", owed_letters_.size())
+      .add("dead_letters_given_up", owed_letters_.given_up())
       .add("connections_dropped", signals_monitor_.counters().dropped + reports_monitor_.counters().dropped)
       .add("handshakes_failed",
            signals_monitor_.counters().handshakes_failed + reports_monitor_.counters().handshakes_failed)

@@ -648,6 +648,16 @@ TEST(ExecutorNode, OutcomeLettersTheQueueCouldNotTakeAreSentOnceTheSinkComes) {
   const std::string last = "sma.1.700." + std::to_string(n - 1);
   ASSERT_TRUE(
       h.wait_ack([&](const std::string&, const tp::proto::SignalAck& a) { return a.signal_id == last; }));
+  // The stats tell an operator how many are owed (the queue holds the rest).
+  std::uint64_t owed = 0;
+  tp::test::wait_until(
+      [&] {
+        const auto stats = tp::test::read_json(h.config.run.dir + "/executor.stats.json");
+        owed = stats ? stats->value("dead_letters_owed", std::uint64_t{0}) : 0;
+        return owed >= 100;
+      },
+      2s, 20ms);
+  EXPECT_GE(owed, 100u);
 
   auto sink = tp::make_socket(h.ctx, zmq::socket_type::pull);
   tp::bind(sink, h.config.endpoints.dead_letters);
