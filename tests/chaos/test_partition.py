@@ -23,7 +23,9 @@ and must stay under 2 s. Then the feed stops, the hosts settle and stop, and
 the books are reconciled from the three hosts' files as the chaos test
 reconciles one host's (tests/chaos/chaoslib.py): no signal lost, none twice,
 no broker order doubled, no fill at or after its signal's expiry, every
-fill in the three books once.
+fill in the three books once, and every outcome letter the executor stored
+(or signal it refused) written once by key in the exec host's dead-letter
+files (chaoslib.outcome_letter_checks).
 
 Needs root (ip netns, veth); skips saying why where namespaces cannot be
 made; removes its namespaces whatever happens."""
@@ -301,7 +303,10 @@ authorized_clients = "{keys}/authorized"
                          for sid, e in signals.signals.items()
                          if e["causation_ts_ns"] and e["created_ts_ns"] - e["causation_ts_ns"] > FRESH_MS * 1_000_000)
 
-        checks = cl.book_checks(books) + cl.life_checks(life) + [
+        # Signals the cuts hold up reach the executor past their expiry: it
+        # refuses them, each with a letter keyed by its signal id, so the
+        # letters' check has letters to find (none refused fails it).
+        checks = cl.book_checks(books) + cl.outcome_letter_checks(books) + cl.life_checks(life) + [
             ("the feed seen dead by every shard during the feed cut", dead_seen == set(self.shards()),
              sorted(dead_seen)),
             ("no signal made while the feed was dead", not made_while_dead,
@@ -316,6 +321,8 @@ authorized_clients = "{keys}/authorized"
         print("\n" + cl.figures_table("three hosts, links cut", books, extra_rows=[
             *((f"first fill after the return: {what}", f"{s:.2f} s") for what, s in recoveries),
             ("signals refused by the strategies as stale (signals_stale)", stale),
+            ("executor outcome letters: stored (executor.db) / due by key / lines",
+             f"{books['outcome_letters_stored']} / {books['outcome_letters_due']} / {books['outcome_letter_lines']}"),
             *cl.life_rows(life),
         ]), flush=True)
         failed = [f"{name}: {detail}" for name, ok, detail in checks if not ok]
