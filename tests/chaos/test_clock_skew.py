@@ -12,7 +12,9 @@ continued: what waited for it must not be traded late.
 Each broker order's true time is the sim broker's stamp (the execution
 host's clock) + 0.45 s; its signal's true creation is created_ts_ns (the
 strategy's clock) - 0.5 s. Checked from the files: no order at the broker at
-or after true creation + TTL, and the books balance (chaoslib.reconcile);
+or after true creation + TTL, the books balance (chaoslib.reconcile), and
+every outcome letter the executor stored (or signal it refused) is written
+once by key (chaoslib.outcome_letter_checks);
 and from the stats: the executor sees the strategy's clock ~0.95 s ahead of
 its own (clock_lag_min_ms.strategy), the strategy sees the gateway on its
 own clock, dll_gateway sees the executor on its own.
@@ -171,8 +173,13 @@ journal_path = "{cl.broker_journal_path(self.run_dir)}"
             ("broker orders checked against their true expiry", checked),
             ("  at or after it (cid, status, ms late)", late[:10] or 0),
             *((f"clock_lag_min_ms: {k}", v) for k, v in lags.items()),
+            ("executor outcome letters: stored (executor.db) / due by key / lines",
+             f"{books['outcome_letters_stored']} / {books['outcome_letters_due']} / {books['outcome_letter_lines']}"),
         ]), flush=True)
-        checks = cl.book_checks(books) + [
+        # What waited for the stopped executor reaches it expired: it refuses
+        # it, each signal with a letter keyed by its id, so the letters' check
+        # has letters to find (none refused fails it).
+        checks = cl.book_checks(books) + cl.outcome_letter_checks(books) + [
             ("orders checked", checked > 0, "no broker order matched a journaled signal"),
             ("no order at the broker at/after its signal's true expiry", not late, late[:20]),
             # Transit on loopback is well under 50 ms; the lag is the clocks' difference plus it.
