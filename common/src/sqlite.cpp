@@ -121,6 +121,12 @@ Statement& Statement::bind(int index, std::string_view value) {
     fail(db_, "bind");
   return *this;
 }
+Statement& Statement::bind_in_place(int index, std::string_view value) {
+  if (sqlite3_bind_text(stmt_, index, value.data() ? value.data() : "", static_cast<int>(value.size()),
+                        SQLITE_STATIC) != SQLITE_OK)
+    fail(db_, "bind");
+  return *this;
+}
 Statement& Statement::bind_blob(int index, std::string_view bytes) {
   if (sqlite3_bind_blob(stmt_, index, bytes.data() ? bytes.data() : "", static_cast<int>(bytes.size()),
                         SQLITE_TRANSIENT) != SQLITE_OK)

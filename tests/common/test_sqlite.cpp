@@ -70,6 +70,25 @@ TEST_F(Sqlite, ValuesRoundTripAndEmptyTextIsNotNull) {
   EXPECT_EQ(null_row.column_int(1), 0);
 }
 
+// bind_in_place: the same values without SQLite's copy; what is stored is
+// what the bytes said at run(), and the caller may reuse its buffer after.
+TEST_F(Sqlite, TextBoundInPlaceIsStoredAsItStoodAtRun) {
+  Statement put(db_, "INSERT INTO t (id, note) VALUES (?1, ?2)");
+  std::string id = "A";
+  std::string note = "first";
+  EXPECT_TRUE(put.reset().bind_in_place(1, id).bind_in_place(2, note).run());
+  id = "B";
+  note.assign(100, 'x');  // a new buffer: the statement let go of the old one at run()
+  EXPECT_TRUE(put.reset().bind_in_place(1, id).bind_in_place(2, std::string_view()).run());
+
+  Statement get(db_, "SELECT note, typeof(note) FROM t WHERE id = ?1");
+  ASSERT_TRUE(get.reset().bind_in_place(1, "A").step());
+  EXPECT_EQ(get.column_text(0), "first");
+  ASSERT_TRUE(get.reset().bind_in_place(1, "B").step());
+  EXPECT_EQ(get.column_text(0), "");
+  EXPECT_EQ(get.column_text(1), "text") << "an empty view binds '', not NULL";
+}
+
 TEST_F(Sqlite, ConstraintViolationIsFalseFromRunAndWritesNothing) {
   Statement put(db_, "INSERT INTO t (id, n) VALUES (?1, ?2)");
   ASSERT_TRUE(put.reset().bind(1, "A").bind(2, std::int64_t{1}).run());
