@@ -211,6 +211,43 @@ TEST(ExecutorStore, BatchCommitsTogetherAndRollsBackWhenLeftOpen) {
   EXPECT_FALSE(again.find_order("C-c").has_value());
 }
 
+// Every reconcile pass (each second) asks for the orders a cancel is
+// requested for: a walk of a partial index that holds only those, not a
+// scan of every order kept.
+TEST(ExecutorStore, TheOrdersToCancelAreFoundWithoutReadingEveryOrder) {
+  tp::test::TempDir dir;
+  const auto db = dir.file("executor.db");
+  {
+    ExecutorStore store(db, t0);
+    store.begin_batch();
+    for (int i = 0; i < 50; ++i) {
+      const auto s = make_signal("sma.1.1750000000000." + std::to_string(i));
+      ASSERT_TRUE(store.record_accepted(s, intent_for(s, t0 + i), t0 + i));
+    }
+    store.commit_batch();
+    store.set_cancel("C-sma.1.1750000000000.7", CancelState::requested, "strategy", t0 + 100);
+    const auto wanted = store.cancel_requested();
+    ASSERT_EQ(wanted.size(), 1u);
+    EXPECT_EQ(wanted[0].client_order_id, "C-sma.1.1750000000000.7");
+  }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  std::string plan;
+  sqlite3_stmt* st = nullptr;
+  // The store's query (ExecutorStore::cancel_requested).
+  ASSERT_EQ(sqlite3_prepare_v2(raw,
+                               "EXPLAIN QUERY PLAN SELECT * FROM orders WHERE cancel_state = 'REQUESTED' "
+                               "ORDER BY created_ns",
+                               -1, &st, nullptr),
+            SQLITE_OK);
+  while (sqlite3_step(st) == SQLITE_ROW) plan += reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
+  sqlite3_finalize(st);
+  sqlite3_close(raw);
+  // Walking the partial index (only the requested ones), in its order.
+  EXPECT_NE(plan.find("USING INDEX orders_cancel_requested"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
+}
+
 // An order id already taken while its signal's is not (the signal row was
 // pruned first): inside a batch, the signal row just written is undone, so
 // the pair is all or nothing there too.
