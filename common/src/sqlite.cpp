@@ -89,9 +89,11 @@ Statement::Statement(const Connection& db, std::string_view sql, Naming naming)
     fail(db_, naming_ == Naming::sql ? "prepare '" + std::string(sql.substr(0, 60)) + "'"
                                      : std::string("prepare"));
   }
+  bound_.resize(static_cast<std::size_t>(sqlite3_bind_parameter_count(stmt_)));
 }
 
-Statement::Statement(Statement&& o) noexcept : db_(o.db_), stmt_(o.stmt_), naming_(o.naming_) {
+Statement::Statement(Statement&& o) noexcept
+    : db_(o.db_), stmt_(o.stmt_), naming_(o.naming_), bound_(std::move(o.bound_)) {
   o.stmt_ = nullptr;
 }
 
@@ -101,6 +103,7 @@ Statement& Statement::operator=(Statement&& o) noexcept {
     db_ = o.db_;
     stmt_ = o.stmt_;
     naming_ = o.naming_;
+    bound_ = std::move(o.bound_);
     o.stmt_ = nullptr;
   }
   return *this;
@@ -114,23 +117,28 @@ Statement& Statement::reset() {
   return *this;
 }
 
-Statement& Statement::bind(int index, std::string_view value) {
-  // An empty view may have a null data(), which SQLite would store as NULL.
-  if (sqlite3_bind_text(stmt_, index, value.data() ? value.data() : "", static_cast<int>(value.size()),
-                        SQLITE_TRANSIENT) != SQLITE_OK)
-    fail(db_, "bind");
-  return *this;
+const std::string* Statement::keep(int index, std::string_view bytes) {
+  if (index < 1 || static_cast<std::size_t>(index) > bound_.size()) return nullptr;
+  // assign() reuses the buffer once it is long enough: no malloc when warm.
+  return &bound_[static_cast<std::size_t>(index - 1)].assign(bytes);
 }
-Statement& Statement::bind_in_place(int index, std::string_view value) {
-  if (sqlite3_bind_text(stmt_, index, value.data() ? value.data() : "", static_cast<int>(value.size()),
-                        SQLITE_STATIC) != SQLITE_OK)
-    fail(db_, "bind");
+
+Statement& Statement::bind(int index, std::string_view value) {
+  const std::string* kept = keep(index, value);
+  // No such parameter: SQLite says so (SQLITE_RANGE) in the error below.
+  // An empty string's data() is never null, so '' is stored, not NULL.
+  const int rc =
+      kept ? sqlite3_bind_text(stmt_, index, kept->data(), static_cast<int>(kept->size()), SQLITE_STATIC)
+           : sqlite3_bind_null(stmt_, index);
+  if (rc != SQLITE_OK) fail(db_, "bind");
   return *this;
 }
 Statement& Statement::bind_blob(int index, std::string_view bytes) {
-  if (sqlite3_bind_blob(stmt_, index, bytes.data() ? bytes.data() : "", static_cast<int>(bytes.size()),
-                        SQLITE_TRANSIENT) != SQLITE_OK)
-    fail(db_, "bind");
+  const std::string* kept = keep(index, bytes);
+  const int rc =
+      kept ? sqlite3_bind_blob(stmt_, index, kept->data(), static_cast<int>(kept->size()), SQLITE_STATIC)
+           : sqlite3_bind_null(stmt_, index);
+  if (rc != SQLITE_OK) fail(db_, "bind");
   return *this;
 }
 Statement& Statement::bind(int index, double value) {

@@ -238,7 +238,7 @@ OrderStore::OrderStore(const std::string& path, std::int64_t now_ns)
 OrderStore::~OrderStore() = default;
 
 std::optional<StoredOrder> OrderStore::find(const std::string& client_order_id) {
-  auto& q = impl_->find.reset().bind_in_place(1, client_order_id);
+  auto& q = impl_->find.reset().bind(1, client_order_id);
   if (!q.step()) return std::nullopt;
   StoredOrder o = Impl::read_order(q);
   q.reset();  // ends the read: no transaction stays open between calls
@@ -256,9 +256,9 @@ namespace {
 
 void bind_pending(tp::sqlite::Statement& s, const proto::OrderRequest& order, std::int64_t ts_ns) {
   s.reset()
-      .bind_in_place(1, order.client_order_id)
-      .bind_in_place(2, order.signal_id)
-      .bind_in_place(3, order.instrument)
+      .bind(1, order.client_order_id)
+      .bind(2, order.signal_id)
+      .bind(3, order.instrument)
       .bind(4, static_cast<std::int64_t>(order.side))
       .bind(5, order.quantity)
       .bind(6, ts_ns)
@@ -290,9 +290,9 @@ void OrderStore::insert_report(proto::ExecutionReport& r, std::int64_t ts_ns) {
   r.ts_ns = ts_ns;
   impl_->report.reset()
       .bind(1, static_cast<std::int64_t>(r.seq))
-      .bind_in_place(2, r.client_order_id)
-      .bind_in_place(3, r.order_id)
-      .bind_in_place(4, r.instrument)
+      .bind(2, r.client_order_id)
+      .bind(3, r.order_id)
+      .bind(4, r.instrument)
       .bind(5, static_cast<std::int64_t>(r.side))
       .bind(6, static_cast<std::int64_t>(r.status))
       .bind(7, r.quantity)
@@ -300,7 +300,7 @@ void OrderStore::insert_report(proto::ExecutionReport& r, std::int64_t ts_ns) {
       .bind(9, r.last_price)
       .bind(10, r.filled_quantity)
       .bind(11, r.avg_price)
-      .bind_in_place(12, r.reason)
+      .bind(12, r.reason)
       .bind(13, r.broker_ts_ns)
       .bind(14, r.ts_ns)
       .bind(15, static_cast<std::int64_t>(r.quote_seq))
@@ -313,12 +313,12 @@ namespace {
 
 void bind_done(tp::sqlite::Statement& s, const proto::OrderReply& reply, std::int64_t ts_ns) {
   s.reset()
-      .bind_in_place(1, reply.client_order_id)
-      .bind_in_place(2, reply.order_id)
+      .bind(1, reply.client_order_id)
+      .bind(2, reply.order_id)
       .bind(3, static_cast<std::int64_t>(reply.status))
       .bind(4, reply.filled_quantity)
       .bind(5, reply.fill_price)
-      .bind_in_place(6, reply.reason)
+      .bind(6, reply.reason)
       .bind(7, reply.broker_ts_ns)
       .bind(8, ts_ns)
       .step();

@@ -472,7 +472,7 @@ void ExecutorStore::prune(std::int64_t now_ns) {
 }
 
 std::optional<SignalRecord> ExecutorStore::find_signal(std::string_view signal_id) {
-  auto& s = find_signal_.reset().bind_in_place(1, signal_id);
+  auto& s = find_signal_.reset().bind(1, signal_id);
   if (!s.step()) return std::nullopt;
   SignalRecord r{s.column_text(0), s.column_text(1), s.column_text(2)};
   s.reset();
@@ -489,41 +489,41 @@ bool ExecutorStore::record_accepted(const proto::TradingSignal& signal, const Or
   std::optional<Transaction> tx;
   if (!in_batch_) tx.emplace(begin_, commit_, rollback_);
   insert_signal_.reset()
-      .bind_in_place(1, signal.signal_id)
-      .bind_in_place(2, signal.strategy)
+      .bind(1, signal.signal_id)
+      .bind(2, signal.strategy)
       .bind(3, static_cast<std::int64_t>(signal.instance))
-      .bind_in_place(4, signal.instrument)
-      .bind_in_place(5, std::string_view("ACCEPTED"))
-      .bind_in_place(6, std::string_view())
+      .bind(4, signal.instrument)
+      .bind(5, std::string_view("ACCEPTED"))
+      .bind(6, std::string_view())
       .bind(7, now_ns);
   if (!insert_signal_.run()) return false;  // a duplicate: nothing written
   insert_order_.reset()
-      .bind_in_place(1, o.client_order_id)
-      .bind_in_place(2, o.signal_id)
-      .bind_in_place(3, o.instrument)
-      .bind_in_place(4, side_text(o.side))
+      .bind(1, o.client_order_id)
+      .bind(2, o.signal_id)
+      .bind(3, o.instrument)
+      .bind(4, side_text(o.side))
       .bind(5, o.quantity)
       .bind(6, o.price_hint)
-      .bind_in_place(7, to_string(o.state))
-      .bind_in_place(8, proto::to_string(o.status))
+      .bind(7, to_string(o.state))
+      .bind(8, proto::to_string(o.status))
       .bind(9, o.filled_quantity)
       .bind(10, o.fill_price)
-      .bind_in_place(11, o.order_id)
-      .bind_in_place(12, o.reason)
+      .bind(11, o.order_id)
+      .bind(12, o.reason)
       .bind(13, o.causation_ts_ns)
       .bind(14, o.created_ns)
       .bind(15, o.updated_ns)
       .bind(16, o.expires_ns)
-      .bind_in_place(17, o.strategy)
+      .bind(17, o.strategy)
       .bind(18, static_cast<std::int64_t>(o.terms.order_type))
       .bind(19, o.terms.limit_price)
       .bind(20, static_cast<std::int64_t>(o.terms.time_in_force))
       .bind(21, o.terms.good_till_ns)
-      .bind_in_place(22, to_string(o.cancel))
-      .bind_in_place(23, o.cancel_reason);
+      .bind(22, to_string(o.cancel))
+      .bind(23, o.cancel_reason);
   if (!insert_order_.run()) {
     // The order outlived its signal row (pruned first): a duplicate too.
-    if (in_batch_) delete_signal_.reset().bind_in_place(1, signal.signal_id).run();
+    if (in_batch_) delete_signal_.reset().bind(1, signal.signal_id).run();
     return false;  // outside a batch, the transaction's rollback
   }
   if (tx) tx->commit();
@@ -533,12 +533,12 @@ bool ExecutorStore::record_accepted(const proto::TradingSignal& signal, const Or
 bool ExecutorStore::record_rejected(const proto::TradingSignal& signal, std::string_view reason,
                                     std::int64_t now_ns, const OutcomeLetter& letter) {
   insert_signal_.reset()
-      .bind_in_place(1, signal.signal_id)
-      .bind_in_place(2, signal.strategy)
+      .bind(1, signal.signal_id)
+      .bind(2, signal.strategy)
       .bind(3, static_cast<std::int64_t>(signal.instance))
-      .bind_in_place(4, signal.instrument)
-      .bind_in_place(5, std::string_view("REJECTED"))
-      .bind_in_place(6, reason)
+      .bind(4, signal.instrument)
+      .bind(5, std::string_view("REJECTED"))
+      .bind(6, reason)
       .bind(7, now_ns);
   if (!insert_signal_.run()) return false;
   insert_letter(letter);
@@ -578,13 +578,13 @@ void ExecutorStore::record_outcome(std::string_view client_order_id, const proto
   if (letter) sp.emplace(savepoint_, release_, rollback_to_);
   const auto state = proto::is_final(reply.status) ? OrderState::done : OrderState::sent;
   set_outcome_.reset()
-      .bind_in_place(1, client_order_id)
-      .bind_in_place(2, to_string(state))
-      .bind_in_place(3, proto::to_string(reply.status))
+      .bind(1, client_order_id)
+      .bind(2, to_string(state))
+      .bind(3, proto::to_string(reply.status))
       .bind(4, reply.filled_quantity)
       .bind(5, reply.fill_price)
-      .bind_in_place(6, reply.order_id)
-      .bind_in_place(7, reply.reason)
+      .bind(6, reply.order_id)
+      .bind(7, reply.reason)
       .bind(8, now_ns)
       .run();
   if (letter) {
@@ -594,7 +594,7 @@ void ExecutorStore::record_outcome(std::string_view client_order_id, const proto
 }
 
 std::optional<OrderRecord> ExecutorStore::find_order(std::string_view client_order_id) {
-  auto& s = find_order_.reset().bind_in_place(1, client_order_id);
+  auto& s = find_order_.reset().bind(1, client_order_id);
   if (!s.step()) return std::nullopt;
   auto o = read_order(s);
   s.reset();
@@ -656,11 +656,11 @@ void ExecutorStore::record_report(const proto::ExecutionReport& report, bool app
 void ExecutorStore::insert_report(const proto::ExecutionReport& r, bool applied, std::int64_t now_ns) {
   report_id_.assign(r.stream).append(":").append(std::to_string(r.seq));
   insert_report_.reset()
-      .bind_in_place(1, report_id_)
-      .bind_in_place(2, r.stream)
+      .bind(1, report_id_)
+      .bind(2, r.stream)
       .bind(3, static_cast<std::int64_t>(r.seq))
-      .bind_in_place(4, r.client_order_id)
-      .bind_in_place(5, proto::to_string(r.status))
+      .bind(4, r.client_order_id)
+      .bind(5, proto::to_string(r.status))
       .bind(6, r.last_quantity)
       .bind(7, r.filled_quantity)
       .bind(8, static_cast<std::int64_t>(applied ? 1 : 0))

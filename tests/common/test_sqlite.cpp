@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -70,23 +71,41 @@ TEST_F(Sqlite, ValuesRoundTripAndEmptyTextIsNotNull) {
   EXPECT_EQ(null_row.column_int(1), 0);
 }
 
-// bind_in_place: the same values without SQLite's copy; what is stored is
-// what the bytes said at run(), and the caller may reuse its buffer after.
-TEST_F(Sqlite, TextBoundInPlaceIsStoredAsItStoodAtRun) {
+// The statement keeps its own copy of bound text and blobs: what is stored is
+// what the bytes said at the bind, though the caller's buffer changed or died
+// before run(), and the statement moved in between.
+TEST_F(Sqlite, BoundTextAndBlobsAreCopiedAtTheBind) {
   Statement put(db_, "INSERT INTO t (id, note) VALUES (?1, ?2)");
   std::string id = "A";
-  std::string note = "first";
-  EXPECT_TRUE(put.reset().bind_in_place(1, id).bind_in_place(2, note).run());
+  auto note = std::make_unique<std::string>(40, 'n');
+  put.reset().bind(1, id).bind(2, *note);
   id = "B";
-  note.assign(100, 'x');  // a new buffer: the statement let go of the old one at run()
-  EXPECT_TRUE(put.reset().bind_in_place(1, id).bind_in_place(2, std::string_view()).run());
+  note->assign(100, 'x');  // a new buffer, then none at all
+  note.reset();
+  Statement moved = std::move(put);
+  EXPECT_TRUE(moved.run());
+  EXPECT_TRUE(moved.reset().bind(1, std::string("C") + "C").bind(2, std::string_view()).run())
+      << "a temporary may be bound";
 
   Statement get(db_, "SELECT note, typeof(note) FROM t WHERE id = ?1");
-  ASSERT_TRUE(get.reset().bind_in_place(1, "A").step());
-  EXPECT_EQ(get.column_text(0), "first");
-  ASSERT_TRUE(get.reset().bind_in_place(1, "B").step());
+  ASSERT_TRUE(get.reset().bind(1, "A").step());
+  EXPECT_EQ(get.column_text(0), std::string(40, 'n'));
+  ASSERT_TRUE(get.reset().bind(1, "CC").step());
   EXPECT_EQ(get.column_text(0), "");
   EXPECT_EQ(get.column_text(1), "text") << "an empty view binds '', not NULL";
+  EXPECT_FALSE(get.reset().bind(1, "B").step());
+
+  Statement blob(db_, "SELECT hex(?1), typeof(?1)");
+  auto bytes = std::make_unique<std::string>("\x01\x02", 2);
+  blob.reset().bind_blob(1, *bytes);
+  bytes.reset();
+  ASSERT_TRUE(blob.step());
+  EXPECT_EQ(blob.column_text(0), "0102");
+  EXPECT_EQ(blob.column_text(1), "blob");
+
+  auto e = error_of([&] { get.reset().bind(2, "no such parameter"); });
+  ASSERT_TRUE(e);
+  EXPECT_NE(std::string(e->what()).find("bind"), std::string::npos) << e->what();
 }
 
 TEST_F(Sqlite, ConstraintViolationIsFalseFromRunAndWritesNothing) {

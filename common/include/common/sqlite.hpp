@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -100,6 +101,9 @@ class Connection {
 // destruction. A use starts with reset(), which also clears the previous
 // bindings; a read that stops before the last row resets again, so that no
 // read transaction stays open between calls. Must not outlive its connection.
+// Text and blobs are copied at the bind into a buffer the statement keeps per
+// parameter and reuses, so a caller may bind a temporary, and a warm
+// statement binds without a malloc (SQLite's own copy is one per parameter).
 class Statement {
  public:
   // How a failure names the statement after the file label.
@@ -121,11 +125,6 @@ class Statement {
   // Parameters are numbered from 1 (?1, ?2...). An empty text binds '', not
   // NULL. Throw StoreError.
   Statement& bind(int index, std::string_view value);
-  // bind() without SQLite's copy of the text (a malloc and a memcpy per
-  // parameter, a fifth of the executor's own work per order): `value` must
-  // stay where it is until this use's run() or last step(). Never a
-  // temporary of the bind's own statement line.
-  Statement& bind_in_place(int index, std::string_view value);
   Statement& bind(int index, double value);
   Statement& bind(int index, std::int64_t value);
   // Bytes as a BLOB (an empty one too, not NULL).
@@ -144,10 +143,16 @@ class Statement {
 
  private:
   std::string failing(std::string_view operation) const;
+  // The statement's copy of `bytes` for parameter `index`, or nullptr when
+  // there is no such parameter.
+  const std::string* keep(int index, std::string_view bytes);
 
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
   Naming naming_ = Naming::sql;
+  // One per parameter. A move of the vector keeps each string where it is, so
+  // what SQLite points at survives a move of the statement.
+  std::vector<std::string> bound_;
 };
 
 }  // namespace tp::sqlite

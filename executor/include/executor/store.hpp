@@ -209,7 +209,7 @@ class ExecutorStore {
 
   std::string path_;
   std::vector<std::pair<proto::ExecutionReport, std::int64_t>> deferred_;  // known reports, not yet written
-  std::string report_id_;      // "<stream>:<seq>" of the report being written (bound in place)
+  std::string report_id_;      // "<stream>:<seq>" of the report being written: reused, no malloc each
   tp::sqlite::Connection db_;  // declared first: destroyed after the statements
   Statement begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   bool in_batch_ = false;
