@@ -41,6 +41,12 @@ std::vector<std::string> quick_check(sqlite3* db) {
 
 }  // namespace
 
+std::int64_t wal_frame_bytes(const Connection& db) {
+  Statement page_size(db, "PRAGMA page_size");
+  if (!page_size.step()) throw StoreError("PRAGMA page_size gave no row", 0, 0);
+  return page_size.column_int(0) + 24;
+}
+
 Connection open_store(const std::string& path, int busy_timeout_ms) {
   const std::string wal_path = path + "-wal";
   sqlite_wal::WalScan wal;
@@ -81,7 +87,7 @@ Connection open_store(const std::string& path, int busy_timeout_ms) {
     // A log that grew toward the forced bound (a burst that never paused)
     // is cut back to this when it restarts after a checkpoint, instead of
     // keeping its largest size on disk until the program exits.
-    db.exec("PRAGMA journal_size_limit=" + std::to_string(checkpoint_pages * (4096 + 24)));
+    db.exec("PRAGMA journal_size_limit=" + std::to_string(checkpoint_pages * wal_frame_bytes(db)));
     rows = quick_check(raw);
   } catch (const StoreError& e) {
     // A file too damaged for quick_check to run is refused the same way; a

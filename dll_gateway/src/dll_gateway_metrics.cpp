@@ -70,6 +70,9 @@ void add_dll_gateway_metrics(metrics::MetricsText& out, const DllGatewayFigures&
       .counter("tp_dll_gateway_open_orders_queries_total", "Open-orders queries answered.",
                d.open_orders_queries)
       .gauge("tp_dll_gateway_report_seq", "The seq of the last execution report stored.", f.report_seq)
+      .counter("tp_dll_gateway_store_checkpoints_total",
+               "Checkpoints of the store's write-ahead log made while no request waited.",
+               f.store_checkpoints)
       .counter("tp_dll_gateway_ticks_received_total", "Ticks passed to the broker plugin.", n.ticks_received)
       .counter("tp_dll_gateway_bad_ticks_total", "Ticks refused (dead-lettered).", n.bad_ticks)
       .counter("tp_dead_letters_sent_total", "Dead letters this program handed to the dead-letter sink.",

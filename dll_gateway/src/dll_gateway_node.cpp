@@ -141,18 +141,11 @@ void DllGatewayNode::watch_connections() {
 void DllGatewayNode::checkpoint_if_quiet() {
   // Between groups of requests: in a commit, the copy into the database and
   // its fdatasync(2) would hold up the group's answers.
-  const auto now = clock_.monotonic_ns();
-  if (!store_.checkpoint_due() || now < checkpoint_retry_ns_ ||
-      (orders_.get(zmq::sockopt::events) & ZMQ_POLLIN))
-    return;
-  try {
-    store_.checkpoint();
-    ++counters_.checkpoints;
-  } catch (const StoreError& e) {
-    // Nothing is lost: the log only grows, to its bound.
-    on_store_write(&e, "its write-ahead log grows until a checkpoint succeeds; retrying every second");
-    checkpoint_retry_ns_ = now + 1000 * ns_per_ms;
-  }
+  checkpoint_.run(
+      store_, clock_.monotonic_ns(), [&] { return (orders_.get(zmq::sockopt::events) & ZMQ_POLLIN) != 0; },
+      [&](const StoreError& e) {
+        on_store_write(&e, "its write-ahead log grows until a checkpoint succeeds; retrying every second");
+      });
 }
 
 void DllGatewayNode::on_store_write(const StoreError* error, std::string_view consequence) {
@@ -451,7 +444,7 @@ std::string DllGatewayNode::stats_json() const {
       .add("redials", connections().redials)
       .add("accept_failed", connections().accept_failed)
       .add("open_files", open_files())
-      .add("store_checkpoints", counters_.checkpoints)
+      .add("store_checkpoints", checkpoint_.made())
       .add("store_unknown", c.store_unknown)
       .add("plugin", plugin_.path())
       .add("db", store_.path());
@@ -475,6 +468,7 @@ DllGatewayFigures DllGatewayNode::figures() const {
   f.desk = desk_.counters();
   f.node = counters_;
   f.report_seq = store_.last_seq();
+  f.store_checkpoints = checkpoint_.made();
   f.dead_letters_sent = dead_letters_.sent();
   f.dead_letters_dropped = dead_letters_.dropped();
   const auto& by_reason = dead_letters_.by_reason();

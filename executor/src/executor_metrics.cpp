@@ -259,7 +259,16 @@ void add_executor_metrics(metrics::MetricsText& out, const ExecutorFigures& f) {
       .counter("tp_executor_dead_letters_replayed_total",
                "Stored dead letters sent again at start and when the sink is back after a lost connection "
                "(a kill of either may have lost them).",
-               f.dead_letters_replayed);
+               f.dead_letters_replayed)
+      .gauge("tp_executor_dead_letters_owed",
+             "Stored outcome letters the dead-letter queue had no room for, sent as it empties.",
+             f.dead_letters_owed)
+      .counter("tp_executor_dead_letters_given_up_total",
+               "Owed outcome letters given up unsent (more were owed than the executor keeps); the rows "
+               "stay in its store.",
+               f.dead_letters_given_up)
+      .counter("tp_executor_store_checkpoints_total",
+               "Checkpoints of the store's write-ahead log made between bursts.", f.store_checkpoints);
 }
 
 void add_latency_metrics(metrics::MetricsText& out, const metrics::Histogram& tick_to_fill,

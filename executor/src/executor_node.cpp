@@ -900,7 +900,7 @@ std::string ExecutorNode::stats_json() {
   disk_.add_stats(o);
   o.add("accept_failed", signals_monitor_.counters().accept_failed)
       .add("order_socket_failures", link_.socket_failures())
-      .add("store_checkpoints", checkpoints_)
+      .add("store_checkpoints", checkpoint_.made())
       .add("open_files", open_files());
   std::string alert;
   if (desk_.position_check() == PositionCheck::mismatch) {
@@ -960,20 +960,14 @@ void ExecutorNode::heartbeat() {
 void ExecutorNode::checkpoint_if_quiet() {
   // Between bursts: in a commit, the copy into the database and its
   // fdatasync(2) would hold up the batch behind it.
-  const auto now = clock_.monotonic_ns();
-  if (!store_.checkpoint_due() || now < checkpoint_retry_ns_ || store_.in_transaction() ||
-      (signals_.get(zmq::sockopt::events) & ZMQ_POLLIN))
-    return;
-  try {
-    store_.checkpoint();
-    ++checkpoints_;
-  } catch (const StoreError& e) {
-    // Nothing is lost and signals go on: the log only grows, to its bound.
-    failures_.record(store_.path(), std::string("checkpoint the write-ahead log (") + e.what() + ")",
-                     store_.last_errno(),
-                     "its write-ahead log grows until one succeeds; retrying every second");
-    checkpoint_retry_ns_ = now + storage_retry_ns;
-  }
+  checkpoint_.run(
+      store_, clock_.monotonic_ns(),
+      [&] { return store_.in_transaction() || (signals_.get(zmq::sockopt::events) & ZMQ_POLLIN); },
+      [&](const StoreError& e) {
+        failures_.record(store_.path(), std::string("checkpoint the write-ahead log (") + e.what() + ")",
+                         store_.last_errno(),
+                         "its write-ahead log grows until one succeeds; retrying every second");
+      });
 }
 
 void ExecutorNode::write_stats() {
@@ -993,6 +987,9 @@ ExecutorFigures ExecutorNode::figures() {
   f.dead_letters_sent = dead_letters_.sent();
   f.dead_letters_dropped = dead_letters_.dropped();
   f.dead_letters_replayed = letters_resent_;
+  f.dead_letters_owed = owed_letters_.size();
+  f.dead_letters_given_up = owed_letters_.given_up();
+  f.store_checkpoints = checkpoint_.made();
   f.report_next_seq = cursor_.next_seq;
   f.orders_unknown = store_.count_in_state(OrderState::unknown);
   f.orders_intent = store_.count_in_state(OrderState::intent);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/sqlite.hpp"
 #include "common/sqlite_store.hpp"
@@ -197,7 +198,8 @@ TEST_F(Sqlite, AFullDatabaseIsEnospc) {
 TEST_F(Sqlite, CheckpointsWaitForTheOwnerUpToABound) {
   namespace fs = std::filesystem;
   const std::string wal = dir_.file("t.db") + "-wal";
-  constexpr std::uintmax_t page = 4096 + 24;  // a frame: its header and the page
+  const auto page = static_cast<std::uintmax_t>(tp::sqlite::wal_frame_bytes(db_));
+  ASSERT_GT(page, 512u);
   Statement put(db_, "INSERT INTO t (id, note) VALUES (?1, ?2)");
   const std::string body(60'000, 'x');  // ~15 pages a commit
   int n = 0;
@@ -226,6 +228,50 @@ TEST_F(Sqlite, CheckpointsWaitForTheOwnerUpToABound) {
   Statement count(db_, "SELECT COUNT(*) FROM t");
   ASSERT_TRUE(count.step());
   EXPECT_EQ(count.column_int(0), n);
+}
+
+// The owner's checkpoint: only when due and nothing waits; a failure goes to
+// the sink and is not tried again for a second.
+TEST(QuietCheckpoint, WaitsForAQuietMomentAndASecondAfterAFailure) {
+  struct Store {
+    bool due = true;
+    bool fails = false;
+    int made = 0;
+    bool checkpoint_due() const { return due; }
+    void checkpoint() {
+      if (fails) throw StoreError("disk full", 13, ENOSPC);
+      ++made;
+      due = false;
+    }
+  } store;
+  tp::sqlite::QuietCheckpoint quiet;
+  bool busy = true;
+  std::vector<std::string> failures;
+  auto run = [&](std::int64_t now) {
+    quiet.run(
+        store, now, [&] { return busy; }, [&](const StoreError& e) { failures.push_back(e.what()); });
+  };
+  constexpr std::int64_t s = tp::sqlite::QuietCheckpoint::retry_after_ns;
+  run(0);
+  EXPECT_EQ(store.made, 0) << "work waits";
+  busy = false;
+  run(1);
+  EXPECT_EQ(store.made, 1);
+  run(2);
+  EXPECT_EQ(store.made, 1) << "not due";
+
+  store.due = true;
+  store.fails = true;
+  run(10);
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0], "disk full");
+  store.fails = false;
+  run(10 + s - 1);
+  EXPECT_EQ(store.made, 1) << "within a second of the failure";
+  run(10 + s);
+  EXPECT_EQ(store.made, 2);
+  EXPECT_EQ(quiet.made(), 2u);
+  EXPECT_EQ(failures.size(), 1u);
 }
 
 TEST(SqliteDisk, AFullDiskIsEnospcAndTheConnectionRecovers) {

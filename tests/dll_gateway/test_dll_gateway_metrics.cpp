@@ -63,6 +63,7 @@ TEST(DllGatewayMetrics, RendersTheFiguresWithTheirNames) {
   f.node.reports.sent = 8;
   f.node.replies.dropped = 1;
   f.report_seq = 8;
+  f.store_checkpoints = 4;
   f.dead_letters_sent = 3;
   f.dead_letters_by_reason = {{"bad_frames", 3}};
 
@@ -79,6 +80,7 @@ TEST(DllGatewayMetrics, RendersTheFiguresWithTheirNames) {
            "tp_dll_gateway_reports_published_total" + l + "} 8",
            "tp_dll_gateway_replies_dropped_total" + l + "} 1",
            "tp_dll_gateway_report_seq" + l + "} 8",
+           "tp_dll_gateway_store_checkpoints_total" + l + "} 4",
            "tp_dead_letters_sent_total" + l + "} 3",
            "tp_dead_letters_dropped_total" + l + "} 0",
            "tp_dll_gateway_dead_letters_total" + l + ",reason=\"bad_frames\"} 3",

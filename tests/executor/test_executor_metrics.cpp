@@ -100,6 +100,9 @@ TEST(ExecutorMetrics, RendersTheFiguresWithBoundedLabels) {
   f.equity = 100'003.5;
   f.dead_letters_sent = 4;
   f.dead_letters_dropped = 1;
+  f.dead_letters_owed = 5;
+  f.dead_letters_given_up = 2;
+  f.store_checkpoints = 3;
 
   MetricsText m;
   add_executor_metrics(m, f);
@@ -134,6 +137,9 @@ TEST(ExecutorMetrics, RendersTheFiguresWithBoundedLabels) {
            "tp_executor_equity{currency=\"USD\"} 100003.5",
            "tp_dead_letters_sent_total 4",
            "tp_dead_letters_dropped_total 1",
+           "tp_executor_dead_letters_owed 5",
+           "tp_executor_dead_letters_given_up_total 2",
+           "tp_executor_store_checkpoints_total 3",
        })
     EXPECT_TRUE(has_line(t, line)) << line << "\n" << t;
   EXPECT_EQ(count_of(t, "# TYPE tp_executor_fills_total counter\n"), 1u);

@@ -5,6 +5,7 @@
 // connection is used by one thread (common/sqlite.hpp).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "common/sqlite.hpp"
@@ -17,6 +18,37 @@ namespace tp::sqlite {
 // quiet moment: at most ~32 MiB at 4 KiB pages.
 inline constexpr int checkpoint_pages = 1000;
 inline constexpr int forced_checkpoint_pages = 8000;
+
+// One frame of a store's write-ahead log: a page (PRAGMA page_size) and its
+// 24-byte header.
+std::int64_t wal_frame_bytes(const Connection& db);
+
+// The owner's checkpoint between bursts, for a program whose loop knows when
+// work waits: made when the store says it is due and nothing is `busy`; a
+// failure loses nothing (the log only grows, to its bound) and is tried again
+// a second later. `Store` has checkpoint_due() and checkpoint() (throwing
+// StoreError).
+class QuietCheckpoint {
+ public:
+  static constexpr std::int64_t retry_after_ns = 1'000'000'000;
+
+  template <class Store, class Busy, class Failed>
+  void run(Store& store, std::int64_t monotonic_now_ns, Busy&& busy, Failed&& failed) {
+    if (!store.checkpoint_due() || monotonic_now_ns < retry_ns_ || busy()) return;
+    try {
+      store.checkpoint();
+      ++made_;
+    } catch (const StoreError& e) {
+      failed(e);
+      retry_ns_ = monotonic_now_ns + retry_after_ns;
+    }
+  }
+  std::uint64_t made() const noexcept { return made_; }
+
+ private:
+  std::int64_t retry_ns_ = 0;  // not before, after a failure
+  std::uint64_t made_ = 0;
+};
 
 // Refuses a damaged write-ahead log (<path>-wal, scanned before SQLite reads
 // it: common/sqlite_wal.hpp), opens `path` (creating it), holds it for this

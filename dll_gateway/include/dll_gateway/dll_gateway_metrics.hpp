@@ -23,7 +23,6 @@ struct NodeCounters {
   std::uint64_t refused_orders = 0;  // readable, but for an unknown instrument or beyond risk limits
   std::uint64_t position_queries = 0;
   std::uint64_t unsupported_orders = 0;  // terms the plugin's ABI revision cannot take
-  std::uint64_t checkpoints = 0;         // the store's, made while no request waited
   SendCounters replies;                  // dropped: the answer could not be sent (its requester was gone)
   SendCounters reports;                  // dropped: a slow subscriber's queue was full (it fetches the gap)
 };
@@ -32,7 +31,8 @@ struct NodeCounters {
 struct DllGatewayFigures {
   DeskCounters desk;
   NodeCounters node;
-  std::uint64_t report_seq = 0;  // the last report stored
+  std::uint64_t report_seq = 0;         // the last report stored
+  std::uint64_t store_checkpoints = 0;  // the store's, made while no request waited
   std::uint64_t dead_letters_sent = 0;
   std::uint64_t dead_letters_dropped = 0;
   std::map<std::string, std::uint64_t> dead_letters_by_reason;  // sent or dropped

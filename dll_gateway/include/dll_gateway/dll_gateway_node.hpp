@@ -48,6 +48,7 @@
 #include "common/run_loop.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
+#include "common/sqlite_store.hpp"
 #include "common/zmq_util.hpp"
 #include "dll_gateway/broker_plugin.hpp"
 #include "dll_gateway/dll_gateway_metrics.hpp"
@@ -153,7 +154,7 @@ class DllGatewayNode {
   std::vector<Request> requests_;  // the group being answered; kept for its capacity
   std::vector<const proto::OrderRequest*> group_orders_;
   NodeCounters counters_;
-  std::int64_t checkpoint_retry_ns_ = 0;  // monotonic: not before, after a failed checkpoint
+  tp::sqlite::QuietCheckpoint checkpoint_;  // the store's, while no request waits
   ClockLags clock_lags_;
   LagWindow& order_lag_ = clock_lags_.add("executor");  // the executor's clock, from sent_ts_ns
   DiskWatch disk_;

@@ -86,6 +86,9 @@ struct ExecutorFigures {
   std::uint64_t dead_letters_sent = 0;
   std::uint64_t dead_letters_dropped = 0;
   std::uint64_t dead_letters_replayed = 0;
+  std::uint64_t dead_letters_owed = 0;      // stored letters waiting for room in the queue
+  std::uint64_t dead_letters_given_up = 0;  // owed letters dropped: more were owed than kept
+  std::uint64_t store_checkpoints = 0;      // the store's, between bursts
   std::uint64_t report_next_seq = 0;
   std::uint64_t orders_unknown = 0;
   std::uint64_t orders_intent = 0;
@@ -119,7 +122,7 @@ struct ExecutorFigures {
 // rejections by reason, reports, cancels...), the trading state, breaker and
 // start-up checks as one gauge per state (1 for the current one), positions
 // and PnL by instrument and group, the portfolio in the account currency
-// (label currency), and tp_dead_letters_sent_total /
+// (label currency), the store's checkpoints, and tp_dead_letters_sent_total /
 // tp_dead_letters_dropped_total.
 void add_executor_metrics(metrics::MetricsText& out, const ExecutorFigures& f);
 // tp_executor_tick_to_fill_seconds, tp_executor_order_round_trip_seconds and

@@ -25,6 +25,7 @@
 #include "common/metrics.hpp"
 #include "common/security.hpp"
 #include "common/socket_monitor.hpp"
+#include "common/sqlite_store.hpp"
 #include "common/stop.hpp"
 #include "common/systemd_notify.hpp"
 #include "common/zmq_util.hpp"
@@ -250,8 +251,7 @@ class ExecutorNode {
   WriteFailures failures_;
   SystemdNotifier systemd_;  // WATCHDOG=1 from heartbeat(): also while an order waits on dll_gateway
   std::int64_t storage_paused_until_ns_ = 0;  // monotonic
-  std::uint64_t checkpoints_ = 0;             // the store's, between bursts
-  std::int64_t checkpoint_retry_ns_ = 0;      // monotonic: not before, after a failed one
+  tp::sqlite::QuietCheckpoint checkpoint_;    // the store's, between bursts
   std::int64_t stats_every_ns_ = 0;
   std::int64_t next_stats_ns_ = 0;              // monotonic
   zmq::socket_t control_;                       // REP <- tpctl
