@@ -47,6 +47,8 @@
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/histogram.hpp"
+#include "dll_gateway/order_desk.hpp"
+#include "dll_gateway/order_store.hpp"
 #include "executor/execution_desk.hpp"
 #include "executor/risk.hpp"
 #include "executor/store.hpp"
@@ -661,6 +663,102 @@ void bm_desk_order_life(benchmark::State& state) {
   }
 }
 
+// dll_gateway's work per order without sockets: a group of requests read
+// together (their PENDING rows in one commit), each submitted to a broker that
+// fills at once, the group's DONE rows and reports in a second commit, on a
+// real WAL database in a temp dir. The broker is in-process and free, so what
+// is left is the desk and its store (the simulated broker's own journal is
+// not in it).
+class DllDeskBench {
+ public:
+  static constexpr std::size_t group = 32;  // executor.orders_in_flight's default
+
+  DllDeskBench() {
+    char tmpl[] = "/tmp/tp_bench_dll_desk_XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+    store_ =
+        std::make_unique<tp::dll_gateway::OrderStore>((dir_ / "dll_gateway.db").string(), clock_.now_ns());
+    desk_ = std::make_unique<tp::dll_gateway::OrderDesk>(*store_, broker_, clock_);
+    requests_.resize(group);
+  }
+  ~DllDeskBench() {
+    desk_.reset();
+    store_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // One group through its whole life; false when an order was not filled.
+  bool run_group() {
+    clock_.advance_ms(1);
+    std::vector<const tp::proto::OrderRequest*> read;
+    for (auto& r : requests_) {
+      r.client_order_id = "C-bench.1.1750000000000." + std::to_string(++next_id_);
+      r.signal_id = r.client_order_id.substr(2);
+      r.instrument = "EURUSD";
+      r.side = next_id_ % 2 == 0 ? tp::proto::Side::buy : tp::proto::Side::sell;
+      r.quantity = 1000;
+      r.price_hint = 1.085;
+      r.sent_ts_ns = clock_.now_ns();
+      r.expires_ts_ns = clock_.now_ns() + 5'000'000'000;
+      read.push_back(&r);
+    }
+    desk_->prepare(read);
+    bool all_filled = true;
+    for (const auto* r : read) all_filled &= desk_->handle(*r).status == tp::proto::OrderStatus::filled;
+    desk_->flush();
+    return all_filled && desk_->take_reports().size() == group;
+  }
+
+ private:
+  class FillingBroker final : public tp::dll_gateway::Broker {
+   public:
+    tp::dll_gateway::BrokerAnswer submit(const tp::proto::OrderRequest& o) override {
+      tp::dll_gateway::BrokerAnswer a;
+      a.ok = true;
+      a.reply.client_order_id = o.client_order_id;
+      a.reply.order_id = "SIM-" + std::to_string(++placed_);
+      a.reply.status = tp::proto::OrderStatus::filled;
+      a.reply.filled_quantity = o.quantity;
+      a.reply.fill_price = o.price_hint;
+      a.reply.broker_ts_ns = o.sent_ts_ns;
+      return a;
+    }
+    tp::dll_gateway::BrokerAnswer query(const std::string& id) override {
+      tp::dll_gateway::BrokerAnswer a;
+      a.reply.client_order_id = id;
+      a.reply.reason = "the benchmark never queries";
+      return a;
+    }
+
+   private:
+    std::uint64_t placed_ = 0;
+  };
+
+  std::filesystem::path dir_;
+  tp::FakeClock clock_;
+  FillingBroker broker_;
+  std::unique_ptr<tp::dll_gateway::OrderStore> store_;
+  std::unique_ptr<tp::dll_gateway::OrderDesk> desk_;
+  std::vector<tp::proto::OrderRequest> requests_;
+  std::uint64_t next_id_ = 0;
+};
+
+void bm_dll_desk_order_life(benchmark::State& state) {
+  DllDeskBench bench;
+  AllocScope a(state);
+  std::size_t in_group = 0;
+  for (auto _ : state) {
+    // A whole group runs on the iteration that starts it: per order is the
+    // group's cost over its iterations.
+    if (in_group++ % DllDeskBench::group == 0 && !bench.run_group()) {
+      state.SkipWithError("an order of the group was not filled");
+      break;
+    }
+  }
+}
+
 // ---- summary ---------------------------------------------------------------
 
 // Passes everything to the console and keeps ns/op per benchmark name.
@@ -768,6 +866,7 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("risk/check_pass", [](benchmark::State& s) { bm_risk(s, true); });
   benchmark::RegisterBenchmark("risk/check_refuse", [](benchmark::State& s) { bm_risk(s, false); });
   benchmark::RegisterBenchmark("desk/order_life", bm_desk_order_life);
+  benchmark::RegisterBenchmark("dll_desk/order_life", bm_dll_desk_order_life);
 
   benchmark::Initialize(&n_args, args.data());
   if (benchmark::ReportUnrecognizedArguments(n_args, args.data())) return 1;
@@ -828,7 +927,7 @@ int main(int argc, char** argv) {
   first = true;
   std::printf("\n== other (ns/op)\n");
   for (const char* k : {"gateway/next_and_encode", "dedupe/find_seen", "dedupe/find_unseen",
-                        "risk/check_pass", "risk/check_refuse", "desk/order_life"}) {
+                        "risk/check_pass", "risk/check_refuse", "desk/order_life", "dll_desk/order_life"}) {
     const double v = get(k);
     if (v <= 0) continue;
     std::printf("%-34s %10.1f\n", k, v);

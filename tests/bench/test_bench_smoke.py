@@ -57,7 +57,7 @@ class BenchSmoke(unittest.TestCase):
         for row in summary["flatness"]:
             self.assertTrue(all(v > 0 for v in row["ns"]), row["name"])
         for key in ("dedupe/find_seen", "dedupe/find_unseen", "risk/check_pass", "gateway/next_and_encode",
-                    "desk/order_life"):
+                    "desk/order_life", "dll_desk/order_life"):
             self.assertGreater(summary["other_ns"][key], 0, key)
 
     def test_pipeline_bench_reports_every_row(self):
