@@ -1,6 +1,9 @@
 """The control socket: a Unix stream socket ([supervisor].control, default
 <run.dir>/supervisor.sock). One JSON request line, one JSON reply line:
   {"cmd": "status"}
+  {"cmd": "status", "stats": true}
+      and what tpctl top reads of each process's stats file (tpctl top
+      across hosts)
   {"cmd": "stop"|"start"|"restart", "name": NAME}
       NAME: a program ("executor"), a group ("trend": its every instance), one
       instance ("trend-1" or "trend:1"), or "strategy" (every group's
@@ -105,7 +108,7 @@ class Controller:
             return self.reply(client, {"ok": False, "error": "request must be one JSON object line"})
         cmd = req.get("cmd")
         if cmd == "status":
-            return self.reply(client, report.status(self.arb))
+            return self.reply(client, report.status(self.arb, with_stats=req.get("stats") is True))
         if cmd == "shutdown":
             return self.arb.begin_shutdown(client, "shutdown requested")
         if self.arb.shutting_down:

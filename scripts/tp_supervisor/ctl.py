@@ -478,8 +478,6 @@ def main(argv=None) -> int:
         if args.host is not None:
             ap.error(f"{args.command} goes to the executor's endpoint in --config, wherever it runs: no --host")
         return trading_command(args)
-    if args.command == "top" and args.host is not None:
-        ap.error("top reads one host's run dir: run it on that host with --run-dir")
     for option in ("control", "reason"):
         if getattr(args, option) is not None:
             ap.error(f"--{option} is for the trading commands ({', '.join(TRADING_COMMANDS)})")
@@ -493,13 +491,22 @@ def main(argv=None) -> int:
         interval = 1.0 if args.interval is None else args.interval
         if not 0.1 <= interval <= 3600:
             ap.error("--interval: seconds between 0.1 and 3600")
+        from . import top  # here: top imports this module
         try:
-            path = socket_path(args)
+            settings = load_settings(args.config) if args.config and not (args.run_dir or args.socket) else None
+            if settings is not None and settings.hosts:
+                targets = hostctl.targets(settings, args.host)
+                read = top.hosts_reader(settings, targets, remote.read_secret(settings.control_secret))
+                where = "on " + ", ".join(f"{t.name} ({t.address}:{t.port})" for t in targets)
+            else:
+                if args.host is not None:
+                    ap.error("--host needs --config FILE with [[hosts]] (and no --run-dir/--socket)")
+                path = socket_path(args)
+                read, where = top.local_reader(path), f"at {path}"
         except ConfigError as e:
             print(f"tpctl: {e}", file=sys.stderr)
             return EXIT_ERROR
-        from . import top  # here: top imports this module
-        return top.run(path, interval, args.once)
+        return top.run(read, where, interval, args.once)
 
     wanted = {"status": (0,), "shutdown": (0,), "stop": (1,), "start": (1,), "restart": (1,),
               "scale": (1, 2)}

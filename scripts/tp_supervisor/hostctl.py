@@ -79,8 +79,10 @@ def merged_status(settings, answers: dict) -> dict:
     """One status reply for the whole deployment: every host's processes
     tagged with its host, a row UNREACHABLE for a host that did not answer,
     each group's heading with its instances across hosts and the executor's
-    figures for it, and the trading state of the host that has it."""
-    procs, groups, trading, heads = [], {}, None, []
+    figures for it, the trading state of the host that has it, and (asked
+    with "stats") every host's stats by process name (names are the
+    deployment's: no two hosts run the same one)."""
+    procs, groups, trading, heads, stats = [], {}, None, [], {}
     for h in settings.hosts:
         if h.name not in answers:
             continue
@@ -102,8 +104,10 @@ def merged_status(settings, answers: dict) -> dict:
                 seen["executor"] = g["executor"]
         if isinstance(reply.get("trading"), dict):
             trading = reply["trading"]
+        if isinstance(reply.get("stats"), dict):
+            stats.update(reply["stats"])
     out = {"ok": True, "processes": procs, "groups": list(groups.values()),
-           "headline": "hosts: " + "; ".join(heads)}
+           "headline": "hosts: " + "; ".join(heads), "stats": stats}
     if trading is not None:
         out["trading"] = trading
     return out

@@ -12,7 +12,7 @@ from . import metrics
 from .portfolio import portfolio_settings, read_snapshot
 from .settings import ConfigError
 from .states import RUNNING
-from .stats import read_stats
+from .stats import TOP_FIELDS, current_stats, read_stats
 
 
 # The executor's per-group figures (executor.stats.json "groups": {G: {...}}).
@@ -58,8 +58,10 @@ def trading_status(ex):
     return {out: ex[key] for key, out in TRADING_FIGURES.items() if key in ex}
 
 
-def status(arb) -> dict:
-    """The reply to {"cmd": "status"}."""
+def status(arb, with_stats: bool = False) -> dict:
+    """The reply to {"cmd": "status"}; with `with_stats` ({"cmd": "status",
+    "stats": true}) also "stats": name -> what tpctl top reads of each
+    process's current stats file (stats.TOP_FIELDS)."""
     now = time.monotonic()
     ex = read_stats(arb.run_dir, "executor")
     reply = {"ok": True, "pid": os.getpid(), "host": getattr(arb, "host", None), "run_dir": arb.run_dir,
@@ -72,6 +74,9 @@ def status(arb) -> dict:
         reply["trading"] = trading
     if arb.s.metrics_port:
         reply["metrics"] = metrics_status(arb)
+    if with_stats:
+        reply["stats"] = {name: {k: data[k] for k in TOP_FIELDS if k in data}
+                          for name, data in current_stats(arb.run_dir, reply["processes"]).items()}
     return reply
 
 

@@ -5,6 +5,22 @@ import json
 import os
 
 
+# What tpctl top reads of a stats file (top.py): sent in a status reply with
+# "stats" (a host's supervisor to tpctl on another host), nothing more, so
+# that a reply stays small however much a program's stats hold.
+TOP_FIELDS = (
+    "pid", "ts_ns",
+    # the rate columns' counters (top.RATE_COLUMNS)
+    "ticks_published", "ticks_received", "signals_emitted", "signals_received", "signals_stale",
+    "orders_sent", "orders_received", "fills", "dead_letters",
+    # the alerts
+    "alert", "disk_low", "disk_free_bytes", "disk_floor_bytes", "feed_alive", "breaker", "broker_alive",
+    # the executor's heading and positions
+    "trading_state", "trading_state_cause", "open_orders", "equity", "account_currency", "daily_pnl",
+    "latency_tick_to_fill_us", "positions",
+)
+
+
 def read_stats(run_dir: str, name: str):
     """The parsed <run_dir>/<name>.stats.json, or None when missing/unreadable."""
     try:
@@ -24,3 +40,15 @@ def stats_signature(run_dir: str, name: str):
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_ino, st.st_size)
+
+
+def current_stats(run_dir: str, processes) -> dict:
+    """name -> its stats file, for each of `processes` (a status reply's)
+    whose file was written by the pid the supervisor runs now: a file left
+    by an earlier life says nothing of this one."""
+    out = {}
+    for p in processes:
+        data = read_stats(run_dir, p["name"])
+        if data is not None and p.get("pid") and data.get("pid") == p["pid"]:
+            out[p["name"]] = data
+    return out

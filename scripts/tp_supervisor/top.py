@@ -5,6 +5,12 @@ reply), its rates from the counter deltas between two readings of its
 latency and positions, and the alerts firing. Curses on a terminal; plain
 frames one after the other otherwise, and one frame with --once.
 
+One host: the supervisor's control socket, the stats files read here. A
+deployment over several hosts (--config with [[hosts]]): every host's
+supervisor over tcp, each asked for its status with the stats top reads
+(stats.TOP_FIELDS), within hostctl's status bound; a HOST column, and a host
+that does not answer is a row UNREACHABLE and an alert.
+
 The pure parts (a reading's counters, rates from two readings, the alerts,
 the frame's lines) take values and return values; only run() and the
 drawing touch the control socket, the files and the terminal."""
@@ -15,9 +21,10 @@ import signal
 import sys
 import time
 
+from . import hostctl, remote
 from .ctl import EXIT_NO_SUPERVISOR, EXIT_OK, NoSupervisor, _uptime, request
 from .states import RUNNING
-from .stats import read_stats
+from .stats import current_stats
 
 # The rate columns: each the first counter of its list that a program's stats
 # have (the gateway publishes ticks, a strategy and dll_gateway receive them;
@@ -35,6 +42,7 @@ RATE_COLUMNS = (
     ("DEAD/S", ("dead_letters",)),
 )
 HEADER = ("NAME", "STATE", "PID", "UPTIME", "RESTARTS") + tuple(c for c, _ in RATE_COLUMNS)
+HOST_HEADER = ("HOST",) + HEADER
 STATUS_TIMEOUT_S = 5.0
 
 
@@ -124,6 +132,8 @@ def alerts(reply: dict, stats: dict) -> list:
         out.append("supervisor: shutting down")
     for p in reply.get("processes", []):
         name, data = p["name"], stats.get(p["name"]) or {}
+        if p.get("host"):
+            name = f"{p['host']}/{name}"
         if p.get("state") != RUNNING:
             why = f" (last exit: {p['last_exit']})" if p.get("last_exit") else ""
             out.append(f"{name}: {p.get('state')}{why}")
@@ -182,8 +192,8 @@ def frame_lines(reply: dict, stats: dict, rates_by_name: dict, clock: str = "",
     rates, the alerts firing, the executor's positions per instrument."""
     procs = reply.get("processes", [])
     running = sum(p.get("state") == RUNNING for p in procs)
-    lines = [f"tpctl top: supervisor pid {reply.get('pid')}, run dir {reply.get('run_dir')}, "
-             f"{running}/{len(procs)} running" + (f", {clock}" if clock else "")]
+    where = reply.get("headline") or f"supervisor pid {reply.get('pid')}, run dir {reply.get('run_dir')}"
+    lines = [f"tpctl top: {where}, {running}/{len(procs)} running" + (f", {clock}" if clock else "")]
     ex = stats.get("executor")
     if ex is not None:
         lat = ex.get("latency_tick_to_fill_us") if isinstance(ex.get("latency_tick_to_fill_us"), dict) else {}
@@ -194,11 +204,13 @@ def frame_lines(reply: dict, stats: dict, rates_by_name: dict, clock: str = "",
                      f" (n={_fmt(lat.get('count'))})")
     else:
         lines.append("trading n/a (no stats from the executor)")
-    rows = [HEADER]
+    hosts = any(p.get("host") for p in procs)
+    rows = [HOST_HEADER if hosts else HEADER]
     for p in procs:
         r = rates_by_name.get(p["name"], {})
-        rows.append((p["name"], _state(p), str(p.get("pid") or "-"), _uptime(p.get("uptime_s")),
-                     str(p.get("restarts", 0)), *(_rate_text(r.get(c)) for c, _ in RATE_COLUMNS)))
+        row = (p["name"], _state(p), str(p.get("pid") or "-"), _uptime(p.get("uptime_s")),
+               str(p.get("restarts", 0)), *(_rate_text(r.get(c)) for c, _ in RATE_COLUMNS))
+        rows.append(((p.get("host") or "-",) + row) if hosts else row)
     lines += [""] + _table(rows)
     # Alerts before positions: a short window cuts the frame's bottom, and
     # an instrument list can be long.
@@ -221,30 +233,39 @@ def frame_lines(reply: dict, stats: dict, rates_by_name: dict, clock: str = "",
     return lines
 
 
-def current_stats(reply: dict) -> dict:
-    """name -> its stats file, only when written by the pid the supervisor
-    runs now (a file left by an earlier life says nothing of this one)."""
-    out = {}
-    run_dir = reply.get("run_dir") or ""
-    for p in reply.get("processes", []):
-        data = read_stats(run_dir, p["name"])
-        if data is not None and p.get("pid") and data.get("pid") == p["pid"]:
-            out[p["name"]] = data
-    return out
+def local_reader(path: str):
+    """One host: its supervisor's control socket, the stats files here."""
+    def read():
+        reply = request(path, {"cmd": "status"}, timeout=STATUS_TIMEOUT_S)
+        return reply, current_stats(reply.get("run_dir") or "", reply.get("processes", []))
+    return read
+
+
+def hosts_reader(settings, targets, secret: bytes):
+    """Every host's supervisor over tcp, at once (hostctl): one merged reply,
+    each host's stats with it. NoSupervisor when no host answers."""
+    def read():
+        answers = hostctl.ask_all(targets, secret, {"cmd": "status", "stats": True}, hostctl.STATUS_TIMEOUT_S)
+        if all(isinstance(a, remote.Unreachable) for a in answers.values()):
+            raise NoSupervisor("; ".join(str(a) for a in answers.values()))
+        reply = hostctl.merged_status(settings, answers)
+        return reply, reply.pop("stats")
+    return read
 
 
 class Top:
-    """One reading after another: the status reply, the stats, the rates."""
+    """One reading after another: the status reply, the stats, the rates.
+    `read` gives (reply, stats) or raises NoSupervisor; `where` names what it
+    asks in the messages."""
 
-    def __init__(self, path: str, interval: float):
-        self.path, self.interval = path, interval
+    def __init__(self, read, where: str, interval: float):
+        self._read, self.where, self.interval = read, where, interval
         self.book = RateBook()
         self.error = None
 
     def read(self):
         """(reply, stats, rates); raises NoSupervisor."""
-        reply = request(self.path, {"cmd": "status"}, timeout=STATUS_TIMEOUT_S)
-        stats = current_stats(reply)
+        reply, stats = self._read()
         return reply, stats, {p["name"]: self.book.update(p["name"], reading(stats.get(p["name"])))
                               for p in reply.get("processes", [])}
 
@@ -257,7 +278,7 @@ class Top:
             self.error = None
         except NoSupervisor:
             self.error = self.error or clock
-            return [f"tpctl top: no supervisor answering at {self.path} (since {self.error})", "",
+            return [f"tpctl top: no supervisor answering {self.where} (since {self.error})", "",
                     f"refresh every {self.interval:g} s; q or Ctrl-C quits"]
         return frame_lines(reply, stats, rates_now, clock, self.interval, live)
 
@@ -345,23 +366,24 @@ def once(top: Top, out) -> int:
                 break
             time.sleep(0.1)
     except NoSupervisor:
-        print(f"tpctl: no supervisor running at {top.path}", file=sys.stderr)
+        print(f"tpctl: no supervisor running {top.where}", file=sys.stderr)
         return EXIT_NO_SUPERVISOR
     out.write("\n".join(frame_lines(reply, stats, rates_now, time.strftime("%H:%M:%S"), top.interval)) + "\n")
     out.flush()
     return EXIT_OK
 
 
-def run(path: str, interval: float, one: bool = False) -> int:
-    """tpctl top: 0 when q, Ctrl-C or SIGTERM ends it (the terminal restored),
-    2 when no supervisor answers at the start."""
-    top = Top(path, interval)
+def run(read, where: str, interval: float, one: bool = False) -> int:
+    """tpctl top over `read` (local_reader or hosts_reader): 0 when q, Ctrl-C
+    or SIGTERM ends it (the terminal restored), 2 when no supervisor answers
+    at the start."""
+    top = Top(read, where, interval)
     if one:
         return once(top, sys.stdout)
     try:
         top.read()
     except NoSupervisor:
-        print(f"tpctl: no supervisor running at {path}", file=sys.stderr)
+        print(f"tpctl: no supervisor running {where}", file=sys.stderr)
         return EXIT_NO_SUPERVISOR
     previous = signal.signal(signal.SIGTERM, _on_term)
     try:

@@ -64,8 +64,14 @@ started = time.time()
 path = os.path.join(run_dir, name + ".stats.json")
 
 
+writes = 0
+
+
 def write_stats():
-    data = {"program": program, "pid": os.getpid(), "ts_ns": time.time_ns(), "args": args,
+    global writes
+    writes += 1
+    # A counter for tpctl top's rates: five a second.
+    data = {"program": program, "pid": os.getpid(), "ts_ns": time.time_ns(), "args": args, "ticks_published": writes,
             "pythonpath": os.environ.get("PYTHONPATH"),
             "shard": None if shard is None else int(shard),
             "shards": None if shards is None else int(shards)}

@@ -133,6 +133,32 @@ class TwoHostsTest(unittest.TestCase):
             self.assertIn((host, name, "RUNNING"), rows)
         self.assertIn("group g (every_nth, 2 instances)", lines)
 
+    def test_top_shows_every_hosts_processes_with_their_rates(self):
+        # The fake programs count their stats writes (five a second) as
+        # ticks_published: each host's supervisor sends them, tpctl rates them.
+        # Host d does not answer: a row and an alert, the others shown.
+        extra = '[[hosts]]\nname = "d"\naddress = "127.0.0.4"\n'
+        config = self.write("top.toml", deployment(self.secret, self.port, extra))
+        r = self.tpctl("top", "--once", "--interval", "0.5", config=config)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertTrue(lines[0].startswith("tpctl top: hosts: a (supervisor pid "), lines[0])
+        header = lines.index(next(line for line in lines if line.startswith("HOST ")))
+        self.assertEqual(lines[header].split()[:3], ["HOST", "NAME", "STATE"])
+        rows = {tuple(line.split()[:2]): line.split() for line in lines[header + 1:] if line.strip()}
+        ticks = lines[header].split().index("TICKS/S")
+        for host, name in (("a", "executor"), ("a", "dead_letter"), ("a", "dll_gateway"), ("a", "g-0"),
+                           ("b", "gateway"), ("b", "g-1"), ("b", "solo-0")):
+            row = rows[(host, name)]
+            self.assertEqual(row[2], "RUNNING", row)
+            self.assertGreater(float(row[ticks]), 1.0, f"{host} {name}: {row}")
+        self.assertEqual(rows[("d", "supervisor")][2], "UNREACHABLE")
+        self.assertIn("  ! d/supervisor: UNREACHABLE (last exit: 127.0.0.4:", r.stdout)
+        r = self.tpctl("--host", "b", "top", "--once", "--interval", "0.3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(line.split()[1] for line in r.stdout.splitlines()
+                                if line.startswith("b ")), ["g-1", "gateway", "solo-0"])
+
     def test_a_command_goes_to_the_host_that_runs_its_process(self):
         before = {h: {n: p["pid"] for n, p in s.status().items()} for h, s in self.sups.items()}
         r = self.tpctl("restart", "gateway")

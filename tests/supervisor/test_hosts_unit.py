@@ -290,6 +290,18 @@ class HostctlTest(unittest.TestCase):
         self.assertEqual(m["groups"], [{"name": "spread", "instances": 2, "executor": {"fills": 5}}])
         self.assertEqual(m["trading"], {"state": "ACTIVE"})
         self.assertTrue(m["headline"].startswith("hosts: md (supervisor pid 1, run dir /r); strat UNREACHABLE"))
+        self.assertEqual(m["stats"], {}, "nobody asked for stats")
+
+    def test_merged_status_carries_every_hosts_stats_by_name(self):
+        answers = {
+            "md": {"ok": True, "processes": [{"name": "gateway", "state": "RUNNING", "pid": 10}],
+                   "stats": {"gateway": {"pid": 10, "ts_ns": 5, "ticks_published": 40}}},
+            "strat": remote.Unreachable("10.77.0.2:7300: no answer within 3 s"),
+            "exec": {"ok": True, "processes": [{"name": "executor", "state": "RUNNING", "pid": 30}],
+                     "stats": {"executor": {"pid": 30, "ts_ns": 6, "fills": 2}}}}
+        self.assertEqual(hostctl.merged_status(self.s, answers)["stats"],
+                         {"gateway": {"pid": 10, "ts_ns": 5, "ticks_published": 40},
+                          "executor": {"pid": 30, "ts_ns": 6, "fills": 2}})
 
 
 class RuntimeReadsHostsTest(unittest.TestCase):

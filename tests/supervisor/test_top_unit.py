@@ -11,6 +11,7 @@ from contextlib import redirect_stderr
 
 import svtest  # noqa: F401  (puts scripts/ on the path)
 from tp_supervisor import ctl, top
+from tp_supervisor.stats import TOP_FIELDS, current_stats
 
 S = 1_000_000_000
 
@@ -155,9 +156,35 @@ class Frame(unittest.TestCase):
             for name, pid in (("gateway", 101), ("executor", 999)):
                 with open(os.path.join(d, f"{name}.stats.json"), "w") as f:
                     f.write(f'{{"pid": {pid}, "ts_ns": 1}}')
-            reply = {"run_dir": d, "processes": [proc("gateway", pid=101), proc("executor", pid=102),
-                                                 proc("dead_letter", pid=103)]}
-            self.assertEqual(top.current_stats(reply), {"gateway": {"pid": 101, "ts_ns": 1}})
+            procs = [proc("gateway", pid=101), proc("executor", pid=102), proc("dead_letter", pid=103)]
+            self.assertEqual(current_stats(d, procs), {"gateway": {"pid": 101, "ts_ns": 1}})
+
+    def test_across_hosts_a_host_column_and_an_unreachable_host_is_an_alert(self):
+        reply = {"headline": "hosts: a (supervisor pid 7, run dir /r); b UNREACHABLE", "processes": [
+            proc("executor", pid=102, host="a"),
+            {"host": "b", "name": "supervisor", "state": "UNREACHABLE", "pid": None, "restarts": "-",
+             "last_exit": "127.0.0.2:7300: no answer within 3 s"}]}
+        lines = top.frame_lines(reply, {"executor": executor_stats()}, {"executor": {"FILLS/S": 3.0}})
+        self.assertEqual(lines[0], "tpctl top: hosts: a (supervisor pid 7, run dir /r); b UNREACHABLE, 1/2 running")
+        self.assertEqual(lines[3].split(), ["HOST", "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "TICKS/S",
+                                            "SIGNALS/S", "STALE/S", "ORDERS/S", "FILLS/S", "DEAD/S"])
+        self.assertEqual(lines[4].split(), ["a", "executor", "RUNNING", "102", "1m15s", "0", "-", "-", "-", "-",
+                                            "3.0", "-"])
+        self.assertEqual(lines[5].split()[:4], ["b", "supervisor", "UNREACHABLE", "-"])
+        self.assertIn("  ! b/supervisor: UNREACHABLE (last exit: 127.0.0.2:7300: no answer within 3 s)", lines)
+
+    def test_the_fields_top_reads_are_the_ones_a_host_sends(self):
+        # Everything frame_lines and alerts read of a stats file is in
+        # TOP_FIELDS: a frame from the trimmed stats equals the full one's.
+        full = executor_stats(alert="x", feed_alive=False, disk_low=True, disk_free_bytes=1, disk_floor_bytes=2,
+                              breaker="open", trading_state="HALTED", trading_state_cause="operator")
+        trimmed = {k: full[k] for k in TOP_FIELDS if k in full}
+        reply = {"pid": 1, "run_dir": "/r", "processes": [proc("executor", pid=102)]}
+        self.assertEqual(top.frame_lines(reply, {"executor": trimmed}, {}),
+                         top.frame_lines(reply, {"executor": full}, {}))
+        for _, keys in top.RATE_COLUMNS:
+            for key in keys:
+                self.assertIn(key, TOP_FIELDS)
 
 
 class Arguments(unittest.TestCase):
