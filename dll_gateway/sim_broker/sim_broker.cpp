@@ -701,8 +701,9 @@ struct tp_broker {
   }
 
   // The order's state after its submit: rejected, or matched against the
-  // last quote as far as the terms and the displayed size allow.
-  void decide(Order& o, const tp_broker_order& in, std::int64_t now) {
+  // last quote as far as the terms and the displayed size allow. `received`:
+  // when submit() was called, before the simulated latency.
+  void decide(Order& o, const tp_broker_order& in, std::int64_t received, std::int64_t now) {
     OrderState& s = o.state;
     // Three draws per order, always, so that the outcome of order n depends
     // only on the seed and n.
@@ -722,11 +723,16 @@ struct tp_broker {
       return reject("invalid side or quantity");
     if (auto bad = check_terms(o.terms); !bad.empty()) return reject(bad);
     // The good-till times, checked when the order reaches the "exchange"
-    // (after the simulated latency), as a real venue would.
-    if (in.expires_ts_ns > 0 && now >= in.expires_ts_ns)
-      return reject("expired: good-till time " + std::to_string(in.expires_ts_ns) + " passed");
+    // (after the simulated latency), as a real venue would. The refusal says
+    // when the order was handed over: a reader of the journal can tell one
+    // given to the broker in time from one given to it late.
+    const auto expired = [&](std::int64_t till) {
+      return reject("expired: good-till time " + std::to_string(till) + " passed (received at " +
+                    std::to_string(received) + ")");
+    };
+    if (in.expires_ts_ns > 0 && now >= in.expires_ts_ns) return expired(in.expires_ts_ns);
     if (o.terms.time_in_force == TP_BROKER_TIF_GTD && now >= o.terms.good_till_ns)
-      return reject("expired: good-till time " + std::to_string(o.terms.good_till_ns) + " passed");
+      return expired(o.terms.good_till_ns);
     if (resting_ids.contains(o.client_order_id))
       return reject("duplicate client order id: " + o.client_order_id + " is still resting");
     if (ioc && !stale.empty()) return reject(stale);
@@ -749,6 +755,7 @@ struct tp_broker {
   }
 
   tp_broker_result submit(const tp_broker_order& in) {
+    const std::int64_t received = now_ns();
     if (settings.latency_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(settings.latency_ms));
     const std::int64_t now = now_ns();
     Order o;
@@ -759,7 +766,7 @@ struct tp_broker {
     o.terms = Terms{in.order_type, in.limit_price, in.time_in_force, in.good_till_ns};
     o.state.broker_ts_ns = now;
     o.state.number = orders_placed + 1;
-    decide(o, in, now);
+    decide(o, in, received, now);
 
     const auto quote = quotes.find(o.instrument);
     const std::uint64_t quote_seq = o.state.filled_quantity > 0 ? quote->second.seq : 0;

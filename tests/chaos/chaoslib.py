@@ -527,6 +527,9 @@ def utc(ts_ns):
 
 
 EXPIRED_ORDER = re.compile(r"expir|deadline", re.I)
+# The sim broker's refusal of an order that reached its "exchange" at or
+# after its good-till time names when submit() received it.
+RECEIVED_AT = re.compile(r"\(received at (\d+)\)")
 # The executor's reasons for an order it held (circuit breaker) and gave
 # up, never sent, when trading was halted or a flatten began (its dead
 # letter has the same reason).
@@ -651,8 +654,11 @@ def reconcile(run_dir, seen=None, seen_letters=None):
 
     # A fill at or after the signal's expiry: the broker's own time of the
     # order against the expiry in the journaled signal bytes (the executor's
-    # expires_ns when the journal no longer has the signal).
-    late, late_any, no_expiry = [], 0, 0
+    # expires_ns when the journal no longer has the signal). An order the
+    # broker decided at or after it (its latency after the hand-over) must
+    # have been handed over before it: the sim broker's refusal says when it
+    # received the order.
+    late, late_any, handed_late, no_expiry = [], 0, [], 0
     for o in broker_orders:
         sid = o["cid"][2:] if o["cid"].startswith("C-") else None
         exp = signals.get(sid, {}).get("expires_ts_ns") or (orders.get(o["cid"]) or {}).get("expires_ns") or 0
@@ -661,6 +667,10 @@ def reconcile(run_dir, seen=None, seen_letters=None):
             continue
         if o["ts_ns"] >= exp:
             late_any += 1
+            received = RECEIVED_AT.search(o["reason"])
+            if not received or int(received.group(1)) >= exp:
+                at = int(received.group(1)) if received else None
+                handed_late.append((o["cid"], at and utc(at), utc(exp), o["status"], o["reason"]))
             if o["status"] in FILL_STATUSES:
                 late.append((o["cid"], utc(o["ts_ns"]), utc(exp), round((o["ts_ns"] - exp) / 1e6, 1)))
 
@@ -702,6 +712,8 @@ def reconcile(run_dir, seen=None, seen_letters=None):
         "fills_after_expiry": len(late),
         "fills_after_expiry_detail": late[:20],
         "broker_orders_after_expiry": late_any,
+        "broker_orders_handed_late": len(handed_late),
+        "broker_orders_handed_late_detail": handed_late[:20],
         "broker_orders_no_expiry": no_expiry,
         "unacked_in_journal": len(unacked),
         "unacked_detail": unacked[:20],
@@ -737,7 +749,8 @@ def figures_table(title, books, extra_rows=()):
         ("  of which refused (REJECTED)", books["broker_rejects"]),
         ("broker duplicates", books["broker_duplicates"]),
         ("broker orders with no signal", books["broker_orphans"]),
-        ("broker orders at/after expiry", books["broker_orders_after_expiry"]),
+        ("broker orders decided at/after expiry (refused there)", books["broker_orders_after_expiry"]),
+        ("  of which handed to the broker at/after it", books["broker_orders_handed_late"]),
         ("fills at/after expiry", books["fills_after_expiry"]),
         ("journaled, never acked nor given up", books["unacked_in_journal"]),
         ("dead letter missing for an outcome", books["dead_letter_line_missing"]),
@@ -784,6 +797,8 @@ def book_checks(books, disk_full_windows=(), lines_lost=0):
         ("no signal dead-lettered twice", books["dead_lettered_twice"] == 0, books["dead_lettered_twice_detail"]),
         ("no broker duplicate", books["broker_duplicates"] == 0, books["duplicate_detail"]),
         ("no broker order without a signal", books["broker_orphans"] == 0, books["orphan_detail"]),
+        ("no order handed to the broker at/after its expiry", books["broker_orders_handed_late"] == 0,
+         "(cid, received, expiry, status, reason; UTC): " + repr(books["broker_orders_handed_late_detail"])),
         ("no fill at/after expiry", books["fills_after_expiry"] == 0,
          "(cid, broker time, expiry, late ms; UTC): " + repr(books["fills_after_expiry_detail"])),
         ("every journaled signal acked or given up", books["unacked_in_journal"] == 0, books["unacked_detail"]),

@@ -72,8 +72,10 @@ seq for a second), the run stops cleanly (`tpctl shutdown`) and the books
 are reconciled from the files.
   chaoslib.reconcile: every journaled signal, in every <group>-<k>.journal,
     has exactly one outcome with its dead letter where one is due; no
-    duplicate at the broker (one ORDER line per client order id); no broker
-    fill at or after its signal's expiry.
+    duplicate at the broker (one ORDER line per client order id); no order
+    handed to the broker at or after its signal's expiry (one the sim
+    broker decided late, 10 ms after the hand-over, says in its refusal
+    when it was received) and no broker fill at or after it.
   chaoslib.outcome_letter_checks (the executor's outcome letters, by key,
     across kills of the executor and of the sink): every signal executor.db
     holds REJECTED and every letter its `letters` table holds (the newest

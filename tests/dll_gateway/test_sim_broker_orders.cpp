@@ -241,9 +241,17 @@ TEST(SimBrokerOrders, AGtdOrderExpiresAtItsGoodTillTimeKeepingWhatFilled) {
   EXPECT_TRUE(poll(sim).empty());
   EXPECT_EQ(sim.position("EURUSD"), 300.0);
 
-  auto late = sim.submit(limit("G-3", Side::buy, 10, 1.0852, TimeInForce::gtd, tp::wall_ns() - 1));
+  const std::int64_t handed_over = tp::wall_ns();
+  auto late = sim.submit(limit("G-3", Side::buy, 10, 1.0852, TimeInForce::gtd, handed_over - 1));
   EXPECT_EQ(late.reply.status, OrderStatus::rejected);
   EXPECT_TRUE(tp::proto::is_expiry_refusal(late.reply)) << late.reply.reason;
+  // The refusal says when the order was handed over (the chaos test tells
+  // an order given to the broker in time from one given late by it).
+  const auto at = late.reply.reason.find("(received at ");
+  ASSERT_NE(at, std::string::npos) << late.reply.reason;
+  const std::int64_t received = std::stoll(late.reply.reason.substr(at + 13));
+  EXPECT_GE(received, handed_over);
+  EXPECT_LE(received, late.reply.broker_ts_ns);
 }
 
 TEST(SimBrokerOrders, ATickExpiresADueGtdOrderBeforeMatchingIt) {
