@@ -527,6 +527,12 @@ def utc(ts_ns):
 
 
 EXPIRED_ORDER = re.compile(r"expir|deadline", re.I)
+# strategy.max_signal_tick_age_ms, the default every chaos deployment keeps:
+# no signal from a tick the gateway sent longer before the emit (a paused
+# strategy, a paused or cut-off feed, deliver a backlog that must not be
+# traded on). The signal says both: causation_ts_ns (the gateway's time of
+# its tick) and created_ts_ns (the emit).
+MAX_SIGNAL_TICK_AGE_MS = 250
 # The sim broker's refusal of an order that reached its "exchange" at or
 # after its good-till time names when submit() received it.
 RECEIVED_AT = re.compile(r"\(received at (\d+)\)")
@@ -674,6 +680,14 @@ def reconcile(run_dir, seen=None, seen_letters=None):
             if o["status"] in FILL_STATUSES:
                 late.append((o["cid"], utc(o["ts_ns"]), utc(exp), round((o["ts_ns"] - exp) / 1e6, 1)))
 
+    # Signals made from a tick older than the bound at the emit.
+    from_old_ticks = sorted(
+        (round((e["created_ts_ns"] - e["causation_ts_ns"]) / 1e6, 1), sid, utc(e["created_ts_ns"]))
+        for sid, e in signals.items()
+        if e["causation_ts_ns"] and e["created_ts_ns"] - e["causation_ts_ns"] > MAX_SIGNAL_TICK_AGE_MS * 1_000_000)
+    oldest_tick_ms = max((round((e["created_ts_ns"] - e["causation_ts_ns"]) / 1e6, 1)
+                          for e in signals.values() if e["causation_ts_ns"]), default=0)
+
     # The executor's outcome letters by key: what it stored (the letters
     # table, pruned to the newest, and every signal it refused) against the
     # lines the sink wrote (seen while running: rotations delete files).
@@ -711,6 +725,9 @@ def reconcile(run_dir, seen=None, seen_letters=None):
         "orphan_detail": orphans[:20],
         "fills_after_expiry": len(late),
         "fills_after_expiry_detail": late[:20],
+        "signals_from_old_ticks": len(from_old_ticks),
+        "signals_from_old_ticks_detail": from_old_ticks[-20:],
+        "oldest_tick_signaled_ms": oldest_tick_ms,
         "broker_orders_after_expiry": late_any,
         "broker_orders_handed_late": len(handed_late),
         "broker_orders_handed_late_detail": handed_late[:20],
@@ -749,6 +766,7 @@ def figures_table(title, books, extra_rows=()):
         ("  of which refused (REJECTED)", books["broker_rejects"]),
         ("broker duplicates", books["broker_duplicates"]),
         ("broker orders with no signal", books["broker_orphans"]),
+        ("oldest tick a signal was made from (ms before the emit)", books["oldest_tick_signaled_ms"]),
         ("broker orders decided at/after expiry (refused there)", books["broker_orders_after_expiry"]),
         ("  of which handed to the broker at/after it", books["broker_orders_handed_late"]),
         ("fills at/after expiry", books["fills_after_expiry"]),
@@ -797,6 +815,8 @@ def book_checks(books, disk_full_windows=(), lines_lost=0):
         ("no signal dead-lettered twice", books["dead_lettered_twice"] == 0, books["dead_lettered_twice_detail"]),
         ("no broker duplicate", books["broker_duplicates"] == 0, books["duplicate_detail"]),
         ("no broker order without a signal", books["broker_orphans"] == 0, books["orphan_detail"]),
+        (f"no signal from a tick older than {MAX_SIGNAL_TICK_AGE_MS} ms", books["signals_from_old_ticks"] == 0,
+         "(age ms, signal, emitted; UTC), the oldest: " + repr(books["signals_from_old_ticks_detail"])),
         ("no order handed to the broker at/after its expiry", books["broker_orders_handed_late"] == 0,
          "(cid, received, expiry, status, reason; UTC): " + repr(books["broker_orders_handed_late_detail"])),
         ("no fill at/after expiry", books["fills_after_expiry"] == 0,

@@ -72,7 +72,10 @@ seq for a second), the run stops cleanly (`tpctl shutdown`) and the books
 are reconciled from the files.
   chaoslib.reconcile: every journaled signal, in every <group>-<k>.journal,
     has exactly one outcome with its dead letter where one is due; no
-    duplicate at the broker (one ORDER line per client order id); no order
+    duplicate at the broker (one ORDER line per client order id); no signal
+    made from a tick older than strategy.max_signal_tick_age_ms at its emit
+    (created_ts_ns - causation_ts_ns: a paused strategy or gateway leaves a
+    backlog of ticks that must not be traded on); no order
     handed to the broker at or after its signal's expiry (one the sim
     broker decided late, 10 ms after the hand-over, says in its refusal
     when it was received) and no broker fill at or after it.
