@@ -527,6 +527,9 @@ def utc(ts_ns):
 
 
 EXPIRED_ORDER = re.compile(r"expir|deadline", re.I)
+# proto::Side and proto::OrderType as dll_gateway.db stores them.
+SIDE_BUY = 1
+ORDER_TYPE_LIMIT = 1
 # strategy.max_signal_tick_age_ms, the default every chaos deployment keeps:
 # no signal from a tick the gateway sent longer before the emit (a paused
 # strategy, a paused or cut-off feed, deliver a backlog that must not be
@@ -892,11 +895,13 @@ def read_dll_gateway_db(run_dir):
     try:
         meta = dict(con.execute("SELECT key, value FROM meta"))
         out["stream"] = meta.get("stream")
-        for r in _rows(con, "SELECT client_order_id, state, status, filled_quantity FROM orders"):
+        for r in _rows(con, "SELECT client_order_id, state, status, filled_quantity, order_type, limit_price "
+                            "FROM orders"):
             r["status"] = STATUS_NAMES.get(r["status"], str(r["status"]))
             out["orders"][r["client_order_id"]] = r
-        out["reports"] = _rows(con, "SELECT seq, client_order_id, instrument, status, last_quantity, "
-                                    "filled_quantity, broker_ts_ns, quote_seq, quote_ts_ns FROM reports ORDER BY seq")
+        out["reports"] = _rows(con, "SELECT seq, client_order_id, instrument, side, status, last_quantity, "
+                                    "last_price, filled_quantity, broker_ts_ns, quote_seq, quote_ts_ns "
+                                    "FROM reports ORDER BY seq")
         out["cancels"] = {r["client_order_id"]: r for r in _rows(con, "SELECT client_order_id, state FROM cancels")}
     finally:
         con.close()
@@ -944,6 +949,8 @@ class TickRecorder:
         self.endpoint = endpoint
         self.started_ns = now_ns()
         self.ticks = collections.defaultdict(list)  # (instrument, seq) -> [gateway_ts_ns]
+        # (instrument, seq, gateway_ts_ns) -> (bid, ask, bid_volume, ask_volume): what a fill may take
+        self.quotes = {}
         # instrument -> [(after_ns, first seq seen, its gateway_ts_ns)] per gateway life:
         # ticks of that life before the first seen were published within (after_ns, that ts).
         self.lives = collections.defaultdict(list)
@@ -996,6 +1003,7 @@ class TickRecorder:
                 self.gap_detail.append((inst, last[0], seq))
         self.last[inst] = (seq, ts)
         self.ticks[(inst, seq)].append(ts)
+        self.quotes[(inst, seq, ts)] = (t["bid"], t["ask"], t["bid_volume"], t["ask_volume"])
         self.count += 1
 
     def restarts(self):
@@ -1134,8 +1142,43 @@ def reconcile_life(run_dir, ticks=None, max_quote_age_ms=0):
                           (how if age is None else f"{how} {age / 1e6:.0f} ms old")))
         else:
             ages.append(age)
-    # dll_gateway's reports name the exact tick (seq and its time).
+    # dll_gateway's reports name the exact tick (seq and its time): a fill is
+    # at that tick's touch (the ask for a buy, the bid for a sell), at the
+    # order's limit or better, and no larger than the size the tick displayed.
+    # A fill at once (an ORDER line) is at one price, its avg_price; its line
+    # names the tick by seq only: the freshest recorded one by the broker's
+    # time of the fill.
+    off_quote, priced = [], 0
+
+    def judge(cid, what, instrument, buy, seq, quote, price, quantity):
+        bid, ask, bid_volume, ask_volume = quote
+        touch, shown = (ask, ask_volume) if buy else (bid, bid_volume)
+        order = dll["orders"].get(cid) or {}
+        limit = order.get("limit_price") if order.get("order_type") == ORDER_TYPE_LIMIT else None
+        why = []
+        if price != touch:
+            why.append(f"price {price} is not the {'ask' if buy else 'bid'} {touch}")
+        if limit is not None and (price > limit if buy else price < limit):
+            why.append(f"beyond the limit {limit}")
+        if shown > 0 and quantity > shown:
+            why.append(f"{quantity:g} > the {shown:g} displayed")
+        if why:
+            off_quote.append((cid, what, "BUY" if buy else "SELL", f"{instrument} seq {seq}", "; ".join(why)))
+
+    for e, qty in fills:
+        if ticks is None or e["kind"] != "ORDER" or not e["quote_seq"]:
+            continue
+        seen = [ts for ts in ticks.ticks.get((e["instrument"], e["quote_seq"]), ()) if ts <= e["ts_ns"]]
+        if seen:
+            priced += 1
+            judge(e["cid"], "ORDER line", e["instrument"], e["side"] == "BUY", e["quote_seq"],
+                  ticks.quotes[(e["instrument"], e["quote_seq"], max(seen))], e["avg_price"], qty)
     for r in dll["reports"]:
+        quote = ticks and ticks.quotes.get((r["instrument"], r["quote_seq"], r["quote_ts_ns"]))
+        if r["last_quantity"] > 0 and quote:
+            priced += 1
+            judge(r["client_order_id"], f"report {r['seq']}", r["instrument"], r["side"] == SIDE_BUY,
+                  r["quote_seq"], quote, r["last_price"], r["last_quantity"])
         if r["quote_seq"] and ticks is not None:
             if not ticks.published(r["instrument"], r["quote_seq"], r["quote_ts_ns"]):
                 stale.append((r["client_order_id"], f"report {r['seq']}", r["last_quantity"],
@@ -1177,6 +1220,9 @@ def reconcile_life(run_dir, ticks=None, max_quote_age_ms=0):
         "cancel_unasked": cancel_unasked[:20],
         "stale_fills": len(stale),
         "stale_fills_detail": stale[:20],
+        "fills_priced": priced,
+        "fills_off_quote": len(off_quote),
+        "fills_off_quote_detail": off_quote[:20],
         "quote_age_max_ms": max(ages) / 1e6 if ages else 0.0,
         "max_quote_age_ms": max_quote_age_ms,
     }
@@ -1211,6 +1257,10 @@ def life_checks(life, counters=None):
          not life["cancel_unasked"], life["cancel_unasked"]),
         (f"no fill from a stale quote (each names a published tick <= {life['max_quote_age_ms']} ms old)",
          life["stale_fills"] == 0, f"{life['stale_fills']} (id, line, qty, why): {life['stale_fills_detail']}"),
+        (f"every fill at its tick's touch, at the limit or better, within the displayed size "
+         f"({life['fills_priced']} fills against a recorded tick)",
+         life["fills_off_quote"] == 0, f"{life['fills_off_quote']} (id, report, side, tick, why): "
+                                       f"{life['fills_off_quote_detail']}"),
     ]
     if counters is not None:
         for key in ("executor invalid_transitions", "dll_gateway invalid_transitions",
@@ -1232,6 +1282,8 @@ def life_rows(life):
         ("open at the broker at the end", life["open_at_broker"]),
         ("cancels at the broker / dll_gateway rows", f"{life['cancels_at_broker']} / {life['cancel_rows']}"),
         ("oldest quote a fill matched", f"{life['quote_age_max_ms']:.0f} ms (bound {life['max_quote_age_ms']} ms)"),
+        ("fills checked against their tick's quote (touch, limit, size) / off it",
+         f"{life['fills_priced']} / {life['fills_off_quote']}"),
     ]
 
 

@@ -94,7 +94,9 @@ are reconciled from the files.
     dll_gateway.db, and the reverse; no cancel sent twice (one CANCEL line
     per id at most) nor unasked; no fill from a stale quote (every fill's
     quote_seq names a tick the recorder saw the gateway publish at most
-    max_quote_age_ms before the broker's time of the fill); no invalid
+    max_quote_age_ms before the broker's time of the fill), and every fill
+    at that tick's touch (the ask for a buy, the bid for a sell), at the
+    order's limit or better, no larger than the tick's displayed size; no invalid
     state transition nor report for an unknown order at the executor or
     dll_gateway (stats summed over every life).
   chaoslib.reconcile_controls (the trading controls, from the broker's
