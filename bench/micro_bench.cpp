@@ -568,30 +568,56 @@ void bm_risk(benchmark::State& state, bool pass) {
 // first) judged and written in bulk. One iteration is one order; the store
 // is a real WAL database in a temporary directory.
 
+// A temporary directory for a benchmark's store, removed with what is in it.
+class BenchDir {
+ public:
+  BenchDir() {
+    char tmpl[] = "/tmp/tp_bench_XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~BenchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  BenchDir(const BenchDir&) = delete;
+  BenchDir& operator=(const BenchDir&) = delete;
+  std::string file(const char* name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// One order per iteration: a whole run of Bench (Bench::orders of them) on
+// the iteration that starts it, so per order is the run's cost over its
+// iterations.
+template <class Bench>
+void bm_order_life(benchmark::State& state) {
+  Bench bench;
+  AllocScope a(state);
+  std::size_t order = 0;
+  for (auto _ : state) {
+    if (order++ % Bench::orders == 0 && !bench.run()) {
+      state.SkipWithError("an order was not filled as the benchmark expects");
+      break;
+    }
+  }
+}
+
 class DeskBench {
  public:
-  static constexpr std::size_t batch = 64;
+  static constexpr std::size_t orders = 64;  // a batch
 
-  DeskBench() {
-    char tmpl[] = "/tmp/tp_bench_desk_XXXXXX";
-    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-    dir_ = tmpl;
-    store_ = std::make_unique<tp::executor::ExecutorStore>((dir_ / "executor.db").string(), clock_.now_ns());
-    desk_ = std::make_unique<tp::executor::ExecutionDesk>(*store_, config_, clock_);
-  }
-  ~DeskBench() {
-    desk_.reset();
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  DeskBench()
+      : store_(std::make_unique<tp::executor::ExecutorStore>(dir_.file("executor.db"), clock_.now_ns())),
+        desk_(std::make_unique<tp::executor::ExecutionDesk>(*store_, config_, clock_)) {}
 
   // One batch through its whole life; false when an order was not filled
   // as expected (the benchmark would measure something else).
-  bool run_batch() {
+  bool run() {
     clock_.advance_ms(1000);  // the throttles and expiries see a calm market
     auto signal = sample_signal();
-    for (std::size_t i = 0; i < batch; ++i) {
+    for (std::size_t i = 0; i < orders; ++i) {
       signal.signal_id = "bench.1.1750000000000." + std::to_string(++next_id_);
       signal.action = i % 2 == 0 ? tp::proto::Side::buy : tp::proto::Side::sell;
       signal.created_ts_ns = clock_.now_ns();
@@ -613,8 +639,8 @@ class DeskBench {
       answers_.push_back({d.order, std::move(r), clock_.now_ns()});
     }
     const std::span<const tp::executor::AnsweredOrder> all(answers_);
-    desk_->apply_replies(all.first(batch / 2), tp::executor::ReplySource::round_trip, out_);
-    desk_->apply_replies(all.subspan(batch / 2), tp::executor::ReplySource::round_trip, out_);
+    desk_->apply_replies(all.first(orders / 2), tp::executor::ReplySource::round_trip, out_);
+    desk_->apply_replies(all.subspan(orders / 2), tp::executor::ReplySource::round_trip, out_);
     for (const auto& a : answers_) {
       tp::proto::ExecutionReport report;
       report.stream = "bench";
@@ -638,7 +664,7 @@ class DeskBench {
   }
 
  private:
-  std::filesystem::path dir_;
+  BenchDir dir_;  // first: removed after the store closed its file
   tp::FakeClock clock_;
   tp::Config config_;
   std::unique_ptr<tp::executor::ExecutorStore> store_;
@@ -649,20 +675,6 @@ class DeskBench {
   std::uint64_t next_id_ = 0, next_seq_ = 0;
 };
 
-void bm_desk_order_life(benchmark::State& state) {
-  DeskBench bench;
-  AllocScope a(state);
-  std::size_t in_batch = 0;
-  for (auto _ : state) {
-    // A whole batch runs on the iteration that starts it: per order is the
-    // batch's cost over its 64 iterations.
-    if (in_batch++ % DeskBench::batch == 0 && !bench.run_batch()) {
-      state.SkipWithError("an order of the batch was not accepted and filled");
-      break;
-    }
-  }
-}
-
 // dll_gateway's work per order without sockets: a group of requests read
 // together (their PENDING rows in one commit), each submitted to a broker that
 // fills at once, the group's DONE rows and reports in a second commit, on a
@@ -671,26 +683,15 @@ void bm_desk_order_life(benchmark::State& state) {
 // not in it).
 class DllDeskBench {
  public:
-  static constexpr std::size_t group = 32;  // executor.orders_in_flight's default
+  static constexpr std::size_t orders = 32;  // a group: executor.orders_in_flight's default
 
-  DllDeskBench() {
-    char tmpl[] = "/tmp/tp_bench_dll_desk_XXXXXX";
-    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-    dir_ = tmpl;
-    store_ =
-        std::make_unique<tp::dll_gateway::OrderStore>((dir_ / "dll_gateway.db").string(), clock_.now_ns());
-    desk_ = std::make_unique<tp::dll_gateway::OrderDesk>(*store_, broker_, clock_);
-    requests_.resize(group);
-  }
-  ~DllDeskBench() {
-    desk_.reset();
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  DllDeskBench()
+      : store_(std::make_unique<tp::dll_gateway::OrderStore>(dir_.file("dll_gateway.db"), clock_.now_ns())),
+        desk_(std::make_unique<tp::dll_gateway::OrderDesk>(*store_, broker_, clock_)),
+        requests_(orders) {}
 
   // One group through its whole life; false when an order was not filled.
-  bool run_group() {
+  bool run() {
     clock_.advance_ms(1);
     std::vector<const tp::proto::OrderRequest*> read;
     for (auto& r : requests_) {
@@ -708,7 +709,7 @@ class DllDeskBench {
     bool all_filled = true;
     for (const auto* r : read) all_filled &= desk_->handle(*r).status == tp::proto::OrderStatus::filled;
     desk_->flush();
-    return all_filled && desk_->take_reports().size() == group;
+    return all_filled && desk_->take_reports().size() == orders;
   }
 
  private:
@@ -736,7 +737,7 @@ class DllDeskBench {
     std::uint64_t placed_ = 0;
   };
 
-  std::filesystem::path dir_;
+  BenchDir dir_;  // first: removed after the store closed its file
   tp::FakeClock clock_;
   FillingBroker broker_;
   std::unique_ptr<tp::dll_gateway::OrderStore> store_;
@@ -744,20 +745,6 @@ class DllDeskBench {
   std::vector<tp::proto::OrderRequest> requests_;
   std::uint64_t next_id_ = 0;
 };
-
-void bm_dll_desk_order_life(benchmark::State& state) {
-  DllDeskBench bench;
-  AllocScope a(state);
-  std::size_t in_group = 0;
-  for (auto _ : state) {
-    // A whole group runs on the iteration that starts it: per order is the
-    // group's cost over its iterations.
-    if (in_group++ % DllDeskBench::group == 0 && !bench.run_group()) {
-      state.SkipWithError("an order of the group was not filled");
-      break;
-    }
-  }
-}
 
 // ---- summary ---------------------------------------------------------------
 
@@ -865,8 +852,8 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("dedupe/find_unseen", [](benchmark::State& s) { bm_dedupe(s, false); });
   benchmark::RegisterBenchmark("risk/check_pass", [](benchmark::State& s) { bm_risk(s, true); });
   benchmark::RegisterBenchmark("risk/check_refuse", [](benchmark::State& s) { bm_risk(s, false); });
-  benchmark::RegisterBenchmark("desk/order_life", bm_desk_order_life);
-  benchmark::RegisterBenchmark("dll_desk/order_life", bm_dll_desk_order_life);
+  benchmark::RegisterBenchmark("desk/order_life", bm_order_life<DeskBench>);
+  benchmark::RegisterBenchmark("dll_desk/order_life", bm_order_life<DllDeskBench>);
 
   benchmark::Initialize(&n_args, args.data());
   if (benchmark::ReportUnrecognizedArguments(n_args, args.data())) return 1;
