@@ -22,6 +22,7 @@
 #include "common/endpoints.hpp"
 #include "common/zmq_util.hpp"
 #include "executor/executor_node.hpp"
+#include "fake_dll_gateway.hpp"
 #include "test_support/stats.hpp"
 #include "test_support/temp_dir.hpp"
 #include "test_support/wait.hpp"
@@ -30,43 +31,20 @@ using namespace tp::executor;
 using namespace std::chrono_literals;
 using tp::proto::ControlCommand;
 using tp::proto::TradingState;
+using tp::test::make_signal;
+using tp::test::readable;
 
 namespace {
 
 constexpr auto wait_limit = 5000ms;
 
 tp::Config make_config(const tp::test::TempDir& dir) {
-  tp::Config c;
-  c.run.dir = dir.file("run");
-  c.run.stats_interval_ms = 50;
-  c.endpoints.signals = dir.ipc("signals");
-  c.endpoints.order_events = dir.ipc("events");
-  c.endpoints.orders = dir.ipc("orders");  // the control REP: ipc://.../orders.control
-  c.endpoints.dead_letters = dir.ipc("dead");
+  tp::Config c = tp::test::node_config(dir, 50);  // the control REP: <orders>.control
   c.endpoints.ticks = dir.ipc("ticks");
-  c.executor.order_timeout_ms = 300;
-  c.executor.order_retries = 2;
   c.portfolio.interval_ms = 50;
   // Two instruments: one quoted in the account currency, one not.
   c.instruments = {{"EURUSD", 1.0850, 0.0001, 0.00005}, {"USDJPY", 151.20, 0.01, 0.006}};
   return c;
-}
-
-tp::proto::TradingSignal make_signal(const std::string& id, const std::string& instrument = "EURUSD",
-                                     tp::proto::Side side = tp::proto::Side::buy, double quantity = 1000) {
-  tp::proto::TradingSignal s;
-  s.signal_id = id;
-  s.strategy = "sma";
-  s.instance = 1;
-  s.instrument = instrument;
-  s.action = side;
-  s.quantity = quantity;
-  s.trigger_price = instrument == "USDJPY" ? 151.2 : 1.085;
-  s.confidence = 0.5;
-  s.created_ts_ns = tp::wall_ns();
-  s.expires_ts_ns = s.created_ts_ns + 60'000 * tp::ns_per_ms;
-  s.causation_ts_ns = s.created_ts_ns - 1000;
-  return s;
 }
 
 tp::proto::ControlRequest request(ControlCommand command, std::string reason = {}) {
@@ -76,11 +54,6 @@ tp::proto::ControlRequest request(ControlCommand command, std::string reason = {
   r.sent_by = "test";
   r.sent_ts_ns = tp::wall_ns();
   return r;
-}
-
-bool readable(zmq::socket_t& s, std::chrono::milliseconds timeout) {
-  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-  return zmq::poll(&item, 1, timeout) > 0;
 }
 
 std::vector<std::string> rows(const std::string& path, const std::string& sql) {
@@ -109,7 +82,6 @@ std::vector<std::string> rows(const std::string& path, const std::string& sql) {
 struct Harness {
   explicit Harness(const tp::test::TempDir& dir) : config(make_config(dir)) {
     tp::bind(dead, config.endpoints.dead_letters);
-    tp::bind(broker, config.endpoints.orders);
     tp::bind(ticks, config.endpoints.ticks);
   }
 
@@ -129,86 +101,7 @@ struct Harness {
   }
   ~Harness() { stop(); }
 
-  // The next request that is not a report or open-orders query (those are
-  // answered here at once: the fake broker keeps no report, no open order).
-  std::optional<zmq::message_t> next_request(std::chrono::milliseconds limit = wait_limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-      if (!readable(broker, std::max(left, 1ms))) continue;
-      zmq::message_t m;
-      if (!broker.recv(m, zmq::recv_flags::dontwait)) continue;
-      auto type = decoder.peek_type(tp::bytes_of(m));
-      if (type && (type.value() == tp::proto::MsgType::report_query ||
-                   type.value() == tp::proto::MsgType::open_orders_query)) {
-        tp::proto::ReportBatch none;
-        none.stream = "test-stream";
-        none.complete = true;
-        broker.send(zmq::buffer(tp::proto::encode_to_string(none)));
-        continue;
-      }
-      return m;
-    }
-    return std::nullopt;
-  }
-
-  // Answers a start-up position query (one per configured instrument).
-  bool answer_position(zmq::message_t& m) {
-    auto q = decoder.decode_position_query(tp::bytes_of(m));
-    if (!q) return false;
-    tp::proto::PositionReply reply;
-    reply.instrument = q->instrument;
-    reply.known = true;
-    reply.quantity = broker_positions.contains(q->instrument) ? broker_positions[q->instrument] : 0;
-    broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
-    return true;
-  }
-
-  void answer_position_check() {
-    for (std::size_t i = 0; i < config.instruments.size(); ++i) {
-      auto m = next_request();
-      ASSERT_TRUE(m.has_value()) << "position query " << i;
-      ASSERT_TRUE(answer_position(*m)) << "not a position query";
-    }
-  }
-
-  // Answers the next OrderRequest FILLED at `price`.
-  std::optional<tp::proto::OrderRequest> fill_next(double price) {
-    auto m = next_request();
-    if (!m) return std::nullopt;
-    auto req = decoder.decode_order_request(tp::bytes_of(*m));
-    tp::proto::OrderReply reply;
-    reply.client_order_id = req ? req->client_order_id : "bad";
-    reply.order_id = "B-" + reply.client_order_id;
-    reply.status = tp::proto::OrderStatus::filled;
-    reply.filled_quantity = req ? req->quantity : 0;
-    reply.fill_price = price;
-    broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
-    if (!req) return std::nullopt;
-    return std::move(req).value();
-  }
-
-  // Answers the next request, whatever it is, with `status` for its order.
-  std::optional<zmq::message_t> answer_next(tp::proto::OrderStatus status, double filled = 0,
-                                            double price = 0) {
-    auto m = next_request();
-    if (!m) return std::nullopt;
-    std::string id = "bad";
-    if (auto req = decoder.decode_order_request(tp::bytes_of(*m))) {
-      id = req->client_order_id;
-    } else if (auto c = decoder.decode_order_cancel(tp::bytes_of(*m))) {
-      id = c->client_order_id;
-    }
-    tp::proto::OrderReply reply;
-    reply.client_order_id = id;
-    reply.order_id = "B-" + id;
-    reply.status = status;
-    reply.filled_quantity = filled;
-    reply.fill_price = price;
-    broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
-    return m;
-  }
+  void answer_position_check() { dll.answer_position_check(config.instruments.size()); }
 
   void push_signal(const tp::proto::TradingSignal& s) {
     const auto bytes = tp::proto::encode_to_string(s);
@@ -328,7 +221,7 @@ struct Harness {
   zmq::socket_t dead =
       tp::make_socket(ctx, zmq::socket_type::pull,
                       {.max_msg_size = static_cast<std::int64_t>(tp::proto::max_dead_letter_bytes)});
-  zmq::socket_t broker = tp::make_socket(ctx, zmq::socket_type::rep);
+  tp::test::FakeDllGateway dll{ctx, config.endpoints.orders};
   zmq::socket_t ticks = tp::make_socket(ctx, zmq::socket_type::pub);
   zmq::socket_t push = tp::make_socket(ctx, zmq::socket_type::push);
   zmq::socket_t sub = tp::make_socket(ctx, zmq::socket_type::sub);
@@ -337,7 +230,6 @@ struct Harness {
   std::unique_ptr<ExecutorNode> node;
   std::thread loop;
   std::uint64_t tick_seq = 0;
-  std::map<std::string, double> broker_positions;
 };
 
 bool near(double a, double b, double tolerance = 1e-6) { return std::abs(a - b) <= tolerance; }
@@ -364,7 +256,7 @@ TEST(ExecutorControls, TheControlSocketHaltsRefusesWhatItCannotDecodeAndResumes)
   const auto dl = h.wait_dead_letter("trading_halted");
   ASSERT_TRUE(dl.has_value());
   EXPECT_EQ(dl->original, tp::proto::encode_to_string(s1));
-  EXPECT_FALSE(h.next_request(100ms).has_value()) << "an order went out while HALTED";
+  EXPECT_FALSE(h.dll.next(100ms).has_value()) << "an order went out while HALTED";
 
   // STATUS: the same state.
   const auto status = h.command(request(ControlCommand::status));
@@ -401,7 +293,7 @@ TEST(ExecutorControls, TheControlSocketHaltsRefusesWhatItCannotDecodeAndResumes)
   EXPECT_EQ(resume->cause, "resume by test: drill over");
   const auto s2 = make_signal("sma.1.2");
   h.push_signal(s2);
-  const auto req = h.fill_next(1.0851);
+  const auto req = h.dll.fill_next(1.0851);
   ASSERT_TRUE(req.has_value());
   EXPECT_EQ(req->client_order_id, "C-sma.1.2");
   EXPECT_TRUE(h.wait_ack(s2.signal_id, tp::proto::AckStatus::accepted));
@@ -435,9 +327,9 @@ TEST(ExecutorControls, TicksBecomeMarksAndThePortfolioIsPublishedInTheAccountCur
   ASSERT_TRUE(h.await_subscription());
 
   h.push_signal(make_signal("sma.1.e"));
-  ASSERT_TRUE(h.fill_next(1.0851).has_value());
+  ASSERT_TRUE(h.dll.fill_next(1.0851).has_value());
   h.push_signal(make_signal("sma.1.j", "USDJPY"));
-  ASSERT_TRUE(h.fill_next(151.20).has_value());
+  ASSERT_TRUE(h.dll.fill_next(151.20).has_value());
 
   // Mids 1.09 and 152: EURUSD +4.9 USD; USDJPY +800 JPY, 800 / 152 USD.
   const double eur_unrealized = (1.09 - 1.0851) * 1000;
@@ -534,7 +426,7 @@ TEST(ExecutorControls, TheDailyLossLimitPutsTradingInReducingByItself) {
   h.start();
   ASSERT_TRUE(h.await_subscription());
   h.push_signal(make_signal("sma.1.1"));
-  ASSERT_TRUE(h.fill_next(1.0851).has_value());
+  ASSERT_TRUE(h.dll.fill_next(1.0851).has_value());
 
   // The mid falls to 1.0: 85.1 USD lost today, past the 50 allowed.
   const bool reducing = h.wait_published(
@@ -562,7 +454,7 @@ TEST(ExecutorControls, TheDailyLossLimitPutsTradingInReducingByItself) {
   EXPECT_TRUE(h.wait_ack(more.signal_id, tp::proto::AckStatus::rejected, "reduce_only"));
   const auto less = make_signal("sma.1.3", "EURUSD", tp::proto::Side::sell, 400);
   h.push_signal(less);
-  const auto req = h.fill_next(1.0);
+  const auto req = h.dll.fill_next(1.0);
   ASSERT_TRUE(req.has_value());
   EXPECT_EQ(req->client_order_id, "C-sma.1.3");
   EXPECT_TRUE(h.wait_ack(less.signal_id, tp::proto::AckStatus::accepted));
@@ -588,17 +480,17 @@ TEST(ExecutorControls, AHeldOrderLeftFromBeforeAHaltIsGivenUpAtStartNeverSent) {
         tp::wall_ns());
   }
   h.start(/*answer_positions=*/false);
-  auto first = h.next_request();
+  auto first = h.dll.next();
   ASSERT_TRUE(first.has_value());
   const auto type = h.decoder.peek_type(tp::bytes_of(*first));
   ASSERT_TRUE(type.ok());
   EXPECT_NE(type.value(), tp::proto::MsgType::order_request) << "the held order was sent while HALTED";
   if (type.value() == tp::proto::MsgType::position_query) {
-    ASSERT_TRUE(h.answer_position(*first));
+    ASSERT_TRUE(h.dll.answer_position(*first));
     for (std::size_t i = 1; i < h.config.instruments.size(); ++i) {
-      auto m = h.next_request();
+      auto m = h.dll.next();
       ASSERT_TRUE(m.has_value());
-      ASSERT_TRUE(h.answer_position(*m));
+      ASSERT_TRUE(h.dll.answer_position(*m));
     }
   }
   const auto dl = h.wait_dead_letter("trading_halted");
@@ -620,7 +512,7 @@ TEST(ExecutorControls, AHaltCancelsAWorkingOrderAtTheBroker) {
   rest.limit_price = 1.08;
   rest.time_in_force = tp::proto::TimeInForce::gtc;
   h.push_signal(rest);
-  ASSERT_TRUE(h.answer_next(tp::proto::OrderStatus::accepted).has_value());  // it rests
+  ASSERT_TRUE(h.dll.answer_next(tp::proto::OrderStatus::accepted).has_value());  // it rests
   ASSERT_TRUE(h.wait_ack(rest.signal_id, tp::proto::AckStatus::accepted));
 
   const auto halt = h.command(request(ControlCommand::halt, "drill"));
@@ -628,7 +520,7 @@ TEST(ExecutorControls, AHaltCancelsAWorkingOrderAtTheBroker) {
   EXPECT_TRUE(halt->ok);
   EXPECT_EQ(halt->open_orders, 1u) << "the resting order, when the state was stored";
   // The executor's own cancel goes out right after the reply.
-  auto m = h.answer_next(tp::proto::OrderStatus::canceled);
+  auto m = h.dll.answer_next(tp::proto::OrderStatus::canceled);
   ASSERT_TRUE(m.has_value());
   auto cancel = h.decoder.decode_order_cancel(tp::bytes_of(*m));
   ASSERT_TRUE(cancel.ok()) << "not an OrderCancel";
@@ -645,7 +537,7 @@ TEST(ExecutorControls, AHaltCancelsAWorkingOrderAtTheBroker) {
   });
   EXPECT_EQ(tp::test::json_number(stats, "open_orders"), 0) << stats;
   EXPECT_EQ(tp::test::json_number(stats, "cancels_sent"), 1) << stats;
-  EXPECT_FALSE(h.next_request(300ms).has_value()) << "one cancel only";
+  EXPECT_FALSE(h.dll.next(300ms).has_value()) << "one cancel only";
 }
 
 TEST(ExecutorControls, AFlattenSendsAMarketIocClosingOrderAndEndsOnceFlat) {
@@ -654,7 +546,7 @@ TEST(ExecutorControls, AFlattenSendsAMarketIocClosingOrderAndEndsOnceFlat) {
   h.start();
   ASSERT_TRUE(h.await_subscription());
   h.push_signal(make_signal("sma.1.long"));
-  ASSERT_TRUE(h.fill_next(1.0851).has_value());
+  ASSERT_TRUE(h.dll.fill_next(1.0851).has_value());
 
   const auto flatten = h.command(request(ControlCommand::flatten, "end of day"));
   ASSERT_TRUE(flatten.has_value());
@@ -662,7 +554,7 @@ TEST(ExecutorControls, AFlattenSendsAMarketIocClosingOrderAndEndsOnceFlat) {
   EXPECT_EQ(flatten->state, TradingState::reducing);
   EXPECT_TRUE(flatten->flatten_pending);
   // No tick: priced at the last fill.
-  const auto closing = h.fill_next(1.0849);
+  const auto closing = h.dll.fill_next(1.0849);
   ASSERT_TRUE(closing.has_value()) << "no closing order";
   EXPECT_TRUE(closing->signal_id.starts_with("flatten.sma.EURUSD.")) << closing->signal_id;
   EXPECT_EQ(closing->client_order_id, "C-" + closing->signal_id);
@@ -687,7 +579,7 @@ TEST(ExecutorControls, AFlattenSendsAMarketIocClosingOrderAndEndsOnceFlat) {
   });
   EXPECT_EQ(tp::test::json_number(stats, "flatten_pending"), 0) << stats;
   EXPECT_EQ(tp::test::json_string(stats, "trading_state"), "REDUCING") << stats;
-  EXPECT_FALSE(h.next_request(300ms).has_value()) << "no second closing order";
+  EXPECT_FALSE(h.dll.next(300ms).has_value()) << "no second closing order";
   h.stop();
   h.node.reset();
   EXPECT_EQ(rows(h.db_path(), "SELECT command FROM control_log ORDER BY rowid"),
@@ -711,7 +603,7 @@ TEST(ExecutorControls, AHaltIsAnsweredDuringAWaitOnDllGatewayAndStopsTheRestOfTh
   const auto b = make_signal("sma.1.b");
   h.push_signal(a);
   h.push_signal(b);
-  auto first = h.next_request();
+  auto first = h.dll.next();
   ASSERT_TRUE(first.has_value());
   auto req = h.decoder.decode_order_request(tp::bytes_of(*first));
   ASSERT_TRUE(req.ok());
@@ -738,7 +630,7 @@ TEST(ExecutorControls, AHaltIsAnsweredDuringAWaitOnDllGatewayAndStopsTheRestOfTh
   fill.status = tp::proto::OrderStatus::filled;
   fill.filled_quantity = req->quantity;
   fill.fill_price = 1.0851;
-  h.broker.send(zmq::buffer(tp::proto::encode_to_string(fill)));
+  h.dll.send(fill);
   EXPECT_TRUE(h.wait_published([&](const std::string& topic, tp::proto::Bytes payload) {
     if (topic != "ORDER.EURUSD") return false;
     auto ev = h.decoder.decode_order_event(payload);
@@ -749,7 +641,7 @@ TEST(ExecutorControls, AHaltIsAnsweredDuringAWaitOnDllGatewayAndStopsTheRestOfTh
     return d.reason == "trading_halted" && d.detail.find("sma.1.b") != std::string::npos;
   });
   EXPECT_TRUE(dl.has_value());
-  EXPECT_FALSE(h.next_request(500ms).has_value()) << "an order went out after the HALT was answered";
+  EXPECT_FALSE(h.dll.next(500ms).has_value()) << "an order went out after the HALT was answered";
 }
 
 // The day's zero is stored: a restart the same UTC day counts the loss made
@@ -773,9 +665,9 @@ TEST(ExecutorControls, TheDaysStartingPnlOutlivesARestart) {
     ASSERT_TRUE(h.await_subscription());
     // A round trip that loses 85.1 USD today: realised, no mark needed.
     h.push_signal(make_signal("sma.1.1"));
-    ASSERT_TRUE(h.fill_next(1.0851).has_value());
+    ASSERT_TRUE(h.dll.fill_next(1.0851).has_value());
     h.push_signal(make_signal("sma.1.2", "EURUSD", tp::proto::Side::sell));
-    ASSERT_TRUE(h.fill_next(1.0).has_value());
+    ASSERT_TRUE(h.dll.fill_next(1.0).has_value());
     const auto stats = h.wait_stats(
         [](const std::string& text) { return near(tp::test::json_number(text, "daily_pnl"), -85.1, 1e-6); });
     EXPECT_TRUE(near(tp::test::json_number(stats, "daily_pnl"), -85.1, 1e-6)) << stats;
@@ -792,9 +684,9 @@ TEST(ExecutorControls, TheDaysStartingPnlOutlivesARestart) {
   // 20 more lost after the restart: past the limit.
   ASSERT_TRUE(h.await_subscription());
   h.push_signal(make_signal("sma.1.3"));
-  ASSERT_TRUE(h.fill_next(1.02).has_value());
+  ASSERT_TRUE(h.dll.fill_next(1.02).has_value());
   h.push_signal(make_signal("sma.1.4", "EURUSD", tp::proto::Side::sell));
-  ASSERT_TRUE(h.fill_next(1.0).has_value());
+  ASSERT_TRUE(h.dll.fill_next(1.0).has_value());
   const auto stats = h.wait_stats(
       [](const std::string& text) { return tp::test::json_string(text, "trading_state") == "REDUCING"; });
   EXPECT_TRUE(near(tp::test::json_number(stats, "daily_pnl"), -105.1, 1e-6)) << stats;
@@ -811,7 +703,7 @@ TEST(ExecutorControls, APositionCarriedIntoTheDayDoesNotCountItsOldPnlAsToday) {
   tp::test::TempDir dir;
   Harness h(dir);
   h.config.risk.max_daily_loss = 50;
-  h.broker_positions["EURUSD"] = 1000;
+  h.dll.positions["EURUSD"] = 1000;
   {
     // Yesterday: bought 1000 at 1.20.
     ExecutorStore store(h.db_path(), tp::wall_ns());
@@ -851,7 +743,7 @@ TEST(ExecutorControls, TheDailyLossLimitCountsFromTheRunsFirstFigureWhenTheDayCa
   tp::test::TempDir dir;
   Harness h(dir);
   h.config.risk.max_daily_loss = 50;
-  h.broker_positions["EURUSD"] = 1000;
+  h.dll.positions["EURUSD"] = 1000;
   {
     ExecutorStore store(h.db_path(), tp::wall_ns());
     const auto s = make_signal("sma.1.old");
@@ -900,7 +792,7 @@ TEST(ExecutorControls, AnUnconvertibleLineDoesNotKeepTheDailyLossLimitOff) {
   Harness h(dir);
   h.config.instruments = {{"EURUSD", 1.0850, 0.0001, 0.00005}, {"EURGBP", 0.8500, 0.0001, 0.00005}};
   h.config.risk.max_daily_loss = 50;
-  h.broker_positions = {{"EURUSD", 1000}, {"EURGBP", 1000}};
+  h.dll.positions = {{"EURUSD", 1000}, {"EURGBP", 1000}};
   {
     // Carried from yesterday: both long 1000.
     ExecutorStore store(h.db_path(), tp::wall_ns());

@@ -19,52 +19,27 @@
 #include "common/dead_letter.hpp"
 #include "common/zmq_util.hpp"
 #include "executor/executor_node.hpp"
+#include "fake_dll_gateway.hpp"
 #include "test_support/stats.hpp"
 #include "test_support/temp_dir.hpp"
 #include "test_support/wait.hpp"
 
 using namespace tp::executor;
 using namespace std::chrono_literals;
+using tp::test::make_signal;
+using tp::test::readable;
 
 namespace {
 
 constexpr auto wait_limit = 5000ms;
 
 tp::Config make_config(const tp::test::TempDir& dir) {
-  tp::Config c;
-  c.run.dir = dir.file("run");
-  c.run.stats_interval_ms = 100;
-  c.endpoints.signals = dir.ipc("signals");
-  c.endpoints.order_events = dir.ipc("events");
-  c.endpoints.orders = dir.ipc("orders");
-  c.endpoints.dead_letters = dir.ipc("dead");
-  c.executor.order_timeout_ms = 300;
-  c.executor.order_retries = 2;
+  tp::Config c = tp::test::node_config(dir, 100);
   // One order at a time: the fake dll_gateway below is a REP, and these
   // tests read the orders in the order they were sent (several in flight:
   // SeveralOrdersAreInFlightAtOnce...).
   c.executor.orders_in_flight = 1;
   return c;
-}
-
-tp::proto::TradingSignal make_signal(const std::string& id, const std::string& instrument = "EURUSD") {
-  tp::proto::TradingSignal s;
-  s.signal_id = id;
-  s.strategy = "sma";
-  s.instance = 1;
-  s.instrument = instrument;
-  s.quantity = 1000;
-  s.trigger_price = 1.085;
-  s.confidence = 0.5;
-  s.created_ts_ns = tp::wall_ns();
-  s.expires_ts_ns = s.created_ts_ns + 60'000 * tp::ns_per_ms;
-  s.causation_ts_ns = s.created_ts_ns - 1000;
-  return s;
-}
-
-bool readable(zmq::socket_t& s, std::chrono::milliseconds timeout) {
-  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-  return zmq::poll(&item, 1, timeout) > 0;
 }
 
 // A clock the test moves while the node's loop thread reads it (FakeClock
@@ -84,52 +59,10 @@ class SteppedClock final : public tp::Clock {
   std::atomic<std::int64_t> mono_{1'000'000'000};
 };
 
-// The fake dll_gateway's reading of the node's requests: ReportQuery and
-// OpenOrdersQuery are answered at once (no reports stored, no order open:
-// the fake broker keeps none); the others are the test's to answer.
-struct RequestReader {
-  explicit RequestReader(zmq::socket_t& b) : broker(b) {}
-  zmq::socket_t& broker;
-  std::optional<zmq::message_t> pending;  // read by ready(), not yet taken
-  int report_queries = 0;                 // ReportQuery and OpenOrdersQuery answered
-  tp::proto::Decoder decoder;
-
-  // Whether another request came within `limit`.
-  bool ready(std::chrono::milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!pending) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-      if (!readable(broker, std::max(left, 0ms))) return false;
-      zmq::message_t m;
-      if (!broker.recv(m, zmq::recv_flags::dontwait)) continue;
-      auto type = decoder.peek_type(tp::bytes_of(m));
-      if (type && (type.value() == tp::proto::MsgType::report_query ||
-                   type.value() == tp::proto::MsgType::open_orders_query)) {
-        ++report_queries;
-        tp::proto::ReportBatch none;
-        none.stream = "test-stream";
-        none.complete = true;
-        broker.send(zmq::buffer(tp::proto::encode_to_string(none)));
-        continue;
-      }
-      pending = std::move(m);
-    }
-    return true;
-  }
-  bool take(zmq::message_t& m) {
-    if (!ready(wait_limit)) return false;
-    m = std::move(*pending);
-    pending.reset();
-    return true;
-  }
-};
-
 // The test's side of the pipeline around one node.
 struct Harness {
   explicit Harness(const tp::test::TempDir& dir) : config(make_config(dir)) {
     tp::bind(dead, config.endpoints.dead_letters);
-    tp::bind(broker, config.endpoints.orders);
   }
 
   // `answer_positions`: answer the start-up position check at once (it comes
@@ -146,23 +79,7 @@ struct Harness {
 
   // At start the node asks dll_gateway for each configured instrument's
   // position; the fake broker holds none, like the node's empty book.
-  void answer_position_check() {
-    for (std::size_t i = 0; i < config.instruments.size(); ++i) {
-      ASSERT_TRUE(request_ready(wait_limit)) << "position query " << i;
-      zmq::message_t m;
-      ASSERT_TRUE(take_request(m));
-      auto q = decoder.decode_position_query(tp::bytes_of(m));
-      ASSERT_TRUE(q.ok()) << q.error().message();
-      tp::proto::PositionReply reply;
-      reply.instrument = q->instrument;
-      reply.known = true;
-      reply.quantity = broker_positions.contains(q->instrument) ? broker_positions[q->instrument] : 0;
-      broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
-    }
-  }
-
-  bool request_ready(std::chrono::milliseconds limit) { return requests.ready(limit); }
-  bool take_request(zmq::message_t& m) { return requests.take(m); }
+  void answer_position_check() { dll.answer_position_check(config.instruments.size()); }
 
   void stop() {
     if (node) node->stop();
@@ -238,24 +155,6 @@ struct Harness {
     return true;
   }
 
-  // Answers one OrderRequest with FILLED; returns its client order id.
-  std::optional<tp::proto::OrderRequest> answer_order(double price) {
-    if (!request_ready(wait_limit)) return std::nullopt;
-    zmq::message_t m;
-    if (!take_request(m)) return std::nullopt;
-    auto req = decoder.decode_order_request(tp::bytes_of(m));
-    tp::proto::OrderReply reply;
-    reply.client_order_id = req ? req->client_order_id : "bad";
-    reply.order_id = "B-" + reply.client_order_id;
-    reply.status = tp::proto::OrderStatus::filled;
-    reply.filled_quantity = req ? req->quantity : 0;
-    reply.fill_price = price;
-    auto payload = tp::proto::encode_to_string(reply);
-    broker.send(zmq::buffer(payload));
-    if (!req) return std::nullopt;
-    return std::move(req).value();
-  }
-
   std::optional<tp::proto::DeadLetter> wait_dead_letter(const std::string& reason) {
     const auto deadline = std::chrono::steady_clock::now() + wait_limit;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -277,15 +176,13 @@ struct Harness {
   zmq::socket_t dead =
       tp::make_socket(ctx, zmq::socket_type::pull,
                       {.max_msg_size = static_cast<std::int64_t>(tp::proto::max_dead_letter_bytes)});
-  zmq::socket_t broker = tp::make_socket(ctx, zmq::socket_type::rep);
-  RequestReader requests{broker};
+  tp::test::FakeDllGateway dll{ctx, config.endpoints.orders};
   zmq::socket_t push = tp::make_socket(ctx, zmq::socket_type::push);
   zmq::socket_t sub = tp::make_socket(ctx, zmq::socket_type::sub);
   tp::proto::Decoder decoder{};
   std::unique_ptr<ExecutorNode> node;
   std::thread loop;
   std::uint64_t probe_duplicates = 0;  // see await_subscription()
-  std::map<std::string, double> broker_positions;
 };
 
 }  // namespace
@@ -300,7 +197,7 @@ TEST(ExecutorNode, AcceptsFillsDedupesRejectsAndDeadLetters) {
   // A valid signal: ACK ACCEPTED, one OrderRequest, an ORDER.EURUSD FILLED event.
   auto s1 = make_signal("sma.1.100.1");
   h.push_signal(s1);
-  auto req = h.answer_order(1.0851);
+  auto req = h.dll.fill_next(1.0851);
   ASSERT_TRUE(req.has_value());
   EXPECT_EQ(req->client_order_id, "C-sma.1.100.1");
   EXPECT_EQ(req->signal_id, s1.signal_id);
@@ -336,7 +233,7 @@ TEST(ExecutorNode, AcceptsFillsDedupesRejectsAndDeadLetters) {
   EXPECT_EQ(expired_dl->source, "executor");
   EXPECT_EQ(expired_dl->original, tp::proto::encode_to_string(old));
   // The node is single-threaded and has answered both: no second request came.
-  EXPECT_FALSE(h.request_ready(0ms));
+  EXPECT_FALSE(h.dll.ready(0ms));
 
   // Garbage: a dead letter with the decoder's reason and the bytes verbatim.
   const std::string garbage = "\xc1 not msgpack";
@@ -348,7 +245,7 @@ TEST(ExecutorNode, AcceptsFillsDedupesRejectsAndDeadLetters) {
   // ...and the node still serves the next valid signal.
   auto s2 = make_signal("sma.1.100.3");
   h.push_signal(s2);
-  auto req2 = h.answer_order(1.0861);
+  auto req2 = h.dll.fill_next(1.0861);
   ASSERT_TRUE(req2.has_value());
   EXPECT_EQ(req2->client_order_id, "C-sma.1.100.3");
   EXPECT_TRUE(h.wait_ack([&](const std::string&, const tp::proto::SignalAck& a) {
@@ -400,9 +297,7 @@ TEST(ExecutorNode, ReconcilesAnIntentTheBrokerNeverSaw) {
   }  // as if the process had died right after the intent commit
 
   zmq::context_t ctx(1);
-  auto broker = tp::make_socket(ctx, zmq::socket_type::rep);
-  tp::bind(broker, config.endpoints.orders);
-  RequestReader requests{broker};
+  tp::test::FakeDllGateway dll(ctx, config.endpoints.orders);
   tp::SystemClock clock;
   ExecutorNode node(ctx, config, clock);
   std::thread loop([&] { node.run(); });
@@ -411,19 +306,18 @@ TEST(ExecutorNode, ReconcilesAnIntentTheBrokerNeverSaw) {
   std::vector<std::string> kinds;
   // 1: the query, answered UNKNOWN; 2: the request under the same id, FILLED.
   for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(requests.ready(wait_limit));
-    zmq::message_t m;
-    ASSERT_TRUE(requests.take(m));
-    auto type = dec.peek_type(tp::bytes_of(m));
+    auto m = dll.next();
+    ASSERT_TRUE(m);
+    auto type = dec.peek_type(tp::bytes_of(*m));
     ASSERT_TRUE(type.ok());
     tp::proto::OrderReply reply;
     if (type.value() == tp::proto::MsgType::order_query) {
-      auto q = dec.decode_order_query(tp::bytes_of(m));
+      auto q = dec.decode_order_query(tp::bytes_of(*m));
       kinds.push_back("query:" + q->client_order_id);
       reply.client_order_id = q->client_order_id;
       reply.status = tp::proto::OrderStatus::unknown;
     } else {
-      auto r = dec.decode_order_request(tp::bytes_of(m));
+      auto r = dec.decode_order_request(tp::bytes_of(*m));
       kinds.push_back("request:" + r->client_order_id);
       reply.client_order_id = r->client_order_id;
       reply.order_id = "B-9";
@@ -431,7 +325,7 @@ TEST(ExecutorNode, ReconcilesAnIntentTheBrokerNeverSaw) {
       reply.filled_quantity = r->quantity;
       reply.fill_price = 1.0799;
     }
-    broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
+    dll.send(reply);
   }
   // A stop would abandon an answer still on its way: wait until the loop
   // has recorded the fill (its stats file says so) before stopping.
@@ -459,14 +353,14 @@ TEST(ExecutorNode, SignalsArrivingTogetherAreAcceptedOnceEachThenSent) {
   // While the node waits for a's reply, b (twice) and c queue up: they are
   // accepted together on its next wakeup (the duplicate caught inside the batch).
   h.push_signal(make_signal("sma.1.300.1"));
-  ASSERT_TRUE(h.request_ready(wait_limit));
+  ASSERT_TRUE(h.dll.ready(wait_limit));
   auto b = make_signal("sma.1.300.2");
   h.push_signal(b);
   h.push_signal(b);
   h.push_signal(make_signal("sma.1.300.3"));
   std::vector<std::string> sent;
   for (int i = 0; i < 3; ++i) {
-    auto req = h.answer_order(1.085);
+    auto req = h.dll.fill_next(1.085);
     ASSERT_TRUE(req.has_value()) << i;
     sent.push_back(req->client_order_id);
   }
@@ -600,7 +494,7 @@ TEST(ExecutorNode, SignalsAreDecidedWhileAnOrderIsOutCountingItAtItsWorst) {
   h.start();
   ASSERT_TRUE(h.await_subscription());
   h.push_signal(make_signal("sma.1.600.0"));
-  ASSERT_TRUE(h.request_ready(wait_limit)) << "the first order is out";
+  ASSERT_TRUE(h.dll.ready(wait_limit)) << "the first order is out";
   h.push_signal(make_signal("sma.1.600.a"));
   h.push_signal(make_signal("sma.1.600.b"));
 
@@ -617,7 +511,7 @@ TEST(ExecutorNode, SignalsAreDecidedWhileAnOrderIsOutCountingItAtItsWorst) {
 
   std::vector<std::string> sent;
   for (int i = 0; i < 2; ++i) {
-    auto req = h.answer_order(1.085);
+    auto req = h.dll.fill_next(1.085);
     ASSERT_TRUE(req.has_value()) << i;
     sent.push_back(req->client_order_id);
   }
@@ -689,7 +583,7 @@ TEST(ExecutorNode, AFullBatchFollowedByAnEmptyQueueIsPublishedAndSentOnce) {
   // While the node waits for the first order's reply, one full batch queues
   // up: refusals (over risk.max_order_quantity) and one order.
   h.push_signal(make_signal("sma.1.500.0"));
-  ASSERT_TRUE(h.request_ready(wait_limit));
+  ASSERT_TRUE(h.dll.ready(wait_limit));
   const auto n = ExecutorNode::max_signals_per_batch;
   for (std::size_t i = 1; i < n; ++i) {
     auto s = make_signal("sma.1.500." + std::to_string(i));
@@ -700,7 +594,7 @@ TEST(ExecutorNode, AFullBatchFollowedByAnEmptyQueueIsPublishedAndSentOnce) {
   h.push_signal(make_signal("sma.1.500.last"));
   std::vector<std::string> sent;
   for (int i = 0; i < 2; ++i) {
-    auto req = h.answer_order(1.085);
+    auto req = h.dll.fill_next(1.085);
     ASSERT_TRUE(req.has_value()) << i;
     sent.push_back(req->client_order_id);
   }
@@ -712,7 +606,7 @@ TEST(ExecutorNode, AFullBatchFollowedByAnEmptyQueueIsPublishedAndSentOnce) {
     return e.client_order_id == "C-sma.1.500.last" && e.status == tp::proto::OrderStatus::filled;
   }));
   ASSERT_TRUE(h.sync());
-  EXPECT_FALSE(h.request_ready(0ms)) << "an order of the batch was sent again";
+  EXPECT_FALSE(h.dll.ready(0ms)) << "an order of the batch was sent again";
   h.stop();
   EXPECT_EQ(h.node->counters().rejected.at("risk_rejected"), n - 1);
   EXPECT_EQ(h.node->counters().orders_sent, 2u);
@@ -727,11 +621,11 @@ TEST(ExecutorNode, RiskInABatchCountsTheOrdersNotYetSent) {
   ASSERT_TRUE(h.await_subscription());
 
   h.push_signal(make_signal("sma.1.400.1"));
-  ASSERT_TRUE(h.request_ready(wait_limit));
+  ASSERT_TRUE(h.dll.ready(wait_limit));
   h.push_signal(make_signal("sma.1.400.2"));
   h.push_signal(make_signal("sma.1.400.3"));
-  ASSERT_TRUE(h.answer_order(1.085).has_value());
-  ASSERT_TRUE(h.answer_order(1.085).has_value());
+  ASSERT_TRUE(h.dll.fill_next(1.085).has_value());
+  ASSERT_TRUE(h.dll.fill_next(1.085).has_value());
   EXPECT_TRUE(h.wait_ack([&](const std::string&, const tp::proto::SignalAck& a) {
     return a.signal_id == "sma.1.400.3" && a.status == tp::proto::AckStatus::rejected &&
            a.reason == "risk_rejected";
@@ -803,7 +697,7 @@ TEST(ExecutorNode, ASignalThatFailsValidationIsAckedRejectedWhenItsSenderCanBeNa
   auto frames_dl = h.wait_dead_letter("bad_frames");
   ASSERT_TRUE(frames_dl.has_value());
   EXPECT_EQ(frames_dl->original, "first|second");
-  EXPECT_FALSE(h.request_ready(0ms));
+  EXPECT_FALSE(h.dll.ready(0ms));
 }
 
 TEST(ExecutorNode, OrderRequestCarriesTheSignalsDeadlineAndAnExpiryRefusalIsDeadLettered) {
@@ -814,10 +708,10 @@ TEST(ExecutorNode, OrderRequestCarriesTheSignalsDeadlineAndAnExpiryRefusalIsDead
 
   auto s = make_signal("sma.1.100.8");
   h.push_signal(s);
-  ASSERT_TRUE(h.request_ready(wait_limit));
-  zmq::message_t m;
-  ASSERT_TRUE(h.take_request(m));
-  auto req = h.decoder.decode_order_request(tp::bytes_of(m));
+  ASSERT_TRUE(h.dll.ready(wait_limit));
+  auto m = h.dll.next();
+  ASSERT_TRUE(m);
+  auto req = h.decoder.decode_order_request(tp::bytes_of(*m));
   ASSERT_TRUE(req.ok());
   EXPECT_EQ(req->expires_ts_ns, s.expires_ts_ns);
 
@@ -826,7 +720,7 @@ TEST(ExecutorNode, OrderRequestCarriesTheSignalsDeadlineAndAnExpiryRefusalIsDead
   reply.client_order_id = req->client_order_id;
   reply.status = tp::proto::OrderStatus::rejected;
   reply.reason = "expired: deadline passed before the broker call; never sent";
-  h.broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
+  h.dll.send(reply);
 
   auto dl = h.wait_dead_letter("expired");
   ASSERT_TRUE(dl.has_value());
@@ -851,7 +745,7 @@ TEST(ExecutorNode, StopDoesNotWaitForAnOrderThatDllGatewayNeverAnswers) {
   ASSERT_TRUE(h.await_subscription());
   auto s = make_signal("sma.1.100.9");
   h.push_signal(s);
-  ASSERT_TRUE(h.request_ready(wait_limit));  // in flight; never answered
+  ASSERT_TRUE(h.dll.ready(wait_limit));  // in flight; never answered
   const auto t0 = std::chrono::steady_clock::now();
   h.stop();
   const auto took = std::chrono::steady_clock::now() - t0;
@@ -864,7 +758,7 @@ TEST(ExecutorNode, StopDoesNotWaitForAnOrderThatDllGatewayNeverAnswers) {
 TEST(ExecutorNode, APositionThatDiffersFromTheBrokersHaltsNewSignals) {
   tp::test::TempDir dir;
   Harness h(dir);
-  h.broker_positions["EURUSD"] = 500;  // e.g. a store restored from an old copy
+  h.dll.positions["EURUSD"] = 500;  // e.g. a store restored from an old copy
   h.start();
   h.answer_position_check();  // the next pass confirms the difference
   ASSERT_TRUE(h.await_subscription());
@@ -891,14 +785,14 @@ TEST(ExecutorNode, WithAdoptBrokerPositionsTheBrokersFiguresAreTakenAndTradingGo
   tp::test::TempDir dir;
   Harness h(dir);
   h.config.executor.adopt_broker_positions = true;
-  h.broker_positions["EURUSD"] = -300;
+  h.dll.positions["EURUSD"] = -300;
   h.start();
   // A difference counts once the next pass's comparison finds it too.
   h.answer_position_check();
   ASSERT_TRUE(h.await_subscription());
   auto s = make_signal("sma.1.501.1");
   h.push_signal(s);
-  ASSERT_TRUE(h.answer_order(1.09).has_value());
+  ASSERT_TRUE(h.dll.fill_next(1.09).has_value());
   h.stop();
   EXPECT_EQ(h.node->counters().orders_sent, 1u);
   EXPECT_EQ(h.node->position_check(), ExecutorNode::PositionCheck::adopted);
@@ -913,7 +807,7 @@ TEST(ExecutorNode, ItsHeartbeatGoesOnWhileAnOrderWaitsOnAFrozenDllGateway) {
   h.start();
   ASSERT_TRUE(h.await_subscription());
   h.push_signal(make_signal("sma.1.600.1"));
-  ASSERT_TRUE(h.request_ready(wait_limit));  // in flight, never answered
+  ASSERT_TRUE(h.dll.ready(wait_limit));  // in flight, never answered
   // The stats file (the supervisor's heartbeat) is rewritten during the wait:
   // three different stamps within 2 s, while the single attempt lasts 5 s.
   std::set<std::int64_t> stamps;
@@ -972,10 +866,10 @@ TEST(ExecutorNode, AWorkingOrderIsAskedAboutAgainWhenOneSecondOfItsClockHasPasse
 
   // The start-up pass asks; the broker is working the order (nothing filled).
   auto answer_query = [&](tp::proto::OrderStatus status, double filled) {
-    ASSERT_TRUE(h.request_ready(wait_limit));
-    zmq::message_t m;
-    ASSERT_TRUE(h.take_request(m));
-    auto q = h.decoder.decode_order_query(tp::bytes_of(m));
+    ASSERT_TRUE(h.dll.ready(wait_limit));
+    auto m = h.dll.next();
+    ASSERT_TRUE(m);
+    auto q = h.decoder.decode_order_query(tp::bytes_of(*m));
     ASSERT_TRUE(q.ok());
     EXPECT_EQ(q->client_order_id, "C-sma.1.700.1");
     tp::proto::OrderReply reply;
@@ -984,19 +878,19 @@ TEST(ExecutorNode, AWorkingOrderIsAskedAboutAgainWhenOneSecondOfItsClockHasPasse
     reply.status = status;
     reply.filled_quantity = filled;
     reply.fill_price = filled > 0 ? 1.08 : 0;
-    h.broker.send(zmq::buffer(tp::proto::encode_to_string(reply)));
+    h.dll.send(reply);
   };
   answer_query(tp::proto::OrderStatus::accepted, 0);
   ASSERT_TRUE(h.await_subscription());
 
   h.stepped.advance_ms(999);
   ASSERT_TRUE(h.sync());
-  EXPECT_FALSE(h.request_ready(0ms)) << "asked again before its second was up";
+  EXPECT_FALSE(h.dll.ready(0ms)) << "asked again before its second was up";
 
   h.stepped.advance_ms(1);
   answer_query(tp::proto::OrderStatus::filled, 1000);
   // Nothing open any more: the pass goes on to the position check.
-  h.broker_positions["EURUSD"] = 1000;
+  h.dll.positions["EURUSD"] = 1000;
   h.answer_position_check();
   ASSERT_TRUE(h.sync());
   h.stop();
@@ -1016,18 +910,18 @@ TEST(ExecutorNode, AnIdleDllGatewayIsProbedAfterFiveSecondsOfItsClock) {
   h.node_clock = &h.stepped;
   h.start();  // the position check is the last exchange
   ASSERT_TRUE(h.await_subscription());
-  const int at_start = h.requests.report_queries;  // the start-up catch-up and open-orders check
+  const int at_start = h.dll.report_queries;  // the start-up catch-up and open-orders check
 
   h.stepped.advance_ms(4'000);  // a reconcile pass runs: idle 4 s, no probe
   ASSERT_TRUE(h.sync());
   h.stepped.advance_ms(999);  // no pass is due yet
   ASSERT_TRUE(h.sync());
-  EXPECT_FALSE(h.request_ready(0ms));
-  EXPECT_EQ(h.requests.report_queries, at_start);
+  EXPECT_FALSE(h.dll.ready(0ms));
+  EXPECT_EQ(h.dll.report_queries, at_start);
 
-  h.stepped.advance_ms(1);               // the next pass, 5 s after the last exchange
-  EXPECT_FALSE(h.request_ready(500ms));  // answers the probe; nothing else is asked
-  EXPECT_EQ(h.requests.report_queries, at_start + 1);
+  h.stepped.advance_ms(1);           // the next pass, 5 s after the last exchange
+  EXPECT_FALSE(h.dll.ready(500ms));  // answers the probe; nothing else is asked
+  EXPECT_EQ(h.dll.report_queries, at_start + 1);
   ASSERT_TRUE(h.sync());
   h.stop();
   EXPECT_EQ(h.node->counters().liveness_probes, 1u);
@@ -1074,7 +968,7 @@ TEST(ExecutorNode, EachGroupsPositionIsPublishedAfterTheFillsEventAndItsOwnLimit
   s.strategy = "trend";
   s.instance = 0;
   h.push_signal(s);
-  ASSERT_TRUE(h.answer_order(1.0851).has_value());
+  ASSERT_TRUE(h.dll.fill_next(1.0851).has_value());
   bool filled = false;
   EXPECT_TRUE(read_until([&](const std::string& topic, std::string_view payload) {
     if (topic == "ORDER.EURUSD") {
@@ -1127,9 +1021,9 @@ TEST(ExecutorNode, WorkingOrdersAreCanceledAtShutdownWhenConfigured) {
   s.time_in_force = tp::proto::TimeInForce::gtc;
   h.push_signal(s);
 
-  zmq::message_t m;
-  ASSERT_TRUE(h.take_request(m));
-  auto req = h.decoder.decode_order_request(tp::bytes_of(m));
+  auto m = h.dll.next();
+  ASSERT_TRUE(m);
+  auto req = h.decoder.decode_order_request(tp::bytes_of(*m));
   ASSERT_TRUE(req.ok()) << req.error().message();
   EXPECT_EQ(req->order_type, tp::proto::OrderType::limit);
   EXPECT_EQ(req->limit_price, 1.08);
@@ -1138,19 +1032,20 @@ TEST(ExecutorNode, WorkingOrdersAreCanceledAtShutdownWhenConfigured) {
   resting.client_order_id = req->client_order_id;
   resting.order_id = "B-1";
   resting.status = tp::proto::OrderStatus::accepted;
-  h.broker.send(zmq::buffer(tp::proto::encode_to_string(resting)));
+  h.dll.send(resting);
   ASSERT_TRUE(h.wait_event([](const std::string&, const tp::proto::OrderEvent& ev) {
     return ev.status == tp::proto::OrderStatus::accepted;
   }));
 
   h.node->stop();
-  ASSERT_TRUE(h.take_request(m)) << "no cancel at shutdown";
-  auto cancel = h.decoder.decode_order_cancel(tp::bytes_of(m));
+  m = h.dll.next();
+  ASSERT_TRUE(m) << "no cancel at shutdown";
+  auto cancel = h.decoder.decode_order_cancel(tp::bytes_of(*m));
   ASSERT_TRUE(cancel.ok()) << cancel.error().message();
   EXPECT_EQ(cancel->client_order_id, "C-sma.1.900.1");
   auto canceled = resting;
   canceled.status = tp::proto::OrderStatus::canceled;
-  h.broker.send(zmq::buffer(tp::proto::encode_to_string(canceled)));
+  h.dll.send(canceled);
   h.stop();
   EXPECT_EQ(h.node->counters().canceled, 1u);
   EXPECT_EQ(h.node->counters().cancels_sent, 1u);
