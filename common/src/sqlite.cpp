@@ -117,30 +117,24 @@ Statement& Statement::reset() {
   return *this;
 }
 
-const std::string* Statement::keep(int index, std::string_view bytes) {
-  if (index < 1 || static_cast<std::size_t>(index) > bound_.size()) return nullptr;
-  // assign() reuses the buffer once it is long enough: no malloc when warm.
-  return &bound_[static_cast<std::size_t>(index - 1)].assign(bytes);
+Statement& Statement::bind_kept(int index, std::string_view bytes, bool blob) {
+  int rc = SQLITE_OK;
+  if (index < 1 || static_cast<std::size_t>(index) > bound_.size()) {
+    rc = sqlite3_bind_null(stmt_, index);  // no such parameter: SQLite says so (SQLITE_RANGE)
+  } else {
+    // assign() reuses the buffer once it is long enough: no malloc when
+    // warm. A std::string's data() is never null, so '' is stored, not NULL.
+    const std::string& kept = bound_[static_cast<std::size_t>(index - 1)].assign(bytes);
+    const int size = static_cast<int>(kept.size());
+    rc = blob ? sqlite3_bind_blob(stmt_, index, kept.data(), size, SQLITE_STATIC)
+              : sqlite3_bind_text(stmt_, index, kept.data(), size, SQLITE_STATIC);
+  }
+  if (rc != SQLITE_OK) fail(db_, "bind");
+  return *this;
 }
 
-Statement& Statement::bind(int index, std::string_view value) {
-  const std::string* kept = keep(index, value);
-  // No such parameter: SQLite says so (SQLITE_RANGE) in the error below.
-  // An empty string's data() is never null, so '' is stored, not NULL.
-  const int rc =
-      kept ? sqlite3_bind_text(stmt_, index, kept->data(), static_cast<int>(kept->size()), SQLITE_STATIC)
-           : sqlite3_bind_null(stmt_, index);
-  if (rc != SQLITE_OK) fail(db_, "bind");
-  return *this;
-}
-Statement& Statement::bind_blob(int index, std::string_view bytes) {
-  const std::string* kept = keep(index, bytes);
-  const int rc =
-      kept ? sqlite3_bind_blob(stmt_, index, kept->data(), static_cast<int>(kept->size()), SQLITE_STATIC)
-           : sqlite3_bind_null(stmt_, index);
-  if (rc != SQLITE_OK) fail(db_, "bind");
-  return *this;
-}
+Statement& Statement::bind(int index, std::string_view value) { return bind_kept(index, value, false); }
+Statement& Statement::bind_blob(int index, std::string_view bytes) { return bind_kept(index, bytes, true); }
 Statement& Statement::bind(int index, double value) {
   if (sqlite3_bind_double(stmt_, index, value) != SQLITE_OK) fail(db_, "bind");
   return *this;

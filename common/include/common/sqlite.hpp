@@ -143,9 +143,8 @@ class Statement {
 
  private:
   std::string failing(std::string_view operation) const;
-  // The statement's copy of `bytes` for parameter `index`, or nullptr when
-  // there is no such parameter.
-  const std::string* keep(int index, std::string_view bytes);
+  // Binds the statement's own copy of `bytes` (bound_) as text or a blob.
+  Statement& bind_kept(int index, std::string_view bytes, bool blob);
 
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
