@@ -321,6 +321,11 @@ class StrategyMetrics(unittest.TestCase):
             wait_for(lambda: d.sample(name, "tp_strategy_feed_alive") == 0, 10,
                      what=f"{name}: tp_strategy_feed_alive 0 after the gateway stopped",
                      detail=lambda: d.metrics(name))
+            # The stats file is written on its own period, after or before the
+            # metrics' snapshot: wait for it too, then check it.
+            wait_for(lambda: d.stats(name).get("feed_alive") is False, 10,
+                     what=f"{name}: feed_alive false in its stats after the gateway stopped",
+                     detail=lambda: d.stats(name))
             self.assertFalse(d.stats(name)["feed_alive"])
         for name in strategies:
             self.assertEqual(d.stop(name), 0, d.log(name))
