@@ -61,7 +61,8 @@ def trading_status(ex):
 def status(arb, with_stats: bool = False) -> dict:
     """The reply to {"cmd": "status"}; with `with_stats` ({"cmd": "status",
     "stats": true}) also "stats": name -> what tpctl top reads of each
-    process's current stats file (stats.TOP_FIELDS)."""
+    process's current stats file (stats.TOP_FIELDS). Each stats file is read
+    once: the executor's, read for the groups and trading, is handed on."""
     now = time.monotonic()
     ex = read_stats(arb.run_dir, "executor")
     reply = {"ok": True, "pid": os.getpid(), "host": getattr(arb, "host", None), "run_dir": arb.run_dir,
@@ -76,7 +77,8 @@ def status(arb, with_stats: bool = False) -> dict:
         reply["metrics"] = metrics_status(arb)
     if with_stats:
         reply["stats"] = {name: {k: data[k] for k in TOP_FIELDS if k in data}
-                          for name, data in current_stats(arb.run_dir, reply["processes"]).items()}
+                          for name, data in current_stats(arb.run_dir, reply["processes"],
+                                                          {"executor": ex}).items()}
     return reply
 
 

@@ -42,13 +42,17 @@ def stats_signature(run_dir: str, name: str):
     return (st.st_mtime_ns, st.st_ino, st.st_size)
 
 
-def current_stats(run_dir: str, processes) -> dict:
+def current_stats(run_dir: str, processes, already_read=None) -> dict:
     """name -> its stats file, for each of `processes` (a status reply's)
     whose file was written by the pid the supervisor runs now: a file left
-    by an earlier life says nothing of this one."""
+    by an earlier life says nothing of this one. `already_read`: name -> what
+    read_stats gave for a file the caller has read already (it is not read
+    again)."""
+    already_read = already_read or {}
     out = {}
     for p in processes:
-        data = read_stats(run_dir, p["name"])
+        name = p["name"]
+        data = already_read[name] if name in already_read else read_stats(run_dir, name)
         if data is not None and p.get("pid") and data.get("pid") == p["pid"]:
-            out[p["name"]] = data
+            out[name] = data
     return out
