@@ -5,20 +5,34 @@ import json
 import os
 
 
+# tpctl top's rate columns (top.py): each the first counter of its list that
+# a program's stats have (the gateway publishes ticks, a strategy and
+# dll_gateway receive them; a strategy emits signals, the executor receives
+# them; the executor sends orders, dll_gateway receives them). A strategy's
+# stale signals are the ones it did not send because their tick was too old
+# (a backlog after a pause or a cut link). A dead letter is counted by the
+# program that sent it and by the sink that wrote it.
+RATE_COLUMNS = (
+    ("TICKS/S", ("ticks_published", "ticks_received")),
+    ("SIGNALS/S", ("signals_emitted", "signals_received")),
+    ("STALE/S", ("signals_stale",)),
+    ("ORDERS/S", ("orders_sent", "orders_received")),
+    ("FILLS/S", ("fills",)),
+    ("DEAD/S", ("dead_letters",)),
+)
+
 # What tpctl top reads of a stats file (top.py): sent in a status reply with
 # "stats" (a host's supervisor to tpctl on another host), nothing more, so
 # that a reply stays small however much a program's stats hold.
-TOP_FIELDS = (
-    "pid", "ts_ns",
-    # the rate columns' counters (top.RATE_COLUMNS)
-    "ticks_published", "ticks_received", "signals_emitted", "signals_received", "signals_stale",
-    "orders_sent", "orders_received", "fills", "dead_letters",
-    # the alerts
-    "alert", "disk_low", "disk_free_bytes", "disk_floor_bytes", "feed_alive", "breaker", "broker_alive",
-    # the executor's heading and positions
-    "trading_state", "trading_state_cause", "open_orders", "equity", "account_currency", "daily_pnl",
-    "latency_tick_to_fill_us", "positions",
-)
+TOP_FIELDS = (("pid", "ts_ns")
+              # the rate columns' counters
+              + tuple(key for _, keys in RATE_COLUMNS for key in keys)
+              # the alerts
+              + ("alert", "disk_low", "disk_free_bytes", "disk_floor_bytes", "feed_alive", "breaker",
+                 "broker_alive")
+              # the executor's heading and positions
+              + ("trading_state", "trading_state_cause", "open_orders", "equity", "account_currency",
+                 "daily_pnl", "latency_tick_to_fill_us", "positions"))
 
 
 def read_stats(run_dir: str, name: str):

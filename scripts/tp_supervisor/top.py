@@ -24,23 +24,8 @@ import time
 from . import hostctl, remote
 from .ctl import EXIT_NO_SUPERVISOR, EXIT_OK, NoSupervisor, _uptime, request
 from .states import RUNNING
-from .stats import current_stats
+from .stats import RATE_COLUMNS, current_stats
 
-# The rate columns: each the first counter of its list that a program's stats
-# have (the gateway publishes ticks, a strategy and dll_gateway receive them;
-# a strategy emits signals, the executor receives them; the executor sends
-# orders, dll_gateway receives them). A strategy's stale signals are the ones
-# it did not send because their tick was too old (a backlog after a pause or
-# a cut link). A dead letter is counted by the program that sent it and by
-# the sink that wrote it.
-RATE_COLUMNS = (
-    ("TICKS/S", ("ticks_published", "ticks_received")),
-    ("SIGNALS/S", ("signals_emitted", "signals_received")),
-    ("STALE/S", ("signals_stale",)),
-    ("ORDERS/S", ("orders_sent", "orders_received")),
-    ("FILLS/S", ("fills",)),
-    ("DEAD/S", ("dead_letters",)),
-)
 HEADER = ("NAME", "STATE", "PID", "UPTIME", "RESTARTS") + tuple(c for c, _ in RATE_COLUMNS)
 HOST_HEADER = ("HOST",) + HEADER
 STATUS_TIMEOUT_S = 5.0

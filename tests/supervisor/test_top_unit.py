@@ -182,9 +182,30 @@ class Frame(unittest.TestCase):
         reply = {"pid": 1, "run_dir": "/r", "processes": [proc("executor", pid=102)]}
         self.assertEqual(top.frame_lines(reply, {"executor": trimmed}, {}),
                          top.frame_lines(reply, {"executor": full}, {}))
-        for _, keys in top.RATE_COLUMNS:
-            for key in keys:
-                self.assertIn(key, TOP_FIELDS)
+        # And every field reading, frame_lines and alerts look up in a row
+        # (whether the row has it or not) is one of them.
+        asked = set()
+
+        class Row(dict):
+            def get(self, key, default=None):
+                asked.add(key)
+                return super().get(key, default)
+
+            def __getitem__(self, key):
+                asked.add(key)
+                return super().__getitem__(key)
+
+            def __contains__(self, key):
+                asked.add(key)
+                return super().__contains__(key)
+
+        for row in (Row(full), Row(program="strategy", pid=103, ts_ns=S)):
+            stats = {"executor": row}
+            top.reading(row)
+            top.frame_lines(reply, stats, {})
+            top.alerts(reply, stats)
+        self.assertTrue({"ts_ns", "ticks_published", "trading_state", "positions"} <= asked, asked)
+        self.assertEqual(asked - set(TOP_FIELDS), set())
 
 
 class Arguments(unittest.TestCase):
