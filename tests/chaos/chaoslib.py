@@ -1126,28 +1126,16 @@ def reconcile_life(run_dir, ticks=None, max_quote_age_ms=0):
                       if cid not in dll["cancels"] or not (ex["orders"].get(cid) or {}).get("cancel_state")]
 
     # No fill from a stale quote, each from a tick the gateway published.
-    max_age_ns = max_quote_age_ms * 1_000_000
-    fills = broker_fills(events)
-    stale = []
-    ages = []
-    for e, qty in fills:
-        if e["quote_seq"] == 0:
-            stale.append((e["cid"], e["kind"], qty, "quote_seq 0: names no tick"))
-            continue
-        if ticks is None:
-            continue
-        age, how = ticks.fill_quote_age(e["instrument"], e["quote_seq"], e["ts_ns"])
-        if age is None or (max_age_ns and age > max_age_ns):
-            stale.append((e["cid"], e["kind"], qty, f"{e['instrument']} seq {e['quote_seq']}: " +
-                          (how if age is None else f"{how} {age / 1e6:.0f} ms old")))
-        else:
-            ages.append(age)
     # dll_gateway's reports name the exact tick (seq and its time): a fill is
     # at that tick's touch (the ask for a buy, the bid for a sell), at the
     # order's limit or better, and no larger than the size the tick displayed.
     # A fill at once (an ORDER line) is at one price, its avg_price; its line
     # names the tick by seq only: the freshest recorded one by the broker's
     # time of the fill.
+    max_age_ns = max_quote_age_ms * 1_000_000
+    fills = broker_fills(events)
+    stale = []
+    ages = []
     off_quote, priced = [], 0
 
     def judge(cid, what, instrument, buy, seq, quote, price, quantity):
@@ -1165,8 +1153,21 @@ def reconcile_life(run_dir, ticks=None, max_quote_age_ms=0):
         if why:
             off_quote.append((cid, what, "BUY" if buy else "SELL", f"{instrument} seq {seq}", "; ".join(why)))
 
+    # The broker's fills, once: each one's quote age, then an ORDER line's
+    # price and size against its tick.
     for e, qty in fills:
-        if ticks is None or e["kind"] != "ORDER" or not e["quote_seq"]:
+        if e["quote_seq"] == 0:
+            stale.append((e["cid"], e["kind"], qty, "quote_seq 0: names no tick"))
+            continue
+        if ticks is None:
+            continue
+        age, how = ticks.fill_quote_age(e["instrument"], e["quote_seq"], e["ts_ns"])
+        if age is None or (max_age_ns and age > max_age_ns):
+            stale.append((e["cid"], e["kind"], qty, f"{e['instrument']} seq {e['quote_seq']}: " +
+                          (how if age is None else f"{how} {age / 1e6:.0f} ms old")))
+        else:
+            ages.append(age)
+        if e["kind"] != "ORDER":
             continue
         seen = [ts for ts in ticks.ticks.get((e["instrument"], e["quote_seq"]), ()) if ts <= e["ts_ns"]]
         if seen:
