@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <msgpack.hpp>
 #include <type_traits>
 
 #include "proto/byte_packer.hpp"

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <msgpack.hpp>
 #include <string>
 #include <utility>
 #include <vector>

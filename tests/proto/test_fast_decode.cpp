@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <msgpack.hpp>
 #include <new>
 #include <string>
 #include <vector>

@@ -17,7 +17,7 @@
 #pragma once
 
 #include <cstddef>
-#include <msgpack.hpp>
+#include <msgpack/zone.hpp>  // the Decoder's zone; codec.cpp includes the rest
 #include <optional>
 #include <span>
 #include <string>
