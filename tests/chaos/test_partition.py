@@ -17,9 +17,13 @@ cable; tests/support/netns.py):
      feed dead during the cut, make no signal while it is, and make none
      from the backlog (every signal within strategy.max_signal_tick_age_ms
      of the tick it was made from);
-  4. strat <-> exec for half a second (a flap).
-After each return the time to the first new fill at the broker is printed
-and must stay under 2 s. Then the feed stops, the hosts settle and stop, and
+  4. strat <-> exec for half a second (a flap);
+  5. a seeded deck (TP_CHAOS_SEED, default 1; DECK_S of it): links cut for
+     0.3-4 s, kill -9 of a program on its host (alone, or while a link is
+     down), SIGSTOP for 0.2-2 s, one after another, dealt at random over
+     every link and every program of the three hosts.
+After each scripted return the time to the first new fill at the broker is
+printed and must stay under 2 s; after the deck, a fill must come again. Then the feed stops, the hosts settle and stop, and
 the books are reconciled from the three hosts' files as the chaos test
 reconciles one host's (tests/chaos/chaoslib.py): no signal lost, none twice,
 no broker order doubled, no fill at or after its signal's expiry, every
@@ -32,6 +36,7 @@ made; removes its namespaces whatever happens."""
 
 import glob
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -57,6 +62,9 @@ RECOVERY_LIMIT_S = 2.0
 LONG_CUT_S = 8.0        # > the TTL and > the keepalive's 3 s: connections dropped, dialled again
 GROUP = "trend"
 SHARDS = 2
+SEED = int(os.environ.get("TP_CHAOS_SEED", "1"))
+DECK_S = float(os.environ.get("TP_PARTITION_DECK_S", "20"))
+LINKS = [("strat", "exec"), ("exec", "md"), ("md", "strat")]
 
 
 def read_key(path):
@@ -205,6 +213,56 @@ authorized_clients = "{keys}/authorized"
         self.net.restore(a, b)
         return start, back
 
+    def programs(self):
+        """(host, name) of every program the three supervisors run."""
+        return [("md", "gateway"), *(("strat", n) for n in self.shards()),
+                ("exec", "executor"), ("exec", "dll_gateway"), ("exec", "dead_letter")]
+
+    def pause(self, host, name, seconds):
+        """SIGSTOP of `name` on `host` for `seconds` (shorter than the
+        supervisor's hang timeout), then SIGCONT."""
+        pid = self.sups[host].status()[name]["pid"]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)  # the fault's length, not a wait for a state
+        finally:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+    def deal(self, rng, seconds):
+        """The seeded deck: faults one after another until `seconds` of
+        them are dealt; returns what was done, in order, and the windows of
+        the md <-> strat cuts (the feed's)."""
+        done, feed_cuts = [], []
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            kind = rng.choice(("cut", "cut+kill", "kill", "pause"))
+            if kind.startswith("cut"):
+                a, b = rng.choice(LINKS)
+                length = round(rng.uniform(0.3, 4.0), 2)
+                victim = rng.choice(self.programs()) if kind == "cut+kill" else None
+                killed = {}
+                during = (lambda: killed.setdefault("pid", self.kill(*victim))) if victim else None
+                window = self.cut(a, b, length, during=during)
+                if {a, b} == {"md", "strat"}:
+                    feed_cuts.append(window)
+                if victim:
+                    self.wait_restarted(*victim, killed["pid"])
+                done.append(f"cut {a} <-> {b} {length:g} s" + (f", kill -9 {victim[1]}" if victim else ""))
+            elif kind == "kill":
+                victim = rng.choice(self.programs())
+                self.wait_restarted(*victim, self.kill(*victim))
+                done.append(f"kill -9 {victim[1]}")
+            else:
+                victim = rng.choice(self.programs())
+                length = round(rng.uniform(0.2, 2.0), 2)
+                self.pause(*victim, length)
+                done.append(f"SIGSTOP {victim[1]} {length:g} s")
+            time.sleep(rng.uniform(0.2, 1.0))  # the gap between two faults, part of the deck
+        return done, feed_cuts
+
     def recovery_s(self, back_ns, what):
         first = wait_for(lambda: self.broker_fills_after(back_ns), timeout=30, interval=0.02,
                          what=f"a fill after {what}", detail=self.status_text)
@@ -264,10 +322,22 @@ authorized_clients = "{keys}/authorized"
 
         feed_cut = self.cut("md", "strat", FEED_CUT_S, watch=watch_feed)
         recoveries.append((f"md <-> strat, {FEED_CUT_S:g} s (feed cut)", self.recovery_s(feed_cut[1], "md <-> strat")))
+        # Counted now: the deck's kills restart the shards, and their counters with them.
+        try:
+            stale = wait_for(lambda: sum((self.stats("strat", n) or {}).get("signals_stale", 0)
+                                         for n in self.shards()), timeout=5, what="signals_stale > 0")
+        except AssertionError:
+            stale = 0  # the check below says so
 
         # 4. a flap.
         start, back = self.cut("strat", "exec", 0.5)
         recoveries.append(("strat <-> exec, 0.5 s flap", self.recovery_s(back, "the flap")))
+
+        # 5. the seeded deck over every link and program of the three hosts.
+        deck, deck_feed_cuts = self.deal(random.Random(SEED), DECK_S)
+        deck_end = time.time_ns()
+        print(f"\nseed {SEED}, {len(deck)} faults dealt: " + "; ".join(deck), flush=True)
+        after_deck = self.recovery_s(deck_end, "the deck")
 
         # The feed stops; everything settles; every host stops cleanly.
         self.sups["md"].tpctl("stop", "gateway")
@@ -284,7 +354,6 @@ authorized_clients = "{keys}/authorized"
                 all(e.get(k, 1) == 0 for k in ("orders_unknown", "orders_intent", "orders_held_now"))
 
         wait_for(settled, timeout=60, what="every signal settled", detail=self.status_text)
-        stale = sum((self.stats("strat", n) or {}).get("signals_stale", 0) for n in self.shards())
         for h in ("strat", "md", "exec"):
             r = self.sups[h].tpctl("shutdown")
             self.assertEqual(r.returncode, 0, f"{h}: {r.stdout}{r.stderr}")
@@ -295,10 +364,11 @@ authorized_clients = "{keys}/authorized"
         life = cl.reconcile_life(books_dir)
         signals = cl.JournalBook()
         signals.signals, *_ = cl.read_journal_signals(books_dir)
+        # Every cut of the feed's link, the scripted one and the deck's.
         made_while_dead = sorted(
-            (sid, round((e["created_ts_ns"] - feed_cut[0]) / 1e6), round((e["causation_ts_ns"] - feed_cut[0]) / 1e6))
-            for sid, e in signals.signals.items()
-            if feed_cut[0] + (FEED_TIMEOUT_MS + FRESH_MS) * 1_000_000 < e["created_ts_ns"] < feed_cut[1])
+            (sid, round((e["created_ts_ns"] - cut[0]) / 1e6), round((e["causation_ts_ns"] - cut[0]) / 1e6))
+            for cut in [feed_cut, *deck_feed_cuts] for sid, e in signals.signals.items()
+            if cut[0] + (FEED_TIMEOUT_MS + FRESH_MS) * 1_000_000 < e["created_ts_ns"] < cut[1])
         too_old = sorted((sid, round((e["created_ts_ns"] - e["causation_ts_ns"]) / 1e6, 1))
                          for sid, e in signals.signals.items()
                          if e["causation_ts_ns"] and e["created_ts_ns"] - e["causation_ts_ns"] > FRESH_MS * 1_000_000)
@@ -309,9 +379,8 @@ authorized_clients = "{keys}/authorized"
         checks = cl.book_checks(books) + cl.outcome_letter_checks(books) + cl.life_checks(life) + [
             ("the feed seen dead by every shard during the feed cut", dead_seen == set(self.shards()),
              sorted(dead_seen)),
-            ("no signal made while the feed was dead", not made_while_dead,
-             f"(id, ms after the cut it was made, its tick's ms after the cut; the link back "
-             f"{(feed_cut[1] - feed_cut[0]) / 1e6:.0f} ms after the cut): {made_while_dead[:20]}"),
+            ("no signal made while the feed was dead (every cut of md <-> strat)", not made_while_dead,
+             f"(id, ms after its cut it was made, its tick's ms after the cut): {made_while_dead[:20]}"),
             (f"no signal from a tick older than {FRESH_MS} ms (the backlog)", not too_old, too_old[:20]),
             ("the backlog arrived and was refused (signals_stale > 0): the check above is not vacuous", stale > 0,
              "no signal refused as stale: the feed cut delivered no backlog"),
@@ -320,7 +389,8 @@ authorized_clients = "{keys}/authorized"
         ]
         print("\n" + cl.figures_table("three hosts, links cut", books, extra_rows=[
             *((f"first fill after the return: {what}", f"{s:.2f} s") for what, s in recoveries),
-            ("signals refused by the strategies as stale (signals_stale)", stale),
+            (f"seeded deck (seed {SEED}): faults dealt / first fill after it", f"{len(deck)} / {after_deck:.2f} s"),
+            ("signals refused by the strategies as stale after the feed cut (signals_stale)", stale),
             ("executor outcome letters: stored (executor.db) / due by key / lines",
              f"{books['outcome_letters_stored']} / {books['outcome_letters_due']} / {books['outcome_letter_lines']}"),
             *cl.life_rows(life),
