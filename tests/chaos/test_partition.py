@@ -187,10 +187,14 @@ authorized_clients = "{keys}/authorized"
         return None
 
     def kill(self, host, name):
-        """kill -9 of `name` on `host`; returns its pid (its supervisor restarts it)."""
-        pid = self.sups[host].status()[name]["pid"]
+        """kill -9 of `name` on `host` once it runs; returns its pid (its
+        supervisor restarts it)."""
+        pid = self.running_pid(host, name)
         os.kill(pid, signal.SIGKILL)
         return pid
+
+    def running_pid(self, host, name):
+        return self.sups[host].wait_state(name, "RUNNING", timeout=20)[name]["pid"]
 
     def wait_restarted(self, host, name, old_pid):
         self.sups[host].wait_state(name, "RUNNING", timeout=20, pred=lambda p: p["pid"] not in (None, old_pid))
@@ -221,7 +225,7 @@ authorized_clients = "{keys}/authorized"
     def pause(self, host, name, seconds):
         """SIGSTOP of `name` on `host` for `seconds` (shorter than the
         supervisor's hang timeout), then SIGCONT."""
-        pid = self.sups[host].status()[name]["pid"]
+        pid = self.running_pid(host, name)
         os.kill(pid, signal.SIGSTOP)
         try:
             time.sleep(seconds)  # the fault's length, not a wait for a state
