@@ -118,6 +118,20 @@ def config_text(d, run_dir, *, rate=1000, every_nth=20, instances=2, broker_late
     ])
 
 
+def pause_for(pid, seconds):
+    """SIGSTOP of `pid` for `seconds` (the fault's length, not a wait for a
+    state), then SIGCONT, whatever happens meanwhile; a process its
+    supervisor killed in between is no error."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(seconds)
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
 def stats(run_dir, name, pid=None):
     data = read_json(os.path.join(run_dir, f"{name}.stats.json"))
     if data is None or (pid is not None and data.get("pid") != pid):

@@ -543,11 +543,7 @@ class ChaosTest(unittest.TestCase):
     def pause(self, name):
         pid = self.wait_running(name)
         seconds = self.rng.uniform(*PAUSE_S)
-        self.stop_process(pid)
-        try:
-            time.sleep(seconds)  # the fault itself
-        finally:
-            self.continue_process(pid)
+        cl.pause_for(pid, seconds)
         after = self.wait_running(name)  # RUNNING again: its next heartbeat came
         self.pauses[program_of(name)] += 1
         self.pause_max = max(self.pause_max, seconds)

@@ -23,7 +23,8 @@ cable; tests/support/netns.py):
      down), SIGSTOP for 0.2-2 s, one after another, dealt at random over
      every link and every program of the three hosts.
 After each scripted return the time to the first new fill at the broker is
-printed and must stay under 2 s; after the deck, a fill must come again. Then the feed stops, the hosts settle and stop, and
+printed and must stay under 2 s; after the deck, a fill must come again.
+Then the feed stops, the hosts settle and stop, and
 the books are reconciled from the three hosts' files as the chaos test
 reconciles one host's (tests/chaos/chaoslib.py): no signal lost, none twice,
 no broker order doubled, no fill at or after its signal's expiry, every
@@ -225,15 +226,7 @@ authorized_clients = "{keys}/authorized"
     def pause(self, host, name, seconds):
         """SIGSTOP of `name` on `host` for `seconds` (shorter than the
         supervisor's hang timeout), then SIGCONT."""
-        pid = self.running_pid(host, name)
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            time.sleep(seconds)  # the fault's length, not a wait for a state
-        finally:
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
+        cl.pause_for(self.running_pid(host, name), seconds)
 
     def deal(self, rng, seconds):
         """The seeded deck: faults one after another until `seconds` of
