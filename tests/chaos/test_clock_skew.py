@@ -26,11 +26,9 @@ margin this scenario put orders at the broker up to ~0.95 s after their true
 expiry."""
 
 import os
-import signal
 import socket
 import tempfile
 import shutil
-import time
 import unittest
 
 import chaoslib as cl
@@ -141,10 +139,7 @@ journal_path = "{cl.broker_journal_path(self.run_dir)}"
         }
 
         # What waits for a stopped executor must not be traded late.
-        os.kill(ex.pid, signal.SIGSTOP)
-        pause_end = time.monotonic() + PAUSE_S
-        wait_for(lambda: time.monotonic() >= pause_end, PAUSE_S + 5, what="the pause's end")  # the scenario
-        os.kill(ex.pid, signal.SIGCONT)
+        cl.pause_for(ex.pid, PAUSE_S)
         before = self.filled()
         wait_for(lambda: self.filled() >= before + 10, 30, what="fills after the pause", detail=self.detail)
 
