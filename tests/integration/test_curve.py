@@ -9,6 +9,7 @@ import subprocess
 import unittest
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 import pipeline
 import tp_proto
@@ -25,9 +26,30 @@ def free_tcp_ports(n):
             s.close()
 
 
+HANDSHAKE_ENDS_NAMES = {
+    zmq.EVENT_HANDSHAKE_SUCCEEDED: "ok",
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "refused by the server's allowlist",
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol error",
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "failed",
+    zmq.EVENT_DISCONNECTED: "closed before a handshake",
+}
+HANDSHAKE_ENDS = sum(HANDSHAKE_ENDS_NAMES)
+
+
 def read_key(path):
     with open(path) as f:
         return next(line.strip() for line in f if line.strip() and not line.startswith("#"))
+
+
+def first_handshake_end(monitor, timeout_ms=10000):
+    """How this client's first handshake ended, seen from the client: "ok",
+    or the event that ended it (a refusal by ZAP, a protocol error, or the
+    server closing the connection on a HELLO it could not open)."""
+    while monitor.poll(timeout_ms):
+        event = recv_monitor_message(monitor)["event"]
+        if event in HANDSHAKE_ENDS_NAMES:
+            return HANDSHAKE_ENDS_NAMES[event]
+    return "no end seen"
 
 
 class CurvePipeline(unittest.TestCase):
@@ -68,14 +90,18 @@ authorized_clients = "{k}/authorized"
         self.addCleanup(lambda: self.ctx.destroy(linger=0))
 
     def subscriber(self, public=None, secret=None, server=None):
+        """A SUB to the ticks and the monitor of its connection, attached
+        before the connect so that its first handshake is seen."""
         s = self.ctx.socket(zmq.SUB)
         if public:
             s.curve_publickey = public.encode()
             s.curve_secretkey = secret.encode()
             s.curve_serverkey = server.encode()
         s.setsockopt(zmq.SUBSCRIBE, b"TICK.")
+        monitor = s.get_monitor_socket(HANDSHAKE_ENDS)
+        self.addCleanup(monitor.close, 0)
         s.connect(self.endpoints["ticks"])
-        return s
+        return s, monitor
 
     def test_encrypted_pipeline_serves_only_allowlisted_clients(self):
         d = self.d
@@ -88,20 +114,24 @@ authorized_clients = "{k}/authorized"
 
         k = lambda name: read_key(os.path.join(self.keys, name))  # noqa: E731
         server = k("server.key")
-        allowed = self.subscriber(k("client.key"), k("client.key_secret"), server)
+        allowed, allowed_monitor = self.subscriber(k("client.key"), k("client.key_secret"), server)
+        self.assertEqual(first_handshake_end(allowed_monitor), "ok")
         self.assertTrue(allowed.poll(10000), "the allowlisted client got no tick")
         name, tick = tp_proto.decode(allowed.recv_multipart()[1])
         self.assertEqual(name, "tick")
 
-        # Each other client, one at a time, is refused at the handshake: the
-        # gateway counts the failure (a proof, where a quiet socket would only
-        # be a timeout), and that client never gets a tick.
+        # Each other client, one at a time, is refused at the handshake: its
+        # own first handshake ends without success (a proof, where a quiet
+        # socket would only be a timeout; the allowlisted one's ended "ok"),
+        # the gateway counts a failure, and that client never gets a tick.
         refused = []
         for who, keys in (("stranger", (k("stranger.key"), k("stranger.key_secret"), server)),
                           ("plain", ()),
                           ("wrong server key", (k("client.key"), k("client.key_secret"), k("stranger.key")))):
             before = d.stat("gateway", "handshakes_failed")
-            s = self.subscriber(*keys)
+            s, monitor = self.subscriber(*keys)
+            end = first_handshake_end(monitor)
+            self.assertNotIn(end, ("ok", "no end seen"), f"the {who} client's handshake")
             pipeline.wait_for(lambda: d.stat("gateway", "handshakes_failed") > before, timeout=10,
                               what=f"the gateway to refuse the {who} client")
             refused.append((who, s))
