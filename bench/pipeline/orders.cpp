@@ -227,12 +227,10 @@ std::string fmt_us(double us) {
   return buf;
 }
 
-unsigned cores() { return std::max(1u, std::thread::hardware_concurrency()); }
-
 // The burst's floor: the two programs' CPU for its orders spread over every
 // core, as if they overlapped perfectly and nothing else ran.
 double burst_floor_us(const OrdersResult& po) {
-  return (po.burst_executor_cpu_us + po.burst_dll_gateway_cpu_us) * static_cast<double>(burst_size) / cores();
+  return (po.burst_executor_cpu_us + po.burst_dll_gateway_cpu_us) * static_cast<double>(burst_size) / cpus();
 }
 
 }  // namespace
@@ -262,7 +260,7 @@ void run_orders(const Options& o, PeakRss& peaks, Report& report) {
                 std::to_string(burst_samples) + "); CPU per order in the bursts: executor " +
                 fmt_us(po.burst_executor_cpu_us) + ", dll_gateway " + fmt_us(po.burst_dll_gateway_cpu_us) +
                 "; at that CPU a burst needs " + fmt_us(burst_floor_us(po)) + " on " +
-                std::to_string(cores()) + " cores even if the two programs never waited for each other"};
+                std::to_string(cpus()) + " cores even if the two programs never waited for each other"};
   burst.valid = po.complete;
   report.rows.push_back(std::move(burst));
 }

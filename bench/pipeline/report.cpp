@@ -6,7 +6,8 @@
 #include <ctime>
 #include <fstream>
 #include <sstream>
-#include <thread>
+
+#include "support.hpp"
 
 namespace tp::bench {
 
@@ -63,8 +64,7 @@ bool print_and_write(const Options& o, const Report& report) {
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
   double load[3] = {0, 0, 0};
   if (::getloadavg(load, 3) < 0) load[0] = -1;
-  std::printf("\n== pipeline_bench %s, %u CPUs, load %.2f, tcp://127.0.0.1, %s\n", date,
-              std::thread::hardware_concurrency(), load[0],
+  std::printf("\n== pipeline_bench %s, %u CPUs, load %.2f, tcp://127.0.0.1, %s\n", date, cpus(), load[0],
               o.pin ? "pinned (publisher CPU 0, readers CPU 1)" : "not pinned");
   std::printf("%-36s %-9s %12s %12s %8s %-15s %s\n", "figure", "unit", "raw", "pipeline", "ratio", "target",
               "met");
@@ -83,7 +83,7 @@ bool print_and_write(const Options& o, const Report& report) {
   for (const auto& l : report.search_log) std::printf("  search %s\n", l.c_str());
 
   std::ostringstream js;
-  js << "{\n  \"date\": " << json_str(date) << ",\n  \"cpus\": " << std::thread::hardware_concurrency()
+  js << "{\n  \"date\": " << json_str(date) << ",\n  \"cpus\": " << cpus()
      << ",\n  \"load_avg_1m\": " << load[0]
      << ",\n  \"transport\": \"tcp://127.0.0.1\",\n  \"pinned\": " << (o.pin ? "true" : "false")
      << ",\n  \"settings\": {\"ticks\": " << o.ticks << ", \"latency_rate\": " << o.latency_rate

@@ -91,6 +91,8 @@ long proc_status_kb(pid_t pid, const char* field) {
   return -1;
 }
 
+unsigned cpus() { return std::max(1u, std::thread::hardware_concurrency()); }
+
 void pin_this_thread(int cpu) {
   if (cpu < 0) return;
   cpu_set_t set;

@@ -54,6 +54,9 @@ long proc_status_kb(pid_t pid, const char* field);
 // Pins the calling thread to `cpu`; a negative cpu leaves it unpinned.
 void pin_this_thread(int cpu);
 
+// The machine's CPUs, at least 1 (the report's header and the burst's floor).
+unsigned cpus();
+
 // Nearest-rank percentile (q in [0, 1]); 0 for no samples.
 double percentile(std::vector<double> v, double q);
 double median(std::vector<double> v);
