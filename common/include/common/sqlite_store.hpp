@@ -15,8 +15,12 @@ namespace tp::sqlite {
 // A store's write-ahead log is checkpointed by its owner between bursts
 // once it holds checkpoint_pages (Connection::checkpoint_due), and by the
 // commit that takes it past forced_checkpoint_pages when the owner found no
-// quiet moment: at most ~32 MiB at 4 KiB pages.
-inline constexpr int checkpoint_pages = 1000;
+// quiet moment: at most ~32 MiB at 4 KiB pages. The checkpoint runs on the
+// owner's thread, and its fdatasync(2) of the log takes time in proportion
+// to the frames written since the last one (~3 ms a MiB on the CI VM): at
+// 1,000 pages that was a 12-30 ms stall every half second at 200 orders/s,
+// what the tick->fill p99 was made of (docs/ARCHITECTURE.md, "Checkpoints").
+inline constexpr int checkpoint_pages = 256;
 inline constexpr int forced_checkpoint_pages = 8000;
 
 // One frame of a store's write-ahead log: a page (PRAGMA page_size) and its
