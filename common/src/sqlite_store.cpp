@@ -87,7 +87,7 @@ Connection open_store(const std::string& path, int busy_timeout_ms) {
     // A log that grew toward the forced bound (a burst that never paused)
     // is cut back to this when it restarts after a checkpoint, instead of
     // keeping its largest size on disk until the program exits.
-    db.exec("PRAGMA journal_size_limit=" + std::to_string(checkpoint_pages * wal_frame_bytes(db)));
+    db.exec("PRAGMA journal_size_limit=" + std::to_string(kept_log_pages * wal_frame_bytes(db)));
     rows = quick_check(raw);
   } catch (const StoreError& e) {
     // A file too damaged for quick_check to run is refused the same way; a

@@ -22,6 +22,13 @@ namespace tp::sqlite {
 // what the tick->fill p99 was made of (docs/ARCHITECTURE.md, "Checkpoints").
 inline constexpr int checkpoint_pages = 256;
 inline constexpr int forced_checkpoint_pages = 8000;
+// The log's file is cut back to this when it restarts after a checkpoint
+// (journal_size_limit): above checkpoint_pages, so that between two quiet
+// checkpoints the log rewrites the blocks it has instead of being cut and
+// growing again each time (an ftruncate(2) of the log took 15 ms on the
+// owner's thread, held up by an ext4 journal commit, and a file that grows
+// makes each fdatasync(2) commit the journal too).
+inline constexpr int kept_log_pages = 4 * checkpoint_pages;
 
 // One frame of a store's write-ahead log: a page (PRAGMA page_size) and its
 // 24-byte header.
