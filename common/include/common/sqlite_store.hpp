@@ -17,9 +17,10 @@ namespace tp::sqlite {
 // commit that takes it past forced_checkpoint_pages when the owner found no
 // quiet moment: at most ~32 MiB at 4 KiB pages. The checkpoint runs on the
 // owner's thread, and its fdatasync(2) of the log takes time in proportion
-// to the frames written since the last one (~3 ms a MiB on the CI VM): at
-// 1,000 pages that was a 12-30 ms stall every half second at 200 orders/s,
-// what the tick->fill p99 was made of (docs/ARCHITECTURE.md, "Checkpoints").
+// to the frames written since the last one (~3 ms a MiB on the development
+// VM): at 1,000 pages that was a 12-30 ms stall every half second at 200
+// orders/s, what the tick->fill p99 was made of (docs/ARCHITECTURE.md,
+// "Checkpoints").
 inline constexpr int checkpoint_pages = 256;
 inline constexpr int forced_checkpoint_pages = 8000;
 // The log's file is cut back to this when it restarts after a checkpoint
