@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "supervisor"))
 
 import tp_proto  # noqa: E402
 from svtest import SupervisorRun, pid_alive, three_hosts_toml, wait_for  # noqa: E402,F401
-from waiting import read_json  # noqa: E402  (tests/support, on sys.path through svtest)
+from waiting import read_stats as stats  # noqa: E402  (tests/support, on sys.path through svtest)
 
 BIN_DIR = os.environ.get("TP_BIN_DIR", "")
 PROGRAMS = ("gateway", "strategy", "executor", "dll_gateway", "dead_letter")
@@ -132,13 +132,6 @@ def pause_for(pid, seconds):
             pass
 
 
-def stats(run_dir, name, pid=None):
-    data = read_json(os.path.join(run_dir, f"{name}.stats.json"))
-    if data is None or (pid is not None and data.get("pid") != pid):
-        return None
-    return data
-
-
 def stats_file_name(proc_name):
     return proc_name.replace(":", "-")
 
@@ -164,12 +157,12 @@ class ReportsSettled:
 
     def __call__(self):
         for name, pid in self.strategy_pids.items():
-            s = stats(self.run_dir, stats_file_name(name), pid)
-            if not s or s.get("ts_ns", 0) < self.since_ns or s.get("cancels_pending", 0) != 0:
+            s = stats(self.run_dir, stats_file_name(name), pid, after_ns=self.since_ns)
+            if not s or s.get("cancels_pending", 0) != 0:
                 return False
-        e, d = stats(self.run_dir, "executor", self.executor_pid), stats(self.run_dir, "dll_gateway", self.dll_pid)
-        if not e or not d or min(e.get("ts_ns", 0), d.get("ts_ns", 0)) < self.since_ns or \
-                e.get("report_next_seq") != d.get("report_seq", -1) + 1:
+        e = stats(self.run_dir, "executor", self.executor_pid, after_ns=self.since_ns)
+        d = stats(self.run_dir, "dll_gateway", self.dll_pid, after_ns=self.since_ns)
+        if not e or not d or e.get("report_next_seq") != d.get("report_seq", -1) + 1:
             self.quiet = None
             return False
         if not self.quiet or self.quiet[0] != d["report_seq"]:
@@ -181,11 +174,11 @@ def settled(run_dir, strategy_pids, executor_pid, since_ns):
     """True once every strategy has nothing pending and the executor has no
     order whose outcome it does not know, in stats written after `since_ns`."""
     for name, pid in strategy_pids.items():
-        s = stats(run_dir, stats_file_name(name), pid)
-        if not s or s.get("ts_ns", 0) < since_ns or s.get("signals_pending", 1) != 0:
+        s = stats(run_dir, stats_file_name(name), pid, after_ns=since_ns)
+        if not s or s.get("signals_pending", 1) != 0:
             return False
-    e = stats(run_dir, "executor", executor_pid)
-    if not e or e.get("ts_ns", 0) < since_ns:
+    e = stats(run_dir, "executor", executor_pid, after_ns=since_ns)
+    if not e:
         return False
     return all(e.get(k, 1) == 0 for k in ("orders_unknown", "orders_intent", "orders_held_now"))
 

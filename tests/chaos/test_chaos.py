@@ -555,8 +555,8 @@ class ChaosTest(unittest.TestCase):
         out = {}
         for n, p in st.items():
             if n.startswith("strategy-") and p["pid"]:
-                s = cl.stats(self.run_dir, cl.stats_file_name(n), p["pid"])
-                if s and s.get("ts_ns", 0) >= since_ns:
+                s = cl.stats(self.run_dir, cl.stats_file_name(n), p["pid"], after_ns=since_ns)
+                if s:
                     out[n] = (s.get("signals_pending", 0), bool(s.get("instruments")))
         return out
 
@@ -642,13 +642,14 @@ class ChaosTest(unittest.TestCase):
         self.disk_fulls += 1
         return f"disk full for {hold:.1f} s ({mb(written)} of filler)"
 
-    def executor_stats(self, pred, what, timeout=MOMENT_S):
-        """Waits (bounded) until pred(the running executor's stats) is true;
-        returns that value, or None when it did not come (the fault is then
-        dealt anyway: the reconciliation and the run's checks tell)."""
+    def executor_stats(self, pred, what, timeout=MOMENT_S, after_ns=None):
+        """Waits (bounded) until pred(the running executor's stats, written
+        after `after_ns` when given) is true; returns that value, or None when
+        it did not come (the fault is then dealt anyway: the reconciliation
+        and the run's checks tell)."""
         def ready():
             pid = self.running_pid("executor")
-            s = cl.stats(self.run_dir, "executor", pid) if pid else None
+            s = cl.stats(self.run_dir, "executor", pid, after_ns=after_ns) if pid else None
             return s and pred(s)
         try:
             return cl.wait_for(ready, timeout, interval=0.05, what=what)
@@ -687,8 +688,7 @@ class ChaosTest(unittest.TestCase):
         self.stop_process(sink)
         # Letters counted in a stats file written after the stop may have
         # been sent before it: only those sent after that file count.
-        base = self.executor_stats(lambda s: s.get("ts_ns", 0) > stopped_ns and s, "executor stats after the stop",
-                                   UNREAD_S) or before
+        base = self.executor_stats(lambda s: s, "executor stats after the stop", UNREAD_S, after_ns=stopped_ns) or before
         unread = self.executor_stats(
             lambda s: s.get("pid") == base.get("pid") and s.get("dead_letters", 0) > base.get("dead_letters", 0) and
             s["dead_letters"] - base["dead_letters"], "outcome letters unread", max(0.05, deadline - time.monotonic()))
@@ -766,8 +766,8 @@ class ChaosTest(unittest.TestCase):
             return f"FLATTEN NOT ok: {reply}"
         self.flatten_start = reply["ts_ns"]
         done = self.executor_stats(
-            lambda s: s.get("ts_ns", 0) > reply["ts_ns"] and s.get("trading_state") == "REDUCING" and
-            s.get("flatten_pending") is False and s, "the flatten done", FLATTEN_S)
+            lambda s: s.get("trading_state") == "REDUCING" and s.get("flatten_pending") is False and s,
+            "the flatten done", FLATTEN_S, after_ns=reply["ts_ns"])
         self.flattened = bool(done)
         return (f"FLATTEN ok ({reply['state']}, {reply['open_orders']} open): "
                 + (f"done, {done.get('open_orders')} open" if done else f"not done within {FLATTEN_S:.0f} s"))

@@ -368,8 +368,7 @@ class HaltSurvivesKillsTest(unittest.TestCase):
         """The running executor's stats, written after since_ns, or None."""
         st = self.sv.try_status() or {}
         pid = st.get("executor", {}).get("pid")
-        s = cl.stats(self.run_dir, "executor", pid) if pid else None
-        return s if s and s.get("ts_ns", 0) > since_ns else None
+        return cl.stats(self.run_dir, "executor", pid, after_ns=since_ns) if pid else None
 
     def command(self, command):
         reply = cl.control(self.config, command, None if command == "trading" else "chaos_faults: kill -9")

@@ -174,8 +174,8 @@ authorized_clients = "{keys}/authorized"
         self.sups[host] = run
         return run
 
-    def stats(self, host, name, pid=None):
-        return cl.stats(self.run_dirs[host], cl.stats_file_name(name), pid)
+    def stats(self, host, name, pid=None, after_ns=None):
+        return cl.stats(self.run_dirs[host], cl.stats_file_name(name), pid, after_ns=after_ns)
 
     def shards(self):
         return [f"{GROUP}-{k}" for k in range(SHARDS)]
@@ -343,12 +343,11 @@ authorized_clients = "{keys}/authorized"
         def settled():
             st = self.sups["strat"].status()
             for name in self.shards():
-                s = self.stats("strat", name, st[name]["pid"])
-                if not s or s.get("ts_ns", 0) < stop_ns or s.get("signals_pending", 1) != 0:
+                s = self.stats("strat", name, st[name]["pid"], after_ns=stop_ns)
+                if not s or s.get("signals_pending", 1) != 0:
                     return False
-            e = self.stats("exec", "executor", self.sups["exec"].status()["executor"]["pid"])
-            return bool(e) and e.get("ts_ns", 0) >= stop_ns and \
-                all(e.get(k, 1) == 0 for k in ("orders_unknown", "orders_intent", "orders_held_now"))
+            e = self.stats("exec", "executor", self.sups["exec"].status()["executor"]["pid"], after_ns=stop_ns)
+            return bool(e) and all(e.get(k, 1) == 0 for k in ("orders_unknown", "orders_intent", "orders_held_now"))
 
         wait_for(settled, timeout=60, what="every signal settled", detail=self.status_text)
         for h in ("strat", "md", "exec"):

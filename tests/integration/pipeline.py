@@ -11,7 +11,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from waiting import read_json, wait_for  # noqa: E402,F401  (re-exported: tests import them from here)
+from waiting import read_json, read_stats, wait_for  # noqa: E402,F401  (re-exported: tests import them from here)
 
 BIN_DIR = os.environ.get("TP_BIN_DIR", "")
 PROGRAMS = ("gateway", "strategy", "executor", "dll_gateway", "dead_letter")
@@ -61,8 +61,10 @@ class Deployment:
             proc.send_signal(signal.SIGTERM)
         return proc.wait(timeout=timeout)
 
-    def stats(self, name):
-        return read_json(os.path.join(self.run_dir, f"{name}.stats.json"))
+    def stats(self, name, after_ns=None):
+        """<name>.stats.json, None before it (or before one written after
+        `after_ns`: waiting.read_stats)."""
+        return read_stats(self.run_dir, name, after_ns=after_ns)
 
     def stat(self, name, key, default=0):
         s = self.stats(name)

@@ -58,8 +58,7 @@ class ExecutorLetters(unittest.TestCase):
         rewritten every 200 ms, so a file read at once may predate what the
         test has just seen happen elsewhere (and the executor counted)."""
         seen_ns = time.time_ns()
-        pl.wait_for(lambda: self.dep.stat("executor", "ts_ns") > seen_ns, what=what)
-        return self.dep.stats("executor")
+        return pl.wait_for(lambda: self.dep.stats("executor", after_ns=seen_ns), what=what)
 
     def lines_by_key(self):
         return collections.Counter(line.get("key") for line in self.dep.dead_letters()

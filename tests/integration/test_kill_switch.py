@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "supervisor"))
 sys.path.insert(0, os.path.join(HERE, "..", "chaos"))
 import chaoslib  # noqa: E402  (the sim broker journal's reader)
-from svtest import TPCTL, SupervisorRun, endpoints_toml, supervisor as sv, wait_for  # noqa: E402
+from svtest import TPCTL, SupervisorRun, endpoints_toml, wait_for  # noqa: E402
 import tp_proto  # noqa: E402  (scripts/, put on the path by svtest)
 
 BIN_DIR = os.environ.get("TP_BIN_DIR", "")
@@ -115,15 +115,10 @@ class KillSwitch(unittest.TestCase):
     # ------------------------------------------------------------------
     # What the files say.
 
-    def ex(self, pid=None):
-        """executor.stats.json (of pid `pid` when given), {} before any."""
-        data = sv.read_stats(self.run_dir, "executor") or {}
-        return data if pid is None or data.get("pid") == pid else {}
-
-    def ex_after(self, ts_ns, pid=None):
-        """The executor's stats written after `ts_ns` (wall clock), else {}."""
-        data = self.ex(pid)
-        return data if data.get("ts_ns", 0) > ts_ns else {}
+    def ex(self, pid=None, after_ns=None):
+        """executor.stats.json (of pid `pid`, written after `after_ns`, when
+        given), {} before any."""
+        return chaoslib.stats(self.run_dir, "executor", pid, after_ns=after_ns) or {}
 
     def rejected(self, reason, data=None):
         data = self.ex() if data is None else data
@@ -229,7 +224,7 @@ class KillSwitch(unittest.TestCase):
         self.assertFalse(reply["flatten_pending"])
         self.wait(lambda: not self.broker_working(), "no order working at the broker after the halt")
         self.wait(lambda: (lambda s: s and s["orders_working"] == 0 and s["open_orders"] == 0
-                           and s["trading_state"] == "HALTED")(self.ex_after(halted_at)),
+                           and s["trading_state"] == "HALTED")(self.ex(after_ns=halted_at)),
                   "the executor's stats: HALTED, nothing working")
         refused = self.rejected("trading_halted")
         self.wait(lambda: self.rejected("trading_halted") >= refused + 20,
@@ -285,7 +280,7 @@ class KillSwitch(unittest.TestCase):
             and the groups' books adding up to it (the executor closes each
             instrument's net: groups holding opposite positions offset each
             other and keep them in their books)."""
-            s = self.ex_after(flattened_at)
+            s = self.ex(after_ns=flattened_at)
             if not s or s["flatten_pending"] or s["open_orders"] != 0 or not s.get("positions"):
                 return None
             by_groups = {}

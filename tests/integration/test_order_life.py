@@ -302,9 +302,8 @@ class OrderLife(unittest.TestCase):
 
         def caught_up():
             self.pump()
-            g, e = d.stats("dll_gateway") or {}, d.stats("executor") or {}
-            return (g.get("ts_ns", 0) > since and e.get("ts_ns", 0) > since
-                    and e.get("report_next_seq") == g.get("report_seq", -1) + 1)
+            g, e = d.stats("dll_gateway", after_ns=since), d.stats("executor", after_ns=since)
+            return g and e and e.get("report_next_seq") == g.get("report_seq", -1) + 1
         pl.wait_for(caught_up, what="the executor to catch up with dll_gateway's reports",
                     detail=lambda: f"executor {d.stats('executor')}\ndll_gateway {d.stats('dll_gateway')}")
         for name in ("executor", "dll_gateway", "dead_letter"):
@@ -548,7 +547,7 @@ class OrderLife(unittest.TestCase):
         self.event(held, "ACCEPTED")
         fills = d.stat("dll_gateway", "fills")
         since = time.time_ns()
-        pl.wait_for(lambda: (self.pump(), d.stat("dll_gateway", "ts_ns") > since + 1_000_000_000)[1],
+        pl.wait_for(lambda: (self.pump(), d.stats("dll_gateway", after_ns=since + 1_000_000_000))[1],
                     what="dll_gateway stats a second later")
         self.assertEqual(d.stat("dll_gateway", "fills"), fills)
         self.assertEqual(self.statuses(held), ["ACCEPTED"])

@@ -117,7 +117,7 @@ class PipelineEndToEnd(unittest.TestCase):
 
         def stats_rewritten():
             self.drain(tick_sub, event_sub, seconds=0.05)
-            return all((d.stats(n) or {}).get("ts_ns", 0) > settled_ns
+            return all(d.stats(n, after_ns=settled_ns)
                        for n in ("strategy-0", "strategy-1", "executor", "dll_gateway"))
         pipeline.wait_for(stats_rewritten, timeout=10, what="stats files written after the signals settled")
         self.drain(tick_sub, event_sub, seconds=0.3)

@@ -49,11 +49,11 @@ class SupervisedPythonGroup(unittest.TestCase):
         self.sv = cl.SupervisorRun(self.tmp, cl.BIN_DIR, ["--config", self.config], run_dir=self.run_dir)
         self.addCleanup(self.sv.close)
 
-    def stats(self, name, pid=None):
+    def stats(self, name, pid=None, after_ns=None):
         # Every look at the stats also reads the journals as they grow: an
         # adopted journal is compacted to its boot record once settled.
         self.follower.poll()
-        return cl.stats(self.run_dir, name, pid) or {}
+        return cl.stats(self.run_dir, name, pid, after_ns=after_ns) or {}
 
     def detail(self):
         logs = []
@@ -76,8 +76,8 @@ class SupervisedPythonGroup(unittest.TestCase):
         since = cl.now_ns()
 
         def both_pending():
-            s = [self.stats(f"py-{k}") for k in (0, 1)]
-            return all(x.get("ts_ns", 0) > since and x.get("signals_pending", 0) >= 2 for x in s)
+            s = [self.stats(f"py-{k}", after_ns=since) for k in (0, 1)]
+            return all(x.get("signals_pending", 0) >= 2 for x in s)
         cl.wait_for(both_pending, WAIT_S, what="signals pending in py-0 and py-1", detail=self.detail)
 
         cl.tpctl(self.run_dir, "scale", "py", "1", timeout=WAIT_S)
