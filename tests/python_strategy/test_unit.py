@@ -290,6 +290,18 @@ class ConfigTest(unittest.TestCase):
         self.assertEqual([(g.name, g.kind, g.instances) for g in c.groups],
                          [("trend", "sma_crossover", 2), ("revert", "rsi_reversion", 1)])
 
+    def test_every_endpoint_of_the_file_is_read(self):
+        # Those of the executor and dll_gateway too, which the shipped file
+        # has commented out: uncommented, a strategy still starts.
+        with open(os.path.join(REPO, "config", "default.toml")) as f:
+            text = f.read().replace('# reports = "', 'reports = "').replace('# control = "', 'control = "')
+        self.assertIn('\nreports = "tcp://127.0.0.1:7106"', text)
+        self.assertIn('\ncontrol = "tcp://127.0.0.1:7107"', text)
+        c = config.parse_config(text)
+        self.assertEqual(c.endpoints["orders"], "tcp://127.0.0.1:7104")
+        with self.assertRaisesRegex(config.ConfigError, "endpoints.control must be a tcp://, ipc:// or inproc://"):
+            config.parse_config('[endpoints]\ncontrol = "http://127.0.0.1:7107"\n')
+
     def test_refusals_name_the_key(self):
         for text, msg in [
             ('[[strategy.groups]]\nname = "py"\nkind = "python"\n', "entry must be set"),

@@ -95,6 +95,13 @@ def parse_config(text: str, overrides=(), origin: str = "<string>") -> Config:
         v = ep.string(key, c.endpoints[key])
         ep.require(v.startswith(("tcp://", "ipc://", "inproc://")), key, "a tcp://, ipc:// or inproc:// endpoint")
         c.endpoints[key] = v
+    # The executor's and dll_gateway's own sockets: no strategy's, but keys
+    # of the same file (config/default.toml has them commented out), so
+    # read and checked as the C++ programs check them, never refused.
+    for key in ("reports", "control"):
+        if ep.has(key):
+            ep.require(ep.string(key, "").startswith(("tcp://", "ipc://", "inproc://")), key,
+                       "a tcp://, ipc:// or inproc:// endpoint")
     ep.finish()
 
     if "instruments" in root:
