@@ -34,7 +34,10 @@ Deployment::Deployment(const Options& o, PeakRss& peaks, const std::string& labe
   dir_ = tmpl;
   run_dir_ = dir_ / "run";
   fs::create_directories(run_dir_ / "logs");
-  for (const char* name : {"ticks", "signals", "order_events", "orders", "dead_letters"})
+  // reports and control too: derived, they would be the orders port + 2 and
+  // + 3, which nobody checked was free.
+  for (const char* name :
+       {"ticks", "signals", "order_events", "orders", "dead_letters", "reports", "control"})
     endpoints_[name] = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
   std::ostringstream t;
   t << "# pipeline_bench: " << label << "\n[run]\ndir = \"" << run_dir_.string() << "\"\n"

@@ -4,7 +4,6 @@ stranger's key, a plain client and a client expecting another server key get
 nothing; secrets never reach a log; a loose secret key file stops a program."""
 
 import os
-import socket
 import subprocess
 import unittest
 
@@ -12,18 +11,8 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 import pipeline
+import ports
 import tp_proto
-
-
-def free_tcp_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 HANDSHAKE_ENDS_NAMES = {
@@ -56,8 +45,7 @@ class CurvePipeline(unittest.TestCase):
     def setUp(self):
         missing = pipeline.missing_binaries()
         self.assertFalse(missing, f"programs not built in TP_BIN_DIR={pipeline.BIN_DIR!r}: {missing}")
-        names = ["ticks", "signals", "order_events", "orders", "dead_letters"]
-        self.endpoints = {n: f"tcp://127.0.0.1:{p}" for n, p in zip(names, free_tcp_ports(5))}
+        self.endpoints = ports.tcp_endpoints()
         # Keys first: the deployment's [security] section names their files.
         self.d = pipeline.Deployment(endpoints=self.endpoints)
         self.addCleanup(self.d.close)

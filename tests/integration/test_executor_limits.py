@@ -18,7 +18,7 @@ import zmq
 
 import pipeline as pl
 import tp_proto
-from prom import free_port_base
+from ports import free_port_base
 
 SKIP = pl.missing_binaries()
 

@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "chaos"))
 sys.path.insert(0, os.path.join(REPO, "strategy", "python"))
 
 import chaoslib as cl  # noqa: E402
+import ports  # noqa: E402  (tests/support, on sys.path through chaoslib)
 import tp_proto  # noqa: E402  (scripts/, on sys.path through chaoslib)
 import zmq  # noqa: E402
 
@@ -220,18 +221,6 @@ if __name__ == "__main__":
 KEYGEN = os.path.join(cl.BIN_DIR, "tp_keygen")
 
 
-def free_tcp_ports(n):
-    import socket
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 @unittest.skipIf(MISSING or not os.access(KEYGEN, os.X_OK),
                  f"SKIPPED: real binaries or tp_keygen missing in TP_BIN_DIR={cl.BIN_DIR!r}")
 class PythonStrategyCurve(unittest.TestCase):
@@ -251,8 +240,7 @@ class PythonStrategyCurve(unittest.TestCase):
             client = next(line.strip() for line in f if line.strip() and not line.startswith("#"))
         with open(os.path.join(k, "authorized"), "w") as f:
             f.write(client + "\n")
-        names = ["ticks", "signals", "order_events", "orders", "dead_letters"]
-        ep = {n: f"tcp://127.0.0.1:{p}" for n, p in zip(names, free_tcp_ports(5))}
+        ep = ports.tcp_endpoints()
         self.config = os.path.join(d, "deploy.toml")
         with open(self.config, "w") as f:
             f.write("\n".join([
@@ -284,7 +272,8 @@ class PythonStrategyCurve(unittest.TestCase):
             self.p.start(name)
         self.start_py()
         for name in ("dead_letter", "dll_gateway", "executor", "py-0"):
-            cl.wait_for(lambda: cl.stats(self.run_dir, name), timeout=20, what=f"{name} to start")
+            log = (lambda: open(self.log_path).read()[-2000:]) if name == "py-0" else (lambda: self.p.log(name))
+            cl.wait_for(lambda: cl.stats(self.run_dir, name), timeout=20, what=f"{name} to start", detail=log)
         self.p.start("gateway")
         pid = self.py.pid
         cl.wait_for(lambda: (cl.stats(self.run_dir, "py-0", pid) or {}).get("signals_acked", 0) >= 10, timeout=30,

@@ -19,7 +19,8 @@ import unittest
 from svtest import REPO, SupervisorRun, make_fake_bin_dir, pid_alive, wait_for
 
 sys.path.insert(0, os.path.join(REPO, "tests", "support"))
-from prom import PROMTOOL, free_port_base, http_get, promtool_check_metrics, samples  # noqa: E402
+from ports import free_port_base  # noqa: E402
+from prom import PROMTOOL, http_get, promtool_check_metrics, samples  # noqa: E402
 
 FAST = ["--set", "supervisor.backoff_min_ms=50", "--set", "supervisor.backoff_max_ms=200",
         "--set", "supervisor.stop_grace_ms=2000"]

@@ -1,11 +1,10 @@
-"""Helpers for the tests that read Prometheus metrics: free loopback ports
-(one, or a run of them for a deployment's offsets), an HTTP GET that never
+"""Helpers for the tests that read Prometheus metrics: a free loopback port
+(a run of them is ports.free_port_base), an HTTP GET that never
 raises, the samples of one metric in an exposition, `promtool check
 metrics`, and Debian's prometheus server on a temporary config."""
 
 import json
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -21,27 +20,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _listenable(port):
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def free_port_base(count, low=20000, high=32000):
-    """A port P such that P .. P+count-1 are all free on loopback now (for a
-    supervisor's metrics.port and its offsets); below the kernel's usual
-    ephemeral range, so the programs' own outgoing connections do not take them."""
-    for _ in range(200):
-        base = random.randrange(low, high - count)
-        if all(_listenable(base + i) for i in range(count)):
-            return base
-    raise AssertionError(f"no {count} free ports in a row in {low}..{high}")
 
 
 def http_get(url, timeout=5.0):
