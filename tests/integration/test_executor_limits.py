@@ -18,7 +18,7 @@ import zmq
 
 import pipeline as pl
 import tp_proto
-from ports import free_port_base
+from ports import tcp_endpoints
 
 SKIP = pl.missing_binaries()
 
@@ -178,9 +178,7 @@ class ExecutorLimits(unittest.TestCase):
         self.dep.close()
         # Below the ephemeral range: a port picked there and let go may be
         # taken by another test's outgoing connection before a program binds it.
-        names = ("ticks", "signals", "order_events", "orders", "dead_letters")
-        base = free_port_base(len(names))
-        self.dep = pl.Deployment(endpoints={n: f"tcp://127.0.0.1:{base + i}" for i, n in enumerate(names)})
+        self.dep = pl.Deployment(endpoints=tcp_endpoints())
         self.flood_past_the_descriptor_limit()
 
     def test_a_flood_of_connections_past_the_descriptor_limit_costs_only_those_connections_ipc(self):
