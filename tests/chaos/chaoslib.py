@@ -546,6 +546,12 @@ MAX_SIGNAL_TICK_AGE_MS = 250
 # The sim broker's refusal of an order that reached its "exchange" at or
 # after its good-till time names when submit() received it.
 RECEIVED_AT = re.compile(r"\(received at (\d+)\)")
+# dll_gateway's last deadline check is the instruction before its broker
+# call; the sim broker's receive time is read inside that call. On two busy
+# cores the thread can be preempted in between (a CI run saw 1.05 ms), so a
+# hand-over counts as late from this much after the expiry. Without the
+# check, orders queued at a paused dll_gateway reach the broker 0.2-2 s late.
+HANDOVER_MS = 5
 # The executor's reasons for an order it held (circuit breaker) and gave
 # up, never sent, when trading was halted or a flatten began (its dead
 # letter has the same reason).
@@ -672,8 +678,8 @@ def reconcile(run_dir, seen=None, seen_letters=None):
     # order against the expiry in the journaled signal bytes (the executor's
     # expires_ns when the journal no longer has the signal). An order the
     # broker decided at or after it (its latency after the hand-over) must
-    # have been handed over before it: the sim broker's refusal says when it
-    # received the order.
+    # have been handed over before it, within HANDOVER_MS: the sim broker's
+    # refusal says when it received the order.
     late, late_any, handed_late, no_expiry = [], 0, [], 0
     for o in broker_orders:
         sid = o["cid"][2:] if o["cid"].startswith("C-") else None
@@ -684,7 +690,7 @@ def reconcile(run_dir, seen=None, seen_letters=None):
         if o["ts_ns"] >= exp:
             late_any += 1
             received = RECEIVED_AT.search(o["reason"])
-            if not received or int(received.group(1)) >= exp:
+            if not received or int(received.group(1)) >= exp + HANDOVER_MS * 1_000_000:
                 at = int(received.group(1)) if received else None
                 handed_late.append((o["cid"], at and utc(at), utc(exp), o["status"], o["reason"]))
             if o["status"] in FILL_STATUSES:
@@ -778,7 +784,7 @@ def figures_table(title, books, extra_rows=()):
         ("broker orders with no signal", books["broker_orphans"]),
         ("oldest tick a signal was made from (ms before the emit)", books["oldest_tick_signaled_ms"]),
         ("broker orders decided at/after expiry (refused there)", books["broker_orders_after_expiry"]),
-        ("  of which handed to the broker at/after it", books["broker_orders_handed_late"]),
+        (f"  of which handed to the broker {HANDOVER_MS} ms or more after it", books["broker_orders_handed_late"]),
         ("fills at/after expiry", books["fills_after_expiry"]),
         ("journaled, never acked nor given up", books["unacked_in_journal"]),
         ("dead letter missing for an outcome", books["dead_letter_line_missing"]),
@@ -827,7 +833,8 @@ def book_checks(books, disk_full_windows=(), lines_lost=0):
         ("no broker order without a signal", books["broker_orphans"] == 0, books["orphan_detail"]),
         (f"no signal from a tick older than {MAX_SIGNAL_TICK_AGE_MS} ms", books["signals_from_old_ticks"] == 0,
          "(age ms, signal, emitted; UTC), the oldest: " + repr(books["signals_from_old_ticks_detail"])),
-        ("no order handed to the broker at/after its expiry", books["broker_orders_handed_late"] == 0,
+        (f"no order handed to the broker {HANDOVER_MS} ms or more after its expiry",
+         books["broker_orders_handed_late"] == 0,
          "(cid, received, expiry, status, reason; UTC): " + repr(books["broker_orders_handed_late_detail"])),
         ("no fill at/after expiry", books["fills_after_expiry"] == 0,
          "(cid, broker time, expiry, late ms; UTC): " + repr(books["fills_after_expiry_detail"])),

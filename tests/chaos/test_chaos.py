@@ -76,9 +76,10 @@ are reconciled from the files.
     made from a tick older than strategy.max_signal_tick_age_ms at its emit
     (created_ts_ns - causation_ts_ns: a paused strategy or gateway leaves a
     backlog of ticks that must not be traded on); no order
-    handed to the broker at or after its signal's expiry (one the sim
-    broker decided late, 10 ms after the hand-over, says in its refusal
-    when it was received) and no broker fill at or after it.
+    handed to the broker chaoslib.HANDOVER_MS (5 ms) or more after its
+    signal's expiry (one the sim broker decided late, 10 ms after the
+    hand-over, says in its refusal when it was received) and no broker
+    fill at or after it.
   chaoslib.outcome_letter_checks (the executor's outcome letters, by key,
     across kills of the executor and of the sink): every signal executor.db
     holds REJECTED and every letter its `letters` table holds (the newest
