@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -79,7 +80,17 @@ struct OrdersResult {
   // CPU time per order (all threads), in the round trip run and in the bursts.
   double executor_cpu_us = 0, dll_gateway_cpu_us = 0;
   double burst_executor_cpu_us = 0, burst_dll_gateway_cpu_us = 0;
+  // The rest of the machine's work in the bursts: the gateway (quotes) and
+  // this process (pushing the signals, reading their events).
+  double burst_gateway_cpu_us = 0, burst_bench_cpu_us = 0;
 };
+
+// This process's CPU time, every thread (ZeroMQ's I/O thread included).
+double own_cpu_s() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
 
 constexpr std::uint64_t burst_size = 100;
 constexpr int stats_interval_ms = 200;
@@ -99,7 +110,7 @@ OrdersResult pipeline_orders(const Options& o, PeakRss& peaks, std::uint64_t cou
   push.set(zmq::sockopt::linger, 0);
   const Child& dll_gateway = d.start("dll_gateway", {}, 1);
   const Child& executor = d.start("executor", {}, 0);
-  d.start("gateway", {}, 0);  // quotes for the simulated broker's fills
+  const Child& gateway = d.start("gateway", {}, 0);  // quotes for the simulated broker's fills
   sub.connect(d.endpoint("order_events"));
   push.connect(d.endpoint("signals"));
   const std::int64_t boot = tp::wall_ns() / tp::ns_per_ms;
@@ -158,9 +169,9 @@ OrdersResult pipeline_orders(const Options& o, PeakRss& peaks, std::uint64_t cou
   for (std::uint64_t i = 0; i < count; ++i) signals.push_back(make_signal(i));
   // Where the time goes: the two programs share the machine's cores.
   struct Cpu {
-    double executor, dll_gateway;
+    double executor, dll_gateway, gateway, bench;
   };
-  auto cpu_now = [&] { return Cpu{executor.cpu_s(), dll_gateway.cpu_s()}; };
+  auto cpu_now = [&] { return Cpu{executor.cpu_s(), dll_gateway.cpu_s(), gateway.cpu_s(), own_cpu_s()}; };
   auto per_order_us = [](double from, double to, std::uint64_t orders) {
     return orders > 0 ? (to - from) * 1e6 / static_cast<double>(orders) : 0;
   };
@@ -219,18 +230,22 @@ OrdersResult pipeline_orders(const Options& o, PeakRss& peaks, std::uint64_t cou
   };
   std::vector<double> one, burst;
   for (int i = 0; i < one_order_samples; ++i) one.push_back(timed(1));
-  double burst_executor_s = 0, burst_dll_gateway_s = 0;
+  Cpu in_bursts{0, 0, 0, 0};
   for (int i = 0; i < burst_samples; ++i) {
     const Cpu before = cpu_now();
     burst.push_back(timed(burst_size));
     const Cpu after = cpu_now();
-    burst_executor_s += after.executor - before.executor;
-    burst_dll_gateway_s += after.dll_gateway - before.dll_gateway;
+    in_bursts.executor += after.executor - before.executor;
+    in_bursts.dll_gateway += after.dll_gateway - before.dll_gateway;
+    in_bursts.gateway += after.gateway - before.gateway;
+    in_bursts.bench += after.bench - before.bench;
     drain(50, nullptr);  // a pause: the reports of one burst out of the next one's way
   }
   const std::uint64_t burst_orders = burst_size * burst_samples;
-  r.burst_executor_cpu_us = per_order_us(0, burst_executor_s, burst_orders);
-  r.burst_dll_gateway_cpu_us = per_order_us(0, burst_dll_gateway_s, burst_orders);
+  r.burst_executor_cpu_us = per_order_us(0, in_bursts.executor, burst_orders);
+  r.burst_dll_gateway_cpu_us = per_order_us(0, in_bursts.dll_gateway, burst_orders);
+  r.burst_gateway_cpu_us = per_order_us(0, in_bursts.gateway, burst_orders);
+  r.burst_bench_cpu_us = per_order_us(0, in_bursts.bench, burst_orders);
   r.complete = std::count(one.begin(), one.end(), 0.0) + std::count(burst.begin(), burst.end(), 0.0) == 0;
   r.one_order_us = median(one);
   r.burst_us = median(burst);
@@ -244,10 +259,16 @@ std::string fmt_us(double us) {
   return buf;
 }
 
-// The burst's floor: the two programs' CPU for its orders spread over every
-// core, as if they overlapped perfectly and nothing else ran.
-double burst_floor_us(const OrdersResult& po) {
+// The burst's floor: the CPU its orders took spread over every core, as if
+// the processes overlapped perfectly. The two programs' alone, and with the
+// gateway's and the bench's own (the signals' sender and the events' reader
+// run on the same cores).
+double two_programs_floor_us(const OrdersResult& po) {
   return (po.burst_executor_cpu_us + po.burst_dll_gateway_cpu_us) * static_cast<double>(burst_size) / cpus();
+}
+double machine_floor_us(const OrdersResult& po) {
+  return two_programs_floor_us(po) +
+         (po.burst_gateway_cpu_us + po.burst_bench_cpu_us) * static_cast<double>(burst_size) / cpus();
 }
 
 }  // namespace
@@ -276,8 +297,11 @@ void run_orders(const Options& o, PeakRss& peaks, Report& report) {
                 " signals pushed at once -> the last final event (median of " +
                 std::to_string(burst_samples) + "); CPU per order in the bursts: executor " +
                 fmt_us(po.burst_executor_cpu_us) + ", dll_gateway " + fmt_us(po.burst_dll_gateway_cpu_us) +
-                "; at that CPU a burst needs " + fmt_us(burst_floor_us(po)) + " on " +
-                std::to_string(cpus()) + " cores even if the two programs never waited for each other"};
+                ", gateway " + fmt_us(po.burst_gateway_cpu_us) + ", this bench (sender and reader) " +
+                fmt_us(po.burst_bench_cpu_us) + "; at that CPU a burst needs " +
+                fmt_us(two_programs_floor_us(po)) + " on " + std::to_string(cpus()) +
+                " cores even if the two programs never waited for each other, " +
+                fmt_us(machine_floor_us(po)) + " with the gateway's and the bench's CPU"};
   burst.valid = po.complete;
   report.rows.push_back(std::move(burst));
 }
