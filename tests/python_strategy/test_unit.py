@@ -299,6 +299,15 @@ class ConfigTest(unittest.TestCase):
         self.assertIn('\ncontrol = "tcp://127.0.0.1:7107"', text)
         c = config.parse_config(text)
         self.assertEqual(c.endpoints["orders"], "tcp://127.0.0.1:7104")
+        self.assertEqual(c.endpoints["control"], "tcp://127.0.0.1:7107")
+        # Unset, they are derived from orders as common/src/endpoints.cpp derives them.
+        c = config.parse_config('[endpoints]\norders = "tcp://127.0.0.1:9000"\n')
+        self.assertEqual((c.endpoints["reports"], c.endpoints["control"]),
+                         ("tcp://127.0.0.1:9002", "tcp://127.0.0.1:9003"))
+        c = config.parse_config('[endpoints]\norders = "ipc:///tmp/tp/orders"\n')
+        self.assertEqual(c.endpoints["reports"], "ipc:///tmp/tp/orders.reports")
+        with self.assertRaisesRegex(config.ConfigError, "endpoints.reports: cannot derive it from orders"):
+            config.parse_config('[endpoints]\norders = "tcp://dll-host:orders"\n')
         with self.assertRaisesRegex(config.ConfigError, "endpoints.control must be a tcp://, ipc:// or inproc://"):
             config.parse_config('[endpoints]\ncontrol = "http://127.0.0.1:7107"\n')
 

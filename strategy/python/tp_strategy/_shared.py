@@ -1,6 +1,7 @@
 """What the runtime shares with the supervisor rather than copies: reading
 the file and the `--set` override rule, the typed reading of a table's keys
-(Section), the strategy groups' reading and the sharding function
+(Section), the endpoints' reading (defaults, reports and control derived
+from orders), the strategy groups' reading and the sharding function
 (scripts/tp_supervisor/, each held equal to the C++ one by its own tests). From
 a checkout, scripts/ is found beside this package."""
 
@@ -12,10 +13,11 @@ if os.path.isdir(_REPO_SCRIPTS) and _REPO_SCRIPTS not in sys.path:
     sys.path.append(_REPO_SCRIPTS)
 
 from tp_supervisor.settings import ConfigError as SettingsError  # noqa: E402
-from tp_supervisor.settings import (DEFAULT_INSTRUMENTS, STRATEGY_GROUP_KEYS, Section, Settings,  # noqa: E402
-                                    StrategyGroup, is_int, read_hosts, read_root, read_strategy,
-                                    read_text)
+from tp_supervisor.settings import (DEFAULT_ENDPOINTS, DEFAULT_INSTRUMENTS, STRATEGY_GROUP_KEYS,  # noqa: E402
+                                    Section, Settings, StrategyGroup, is_int, read_endpoints, read_hosts,
+                                    read_root, read_strategy, read_text)
 from tp_supervisor.sharding import instruments_for_shard  # noqa: E402
 
-__all__ = ["DEFAULT_INSTRUMENTS", "STRATEGY_GROUP_KEYS", "Section", "Settings", "SettingsError", "StrategyGroup",
-           "instruments_for_shard", "is_int", "read_hosts", "read_root", "read_strategy", "read_text"]
+__all__ = ["DEFAULT_ENDPOINTS", "DEFAULT_INSTRUMENTS", "STRATEGY_GROUP_KEYS", "Section", "Settings", "SettingsError",
+           "StrategyGroup", "instruments_for_shard", "is_int", "read_endpoints", "read_hosts", "read_root",
+           "read_strategy", "read_text"]

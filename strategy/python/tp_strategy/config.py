@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ._shared import (DEFAULT_INSTRUMENTS, STRATEGY_GROUP_KEYS, Section, Settings, StrategyGroup, is_int,
-                      read_hosts, read_root, read_strategy, read_text)
+from ._shared import (DEFAULT_ENDPOINTS, DEFAULT_INSTRUMENTS, STRATEGY_GROUP_KEYS, Section, Settings,
+                      StrategyGroup, is_int, read_endpoints, read_hosts, read_root, read_strategy, read_text)
 from ._shared import SettingsError as ConfigError
 from .metrics import is_loopback_host
 
@@ -40,10 +40,7 @@ class Config:
     log_level: str = "info"
     stats_interval_ms: int = 1000
     min_free_bytes: int = 64 << 20
-    endpoints: dict = field(default_factory=lambda: {
-        "ticks": "tcp://127.0.0.1:7101", "signals": "tcp://127.0.0.1:7102",
-        "order_events": "tcp://127.0.0.1:7103", "orders": "tcp://127.0.0.1:7104",
-        "dead_letters": "tcp://127.0.0.1:7105"})
+    endpoints: dict = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
     instruments: list = field(default_factory=lambda: list(DEFAULT_INSTRUMENTS))
     quantity: float = 1000.0
     signal_ttl_ms: int = 5000
@@ -90,18 +87,14 @@ def parse_config(text: str, overrides=(), origin: str = "<string>") -> Config:
     run.finish()
     run.require(c.stats_interval_ms > 0, "stats_interval_ms", "> 0")
 
+    # Every endpoint of the file, the executor's and dll_gateway's own
+    # (reports, control) among them, read and checked as the C++ programs
+    # read them: a strategy uses four, and refuses none of the others.
     ep = _section(root.get("endpoints"), "endpoints", origin)
-    for key in list(c.endpoints):
-        v = ep.string(key, c.endpoints[key])
+    c.endpoints = read_endpoints(root, origin)
+    for key, v in c.endpoints.items():
         ep.require(v.startswith(("tcp://", "ipc://", "inproc://")), key, "a tcp://, ipc:// or inproc:// endpoint")
-        c.endpoints[key] = v
-    # The executor's and dll_gateway's own sockets: no strategy's, but keys
-    # of the same file (config/default.toml has them commented out), so
-    # read and checked as the C++ programs check them, never refused.
-    for key in ("reports", "control"):
-        if ep.has(key):
-            ep.require(ep.string(key, "").startswith(("tcp://", "ipc://", "inproc://")), key,
-                       "a tcp://, ipc:// or inproc:// endpoint")
+    ep.used.update(c.endpoints)
     ep.finish()
 
     if "instruments" in root:
