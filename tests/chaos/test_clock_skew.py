@@ -26,12 +26,12 @@ margin this scenario put orders at the broker up to ~0.95 s after their true
 expiry."""
 
 import os
-import socket
 import tempfile
 import shutil
 import unittest
 
 import chaoslib as cl
+from ports import free_port_base  # noqa: E402  (tests/support, on sys.path through chaoslib)
 from svtest import wait_for
 
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
@@ -39,12 +39,6 @@ AHEAD_S, BEHIND_S = 0.5, 0.45  # md and strat ahead of true time; exec behind
 TTL_MS = 3000
 PAUSE_S = 4.5
 HOSTS = {"md": "127.0.0.1", "strat": "127.0.0.2", "exec": "127.0.0.3"}
-
-
-def free_port(address):
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return s.getsockname()[1]
 
 
 def clock(offset_s):
@@ -71,21 +65,22 @@ class ClockSkew(unittest.TestCase):
 
     def config_text(self):
         md, ex = HOSTS["md"], HOSTS["exec"]
-        ports = {name: free_port(ex) for name in ("signals", "order_events", "orders", "dead_letters")}
-        reports, control = free_port(ex), free_port(ex)
+        base = free_port_base(7, addresses=(md, ex))
+        ports = dict(zip(("ticks", "signals", "order_events", "orders", "dead_letters", "reports", "control"),
+                         range(base, base + 7)))
         return f"""
 [run]
 dir = "{self.run_dir}"
 stats_interval_ms = 100
 
 [endpoints]
-ticks = "tcp://{md}:{free_port(md)}"
+ticks = "tcp://{md}:{ports['ticks']}"
 signals = "tcp://{ex}:{ports['signals']}"
 order_events = "tcp://{ex}:{ports['order_events']}"
 orders = "tcp://{ex}:{ports['orders']}"
 dead_letters = "tcp://{ex}:{ports['dead_letters']}"
-reports = "tcp://{ex}:{reports}"
-control = "tcp://{ex}:{control}"
+reports = "tcp://{ex}:{ports['reports']}"
+control = "tcp://{ex}:{ports['control']}"
 
 [gateway]
 rate = 400

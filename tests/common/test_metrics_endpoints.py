@@ -35,8 +35,8 @@ sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 sys.path.insert(0, os.path.join(REPO, "tests", "supervisor"))
 from pipeline import BIN_DIR, Deployment, missing_binaries, wait_for  # noqa: E402
-from ports import free_port_base  # noqa: E402
-from prom import (PROMETHEUS, PROMTOOL, Prometheus, free_port, http_get,  # noqa: E402,F401
+from ports import free_port, free_port_base  # noqa: E402
+from prom import (PROMETHEUS, PROMTOOL, Prometheus, http_get,  # noqa: E402,F401
                   promtool_check_metrics, samples)
 import grafana  # noqa: E402
 

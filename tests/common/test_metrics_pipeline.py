@@ -19,7 +19,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import pipeline  # noqa: E402
-from prom import PROMTOOL, free_port, http_get, samples  # noqa: E402
+from ports import free_port  # noqa: E402
+from prom import PROMTOOL, http_get, samples  # noqa: E402
 
 EXTRA = """
 [gateway]

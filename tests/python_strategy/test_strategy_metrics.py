@@ -29,7 +29,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
-from prom import PROMETHEUS, Prometheus, free_port, http_get  # noqa: E402
+from ports import free_port  # noqa: E402
+from prom import PROMETHEUS, Prometheus, http_get  # noqa: E402
 from waiting import read_json, wait_for  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))

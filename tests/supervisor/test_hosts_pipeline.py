@@ -12,7 +12,6 @@ instances is decided by it exactly once, and the adopted journal settles."""
 
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import tempfile
 import unittest
 
 from svtest import PROGRAMS, TPCTL, SupervisorRun, supervisor as sv, wait_for
+from ports import free_port_base  # noqa: E402  (tests/support, on sys.path through svtest)
 from test_scale_down import journal_ids
 
 BIN_DIR = os.environ.get("TP_BIN_DIR", "")
@@ -34,20 +34,6 @@ WAIT_S = 30.0
 # 2, AUDUSD -> 3), so that every instance journals signals.
 INSTRUMENTS = [("GBPUSD", 1.265, 0.0002, 0.00006), ("EURUSD", 1.085, 0.0001, 0.00005),
                ("USDCHF", 0.88, 0.0001, 0.00005), ("AUDUSD", 0.655, 0.0001, 0.00004)]
-
-
-def free_ports(count: int) -> int:
-    """A base port with `count` free ports from it on 127.0.0.1 and 127.0.0.2."""
-    for base in range(23000, 60000, 97):
-        try:
-            for port in range(base, base + count):
-                for address in ("127.0.0.1", "127.0.0.2"):
-                    with socket.socket() as s:
-                        s.bind((address, port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free port range")
 
 
 def config_text(base: int, secret: str) -> str:
@@ -83,7 +69,7 @@ class ScaleAcrossHostsTest(unittest.TestCase):
         os.chmod(secret, 0o600)
         self.config = os.path.join(self.tmp, "deploy.toml")
         with open(self.config, "w") as f:
-            f.write(config_text(free_ports(9), secret))
+            f.write(config_text(free_port_base(9, addresses=("127.0.0.1", "127.0.0.2")), secret))
         self.sups = {}
         for host in ("a", "b"):
             d = os.path.join(self.tmp, host)

@@ -18,6 +18,7 @@ import time
 import unittest
 
 from svtest import SUPERVISOR, TPCTL, SupervisorRun, make_fake_bin_dir
+from ports import free_port  # noqa: E402  (tests/support, on sys.path through svtest)
 
 FAST = ["--set", "supervisor.backoff_min_ms=50", "--set", "supervisor.backoff_max_ms=200",
         "--set", "supervisor.stop_grace_ms=2000"]
@@ -25,19 +26,9 @@ ADDRESS = {"a": "127.0.0.1", "b": "127.0.0.2"}
 STATUS_BOUND_S = 3.0   # hostctl.STATUS_TIMEOUT_S
 
 
-def free_port() -> int:
+def hosts_port() -> int:
     """A port free on both loopback addresses the hosts listen on."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.2", port))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no port free on 127.0.0.1 and 127.0.0.2")
+    return free_port(addresses=("127.0.0.1", "127.0.0.2"))
 
 
 def deployment(secret, port, extra_hosts="", instances=2) -> str:
@@ -88,7 +79,7 @@ class TwoHostsTest(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="hosts")
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.bin = make_fake_bin_dir(os.path.join(self.tmp, "bin"))
-        self.port = free_port()
+        self.port = hosts_port()
         self.secret = write_secret(os.path.join(self.tmp, "control.secret"))
         self.config = self.write("deploy.toml", deployment(self.secret, self.port))
         self.events = os.path.join(self.tmp, "events")
@@ -298,7 +289,7 @@ class ChoosingTheHostTest(unittest.TestCase):
         self.bin = make_fake_bin_dir(os.path.join(self.tmp, "bin"))
         self.config = os.path.join(self.tmp, "deploy.toml")
         with open(self.config, "w") as f:
-            f.write(deployment(write_secret(os.path.join(self.tmp, "s")), free_port()))
+            f.write(deployment(write_secret(os.path.join(self.tmp, "s")), hosts_port()))
 
     def supervisor(self, *args):
         return subprocess.run([sys.executable, SUPERVISOR, "--bin-dir", self.bin, "--run-dir",

@@ -15,7 +15,8 @@ from svtest import REPO  # and scripts/ on sys.path
 
 sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 
-from prom import PROMTOOL, free_port, http_get, promtool_check_metrics, samples  # noqa: E402
+from ports import free_port  # noqa: E402
+from prom import PROMTOOL, http_get, promtool_check_metrics, samples  # noqa: E402
 from tp_supervisor import exposition, metrics  # noqa: E402
 from tp_supervisor.policy import RestartPolicy  # noqa: E402
 from tp_supervisor.settings import Settings  # noqa: E402

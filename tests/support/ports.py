@@ -20,18 +20,25 @@ def _listenable(port, address="127.0.0.1"):
             return False
 
 
-def free_port_base(count, low=20000, high=32000, address="127.0.0.1"):
-    """A port P such that P .. P+count-1 are all free on `address` now (for a
-    supervisor's metrics.port and its offsets, or a deployment's endpoints)."""
+def free_port_base(count, low=20000, high=32000, addresses=("127.0.0.1",)):
+    """A port P such that P .. P+count-1 are all free now on every one of
+    `addresses` (for a supervisor's metrics.port and its offsets, or a
+    deployment's endpoints, on one or several loopback "hosts")."""
     for _ in range(200):
         base = random.randrange(low, high - count)
-        if all(_listenable(base + i, address) for i in range(count)):
+        if all(_listenable(base + i, a) for i in range(count) for a in addresses):
             return base
-    raise AssertionError(f"no {count} free ports in a row in {low}..{high}")
+    raise AssertionError(f"no {count} free ports in a row in {low}..{high} on {', '.join(addresses)}")
+
+
+def free_port(addresses=("127.0.0.1",)):
+    """One port free on every one of `addresses` (a metrics server, a
+    Prometheus)."""
+    return free_port_base(1, addresses=addresses)
 
 
 def tcp_endpoints(address="127.0.0.1"):
     """{name: "tcp://address:port"} for every endpoint of a deployment on one
     host, on consecutive free ports."""
-    base = free_port_base(len(ENDPOINT_NAMES), address=address)
+    base = free_port_base(len(ENDPOINT_NAMES), addresses=(address,))
     return {name: f"tcp://{address}:{base + i}" for i, name in enumerate(ENDPOINT_NAMES)}

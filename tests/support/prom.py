@@ -1,5 +1,4 @@
-"""Helpers for the tests that read Prometheus metrics: a free loopback port
-(a run of them is ports.free_port_base), an HTTP GET that never
+"""Helpers for the tests that read Prometheus metrics: an HTTP GET that never
 raises, the samples of one metric in an exposition, `promtool check
 metrics`, and Debian's prometheus server on a temporary config."""
 
@@ -12,14 +11,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from ports import free_port
+
 PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url, timeout=5.0):
