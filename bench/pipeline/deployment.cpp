@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -36,9 +37,11 @@ Deployment::Deployment(const Options& o, PeakRss& peaks, const std::string& labe
   fs::create_directories(run_dir_ / "logs");
   // reports and control too: derived, they would be the orders port + 2 and
   // + 3, which nobody checked was free.
-  for (const char* name :
-       {"ticks", "signals", "order_events", "orders", "dead_letters", "reports", "control"})
-    endpoints_[name] = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
+  constexpr std::array names{"ticks",        "signals", "order_events", "orders",
+                             "dead_letters", "reports", "control"};
+  const int first_port = free_tcp_port_base(static_cast<int>(names.size()));
+  for (std::size_t i = 0; i < names.size(); ++i)
+    endpoints_[names[i]] = "tcp://127.0.0.1:" + std::to_string(first_port + static_cast<int>(i));
   std::ostringstream t;
   t << "# pipeline_bench: " << label << "\n[run]\ndir = \"" << run_dir_.string() << "\"\n"
     << "stats_interval_ms = " << stats_interval_ms << "\n\n[endpoints]\n";

@@ -9,9 +9,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "common/clock.hpp"
@@ -63,22 +66,36 @@ std::optional<double> json_nested(const std::string& text, std::string_view obje
   return json_number(text, key, pos);
 }
 
-int free_tcp_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+
+bool listenable(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("socket() failed");
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot find a free port");
-  }
-  const int port = ntohs(a.sin_port);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   ::close(fd);
-  return port;
+  return ok;
+}
+
+}  // namespace
+
+int free_tcp_port_base(int count) {
+  constexpr int low = 20000, high = 32000;
+  std::mt19937 pick(std::random_device{}());
+  std::uniform_int_distribution<int> base_of(low, high - count);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int base = base_of(pick);
+    bool free = true;
+    for (int i = 0; i < count && free; ++i) free = listenable(base + i);
+    if (free) return base;
+  }
+  throw std::runtime_error("no " + std::to_string(count) + " free ports in a row in " + std::to_string(low) +
+                           ".." + std::to_string(high));
 }
 
 long proc_status_kb(pid_t pid, const char* field) {

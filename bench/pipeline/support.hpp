@@ -45,8 +45,12 @@ std::string read_file(const std::filesystem::path& p);
 std::optional<double> json_number(const std::string& text, std::string_view key, std::size_t from = 0);
 std::optional<double> json_nested(const std::string& text, std::string_view object, std::string_view key);
 
-// A loopback TCP port free at the time of the call; throws when none is.
-int free_tcp_port();
+// A port P such that P .. P+count-1 are all free on 127.0.0.1 now, below the
+// kernel's ephemeral range (32768 on): a program's own outgoing connection
+// cannot take one of them between the pick and the bind, as it could an
+// ephemeral port (tests/support/ports.py picks its ports the same way).
+// Throws when no such run is found.
+int free_tcp_port_base(int count);
 
 // A "VmHWM"-style field of /proc/PID/status in kB, -1 when absent.
 long proc_status_kb(pid_t pid, const char* field);
