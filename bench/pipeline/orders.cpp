@@ -167,7 +167,7 @@ OrdersResult pipeline_orders(const Options& o, PeakRss& peaks, std::uint64_t cou
   OrdersResult r;
   std::vector<std::string> signals;
   for (std::uint64_t i = 0; i < count; ++i) signals.push_back(make_signal(i));
-  // Where the time goes: the two programs share the machine's cores.
+  // Where the time goes: every process of the deployment, and this one, share the machine's cores.
   struct Cpu {
     double executor, dll_gateway, gateway, bench;
   };
