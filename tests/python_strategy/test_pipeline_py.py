@@ -8,7 +8,9 @@ signals resent with their ids); bad input is dead-lettered with the group's
 source; then the books are reconciled from the files with the chaos test's
 reconciliation: every journaled signal has exactly one outcome, 0 lost, 0
 doubled at the broker. The shards' positions (POS.py reports + fills) equal
-the executor's book of the group."""
+the executor's book of the group. Also: the Python strategy over CURVE, and
+a Python and a C++ strategy started on a journal at its compaction bound,
+within the memory budget."""
 
 import os
 import signal
@@ -290,3 +292,89 @@ class PythonStrategyCurve(unittest.TestCase):
         self.assertEqual(self.py.wait(20), 1)
         with open(self.log_path) as f:
             self.assertIn("readable by group or others", f.read())
+
+
+EXTRA_CPP = """
+[[strategy.groups]]
+name = "strategy"
+kind = "every_nth"
+instances = 2
+"""
+
+
+def write_day_journal(path, group, size_bytes):
+    """A journal of `group`'s shard 0 as a trading day leaves it: signals
+    up to `size_bytes`, every one acked but one in fifty, still pending.
+    Returns (signals, pending)."""
+    from tp_strategy import wire
+    pending, size, n = 0, 0, 0
+    with open(path, "wb") as f:
+        f.write(b"B 1000\n")
+        while size < size_bytes:
+            n += 1
+            sid = f"{group}.0.1000.{n}"
+            record = b"S " + wire.encode_signal(sid, group, 0, "EURUSD", 1, 100, 1.1, 1, 1, 2 * 10**18, n,
+                                                0).hex().encode() + b"\n"
+            if n % 50:
+                record += b"A " + sid.encode() + b"\n"
+            else:
+                pending += 1
+            f.write(record)
+            size += len(record)
+    return n, pending
+
+
+@unittest.skipIf(MISSING + [p for p in ("strategy",) if not os.access(os.path.join(cl.BIN_DIR, p), os.X_OK)],
+                 f"SKIPPED: real binaries missing in TP_BIN_DIR={cl.BIN_DIR!r}")
+class StrategyJournalMemory(unittest.TestCase):
+    """The README's peak RSS <= 30 MB for every program holds for a strategy
+    started on a journal at its compaction bound (4 MiB, some 20,000
+    signals): a restart late in a trading day, or a journal adopted after a
+    scale-down. Read whole and decoded signal by signal, such a journal
+    took a Python strategy to 55 MB."""
+
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory(prefix="tp_sjm_")
+        self.addCleanup(tmp.cleanup)
+        self.dir = tmp.name
+        self.run_dir = os.path.join(self.dir, "run")
+        os.makedirs(os.path.join(self.dir, "logs"))
+        os.makedirs(self.run_dir)
+        # The Python group beside the default C++ one ("strategy", every_nth).
+        self.config = os.path.join(self.dir, "deploy.toml")
+        with open(self.config, "w") as f:
+            f.write(cl.config_text(self.dir, self.run_dir, extra=EXTRA + EXTRA_CPP))
+
+    def peak_rss_kb(self, name, command):
+        """Starts `command` (instance `name`), waits for its first stats and
+        returns its VmHWM then."""
+        from tp_strategy.journal import DEFAULT_COMPACT_BYTES
+        signals, pending = write_day_journal(os.path.join(self.run_dir, f"{name}.journal"), name.split("-")[0],
+                                             DEFAULT_COMPACT_BYTES - 1024)
+        env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "strategy", "python"), PYTHONDONTWRITEBYTECODE="1")
+        log_path = os.path.join(self.dir, "logs", f"{name}.log")
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                    start_new_session=True)
+        try:
+            cl.wait_for(lambda: cl.stats(self.run_dir, name, proc.pid), timeout=30, what=f"{name} to start",
+                        detail=lambda: open(log_path, errors="replace").read()[-2000:])
+            self.assertEqual(cl.stats(self.run_dir, name, proc.pid)["signals_pending"], pending)
+            with open(f"/proc/{proc.pid}/status") as f:
+                peak_kb = int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
+        finally:
+            proc.kill()
+            proc.wait(10)
+        return peak_kb, signals
+
+    def test_a_python_strategy(self):
+        peak_kb, signals = self.peak_rss_kb(f"{GROUP}-0", [sys.executable, "-m", "tp_strategy", "--config",
+                                                           self.config, "--group", GROUP, "--shard", "0",
+                                                           "--shards", "2"])
+        self.assertLessEqual(peak_kb, 30 * 1024, f"peak RSS {peak_kb / 1024:.1f} MB after reading {signals} signals")
+
+    def test_a_cpp_strategy(self):
+        peak_kb, signals = self.peak_rss_kb("strategy-0", [os.path.join(cl.BIN_DIR, "strategy"), "--config",
+                                                           self.config, "--group", "strategy", "--shard", "0",
+                                                           "--shards", "2"])
+        self.assertLessEqual(peak_kb, 30 * 1024, f"peak RSS {peak_kb / 1024:.1f} MB after reading {signals} signals")
