@@ -2,6 +2,8 @@
 rate (every n-th tick of an instrument, alternating BUY and SELL, like the
 C++ every_nth), and a few that are broken on purpose."""
 
+import time
+
 from tp_strategy import BUY, SELL, Strategy
 
 
@@ -48,3 +50,14 @@ class WantsParam(Strategy):
 
     def on_tick(self, tick):
         pass
+
+
+class Slow(Strategy):
+    """Takes `ms` milliseconds per tick: a strategy that falls behind its
+    feed (what its queued ticks cost in memory)."""
+
+    def on_start(self):
+        self.ms = self.ctx.params.integer("ms", 5)
+
+    def on_tick(self, tick):
+        time.sleep(self.ms / 1000)

@@ -300,6 +300,16 @@ name = "strategy"
 kind = "every_nth"
 instances = 2
 """
+EXTRA_SLOW = f"""
+[[strategy.groups]]
+name = "slow"
+kind = "python"
+entry = "strategies:Slow"
+python_path = "{HERE}"
+instances = 1
+[strategy.groups.params]
+ms = 5
+"""
 
 
 def write_day_journal(path, group, size_bytes):
@@ -326,12 +336,14 @@ def write_day_journal(path, group, size_bytes):
 
 @unittest.skipIf(MISSING + [p for p in ("strategy",) if not os.access(os.path.join(cl.BIN_DIR, p), os.X_OK)],
                  f"SKIPPED: real binaries missing in TP_BIN_DIR={cl.BIN_DIR!r}")
-class StrategyJournalMemory(unittest.TestCase):
+class StrategyMemory(unittest.TestCase):
     """The README's peak RSS <= 30 MB for every program holds for a strategy
     started on a journal at its compaction bound (4 MiB, some 20,000
     signals): a restart late in a trading day, or a journal adopted after a
-    scale-down. Read whole and decoded signal by signal, such a journal
-    took a Python strategy to 55 MB."""
+    scale-down (read whole and decoded signal by signal, such a journal took
+    a Python strategy to 55 MB); and for a Python strategy that falls behind
+    its feed (each tick queued for it cost ~8.5 KB, and 30,000 of them could
+    wait)."""
 
     def setUp(self):
         tmp = tempfile.TemporaryDirectory(prefix="tp_sjm_")
@@ -340,10 +352,10 @@ class StrategyJournalMemory(unittest.TestCase):
         self.run_dir = os.path.join(self.dir, "run")
         os.makedirs(os.path.join(self.dir, "logs"))
         os.makedirs(self.run_dir)
-        # The Python group beside the default C++ one ("strategy", every_nth).
+        # The Python groups beside the default C++ one ("strategy", every_nth).
         self.config = os.path.join(self.dir, "deploy.toml")
         with open(self.config, "w") as f:
-            f.write(cl.config_text(self.dir, self.run_dir, extra=EXTRA + EXTRA_CPP))
+            f.write(cl.config_text(self.dir, self.run_dir, extra=EXTRA + EXTRA_CPP + EXTRA_SLOW))
 
     def peak_rss_kb(self, name, command):
         """Starts `command` (instance `name`), waits for its first stats and
@@ -378,3 +390,30 @@ class StrategyJournalMemory(unittest.TestCase):
                                                            self.config, "--group", "strategy", "--shard", "0",
                                                            "--shards", "2"])
         self.assertLessEqual(peak_kb, 30 * 1024, f"peak RSS {peak_kb / 1024:.1f} MB after reading {signals} signals")
+
+    def test_a_python_strategy_behind_its_feed(self):
+        # 1,000 ticks/s against 200 handled: without a bound in bytes the
+        # backlog would be ~800 ticks more every second.
+        processes = cl.Processes(self.dir, self.config)
+        self.addCleanup(processes.close)
+        processes.start("gateway")
+        env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "strategy", "python"), PYTHONDONTWRITEBYTECODE="1")
+        log_path = os.path.join(self.dir, "logs", "slow-0.log")
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "tp_strategy", "--config", self.config, "--group", "slow",
+                                     "--shard", "0", "--shards", "1"], stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        try:
+            cl.wait_for(lambda: (cl.stats(self.run_dir, "slow-0", proc.pid) or {}).get("ticks_received", 0) >= 600,
+                        timeout=30, what="slow-0 to handle 600 ticks (3 s behind its feed)",
+                        detail=lambda: open(log_path, errors="replace").read()[-2000:])
+            with open(f"/proc/{proc.pid}/status") as f:
+                peak_kb = int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
+            stats = cl.stats(self.run_dir, "slow-0", proc.pid)
+            published = cl.stats(self.run_dir, "gateway")["ticks_published"]
+        finally:
+            proc.kill()
+            proc.wait(10)
+        # It really was behind: the feed sent far more than it handled.
+        self.assertGreater(published, 2 * stats["ticks_received"], stats)
+        self.assertLessEqual(peak_kb, 30 * 1024, f"peak RSS {peak_kb / 1024:.1f} MB, {stats}")

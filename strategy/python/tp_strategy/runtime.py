@@ -68,7 +68,15 @@ log = logging.getLogger("tp_strategy")
 NS_PER_MS = 1_000_000
 MAX_BATCH = 4096           # messages per socket per turn: keeps timers running under load
 MAX_WAIT_MS = 100          # the longest poll: the stop flag is looked at least this often
-TICK_RCVHWM = 30000        # as the C++ strategy
+# Ticks queued in this process while the strategy is behind its feed. Not
+# the C++ strategy's 30,000: a tick that arrives alone (a feed of a few
+# thousand a second) keeps ZeroMQ's whole ~8 KiB receive buffer alive while
+# it waits, so each queued tick cost ~8.5 KB, and a strategy 3 s behind a
+# 1,000 ticks/s feed reached 64 MB against its 30 MB budget (an interpreter
+# with pyzmq and msgpack takes 22 MB before any). 500 is ~4 MB at most, and
+# still half a second of such a feed; a strategy further behind trades on
+# the newest ticks, the older ones dropped by ZeroMQ and counted as gaps.
+TICK_RCVHWM = 500
 EVENTS_RCVHWM = 10000      # acks, order events, positions: as the C++ strategy
 ADOPT_SCAN_NS = 1000 * NS_PER_MS
 JOURNAL_PROBE_NS = 500 * NS_PER_MS
