@@ -76,12 +76,15 @@ constexpr int max_batch = 4096;   // messages per socket per poll: keeps timers 
 constexpr int max_wait_ms = 100;  // the longest poll: the stop flag is looked at least this often
 
 // Ticks queued in this process before ZeroMQ drops (then the gateway's send
-// queue and the kernel's socket buffers take the backlog). A queued tick costs
-// ~250 bytes (two frames' msg_t in the pipe plus the payload's heap block):
-// 100,000 made the strategy's peak RSS 33 MB when flat out; 30,000 (~7.5 MB)
-// keeps it under the 30 MB budget and still absorbs 30 ms of a 1M ticks/s
-// stream while this process is descheduled.
-constexpr int tick_rcvhwm = 30000;
+// queue and the kernel's socket buffers take the backlog). Flat out, a
+// queued tick costs ~250 bytes (many share one ~8 KiB receive buffer); one
+// that arrives alone, from a feed of a few thousand a second, keeps a whole
+// buffer alive while it waits: ~8.5 KB. So 30,000 took a strategy 3 s behind
+// a 1,000 ticks/s feed (a plugin taking 5 ms a tick) to 49.6 MB; 2,000 is
+// 17 MB at most, under the 30 MB budget, and still 2 ms of a 1M ticks/s
+// stream (the benchmark's zero-gap rates did not move measurably, and the
+// flat-out peak RSS fell from 17.8 to 10.1 MB: docs/PERFORMANCE.md).
+constexpr int tick_rcvhwm = 2000;
 
 proto::OrderType wire_order_type(const std::string& name) {
   return name == "limit" ? proto::OrderType::limit : proto::OrderType::market;

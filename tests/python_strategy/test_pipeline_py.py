@@ -300,6 +300,19 @@ name = "strategy"
 kind = "every_nth"
 instances = 2
 """
+PLUGIN = os.environ.get("TP_TEST_PLUGIN", "")
+# The same 5 ms a tick in C++: tests/strategy's plugin (`sleep_us`), which
+# emits nothing at every = 10^9.
+EXTRA_SLOW_CPP = f"""
+[[strategy.groups]]
+name = "slowcpp"
+kind = "plugin"
+plugin = "{PLUGIN}"
+instances = 1
+[strategy.groups.params]
+every = 1000000000
+sleep_us = 5000
+""" if PLUGIN else ""
 EXTRA_SLOW = f"""
 [[strategy.groups]]
 name = "slow"
@@ -341,9 +354,9 @@ class StrategyMemory(unittest.TestCase):
     started on a journal at its compaction bound (4 MiB, some 20,000
     signals): a restart late in a trading day, or a journal adopted after a
     scale-down (read whole and decoded signal by signal, such a journal took
-    a Python strategy to 55 MB); and for a Python strategy that falls behind
-    its feed (each tick queued for it cost ~8.5 KB, and 30,000 of them could
-    wait)."""
+    a Python strategy to 55 MB); and for a Python or a C++ strategy that
+    falls behind its feed (each tick queued for it cost ~8.5 KB, and 30,000
+    of them could wait)."""
 
     def setUp(self):
         tmp = tempfile.TemporaryDirectory(prefix="tp_sjm_")
@@ -355,7 +368,7 @@ class StrategyMemory(unittest.TestCase):
         # The Python groups beside the default C++ one ("strategy", every_nth).
         self.config = os.path.join(self.dir, "deploy.toml")
         with open(self.config, "w") as f:
-            f.write(cl.config_text(self.dir, self.run_dir, extra=EXTRA + EXTRA_CPP + EXTRA_SLOW))
+            f.write(cl.config_text(self.dir, self.run_dir, extra=EXTRA + EXTRA_CPP + EXTRA_SLOW + EXTRA_SLOW_CPP))
 
     def peak_rss_kb(self, name, command):
         """Starts `command` (instance `name`), waits for its first stats and
@@ -391,29 +404,42 @@ class StrategyMemory(unittest.TestCase):
                                                            "--shards", "2"])
         self.assertLessEqual(peak_kb, 30 * 1024, f"peak RSS {peak_kb / 1024:.1f} MB after reading {signals} signals")
 
-    def test_a_python_strategy_behind_its_feed(self):
-        # 1,000 ticks/s against 200 handled: without a bound in bytes the
-        # backlog would be ~800 ticks more every second.
+    def peak_rss_behind_feed_kb(self, name, command):
+        """Starts the gateway (1,000 ticks/s) and `command`, a strategy that
+        takes 5 ms a tick; once it has handled 600 ticks (3 s behind: ~800
+        ticks more every second), returns its VmHWM."""
         processes = cl.Processes(self.dir, self.config)
         self.addCleanup(processes.close)
         processes.start("gateway")
         env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "strategy", "python"), PYTHONDONTWRITEBYTECODE="1")
-        log_path = os.path.join(self.dir, "logs", "slow-0.log")
+        log_path = os.path.join(self.dir, "logs", f"{name}.log")
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "tp_strategy", "--config", self.config, "--group", "slow",
-                                     "--shard", "0", "--shards", "1"], stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                    start_new_session=True)
         try:
-            cl.wait_for(lambda: (cl.stats(self.run_dir, "slow-0", proc.pid) or {}).get("ticks_received", 0) >= 600,
-                        timeout=30, what="slow-0 to handle 600 ticks (3 s behind its feed)",
+            cl.wait_for(lambda: (cl.stats(self.run_dir, name, proc.pid) or {}).get("ticks_received", 0) >= 600,
+                        timeout=30, what=f"{name} to handle 600 ticks (3 s behind its feed)",
                         detail=lambda: open(log_path, errors="replace").read()[-2000:])
             with open(f"/proc/{proc.pid}/status") as f:
                 peak_kb = int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
-            stats = cl.stats(self.run_dir, "slow-0", proc.pid)
+            stats = cl.stats(self.run_dir, name, proc.pid)
             published = cl.stats(self.run_dir, "gateway")["ticks_published"]
         finally:
             proc.kill()
             proc.wait(10)
         # It really was behind: the feed sent far more than it handled.
         self.assertGreater(published, 2 * stats["ticks_received"], stats)
+        return peak_kb, stats
+
+    def test_a_python_strategy_behind_its_feed(self):
+        peak_kb, stats = self.peak_rss_behind_feed_kb("slow-0", [sys.executable, "-m", "tp_strategy", "--config",
+                                                                 self.config, "--group", "slow", "--shard", "0",
+                                                                 "--shards", "1"])
+        self.assertLessEqual(peak_kb, 30 * 1024, f"peak RSS {peak_kb / 1024:.1f} MB, {stats}")
+
+    @unittest.skipUnless(PLUGIN, "TP_TEST_PLUGIN (tests/strategy's good plugin) not set")
+    def test_a_cpp_strategy_behind_its_feed(self):
+        peak_kb, stats = self.peak_rss_behind_feed_kb("slowcpp-0", [os.path.join(cl.BIN_DIR, "strategy"), "--config",
+                                                                    self.config, "--group", "slowcpp", "--shard", "0",
+                                                                    "--shards", "1"])
         self.assertLessEqual(peak_kb, 30 * 1024, f"peak RSS {peak_kb / 1024:.1f} MB, {stats}")
