@@ -30,18 +30,18 @@ import ports  # noqa: E402  (tests/support, on sys.path through chaoslib)
 import tp_proto  # noqa: E402  (scripts/, on sys.path through chaoslib)
 import zmq  # noqa: E402
 
+
+def group_toml(name, kind, instances, params=None, **keys):
+    """A [[strategy.groups]] entry: its keys, then its params."""
+    lines = ["", "[[strategy.groups]]", f'name = "{name}"', f'kind = "{kind}"', f"instances = {instances}"]
+    lines += [f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}" for k, v in keys.items()]
+    if params:
+        lines += ["[strategy.groups.params]"] + [f"{k} = {v}" for k, v in params.items()]
+    return "\n".join(lines) + "\n"
+
+
 GROUP = "py"
-EXTRA = f"""
-[[strategy.groups]]
-name = "{GROUP}"
-kind = "python"
-entry = "strategies:EveryNth"
-python_path = "{HERE}"
-instances = 2
-quantity = 100
-[strategy.groups.params]
-n = 10
-"""
+EXTRA = group_toml(GROUP, "python", 2, {"n": 10}, entry="strategies:EveryNth", python_path=HERE, quantity=100)
 MISSING = [p for p in ("gateway", "executor", "dll_gateway", "dead_letter")
            if not os.access(os.path.join(cl.BIN_DIR, p), os.X_OK)]
 
@@ -294,35 +294,13 @@ class PythonStrategyCurve(unittest.TestCase):
             self.assertIn("readable by group or others", f.read())
 
 
-EXTRA_CPP = """
-[[strategy.groups]]
-name = "strategy"
-kind = "every_nth"
-instances = 2
-"""
+EXTRA_CPP = group_toml("strategy", "every_nth", 2)
+# Strategies that take 5 ms a tick: Python (strategies:Slow) and C++
+# (tests/strategy's plugin with `sleep_us`, emitting nothing at every = 10^9).
+EXTRA_SLOW = group_toml("slow", "python", 1, {"ms": 5}, entry="strategies:Slow", python_path=HERE)
 PLUGIN = os.environ.get("TP_TEST_PLUGIN", "")
-# The same 5 ms a tick in C++: tests/strategy's plugin (`sleep_us`), which
-# emits nothing at every = 10^9.
-EXTRA_SLOW_CPP = f"""
-[[strategy.groups]]
-name = "slowcpp"
-kind = "plugin"
-plugin = "{PLUGIN}"
-instances = 1
-[strategy.groups.params]
-every = 1000000000
-sleep_us = 5000
-""" if PLUGIN else ""
-EXTRA_SLOW = f"""
-[[strategy.groups]]
-name = "slow"
-kind = "python"
-entry = "strategies:Slow"
-python_path = "{HERE}"
-instances = 1
-[strategy.groups.params]
-ms = 5
-"""
+EXTRA_SLOW_CPP = group_toml("slowcpp", "plugin", 1, {"every": 10**9, "sleep_us": 5000},
+                            plugin=PLUGIN) if PLUGIN else ""
 
 
 def write_day_journal(path, group, size_bytes):
@@ -370,26 +348,32 @@ class StrategyMemory(unittest.TestCase):
         with open(self.config, "w") as f:
             f.write(cl.config_text(self.dir, self.run_dir, extra=EXTRA + EXTRA_CPP + EXTRA_SLOW + EXTRA_SLOW_CPP))
 
-    def peak_rss_kb(self, name, command):
-        """Starts `command` (instance `name`), waits for its first stats and
-        returns its VmHWM then."""
-        from tp_strategy.journal import DEFAULT_COMPACT_BYTES
-        signals, pending = write_day_journal(os.path.join(self.run_dir, f"{name}.journal"), name.split("-")[0],
-                                             DEFAULT_COMPACT_BYTES - 1024)
+    def peak_rss_when(self, name, command, ready, what):
+        """Starts `command` (instance `name`), waits until its stats satisfy
+        `ready`, and returns (its VmHWM then, those stats)."""
         env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "strategy", "python"), PYTHONDONTWRITEBYTECODE="1")
         log_path = os.path.join(self.dir, "logs", f"{name}.log")
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                     start_new_session=True)
         try:
-            cl.wait_for(lambda: cl.stats(self.run_dir, name, proc.pid), timeout=30, what=f"{name} to start",
+            cl.wait_for(lambda: ready(cl.stats(self.run_dir, name, proc.pid) or {}), timeout=30, what=what,
                         detail=lambda: open(log_path, errors="replace").read()[-2000:])
-            self.assertEqual(cl.stats(self.run_dir, name, proc.pid)["signals_pending"], pending)
             with open(f"/proc/{proc.pid}/status") as f:
                 peak_kb = int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
+            return peak_kb, cl.stats(self.run_dir, name, proc.pid)
         finally:
             proc.kill()
             proc.wait(10)
+
+    def peak_rss_kb(self, name, command):
+        """`command` (instance `name`) started on a journal at its compaction
+        bound: its VmHWM once it is up, and the journal's signals."""
+        from tp_strategy.journal import DEFAULT_COMPACT_BYTES
+        signals, pending = write_day_journal(os.path.join(self.run_dir, f"{name}.journal"), name.split("-")[0],
+                                             DEFAULT_COMPACT_BYTES - 1024)
+        peak_kb, stats = self.peak_rss_when(name, command, bool, f"{name} to start")
+        self.assertEqual(stats["signals_pending"], pending)
         return peak_kb, signals
 
     def test_a_python_strategy(self):
@@ -407,28 +391,14 @@ class StrategyMemory(unittest.TestCase):
     def peak_rss_behind_feed_kb(self, name, command):
         """Starts the gateway (1,000 ticks/s) and `command`, a strategy that
         takes 5 ms a tick; once it has handled 600 ticks (3 s behind: ~800
-        ticks more every second), returns its VmHWM."""
+        ticks more every second), returns its VmHWM and stats."""
         processes = cl.Processes(self.dir, self.config)
         self.addCleanup(processes.close)
         processes.start("gateway")
-        env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "strategy", "python"), PYTHONDONTWRITEBYTECODE="1")
-        log_path = os.path.join(self.dir, "logs", f"{name}.log")
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                    start_new_session=True)
-        try:
-            cl.wait_for(lambda: (cl.stats(self.run_dir, name, proc.pid) or {}).get("ticks_received", 0) >= 600,
-                        timeout=30, what=f"{name} to handle 600 ticks (3 s behind its feed)",
-                        detail=lambda: open(log_path, errors="replace").read()[-2000:])
-            with open(f"/proc/{proc.pid}/status") as f:
-                peak_kb = int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
-            stats = cl.stats(self.run_dir, name, proc.pid)
-            published = cl.stats(self.run_dir, "gateway")["ticks_published"]
-        finally:
-            proc.kill()
-            proc.wait(10)
+        peak_kb, stats = self.peak_rss_when(name, command, lambda st: st.get("ticks_received", 0) >= 600,
+                                            f"{name} to handle 600 ticks (3 s behind its feed)")
         # It really was behind: the feed sent far more than it handled.
-        self.assertGreater(published, 2 * stats["ticks_received"], stats)
+        self.assertGreater(cl.stats(self.run_dir, "gateway")["ticks_published"], 2 * stats["ticks_received"], stats)
         return peak_kb, stats
 
     def test_a_python_strategy_behind_its_feed(self):
